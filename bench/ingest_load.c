@@ -1,0 +1,619 @@
+/* ingest_load.c: picket-bench-ingest, the load generator of the ingest benchmark
+ * (issue 3, docs/PERFORMANCE.md). P simulated probes, each a thread with its own
+ * channel and completion queue, Register and then stream pre-encoded batches on
+ * one Connect call, keeping up to --window batches unacknowledged, exactly as
+ * probe/rpc_uplink.c does. Measures from the first batch sent to the last Ack
+ * covering the last sequence, and prints one key=value line. Like the rpc_* files
+ * it talks gRPC directly: a bench tool has no other job. Never waits unbounded. */
+#include <getopt.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "result.h"
+#include "rpc_client.h"
+#include "wire.h"
+
+#define CONNECT_PATH "/picket.v1.ProbeService/Connect"
+#define REGISTER_PATH "/picket.v1.ProbeService/Register"
+#define CHECKS_PER_PROBE 10
+/* After the last ack: how long a clean end of the call may take before we cancel. */
+#define CLOSE_GRACE_MS 5000
+
+static const char *const check_names[CHECKS_PER_PROBE] = {
+    "api-login", "api-search", "api-checkout", "api-profile", "api-cart",
+    "web-home",  "web-docs",   "rag-answer",   "cdn-assets",  "status-page",
+};
+
+struct options {
+    const char *collector;
+    int probes;
+    uint64_t results;
+    int batch;
+    int window;
+    int timeout_s;
+};
+
+enum tag_kind { T_START, T_SEND, T_RECV, T_STATUS, T_CLOSE };
+
+struct tag {
+    enum tag_kind kind;
+};
+
+/* One simulated probe: its prepared batches and what happened to them. */
+struct sim_probe {
+    int index;
+    const struct options *opt;
+    pthread_barrier_t *ready; /* every probe registered and encoded: start the clock */
+    int64_t deadline_mono_us;
+
+    uint64_t n_results;
+    int64_t probe_id;
+    uint64_t first_seq;
+    /* Pre-encoded ProbeMessage{batch} buffers, all malloc'd, freed by sim_free. */
+    uint8_t **bufs;
+    size_t *lens;
+    uint64_t *end_seq; /* last sequence in each batch */
+    size_t n_batches;
+    size_t bytes;
+
+    int prepared; /* 1 when registered and encoded */
+    int ok;       /* 1 when every result was acked */
+    uint64_t acked_seq;
+    uint64_t acks;
+    int64_t first_send_mono_us, last_ack_mono_us;
+    char err[512];
+    pthread_t thread;
+};
+
+/* xorshift64*: deterministic, cheap, good enough for plausible-looking data. */
+static uint64_t next_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 2685821657736338717ULL;
+}
+
+static int64_t rand_between(uint64_t *state, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(next_rand(state) % (uint64_t)(hi - lo + 1));
+}
+
+/* A plausible http check result: 95% ok, 3% failed (HTTP 503 or timeout), 2%
+ * degraded (slow); phase timings, status, body size and one metric. */
+static void fill_result(struct pk_result *r, uint64_t *rng, uint64_t seq, int64_t started_at_us, int probe_index)
+{
+    memset(r, 0, sizeof *r);
+    r->seq = seq;
+    pk_strlcpy(r->check_name, check_names[seq % CHECKS_PER_PROBE], sizeof r->check_name);
+    pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+    r->started_at_us = started_at_us;
+    r->dns_us = rand_between(rng, 300, 2500);
+    r->connect_us = rand_between(rng, 500, 4000);
+    r->tls_us = rand_between(rng, 4000, 15000);
+    r->ttfb_us = rand_between(rng, 15000, 180000);
+    r->total_us = r->dns_us + r->connect_us + r->tls_us + r->ttfb_us + rand_between(rng, 100, 5000);
+    r->status_code = 200;
+    r->body_bytes = rand_between(rng, 300, 8192);
+    r->outcome = PK_OUTCOME_OK;
+    r->error_class = PK_ERR_NONE;
+    int dice = (int)(next_rand(rng) % 100);
+    if (dice < 2) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_HTTP;
+        r->status_code = 503;
+        r->body_bytes = 162;
+        snprintf(r->message, sizeof r->message, "status 503, expected 200 (probe bench-%d, check %s)", probe_index % 2,
+                 r->check_name);
+    } else if (dice < 3) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_TIMEOUT;
+        r->status_code = 0;
+        r->body_bytes = 0;
+        r->ttfb_us = -1;
+        r->total_us = 10000000;
+        snprintf(r->message, sizeof r->message, "timeout after 10000 ms waiting for the first byte");
+    } else if (dice < 5) {
+        r->outcome = PK_OUTCOME_DEGRADED;
+        r->error_class = PK_ERR_ASSERTION;
+        r->total_us += 2000000;
+        snprintf(r->message, sizeof r->message, "total %lld ms over the 2000 ms threshold",
+                 (long long)(r->total_us / 1000));
+    }
+    r->n_metrics = 1;
+    pk_strlcpy(r->metrics[0].name, "items", sizeof r->metrics[0].name);
+    r->metrics[0].value = (double)rand_between(rng, 0, 50);
+}
+
+/* Register like a real probe (with its checks); 0 or -1 with p->err set. */
+static int sim_register(struct sim_probe *p, grpc_channel *ch)
+{
+    char name[64], region[32];
+    snprintf(name, sizeof name, "bench-probe-%d", p->index);
+    snprintf(region, sizeof region, "bench-%d", p->index % 2);
+    Picket__V1__RegisterRequest req = PICKET__V1__REGISTER_REQUEST__INIT;
+    Picket__V1__CheckInfo checks[CHECKS_PER_PROBE];
+    Picket__V1__CheckInfo *check_ptrs[CHECKS_PER_PROBE];
+    char targets[CHECKS_PER_PROBE][96];
+    for (int i = 0; i < CHECKS_PER_PROBE; i++) {
+        picket__v1__check_info__init(&checks[i]);
+        snprintf(targets[i], sizeof targets[i], "https://%s.example.com/health", check_names[i]);
+        checks[i].name = (char *)check_names[i];
+        checks[i].type = (char *)"http";
+        checks[i].target = targets[i];
+        checks[i].interval_ms = 10000;
+        check_ptrs[i] = &checks[i];
+    }
+    char *caps[] = {(char *)"http"};
+    req.probe_name = name;
+    req.region = region;
+    req.version = (char *)PICKET_VERSION;
+    req.n_capabilities = 1;
+    req.capabilities = caps;
+    req.n_checks = CHECKS_PER_PROBE;
+    req.checks = check_ptrs;
+    uint8_t *buf = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    int rc = -1;
+    if (wire_pack(&req.base, &buf, &len) < 0) {
+        snprintf(p->err, sizeof p->err, "cannot encode the register request");
+        goto out;
+    }
+    char err[400];
+    if (rpc_unary(ch, REGISTER_PATH, buf, len, &resp, &resp_len, 10000, NULL, err, sizeof err) < 0) {
+        snprintf(p->err, sizeof p->err, "register: %s", err);
+        goto out;
+    }
+    Picket__V1__RegisterResponse *r = picket__v1__register_response__unpack(NULL, resp_len, resp);
+    if (!r || r->probe_id <= 0) {
+        snprintf(p->err, sizeof p->err, "register: malformed answer");
+        if (r)
+            picket__v1__register_response__free_unpacked(r, NULL);
+        goto out;
+    }
+    p->probe_id = r->probe_id;
+    p->first_seq = r->committed_sequence + 1;
+    picket__v1__register_response__free_unpacked(r, NULL);
+    rc = 0;
+out:
+    free(buf);
+    free(resp);
+    return rc;
+}
+
+/* Encodes every batch of this probe up front so the client's encoding cost stays
+ * out of the timed part (it would compete with the collector for the same cores). */
+static int sim_encode(struct sim_probe *p)
+{
+    size_t batch = (size_t)p->opt->batch;
+    p->n_batches = (size_t)((p->n_results + batch - 1) / batch);
+    p->bufs = calloc(p->n_batches ? p->n_batches : 1, sizeof *p->bufs);
+    p->lens = calloc(p->n_batches ? p->n_batches : 1, sizeof *p->lens);
+    p->end_seq = calloc(p->n_batches ? p->n_batches : 1, sizeof *p->end_seq);
+    struct pk_result *results = malloc(batch * sizeof *results);
+    if (!p->bufs || !p->lens || !p->end_seq || !results) {
+        snprintf(p->err, sizeof p->err, "out of memory");
+        free(results);
+        return -1;
+    }
+    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(p->index + 1) * 0xD1B54A32D192ED03ULL);
+    /* Ten checks, each every second: the probe's history ends now. */
+    int64_t span_us = (int64_t)p->n_results * (1000000 / CHECKS_PER_PROBE);
+    int64_t base_us = pk_now_us() - span_us + p->index * 1000;
+    uint64_t seq = p->first_seq;
+    uint64_t left = p->n_results;
+    for (size_t b = 0; b < p->n_batches; b++) {
+        size_t n = left < batch ? (size_t)left : batch;
+        for (size_t i = 0; i < n; i++, seq++) {
+            int64_t offset = (int64_t)(seq - p->first_seq) * (1000000 / CHECKS_PER_PROBE);
+            fill_result(&results[i], &rng, seq, base_us + offset, p->index);
+        }
+        if (wire_encode_batch(results, n, &p->bufs[b], &p->lens[b]) < 0) {
+            snprintf(p->err, sizeof p->err, "cannot encode batch %zu", b);
+            free(results);
+            return -1;
+        }
+        p->end_seq[b] = seq - 1;
+        p->bytes += p->lens[b];
+        left -= n;
+    }
+    free(results);
+    return 0;
+}
+
+struct stream {
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    struct tag start_tag, send_tag, recv_tag, status_tag, close_tag;
+    grpc_byte_buffer *send_buf, *recv_buf;
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_status_code status;
+    grpc_slice details;
+    int send_inflight, recv_pending, status_done, closing;
+};
+
+/* Sends bytes that outlive the call (pre-encoded batches, the hello) without a copy. */
+static int stream_send(struct stream *s, const uint8_t *buf, size_t len)
+{
+    grpc_slice slice = grpc_slice_from_static_buffer(buf, len);
+    s->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = s->send_buf;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
+        grpc_byte_buffer_destroy(s->send_buf);
+        s->send_buf = NULL;
+        return -1;
+    }
+    s->send_inflight = 1;
+    return 0;
+}
+
+static int stream_recv(struct stream *s)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &s->recv_buf;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->recv_tag, NULL) != GRPC_CALL_OK)
+        return -1;
+    s->recv_pending = 1;
+    return 0;
+}
+
+static int stream_half_close(struct stream *s)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->close_tag, NULL) != GRPC_CALL_OK)
+        return -1;
+    s->send_inflight = 1;
+    return 0;
+}
+
+/* Streams every prepared batch and waits for the acks. Sets p->ok. */
+static void sim_stream(struct sim_probe *p, grpc_channel *ch)
+{
+    struct stream s;
+    memset(&s, 0, sizeof s);
+    s.start_tag.kind = T_START;
+    s.send_tag.kind = T_SEND;
+    s.recv_tag.kind = T_RECV;
+    s.status_tag.kind = T_STATUS;
+    s.close_tag.kind = T_CLOSE;
+    s.details = grpc_empty_slice();
+    grpc_metadata_array_init(&s.initial_md);
+    grpc_metadata_array_init(&s.trailing_md);
+    s.cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_slice method = grpc_slice_from_static_string(CONNECT_PATH);
+    s.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, s.cq, method, NULL,
+                                      gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    uint8_t *hello_buf = NULL;
+    size_t hello_len = 0;
+
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s.initial_md;
+    grpc_call_start_batch(s.call, ops, 2, &s.start_tag, NULL);
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.status = &s.status;
+    ops[0].data.recv_status_on_client.status_details = &s.details;
+    ops[0].data.recv_status_on_client.trailing_metadata = &s.trailing_md;
+    grpc_call_start_batch(s.call, ops, 1, &s.status_tag, NULL);
+
+    char name[64];
+    snprintf(name, sizeof name, "bench-probe-%d", p->index);
+    Picket__V1__Hello hello = PICKET__V1__HELLO__INIT;
+    hello.probe_id = p->probe_id;
+    hello.probe_name = name;
+    Picket__V1__ProbeMessage hm = PICKET__V1__PROBE_MESSAGE__INIT;
+    hm.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HELLO;
+    hm.hello = &hello;
+    if (wire_pack(&hm.base, &hello_buf, &hello_len) < 0 || stream_send(&s, hello_buf, hello_len) < 0 ||
+        stream_recv(&s) < 0) {
+        snprintf(p->err, sizeof p->err, "cannot start the Connect stream");
+        grpc_call_cancel(s.call, NULL);
+    }
+
+    uint64_t last_seq = p->n_batches ? p->end_seq[p->n_batches - 1] : 0;
+    size_t next_batch = 0, acked_batches = 0;
+    int cancelled = 0;
+    int64_t close_deadline = 0;
+    p->acked_seq = p->first_seq - 1;
+    while (!s.status_done) {
+        int64_t now = pk_mono_us();
+        if (!cancelled && now > p->deadline_mono_us) {
+            snprintf(p->err, sizeof p->err, "timed out with %" PRIu64 " of %" PRIu64 " results acked",
+                     p->acked_seq - (p->first_seq - 1), p->n_results);
+            grpc_call_cancel(s.call, NULL);
+            cancelled = 1;
+        }
+        if (!cancelled && close_deadline && now > close_deadline) {
+            grpc_call_cancel(s.call, NULL); /* everything is acked; do not wait on a slow close */
+            cancelled = 1;
+        }
+        if (!cancelled && !s.send_inflight && !s.closing) {
+            if (next_batch < p->n_batches && next_batch - acked_batches < (size_t)p->opt->window) {
+                if (p->first_send_mono_us == 0)
+                    p->first_send_mono_us = pk_mono_us();
+                if (stream_send(&s, p->bufs[next_batch], p->lens[next_batch]) == 0)
+                    next_batch++;
+            } else if (acked_batches == p->n_batches) {
+                if (stream_half_close(&s) == 0) {
+                    s.closing = 1;
+                    close_deadline = now + CLOSE_GRACE_MS * 1000LL;
+                }
+            }
+        }
+        grpc_event ev = grpc_completion_queue_next(
+            s.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN)), NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT)
+            continue;
+        if (ev.type != GRPC_OP_COMPLETE)
+            break;
+        struct tag *t = ev.tag;
+        switch (t->kind) {
+        case T_START:
+            break;
+        case T_SEND:
+        case T_CLOSE:
+            s.send_inflight = 0;
+            if (s.send_buf) {
+                grpc_byte_buffer_destroy(s.send_buf);
+                s.send_buf = NULL;
+            }
+            break;
+        case T_RECV: {
+            s.recv_pending = 0;
+            grpc_byte_buffer *bb = s.recv_buf;
+            s.recv_buf = NULL;
+            if (!ev.success || !bb)
+                break; /* the call is ending; its status follows */
+            size_t len = 0;
+            uint8_t *data = rpc_buffer_read(bb, &len);
+            grpc_byte_buffer_destroy(bb);
+            Picket__V1__CollectorMessage *m = data ? picket__v1__collector_message__unpack(NULL, len, data) : NULL;
+            free(data);
+            if (m && m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK) {
+                uint64_t committed = m->ack->committed_sequence;
+                p->acks++;
+                if (committed > p->acked_seq)
+                    p->acked_seq = committed;
+                /* Acks are cumulative: every batch ending at or below the mark is done. */
+                while (acked_batches < next_batch && p->end_seq[acked_batches] <= p->acked_seq)
+                    acked_batches++;
+                if (p->acked_seq >= last_seq && p->last_ack_mono_us == 0)
+                    p->last_ack_mono_us = pk_mono_us();
+            }
+            if (m)
+                picket__v1__collector_message__free_unpacked(m, NULL);
+            if (!cancelled)
+                stream_recv(&s);
+            break;
+        }
+        case T_STATUS:
+            s.status_done = 1;
+            break;
+        }
+    }
+    p->ok = p->n_batches > 0 && p->acked_seq >= last_seq && p->last_ack_mono_us > 0;
+    if (!p->ok && !p->err[0])
+        snprintf(p->err, sizeof p->err, "stream ended (status %d: %.*s) with %" PRIu64 " of %" PRIu64 " results acked",
+                 (int)s.status, (int)GRPC_SLICE_LENGTH(s.details), (const char *)GRPC_SLICE_START_PTR(s.details),
+                 p->acked_seq - (p->first_seq - 1), p->n_results);
+
+    /* Drain whatever is still pending on the call before the queue goes. */
+    grpc_call_cancel(s.call, NULL);
+    grpc_call_unref(s.call);
+    grpc_completion_queue_shutdown(s.cq);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+    }
+    grpc_completion_queue_destroy(s.cq);
+    if (s.send_buf)
+        grpc_byte_buffer_destroy(s.send_buf);
+    if (s.recv_buf)
+        grpc_byte_buffer_destroy(s.recv_buf);
+    grpc_slice_unref(s.details);
+    grpc_metadata_array_destroy(&s.initial_md);
+    grpc_metadata_array_destroy(&s.trailing_md);
+    free(hello_buf);
+}
+
+static void *sim_main(void *arg)
+{
+    struct sim_probe *p = arg;
+    grpc_channel *ch = rpc_channel_create(p->opt->collector);
+    p->prepared = sim_register(p, ch) == 0 && sim_encode(p) == 0;
+    /* Everyone meets here, prepared or not, so the clock starts for all at once. */
+    pthread_barrier_wait(p->ready);
+    if (p->prepared)
+        sim_stream(p, ch);
+    grpc_channel_destroy(ch);
+    return NULL;
+}
+
+static void sim_free(struct sim_probe *p)
+{
+    for (size_t b = 0; b < p->n_batches && p->bufs; b++)
+        free(p->bufs[b]);
+    free(p->bufs);
+    free(p->lens);
+    free(p->end_seq);
+}
+
+static double process_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: picket-bench-ingest --collector HOST:PORT [--probes P] [--results N] [--batch B]\n"
+               "                           [--window W] [--timeout S]\n"
+               "  --collector ADDR  the collector's gRPC address (required)\n"
+               "  --probes P        simulated probes, one thread and one channel each, default 4\n"
+               "  --results N       results in total, split evenly over the probes, default 1000000\n"
+               "  --batch B         results per batch, default 1000 (at most %d)\n"
+               "  --window W        batches sent ahead of their acks per probe, default 8\n"
+               "  --timeout S       give up after S seconds (exit 1), default 300\n"
+               "Prints: results=N probes=P seconds=S results_per_sec=R ... ; exits 0 only when\n"
+               "every result was acknowledged after commit.\n",
+               PK_WIRE_MAX_BATCH);
+}
+
+static int parse_count(const char *flag, const char *text, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || v < lo || v > hi) {
+        fprintf(stderr, "picket-bench-ingest: %s must be a number from %lld to %lld, got '%s'\n", flag, lo, hi, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt = {NULL, 4, 1000000, 1000, 8, 300};
+    static const struct option long_opts[] = {
+        {"collector", required_argument, NULL, 'c'}, {"probes", required_argument, NULL, 'p'},
+        {"results", required_argument, NULL, 'n'},   {"batch", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+    };
+    int c;
+    long long v;
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opt.collector = optarg;
+            break;
+        case 'p':
+            if (parse_count("--probes", optarg, 1, 256, &v) < 0)
+                return 2;
+            opt.probes = (int)v;
+            break;
+        case 'n':
+            if (parse_count("--results", optarg, 1, 1000000000LL, &v) < 0)
+                return 2;
+            opt.results = (uint64_t)v;
+            break;
+        case 'b':
+            if (parse_count("--batch", optarg, 1, PK_WIRE_MAX_BATCH, &v) < 0)
+                return 2;
+            opt.batch = (int)v;
+            break;
+        case 'w':
+            if (parse_count("--window", optarg, 1, 1000, &v) < 0)
+                return 2;
+            opt.window = (int)v;
+            break;
+        case 't':
+            if (parse_count("--timeout", optarg, 1, 86400, &v) < 0)
+                return 2;
+            opt.timeout_s = (int)v;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!opt.collector || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (opt.results < (uint64_t)opt.probes) {
+        fprintf(stderr, "picket-bench-ingest: --results must be at least --probes\n");
+        return 2;
+    }
+
+    grpc_init();
+    int rc = 1;
+    int64_t start_mono_us = pk_mono_us();
+    pthread_barrier_t ready;
+    pthread_barrier_init(&ready, NULL, (unsigned)opt.probes + 1);
+    struct sim_probe *probes = calloc((size_t)opt.probes, sizeof *probes);
+    if (!probes) {
+        fprintf(stderr, "picket-bench-ingest: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < opt.probes; i++) {
+        struct sim_probe *p = &probes[i];
+        p->index = i;
+        p->opt = &opt;
+        p->ready = &ready;
+        p->deadline_mono_us = start_mono_us + (int64_t)opt.timeout_s * 1000000;
+        /* The first (results % probes) probes take one more. */
+        p->n_results = opt.results / (uint64_t)opt.probes + ((uint64_t)i < opt.results % (uint64_t)opt.probes);
+        if (pthread_create(&p->thread, NULL, sim_main, p) != 0) {
+            fprintf(stderr, "picket-bench-ingest: cannot start probe thread %d\n", i);
+            return 1; /* the barrier can never complete: nothing to unwind */
+        }
+    }
+    pthread_barrier_wait(&ready);
+    int64_t prepared_mono_us = pk_mono_us();
+    double prepared_cpu_s = process_cpu_seconds();
+    for (int i = 0; i < opt.probes; i++)
+        pthread_join(probes[i].thread, NULL);
+    double streaming_cpu_s = process_cpu_seconds() - prepared_cpu_s;
+
+    uint64_t acked = 0, acks = 0;
+    size_t bytes = 0;
+    int64_t first_send = 0, last_ack = 0;
+    int all_ok = 1;
+    for (int i = 0; i < opt.probes; i++) {
+        struct sim_probe *p = &probes[i];
+        if (p->prepared)
+            acked += p->acked_seq - (p->first_seq - 1);
+        acks += p->acks;
+        bytes += p->bytes;
+        if (p->first_send_mono_us && (!first_send || p->first_send_mono_us < first_send))
+            first_send = p->first_send_mono_us;
+        if (p->last_ack_mono_us > last_ack)
+            last_ack = p->last_ack_mono_us;
+        if (!p->ok) {
+            all_ok = 0;
+            fprintf(stderr, "picket-bench-ingest: probe bench-probe-%d: %s\n", i, p->err[0] ? p->err : "failed");
+        }
+    }
+    double seconds = all_ok && last_ack > first_send ? (double)(last_ack - first_send) / 1e6 : 0.0;
+    double per_sec = seconds > 0 ? (double)opt.results / seconds : 0.0;
+    printf("results=%" PRIu64 " probes=%d seconds=%.3f results_per_sec=%.0f acked=%" PRIu64 " batch=%d window=%d "
+           "acks=%" PRIu64 " wire_bytes=%zu prepare_seconds=%.3f client_cpu_seconds=%.2f ok=%d\n",
+           opt.results, opt.probes, seconds, per_sec, acked, opt.batch, opt.window, acks, bytes,
+           (double)(prepared_mono_us - start_mono_us) / 1e6, streaming_cpu_s, all_ok);
+    fflush(stdout);
+    rc = all_ok ? 0 : 1;
+    for (int i = 0; i < opt.probes; i++)
+        sim_free(&probes[i]);
+    free(probes);
+    pthread_barrier_destroy(&ready);
+    grpc_shutdown();
+    return rc;
+}

@@ -1,0 +1,417 @@
+/* ingest.c: writer threads and the control thread behind ingest.h.
+ * A probe's batches always go to the same writer, so they commit in sequence
+ * order; a writer folds whatever is queued (up to group_results) into one
+ * transaction, which is what makes ingest fast. A failed transaction is retried
+ * with backoff until it commits or the collector stops: batches are only ever
+ * acknowledged after commit, and never dropped while running. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct item {
+    struct item *next;
+    int64_t probe_id;
+    struct pk_result *results;
+    size_t n;
+    ingest_done_fn done;
+    void *ctx;
+};
+
+struct job {
+    struct job *next;
+    ingest_job_fn fn;
+    void *ctx;
+};
+
+struct writer {
+    struct ingest *in;
+    int index;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct item *head, *tail;
+    size_t queued;
+};
+
+struct ingest {
+    char *conninfo;
+    size_t queue_batches;
+    size_t group_results;
+    int n_writers;
+    struct writer *writers;
+    atomic_int stopping;
+    atomic_int db_healthy;
+
+    pthread_t control_thread;
+    pthread_mutex_t job_mu;
+    pthread_cond_t job_cond;
+    struct job *job_head, *job_tail;
+    size_t jobs_queued;
+
+    pthread_mutex_t stats_mu;
+    struct ingest_stats stats;
+};
+
+#define JOB_QUEUE_MAX 4096
+#define STOP_DEADLINE_S 10
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* Opens a connection, retrying with backoff while running. NULL only when stopping. */
+static struct store *connect_retrying(struct ingest *in, const char *who)
+{
+    int backoff_ms = 100;
+    int logged = 0;
+    while (!atomic_load(&in->stopping)) {
+        char err[512];
+        struct store *s = store_open(in->conninfo, err, sizeof err);
+        if (s) {
+            if (logged)
+                PK_INFO("ingest", "database reachable again", "thread=%s", who);
+            atomic_store(&in->db_healthy, 1);
+            return s;
+        }
+        atomic_store(&in->db_healthy, 0);
+        if (!logged) {
+            char q[600];
+            PK_WARN("ingest", "database unreachable; retrying", "thread=%s error=%s", who,
+                    pk_log_q(q, sizeof q, err));
+            logged = 1;
+        }
+        sleep_ms(backoff_ms);
+        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+    }
+    return NULL;
+}
+
+static void finish_items(struct item *list, int ok, struct store_batch *batches)
+{
+    size_t i = 0;
+    for (struct item *it = list, *next; it; it = next, i++) {
+        next = it->next;
+        it->done(it->ctx, ok, ok ? batches[i].committed_seq : 0, ok ? batches[i].n_inserted : 0);
+        free(it->results);
+        free(it);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    struct ingest *in = w->in;
+    char name[32];
+    snprintf(name, sizeof name, "writer-%d", w->index);
+    struct store *store = NULL;
+    struct store_batch *batches = NULL;
+    size_t batches_cap = 0;
+    time_t stop_deadline = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->head && !atomic_load(&in->stopping))
+            pthread_cond_wait(&w->cond, &w->mu);
+        if (!w->head) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        /* Take a group: whole batches, until group_results would be exceeded. */
+        struct item *group = w->head, *last = w->head;
+        size_t n_items = 1, n_results = group->n;
+        while (last->next && n_results + last->next->n <= in->group_results) {
+            last = last->next;
+            n_items++;
+            n_results += last->n;
+        }
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        w->queued -= n_items;
+        pthread_mutex_unlock(&w->mu);
+
+        if (n_items > batches_cap) {
+            size_t cap = n_items * 2;
+            struct store_batch *nb = realloc(batches, cap * sizeof *nb);
+            if (!nb) {
+                PK_ERROR("ingest", "out of memory; abandoning group", "thread=%s batches=%zu", name, n_items);
+                finish_items(group, 0, NULL);
+                continue;
+            }
+            batches = nb;
+            batches_cap = cap;
+        }
+        size_t i = 0;
+        for (struct item *it = group; it; it = it->next, i++) {
+            batches[i] = (struct store_batch){.probe_id = it->probe_id, .results = it->results, .n_results = it->n};
+        }
+
+        int backoff_ms = 50;
+        int data_failures = 0;
+        for (;;) {
+            if (!store)
+                store = connect_retrying(in, name);
+            if (store) {
+                char err[512];
+                if (store_write_batches(store, batches, n_items, err, sizeof err) == 0) {
+                    atomic_store(&in->db_healthy, 1);
+                    size_t inserted = 0;
+                    for (size_t k = 0; k < n_items; k++)
+                        inserted += batches[k].n_inserted;
+                    pthread_mutex_lock(&in->stats_mu);
+                    in->stats.transactions++;
+                    in->stats.batches_committed += n_items;
+                    in->stats.results_committed += inserted;
+                    in->stats.results_duplicate += n_results - inserted;
+                    pthread_mutex_unlock(&in->stats_mu);
+                    finish_items(group, 1, batches);
+                    group = NULL;
+                    break;
+                }
+                char q[600];
+                PK_WARN("ingest", "batch write failed; will retry", "thread=%s batches=%zu results=%zu error=%s",
+                        name, n_items, n_results, pk_log_q(q, sizeof q, err));
+                pthread_mutex_lock(&in->stats_mu);
+                in->stats.write_errors++;
+                pthread_mutex_unlock(&in->stats_mu);
+                if (store_ping(store) != 0) {
+                    atomic_store(&in->db_healthy, 0);
+                    store_close(store);
+                    store = NULL;
+                } else if (++data_failures >= 3) {
+                    /* The database answers but refuses this data: retrying cannot help, and
+                     * holding the group would stall every probe of this writer. */
+                    PK_ERROR("ingest", "database refuses this group; rejecting it", "thread=%s batches=%zu", name,
+                             n_items);
+                    break;
+                }
+            }
+            if (atomic_load(&in->stopping)) {
+                if (!stop_deadline)
+                    stop_deadline = time(NULL) + STOP_DEADLINE_S;
+                if (!store || time(NULL) >= stop_deadline)
+                    break;
+            }
+            sleep_ms(backoff_ms);
+            backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2;
+        }
+        if (group) {
+            PK_WARN("ingest", "batches not written; their probes will resend them", "thread=%s batches=%zu",
+                    name, n_items);
+            finish_items(group, 0, NULL);
+        }
+    }
+    free(batches);
+    if (store)
+        store_close(store);
+    return NULL;
+}
+
+static void *control_main(void *arg)
+{
+    struct ingest *in = arg;
+    struct store *store = NULL;
+    int backoff_s = 0;
+    time_t next_ping = 0;
+    for (;;) {
+        pthread_mutex_lock(&in->job_mu);
+        while (!in->job_head && !atomic_load(&in->stopping)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            if (pthread_cond_timedwait(&in->job_cond, &in->job_mu, &until) == ETIMEDOUT)
+                break;
+        }
+        struct job *job = in->job_head;
+        if (job) {
+            in->job_head = job->next;
+            if (!in->job_head)
+                in->job_tail = NULL;
+            in->jobs_queued--;
+        }
+        pthread_mutex_unlock(&in->job_mu);
+        if (!job && atomic_load(&in->stopping))
+            break;
+
+        time_t now = time(NULL);
+        if (!store && now >= next_ping) {
+            char err[512];
+            store = store_open(in->conninfo, err, sizeof err);
+            if (!store) {
+                atomic_store(&in->db_healthy, 0);
+                backoff_s = backoff_s ? (backoff_s * 2 > 5 ? 5 : backoff_s * 2) : 1;
+                next_ping = now + backoff_s;
+            } else {
+                backoff_s = 0;
+            }
+        } else if (store && now >= next_ping) {
+            int ok = store_ping(store) == 0;
+            atomic_store(&in->db_healthy, ok);
+            next_ping = now + 1;
+        }
+        if (job) {
+            job->fn(store, job->ctx);
+            free(job);
+        }
+    }
+    if (store)
+        store_close(store);
+    return NULL;
+}
+
+struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->conninfo || !cfg->conninfo[0]) {
+        snprintf(err, errlen, "no database given (use --db or PICKET_DB_URL)");
+        return NULL;
+    }
+    struct ingest *in = calloc(1, sizeof *in);
+    if (!in) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    in->conninfo = strdup(cfg->conninfo);
+    in->n_writers = cfg->writers > 0 ? cfg->writers : 2;
+    in->queue_batches = cfg->queue_batches ? cfg->queue_batches : 64;
+    in->group_results = cfg->group_results ? cfg->group_results : 20000;
+    atomic_init(&in->stopping, 0);
+    atomic_init(&in->db_healthy, 0);
+    pthread_mutex_init(&in->job_mu, NULL);
+    pthread_cond_init(&in->job_cond, NULL);
+    pthread_mutex_init(&in->stats_mu, NULL);
+    in->writers = calloc((size_t)in->n_writers, sizeof *in->writers);
+    if (!in->conninfo || !in->writers) {
+        snprintf(err, errlen, "out of memory");
+        free(in->conninfo);
+        free(in->writers);
+        free(in);
+        return NULL;
+    }
+    /* Probe the database once so a bad URL is reported at start, not in a retry loop. */
+    struct store *probe_conn = store_open(in->conninfo, err, errlen);
+    if (probe_conn) {
+        atomic_store(&in->db_healthy, 1);
+        store_close(probe_conn);
+    } else {
+        char q[600];
+        PK_WARN("ingest", "database unreachable at start; will keep trying", "error=%s", pk_log_q(q, sizeof q, err));
+    }
+    for (int i = 0; i < in->n_writers; i++) {
+        struct writer *w = &in->writers[i];
+        w->in = in;
+        w->index = i;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        pthread_create(&w->thread, NULL, writer_main, w);
+    }
+    pthread_create(&in->control_thread, NULL, control_main, in);
+    return in;
+}
+
+int ingest_submit(struct ingest *in, int64_t probe_id, struct pk_result *results, size_t n, ingest_done_fn done,
+                  void *ctx)
+{
+    struct item *it = calloc(1, sizeof *it);
+    if (!it) {
+        free(results);
+        done(ctx, 0, 0, 0);
+        return 1;
+    }
+    it->probe_id = probe_id;
+    it->results = results;
+    it->n = n;
+    it->done = done;
+    it->ctx = ctx;
+    struct writer *w = &in->writers[(uint64_t)probe_id % (uint64_t)in->n_writers];
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = it;
+    else
+        w->head = it;
+    w->tail = it;
+    w->queued++;
+    int full = w->queued >= in->queue_batches;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    return full;
+}
+
+int ingest_job(struct ingest *in, ingest_job_fn fn, void *ctx)
+{
+    struct job *job = calloc(1, sizeof *job);
+    if (!job)
+        return -1;
+    job->fn = fn;
+    job->ctx = ctx;
+    pthread_mutex_lock(&in->job_mu);
+    if (in->jobs_queued >= JOB_QUEUE_MAX) {
+        pthread_mutex_unlock(&in->job_mu);
+        free(job);
+        return -1;
+    }
+    if (in->job_tail)
+        in->job_tail->next = job;
+    else
+        in->job_head = job;
+    in->job_tail = job;
+    in->jobs_queued++;
+    pthread_cond_signal(&in->job_cond);
+    pthread_mutex_unlock(&in->job_mu);
+    return 0;
+}
+
+int ingest_db_healthy(const struct ingest *in) { return atomic_load(&((struct ingest *)in)->db_healthy); }
+
+void ingest_get_stats(struct ingest *in, struct ingest_stats *out)
+{
+    pthread_mutex_lock(&in->stats_mu);
+    *out = in->stats;
+    pthread_mutex_unlock(&in->stats_mu);
+    out->queued_batches = 0;
+    for (int i = 0; i < in->n_writers; i++) {
+        pthread_mutex_lock(&in->writers[i].mu);
+        out->queued_batches += in->writers[i].queued;
+        pthread_mutex_unlock(&in->writers[i].mu);
+    }
+}
+
+void ingest_request_stop(struct ingest *in) { atomic_store(&in->stopping, 1); }
+
+void ingest_stop(struct ingest *in)
+{
+    if (!in)
+        return;
+    atomic_store(&in->stopping, 1);
+    for (int i = 0; i < in->n_writers; i++) {
+        pthread_mutex_lock(&in->writers[i].mu);
+        pthread_cond_broadcast(&in->writers[i].cond);
+        pthread_mutex_unlock(&in->writers[i].mu);
+    }
+    pthread_mutex_lock(&in->job_mu);
+    pthread_cond_broadcast(&in->job_cond);
+    pthread_mutex_unlock(&in->job_mu);
+    for (int i = 0; i < in->n_writers; i++) {
+        pthread_join(in->writers[i].thread, NULL);
+        pthread_mutex_destroy(&in->writers[i].mu);
+        pthread_cond_destroy(&in->writers[i].cond);
+    }
+    pthread_join(in->control_thread, NULL);
+    pthread_mutex_destroy(&in->job_mu);
+    pthread_cond_destroy(&in->job_cond);
+    pthread_mutex_destroy(&in->stats_mu);
+    free(in->writers);
+    free(in->conninfo);
+    free(in);
+}

@@ -1,0 +1,967 @@
+/* rpc_server.c: gRPC C core server for ProbeService, QueryService and Health.
+ * One completion-queue thread owns the server loop and never touches PostgreSQL:
+ * decoded batches go to ingest's bounded writer queues and short database work to
+ * its control thread. Those threads answer by starting batches on the call
+ * themselves (grpc_call_start_batch is thread-safe), under the call's mutex so that
+ * only one send is ever in flight; completions come back to this thread. A stream
+ * whose writer queue is full is simply not read until one of its batches commits,
+ * so gRPC flow control slows the probe instead of the collector buffering. */
+#include "rpc_server.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
+#include "wire.h"
+
+enum tag_kind { TAG_NEW_CALL, TAG_UNARY_RECV, TAG_UNARY_DONE, TAG_STREAM_RECV, TAG_STREAM_SEND, TAG_STREAM_CLOSE,
+                TAG_STREAM_STATUS, TAG_SHUTDOWN };
+
+struct tag {
+    enum tag_kind kind;
+    void *owner;
+};
+
+struct server;
+
+/* A call waiting to be accepted. */
+struct acceptor {
+    struct tag tag;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array metadata;
+};
+
+enum unary_method { M_REGISTER, M_STATUS, M_HEALTH };
+
+struct unary {
+    struct tag recv_tag, done_tag;
+    struct server *srv;
+    grpc_call *call;
+    enum unary_method method;
+    grpc_byte_buffer *request;
+    grpc_byte_buffer *response;
+    grpc_metadata_array trailing;
+    grpc_slice status_details;
+    int close_cancelled;
+    void *job_data; /* decoded request, owned */
+};
+
+struct outmsg {
+    struct outmsg *next;
+    grpc_byte_buffer *buf;
+};
+
+struct stream {
+    struct tag recv_tag, send_tag, close_tag, status_tag;
+    struct server *srv;
+    grpc_call *call;
+    pthread_mutex_t mu;
+    int refs;
+    grpc_byte_buffer *recv_buf;
+    grpc_byte_buffer *send_buf;
+    struct outmsg *out_head, *out_tail;
+    int send_inflight;
+    int recv_pending;
+    int inflight_batches;
+    int paused;
+    int finished;     /* no more reads: half-closed, errored or cancelled */
+    int status_sent;
+    int close_cancelled;
+    int64_t probe_id;
+    char probe_name[128];
+    uint64_t last_seq;
+    struct stream *prev, *next; /* in srv->streams */
+    grpc_slice status_details;
+    grpc_metadata_array trailing;
+};
+
+struct server {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    struct ingest *ingest;
+    int max_inflight;
+    int heartbeat_ms;
+    pthread_mutex_t streams_mu;
+    struct stream *streams;
+    atomic_long n_streams;
+};
+
+static atomic_long stat_streams_open;
+static atomic_ullong stat_streams_total, stat_batches, stat_results, stat_rejected, stat_registers, stat_queries,
+    stat_paused;
+
+void rpc_server_get_stats(struct rpc_server_stats *out)
+{
+    out->streams_open = atomic_load(&stat_streams_open);
+    out->streams_total = atomic_load(&stat_streams_total);
+    out->batches_received = atomic_load(&stat_batches);
+    out->results_received = atomic_load(&stat_results);
+    out->streams_rejected = atomic_load(&stat_rejected);
+    out->registers = atomic_load(&stat_registers);
+    out->queries = atomic_load(&stat_queries);
+    out->paused_reads = atomic_load(&stat_paused);
+}
+
+#define M_REGISTER_PATH "/picket.v1.ProbeService/Register"
+#define M_CONNECT_PATH "/picket.v1.ProbeService/Connect"
+#define M_STATUS_PATH "/picket.v1.QueryService/Status"
+#define M_HEALTH_PATH "/grpc.health.v1.Health/Check"
+
+/* ------------------------------------------------------------ helpers */
+
+static grpc_byte_buffer *buffer_from(const uint8_t *data, size_t len)
+{
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return bb;
+}
+
+static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
+{
+    uint8_t *buf;
+    size_t len;
+    if (wire_pack(msg, &buf, &len) < 0)
+        return NULL;
+    grpc_byte_buffer *bb = buffer_from(buf, len);
+    free(buf);
+    return bb;
+}
+
+/* Unpacks a received message with its descriptor; NULL when it does not parse. */
+static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
+{
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb))
+        return NULL;
+    grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    ProtobufCMessage *msg =
+        protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    grpc_slice_unref(slice);
+    return msg;
+}
+
+static int method_is(const grpc_call_details *d, const char *path)
+{
+    size_t n = strlen(path);
+    return GRPC_SLICE_LENGTH(d->method) == n && memcmp(GRPC_SLICE_START_PTR(d->method), path, n) == 0;
+}
+
+static void request_next_call(struct server *srv)
+{
+    struct acceptor *a = calloc(1, sizeof *a);
+    a->tag.kind = TAG_NEW_CALL;
+    a->tag.owner = a;
+    grpc_call_details_init(&a->details);
+    grpc_metadata_array_init(&a->metadata);
+    grpc_call_error e = grpc_server_request_call(srv->server, &a->call, &a->details, &a->metadata, srv->cq, srv->cq,
+                                                 &a->tag);
+    if (e != GRPC_CALL_OK) {
+        PK_ERROR("rpc", "request_call failed", "code=%d", (int)e);
+        grpc_call_details_destroy(&a->details);
+        grpc_metadata_array_destroy(&a->metadata);
+        free(a);
+    }
+}
+
+/* ------------------------------------------------------------ unary calls */
+
+static void unary_free(struct unary *u)
+{
+    if (u->request)
+        grpc_byte_buffer_destroy(u->request);
+    if (u->response)
+        grpc_byte_buffer_destroy(u->response);
+    grpc_metadata_array_destroy(&u->trailing);
+    grpc_slice_unref(u->status_details);
+    if (u->job_data)
+        protobuf_c_message_free_unpacked(u->job_data, NULL);
+    grpc_call_unref(u->call);
+    free(u);
+}
+
+/* Sends the answer (or an error status) and closes the call. Any thread. */
+static void unary_reply(struct unary *u, grpc_status_code code, const char *details, const ProtobufCMessage *resp)
+{
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    if (resp && code == GRPC_STATUS_OK) {
+        u->response = pack_message(resp);
+        if (!u->response) {
+            code = GRPC_STATUS_INTERNAL;
+            details = "could not encode the answer";
+        } else {
+            ops[n].op = GRPC_OP_SEND_MESSAGE;
+            ops[n].data.send_message.send_message = u->response;
+            n++;
+        }
+    }
+    u->status_details = grpc_slice_from_copied_string(details ? details : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n].data.send_status_from_server.status_details = &u->status_details;
+    ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+    n++;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n].data.recv_close_on_server.cancelled = &u->close_cancelled;
+    n++;
+    u->done_tag.kind = TAG_UNARY_DONE;
+    u->done_tag.owner = u;
+    grpc_call_error e = grpc_call_start_batch(u->call, ops, n, &u->done_tag, NULL);
+    if (e != GRPC_CALL_OK) {
+        PK_ERROR("rpc", "could not send unary answer", "code=%d", (int)e);
+        unary_free(u);
+    }
+}
+
+static void register_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    Picket__V1__RegisterRequest *req = u->job_data;
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        return;
+    }
+    char err[512];
+    struct pk_kv labels[64];
+    size_t n_labels = req->n_labels > 64 ? 64 : req->n_labels;
+    for (size_t i = 0; i < n_labels; i++) {
+        labels[i].key = req->labels[i]->key;
+        labels[i].value = req->labels[i]->value;
+    }
+    struct store_probe_info info = {.name = req->probe_name, .region = req->region, .labels = labels,
+                                     .n_labels = n_labels, .version = req->version};
+    int64_t probe_id = 0;
+    uint64_t committed = 0;
+    if (store_upsert_probe(store, &info, &probe_id, &committed, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "register failed", "probe=%s error=%s", req->probe_name, pk_log_q(q, sizeof q, err));
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        return;
+    }
+    if (req->n_checks) {
+        struct store_check_info *checks = calloc(req->n_checks, sizeof *checks);
+        for (size_t i = 0; checks && i < req->n_checks; i++) {
+            checks[i].name = req->checks[i]->name;
+            checks[i].type = req->checks[i]->type;
+            checks[i].target = req->checks[i]->target;
+            checks[i].interval_ms = req->checks[i]->interval_ms;
+        }
+        int rc = checks ? store_set_probe_checks(store, probe_id, checks, req->n_checks, err, sizeof err) : -1;
+        free(checks);
+        if (rc < 0) {
+            unary_reply(u, GRPC_STATUS_UNAVAILABLE, checks ? err : "out of memory", NULL);
+            return;
+        }
+    }
+    char qn[300], qr[200];
+    PK_INFO("rpc", "probe registered", "probe=%s probe_id=%lld region=%s checks=%zu committed_seq=%llu",
+            pk_log_q(qn, sizeof qn, req->probe_name), (long long)probe_id, pk_log_q(qr, sizeof qr, req->region),
+            req->n_checks, (unsigned long long)committed);
+    Picket__V1__RegisterResponse resp = PICKET__V1__REGISTER_RESPONSE__INIT;
+    resp.probe_id = probe_id;
+    resp.committed_sequence = committed;
+    resp.heartbeat_interval_ms = u->srv->heartbeat_ms;
+    unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+}
+
+static void status_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    Picket__V1__StatusRequest *req = u->job_data;
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        return;
+    }
+    char err[512];
+    struct store_status_row *rows = NULL;
+    size_t n = 0;
+    if (store_status(store, req->check_name && req->check_name[0] ? req->check_name : NULL, &rows, &n, err,
+                     sizeof err) < 0) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        return;
+    }
+    Picket__V1__CheckStatus *cs = calloc(n ? n : 1, sizeof *cs);
+    Picket__V1__CheckStatus **csp = calloc(n ? n : 1, sizeof *csp);
+    size_t n_regions = 0;
+    for (size_t i = 0; i < n; i++)
+        n_regions += rows[i].n_regions;
+    Picket__V1__RegionRatio *rr = calloc(n_regions ? n_regions : 1, sizeof *rr);
+    Picket__V1__RegionRatio **rrp = calloc(n_regions ? n_regions : 1, sizeof *rrp);
+    if (!cs || !csp || !rr || !rrp) {
+        unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct store_status_row *row = &rows[i];
+        picket__v1__check_status__init(&cs[i]);
+        cs[i].check_name = row->check_name;
+        cs[i].check_type = row->check_type;
+        cs[i].last_started_at_us = row->last_started_at_us;
+        cs[i].last_outcome = (Picket__V1__Outcome)row->last_outcome;
+        cs[i].last_message = row->last_message;
+        cs[i].last_total_us = row->last_total_us;
+        cs[i].last_probe = row->last_probe;
+        cs[i].last_region = row->last_region;
+        cs[i].probes = row->probes;
+        cs[i].last_status_code = row->last_status_code;
+        cs[i].n_last_hour = row->n_regions;
+        cs[i].last_hour = row->n_regions ? &rrp[k] : NULL;
+        for (size_t j = 0; j < row->n_regions; j++, k++) {
+            picket__v1__region_ratio__init(&rr[k]);
+            rr[k].region = row->regions[j].region;
+            rr[k].total = row->regions[j].total;
+            rr[k].ok = row->regions[j].ok;
+            rrp[k] = &rr[k];
+        }
+        csp[i] = &cs[i];
+    }
+    Picket__V1__StatusResponse resp = PICKET__V1__STATUS_RESPONSE__INIT;
+    resp.now_us = pk_now_us();
+    resp.n_checks = n;
+    resp.checks = csp;
+    unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+out:
+    free(cs);
+    free(csp);
+    free(rr);
+    free(rrp);
+    free(rows);
+}
+
+static void unary_on_request(struct unary *u, int success)
+{
+    if (!success || !u->request) {
+        unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "no request message", NULL);
+        return;
+    }
+    switch (u->method) {
+    case M_HEALTH: {
+        Grpc__Health__V1__HealthCheckRequest *req = (Grpc__Health__V1__HealthCheckRequest *)unpack_message(
+            &grpc__health__v1__health_check_request__descriptor, u->request);
+        if (!req) {
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "malformed HealthCheckRequest", NULL);
+            return;
+        }
+        const char *svc = req->service ? req->service : "";
+        int known = !svc[0] || !strcmp(svc, "picket.v1.ProbeService") || !strcmp(svc, "picket.v1.QueryService");
+        protobuf_c_message_free_unpacked(&req->base, NULL);
+        if (!known) {
+            unary_reply(u, GRPC_STATUS_NOT_FOUND, "unknown service", NULL);
+            return;
+        }
+        Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+        resp.status = ingest_db_healthy(u->srv->ingest)
+                          ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                          : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+        unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+        return;
+    }
+    case M_REGISTER: {
+        Picket__V1__RegisterRequest *req =
+            (Picket__V1__RegisterRequest *)unpack_message(&picket__v1__register_request__descriptor, u->request);
+        const char *why = NULL;
+        if (!req)
+            why = "malformed RegisterRequest";
+        else if (!req->probe_name || !req->probe_name[0] || strlen(req->probe_name) > 127)
+            why = "probe_name must be 1..127 bytes";
+        else if (strlen(req->region) > 63)
+            why = "region must be at most 63 bytes";
+        else if (req->n_labels > 64)
+            why = "at most 64 labels";
+        else if (req->n_checks > 100000)
+            why = "at most 100000 checks";
+        if (why) {
+            char q[300];
+            PK_WARN("rpc", "register rejected", "reason=%s probe=%s", pk_log_q(q, sizeof q, why),
+                    req && req->probe_name ? req->probe_name : "?");
+            if (req)
+                protobuf_c_message_free_unpacked(&req->base, NULL);
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, why, NULL);
+            return;
+        }
+        pk_utf8_sanitize(req->probe_name);
+        pk_utf8_sanitize(req->region);
+        for (size_t i = 0; i < req->n_labels; i++) {
+            pk_utf8_sanitize(req->labels[i]->key);
+            pk_utf8_sanitize(req->labels[i]->value);
+        }
+        for (size_t i = 0; i < req->n_checks; i++) {
+            pk_utf8_sanitize(req->checks[i]->name);
+            pk_utf8_sanitize(req->checks[i]->type);
+            pk_utf8_sanitize(req->checks[i]->target);
+        }
+        u->job_data = req;
+        atomic_fetch_add(&stat_registers, 1);
+        if (ingest_job(u->srv->ingest, register_job, u) < 0)
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+        return;
+    }
+    case M_STATUS: {
+        Picket__V1__StatusRequest *req =
+            (Picket__V1__StatusRequest *)unpack_message(&picket__v1__status_request__descriptor, u->request);
+        if (!req) {
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "malformed StatusRequest", NULL);
+            return;
+        }
+        u->job_data = req;
+        atomic_fetch_add(&stat_queries, 1);
+        if (ingest_job(u->srv->ingest, status_job, u) < 0)
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+        return;
+    }
+    }
+}
+
+static void unary_start(struct server *srv, grpc_call *call, enum unary_method method)
+{
+    struct unary *u = calloc(1, sizeof *u);
+    u->srv = srv;
+    u->call = call;
+    u->method = method;
+    u->status_details = grpc_empty_slice();
+    grpc_metadata_array_init(&u->trailing);
+    u->recv_tag.kind = TAG_UNARY_RECV;
+    u->recv_tag.owner = u;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &u->request;
+    if (grpc_call_start_batch(call, ops, 2, &u->recv_tag, NULL) != GRPC_CALL_OK)
+        unary_free(u);
+}
+
+/* ------------------------------------------------------------ streams */
+
+static void stream_unref_locked(struct stream *s, int *freed);
+
+static void stream_free(struct stream *s)
+{
+    struct server *srv = s->srv;
+    pthread_mutex_lock(&srv->streams_mu);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&srv->streams_mu);
+    atomic_fetch_sub(&srv->n_streams, 1);
+    atomic_fetch_sub(&stat_streams_open, 1);
+    for (struct outmsg *m = s->out_head, *next; m; m = next) {
+        next = m->next;
+        grpc_byte_buffer_destroy(m->buf);
+        free(m);
+    }
+    if (s->recv_buf)
+        grpc_byte_buffer_destroy(s->recv_buf);
+    if (s->send_buf)
+        grpc_byte_buffer_destroy(s->send_buf);
+    grpc_slice_unref(s->status_details);
+    grpc_metadata_array_destroy(&s->trailing);
+    grpc_call_unref(s->call);
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Drops one reference; frees (and unlocks) at zero. Call with s->mu held; if
+ * *freed is set afterwards the mutex is gone. */
+static void stream_unref_locked(struct stream *s, int *freed)
+{
+    *freed = 0;
+    if (--s->refs == 0) {
+        stream_free(s);
+        *freed = 1;
+    }
+}
+
+static void stream_unref(struct stream *s)
+{
+    int freed;
+    pthread_mutex_lock(&s->mu);
+    stream_unref_locked(s, &freed);
+    if (!freed)
+        pthread_mutex_unlock(&s->mu);
+}
+
+/* Starts the next queued send if none is in flight. Call with s->mu held. */
+static void stream_kick_send(struct stream *s)
+{
+    if (s->send_inflight || !s->out_head || s->status_sent)
+        return;
+    struct outmsg *m = s->out_head;
+    s->out_head = m->next;
+    if (!s->out_head)
+        s->out_tail = NULL;
+    s->send_buf = m->buf;
+    free(m);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = s->send_buf;
+    s->send_inflight = 1;
+    s->refs++;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
+        s->send_inflight = 0;
+        s->refs--;
+        grpc_byte_buffer_destroy(s->send_buf);
+        s->send_buf = NULL;
+    }
+}
+
+static void stream_queue_send(struct stream *s, const ProtobufCMessage *msg)
+{
+    grpc_byte_buffer *bb = pack_message(msg);
+    if (!bb)
+        return;
+    struct outmsg *m = calloc(1, sizeof *m);
+    if (!m) {
+        grpc_byte_buffer_destroy(bb);
+        return;
+    }
+    m->buf = bb;
+    if (s->out_tail)
+        s->out_tail->next = m;
+    else
+        s->out_head = m;
+    s->out_tail = m;
+    stream_kick_send(s);
+}
+
+/* Ends the stream with OK once nothing is pending, after a half-close. s->mu held. */
+static void stream_maybe_finish(struct stream *s)
+{
+    if (!s->finished || s->status_sent || s->inflight_batches || s->send_inflight || s->out_head || s->recv_pending)
+        return;
+    s->status_sent = 1;
+    s->status_details = grpc_slice_from_static_string("");
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    op.data.send_status_from_server.status = GRPC_STATUS_OK;
+    op.data.send_status_from_server.status_details = &s->status_details;
+    s->refs++;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->status_tag, NULL) != GRPC_CALL_OK)
+        s->refs--;
+}
+
+/* Cuts the stream off with an error status; the probe reconnects and resends. */
+static void stream_abort(struct stream *s, grpc_status_code code, const char *why)
+{
+    char q[600], qp[300];
+    PK_WARN("rpc", "stream closed by collector", "probe=%s probe_id=%lld code=%d reason=%s",
+            pk_log_q(qp, sizeof qp, s->probe_name[0] ? s->probe_name : "?"), (long long)s->probe_id, (int)code,
+            pk_log_q(q, sizeof q, why));
+    s->finished = 1;
+    s->status_sent = 1;
+    atomic_fetch_add(&stat_rejected, 1);
+    grpc_call_cancel_with_status(s->call, code, why, NULL);
+}
+
+static void stream_post_recv(struct stream *s)
+{
+    if (s->recv_pending || s->finished)
+        return;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &s->recv_buf;
+    s->recv_pending = 1;
+    s->refs++;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->recv_tag, NULL) != GRPC_CALL_OK) {
+        s->recv_pending = 0;
+        s->refs--;
+        s->finished = 1;
+    }
+}
+
+/* Runs on a writer thread once a batch is committed. */
+static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t n_inserted)
+{
+    struct stream *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->inflight_batches--;
+    if (!ok) {
+        if (!s->finished)
+            stream_abort(s, GRPC_STATUS_UNAVAILABLE, "batch not stored; resend");
+    } else if (!s->status_sent) {
+        Picket__V1__Ack ack = PICKET__V1__ACK__INIT;
+        ack.committed_sequence = committed_seq;
+        Picket__V1__CollectorMessage msg = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+        msg.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK;
+        msg.ack = &ack;
+        stream_queue_send(s, &msg.base);
+    }
+    if (s->paused && !s->finished) {
+        s->paused = 0;
+        stream_post_recv(s);
+    }
+    stream_maybe_finish(s);
+    int freed;
+    stream_unref_locked(s, &freed);
+    if (!freed)
+        pthread_mutex_unlock(&s->mu);
+}
+
+struct touch_ctx {
+    int64_t probe_id;
+};
+
+static void touch_job(struct store *store, void *ctx)
+{
+    struct touch_ctx *t = ctx;
+    char err[256];
+    if (store)
+        store_touch_probe(store, t->probe_id, err, sizeof err);
+    free(t);
+}
+
+/* A message arrived on a Connect stream. s->mu held. */
+static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    switch (msg->kind_case) {
+    case PICKET__V1__PROBE_MESSAGE__KIND_HELLO:
+        if (s->probe_id) {
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "second hello on one stream");
+            return;
+        }
+        if (msg->hello->probe_id <= 0) {
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "hello without a probe_id: call Register first");
+            return;
+        }
+        s->probe_id = msg->hello->probe_id;
+        pk_strlcpy(s->probe_name, msg->hello->probe_name, sizeof s->probe_name);
+        pk_utf8_sanitize(s->probe_name);
+        {
+            char qp[300];
+            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld", pk_log_q(qp, sizeof qp, s->probe_name),
+                    (long long)s->probe_id);
+        }
+        stream_post_recv(s);
+        return;
+    case PICKET__V1__PROBE_MESSAGE__KIND_BATCH: {
+        if (!s->probe_id) {
+            stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "batch before hello");
+            return;
+        }
+        char err[300];
+        struct pk_result *results = NULL;
+        size_t n = 0;
+        if (wire_decode_batch(msg->batch, &results, &n, err, sizeof err) < 0) {
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, err);
+            return;
+        }
+        if (results[0].seq <= s->last_seq) {
+            snprintf(err, sizeof err, "sequence went backwards on this stream: %llu after %llu",
+                     (unsigned long long)results[0].seq, (unsigned long long)s->last_seq);
+            free(results);
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, err);
+            return;
+        }
+        s->last_seq = results[n - 1].seq;
+        atomic_fetch_add(&stat_batches, 1);
+        atomic_fetch_add(&stat_results, n);
+        s->inflight_batches++;
+        s->refs++;
+        /* ingest may call back on a writer thread before it returns: drop our lock. */
+        int64_t probe_id = s->probe_id;
+        pthread_mutex_unlock(&s->mu);
+        int full = ingest_submit(s->srv->ingest, probe_id, results, n, stream_batch_done, s);
+        pthread_mutex_lock(&s->mu);
+        if (full || s->inflight_batches >= s->srv->max_inflight) {
+            s->paused = 1;
+            atomic_fetch_add(&stat_paused, 1);
+        }
+        else
+            stream_post_recv(s);
+        return;
+    }
+    case PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT: {
+        if (!s->probe_id) {
+            stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "heartbeat before hello");
+            return;
+        }
+        struct touch_ctx *t = malloc(sizeof *t);
+        if (t) {
+            t->probe_id = s->probe_id;
+            if (ingest_job(s->srv->ingest, touch_job, t) < 0)
+                free(t);
+        }
+        Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
+        hb.sent_at_us = pk_now_us();
+        Picket__V1__CollectorMessage out = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+        out.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT;
+        out.heartbeat = &hb;
+        stream_queue_send(s, &out.base);
+        stream_post_recv(s);
+        return;
+    }
+    default:
+        /* An unknown kind from a newer probe: ignore it, as the contract says. */
+        stream_post_recv(s);
+        return;
+    }
+}
+
+static void stream_on_recv(struct stream *s, int success)
+{
+    pthread_mutex_lock(&s->mu);
+    s->recv_pending = 0;
+    grpc_byte_buffer *bb = s->recv_buf;
+    s->recv_buf = NULL;
+    if (!success || !bb) {
+        /* Half-close or broken call: stop reading, finish once pending acks are out. */
+        s->finished = 1;
+    } else if (!s->finished) {
+        Picket__V1__ProbeMessage *msg =
+            (Picket__V1__ProbeMessage *)unpack_message(&picket__v1__probe_message__descriptor, bb);
+        if (!msg)
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "malformed ProbeMessage");
+        else {
+            stream_on_message(s, msg);
+            protobuf_c_message_free_unpacked(&msg->base, NULL);
+        }
+    }
+    if (bb)
+        grpc_byte_buffer_destroy(bb);
+    stream_maybe_finish(s);
+    int freed;
+    stream_unref_locked(s, &freed);
+    if (!freed)
+        pthread_mutex_unlock(&s->mu);
+}
+
+static void stream_start(struct server *srv, grpc_call *call)
+{
+    struct stream *s = calloc(1, sizeof *s);
+    s->srv = srv;
+    s->call = call;
+    pthread_mutex_init(&s->mu, NULL);
+    s->recv_tag = (struct tag){TAG_STREAM_RECV, s};
+    s->send_tag = (struct tag){TAG_STREAM_SEND, s};
+    s->close_tag = (struct tag){TAG_STREAM_CLOSE, s};
+    s->status_tag = (struct tag){TAG_STREAM_STATUS, s};
+    s->status_details = grpc_empty_slice();
+    grpc_metadata_array_init(&s->trailing);
+    s->refs = 1; /* held until this function returns */
+    pthread_mutex_lock(&srv->streams_mu);
+    s->next = srv->streams;
+    if (srv->streams)
+        srv->streams->prev = s;
+    srv->streams = s;
+    pthread_mutex_unlock(&srv->streams_mu);
+    atomic_fetch_add(&srv->n_streams, 1);
+    atomic_fetch_add(&stat_streams_open, 1);
+    atomic_fetch_add(&stat_streams_total, 1);
+
+    pthread_mutex_lock(&s->mu);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[0].data.recv_close_on_server.cancelled = &s->close_cancelled;
+    s->refs++;
+    if (grpc_call_start_batch(call, ops, 1, &s->close_tag, NULL) != GRPC_CALL_OK)
+        s->refs--;
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &s->recv_buf;
+    s->recv_pending = 1;
+    s->refs++;
+    if (grpc_call_start_batch(call, ops, 2, &s->recv_tag, NULL) != GRPC_CALL_OK) {
+        s->recv_pending = 0;
+        s->refs--;
+        s->finished = 1;
+    }
+    int freed;
+    stream_unref_locked(s, &freed);
+    if (!freed)
+        pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void on_new_call(struct server *srv, struct acceptor *a, int success)
+{
+    if (success && a->call) {
+        if (method_is(&a->details, M_CONNECT_PATH))
+            stream_start(srv, a->call);
+        else if (method_is(&a->details, M_REGISTER_PATH))
+            unary_start(srv, a->call, M_REGISTER);
+        else if (method_is(&a->details, M_STATUS_PATH))
+            unary_start(srv, a->call, M_STATUS);
+        else if (method_is(&a->details, M_HEALTH_PATH))
+            unary_start(srv, a->call, M_HEALTH);
+        else {
+            grpc_call_cancel_with_status(a->call, GRPC_STATUS_UNIMPLEMENTED, "unknown method", NULL);
+            grpc_call_unref(a->call);
+        }
+    }
+    grpc_call_details_destroy(&a->details);
+    grpc_metadata_array_destroy(&a->metadata);
+    free(a);
+}
+
+static void dispatch(struct server *srv, struct tag *tag, int success, int shutting_down)
+{
+    switch (tag->kind) {
+    case TAG_NEW_CALL:
+        if (!shutting_down && success)
+            request_next_call(srv);
+        on_new_call(srv, tag->owner, success);
+        break;
+    case TAG_UNARY_RECV:
+        unary_on_request(tag->owner, success);
+        break;
+    case TAG_UNARY_DONE:
+        unary_free(tag->owner);
+        break;
+    case TAG_STREAM_RECV:
+        stream_on_recv(tag->owner, success);
+        break;
+    case TAG_STREAM_SEND: {
+        struct stream *s = tag->owner;
+        pthread_mutex_lock(&s->mu);
+        s->send_inflight = 0;
+        if (s->send_buf) {
+            grpc_byte_buffer_destroy(s->send_buf);
+            s->send_buf = NULL;
+        }
+        if (!success)
+            s->finished = 1;
+        else
+            stream_kick_send(s);
+        stream_maybe_finish(s);
+        int freed;
+        stream_unref_locked(s, &freed);
+        if (!freed)
+            pthread_mutex_unlock(&s->mu);
+        break;
+    }
+    case TAG_STREAM_CLOSE: {
+        struct stream *s = tag->owner;
+        pthread_mutex_lock(&s->mu);
+        s->finished = 1;
+        s->status_sent = 1; /* the call is over: nothing more can be sent */
+        if (s->probe_id) {
+            char qp[300];
+            PK_INFO("rpc", "probe stream closed", "probe=%s probe_id=%lld cancelled=%d",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, s->close_cancelled);
+        }
+        int freed;
+        stream_unref_locked(s, &freed);
+        if (!freed)
+            pthread_mutex_unlock(&s->mu);
+        break;
+    }
+    case TAG_STREAM_STATUS:
+        stream_unref(tag->owner);
+        break;
+    case TAG_SHUTDOWN:
+        break;
+    }
+}
+
+int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.ingest = cfg->ingest;
+    srv.max_inflight = cfg->max_inflight_per_stream > 0 ? cfg->max_inflight_per_stream : 4;
+    srv.heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 10000;
+    pthread_mutex_init(&srv.streams_mu, NULL);
+    atomic_init(&srv.n_streams, 0);
+
+    grpc_arg args[4];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_ALLOW_REUSEPORT; /* two collectors must never share a port silently */
+    args[2].value.integer = 0;
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
+    args[3].value.integer = 0;
+    grpc_channel_args channel_args = {4, args};
+
+    srv.cq = grpc_completion_queue_create_for_next(NULL);
+    srv.server = grpc_server_create(&channel_args, NULL);
+    grpc_server_register_completion_queue(srv.server, srv.cq, NULL);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(srv.server, cfg->listen, creds);
+    grpc_server_credentials_release(creds);
+    if (port <= 0) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or invalid)", cfg->listen);
+        grpc_server_destroy(srv.server);
+        grpc_completion_queue_shutdown(srv.cq);
+        while (grpc_completion_queue_next(srv.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN) {
+        }
+        grpc_completion_queue_destroy(srv.cq);
+        pthread_mutex_destroy(&srv.streams_mu);
+        return -1;
+    }
+    grpc_server_start(srv.server);
+    for (int i = 0; i < 8; i++)
+        request_next_call(&srv);
+    PK_INFO("rpc", "listening", "address=%s", cfg->listen);
+
+    struct tag shutdown_tag = {TAG_SHUTDOWN, NULL};
+    int shutting_down = 0, shutdown_done = 0;
+    while (!shutdown_done) {
+        if (*stop && !shutting_down) {
+            shutting_down = 1;
+            PK_INFO("rpc", "shutting down", "streams=%ld", atomic_load(&srv.n_streams));
+            ingest_request_stop(cfg->ingest);
+            grpc_server_shutdown_and_notify(srv.server, srv.cq, &shutdown_tag);
+            grpc_server_cancel_all_calls(srv.server);
+        }
+        grpc_event ev = grpc_completion_queue_next(srv.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                                                         gpr_time_from_millis(200, GPR_TIMESPAN)),
+                                                   NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT)
+            continue;
+        if (ev.type != GRPC_OP_COMPLETE)
+            break;
+        struct tag *tag = ev.tag;
+        if (tag == &shutdown_tag) {
+            shutdown_done = 1;
+            continue;
+        }
+        dispatch(&srv, tag, ev.success, shutting_down);
+    }
+    /* Calls still alive wait on ingest callbacks; stop ingest so they complete. */
+    ingest_stop(cfg->ingest);
+    grpc_server_destroy(srv.server);
+    grpc_completion_queue_shutdown(srv.cq);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(srv.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE && ev.tag != &shutdown_tag)
+            dispatch(&srv, ev.tag, ev.success, 1);
+    }
+    grpc_completion_queue_destroy(srv.cq);
+    pthread_mutex_destroy(&srv.streams_mu);
+    PK_INFO("rpc", "stopped", "%s", "");
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* rpc_server.h: the collector's gRPC face (ProbeService, QueryService,
+ * grpc.health.v1.Health). The only collector header that mentions the server;
+ * it exposes no gRPC types. */
+#ifndef PK_RPC_SERVER_H
+#define PK_RPC_SERVER_H
+
+#include <signal.h>
+
+#include "ingest.h"
+
+struct rpc_server_config {
+    const char *listen;            /* "127.0.0.1:7700" */
+    struct ingest *ingest;         /* owned from here on: stopped during shutdown,
+                                      because open calls wait on its callbacks */
+    int max_inflight_per_stream;   /* batches of one probe queued at once, default 4 */
+    int heartbeat_ms;              /* what probes are told to use, default 10000 */
+};
+
+struct rpc_server_stats {
+    long streams_open;
+    unsigned long long streams_total;
+    unsigned long long batches_received;
+    unsigned long long results_received;
+    unsigned long long streams_rejected; /* closed for bad input */
+    unsigned long long registers;
+    unsigned long long queries;
+    unsigned long long paused_reads;     /* times a stream was paused for backpressure */
+};
+/* Process-wide counters; any thread. */
+void rpc_server_get_stats(struct rpc_server_stats *out);
+
+/* Binds, serves until *stop is set, then shuts down calls cleanly.
+ * Returns 0 on clean stop, -1 with err when it could not start. */
+int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+#endif

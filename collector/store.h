@@ -1,0 +1,105 @@
+/* store.h: everything the collector keeps, in PostgreSQL. The only module that
+ * includes libpq. One struct store is one database connection and is used by one
+ * thread at a time; writer threads each open their own. */
+#ifndef PK_STORE_H
+#define PK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/checks.h"
+#include "../common/result.h"
+
+struct store;
+
+struct store_probe_info {
+    const char *name;
+    const char *region;
+    const struct pk_kv *labels;
+    size_t n_labels;
+    const char *version;
+};
+
+struct store_check_info {
+    const char *name;
+    const char *type;
+    const char *target;
+    int64_t interval_ms;
+};
+
+/* One probe's results for one transaction. results are in increasing seq order. */
+struct store_batch {
+    int64_t probe_id;
+    const struct pk_result *results;
+    size_t n_results;
+    uint64_t committed_seq; /* out: the probe's highest stored sequence after commit */
+    size_t n_inserted;      /* out: rows actually inserted (duplicates skipped) */
+};
+
+struct store_status_region {
+    char region[64];
+    int64_t total;
+    int64_t ok;
+};
+
+#define STORE_STATUS_MAX_REGIONS 16
+
+struct store_status_row {
+    char check_name[PK_NAME_MAX];
+    char check_type[PK_TYPE_MAX];
+    int64_t last_started_at_us; /* 0 when no result yet */
+    int last_outcome;
+    char last_message[PK_MESSAGE_MAX];
+    int64_t last_total_us;
+    int last_status_code;
+    char last_probe[128];
+    char last_region[64];
+    int probes; /* probes that run it */
+    size_t n_regions;
+    struct store_status_region regions[STORE_STATUS_MAX_REGIONS]; /* last hour */
+};
+
+/* conninfo: a libpq URL or key=value string. NULL + err on failure. */
+struct store *store_open(const char *conninfo, char *err, size_t errlen);
+void store_close(struct store *s);
+/* 0 when the database answers a trivial query; reconnects once if the link broke. */
+int store_ping(struct store *s);
+
+/* Migrations are compiled into the binary (see migrations.c, generated). */
+int store_schema_version(struct store *s, int *version, char *err, size_t errlen);
+int store_latest_schema_version(void);
+/* Applies every known migration above the current version, one transaction each.
+ * *applied receives how many ran. */
+int store_migrate(struct store *s, int *applied, char *err, size_t errlen);
+/* 0 when the schema is exactly the one this binary knows; -1 + err otherwise. */
+int store_check_schema(struct store *s, char *err, size_t errlen);
+
+/* Creates or updates the probe (by name); returns its id and its committed seq. */
+int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
+                       uint64_t *committed_seq, char *err, size_t errlen);
+/* Records which checks a probe runs (replacing its previous list). */
+int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
+                           char *err, size_t errlen);
+/* Marks the probe seen now (heartbeats). */
+int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errlen);
+
+/* Stores several probes' batches in ONE transaction: locks each probe's row, skips
+ * results with seq <= the stored high-water mark, COPYs the rest, raises the mark,
+ * commits. On -1 nothing was stored. */
+int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen);
+
+/* picketctl status: one row per known check. *rows is malloc'd; caller frees. */
+int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
+                 size_t errlen);
+
+/* Exposed for unit tests: encode one result as a COPY text-format line
+ * (tab-separated, '\n'-terminated, with COPY escaping). Returns bytes written
+ * or -1 if buf is too small. Column order is STORE_RESULT_COLUMNS. */
+#define STORE_RESULT_COLUMNS                                                                                   \
+    "probe_id, seq, check_id, started_at, outcome, error_class, status_code, body_bytes, dns_us, connect_us, " \
+    "tls_us, ttfb_us, total_us, message, metrics"
+long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t check_id, const struct pk_result *r);
+/* COPY text escaping of one field value; returns bytes written or -1. */
+long store_copy_escape(char *buf, size_t size, const char *value);
+
+#endif

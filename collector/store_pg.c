@@ -1,0 +1,1139 @@
+/* store_pg.c: the collector's PostgreSQL store (store.h). Owns one libpq connection
+ * per struct store, a check-name -> id cache and a reusable COPY buffer. The only
+ * file that includes libpq. User strings reach PostgreSQL only as statement
+ * parameters or as escaped COPY fields, never spliced into SQL text. Never returns
+ * with a transaction open, and never stores a (probe, seq) twice. */
+#include "store.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "../common/log.h"
+#include "migrations.h"
+
+#define COPY_CHUNK (256 * 1024)
+/* Headroom over COPY_CHUNK so a row always fits after a flush (a row is < 8 KiB). */
+#define COPY_BUF_SIZE (COPY_CHUNK + 64 * 1024)
+/* pg_advisory_xact_lock key shared by every collector that migrates: "picket". */
+#define MIGRATION_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255028)"
+#define METRICS_JSON_MAX 4096
+
+struct check_slot {
+    char *name; /* NULL when the slot is free */
+    uint64_t hash;
+    int64_t id;
+};
+
+/* Open addressing, linear probing; grows at half load. */
+struct check_cache {
+    struct check_slot *slots;
+    size_t cap; /* power of two or 0 */
+    size_t used;
+};
+
+struct store {
+    PGconn *conn;
+    struct check_cache checks;
+    char *copy_buf; /* COPY_BUF_SIZE bytes, reused by every store_write_batches */
+};
+
+/* ------------------------------------------------------------------ errors */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* "<what>: <primary message> (<context>)" on one line: errors end up in log lines. */
+static void pg_err(struct store *s, const PGresult *r, const char *what, char *err, size_t errlen)
+{
+    if (!err || errlen == 0)
+        return;
+    const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *context = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : NULL;
+    if (!primary || !*primary)
+        primary = PQerrorMessage(s->conn);
+    if (!primary || !*primary)
+        primary = "unknown PostgreSQL error";
+    if (context && *context)
+        snprintf(err, errlen, "%s: %s (%s)", what, primary, context);
+    else
+        snprintf(err, errlen, "%s: %s", what, primary);
+    size_t len = strlen(err);
+    for (size_t i = 0; i < len; i++)
+        if (err[i] == '\n' || err[i] == '\r')
+            err[i] = ' ';
+    while (len > 0 && err[len - 1] == ' ')
+        err[--len] = '\0';
+}
+
+static void notice_to_log(void *arg, const char *message)
+{
+    char quoted[512];
+    (void)arg;
+    pk_log(PK_LOG_DEBUG, "store", "postgres notice", "text=%s", pk_log_q(quoted, sizeof quoted, message));
+}
+
+/* ------------------------------------------------------------ check cache */
+
+static uint64_t hash_name(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+static int cache_get(const struct check_cache *c, const char *name, int64_t *id)
+{
+    if (c->cap == 0)
+        return 0;
+    uint64_t h = hash_name(name);
+    for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        const struct check_slot *slot = &c->slots[i];
+        if (!slot->name)
+            return 0;
+        if (slot->hash == h && strcmp(slot->name, name) == 0) {
+            *id = slot->id;
+            return 1;
+        }
+    }
+}
+
+static void cache_insert_slot(struct check_slot *slots, size_t cap, struct check_slot entry)
+{
+    size_t i = entry.hash & (cap - 1);
+    while (slots[i].name)
+        i = (i + 1) & (cap - 1);
+    slots[i] = entry;
+}
+
+static int cache_put(struct check_cache *c, const char *name, int64_t id)
+{
+    int64_t old;
+    if (cache_get(c, name, &old)) {
+        uint64_t h = hash_name(name);
+        for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1))
+            if (c->slots[i].hash == h && strcmp(c->slots[i].name, name) == 0) {
+                c->slots[i].id = id;
+                return 0;
+            }
+    }
+    if ((c->used + 1) * 2 > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        struct check_slot *slots = calloc(cap, sizeof *slots);
+        if (!slots)
+            return -1;
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->slots[i].name)
+                cache_insert_slot(slots, cap, c->slots[i]);
+        free(c->slots);
+        c->slots = slots;
+        c->cap = cap;
+    }
+    struct check_slot entry = {strdup(name), hash_name(name), id};
+    if (!entry.name)
+        return -1;
+    cache_insert_slot(c->slots, c->cap, entry);
+    c->used++;
+    return 0;
+}
+
+static void cache_clear(struct check_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        free(c->slots[i].name);
+        c->slots[i].name = NULL;
+    }
+    c->used = 0;
+}
+
+/* ------------------------------------------------------------ connection */
+
+static void reconnect(struct store *s)
+{
+    PQreset(s->conn);
+    /* The URL may now lead to another server (failover, restore) where the cached
+     * check ids mean nothing. */
+    cache_clear(&s->checks);
+    pk_log(PK_LOG_INFO, "store", "reconnected", "ok=%d", PQstatus(s->conn) == CONNECTION_OK);
+}
+
+/* Brings the connection to "idle, outside any transaction" before a new unit of work. */
+static void ensure_ready(struct store *s)
+{
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        reconnect(s);
+        return;
+    }
+    PGTransactionStatusType ts = PQtransactionStatus(s->conn);
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        ts = PQtransactionStatus(s->conn);
+    }
+    if (ts != PQTRANS_IDLE) /* stuck mid-COPY or unknown: only a new session is clean */
+        reconnect(s);
+}
+
+static void rollback(struct store *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* Runs one statement; returns its result (caller PQclears) or NULL with err set. */
+static PGresult *run(struct store *s, const char *sql, int nparams, const char *const *params, ExecStatusType want,
+                     const char *what, char *err, size_t errlen)
+{
+    PGresult *r = nparams > 0 ? PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+                              : PQexec(s->conn, sql);
+    if (PQresultStatus(r) != want) {
+        pg_err(s, r, what, err, errlen);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int run_cmd(struct store *s, const char *sql, int nparams, const char *const *params, const char *what,
+                   char *err, size_t errlen)
+{
+    PGresult *r = run(s, sql, nparams, params, PGRES_COMMAND_OK, what, err, errlen);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* COMMIT of an aborted transaction "succeeds" as ROLLBACK: check the tag too. */
+static int commit(struct store *s, const char *what, char *err, size_t errlen)
+{
+    PGresult *r = run(s, "COMMIT", 0, NULL, PGRES_COMMAND_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    int ok = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    PQclear(r);
+    if (!ok)
+        set_err(err, errlen, "%s: transaction was rolled back", what);
+    return ok ? 0 : -1;
+}
+
+struct store *store_open(const char *conninfo, char *err, size_t errlen)
+{
+    /* Keywords before "dbname" are defaults that the caller's conninfo overrides;
+     * they also survive PQreset. JIT off: it adds ~100 ms of compilation to short
+     * queries whose cost the planner overestimates (status on fresh statistics). */
+    static const char *const keys[] = {"fallback_application_name", "connect_timeout", "client_encoding", "options",
+                                       "dbname", NULL};
+    const char *values[] = {"picket-collector", "10", "UTF8", "-c jit=off", conninfo ? conninfo : "", NULL};
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_err(err, errlen, "store: out of memory");
+        return NULL;
+    }
+    s->conn = PQconnectdbParams(keys, values, 1);
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+        pg_err(s, NULL, "cannot connect to PostgreSQL", err, errlen);
+        goto fail;
+    }
+    PQsetNoticeProcessor(s->conn, notice_to_log, NULL);
+    s->copy_buf = malloc(COPY_BUF_SIZE);
+    if (!s->copy_buf) {
+        set_err(err, errlen, "store: out of memory");
+        goto fail;
+    }
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
+    cache_clear(&s->checks);
+    free(s->checks.slots);
+    free(s->copy_buf);
+    free(s);
+}
+
+static int select_one(struct store *s)
+{
+    PGresult *r = PQexec(s->conn, "SELECT 1");
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok;
+}
+
+int store_ping(struct store *s)
+{
+    int was_bad = PQstatus(s->conn) != CONNECTION_OK;
+    ensure_ready(s);
+    if (select_one(s))
+        return 0;
+    /* A server error on a live link is not cured by reconnecting; a dead link once is. */
+    if (was_bad || PQstatus(s->conn) == CONNECTION_OK)
+        return -1;
+    reconnect(s);
+    return select_one(s) ? 0 : -1;
+}
+
+/* -------------------------------------------------------------- schema */
+
+static int schema_version(struct store *s, int *version, char *err, size_t errlen)
+{
+    PGresult *r = run(s, "SELECT to_regclass('picket_schema') IS NOT NULL", 0, NULL, PGRES_TUPLES_OK,
+                      "reading the schema version", err, errlen);
+    if (!r)
+        return -1;
+    int exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    *version = 0;
+    if (!exists)
+        return 0;
+    r = run(s, "SELECT coalesce(max(version), 0) FROM picket_schema", 0, NULL, PGRES_TUPLES_OK,
+            "reading the schema version", err, errlen);
+    if (!r)
+        return -1;
+    *version = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+int store_schema_version(struct store *s, int *version, char *err, size_t errlen)
+{
+    ensure_ready(s);
+    return schema_version(s, version, err, errlen);
+}
+
+int store_latest_schema_version(void)
+{
+    int latest = 0;
+    for (size_t i = 0; i < pk_migrations_count; i++)
+        if (pk_migrations[i].version > latest)
+            latest = pk_migrations[i].version;
+    return latest;
+}
+
+static int newer_error(int current, int latest, char *err, size_t errlen)
+{
+    set_err(err, errlen, "database schema version %d is newer than this binary knows (%d)", current, latest);
+    return -1;
+}
+
+/* BEGIN plus the migration lock, which serializes collectors migrating at once
+ * (CREATE TABLE IF NOT EXISTS alone races on the catalog). */
+static int begin_migration(struct store *s, char *err, size_t errlen)
+{
+    if (run_cmd(s, "BEGIN", 0, NULL, "migrate: BEGIN", err, errlen) < 0)
+        return -1;
+    PGresult *r = run(s, MIGRATION_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "migrate: taking the migration lock", err,
+                      errlen);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
+{
+    int rc = -1, current = 0, latest = store_latest_schema_version(), count = 0;
+    char what[160];
+    ensure_ready(s);
+    if (begin_migration(s, err, errlen) < 0)
+        goto out;
+    if (run_cmd(s,
+                "CREATE TABLE IF NOT EXISTS picket_schema (version int PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())",
+                0, NULL, "migrate: creating picket_schema", err, errlen) < 0)
+        goto out;
+    if (schema_version(s, &current, err, errlen) < 0)
+        goto out;
+    if (current > latest) {
+        newer_error(current, latest, err, errlen);
+        goto out;
+    }
+    if (commit(s, "migrate: creating picket_schema", err, errlen) < 0)
+        goto out;
+
+    for (size_t i = 0; i < pk_migrations_count; i++) {
+        const struct pk_migration *m = &pk_migrations[i];
+        if (begin_migration(s, err, errlen) < 0)
+            goto out;
+        /* Read under the lock: another collector may have migrated meanwhile. */
+        if (schema_version(s, &current, err, errlen) < 0)
+            goto out;
+        if (current > latest) {
+            newer_error(current, latest, err, errlen);
+            goto out;
+        }
+        if (m->version <= current) {
+            rollback(s);
+            continue;
+        }
+        snprintf(what, sizeof what, "migration %s", m->name);
+        if (run_cmd(s, m->sql, 0, NULL, what, err, errlen) < 0)
+            goto out;
+        char version[16];
+        snprintf(version, sizeof version, "%d", m->version);
+        const char *params[] = {version, m->name};
+        if (run_cmd(s, "INSERT INTO picket_schema (version, name) VALUES ($1, $2)", 2, params, what, err, errlen) < 0 ||
+            commit(s, what, err, errlen) < 0)
+            goto out;
+        count++;
+        pk_log(PK_LOG_INFO, "store", "migration applied", "version=%d file=%s", m->version, m->name);
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        rollback(s);
+    if (applied)
+        *applied = count;
+    return rc;
+}
+
+int store_check_schema(struct store *s, char *err, size_t errlen)
+{
+    int current = 0, latest = store_latest_schema_version();
+    if (store_schema_version(s, &current, err, errlen) < 0)
+        return -1;
+    if (current > latest)
+        return newer_error(current, latest, err, errlen);
+    if (current < latest) {
+        set_err(err, errlen,
+                "database schema version %d is older than this binary knows (%d): run `picket-collector migrate`",
+                current, latest);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ text encoding */
+
+/* Bounded output buffer; `full` latches once anything failed to fit. */
+struct out {
+    char *buf;
+    size_t size;
+    size_t len;
+    int full;
+};
+
+static void out_bytes(struct out *o, const char *p, size_t n)
+{
+    if (o->full || n > o->size - o->len) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_fmt(struct out *o, const char *fmt, ...)
+{
+    if (o->full)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->size - o->len)
+        o->full = 1;
+    else
+        o->len += (size_t)n;
+}
+
+/* NUL-terminates (not counted); -1 when anything did not fit. */
+static long out_finish(struct out *o)
+{
+    if (o->full || o->len >= o->size)
+        return -1;
+    o->buf[o->len] = '\0';
+    return (long)o->len;
+}
+
+/* Length of the well-formed UTF-8 sequence at p, or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* PostgreSQL rejects invalid UTF-8, and one bad byte in an HTTP error message must
+ * not make a whole batch unstorable: such bytes become U+FFFD. */
+#define REPLACEMENT_CHAR "\xef\xbf\xbd"
+
+static void out_copy_text(struct out *o, const char *value, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    for (size_t i = 0; i < n && !o->full;) {
+        size_t k = utf8_len(p + i, n - i);
+        if (k == 0) {
+            out_bytes(o, REPLACEMENT_CHAR, 3);
+            i++;
+            continue;
+        }
+        switch (k == 1 ? p[i] : 0) {
+        case '\\': out_bytes(o, "\\\\", 2); break;
+        case '\t': out_bytes(o, "\\t", 2); break;
+        case '\n': out_bytes(o, "\\n", 2); break;
+        case '\r': out_bytes(o, "\\r", 2); break;
+        default: out_bytes(o, value + i, k); break;
+        }
+        i += k;
+    }
+}
+
+static void out_json_string(struct out *o, const char *value, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    out_bytes(o, "\"", 1);
+    for (size_t i = 0; i < n && !o->full;) {
+        size_t k = utf8_len(p + i, n - i);
+        if (k == 0) {
+            out_bytes(o, "\\ufffd", 6);
+            i++;
+            continue;
+        }
+        if (k > 1) {
+            out_bytes(o, value + i, k);
+        } else if (p[i] == '"' || p[i] == '\\') {
+            char esc[2] = {'\\', (char)p[i]};
+            out_bytes(o, esc, 2);
+        } else if (p[i] < 0x20) {
+            out_fmt(o, "\\u%04x", p[i]);
+        } else {
+            out_bytes(o, value + i, 1);
+        }
+        i += k;
+    }
+    out_bytes(o, "\"", 1);
+}
+
+long store_copy_escape(char *buf, size_t size, const char *value)
+{
+    struct out o = {buf, size, 0, 0};
+    if (!value)
+        out_bytes(&o, "\\N", 2);
+    else
+        out_copy_text(&o, value, strlen(value));
+    return out_finish(&o);
+}
+
+/* "2024-05-01 12:00:00.000123+00"; -1 outside years 1..9999. */
+static int format_timestamp(char *buf, size_t size, int64_t us)
+{
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || tm.tm_year < 1 - 1900 || tm.tm_year > 9999 - 1900)
+        return -1;
+    int n = snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+static void out_duration(struct out *o, int64_t us)
+{
+    if (us < 0)
+        out_bytes(o, "\\N\t", 3);
+    else
+        out_fmt(o, "%" PRId64 "\t", us);
+}
+
+long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t check_id, const struct pk_result *r)
+{
+    struct out o = {buf, size, 0, 0};
+    char started_at[64];
+    if (format_timestamp(started_at, sizeof started_at, r->started_at_us) < 0)
+        return -1;
+    out_fmt(&o, "%" PRId64 "\t%" PRIu64 "\t%" PRId64 "\t%s\t%d\t%d\t%d\t%" PRId64 "\t", probe_id, r->seq, check_id,
+            started_at, r->outcome, r->error_class, r->status_code, r->body_bytes);
+    out_duration(&o, r->dns_us);
+    out_duration(&o, r->connect_us);
+    out_duration(&o, r->tls_us);
+    out_duration(&o, r->ttfb_us);
+    out_duration(&o, r->total_us);
+    /* Fixed-size fields may arrive unterminated: never read past them. */
+    out_copy_text(&o, r->message, strnlen(r->message, sizeof r->message));
+    out_bytes(&o, "\t", 1);
+    if (r->n_metrics <= 0) {
+        out_bytes(&o, "\\N", 2);
+    } else {
+        char json_buf[METRICS_JSON_MAX];
+        struct out json = {json_buf, sizeof json_buf, 0, 0};
+        int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
+        out_bytes(&json, "{", 1);
+        for (int i = 0; i < n_metrics; i++) {
+            const struct pk_metric *m = &r->metrics[i];
+            if (i > 0)
+                out_bytes(&json, ", ", 2);
+            out_json_string(&json, m->name, strnlen(m->name, sizeof m->name));
+            if (isfinite(m->value))
+                out_fmt(&json, ": %.17g", m->value);
+            else
+                out_bytes(&json, ": null", 6);
+        }
+        out_bytes(&json, "}", 1);
+        if (out_finish(&json) < 0)
+            return -1;
+        out_copy_text(&o, json_buf, json.len);
+    }
+    out_bytes(&o, "\n", 1);
+    return out_finish(&o);
+}
+
+/* {"key": "value", ...} for probes.labels; malloc'd, NULL when out of memory. */
+static char *labels_json(const struct pk_kv *labels, size_t n)
+{
+    size_t size = 3;
+    for (size_t i = 0; i < n; i++) /* every input byte escapes to at most 6 bytes */
+        size += 6 * (strlen(labels[i].key ? labels[i].key : "") + strlen(labels[i].value ? labels[i].value : "")) +
+                8;
+    struct out o = {malloc(size), size, 0, 0};
+    if (!o.buf)
+        return NULL;
+    out_bytes(&o, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = labels[i].key ? labels[i].key : "";
+        const char *value = labels[i].value ? labels[i].value : "";
+        if (i > 0)
+            out_bytes(&o, ", ", 2);
+        out_json_string(&o, key, strlen(key));
+        out_bytes(&o, ": ", 2);
+        out_json_string(&o, value, strlen(value));
+    }
+    out_bytes(&o, "}", 1);
+    if (out_finish(&o) < 0) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+/* "{1,2,3}" for a bigint[] parameter; numbers only, never user text. malloc'd. */
+static char *bigint_array(const int64_t *values, size_t n)
+{
+    size_t size = n * 21 + 3;
+    struct out o = {malloc(size), size, 0, 0};
+    if (!o.buf)
+        return NULL;
+    out_bytes(&o, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        out_fmt(&o, i ? ",%" PRId64 : "%" PRId64, values[i]);
+    out_bytes(&o, "}", 1);
+    if (out_finish(&o) < 0) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+/* --------------------------------------------------------------- probes */
+
+int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
+                       uint64_t *committed_seq, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL;
+    char what[192];
+    char *labels = labels_json(info->labels, info->n_labels);
+    snprintf(what, sizeof what, "probe \"%.128s\": register", info->name ? info->name : "");
+    if (!labels) {
+        set_err(err, errlen, "%s: out of memory", what);
+        goto out;
+    }
+    const char *params[] = {info->name, info->region, labels, info->version};
+    ensure_ready(s);
+    r = run(s,
+            "INSERT INTO probes (name, region, labels, version) VALUES ($1, $2, $3::jsonb, $4) "
+            "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
+            "version = EXCLUDED.version, last_seen = now() "
+            "RETURNING id, committed_seq",
+            4, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        goto out;
+    *probe_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *committed_seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    rc = 0;
+out:
+    PQclear(r);
+    free(labels);
+    return rc;
+}
+
+static int by_check_name(const void *a, const void *b)
+{
+    const struct store_check_info *x = *(const struct store_check_info *const *)a;
+    const struct store_check_info *y = *(const struct store_check_info *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
+                           char *err, size_t errlen)
+{
+    int rc = -1;
+    char what[224], probe[24], interval[24];
+    const struct store_check_info **sorted = calloc(n ? n : 1, sizeof *sorted);
+    int64_t *ids = calloc(n ? n : 1, sizeof *ids);
+    char *id_array = NULL;
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    if (!sorted || !ids) {
+        set_err(err, errlen, "probe id %s: setting checks: out of memory", probe);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!checks[i].name || !checks[i].type) {
+            set_err(err, errlen, "probe id %s: check #%zu has no name or type", probe, i + 1);
+            goto out;
+        }
+        sorted[i] = &checks[i];
+    }
+    /* The same lock order (by name) in every transaction that upserts several
+     * checks: two probes getting overlapping lists cannot deadlock. */
+    qsort(sorted, n, sizeof *sorted, by_check_name);
+    ensure_ready(s);
+    snprintf(what, sizeof what, "probe id %s: setting checks", probe);
+    if (run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_check_info *c = sorted[i];
+        snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+        const char *params[] = {c->name, c->type, c->target, c->interval_ms > 0 ? interval : NULL};
+        snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
+        PGresult *r = run(s,
+                          "INSERT INTO checks (name, type, target, interval_ms) VALUES ($1, $2, $3, $4) "
+                          "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
+                          "interval_ms = EXCLUDED.interval_ms, updated_at = now() RETURNING id",
+                          4, params, PGRES_TUPLES_OK, what, err, errlen);
+        if (!r)
+            goto out;
+        ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    id_array = bigint_array(ids, n);
+    if (!id_array) {
+        set_err(err, errlen, "probe id %s: setting checks: out of memory", probe);
+        goto out;
+    }
+    snprintf(what, sizeof what, "probe id %s: setting checks", probe);
+    const char *params[] = {probe, id_array};
+    if (run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
+        run_cmd(s,
+                "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
+                "ON CONFLICT DO NOTHING",
+                2, params, what, err, errlen) < 0 ||
+        commit(s, what, err, errlen) < 0)
+        goto out;
+    /* Only committed ids may enter the cache. */
+    for (size_t i = 0; i < n; i++)
+        (void)cache_put(&s->checks, sorted[i]->name, ids[i]);
+    rc = 0;
+out:
+    if (rc < 0)
+        rollback(s);
+    free(sorted);
+    free(ids);
+    free(id_array);
+    return rc;
+}
+
+int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errlen)
+{
+    char probe[24], what[64];
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    snprintf(what, sizeof what, "probe id %s: heartbeat", probe);
+    const char *params[] = {probe};
+    ensure_ready(s);
+    PGresult *r = run(s, "UPDATE probes SET last_seen = now() WHERE id = $1", 1, params, PGRES_COMMAND_OK, what, err,
+                      errlen);
+    if (!r)
+        return -1;
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) {
+        set_err(err, errlen, "probe id %s is not registered", probe);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- hot path */
+
+/* Check name -> id. A miss upserts the check in its own autocommit statement
+ * before the batch transaction starts: the id is durable at once (the cache never
+ * holds ids of a rolled back transaction) and the batch transaction never holds
+ * check row locks, so it cannot deadlock with store_set_probe_checks. */
+static int resolve_check(struct store *s, const struct pk_result *res, int64_t probe_id, int64_t *id, char *err,
+                         size_t errlen)
+{
+    char name[PK_NAME_MAX], type[PK_TYPE_MAX], what[224];
+    size_t name_len = strnlen(res->check_name, sizeof res->check_name - 1);
+    size_t type_len = strnlen(res->check_type, sizeof res->check_type - 1);
+    memcpy(name, res->check_name, name_len);
+    name[name_len] = '\0';
+    memcpy(type, res->check_type, type_len);
+    type[type_len] = '\0';
+    if (cache_get(&s->checks, name, id))
+        return 0;
+    const char *params[] = {name, type};
+    snprintf(what, sizeof what, "probe id %" PRId64 ": check \"%s\"", probe_id, name);
+    PGresult *r = run(s,
+                      "INSERT INTO checks (name, type) VALUES ($1, $2) "
+                      "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type RETURNING id",
+                      2, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (cache_put(&s->checks, name, *id) < 0) {
+        set_err(err, errlen, "%s: out of memory", what);
+        return -1;
+    }
+    return 0;
+}
+
+struct batch_ref {
+    size_t index;      /* into the caller's batches */
+    int64_t probe_id;
+};
+
+static int by_probe_then_index(const void *a, const void *b)
+{
+    const struct batch_ref *x = a, *y = b;
+    if (x->probe_id != y->probe_id)
+        return x->probe_id < y->probe_id ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+struct copy_state {
+    struct store *s;
+    size_t len;    /* bytes waiting in s->copy_buf */
+    int started;   /* COPY ... FROM STDIN is in progress */
+};
+
+static int copy_flush(struct copy_state *c, char *err, size_t errlen)
+{
+    if (c->len > 0 && PQputCopyData(c->s->conn, c->s->copy_buf, (int)c->len) != 1) {
+        pg_err(c->s, NULL, "COPY results", err, errlen);
+        return -1;
+    }
+    c->len = 0;
+    return 0;
+}
+
+static int copy_row(struct copy_state *c, int64_t probe_id, int64_t check_id, const struct pk_result *r, char *err,
+                    size_t errlen)
+{
+    if (!c->started) {
+        PGresult *res = PQexec(c->s->conn, "COPY results (" STORE_RESULT_COLUMNS ") FROM STDIN");
+        int ok = PQresultStatus(res) == PGRES_COPY_IN;
+        if (!ok)
+            pg_err(c->s, res, "COPY results", err, errlen);
+        PQclear(res);
+        if (!ok)
+            return -1;
+        c->started = 1;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        long n = store_encode_result_row(c->s->copy_buf + c->len, COPY_BUF_SIZE - c->len, probe_id, check_id, r);
+        if (n >= 0) {
+            c->len += (size_t)n;
+            return c->len >= COPY_CHUNK ? copy_flush(c, err, errlen) : 0;
+        }
+        if (c->len == 0)
+            break;
+        if (copy_flush(c, err, errlen) < 0)
+            return -1;
+    }
+    set_err(err, errlen, "probe id %" PRId64 " seq %" PRIu64 ": result cannot be encoded (started_at %" PRId64 ")",
+            probe_id, r->seq, r->started_at_us);
+    return -1;
+}
+
+static int copy_finish(struct copy_state *c, char *err, size_t errlen)
+{
+    if (!c->started)
+        return 0;
+    if (copy_flush(c, err, errlen) < 0)
+        return -1;
+    c->started = 0;
+    if (PQputCopyEnd(c->s->conn, NULL) != 1) {
+        pg_err(c->s, NULL, "COPY results", err, errlen);
+        return -1;
+    }
+    int rc = 0;
+    PGresult *r;
+    while ((r = PQgetResult(c->s->conn))) {
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK) {
+            pg_err(c->s, r, "COPY results", err, errlen);
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+static void copy_abort(struct copy_state *c)
+{
+    if (!c->started)
+        return;
+    c->started = 0;
+    if (PQputCopyEnd(c->s->conn, "picket: batch abandoned") == 1) {
+        PGresult *r;
+        while ((r = PQgetResult(c->s->conn)))
+            PQclear(r);
+    }
+}
+
+int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen)
+{
+    int rc = -1;
+    size_t total = 0, n_probes = 0;
+    struct copy_state copy = {s, 0, 0};
+    struct batch_ref *refs = NULL;
+    int64_t *check_ids = NULL, *probe_ids = NULL, *marks = NULL;
+    size_t *inserted = NULL, *first_row = NULL;
+    char *probe_array = NULL, *mark_array = NULL;
+    PGresult *r = NULL;
+    char what[96];
+
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        total += batches[i].n_results;
+    refs = calloc(n, sizeof *refs);
+    probe_ids = calloc(n, sizeof *probe_ids);
+    marks = calloc(n, sizeof *marks);
+    inserted = calloc(n, sizeof *inserted);
+    first_row = calloc(n, sizeof *first_row);
+    check_ids = calloc(total ? total : 1, sizeof *check_ids);
+    if (!refs || !probe_ids || !marks || !inserted || !first_row || !check_ids) {
+        set_err(err, errlen, "storing %zu results: out of memory", total);
+        goto out;
+    }
+    ensure_ready(s);
+    for (size_t i = 0, row = 0; i < n; i++) {
+        first_row[i] = row;
+        for (size_t j = 0; j < batches[i].n_results; j++, row++)
+            if (resolve_check(s, &batches[i].results[j], batches[i].probe_id, &check_ids[row], err, errlen) < 0)
+                goto out;
+    }
+
+    /* Lock probe rows in id order so concurrent writers cannot deadlock; NO KEY
+     * UPDATE because probe_checks' foreign key only needs KEY SHARE on the row. */
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (struct batch_ref){i, batches[i].probe_id};
+    qsort(refs, n, sizeof *refs, by_probe_then_index);
+    for (size_t i = 0; i < n; i++)
+        if (n_probes == 0 || probe_ids[n_probes - 1] != refs[i].probe_id)
+            probe_ids[n_probes++] = refs[i].probe_id;
+    probe_array = bigint_array(probe_ids, n_probes);
+    if (!probe_array) {
+        set_err(err, errlen, "storing %zu results: out of memory", total);
+        goto out;
+    }
+    snprintf(what, sizeof what, "probe id %" PRId64 "%s: storing results", probe_ids[0],
+             n_probes > 1 ? " and others" : "");
+    if (run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+        goto out;
+    const char *lock_params[] = {probe_array};
+    r = run(s, "SELECT id, committed_seq FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", 1,
+            lock_params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        goto out;
+    for (size_t p = 0, row = 0; p < n_probes; p++) {
+        if (row < (size_t)PQntuples(r) && strtoll(PQgetvalue(r, (int)row, 0), NULL, 10) == probe_ids[p]) {
+            marks[p] = strtoll(PQgetvalue(r, (int)row, 1), NULL, 10);
+            row++;
+        } else {
+            set_err(err, errlen, "probe id %" PRId64 " is not registered", probe_ids[p]);
+            goto out;
+        }
+    }
+    PQclear(r);
+    r = NULL;
+
+    /* Everything at or below the mark is already stored (a resend after a lost ack). */
+    for (size_t i = 0, p = 0; i < n; i++) {
+        while (probe_ids[p] != refs[i].probe_id)
+            p++;
+        const struct store_batch *b = &batches[refs[i].index];
+        for (size_t j = 0; j < b->n_results; j++) {
+            const struct pk_result *res = &b->results[j];
+            if (res->seq <= (uint64_t)marks[p])
+                continue;
+            if (copy_row(&copy, b->probe_id, check_ids[first_row[refs[i].index] + j], res, err, errlen) < 0)
+                goto out;
+            marks[p] = (int64_t)res->seq;
+            inserted[refs[i].index]++;
+        }
+    }
+    if (copy_finish(&copy, err, errlen) < 0)
+        goto out;
+
+    mark_array = bigint_array(marks, n_probes);
+    if (!mark_array) {
+        set_err(err, errlen, "storing %zu results: out of memory", total);
+        goto out;
+    }
+    const char *mark_params[] = {probe_array, mark_array};
+    if (run_cmd(s,
+                "UPDATE probes AS p SET committed_seq = v.seq, last_seen = now() "
+                "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE p.id = v.id",
+                2, mark_params, what, err, errlen) < 0 ||
+        commit(s, what, err, errlen) < 0)
+        goto out;
+
+    for (size_t i = 0, p = 0; i < n; i++) {
+        while (probe_ids[p] != refs[i].probe_id)
+            p++;
+        batches[refs[i].index].committed_seq = (uint64_t)marks[p];
+        batches[refs[i].index].n_inserted = inserted[refs[i].index];
+    }
+    rc = 0;
+out:
+    if (rc < 0) {
+        copy_abort(&copy);
+        rollback(s);
+    }
+    PQclear(r);
+    free(refs);
+    free(probe_ids);
+    free(marks);
+    free(inserted);
+    free(first_row);
+    free(check_ids);
+    free(probe_array);
+    free(mark_array);
+    return rc;
+}
+
+/* --------------------------------------------------------------- status */
+
+int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
+                 size_t errlen)
+{
+    int rc = -1;
+    PGresult *checks = NULL, *regions = NULL;
+    struct store_status_row *out_rows = NULL;
+    const char *params[] = {check_name};
+    *rows = NULL;
+    *n = 0;
+    ensure_ready(s);
+    /* Both queries go check by check (LATERAL) so each is a range of the
+     * (check_id, started_at) index, never a scan of results. "C" ordering makes
+     * them list checks alike. */
+    checks = run(s,
+                 "SELECT c.name, c.type, "
+                 "coalesce((extract(epoch FROM lr.started_at) * 1000000)::bigint, 0), "
+                 "coalesce(lr.outcome, 0), coalesce(lr.message, ''), coalesce(lr.total_us, -1), "
+                 "coalesce(lr.status_code, 0), coalesce(p.name, ''), coalesce(p.region, ''), "
+                 "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) "
+                 "FROM checks c "
+                 "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
+                 "r.probe_id FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
+                 "LEFT JOIN probes p ON p.id = lr.probe_id "
+                 "WHERE $1::text IS NULL OR c.name = $1 "
+                 "ORDER BY c.name COLLATE \"C\"",
+                 1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
+    if (!checks)
+        goto out;
+    regions = run(s,
+                  "SELECT c.name, rg.region, rg.total, rg.ok FROM checks c "
+                  "CROSS JOIN LATERAL (SELECT p.region, count(*) AS total, "
+                  "count(*) FILTER (WHERE r.outcome = 1) AS ok "
+                  "FROM results r JOIN probes p ON p.id = r.probe_id "
+                  "WHERE r.check_id = c.id AND r.started_at > now() - interval '1 hour' GROUP BY p.region) rg "
+                  "WHERE $1::text IS NULL OR c.name = $1 "
+                  "ORDER BY c.name COLLATE \"C\", rg.region COLLATE \"C\"",
+                  1, params, PGRES_TUPLES_OK, "status: counting results per region", err, errlen);
+    if (!regions)
+        goto out;
+    size_t count = (size_t)PQntuples(checks);
+    if (count == 0 && check_name) {
+        set_err(err, errlen, "check \"%.128s\" is not known", check_name);
+        goto out;
+    }
+    out_rows = calloc(count ? count : 1, sizeof *out_rows);
+    if (!out_rows) {
+        set_err(err, errlen, "status: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct store_status_row *row = &out_rows[i];
+        int t = (int)i;
+        pk_strlcpy(row->check_name, PQgetvalue(checks, t, 0), sizeof row->check_name);
+        pk_strlcpy(row->check_type, PQgetvalue(checks, t, 1), sizeof row->check_type);
+        row->last_started_at_us = strtoll(PQgetvalue(checks, t, 2), NULL, 10);
+        row->last_outcome = atoi(PQgetvalue(checks, t, 3));
+        pk_strlcpy(row->last_message, PQgetvalue(checks, t, 4), sizeof row->last_message);
+        row->last_total_us = strtoll(PQgetvalue(checks, t, 5), NULL, 10);
+        row->last_status_code = atoi(PQgetvalue(checks, t, 6));
+        pk_strlcpy(row->last_probe, PQgetvalue(checks, t, 7), sizeof row->last_probe);
+        pk_strlcpy(row->last_region, PQgetvalue(checks, t, 8), sizeof row->last_region);
+        row->probes = atoi(PQgetvalue(checks, t, 9));
+    }
+    /* Both results are in the same check order: walk them together. */
+    for (size_t j = 0, i = 0; j < (size_t)PQntuples(regions); j++) {
+        const char *name = PQgetvalue(regions, (int)j, 0);
+        while (i < count && strcmp(PQgetvalue(checks, (int)i, 0), name) != 0)
+            i++;
+        if (i == count)
+            break;
+        struct store_status_row *row = &out_rows[i];
+        if (row->n_regions == STORE_STATUS_MAX_REGIONS)
+            continue;
+        struct store_status_region *reg = &row->regions[row->n_regions++];
+        pk_strlcpy(reg->region, PQgetvalue(regions, (int)j, 1), sizeof reg->region);
+        reg->total = strtoll(PQgetvalue(regions, (int)j, 2), NULL, 10);
+        reg->ok = strtoll(PQgetvalue(regions, (int)j, 3), NULL, 10);
+    }
+    *rows = out_rows;
+    *n = count;
+    out_rows = NULL;
+    rc = 0;
+out:
+    free(out_rows);
+    PQclear(checks);
+    PQclear(regions);
+    return rc;
+}

@@ -1,0 +1,170 @@
+/* wire.c: pk_result <-> picket.v1 protobuf messages, with the validation every
+ * decoded message gets before anything else trusts it. Owns only the buffers it
+ * returns, which the caller frees. */
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int wire_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *b = malloc(n ? n : 1);
+    if (!b)
+        return -1;
+    protobuf_c_message_pack(msg, b);
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int wire_encode_batch(const struct pk_result *results, size_t n, uint8_t **buf, size_t *len)
+{
+    if (n == 0 || n > PK_WIRE_MAX_BATCH)
+        return -1;
+    int rc = -1;
+    Picket__V1__Result *pbs = calloc(n, sizeof *pbs);
+    Picket__V1__Result **ptrs = calloc(n, sizeof *ptrs);
+    size_t n_metrics = 0;
+    for (size_t i = 0; i < n; i++)
+        n_metrics += (size_t)(results[i].n_metrics > 0 ? results[i].n_metrics : 0);
+    Picket__V1__Metric *metrics = calloc(n_metrics ? n_metrics : 1, sizeof *metrics);
+    Picket__V1__Metric **metric_ptrs = calloc(n_metrics ? n_metrics : 1, sizeof *metric_ptrs);
+    if (!pbs || !ptrs || !metrics || !metric_ptrs)
+        goto out;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct pk_result *r = &results[i];
+        Picket__V1__Result *pb = &pbs[i];
+        picket__v1__result__init(pb);
+        pb->sequence = r->seq;
+        pb->check_name = (char *)r->check_name;
+        pb->check_type = (char *)r->check_type;
+        pb->started_at_us = r->started_at_us;
+        pb->outcome = (Picket__V1__Outcome)r->outcome;
+        pb->error_class = (Picket__V1__ErrorClass)r->error_class;
+        pb->message = (char *)r->message;
+        pb->status_code = r->status_code;
+        pb->body_bytes = r->body_bytes;
+        pb->dns_us = r->dns_us;
+        pb->connect_us = r->connect_us;
+        pb->tls_us = r->tls_us;
+        pb->ttfb_us = r->ttfb_us;
+        pb->total_us = r->total_us;
+        int k = r->n_metrics < 0 ? 0 : r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
+        pb->n_metrics = (size_t)k;
+        pb->metrics = k ? &metric_ptrs[m] : NULL;
+        for (int j = 0; j < k; j++, m++) {
+            picket__v1__metric__init(&metrics[m]);
+            metrics[m].name = (char *)r->metrics[j].name;
+            metrics[m].value = r->metrics[j].value;
+            metric_ptrs[m] = &metrics[m];
+        }
+        ptrs[i] = pb;
+    }
+    Picket__V1__ResultBatch batch = PICKET__V1__RESULT_BATCH__INIT;
+    batch.n_results = n;
+    batch.results = ptrs;
+    Picket__V1__ProbeMessage msg = PICKET__V1__PROBE_MESSAGE__INIT;
+    msg.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_BATCH;
+    msg.batch = &batch;
+    rc = wire_pack(&msg.base, buf, len);
+out:
+    free(pbs);
+    free(ptrs);
+    free(metrics);
+    free(metric_ptrs);
+    return rc;
+}
+
+int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    if (!pb->check_name || !pb->check_name[0]) {
+        snprintf(err, errlen, "result seq %llu: empty check_name", (unsigned long long)pb->sequence);
+        return -1;
+    }
+    if (pb->sequence == 0) {
+        snprintf(err, errlen, "result for check %.64s: sequence 0 is not allowed", pb->check_name);
+        return -1;
+    }
+    if ((int)pb->outcome < PK_OUTCOME_OK || (int)pb->outcome > PK_OUTCOME_UNKNOWN) {
+        snprintf(err, errlen, "result seq %llu: outcome %d out of range", (unsigned long long)pb->sequence,
+                 (int)pb->outcome);
+        return -1;
+    }
+    if ((int)pb->error_class < PK_ERR_NONE || (int)pb->error_class > PK_ERR_INTERNAL) {
+        snprintf(err, errlen, "result seq %llu: error_class %d out of range", (unsigned long long)pb->sequence,
+                 (int)pb->error_class);
+        return -1;
+    }
+    /* 2000-01-01 .. 2200-01-01: anything else is a broken clock or a forged value,
+     * and would otherwise be refused by the database batch after batch. */
+    if (pb->started_at_us < 946684800000000LL || pb->started_at_us > 7258118400000000LL) {
+        snprintf(err, errlen, "result seq %llu: started_at_us %lld is not a plausible time",
+                 (unsigned long long)pb->sequence, (long long)pb->started_at_us);
+        return -1;
+    }
+    if (pb->body_bytes < 0 || pb->status_code < 0 || pb->status_code > 999) {
+        snprintf(err, errlen, "result seq %llu: negative size or status out of range",
+                 (unsigned long long)pb->sequence);
+        return -1;
+    }
+    r->seq = pb->sequence;
+    pk_strlcpy(r->check_name, pb->check_name, sizeof r->check_name);
+    pk_utf8_sanitize(r->check_name);
+    pk_strlcpy(r->check_type, pb->check_type && pb->check_type[0] ? pb->check_type : "http", sizeof r->check_type);
+    r->started_at_us = pb->started_at_us;
+    r->outcome = (int)pb->outcome;
+    r->error_class = (int)pb->error_class;
+    pk_strlcpy(r->message, pb->message, sizeof r->message);
+    pk_utf8_sanitize(r->message);
+    pk_utf8_sanitize(r->check_type);
+    r->status_code = pb->status_code;
+    r->body_bytes = pb->body_bytes;
+    r->dns_us = pb->dns_us < -1 ? -1 : pb->dns_us;
+    r->connect_us = pb->connect_us < -1 ? -1 : pb->connect_us;
+    r->tls_us = pb->tls_us < -1 ? -1 : pb->tls_us;
+    r->ttfb_us = pb->ttfb_us < -1 ? -1 : pb->ttfb_us;
+    r->total_us = pb->total_us < -1 ? -1 : pb->total_us;
+    size_t k = pb->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : pb->n_metrics;
+    for (size_t j = 0; j < k; j++) {
+        if (!pb->metrics[j]->name || !pb->metrics[j]->name[0])
+            continue;
+        pk_strlcpy(r->metrics[r->n_metrics].name, pb->metrics[j]->name, PK_METRIC_NAME_MAX);
+        pk_utf8_sanitize(r->metrics[r->n_metrics].name);
+        r->metrics[r->n_metrics].value = pb->metrics[j]->value;
+        r->n_metrics++;
+    }
+    return 0;
+}
+
+int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **out, size_t *n, char *err,
+                      size_t errlen)
+{
+    if (batch->n_results == 0 || batch->n_results > PK_WIRE_MAX_BATCH) {
+        snprintf(err, errlen, "batch of %zu results (allowed 1..%d)", batch->n_results, PK_WIRE_MAX_BATCH);
+        return -1;
+    }
+    struct pk_result *rs = malloc(batch->n_results * sizeof *rs);
+    if (!rs) {
+        snprintf(err, errlen, "out of memory decoding %zu results", batch->n_results);
+        return -1;
+    }
+    for (size_t i = 0; i < batch->n_results; i++) {
+        if (wire_result_from_pb(batch->results[i], &rs[i], err, errlen) < 0)
+            goto fail;
+        if (i > 0 && rs[i].seq <= rs[i - 1].seq) {
+            snprintf(err, errlen, "batch sequences do not increase: %llu after %llu",
+                     (unsigned long long)rs[i].seq, (unsigned long long)rs[i - 1].seq);
+            goto fail;
+        }
+    }
+    *out = rs;
+    *n = batch->n_results;
+    return 0;
+fail:
+    free(rs);
+    return -1;
+}

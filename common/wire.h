@@ -1,0 +1,35 @@
+/* wire.h: glue between Picket's structs and the protobuf-c messages of
+ * proto/picket/v1/picket.proto. No gRPC here: rpc_* files move the bytes,
+ * this module builds and checks them. */
+#ifndef PK_WIRE_H
+#define PK_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "picket/v1/picket.pb-c.h"
+#include "result.h"
+
+/* Largest message either side accepts; set as the gRPC receive limit too. */
+#define PK_WIRE_MAX_MESSAGE (8 * 1024 * 1024)
+/* Most results in one batch; a larger batch is a protocol error. */
+#define PK_WIRE_MAX_BATCH 5000
+
+/* Encodes ProbeMessage{batch: results[0..n)} into a malloc'd buffer (*buf, caller
+ * frees). 0, or -1 when n is 0 or over PK_WIRE_MAX_BATCH or allocation failed. */
+int wire_encode_batch(const struct pk_result *results, size_t n, uint8_t **buf, size_t *len);
+
+/* Copies one decoded result into *r. Strings that are too long are cut; a
+ * result with an empty check name, an outcome out of range, or negative sizes is
+ * rejected with a sentence in err. */
+int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char *err, size_t errlen);
+
+/* Decodes and validates a whole batch into a malloc'd array (*out, caller frees).
+ * Rejects batches whose sequences do not strictly increase. */
+int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **out, size_t *n, char *err,
+                      size_t errlen);
+
+/* Packs any protobuf-c message into a malloc'd buffer (caller frees). */
+int wire_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
+
+#endif

@@ -1,0 +1,247 @@
+/* main.c: picketctl, the operators' command line. Talks to a collector over
+ * gRPC (QueryService) and prints tables for people or JSON for scripts.
+ * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "result.h"
+#include "rpc_ctl.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: picketctl [options] COMMAND [command options]\n"
+            "\n"
+            "commands:\n"
+            "  status [--check NAME] [--json]   last result, age, success ratio over the last hour\n"
+            "                                   per region, and how many probes run each check\n"
+            "  version                          print the version\n"
+            "\n"
+            "options:\n"
+            "  --collector ADDR   collector host:port, default 127.0.0.1:7700 (env PICKET_COLLECTOR)\n"
+            "  --timeout MS       per call, default 5000\n"
+            "  -h, --help         this text\n");
+}
+
+static void format_age(char *buf, size_t size, int64_t age_us)
+{
+    int64_t s = age_us / 1000000;
+    if (age_us < 0)
+        snprintf(buf, size, "-");
+    else if (s < 120)
+        snprintf(buf, size, "%llds", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, size, "%lldm", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(buf, size, "%lldh", (long long)(s / 3600));
+    else
+        snprintf(buf, size, "%lldd", (long long)(s / 86400));
+}
+
+static void format_latency(char *buf, size_t size, int64_t us)
+{
+    if (us < 0)
+        snprintf(buf, size, "-");
+    else if (us < 1000)
+        snprintf(buf, size, "%lldus", (long long)us);
+    else if (us < 1000000)
+        snprintf(buf, size, "%.1fms", (double)us / 1000.0);
+    else
+        snprintf(buf, size, "%.2fs", (double)us / 1e6);
+}
+
+static void print_status_table(const Picket__V1__StatusResponse *resp)
+{
+    if (resp->n_checks == 0) {
+        printf("no checks known yet: is a probe connected to this collector?\n");
+        return;
+    }
+    printf("%-24s %-5s %-14s %5s %9s %-24s %6s  %s\n", "CHECK", "TYPE", "LAST", "AGE", "LATENCY",
+           "FROM (REGION)", "PROBES", "LAST HOUR OK (PER REGION)");
+    for (size_t i = 0; i < resp->n_checks; i++) {
+        const Picket__V1__CheckStatus *c = resp->checks[i];
+        char last[64], age[32], lat[32], from[160];
+        if (c->last_started_at_us == 0) {
+            snprintf(last, sizeof last, "no data");
+            snprintf(age, sizeof age, "-");
+            snprintf(lat, sizeof lat, "-");
+            snprintf(from, sizeof from, "-");
+        } else {
+            if (c->last_status_code)
+                snprintf(last, sizeof last, "%s %d", pk_outcome_name(c->last_outcome), c->last_status_code);
+            else
+                snprintf(last, sizeof last, "%s", pk_outcome_name(c->last_outcome));
+            format_age(age, sizeof age, resp->now_us - c->last_started_at_us);
+            format_latency(lat, sizeof lat, c->last_total_us);
+            snprintf(from, sizeof from, "%s (%s)", c->last_probe, c->last_region);
+        }
+        printf("%-24s %-5s %-14s %5s %9s %-24s %6d  ", c->check_name, c->check_type, last, age, lat, from,
+               c->probes);
+        if (c->n_last_hour == 0)
+            printf("no data");
+        for (size_t j = 0; j < c->n_last_hour; j++) {
+            const Picket__V1__RegionRatio *r = c->last_hour[j];
+            printf("%s%s %.1f%% (%lld/%lld)", j ? "  " : "", r->region,
+                   r->total ? 100.0 * (double)r->ok / (double)r->total : 0.0, (long long)r->ok,
+                   (long long)r->total);
+        }
+        printf("\n");
+        if (c->last_started_at_us && c->last_outcome != PICKET__V1__OUTCOME__OUTCOME_OK && c->last_message[0])
+            printf("%-24s   reason: %s\n", "", c->last_message);
+    }
+}
+
+static void print_status_json(const Picket__V1__StatusResponse *resp)
+{
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "now_us", json_object_new_int64(resp->now_us));
+    json_object *checks = json_object_new_array();
+    for (size_t i = 0; i < resp->n_checks; i++) {
+        const Picket__V1__CheckStatus *c = resp->checks[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "check", json_object_new_string(c->check_name));
+        json_object_object_add(o, "type", json_object_new_string(c->check_type));
+        json_object_object_add(o, "probes", json_object_new_int(c->probes));
+        if (c->last_started_at_us) {
+            json_object *last = json_object_new_object();
+            json_object_object_add(last, "started_at_us", json_object_new_int64(c->last_started_at_us));
+            json_object_object_add(last, "age_s",
+                                   json_object_new_double((double)(resp->now_us - c->last_started_at_us) / 1e6));
+            json_object_object_add(last, "outcome", json_object_new_string(pk_outcome_name(c->last_outcome)));
+            json_object_object_add(last, "status_code", json_object_new_int(c->last_status_code));
+            json_object_object_add(last, "total_us", json_object_new_int64(c->last_total_us));
+            json_object_object_add(last, "message", json_object_new_string(c->last_message));
+            json_object_object_add(last, "probe", json_object_new_string(c->last_probe));
+            json_object_object_add(last, "region", json_object_new_string(c->last_region));
+            json_object_object_add(o, "last", last);
+        } else {
+            json_object_object_add(o, "last", NULL);
+        }
+        json_object *regions = json_object_new_array();
+        for (size_t j = 0; j < c->n_last_hour; j++) {
+            const Picket__V1__RegionRatio *r = c->last_hour[j];
+            json_object *ro = json_object_new_object();
+            json_object_object_add(ro, "region", json_object_new_string(r->region));
+            json_object_object_add(ro, "total", json_object_new_int64(r->total));
+            json_object_object_add(ro, "ok", json_object_new_int64(r->ok));
+            json_object_object_add(ro, "success_ratio",
+                                   r->total ? json_object_new_double((double)r->ok / (double)r->total) : NULL);
+            json_object_array_add(regions, ro);
+        }
+        json_object_object_add(o, "last_hour", regions);
+        json_object_array_add(checks, o);
+    }
+    json_object_object_add(root, "checks", checks);
+    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+static int cmd_status(const char *collector, int timeout_ms, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"check", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int json = 0, c;
+    const char *check = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = 1;
+            break;
+        case 'c':
+            check = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "picketctl status: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[1024];
+    Picket__V1__StatusResponse *resp = NULL;
+    if (ctl_status(collector, check, timeout_ms, &resp, err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl: %s\n", err);
+        return 1;
+    }
+    if (json)
+        print_status_json(resp);
+    else
+        print_status_table(resp);
+    picket__v1__status_response__free_unpacked(resp, NULL);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *collector = getenv("PICKET_COLLECTOR");
+    if (!collector || !collector[0])
+        collector = "127.0.0.1:7700";
+    int timeout_ms = 5000;
+    static const struct option options[] = {
+        {"collector", required_argument, NULL, 'C'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    /* Global options stop at the command name. */
+    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (c) {
+        case 'C':
+            collector = optarg;
+            break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 600000) {
+                fprintf(stderr, "picketctl: --timeout must be 1..600000 ms, got '%s'\n", optarg);
+                return 2;
+            }
+            timeout_ms = (int)v;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("picketctl %s\n", PICKET_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *command = argv[optind];
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    if (strcmp(command, "status") == 0)
+        return cmd_status(collector, timeout_ms, sub_argc, sub_argv);
+    if (strcmp(command, "version") == 0) {
+        printf("picketctl %s\n", PICKET_VERSION);
+        return 0;
+    }
+    if (strcmp(command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "picketctl: unknown command '%s'\n", command);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,43 @@
+/* rpc_ctl.c: picketctl's gRPC calls (QueryService). Each call opens a channel,
+ * makes one unary call with a deadline, and closes it. */
+#include "rpc_ctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rpc_client.h"
+#include "wire.h"
+
+int ctl_status(const char *address, const char *check_name, int timeout_ms, Picket__V1__StatusResponse **out,
+               char *err, size_t errlen)
+{
+    grpc_init();
+    int rc = -1;
+    Picket__V1__StatusRequest req = PICKET__V1__STATUS_REQUEST__INIT;
+    req.check_name = (char *)(check_name ? check_name : "");
+    uint8_t *buf = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    grpc_channel *ch = rpc_channel_create(address);
+    char why[512];
+    if (wire_pack(&req.base, &buf, &len) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (rpc_unary(ch, "/picket.v1.QueryService/Status", buf, len, &resp, &resp_len, timeout_ms, NULL, why,
+                  sizeof why) < 0) {
+        snprintf(err, errlen, "collector %s: %s", address, why);
+        goto out;
+    }
+    *out = picket__v1__status_response__unpack(NULL, resp_len, resp);
+    if (!*out) {
+        snprintf(err, errlen, "collector %s: malformed StatusResponse", address);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    free(resp);
+    grpc_channel_destroy(ch);
+    grpc_shutdown();
+    return rc;
+}

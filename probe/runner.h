@@ -1,0 +1,28 @@
+/* runner.h: the probe's check scheduler and executor. One thread, one libcurl
+ * multi handle, no thread per check. Each check fires every interval_ms at a
+ * deterministic per-check offset; a check never overlaps itself; results are
+ * handed to a callback on the runner's thread. */
+#ifndef PK_RUNNER_H
+#define PK_RUNNER_H
+
+#include <signal.h>
+
+#include "../common/checks.h"
+#include "../common/result.h"
+
+struct runner;
+
+/* Called once per finished check execution, on the runner thread. The result is
+ * only valid during the call: copy what you keep. */
+typedef void (*runner_result_fn)(const struct pk_result *result, void *user);
+
+/* Does not take ownership of `set`; it must outlive the runner. NULL + err on failure. */
+struct runner *runner_new(const struct pk_checkset *set, runner_result_fn on_result, void *user, char *err,
+                          size_t errlen);
+/* Runs until *stop becomes non-zero (checked at least every 100 ms). 0 on clean stop. */
+int runner_run(struct runner *r, volatile sig_atomic_t *stop);
+/* Runs every check once, concurrently, and returns when all have finished. */
+int runner_run_once(struct runner *r);
+void runner_free(struct runner *r);
+
+#endif

@@ -1,0 +1,57 @@
+/* uplink.h: the probe's link to its collector(s). Results handed to
+ * uplink_submit() are kept until the collector acknowledges that they are
+ * committed; after a reconnect everything unacknowledged is sent again. Runs on
+ * its own thread; submit is thread-safe and never blocks on the network. */
+#ifndef PK_UPLINK_H
+#define PK_UPLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/checks.h"
+#include "../common/result.h"
+
+struct uplink;
+
+struct uplink_check_info {
+    const char *name;
+    const char *type;
+    const char *target;
+    int64_t interval_ms;
+};
+
+struct uplink_config {
+    const char *const *collectors; /* addresses, tried in order, rotating on failure */
+    size_t n_collectors;
+    const char *probe_name;
+    const char *region;
+    const struct pk_kv *labels;
+    size_t n_labels;
+    const struct uplink_check_info *checks; /* what this probe runs, reported at Register */
+    size_t n_checks;
+    int batch_max;          /* results per batch (1..5000), default 500 */
+    int flush_ms;           /* longest a result waits for a fuller batch, default 200 */
+    int heartbeat_ms;       /* default 10000 */
+    size_t buffer_max;      /* results held before the oldest are dropped, default 100000 */
+    int window_batches;     /* batches sent but not yet acknowledged, default 8 */
+};
+
+/* Copies what it needs from cfg. NULL + err on bad config. */
+struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t errlen);
+/* Copies the result and assigns its sequence number. */
+void uplink_submit(struct uplink *u, const struct pk_result *r);
+
+struct uplink_stats {
+    uint64_t produced;
+    uint64_t acked_seq;    /* highest sequence the collector has committed */
+    uint64_t pending;      /* produced, not yet acknowledged */
+    uint64_t dropped;      /* dropped because the buffer was full */
+    uint64_t reconnects;
+    int connected;
+};
+void uplink_get_stats(struct uplink *u, struct uplink_stats *out);
+
+/* Waits up to drain_ms for pending results to be acknowledged, then stops. */
+void uplink_stop(struct uplink *u, int drain_ms);
+
+#endif

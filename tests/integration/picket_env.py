@@ -1,0 +1,214 @@
+"""picket_env: shared pieces of Picket's integration tests.
+
+Starts the real binaries from $PICKET_BUILD_DIR against a PrivatePostgres, serves
+real HTTP targets on 127.0.0.1, and generates Python gRPC stubs from the proto.
+Every wait is bounded; every process started here is killed on exit.
+Standard library plus Debian's python3-grpcio / python3-grpc-tools (stubs only).
+"""
+
+import http.server
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from pgharness import PrivatePostgres, free_port  # noqa: E402,F401
+
+SOURCE_DIR = os.environ.get("PICKET_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+BUILD_DIR = os.environ.get("PICKET_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+
+
+def binary(name):
+    path = os.path.join(BUILD_DIR, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("%s not built (looked in %s)" % (name, BUILD_DIR))
+    return path
+
+
+def wait_for(what, predicate, timeout=30.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # a predicate may fail while things start
+            last = e
+        time.sleep(interval)
+    raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Proc:
+    """A background process with its output in a log file."""
+
+    def __init__(self, name, argv, env=None, logdir=None):
+        self.name = name
+        self.argv = argv
+        self.logdir = logdir or tempfile.mkdtemp(prefix="picket-log-")
+        self.log_path = os.path.join(self.logdir, name + ".log")
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+                                     stdin=subprocess.DEVNULL)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def stop(self):
+        self.kill(signal.SIGTERM)
+        return self.proc.returncode
+
+    def output(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def migrate(pg):
+    out = subprocess.run([binary("picket-collector"), "migrate", "--db", pg.url], capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode != 0:
+        raise AssertionError("migrate failed: %s %s" % (out.stdout, out.stderr))
+    return out.stdout
+
+
+def start_collector(pg, port=None, extra=None, logdir=None, http_port=None):
+    port = port or free_port()
+    http_port = http_port or free_port()
+    argv = [binary("picket-collector"), "serve", "--db", pg.url, "--listen", "127.0.0.1:%d" % port,
+            "--http-listen", "127.0.0.1:%d" % http_port]
+    p = Proc("collector-%d" % port, argv + (extra or []), logdir=logdir)
+    p.port = port
+    p.http_port = http_port
+    wait_for("collector on port %d" % port, lambda: _port_open(port) or (not p.alive() and _died(p)), 20)
+    return p
+
+
+def _died(p):
+    raise AssertionError("process %s exited: %s" % (p.name, p.output()[-2000:]))
+
+
+def _port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None):
+    argv = [binary("picket-probe"), "--name", name, "--region", region, "--checks", checks_file]
+    for c in collectors:
+        argv += ["--collector", "127.0.0.1:%d" % c]
+    if labels:
+        argv += ["--labels", labels]
+    return Proc("probe-" + name, argv + (extra or []), logdir=logdir)
+
+
+def picketctl(port, *args):
+    out = subprocess.run([binary("picketctl"), "--collector", "127.0.0.1:%d" % port] + list(args),
+                         capture_output=True, text=True, timeout=30)
+    return out
+
+
+class Target:
+    """A real HTTP server on 127.0.0.1 whose answers the test controls."""
+
+    def __init__(self):
+        self.status = 200
+        self.body = b'{"ok":true}'
+        self.delay = 0.0
+        self.hits = 0
+        target = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                target.hits += 1
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                if target.delay:
+                    time.sleep(target.delay)
+                self.send_response(target.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(target.body)))
+                self.end_headers()
+                self.wfile.write(target.body)
+
+            do_GET = do_POST = do_HEAD = _answer
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/"):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write_checks(path, checks):
+    """checks: list of dicts -> a YAML check file (flow style JSON is valid YAML)."""
+    with open(path, "w") as f:
+        f.write("checks:\n")
+        for c in checks:
+            f.write("  - " + json.dumps(c) + "\n")
+    return path
+
+
+def grpc_stubs():
+    """Generates picket_pb2/_grpc and health_pb2/_grpc into a temp dir; returns modules."""
+    out = tempfile.mkdtemp(prefix="picket-pystubs-")
+    proto_dir = os.path.join(SOURCE_DIR, "proto")
+    # health.proto's path would make a Python module "grpc.health...", shadowed by the
+    # grpcio package itself; generate it from a copy under another folder name (the
+    # proto package, and so the method names on the wire, stay grpc.health.v1).
+    os.makedirs(os.path.join(out, "src", "pkhealth"))
+    with open(os.path.join(proto_dir, "grpc/health/v1/health.proto")) as f_in, \
+            open(os.path.join(out, "src", "pkhealth", "health.proto"), "w") as f_out:
+        f_out.write(f_in.read())
+    for include, name in ((proto_dir, "picket/v1/picket.proto"), (os.path.join(out, "src"), "pkhealth/health.proto")):
+        cmd = ["/usr/bin/python3", "-m", "grpc_tools.protoc", "-I", include, "--python_out=" + out,
+               "--grpc_python_out=" + out, name]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("grpc_tools.protoc failed: " + r.stderr)
+    sys.path.insert(0, out)
+    pb = importlib.import_module("picket.v1.picket_pb2")
+    pb_grpc = importlib.import_module("picket.v1.picket_pb2_grpc")
+    hpb = importlib.import_module("pkhealth.health_pb2")
+    hpb_grpc = importlib.import_module("pkhealth.health_pb2_grpc")
+    return pb, pb_grpc, hpb, hpb_grpc

@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""Probe -> gRPC -> collector -> PostgreSQL with real processes: two probes in two
+regions run http checks against real HTTP targets (one healthy and slow-ish, one
+answering 503, one closed port); the stored rows are checked field by field, the
+sequences of each probe are complete and unique, and `picketctl status` shows
+both regions, in the table and in JSON."""
+
+import json
+import re
+import sys
+import tempfile
+
+from picket_env import (PrivatePostgres, Target, free_port, migrate, picketctl, start_collector, start_probe,
+                        wait_for, write_checks)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="picket-e2e-")
+    ok_target = Target()
+    ok_target.delay = 0.05
+    ok_target.body = b'{"answer":"yes","sources":[1,2]}'
+    bad_target = Target()
+    bad_target.status = 503
+    bad_target.body = b"down"
+    closed_port = free_port()
+    checks = write_checks(tmp + "/checks.yaml", [
+        {"name": "svc-ok", "type": "http", "url": ok_target.url("/health"), "interval": "300ms", "timeout": "300ms",
+         "labels": {"service": "svc"}},
+        {"name": "svc-503", "type": "http", "url": bad_target.url("/health"), "interval": "300ms",
+         "timeout": "300ms"},
+        {"name": "svc-closed", "type": "http", "method": "POST", "url": "http://127.0.0.1:%d/q" % closed_port,
+         "headers": {"Content-Type": "application/json"}, "body": "{\"q\":1}", "interval": "300ms",
+         "timeout": "300ms"},
+    ])
+    procs = []
+    with PrivatePostgres() as pg:
+        try:
+            migrate(pg)
+            col = start_collector(pg, logdir=tmp)
+            procs.append(col)
+            procs.append(start_probe("probe-eu", "eu-west", [col.port], checks, labels="dc=eu1,tier=edge",
+                                     logdir=tmp))
+            procs.append(start_probe("probe-us", "us-east", [col.port], checks, labels="dc=us1", logdir=tmp))
+
+            def enough():
+                rows = pg.psql("SELECT p.region, c.name, count(*) FROM results r JOIN probes p ON p.id=r.probe_id "
+                               "JOIN checks c ON c.id=r.check_id GROUP BY 1,2")
+                return len(rows) == 6 and all(int(r[2]) >= 3 for r in rows)
+            wait_for("3 results of each check from both regions", enough, 30)
+
+            # Field by field, per check.
+            ok_rows = pg.psql("SELECT outcome, error_class, status_code, body_bytes, dns_us, connect_us, tls_us, "
+                              "ttfb_us, total_us, message FROM results r JOIN checks c ON c.id=r.check_id "
+                              "WHERE c.name='svc-ok'")
+            for r in ok_rows:
+                outcome, err, status, body, dns, conn, tls, ttfb, total, msg = r
+                assert (outcome, err, status, body) == ("1", "0", "200", str(len(ok_target.body))), r
+                assert tls == "", r  # no TLS on plain http: NULL
+                dns, conn, ttfb, total = int(dns), int(conn), int(ttfb), int(total)
+                assert dns >= 0 and conn >= 0, r
+                assert ttfb >= 45000, r           # the target waits 50 ms before answering
+                assert total >= ttfb + conn, r
+                assert total < 2000000, r
+                assert msg == "", r
+            bad_rows = pg.psql("SELECT DISTINCT outcome, error_class, status_code, message FROM results r "
+                               "JOIN checks c ON c.id=r.check_id WHERE c.name='svc-503'")
+            assert len(bad_rows) == 1, bad_rows
+            assert bad_rows[0][:3] == ["3", "5", "503"], bad_rows
+            assert "503" in bad_rows[0][3], bad_rows
+            closed = pg.psql("SELECT DISTINCT outcome, error_class, status_code, ttfb_us FROM results r "
+                             "JOIN checks c ON c.id=r.check_id WHERE c.name='svc-closed'")
+            assert closed == [["3", "2", "0", ""]], closed
+
+            # The probes, their labels and the checks they run.
+            probes = pg.psql("SELECT name, region, labels->>'dc' FROM probes ORDER BY name")
+            assert probes == [["probe-eu", "eu-west", "eu1"], ["probe-us", "us-east", "us1"]], probes
+            runs = pg.psql("SELECT c.name, count(*) FROM probe_checks pc JOIN checks c ON c.id=pc.check_id "
+                           "GROUP BY 1 ORDER BY 1")
+            assert runs == [["svc-503", "2"], ["svc-closed", "2"], ["svc-ok", "2"]], runs
+            target = pg.psql("SELECT target, interval_ms FROM checks WHERE name='svc-ok'")
+            assert target == [[ok_target.url("/health"), "300"]], target
+
+            # picketctl status, table and JSON.
+            out = picketctl(col.port, "status")
+            assert out.returncode == 0, out.stderr
+            for name in ("svc-ok", "svc-503", "svc-closed", "eu-west", "us-east"):
+                assert name in out.stdout, (name, out.stdout)
+            assert re.search(r"reason: .*503", out.stdout), out.stdout
+            js = json.loads(picketctl(col.port, "status", "--json").stdout)
+            by_name = {c["check"]: c for c in js["checks"]}
+            assert set(by_name) == {"svc-ok", "svc-503", "svc-closed"}, by_name.keys()
+            for c in by_name.values():
+                assert c["probes"] == 2, c
+                assert {r["region"] for r in c["last_hour"]} == {"eu-west", "us-east"}, c
+                assert c["last"]["age_s"] < 10, c
+            assert all(r["success_ratio"] == 1.0 for r in by_name["svc-ok"]["last_hour"]), by_name["svc-ok"]
+            assert all(r["success_ratio"] == 0.0 for r in by_name["svc-503"]["last_hour"]), by_name["svc-503"]
+            assert by_name["svc-503"]["last"]["outcome"] == "failed"
+
+            # Stop the probes cleanly: everything they produced is stored exactly once.
+            for p in procs[1:]:
+                assert p.stop() == 0, p.output()[-2000:]
+            for p in procs[1:]:
+                m = re.search(r"msg=stopped produced=(\d+) acked_seq=(\d+) pending=(\d+)", p.output())
+                assert m, p.output()[-2000:]
+                produced, acked, pending = map(int, m.groups())
+                assert pending == 0 and acked == produced, m.group(0)
+                name = p.name[len("probe-"):]
+                seqs = [int(r[0]) for r in pg.psql(
+                    "SELECT seq FROM results r JOIN probes p ON p.id=r.probe_id WHERE p.name='%s' ORDER BY seq"
+                    % name)]
+                assert seqs == list(range(1, produced + 1)), (name, produced, seqs[:5], len(seqs))
+        except BaseException:
+            for p in procs:
+                print("----- %s\n%s" % (p.name, p.output()[-3000:]), file=sys.stderr)
+            raise
+        finally:
+            for p in procs:
+                p.kill()
+            ok_target.close()
+            bad_target.close()
+    print("end to end: all assertions passed")
+
+
+if __name__ == "__main__":
+    main()
