@@ -92,7 +92,7 @@ static int64_t rand_between(uint64_t *state, int64_t lo, int64_t hi)
 
 /* A plausible http check result: 95% ok, 3% failed (HTTP 503 or timeout), 2%
  * degraded (slow); phase timings, status, body size and one metric. */
-static void fill_result(struct pk_result *r, uint64_t *rng, uint64_t seq, int64_t started_at_us, int probe_index)
+static void fill_result(struct pk_result *r, uint64_t *rng, uint64_t seq, int64_t started_at_us)
 {
     memset(r, 0, sizeof *r);
     r->seq = seq;
@@ -114,7 +114,7 @@ static void fill_result(struct pk_result *r, uint64_t *rng, uint64_t seq, int64_
         r->error_class = PK_ERR_HTTP;
         r->status_code = 503;
         r->body_bytes = 162;
-        snprintf(r->message, sizeof r->message, "status 503, expected 200 (probe bench-%d, check %s)", probe_index % 2,
+        snprintf(r->message, sizeof r->message, "status 503, expected 200 (GET https://%s.example.com/health)",
                  r->check_name);
     } else if (dice < 3) {
         r->outcome = PK_OUTCOME_FAILED;
@@ -171,7 +171,9 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
         goto out;
     }
     char err[400];
-    if (rpc_unary(ch, REGISTER_PATH, buf, len, &resp, &resp_len, 10000, NULL, err, sizeof err) < 0) {
+    int64_t left_ms = (p->deadline_mono_us - pk_mono_us()) / 1000;
+    int timeout_ms = left_ms < 1 ? 1 : left_ms > 10000 ? 10000 : (int)left_ms;
+    if (rpc_unary(ch, REGISTER_PATH, buf, len, &resp, &resp_len, timeout_ms, NULL, err, sizeof err) < 0) {
         snprintf(p->err, sizeof p->err, "register: %s", err);
         goto out;
     }
@@ -217,7 +219,7 @@ static int sim_encode(struct sim_probe *p)
         size_t n = left < batch ? (size_t)left : batch;
         for (size_t i = 0; i < n; i++, seq++) {
             int64_t offset = (int64_t)(seq - p->first_seq) * (1000000 / CHECKS_PER_PROBE);
-            fill_result(&results[i], &rng, seq, base_us + offset, p->index);
+            fill_result(&results[i], &rng, seq, base_us + offset);
         }
         if (wire_encode_batch(results, n, &p->bufs[b], &p->lens[b]) < 0) {
             snprintf(p->err, sizeof p->err, "cannot encode batch %zu", b);
