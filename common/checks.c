@@ -59,8 +59,8 @@ static const char *const check_keys[KEY_COUNT] = {
     "name", "type", "url", "method", "headers", "body", "expect_status", "interval", "timeout", "labels",
 };
 
-__attribute__((format(printf, 3, 4))) static int fail_at(struct loader *L, const yaml_node_t *node,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail_at(struct loader *L, const yaml_node_t *node, const char *fmt,
+                                                         ...)
 {
     int line = node ? (int)node->start_mark.line + 1 : 1;
     int col = node ? (int)node->start_mark.column + 1 : 1;
@@ -138,8 +138,7 @@ static int get_int(const yaml_node_t *n, long min, long max, long *out)
     return 0;
 }
 
-static int get_duration(struct loader *L, const yaml_node_t *n, const char *what, const char *example,
-                        int64_t *ms)
+static int get_duration(struct loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms)
 {
     if (!is_string(n))
         return fail_at(L, n, "'%s' must be a duration like %s", what, example);
@@ -182,8 +181,8 @@ static void free_kvs(struct pk_kv *kv, size_t n)
 }
 
 /* headers (is_headers) or labels: a mapping of string to string. */
-static int get_kv_map(struct loader *L, const yaml_node_t *map, const char *what, int is_headers,
-                      struct pk_kv **out, size_t *n_out)
+static int get_kv_map(struct loader *L, const yaml_node_t *map, const char *what, int is_headers, struct pk_kv **out,
+                      size_t *n_out)
 {
     if (map->type != YAML_MAPPING_NODE)
         return fail_at(L, map, "'%s' must be a mapping of strings", what);
@@ -210,7 +209,8 @@ static int get_kv_map(struct loader *L, const yaml_node_t *map, const char *what
         n++;
         const char *key = kv[n - 1].key;
         if (is_headers ? !valid_header_name(key) : !valid_label_key(key)) {
-            fail_at(L, k, is_headers ? "invalid header name '%s'" : "invalid label key '%s' (want [A-Za-z_][A-Za-z0-9_]*)",
+            fail_at(L, k,
+                    is_headers ? "invalid header name '%s'" : "invalid label key '%s' (want [A-Za-z_][A-Za-z0-9_]*)",
                     key);
             goto fail;
         }
@@ -284,8 +284,7 @@ static const yaml_node_t *find_value(struct loader *L, const yaml_node_t *map, c
 
 /* Fills *c from one entry of `checks`; on error *c is left empty. *name_node
  * gets the node of the name, for duplicate reports. */
-static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c,
-                       const yaml_node_t **name_node)
+static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node)
 {
     const yaml_node_t *timeout_node = NULL;
     unsigned seen = 0;
@@ -338,8 +337,7 @@ static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check
             break;
         case KEY_TYPE:
             if ((rc = get_string(L, v, "type", &c->type)) == 0 && strcmp(c->type, "http") != 0)
-                rc = fail_at(L, v, "unknown type '%s' in check '%s' (known types: " KNOWN_TYPES ")", c->type,
-                             c->name);
+                rc = fail_at(L, v, "unknown type '%s' in check '%s' (known types: " KNOWN_TYPES ")", c->type, c->name);
             break;
         case KEY_URL:
             if ((rc = get_string(L, v, "url", &c->url)) < 0)
@@ -508,11 +506,11 @@ static void syntax_error(struct loader *L, const yaml_parser_t *parser, const ch
              parser->context ? parser->context : "", parser->context ? ")" : "");
 }
 
-int pk_checkset_load_string(const char *text, size_t len, const char *origin, struct pk_checkset *out,
-                            char *err, size_t errlen)
+int pk_checkset_load_string(const char *text, size_t len, const char *origin, struct pk_checkset *out, char *err,
+                            size_t errlen)
 {
-    struct loader L = {.origin = origin ? origin : "<string>", .budget = MAX_EXPANDED_BYTES, .err = err,
-                       .errlen = errlen};
+    struct loader L = {
+        .origin = origin ? origin : "<string>", .budget = MAX_EXPANDED_BYTES, .err = err, .errlen = errlen};
     struct pk_checkset set = {0};
     yaml_parser_t parser;
     yaml_document_t extra;

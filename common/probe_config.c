@@ -228,8 +228,7 @@ static int add_collector(struct pk_probe_config *c, const char *addr, char *err,
 }
 
 /* base_dir ends with '/' or is "" (relative paths then stay relative to the cwd). */
-static int add_check_file(struct pk_probe_config *c, const char *path, const char *base_dir, char *err,
-                          size_t errlen)
+static int add_check_file(struct pk_probe_config *c, const char *path, const char *base_dir, char *err, size_t errlen)
 {
     if (!path[0] || has_control(path)) {
         snprintf(err, errlen, "invalid check file path '%s'", path);
@@ -392,8 +391,8 @@ struct file_ctx {
     size_t errlen;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail_at(struct file_ctx *f, const yaml_node_t *node,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail_at(struct file_ctx *f, const yaml_node_t *node, const char *fmt,
+                                                         ...)
 {
     int n = snprintf(f->err, f->errlen, "%s:%d:%d: ", f->path, node ? (int)node->start_mark.line + 1 : 1,
                      node ? (int)node->start_mark.column + 1 : 1);
@@ -477,8 +476,8 @@ static int file_text(struct file_ctx *f, const yaml_node_t *n, const char *key, 
 
 static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *base_dir, struct layer *l)
 {
-    static const char *const keys[] = {"name",        "region",   "labels",      "collectors",
-                                       "checks",      "batch_max", "flush_ms", "heartbeat_ms"};
+    static const char *const keys[] = {"name",   "region",    "labels",   "collectors",
+                                       "checks", "batch_max", "flush_ms", "heartbeat_ms"};
     const yaml_node_t *root = yaml_document_get_root_node(doc);
     unsigned seen = 0;
     if (!root)

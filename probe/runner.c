@@ -23,7 +23,7 @@ struct slot {
     struct runner *runner;
     const struct pk_check *check; /* borrowed from the set */
     const struct check_type *type;
-    void *state; /* owned; freed by type->destroy */
+    void *state;    /* owned; freed by type->destroy */
     int64_t due_us; /* monotonic time of the next planned round */
     int running;
     int once_pending;
@@ -84,8 +84,8 @@ static int drive(struct runner *r)
         char *owner = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &owner);
         if (owner)
-            ((struct check_curl_io *)(void *)owner)->on_done((struct check_curl_io *)(void *)owner,
-                                                             (int)msg->data.result);
+            ((struct check_curl_io *)(void *)owner)
+                ->on_done((struct check_curl_io *)(void *)owner, (int)msg->data.result);
     }
     return 0;
 }

@@ -213,8 +213,7 @@ static int has_header(const struct pk_check *c, const char *name)
     return 0;
 }
 
-static int http_create(const struct check_env *env, const struct pk_check *c, void **state, char *err,
-                       size_t errlen)
+static int http_create(const struct check_env *env, const struct pk_check *c, void **state, char *err, size_t errlen)
 {
     struct http_check *h = calloc(1, sizeof *h);
     CURLcode rc = CURLE_OK;
@@ -232,8 +231,7 @@ static int http_create(const struct check_env *env, const struct pk_check *c, vo
         char *line = malloc(size);
         /* "Name;" is curl's way to send a header with an empty value. */
         if (line)
-            snprintf(line, size, c->headers[i].value[0] ? "%s: %s" : "%s;", c->headers[i].key,
-                     c->headers[i].value);
+            snprintf(line, size, c->headers[i].value[0] ? "%s: %s" : "%s;", c->headers[i].key, c->headers[i].value);
         struct curl_slist *grown = line ? curl_slist_append(h->headers, line) : NULL;
         free(line);
         if (!grown) {
@@ -252,13 +250,17 @@ static int http_create(const struct check_env *env, const struct pk_check *c, vo
         h->headers = grown;
     }
 
-#define SET(opt, value)                                                                                            \
-    do {                                                                                                           \
-        if (rc == CURLE_OK)                                                                                        \
-            rc = curl_easy_setopt(h->easy, opt, value);                                                            \
+#define SET(opt, value)                                                                                                \
+    do {                                                                                                               \
+        if (rc == CURLE_OK)                                                                                            \
+            rc = curl_easy_setopt(h->easy, opt, value);                                                                \
     } while (0)
     SET(CURLOPT_URL, c->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);

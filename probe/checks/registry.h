@@ -32,8 +32,7 @@ struct check_type {
     const char *name; /* the `type:` value in check files */
     /* Builds per-check state (*state, owned by the type, freed by destroy).
      * `check` is borrowed and must outlive the state. -1 with err on failure. */
-    int (*create)(const struct check_env *env, const struct pk_check *check, void **state, char *err,
-                  size_t errlen);
+    int (*create)(const struct check_env *env, const struct pk_check *check, void **state, char *err, size_t errlen);
     /* Starts one execution. Never blocks. Calls env->done(slot, ...) exactly
      * once, later or, when it cannot even start, before returning. Never
      * called again on the same state before that done. */

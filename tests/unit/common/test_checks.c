@@ -244,7 +244,8 @@ static void test_alias_expansion_is_bounded(void **state)
     assert_non_null(yaml);
     n += (size_t)snprintf(yaml + n, cap - n, "checks:\n");
     for (size_t i = 0; i < checks; i++) {
-        n += (size_t)snprintf(yaml + n, cap - n, "  - name: c%zu\n    type: http\n    url: http://x/\n    headers: ", i);
+        n +=
+            (size_t)snprintf(yaml + n, cap - n, "  - name: c%zu\n    type: http\n    url: http://x/\n    headers: ", i);
         if (i == 0) {
             n += (size_t)snprintf(yaml + n, cap - n, "&h\n");
             for (size_t e = 0; e < entries; e++) {
@@ -277,10 +278,10 @@ static void test_parse_duration(void **state)
     static const struct {
         const char *text;
         int64_t ms;
-    } good[] = {{"30s", 30000}, {"500ms", 500},  {"1m", 60000}, {"2h", 7200000},
-                {"1m30s", 90000}, {"45", 45000}, {"0", 0},      {"1h0m5s250ms", 3605250}};
-    static const char *const bad[] = {"", "s", "10x", "-1", "1.5s", "1m30", " 1s", "1s ", "ms",
-                                      "99999999999999999999", "1000000000000000h"};
+    } good[] = {{"30s", 30000},   {"500ms", 500}, {"1m", 60000}, {"2h", 7200000},
+                {"1m30s", 90000}, {"45", 45000},  {"0", 0},      {"1h0m5s250ms", 3605250}};
+    static const char *const bad[] = {
+        "", "s", "10x", "-1", "1.5s", "1m30", " 1s", "1s ", "ms", "99999999999999999999", "1000000000000000h"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         int64_t ms = -1;
         assert_int_equal(pk_parse_duration_ms(good[i].text, &ms), 0);
@@ -297,9 +298,12 @@ static void test_parse_duration(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_file),   cmocka_unit_test(test_empty_checks_list),
-        cmocka_unit_test(test_bad_inputs),  cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_alias_expansion_is_bounded), cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_empty_checks_list),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_alias_expansion_is_bounded),
+        cmocka_unit_test(test_parse_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

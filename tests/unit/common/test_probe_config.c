@@ -210,8 +210,7 @@ static void test_file_errors(void **state)
         {"flush_ms: fast\n", "1:11: 'flush_ms' must be an integer 1..60000"},
         {"labels: [a]\n", "1:9: 'labels' must be a mapping of strings"},
         {"labels:\n  a-b: 1\n", "2:3: invalid label key 'a-b' (want [A-Za-z_][A-Za-z0-9_]*)"},
-        {"collectors:\n  - 10.0.0.1:1\n  - nohost\n",
-         "3:5: collector 'nohost' needs a port 1..65535, like host:7700"},
+        {"collectors:\n  - 10.0.0.1:1\n  - nohost\n", "3:5: collector 'nohost' needs a port 1..65535, like host:7700"},
         {"collectors: 10.0.0.1:1\n", "1:13: 'collectors' must be a list of strings"},
         {"checks: [[a]]\n", "1:10: 'checks' must be a list of strings"},
         {"name: a\nname: b\n", "2:1: duplicate key 'name'"},
@@ -291,9 +290,8 @@ static void test_env(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_collector_targets),
-        cmocka_unit_test(test_flag_helpers), cmocka_unit_test(test_file),
-        cmocka_unit_test(test_file_errors), cmocka_unit_test(test_env),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_collector_targets), cmocka_unit_test(test_flag_helpers),
+        cmocka_unit_test(test_file),     cmocka_unit_test(test_file_errors),       cmocka_unit_test(test_env),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -1,7 +1,383 @@
+/* test_runner.c: the scheduler against a real HTTP server on 127.0.0.1 (a
+ * thread in this test). Checks run about once per interval on a fixed grid,
+ * never overlap themselves (seen from both the results and the server),
+ * skip and log late rounds without drifting, and run_once runs each check
+ * exactly once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-static void placeholder(void **s) { (void)s; }
-int main(void) { const struct CMUnitTest t[] = { cmocka_unit_test(placeholder) }; return cmocka_run_group_tests(t, NULL, NULL); }
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checks.h"
+#include "log.h"
+#include "result.h"
+#include "runner.h"
+
+/* ------------------------------------------------------------ test server */
+
+/* Paths /a, /b, /c answer after 50 ms; /hang never answers. */
+#define N_PATHS 4
+static const char *const paths[N_PATHS] = {"/a", "/b", "/c", "/hang"};
+
+static struct {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    atomic_int stop;
+    atomic_int active;
+    atomic_int in_path[N_PATHS];
+    atomic_int max_in_path[N_PATHS];
+} srv;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *handle_connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char req[2048] = "", path[64] = "";
+    size_t len = 0;
+    while (len < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n = poll(&p, 1, 2000) > 0 ? recv(fd, req + len, sizeof req - 1 - len, 0) : -1;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        req[len] = '\0';
+    }
+    sscanf(req, "%*s %63s", path);
+    int i = 0;
+    while (i < N_PATHS && strcmp(path, paths[i]) != 0)
+        i++;
+    if (i < N_PATHS) {
+        int now = atomic_fetch_add(&srv.in_path[i], 1) + 1;
+        int seen = atomic_load(&srv.max_in_path[i]);
+        while (now > seen && !atomic_compare_exchange_weak(&srv.max_in_path[i], &seen, now))
+            ;
+    }
+    if (i < N_PATHS && strcmp(path, "/hang") == 0) {
+        struct pollfd p = {fd, POLLIN, 0};
+        char sink[64];
+        while (poll(&p, 1, 3000) > 0 && recv(fd, sink, sizeof sink, 0) > 0)
+            ;
+    } else {
+        static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        sleep_ms(50);
+        send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
+    }
+    if (i < N_PATHS)
+        atomic_fetch_sub(&srv.in_path[i], 1);
+    close(fd);
+    atomic_fetch_sub(&srv.active, 1);
+    return NULL;
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&srv.stop)) {
+        struct pollfd p = {srv.listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int fd = accept(srv.listen_fd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        pthread_t t;
+        atomic_fetch_add(&srv.active, 1);
+        if (pthread_create(&t, NULL, handle_connection, (void *)(intptr_t)fd) != 0) {
+            close(fd);
+            atomic_fetch_sub(&srv.active, 1);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static int server_start(void **state)
+{
+    (void)state;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    srv.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (srv.listen_fd < 0 || bind(srv.listen_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        listen(srv.listen_fd, 64) < 0 || getsockname(srv.listen_fd, (struct sockaddr *)&a, &len) < 0)
+        return -1;
+    srv.port = ntohs(a.sin_port);
+    return pthread_create(&srv.thread, NULL, serve, NULL);
+}
+
+static int server_stop(void **state)
+{
+    (void)state;
+    atomic_store(&srv.stop, 1);
+    pthread_join(srv.thread, NULL);
+    close(srv.listen_fd);
+    for (int i = 0; i < 400 && atomic_load(&srv.active) > 0; i++)
+        sleep_ms(10);
+    return 0;
+}
+
+static void reset_path_stats(void)
+{
+    for (int i = 0; i < N_PATHS; i++)
+        atomic_store(&srv.max_in_path[i], 0);
+}
+
+/* --------------------------------------------------------------- helpers */
+
+#define MAX_RUNS 64
+
+struct record {
+    char name[PK_NAME_MAX];
+    int64_t start_us, end_us, seen_mono_us;
+    int error_class;
+};
+
+struct collected {
+    struct record runs[MAX_RUNS];
+    int n;
+    int sleep_first_ms; /* block the runner thread inside the first callback */
+};
+
+static void collect(const struct pk_result *r, void *user)
+{
+    struct collected *c = user;
+    if (c->n < MAX_RUNS) {
+        struct record *rec = &c->runs[c->n++];
+        pk_strlcpy(rec->name, r->check_name, sizeof rec->name);
+        rec->start_us = r->started_at_us;
+        rec->end_us = r->started_at_us + r->total_us;
+        rec->seen_mono_us = pk_mono_us();
+        rec->error_class = r->error_class;
+    }
+    if (c->n == 1 && c->sleep_first_ms)
+        sleep_ms(c->sleep_first_ms);
+}
+
+static int count_of(const struct collected *c, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < c->n; i++)
+        n += strcmp(c->runs[i].name, name) == 0;
+    return n;
+}
+
+/* Results of one check arrive in order and each starts after the previous ended. */
+static void assert_no_overlap(const struct collected *c, const char *name)
+{
+    const struct record *prev = NULL;
+    for (int i = 0; i < c->n; i++) {
+        if (strcmp(c->runs[i].name, name) != 0)
+            continue;
+        if (prev && c->runs[i].start_us < prev->end_us)
+            fail_msg("%s: run at %lld started before the previous one ended at %lld", name,
+                     (long long)c->runs[i].start_us, (long long)prev->end_us);
+        prev = &c->runs[i];
+    }
+}
+
+static volatile sig_atomic_t stop_flag;
+
+static void *stop_after(void *arg)
+{
+    sleep_ms((int)(intptr_t)arg);
+    stop_flag = 1;
+    return NULL;
+}
+
+__attribute__((format(printf, 2, 3))) static void load(struct pk_checkset *set, const char *yaml_fmt, ...)
+{
+    char yaml[2048], err[512];
+    va_list ap;
+    va_start(ap, yaml_fmt);
+    vsnprintf(yaml, sizeof yaml, yaml_fmt, ap);
+    va_end(ap);
+    if (pk_checkset_load_string(yaml, strlen(yaml), "test", set, err, sizeof err) < 0)
+        fail_msg("%s", err);
+}
+
+/* Runs the set on schedule for run_ms; returns the runner's exit code. */
+static int run_for(const struct pk_checkset *set, struct collected *c, int run_ms)
+{
+    char err[512];
+    struct runner *r = runner_new(set, collect, c, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    pthread_t stopper;
+    stop_flag = 0;
+    int64_t t0 = pk_mono_us();
+    assert_int_equal(pthread_create(&stopper, NULL, stop_after, (void *)(intptr_t)run_ms), 0);
+    int rc = runner_run(r, &stop_flag);
+    int64_t took_ms = (pk_mono_us() - t0) / 1000;
+    pthread_join(stopper, NULL);
+    assert_in_range(took_ms, run_ms, run_ms + 250); /* stop noticed within ~100 ms */
+    runner_free(r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_schedule_two_checks(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    load(&set,
+         "checks:\n"
+         "  - {name: alpha, type: http, url: 'http://127.0.0.1:%d/a', interval: 200ms, timeout: 200ms}\n"
+         "  - {name: beta, type: http, url: 'http://127.0.0.1:%d/b', interval: 200ms, timeout: 200ms}\n",
+         srv.port, srv.port);
+    reset_path_stats();
+    assert_int_equal(run_for(&set, &c, 1100), 0);
+    /* First run at offset in [0, 200) ms, then every 200 ms: 5 or 6 runs in 1.1 s. */
+    assert_in_range(count_of(&c, "alpha"), 4, 6);
+    assert_in_range(count_of(&c, "beta"), 4, 6);
+    assert_no_overlap(&c, "alpha");
+    assert_no_overlap(&c, "beta");
+    assert_int_equal(atomic_load(&srv.max_in_path[0]), 1);
+    assert_int_equal(atomic_load(&srv.max_in_path[1]), 1);
+    /* A fixed grid: consecutive starts 200 ms apart, with no drift accumulating. */
+    int64_t first = -1, prev = -1;
+    int n = 0;
+    for (int i = 0; i < c.n; i++) {
+        if (strcmp(c.runs[i].name, "alpha") != 0)
+            continue;
+        if (prev >= 0)
+            assert_in_range(c.runs[i].start_us - prev, 150000, 250000);
+        if (first < 0)
+            first = c.runs[i].start_us;
+        prev = c.runs[i].start_us;
+        n++;
+    }
+    assert_in_range(prev - first, (int64_t)(n - 1) * 200000 - 40000, (int64_t)(n - 1) * 200000 + 40000);
+    pk_checkset_free(&set);
+}
+
+static void test_never_overlaps_itself(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    /* Each run takes its whole timeout, which equals the interval. */
+    load(&set,
+         "checks:\n"
+         "  - {name: stuck, type: http, url: 'http://127.0.0.1:%d/hang', interval: 200ms, timeout: 200ms}\n",
+         srv.port);
+    reset_path_stats();
+    assert_int_equal(run_for(&set, &c, 1100), 0);
+    assert_in_range(count_of(&c, "stuck"), 2, 6);
+    for (int i = 0; i < c.n; i++)
+        assert_int_equal(c.runs[i].error_class, PK_ERR_TIMEOUT);
+    /* Only the client side can tell here: the server notices a timed-out
+     * connection close a moment after the next one may have arrived. */
+    assert_no_overlap(&c, "stuck");
+    pk_checkset_free(&set);
+}
+
+static void test_late_rounds_are_skipped_and_logged(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {.sleep_first_ms = 450};
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    pk_log_set_stream(log);
+    load(&set,
+         "checks:\n"
+         "  - {name: late, type: http, url: 'http://127.0.0.1:%d/c', interval: 200ms, timeout: 200ms}\n",
+         srv.port);
+    assert_int_equal(run_for(&set, &c, 1100), 0);
+    pk_log_set_stream(NULL);
+    /* The first callback blocks the runner past two grid points: the older one
+     * runs late, as soon as the runner is free, the newer one is skipped, and
+     * everything after is back on the original grid. */
+    assert_in_range(count_of(&c, "late"), 3, 5);
+    assert_in_range(c.runs[1].start_us - c.runs[0].start_us, 440000, 600000);
+    for (int i = 2; i < c.n; i++) {
+        int64_t gap = c.runs[i].start_us - c.runs[0].start_us;
+        int64_t off_grid = gap % 200000;
+        if (off_grid > 100000)
+            off_grid -= 200000;
+        assert_in_range(off_grid + 40000, 0, 80000);
+        assert_true(gap >= 560000); /* the grid point at +400 ms was skipped */
+    }
+    assert_no_overlap(&c, "late");
+    char line[1024];
+    int logged = 0;
+    rewind(log);
+    while (fgets(line, sizeof line, log))
+        logged |= strstr(line, "msg=\"rounds skipped\" check=late reason=late skipped=1") != NULL;
+    fclose(log);
+    assert_true(logged);
+    pk_checkset_free(&set);
+}
+
+static void test_run_once(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    char err[512];
+    load(&set,
+         "checks:\n"
+         "  - {name: one, type: http, url: 'http://127.0.0.1:%d/a', interval: 1h}\n"
+         "  - {name: two, type: http, url: 'http://127.0.0.1:%d/b', interval: 1h}\n"
+         "  - {name: three, type: http, url: 'http://127.0.0.1:%d/hang', interval: 1h, timeout: 300ms}\n",
+         srv.port, srv.port, srv.port);
+    struct runner *r = runner_new(&set, collect, &c, err, sizeof err);
+    assert_non_null(r);
+    int64_t t0 = pk_mono_us();
+    assert_int_equal(runner_run_once(r), 0);
+    int64_t took_us = pk_mono_us() - t0;
+    assert_int_equal(c.n, 3);
+    assert_int_equal(count_of(&c, "one"), 1);
+    assert_int_equal(count_of(&c, "two"), 1);
+    assert_int_equal(count_of(&c, "three"), 1);
+    /* Concurrent, not one after another: bounded by the slowest (the 300 ms timeout). */
+    assert_in_range(took_us, 290000, 900000);
+    /* A second call runs everything once more. */
+    assert_int_equal(runner_run_once(r), 0);
+    assert_int_equal(c.n, 6);
+    runner_free(r);
+    pk_checkset_free(&set);
+}
+
+static void test_unknown_type_refused(void **state)
+{
+    (void)state;
+    struct pk_check check = {.name = "x", .type = "smtp", .file = "f.yaml", .line = 3, .interval_ms = 1000};
+    struct pk_checkset set = {&check, 1};
+    char err[512] = "";
+    assert_null(runner_new(&set, collect, NULL, err, sizeof err));
+    assert_string_equal(err, "f.yaml:3: check 'x' has type 'smtp', which this probe cannot run");
+}
+
+int main(void)
+{
+    pk_log_set_level(PK_LOG_INFO);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schedule_two_checks),
+        cmocka_unit_test(test_never_overlaps_itself),
+        cmocka_unit_test(test_late_rounds_are_skipped_and_logged),
+        cmocka_unit_test(test_run_once),
+        cmocka_unit_test(test_unknown_type_refused),
+    };
+    return cmocka_run_group_tests(tests, server_start, server_stop);
+}

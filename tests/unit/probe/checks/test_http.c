@@ -59,8 +59,8 @@ static void send_all(int fd, const char *data, size_t len)
 static void respond(int fd, int status, const char *extra_headers, const char *body, size_t body_len)
 {
     char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                     status, body_len, extra_headers);
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
+                     body_len, extra_headers);
     send_all(fd, head, (size_t)n);
     send_all(fd, body, body_len);
 }
@@ -275,7 +275,8 @@ static void test_unexpected_status(void **state)
 static void test_timeout(void **state)
 {
     (void)state;
-    struct pk_result r = run_check("    url: http://127.0.0.1:%d/hang\n    interval: 1s\n    timeout: 200ms\n", srv.port);
+    struct pk_result r =
+        run_check("    url: http://127.0.0.1:%d/hang\n    interval: 1s\n    timeout: 200ms\n", srv.port);
     assert_int_equal(r.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(r.error_class, PK_ERR_TIMEOUT);
     assert_int_equal(r.status_code, 0);
@@ -353,10 +354,10 @@ static void test_dns_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok_with_timings),    cmocka_unit_test(test_connect_refused),
-        cmocka_unit_test(test_unexpected_status),  cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_ok_with_timings),       cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_unexpected_status),     cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_redirect_not_followed), cmocka_unit_test(test_body_cap_still_counts),
-        cmocka_unit_test(test_request_on_the_wire), cmocka_unit_test(test_tls_failure),
+        cmocka_unit_test(test_request_on_the_wire),   cmocka_unit_test(test_tls_failure),
         cmocka_unit_test(test_dns_failure),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
