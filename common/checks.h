@@ -1,14 +1,49 @@
-/* checks.h: the check language as parsed data. A check file is YAML:
+/* checks.h (v2, the issue-4 contract): the check language as parsed data.
  *
+ * A check file is YAML:
+ *
+ *   vars:                              # defaults; a probe's vars and region vars win
+ *     rag_url: ${RAG_API_URL:-http://127.0.0.1:8000}
+ *   secrets:                           # values never appear in logs, results or errors
+ *     shopify: {env: SHOPIFY_WEBHOOK_SECRET}      # or {file: /run/secrets/shopify}
  *   checks:
- *     - name: rag-health
- *       type: http
- *       url: http://127.0.0.1:8000/health
- *       ...
+ *     - name: rag-query
+ *       type: http                     # http flow tcp dns tls grpc exec
+ *       service: rag-api               # groups checks for reports
+ *       interval: 60s
+ *       timeout: 10s
+ *       retries: 0
+ *       labels: {team: ai}
+ *       budgets: {p50: 3s, p95: 8s, p99: 10s}   # the seed's latency table (kept; used by analytics)
+ *       slo: {target: 99.5, window: 30d}        # kept; used by analytics
+ *       request:
+ *         method: POST
+ *         url: "{{rag_url}}/query"
+ *         headers: {X-Request-Id: "{{uuid()}}"}
+ *         json: {question: "What is our return policy?", conversation_id: picket}   # or form: {..} or body: "raw"
+ *         follow_redirects: false
+ *         max_body: 1MiB
+ *         tls: {ca_file: ..., cert_file: ..., key_file: ..., insecure_skip_verify: false, server_name: ...}
+ *       assert:
+ *         - status: 200                      # 200 | [200, 201] | "2xx" | "200-299"
+ *         - json: '.answer | length > 0'     # a jq expression that must yield true
+ *         - json: '.sources | type == "array"'
+ *         - body_contains: "return"          # body_not_contains, body_matches (PCRE2)
+ *         - header: {name: Location, matches: '/drafts/draft_\d+'}    # or equals:
+ *         - time_under: 10s
+ *         - {time_under: 2s, severity: degraded}                       # default severity: failed
+ *       extract:                             # numeric values stored as metrics
+ *         sources: '.sources | length'
+ *
+ * Flow steps carry request/assert/extract/capture each; captures feed later steps
+ * as {{name}}:  capture: {draft_id: {header: Location, regex: 'draft_\d+'}}
+ *               capture: {token: {json: '.token'}}  {code: {status: true}}  {x: {body_regex: 'id=(\d+)'}}
  *
  * Loading is all-or-nothing: one bad check rejects the whole file with
- * "file:line:column: reason". Owns every string it points at; free with
- * pk_checkset_free(). */
+ * "file:line:column: reason". Owns every string and compiled object it points at;
+ * free with pk_checkset_free(). Compiled regexes (PCRE2) and jq programs are made at
+ * load time so that a bad one is a load error; jq programs are NOT thread-safe: they
+ * are used only on the probe's runner thread. */
 #ifndef PK_CHECKS_H
 #define PK_CHECKS_H
 
@@ -20,29 +55,214 @@ struct pk_kv {
     char *value;
 };
 
-struct pk_check {
-    char *name;            /* unique within a set */
-    char *type;            /* "http" (more types arrive with the check language) */
-    char *file;            /* where it was defined, for error messages */
+enum pk_severity { PK_SEV_FAILED = 0, PK_SEV_DEGRADED = 1 };
+
+enum pk_assert_kind {
+    PK_ASSERT_STATUS,            /* status_ranges */
+    PK_ASSERT_HEADER_EQUALS,     /* header_name, text */
+    PK_ASSERT_HEADER_MATCHES,    /* header_name, text = regex source, regex */
+    PK_ASSERT_BODY_CONTAINS,     /* text */
+    PK_ASSERT_BODY_NOT_CONTAINS, /* text */
+    PK_ASSERT_BODY_MATCHES,      /* text = regex source, regex */
+    PK_ASSERT_JSON,              /* text = jq source, jq */
+    PK_ASSERT_TIME_UNDER,        /* max_ms against total time */
+    PK_ASSERT_OUTPUT_CONTAINS,   /* exec/tcp: text */
+    PK_ASSERT_METRIC,            /* Prometheus text body: text = series selector, op, value */
+};
+
+struct pk_assertion {
+    int kind;                    /* enum pk_assert_kind */
+    int severity;                /* enum pk_severity */
+    char *describe;              /* human form used in failure messages: "status in [200]" */
+    int line, column;            /* where it was written, 1-based */
+    int *status_ranges;          /* pairs [lo, hi] inclusive */
+    size_t n_status_ranges;
+    char *header_name;
+    char *text;
+    int64_t max_ms;
+    char op[3];                  /* PK_ASSERT_METRIC: "<" "<=" ">" ">=" "==" "!=" */
+    double value;
+    void *regex;                 /* pcre2_code *, owned */
+    void *jq;                    /* jq_state *, owned; runner thread only */
+};
+
+enum pk_capture_source { PK_CAPTURE_STATUS, PK_CAPTURE_HEADER, PK_CAPTURE_BODY_REGEX, PK_CAPTURE_JSON };
+
+struct pk_capture {
+    char *name;                  /* becomes {{name}} in later steps */
+    int source;                  /* enum pk_capture_source */
+    char *header_name;           /* PK_CAPTURE_HEADER */
+    char *expr;                  /* regex source (group 1 if any, else whole match) or jq source */
+    void *regex;                 /* pcre2_code *, owned; also for header + regex */
+    void *jq;                    /* jq_state *, owned */
+};
+
+struct pk_extraction {
+    char *name;                  /* metric name */
+    char *expr;                  /* jq source; must yield a number (or bool -> 0/1) */
+    void *jq;
+};
+
+enum pk_body_kind { PK_BODY_NONE, PK_BODY_RAW, PK_BODY_JSON, PK_BODY_FORM };
+
+struct pk_tls_options {
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    char *server_name;
+    int insecure_skip_verify;
+};
+
+/* Strings marked (template) may hold {{...}}: variables, captures and functions
+ * uuid(), now(), now_unix(), now_ms(), hmac_sha256_hex(secret, data),
+ * hmac_sha256_base64(secret, data), base64(data), where data may be `body` (the
+ * expanded request body) or a string. See common/template.h. */
+struct pk_request {
+    char *method;                /* default GET (POST when a body is given) */
+    char *url;                   /* (template) */
+    struct pk_kv *headers;       /* values are (template) */
+    size_t n_headers;
+    int body_kind;               /* enum pk_body_kind */
+    char *body;                  /* RAW: (template); JSON: serialized JSON whose strings are (template) */
+    struct pk_kv *form;          /* FORM: values are (template); sent url-encoded */
+    size_t n_form;
+    int follow_redirects;        /* default 0 */
+    int64_t max_body_bytes;      /* default 1 MiB */
+    struct pk_tls_options tls;
+};
+
+struct pk_step {
+    char *name;
     int line;
-    int64_t interval_ms;   /* default 30000 */
-    int64_t timeout_ms;    /* default 10000, never more than interval */
+    struct pk_request request;
+    struct pk_assertion *asserts;
+    size_t n_asserts;
+    struct pk_capture *captures;
+    size_t n_captures;
+    struct pk_extraction *extracts;
+    size_t n_extracts;
+};
+
+/* A bounded burst: N requests of the check's (single) step fired concurrently,
+ * then assertions on how the answers spread, e.g. the seed's rate-limit test
+ * "after 20 requests in a second, 429s appear". */
+struct pk_burst {
+    int count;                   /* 0 = no burst; at most 1000 */
+    int64_t within_ms;           /* fire them spread over this long (0 = all at once) */
+    int expect_status;           /* status to count, e.g. 429 */
+    int expect_at_least;         /* that status at least this many times ... */
+    int expect_at_most;          /* ... and at most this many (-1 = no bound) */
+};
+
+struct pk_tcp_options {
+    char *host;                  /* (template) */
+    int port;
+    char *send;                  /* (template) optional */
+    char *expect;                /* regex source, optional */
+    void *expect_regex;
+};
+
+struct pk_dns_options {
+    char *name;                  /* (template) */
+    char *server;                /* "127.0.0.1:5353"; NULL = system resolver */
+    char *record_type;           /* A AAAA CNAME MX TXT NS SOA SRV PTR; default A */
+    char **expect;               /* answers that must all be present (any order); may be empty */
+    size_t n_expect;
+};
+
+struct pk_tls_check_options {
+    char *host;
+    int port;                    /* default 443 */
+    char *server_name;           /* SNI; default host */
+    int64_t degraded_days;       /* default 30 */
+    int64_t failed_days;         /* default 7 */
+    char *ca_file;               /* verify the chain against this; NULL = no chain check, expiry only */
+};
+
+struct pk_grpc_options {
+    char *target;                /* "127.0.0.1:7700" */
+    char *service;               /* grpc.health.v1 service name; "" = server */
+    int tls;
+    char *ca_file;
+};
+
+struct pk_exec_options {
+    char **argv;                 /* argv[0] is the program; NULL-terminated; (template) each */
+    size_t argc;
+    int shell;                   /* 1: argv[0] is a command line for /bin/sh -c */
+    struct pk_kv *env;           /* extra environment; values (template) */
+    size_t n_env;
+    char *workdir;
+    int64_t max_output_bytes;    /* default 64 KiB; the rest is read and discarded */
+};
+
+struct pk_budgets {
+    int64_t p50_ms, p95_ms, p99_ms; /* 0 = none */
+};
+
+struct pk_slo {
+    double target_percent;       /* 0 = none */
+    int64_t window_ms;
+};
+
+struct pk_check {
+    char *name;                  /* unique within a set */
+    char *type;                  /* http flow tcp dns tls grpc exec */
+    char *service;               /* NULL when not given */
+    char *file;                  /* where it was defined, for error messages */
+    int line;
+    int64_t interval_ms;         /* default 30000 */
+    int64_t timeout_ms;          /* default min(10 s, interval); never more than interval */
+    int retries;                 /* default 0 */
     struct pk_kv *labels;
     size_t n_labels;
+    struct pk_budgets budgets;
+    struct pk_slo slo;
+    char *target;                /* a human string for reports: URL, host:port, ... */
 
-    /* http */
+    /* http (issue 3 form; kept until the http check reads steps[0]) */
     char *url;
-    char *method;          /* default "GET" */
+    char *method;
     struct pk_kv *headers;
     size_t n_headers;
-    char *body;            /* NULL when none */
-    int *expect_status;    /* default {200} */
+    char *body;
+    int *expect_status;
     size_t n_expect_status;
+
+    /* http: exactly one step; flow: one or more */
+    struct pk_step *steps;
+    size_t n_steps;
+    struct pk_burst burst;
+
+    struct pk_tcp_options tcp;
+    struct pk_dns_options dns;
+    struct pk_tls_check_options tls;
+    struct pk_grpc_options grpc;
+    struct pk_exec_options exec;
+    /* tcp, dns, tls, grpc, exec: check-level assertions (exec: output, time;
+     * perfdata become metrics anyway) */
+    struct pk_assertion *asserts;
+    size_t n_asserts;
+};
+
+struct pk_var_source {
+    char *name;
+    char *value;                 /* after ${ENV} substitution */
+    int secret;                  /* 1: redact everywhere */
 };
 
 struct pk_checkset {
     struct pk_check *checks;
     size_t n_checks;
+    struct pk_var_source *vars;  /* file vars and secrets, resolved at load */
+    size_t n_vars;
+};
+
+/* Per-probe overrides for vars (a probe's `vars:` and its region's). Unknown
+ * variables are an error at load time naming the file:line:col of the use. */
+struct pk_var_overrides {
+    const struct pk_kv *vars;
+    size_t n_vars;
 };
 
 /* Returns 0, or -1 with "path:line:col: reason" in err. *out is untouched on error. */
@@ -50,6 +270,12 @@ int pk_checkset_load_file(const char *path, struct pk_checkset *out, char *err, 
 /* Same, from memory; `origin` names the input in errors. */
 int pk_checkset_load_string(const char *text, size_t len, const char *origin, struct pk_checkset *out,
                             char *err, size_t errlen);
+/* The same with per-probe variable overrides (ov may be NULL). */
+int pk_checkset_load_file_with_vars(const char *path, const struct pk_var_overrides *ov, struct pk_checkset *out,
+                                    char *err, size_t errlen);
+int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *origin,
+                                      const struct pk_var_overrides *ov, struct pk_checkset *out, char *err,
+                                      size_t errlen);
 void pk_checkset_free(struct pk_checkset *set);
 
 /* "500ms", "30s", "1m", "2h", combinations like "1m30s", or a plain integer

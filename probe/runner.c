@@ -37,6 +37,8 @@ struct runner {
     struct slot *slots;
     size_t n_slots;
     size_t in_flight;
+    runner_lateness_fn on_lateness;
+    void *lateness_user;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -110,8 +112,11 @@ static void fire(struct runner *r, struct slot *s, int64_t now)
     if (s->running)
         PK_WARN("runner", "round skipped", "check=%s reason=still_running",
                 pk_log_q(qname, sizeof qname, s->check->name));
-    else
+    else {
+        if (r->on_lateness)
+            r->on_lateness(pk_mono_us() - s->due_us, r->lateness_user);
         slot_start(r, s);
+    }
     s->due_us += interval_us;
     if (s->due_us <= now) {
         int64_t behind = (now - s->due_us) / interval_us + 1;
@@ -119,6 +124,12 @@ static void fire(struct runner *r, struct slot *s, int64_t now)
         PK_WARN("runner", "rounds skipped", "check=%s reason=late skipped=%lld",
                 pk_log_q(qname, sizeof qname, s->check->name), (long long)behind);
     }
+}
+
+void runner_set_lateness_hook(struct runner *r, runner_lateness_fn fn, void *user)
+{
+    r->on_lateness = fn;
+    r->lateness_user = user;
 }
 
 struct runner *runner_new(const struct pk_checkset *set, runner_result_fn on_result, void *user, char *err,

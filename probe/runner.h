@@ -25,4 +25,9 @@ int runner_run(struct runner *r, volatile sig_atomic_t *stop);
 int runner_run_once(struct runner *r);
 void runner_free(struct runner *r);
 
+/* Called on the runner thread just before each scheduled round starts, with how
+ * late it starts (actual minus planned, microseconds). For metrics and benches. */
+typedef void (*runner_lateness_fn)(int64_t lateness_us, void *user);
+void runner_set_lateness_hook(struct runner *r, runner_lateness_fn fn, void *user);
+
 #endif
