@@ -100,6 +100,9 @@ static int poll_for(struct runner *r, int64_t wait_us)
         PK_ERROR("runner", "curl_multi_poll failed", "error=\"%s\"", curl_multi_strerror(mc));
         return -1;
     }
+    /* Types that work off the runner thread hand their finished executions back
+     * here (they wake the poll with curl_multi_wakeup). */
+    check_types_poll_completions();
     return 0;
 }
 

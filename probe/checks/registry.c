@@ -15,3 +15,10 @@ const struct check_type *check_type_find(const char *name)
             return types[i];
     return NULL;
 }
+
+void check_types_poll_completions(void)
+{
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (types[i]->poll_completions)
+            types[i]->poll_completions();
+}

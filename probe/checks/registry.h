@@ -39,7 +39,15 @@ struct check_type {
     void (*start)(void *state, void *slot);
     /* Cancels an execution in flight (without calling done) and frees state. */
     void (*destroy)(void *state);
+    /* Optional, for types that run off the runner thread (tcp, dns, tls, grpc,
+     * exec): called on the runner thread after every poll; calls env->done for
+     * executions that finished since. Such a type wakes the poll with
+     * curl_multi_wakeup(env->curl_multi) when one finishes. */
+    void (*poll_completions)(void);
 };
+
+/* Calls every type's poll_completions. Runner thread only. */
+void check_types_poll_completions(void);
 
 /* NULL when no type has that name. */
 const struct check_type *check_type_find(const char *name);
