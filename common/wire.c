@@ -85,8 +85,9 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
         snprintf(err, errlen, "result seq %llu: empty check_name", (unsigned long long)pb->sequence);
         return -1;
     }
-    if (pb->sequence == 0) {
-        snprintf(err, errlen, "result for check %.64s: sequence 0 is not allowed", pb->check_name);
+    if (pb->sequence == 0 || pb->sequence > (uint64_t)INT64_MAX) {
+        snprintf(err, errlen, "result for check %.64s: sequence %llu is out of range (1..2^63-1)", pb->check_name,
+                 (unsigned long long)pb->sequence);
         return -1;
     }
     if ((int)pb->outcome < PK_OUTCOME_OK || (int)pb->outcome > PK_OUTCOME_UNKNOWN) {

@@ -696,6 +696,34 @@ static void live_write_speed(void **state)
     free(r);
 }
 
+
+/* The timestamp is formatted by hand for speed; gmtime_r is the reference, over
+ * every year the column accepts, at an odd stride so all times of day occur. */
+static void encode_timestamps_match_gmtime(void **state)
+{
+    (void)state;
+    struct pk_result r;
+    memset(&r, 0, sizeof r);
+    r.seq = 1;
+    strcpy(r.check_name, "x");
+    r.tls_us = -1;
+    int checked = 0;
+    for (int64_t t = -62135596800LL; t < 253402300799LL; t += 86399LL * 37 + 13) {
+        r.started_at_us = t * 1000000 + 123456;
+        char buf[512], expect[64];
+        assert_true(store_encode_result_row(buf, sizeof buf, 1, 2, &r) > 0);
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        snprintf(expect, sizeof expect, "\t%04d-%02d-%02d %02d:%02d:%02d.123456+00\t", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (!strstr(buf, expect))
+            fail_msg("t=%lld: row %s lacks %s", (long long)t, buf, expect);
+        checked++;
+    }
+    assert_true(checked > 90000);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -705,6 +733,7 @@ int main(void)
         cmocka_unit_test(encode_buffer_too_small),
         cmocka_unit_test(encode_edges),
         cmocka_unit_test(copy_escape_cases),
+        cmocka_unit_test(encode_timestamps_match_gmtime),
     };
     /* Order matters: the first test migrates the fresh database. */
     const struct CMUnitTest with_db[] = {

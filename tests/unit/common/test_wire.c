@@ -121,7 +121,9 @@ static void decode_rejects_bad_batches(void **state)
     rs[1] = sample(4);
     decode_rejects(rs, 2, "do not increase");
     rs[0] = sample(0);
-    decode_rejects(rs, 1, "sequence 0");
+    decode_rejects(rs, 1, "out of range");
+    rs[0] = sample(UINT64_MAX);
+    decode_rejects(rs, 1, "out of range");
     rs[0] = sample(3);
     rs[0].check_name[0] = '\0';
     decode_rejects(rs, 1, "empty check_name");
