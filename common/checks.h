@@ -39,6 +39,22 @@
  * as {{name}}:  capture: {draft_id: {header: Location, regex: 'draft_\d+'}}
  *               capture: {token: {json: '.token'}}  {code: {status: true}}  {x: {body_regex: 'id=(\d+)'}}
  *
+ * The other types take their options in a block named after the type, plus an
+ * optional check-level `assert:` list (tcp, exec: output_contains, time_under;
+ * dns, tls, grpc: time_under):
+ *   type: tcp   tcp:  {host: h, port: 6379, send: "PING\r\n", expect: '^\+PONG'}
+ *   type: dns   dns:  {name: example.com, server: '127.0.0.1:5353', record: AAAA, expect: ['::1']}
+ *   type: tls   tls:  {host: h, port: 443, server_name: h, degraded_days: 30, failed_days: 7, ca_file: ...}
+ *   type: grpc  grpc: {target: '127.0.0.1:7700', service: name, tls: false, ca_file: ...}
+ *   type: exec  exec: {command: [prog, arg], env: {K: v}, workdir: /d, max_output: 64KiB}
+ *                     or {command: 'a | b', shell: true}
+ * http also accepts the issue-3 flat form (url, method, headers, body,
+ * expect_status on the check). An http step without a status assertion expects
+ * 200. `burst:` (http only): {count: 20, within: 1s, expect_status: 429, at_least: 1, at_most: N}.
+ * Assertion kinds also: metric: {series: 'name{l="v"}', op: '<', value: 5e8}.
+ * ${ENV} / ${ENV:-default} apply to every string value; $${ writes a literal ${.
+ * Overrides (pk_checkset_load_*_with_vars) replace file vars by name and may add new ones.
+ *
  * Loading is all-or-nothing: one bad check rejects the whole file with
  * "file:line:column: reason". Owns every string and compiled object it points at;
  * free with pk_checkset_free(). Compiled regexes (PCRE2) and jq programs are made at
@@ -205,6 +221,12 @@ struct pk_slo {
     int64_t window_ms;
 };
 
+struct pk_var_source {
+    char *name;
+    char *value;                 /* after ${ENV} substitution */
+    int secret;                  /* 1: redact everywhere */
+};
+
 struct pk_check {
     char *name;                  /* unique within a set */
     char *type;                  /* http flow tcp dns tls grpc exec */
@@ -243,12 +265,12 @@ struct pk_check {
      * perfdata become metrics anyway) */
     struct pk_assertion *asserts;
     size_t n_asserts;
-};
 
-struct pk_var_source {
-    char *name;
-    char *value;                 /* after ${ENV} substitution */
-    int secret;                  /* 1: redact everywhere */
+    /* A private copy of the set's resolved vars and secrets (overrides applied),
+     * so a check stays self-contained when moved between sets; templates render
+     * against it (pk_check_render in template.h). Owned; freed with the set. */
+    struct pk_var_source *vars;
+    size_t n_vars;
 };
 
 struct pk_checkset {

@@ -1,7 +1,10 @@
 /* main.c: picket-probe's command line. `run` (the default) loads the probe's
  * identity and check files, runs the checks on schedule and streams results to
- * the collector; `validate` checks files without running anything. Exit codes:
- * 0 ok, 1 runtime failure, 2 usage error, 3 configuration error. */
+ * the collector; `run --once FILE...` is the CI gate: it runs every check once
+ * with no collector, reports (report.c) and exits 0 ok, 1 degraded, 2 failed,
+ * 3 config error; `validate` checks files without running anything. Daemon exit
+ * codes: 0 ok, 1 runtime failure, 2 usage error, 3 configuration error. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include "checks.h"
 #include "log.h"
 #include "probe_config.h"
+#include "report.h"
 #include "runner.h"
 #include "uplink.h"
 
@@ -26,7 +30,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: picket-probe [run] [options]\n"
-            "       picket-probe validate FILE...\n"
+            "       picket-probe run --once [--junit FILE] [--tap] [--var K=V]... [--region R] FILE...\n"
+            "       picket-probe validate [--var K=V]... FILE...\n"
             "       picket-probe version\n"
             "\n"
             "Runs checks on a schedule and streams their results to a Picket collector.\n"
@@ -41,16 +46,26 @@ static void usage(FILE *f)
             "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS)\n"
             "  --batch-max N        results per batch, default 500\n"
             "  --log-level LEVEL    debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
-            "  -h, --help           this text\n");
+            "  -h, --help           this text\n"
+            "\n"
+            "run --once (the CI gate; needs no collector):\n"
+            "  --junit FILE         also write JUnit XML to FILE (\"-\": stdout)\n"
+            "  --tap                print TAP instead of the table\n"
+            "  --var K=V            override the files' variable K (repeatable)\n"
+            "  --region R           the same as --var region=R\n"
+            "  exit: 0 all ok, 1 something degraded (none failed), 2 something failed,\n"
+            "        3 a check file did not load (nothing ran)\n");
 }
 
-/* Loads every file into one set; names must be unique across files. */
-static int load_checks(char *const *files, size_t n_files, struct pk_checkset *out, char *err, size_t errlen)
+/* Loads every file into one set, all or nothing; names must be unique across
+ * files. `ov` (may be NULL) overrides the files' vars. */
+static int load_checks(char *const *files, size_t n_files, const struct pk_var_overrides *ov,
+                       struct pk_checkset *out, char *err, size_t errlen)
 {
     struct pk_checkset all = {0};
     for (size_t i = 0; i < n_files; i++) {
         struct pk_checkset one = {0};
-        if (pk_checkset_load_file(files[i], &one, err, errlen) < 0)
+        if (pk_checkset_load_file_with_vars(files[i], ov, &one, err, errlen) < 0)
             goto fail;
         for (size_t a = 0; a < one.n_checks; a++)
             for (size_t b = 0; b < all.n_checks; b++)
@@ -69,7 +84,12 @@ static int load_checks(char *const *files, size_t n_files, struct pk_checkset *o
         all.checks = grown;
         memcpy(all.checks + all.n_checks, one.checks, one.n_checks * sizeof *one.checks);
         all.n_checks += one.n_checks;
-        free(one.checks); /* the strings moved into `all` */
+        /* The checks (each with its own copy of the vars) moved into `all`;
+         * free the rest of `one`. */
+        free(one.checks);
+        one.checks = NULL;
+        one.n_checks = 0;
+        pk_checkset_free(&one);
     }
     *out = all;
     return 0;
@@ -78,17 +98,84 @@ fail:
     return -1;
 }
 
+/* --var K=V values; the keys are copies, the values point into argv. */
+struct var_list {
+    struct pk_kv vars[64];
+    size_t n;
+};
+
+static int var_add(struct var_list *vl, const char *key, size_t keylen, const char *value)
+{
+    if (keylen == 0) {
+        fprintf(stderr, "picket-probe: --var needs K=V with a non-empty K\n");
+        return -1;
+    }
+    for (size_t i = 0; i < vl->n; i++)
+        if (strlen(vl->vars[i].key) == keylen && memcmp(vl->vars[i].key, key, keylen) == 0) {
+            vl->vars[i].value = (char *)value; /* the last one given wins */
+            return 0;
+        }
+    if (vl->n == sizeof vl->vars / sizeof vl->vars[0]) {
+        fprintf(stderr, "picket-probe: at most %zu --var flags\n", sizeof vl->vars / sizeof vl->vars[0]);
+        return -1;
+    }
+    char *k = strndup(key, keylen);
+    if (!k)
+        return -1;
+    vl->vars[vl->n].key = k;
+    vl->vars[vl->n].value = (char *)value;
+    vl->n++;
+    return 0;
+}
+
+static int var_parse(struct var_list *vl, const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) {
+        fprintf(stderr, "picket-probe: --var wants K=V, got '%s'\n", spec);
+        return -1;
+    }
+    return var_add(vl, spec, (size_t)(eq - spec), eq + 1);
+}
+
+static void var_free(struct var_list *vl)
+{
+    for (size_t i = 0; i < vl->n; i++)
+        free(vl->vars[i].key);
+    vl->n = 0;
+}
+
+/* Prints every file's verdict, not only the first error. */
 static int cmd_validate(int argc, char **argv)
 {
-    if (argc < 1) {
-        fprintf(stderr, "picket-probe validate: give at least one check file\n");
-        return 2;
-    }
-    int bad = 0;
+    struct var_list vl = {.n = 0};
+    int bad = 0, n_files = 0;
     for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--var") == 0) {
+            if (i + 1 >= argc || var_parse(&vl, argv[i + 1]) < 0) {
+                var_free(&vl);
+                return 2;
+            }
+            i++;
+        } else if (strncmp(argv[i], "--var=", 6) == 0) {
+            if (var_parse(&vl, argv[i] + 6) < 0) {
+                var_free(&vl);
+                return 2;
+            }
+        }
+    }
+    struct pk_var_overrides ov = {.vars = vl.vars, .n_vars = vl.n};
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--var") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--var=", 6) == 0)
+            continue;
+        n_files++;
         char err[1024];
         struct pk_checkset set = {0};
-        if (pk_checkset_load_file(argv[i], &set, err, sizeof err) < 0) {
+        if (pk_checkset_load_file_with_vars(argv[i], &ov, &set, err, sizeof err) < 0) {
             fprintf(stderr, "%s\n", err);
             bad = 1;
             continue;
@@ -96,7 +183,189 @@ static int cmd_validate(int argc, char **argv)
         printf("%s: ok, %zu check%s\n", argv[i], set.n_checks, set.n_checks == 1 ? "" : "s");
         pk_checkset_free(&set);
     }
+    var_free(&vl);
+    if (n_files == 0) {
+        fprintf(stderr, "picket-probe validate: give at least one check file\n");
+        return 2;
+    }
     return bad ? 3 : 0;
+}
+
+/* ---------------------------------------------------------------- run --once */
+
+struct once_results {
+    const struct pk_checkset *set;
+    struct pk_result *results; /* one per check, in the set's order */
+    int *have;
+};
+
+/* Results arrive in completion order; file them under their check. */
+static void once_on_result(const struct pk_result *r, void *user)
+{
+    struct once_results *o = user;
+    for (size_t i = 0; i < o->set->n_checks; i++) {
+        if (o->have[i])
+            continue;
+        char name[PK_NAME_MAX];
+        pk_strlcpy(name, o->set->checks[i].name, sizeof name); /* pk_result's copy may be truncated */
+        if (strcmp(name, r->check_name) == 0) {
+            o->results[i] = *r;
+            o->have[i] = 1;
+            return;
+        }
+    }
+}
+
+static int write_junit(const char *path, const struct report_row *rows, size_t n)
+{
+    if (strcmp(path, "-") == 0) {
+        report_junit(stdout, "picket-probe run --once", rows, n);
+        return 0;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "picket-probe: cannot write --junit %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    report_junit(f, "picket-probe run --once", rows, n);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "picket-probe: cannot write --junit %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_run_once(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"once", no_argument, NULL, 'o'},          {"junit", required_argument, NULL, 'j'},
+        {"tap", no_argument, NULL, 't'},           {"var", required_argument, NULL, 'v'},
+        {"region", required_argument, NULL, 'r'},  {"checks", required_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct var_list vl = {.n = 0};
+    const char *junit = NULL;
+    int tap = 0, c, rc = 0;
+    char **files = calloc((size_t)argc + 1, sizeof *files);
+    size_t n_files = 0;
+    if (!files)
+        return 2;
+    if (!getenv("PICKET_LOG_LEVEL"))
+        pk_log_set_level(PK_LOG_WARN); /* the report is the output; events only when wrong */
+    optind = 1;
+    opterr = 1;
+    while (!rc && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            break;
+        case 'j':
+            junit = optarg;
+            break;
+        case 't':
+            tap = 1;
+            break;
+        case 'v':
+            if (var_parse(&vl, optarg) < 0)
+                rc = 2;
+            break;
+        case 'r':
+            if (var_add(&vl, "region", 6, optarg) < 0)
+                rc = 2;
+            break;
+        case 'k':
+            files[n_files++] = optarg;
+            break;
+        case 'L': {
+            int level = pk_log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, "picket-probe: unknown --log-level '%s'\n", optarg);
+                rc = 2;
+            } else
+                pk_log_set_level(level);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            free(files);
+            var_free(&vl);
+            return 0;
+        default:
+            rc = 2;
+        }
+    }
+    for (int i = optind; !rc && i < argc; i++)
+        files[n_files++] = argv[i];
+    if (!rc && n_files == 0) {
+        fprintf(stderr, "picket-probe: run --once: give at least one check file\n");
+        rc = 2;
+    }
+    if (rc) {
+        free(files);
+        var_free(&vl);
+        return rc;
+    }
+
+    char err[1024];
+    struct pk_checkset set = {0};
+    struct pk_var_overrides ov = {.vars = vl.vars, .n_vars = vl.n};
+    struct once_results o = {.set = &set};
+    struct report_row *rows = NULL;
+    struct runner *runner = NULL;
+    int exit_code = REPORT_EXIT_FAILED;
+    if (load_checks(files, n_files, &ov, &set, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        exit_code = REPORT_EXIT_CONFIG;
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    size_t n = set.n_checks;
+    o.results = calloc(n ? n : 1, sizeof *o.results);
+    o.have = calloc(n ? n : 1, sizeof *o.have);
+    rows = calloc(n ? n : 1, sizeof *rows);
+    if (!o.results || !o.have || !rows) {
+        fprintf(stderr, "picket-probe: out of memory\n");
+        goto out;
+    }
+    runner = runner_new(&set, once_on_result, &o, err, sizeof err);
+    if (!runner) {
+        /* A check the registry cannot build is a configuration problem. */
+        fprintf(stderr, "picket-probe: %s\n", err);
+        exit_code = REPORT_EXIT_CONFIG;
+        goto out;
+    }
+    if (runner_run_once(runner) < 0)
+        fprintf(stderr, "picket-probe: the runner stopped early; checks without a result are reported unknown\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct pk_check *ck = &set.checks[i];
+        if (!o.have[i]) {
+            struct pk_result *r = &o.results[i];
+            pk_strlcpy(r->check_name, ck->name, sizeof r->check_name);
+            pk_strlcpy(r->check_type, ck->type, sizeof r->check_type);
+            r->outcome = PK_OUTCOME_UNKNOWN;
+            r->error_class = PK_ERR_INTERNAL;
+            r->total_us = -1;
+            pk_strlcpy(r->message, "the check did not report a result", sizeof r->message);
+        }
+        rows[i] = (struct report_row){ck->name, ck->type, ck->service, &o.results[i]};
+    }
+    if (tap)
+        report_tap(stdout, rows, n);
+    else
+        report_table(stdout, rows, n);
+    fflush(stdout);
+    exit_code = report_exit_code(rows, n);
+    if (junit && write_junit(junit, rows, n) < 0 && exit_code < REPORT_EXIT_FAILED)
+        exit_code = REPORT_EXIT_FAILED; /* a CI gate must not pass without its report */
+out:
+    runner_free(runner);
+    free(rows);
+    free(o.results);
+    free(o.have);
+    pk_checkset_free(&set);
+    free(files);
+    var_free(&vl);
+    return exit_code;
 }
 
 static void on_result(const struct pk_result *r, void *user)
@@ -127,6 +396,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(command, "run") == 0)
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+            if (strcmp(argv[i], "--once") == 0)
+                return cmd_run_once(argc, argv);
     if (strcmp(command, "run") != 0) {
         fprintf(stderr, "picket-probe: unknown command '%s'\n", command);
         usage(stderr);
@@ -253,7 +526,7 @@ int main(int argc, char **argv)
     }
 
     struct pk_checkset set = {0};
-    if (load_checks(cfg.check_files, cfg.n_check_files, &set, err, sizeof err) < 0) {
+    if (load_checks(cfg.check_files, cfg.n_check_files, NULL, &set, err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         pk_probe_config_free(&cfg);
         return 3;
@@ -270,7 +543,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; infos && i < set.n_checks; i++) {
         infos[i].name = set.checks[i].name;
         infos[i].type = set.checks[i].type;
-        infos[i].target = set.checks[i].url;
+        infos[i].target = set.checks[i].target ? set.checks[i].target : set.checks[i].url;
         infos[i].interval_ms = set.checks[i].interval_ms;
     }
     struct uplink_config ucfg = {

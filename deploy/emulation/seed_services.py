@@ -23,12 +23,24 @@ Fault injection, on every service:
   missing_field  JSON answers lose their "answer" and "sources" keys
   ok             back to normal
 
+Rate limiting (the plan's "Rate limiting behavior (when implemented)"; the plan
+runs after the critical fixes, rate limiting among them, so it is on by default):
+
+    --rate-limit SERVICE=N     at most N requests per client in any one second on SERVICE
+                               (default rag=20; N=0 turns it off), answered 429
+                               with Retry-After: 1 beyond that; /health is exempt
+    POST /_ratelimit {"per_second": N}   the same at run time; GET /_ratelimit
+
+  A client is its X-Client-Id header when it sends one, else its address, so a
+  monitoring burst sent under its own id does not starve the other checks.
+
 Every request is logged as one key=value line on stderr. SIGTERM/SIGINT stop cleanly.
 A port of 0 picks a free port; --ports-file writes the bound ports as JSON.
 """
 
 import argparse
 import base64
+import collections
 import hashlib
 import hmac
 import html
@@ -101,6 +113,46 @@ class Fault:
     def get(self):
         with self.lock:
             return self.mode, self.delay_ms
+
+
+class RateLimit:
+    """At most per_second requests per client in any sliding one-second window;
+    0 = no limit. Sliding, so a burst that straddles a second boundary is still
+    seen as one burst."""
+
+    def __init__(self, per_second=0):
+        self.lock = threading.Lock()
+        self.per_second = per_second
+        self.seen = {}  # client -> deque of monotonic times of allowed requests
+
+    def set(self, per_second):
+        if not isinstance(per_second, int) or isinstance(per_second, bool) \
+                or per_second < 0 or per_second > 100000:
+            raise ValueError("per_second must be an integer in 0..100000")
+        with self.lock:
+            self.per_second = per_second
+            self.seen.clear()
+
+    def get(self):
+        with self.lock:
+            return self.per_second
+
+    def allow(self, client):
+        with self.lock:
+            if not self.per_second:
+                return True
+            now = time.monotonic()
+            q = self.seen.get(client)
+            if q is None:
+                if len(self.seen) > 10000:
+                    self.seen.clear()
+                q = self.seen[client] = collections.deque()
+            while q and q[0] <= now - 1.0:
+                q.popleft()
+            if len(q) >= self.per_second:
+                return False
+            q.append(now)
+            return True
 
 
 class Store:
@@ -239,6 +291,7 @@ class Handler(BaseHTTPRequestHandler):
     # set per server class
     service = "?"
     fault = None
+    ratelimit = None
     store = None
     latency = (0, 0)
     latency_scale = 1.0
@@ -322,6 +375,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._is_control = True
                 self._fault_endpoint(raw)
                 return
+            if path == "/_ratelimit":
+                self._is_control = True
+                self._ratelimit_endpoint(raw)
+                return
+            # A rate limiter answers at the edge, before any work (or injected delay).
+            client = self.headers.get("X-Client-Id") or self.client_address[0]
+            if path != "/health" and self.ratelimit is not None and not self.ratelimit.allow(client):
+                self._json(429, {"detail": "rate limit exceeded: %d requests per second"
+                                 % self.ratelimit.get(), "service": self.service},
+                           {"Retry-After": "1"})
+                return
             mode, delay_ms = self.fault.get()
             lo, hi = self.latency
             wait = random.uniform(lo, hi) * self.latency_scale / 1000.0
@@ -365,6 +429,18 @@ class Handler(BaseHTTPRequestHandler):
         mode, delay = self.fault.get()
         log("fault set", service=self.service, mode=mode, delay_ms=delay)
         self._json(200, {"service": self.service, "mode": mode, "delay_ms": delay})
+
+    def _ratelimit_endpoint(self, raw):
+        if self.command == "POST":
+            obj = self._json_body(raw)
+            try:
+                self.ratelimit.set(obj.get("per_second"))
+            except ValueError as e:
+                raise HTTPError(400, str(e))
+            log("rate limit set", service=self.service, per_second=self.ratelimit.get())
+        elif self.command != "GET":
+            raise HTTPError(405, "use GET or POST")
+        self._json(200, {"service": self.service, "per_second": self.ratelimit.get()})
 
     # -- routing shared by every service
     def route(self, method, path, raw):
@@ -604,6 +680,25 @@ def parse_fault(spec):
     return key, mode, delay
 
 
+def parse_rate_limit(spec):
+    """SERVICE=N -> (key, N)."""
+    svc, sep, n = spec.partition("=")
+    key = ALIASES.get(svc, svc)
+    if not sep or key not in SERVICES:
+        raise argparse.ArgumentTypeError("expected SERVICE=N with SERVICE one of %s, got %r"
+                                         % (", ".join(SERVICES), spec))
+    try:
+        per_second = int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError("bad N in %r" % spec)
+    if per_second < 0:
+        raise argparse.ArgumentTypeError("N must be >= 0 in %r" % spec)
+    return key, per_second
+
+
+DEFAULT_RATE_LIMITS = {"rag": 20}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Emulate the seed plan's five services on 127.0.0.1.",
@@ -616,6 +711,10 @@ def main(argv=None):
     ap.add_argument("--fault", action="append", default=[], type=parse_fault,
                     metavar="SERVICE=MODE[:DELAY_MS]",
                     help="start SERVICE (rag, sync, assistants, connectors, approval) in MODE")
+    ap.add_argument("--rate-limit", action="append", default=[], type=parse_rate_limit,
+                    metavar="SERVICE=N",
+                    help="at most N requests per second per client on SERVICE, 429 beyond "
+                         "(default rag=20; 0 = off; repeatable)")
     ap.add_argument("--latency-scale", type=float, default=1.0, metavar="X",
                     help="multiply the built-in latencies (rag 20-60 ms ...) by X; 0 = none")
     ap.add_argument("--ports-file", metavar="PATH",
@@ -635,10 +734,14 @@ def main(argv=None):
         except ValueError as e:
             ap.error("--fault %s: %s" % (key, e))
 
+    limits = dict(DEFAULT_RATE_LIMITS)
+    limits.update(dict(args.rate_limit))
+    ratelimits = {key: RateLimit(limits.get(key, 0)) for key in SERVICES}
+
     servers = {}
     for key, (name, _, latency) in SERVICES.items():
         port = getattr(args, "%s_port" % key)
-        attrs = {"service": name, "fault": faults[key], "store": store,
+        attrs = {"service": name, "fault": faults[key], "ratelimit": ratelimits[key], "store": store,
                  "latency": latency, "latency_scale": args.latency_scale}
         if key == "approval":
             attrs["assistants_fault"] = faults["assistants"]
@@ -677,7 +780,7 @@ def main(argv=None):
         threads.append(t)
         mode, delay = faults[key].get()
         log("listening", service=SERVICES[key][0], addr="%s:%d" % (args.host, ports[key]),
-            fault=mode, delay_ms=delay)
+            fault=mode, delay_ms=delay, rate_limit=ratelimits[key].get())
     log("ready", pid=os.getpid())
 
     while not stop.wait(1.0):

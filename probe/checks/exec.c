@@ -1,1 +1,452 @@
-/* placeholder: being written (issue 4) */
+/* exec.c: the exec check type, the Nagios plugin convention. Runs argv
+ * directly (a shell only when shell: true) in a process group of its own, with
+ * stdout and stderr on one pipe capped at max_output_bytes (the rest is read
+ * and counted), and kills the whole group at the timeout or when the plugin
+ * exits leaving children behind. Exit 0/1/2/3 map to ok/degraded/failed/
+ * unknown; perfdata (`label=value[UOM];warn;crit;min;max`) becomes metrics,
+ * the value stored as written, the UOM dropped. Works on a worker thread
+ * (check_job); between fork and exec the child only calls async-signal-safe
+ * functions. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+#define DEFAULT_MAX_OUTPUT ((int64_t)64 * 1024)
+#define SLICE_MS 50
+/* After the plugin exits, how long its output pipe may stay open (held by a
+ * child it left behind) before the group is killed. */
+#define LINGER_MS 200
+
+extern char **environ;
+
+struct exec_check {
+    const struct check_env *env;
+    const struct pk_check *check; /* borrowed */
+    struct check_job job;
+};
+
+static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+/* ------------------------------------------------------------- perfdata */
+
+static void add_metric(struct pk_result *r, const char *label, size_t label_len, double value)
+{
+    if (r->n_metrics >= PK_MAX_METRICS || label_len == 0)
+        return;
+    struct pk_metric *m = &r->metrics[r->n_metrics++];
+    size_t n = label_len < sizeof m->name - 1 ? label_len : sizeof m->name - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)label[i];
+        m->name[i] = (char)(isalnum(c) || c == '_' ? c : '_');
+    }
+    m->name[n] = '\0';
+    m->value = value;
+}
+
+/* Parses Nagios perfdata from text[0..len): space-separated
+ * label=value[UOM][;warn;crit;min;max], labels optionally in single quotes
+ * ('' is a quote inside). Malformed items and values like "U" are skipped. */
+static void parse_perfdata(const char *text, size_t len, struct pk_result *r)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && isspace((unsigned char)text[i]))
+            i++;
+        if (i >= len)
+            break;
+        char label[PK_METRIC_NAME_MAX];
+        size_t label_len = 0;
+        if (text[i] == '\'') {
+            i++;
+            while (i < len) {
+                if (text[i] == '\'' && i + 1 < len && text[i + 1] == '\'') {
+                    if (label_len < sizeof label - 1)
+                        label[label_len++] = '\'';
+                    i += 2;
+                } else if (text[i] == '\'') {
+                    i++;
+                    break;
+                } else {
+                    if (label_len < sizeof label - 1)
+                        label[label_len++] = text[i];
+                    i++;
+                }
+            }
+        } else {
+            while (i < len && text[i] != '=' && !isspace((unsigned char)text[i])) {
+                if (label_len < sizeof label - 1)
+                    label[label_len++] = text[i];
+                i++;
+            }
+        }
+        if (i >= len || text[i] != '=') {
+            while (i < len && !isspace((unsigned char)text[i]))
+                i++;
+            continue;
+        }
+        i++;
+        size_t start = i;
+        while (i < len && !isspace((unsigned char)text[i]))
+            i++;
+        char value[64];
+        size_t vlen = i - start < sizeof value - 1 ? i - start : sizeof value - 1;
+        memcpy(value, text + start, vlen);
+        value[vlen] = '\0';
+        char *end;
+        double v = strtod(value, &end);
+        if (end != value)
+            add_metric(r, label, label_len, v);
+    }
+}
+
+/* The first line up to '|' is the status text; perfdata follows '|' on the
+ * first line and, Nagios 3 style, after the first '|' in the lines after it. */
+static void parse_output(const char *out, size_t len, char *status, size_t status_size, struct pk_result *r)
+{
+    const char *nl = memchr(out, '\n', len);
+    size_t line_len = nl ? (size_t)(nl - out) : len;
+    const char *bar = memchr(out, '|', line_len);
+    size_t text_len = bar ? (size_t)(bar - out) : line_len;
+    while (text_len && isspace((unsigned char)out[text_len - 1]))
+        text_len--;
+    size_t copy = text_len < status_size - 1 ? text_len : status_size - 1;
+    memcpy(status, out, copy);
+    status[copy] = '\0';
+    if (bar)
+        parse_perfdata(bar + 1, line_len - (size_t)(bar + 1 - out), r);
+    if (nl) {
+        const char *rest = nl + 1;
+        size_t rest_len = len - (size_t)(rest - out);
+        const char *bar2 = memchr(rest, '|', rest_len);
+        if (bar2)
+            parse_perfdata(bar2 + 1, rest_len - (size_t)(bar2 + 1 - rest), r);
+    }
+}
+
+/* ------------------------------------------------------------ the child */
+
+/* environ plus the check's additions (rendered templates, which replace
+ * same-named entries). NULL with err on failure; freed with free_env. */
+static char **build_env(const struct pk_check *c, char *err, size_t errlen)
+{
+    const struct pk_exec_options *o = &c->exec;
+    size_t n = 0, k = 0;
+    while (environ && environ[n])
+        n++;
+    char **env = calloc(n + o->n_env + 1, sizeof *env);
+    if (!env)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (size_t j = 0; j < o->n_env; j++) {
+            size_t kl = strlen(o->env[j].key);
+            if (strncmp(environ[i], o->env[j].key, kl) == 0 && environ[i][kl] == '=')
+                replaced = 1;
+        }
+        if (!replaced && !(env[k++] = strdup(environ[i])))
+            goto oom;
+    }
+    for (size_t j = 0; j < o->n_env; j++) {
+        char *value = NULL;
+        const char *shown;
+        if (check_render(c, o->env[j].value ? o->env[j].value : "", &value, &shown, err, errlen) < 0)
+            goto fail;
+        size_t sz = strlen(o->env[j].key) + strlen(value) + 2;
+        if (!(env[k] = malloc(sz))) {
+            free(value);
+            goto oom;
+        }
+        snprintf(env[k++], sz, "%s=%s", o->env[j].key, value);
+        free(value);
+    }
+    return env;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    for (size_t i = 0; env && i < k; i++)
+        free(env[i]);
+    free(env);
+    return NULL;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* Only async-signal-safe calls from here to exec. */
+static void child(const char *const *argv, char **envp, const char *workdir, int out_fd, int err_fd)
+{
+    setpgid(0, 0);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        close(devnull);
+    }
+    dup2(out_fd, 1);
+    dup2(out_fd, 2);
+    /* Close every other inherited fd except the exec-error pipe (CLOEXEC). */
+    if (err_fd > 3)
+        close_range(3, (unsigned)err_fd - 1, 0);
+    close_range((unsigned)err_fd + 1, ~0u, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    char code[2] = {'x', 0};
+    if (workdir && workdir[0] && chdir(workdir) < 0)
+        code[0] = 'd';
+    else
+        execvpe(argv[0], (char *const *)argv, envp);
+    code[1] = (char)errno;
+    (void)!write(err_fd, code, sizeof code);
+    _exit(127);
+}
+
+/* ------------------------------------------------------------ the work */
+
+static void set_failed(struct pk_result *r, int outcome, int error_class, const char *message)
+{
+    r->outcome = outcome;
+    r->error_class = error_class;
+    pk_strlcpy(r->message, message, sizeof r->message);
+    pk_utf8_sanitize(r->message);
+}
+
+static void exec_work(struct check_job *job)
+{
+    const struct pk_check *c = job->check;
+    const struct pk_exec_options *o = &c->exec;
+    struct pk_result *r = &job->result;
+    int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
+    int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
+    int64_t cap = o->max_output_bytes > 0 ? o->max_output_bytes : DEFAULT_MAX_OUTPUT;
+    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+    char **envp = NULL, *out = NULL;
+    size_t out_len = 0;
+    int64_t out_total = 0;
+    pid_t pid = -1;
+    int status = 0, exited = 0, timed_out = 0;
+    size_t argc = 0;
+    while (o->argv[argc]) /* NULL-terminated, whatever argc says */
+        argc++;
+    char **rendered = calloc(argc + 1, sizeof *rendered);
+    const char *shown_program = o->argv[0];
+    const char *shell_argv[] = {"/bin/sh", "-c", NULL, NULL};
+    const char *const *argv = o->shell ? shell_argv : (const char *const *)rendered;
+
+    if (!rendered || !(out = malloc((size_t)cap + 1))) {
+        set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < argc; i++) {
+        const char *shown;
+        if (check_render(c, o->argv[i], &rendered[i], &shown, r->message, sizeof r->message) < 0) {
+            r->outcome = PK_OUTCOME_FAILED;
+            r->error_class = PK_ERR_INTERNAL;
+            goto out;
+        }
+        if (i == 0)
+            shown_program = o->shell ? "/bin/sh" : shown;
+    }
+    shell_argv[2] = rendered[0];
+    if (!(envp = build_env(c, r->message, sizeof r->message))) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_INTERNAL;
+        goto out;
+    }
+    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+        set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, strerror(errno));
+        goto out;
+    }
+    pid = fork();
+    if (pid < 0) {
+        set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, strerror(errno));
+        goto out;
+    }
+    if (pid == 0)
+        child(argv, envp, o->workdir, out_pipe[1], err_pipe[1]);
+    setpgid(pid, pid); /* also here, so the group exists before any kill */
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    out_pipe[1] = err_pipe[1] = -1;
+
+    char failure[2];
+    ssize_t n;
+    while ((n = read(err_pipe[0], failure, sizeof failure)) < 0 && errno == EINTR)
+        ;
+    if (n == 2) {
+        waitpid(pid, NULL, 0);
+        pid = -1;
+        char what[PK_MESSAGE_MAX];
+        if (failure[0] == 'd')
+            snprintf(what, sizeof what, "cannot enter workdir %s: %s", o->workdir, strerror((unsigned char)failure[1]));
+        else
+            snprintf(what, sizeof what, "cannot run %s: %s", shown_program, strerror((unsigned char)failure[1]));
+        set_failed(r, PK_OUTCOME_UNKNOWN, PK_ERR_INTERNAL, what);
+        goto out;
+    }
+
+    int64_t linger_until = 0;
+    fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+    for (;;) {
+        if (!exited) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid) {
+                exited = 1;
+                linger_until = pk_mono_us() + LINGER_MS * 1000;
+            }
+        }
+        int64_t now = pk_mono_us();
+        if (check_job_cancelled(job) || now >= deadline) {
+            timed_out = !exited;
+            break;
+        }
+        if (exited && now >= linger_until)
+            break;
+        int left = check_ms_left(exited ? linger_until : deadline);
+        struct pollfd p = {out_pipe[0], POLLIN, 0};
+        int ready = poll(&p, 1, left < SLICE_MS ? left : SLICE_MS);
+        if (ready <= 0)
+            continue;
+        char buf[8192];
+        n = read(out_pipe[0], buf, sizeof buf);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0) {
+            if (exited)
+                break;
+            /* Output closed while the plugin runs on: wait for it without the pipe. */
+            while (!exited && !check_job_cancelled(job) && pk_mono_us() < deadline) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                    exited = 1;
+                else
+                    poll(NULL, 0, 10);
+            }
+            timed_out = !exited;
+            break;
+        }
+        out_total += n;
+        size_t keep = (size_t)cap - out_len;
+        if (keep > (size_t)n)
+            keep = (size_t)n;
+        memcpy(out + out_len, buf, keep);
+        out_len += keep;
+    }
+    /* Whatever the plugin left running in its group goes with it. */
+    kill(-pid, SIGKILL);
+    if (!exited)
+        waitpid(pid, &status, 0);
+    pid = -1;
+    out[out_len] = '\0';
+    r->total_us = pk_mono_us() - t0;
+    r->body_bytes = out_total;
+
+    if (timed_out) {
+        char what[64];
+        snprintf(what, sizeof what, "timed out after %lld ms; killed", (long long)timeout_ms);
+        set_failed(r, PK_OUTCOME_FAILED, PK_ERR_TIMEOUT, what);
+        goto out;
+    }
+    char text[PK_MESSAGE_MAX];
+    parse_output(out, out_len, text, sizeof text, r);
+    if (WIFSIGNALED(status)) {
+        r->outcome = PK_OUTCOME_UNKNOWN;
+        r->error_class = PK_ERR_INTERNAL;
+        snprintf(r->message, sizeof r->message, "killed by signal %d%s%.200s", WTERMSIG(status),
+                 text[0] ? ": " : "", text);
+        pk_utf8_sanitize(r->message);
+        goto out;
+    }
+    int code = WEXITSTATUS(status);
+    static const int outcomes[4] = {PK_OUTCOME_OK, PK_OUTCOME_DEGRADED, PK_OUTCOME_FAILED, PK_OUTCOME_UNKNOWN};
+    if (code <= 3) {
+        r->outcome = outcomes[code];
+        r->error_class = code == 0 ? PK_ERR_NONE : code == 3 ? PK_ERR_INTERNAL : PK_ERR_ASSERTION;
+        if (code != 0)
+            snprintf(r->message, sizeof r->message, "%s", text[0] ? text : "(no output)");
+    } else {
+        r->outcome = PK_OUTCOME_UNKNOWN;
+        r->error_class = PK_ERR_INTERNAL;
+        snprintf(r->message, sizeof r->message, "exit code %d%s%.200s", code, text[0] ? ": " : "", text);
+    }
+    pk_utf8_sanitize(r->message);
+    check_apply_asserts(c, out, out_len, r);
+out:
+    if (pid > 0) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    if (r->total_us < 0)
+        r->total_us = pk_mono_us() - t0;
+    for (int i = 0; i < 2; i++) {
+        if (out_pipe[i] >= 0)
+            close(out_pipe[i]);
+        if (err_pipe[i] >= 0)
+            close(err_pipe[i]);
+    }
+    free_env(envp);
+    free_env(rendered);
+    free(out);
+}
+
+static int exec_create(const struct check_env *env, const struct pk_check *check, void **state, char *err,
+                       size_t errlen)
+{
+    if (!check->exec.argv || !check->exec.argv[0] || !check->exec.argv[0][0]) {
+        snprintf(err, errlen, "%s:%d: check '%s' has no command to run", check->file ? check->file : "",
+                 check->line, check->name);
+        return -1;
+    }
+    for (size_t i = 0; i < check->exec.n_env; i++)
+        if (!check->exec.env[i].key || !check->exec.env[i].key[0] || strchr(check->exec.env[i].key, '=')) {
+            snprintf(err, errlen, "%s:%d: check '%s' has a bad environment name", check->file ? check->file : "",
+                     check->line, check->name);
+            return -1;
+        }
+    struct exec_check *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e->env = env;
+    e->check = check;
+    *state = e;
+    return 0;
+}
+
+static void exec_start(void *state, void *slot)
+{
+    struct exec_check *e = state;
+    check_job_start(&e->job, &queue, e->env, e->check, slot, exec_work);
+}
+
+static void exec_destroy(void *state)
+{
+    struct exec_check *e = state;
+    if (!e)
+        return;
+    check_job_cancel(&e->job);
+    free(e);
+}
+
+static void exec_poll(void) { check_job_queue_drain(&queue); }
+
+const struct check_type check_type_exec = {
+    .name = "exec",
+    .create = exec_create,
+    .start = exec_start,
+    .destroy = exec_destroy,
+    .poll_completions = exec_poll,
+};

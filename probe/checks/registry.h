@@ -7,6 +7,7 @@
 #ifndef PK_CHECK_REGISTRY_H
 #define PK_CHECK_REGISTRY_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "../../common/checks.h"
@@ -54,5 +55,75 @@ const struct check_type *check_type_find(const char *name);
 
 /* One per file in checks/; registry.c lists them. */
 extern const struct check_type check_type_http;
+extern const struct check_type check_type_flow;
+extern const struct check_type check_type_tcp;
+extern const struct check_type check_type_dns;
+extern const struct check_type check_type_tls;
+extern const struct check_type check_type_grpc;
+extern const struct check_type check_type_exec;
+
+/* ---- Blocking work off the runner thread (tcp, dns, tls, grpc, exec) ----
+ * Such a type embeds one check_job in its state and one check_job_queue per
+ * type (static). check_job_start runs work(job) on a fresh thread; work fills
+ * job->result (bounded by the check's timeout, polling check_job_cancelled at
+ * least every 50 ms) and returns; the job is then queued, the runner's poll is
+ * woken with curl_multi_wakeup, and the type's poll_completions hook calls
+ * check_job_queue_drain, which joins the thread and calls env->done on the
+ * runner thread. One runner per process: the queues are not per runner. */
+struct check_job_queue {
+    pthread_mutex_t lock; /* init with PTHREAD_MUTEX_INITIALIZER */
+    struct check_job *head;
+};
+
+struct check_job {
+    /* Filled by check_job_start; private to registry.c. */
+    struct check_job *next;
+    struct check_job_queue *queue;
+    const struct check_env *env;
+    void *slot;
+    void (*work)(struct check_job *job);
+    pthread_t thread;
+    int phase;  /* 0 idle, 1 running, 2 queued */
+    int cancel; /* read with check_job_cancelled; atomic */
+    /* The execution's result: work fills it; started_at, name and type are set
+     * by check_job_start from `check`, timings preset to -1. */
+    struct pk_result result;
+    const struct pk_check *check;
+};
+
+/* Starts one execution of `check`. When the thread cannot be created, reports
+ * a failed result through env->done before returning. Runner thread only. */
+void check_job_start(struct check_job *job, struct check_job_queue *queue, const struct check_env *env,
+                     const struct pk_check *check, void *slot, void (*work)(struct check_job *job));
+/* Non-zero once check_job_cancel was called: work should return soon. */
+int check_job_cancelled(const struct check_job *job);
+/* For destroy: asks the work to stop, joins its thread and drops a queued
+ * completion without calling done. Runner thread only. */
+void check_job_cancel(struct check_job *job);
+/* For poll_completions: reports every finished job of this queue. */
+void check_job_queue_drain(struct check_job_queue *queue);
+/* Applies the check-level assertions PK_ASSERT_TIME_UNDER (against
+ * r->total_us) and PK_ASSERT_OUTPUT_CONTAINS (against output) to a result that
+ * is ok or degraded: a failing one makes it degraded or failed by its severity,
+ * with error class assertion and a message naming it. Other kinds are left to
+ * the loader to refuse. */
+void check_apply_asserts(const struct pk_check *check, const char *output, size_t output_len, struct pk_result *r);
+/* Renders a (template) string of check (checks.h) for a worker, without
+ * captures: *out is malloc'd (caller frees); NULL src gives NULL. *shown points
+ * at what may appear in messages: *out, or src itself when a secret went into
+ * it. 0, or -1 with the reason in err (which never holds a value). */
+int check_render(const struct pk_check *check, const char *src, char **out, const char **shown, char *err,
+                 size_t errlen);
+/* Defined in tcp.c, shared with tls.c: resolves host (getaddrinfo) and
+ * connects without blocking past deadline_us, trying each address. Returns a
+ * connected blocking-mode-off socket, or -1 with an error class in *error_class
+ * (dns, connect, timeout, internal) and a sentence in err naming shown_host
+ * (host unless a secret is in it). Sets *dns_us and
+ * *connect_us. Gives up early when job is cancelled. */
+int check_tcp_connect(const char *host, const char *shown_host, int port, int64_t deadline_us,
+                      const struct check_job *job, int64_t *dns_us, int64_t *connect_us, int *error_class, char *err,
+                      size_t errlen);
+/* Milliseconds left until deadline_us (pk_mono_us clock), at least 0. */
+int check_ms_left(int64_t deadline_us);
 
 #endif
