@@ -27,6 +27,8 @@ struct slot {
     int64_t due_us; /* monotonic time of the next planned round */
     int running;
     int once_pending;
+    int attempt;       /* retries used by the execution in progress */
+    int retry_pending; /* failed; start again on the next pass (still counted running) */
 };
 
 struct runner {
@@ -54,13 +56,54 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+static void wake_poll(const struct check_env *env) { curl_multi_wakeup(env->curl_multi); }
+
 static void slot_done(void *slot, const struct pk_result *result)
 {
     struct slot *s = slot;
+    int failed = result->outcome == PK_OUTCOME_FAILED || result->outcome == PK_OUTCOME_UNKNOWN;
+    if (failed && s->attempt < s->check->retries) {
+        /* Not reported: the round is only over when a try passes or retries run out.
+         * Started again from drive(), never from inside the type's own callback. */
+        s->attempt++;
+        s->retry_pending = 1;
+        char qname[PK_NAME_MAX * 2 + 8], qmsg[PK_MESSAGE_MAX * 2 + 8];
+        PK_INFO("runner", "retrying", "check=%s attempt=%d retries=%d reason=%s",
+                pk_log_q(qname, sizeof qname, s->check->name), s->attempt, s->check->retries,
+                pk_log_q(qmsg, sizeof qmsg, result->message));
+        return;
+    }
     s->running = 0;
     s->runner->in_flight--;
-    if (s->runner->on_result)
-        s->runner->on_result(result, s->runner->user);
+    if (s->runner->on_result) {
+        if (s->attempt > 0) {
+            struct pk_result copy = *result;
+            if (copy.n_metrics < PK_MAX_METRICS) {
+                pk_strlcpy(copy.metrics[copy.n_metrics].name, "retries", PK_METRIC_NAME_MAX);
+                copy.metrics[copy.n_metrics].value = s->attempt;
+                copy.n_metrics++;
+            }
+            s->runner->on_result(&copy, s->runner->user);
+        } else {
+            s->runner->on_result(result, s->runner->user);
+        }
+    }
+    s->attempt = 0;
+}
+
+/* Starts every retry that became due; returns how many. */
+static int start_retries(struct runner *r)
+{
+    int started = 0;
+    for (size_t i = 0; i < r->n_slots; i++) {
+        struct slot *s = &r->slots[i];
+        if (s->retry_pending) {
+            s->retry_pending = 0;
+            s->type->start(s->state, s);
+            started++;
+        }
+    }
+    return started;
 }
 
 static void slot_start(struct runner *r, struct slot *s)
@@ -88,6 +131,9 @@ static int drive(struct runner *r)
         if (owner)
             ((struct check_curl_io *)(void *)owner)
                 ->on_done((struct check_curl_io *)(void *)owner, (int)msg->data.result);
+    }
+    /* Bounded: each pass uses up one retry of a check, and retries are at most 10. */
+    while (start_retries(r) > 0) {
     }
     return 0;
 }
@@ -158,6 +204,7 @@ struct runner *runner_new(const struct pk_checkset *set, runner_result_fn on_res
     r->user = user;
     r->env.curl_multi = r->multi;
     r->env.done = slot_done;
+    r->env.wake = wake_poll;
     for (size_t i = 0; i < set->n_checks; i++) {
         const struct pk_check *c = &set->checks[i];
         struct slot *s = &r->slots[i];

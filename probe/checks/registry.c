@@ -1,11 +1,10 @@
 /* registry.c: the list of check types this probe can run. Adding a type is
  * one file in checks/ and one line below. Owns nothing. Also the small job
  * helper that lets blocking check types (tcp, dns, tls, grpc, exec) work on a
- * thread of their own and hand results back on the runner thread; it touches
- * curl only to wake the runner's poll (curl_multi_wakeup). */
+ * thread of their own and hand results back on the runner thread (waking the
+ * runner through env->wake, so this file needs no libcurl). */
 #include "registry.h"
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +48,8 @@ static void *job_main(void *arg)
     job->queue->head = job;
     pthread_mutex_unlock(&job->queue->lock);
     /* The runner joins this thread before it frees the multi handle. */
-    if (job->env->curl_multi)
-        curl_multi_wakeup(job->env->curl_multi);
+    if (job->env->wake)
+        job->env->wake(job->env);
     return NULL;
 }
 

@@ -19,6 +19,9 @@ struct check_env {
     /* Reports one finished execution; `slot` is what start() was given. The
      * result is only valid during the call. Runs on the runner thread. */
     void (*done)(void *slot, const struct pk_result *result);
+    /* Wakes the runner's poll from any thread (so a type that works off the
+     * runner thread gets its poll_completions called soon). */
+    void (*wake)(const struct check_env *env);
 };
 
 /* Every CURL easy handle added to env->curl_multi carries, as CURLOPT_PRIVATE,
@@ -43,7 +46,7 @@ struct check_type {
     /* Optional, for types that run off the runner thread (tcp, dns, tls, grpc,
      * exec): called on the runner thread after every poll; calls env->done for
      * executions that finished since. Such a type wakes the poll with
-     * curl_multi_wakeup(env->curl_multi) when one finishes. */
+     * env->wake(env) when one finishes. */
     void (*poll_completions)(void);
 };
 
@@ -67,7 +70,7 @@ extern const struct check_type check_type_exec;
  * type (static). check_job_start runs work(job) on a fresh thread; work fills
  * job->result (bounded by the check's timeout, polling check_job_cancelled at
  * least every 50 ms) and returns; the job is then queued, the runner's poll is
- * woken with curl_multi_wakeup, and the type's poll_completions hook calls
+ * woken with env->wake, and the type's poll_completions hook calls
  * check_job_queue_drain, which joins the thread and calls env->done on the
  * runner thread. One runner per process: the queues are not per runner. */
 struct check_job_queue {

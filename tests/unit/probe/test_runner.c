@@ -148,6 +148,7 @@ struct record {
     char name[PK_NAME_MAX];
     int64_t start_us, end_us, seen_mono_us;
     int error_class;
+    int retries; /* the "retries" metric, -1 when absent */
 };
 
 struct collected {
@@ -166,6 +167,10 @@ static void collect(const struct pk_result *r, void *user)
         rec->end_us = r->started_at_us + r->total_us;
         rec->seen_mono_us = pk_mono_us();
         rec->error_class = r->error_class;
+        rec->retries = -1;
+        for (int i = 0; i < r->n_metrics; i++)
+            if (strcmp(r->metrics[i].name, "retries") == 0)
+                rec->retries = (int)r->metrics[i].value;
     }
     if (c->n == 1 && c->sleep_first_ms)
         sleep_ms(c->sleep_first_ms);
@@ -359,6 +364,40 @@ static void test_run_once(void **state)
     pk_checkset_free(&set);
 }
 
+/* A failing check is tried again at once, up to `retries` times, and reported
+ * once, with how many retries it took; a passing check is not retried. */
+static void test_retries(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    char err[512];
+    load(&set,
+         "checks:\n"
+         "  - {name: flaky, type: http, url: 'http://127.0.0.1:%d/hang', interval: 1h, timeout: 200ms, retries: 2}\n"
+         "  - {name: fine, type: http, url: 'http://127.0.0.1:%d/a', interval: 1h, retries: 3}\n",
+         srv.port, srv.port);
+    struct runner *r = runner_new(&set, collect, &c, err, sizeof err);
+    assert_non_null(r);
+    int64_t t0 = pk_mono_us();
+    assert_int_equal(runner_run_once(r), 0);
+    int64_t took_us = pk_mono_us() - t0;
+    assert_int_equal(c.n, 2);
+    for (int i = 0; i < c.n; i++) {
+        if (strcmp(c.runs[i].name, "flaky") == 0) {
+            assert_int_equal(c.runs[i].error_class, PK_ERR_TIMEOUT);
+            assert_int_equal(c.runs[i].retries, 2);
+        } else {
+            assert_int_equal(c.runs[i].error_class, PK_ERR_NONE);
+            assert_int_equal(c.runs[i].retries, -1);
+        }
+    }
+    /* Three tries of 200 ms each, one after another. */
+    assert_in_range(took_us, 580000, 1500000);
+    runner_free(r);
+    pk_checkset_free(&set);
+}
+
 static void test_unknown_type_refused(void **state)
 {
     (void)state;
@@ -377,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_never_overlaps_itself),
         cmocka_unit_test(test_late_rounds_are_skipped_and_logged),
         cmocka_unit_test(test_run_once),
+        cmocka_unit_test(test_retries),
         cmocka_unit_test(test_unknown_type_refused),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
