@@ -26,6 +26,71 @@ struct layer {
     int has_name, has_region, has_labels, has_collectors, has_check_files;
 };
 
+static void free_vars(struct pk_probe_config *c)
+{
+    for (size_t i = 0; i < c->n_vars; i++) {
+        free(c->vars[i].key);
+        free(c->vars[i].value);
+    }
+    c->n_vars = 0;
+}
+
+/* Sets (or replaces) one variable. */
+static int put_var(struct pk_probe_config *c, const char *key, size_t keylen, const char *value, char *err,
+                   size_t errlen)
+{
+    if (keylen == 0 || (key[0] >= '0' && key[0] <= '9') ||
+        strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") < keylen) {
+        snprintf(err, errlen, "invalid variable name '%.*s' (want [A-Za-z_][A-Za-z0-9_]*)", (int)keylen, key);
+        return -1;
+    }
+    char *v = strdup(value);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_vars; i++)
+        if (strlen(c->vars[i].key) == keylen && memcmp(c->vars[i].key, key, keylen) == 0) {
+            free(c->vars[i].value);
+            c->vars[i].value = v;
+            return 0;
+        }
+    if (c->n_vars == PK_PROBE_MAX_VARS) {
+        free(v);
+        snprintf(err, errlen, "more than %d variables", PK_PROBE_MAX_VARS);
+        return -1;
+    }
+    char *k = strndup(key, keylen);
+    if (!k) {
+        free(v);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->vars[c->n_vars].key = k;
+    c->vars[c->n_vars].value = v;
+    c->n_vars++;
+    return 0;
+}
+
+static int put_var_spec(struct pk_probe_config *c, const char *spec, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) {
+        snprintf(err, errlen, "variable '%s' must be written K=V", spec);
+        return -1;
+    }
+    return put_var(c, spec, (size_t)(eq - spec), eq + 1, err, errlen);
+}
+
+/* Moves every variable of from into to, key by key. */
+static void merge_vars(struct pk_probe_config *to, struct pk_probe_config *from)
+{
+    char err[128];
+    for (size_t i = 0; i < from->n_vars; i++)
+        put_var(to, from->vars[i].key, strlen(from->vars[i].key), from->vars[i].value, err, sizeof err);
+    free_vars(from);
+}
+
 static void free_labels(struct pk_probe_config *c)
 {
     for (size_t i = 0; i < c->n_labels; i++) {
@@ -47,6 +112,7 @@ void pk_probe_config_free(struct pk_probe_config *cfg)
     if (!cfg)
         return;
     free_labels(cfg);
+    free_vars(cfg);
     free_strings(cfg->collectors, &cfg->n_collectors);
     free_strings(cfg->check_files, &cfg->n_check_files);
 }
@@ -69,6 +135,7 @@ static void layer_apply(struct pk_probe_config *cfg, struct layer *l)
         pk_strlcpy(cfg->name, l->v.name, sizeof cfg->name);
     if (l->has_region)
         pk_strlcpy(cfg->region, l->v.region, sizeof cfg->region);
+    merge_vars(cfg, &l->v);
     if (l->has_labels) {
         free_labels(cfg);
         memcpy(cfg->labels, l->v.labels, l->v.n_labels * sizeof *cfg->labels);
@@ -293,6 +360,16 @@ static int add_check_file_cwd(struct pk_probe_config *c, const char *path, char 
 
 /* -------------------------------------------------------------- flags API */
 
+int pk_probe_config_set_var(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    return put_var_spec(cfg, spec, err, errlen);
+}
+
+static int add_var_item(struct pk_probe_config *c, const char *item, char *err, size_t errlen)
+{
+    return put_var_spec(c, item, err, errlen);
+}
+
 int pk_probe_config_set_labels(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen)
 {
     struct layer l = {.has_labels = 1};
@@ -368,6 +445,10 @@ int pk_probe_config_load_env(struct pk_probe_config *cfg, char *err, size_t errl
         if (for_each_item(v, add_collector, &l.v, reason, sizeof reason) < 0)
             goto out;
         l.has_collectors = 1;
+    }
+    if ((v = getenv(var = "PICKET_VARS")) && v[0]) {
+        if (for_each_item(v, add_var_item, &l.v, reason, sizeof reason) < 0)
+            goto out;
     }
     if ((v = getenv(var = "PICKET_CHECKS")) && v[0]) {
         if (for_each_item(v, add_check_file_cwd, &l.v, reason, sizeof reason) < 0)
@@ -465,6 +546,22 @@ static int file_labels(struct file_ctx *f, yaml_document_t *doc, const yaml_node
     return 0;
 }
 
+static int file_vars(struct file_ctx *f, yaml_document_t *doc, const yaml_node_t *n, struct pk_probe_config *into)
+{
+    char reason[512];
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_at(f, n, "'vars' must be a mapping of strings");
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const char *ks = scalar_text(k), *vs = scalar_text(v);
+        if (!ks || !vs)
+            return fail_at(f, ks ? v : k, "'vars' must be a mapping of strings");
+        if (put_var(into, ks, strlen(ks), vs, reason, sizeof reason) < 0)
+            return fail_at(f, k, "%s", reason);
+    }
+    return 0;
+}
+
 static int file_text(struct file_ctx *f, const yaml_node_t *n, const char *key, char *dst, size_t size)
 {
     const char *s = scalar_text(n);
@@ -476,8 +573,8 @@ static int file_text(struct file_ctx *f, const yaml_node_t *n, const char *key, 
 
 static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *base_dir, struct layer *l)
 {
-    static const char *const keys[] = {"name",   "region",    "labels",   "collectors",
-                                       "checks", "batch_max", "flush_ms", "heartbeat_ms"};
+    static const char *const keys[] = {"name",   "region",    "labels",   "collectors",  "checks",
+                                       "batch_max", "flush_ms", "heartbeat_ms", "vars"};
     const yaml_node_t *root = yaml_document_get_root_node(doc);
     unsigned seen = 0;
     if (!root)
@@ -493,7 +590,7 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
         if (!key || i == sizeof keys / sizeof *keys)
             return fail_at(f, k,
                            "unknown key '%s' (known: name, region, labels, collectors, checks, batch_max, "
-                           "flush_ms, heartbeat_ms)",
+                           "flush_ms, heartbeat_ms, vars)",
                            key ? key : "");
         if (seen & (1u << i))
             return fail_at(f, k, "duplicate key '%s'", key);
@@ -525,6 +622,9 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
             break;
         case 6:
             rc = file_int(f, v, key, 1, 60000, &l->v.flush_ms);
+            break;
+        case 8:
+            rc = file_vars(f, doc, v, &l->v);
             break;
         default:
             rc = file_int(f, v, key, 100, 3600000, &l->v.heartbeat_ms);

@@ -2,7 +2,8 @@
  * Sources, later ones winning: built-in defaults, the YAML file given by
  * --config / PICKET_PROBE_CONFIG, environment (PICKET_PROBE_NAME, PICKET_REGION,
  * PICKET_LABELS="k=v,k2=v2", PICKET_COLLECTOR="host:port[,host:port]",
- * PICKET_CHECKS="file[,file]"), then command-line flags. */
+ * PICKET_CHECKS="file[,file]", PICKET_VARS="k=v,k2=v2"), then command-line flags.
+ * The config file's `vars:` map and --var K=V give the check files' variables. */
 #ifndef PK_PROBE_CONFIG_H
 #define PK_PROBE_CONFIG_H
 
@@ -11,12 +12,17 @@
 #include "checks.h"
 
 #define PK_PROBE_MAX_LIST 16
+#define PK_PROBE_MAX_VARS 64
 
 struct pk_probe_config {
     char name[128];                /* default: hostname */
     char region[64];               /* default: "default" */
     struct pk_kv labels[PK_PROBE_MAX_LIST];
     size_t n_labels;
+    /* Variables for the check files ({{name}}), overriding the files' own `vars:`.
+     * Unlike the lists, later sources MERGE key by key. */
+    struct pk_kv vars[PK_PROBE_MAX_VARS];
+    size_t n_vars;
     char *collectors[PK_PROBE_MAX_LIST]; /* "ipv4:127.0.0.1:7700" style gRPC targets */
     size_t n_collectors;
     char *check_files[PK_PROBE_MAX_LIST];
@@ -33,6 +39,8 @@ int pk_probe_config_load_file(struct pk_probe_config *cfg, const char *path, cha
 /* Apply the PICKET_* environment variables above. -1 with the variable named on error. */
 int pk_probe_config_load_env(struct pk_probe_config *cfg, char *err, size_t errlen);
 /* Helpers for flags: "k=v,k2=v2" and "a,b". -1 with err on malformed input. */
+/* "k=v" (one variable; the value may contain ',' and '='). */
+int pk_probe_config_set_var(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen);
 int pk_probe_config_set_labels(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen);
 int pk_probe_config_add_collectors(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen);
 int pk_probe_config_add_check_files(struct pk_probe_config *cfg, const char *spec, char *err, size_t errlen);

@@ -45,6 +45,10 @@ static void usage(FILE *f)
             "                       (env PICKET_COLLECTOR)\n"
             "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS)\n"
             "  --batch-max N        results per batch, default 500\n"
+            "  --var K=V            a variable for the check files, overriding their vars:\n"
+            "                       (repeatable; env PICKET_VARS=K=V,K2=V2; config file vars:).\n"
+            "                       `probe` and `region` are set to this probe's name and region\n"
+            "                       unless given\n"
             "  --log-level LEVEL    debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  -h, --help           this text\n"
             "\n"
@@ -412,7 +416,7 @@ int main(int argc, char **argv)
         {"collector", required_argument, NULL, 'C'}, {"checks", required_argument, NULL, 'k'},
         {"batch-max", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'},       {NULL, 0, NULL, 0},
     };
     /* First pass: only --config and --help, so the file loads before env and flags. */
     const char *config_file = getenv("PICKET_PROBE_CONFIG");
@@ -485,6 +489,12 @@ int main(int argc, char **argv)
                 rc = 2;
             }
             break;
+        case 'v':
+            if (pk_probe_config_set_var(&cfg, optarg, err, sizeof err) < 0) {
+                fprintf(stderr, "picket-probe: --var: %s\n", err);
+                rc = 2;
+            }
+            break;
         case 'b': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -525,8 +535,23 @@ int main(int argc, char **argv)
         return rc;
     }
 
+    /* One check file serves every deployment: a probe's own variables win over the
+     * file's, and every probe knows its name and region. */
+    struct pk_kv ov_vars[PK_PROBE_MAX_VARS + 2];
+    size_t n_ov = 0;
+    int has_probe = 0, has_region = 0;
+    for (size_t i = 0; i < cfg.n_vars; i++) {
+        ov_vars[n_ov++] = cfg.vars[i];
+        has_probe |= strcmp(cfg.vars[i].key, "probe") == 0;
+        has_region |= strcmp(cfg.vars[i].key, "region") == 0;
+    }
+    if (!has_probe)
+        ov_vars[n_ov++] = (struct pk_kv){"probe", cfg.name};
+    if (!has_region)
+        ov_vars[n_ov++] = (struct pk_kv){"region", cfg.region};
+    struct pk_var_overrides ov = {.vars = ov_vars, .n_vars = n_ov};
     struct pk_checkset set = {0};
-    if (load_checks(cfg.check_files, cfg.n_check_files, NULL, &set, err, sizeof err) < 0) {
+    if (load_checks(cfg.check_files, cfg.n_check_files, &ov, &set, err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         pk_probe_config_free(&cfg);
         return 3;

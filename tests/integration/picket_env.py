@@ -120,13 +120,13 @@ def _port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None):
+def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None, env=None):
     argv = [binary("picket-probe"), "--name", name, "--region", region, "--checks", checks_file]
     for c in collectors:
         argv += ["--collector", "127.0.0.1:%d" % c]
     if labels:
         argv += ["--labels", labels]
-    return Proc("probe-" + name, argv + (extra or []), logdir=logdir)
+    return Proc("probe-" + name, argv + (extra or []), logdir=logdir, env=env)
 
 
 def picketctl(port, *args):
@@ -180,9 +180,12 @@ class Target:
         self.server.server_close()
 
 
-def write_checks(path, checks):
-    """checks: list of dicts -> a YAML check file (flow style JSON is valid YAML)."""
+def write_checks(path, checks, variables=None):
+    """checks: list of dicts -> a YAML check file (flow style JSON is valid YAML);
+    variables: the file's `vars:` map."""
     with open(path, "w") as f:
+        if variables:
+            f.write("vars: " + json.dumps(variables) + "\n")
         f.write("checks:\n")
         for c in checks:
             f.write("  - " + json.dumps(c) + "\n")

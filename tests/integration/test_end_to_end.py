@@ -3,7 +3,9 @@
 regions run http checks against real HTTP targets (one healthy and slow-ish, one
 answering 503, one closed port); the stored rows are checked field by field, the
 sequences of each probe are complete and unique, and `picketctl status` shows
-both regions, in the table and in JSON."""
+both regions, in the table and in JSON. The healthy target is reached only
+through per-probe variables (the file's default points at a closed port): one
+probe gets it from --var, the other from PICKET_VARS."""
 
 import json
 import re
@@ -24,23 +26,25 @@ def main():
     bad_target.body = b"down"
     closed_port = free_port()
     checks = write_checks(tmp + "/checks.yaml", [
-        {"name": "svc-ok", "type": "http", "url": ok_target.url("/health"), "interval": "300ms", "timeout": "300ms",
+        {"name": "svc-ok", "type": "http", "url": "{{ok_base}}/health", "interval": "300ms", "timeout": "300ms",
          "labels": {"service": "svc"}},
         {"name": "svc-503", "type": "http", "url": bad_target.url("/health"), "interval": "300ms",
          "timeout": "300ms"},
         {"name": "svc-closed", "type": "http", "method": "POST", "url": "http://127.0.0.1:%d/q" % closed_port,
          "headers": {"Content-Type": "application/json"}, "body": "{\"q\":1}", "interval": "300ms",
          "timeout": "300ms"},
-    ])
+    ], variables={"ok_base": "http://127.0.0.1:%d" % closed_port})
     procs = []
     with PrivatePostgres() as pg:
         try:
             migrate(pg)
             col = start_collector(pg, logdir=tmp)
             procs.append(col)
+            base = ok_target.url("").rstrip("/")
             procs.append(start_probe("probe-eu", "eu-west", [col.port], checks, labels="dc=eu1,tier=edge",
-                                     logdir=tmp))
-            procs.append(start_probe("probe-us", "us-east", [col.port], checks, labels="dc=us1", logdir=tmp))
+                                     logdir=tmp, extra=["--var", "ok_base=" + base]))
+            procs.append(start_probe("probe-us", "us-east", [col.port], checks, labels="dc=us1", logdir=tmp,
+                                     env={"PICKET_VARS": "ok_base=" + base}))
 
             def enough():
                 rows = pg.psql("SELECT p.region, c.name, count(*) FROM results r JOIN probes p ON p.id=r.probe_id "
@@ -78,7 +82,7 @@ def main():
                            "GROUP BY 1 ORDER BY 1")
             assert runs == [["svc-503", "2"], ["svc-closed", "2"], ["svc-ok", "2"]], runs
             target = pg.psql("SELECT target, interval_ms FROM checks WHERE name='svc-ok'")
-            assert target == [[ok_target.url("/health"), "300"]], target
+            assert target == [[ok_target.url("/health"), "300"]], target  # as the probes resolved it
 
             # picketctl status, table and JSON.
             out = picketctl(col.port, "status")

@@ -205,7 +205,7 @@ static void test_file_errors(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"region: eu\nregoin: us\n", "2:1: unknown key 'regoin' (known: name, region, labels, collectors, checks, "
-                                     "batch_max, flush_ms, heartbeat_ms)"},
+                                     "batch_max, flush_ms, heartbeat_ms, vars)"},
         {"batch_max: 0\n", "1:12: 'batch_max' must be an integer 1..5000"},
         {"flush_ms: fast\n", "1:11: 'flush_ms' must be an integer 1..60000"},
         {"labels: [a]\n", "1:9: 'labels' must be a mapping of strings"},
@@ -287,11 +287,54 @@ static void test_env(void **state)
     clear_env();
 }
 
+static const char *var_of(const struct pk_probe_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->n_vars; i++)
+        if (strcmp(cfg->vars[i].key, key) == 0)
+            return cfg->vars[i].value;
+    return NULL;
+}
+
+/* Variables merge key by key across file, environment and flags, later winning. */
+static void test_vars(void **state)
+{
+    (void)state;
+    char err[512];
+    struct pk_probe_config cfg;
+    pk_probe_config_defaults(&cfg);
+    char *path = write_config("vars.yaml", "vars:\n  base: http://file:1\n  team: sre\n  only_file: yes\n");
+    assert_int_equal(pk_probe_config_load_file(&cfg, path, err, sizeof err), 0);
+    assert_string_equal(var_of(&cfg, "base"), "http://file:1");
+    setenv("PICKET_VARS", "base=http://env:2,zone=a=b", 1);
+    assert_int_equal(pk_probe_config_load_env(&cfg, err, sizeof err), 0);
+    unsetenv("PICKET_VARS");
+    assert_string_equal(var_of(&cfg, "base"), "http://env:2");
+    assert_string_equal(var_of(&cfg, "zone"), "a=b");
+    assert_string_equal(var_of(&cfg, "only_file"), "yes");
+    assert_int_equal(pk_probe_config_set_var(&cfg, "team=platform, ops", err, sizeof err), 0);
+    assert_string_equal(var_of(&cfg, "team"), "platform, ops");
+    assert_int_equal(cfg.n_vars, 4);
+    assert_int_equal(pk_probe_config_set_var(&cfg, "no-equals", err, sizeof err), -1);
+    assert_non_null(strstr(err, "K=V"));
+    assert_int_equal(pk_probe_config_set_var(&cfg, "9bad=x", err, sizeof err), -1);
+    assert_non_null(strstr(err, "invalid variable name '9bad'"));
+    pk_probe_config_free(&cfg);
+
+    pk_probe_config_defaults(&cfg);
+    char *bad = write_config("badvars.yaml", "vars:\n  ok: 1\n  bad-name: 2\n");
+    assert_int_equal(pk_probe_config_load_file(&cfg, bad, err, sizeof err), -1);
+    assert_non_null(strstr(err, "badvars.yaml:3:3: invalid variable name 'bad-name'"));
+    pk_probe_config_free(&cfg);
+    free(path);
+    free(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_collector_targets), cmocka_unit_test(test_flag_helpers),
         cmocka_unit_test(test_file),     cmocka_unit_test(test_file_errors),       cmocka_unit_test(test_env),
+        cmocka_unit_test(test_vars),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
