@@ -19,6 +19,38 @@ int wire_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len)
     return 0;
 }
 
+/* Points pb's fields into r (no copies); metric storage is the caller's, room for
+ * PK_MAX_METRICS. Returns how many metrics it used. */
+static int fill_result(const struct pk_result *r, Picket__V1__Result *pb, Picket__V1__Metric *metrics,
+                       Picket__V1__Metric **metric_ptrs)
+{
+    picket__v1__result__init(pb);
+    pb->sequence = r->seq;
+    pb->check_name = (char *)r->check_name;
+    pb->check_type = (char *)r->check_type;
+    pb->started_at_us = r->started_at_us;
+    pb->outcome = (Picket__V1__Outcome)r->outcome;
+    pb->error_class = (Picket__V1__ErrorClass)r->error_class;
+    pb->message = (char *)r->message;
+    pb->status_code = r->status_code;
+    pb->body_bytes = r->body_bytes;
+    pb->dns_us = r->dns_us;
+    pb->connect_us = r->connect_us;
+    pb->tls_us = r->tls_us;
+    pb->ttfb_us = r->ttfb_us;
+    pb->total_us = r->total_us;
+    int k = r->n_metrics < 0 ? 0 : r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
+    pb->n_metrics = (size_t)k;
+    pb->metrics = k ? metric_ptrs : NULL;
+    for (int j = 0; j < k; j++) {
+        picket__v1__metric__init(&metrics[j]);
+        metrics[j].name = (char *)r->metrics[j].name;
+        metrics[j].value = r->metrics[j].value;
+        metric_ptrs[j] = &metrics[j];
+    }
+    return k;
+}
+
 int wire_encode_batch(const struct pk_result *results, size_t n, uint8_t **buf, size_t *len)
 {
     if (n == 0 || n > PK_WIRE_MAX_BATCH)
@@ -35,33 +67,9 @@ int wire_encode_batch(const struct pk_result *results, size_t n, uint8_t **buf, 
         goto out;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct pk_result *r = &results[i];
-        Picket__V1__Result *pb = &pbs[i];
-        picket__v1__result__init(pb);
-        pb->sequence = r->seq;
-        pb->check_name = (char *)r->check_name;
-        pb->check_type = (char *)r->check_type;
-        pb->started_at_us = r->started_at_us;
-        pb->outcome = (Picket__V1__Outcome)r->outcome;
-        pb->error_class = (Picket__V1__ErrorClass)r->error_class;
-        pb->message = (char *)r->message;
-        pb->status_code = r->status_code;
-        pb->body_bytes = r->body_bytes;
-        pb->dns_us = r->dns_us;
-        pb->connect_us = r->connect_us;
-        pb->tls_us = r->tls_us;
-        pb->ttfb_us = r->ttfb_us;
-        pb->total_us = r->total_us;
-        int k = r->n_metrics < 0 ? 0 : r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
-        pb->n_metrics = (size_t)k;
-        pb->metrics = k ? &metric_ptrs[m] : NULL;
-        for (int j = 0; j < k; j++, m++) {
-            picket__v1__metric__init(&metrics[m]);
-            metrics[m].name = (char *)r->metrics[j].name;
-            metrics[m].value = r->metrics[j].value;
-            metric_ptrs[m] = &metrics[m];
-        }
-        ptrs[i] = pb;
+        int k = fill_result(&results[i], &pbs[i], &metrics[m], &metric_ptrs[m]);
+        m += (size_t)k;
+        ptrs[i] = &pbs[i];
     }
     Picket__V1__ResultBatch batch = PICKET__V1__RESULT_BATCH__INIT;
     batch.n_results = n;
@@ -76,6 +84,66 @@ out:
     free(metrics);
     free(metric_ptrs);
     return rc;
+}
+
+int wire_encode_result_unsequenced(const struct pk_result *r, uint8_t **buf, size_t *len)
+{
+    Picket__V1__Result pb;
+    Picket__V1__Metric metrics[PK_MAX_METRICS], *metric_ptrs[PK_MAX_METRICS];
+    fill_result(r, &pb, metrics, metric_ptrs);
+    pb.sequence = 0; /* proto3 leaves a zero scalar out of the encoding */
+    return wire_pack(&pb.base, buf, len);
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+int wire_build_batch(const struct wire_encoded *items, size_t n, uint8_t **buf, size_t *len)
+{
+    if (n == 0 || n > PK_WIRE_MAX_BATCH)
+        return -1;
+    /* Result = 0x08 <seq> + body; ResultBatch = sum of 0x0a <len> Result;
+     * ProbeMessage = 0x12 <len> ResultBatch. */
+    size_t batch_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t result_len = 1 + varint_size(items[i].seq) + items[i].len;
+        batch_len += 1 + varint_size(result_len) + result_len;
+    }
+    size_t total = 1 + varint_size(batch_len) + batch_len;
+    uint8_t *out = malloc(total), *p = out;
+    if (!out)
+        return -1;
+    *p++ = 0x12;
+    p = put_varint(p, batch_len);
+    for (size_t i = 0; i < n; i++) {
+        size_t result_len = 1 + varint_size(items[i].seq) + items[i].len;
+        *p++ = 0x0a;
+        p = put_varint(p, result_len);
+        *p++ = 0x08;
+        p = put_varint(p, items[i].seq);
+        memcpy(p, items[i].data, items[i].len);
+        p += items[i].len;
+    }
+    *buf = out;
+    *len = (size_t)(p - out);
+    return 0;
 }
 
 int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char *err, size_t errlen)

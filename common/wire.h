@@ -19,6 +19,23 @@
  * frees). 0, or -1 when n is 0 or over PK_WIRE_MAX_BATCH or allocation failed. */
 int wire_encode_batch(const struct pk_result *results, size_t n, uint8_t **buf, size_t *len);
 
+/* Encodes one result as a picket.v1.Result message WITHOUT its sequence field, so
+ * that a buffered result can be numbered later (the probe learns where its
+ * sequence continues only when it registers). malloc'd (*buf, caller frees). */
+int wire_encode_result_unsequenced(const struct pk_result *r, uint8_t **buf, size_t *len);
+
+/* One result encoded by wire_encode_result_unsequenced, and its sequence. */
+struct wire_encoded {
+    uint64_t seq;
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Builds ProbeMessage{batch} from encoded results by concatenation (protobuf
+ * fields may come in any order, so the sequence is written in front of each).
+ * malloc'd (*buf). -1 when n is 0 or over PK_WIRE_MAX_BATCH. */
+int wire_build_batch(const struct wire_encoded *items, size_t n, uint8_t **buf, size_t *len);
+
 /* Copies one decoded result into *r. Strings that are too long are cut; a
  * result with an empty check name, an outcome out of range, or negative sizes is
  * rejected with a sentence in err. */

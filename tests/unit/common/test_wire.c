@@ -175,6 +175,54 @@ static void garbage_bytes_do_not_parse(void **state)
     }
 }
 
+/* Results encoded without a sequence and numbered when the batch is built come
+ * out exactly like results encoded whole, including sequences past one varint byte. */
+static void built_batch_equals_encoded_batch(void **state)
+{
+    (void)state;
+    uint64_t seqs[3] = {1, 300, 1ull << 40};
+    struct pk_result in[3] = {sample(1), sample(2), sample(3)};
+    in[2].n_metrics = 0;
+    struct wire_encoded items[3];
+    uint8_t *bodies[3];
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        assert_int_equal(wire_encode_result_unsequenced(&in[i], &bodies[i], &len), 0);
+        items[i] = (struct wire_encoded){seqs[i], bodies[i], len};
+        in[i].seq = seqs[i];
+    }
+    uint8_t *built, *whole;
+    size_t built_len, whole_len;
+    assert_int_equal(wire_build_batch(items, 3, &built, &built_len), 0);
+    assert_int_equal(wire_encode_batch(in, 3, &whole, &whole_len), 0);
+    assert_int_equal(built_len, whole_len);
+    Picket__V1__ProbeMessage *m = picket__v1__probe_message__unpack(NULL, built_len, built);
+    assert_non_null(m);
+    assert_int_equal(m->kind_case, PICKET__V1__PROBE_MESSAGE__KIND_BATCH);
+    struct pk_result *out;
+    size_t n;
+    char err[256];
+    assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(out[i].seq, seqs[i]);
+        assert_string_equal(out[i].check_name, in[i].check_name);
+        assert_string_equal(out[i].message, in[i].message);
+        assert_int_equal(out[i].total_us, in[i].total_us);
+        assert_int_equal(out[i].tls_us, -1);
+        assert_int_equal(out[i].n_metrics, in[i].n_metrics);
+        free(bodies[i]);
+    }
+    struct wire_encoded none = {1, NULL, 0};
+    uint8_t *b;
+    size_t l;
+    assert_int_equal(wire_build_batch(&none, 0, &b, &l), -1);
+    free(out);
+    free(built);
+    free(whole);
+    picket__v1__probe_message__free_unpacked(m, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +231,7 @@ int main(void)
         cmocka_unit_test(decode_rejects_bad_batches),
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
         cmocka_unit_test(garbage_bytes_do_not_parse),
+        cmocka_unit_test(built_batch_equals_encoded_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
