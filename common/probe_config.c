@@ -22,8 +22,8 @@
 
 /* What one source sets. Lists a source does not mention stay empty and unflagged. */
 struct layer {
-    struct pk_probe_config v; /* batch_max/flush_ms/heartbeat_ms: 0 = not set */
-    int has_name, has_region, has_labels, has_collectors, has_check_files;
+    struct pk_probe_config v; /* batch_max/flush_ms/heartbeat_ms/spool_cap: 0 = not set */
+    int has_name, has_region, has_labels, has_collectors, has_check_files, has_spool_dir, has_spool_fsync;
 };
 
 static void free_vars(struct pk_probe_config *c)
@@ -126,6 +126,68 @@ void pk_probe_config_defaults(struct pk_probe_config *cfg)
     cfg->batch_max = 500;
     cfg->flush_ms = 200;
     cfg->heartbeat_ms = 10000;
+    cfg->spool_cap = 256ull << 20;
+    cfg->spool_fsync_ms = 1000;
+}
+
+int pk_probe_config_parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift) {
+        end++;
+        if (*end == 'i' || *end == 'B')
+            end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+    }
+    if (*end || v > (~0ull >> shift))
+        return -1;
+    v <<= shift;
+    if (v < (64ull << 10))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int pk_probe_config_parse_fsync(const char *s, int *ms)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "always") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    if (strcmp(s, "never") == 0) {
+        *ms = -1;
+        return 0;
+    }
+    int64_t v;
+    if (pk_parse_duration_ms(s, &v) < 0 || v < 1 || v > 3600000)
+        return -1;
+    *ms = (int)v;
+    return 0;
+}
+
+void pk_probe_config_spool_dir(const struct pk_probe_config *cfg, char *out, size_t outlen)
+{
+    const char *state = getenv("STATE_DIRECTORY"); /* systemd's StateDirectory= */
+    if (cfg->spool_dir[0])
+        pk_strlcpy(out, cfg->spool_dir, outlen);
+    else if (state && state[0])
+        snprintf(out, outlen, "%.*s/spool", (int)strcspn(state, ":"), state);
+    else
+        snprintf(out, outlen, "var/spool/%s", cfg->name);
 }
 
 /* Moves what the layer set into cfg; the layer is left empty. */
@@ -160,6 +222,12 @@ static void layer_apply(struct pk_probe_config *cfg, struct layer *l)
         cfg->flush_ms = l->v.flush_ms;
     if (l->v.heartbeat_ms)
         cfg->heartbeat_ms = l->v.heartbeat_ms;
+    if (l->has_spool_dir)
+        pk_strlcpy(cfg->spool_dir, l->v.spool_dir, sizeof cfg->spool_dir);
+    if (l->v.spool_cap)
+        cfg->spool_cap = l->v.spool_cap;
+    if (l->has_spool_fsync)
+        cfg->spool_fsync_ms = l->v.spool_fsync_ms;
 }
 
 static int has_control(const char *s)
@@ -455,6 +523,25 @@ int pk_probe_config_load_env(struct pk_probe_config *cfg, char *err, size_t errl
             goto out;
         l.has_check_files = 1;
     }
+    if ((v = getenv(var = "PICKET_SPOOL_DIR")) && v[0]) {
+        if (strlen(v) >= sizeof l.v.spool_dir || has_control(v)) {
+            snprintf(reason, sizeof reason, "must be a path of 1..%zu printable characters", sizeof l.v.spool_dir - 1);
+            goto out;
+        }
+        pk_strlcpy(l.v.spool_dir, v, sizeof l.v.spool_dir);
+        l.has_spool_dir = 1;
+    }
+    if ((v = getenv(var = "PICKET_SPOOL_CAP")) && v[0] && pk_probe_config_parse_size(v, &l.v.spool_cap) < 0) {
+        snprintf(reason, sizeof reason, "'%s' is not a size of at least 64K (like 256M or 1G)", v);
+        goto out;
+    }
+    if ((v = getenv(var = "PICKET_SPOOL_FSYNC")) && v[0]) {
+        if (pk_probe_config_parse_fsync(v, &l.v.spool_fsync_ms) < 0) {
+            snprintf(reason, sizeof reason, "'%s' is not always, never or a duration like 1s", v);
+            goto out;
+        }
+        l.has_spool_fsync = 1;
+    }
     layer_apply(cfg, &l);
     rc = 0;
 out:
@@ -574,7 +661,8 @@ static int file_text(struct file_ctx *f, const yaml_node_t *n, const char *key, 
 static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *base_dir, struct layer *l)
 {
     static const char *const keys[] = {"name",   "region",    "labels",   "collectors",  "checks",
-                                       "batch_max", "flush_ms", "heartbeat_ms", "vars"};
+                                       "batch_max", "flush_ms", "heartbeat_ms", "vars", "spool_dir",
+                                       "spool_cap", "spool_fsync"};
     const yaml_node_t *root = yaml_document_get_root_node(doc);
     unsigned seen = 0;
     if (!root)
@@ -590,7 +678,7 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
         if (!key || i == sizeof keys / sizeof *keys)
             return fail_at(f, k,
                            "unknown key '%s' (known: name, region, labels, collectors, checks, batch_max, "
-                           "flush_ms, heartbeat_ms, vars)",
+                           "flush_ms, heartbeat_ms, vars, spool_dir, spool_cap, spool_fsync)",
                            key ? key : "");
         if (seen & (1u << i))
             return fail_at(f, k, "duplicate key '%s'", key);
@@ -626,6 +714,23 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
         case 8:
             rc = file_vars(f, doc, v, &l->v);
             break;
+        case 9:
+            rc = file_text(f, v, key, l->v.spool_dir, sizeof l->v.spool_dir);
+            l->has_spool_dir = 1;
+            break;
+        case 10: {
+            const char *t = scalar_text(v);
+            if (!t || pk_probe_config_parse_size(t, &l->v.spool_cap) < 0)
+                return fail_at(f, v, "spool_cap: expected a size of at least 64K, like 256M or 1G");
+            break;
+        }
+        case 11: {
+            const char *t = scalar_text(v);
+            if (!t || pk_probe_config_parse_fsync(t, &l->v.spool_fsync_ms) < 0)
+                return fail_at(f, v, "spool_fsync: expected always, never or a duration like 1s");
+            l->has_spool_fsync = 1;
+            break;
+        }
         default:
             rc = file_int(f, v, key, 100, 3600000, &l->v.heartbeat_ms);
             break;

@@ -45,6 +45,13 @@ static void usage(FILE *f)
             "                       (env PICKET_COLLECTOR)\n"
             "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS)\n"
             "  --batch-max N        results per batch, default 500\n"
+            "  --spool-dir DIR      where results wait for the collector's ack (env PICKET_SPOOL_DIR);\n"
+            "                       default $STATE_DIRECTORY/spool, else var/spool/NAME; one probe\n"
+            "                       per directory\n"
+            "  --spool-cap SIZE     disk cap, e.g. 256M (the default) or 2G; beyond it the oldest\n"
+            "                       results are dropped and counted (env PICKET_SPOOL_CAP)\n"
+            "  --spool-fsync WHEN   always, never, or the longest a result stays unsynced, e.g.\n"
+            "                       1s (the default) (env PICKET_SPOOL_FSYNC)\n"
             "  --var K=V            a variable for the check files, overriding their vars:\n"
             "                       (repeatable; env PICKET_VARS=K=V,K2=V2; config file vars:).\n"
             "                       `probe` and `region` are set to this probe's name and region\n"
@@ -416,7 +423,9 @@ int main(int argc, char **argv)
         {"collector", required_argument, NULL, 'C'}, {"checks", required_argument, NULL, 'k'},
         {"batch-max", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {"var", required_argument, NULL, 'v'},       {NULL, 0, NULL, 0},
+        {"var", required_argument, NULL, 'v'},       {"spool-dir", required_argument, NULL, 'S'},
+        {"spool-cap", required_argument, NULL, 'A'}, {"spool-fsync", required_argument, NULL, 'F'},
+        {NULL, 0, NULL, 0},
     };
     /* First pass: only --config and --help, so the file loads before env and flags. */
     const char *config_file = getenv("PICKET_PROBE_CONFIG");
@@ -514,6 +523,26 @@ int main(int argc, char **argv)
                 pk_log_set_level(level);
             break;
         }
+        case 'S':
+            if (!optarg[0] || strlen(optarg) >= sizeof cfg.spool_dir) {
+                fprintf(stderr, "picket-probe: --spool-dir: give a path of 1..%zu bytes\n", sizeof cfg.spool_dir - 1);
+                rc = 2;
+            } else
+                pk_strlcpy(cfg.spool_dir, optarg, sizeof cfg.spool_dir);
+            break;
+        case 'A':
+            if (pk_probe_config_parse_size(optarg, &cfg.spool_cap) < 0) {
+                fprintf(stderr, "picket-probe: --spool-cap: '%s' is not a size of at least 64K (like 256M)\n", optarg);
+                rc = 2;
+            }
+            break;
+        case 'F':
+            if (pk_probe_config_parse_fsync(optarg, &cfg.spool_fsync_ms) < 0) {
+                fprintf(stderr, "picket-probe: --spool-fsync: '%s' is not always, never or a duration like 1s\n",
+                        optarg);
+                rc = 2;
+            }
+            break;
         default:
             rc = 2;
         }
@@ -564,6 +593,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char spool_dir[1100];
+    pk_probe_config_spool_dir(&cfg, spool_dir, sizeof spool_dir);
     struct uplink_check_info *infos = calloc(set.n_checks ? set.n_checks : 1, sizeof *infos);
     for (size_t i = 0; infos && i < set.n_checks; i++) {
         infos[i].name = set.checks[i].name;
@@ -583,6 +614,9 @@ int main(int argc, char **argv)
         .batch_max = cfg.batch_max,
         .flush_ms = cfg.flush_ms,
         .heartbeat_ms = cfg.heartbeat_ms,
+        .spool_dir = spool_dir,
+        .spool_cap_bytes = cfg.spool_cap,
+        .spool_fsync_ms = cfg.spool_fsync_ms,
     };
     int exit_code = 1;
     struct runner *runner = NULL;

@@ -1,12 +1,14 @@
 /* rpc_uplink.c: the probe's gRPC client (Register, then one Connect stream).
- * Owns the buffer of unacknowledged results: a ring in memory, oldest first;
- * a result leaves it only when an Ack covers its sequence, or when the ring is
- * full and it is the oldest (counted and reported, never silent). One thread,
- * one completion queue, at most one send in flight, a bounded window of batches
- * sent ahead of their acks. */
+ * Every result goes into the on-disk spool (probe/spool.c) first; the stream
+ * reads batches back from the spool and a result leaves the spool only when an
+ * Ack covers its sequence (or the spool is over its cap, counted and reported).
+ * One thread, one completion queue, at most one send in flight, a bounded
+ * window of batches sent ahead of their acks. Nothing is held in memory but
+ * the batch being sent. */
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/support/time.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,11 +18,14 @@
 
 #include "log.h"
 #include "rpc_client.h"
+#include "spool.h"
 #include "uplink.h"
 #include "wire.h"
 
 #define CONNECT_PATH "/picket.v1.ProbeService/Connect"
 #define REGISTER_PATH "/picket.v1.ProbeService/Register"
+/* Room for protobuf framing under the collector's message limit. */
+#define BATCH_MAX_BYTES (PK_WIRE_MAX_MESSAGE - 64 * 1024)
 
 enum tag_kind { T_SEND, T_RECV, T_STATUS, T_START };
 
@@ -38,27 +43,52 @@ struct uplink {
     struct uplink_check_info *checks;
     size_t n_checks;
     int batch_max, flush_ms, heartbeat_ms, window_batches;
-    size_t buffer_max;
 
     pthread_t thread;
     atomic_int stopping;
+    struct spool *spool;
 
-    /* the ring of unacknowledged results, guarded by mu */
-    pthread_mutex_t mu;
-    struct pk_result *ring;
-    size_t head, count; /* oldest at ring[head] */
-    size_t sent;        /* how many from head are in flight on the current stream */
-    int registered;     /* sequence numbers are assigned once the collector said where to start */
-    uint64_t next_seq;
-    uint64_t acked_seq;
-    uint64_t produced, dropped, reconnects;
-    int connected;
-    int64_t oldest_unsent_mono_us;
+    /* touched by the submitting thread too */
+    atomic_uint_least64_t produced, lost; /* lost: could not be spooled (disk full...) */
+    atomic_uint_least64_t reconnects;
+    atomic_int connected;
+    atomic_int registered;
+
+    /* uplink thread only */
+    uint64_t base;     /* wire sequence = base + lsn */
+    uint64_t send_lsn; /* highest lsn sent on the current stream */
+    int64_t last_send_mono_us;
+    struct spool_batch rb;
+    struct wire_encoded *items;
 };
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
 static void *uplink_main(void *arg);
+
+static void free_copies(struct uplink *u)
+{
+    for (size_t i = 0; u->collectors && i < u->n_collectors; i++)
+        free(u->collectors[i]);
+    for (size_t i = 0; u->labels && i < u->n_labels; i++) {
+        free(u->labels[i].key);
+        free(u->labels[i].value);
+    }
+    for (size_t i = 0; u->checks && i < u->n_checks; i++) {
+        free((char *)u->checks[i].name);
+        free((char *)u->checks[i].type);
+        free((char *)u->checks[i].target);
+    }
+    free(u->collectors);
+    free(u->labels);
+    free(u->checks);
+    free(u->probe_name);
+    free(u->region);
+    free(u->items);
+    spool_batch_free(&u->rb);
+    spool_close(u->spool);
+    free(u);
+}
 
 struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t errlen)
 {
@@ -79,12 +109,11 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
     u->flush_ms = cfg->flush_ms > 0 ? cfg->flush_ms : 200;
     u->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 10000;
     u->window_batches = cfg->window_batches > 0 ? cfg->window_batches : 8;
-    u->buffer_max = cfg->buffer_max ? cfg->buffer_max : 100000;
     u->collectors = calloc(cfg->n_collectors, sizeof *u->collectors);
     u->labels = calloc(cfg->n_labels ? cfg->n_labels : 1, sizeof *u->labels);
     u->checks = calloc(cfg->n_checks ? cfg->n_checks : 1, sizeof *u->checks);
-    u->ring = malloc(u->buffer_max * sizeof *u->ring);
-    if (!u->collectors || !u->labels || !u->checks || !u->ring)
+    u->items = calloc((size_t)u->batch_max, sizeof *u->items);
+    if (!u->collectors || !u->labels || !u->checks || !u->items)
         goto oom;
     u->n_collectors = cfg->n_collectors;
     for (size_t i = 0; i < cfg->n_collectors; i++)
@@ -103,116 +132,151 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
     }
     u->probe_name = dup_or_empty(cfg->probe_name);
     u->region = dup_or_empty(cfg->region);
-    pthread_mutex_init(&u->mu, NULL);
+    struct spool_config sc = {
+        .dir = cfg->spool_dir,
+        .cap_bytes = cfg->spool_cap_bytes,
+        .segment_bytes = cfg->spool_segment_bytes,
+        .fsync_ms = cfg->spool_fsync_ms,
+    };
+    u->spool = spool_open(&sc, err, errlen);
+    if (!u->spool) {
+        free_copies(u);
+        return NULL;
+    }
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    if (st.next_lsn > st.first_lsn)
+        PK_INFO("uplink", "spool holds results from before; they will be sent", "dir=%s records=%" PRIu64
+                " bytes=%" PRIu64, cfg->spool_dir, st.next_lsn - st.first_lsn, st.bytes);
     atomic_init(&u->stopping, 0);
-    u->next_seq = 1;
     grpc_init();
     if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
         snprintf(err, errlen, "cannot start the uplink thread");
-        return NULL; /* leaks the copies; only at start-up, and the probe exits */
+        free_copies(u);
+        grpc_shutdown();
+        return NULL;
     }
     return u;
 oom:
     snprintf(err, errlen, "out of memory");
-    if (u) {
-        free(u->collectors);
-        free(u->labels);
-        free(u->checks);
-        free(u->ring);
-        free(u);
-    }
+    if (u)
+        free_copies(u);
     return NULL;
 }
 
 void uplink_submit(struct uplink *u, const struct pk_result *r)
 {
-    pthread_mutex_lock(&u->mu);
-    if (u->count == u->buffer_max) {
-        /* Full: the oldest result goes, and the loss is counted. */
-        u->head = (u->head + 1) % u->buffer_max;
-        u->count--;
-        if (u->sent)
-            u->sent--;
-        u->dropped++;
-        if (u->dropped == 1 || u->dropped % 10000 == 0)
-            PK_WARN("uplink", "buffer full; dropping oldest results", "dropped_total=%llu buffer_max=%zu",
-                    (unsigned long long)u->dropped, u->buffer_max);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[300];
+    uint64_t lsn;
+    atomic_fetch_add(&u->produced, 1);
+    if (wire_encode_result_unsequenced(r, &buf, &len) < 0) {
+        snprintf(err, sizeof err, "cannot encode the result");
+    } else if (spool_append(u->spool, buf, len, &lsn, err, sizeof err) == 0) {
+        free(buf);
+        return;
     }
-    struct pk_result *slot = &u->ring[(u->head + u->count) % u->buffer_max];
-    *slot = *r;
-    slot->seq = u->registered ? u->next_seq++ : 0;
-    if (u->count == u->sent)
-        u->oldest_unsent_mono_us = pk_mono_us();
-    u->count++;
-    u->produced++;
-    pthread_mutex_unlock(&u->mu);
+    free(buf);
+    uint64_t lost = atomic_fetch_add(&u->lost, 1) + 1;
+    if (lost == 1 || lost % 1000 == 0) {
+        char q[400];
+        PK_ERROR("uplink", "result lost: it could not be spooled", "lost_total=%" PRIu64 " error=%s", lost,
+                 pk_log_q(q, sizeof q, err));
+    }
 }
 
 void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
 {
-    pthread_mutex_lock(&u->mu);
-    out->produced = u->produced;
-    out->acked_seq = u->acked_seq;
-    out->pending = u->count;
-    out->dropped = u->dropped;
-    out->reconnects = u->reconnects;
-    out->connected = u->connected;
-    pthread_mutex_unlock(&u->mu);
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    out->produced = atomic_load(&u->produced);
+    out->acked_seq = st.has_base ? st.base + st.acked_lsn : 0;
+    uint64_t last = st.next_lsn - 1;
+    out->pending = last > st.acked_lsn ? last - st.acked_lsn : 0;
+    out->dropped = st.dropped + atomic_load(&u->lost);
+    out->spool_bytes = st.bytes;
+    out->spool_corrupt = st.corrupt_records;
+    out->reconnects = atomic_load(&u->reconnects);
+    out->connected = atomic_load(&u->connected);
 }
 
 /* The collector told us its high-water mark for this probe. Results it already
- * has leave the ring; on the first registration, numbering starts above it. */
+ * has leave the spool; resending starts right after it. The first time (or
+ * when the collector is ahead of this spool: a wiped or restored spool), the
+ * sequence base is fixed so that everything pending numbers above the mark. */
 static void on_registered(struct uplink *u, uint64_t committed)
 {
-    pthread_mutex_lock(&u->mu);
-    if (!u->registered) {
-        /* A restarted probe continues the sequence where the store left it. */
-        u->next_seq = committed + 1;
-        for (size_t i = 0; i < u->count; i++)
-            u->ring[(u->head + i) % u->buffer_max].seq = u->next_seq++;
-        u->registered = 1;
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    uint64_t last = st.next_lsn - 1;
+    if (!st.has_base || committed > st.base + last) {
+        uint64_t oldest = st.first_lsn > st.acked_lsn + 1 ? st.first_lsn : st.acked_lsn + 1;
+        uint64_t base = committed >= oldest - 1 ? committed - (oldest - 1) : 0;
+        if (st.has_base)
+            PK_WARN("uplink", "the collector has sequences this spool never made (spool wiped or restored?); "
+                    "renumbering pending results above them", "committed_seq=%" PRIu64 " old_base=%" PRIu64
+                    " new_base=%" PRIu64, committed, st.base, base);
+        char err[300];
+        if (spool_set_base(u->spool, base, err, sizeof err) < 0)
+            PK_ERROR("uplink", "cannot record the sequence base", "error=%s", err);
+        st.base = base;
     }
-    while (u->count && u->ring[u->head].seq <= committed) {
-        u->head = (u->head + 1) % u->buffer_max;
-        u->count--;
-    }
-    if (committed > u->acked_seq)
-        u->acked_seq = committed;
-    u->sent = 0;
-    pthread_mutex_unlock(&u->mu);
+    u->base = st.base;
+    uint64_t acked = committed > u->base ? committed - u->base : 0;
+    spool_ack(u->spool, acked);
+    spool_get_stats(u->spool, &st);
+    u->send_lsn = st.acked_lsn;
+    atomic_store(&u->registered, 1);
 }
 
 static void on_ack(struct uplink *u, uint64_t committed)
 {
-    pthread_mutex_lock(&u->mu);
-    while (u->count && u->ring[u->head].seq <= committed) {
-        u->head = (u->head + 1) % u->buffer_max;
-        u->count--;
-        if (u->sent)
-            u->sent--;
-    }
-    if (committed > u->acked_seq)
-        u->acked_seq = committed;
-    pthread_mutex_unlock(&u->mu);
+    if (committed > u->base)
+        spool_ack(u->spool, committed - u->base);
 }
 
-/* Copies the next batch to send, if one is due. Returns how many (0 = nothing). */
-static size_t take_batch(struct uplink *u, struct pk_result *out, int force)
+/* Reads the next batch from the spool and encodes it, if one is due.
+ * Returns the number of results in *buf (0 = nothing to send). */
+static size_t take_batch(struct uplink *u, uint8_t **buf, size_t *len, uint64_t *last_seq)
 {
-    pthread_mutex_lock(&u->mu);
-    size_t unsent = u->count - u->sent;
-    size_t n = 0;
-    int due = unsent >= (size_t)u->batch_max ||
-              (unsent > 0 && (force || pk_mono_us() - u->oldest_unsent_mono_us >= (int64_t)u->flush_ms * 1000));
-    if (due && u->registered) {
-        n = unsent > (size_t)u->batch_max ? (size_t)u->batch_max : unsent;
-        for (size_t i = 0; i < n; i++)
-            out[i] = u->ring[(u->head + u->sent + i) % u->buffer_max];
-        u->sent += n;
-        u->oldest_unsent_mono_us = pk_mono_us();
+    if (!atomic_load(&u->registered))
+        return 0;
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    uint64_t last = st.next_lsn - 1;
+    if (last <= u->send_lsn)
+        return 0;
+    uint64_t unsent = last - u->send_lsn;
+    int64_t now = pk_mono_us();
+    if (unsent < (uint64_t)u->batch_max && now - u->last_send_mono_us < (int64_t)u->flush_ms * 1000)
+        return 0;
+    char err[300];
+    for (int tries = 0; tries < 64; tries++) {
+        if (spool_read(u->spool, u->send_lsn + 1, (size_t)u->batch_max, BATCH_MAX_BYTES, &u->rb, err, sizeof err) <
+            0) {
+            PK_ERROR("uplink", "cannot read the spool", "error=%s", err);
+            return 0;
+        }
+        if (u->rb.n)
+            break;
+        if (!u->rb.skip_to)
+            return 0;
+        u->send_lsn = u->rb.skip_to - 1;
     }
-    pthread_mutex_unlock(&u->mu);
-    return n;
+    if (!u->rb.n)
+        return 0;
+    for (size_t i = 0; i < u->rb.n; i++) {
+        u->items[i].seq = u->base + u->rb.recs[i].lsn;
+        u->items[i].data = u->rb.recs[i].data;
+        u->items[i].len = u->rb.recs[i].len;
+    }
+    if (wire_build_batch(u->items, u->rb.n, buf, len) < 0)
+        return 0;
+    u->send_lsn = u->rb.recs[u->rb.n - 1].lsn;
+    *last_seq = u->items[u->rb.n - 1].seq;
+    u->last_send_mono_us = now;
+    return u->rb.n;
 }
 
 /* Register; 0 with *probe_id set, or -1 (logged). */
@@ -357,7 +421,6 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     c.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, c.cq, method, NULL,
                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     int healthy = 0;
-    struct pk_result *batch = malloc((size_t)u->batch_max * sizeof *batch);
 
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
@@ -382,15 +445,13 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     send_pack(&c, &hm.base);
     conn_recv(&c);
     c.last_heard_mono_us = c.last_heartbeat_mono_us = pk_mono_us();
-    pthread_mutex_lock(&u->mu);
-    u->sent = 0;
-    u->connected = 1;
-    pthread_mutex_unlock(&u->mu);
+    atomic_store(&u->connected, 1);
 
     int cancelled = 0;
     while (!c.status_done) {
         int64_t now = pk_mono_us();
         int stopping = atomic_load(&u->stopping);
+        spool_sync_if_due(u->spool);
         if (!cancelled && stopping) {
             grpc_call_cancel(c.call, NULL);
             cancelled = 1;
@@ -415,17 +476,15 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
                 m.heartbeat = &hb;
                 send_pack(&c, &m.base);
                 c.last_heartbeat_mono_us = now;
-            } else if (c.batches_unacked < u->window_batches && batch) {
-                size_t n = take_batch(u, batch, 0);
-                if (n) {
-                    uint8_t *buf;
-                    size_t len;
-                    if (wire_encode_batch(batch, n, &buf, &len) == 0) {
-                        conn_send(&c, buf, len);
-                        free(buf);
-                        c.batches_unacked++;
-                        c.last_batch_end_seq = batch[n - 1].seq;
-                    }
+            } else if (c.batches_unacked < u->window_batches) {
+                uint8_t *buf = NULL;
+                size_t len = 0;
+                uint64_t last_seq = 0;
+                if (take_batch(u, &buf, &len, &last_seq)) {
+                    conn_send(&c, buf, len);
+                    free(buf);
+                    c.batches_unacked++;
+                    c.last_batch_end_seq = last_seq;
                 }
             }
         }
@@ -507,11 +566,7 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     grpc_slice_unref(c.details);
     grpc_metadata_array_destroy(&c.initial_md);
     grpc_metadata_array_destroy(&c.trailing_md);
-    pthread_mutex_lock(&u->mu);
-    u->sent = 0;
-    u->connected = 0;
-    pthread_mutex_unlock(&u->mu);
-    free(batch);
+    atomic_store(&u->connected, 0);
     return healthy;
 }
 
@@ -538,9 +593,7 @@ static void *uplink_main(void *arg)
         grpc_channel_destroy(ch);
         if (atomic_load(&u->stopping))
             break;
-        pthread_mutex_lock(&u->mu);
-        u->reconnects++;
-        pthread_mutex_unlock(&u->mu);
+        atomic_fetch_add(&u->reconnects, 1);
         if (healthy) {
             backoff_ms = 200;
         } else {
@@ -569,31 +622,13 @@ void uplink_stop(struct uplink *u, int drain_ms)
     }
     atomic_store(&u->stopping, 1);
     pthread_join(u->thread, NULL);
-    pthread_mutex_lock(&u->mu);
-    if (u->count)
-        PK_WARN("uplink", "stopping with unacknowledged results", "pending=%zu", u->count);
-    PK_INFO("uplink", "stopped", "produced=%llu acked_seq=%llu pending=%zu dropped=%llu reconnects=%llu",
-            (unsigned long long)u->produced, (unsigned long long)u->acked_seq, u->count,
-            (unsigned long long)u->dropped, (unsigned long long)u->reconnects);
-    pthread_mutex_unlock(&u->mu);
-    for (size_t i = 0; i < u->n_collectors; i++)
-        free(u->collectors[i]);
-    for (size_t i = 0; i < u->n_labels; i++) {
-        free(u->labels[i].key);
-        free(u->labels[i].value);
-    }
-    for (size_t i = 0; i < u->n_checks; i++) {
-        free((char *)u->checks[i].name);
-        free((char *)u->checks[i].type);
-        free((char *)u->checks[i].target);
-    }
-    free(u->collectors);
-    free(u->labels);
-    free(u->checks);
-    free(u->probe_name);
-    free(u->region);
-    free(u->ring);
-    pthread_mutex_destroy(&u->mu);
-    free(u);
+    struct uplink_stats st;
+    uplink_get_stats(u, &st);
+    if (st.pending)
+        PK_INFO("uplink", "stopping with results not yet acknowledged; they stay in the spool", "pending=%" PRIu64,
+                st.pending);
+    PK_INFO("uplink", "stopped", "produced=%" PRIu64 " acked_seq=%" PRIu64 " pending=%" PRIu64 " dropped=%" PRIu64
+            " reconnects=%" PRIu64, st.produced, st.acked_seq, st.pending, st.dropped, st.reconnects);
+    free_copies(u);
     grpc_shutdown();
 }

@@ -1,7 +1,8 @@
 /* uplink.h: the probe's link to its collector(s). Results handed to
- * uplink_submit() are kept until the collector acknowledges that they are
- * committed; after a reconnect everything unacknowledged is sent again. Runs on
- * its own thread; submit is thread-safe and never blocks on the network. */
+ * uplink_submit() go into the on-disk spool and stay there until the collector
+ * acknowledges that they are committed; after a reconnect or a restart
+ * everything unacknowledged is sent again. Runs on its own thread; submit is
+ * thread-safe and never blocks on the network. */
 #ifndef PK_UPLINK_H
 #define PK_UPLINK_H
 
@@ -32,20 +33,25 @@ struct uplink_config {
     int batch_max;          /* results per batch (1..5000), default 500 */
     int flush_ms;           /* longest a result waits for a fuller batch, default 200 */
     int heartbeat_ms;       /* default 10000 */
-    size_t buffer_max;      /* results held before the oldest are dropped, default 100000 */
+    const char *spool_dir;  /* required */
+    uint64_t spool_cap_bytes;     /* default 256 MiB; the oldest results go beyond it */
+    uint64_t spool_segment_bytes; /* default 8 MiB */
+    int spool_fsync_ms;     /* see spool.h; default (0 here) means fsync every append */
     int window_batches;     /* batches sent but not yet acknowledged, default 8 */
 };
 
 /* Copies what it needs from cfg. NULL + err on bad config. */
 struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t errlen);
-/* Copies the result and assigns its sequence number. */
+/* Encodes the result and appends it to the spool. */
 void uplink_submit(struct uplink *u, const struct pk_result *r);
 
 struct uplink_stats {
     uint64_t produced;
     uint64_t acked_seq;    /* highest sequence the collector has committed */
     uint64_t pending;      /* produced, not yet acknowledged */
-    uint64_t dropped;      /* dropped because the buffer was full */
+    uint64_t dropped;      /* dropped for the spool's cap, or not spooled at all */
+    uint64_t spool_bytes;
+    uint64_t spool_corrupt; /* broken records cut off when the spool was opened */
     uint64_t reconnects;
     int connected;
 };

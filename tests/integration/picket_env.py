@@ -120,13 +120,19 @@ def _port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None, env=None):
-    argv = [binary("picket-probe"), "--name", name, "--region", region, "--checks", checks_file]
+def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None, env=None, spool_dir=None):
+    """spool_dir: where the probe keeps unacknowledged results (default a fresh
+    directory); restarting the returned Proc keeps using it."""
+    spool_dir = spool_dir or tempfile.mkdtemp(prefix="picket-spool-%s-" % name)
+    argv = [binary("picket-probe"), "--name", name, "--region", region, "--checks", checks_file,
+            "--spool-dir", spool_dir]
     for c in collectors:
         argv += ["--collector", "127.0.0.1:%d" % c]
     if labels:
         argv += ["--labels", labels]
-    return Proc("probe-" + name, argv + (extra or []), logdir=logdir, env=env)
+    p = Proc("probe-" + name, argv + (extra or []), logdir=logdir, env=env)
+    p.spool_dir = spool_dir
+    return p
 
 
 def picketctl(port, *args):

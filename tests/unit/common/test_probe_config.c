@@ -205,7 +205,7 @@ static void test_file_errors(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"region: eu\nregoin: us\n", "2:1: unknown key 'regoin' (known: name, region, labels, collectors, checks, "
-                                     "batch_max, flush_ms, heartbeat_ms, vars)"},
+                                     "batch_max, flush_ms, heartbeat_ms, vars, spool_dir, spool_cap, spool_fsync)"},
         {"batch_max: 0\n", "1:12: 'batch_max' must be an integer 1..5000"},
         {"flush_ms: fast\n", "1:11: 'flush_ms' must be an integer 1..60000"},
         {"labels: [a]\n", "1:9: 'labels' must be a mapping of strings"},
@@ -296,6 +296,59 @@ static const char *var_of(const struct pk_probe_config *cfg, const char *key)
 }
 
 /* Variables merge key by key across file, environment and flags, later winning. */
+static void test_spool_settings(void **state)
+{
+    (void)state;
+    unsigned long long v = 0;
+    assert_int_equal(pk_probe_config_parse_size("256M", &v), 0);
+    assert_int_equal(v, 256ull << 20);
+    assert_int_equal(pk_probe_config_parse_size("2GiB", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(pk_probe_config_parse_size("65536", &v), 0);
+    assert_int_equal(pk_probe_config_parse_size("1K", &v), -1);   /* under 64 KiB */
+    assert_int_equal(pk_probe_config_parse_size("-5M", &v), -1);
+    assert_int_equal(pk_probe_config_parse_size("12Q", &v), -1);
+    assert_int_equal(pk_probe_config_parse_size("", &v), -1);
+    int ms = 7;
+    assert_int_equal(pk_probe_config_parse_fsync("always", &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(pk_probe_config_parse_fsync("never", &ms), 0);
+    assert_int_equal(ms, -1);
+    assert_int_equal(pk_probe_config_parse_fsync("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(pk_probe_config_parse_fsync("sometimes", &ms), -1);
+
+    struct pk_probe_config cfg;
+    pk_probe_config_defaults(&cfg);
+    assert_int_equal(cfg.spool_cap, 256ull << 20);
+    assert_int_equal(cfg.spool_fsync_ms, 1000);
+    snprintf(cfg.name, sizeof cfg.name, "edge-1");
+    char dir[1200];
+    unsetenv("STATE_DIRECTORY");
+    pk_probe_config_spool_dir(&cfg, dir, sizeof dir);
+    assert_string_equal(dir, "var/spool/edge-1");
+    setenv("STATE_DIRECTORY", "/var/lib/picket-probe", 1);
+    pk_probe_config_spool_dir(&cfg, dir, sizeof dir);
+    assert_string_equal(dir, "/var/lib/picket-probe/spool");
+    unsetenv("STATE_DIRECTORY");
+
+    setenv("PICKET_SPOOL_DIR", "/srv/spool", 1);
+    setenv("PICKET_SPOOL_CAP", "1G", 1);
+    setenv("PICKET_SPOOL_FSYNC", "never", 1);
+    char err[256];
+    assert_int_equal(pk_probe_config_load_env(&cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.spool_dir, "/srv/spool");
+    assert_int_equal(cfg.spool_cap, 1ull << 30);
+    assert_int_equal(cfg.spool_fsync_ms, -1);
+    setenv("PICKET_SPOOL_CAP", "lots", 1);
+    assert_int_equal(pk_probe_config_load_env(&cfg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "PICKET_SPOOL_CAP"));
+    unsetenv("PICKET_SPOOL_DIR");
+    unsetenv("PICKET_SPOOL_CAP");
+    unsetenv("PICKET_SPOOL_FSYNC");
+    pk_probe_config_free(&cfg);
+}
+
 static void test_vars(void **state)
 {
     (void)state;
@@ -335,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_defaults), cmocka_unit_test(test_collector_targets), cmocka_unit_test(test_flag_helpers),
         cmocka_unit_test(test_file),     cmocka_unit_test(test_file_errors),       cmocka_unit_test(test_env),
         cmocka_unit_test(test_vars),
+        cmocka_unit_test(test_spool_settings),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
