@@ -86,6 +86,59 @@ static int cmd_migrate(const char *db)
 
 static double start_time_s;
 
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label_escape(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (; *in && o + 3 < outlen; in++) {
+        if (*in == '\\' || *in == '"') {
+            out[o++] = '\\';
+            out[o++] = *in;
+        } else if (*in == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else
+            out[o++] = *in;
+    }
+    out[o] = 0;
+}
+
+/* Per-probe spool figures, as the probes last reported them. */
+static size_t write_probe_metrics(char *buf, size_t size)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"picket_probe_dropped_results", "gauge",
+         "Results a probe reports lost since its spool was created (cap, torn record, not spoolable)."},
+        {"picket_probe_pending_results", "gauge", "Results a probe holds that the collector has not acknowledged."},
+        {"picket_probe_spool_bytes", "gauge", "Bytes in a probe's spool."},
+    };
+    size_t max = 4096;
+    struct probe_spool_metric *m = malloc(max * sizeof *m);
+    if (!m)
+        return 0;
+    size_t n = rpc_server_probe_metrics(m, max), used = 0;
+    for (size_t k = 0; k < 3 && n; k++) {
+        int w = snprintf(buf + used, size - used, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help,
+                         series[k].name, series[k].type);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+        for (size_t i = 0; i < n; i++) {
+            char label[300];
+            label_escape(m[i].name, label, sizeof label);
+            unsigned long long v = k == 0 ? m[i].dropped : k == 1 ? m[i].pending : m[i].spool_bytes;
+            w = snprintf(buf + used, size - used, "%s{probe=\"%s\"} %llu\n", series[k].name, label, v);
+            if (w < 0 || (size_t)w >= size - used)
+                break;
+            used += (size_t)w;
+        }
+    }
+    free(m);
+    return used;
+}
+
 /* Prometheus text format: process series, then the collector's own. */
 static size_t write_metrics(char *buf, size_t size, void *user)
 {
@@ -166,7 +219,8 @@ static size_t write_metrics(char *buf, size_t size, void *user)
         rs.paused_reads, rs.registers, rs.queries);
     if (n < 0)
         return 0;
-    return (size_t)n < size ? (size_t)n : size - 1;
+    size_t used = (size_t)n < size ? (size_t)n : size - 1;
+    return used + write_probe_metrics(buf + used, size - used);
 }
 
 static int health(void *user) { return ingest_db_healthy(user); }

@@ -287,7 +287,9 @@ static void status_job(struct store *store, void *ctx)
     }
     char err[512];
     struct store_status_row *rows = NULL;
-    size_t n = 0;
+    size_t n = 0, np = 0;
+    struct store_probe_row *prows = NULL;
+    Picket__V1__ProbeStatus *ps = NULL, **psp = NULL;
     if (store_status(store, req->check_name && req->check_name[0] ? req->check_name : NULL, &rows, &n, err,
                      sizeof err) < 0) {
         unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
@@ -333,8 +335,36 @@ static void status_job(struct store *store, void *ctx)
     resp.now_us = pk_now_us();
     resp.n_checks = n;
     resp.checks = csp;
+    if (!(req->check_name && req->check_name[0])) {
+        if (store_probe_status(store, &prows, &np, err, sizeof err) < 0) {
+            unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+            goto out;
+        }
+        ps = calloc(np ? np : 1, sizeof *ps);
+        psp = calloc(np ? np : 1, sizeof *psp);
+        if (!ps || !psp) {
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+            goto out;
+        }
+        for (size_t i = 0; i < np; i++) {
+            picket__v1__probe_status__init(&ps[i]);
+            ps[i].name = prows[i].name;
+            ps[i].region = prows[i].region;
+            ps[i].last_seen_us = prows[i].last_seen_us;
+            ps[i].pending_results = prows[i].pending;
+            ps[i].dropped_results = prows[i].dropped;
+            ps[i].spool_bytes = prows[i].spool_bytes;
+            ps[i].committed_sequence = prows[i].committed_seq;
+            psp[i] = &ps[i];
+        }
+        resp.n_probes = np;
+        resp.probes = psp;
+    }
     unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
 out:
+    free(ps);
+    free(psp);
+    free(prows);
     free(cs);
     free(csp);
     free(rr);
@@ -620,6 +650,7 @@ static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t 
 
 struct touch_ctx {
     int64_t probe_id;
+    struct store_heartbeat hb;
 };
 
 static void touch_job(struct store *store, void *ctx)
@@ -627,8 +658,43 @@ static void touch_job(struct store *store, void *ctx)
     struct touch_ctx *t = ctx;
     char err[256];
     if (store)
-        store_touch_probe(store, t->probe_id, err, sizeof err);
+        store_probe_heartbeat(store, t->probe_id, &t->hb, err, sizeof err);
     free(t);
+}
+
+/* What each probe last said about its spool, for /metrics (which never touches
+ * PostgreSQL). Bounded; probes beyond it are still in the database. */
+#define PROBE_TABLE_MAX 4096
+static pthread_mutex_t probe_tab_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct probe_spool_metric probe_tab[PROBE_TABLE_MAX];
+static size_t probe_tab_n;
+
+static void probe_table_update(int64_t probe_id, const char *name, const Picket__V1__Heartbeat *hb)
+{
+    pthread_mutex_lock(&probe_tab_mu);
+    size_t i = 0;
+    while (i < probe_tab_n && probe_tab[i].probe_id != probe_id)
+        i++;
+    if (i == probe_tab_n && probe_tab_n < PROBE_TABLE_MAX) {
+        probe_tab_n++;
+        probe_tab[i].probe_id = probe_id;
+        pk_strlcpy(probe_tab[i].name, name, sizeof probe_tab[i].name);
+    }
+    if (i < probe_tab_n) {
+        probe_tab[i].pending = hb->pending_results;
+        probe_tab[i].dropped = hb->dropped_results;
+        probe_tab[i].spool_bytes = hb->spool_bytes;
+    }
+    pthread_mutex_unlock(&probe_tab_mu);
+}
+
+size_t rpc_server_probe_metrics(struct probe_spool_metric *out, size_t max)
+{
+    pthread_mutex_lock(&probe_tab_mu);
+    size_t n = probe_tab_n < max ? probe_tab_n : max;
+    memcpy(out, probe_tab, n * sizeof *out);
+    pthread_mutex_unlock(&probe_tab_mu);
+    return n;
 }
 
 /* A message arrived on a Connect stream. s->mu held. */
@@ -696,9 +762,13 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
             stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "heartbeat before hello");
             return;
         }
+        probe_table_update(s->probe_id, s->probe_name, msg->heartbeat);
         struct touch_ctx *t = malloc(sizeof *t);
         if (t) {
             t->probe_id = s->probe_id;
+            t->hb.pending = msg->heartbeat->pending_results;
+            t->hb.dropped = msg->heartbeat->dropped_results;
+            t->hb.spool_bytes = msg->heartbeat->spool_bytes;
             if (ingest_job(s->srv->ingest, touch_job, t) < 0)
                 free(t);
         }

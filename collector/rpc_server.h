@@ -29,6 +29,15 @@ struct rpc_server_stats {
 /* Process-wide counters; any thread. */
 void rpc_server_get_stats(struct rpc_server_stats *out);
 
+/* What a probe last reported about its spool (heartbeats). */
+struct probe_spool_metric {
+    int64_t probe_id;
+    char name[128];
+    unsigned long long pending, dropped, spool_bytes;
+};
+/* Copies up to max entries; any thread. */
+size_t rpc_server_probe_metrics(struct probe_spool_metric *out, size_t max);
+
 /* Binds, serves until *stop is set, then shuts down calls cleanly.
  * Returns 0 on clean stop, -1 with err when it could not start. */
 int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen);

@@ -83,6 +83,24 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
 /* Marks the probe seen now (heartbeats). */
 int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errlen);
 
+/* What a heartbeat says about the probe's spool. */
+struct store_heartbeat {
+    uint64_t pending, dropped, spool_bytes; /* dropped: the probe's cumulative counter */
+};
+/* Marks the probe seen and records its spool figures; the stored drop total
+ * grows by what the probe's counter grew (a counter that restarted counts from 0). */
+int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
+                          size_t errlen);
+
+struct store_probe_row {
+    char name[128];
+    char region[64];
+    int64_t last_seen_us;
+    uint64_t pending, dropped, spool_bytes, committed_seq;
+};
+/* Every probe, by name. *rows is malloc'd; caller frees. */
+int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen);
+
 /* Stores several probes' batches in ONE transaction: locks each probe's row, skips
  * results with seq <= the stored high-water mark, COPYs the rest, raises the mark,
  * commits. On -1 nothing was stored. */

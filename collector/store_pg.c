@@ -867,6 +867,68 @@ int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errle
     return 0;
 }
 
+int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
+                          size_t errlen)
+{
+    char probe[24], pending[24], dropped[24], bytes[24], what[64];
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    snprintf(pending, sizeof pending, "%" PRIu64, hb->pending > INT64_MAX ? (uint64_t)INT64_MAX : hb->pending);
+    snprintf(dropped, sizeof dropped, "%" PRIu64, hb->dropped > INT64_MAX ? (uint64_t)INT64_MAX : hb->dropped);
+    snprintf(bytes, sizeof bytes, "%" PRIu64, hb->spool_bytes > INT64_MAX ? (uint64_t)INT64_MAX : hb->spool_bytes);
+    snprintf(what, sizeof what, "probe id %s: heartbeat", probe);
+    const char *params[] = {probe, pending, dropped, bytes};
+    ensure_ready(s);
+    PGresult *r = run(s,
+                      "UPDATE probes SET last_seen = now(), pending_results = $2::bigint, spool_bytes = $4::bigint, "
+                      "dropped_results = dropped_results + CASE WHEN $3::bigint >= dropped_reported "
+                      "THEN $3::bigint - dropped_reported ELSE $3::bigint END, dropped_reported = $3::bigint "
+                      "WHERE id = $1",
+                      4, params, PGRES_COMMAND_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) {
+        set_err(err, errlen, "probe id %s is not registered", probe);
+        return -1;
+    }
+    return 0;
+}
+
+int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    ensure_ready(s);
+    PGresult *r = run(s,
+                      "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint, pending_results, "
+                      "dropped_results, spool_bytes, committed_seq FROM probes ORDER BY name COLLATE \"C\"",
+                      0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
+    if (!r)
+        return -1;
+    size_t count = (size_t)PQntuples(r);
+    struct store_probe_row *out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        PQclear(r);
+        set_err(err, errlen, "status: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int t = (int)i;
+        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
+        pk_strlcpy(out[i].region, PQgetvalue(r, t, 1), sizeof out[i].region);
+        out[i].last_seen_us = strtoll(PQgetvalue(r, t, 2), NULL, 10);
+        out[i].pending = strtoull(PQgetvalue(r, t, 3), NULL, 10);
+        out[i].dropped = strtoull(PQgetvalue(r, t, 4), NULL, 10);
+        out[i].spool_bytes = strtoull(PQgetvalue(r, t, 5), NULL, 10);
+        out[i].committed_seq = strtoull(PQgetvalue(r, t, 6), NULL, 10);
+    }
+    PQclear(r);
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
 /* ---------------------------------------------------------- hot path */
 
 /* Check name -> id. A miss upserts the check in its own autocommit statement

@@ -53,6 +53,31 @@ static void format_latency(char *buf, size_t size, int64_t us)
         snprintf(buf, size, "%.2fs", (double)us / 1e6);
 }
 
+/* Probes and their spools: what is waiting, and what was lost (never silent). */
+static void print_probes_table(const Picket__V1__StatusResponse *resp)
+{
+    if (resp->n_probes == 0)
+        return;
+    printf("\n%-24s %-12s %9s %9s %9s %10s\n", "PROBE", "REGION", "LAST SEEN", "PENDING", "DROPPED", "SPOOL");
+    for (size_t i = 0; i < resp->n_probes; i++) {
+        const Picket__V1__ProbeStatus *p = resp->probes[i];
+        char age[32], spool[32];
+        format_age(age, sizeof age, resp->now_us - p->last_seen_us);
+        if (p->spool_bytes >= 1024 * 1024)
+            snprintf(spool, sizeof spool, "%.1fMB", (double)p->spool_bytes / (1024.0 * 1024.0));
+        else
+            snprintf(spool, sizeof spool, "%.1fkB", (double)p->spool_bytes / 1024.0);
+        printf("%-24s %-12s %9s %9llu %9llu %10s\n", p->name, p->region, age, (unsigned long long)p->pending_results,
+               (unsigned long long)p->dropped_results, spool);
+    }
+    unsigned long long dropped = 0;
+    for (size_t i = 0; i < resp->n_probes; i++)
+        dropped += resp->probes[i]->dropped_results;
+    if (dropped)
+        printf("warning: probes report %llu results lost (spool cap reached, or a torn record cut off); "
+               "see docs/RELIABILITY.md\n", dropped);
+}
+
 static void print_status_table(const Picket__V1__StatusResponse *resp)
 {
     if (resp->n_checks == 0) {
@@ -92,6 +117,7 @@ static void print_status_table(const Picket__V1__StatusResponse *resp)
         if (c->last_started_at_us && c->last_outcome != PICKET__V1__OUTCOME__OUTCOME_OK && c->last_message[0])
             printf("%-24s   reason: %s\n", "", c->last_message);
     }
+    print_probes_table(resp);
 }
 
 static void print_status_json(const Picket__V1__StatusResponse *resp)
@@ -135,6 +161,20 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
         json_object_array_add(checks, o);
     }
     json_object_object_add(root, "checks", checks);
+    json_object *probes = json_object_new_array();
+    for (size_t i = 0; i < resp->n_probes; i++) {
+        const Picket__V1__ProbeStatus *p = resp->probes[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "probe", json_object_new_string(p->name));
+        json_object_object_add(o, "region", json_object_new_string(p->region));
+        json_object_object_add(o, "last_seen_us", json_object_new_int64(p->last_seen_us));
+        json_object_object_add(o, "pending_results", json_object_new_uint64(p->pending_results));
+        json_object_object_add(o, "dropped_results", json_object_new_uint64(p->dropped_results));
+        json_object_object_add(o, "spool_bytes", json_object_new_uint64(p->spool_bytes));
+        json_object_object_add(o, "committed_sequence", json_object_new_uint64(p->committed_sequence));
+        json_object_array_add(probes, o);
+    }
+    json_object_object_add(root, "probes", probes);
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }

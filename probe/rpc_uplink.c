@@ -471,6 +471,7 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
                 hb.sent_at_us = pk_now_us();
                 hb.pending_results = st.pending;
                 hb.dropped_results = st.dropped;
+                hb.spool_bytes = st.spool_bytes;
                 Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
                 m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT;
                 m.heartbeat = &hb;

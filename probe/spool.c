@@ -435,9 +435,15 @@ struct spool *spool_open(const struct spool_config *cfg, char *err, size_t errle
         goto fail;
     if (sp->n == 0 && new_segment(sp, 1, err, errlen) < 0)
         goto fail;
-    if (sp->corrupt)
+    if (sp->corrupt) {
+        /* A cut-off record is a lost result: it counts with the drops, which the
+         * collector is told about. */
+        sp->dropped += sp->corrupt;
+        if (meta_write(sp, err, errlen) < 0)
+            goto fail;
         PK_WARN("spool", "opened with a broken tail cut off", "dir=%s corrupt=%" PRIu64 " truncated_bytes=%" PRIu64,
                 sp->dir, sp->corrupt, sp->truncated);
+    }
     return sp;
 fail:
     spool_close(sp);

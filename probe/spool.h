@@ -40,7 +40,8 @@ struct spool_stats {
     uint64_t next_lsn;        /* the lsn the next append gets */
     uint64_t acked_lsn;       /* highest lsn acknowledged (0 before the first ack) */
     uint64_t bytes, segments;
-    uint64_t dropped;         /* records dropped for the cap, since the spool was made */
+    uint64_t dropped;         /* records lost since the spool was made: dropped for the cap,
+                                 or cut off as corrupt at open */
     uint64_t corrupt_records; /* records found broken at open and cut off (this start) */
     uint64_t truncated_bytes; /* bytes cut off at open (this start) */
     int has_base;

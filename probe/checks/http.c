@@ -607,6 +607,8 @@ static int has_status_assertion(const struct pk_step *s)
     return 0;
 }
 
+static void release_exchanges(struct http_check *h);
+
 static void single_done(void *user, struct http_exchange *x)
 {
     struct http_check *h = user;
@@ -630,14 +632,15 @@ static void single_done(void *user, struct http_exchange *x)
             assert_extract(&view, s->extracts, s->n_extracts, h->check->name, &r);
         assert_response_release(&view);
     }
+    release_exchanges(h); /* x among them */
     finish(h, &r);
 }
 
-/* A burst's exchanges (up to 1000 curl handles) live only while it runs. */
-static void release_burst(struct http_check *h)
+/* Exchanges (a curl handle each, several kB; up to 1000 for a burst) live only
+ * while the check runs: an idle probe with thousands of checks holds none.
+ * Connections are kept by the multi handle, so nothing is lost by this. */
+static void release_exchanges(struct http_check *h)
 {
-    if (h->check->burst.count <= 0)
-        return;
     for (size_t i = 0; i < h->n_x; i++) {
         http_exchange_free(h->x[i]);
         h->x[i] = NULL;
@@ -698,7 +701,7 @@ static void burst_done(void *user, struct http_exchange *x)
             snprintf(r.message + n, sizeof r.message - n, " (%zu without an answer)", h->n_x - (size_t)answered);
         }
     }
-    release_burst(h); /* x among them: done callbacks may free their exchange */
+    release_exchanges(h); /* x among them: done callbacks may free their exchange */
     finish(h, &r);
 }
 
@@ -713,7 +716,8 @@ static void http_start(void *state, void *slot)
     /* A burst adds all its transfers at once; within_ms is not spread (yet):
      * N requests at the same instant is the harder test of a rate limit. */
     for (size_t i = 0; i < h->n_x; i++) {
-        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check, burst_done, h))) {
+        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check,
+                                                        h->check->burst.count > 0 ? burst_done : single_done, h))) {
             snprintf(err, sizeof err, "out of memory");
             goto fail;
         }
@@ -727,7 +731,7 @@ fail:
     /* Cannot even start: take back what started and report now. */
     for (size_t j = 0; j < h->n_x; j++)
         http_exchange_cancel(h->x[j]);
-    release_burst(h);
+    release_exchanges(h);
     struct pk_result r;
     result_init(h, &r);
     r.outcome = PK_OUTCOME_UNKNOWN;
@@ -794,8 +798,6 @@ static int http_create(const struct check_env *env, const struct pk_check *c, vo
     }
     h->n_x = c->burst.count > 0 ? (size_t)c->burst.count : 1;
     if (!(h->x = calloc(h->n_x, sizeof *h->x)))
-        goto oom;
-    if (c->burst.count <= 0 && !(h->x[0] = http_exchange_new(env, c, single_done, h)))
         goto oom;
     *state = h;
     h = NULL;

@@ -126,7 +126,7 @@ def main():
             assert metric("picket_collector_database_up") == 1
             assert metric("process_resident_memory_bytes") > 1e6
             for line in text.splitlines():
-                assert line.startswith("#") or re.match(r"^[a-z_]+ [0-9.e+-]+$", line), line
+                assert line.startswith("#") or re.match(r"^[a-z_]+(\{[a-z_]+=\"[^\"]*\"\})? [0-9.e+-]+$", line), line
             assert urllib.request.urlopen("http://127.0.0.1:%d/healthz" % col.http_port, timeout=5).status == 200
 
             # Unknown method: UNIMPLEMENTED.
