@@ -60,6 +60,10 @@ struct uplink {
     int64_t last_send_mono_us;
     struct spool_batch rb;
     struct wire_encoded *items;
+    /* timing of a backlog's drain (logged: the spool replay rate) */
+    int64_t last_ack_mono_us, drain_t0_us;
+    uint64_t drain_seq0;
+    int draining;
 };
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
@@ -227,6 +231,8 @@ static void on_registered(struct uplink *u, uint64_t committed)
     spool_ack(u->spool, acked);
     spool_get_stats(u->spool, &st);
     u->send_lsn = st.acked_lsn;
+    u->last_ack_mono_us = 0;
+    u->draining = 0;
     atomic_store(&u->registered, 1);
 }
 
@@ -234,6 +240,24 @@ static void on_ack(struct uplink *u, uint64_t committed)
 {
     if (committed > u->base)
         spool_ack(u->spool, committed - u->base);
+    /* The first ack after a pause (a new stream, or a store that was down)
+     * with a backlog behind it starts timing the drain; catching up ends it. */
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    uint64_t last = st.next_lsn - 1, pending = last > st.acked_lsn ? last - st.acked_lsn : 0;
+    int64_t now = pk_mono_us();
+    if (!u->draining && (u->last_ack_mono_us == 0 || now - u->last_ack_mono_us >= 1000000) && pending >= 2000) {
+        u->draining = 1;
+        u->drain_t0_us = now;
+        u->drain_seq0 = committed;
+    } else if (u->draining && pending < (uint64_t)u->batch_max) {
+        double secs = (double)(now - u->drain_t0_us) / 1e6;
+        uint64_t n = committed > u->drain_seq0 ? committed - u->drain_seq0 : 0;
+        PK_INFO("uplink", "backlog drained", "results=%" PRIu64 " seconds=%.3f rate_per_s=%.0f", n, secs,
+                secs > 0 ? (double)n / secs : 0.0);
+        u->draining = 0;
+    }
+    u->last_ack_mono_us = now;
 }
 
 /* Reads the next batch from the spool and encodes it, if one is due.
