@@ -11,7 +11,12 @@
  * ("ipv4:...", "dns:///...") into a gRPC target string. */
 void rpc_target(char *out, size_t size, const char *address);
 
-/* An insecure channel with Picket's message size limits. Caller destroys it. */
+#include "rpc_security.h"
+
+/* A channel with Picket's message size limits and the security set with
+ * rpc_client_set_security (rpc_security.h); plaintext when it was never set (unit
+ * tests, tools that never talk to a collector). NULL only when out of memory.
+ * Caller destroys it. */
 grpc_channel *rpc_channel_create(const char *address);
 
 /* One blocking unary call on its own completion queue. On success *resp is a
