@@ -293,19 +293,18 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     start_time_s = (double)time(NULL);
     char err[1024];
     char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
-    if (tls->insecure_plaintext)
-        pk_warn_plaintext("picket-collector");
-    else if (load_server_tls(tls, &tls_ca, &tls_cert, &tls_key) < 0) {
-        free(tls_ca);
-        free(tls_cert);
-        free(tls_key);
-        return 2;
-    }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector: %s\n", err);
+        goto out;
+    }
+    /* After the schema check, so "run migrate first" comes before TLS questions. */
+    if (tls->insecure_plaintext)
+        pk_warn_plaintext("picket-collector");
+    else if (load_server_tls(tls, &tls_ca, &tls_cert, &tls_key) < 0) {
+        rc = 2;
         goto out;
     }
     struct sigaction sa;
@@ -358,7 +357,7 @@ out:
         memset(tls_key, 0, strlen(tls_key));
         free(tls_key);
     }
-    return rc < 0 ? 1 : 0;
+    return rc == 2 ? 2 : rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -204,12 +204,16 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
     const char *region = NULL;
     long long id = 0;
     int c;
-    optind = 2; /* argv[0] is "probe", argv[1] the action */
+    /* argv[0] is "probe", argv[1] the action. */
     if (argc < 2 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "revoke") != 0)) {
         fprintf(stderr, "picketctl probe: give an action: add NAME [--region R] or revoke NAME [--id N]\n");
         return 2;
     }
     int add = strcmp(argv[1], "add") == 0;
+    const char *action = argv[1];
+    argc--;
+    argv++;
+    optind = 0; /* 0, not 1: GNU getopt then also forgets the "+" of the global pass */
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'r':
@@ -232,7 +236,7 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "picketctl probe %s: give exactly one probe NAME\n", argv[1]);
+        fprintf(stderr, "picketctl probe %s: give exactly one probe NAME\n", action);
         return 2;
     }
     const char *name = argv[optind];
