@@ -61,14 +61,14 @@ int rpc_client_security_from_opts(const struct pk_tls_opts *opts, const char *pr
 }
 
 /* TLS channel credentials, composed with the bearer token when there is one. */
-static grpc_channel_credentials *secure_credentials(void)
+static grpc_channel_credentials *secure_credentials(const char *ca_pem, const char *cert_pem, const char *key_pem,
+                                                    const char *token)
 {
-    grpc_ssl_pem_key_cert_pair pair = {security.key_pem, security.cert_pem};
-    grpc_channel_credentials *ssl =
-        grpc_ssl_credentials_create(security.ca_pem, security.cert_pem ? &pair : NULL, NULL, NULL);
-    if (!ssl || !security.token[0])
+    grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
+    grpc_channel_credentials *ssl = grpc_ssl_credentials_create(ca_pem, cert_pem ? &pair : NULL, NULL, NULL);
+    if (!ssl || !token[0])
         return ssl;
-    grpc_call_credentials *bearer = grpc_access_token_credentials_create(security.token, NULL);
+    grpc_call_credentials *bearer = grpc_access_token_credentials_create(token, NULL);
     if (!bearer) {
         grpc_channel_credentials_release(ssl);
         return NULL;
@@ -106,6 +106,18 @@ void rpc_target(char *out, size_t size, const char *address)
 
 grpc_channel *rpc_channel_create(const char *address)
 {
+    struct pk_tls_client sec = {.plaintext = !security.tls,
+                                .ca_pem = security.ca_pem,
+                                .cert_pem = security.cert_pem,
+                                .key_pem = security.key_pem};
+    memcpy(sec.token, security.token, sizeof sec.token);
+    grpc_channel *ch = rpc_channel_create_with(address, &sec);
+    memset(sec.token, 0, sizeof sec.token);
+    return ch;
+}
+
+grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec)
+{
     char target[512];
     rpc_target(target, sizeof target, address);
     grpc_arg args[4];
@@ -124,7 +136,9 @@ grpc_channel *rpc_channel_create(const char *address)
     args[3].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[3].value.integer = 200;
     grpc_channel_args channel_args = {4, args};
-    grpc_channel_credentials *creds = security.tls ? secure_credentials() : grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = sec->plaintext
+                                          ? grpc_insecure_credentials_create()
+                                          : secure_credentials(sec->ca_pem, sec->cert_pem, sec->key_pem, sec->token);
     if (!creds)
         return NULL;
     grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
