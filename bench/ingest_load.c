@@ -5,6 +5,7 @@
  * probe/rpc_uplink.c does. Measures from the first batch sent to the last Ack
  * covering the last sequence, and prints one key=value line. Like the rpc_* files
  * it talks gRPC directly: a bench tool has no other job. Never waits unbounded. */
+#include <errno.h>
 #include <getopt.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "result.h"
 #include "rpc_client.h"
 #include "wire.h"
@@ -40,6 +42,9 @@ struct options {
     int batch;
     int window;
     int timeout_s;
+    /* Security: every simulated probe speaks as itself (CN probe:bench-probe-N or its token). */
+    int plaintext;
+    const char *tls_ca, *tls_cert_dir, *token_file;
 };
 
 enum tag_kind { T_START, T_SEND, T_RECV, T_STATUS, T_CLOSE };
@@ -52,6 +57,7 @@ struct tag {
 struct sim_probe {
     int index;
     const struct options *opt;
+    struct pk_tls_client sec; /* this probe's credentials, owned */
     pthread_barrier_t *ready; /* every probe registered and encoded: start the clock */
     int64_t deadline_mono_us;
 
@@ -444,7 +450,7 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
 static void *sim_main(void *arg)
 {
     struct sim_probe *p = arg;
-    grpc_channel *ch = rpc_channel_create(p->opt->collector);
+    grpc_channel *ch = rpc_channel_create_with(p->opt->collector, &p->sec);
     p->prepared = sim_register(p, ch) == 0 && sim_encode(p) == 0;
     /* Everyone meets here, prepared or not, so the clock starts for all at once. */
     pthread_barrier_wait(p->ready);
@@ -461,6 +467,43 @@ static void sim_free(struct sim_probe *p)
     free(p->bufs);
     free(p->lens);
     free(p->end_seq);
+}
+
+/* Loads simulated probe i's credentials: its certificate from the directory, or
+ * its line "bench-probe-i TOKEN" of the token file. 0, or -1 with a message. */
+static int load_probe_security(const struct options *opt, int i, struct pk_tls_client *sec)
+{
+    char err[512], name[64];
+    snprintf(name, sizeof name, "bench-probe-%d", i);
+    struct pk_tls_opts o = {.ca_file = opt->tls_ca, .insecure_plaintext = opt->plaintext};
+    char cert[4096], key[4096], token[PK_TOKEN_LEN + 1] = "";
+    if (!opt->plaintext && opt->tls_cert_dir) {
+        snprintf(cert, sizeof cert, "%s/probe-%s.crt", opt->tls_cert_dir, name);
+        snprintf(key, sizeof key, "%s/probe-%s.key", opt->tls_cert_dir, name);
+        o.cert_file = cert;
+        o.key_file = key;
+    } else if (!opt->plaintext) {
+        FILE *f = fopen(opt->token_file, "r");
+        if (!f) {
+            fprintf(stderr, "picket-bench-ingest: --token-file %s: %s\n", opt->token_file, strerror(errno));
+            return -1;
+        }
+        char line[512], who[128], tok[128];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "%127s %127s", who, tok) == 2 && !strcmp(who, name) && strlen(tok) == PK_TOKEN_LEN)
+                memcpy(token, tok, sizeof token);
+        fclose(f);
+        if (!token[0]) {
+            fprintf(stderr, "picket-bench-ingest: --token-file %s: no line \"%s TOKEN\"\n", opt->token_file, name);
+            return -1;
+        }
+        o.token = token;
+    }
+    if (pk_tls_client_load(&o, "picket-bench-ingest", sec, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-bench-ingest: %s: %s\n", name, err);
+        return -1;
+    }
+    return 0;
 }
 
 static double process_cpu_seconds(void)
@@ -480,6 +523,11 @@ static void usage(FILE *f)
                "  --batch B         results per batch, default 1000 (at most %d)\n"
                "  --window W        batches sent ahead of their acks per probe, default 8\n"
                "  --timeout S       give up after S seconds (exit 1), default 300\n"
+               "  --tls-ca FILE     TLS: the CA the collector's certificate chains to\n"
+               "  --tls-cert-dir DIR  client certificates DIR/probe-bench-probe-N.crt/.key (scripts/pki\n"
+               "                    DIR probe:bench-probe-0 ...), one per simulated probe\n"
+               "  --token-file FILE instead of certificates: lines \"bench-probe-N TOKEN\"\n"
+               "  --insecure-plaintext  no TLS (the collector must run with it too)\n"
                "Prints: results=N probes=P seconds=S results_per_sec=R ... ; exits 0 only when\n"
                "every result was acknowledged after commit.\n",
                PK_WIRE_MAX_BATCH);
@@ -504,7 +552,9 @@ int main(int argc, char **argv)
         {"collector", required_argument, NULL, 'c'}, {"probes", required_argument, NULL, 'p'},
         {"results", required_argument, NULL, 'n'},   {"batch", required_argument, NULL, 'b'},
         {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},            {"tls-ca", required_argument, NULL, 'A'},
+        {"tls-cert-dir", required_argument, NULL, 'D'}, {"token-file", required_argument, NULL, 'T'},
+        {"insecure-plaintext", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
     };
     int c;
     long long v;
@@ -538,6 +588,18 @@ int main(int argc, char **argv)
                 return 2;
             opt.timeout_s = (int)v;
             break;
+        case 'A':
+            opt.tls_ca = optarg;
+            break;
+        case 'D':
+            opt.tls_cert_dir = optarg;
+            break;
+        case 'T':
+            opt.token_file = optarg;
+            break;
+        case 'P':
+            opt.plaintext = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -545,6 +607,11 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (!opt.plaintext && (!opt.tls_ca || (!opt.tls_cert_dir == !opt.token_file))) {
+        fprintf(stderr, "picket-bench-ingest: give --tls-ca FILE with --tls-cert-dir DIR or --token-file FILE, "
+                        "or --insecure-plaintext\n");
+        return 2;
     }
     if (!opt.collector || optind != argc) {
         usage(stderr);
@@ -554,6 +621,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-bench-ingest: --results must be at least --probes\n");
         return 2;
     }
+
+    struct pk_tls_client *secs = calloc((size_t)opt.probes, sizeof *secs);
+    if (!secs)
+        return 1;
+    for (int i = 0; i < opt.probes; i++)
+        if (load_probe_security(&opt, i, &secs[i]) < 0) {
+            for (int j = 0; j < i; j++)
+                pk_tls_client_free(&secs[j]);
+            free(secs);
+            return 2;
+        }
 
     grpc_init();
     int rc = 1;
@@ -569,6 +647,7 @@ int main(int argc, char **argv)
         struct sim_probe *p = &probes[i];
         p->index = i;
         p->opt = &opt;
+        p->sec = secs[i];
         p->ready = &ready;
         p->deadline_mono_us = start_mono_us + (int64_t)opt.timeout_s * 1000000;
         /* The first (results % probes) probes take one more. */
@@ -612,9 +691,12 @@ int main(int argc, char **argv)
            (double)(prepared_mono_us - start_mono_us) / 1e6, streaming_cpu_s, all_ok);
     fflush(stdout);
     rc = all_ok ? 0 : 1;
-    for (int i = 0; i < opt.probes; i++)
+    for (int i = 0; i < opt.probes; i++) {
         sim_free(&probes[i]);
+        pk_tls_client_free(&secs[i]);
+    }
     free(probes);
+    free(secs);
     pthread_barrier_destroy(&ready);
     grpc_shutdown();
     return rc;

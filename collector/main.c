@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -32,6 +33,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: picket-collector [serve] [options]\n"
             "       picket-collector migrate [--db URL]\n"
+            "       picket-collector token add --role probe|read|write NAME [--region R] [--db URL]\n"
+            "       picket-collector token revoke (--role probe|read|write NAME | --id N) [--db URL]\n"
             "       picket-collector version\n"
             "\n"
             "Receives probe results over gRPC, stores them in PostgreSQL, answers queries.\n"
@@ -45,7 +48,16 @@ static void usage(FILE *f)
             "  --writers N         database writer threads, default 2 (env PICKET_WRITERS)\n"
             "  --queue-batches N   batches queued per writer before streams are paused, default 64\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
+            "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
+            "  --tls-cert FILE     the collector's server certificate (env PICKET_TLS_CERT)\n"
+            "  --tls-key FILE      its private key (env PICKET_TLS_KEY)\n"
+            "  --insecure-plaintext  no TLS and no authentication: development only (warns at every start)\n"
             "  -h, --help          this text\n"
+            "\n"
+            "serve needs --tls-ca, --tls-cert and --tls-key, or --insecure-plaintext.\n"
+            "token add (run on the collector host, direct database access) stores only the\n"
+            "token's SHA-256 and prints the token once: bootstrap read/write tokens for\n"
+            "picketctl, or probe tokens. See docs/SECURITY.md.\n"
             "\n"
             "serve refuses to start on a database whose schema it does not know:\n"
             "run `picket-collector migrate` first.\n");
@@ -81,6 +93,78 @@ static int cmd_migrate(const char *db)
         return 1;
     }
     printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
+    return 0;
+}
+
+/* `token add` / `token revoke`: the operator's direct path to the credentials table. */
+static int cmd_token(const char *db, const char *action, const char *role_name, const char *name, const char *region,
+                     long long id)
+{
+    enum pk_role role = pk_role_parse(role_name);
+    int add = strcmp(action, "add") == 0;
+    if (!add && strcmp(action, "revoke") != 0) {
+        fprintf(stderr, "picket-collector token: unknown action '%s' (add or revoke)\n", action);
+        return 2;
+    }
+    if ((add || id <= 0) && role == PK_ROLE_NONE) {
+        fprintf(stderr, "picket-collector token %s: --role must be probe, read or write%s\n", action,
+                add ? "" : " (or give --id N)");
+        return 2;
+    }
+    if ((add || id <= 0) && (!name || !name[0])) {
+        fprintf(stderr, "picket-collector token %s: give the credential's NAME (for --role probe: the probe's name)\n",
+                action);
+        return 2;
+    }
+    char err[1024];
+    if (add) {
+        struct pk_identity check;
+        char cn[200];
+        snprintf(cn, sizeof cn, "%s:%s", pk_role_name(role), name);
+        if (pk_identity_from_cn(cn, &check, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector token add: name '%s' must be 1..127 printable ASCII bytes, no spaces\n",
+                    name);
+            return 2;
+        }
+    }
+    struct store *s = store_open(db, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "picket-collector token: %s\n", err);
+        return 1;
+    }
+    int rc = store_check_schema(s, err, sizeof err);
+    if (rc == 0 && add) {
+        char token[PK_TOKEN_LEN + 1], hash[PK_TOKEN_HASH_HEX + 1];
+        int64_t cred_id = 0;
+        rc = pk_token_generate(token, err, sizeof err);
+        if (rc == 0) {
+            pk_token_hash_hex(token, hash);
+            rc = store_credential_add(s, role, name, region, hash, &cred_id, err, sizeof err);
+        }
+        if (rc == 0) {
+            /* The only time the token exists outside its holder: stdout, once. */
+            printf("%s\n", token);
+            fflush(stdout);
+            fprintf(stderr,
+                    "picket-collector: %s token for '%s' issued (credential id %lld); it is shown only once.\n"
+                    "Save it to a file readable only by its user and pass --token-file FILE (or PICKET_TOKEN).\n",
+                    pk_role_name(role), name, (long long)cred_id);
+        }
+        memset(token, 0, sizeof token);
+    } else if (rc == 0) {
+        long revoked = 0;
+        rc = store_credential_revoke(s, id, role, name, &revoked, err, sizeof err);
+        if (rc == 0) {
+            printf("revoked %ld credential%s\n", revoked, revoked == 1 ? "" : "s");
+            if (revoked == 0)
+                rc = -1, snprintf(err, sizeof err, "no live credential matched");
+        }
+    }
+    store_close(s);
+    if (rc < 0) {
+        fprintf(stderr, "picket-collector token %s: %s\n", action, err);
+        return 1;
+    }
     return 0;
 }
 
@@ -211,12 +295,15 @@ static size_t write_metrics(char *buf, size_t size, void *user)
         "picket_collector_registers_total %llu\n"
         "# HELP picket_collector_queries_total Query calls.\n"
         "# TYPE picket_collector_queries_total counter\n"
-        "picket_collector_queries_total %llu\n",
+        "picket_collector_queries_total %llu\n"
+        "# HELP picket_collector_auth_denied_total Calls refused for a missing, bad or insufficient credential.\n"
+        "# TYPE picket_collector_auth_denied_total counter\n"
+        "picket_collector_auth_denied_total %llu\n",
         cpu, rss_pages * sysconf(_SC_PAGESIZE), start_time_s, ingest_db_healthy(in), rs.streams_open,
         rs.streams_total, rs.streams_rejected, rs.batches_received, rs.results_received,
         (unsigned long long)is.results_committed, (unsigned long long)is.results_duplicate,
         (unsigned long long)is.transactions, (unsigned long long)is.write_errors, is.queued_batches,
-        rs.paused_reads, rs.registers, rs.queries);
+        rs.paused_reads, rs.registers, rs.queries, rs.auth_denied);
     if (n < 0)
         return 0;
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
@@ -225,20 +312,54 @@ static size_t write_metrics(char *buf, size_t size, void *user)
 
 static int health(void *user) { return ingest_db_healthy(user); }
 
-static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches)
+/* Reads the server's TLS material, or says exactly what is missing. */
+static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert, char **key)
+{
+    char err[600];
+    if (!tls->ca_file || !tls->cert_file || !tls->key_file) {
+        fprintf(stderr,
+                "picket-collector: no TLS configuration: give --tls-ca FILE --tls-cert FILE --tls-key FILE "
+                "(env PICKET_TLS_CA, PICKET_TLS_CERT, PICKET_TLS_KEY; scripts/pki makes them), "
+                "or --insecure-plaintext for development (missing: %s%s%s)\n",
+                tls->ca_file ? "" : "--tls-ca ", tls->cert_file ? "" : "--tls-cert ", tls->key_file ? "" : "--tls-key");
+        return -1;
+    }
+    const char *flag = "--tls-ca";
+    *ca = pk_read_small_file(tls->ca_file, err, sizeof err);
+    if (*ca) {
+        flag = "--tls-cert";
+        *cert = pk_read_small_file(tls->cert_file, err, sizeof err);
+    }
+    if (*ca && *cert) {
+        flag = "--tls-key";
+        *key = pk_read_small_file(tls->key_file, err, sizeof err);
+    }
+    if (!*ca || !*cert || !*key) {
+        fprintf(stderr, "picket-collector: %s %s\n", flag, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
+                     const struct pk_tls_opts *tls)
 {
     start_time_s = (double)time(NULL);
     char err[1024];
+    char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     struct store *s = store_open(db, err, sizeof err);
-    if (!s) {
-        fprintf(stderr, "picket-collector: %s\n", err);
-        return 1;
-    }
-    int rc = store_check_schema(s, err, sizeof err);
+    int rc = s ? store_check_schema(s, err, sizeof err) : -1;
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector: %s\n", err);
-        return 1;
+        goto out;
+    }
+    /* After the schema check, so "run migrate first" comes before TLS questions. */
+    if (tls->insecure_plaintext)
+        pk_warn_plaintext("picket-collector");
+    else if (load_server_tls(tls, &tls_ca, &tls_cert, &tls_key) < 0) {
+        rc = 2;
+        goto out;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -253,7 +374,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
         grpc_shutdown();
-        return 1;
+        rc = -1;
+        goto out;
     }
     struct http_server *http = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
@@ -262,12 +384,18 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             fprintf(stderr, "picket-collector: %s\n", err);
             ingest_stop(in);
             grpc_shutdown();
-            return 1;
+            rc = -1;
+            goto out;
         }
     }
     PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s", PICKET_VERSION, writers,
             listen, http ? http_listen : "none");
-    struct rpc_server_config rcfg = {.listen = listen, .ingest = in};
+    struct rpc_server_config rcfg = {.listen = listen,
+                                     .ingest = in,
+                                     .tls_ca_pem = tls_ca,
+                                     .tls_cert_pem = tls_cert,
+                                     .tls_key_pem = tls_key,
+                                     .insecure_plaintext = tls->insecure_plaintext};
     rc = rpc_server_run(&rcfg, &stop_requested, err, sizeof err);
     if (rc < 0) {
         ingest_stop(in);
@@ -276,7 +404,14 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     http_stop(http);
     grpc_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
-    return rc < 0 ? 1 : 0;
+out:
+    free(tls_ca);
+    free(tls_cert);
+    if (tls_key) {
+        memset(tls_key, 0, strlen(tls_key));
+        free(tls_key);
+    }
+    return rc == 2 ? 2 : rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -292,18 +427,33 @@ int main(int argc, char **argv)
     if (!listen || !listen[0])
         listen = "127.0.0.1:7700";
 
-    const char *command = "serve";
+    const char *command = "serve", *token_action = NULL;
     if (argc > 1 && argv[1][0] != '-') {
         command = argv[1];
         argv++;
         argc--;
     }
+    if (strcmp(command, "token") == 0) {
+        if (argc < 2 || argv[1][0] == '-') {
+            fprintf(stderr, "picket-collector token: give an action: add or revoke\n");
+            return 2;
+        }
+        token_action = argv[1];
+        argv++;
+        argc--;
+    }
+    struct pk_tls_opts tls;
+    pk_tls_opts_from_env(&tls);
+    const char *role = NULL, *region = NULL;
+    long long cred_id = 0;
     static const struct option options[] = {
         {"db", required_argument, NULL, 'd'},        {"listen", required_argument, NULL, 'l'},
         {"http-listen", required_argument, NULL, 'H'},
         {"writers", required_argument, NULL, 'w'},   {"queue-batches", required_argument, NULL, 'q'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},         {"role", required_argument, NULL, 'R'},
+        {"region", required_argument, NULL, 'g'},    {"id", required_argument, NULL, 'i'},
+        PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -334,6 +484,21 @@ int main(int argc, char **argv)
             pk_log_set_level(level);
             break;
         }
+        case 'R':
+            role = optarg;
+            break;
+        case 'g':
+            region = optarg;
+            break;
+        case 'i': {
+            char *end;
+            cred_id = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || cred_id <= 0) {
+                fprintf(stderr, "picket-collector: --id must be a positive integer, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -341,10 +506,15 @@ int main(int argc, char **argv)
             printf("picket-collector %s\n", PICKET_VERSION);
             return 0;
         default:
+            if (pk_tls_opts_flag(&tls, c, optarg))
+                break;
             usage(stderr);
             return 2;
         }
     }
+    const char *token_name = NULL;
+    if (token_action && optind < argc)
+        token_name = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "picket-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -358,7 +528,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(command, "migrate") != 0 && strcmp(command, "serve") != 0) {
+    if (strcmp(command, "migrate") != 0 && strcmp(command, "serve") != 0 && strcmp(command, "token") != 0) {
         fprintf(stderr, "picket-collector: unknown command '%s'\n", command);
         usage(stderr);
         return 2;
@@ -369,5 +539,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "migrate") == 0)
         return cmd_migrate(db);
-    return cmd_serve(db, listen, http_listen, writers, queue_batches);
+    if (token_action)
+        return cmd_token(db, token_action, role, token_name, region, cred_id);
+    return cmd_serve(db, listen, http_listen, writers, queue_batches, &tls);
 }

@@ -5,7 +5,10 @@
  * themselves (grpc_call_start_batch is thread-safe), under the call's mutex so that
  * only one send is ever in flight; completions come back to this thread. A stream
  * whose writer queue is full is simply not read until one of its batches commits,
- * so gRPC flow control slows the probe instead of the collector buffering. */
+ * so gRPC flow control slows the probe instead of the collector buffering.
+ * Every call but Health is authenticated when it arrives (verified client
+ * certificate CN, or a bearer token whose hash the control thread looks up) and
+ * authorized per method; see docs/SECURITY.md. Tokens are never logged. */
 #include "rpc_server.h"
 
 #include <grpc/byte_buffer.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "wire.h"
@@ -41,7 +45,15 @@ struct acceptor {
     grpc_metadata_array metadata;
 };
 
-enum unary_method { M_REGISTER, M_STATUS, M_HEALTH };
+enum unary_method { M_REGISTER, M_STATUS, M_HEALTH, M_ADD_PROBE, M_REVOKE };
+
+/* Who a call comes from. Known at once for a certificate; for a bearer token only
+ * the hash is known until a job on the control thread looks it up. */
+struct call_auth {
+    struct pk_identity who;                  /* role PK_ROLE_NONE while a token is unresolved */
+    char token_hash[PK_TOKEN_HASH_HEX + 1]; /* "" unless the credential is a token */
+    int64_t credential_id;                   /* the token's row, for logs */
+};
 
 struct unary {
     struct tag recv_tag, done_tag;
@@ -54,6 +66,7 @@ struct unary {
     grpc_slice status_details;
     int close_cancelled;
     void *job_data; /* decoded request, owned */
+    struct call_auth auth;
 };
 
 struct outmsg {
@@ -77,8 +90,10 @@ struct stream {
     int finished;     /* no more reads: half-closed, errored or cancelled */
     int status_sent;
     int close_cancelled;
-    int64_t probe_id;
-    char probe_name[128];
+    int64_t probe_id;   /* set once Hello is accepted */
+    char probe_name[128]; /* after Hello: the registered name of probe_id */
+    int hello_pending;  /* a Hello is being checked on the control thread */
+    struct call_auth auth;
     uint64_t last_seq;
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;
@@ -91,6 +106,7 @@ struct server {
     struct ingest *ingest;
     int max_inflight;
     int heartbeat_ms;
+    int plaintext; /* --insecure-plaintext: every caller may do everything */
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;
@@ -98,7 +114,7 @@ struct server {
 
 static atomic_long stat_streams_open;
 static atomic_ullong stat_streams_total, stat_batches, stat_results, stat_rejected, stat_registers, stat_queries,
-    stat_paused;
+    stat_paused, stat_auth_denied;
 
 void rpc_server_get_stats(struct rpc_server_stats *out)
 {
@@ -110,12 +126,122 @@ void rpc_server_get_stats(struct rpc_server_stats *out)
     out->registers = atomic_load(&stat_registers);
     out->queries = atomic_load(&stat_queries);
     out->paused_reads = atomic_load(&stat_paused);
+    out->auth_denied = atomic_load(&stat_auth_denied);
 }
 
 #define M_REGISTER_PATH "/picket.v1.ProbeService/Register"
 #define M_CONNECT_PATH "/picket.v1.ProbeService/Connect"
 #define M_STATUS_PATH "/picket.v1.QueryService/Status"
 #define M_HEALTH_PATH "/grpc.health.v1.Health/Check"
+#define M_ADD_PROBE_PATH "/picket.v1.AdminService/AddProbe"
+#define M_REVOKE_PATH "/picket.v1.AdminService/RevokeCredential"
+
+/* ------------------------------------------------------------ authentication */
+
+/* What a method needs. */
+enum need { NEED_NOTHING, NEED_PROBE, NEED_READ, NEED_WRITE };
+
+static const char *need_name(enum need n)
+{
+    return n == NEED_PROBE ? "a probe credential" : n == NEED_READ ? "a read credential" : "a write credential";
+}
+
+/* Authenticates a new call from its certificate or its authorization metadata.
+ * 0 with *auth filled (the identity, or a token hash to resolve later); -1 with
+ * why when the call has no usable credential. CQ thread, no database. */
+static int call_authenticate(struct server *srv, grpc_call *call, const grpc_metadata_array *md,
+                             struct call_auth *auth, char *why, size_t whylen)
+{
+    memset(auth, 0, sizeof *auth);
+    if (srv->plaintext) {
+        auth->who.role = PK_ROLE_ANY;
+        pk_strlcpy(auth->who.name, "plaintext", sizeof auth->who.name);
+        return 0;
+    }
+    int rc = -1;
+    grpc_auth_context *ctx = grpc_call_auth_context(call);
+    if (ctx) {
+        grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, "x509_common_name");
+        const grpc_auth_property *prop = grpc_auth_property_iterator_next(&it);
+        if (prop) {
+            /* The handshake verified this certificate against the CA already. */
+            char cn[256];
+            size_t n = prop->value_length < sizeof cn - 1 ? prop->value_length : sizeof cn - 1;
+            memcpy(cn, prop->value, n);
+            cn[n] = '\0';
+            rc = pk_identity_from_cn(cn, &auth->who, why, whylen);
+            grpc_auth_context_release(ctx);
+            return rc;
+        }
+        grpc_auth_context_release(ctx);
+    }
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_metadata *m = &md->metadata[i];
+        if (GRPC_SLICE_LENGTH(m->key) != 13 || memcmp(GRPC_SLICE_START_PTR(m->key), "authorization", 13) != 0)
+            continue;
+        char token[PK_TOKEN_LEN + 8];
+        if (pk_bearer_token((const char *)GRPC_SLICE_START_PTR(m->value), GRPC_SLICE_LENGTH(m->value), token,
+                            sizeof token) < 0 ||
+            pk_token_check_format(token) < 0) {
+            snprintf(why, whylen, "malformed bearer token (expected authorization: Bearer %s...)", PK_TOKEN_PREFIX);
+            return -1;
+        }
+        pk_token_hash_hex(token, auth->token_hash);
+        memset(token, 0, sizeof token);
+        return 0;
+    }
+    snprintf(why, whylen, "no credential: present a client certificate from the Picket CA or a bearer token");
+    return -1;
+}
+
+/* 1 when the (resolved) identity may call a method that needs `need`. */
+static int auth_allows(const struct call_auth *auth, enum need need)
+{
+    switch (need) {
+    case NEED_NOTHING:
+        return 1;
+    case NEED_PROBE:
+        return auth->who.role == PK_ROLE_PROBE || auth->who.role == PK_ROLE_ANY;
+    case NEED_READ:
+        return pk_identity_can_read(&auth->who);
+    case NEED_WRITE:
+        return pk_identity_can_write(&auth->who);
+    }
+    return 0;
+}
+
+/* Control thread: turns a token hash into an identity and checks `need`. 0 when
+ * allowed; otherwise -1 with *code and why set. */
+static int auth_resolve(struct store *store, struct call_auth *auth, enum need need, grpc_status_code *code,
+                        char *why, size_t whylen)
+{
+    if (auth->who.role == PK_ROLE_NONE && auth->token_hash[0]) {
+        char err[300];
+        int found = store_credential_lookup(store, auth->token_hash, &auth->who, &auth->credential_id, err, sizeof err);
+        if (found < 0) {
+            *code = GRPC_STATUS_UNAVAILABLE;
+            snprintf(why, whylen, "cannot check the token: %s", err);
+            return -1;
+        }
+        if (!found) {
+            *code = GRPC_STATUS_UNAUTHENTICATED;
+            snprintf(why, whylen, "unknown or revoked token");
+            atomic_fetch_add(&stat_auth_denied, 1);
+            PK_WARN("auth", "call refused", "reason=\"unknown or revoked token\"");
+            return -1;
+        }
+    }
+    if (!auth_allows(auth, need)) {
+        *code = GRPC_STATUS_PERMISSION_DENIED;
+        snprintf(why, whylen, "%s credential '%s' cannot do this: it needs %s", pk_role_name(auth->who.role),
+                 auth->who.name, need_name(need));
+        char q[400];
+        PK_WARN("auth", "call refused", "reason=%s", pk_log_q(q, sizeof q, why));
+        atomic_fetch_add(&stat_auth_denied, 1);
+        return -1;
+    }
+    return 0;
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -235,6 +361,21 @@ static void register_job(struct store *store, void *ctx)
         return;
     }
     char err[512];
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, NEED_PROBE, &code, err, sizeof err) < 0) {
+        unary_reply(u, code, err, NULL);
+        return;
+    }
+    if (!pk_identity_is_probe(&u->auth.who, req->probe_name)) {
+        char qa[300], qb[300];
+        snprintf(err, sizeof err, "credential of probe '%s' cannot register as probe '%.127s'", u->auth.who.name,
+                 req->probe_name);
+        PK_WARN("auth", "register refused", "credential_probe=%s probe=%s", pk_log_q(qa, sizeof qa, u->auth.who.name),
+                pk_log_q(qb, sizeof qb, req->probe_name));
+        atomic_fetch_add(&stat_auth_denied, 1);
+        unary_reply(u, GRPC_STATUS_PERMISSION_DENIED, err, NULL);
+        return;
+    }
     struct pk_kv labels[64];
     size_t n_labels = req->n_labels > 64 ? 64 : req->n_labels;
     for (size_t i = 0; i < n_labels; i++) {
@@ -286,6 +427,11 @@ static void status_job(struct store *store, void *ctx)
         return;
     }
     char err[512];
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, NEED_READ, &code, err, sizeof err) < 0) {
+        unary_reply(u, code, err, NULL);
+        return;
+    }
     struct store_status_row *rows = NULL;
     size_t n = 0, np = 0;
     struct store_probe_row *prows = NULL;
@@ -372,6 +518,105 @@ out:
     free(rows);
 }
 
+static int valid_probe_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 127)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x21 || *p > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void add_probe_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    Picket__V1__AddProbeRequest *req = u->job_data;
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        return;
+    }
+    char err[512];
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
+        unary_reply(u, code, err, NULL);
+        return;
+    }
+    if (!valid_probe_name(req->probe_name)) {
+        /* The name ends up in certificate CNs and logs: keep it plain. */
+        unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "probe name must be 1..127 printable ASCII bytes, no spaces",
+                    NULL);
+        return;
+    }
+    if (strlen(req->region) > 63) {
+        unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "region must be at most 63 bytes", NULL);
+        return;
+    }
+    pk_utf8_sanitize(req->region);
+    char token[PK_TOKEN_LEN + 1], hash[PK_TOKEN_HASH_HEX + 1];
+    int64_t id = 0;
+    if (pk_token_generate(token, err, sizeof err) < 0) {
+        unary_reply(u, GRPC_STATUS_INTERNAL, err, NULL);
+        return;
+    }
+    pk_token_hash_hex(token, hash);
+    if (store_credential_add(store, PK_ROLE_PROBE, req->probe_name, req->region, hash, &id, err, sizeof err) < 0) {
+        memset(token, 0, sizeof token);
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        return;
+    }
+    char qp[300], qb[300];
+    PK_INFO("auth", "probe credential issued", "probe=%s credential_id=%lld by=%s",
+            pk_log_q(qp, sizeof qp, req->probe_name), (long long)id, pk_log_q(qb, sizeof qb, u->auth.who.name));
+    Picket__V1__AddProbeResponse resp = PICKET__V1__ADD_PROBE_RESPONSE__INIT;
+    resp.token = token;
+    resp.credential_id = id;
+    unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+    memset(token, 0, sizeof token);
+}
+
+static void revoke_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    Picket__V1__RevokeCredentialRequest *req = u->job_data;
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        return;
+    }
+    char err[512];
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
+        unary_reply(u, code, err, NULL);
+        return;
+    }
+    if (req->credential_id <= 0 && !valid_probe_name(req->probe_name)) {
+        unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "give a probe name or a credential id", NULL);
+        return;
+    }
+    long revoked = 0;
+    if (store_credential_revoke(store, req->credential_id, PK_ROLE_PROBE, req->probe_name, &revoked, err,
+                                sizeof err) < 0) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        return;
+    }
+    char qp[300], qb[300];
+    PK_INFO("auth", "credentials revoked", "probe=%s credential_id=%lld revoked=%ld by=%s",
+            pk_log_q(qp, sizeof qp, req->probe_name), (long long)req->credential_id, revoked,
+            pk_log_q(qb, sizeof qb, u->auth.who.name));
+    if (revoked == 0) {
+        if (req->credential_id > 0)
+            snprintf(err, sizeof err, "no live credential with id %lld", (long long)req->credential_id);
+        else
+            snprintf(err, sizeof err, "probe '%s' has no live token", req->probe_name);
+        unary_reply(u, GRPC_STATUS_NOT_FOUND, err, NULL);
+        return;
+    }
+    Picket__V1__RevokeCredentialResponse resp = PICKET__V1__REVOKE_CREDENTIAL_RESPONSE__INIT;
+    resp.revoked = revoked;
+    unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+}
+
 static void unary_on_request(struct unary *u, int success)
 {
     if (!success || !u->request) {
@@ -453,15 +698,32 @@ static void unary_on_request(struct unary *u, int success)
             unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
         return;
     }
+    case M_ADD_PROBE:
+    case M_REVOKE: {
+        int add = u->method == M_ADD_PROBE;
+        ProtobufCMessage *req = unpack_message(
+            add ? &picket__v1__add_probe_request__descriptor : &picket__v1__revoke_credential_request__descriptor,
+            u->request);
+        if (!req) {
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT,
+                        add ? "malformed AddProbeRequest" : "malformed RevokeCredentialRequest", NULL);
+            return;
+        }
+        u->job_data = req;
+        if (ingest_job(u->srv->ingest, add ? add_probe_job : revoke_job, u) < 0)
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+        return;
+    }
     }
 }
 
-static void unary_start(struct server *srv, grpc_call *call, enum unary_method method)
+static void unary_start(struct server *srv, grpc_call *call, enum unary_method method, const struct call_auth *auth)
 {
     struct unary *u = calloc(1, sizeof *u);
     u->srv = srv;
     u->call = call;
     u->method = method;
+    u->auth = *auth;
     u->status_details = grpc_empty_slice();
     grpc_metadata_array_init(&u->trailing);
     u->recv_tag.kind = TAG_UNARY_RECV;
@@ -697,12 +959,76 @@ size_t rpc_server_probe_metrics(struct probe_spool_metric *out, size_t max)
     return n;
 }
 
+/* The probe this stream is authenticated as, for code that must send a probe
+ * only what is its own (central check assignment): after an accepted Hello, the
+ * registered name of the stream's probe id, which a probe credential has been
+ * checked to own; NULL before that. s->mu held. */
+static inline const char *stream_authenticated_probe(const struct stream *s)
+{
+    return s->probe_id ? s->probe_name : NULL;
+}
+
+struct hello_ctx {
+    struct stream *s;
+    int64_t probe_id;
+    char hello_name[128];
+};
+
+/* Control thread: checks that the stream's credential owns the probe id of its
+ * Hello, then opens the stream for batches. */
+static void hello_job(struct store *store, void *ctx)
+{
+    struct hello_ctx *h = ctx;
+    struct stream *s = h->s;
+    char why[512], name[128] = "";
+    grpc_status_code code = GRPC_STATUS_OK;
+    int found = 0;
+    if (!store) {
+        code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(why, sizeof why, "database unavailable");
+    } else if (auth_resolve(store, &s->auth, NEED_PROBE, &code, why, sizeof why) < 0) {
+        /* code and why are set */
+    } else if ((found = store_probe_name(store, h->probe_id, name, sizeof name, why, sizeof why)) < 0) {
+        code = GRPC_STATUS_UNAVAILABLE;
+    } else if (!found) {
+        code = GRPC_STATUS_FAILED_PRECONDITION;
+        snprintf(why, sizeof why, "probe id %lld is not registered: call Register first", (long long)h->probe_id);
+    } else if (!pk_identity_is_probe(&s->auth.who, name) ||
+               (s->auth.who.role != PK_ROLE_ANY && h->hello_name[0] && strcmp(h->hello_name, name) != 0)) {
+        code = GRPC_STATUS_PERMISSION_DENIED;
+        snprintf(why, sizeof why, "credential of probe '%s' cannot send as probe '%s' (probe id %lld)",
+                 s->auth.who.name, name, (long long)h->probe_id);
+        atomic_fetch_add(&stat_auth_denied, 1);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->hello_pending = 0;
+    if (!s->finished) {
+        if (code != GRPC_STATUS_OK) {
+            stream_abort(s, code, why);
+        } else {
+            s->probe_id = h->probe_id;
+            pk_strlcpy(s->probe_name, name, sizeof s->probe_name);
+            char qp[300], qw[300];
+            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld credential=%s",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id,
+                    pk_log_q(qw, sizeof qw, s->auth.who.name));
+            stream_post_recv(s);
+        }
+    }
+    stream_maybe_finish(s);
+    free(h);
+    int freed;
+    stream_unref_locked(s, &freed);
+    if (!freed)
+        pthread_mutex_unlock(&s->mu);
+}
+
 /* A message arrived on a Connect stream. s->mu held. */
 static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
 {
     switch (msg->kind_case) {
-    case PICKET__V1__PROBE_MESSAGE__KIND_HELLO:
-        if (s->probe_id) {
+    case PICKET__V1__PROBE_MESSAGE__KIND_HELLO: {
+        if (s->probe_id || s->hello_pending) {
             stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "second hello on one stream");
             return;
         }
@@ -710,16 +1036,25 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
             stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "hello without a probe_id: call Register first");
             return;
         }
-        s->probe_id = msg->hello->probe_id;
-        pk_strlcpy(s->probe_name, msg->hello->probe_name, sizeof s->probe_name);
-        pk_utf8_sanitize(s->probe_name);
-        {
-            char qp[300];
-            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld", pk_log_q(qp, sizeof qp, s->probe_name),
-                    (long long)s->probe_id);
+        /* Nothing more is read until the control thread has checked the Hello. */
+        struct hello_ctx *h = calloc(1, sizeof *h);
+        if (!h) {
+            stream_abort(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            return;
         }
-        stream_post_recv(s);
+        h->s = s;
+        h->probe_id = msg->hello->probe_id;
+        pk_strlcpy(h->hello_name, msg->hello->probe_name, sizeof h->hello_name);
+        s->hello_pending = 1;
+        s->refs++;
+        if (ingest_job(s->srv->ingest, hello_job, h) < 0) {
+            s->hello_pending = 0;
+            s->refs--;
+            free(h);
+            stream_abort(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy");
+        }
         return;
+    }
     case PICKET__V1__PROBE_MESSAGE__KIND_BATCH: {
         if (!s->probe_id) {
             stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "batch before hello");
@@ -816,11 +1151,12 @@ static void stream_on_recv(struct stream *s, int success)
         pthread_mutex_unlock(&s->mu);
 }
 
-static void stream_start(struct server *srv, grpc_call *call)
+static void stream_start(struct server *srv, grpc_call *call, const struct call_auth *auth)
 {
     struct stream *s = calloc(1, sizeof *s);
     s->srv = srv;
     s->call = call;
+    s->auth = *auth;
     pthread_mutex_init(&s->mu, NULL);
     s->recv_tag = (struct tag){TAG_STREAM_RECV, s};
     s->send_tag = (struct tag){TAG_STREAM_SEND, s};
@@ -866,21 +1202,53 @@ static void stream_start(struct server *srv, grpc_call *call)
 
 /* ------------------------------------------------------------ the loop */
 
+static const struct {
+    const char *path;
+    int stream;
+    enum unary_method method;
+    enum need need;
+} methods[] = {
+    {M_CONNECT_PATH, 1, M_REGISTER, NEED_PROBE},   {M_REGISTER_PATH, 0, M_REGISTER, NEED_PROBE},
+    {M_STATUS_PATH, 0, M_STATUS, NEED_READ},       {M_HEALTH_PATH, 0, M_HEALTH, NEED_NOTHING},
+    {M_ADD_PROBE_PATH, 0, M_ADD_PROBE, NEED_WRITE}, {M_REVOKE_PATH, 0, M_REVOKE, NEED_WRITE},
+};
+
 static void on_new_call(struct server *srv, struct acceptor *a, int success)
 {
     if (success && a->call) {
-        if (method_is(&a->details, M_CONNECT_PATH))
-            stream_start(srv, a->call);
-        else if (method_is(&a->details, M_REGISTER_PATH))
-            unary_start(srv, a->call, M_REGISTER);
-        else if (method_is(&a->details, M_STATUS_PATH))
-            unary_start(srv, a->call, M_STATUS);
-        else if (method_is(&a->details, M_HEALTH_PATH))
-            unary_start(srv, a->call, M_HEALTH);
-        else {
-            grpc_call_cancel_with_status(a->call, GRPC_STATUS_UNIMPLEMENTED, "unknown method", NULL);
-            grpc_call_unref(a->call);
+        size_t i = 0;
+        while (i < sizeof methods / sizeof methods[0] && !method_is(&a->details, methods[i].path))
+            i++;
+        struct call_auth auth;
+        memset(&auth, 0, sizeof auth);
+        char why[400];
+        grpc_status_code refuse = GRPC_STATUS_OK;
+        if (i == sizeof methods / sizeof methods[0]) {
+            refuse = GRPC_STATUS_UNIMPLEMENTED;
+            snprintf(why, sizeof why, "unknown method");
+        } else if (methods[i].need != NEED_NOTHING) {
+            if (call_authenticate(srv, a->call, &a->metadata, &auth, why, sizeof why) < 0)
+                refuse = GRPC_STATUS_UNAUTHENTICATED;
+            /* A certificate's role is known now; a token's only after the lookup. */
+            else if (auth.who.role != PK_ROLE_NONE && !auth_allows(&auth, methods[i].need)) {
+                refuse = GRPC_STATUS_PERMISSION_DENIED;
+                snprintf(why, sizeof why, "%s credential '%s' cannot do this: it needs %s",
+                         pk_role_name(auth.who.role), auth.who.name, need_name(methods[i].need));
+            }
+            if (refuse != GRPC_STATUS_OK) {
+                char q[500], qm[200];
+                PK_WARN("auth", "call refused", "method=%s code=%d reason=%s",
+                        pk_log_q(qm, sizeof qm, methods[i].path), (int)refuse, pk_log_q(q, sizeof q, why));
+                atomic_fetch_add(&stat_auth_denied, 1);
+            }
         }
+        if (refuse != GRPC_STATUS_OK) {
+            grpc_call_cancel_with_status(a->call, refuse, why, NULL);
+            grpc_call_unref(a->call);
+        } else if (methods[i].stream)
+            stream_start(srv, a->call, &auth);
+        else
+            unary_start(srv, a->call, methods[i].method, &auth);
     }
     grpc_call_details_destroy(&a->details);
     grpc_metadata_array_destroy(&a->metadata);
@@ -976,7 +1344,17 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     srv.cq = grpc_completion_queue_create_for_next(NULL);
     srv.server = grpc_server_create(&channel_args, NULL);
     grpc_server_register_completion_queue(srv.server, srv.cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    srv.plaintext = cfg->insecure_plaintext;
+    grpc_server_credentials *creds;
+    if (cfg->insecure_plaintext)
+        creds = grpc_insecure_server_credentials_create();
+    else {
+        /* A client certificate, when presented, must chain to the CA; a client
+         * without one must bring a bearer token (checked per call). */
+        grpc_ssl_pem_key_cert_pair pair = {cfg->tls_key_pem, cfg->tls_cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(cfg->tls_ca_pem, &pair, 1,
+                                                      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+    }
     int port = grpc_server_add_http2_port(srv.server, cfg->listen, creds);
     grpc_server_credentials_release(creds);
     if (port <= 0) {
@@ -993,7 +1371,7 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     grpc_server_start(srv.server);
     for (int i = 0; i < 8; i++)
         request_next_call(&srv);
-    PK_INFO("rpc", "listening", "address=%s", cfg->listen);
+    PK_INFO("rpc", "listening", "address=%s tls=%s", cfg->listen, cfg->insecure_plaintext ? "off" : "on");
 
     struct tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     int shutting_down = 0, shutdown_done = 0;

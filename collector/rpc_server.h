@@ -14,6 +14,10 @@ struct rpc_server_config {
                                       because open calls wait on its callbacks */
     int max_inflight_per_stream;   /* batches of one probe queued at once, default 4 */
     int heartbeat_ms;              /* what probes are told to use, default 10000 */
+    /* TLS (PEM text, borrowed): the CA client certificates must chain to, and the
+     * collector's own certificate and key. Required unless insecure_plaintext. */
+    const char *tls_ca_pem, *tls_cert_pem, *tls_key_pem;
+    int insecure_plaintext;        /* no TLS, no authentication: development only */
 };
 
 struct rpc_server_stats {
@@ -25,6 +29,7 @@ struct rpc_server_stats {
     unsigned long long registers;
     unsigned long long queries;
     unsigned long long paused_reads;     /* times a stream was paused for backpressure */
+    unsigned long long auth_denied;      /* calls refused for a missing, bad or insufficient credential */
 };
 /* Process-wide counters; any thread. */
 void rpc_server_get_stats(struct rpc_server_stats *out);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/auth.h"
 #include "../common/checks.h"
 #include "../common/result.h"
 
@@ -109,6 +110,24 @@ int store_write_batches(struct store *s, struct store_batch *batches, size_t n, 
 /* picketctl status: one row per known check. *rows is malloc'd; caller frees. */
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen);
+
+/* ---- credentials (migrations/004_credentials.sql): only SHA-256 hashes of tokens. */
+
+/* Stores a new credential with the token's hash (64 hex digits). For PK_ROLE_PROBE
+ * name is the probe's name, and the probe row is created (in region, "default"
+ * when NULL or empty) if it does not exist yet. *id receives the credential id. */
+int store_credential_add(struct store *s, enum pk_role role, const char *name, const char *region,
+                         const char *token_hash_hex, int64_t *id, char *err, size_t errlen);
+/* Finds the live (not revoked) credential with this token hash: 1 with *who and
+ * *id filled, 0 when there is none, -1 + err when the database failed. */
+int store_credential_lookup(struct store *s, const char *token_hash_hex, struct pk_identity *who, int64_t *id,
+                            char *err, size_t errlen);
+/* Revokes live credentials: the one with id when id > 0, else all with role and
+ * name. *revoked receives how many were revoked (0 is not an error). */
+int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, const char *name, long *revoked,
+                            char *err, size_t errlen);
+/* The name of probe probe_id: 1 with name filled, 0 when there is no such probe. */
+int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen);
 
 /* Exposed for unit tests: encode one result as a COPY text-format line
  * (tab-separated, '\n'-terminated, with COPY escaping). Returns bytes written

@@ -11,7 +11,73 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "wire.h"
+
+/* Process-wide client security, set once from main() before any channel. */
+static struct {
+    int tls;
+    char *ca_pem, *cert_pem, *key_pem;
+    char token[PK_TOKEN_LEN + 1];
+} security;
+
+void rpc_client_clear_security(void)
+{
+    free(security.ca_pem);
+    free(security.cert_pem);
+    if (security.key_pem) {
+        memset(security.key_pem, 0, strlen(security.key_pem));
+        free(security.key_pem);
+    }
+    memset(&security, 0, sizeof security);
+}
+
+int rpc_client_set_security(const struct pk_tls_client *sec, char *err, size_t errlen)
+{
+    rpc_client_clear_security();
+    if (sec->plaintext)
+        return 0;
+    security.tls = 1;
+    security.ca_pem = strdup(sec->ca_pem);
+    security.cert_pem = sec->cert_pem ? strdup(sec->cert_pem) : NULL;
+    security.key_pem = sec->key_pem ? strdup(sec->key_pem) : NULL;
+    memcpy(security.token, sec->token, sizeof security.token);
+    if (!security.ca_pem || (sec->cert_pem && !security.cert_pem) || (sec->key_pem && !security.key_pem)) {
+        rpc_client_clear_security();
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_client_security_from_opts(const struct pk_tls_opts *opts, const char *prog, char *err, size_t errlen)
+{
+    struct pk_tls_client sec;
+    if (pk_tls_client_load(opts, prog, &sec, err, errlen) < 0)
+        return -1;
+    int rc = rpc_client_set_security(&sec, err, errlen);
+    pk_tls_client_free(&sec);
+    return rc;
+}
+
+/* TLS channel credentials, composed with the bearer token when there is one. */
+static grpc_channel_credentials *secure_credentials(const char *ca_pem, const char *cert_pem, const char *key_pem,
+                                                    const char *token)
+{
+    grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
+    grpc_channel_credentials *ssl = grpc_ssl_credentials_create(ca_pem, cert_pem ? &pair : NULL, NULL, NULL);
+    if (!ssl || !token[0])
+        return ssl;
+    grpc_call_credentials *bearer = grpc_access_token_credentials_create(token, NULL);
+    if (!bearer) {
+        grpc_channel_credentials_release(ssl);
+        return NULL;
+    }
+    grpc_channel_credentials *both = grpc_composite_channel_credentials_create(ssl, bearer, NULL);
+    grpc_channel_credentials_release(ssl);
+    grpc_call_credentials_release(bearer);
+    return both;
+}
 
 void rpc_target(char *out, size_t size, const char *address)
 {
@@ -40,6 +106,18 @@ void rpc_target(char *out, size_t size, const char *address)
 
 grpc_channel *rpc_channel_create(const char *address)
 {
+    struct pk_tls_client sec = {.plaintext = !security.tls,
+                                .ca_pem = security.ca_pem,
+                                .cert_pem = security.cert_pem,
+                                .key_pem = security.key_pem};
+    memcpy(sec.token, security.token, sizeof sec.token);
+    grpc_channel *ch = rpc_channel_create_with(address, &sec);
+    memset(sec.token, 0, sizeof sec.token);
+    return ch;
+}
+
+grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec)
+{
     char target[512];
     rpc_target(target, sizeof target, address);
     grpc_arg args[4];
@@ -58,7 +136,11 @@ grpc_channel *rpc_channel_create(const char *address)
     args[3].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[3].value.integer = 200;
     grpc_channel_args channel_args = {4, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = sec->plaintext
+                                          ? grpc_insecure_credentials_create()
+                                          : secure_credentials(sec->ca_pem, sec->cert_pem, sec->key_pem, sec->token);
+    if (!creds)
+        return NULL;
     grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     return ch;

@@ -11,8 +11,16 @@
  * ("ipv4:...", "dns:///...") into a gRPC target string. */
 void rpc_target(char *out, size_t size, const char *address);
 
-/* An insecure channel with Picket's message size limits. Caller destroys it. */
+#include "rpc_security.h"
+
+/* A channel with Picket's message size limits and the security set with
+ * rpc_client_set_security (rpc_security.h); plaintext when it was never set (unit
+ * tests, tools that never talk to a collector). NULL only when out of memory.
+ * Caller destroys it. */
 grpc_channel *rpc_channel_create(const char *address);
+/* The same with explicit security instead of the process-wide one (tools that
+ * speak as several identities, such as the ingest load generator). */
+grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec);
 
 /* One blocking unary call on its own completion queue. On success *resp is a
  * malloc'd buffer (caller frees). On failure err says what happened, including

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "result.h"
 #include "rpc_ctl.h"
+#include "rpc_security.h"
 
 static void usage(FILE *f)
 {
@@ -18,12 +20,20 @@ static void usage(FILE *f)
             "commands:\n"
             "  status [--check NAME] [--json]   last result, age, success ratio over the last hour\n"
             "                                   per region, and how many probes run each check\n"
+            "  probe add NAME [--region R]      issue a token for probe NAME (needs a write credential);\n"
+            "                                   the token is printed once, on stdout\n"
+            "  probe revoke NAME [--id N]       revoke every token of probe NAME, or only credential N\n"
             "  version                          print the version\n"
             "\n"
             "options:\n"
             "  --collector ADDR   collector host:port, default 127.0.0.1:7700 (env PICKET_COLLECTOR)\n"
             "  --timeout MS       per call, default 5000\n"
-            "  -h, --help         this text\n");
+            PK_TLS_CLIENT_USAGE
+            "  -h, --help         this text\n"
+            "\n"
+            "status needs a read (or write) credential; probe add/revoke a write credential:\n"
+            "a client certificate with CN read:WHO or write:WHO, or a token from\n"
+            "`picket-collector token add --role read|write WHO` (docs/SECURITY.md).\n");
 }
 
 static void format_age(char *buf, size_t size, int64_t age_us)
@@ -223,6 +233,89 @@ static int cmd_status(const char *collector, int timeout_ms, int argc, char **ar
     return 0;
 }
 
+static int cmd_probe(const char *collector, int timeout_ms, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"region", required_argument, NULL, 'r'},
+        {"id", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *region = NULL;
+    long long id = 0;
+    int c;
+    /* argv[0] is "probe", argv[1] the action. */
+    if (argc < 2 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "revoke") != 0)) {
+        fprintf(stderr, "picketctl probe: give an action: add NAME [--region R] or revoke NAME [--id N]\n");
+        return 2;
+    }
+    int add = strcmp(argv[1], "add") == 0;
+    const char *action = argv[1];
+    argc--;
+    argv++;
+    optind = 0; /* 0, not 1: GNU getopt then also forgets the "+" of the global pass */
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            region = optarg;
+            break;
+        case 'i': {
+            char *end;
+            id = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || id <= 0) {
+                fprintf(stderr, "picketctl probe revoke: --id must be a positive integer, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "picketctl probe %s: give exactly one probe NAME\n", action);
+        return 2;
+    }
+    const char *name = argv[optind];
+    char err[1024];
+    if (add) {
+        if (id) {
+            fprintf(stderr, "picketctl probe add: --id is for revoke\n");
+            return 2;
+        }
+        Picket__V1__AddProbeResponse *resp = NULL;
+        if (ctl_add_probe(collector, name, region, timeout_ms, &resp, err, sizeof err) < 0) {
+            fprintf(stderr, "picketctl: %s\n", err);
+            return 1;
+        }
+        printf("%s\n", resp->token);
+        fflush(stdout);
+        fprintf(stderr,
+                "picketctl: token for probe '%s' issued (credential id %lld). It is shown only once and the\n"
+                "collector keeps only its hash. Save it in a file readable only by the probe's user, then run\n"
+                "  picket-probe --name %s --tls-ca CA.crt --token-file FILE ...   (or set PICKET_TOKEN)\n",
+                name, (long long)resp->credential_id, name);
+        size_t n = strlen(resp->token);
+        memset(resp->token, 0, n);
+        picket__v1__add_probe_response__free_unpacked(resp, NULL);
+        return 0;
+    }
+    if (region) {
+        fprintf(stderr, "picketctl probe revoke: --region is for add\n");
+        return 2;
+    }
+    long long revoked = 0;
+    if (ctl_revoke(collector, name, id, timeout_ms, &revoked, err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl: %s\n", err);
+        return 1;
+    }
+    printf("revoked %lld credential%s of probe %s\n", revoked, revoked == 1 ? "" : "s", name);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *collector = getenv("PICKET_COLLECTOR");
@@ -234,8 +327,11 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        PK_TLS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
+    struct pk_tls_opts tls;
+    pk_tls_opts_from_env(&tls);
     int c;
     /* Global options stop at the command name. */
     while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
@@ -260,6 +356,8 @@ int main(int argc, char **argv)
             printf("picketctl %s\n", PICKET_VERSION);
             return 0;
         default:
+            if (pk_tls_opts_flag(&tls, c, optarg))
+                break;
             usage(stderr);
             return 2;
         }
@@ -271,8 +369,17 @@ int main(int argc, char **argv)
     const char *command = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
-    if (strcmp(command, "status") == 0)
-        return cmd_status(collector, timeout_ms, sub_argc, sub_argv);
+    if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0) {
+        char err[1024];
+        if (rpc_client_security_from_opts(&tls, "picketctl", err, sizeof err) < 0) {
+            fprintf(stderr, "picketctl: %s\n", err);
+            return 2;
+        }
+        int rc = strcmp(command, "status") == 0 ? cmd_status(collector, timeout_ms, sub_argc, sub_argv)
+                                                : cmd_probe(collector, timeout_ms, sub_argc, sub_argv);
+        rpc_client_clear_security();
+        return rc;
+    }
     if (strcmp(command, "version") == 0) {
         printf("picketctl %s\n", PICKET_VERSION);
         return 0;

@@ -12,4 +12,13 @@
 int ctl_status(const char *address, const char *check_name, int timeout_ms, Picket__V1__StatusResponse **out,
                char *err, size_t errlen);
 
+/* AdminService.AddProbe: issues a token for probe `name` (creating the probe in
+ * `region` if it is new). *out is freed with picket__v1__add_probe_response__free_unpacked. */
+int ctl_add_probe(const char *address, const char *name, const char *region, int timeout_ms,
+                  Picket__V1__AddProbeResponse **out, char *err, size_t errlen);
+/* AdminService.RevokeCredential: every live token of probe `name`, or only
+ * credential `id` when id > 0. *revoked receives the count. */
+int ctl_revoke(const char *address, const char *name, long long id, int timeout_ms, long long *revoked, char *err,
+               size_t errlen);
+
 #endif

@@ -15,6 +15,7 @@
 #include "checks.h"
 #include "log.h"
 #include "probe_config.h"
+#include "rpc_security.h"
 #include "report.h"
 #include "runner.h"
 #include "uplink.h"
@@ -58,7 +59,11 @@ static void usage(FILE *f)
             "                       `probe` and `region` are set to this probe's name and region\n"
             "                       unless given\n"
             "  --log-level LEVEL    debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
+            PK_TLS_CLIENT_USAGE
             "  -h, --help           this text\n"
+            "\n"
+            "Talking to a collector needs --tls-ca with a client certificate (CN probe:NAME) or a\n"
+            "token from `picketctl probe add NAME`, or --insecure-plaintext (docs/SECURITY.md).\n"
             "\n"
             "run --once (the CI gate; needs no collector):\n"
             "  --junit FILE         also write JUnit XML to FILE (\"-\": stdout)\n"
@@ -426,8 +431,11 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
         {"var", required_argument, NULL, 'v'},       {"spool-dir", required_argument, NULL, 'S'},
         {"spool-cap", required_argument, NULL, 'A'}, {"spool-fsync", required_argument, NULL, 'F'},
+        PK_TLS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
+    struct pk_tls_opts tls;
+    pk_tls_opts_from_env(&tls);
     /* First pass: only --config and --help, so the file loads before env and flags. */
     const char *config_file = getenv("PICKET_PROBE_CONFIG");
     int c;
@@ -545,7 +553,8 @@ int main(int argc, char **argv)
             }
             break;
         default:
-            rc = 2;
+            if (!pk_tls_opts_flag(&tls, c, optarg))
+                rc = 2;
         }
     }
     if (!rc && optind < argc) {
@@ -558,6 +567,10 @@ int main(int argc, char **argv)
     }
     if (!rc && cfg.n_check_files == 0) {
         fprintf(stderr, "picket-probe: no checks: give --checks FILE or set PICKET_CHECKS\n");
+        rc = 2;
+    }
+    if (!rc && rpc_client_security_from_opts(&tls, "picket-probe", err, sizeof err) < 0) {
+        fprintf(stderr, "picket-probe: %s\n", err);
         rc = 2;
     }
     if (rc) {
@@ -649,6 +662,7 @@ int main(int argc, char **argv)
     uplink_stop(up, 2000);
     PK_INFO("probe", "stopped", "code=%d", exit_code);
 out:
+    rpc_client_clear_security();
 
     free(infos);
     pk_checkset_free(&set);

@@ -3,13 +3,20 @@
 Starts the real binaries from $PICKET_BUILD_DIR against a PrivatePostgres, serves
 real HTTP targets on 127.0.0.1, and generates Python gRPC stubs from the proto.
 Every wait is bounded; every process started here is killed on exit.
+
+TLS is on by default: a per-run private CA (scripts/pki into a temp dir, see
+pki()) gives the collector its server certificate, each probe a client
+certificate with CN probe:<name>, and picketctl a write:test certificate.
+plaintext=True (on both sides) uses --insecure-plaintext instead.
 Standard library plus Debian's python3-grpcio / python3-grpc-tools (stubs only).
 """
 
 import http.server
+import atexit
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,6 +97,86 @@ class Proc:
             return ""
 
 
+class Pki:
+    """A private CA made by scripts/pki in a temp dir; client certificates on demand."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="picket-pki-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self._run()
+        self.ca = os.path.join(self.dir, "ca.crt")
+        self.server_cert = os.path.join(self.dir, "collector.crt")
+        self.server_key = os.path.join(self.dir, "collector.key")
+
+    def _run(self, *cns):
+        r = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "pki"), self.dir] + list(cns), capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("scripts/pki failed: " + r.stderr)
+
+    def cert(self, cn):
+        """(cert_path, key_path) of a client certificate with this CN, e.g. "probe:eu"."""
+        base = os.path.join(self.dir, cn.replace(":", "-", 1))
+        if not os.path.exists(base + ".crt"):
+            self._run(cn)
+        return base + ".crt", base + ".key"
+
+    def client_args(self, cn):
+        crt, key = self.cert(cn)
+        return ["--tls-ca", self.ca, "--tls-cert", crt, "--tls-key", key]
+
+
+_PKI = None
+
+
+def pki():
+    """The test run's PKI, made on first use."""
+    global _PKI
+    if _PKI is None:
+        _PKI = Pki()
+    return _PKI
+
+
+def write_token_file(token, directory=None):
+    fd, path = tempfile.mkstemp(prefix="picket-token-", dir=directory)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return path
+
+
+def grpc_channel(port, cn="probe:py-probe", token=None):
+    """A Python grpcio channel to the collector over TLS, with the cn client
+    certificate, or with only the CA and a bearer token when token is given."""
+    import grpc
+    with open(pki().ca, "rb") as f:
+        ca = f.read()
+    if token:
+        creds = grpc.composite_channel_credentials(grpc.ssl_channel_credentials(root_certificates=ca),
+                                                   grpc.access_token_call_credentials(token))
+    else:
+        crt, key = pki().cert(cn)
+        with open(crt, "rb") as f:
+            chain = f.read()
+        with open(key, "rb") as f:
+            pkey = f.read()
+        creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=pkey, certificate_chain=chain)
+    return grpc.secure_channel("127.0.0.1:%d" % port, creds)
+
+
+def _has_security_flag(extra):
+    return any(a in ("--insecure-plaintext", "--tls-ca", "--tls-cert", "--token-file") for a in (extra or []))
+
+
+def client_security_args(cn, plaintext=False, token=None):
+    """Flags for a probe or picketctl: a token (over TLS) when given, else the cn certificate."""
+    if plaintext:
+        return ["--insecure-plaintext"]
+    if token:
+        return ["--tls-ca", pki().ca, "--token-file", write_token_file(token)]
+    return pki().client_args(cn)
+
+
 def migrate(pg):
     out = subprocess.run([binary("picket-collector"), "migrate", "--db", pg.url], capture_output=True, text=True,
                          timeout=60)
@@ -98,11 +185,15 @@ def migrate(pg):
     return out.stdout
 
 
-def start_collector(pg, port=None, extra=None, logdir=None, http_port=None):
+def start_collector(pg, port=None, extra=None, logdir=None, http_port=None, plaintext=False):
     port = port or free_port()
     http_port = http_port or free_port()
     argv = [binary("picket-collector"), "serve", "--db", pg.url, "--listen", "127.0.0.1:%d" % port,
             "--http-listen", "127.0.0.1:%d" % http_port]
+    if plaintext:
+        argv.append("--insecure-plaintext")
+    elif not _has_security_flag(extra):
+        argv += ["--tls-ca", pki().ca, "--tls-cert", pki().server_cert, "--tls-key", pki().server_key]
     p = Proc("collector-%d" % port, argv + (extra or []), logdir=logdir)
     p.port = port
     p.http_port = http_port
@@ -120,12 +211,17 @@ def _port_open(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None, env=None, spool_dir=None):
-    """spool_dir: where the probe keeps unacknowledged results (default a fresh
+def start_probe(name, region, collectors, checks_file, labels="", extra=None, logdir=None, env=None, plaintext=False,
+                token=None, cert_cn=None, spool_dir=None):
+    """TLS with a probe:<name> certificate by default; token=... uses that bearer
+    token instead, cert_cn=... another certificate, plaintext=True no TLS.
+    spool_dir: where the probe keeps unacknowledged results (default a fresh
     directory); restarting the returned Proc keeps using it."""
     spool_dir = spool_dir or tempfile.mkdtemp(prefix="picket-spool-%s-" % name)
     argv = [binary("picket-probe"), "--name", name, "--region", region, "--checks", checks_file,
             "--spool-dir", spool_dir]
+    if not _has_security_flag(extra):
+        argv += client_security_args(cert_cn or "probe:" + name, plaintext, token)
     for c in collectors:
         argv += ["--collector", "127.0.0.1:%d" % c]
     if labels:
@@ -135,8 +231,10 @@ def start_probe(name, region, collectors, checks_file, labels="", extra=None, lo
     return p
 
 
-def picketctl(port, *args):
-    out = subprocess.run([binary("picketctl"), "--collector", "127.0.0.1:%d" % port] + list(args),
+def picketctl(port, *args, plaintext=False, token=None, cert_cn="write:test"):
+    """Runs picketctl against the collector on port; a write:test certificate by default."""
+    sec = [] if _has_security_flag(args) else client_security_args(cert_cn, plaintext, token)
+    out = subprocess.run([binary("picketctl"), "--collector", "127.0.0.1:%d" % port] + sec + list(args),
                          capture_output=True, text=True, timeout=30)
     return out
 

@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import PrivatePostgres, grpc_stubs, migrate, start_collector, wait_for
+from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, start_collector, wait_for
 
 import grpc
 
@@ -47,7 +47,8 @@ def main():
         migrate(pg)
         col = start_collector(pg)
         try:
-            ch = grpc.insecure_channel("127.0.0.1:%d" % col.port)
+            # TLS with a client certificate (CN probe:py-probe), as every probe uses.
+            ch = grpc_channel(col.port, "probe:py-probe")
             health = hpb_grpc.HealthStub(ch)
             wait_for("health SERVING", lambda: health.Check(hpb.HealthCheckRequest()).status ==
                      hpb.HealthCheckResponse.SERVING, 20)
