@@ -44,6 +44,13 @@ static void usage(FILE *f)
             "                      (env PICKET_HTTP_LISTEN)\n"
             "  --writers N         database writer threads, default 2 (env PICKET_WRITERS)\n"
             "  --queue-batches N   batches queued per writer before streams are paused, default 64\n"
+            "  --heartbeat-ms N    heartbeat interval probes are told to use, default 10000; a stream\n"
+            "                      silent for 3 intervals is cut off (DEADLINE_EXCEEDED)\n"
+            "  --hello-timeout-ms N  a stream that sends no Hello within N ms is cut off,\n"
+            "                      default 10000\n"
+            "  --max-clock-skew-ms N  refuse Register from a probe whose clock is off by more\n"
+            "                      than N ms, and batches with results more than N ms in the\n"
+            "                      future (FAILED_PRECONDITION), default 300000 (5 minutes)\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  -h, --help          this text\n"
             "\n"
@@ -171,7 +178,12 @@ static size_t write_metrics(char *buf, size_t size, void *user)
 
 static int health(void *user) { return ingest_db_healthy(user); }
 
-static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches)
+struct serve_limits {
+    int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
+};
+
+static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
+                     const struct serve_limits *limits)
 {
     start_time_s = (double)time(NULL);
     char err[1024];
@@ -213,7 +225,11 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     }
     PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s", PICKET_VERSION, writers,
             listen, http ? http_listen : "none");
-    struct rpc_server_config rcfg = {.listen = listen, .ingest = in};
+    struct rpc_server_config rcfg = {.listen = listen,
+                                     .ingest = in,
+                                     .heartbeat_ms = limits->heartbeat_ms,
+                                     .hello_timeout_ms = limits->hello_timeout_ms,
+                                     .max_clock_skew_ms = limits->max_clock_skew_ms};
     rc = rpc_server_run(&rcfg, &stop_requested, err, sizeof err);
     if (rc < 0) {
         ingest_stop(in);
@@ -233,6 +249,7 @@ int main(int argc, char **argv)
     if (!http_listen || !http_listen[0])
         http_listen = "127.0.0.1:7701";
     int writers = 2, queue_batches = 64;
+    struct serve_limits limits = {.heartbeat_ms = 10000, .hello_timeout_ms = 10000, .max_clock_skew_ms = 300000};
     if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
         return 2;
     if (!listen || !listen[0])
@@ -249,6 +266,9 @@ int main(int argc, char **argv)
         {"http-listen", required_argument, NULL, 'H'},
         {"writers", required_argument, NULL, 'w'},   {"queue-batches", required_argument, NULL, 'q'},
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"heartbeat-ms", required_argument, NULL, 'B'},
+        {"hello-timeout-ms", required_argument, NULL, 'O'},
+        {"max-clock-skew-ms", required_argument, NULL, 'S'},
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     int c;
@@ -269,6 +289,18 @@ int main(int argc, char **argv)
             break;
         case 'q':
             if (parse_int("--queue-batches", optarg, 1, 100000, &queue_batches) < 0)
+                return 2;
+            break;
+        case 'B':
+            if (parse_int("--heartbeat-ms", optarg, 100, 3600000, &limits.heartbeat_ms) < 0)
+                return 2;
+            break;
+        case 'O':
+            if (parse_int("--hello-timeout-ms", optarg, 100, 3600000, &limits.hello_timeout_ms) < 0)
+                return 2;
+            break;
+        case 'S':
+            if (parse_int("--max-clock-skew-ms", optarg, 1000, 2000000000, &limits.max_clock_skew_ms) < 0)
                 return 2;
             break;
         case 'L': {
@@ -315,5 +347,5 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "migrate") == 0)
         return cmd_migrate(db);
-    return cmd_serve(db, listen, http_listen, writers, queue_batches);
+    return cmd_serve(db, listen, http_listen, writers, queue_batches, &limits);
 }
