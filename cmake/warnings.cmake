@@ -12,3 +12,8 @@ if(PICKET_SANITIZE)
         -fno-sanitize-recover=undefined)
     target_link_options(picket_flags INTERFACE -fsanitize=address,undefined)
 endif()
+if(PICKET_FUZZ)
+    # Coverage for libFuzzer in every Picket library; only the fuzz targets link
+    # libFuzzer's main (-fsanitize=fuzzer, tests/fuzz/CMakeLists.txt).
+    target_compile_options(picket_flags INTERFACE -fsanitize=fuzzer-no-link)
+endif()

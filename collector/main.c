@@ -47,6 +47,13 @@ static void usage(FILE *f)
             "                      (env PICKET_HTTP_LISTEN)\n"
             "  --writers N         database writer threads, default 2 (env PICKET_WRITERS)\n"
             "  --queue-batches N   batches queued per writer before streams are paused, default 64\n"
+            "  --heartbeat-ms N    heartbeat interval probes are told to use, default 10000; a stream\n"
+            "                      silent for 3 intervals is cut off (DEADLINE_EXCEEDED)\n"
+            "  --hello-timeout-ms N  a stream that sends no Hello within N ms is cut off,\n"
+            "                      default 10000\n"
+            "  --max-clock-skew-ms N  refuse Register from a probe whose clock is off by more\n"
+            "                      than N ms, and batches with results more than N ms in the\n"
+            "                      future (FAILED_PRECONDITION), default 300000 (5 minutes)\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
             "  --tls-cert FILE     the collector's server certificate (env PICKET_TLS_CERT)\n"
@@ -341,8 +348,12 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
     return 0;
 }
 
+struct serve_limits {
+    int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
+};
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
-                     const struct pk_tls_opts *tls)
+                     const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
     start_time_s = (double)time(NULL);
     char err[1024];
@@ -395,7 +406,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                      .tls_ca_pem = tls_ca,
                                      .tls_cert_pem = tls_cert,
                                      .tls_key_pem = tls_key,
-                                     .insecure_plaintext = tls->insecure_plaintext};
+                                     .insecure_plaintext = tls->insecure_plaintext,
+                                     .heartbeat_ms = limits->heartbeat_ms,
+                                     .hello_timeout_ms = limits->hello_timeout_ms,
+                                     .max_clock_skew_ms = limits->max_clock_skew_ms};
     rc = rpc_server_run(&rcfg, &stop_requested, err, sizeof err);
     if (rc < 0) {
         ingest_stop(in);
@@ -422,6 +436,7 @@ int main(int argc, char **argv)
     if (!http_listen || !http_listen[0])
         http_listen = "127.0.0.1:7701";
     int writers = 2, queue_batches = 64;
+    struct serve_limits limits = {.heartbeat_ms = 10000, .hello_timeout_ms = 10000, .max_clock_skew_ms = 300000};
     if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
         return 2;
     if (!listen || !listen[0])
@@ -453,6 +468,9 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {"role", required_argument, NULL, 'R'},
         {"region", required_argument, NULL, 'g'},    {"id", required_argument, NULL, 'i'},
+        {"heartbeat-ms", required_argument, NULL, 'B'},
+        {"hello-timeout-ms", required_argument, NULL, 'O'},
+        {"max-clock-skew-ms", required_argument, NULL, 'S'},
         PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
@@ -473,6 +491,18 @@ int main(int argc, char **argv)
             break;
         case 'q':
             if (parse_int("--queue-batches", optarg, 1, 100000, &queue_batches) < 0)
+                return 2;
+            break;
+        case 'B':
+            if (parse_int("--heartbeat-ms", optarg, 100, 3600000, &limits.heartbeat_ms) < 0)
+                return 2;
+            break;
+        case 'O':
+            if (parse_int("--hello-timeout-ms", optarg, 100, 3600000, &limits.hello_timeout_ms) < 0)
+                return 2;
+            break;
+        case 'S':
+            if (parse_int("--max-clock-skew-ms", optarg, 1000, 2000000000, &limits.max_clock_skew_ms) < 0)
                 return 2;
             break;
         case 'L': {
@@ -541,5 +571,5 @@ int main(int argc, char **argv)
         return cmd_migrate(db);
     if (token_action)
         return cmd_token(db, token_action, role, token_name, region, cred_id);
-    return cmd_serve(db, listen, http_listen, writers, queue_batches, &tls);
+    return cmd_serve(db, listen, http_listen, writers, queue_batches, &tls, &limits);
 }

@@ -95,6 +95,9 @@ struct stream {
     int hello_pending;  /* a Hello is being checked on the control thread */
     struct call_auth auth;
     uint64_t last_seq;
+    int64_t opened_mono_us;    /* for the Hello deadline */
+    int64_t last_recv_mono_us; /* for the silence deadline; reset when a paused stream resumes */
+    int skew_logged;           /* the probe's heartbeat clock is past the skew bound (logged once) */
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;
     grpc_metadata_array trailing;
@@ -107,6 +110,8 @@ struct server {
     int max_inflight;
     int heartbeat_ms;
     int plaintext; /* --insecure-plaintext: every caller may do everything */
+    int hello_timeout_ms;
+    int64_t max_skew_us;
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;
@@ -646,38 +651,54 @@ static void unary_on_request(struct unary *u, int success)
         return;
     }
     case M_REGISTER: {
-        Picket__V1__RegisterRequest *req =
-            (Picket__V1__RegisterRequest *)unpack_message(&picket__v1__register_request__descriptor, u->request);
-        const char *why = NULL;
-        if (!req)
-            why = "malformed RegisterRequest";
-        else if (!req->probe_name || !req->probe_name[0] || strlen(req->probe_name) > 127)
-            why = "probe_name must be 1..127 bytes";
-        else if (strlen(req->region) > 63)
-            why = "region must be at most 63 bytes";
-        else if (req->n_labels > 64)
-            why = "at most 64 labels";
-        else if (req->n_checks > 100000)
-            why = "at most 100000 checks";
-        if (why) {
-            char q[300];
-            PK_WARN("rpc", "register rejected", "reason=%s probe=%s", pk_log_q(q, sizeof q, why),
-                    req && req->probe_name ? req->probe_name : "?");
+        Picket__V1__RegisterRequest *req = NULL;
+        char why[400];
+        grpc_status_code code = GRPC_STATUS_INVALID_ARGUMENT;
+        int bad = 0;
+        {
+            grpc_byte_buffer_reader reader;
+            if (grpc_byte_buffer_reader_init(&reader, u->request)) {
+                grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+                grpc_byte_buffer_reader_destroy(&reader);
+                if (wire_find_nul(&picket__v1__register_request__descriptor, GRPC_SLICE_START_PTR(slice),
+                                  GRPC_SLICE_LENGTH(slice), why, sizeof why) < 0)
+                    bad = 1;
+                else
+                    req = picket__v1__register_request__unpack(NULL, GRPC_SLICE_LENGTH(slice),
+                                                               GRPC_SLICE_START_PTR(slice));
+                grpc_slice_unref(slice);
+            }
+        }
+        if (bad) {
+            /* why says which field held a NUL */
+        } else if (!req) {
+            snprintf(why, sizeof why, "malformed RegisterRequest (%zu bytes): not a picket.v1.RegisterRequest",
+                     grpc_byte_buffer_length(u->request));
+            bad = 1;
+        } else if (wire_validate_register(req, why, sizeof why) < 0) {
+            bad = 1;
+        } else if (req->probe_time_us != 0) {
+            /* 0 is a probe from before the field existed: its clock is judged by
+             * its results' timestamps only. */
+            int64_t skew = req->probe_time_us - pk_now_us();
+            if (skew > u->srv->max_skew_us || skew < -u->srv->max_skew_us) {
+                snprintf(why, sizeof why,
+                         "probe clock is %.1f s %s the collector's (allowed %lld s): fix NTP on the probe",
+                         (double)(skew < 0 ? -skew : skew) / 1e6, skew < 0 ? "behind" : "ahead of",
+                         (long long)(u->srv->max_skew_us / 1000000));
+                code = GRPC_STATUS_FAILED_PRECONDITION;
+                bad = 1;
+            }
+        }
+        if (bad) {
+            char q[600], qp[300];
+            PK_WARN("rpc", "register rejected", "probe=%s code=%d reason=%s",
+                    pk_log_q(qp, sizeof qp, req && req->probe_name ? req->probe_name : "?"), (int)code,
+                    pk_log_q(q, sizeof q, why));
             if (req)
                 protobuf_c_message_free_unpacked(&req->base, NULL);
-            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, why, NULL);
+            unary_reply(u, code, why, NULL);
             return;
-        }
-        pk_utf8_sanitize(req->probe_name);
-        pk_utf8_sanitize(req->region);
-        for (size_t i = 0; i < req->n_labels; i++) {
-            pk_utf8_sanitize(req->labels[i]->key);
-            pk_utf8_sanitize(req->labels[i]->value);
-        }
-        for (size_t i = 0; i < req->n_checks; i++) {
-            pk_utf8_sanitize(req->checks[i]->name);
-            pk_utf8_sanitize(req->checks[i]->type);
-            pk_utf8_sanitize(req->checks[i]->target);
         }
         u->job_data = req;
         atomic_fetch_add(&stat_registers, 1);
@@ -901,6 +922,7 @@ static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t 
     }
     if (s->paused && !s->finished) {
         s->paused = 0;
+        s->last_recv_mono_us = pk_mono_us(); /* the silence was ours */
         stream_post_recv(s);
     }
     stream_maybe_finish(s);
@@ -1060,20 +1082,39 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
             stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "batch before hello");
             return;
         }
-        char err[300];
+        char err[300], why[1000], qp[300];
         struct pk_result *results = NULL;
         size_t n = 0;
+        pk_log_q(qp, sizeof qp, s->probe_name);
         if (wire_decode_batch(msg->batch, &results, &n, err, sizeof err) < 0) {
-            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, err);
+            snprintf(why, sizeof why, "probe %s (id %lld): %s", qp, (long long)s->probe_id, err);
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
             return;
         }
         if (results[0].seq <= s->last_seq) {
-            snprintf(err, sizeof err, "sequence went backwards on this stream: %llu after %llu",
-                     (unsigned long long)results[0].seq, (unsigned long long)s->last_seq);
+            snprintf(why, sizeof why,
+                     "probe %s (id %lld): sequence went backwards on this stream: batch starts at %llu after %llu",
+                     qp, (long long)s->probe_id, (unsigned long long)results[0].seq,
+                     (unsigned long long)s->last_seq);
             free(results);
-            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, err);
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
             return;
         }
+        /* Results from the future mean a wrong clock; results from the past are
+         * legitimate (a probe sending what it buffered through an outage). */
+        int64_t latest_ok = pk_now_us() + s->srv->max_skew_us;
+        for (size_t i = 0; i < n; i++)
+            if (results[i].started_at_us > latest_ok) {
+                snprintf(why, sizeof why,
+                         "probe %s (id %lld): result seq %llu started %.1f s in the future (allowed %lld s): "
+                         "fix NTP on the probe",
+                         qp, (long long)s->probe_id, (unsigned long long)results[i].seq,
+                         (double)(results[i].started_at_us - latest_ok + s->srv->max_skew_us) / 1e6,
+                         (long long)(s->srv->max_skew_us / 1000000));
+                free(results);
+                stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, why);
+                return;
+            }
         s->last_seq = results[n - 1].seq;
         atomic_fetch_add(&stat_batches, 1);
         atomic_fetch_add(&stat_results, n);
@@ -1098,6 +1139,21 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
             return;
         }
         probe_table_update(s->probe_id, s->probe_name, msg->heartbeat);
+        if (msg->heartbeat->sent_at_us != 0) {
+            int64_t skew = msg->heartbeat->sent_at_us - pk_now_us();
+            int over = skew > s->srv->max_skew_us || skew < -s->srv->max_skew_us;
+            if (over && !s->skew_logged) {
+                char qp[300];
+                PK_WARN("rpc", "probe clock skew over the bound", "probe=%s probe_id=%lld skew_ms=%lld allowed_ms=%lld",
+                        pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)(skew / 1000),
+                        (long long)(s->srv->max_skew_us / 1000));
+            } else if (!over && s->skew_logged) {
+                char qp[300];
+                PK_INFO("rpc", "probe clock skew back within the bound", "probe=%s probe_id=%lld skew_ms=%lld",
+                        pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)(skew / 1000));
+            }
+            s->skew_logged = over;
+        }
         struct touch_ctx *t = malloc(sizeof *t);
         if (t) {
             t->probe_id = s->probe_id;
@@ -1129,14 +1185,19 @@ static void stream_on_recv(struct stream *s, int success)
     s->recv_pending = 0;
     grpc_byte_buffer *bb = s->recv_buf;
     s->recv_buf = NULL;
+    s->last_recv_mono_us = pk_mono_us();
     if (!success || !bb) {
         /* Half-close or broken call: stop reading, finish once pending acks are out. */
         s->finished = 1;
     } else if (!s->finished) {
         Picket__V1__ProbeMessage *msg =
             (Picket__V1__ProbeMessage *)unpack_message(&picket__v1__probe_message__descriptor, bb);
-        if (!msg)
-            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "malformed ProbeMessage");
+        if (!msg) {
+            char why[200];
+            snprintf(why, sizeof why, "malformed ProbeMessage (%zu bytes): not a picket.v1.ProbeMessage",
+                     grpc_byte_buffer_length(bb));
+            stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
+        }
         else {
             stream_on_message(s, msg);
             protobuf_c_message_free_unpacked(&msg->base, NULL);
@@ -1165,6 +1226,7 @@ static void stream_start(struct server *srv, grpc_call *call, const struct call_
     s->status_details = grpc_empty_slice();
     grpc_metadata_array_init(&s->trailing);
     s->refs = 1; /* held until this function returns */
+    s->opened_mono_us = s->last_recv_mono_us = pk_mono_us();
     pthread_mutex_lock(&srv->streams_mu);
     s->next = srv->streams;
     if (srv->streams)
@@ -1198,6 +1260,34 @@ static void stream_start(struct server *srv, grpc_call *call, const struct call_
     stream_unref_locked(s, &freed);
     if (!freed)
         pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+/* Cuts off streams that never said Hello, and streams silent for three heartbeat
+ * intervals while we were reading them (a paused stream's silence is ours). Runs
+ * on the completion-queue thread. Lock order elsewhere is s->mu then streams_mu,
+ * so a stream whose mutex is busy is simply looked at on the next sweep. */
+static void sweep_deadlines(struct server *srv)
+{
+    int64_t now = pk_mono_us();
+    int64_t hello_us = (int64_t)srv->hello_timeout_ms * 1000, silent_us = (int64_t)srv->heartbeat_ms * 3000;
+    pthread_mutex_lock(&srv->streams_mu);
+    for (struct stream *s = srv->streams; s; s = s->next) {
+        if (pthread_mutex_trylock(&s->mu) != 0)
+            continue;
+        char why[200];
+        if (!s->finished && !s->paused && !s->probe_id && now - s->opened_mono_us > hello_us) {
+            snprintf(why, sizeof why, "no Hello within %d ms of opening the stream", srv->hello_timeout_ms);
+            stream_abort(s, GRPC_STATUS_DEADLINE_EXCEEDED, why);
+        } else if (!s->finished && !s->paused && s->probe_id && now - s->last_recv_mono_us > silent_us) {
+            snprintf(why, sizeof why, "stream silent for %lld ms (over 3 heartbeat intervals of %d ms)",
+                     (long long)((now - s->last_recv_mono_us) / 1000), srv->heartbeat_ms);
+            stream_abort(s, GRPC_STATUS_DEADLINE_EXCEEDED, why);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
 }
 
 /* ------------------------------------------------------------ the loop */
@@ -1322,6 +1412,8 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     srv.ingest = cfg->ingest;
     srv.max_inflight = cfg->max_inflight_per_stream > 0 ? cfg->max_inflight_per_stream : 4;
     srv.heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 10000;
+    srv.hello_timeout_ms = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : 10000;
+    srv.max_skew_us = (int64_t)(cfg->max_clock_skew_ms > 0 ? cfg->max_clock_skew_ms : 300000) * 1000;
     pthread_mutex_init(&srv.streams_mu, NULL);
     atomic_init(&srv.n_streams, 0);
 
@@ -1375,7 +1467,12 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
 
     struct tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     int shutting_down = 0, shutdown_done = 0;
+    int64_t last_sweep = pk_mono_us();
     while (!shutdown_done) {
+        if (!shutting_down && pk_mono_us() - last_sweep >= 200000) {
+            last_sweep = pk_mono_us();
+            sweep_deadlines(&srv);
+        }
         if (*stop && !shutting_down) {
             shutting_down = 1;
             PK_INFO("rpc", "shutting down", "streams=%ld", atomic_load(&srv.n_streams));

@@ -13,7 +13,10 @@ struct rpc_server_config {
     struct ingest *ingest;         /* owned from here on: stopped during shutdown,
                                       because open calls wait on its callbacks */
     int max_inflight_per_stream;   /* batches of one probe queued at once, default 4 */
-    int heartbeat_ms;              /* what probes are told to use, default 10000 */
+    int heartbeat_ms;              /* what probes are told to use, default 10000; a stream
+                                      silent for 3 intervals is cut off */
+    int hello_timeout_ms;          /* a stream without Hello by then is cut off, default 10000 */
+    int max_clock_skew_ms;         /* Register refused past this clock difference, default 300000 */
     /* TLS (PEM text, borrowed): the CA client certificates must chain to, and the
      * collector's own certificate and key. Required unless insecure_plaintext. */
     const char *tls_ca_pem, *tls_cert_pem, *tls_key_pem;

@@ -12,10 +12,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -26,7 +28,10 @@
 #include "result.h"
 #include "template.h"
 
-#define MAX_FILE_BYTES ((size_t)16 << 20)
+/* A check file larger than this is refused before it is read (a runaway
+ * generator or a wrong path must not cost the probe its memory);
+ * pk_checkset_set_max_file_bytes raises it (PICKET_MAX_CHECK_FILE_BYTES). */
+static size_t max_file_bytes = PK_CHECKS_DEFAULT_MAX_FILE_BYTES;
 /* Aliases let a small file name one node many times; bound what expanding them
  * may cost (each node is charged NODE_COST plus its text). */
 #define MAX_EXPANDED_BYTES ((int64_t)64 << 20)
@@ -2539,8 +2544,8 @@ int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *
     yaml_document_t extra;
     int parser_ready = 0, doc_ready = 0, rc = -1;
 
-    if (len > MAX_FILE_BYTES) {
-        snprintf(err, errlen, "%s: larger than %zu MiB", L.origin, MAX_FILE_BYTES >> 20);
+    if (len > max_file_bytes) {
+        snprintf(err, errlen, "%s: %zu bytes is over the %zu-byte limit", L.origin, len, max_file_bytes);
         goto out;
     }
     if (!yaml_parser_initialize(&parser)) {
@@ -2583,22 +2588,37 @@ out:
     return rc;
 }
 
-/* Reads a whole file of at most MAX_FILE_BYTES into *text (caller frees). */
+void pk_checkset_set_max_file_bytes(size_t bytes)
+{
+    max_file_bytes = bytes ? bytes : PK_CHECKS_DEFAULT_MAX_FILE_BYTES;
+}
+
+size_t pk_checkset_max_file_bytes(void) { return max_file_bytes; }
+
+/* Reads a whole file of at most max_file_bytes into *text (caller frees). A
+ * regular file's size is looked at first, so a huge one is refused unread; a
+ * pipe or a file that grows while read is cut off at the limit + 1 byte. */
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
     size_t cap = 64 << 10, n = 0;
     char *buf = NULL;
     int rc = -1;
+    struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto out;
     }
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uintmax_t)st.st_size > (uintmax_t)max_file_bytes) {
+        snprintf(err, errlen, "%s: %jd bytes is over the %zu-byte limit (raise it with PICKET_MAX_CHECK_FILE_BYTES)",
+                 path, (intmax_t)st.st_size, max_file_bytes);
+        goto out;
+    }
     for (;;) {
         if (n == cap || !buf) {
             cap = buf ? cap * 2 : cap;
-            if (cap > MAX_FILE_BYTES + 1)
-                cap = MAX_FILE_BYTES + 1;
+            if (cap > max_file_bytes + 1)
+                cap = max_file_bytes + 1;
             char *grown = realloc(buf, cap);
             if (!grown) {
                 snprintf(err, errlen, "%s: out of memory", path);
@@ -2616,8 +2636,9 @@ static int read_file(const char *path, char **text, size_t *len, char *err, size
         if (got == 0)
             break;
         n += (size_t)got;
-        if (n > MAX_FILE_BYTES) {
-            snprintf(err, errlen, "%s: larger than %zu MiB", path, MAX_FILE_BYTES >> 20);
+        if (n > max_file_bytes) {
+            snprintf(err, errlen, "%s: over the %zu-byte limit (raise it with PICKET_MAX_CHECK_FILE_BYTES)", path,
+                     max_file_bytes);
             goto out;
         }
     }

@@ -287,6 +287,13 @@ struct pk_var_overrides {
     size_t n_vars;
 };
 
+/* Check files over the limit are refused unread:
+ * "FILE: N bytes is over the M-byte limit". 0 restores the default. Process-wide;
+ * set it before loading (picket-probe reads PICKET_MAX_CHECK_FILE_BYTES at start). */
+#define PK_CHECKS_DEFAULT_MAX_FILE_BYTES ((size_t)16 << 20)
+void pk_checkset_set_max_file_bytes(size_t bytes);
+size_t pk_checkset_max_file_bytes(void);
+
 /* Returns 0, or -1 with "path:line:col: reason" in err. *out is untouched on error. */
 int pk_checkset_load_file(const char *path, struct pk_checkset *out, char *err, size_t errlen);
 /* Same, from memory; `origin` names the input in errors. */

@@ -237,3 +237,174 @@ fail:
     free(rs);
     return -1;
 }
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when invalid:
+ * overlong forms, surrogates and values past U+10FFFF are invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned int cp;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xe0) == 0xc0)
+        len = 2, cp = p[0] & 0x1fu;
+    else if ((p[0] & 0xf0) == 0xe0)
+        len = 3, cp = p[0] & 0x0fu;
+    else if ((p[0] & 0xf8) == 0xf0)
+        len = 4, cp = p[0] & 0x07u;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+int wire_check_text(const char *field, const char *s, size_t max, int required, char *err, size_t errlen)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (required && n == 0) {
+        snprintf(err, errlen, "%s: must not be empty", field);
+        return -1;
+    }
+    if (n > max) {
+        snprintf(err, errlen, "%s: %zu bytes is over the %zu-byte limit", field, n, max);
+        return -1;
+    }
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (p[i] < 0x20 || p[i] == 0x7f) {
+            snprintf(err, errlen, "%s: control character 0x%02x at byte %zu", field, p[i], i);
+            return -1;
+        }
+        size_t k = utf8_seq(p + i, n - i);
+        if (k == 0) {
+            snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu", field, i);
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
+
+int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, size_t errlen)
+{
+    char field[64];
+    if (wire_check_text("probe_name", req->probe_name, PK_WIRE_MAX_PROBE_NAME, 1, err, errlen) < 0 ||
+        wire_check_text("region", req->region, PK_WIRE_MAX_REGION, 0, err, errlen) < 0 ||
+        wire_check_text("version", req->version, PK_WIRE_MAX_VERSION, 0, err, errlen) < 0)
+        return -1;
+    if (req->n_labels > PK_WIRE_MAX_LABELS) {
+        snprintf(err, errlen, "labels: %zu labels is over the limit of %d", req->n_labels, PK_WIRE_MAX_LABELS);
+        return -1;
+    }
+    for (size_t i = 0; i < req->n_labels; i++) {
+        snprintf(field, sizeof field, "labels[%zu].key", i);
+        if (wire_check_text(field, req->labels[i]->key, PK_WIRE_MAX_LABEL_BYTES, 1, err, errlen) < 0)
+            return -1;
+        snprintf(field, sizeof field, "labels[%zu].value", i);
+        if (wire_check_text(field, req->labels[i]->value, PK_WIRE_MAX_LABEL_BYTES, 0, err, errlen) < 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(req->labels[j]->key, req->labels[i]->key) == 0) {
+                snprintf(err, errlen, "labels[%zu].key: duplicate of labels[%zu].key", i, j);
+                return -1;
+            }
+    }
+    if (req->n_checks > PK_WIRE_MAX_CHECKS) {
+        snprintf(err, errlen, "checks: %zu checks is over the limit of %d", req->n_checks, PK_WIRE_MAX_CHECKS);
+        return -1;
+    }
+    for (size_t i = 0; i < req->n_checks; i++) {
+        const Picket__V1__CheckInfo *c = req->checks[i];
+        snprintf(field, sizeof field, "checks[%zu].name", i);
+        if (wire_check_text(field, c->name, PK_WIRE_MAX_CHECK_NAME, 1, err, errlen) < 0)
+            return -1;
+        snprintf(field, sizeof field, "checks[%zu].type", i);
+        if (wire_check_text(field, c->type, PK_WIRE_MAX_CHECK_TYPE, 0, err, errlen) < 0)
+            return -1;
+        snprintf(field, sizeof field, "checks[%zu].target", i);
+        if (wire_check_text(field, c->target, PK_WIRE_MAX_TARGET, 0, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* Walks the encoding of a message of type d; -1 with the path of the first
+ * string field holding a NUL byte. Malformed input returns 0: unpacking refuses it. */
+static int scan_nul(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, int depth, char *path,
+                    size_t pathlen)
+{
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t key, len;
+        if (read_varint(&p, end, &key) < 0)
+            return 0;
+        switch (key & 7) {
+        case 0:
+            if (read_varint(&p, end, &len) < 0)
+                return 0;
+            continue;
+        case 1:
+            if ((size_t)(end - p) < 8)
+                return 0;
+            p += 8;
+            continue;
+        case 5:
+            if ((size_t)(end - p) < 4)
+                return 0;
+            p += 4;
+            continue;
+        case 2:
+            if (read_varint(&p, end, &len) < 0 || len > (uint64_t)(end - p))
+                return 0;
+            break;
+        default:
+            return 0;
+        }
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, 0, (size_t)len)) {
+            size_t used = strlen(path);
+            snprintf(path + used, pathlen - used, "%s%s", used ? "." : "", f->name);
+            return -1;
+        }
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 8) {
+            size_t used = strlen(path);
+            snprintf(path + used, pathlen - used, "%s%s", used ? "." : "", f->name);
+            if (scan_nul(f->descriptor, p, (size_t)len, depth + 1, path, pathlen) < 0)
+                return -1;
+            path[used] = '\0';
+        }
+        p += len;
+    }
+    return 0;
+}
+
+int wire_find_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+    char path[256] = "";
+    if (scan_nul(desc, data, len, 0, path, sizeof path) == 0)
+        return 0;
+    snprintf(err, errlen, "%s: control character 0x00 (NUL)", path);
+    return -1;
+}

@@ -46,6 +46,32 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
 int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **out, size_t *n, char *err,
                       size_t errlen);
 
+/* Limits on what a probe may say about itself at Register. Bigger values are a
+ * protocol error (INVALID_ARGUMENT naming the field), never silently cut. */
+#define PK_WIRE_MAX_PROBE_NAME 127
+#define PK_WIRE_MAX_REGION 63
+#define PK_WIRE_MAX_VERSION 64
+#define PK_WIRE_MAX_LABELS 64
+#define PK_WIRE_MAX_LABEL_BYTES 256 /* key and value each */
+#define PK_WIRE_MAX_CHECKS 100000
+#define PK_WIRE_MAX_CHECK_NAME 127
+#define PK_WIRE_MAX_CHECK_TYPE 15
+#define PK_WIRE_MAX_TARGET 2048
+
+/* 0 when s is valid UTF-8 without control characters (U+0000..U+001F, U+007F)
+ * and at most max bytes long (and not empty when required); otherwise -1 and
+ * "FIELD: reason" in err, where FIELD is `field` (e.g. "labels[2].value"). */
+int wire_check_text(const char *field, const char *s, size_t max, int required, char *err, size_t errlen);
+
+/* Validates a decoded RegisterRequest: every name, label and check field with
+ * wire_check_text and the limits above, duplicate label keys. 0, or -1 + err. */
+int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, size_t errlen);
+
+/* protobuf-c ends a string at its first NUL byte, silently; so before unpacking,
+ * this walks the encoded message (type desc) and returns -1 with
+ * "labels.key: control character 0x00 (NUL)" when any string field holds one. */
+int wire_find_nul(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *err, size_t errlen);
+
 /* Packs any protobuf-c message into a malloc'd buffer (caller frees). */
 int wire_pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
 

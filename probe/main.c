@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,9 @@ static void usage(FILE *f)
             "\n"
             "Talking to a collector needs --tls-ca with a client certificate (CN probe:NAME) or a\n"
             "token from `picketctl probe add NAME`, or --insecure-plaintext (docs/SECURITY.md).\n"
+            "environment for every command:\n"
+            "  PICKET_MAX_CHECK_FILE_BYTES  check files larger than this are refused unread,\n"
+            "                       default 16777216 (16 MiB)\n"
             "\n"
             "run --once (the CI gate; needs no collector):\n"
             "  --junit FILE         also write JUnit XML to FILE (\"-\": stdout)\n"
@@ -395,9 +399,29 @@ static void on_result(const struct pk_result *r, void *user)
              (long long)r->total_us, pk_error_class_name(r->error_class), pk_log_q(qm, sizeof qm, r->message));
 }
 
+/* PICKET_MAX_CHECK_FILE_BYTES raises (or lowers) the check-file size cap for every
+ * command. -1 when it is not a positive integer. */
+static int apply_max_check_file_bytes(void)
+{
+    const char *v = getenv("PICKET_MAX_CHECK_FILE_BYTES");
+    if (!v || !v[0])
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || n == 0 || v[0] == '-' || n > (unsigned long long)SIZE_MAX / 2) {
+        fprintf(stderr, "picket-probe: PICKET_MAX_CHECK_FILE_BYTES must be a positive byte count, got '%s'\n", v);
+        return -1;
+    }
+    pk_checkset_set_max_file_bytes((size_t)n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *command = "run";
+    if (apply_max_check_file_bytes() < 0)
+        return 2;
     if (argc > 1 && argv[1][0] != '-') {
         command = argv[1];
         argv++;

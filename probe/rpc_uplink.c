@@ -310,6 +310,7 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
     req.probe_name = u->probe_name;
     req.region = u->region;
     req.version = (char *)PICKET_VERSION;
+    req.probe_time_us = pk_now_us(); /* the collector refuses a clock far off */
     Picket__V1__Label *labels = calloc(u->n_labels ? u->n_labels : 1, sizeof *labels);
     Picket__V1__Label **label_ptrs = calloc(u->n_labels ? u->n_labels : 1, sizeof *label_ptrs);
     Picket__V1__CheckInfo *checks = calloc(u->n_checks ? u->n_checks : 1, sizeof *checks);

@@ -227,12 +227,51 @@ static void test_file_errors(void **state)
     memset(text, '\n', big);
     char *path = write_temp(text, big);
     char want[600];
-    snprintf(want, sizeof want, "%s: larger than 16 MiB", path);
+    snprintf(want, sizeof want,
+             "%s: 16777217 bytes is over the 16777216-byte limit (raise it with PICKET_MAX_CHECK_FILE_BYTES)", path);
     assert_int_equal(pk_checkset_load_file(path, &set, err, sizeof err), -1);
     assert_string_equal(err, want);
     assert_int_equal(pk_checkset_load_string(text, big, "mem", &set, err, sizeof err), -1);
-    assert_string_equal(err, "mem: larger than 16 MiB");
+    assert_string_equal(err, "mem: 16777217 bytes is over the 16777216-byte limit");
     free(text);
+
+    /* A sparse 100 MB file is refused from its size, unread. */
+    assert_int_equal(truncate(path, (off_t)100 << 20), 0);
+    snprintf(want, sizeof want,
+             "%s: 104857600 bytes is over the 16777216-byte limit (raise it with PICKET_MAX_CHECK_FILE_BYTES)", path);
+    assert_int_equal(pk_checkset_load_file(path, &set, err, sizeof err), -1);
+    assert_string_equal(err, want);
+
+    /* The limit can be lowered and raised; 0 restores the default. */
+    const char *small = "checks:\n  - {name: a, type: tcp, tcp: {host: 127.0.0.1, port: 1}}\n";
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(small, f);
+    fclose(f);
+    pk_checkset_set_max_file_bytes(10);
+    assert_int_equal(pk_checkset_max_file_bytes(), 10);
+    assert_int_equal(pk_checkset_load_file(path, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bytes is over the 10-byte limit"));
+    pk_checkset_set_max_file_bytes(0);
+    assert_int_equal(pk_checkset_max_file_bytes(), (size_t)16 << 20);
+    assert_int_equal(pk_checkset_load_file(path, &set, err, sizeof err), 0);
+    pk_checkset_free(&set);
+
+    /* A pipe has no size to look at: reading stops one byte past the limit. */
+    pk_checkset_set_max_file_bytes(4096);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    char fifo_path[64];
+    snprintf(fifo_path, sizeof fifo_path, "/proc/self/fd/%d", fds[0]);
+    char junk[8192];
+    memset(junk, '#', sizeof junk);
+    assert_int_equal(write(fds[1], junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fds[1]);
+    assert_int_equal(pk_checkset_load_file(fifo_path, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, ": over the 4096-byte limit"));
+    close(fds[0]);
+    pk_checkset_set_max_file_bytes(0);
+
     unlink(path);
     free(path);
 }

@@ -223,6 +223,119 @@ static void built_batch_equals_encoded_batch(void **state)
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
+static void check_text_refuses_controls_bad_utf8_and_long(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(wire_check_text("f", "sre'; DROP TABLE probes;--", 64, 1, err, sizeof err), 0);
+    assert_int_equal(wire_check_text("f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 64, 1, err, sizeof err), 0);
+    assert_int_equal(wire_check_text("f", "", 64, 0, err, sizeof err), 0);
+    assert_int_equal(wire_check_text("labels[0].key", "", 64, 1, err, sizeof err), -1);
+    assert_string_equal(err, "labels[0].key: must not be empty");
+    assert_int_equal(wire_check_text("probe_name", "a\nlevel=error", 64, 1, err, sizeof err), -1);
+    assert_string_equal(err, "probe_name: control character 0x0a at byte 1");
+    assert_int_equal(wire_check_text("region", "eu\x7f", 64, 1, err, sizeof err), -1);
+    assert_string_equal(err, "region: control character 0x7f at byte 2");
+    assert_int_equal(wire_check_text("v", "ok\x1b[31m", 64, 1, err, sizeof err), -1);
+    assert_string_equal(err, "v: control character 0x1b at byte 2");
+    assert_int_equal(wire_check_text("v", "ab\xff", 64, 1, err, sizeof err), -1);
+    assert_string_equal(err, "v: invalid UTF-8 at byte 2");
+    assert_int_equal(wire_check_text("v", "\xc0\xaf", 64, 1, err, sizeof err), -1); /* overlong '/' */
+    assert_string_equal(err, "v: invalid UTF-8 at byte 0");
+    assert_int_equal(wire_check_text("v", "\xed\xa0\x80", 64, 1, err, sizeof err), -1); /* surrogate */
+    assert_int_equal(wire_check_text("v", "\xe2\x82", 64, 1, err, sizeof err), -1);     /* truncated */
+    assert_int_equal(wire_check_text("v", "abcdef", 5, 1, err, sizeof err), -1);
+    assert_string_equal(err, "v: 6 bytes is over the 5-byte limit");
+}
+
+static void register_validation_names_the_field(void **state)
+{
+    (void)state;
+    char err[256];
+    Picket__V1__Label l0 = PICKET__V1__LABEL__INIT, l1 = PICKET__V1__LABEL__INIT;
+    l0.key = "team";
+    l0.value = "sre";
+    l1.key = "env";
+    l1.value = "prod";
+    Picket__V1__Label *labels[] = {&l0, &l1};
+    Picket__V1__CheckInfo c0 = PICKET__V1__CHECK_INFO__INIT;
+    c0.name = "api";
+    c0.type = "http";
+    c0.target = "http://127.0.0.1/";
+    Picket__V1__CheckInfo *checks[] = {&c0};
+    Picket__V1__RegisterRequest req = PICKET__V1__REGISTER_REQUEST__INIT;
+    req.probe_name = "p1";
+    req.region = "eu";
+    req.n_labels = 2;
+    req.labels = labels;
+    req.n_checks = 1;
+    req.checks = checks;
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), 0);
+
+    l1.value = "prod\r\nx";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "labels[1].value: control character 0x0d at byte 4");
+    l1.value = "prod";
+    l1.key = "team";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "labels[1].key: duplicate of labels[0].key");
+    l1.key = "env";
+    char long_value[PK_WIRE_MAX_LABEL_BYTES + 2];
+    memset(long_value, 'v', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    l0.value = long_value;
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "labels[0].value: 257 bytes is over the 256-byte limit");
+    l0.value = "sre";
+    c0.name = "api\xfe";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[0].name: invalid UTF-8 at byte 3");
+    c0.name = "api";
+    req.probe_name = "";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "probe_name: must not be empty");
+    req.probe_name = "p1";
+    req.n_labels = PK_WIRE_MAX_LABELS + 1;
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "labels: 65 labels is over the limit of 64");
+}
+
+static void nul_in_any_string_is_found_before_unpacking(void **state)
+{
+    (void)state;
+    char err[256];
+    Picket__V1__Label l0 = PICKET__V1__LABEL__INIT;
+    l0.key = "team";
+    l0.value = "sre";
+    Picket__V1__Label *labels[] = {&l0};
+    Picket__V1__RegisterRequest req = PICKET__V1__REGISTER_REQUEST__INIT;
+    req.probe_name = "p1";
+    req.n_labels = 1;
+    req.labels = labels;
+    req.probe_time_us = 1764000000000000LL;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(wire_pack(&req.base, &buf, &len), 0);
+    assert_int_equal(wire_find_nul(&picket__v1__register_request__descriptor, buf, len, err, sizeof err), 0);
+    uint8_t *t = memmem(buf, len, "team", 4);
+    assert_non_null(t);
+    t[2] = 0; /* "te\0m": protobuf-c would hand back "te" */
+    assert_int_equal(wire_find_nul(&picket__v1__register_request__descriptor, buf, len, err, sizeof err), -1);
+    assert_string_equal(err, "labels.key: control character 0x00 (NUL)");
+    t = memmem(buf, len, "p1", 2);
+    t[1] = 0;
+    assert_int_equal(wire_find_nul(&picket__v1__register_request__descriptor, buf, len, err, sizeof err), -1);
+    assert_string_equal(err, "probe_name: control character 0x00 (NUL)");
+    /* Truncated or garbage input is left to the unpacker. */
+    t[1] = '1';
+    t = memmem(buf, len, "te", 2);
+    t[2] = 'a';
+    assert_int_equal(wire_find_nul(&picket__v1__register_request__descriptor, buf, len - 3, err, sizeof err), 0);
+    assert_int_equal(wire_find_nul(&picket__v1__register_request__descriptor, (const uint8_t *)"\xff\xff", 2, err,
+                                   sizeof err), 0);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +345,9 @@ int main(void)
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
         cmocka_unit_test(garbage_bytes_do_not_parse),
         cmocka_unit_test(built_batch_equals_encoded_batch),
+        cmocka_unit_test(check_text_refuses_controls_bad_utf8_and_long),
+        cmocka_unit_test(register_validation_names_the_field),
+        cmocka_unit_test(nul_in_any_string_is_found_before_unpacking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
