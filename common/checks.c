@@ -2954,6 +2954,27 @@ size_t pk_checkset_select(struct pk_checkset *set, const char *region, const str
     return removed;
 }
 
+size_t pk_checkset_select_region(struct pk_checkset *set, const char *region)
+{
+    size_t kept = 0, removed = 0;
+    for (size_t i = 0; i < set->n_checks; i++) {
+        const struct pk_check *c = &set->checks[i];
+        int in = c->n_selector_regions == 0;
+        for (size_t k = 0; k < c->n_selector_regions && !in; k++)
+            in = strcmp(c->selector_regions[k], region) == 0;
+        if (in) {
+            if (kept != i)
+                set->checks[kept] = set->checks[i];
+            kept++;
+        } else {
+            check_free(&set->checks[i]);
+            removed++;
+        }
+    }
+    set->n_checks = kept;
+    return removed;
+}
+
 int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b)
 {
     if (!a->definition || !b->definition || strcmp(a->definition, b->definition) != 0 || a->n_vars != b->n_vars)

@@ -328,6 +328,8 @@ int pk_check_selects(const struct pk_check *c, const char *region, const struct 
 /* Frees and removes every check that does not select this probe; returns how many. */
 size_t pk_checkset_select(struct pk_checkset *set, const char *region, const struct pk_kv *labels,
                           size_t n_labels);
+/* The same, by region only (run --once --region R: label selectors are ignored). */
+size_t pk_checkset_select_region(struct pk_checkset *set, const char *region);
 /* 1 when a and b have the same definition and the same resolved vars. */
 int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b);
 
