@@ -8,7 +8,10 @@
  * so gRPC flow control slows the probe instead of the collector buffering.
  * Every call but Health is authenticated when it arrives (verified client
  * certificate CN, or a bearer token whose hash the control thread looks up) and
- * authorized per method; see docs/SECURITY.md. Tokens are never logged. */
+ * authorized per method; see docs/SECURITY.md. Tokens are never logged.
+ * Central assignment: AdminService ApplyChecks/DiffChecks run on the control
+ * thread; each probe stream is sent its CheckSet after Hello, and, through a poll
+ * of the current version queued about once a second, whenever that changes. */
 #include "rpc_server.h"
 
 #include <grpc/byte_buffer.h>
@@ -23,6 +26,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "assign.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "wire.h"
@@ -45,7 +49,7 @@ struct acceptor {
     grpc_metadata_array metadata;
 };
 
-enum unary_method { M_REGISTER, M_STATUS, M_HEALTH, M_ADD_PROBE, M_REVOKE };
+enum unary_method { M_REGISTER, M_STATUS, M_HEALTH, M_ADD_PROBE, M_REVOKE, M_APPLY, M_DIFF };
 
 /* Who a call comes from. Known at once for a certificate; for a bearer token only
  * the hash is known until a job on the control thread looks it up. */
@@ -98,6 +102,8 @@ struct stream {
     int64_t opened_mono_us;    /* for the Hello deadline */
     int64_t last_recv_mono_us; /* for the silence deadline; reset when a paused stream resumes */
     int skew_logged;           /* the probe's heartbeat clock is past the skew bound (logged once) */
+    int64_t checks_version; /* what the probe runs (Hello, then its acks); 0 = local files */
+    int64_t checks_sent;    /* the last version queued to it on this stream */
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;
     grpc_metadata_array trailing;
@@ -115,6 +121,8 @@ struct server {
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;
+    atomic_int version_poll_queued;
+    int64_t last_polled_version; /* control thread only */
 };
 
 static atomic_long stat_streams_open;
@@ -247,6 +255,9 @@ static int auth_resolve(struct store *store, struct call_auth *auth, enum need n
     }
     return 0;
 }
+
+#define M_APPLY_PATH "/picket.v1.AdminService/ApplyChecks"
+#define M_DIFF_PATH "/picket.v1.AdminService/DiffChecks"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -622,6 +633,106 @@ static void revoke_job(struct store *store, void *ctx)
     unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
 }
 
+/* ApplyChecks and DiffChecks: validate again (never trust the client's check),
+ * then compare with, and for apply store, the current version. Control thread. */
+static void assign_admin_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    int apply = u->method == M_APPLY;
+    size_t n_files = apply ? ((Picket__V1__ApplyChecksRequest *)u->job_data)->n_files
+                           : ((Picket__V1__DiffChecksRequest *)u->job_data)->n_files;
+    Picket__V1__CheckFile **files = apply ? ((Picket__V1__ApplyChecksRequest *)u->job_data)->files
+                                          : ((Picket__V1__DiffChecksRequest *)u->job_data)->files;
+    char err[1024];
+    struct assign_input *in = calloc(n_files ? n_files : 1, sizeof *in);
+    struct assign_set set = {0};
+    struct store_assign_change *changes = NULL;
+    size_t n_changes = 0;
+    Picket__V1__CheckChange *cc = NULL, **ccp = NULL;
+    char ***keyv = NULL;
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        goto out;
+    }
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
+        unary_reply(u, code, err, NULL);
+        goto out;
+    }
+    if (!in) {
+        unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n_files; i++)
+        in[i] = (struct assign_input){files[i]->name, files[i]->content, strlen(files[i]->content)};
+    if (assign_load(in, n_files, &set, err, sizeof err) < 0) {
+        char q[1100];
+        PK_WARN("rpc", apply ? "apply refused" : "diff refused", "error=%s", pk_log_q(q, sizeof q, err));
+        unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
+        goto out;
+    }
+    int64_t version = 0;
+    int created = 0;
+    if (store_assign_apply(store, set.files, set.n_sets, set.checks, set.n_checks, apply, &version, &created,
+                           &changes, &n_changes, err, sizeof err) < 0) {
+        char q[1100];
+        PK_ERROR("rpc", apply ? "apply failed" : "diff failed", "error=%s", pk_log_q(q, sizeof q, err));
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        goto out;
+    }
+    cc = calloc(n_changes ? n_changes : 1, sizeof *cc);
+    ccp = calloc(n_changes ? n_changes : 1, sizeof *ccp);
+    keyv = calloc(n_changes ? n_changes : 1, sizeof *keyv);
+    if (!cc || !ccp || !keyv) {
+        unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n_changes; i++) {
+        picket__v1__check_change__init(&cc[i]);
+        cc[i].name = changes[i].name;
+        cc[i].change = changes[i].change;
+        size_t nk = 0;
+        for (char *k = changes[i].keys; *k; k++)
+            nk += *k == ',';
+        nk += changes[i].keys[0] ? 1 : 0;
+        keyv[i] = calloc(nk ? nk : 1, sizeof *keyv[i]);
+        if (keyv[i] && nk) {
+            size_t j = 0;
+            for (char *save = NULL, *k = strtok_r(changes[i].keys, ",", &save); k && j < nk;
+                 k = strtok_r(NULL, ",", &save))
+                keyv[i][j++] = k;
+            cc[i].n_keys = j;
+            cc[i].keys = keyv[i];
+        }
+        ccp[i] = &cc[i];
+    }
+    if (apply) {
+        PK_INFO("rpc", created ? "checks applied" : "checks applied; nothing changed", "version=%lld checks=%zu changes=%zu",
+                (long long)version, set.n_checks, n_changes);
+        Picket__V1__ApplyChecksResponse resp = PICKET__V1__APPLY_CHECKS_RESPONSE__INIT;
+        resp.version = version;
+        resp.created = created;
+        resp.n_changes = n_changes;
+        resp.changes = ccp;
+        unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+    } else {
+        Picket__V1__DiffChecksResponse resp = PICKET__V1__DIFF_CHECKS_RESPONSE__INIT;
+        resp.current_version = version;
+        resp.n_changes = n_changes;
+        resp.changes = ccp;
+        unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+    }
+out:
+    for (size_t i = 0; keyv && i < n_changes; i++)
+        free(keyv[i]);
+    free(keyv);
+    free(cc);
+    free(ccp);
+    free(changes);
+    assign_free(&set);
+    free(in);
+}
+
 static void unary_on_request(struct unary *u, int success)
 {
     if (!success || !u->request) {
@@ -706,6 +817,20 @@ static void unary_on_request(struct unary *u, int success)
             unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
         return;
     }
+    case M_APPLY:
+    case M_DIFF: {
+        ProtobufCMessage *req = unpack_message(u->method == M_APPLY ? &picket__v1__apply_checks_request__descriptor
+                                                                    : &picket__v1__diff_checks_request__descriptor,
+                                               u->request);
+        if (!req) {
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "malformed request", NULL);
+            return;
+        }
+        u->job_data = req;
+        if (ingest_job(u->srv->ingest, assign_admin_job, u) < 0)
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+        return;
+    }
     case M_STATUS: {
         Picket__V1__StatusRequest *req =
             (Picket__V1__StatusRequest *)unpack_message(&picket__v1__status_request__descriptor, u->request);
@@ -765,6 +890,9 @@ static void stream_unref_locked(struct stream *s, int *freed);
 static void stream_free(struct stream *s)
 {
     struct server *srv = s->srv;
+    /* Lock order is streams_mu, then a stream's mu (streams_snapshot). With no
+     * references left, only a snapshot can still reach s, and it skips refs == 0. */
+    pthread_mutex_unlock(&s->mu);
     pthread_mutex_lock(&srv->streams_mu);
     if (s->prev)
         s->prev->next = s->next;
@@ -787,7 +915,6 @@ static void stream_free(struct stream *s)
     grpc_slice_unref(s->status_details);
     grpc_metadata_array_destroy(&s->trailing);
     grpc_call_unref(s->call);
-    pthread_mutex_unlock(&s->mu);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -946,6 +1073,127 @@ static void touch_job(struct store *store, void *ctx)
     free(t);
 }
 
+/* ---- central assignment: pushing CheckSets (control thread) ---- */
+
+/* Sends the probe behind s the current version unless it runs it or has it. */
+static void push_checks(struct store *store, struct stream *s, int64_t version)
+{
+    pthread_mutex_lock(&s->mu);
+    int skip = version <= 0 || s->finished || s->status_sent || s->checks_version == version ||
+               s->checks_sent == version;
+    int64_t probe_id = s->probe_id;
+    pthread_mutex_unlock(&s->mu);
+    if (skip)
+        return;
+    char err[512];
+    struct store_assign_doc *docs = NULL;
+    size_t n = 0;
+    if (store_assign_documents(store, version, probe_id, &docs, &n, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "cannot build a probe's checks", "probe_id=%lld version=%lld error=%s", (long long)probe_id,
+                 (long long)version, pk_log_q(q, sizeof q, err));
+        return;
+    }
+    Picket__V1__CheckDocument *d = calloc(n ? n : 1, sizeof *d);
+    Picket__V1__CheckDocument **dp = calloc(n ? n : 1, sizeof *dp);
+    if (d && dp) {
+        for (size_t i = 0; i < n; i++) {
+            picket__v1__check_document__init(&d[i]);
+            d[i].origin = docs[i].origin;
+            d[i].yaml = docs[i].yaml;
+            dp[i] = &d[i];
+        }
+        Picket__V1__CheckSet set = PICKET__V1__CHECK_SET__INIT;
+        set.version = version;
+        set.n_documents = n;
+        set.documents = dp;
+        Picket__V1__CollectorMessage msg = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+        msg.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_CHECKS;
+        msg.checks = &set;
+        pthread_mutex_lock(&s->mu);
+        if (!s->status_sent && s->checks_sent != version) {
+            stream_queue_send(s, &msg.base);
+            s->checks_sent = version;
+            char qp[300];
+            PK_INFO("rpc", "checks sent", "probe=%s probe_id=%lld version=%lld documents=%zu",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)probe_id, (long long)version, n);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(d);
+    free(dp);
+    store_assign_documents_free(docs, n);
+}
+
+static void push_new_stream_job(struct store *store, void *ctx)
+{
+    struct stream *s = ctx;
+    char err[512];
+    int64_t version = 0;
+    if (store && store_assign_current(store, &version, err, sizeof err) == 0)
+        push_checks(store, s, version);
+    stream_unref(s);
+}
+
+/* Every open stream that said Hello, each with a reference taken. */
+static struct stream **streams_snapshot(struct server *srv, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&srv->streams_mu);
+    size_t cap = (size_t)atomic_load(&srv->n_streams) + 1, k = 0;
+    struct stream **list = calloc(cap, sizeof *list);
+    for (struct stream *s = srv->streams; list && s && k < cap; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        if (s->refs > 0 && s->probe_id && !s->status_sent) {
+            s->refs++;
+            list[k++] = s;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
+    *n = k;
+    return list;
+}
+
+static void version_poll_job(struct store *store, void *ctx)
+{
+    struct server *srv = ctx;
+    char err[512];
+    int64_t version = 0;
+    if (store && store_assign_current(store, &version, err, sizeof err) == 0 &&
+        version != srv->last_polled_version) {
+        size_t n = 0;
+        struct stream **list = streams_snapshot(srv, &n);
+        PK_INFO("rpc", "checks version changed", "version=%lld previous=%lld streams=%zu", (long long)version,
+                (long long)srv->last_polled_version, n);
+        srv->last_polled_version = version;
+        for (size_t i = 0; i < n; i++) {
+            push_checks(store, list[i], version);
+            stream_unref(list[i]);
+        }
+        free(list);
+    }
+    atomic_store(&srv->version_poll_queued, 0);
+}
+
+struct ack_ctx {
+    int64_t probe_id, version;
+    int accepted;
+    char error[512];
+};
+
+static void checks_ack_job(struct store *store, void *ctx)
+{
+    struct ack_ctx *a = ctx;
+    char err[512];
+    if (store && store_assign_ack(store, a->probe_id, a->version, a->accepted, a->error, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "cannot record a checks ack", "probe_id=%lld error=%s", (long long)a->probe_id,
+                 pk_log_q(q, sizeof q, err));
+    }
+    free(a);
+}
+
 /* What each probe last said about its spool, for /metrics (which never touches
  * PostgreSQL). Bounded; probes beyond it are still in the database. */
 #define PROBE_TABLE_MAX 4096
@@ -1031,10 +1279,23 @@ static void hello_job(struct store *store, void *ctx)
             s->probe_id = h->probe_id;
             pk_strlcpy(s->probe_name, name, sizeof s->probe_name);
             char qp[300], qw[300];
-            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld credential=%s",
+            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld credential=%s checks_version=%lld",
                     pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id,
-                    pk_log_q(qw, sizeof qw, s->auth.who.name));
+                    pk_log_q(qw, sizeof qw, s->auth.who.name), (long long)s->checks_version);
             stream_post_recv(s);
+            /* Central assignment: send the probe its checks, and keep probe_checks
+             * right when it reconnects running a pushed version. */
+            s->refs++;
+            if (ingest_job(s->srv->ingest, push_new_stream_job, s) < 0)
+                s->refs--; /* the version poll sends it later */
+            if (s->checks_version > 0) {
+                struct ack_ctx *a = calloc(1, sizeof *a);
+                if (a) {
+                    *a = (struct ack_ctx){s->probe_id, s->checks_version, 1, ""};
+                    if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
+                        free(a);
+                }
+            }
         }
     }
     stream_maybe_finish(s);
@@ -1065,6 +1326,7 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
             return;
         }
         h->s = s;
+        s->checks_version = msg->hello->checks_version;
         h->probe_id = msg->hello->probe_id;
         pk_strlcpy(h->hello_name, msg->hello->probe_name, sizeof h->hello_name);
         s->hello_pending = 1;
@@ -1169,6 +1431,33 @@ static void stream_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
         out.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT;
         out.heartbeat = &hb;
         stream_queue_send(s, &out.base);
+        stream_post_recv(s);
+        return;
+    }
+    case PICKET__V1__PROBE_MESSAGE__KIND_CHECKS_ACK: {
+        if (!s->probe_id) {
+            stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "checks ack before hello");
+            return;
+        }
+        Picket__V1__CheckSetAck *ack = msg->checks_ack;
+        char qp[300], qe[1100];
+        if (ack->accepted)
+            s->checks_version = ack->version;
+        pk_utf8_sanitize(ack->error);
+        if (ack->accepted)
+            PK_INFO("rpc", "probe runs checks version", "probe=%s probe_id=%lld version=%lld",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)ack->version);
+        else
+            PK_WARN("rpc", "probe refused checks version", "probe=%s probe_id=%lld version=%lld error=%s",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)ack->version,
+                    pk_log_q(qe, sizeof qe, ack->error));
+        struct ack_ctx *a = calloc(1, sizeof *a);
+        if (a) {
+            *a = (struct ack_ctx){s->probe_id, ack->version, ack->accepted ? 1 : 0, ""};
+            pk_strlcpy(a->error, ack->error, sizeof a->error);
+            if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
+                free(a);
+        }
         stream_post_recv(s);
         return;
     }
@@ -1301,6 +1590,7 @@ static const struct {
     {M_CONNECT_PATH, 1, M_REGISTER, NEED_PROBE},   {M_REGISTER_PATH, 0, M_REGISTER, NEED_PROBE},
     {M_STATUS_PATH, 0, M_STATUS, NEED_READ},       {M_HEALTH_PATH, 0, M_HEALTH, NEED_NOTHING},
     {M_ADD_PROBE_PATH, 0, M_ADD_PROBE, NEED_WRITE}, {M_REVOKE_PATH, 0, M_REVOKE, NEED_WRITE},
+    {M_APPLY_PATH, 0, M_APPLY, NEED_WRITE},         {M_DIFF_PATH, 0, M_DIFF, NEED_WRITE},
 };
 
 static void on_new_call(struct server *srv, struct acceptor *a, int success)
@@ -1468,10 +1758,19 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     struct tag shutdown_tag = {TAG_SHUTDOWN, NULL};
     int shutting_down = 0, shutdown_done = 0;
     int64_t last_sweep = pk_mono_us();
+    int64_t next_version_poll = pk_mono_us();
+    atomic_init(&srv.version_poll_queued, 0);
     while (!shutdown_done) {
         if (!shutting_down && pk_mono_us() - last_sweep >= 200000) {
             last_sweep = pk_mono_us();
             sweep_deadlines(&srv);
+        }
+        /* Central assignment: one cheap "current version?" query about once a
+         * second, never more than one queued; it pushes to every stream on a change. */
+        if (!shutting_down && pk_mono_us() >= next_version_poll) {
+            next_version_poll = pk_mono_us() + 1000000;
+            if (!atomic_exchange(&srv.version_poll_queued, 1) && ingest_job(cfg->ingest, version_poll_job, &srv) < 0)
+                atomic_store(&srv.version_poll_queued, 0);
         }
         if (*stop && !shutting_down) {
             shutting_down = 1;

@@ -129,6 +129,61 @@ int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, cons
 /* The name of probe probe_id: 1 with name filled, 0 when there is no such probe. */
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen);
 
+/* ---- central check assignment (migrations/003_assignment.sql) ---- */
+
+struct store_assign_file {
+    const char *origin;  /* the file name given to picketctl apply */
+    const char *vars;    /* its vars: block, normalised; NULL when none */
+    const char *secrets; /* its secrets: block, normalised; NULL when none */
+};
+
+struct store_assign_check {
+    const char *name;
+    size_t file_index; /* into the files array */
+    const char *definition;
+    const struct pk_kv *keys; /* top-level key -> normalised value */
+    size_t n_keys;
+    char *const *regions; /* selector */
+    size_t n_regions;
+    const struct pk_kv *labels; /* selector */
+    size_t n_labels;
+    const char *type;
+    const char *target;
+    int64_t interval_ms;
+};
+
+struct store_assign_change {
+    char name[PK_NAME_MAX];
+    char change[8];  /* "added", "removed", "changed" */
+    char keys[1024]; /* changed keys, comma-separated, sorted ("vars"/"secrets": the file's blocks) */
+};
+
+/* Compares the given set with the current version. commit=0 (diff) changes
+ * nothing; commit=1 (apply) stores the set as version current+1 in one
+ * transaction when anything differs (*created=1), else stores nothing.
+ * *version: the version current afterwards. *changes is malloc'd (caller frees). */
+int store_assign_apply(struct store *s, const struct store_assign_file *files, size_t n_files,
+                       const struct store_assign_check *checks, size_t n_checks, int commit, int64_t *version,
+                       int *created, struct store_assign_change **changes, size_t *n_changes, char *err,
+                       size_t errlen);
+/* The current version, 0 when none was ever applied. Cheap (primary key). */
+int store_assign_current(struct store *s, int64_t *version, char *err, size_t errlen);
+
+/* One document of a version for one probe: a check file holding the checks of
+ * one source file that select the probe (by its stored region and labels). */
+struct store_assign_doc {
+    char *origin; /* malloc'd */
+    char *yaml;   /* malloc'd */
+};
+int store_assign_documents(struct store *s, int64_t version, int64_t probe_id, struct store_assign_doc **docs,
+                           size_t *n, char *err, size_t errlen);
+void store_assign_documents_free(struct store_assign_doc *docs, size_t n);
+/* Records a probe's answer to a version. Accepted: probes.checks_version and,
+ * so status counts stay right, probe_checks become that version's checks for the
+ * probe. Refused: only checks_error. */
+int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int accepted, const char *error,
+                     char *err, size_t errlen);
+
 /* Exposed for unit tests: encode one result as a COPY text-format line
  * (tab-separated, '\n'-terminated, with COPY escaping). Returns bytes written
  * or -1 if buf is too small. Column order is STORE_RESULT_COLUMNS. */

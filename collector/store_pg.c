@@ -1375,6 +1375,46 @@ int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, cons
     return 0;
 }
 
+/* ------------------------------------------------------------ central assignment */
+
+/* ["a", "b"] for a text[] parameter (unnested in SQL); malloc'd, NULL when out of memory. */
+static char *strings_json(char *const *values, size_t n)
+{
+    size_t size = 3;
+    for (size_t i = 0; i < n; i++)
+        size += 6 * strlen(values[i]) + 4;
+    struct out o = {malloc(size), size, 0, 0};
+    if (!o.buf)
+        return NULL;
+    out_bytes(&o, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            out_bytes(&o, ",", 1);
+        out_json_string(&o, values[i], strlen(values[i]));
+    }
+    out_bytes(&o, "]", 1);
+    if (out_finish(&o) < 0) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+/* The probe's region and labels decide; the same rule as pk_check_selects. */
+#define SELECTS_PROBE "(cardinality(c.regions) = 0 OR p.region = ANY (c.regions)) AND p.labels @> c.labels"
+
+int store_assign_current(struct store *s, int64_t *version, char *err, size_t errlen)
+{
+    ensure_ready(s);
+    PGresult *r = run(s, "SELECT coalesce(max(version), 0) FROM check_versions", 0, NULL, PGRES_TUPLES_OK,
+                      "reading the current checks version", err, errlen);
+    if (!r)
+        return -1;
+    *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen)
 {
     char idbuf[24];
@@ -1390,4 +1430,243 @@ int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namel
         pk_strlcpy(name, PQgetvalue(r, 0, 0), namelen);
     PQclear(r);
     return found;
+}
+
+int store_assign_apply(struct store *s, const struct store_assign_file *files, size_t n_files,
+                       const struct store_assign_check *checks, size_t n_checks, int commit_it, int64_t *version,
+                       int *created, struct store_assign_change **changes, size_t *n_changes, char *err,
+                       size_t errlen)
+{
+    const char *what = commit_it ? "apply checks" : "diff checks";
+    char cur_text[24], index[24], position[24], interval[24], next_text[24], count[24];
+    int rc = -1;
+    int64_t cur = 0;
+    PGresult *r = NULL;
+    *created = 0;
+    *changes = NULL;
+    *n_changes = 0;
+    ensure_ready(s);
+    if (run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+        goto out;
+    /* One apply at a time: each computes its diff against the version it replaces. */
+    if (!(r = run(s, "SELECT pg_advisory_xact_lock(5003)", 0, NULL, PGRES_TUPLES_OK, what, err, errlen)))
+        goto out;
+    PQclear(r);
+    if (!(r = run(s, "SELECT coalesce(max(version), 0) FROM check_versions", 0, NULL, PGRES_TUPLES_OK, what, err,
+                  errlen)))
+        goto out;
+    cur = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    r = NULL;
+    if (run_cmd(s,
+                "CREATE TEMP TABLE new_files (file_index int, origin text, vars text, secrets text) ON COMMIT DROP",
+                0, NULL, what, err, errlen) < 0 ||
+        run_cmd(s, "CREATE TEMP TABLE new_checks (LIKE check_version_checks) ON COMMIT DROP", 0, NULL, what, err,
+                errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < n_files; i++) {
+        snprintf(index, sizeof index, "%zu", i);
+        const char *params[] = {index, files[i].origin, files[i].vars, files[i].secrets};
+        if (run_cmd(s, "INSERT INTO new_files VALUES ($1, $2, $3, $4)", 4, params, what, err, errlen) < 0)
+            goto out;
+    }
+    for (size_t i = 0; i < n_checks; i++) {
+        const struct store_assign_check *c = &checks[i];
+        char *keys = labels_json(c->keys, c->n_keys), *labels = labels_json(c->labels, c->n_labels),
+             *regions = strings_json(c->regions, c->n_regions);
+        snprintf(index, sizeof index, "%zu", c->file_index);
+        snprintf(position, sizeof position, "%zu", i);
+        snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+        int ok = keys && labels && regions;
+        if (!ok)
+            set_err(err, errlen, "%s: out of memory", what);
+        const char *params[] = {c->name, index, position, c->definition, keys, regions, labels, c->type, c->target,
+                                interval};
+        if (ok)
+            ok = run_cmd(s,
+                         "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
+                         "labels, type, target, interval_ms) "
+                         "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
+                         "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
+                         "$7::jsonb, $8, $9, $10::bigint FROM new_files f WHERE f.file_index = $2::int",
+                         10, params, what, err, errlen) == 0;
+        free(keys);
+        free(labels);
+        free(regions);
+        if (!ok)
+            goto out;
+    }
+    snprintf(cur_text, sizeof cur_text, "%" PRId64, cur);
+    const char *cur_param[] = {cur_text};
+    if (!(r = run(s,
+                  "SELECT coalesce(n.name, o.name), "
+                  "CASE WHEN o.name IS NULL THEN 'added' WHEN n.name IS NULL THEN 'removed' ELSE 'changed' END, "
+                  "CASE WHEN n.name IS NULL OR o.name IS NULL THEN '' ELSE coalesce((SELECT string_agg(d.key, ',' "
+                  "ORDER BY d.key) FROM (SELECT coalesce(a.key, b.key) AS key FROM jsonb_each(n.keys) a FULL JOIN "
+                  "jsonb_each(o.keys) b ON a.key = b.key WHERE a.value IS DISTINCT FROM b.value) d), '') END "
+                  "FROM new_checks n FULL JOIN (SELECT * FROM check_version_checks WHERE version = $1) o "
+                  "ON n.name = o.name "
+                  "WHERE n.name IS NULL OR o.name IS NULL OR n.keys <> o.keys OR n.definition <> o.definition "
+                  "ORDER BY 1",
+                  1, cur_param, PGRES_TUPLES_OK, what, err, errlen)))
+        goto out;
+    size_t rows = (size_t)PQntuples(r);
+    if (!(*changes = calloc(rows ? rows : 1, sizeof **changes))) {
+        set_err(err, errlen, "%s: out of memory", what);
+        goto out;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        pk_strlcpy((*changes)[i].name, PQgetvalue(r, (int)i, 0), sizeof (*changes)[i].name);
+        pk_strlcpy((*changes)[i].change, PQgetvalue(r, (int)i, 1), sizeof (*changes)[i].change);
+        pk_strlcpy((*changes)[i].keys, PQgetvalue(r, (int)i, 2), sizeof (*changes)[i].keys);
+    }
+    *n_changes = rows;
+    PQclear(r);
+    r = NULL;
+    *version = cur;
+    if (!commit_it || rows == 0) {
+        /* diff, or an apply that changes nothing: no new version */
+        rollback(s);
+        rc = 0;
+        goto out;
+    }
+    snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
+    snprintf(count, sizeof count, "%zu", n_checks);
+    const char *ins[] = {next_text, count};
+    if (run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err, errlen) < 0 ||
+        run_cmd(s,
+                "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
+                "SELECT $1, file_index, origin, vars, secrets FROM new_files",
+                1, ins, what, err, errlen) < 0 ||
+        run_cmd(s,
+                "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, regions, "
+                "labels, type, target, interval_ms) SELECT $1, name, file_index, position, definition, keys, "
+                "regions, labels, type, target, interval_ms FROM new_checks",
+                1, ins, what, err, errlen) < 0 ||
+        commit(s, what, err, errlen) < 0)
+        goto out;
+    *version = cur + 1;
+    *created = 1;
+    rc = 0;
+out:
+    PQclear(r);
+    if (rc < 0) {
+        rollback(s);
+        free(*changes);
+        *changes = NULL;
+        *n_changes = 0;
+    }
+    return rc;
+}
+
+void store_assign_documents_free(struct store_assign_doc *docs, size_t n)
+{
+    for (size_t i = 0; docs && i < n; i++) {
+        free(docs[i].origin);
+        free(docs[i].yaml);
+    }
+    free(docs);
+}
+
+int store_assign_documents(struct store *s, int64_t version, int64_t probe_id, struct store_assign_doc **docs,
+                           size_t *n, char *err, size_t errlen)
+{
+    char v[24], p[24], what[96];
+    snprintf(v, sizeof v, "%" PRId64, version);
+    snprintf(p, sizeof p, "%" PRId64, probe_id);
+    snprintf(what, sizeof what, "probe id %s: checks of version %s", p, v);
+    const char *params[] = {v, p};
+    *docs = NULL;
+    *n = 0;
+    ensure_ready(s);
+    PGresult *r = run(s,
+                      "SELECT c.file_index, f.origin, f.vars, f.secrets, c.definition "
+                      "FROM check_version_checks c JOIN check_version_files f "
+                      "ON f.version = c.version AND f.file_index = c.file_index JOIN probes p ON p.id = $2 "
+                      "WHERE c.version = $1 AND " SELECTS_PROBE " ORDER BY c.file_index, c.position",
+                      2, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    int rows = PQntuples(r), rc = -1;
+    struct store_assign_doc *out = calloc(rows ? (size_t)rows : 1, sizeof *out);
+    size_t n_out = 0;
+    if (!out)
+        goto oom;
+    for (int i = 0; i < rows;) {
+        int end = i;
+        size_t size = 64 + (size_t)PQgetlength(r, i, 2) + (size_t)PQgetlength(r, i, 3);
+        while (end < rows && strcmp(PQgetvalue(r, end, 0), PQgetvalue(r, i, 0)) == 0)
+            size += (size_t)PQgetlength(r, end++, 4) + 4;
+        struct out o = {malloc(size), size, 0, 0};
+        size_t origin_len = (size_t)PQgetlength(r, i, 1) + 48;
+        struct store_assign_doc *d = &out[n_out++];
+        d->yaml = o.buf;
+        d->origin = malloc(origin_len);
+        if (!o.buf || !d->origin)
+            goto oom;
+        snprintf(d->origin, origin_len, "%s (checks version %s)", PQgetvalue(r, i, 1), v);
+        if (!PQgetisnull(r, i, 2))
+            out_fmt(&o, "vars: %s\n", PQgetvalue(r, i, 2));
+        if (!PQgetisnull(r, i, 3))
+            out_fmt(&o, "secrets: %s\n", PQgetvalue(r, i, 3));
+        out_bytes(&o, "checks:\n", 8);
+        for (; i < end; i++) {
+            out_bytes(&o, "- ", 2);
+            out_bytes(&o, PQgetvalue(r, i, 4), (size_t)PQgetlength(r, i, 4));
+            out_bytes(&o, "\n", 1);
+        }
+        if (out_finish(&o) < 0)
+            goto oom;
+    }
+    *docs = out;
+    *n = n_out;
+    out = NULL;
+    rc = 0;
+    goto done;
+oom:
+    set_err(err, errlen, "%s: out of memory", what);
+done:
+    store_assign_documents_free(out, n_out);
+    PQclear(r);
+    return rc;
+}
+
+int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int accepted, const char *error, char *err,
+                     size_t errlen)
+{
+    char v[24], p[24], what[96];
+    snprintf(v, sizeof v, "%" PRId64, version);
+    snprintf(p, sizeof p, "%" PRId64, probe_id);
+    snprintf(what, sizeof what, "probe id %s: acknowledging checks version %s", p, v);
+    ensure_ready(s);
+    if (!accepted) {
+        const char *params[] = {p, error ? error : ""};
+        return run_cmd(s, "UPDATE probes SET checks_error = $2 WHERE id = $1", 2, params, what, err, errlen);
+    }
+    const char *params[] = {p, v};
+    /* An empty selection leaves the probe on its local files, whose Register list stands. */
+    if (run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
+        run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
+                errlen) < 0 ||
+        run_cmd(s,
+                "INSERT INTO checks (name, type, target, interval_ms) "
+                "SELECT c.name, c.type, c.target, c.interval_ms FROM check_version_checks c JOIN probes p "
+                "ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name "
+                "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
+                "interval_ms = EXCLUDED.interval_ms, updated_at = now()",
+                2, params, what, err, errlen) < 0 ||
+        run_cmd(s,
+                "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
+                "JOIN probes p ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE ")",
+                2, params, what, err, errlen) < 0 ||
+        run_cmd(s,
+                "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, k.id FROM check_version_checks c "
+                "JOIN probes p ON p.id = $1 JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE
+                " ON CONFLICT DO NOTHING",
+                2, params, what, err, errlen) < 0 ||
+        commit(s, what, err, errlen) < 0) {
+        rollback(s);
+        return -1;
+    }
+    return 0;
 }

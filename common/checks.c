@@ -77,6 +77,7 @@ struct loader {
     size_t n_caps;
     size_t step;   /* captures of steps < step are visible */
     int allow_body;
+    int defer_env; /* pk_var_overrides.defer_environment */
 };
 
 __attribute__((format(printf, 3, 4))) static int fail_at(struct loader *L, const yaml_node_t *node, const char *fmt,
@@ -197,6 +198,8 @@ static int substitute_env(struct loader *L, const yaml_node_t *n, const char *sr
                 }
                 value = fallback;
             }
+            if (!value && L->defer_env)
+                value = ""; /* resolved on the probe that runs the check */
             if (!value) {
                 free(buf);
                 return fail_at(L, n, "environment variable '%s' is not set (write ${%s:-default} to give a default)",
@@ -1494,11 +1497,15 @@ static void check_free(struct pk_check *c)
     free(c->exec.workdir);
     asserts_free(c->asserts, c->n_asserts);
     vars_free(c->vars, c->n_vars);
+    free_strv(c->selector_regions, c->n_selector_regions);
+    free_kvs(c->selector_labels, c->n_selector_labels);
+    free(c->definition);
+    free_kvs(c->def_keys, c->n_def_keys);
     memset(c, 0, sizeof *c);
 }
 
 static const char *const common_keys[] = {"name", "type", "service", "interval", "timeout", "retries", "labels",
-                                          "budgets", "slo"};
+                                          "budgets", "slo", "selector"};
 #define N_COMMON (sizeof common_keys / sizeof *common_keys)
 
 static const struct {
@@ -2055,6 +2062,188 @@ static char *display_target(struct loader *L, const char *src)
     return strdup(src);
 }
 
+/* ---- selector and the normalised definition (central assignment) ---- */
+
+static int parse_selector(struct loader *L, const yaml_node_t *n, struct pk_check *c)
+{
+    static const char *const keys[] = {"regions", "labels", NULL};
+    if (n->type != YAML_MAPPING_NODE)
+        return fail_at(L, n, "'selector' must be a mapping with 'regions' and/or 'labels' in check '%s'", c->name);
+    if (check_keys(L, n, "selector", keys) < 0)
+        return -1;
+    const yaml_node_t *regions = find_value(L, n, "regions"), *labels = find_value(L, n, "labels");
+    if (regions) {
+        if (regions->type != YAML_SEQUENCE_NODE || count_items(regions) == 0)
+            return fail_at(L, regions,
+                           "'selector.regions' must be a non-empty list of region names in check '%s' (leave it "
+                           "out to select every region)",
+                           c->name);
+        size_t count = count_items(regions);
+        if (count > MAX_LIST)
+            return fail_at(L, regions, "'selector.regions' has more than %d entries", MAX_LIST);
+        if (!(c->selector_regions = calloc(count, sizeof *c->selector_regions)))
+            return fail_at(L, regions, "out of memory");
+        for (size_t i = 0; i < count; i++) {
+            const yaml_node_t *item = child(L, regions->data.sequence.items.start[i]);
+            if (!item)
+                return -1;
+            if (!is_string(item))
+                return fail_at(L, item, "entries of 'selector.regions' must be strings in check '%s'", c->name);
+            if (get_string(L, item, "selector.regions", &c->selector_regions[i]) < 0)
+                return -1;
+            c->n_selector_regions = i + 1;
+            if (!c->selector_regions[i][0] || strlen(c->selector_regions[i]) > 63 ||
+                has_control(c->selector_regions[i]))
+                return fail_at(L, item, "region '%s' must be 1..63 characters without control characters",
+                               c->selector_regions[i]);
+        }
+    }
+    if (labels && get_kv_map(L, labels, "selector.labels", KV_LABELS, 0, &c->selector_labels,
+                             &c->n_selector_labels) < 0)
+        return -1;
+    return 0;
+}
+
+/* A scalar that reads back as the same plain scalar inside a flow collection. */
+static int plain_safe(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+              ch == '.' || ch == '-' || ch == '+' || ch == '/'))
+            return 0;
+    }
+    /* "-x" starts a plain scalar only when followed by a letter or digit. */
+    if (s[0] == '-' && (len == 1 || !((s[1] >= '0' && s[1] <= '9') || (s[1] >= 'a' && s[1] <= 'z') ||
+                                      (s[1] >= 'A' && s[1] <= 'Z'))))
+        return 0;
+    return 1;
+}
+
+/* Writes node n as flow YAML that loads back to the same nodes: plain scalars
+ * stay plain (so 5, true and null keep their meaning), every other scalar is
+ * double-quoted. Aliases are expanded (charged to the budget like any read). */
+static int emit_flow(struct loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
+{
+    if (depth > MAX_JSON_DEPTH)
+        return fail_at(L, n, "nests deeper than %d levels", MAX_JSON_DEPTH);
+    if (n->type == YAML_MAPPING_NODE) {
+        sb_add(b, "{", 1);
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+            const yaml_node_t *k = child(L, p->key), *v = child(L, p->value);
+            if (!k || !v)
+                return -1;
+            if (p != n->data.mapping.pairs.start)
+                sb_add(b, ", ", 2);
+            if (emit_flow(L, k, b, depth + 1) < 0)
+                return -1;
+            sb_add(b, ": ", 2);
+            if (emit_flow(L, v, b, depth + 1) < 0)
+                return -1;
+        }
+        sb_add(b, "}", 1);
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        sb_add(b, "[", 1);
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+            const yaml_node_t *v = child(L, *it);
+            if (!v)
+                return -1;
+            if (it != n->data.sequence.items.start)
+                sb_add(b, ", ", 2);
+            if (emit_flow(L, v, b, depth + 1) < 0)
+                return -1;
+        }
+        sb_add(b, "]", 1);
+    } else {
+        const char *s = text_of(n);
+        size_t len = n->data.scalar.length;
+        if (is_null(n)) {
+            sb_add(b, "null", 4);
+        } else if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && plain_safe(s, len)) {
+            sb_add(b, s, len);
+        } else {
+            sb_add(b, "\"", 1);
+            for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)s[i];
+                char esc[8];
+                if (ch == '"' || ch == '\\') {
+                    esc[0] = '\\';
+                    esc[1] = (char)ch;
+                    sb_add(b, esc, 2);
+                } else if (ch < 0x20 || ch == 0x7f) {
+                    snprintf(esc, sizeof esc, "\\x%02x", ch);
+                    sb_add(b, esc, 4);
+                } else {
+                    sb_add(b, (const char *)&ch, 1);
+                }
+            }
+            sb_add(b, "\"", 1);
+        }
+    }
+    return b->oom ? fail_at(L, n, "out of memory") : 0;
+}
+
+/* The normalised text of a node (caller frees), or NULL with the error set. */
+static char *normalised(struct loader *L, const yaml_node_t *n)
+{
+    struct sbuf b = {0};
+    if (emit_flow(L, n, &b, 0) < 0) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static int cmp_kv_key(const void *a, const void *b)
+{
+    return strcmp(((const struct pk_kv *)a)->key, ((const struct pk_kv *)b)->key);
+}
+
+/* Fills c->definition and c->def_keys from the check's mapping. */
+static int check_definition(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+{
+    size_t count = count_pairs(map);
+    struct sbuf b = {0};
+    if (!(c->def_keys = calloc(count ? count : 1, sizeof *c->def_keys)))
+        return fail_at(L, map, "out of memory");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = child(L, p->key), *v = child(L, p->value);
+        if (!k || !v)
+            return -1;
+        struct pk_kv *kv = &c->def_keys[c->n_def_keys];
+        if (!(kv->key = strdup(text_of(k))))
+            return fail_at(L, k, "out of memory");
+        c->n_def_keys++;
+        if (!(kv->value = normalised(L, v)))
+            return -1;
+    }
+    qsort(c->def_keys, c->n_def_keys, sizeof *c->def_keys, cmp_kv_key);
+    sb_add(&b, "{", 1);
+    for (size_t i = 0; i < c->n_def_keys; i++) {
+        if (i)
+            sb_add(&b, ", ", 2);
+        /* Keys are plain names (the loader checked them); quote anything else. */
+        if (plain_safe(c->def_keys[i].key, strlen(c->def_keys[i].key)))
+            sb_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
+        else {
+            sb_add(&b, "\"", 1);
+            sb_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
+            sb_add(&b, "\"", 1);
+        }
+        sb_add(&b, ": ", 2);
+        sb_add(&b, c->def_keys[i].value, strlen(c->def_keys[i].value));
+    }
+    sb_add(&b, "}", 1);
+    if (b.oom) {
+        free(b.p);
+        return fail_at(L, map, "out of memory");
+    }
+    c->definition = b.p;
+    return 0;
+}
+
 /* Fills *c from one entry of `checks`; on error *c is left empty. *name_node
  * gets the node of the name, for duplicate reports. */
 static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node)
@@ -2175,6 +2364,8 @@ static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check
         goto fail;
     if ((v = find_value(L, map, "slo")) && parse_slo(L, v, &c->slo) < 0)
         goto fail;
+    if ((v = find_value(L, map, "selector")) && parse_selector(L, v, c) < 0)
+        goto fail;
 
     int rc;
     const char *type = c->type;
@@ -2211,6 +2402,8 @@ static int parse_check(struct loader *L, const yaml_node_t *map, struct pk_check
                 (long long)c->timeout_ms, (long long)c->interval_ms, c->name);
         goto fail;
     }
+    if (check_definition(L, map, c) < 0)
+        goto fail;
     L->check = NULL;
     return 0;
 fail:
@@ -2369,7 +2562,13 @@ static int parse_secrets(struct loader *L, const yaml_node_t *n)
         char *source = NULL, *value = NULL;
         if (get_string(L, env ? env : file, env ? "env" : "file", &source) < 0)
             return -1;
-        if (env) {
+        if (L->defer_env) {
+            value = strdup(""); /* read on the probe that runs the check */
+            if (!value) {
+                free(source);
+                return fail_at(L, k, "out of memory");
+            }
+        } else if (env) {
             const char *e = getenv(source);
             if (!e) {
                 fail_at(L, env, "secret '%s': environment variable '%s' is not set", name, source);
@@ -2465,6 +2664,10 @@ static int parse_root(struct loader *L, const yaml_node_t *root, const struct pk
         return -1;
     if (secrets && parse_secrets(L, secrets) < 0)
         return -1;
+    if (vars && !(set->vars_definition = normalised(L, vars)))
+        return -1;
+    if (secrets && !(set->secrets_definition = normalised(L, secrets)))
+        return -1;
     if (apply_overrides(L, root, ov) < 0)
         return -1;
     if (list->type != YAML_SEQUENCE_NODE)
@@ -2537,8 +2740,11 @@ int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *
                                       const struct pk_var_overrides *ov, struct pk_checkset *out, char *err,
                                       size_t errlen)
 {
-    struct loader L = {
-        .origin = origin ? origin : "<string>", .budget = MAX_EXPANDED_BYTES, .err = err, .errlen = errlen};
+    struct loader L = {.origin = origin ? origin : "<string>",
+                       .budget = MAX_EXPANDED_BYTES,
+                       .err = err,
+                       .errlen = errlen,
+                       .defer_env = ov && ov->defer_environment};
     struct pk_checkset set = {0};
     yaml_parser_t parser;
     yaml_document_t extra;
@@ -2688,6 +2894,9 @@ void pk_checkset_free(struct pk_checkset *set)
     vars_free(set->vars, set->n_vars);
     set->vars = NULL;
     set->n_vars = 0;
+    free(set->vars_definition);
+    free(set->secrets_definition);
+    set->vars_definition = set->secrets_definition = NULL;
 }
 
 int pk_parse_duration_ms(const char *s, int64_t *ms)
@@ -2727,4 +2936,73 @@ int pk_parse_duration_ms(const char *s, int64_t *ms)
     }
     *ms = total;
     return 0;
+}
+
+int pk_check_selects(const struct pk_check *c, const char *region, const struct pk_kv *labels, size_t n_labels)
+{
+    if (c->n_selector_regions) {
+        int found = 0;
+        for (size_t i = 0; i < c->n_selector_regions && !found; i++)
+            found = region && strcmp(c->selector_regions[i], region) == 0;
+        if (!found)
+            return 0;
+    }
+    for (size_t i = 0; i < c->n_selector_labels; i++) {
+        int found = 0;
+        for (size_t j = 0; j < n_labels && !found; j++)
+            found = labels[j].key && labels[j].value && strcmp(labels[j].key, c->selector_labels[i].key) == 0 &&
+                    strcmp(labels[j].value, c->selector_labels[i].value) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+size_t pk_checkset_select(struct pk_checkset *set, const char *region, const struct pk_kv *labels, size_t n_labels)
+{
+    size_t kept = 0, removed = 0;
+    for (size_t i = 0; i < set->n_checks; i++) {
+        if (pk_check_selects(&set->checks[i], region, labels, n_labels)) {
+            if (kept != i)
+                set->checks[kept] = set->checks[i];
+            kept++;
+        } else {
+            check_free(&set->checks[i]);
+            removed++;
+        }
+    }
+    set->n_checks = kept;
+    return removed;
+}
+
+size_t pk_checkset_select_region(struct pk_checkset *set, const char *region)
+{
+    size_t kept = 0, removed = 0;
+    for (size_t i = 0; i < set->n_checks; i++) {
+        const struct pk_check *c = &set->checks[i];
+        int in = c->n_selector_regions == 0;
+        for (size_t k = 0; k < c->n_selector_regions && !in; k++)
+            in = strcmp(c->selector_regions[k], region) == 0;
+        if (in) {
+            if (kept != i)
+                set->checks[kept] = set->checks[i];
+            kept++;
+        } else {
+            check_free(&set->checks[i]);
+            removed++;
+        }
+    }
+    set->n_checks = kept;
+    return removed;
+}
+
+int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b)
+{
+    if (!a->definition || !b->definition || strcmp(a->definition, b->definition) != 0 || a->n_vars != b->n_vars)
+        return 0;
+    for (size_t i = 0; i < a->n_vars; i++)
+        if (strcmp(a->vars[i].name, b->vars[i].name) != 0 || strcmp(a->vars[i].value, b->vars[i].value) != 0 ||
+            a->vars[i].secret != b->vars[i].secret)
+            return 0;
+    return 1;
 }

@@ -271,6 +271,21 @@ struct pk_check {
      * against it (pk_check_render in template.h). Owned; freed with the set. */
     struct pk_var_source *vars;
     size_t n_vars;
+
+    /* selector: {regions: [..], labels: {k: v}}: which probes run the check. All
+     * given must match; empty lists select every probe (pk_check_selects). */
+    char **selector_regions;
+    size_t n_selector_regions;
+    struct pk_kv *selector_labels;
+    size_t n_selector_labels;
+
+    /* The check as written (before ${ENV} and {{vars}}), normalised to one line
+     * of flow YAML with its top-level keys sorted: two checks with equal texts
+     * (and equal vars) are the same definition. def_keys holds each top-level
+     * key with the text of its value, for "which keys changed". Owned. */
+    char *definition;
+    struct pk_kv *def_keys;
+    size_t n_def_keys;
 };
 
 struct pk_checkset {
@@ -278,6 +293,10 @@ struct pk_checkset {
     size_t n_checks;
     struct pk_var_source *vars;  /* file vars and secrets, resolved at load */
     size_t n_vars;
+    /* The file's `vars:` and `secrets:` blocks as written, normalised like
+     * pk_check.definition; NULL when the file has none. Owned. */
+    char *vars_definition;
+    char *secrets_definition;
 };
 
 /* Per-probe overrides for vars (a probe's `vars:` and its region's). Unknown
@@ -285,6 +304,10 @@ struct pk_checkset {
 struct pk_var_overrides {
     const struct pk_kv *vars;
     size_t n_vars;
+    /* 1: validate a file meant for other machines (picketctl apply, the collector):
+     * an unset ${ENV} without a default becomes "" and secrets are not read (their
+     * value is ""), because the probe resolves both in its own environment. */
+    int defer_environment;
 };
 
 /* Check files over the limit are refused unread:
@@ -306,6 +329,16 @@ int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *
                                       const struct pk_var_overrides *ov, struct pk_checkset *out, char *err,
                                       size_t errlen);
 void pk_checkset_free(struct pk_checkset *set);
+
+/* 1 when the check's selector selects a probe with this region and labels. */
+int pk_check_selects(const struct pk_check *c, const char *region, const struct pk_kv *labels, size_t n_labels);
+/* Frees and removes every check that does not select this probe; returns how many. */
+size_t pk_checkset_select(struct pk_checkset *set, const char *region, const struct pk_kv *labels,
+                          size_t n_labels);
+/* The same, by region only (run --once --region R: label selectors are ignored). */
+size_t pk_checkset_select_region(struct pk_checkset *set, const char *region);
+/* 1 when a and b have the same definition and the same resolved vars. */
+int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b);
 
 /* "500ms", "30s", "1m", "2h", combinations like "1m30s", or a plain integer
  * meaning seconds. 0 with *ms set, or -1 (and *ms untouched) when malformed. */

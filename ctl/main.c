@@ -1,6 +1,8 @@
 /* main.c: picketctl, the operators' command line. Talks to a collector over
  * gRPC (QueryService) and prints tables for people or JSON for scripts.
- * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error. */
+ * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error; apply and
+ * diff: 3 a check file is invalid (nothing sent or stored); diff: 0 no change,
+ * 1 changes, 4 the collector could not answer. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "checks.h"
 #include "result.h"
 #include "rpc_ctl.h"
 #include "rpc_security.h"
@@ -23,6 +26,15 @@ static void usage(FILE *f)
             "  probe add NAME [--region R]      issue a token for probe NAME (needs a write credential);\n"
             "                                   the token is printed once, on stdout\n"
             "  probe revoke NAME [--id N]       revoke every token of probe NAME, or only credential N\n"
+            "  apply [--json] FILE...           validate check files, then store them on the\n"
+            "                                   collector as the new checks version (pushed to\n"
+            "                                   every probe they select); nothing changes when\n"
+            "                                   nothing differs. Exit 0 ok, 1 collector error,\n"
+            "                                   3 a file is invalid (nothing is sent or stored)\n"
+            "  diff [--json] FILE...            what apply would change: added, removed and\n"
+            "                                   changed checks (with the changed keys). Exit 0\n"
+            "                                   no change, 1 changes, 3 a file is invalid,\n"
+            "                                   4 collector error\n"
             "  version                          print the version\n"
             "\n"
             "options:\n"
@@ -316,6 +328,207 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
     return 0;
 }
 
+/* Reads and validates every file (as the collector will, with ${ENV} and
+ * secrets left to the probes); names must be unique across files. 0, or -1
+ * with the first error printed. files[] get malloc'd name/content. */
+static int read_check_files(char **paths, size_t n, Picket__V1__CheckFile *files)
+{
+    struct pk_var_overrides defer = {.defer_environment = 1};
+    struct pk_checkset *sets = calloc(n ? n : 1, sizeof *sets);
+    int rc = -1;
+    char err[1024];
+    size_t loaded = 0;
+    if (!sets)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        picket__v1__check_file__init(&files[i]);
+        FILE *f = fopen(paths[i], "rb");
+        if (!f) {
+            fprintf(stderr, "%s: cannot open: %m\n", paths[i]);
+            goto out;
+        }
+        size_t cap = 1 << 16, len = 0;
+        char *text = malloc(cap + 1);
+        size_t got;
+        while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
+            len += got;
+            if (len == cap && cap < ((size_t)8 << 20)) {
+                char *grown = realloc(text, cap * 2 + 1);
+                if (!grown) {
+                    free(text);
+                    text = NULL;
+                    break;
+                }
+                text = grown;
+                cap *= 2;
+            } else if (len == cap)
+                break;
+        }
+        fclose(f);
+        if (!text) {
+            fprintf(stderr, "picketctl: out of memory\n");
+            goto out;
+        }
+        text[len] = '\0';
+        files[i].name = paths[i];
+        files[i].content = text;
+        if (strlen(text) != len) {
+            fprintf(stderr, "%s: contains a NUL byte\n", paths[i]);
+            goto out;
+        }
+        if (pk_checkset_load_string_with_vars(text, len, paths[i], &defer, &sets[i], err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
+            goto out;
+        }
+        loaded = i + 1;
+        for (size_t a = 0; a < sets[i].n_checks; a++)
+            for (size_t f2 = 0; f2 < i; f2++)
+                for (size_t b = 0; b < sets[f2].n_checks; b++)
+                    if (strcmp(sets[i].checks[a].name, sets[f2].checks[b].name) == 0) {
+                        fprintf(stderr, "%s:%d: check '%s' is already defined at %s:%d\n", sets[i].checks[a].file,
+                                sets[i].checks[a].line, sets[i].checks[a].name, sets[f2].checks[b].file,
+                                sets[f2].checks[b].line);
+                        goto out;
+                    }
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < loaded; i++)
+        pk_checkset_free(&sets[i]);
+    free(sets);
+    return rc;
+}
+
+static json_object *changes_json(Picket__V1__CheckChange **changes, size_t n)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "check", json_object_new_string(changes[i]->name));
+        json_object_object_add(o, "change", json_object_new_string(changes[i]->change));
+        json_object *keys = json_object_new_array();
+        for (size_t k = 0; k < changes[i]->n_keys; k++)
+            json_object_array_add(keys, json_object_new_string(changes[i]->keys[k]));
+        json_object_object_add(o, "keys", keys);
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
+static void print_changes(Picket__V1__CheckChange **changes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const Picket__V1__CheckChange *c = changes[i];
+        char sign = strcmp(c->change, "added") == 0 ? '+' : strcmp(c->change, "removed") == 0 ? '-' : '~';
+        printf("%c %-32s %s", sign, c->name, c->change);
+        for (size_t k = 0; k < c->n_keys; k++)
+            printf("%s%s", k ? ", " : " (", c->keys[k]);
+        printf("%s\n", c->n_keys ? ")" : "");
+    }
+}
+
+/* apply and diff share everything but the call and the answer. */
+static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *name = apply ? "apply" : "diff";
+    int json = 0, c, rc;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'j')
+            json = 1;
+        else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else
+            return 2;
+    }
+    size_t n = (size_t)(argc - optind);
+    if (n == 0) {
+        fprintf(stderr, "picketctl %s: give at least one check file\n", name);
+        return 2;
+    }
+    Picket__V1__CheckFile *files = calloc(n, sizeof *files);
+    Picket__V1__CheckFile **fp = calloc(n, sizeof *fp);
+    if (!files || !fp) {
+        free(files);
+        free(fp);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        fp[i] = &files[i];
+    if (read_check_files(argv + optind, n, files) < 0) {
+        rc = 3;
+        goto out;
+    }
+    char err[1400];
+    int invalid = 0;
+    ProtobufCMessage *answer = NULL;
+    if (apply) {
+        Picket__V1__ApplyChecksRequest req = PICKET__V1__APPLY_CHECKS_REQUEST__INIT;
+        req.n_files = n;
+        req.files = fp;
+        if (ctl_admin_call(collector, "/picket.v1.AdminService/ApplyChecks", &req.base,
+                           &picket__v1__apply_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
+                           sizeof err) < 0) {
+            fprintf(stderr, "picketctl: %s\n", err);
+            rc = invalid ? 3 : 1;
+            goto out;
+        }
+        Picket__V1__ApplyChecksResponse *resp = (Picket__V1__ApplyChecksResponse *)answer;
+        if (json) {
+            json_object *root = json_object_new_object();
+            json_object_object_add(root, "version", json_object_new_int64(resp->version));
+            json_object_object_add(root, "created", json_object_new_boolean(resp->created));
+            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(root);
+        } else {
+            print_changes(resp->changes, resp->n_changes);
+            if (resp->created)
+                printf("applied: checks version %lld is current\n", (long long)resp->version);
+            else
+                printf("no change: checks version %lld stays current\n", (long long)resp->version);
+        }
+        rc = 0;
+    } else {
+        Picket__V1__DiffChecksRequest req = PICKET__V1__DIFF_CHECKS_REQUEST__INIT;
+        req.n_files = n;
+        req.files = fp;
+        if (ctl_admin_call(collector, "/picket.v1.AdminService/DiffChecks", &req.base,
+                           &picket__v1__diff_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
+                           sizeof err) < 0) {
+            fprintf(stderr, "picketctl: %s\n", err);
+            rc = invalid ? 3 : 4;
+            goto out;
+        }
+        Picket__V1__DiffChecksResponse *resp = (Picket__V1__DiffChecksResponse *)answer;
+        if (json) {
+            json_object *root = json_object_new_object();
+            json_object_object_add(root, "current_version", json_object_new_int64(resp->current_version));
+            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+            json_object_put(root);
+        } else if (resp->n_changes == 0) {
+            printf("no changes against checks version %lld\n", (long long)resp->current_version);
+        } else {
+            print_changes(resp->changes, resp->n_changes);
+        }
+        rc = resp->n_changes ? 1 : 0;
+    }
+    protobuf_c_message_free_unpacked(answer, NULL);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(files[i].content);
+    free(files);
+    free(fp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *collector = getenv("PICKET_COLLECTOR");
@@ -369,14 +582,20 @@ int main(int argc, char **argv)
     const char *command = argv[optind];
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
-    if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0) {
+    if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0 || strcmp(command, "apply") == 0 ||
+        strcmp(command, "diff") == 0) {
         char err[1024];
         if (rpc_client_security_from_opts(&tls, "picketctl", err, sizeof err) < 0) {
             fprintf(stderr, "picketctl: %s\n", err);
             return 2;
         }
-        int rc = strcmp(command, "status") == 0 ? cmd_status(collector, timeout_ms, sub_argc, sub_argv)
-                                                : cmd_probe(collector, timeout_ms, sub_argc, sub_argv);
+        int rc;
+        if (strcmp(command, "status") == 0)
+            rc = cmd_status(collector, timeout_ms, sub_argc, sub_argv);
+        else if (strcmp(command, "probe") == 0)
+            rc = cmd_probe(collector, timeout_ms, sub_argc, sub_argv);
+        else
+            rc = cmd_apply_or_diff(collector, timeout_ms, strcmp(command, "apply") == 0, sub_argc, sub_argv);
         rpc_client_clear_security();
         return rc;
     }

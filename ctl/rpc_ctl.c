@@ -102,3 +102,37 @@ out:
     grpc_shutdown();
     return rc;
 }
+
+int ctl_admin_call(const char *address, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **out,
+                   int *invalid, char *err, size_t errlen)
+{
+    grpc_init();
+    int rc = -1, code = 0;
+    uint8_t *buf = NULL, *resp = NULL;
+    size_t len = 0, resp_len = 0;
+    grpc_channel *ch = rpc_channel_create(address);
+    char why[1200];
+    *invalid = 0;
+    if (wire_pack(req, &buf, &len) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (rpc_unary(ch, method, buf, len, &resp, &resp_len, timeout_ms, &code, why, sizeof why) < 0) {
+        *invalid = code == GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(err, errlen, "collector %s: %s", address, why);
+        goto out;
+    }
+    *out = protobuf_c_message_unpack(resp_desc, NULL, resp_len, resp);
+    if (!*out) {
+        snprintf(err, errlen, "collector %s: malformed %s", address, resp_desc->name);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    free(resp);
+    grpc_channel_destroy(ch);
+    grpc_shutdown();
+    return rc;
+}

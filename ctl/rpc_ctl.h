@@ -20,5 +20,11 @@ int ctl_add_probe(const char *address, const char *name, const char *region, int
  * credential `id` when id > 0. *revoked receives the count. */
 int ctl_revoke(const char *address, const char *name, long long id, int timeout_ms, long long *revoked, char *err,
                size_t errlen);
+/* One AdminService call (ApplyChecks, DiffChecks): 0 with *out (free with
+ * protobuf_c_message_free_unpacked), or -1 with err; *invalid is 1 when the
+ * collector refused the request as invalid (a bad check file). */
+int ctl_admin_call(const char *address, const char *method, const ProtobufCMessage *req,
+                   const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **out,
+                   int *invalid, char *err, size_t errlen);
 
 #endif

@@ -46,7 +46,12 @@ static void usage(FILE *f)
             "  --labels K=V,...     labels (env PICKET_LABELS)\n"
             "  --collector ADDR     collector host:port; repeat or comma-separate for failover\n"
             "                       (env PICKET_COLLECTOR)\n"
-            "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS)\n"
+            "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS).\n"
+            "                       Optional: a set the collector assigns (picketctl apply)\n"
+            "                       replaces these files while it selects any check for\n"
+            "                       this probe; without --checks the probe waits for it.\n"
+            "                       Checks whose selector: does not match this probe's\n"
+            "                       region and labels are not run\n"
             "  --batch-max N        results per batch, default 500\n"
             "  --spool-dir DIR      where results wait for the collector's ack (env PICKET_SPOOL_DIR);\n"
             "                       default $STATE_DIRECTORY/spool, else var/spool/NAME; one probe\n"
@@ -73,7 +78,8 @@ static void usage(FILE *f)
             "  --junit FILE         also write JUnit XML to FILE (\"-\": stdout)\n"
             "  --tap                print TAP instead of the table\n"
             "  --var K=V            override the files' variable K (repeatable)\n"
-            "  --region R           the same as --var region=R\n"
+            "  --region R           the same as --var region=R; also runs only the checks\n"
+            "                       whose selector regions (if any) include R\n"
             "  exit: 0 all ok, 1 something degraded (none failed), 2 something failed,\n"
             "        3 a check file did not load (nothing ran)\n");
 }
@@ -339,6 +345,9 @@ static int cmd_run_once(int argc, char **argv)
         exit_code = REPORT_EXIT_CONFIG;
         goto out;
     }
+    for (size_t i = 0; i < vl.n; i++)
+        if (strcmp(vl.vars[i].key, "region") == 0)
+            pk_checkset_select_region(&set, vl.vars[i].value);
     signal(SIGPIPE, SIG_IGN);
     size_t n = set.n_checks;
     o.results = calloc(n ? n : 1, sizeof *o.results);
@@ -389,9 +398,86 @@ out:
     return exit_code;
 }
 
+/* What the daemon's callbacks share. The runner is created before the uplink,
+ * so both pointers are set before either thread calls back. */
+struct probe_ctx {
+    struct uplink *up;
+    struct runner *runner;
+    const struct pk_probe_config *cfg;
+    const struct pk_var_overrides *ov;
+};
+
+/* The set this probe runs from local files: loaded, then narrowed by selector. */
+static int load_local(const struct probe_ctx *p, struct pk_checkset *out, char *err, size_t errlen)
+{
+    *out = (struct pk_checkset){0};
+    if (p->cfg->n_check_files == 0)
+        return 0;
+    if (load_checks(p->cfg->check_files, p->cfg->n_check_files, p->ov, out, err, errlen) < 0)
+        return -1;
+    pk_checkset_select(out, p->cfg->region, p->cfg->labels, p->cfg->n_labels);
+    return 0;
+}
+
+/* Uplink thread: a CheckSet from the collector. Loaded and checked here, so a
+ * bad set is refused (and said so to the collector) before the runner sees it. */
+static int on_checks(int64_t version, const char *const *origins, const char *const *docs, size_t n, void *user,
+                     char *err, size_t errlen)
+{
+    struct probe_ctx *p = user;
+    struct pk_checkset all = {0};
+    char qe[1100];
+    if (n == 0) {
+        /* This version selects nothing here: back to the local files. */
+        if (load_local(p, &all, err, errlen) < 0)
+            goto refuse;
+        PK_INFO("probe", "checks version selects nothing for this probe; running local files",
+                "version=%lld checks=%zu", (long long)version, all.n_checks);
+        runner_swap(p->runner, &all);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pk_checkset one = {0};
+        if (pk_checkset_load_string_with_vars(docs[i], strlen(docs[i]), origins[i], p->ov, &one, err, errlen) < 0)
+            goto refuse;
+        for (size_t a = 0; a < one.n_checks; a++)
+            for (size_t b = 0; b < all.n_checks; b++)
+                if (strcmp(one.checks[a].name, all.checks[b].name) == 0) {
+                    snprintf(err, errlen, "%s:%d: check '%s' is already defined at %s:%d", one.checks[a].file,
+                             one.checks[a].line, one.checks[a].name, all.checks[b].file, all.checks[b].line);
+                    pk_checkset_free(&one);
+                    goto refuse;
+                }
+        struct pk_check *grown = realloc(all.checks, (all.n_checks + one.n_checks) * sizeof *grown);
+        if (!grown && all.n_checks + one.n_checks) {
+            snprintf(err, errlen, "out of memory");
+            pk_checkset_free(&one);
+            goto refuse;
+        }
+        all.checks = grown;
+        memcpy(all.checks + all.n_checks, one.checks, one.n_checks * sizeof *one.checks);
+        all.n_checks += one.n_checks;
+        free(one.checks);
+        one.checks = NULL;
+        one.n_checks = 0;
+        pk_checkset_free(&one);
+    }
+    pk_checkset_select(&all, p->cfg->region, p->cfg->labels, p->cfg->n_labels);
+    if (runner_can_run(&all, err, errlen) < 0)
+        goto refuse;
+    PK_INFO("probe", "running checks version", "version=%lld checks=%zu", (long long)version, all.n_checks);
+    runner_swap(p->runner, &all);
+    return 0;
+refuse:
+    pk_checkset_free(&all);
+    PK_ERROR("probe", "checks version refused; the old schedule keeps running", "version=%lld error=%s",
+             (long long)version, pk_log_q(qe, sizeof qe, err));
+    return -1;
+}
+
 static void on_result(const struct pk_result *r, void *user)
 {
-    struct uplink *u = user;
+    struct uplink *u = ((struct probe_ctx *)user)->up;
     uplink_submit(u, r);
     char qn[300], qm[600];
     PK_DEBUG("probe", "result", "check=%s outcome=%s status=%d total_us=%lld error=%s message=%s",
@@ -589,10 +675,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-probe: no collector: give --collector HOST:PORT or set PICKET_COLLECTOR\n");
         rc = 2;
     }
-    if (!rc && cfg.n_check_files == 0) {
-        fprintf(stderr, "picket-probe: no checks: give --checks FILE or set PICKET_CHECKS\n");
-        rc = 2;
-    }
     if (!rc && rpc_client_security_from_opts(&tls, "picket-probe", err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         rc = 2;
@@ -618,7 +700,8 @@ int main(int argc, char **argv)
         ov_vars[n_ov++] = (struct pk_kv){"region", cfg.region};
     struct pk_var_overrides ov = {.vars = ov_vars, .n_vars = n_ov};
     struct pk_checkset set = {0};
-    if (load_checks(cfg.check_files, cfg.n_check_files, &ov, &set, err, sizeof err) < 0) {
+    struct probe_ctx pctx = {.cfg = &cfg, .ov = &ov};
+    if (load_local(&pctx, &set, err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         pk_probe_config_free(&cfg);
         return 3;
@@ -655,25 +738,29 @@ int main(int argc, char **argv)
         .spool_dir = spool_dir,
         .spool_cap_bytes = cfg.spool_cap,
         .spool_fsync_ms = cfg.spool_fsync_ms,
+        .on_checks = on_checks,
+        .checks_user = &pctx,
     };
     int exit_code = 1;
-    struct runner *runner = NULL;
-
+    struct runner *runner = runner_new(&set, on_result, &pctx, err, sizeof err);
+    if (!runner) {
+        fprintf(stderr, "picket-probe: %s\n", err);
+        goto out;
+    }
+    pctx.runner = runner;
     struct uplink *up = uplink_start(&ucfg, err, sizeof err);
     if (!up) {
         fprintf(stderr, "picket-probe: %s\n", err);
+        runner_free(runner);
         goto out;
     }
-    runner = runner_new(&set, on_result, up, err, sizeof err);
-    if (!runner) {
-        fprintf(stderr, "picket-probe: %s\n", err);
-        uplink_stop(up, 0);
-        goto out;
-    }
+    pctx.up = up;
+    if (set.n_checks == 0)
+        PK_INFO("probe", "no local checks for this probe; waiting for the collector's", "collectors=%zu",
+                cfg.n_collectors);
     /* Parsing the check files (YAML documents, compiled expressions) left freed
      * memory in the heap; hand it back so a long-running probe stays small. */
     malloc_trim(0);
-
     {
         char qn[300], qr[200];
         PK_INFO("probe", "starting", "version=%s probe=%s region=%s checks=%zu collectors=%zu", PICKET_VERSION,
@@ -681,9 +768,10 @@ int main(int argc, char **argv)
                 cfg.n_collectors);
     }
     exit_code = runner_run(runner, &stop_requested) == 0 ? 0 : 1;
-    runner_free(runner);
-    /* Give the collector a moment to acknowledge the last results. */
+    /* Give the collector a moment to acknowledge the last results. The uplink
+     * (whose callback swaps into the runner) stops before the runner is freed. */
     uplink_stop(up, 2000);
+    runner_free(runner);
     PK_INFO("probe", "stopped", "code=%d", exit_code);
 out:
     rpc_client_clear_security();

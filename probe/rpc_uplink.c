@@ -64,6 +64,10 @@ struct uplink {
     int64_t last_ack_mono_us, drain_t0_us;
     uint64_t drain_seq0;
     int draining;
+    /* central assignment */
+    int (*on_checks)(int64_t, const char *const *, const char *const *, size_t, void *, char *, size_t);
+    void *checks_user;
+    atomic_llong checks_version; /* the version the probe runs, told in Hello */
 };
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
@@ -153,6 +157,9 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
         PK_INFO("uplink", "spool holds results from before; they will be sent", "dir=%s records=%" PRIu64
                 " bytes=%" PRIu64, cfg->spool_dir, st.next_lsn - st.first_lsn, st.bytes);
     atomic_init(&u->stopping, 0);
+    u->on_checks = cfg->on_checks;
+    u->checks_user = cfg->checks_user;
+    atomic_init(&u->checks_version, 0);
     grpc_init();
     if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
         snprintf(err, errlen, "cannot start the uplink thread");
@@ -386,6 +393,9 @@ struct conn {
     int send_inflight, recv_pending, status_done, start_pending;
     int batches_unacked;
     uint64_t last_batch_end_seq;
+    int checks_ack_pending, checks_ack_accepted;
+    int64_t checks_ack_version;
+    char checks_ack_error[512];
     int64_t last_heard_mono_us, last_heartbeat_mono_us;
 };
 
@@ -464,6 +474,7 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     Picket__V1__Hello hello = PICKET__V1__HELLO__INIT;
     hello.probe_id = probe_id;
     hello.probe_name = u->probe_name;
+    hello.checks_version = atomic_load(&u->checks_version);
     Picket__V1__ProbeMessage hm = PICKET__V1__PROBE_MESSAGE__INIT;
     hm.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HELLO;
     hm.hello = &hello;
@@ -489,7 +500,17 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
             cancelled = 1;
         }
         if (!cancelled && !c.send_inflight) {
-            if (now - c.last_heartbeat_mono_us >= (int64_t)u->heartbeat_ms * 1000) {
+            if (c.checks_ack_pending) {
+                Picket__V1__CheckSetAck ack = PICKET__V1__CHECK_SET_ACK__INIT;
+                ack.version = c.checks_ack_version;
+                ack.accepted = c.checks_ack_accepted;
+                ack.error = c.checks_ack_error;
+                Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
+                m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_CHECKS_ACK;
+                m.checks_ack = &ack;
+                send_pack(&c, &m.base);
+                c.checks_ack_pending = 0;
+            } else if (now - c.last_heartbeat_mono_us >= (int64_t)u->heartbeat_ms * 1000) {
                 struct uplink_stats st;
                 uplink_get_stats(u, &st);
                 Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
@@ -555,6 +576,26 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
                         c.batches_unacked--;
                 } else if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT) {
                     healthy = 1;
+                } else if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_CHECKS && u->on_checks) {
+                    /* Central assignment: the probe swaps (or refuses) and we say which. */
+                    size_t n = m->checks->n_documents;
+                    const char **origins = calloc(n ? n : 1, sizeof *origins);
+                    const char **docs = calloc(n ? n : 1, sizeof *docs);
+                    c.checks_ack_error[0] = '\0';
+                    int ok = origins && docs;
+                    for (size_t i = 0; ok && i < n; i++) {
+                        origins[i] = m->checks->documents[i]->origin;
+                        docs[i] = m->checks->documents[i]->yaml;
+                    }
+                    ok = ok && u->on_checks(m->checks->version, origins, docs, n, u->checks_user, c.checks_ack_error,
+                                            sizeof c.checks_ack_error) == 0;
+                    if (ok)
+                        atomic_store(&u->checks_version, m->checks->version);
+                    c.checks_ack_version = m->checks->version;
+                    c.checks_ack_accepted = ok;
+                    c.checks_ack_pending = 1;
+                    free(origins);
+                    free(docs);
                 }
                 picket__v1__collector_message__free_unpacked(m, NULL);
             }

@@ -38,6 +38,13 @@ struct uplink_config {
     uint64_t spool_segment_bytes; /* default 8 MiB */
     int spool_fsync_ms;     /* see spool.h; default (0 here) means fsync every append */
     int window_batches;     /* batches sent but not yet acknowledged, default 8 */
+    /* Central assignment: called on the uplink thread with each CheckSet the
+     * collector sends (documents[i] is a check file named origins[i]; n may be 0).
+     * Returns 0 when the probe now runs `version`, -1 with err when it refused it;
+     * the answer goes back to the collector. NULL: CheckSets are ignored. */
+    int (*on_checks)(int64_t version, const char *const *origins, const char *const *documents, size_t n,
+                     void *user, char *err, size_t errlen);
+    void *checks_user;
 };
 
 /* Copies what it needs from cfg. NULL + err on bad config. */

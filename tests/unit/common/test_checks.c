@@ -929,6 +929,187 @@ static void test_jq_is_quiet(void **state)
     free(path);
 }
 
+/* Central assignment: selector parsing, matching, and its errors. */
+static void test_selector(void **state)
+{
+    (void)state;
+    static const char yaml[] = "checks:\n"
+                               "  - name: everywhere\n"
+                               "    type: http\n"
+                               "    url: http://x/\n"
+                               "  - name: eu-only\n"
+                               "    type: http\n"
+                               "    url: http://x/\n"
+                               "    selector: {regions: [eu-west, eu-north]}\n"
+                               "  - name: edge-eu\n"
+                               "    type: http\n"
+                               "    url: http://x/\n"
+                               "    selector:\n"
+                               "      regions: [eu-west]\n"
+                               "      labels: {tier: edge, team: net}\n";
+    struct pk_checkset set = {0};
+    char err[512];
+    if (pk_checkset_load_string(yaml, sizeof yaml - 1, "sel.yaml", &set, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    const struct pk_check *all = find(&set, "everywhere"), *eu = find(&set, "eu-only"), *edge = find(&set, "edge-eu");
+    assert_int_equal(all->n_selector_regions, 0);
+    assert_int_equal(eu->n_selector_regions, 2);
+    assert_string_equal(eu->selector_regions[1], "eu-north");
+    assert_int_equal(edge->n_selector_labels, 2);
+    struct pk_kv labels[] = {{"team", "net"}, {"tier", "edge"}, {"x", "y"}};
+    assert_true(pk_check_selects(all, "us-east", NULL, 0));
+    assert_true(pk_check_selects(eu, "eu-north", NULL, 0));
+    assert_false(pk_check_selects(eu, "us-east", labels, 3));
+    assert_true(pk_check_selects(edge, "eu-west", labels, 3));
+    assert_false(pk_check_selects(edge, "eu-west", labels, 1)); /* tier missing */
+    struct pk_kv wrong[] = {{"team", "net"}, {"tier", "core"}};
+    assert_false(pk_check_selects(edge, "eu-west", wrong, 2));
+    assert_int_equal(pk_checkset_select(&set, "us-east", labels, 3), 2);
+    assert_int_equal(set.n_checks, 1);
+    assert_string_equal(set.checks[0].name, "everywhere");
+    pk_checkset_free(&set);
+
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', selector: [eu]}\n",
+         "b.yaml:2:55: 'selector' must be a mapping with 'regions' and/or 'labels' in check 'a'"},
+        {"checks:\n  - name: a\n    type: http\n    url: http://x/\n    selector: {region: [eu]}\n",
+         "b.yaml:5:16: unknown key 'region' in selector 'a'"},
+        {"checks:\n  - name: a\n    type: http\n    url: http://x/\n    selector: {regions: []}\n",
+         "b.yaml:5:25: 'selector.regions' must be a non-empty list of region names in check 'a' (leave it out to "
+         "select every region)"},
+        {"checks:\n  - name: a\n    type: http\n    url: http://x/\n    selector: {regions: [[x]]}\n",
+         "b.yaml:5:26: entries of 'selector.regions' must be strings in check 'a'"},
+        {"checks:\n  - name: a\n    type: http\n    url: http://x/\n    selector: {labels: {9x: y}}\n",
+         "b.yaml:5:25: invalid label key '9x' (want [A-Za-z_][A-Za-z0-9_]*)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct pk_checkset b = {0};
+        if (pk_checkset_load_string(bad[i].yaml, strlen(bad[i].yaml), "b.yaml", &b, err, sizeof err) == 0)
+            fail_msg("case %zu loaded", i);
+        assert_string_equal(err, bad[i].want);
+    }
+}
+
+/* Builds the document the collector would send for a set: each check's
+ * normalised definition, under the file's normalised vars and secrets. */
+static char *document_of(const struct pk_checkset *set)
+{
+    size_t cap = 64;
+    for (size_t i = 0; i < set->n_checks; i++)
+        cap += strlen(set->checks[i].definition) + 8;
+    cap += (set->vars_definition ? strlen(set->vars_definition) : 0) +
+           (set->secrets_definition ? strlen(set->secrets_definition) : 0) + 32;
+    char *doc = calloc(1, cap);
+    assert_non_null(doc);
+    if (set->vars_definition)
+        strcat(strcat(strcat(doc, "vars: "), set->vars_definition), "\n");
+    if (set->secrets_definition)
+        strcat(strcat(strcat(doc, "secrets: "), set->secrets_definition), "\n");
+    strcat(doc, "checks:\n");
+    for (size_t i = 0; i < set->n_checks; i++)
+        strcat(strcat(strcat(doc, "- "), set->checks[i].definition), "\n");
+    return doc;
+}
+
+/* The normalised definition loads back to the same check (the collector sends
+ * it; the probe compares it), for every check of the shipped examples. */
+static void test_definition_round_trip(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"deploy/examples/demo-checks.yaml", "deploy/examples/seed-plan.yaml"};
+    char root[1024];
+    snprintf(root, sizeof root, "%s", __FILE__);
+    char *cut = strstr(root, "/tests/unit/common/");
+    assert_non_null(cut);
+    *cut = '\0';
+    struct pk_var_overrides defer = {.defer_environment = 1};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char path[1200], err[1024];
+        snprintf(path, sizeof path, "%s/%s", root, files[i]);
+        struct pk_checkset a = {0}, b = {0};
+        if (pk_checkset_load_file_with_vars(path, &defer, &a, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        assert_true(a.n_checks > 0);
+        char *doc = document_of(&a);
+        if (pk_checkset_load_string_with_vars(doc, strlen(doc), "doc", &defer, &b, err, sizeof err) != 0)
+            fail_msg("%s\n%s", err, doc);
+        assert_int_equal(a.n_checks, b.n_checks);
+        for (size_t k = 0; k < a.n_checks; k++) {
+            assert_string_equal(a.checks[k].definition, b.checks[k].definition);
+            assert_true(pk_check_same_definition(&a.checks[k], &b.checks[k]));
+            assert_int_equal(a.checks[k].interval_ms, b.checks[k].interval_ms);
+            assert_int_equal(a.checks[k].n_asserts, b.checks[k].n_asserts);
+            assert_int_equal(a.checks[k].n_steps, b.checks[k].n_steps);
+            for (size_t st = 0; st < a.checks[k].n_steps; st++) {
+                const struct pk_request *ra = &a.checks[k].steps[st].request, *rb = &b.checks[k].steps[st].request;
+                assert_int_equal(ra->body_kind, rb->body_kind);
+                if (ra->body)
+                    assert_string_equal(ra->body, rb->body);
+                assert_string_equal(ra->url, rb->url);
+            }
+        }
+        assert_string_equal(a.vars_definition ? a.vars_definition : "", b.vars_definition ? b.vars_definition : "");
+        free(doc);
+        pk_checkset_free(&a);
+        pk_checkset_free(&b);
+    }
+
+    /* Typed scalars keep their meaning; key order does not matter; a changed value does. */
+    static const char x[] = "checks:\n  - name: t\n    type: http\n    interval: 30s\n"
+                            "    request: {url: 'http://x/{{v}}', method: POST, json: {n: 5, s: '5', b: true, z: null,"
+                            " q: \"a\\\"b\\n\"}}\n"
+                            "vars: {v: one}\n";
+    static const char y[] = "vars: {v: one}\nchecks:\n  - request: {url: 'http://x/{{v}}', method: POST, json: {n: 5, "
+                            "s: '5', b: true, z: null, q: \"a\\\"b\\n\"}}\n    interval: 30s\n    type: http\n"
+                            "    name: t\n";
+    static const char z[] = "vars: {v: two}\nchecks:\n  - request: {url: 'http://x/{{v}}', method: POST, json: {n: 5, "
+                            "s: '5', b: true, z: null, q: \"a\\\"b\\n\"}}\n    interval: 30s\n    type: http\n"
+                            "    name: t\n";
+    struct pk_checkset sx = {0}, sy = {0}, sz = {0}, back = {0};
+    char err[512];
+    assert_int_equal(pk_checkset_load_string(x, sizeof x - 1, "x", &sx, err, sizeof err), 0);
+    assert_int_equal(pk_checkset_load_string(y, sizeof y - 1, "y", &sy, err, sizeof err), 0);
+    assert_int_equal(pk_checkset_load_string(z, sizeof z - 1, "z", &sz, err, sizeof err), 0);
+    assert_true(pk_check_same_definition(&sx.checks[0], &sy.checks[0]));
+    assert_false(pk_check_same_definition(&sx.checks[0], &sz.checks[0])); /* same text, other var value */
+    assert_string_equal(sx.checks[0].steps[0].request.body, "{\"n\":5,\"s\":\"5\",\"b\":true,\"z\":null,\"q\":\"a\\\"b\\u000a\"}");
+    char *doc = document_of(&sx);
+    if (pk_checkset_load_string(doc, strlen(doc), "doc", &back, err, sizeof err) != 0)
+        fail_msg("%s\n%s", err, doc);
+    assert_string_equal(back.checks[0].steps[0].request.body, sx.checks[0].steps[0].request.body);
+    assert_int_equal(sx.checks[0].n_def_keys, 4);
+    assert_string_equal(sx.checks[0].def_keys[0].key, "interval");
+    assert_string_equal(sx.checks[0].def_keys[0].value, "30s");
+    free(doc);
+    pk_checkset_free(&sx);
+    pk_checkset_free(&sy);
+    pk_checkset_free(&sz);
+    pk_checkset_free(&back);
+}
+
+/* A file validated for other machines: unset ${ENV} and secrets are not errors. */
+static void test_defer_environment(void **state)
+{
+    (void)state;
+    static const char yaml[] = "secrets:\n  tok: {env: PICKET_TEST_SURELY_UNSET}\n"
+                               "checks:\n  - name: a\n    type: http\n"
+                               "    url: 'http://${PICKET_TEST_SURELY_UNSET_HOST}/x'\n";
+    unsetenv("PICKET_TEST_SURELY_UNSET");
+    unsetenv("PICKET_TEST_SURELY_UNSET_HOST");
+    struct pk_checkset set = {0};
+    char err[512];
+    assert_int_equal(pk_checkset_load_string(yaml, sizeof yaml - 1, "d.yaml", &set, err, sizeof err), -1);
+    struct pk_var_overrides defer = {.defer_environment = 1};
+    if (pk_checkset_load_string_with_vars(yaml, sizeof yaml - 1, "d.yaml", &defer, &set, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(set.secrets_definition, "{tok: {env: PICKET_TEST_SURELY_UNSET}}");
+    /* The definition keeps ${ENV} for the probe to resolve. */
+    assert_non_null(strstr(set.checks[0].definition, "${PICKET_TEST_SURELY_UNSET_HOST}"));
+    pk_checkset_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -945,6 +1126,9 @@ int main(void)
         cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_substitution_and_bodies),
         cmocka_unit_test(test_jq_is_quiet),
+        cmocka_unit_test(test_selector),
+        cmocka_unit_test(test_definition_round_trip),
+        cmocka_unit_test(test_defer_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

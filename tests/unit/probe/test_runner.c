@@ -408,6 +408,136 @@ static void test_unknown_type_refused(void **state)
     assert_string_equal(err, "f.yaml:3: check 'x' has type 'smtp', which this probe cannot run");
 }
 
+/* ---------------------------------------------------------- swaps */
+
+struct swapper {
+    struct runner *runner;
+    struct pk_checkset next;  /* handed over at the swap */
+    int64_t swapped_at_us;    /* wall clock, like pk_result.started_at_us */
+    int wait_for_hang;        /* swap only once /hang has a run in flight */
+    int stop_after_ms;        /* after the swap */
+};
+
+static void *swap_later(void *arg)
+{
+    struct swapper *sw = arg;
+    for (int i = 0; i < 400 && sw->wait_for_hang && atomic_load(&srv.in_path[3]) == 0; i++)
+        sleep_ms(10);
+    if (sw->wait_for_hang && atomic_load(&srv.in_path[3]) == 0)
+        fail_msg("the slow check never started");
+    sleep_ms(50);
+    sw->swapped_at_us = pk_now_us();
+    runner_swap(sw->runner, &sw->next);
+    sleep_ms(sw->stop_after_ms);
+    stop_flag = 1;
+    return NULL;
+}
+
+static void run_with_swap(const struct pk_checkset *set, struct collected *c, struct swapper *sw)
+{
+    char err[512];
+    sw->runner = runner_new(set, collect, c, err, sizeof err);
+    if (!sw->runner)
+        fail_msg("%s", err);
+    pthread_t t;
+    stop_flag = 0;
+    assert_int_equal(pthread_create(&t, NULL, swap_later, sw), 0);
+    assert_int_equal(runner_run(sw->runner, &stop_flag), 0);
+    pthread_join(t, NULL);
+    runner_free(sw->runner);
+}
+
+/* The swap: an unchanged check keeps its grid, a removed check's run in flight
+ * still finishes and reports (and it never starts again), a changed check runs
+ * its new definition, a new one starts. */
+static void test_swap_keeps_unchanged_and_finishes_in_flight(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    struct swapper sw = {.wait_for_hang = 1, .stop_after_ms = 1700};
+    load(&set,
+         "checks:\n"
+         "  - {name: keep, type: http, url: 'http://127.0.0.1:%d/a', interval: 200ms, timeout: 200ms}\n"
+         "  - {name: slow, type: http, url: 'http://127.0.0.1:%d/hang', interval: 3s, timeout: 1500ms}\n"
+         "  - {name: moved, type: http, url: 'http://127.0.0.1:%d/b', interval: 200ms, timeout: 200ms}\n",
+         srv.port, srv.port, srv.port);
+    load(&sw.next,
+         "checks:\n"
+         "  - {name: moved, type: http, url: 'http://127.0.0.1:%d/c', interval: 200ms, timeout: 200ms}\n"
+         "  - {name: keep, timeout: 200ms, type: http, interval: 200ms, url: 'http://127.0.0.1:%d/a'}\n"
+         "  - {name: fresh, type: http, url: 'http://127.0.0.1:%d/c', interval: 200ms, timeout: 200ms}\n",
+         srv.port, srv.port, srv.port);
+    reset_path_stats();
+    run_with_swap(&set, &c, &sw);
+    int64_t t = sw.swapped_at_us;
+
+    /* slow (timeout 1.5 s; the run stops 1.7 s after the swap): exactly the one
+     * run that was in flight, reported after the swap. */
+    assert_int_equal(count_of(&c, "slow"), 1);
+    for (int i = 0; i < c.n; i++)
+        if (strcmp(c.runs[i].name, "slow") == 0) {
+            assert_true(c.runs[i].start_us < t);
+            assert_true(c.runs[i].end_us > t);
+            assert_int_equal(c.runs[i].error_class, PK_ERR_TIMEOUT);
+        }
+    /* keep: one grid across the swap, 200 ms apart, never restarted. */
+    int64_t prev = -1;
+    int before = 0, after = 0;
+    for (int i = 0; i < c.n; i++) {
+        if (strcmp(c.runs[i].name, "keep") != 0)
+            continue;
+        if (prev >= 0)
+            assert_in_range(c.runs[i].start_us - prev, 150000, 250000);
+        prev = c.runs[i].start_us;
+        if (c.runs[i].start_us < t)
+            before++;
+        else
+            after++;
+    }
+    assert_true(before >= 1);
+    assert_in_range(after, 7, 10);
+    assert_no_overlap(&c, "keep");
+    /* fresh: started after the swap, on its grid. */
+    assert_in_range(count_of(&c, "fresh"), 7, 10);
+    for (int i = 0; i < c.n; i++)
+        if (strcmp(c.runs[i].name, "fresh") == 0)
+            assert_true(c.runs[i].start_us >= t);
+    /* moved: its new definition (/c) ran; the old one (/b) did not start after the swap. */
+    assert_no_overlap(&c, "moved");
+    assert_true(atomic_load(&srv.max_in_path[2]) >= 1);
+    assert_int_equal(atomic_load(&srv.max_in_path[3]), 1);
+    pk_checkset_free(&set);
+}
+
+/* A set the probe cannot run is refused as a whole; the old schedule goes on. */
+static void test_swap_refused_keeps_old_schedule(void **state)
+{
+    (void)state;
+    struct pk_checkset set = {0};
+    struct collected c = {0};
+    struct swapper sw = {.wait_for_hang = 0, .stop_after_ms = 800};
+    load(&set, "checks:\n  - {name: keep, type: http, url: 'http://127.0.0.1:%d/a', interval: 200ms}\n", srv.port);
+    load(&sw.next,
+         "checks:\n"
+         "  - {name: other, type: http, url: 'http://127.0.0.1:%d/a', interval: 200ms}\n"
+         "  - {name: odd, type: http, url: 'http://127.0.0.1:%d/a', interval: 200ms}\n",
+         srv.port, srv.port);
+    free(sw.next.checks[1].type);
+    sw.next.checks[1].type = strdup("smtp");
+    char err[256];
+    assert_int_equal(runner_can_run(&sw.next, err, sizeof err), -1);
+    assert_string_equal(err, "test:3: check 'odd' has type 'smtp', which this probe cannot run");
+    run_with_swap(&set, &c, &sw);
+    assert_int_equal(count_of(&c, "other"), 0);
+    assert_int_equal(count_of(&c, "odd"), 0);
+    int after = 0;
+    for (int i = 0; i < c.n; i++)
+        after += strcmp(c.runs[i].name, "keep") == 0 && c.runs[i].start_us >= sw.swapped_at_us;
+    assert_in_range(after, 3, 5);
+    pk_checkset_free(&set);
+}
+
 int main(void)
 {
     pk_log_set_level(PK_LOG_INFO);
@@ -418,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_run_once),
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_unknown_type_refused),
+        cmocka_unit_test(test_swap_keeps_unchanged_and_finishes_in_flight),
+        cmocka_unit_test(test_swap_refused_keeps_old_schedule),
     };
     return cmocka_run_group_tests(tests, server_start, server_stop);
 }
