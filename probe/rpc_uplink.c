@@ -284,8 +284,10 @@ static size_t take_batch(struct uplink *u, uint8_t **buf, size_t *len, uint64_t 
         return 0;
     char err[300];
     for (int tries = 0; tries < 64; tries++) {
-        if (spool_read(u->spool, u->send_lsn + 1, (size_t)u->batch_max, BATCH_MAX_BYTES, &u->rb, err, sizeof err) <
-            0) {
+        /* About 1 KiB per result is room for typical ones (150-400 bytes) in one
+         * pread; bigger ones make the batch shorter, never the message too big. */
+        size_t want = (size_t)u->batch_max * 1024 < BATCH_MAX_BYTES ? (size_t)u->batch_max * 1024 : BATCH_MAX_BYTES;
+        if (spool_read(u->spool, u->send_lsn + 1, (size_t)u->batch_max, want, &u->rb, err, sizeof err) < 0) {
             PK_ERROR("uplink", "cannot read the spool", "error=%s", err);
             return 0;
         }
