@@ -368,20 +368,31 @@ static void unary_reply(struct unary *u, grpc_status_code code, const char *deta
     }
 }
 
+/* The start of every unary job on the control thread: a database to work with,
+ * and a caller allowed to do this (a token is looked up here). 0, or -1 after
+ * answering the call. */
+static int job_admit(struct store *store, struct unary *u, enum need need)
+{
+    if (!store) {
+        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+        return -1;
+    }
+    char why[512];
+    grpc_status_code code;
+    if (auth_resolve(store, &u->auth, need, &code, why, sizeof why) < 0) {
+        unary_reply(u, code, why, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static void register_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;
     Picket__V1__RegisterRequest *req = u->job_data;
-    if (!store) {
-        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+    if (job_admit(store, u, NEED_PROBE) < 0)
         return;
-    }
     char err[512];
-    grpc_status_code code;
-    if (auth_resolve(store, &u->auth, NEED_PROBE, &code, err, sizeof err) < 0) {
-        unary_reply(u, code, err, NULL);
-        return;
-    }
     if (!pk_identity_is_probe(&u->auth.who, req->probe_name)) {
         char qa[300], qb[300];
         snprintf(err, sizeof err, "credential of probe '%s' cannot register as probe '%.127s'", u->auth.who.name,
@@ -438,16 +449,9 @@ static void status_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;
     Picket__V1__StatusRequest *req = u->job_data;
-    if (!store) {
-        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+    if (job_admit(store, u, NEED_READ) < 0)
         return;
-    }
     char err[512];
-    grpc_status_code code;
-    if (auth_resolve(store, &u->auth, NEED_READ, &code, err, sizeof err) < 0) {
-        unary_reply(u, code, err, NULL);
-        return;
-    }
     struct store_status_row *rows = NULL;
     size_t n = 0, np = 0;
     struct store_probe_row *prows = NULL;
@@ -549,16 +553,9 @@ static void add_probe_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;
     Picket__V1__AddProbeRequest *req = u->job_data;
-    if (!store) {
-        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+    if (job_admit(store, u, NEED_WRITE) < 0)
         return;
-    }
     char err[512];
-    grpc_status_code code;
-    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
-        unary_reply(u, code, err, NULL);
-        return;
-    }
     if (!valid_probe_name(req->probe_name)) {
         /* The name ends up in certificate CNs and logs: keep it plain. */
         unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "probe name must be 1..127 printable ASCII bytes, no spaces",
@@ -596,16 +593,9 @@ static void revoke_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;
     Picket__V1__RevokeCredentialRequest *req = u->job_data;
-    if (!store) {
-        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+    if (job_admit(store, u, NEED_WRITE) < 0)
         return;
-    }
     char err[512];
-    grpc_status_code code;
-    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
-        unary_reply(u, code, err, NULL);
-        return;
-    }
     if (req->credential_id <= 0 && !valid_probe_name(req->probe_name)) {
         unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "give a probe name or a credential id", NULL);
         return;
@@ -650,15 +640,8 @@ static void assign_admin_job(struct store *store, void *ctx)
     size_t n_changes = 0;
     Picket__V1__CheckChange *cc = NULL, **ccp = NULL;
     char ***keyv = NULL;
-    if (!store) {
-        unary_reply(u, GRPC_STATUS_UNAVAILABLE, "database unavailable", NULL);
+    if (job_admit(store, u, NEED_WRITE) < 0)
         goto out;
-    }
-    grpc_status_code code;
-    if (auth_resolve(store, &u->auth, NEED_WRITE, &code, err, sizeof err) < 0) {
-        unary_reply(u, code, err, NULL);
-        goto out;
-    }
     if (!in) {
         unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto out;
