@@ -1,0 +1,205 @@
+/* histogram.c: see histogram.h. */
+#include "histogram.h"
+
+#include <math.h>
+#include <string.h>
+
+#define VERSION 1
+
+static double gamma_ln(void)
+{
+    static double g;
+    if (g == 0.0)
+        g = log((1.0 + PK_HIST_ALPHA) / (1.0 - PK_HIST_ALPHA));
+    return g;
+}
+
+void pk_hist_init(struct pk_hist *h) { memset(h, 0, sizeof *h); }
+
+int pk_hist_index(int64_t us)
+{
+    if (us <= 0)
+        return 0;
+    if (us == 1)
+        return 1; /* bucket 1 is (1, gamma]; 1 us is reported within exactly alpha */
+    if (us > PK_HIST_MAX_US)
+        us = PK_HIST_MAX_US;
+    int i = (int)ceil(log((double)us) / gamma_ln());
+    /* guard the edges against rounding in log() */
+    if (i < 1)
+        i = 1;
+    if (i >= PK_HIST_BUCKETS)
+        i = PK_HIST_BUCKETS - 1;
+    return i;
+}
+
+double pk_hist_value(int index)
+{
+    if (index <= 0)
+        return 0.0;
+    double g = exp(gamma_ln());
+    return 2.0 * exp(gamma_ln() * index) / (g + 1.0);
+}
+
+void pk_hist_add_n(struct pk_hist *h, int64_t us, uint64_t n)
+{
+    if (n == 0)
+        return;
+    if (us < 0)
+        us = 0;
+    if (h->count == 0 || us < h->min_us)
+        h->min_us = us;
+    if (h->count == 0 || us > h->max_us)
+        h->max_us = us;
+    if (us > PK_HIST_MAX_US)
+        h->clamped += n;
+    h->count += n;
+    h->sum_us += (double)us * (double)n;
+    h->b[pk_hist_index(us)] += n;
+}
+
+void pk_hist_add(struct pk_hist *h, int64_t us) { pk_hist_add_n(h, us, 1); }
+
+void pk_hist_merge(struct pk_hist *dst, const struct pk_hist *src)
+{
+    if (src->count == 0)
+        return;
+    if (dst->count == 0 || src->min_us < dst->min_us)
+        dst->min_us = src->min_us;
+    if (dst->count == 0 || src->max_us > dst->max_us)
+        dst->max_us = src->max_us;
+    dst->count += src->count;
+    dst->clamped += src->clamped;
+    dst->sum_us += src->sum_us;
+    for (int i = 0; i < PK_HIST_BUCKETS; i++)
+        dst->b[i] += src->b[i];
+}
+
+double pk_hist_quantile(const struct pk_hist *h, double q)
+{
+    if (h->count == 0)
+        return -1.0;
+    if (q < 0)
+        q = 0;
+    if (q > 1)
+        q = 1;
+    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    int i = 0;
+    for (; i < PK_HIST_BUCKETS; i++) {
+        seen += h->b[i];
+        if (seen >= rank)
+            break;
+    }
+    double v = pk_hist_value(i);
+    if (v < (double)h->min_us)
+        v = (double)h->min_us;
+    if (v > (double)h->max_us)
+        v = (double)h->max_us;
+    return v;
+}
+
+double pk_hist_mean(const struct pk_hist *h) { return h->count ? h->sum_us / (double)h->count : -1.0; }
+
+/* ------------------------------------------------------------ encoding */
+
+static size_t put_varint(uint8_t *out, size_t cap, size_t pos, uint64_t v)
+{
+    do {
+        if (pos >= cap)
+            return 0;
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        out[pos++] = byte | (v ? 0x80 : 0);
+    } while (v);
+    return pos;
+}
+
+static int get_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len)
+            return -1;
+        uint8_t byte = buf[(*pos)++];
+        r |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
+{
+    size_t pos = 0, nonempty = 0;
+    for (int i = 0; i < PK_HIST_BUCKETS; i++)
+        nonempty += h->b[i] != 0;
+    if (cap < 1)
+        return 0;
+    out[pos++] = VERSION;
+    double sum = h->sum_us < 0 ? 0 : h->sum_us;
+    if (!(pos = put_varint(out, cap, pos, h->count)) || !(pos = put_varint(out, cap, pos, h->clamped)) ||
+        !(pos = put_varint(out, cap, pos, zigzag(h->count ? h->min_us : 0))) ||
+        !(pos = put_varint(out, cap, pos, zigzag(h->count ? h->max_us : 0))) ||
+        !(pos = put_varint(out, cap, pos, (uint64_t)llround(sum))) || !(pos = put_varint(out, cap, pos, nonempty)))
+        return 0;
+    int last = -1;
+    for (int i = 0; i < PK_HIST_BUCKETS; i++) {
+        if (!h->b[i])
+            continue;
+        if (!(pos = put_varint(out, cap, pos, (uint64_t)(i - last))) || !(pos = put_varint(out, cap, pos, h->b[i])))
+            return 0;
+        last = i;
+    }
+    return pos;
+}
+
+int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
+{
+    struct pk_hist one;
+    pk_hist_init(&one);
+    size_t pos = 0;
+    uint64_t count, clamped, zmin, zmax, sum, runs;
+    if (len < 1 || buf[pos++] != VERSION || get_varint(buf, len, &pos, &count) < 0 ||
+        get_varint(buf, len, &pos, &clamped) < 0 || get_varint(buf, len, &pos, &zmin) < 0 ||
+        get_varint(buf, len, &pos, &zmax) < 0 || get_varint(buf, len, &pos, &sum) < 0 ||
+        get_varint(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+        return -1;
+    int64_t idx = -1;
+    uint64_t total = 0;
+    for (uint64_t r = 0; r < runs; r++) {
+        uint64_t gap, c;
+        if (get_varint(buf, len, &pos, &gap) < 0 || get_varint(buf, len, &pos, &c) < 0 || gap == 0 ||
+            gap > PK_HIST_BUCKETS || c == 0)
+            return -1;
+        idx += (int64_t)gap;
+        if (idx >= PK_HIST_BUCKETS || total + c < total)
+            return -1;
+        one.b[idx] = c;
+        total += c;
+    }
+    if (pos != len || total != count)
+        return -1;
+    one.count = count;
+    one.clamped = clamped;
+    one.min_us = unzigzag(zmin);
+    one.max_us = unzigzag(zmax);
+    one.sum_us = (double)sum;
+    if (count && one.min_us > one.max_us)
+        return -1;
+    pk_hist_merge(h, &one);
+    return 0;
+}
+
+int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h)
+{
+    pk_hist_init(h);
+    return pk_hist_decode_merge(buf, len, h);
+}

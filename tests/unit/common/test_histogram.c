@@ -1,0 +1,194 @@
+/* test_histogram.c: every quantile within 1 % of the exact one (the value at
+ * that rank of the sorted data), merging is exact, encoding round-trips, and
+ * malformed encodings are refused. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "histogram.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Latencies from 50 us to about 30 s, log-normal-ish with a long tail. */
+static int64_t sample(void)
+{
+    double u1 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = ((double)(next_rand() >> 11) + 0.5) / 9007199254740992.0;
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    double v = exp(10.0 + 1.5 * z); /* median about 22 ms */
+    if (v < 50)
+        v = 50;
+    return (int64_t)v;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double exact_quantile(const int64_t *sorted, size_t n, double q)
+{
+    size_t rank = (size_t)ceil(q * (double)n);
+    if (rank < 1)
+        rank = 1;
+    return (double)sorted[rank - 1];
+}
+
+static void quantiles_within_one_percent(void **state)
+{
+    (void)state;
+    size_t n = 200000;
+    int64_t *v = malloc(n * sizeof *v);
+    struct pk_hist *h = malloc(sizeof *h);
+    assert_non_null(v);
+    pk_hist_init(h);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = sample();
+        pk_hist_add(h, v[i]);
+    }
+    qsort(v, n, sizeof *v, cmp_i64);
+    const double qs[] = {0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0};
+    for (size_t k = 0; k < sizeof qs / sizeof *qs; k++) {
+        double exact = exact_quantile(v, n, qs[k]);
+        double got = pk_hist_quantile(h, qs[k]);
+        double err = fabs(got - exact) / exact;
+        if (err > PK_HIST_ALPHA + 1e-9)
+            fail_msg("q=%g exact=%g got=%g error=%.4f%%", qs[k], exact, got, err * 100);
+    }
+    assert_int_equal(h->count, n);
+    assert_int_equal(h->min_us, v[0]);
+    assert_int_equal(h->max_us, v[n - 1]);
+    free(v);
+    free(h);
+}
+
+static void every_bucket_reports_within_alpha(void **state)
+{
+    (void)state;
+    /* Each integer value from 2 us to 2 s: its bucket's value is within 1 %. */
+    for (int64_t us = 2; us < 2000000; us += 1 + us / 1000) {
+        double got = pk_hist_value(pk_hist_index(us));
+        double err = fabs(got - (double)us) / (double)us;
+        if (err > PK_HIST_ALPHA + 1e-9)
+            fail_msg("value %lld reported as %g (%.4f%%)", (long long)us, got, err * 100);
+    }
+}
+
+static void merge_is_exact(void **state)
+{
+    (void)state;
+    struct pk_hist *all = malloc(sizeof *all), *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    pk_hist_init(all);
+    pk_hist_init(a);
+    pk_hist_init(b);
+    for (int i = 0; i < 50000; i++) {
+        int64_t x = sample();
+        pk_hist_add(all, x);
+        pk_hist_add(i % 3 ? a : b, x);
+    }
+    pk_hist_merge(a, b);
+    assert_int_equal(a->count, all->count);
+    assert_int_equal(a->min_us, all->min_us);
+    assert_int_equal(a->max_us, all->max_us);
+    assert_memory_equal(a->b, all->b, sizeof a->b);
+    free(all);
+    free(a);
+    free(b);
+}
+
+static void encoding_round_trips(void **state)
+{
+    (void)state;
+    struct pk_hist *h = malloc(sizeof *h), *back = malloc(sizeof *back);
+    pk_hist_init(h);
+    for (int i = 0; i < 10000; i++)
+        pk_hist_add(h, sample());
+    pk_hist_add(h, 0);
+    pk_hist_add(h, PK_HIST_MAX_US * 3); /* clamped */
+    uint8_t buf[PK_HIST_ENCODED_MAX];
+    size_t len = pk_hist_encode(h, buf, sizeof buf);
+    assert_true(len > 0 && len < 3000);
+    assert_int_equal(pk_hist_decode(buf, len, back), 0);
+    assert_int_equal(back->count, h->count);
+    assert_int_equal(back->clamped, 1);
+    assert_int_equal(back->min_us, 0);
+    assert_int_equal(back->max_us, PK_HIST_MAX_US * 3);
+    assert_memory_equal(back->b, h->b, sizeof h->b);
+    assert_true(fabs(back->sum_us - h->sum_us) <= 1.0);
+    /* decode_merge adds */
+    assert_int_equal(pk_hist_decode_merge(buf, len, back), 0);
+    assert_int_equal(back->count, 2 * h->count);
+    /* too small a buffer is refused, not overrun */
+    assert_int_equal(pk_hist_encode(h, buf, 10), 0);
+    /* the empty histogram */
+    struct pk_hist *e = malloc(sizeof *e);
+    pk_hist_init(e);
+    len = pk_hist_encode(e, buf, sizeof buf);
+    assert_int_equal(pk_hist_decode(buf, len, back), 0);
+    assert_int_equal(back->count, 0);
+    assert_true(pk_hist_quantile(back, 0.5) < 0);
+    free(e);
+    free(h);
+    free(back);
+}
+
+static void malformed_encodings_are_refused(void **state)
+{
+    (void)state;
+    struct pk_hist *h = malloc(sizeof *h), *back = malloc(sizeof *back);
+    pk_hist_init(h);
+    for (int i = 0; i < 100; i++)
+        pk_hist_add(h, 1000 + i * 37);
+    uint8_t buf[PK_HIST_ENCODED_MAX];
+    size_t len = pk_hist_encode(h, buf, sizeof buf);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(pk_hist_decode(buf, cut, back), -1); /* every truncation */
+    uint8_t bad[PK_HIST_ENCODED_MAX];
+    memcpy(bad, buf, len);
+    bad[0] = 9; /* version */
+    assert_int_equal(pk_hist_decode(bad, len, back), -1);
+    memcpy(bad, buf, len);
+    bad[1] ^= 0x01; /* count no longer matches the buckets */
+    assert_int_equal(pk_hist_decode(bad, len, back), -1);
+    free(h);
+    free(back);
+}
+
+static void small_values_and_edges(void **state)
+{
+    (void)state;
+    struct pk_hist *h = malloc(sizeof *h);
+    pk_hist_init(h);
+    pk_hist_add(h, 0);
+    pk_hist_add(h, 0);
+    assert_true(pk_hist_quantile(h, 0.5) == 0.0);
+    pk_hist_add_n(h, 1000, 98);
+    assert_true(fabs(pk_hist_quantile(h, 0.5) - 1000.0) <= 10.0);
+    assert_true(pk_hist_quantile(h, 0.01) == 0.0);
+    assert_true(fabs(pk_hist_mean(h) - 980.0) < 1e-9);
+    free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(quantiles_within_one_percent), cmocka_unit_test(every_bucket_reports_within_alpha),
+        cmocka_unit_test(merge_is_exact),               cmocka_unit_test(encoding_round_trips),
+        cmocka_unit_test(malformed_encodings_are_refused), cmocka_unit_test(small_values_and_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
