@@ -585,6 +585,13 @@ int main(int argc, char **argv)
     if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0 || strcmp(command, "apply") == 0 ||
         strcmp(command, "diff") == 0) {
         char err[1024];
+        int wants_help = 0;
+        for (int i = 1; i < sub_argc; i++)
+            wants_help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
+        if (wants_help) { /* help needs no credentials */
+            usage(stdout);
+            return 0;
+        }
         if (rpc_client_security_from_opts(&tls, "picketctl", err, sizeof err) < 0) {
             fprintf(stderr, "picketctl: %s\n", err);
             return 2;
