@@ -482,7 +482,10 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     hm.hello = &hello;
     send_pack(&c, &hm.base);
     conn_recv(&c);
-    c.last_heard_mono_us = c.last_heartbeat_mono_us = pk_mono_us();
+    c.last_heard_mono_us = pk_mono_us();
+    /* The first heartbeat goes right after Hello: the collector learns the
+     * spool's backlog and any drops at once, not a heartbeat interval later. */
+    c.last_heartbeat_mono_us = c.last_heard_mono_us - (int64_t)u->heartbeat_ms * 1000;
     atomic_store(&u->connected, 1);
 
     int cancelled = 0;
