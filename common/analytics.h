@@ -207,7 +207,7 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
 
 struct pk_baseline_opts {
     int min_samples;      /* history a slot needs before it is used (default 3) */
-    double mad_floor_rel; /* MAD floor as a fraction of |median| (default 0.05) */
+    double mad_floor_rel; /* MAD floor as a fraction of |median| (default 0.01) */
     double mad_floor_abs; /* and in the metric's unit (default 0) */
     int64_t tz_offset_s;  /* hour-of-week in this offset from UTC (default 0) */
     int pool_mad;         /* also floor each slot's MAD by the pooled relative MAD (default 1) */
@@ -248,7 +248,7 @@ enum pk_direction { PK_DIR_UP = 1, PK_DIR_DOWN = 2, PK_DIR_BOTH = 3 };
 enum pk_detector_event { PK_DET_NONE = 0, PK_DET_RAISED = 1, PK_DET_CLEARED = 2 };
 
 struct pk_detector_opts {
-    double threshold; /* a window is deviant when its score is beyond this (default 4) */
+    double threshold; /* a window is deviant when its score is beyond this (default 3) */
     int k_raise;      /* consecutive deviant windows that raise (default 3) */
     int k_clear;      /* consecutive normal windows that clear (default = k_raise) */
     int direction;    /* enum pk_direction: latency regresses up (default) */

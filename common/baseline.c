@@ -28,7 +28,7 @@ void pk_baseline_opts_default(struct pk_baseline_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->min_samples = 3;
-    o->mad_floor_rel = 0.05;
+    o->mad_floor_rel = 0.01;
     o->mad_floor_abs = 0.0;
     o->tz_offset_s = 0;
     o->pool_mad = 1;
@@ -149,7 +149,7 @@ double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
 
 void pk_detector_opts_default(struct pk_detector_opts *o)
 {
-    o->threshold = 4.0;
+    o->threshold = 3.0;
     o->k_raise = 3;
     o->k_clear = 3;
     o->direction = PK_DIR_UP;

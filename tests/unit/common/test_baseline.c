@@ -90,6 +90,8 @@ static void test_learn_and_score(void **state)
     assert_true(isnan(pk_baseline_score(&b, later, NAN)));
     /* the 5 % floor: scale 1.4826 * 5.025 at night */
     pk_baseline_opts_default(&o);
+    assert_true(o.mad_floor_rel == 0.01);
+    o.mad_floor_rel = 0.05;
     o.pool_mad = 0;
     learn_4_weeks(&b, &o);
     assert_true(fabs(pk_baseline_score(&b, later, 100.5 + 1.4826 * 5.025) - 1.0) < 1e-9);
@@ -98,7 +100,7 @@ static void test_learn_and_score(void **state)
 /* Pooled relative MAD. Every slot's residuals |y - m| are {2.5, 0.5, 0.5, 2.5}
  * (m = base + 0.5), so the pooled value is the median of {2.5/m, 0.5/m} over the
  * week, computed here by sorting; a quiet slot (MAD 1.5 at night) then gets
- * max(1.5, pooled * 100.5) as its MAD, and 5 % floor is lower here (1 %). */
+ * max(1.5, pooled * 100.5) as its MAD, and the relative floor (1 %) is lower. */
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -167,7 +169,7 @@ static void test_fallbacks(void **state)
 }
 
 /* Week 5 after 4 weeks of history: normal until hour 30, +50 from hour 30 to 35
- * (6 windows), normal again. k = 3, threshold 4: raised at hour 32 (the 3rd deviant
+ * (6 windows), normal again. k = 3, threshold 3: raised at hour 32 (the 3rd deviant
  * window), since hour 30; cleared at hour 38 (the 3rd normal). A 2-window spike at
  * hours 60-61 raises nothing. A window with no data (NAN) between deviant ones does
  * not break the run. */
@@ -180,7 +182,7 @@ static void test_step_detection(void **state)
     learn_4_weeks(&b, &o);
     struct pk_detector_opts dopt;
     pk_detector_opts_default(&dopt);
-    assert_true(dopt.threshold == 4.0 && dopt.k_raise == 3 && dopt.k_clear == 3);
+    assert_true(dopt.threshold == 3.0 && dopt.k_raise == 3 && dopt.k_clear == 3);
     struct pk_detector d;
     pk_detector_init(&d, &dopt);
     int64_t week5 = T0 + 4 * WEEK_US;
