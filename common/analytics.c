@@ -82,12 +82,40 @@ void pk_avail_buckets(const struct pk_an_bucket *b, size_t n, int64_t from_us, i
 
 /* Results of one region in one round: good and bad counts. */
 struct region_tally {
-    uint32_t good, bad;
+    uint64_t good, bad;
 };
 
-int pk_rounds_slots(const struct pk_an_round *r, size_t n, int region, int64_t from_us,
-                    int64_t until_us, const struct pk_round_opts *o, struct pk_slot **out,
-                    size_t *nout, char *err, size_t errlen)
+/* What build_slots needs of one input item (a raw result or a bucket). */
+struct item {
+    int64_t at_us;
+    int region;
+    uint64_t good, bad;
+};
+
+typedef void (*item_fn)(const void *items, size_t i, int policy, struct item *out);
+
+static void round_item(const void *items, size_t i, int policy, struct item *out)
+{
+    const struct pk_an_round *r = (const struct pk_an_round *)items + i;
+    out->at_us = r->at_us;
+    out->region = r->region;
+    out->good = r->outcome == PK_OUTCOME_OK || (r->outcome == PK_OUTCOME_DEGRADED && policy != PK_DEGRADED_DOWN);
+    out->bad = r->outcome == PK_OUTCOME_FAILED || (r->outcome == PK_OUTCOME_DEGRADED && policy == PK_DEGRADED_DOWN);
+}
+
+static void bucket_item(const void *items, size_t i, int policy, struct item *out)
+{
+    const struct pk_an_bucket *b = (const struct pk_an_bucket *)items + i;
+    out->at_us = b->start_us;
+    out->region = b->region;
+    out->good = good_of(&b->n, policy);
+    out->bad = bad_of(&b->n, policy);
+}
+
+/* The slots of pk_rounds_slots and pk_buckets_slots; `what` names an item in errors. */
+static int build_slots(const void *items, size_t n, item_fn get, const char *what, int region,
+                       int64_t from_us, int64_t until_us, const struct pk_round_opts *o,
+                       struct pk_slot **out, size_t *nout, char *err, size_t errlen)
 {
     *out = NULL;
     *nout = 0;
@@ -112,40 +140,38 @@ int pk_rounds_slots(const struct pk_an_round *r, size_t n, int region, int64_t f
         return fail(err, errlen, "window holds %lld rounds of %lld us, more than %d",
                     (long long)(last - first + 1), (long long)o->interval_us, PK_AN_MAX_SLOTS);
     size_t nslots = (size_t)(last - first + 1);
-    int nregions = region == -1 ? PK_AN_MAX_REGIONS : 1;
     int rc = -1;
     struct region_tally *tally = NULL;
     struct pk_slot *slots = calloc(nslots, sizeof *slots);
-    /* Tallies only for regions seen; a first pass finds the highest region index. */
+    struct item it;
+    /* Tallies only for regions up to the highest index seen. */
     int max_region = 0;
     for (size_t i = 0; i < n; i++) {
-        if (r[i].region < 0 || r[i].region >= PK_AN_MAX_REGIONS) {
-            fail(err, errlen, "result %zu (at %lld us) has region index %d, out of range 0..%d", i,
-                 (long long)r[i].at_us, r[i].region, PK_AN_MAX_REGIONS - 1);
+        get(items, i, o->degraded_policy, &it);
+        if (it.region < 0 || it.region >= PK_AN_MAX_REGIONS) {
+            fail(err, errlen, "%s %zu (at %lld us) has region index %d, out of range 0..%d", what, i,
+                 (long long)it.at_us, it.region, PK_AN_MAX_REGIONS - 1);
             goto out;
         }
-        if (r[i].region > max_region)
-            max_region = r[i].region;
+        if (it.region > max_region)
+            max_region = it.region;
     }
-    if (nregions > max_region + 1)
-        nregions = max_region + 1;
+    int nregions = region == -1 ? max_region + 1 : 1;
     if (!slots || !(tally = calloc(nslots * (size_t)nregions, sizeof *tally))) {
         fail(err, errlen, "out of memory for %zu rounds", nslots);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        if (region >= 0 && r[i].region != region)
+        get(items, i, o->degraded_policy, &it);
+        if (region >= 0 && it.region != region)
             continue;
-        int64_t rel = r[i].at_us - o->origin_us;
+        int64_t rel = it.at_us - o->origin_us;
         int64_t k = rel >= 0 ? rel / o->interval_us : -((-rel + o->interval_us - 1) / o->interval_us);
         if (k < first || k > last)
             continue;
-        struct region_tally *t = &tally[(size_t)(k - first) * (size_t)nregions + (region >= 0 ? 0 : (size_t)r[i].region)];
-        int o_ = r[i].outcome;
-        if (o_ == PK_OUTCOME_OK || (o_ == PK_OUTCOME_DEGRADED && o->degraded_policy != PK_DEGRADED_DOWN))
-            t->good++;
-        else if (o_ == PK_OUTCOME_FAILED || o_ == PK_OUTCOME_DEGRADED)
-            t->bad++;
+        struct region_tally *t = &tally[(size_t)(k - first) * (size_t)nregions + (region >= 0 ? 0 : (size_t)it.region)];
+        t->good += it.good;
+        t->bad += it.bad;
     }
     for (size_t s = 0; s < nslots; s++) {
         struct pk_slot *sl = &slots[s];
@@ -179,14 +205,30 @@ out:
     return rc;
 }
 
-int pk_avail_rounds(const struct pk_an_round *r, size_t n, int region, int64_t from_us,
-                    int64_t until_us, const struct pk_round_opts *o, struct pk_avail *out,
-                    char *err, size_t errlen)
+int pk_rounds_slots(const struct pk_an_round *r, size_t n, int region, int64_t from_us,
+                    int64_t until_us, const struct pk_round_opts *o, struct pk_slot **out,
+                    size_t *nout, char *err, size_t errlen)
+{
+    return build_slots(r, n, round_item, "result", region, from_us, until_us, o, out, nout, err, errlen);
+}
+
+int pk_buckets_slots(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us,
+                     int64_t until_us, const struct pk_round_opts *o, struct pk_slot **out,
+                     size_t *nout, char *err, size_t errlen)
+{
+    return build_slots(b, n, bucket_item, "bucket", region, from_us, until_us, o, out, nout, err, errlen);
+}
+
+/* Uptime from slots, and the counts of the items inside them. */
+static int avail_slots(const void *items, size_t n, item_fn get, int is_round, int region,
+                       int64_t from_us, int64_t until_us, const struct pk_round_opts *o,
+                       struct pk_avail *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct pk_slot *slots;
     size_t nslots;
-    if (pk_rounds_slots(r, n, region, from_us, until_us, o, &slots, &nslots, err, errlen) < 0)
+    if (build_slots(items, n, get, is_round ? "result" : "bucket", region, from_us, until_us, o, &slots,
+                    &nslots, err, errlen) < 0)
         return -1;
     for (size_t s = 0; s < nslots; s++) {
         if (slots[s].state == PK_SLOT_NO_DATA)
@@ -197,13 +239,51 @@ int pk_avail_rounds(const struct pk_an_round *r, size_t n, int region, int64_t f
     }
     if (nslots > 0) {
         int64_t lo = slots[0].start_us, hi = slots[nslots - 1].start_us + o->interval_us;
-        for (size_t i = 0; i < n; i++)
-            if ((region < 0 || r[i].region == region) && r[i].at_us >= lo && r[i].at_us < hi)
-                pk_an_counts_add(&out->n, r[i].outcome, 1);
+        for (size_t i = 0; i < n; i++) {
+            if (is_round) {
+                const struct pk_an_round *r = (const struct pk_an_round *)items + i;
+                if ((region < 0 || r->region == region) && r->at_us >= lo && r->at_us < hi)
+                    pk_an_counts_add(&out->n, r->outcome, 1);
+            } else {
+                const struct pk_an_bucket *b = (const struct pk_an_bucket *)items + i;
+                if ((region < 0 || b->region == region) && b->start_us >= lo && b->start_us < hi)
+                    counts_sum(&out->n, &b->n);
+            }
+        }
     }
     free(slots);
     avail_finish(out, o->degraded_policy);
     return 0;
+}
+
+int pk_avail_rounds(const struct pk_an_round *r, size_t n, int region, int64_t from_us,
+                    int64_t until_us, const struct pk_round_opts *o, struct pk_avail *out,
+                    char *err, size_t errlen)
+{
+    return avail_slots(r, n, round_item, 1, region, from_us, until_us, o, out, err, errlen);
+}
+
+int pk_avail_buckets_quorum(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us,
+                            int64_t until_us, const struct pk_round_opts *o, struct pk_avail *out,
+                            char *err, size_t errlen)
+{
+    return avail_slots(b, n, bucket_item, 0, region, from_us, until_us, o, out, err, errlen);
+}
+
+int pk_an_latency(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us, int64_t until_us,
+                  struct pk_hist *out)
+{
+    pk_hist_init(out);
+    int merged = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].start_us < from_us || b[i].start_us >= until_us || !b[i].hist)
+            continue;
+        if (region >= 0 && b[i].region != region)
+            continue;
+        pk_hist_merge(out, b[i].hist);
+        merged++;
+    }
+    return merged;
 }
 
 /* ------------------------------------------------------------------ SLO */

@@ -19,7 +19,7 @@
 #include "histogram.h"
 
 #define PK_AN_MAX_REGIONS 64            /* region indexes 0..63 (bit masks) */
-#define PK_AN_MAX_SLOTS 10000000        /* rounds per call to pk_rounds_slots */
+#define PK_AN_MAX_SLOTS 1000000         /* rounds per call (a year of minutes is 525,600) */
 #define PK_TREND_MAX_POINTS 3000        /* Theil–Sen is O(n^2) in time and memory */
 #define PK_BASELINE_SLOTS 168           /* hours of the week, slot 0 = Monday 00:00 */
 
@@ -36,6 +36,7 @@ struct pk_an_bucket {
     int64_t width_us;
     struct pk_an_counts n;
     const struct pk_hist *hist; /* latencies of its results; may be NULL; borrowed */
+    int region;                 /* 0..PK_AN_MAX_REGIONS-1 (its probe's); 0 when unused */
 };
 
 /* One raw result of one check. */
@@ -100,12 +101,34 @@ int pk_rounds_slots(const struct pk_an_round *r, size_t n, int region, int64_t f
                     int64_t until_us, const struct pk_round_opts *o, struct pk_slot **out,
                     size_t *nout, char *err, size_t errlen);
 
+/* The same from buckets (rollups per check and probe, region from the probe): the
+ * round is the bucket, o->interval_us its width (slot = floor((start - origin) /
+ * width)); a region is down in a bucket when more than half of its results with data
+ * in all its buckets of that time are bad. Exactly pk_rounds_slots when the check's
+ * interval equals the bucket width; with shorter intervals each bucket holds several
+ * rounds and is judged by the majority of them. */
+int pk_buckets_slots(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us,
+                     int64_t until_us, const struct pk_round_opts *o, struct pk_slot **out,
+                     size_t *nout, char *err, size_t errlen);
+
 /* Availability from rounds: success ratio over the results (of the region, or of
  * all regions when region == -1) whose round is in the window; uptime over rounds
  * with data, each covering interval_us, up unless down as pk_rounds_slots says. */
 int pk_avail_rounds(const struct pk_an_round *r, size_t n, int region, int64_t from_us,
                     int64_t until_us, const struct pk_round_opts *o, struct pk_avail *out,
                     char *err, size_t errlen);
+
+/* Availability from buckets with the region quorum: success ratio over the buckets'
+ * counts, uptime over the slots of pk_buckets_slots. */
+int pk_avail_buckets_quorum(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us,
+                            int64_t until_us, const struct pk_round_opts *o, struct pk_avail *out,
+                            char *err, size_t errlen);
+
+/* Latency of a window: merges the histograms of the buckets that start in
+ * [from_us, until_us) (of one region, or all when region == -1) into *out (which
+ * it initialises). Returns how many were merged; quantiles: pk_hist_quantile. */
+int pk_an_latency(const struct pk_an_bucket *b, size_t n, int region, int64_t from_us, int64_t until_us,
+                  struct pk_hist *out);
 
 /* --------------------------------------------------------------- incidents */
 

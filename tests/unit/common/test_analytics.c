@@ -155,6 +155,83 @@ static void test_rounds_quorum(void **state)
     assert_int_equal(a.n.ok + a.n.failed, 6);
 }
 
+/* The same seven rounds as per-minute rollup buckets, one per (minute, region):
+ * with interval == bucket width the answers are those of the rounds. */
+static void test_buckets_quorum_match_rounds(void **state)
+{
+    (void)state;
+    struct pk_an_bucket b[32];
+    size_t n = 0;
+    for (int k = 0; k < 7; k++)
+        for (int g = 0; g < 3; g++) {
+            char c = quorum_rounds[k][g];
+            if (c == '-')
+                continue;
+            b[n] = bucket(k, c == 'o', 0, c == 'F', 0);
+            b[n++].region = g;
+        }
+    struct pk_round_opts o = {.interval_us = MIN_US, .quorum = 2};
+    struct pk_avail a;
+    char err[256];
+    assert_int_equal(pk_avail_buckets_quorum(b, n, -1, T0, T0 + 7 * MIN_US, &o, &a, err, sizeof err), 0);
+    assert_int_equal(a.covered_us, 6 * MIN_US);
+    assert_int_equal(a.up_us, 3 * MIN_US);
+    assert_true(fabs(a.success_ratio - 0.4) < 1e-12);
+    assert_int_equal(pk_avail_buckets_quorum(b, n, 0, T0, T0 + 7 * MIN_US, &o, &a, err, sizeof err), 0);
+    assert_true(fabs(a.uptime - 1.0 / 6.0) < 1e-12);
+    assert_int_equal(a.n.failed, 5);
+    /* two probes of region 1 in minute 9: 1 ok + 1 failed is a tie (up), and in
+     * minute 10 3 failed + 2 ok over two buckets is down */
+    struct pk_an_bucket two[] = {bucket(9, 1, 0, 0, 0), bucket(9, 0, 0, 1, 0), bucket(10, 2, 0, 1, 0),
+                                 bucket(10, 0, 0, 2, 0)};
+    for (int i = 0; i < 4; i++)
+        two[i].region = 1;
+    struct pk_slot *s;
+    size_t ns;
+    assert_int_equal(pk_buckets_slots(two, 4, -1, T0 + 9 * MIN_US, T0 + 11 * MIN_US, &o, &s, &ns, err, sizeof err), 0);
+    assert_int_equal(ns, 2);
+    assert_int_equal(s[0].state, PK_SLOT_UP);
+    assert_int_equal(s[1].state, PK_SLOT_UP); /* quorum 2, only region 1 down */
+    assert_int_equal(s[1].regions_down, 2);
+    free(s);
+    assert_int_equal(pk_buckets_slots(two, 4, 1, T0 + 9 * MIN_US, T0 + 11 * MIN_US, &o, &s, &ns, err, sizeof err), 0);
+    assert_int_equal(s[1].state, PK_SLOT_DOWN);
+    free(s);
+    two[3].region = 99;
+    assert_int_equal(pk_buckets_slots(two, 4, -1, T0, T0 + 11 * MIN_US, &o, &s, &ns, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bucket 3"));
+}
+
+/* Latency of a window: buckets' histograms merged, by region and time. */
+static void test_latency_merge(void **state)
+{
+    (void)state;
+    static struct pk_hist h[3], all, got;
+    pk_hist_init(&all);
+    for (int i = 0; i < 3; i++) {
+        pk_hist_init(&h[i]);
+        for (int v = 1; v <= 100; v++) {
+            pk_hist_add(&h[i], (i + 1) * v * 1000);
+            if (i < 2)
+                pk_hist_add(&all, (i + 1) * v * 1000);
+        }
+    }
+    struct pk_an_bucket b[] = {bucket(0, 100, 0, 0, 0), bucket(1, 100, 0, 0, 0), bucket(2, 100, 0, 0, 0)};
+    for (int i = 0; i < 3; i++)
+        b[i].hist = &h[i];
+    b[1].region = 1;
+    /* minutes 0-1, all regions: the 200 values of h[0] and h[1] */
+    assert_int_equal(pk_an_latency(b, 3, -1, T0, T0 + 2 * MIN_US, &got), 2);
+    assert_int_equal(got.count, 200);
+    assert_true(pk_hist_quantile(&got, 0.95) == pk_hist_quantile(&all, 0.95));
+    assert_true(pk_hist_quantile(&got, 0.5) == pk_hist_quantile(&all, 0.5));
+    /* region 1 only: h[1], values 2..200 ms: p50 within 1 % of 100 ms */
+    assert_int_equal(pk_an_latency(b, 3, 1, T0, T0 + 3 * MIN_US, &got), 1);
+    assert_true(fabs(pk_hist_quantile(&got, 0.5) - 100000.0) <= 1000.0);
+    assert_int_equal(pk_an_latency(b, 3, 2, T0, T0 + 3 * MIN_US, &got), 0);
+    assert_true(pk_hist_quantile(&got, 0.5) < 0); /* no data */
+}
+
 static void test_rounds_majority_within_region(void **state)
 {
     (void)state;
@@ -309,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_buckets_success_and_uptime),
         cmocka_unit_test(test_buckets_no_data_is_not_down),
         cmocka_unit_test(test_rounds_quorum),
+        cmocka_unit_test(test_buckets_quorum_match_rounds),
+        cmocka_unit_test(test_latency_merge),
         cmocka_unit_test(test_rounds_majority_within_region),
         cmocka_unit_test(test_rounds_errors),
         cmocka_unit_test(test_slo),
