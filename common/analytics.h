@@ -236,8 +236,11 @@ struct pk_baseline_opts {
     int pool_mad;         /* also floor each slot's MAD by the pooled relative MAD (default 1) */
 };
 
-enum pk_baseline_source { PK_BASE_HOUR_OF_WEEK = 0, PK_BASE_HOUR_OF_DAY = 1, PK_BASE_ALL = 2,
-                          PK_BASE_NONE = 3 };
+/* Where a slot's median and MAD come from: its own history, else (too little) the
+ * same hour on the same kind of day (weekday or weekend), else the same hour on any
+ * day, else all history. */
+enum pk_baseline_source { PK_BASE_HOUR_OF_WEEK = 0, PK_BASE_HOUR_OF_DAY_TYPE = 1, PK_BASE_HOUR_OF_DAY = 2,
+                          PK_BASE_ALL = 3, PK_BASE_NONE = 4 };
 
 struct pk_baseline_slot {
     double median, mad; /* of the history it is learned from */

@@ -87,9 +87,19 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (!isnan(y[i]))
             by_slot[fill[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++] = y[i];
     b->n = used;
-    /* Fallbacks are computed once: hour-of-day (24) and all history. */
-    struct pk_baseline_slot hod[24], all;
+    /* Fallbacks are computed once: hour of day on the same kind of day (weekdays
+     * Monday-Friday, weekend), hour of day on any day, and all history. */
+    struct pk_baseline_slot hodt[2][24], hod[24], all;
     for (int h = 0; h < 24; h++) {
+        for (int weekend = 0; weekend < 2; weekend++) {
+            size_t k = 0;
+            for (int d = weekend ? 5 : 0; d < (weekend ? 7 : 5); d++) {
+                int s = d * 24 + h;
+                memcpy(scratch + k, by_slot + start[s], count[s] * sizeof *scratch);
+                k += count[s];
+            }
+            stats_of(scratch, k, &hodt[weekend][h], PK_BASE_HOUR_OF_DAY_TYPE);
+        }
         size_t k = 0;
         for (int d = 0; d < 7; d++) {
             int s = d * 24 + h;
@@ -104,6 +114,8 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (count[s] >= (size_t)o->min_samples) {
             memcpy(scratch, by_slot + start[s], count[s] * sizeof *scratch);
             stats_of(scratch, count[s], &b->slot[s], PK_BASE_HOUR_OF_WEEK);
+        } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
+            b->slot[s] = hodt[s >= 5 * 24][s % 24];
         } else if (hod[s % 24].n >= (uint32_t)o->min_samples) {
             b->slot[s] = hod[s % 24];
         } else {

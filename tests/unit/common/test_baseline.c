@@ -133,9 +133,10 @@ static void test_pooled_mad(void **state)
     assert_true(b.pooled_rel_mad < 2.5 / 80.5);
 }
 
-/* One week of history: each hour-of-week slot has 1 value (< 3), so the slot falls
- * back to its hour of day (7 values: 5 weekdays + 2 weekend days). Two days: the
- * hour of day has 2 values, so all history is used. */
+/* One week of history: each hour-of-week slot has 1 value (< 3), so a weekday slot
+ * falls back to its hour on weekdays (5 values), a weekend slot (2 weekend values)
+ * to its hour on any day (7: 150 x5, 80 x2). Two weeks: the weekend hour has 4.
+ * Two days: the hour of day has 2 values, so all history is used. */
 static void test_fallbacks(void **state)
 {
     (void)state;
@@ -150,11 +151,24 @@ static void test_fallbacks(void **state)
     struct pk_baseline b;
     char err[256];
     assert_int_equal(pk_baseline_learn(&b, &o, t, y, 168, err, sizeof err), 0);
-    assert_int_equal(b.slot[12].source, PK_BASE_HOUR_OF_DAY);
-    assert_int_equal(b.slot[12].n, 7);
-    /* noon over the week: 150 x5, 80 x2 -> median 150, MAD 0 */
+    assert_int_equal(b.slot[12].source, PK_BASE_HOUR_OF_DAY_TYPE);
+    assert_int_equal(b.slot[12].n, 5);
     assert_true(b.slot[12].median == 150.0);
     assert_true(b.slot[12].mad == 0.0);
+    const int sat_noon = 5 * 24 + 12;
+    assert_int_equal(b.slot[sat_noon].source, PK_BASE_HOUR_OF_DAY);
+    assert_int_equal(b.slot[sat_noon].n, 7);
+    assert_true(b.slot[sat_noon].median == 150.0);
+    static int64_t t2[336];
+    static double y2[336];
+    for (int h = 0; h < 336; h++) {
+        t2[h] = T0 + h * HOUR_US;
+        y2[h] = seasonal(t2[h]);
+    }
+    assert_int_equal(pk_baseline_learn(&b, &o, t2, y2, 336, err, sizeof err), 0);
+    assert_int_equal(b.slot[sat_noon].source, PK_BASE_HOUR_OF_DAY_TYPE);
+    assert_int_equal(b.slot[sat_noon].n, 4);
+    assert_true(b.slot[sat_noon].median == 80.0);
     assert_int_equal(pk_baseline_learn(&b, &o, t, y, 48, err, sizeof err), 0);
     assert_int_equal(b.slot[12].source, PK_BASE_ALL);
     assert_int_equal(b.slot[12].n, 48);
