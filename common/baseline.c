@@ -1,0 +1,234 @@
+/* baseline.c: learned baselines (hour-of-week median and MAD, with fallbacks when
+ * a slot has too little history), the robust deviation score, the k-consecutive
+ * regression detector, and static latency budgets. Owns only scratch memory freed
+ * before return; never decides what history to learn from (the caller does, and
+ * should leave out windows it flagged). Definitions: docs/ANALYTICS.md, "Baselines". */
+#include "analytics.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAD_TO_SIGMA 1.4826 /* MAD * 1.4826 estimates sigma for normal data */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+void pk_baseline_opts_default(struct pk_baseline_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->min_samples = 3;
+    o->mad_floor_rel = 0.01;
+    o->mad_floor_abs = 0.0;
+    o->tz_offset_s = 0;
+    o->pool_mad = 1;
+}
+
+int pk_baseline_slot_of(int64_t t_us, int64_t tz_offset_s)
+{
+    int64_t s = t_us / 1000000 - (t_us % 1000000 < 0) + tz_offset_s; /* floor to seconds */
+    int64_t hours = s >= 0 ? s / 3600 : -((-s + 3599) / 3600);
+    /* 1970-01-01 00:00 UTC was a Thursday: hour 72 of a week starting Monday 00:00. */
+    int64_t slot = (hours + 72) % PK_BASELINE_SLOTS;
+    return (int)(slot < 0 ? slot + PK_BASELINE_SLOTS : slot);
+}
+
+static void stats_of(double *v, size_t n, struct pk_baseline_slot *out, int source)
+{
+    out->median = pk_an_median(v, n);
+    out->mad = pk_an_mad(v, n, out->median);
+    out->n = (uint32_t)n;
+    out->source = source;
+}
+
+int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
+                      const double *y, size_t n, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    b->opts = *o;
+    for (int s = 0; s < PK_BASELINE_SLOTS; s++)
+        b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_NONE};
+    if (o->min_samples < 1)
+        return fail(err, errlen, "baseline: min_samples must be >= 1 (got %d)", o->min_samples);
+    if (o->mad_floor_rel < 0 || o->mad_floor_abs < 0)
+        return fail(err, errlen, "baseline: MAD floors must be >= 0");
+    int rc = -1;
+    size_t count[PK_BASELINE_SLOTS] = {0}, start[PK_BASELINE_SLOTS + 1] = {0}, fill[PK_BASELINE_SLOTS];
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(y[i])) {
+            count[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++;
+            used++;
+        }
+    double *by_slot = malloc((used ? used : 1) * sizeof *by_slot);
+    double *scratch = malloc((used ? used : 1) * sizeof *scratch);
+    if (!by_slot || !scratch) {
+        fail(err, errlen, "baseline: out of memory for %zu values", used);
+        goto out;
+    }
+    if (used < (size_t)o->min_samples) {
+        fail(err, errlen, "baseline: %zu values of history, at least %d needed", used, o->min_samples);
+        goto out;
+    }
+    for (int s = 0; s < PK_BASELINE_SLOTS; s++)
+        start[s + 1] = start[s] + count[s];
+    memcpy(fill, start, sizeof fill);
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(y[i]))
+            by_slot[fill[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++] = y[i];
+    b->n = used;
+    /* Fallbacks are computed once: hour of day on the same kind of day (weekdays
+     * Monday-Friday, weekend), hour of day on any day, and all history. */
+    struct pk_baseline_slot hodt[2][24], hod[24], all;
+    for (int h = 0; h < 24; h++) {
+        for (int weekend = 0; weekend < 2; weekend++) {
+            size_t k = 0;
+            for (int d = weekend ? 5 : 0; d < (weekend ? 7 : 5); d++) {
+                int s = d * 24 + h;
+                memcpy(scratch + k, by_slot + start[s], count[s] * sizeof *scratch);
+                k += count[s];
+            }
+            stats_of(scratch, k, &hodt[weekend][h], PK_BASE_HOUR_OF_DAY_TYPE);
+        }
+        size_t k = 0;
+        for (int d = 0; d < 7; d++) {
+            int s = d * 24 + h;
+            memcpy(scratch + k, by_slot + start[s], count[s] * sizeof *scratch);
+            k += count[s];
+        }
+        stats_of(scratch, k, &hod[h], PK_BASE_HOUR_OF_DAY);
+    }
+    memcpy(scratch, by_slot, used * sizeof *scratch);
+    stats_of(scratch, used, &all, PK_BASE_ALL);
+    for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
+        if (count[s] >= (size_t)o->min_samples) {
+            memcpy(scratch, by_slot + start[s], count[s] * sizeof *scratch);
+            stats_of(scratch, count[s], &b->slot[s], PK_BASE_HOUR_OF_WEEK);
+        } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
+            b->slot[s] = hodt[s >= 5 * 24][s % 24];
+        } else if (hod[s % 24].n >= (uint32_t)o->min_samples) {
+            b->slot[s] = hod[s % 24];
+        } else {
+            b->slot[s] = all;
+        }
+    }
+    /* A slot's MAD from a few weeks of history is itself noisy (often far too
+     * small); the noise level of the whole history, relative to each slot's
+     * median, is a steadier floor. */
+    size_t k = 0;
+    for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
+        double m = b->slot[s].median;
+        if (m == 0.0)
+            continue;
+        for (size_t i = start[s]; i < start[s] + count[s]; i++)
+            scratch[k++] = fabs(by_slot[i] - m) / fabs(m);
+    }
+    b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
+    rc = 0;
+out:
+    free(by_slot);
+    free(scratch);
+    return rc;
+}
+
+double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
+{
+    if (isnan(x))
+        return NAN;
+    const struct pk_baseline_slot *s = &b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)];
+    if (s->source == PK_BASE_NONE)
+        return NAN;
+    double floor_ = b->opts.mad_floor_rel * fabs(s->median);
+    if (b->opts.mad_floor_abs > floor_)
+        floor_ = b->opts.mad_floor_abs;
+    if (b->opts.pool_mad && b->pooled_rel_mad * fabs(s->median) > floor_)
+        floor_ = b->pooled_rel_mad * fabs(s->median);
+    double scale = MAD_TO_SIGMA * (s->mad > floor_ ? s->mad : floor_);
+    if (scale == 0.0)
+        return x == s->median ? 0.0 : copysign(INFINITY, x - s->median);
+    return (x - s->median) / scale;
+}
+
+void pk_detector_opts_default(struct pk_detector_opts *o)
+{
+    o->threshold = 3.0;
+    o->k_raise = 3;
+    o->k_clear = 3;
+    o->direction = PK_DIR_UP;
+}
+
+void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
+{
+    memset(d, 0, sizeof *d);
+    d->opts = *o;
+    if (d->opts.k_raise < 1)
+        d->opts.k_raise = 1;
+    if (d->opts.k_clear < 1)
+        d->opts.k_clear = d->opts.k_raise;
+    if (!d->opts.direction)
+        d->opts.direction = PK_DIR_UP;
+    d->raised_at_us = -1;
+    d->since_us = -1;
+}
+
+int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant)
+{
+    if (deviant) {
+        d->normal_run = 0;
+        if (d->deviant_run++ == 0)
+            d->run_start_us = t_us;
+        if (!d->raised && d->deviant_run >= d->opts.k_raise) {
+            d->raised = 1;
+            d->raised_at_us = t_us;
+            d->since_us = d->run_start_us;
+            return PK_DET_RAISED;
+        }
+        return PK_DET_NONE;
+    }
+    d->deviant_run = 0;
+    if (d->raised && ++d->normal_run >= d->opts.k_clear) {
+        d->raised = 0;
+        d->normal_run = 0;
+        d->raised_at_us = -1;
+        d->since_us = -1;
+        return PK_DET_CLEARED;
+    }
+    return PK_DET_NONE;
+}
+
+int pk_detector_feed(struct pk_detector *d, int64_t t_us, double score)
+{
+    if (isnan(score))
+        return PK_DET_NONE; /* no data: no evidence either way */
+    int dev = 0;
+    if (d->opts.direction & PK_DIR_UP)
+        dev |= score > d->opts.threshold;
+    if (d->opts.direction & PK_DIR_DOWN)
+        dev |= score < -d->opts.threshold;
+    return pk_detector_feed_flag(d, t_us, dev);
+}
+
+unsigned pk_budget_breaches(const struct pk_budget *b, const struct pk_hist *h, double q_us[3])
+{
+    static const double qs[3] = {0.50, 0.95, 0.99};
+    const double budget[3] = {b->p50_us, b->p95_us, b->p99_us};
+    unsigned mask = 0;
+    for (int i = 0; i < 3; i++) {
+        double q = h && h->count ? pk_hist_quantile(h, qs[i]) : -1.0;
+        if (q_us)
+            q_us[i] = q;
+        if (q >= 0 && budget[i] > 0 && q > budget[i])
+            mask |= 1u << i;
+    }
+    return mask;
+}

@@ -1,0 +1,130 @@
+/* trend.c: Theil–Sen slope of a series with Sen's (1968) rank-based confidence
+ * band, as units and as % of the series median per day. O(n^2) time and memory in
+ * the number of points, hence PK_TREND_MAX_POINTS. Owns only scratch arrays freed
+ * before return. Definitions: docs/ANALYTICS.md, "Trend". */
+#include "analytics.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define US_PER_DAY 86400e6
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The standard normal quantile z with P(Z <= z) = p, by bisection (60 halvings of
+ * [-10, 10] is far below double precision). */
+static double normal_quantile(double p)
+{
+    double lo = -10.0, hi = 10.0;
+    for (int i = 0; i < 60; i++) {
+        double mid = (lo + hi) / 2.0;
+        if (0.5 * erfc(-mid / sqrt(2.0)) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (lo + hi) / 2.0;
+}
+
+/* d[i] for a 1-based rank, clamped to 1..n. */
+static double at_rank(const double *d, size_t n, double rank)
+{
+    long r = lround(rank);
+    if (r < 1)
+        r = 1;
+    if ((size_t)r > n)
+        r = (long)n;
+    return d[r - 1];
+}
+
+int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double confidence,
+                       struct pk_trend *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->median = out->slope_per_day = out->lo_per_day = out->hi_per_day = NAN;
+    out->pct_per_day = out->pct_lo = out->pct_hi = NAN;
+    if (!(confidence > 0.0 && confidence < 1.0))
+        return fail(err, errlen, "trend: confidence must be between 0 and 1 exclusive (got %g)", confidence);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(y[i]))
+            used++;
+    if (used > PK_TREND_MAX_POINTS)
+        return fail(err, errlen, "trend: %zu points, at most %d (use coarser buckets)", used,
+                    PK_TREND_MAX_POINTS);
+    int rc = -1;
+    size_t npairs = used * (used - (used > 0)) / 2;
+    int64_t *t = malloc((used ? used : 1) * sizeof *t);
+    double *v = malloc((used ? used : 1) * sizeof *v);
+    double *slopes = malloc((npairs ? npairs : 1) * sizeof *slopes);
+    if (!t || !v || !slopes) {
+        fail(err, errlen, "trend: out of memory for %zu points", used);
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(y[i])) {
+            t[k] = t_us[i];
+            v[k++] = y[i];
+        }
+    size_t ns = 0;
+    for (size_t i = 0; i < used; i++)
+        for (size_t j = i + 1; j < used; j++)
+            if (t[j] != t[i])
+                slopes[ns++] = (v[j] - v[i]) / (double)(t[j] - t[i]) * US_PER_DAY;
+    if (ns == 0) {
+        fail(err, errlen, "trend: needs values at 2 distinct times at least (got %zu values)", used);
+        goto out;
+    }
+    out->n = used;
+    qsort(slopes, ns, sizeof *slopes, cmp_double);
+    out->slope_per_day = ns % 2 ? slopes[ns / 2] : (slopes[ns / 2 - 1] + slopes[ns / 2]) / 2.0;
+    if (used >= 10) {
+        /* Var(S) of Kendall's S under no trend, corrected for tied values. */
+        qsort(v, used, sizeof *v, cmp_double);
+        double var = (double)used * (double)(used - 1) * (double)(2 * used + 5);
+        for (size_t i = 0; i < used;) {
+            size_t j = i;
+            while (j < used && v[j] == v[i])
+                j++;
+            double tie = (double)(j - i);
+            var -= tie * (tie - 1) * (2 * tie + 5);
+            i = j;
+        }
+        var /= 18.0;
+        double c = normal_quantile(1.0 - (1.0 - confidence) / 2.0) * sqrt(var > 0 ? var : 0);
+        out->lo_per_day = at_rank(slopes, ns, ((double)ns - c) / 2.0);
+        out->hi_per_day = at_rank(slopes, ns, ((double)ns + c) / 2.0 + 1.0);
+    }
+    out->median = pk_an_median(v, used);
+    if (out->median != 0.0) {
+        double m = fabs(out->median);
+        out->pct_per_day = 100.0 * out->slope_per_day / m;
+        out->pct_lo = 100.0 * out->lo_per_day / m;
+        out->pct_hi = 100.0 * out->hi_per_day / m;
+    }
+    rc = 0;
+out:
+    free(t);
+    free(v);
+    free(slopes);
+    return rc;
+}

@@ -1,0 +1,288 @@
+/* test_baseline.c: hour-of-week slots, median/MAD per slot with the hour-of-day and
+ * all-history fallbacks, the robust z with its MAD floor, the k-consecutive
+ * detector (a step after seasonal history raises after exactly k windows and
+ * clears after k), and static budgets, with answers worked out in the comments. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "analytics.h"
+
+#define HOUR_US (3600LL * 1000000)
+#define WEEK_US (168 * HOUR_US)
+#define T0 (1704067200LL * 1000000) /* Monday 2024-01-01 00:00 UTC */
+
+static void test_slot_of(void **state)
+{
+    (void)state;
+    assert_int_equal(pk_baseline_slot_of(T0, 0), 0);
+    assert_int_equal(pk_baseline_slot_of(T0 + HOUR_US - 1, 0), 0);
+    assert_int_equal(pk_baseline_slot_of(T0 + HOUR_US, 0), 1);
+    assert_int_equal(pk_baseline_slot_of(T0 + WEEK_US - 1, 0), 167); /* Sunday 23:59:59 */
+    assert_int_equal(pk_baseline_slot_of(T0 + WEEK_US, 0), 0);
+    assert_int_equal(pk_baseline_slot_of(0, 0), 72); /* 1970-01-01 was a Thursday */
+    assert_int_equal(pk_baseline_slot_of(-1, 0), 71);
+    assert_int_equal(pk_baseline_slot_of(T0, 2 * 3600), 2); /* UTC+2: Monday 02:00 */
+    assert_int_equal(pk_baseline_slot_of(T0, -3600), 167);
+}
+
+/* Seasonal: 100 at night, 150 from 09:00 to 17:00, 80 at weekends; week w adds
+ * {-2, 0, +1, +3}[w]. Per slot: median = base + 0.5, MAD = median of
+ * {2.5, 0.5, 0.5, 2.5} = 1.5. */
+static double seasonal(int64_t t_us)
+{
+    int slot = pk_baseline_slot_of(t_us, 0);
+    int day = slot / 24, hour = slot % 24;
+    if (day >= 5)
+        return 80.0;
+    return hour >= 9 && hour < 17 ? 150.0 : 100.0;
+}
+
+static const double week_offset[4] = {-2, 0, 1, 3};
+
+static void learn_4_weeks(struct pk_baseline *b, const struct pk_baseline_opts *o)
+{
+    static int64_t t[4 * 168];
+    static double y[4 * 168];
+    for (int w = 0; w < 4; w++)
+        for (int h = 0; h < 168; h++) {
+            t[w * 168 + h] = T0 + w * WEEK_US + h * HOUR_US;
+            y[w * 168 + h] = seasonal(t[w * 168 + h]) + week_offset[w];
+        }
+    char err[256];
+    assert_int_equal(pk_baseline_learn(b, o, t, y, 4 * 168, err, sizeof err), 0);
+}
+
+static void test_learn_and_score(void **state)
+{
+    (void)state;
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    assert_int_equal(o.min_samples, 3);
+    o.mad_floor_rel = 0.01; /* floor 1.005 < MAD 1.5 at night */
+    o.pool_mad = 0;         /* the per-slot MAD alone; pooling is tested below */
+    struct pk_baseline b;
+    learn_4_weeks(&b, &o);
+    assert_int_equal(b.n, 4 * 168);
+    const struct pk_baseline_slot *night = &b.slot[0], *noon = &b.slot[12], *sat = &b.slot[5 * 24 + 12];
+    assert_int_equal(night->source, PK_BASE_HOUR_OF_WEEK);
+    assert_int_equal(night->n, 4);
+    assert_true(fabs(night->median - 100.5) < 1e-12);
+    assert_true(fabs(night->mad - 1.5) < 1e-12);
+    assert_true(fabs(noon->median - 150.5) < 1e-12);
+    assert_true(fabs(sat->median - 80.5) < 1e-12);
+    int64_t later = T0 + 10 * WEEK_US; /* any Monday */
+    /* night: scale 1.4826 * 1.5; x = 100.5 + 4 * scale scores 4 */
+    double scale = 1.4826 * 1.5;
+    assert_true(fabs(pk_baseline_score(&b, later, 100.5 + 4 * scale) - 4.0) < 1e-9);
+    assert_true(fabs(pk_baseline_score(&b, later, 100.5)) < 1e-12);
+    /* noon: floor 0.01 * 150.5 = 1.505 > MAD 1.5, so the floor sets the scale */
+    assert_true(fabs(pk_baseline_score(&b, later + 12 * HOUR_US, 150.5 + 1.4826 * 1.505) - 1.0) < 1e-9);
+    /* 150 is normal at noon but 33 robust sigmas high at night: seasonality at work */
+    assert_true(pk_baseline_score(&b, later + 12 * HOUR_US, 150.0) < 1.0);
+    assert_true(pk_baseline_score(&b, later, 150.0) > 10.0);
+    assert_true(isnan(pk_baseline_score(&b, later, NAN)));
+    /* the 5 % floor: scale 1.4826 * 5.025 at night */
+    pk_baseline_opts_default(&o);
+    assert_true(o.mad_floor_rel == 0.01);
+    o.mad_floor_rel = 0.05;
+    o.pool_mad = 0;
+    learn_4_weeks(&b, &o);
+    assert_true(fabs(pk_baseline_score(&b, later, 100.5 + 1.4826 * 5.025) - 1.0) < 1e-9);
+}
+
+/* Pooled relative MAD. Every slot's residuals |y - m| are {2.5, 0.5, 0.5, 2.5}
+ * (m = base + 0.5), so the pooled value is the median of {2.5/m, 0.5/m} over the
+ * week, computed here by sorting; a quiet slot (MAD 1.5 at night) then gets
+ * max(1.5, pooled * 100.5) as its MAD, and the relative floor (1 %) is lower. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_pooled_mad(void **state)
+{
+    (void)state;
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    assert_int_equal(o.pool_mad, 1);
+    o.mad_floor_rel = 0.01;
+    struct pk_baseline b;
+    learn_4_weeks(&b, &o);
+    static double r[4 * 168];
+    size_t k = 0;
+    for (int h = 0; h < 168; h++) {
+        double m = seasonal(T0 + h * HOUR_US) + 0.5;
+        for (int w = 0; w < 4; w++)
+            r[k++] = fabs(seasonal(T0 + h * HOUR_US) + week_offset[w] - m) / m;
+    }
+    qsort(r, k, sizeof *r, cmp_double);
+    double pooled = (r[k / 2 - 1] + r[k / 2]) / 2.0;
+    assert_true(fabs(b.pooled_rel_mad - pooled) < 1e-15);
+    double mad_night = 1.5 > pooled * 100.5 ? 1.5 : pooled * 100.5;
+    int64_t later = T0 + 10 * WEEK_US;
+    assert_true(fabs(pk_baseline_score(&b, later, 100.5 + 1.4826 * mad_night) - 1.0) < 1e-9);
+    /* the weekend slots (m = 80.5) have the largest relative residuals: 2.5 / 80.5 */
+    assert_true(b.pooled_rel_mad < 2.5 / 80.5);
+}
+
+/* One week of history: each hour-of-week slot has 1 value (< 3), so a weekday slot
+ * falls back to its hour on weekdays (5 values), a weekend slot (2 weekend values)
+ * to its hour on any day (7: 150 x5, 80 x2). Two weeks: the weekend hour has 4.
+ * Two days: the hour of day has 2 values, so all history is used. */
+static void test_fallbacks(void **state)
+{
+    (void)state;
+    int64_t t[168];
+    double y[168];
+    for (int h = 0; h < 168; h++) {
+        t[h] = T0 + h * HOUR_US;
+        y[h] = seasonal(t[h]);
+    }
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    struct pk_baseline b;
+    char err[256];
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 168, err, sizeof err), 0);
+    assert_int_equal(b.slot[12].source, PK_BASE_HOUR_OF_DAY_TYPE);
+    assert_int_equal(b.slot[12].n, 5);
+    assert_true(b.slot[12].median == 150.0);
+    assert_true(b.slot[12].mad == 0.0);
+    const int sat_noon = 5 * 24 + 12;
+    assert_int_equal(b.slot[sat_noon].source, PK_BASE_HOUR_OF_DAY);
+    assert_int_equal(b.slot[sat_noon].n, 7);
+    assert_true(b.slot[sat_noon].median == 150.0);
+    static int64_t t2[336];
+    static double y2[336];
+    for (int h = 0; h < 336; h++) {
+        t2[h] = T0 + h * HOUR_US;
+        y2[h] = seasonal(t2[h]);
+    }
+    assert_int_equal(pk_baseline_learn(&b, &o, t2, y2, 336, err, sizeof err), 0);
+    assert_int_equal(b.slot[sat_noon].source, PK_BASE_HOUR_OF_DAY_TYPE);
+    assert_int_equal(b.slot[sat_noon].n, 4);
+    assert_true(b.slot[sat_noon].median == 80.0);
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 48, err, sizeof err), 0);
+    assert_int_equal(b.slot[12].source, PK_BASE_ALL);
+    assert_int_equal(b.slot[12].n, 48);
+    /* 48 hours of weekdays: 16 at 150, 32 at 100 -> median 100 */
+    assert_true(b.slot[12].median == 100.0);
+    /* too little history, and all NAN */
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 2, err, sizeof err), -1);
+    assert_non_null(strstr(err, "at least 3"));
+    double nans[4] = {NAN, NAN, NAN, NAN};
+    assert_int_equal(pk_baseline_learn(&b, &o, t, nans, 4, err, sizeof err), -1);
+    assert_true(isnan(pk_baseline_score(&b, T0, 1.0)));
+}
+
+/* Week 5 after 4 weeks of history: normal until hour 30, +50 from hour 30 to 35
+ * (6 windows), normal again. k = 3, threshold 3: raised at hour 32 (the 3rd deviant
+ * window), since hour 30; cleared at hour 38 (the 3rd normal). A 2-window spike at
+ * hours 60-61 raises nothing. A window with no data (NAN) between deviant ones does
+ * not break the run. */
+static void test_step_detection(void **state)
+{
+    (void)state;
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    struct pk_baseline b;
+    learn_4_weeks(&b, &o);
+    struct pk_detector_opts dopt;
+    pk_detector_opts_default(&dopt);
+    assert_true(dopt.threshold == 3.0 && dopt.k_raise == 3 && dopt.k_clear == 3);
+    struct pk_detector d;
+    pk_detector_init(&d, &dopt);
+    int64_t week5 = T0 + 4 * WEEK_US;
+    int raised = -1, cleared = -1, events = 0;
+    for (int h = 0; h < 168; h++) {
+        int64_t t = week5 + h * HOUR_US;
+        double x = seasonal(t) + 0.5;
+        if ((h >= 30 && h <= 35) || h == 60 || h == 61)
+            x += 50.0;
+        int ev = pk_detector_feed(&d, t, pk_baseline_score(&b, t, x));
+        if (ev != PK_DET_NONE)
+            events++;
+        if (ev == PK_DET_RAISED) {
+            raised = h;
+            assert_int_equal(d.since_us, week5 + 30 * HOUR_US);
+        }
+        if (ev == PK_DET_CLEARED)
+            cleared = h;
+    }
+    assert_int_equal(raised, 32);
+    assert_int_equal(cleared, 38);
+    assert_int_equal(events, 2);
+    assert_false(d.raised);
+
+    /* k = 5: the 6-window step raises at its 5th window (34), clears at 35 + 5 = 40 */
+    dopt.k_raise = dopt.k_clear = 5;
+    pk_detector_init(&d, &dopt);
+    raised = cleared = -1;
+    for (int h = 0; h < 60; h++) {
+        int64_t t = week5 + h * HOUR_US;
+        double x = seasonal(t) + 0.5 + ((h >= 30 && h <= 35) ? 50.0 : 0.0);
+        int ev = pk_detector_feed(&d, t, pk_baseline_score(&b, t, x));
+        if (ev == PK_DET_RAISED)
+            raised = h;
+        if (ev == PK_DET_CLEARED)
+            cleared = h;
+    }
+    assert_int_equal(raised, 34);
+    assert_int_equal(cleared, 40);
+
+    /* no data inside a run; downward deviations ignored for latency (PK_DIR_UP) */
+    pk_detector_opts_default(&dopt);
+    pk_detector_init(&d, &dopt);
+    assert_int_equal(pk_detector_feed(&d, 1, 9.0), PK_DET_NONE);
+    assert_int_equal(pk_detector_feed(&d, 2, NAN), PK_DET_NONE);
+    assert_int_equal(pk_detector_feed(&d, 3, -9.0), PK_DET_NONE); /* normal for UP */
+    assert_int_equal(pk_detector_feed(&d, 4, 9.0), PK_DET_NONE);
+    assert_int_equal(pk_detector_feed(&d, 5, NAN), PK_DET_NONE);
+    assert_int_equal(pk_detector_feed(&d, 6, 9.0), PK_DET_NONE);
+    assert_int_equal(pk_detector_feed(&d, 7, 9.0), PK_DET_RAISED);
+    assert_int_equal(d.since_us, 4);
+    dopt.direction = PK_DIR_BOTH;
+    pk_detector_init(&d, &dopt);
+    pk_detector_feed(&d, 1, -9.0);
+    pk_detector_feed(&d, 2, 9.0);
+    assert_int_equal(pk_detector_feed(&d, 3, -4.5), PK_DET_RAISED);
+}
+
+/* 1..100 ms: p50 50 ms, p95 95 ms, p99 99 ms (within the histogram's 1 %). */
+static void test_budgets(void **state)
+{
+    (void)state;
+    static struct pk_hist h;
+    pk_hist_init(&h);
+    for (int i = 1; i <= 100; i++)
+        pk_hist_add(&h, i * 1000);
+    struct pk_budget b = {.p50_us = 60000, .p95_us = 90000, .p99_us = 200000};
+    double q[3];
+    assert_int_equal(pk_budget_breaches(&b, &h, q), PK_BUDGET_P95);
+    assert_true(fabs(q[0] - 50000) <= 500 && fabs(q[1] - 95000) <= 950 && fabs(q[2] - 99000) <= 990);
+    b = (struct pk_budget){.p50_us = 40000, .p99_us = 98000}; /* p95 without a budget */
+    assert_int_equal(pk_budget_breaches(&b, &h, NULL), PK_BUDGET_P50 | PK_BUDGET_P99);
+    pk_hist_init(&h);
+    assert_int_equal(pk_budget_breaches(&b, &h, q), 0); /* no data breaches nothing */
+    assert_true(q[0] == -1.0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slot_of),
+        cmocka_unit_test(test_learn_and_score),
+        cmocka_unit_test(test_pooled_mad),
+        cmocka_unit_test(test_fallbacks),
+        cmocka_unit_test(test_step_detection),
+        cmocka_unit_test(test_budgets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
