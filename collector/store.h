@@ -209,7 +209,7 @@ int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, i
 int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint64_t *folded, char *err,
                          size_t errlen);
 
-enum store_rollup_group { STORE_ROLLUP_BY_PROBE = 0, STORE_ROLLUP_BY_REGION = 1 };
+enum store_rollup_group { STORE_ROLLUP_BY_PROBE = 0, STORE_ROLLUP_BY_REGION = 1, STORE_ROLLUP_BY_CHECK = 2 };
 
 struct store_rollup_filter {
     int64_t since_us, until_us; /* [since, until), each truncated to its minute */
@@ -222,7 +222,7 @@ struct store_rollup_filter {
 
 struct store_rollup_row {
     char check_name[PK_NAME_MAX];
-    char group[128]; /* the probe's name or the region */
+    char group[128]; /* the probe's name, the region, or "*" (STORE_ROLLUP_BY_CHECK) */
     int64_t bucket_start_us;
     uint64_t ok, degraded, failed, unknown;
     struct pk_hist hist; /* total_us of the results that had one */

@@ -2259,7 +2259,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         }
         for (int i = 0; i < PQntuples(r); i++) {
             int64_t probe_id = bin_i64(r, i, 1), t = bin_ts(r, i, 2);
-            int64_t group = probe_id;
+            int64_t group = f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
             if (f->group == STORE_ROLLUP_BY_REGION) {
                 size_t lo = 0, hi = n_probes; /* probes are sorted by id */
                 while (lo < hi) {
@@ -2306,7 +2306,9 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
             pk_strlcpy(row->check_name, PQgetvalue(checks, lo, 1), sizeof row->check_name);
         else
             snprintf(row->check_name, sizeof row->check_name, "#%" PRId64, e->a);
-        if (f->group == STORE_ROLLUP_BY_REGION) {
+        if (f->group == STORE_ROLLUP_BY_CHECK) {
+            pk_strlcpy(row->group, "*", sizeof row->group);
+        } else if (f->group == STORE_ROLLUP_BY_REGION) {
             pk_strlcpy(row->group, e->b >= 0 ? regions[e->b] : "?", sizeof row->group);
         } else {
             snprintf(row->group, sizeof row->group, "#%" PRId64, e->b);

@@ -217,7 +217,9 @@ static void verify(const struct store_rollup_filter *f, size_t want_rows)
                 continue;
             if (strcmp(check_names[x->check], row->check_name) != 0)
                 continue;
-            const char *group = f->group == STORE_ROLLUP_BY_REGION ? probe_regions[x->probe] : probe_names[x->probe];
+            const char *group = f->group == STORE_ROLLUP_BY_REGION  ? probe_regions[x->probe]
+                                : f->group == STORE_ROLLUP_BY_CHECK ? "*"
+                                                                    : probe_names[x->probe];
             if (strcmp(group, row->group) != 0)
                 continue;
             if (f->probe && strcmp(f->probe, probe_names[x->probe]) != 0)
@@ -327,6 +329,9 @@ static void rollups_match_exact_answers(void **state)
     verify(&f, 2 * 3);
     f.group = STORE_ROLLUP_BY_REGION;
     verify(&f, 2 * 2);
+    f.group = STORE_ROLLUP_BY_CHECK;
+    verify(&f, 2);
+    f.group = STORE_ROLLUP_BY_REGION;
     /* odd edges: 10:17 of the first day to 03:05 of the third */
     f.since_us = rollup_floor(start, DAY) + DAY + 10 * HOUR + 17 * MIN;
     f.until_us = rollup_floor(start, DAY) + 2 * DAY + 3 * HOUR + 5 * MIN + 59 * 1000000; /* truncated to :05 */
