@@ -45,6 +45,7 @@ struct ingest {
     char *conninfo;
     size_t queue_batches;
     size_t group_results;
+    int retention_days, rollups_off, compact_interval_s, maintain_interval_s;
     int n_writers;
     struct writer *writers;
     atomic_int stopping;
@@ -61,6 +62,10 @@ struct ingest {
 };
 
 #define JOB_QUEUE_MAX 4096
+#define PARTITIONS_AHEAD_DAYS 3
+/* Partial rollups of a minute are folded once the minute is this far behind
+ * the clock, so late results within it land before the minute is compacted. */
+#define COMPACT_BOUND_US (2 * INT64_C(60000000))
 #define STOP_DEADLINE_S 10
 
 static void sleep_ms(int ms)
@@ -161,8 +166,11 @@ static void *writer_main(void *arg)
         int backoff_ms = 50;
         int data_failures = 0;
         for (;;) {
-            if (!store)
+            if (!store) {
                 store = connect_retrying(in, name);
+                if (store)
+                    store_set_rollups(store, !in->rollups_off);
+            }
             if (store) {
                 char err[512];
                 if (store_write_batches(store, batches, n_items, err, sizeof err) == 0) {
@@ -219,12 +227,45 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Partitions ahead and retention, and rollup compaction, each on its timer.
+ * A failure is logged and retried at the next period. */
+static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain, time_t *next_compact)
+{
+    time_t now = time(NULL);
+    char err[512], q[600];
+    if (now >= *next_maintain) {
+        int created = 0, dropped = 0;
+        *next_maintain = now + in->maintain_interval_s;
+        if (store_maintain_partitions(store, now_us(), PARTITIONS_AHEAD_DAYS, in->retention_days, &created, &dropped,
+                                      err, sizeof err) < 0)
+            PK_WARN("ingest", "partition upkeep failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
+        else if (created || dropped)
+            PK_INFO("ingest", "partitions maintained", "created=%d dropped=%d retention_days=%d", created, dropped,
+                    in->retention_days);
+    }
+    if (now >= *next_compact) {
+        uint64_t folded = 0;
+        *next_compact = now + in->compact_interval_s;
+        if (store_rollup_compact(store, now_us(), COMPACT_BOUND_US, &folded, err, sizeof err) < 0)
+            PK_WARN("ingest", "rollup compaction failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
+        else if (folded)
+            PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu", (unsigned long long)folded);
+    }
+}
+
 static void *control_main(void *arg)
 {
     struct ingest *in = arg;
     struct store *store = NULL;
     int backoff_s = 0;
-    time_t next_ping = 0;
+    time_t next_ping = 0, next_maintain = 0, next_compact = 0;
     for (;;) {
         pthread_mutex_lock(&in->job_mu);
         while (!in->job_head && !atomic_load(&in->stopping)) {
@@ -265,6 +306,8 @@ static void *control_main(void *arg)
             job->fn(store, job->ctx);
             free(job);
         }
+        if (store && !atomic_load(&in->stopping))
+            upkeep(in, store, &next_maintain, &next_compact);
     }
     if (store)
         store_close(store);
@@ -286,6 +329,10 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
     in->n_writers = cfg->writers > 0 ? cfg->writers : 2;
     in->queue_batches = cfg->queue_batches ? cfg->queue_batches : 64;
     in->group_results = cfg->group_results ? cfg->group_results : 20000;
+    in->retention_days = cfg->retention_days > 0 ? cfg->retention_days : 90;
+    in->rollups_off = cfg->rollups_off;
+    in->compact_interval_s = cfg->compact_interval_s > 0 ? cfg->compact_interval_s : 30;
+    in->maintain_interval_s = cfg->maintain_interval_s > 0 ? cfg->maintain_interval_s : 3600;
     atomic_init(&in->stopping, 0);
     atomic_init(&in->db_healthy, 0);
     pthread_mutex_init(&in->job_mu, NULL);

@@ -18,6 +18,11 @@ struct ingest_config {
     int writers;               /* writer threads, default 2 */
     size_t queue_batches;      /* batches queued per writer before "full", default 64 */
     size_t group_results;      /* most results folded into one transaction, default 20000 */
+    /* Storage upkeep on the control thread (docs/ANALYTICS.md "Storage and rollups"). */
+    int retention_days;        /* raw partitions and minute rollups older are dropped; default 90 */
+    int rollups_off;           /* 1: writers store no partial rollups (benchmarks) */
+    int compact_interval_s;    /* rollup compaction period, default 30 */
+    int maintain_interval_s;   /* partition upkeep period, default 3600 (and once at start) */
 };
 
 /* Called on a writer thread once the batch is committed (ok=1) or abandoned at

@@ -54,6 +54,11 @@ static void usage(FILE *f)
             "  --max-clock-skew-ms N  refuse Register from a probe whose clock is off by more\n"
             "                      than N ms, and batches with results more than N ms in the\n"
             "                      future (FAILED_PRECONDITION), default 300000 (5 minutes)\n"
+            "  --retention-days N  raw results (daily partitions) and minute rollups older than N\n"
+            "                      days are dropped, default 90 (env PICKET_RETENTION_DAYS)\n"
+            "  --compact-interval-s N  fold partial rollups into minute/hour/day rollups every\n"
+            "                      N seconds, default 30\n"
+            "  --no-rollups        store no rollups (benchmarks only: queries then miss those results)\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
             "  --tls-cert FILE     the collector's server certificate (env PICKET_TLS_CERT)\n"
@@ -350,6 +355,7 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
 
 struct serve_limits {
     int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
+    int retention_days, rollups_off, compact_interval_s;
 };
 
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
@@ -380,7 +386,12 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     signal(SIGPIPE, SIG_IGN);
 
     grpc_init();
-    struct ingest_config icfg = {.conninfo = db, .writers = writers, .queue_batches = (size_t)queue_batches};
+    struct ingest_config icfg = {.conninfo = db,
+                                 .writers = writers,
+                                 .queue_batches = (size_t)queue_batches,
+                                 .retention_days = limits->retention_days,
+                                 .rollups_off = limits->rollups_off,
+                                 .compact_interval_s = limits->compact_interval_s};
     struct ingest *in = ingest_start(&icfg, err, sizeof err);
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
@@ -436,8 +447,15 @@ int main(int argc, char **argv)
     if (!http_listen || !http_listen[0])
         http_listen = "127.0.0.1:7701";
     int writers = 2, queue_batches = 64;
-    struct serve_limits limits = {.heartbeat_ms = 10000, .hello_timeout_ms = 10000, .max_clock_skew_ms = 300000};
+    struct serve_limits limits = {.heartbeat_ms = 10000,
+                                  .hello_timeout_ms = 10000,
+                                  .max_clock_skew_ms = 300000,
+                                  .retention_days = 90,
+                                  .compact_interval_s = 30};
     if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
+        return 2;
+    if (getenv("PICKET_RETENTION_DAYS") &&
+        parse_int("PICKET_RETENTION_DAYS", getenv("PICKET_RETENTION_DAYS"), 1, 36500, &limits.retention_days) < 0)
         return 2;
     if (!listen || !listen[0])
         listen = "127.0.0.1:7700";
@@ -471,6 +489,9 @@ int main(int argc, char **argv)
         {"heartbeat-ms", required_argument, NULL, 'B'},
         {"hello-timeout-ms", required_argument, NULL, 'O'},
         {"max-clock-skew-ms", required_argument, NULL, 'S'},
+        {"retention-days", required_argument, NULL, 'T'},
+        {"no-rollups", no_argument, NULL, 'N'},
+        {"compact-interval-s", required_argument, NULL, 'C'},
         PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
@@ -503,6 +524,17 @@ int main(int argc, char **argv)
             break;
         case 'S':
             if (parse_int("--max-clock-skew-ms", optarg, 1000, 2000000000, &limits.max_clock_skew_ms) < 0)
+                return 2;
+            break;
+        case 'T':
+            if (parse_int("--retention-days", optarg, 1, 36500, &limits.retention_days) < 0)
+                return 2;
+            break;
+        case 'N':
+            limits.rollups_off = 1;
+            break;
+        case 'C':
+            if (parse_int("--compact-interval-s", optarg, 1, 86400, &limits.compact_interval_s) < 0)
                 return 2;
             break;
         case 'L': {

@@ -9,6 +9,7 @@
 
 #include "../common/auth.h"
 #include "../common/checks.h"
+#include "../common/histogram.h"
 #include "../common/result.h"
 
 struct store;
@@ -183,6 +184,58 @@ void store_assign_documents_free(struct store_assign_doc *docs, size_t n);
  * probe. Refused: only checks_error. */
 int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int accepted, const char *error,
                      char *err, size_t errlen);
+
+/* ---- partitions and rollups (migrations/005_partitions_rollups.sql,
+ * docs/ANALYTICS.md "Storage and rollups") ---- */
+
+/* Rollups on (default) or off for this connection's store_write_batches: on,
+ * each stored group also writes its per-(check, probe, minute) partial rows in
+ * the same transaction. Off is for the rollups-on/off benchmark. */
+void store_set_rollups(struct store *s, int on);
+
+/* Makes the daily partitions of results covering [from_us, to_us) (UTC days);
+ * *created receives how many were new. */
+int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *created, char *err, size_t errlen);
+/* The collector's periodic job: partitions for yesterday to now + ahead_days,
+ * and for any day with rows waiting in results_default; then drops partitions
+ * (and minute rollups) older than retention_days. */
+int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, int retention_days, int *created,
+                              int *dropped, char *err, size_t errlen);
+
+/* Folds every partial rollup row of a minute before floor_minute(now_us) -
+ * bound_us into rollup_minute, rollup_hour and rollup_day (merged in C),
+ * deleting the partial rows in the same transaction; idempotent, and safe with
+ * several collectors. *folded: partial rows folded. */
+int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint64_t *folded, char *err,
+                         size_t errlen);
+
+enum store_rollup_group { STORE_ROLLUP_BY_PROBE = 0, STORE_ROLLUP_BY_REGION = 1, STORE_ROLLUP_BY_CHECK = 2 };
+
+struct store_rollup_filter {
+    int64_t since_us, until_us; /* [since, until), each truncated to its minute */
+    const char *check;          /* NULL: every check */
+    const char *probe;          /* NULL: every probe */
+    const char *region;         /* NULL: every region */
+    enum store_rollup_group group;
+    int64_t bucket_us; /* 0: the whole window; else a series of buckets this wide (whole minutes) from since */
+};
+
+struct store_rollup_row {
+    char check_name[PK_NAME_MAX];
+    char group[128]; /* the probe's name, the region, or "*" (STORE_ROLLUP_BY_CHECK) */
+    int64_t bucket_start_us;
+    uint64_t ok, degraded, failed, unknown;
+    struct pk_hist hist; /* total_us of the results that had one */
+};
+
+#define STORE_ROLLUP_MAX_BUCKETS 10000
+
+/* Per (check, probe or region[, bucket]) over the window, from the coarsest
+ * rollup level that covers each part exactly plus the partial rows not yet
+ * compacted, read in one snapshot, merged in C. Groups with no results are
+ * absent. Rows sorted by check name, group, bucket. *rows is malloc'd: free(). */
+int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
+                       size_t *n, char *err, size_t errlen);
 
 /* Exposed for unit tests: encode one result as a COPY text-format line
  * (tab-separated, '\n'-terminated, with COPY escaping). Returns bytes written

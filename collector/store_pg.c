@@ -17,6 +17,7 @@
 
 #include "../common/log.h"
 #include "migrations.h"
+#include "rollup.h"
 
 #define COPY_CHUNK (256 * 1024)
 /* Headroom over COPY_CHUNK so a row always fits after a flush (a row is < 8 KiB). */
@@ -42,6 +43,10 @@ struct store {
     PGconn *conn;
     struct check_cache checks;
     char *copy_buf; /* COPY_BUF_SIZE bytes, reused by every store_write_batches */
+    int rollups_off;
+    struct rollup_input *rollup_in; /* reused: the stored results of one group */
+    size_t rollup_in_cap;
+    struct rollup_rows rollup_rows; /* reused: their partial rows */
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -268,6 +273,8 @@ void store_close(struct store *s)
     cache_clear(&s->checks);
     free(s->checks.slots);
     free(s->copy_buf);
+    free(s->rollup_in);
+    rollup_rows_free(&s->rollup_rows);
     free(s);
 }
 
@@ -1057,6 +1064,80 @@ static void copy_abort(struct copy_state *c)
     }
 }
 
+static const char hex_digits[] = "0123456789abcdef";
+
+/* One rollup_partial COPY line (text format); bytea as \\x<hex>. */
+static long encode_partial_row(char *buf, size_t size, const struct rollup_row *row, const uint8_t *hist)
+{
+    struct out o = {buf, size, 0, 0};
+    char minute[64];
+    if (format_timestamp(minute, sizeof minute, row->start_us) < 0)
+        return -1;
+    out_i64(&o, row->check_id);
+    out_bytes(&o, "\t", 1);
+    out_i64(&o, row->probe_id);
+    out_bytes(&o, "\t", 1);
+    out_bytes(&o, minute, 29);
+    const uint64_t counts[4] = {row->counts.ok, row->counts.degraded, row->counts.failed, row->counts.unknown};
+    for (int k = 0; k < 4; k++) {
+        out_bytes(&o, "\t", 1);
+        out_i64(&o, (int64_t)counts[k]);
+    }
+    out_bytes(&o, "\t\\\\x", 4);
+    if (!o.full && o.size - o.len > 2 * row->hist_len) {
+        for (size_t k = 0; k < row->hist_len; k++) {
+            o.buf[o.len++] = hex_digits[hist[k] >> 4];
+            o.buf[o.len++] = hex_digits[hist[k] & 15];
+        }
+    } else {
+        o.full = 1;
+    }
+    out_bytes(&o, "\n", 1);
+    return out_finish(&o);
+}
+
+/* Per-(check, probe, minute) partial rollups of the results this transaction
+ * stored, COPYed into rollup_partial inside the same transaction. */
+static int write_partials(struct store *s, size_t n_in, char *err, size_t errlen)
+{
+    rollup_rows_reset(&s->rollup_rows);
+    if (rollup_build_minutes(s->rollup_in, n_in, &s->rollup_rows) < 0) {
+        set_err(err, errlen, "rollups of %zu results: out of memory", n_in);
+        return -1;
+    }
+    PGresult *res = PQexec(s->conn, "COPY rollup_partial (check_id, probe_id, minute, ok, degraded, failed, unknown, "
+                                    "hist) FROM STDIN");
+    int ok = PQresultStatus(res) == PGRES_COPY_IN;
+    if (!ok)
+        pg_err(s, res, "COPY rollup_partial", err, errlen);
+    PQclear(res);
+    if (!ok)
+        return -1;
+    struct copy_state copy = {s, 0, 1};
+    for (size_t i = 0; i < s->rollup_rows.n; i++) {
+        const struct rollup_row *row = &s->rollup_rows.rows[i];
+        long len = encode_partial_row(s->copy_buf + copy.len, COPY_BUF_SIZE - copy.len, row,
+                                      s->rollup_rows.bytes + row->hist_off);
+        if (len < 0 && copy.len > 0) {
+            if (copy_flush(&copy, err, errlen) < 0)
+                goto fail;
+            len = encode_partial_row(s->copy_buf, COPY_BUF_SIZE, row, s->rollup_rows.bytes + row->hist_off);
+        }
+        if (len < 0) {
+            set_err(err, errlen, "check id %" PRId64 " probe id %" PRId64 ": rollup row cannot be encoded",
+                    row->check_id, row->probe_id);
+            goto fail;
+        }
+        copy.len += (size_t)len;
+        if (copy.len >= COPY_CHUNK && copy_flush(&copy, err, errlen) < 0)
+            goto fail;
+    }
+    return copy_finish(&copy, err, errlen);
+fail:
+    copy_abort(&copy);
+    return -1;
+}
+
 int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen)
 {
     int rc = -1;
@@ -1068,11 +1149,21 @@ int store_write_batches(struct store *s, struct store_batch *batches, size_t n, 
     char *probe_array = NULL, *mark_array = NULL;
     PGresult *r = NULL;
     char what[96];
+    size_t n_rollup_in = 0;
 
     if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++)
         total += batches[i].n_results;
+    if (!s->rollups_off && total > s->rollup_in_cap) {
+        struct rollup_input *in = realloc(s->rollup_in, total * sizeof *in);
+        if (!in) {
+            set_err(err, errlen, "storing %zu results: out of memory", total);
+            return -1;
+        }
+        s->rollup_in = in;
+        s->rollup_in_cap = total;
+    }
     refs = calloc(n, sizeof *refs);
     probe_ids = calloc(n, sizeof *probe_ids);
     marks = calloc(n, sizeof *marks);
@@ -1134,13 +1225,19 @@ int store_write_batches(struct store *s, struct store_batch *batches, size_t n, 
             const struct pk_result *res = &b->results[j];
             if (res->seq <= (uint64_t)marks[p])
                 continue;
-            if (copy_row(&copy, b->probe_id, check_ids[first_row[refs[i].index] + j], res, err, errlen) < 0)
+            int64_t check_id = check_ids[first_row[refs[i].index] + j];
+            if (copy_row(&copy, b->probe_id, check_id, res, err, errlen) < 0)
                 goto out;
+            if (!s->rollups_off)
+                s->rollup_in[n_rollup_in++] = (struct rollup_input){check_id, b->probe_id, res->started_at_us,
+                                                                    res->total_us, res->outcome};
             marks[p] = (int64_t)res->seq;
             inserted[refs[i].index]++;
         }
     }
     if (copy_finish(&copy, err, errlen) < 0)
+        goto out;
+    if (n_rollup_in > 0 && write_partials(s, n_rollup_in, err, errlen) < 0)
         goto out;
 
     mark_array = bigint_array(marks, n_probes);
@@ -1669,4 +1766,588 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------ partitions and rollups */
+
+void store_set_rollups(struct store *s, int on) { s->rollups_off = !on; }
+
+/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+static int64_t bin_i64(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static int64_t bin_ts(const PGresult *r, int row, int col) { return bin_i64(r, row, col) + PG_EPOCH_OFFSET_US; }
+
+int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *created, char *err, size_t errlen)
+{
+    char from[64], to[64];
+    *created = 0;
+    if (format_timestamp(from, sizeof from, rollup_floor(from_us, ROLLUP_DAY_US)) < 0 ||
+        format_timestamp(to, sizeof to, to_us) < 0) {
+        set_err(err, errlen, "making partitions: time out of range");
+        return -1;
+    }
+    const char *params[] = {from, to};
+    ensure_ready(s);
+    PGresult *r = run(s,
+                      "SELECT count(*) FILTER (WHERE picket_make_partition(d::date)) FROM generate_series("
+                      "($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date, "
+                      "interval '1 day') d WHERE d < $2::timestamptz AT TIME ZONE 'UTC'",
+                      2, params, PGRES_TUPLES_OK, "making partitions of results", err, errlen);
+    if (!r)
+        return -1;
+    *created = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, int retention_days, int *created,
+                              int *dropped, char *err, size_t errlen)
+{
+    char cutoff[64], days[16];
+    *created = *dropped = 0;
+    if (store_make_partitions(s, now_us - ROLLUP_DAY_US, now_us + (int64_t)(ahead_days + 1) * ROLLUP_DAY_US,
+                              created, err, errlen) < 0)
+        return -1;
+    int64_t cutoff_us = rollup_floor(now_us, ROLLUP_DAY_US) - (int64_t)retention_days * ROLLUP_DAY_US;
+    if (format_timestamp(cutoff, sizeof cutoff, cutoff_us) < 0) {
+        set_err(err, errlen, "partition maintenance: retention out of range");
+        return -1;
+    }
+    snprintf(days, sizeof days, "%d", retention_days);
+    const char *params[] = {cutoff};
+    /* Days that reached results_default (late or early results) get their own
+     * partition, unless retention is about to drop them anyway. */
+    PGresult *r = run(s,
+                      "SELECT count(*) FILTER (WHERE picket_make_partition(d)) FROM (SELECT DISTINCT "
+                      "(started_at AT TIME ZONE 'UTC')::date AS d FROM results_default "
+                      "WHERE started_at >= $1::timestamptz) days",
+                      1, params, PGRES_TUPLES_OK, "making partitions for results_default's days", err, errlen);
+    if (!r)
+        return -1;
+    *created += atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    r = run(s, "SELECT picket_drop_partitions($1::timestamptz)", 1, params, PGRES_TUPLES_OK,
+            "dropping partitions past retention", err, errlen);
+    if (!r)
+        return -1;
+    *dropped = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return run_cmd(s, "DELETE FROM rollup_minute WHERE minute < $1::timestamptz", 1, params,
+                   "deleting minute rollups past retention", err, errlen);
+}
+
+/* "{ts,ts,...}" of timestamptz literals (digits and punctuation only). malloc'd. */
+static char *timestamp_array(const int64_t *values, size_t n, size_t stride)
+{
+    size_t size = n * 34 + 3;
+    struct out o = {malloc(size), size, 0, 0};
+    if (!o.buf)
+        return NULL;
+    out_bytes(&o, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        char ts[64];
+        const int64_t *v = (const int64_t *)((const char *)values + i * stride);
+        if (format_timestamp(ts, sizeof ts, *v) < 0)
+            o.full = 1;
+        out_bytes(&o, i ? ",\"" : "\"", i ? 2 : 1);
+        out_bytes(&o, ts, 29);
+        out_bytes(&o, "\"", 1);
+    }
+    out_bytes(&o, "}", 1);
+    if (out_finish(&o) < 0) {
+        free(o.buf);
+        return NULL;
+    }
+    return o.buf;
+}
+
+static const char *const level_table[3] = {"rollup_minute", "rollup_hour", "rollup_day"};
+static const char *const level_column[3] = {"minute", "hour", "day"};
+static const int64_t level_width[3] = {ROLLUP_MINUTE_US, ROLLUP_HOUR_US, ROLLUP_DAY_US};
+
+/* Adds what `src` holds into level `level` of the stored rollups: reads the
+ * existing rows of the touched keys, merges in C, writes them back (upsert). */
+static int fold_level(struct store *s, struct rollup_merge *src, int level, char *err, size_t errlen)
+{
+    int rc = -1;
+    struct rollup_merge *m = rollup_merge_new();
+    char *checks = NULL, *probes = NULL, *times = NULL, *ok = NULL, *deg = NULL, *fail = NULL, *unk = NULL;
+    char *hists = NULL;
+    int64_t *ids = NULL;
+    PGresult *r = NULL;
+    char sql[1024], what[96];
+    snprintf(what, sizeof what, "compacting rollups into %s", level_table[level]);
+    if (!m)
+        goto oom;
+    for (size_t i = 0; i < rollup_merge_count(src); i++) {
+        const struct rollup_entry *e = rollup_merge_entry(src, i);
+        struct rollup_entry *d = rollup_merge_get(m, e->a, e->b, rollup_floor(e->t, level_width[level]));
+        if (!d)
+            goto oom;
+        rollup_counts_merge(&d->counts, &e->counts);
+        pk_hist_merge(d->hist, e->hist);
+    }
+    size_t n = rollup_merge_count(m);
+    ids = calloc(n ? n * 3 : 1, sizeof *ids);
+    if (!ids)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        ids[i] = e->a;
+        ids[n + i] = e->b;
+        ids[2 * n + i] = e->t;
+    }
+    checks = bigint_array(ids, n);
+    probes = bigint_array(ids + n, n);
+    times = timestamp_array(ids + 2 * n, n, sizeof *ids);
+    if (!checks || !probes || !times)
+        goto oom;
+    const char *key_params[] = {checks, probes, times};
+    snprintf(sql, sizeof sql,
+             "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+             "JOIN unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) k(c, p, t) "
+             "ON r.check_id = k.c AND r.probe_id = k.p AND r.%s = k.t",
+             level_column[level], level_table[level], level_column[level]);
+    r = PQexecParams(s->conn, sql, 3, NULL, key_params, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_err(s, r, what, err, errlen);
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4), (uint64_t)bin_i64(r, i, 5),
+                                  (uint64_t)bin_i64(r, i, 6)};
+        if (rollup_merge_add(m, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2), &c,
+                             (const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7)) < 0) {
+            set_err(err, errlen, "%s: check id %" PRId64 " probe id %" PRId64 ": stored histogram is not valid", what,
+                    bin_i64(r, i, 0), bin_i64(r, i, 1));
+            goto out;
+        }
+    }
+    PQclear(r);
+    r = NULL;
+    /* The counts and histograms, as arrays; hex histograms need no quoting. */
+    size_t hist_cap = 16, counts_cap = n * 21 + 3;
+    uint8_t *enc = malloc(PK_HIST_ENCODED_MAX);
+    if (!enc)
+        goto oom;
+    for (size_t i = 0; i < n; i++)
+        hist_cap += 2 * pk_hist_encode(rollup_merge_entry(m, i)->hist, enc, PK_HIST_ENCODED_MAX) + 1;
+    ok = malloc(counts_cap);
+    deg = malloc(counts_cap);
+    fail = malloc(counts_cap);
+    unk = malloc(counts_cap);
+    struct out hx = {malloc(hist_cap), hist_cap, 0, 0};
+    hists = hx.buf;
+    if (!ok || !deg || !fail || !unk || !hists) {
+        free(enc);
+        goto oom;
+    }
+    struct out co[4] = {{ok, counts_cap, 0, 0}, {deg, counts_cap, 0, 0}, {fail, counts_cap, 0, 0},
+                        {unk, counts_cap, 0, 0}};
+    for (int k = 0; k < 4; k++)
+        out_bytes(&co[k], "{", 1);
+    out_bytes(&hx, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        const uint64_t v[4] = {e->counts.ok, e->counts.degraded, e->counts.failed, e->counts.unknown};
+        for (int k = 0; k < 4; k++)
+            out_fmt(&co[k], i ? ",%" PRIu64 : "%" PRIu64, v[k]);
+        size_t len = pk_hist_encode(e->hist, enc, PK_HIST_ENCODED_MAX);
+        if (i)
+            out_bytes(&hx, ",", 1);
+        for (size_t b = 0; b < len && !hx.full; b++) {
+            char two[2] = {hex_digits[enc[b] >> 4], hex_digits[enc[b] & 15]};
+            out_bytes(&hx, two, 2);
+        }
+    }
+    free(enc);
+    for (int k = 0; k < 4; k++)
+        out_bytes(&co[k], "}", 1);
+    out_bytes(&hx, "}", 1);
+    if (out_finish(&co[0]) < 0 || out_finish(&co[1]) < 0 || out_finish(&co[2]) < 0 || out_finish(&co[3]) < 0 ||
+        out_finish(&hx) < 0)
+        goto oom;
+    const char *params[] = {checks, probes, times, ok, deg, fail, unk, hists};
+    snprintf(sql, sizeof sql,
+             "INSERT INTO %s (check_id, probe_id, %s, ok, degraded, failed, unknown, hist) "
+             "SELECT c, p, t, o, d, f, u, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
+             "$3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) "
+             "AS v(c, p, t, o, d, f, u, h) "
+             "ON CONFLICT (check_id, probe_id, %s) DO UPDATE SET ok = EXCLUDED.ok, degraded = EXCLUDED.degraded, "
+             "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, hist = EXCLUDED.hist",
+             level_table[level], level_column[level], level_column[level]);
+    if (run_cmd(s, sql, 8, params, what, err, errlen) < 0)
+        goto out;
+    rc = 0;
+    goto out;
+oom:
+    set_err(err, errlen, "%s: out of memory", what);
+out:
+    PQclear(r);
+    rollup_merge_free(m);
+    free(ids);
+    free(checks);
+    free(probes);
+    free(times);
+    free(ok);
+    free(deg);
+    free(fail);
+    free(unk);
+    free(hists);
+    return rc;
+}
+
+/* pg_advisory_xact_lock key of the compaction job ("picket" + 2). */
+#define COMPACT_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255030)"
+/* Partial rows folded per transaction: bounds the job's memory and lock time. */
+#define COMPACT_CHUNK 20000
+
+int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint64_t *folded, char *err,
+                         size_t errlen)
+{
+    char cutoff[64], limit[16];
+    int64_t cutoff_us = rollup_floor(now_us, ROLLUP_MINUTE_US) - rollup_floor(bound_us, ROLLUP_MINUTE_US);
+    *folded = 0;
+    if (format_timestamp(cutoff, sizeof cutoff, cutoff_us) < 0) {
+        set_err(err, errlen, "compacting rollups: time out of range");
+        return -1;
+    }
+    snprintf(limit, sizeof limit, "%d", COMPACT_CHUNK);
+    const char *params[] = {cutoff, limit};
+    ensure_ready(s);
+    for (;;) {
+        struct rollup_merge *m = NULL;
+        PGresult *r = NULL;
+        int rows = 0, rc = -1;
+        if (run_cmd(s, "BEGIN", 0, NULL, "compacting rollups: BEGIN", err, errlen) < 0)
+            return -1;
+        r = run(s, COMPACT_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "compacting rollups: lock", err, errlen);
+        if (!r)
+            goto round_out;
+        PQclear(r);
+        /* Rows deleted here are exactly the rows folded below: a writer's rows
+         * committed meanwhile are not in this snapshot and wait for the next round. */
+        r = PQexecParams(s->conn,
+                         "DELETE FROM rollup_partial WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_partial "
+                         "WHERE minute < $1::timestamptz LIMIT $2::int)) "
+                         "RETURNING check_id, probe_id, minute, ok, degraded, failed, unknown, hist",
+                         2, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pg_err(s, r, "compacting rollups: taking partial rows", err, errlen);
+            goto round_out;
+        }
+        rows = PQntuples(r);
+        m = rollup_merge_new();
+        if (!m) {
+            set_err(err, errlen, "compacting rollups: out of memory");
+            goto round_out;
+        }
+        for (int i = 0; i < rows; i++) {
+            struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
+                                      (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)};
+            if (rollup_merge_add(m, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2), &c,
+                                 (const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7)) < 0) {
+                set_err(err, errlen,
+                        "compacting rollups: check id %" PRId64 " probe id %" PRId64 ": partial histogram is not valid",
+                        bin_i64(r, i, 0), bin_i64(r, i, 1));
+                goto round_out;
+            }
+        }
+        PQclear(r);
+        r = NULL;
+        for (int level = 0; level < 3 && rows > 0; level++)
+            if (fold_level(s, m, level, err, errlen) < 0)
+                goto round_out;
+        if (rows < COMPACT_CHUNK &&
+            run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
+                       "WHERE name = 'compact'",
+                    1, params, "compacting rollups: watermark", err, errlen) < 0)
+            goto round_out;
+        if (commit(s, "compacting rollups", err, errlen) < 0)
+            goto round_out;
+        *folded += (uint64_t)rows;
+        rc = 0;
+    round_out:
+        PQclear(r);
+        rollup_merge_free(m);
+        if (rc < 0) {
+            rollback(s);
+            return -1;
+        }
+        if (rows < COMPACT_CHUNK)
+            return 0;
+    }
+}
+
+struct probe_ref {
+    int64_t id;
+    char name[128];
+    int region; /* index into the query's region list */
+};
+
+static int by_row_order(const void *x, const void *y)
+{
+    const struct store_rollup_row *a = x, *b = y;
+    int c = strcmp(a->check_name, b->check_name);
+    if (c)
+        return c;
+    c = strcmp(a->group, b->group);
+    if (c)
+        return c;
+    return (a->bucket_start_us > b->bucket_start_us) - (a->bucket_start_us < b->bucket_start_us);
+}
+
+/* Appends [from, to) to a level's range list when not empty. */
+static void add_range(int64_t *ranges, size_t *n, struct rollup_range r)
+{
+    if (r.to_us <= r.from_us)
+        return;
+    ranges[2 * *n] = r.from_us;
+    ranges[2 * *n + 1] = r.to_us;
+    (*n)++;
+}
+
+int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
+                       size_t *n_out, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL, *checks = NULL;
+    struct probe_ref *probes = NULL;
+    char(*regions)[64] = NULL;
+    int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
+    size_t n_ranges[4] = {0, 0, 0, 0};
+    char *probe_filter = NULL, *from_arr = NULL, *to_arr = NULL;
+    int64_t *filter_ids = NULL, *tmp = NULL;
+    struct rollup_merge *m = NULL;
+    struct store_rollup_row *out = NULL;
+    char check_param[24];
+    const char *check_id_param = NULL;
+    size_t n_probes = 0, n_regions = 0, n_filter = 0;
+    *rows_out = NULL;
+    *n_out = 0;
+
+    int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
+    int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
+    if (until <= since) {
+        set_err(err, errlen, "rollup query: the window is empty (since must be at least a minute before until)");
+        return -1;
+    }
+    if (bucket <= 0 || bucket % ROLLUP_MINUTE_US != 0) {
+        set_err(err, errlen, "rollup query: bucket width must be a whole number of minutes");
+        return -1;
+    }
+    int64_t n_buckets = (until - since + bucket - 1) / bucket;
+    if (n_buckets > STORE_ROLLUP_MAX_BUCKETS) {
+        set_err(err, errlen, "rollup query: %" PRId64 " buckets asked, at most %d", n_buckets,
+                STORE_ROLLUP_MAX_BUCKETS);
+        return -1;
+    }
+    for (int l = 0; l < 4; l++) {
+        ranges[l] = calloc((size_t)n_buckets * 4, sizeof(int64_t)); /* at most 2 ranges per bucket and level */
+        if (!ranges[l])
+            goto oom;
+    }
+    for (int64_t b = since; b < until; b += bucket) {
+        struct rollup_plan plan;
+        rollup_plan_window(b, b + bucket < until ? b + bucket : until, &plan);
+        add_range(ranges[3], &n_ranges[3], (struct rollup_range){b, b + bucket < until ? b + bucket : until});
+        add_range(ranges[2], &n_ranges[2], plan.day);
+        for (int k = 0; k < 2; k++) {
+            add_range(ranges[1], &n_ranges[1], plan.hour[k]);
+            add_range(ranges[0], &n_ranges[0], plan.minute[k]);
+        }
+    }
+
+    ensure_ready(s);
+    /* One snapshot for every read: compaction moving rows from rollup_partial to
+     * the final tables between two reads would count them twice or not at all. */
+    if (run_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, "rollup query: BEGIN", err, errlen) <
+        0)
+        goto out;
+    r = run(s, "SELECT id, name, region FROM probes ORDER BY id", 0, NULL, PGRES_TUPLES_OK, "rollup query: probes",
+            err, errlen);
+    if (!r)
+        goto out;
+    n_probes = (size_t)PQntuples(r);
+    probes = calloc(n_probes ? n_probes : 1, sizeof *probes);
+    regions = calloc(n_probes ? n_probes : 1, sizeof *regions);
+    filter_ids = calloc(n_probes ? n_probes : 1, sizeof *filter_ids);
+    if (!probes || !regions || !filter_ids)
+        goto oom;
+    for (size_t i = 0; i < n_probes; i++) {
+        probes[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        pk_strlcpy(probes[i].name, PQgetvalue(r, (int)i, 1), sizeof probes[i].name);
+        const char *region = PQgetvalue(r, (int)i, 2);
+        size_t k = 0;
+        while (k < n_regions && strcmp(regions[k], region) != 0)
+            k++;
+        if (k == n_regions)
+            pk_strlcpy(regions[n_regions++], region, sizeof regions[0]);
+        probes[i].region = (int)k;
+        if ((!f->probe || strcmp(f->probe, probes[i].name) == 0) && (!f->region || strcmp(f->region, region) == 0))
+            filter_ids[n_filter++] = probes[i].id;
+    }
+    PQclear(r);
+    r = NULL;
+    if (f->probe && n_filter == 0) {
+        set_err(err, errlen, "rollup query: probe \"%.128s\" is not known%s", f->probe,
+                f->region ? " in that region" : "");
+        goto out;
+    }
+    if (f->region && n_filter == 0) {
+        set_err(err, errlen, "rollup query: no probe in region \"%.64s\"", f->region);
+        goto out;
+    }
+    if (f->probe || f->region) {
+        probe_filter = bigint_array(filter_ids, n_filter);
+        if (!probe_filter)
+            goto oom;
+    }
+    const char *name_param[] = {f->check};
+    checks = run(s, "SELECT id, name FROM checks WHERE $1::text IS NULL OR name = $1 ORDER BY id", 1, name_param,
+                 PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
+    if (!checks)
+        goto out;
+    if (f->check) {
+        if (PQntuples(checks) == 0) {
+            set_err(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
+            goto out;
+        }
+        pk_strlcpy(check_param, PQgetvalue(checks, 0, 0), sizeof check_param);
+        check_id_param = check_param;
+    }
+
+    m = rollup_merge_new();
+    if (!m)
+        goto oom;
+    static const char *const table[4] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_partial"};
+    static const char *const column[4] = {"minute", "hour", "day", "minute"};
+    for (int l = 0; l < 4; l++) {
+        if (n_ranges[l] == 0)
+            continue;
+        free(tmp);
+        tmp = malloc(n_ranges[l] * sizeof *tmp);
+        if (!tmp)
+            goto oom;
+        free(from_arr);
+        free(to_arr);
+        from_arr = timestamp_array(ranges[l], n_ranges[l], 2 * sizeof(int64_t));
+        to_arr = timestamp_array(ranges[l] + 1, n_ranges[l], 2 * sizeof(int64_t));
+        if (!from_arr || !to_arr)
+            goto oom;
+        char sql[768];
+        snprintf(sql, sizeof sql,
+                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+                 "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.%s >= w.f AND r.%s < w.t "
+                 "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                 "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
+                 column[l], table[l], column[l], column[l]);
+        const char *params[] = {from_arr, to_arr, check_id_param, probe_filter};
+        r = PQexecParams(s->conn, sql, 4, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pg_err(s, r, "rollup query: reading rollups", err, errlen);
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            int64_t probe_id = bin_i64(r, i, 1), t = bin_ts(r, i, 2);
+            int64_t group = f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
+            if (f->group == STORE_ROLLUP_BY_REGION) {
+                size_t lo = 0, hi = n_probes; /* probes are sorted by id */
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (probes[mid].id < probe_id)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                group = lo < n_probes && probes[lo].id == probe_id ? probes[lo].region : -1;
+            }
+            struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
+                                      (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)};
+            int64_t b = since + (t - since) / bucket * bucket;
+            if (rollup_merge_add(m, bin_i64(r, i, 0), group, b, &c, (const uint8_t *)PQgetvalue(r, i, 7),
+                                 (size_t)PQgetlength(r, i, 7)) < 0) {
+                set_err(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64
+                        ": histogram is not valid", table[l], bin_i64(r, i, 0), probe_id);
+                goto out;
+            }
+        }
+        PQclear(r);
+        r = NULL;
+    }
+    rollback(s); /* read only: nothing to commit */
+
+    size_t n = rollup_merge_count(m);
+    out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        struct store_rollup_row *row = &out[i];
+        /* checks are sorted by id: binary search */
+        int lo = 0, hi = PQntuples(checks);
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (strtoll(PQgetvalue(checks, mid, 0), NULL, 10) < e->a)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < PQntuples(checks) && strtoll(PQgetvalue(checks, lo, 0), NULL, 10) == e->a)
+            pk_strlcpy(row->check_name, PQgetvalue(checks, lo, 1), sizeof row->check_name);
+        else
+            snprintf(row->check_name, sizeof row->check_name, "#%" PRId64, e->a);
+        if (f->group == STORE_ROLLUP_BY_CHECK) {
+            pk_strlcpy(row->group, "*", sizeof row->group);
+        } else if (f->group == STORE_ROLLUP_BY_REGION) {
+            pk_strlcpy(row->group, e->b >= 0 ? regions[e->b] : "?", sizeof row->group);
+        } else {
+            snprintf(row->group, sizeof row->group, "#%" PRId64, e->b);
+            for (size_t k = 0; k < n_probes; k++)
+                if (probes[k].id == e->b) {
+                    pk_strlcpy(row->group, probes[k].name, sizeof row->group);
+                    break;
+                }
+        }
+        row->bucket_start_us = e->t;
+        row->ok = e->counts.ok;
+        row->degraded = e->counts.degraded;
+        row->failed = e->counts.failed;
+        row->unknown = e->counts.unknown;
+        row->hist = *e->hist;
+    }
+    qsort(out, n, sizeof *out, by_row_order);
+    *rows_out = out;
+    *n_out = n;
+    out = NULL;
+    rc = 0;
+    goto out;
+oom:
+    set_err(err, errlen, "rollup query: out of memory");
+out:
+    if (rc < 0)
+        rollback(s);
+    PQclear(r);
+    PQclear(checks);
+    free(probes);
+    free(regions);
+    for (int l = 0; l < 4; l++)
+        free(ranges[l]);
+    free(probe_filter);
+    free(from_arr);
+    free(to_arr);
+    free(filter_ids);
+    free(tmp);
+    rollup_merge_free(m);
+    free(out);
+    return rc;
 }

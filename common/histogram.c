@@ -163,8 +163,11 @@ size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
 
 int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
 {
-    struct pk_hist one;
-    pk_hist_init(&one);
+    /* Validate everything first, then add: h is untouched on error. The runs go
+     * to a small list instead of a whole temporary histogram, because readers
+     * merge tens of thousands of encodings per query. */
+    uint16_t run_index[PK_HIST_BUCKETS];
+    uint64_t run_count[PK_HIST_BUCKETS];
     size_t pos = 0;
     uint64_t count, clamped, zmin, zmax, sum, runs;
     if (len < 1 || buf[pos++] != VERSION || get_varint(buf, len, &pos, &count) < 0 ||
@@ -182,19 +185,24 @@ int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
         idx += (int64_t)gap;
         if (idx >= PK_HIST_BUCKETS || total + c < total)
             return -1;
-        one.b[idx] = c;
+        run_index[r] = (uint16_t)idx;
+        run_count[r] = c;
         total += c;
     }
-    if (pos != len || total != count)
+    int64_t min_us = unzigzag(zmin), max_us = unzigzag(zmax);
+    if (pos != len || total != count || (count && min_us > max_us))
         return -1;
-    one.count = count;
-    one.clamped = clamped;
-    one.min_us = unzigzag(zmin);
-    one.max_us = unzigzag(zmax);
-    one.sum_us = (double)sum;
-    if (count && one.min_us > one.max_us)
-        return -1;
-    pk_hist_merge(h, &one);
+    if (count == 0)
+        return 0;
+    if (h->count == 0 || min_us < h->min_us)
+        h->min_us = min_us;
+    if (h->count == 0 || max_us > h->max_us)
+        h->max_us = max_us;
+    h->count += count;
+    h->clamped += clamped;
+    h->sum_us += (double)sum;
+    for (uint64_t r = 0; r < runs; r++)
+        h->b[run_index[r]] += run_count[r];
     return 0;
 }
 

@@ -1,0 +1,280 @@
+/* rollup.c: see rollup.h. Builds per-minute rows from stored results and adds
+ * rows up (counts, and pk_hist_decode_merge for histograms). Pure C: no
+ * database, no threads; every map and row buffer is owned by its caller. */
+#include "rollup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/result.h"
+
+void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
+{
+    switch (outcome) {
+    case PK_OUTCOME_OK: c->ok++; break;
+    case PK_OUTCOME_DEGRADED: c->degraded++; break;
+    case PK_OUTCOME_FAILED: c->failed++; break;
+    default: c->unknown++; break;
+    }
+}
+
+void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *src)
+{
+    dst->ok += src->ok;
+    dst->degraded += src->degraded;
+    dst->failed += src->failed;
+    dst->unknown += src->unknown;
+}
+
+uint64_t rollup_counts_total(const struct rollup_counts *c) { return c->ok + c->degraded + c->failed + c->unknown; }
+
+int64_t rollup_floor(int64_t us, int64_t width)
+{
+    int64_t q = us / width;
+    if (us % width < 0)
+        q--;
+    return q * width;
+}
+
+void rollup_rows_reset(struct rollup_rows *r)
+{
+    r->n = 0;
+    r->bytes_len = 0;
+}
+
+void rollup_rows_free(struct rollup_rows *r)
+{
+    free(r->rows);
+    free(r->bytes);
+    memset(r, 0, sizeof *r);
+}
+
+static int rows_reserve(struct rollup_rows *r, size_t more_bytes)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct rollup_row *rows = realloc(r->rows, cap * sizeof *rows);
+        if (!rows)
+            return -1;
+        r->rows = rows;
+        r->cap = cap;
+    }
+    if (r->bytes_cap - r->bytes_len < more_bytes) {
+        size_t cap = r->bytes_cap ? r->bytes_cap : 4096;
+        while (cap - r->bytes_len < more_bytes)
+            cap *= 2;
+        uint8_t *bytes = realloc(r->bytes, cap);
+        if (!bytes)
+            return -1;
+        r->bytes = bytes;
+        r->bytes_cap = cap;
+    }
+    return 0;
+}
+
+static int by_check_probe_time(const void *x, const void *y)
+{
+    const struct rollup_input *a = x, *b = y;
+    if (a->check_id != b->check_id)
+        return a->check_id < b->check_id ? -1 : 1;
+    if (a->probe_id != b->probe_id)
+        return a->probe_id < b->probe_id ? -1 : 1;
+    return (a->started_at_us > b->started_at_us) - (a->started_at_us < b->started_at_us);
+}
+
+/* Empties h touching only the buckets that `in[0..n)` filled: a minute usually
+ * holds a handful of results, and clearing 1,160 buckets per row would cost more
+ * than the row. */
+static void hist_clear_used(struct pk_hist *h, const struct rollup_input *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (in[i].total_us >= 0)
+            h->b[pk_hist_index(in[i].total_us)] = 0;
+    h->count = h->clamped = 0;
+    h->sum_us = 0;
+    h->min_us = h->max_us = 0;
+}
+
+int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *out)
+{
+    if (n == 0)
+        return 0;
+    struct pk_hist *h = malloc(sizeof *h);
+    if (!h)
+        return -1;
+    pk_hist_init(h);
+    qsort(in, n, sizeof *in, by_check_probe_time);
+    int rc = 0;
+    for (size_t i = 0; i < n;) {
+        int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
+        size_t j = i;
+        struct rollup_counts counts = {0, 0, 0, 0};
+        for (; j < n && in[j].check_id == in[i].check_id && in[j].probe_id == in[i].probe_id &&
+               rollup_floor(in[j].started_at_us, ROLLUP_MINUTE_US) == minute;
+             j++) {
+            rollup_counts_add_outcome(&counts, in[j].outcome);
+            if (in[j].total_us >= 0)
+                pk_hist_add(h, in[j].total_us);
+        }
+        if (rows_reserve(out, PK_HIST_ENCODED_MAX) < 0) {
+            rc = -1;
+            break;
+        }
+        size_t len = pk_hist_encode(h, out->bytes + out->bytes_len, out->bytes_cap - out->bytes_len);
+        out->rows[out->n++] = (struct rollup_row){in[i].check_id, in[i].probe_id, minute, counts, out->bytes_len, len};
+        out->bytes_len += len;
+        hist_clear_used(h, in + i, j - i);
+        i = j;
+    }
+    free(h);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ merge */
+
+struct rollup_merge {
+    struct rollup_entry *entries;
+    size_t n, cap;
+    size_t *slots; /* index + 1 into entries, 0 = free; open addressing */
+    size_t n_slots;
+};
+
+static uint64_t key_hash(int64_t a, int64_t b, int64_t t)
+{
+    uint64_t h = (uint64_t)a * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)b + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
+    h ^= (uint64_t)t + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    return h * 0xBF58476D1CE4E5B9ULL;
+}
+
+struct rollup_merge *rollup_merge_new(void) { return calloc(1, sizeof(struct rollup_merge)); }
+
+void rollup_merge_free(struct rollup_merge *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->entries[i].hist);
+    free(m->entries);
+    free(m->slots);
+    free(m);
+}
+
+static void slots_insert(size_t *slots, size_t n_slots, const struct rollup_entry *e, size_t index)
+{
+    for (size_t i = key_hash(e->a, e->b, e->t) & (n_slots - 1);; i = (i + 1) & (n_slots - 1))
+        if (!slots[i]) {
+            slots[i] = index + 1;
+            return;
+        }
+}
+
+static int rehash(struct rollup_merge *m, size_t n_slots)
+{
+    size_t *slots = calloc(n_slots, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < m->n; i++)
+        slots_insert(slots, n_slots, &m->entries[i], i);
+    free(m->slots);
+    m->slots = slots;
+    m->n_slots = n_slots;
+    return 0;
+}
+
+struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t)
+{
+    if (m->n_slots) {
+        for (size_t i = key_hash(a, b, t) & (m->n_slots - 1); m->slots[i]; i = (i + 1) & (m->n_slots - 1)) {
+            struct rollup_entry *e = &m->entries[m->slots[i] - 1];
+            if (e->a == a && e->b == b && e->t == t)
+                return e;
+        }
+    }
+    if ((m->n + 1) * 2 > m->n_slots && rehash(m, m->n_slots ? m->n_slots * 2 : 64) < 0)
+        return NULL;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        struct rollup_entry *entries = realloc(m->entries, cap * sizeof *entries);
+        if (!entries)
+            return NULL;
+        m->entries = entries;
+        m->cap = cap;
+    }
+    struct pk_hist *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    pk_hist_init(h);
+    struct rollup_entry *e = &m->entries[m->n];
+    *e = (struct rollup_entry){a, b, t, {0, 0, 0, 0}, h};
+    slots_insert(m->slots, m->n_slots, e, m->n);
+    m->n++;
+    return e;
+}
+
+int rollup_merge_add(struct rollup_merge *m, int64_t a, int64_t b, int64_t t, const struct rollup_counts *c,
+                     const uint8_t *hist, size_t len)
+{
+    struct rollup_entry *e = rollup_merge_get(m, a, b, t);
+    if (!e)
+        return -1;
+    if (len > 0 && pk_hist_decode_merge(hist, len, e->hist) < 0)
+        return -1;
+    rollup_counts_merge(&e->counts, c);
+    return 0;
+}
+
+size_t rollup_merge_count(const struct rollup_merge *m) { return m->n; }
+
+struct rollup_entry *rollup_merge_entry(struct rollup_merge *m, size_t i) { return i < m->n ? &m->entries[i] : NULL; }
+
+static int by_key(const void *x, const void *y)
+{
+    const struct rollup_entry *a = x, *b = y;
+    if (a->a != b->a)
+        return a->a < b->a ? -1 : 1;
+    if (a->b != b->b)
+        return a->b < b->b ? -1 : 1;
+    return (a->t > b->t) - (a->t < b->t);
+}
+
+void rollup_merge_sort(struct rollup_merge *m)
+{
+    if (m->n < 2)
+        return;
+    qsort(m->entries, m->n, sizeof *m->entries, by_key);
+    memset(m->slots, 0, m->n_slots * sizeof *m->slots);
+    for (size_t i = 0; i < m->n; i++)
+        slots_insert(m->slots, m->n_slots, &m->entries[i], i);
+}
+
+/* ------------------------------------------------------------------- plan */
+
+static int64_t ceil_to(int64_t us, int64_t width)
+{
+    int64_t f = rollup_floor(us, width);
+    return f == us ? us : f + width;
+}
+
+void rollup_plan_window(int64_t since_us, int64_t until_us, struct rollup_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (until_us <= since_us)
+        return;
+    int64_t h0 = ceil_to(since_us, ROLLUP_HOUR_US), h1 = rollup_floor(until_us, ROLLUP_HOUR_US);
+    if (h0 >= h1) {
+        p->minute[0] = (struct rollup_range){since_us, until_us};
+        return;
+    }
+    p->minute[0] = (struct rollup_range){since_us, h0};
+    p->minute[1] = (struct rollup_range){h1, until_us};
+    int64_t d0 = ceil_to(h0, ROLLUP_DAY_US), d1 = rollup_floor(h1, ROLLUP_DAY_US);
+    if (d0 >= d1) {
+        p->hour[0] = (struct rollup_range){h0, h1};
+        return;
+    }
+    p->hour[0] = (struct rollup_range){h0, d0};
+    p->hour[1] = (struct rollup_range){d1, h1};
+    p->day = (struct rollup_range){d0, d1};
+}

@@ -1,0 +1,91 @@
+/* rollup.h: per-(check, probe, minute) aggregates of results and their merging,
+ * in C and without a database (docs/ANALYTICS.md, "Storage and rollups"). A
+ * rollup row is counts by outcome plus a pk_hist (common/histogram.h) of
+ * total_us, stored in pk_hist_encode's form. store_pg.c writes and reads the
+ * rows; everything that adds them up is here, so it is unit-tested alone. */
+#ifndef PK_ROLLUP_H
+#define PK_ROLLUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/histogram.h"
+
+#define ROLLUP_MINUTE_US INT64_C(60000000)
+#define ROLLUP_HOUR_US INT64_C(3600000000)
+#define ROLLUP_DAY_US INT64_C(86400000000)
+
+/* Outcomes as common/result.h numbers them; unspecified (0) or anything out of
+ * range counts as unknown. */
+struct rollup_counts {
+    uint64_t ok, degraded, failed, unknown;
+};
+void rollup_counts_add_outcome(struct rollup_counts *c, int outcome);
+void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *src);
+uint64_t rollup_counts_total(const struct rollup_counts *c);
+
+/* The part of a stored result that rollups need. total_us < 0: no latency (it
+ * counts by outcome but adds nothing to the histogram). */
+struct rollup_input {
+    int64_t check_id, probe_id, started_at_us, total_us;
+    int outcome;
+};
+
+/* Rows with their encoded histograms in one growing byte buffer. */
+struct rollup_row {
+    int64_t check_id, probe_id, start_us;
+    struct rollup_counts counts;
+    size_t hist_off, hist_len; /* into rollup_rows.bytes */
+};
+struct rollup_rows {
+    struct rollup_row *rows;
+    size_t n, cap;
+    uint8_t *bytes;
+    size_t bytes_len, bytes_cap;
+};
+void rollup_rows_reset(struct rollup_rows *r); /* keeps the memory */
+void rollup_rows_free(struct rollup_rows *r);
+
+/* floor(us / width) * width, also for negative us. */
+int64_t rollup_floor(int64_t us, int64_t width);
+
+/* Appends one row per (check, probe, minute of started_at) found in `in`,
+ * ordered by that key. Sorts `in` in place. 0, or -1 when out of memory. */
+int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *out);
+
+/* A map (a, b, t) -> counts + pk_hist, adding up rows. The key is (check, probe,
+ * bucket) when compacting and (check, probe or region, bucket) when answering a
+ * query. Entries keep insertion order until rollup_merge_sort. */
+struct rollup_entry {
+    int64_t a, b, t;
+    struct rollup_counts counts;
+    struct pk_hist *hist; /* owned by the map */
+};
+struct rollup_merge;
+struct rollup_merge *rollup_merge_new(void);
+void rollup_merge_free(struct rollup_merge *m);
+/* Adds a row (hist in pk_hist_encode form; len 0 = empty). -1 when the
+ * encoding is invalid (nothing is added) or out of memory. */
+int rollup_merge_add(struct rollup_merge *m, int64_t a, int64_t b, int64_t t, const struct rollup_counts *c,
+                     const uint8_t *hist, size_t len);
+/* The entry for a key, made empty when new; NULL when out of memory. */
+struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t);
+size_t rollup_merge_count(const struct rollup_merge *m);
+struct rollup_entry *rollup_merge_entry(struct rollup_merge *m, size_t i);
+void rollup_merge_sort(struct rollup_merge *m); /* by (a, b, t); the map stays usable */
+
+/* Which stored level answers which part of a window [since, until) (both whole
+ * minutes): whole UTC days inside it from rollup_day, whole hours at its edges
+ * from rollup_hour, the minutes left from rollup_minute. Every minute of the
+ * window is in exactly one range; empty ranges have from == to. */
+struct rollup_range {
+    int64_t from_us, to_us;
+};
+struct rollup_plan {
+    struct rollup_range day;
+    struct rollup_range hour[2];
+    struct rollup_range minute[2];
+};
+void rollup_plan_window(int64_t since_us, int64_t until_us, struct rollup_plan *p);
+
+#endif

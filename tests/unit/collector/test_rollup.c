@@ -1,0 +1,240 @@
+/* test_rollup.c: collector/rollup.c without a database. Per-minute rows built
+ * from known results, merging of many rows against a histogram built directly
+ * and against exact quantiles of the raw values, and the level plan of windows
+ * (every minute in exactly one range, each range aligned to its level). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "result.h"
+#include "rollup.h"
+
+#define MIN ROLLUP_MINUTE_US
+#define T0 INT64_C(1714564800000000) /* 2024-05-01 12:00:00 UTC */
+
+static uint64_t rng_state = 42;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void floor_negative(void **state)
+{
+    (void)state;
+    assert_int_equal(rollup_floor(0, MIN), 0);
+    assert_int_equal(rollup_floor(MIN - 1, MIN), 0);
+    assert_int_equal(rollup_floor(-1, MIN), -MIN);
+    assert_int_equal(rollup_floor(-MIN, MIN), -MIN);
+}
+
+static void build_minutes_known(void **state)
+{
+    (void)state;
+    /* check 1 probe 7: minute 0 has ok 10us, failed (no latency), degraded 30us;
+     * minute 1 has unknown 40us; check 2 probe 7 minute 0 has ok 5us. Shuffled. */
+    struct rollup_input in[] = {
+        {1, 7, T0 + MIN + 5, 40, PK_OUTCOME_UNKNOWN}, {2, 7, T0 + 1, 5, PK_OUTCOME_OK},
+        {1, 7, T0 + 59999999, 30, PK_OUTCOME_DEGRADED}, {1, 7, T0, 10, PK_OUTCOME_OK},
+        {1, 7, T0 + 100, -1, PK_OUTCOME_FAILED},       {1, 7, T0 + MIN, -1, PK_OUTCOME_UNSPECIFIED},
+    };
+    struct rollup_rows rows = {0};
+    assert_int_equal(rollup_build_minutes(in, 6, &rows), 0);
+    assert_int_equal(rows.n, 3);
+    struct pk_hist h;
+    const struct rollup_row *r = &rows.rows[0];
+    assert_int_equal(r->check_id, 1);
+    assert_int_equal(r->start_us, T0);
+    assert_int_equal(r->counts.ok, 1);
+    assert_int_equal(r->counts.failed, 1);
+    assert_int_equal(r->counts.degraded, 1);
+    assert_int_equal(r->counts.unknown, 0);
+    assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
+    assert_int_equal(h.count, 2);
+    assert_int_equal(h.min_us, 10);
+    assert_int_equal(h.max_us, 30);
+    r = &rows.rows[1];
+    assert_int_equal(r->start_us, T0 + MIN);
+    assert_int_equal(r->counts.unknown, 2); /* unspecified counts as unknown */
+    assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
+    assert_int_equal(h.count, 1);
+    assert_int_equal(h.min_us, 40);
+    r = &rows.rows[2];
+    assert_int_equal(r->check_id, 2);
+    assert_int_equal(r->counts.ok, 1);
+    assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
+    assert_int_equal(h.count, 1);
+    assert_int_equal(h.max_us, 5);
+    rollup_rows_free(&rows);
+}
+
+/* Many rows for the same (check, probe), minutes spread over two days, merged
+ * by day: identical to one histogram of all values, and every quantile within
+ * 1% of the exact value at that rank. */
+static void merge_equals_direct(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    struct rollup_input *in = calloc(N, sizeof *in);
+    int64_t *values = calloc(N, sizeof *values);
+    struct pk_hist *direct = calloc(1, sizeof *direct);
+    assert_non_null(in);
+    assert_non_null(values);
+    assert_non_null(direct);
+    uint64_t ok = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t v = (int64_t)(exp((double)(rnd() % 1000000) / 1000000.0 * 12.0) + (double)(rnd() % 50));
+        int outcome = rnd() % 10 == 0 ? PK_OUTCOME_FAILED : PK_OUTCOME_OK;
+        ok += outcome == PK_OUTCOME_OK;
+        in[i] = (struct rollup_input){3, 9, T0 + (int64_t)(rnd() % (2 * 1440)) * MIN + (int64_t)(rnd() % MIN), v,
+                                      outcome};
+        values[i] = v;
+        pk_hist_add(direct, v);
+    }
+    struct rollup_rows rows = {0};
+    assert_int_equal(rollup_build_minutes(in, N, &rows), 0);
+    assert_true(rows.n > 2000);
+    struct rollup_merge *m = rollup_merge_new();
+    assert_non_null(m);
+    for (size_t i = 0; i < rows.n; i++) {
+        const struct rollup_row *r = &rows.rows[i];
+        assert_int_equal(rollup_merge_add(m, r->check_id, r->probe_id, 0, &r->counts, rows.bytes + r->hist_off,
+                                          r->hist_len),
+                         0);
+    }
+    assert_int_equal(rollup_merge_count(m), 1);
+    const struct rollup_entry *e = rollup_merge_entry(m, 0);
+    assert_int_equal(e->counts.ok, ok);
+    assert_int_equal(rollup_counts_total(&e->counts), N);
+    assert_int_equal(e->hist->count, N);
+    assert_int_equal(memcmp(e->hist->b, direct->b, sizeof direct->b), 0);
+    qsort(values, N, sizeof *values, cmp_i64);
+    for (double q = 0.01; q < 1.0; q += 0.01) {
+        size_t rank = (size_t)ceil(q * N);
+        double exact = (double)values[rank - 1], got = pk_hist_quantile(e->hist, q);
+        assert_true(fabs(got - exact) <= 0.01 * exact + 1e-9);
+    }
+    /* A broken encoding is refused and adds nothing. */
+    uint8_t junk[3] = {0xff, 0xff, 0xff};
+    struct rollup_counts one = {1, 0, 0, 0};
+    assert_int_equal(rollup_merge_add(m, 3, 9, 0, &one, junk, sizeof junk), -1);
+    assert_int_equal(e->hist->count, N);
+    rollup_merge_free(m);
+    rollup_rows_free(&rows);
+    free(in);
+    free(values);
+    free(direct);
+}
+
+static void merge_many_keys_and_sort(void **state)
+{
+    (void)state;
+    struct rollup_merge *m = rollup_merge_new();
+    struct rollup_counts one = {1, 0, 0, 0};
+    for (int round = 0; round < 3; round++)
+        for (int64_t k = 999; k >= 0; k--)
+            assert_int_equal(rollup_merge_add(m, k % 10, k / 10, k, &one, NULL, 0), 0);
+    assert_int_equal(rollup_merge_count(m), 1000);
+    rollup_merge_sort(m);
+    for (size_t i = 1; i < 1000; i++) {
+        const struct rollup_entry *a = rollup_merge_entry(m, i - 1), *b = rollup_merge_entry(m, i);
+        assert_true(a->a < b->a || (a->a == b->a && a->b < b->b));
+        assert_int_equal(b->counts.ok, 3);
+    }
+    /* still a map after sorting */
+    struct rollup_entry *e = rollup_merge_get(m, 5, 0, 5);
+    assert_non_null(e);
+    assert_int_equal(e->counts.ok, 3);
+    assert_int_equal(rollup_merge_count(m), 1000);
+    rollup_merge_free(m);
+}
+
+static int64_t range_len(struct rollup_range r) { return r.to_us - r.from_us; }
+
+static void check_plan(int64_t since, int64_t until)
+{
+    struct rollup_plan p;
+    rollup_plan_window(since, until, &p);
+    const struct rollup_range all[5] = {p.minute[0], p.hour[0], p.day, p.hour[1], p.minute[1]};
+    /* in time order, contiguous where not empty, covering [since, until) */
+    int64_t at = since;
+    for (int i = 0; i < 5; i++) {
+        if (range_len(all[i]) == 0)
+            continue;
+        assert_true(all[i].from_us == at);
+        assert_true(all[i].to_us > all[i].from_us);
+        at = all[i].to_us;
+    }
+    assert_true(at == until);
+    if (range_len(p.day)) {
+        assert_int_equal(rollup_floor(p.day.from_us, ROLLUP_DAY_US), p.day.from_us);
+        assert_int_equal(rollup_floor(p.day.to_us, ROLLUP_DAY_US), p.day.to_us);
+    }
+    for (int k = 0; k < 2; k++)
+        if (range_len(p.hour[k])) {
+            assert_int_equal(rollup_floor(p.hour[k].from_us, ROLLUP_HOUR_US), p.hour[k].from_us);
+            assert_int_equal(rollup_floor(p.hour[k].to_us, ROLLUP_HOUR_US), p.hour[k].to_us);
+            assert_true(range_len(p.hour[k]) < (range_len(p.day) ? ROLLUP_DAY_US : 2 * ROLLUP_DAY_US));
+        }
+    /* minutes only where no whole hour fits: under an hour at each edge */
+    assert_true(range_len(p.minute[0]) + range_len(p.minute[1]) < 2 * ROLLUP_HOUR_US);
+    if (range_len(p.hour[0]) || range_len(p.day))
+        for (int k = 0; k < 2; k++)
+            assert_true(range_len(p.minute[k]) < ROLLUP_HOUR_US);
+}
+
+static void plan_windows(void **state)
+{
+    (void)state;
+    int64_t day0 = rollup_floor(T0, ROLLUP_DAY_US);
+    struct rollup_plan p;
+    /* exactly 30 whole days: days only */
+    rollup_plan_window(day0, day0 + 30 * ROLLUP_DAY_US, &p);
+    assert_int_equal(range_len(p.day), 30 * ROLLUP_DAY_US);
+    assert_int_equal(range_len(p.hour[0]) + range_len(p.hour[1]) + range_len(p.minute[0]) + range_len(p.minute[1]),
+                     0);
+    /* 10:17 on day 0 to 03:05 on day 2: minutes, hours, one day, hours, minutes */
+    rollup_plan_window(day0 + 10 * ROLLUP_HOUR_US + 17 * MIN, day0 + 2 * ROLLUP_DAY_US + 3 * ROLLUP_HOUR_US + 5 * MIN,
+                       &p);
+    assert_int_equal(range_len(p.minute[0]), 43 * MIN);
+    assert_int_equal(range_len(p.hour[0]), 13 * ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.day), ROLLUP_DAY_US);
+    assert_int_equal(range_len(p.hour[1]), 3 * ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute[1]), 5 * MIN);
+    /* inside one hour: minutes only */
+    rollup_plan_window(T0 + 5 * MIN, T0 + 7 * MIN, &p);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]), 2 * MIN);
+    assert_int_equal(range_len(p.hour[0]) + range_len(p.day), 0);
+    /* empty window */
+    rollup_plan_window(T0, T0, &p);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]) + range_len(p.day), 0);
+    for (int i = 0; i < 20000; i++) {
+        int64_t since = day0 + (int64_t)(rnd() % (40 * 1440)) * MIN - 10 * ROLLUP_DAY_US;
+        int64_t until = since + (int64_t)(rnd() % (i % 2 ? 200 : 40 * 1440) + 1) * MIN;
+        check_plan(since, until);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(floor_negative),         cmocka_unit_test(build_minutes_known),
+        cmocka_unit_test(merge_equals_direct),    cmocka_unit_test(merge_many_keys_and_sort),
+        cmocka_unit_test(plan_windows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,405 @@
+/* test_store_rollups.c: partitions and rollups of collector/store_pg.c against
+ * a real PostgreSQL (PICKET_TEST_PG_URL from tests/integration/pgharness.py; the
+ * test FAILS without it). Known results go through store_write_batches; counts
+ * and quantiles from store_rollup_query are compared with answers computed here
+ * from the same results (counts exact, quantiles within 1% of the exact value at
+ * that rank), before and after compaction, with late results and across day
+ * and hour edges. Partitions are checked through psql, not through the store. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rollup.h"
+#include "store.h"
+
+#define MIN ROLLUP_MINUTE_US
+#define HOUR ROLLUP_HOUR_US
+#define DAY ROLLUP_DAY_US
+
+static const char *pg_url;
+
+static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sql(char *out, size_t size, const char *fmt, ...)
+{
+    char query[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(query, sizeof query, fmt, ap);
+    va_end(ap);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
+               (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
+        len += (size_t)got;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("psql failed on: %s", query);
+    while (len > 0 && out[len - 1] == '\n')
+        len--;
+    out[len] = '\0';
+}
+
+static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int64_t sql_int(const char *fmt, ...)
+{
+    char query[4096], out[64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(query, sizeof query, fmt, ap);
+    va_end(ap);
+    sql(out, sizeof out, "%s", query);
+    return strtoll(out, NULL, 10);
+}
+
+static struct store *S;
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    pg_url = getenv("PICKET_TEST_PG_URL");
+    if (!pg_url || !*pg_url) {
+        fprintf(stderr, "PICKET_TEST_PG_URL is not set: run through tests/integration/pgharness.py run --\n");
+        return -1;
+    }
+    S = store_open(pg_url, err, sizeof err);
+    if (!S) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    int applied = 0;
+    if (store_migrate(S, &applied, err, sizeof err) != 0) {
+        fprintf(stderr, "migrate: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(S);
+    return 0;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t register_probe(const char *name, const char *region)
+{
+    char err[512];
+    int64_t id = 0;
+    uint64_t committed = 0;
+    struct store_probe_info info = {name, region, NULL, 0, "test"};
+    if (store_upsert_probe(S, &info, &id, &committed, err, sizeof err) != 0)
+        fail_msg("upsert %s: %s", name, err);
+    return id;
+}
+
+/* Every result the test stored, to compute exact answers from. */
+struct fed {
+    int probe; /* index into probe_ids */
+    int check; /* index into check names */
+    int64_t t, total_us;
+    int outcome;
+};
+#define MAX_FED 200000
+static struct fed fed[MAX_FED];
+static size_t n_fed;
+static int64_t probe_ids[3];
+static const char *const probe_names[3] = {"roll-eu-1", "roll-eu-2", "roll-us-1"};
+static const char *const probe_regions[3] = {"eu", "eu", "us"};
+static const char *const check_names[2] = {"roll-api", "roll-web"};
+static uint64_t next_seq[3];
+static uint64_t rng = 7;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Stores n results for probe p at times from t0 every step (checks alternate),
+ * in groups of `group` results per store_write_batches call. */
+static void feed(int p, int64_t t0, int64_t step, size_t n, size_t group)
+{
+    char err[512];
+    struct pk_result *rs = calloc(group, sizeof *rs);
+    assert_non_null(rs);
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < group ? n - done : group;
+        for (size_t i = 0; i < k; i++) {
+            struct pk_result *r = &rs[i];
+            memset(r, 0, sizeof *r);
+            r->seq = ++next_seq[p];
+            int check = (int)(r->seq % 2);
+            pk_strlcpy(r->check_name, check_names[check], sizeof r->check_name);
+            pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+            r->started_at_us = t0 + (int64_t)(done + i) * step;
+            uint64_t x = rnd() % 100;
+            r->outcome = x < 85 ? PK_OUTCOME_OK : x < 92 ? PK_OUTCOME_DEGRADED : x < 98 ? PK_OUTCOME_FAILED
+                                                                                         : PK_OUTCOME_UNKNOWN;
+            /* lognormal-ish latencies, some results without one */
+            r->total_us = r->outcome == PK_OUTCOME_FAILED && x % 2 ? -1
+                                                                   : (int64_t)(1000.0 * exp((double)(rnd() % 4000) / 1000.0)) +
+                                                                         (p + 1) * 100;
+            r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+            assert_true(n_fed < MAX_FED);
+            fed[n_fed++] = (struct fed){p, check, r->started_at_us, r->total_us, r->outcome};
+        }
+        struct store_batch b = {.probe_id = probe_ids[p], .results = rs, .n_results = k};
+        if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+            fail_msg("write: %s", err);
+        assert_int_equal(b.n_inserted, k);
+        done += k;
+    }
+    free(rs);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Compares every row of a query with the exact answer from fed[]. */
+static void verify(const struct store_rollup_filter *f, size_t want_rows)
+{
+    char err[512];
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(S, f, &rows, &n, err, sizeof err) != 0)
+        fail_msg("query: %s", err);
+    int64_t since = rollup_floor(f->since_us, MIN), until = rollup_floor(f->until_us, MIN);
+    int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
+    int64_t *vals = malloc(MAX_FED * sizeof *vals);
+    assert_non_null(vals);
+    size_t groups_seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_rollup_row *row = &rows[i];
+        uint64_t counts[5] = {0, 0, 0, 0, 0};
+        size_t nv = 0;
+        for (size_t j = 0; j < n_fed; j++) {
+            const struct fed *x = &fed[j];
+            int64_t t = rollup_floor(x->t, MIN);
+            if (t < row->bucket_start_us || t >= row->bucket_start_us + bucket || t >= until || t < since)
+                continue;
+            if (strcmp(check_names[x->check], row->check_name) != 0)
+                continue;
+            const char *group = f->group == STORE_ROLLUP_BY_REGION  ? probe_regions[x->probe]
+                                : f->group == STORE_ROLLUP_BY_CHECK ? "*"
+                                                                    : probe_names[x->probe];
+            if (strcmp(group, row->group) != 0)
+                continue;
+            if (f->probe && strcmp(f->probe, probe_names[x->probe]) != 0)
+                continue;
+            counts[x->outcome]++;
+            if (x->total_us >= 0)
+                vals[nv++] = x->total_us;
+        }
+        assert_int_equal(row->ok, counts[PK_OUTCOME_OK]);
+        assert_int_equal(row->degraded, counts[PK_OUTCOME_DEGRADED]);
+        assert_int_equal(row->failed, counts[PK_OUTCOME_FAILED]);
+        assert_int_equal(row->unknown, counts[PK_OUTCOME_UNKNOWN]);
+        assert_int_equal(row->hist.count, nv);
+        assert_true(row->ok + row->degraded + row->failed + row->unknown > 0);
+        qsort(vals, nv, sizeof *vals, cmp_i64);
+        const double qs[] = {0.0, 0.5, 0.9, 0.95, 0.99, 1.0};
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0] && nv > 0; k++) {
+            size_t rank = (size_t)ceil(qs[k] * (double)nv);
+            if (rank < 1)
+                rank = 1;
+            double exact = (double)vals[rank - 1], got = pk_hist_quantile(&row->hist, qs[k]);
+            if (fabs(got - exact) > 0.01 * exact)
+                fail_msg("%s/%s q%.2f: %.1f, exact %.1f", row->check_name, row->group, qs[k], got, exact);
+        }
+        groups_seen++;
+    }
+    /* and no (check, group, bucket) with results is missing */
+    if (want_rows)
+        assert_int_equal(n, want_rows);
+    assert_int_equal(groups_seen, n);
+    free(vals);
+    free(rows);
+}
+
+static void partitions_and_default(void **state)
+{
+    (void)state;
+    char err[512];
+    int created = 0, dropped = 0;
+    int64_t now = now_us();
+    assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
+    assert_true(created >= 5); /* yesterday, today, 3 ahead */
+    int64_t parts = sql_int("SELECT count(*) FROM pg_inherits WHERE inhparent = 'results'::regclass");
+    assert_int_equal(parts, created + 1); /* + results_default */
+    /* again: nothing new */
+    assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
+    assert_int_equal(created, 0);
+    assert_int_equal(dropped, 0);
+
+    /* A result 10 days old has no partition: it goes to results_default, is not lost,
+     * and the next upkeep gives its day a partition and moves it there. */
+    probe_ids[0] = register_probe(probe_names[0], probe_regions[0]);
+    int64_t old = rollup_floor(now, DAY) - 10 * DAY + 5 * HOUR;
+    size_t before = n_fed;
+    feed(0, old, MIN, 4, 4);
+    assert_int_equal(sql_int("SELECT count(*) FROM results_default"), 4);
+    assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
+    assert_int_equal(created, 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM results_default"), 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 4);
+    /* Retention 5 days drops that partition (and its rows) but keeps the recent ones. */
+    assert_int_equal(store_maintain_partitions(S, now, 3, 5, &created, &dropped, err, sizeof err), 0);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 0);
+    n_fed = before; /* they are gone from the raw table; the rollup tests below use recent windows */
+    /* their partial rollups are still there; compaction folds them (old minute rollups go with retention) */
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(folded, 4);
+    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), 4);
+    sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day");
+}
+
+static void rollups_match_exact_answers(void **state)
+{
+    (void)state;
+    char err[512];
+    int64_t now = now_us();
+    for (int p = 0; p < 3; p++)
+        probe_ids[p] = register_probe(probe_names[p], probe_regions[p]);
+    /* Three days ending two hours ago, one result per 20 s per probe, two checks:
+     * crosses day and hour edges; groups of 700 so minutes get several partial rows. */
+    int64_t start = rollup_floor(now, DAY) - 2 * DAY - 90 * MIN + 17 * 1000000;
+    size_t per_probe = (size_t)((now - 2 * HOUR - start) / (20 * 1000000));
+    for (int p = 0; p < 3; p++)
+        feed(p, start + p * 3000000, 20 * 1000000, per_probe, 700);
+
+    struct store_rollup_filter f = {.since_us = start - 5 * MIN, .until_us = now + MIN};
+    /* 1. nothing compacted yet: everything comes from partial rows */
+    verify(&f, 2 * 3);
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
+    /* a second run finds nothing and changes nothing (idempotent) */
+    int64_t day_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
+    assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(folded, 0);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), day_sum);
+    assert_int_equal(day_sum, (int64_t)n_fed);
+    /* levels agree: every level holds every result once */
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
+
+    /* 2. after compaction: the whole span (days + hours + minutes), per probe and per region */
+    verify(&f, 2 * 3);
+    f.group = STORE_ROLLUP_BY_REGION;
+    verify(&f, 2 * 2);
+    f.group = STORE_ROLLUP_BY_CHECK;
+    verify(&f, 2);
+    f.group = STORE_ROLLUP_BY_REGION;
+    /* odd edges: 10:17 of the first day to 03:05 of the third */
+    f.since_us = rollup_floor(start, DAY) + DAY + 10 * HOUR + 17 * MIN;
+    f.until_us = rollup_floor(start, DAY) + 2 * DAY + 3 * HOUR + 5 * MIN + 59 * 1000000; /* truncated to :05 */
+    verify(&f, 2 * 2);
+    /* one check, one probe */
+    f.group = STORE_ROLLUP_BY_PROBE;
+    f.check = "roll-web";
+    f.probe = "roll-eu-2";
+    verify(&f, 1);
+    f.check = NULL;
+    f.probe = NULL;
+    f.region = "us";
+    verify(&f, 2);
+    f.region = NULL;
+
+    /* 3. late results: an hour that is long compacted gets more results; they are
+     * in the answer at once (partial rows) and after the next compaction. */
+    int64_t late_t = rollup_floor(start, DAY) + DAY + 10 * HOUR + 20 * MIN + 5 * 1000000;
+    feed(1, late_t, 1000000, 30, 30);
+    verify(&f, 2 * 3);
+    assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(folded, 2); /* 2 checks x 1 probe x 1 minute */
+    verify(&f, 2 * 3);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), (int64_t)n_fed);
+
+    /* 4. a series: hourly buckets over the odd window, per region */
+    f.group = STORE_ROLLUP_BY_REGION;
+    f.bucket_us = HOUR;
+    verify(&f, 0);
+    f.bucket_us = 7 * MIN; /* buckets that cut hours */
+    f.since_us = late_t - 3 * HOUR;
+    f.until_us = late_t + 2 * HOUR;
+    verify(&f, 0);
+
+    /* errors name the input */
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    struct store_rollup_filter bad = {.since_us = start, .until_us = now, .check = "no-such-check"};
+    assert_int_equal(store_rollup_query(S, &bad, &rows, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no-such-check"));
+    bad.check = NULL;
+    bad.bucket_us = 90 * 1000000;
+    assert_int_equal(store_rollup_query(S, &bad, &rows, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "whole number of minutes"));
+}
+
+static void rollups_off_writes_none(void **state)
+{
+    (void)state;
+    char err[512];
+    int64_t partial = sql_int("SELECT count(*) FROM rollup_partial");
+    int64_t results = sql_int("SELECT count(*) FROM results");
+    store_set_rollups(S, 0);
+    size_t before = n_fed;
+    feed(2, now_us() - HOUR, 1000000, 50, 50);
+    store_set_rollups(S, 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM results"), results + 50);
+    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), partial);
+    n_fed = before;
+    (void)err;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(partitions_and_default),
+        cmocka_unit_test(rollups_match_exact_answers),
+        cmocka_unit_test(rollups_off_writes_none),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
