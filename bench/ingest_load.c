@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 #include <inttypes.h>
@@ -517,10 +518,39 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
     free(hello_buf);
 }
 
+/* Plaintext channels with equal arguments share one TCP connection (gRPC's global
+ * subchannel pool), but a real probe is its own process with its own connection.
+ * So with --hold (the idle-connection benchmark) each plaintext simulated probe gets
+ * a subchannel pool of its own, hence its own connection. TLS channels never share:
+ * each has its own credentials. Without --hold nothing changes. */
+static grpc_channel *sim_channel(const struct sim_probe *p)
+{
+    if (!p->opt->plaintext || p->opt->hold_s == 0)
+        return rpc_channel_create_with(p->opt->collector, &p->sec);
+    char target[512];
+    rpc_target(target, sizeof target, p->opt->collector);
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[2].value.integer = 1;
+    grpc_channel_args channel_args = {3, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
 static void *sim_main(void *arg)
 {
     struct sim_probe *p = arg;
-    grpc_channel *ch = rpc_channel_create_with(p->opt->collector, &p->sec);
+    grpc_channel *ch = sim_channel(p);
     p->prepared = sim_register(p, ch) == 0 && sim_encode(p) == 0;
     /* Everyone meets here, prepared or not, so the clock starts for all at once. */
     pthread_barrier_wait(p->ready);
