@@ -3,12 +3,16 @@
  * channel and completion queue, Register and then stream pre-encoded batches on
  * one Connect call, keeping up to --window batches unacknowledged, exactly as
  * probe/rpc_uplink.c does. Measures from the first batch sent to the last Ack
- * covering the last sequence, and prints one key=value line. Like the rpc_* files
- * it talks gRPC directly: a bench tool has no other job. Never waits unbounded. */
+ * covering the last sequence, and prints one key=value line. With --hold S each
+ * simulated probe then stays connected for S seconds, idle, sending a Heartbeat
+ * every heartbeat interval as a real idle probe does (issue 5: collector memory
+ * with many idle probes), and closes cleanly. Like the rpc_* files it talks gRPC
+ * directly: a bench tool has no other job. Never waits unbounded. */
 #include <errno.h>
 #include <getopt.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 #include <inttypes.h>
@@ -29,6 +33,9 @@
 #define CHECKS_PER_PROBE 10
 /* After the last ack: how long a clean end of the call may take before we cancel. */
 #define CLOSE_GRACE_MS 5000
+/* Thread stacks: 1,000 simulated probes at the 8 MB default would reserve 8 GB. */
+#define SIM_STACK_BYTES (512 * 1024)
+#define MAX_PROBES 4096
 
 static const char *const check_names[CHECKS_PER_PROBE] = {
     "api-login", "api-search", "api-checkout", "api-profile", "api-cart",
@@ -42,6 +49,7 @@ struct options {
     int batch;
     int window;
     int timeout_s;
+    int hold_s; /* after the last ack, stay connected and idle this long (0: close at once) */
     /* Security: every simulated probe speaks as itself (CN probe:bench-probe-N or its token). */
     int plaintext;
     const char *tls_ca, *tls_cert_dir, *token_file;
@@ -76,6 +84,9 @@ struct sim_probe {
     uint64_t acked_seq;
     uint64_t acks;
     int64_t first_send_mono_us, last_ack_mono_us;
+    int heartbeat_ms; /* from the Register answer, as a real probe takes it */
+    int held;         /* 1 when the stream stayed open for the whole --hold */
+    uint64_t heartbeats_sent, heartbeats_heard;
     char err[512];
     pthread_t thread;
 };
@@ -192,6 +203,7 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
     }
     p->probe_id = r->probe_id;
     p->first_seq = r->committed_sequence + 1;
+    p->heartbeat_ms = r->heartbeat_interval_ms > 0 ? (int)r->heartbeat_interval_ms : 10000;
     picket__v1__register_response__free_unpacked(r, NULL);
     rc = 0;
 out:
@@ -270,6 +282,42 @@ static int stream_send(struct stream *s, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Sends a message encoded just now (a heartbeat): gRPC keeps its own copy. */
+static int stream_send_copy(struct stream *s, const uint8_t *buf, size_t len)
+{
+    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, len);
+    s->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = s->send_buf;
+    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
+        grpc_byte_buffer_destroy(s->send_buf);
+        s->send_buf = NULL;
+        return -1;
+    }
+    s->send_inflight = 1;
+    return 0;
+}
+
+/* An idle probe's Heartbeat: nothing pending, nothing dropped, an empty spool. */
+static int stream_send_heartbeat(struct stream *s)
+{
+    Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
+    hb.sent_at_us = pk_now_us();
+    Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
+    m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT;
+    m.heartbeat = &hb;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (wire_pack(&m.base, &buf, &len) < 0)
+        return -1;
+    int rc = stream_send_copy(s, buf, len);
+    free(buf);
+    return rc;
+}
+
 static int stream_recv(struct stream *s)
 {
     grpc_op op;
@@ -293,7 +341,8 @@ static int stream_half_close(struct stream *s)
     return 0;
 }
 
-/* Streams every prepared batch and waits for the acks. Sets p->ok. */
+/* Streams every prepared batch and waits for the acks; then, with --hold, stays
+ * connected and idle (heartbeats only) for that long. Sets p->ok and p->held. */
 static void sim_stream(struct sim_probe *p, grpc_channel *ch)
 {
     struct stream s;
@@ -343,11 +392,13 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
     uint64_t last_seq = p->n_batches ? p->end_seq[p->n_batches - 1] : 0;
     size_t next_batch = 0, acked_batches = 0;
     int cancelled = 0;
-    int64_t close_deadline = 0;
+    int64_t close_deadline = 0, hold_until = 0, next_heartbeat = 0;
+    int hold_done = 0;
     p->acked_seq = p->first_seq - 1;
     while (!s.status_done) {
         int64_t now = pk_mono_us();
-        if (!cancelled && now > p->deadline_mono_us) {
+        /* --timeout bounds the streaming; the hold has its own end (then the close grace). */
+        if (!cancelled && !hold_until && now > p->deadline_mono_us) {
             snprintf(p->err, sizeof p->err, "timed out with %" PRIu64 " of %" PRIu64 " results acked",
                      p->acked_seq - (p->first_seq - 1), p->n_results);
             grpc_call_cancel(s.call, NULL);
@@ -364,7 +415,18 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
                 if (stream_send(&s, p->bufs[next_batch], p->lens[next_batch]) == 0)
                     next_batch++;
             } else if (acked_batches == p->n_batches) {
-                if (stream_half_close(&s) == 0) {
+                if (p->opt->hold_s > 0 && !hold_until) {
+                    hold_until = now + (int64_t)p->opt->hold_s * 1000000;
+                    next_heartbeat = now + (int64_t)p->heartbeat_ms * 1000;
+                }
+                if (hold_until && now < hold_until) {
+                    if (now >= next_heartbeat) {
+                        if (stream_send_heartbeat(&s) == 0)
+                            p->heartbeats_sent++;
+                        next_heartbeat = now + (int64_t)p->heartbeat_ms * 1000;
+                    }
+                } else if (stream_half_close(&s) == 0) {
+                    hold_done = hold_until != 0; /* the stream stayed open the whole hold */
                     s.closing = 1;
                     close_deadline = now + CLOSE_GRACE_MS * 1000LL;
                 }
@@ -399,6 +461,8 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
             grpc_byte_buffer_destroy(bb);
             Picket__V1__CollectorMessage *m = data ? picket__v1__collector_message__unpack(NULL, len, data) : NULL;
             free(data);
+            if (m && m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT)
+                p->heartbeats_heard++;
             if (m && m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK) {
                 uint64_t committed = m->ack->committed_sequence;
                 p->acks++;
@@ -422,6 +486,13 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
         }
     }
     p->ok = p->n_batches > 0 && p->acked_seq >= last_seq && p->last_ack_mono_us > 0;
+    /* Held: open for the whole hold, then ended by the collector with OK after our half-close. */
+    p->held = hold_done && !cancelled && s.status == GRPC_STATUS_OK;
+    if (p->ok && p->opt->hold_s > 0 && !p->held && !p->err[0])
+        snprintf(p->err, sizeof p->err, "hold of %d s not completed: stream ended (status %d: %.*s)%s",
+                 p->opt->hold_s, (int)s.status, (int)GRPC_SLICE_LENGTH(s.details),
+                 (const char *)GRPC_SLICE_START_PTR(s.details),
+                 hold_done ? " after the half-close" : " before the hold was over");
     if (!p->ok && !p->err[0])
         snprintf(p->err, sizeof p->err, "stream ended (status %d: %.*s) with %" PRIu64 " of %" PRIu64 " results acked",
                  (int)s.status, (int)GRPC_SLICE_LENGTH(s.details), (const char *)GRPC_SLICE_START_PTR(s.details),
@@ -447,10 +518,39 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
     free(hello_buf);
 }
 
+/* Plaintext channels with equal arguments share one TCP connection (gRPC's global
+ * subchannel pool), but a real probe is its own process with its own connection.
+ * So with --hold (the idle-connection benchmark) each plaintext simulated probe gets
+ * a subchannel pool of its own, hence its own connection. TLS channels never share:
+ * each has its own credentials. Without --hold nothing changes. */
+static grpc_channel *sim_channel(const struct sim_probe *p)
+{
+    if (!p->opt->plaintext || p->opt->hold_s == 0)
+        return rpc_channel_create_with(p->opt->collector, &p->sec);
+    char target[512];
+    rpc_target(target, sizeof target, p->opt->collector);
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = PK_WIRE_MAX_MESSAGE;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[2].value.integer = 1;
+    grpc_channel_args channel_args = {3, args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
 static void *sim_main(void *arg)
 {
     struct sim_probe *p = arg;
-    grpc_channel *ch = rpc_channel_create_with(p->opt->collector, &p->sec);
+    grpc_channel *ch = sim_channel(p);
     p->prepared = sim_register(p, ch) == 0 && sim_encode(p) == 0;
     /* Everyone meets here, prepared or not, so the clock starts for all at once. */
     pthread_barrier_wait(p->ready);
@@ -516,21 +616,27 @@ static double process_cpu_seconds(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: picket-bench-ingest --collector HOST:PORT [--probes P] [--results N] [--batch B]\n"
-               "                           [--window W] [--timeout S]\n"
+               "                           [--window W] [--timeout S] [--hold S]\n"
                "  --collector ADDR  the collector's gRPC address (required)\n"
                "  --probes P        simulated probes, one thread and one channel each, default 4\n"
+               "                    (at most %d)\n"
                "  --results N       results in total, split evenly over the probes, default 1000000\n"
                "  --batch B         results per batch, default 1000 (at most %d)\n"
                "  --window W        batches sent ahead of their acks per probe, default 8\n"
                "  --timeout S       give up after S seconds (exit 1), default 300\n"
+               "  --hold S          after its results are acked, each probe stays connected and idle\n"
+               "                    for S seconds, sending a Heartbeat every heartbeat interval (the\n"
+               "                    collector's, from Register), then closes; default 0 (close at once)\n"
                "  --tls-ca FILE     TLS: the CA the collector's certificate chains to\n"
                "  --tls-cert-dir DIR  client certificates DIR/probe-bench-probe-N.crt/.key (scripts/pki\n"
                "                    DIR probe:bench-probe-0 ...), one per simulated probe\n"
                "  --token-file FILE instead of certificates: lines \"bench-probe-N TOKEN\"\n"
                "  --insecure-plaintext  no TLS (the collector must run with it too)\n"
-               "Prints: results=N probes=P seconds=S results_per_sec=R ... ; exits 0 only when\n"
-               "every result was acknowledged after commit.\n",
-               PK_WIRE_MAX_BATCH);
+               "Prints: results=N probes=P seconds=S results_per_sec=R ... (with --hold also\n"
+               "hold_seconds=S held=K heartbeats_sent=H heartbeats_heard=A); exits 0 only when\n"
+               "every result was acknowledged after commit (and, with --hold, every probe held\n"
+               "its stream open for S seconds and the collector then ended it with OK).\n",
+               MAX_PROBES, PK_WIRE_MAX_BATCH);
 }
 
 static int parse_count(const char *flag, const char *text, long long lo, long long hi, long long *out)
@@ -547,14 +653,15 @@ static int parse_count(const char *flag, const char *text, long long lo, long lo
 
 int main(int argc, char **argv)
 {
-    struct options opt = {NULL, 4, 1000000, 1000, 8, 300};
+    struct options opt = {NULL, 4, 1000000, 1000, 8, 300, 0};
     static const struct option long_opts[] = {
         {"collector", required_argument, NULL, 'c'}, {"probes", required_argument, NULL, 'p'},
         {"results", required_argument, NULL, 'n'},   {"batch", required_argument, NULL, 'b'},
         {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},            {"tls-ca", required_argument, NULL, 'A'},
         {"tls-cert-dir", required_argument, NULL, 'D'}, {"token-file", required_argument, NULL, 'T'},
-        {"insecure-plaintext", no_argument, NULL, 'P'}, {NULL, 0, NULL, 0},
+        {"insecure-plaintext", no_argument, NULL, 'P'}, {"hold", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     long long v;
@@ -564,7 +671,7 @@ int main(int argc, char **argv)
             opt.collector = optarg;
             break;
         case 'p':
-            if (parse_count("--probes", optarg, 1, 256, &v) < 0)
+            if (parse_count("--probes", optarg, 1, MAX_PROBES, &v) < 0)
                 return 2;
             opt.probes = (int)v;
             break;
@@ -587,6 +694,11 @@ int main(int argc, char **argv)
             if (parse_count("--timeout", optarg, 1, 86400, &v) < 0)
                 return 2;
             opt.timeout_s = (int)v;
+            break;
+        case 'H':
+            if (parse_count("--hold", optarg, 0, 86400, &v) < 0)
+                return 2;
+            opt.hold_s = (int)v;
             break;
         case 'A':
             opt.tls_ca = optarg;
@@ -643,6 +755,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-bench-ingest: out of memory\n");
         return 1;
     }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, SIM_STACK_BYTES);
     for (int i = 0; i < opt.probes; i++) {
         struct sim_probe *p = &probes[i];
         p->index = i;
@@ -652,11 +767,13 @@ int main(int argc, char **argv)
         p->deadline_mono_us = start_mono_us + (int64_t)opt.timeout_s * 1000000;
         /* The first (results % probes) probes take one more. */
         p->n_results = opt.results / (uint64_t)opt.probes + ((uint64_t)i < opt.results % (uint64_t)opt.probes);
-        if (pthread_create(&p->thread, NULL, sim_main, p) != 0) {
-            fprintf(stderr, "picket-bench-ingest: cannot start probe thread %d\n", i);
+        int err = pthread_create(&p->thread, &attr, sim_main, p);
+        if (err != 0) {
+            fprintf(stderr, "picket-bench-ingest: cannot start probe thread %d: %s\n", i, strerror(err));
             return 1; /* the barrier can never complete: nothing to unwind */
         }
     }
+    pthread_attr_destroy(&attr);
     pthread_barrier_wait(&ready);
     int64_t prepared_mono_us = pk_mono_us();
     double prepared_cpu_s = process_cpu_seconds();
@@ -664,7 +781,8 @@ int main(int argc, char **argv)
         pthread_join(probes[i].thread, NULL);
     double streaming_cpu_s = process_cpu_seconds() - prepared_cpu_s;
 
-    uint64_t acked = 0, acks = 0;
+    uint64_t acked = 0, acks = 0, hb_sent = 0, hb_heard = 0;
+    int held = 0;
     size_t bytes = 0;
     int64_t first_send = 0, last_ack = 0;
     int all_ok = 1;
@@ -674,11 +792,14 @@ int main(int argc, char **argv)
             acked += p->acked_seq - (p->first_seq - 1);
         acks += p->acks;
         bytes += p->bytes;
+        held += p->held;
+        hb_sent += p->heartbeats_sent;
+        hb_heard += p->heartbeats_heard;
         if (p->first_send_mono_us && (!first_send || p->first_send_mono_us < first_send))
             first_send = p->first_send_mono_us;
         if (p->last_ack_mono_us > last_ack)
             last_ack = p->last_ack_mono_us;
-        if (!p->ok) {
+        if (!p->ok || (opt.hold_s > 0 && !p->held)) {
             all_ok = 0;
             fprintf(stderr, "picket-bench-ingest: probe bench-probe-%d: %s\n", i, p->err[0] ? p->err : "failed");
         }
@@ -686,9 +807,13 @@ int main(int argc, char **argv)
     double seconds = all_ok && last_ack > first_send ? (double)(last_ack - first_send) / 1e6 : 0.0;
     double per_sec = seconds > 0 ? (double)opt.results / seconds : 0.0;
     printf("results=%" PRIu64 " probes=%d seconds=%.3f results_per_sec=%.0f acked=%" PRIu64 " batch=%d window=%d "
-           "acks=%" PRIu64 " wire_bytes=%zu prepare_seconds=%.3f client_cpu_seconds=%.2f ok=%d\n",
+           "acks=%" PRIu64 " wire_bytes=%zu prepare_seconds=%.3f client_cpu_seconds=%.2f",
            opt.results, opt.probes, seconds, per_sec, acked, opt.batch, opt.window, acks, bytes,
-           (double)(prepared_mono_us - start_mono_us) / 1e6, streaming_cpu_s, all_ok);
+           (double)(prepared_mono_us - start_mono_us) / 1e6, streaming_cpu_s);
+    if (opt.hold_s > 0)
+        printf(" hold_seconds=%d held=%d heartbeats_sent=%" PRIu64 " heartbeats_heard=%" PRIu64, opt.hold_s, held,
+               hb_sent, hb_heard);
+    printf(" ok=%d\n", all_ok);
     fflush(stdout);
     rc = all_ok ? 0 : 1;
     for (int i = 0; i < opt.probes; i++) {
