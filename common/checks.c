@@ -2009,7 +2009,7 @@ static int parse_budgets(struct loader *L, const yaml_node_t *n, struct pk_budge
     return 0;
 }
 
-static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_slo *s)
+static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_check_slo *s)
 {
     static const char *const keys[] = {"target", "window", NULL};
     const yaml_node_t *v;
