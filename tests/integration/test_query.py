@@ -19,7 +19,10 @@ import random
 import sys
 import time
 
-from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_for
+from picket_env import (PrivatePostgres, Target, grpc_channel, grpc_stubs, migrate, picketctl, start_collector,
+                        start_probe, wait_for)
+import os
+import tempfile
 
 import grpc
 
@@ -492,6 +495,27 @@ def main():
             except grpc.RpcError as e:
                 assert e.code() == grpc.StatusCode.PERMISSION_DENIED, e
             ch.close()
+            # An RFC 3339 offset is the same instant as its Z form.
+            off = ctl_json(col, "trend", "--check", "web", "--since", rfc3339(T0),
+                           "--until", time.strftime("%Y-%m-%dT%H:%M:%S+01:00", time.gmtime(T_END // 1_000_000 + 3600)))
+            assert off["until_us"] == T_END, off
+
+            # A real probe sends what its check file says (service, budgets:, slo:) at Register.
+            target = Target()
+            checks = os.path.join(tempfile.mkdtemp(prefix="picket-query-"), "checks.yaml")
+            with open(checks, "w") as f:
+                f.write("checks:\n  - name: real-check\n    type: http\n    service: real-svc\n    interval: 60s\n"
+                        "    budgets: {p50: 100ms, p95: 200ms, p99: 1s}\n    slo: {target: 99.5%%, window: 7d}\n"
+                        "    request: {url: '%s'}\n" % target.url())
+            probe = start_probe("q-real", "eu", [col.port], checks)
+            try:
+                want = [["real-svc", "100", "200", "1000", "99.5", str(7 * 86_400_000)]]
+                wait_for("real probe's check metadata", lambda: pg.psql(
+                    "SELECT service, budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms "
+                    "FROM checks WHERE name = 'real-check'") == want, 20)
+            finally:
+                probe.stop()
+                target.close()
             print("query test took %.1f s" % (time.time() - t_start))
             assert col.stop() == 0, col.output()[-4000:]
         except BaseException:
