@@ -513,6 +513,13 @@ def main():
                 wait_for("real probe's check metadata", lambda: pg.psql(
                     "SELECT service, budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms "
                     "FROM checks WHERE name = 'real-check'") == want, 20)
+                # No results in a window is no data (null), never 0 or down.
+                nd = ctl_json(col, "report", *window, "--check", "real-check")["checks"][0]
+                g = nd["availability"]["global"]
+                assert g["success_ratio"] is None and g["uptime"] is None and g["covered_us"] == 0, nd
+                assert nd["latency"]["p95_us"] is None and nd["latency"]["breaches"] == [], nd
+                assert nd["slo"]["budget_left"] is None and nd["slo"]["good"] == 0, nd
+                assert nd["open_incidents"] == 0 and nd["trend"]["p95_us"]["direction"] is None, nd
             finally:
                 probe.stop()
                 target.close()
