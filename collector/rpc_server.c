@@ -29,6 +29,7 @@
 #include "assign.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "rpc_query.h"
 #include "wire.h"
 
 enum tag_kind { TAG_NEW_CALL, TAG_UNARY_RECV, TAG_UNARY_DONE, TAG_STREAM_RECV, TAG_STREAM_SEND, TAG_STREAM_CLOSE,
@@ -49,7 +50,7 @@ struct acceptor {
     grpc_metadata_array metadata;
 };
 
-enum unary_method { M_REGISTER, M_STATUS, M_HEALTH, M_ADD_PROBE, M_REVOKE, M_APPLY, M_DIFF };
+enum unary_method { M_REGISTER, M_STATUS, M_HEALTH, M_ADD_PROBE, M_REVOKE, M_APPLY, M_DIFF, M_QUERY };
 
 /* Who a call comes from. Known at once for a certificate; for a bearer token only
  * the hash is known until a job on the control thread looks it up. */
@@ -70,6 +71,7 @@ struct unary {
     grpc_slice status_details;
     int close_cancelled;
     void *job_data; /* decoded request, owned */
+    enum rpc_query_kind query; /* M_QUERY: which analytics call */
     struct call_auth auth;
 };
 
@@ -145,6 +147,12 @@ void rpc_server_get_stats(struct rpc_server_stats *out)
 #define M_REGISTER_PATH "/picket.v1.ProbeService/Register"
 #define M_CONNECT_PATH "/picket.v1.ProbeService/Connect"
 #define M_STATUS_PATH "/picket.v1.QueryService/Status"
+#define M_AVAILABILITY_PATH "/picket.v1.QueryService/Availability"
+#define M_LATENCY_PATH "/picket.v1.QueryService/Latency"
+#define M_TREND_PATH "/picket.v1.QueryService/Trend"
+#define M_INCIDENTS_PATH "/picket.v1.QueryService/Incidents"
+#define M_SLO_PATH "/picket.v1.QueryService/Slo"
+#define M_REPORT_PATH "/picket.v1.QueryService/Report"
 #define M_HEALTH_PATH "/grpc.health.v1.Health/Check"
 #define M_ADD_PROBE_PATH "/picket.v1.AdminService/AddProbe"
 #define M_REVOKE_PATH "/picket.v1.AdminService/RevokeCredential"
@@ -426,6 +434,12 @@ static void register_job(struct store *store, void *ctx)
             checks[i].type = req->checks[i]->type;
             checks[i].target = req->checks[i]->target;
             checks[i].interval_ms = req->checks[i]->interval_ms;
+            checks[i].service = req->checks[i]->service;
+            checks[i].budget_p50_ms = req->checks[i]->budget_p50_ms;
+            checks[i].budget_p95_ms = req->checks[i]->budget_p95_ms;
+            checks[i].budget_p99_ms = req->checks[i]->budget_p99_ms;
+            checks[i].slo_target_percent = req->checks[i]->slo_target_percent;
+            checks[i].slo_window_ms = req->checks[i]->slo_window_ms;
         }
         int rc = checks ? store_set_probe_checks(store, probe_id, checks, req->n_checks, err, sizeof err) : -1;
         free(checks);
@@ -536,6 +550,28 @@ out:
     free(rr);
     free(rrp);
     free(rows);
+}
+
+/* Availability, Latency, Trend, Incidents, Slo, Report: rpc_query.c computes,
+ * from rollups only; this sends the answer. */
+static void query_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    if (job_admit(store, u, NEED_READ) < 0)
+        return;
+    char err[512];
+    ProtobufCMessage *resp = NULL;
+    struct rpc_query_arena *arena = NULL;
+    int rc = rpc_query_run(store, u->query, u->job_data, pk_now_us(), &resp, &arena, err, sizeof err);
+    if (rc == 0)
+        unary_reply(u, GRPC_STATUS_OK, NULL, resp);
+    else {
+        char q[600];
+        PK_WARN("rpc", "query failed", "query=%d invalid=%d error=%s", (int)u->query, rc == -2,
+                pk_log_q(q, sizeof q, err));
+        unary_reply(u, rc == -2 ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_UNAVAILABLE, err, NULL);
+    }
+    rpc_query_arena_free(arena);
 }
 
 static int valid_probe_name(const char *name)
@@ -827,6 +863,18 @@ static void unary_on_request(struct unary *u, int success)
             unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
         return;
     }
+    case M_QUERY: {
+        ProtobufCMessage *req = unpack_message(rpc_query_request_descriptor(u->query), u->request);
+        if (!req) {
+            unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, "malformed query request", NULL);
+            return;
+        }
+        u->job_data = req;
+        atomic_fetch_add(&stat_queries, 1);
+        if (ingest_job(u->srv->ingest, query_job, u) < 0)
+            unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+        return;
+    }
     case M_ADD_PROBE:
     case M_REVOKE: {
         int add = u->method == M_ADD_PROBE;
@@ -846,12 +894,14 @@ static void unary_on_request(struct unary *u, int success)
     }
 }
 
-static void unary_start(struct server *srv, grpc_call *call, enum unary_method method, const struct call_auth *auth)
+static void unary_start(struct server *srv, grpc_call *call, enum unary_method method, enum rpc_query_kind query,
+                        const struct call_auth *auth)
 {
     struct unary *u = calloc(1, sizeof *u);
     u->srv = srv;
     u->call = call;
     u->method = method;
+    u->query = query;
     u->auth = *auth;
     u->status_details = grpc_empty_slice();
     grpc_metadata_array_init(&u->trailing);
@@ -1569,11 +1619,18 @@ static const struct {
     int stream;
     enum unary_method method;
     enum need need;
+    enum rpc_query_kind query; /* M_QUERY only */
 } methods[] = {
     {M_CONNECT_PATH, 1, M_REGISTER, NEED_PROBE},   {M_REGISTER_PATH, 0, M_REGISTER, NEED_PROBE},
     {M_STATUS_PATH, 0, M_STATUS, NEED_READ},       {M_HEALTH_PATH, 0, M_HEALTH, NEED_NOTHING},
     {M_ADD_PROBE_PATH, 0, M_ADD_PROBE, NEED_WRITE}, {M_REVOKE_PATH, 0, M_REVOKE, NEED_WRITE},
     {M_APPLY_PATH, 0, M_APPLY, NEED_WRITE},         {M_DIFF_PATH, 0, M_DIFF, NEED_WRITE},
+    {M_AVAILABILITY_PATH, 0, M_QUERY, NEED_READ, RQ_AVAILABILITY},
+    {M_LATENCY_PATH, 0, M_QUERY, NEED_READ, RQ_LATENCY},
+    {M_TREND_PATH, 0, M_QUERY, NEED_READ, RQ_TREND},
+    {M_INCIDENTS_PATH, 0, M_QUERY, NEED_READ, RQ_INCIDENTS},
+    {M_SLO_PATH, 0, M_QUERY, NEED_READ, RQ_SLO},
+    {M_REPORT_PATH, 0, M_QUERY, NEED_READ, RQ_REPORT},
 };
 
 static void on_new_call(struct server *srv, struct acceptor *a, int success)
@@ -1611,7 +1668,7 @@ static void on_new_call(struct server *srv, struct acceptor *a, int success)
         } else if (methods[i].stream)
             stream_start(srv, a->call, &auth);
         else
-            unary_start(srv, a->call, methods[i].method, &auth);
+            unary_start(srv, a->call, methods[i].method, methods[i].query, &auth);
     }
     grpc_call_details_destroy(&a->details);
     grpc_metadata_array_destroy(&a->metadata);

@@ -27,6 +27,22 @@ struct store_check_info {
     const char *type;
     const char *target;
     int64_t interval_ms;
+    /* Analytics metadata (migrations/006_check_meta.sql); NULL / 0: not given. */
+    const char *service;
+    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
+    double slo_target_percent;
+    int64_t slo_window_ms;
+};
+
+/* A known check as the query API sees it (store_check_meta). */
+struct store_check_meta {
+    char name[PK_NAME_MAX];
+    char type[PK_TYPE_MAX];
+    char service[PK_NAME_MAX]; /* "" when none */
+    int64_t interval_ms;       /* 0 when not known */
+    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms; /* 0: none */
+    double slo_target_percent; /* 0: none */
+    int64_t slo_window_ms;
 };
 
 /* One probe's results for one transaction. results are in increasing seq order. */
@@ -82,6 +98,8 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
 /* Records which checks a probe runs (replacing its previous list). */
 int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
                            char *err, size_t errlen);
+/* Every known check with its metadata, by name. *rows is malloc'd; caller frees. */
+int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen);
 /* Marks the probe seen now (heartbeats). */
 int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errlen);
 

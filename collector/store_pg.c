@@ -815,13 +815,34 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     for (size_t i = 0; i < n; i++) {
         const struct store_check_info *c = sorted[i];
         snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
-        const char *params[] = {c->name, c->type, c->target, c->interval_ms > 0 ? interval : NULL};
+        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
+        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
+        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
+        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
+        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
+        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
+        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
+        const char *params[] = {c->name,
+                                c->type,
+                                c->target,
+                                c->interval_ms > 0 ? interval : NULL,
+                                c->service && c->service[0] ? c->service : NULL,
+                                c->budget_p50_ms > 0 ? p50 : NULL,
+                                c->budget_p95_ms > 0 ? p95 : NULL,
+                                c->budget_p99_ms > 0 ? p99 : NULL,
+                                has_slo ? slo_target : NULL,
+                                has_slo ? slo_window : NULL};
         snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
         PGresult *r = run(s,
-                          "INSERT INTO checks (name, type, target, interval_ms) VALUES ($1, $2, $3, $4) "
+                          "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
+                          "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                           "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                          "interval_ms = EXCLUDED.interval_ms, updated_at = now() RETURNING id",
-                          4, params, PGRES_TUPLES_OK, what, err, errlen);
+                          "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                          "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                          "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
+                          "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now() RETURNING id",
+                          10, params, PGRES_TUPLES_OK, what, err, errlen);
         if (!r)
             goto out;
         ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -929,6 +950,43 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
         out[i].dropped = strtoull(PQgetvalue(r, t, 4), NULL, 10);
         out[i].spool_bytes = strtoull(PQgetvalue(r, t, 5), NULL, 10);
         out[i].committed_seq = strtoull(PQgetvalue(r, t, 6), NULL, 10);
+    }
+    PQclear(r);
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
+int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    ensure_ready(s);
+    PGresult *r = run(s,
+                      "SELECT name, type, coalesce(service, ''), coalesce(interval_ms, 0), coalesce(budget_p50_ms, 0), "
+                      "coalesce(budget_p95_ms, 0), coalesce(budget_p99_ms, 0), coalesce(slo_target_percent, 0), "
+                      "coalesce(slo_window_ms, 0) FROM checks ORDER BY name COLLATE \"C\"",
+                      0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
+    if (!r)
+        return -1;
+    size_t count = (size_t)PQntuples(r);
+    struct store_check_meta *out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        PQclear(r);
+        set_err(err, errlen, "query: reading checks: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int t = (int)i;
+        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
+        pk_strlcpy(out[i].type, PQgetvalue(r, t, 1), sizeof out[i].type);
+        pk_strlcpy(out[i].service, PQgetvalue(r, t, 2), sizeof out[i].service);
+        out[i].interval_ms = strtoll(PQgetvalue(r, t, 3), NULL, 10);
+        out[i].budget_p50_ms = strtoll(PQgetvalue(r, t, 4), NULL, 10);
+        out[i].budget_p95_ms = strtoll(PQgetvalue(r, t, 5), NULL, 10);
+        out[i].budget_p99_ms = strtoll(PQgetvalue(r, t, 6), NULL, 10);
+        out[i].slo_target_percent = strtod(PQgetvalue(r, t, 7), NULL);
+        out[i].slo_window_ms = strtoll(PQgetvalue(r, t, 8), NULL, 10);
     }
     PQclear(r);
     *rows = out;

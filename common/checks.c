@@ -2009,17 +2009,27 @@ static int parse_budgets(struct loader *L, const yaml_node_t *n, struct pk_budge
     return 0;
 }
 
-static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_slo *s)
+static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_check_slo *s)
 {
     static const char *const keys[] = {"target", "window", NULL};
     const yaml_node_t *v;
     if (n->type != YAML_MAPPING_NODE)
-        return fail_at(L, n, "'slo' must be a mapping like {target: 99.5, window: 30d} in check '%s'", in_check(L));
+        return fail_at(L, n, "'slo' must be a mapping like {target: 99.9%%, window: 30d} in check '%s'",
+                       in_check(L));
     if (check_keys(L, n, "'slo' of check", keys) < 0)
         return -1;
     if (!(v = find_value(L, n, "target")))
         return fail_at(L, n, "'slo' needs 'target' in check '%s'", in_check(L));
-    if (get_number(L, v, "target", &s->target_percent) < 0)
+    /* 99.9 or 99.9% (a percentage either way) */
+    const char *t = is_string(v) && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? text_of(v) : NULL;
+    size_t tn = t ? strlen(t) : 0;
+    if (tn > 1 && t[tn - 1] == '%') {
+        char *end;
+        errno = 0;
+        s->target_percent = strtod(t, &end);
+        if (end != t + tn - 1 || errno || !isfinite(s->target_percent))
+            return fail_at(L, v, "'target' must be a percentage like 99.9 or 99.9%% in check '%s'", in_check(L));
+    } else if (get_number(L, v, "target", &s->target_percent) < 0)
         return -1;
     if (!(s->target_percent > 0 && s->target_percent < 100))
         return fail_at(L, v, "'target' must be a percentage between 0 and 100 (exclusive) in check '%s'",

@@ -216,7 +216,7 @@ struct pk_budgets {
     int64_t p50_ms, p95_ms, p99_ms; /* 0 = none */
 };
 
-struct pk_slo {
+struct pk_check_slo { /* not analytics.h's struct pk_slo (an evaluation) */
     double target_percent;       /* 0 = none */
     int64_t window_ms;
 };
@@ -239,7 +239,7 @@ struct pk_check {
     struct pk_kv *labels;
     size_t n_labels;
     struct pk_budgets budgets;
-    struct pk_slo slo;
+    struct pk_check_slo slo;
     char *target;                /* a human string for reports: URL, host:port, ... */
 
     /* http (issue 3 form; kept until the http check reads steps[0]) */

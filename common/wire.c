@@ -333,6 +333,9 @@ int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, si
         snprintf(field, sizeof field, "checks[%zu].target", i);
         if (wire_check_text(field, c->target, PK_WIRE_MAX_TARGET, 0, err, errlen) < 0)
             return -1;
+        snprintf(field, sizeof field, "checks[%zu].service", i);
+        if (wire_check_text(field, c->service, PK_WIRE_MAX_CHECK_NAME, 0, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "query.h"
 #include "checks.h"
 #include "result.h"
 #include "rpc_ctl.h"
@@ -35,6 +36,14 @@ static void usage(FILE *f)
             "                                   changed checks (with the changed keys). Exit 0\n"
             "                                   no change, 1 changes, 3 a file is invalid,\n"
             "                                   4 collector error\n"
+            "  report                           the live quality dashboard: per service and check, e2e\n"
+            "                                   pass/fail, p50/p95/p99 against budget, uptime per\n"
+            "                                   region, trend arrows, open incidents, SLO budget left\n"
+            "  availability | latency | trend | incidents | slo\n"
+            "                                   one figure of docs/ANALYTICS.md per check (and region);\n"
+            "                                   all analytics commands take --since T --until T\n"
+            "                                   (RFC 3339 or 24h, 7d), --check NAME, --service S,\n"
+            "                                   --region R, --json or --csv; COMMAND --help for more\n"
             "  version                          print the version\n"
             "\n"
             "options:\n"
@@ -43,7 +52,7 @@ static void usage(FILE *f)
             PK_TLS_CLIENT_USAGE
             "  -h, --help         this text\n"
             "\n"
-            "status needs a read (or write) credential; probe add/revoke a write credential:\n"
+            "status and the analytics commands need a read (or write) credential; probe add/revoke a write credential:\n"
             "a client certificate with CN read:WHO or write:WHO, or a token from\n"
             "`picket-collector token add --role read|write WHO` (docs/SECURITY.md).\n");
 }
@@ -583,13 +592,16 @@ int main(int argc, char **argv)
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0 || strcmp(command, "apply") == 0 ||
-        strcmp(command, "diff") == 0) {
+        strcmp(command, "diff") == 0 || ctl_query_is_command(command)) {
         char err[1024];
         int wants_help = 0;
         for (int i = 1; i < sub_argc; i++)
             wants_help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
         if (wants_help) { /* help needs no credentials */
-            usage(stdout);
+            if (ctl_query_is_command(command))
+                ctl_query_usage(stdout, command);
+            else
+                usage(stdout);
             return 0;
         }
         if (rpc_client_security_from_opts(&tls, "picketctl", err, sizeof err) < 0) {
@@ -599,6 +611,8 @@ int main(int argc, char **argv)
         int rc;
         if (strcmp(command, "status") == 0)
             rc = cmd_status(collector, timeout_ms, sub_argc, sub_argv);
+        else if (ctl_query_is_command(command))
+            rc = ctl_query_main(collector, timeout_ms, sub_argc, sub_argv);
         else if (strcmp(command, "probe") == 0)
             rc = cmd_probe(collector, timeout_ms, sub_argc, sub_argv);
         else

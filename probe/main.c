@@ -722,6 +722,12 @@ int main(int argc, char **argv)
         infos[i].type = set.checks[i].type;
         infos[i].target = set.checks[i].target ? set.checks[i].target : set.checks[i].url;
         infos[i].interval_ms = set.checks[i].interval_ms;
+        infos[i].service = set.checks[i].service;
+        infos[i].budget_p50_ms = set.checks[i].budgets.p50_ms;
+        infos[i].budget_p95_ms = set.checks[i].budgets.p95_ms;
+        infos[i].budget_p99_ms = set.checks[i].budgets.p99_ms;
+        infos[i].slo_target_percent = set.checks[i].slo.target_percent;
+        infos[i].slo_window_ms = set.checks[i].slo.window_ms;
     }
     struct uplink_config ucfg = {
         .collectors = (const char *const *)cfg.collectors,

@@ -86,6 +86,7 @@ static void free_copies(struct uplink *u)
         free((char *)u->checks[i].name);
         free((char *)u->checks[i].type);
         free((char *)u->checks[i].target);
+        free((char *)u->checks[i].service);
     }
     free(u->collectors);
     free(u->labels);
@@ -137,6 +138,12 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
         u->checks[i].type = dup_or_empty(cfg->checks[i].type);
         u->checks[i].target = dup_or_empty(cfg->checks[i].target);
         u->checks[i].interval_ms = cfg->checks[i].interval_ms;
+        u->checks[i].service = dup_or_empty(cfg->checks[i].service);
+        u->checks[i].budget_p50_ms = cfg->checks[i].budget_p50_ms;
+        u->checks[i].budget_p95_ms = cfg->checks[i].budget_p95_ms;
+        u->checks[i].budget_p99_ms = cfg->checks[i].budget_p99_ms;
+        u->checks[i].slo_target_percent = cfg->checks[i].slo_target_percent;
+        u->checks[i].slo_window_ms = cfg->checks[i].slo_window_ms;
     }
     u->probe_name = dup_or_empty(cfg->probe_name);
     u->region = dup_or_empty(cfg->region);
@@ -342,6 +349,12 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
         checks[i].type = (char *)u->checks[i].type;
         checks[i].target = (char *)u->checks[i].target;
         checks[i].interval_ms = u->checks[i].interval_ms;
+        checks[i].service = (char *)u->checks[i].service;
+        checks[i].budget_p50_ms = u->checks[i].budget_p50_ms;
+        checks[i].budget_p95_ms = u->checks[i].budget_p95_ms;
+        checks[i].budget_p99_ms = u->checks[i].budget_p99_ms;
+        checks[i].slo_target_percent = u->checks[i].slo_target_percent;
+        checks[i].slo_window_ms = u->checks[i].slo_window_ms;
         check_ptrs[i] = &checks[i];
     }
     req.n_labels = u->n_labels;

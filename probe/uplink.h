@@ -19,6 +19,11 @@ struct uplink_check_info {
     const char *type;
     const char *target;
     int64_t interval_ms;
+    /* analytics metadata (docs/CHECKS.md): NULL / 0 when not given */
+    const char *service;
+    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
+    double slo_target_percent;
+    int64_t slo_window_ms;
 };
 
 struct uplink_config {

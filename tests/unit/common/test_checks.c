@@ -724,6 +724,10 @@ static const struct bad_case bad_v2[] = {
     {V2 "    request: {url: 'http://x/'}\n    retries: 11\n", "5:14: 'retries' must be an integer from 0 to 10"},
     {V2 "    request: {url: 'http://x/'}\n    slo: {target: 100}\n",
      "5:19: 'target' must be a percentage between 0 and 100 (exclusive) in check 'a'"},
+    {V2 "    request: {url: 'http://x/'}\n    slo: {target: 100%}\n",
+     "5:19: 'target' must be a percentage between 0 and 100 (exclusive) in check 'a'"},
+    {V2 "    request: {url: 'http://x/'}\n    slo: {target: 99.x%}\n",
+     "5:19: 'target' must be a percentage like 99.9 or 99.9% in check 'a'"},
     {V2 "    request: {url: 'http://x/'}\n    budgets: {p50: 3s, p90: 4s}\n",
      "5:24: unknown key 'p90' in 'budgets' of check 'a'"},
     {V2 "    request: {url: 'http://x/'}\n    interval: 5s\n    timeout: 6s\n",
@@ -770,6 +774,19 @@ static const struct bad_case bad_v2[] = {
     {"checks:\n  - name: e\n    type: exec\n    exec: {command: [ls]}\n    assert: [{status: 0}]\n",
      "5:15: assertion 'status' does not apply to this check type in check 'e'"},
 };
+
+/* slo: target may be written as a percentage with a sign: 99.9% is 99.9. */
+static void test_slo_target_percent_sign(void **state)
+{
+    (void)state;
+    const char *text = V2 "    request: {url: 'http://x/'}\n    slo: {target: 99.9%, window: 7d}\n";
+    struct pk_checkset set;
+    char err[512];
+    assert_int_equal(pk_checkset_load_string(text, strlen(text), "t.yaml", &set, err, sizeof err), 0);
+    assert_true(set.checks[0].slo.target_percent > 99.899 && set.checks[0].slo.target_percent < 99.901);
+    assert_int_equal(set.checks[0].slo.window_ms, (int64_t)7 * 86400000);
+    pk_checkset_free(&set);
+}
 
 static void test_bad_v2_inputs(void **state)
 {
@@ -1122,6 +1139,7 @@ int main(void)
         cmocka_unit_test(test_seed_file),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_bad_v2_inputs),
+        cmocka_unit_test(test_slo_target_percent_sign),
         cmocka_unit_test(test_secret_not_in_errors),
         cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_substitution_and_bodies),

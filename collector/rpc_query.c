@@ -1,0 +1,1024 @@
+/* rpc_query.c: QueryService's analytics calls. Each call resolves its window
+ * (whole minutes, default the last 24 h), picks the checks its filters name
+ * (store_check_meta), reads their rollups (store_rollup_query, merged in C) and
+ * feeds them to common/analytics.h, so every figure is the one docs/ANALYTICS.md
+ * defines. Never reads raw results; never includes gRPC (rpc_server.c does the
+ * transport). Runs on the control thread; answers live in one arena. */
+#include "rpc_query.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/analytics.h"
+#include "../common/result.h"
+#include "picket/v1/picket.pb-c.h"
+#include "rollup.h"
+
+#define DAY_US (ROLLUP_DAY_US)
+#define MAX_ROUND_BUCKETS 1500 /* rounds per check and region read at once (9 KB each) */
+#define SHORT_SLO_US (6 * ROLLUP_HOUR_US) /* the longest burn-rate window, read per minute */
+#define MAX_QUANTILES 16
+#define DEFAULT_OPEN_AFTER 3
+#define DEFAULT_CLOSE_AFTER 3
+
+/* ------------------------------------------------------------------ arena */
+
+struct rpc_query_arena {
+    void **ptrs;
+    size_t n, cap;
+};
+
+static void *ralloc(struct rpc_query_arena *a, size_t size)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        void **grown = realloc(a->ptrs, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        a->ptrs = grown;
+        a->cap = cap;
+    }
+    void *p = calloc(1, size ? size : 1);
+    if (p)
+        a->ptrs[a->n++] = p;
+    return p;
+}
+
+static char *rstrdup(struct rpc_query_arena *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = ralloc(a, n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+void rpc_query_arena_free(struct rpc_query_arena *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        free(a->ptrs[i]);
+    free(a->ptrs);
+    free(a);
+}
+
+/* A new array of n pointers to n initialised messages of type T. */
+#define NEW_MSGS(a, T, init, n, out)                                                                                \
+    do {                                                                                                            \
+        T *items_ = ralloc((a), ((n) ? (n) : 1) * sizeof(T));                                                     \
+        (out) = ralloc((a), ((n) ? (n) : 1) * sizeof(T *));                                                         \
+        if (!items_ || !(out))                                                                                      \
+            goto oom;                                                                                               \
+        for (size_t k_ = 0; k_ < (n); k_++) {                                                                       \
+            init(&items_[k_]);                                                                                      \
+            (out)[k_] = &items_[k_];                                                                                \
+        }                                                                                                           \
+    } while (0)
+
+/* ---------------------------------------------------------------- context */
+
+struct ctx {
+    struct store *store;
+    struct rpc_query_arena *a;
+    int64_t now_us, since_us, until_us;
+    int since_given;
+    const char *region; /* NULL: every region */
+    struct store_check_meta *meta;
+    size_t n_meta;
+    const struct store_check_meta **checks; /* the checks the filters select */
+    size_t n_checks;
+    char *err;
+    size_t errlen;
+    int invalid; /* err is the caller's fault */
+};
+
+static int fail_invalid(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_invalid(struct ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+    c->invalid = 1;
+    return -1;
+}
+
+static const char *opt_str(const char *s)
+{
+    return s && s[0] ? s : NULL;
+}
+
+/* The window, the region and the checks of a request. */
+static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
+{
+    int64_t until = w && w->until_us ? w->until_us : c->now_us;
+    c->until_us = rollup_floor(until, ROLLUP_MINUTE_US);
+    c->since_given = w && w->since_us;
+    c->since_us = rollup_floor(c->since_given ? w->since_us : c->until_us - DAY_US, ROLLUP_MINUTE_US);
+    if (c->until_us <= c->since_us && !(slo && !c->since_given))
+        return fail_invalid(c, "the window is empty: since must be at least a minute before until");
+    const char *check = w ? opt_str(w->check_name) : NULL;
+    const char *service = w ? opt_str(w->service) : NULL;
+    c->region = w ? opt_str(w->region) : NULL;
+    if (c->region) {
+        struct store_probe_row *probes = NULL;
+        size_t np = 0, k = 0;
+        if (store_probe_status(c->store, &probes, &np, c->err, c->errlen) < 0)
+            return -1;
+        while (k < np && strcmp(probes[k].region, c->region) != 0)
+            k++;
+        free(probes);
+        if (k == np)
+            return fail_invalid(c, "region '%.64s' is not known: no probe is in it", c->region);
+    }
+    if (store_check_meta(c->store, &c->meta, &c->n_meta, c->err, c->errlen) < 0)
+        return -1;
+    c->checks = ralloc(c->a, (c->n_meta ? c->n_meta : 1) * sizeof *c->checks);
+    if (!c->checks) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_meta; i++) {
+        if (check && strcmp(c->meta[i].name, check) != 0)
+            continue;
+        if (service && strcmp(c->meta[i].service, service) != 0)
+            continue;
+        c->checks[c->n_checks++] = &c->meta[i];
+    }
+    if (check && c->n_checks == 0) {
+        for (size_t i = 0; i < c->n_meta; i++)
+            if (strcmp(c->meta[i].name, check) == 0)
+                return fail_invalid(c, "check '%.128s' is not in service '%.128s'", check, service);
+        return fail_invalid(c, "check '%.128s' is not known", check);
+    }
+    if (service && c->n_checks == 0)
+        return fail_invalid(c, "no check has service '%.128s'", service);
+    return 0;
+}
+
+/* One check's rollups per region over the window, one bucket per round. */
+struct rounds {
+    struct store_rollup_row *rows;
+    size_t n;
+    struct pk_an_bucket *b;
+    char regions[PK_AN_MAX_REGIONS][128];
+    int n_regions;
+    int64_t round_us;
+};
+
+static void rounds_free(struct rounds *r)
+{
+    free(r->rows);
+    free(r->b);
+    memset(r, 0, sizeof *r);
+}
+
+/* The round: the check's interval in whole minutes (at least one, the rollups'
+ * resolution), widened so the window holds at most MAX_ROUND_BUCKETS. */
+static int64_t round_width(const struct ctx *c, const struct store_check_meta *m)
+{
+    int64_t w = m->interval_ms > 0 ? m->interval_ms * 1000 : ROLLUP_MINUTE_US;
+    int64_t window = c->until_us - c->since_us;
+    if (w < (window + MAX_ROUND_BUCKETS - 1) / MAX_ROUND_BUCKETS)
+        w = (window + MAX_ROUND_BUCKETS - 1) / MAX_ROUND_BUCKETS;
+    return (w + ROLLUP_MINUTE_US - 1) / ROLLUP_MINUTE_US * ROLLUP_MINUTE_US;
+}
+
+static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
+{
+    memset(r, 0, sizeof *r);
+    r->round_us = round_width(c, m);
+    struct store_rollup_filter f = {.since_us = c->since_us, .until_us = c->until_us, .check = m->name,
+                                    .region = c->region, .group = STORE_ROLLUP_BY_REGION, .bucket_us = r->round_us};
+    if (store_rollup_query(c->store, &f, &r->rows, &r->n, c->err, c->errlen) < 0)
+        return -1;
+    r->b = calloc(r->n ? r->n : 1, sizeof *r->b);
+    if (!r->b) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const struct store_rollup_row *row = &r->rows[i];
+        int k = 0;
+        while (k < r->n_regions && strcmp(r->regions[k], row->group) != 0)
+            k++;
+        if (k == r->n_regions) {
+            if (r->n_regions == PK_AN_MAX_REGIONS) {
+                snprintf(c->err, c->errlen, "check '%s': more than %d regions", m->name, PK_AN_MAX_REGIONS);
+                return -1;
+            }
+            snprintf(r->regions[r->n_regions++], sizeof r->regions[0], "%s", row->group);
+        }
+        r->b[i] = (struct pk_an_bucket){.start_us = row->bucket_start_us, .width_us = r->round_us,
+                                        .n = {row->ok, row->degraded, row->failed, row->unknown},
+                                        .hist = &row->hist, .region = k};
+    }
+    return 0;
+}
+
+/* Regions with results that have data (ok, degraded or failed) in the window. */
+static int regions_with_data(const struct rounds *r)
+{
+    uint64_t mask = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->b[i].n.ok + r->b[i].n.degraded + r->b[i].n.failed)
+            mask |= UINT64_C(1) << r->b[i].region;
+    return __builtin_popcountll(mask);
+}
+
+static int effective_quorum(const struct rounds *r, int asked)
+{
+    if (asked > 0)
+        return asked > PK_AN_MAX_REGIONS ? PK_AN_MAX_REGIONS : asked;
+    int n = regions_with_data(r);
+    return n / 2 + 1;
+}
+
+static struct pk_round_opts round_opts(const struct ctx *c, const struct rounds *r, int quorum)
+{
+    return (struct pk_round_opts){.interval_us = r->round_us, .origin_us = c->since_us, .quorum = quorum,
+                                  .degraded_policy = PK_DEGRADED_UP};
+}
+
+/* ----------------------------------------------------------- availability */
+
+static Picket__V1__AvailabilityFigure *avail_figure(struct ctx *c, const struct pk_avail *av, const char *region)
+{
+    Picket__V1__AvailabilityFigure *f = ralloc(c->a, sizeof *f);
+    Picket__V1__OutcomeCounts *n = ralloc(c->a, sizeof *n);
+    char *name = rstrdup(c->a, region);
+    if (!f || !n || !name)
+        return NULL;
+    picket__v1__availability_figure__init(f);
+    picket__v1__outcome_counts__init(n);
+    n->ok = (int64_t)av->n.ok;
+    n->degraded = (int64_t)av->n.degraded;
+    n->failed = (int64_t)av->n.failed;
+    n->unknown = (int64_t)av->n.unknown;
+    f->region = name;
+    f->counts = n;
+    f->success_ratio = av->success_ratio;
+    f->covered_us = av->covered_us;
+    f->up_us = av->up_us;
+    f->uptime = av->uptime;
+    return f;
+}
+
+static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struct store_check_meta *m,
+                                                      const struct rounds *r, int asked_quorum)
+{
+    Picket__V1__CheckAvailability *ca = ralloc(c->a, sizeof *ca);
+    if (!ca)
+        goto oom;
+    picket__v1__check_availability__init(ca);
+    ca->check_name = rstrdup(c->a, m->name);
+    ca->service = rstrdup(c->a, m->service);
+    ca->quorum = effective_quorum(r, asked_quorum);
+    ca->round_us = r->round_us;
+    struct pk_avail av;
+    struct pk_round_opts o = round_opts(c, r, ca->quorum);
+    if (pk_avail_buckets_quorum(r->b, r->n, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+        return NULL;
+    if (!(ca->global = avail_figure(c, &av, "")))
+        goto oom;
+    NEW_MSGS(c->a, Picket__V1__AvailabilityFigure, picket__v1__availability_figure__init, (size_t)r->n_regions,
+             ca->regions);
+    ca->n_regions = (size_t)r->n_regions;
+    o.quorum = 1;
+    for (int k = 0; k < r->n_regions; k++) {
+        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+            return NULL;
+        if (!(ca->regions[k] = avail_figure(c, &av, r->regions[k])))
+            goto oom;
+    }
+    return ca;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- latency */
+
+static const double default_quantiles[3] = {0.5, 0.95, 0.99};
+
+static Picket__V1__LatencyFigure *latency_figure(struct ctx *c, const struct rounds *r, int region,
+                                                 const double *q, size_t nq)
+{
+    struct pk_hist *h = malloc(sizeof *h);
+    Picket__V1__LatencyFigure *f = ralloc(c->a, sizeof *f);
+    double *qs = ralloc(c->a, (nq ? nq : 1) * sizeof *qs);
+    if (!h || !f || !qs) {
+        free(h);
+        return NULL;
+    }
+    picket__v1__latency_figure__init(f);
+    pk_an_latency(r->b, r->n, region, c->since_us, c->until_us, h);
+    f->region = rstrdup(c->a, region >= 0 ? r->regions[region] : "");
+    f->count = (int64_t)h->count;
+    for (size_t i = 0; i < nq; i++)
+        qs[i] = pk_hist_quantile(h, q[i]);
+    f->n_quantiles_us = nq;
+    f->quantiles_us = qs;
+    f->mean_us = h->count ? pk_hist_mean(h) : NAN;
+    free(h);
+    return f->region ? f : NULL;
+}
+
+static Picket__V1__CheckLatency *latency_of(struct ctx *c, const struct store_check_meta *m, const struct rounds *r,
+                                            const double *q, size_t nq)
+{
+    Picket__V1__CheckLatency *cl = ralloc(c->a, sizeof *cl);
+    struct pk_hist *h = malloc(sizeof *h);
+    if (!cl || !h)
+        goto oom;
+    picket__v1__check_latency__init(cl);
+    cl->check_name = rstrdup(c->a, m->name);
+    cl->service = rstrdup(c->a, m->service);
+    if (!(cl->all = latency_figure(c, r, -1, q, nq)))
+        goto oom;
+    NEW_MSGS(c->a, Picket__V1__LatencyFigure, picket__v1__latency_figure__init, (size_t)r->n_regions, cl->regions);
+    cl->n_regions = (size_t)r->n_regions;
+    for (int k = 0; k < r->n_regions; k++)
+        if (!(cl->regions[k] = latency_figure(c, r, k, q, nq)))
+            goto oom;
+    cl->budget_p50_us = m->budget_p50_ms * 1000;
+    cl->budget_p95_us = m->budget_p95_ms * 1000;
+    cl->budget_p99_us = m->budget_p99_ms * 1000;
+    struct pk_budget b = {(double)cl->budget_p50_us, (double)cl->budget_p95_us, (double)cl->budget_p99_us};
+    double q3[3];
+    pk_an_latency(r->b, r->n, -1, c->since_us, c->until_us, h);
+    cl->breaches = pk_budget_breaches(&b, h, q3);
+    cl->p50_us = q3[0];
+    cl->p95_us = q3[1];
+    cl->p99_us = q3[2];
+    free(h);
+    return cl;
+oom:
+    free(h);
+    snprintf(c->err, c->errlen, "out of memory");
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ trend */
+
+static Picket__V1__TrendFigure *trend_figure(struct ctx *c, const int64_t *t, const double *y, size_t n)
+{
+    Picket__V1__TrendFigure *f = ralloc(c->a, sizeof *f);
+    if (!f)
+        return NULL;
+    picket__v1__trend_figure__init(f);
+    struct pk_trend tr;
+    char why[200];
+    size_t points = 0;
+    for (size_t i = 0; i < n; i++)
+        points += !isnan(y[i]);
+    f->points = (int64_t)points;
+    f->median = f->slope_per_day = f->lo_per_day = f->hi_per_day = NAN;
+    f->pct_per_day = f->pct_lo = f->pct_hi = NAN;
+    f->direction = (char *)"";
+    if (pk_trend_theil_sen(t, y, n, 0.95, &tr, why, sizeof why) < 0)
+        return f; /* too few points: no data */
+    f->median = tr.median;
+    f->slope_per_day = tr.slope_per_day;
+    f->lo_per_day = tr.lo_per_day;
+    f->hi_per_day = tr.hi_per_day;
+    f->pct_per_day = tr.pct_per_day;
+    f->pct_lo = tr.pct_lo;
+    f->pct_hi = tr.pct_hi;
+    if (!isnan(tr.lo_per_day) && !isnan(tr.hi_per_day))
+        f->direction = (char *)(tr.lo_per_day > 0 ? "up" : tr.hi_per_day < 0 ? "down" : "flat");
+    return f;
+}
+
+/* Hourly p95 and error rate over the window (wider points for windows over
+ * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
+static Picket__V1__CheckTrend *trend_of(struct ctx *c, const struct store_check_meta *m)
+{
+    Picket__V1__CheckTrend *ct = ralloc(c->a, sizeof *ct);
+    struct store_rollup_row *rows = NULL;
+    int64_t *t = NULL;
+    double *p95 = NULL, *er = NULL;
+    size_t n = 0;
+    if (!ct)
+        goto oom;
+    picket__v1__check_trend__init(ct);
+    ct->check_name = rstrdup(c->a, m->name);
+    ct->service = rstrdup(c->a, m->service);
+    int64_t width = ROLLUP_HOUR_US, window = c->until_us - c->since_us;
+    while (window / width > PK_TREND_MAX_POINTS)
+        width += ROLLUP_HOUR_US;
+    if (window < width) /* under an hour: minutes */
+        width = ROLLUP_MINUTE_US;
+    struct store_rollup_filter f = {.since_us = c->since_us, .until_us = c->until_us, .check = m->name,
+                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width};
+    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
+        return NULL;
+    t = calloc(n ? n : 1, sizeof *t);
+    p95 = calloc(n ? n : 1, sizeof *p95);
+    er = calloc(n ? n : 1, sizeof *er);
+    if (!t || !p95 || !er)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        t[i] = rows[i].bucket_start_us;
+        p95[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        uint64_t good = rows[i].ok + rows[i].degraded, bad = rows[i].failed;
+        er[i] = good + bad ? (double)bad / (double)(good + bad) : NAN;
+    }
+    ct->p95_us = trend_figure(c, t, p95, n);
+    ct->error_rate = trend_figure(c, t, er, n);
+    if (!ct->p95_us || !ct->error_rate)
+        goto oom;
+    free(rows);
+    free(t);
+    free(p95);
+    free(er);
+    return ct;
+oom:
+    free(rows);
+    free(t);
+    free(p95);
+    free(er);
+    snprintf(c->err, c->errlen, "out of memory");
+    return NULL;
+}
+
+/* -------------------------------------------------------------- incidents */
+
+struct opts_incidents {
+    int open_after, close_after, quorum;
+};
+
+static int incident_msgs(struct ctx *c, const struct pk_incident *inc, size_t n, char (*regions)[128],
+                         int n_regions, const char *check, Picket__V1__Incident ***out)
+{
+    NEW_MSGS(c->a, Picket__V1__Incident, picket__v1__incident__init, n, *out);
+    for (size_t i = 0; i < n; i++) {
+        Picket__V1__Incident *m = (*out)[i];
+        m->start_us = inc[i].start_us;
+        m->end_us = inc[i].end_us;
+        m->duration_us = inc[i].duration_us;
+        m->down_rounds = inc[i].down_rounds;
+        m->check_name = rstrdup(c->a, check);
+        int nr = __builtin_popcountll(inc[i].regions), k = 0;
+        m->regions = ralloc(c->a, (size_t)(nr ? nr : 1) * sizeof *m->regions);
+        if (!m->check_name || !m->regions)
+            goto oom;
+        for (int r = 0; r < n_regions && r < PK_AN_MAX_REGIONS; r++)
+            if (inc[i].regions & (UINT64_C(1) << r))
+                if (!(m->regions[k++] = rstrdup(c->a, regions[r])))
+                    goto oom;
+        m->n_regions = (size_t)k;
+    }
+    return 0;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return -1;
+}
+
+static Picket__V1__IncidentStats *stats_msg(struct ctx *c, const struct pk_incident_stats *st)
+{
+    Picket__V1__IncidentStats *s = ralloc(c->a, sizeof *s);
+    if (!s)
+        return NULL;
+    picket__v1__incident_stats__init(s);
+    s->count = (int64_t)st->count;
+    s->closed = (int64_t)st->closed;
+    s->downtime_us = st->downtime_us;
+    s->observed_us = st->observed_us;
+    s->mttr_s = st->mttr_s;
+    s->mtbf_s = st->mtbf_s;
+    return s;
+}
+
+/* The check's incidents (global rounds with the quorum, or the one region
+ * asked for); *raw (malloc'd, caller frees) keeps them for the service merge,
+ * with regions as indexes into *region_names of the rounds. */
+static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct store_check_meta *m,
+                                                const struct rounds *r, const struct opts_incidents *oi,
+                                                struct pk_incident **raw, size_t *n_raw, int64_t *observed_us)
+{
+    Picket__V1__CheckIncidents *ci = ralloc(c->a, sizeof *ci);
+    struct pk_slot *slots = NULL;
+    size_t ns = 0;
+    *raw = NULL;
+    *n_raw = 0;
+    if (!ci) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return NULL;
+    }
+    picket__v1__check_incidents__init(ci);
+    ci->check_name = rstrdup(c->a, m->name);
+    ci->service = rstrdup(c->a, m->service);
+    struct pk_round_opts o = round_opts(c, r, effective_quorum(r, oi->quorum));
+    struct pk_incident_opts io = {oi->open_after, oi->close_after};
+    if (pk_buckets_slots(r->b, r->n, -1, c->since_us, c->until_us, &o, &slots, &ns, c->err, c->errlen) < 0 ||
+        pk_incidents_detect(slots, ns, r->round_us, &io, raw, n_raw, c->err, c->errlen) < 0) {
+        free(slots);
+        return NULL;
+    }
+    int64_t observed = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (slots[i].state != PK_SLOT_NO_DATA)
+            observed += r->round_us;
+    free(slots);
+    *observed_us = observed;
+    struct pk_incident_stats st;
+    pk_incident_stats(*raw, *n_raw, observed, &st);
+    if (incident_msgs(c, *raw, *n_raw, (char(*)[128])r->regions, r->n_regions, m->name, &ci->incidents) < 0)
+        return NULL;
+    ci->n_incidents = *n_raw;
+    if (!(ci->stats = stats_msg(c, &st))) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return NULL;
+    }
+    return ci;
+}
+
+/* -------------------------------------------------------------------- SLO */
+
+/* The check's SLO over [until - W, until), W its window (or until - since when
+ * since was given): one bucket for the part older than 6 h, per-minute buckets
+ * for the last 6 h (the burn-rate windows). NULL with err[0] == 0: no SLO. */
+static Picket__V1__CheckSlo *slo_of(struct ctx *c, const struct store_check_meta *m)
+{
+    c->err[0] = '\0';
+    if (!(m->slo_target_percent > 0 && m->slo_target_percent < 100 && m->slo_window_ms > 0))
+        return NULL;
+    struct pk_slo_opts o;
+    pk_slo_opts_default(&o);
+    o.target = m->slo_target_percent / 100.0;
+    o.window_us = c->since_given ? c->until_us - c->since_us : m->slo_window_ms * 1000;
+    o.window_us = rollup_floor(o.window_us, ROLLUP_MINUTE_US);
+    if (o.window_us < ROLLUP_MINUTE_US)
+        o.window_us = ROLLUP_MINUTE_US;
+    int64_t start = c->until_us - o.window_us;
+    int64_t short_start = c->until_us - (o.window_us < SHORT_SLO_US ? o.window_us : SHORT_SLO_US);
+    struct store_rollup_row *old = NULL, *recent = NULL;
+    size_t n_old = 0, n_recent = 0;
+    struct pk_an_bucket *b = NULL;
+    Picket__V1__CheckSlo *cs = NULL;
+    if (short_start > start) {
+        struct store_rollup_filter f = {.since_us = start, .until_us = short_start, .check = m->name,
+                                        .region = c->region, .group = STORE_ROLLUP_BY_CHECK};
+        if (store_rollup_query(c->store, &f, &old, &n_old, c->err, c->errlen) < 0)
+            goto out;
+    }
+    struct store_rollup_filter f = {.since_us = short_start, .until_us = c->until_us, .check = m->name,
+                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK,
+                                    .bucket_us = ROLLUP_MINUTE_US};
+    if (store_rollup_query(c->store, &f, &recent, &n_recent, c->err, c->errlen) < 0)
+        goto out;
+    b = calloc(n_old + n_recent + 1, sizeof *b);
+    if (!b)
+        goto oom;
+    size_t nb = 0;
+    for (size_t i = 0; i < n_old; i++, nb++)
+        b[nb] = (struct pk_an_bucket){.start_us = old[i].bucket_start_us, .width_us = short_start - start,
+                                      .n = {old[i].ok, old[i].degraded, old[i].failed, old[i].unknown}};
+    for (size_t i = 0; i < n_recent; i++, nb++)
+        b[nb] = (struct pk_an_bucket){.start_us = recent[i].bucket_start_us, .width_us = ROLLUP_MINUTE_US,
+                                      .n = {recent[i].ok, recent[i].degraded, recent[i].failed, recent[i].unknown}};
+    struct pk_slo s;
+    if (pk_slo_eval(b, nb, c->until_us, &o, &s, c->err, c->errlen) < 0)
+        goto out;
+    cs = ralloc(c->a, sizeof *cs);
+    if (!cs)
+        goto oom;
+    picket__v1__check_slo__init(cs);
+    cs->check_name = rstrdup(c->a, m->name);
+    cs->service = rstrdup(c->a, m->service);
+    cs->target = o.target;
+    cs->window_us = o.window_us;
+    cs->good = (int64_t)s.good;
+    cs->bad = (int64_t)s.bad;
+    cs->error_budget = s.error_budget;
+    cs->budget_left = s.budget_left;
+    cs->budget_left_min = s.budget_left_min;
+    NEW_MSGS(c->a, Picket__V1__SloBurn, picket__v1__slo_burn__init, (size_t)o.n_alerts, cs->burns);
+    cs->n_burns = (size_t)o.n_alerts;
+    for (int i = 0; i < o.n_alerts; i++) {
+        cs->burns[i]->long_window_us = o.alert[i].long_us;
+        cs->burns[i]->short_window_us = o.alert[i].short_us;
+        cs->burns[i]->factor = o.alert[i].factor;
+        cs->burns[i]->burn_long = s.alert[i].burn_long;
+        cs->burns[i]->burn_short = s.alert[i].burn_short;
+        cs->burns[i]->firing = s.alert[i].firing;
+    }
+    goto out;
+oom:
+    cs = NULL;
+    snprintf(c->err, c->errlen, "out of memory");
+out:
+    free(old);
+    free(recent);
+    free(b);
+    return cs;
+}
+
+/* ------------------------------------------------------------------ calls */
+
+static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest *req, ProtobufCMessage **out)
+{
+    if (req->quorum < 0 || req->quorum > PK_AN_MAX_REGIONS)
+        return fail_invalid(c, "quorum must be 0 (a majority) or 1..%d, got %d", PK_AN_MAX_REGIONS, req->quorum);
+    Picket__V1__AvailabilityResponse *resp = ralloc(c->a, sizeof *resp);
+    if (!resp)
+        goto oom;
+    picket__v1__availability_response__init(resp);
+    resp->since_us = c->since_us;
+    resp->until_us = c->until_us;
+    resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
+    if (!resp->checks)
+        goto oom;
+    for (size_t i = 0; i < c->n_checks; i++) {
+        struct rounds r;
+        if (rounds_load(c, c->checks[i], &r) < 0) {
+            rounds_free(&r);
+            return -1;
+        }
+        resp->checks[i] = availability_of(c, c->checks[i], &r, req->quorum);
+        rounds_free(&r);
+        if (!resp->checks[i])
+            return -1;
+        resp->n_checks++;
+    }
+    *out = &resp->base;
+    return 0;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return -1;
+}
+
+static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, ProtobufCMessage **out)
+{
+    const double *q = req->n_quantiles ? req->quantiles : default_quantiles;
+    size_t nq = req->n_quantiles ? req->n_quantiles : 3;
+    if (nq > MAX_QUANTILES)
+        return fail_invalid(c, "at most %d quantiles, got %zu", MAX_QUANTILES, nq);
+    for (size_t i = 0; i < nq; i++)
+        if (!(q[i] >= 0 && q[i] <= 1))
+            return fail_invalid(c, "quantile %g is not between 0 and 1", q[i]);
+    Picket__V1__LatencyResponse *resp = ralloc(c->a, sizeof *resp);
+    double *qs = ralloc(c->a, nq * sizeof *qs);
+    if (!resp || !qs)
+        goto oom;
+    picket__v1__latency_response__init(resp);
+    memcpy(qs, q, nq * sizeof *qs);
+    resp->since_us = c->since_us;
+    resp->until_us = c->until_us;
+    resp->quantiles = qs;
+    resp->n_quantiles = nq;
+    resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
+    if (!resp->checks)
+        goto oom;
+    for (size_t i = 0; i < c->n_checks; i++) {
+        struct rounds r;
+        if (rounds_load(c, c->checks[i], &r) < 0) {
+            rounds_free(&r);
+            return -1;
+        }
+        resp->checks[i] = latency_of(c, c->checks[i], &r, qs, nq);
+        rounds_free(&r);
+        if (!resp->checks[i])
+            return -1;
+        resp->n_checks++;
+    }
+    *out = &resp->base;
+    return 0;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return -1;
+}
+
+static int run_trend(struct ctx *c, ProtobufCMessage **out)
+{
+    Picket__V1__TrendResponse *resp = ralloc(c->a, sizeof *resp);
+    if (!resp)
+        goto oom;
+    picket__v1__trend_response__init(resp);
+    resp->since_us = c->since_us;
+    resp->until_us = c->until_us;
+    resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
+    if (!resp->checks)
+        goto oom;
+    for (size_t i = 0; i < c->n_checks; i++) {
+        if (!(resp->checks[i] = trend_of(c, c->checks[i])))
+            return -1;
+        resp->n_checks++;
+    }
+    *out = &resp->base;
+    return 0;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return -1;
+}
+
+static int incident_opts(struct ctx *c, int32_t open_after, int32_t close_after, int32_t quorum,
+                         struct opts_incidents *o)
+{
+    o->open_after = open_after ? open_after : DEFAULT_OPEN_AFTER;
+    o->close_after = close_after ? close_after : DEFAULT_CLOSE_AFTER;
+    o->quorum = quorum;
+    if (o->open_after < 1 || o->open_after > 10000 || o->close_after < 1 || o->close_after > 10000)
+        return fail_invalid(c, "open_after and close_after must be 1..10000 rounds, got %d and %d", o->open_after,
+                            o->close_after);
+    if (quorum < 0 || quorum > PK_AN_MAX_REGIONS)
+        return fail_invalid(c, "quorum must be 0 (a majority) or 1..%d, got %d", PK_AN_MAX_REGIONS, quorum);
+    return 0;
+}
+
+static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req, ProtobufCMessage **out)
+{
+    struct opts_incidents oi;
+    int rc = -1;
+    struct pk_incident **raw = NULL;
+    size_t *n_raw = NULL;
+    int64_t *observed = NULL;
+    struct pk_incident *merged = NULL;
+    if (incident_opts(c, req->open_after, req->close_after, req->quorum, &oi) < 0)
+        return -1;
+    Picket__V1__IncidentsResponse *resp = ralloc(c->a, sizeof *resp);
+    raw = calloc(c->n_checks + 1, sizeof *raw);
+    n_raw = calloc(c->n_checks + 1, sizeof *n_raw);
+    observed = calloc(c->n_checks + 1, sizeof *observed);
+    if (!resp || !raw || !n_raw || !observed)
+        goto oom;
+    picket__v1__incidents_response__init(resp);
+    resp->since_us = c->since_us;
+    resp->until_us = c->until_us;
+    resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
+    resp->services = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->services);
+    if (!resp->checks || !resp->services)
+        goto oom;
+    /* Region names of the service incidents: the union of the checks' lists. */
+    char(*names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
+    int n_names = 0;
+    if (!names)
+        goto oom;
+    for (size_t i = 0; i < c->n_checks; i++) {
+        struct rounds r;
+        if (rounds_load(c, c->checks[i], &r) < 0) {
+            rounds_free(&r);
+            goto out;
+        }
+        resp->checks[i] = incidents_of(c, c->checks[i], &r, &oi, &raw[i], &n_raw[i], &observed[i]);
+        /* Re-index the regions into the shared list for the merge. */
+        for (size_t k = 0; resp->checks[i] && k < n_raw[i]; k++) {
+            uint64_t mask = 0;
+            for (int j = 0; j < r.n_regions; j++) {
+                if (!(raw[i][k].regions & (UINT64_C(1) << j)))
+                    continue;
+                int x = 0;
+                while (x < n_names && strcmp(names[x], r.regions[j]) != 0)
+                    x++;
+                if (x == n_names && n_names < PK_AN_MAX_REGIONS)
+                    snprintf(names[n_names++], 128, "%s", r.regions[j]);
+                if (x < PK_AN_MAX_REGIONS)
+                    mask |= UINT64_C(1) << x;
+            }
+            raw[i][k].regions = mask;
+        }
+        rounds_free(&r);
+        if (!resp->checks[i])
+            goto out;
+        resp->n_checks++;
+    }
+    /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */
+    for (size_t i = 0; i < c->n_checks; i++) {
+        const char *svc = c->checks[i]->service;
+        if (!svc[0])
+            continue;
+        size_t first = 0;
+        while (first < i && strcmp(c->checks[first]->service, svc) != 0)
+            first++;
+        if (first < i)
+            continue; /* done with its first check */
+        const struct pk_incident *lists[256];
+        size_t counts[256], nl = 0;
+        int64_t obs = 0;
+        for (size_t j = i; j < c->n_checks && nl < 256; j++)
+            if (strcmp(c->checks[j]->service, svc) == 0) {
+                lists[nl] = raw[j];
+                counts[nl++] = n_raw[j];
+                if (observed[j] > obs)
+                    obs = observed[j];
+            }
+        size_t nm = 0;
+        free(merged);
+        merged = NULL;
+        if (pk_incidents_merge(lists, counts, nl, &merged, &nm) < 0)
+            goto oom;
+        Picket__V1__ServiceIncidents *si = ralloc(c->a, sizeof *si);
+        if (!si)
+            goto oom;
+        picket__v1__service_incidents__init(si);
+        si->service = rstrdup(c->a, svc);
+        if (incident_msgs(c, merged, nm, names, n_names, "", &si->incidents) < 0)
+            goto out;
+        si->n_incidents = nm;
+        struct pk_incident_stats st;
+        pk_incident_stats(merged, nm, obs, &st);
+        if (!(si->stats = stats_msg(c, &st)) || !si->service)
+            goto oom;
+        resp->services[resp->n_services++] = si;
+    }
+    *out = &resp->base;
+    rc = 0;
+    goto out;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+out:
+    for (size_t i = 0; raw && i < c->n_checks; i++)
+        free(raw[i]);
+    free(raw);
+    free(n_raw);
+    free(observed);
+    free(merged);
+    return rc;
+}
+
+static int run_slo(struct ctx *c, ProtobufCMessage **out)
+{
+    Picket__V1__SloResponse *resp = ralloc(c->a, sizeof *resp);
+    if (!resp)
+        goto oom;
+    picket__v1__slo_response__init(resp);
+    resp->until_us = c->until_us;
+    resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
+    if (!resp->checks)
+        goto oom;
+    for (size_t i = 0; i < c->n_checks; i++) {
+        Picket__V1__CheckSlo *s = slo_of(c, c->checks[i]);
+        if (!s && c->err[0])
+            return -1;
+        if (s)
+            resp->checks[resp->n_checks++] = s;
+    }
+    *out = &resp->base;
+    return 0;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+    return -1;
+}
+
+static int by_service_then_name(const void *a, const void *b)
+{
+    const struct store_check_meta *x = *(const struct store_check_meta *const *)a;
+    const struct store_check_meta *y = *(const struct store_check_meta *const *)b;
+    int d = strcmp(x->service, y->service);
+    return d ? d : strcmp(x->name, y->name);
+}
+
+static int run_report(struct ctx *c, ProtobufCMessage **out)
+{
+    int rc = -1;
+    struct store_status_row *status = NULL;
+    size_t n_status = 0;
+    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0)
+        return -1;
+    qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
+    Picket__V1__ReportResponse *resp = ralloc(c->a, sizeof *resp);
+    if (!resp)
+        goto oom;
+    picket__v1__report_response__init(resp);
+    resp->since_us = c->since_us;
+    resp->until_us = c->until_us;
+    resp->now_us = c->now_us;
+    NEW_MSGS(c->a, Picket__V1__ReportCheck, picket__v1__report_check__init, c->n_checks, resp->checks);
+    struct opts_incidents oi = {DEFAULT_OPEN_AFTER, DEFAULT_CLOSE_AFTER, 0};
+    for (size_t i = 0; i < c->n_checks; i++) {
+        const struct store_check_meta *m = c->checks[i];
+        Picket__V1__ReportCheck *rc_ = resp->checks[i];
+        rc_->check_name = rstrdup(c->a, m->name);
+        rc_->service = rstrdup(c->a, m->service);
+        rc_->check_type = rstrdup(c->a, m->type);
+        rc_->last_message = (char *)"";
+        for (size_t k = 0; k < n_status; k++)
+            if (strcmp(status[k].check_name, m->name) == 0 && status[k].last_started_at_us) {
+                rc_->last_started_at_us = status[k].last_started_at_us;
+                rc_->last_outcome = (Picket__V1__Outcome)status[k].last_outcome;
+                rc_->last_message = rstrdup(c->a, status[k].last_message);
+            }
+        if (!rc_->check_name || !rc_->service || !rc_->check_type || !rc_->last_message)
+            goto oom;
+        struct rounds r;
+        if (rounds_load(c, m, &r) < 0) {
+            rounds_free(&r);
+            goto out;
+        }
+        struct pk_incident *raw = NULL;
+        size_t n_raw = 0;
+        int64_t observed = 0;
+        rc_->availability = availability_of(c, m, &r, 0);
+        rc_->latency = rc_->availability ? latency_of(c, m, &r, default_quantiles, 3) : NULL;
+        Picket__V1__CheckIncidents *ci =
+            rc_->latency ? incidents_of(c, m, &r, &oi, &raw, &n_raw, &observed) : NULL;
+        rounds_free(&r);
+        if (!ci) {
+            free(raw);
+            goto out;
+        }
+        rc_->incidents = (int32_t)n_raw;
+        for (size_t k = 0; k < n_raw; k++)
+            rc_->open_incidents += raw[k].end_us < 0;
+        free(raw);
+        if (!(rc_->trend = trend_of(c, m)))
+            goto out;
+        rc_->slo = slo_of(c, m);
+        if (!rc_->slo && c->err[0])
+            goto out;
+    }
+    resp->n_checks = c->n_checks;
+    *out = &resp->base;
+    rc = 0;
+    goto out;
+oom:
+    snprintf(c->err, c->errlen, "out of memory");
+out:
+    free(status);
+    return rc;
+}
+
+const ProtobufCMessageDescriptor *rpc_query_request_descriptor(enum rpc_query_kind kind)
+{
+    switch (kind) {
+    case RQ_AVAILABILITY:
+        return &picket__v1__availability_request__descriptor;
+    case RQ_LATENCY:
+        return &picket__v1__latency_request__descriptor;
+    case RQ_TREND:
+        return &picket__v1__trend_request__descriptor;
+    case RQ_INCIDENTS:
+        return &picket__v1__incidents_request__descriptor;
+    case RQ_SLO:
+        return &picket__v1__slo_request__descriptor;
+    case RQ_REPORT:
+        return &picket__v1__report_request__descriptor;
+    }
+    return NULL;
+}
+
+/* Every request message starts with its QueryWindow as field 1. */
+static const Picket__V1__QueryWindow *window_of(enum rpc_query_kind kind, const ProtobufCMessage *req)
+{
+    switch (kind) {
+    case RQ_AVAILABILITY:
+        return ((const Picket__V1__AvailabilityRequest *)req)->window;
+    case RQ_LATENCY:
+        return ((const Picket__V1__LatencyRequest *)req)->window;
+    case RQ_TREND:
+        return ((const Picket__V1__TrendRequest *)req)->window;
+    case RQ_INCIDENTS:
+        return ((const Picket__V1__IncidentsRequest *)req)->window;
+    case RQ_SLO:
+        return ((const Picket__V1__SloRequest *)req)->window;
+    case RQ_REPORT:
+        return ((const Picket__V1__ReportRequest *)req)->window;
+    }
+    return NULL;
+}
+
+int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
+                  ProtobufCMessage **resp, struct rpc_query_arena **arena, char *err, size_t errlen)
+{
+    *resp = NULL;
+    *arena = calloc(1, sizeof **arena);
+    if (!*arena) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct ctx c = {.store = s, .a = *arena, .now_us = now_us, .err = err, .errlen = errlen};
+    err[0] = '\0';
+    int rc = ctx_open(&c, window_of(kind, req), kind == RQ_SLO);
+    if (rc == 0) {
+        switch (kind) {
+        case RQ_AVAILABILITY:
+            rc = run_availability(&c, (const Picket__V1__AvailabilityRequest *)req, resp);
+            break;
+        case RQ_LATENCY:
+            rc = run_latency(&c, (const Picket__V1__LatencyRequest *)req, resp);
+            break;
+        case RQ_TREND:
+            rc = run_trend(&c, resp);
+            break;
+        case RQ_INCIDENTS:
+            rc = run_incidents(&c, (const Picket__V1__IncidentsRequest *)req, resp);
+            break;
+        case RQ_SLO:
+            rc = run_slo(&c, resp);
+            break;
+        case RQ_REPORT:
+            rc = run_report(&c, resp);
+            break;
+        }
+    }
+    free(c.meta);
+    if (rc < 0)
+        return c.invalid ? -2 : -1;
+    return 0;
+}

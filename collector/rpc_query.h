@@ -1,0 +1,33 @@
+/* rpc_query.h: the analytics half of QueryService (Availability, Latency, Trend,
+ * Incidents, Slo, Report; docs/ANALYTICS.md, "Query API and CLI"). Runs on the
+ * control thread with its store; reads rollups only (store_rollup_query) and
+ * computes every figure with common/analytics.h. No gRPC here: rpc_server.c
+ * decodes the request, calls rpc_query_run and sends the answer. */
+#ifndef PK_RPC_QUERY_H
+#define PK_RPC_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "store.h"
+
+enum rpc_query_kind { RQ_AVAILABILITY, RQ_LATENCY, RQ_TREND, RQ_INCIDENTS, RQ_SLO, RQ_REPORT };
+
+/* The request message type of a kind (for decoding). */
+const ProtobufCMessageDescriptor *rpc_query_request_descriptor(enum rpc_query_kind kind);
+
+/* Everything an answer points to; freed in one call. */
+struct rpc_query_arena;
+
+/* Answers req (of the kind's request type) at now_us. 0 with *resp (owned by
+ * *arena); -1 with err when the store failed; -2 with err when the request is
+ * invalid (an unknown check, service or region, an empty window, a bad
+ * quantile). *arena is set in every case and must be freed with
+ * rpc_query_arena_free. */
+int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
+                  ProtobufCMessage **resp, struct rpc_query_arena **arena, char *err, size_t errlen);
+void rpc_query_arena_free(struct rpc_query_arena *a);
+
+#endif
