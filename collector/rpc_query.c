@@ -447,6 +447,79 @@ oom:
     return NULL;
 }
 
+/* -------------------------------------------------------------- baseline */
+
+#define BASELINE_HISTORY_US (28 * DAY_US)
+#define BASELINE_RECENT_US DAY_US
+
+/* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
+ * until) is the history; the last 24 hourly p95s are fed to the detector. */
+static Picket__V1__BaselineState *baseline_of(struct ctx *c, const struct store_check_meta *m)
+{
+    Picket__V1__BaselineState *bs = ralloc(c->a, sizeof *bs);
+    struct store_rollup_row *rows = NULL;
+    int64_t *t = NULL;
+    double *y = NULL;
+    size_t n = 0;
+    if (!bs)
+        goto oom;
+    picket__v1__baseline_state__init(bs);
+    bs->last_score = bs->expected_p95_us = bs->last_p95_us = NAN;
+    int64_t split = rollup_floor(c->until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
+    struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
+                                    .check = m->name, .region = c->region, .group = STORE_ROLLUP_BY_CHECK,
+                                    .bucket_us = ROLLUP_HOUR_US};
+    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
+        return NULL;
+    t = calloc(n ? n : 1, sizeof *t);
+    y = calloc(n ? n : 1, sizeof *y);
+    if (!t || !y)
+        goto oom;
+    size_t n_hist = 0;
+    for (size_t i = 0; i < n; i++) {
+        t[i] = rows[i].bucket_start_us;
+        y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        if (t[i] < split)
+            n_hist++;
+    }
+    struct pk_baseline_opts bo;
+    pk_baseline_opts_default(&bo);
+    struct pk_baseline *b = calloc(1, sizeof *b);
+    char why[200];
+    if (!b)
+        goto oom;
+    if (n_hist && pk_baseline_learn(b, &bo, t, y, n_hist, why, sizeof why) == 0) {
+        bs->history_points = (int64_t)b->n;
+        struct pk_detector_opts dop;
+        pk_detector_opts_default(&dop);
+        struct pk_detector d;
+        pk_detector_init(&d, &dop);
+        for (size_t i = n_hist; i < n; i++) {
+            bs->windows++;
+            double score = pk_baseline_score(b, t[i], y[i]);
+            pk_detector_feed(&d, t[i], score);
+            if (!isnan(score)) {
+                bs->last_score = score;
+                bs->last_p95_us = y[i];
+                bs->expected_p95_us = b->slot[pk_baseline_slot_of(t[i], bo.tz_offset_s)].median;
+            }
+        }
+        bs->regression = d.raised != 0;
+        bs->since_us = d.raised ? d.since_us : 0;
+    }
+    free(b);
+    free(rows);
+    free(t);
+    free(y);
+    return bs;
+oom:
+    free(rows);
+    free(t);
+    free(y);
+    snprintf(c->err, c->errlen, "out of memory");
+    return NULL;
+}
+
 /* -------------------------------------------------------------- incidents */
 
 struct opts_incidents {
@@ -927,7 +1000,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         for (size_t k = 0; k < n_raw; k++)
             rc_->open_incidents += raw[k].end_us < 0;
         free(raw);
-        if (!(rc_->trend = trend_of(c, m)))
+        if (!(rc_->trend = trend_of(c, m)) || !(rc_->baseline = baseline_of(c, m)))
             goto out;
         rc_->slo = slo_of(c, m);
         if (!rc_->slo && c->err[0])

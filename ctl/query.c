@@ -775,6 +775,29 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
     }
 }
 
+static json_object *json_num_or_null(double v) { return isnan(v) ? NULL : json_object_new_double(v); }
+
+static json_object *json_baseline(const Picket__V1__BaselineState *b)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "history_points", json_object_new_int64(b->history_points));
+    json_object_object_add(o, "windows", json_object_new_int64(b->windows));
+    json_object_object_add(o, "regression", json_object_new_boolean(b->regression));
+    json_object_object_add(o, "since_us", b->regression ? json_object_new_int64(b->since_us) : NULL);
+    json_object_object_add(o, "last_score", json_num_or_null(b->last_score));
+    json_object_object_add(o, "last_p95_us", json_num_or_null(b->last_p95_us));
+    json_object_object_add(o, "expected_p95_us", json_num_or_null(b->expected_p95_us));
+    return o;
+}
+
+/* BASE column: regression against the learned baseline, or not, or not yet learned. */
+static const char *baseline_word(const Picket__V1__BaselineState *b)
+{
+    if (!b || b->history_points == 0)
+        return "-";
+    return b->regression ? "REGR" : "ok";
+}
+
 static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
@@ -800,6 +823,7 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
             json_object_object_add(o, "incidents", json_object_new_int(c->incidents));
             json_object_object_add(o, "open_incidents", json_object_new_int(c->open_incidents));
             json_object_object_add(o, "slo", c->slo ? json_slo(c->slo) : NULL);
+            json_object_object_add(o, "baseline", c->baseline ? json_baseline(c->baseline) : NULL);
             json_object_array_add(arr, o);
         }
         json_object_object_add(root, "checks", arr);
@@ -808,7 +832,7 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
     }
     if (fmt == CSV) {
         printf("service,check,last_outcome,p50_us,p95_us,p99_us,budget_p50_us,budget_p95_us,budget_p99_us,"
-               "breaches,uptime,success_ratio,p95_trend,error_trend,open_incidents,slo_budget_left\n");
+               "breaches,uptime,success_ratio,p95_trend,error_trend,open_incidents,slo_budget_left,baseline\n");
         for (size_t i = 0; i < r->n_checks; i++) {
             const Picket__V1__ReportCheck *c = r->checks[i];
             const Picket__V1__CheckLatency *l = c->latency;
@@ -831,7 +855,7 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
             printf(",%s,%s,%d,", c->trend && c->trend->p95_us ? c->trend->p95_us->direction : "",
                    c->trend && c->trend->error_rate ? c->trend->error_rate->direction : "", c->open_incidents);
             csv_num(stdout, c->slo ? c->slo->budget_left : NAN);
-            putchar('\n');
+            printf(",%s\n", baseline_word(c->baseline));
         }
         return;
     }
@@ -846,8 +870,8 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
         if (!service || strcmp(service, c->service) != 0) {
             service = c->service;
             printf("%s== %s\n", i ? "\n" : "", service[0] ? service : "(no service)");
-            printf("   %-26s %-9s %-24s %-24s %-24s %-9s %-5s %-4s %-18s %s\n", "CHECK", "E2E", "P50 (BUDGET)",
-                   "P95 (BUDGET)", "P99 (BUDGET)", "UPTIME", "TREND", "INC", "SLO LEFT", "UPTIME PER REGION");
+            printf("   %-26s %-9s %-24s %-24s %-24s %-9s %-5s %-4s %-4s %-18s %s\n", "CHECK", "E2E", "P50 (BUDGET)",
+                   "P95 (BUDGET)", "P99 (BUDGET)", "UPTIME", "TREND", "BASE", "INC", "SLO LEFT", "UPTIME PER REGION");
         }
         const Picket__V1__CheckLatency *l = c->latency;
         char q[3][64];
@@ -878,16 +902,18 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
         char inc[16];
         snprintf(inc, sizeof inc, "%d", c->open_incidents);
         /* The arrows are one column but three bytes each: pad by hand. */
-        printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-18s %s\n", c->check_name,
+        printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", c->check_name,
                c->last_started_at_us ? (c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
                                                 c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED
                                             ? "PASS"
                                             : "FAIL")
                                      : "-",
-               q[0], q[1], q[2], up, trend, inc, slo, regions);
+               q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, regions);
     }
     printf("\nE2E: the last result; !: over budget; TREND: p95 then error rate (↑ ↓ → from the 95%% band, · no\n"
-           "band yet); INC: open incidents; SLO LEFT: error budget left (minutes of allowed downtime).\n");
+           "band yet); BASE: hourly p95 against its learned hour-of-week baseline (REGR: k deviant hours in\n"
+           "a row, - not learned yet); INC: open incidents; SLO LEFT: error budget left (minutes of allowed\n"
+           "downtime).\n");
 }
 
 /* ---------------------------------------------------------------- main */
