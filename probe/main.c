@@ -499,6 +499,10 @@ static void on_result(const struct pk_result *r, void *user)
              (long long)r->total_us, pk_error_class_name(r->error_class), pk_log_q(qm, sizeof qm, r->message));
 }
 
+/* About 2 kB per http check: room for some 30,000 checks. Pages the body does not
+ * reach are never touched (a buffer this size is mmap'd lazily). */
+#define METRICS_BODY_MAX ((size_t)64 * 1024 * 1024)
+
 static void on_round_started(int64_t lateness_us, void *user) { probe_metrics_round_started(user, lateness_us); }
 
 /* HTTP thread: the uplink and metrics pointers are set before the server starts. */
@@ -793,7 +797,7 @@ int main(int argc, char **argv)
     }
     pctx.up = up;
     if (metrics_listen && metrics_listen[0] && strcmp(metrics_listen, "none") != 0) {
-        http = pk_http_start(metrics_listen, 4 * 1024 * 1024, render_metrics, NULL, &pctx, err, sizeof err);
+        http = pk_http_start(metrics_listen, METRICS_BODY_MAX, render_metrics, NULL, &pctx, err, sizeof err);
         if (!http) {
             fprintf(stderr, "picket-probe: --metrics-listen: %s\n", err);
             uplink_stop(up, 0);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "../common/metrics_text.h"
 
 static const double lateness_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
@@ -320,5 +321,8 @@ size_t probe_metrics_render(struct probe_metrics *pm, const struct uplink_stats 
         }
     }
     free(v);
+    if (w.truncated)
+        PK_WARN("metrics", "/metrics body cut at the buffer size; later series are missing", "bytes=%zu checks=%zu",
+                w.used, n);
     return w.used;
 }
