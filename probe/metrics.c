@@ -45,6 +45,8 @@ static int by_name(const void *a, const void *b)
 
 static struct check_state *find(struct check_state *v, size_t n, const char *name)
 {
+    if (n == 0)
+        return NULL; /* bsearch wants a non-NULL base even for no elements */
     struct check_state key;
     pk_strlcpy(key.name, name, sizeof key.name);
     return bsearch(&key, v, n, sizeof *v, by_name);
@@ -222,7 +224,7 @@ size_t probe_metrics_render(struct probe_metrics *pm, const struct uplink_stats 
     pthread_mutex_lock(&pm->mu);
     size_t n = pm->n_checks;
     struct check_state *v = malloc((n ? n : 1) * sizeof *v);
-    if (v)
+    if (v && n)
         memcpy(v, pm->checks, n * sizeof *v);
     uint64_t rounds = pm->rounds_started, results[N_OUTCOMES], buckets[N_BOUNDS + 1];
     memcpy(results, pm->results, sizeof results);
