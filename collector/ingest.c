@@ -253,10 +253,24 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
     if (now >= *next_compact) {
         uint64_t folded = 0;
         *next_compact = now + in->compact_interval_s;
-        if (store_rollup_compact(store, now_us(), COMPACT_BOUND_US, &folded, err, sizeof err) < 0)
+        int64_t at = now_us();
+        int rc = store_rollup_compact(store, at, COMPACT_BOUND_US, &folded, err, sizeof err);
+        if (rc < 0)
             PK_WARN("ingest", "rollup compaction failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
         else if (folded)
             PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu", (unsigned long long)folded);
+        /* The cutoff store_rollup_compact used: minutes before it are folded now. */
+        const int64_t minute = INT64_C(60000000);
+        int64_t until = at / minute * minute - COMPACT_BOUND_US / minute * minute;
+        pthread_mutex_lock(&in->stats_mu);
+        if (rc < 0)
+            in->stats.rollup_compaction_errors++;
+        else {
+            in->stats.rollup_compactions++;
+            if (until > in->stats.rollup_compacted_until_us)
+                in->stats.rollup_compacted_until_us = until;
+        }
+        pthread_mutex_unlock(&in->stats_mu);
     }
 }
 
@@ -426,6 +440,7 @@ void ingest_get_stats(struct ingest *in, struct ingest_stats *out)
     pthread_mutex_lock(&in->stats_mu);
     *out = in->stats;
     pthread_mutex_unlock(&in->stats_mu);
+    out->rollups_on = !in->rollups_off;
     out->queued_batches = 0;
     for (int i = 0; i < in->n_writers; i++) {
         pthread_mutex_lock(&in->writers[i].mu);

@@ -57,6 +57,10 @@ struct ingest_stats {
     uint64_t transactions;
     uint64_t write_errors;
     size_t queued_batches;
+    /* Rollup compaction by this process (control thread); for /metrics. */
+    int rollups_on;
+    int64_t rollup_compacted_until_us; /* every partial row before it is folded; 0: not yet */
+    uint64_t rollup_compactions, rollup_compaction_errors;
 };
 void ingest_get_stats(struct ingest *in, struct ingest_stats *out);
 

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics_text.h"
 #include "rpc_server.h"
 #include "store.h"
 
@@ -235,6 +236,42 @@ static size_t write_probe_metrics(char *buf, size_t size)
     return used;
 }
 
+/* RPC errors by code and rollup lag (the control thread's cached compaction cutoff). */
+static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct ingest_stats *is, char *buf,
+                                 size_t size)
+{
+    static const char *const code_names[RPC_STATUS_CODES] = {
+        "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",    "DEADLINE_EXCEEDED",
+        "NOT_FOUND",    "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",      "OUT_OF_RANGE",       "UNIMPLEMENTED",  "INTERNAL",            "UNAVAILABLE",
+        "DATA_LOSS",    "UNAUTHENTICATED",
+    };
+    struct pk_mt w;
+    pk_mt_init(&w, buf, size);
+    pk_mt_family(&w, "picket_collector_rpc_errors_total", "counter",
+                 "Calls and streams the collector ended with a non-OK gRPC status, by code.");
+    for (int c = 1; c < RPC_STATUS_CODES; c++) {
+        const char *labels[] = {"code", code_names[c], NULL};
+        pk_mt_sample(&w, "picket_collector_rpc_errors_total", labels, (double)rs->status_errors[c]);
+    }
+    if (is->rollups_on) {
+        pk_mt_single(&w, "picket_collector_rollup_compactions_total", "counter",
+                     "Rollup compaction rounds that committed (this process).", (double)is->rollup_compactions);
+        pk_mt_single(&w, "picket_collector_rollup_compaction_errors_total", "counter",
+                     "Rollup compaction rounds that failed and will be retried.", (double)is->rollup_compaction_errors);
+        if (is->rollup_compacted_until_us > 0) {
+            double until = (double)is->rollup_compacted_until_us / 1e6;
+            pk_mt_single(&w, "picket_collector_rollup_compacted_until_seconds", "gauge",
+                         "Every partial rollup row of a minute before this time (unix seconds) is compacted.", until);
+            double lag = (double)pk_now_us() / 1e6 - until;
+            pk_mt_single(&w, "picket_collector_rollup_lag_seconds", "gauge",
+                         "Now minus the compaction cutoff; about 2-3 minutes plus the compaction interval when healthy.",
+                         lag > 0 ? lag : 0);
+        }
+    }
+    return w.used;
+}
+
 /* Prometheus text format: process series, then the collector's own. */
 static size_t write_metrics(char *buf, size_t size, void *user)
 {
@@ -319,7 +356,8 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     if (n < 0)
         return 0;
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
-    return used + write_probe_metrics(buf + used, size - used);
+    used += write_probe_metrics(buf + used, size - used);
+    return used + write_more_metrics(&rs, &is, buf + used, size - used);
 }
 
 static int health(void *user) { return ingest_db_healthy(user); }

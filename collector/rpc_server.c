@@ -130,6 +130,14 @@ struct server {
 static atomic_long stat_streams_open;
 static atomic_ullong stat_streams_total, stat_batches, stat_results, stat_rejected, stat_registers, stat_queries,
     stat_paused, stat_auth_denied;
+/* Calls and streams the collector ended with a non-OK status, by gRPC code. */
+static atomic_ullong stat_status[RPC_STATUS_CODES];
+
+static void count_status(grpc_status_code code)
+{
+    if (code != GRPC_STATUS_OK && (int)code > 0 && (int)code < RPC_STATUS_CODES)
+        atomic_fetch_add(&stat_status[code], 1);
+}
 
 void rpc_server_get_stats(struct rpc_server_stats *out)
 {
@@ -142,6 +150,8 @@ void rpc_server_get_stats(struct rpc_server_stats *out)
     out->queries = atomic_load(&stat_queries);
     out->paused_reads = atomic_load(&stat_paused);
     out->auth_denied = atomic_load(&stat_auth_denied);
+    for (int i = 0; i < RPC_STATUS_CODES; i++)
+        out->status_errors[i] = atomic_load(&stat_status[i]);
 }
 
 #define M_REGISTER_PATH "/picket.v1.ProbeService/Register"
@@ -359,6 +369,7 @@ static void unary_reply(struct unary *u, grpc_status_code code, const char *deta
         }
     }
     u->status_details = grpc_slice_from_copied_string(details ? details : "");
+    count_status(code);
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
     ops[n].data.send_status_from_server.status_details = &u->status_details;
@@ -1043,6 +1054,7 @@ static void stream_abort(struct stream *s, grpc_status_code code, const char *wh
     s->finished = 1;
     s->status_sent = 1;
     atomic_fetch_add(&stat_rejected, 1);
+    count_status(code);
     grpc_call_cancel_with_status(s->call, code, why, NULL);
 }
 
@@ -1663,6 +1675,7 @@ static void on_new_call(struct server *srv, struct acceptor *a, int success)
             }
         }
         if (refuse != GRPC_STATUS_OK) {
+            count_status(refuse);
             grpc_call_cancel_with_status(a->call, refuse, why, NULL);
             grpc_call_unref(a->call);
         } else if (methods[i].stream)

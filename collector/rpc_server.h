@@ -23,6 +23,9 @@ struct rpc_server_config {
     int insecure_plaintext;        /* no TLS, no authentication: development only */
 };
 
+/* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED). */
+#define RPC_STATUS_CODES 17
+
 struct rpc_server_stats {
     long streams_open;
     unsigned long long streams_total;
@@ -33,6 +36,7 @@ struct rpc_server_stats {
     unsigned long long queries;
     unsigned long long paused_reads;     /* times a stream was paused for backpressure */
     unsigned long long auth_denied;      /* calls refused for a missing, bad or insufficient credential */
+    unsigned long long status_errors[RPC_STATUS_CODES]; /* calls and streams ended non-OK, by code */
 };
 /* Process-wide counters; any thread. */
 void rpc_server_get_stats(struct rpc_server_stats *out);

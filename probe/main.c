@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "checks.h"
+#include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "probe_config.h"
 #include "rpc_security.h"
 #include "report.h"
@@ -65,6 +67,9 @@ static void usage(FILE *f)
             "                       `probe` and `region` are set to this probe's name and region\n"
             "                       unless given\n"
             "  --log-level LEVEL    debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
+            "  --metrics-listen ADDR  serve Prometheus /metrics and /healthz on IPv4:PORT, e.g.\n"
+            "                       127.0.0.1:9469 (env PICKET_METRICS_LISTEN); default \"none\": off.\n"
+            "                       Series and their blackbox_exporter names: docs/METRICS.md\n"
             PK_TLS_CLIENT_USAGE
             "  -h, --help           this text\n"
             "\n"
@@ -403,6 +408,8 @@ out:
 struct probe_ctx {
     struct uplink *up;
     struct runner *runner;
+    struct probe_metrics *metrics;
+    double start_time_s;
     const struct pk_probe_config *cfg;
     const struct pk_var_overrides *ov;
 };
@@ -433,6 +440,9 @@ static int on_checks(int64_t version, const char *const *origins, const char *co
             goto refuse;
         PK_INFO("probe", "checks version selects nothing for this probe; running local files",
                 "version=%lld checks=%zu", (long long)version, all.n_checks);
+        if (probe_metrics_set_checks(p->metrics, &all) < 0)
+            PK_WARN("probe", "out of memory; /metrics keeps showing the previous checks", "version=%lld",
+                    (long long)version);
         runner_swap(p->runner, &all);
         return 0;
     }
@@ -466,6 +476,9 @@ static int on_checks(int64_t version, const char *const *origins, const char *co
     if (runner_can_run(&all, err, errlen) < 0)
         goto refuse;
     PK_INFO("probe", "running checks version", "version=%lld checks=%zu", (long long)version, all.n_checks);
+    if (probe_metrics_set_checks(p->metrics, &all) < 0)
+        PK_WARN("probe", "out of memory; /metrics keeps showing the previous checks", "version=%lld",
+                (long long)version);
     runner_swap(p->runner, &all);
     return 0;
 refuse:
@@ -477,12 +490,28 @@ refuse:
 
 static void on_result(const struct pk_result *r, void *user)
 {
-    struct uplink *u = ((struct probe_ctx *)user)->up;
-    uplink_submit(u, r);
+    struct probe_ctx *p = user;
+    uplink_submit(p->up, r);
+    probe_metrics_record(p->metrics, r);
     char qn[300], qm[600];
     PK_DEBUG("probe", "result", "check=%s outcome=%s status=%d total_us=%lld error=%s message=%s",
              pk_log_q(qn, sizeof qn, r->check_name), pk_outcome_name(r->outcome), r->status_code,
              (long long)r->total_us, pk_error_class_name(r->error_class), pk_log_q(qm, sizeof qm, r->message));
+}
+
+/* About 2 kB per http check: room for some 30,000 checks. Pages the body does not
+ * reach are never touched (a buffer this size is mmap'd lazily). */
+#define METRICS_BODY_MAX ((size_t)64 * 1024 * 1024)
+
+static void on_round_started(int64_t lateness_us, void *user) { probe_metrics_round_started(user, lateness_us); }
+
+/* HTTP thread: the uplink and metrics pointers are set before the server starts. */
+static size_t render_metrics(char *buf, size_t size, void *user)
+{
+    struct probe_ctx *p = user;
+    struct uplink_stats us;
+    uplink_get_stats(p->up, &us);
+    return probe_metrics_render(p->metrics, &us, p->start_time_s, buf, size);
 }
 
 /* PICKET_MAX_CHECK_FILE_BYTES raises (or lowers) the check-file size cap for every
@@ -541,6 +570,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
         {"var", required_argument, NULL, 'v'},       {"spool-dir", required_argument, NULL, 'S'},
         {"spool-cap", required_argument, NULL, 'A'}, {"spool-fsync", required_argument, NULL, 'F'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         PK_TLS_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
@@ -576,6 +606,7 @@ int main(int argc, char **argv)
     }
     /* Second pass: every flag. Lists given by flags replace those from file/env. */
     int flag_collectors = 0, flag_checks = 0;
+    const char *metrics_listen = getenv("PICKET_METRICS_LISTEN");
     optind = 1;
     opterr = 1;
     int rc = 0;
@@ -655,6 +686,9 @@ int main(int argc, char **argv)
                 rc = 2;
             }
             break;
+        case 'M':
+            metrics_listen = optarg;
+            break;
         case 'F':
             if (pk_probe_config_parse_fsync(optarg, &cfg.spool_fsync_ms) < 0) {
                 fprintf(stderr, "picket-probe: --spool-fsync: '%s' is not always, never or a duration like 1s\n",
@@ -700,7 +734,7 @@ int main(int argc, char **argv)
         ov_vars[n_ov++] = (struct pk_kv){"region", cfg.region};
     struct pk_var_overrides ov = {.vars = ov_vars, .n_vars = n_ov};
     struct pk_checkset set = {0};
-    struct probe_ctx pctx = {.cfg = &cfg, .ov = &ov};
+    struct probe_ctx pctx = {.cfg = &cfg, .ov = &ov, .start_time_s = (double)pk_now_us() / 1e6};
     if (load_local(&pctx, &set, err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         pk_probe_config_free(&cfg);
@@ -748,12 +782,19 @@ int main(int argc, char **argv)
         .checks_user = &pctx,
     };
     int exit_code = 1;
+    struct pk_http_server *http = NULL;
+    pctx.metrics = probe_metrics_new(cfg.region);
+    if (!pctx.metrics || probe_metrics_set_checks(pctx.metrics, &set) < 0) {
+        fprintf(stderr, "picket-probe: out of memory\n");
+        goto out;
+    }
     struct runner *runner = runner_new(&set, on_result, &pctx, err, sizeof err);
     if (!runner) {
         fprintf(stderr, "picket-probe: %s\n", err);
         goto out;
     }
     pctx.runner = runner;
+    runner_set_lateness_hook(runner, on_round_started, pctx.metrics);
     struct uplink *up = uplink_start(&ucfg, err, sizeof err);
     if (!up) {
         fprintf(stderr, "picket-probe: %s\n", err);
@@ -761,6 +802,15 @@ int main(int argc, char **argv)
         goto out;
     }
     pctx.up = up;
+    if (metrics_listen && metrics_listen[0] && strcmp(metrics_listen, "none") != 0) {
+        http = pk_http_start(metrics_listen, METRICS_BODY_MAX, render_metrics, NULL, &pctx, err, sizeof err);
+        if (!http) {
+            fprintf(stderr, "picket-probe: --metrics-listen: %s\n", err);
+            uplink_stop(up, 0);
+            runner_free(runner);
+            goto out;
+        }
+    }
     if (set.n_checks == 0)
         PK_INFO("probe", "no local checks for this probe; waiting for the collector's", "collectors=%zu",
                 cfg.n_collectors);
@@ -769,11 +819,12 @@ int main(int argc, char **argv)
     malloc_trim(0);
     {
         char qn[300], qr[200];
-        PK_INFO("probe", "starting", "version=%s probe=%s region=%s checks=%zu collectors=%zu", PICKET_VERSION,
-                pk_log_q(qn, sizeof qn, cfg.name), pk_log_q(qr, sizeof qr, cfg.region), set.n_checks,
-                cfg.n_collectors);
+        PK_INFO("probe", "starting", "version=%s probe=%s region=%s checks=%zu collectors=%zu metrics_listen=%s",
+                PICKET_VERSION, pk_log_q(qn, sizeof qn, cfg.name), pk_log_q(qr, sizeof qr, cfg.region),
+                set.n_checks, cfg.n_collectors, http ? metrics_listen : "none");
     }
     exit_code = runner_run(runner, &stop_requested) == 0 ? 0 : 1;
+    pk_http_stop(http); /* it reads the uplink's stats */
     /* Give the collector a moment to acknowledge the last results. The uplink
      * (whose callback swaps into the runner) stops before the runner is freed. */
     uplink_stop(up, 2000);
@@ -781,6 +832,7 @@ int main(int argc, char **argv)
     PK_INFO("probe", "stopped", "code=%d", exit_code);
 out:
     rpc_client_clear_security();
+    probe_metrics_free(pctx.metrics);
 
     free(infos);
     pk_checkset_free(&set);

@@ -1,0 +1,111 @@
+/* http_server.c: GET /metrics and /healthz over libmicrohttpd (the only file of
+ * the probe that includes microhttpd). Owns its daemon and thread; anything but
+ * GET/HEAD of those two paths gets 404/405. Never calls back into anything that
+ * blocks: the callbacks are the caller's cached-state readers. */
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pk_http_server {
+    struct MHD_Daemon *daemon;
+    size_t body_max;
+    pk_http_metrics_fn metrics;
+    pk_http_health_fn health;
+    void *user;
+    int port;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type, char *body, size_t len,
+                             enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)con_cls;
+    struct pk_http_server *h = cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n", 19,
+                     MHD_RESPMEM_PERSISTENT);
+    if (strcmp(url, "/metrics") == 0) {
+        char *buf = malloc(h->body_max);
+        if (!buf)
+            return MHD_NO;
+        size_t n = h->metrics(buf, h->body_max, h->user);
+        return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, n, MHD_RESPMEM_MUST_FREE);
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        if (!h->health || h->health(h->user))
+            return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3, MHD_RESPMEM_PERSISTENT);
+        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "unhealthy\n", 10, MHD_RESPMEM_PERSISTENT);
+    }
+    return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, MHD_RESPMEM_PERSISTENT);
+}
+
+struct pk_http_server *pk_http_start(const char *listen, size_t body_max, pk_http_metrics_fn metrics,
+                                     pk_http_health_fn health, void *user, char *err, size_t errlen)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
+        return NULL;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    if (!colon[1] || *end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        snprintf(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
+        return NULL;
+    }
+    addr.sin_port = htons((uint16_t)port);
+    struct pk_http_server *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->body_max = body_max ? body_max : 1024 * 1024;
+    h->metrics = metrics;
+    h->health = health;
+    h->user = user;
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? (int)info->port : (int)port;
+    return h;
+}
+
+int pk_http_port(const struct pk_http_server *h) { return h ? h->port : 0; }
+
+void pk_http_stop(struct pk_http_server *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}
