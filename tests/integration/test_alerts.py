@@ -79,6 +79,11 @@ class Probe:
         stub = pb_grpc.ProbeServiceStub(self.ch)
         infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=IV_MS, service="svc-" + c[0])
                  for c in checks]
+        for info in infos:
+            if info.name.startswith("b-"):  # latency budget: p95 10 ms
+                info.budget_p95_ms = 10
+            if info.name.startswith("s-"):  # SLO 99.9 % over a day
+                info.slo_target_percent, info.slo_window_ms = 99.9, 86_400_000
         reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
                                                probe_time_us=int(time.time() * 1e6)))
         self.seq = reg.committed_sequence
@@ -97,7 +102,7 @@ class Probe:
         except Exception:
             pass
 
-    def send(self, checks, outcome, rounds):
+    def send(self, checks, outcome, rounds, total_us=5000):
         """rounds results per check in consecutive rounds ending now; returns when committed."""
         now = time.time()
         need = max([self.last.get(c, 0) for c in checks] + [0]) + rounds * IV_MS / 1000.0 - now
@@ -113,7 +118,7 @@ class Probe:
                                          started_at_us=int(t * 1e6), outcome=outcome,
                                          error_class=pb.ERROR_CLASS_NONE if outcome == pb.OUTCOME_OK
                                          else pb.ERROR_CLASS_TIMEOUT, status_code=200, dns_us=-1, connect_us=-1,
-                                         tls_us=-1, ttfb_us=-1, total_us=5000))
+                                         tls_us=-1, ttfb_us=-1, total_us=total_us))
             self.last[c] = now
         self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
         deadline = time.time() + 20
@@ -201,6 +206,15 @@ rules:
     flap_flips: 2
     flap_window: 4s
     repeat_interval: 0s
+  - name: slow
+    type: latency_budget
+    checks: "b-*"
+    receivers: [hook]
+    window: 1m
+  - name: burn
+    type: slo_burn
+    checks: "s-*"
+    receivers: [hook]
   - name: silent
     type: silent_probe
     probes: "quiet-*"
@@ -211,7 +225,7 @@ rules:
     probes: "main"
     receivers: [hook]
 """ % (hook.port, slack.port, am_port))
-    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1"]
+    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2"]
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--alerts", rules], logdir=tmp)
@@ -322,6 +336,20 @@ rules:
             wait_for("drops alert", lambda: any(a["labels"].get("alertname") == "drops" and "dropped 7" in a["summary"]
                                                 for _, a in hook.alerts()), 10)
             print("silent probe and spool drops alerted")
+
+            # 7. latency budget and SLO burn rate, from rollups: only the bad check of each pair fires
+            probe.send(["b-1"], pb.OUTCOME_OK, 5, total_us=50_000)
+            probe.send(["b-2"], pb.OUTCOME_OK, 5, total_us=2_000)
+            probe.send(["s-1"], pb.OUTCOME_FAILED, 5)
+            probe.send(["s-2"], pb.OUTCOME_OK, 5)
+            wait_for("budget breach", lambda: count(hook, "b-1", "firing") == 1, 10)
+            wait_for("SLO burn", lambda: count(hook, "s-1", "firing") == 1, 10)
+            time.sleep(1.0)
+            assert count(hook, "b-2", "firing") == 0 and count(hook, "s-2", "firing") == 0, hook.alerts()
+            b1 = [a for _, a in hook.alerts() if a["labels"].get("check") == "b-1"][0]
+            assert ": p95 (" in b1["summary"], b1  # only p95 has a budget
+            print("latency budget: %s" % b1["summary"])
+            print("slo burn: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "s-1"][0]["summary"])
 
             # nothing twice to one receiver, every outbox row delivered
             keys = hook.keys()
