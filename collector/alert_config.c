@@ -280,13 +280,12 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
     }
     if (!r->name[0] || r->type < 0)
         return fail(L, type_node, "a rule needs name and type");
-    if (r->type == ALERT_BASELINE)
-        return fail(L, type_node, "rule '%s': type baseline_regression is not implemented yet", r->name);
     for (int i = 0; i < cfg->n_rules; i++)
         if (!strcmp(cfg->rules[i].name, r->name))
             return fail(L, m, "rule '%s' is defined twice", r->name);
     if (!has_window)
-        r->window_ms = r->type == ALERT_SILENT_PROBE ? 60000 : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
+        r->window_ms = r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
+                       : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
     int probe_rule = r->type == ALERT_SILENT_PROBE || r->type == ALERT_SPOOL_DROPS;
     (void)subject_node;
     if (r->n_group_by == 0) {

@@ -18,6 +18,7 @@
 #include "../common/log.h"
 #include "../common/result.h"
 #include "notify.h"
+#include "rollup.h"
 #include "store.h"
 
 struct alerts {
@@ -27,6 +28,7 @@ struct alerts {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int stopping;
+    int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
 };
 
 static int64_t now_us(void)
@@ -620,6 +622,80 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
     free(rows);
 }
 
+/* Baseline regression, as picketctl report judges it (docs/ANALYTICS.md): the
+ * check's hourly p95 over the 28 days before the last 24 hours is the history of
+ * an hour-of-week baseline; the last 24 hourly p95s (the current hour included)
+ * feed the k-consecutive detector; raised at the end = firing, since the first
+ * deviant hour of the run. */
+#define BASELINE_HISTORY_US (INT64_C(28) * 24 * ROLLUP_HOUR_US)
+#define BASELINE_RECENT_US (INT64_C(24) * ROLLUP_HOUR_US)
+
+static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                          size_t n_meta)
+{
+    char err[512], q[600];
+    int64_t split = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US - BASELINE_RECENT_US;
+    for (size_t mi = 0; mi < n_meta; mi++) {
+        const struct store_check_meta *m = &meta[mi];
+        if (fnmatch(rule->checks, m->name, 0) != 0)
+            continue;
+        struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
+                                        .check = m->name, .group = STORE_ROLLUP_BY_CHECK,
+                                        .bucket_us = ROLLUP_HOUR_US};
+        struct store_rollup_row *rows = NULL;
+        size_t n = 0;
+        if (store_rollup_query(t->s, &f, &rows, &n, err, sizeof err) < 0) {
+            PK_WARN("alerts", "reading rollups failed", "rule=%s check=%s error=%s", rule->name,
+                    pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+            continue;
+        }
+        int64_t *ts = calloc(n ? n : 1, sizeof *ts);
+        double *y = calloc(n ? n : 1, sizeof *y);
+        struct pk_baseline *b = calloc(1, sizeof *b);
+        size_t n_hist = 0;
+        for (size_t i = 0; ts && y && i < n; i++) {
+            ts[i] = rows[i].bucket_start_us;
+            y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+            if (ts[i] < split)
+                n_hist++;
+        }
+        struct pk_baseline_opts bo;
+        pk_baseline_opts_default(&bo);
+        if (ts && y && b && n_hist && pk_baseline_learn(b, &bo, ts, y, n_hist, err, sizeof err) == 0) {
+            struct pk_detector_opts dop;
+            pk_detector_opts_default(&dop);
+            dop.threshold = rule->baseline_threshold;
+            dop.k_raise = dop.k_clear = rule->baseline_k;
+            struct pk_detector d;
+            pk_detector_init(&d, &dop);
+            double last = NAN, expected = NAN, score = NAN;
+            for (size_t i = n_hist; i < n; i++) {
+                double z = pk_baseline_score(b, ts[i], y[i]);
+                pk_detector_feed(&d, ts[i], z);
+                if (!isnan(z)) {
+                    score = z;
+                    last = y[i];
+                    expected = b->slot[pk_baseline_slot_of(ts[i], bo.tz_offset_s)].median;
+                }
+            }
+            char summary[512];
+            if (d.raised)
+                snprintf(summary, sizeof summary,
+                         "check %s regressed: hourly p95 %.1f ms against a baseline of %.1f ms (robust z %.1f) for %d "
+                         "hours or more", m->name, last / 1000, expected / 1000, score, rule->baseline_k);
+            else
+                snprintf(summary, sizeof summary, "check %s back to its baseline (hourly p95 %.1f ms, expected %.1f ms)",
+                         m->name, last / 1000, expected / 1000);
+            struct labels l = {m->name, m->service, "", ""};
+            apply(t, rule, m->name, d.raised != 0, d.raised ? d.since_us : t->now, &l, summary, NAN);
+        }
+        free(b);
+        free(ts);
+        free(y);
+        free(rows);
+    }
+}
+
 static void evaluate(struct tick *t)
 {
     char err[512], q[600];
@@ -647,6 +723,12 @@ static void evaluate(struct tick *t)
         case ALERT_LATENCY_BUDGET:
         case ALERT_SLO_BURN:
             eval_rollups(t, r, meta, n_meta);
+            break;
+        case ALERT_BASELINE:
+            if (t->now >= t->a->next_baseline_us[i]) {
+                t->a->next_baseline_us[i] = t->now + r->window_ms * 1000;
+                eval_baseline(t, r, meta, n_meta);
+            }
             break;
         default:
             break;

@@ -49,7 +49,8 @@ struct alert_rule {
     int64_t flap_window_ms;     /* ... within this window: flapping (default 10 min) */
     /* incident */
     int open_after, close_after, quorum;
-    /* latency_budget, slo_burn, spool_drops: the window judged; silent_probe: after */
+    /* latency_budget, slo_burn, spool_drops: the window judged; silent_probe: after;
+     * baseline_regression: how often it is evaluated (default 1 min) */
     int64_t window_ms;
     /* slo_burn: multiwindow (long, short, factor), default the SRE workbook's page pair */
     int64_t slo_long_ms, slo_short_ms;

@@ -130,6 +130,21 @@ class Probe:
                 break
         raise AssertionError("results not acknowledged")
 
+    def send_history(self, check, points):
+        """points: [(started_at seconds, total_us)], all ok; returns when committed."""
+        results = []
+        for t, total in points:
+            self.seq += 1
+            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", started_at_us=int(t * 1e6),
+                                     outcome=pb.OUTCOME_OK, error_class=pb.ERROR_CLASS_NONE, status_code=200, dns_us=-1,
+                                     connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=total))
+        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
+                return
+        raise AssertionError("history not acknowledged")
+
     def heartbeat(self, dropped):
         self.out.put(pb.ProbeMessage(heartbeat=pb.Heartbeat(sent_at_us=int(time.time() * 1e6), dropped_results=dropped)))
 
@@ -215,6 +230,12 @@ rules:
     type: slo_burn
     checks: "s-*"
     receivers: [hook]
+  - name: regressed
+    type: baseline_regression
+    checks: "h-*"
+    receivers: [hook]
+    window: 1s
+    consecutive: 3
   - name: silent
     type: silent_probe
     probes: "quiet-*"
@@ -225,7 +246,7 @@ rules:
     probes: "main"
     receivers: [hook]
 """ % (hook.port, slack.port, am_port))
-    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2"]
+    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2"]
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--alerts", rules], logdir=tmp)
@@ -350,6 +371,18 @@ rules:
             assert ": p95 (" in b1["summary"], b1  # only p95 has a budget
             print("latency budget: %s" % b1["summary"])
             print("slo burn: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "s-1"][0]["summary"])
+
+            # 8. baseline regression: 8 days of hourly p95 at 10 ms; h-1 at 100 ms for the last 3 hours
+            hour = int(time.time()) // 3600 * 3600
+            for c in ("h-1", "h-2"):
+                pts = [(hour - h * 3600 + 60, 10_000) for h in range(8 * 24, -1, -1)]
+                if c == "h-1":
+                    pts = [(t, 100_000 if t >= hour - 2 * 3600 else v) for t, v in pts]
+                probe.send_history(c, pts)
+            wait_for("baseline regression", lambda: count(hook, "h-1", "firing") == 1, 15)
+            time.sleep(1.5)
+            assert count(hook, "h-2", "firing") == 0, [a for _, a in hook.alerts() if a["labels"].get("check") == "h-2"]
+            print("baseline: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "h-1"][0]["summary"])
 
             # nothing twice to one receiver, every outbox row delivered
             keys = hook.keys()

@@ -69,7 +69,8 @@ static void test_errors_name_file_line_col(void **state)
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n    group_by: [team]\n", "unknown label 'team'");
     expect_error("receivers:\n  - name: h\n    type: webhook\n    url: https://x/\n", "a.yml:4:10: url 'https://x/': only http://");
     expect_error(RECEIVERS, "'rules' must be a non-empty list");
-    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n", "not implemented yet");
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    consecutive: 0\n",
+                 "a.yml:8:18: 'consecutive' must be an integer from 1 to 1000");
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n  - name: x\n    type: silent_probe\n",
                  "rule 'x' is defined twice");
     expect_error("receivers: [\n", "a.yml:2:1: YAML");
