@@ -106,7 +106,7 @@ static int check_keys(struct cl *L, const yaml_node_t *map, const char *where, c
 static const char *const ROOT_KEYS[] = {"evaluation_interval", "receivers", "rules", NULL};
 static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "retry_initial", "retry_max", NULL};
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
-                                        "group_wait", "repeat_interval", "flap_flips", "flap_window",
+                                        "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",
                                         "short_window", "burn_factor", "threshold", "consecutive", NULL};
 static const char *const RULE_TYPES[] = {"incident", "latency_budget", "baseline_regression", "slo_burn",
@@ -249,6 +249,8 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
             }
         } else if (!strcmp(k, "group_wait")) {
             rc = get_dur(L, v, k, 0, &r->group_wait_ms);
+        } else if (!strcmp(k, "group_interval")) {
+            rc = get_dur(L, v, k, 0, &r->group_interval_ms);
         } else if (!strcmp(k, "repeat_interval")) {
             rc = get_dur(L, v, k, 0, &r->repeat_interval_ms);
         } else if (!strcmp(k, "flap_flips")) {

@@ -165,16 +165,17 @@ static void labels_json(struct sb *b, const struct event *e)
     sb_put(b, "}", 1);
 }
 
-/* The body a receiver gets for one event (stored as the outbox payload). */
+/* One event as its receiver wants it, stored as the outbox payload: an alert
+ * object (webhook, Alertmanager) or a JSON string (Slack's text line). deliver()
+ * wraps the rows of one group in the receiver's envelope. */
 static char *render(const struct alert_receiver *r, const struct event *e)
 {
     struct sb b = {0};
-    char starts[40], ends[40], gk[512];
+    char starts[40], ends[40];
     rfc3339(starts, sizeof starts, e->starts_us);
     rfc3339(ends, sizeof ends, e->ends_us);
-    group_key(e, gk, sizeof gk);
     if (r->type == ALERT_RCV_ALERTMANAGER) {
-        sb_put(&b, "[{\"labels\":", 11);
+        sb_put(&b, "{\"labels\":", 10);
         labels_json(&b, e);
         sb_put(&b, ",\"annotations\":{\"summary\":", 26);
         sb_str(&b, e->summary);
@@ -183,20 +184,14 @@ static char *render(const struct alert_receiver *r, const struct event *e)
         sb_f(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
         if (e->ends_us)
             sb_f(&b, ",\"endsAt\":\"%s\"", ends);
-        sb_put(&b, "}]", 2);
+        sb_put(&b, "}", 1);
     } else if (r->type == ALERT_RCV_SLACK) {
         char text[1200];
         snprintf(text, sizeof text, "[%s%s] %s: %s", !strcmp(e->status, "firing") ? "FIRING" : "RESOLVED",
                  e->flapping ? ", FLAPPING" : "", e->rule->name, e->summary);
-        sb_put(&b, "{\"text\":", 8);
         sb_str(&b, text);
-        sb_put(&b, "}", 1);
     } else {
-        sb_put(&b, "{\"version\":\"1\",\"receiver\":", 26);
-        sb_str(&b, r->name);
-        sb_f(&b, ",\"status\":\"%s\",\"group_key\":", e->status);
-        sb_str(&b, gk);
-        sb_f(&b, ",\"alerts\":[{\"key\":");
+        sb_f(&b, "{\"key\":");
         sb_str(&b, e->key);
         sb_f(&b, ",\"status\":\"%s\",\"flapping\":%s,\"labels\":", e->status, e->flapping ? "true" : "false");
         labels_json(&b, e);
@@ -207,7 +202,7 @@ static char *render(const struct alert_receiver *r, const struct event *e)
             sb_f(&b, ",\"ends_at\":\"%s\"", ends);
         else
             sb_f(&b, ",\"ends_at\":null");
-        sb_put(&b, "}]}", 3);
+        sb_put(&b, "}", 1);
     }
     if (b.oom) {
         free(b.p);
@@ -343,6 +338,7 @@ static void apply(struct tick *t, const struct alert_rule *rule, const char *sub
     int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
     struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
     char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char gkeys[MAX_EVENTS][512];
     size_t nout = 0;
     int oom = 0;
     for (int i = 0; i < nev; i++)
@@ -354,6 +350,8 @@ static void apply(struct tick *t, const struct alert_rule *rule, const char *sub
                 continue;
             }
             bodies[nout] = body;
+            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
+            out[nout].group_key = gkeys[i];
             out[nout].receiver = r->name;
             out[nout].event_key = ev[i].key;
             out[nout].payload = body;
@@ -742,26 +740,130 @@ static void evaluate(struct tick *t)
 
 /* ------------------------------------------------------------- delivery */
 
+/* When each (receiver, group) was last POSTed, for group_interval. In memory:
+ * after a restart the first POST of a group is not held back. */
+#define GROUP_MEMORY 1024
+struct group_sent {
+    char receiver[ALERT_NAME_MAX];
+    char group_key[512];
+    int64_t at_us;
+};
+
+static const struct alert_rule *rule_of_key(const struct alerts *a, const char *event_key)
+{
+    size_t len = strcspn(event_key, "|");
+    for (int i = 0; i < a->cfg.n_rules; i++)
+        if (strlen(a->cfg.rules[i].name) == len && !strncmp(a->cfg.rules[i].name, event_key, len))
+            return &a->cfg.rules[i];
+    return NULL;
+}
+
+static int key_is_resolved(const char *event_key) { return strstr(event_key, "|resolved|") != NULL; }
+
+/* The POST body for rows idx[0..n) of one receiver and group. */
+static char *envelope(const struct alert_receiver *r, const struct store_outbox_row *rows, const size_t *idx, size_t n)
+{
+    struct sb b = {0};
+    if (r->type == ALERT_RCV_ALERTMANAGER) {
+        sb_put(&b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+        }
+        sb_put(&b, "]", 1);
+    } else if (r->type == ALERT_RCV_SLACK) {
+        /* each payload is a JSON string literal: join their insides with \n */
+        sb_put(&b, "{\"text\":\"", 9);
+        for (size_t i = 0; i < n; i++) {
+            const char *p = rows[idx[i]].payload;
+            size_t len = strlen(p);
+            if (i)
+                sb_put(&b, "\\n", 2);
+            if (len >= 2)
+                sb_put(&b, p + 1, len - 2);
+        }
+        sb_put(&b, "\"}", 2);
+    } else {
+        int firing = 0;
+        for (size_t i = 0; i < n; i++)
+            firing |= !key_is_resolved(rows[idx[i]].event_key);
+        sb_put(&b, "{\"version\":\"1\",\"receiver\":", 26);
+        sb_str(&b, r->name);
+        sb_f(&b, ",\"status\":\"%s\",\"group_key\":", firing ? "firing" : "resolved");
+        sb_str(&b, rows[idx[0]].group_key);
+        sb_put(&b, ",\"alerts\":[", 11);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+        }
+        sb_put(&b, "]}", 2);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+#define OUTBOX_BATCH 200
+#define GROUP_POST_MAX 50
+
 static void deliver(struct alerts *a, struct store *s)
 {
+    static struct group_sent sent[GROUP_MEMORY]; /* only the alert thread touches it */
+    static size_t sent_next;
     struct store_outbox_row *rows = NULL;
     size_t n = 0;
     char err[512], q[600];
-    if (store_outbox_due(s, 100, &rows, &n, err, sizeof err) < 0) {
+    if (store_outbox_due(s, OUTBOX_BATCH, &rows, &n, err, sizeof err) < 0) {
         PK_WARN("alerts", "reading the outbox failed", "error=%s", pk_log_q(q, sizeof q, err));
         return;
     }
+    char done[OUTBOX_BATCH] = {0};
+    int64_t now = now_us();
     for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
         const struct alert_receiver *r = NULL;
         for (int j = 0; j < a->cfg.n_receivers; j++)
             if (!strcmp(a->cfg.receivers[j].name, rows[i].receiver))
                 r = &a->cfg.receivers[j];
+        /* group_interval: a group POSTed to this receiver lately waits */
+        const struct alert_rule *rule = rule_of_key(a, rows[i].event_key);
+        struct group_sent *g = NULL;
+        for (size_t k = 0; k < GROUP_MEMORY; k++)
+            if (sent[k].at_us && !strcmp(sent[k].receiver, rows[i].receiver) &&
+                !strcmp(sent[k].group_key, rows[i].group_key))
+                g = &sent[k];
+        if (r && rule && g && rule->group_interval_ms > 0 && now - g->at_us < rule->group_interval_ms * 1000) {
+            for (size_t k = i; k < n; k++)
+                if (!strcmp(rows[k].receiver, rows[i].receiver) && !strcmp(rows[k].group_key, rows[i].group_key))
+                    done[k] = 1;
+            continue;
+        }
+        size_t idx[GROUP_POST_MAX], m = 0;
+        for (size_t k = i; k < n && m < GROUP_POST_MAX; k++)
+            if (!done[k] && !strcmp(rows[k].receiver, rows[i].receiver) &&
+                !strcmp(rows[k].group_key, rows[i].group_key)) {
+                idx[m++] = k;
+                done[k] = 1;
+            }
         int64_t retry_ms = 300000;
         int status = -1;
+        char *body = NULL;
         if (!r) {
             snprintf(err, sizeof err, "receiver '%s' is not in the alerts file", rows[i].receiver);
+        } else if (!(body = envelope(r, rows, idx, m))) {
+            snprintf(err, sizeof err, "out of memory");
         } else {
-            status = notify_post(r->url, rows[i].event_key, rows[i].payload, (int)r->timeout_ms, err, sizeof err);
+            char key[600];
+            if (m == 1)
+                snprintf(key, sizeof key, "%s", rows[i].event_key);
+            else
+                snprintf(key, sizeof key, "%.500s+%zu", rows[i].event_key, m - 1);
+            status = notify_post(r->url, key, body, (int)r->timeout_ms, err, sizeof err);
             if (status >= 0 && (status < 200 || status > 299))
                 snprintf(err, sizeof err, "%.400s answered HTTP %d", r->url, status);
             retry_ms = r->retry_initial_ms;
@@ -770,18 +872,30 @@ static void deliver(struct alerts *a, struct store *s)
             if (retry_ms > r->retry_max_ms)
                 retry_ms = r->retry_max_ms;
         }
+        free(body);
         int ok = status >= 200 && status <= 299;
-        char err2[512];
-        if (store_outbox_mark(s, rows[i].id, ok, ok ? NULL : err, retry_ms, err2, sizeof err2) < 0)
-            PK_WARN("alerts", "recording a delivery failed", "error=%s", pk_log_q(q, sizeof q, err2));
-        else if (ok)
-            PK_INFO("alerts", "notification delivered", "receiver=%s key=%s attempts=%d",
-                    pk_log_q(q, 300, rows[i].receiver), pk_log_q(q + 300, 300, rows[i].event_key),
-                    rows[i].attempts + 1);
-        else
-            PK_WARN("alerts", "notification not delivered; will retry", "receiver=%s key=%s retry_ms=%lld error=%s",
-                    rows[i].receiver, pk_log_q(q, 300, rows[i].event_key), (long long)retry_ms,
-                    pk_log_q(q + 300, 300, err));
+        if (ok) {
+            if (!g) {
+                g = &sent[sent_next];
+                sent_next = (sent_next + 1) % GROUP_MEMORY;
+                pk_strlcpy(g->receiver, rows[i].receiver, sizeof g->receiver);
+                pk_strlcpy(g->group_key, rows[i].group_key, sizeof g->group_key);
+            }
+            g->at_us = now;
+        }
+        for (size_t k = 0; k < m; k++) {
+            const struct store_outbox_row *row = &rows[idx[k]];
+            char err2[512];
+            if (store_outbox_mark(s, row->id, ok, ok ? NULL : err, retry_ms, err2, sizeof err2) < 0)
+                PK_WARN("alerts", "recording a delivery failed", "error=%s", pk_log_q(q, sizeof q, err2));
+            else if (ok)
+                PK_INFO("alerts", "notification delivered", "receiver=%s key=%s attempts=%d group_size=%zu",
+                        pk_log_q(q, 300, row->receiver), pk_log_q(q + 300, 300, row->event_key), row->attempts + 1, m);
+            else
+                PK_WARN("alerts", "notification not delivered; will retry",
+                        "receiver=%s key=%s retry_ms=%lld error=%s", row->receiver, pk_log_q(q, 300, row->event_key),
+                        (long long)retry_ms, pk_log_q(q + 300, 300, err));
+        }
     }
     store_outbox_free(rows, n);
 }

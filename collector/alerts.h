@@ -44,6 +44,7 @@ struct alert_rule {
     int n_group_by;
     char group_by[ALERT_MAX_GROUP_BY][16]; /* label names; default alertname + check */
     int64_t group_wait_ms;      /* first notification of an alert waits this long (default 0) */
+    int64_t group_interval_ms;  /* a group is POSTed to a receiver at most this often (default 0) */
     int64_t repeat_interval_ms; /* firing re-notified this often (default 4 h; 0 = never) */
     int flap_flips;             /* more than this many flips ... (default 4) */
     int64_t flap_window_ms;     /* ... within this window: flapping (default 10 min) */

@@ -294,7 +294,8 @@ int store_alert_states(struct store *s, struct store_alert_state **rows, size_t 
 struct store_outbox_new {
     const char *receiver;
     const char *event_key; /* unique per receiver: a second insert is a no-op */
-    const char *payload;   /* JSON */
+    const char *group_key;
+    const char *payload;   /* JSON: one alert in the receiver's format */
     int64_t delay_ms;      /* first attempt not before now + delay_ms (group_wait) */
 };
 /* Upserts st and enqueues the events in ONE transaction. */
@@ -305,6 +306,7 @@ struct store_outbox_row {
     int64_t id;
     char receiver[PK_NAME_MAX];
     char event_key[512];
+    char group_key[512];
     char *payload; /* malloc'd */
     int attempts;
 };

@@ -2536,11 +2536,12 @@ int store_alert_save(struct store *s, const struct store_alert_state *st, const 
     for (size_t i = 0; i < n; i++) {
         char delay[32];
         snprintf(delay, sizeof delay, "%" PRId64, ev[i].delay_ms);
-        const char *q[] = {ev[i].receiver, ev[i].event_key, ev[i].payload, delay};
+        const char *q[] = {ev[i].receiver, ev[i].event_key, ev[i].payload, delay, ev[i].group_key};
         if (run_cmd(s,
-                    "INSERT INTO alert_outbox (receiver, event_key, payload, next_attempt) VALUES ($1, $2, $3::jsonb, "
-                    "now() + $4::bigint * interval '1 millisecond') ON CONFLICT (receiver, event_key) DO NOTHING",
-                    4, q, "alerts: enqueueing a notification", err, errlen) < 0)
+                    "INSERT INTO alert_outbox (receiver, event_key, payload, next_attempt, group_key) VALUES ($1, $2, "
+                    "$3::jsonb, now() + $4::bigint * interval '1 millisecond', $5) "
+                    "ON CONFLICT (receiver, event_key) DO NOTHING",
+                    5, q, "alerts: enqueueing a notification", err, errlen) < 0)
             goto fail;
     }
     return commit(s, "alerts: COMMIT", err, errlen);
@@ -2558,7 +2559,7 @@ int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows,
     snprintf(lim, sizeof lim, "%d", limit);
     const char *params[] = {lim};
     PGresult *r = run(s,
-                      "SELECT id, receiver, event_key, payload::text, attempts FROM alert_outbox "
+                      "SELECT id, receiver, event_key, payload::text, attempts, group_key FROM alert_outbox "
                       "WHERE delivered_at IS NULL AND next_attempt <= now() ORDER BY id LIMIT $1::int",
                       1, params, PGRES_TUPLES_OK, "alerts: reading the outbox", err, errlen);
     if (!r)
@@ -2577,6 +2578,7 @@ int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows,
         pk_strlcpy(out[i].event_key, PQgetvalue(r, t, 2), sizeof out[i].event_key);
         out[i].payload = strdup(PQgetvalue(r, t, 3));
         out[i].attempts = (int)strtol(PQgetvalue(r, t, 4), NULL, 10);
+        pk_strlcpy(out[i].group_key, PQgetvalue(r, t, 5), sizeof out[i].group_key);
         if (!out[i].payload) {
             PQclear(r);
             store_outbox_free(out, i);

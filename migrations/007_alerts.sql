@@ -25,7 +25,8 @@ CREATE TABLE alert_outbox (
     id           bigserial PRIMARY KEY,
     receiver     text NOT NULL,
     event_key    text NOT NULL,
-    payload      jsonb NOT NULL,                 -- the event (labels, summary, status, times)
+    group_key    text NOT NULL DEFAULT '',       -- rows of one receiver and group are sent in one POST
+    payload      jsonb NOT NULL,                 -- the event as its receiver wants it (one alert)
     created_at   timestamptz NOT NULL DEFAULT now(),
     attempts     int NOT NULL DEFAULT 0,
     next_attempt timestamptz NOT NULL DEFAULT now(),

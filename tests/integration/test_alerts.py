@@ -67,8 +67,12 @@ class Receiver:
             return [(t, a) for t, _, b, _ in self.arrivals for a in b.get("alerts", [])]
 
     def keys(self):
+        """The event key of every alert that arrived (webhook bodies)."""
+        return [a["key"] for _, a in self.alerts()]
+
+    def posts_with(self, pred):
         with self.lock:
-            return [k for _, _, _, k in self.arrivals]
+            return [b for _, _, b, _ in self.arrivals if any(pred(a) for a in b.get("alerts", []))]
 
 
 class Probe:
@@ -291,6 +295,15 @@ rules:
                 probe.send(d_checks, pb.OUTCOME_OK, 2)
                 wait_for("%d resolves" % N_DELAY, lambda: all(count(hook, c, "resolved") == cycle + 1
                                                              for c in d_checks), 15)
+            # grouped by [alertname, service]: the 20 incidents of a cycle come in one POST or few
+            d_posts = hook.posts_with(lambda a: a["labels"].get("check", "").startswith("d-") and a["status"] == "firing")
+            assert len(d_posts) <= 4, [len(b["alerts"]) for b in d_posts]
+            assert all(b["group_key"] == "{alertname=down,service=svc-d}" for b in d_posts), d_posts[0]
+            slack_d = [b["text"] for _, _, b, _ in slack.arrivals if "check d-" in b["text"]]
+            assert len(slack_d) <= 8 and sum(t.count("\n") + 1 for t in slack_d) == 4 * N_DELAY, slack_d
+            print("grouping: %d incidents and their resolves in %d webhook POSTs (%d firing), %d Slack messages" % (
+                2 * N_DELAY, len(hook.posts_with(lambda a: a["labels"].get("check", "").startswith("d-"))),
+                len(d_posts), len(slack_d)))
             delays.sort()
             p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
             print("alert delay over %d incidents: p50 %.3f s, p99 %.3f s, max %.3f s" %
@@ -396,6 +409,9 @@ rules:
                 probe = None
             assert col.stop() == 0, col.output()[-3000:]
             print("ok: %d notifications at hook, %d at slack, none twice" % (len(keys), len(slack.arrivals)))
+        except BaseException:
+            print("collector log (tail):\n" + col.output()[-4000:])
+            raise
         finally:
             if probe:
                 probe.close()
