@@ -21,6 +21,15 @@
 #include "rollup.h"
 #include "store.h"
 
+/* When each (receiver, group) was last POSTed, for group_interval. In memory:
+ * after a restart the first POST of a group is not held back. */
+#define GROUP_MEMORY 1024
+struct group_sent {
+    char receiver[ALERT_NAME_MAX];
+    char group_key[512];
+    int64_t at_us;
+};
+
 struct alerts {
     char *conninfo;
     struct alert_config cfg;
@@ -29,6 +38,8 @@ struct alerts {
     pthread_cond_t cond;
     int stopping;
     int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
+    struct group_sent sent[GROUP_MEMORY];       /* alert thread only */
+    size_t sent_next;
 };
 
 static int64_t now_us(void)
@@ -740,15 +751,6 @@ static void evaluate(struct tick *t)
 
 /* ------------------------------------------------------------- delivery */
 
-/* When each (receiver, group) was last POSTed, for group_interval. In memory:
- * after a restart the first POST of a group is not held back. */
-#define GROUP_MEMORY 1024
-struct group_sent {
-    char receiver[ALERT_NAME_MAX];
-    char group_key[512];
-    int64_t at_us;
-};
-
 static const struct alert_rule *rule_of_key(const struct alerts *a, const char *event_key)
 {
     size_t len = strcspn(event_key, "|");
@@ -812,8 +814,7 @@ static char *envelope(const struct alert_receiver *r, const struct store_outbox_
 
 static void deliver(struct alerts *a, struct store *s)
 {
-    static struct group_sent sent[GROUP_MEMORY]; /* only the alert thread touches it */
-    static size_t sent_next;
+    struct group_sent *sent = a->sent;
     struct store_outbox_row *rows = NULL;
     size_t n = 0;
     char err[512], q[600];
@@ -876,8 +877,8 @@ static void deliver(struct alerts *a, struct store *s)
         int ok = status >= 200 && status <= 299;
         if (ok) {
             if (!g) {
-                g = &sent[sent_next];
-                sent_next = (sent_next + 1) % GROUP_MEMORY;
+                g = &sent[a->sent_next];
+                a->sent_next = (a->sent_next + 1) % GROUP_MEMORY;
                 pk_strlcpy(g->receiver, rows[i].receiver, sizeof g->receiver);
                 pk_strlcpy(g->group_key, rows[i].group_key, sizeof g->group_key);
             }
