@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "auth.h"
 #include "http.h"
 #include "ingest.h"
@@ -59,6 +60,8 @@ static void usage(FILE *f)
             "                      days are dropped, default 90 (env PICKET_RETENTION_DAYS)\n"
             "  --compact-interval-s N  fold partial rollups into minute/hour/day rollups every\n"
             "                      N seconds, default 30\n"
+            "  --alerts FILE       alert rules and receivers (YAML, docs/ALERTS.md); evaluated and\n"
+            "                      delivered by the collector (env PICKET_ALERTS)\n"
             "  --no-rollups        store no rollups (benchmarks only: queries then miss those results)\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
@@ -394,6 +397,7 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
 struct serve_limits {
     int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
     int retention_days, rollups_off, compact_interval_s;
+    const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
 };
 
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
@@ -402,6 +406,16 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     start_time_s = (double)time(NULL);
     char err[1024];
     char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+    struct alert_config *acfg = NULL;
+    struct alerts *alerts = NULL;
+    if (limits->alerts_file && limits->alerts_file[0]) {
+        acfg = malloc(sizeof *acfg);
+        if (!acfg || alert_config_load(limits->alerts_file, acfg, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector: %s\n", acfg ? err : "out of memory");
+            free(acfg);
+            return 2;
+        }
+    }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
     store_close(s);
@@ -448,8 +462,19 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
-    PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s", PICKET_VERSION, writers,
-            listen, http ? http_listen : "none");
+    if (acfg) {
+        alerts = alerts_start(db, acfg, err, sizeof err);
+        if (!alerts) {
+            fprintf(stderr, "picket-collector: %s\n", err);
+            http_stop(http);
+            ingest_stop(in);
+            grpc_shutdown();
+            rc = -1;
+            goto out;
+        }
+    }
+    PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s alerts=%s", PICKET_VERSION,
+            writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none");
     struct rpc_server_config rcfg = {.listen = listen,
                                      .ingest = in,
                                      .tls_ca_pem = tls_ca,
@@ -464,10 +489,12 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         ingest_stop(in);
         fprintf(stderr, "picket-collector: %s\n", err);
     }
+    alerts_stop(alerts);
     http_stop(http);
     grpc_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
 out:
+    free(acfg);
     free(tls_ca);
     free(tls_cert);
     if (tls_key) {
@@ -490,6 +517,7 @@ int main(int argc, char **argv)
                                   .max_clock_skew_ms = 300000,
                                   .retention_days = 90,
                                   .compact_interval_s = 30};
+    limits.alerts_file = getenv("PICKET_ALERTS");
     if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
         return 2;
     if (getenv("PICKET_RETENTION_DAYS") &&
@@ -530,6 +558,7 @@ int main(int argc, char **argv)
         {"retention-days", required_argument, NULL, 'T'},
         {"no-rollups", no_argument, NULL, 'N'},
         {"compact-interval-s", required_argument, NULL, 'C'},
+        {"alerts", required_argument, NULL, 'A'},
         PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
@@ -574,6 +603,9 @@ int main(int argc, char **argv)
         case 'C':
             if (parse_int("--compact-interval-s", optarg, 1, 86400, &limits.compact_interval_s) < 0)
                 return 2;
+            break;
+        case 'A':
+            limits.alerts_file = optarg;
             break;
         case 'L': {
             int level = pk_log_parse_level(optarg);

@@ -255,6 +255,68 @@ struct store_rollup_row {
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
 
+/* ---- alerting (migrations/007_alerts.sql, docs/ALERTS.md) ---- */
+
+/* 1 when this connection holds (or now took) the alerting leader lock, a
+ * session-level advisory lock: with several collectors one evaluates alerts,
+ * and a collector that dies (even kill -9) releases it with its session. */
+int store_alert_leader(struct store *s, char *err, size_t errlen);
+
+/* One raw result for the alert rules: its check, its probe's region. */
+struct store_alert_round {
+    char check[PK_NAME_MAX];
+    char region[64];
+    int64_t at_us;
+    int outcome;
+    int64_t total_us; /* -1 when none */
+};
+/* Results with started_at >= since_us, ordered by check name, started_at. */
+int store_alert_rounds(struct store *s, int64_t since_us, struct store_alert_round **rows, size_t *n, char *err,
+                       size_t errlen);
+
+struct store_alert_state {
+    char rule[PK_NAME_MAX];
+    char subject[PK_NAME_MAX];
+    int firing;
+    int64_t since_us, last_change_us;
+    int flips;
+    int64_t flap_window_start_us;
+    int flapping;
+    int64_t last_notified_us; /* 0: never */
+    int notified_firing;
+    int has_value;
+    double value;
+    char summary[512];
+};
+/* Every stored alert state. *rows is malloc'd: free(). */
+int store_alert_states(struct store *s, struct store_alert_state **rows, size_t *n, char *err, size_t errlen);
+
+struct store_outbox_new {
+    const char *receiver;
+    const char *event_key; /* unique per receiver: a second insert is a no-op */
+    const char *group_key;
+    const char *payload;   /* JSON: one alert in the receiver's format */
+    int64_t delay_ms;      /* first attempt not before now + delay_ms (group_wait) */
+};
+/* Upserts st and enqueues the events in ONE transaction. */
+int store_alert_save(struct store *s, const struct store_alert_state *st, const struct store_outbox_new *ev, size_t n,
+                     char *err, size_t errlen);
+
+struct store_outbox_row {
+    int64_t id;
+    char receiver[PK_NAME_MAX];
+    char event_key[512];
+    char group_key[512];
+    char *payload; /* malloc'd */
+    int attempts;
+};
+/* Undelivered rows whose next_attempt has come, oldest first, at most limit. */
+int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows, size_t *n, char *err, size_t errlen);
+void store_outbox_free(struct store_outbox_row *rows, size_t n);
+/* delivered: delivered_at = now(); else attempts + 1, last_error, next_attempt = now + retry_ms. */
+int store_outbox_mark(struct store *s, int64_t id, int delivered, const char *error, int64_t retry_ms, char *err,
+                      size_t errlen);
+
 /* Exposed for unit tests: encode one result as a COPY text-format line
  * (tab-separated, '\n'-terminated, with COPY escaping). Returns bytes written
  * or -1 if buf is too small. Column order is STORE_RESULT_COLUMNS. */

@@ -1,0 +1,1008 @@
+/* alerts.c: rule evaluation, alert state, outbox delivery (alerts.h,
+ * docs/ALERTS.md). One thread with its own database connection; only the
+ * collector holding the alerting leader lock evaluates and delivers. */
+#define _POSIX_C_SOURCE 200809L
+#include "alerts.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/analytics.h"
+#include "../common/log.h"
+#include "../common/result.h"
+#include "notify.h"
+#include "rollup.h"
+#include "store.h"
+
+/* When each (receiver, group) was last POSTed, for group_interval. In memory:
+ * after a restart the first POST of a group is not held back. */
+#define GROUP_MEMORY 1024
+struct group_sent {
+    char receiver[ALERT_NAME_MAX];
+    char group_key[512];
+    int64_t at_us;
+};
+
+struct alerts {
+    char *conninfo;
+    struct alert_config cfg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int stopping;
+    int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
+    struct group_sent sent[GROUP_MEMORY];       /* alert thread only */
+    size_t sent_next;
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ------------------------------------------------------------ JSON text */
+
+struct sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_put(struct sb *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_f(struct sb *b, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void sb_str(struct sb *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_put(b, e, 2);
+        } else if (c < 0x20) {
+            sb_f(b, "\\u%04x", c);
+        } else {
+            sb_put(b, (const char *)&c, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+static void rfc3339(char *buf, size_t n, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char d[32];
+    strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, n, "%s.%03dZ", d, (int)((us % 1000000) / 1000));
+}
+
+/* --------------------------------------------------------------- events */
+
+struct labels {
+    const char *check, *service, *probe, *region;
+};
+
+struct event {
+    const struct alert_rule *rule;
+    const char *status; /* "firing" / "resolved" */
+    int flapping;
+    struct labels l;
+    const char *summary;
+    int64_t starts_us, ends_us; /* ends_us 0 while firing */
+    char key[512];
+};
+
+static const char *label_value(const struct event *e, const char *name)
+{
+    if (!strcmp(name, "alertname"))
+        return e->rule->name;
+    if (!strcmp(name, "check"))
+        return e->l.check;
+    if (!strcmp(name, "service"))
+        return e->l.service;
+    if (!strcmp(name, "probe"))
+        return e->l.probe;
+    if (!strcmp(name, "region"))
+        return e->l.region;
+    return e->rule->severity;
+}
+
+static void group_key(const struct event *e, char *out, size_t n)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (int i = 0; i < e->rule->n_group_by && off < n; i++) {
+        int w = snprintf(out + off, n - off, "%s%s=%s", i ? "," : "{", e->rule->group_by[i],
+                         label_value(e, e->rule->group_by[i]));
+        off += w > 0 ? (size_t)w : 0;
+    }
+    if (off < n)
+        snprintf(out + off, n - off, "}");
+}
+
+static void labels_json(struct sb *b, const struct event *e)
+{
+    static const char *const names[] = {"alertname", "check", "service", "probe", "region", "severity"};
+    int first = 1;
+    sb_put(b, "{", 1);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = label_value(e, names[i]);
+        if (!v || !v[0])
+            continue; /* Alertmanager refuses empty label values */
+        sb_f(b, "%s\"%s\":", first ? "" : ",", names[i]);
+        sb_str(b, v);
+        first = 0;
+    }
+    sb_put(b, "}", 1);
+}
+
+/* One event as its receiver wants it, stored as the outbox payload: an alert
+ * object (webhook, Alertmanager) or a JSON string (Slack's text line). deliver()
+ * wraps the rows of one group in the receiver's envelope. */
+static char *render(const struct alert_receiver *r, const struct event *e)
+{
+    struct sb b = {0};
+    char starts[40], ends[40];
+    rfc3339(starts, sizeof starts, e->starts_us);
+    rfc3339(ends, sizeof ends, e->ends_us);
+    if (r->type == ALERT_RCV_ALERTMANAGER) {
+        sb_put(&b, "{\"labels\":", 10);
+        labels_json(&b, e);
+        sb_put(&b, ",\"annotations\":{\"summary\":", 26);
+        sb_str(&b, e->summary);
+        sb_f(&b, ",\"picket_event\":");
+        sb_str(&b, e->key);
+        sb_f(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
+        if (e->ends_us)
+            sb_f(&b, ",\"endsAt\":\"%s\"", ends);
+        sb_put(&b, "}", 1);
+    } else if (r->type == ALERT_RCV_SLACK) {
+        char text[1200];
+        snprintf(text, sizeof text, "[%s%s] %s: %s", !strcmp(e->status, "firing") ? "FIRING" : "RESOLVED",
+                 e->flapping ? ", FLAPPING" : "", e->rule->name, e->summary);
+        sb_str(&b, text);
+    } else {
+        sb_f(&b, "{\"key\":");
+        sb_str(&b, e->key);
+        sb_f(&b, ",\"status\":\"%s\",\"flapping\":%s,\"labels\":", e->status, e->flapping ? "true" : "false");
+        labels_json(&b, e);
+        sb_put(&b, ",\"summary\":", 11);
+        sb_str(&b, e->summary);
+        sb_f(&b, ",\"starts_at\":\"%s\"", starts);
+        if (e->ends_us)
+            sb_f(&b, ",\"ends_at\":\"%s\"", ends);
+        else
+            sb_f(&b, ",\"ends_at\":null");
+        sb_put(&b, "}", 1);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* --------------------------------------------------------- state machine */
+
+struct tick {
+    struct alerts *a;
+    struct store *s;
+    int64_t now;
+    struct store_alert_state *states;
+    size_t n_states;
+};
+
+static struct store_alert_state *find_state(struct tick *t, const char *rule, const char *subject)
+{
+    for (size_t i = 0; i < t->n_states; i++)
+        if (!strcmp(t->states[i].rule, rule) && !strcmp(t->states[i].subject, subject))
+            return &t->states[i];
+    return NULL;
+}
+
+#define MAX_EVENTS 4
+
+/* One evaluation of one (rule, subject). cond: 1 firing, 0 resolved, -1 no
+ * verdict (keep the state). since: when the firing condition started. value:
+ * rule memory (NAN: none). Applies flap damping and repeat_interval, and saves the
+ * state with its notifications in one transaction. */
+static void apply(struct tick *t, const struct alert_rule *rule, const char *subject, int cond, int64_t since,
+                  const struct labels *l, const char *summary, double value)
+{
+    struct store_alert_state *old = find_state(t, rule->name, subject);
+    struct store_alert_state st;
+    if (old) {
+        st = *old;
+    } else {
+        if (cond != 1 && isnan(value))
+            return; /* nothing to remember */
+        memset(&st, 0, sizeof st);
+        pk_strlcpy(st.rule, rule->name, sizeof st.rule);
+        pk_strlcpy(st.subject, subject, sizeof st.subject);
+        st.since_us = st.last_change_us = st.flap_window_start_us = t->now;
+    }
+    int dirty = !old;
+    struct event ev[MAX_EVENTS];
+    int nev = 0;
+    int64_t now = t->now, win = rule->flap_window_ms * 1000;
+#define EMIT(status_, flap_, starts_, ends_, ...)                                   \
+    do {                                                                            \
+        struct event *e_ = &ev[nev++];                                              \
+        e_->rule = rule;                                                            \
+        e_->status = status_;                                                       \
+        e_->flapping = flap_;                                                       \
+        e_->l = *l;                                                                 \
+        e_->summary = summary;                                                      \
+        e_->starts_us = starts_;                                                    \
+        e_->ends_us = ends_;                                                        \
+        snprintf(e_->key, sizeof e_->key, "%s|%s|" __VA_ARGS__);                    \
+    } while (0)
+
+    if (!isnan(value) && (!st.has_value || st.value != value)) {
+        st.has_value = 1;
+        st.value = value;
+        dirty = 1;
+    }
+    if (cond >= 0 && cond != st.firing) {
+        int64_t old_since = st.since_us;
+        if (now - st.flap_window_start_us > win) {
+            st.flap_window_start_us = now;
+            st.flips = 0;
+        }
+        st.flips++;
+        st.firing = cond;
+        st.since_us = cond ? since : now;
+        st.last_change_us = now;
+        pk_strlcpy(st.summary, summary, sizeof st.summary);
+        dirty = 1;
+        if (!st.flapping && st.flips > rule->flap_flips) {
+            st.flapping = 1;
+            if (!st.notified_firing) {
+                EMIT("firing", 1, st.flap_window_start_us, 0, "flapping|%lld", rule->name, subject,
+                     (long long)st.flap_window_start_us);
+                st.notified_firing = 1;
+                st.last_notified_us = now;
+            } else {
+                /* receivers already know it fires: tell them it flaps, once */
+                EMIT("firing", 1, old_since, 0, "flapping|%lld", rule->name, subject,
+                     (long long)st.flap_window_start_us);
+                st.last_notified_us = now;
+            }
+        } else if (!st.flapping) {
+            if (cond) {
+                EMIT("firing", 0, st.since_us, 0, "firing|%lld", rule->name, subject, (long long)st.since_us);
+                st.notified_firing = 1;
+                st.last_notified_us = now;
+            } else if (st.notified_firing) {
+                EMIT("resolved", 0, old_since, now, "resolved|%lld", rule->name, subject, (long long)old_since);
+                st.notified_firing = 0;
+            }
+        }
+    }
+    if (st.flapping && now - st.last_change_us >= win) {
+        /* stable for a whole window: flapping ends; say where it settled */
+        st.flapping = 0;
+        st.flips = 0;
+        st.flap_window_start_us = now;
+        dirty = 1;
+        if (!st.firing && st.notified_firing) {
+            EMIT("resolved", 0, st.since_us, now, "resolved|flap-%lld", rule->name, subject,
+                 (long long)st.last_change_us);
+            st.notified_firing = 0;
+        } else if (st.firing && !st.notified_firing) {
+            EMIT("firing", 0, st.since_us, 0, "firing|%lld", rule->name, subject, (long long)st.since_us);
+            st.notified_firing = 1;
+            st.last_notified_us = now;
+        }
+    }
+    if (st.firing && st.notified_firing && !st.flapping && rule->repeat_interval_ms > 0 &&
+        now - st.last_notified_us >= rule->repeat_interval_ms * 1000 && nev < MAX_EVENTS) {
+        long long k = (long long)((now - st.since_us) / (rule->repeat_interval_ms * 1000));
+        EMIT("firing", 0, st.since_us, 0, "firing|%lld|repeat-%lld", rule->name, subject, (long long)st.since_us, k);
+        st.last_notified_us = now;
+        dirty = 1;
+    }
+#undef EMIT
+    if (!dirty)
+        return;
+
+    int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
+    struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char gkeys[MAX_EVENTS][512];
+    size_t nout = 0;
+    int oom = 0;
+    for (int i = 0; i < nev; i++)
+        for (int j = 0; j < nr; j++) {
+            const struct alert_receiver *r = &t->a->cfg.receivers[rule->n_receivers ? rule->receivers[j] : j];
+            char *body = render(r, &ev[i]);
+            if (!body) {
+                oom = 1;
+                continue;
+            }
+            bodies[nout] = body;
+            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
+            out[nout].group_key = gkeys[i];
+            out[nout].receiver = r->name;
+            out[nout].event_key = ev[i].key;
+            out[nout].payload = body;
+            out[nout].delay_ms = strcmp(ev[i].status, "firing") == 0 ? rule->group_wait_ms : 0;
+            nout++;
+        }
+    char err[512], q[600];
+    if (oom)
+        PK_WARN("alerts", "out of memory rendering a notification", "rule=%s", rule->name);
+    else if (store_alert_save(t->s, &st, out, nout, err, sizeof err) < 0)
+        PK_WARN("alerts", "saving alert state failed; will retry", "rule=%s subject=%s error=%s", rule->name,
+                pk_log_q(q, sizeof q, subject), pk_log_q(q + 300, 300, err));
+    else {
+        if (old)
+            *old = st;
+        for (int i = 0; i < nev; i++)
+            PK_INFO("alerts", "alert event", "rule=%s subject=%s status=%s flapping=%d key=%s", rule->name,
+                    pk_log_q(q, 300, subject), ev[i].status, ev[i].flapping, pk_log_q(q + 300, 300, ev[i].key));
+    }
+    for (size_t i = 0; i < nout; i++)
+        free(bodies[i]);
+}
+
+/* ----------------------------------------------------------- evaluators */
+
+static const struct store_check_meta *meta_of(const struct store_check_meta *m, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].name, name))
+            return &m[i];
+    return NULL;
+}
+
+#define INCIDENT_MAX_LOOKBACK_US (INT64_C(24) * 3600 * 1000000)
+
+/* Incidents: the check's results of the last (N + M + 4) rounds, cut into rounds
+ * with the region quorum (pk_rounds_slots), walked by pk_incidents_detect. An
+ * open incident fires (since its first down round); a closed one, or no incident
+ * with the last M rounds up, resolves; otherwise the state is kept. */
+static void eval_incidents(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                           size_t n_meta)
+{
+    int64_t lookback = 0;
+    for (size_t i = 0; i < n_meta; i++) {
+        int64_t l = (int64_t)(rule->open_after + rule->close_after + 4) * meta[i].interval_ms * 1000;
+        if (meta[i].interval_ms > 0 && fnmatch(rule->checks, meta[i].name, 0) == 0 && l > lookback)
+            lookback = l;
+    }
+    if (lookback == 0)
+        return;
+    if (lookback > INCIDENT_MAX_LOOKBACK_US)
+        lookback = INCIDENT_MAX_LOOKBACK_US;
+    struct store_alert_round *rows = NULL;
+    size_t n = 0;
+    char err[512], q[600];
+    if (store_alert_rounds(t->s, t->now - lookback, &rows, &n, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading results failed", "rule=%s error=%s", rule->name, pk_log_q(q, sizeof q, err));
+        return;
+    }
+    struct pk_an_round *rounds = calloc(n ? n : 1, sizeof *rounds);
+    if (!rounds) {
+        free(rows);
+        return;
+    }
+    /* Every matching check, with or without recent results: flapping ends and
+     * repeats are judged on the clock. meta and rows are both in strcmp order. */
+    size_t i = 0;
+    for (size_t mi = 0; mi < n_meta; mi++) {
+        const struct store_check_meta *m = &meta[mi];
+        while (i < n && strcmp(rows[i].check, m->name) < 0)
+            i++;
+        size_t j = i;
+        while (j < n && !strcmp(rows[j].check, m->name))
+            j++;
+        if (m->interval_ms > 0 && fnmatch(rule->checks, m->name, 0) == 0) {
+            /* regions of this check -> indexes */
+            const char *regions[PK_AN_MAX_REGIONS];
+            int nreg = 0;
+            size_t k = 0;
+            for (size_t x = i; x < j; x++) {
+                int r = 0;
+                while (r < nreg && strcmp(regions[r], rows[x].region))
+                    r++;
+                if (r == nreg) {
+                    if (nreg == PK_AN_MAX_REGIONS)
+                        continue;
+                    regions[nreg++] = rows[x].region;
+                }
+                rounds[k].at_us = rows[x].at_us;
+                rounds[k].region = r;
+                rounds[k].outcome = rows[x].outcome;
+                rounds[k].latency_us = rows[x].total_us;
+                k++;
+            }
+            int64_t iv = m->interval_ms * 1000;
+            int64_t span = (int64_t)(rule->open_after + rule->close_after + 4) * iv;
+            struct pk_round_opts o = {.interval_us = iv, .origin_us = 0, .quorum = rule->quorum,
+                                      .degraded_policy = PK_DEGRADED_UP};
+            struct pk_slot *slots = NULL;
+            size_t ns = 0;
+            struct pk_incident *inc = NULL;
+            size_t ni = 0;
+            struct pk_incident_opts io = {rule->open_after, rule->close_after};
+            if (pk_rounds_slots(rounds, k, -1, t->now - span, t->now + iv, &o, &slots, &ns, err, sizeof err) == 0 &&
+                pk_incidents_detect(slots, ns, iv, &io, &inc, &ni, err, sizeof err) == 0) {
+                int ups = 0;
+                for (size_t x = ns; x-- > 0;) {
+                    if (slots[x].state == PK_SLOT_NO_DATA)
+                        continue;
+                    if (slots[x].state != PK_SLOT_UP)
+                        break;
+                    ups++;
+                }
+                int cond = -1;
+                int64_t since = 0;
+                uint64_t down_regions = 0;
+                if (ni > 0) {
+                    cond = inc[ni - 1].end_us < 0;
+                    since = inc[ni - 1].start_us;
+                    down_regions = inc[ni - 1].regions;
+                } else if (ups >= rule->close_after) {
+                    cond = 0;
+                }
+                char reg[256] = "", summary[512];
+                for (int r = 0; r < nreg; r++)
+                    if (down_regions & (UINT64_C(1) << r)) {
+                        size_t len = strlen(reg);
+                        snprintf(reg + len, sizeof reg - len, "%s%s", len ? "," : "", regions[r]);
+                    }
+                if (cond == 1)
+                    snprintf(summary, sizeof summary, "check %s is down%s%s: %d failed rounds in a row", m->name,
+                             reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
+                else
+                    snprintf(summary, sizeof summary, "check %s recovered: %d good rounds in a row", m->name,
+                             rule->close_after);
+                struct labels l = {m->name, m->service, "", reg};
+                apply(t, rule, m->name, cond, since, &l, summary, NAN);
+            } else {
+                PK_WARN("alerts", "incident evaluation failed", "rule=%s check=%s error=%s", rule->name,
+                        pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+            }
+            free(slots);
+            free(inc);
+        }
+        i = j;
+    }
+    free(rounds);
+    free(rows);
+}
+
+static void eval_probes(struct tick *t, const struct alert_rule *rule)
+{
+    struct store_probe_row *p = NULL;
+    size_t n = 0;
+    char err[512], q[600];
+    if (store_probe_status(t->s, &p, &n, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading probes failed", "rule=%s error=%s", rule->name, pk_log_q(q, sizeof q, err));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fnmatch(rule->checks, p[i].name, 0) != 0)
+            continue;
+        struct labels l = {"", "", p[i].name, p[i].region};
+        char summary[512];
+        if (rule->type == ALERT_SILENT_PROBE) {
+            int64_t quiet = t->now - p[i].last_seen_us;
+            int cond = quiet > rule->window_ms * 1000;
+            if (cond)
+                snprintf(summary, sizeof summary, "probe %s (region %s) silent for %lld s", p[i].name, p[i].region,
+                         (long long)(quiet / 1000000));
+            else
+                snprintf(summary, sizeof summary, "probe %s (region %s) reports again", p[i].name, p[i].region);
+            apply(t, rule, p[i].name, cond, p[i].last_seen_us, &l, summary, NAN);
+        } else {
+            const struct store_alert_state *st = find_state(t, rule->name, p[i].name);
+            double total = (double)p[i].dropped;
+            int cond = -1;
+            if (st && st->has_value && total > st->value) {
+                cond = 1;
+                snprintf(summary, sizeof summary, "probe %s (region %s) dropped %.0f results from its spool (%.0f in all)",
+                         p[i].name, p[i].region, total - st->value, total);
+            } else {
+                if (st && st->firing && t->now - st->last_change_us >= rule->window_ms * 1000)
+                    cond = 0;
+                snprintf(summary, sizeof summary, "probe %s (region %s) dropped no more results for %lld s",
+                         p[i].name, p[i].region, (long long)(rule->window_ms / 1000));
+            }
+            apply(t, rule, p[i].name, cond, t->now, &l, summary, total);
+        }
+    }
+    free(p);
+}
+
+/* Latency budgets over the window, and SLO burn rate (multiwindow), from rollups. */
+static void eval_rollups(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                         size_t n_meta)
+{
+    int slo = rule->type == ALERT_SLO_BURN;
+    int64_t span = slo ? rule->slo_long_ms * 1000 : rule->window_ms * 1000;
+    struct store_rollup_filter f = {.since_us = t->now - span, .until_us = t->now + 60000000,
+                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = slo ? 60000000 : 0};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    char err[512], q[600];
+    if (store_rollup_query(t->s, &f, &rows, &n, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading rollups failed", "rule=%s error=%s", rule->name, pk_log_q(q, sizeof q, err));
+        return;
+    }
+    struct pk_an_bucket *b = calloc(n ? n : 1, sizeof *b);
+    for (size_t i = 0; b && i < n;) {
+        size_t j = i;
+        while (j < n && !strcmp(rows[j].check_name, rows[i].check_name))
+            j++;
+        const struct store_check_meta *m = meta_of(meta, n_meta, rows[i].check_name);
+        if (!m || fnmatch(rule->checks, m->name, 0) != 0) {
+            i = j;
+            continue;
+        }
+        struct labels l = {m->name, m->service, "", ""};
+        char summary[512];
+        if (!slo) {
+            struct pk_budget bud = {m->budget_p50_ms * 1000.0, m->budget_p95_ms * 1000.0, m->budget_p99_ms * 1000.0};
+            if (bud.p50_us > 0 || bud.p95_us > 0 || bud.p99_us > 0) {
+                double qs[3];
+                unsigned mask = pk_budget_breaches(&bud, &rows[i].hist, qs);
+                int cond = qs[0] < 0 ? -1 : mask != 0;
+                if (cond == 1)
+                    snprintf(summary, sizeof summary,
+                             "check %s over its latency budget in the last %lld s:%s%s%s (p50 %.1f ms, p95 %.1f ms, "
+                             "p99 %.1f ms)", m->name, (long long)(rule->window_ms / 1000),
+                             mask & PK_BUDGET_P50 ? " p50" : "", mask & PK_BUDGET_P95 ? " p95" : "",
+                             mask & PK_BUDGET_P99 ? " p99" : "", qs[0] / 1000, qs[1] / 1000, qs[2] / 1000);
+                else
+                    snprintf(summary, sizeof summary, "check %s within its latency budget", m->name);
+                apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
+            }
+        } else if (m->slo_target_percent > 0) {
+            for (size_t x = i; x < j; x++) {
+                b[x - i].start_us = rows[x].bucket_start_us;
+                b[x - i].width_us = 60000000;
+                b[x - i].n.ok = rows[x].ok;
+                b[x - i].n.degraded = rows[x].degraded;
+                b[x - i].n.failed = rows[x].failed;
+                b[x - i].n.unknown = rows[x].unknown;
+                b[x - i].hist = &rows[x].hist;
+            }
+            struct pk_slo_opts o = {.target = m->slo_target_percent / 100.0, .window_us = span,
+                                    .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
+            o.alert[0].long_us = rule->slo_long_ms * 1000;
+            o.alert[0].short_us = rule->slo_short_ms * 1000;
+            o.alert[0].factor = rule->slo_factor;
+            struct pk_slo out;
+            if (pk_slo_eval(b, j - i, t->now, &o, &out, err, sizeof err) == 0) {
+                const struct pk_slo_alert *al = &out.alert[0];
+                int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
+                snprintf(summary, sizeof summary,
+                         "check %s burns its %.3g%% SLO error budget %.1fx (%lld min) and %.1fx (%lld min), page at %gx",
+                         m->name, m->slo_target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000),
+                         al->burn_short, (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
+                apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
+            }
+        }
+        i = j;
+    }
+    free(b);
+    free(rows);
+}
+
+/* Baseline regression, as picketctl report judges it (docs/ANALYTICS.md): the
+ * check's hourly p95 over the 28 days before the last 24 hours is the history of
+ * an hour-of-week baseline; the last 24 hourly p95s (the current hour included)
+ * feed the k-consecutive detector; raised at the end = firing, since the first
+ * deviant hour of the run. */
+#define BASELINE_HISTORY_US (INT64_C(28) * 24 * ROLLUP_HOUR_US)
+#define BASELINE_RECENT_US (INT64_C(24) * ROLLUP_HOUR_US)
+
+static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                          size_t n_meta)
+{
+    char err[512], q[600];
+    int64_t split = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US - BASELINE_RECENT_US;
+    for (size_t mi = 0; mi < n_meta; mi++) {
+        const struct store_check_meta *m = &meta[mi];
+        if (fnmatch(rule->checks, m->name, 0) != 0)
+            continue;
+        struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
+                                        .check = m->name, .group = STORE_ROLLUP_BY_CHECK,
+                                        .bucket_us = ROLLUP_HOUR_US};
+        struct store_rollup_row *rows = NULL;
+        size_t n = 0;
+        if (store_rollup_query(t->s, &f, &rows, &n, err, sizeof err) < 0) {
+            PK_WARN("alerts", "reading rollups failed", "rule=%s check=%s error=%s", rule->name,
+                    pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+            continue;
+        }
+        int64_t *ts = calloc(n ? n : 1, sizeof *ts);
+        double *y = calloc(n ? n : 1, sizeof *y);
+        struct pk_baseline *b = calloc(1, sizeof *b);
+        size_t n_hist = 0;
+        for (size_t i = 0; ts && y && i < n; i++) {
+            ts[i] = rows[i].bucket_start_us;
+            y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+            if (ts[i] < split)
+                n_hist++;
+        }
+        struct pk_baseline_opts bo;
+        pk_baseline_opts_default(&bo);
+        if (ts && y && b && n_hist && pk_baseline_learn(b, &bo, ts, y, n_hist, err, sizeof err) == 0) {
+            struct pk_detector_opts dop;
+            pk_detector_opts_default(&dop);
+            dop.threshold = rule->baseline_threshold;
+            dop.k_raise = dop.k_clear = rule->baseline_k;
+            struct pk_detector d;
+            pk_detector_init(&d, &dop);
+            double last = NAN, expected = NAN, score = NAN;
+            for (size_t i = n_hist; i < n; i++) {
+                double z = pk_baseline_score(b, ts[i], y[i]);
+                pk_detector_feed(&d, ts[i], z);
+                if (!isnan(z)) {
+                    score = z;
+                    last = y[i];
+                    expected = b->slot[pk_baseline_slot_of(ts[i], bo.tz_offset_s)].median;
+                }
+            }
+            char summary[512];
+            if (d.raised)
+                snprintf(summary, sizeof summary,
+                         "check %s regressed: hourly p95 %.1f ms against a baseline of %.1f ms (robust z %.1f) for %d "
+                         "hours or more", m->name, last / 1000, expected / 1000, score, rule->baseline_k);
+            else
+                snprintf(summary, sizeof summary, "check %s back to its baseline (hourly p95 %.1f ms, expected %.1f ms)",
+                         m->name, last / 1000, expected / 1000);
+            struct labels l = {m->name, m->service, "", ""};
+            apply(t, rule, m->name, d.raised != 0, d.raised ? d.since_us : t->now, &l, summary, NAN);
+        }
+        free(b);
+        free(ts);
+        free(y);
+        free(rows);
+    }
+}
+
+static void evaluate(struct tick *t)
+{
+    char err[512], q[600];
+    if (store_alert_states(t->s, &t->states, &t->n_states, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading alert state failed", "error=%s", pk_log_q(q, sizeof q, err));
+        return;
+    }
+    struct store_check_meta *meta = NULL;
+    size_t n_meta = 0;
+    if (store_check_meta(t->s, &meta, &n_meta, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading checks failed", "error=%s", pk_log_q(q, sizeof q, err));
+        free(t->states);
+        return;
+    }
+    for (int i = 0; i < t->a->cfg.n_rules; i++) {
+        const struct alert_rule *r = &t->a->cfg.rules[i];
+        switch (r->type) {
+        case ALERT_INCIDENT:
+            eval_incidents(t, r, meta, n_meta);
+            break;
+        case ALERT_SILENT_PROBE:
+        case ALERT_SPOOL_DROPS:
+            eval_probes(t, r);
+            break;
+        case ALERT_LATENCY_BUDGET:
+        case ALERT_SLO_BURN:
+            eval_rollups(t, r, meta, n_meta);
+            break;
+        case ALERT_BASELINE:
+            if (t->now >= t->a->next_baseline_us[i]) {
+                t->a->next_baseline_us[i] = t->now + r->window_ms * 1000;
+                eval_baseline(t, r, meta, n_meta);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    free(meta);
+    free(t->states);
+    t->states = NULL;
+    t->n_states = 0;
+}
+
+/* ------------------------------------------------------------- delivery */
+
+static const struct alert_rule *rule_of_key(const struct alerts *a, const char *event_key)
+{
+    size_t len = strcspn(event_key, "|");
+    for (int i = 0; i < a->cfg.n_rules; i++)
+        if (strlen(a->cfg.rules[i].name) == len && !strncmp(a->cfg.rules[i].name, event_key, len))
+            return &a->cfg.rules[i];
+    return NULL;
+}
+
+static int key_is_resolved(const char *event_key) { return strstr(event_key, "|resolved|") != NULL; }
+
+/* The POST body for rows idx[0..n) of one receiver and group. */
+static char *envelope(const struct alert_receiver *r, const struct store_outbox_row *rows, const size_t *idx, size_t n)
+{
+    struct sb b = {0};
+    if (r->type == ALERT_RCV_ALERTMANAGER) {
+        sb_put(&b, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+        }
+        sb_put(&b, "]", 1);
+    } else if (r->type == ALERT_RCV_SLACK) {
+        /* each payload is a JSON string literal: join their insides with \n */
+        sb_put(&b, "{\"text\":\"", 9);
+        for (size_t i = 0; i < n; i++) {
+            const char *p = rows[idx[i]].payload;
+            size_t len = strlen(p);
+            if (i)
+                sb_put(&b, "\\n", 2);
+            if (len >= 2)
+                sb_put(&b, p + 1, len - 2);
+        }
+        sb_put(&b, "\"}", 2);
+    } else {
+        int firing = 0;
+        for (size_t i = 0; i < n; i++)
+            firing |= !key_is_resolved(rows[idx[i]].event_key);
+        sb_put(&b, "{\"version\":\"1\",\"receiver\":", 26);
+        sb_str(&b, r->name);
+        sb_f(&b, ",\"status\":\"%s\",\"group_key\":", firing ? "firing" : "resolved");
+        sb_str(&b, rows[idx[0]].group_key);
+        sb_put(&b, ",\"alerts\":[", 11);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+        }
+        sb_put(&b, "]}", 2);
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+#define OUTBOX_BATCH 200
+#define GROUP_POST_MAX 50
+
+static void deliver(struct alerts *a, struct store *s)
+{
+    struct group_sent *sent = a->sent;
+    struct store_outbox_row *rows = NULL;
+    size_t n = 0;
+    char err[512], q[600];
+    if (store_outbox_due(s, OUTBOX_BATCH, &rows, &n, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading the outbox failed", "error=%s", pk_log_q(q, sizeof q, err));
+        return;
+    }
+    char done[OUTBOX_BATCH] = {0};
+    int64_t now = now_us();
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        const struct alert_receiver *r = NULL;
+        for (int j = 0; j < a->cfg.n_receivers; j++)
+            if (!strcmp(a->cfg.receivers[j].name, rows[i].receiver))
+                r = &a->cfg.receivers[j];
+        /* group_interval: a group POSTed to this receiver lately waits */
+        const struct alert_rule *rule = rule_of_key(a, rows[i].event_key);
+        struct group_sent *g = NULL;
+        for (size_t k = 0; k < GROUP_MEMORY; k++)
+            if (sent[k].at_us && !strcmp(sent[k].receiver, rows[i].receiver) &&
+                !strcmp(sent[k].group_key, rows[i].group_key))
+                g = &sent[k];
+        if (r && rule && g && rule->group_interval_ms > 0 && now - g->at_us < rule->group_interval_ms * 1000) {
+            for (size_t k = i; k < n; k++)
+                if (!strcmp(rows[k].receiver, rows[i].receiver) && !strcmp(rows[k].group_key, rows[i].group_key))
+                    done[k] = 1;
+            continue;
+        }
+        size_t idx[GROUP_POST_MAX], m = 0;
+        for (size_t k = i; k < n && m < GROUP_POST_MAX; k++)
+            if (!done[k] && !strcmp(rows[k].receiver, rows[i].receiver) &&
+                !strcmp(rows[k].group_key, rows[i].group_key)) {
+                idx[m++] = k;
+                done[k] = 1;
+            }
+        int64_t retry_ms = 300000;
+        int status = -1;
+        char *body = NULL;
+        if (!r) {
+            snprintf(err, sizeof err, "receiver '%s' is not in the alerts file", rows[i].receiver);
+        } else if (!(body = envelope(r, rows, idx, m))) {
+            snprintf(err, sizeof err, "out of memory");
+        } else {
+            char key[600];
+            if (m == 1)
+                snprintf(key, sizeof key, "%s", rows[i].event_key);
+            else
+                snprintf(key, sizeof key, "%.500s+%zu", rows[i].event_key, m - 1);
+            status = notify_post(r->url, key, body, (int)r->timeout_ms, err, sizeof err);
+            if (status >= 0 && (status < 200 || status > 299))
+                snprintf(err, sizeof err, "%.400s answered HTTP %d", r->url, status);
+            retry_ms = r->retry_initial_ms;
+            for (int k = 0; k < rows[i].attempts && retry_ms < r->retry_max_ms; k++)
+                retry_ms *= 2;
+            if (retry_ms > r->retry_max_ms)
+                retry_ms = r->retry_max_ms;
+        }
+        free(body);
+        int ok = status >= 200 && status <= 299;
+        if (ok) {
+            if (!g) {
+                g = &sent[a->sent_next];
+                a->sent_next = (a->sent_next + 1) % GROUP_MEMORY;
+                pk_strlcpy(g->receiver, rows[i].receiver, sizeof g->receiver);
+                pk_strlcpy(g->group_key, rows[i].group_key, sizeof g->group_key);
+            }
+            g->at_us = now;
+        }
+        for (size_t k = 0; k < m; k++) {
+            const struct store_outbox_row *row = &rows[idx[k]];
+            char err2[512];
+            if (store_outbox_mark(s, row->id, ok, ok ? NULL : err, retry_ms, err2, sizeof err2) < 0)
+                PK_WARN("alerts", "recording a delivery failed", "error=%s", pk_log_q(q, sizeof q, err2));
+            else if (ok)
+                PK_INFO("alerts", "notification delivered", "receiver=%s key=%s attempts=%d group_size=%zu",
+                        pk_log_q(q, 300, row->receiver), pk_log_q(q + 300, 300, row->event_key), row->attempts + 1, m);
+            else
+                PK_WARN("alerts", "notification not delivered; will retry",
+                        "receiver=%s key=%s retry_ms=%lld error=%s", row->receiver, pk_log_q(q, 300, row->event_key),
+                        (long long)retry_ms, pk_log_q(q + 300, 300, err));
+        }
+    }
+    store_outbox_free(rows, n);
+}
+
+/* --------------------------------------------------------------- thread */
+
+#define DELIVERY_TICK_MS 200
+
+static void *alerts_main(void *arg)
+{
+    struct alerts *a = arg;
+    struct store *s = NULL;
+    int leader = 0, logged = 0;
+    int64_t next_eval = 0, next_connect = 0;
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        if (!a->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += DELIVERY_TICK_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&a->cond, &a->mu, &until);
+        }
+        int stop = a->stopping;
+        pthread_mutex_unlock(&a->mu);
+        if (stop)
+            break;
+        int64_t now = now_us();
+        char err[512], q[600];
+        if (!s) {
+            if (now < next_connect)
+                continue;
+            s = store_open(a->conninfo, err, sizeof err);
+            if (!s) {
+                if (!logged++)
+                    PK_WARN("alerts", "database unreachable; retrying", "error=%s", pk_log_q(q, sizeof q, err));
+                next_connect = now + 2000000;
+                continue;
+            }
+            logged = 0;
+            leader = 0;
+        }
+        if (store_ping(s) != 0) {
+            store_close(s);
+            s = NULL;
+            continue;
+        }
+        if (!leader) {
+            int l = store_alert_leader(s, err, sizeof err);
+            if (l < 0) {
+                store_close(s);
+                s = NULL;
+                continue;
+            }
+            if (!l)
+                continue; /* another collector evaluates */
+            leader = 1;
+            PK_INFO("alerts", "evaluating alerts", "rules=%d receivers=%d interval_ms=%lld", a->cfg.n_rules,
+                    a->cfg.n_receivers, (long long)a->cfg.evaluation_interval_ms);
+        }
+        if (now >= next_eval) {
+            next_eval = now + a->cfg.evaluation_interval_ms * 1000;
+            struct tick t = {.a = a, .s = s, .now = now};
+            evaluate(&t);
+        }
+        deliver(a, s);
+    }
+    if (s)
+        store_close(s);
+    return NULL;
+}
+
+struct alerts *alerts_start(const char *conninfo, const struct alert_config *cfg, char *err, size_t errlen)
+{
+    struct alerts *a = calloc(1, sizeof *a);
+    if (!a || !(a->conninfo = strdup(conninfo))) {
+        free(a);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->cfg = *cfg;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cond, NULL);
+    if (pthread_create(&a->thread, NULL, alerts_main, a) != 0) {
+        snprintf(err, errlen, "cannot start the alerting thread");
+        free(a->conninfo);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void alerts_stop(struct alerts *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = 1;
+    pthread_cond_signal(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cond);
+    free(a->conninfo);
+    free(a);
+}

@@ -1,0 +1,83 @@
+/* alerts.h: alert rules, their evaluation and the notification outbox
+ * (docs/ALERTS.md). The rules are read from a YAML file (--alerts FILE); a
+ * thread of its own, with its own database connection, evaluates them against
+ * the stored results, probes and rollups, records alert state and enqueues
+ * notifications in one transaction (migrations/007_alerts.sql), and delivers the
+ * outbox to the receivers with retries and exponential backoff. */
+#ifndef PK_ALERTS_H
+#define PK_ALERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ALERT_MAX_RECEIVERS 16
+#define ALERT_MAX_RULES 64
+#define ALERT_MAX_GROUP_BY 6
+#define ALERT_NAME_MAX 128
+
+enum alert_receiver_type { ALERT_RCV_WEBHOOK = 0, ALERT_RCV_ALERTMANAGER = 1, ALERT_RCV_SLACK = 2 };
+
+struct alert_receiver {
+    char name[ALERT_NAME_MAX];
+    int type;            /* enum alert_receiver_type */
+    char url[1024];      /* http:// only; alertmanager: its base URL (…/api/v2/alerts is appended) */
+    int64_t timeout_ms;  /* per attempt, default 5 s */
+    int64_t retry_initial_ms, retry_max_ms; /* backoff, default 1 s doubling up to 5 min */
+};
+
+enum alert_rule_type {
+    ALERT_INCIDENT = 0,
+    ALERT_LATENCY_BUDGET = 1,
+    ALERT_BASELINE = 2,
+    ALERT_SLO_BURN = 3,
+    ALERT_SPOOL_DROPS = 4,
+    ALERT_SILENT_PROBE = 5,
+};
+
+struct alert_rule {
+    char name[ALERT_NAME_MAX];
+    int type;                   /* enum alert_rule_type */
+    char severity[32];          /* default "page" */
+    char checks[ALERT_NAME_MAX]; /* fnmatch(3) pattern on the check (or probe) name, default "*" */
+    int n_receivers;            /* 0: every receiver */
+    int receivers[ALERT_MAX_RECEIVERS];
+    int n_group_by;
+    char group_by[ALERT_MAX_GROUP_BY][16]; /* label names; default alertname + check */
+    int64_t group_wait_ms;      /* first notification of an alert waits this long (default 0) */
+    int64_t group_interval_ms;  /* a group is POSTed to a receiver at most this often (default 0) */
+    int64_t repeat_interval_ms; /* firing re-notified this often (default 4 h; 0 = never) */
+    int flap_flips;             /* more than this many flips ... (default 4) */
+    int64_t flap_window_ms;     /* ... within this window: flapping (default 10 min) */
+    /* incident */
+    int open_after, close_after, quorum;
+    /* latency_budget, slo_burn, spool_drops: the window judged; silent_probe: after;
+     * baseline_regression: how often it is evaluated (default 1 min) */
+    int64_t window_ms;
+    /* slo_burn: multiwindow (long, short, factor), default the SRE workbook's page pair */
+    int64_t slo_long_ms, slo_short_ms;
+    double slo_factor;
+    /* baseline: threshold in robust z, consecutive hours */
+    double baseline_threshold;
+    int baseline_k;
+};
+
+struct alert_config {
+    int64_t evaluation_interval_ms; /* default 5 s */
+    int n_receivers;
+    struct alert_receiver receivers[ALERT_MAX_RECEIVERS];
+    int n_rules;
+    struct alert_rule rules[ALERT_MAX_RULES];
+};
+
+/* Reads and validates the file; errors are "FILE:LINE:COL: message". 0 or -1. */
+int alert_config_load(const char *path, struct alert_config *cfg, char *err, size_t errlen);
+/* The same from a string (origin names it in messages). */
+int alert_config_parse(const char *origin, const char *text, size_t len, struct alert_config *cfg, char *err,
+                       size_t errlen);
+
+struct alerts;
+/* Starts the alerting thread on its own connection. NULL + err on failure. */
+struct alerts *alerts_start(const char *conninfo, const struct alert_config *cfg, char *err, size_t errlen);
+void alerts_stop(struct alerts *a);
+
+#endif
