@@ -12,11 +12,24 @@ const when = (us) => (us ? new Date(us / 1000).toISOString().replace('T', ' ').s
 const dur = (us) => { const s = Math.round(us / 1e6); return s < 120 ? s + ' s' : s < 7200 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h'; };
 const E2E = { OUTCOME_OK: 'OK', OUTCOME_DEGRADED: 'DEGRADED', OUTCOME_FAILED: 'FAIL', OUTCOME_UNKNOWN: 'UNKNOWN' };
 
-async function get(path) {
-  const r = await fetch(path);
-  const j = await r.json();
-  if (!r.ok) throw new Error(path + ': ' + (j.error || r.status));
-  return j;
+const get = window.picketFetch;
+
+// uPlot is loaded only when a plot is first asked for: it is not on the first load's path.
+let uplotLoading = null;
+function loadUplot() {
+  if (!uplotLoading)
+    uplotLoading = new Promise((resolve, reject) => {
+      const css = document.createElement('link');
+      css.rel = 'stylesheet';
+      css.href = '/assets/uplot.css';
+      document.head.appendChild(css);
+      const s = document.createElement('script');
+      s.src = '/assets/uplot.js';
+      s.onload = resolve;
+      s.onerror = () => reject(new Error('cannot load /assets/uplot.js'));
+      document.head.appendChild(s);
+    });
+  return uplotLoading;
 }
 
 function withQuery(path, extra) {
@@ -83,7 +96,7 @@ async function showPlot(check) {
   for (const tr of document.querySelectorAll('#checks tr.sel')) tr.classList.remove('sel');
   const row = document.querySelector('#checks tr[data-check="' + CSS.escape(check) + '"]');
   if (row) row.classList.add('sel');
-  const s = await get(withQuery('/api/latency-series', { check }));
+  const [s] = await Promise.all([get(withQuery('/api/latency-series', { check })), loadUplot()]);
   const series = [{}, { label: 'p50 ms', stroke: '#36a' }, { label: 'p95 ms', stroke: '#d80' }, { label: 'p99 ms', stroke: '#c22' }];
   const data = [s.t, s.p50_ms, s.p95_ms, s.p99_ms];
   for (const [k, label] of [['budget_p95_us', 'p95 budget'], ['budget_p99_us', 'p99 budget']])
@@ -99,13 +112,18 @@ async function showPlot(check) {
 
 async function refresh() {
   try {
-    const [rep, inc, pr] = await Promise.all([get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes')]);
+    const first = window.picketFirst;
+    window.picketFirst = null;
+    const [rep, inc, pr] = await Promise.all(first ? first[1]
+      : [get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes')]);
     incByCheck = {};
     for (const c of inc.checks) incByCheck[c.check_name] = c.incidents;
     renderChecks(rep);
     renderIncidents(inc);
     renderProbes(pr);
-    $('#state').textContent = rep.checks.length + ' checks, updated ' + new Date().toLocaleTimeString();
+    $('#state').textContent = rep.checks.length + ' checks, ' + (rep.computed_at_us
+      ? 'computed ' + dur(Math.max(0, Date.now() * 1000 - rep.computed_at_us)) + ' ago'
+      : 'updated ' + new Date().toLocaleTimeString());
     $('#state').dataset.state = 'ready';
     if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();
   } catch (e) {

@@ -174,6 +174,8 @@ def main():
             assert [i[1] for i in out["incidents"]] == ["closed"], out["incidents"]
             probe.stop()
 
+            # 4. First load with 1,000 checks (the default view: the collector's snapshot).
+            first_load(col, base, tmp)
         finally:
             probe.stop()
             col.stop()
@@ -185,20 +187,25 @@ def first_load(col, base, tmp):
     """The page's first load with 1,000 checks (and the one above): from
     navigation start to the tables drawn with the data, in the browser."""
     feed_many(col, N_CHECKS)
-    wait_for("1,000 bulk checks in the report",
-             lambda: len(api(col, "/api/report?service=bulk-07")[1]["checks"]) == N_CHECKS // 50, 30)
+    # The default view is a snapshot the collector recomputes in the background.
+    wait_for("1,000 bulk checks in the default view's snapshot",
+             lambda: sum(c["check_name"].startswith("bulk-") for c in api(col, "/api/report")[1]["checks"]) == N_CHECKS,
+             120, interval=1)
+    rep = api(col, "/api/report")[1]
+    n = len(rep["checks"])
+    print("default view: report of %d checks computed in %.0f ms" % (n, rep["compute_ms"]), flush=True)
     browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketFirstRenderMs > 0")
     times = []
-    for k in range(3):
+    for k in range(5):
         out = browse(base + "/", os.path.join(tmp, "4-1000-checks-%d.png" % k),
                      "window.picketFirstRenderMs > 0")
-        assert len(out["checks"]) == N_CHECKS + 1, len(out["checks"])
+        assert len(out["checks"]) == n, len(out["checks"])
         print("first load with %d checks: rendered at %.0f ms (responseEnd %.0f, DOMContentLoaded %.0f, "
-              "load %.0f)" % (N_CHECKS + 1, out["firstRenderMs"], out["nav"]["responseEnd"],
+              "load %.0f)" % (n, out["firstRenderMs"], out["nav"]["responseEnd"],
                               out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]), flush=True)
         times.append(out["firstRenderMs"])
-    best = sorted(times)[1]
-    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 3: %s; goal < %d)"
+    best = sorted(times)[2]
+    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d)"
           % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS), flush=True)
     assert best < FIRST_LOAD_GOAL_MS, "first load %.0f ms, goal < %d ms" % (best, FIRST_LOAD_GOAL_MS)
 
