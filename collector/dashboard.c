@@ -30,9 +30,17 @@
 /* The default view (no arguments: the last 24 hours, every check) is computed
  * by a background thread every REFRESH_US on its own connection and served
  * from this snapshot, so a first load never waits for a report of every check. */
+struct svc_state {
+    char service[PK_NAME_MAX];
+    int state; /* -1 unknown (no result yet), 0 down, 1 up */
+    double uptime; /* the worst check's global uptime; NaN: no data */
+};
+
 struct snapshot {
     char *report, *incidents; /* JSON, NULL until the first pass finished */
     size_t report_len, incidents_len;
+    struct svc_state *svcs; /* the public status of every service, from the report */
+    size_t n_svcs;
 };
 
 struct dashboard {
@@ -77,6 +85,7 @@ void dashboard_close(struct dashboard *d)
         pthread_join(d->thread, NULL);
     free(d->snap.report);
     free(d->snap.incidents);
+    free(d->snap.svcs);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
     store_close(d->store);
@@ -294,9 +303,43 @@ static void run_query(struct dashboard *d, enum rpc_query_kind kind, const Proto
     rpc_query_arena_free(arena);
 }
 
+/* Per service: up (every check's last result passed), down, or unknown, and
+ * its worst check's uptime. r's checks come sorted by service. */
+static struct svc_state *service_states(const Picket__V1__ReportResponse *r, size_t *n)
+{
+    struct svc_state *out = calloc(r->n_checks ? r->n_checks : 1, sizeof *out);
+    *n = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < r->n_checks;) {
+        const char *svc = r->checks[i]->service;
+        int up = 1, known = 0;
+        double uptime = NAN;
+        size_t k = i;
+        for (; k < r->n_checks && strcmp(r->checks[k]->service, svc) == 0; k++) {
+            const Picket__V1__ReportCheck *c = r->checks[k];
+            if (c->last_started_at_us) {
+                known = 1;
+                up &= c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
+                      c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED;
+            }
+            double u = c->availability && c->availability->global ? c->availability->global->uptime : NAN;
+            if (!isnan(u) && (isnan(uptime) || u < uptime))
+                uptime = u;
+        }
+        struct svc_state *st = &out[(*n)++];
+        snprintf(st->service, sizeof st->service, "%s", svc);
+        st->state = known ? up : -1;
+        st->uptime = uptime;
+        i = k;
+    }
+    return out;
+}
+
 /* One default-view answer as JSON with when it was computed and how long it took;
  * NULL when the store failed (logged by the caller's next live request). */
-static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *len)
+static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *len, struct svc_state **svcs,
+                           size_t *n_svcs)
 {
     char err[512];
     int64_t now_us = pk_now_us();
@@ -310,6 +353,8 @@ static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *l
     char *out = NULL;
     if (rpc_query_run(st, kind, kind == RQ_REPORT ? &rr.base : &ir.base, now_us, &resp, &arena, err, sizeof err) ==
         0) {
+        if (svcs)
+            *svcs = service_states((const Picket__V1__ReportResponse *)resp, n_svcs);
         struct json_object *j = msg_json(resp);
         json_object_object_add(j, "computed_at_us", json_object_new_int64(now_us));
         json_object_object_add(j, "compute_ms", json_object_new_double((double)(pk_now_us() - now_us) / 1000.0));
@@ -335,17 +380,20 @@ static void *refresh_main(void *arg)
             store_close(st);
             st = store_open(d->conninfo, err, sizeof err);
         }
-        size_t rl = 0, il = 0;
-        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl) : NULL;
-        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il) : NULL;
+        size_t rl = 0, il = 0, ns = 0;
+        struct svc_state *svcs = NULL;
+        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns) : NULL;
+        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL) : NULL;
         pthread_mutex_lock(&d->snap_mu);
-        if (rep && inc) {
+        if (rep && inc && svcs) {
             free(d->snap.report);
             free(d->snap.incidents);
-            d->snap = (struct snapshot){rep, inc, rl, il};
+            free(d->snap.svcs);
+            d->snap = (struct snapshot){rep, inc, rl, il, svcs, ns};
         } else {
             free(rep);
             free(inc);
+            free(svcs);
         }
         /* At least REFRESH_US apart, and idle 3/4 of the time: a report of
          * 1,000 checks takes seconds, and must not keep a core busy. */
@@ -491,70 +539,44 @@ static int in_group(const char *service, const char *group)
     return strncmp(service, group, n) == 0 && (service[n] == '\0' || service[n] == '.' || service[n] == '/');
 }
 
-/* The public status of a service group: per service only up/down (every check's
- * last result passed) and uptime (its worst check's over the window, default
- * 24 h). Nothing else leaves: no check names, targets, messages or latencies. */
-static void api_status(struct dashboard *d, const char *group, Picket__V1__QueryWindow *w, int64_t now_us,
-                       struct dashboard_reply *out)
+/* The public status of a service group: per service only up/down and uptime
+ * over the last 24 hours, from the background snapshot (so a public page never
+ * starts a report). Nothing else leaves: no check names, targets, messages or
+ * latencies. */
+static void api_status(struct dashboard *d, const char *group, struct dashboard_reply *out)
 {
     char err[512];
     if (!group[0] || strlen(group) > 128) {
         reply_error(out, 400, "status needs a service group: /status/<group>");
         return;
     }
-    w->service = (char *)"";
-    w->check_name = (char *)"";
-    w->region = (char *)"";
-    Picket__V1__ReportRequest req = PICKET__V1__REPORT_REQUEST__INIT;
-    req.window = w;
-    ProtobufCMessage *resp = NULL;
-    struct rpc_query_arena *arena = NULL;
-    int rc = rpc_query_run(d->store, RQ_REPORT, &req.base, now_us, &resp, &arena, err, sizeof err);
-    if (rc < 0) {
-        rpc_query_arena_free(arena);
-        reply_error(out, rc == -2 ? 400 : 503, err);
+    pthread_mutex_lock(&d->snap_mu);
+    if (!d->snap.report) {
+        pthread_mutex_unlock(&d->snap_mu);
+        reply_error(out, 503, "the status is not computed yet; retry in a few seconds");
         return;
     }
-    const Picket__V1__ReportResponse *r = (const Picket__V1__ReportResponse *)resp;
     struct json_object *j = json_object_new_object(), *svcs = json_object_new_array();
     json_object_object_add(j, "group", json_object_new_string(group));
-    json_object_object_add(j, "since_us", json_object_new_int64(r->since_us));
-    json_object_object_add(j, "until_us", json_object_new_int64(r->until_us));
-    /* Checks come sorted by service, so each service is one run. */
-    for (size_t i = 0; i < r->n_checks;) {
-        const char *svc = r->checks[i]->service;
-        int up = 1, known = 0;
-        double uptime = NAN;
-        size_t k = i;
-        for (; k < r->n_checks && strcmp(r->checks[k]->service, svc) == 0; k++) {
-            const Picket__V1__ReportCheck *c = r->checks[k];
-            if (c->last_started_at_us) {
-                known = 1;
-                up &= c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
-                      c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED;
-            }
-            double u = c->availability && c->availability->global ? c->availability->global->uptime : NAN;
-            if (!isnan(u) && (isnan(uptime) || u < uptime))
-                uptime = u;
-        }
-        if (in_group(svc, group)) {
-            struct json_object *s = json_object_new_object();
-            json_object_object_add(s, "service", json_object_new_string(svc));
-            json_object_object_add(s, "state", json_object_new_string(!known ? "unknown" : up ? "up" : "down"));
-            json_object_object_add(s, "uptime", num(uptime));
-            json_object_array_add(svcs, s);
-        }
-        i = k;
+    for (size_t i = 0; i < d->snap.n_svcs; i++) {
+        const struct svc_state *st = &d->snap.svcs[i];
+        if (!in_group(st->service, group))
+            continue;
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "service", json_object_new_string(st->service));
+        json_object_object_add(o, "state",
+                               json_object_new_string(st->state < 0 ? "unknown" : st->state ? "up" : "down"));
+        json_object_object_add(o, "uptime", num(st->uptime));
+        json_object_array_add(svcs, o);
     }
-    rpc_query_arena_free(arena);
+    pthread_mutex_unlock(&d->snap_mu);
+    json_object_object_add(j, "services", svcs);
     if (json_object_array_length(svcs) == 0) {
         json_object_put(j);
-        json_object_put(svcs);
         snprintf(err, sizeof err, "no service in group '%.128s'", group);
         reply_error(out, 404, err);
         return;
     }
-    json_object_object_add(j, "services", svcs);
     reply_json(out, 200, j);
 }
 
@@ -572,6 +594,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     if (!known) {
         snprintf(err, sizeof err, "no API /api/%.64s (report, incidents, latency-series, probes, status)", name);
         reply_error(out, 404, err);
+        return;
+    }
+    if (strcmp(name, "status") == 0) {
+        const char *g = arg(ctx, "group");
+        api_status(d, g ? g : "", out);
         return;
     }
     if ((strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0) && no_arguments(arg, ctx) &&
@@ -601,7 +628,7 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         api_probes(d, now_us, out);
     } else {
         const char *g = arg(ctx, "group");
-        api_status(d, g ? g : "", &w, now_us, out);
+        api_status(d, g ? g : "", out);
     }
 }
 

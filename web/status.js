@@ -22,4 +22,4 @@ async function refresh() {
   }
 }
 refresh();
-setInterval(refresh, 30000);
+setInterval(refresh, 5000);

@@ -114,8 +114,10 @@ def main():
             assert code == 400 and "since=yesterday" in j["error"], (code, j)
             code, j = api(col, "/api/latency-series?check=nope")
             assert code == 404 and "nope" in j["error"], (code, j)
+            # The status pages read the background snapshot: 503 until the first one, then 404 for no such group.
+            wait_for("the first snapshot", lambda: api(col, "/api/status?group=nosuch")[0] != 503, 30)
             code, j = api(col, "/api/status?group=nosuch")
-            assert code == 404, (code, j)
+            assert code == 404 and "nosuch" in j["error"], (code, j)
 
             # 1. Healthy: OK, figures, the probe, the plot.
             wait_for("a result of shop-api", lambda: api(col, "/api/report?check=shop-api")[1]["checks"][0]
