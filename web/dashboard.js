@@ -107,7 +107,10 @@ async function showPlot(check) {
   if (plot) plot.destroy();
   const el = $('#plot');
   el.dataset.check = check;
-  plot = new uPlot({ title: check + ' latency', width: Math.min(1100, el.clientWidth || 900), height: 260, series }, data, el);
+  // The x axis spans the whole window, even with few points.
+  const scales = { x: { time: true, range: () => [s.since_us / 1e6, s.until_us / 1e6] } };
+  plot = new uPlot({ title: check + ' latency', width: Math.min(1100, el.clientWidth || 900), height: 260, series, scales },
+    data, el);
 }
 
 async function refresh() {
