@@ -3,6 +3,8 @@
  * thread). Anything but GET of those two paths gets 404/405. */
 #include "http.h"
 
+#include "dashboard.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@ struct http_server {
     http_metrics_fn metrics;
     http_health_fn health;
     void *user;
+    struct dashboard *dashboard; /* NULL: no dashboard routes */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type, char *body, size_t len,
@@ -28,6 +31,19 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const 
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static const char *query_arg(void *c, const char *key)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* The dashboard's routes (collector/dashboard.c). */
+static enum MHD_Result serve_dashboard(struct dashboard *d, struct MHD_Connection *c, const char *url)
+{
+    struct dashboard_reply r;
+    dashboard_serve(d, url, query_arg, c, &r);
+    return reply(c, r.code, r.type, (char *)r.body, r.len, r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -50,6 +66,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "database unreachable\n", 21,
                      MHD_RESPMEM_PERSISTENT);
     }
+    if (h->dashboard && dashboard_owns(url))
+        return serve_dashboard(h->dashboard, c, url);
     return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, MHD_RESPMEM_PERSISTENT);
 }
 
@@ -84,13 +102,18 @@ struct http_server *http_start(const char *listen, http_metrics_fn metrics, http
     h->user = user;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+                                 (unsigned int)64, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
         free(h);
         return NULL;
     }
     return h;
+}
+
+void http_attach_dashboard(struct http_server *h, struct dashboard *d)
+{
+    h->dashboard = d;
 }
 
 void http_stop(struct http_server *h)

@@ -15,6 +15,7 @@
 
 #include "alerts.h"
 #include "auth.h"
+#include "dashboard.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
             "  --db URL            PostgreSQL connection URL or key=value string\n"
             "                      (env PICKET_DB_URL)\n"
             "  --listen ADDR       gRPC address, default 127.0.0.1:7700 (env PICKET_LISTEN)\n"
-            "  --http-listen ADDR  /metrics and /healthz, default 127.0.0.1:7701, \"none\" to turn off\n"
+            "  --http-listen ADDR  /metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
+            "                      docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"
             "                      (env PICKET_HTTP_LISTEN)\n"
             "  --writers N         database writer threads, default 2 (env PICKET_WRITERS)\n"
             "  --queue-batches N   batches queued per writer before streams are paused, default 64\n"
@@ -452,6 +454,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         goto out;
     }
     struct http_server *http = NULL;
+    struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
         http = http_start(http_listen, write_metrics, health, in, err, sizeof err);
         if (!http) {
@@ -461,6 +464,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             rc = -1;
             goto out;
         }
+        if ((dash = dashboard_open(db)))
+            http_attach_dashboard(http, dash);
     }
     if (acfg) {
         alerts = alerts_start(db, acfg, err, sizeof err);
@@ -491,6 +496,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     }
     alerts_stop(alerts);
     http_stop(http);
+    dashboard_close(dash);
     grpc_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
 out:

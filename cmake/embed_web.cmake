@@ -1,0 +1,34 @@
+# Turns the dashboard's files (web/ and uPlot from web/node_modules, installed by
+# web/install from the committed package-lock.json) into a C source, so that
+# picket-collector serves its dashboard with no files and no CDN.
+# Invoked as: cmake -DWEB_DIR=... -DOUT=... -P embed_web.cmake
+set(files
+    "index.html|html|${WEB_DIR}/index.html"
+    "status.html|html|${WEB_DIR}/status.html"
+    "dashboard.js|js|${WEB_DIR}/dashboard.js"
+    "status.js|js|${WEB_DIR}/status.js"
+    "dashboard.css|css|${WEB_DIR}/dashboard.css"
+    "uplot.js|js|${WEB_DIR}/node_modules/uplot/dist/uPlot.iife.min.js"
+    "uplot.css|css|${WEB_DIR}/node_modules/uplot/dist/uPlot.min.css")
+set(body "/* Generated from web/ by cmake/embed_web.cmake. Do not edit. */\n#include <stddef.h>\n#include \"dashboard.h\"\n")
+set(table "const struct pk_web_asset pk_web_assets[] = {\n")
+set(i 0)
+foreach(entry ${files})
+    string(REPLACE "|" ";" parts "${entry}")
+    list(GET parts 0 name)
+    list(GET parts 1 kind)
+    list(GET parts 2 path)
+    if(NOT EXISTS "${path}")
+        message(FATAL_ERROR "dashboard asset ${path} is missing (uPlot: run web/install, or scripts/deps)")
+    endif()
+    file(READ "${path}" hex HEX)
+    string(LENGTH "${hex}" hexlen)
+    math(EXPR len "${hexlen} / 2")
+    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+    string(APPEND body "static const unsigned char asset_${i}[] = {${hex}0x00};\n")
+    string(APPEND table "    {\"${name}\", PK_WEB_TYPE_${kind}, asset_${i}, ${len}},\n")
+    math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst size_t pk_web_assets_count = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}${table}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")

@@ -1,0 +1,655 @@
+/* dashboard.c: the web dashboard's routes. Pages and scripts are the embedded
+ * files of web/; every figure comes from rpc_query_run (the same code as the
+ * Query API and `picketctl report`) and is turned into JSON here by walking the
+ * protobuf answer's descriptor, so the browser never computes a figure. The
+ * latency series reads rollups per bucket (store_rollup_query) and takes each
+ * bucket's quantiles with pk_hist_quantile. Read-only: no route writes. */
+#include "dashboard.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/histogram.h"
+#include "../common/result.h"
+#include "picket/v1/picket.pb-c.h"
+#include "rollup.h"
+#include "rpc_query.h"
+#include "store.h"
+
+#define MINUTE_US INT64_C(60000000)
+#define MAX_SERIES_POINTS 1500
+#define REFRESH_US INT64_C(5000000) /* the default view's snapshot, recomputed at most this often */
+
+/* The default view (no arguments: the last 24 hours, every check) is computed
+ * by a background thread every REFRESH_US on its own connection and served
+ * from this snapshot, so a first load never waits for a report of every check. */
+struct svc_state {
+    char service[PK_NAME_MAX];
+    int state; /* -1 unknown (no result yet), 0 down, 1 up */
+    double uptime; /* the worst check's global uptime; NaN: no data */
+};
+
+struct snapshot {
+    char *report, *incidents; /* JSON, NULL until the first pass finished */
+    size_t report_len, incidents_len;
+    struct svc_state *svcs; /* the public status of every service, from the report */
+    size_t n_svcs;
+};
+
+struct dashboard {
+    pthread_mutex_t mu; /* one request at a time on the connection */
+    struct store *store;
+    char *conninfo;
+    pthread_mutex_t snap_mu; /* guards snap and stop */
+    pthread_cond_t wake;
+    struct snapshot snap;
+    int stop, thread_started;
+    pthread_t thread;
+};
+
+static void *refresh_main(void *arg);
+
+struct dashboard *dashboard_open(const char *conninfo)
+{
+    struct dashboard *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->conninfo = strdup(conninfo ? conninfo : "");
+    if (!d->conninfo) {
+        free(d);
+        return NULL;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->snap_mu, NULL);
+    pthread_cond_init(&d->wake, NULL);
+    d->thread_started = pthread_create(&d->thread, NULL, refresh_main, d) == 0;
+    return d;
+}
+
+void dashboard_close(struct dashboard *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->snap_mu);
+    d->stop = 1;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->snap_mu);
+    if (d->thread_started)
+        pthread_join(d->thread, NULL);
+    free(d->snap.report);
+    free(d->snap.incidents);
+    free(d->snap.svcs);
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->snap_mu);
+    store_close(d->store);
+    pthread_mutex_destroy(&d->mu);
+    free(d->conninfo);
+    free(d);
+}
+
+int dashboard_owns(const char *url)
+{
+    return strcmp(url, "/") == 0 || strncmp(url, "/assets/", 8) == 0 || strncmp(url, "/api/", 5) == 0 ||
+           strncmp(url, "/status/", 8) == 0;
+}
+
+/* ------------------------------------------------------------ replies */
+
+static const struct pk_web_asset *asset(const char *name)
+{
+    for (size_t i = 0; i < pk_web_assets_count; i++)
+        if (strcmp(pk_web_assets[i].name, name) == 0)
+            return &pk_web_assets[i];
+    return NULL;
+}
+
+static void reply_asset(struct dashboard_reply *out, const struct pk_web_asset *a)
+{
+    *out = (struct dashboard_reply){200, a->type, a->data, a->len, 0};
+}
+
+static void reply_json(struct dashboard_reply *out, unsigned int code, struct json_object *j)
+{
+    const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *copy = strdup(s ? s : "null");
+    json_object_put(j);
+    if (!copy) {
+        *out = (struct dashboard_reply){500, "text/plain", "out of memory\n", 14, 0};
+        return;
+    }
+    *out = (struct dashboard_reply){code, "application/json", copy, strlen(copy), 1};
+}
+
+static void reply_error(struct dashboard_reply *out, unsigned int code, const char *msg)
+{
+    struct json_object *j = json_object_new_object();
+    json_object_object_add(j, "error", json_object_new_string(msg));
+    reply_json(out, code, j);
+}
+
+/* ------------------------------------------------- protobuf -> JSON */
+
+static struct json_object *num(double v)
+{
+    return isfinite(v) ? json_object_new_double(v) : NULL; /* NaN: no data */
+}
+
+static struct json_object *msg_json(const ProtobufCMessage *m);
+
+static struct json_object *value_json(const ProtobufCFieldDescriptor *f, const void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        return json_object_new_int(*(const int32_t *)p);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_object_new_int64(*(const uint32_t *)p);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        return json_object_new_int64(*(const int64_t *)p);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return json_object_new_int64((int64_t)*(const uint64_t *)p);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return num(*(const float *)p);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return num(*(const double *)p);
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_object_new_boolean(*(const protobuf_c_boolean *)p);
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *v =
+            protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor, *(const int *)p);
+        return v ? json_object_new_string(v->name) : json_object_new_int(*(const int *)p);
+    }
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)p;
+        return json_object_new_string(s ? s : "");
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return NULL; /* no answer of the analytics calls carries bytes */
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+        return sub ? msg_json(sub) : NULL;
+    }
+    }
+    return NULL;
+}
+
+/* Field names as in the .proto (snake_case); NaN and absent messages: null. */
+static struct json_object *msg_json(const ProtobufCMessage *m)
+{
+    struct json_object *o = json_object_new_object();
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const char *base = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            const char *arr = *(char *const *)base;
+            size_t size = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING ? sizeof(void *)
+                          : f->type == PROTOBUF_C_TYPE_DOUBLE || f->type == PROTOBUF_C_TYPE_INT64 ||
+                                  f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_SINT64 ||
+                                  f->type == PROTOBUF_C_TYPE_SFIXED64 || f->type == PROTOBUF_C_TYPE_FIXED64
+                              ? 8
+                          : f->type == PROTOBUF_C_TYPE_BOOL ? sizeof(protobuf_c_boolean)
+                                                            : 4;
+            struct json_object *a = json_object_new_array_ext((int)n);
+            for (size_t k = 0; k < n; k++)
+                json_object_array_add(a, value_json(f, arr + k * size));
+            json_object_object_add(o, f->name, a);
+        } else {
+            json_object_object_add(o, f->name, value_json(f, base));
+        }
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------- arguments */
+
+/* A time: whole Unix seconds, or a duration before now ("90s", "30m", "6h", "7d").
+ * 0 and *us = 0 when absent. */
+static int parse_time(const char *name, const char *v, int64_t now_us, int64_t *us, char *err, size_t errlen)
+{
+    *us = 0;
+    if (!v || !v[0])
+        return 0;
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || n < 0)
+        goto bad;
+    if (!*end) {
+        *us = (int64_t)n * 1000000;
+        return 0;
+    }
+    if (end[1])
+        goto bad;
+    int64_t unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+    if (!unit || n > 3660LL * 86400 / unit)
+        goto bad;
+    *us = now_us - (int64_t)n * unit * 1000000;
+    return 0;
+bad:
+    snprintf(err, errlen, "%s=%.64s: expected Unix seconds or a duration before now like 30m, 6h, 7d", name, v);
+    return -1;
+}
+
+static int parse_small(const char *name, const char *v, int lo, int hi, int *out, char *err, size_t errlen)
+{
+    *out = 0;
+    if (!v || !v[0])
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi) {
+        snprintf(err, errlen, "%s=%.64s: expected a whole number %d..%d", name, v, lo, hi);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+typedef const char *(*arg_fn)(void *, const char *);
+
+/* The window of every /api/ call. until defaults to the end of the current
+ * minute, so the live page includes the minute in progress. */
+static int window_of(arg_fn arg, void *ctx, int64_t now_us, Picket__V1__QueryWindow *w, char *err, size_t errlen)
+{
+    picket__v1__query_window__init(w);
+    if (parse_time("since", arg(ctx, "since"), now_us, &w->since_us, err, errlen) < 0 ||
+        parse_time("until", arg(ctx, "until"), now_us, &w->until_us, err, errlen) < 0)
+        return -1;
+    if (!w->until_us)
+        w->until_us = now_us + MINUTE_US;
+    const char *s = arg(ctx, "service"), *c = arg(ctx, "check"), *r = arg(ctx, "region");
+    w->service = (char *)(s ? s : "");
+    w->check_name = (char *)(c ? c : "");
+    w->region = (char *)(r ? r : "");
+    return 0;
+}
+
+/* --------------------------------------------------------------- routes */
+
+static int connect_store(struct dashboard *d, char *err, size_t errlen)
+{
+    if (d->store && store_ping(d->store) == 0)
+        return 0;
+    store_close(d->store);
+    d->store = store_open(d->conninfo, err, errlen);
+    return d->store ? 0 : -1;
+}
+
+static void run_query(struct dashboard *d, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
+                      struct dashboard_reply *out)
+{
+    char err[512];
+    ProtobufCMessage *resp = NULL;
+    struct rpc_query_arena *arena = NULL;
+    int rc = rpc_query_run(d->store, kind, req, now_us, &resp, &arena, err, sizeof err);
+    if (rc == 0)
+        reply_json(out, 200, msg_json(resp));
+    else
+        reply_error(out, rc == -2 ? 400 : 503, err);
+    rpc_query_arena_free(arena);
+}
+
+/* Per service: up (every check's last result passed), down, or unknown, and
+ * its worst check's uptime. r's checks come sorted by service. */
+static struct svc_state *service_states(const Picket__V1__ReportResponse *r, size_t *n)
+{
+    struct svc_state *out = calloc(r->n_checks ? r->n_checks : 1, sizeof *out);
+    *n = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < r->n_checks;) {
+        const char *svc = r->checks[i]->service;
+        int up = 1, known = 0;
+        double uptime = NAN;
+        size_t k = i;
+        for (; k < r->n_checks && strcmp(r->checks[k]->service, svc) == 0; k++) {
+            const Picket__V1__ReportCheck *c = r->checks[k];
+            if (c->last_started_at_us) {
+                known = 1;
+                up &= c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
+                      c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED;
+            }
+            double u = c->availability && c->availability->global ? c->availability->global->uptime : NAN;
+            if (!isnan(u) && (isnan(uptime) || u < uptime))
+                uptime = u;
+        }
+        struct svc_state *st = &out[(*n)++];
+        snprintf(st->service, sizeof st->service, "%s", svc);
+        st->state = known ? up : -1;
+        st->uptime = uptime;
+        i = k;
+    }
+    return out;
+}
+
+/* One default-view answer as JSON with when it was computed and how long it took;
+ * NULL when the store failed (logged by the caller's next live request). */
+static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *len, struct svc_state **svcs,
+                           size_t *n_svcs)
+{
+    char err[512];
+    int64_t now_us = pk_now_us();
+    Picket__V1__QueryWindow w = PICKET__V1__QUERY_WINDOW__INIT;
+    w.until_us = now_us + MINUTE_US;
+    Picket__V1__ReportRequest rr = PICKET__V1__REPORT_REQUEST__INIT;
+    Picket__V1__IncidentsRequest ir = PICKET__V1__INCIDENTS_REQUEST__INIT;
+    rr.window = ir.window = &w;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_query_arena *arena = NULL;
+    char *out = NULL;
+    if (rpc_query_run(st, kind, kind == RQ_REPORT ? &rr.base : &ir.base, now_us, &resp, &arena, err, sizeof err) ==
+        0) {
+        if (svcs)
+            *svcs = service_states((const Picket__V1__ReportResponse *)resp, n_svcs);
+        struct json_object *j = msg_json(resp);
+        json_object_object_add(j, "computed_at_us", json_object_new_int64(now_us));
+        json_object_object_add(j, "compute_ms", json_object_new_double((double)(pk_now_us() - now_us) / 1000.0));
+        const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        out = strdup(txt ? txt : "null");
+        *len = out ? strlen(out) : 0;
+        json_object_put(j);
+    }
+    rpc_query_arena_free(arena);
+    return out;
+}
+
+static void *refresh_main(void *arg)
+{
+    struct dashboard *d = arg;
+    struct store *st = NULL;
+    char err[512];
+    pthread_mutex_lock(&d->snap_mu);
+    while (!d->stop) {
+        pthread_mutex_unlock(&d->snap_mu);
+        int64_t started = pk_now_us();
+        if (!st || store_ping(st) != 0) {
+            store_close(st);
+            st = store_open(d->conninfo, err, sizeof err);
+        }
+        size_t rl = 0, il = 0, ns = 0;
+        struct svc_state *svcs = NULL;
+        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns) : NULL;
+        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL) : NULL;
+        pthread_mutex_lock(&d->snap_mu);
+        if (rep && inc && svcs) {
+            free(d->snap.report);
+            free(d->snap.incidents);
+            free(d->snap.svcs);
+            d->snap = (struct snapshot){rep, inc, rl, il, svcs, ns};
+        } else {
+            free(rep);
+            free(inc);
+            free(svcs);
+        }
+        /* At least REFRESH_US apart, and idle 3/4 of the time: a report of
+         * 1,000 checks takes seconds, and must not keep a core busy. */
+        int64_t took = pk_now_us() - started;
+        int64_t wake_us = started + (4 * took > REFRESH_US ? 4 * took : REFRESH_US);
+        struct timespec ts = {(time_t)(wake_us / 1000000), (long)(wake_us % 1000000) * 1000};
+        while (!d->stop && pk_now_us() < wake_us)
+            if (pthread_cond_timedwait(&d->wake, &d->snap_mu, &ts) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&d->snap_mu);
+    store_close(st);
+    return NULL;
+}
+
+/* The snapshot's copy of the report or incidents; 0 when there is none yet. */
+static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct dashboard_reply *out)
+{
+    pthread_mutex_lock(&d->snap_mu);
+    const char *src = kind == RQ_REPORT ? d->snap.report : d->snap.incidents;
+    size_t len = kind == RQ_REPORT ? d->snap.report_len : d->snap.incidents_len;
+    char *copy = src ? malloc(len + 1) : NULL;
+    if (copy)
+        memcpy(copy, src, len + 1);
+    pthread_mutex_unlock(&d->snap_mu);
+    if (!copy)
+        return 0;
+    *out = (struct dashboard_reply){200, "application/json", copy, len, 1};
+    return 1;
+}
+
+static int no_arguments(arg_fn arg, void *ctx)
+{
+    static const char *const keys[] = {"since", "until", "service", "check", "region", "open_after", "close_after",
+                                       "quorum"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (arg(ctx, keys[i]))
+            return 0;
+    return 1;
+}
+
+static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindow *w, int64_t now_us,
+                               struct dashboard_reply *out)
+{
+    char err[512];
+    if (!w->check_name[0]) {
+        reply_error(out, 400, "latency-series needs check=NAME");
+        return;
+    }
+    struct store_check_meta *meta = NULL;
+    size_t nm = 0, k = 0;
+    if (store_check_meta(d->store, &meta, &nm, err, sizeof err) < 0) {
+        reply_error(out, 503, err);
+        return;
+    }
+    while (k < nm && strcmp(meta[k].name, w->check_name) != 0)
+        k++;
+    if (k == nm) {
+        free(meta);
+        snprintf(err, sizeof err, "check '%.128s' is not known", w->check_name);
+        reply_error(out, 404, err);
+        return;
+    }
+    int64_t until = rollup_floor(w->until_us, ROLLUP_MINUTE_US);
+    int64_t since = rollup_floor(w->since_us ? w->since_us : now_us - ROLLUP_DAY_US, ROLLUP_MINUTE_US);
+    if (until <= since) {
+        free(meta);
+        reply_error(out, 400, "the window is empty: since must be at least a minute before until");
+        return;
+    }
+    int64_t width = ROLLUP_MINUTE_US;
+    while ((until - since) / width > MAX_SERIES_POINTS)
+        width += ROLLUP_MINUTE_US;
+    struct store_rollup_filter f = {.since_us = since, .until_us = until, .check = w->check_name,
+                                    .region = w->region[0] ? w->region : NULL, .group = STORE_ROLLUP_BY_CHECK,
+                                    .bucket_us = width};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(d->store, &f, &rows, &n, err, sizeof err) < 0) {
+        free(meta);
+        reply_error(out, 503, err);
+        return;
+    }
+    struct json_object *j = json_object_new_object();
+    json_object_object_add(j, "check_name", json_object_new_string(meta[k].name));
+    json_object_object_add(j, "since_us", json_object_new_int64(since));
+    json_object_object_add(j, "until_us", json_object_new_int64(until));
+    json_object_object_add(j, "bucket_us", json_object_new_int64(width));
+    json_object_object_add(j, "budget_p50_us", json_object_new_int64(meta[k].budget_p50_ms * 1000));
+    json_object_object_add(j, "budget_p95_us", json_object_new_int64(meta[k].budget_p95_ms * 1000));
+    json_object_object_add(j, "budget_p99_us", json_object_new_int64(meta[k].budget_p99_ms * 1000));
+    /* Column arrays, as uPlot takes them: t (Unix seconds), p50, p95, p99 (ms), failed. */
+    struct json_object *t = json_object_new_array_ext((int)n), *q[3], *failed = json_object_new_array_ext((int)n);
+    static const double qs[3] = {0.5, 0.95, 0.99};
+    for (int i = 0; i < 3; i++)
+        q[i] = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++) {
+        json_object_array_add(t, json_object_new_int64(rows[i].bucket_start_us / 1000000));
+        for (int x = 0; x < 3; x++)
+            json_object_array_add(q[x], rows[i].hist.count ? num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0)
+                                                           : NULL);
+        json_object_array_add(failed, json_object_new_int64((int64_t)rows[i].failed));
+    }
+    json_object_object_add(j, "t", t);
+    json_object_object_add(j, "p50_ms", q[0]);
+    json_object_object_add(j, "p95_ms", q[1]);
+    json_object_object_add(j, "p99_ms", q[2]);
+    json_object_object_add(j, "failed", failed);
+    free(rows);
+    free(meta);
+    reply_json(out, 200, j);
+}
+
+static void api_probes(struct dashboard *d, int64_t now_us, struct dashboard_reply *out)
+{
+    char err[512];
+    struct store_probe_row *rows = NULL;
+    size_t n = 0;
+    if (store_probe_status(d->store, &rows, &n, err, sizeof err) < 0) {
+        reply_error(out, 503, err);
+        return;
+    }
+    struct json_object *j = json_object_new_object(), *a = json_object_new_array_ext((int)n);
+    json_object_object_add(j, "now_us", json_object_new_int64(now_us));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = json_object_new_object();
+        json_object_object_add(p, "name", json_object_new_string(rows[i].name));
+        json_object_object_add(p, "region", json_object_new_string(rows[i].region));
+        json_object_object_add(p, "last_seen_us", json_object_new_int64(rows[i].last_seen_us));
+        json_object_object_add(p, "pending", json_object_new_int64((int64_t)rows[i].pending));
+        json_object_object_add(p, "dropped", json_object_new_int64((int64_t)rows[i].dropped));
+        json_object_array_add(a, p);
+    }
+    json_object_object_add(j, "probes", a);
+    free(rows);
+    reply_json(out, 200, j);
+}
+
+/* In the group: the service is the group, or starts with "<group>." or "<group>/". */
+static int in_group(const char *service, const char *group)
+{
+    size_t n = strlen(group);
+    return strncmp(service, group, n) == 0 && (service[n] == '\0' || service[n] == '.' || service[n] == '/');
+}
+
+/* The public status of a service group: per service only up/down and uptime
+ * over the last 24 hours, from the background snapshot (so a public page never
+ * starts a report). Nothing else leaves: no check names, targets, messages or
+ * latencies. */
+static void api_status(struct dashboard *d, const char *group, struct dashboard_reply *out)
+{
+    char err[512];
+    if (!group[0] || strlen(group) > 128) {
+        reply_error(out, 400, "status needs a service group: /status/<group>");
+        return;
+    }
+    pthread_mutex_lock(&d->snap_mu);
+    if (!d->snap.report) {
+        pthread_mutex_unlock(&d->snap_mu);
+        reply_error(out, 503, "the status is not computed yet; retry in a few seconds");
+        return;
+    }
+    struct json_object *j = json_object_new_object(), *svcs = json_object_new_array();
+    json_object_object_add(j, "group", json_object_new_string(group));
+    for (size_t i = 0; i < d->snap.n_svcs; i++) {
+        const struct svc_state *st = &d->snap.svcs[i];
+        if (!in_group(st->service, group))
+            continue;
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "service", json_object_new_string(st->service));
+        json_object_object_add(o, "state",
+                               json_object_new_string(st->state < 0 ? "unknown" : st->state ? "up" : "down"));
+        json_object_object_add(o, "uptime", num(st->uptime));
+        json_object_array_add(svcs, o);
+    }
+    pthread_mutex_unlock(&d->snap_mu);
+    json_object_object_add(j, "services", svcs);
+    if (json_object_array_length(svcs) == 0) {
+        json_object_put(j);
+        snprintf(err, sizeof err, "no service in group '%.128s'", group);
+        reply_error(out, 404, err);
+        return;
+    }
+    reply_json(out, 200, j);
+}
+
+static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *ctx, struct dashboard_reply *out)
+{
+    char err[512];
+    int64_t now_us = pk_now_us();
+    Picket__V1__QueryWindow w;
+    if (window_of(arg, ctx, now_us, &w, err, sizeof err) < 0) {
+        reply_error(out, 400, err);
+        return;
+    }
+    int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
+                strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0;
+    if (!known) {
+        snprintf(err, sizeof err, "no API /api/%.64s (report, incidents, latency-series, probes, status)", name);
+        reply_error(out, 404, err);
+        return;
+    }
+    if (strcmp(name, "status") == 0) {
+        const char *g = arg(ctx, "group");
+        api_status(d, g ? g : "", out);
+        return;
+    }
+    if ((strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0) && no_arguments(arg, ctx) &&
+        from_snapshot(d, name[0] == 'r' ? RQ_REPORT : RQ_INCIDENTS, out))
+        return;
+    if (connect_store(d, err, sizeof err) < 0) {
+        reply_error(out, 503, err);
+        return;
+    }
+    if (strcmp(name, "report") == 0) {
+        Picket__V1__ReportRequest req = PICKET__V1__REPORT_REQUEST__INIT;
+        req.window = &w;
+        run_query(d, RQ_REPORT, &req.base, now_us, out);
+    } else if (strcmp(name, "incidents") == 0) {
+        Picket__V1__IncidentsRequest req = PICKET__V1__INCIDENTS_REQUEST__INIT;
+        req.window = &w;
+        if (parse_small("open_after", arg(ctx, "open_after"), 1, 10000, &req.open_after, err, sizeof err) < 0 ||
+            parse_small("close_after", arg(ctx, "close_after"), 1, 10000, &req.close_after, err, sizeof err) < 0 ||
+            parse_small("quorum", arg(ctx, "quorum"), 1, 64, &req.quorum, err, sizeof err) < 0) {
+            reply_error(out, 400, err);
+            return;
+        }
+        run_query(d, RQ_INCIDENTS, &req.base, now_us, out);
+    } else if (strcmp(name, "latency-series") == 0) {
+        api_latency_series(d, &w, now_us, out);
+    } else if (strcmp(name, "probes") == 0) {
+        api_probes(d, now_us, out);
+    } else {
+        const char *g = arg(ctx, "group");
+        api_status(d, g ? g : "", out);
+    }
+}
+
+void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx, struct dashboard_reply *out)
+{
+    const struct pk_web_asset *a = NULL;
+    if (strcmp(url, "/") == 0)
+        a = asset("index.html");
+    else if (strncmp(url, "/assets/", 8) == 0)
+        a = asset(url + 8);
+    else if (strncmp(url, "/status/", 8) == 0)
+        a = asset("status.html"); /* the page asks /api/status?group= itself */
+    if (a) {
+        reply_asset(out, a);
+        return;
+    }
+    if (strncmp(url, "/api/", 5) != 0) {
+        *out = (struct dashboard_reply){404, "text/plain", "not found\n", 10, 0};
+        return;
+    }
+    pthread_mutex_lock(&d->mu);
+    serve_api(d, url + 5, arg, ctx, out);
+    pthread_mutex_unlock(&d->mu);
+}

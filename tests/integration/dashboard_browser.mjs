@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// dashboard_browser.mjs: one look at a Picket dashboard page in headless Chromium,
+// for tests/integration/test_dashboard.py.
+//
+//   node dashboard_browser.mjs URL SCREENSHOT WAIT_JS [CLICK_SELECTOR WAIT_AFTER_CLICK_JS]
+//
+// Loads URL, waits (bounded) until the page expression WAIT_JS is true, optionally
+// clicks CLICK_SELECTOR and waits for WAIT_AFTER_CLICK_JS, saves a full-page
+// screenshot and prints one JSON line: the navigation timing of the first load
+// (ms from navigation start: responseEnd, domContentLoaded, loadEventEnd), the
+// page's own first-render time (window.picketFirstRenderMs: data fetched and the
+// tables drawn), and the text of the page's tables. Exit 1 on timeout or a page
+// error, with the page's text in the message.
+// playwright-core comes from deploy/plugins (scripts/deps runs its npm ci); the
+// browser is Debian's /usr/bin/chromium (or $CHROMIUM_PATH).
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, '../../deploy/plugins/package.json'));
+const { chromium } = require('playwright-core');
+const TIMEOUT_MS = Number(process.env.DASHBOARD_WAIT_MS || 20000);
+
+const [url, shot, waitJs, clickSel, afterJs] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+  timeout: 30000,
+});
+let code = 0;
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url, { waitUntil: 'load', timeout: TIMEOUT_MS });
+  try {
+    await page.waitForFunction(waitJs, null, { timeout: TIMEOUT_MS, polling: 100 });
+    if (clickSel) {
+      await page.click(clickSel, { timeout: TIMEOUT_MS });
+      await page.waitForFunction(afterJs, null, { timeout: TIMEOUT_MS, polling: 100 });
+    }
+  } catch (e) {
+    code = 1;
+    errors.push('waiting for ' + (clickSel ? afterJs : waitJs) + ': ' + e.message.split('\n')[0]);
+  }
+  await page.screenshot({ path: shot, fullPage: true });
+  const out = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    const rows = (sel) => [...document.querySelectorAll(sel + ' tbody tr')].map((tr) =>
+      [...tr.children].map((td) => td.textContent));
+    return {
+      nav: { responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd, loadEventEnd: n.loadEventEnd },
+      firstRenderMs: window.picketFirstRenderMs || null,
+      state: (document.querySelector('#state') || {}).textContent,
+      checks: rows('#checks'), incidents: rows('#incidents'), probes: rows('#probes'), services: rows('#services'),
+      plotCanvas: !!document.querySelector('#plot canvas'),
+    };
+  });
+  out.errors = errors;
+  out.screenshot = shot;
+  process.stdout.write(JSON.stringify(out) + '\n');
+} finally {
+  await browser.close();
+}
+process.exit(code);
