@@ -89,6 +89,36 @@ static void usage(FILE *f)
             "        3 a check file did not load (nothing ran)\n");
 }
 
+/* Moves every check of *one into *all (one is freed either way); -1 with err
+ * when a name is already in all, naming both places. */
+static int checkset_append(struct pk_checkset *all, struct pk_checkset *one, char *err, size_t errlen)
+{
+    for (size_t a = 0; a < one->n_checks; a++)
+        for (size_t b = 0; b < all->n_checks; b++)
+            if (strcmp(one->checks[a].name, all->checks[b].name) == 0) {
+                snprintf(err, errlen, "%s:%d: check '%s' is already defined at %s:%d", one->checks[a].file,
+                         one->checks[a].line, one->checks[a].name, all->checks[b].file, all->checks[b].line);
+                pk_checkset_free(one);
+                return -1;
+            }
+    struct pk_check *grown = realloc(all->checks, (all->n_checks + one->n_checks) * sizeof *grown);
+    if (!grown && all->n_checks + one->n_checks) {
+        snprintf(err, errlen, "out of memory");
+        pk_checkset_free(one);
+        return -1;
+    }
+    all->checks = grown;
+    memcpy(all->checks + all->n_checks, one->checks, one->n_checks * sizeof *one->checks);
+    all->n_checks += one->n_checks;
+    /* The checks (each with its own copy of the vars) moved into `all`; free
+     * the rest of `one`. */
+    free(one->checks);
+    one->checks = NULL;
+    one->n_checks = 0;
+    pk_checkset_free(one);
+    return 0;
+}
+
 /* Loads every file into one set, all or nothing; names must be unique across
  * files. `ov` (may be NULL) overrides the files' vars. */
 static int load_checks(char *const *files, size_t n_files, const struct pk_var_overrides *ov,
@@ -99,29 +129,8 @@ static int load_checks(char *const *files, size_t n_files, const struct pk_var_o
         struct pk_checkset one = {0};
         if (pk_checkset_load_file_with_vars(files[i], ov, &one, err, errlen) < 0)
             goto fail;
-        for (size_t a = 0; a < one.n_checks; a++)
-            for (size_t b = 0; b < all.n_checks; b++)
-                if (strcmp(one.checks[a].name, all.checks[b].name) == 0) {
-                    snprintf(err, errlen, "%s:%d: check '%s' is already defined at %s:%d", one.checks[a].file,
-                             one.checks[a].line, one.checks[a].name, all.checks[b].file, all.checks[b].line);
-                    pk_checkset_free(&one);
-                    goto fail;
-                }
-        struct pk_check *grown = realloc(all.checks, (all.n_checks + one.n_checks) * sizeof *grown);
-        if (!grown && all.n_checks + one.n_checks) {
-            snprintf(err, errlen, "out of memory");
-            pk_checkset_free(&one);
+        if (checkset_append(&all, &one, err, errlen) < 0)
             goto fail;
-        }
-        all.checks = grown;
-        memcpy(all.checks + all.n_checks, one.checks, one.n_checks * sizeof *one.checks);
-        all.n_checks += one.n_checks;
-        /* The checks (each with its own copy of the vars) moved into `all`;
-         * free the rest of `one`. */
-        free(one.checks);
-        one.checks = NULL;
-        one.n_checks = 0;
-        pk_checkset_free(&one);
     }
     *out = all;
     return 0;
@@ -450,27 +459,8 @@ static int on_checks(int64_t version, const char *const *origins, const char *co
         struct pk_checkset one = {0};
         if (pk_checkset_load_string_with_vars(docs[i], strlen(docs[i]), origins[i], p->ov, &one, err, errlen) < 0)
             goto refuse;
-        for (size_t a = 0; a < one.n_checks; a++)
-            for (size_t b = 0; b < all.n_checks; b++)
-                if (strcmp(one.checks[a].name, all.checks[b].name) == 0) {
-                    snprintf(err, errlen, "%s:%d: check '%s' is already defined at %s:%d", one.checks[a].file,
-                             one.checks[a].line, one.checks[a].name, all.checks[b].file, all.checks[b].line);
-                    pk_checkset_free(&one);
-                    goto refuse;
-                }
-        struct pk_check *grown = realloc(all.checks, (all.n_checks + one.n_checks) * sizeof *grown);
-        if (!grown && all.n_checks + one.n_checks) {
-            snprintf(err, errlen, "out of memory");
-            pk_checkset_free(&one);
+        if (checkset_append(&all, &one, err, errlen) < 0)
             goto refuse;
-        }
-        all.checks = grown;
-        memcpy(all.checks + all.n_checks, one.checks, one.n_checks * sizeof *one.checks);
-        all.n_checks += one.n_checks;
-        free(one.checks);
-        one.checks = NULL;
-        one.n_checks = 0;
-        pk_checkset_free(&one);
     }
     pk_checkset_select(&all, p->cfg->region, p->cfg->labels, p->cfg->n_labels);
     if (runner_can_run(&all, err, errlen) < 0)
