@@ -354,6 +354,8 @@ static int begin_migration(struct store *s, char *err, size_t errlen)
     return r ? 0 : -1;
 }
 
+static int fill_check_days(struct store *s, char *err, size_t errlen);
+
 int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
 {
     int rc = -1, current = 0, latest = store_latest_schema_version(), count = 0;
@@ -392,6 +394,10 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         }
         snprintf(what, sizeof what, "migration %s", m->name);
         if (run_cmd(s, m->sql, 0, NULL, what, err, errlen) < 0)
+            goto out;
+        /* 010 adds a rollup level merged over probes; what older day rows hold is
+         * merged into it here, in C like all merging, in the same transaction. */
+        if (m->version == 10 && fill_check_days(s, err, errlen) < 0)
             goto out;
         char version[16];
         snprintf(version, sizeof version, "%d", m->version);
@@ -1928,122 +1934,262 @@ static char *timestamp_array(const int64_t *values, size_t n, size_t stride)
     return o.buf;
 }
 
-static const char *const level_table[3] = {"rollup_minute", "rollup_hour", "rollup_day"};
-static const char *const level_column[3] = {"minute", "hour", "day"};
-static const int64_t level_width[3] = {ROLLUP_MINUTE_US, ROLLUP_HOUR_US, ROLLUP_DAY_US};
+/* Rollup levels the compaction writes. LEVEL_CHECK_DAY is rollup_day merged over
+ * probes (migration 010): keys (check, 0, day) and no probe_id column. */
+enum { LEVEL_MINUTE, LEVEL_HOUR, LEVEL_DAY, LEVEL_CHECK_DAY, N_LEVELS };
+static const char *const level_table[N_LEVELS] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"};
+static const char *const level_column[N_LEVELS] = {"minute", "hour", "day", "day"};
+static const int64_t level_width[N_LEVELS] = {ROLLUP_MINUTE_US, ROLLUP_HOUR_US, ROLLUP_DAY_US, ROLLUP_DAY_US};
 
-/* Adds what `src` holds into level `level` of the stored rollups: reads the
- * existing rows of the touched keys, merges in C, writes them back (upsert). */
-static int fold_level(struct store *s, struct rollup_merge *src, int level, char *err, size_t errlen)
+/* One row of a level as the compaction writes it. The histogram stays encoded:
+ * a minute key with a single partial row passes its bytes through untouched,
+ * which at one result per check and probe per minute is nearly every key. */
+struct lrow {
+    int64_t c, p, t;
+    struct rollup_counts n;
+    const uint8_t *hist;
+    size_t len;
+};
+
+/* Bump allocator for the histograms one compaction round encodes. */
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+static uint8_t *arena_alloc(struct arena_block **head, size_t len)
+{
+    if (!*head || (*head)->cap - (*head)->used < len) {
+        size_t cap = len > ((size_t)1 << 20) ? len : (size_t)1 << 20;
+        struct arena_block *b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        *b = (struct arena_block){*head, 0, cap};
+        *head = b;
+    }
+    uint8_t *p = (*head)->data + (*head)->used;
+    (*head)->used += len;
+    return p;
+}
+
+static void arena_free(struct arena_block *head)
+{
+    while (head) {
+        struct arena_block *next = head->next;
+        free(head);
+        head = next;
+    }
+}
+
+/* row->hist = the encoding of h, kept in the arena. */
+static int lrow_encode(struct lrow *row, const struct pk_hist *h, struct arena_block **arena, uint8_t *scratch)
+{
+    size_t len = pk_hist_encode(h, scratch, PK_HIST_ENCODED_MAX);
+    uint8_t *p = len ? arena_alloc(arena, len) : NULL;
+    if (!p)
+        return -1;
+    memcpy(p, scratch, len);
+    row->hist = p;
+    row->len = len;
+    return 0;
+}
+
+static int lrow_cmp(const void *x, const void *y)
+{
+    const struct lrow *a = x, *b = y;
+    if (a->c != b->c)
+        return a->c < b->c ? -1 : 1;
+    if (a->p != b->p)
+        return a->p < b->p ? -1 : 1;
+    return (a->t > b->t) - (a->t < b->t);
+}
+
+/* rows sorted by (c, p, t): the index of a key, or -1. */
+static long lrow_find(const struct lrow *rows, size_t n, int64_t c, int64_t p, int64_t t)
+{
+    struct lrow key = {.c = c, .p = p, .t = t};
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int k = lrow_cmp(&rows[mid], &key);
+        if (k == 0)
+            return (long)mid;
+        if (k < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* The text-array parameters of the rows with pick[i] set: $1 checks, $2 probes,
+ * $3 times, $4..$7 counts, $8 hex histograms (with_values; else NULL). */
+struct level_params {
+    char *v[8];
+};
+
+static void level_params_free(struct level_params *lp)
+{
+    for (int k = 0; k < 8; k++)
+        free(lp->v[k]);
+    memset(lp, 0, sizeof *lp);
+}
+
+static int level_params_build(struct level_params *lp, const struct lrow *rows, size_t n, const unsigned char *pick,
+                              int with_values)
+{
+    size_t num_cap = n * 21 + 3, ts_cap = n * 34 + 3, hex_cap = 3;
+    memset(lp, 0, sizeof *lp);
+    if (with_values)
+        for (size_t i = 0; i < n; i++)
+            if (pick[i])
+                hex_cap += 2 * rows[i].len + 1;
+    struct out o[8];
+    for (int k = 0; k < (with_values ? 8 : 3); k++) {
+        size_t cap = k == 2 ? ts_cap : k == 7 ? hex_cap : num_cap;
+        lp->v[k] = malloc(cap);
+        if (!lp->v[k])
+            return -1;
+        o[k] = (struct out){lp->v[k], cap, 0, 0};
+        out_bytes(&o[k], "{", 1);
+    }
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!pick[i])
+            continue;
+        const struct lrow *r = &rows[i];
+        const char *sep = first ? "" : ",";
+        char ts[64];
+        if (format_timestamp(ts, sizeof ts, r->t) < 0)
+            return -1;
+        out_fmt(&o[0], "%s%" PRId64, sep, r->c);
+        out_fmt(&o[1], "%s%" PRId64, sep, r->p);
+        out_fmt(&o[2], "%s\"%s\"", sep, ts);
+        if (with_values) {
+            const uint64_t v[4] = {r->n.ok, r->n.degraded, r->n.failed, r->n.unknown};
+            for (int k = 0; k < 4; k++)
+                out_fmt(&o[3 + k], "%s%" PRIu64, sep, v[k]);
+            out_bytes(&o[7], sep, first ? 0 : 1);
+            if (!o[7].full && o[7].size - o[7].len > 2 * r->len) {
+                for (size_t b = 0; b < r->len; b++) {
+                    o[7].buf[o[7].len++] = hex_digits[r->hist[b] >> 4];
+                    o[7].buf[o[7].len++] = hex_digits[r->hist[b] & 15];
+                }
+            } else {
+                o[7].full = 1;
+            }
+        }
+        first = 0;
+    }
+    for (int k = 0; k < (with_values ? 8 : 3); k++) {
+        out_bytes(&o[k], "}", 1);
+        if (out_finish(&o[k]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Writes rows (sorted by key) into a level. With insert_first, rows are first
+ * inserted where their key is new (ON CONFLICT DO NOTHING) — at the minute level
+ * nearly all are; the others, and every row without insert_first, are merged in
+ * C with the stored row of their key and upserted. The caller holds the
+ * compaction lock, so nothing else writes these tables meanwhile. */
+static int write_level(struct store *s, int level, struct lrow *rows, size_t n, int insert_first,
+                       struct arena_block **arena, char *err, size_t errlen)
 {
     int rc = -1;
-    struct rollup_merge *m = rollup_merge_new();
-    char *checks = NULL, *probes = NULL, *times = NULL, *ok = NULL, *deg = NULL, *fail = NULL, *unk = NULL;
-    char *hists = NULL;
-    int64_t *ids = NULL;
-    PGresult *r = NULL;
     char sql[1024], what[96];
-    snprintf(what, sizeof what, "compacting rollups into %s", level_table[level]);
-    if (!m)
+    struct level_params lp = {{NULL}};
+    PGresult *r = NULL;
+    struct pk_hist *h = malloc(sizeof *h);
+    uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
+    unsigned char *todo = malloc(n ? n : 1);
+    const int with_probe = level != LEVEL_CHECK_DAY;
+    const char *tbl = level_table[level], *col = level_column[level];
+    snprintf(what, sizeof what, "compacting rollups into %s", tbl);
+    if (!h || !scratch || !todo)
         goto oom;
-    for (size_t i = 0; i < rollup_merge_count(src); i++) {
-        const struct rollup_entry *e = rollup_merge_entry(src, i);
-        struct rollup_entry *d = rollup_merge_get(m, e->a, e->b, rollup_floor(e->t, level_width[level]));
-        if (!d)
+    memset(todo, 1, n);
+    size_t n_todo = n;
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (insert_first) {
+        if (level_params_build(&lp, rows, n, todo, 1) < 0)
             goto oom;
-        rollup_counts_merge(&d->counts, &e->counts);
-        pk_hist_merge(d->hist, e->hist);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO %s (check_id, %s%s, ok, degraded, failed, unknown, hist) "
+                 "SELECT c, %st, o, d, f, u, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
+                 "$3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) "
+                 "AS v(c, p, t, o, d, f, u, h) ON CONFLICT DO NOTHING RETURNING check_id, %s, %s",
+                 tbl, with_probe ? "probe_id, " : "", col, with_probe ? "p, " : "",
+                 with_probe ? "probe_id" : "0::bigint", col);
+        r = PQexecParams(s->conn, sql, 8, NULL, (const char *const *)lp.v, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pg_err(s, r, what, err, errlen);
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            long k = lrow_find(rows, n, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2));
+            if (k >= 0 && todo[k]) {
+                todo[k] = 0;
+                n_todo--;
+            }
+        }
+        PQclear(r);
+        r = NULL;
+        level_params_free(&lp);
     }
-    size_t n = rollup_merge_count(m);
-    ids = calloc(n ? n * 3 : 1, sizeof *ids);
-    if (!ids)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        const struct rollup_entry *e = rollup_merge_entry(m, i);
-        ids[i] = e->a;
-        ids[n + i] = e->b;
-        ids[2 * n + i] = e->t;
+    if (n_todo == 0) {
+        rc = 0;
+        goto out;
     }
-    checks = bigint_array(ids, n);
-    probes = bigint_array(ids + n, n);
-    times = timestamp_array(ids + 2 * n, n, sizeof *ids);
-    if (!checks || !probes || !times)
+    if (level_params_build(&lp, rows, n, todo, 0) < 0)
         goto oom;
-    const char *key_params[] = {checks, probes, times};
     snprintf(sql, sizeof sql,
-             "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+             "SELECT r.check_id, %s, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
              "JOIN unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) k(c, p, t) "
-             "ON r.check_id = k.c AND r.probe_id = k.p AND r.%s = k.t",
-             level_column[level], level_table[level], level_column[level]);
-    r = PQexecParams(s->conn, sql, 3, NULL, key_params, NULL, NULL, 1);
+             "ON r.check_id = k.c AND r.%s = k.t%s",
+             with_probe ? "r.probe_id" : "0::bigint", col, tbl, col, with_probe ? " AND r.probe_id = k.p" : "");
+    r = PQexecParams(s->conn, sql, 3, NULL, (const char *const *)lp.v, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_err(s, r, what, err, errlen);
         goto out;
     }
     for (int i = 0; i < PQntuples(r); i++) {
+        long k = lrow_find(rows, n, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2));
+        if (k < 0 || !todo[k])
+            continue;
+        struct lrow *row = &rows[k];
         struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4), (uint64_t)bin_i64(r, i, 5),
                                   (uint64_t)bin_i64(r, i, 6)};
-        if (rollup_merge_add(m, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2), &c,
-                             (const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7)) < 0) {
+        pk_hist_init(h);
+        if (pk_hist_decode_merge((const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7), h) < 0 ||
+            (row->len > 0 && pk_hist_decode_merge(row->hist, row->len, h) < 0)) {
             set_err(err, errlen, "%s: check id %" PRId64 " probe id %" PRId64 ": stored histogram is not valid", what,
-                    bin_i64(r, i, 0), bin_i64(r, i, 1));
+                    row->c, row->p);
             goto out;
         }
+        rollup_counts_merge(&row->n, &c);
+        if (lrow_encode(row, h, arena, scratch) < 0)
+            goto oom;
     }
     PQclear(r);
     r = NULL;
-    /* The counts and histograms, as arrays; hex histograms need no quoting. */
-    size_t hist_cap = 16, counts_cap = n * 21 + 3;
-    uint8_t *enc = malloc(PK_HIST_ENCODED_MAX);
-    if (!enc)
+    level_params_free(&lp);
+    if (level_params_build(&lp, rows, n, todo, 1) < 0)
         goto oom;
-    for (size_t i = 0; i < n; i++)
-        hist_cap += 2 * pk_hist_encode(rollup_merge_entry(m, i)->hist, enc, PK_HIST_ENCODED_MAX) + 1;
-    ok = malloc(counts_cap);
-    deg = malloc(counts_cap);
-    fail = malloc(counts_cap);
-    unk = malloc(counts_cap);
-    struct out hx = {malloc(hist_cap), hist_cap, 0, 0};
-    hists = hx.buf;
-    if (!ok || !deg || !fail || !unk || !hists) {
-        free(enc);
-        goto oom;
-    }
-    struct out co[4] = {{ok, counts_cap, 0, 0}, {deg, counts_cap, 0, 0}, {fail, counts_cap, 0, 0},
-                        {unk, counts_cap, 0, 0}};
-    for (int k = 0; k < 4; k++)
-        out_bytes(&co[k], "{", 1);
-    out_bytes(&hx, "{", 1);
-    for (size_t i = 0; i < n; i++) {
-        const struct rollup_entry *e = rollup_merge_entry(m, i);
-        const uint64_t v[4] = {e->counts.ok, e->counts.degraded, e->counts.failed, e->counts.unknown};
-        for (int k = 0; k < 4; k++)
-            out_fmt(&co[k], i ? ",%" PRIu64 : "%" PRIu64, v[k]);
-        size_t len = pk_hist_encode(e->hist, enc, PK_HIST_ENCODED_MAX);
-        if (i)
-            out_bytes(&hx, ",", 1);
-        for (size_t b = 0; b < len && !hx.full; b++) {
-            char two[2] = {hex_digits[enc[b] >> 4], hex_digits[enc[b] & 15]};
-            out_bytes(&hx, two, 2);
-        }
-    }
-    free(enc);
-    for (int k = 0; k < 4; k++)
-        out_bytes(&co[k], "}", 1);
-    out_bytes(&hx, "}", 1);
-    if (out_finish(&co[0]) < 0 || out_finish(&co[1]) < 0 || out_finish(&co[2]) < 0 || out_finish(&co[3]) < 0 ||
-        out_finish(&hx) < 0)
-        goto oom;
-    const char *params[] = {checks, probes, times, ok, deg, fail, unk, hists};
     snprintf(sql, sizeof sql,
-             "INSERT INTO %s (check_id, probe_id, %s, ok, degraded, failed, unknown, hist) "
-             "SELECT c, p, t, o, d, f, u, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
+             "INSERT INTO %s (check_id, %s%s, ok, degraded, failed, unknown, hist) "
+             "SELECT c, %st, o, d, f, u, decode(h, 'hex') FROM unnest($1::bigint[], $2::bigint[], "
              "$3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[]) "
              "AS v(c, p, t, o, d, f, u, h) "
-             "ON CONFLICT (check_id, probe_id, %s) DO UPDATE SET ok = EXCLUDED.ok, degraded = EXCLUDED.degraded, "
+             "ON CONFLICT (check_id, %s%s) DO UPDATE SET ok = EXCLUDED.ok, degraded = EXCLUDED.degraded, "
              "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, hist = EXCLUDED.hist",
-             level_table[level], level_column[level], level_column[level]);
-    if (run_cmd(s, sql, 8, params, what, err, errlen) < 0)
+             tbl, with_probe ? "probe_id, " : "", col, with_probe ? "p, " : "", with_probe ? "probe_id, " : "", col);
+    if (run_cmd(s, sql, 8, (const char *const *)lp.v, what, err, errlen) < 0)
         goto out;
     rc = 0;
     goto out;
@@ -2051,23 +2197,125 @@ oom:
     set_err(err, errlen, "%s: out of memory", what);
 out:
     PQclear(r);
+    level_params_free(&lp);
+    free(h);
+    free(scratch);
+    free(todo);
+    return rc;
+}
+
+/* Folds `rows` (sorted minute rows) into `level`: merged in C per key of that
+ * level, then written with write_level. */
+static int fold_up(struct store *s, const struct lrow *mins, size_t n, int level, struct arena_block **arena,
+                   char *err, size_t errlen)
+{
+    int rc = -1;
+    struct rollup_merge *m = rollup_merge_new();
+    struct lrow *out = NULL;
+    uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
+    if (!m || !scratch)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        int64_t p = level == LEVEL_CHECK_DAY ? 0 : mins[i].p;
+        if (rollup_merge_add(m, mins[i].c, p, rollup_floor(mins[i].t, level_width[level]), &mins[i].n, mins[i].hist,
+                             mins[i].len) < 0) {
+            set_err(err, errlen,
+                    "compacting rollups: check id %" PRId64 " probe id %" PRId64 ": partial histogram is not valid",
+                    mins[i].c, mins[i].p);
+            goto out;
+        }
+    }
+    size_t k = rollup_merge_count(m);
+    out = calloc(k ? k : 1, sizeof *out);
+    if (!out)
+        goto oom;
+    for (size_t i = 0; i < k; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        out[i] = (struct lrow){e->a, e->b, e->t, e->counts, NULL, 0};
+        if (lrow_encode(&out[i], e->hist, arena, scratch) < 0)
+            goto oom;
+    }
+    qsort(out, k, sizeof *out, lrow_cmp);
+    rc = write_level(s, level, out, k, 0, arena, err, errlen);
+    goto out;
+oom:
+    set_err(err, errlen, "compacting rollups into %s: out of memory", level_table[level]);
+out:
     rollup_merge_free(m);
-    free(ids);
-    free(checks);
-    free(probes);
-    free(times);
-    free(ok);
-    free(deg);
-    free(fail);
-    free(unk);
-    free(hists);
+    free(out);
+    free(scratch);
     return rc;
 }
 
 /* pg_advisory_xact_lock key of the compaction job ("picket" + 2). */
 #define COMPACT_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255030)"
 /* Partial rows folded per transaction: bounds the job's memory and lock time. */
-#define COMPACT_CHUNK 20000
+#define COMPACT_CHUNK 50000
+
+/* One round: the partial rows taken (r, binary), folded into every level. */
+static int compact_round(struct store *s, PGresult *r, char *err, size_t errlen)
+{
+    int rc = -1, rows = PQntuples(r);
+    struct arena_block *arena = NULL;
+    struct lrow *parts = malloc((size_t)(rows ? rows : 1) * sizeof *parts);
+    struct lrow *mins = malloc((size_t)(rows ? rows : 1) * sizeof *mins);
+    struct pk_hist *h = malloc(sizeof *h);
+    uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
+    size_t n_mins = 0;
+    if (!parts || !mins || !h || !scratch)
+        goto oom;
+    for (int i = 0; i < rows; i++)
+        parts[i] = (struct lrow){bin_i64(r, i, 0),
+                                 bin_i64(r, i, 1),
+                                 bin_ts(r, i, 2),
+                                 {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4), (uint64_t)bin_i64(r, i, 5),
+                                  (uint64_t)bin_i64(r, i, 6)},
+                                 (const uint8_t *)PQgetvalue(r, i, 7),
+                                 (size_t)PQgetlength(r, i, 7)};
+    qsort(parts, (size_t)rows, sizeof *parts, lrow_cmp);
+    for (size_t i = 0; i < (size_t)rows;) {
+        size_t j = i + 1;
+        while (j < (size_t)rows && lrow_cmp(&parts[i], &parts[j]) == 0)
+            j++;
+        mins[n_mins] = parts[i];
+        if (j - i > 1) {
+            pk_hist_init(h);
+            mins[n_mins].n = (struct rollup_counts){0, 0, 0, 0};
+            for (size_t k = i; k < j; k++) {
+                if (parts[k].len > 0 && pk_hist_decode_merge(parts[k].hist, parts[k].len, h) < 0) {
+                    set_err(err, errlen,
+                            "compacting rollups: check id %" PRId64 " probe id %" PRId64
+                            ": partial histogram is not valid",
+                            parts[k].c, parts[k].p);
+                    goto out;
+                }
+                rollup_counts_merge(&mins[n_mins].n, &parts[k].n);
+            }
+            if (lrow_encode(&mins[n_mins], h, &arena, scratch) < 0)
+                goto oom;
+        }
+        n_mins++;
+        i = j;
+    }
+    /* Upper levels first: write_level merges stored rows into the rows it is
+     * given, and the hour and day folds need the minute rows of this round alone. */
+    for (int level = LEVEL_HOUR; level < N_LEVELS; level++)
+        if (fold_up(s, mins, n_mins, level, &arena, err, errlen) < 0)
+            goto out;
+    if (write_level(s, LEVEL_MINUTE, mins, n_mins, 1, &arena, err, errlen) < 0)
+        goto out;
+    rc = 0;
+    goto out;
+oom:
+    set_err(err, errlen, "compacting rollups: out of memory");
+out:
+    arena_free(arena);
+    free(parts);
+    free(mins);
+    free(h);
+    free(scratch);
+    return rc;
+}
 
 int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint64_t *folded, char *err,
                          size_t errlen)
@@ -2083,7 +2331,6 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
     const char *params[] = {cutoff, limit};
     ensure_ready(s);
     for (;;) {
-        struct rollup_merge *m = NULL;
         PGresult *r = NULL;
         int rows = 0, rc = -1;
         if (run_cmd(s, "BEGIN", 0, NULL, "compacting rollups: BEGIN", err, errlen) < 0)
@@ -2104,27 +2351,8 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
             goto round_out;
         }
         rows = PQntuples(r);
-        m = rollup_merge_new();
-        if (!m) {
-            set_err(err, errlen, "compacting rollups: out of memory");
+        if (rows > 0 && compact_round(s, r, err, errlen) < 0)
             goto round_out;
-        }
-        for (int i = 0; i < rows; i++) {
-            struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
-                                      (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)};
-            if (rollup_merge_add(m, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2), &c,
-                                 (const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7)) < 0) {
-                set_err(err, errlen,
-                        "compacting rollups: check id %" PRId64 " probe id %" PRId64 ": partial histogram is not valid",
-                        bin_i64(r, i, 0), bin_i64(r, i, 1));
-                goto round_out;
-            }
-        }
-        PQclear(r);
-        r = NULL;
-        for (int level = 0; level < 3 && rows > 0; level++)
-            if (fold_level(s, m, level, err, errlen) < 0)
-                goto round_out;
         if (rows < COMPACT_CHUNK &&
             run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
                        "WHERE name = 'compact'",
@@ -2136,7 +2364,6 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         rc = 0;
     round_out:
         PQclear(r);
-        rollup_merge_free(m);
         if (rc < 0) {
             rollback(s);
             return -1;
@@ -2144,6 +2371,52 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         if (rows < COMPACT_CHUNK)
             return 0;
     }
+}
+
+/* Fills rollup_check_day from rollup_day (merged over probes in C), one day at a
+ * time; for migration 010 on a database that already has day rollups. Runs in
+ * the caller's transaction. */
+static int fill_check_days(struct store *s, char *err, size_t errlen)
+{
+    PGresult *days = run(s, "SELECT DISTINCT day FROM rollup_day ORDER BY 1", 0, NULL, PGRES_TUPLES_OK,
+                         "migration 010: reading days", err, errlen);
+    if (!days)
+        return -1;
+    int rc = 0;
+    for (int d = 0; d < PQntuples(days) && rc == 0; d++) {
+        const char *params[] = {PQgetvalue(days, d, 0)};
+        PGresult *r = PQexecParams(s->conn,
+                                   "SELECT check_id, probe_id, day, ok, degraded, failed, unknown, hist FROM rollup_day "
+                                   "WHERE day = $1::timestamptz",
+                                   1, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pg_err(s, r, "migration 010: reading rollup_day", err, errlen);
+            rc = -1;
+        } else {
+            int n = PQntuples(r);
+            struct lrow *rows = malloc((size_t)(n ? n : 1) * sizeof *rows);
+            struct arena_block *arena = NULL;
+            if (!rows) {
+                set_err(err, errlen, "migration 010: out of memory");
+                rc = -1;
+            } else {
+                for (int i = 0; i < n; i++)
+                    rows[i] = (struct lrow){bin_i64(r, i, 0),
+                                            bin_i64(r, i, 1),
+                                            bin_ts(r, i, 2),
+                                            {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
+                                             (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)},
+                                            (const uint8_t *)PQgetvalue(r, i, 7),
+                                            (size_t)PQgetlength(r, i, 7)};
+                rc = fold_up(s, rows, (size_t)n, LEVEL_CHECK_DAY, &arena, err, errlen);
+                arena_free(arena);
+                free(rows);
+            }
+        }
+        PQclear(r);
+    }
+    PQclear(days);
+    return rc;
 }
 
 struct probe_ref {
@@ -2289,6 +2562,8 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         goto oom;
     static const char *const table[4] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_partial"};
     static const char *const column[4] = {"minute", "hour", "day", "minute"};
+    /* Whole days of a check over all probes: the rows already merged over probes. */
+    const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
     for (int l = 0; l < 4; l++) {
         if (n_ranges[l] == 0)
             continue;
@@ -2303,12 +2578,19 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         if (!from_arr || !to_arr)
             goto oom;
         char sql[768];
-        snprintf(sql, sizeof sql,
-                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
-                 "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.%s >= w.f AND r.%s < w.t "
-                 "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
-                 "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
-                 column[l], table[l], column[l], column[l]);
+        if (l == 2 && check_days)
+            snprintf(sql, sizeof sql,
+                     "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
+                     "FROM rollup_check_day r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.day >= w.f AND r.day < w.t "
+                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
+        else
+            snprintf(sql, sizeof sql,
+                     "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.%s >= w.f AND r.%s < w.t "
+                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                     "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
+                     column[l], table[l], column[l], column[l]);
         const char *params[] = {from_arr, to_arr, check_id_param, probe_filter};
         r = PQexecParams(s->conn, sql, 4, NULL, params, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {

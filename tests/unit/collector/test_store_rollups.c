@@ -291,7 +291,8 @@ static void partitions_and_default(void **state)
     assert_int_equal(folded, 4);
     assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
     assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), 4);
-    sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day");
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), 4);
+    sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day, rollup_check_day");
 }
 
 static void rollups_match_exact_answers(void **state)
@@ -324,6 +325,27 @@ static void rollups_match_exact_answers(void **state)
     /* levels agree: every level holds every result once */
     assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
     assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
+    /* the day rows merged over probes hold, per check and day, what the per-probe day rows add up to */
+    assert_int_equal(sql_int("SELECT count(*) FROM rollup_check_day"),
+                     sql_int("SELECT count(DISTINCT (check_id, day)) FROM rollup_day"));
+    assert_int_equal(sql_int("SELECT count(*) FROM rollup_check_day c JOIN (SELECT check_id, day, sum(ok) ok, "
+                             "sum(failed) failed, sum(ok + degraded + failed + unknown) n FROM rollup_day "
+                             "GROUP BY 1, 2) d USING (check_id, day) WHERE c.ok = d.ok AND c.failed = d.failed "
+                             "AND c.ok + c.degraded + c.failed + c.unknown = d.n"),
+                     sql_int("SELECT count(*) FROM rollup_check_day"));
+    /* an installation upgraded to 010 with day rows already stored: migrate merges them in */
+    char snapshot[4096], again[4096];
+    sql(snapshot, sizeof snapshot, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
+                                   "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
+                                   "FROM rollup_check_day");
+    sql(err, sizeof err, "DROP TABLE rollup_check_day; DELETE FROM picket_schema WHERE version = 10");
+    int applied = 0;
+    assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
+    assert_int_equal(applied, 1);
+    sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
+                             "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
+                             "FROM rollup_check_day");
+    assert_string_equal(again, snapshot);
 
     /* 2. after compaction: the whole span (days + hours + minutes), per probe and per region */
     verify(&f, 2 * 3);
@@ -356,6 +378,15 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(folded, 2); /* 2 checks x 1 probe x 1 minute */
     verify(&f, 2 * 3);
     assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), (int64_t)n_fed);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), (int64_t)n_fed);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), (int64_t)n_fed);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), (int64_t)n_fed);
+    /* whole days over all probes (read from rollup_check_day) after the late results */
+    f.group = STORE_ROLLUP_BY_CHECK;
+    f.since_us = rollup_floor(start, DAY);
+    f.until_us = rollup_floor(now, DAY);
+    verify(&f, 2);
+    f.region = NULL;
 
     /* 4. a series: hourly buckets over the odd window, per region */
     f.group = STORE_ROLLUP_BY_REGION;
