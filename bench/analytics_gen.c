@@ -44,10 +44,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: picket-bench-analytics generate --db URL --checks N --regions R --days D --end-us T\n"
                "       picket-bench-analytics query --db URL --since-us T --until-us T [--repeat K]\n"
+               "       picket-bench-analytics compact --db URL\n"
                "generate stores one result per check per probe (one per region) per minute for D days\n"
                "ending at T (a UTC midnight, in microseconds) through the collector's store code,\n"
                "then compacts the rollups. query times store_rollup_query per check over [since, until)\n"
-               "(K runs; prints the fastest and the median) and prints: check results ok p95_us.\n");
+               "(K runs; prints the fastest and the median) and prints: check results ok p95_us.\n"
+               "compact folds every partial rollup (store_rollup_compact, as the collector's control\n"
+               "thread does, with no lateness bound) and prints: entries=N seconds=S entries_per_sec=R.\n");
 }
 
 static int generate(struct store *s, int checks, int regions, int days, int64_t end_us)
@@ -234,6 +237,15 @@ int main(int argc, char **argv)
         } else {
             rc = generate(s, (int)checks, (int)regions, (int)days, end_us);
         }
+    } else if (strcmp(cmd, "compact") == 0) {
+        uint64_t folded = 0;
+        double t0 = now_s();
+        rc = store_rollup_compact(s, wall_us() + ROLLUP_DAY_US, 0, &folded, err, sizeof err) < 0;
+        double dt = now_s() - t0;
+        if (rc)
+            fprintf(stderr, "picket-bench-analytics: %s\n", err);
+        else
+            printf("entries=%" PRIu64 " seconds=%.3f entries_per_sec=%.0f\n", folded, dt, dt > 0 ? folded / dt : 0.0);
     } else if (strcmp(cmd, "query") == 0) {
         rc = query(s, since, until, (int)repeat);
     } else {

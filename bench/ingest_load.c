@@ -30,17 +30,25 @@
 
 #define CONNECT_PATH "/picket.v1.ProbeService/Connect"
 #define REGISTER_PATH "/picket.v1.ProbeService/Register"
-#define CHECKS_PER_PROBE 10
+#define CHECKS_PER_PROBE 10 /* the default of --checks */
+#define MAX_CHECKS 10000
 /* After the last ack: how long a clean end of the call may take before we cancel. */
 #define CLOSE_GRACE_MS 5000
 /* Thread stacks: 1,000 simulated probes at the 8 MB default would reserve 8 GB. */
 #define SIM_STACK_BYTES (512 * 1024)
 #define MAX_PROBES 4096
 
-static const char *const check_names[CHECKS_PER_PROBE] = {
+static const char *const default_names[CHECKS_PER_PROBE] = {
     "api-login", "api-search", "api-checkout", "api-profile", "api-cart",
     "web-home",  "web-docs",   "rag-answer",   "cdn-assets",  "status-page",
 };
+/* --checks and --interval: every probe runs n_checks checks, each every
+ * interval_us; results go round the checks in order, so consecutive results are
+ * interval_us / n_checks apart. With many checks and a long interval every
+ * result of a batch is its own (check, minute): one partial rollup row each. */
+static int n_checks = CHECKS_PER_PROBE;
+static int64_t interval_us = 1000000;
+static char (*check_names)[32];
 
 struct options {
     const char *collector;
@@ -113,7 +121,7 @@ static void fill_result(struct pk_result *r, uint64_t *rng, uint64_t seq, int64_
 {
     memset(r, 0, sizeof *r);
     r->seq = seq;
-    pk_strlcpy(r->check_name, check_names[seq % CHECKS_PER_PROBE], sizeof r->check_name);
+    pk_strlcpy(r->check_name, check_names[seq % (uint64_t)n_checks], sizeof r->check_name);
     pk_strlcpy(r->check_type, "http", sizeof r->check_type);
     r->started_at_us = started_at_us;
     r->dns_us = rand_between(rng, 300, 2500);
@@ -160,16 +168,23 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
     snprintf(name, sizeof name, "bench-probe-%d", p->index);
     snprintf(region, sizeof region, "bench-%d", p->index % 2);
     Picket__V1__RegisterRequest req = PICKET__V1__REGISTER_REQUEST__INIT;
-    Picket__V1__CheckInfo checks[CHECKS_PER_PROBE];
-    Picket__V1__CheckInfo *check_ptrs[CHECKS_PER_PROBE];
-    char targets[CHECKS_PER_PROBE][96];
-    for (int i = 0; i < CHECKS_PER_PROBE; i++) {
+    Picket__V1__CheckInfo *checks = calloc((size_t)n_checks, sizeof *checks);
+    Picket__V1__CheckInfo **check_ptrs = calloc((size_t)n_checks, sizeof *check_ptrs);
+    char(*targets)[96] = calloc((size_t)n_checks, sizeof *targets);
+    if (!checks || !check_ptrs || !targets) {
+        snprintf(p->err, sizeof p->err, "out of memory");
+        free(checks);
+        free(check_ptrs);
+        free(targets);
+        return -1;
+    }
+    for (int i = 0; i < n_checks; i++) {
         picket__v1__check_info__init(&checks[i]);
         snprintf(targets[i], sizeof targets[i], "https://%s.example.com/health", check_names[i]);
         checks[i].name = (char *)check_names[i];
         checks[i].type = (char *)"http";
         checks[i].target = targets[i];
-        checks[i].interval_ms = 10000;
+        checks[i].interval_ms = (uint64_t)(interval_us / 1000);
         check_ptrs[i] = &checks[i];
     }
     char *caps[] = {(char *)"http"};
@@ -178,7 +193,7 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
     req.version = (char *)PICKET_VERSION;
     req.n_capabilities = 1;
     req.capabilities = caps;
-    req.n_checks = CHECKS_PER_PROBE;
+    req.n_checks = (size_t)n_checks;
     req.checks = check_ptrs;
     uint8_t *buf = NULL, *resp = NULL;
     size_t len = 0, resp_len = 0;
@@ -209,6 +224,9 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
 out:
     free(buf);
     free(resp);
+    free(checks);
+    free(check_ptrs);
+    free(targets);
     return rc;
 }
 
@@ -228,15 +246,16 @@ static int sim_encode(struct sim_probe *p)
         return -1;
     }
     uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(p->index + 1) * 0xD1B54A32D192ED03ULL);
-    /* Ten checks, each every second: the probe's history ends now. */
-    int64_t span_us = (int64_t)p->n_results * (1000000 / CHECKS_PER_PROBE);
+    /* n_checks checks, each every interval: the probe's history ends now. */
+    int64_t step_us = interval_us / n_checks > 0 ? interval_us / n_checks : 1;
+    int64_t span_us = (int64_t)p->n_results * step_us;
     int64_t base_us = pk_now_us() - span_us + p->index * 1000;
     uint64_t seq = p->first_seq;
     uint64_t left = p->n_results;
     for (size_t b = 0; b < p->n_batches; b++) {
         size_t n = left < batch ? (size_t)left : batch;
         for (size_t i = 0; i < n; i++, seq++) {
-            int64_t offset = (int64_t)(seq - p->first_seq) * (1000000 / CHECKS_PER_PROBE);
+            int64_t offset = (int64_t)(seq - p->first_seq) * step_us;
             fill_result(&results[i], &rng, seq, base_us + offset);
         }
         if (wire_encode_batch(results, n, &p->bufs[b], &p->lens[b]) < 0) {
@@ -616,13 +635,17 @@ static double process_cpu_seconds(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: picket-bench-ingest --collector HOST:PORT [--probes P] [--results N] [--batch B]\n"
-               "                           [--window W] [--timeout S] [--hold S]\n"
+               "                           [--window W] [--checks N] [--interval S] [--timeout S] [--hold S]\n"
                "  --collector ADDR  the collector's gRPC address (required)\n"
                "  --probes P        simulated probes, one thread and one channel each, default 4\n"
                "                    (at most %d)\n"
                "  --results N       results in total, split evenly over the probes, default 1000000\n"
                "  --batch B         results per batch, default 1000 (at most %d)\n"
                "  --window W        batches sent ahead of their acks per probe, default 8\n"
+               "  --checks N        checks per probe, default 10 (at most %d)\n"
+               "  --interval S      each check's interval in seconds, default 1; results go round the\n"
+               "                    checks, interval/checks apart (--checks 1000 --interval 60: every\n"
+               "                    result of a batch is its own check and minute)\n"
                "  --timeout S       give up after S seconds (exit 1), default 300\n"
                "  --hold S          after its results are acked, each probe stays connected and idle\n"
                "                    for S seconds, sending a Heartbeat every heartbeat interval (the\n"
@@ -636,7 +659,7 @@ static void usage(FILE *f)
                "hold_seconds=S held=K heartbeats_sent=H heartbeats_heard=A); exits 0 only when\n"
                "every result was acknowledged after commit (and, with --hold, every probe held\n"
                "its stream open for S seconds and the collector then ended it with OK).\n",
-               MAX_PROBES, PK_WIRE_MAX_BATCH);
+               MAX_PROBES, PK_WIRE_MAX_BATCH, MAX_CHECKS);
 }
 
 static int parse_count(const char *flag, const char *text, long long lo, long long hi, long long *out)
@@ -661,6 +684,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},            {"tls-ca", required_argument, NULL, 'A'},
         {"tls-cert-dir", required_argument, NULL, 'D'}, {"token-file", required_argument, NULL, 'T'},
         {"insecure-plaintext", no_argument, NULL, 'P'}, {"hold", required_argument, NULL, 'H'},
+        {"checks", required_argument, NULL, 'C'},       {"interval", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -700,6 +724,16 @@ int main(int argc, char **argv)
                 return 2;
             opt.hold_s = (int)v;
             break;
+        case 'C':
+            if (parse_count("--checks", optarg, 1, MAX_CHECKS, &v) < 0)
+                return 2;
+            n_checks = (int)v;
+            break;
+        case 'I':
+            if (parse_count("--interval", optarg, 1, 3600, &v) < 0)
+                return 2;
+            interval_us = v * 1000000;
+            break;
         case 'A':
             opt.tls_ca = optarg;
             break;
@@ -734,6 +768,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    check_names = calloc((size_t)n_checks, sizeof *check_names);
+    if (!check_names)
+        return 1;
+    for (int i = 0; i < n_checks; i++) {
+        if (i < CHECKS_PER_PROBE)
+            pk_strlcpy(check_names[i], default_names[i], sizeof check_names[i]);
+        else
+            snprintf(check_names[i], sizeof check_names[i], "bench-check-%04d", i);
+    }
     struct pk_tls_client *secs = calloc((size_t)opt.probes, sizeof *secs);
     if (!secs)
         return 1;

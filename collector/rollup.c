@@ -130,6 +130,126 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
     return rc;
 }
 
+/* --------------------------------------------------------------- packing */
+
+#define PACK_VERSION 1
+
+void rollup_packs_reset(struct rollup_packs *p)
+{
+    p->n = 0;
+    p->len = 0;
+}
+
+void rollup_packs_free(struct rollup_packs *p)
+{
+    free(p->v);
+    free(p->bytes);
+    memset(p, 0, sizeof *p);
+}
+
+static int by_probe_minute_check(const void *x, const void *y)
+{
+    const struct rollup_row *a = x, *b = y;
+    if (a->probe_id != b->probe_id)
+        return a->probe_id < b->probe_id ? -1 : 1;
+    if (a->start_us != b->start_us)
+        return a->start_us < b->start_us ? -1 : 1;
+    return (a->check_id > b->check_id) - (a->check_id < b->check_id);
+}
+
+static int packs_reserve(struct rollup_packs *p, size_t more_bytes)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct rollup_pack *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        p->v = v;
+        p->cap = cap;
+    }
+    if (p->bytes_cap - p->len < more_bytes) {
+        size_t cap = p->bytes_cap ? p->bytes_cap : 4096;
+        while (cap - p->len < more_bytes)
+            cap *= 2;
+        uint8_t *bytes = realloc(p->bytes, cap);
+        if (!bytes)
+            return -1;
+        p->bytes = bytes;
+        p->bytes_cap = cap;
+    }
+    return 0;
+}
+
+int rollup_pack_rows(struct rollup_rows *rows, struct rollup_packs *out)
+{
+    if (rows->n > 1)
+        qsort(rows->rows, rows->n, sizeof *rows->rows, by_probe_minute_check);
+    for (size_t i = 0; i < rows->n;) {
+        size_t j = i, need = 11;
+        while (j < rows->n && rows->rows[j].probe_id == rows->rows[i].probe_id &&
+               rows->rows[j].start_us == rows->rows[i].start_us) {
+            need += 7 * 10 + rows->rows[j].hist_len;
+            j++;
+        }
+        if (packs_reserve(out, need) < 0)
+            return -1;
+        uint8_t *b = out->bytes + out->len;
+        size_t pos = 0;
+        b[pos++] = PACK_VERSION;
+        pos = pk_varint_put(b, need, pos, (uint64_t)(j - i));
+        int64_t prev = 0;
+        for (size_t k = i; k < j && pos; k++) {
+            const struct rollup_row *r = &rows->rows[k];
+            const uint64_t v[6] = {(uint64_t)(r->check_id - prev), r->counts.ok, r->counts.degraded,
+                                   r->counts.failed, r->counts.unknown, r->hist_len};
+            for (int f = 0; f < 6 && pos; f++)
+                pos = pk_varint_put(b, need, pos, v[f]);
+            if (pos && need - pos >= r->hist_len) {
+                memcpy(b + pos, rows->bytes + r->hist_off, r->hist_len);
+                pos += r->hist_len;
+            } else {
+                pos = 0;
+            }
+            prev = r->check_id;
+        }
+        if (!pos)
+            return -1; /* cannot happen: need is an upper bound */
+        out->v[out->n++] = (struct rollup_pack){rows->rows[i].probe_id, rows->rows[i].start_us, j - i, out->len, pos};
+        out->len += pos;
+        i = j;
+    }
+    return 0;
+}
+
+int rollup_unpack_begin(struct rollup_unpack *u, const uint8_t *buf, size_t len)
+{
+    *u = (struct rollup_unpack){buf, len, 1, 0, 0};
+    if (len < 2 || buf[0] != PACK_VERSION || pk_varint_get(buf, len, &u->pos, &u->left) < 0 || u->left > len)
+        return -1;
+    return 0;
+}
+
+int rollup_unpack_next(struct rollup_unpack *u, int64_t *check_id, struct rollup_counts *c, const uint8_t **hist,
+                       size_t *hist_len)
+{
+    if (u->left == 0)
+        return u->pos == u->len ? 0 : -1;
+    uint64_t v[6];
+    for (int f = 0; f < 6; f++)
+        if (pk_varint_get(u->buf, u->len, &u->pos, &v[f]) < 0)
+            return -1;
+    if (v[0] > (uint64_t)INT64_MAX - (uint64_t)u->check_id || v[5] > u->len - u->pos)
+        return -1;
+    u->check_id += (int64_t)v[0];
+    *check_id = u->check_id;
+    *c = (struct rollup_counts){v[1], v[2], v[3], v[4]};
+    *hist = u->buf + u->pos;
+    *hist_len = (size_t)v[5];
+    u->pos += (size_t)v[5];
+    u->left--;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ merge */
 
 struct rollup_merge {

@@ -53,6 +53,42 @@ int64_t rollup_floor(int64_t us, int64_t width);
  * ordered by that key. Sorts `in` in place. 0, or -1 when out of memory. */
 int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *out);
 
+/* Partial rows are packed (migration 011): one stored row per (probe, minute) of
+ * an ingest transaction holds the entries of every check of that probe and
+ * minute, so a batch of 1,000 results of 1,000 different checks writes one
+ * partial row, not 1,000. Form: a version byte, varint entry count, then per
+ * entry, by ascending check id: varint check id (the first as is, the others as
+ * the gap from the previous), varints ok, degraded, failed, unknown, varint
+ * histogram length and the histogram (pk_hist_encode's form). */
+struct rollup_pack {
+    int64_t probe_id, minute_us;
+    size_t entries;
+    size_t off, len; /* into rollup_packs.bytes */
+};
+struct rollup_packs {
+    struct rollup_pack *v;
+    size_t n, cap;
+    uint8_t *bytes;
+    size_t len, bytes_cap;
+};
+void rollup_packs_reset(struct rollup_packs *p); /* keeps the memory */
+void rollup_packs_free(struct rollup_packs *p);
+/* Packs rows (sorting them by probe, minute, check) into out. 0, or -1 when out
+ * of memory. */
+int rollup_pack_rows(struct rollup_rows *rows, struct rollup_packs *out);
+/* Reads a packed row entry by entry; hist points into the row. */
+struct rollup_unpack {
+    const uint8_t *buf;
+    size_t len, pos;
+    uint64_t left;
+    int64_t check_id;
+};
+/* 0, or -1 when buf is not a packed row. */
+int rollup_unpack_begin(struct rollup_unpack *u, const uint8_t *buf, size_t len);
+/* 1 and the next entry, 0 at the end (with every byte used), -1 when invalid. */
+int rollup_unpack_next(struct rollup_unpack *u, int64_t *check_id, struct rollup_counts *c, const uint8_t **hist,
+                       size_t *hist_len);
+
 /* A map (a, b, t) -> counts + pk_hist, adding up rows. The key is (check, probe,
  * bucket) when compacting and (check, probe or region, bucket) when answering a
  * query. Entries keep insertion order until rollup_merge_sort. */

@@ -223,7 +223,7 @@ int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, i
 /* Folds every partial rollup row of a minute before floor_minute(now_us) -
  * bound_us into rollup_minute, rollup_hour and rollup_day (merged in C),
  * deleting the partial rows in the same transaction; idempotent, and safe with
- * several collectors. *folded: partial rows folded. */
+ * several collectors. *folded: partial entries (check, probe, minute) folded. */
 int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint64_t *folded, char *err,
                          size_t errlen);
 

@@ -47,6 +47,7 @@ struct store {
     struct rollup_input *rollup_in; /* reused: the stored results of one group */
     size_t rollup_in_cap;
     struct rollup_rows rollup_rows; /* reused: their partial rows */
+    struct rollup_packs rollup_packs; /* reused: those rows packed per (probe, minute) */
 };
 
 /* ------------------------------------------------------------------ errors */
@@ -275,6 +276,7 @@ void store_close(struct store *s)
     free(s->copy_buf);
     free(s->rollup_in);
     rollup_rows_free(&s->rollup_rows);
+    rollup_packs_free(&s->rollup_packs);
     free(s);
 }
 
@@ -355,6 +357,7 @@ static int begin_migration(struct store *s, char *err, size_t errlen)
 }
 
 static int fill_check_days(struct store *s, char *err, size_t errlen);
+static int pack_old_partials(struct store *s, char *err, size_t errlen);
 
 int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
 {
@@ -398,6 +401,9 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         /* 010 adds a rollup level merged over probes; what older day rows hold is
          * merged into it here, in C like all merging, in the same transaction. */
         if (m->version == 10 && fill_check_days(s, err, errlen) < 0)
+            goto out;
+        /* 011 packs partial rows; rows of the old shape are packed here. */
+        if (m->version == 11 && pack_old_partials(s, err, errlen) < 0)
             goto out;
         char version[16];
         snprintf(version, sizeof version, "%d", m->version);
@@ -1048,6 +1054,20 @@ static int by_probe_then_index(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+static int64_t bin_i64(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static int64_t bin_ts(const PGresult *r, int row, int col) { return bin_i64(r, row, col) + PG_EPOCH_OFFSET_US; }
+
 struct copy_state {
     struct store *s;
     size_t len;    /* bytes waiting in s->copy_buf */
@@ -1130,47 +1150,32 @@ static void copy_abort(struct copy_state *c)
 
 static const char hex_digits[] = "0123456789abcdef";
 
-/* One rollup_partial COPY line (text format); bytea as \\x<hex>. */
-static long encode_partial_row(char *buf, size_t size, const struct rollup_row *row, const uint8_t *hist)
+/* Appends n bytes to the COPY stream, flushing the buffer as it fills. */
+static int copy_put(struct copy_state *c, const char *p, size_t n, char *err, size_t errlen)
 {
-    struct out o = {buf, size, 0, 0};
-    char minute[64];
-    if (format_timestamp(minute, sizeof minute, row->start_us) < 0)
-        return -1;
-    out_i64(&o, row->check_id);
-    out_bytes(&o, "\t", 1);
-    out_i64(&o, row->probe_id);
-    out_bytes(&o, "\t", 1);
-    out_bytes(&o, minute, 29);
-    const uint64_t counts[4] = {row->counts.ok, row->counts.degraded, row->counts.failed, row->counts.unknown};
-    for (int k = 0; k < 4; k++) {
-        out_bytes(&o, "\t", 1);
-        out_i64(&o, (int64_t)counts[k]);
+    while (n > 0) {
+        if (c->len == COPY_BUF_SIZE && copy_flush(c, err, errlen) < 0)
+            return -1;
+        size_t k = COPY_BUF_SIZE - c->len < n ? COPY_BUF_SIZE - c->len : n;
+        memcpy(c->s->copy_buf + c->len, p, k);
+        c->len += k;
+        p += k;
+        n -= k;
     }
-    out_bytes(&o, "\t\\\\x", 4);
-    if (!o.full && o.size - o.len > 2 * row->hist_len) {
-        for (size_t k = 0; k < row->hist_len; k++) {
-            o.buf[o.len++] = hex_digits[hist[k] >> 4];
-            o.buf[o.len++] = hex_digits[hist[k] & 15];
-        }
-    } else {
-        o.full = 1;
-    }
-    out_bytes(&o, "\n", 1);
-    return out_finish(&o);
+    return 0;
 }
 
-/* Per-(check, probe, minute) partial rollups of the results this transaction
- * stored, COPYed into rollup_partial inside the same transaction. */
-static int write_partials(struct store *s, size_t n_in, char *err, size_t errlen)
+/* Packed partial rollups (collector/rollup.h) of the results this transaction
+ * stored, one row per (probe, minute), COPYed into rollup_partial inside the
+ * same transaction. A row may be larger than the COPY buffer: it is streamed. */
+static int copy_packs(struct store *s, char *err, size_t errlen)
 {
-    rollup_rows_reset(&s->rollup_rows);
-    if (rollup_build_minutes(s->rollup_in, n_in, &s->rollup_rows) < 0) {
-        set_err(err, errlen, "rollups of %zu results: out of memory", n_in);
+    rollup_packs_reset(&s->rollup_packs);
+    if (rollup_pack_rows(&s->rollup_rows, &s->rollup_packs) < 0) {
+        set_err(err, errlen, "packing %zu partial rollups: out of memory", s->rollup_rows.n);
         return -1;
     }
-    PGresult *res = PQexec(s->conn, "COPY rollup_partial (check_id, probe_id, minute, ok, degraded, failed, unknown, "
-                                    "hist) FROM STDIN");
+    PGresult *res = PQexec(s->conn, "COPY rollup_partial (probe_id, minute, entries) FROM STDIN");
     int ok = PQresultStatus(res) == PGRES_COPY_IN;
     if (!ok)
         pg_err(s, res, "COPY rollup_partial", err, errlen);
@@ -1178,21 +1183,28 @@ static int write_partials(struct store *s, size_t n_in, char *err, size_t errlen
     if (!ok)
         return -1;
     struct copy_state copy = {s, 0, 1};
-    for (size_t i = 0; i < s->rollup_rows.n; i++) {
-        const struct rollup_row *row = &s->rollup_rows.rows[i];
-        long len = encode_partial_row(s->copy_buf + copy.len, COPY_BUF_SIZE - copy.len, row,
-                                      s->rollup_rows.bytes + row->hist_off);
-        if (len < 0 && copy.len > 0) {
-            if (copy_flush(&copy, err, errlen) < 0)
-                goto fail;
-            len = encode_partial_row(s->copy_buf, COPY_BUF_SIZE, row, s->rollup_rows.bytes + row->hist_off);
-        }
-        if (len < 0) {
-            set_err(err, errlen, "check id %" PRId64 " probe id %" PRId64 ": rollup row cannot be encoded",
-                    row->check_id, row->probe_id);
+    for (size_t i = 0; i < s->rollup_packs.n; i++) {
+        const struct rollup_pack *pk = &s->rollup_packs.v[i];
+        const uint8_t *b = s->rollup_packs.bytes + pk->off;
+        char head[96], minute[64], hex[512];
+        if (format_timestamp(minute, sizeof minute, pk->minute_us) < 0) {
+            set_err(err, errlen, "probe id %" PRId64 ": rollup minute out of range", pk->probe_id);
             goto fail;
         }
-        copy.len += (size_t)len;
+        int hl = snprintf(head, sizeof head, "%" PRId64 "\t%s\t\\\\x", pk->probe_id, minute);
+        if (copy_put(&copy, head, (size_t)hl, err, errlen) < 0)
+            goto fail;
+        for (size_t k = 0; k < pk->len;) {
+            size_t m = 0;
+            for (; k < pk->len && m + 2 <= sizeof hex; k++) {
+                hex[m++] = hex_digits[b[k] >> 4];
+                hex[m++] = hex_digits[b[k] & 15];
+            }
+            if (copy_put(&copy, hex, m, err, errlen) < 0)
+                goto fail;
+        }
+        if (copy_put(&copy, "\n", 1, err, errlen) < 0)
+            goto fail;
         if (copy.len >= COPY_CHUNK && copy_flush(&copy, err, errlen) < 0)
             goto fail;
     }
@@ -1200,6 +1212,77 @@ static int write_partials(struct store *s, size_t n_in, char *err, size_t errlen
 fail:
     copy_abort(&copy);
     return -1;
+}
+
+static int write_partials(struct store *s, size_t n_in, char *err, size_t errlen)
+{
+    rollup_rows_reset(&s->rollup_rows);
+    if (rollup_build_minutes(s->rollup_in, n_in, &s->rollup_rows) < 0) {
+        set_err(err, errlen, "rollups of %zu results: out of memory", n_in);
+        return -1;
+    }
+    return copy_packs(s, err, errlen);
+}
+
+/* Migration 011: partial rows of the old shape (one per check, probe and
+ * minute, left in rollup_partial_v1) become packed rows; then the old table goes.
+ * Runs in the caller's transaction. */
+static int pack_old_partials(struct store *s, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT check_id, probe_id, minute, ok, degraded, failed, unknown, hist "
+                               "FROM rollup_partial_v1",
+                               0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pg_err(s, r, "migration 011: reading rollup_partial_v1", err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    int rc = 0;
+    rollup_rows_reset(&s->rollup_rows);
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        struct rollup_rows *rows = &s->rollup_rows;
+        size_t len = (size_t)PQgetlength(r, i, 7);
+        if (rows->n == rows->cap) {
+            size_t cap = rows->cap ? rows->cap * 2 : 256;
+            struct rollup_row *v = realloc(rows->rows, cap * sizeof *v);
+            if (!v) {
+                rc = -1;
+                break;
+            }
+            rows->rows = v;
+            rows->cap = cap;
+        }
+        if (rows->bytes_cap - rows->bytes_len < len) {
+            size_t cap = rows->bytes_cap ? rows->bytes_cap : 4096;
+            while (cap - rows->bytes_len < len)
+                cap *= 2;
+            uint8_t *b = realloc(rows->bytes, cap);
+            if (!b) {
+                rc = -1;
+                break;
+            }
+            rows->bytes = b;
+            rows->bytes_cap = cap;
+        }
+        memcpy(rows->bytes + rows->bytes_len, PQgetvalue(r, i, 7), len);
+        rows->rows[rows->n++] = (struct rollup_row){bin_i64(r, i, 0),
+                                                    bin_i64(r, i, 1),
+                                                    bin_ts(r, i, 2),
+                                                    {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
+                                                     (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)},
+                                                    rows->bytes_len,
+                                                    len};
+        rows->bytes_len += len;
+    }
+    PQclear(r);
+    if (rc < 0) {
+        set_err(err, errlen, "migration 011: out of memory");
+        return -1;
+    }
+    if (s->rollup_rows.n > 0 && copy_packs(s, err, errlen) < 0)
+        return -1;
+    return run_cmd(s, "DROP TABLE rollup_partial_v1", 0, NULL, "migration 011", err, errlen);
 }
 
 int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen)
@@ -1836,19 +1919,6 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
 
 void store_set_rollups(struct store *s, int on) { s->rollups_off = !on; }
 
-/* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
-#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
-
-static int64_t bin_i64(const PGresult *r, int row, int col)
-{
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return (int64_t)v;
-}
-
-static int64_t bin_ts(const PGresult *r, int row, int col) { return bin_i64(r, row, col) + PG_EPOCH_OFFSET_US; }
 
 int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *created, char *err, size_t errlen)
 {
@@ -2249,33 +2319,54 @@ out:
 
 /* pg_advisory_xact_lock key of the compaction job ("picket" + 2). */
 #define COMPACT_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255030)"
-/* Partial rows folded per transaction: bounds the job's memory and lock time. */
-#define COMPACT_CHUNK 50000
+/* Packed partial rows folded per transaction: bounds the job's memory and lock
+ * time (a row holds the entries of one probe's checks in one minute). */
+#define COMPACT_CHUNK 128
 
-/* One round: the partial rows taken (r, binary), folded into every level. */
-static int compact_round(struct store *s, PGresult *r, char *err, size_t errlen)
+/* One round: the packed partial rows taken (r, binary: probe_id, minute,
+ * entries), folded into every level; *entries_out: the entries they held. */
+static int compact_round(struct store *s, PGresult *r, uint64_t *entries_out, char *err, size_t errlen)
 {
-    int rc = -1, rows = PQntuples(r);
+    int rc = -1;
     struct arena_block *arena = NULL;
-    struct lrow *parts = malloc((size_t)(rows ? rows : 1) * sizeof *parts);
-    struct lrow *mins = malloc((size_t)(rows ? rows : 1) * sizeof *mins);
+    struct lrow *parts = NULL, *mins = NULL;
     struct pk_hist *h = malloc(sizeof *h);
     uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
-    size_t n_mins = 0;
-    if (!parts || !mins || !h || !scratch)
+    size_t n_mins = 0, rows = 0, cap = 0;
+    if (!h || !scratch)
         goto oom;
-    for (int i = 0; i < rows; i++)
-        parts[i] = (struct lrow){bin_i64(r, i, 0),
-                                 bin_i64(r, i, 1),
-                                 bin_ts(r, i, 2),
-                                 {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4), (uint64_t)bin_i64(r, i, 5),
-                                  (uint64_t)bin_i64(r, i, 6)},
-                                 (const uint8_t *)PQgetvalue(r, i, 7),
-                                 (size_t)PQgetlength(r, i, 7)};
-    qsort(parts, (size_t)rows, sizeof *parts, lrow_cmp);
-    for (size_t i = 0; i < (size_t)rows;) {
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct rollup_unpack u;
+        int64_t probe_id = bin_i64(r, i, 0), minute = bin_ts(r, i, 1), check_id;
+        struct rollup_counts c;
+        const uint8_t *hist;
+        size_t hist_len;
+        int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+        while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
+            if (rows == cap) {
+                cap = cap ? cap * 2 : 4096;
+                struct lrow *more = realloc(parts, cap * sizeof *parts);
+                if (!more)
+                    goto oom;
+                parts = more;
+            }
+            parts[rows++] = (struct lrow){check_id, probe_id, minute, c, hist, hist_len};
+            got = 0;
+        }
+        if (got < 0) {
+            set_err(err, errlen, "compacting rollups: probe id %" PRId64 ": a partial row is not valid", probe_id);
+            goto out;
+        }
+    }
+    *entries_out = rows;
+    mins = malloc((rows ? rows : 1) * sizeof *mins);
+    if (!mins)
+        goto oom;
+    if (rows > 1)
+        qsort(parts, rows, sizeof *parts, lrow_cmp);
+    for (size_t i = 0; i < rows;) {
         size_t j = i + 1;
-        while (j < (size_t)rows && lrow_cmp(&parts[i], &parts[j]) == 0)
+        while (j < rows && lrow_cmp(&parts[i], &parts[j]) == 0)
             j++;
         mins[n_mins] = parts[i];
         if (j - i > 1) {
@@ -2333,6 +2424,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
     for (;;) {
         PGresult *r = NULL;
         int rows = 0, rc = -1;
+        uint64_t entries = 0;
         if (run_cmd(s, "BEGIN", 0, NULL, "compacting rollups: BEGIN", err, errlen) < 0)
             return -1;
         r = run(s, COMPACT_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "compacting rollups: lock", err, errlen);
@@ -2344,14 +2436,14 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         r = PQexecParams(s->conn,
                          "DELETE FROM rollup_partial WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_partial "
                          "WHERE minute < $1::timestamptz LIMIT $2::int)) "
-                         "RETURNING check_id, probe_id, minute, ok, degraded, failed, unknown, hist",
+                         "RETURNING probe_id, minute, entries",
                          2, NULL, params, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             pg_err(s, r, "compacting rollups: taking partial rows", err, errlen);
             goto round_out;
         }
         rows = PQntuples(r);
-        if (rows > 0 && compact_round(s, r, err, errlen) < 0)
+        if (rows > 0 && compact_round(s, r, &entries, err, errlen) < 0)
             goto round_out;
         if (rows < COMPACT_CHUNK &&
             run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
@@ -2360,7 +2452,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
             goto round_out;
         if (commit(s, "compacting rollups", err, errlen) < 0)
             goto round_out;
-        *folded += (uint64_t)rows;
+        *folded += entries;
         rc = 0;
     round_out:
         PQclear(r);
@@ -2447,6 +2539,34 @@ static void add_range(int64_t *ranges, size_t *n, struct rollup_range r)
     (*n)++;
 }
 
+/* What store_rollup_query adds rows into: the key is (check, group, bucket). */
+struct query_acc {
+    const struct store_rollup_filter *f;
+    const struct probe_ref *probes; /* sorted by id */
+    size_t n_probes;
+    struct rollup_merge *m;
+    int64_t since, bucket;
+};
+
+static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
+                     const uint8_t *hist, size_t len)
+{
+    int64_t group = q->f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
+    if (q->f->group == STORE_ROLLUP_BY_REGION) {
+        size_t lo = 0, hi = q->n_probes;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (q->probes[mid].id < probe_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        group = lo < q->n_probes && q->probes[lo].id == probe_id ? q->probes[lo].region : -1;
+    }
+    int64_t b = q->since + (t - q->since) / q->bucket * q->bucket;
+    return rollup_merge_add(q->m, check_id, group, b, c, hist, len) < 0 ? -1 : 0;
+}
+
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
                        size_t *n_out, char *err, size_t errlen)
 {
@@ -2462,6 +2582,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     struct store_rollup_row *out = NULL;
     char check_param[24];
     const char *check_id_param = NULL;
+    int64_t check_id_filter = 0;
     size_t n_probes = 0, n_regions = 0, n_filter = 0;
     *rows_out = NULL;
     *n_out = 0;
@@ -2555,6 +2676,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         }
         pk_strlcpy(check_param, PQgetvalue(checks, 0, 0), sizeof check_param);
         check_id_param = check_param;
+        check_id_filter = strtoll(check_param, NULL, 10);
     }
 
     m = rollup_merge_new();
@@ -2578,7 +2700,13 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         if (!from_arr || !to_arr)
             goto oom;
         char sql[768];
-        if (l == 2 && check_days)
+        if (l == 3)
+            snprintf(sql, sizeof sql,
+                     "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.minute >= w.f AND r.minute < w.t "
+                     "WHERE ($3::bigint IS NULL OR $3::bigint IS NOT NULL) "
+                     "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))");
+        else if (l == 2 && check_days)
             snprintf(sql, sizeof sql,
                      "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
                      "FROM rollup_check_day r "
@@ -2597,25 +2725,31 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
             pg_err(s, r, "rollup query: reading rollups", err, errlen);
             goto out;
         }
+        struct query_acc acc = {f, probes, n_probes, m, since, bucket};
         for (int i = 0; i < PQntuples(r); i++) {
-            int64_t probe_id = bin_i64(r, i, 1), t = bin_ts(r, i, 2);
-            int64_t group = f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
-            if (f->group == STORE_ROLLUP_BY_REGION) {
-                size_t lo = 0, hi = n_probes; /* probes are sorted by id */
-                while (lo < hi) {
-                    size_t mid = (lo + hi) / 2;
-                    if (probes[mid].id < probe_id)
-                        lo = mid + 1;
-                    else
-                        hi = mid;
+            int64_t probe_id = bin_i64(r, i, l == 3 ? 0 : 1);
+            if (l == 3) { /* packed partial rows: probe_id, minute, entries */
+                struct rollup_unpack u;
+                int64_t check_id;
+                struct rollup_counts c;
+                const uint8_t *hist;
+                size_t hist_len;
+                int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+                while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1)
+                    got = check_id_param && check_id != check_id_filter
+                              ? 0
+                              : query_add(&acc, check_id, probe_id, bin_ts(r, i, 1), &c, hist, hist_len);
+                if (got < 0) {
+                    set_err(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
+                            probe_id);
+                    goto out;
                 }
-                group = lo < n_probes && probes[lo].id == probe_id ? probes[lo].region : -1;
+                continue;
             }
             struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
                                       (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)};
-            int64_t b = since + (t - since) / bucket * bucket;
-            if (rollup_merge_add(m, bin_i64(r, i, 0), group, b, &c, (const uint8_t *)PQgetvalue(r, i, 7),
-                                 (size_t)PQgetlength(r, i, 7)) < 0) {
+            if (query_add(&acc, bin_i64(r, i, 0), probe_id, bin_ts(r, i, 2), &c, (const uint8_t *)PQgetvalue(r, i, 7),
+                          (size_t)PQgetlength(r, i, 7)) < 0) {
                 set_err(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64
                         ": histogram is not valid", table[l], bin_i64(r, i, 0), probe_id);
                 goto out;

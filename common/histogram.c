@@ -105,7 +105,7 @@ double pk_hist_mean(const struct pk_hist *h) { return h->count ? h->sum_us / (do
 
 /* ------------------------------------------------------------ encoding */
 
-static size_t put_varint(uint8_t *out, size_t cap, size_t pos, uint64_t v)
+size_t pk_varint_put(uint8_t *out, size_t cap, size_t pos, uint64_t v)
 {
     do {
         if (pos >= cap)
@@ -117,7 +117,7 @@ static size_t put_varint(uint8_t *out, size_t cap, size_t pos, uint64_t v)
     return pos;
 }
 
-static int get_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+int pk_varint_get(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
 {
     uint64_t r = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -145,16 +145,16 @@ size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
         return 0;
     out[pos++] = VERSION;
     double sum = h->sum_us < 0 ? 0 : h->sum_us;
-    if (!(pos = put_varint(out, cap, pos, h->count)) || !(pos = put_varint(out, cap, pos, h->clamped)) ||
-        !(pos = put_varint(out, cap, pos, zigzag(h->count ? h->min_us : 0))) ||
-        !(pos = put_varint(out, cap, pos, zigzag(h->count ? h->max_us : 0))) ||
-        !(pos = put_varint(out, cap, pos, (uint64_t)llround(sum))) || !(pos = put_varint(out, cap, pos, nonempty)))
+    if (!(pos = pk_varint_put(out, cap, pos, h->count)) || !(pos = pk_varint_put(out, cap, pos, h->clamped)) ||
+        !(pos = pk_varint_put(out, cap, pos, zigzag(h->count ? h->min_us : 0))) ||
+        !(pos = pk_varint_put(out, cap, pos, zigzag(h->count ? h->max_us : 0))) ||
+        !(pos = pk_varint_put(out, cap, pos, (uint64_t)llround(sum))) || !(pos = pk_varint_put(out, cap, pos, nonempty)))
         return 0;
     int last = -1;
     for (int i = 0; i < PK_HIST_BUCKETS; i++) {
         if (!h->b[i])
             continue;
-        if (!(pos = put_varint(out, cap, pos, (uint64_t)(i - last))) || !(pos = put_varint(out, cap, pos, h->b[i])))
+        if (!(pos = pk_varint_put(out, cap, pos, (uint64_t)(i - last))) || !(pos = pk_varint_put(out, cap, pos, h->b[i])))
             return 0;
         last = i;
     }
@@ -170,16 +170,16 @@ int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
     uint64_t run_count[PK_HIST_BUCKETS];
     size_t pos = 0;
     uint64_t count, clamped, zmin, zmax, sum, runs;
-    if (len < 1 || buf[pos++] != VERSION || get_varint(buf, len, &pos, &count) < 0 ||
-        get_varint(buf, len, &pos, &clamped) < 0 || get_varint(buf, len, &pos, &zmin) < 0 ||
-        get_varint(buf, len, &pos, &zmax) < 0 || get_varint(buf, len, &pos, &sum) < 0 ||
-        get_varint(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &count) < 0 ||
+        pk_varint_get(buf, len, &pos, &clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
+        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &sum) < 0 ||
+        pk_varint_get(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
         return -1;
     int64_t idx = -1;
     uint64_t total = 0;
     for (uint64_t r = 0; r < runs; r++) {
         uint64_t gap, c;
-        if (get_varint(buf, len, &pos, &gap) < 0 || get_varint(buf, len, &pos, &c) < 0 || gap == 0 ||
+        if (pk_varint_get(buf, len, &pos, &gap) < 0 || pk_varint_get(buf, len, &pos, &c) < 0 || gap == 0 ||
             gap > PK_HIST_BUCKETS || c == 0)
             return -1;
         idx += (int64_t)gap;

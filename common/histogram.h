@@ -59,4 +59,11 @@ size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap);
 int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h);
 int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h);
 
+/* Unsigned LEB128 varints, as the encoding uses them (also for
+ * collector/rollup.c's packed partial rows). put: the position after the value,
+ * or 0 when it does not fit in cap. get: 0, or -1 when buf ends first or the
+ * value is longer than 64 bits. */
+size_t pk_varint_put(uint8_t *out, size_t cap, size_t pos, uint64_t v);
+int pk_varint_get(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v);
+
 #endif

@@ -82,6 +82,92 @@ static void build_minutes_known(void **state)
     rollup_rows_free(&rows);
 }
 
+/* Packed partial rows: 2,000 random results over 3 probes, 40 checks and a few
+ * minutes; every packed row is one (probe, minute) and unpacking gives back
+ * every per-minute row exactly (key, counts, histogram bytes). Corruptions are
+ * refused, never read past the end. */
+static void pack_roundtrip_and_refusals(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    struct rollup_input *in = calloc(N, sizeof *in);
+    assert_non_null(in);
+    for (int i = 0; i < N; i++)
+        in[i] = (struct rollup_input){1 + (int64_t)(rnd() % 40) * 7, 100 + (int64_t)(rnd() % 3),
+                                      T0 + (int64_t)(rnd() % (5 * (uint64_t)MIN)),
+                                      rnd() % 10 ? (int64_t)(rnd() % 900000) : -1, (int)(rnd() % 4)};
+    struct rollup_rows rows = {0};
+    assert_int_equal(rollup_build_minutes(in, N, &rows), 0);
+    size_t n_rows = rows.n;
+    struct rollup_row *want = malloc(n_rows * sizeof *want);
+    assert_non_null(want);
+    memcpy(want, rows.rows, n_rows * sizeof *want);
+    struct rollup_packs packs = {0};
+    assert_int_equal(rollup_pack_rows(&rows, &packs), 0);
+    assert_true(packs.n <= 3 * 5 + 3); /* one per (probe, minute) */
+    size_t seen = 0;
+    for (size_t i = 0; i < packs.n; i++) {
+        const struct rollup_pack *p = &packs.v[i];
+        struct rollup_unpack u;
+        assert_int_equal(rollup_unpack_begin(&u, packs.bytes + p->off, p->len), 0);
+        int64_t check_id, last = -1;
+        struct rollup_counts c;
+        const uint8_t *hist;
+        size_t hist_len, entries = 0;
+        int got;
+        while ((got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
+            assert_true(check_id > last); /* one entry per check, ascending */
+            last = check_id;
+            entries++;
+            size_t k = 0;
+            while (k < n_rows && !(want[k].check_id == check_id && want[k].probe_id == p->probe_id &&
+                                   want[k].start_us == p->minute_us))
+                k++;
+            assert_true(k < n_rows);
+            assert_memory_equal(&c, &want[k].counts, sizeof c);
+            assert_int_equal(hist_len, want[k].hist_len);
+            assert_memory_equal(hist, rows.bytes + want[k].hist_off, hist_len);
+        }
+        assert_int_equal(got, 0);
+        assert_int_equal(entries, p->entries);
+        seen += entries;
+        /* every cut short form is refused somewhere, never read past its end */
+        for (size_t cut = 0; cut < p->len; cut++) {
+            uint8_t *copy = malloc(cut ? cut : 1);
+            assert_non_null(copy);
+            memcpy(copy, packs.bytes + p->off, cut);
+            int r = rollup_unpack_begin(&u, copy, cut);
+            while (r == 0 && (r = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1)
+                r = 0;
+            assert_int_equal(r, -1);
+            free(copy);
+        }
+    }
+    assert_int_equal(seen, n_rows);
+    /* a wrong version byte, and bytes left over after the last entry */
+    const struct rollup_pack *p = &packs.v[0];
+    uint8_t *copy = malloc(p->len + 1);
+    assert_non_null(copy);
+    memcpy(copy, packs.bytes + p->off, p->len);
+    copy[p->len] = 0;
+    struct rollup_unpack u;
+    int64_t check_id;
+    struct rollup_counts c;
+    const uint8_t *hist;
+    size_t hist_len;
+    int r = rollup_unpack_begin(&u, copy, p->len + 1);
+    while (r == 0 && (r = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1)
+        r = 0;
+    assert_int_equal(r, -1);
+    copy[0] = 99;
+    assert_int_equal(rollup_unpack_begin(&u, copy, p->len), -1);
+    free(copy);
+    free(want);
+    free(in);
+    rollup_packs_free(&packs);
+    rollup_rows_free(&rows);
+}
+
 /* Many rows for the same (check, probe), minutes spread over two days, merged
  * by day: identical to one histogram of all values, and every quantile within
  * 1% of the exact value at that rank. */
@@ -234,7 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(floor_negative),         cmocka_unit_test(build_minutes_known),
         cmocka_unit_test(merge_equals_direct),    cmocka_unit_test(merge_many_keys_and_sort),
-        cmocka_unit_test(plan_windows),
+        cmocka_unit_test(plan_windows),           cmocka_unit_test(pack_roundtrip_and_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

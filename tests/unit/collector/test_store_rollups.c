@@ -78,6 +78,12 @@ static int64_t sql_int(const char *fmt, ...)
 
 static struct store *S;
 
+/* rollup_partial as it was before migration 011, empty. */
+#define OLD_PARTIALS_SQL                                                                                            \
+    "DROP TABLE rollup_partial; CREATE TABLE rollup_partial (check_id bigint NOT NULL, probe_id bigint NOT NULL, "  \
+    "minute timestamptz NOT NULL, ok bigint NOT NULL, degraded bigint NOT NULL, failed bigint NOT NULL, "           \
+    "unknown bigint NOT NULL, hist bytea NOT NULL); CREATE INDEX rollup_partial_minute_idx ON rollup_partial (minute)"
+
 static int setup(void **state)
 {
     (void)state;
@@ -338,10 +344,11 @@ static void rollups_match_exact_answers(void **state)
     sql(snapshot, sizeof snapshot, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                                    "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                                    "FROM rollup_check_day");
-    sql(err, sizeof err, "DROP TABLE rollup_check_day; DELETE FROM picket_schema WHERE version = 10");
+    /* (011 comes after 010: it runs again too, over an empty partial table of the old shape) */
+    sql(err, sizeof err, "DROP TABLE rollup_check_day; " OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 10");
     int applied = 0;
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
-    assert_int_equal(applied, 1);
+    assert_int_equal(applied, 2);
     sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                              "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                              "FROM rollup_check_day");
@@ -407,6 +414,30 @@ static void rollups_match_exact_answers(void **state)
     bad.bucket_us = 90 * 1000000;
     assert_int_equal(store_rollup_query(S, &bad, &rows, &n, err, sizeof err), -1);
     assert_non_null(strstr(err, "whole number of minutes"));
+
+    /* 5. upgrade to 011 with partial rows of the old shape (one per check, probe and
+     * minute) waiting: migrate packs them, readers count them at once, and the
+     * compaction folds every one. Copies of 50 stored minute rows stand in for them. */
+    int64_t minute_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
+    sql(err, sizeof err,
+        OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version = 11; "
+        "INSERT INTO rollup_partial SELECT * FROM rollup_minute ORDER BY minute, probe_id, check_id LIMIT 50");
+    int64_t old_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_partial");
+    assert_true(old_sum > 0);
+    struct store_rollup_filter all = {.since_us = start - DAY, .until_us = now + MIN, .group = STORE_ROLLUP_BY_CHECK};
+    assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
+    assert_int_equal(applied, 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'rollup_partial_v1'"), 0);
+    assert_true(sql_int("SELECT count(*) FROM rollup_partial") < 50); /* packed per (probe, minute) */
+    assert_int_equal(store_rollup_query(S, &all, &rows, &n, err, sizeof err), 0);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].ok + rows[i].degraded + rows[i].failed + rows[i].unknown;
+    free(rows);
+    assert_int_equal(total, (uint64_t)n_fed + (uint64_t)old_sum);
+    assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(folded, 50);
+    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), minute_sum + old_sum);
 }
 
 static void rollups_off_writes_none(void **state)
