@@ -2317,15 +2317,105 @@ out:
     return rc;
 }
 
+/* One rollup_minute COPY line (text format); bytea as \\x<hex>. */
+static int copy_minute_row(struct copy_state *c, const struct lrow *row, char *err, size_t errlen)
+{
+    char line[256], minute[64], hex[512];
+    if (format_timestamp(minute, sizeof minute, row->t) < 0) {
+        set_err(err, errlen, "compacting rollups: minute out of range");
+        return -1;
+    }
+    int n = snprintf(line, sizeof line, "%" PRId64 "\t%" PRId64 "\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64
+                     "\t\\\\x", row->c, row->p, minute, row->n.ok, row->n.degraded, row->n.failed, row->n.unknown);
+    if (n < 0 || (size_t)n >= sizeof line || copy_put(c, line, (size_t)n, err, errlen) < 0)
+        return -1;
+    for (size_t k = 0; k < row->len;) {
+        size_t m = 0;
+        for (; k < row->len && m + 2 <= sizeof hex; k++) {
+            hex[m++] = hex_digits[row->hist[k] >> 4];
+            hex[m++] = hex_digits[row->hist[k] & 15];
+        }
+        if (copy_put(c, hex, m, err, errlen) < 0)
+            return -1;
+    }
+    return copy_put(c, "\n", 1, err, errlen);
+}
+
+/* The minute level. A minute at or after fresh_from_us (the watermark when the
+ * round began) was never folded before — every chunk takes whole minutes and
+ * moves the watermark past them — so its rows are new keys and go in with one
+ * COPY. Older minutes (late results) may have stored rows and are merged. If
+ * the COPY still meets a stored key (a backfill wrote it), it is undone to a
+ * savepoint and every row takes the merging path. */
+static int write_minutes(struct store *s, struct lrow *rows, size_t n, int64_t fresh_from_us,
+                         struct arena_block **arena, char *err, size_t errlen)
+{
+    /* rows are sorted by (check, probe, minute), so both parts stay sorted */
+    struct lrow *old = malloc((n ? n : 1) * sizeof *old), *fresh = malloc((n ? n : 1) * sizeof *fresh);
+    size_t a = 0, b = 0;
+    int rc = -1;
+    if (!old || !fresh) {
+        set_err(err, errlen, "compacting rollups into rollup_minute: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].t < fresh_from_us)
+            old[a++] = rows[i];
+        else
+            fresh[b++] = rows[i];
+    }
+    if (b > 0) {
+        if (run_cmd(s, "SAVEPOINT picket_minutes", 0, NULL, "compacting rollups: savepoint", err, errlen) < 0)
+            goto out;
+        PGresult *res = PQexec(s->conn, "COPY rollup_minute (check_id, probe_id, minute, ok, degraded, failed, "
+                                        "unknown, hist) FROM STDIN");
+        int ok = PQresultStatus(res) == PGRES_COPY_IN;
+        if (!ok)
+            pg_err(s, res, "compacting rollups: COPY rollup_minute", err, errlen);
+        PQclear(res);
+        if (!ok)
+            goto out;
+        struct copy_state copy = {s, 0, 1};
+        for (size_t i = 0; i < b && ok; i++)
+            ok = copy_minute_row(&copy, &fresh[i], err, errlen) == 0;
+        if (!ok) {
+            copy_abort(&copy);
+            goto out;
+        }
+        if (copy_finish(&copy, err, errlen) < 0) {
+            /* most likely a stored key: merge them all instead */
+            char quoted[600];
+            pk_log(PK_LOG_WARN, "store", "minute rollups: COPY refused, merging instead", "error=%s",
+                   pk_log_q(quoted, sizeof quoted, err));
+            if (run_cmd(s, "ROLLBACK TO SAVEPOINT picket_minutes", 0, NULL, "compacting rollups: savepoint", err,
+                        errlen) < 0)
+                goto out;
+            memcpy(old + a, fresh, b * sizeof *fresh);
+            a += b;
+            qsort(old, a, sizeof *old, lrow_cmp);
+        } else if (run_cmd(s, "RELEASE SAVEPOINT picket_minutes", 0, NULL, "compacting rollups: savepoint", err,
+                           errlen) < 0) {
+            goto out;
+        }
+    }
+    rc = write_level(s, LEVEL_MINUTE, old, a, 1, arena, err, errlen);
+out:
+    free(old);
+    free(fresh);
+    return rc;
+}
+
 /* pg_advisory_xact_lock key of the compaction job ("picket" + 2). */
 #define COMPACT_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255030)"
-/* Packed partial rows folded per transaction: bounds the job's memory and lock
- * time (a row holds the entries of one probe's checks in one minute). */
+/* Packed partial rows folded per transaction (whole minutes, so more when one
+ * minute has more): bounds the job's memory and lock time (a row holds the
+ * entries of one probe's checks in one minute). */
 #define COMPACT_CHUNK 128
 
 /* One round: the packed partial rows taken (r, binary: probe_id, minute,
  * entries), folded into every level; *entries_out: the entries they held. */
-static int compact_round(struct store *s, PGresult *r, uint64_t *entries_out, char *err, size_t errlen)
+static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, uint64_t *entries_out, char *err,
+                         size_t errlen)
 {
     int rc = -1;
     struct arena_block *arena = NULL;
@@ -2393,7 +2483,7 @@ static int compact_round(struct store *s, PGresult *r, uint64_t *entries_out, ch
     for (int level = LEVEL_HOUR; level < N_LEVELS; level++)
         if (fold_up(s, mins, n_mins, level, &arena, err, errlen) < 0)
             goto out;
-    if (write_level(s, LEVEL_MINUTE, mins, n_mins, 1, &arena, err, errlen) < 0)
+    if (write_minutes(s, mins, n_mins, fresh_from_us, &arena, err, errlen) < 0)
         goto out;
     rc = 0;
     goto out;
@@ -2423,7 +2513,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
     ensure_ready(s);
     for (;;) {
         PGresult *r = NULL;
-        int rows = 0, rc = -1;
+        int rc = -1, last = 0;
         uint64_t entries = 0;
         if (run_cmd(s, "BEGIN", 0, NULL, "compacting rollups: BEGIN", err, errlen) < 0)
             return -1;
@@ -2431,24 +2521,46 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         if (!r)
             goto round_out;
         PQclear(r);
+        /* This chunk: whole minutes, the oldest first, about COMPACT_CHUNK rows
+         * (more when one minute alone has more); `upto` is its end, and the
+         * watermark when the round begins. */
+        r = PQexecParams(s->conn,
+                         "WITH b AS (SELECT minute FROM rollup_partial WHERE minute < $1::timestamptz "
+                         "ORDER BY minute OFFSET $2::int LIMIT 1), "
+                         "f AS (SELECT min(minute) AS m FROM rollup_partial WHERE minute < $1::timestamptz) "
+                         "SELECT CASE WHEN (SELECT minute FROM b) IS NULL THEN $1::timestamptz "
+                         "WHEN (SELECT minute FROM b) = (SELECT m FROM f) THEN (SELECT minute FROM b) + "
+                         "interval '1 minute' ELSE (SELECT minute FROM b) END, "
+                         "(SELECT upto FROM rollup_watermark WHERE name = 'compact')",
+                         2, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 1)) {
+            pg_err(s, r, "compacting rollups: choosing the chunk", err, errlen);
+            goto round_out;
+        }
+        int64_t upto_us = bin_ts(r, 0, 0), fresh_from_us = bin_ts(r, 0, 1);
+        last = upto_us >= cutoff_us;
+        char upto[64];
+        PQclear(r);
+        r = NULL;
+        if (format_timestamp(upto, sizeof upto, upto_us) < 0) {
+            set_err(err, errlen, "compacting rollups: time out of range");
+            goto round_out;
+        }
+        const char *take[] = {upto};
         /* Rows deleted here are exactly the rows folded below: a writer's rows
          * committed meanwhile are not in this snapshot and wait for the next round. */
-        r = PQexecParams(s->conn,
-                         "DELETE FROM rollup_partial WHERE ctid = ANY(ARRAY(SELECT ctid FROM rollup_partial "
-                         "WHERE minute < $1::timestamptz LIMIT $2::int)) "
-                         "RETURNING probe_id, minute, entries",
-                         2, NULL, params, NULL, NULL, 1);
+        r = PQexecParams(s->conn, "DELETE FROM rollup_partial WHERE minute < $1::timestamptz "
+                                  "RETURNING probe_id, minute, entries",
+                         1, NULL, take, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             pg_err(s, r, "compacting rollups: taking partial rows", err, errlen);
             goto round_out;
         }
-        rows = PQntuples(r);
-        if (rows > 0 && compact_round(s, r, &entries, err, errlen) < 0)
+        if (PQntuples(r) > 0 && compact_round(s, r, fresh_from_us, &entries, err, errlen) < 0)
             goto round_out;
-        if (rows < COMPACT_CHUNK &&
-            run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
+        if (run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
                        "WHERE name = 'compact'",
-                    1, params, "compacting rollups: watermark", err, errlen) < 0)
+                    1, take, "compacting rollups: watermark", err, errlen) < 0)
             goto round_out;
         if (commit(s, "compacting rollups", err, errlen) < 0)
             goto round_out;
@@ -2460,7 +2572,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
             rollback(s);
             return -1;
         }
-        if (rows < COMPACT_CHUNK)
+        if (last)
             return 0;
     }
 }
