@@ -108,10 +108,10 @@ static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "r
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
                                         "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",
-                                        "short_window", "burn_factor", "threshold", "consecutive", NULL};
+                                        "short_window", "burn_factor", "threshold", "consecutive", "slos", NULL};
 static const char *const RULE_TYPES[] = {"incident", "latency_budget", "baseline_regression", "slo_burn",
                                          "spool_drops", "silent_probe", NULL};
-static const char *const LABELS[] = {"alertname", "check", "service", "probe", "region", "severity", NULL};
+static const char *const LABELS[] = {"alertname", "check", "service", "probe", "region", "severity", "slo", NULL};
 
 static int parse_receiver(struct cl *L, const yaml_node_t *m, struct alert_config *cfg)
 {
@@ -199,7 +199,7 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
     r->baseline_threshold = 3;
     r->baseline_k = 3;
     int has_window = 0;
-    const yaml_node_t *type_node = m, *subject_node = NULL;
+    const yaml_node_t *type_node = m, *subject_node = NULL, *slos_node = NULL;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         const char *k = txt(node(L, p->key));
         yaml_node_t *v = node(L, p->value);
@@ -221,7 +221,11 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
             rc = get_str(L, v, "severity", r->severity, sizeof r->severity);
         } else if (!strcmp(k, "checks") || !strcmp(k, "probes")) {
             subject_node = v;
+            r->checks_given = 1;
             rc = get_str(L, v, k, r->checks, sizeof r->checks);
+        } else if (!strcmp(k, "slos")) {
+            slos_node = v;
+            rc = get_str(L, v, k, r->slos, sizeof r->slos);
         } else if (!strcmp(k, "receivers") || !strcmp(k, "group_by")) {
             int is_rcv = k[0] == 'r';
             if (v->type != YAML_SEQUENCE_NODE)
@@ -241,7 +245,7 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
                 } else {
                     if (!key_allowed(txt(e), LABELS))
                         return fail(L, e, "group_by: unknown label '%s' (alertname, check, service, probe, region, "
-                                          "severity)", txt(e));
+                                          "severity, slo)", txt(e));
                     if (r->n_group_by >= ALERT_MAX_GROUP_BY)
                         return fail(L, e, "group_by: more than %d labels", ALERT_MAX_GROUP_BY);
                     pk_strlcpy(r->group_by[r->n_group_by++], txt(e), sizeof r->group_by[0]);
@@ -292,9 +296,12 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
     (void)subject_node;
     if (r->n_group_by == 0) {
         pk_strlcpy(r->group_by[0], "alertname", sizeof r->group_by[0]);
-        pk_strlcpy(r->group_by[1], probe_rule ? "probe" : "check", sizeof r->group_by[1]);
+        pk_strlcpy(r->group_by[1], probe_rule ? "probe" : r->slos[0] && !r->checks_given ? "slo" : "check",
+                   sizeof r->group_by[1]);
         r->n_group_by = 2;
     }
+    if (slos_node && r->type != ALERT_SLO_BURN)
+        return fail(L, slos_node, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
     if (r->slo_short_ms >= r->slo_long_ms)
         return fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
     cfg->n_rules++;

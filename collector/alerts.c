@@ -19,6 +19,7 @@
 #include "../common/result.h"
 #include "notify.h"
 #include "rollup.h"
+#include "slo_config.h"
 #include "store.h"
 
 /* When each (receiver, group) was last POSTed, for group_interval. In memory:
@@ -120,6 +121,7 @@ static void rfc3339(char *buf, size_t n, int64_t us)
 
 struct labels {
     const char *check, *service, *probe, *region;
+    const char *slo; /* a group SLO's name (slo_burn on --slos groups); NULL otherwise */
 };
 
 struct event {
@@ -144,6 +146,8 @@ static const char *label_value(const struct event *e, const char *name)
         return e->l.probe;
     if (!strcmp(name, "region"))
         return e->l.region;
+    if (!strcmp(name, "slo"))
+        return e->l.slo ? e->l.slo : "";
     return e->rule->severity;
 }
 
@@ -162,7 +166,7 @@ static void group_key(const struct event *e, char *out, size_t n)
 
 static void labels_json(struct sb *b, const struct event *e)
 {
-    static const char *const names[] = {"alertname", "check", "service", "probe", "region", "severity"};
+    static const char *const names[] = {"alertname", "check", "service", "probe", "region", "severity", "slo"};
     int first = 1;
     sb_put(b, "{", 1);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -556,6 +560,47 @@ static void eval_probes(struct tick *t, const struct alert_rule *rule)
     free(p);
 }
 
+/* slo_burn on group SLOs (--slos) whose name matches rule->slos: the per-minute
+ * rows of all their members together (docs/ANALYTICS.md, "SLOs over groups of
+ * checks"). b has room for n buckets. Subject "slo:NAME", label slo=NAME. */
+static void eval_group_slos(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                            size_t n_meta, const struct store_rollup_row *rows, size_t n, struct pk_an_bucket *b,
+                            int64_t span)
+{
+    const struct slo_config *cfg = t->a->cfg.slos;
+    char err[512], summary[512], subject[ALERT_NAME_MAX + 8];
+    for (size_t gi = 0; cfg && gi < cfg->n_groups; gi++) {
+        const struct slo_group *g = &cfg->groups[gi];
+        if (fnmatch(rule->slos, g->name, 0) != 0)
+            continue;
+        size_t nb = 0;
+        for (size_t x = 0; x < n; x++) {
+            const struct store_check_meta *m = meta_of(meta, n_meta, rows[x].check_name);
+            if (!m || !slo_group_selects(g, m->name, m->service))
+                continue;
+            b[nb++] = (struct pk_an_bucket){.start_us = rows[x].bucket_start_us, .width_us = 60000000,
+                                            .n = {rows[x].ok, rows[x].degraded, rows[x].failed, rows[x].unknown}};
+        }
+        struct pk_slo_opts o = {.target = g->target_percent / 100.0, .window_us = span,
+                                .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
+        o.alert[0].long_us = rule->slo_long_ms * 1000;
+        o.alert[0].short_us = rule->slo_short_ms * 1000;
+        o.alert[0].factor = rule->slo_factor;
+        struct pk_slo out;
+        if (pk_slo_eval(b, nb, t->now, &o, &out, err, sizeof err) < 0)
+            continue;
+        const struct pk_slo_alert *al = &out.alert[0];
+        int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
+        snprintf(summary, sizeof summary,
+                 "SLO %s burns its %.3g%% error budget %.1fx (%lld min) and %.1fx (%lld min), page at %gx", g->name,
+                 g->target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000), al->burn_short,
+                 (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
+        snprintf(subject, sizeof subject, "slo:%s", g->name);
+        struct labels l = {"", g->service, "", "", g->name};
+        apply(t, rule, subject, cond, t->now, &l, summary, NAN);
+    }
+}
+
 /* Latency budgets over the window, and SLO burn rate (multiwindow), from rollups. */
 static void eval_rollups(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
                          size_t n_meta)
@@ -577,7 +622,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
         while (j < n && !strcmp(rows[j].check_name, rows[i].check_name))
             j++;
         const struct store_check_meta *m = meta_of(meta, n_meta, rows[i].check_name);
-        if (!m || fnmatch(rule->checks, m->name, 0) != 0) {
+        if (!m || fnmatch(rule->checks, m->name, 0) != 0 || (slo && rule->slos[0] && !rule->checks_given)) {
             i = j;
             continue;
         }
@@ -627,6 +672,8 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
         }
         i = j;
     }
+    if (slo && rule->slos[0] && b)
+        eval_group_slos(t, rule, meta, n_meta, rows, n, b, span);
     free(b);
     free(rows);
 }

@@ -15,6 +15,8 @@
 #define ALERT_MAX_GROUP_BY 6
 #define ALERT_NAME_MAX 128
 
+struct slo_config;
+
 enum alert_receiver_type { ALERT_RCV_WEBHOOK = 0, ALERT_RCV_ALERTMANAGER = 1, ALERT_RCV_SLACK = 2 };
 
 struct alert_receiver {
@@ -56,6 +58,10 @@ struct alert_rule {
     /* slo_burn: multiwindow (long, short, factor), default the SRE workbook's page pair */
     int64_t slo_long_ms, slo_short_ms;
     double slo_factor;
+    /* slo_burn: fnmatch(3) pattern on group SLO names (--slos); "" = none. When
+     * given without 'checks', the rule judges group SLOs only. */
+    char slos[ALERT_NAME_MAX];
+    int checks_given;
     /* baseline: threshold in robust z, consecutive hours */
     double baseline_threshold;
     int baseline_k;
@@ -67,6 +73,7 @@ struct alert_config {
     struct alert_receiver receivers[ALERT_MAX_RECEIVERS];
     int n_rules;
     struct alert_rule rules[ALERT_MAX_RULES];
+    const struct slo_config *slos; /* the --slos file (borrowed, outlives the alerts); NULL: none */
 };
 
 /* Reads and validates the file; errors are "FILE:LINE:COL: message". 0 or -1. */

@@ -20,7 +20,9 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics_text.h"
+#include "rpc_query.h"
 #include "rpc_server.h"
+#include "slo_config.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -64,6 +66,9 @@ static void usage(FILE *f)
             "                      N seconds, default 30\n"
             "  --alerts FILE       alert rules and receivers (YAML, docs/ALERTS.md); evaluated and\n"
             "                      delivered by the collector (env PICKET_ALERTS)\n"
+            "  --slos FILE         SLOs over groups of checks (YAML: name, target, window, service and/or\n"
+            "                      checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"
+            "                      (env PICKET_SLOS)\n"
             "  --no-rollups        store no rollups (benchmarks only: queries then miss those results)\n"
             "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
             "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
@@ -400,6 +405,7 @@ struct serve_limits {
     int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
     int retention_days, rollups_off, compact_interval_s;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
+    const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
 };
 
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
@@ -417,6 +423,17 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             free(acfg);
             return 2;
         }
+    }
+    struct slo_config slos = {0};
+    if (limits->slos_file && limits->slos_file[0]) {
+        if (slo_config_load(limits->slos_file, &slos, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector: %s\n", err);
+            free(acfg);
+            return 2;
+        }
+        rpc_query_set_slo_groups(&slos);
+        if (acfg)
+            acfg->slos = &slos;
     }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
@@ -478,8 +495,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
-    PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s alerts=%s", PICKET_VERSION,
-            writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none");
+    PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu",
+            PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
+            slos.n_groups ? limits->slos_file : "none", slos.n_groups);
     struct rpc_server_config rcfg = {.listen = listen,
                                      .ingest = in,
                                      .tls_ca_pem = tls_ca,
@@ -500,6 +518,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     grpc_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
 out:
+    rpc_query_set_slo_groups(NULL);
+    slo_config_free(&slos);
     free(acfg);
     free(tls_ca);
     free(tls_cert);
@@ -524,6 +544,7 @@ int main(int argc, char **argv)
                                   .retention_days = 90,
                                   .compact_interval_s = 30};
     limits.alerts_file = getenv("PICKET_ALERTS");
+    limits.slos_file = getenv("PICKET_SLOS");
     if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
         return 2;
     if (getenv("PICKET_RETENTION_DAYS") &&
@@ -565,6 +586,7 @@ int main(int argc, char **argv)
         {"no-rollups", no_argument, NULL, 'N'},
         {"compact-interval-s", required_argument, NULL, 'C'},
         {"alerts", required_argument, NULL, 'A'},
+        {"slos", required_argument, NULL, 'Y'},
         PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
@@ -612,6 +634,9 @@ int main(int argc, char **argv)
             break;
         case 'A':
             limits.alerts_file = optarg;
+            break;
+        case 'Y':
+            limits.slos_file = optarg;
             break;
         case 'L': {
             int level = pk_log_parse_level(optarg);

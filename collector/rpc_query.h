@@ -30,4 +30,9 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
                   ProtobufCMessage **resp, struct rpc_query_arena **arena, char *err, size_t errlen);
 void rpc_query_arena_free(struct rpc_query_arena *a);
 
+struct slo_config;
+/* The group SLOs (--slos) that Slo and Report answer; NULL: none. Call once
+ * before any thread runs a query; cfg is borrowed and must outlive them. */
+void rpc_query_set_slo_groups(const struct slo_config *cfg);
+
 #endif

@@ -33,8 +33,10 @@ static const struct {
      "  --open-after N       consecutive down rounds that open an incident (default 3)\n"
      "  --close-after M      consecutive up rounds that close it (default 3)\n"
      "  --quorum N           regions down in one round for global down (default: a majority)\n"},
-    {"slo", "Slo", "error budget left and burn rates (1h/5m, 6h/30m) of the checks that have an slo: key",
-     "                       (without --since the window is each check's SLO window)\n"},
+    {"slo", "Slo", "error budget left and burn rates (1h/5m, 6h/30m) of the checks that have an slo: key,\n"
+                   "and of the SLOs over groups of checks in the collector's --slos file",
+     "  --group NAME         only this group SLO (no per-check SLOs)\n"
+     "                       (without --since the window is each SLO's own window)\n"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -361,6 +363,23 @@ static json_object *json_incident_stats(const Picket__V1__IncidentStats *s)
     return o;
 }
 
+static json_object *json_burns(Picket__V1__SloBurn **burns, size_t n)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        const Picket__V1__SloBurn *b = burns[i];
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "long_window_us", json_object_new_int64(b->long_window_us));
+        json_object_object_add(x, "short_window_us", json_object_new_int64(b->short_window_us));
+        json_object_object_add(x, "factor", json_object_new_double(b->factor));
+        json_object_object_add(x, "burn_long", jnum(b->burn_long));
+        json_object_object_add(x, "burn_short", jnum(b->burn_short));
+        json_object_object_add(x, "firing", json_object_new_boolean(b->firing));
+        json_object_array_add(arr, x);
+    }
+    return arr;
+}
+
 static json_object *json_slo(const Picket__V1__CheckSlo *s)
 {
     json_object *o = json_object_new_object();
@@ -373,20 +392,39 @@ static json_object *json_slo(const Picket__V1__CheckSlo *s)
     json_object_object_add(o, "error_budget", jnum(s->error_budget));
     json_object_object_add(o, "budget_left", jnum(s->budget_left));
     json_object_object_add(o, "budget_left_min", jnum(s->budget_left_min));
-    json_object *burns = json_object_new_array();
-    for (size_t i = 0; i < s->n_burns; i++) {
-        const Picket__V1__SloBurn *b = s->burns[i];
-        json_object *x = json_object_new_object();
-        json_object_object_add(x, "long_window_us", json_object_new_int64(b->long_window_us));
-        json_object_object_add(x, "short_window_us", json_object_new_int64(b->short_window_us));
-        json_object_object_add(x, "factor", json_object_new_double(b->factor));
-        json_object_object_add(x, "burn_long", jnum(b->burn_long));
-        json_object_object_add(x, "burn_short", jnum(b->burn_short));
-        json_object_object_add(x, "firing", json_object_new_boolean(b->firing));
-        json_object_array_add(burns, x);
-    }
-    json_object_object_add(o, "burns", burns);
+    json_object_object_add(o, "burns", json_burns(s->burns, s->n_burns));
     return o;
+}
+
+static json_object *json_group_slo(const Picket__V1__GroupSlo *g)
+{
+    json_object *o = json_object_new_object(), *pat = json_object_new_array(), *mem = json_object_new_array();
+    json_object_object_add(o, "name", json_object_new_string(g->name));
+    json_object_object_add(o, "description", json_object_new_string(g->description));
+    json_object_object_add(o, "service", json_object_new_string(g->service));
+    for (size_t i = 0; i < g->n_check_patterns; i++)
+        json_object_array_add(pat, json_object_new_string(g->check_patterns[i]));
+    json_object_object_add(o, "check_patterns", pat);
+    for (size_t i = 0; i < g->n_members; i++)
+        json_object_array_add(mem, json_object_new_string(g->members[i]));
+    json_object_object_add(o, "members", mem);
+    json_object_object_add(o, "target", json_object_new_double(g->target));
+    json_object_object_add(o, "window_us", json_object_new_int64(g->window_us));
+    json_object_object_add(o, "good", json_object_new_int64(g->good));
+    json_object_object_add(o, "bad", json_object_new_int64(g->bad));
+    json_object_object_add(o, "error_budget", jnum(g->error_budget));
+    json_object_object_add(o, "budget_left", jnum(g->budget_left));
+    json_object_object_add(o, "budget_left_min", jnum(g->budget_left_min));
+    json_object_object_add(o, "burns", json_burns(g->burns, g->n_burns));
+    return o;
+}
+
+static json_object *json_group_slos(Picket__V1__GroupSlo **groups, size_t n)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(arr, json_group_slo(groups[i]));
+    return arr;
 }
 
 static void print_json(json_object *root)
@@ -712,6 +750,61 @@ static void fmt_slo_left(char *buf, size_t size, const Picket__V1__CheckSlo *s)
         snprintf(buf, size, "%.1f%% (%.0fmin)", 100 * s->budget_left, s->budget_left_min);
 }
 
+static void fmt_budget_left(char *buf, size_t size, double left, double left_min)
+{
+    if (isnan(left))
+        snprintf(buf, size, "no data");
+    else
+        snprintf(buf, size, "%.1f%% (%.0fmin)", 100 * left, left_min);
+}
+
+/* "1.20/0.00  0.40/0.10 FIRING": long/short burn rate of each alert pair. */
+static void fmt_burns(char *buf, size_t size, Picket__V1__SloBurn **burns, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < n && off < size; k++) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, isnan(burns[k]->burn_long) ? "-" : "%.2f", burns[k]->burn_long);
+        snprintf(b, sizeof b, isnan(burns[k]->burn_short) ? "-" : "%.2f", burns[k]->burn_short);
+        off += (size_t)snprintf(buf + off, size - off, "%s%s/%s%s", k ? "  " : "", a, b,
+                                burns[k]->firing ? " FIRING" : "");
+    }
+}
+
+/* The CSV tail shared by check and group rows: burns of the two default pairs, firing. */
+static void csv_burns(Picket__V1__SloBurn **burns, size_t n)
+{
+    int firing = 0;
+    for (size_t k = 0; k < 2; k++) {
+        putchar(',');
+        if (k < n)
+            csv_num(stdout, burns[k]->burn_long);
+        putchar(',');
+        if (k < n)
+            csv_num(stdout, burns[k]->burn_short);
+    }
+    for (size_t k = 0; k < n; k++)
+        firing |= burns[k]->firing;
+    printf(",%d", firing);
+}
+
+/* The group SLO table (slo and report). */
+static void print_group_slos(Picket__V1__GroupSlo **groups, size_t n)
+{
+    printf("%-28s %8s %6s %7s %10s %8s %20s %s\n", "SLO (GROUP)", "TARGET", "WINDOW", "CHECKS", "GOOD", "BAD",
+           "BUDGET LEFT", "BURN (long/short)");
+    for (size_t i = 0; i < n; i++) {
+        const Picket__V1__GroupSlo *g = groups[i];
+        char left[64], win[32], burns[160];
+        fmt_budget_left(left, sizeof left, g->budget_left, g->budget_left_min);
+        fmt_dur_s(win, sizeof win, (double)g->window_us / 1e6);
+        fmt_burns(burns, sizeof burns, g->burns, g->n_burns);
+        printf("%-28s %7.3f%% %6s %7zu %10lld %8lld %20s %s\n", g->name, 100 * g->target, win, g->n_members,
+               (long long)g->good, (long long)g->bad, left, burns);
+    }
+}
+
 static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
@@ -720,16 +813,41 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         for (size_t i = 0; i < r->n_checks; i++)
             json_object_array_add(arr, json_slo(r->checks[i]));
         json_object_object_add(root, "checks", arr);
+        json_object_object_add(root, "groups", json_group_slos(r->groups, r->n_groups));
         print_json(root);
         return;
     }
-    if (fmt == CSV)
+    if (fmt == CSV) {
+        /* group rows: check empty, service = the group's service selector, group = its name */
         printf("check,service,target,window_s,good,bad,error_budget,budget_left,budget_left_min,"
-               "burn_1h,burn_5m,burn_6h,burn_30m,firing\n");
-    else if (r->n_checks == 0) {
-        printf("no check selected has an slo: key (docs/CHECKS.md)\n");
+               "burn_1h,burn_5m,burn_6h,burn_30m,firing,group\n");
+        for (size_t i = 0; i < r->n_groups; i++) {
+            const Picket__V1__GroupSlo *g = r->groups[i];
+            putchar(',');
+            csv_str(stdout, g->service);
+            printf(",%.17g,%.0f,%lld,%lld,", g->target, (double)g->window_us / 1e6, (long long)g->good,
+                   (long long)g->bad);
+            csv_num(stdout, g->error_budget);
+            putchar(',');
+            csv_num(stdout, g->budget_left);
+            putchar(',');
+            csv_num(stdout, g->budget_left_min);
+            csv_burns(g->burns, g->n_burns);
+            putchar(',');
+            csv_str(stdout, g->name);
+            putchar('\n');
+        }
+    } else if (r->n_checks == 0 && r->n_groups == 0) {
+        printf("no check selected has an slo: key (docs/CHECKS.md), and no group SLO of the collector's --slos "
+               "file has a member among them\n");
         return;
-    } else
+    } else if (r->n_groups) {
+        print_group_slos(r->groups, r->n_groups);
+        if (r->n_checks == 0)
+            return;
+        printf("\n");
+    }
+    if (fmt != CSV)
         printf("%-28s %-16s %8s %6s %10s %8s %20s %s\n", "CHECK", "SERVICE", "TARGET", "WINDOW", "GOOD", "BAD",
                "BUDGET LEFT", "BURN (long/short)");
     for (size_t i = 0; i < r->n_checks; i++) {
@@ -745,31 +863,14 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
             csv_num(stdout, s->budget_left);
             putchar(',');
             csv_num(stdout, s->budget_left_min);
-            int firing = 0;
-            for (size_t k = 0; k < 2; k++) {
-                putchar(',');
-                if (k < s->n_burns)
-                    csv_num(stdout, s->burns[k]->burn_long);
-                putchar(',');
-                if (k < s->n_burns)
-                    csv_num(stdout, s->burns[k]->burn_short);
-            }
-            for (size_t k = 0; k < s->n_burns; k++)
-                firing |= s->burns[k]->firing;
-            printf(",%d\n", firing);
+            csv_burns(s->burns, s->n_burns);
+            printf(",\n");
             continue;
         }
-        char left[64], win[32], burns[160] = "";
+        char left[64], win[32], burns[160];
         fmt_slo_left(left, sizeof left, s);
         fmt_dur_s(win, sizeof win, (double)s->window_us / 1e6);
-        size_t off = 0;
-        for (size_t k = 0; k < s->n_burns && off < sizeof burns; k++) {
-            char a[24], b[24];
-            snprintf(a, sizeof a, isnan(s->burns[k]->burn_long) ? "-" : "%.2f", s->burns[k]->burn_long);
-            snprintf(b, sizeof b, isnan(s->burns[k]->burn_short) ? "-" : "%.2f", s->burns[k]->burn_short);
-            off += (size_t)snprintf(burns + off, sizeof burns - off, "%s%s/%s%s", k ? "  " : "", a, b,
-                                    s->burns[k]->firing ? " FIRING" : "");
-        }
+        fmt_burns(burns, sizeof burns, s->burns, s->n_burns);
         printf("%-28s %-16s %7.3f%% %6s %10lld %8lld %20s %s\n", s->check_name, s->service[0] ? s->service : "-",
                100 * s->target, win, (long long)s->good, (long long)s->bad, left, burns);
     }
@@ -827,6 +928,7 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
             json_object_array_add(arr, o);
         }
         json_object_object_add(root, "checks", arr);
+        json_object_object_add(root, "groups", json_group_slos(r->groups, r->n_groups));
         print_json(root);
         return;
     }
@@ -910,6 +1012,10 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
                                      : "-",
                q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, regions);
     }
+    if (r->n_groups) {
+        printf("\n== SLOs over groups of checks (collector --slos)\n");
+        print_group_slos(r->groups, r->n_groups);
+    }
     printf("\nE2E: the last result; !: over budget; TREND: p95 then error rate (↑ ↓ → from the 95%% band, · no\n"
            "band yet); BASE: hourly p95 against its learned hour-of-week baseline (REGR: k deviant hours in\n"
            "a row, - not learned yet); INC: open incidents; SLO LEFT: error budget left (minutes of allowed\n"
@@ -927,6 +1033,7 @@ int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
         {"csv", no_argument, NULL, 'v'},             {"quorum", required_argument, NULL, 'q'},
         {"quantile", required_argument, NULL, 'Q'},  {"open-after", required_argument, NULL, 'o'},
         {"close-after", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"group", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
     int idx = command_index(argv[0]);
@@ -937,7 +1044,7 @@ int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
     double quantiles[MAX_QUANTILES];
     size_t n_quantiles = 0;
     int64_t now_us = pk_now_us();
-    const char *since = NULL, *until = NULL;
+    const char *since = NULL, *until = NULL, *group = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -998,6 +1105,13 @@ int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
             quantiles[n_quantiles++] = v;
             break;
         }
+        case 'g':
+            if (strcmp(name, "slo") != 0) {
+                fprintf(stderr, "picketctl %s: --group is an option of slo\n", name);
+                return 2;
+            }
+            group = optarg;
+            break;
         case 'h':
             ctl_query_usage(stdout, name);
             return 0;
@@ -1068,6 +1182,7 @@ int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
         break;
     default:
         sreq.window = &window;
+        sreq.group = (char *)(group ? group : "");
         req = &sreq.base;
         resp_desc = &picket__v1__slo_response__descriptor;
         break;

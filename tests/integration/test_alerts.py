@@ -234,6 +234,10 @@ rules:
     type: slo_burn
     checks: "s-*"
     receivers: [hook]
+  - name: journey-burn
+    type: slo_burn
+    slos: "s-*"
+    receivers: [hook]
   - name: regressed
     type: baseline_regression
     checks: "h-*"
@@ -250,10 +254,15 @@ rules:
     probes: "main"
     receivers: [hook]
 """ % (hook.port, slack.port, am_port))
+    # Group SLOs (--slos): s-journey holds the failing s-1 and the good s-2, s-quiet only s-2.
+    slos = os.path.join(tmp, "slos.yml")
+    with open(slos, "w") as f:
+        f.write("slos:\n  - name: s-journey\n    target: 99.9\n    checks: [s-*]\n"
+                "  - name: s-quiet\n    target: 99\n    checks: [s-2]\n")
     checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2"]
     with PrivatePostgres() as pg:
         migrate(pg)
-        col = start_collector(pg, extra=["--alerts", rules], logdir=tmp)
+        col = start_collector(pg, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
         probe = None
         try:
             probe = Probe(col.port, "main", checks)
@@ -299,6 +308,9 @@ rules:
             d_posts = hook.posts_with(lambda a: a["labels"].get("check", "").startswith("d-") and a["status"] == "firing")
             assert len(d_posts) <= 4, [len(b["alerts"]) for b in d_posts]
             assert all(b["group_key"] == "{alertname=down,service=svc-d}" for b in d_posts), d_posts[0]
+            # Slack is a receiver of its own: its last POST may land just after the hook's.
+            wait_for("every d- line at slack", lambda: sum(b["text"].count("\n") + 1 for _, _, b, _ in slack.arrivals
+                                                          if "check d-" in b["text"]) >= 4 * N_DELAY, 10)
             slack_d = [b["text"] for _, _, b, _ in slack.arrivals if "check d-" in b["text"]]
             assert len(slack_d) <= 8 and sum(t.count("\n") + 1 for t in slack_d) == 4 * N_DELAY, slack_d
             print("grouping: %d incidents and their resolves in %d webhook POSTs (%d firing), %d Slack messages" % (
@@ -332,13 +344,13 @@ rules:
             probe = None
             col.kill()
             hook.status = 200
-            col = start_collector(pg, port=col.port, extra=["--alerts", rules], logdir=tmp)
+            col = start_collector(pg, port=col.port, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
             wait_for("k-1 delivered after the restart", lambda: count(hook, "k-1", "firing") == 1, 15)
             probe = Probe(col.port, "main", checks)
             probe.send(["k-1"], pb.OUTCOME_OK, 2)
             col.kill()  # the resolve may or may not be enqueued yet
             probe.close()
-            col = start_collector(pg, port=col.port, extra=["--alerts", rules], logdir=tmp)
+            col = start_collector(pg, port=col.port, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
             probe = Probe(col.port, "main", checks)
             probe.send(["k-1"], pb.OUTCOME_OK, 2)  # rounds newer than the restart: up for sure
             wait_for("k-1 resolved after the restart", lambda: count(hook, "k-1", "resolved") == 1, 15)
@@ -384,6 +396,14 @@ rules:
             assert ": p95 (" in b1["summary"], b1  # only p95 has a budget
             print("latency budget: %s" % b1["summary"])
             print("slo burn: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "s-1"][0]["summary"])
+            # the same rate over a group SLO: s-1 and s-2 together burn 500x a 99.9 % budget; s-quiet does not burn
+            wait_for("group SLO burn", lambda: any(a["labels"].get("slo") == "s-journey" and a["status"] == "firing"
+                                                   for _, a in hook.alerts()), 10)
+            time.sleep(1.0)
+            group = [a for _, a in hook.alerts() if a["labels"].get("alertname") == "journey-burn"]
+            assert [a["labels"]["slo"] for a in group] == ["s-journey"] and "check" not in group[0]["labels"], group
+            assert "SLO s-journey burns its 99.9% error budget 500.0x" in group[0]["summary"], group[0]
+            print("group slo burn: %s" % group[0]["summary"])
 
             # 8. baseline regression: 8 days of hourly p95 at 10 ms; h-1 at 100 ms for the last 3 hours
             hour = int(time.time()) // 3600 * 3600

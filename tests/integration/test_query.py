@@ -38,6 +38,26 @@ now = int(time.time() * 1e6)
 T0 = (now // MIN - MINUTES - 10) * MIN  # data ends 10 minutes ago: all of it compactable
 T_END = T0 + MINUTES * MIN
 
+# SLOs over groups of checks (the collector's --slos file): members by service
+# (AND) check name patterns; an SLO window shorter than the 6 h read per minute;
+# a group whose selector matches no known check.
+SLOS_FILE = """slos:
+  - name: shop-journey
+    description: every check of the shop service, together
+    target: 99.5%
+    window: 1d
+    service: shop
+  - name: edge
+    target: 99
+    window: 5h
+    checks: [api-a, we*]
+  - name: ghost
+    target: 99.9
+    service: nowhere
+"""
+GROUPS = {"shop-journey": (0.995, 1440, ["api-a", "api-b"]), "edge": (0.99, 300, ["api-a", "web"]),
+          "ghost": (0.999, 30 * 1440, [])}
+
 CHECKS = {
     # name: (service, regions, budgets ms, slo (percent, window ms))
     "api-a": ("shop", REGIONS, (100, 300, 1000), (99.0, 86_400_000)),
@@ -259,6 +279,44 @@ def sen_band(points, slopes, z=1.959963984540054):
 
 # ----------------------------------------------------------------- helpers
 
+def group_slo(flat, members, target, window_min, region=None):
+    """The group SLO at T_END, computed here from the results: (good, bad,
+    budget left, [(burn 1h, burn 5m), (burn 6h, burn 30m)]); None where no data."""
+    def counts(w):
+        ys = [x for x in flat if x[0] in members and x[2] >= MINUTES - w and (region is None or x[1] == region)]
+        return (sum(1 for x in ys if x[3] in GOOD), sum(1 for x in ys if x[3] == pb.OUTCOME_FAILED))
+    good, bad = counts(window_min)
+    left = 1 - bad / ((1 - target) * (good + bad)) if good + bad else None
+
+    def burn(w):
+        g, b_ = counts(min(w, window_min))
+        return b_ / (g + b_) / (1 - target) if g + b_ else None
+    return good, bad, left, [(burn(60), burn(5)), (burn(360), burn(30))]
+
+
+def check_group(got, flat, name, region=None, window_min=None):
+    target, window, members = GROUPS[name]
+    window = window_min or window
+    assert got["name"] == name and got["members"] == members, got
+    assert abs(got["target"] - target) < 1e-12 and got["window_us"] == window * MIN, got
+    good, bad, left, burns = group_slo(flat, members, target, window, region)
+    assert (got["good"], got["bad"]) == (good, bad), (name, region, got, good, bad)
+    if left is None:
+        assert got["budget_left"] is None and got["budget_left_min"] is None, got
+    else:
+        close(got["budget_left"], left, what=(name, "budget left"))
+        close(got["budget_left_min"], left * (1 - target) * window, what=(name, "budget left min"))
+    assert len(got["burns"]) == 2, got
+    for bw, (want_long, want_short) in zip(got["burns"], burns):
+        for k, want in (("burn_long", want_long), ("burn_short", want_short)):
+            if want is None:
+                assert bw[k] is None, (name, bw)
+            else:
+                close(bw[k], want, what=(name, k, bw["long_window_us"]))
+        assert bw["firing"] == (want_long is not None and want_short is not None and want_long > bw["factor"]
+                                and want_short > bw["factor"]), (name, bw)
+
+
 def close(a, b, rel=1e-9, what=""):
     assert a is not None and b is not None, (what, a, b)
     assert abs(a - b) <= rel * max(abs(a), abs(b), 1e-12), (what, a, b)
@@ -283,7 +341,10 @@ def main():
     window = ["--since", rfc3339(T0), "--until", rfc3339(T_END)]
     with PrivatePostgres() as pg:
         migrate(pg)
-        col = start_collector(pg, extra=["--compact-interval-s", "1"])
+        slos = os.path.join(tempfile.mkdtemp(prefix="picket-query-slos-"), "slos.yaml")
+        with open(slos, "w") as f:
+            f.write(SLOS_FILE)
+        col = start_collector(pg, extra=["--compact-interval-s", "1", "--slos", slos])
         try:
             t_start = time.time()
             feed(col, per_probe)
@@ -440,6 +501,35 @@ def main():
                 close(bw["burn_short"], burn(sw), what=("burn", sw))
                 assert bw["firing"] == (burn(lw) > bw["factor"] and burn(sw) > bw["factor"]), bw
 
+            # ---- SLOs over groups of checks: each over its own window ending at until
+            got = ctl_json(col, "slo", "--until", rfc3339(T_END))
+            assert [g["name"] for g in got["groups"]] == ["edge", "shop-journey"], got["groups"]
+            for g in got["groups"]:
+                check_group(g, flat, g["name"])
+            edge = got["groups"][0]
+            assert edge["service"] == "" and edge["check_patterns"] == ["api-a", "we*"], edge
+            # web's open outage at the end: the 5-minute burn of edge is high, its 1 h one is not.
+            assert edge["burns"][0]["burn_short"] > 14.4 > edge["burns"][0]["burn_long"], edge
+            # One region: only its results count (web is not in us).
+            one = ctl_json(col, "slo", "--until", rfc3339(T_END), "--group", "edge", "--region", "eu")
+            assert one["checks"] == [] and len(one["groups"]) == 1, one
+            check_group(one["groups"][0], flat, "edge", region="eu")
+            # A group whose selector matches no check: no data, never 0 % or spent.
+            ghost = ctl_json(col, "slo", "--until", rfc3339(T_END), "--group", "ghost")["groups"]
+            check_group(ghost[0], flat, "ghost")
+            # --service picks the groups with a member in it; the group still counts all its members.
+            site = ctl_json(col, "slo", "--until", rfc3339(T_END), "--service", "site")
+            assert site["checks"] == [] and [g["name"] for g in site["groups"]] == ["edge"], site
+            check_group(site["groups"][0], flat, "edge")
+            out = ctl(col, "slo", "--group", "nope", expect=2)
+            assert "SLO 'nope' is not in " + slos in out.stderr, out.stderr
+            ctl(col, "latency", "--group", "edge", expect=2)
+            rows = list(csv.DictReader(io.StringIO(ctl(col, "slo", "--until", rfc3339(T_END), "--csv").stdout)))
+            assert [(r["check"], r["group"]) for r in rows] == [("", "edge"), ("", "shop-journey"), ("api-a", "")], rows
+            assert int(rows[1]["bad"]) == got["groups"][1]["bad"] and rows[1]["service"] == "shop", rows
+            table = ctl(col, "slo", "--until", rfc3339(T_END)).stdout
+            assert "SLO (GROUP)" in table and "shop-journey" in table and "api-a" in table, table
+
             # ---- report: the dashboard's figures are the commands' figures
             rep = ctl_json(col, "report", *window)
             lat = {c["check"]: c for c in ctl_json(col, "latency", *window)["checks"]}
@@ -462,8 +552,13 @@ def main():
             a = rep["checks"][0]
             assert a["slo"]["window_us"] == T_END - T0 and a["slo"]["bad"] == bad, a["slo"]
             assert rep["checks"][1]["slo"] is None, rep["checks"][1]
+            # Group SLOs in the report: over the report's window too.
+            assert [g["name"] for g in rep["groups"]] == ["edge", "shop-journey"], rep["groups"]
+            for g in rep["groups"]:
+                check_group(g, flat, g["name"], window_min=MINUTES)
             table = ctl(col, "report", *window).stdout
             assert "== shop" in table and "== site" in table and "FAIL" in table and "PASS" in table, table
+            assert "== SLOs over groups of checks" in table and "shop-journey" in table, table
 
             # ---- CSV: one line per check and region (and the global "*"), same figures
             rows = list(csv.DictReader(io.StringIO(ctl(col, "availability", *window, "--csv").stdout)))

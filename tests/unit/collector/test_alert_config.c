@@ -76,6 +76,25 @@ static void test_errors_name_file_line_col(void **state)
     expect_error("receivers: [\n", "a.yml:2:1: YAML");
 }
 
+/* slo_burn on group SLOs (--slos): 'slos' without 'checks' judges groups only and
+ * groups notifications by the slo label; with 'checks' both; other rule types refuse it. */
+static void test_slo_groups(void **state)
+{
+    (void)state;
+    assert_int_equal(parse(RECEIVERS "rules:\n  - name: journeys\n    type: slo_burn\n    slos: 'checkout-*'\n"
+                                     "  - name: both\n    type: slo_burn\n    slos: '*'\n    checks: 'api-*'\n"
+                                     "    group_by: [alertname, slo, check]\n"),
+                     0);
+    assert_string_equal(cfg.rules[0].slos, "checkout-*");
+    assert_false(cfg.rules[0].checks_given);
+    assert_string_equal(cfg.rules[0].group_by[1], "slo");
+    assert_true(cfg.rules[1].checks_given);
+    assert_string_equal(cfg.rules[1].checks, "api-*");
+    assert_string_equal(cfg.rules[1].group_by[1], "slo");
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n    slos: '*'\n",
+                 "a.yml:8:11: rule 'x': 'slos' is a key of slo_burn rules only");
+}
+
 static void test_url(void **state)
 {
     (void)state;
@@ -105,6 +124,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors_name_file_line_col),
+        cmocka_unit_test(test_slo_groups),
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_post_to_closed_port_fails),
     };

@@ -1,0 +1,289 @@
+/* slo_config.c: the --slos YAML file (slo_config.h; docs/ANALYTICS.md, "SLOs over
+ * groups of checks"). Validates everything at load so a bad file stops the
+ * collector at start with FILE:LINE:COL, never at query time. Owns the groups
+ * array it returns; never touches the database. */
+#define _POSIX_C_SOURCE 200809L
+#include "slo_config.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "../common/checks.h"
+#include "../common/result.h"
+
+#define SLO_FILE_MAX (1 << 20)
+#define DAY_MS (INT64_C(86400000))
+#define MAX_WINDOW_DAYS 366
+
+struct sl {
+    const char *origin;
+    yaml_document_t doc;
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail(struct sl *L, const yaml_node_t *n, const char *fmt, ...)
+{
+    int line = n ? (int)n->start_mark.line + 1 : 1, col = n ? (int)n->start_mark.column + 1 : 1;
+    int k = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
+    if (k >= 0 && (size_t)k < L->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(L->err + k, L->errlen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static yaml_node_t *node(struct sl *L, int id) { return yaml_document_get_node(&L->doc, id); }
+static const char *txt(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static int is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length > 0; }
+
+static int get_str(struct sl *L, const yaml_node_t *n, const char *what, const char *slo, char *out, size_t outlen)
+{
+    if (!is_scalar(n))
+        return fail(L, n, "'%s' of SLO '%s' must be a non-empty string", what, slo);
+    if (n->data.scalar.length >= outlen)
+        return fail(L, n, "'%s' of SLO '%s' is longer than %zu characters", what, slo, outlen - 1);
+    pk_strlcpy(out, txt(n), outlen);
+    return 0;
+}
+
+/* 99.9 or 99.9% (a percentage either way), as a check file's slo: target. */
+static int get_target(struct sl *L, const yaml_node_t *n, const char *slo, double *out)
+{
+    const char *t = is_scalar(n) ? txt(n) : "";
+    size_t tn = strlen(t);
+    char *end = NULL;
+    errno = 0;
+    double v = tn ? strtod(t, &end) : NAN;
+    if (end && tn > 1 && t[tn - 1] == '%' && end == t + tn - 1)
+        end++;
+    if (!tn || !end || *end || errno || !isfinite(v))
+        return fail(L, n, "'target' of SLO '%s' must be a percentage like 99.9 or 99.9%%, got '%s'", slo, t);
+    if (!(v > 0 && v < 100))
+        return fail(L, n, "'target' of SLO '%s' must be between 0 and 100 (exclusive), got '%s'", slo, t);
+    *out = v;
+    return 0;
+}
+
+/* "30d" (days, 1..366) or a duration like 12h; at least a minute (the rollups'
+ * resolution), at most 366 days. */
+static int get_window(struct sl *L, const yaml_node_t *n, const char *slo, int64_t *out)
+{
+    const char *t = is_scalar(n) ? txt(n) : "";
+    int64_t ms = -1;
+    size_t tn = strlen(t);
+    if (tn > 1 && t[tn - 1] == 'd' && strspn(t, "0123456789") == tn - 1) {
+        long days = tn - 1 <= 3 ? strtol(t, NULL, 10) : MAX_WINDOW_DAYS + 1;
+        if (days >= 1 && days <= MAX_WINDOW_DAYS)
+            ms = days * DAY_MS;
+    } else if (pk_parse_duration_ms(t, &ms) < 0) {
+        ms = -1;
+    }
+    if (ms < 60000 || ms > MAX_WINDOW_DAYS * DAY_MS)
+        return fail(L, n, "'window' of SLO '%s' must be a duration from 1m to %dd like 30d or 12h, got '%s'", slo,
+                    MAX_WINDOW_DAYS, t);
+    *out = ms;
+    return 0;
+}
+
+static const char *const SLO_KEYS[] = {"name", "description", "target", "window", "service", "checks", NULL};
+
+static const yaml_node_t *find(struct sl *L, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(L, p->key);
+        if (is_scalar(k) && strcmp(txt(k), key) == 0)
+            return node(L, p->value);
+    }
+    return NULL;
+}
+
+static int parse_group(struct sl *L, const yaml_node_t *m, struct slo_config *cfg)
+{
+    if (m->type != YAML_MAPPING_NODE)
+        return fail(L, m, "an SLO must be a mapping with name, target and service and/or checks");
+    if (cfg->n_groups >= SLO_CONFIG_MAX_GROUPS)
+        return fail(L, m, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
+    struct slo_group *g = &cfg->groups[cfg->n_groups];
+    memset(g, 0, sizeof *g);
+    g->line = (int)m->start_mark.line + 1;
+    g->window_ms = 30 * DAY_MS;
+    const yaml_node_t *v = find(L, m, "name");
+    if (!v)
+        return fail(L, m, "an SLO needs a 'name'");
+    if (!is_scalar(v))
+        return fail(L, v, "'name' of an SLO must be a non-empty string");
+    if (v->data.scalar.length >= sizeof g->name)
+        return fail(L, v, "SLO name '%.40s...' is longer than %zu characters", txt(v), sizeof g->name - 1);
+    pk_strlcpy(g->name, txt(v), sizeof g->name);
+    if (strchr(g->name, '|'))
+        return fail(L, v, "SLO name '%s' must not contain '|'", g->name);
+    for (size_t i = 0; i < cfg->n_groups; i++)
+        if (strcmp(cfg->groups[i].name, g->name) == 0)
+            return fail(L, v, "SLO '%s' is defined twice (first at line %d)", g->name, cfg->groups[i].line);
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(L, p->key);
+        if (!is_scalar(k))
+            return fail(L, k, "SLO '%s': keys must be strings", g->name);
+        int known = 0;
+        for (int i = 0; SLO_KEYS[i]; i++)
+            known |= strcmp(txt(k), SLO_KEYS[i]) == 0;
+        if (!known)
+            return fail(L, k,
+                        "SLO '%s': unknown key '%s' (name, description, target, window, service, checks; check "
+                        "labels do not reach the collector, select by service or check name)",
+                        g->name, txt(k));
+        for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++)
+            if (strcmp(txt(node(L, q->key)), txt(k)) == 0)
+                return fail(L, k, "SLO '%s': key '%s' given twice", g->name, txt(k));
+    }
+    if ((v = find(L, m, "description")) && get_str(L, v, "description", g->name, g->description,
+                                                   sizeof g->description) < 0)
+        return -1;
+    if (!(v = find(L, m, "target")))
+        return fail(L, m, "SLO '%s' needs a 'target' like 99.9%%", g->name);
+    if (get_target(L, v, g->name, &g->target_percent) < 0)
+        return -1;
+    if ((v = find(L, m, "window")) && get_window(L, v, g->name, &g->window_ms) < 0)
+        return -1;
+    if ((v = find(L, m, "service")) && get_str(L, v, "service", g->name, g->service, sizeof g->service) < 0)
+        return -1;
+    if ((v = find(L, m, "checks"))) {
+        if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.start == v->data.sequence.items.top)
+            return fail(L, v, "'checks' of SLO '%s' must be a non-empty list of check names or patterns like "
+                              "[checkout-*]", g->name);
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+            yaml_node_t *e = node(L, *it);
+            if (g->n_patterns >= SLO_GROUP_MAX_PATTERNS)
+                return fail(L, e, "'checks' of SLO '%s' has more than %d items", g->name, SLO_GROUP_MAX_PATTERNS);
+            if (get_str(L, e, "checks", g->name, g->patterns[g->n_patterns], sizeof g->patterns[0]) < 0)
+                return -1;
+            for (int i = 0; i < g->n_patterns; i++)
+                if (strcmp(g->patterns[i], g->patterns[g->n_patterns]) == 0)
+                    return fail(L, e, "'checks' of SLO '%s' lists '%s' twice", g->name, g->patterns[i]);
+            g->n_patterns++;
+        }
+    }
+    if (!g->service[0] && g->n_patterns == 0)
+        return fail(L, m, "SLO '%s' selects no checks: give 'service' and/or 'checks'", g->name);
+    cfg->n_groups++;
+    return 0;
+}
+
+int slo_config_parse(const char *origin, const char *text, size_t len, struct slo_config *cfg, char *err,
+                     size_t errlen)
+{
+    struct sl L = {.origin = origin, .err = err, .errlen = errlen};
+    memset(cfg, 0, sizeof *cfg);
+    pk_strlcpy(cfg->origin, origin, sizeof cfg->origin);
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &L.doc)) {
+        snprintf(err, errlen, "%s:%d:%d: YAML: %s", origin, (int)parser.problem_mark.line + 1,
+                 (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "malformed");
+        yaml_parser_delete(&parser);
+        return -1;
+    }
+    yaml_parser_delete(&parser);
+    int rc = -1;
+    yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        fail(&L, root, "the SLO file must be a mapping with a list 'slos'");
+        goto out;
+    }
+    const yaml_node_t *list = NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(&L, p->key);
+        if (!is_scalar(k) || strcmp(txt(k), "slos") != 0) {
+            fail(&L, k, "SLO file: unknown key '%s' (only 'slos')", is_scalar(k) ? txt(k) : "");
+            goto out;
+        }
+        if (list) {
+            fail(&L, k, "SLO file: key 'slos' given twice");
+            goto out;
+        }
+        list = node(&L, p->value);
+    }
+    if (!list || list->type != YAML_SEQUENCE_NODE || list->data.sequence.items.start == list->data.sequence.items.top) {
+        fail(&L, list ? list : root, "'slos' must be a non-empty list");
+        goto out;
+    }
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    if (n > SLO_CONFIG_MAX_GROUPS) {
+        fail(&L, list, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
+        goto out;
+    }
+    if (!(cfg->groups = calloc(n, sizeof *cfg->groups))) {
+        snprintf(err, errlen, "%s: out of memory", origin);
+        goto out;
+    }
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++)
+        if (parse_group(&L, node(&L, *it), cfg) < 0)
+            goto out;
+    rc = 0;
+out:
+    yaml_document_delete(&L.doc);
+    if (rc < 0)
+        slo_config_free(cfg);
+    return rc;
+}
+
+int slo_config_load(const char *path, struct slo_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(SLO_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, SLO_FILE_MAX + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n > SLO_FILE_MAX) {
+        snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : bad ? "read error" : "larger than 1 MiB");
+        free(buf);
+        return -1;
+    }
+    int rc = slo_config_parse(path, buf, n, cfg, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void slo_config_free(struct slo_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->groups);
+    cfg->groups = NULL;
+    cfg->n_groups = 0;
+}
+
+int slo_group_selects(const struct slo_group *g, const char *check, const char *service)
+{
+    if (g->service[0] && strcmp(g->service, service ? service : "") != 0)
+        return 0;
+    if (g->n_patterns == 0)
+        return 1;
+    for (int i = 0; i < g->n_patterns; i++)
+        if (fnmatch(g->patterns[i], check, 0) == 0)
+            return 1;
+    return 0;
+}
+
+const struct slo_group *slo_config_find(const struct slo_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && i < cfg->n_groups; i++)
+        if (strcmp(cfg->groups[i].name, name) == 0)
+            return &cfg->groups[i];
+    return NULL;
+}
