@@ -71,6 +71,23 @@ function renderChecks(rep) {
   $('#checks tbody').innerHTML = rep.checks.map(checkRow).join('');
 }
 
+// Group SLOs (picket-collector --slos): shown only when the collector has some.
+function renderGroups(rep) {
+  const groups = rep.groups || [];
+  $('#slos').hidden = groups.length === 0;
+  const burn = (g, i) => {
+    const b = (g.burns || [])[i];
+    if (!b) return '–';
+    const f = (v) => (v == null ? '–' : v.toFixed(1) + '×');
+    return '<span class="' + (b.firing ? 'open' : '') + '">' + f(b.burn_long) + ' / ' + f(b.burn_short) + '</span>';
+  };
+  $('#groups tbody').innerHTML = groups.map((g) =>
+    '<tr data-slo="' + esc(g.name) + '"><td title="' + esc(g.description || '') + '">' + esc(g.name) + '</td><td>' +
+    esc((g.members || []).join(', ')) + '</td><td class="num">' + pct(g.target) + '</td><td>' + dur(g.window_us) +
+    '</td><td class="num">' + g.good + ' / ' + g.bad + '</td><td class="num budget">' + pct(g.budget_left) +
+    '</td><td class="num">' + burn(g, 0) + '</td><td class="num">' + burn(g, 1) + '</td></tr>').join('');
+}
+
 function renderIncidents(inc) {
   const rows = [];
   for (const c of inc.checks)
@@ -122,6 +139,7 @@ async function refresh() {
     incByCheck = {};
     for (const c of inc.checks) incByCheck[c.check_name] = c.incidents;
     renderChecks(rep);
+    renderGroups(rep);
     renderIncidents(inc);
     renderProbes(pr);
     $('#state').textContent = rep.checks.length + ' checks, ' + (rep.computed_at_us

@@ -55,6 +55,7 @@ try {
       firstRenderMs: window.picketFirstRenderMs || null,
       state: (document.querySelector('#state') || {}).textContent,
       checks: rows('#checks'), incidents: rows('#incidents'), probes: rows('#probes'), services: rows('#services'),
+      groups: rows('#groups'), groupsShown: !(document.querySelector('#slos') || { hidden: true }).hidden,
       plotCanvas: !!document.querySelector('#plot canvas'),
     };
   });

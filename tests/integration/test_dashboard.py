@@ -100,7 +100,10 @@ def main():
     target = Target()
     with PrivatePostgres() as pg:
         migrate(pg)
-        col = start_collector(pg, extra=["--compact-interval-s", "1"], logdir=tmp)
+        slos = os.path.join(tmp, "slos.yaml")
+        with open(slos, "w") as f:
+            f.write("slos:\n  - name: shop-journey\n    service: shop.api\n    target: 99.5%\n    window: 1d\n")
+        col = start_collector(pg, extra=["--compact-interval-s", "1", "--slos", slos], logdir=tmp)
         checks = write_checks(os.path.join(tmp, "checks.yaml"), [{
             "name": "shop-api", "type": "http", "service": "shop.api", "interval": "1s", "timeout": "1s",
             "budgets": {"p50": "100ms", "p95": "200ms", "p99": "1s"}, "slo": {"target": 99, "window": "1d"},
@@ -131,6 +134,11 @@ def main():
             assert r[5].endswith(" ms") and r[6].endswith(" ms") and r[7].endswith(" ms"), r
             assert r[8] == "100 ms / 200 ms / 1000 ms", r
             assert r[11].endswith("%"), r  # SLO budget left
+            # the group SLO of --slos: its member, target, window, and a budget left
+            assert out["groupsShown"] and len(out["groups"]) == 1, out["groups"]
+            g = out["groups"][0]
+            assert g[0] == "shop-journey" and g[1] == "shop-api" and g[2] == "99.50%" and g[3].endswith((" min", " h")), g
+            assert g[5].endswith("%") and g[5] != "no data", g
             assert out["plotCanvas"], out
             assert [p[0] for p in out["probes"]] == ["dash-eu"] and p_ago(out["probes"][0][2]), out["probes"]
             assert not out["errors"], out["errors"]
