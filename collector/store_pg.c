@@ -778,6 +778,26 @@ out:
     return rc;
 }
 
+/* What `checks` shows for a check the central assignment version v defines:
+ * the version's definition wins over any probe's local file (docs/CHECKS.md,
+ * "Check metadata"). Versions stored before migration 009 (meta_known false)
+ * keep the registered metadata. Used as UPDATE checks k ... FROM
+ * check_version_checks v. */
+#define VERSION_CHECK_SET                                                                                        \
+    "type = v.type, target = v.target, interval_ms = v.interval_ms, "                                           \
+    "service = CASE WHEN v.meta_known THEN v.service ELSE k.service END, "                                      \
+    "budget_p50_ms = CASE WHEN v.meta_known THEN v.budget_p50_ms ELSE k.budget_p50_ms END, "                    \
+    "budget_p95_ms = CASE WHEN v.meta_known THEN v.budget_p95_ms ELSE k.budget_p95_ms END, "                    \
+    "budget_p99_ms = CASE WHEN v.meta_known THEN v.budget_p99_ms ELSE k.budget_p99_ms END, "                    \
+    "slo_target_percent = CASE WHEN v.meta_known THEN v.slo_target_percent ELSE k.slo_target_percent END, "     \
+    "slo_window_ms = CASE WHEN v.meta_known THEN v.slo_window_ms ELSE k.slo_window_ms END, updated_at = now() "
+/* ... and only where that changes something (no needless row versions). */
+#define VERSION_CHECK_DIFFERS                                                                                    \
+    "(k.type, k.target, k.interval_ms) IS DISTINCT FROM (v.type, v.target, v.interval_ms) OR (v.meta_known AND " \
+    "(k.service, k.budget_p50_ms, k.budget_p95_ms, k.budget_p99_ms, k.slo_target_percent, k.slo_window_ms) "    \
+    "IS DISTINCT FROM (v.service, v.budget_p50_ms, v.budget_p95_ms, v.budget_p99_ms, v.slo_target_percent, "    \
+    "v.slo_window_ms))"
+
 static int by_check_name(const void *a, const void *b)
 {
     const struct store_check_info *x = *(const struct store_check_info *const *)a;
@@ -855,7 +875,13 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     }
     snprintf(what, sizeof what, "probe id %s: setting checks", probe);
     const char *params[] = {probe, id_array};
-    if (run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
+    /* The rows are locked already (upserted above, in name order). */
+    if (run_cmd(s,
+                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
+                "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
+                1, params + 1, what, err, errlen) < 0 ||
+        run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
         run_cmd(s,
                 "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
                 "ON CONFLICT DO NOTHING",
@@ -1632,19 +1658,43 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
         snprintf(index, sizeof index, "%zu", c->file_index);
         snprintf(position, sizeof position, "%zu", i);
         snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
+        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
+        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
+        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
+        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
+        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
+        /* The same NULL rules as Register (store_set_probe_checks). */
+        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
         int ok = keys && labels && regions;
         if (!ok)
             set_err(err, errlen, "%s: out of memory", what);
-        const char *params[] = {c->name, index, position, c->definition, keys, regions, labels, c->type, c->target,
-                                interval};
+        const char *params[] = {c->name,
+                                index,
+                                position,
+                                c->definition,
+                                keys,
+                                regions,
+                                labels,
+                                c->type,
+                                c->target,
+                                interval,
+                                c->service && c->service[0] ? c->service : NULL,
+                                c->budget_p50_ms > 0 ? p50 : NULL,
+                                c->budget_p95_ms > 0 ? p95 : NULL,
+                                c->budget_p99_ms > 0 ? p99 : NULL,
+                                has_slo ? slo_target : NULL,
+                                has_slo ? slo_window : NULL};
         if (ok)
             ok = run_cmd(s,
                          "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
-                         "labels, type, target, interval_ms) "
+                         "labels, type, target, interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, "
+                         "budget_p99_ms, slo_target_percent, slo_window_ms) "
                          "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
                          "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
-                         "$7::jsonb, $8, $9, $10::bigint FROM new_files f WHERE f.file_index = $2::int",
-                         10, params, what, err, errlen) == 0;
+                         "$7::jsonb, $8, $9, $10::bigint, true, $11, $12::bigint, $13::bigint, $14::bigint, "
+                         "$15::double precision, $16::bigint FROM new_files f WHERE f.file_index = $2::int",
+                         16, params, what, err, errlen) == 0;
         free(keys);
         free(labels);
         free(regions);
@@ -1679,29 +1729,60 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
     PQclear(r);
     r = NULL;
     *version = cur;
-    if (!commit_it || rows == 0) {
-        /* diff, or an apply that changes nothing: no new version */
+    if (!commit_it || (rows == 0 && cur == 0)) {
+        /* diff, or an apply of nothing over nothing: no new version */
         rollback(s);
         rc = 0;
         goto out;
     }
-    snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
-    snprintf(count, sizeof count, "%zu", n_checks);
-    const char *ins[] = {next_text, count};
-    if (run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err, errlen) < 0 ||
-        run_cmd(s,
-                "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
-                "SELECT $1, file_index, origin, vars, secrets FROM new_files",
-                1, ins, what, err, errlen) < 0 ||
-        run_cmd(s,
-                "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, regions, "
-                "labels, type, target, interval_ms) SELECT $1, name, file_index, position, definition, keys, "
-                "regions, labels, type, target, interval_ms FROM new_checks",
-                1, ins, what, err, errlen) < 0 ||
+    if (rows > 0) {
+        snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
+        snprintf(count, sizeof count, "%zu", n_checks);
+        const char *ins[] = {next_text, count};
+        if (run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err,
+                    errlen) < 0 ||
+            run_cmd(s,
+                    "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
+                    "SELECT $1, file_index, origin, vars, secrets FROM new_files",
+                    1, ins, what, err, errlen) < 0 ||
+            run_cmd(s,
+                    "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, "
+                    "regions, labels, type, target, interval_ms, meta_known, service, budget_p50_ms, "
+                    "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) SELECT $1, name, file_index, "
+                    "position, definition, keys, regions, labels, type, target, interval_ms, meta_known, service, "
+                    "budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms FROM new_checks",
+                    1, ins, what, err, errlen) < 0)
+            goto out;
+        *version = cur + 1;
+        *created = 1;
+    } else if (run_cmd(s,
+                       /* The same files again: a version stored before migration 009 learns
+                        * its metadata from them (its definitions are the same). */
+                       "UPDATE check_version_checks v SET meta_known = true, service = n.service, "
+                       "budget_p50_ms = n.budget_p50_ms, budget_p95_ms = n.budget_p95_ms, "
+                       "budget_p99_ms = n.budget_p99_ms, slo_target_percent = n.slo_target_percent, "
+                       "slo_window_ms = n.slo_window_ms FROM new_checks n "
+                       "WHERE v.version = $1 AND v.name = n.name AND NOT v.meta_known",
+                       1, cur_param, what, err, errlen) < 0) {
+        goto out;
+    }
+    /* The checks rows follow the version now, not when a probe next registers.
+     * Locked in name order first, as store_set_probe_checks does. */
+    snprintf(next_text, sizeof next_text, "%" PRId64, *version);
+    const char *ver_param[] = {next_text};
+    if (!(r = run(s,
+                  "SELECT k.id FROM checks k JOIN check_version_checks v ON v.name = k.name AND v.version = $1 "
+                  "ORDER BY k.name COLLATE \"C\" FOR UPDATE OF k",
+                  1, ver_param, PGRES_TUPLES_OK, what, err, errlen)))
+        goto out;
+    PQclear(r);
+    r = NULL;
+    if (run_cmd(s,
+                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                "WHERE v.version = $1 AND v.name = k.name AND (" VERSION_CHECK_DIFFERS ")",
+                1, ver_param, what, err, errlen) < 0 ||
         commit(s, what, err, errlen) < 0)
         goto out;
-    *version = cur + 1;
-    *created = 1;
     rc = 0;
 out:
     PQclear(r);
@@ -1804,11 +1885,24 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
         run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
                 errlen) < 0 ||
         run_cmd(s,
-                "INSERT INTO checks (name, type, target, interval_ms) "
-                "SELECT c.name, c.type, c.target, c.interval_ms FROM check_version_checks c JOIN probes p "
-                "ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name "
+                /* A version stored before migration 009 (meta_known false) keeps
+                 * the registered metadata. Name order, as everywhere checks are locked. */
+                "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
+                "budget_p99_ms, slo_target_percent, slo_window_ms) "
+                "SELECT c.name, c.type, c.target, c.interval_ms, "
+                "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
+                "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
+                "CASE WHEN c.meta_known THEN c.budget_p95_ms ELSE k.budget_p95_ms END, "
+                "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
+                "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
+                "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END "
+                "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
+                "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
                 "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                "interval_ms = EXCLUDED.interval_ms, updated_at = now()",
+                "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
+                "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now()",
                 2, params, what, err, errlen) < 0 ||
         run_cmd(s,
                 "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
