@@ -268,6 +268,37 @@ struct store_rollup_row {
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
 
+/* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
+
+struct store_backfill_day {
+    int64_t day_us;             /* the UTC day (on_day); 0 in the total */
+    int days, days_skipped;     /* in the total: days rebuilt, days without raw results (left alone) */
+    uint64_t results;           /* raw results read */
+    uint64_t minutes;           /* minute rows written */
+    uint64_t partials_replaced; /* partial rows deleted (their results were read raw) */
+};
+typedef void (*store_backfill_cb)(void *user, const struct store_backfill_day *day);
+
+/* Rebuilds rollup_minute, rollup_hour and rollup_day from the raw results for
+ * every UTC day that intersects [since_us, until_us) and has raw results: one
+ * REPEATABLE READ transaction per day, holding the compaction's advisory lock,
+ * deletes the day's rollup rows and its partial rows and writes them again from
+ * `results` (merged in C). Idempotent; safe while collectors ingest and
+ * compact. A day without raw results is left as it is. on_day (may be NULL)
+ * is called after each day commits; *total sums them. */
+int store_rollup_backfill(struct store *s, int64_t since_us, int64_t until_us, store_backfill_cb on_day, void *user,
+                          struct store_backfill_day *total, char *err, size_t errlen);
+
+struct store_rollup_coverage {
+    int has_rollups;
+    int64_t first_rollup_us;    /* the oldest minute/hour/day of any rollup row */
+    int results_before_rollups; /* raw results older than that (or any, when there are no rollups) */
+    int has_results;
+    int64_t oldest_result_day_us; /* the oldest UTC day holding raw results */
+};
+/* Cheap (index probes): for `migrate`'s notice and rollup-backfill's default window. */
+int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char *err, size_t errlen);
+
 /* ---- alerting (migrations/007_alerts.sql, docs/ALERTS.md) ---- */
 
 /* 1 when this connection holds (or now took) the alerting leader lock, a
