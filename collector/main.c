@@ -1,5 +1,6 @@
 /* main.c: picket-collector's command line: `migrate` applies the schema, `serve`
- * (the default) runs the gRPC server with its writer threads. Configuration comes
+ * (the default) runs the gRPC server with its writer threads, `rollup-backfill`
+ * rebuilds rollups from raw results. Configuration comes
  * from flags, then PICKET_* environment variables. Exit codes: 0 ok, 1 runtime
  * failure, 2 usage error. */
 #include <getopt.h>
@@ -24,6 +25,7 @@
 #include "rpc_server.h"
 #include "slo_config.h"
 #include "store.h"
+#include "timeparse.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -38,6 +40,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: picket-collector [serve] [options]\n"
             "       picket-collector migrate [--db URL]\n"
+            "       picket-collector rollup-backfill [--since T] [--until T] [--db URL]\n"
             "       picket-collector token add --role probe|read|write NAME [--region R] [--db URL]\n"
             "       picket-collector token revoke (--role probe|read|write NAME | --id N) [--db URL]\n"
             "       picket-collector version\n"
@@ -75,12 +78,19 @@ static void usage(FILE *f)
             "  --tls-cert FILE     the collector's server certificate (env PICKET_TLS_CERT)\n"
             "  --tls-key FILE      its private key (env PICKET_TLS_KEY)\n"
             "  --insecure-plaintext  no TLS and no authentication: development only (warns at every start)\n"
+            "  --since T, --until T  rollup-backfill's window: RFC 3339 (2026-11-26T10:00:00Z), \"now\"\n"
+            "                      or a duration before now (90m, 24h, 7d); widened to whole UTC days.\n"
+            "                      Default: from the oldest raw result until now\n"
             "  -h, --help          this text\n"
             "\n"
             "serve needs --tls-ca, --tls-cert and --tls-key, or --insecure-plaintext.\n"
             "token add (run on the collector host, direct database access) stores only the\n"
             "token's SHA-256 and prints the token once: bootstrap read/write tokens for\n"
             "picketctl, or probe tokens. See docs/SECURITY.md.\n"
+            "\n"
+            "rollup-backfill rebuilds minute/hour/day rollups from the raw results still kept,\n"
+            "one UTC day per transaction (results stored before migration 005, or restored from\n"
+            "a dump of results only); idempotent, safe while collectors run. docs/ANALYTICS.md.\n"
             "\n"
             "serve refuses to start on a database whose schema it does not know:\n"
             "run `picket-collector migrate` first.\n");
@@ -98,6 +108,14 @@ static int parse_int(const char *flag, const char *value, int min, int max, int 
     return 0;
 }
 
+static void format_day(char *buf, size_t size, int64_t us)
+{
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
 static int cmd_migrate(const char *db)
 {
     char err[1024];
@@ -107,15 +125,90 @@ static int cmd_migrate(const char *db)
         return 1;
     }
     int applied = 0, version = 0;
+    struct store_rollup_coverage cov;
     int rc = store_migrate(s, &applied, err, sizeof err);
     if (rc == 0)
         rc = store_schema_version(s, &version, err, sizeof err);
+    if (rc == 0)
+        rc = store_rollup_coverage(s, &cov, err, sizeof err);
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector migrate: %s\n", err);
         return 1;
     }
     printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
+    if (cov.results_before_rollups) {
+        /* An upgrade from before migration 005, or a restore of results alone. */
+        char since[16], until[16];
+        format_day(since, sizeof since, cov.oldest_result_day_us);
+        format_day(until, sizeof until, cov.first_rollup_us);
+        fprintf(stderr,
+                "picket-collector migrate: notice: raw results from %s on are older than any rollup, so queries "
+                "show no data for them; run `picket-collector rollup-backfill --since %sT00:00:00Z%s%s%s` to "
+                "build their rollups\n",
+                since, since, cov.has_rollups ? " --until " : "", cov.has_rollups ? until : "",
+                cov.has_rollups ? "T00:00:00Z" : "");
+    }
+    return 0;
+}
+
+static void backfill_progress(void *user, const struct store_backfill_day *d)
+{
+    (void)user;
+    char day[16];
+    format_day(day, sizeof day, d->day_us);
+    printf("%s: %llu results, %llu minute rows (%llu partial rows replaced)\n", day, (unsigned long long)d->results,
+           (unsigned long long)d->minutes, (unsigned long long)d->partials_replaced);
+    fflush(stdout);
+}
+
+/* `rollup-backfill`: rollups rebuilt from raw results, one day at a time. */
+static int cmd_backfill(const char *db, const char *since, const char *until)
+{
+    char err[1024];
+    int64_t now = pk_now_us(), since_us = 0, until_us = now;
+    if (since && pk_parse_time(since, now, &since_us) < 0) {
+        fprintf(stderr, "picket-collector rollup-backfill: --since '%s' is neither RFC 3339 (2026-11-26T10:00:00Z) "
+                        "nor a duration like 24h or 7d\n", since);
+        return 2;
+    }
+    if (until && pk_parse_time(until, now, &until_us) < 0) {
+        fprintf(stderr, "picket-collector rollup-backfill: --until '%s' is neither RFC 3339 (2026-11-26T10:00:00Z) "
+                        "nor a duration like 24h or 7d\n", until);
+        return 2;
+    }
+    struct store *s = store_open(db, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "picket-collector rollup-backfill: %s\n", err);
+        return 1;
+    }
+    int rc = store_check_schema(s, err, sizeof err);
+    if (rc == 0 && !since) {
+        struct store_rollup_coverage cov;
+        rc = store_rollup_coverage(s, &cov, err, sizeof err);
+        if (rc == 0 && !cov.has_results) {
+            printf("no raw results: nothing to backfill\n");
+            store_close(s);
+            return 0;
+        }
+        since_us = cov.oldest_result_day_us;
+    }
+    if (rc == 0 && since_us >= until_us) {
+        store_close(s);
+        fprintf(stderr, "picket-collector rollup-backfill: --since must be before --until\n");
+        return 2;
+    }
+    struct store_backfill_day total;
+    if (rc == 0)
+        rc = store_rollup_backfill(s, since_us, until_us, backfill_progress, NULL, &total, err, sizeof err);
+    store_close(s);
+    if (rc < 0) {
+        fprintf(stderr, "picket-collector rollup-backfill: %s\n", err);
+        return 1;
+    }
+    printf("rebuilt %d day%s: %llu results, %llu minute rows; %d day%s without raw results left as they were\n",
+           total.days, total.days == 1 ? "" : "s", (unsigned long long)total.results,
+           (unsigned long long)total.minutes, total.days_skipped, total.days_skipped == 1 ? "" : "s");
     return 0;
 }
 
@@ -570,7 +663,7 @@ int main(int argc, char **argv)
     }
     struct pk_tls_opts tls;
     pk_tls_opts_from_env(&tls);
-    const char *role = NULL, *region = NULL;
+    const char *role = NULL, *region = NULL, *since = NULL, *until = NULL;
     long long cred_id = 0;
     static const struct option options[] = {
         {"db", required_argument, NULL, 'd'},        {"listen", required_argument, NULL, 'l'},
@@ -587,6 +680,8 @@ int main(int argc, char **argv)
         {"compact-interval-s", required_argument, NULL, 'C'},
         {"alerts", required_argument, NULL, 'A'},
         {"slos", required_argument, NULL, 'Y'},
+        {"since", required_argument, NULL, 'F'},
+        {"until", required_argument, NULL, 'U'},
         PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
     };
     int c;
@@ -637,6 +732,12 @@ int main(int argc, char **argv)
             break;
         case 'Y':
             limits.slos_file = optarg;
+            break;
+        case 'F':
+            since = optarg;
+            break;
+        case 'U':
+            until = optarg;
             break;
         case 'L': {
             int level = pk_log_parse_level(optarg);
@@ -691,7 +792,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(command, "migrate") != 0 && strcmp(command, "serve") != 0 && strcmp(command, "token") != 0) {
+    if (strcmp(command, "migrate") != 0 && strcmp(command, "serve") != 0 && strcmp(command, "token") != 0 &&
+        strcmp(command, "rollup-backfill") != 0) {
         fprintf(stderr, "picket-collector: unknown command '%s'\n", command);
         usage(stderr);
         return 2;
@@ -702,6 +804,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "migrate") == 0)
         return cmd_migrate(db);
+    if (strcmp(command, "rollup-backfill") == 0)
+        return cmd_backfill(db, since, until);
+    if (since || until) {
+        fprintf(stderr, "picket-collector: --since and --until belong to rollup-backfill\n");
+        return 2;
+    }
     if (token_action)
         return cmd_token(db, token_action, role, token_name, region, cred_id);
     return cmd_serve(db, listen, http_listen, writers, queue_batches, &tls, &limits);

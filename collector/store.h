@@ -95,7 +95,10 @@ int store_check_schema(struct store *s, char *err, size_t errlen);
 /* Creates or updates the probe (by name); returns its id and its committed seq. */
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
                        uint64_t *committed_seq, char *err, size_t errlen);
-/* Records which checks a probe runs (replacing its previous list). */
+/* Records which checks a probe runs (replacing its previous list) and upserts
+ * their `checks` rows from what it sent, except that a check the current
+ * central assignment version defines keeps that version's type, target,
+ * interval and metadata (docs/CHECKS.md, "Check metadata"). */
 int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
                            char *err, size_t errlen);
 /* Every known check with its metadata, by name. *rows is malloc'd; caller frees. */
@@ -169,6 +172,11 @@ struct store_assign_check {
     const char *type;
     const char *target;
     int64_t interval_ms;
+    /* Analytics metadata as the check defines it (migrations/009); NULL / 0: not given. */
+    const char *service;
+    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
+    double slo_target_percent;
+    int64_t slo_window_ms;
 };
 
 struct store_assign_change {
@@ -179,7 +187,11 @@ struct store_assign_change {
 
 /* Compares the given set with the current version. commit=0 (diff) changes
  * nothing; commit=1 (apply) stores the set as version current+1 in one
- * transaction when anything differs (*created=1), else stores nothing.
+ * transaction when anything differs (*created=1), else stores no version.
+ * Either way an apply then makes the `checks` rows of the checks the current
+ * version defines carry its type, target, interval and metadata (service,
+ * budgets, SLO), in the same transaction: queries see an edited budget at once.
+ * Checks no probe has reported yet get their row when a probe acknowledges.
  * *version: the version current afterwards. *changes is malloc'd (caller frees). */
 int store_assign_apply(struct store *s, const struct store_assign_file *files, size_t n_files,
                        const struct store_assign_check *checks, size_t n_checks, int commit, int64_t *version,
@@ -197,9 +209,10 @@ struct store_assign_doc {
 int store_assign_documents(struct store *s, int64_t version, int64_t probe_id, struct store_assign_doc **docs,
                            size_t *n, char *err, size_t errlen);
 void store_assign_documents_free(struct store_assign_doc *docs, size_t n);
-/* Records a probe's answer to a version. Accepted: probes.checks_version and,
- * so status counts stay right, probe_checks become that version's checks for the
- * probe. Refused: only checks_error. */
+/* Records a probe's answer to a version. Accepted: probes.checks_version,
+ * the `checks` rows (with metadata) of that version's checks for the probe,
+ * and, so status counts stay right, probe_checks become those checks.
+ * Refused: only checks_error. */
 int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int accepted, const char *error,
                      char *err, size_t errlen);
 
@@ -254,6 +267,37 @@ struct store_rollup_row {
  * absent. Rows sorted by check name, group, bucket. *rows is malloc'd: free(). */
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
+
+/* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
+
+struct store_backfill_day {
+    int64_t day_us;             /* the UTC day (on_day); 0 in the total */
+    int days, days_skipped;     /* in the total: days rebuilt, days without raw results (left alone) */
+    uint64_t results;           /* raw results read */
+    uint64_t minutes;           /* minute rows written */
+    uint64_t partials_replaced; /* partial rows deleted (their results were read raw) */
+};
+typedef void (*store_backfill_cb)(void *user, const struct store_backfill_day *day);
+
+/* Rebuilds rollup_minute, rollup_hour and rollup_day from the raw results for
+ * every UTC day that intersects [since_us, until_us) and has raw results: one
+ * REPEATABLE READ transaction per day, holding the compaction's advisory lock,
+ * deletes the day's rollup rows and its partial rows and writes them again from
+ * `results` (merged in C). Idempotent; safe while collectors ingest and
+ * compact. A day without raw results is left as it is. on_day (may be NULL)
+ * is called after each day commits; *total sums them. */
+int store_rollup_backfill(struct store *s, int64_t since_us, int64_t until_us, store_backfill_cb on_day, void *user,
+                          struct store_backfill_day *total, char *err, size_t errlen);
+
+struct store_rollup_coverage {
+    int has_rollups;
+    int64_t first_rollup_us;    /* the oldest minute/hour/day of any rollup row */
+    int results_before_rollups; /* raw results older than that (or any, when there are no rollups) */
+    int has_results;
+    int64_t oldest_result_day_us; /* the oldest UTC day holding raw results */
+};
+/* Cheap (index probes): for `migrate`'s notice and rollup-backfill's default window. */
+int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char *err, size_t errlen);
 
 /* ---- alerting (migrations/007_alerts.sql, docs/ALERTS.md) ---- */
 

@@ -790,6 +790,26 @@ out:
     return rc;
 }
 
+/* What `checks` shows for a check the central assignment version v defines:
+ * the version's definition wins over any probe's local file (docs/CHECKS.md,
+ * "Check metadata"). Versions stored before migration 009 (meta_known false)
+ * keep the registered metadata. Used as UPDATE checks k ... FROM
+ * check_version_checks v. */
+#define VERSION_CHECK_SET                                                                                        \
+    "type = v.type, target = v.target, interval_ms = v.interval_ms, "                                           \
+    "service = CASE WHEN v.meta_known THEN v.service ELSE k.service END, "                                      \
+    "budget_p50_ms = CASE WHEN v.meta_known THEN v.budget_p50_ms ELSE k.budget_p50_ms END, "                    \
+    "budget_p95_ms = CASE WHEN v.meta_known THEN v.budget_p95_ms ELSE k.budget_p95_ms END, "                    \
+    "budget_p99_ms = CASE WHEN v.meta_known THEN v.budget_p99_ms ELSE k.budget_p99_ms END, "                    \
+    "slo_target_percent = CASE WHEN v.meta_known THEN v.slo_target_percent ELSE k.slo_target_percent END, "     \
+    "slo_window_ms = CASE WHEN v.meta_known THEN v.slo_window_ms ELSE k.slo_window_ms END, updated_at = now() "
+/* ... and only where that changes something (no needless row versions). */
+#define VERSION_CHECK_DIFFERS                                                                                    \
+    "(k.type, k.target, k.interval_ms) IS DISTINCT FROM (v.type, v.target, v.interval_ms) OR (v.meta_known AND " \
+    "(k.service, k.budget_p50_ms, k.budget_p95_ms, k.budget_p99_ms, k.slo_target_percent, k.slo_window_ms) "    \
+    "IS DISTINCT FROM (v.service, v.budget_p50_ms, v.budget_p95_ms, v.budget_p99_ms, v.slo_target_percent, "    \
+    "v.slo_window_ms))"
+
 static int by_check_name(const void *a, const void *b)
 {
     const struct store_check_info *x = *(const struct store_check_info *const *)a;
@@ -867,7 +887,13 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     }
     snprintf(what, sizeof what, "probe id %s: setting checks", probe);
     const char *params[] = {probe, id_array};
-    if (run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
+    /* The rows are locked already (upserted above, in name order). */
+    if (run_cmd(s,
+                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
+                "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
+                1, params + 1, what, err, errlen) < 0 ||
+        run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
         run_cmd(s,
                 "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
                 "ON CONFLICT DO NOTHING",
@@ -1721,19 +1747,43 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
         snprintf(index, sizeof index, "%zu", c->file_index);
         snprintf(position, sizeof position, "%zu", i);
         snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
+        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
+        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
+        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
+        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
+        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
+        /* The same NULL rules as Register (store_set_probe_checks). */
+        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
         int ok = keys && labels && regions;
         if (!ok)
             set_err(err, errlen, "%s: out of memory", what);
-        const char *params[] = {c->name, index, position, c->definition, keys, regions, labels, c->type, c->target,
-                                interval};
+        const char *params[] = {c->name,
+                                index,
+                                position,
+                                c->definition,
+                                keys,
+                                regions,
+                                labels,
+                                c->type,
+                                c->target,
+                                interval,
+                                c->service && c->service[0] ? c->service : NULL,
+                                c->budget_p50_ms > 0 ? p50 : NULL,
+                                c->budget_p95_ms > 0 ? p95 : NULL,
+                                c->budget_p99_ms > 0 ? p99 : NULL,
+                                has_slo ? slo_target : NULL,
+                                has_slo ? slo_window : NULL};
         if (ok)
             ok = run_cmd(s,
                          "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
-                         "labels, type, target, interval_ms) "
+                         "labels, type, target, interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, "
+                         "budget_p99_ms, slo_target_percent, slo_window_ms) "
                          "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
                          "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
-                         "$7::jsonb, $8, $9, $10::bigint FROM new_files f WHERE f.file_index = $2::int",
-                         10, params, what, err, errlen) == 0;
+                         "$7::jsonb, $8, $9, $10::bigint, true, $11, $12::bigint, $13::bigint, $14::bigint, "
+                         "$15::double precision, $16::bigint FROM new_files f WHERE f.file_index = $2::int",
+                         16, params, what, err, errlen) == 0;
         free(keys);
         free(labels);
         free(regions);
@@ -1768,29 +1818,60 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
     PQclear(r);
     r = NULL;
     *version = cur;
-    if (!commit_it || rows == 0) {
-        /* diff, or an apply that changes nothing: no new version */
+    if (!commit_it || (rows == 0 && cur == 0)) {
+        /* diff, or an apply of nothing over nothing: no new version */
         rollback(s);
         rc = 0;
         goto out;
     }
-    snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
-    snprintf(count, sizeof count, "%zu", n_checks);
-    const char *ins[] = {next_text, count};
-    if (run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err, errlen) < 0 ||
-        run_cmd(s,
-                "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
-                "SELECT $1, file_index, origin, vars, secrets FROM new_files",
-                1, ins, what, err, errlen) < 0 ||
-        run_cmd(s,
-                "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, regions, "
-                "labels, type, target, interval_ms) SELECT $1, name, file_index, position, definition, keys, "
-                "regions, labels, type, target, interval_ms FROM new_checks",
-                1, ins, what, err, errlen) < 0 ||
+    if (rows > 0) {
+        snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
+        snprintf(count, sizeof count, "%zu", n_checks);
+        const char *ins[] = {next_text, count};
+        if (run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err,
+                    errlen) < 0 ||
+            run_cmd(s,
+                    "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
+                    "SELECT $1, file_index, origin, vars, secrets FROM new_files",
+                    1, ins, what, err, errlen) < 0 ||
+            run_cmd(s,
+                    "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, "
+                    "regions, labels, type, target, interval_ms, meta_known, service, budget_p50_ms, "
+                    "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) SELECT $1, name, file_index, "
+                    "position, definition, keys, regions, labels, type, target, interval_ms, meta_known, service, "
+                    "budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms FROM new_checks",
+                    1, ins, what, err, errlen) < 0)
+            goto out;
+        *version = cur + 1;
+        *created = 1;
+    } else if (run_cmd(s,
+                       /* The same files again: a version stored before migration 009 learns
+                        * its metadata from them (its definitions are the same). */
+                       "UPDATE check_version_checks v SET meta_known = true, service = n.service, "
+                       "budget_p50_ms = n.budget_p50_ms, budget_p95_ms = n.budget_p95_ms, "
+                       "budget_p99_ms = n.budget_p99_ms, slo_target_percent = n.slo_target_percent, "
+                       "slo_window_ms = n.slo_window_ms FROM new_checks n "
+                       "WHERE v.version = $1 AND v.name = n.name AND NOT v.meta_known",
+                       1, cur_param, what, err, errlen) < 0) {
+        goto out;
+    }
+    /* The checks rows follow the version now, not when a probe next registers.
+     * Locked in name order first, as store_set_probe_checks does. */
+    snprintf(next_text, sizeof next_text, "%" PRId64, *version);
+    const char *ver_param[] = {next_text};
+    if (!(r = run(s,
+                  "SELECT k.id FROM checks k JOIN check_version_checks v ON v.name = k.name AND v.version = $1 "
+                  "ORDER BY k.name COLLATE \"C\" FOR UPDATE OF k",
+                  1, ver_param, PGRES_TUPLES_OK, what, err, errlen)))
+        goto out;
+    PQclear(r);
+    r = NULL;
+    if (run_cmd(s,
+                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                "WHERE v.version = $1 AND v.name = k.name AND (" VERSION_CHECK_DIFFERS ")",
+                1, ver_param, what, err, errlen) < 0 ||
         commit(s, what, err, errlen) < 0)
         goto out;
-    *version = cur + 1;
-    *created = 1;
     rc = 0;
 out:
     PQclear(r);
@@ -1893,11 +1974,24 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
         run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
                 errlen) < 0 ||
         run_cmd(s,
-                "INSERT INTO checks (name, type, target, interval_ms) "
-                "SELECT c.name, c.type, c.target, c.interval_ms FROM check_version_checks c JOIN probes p "
-                "ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name "
+                /* A version stored before migration 009 (meta_known false) keeps
+                 * the registered metadata. Name order, as everywhere checks are locked. */
+                "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
+                "budget_p99_ms, slo_target_percent, slo_window_ms) "
+                "SELECT c.name, c.type, c.target, c.interval_ms, "
+                "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
+                "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
+                "CASE WHEN c.meta_known THEN c.budget_p95_ms ELSE k.budget_p95_ms END, "
+                "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
+                "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
+                "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END "
+                "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
+                "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
                 "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                "interval_ms = EXCLUDED.interval_ms, updated_at = now()",
+                "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
+                "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now()",
                 2, params, what, err, errlen) < 0 ||
         run_cmd(s,
                 "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
@@ -2936,6 +3030,296 @@ out:
     rollup_merge_free(m);
     free(out);
     return rc;
+}
+
+/* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
+
+/* Minutes of raw results read per query: bounds the memory of one read (the
+ * hour and day maps are bounded by the (check, probe) pairs of the day). */
+#define BACKFILL_SLICE_US (10 * ROLLUP_MINUTE_US)
+
+/* COPYs minute rows built from raw results into rollup_minute (whose rows of
+ * those minutes were deleted in this transaction, and each minute is built from
+ * one slice only, so there is nothing to merge with). */
+static int backfill_copy_minutes(struct store *s, const struct rollup_rows *rows, char *err, size_t errlen)
+{
+    PGresult *res = PQexec(s->conn, "COPY rollup_minute (check_id, probe_id, minute, ok, degraded, failed, unknown, "
+                                    "hist) FROM STDIN");
+    int ok = PQresultStatus(res) == PGRES_COPY_IN;
+    if (!ok)
+        pg_err(s, res, "backfill: COPY rollup_minute", err, errlen);
+    PQclear(res);
+    if (!ok)
+        return -1;
+    struct copy_state copy = {s, 0, 1};
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct rollup_row *row = &rows->rows[i];
+        const struct lrow lr = {row->check_id, row->probe_id, row->start_us, row->counts, rows->bytes + row->hist_off,
+                                row->hist_len};
+        if (copy_minute_row(&copy, &lr, err, errlen) < 0) {
+            copy_abort(&copy);
+            return -1;
+        }
+        if (copy.len >= COPY_CHUNK && copy_flush(&copy, err, errlen) < 0) {
+            copy_abort(&copy);
+            return -1;
+        }
+    }
+    return copy_finish(&copy, err, errlen);
+}
+
+/* Writes one backfilled hour: its hour rows (new keys: the day's hour rows were
+ * deleted), and folds it into the day rows per probe and per check. */
+static int backfill_fold_hours(struct store *s, struct rollup_merge *hours, char *err, size_t errlen)
+{
+    size_t n = rollup_merge_count(hours);
+    struct lrow *rows = calloc(n ? n : 1, sizeof *rows);
+    uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
+    struct arena_block *arena = NULL;
+    int rc = -1;
+    if (!rows || !scratch)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(hours, i);
+        rows[i] = (struct lrow){e->a, e->b, e->t, e->counts, NULL, 0};
+        if (lrow_encode(&rows[i], e->hist, &arena, scratch) < 0)
+            goto oom;
+    }
+    qsort(rows, n, sizeof *rows, lrow_cmp);
+    /* the day folds first: write_level merges stored rows into the rows it is given */
+    if (fold_up(s, rows, n, LEVEL_DAY, &arena, err, errlen) < 0 ||
+        fold_up(s, rows, n, LEVEL_CHECK_DAY, &arena, err, errlen) < 0 ||
+        write_level(s, LEVEL_HOUR, rows, n, 1, &arena, err, errlen) < 0)
+        goto out;
+    rc = 0;
+    goto out;
+oom:
+    set_err(err, errlen, "backfill: out of memory");
+out:
+    arena_free(arena);
+    free(rows);
+    free(scratch);
+    return rc;
+}
+
+/* Rebuilds every rollup of one UTC day from its raw results, in the caller's
+ * REPEATABLE READ transaction. *empty: the day had no raw result (nothing was
+ * changed). */
+static int backfill_day(struct store *s, int64_t day_us, struct store_backfill_day *d, int *empty, char *err,
+                        size_t errlen)
+{
+    char from[64], to[64], what[96];
+    int rc = -1;
+    PGresult *r = NULL;
+    struct rollup_input *in = NULL;
+    size_t in_cap = 0;
+    struct rollup_rows rows = {0};
+    struct rollup_merge *hours = NULL;
+    *empty = 0;
+    memset(d, 0, sizeof *d);
+    d->day_us = day_us;
+    if (format_timestamp(from, sizeof from, day_us) < 0 || format_timestamp(to, sizeof to, day_us + ROLLUP_DAY_US) < 0) {
+        set_err(err, errlen, "backfill: day out of range");
+        return -1;
+    }
+    snprintf(what, sizeof what, "backfill of %.10s", from);
+    const char *day[] = {from, to};
+    /* A day without raw results keeps its rollups: retention drops raw days
+     * but keeps hour and day rollups, which must not be rebuilt from nothing. */
+    if (!(r = run(s, "SELECT EXISTS (SELECT 1 FROM results WHERE started_at >= $1 AND started_at < $2)", 2, day,
+                  PGRES_TUPLES_OK, what, err, errlen)))
+        goto out;
+    *empty = PQgetvalue(r, 0, 0)[0] != 't';
+    PQclear(r);
+    r = NULL;
+    if (*empty) {
+        rc = 0;
+        goto out;
+    }
+    /* The partial rows visible here are those of the raw results read below
+     * (both commit together); later ones stay and are compacted as usual. */
+    if (!(r = run(s, "DELETE FROM rollup_partial WHERE minute >= $1 AND minute < $2", 2, day, PGRES_COMMAND_OK, what,
+                  err, errlen)))
+        goto out;
+    d->partials_replaced = strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    r = NULL;
+    if (run_cmd(s, "DELETE FROM rollup_minute WHERE minute >= $1 AND minute < $2", 2, day, what, err, errlen) < 0 ||
+        run_cmd(s, "DELETE FROM rollup_hour WHERE hour >= $1 AND hour < $2", 2, day, what, err, errlen) < 0 ||
+        run_cmd(s, "DELETE FROM rollup_day WHERE day >= $1 AND day < $2", 2, day, what, err, errlen) < 0 ||
+        run_cmd(s, "DELETE FROM rollup_check_day WHERE day >= $1 AND day < $2", 2, day, what, err, errlen) < 0)
+        goto out;
+    for (int64_t t = day_us; t < day_us + ROLLUP_DAY_US; t += BACKFILL_SLICE_US) {
+        char a[64], b[64];
+        if (format_timestamp(a, sizeof a, t) < 0 || format_timestamp(b, sizeof b, t + BACKFILL_SLICE_US) < 0)
+            goto range;
+        const char *slice[] = {a, b};
+        r = PQexecParams(s->conn,
+                         "SELECT check_id, probe_id, started_at, outcome::bigint, coalesce(total_us, -1) FROM results "
+                         "WHERE started_at >= $1 AND started_at < $2",
+                         2, NULL, slice, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pg_err(s, r, what, err, errlen);
+            goto out;
+        }
+        size_t n = (size_t)PQntuples(r);
+        if (n > in_cap) {
+            struct rollup_input *grown = realloc(in, n * sizeof *in);
+            if (!grown)
+                goto oom;
+            in = grown;
+            in_cap = n;
+        }
+        for (size_t i = 0; i < n; i++)
+            in[i] = (struct rollup_input){bin_i64(r, (int)i, 0), bin_i64(r, (int)i, 1), bin_ts(r, (int)i, 2),
+                                          bin_i64(r, (int)i, 4), (int)bin_i64(r, (int)i, 3)};
+        PQclear(r);
+        r = NULL;
+        d->results += n;
+        rollup_rows_reset(&rows);
+        if (n > 0 && rollup_build_minutes(in, n, &rows) < 0)
+            goto oom;
+        if (rows.n > 0 && backfill_copy_minutes(s, &rows, err, errlen) < 0)
+            goto out;
+        d->minutes += rows.n;
+        if (!hours && !(hours = rollup_merge_new()))
+            goto oom;
+        for (size_t i = 0; i < rows.n; i++) {
+            const struct rollup_row *row = &rows.rows[i];
+            if (rollup_merge_add(hours, row->check_id, row->probe_id, rollup_floor(row->start_us, ROLLUP_HOUR_US),
+                                 &row->counts, rows.bytes + row->hist_off, row->hist_len) < 0)
+                goto oom;
+        }
+        /* At the end of each hour: its hour rows, and the day rows grown by it
+         * (merged with the day rows written by the hours before). */
+        if ((t + BACKFILL_SLICE_US) % ROLLUP_HOUR_US == 0) {
+            if (rollup_merge_count(hours) > 0 && backfill_fold_hours(s, hours, err, errlen) < 0)
+                goto out;
+            rollup_merge_free(hours);
+            hours = NULL;
+        }
+    }
+    rc = 0;
+    goto out;
+range:
+    set_err(err, errlen, "%s: time out of range", what);
+    goto out;
+oom:
+    set_err(err, errlen, "%s: out of memory", what);
+out:
+    PQclear(r);
+    free(in);
+    rollup_rows_free(&rows);
+    rollup_merge_free(hours);
+    return rc;
+}
+
+/* Session-level, the same key as compaction's transaction-level lock: while a
+ * day is rebuilt no compaction folds into it (a compactor waits, then sees the
+ * rebuilt rows), and two backfills take turns. Taken before the day's
+ * transaction so that its snapshot starts after any compaction committed. */
+#define BACKFILL_LOCK_SQL "SELECT pg_advisory_lock(112410397255030)"
+#define BACKFILL_UNLOCK_SQL "SELECT pg_advisory_unlock(112410397255030)"
+
+int store_rollup_backfill(struct store *s, int64_t since_us, int64_t until_us, store_backfill_cb on_day, void *user,
+                          struct store_backfill_day *total, char *err, size_t errlen)
+{
+    memset(total, 0, sizeof *total);
+    if (until_us <= since_us) {
+        set_err(err, errlen, "backfill: the window is empty (since must be before until)");
+        return -1;
+    }
+    ensure_ready(s);
+    for (int64_t day = rollup_floor(since_us, ROLLUP_DAY_US); day < until_us; day += ROLLUP_DAY_US) {
+        struct store_backfill_day d;
+        int empty = 0, locked = 0, rc = -1;
+        PGresult *r = run(s, BACKFILL_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "backfill: taking the compaction lock", err,
+                          errlen);
+        if (!r)
+            return -1;
+        PQclear(r);
+        locked = 1;
+        if (run_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ", 0, NULL, "backfill: BEGIN", err, errlen) < 0)
+            goto day_out;
+        if (backfill_day(s, day, &d, &empty, err, errlen) < 0)
+            goto day_out;
+        if (empty) {
+            rollback(s);
+        } else if (commit(s, "backfill", err, errlen) < 0) {
+            goto day_out;
+        }
+        rc = 0;
+    day_out:
+        if (rc < 0)
+            rollback(s);
+        if (locked && (r = PQexec(s->conn, BACKFILL_UNLOCK_SQL)))
+            PQclear(r);
+        if (rc < 0)
+            return -1;
+        if (empty) {
+            total->days_skipped++;
+            continue;
+        }
+        total->days++;
+        total->results += d.results;
+        total->minutes += d.minutes;
+        total->partials_replaced += d.partials_replaced;
+        if (on_day)
+            on_day(user, &d);
+    }
+    return 0;
+}
+
+int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char *err, size_t errlen)
+{
+    char first[64];
+    memset(c, 0, sizeof *c);
+    ensure_ready(s);
+    /* Each min() is one index probe. */
+    PGresult *r = run(s,
+                      "SELECT (extract(epoch FROM least((SELECT min(minute) FROM rollup_partial), "
+                      "(SELECT min(minute) FROM rollup_minute), (SELECT min(hour) FROM rollup_hour), "
+                      "(SELECT min(day) FROM rollup_day))) * 1000000)::bigint",
+                      0, NULL, PGRES_TUPLES_OK, "reading the oldest rollup", err, errlen);
+    if (!r)
+        return -1;
+    c->has_rollups = !PQgetisnull(r, 0, 0);
+    c->first_rollup_us = c->has_rollups ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    /* The oldest partition that holds a row (each EXISTS stops at its first
+     * row), and results_default (normally nearly empty). */
+    r = run(s,
+            "SELECT (extract(epoch FROM least((SELECT min(started_at) FROM results_default), "
+            "(SELECT min(d)::timestamp AT TIME ZONE 'UTC' FROM (SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS d "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'results'::regclass "
+            "AND c.relname ~ '^results_[0-9]{8}$') p WHERE EXISTS (SELECT 1 FROM results "
+            "WHERE started_at >= p.d::timestamp AT TIME ZONE 'UTC' "
+            "AND started_at < (p.d + 1)::timestamp AT TIME ZONE 'UTC')))) * 1000000)::bigint",
+            0, NULL, PGRES_TUPLES_OK, "reading the oldest raw result", err, errlen);
+    if (!r)
+        return -1;
+    c->has_results = !PQgetisnull(r, 0, 0);
+    c->oldest_result_day_us =
+        c->has_results ? rollup_floor(strtoll(PQgetvalue(r, 0, 0), NULL, 10), ROLLUP_DAY_US) : 0;
+    PQclear(r);
+    if (!c->has_results)
+        return 0;
+    if (!c->has_rollups) {
+        c->results_before_rollups = 1;
+        return 0;
+    }
+    if (format_timestamp(first, sizeof first, c->first_rollup_us) < 0) {
+        set_err(err, errlen, "reading how far rollups reach: time out of range");
+        return -1;
+    }
+    const char *params[] = {first};
+    r = run(s, "SELECT EXISTS (SELECT 1 FROM results WHERE started_at < $1::timestamptz)", 1, params,
+            PGRES_TUPLES_OK, "looking for results older than the rollups", err, errlen);
+    if (!r)
+        return -1;
+    c->results_before_rollups = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
 }
 
 /* ---- alerting (migrations/007_alerts.sql) ---- */

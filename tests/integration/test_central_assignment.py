@@ -7,7 +7,11 @@ changes one check, removes two (one of them in flight at the swap), adds one,
 and adds one selected only for another region. The probe swaps without a
 restart: results for the new check appear, the removed one stops, the check in
 flight still reports, the other region's check never runs. A bad file is
-refused by apply with file:line:col and nothing is stored."""
+refused by apply with file:line:col and nothing is stored. The service,
+budgets and SLO of pushed checks reach `checks` (and `picketctl slo --json`)
+without a probe restart: an edited budget at apply, a new check's at its ack."""
+
+import json
 
 import os
 import re
@@ -25,6 +29,12 @@ def count(pg, check):
                        "WHERE c.name = '%s'" % check)[0][0])
 
 
+def meta(pg, check):
+    rows = pg.psql("SELECT coalesce(service, ''), budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, "
+                   "slo_window_ms FROM checks WHERE name = '%s'" % check)
+    return tuple(rows[0]) if rows else None
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="picket-assign-")
     keep, v1_change, v2_change, gone, new, eu = Target(), Target(), Target(), Target(), Target(), Target()
@@ -32,14 +42,19 @@ def main():
     slow.delay = 2.5
     v1 = write_checks(tmp + "/v1.yaml", [
         {"name": "keep", "type": "http", "url": "{{keep_base}}/keep", "interval": "300ms", "timeout": "300ms"},
-        {"name": "change", "type": "http", "url": v1_change.url("/c"), "interval": "300ms", "timeout": "300ms"},
+        {"name": "change", "type": "http", "url": v1_change.url("/c"), "interval": "300ms", "timeout": "300ms",
+         "service": "shop", "budgets": {"p50": "100ms", "p95": "200ms", "p99": "300ms"},
+         "slo": {"target": 99.5, "window": "7d"}},
         {"name": "gone", "type": "http", "url": gone.url("/g"), "interval": "300ms", "timeout": "300ms"},
         {"name": "slow", "type": "http", "url": slow.url("/s"), "interval": "4s", "timeout": "3500ms"},
     ], variables={"keep_base": keep.url("").rstrip("/")})
     v2 = write_checks(tmp + "/v2.yaml", [
         {"name": "keep", "type": "http", "url": "{{keep_base}}/keep", "interval": "300ms", "timeout": "300ms"},
-        {"name": "change", "type": "http", "url": v2_change.url("/c"), "interval": "300ms", "timeout": "300ms"},
-        {"name": "new", "type": "http", "url": new.url("/n"), "interval": "300ms", "timeout": "300ms"},
+        {"name": "change", "type": "http", "url": v2_change.url("/c"), "interval": "300ms", "timeout": "300ms",
+         "service": "shop", "budgets": {"p50": "100ms", "p95": "400ms", "p99": "500ms"},
+         "slo": {"target": 99.5, "window": "7d"}},
+        {"name": "new", "type": "http", "url": new.url("/n"), "interval": "300ms", "timeout": "300ms",
+         "service": "cart", "budgets": {"p99": "1s"}, "slo": {"target": 99.9, "window": "1d"}},
         {"name": "eu-only", "type": "http", "url": eu.url("/e"), "interval": "300ms", "timeout": "300ms",
          "selector": {"regions": ["eu-west"]}},
     ], variables={"keep_base": keep.url("").rstrip("/")})
@@ -84,6 +99,14 @@ def main():
             wait_for("version 1 results", lambda: all(count(pg, c) >= 2 for c in ("keep", "change", "gone")), 30)
             wait_for("probe acknowledged version 1",
                      lambda: pg.psql("SELECT checks_version FROM probes WHERE name='probe-us'")[0][0] == "1", 10)
+            # The pushed check's metadata is stored without a re-register, and the query API uses it.
+            v1_meta = ("shop", "100", "200", "300", "99.5", str(7 * 86400 * 1000))
+            wait_for("metadata of a pushed check", lambda: meta(pg, "change") == v1_meta, 10)
+            out = picketctl(col.port, "slo", "--json", "--check", "change")
+            assert out.returncode == 0, (out.stdout, out.stderr)
+            slo = json.loads(out.stdout)["checks"]
+            assert [(c["check"], c["service"], round(c["target"], 6), c["window_us"]) for c in slo] == \
+                [("change", "shop", 0.995, 7 * 86400 * 10**6)], slo
 
             # diff shows what apply will change, with the changed key.
             out = picketctl(col.port, "diff", "--json", v2)
@@ -94,7 +117,7 @@ def main():
             assert re.search(r"^\+ eu-only\s+added$", out.stdout, re.M), out.stdout
             assert re.search(r"^- gone\s+removed$", out.stdout, re.M), out.stdout
             assert re.search(r"^- slow\s+removed$", out.stdout, re.M), out.stdout
-            assert re.search(r"^~ change\s+changed \(url\)$", out.stdout, re.M), out.stdout
+            assert re.search(r"^~ change\s+changed \(budgets, url\)$", out.stdout, re.M), out.stdout
             assert "keep" not in out.stdout, out.stdout
 
             # Apply v2 while `slow` has a run in flight (its target answers after 2.5 s).
@@ -103,10 +126,19 @@ def main():
             in_flight_started = time.time()
             out = picketctl(col.port, "apply", v2)
             assert out.returncode == 0 and "checks version 2 is current" in out.stdout, (out.stdout, out.stderr)
+            # An edited budget is stored by the apply itself (no probe involved).
+            assert meta(pg, "change") == ("shop", "100", "400", "500", "99.5", str(7 * 86400 * 1000)), \
+                meta(pg, "change")
             wait_for("results of the new check", lambda: count(pg, "new") >= 2, 15)
             wait_for("probe acknowledged version 2",
                      lambda: pg.psql("SELECT checks_version FROM probes WHERE name='probe-us'")[0][0] == "2", 10)
             assert probe.alive(), "the probe restarted or died"
+            # A new check gets its row, with its metadata, when the probe acknowledges.
+            assert meta(pg, "new") == ("cart", "", "", "1000", "99.9", str(86400 * 1000)), meta(pg, "new")
+            out = picketctl(col.port, "slo", "--json", "--check", "new")
+            assert out.returncode == 0, (out.stdout, out.stderr)
+            assert [(c["service"], round(c["target"], 6)) for c in json.loads(out.stdout)["checks"]] == \
+                [("cart", 0.999)], out.stdout
             # The run in flight at the swap finished and was stored.
             wait_for("the in-flight slow run stored", lambda: int(pg.psql(
                 "SELECT count(*) FROM results r JOIN checks c ON c.id = r.check_id WHERE c.name = 'slow' AND "

@@ -2,7 +2,9 @@
 """`picket-collector migrate` applies every migration once and records the
 version; running it again changes nothing; `serve` refuses a database whose
 schema it does not know (empty, or newer than the binary) with a clear message;
-a bad database URL names the problem; usage errors exit 2."""
+a bad database URL names the problem; usage errors exit 2. Raw results older
+than any rollup make migrate print a notice, and `rollup-backfill` builds
+their rollups (twice: the same rows)."""
 
 import subprocess
 
@@ -32,6 +34,28 @@ def main():
         out2 = migrate(pg)
         assert "(0 migrations applied)" in out2, out2
         assert pg.psql("SELECT count(*) FROM picket_schema") == [[str(len(versions))]]
+
+        # Results without rollups (a restore of `results` alone): migrate says so,
+        # rollup-backfill builds them, a second run changes nothing.
+        pg.psql("INSERT INTO probes (name, region) VALUES ('old-probe', 'eu'); "
+                "INSERT INTO checks (name, type) VALUES ('old-check', 'http'); "
+                "INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class, total_us) "
+                "SELECT (SELECT id FROM probes), i, (SELECT id FROM checks), "
+                "date_trunc('day', now()) - interval '2 days' + i * interval '1 minute', 1 + (i % 5 = 0)::int * 2, "
+                "0, 1000 * i FROM generate_series(1, 300) i")
+        r = run("migrate", "--db", pg.url)
+        assert r.returncode == 0 and "rollup-backfill --since" in r.stderr, (r.returncode, r.stderr)
+        r = run("rollup-backfill", "--db", pg.url, "--since", "yesterday")
+        assert r.returncode == 2 and "--since 'yesterday'" in r.stderr, (r.returncode, r.stderr)
+        digests = []
+        for _ in range(2):
+            r = run("rollup-backfill", "--db", pg.url)
+            assert r.returncode == 0 and "rebuilt 1 day: 300 results" in r.stdout, (r.returncode, r.stdout, r.stderr)
+            digests.append(pg.psql("SELECT ok, failed, md5(hist) FROM rollup_day UNION ALL "
+                                   "SELECT sum(ok), sum(failed), count(*)::text FROM rollup_minute"))
+        assert digests[0] == digests[1] and digests[0][0][:2] == ["240", "60"], digests
+        r = run("migrate", "--db", pg.url)
+        assert r.returncode == 0 and "rollup-backfill" not in r.stderr, r.stderr
 
         # A schema from the future: refuse to run on it.
         pg.psql("INSERT INTO picket_schema(version, name) VALUES (9999, '9999_future.sql')")

@@ -628,6 +628,96 @@ static void live_concurrent_migrate(void **state)
 }
 
 /* The server drops our session (restart, failover, idle kill): the store reconnects. */
+/* Central assignment and check metadata (migration 009): an apply updates the
+ * rows of known checks at once, an ack brings new ones with their metadata, a
+ * probe's Register cannot override a check the current version defines (but
+ * can once the version drops it), and a version stored before 009 learns its
+ * metadata when the same files are applied again. */
+static void meta_row(const char *check, char *out, size_t size)
+{
+    sql(out, size,
+        "SELECT type || '|' || coalesce(target, '') || '|' || coalesce(service, '-') || '|' || "
+        "coalesce(budget_p95_ms::text, '-') || '|' || coalesce(slo_target_percent::text, '-') || '|' || "
+        "coalesce(slo_window_ms::text, '-') FROM checks WHERE name = '%s'",
+        check);
+}
+
+static void apply_version(struct store *s, const struct store_assign_check *checks, size_t n, int expect_created)
+{
+    char err[512];
+    struct store_assign_file file = {"meta.yaml", NULL, NULL};
+    struct store_assign_change *changes = NULL;
+    size_t n_changes = 0;
+    int64_t version = 0;
+    int created = -1;
+    if (store_assign_apply(s, &file, 1, checks, n, 1, &version, &created, &changes, &n_changes, err, sizeof err) != 0)
+        fail_msg("apply: %s", err);
+    free(changes);
+    assert_int_equal(created, expect_created);
+}
+
+static void live_assigned_check_meta(void **state)
+{
+    struct store *s = live(state);
+    char err[512], row[256];
+    int64_t p1 = register_probe(s, "meta-probe", "eu");
+    /* The probe's local file says one thing ... */
+    struct store_check_info local = {.name = "meta-a", .type = "tcp", .target = "local:1", .interval_ms = 5000,
+                                     .service = "local", .budget_p95_ms = 999};
+    assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
+    meta_row("meta-a", row, sizeof row);
+    assert_string_equal(row, "tcp|local:1|local|999|-|-");
+
+    /* ... the applied version another: it wins at once, without an ack. */
+    struct pk_kv key_a = {"url", "http://central/a"}, key_b = {"url", "http://central/b"};
+    struct store_assign_check v1[] = {
+        {.name = "meta-a", .definition = "{name: meta-a, url: http://central/a}", .keys = &key_a, .n_keys = 1,
+         .type = "http", .target = "http://central/a", .interval_ms = 30000, .service = "central",
+         .budget_p95_ms = 200, .slo_target_percent = 99.5, .slo_window_ms = 604800000},
+        {.name = "meta-b", .definition = "{name: meta-b, url: http://central/b}", .keys = &key_b, .n_keys = 1,
+         .type = "http", .target = "http://central/b", .interval_ms = 30000, .service = "bee"},
+    };
+    apply_version(s, v1, 2, 1);
+    int64_t version = sql_int("SELECT max(version) FROM check_versions");
+    meta_row("meta-a", row, sizeof row);
+    assert_string_equal(row, "http|http://central/a|central|200|99.5|604800000");
+    assert_int_equal(sql_int("SELECT count(*) FROM checks WHERE name = 'meta-b'"), 0);
+
+    /* A Register with the old local file changes nothing the version defines. */
+    assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
+    meta_row("meta-a", row, sizeof row);
+    assert_string_equal(row, "http|http://central/a|central|200|99.5|604800000");
+
+    /* The ack brings the new check with its metadata. */
+    assert_int_equal(store_assign_ack(s, p1, version, 1, NULL, err, sizeof err), 0);
+    meta_row("meta-b", row, sizeof row);
+    assert_string_equal(row, "http|http://central/b|bee|-|-|-");
+
+    /* meta-a leaves the assignment: its row keeps what it had, and a probe's
+     * Register decides again. */
+    apply_version(s, v1 + 1, 1, 1);
+    meta_row("meta-a", row, sizeof row);
+    assert_string_equal(row, "http|http://central/a|central|200|99.5|604800000");
+    assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
+    meta_row("meta-a", row, sizeof row);
+    assert_string_equal(row, "tcp|local:1|local|999|-|-");
+
+    /* A version stored before migration 009 has no metadata: the registered one
+     * stands, until the same files are applied again. */
+    sql(row, sizeof row,
+        "UPDATE check_version_checks SET meta_known = false, service = NULL WHERE version = "
+        "(SELECT max(version) FROM check_versions)");
+    struct store_check_info local_b = {.name = "meta-b", .type = "http", .target = "http://central/b",
+                                       .interval_ms = 30000, .service = "registered"};
+    assert_int_equal(store_set_probe_checks(s, p1, &local_b, 1, err, sizeof err), 0);
+    meta_row("meta-b", row, sizeof row);
+    assert_string_equal(row, "http|http://central/b|registered|-|-|-");
+    apply_version(s, v1 + 1, 1, 0);
+    meta_row("meta-b", row, sizeof row);
+    assert_string_equal(row, "http|http://central/b|bee|-|-|-");
+    assert_int_equal(sql_int("SELECT count(*) FROM check_version_checks WHERE NOT meta_known"), 0);
+}
+
 static void live_reconnect(void **state)
 {
     struct store *s = live(state);
@@ -743,6 +833,7 @@ int main(void)
         cmocka_unit_test(live_two_probes_and_failures),
         cmocka_unit_test(live_hostile_result_roundtrip),
         cmocka_unit_test(live_status),
+        cmocka_unit_test(live_assigned_check_meta),
         cmocka_unit_test(live_concurrent_writers),
         cmocka_unit_test(live_concurrent_migrate),
         cmocka_unit_test(live_reconnect),
