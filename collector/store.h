@@ -172,7 +172,7 @@ struct store_assign_check {
     const char *type;
     const char *target;
     int64_t interval_ms;
-    /* Analytics metadata as the check defines it (migrations/009); NULL / 0: not given. */
+    /* Analytics metadata as the check defines it (migrations/008); NULL / 0: not given. */
     const char *service;
     int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
     double slo_target_percent;

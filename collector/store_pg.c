@@ -792,7 +792,7 @@ out:
 
 /* What `checks` shows for a check the central assignment version v defines:
  * the version's definition wins over any probe's local file (docs/CHECKS.md,
- * "Check metadata"). Versions stored before migration 009 (meta_known false)
+ * "Check metadata"). Versions stored before migration 008 (meta_known false)
  * keep the registered metadata. Used as UPDATE checks k ... FROM
  * check_version_checks v. */
 #define VERSION_CHECK_SET                                                                                        \
@@ -1845,7 +1845,7 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
         *version = cur + 1;
         *created = 1;
     } else if (run_cmd(s,
-                       /* The same files again: a version stored before migration 009 learns
+                       /* The same files again: a version stored before migration 008 learns
                         * its metadata from them (its definitions are the same). */
                        "UPDATE check_version_checks v SET meta_known = true, service = n.service, "
                        "budget_p50_ms = n.budget_p50_ms, budget_p95_ms = n.budget_p95_ms, "
@@ -1974,7 +1974,7 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
         run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
                 errlen) < 0 ||
         run_cmd(s,
-                /* A version stored before migration 009 (meta_known false) keeps
+                /* A version stored before migration 008 (meta_known false) keeps
                  * the registered metadata. Name order, as everywhere checks are locked. */
                 "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
                 "budget_p99_ms, slo_target_percent, slo_window_ms) "

@@ -628,10 +628,10 @@ static void live_concurrent_migrate(void **state)
 }
 
 /* The server drops our session (restart, failover, idle kill): the store reconnects. */
-/* Central assignment and check metadata (migration 009): an apply updates the
+/* Central assignment and check metadata (migration 008): an apply updates the
  * rows of known checks at once, an ack brings new ones with their metadata, a
  * probe's Register cannot override a check the current version defines (but
- * can once the version drops it), and a version stored before 009 learns its
+ * can once the version drops it), and a version stored before 008 learns its
  * metadata when the same files are applied again. */
 static void meta_row(const char *check, char *out, size_t size)
 {
@@ -702,7 +702,7 @@ static void live_assigned_check_meta(void **state)
     meta_row("meta-a", row, sizeof row);
     assert_string_equal(row, "tcp|local:1|local|999|-|-");
 
-    /* A version stored before migration 009 has no metadata: the registered one
+    /* A version stored before migration 008 has no metadata: the registered one
      * stands, until the same files are applied again. */
     sql(row, sizeof row,
         "UPDATE check_version_checks SET meta_known = false, service = NULL WHERE version = "

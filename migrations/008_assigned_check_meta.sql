@@ -1,4 +1,4 @@
--- 009_assigned_check_meta: the analytics metadata of centrally assigned checks
+-- 008_assigned_check_meta: the analytics metadata of centrally assigned checks
 -- (service, latency budgets, SLO), parsed by the collector when a version is
 -- applied, so `checks` gets it without waiting for a probe to re-register
 -- (docs/CHECKS.md "Central assignment", "Check metadata"). meta_known is false
