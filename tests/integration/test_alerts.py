@@ -279,6 +279,10 @@ rules:
             probe.send(["c-1"], pb.OUTCOME_FAILED, 2)  # still down: nothing new
             probe.send(["c-1"], pb.OUTCOME_OK, 2)
             wait_for("c-1 resolved", lambda: count(hook, "c-1", "resolved") == 1, 10)
+            # Slack is a second receiver, delivered after the webhook: wait for its resolve too
+            # (bounded), then a second more for anything sent twice to show up.
+            wait_for("c-1 resolved at slack", lambda: any(b["text"].startswith("[RESOLVED]") and "c-1" in b["text"]
+                                                          for _, _, b, _ in slack.arrivals), 10)
             time.sleep(1.0)
             assert count(hook, "c-1", "firing") == 1 and count(hook, "c-1", "resolved") == 1, hook.alerts()
             slack_c1 = [b["text"] for _, _, b, _ in slack.arrivals if "c-1" in b["text"]]
