@@ -82,14 +82,13 @@ static int by_check_probe_time(const void *x, const void *y)
     return (a->started_at_us > b->started_at_us) - (a->started_at_us < b->started_at_us);
 }
 
-/* Empties h touching only the buckets that `in[0..n)` filled: a minute usually
- * holds a handful of results, and clearing 1,160 buckets per row would cost more
- * than the row. */
-static void hist_clear_used(struct pk_hist *h, const struct rollup_input *in, size_t n)
+/* Empties h, whose non-empty buckets all lie in [lo, hi]: a minute usually holds
+ * a handful of results, and clearing 1,160 buckets per row would cost more than
+ * the row. */
+static void hist_clear_range(struct pk_hist *h, int lo, int hi)
 {
-    for (size_t i = 0; i < n; i++)
-        if (in[i].total_us >= 0)
-            h->b[pk_hist_index(in[i].total_us)] = 0;
+    if (lo <= hi)
+        memset(&h->b[lo], 0, (size_t)(hi - lo + 1) * sizeof h->b[0]);
     h->count = h->clamped = 0;
     h->sum_us = 0;
     h->min_us = h->max_us = 0;
@@ -109,21 +108,26 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
         int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
         size_t j = i;
         struct rollup_counts counts = {0, 0, 0, 0};
+        int lo = PK_HIST_BUCKETS, hi = -1; /* the buckets this row filled */
         for (; j < n && in[j].check_id == in[i].check_id && in[j].probe_id == in[i].probe_id &&
                rollup_floor(in[j].started_at_us, ROLLUP_MINUTE_US) == minute;
              j++) {
             rollup_counts_add_outcome(&counts, in[j].outcome);
-            if (in[j].total_us >= 0)
+            if (in[j].total_us >= 0) {
+                int k = pk_hist_index(in[j].total_us);
                 pk_hist_add(h, in[j].total_us);
+                lo = k < lo ? k : lo;
+                hi = k > hi ? k : hi;
+            }
         }
         if (rows_reserve(out, PK_HIST_ENCODED_MAX) < 0) {
             rc = -1;
             break;
         }
-        size_t len = pk_hist_encode(h, out->bytes + out->bytes_len, out->bytes_cap - out->bytes_len);
+        size_t len = pk_hist_encode_range(h, lo, hi, out->bytes + out->bytes_len, out->bytes_cap - out->bytes_len);
         out->rows[out->n++] = (struct rollup_row){in[i].check_id, in[i].probe_id, minute, counts, out->bytes_len, len};
         out->bytes_len += len;
-        hist_clear_used(h, in + i, j - i);
+        hist_clear_range(h, lo, hi);
         i = j;
     }
     free(h);

@@ -2941,10 +2941,15 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
                 const uint8_t *hist;
                 size_t hist_len;
                 int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
-                while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1)
+                while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
+                    if (check_id_param && check_id > check_id_filter) {
+                        got = 0; /* entries are by ascending check id: the rest are other checks */
+                        break;
+                    }
                     got = check_id_param && check_id != check_id_filter
                               ? 0
                               : query_add(&acc, check_id, probe_id, bin_ts(r, i, 1), &c, hist, hist_len);
+                }
                 if (got < 0) {
                     set_err(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
                             probe_id);

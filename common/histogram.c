@@ -138,8 +138,17 @@ static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 
 
 size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
 {
+    return pk_hist_encode_range(h, 0, PK_HIST_BUCKETS - 1, out, cap);
+}
+
+size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *out, size_t cap)
+{
     size_t pos = 0, nonempty = 0;
-    for (int i = 0; i < PK_HIST_BUCKETS; i++)
+    if (lo < 0)
+        lo = 0;
+    if (hi > PK_HIST_BUCKETS - 1)
+        hi = PK_HIST_BUCKETS - 1;
+    for (int i = lo; i <= hi; i++)
         nonempty += h->b[i] != 0;
     if (cap < 1)
         return 0;
@@ -151,7 +160,7 @@ size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
         !(pos = pk_varint_put(out, cap, pos, (uint64_t)llround(sum))) || !(pos = pk_varint_put(out, cap, pos, nonempty)))
         return 0;
     int last = -1;
-    for (int i = 0; i < PK_HIST_BUCKETS; i++) {
+    for (int i = lo; i <= hi; i++) {
         if (!h->b[i])
             continue;
         if (!(pos = pk_varint_put(out, cap, pos, (uint64_t)(i - last))) || !(pos = pk_varint_put(out, cap, pos, h->b[i])))

@@ -54,6 +54,9 @@ double pk_hist_mean(const struct pk_hist *h);
  * pairs. Returns the length written, or 0 if cap is too small (at most
  * PK_HIST_ENCODED_MAX is ever needed). */
 size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap);
+/* The same when every non-empty bucket is known to lie in [lo, hi]: only those
+ * are looked at (a minute's histogram of a few values need not scan 1,160). */
+size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *out, size_t cap);
 /* 0, or -1 when buf is not a valid encoding (h is then empty). Decoding and
  * merging in one step: pk_hist_decode_merge adds into h instead of replacing. */
 int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h);

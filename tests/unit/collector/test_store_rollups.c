@@ -449,6 +449,12 @@ static void rollups_match_exact_answers(void **state)
     int64_t day_before = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
     size_t fed_before = n_fed;
     feed(1, late_t + 7 * 1000000, 1000000, 10, 10);
+    /* one check while its minute has packed partial rows (entries of both checks) */
+    for (int c = 0; c < 2; c++) {
+        struct store_rollup_filter one = {.since_us = late_t - HOUR, .until_us = late_t + HOUR,
+                                          .group = STORE_ROLLUP_BY_PROBE, .check = check_names[c]};
+        verify(&one, 3);
+    }
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 2);
     assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"),
