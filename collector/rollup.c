@@ -72,13 +72,18 @@ static int rows_reserve(struct rollup_rows *r, size_t more_bytes)
     return 0;
 }
 
-static int by_check_probe_time(const void *x, const void *y)
+/* (probe, minute, check, time): the order packed partial rows want, so packing
+ * needs no second sort. */
+static int by_probe_minute_check_time(const void *x, const void *y)
 {
     const struct rollup_input *a = x, *b = y;
-    if (a->check_id != b->check_id)
-        return a->check_id < b->check_id ? -1 : 1;
     if (a->probe_id != b->probe_id)
         return a->probe_id < b->probe_id ? -1 : 1;
+    int64_t ma = rollup_floor(a->started_at_us, ROLLUP_MINUTE_US), mb = rollup_floor(b->started_at_us, ROLLUP_MINUTE_US);
+    if (ma != mb)
+        return ma < mb ? -1 : 1;
+    if (a->check_id != b->check_id)
+        return a->check_id < b->check_id ? -1 : 1;
     return (a->started_at_us > b->started_at_us) - (a->started_at_us < b->started_at_us);
 }
 
@@ -102,7 +107,7 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
     if (!h)
         return -1;
     pk_hist_init(h);
-    qsort(in, n, sizeof *in, by_check_probe_time);
+    qsort(in, n, sizeof *in, by_probe_minute_check_time);
     int rc = 0;
     for (size_t i = 0; i < n;) {
         int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
@@ -115,7 +120,7 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
             rollup_counts_add_outcome(&counts, in[j].outcome);
             if (in[j].total_us >= 0) {
                 int k = pk_hist_index(in[j].total_us);
-                pk_hist_add(h, in[j].total_us);
+                pk_hist_add_at(h, in[j].total_us, k);
                 lo = k < lo ? k : lo;
                 hi = k > hi ? k : hi;
             }
@@ -186,7 +191,10 @@ static int packs_reserve(struct rollup_packs *p, size_t more_bytes)
 
 int rollup_pack_rows(struct rollup_rows *rows, struct rollup_packs *out)
 {
-    if (rows->n > 1)
+    size_t sorted = 1; /* rollup_build_minutes already gives this order */
+    while (sorted < rows->n && by_probe_minute_check(&rows->rows[sorted - 1], &rows->rows[sorted]) <= 0)
+        sorted++;
+    if (sorted < rows->n)
         qsort(rows->rows, rows->n, sizeof *rows->rows, by_probe_minute_check);
     for (size_t i = 0; i < rows->n;) {
         size_t j = i, need = 11;

@@ -50,7 +50,8 @@ void rollup_rows_free(struct rollup_rows *r);
 int64_t rollup_floor(int64_t us, int64_t width);
 
 /* Appends one row per (check, probe, minute of started_at) found in `in`,
- * ordered by that key. Sorts `in` in place. 0, or -1 when out of memory. */
+ * ordered by (probe, minute, check), the order packing wants. Sorts `in` in
+ * place. 0, or -1 when out of memory. */
 int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *out);
 
 /* Partial rows are packed (migration 011): one stored row per (probe, minute) of

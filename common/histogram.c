@@ -41,12 +41,10 @@ double pk_hist_value(int index)
     return 2.0 * exp(gamma_ln() * index) / (g + 1.0);
 }
 
-void pk_hist_add_n(struct pk_hist *h, int64_t us, uint64_t n)
+/* Adds n values us (>= 0) that fall in bucket index. */
+static void add_at(struct pk_hist *h, int64_t us, int index, uint64_t n)
 {
-    if (n == 0)
-        return;
-    if (us < 0)
-        us = 0;
+    h->b[index] += n;
     if (h->count == 0 || us < h->min_us)
         h->min_us = us;
     if (h->count == 0 || us > h->max_us)
@@ -55,8 +53,18 @@ void pk_hist_add_n(struct pk_hist *h, int64_t us, uint64_t n)
         h->clamped += n;
     h->count += n;
     h->sum_us += (double)us * (double)n;
-    h->b[pk_hist_index(us)] += n;
 }
+
+void pk_hist_add_n(struct pk_hist *h, int64_t us, uint64_t n)
+{
+    if (n == 0)
+        return;
+    if (us < 0)
+        us = 0;
+    add_at(h, us, pk_hist_index(us), n);
+}
+
+void pk_hist_add_at(struct pk_hist *h, int64_t us, int index) { add_at(h, us < 0 ? 0 : us, index, 1); }
 
 void pk_hist_add(struct pk_hist *h, int64_t us) { pk_hist_add_n(h, us, 1); }
 

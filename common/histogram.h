@@ -34,6 +34,8 @@ struct pk_hist {
 void pk_hist_init(struct pk_hist *h);
 /* Adds one value in microseconds (negative counts as 0). */
 void pk_hist_add(struct pk_hist *h, int64_t us);
+/* Adds one value whose bucket the caller already has (pk_hist_index(us)). */
+void pk_hist_add_at(struct pk_hist *h, int64_t us, int index);
 /* Adds n equal values (for tests and generators). */
 void pk_hist_add_n(struct pk_hist *h, int64_t us, uint64_t n);
 /* dst += src. */

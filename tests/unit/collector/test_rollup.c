@@ -67,18 +67,21 @@ static void build_minutes_known(void **state)
     assert_int_equal(h.count, 2);
     assert_int_equal(h.min_us, 10);
     assert_int_equal(h.max_us, 30);
+    /* ordered by (probe, minute, check): check 2's minute 0 comes before check 1's minute 1 */
     r = &rows.rows[1];
+    assert_int_equal(r->check_id, 2);
+    assert_int_equal(r->start_us, T0);
+    assert_int_equal(r->counts.ok, 1);
+    assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
+    assert_int_equal(h.count, 1);
+    assert_int_equal(h.max_us, 5);
+    r = &rows.rows[2];
+    assert_int_equal(r->check_id, 1);
     assert_int_equal(r->start_us, T0 + MIN);
     assert_int_equal(r->counts.unknown, 2); /* unspecified counts as unknown */
     assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
     assert_int_equal(h.count, 1);
     assert_int_equal(h.min_us, 40);
-    r = &rows.rows[2];
-    assert_int_equal(r->check_id, 2);
-    assert_int_equal(r->counts.ok, 1);
-    assert_int_equal(pk_hist_decode(rows.bytes + r->hist_off, r->hist_len, &h), 0);
-    assert_int_equal(h.count, 1);
-    assert_int_equal(h.max_us, 5);
     rollup_rows_free(&rows);
 }
 
