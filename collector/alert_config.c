@@ -10,71 +10,46 @@
 
 #include "../common/checks.h"
 #include "../common/result.h"
+#include "yaml_doc.h"
 #include "notify.h"
 
-#define ALERT_FILE_MAX (1 << 20)
-
-struct cl {
-    const char *origin;
-    yaml_document_t doc;
-    char *err;
-    size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct cl *L, const yaml_node_t *n, const char *fmt, ...)
+static int get_str(struct yaml_doc *L, const yaml_node_t *n, const char *what, char *out, size_t outlen)
 {
-    int line = n ? (int)n->start_mark.line + 1 : 1, col = n ? (int)n->start_mark.column + 1 : 1;
-    int k = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
-    if (k >= 0 && (size_t)k < L->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(L->err + k, L->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static yaml_node_t *node(struct cl *L, int id) { return yaml_document_get_node(&L->doc, id); }
-static const char *txt(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-static int is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length > 0; }
-
-static int get_str(struct cl *L, const yaml_node_t *n, const char *what, char *out, size_t outlen)
-{
-    if (!is_scalar(n))
-        return fail(L, n, "'%s' must be a non-empty string", what);
+    if (!yaml_doc_is_scalar(n))
+        return yaml_doc_fail(L, n, "'%s' must be a non-empty string", what);
     if (n->data.scalar.length >= outlen)
-        return fail(L, n, "'%s' is longer than %zu characters", what, outlen - 1);
-    pk_strlcpy(out, txt(n), outlen);
+        return yaml_doc_fail(L, n, "'%s' is longer than %zu characters", what, outlen - 1);
+    pk_strlcpy(out, yaml_doc_txt(n), outlen);
     return 0;
 }
 
-static int get_dur(struct cl *L, const yaml_node_t *n, const char *what, int64_t min_ms, int64_t *ms)
+static int get_dur(struct yaml_doc *L, const yaml_node_t *n, const char *what, int64_t min_ms, int64_t *ms)
 {
-    if (!is_scalar(n) || pk_parse_duration_ms(txt(n), ms) < 0)
-        return fail(L, n, "'%s' must be a duration like 30s, 5m or 250ms, got '%s'", what,
-                    is_scalar(n) ? txt(n) : "");
+    if (!yaml_doc_is_scalar(n) || pk_parse_duration_ms(yaml_doc_txt(n), ms) < 0)
+        return yaml_doc_fail(L, n, "'%s' must be a duration like 30s, 5m or 250ms, got '%s'", what,
+                    yaml_doc_is_scalar(n) ? yaml_doc_txt(n) : "");
     if (*ms < min_ms)
-        return fail(L, n, "'%s' must be at least %lld ms, got '%s'", what, (long long)min_ms, txt(n));
+        return yaml_doc_fail(L, n, "'%s' must be at least %lld ms, got '%s'", what, (long long)min_ms, yaml_doc_txt(n));
     return 0;
 }
 
-static int get_int(struct cl *L, const yaml_node_t *n, const char *what, long min, long max, int *out)
+static int get_int(struct yaml_doc *L, const yaml_node_t *n, const char *what, long min, long max, int *out)
 {
     char *end;
     errno = 0;
-    long v = is_scalar(n) ? strtol(txt(n), &end, 10) : 0;
-    if (!is_scalar(n) || *end || errno || v < min || v > max)
-        return fail(L, n, "'%s' must be an integer from %ld to %ld", what, min, max);
+    long v = yaml_doc_is_scalar(n) ? strtol(yaml_doc_txt(n), &end, 10) : 0;
+    if (!yaml_doc_is_scalar(n) || *end || errno || v < min || v > max)
+        return yaml_doc_fail(L, n, "'%s' must be an integer from %ld to %ld", what, min, max);
     *out = (int)v;
     return 0;
 }
 
-static int get_num(struct cl *L, const yaml_node_t *n, const char *what, double min, double *out)
+static int get_num(struct yaml_doc *L, const yaml_node_t *n, const char *what, double min, double *out)
 {
     char *end;
-    double v = is_scalar(n) ? strtod(txt(n), &end) : 0;
-    if (!is_scalar(n) || *end || !(v >= min) || v > 1e9)
-        return fail(L, n, "'%s' must be a number of at least %g", what, min);
+    double v = yaml_doc_is_scalar(n) ? strtod(yaml_doc_txt(n), &end) : 0;
+    if (!yaml_doc_is_scalar(n) || *end || !(v >= min) || v > 1e9)
+        return yaml_doc_fail(L, n, "'%s' must be a number of at least %g", what, min);
     *out = v;
     return 0;
 }
@@ -88,17 +63,17 @@ static int key_allowed(const char *k, const char *const *allowed)
 }
 
 /* Checks every key of map is allowed and unique. */
-static int check_keys(struct cl *L, const yaml_node_t *map, const char *where, const char *const *allowed)
+static int check_keys(struct yaml_doc *L, const yaml_node_t *map, const char *where, const char *const *allowed)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (!is_scalar(k))
-            return fail(L, k, "%s: keys must be strings", where);
-        if (!key_allowed(txt(k), allowed))
-            return fail(L, k, "%s: unknown key '%s'", where, txt(k));
+        yaml_node_t *k = yaml_doc_node(L, p->key);
+        if (!yaml_doc_is_scalar(k))
+            return yaml_doc_fail(L, k, "%s: keys must be strings", where);
+        if (!key_allowed(yaml_doc_txt(k), allowed))
+            return yaml_doc_fail(L, k, "%s: unknown key '%s'", where, yaml_doc_txt(k));
         for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(txt(node(L, q->key)), txt(k)) == 0)
-                return fail(L, k, "%s: key '%s' given twice", where, txt(k));
+            if (strcmp(yaml_doc_txt(yaml_doc_node(L, q->key)), yaml_doc_txt(k)) == 0)
+                return yaml_doc_fail(L, k, "%s: key '%s' given twice", where, yaml_doc_txt(k));
     }
     return 0;
 }
@@ -113,12 +88,12 @@ static const char *const RULE_TYPES[] = {"incident", "latency_budget", "baseline
                                          "spool_drops", "silent_probe", NULL};
 static const char *const LABELS[] = {"alertname", "check", "service", "probe", "region", "severity", "slo", NULL};
 
-static int parse_receiver(struct cl *L, const yaml_node_t *m, struct alert_config *cfg)
+static int parse_receiver(struct yaml_doc *L, const yaml_node_t *m, struct alert_config *cfg)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return fail(L, m, "a receiver must be a mapping with name, type and url");
+        return yaml_doc_fail(L, m, "a receiver must be a mapping with name, type and url");
     if (cfg->n_receivers >= ALERT_MAX_RECEIVERS)
-        return fail(L, m, "more than %d receivers", ALERT_MAX_RECEIVERS);
+        return yaml_doc_fail(L, m, "more than %d receivers", ALERT_MAX_RECEIVERS);
     if (check_keys(L, m, "receiver", RECEIVER_KEYS) < 0)
         return -1;
     struct alert_receiver *r = &cfg->receivers[cfg->n_receivers];
@@ -128,25 +103,25 @@ static int parse_receiver(struct cl *L, const yaml_node_t *m, struct alert_confi
     r->retry_initial_ms = 1000;
     r->retry_max_ms = 300000;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        const char *k = txt(node(L, p->key));
-        yaml_node_t *v = node(L, p->value);
+        const char *k = yaml_doc_txt(yaml_doc_node(L, p->key));
+        yaml_node_t *v = yaml_doc_node(L, p->value);
         int rc = 0;
         if (!strcmp(k, "name")) {
             rc = get_str(L, v, "name", r->name, sizeof r->name);
         } else if (!strcmp(k, "type")) {
-            if (!is_scalar(v))
-                return fail(L, v, "receiver 'type' must be webhook, alertmanager or slack");
-            r->type = !strcmp(txt(v), "webhook") ? ALERT_RCV_WEBHOOK
-                      : !strcmp(txt(v), "alertmanager") ? ALERT_RCV_ALERTMANAGER
-                      : !strcmp(txt(v), "slack") ? ALERT_RCV_SLACK : -1;
+            if (!yaml_doc_is_scalar(v))
+                return yaml_doc_fail(L, v, "receiver 'type' must be webhook, alertmanager or slack");
+            r->type = !strcmp(yaml_doc_txt(v), "webhook") ? ALERT_RCV_WEBHOOK
+                      : !strcmp(yaml_doc_txt(v), "alertmanager") ? ALERT_RCV_ALERTMANAGER
+                      : !strcmp(yaml_doc_txt(v), "slack") ? ALERT_RCV_SLACK : -1;
             if (r->type < 0)
-                return fail(L, v, "receiver 'type' must be webhook, alertmanager or slack, got '%s'", txt(v));
+                return yaml_doc_fail(L, v, "receiver 'type' must be webhook, alertmanager or slack, got '%s'", yaml_doc_txt(v));
         } else if (!strcmp(k, "url")) {
             char h[256], port[16], path[1024], e[256];
             if (get_str(L, v, "url", r->url, sizeof r->url) < 0)
                 return -1;
             if (notify_parse_url(r->url, h, sizeof h, port, sizeof port, path, sizeof path, e, sizeof e) < 0)
-                return fail(L, v, "%s", e);
+                return yaml_doc_fail(L, v, "%s", e);
         } else if (!strcmp(k, "timeout")) {
             rc = get_dur(L, v, "timeout", 10, &r->timeout_ms);
         } else if (!strcmp(k, "retry_initial")) {
@@ -158,28 +133,28 @@ static int parse_receiver(struct cl *L, const yaml_node_t *m, struct alert_confi
             return -1;
     }
     if (!r->name[0] || r->type < 0 || !r->url[0])
-        return fail(L, m, "a receiver needs name, type and url");
+        return yaml_doc_fail(L, m, "a receiver needs name, type and url");
     for (int i = 0; i < cfg->n_receivers; i++)
         if (!strcmp(cfg->receivers[i].name, r->name))
-            return fail(L, m, "receiver '%s' is defined twice", r->name);
+            return yaml_doc_fail(L, m, "receiver '%s' is defined twice", r->name);
     if (r->type == ALERT_RCV_ALERTMANAGER) {
         size_t len = strlen(r->url);
         while (len > 7 && r->url[len - 1] == '/')
             r->url[--len] = '\0';
         if (len + sizeof "/api/v2/alerts" > sizeof r->url)
-            return fail(L, m, "receiver '%s': url too long", r->name);
+            return yaml_doc_fail(L, m, "receiver '%s': url too long", r->name);
         strcat(r->url, "/api/v2/alerts");
     }
     cfg->n_receivers++;
     return 0;
 }
 
-static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *cfg)
+static int parse_rule(struct yaml_doc *L, const yaml_node_t *m, struct alert_config *cfg)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return fail(L, m, "a rule must be a mapping with name and type");
+        return yaml_doc_fail(L, m, "a rule must be a mapping with name and type");
     if (cfg->n_rules >= ALERT_MAX_RULES)
-        return fail(L, m, "more than %d rules", ALERT_MAX_RULES);
+        return yaml_doc_fail(L, m, "more than %d rules", ALERT_MAX_RULES);
     if (check_keys(L, m, "rule", RULE_KEYS) < 0)
         return -1;
     struct alert_rule *r = &cfg->rules[cfg->n_rules];
@@ -201,22 +176,22 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
     int has_window = 0;
     const yaml_node_t *type_node = m, *subject_node = NULL, *slos_node = NULL;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        const char *k = txt(node(L, p->key));
-        yaml_node_t *v = node(L, p->value);
+        const char *k = yaml_doc_txt(yaml_doc_node(L, p->key));
+        yaml_node_t *v = yaml_doc_node(L, p->value);
         int rc = 0;
         if (!strcmp(k, "name")) {
             rc = get_str(L, v, "name", r->name, sizeof r->name);
             if (!rc && strchr(r->name, '|'))
-                return fail(L, v, "rule name '%s' must not contain '|'", r->name);
+                return yaml_doc_fail(L, v, "rule name '%s' must not contain '|'", r->name);
         } else if (!strcmp(k, "type")) {
             type_node = v;
             for (int i = 0; RULE_TYPES[i]; i++)
-                if (is_scalar(v) && !strcmp(txt(v), RULE_TYPES[i]))
+                if (yaml_doc_is_scalar(v) && !strcmp(yaml_doc_txt(v), RULE_TYPES[i]))
                     r->type = i;
             if (r->type < 0)
-                return fail(L, v,
+                return yaml_doc_fail(L, v,
                             "rule 'type' must be incident, latency_budget, baseline_regression, slo_burn, "
-                            "spool_drops or silent_probe, got '%s'", is_scalar(v) ? txt(v) : "");
+                            "spool_drops or silent_probe, got '%s'", yaml_doc_is_scalar(v) ? yaml_doc_txt(v) : "");
         } else if (!strcmp(k, "severity")) {
             rc = get_str(L, v, "severity", r->severity, sizeof r->severity);
         } else if (!strcmp(k, "checks") || !strcmp(k, "probes")) {
@@ -229,26 +204,26 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
         } else if (!strcmp(k, "receivers") || !strcmp(k, "group_by")) {
             int is_rcv = k[0] == 'r';
             if (v->type != YAML_SEQUENCE_NODE)
-                return fail(L, v, "'%s' must be a list", k);
+                return yaml_doc_fail(L, v, "'%s' must be a list", k);
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-                yaml_node_t *e = node(L, *it);
-                if (!is_scalar(e))
-                    return fail(L, e, "'%s' items must be names", k);
+                yaml_node_t *e = yaml_doc_node(L, *it);
+                if (!yaml_doc_is_scalar(e))
+                    return yaml_doc_fail(L, e, "'%s' items must be names", k);
                 if (is_rcv) {
                     int found = -1;
                     for (int i = 0; i < cfg->n_receivers; i++)
-                        if (!strcmp(cfg->receivers[i].name, txt(e)))
+                        if (!strcmp(cfg->receivers[i].name, yaml_doc_txt(e)))
                             found = i;
                     if (found < 0)
-                        return fail(L, e, "unknown receiver '%s' (receivers must be defined before rules)", txt(e));
+                        return yaml_doc_fail(L, e, "unknown receiver '%s' (receivers must be defined before rules)", yaml_doc_txt(e));
                     r->receivers[r->n_receivers++] = found;
                 } else {
-                    if (!key_allowed(txt(e), LABELS))
-                        return fail(L, e, "group_by: unknown label '%s' (alertname, check, service, probe, region, "
-                                          "severity, slo)", txt(e));
+                    if (!key_allowed(yaml_doc_txt(e), LABELS))
+                        return yaml_doc_fail(L, e, "group_by: unknown label '%s' (alertname, check, service, probe, region, "
+                                          "severity, slo)", yaml_doc_txt(e));
                     if (r->n_group_by >= ALERT_MAX_GROUP_BY)
-                        return fail(L, e, "group_by: more than %d labels", ALERT_MAX_GROUP_BY);
-                    pk_strlcpy(r->group_by[r->n_group_by++], txt(e), sizeof r->group_by[0]);
+                        return yaml_doc_fail(L, e, "group_by: more than %d labels", ALERT_MAX_GROUP_BY);
+                    pk_strlcpy(r->group_by[r->n_group_by++], yaml_doc_txt(e), sizeof r->group_by[0]);
                 }
             }
         } else if (!strcmp(k, "group_wait")) {
@@ -285,10 +260,10 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
             return -1;
     }
     if (!r->name[0] || r->type < 0)
-        return fail(L, type_node, "a rule needs name and type");
+        return yaml_doc_fail(L, type_node, "a rule needs name and type");
     for (int i = 0; i < cfg->n_rules; i++)
         if (!strcmp(cfg->rules[i].name, r->name))
-            return fail(L, m, "rule '%s' is defined twice", r->name);
+            return yaml_doc_fail(L, m, "rule '%s' is defined twice", r->name);
     if (!has_window)
         r->window_ms = r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
                        : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
@@ -301,9 +276,9 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
         r->n_group_by = 2;
     }
     if (slos_node && r->type != ALERT_SLO_BURN)
-        return fail(L, slos_node, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
+        return yaml_doc_fail(L, slos_node, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
     if (r->slo_short_ms >= r->slo_long_ms)
-        return fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
+        return yaml_doc_fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
     cfg->n_rules++;
     return 0;
 }
@@ -311,31 +286,23 @@ static int parse_rule(struct cl *L, const yaml_node_t *m, struct alert_config *c
 int alert_config_parse(const char *origin, const char *text, size_t len, struct alert_config *cfg, char *err,
                        size_t errlen)
 {
-    struct cl L = {.origin = origin, .err = err, .errlen = errlen};
+    struct yaml_doc L;
     memset(cfg, 0, sizeof *cfg);
     cfg->evaluation_interval_ms = 5000;
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &L.doc)) {
-        snprintf(err, errlen, "%s:%d:%d: YAML: %s", origin, (int)parser.problem_mark.line + 1,
-                 (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "malformed");
-        yaml_parser_delete(&parser);
+    if (yaml_doc_load(&L, origin, text, len, err, errlen) < 0)
         return -1;
-    }
-    yaml_parser_delete(&parser);
     int rc = -1;
     yaml_node_t *root = yaml_document_get_root_node(&L.doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        fail(&L, root, "the alerts file must be a mapping with receivers and rules");
+        yaml_doc_fail(&L, root, "the alerts file must be a mapping with receivers and rules");
         goto out;
     }
     if (check_keys(&L, root, "alerts file", ROOT_KEYS) < 0)
         goto out;
     yaml_node_t *rcv = NULL, *rules = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        const char *k = txt(node(&L, p->key));
-        yaml_node_t *v = node(&L, p->value);
+        const char *k = yaml_doc_txt(yaml_doc_node(&L, p->key));
+        yaml_node_t *v = yaml_doc_node(&L, p->value);
         if (!strcmp(k, "evaluation_interval")) {
             if (get_dur(&L, v, k, 100, &cfg->evaluation_interval_ms) < 0)
                 goto out;
@@ -346,42 +313,32 @@ int alert_config_parse(const char *origin, const char *text, size_t len, struct 
         }
     }
     if (!rcv || rcv->type != YAML_SEQUENCE_NODE || rcv->data.sequence.items.start == rcv->data.sequence.items.top) {
-        fail(&L, rcv ? rcv : root, "'receivers' must be a non-empty list");
+        yaml_doc_fail(&L, rcv ? rcv : root, "'receivers' must be a non-empty list");
         goto out;
     }
     for (yaml_node_item_t *it = rcv->data.sequence.items.start; it < rcv->data.sequence.items.top; it++)
-        if (parse_receiver(&L, node(&L, *it), cfg) < 0)
+        if (parse_receiver(&L, yaml_doc_node(&L, *it), cfg) < 0)
             goto out;
     if (!rules || rules->type != YAML_SEQUENCE_NODE ||
         rules->data.sequence.items.start == rules->data.sequence.items.top) {
-        fail(&L, rules ? rules : root, "'rules' must be a non-empty list");
+        yaml_doc_fail(&L, rules ? rules : root, "'rules' must be a non-empty list");
         goto out;
     }
     for (yaml_node_item_t *it = rules->data.sequence.items.start; it < rules->data.sequence.items.top; it++)
-        if (parse_rule(&L, node(&L, *it), cfg) < 0)
+        if (parse_rule(&L, yaml_doc_node(&L, *it), cfg) < 0)
             goto out;
     rc = 0;
 out:
-    yaml_document_delete(&L.doc);
+    yaml_doc_free(&L);
     return rc;
 }
 
 int alert_config_load(const char *path, struct alert_config *cfg, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    size_t n = 0;
+    char *buf = yaml_doc_read_file(path, &n, err, errlen);
+    if (!buf)
         return -1;
-    }
-    char *buf = malloc(ALERT_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, ALERT_FILE_MAX + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad || n > ALERT_FILE_MAX) {
-        snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : bad ? "read error" : "larger than 1 MiB");
-        free(buf);
-        return -1;
-    }
     int rc = alert_config_parse(path, buf, n, cfg, err, errlen);
     free(buf);
     return rc;

@@ -16,49 +16,25 @@
 
 #include "../common/checks.h"
 #include "../common/result.h"
+#include "yaml_doc.h"
 
-#define SLO_FILE_MAX (1 << 20)
 #define DAY_MS (INT64_C(86400000))
 #define MAX_WINDOW_DAYS 366
 
-struct sl {
-    const char *origin;
-    yaml_document_t doc;
-    char *err;
-    size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail(struct sl *L, const yaml_node_t *n, const char *fmt, ...)
+static int get_str(struct yaml_doc *L, const yaml_node_t *n, const char *what, const char *slo, char *out, size_t outlen)
 {
-    int line = n ? (int)n->start_mark.line + 1 : 1, col = n ? (int)n->start_mark.column + 1 : 1;
-    int k = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
-    if (k >= 0 && (size_t)k < L->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(L->err + k, L->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static yaml_node_t *node(struct sl *L, int id) { return yaml_document_get_node(&L->doc, id); }
-static const char *txt(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-static int is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length > 0; }
-
-static int get_str(struct sl *L, const yaml_node_t *n, const char *what, const char *slo, char *out, size_t outlen)
-{
-    if (!is_scalar(n))
-        return fail(L, n, "'%s' of SLO '%s' must be a non-empty string", what, slo);
+    if (!yaml_doc_is_scalar(n))
+        return yaml_doc_fail(L, n, "'%s' of SLO '%s' must be a non-empty string", what, slo);
     if (n->data.scalar.length >= outlen)
-        return fail(L, n, "'%s' of SLO '%s' is longer than %zu characters", what, slo, outlen - 1);
-    pk_strlcpy(out, txt(n), outlen);
+        return yaml_doc_fail(L, n, "'%s' of SLO '%s' is longer than %zu characters", what, slo, outlen - 1);
+    pk_strlcpy(out, yaml_doc_txt(n), outlen);
     return 0;
 }
 
 /* 99.9 or 99.9% (a percentage either way), as a check file's slo: target. */
-static int get_target(struct sl *L, const yaml_node_t *n, const char *slo, double *out)
+static int get_target(struct yaml_doc *L, const yaml_node_t *n, const char *slo, double *out)
 {
-    const char *t = is_scalar(n) ? txt(n) : "";
+    const char *t = yaml_doc_is_scalar(n) ? yaml_doc_txt(n) : "";
     size_t tn = strlen(t);
     char *end = NULL;
     errno = 0;
@@ -66,18 +42,18 @@ static int get_target(struct sl *L, const yaml_node_t *n, const char *slo, doubl
     if (end && tn > 1 && t[tn - 1] == '%' && end == t + tn - 1)
         end++;
     if (!tn || !end || *end || errno || !isfinite(v))
-        return fail(L, n, "'target' of SLO '%s' must be a percentage like 99.9 or 99.9%%, got '%s'", slo, t);
+        return yaml_doc_fail(L, n, "'target' of SLO '%s' must be a percentage like 99.9 or 99.9%%, got '%s'", slo, t);
     if (!(v > 0 && v < 100))
-        return fail(L, n, "'target' of SLO '%s' must be between 0 and 100 (exclusive), got '%s'", slo, t);
+        return yaml_doc_fail(L, n, "'target' of SLO '%s' must be between 0 and 100 (exclusive), got '%s'", slo, t);
     *out = v;
     return 0;
 }
 
 /* "30d" (days, 1..366) or a duration like 12h; at least a minute (the rollups'
  * resolution), at most 366 days. */
-static int get_window(struct sl *L, const yaml_node_t *n, const char *slo, int64_t *out)
+static int get_window(struct yaml_doc *L, const yaml_node_t *n, const char *slo, int64_t *out)
 {
-    const char *t = is_scalar(n) ? txt(n) : "";
+    const char *t = yaml_doc_is_scalar(n) ? yaml_doc_txt(n) : "";
     int64_t ms = -1;
     size_t tn = strlen(t);
     if (tn > 1 && t[tn - 1] == 'd' && strspn(t, "0123456789") == tn - 1) {
@@ -88,7 +64,7 @@ static int get_window(struct sl *L, const yaml_node_t *n, const char *slo, int64
         ms = -1;
     }
     if (ms < 60000 || ms > MAX_WINDOW_DAYS * DAY_MS)
-        return fail(L, n, "'window' of SLO '%s' must be a duration from 1m to %dd like 30d or 12h, got '%s'", slo,
+        return yaml_doc_fail(L, n, "'window' of SLO '%s' must be a duration from 1m to %dd like 30d or 12h, got '%s'", slo,
                     MAX_WINDOW_DAYS, t);
     *out = ms;
     return 0;
@@ -96,60 +72,60 @@ static int get_window(struct sl *L, const yaml_node_t *n, const char *slo, int64
 
 static const char *const SLO_KEYS[] = {"name", "description", "target", "window", "service", "checks", NULL};
 
-static const yaml_node_t *find(struct sl *L, const yaml_node_t *map, const char *key)
+static const yaml_node_t *find(struct yaml_doc *L, const yaml_node_t *map, const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (is_scalar(k) && strcmp(txt(k), key) == 0)
-            return node(L, p->value);
+        yaml_node_t *k = yaml_doc_node(L, p->key);
+        if (yaml_doc_is_scalar(k) && strcmp(yaml_doc_txt(k), key) == 0)
+            return yaml_doc_node(L, p->value);
     }
     return NULL;
 }
 
-static int parse_group(struct sl *L, const yaml_node_t *m, struct slo_config *cfg)
+static int parse_group(struct yaml_doc *L, const yaml_node_t *m, struct slo_config *cfg)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return fail(L, m, "an SLO must be a mapping with name, target and service and/or checks");
+        return yaml_doc_fail(L, m, "an SLO must be a mapping with name, target and service and/or checks");
     if (cfg->n_groups >= SLO_CONFIG_MAX_GROUPS)
-        return fail(L, m, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
+        return yaml_doc_fail(L, m, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
     struct slo_group *g = &cfg->groups[cfg->n_groups];
     memset(g, 0, sizeof *g);
     g->line = (int)m->start_mark.line + 1;
     g->window_ms = 30 * DAY_MS;
     const yaml_node_t *v = find(L, m, "name");
     if (!v)
-        return fail(L, m, "an SLO needs a 'name'");
-    if (!is_scalar(v))
-        return fail(L, v, "'name' of an SLO must be a non-empty string");
+        return yaml_doc_fail(L, m, "an SLO needs a 'name'");
+    if (!yaml_doc_is_scalar(v))
+        return yaml_doc_fail(L, v, "'name' of an SLO must be a non-empty string");
     if (v->data.scalar.length >= sizeof g->name)
-        return fail(L, v, "SLO name '%.40s...' is longer than %zu characters", txt(v), sizeof g->name - 1);
-    pk_strlcpy(g->name, txt(v), sizeof g->name);
+        return yaml_doc_fail(L, v, "SLO name '%.40s...' is longer than %zu characters", yaml_doc_txt(v), sizeof g->name - 1);
+    pk_strlcpy(g->name, yaml_doc_txt(v), sizeof g->name);
     if (strchr(g->name, '|'))
-        return fail(L, v, "SLO name '%s' must not contain '|'", g->name);
+        return yaml_doc_fail(L, v, "SLO name '%s' must not contain '|'", g->name);
     for (size_t i = 0; i < cfg->n_groups; i++)
         if (strcmp(cfg->groups[i].name, g->name) == 0)
-            return fail(L, v, "SLO '%s' is defined twice (first at line %d)", g->name, cfg->groups[i].line);
+            return yaml_doc_fail(L, v, "SLO '%s' is defined twice (first at line %d)", g->name, cfg->groups[i].line);
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (!is_scalar(k))
-            return fail(L, k, "SLO '%s': keys must be strings", g->name);
+        yaml_node_t *k = yaml_doc_node(L, p->key);
+        if (!yaml_doc_is_scalar(k))
+            return yaml_doc_fail(L, k, "SLO '%s': keys must be strings", g->name);
         int known = 0;
         for (int i = 0; SLO_KEYS[i]; i++)
-            known |= strcmp(txt(k), SLO_KEYS[i]) == 0;
+            known |= strcmp(yaml_doc_txt(k), SLO_KEYS[i]) == 0;
         if (!known)
-            return fail(L, k,
+            return yaml_doc_fail(L, k,
                         "SLO '%s': unknown key '%s' (name, description, target, window, service, checks; check "
                         "labels do not reach the collector, select by service or check name)",
-                        g->name, txt(k));
+                        g->name, yaml_doc_txt(k));
         for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(txt(node(L, q->key)), txt(k)) == 0)
-                return fail(L, k, "SLO '%s': key '%s' given twice", g->name, txt(k));
+            if (strcmp(yaml_doc_txt(yaml_doc_node(L, q->key)), yaml_doc_txt(k)) == 0)
+                return yaml_doc_fail(L, k, "SLO '%s': key '%s' given twice", g->name, yaml_doc_txt(k));
     }
     if ((v = find(L, m, "description")) && get_str(L, v, "description", g->name, g->description,
                                                    sizeof g->description) < 0)
         return -1;
     if (!(v = find(L, m, "target")))
-        return fail(L, m, "SLO '%s' needs a 'target' like 99.9%%", g->name);
+        return yaml_doc_fail(L, m, "SLO '%s' needs a 'target' like 99.9%%", g->name);
     if (get_target(L, v, g->name, &g->target_percent) < 0)
         return -1;
     if ((v = find(L, m, "window")) && get_window(L, v, g->name, &g->window_ms) < 0)
@@ -158,22 +134,22 @@ static int parse_group(struct sl *L, const yaml_node_t *m, struct slo_config *cf
         return -1;
     if ((v = find(L, m, "checks"))) {
         if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.start == v->data.sequence.items.top)
-            return fail(L, v, "'checks' of SLO '%s' must be a non-empty list of check names or patterns like "
+            return yaml_doc_fail(L, v, "'checks' of SLO '%s' must be a non-empty list of check names or patterns like "
                               "[checkout-*]", g->name);
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-            yaml_node_t *e = node(L, *it);
+            yaml_node_t *e = yaml_doc_node(L, *it);
             if (g->n_patterns >= SLO_GROUP_MAX_PATTERNS)
-                return fail(L, e, "'checks' of SLO '%s' has more than %d items", g->name, SLO_GROUP_MAX_PATTERNS);
+                return yaml_doc_fail(L, e, "'checks' of SLO '%s' has more than %d items", g->name, SLO_GROUP_MAX_PATTERNS);
             if (get_str(L, e, "checks", g->name, g->patterns[g->n_patterns], sizeof g->patterns[0]) < 0)
                 return -1;
             for (int i = 0; i < g->n_patterns; i++)
                 if (strcmp(g->patterns[i], g->patterns[g->n_patterns]) == 0)
-                    return fail(L, e, "'checks' of SLO '%s' lists '%s' twice", g->name, g->patterns[i]);
+                    return yaml_doc_fail(L, e, "'checks' of SLO '%s' lists '%s' twice", g->name, g->patterns[i]);
             g->n_patterns++;
         }
     }
     if (!g->service[0] && g->n_patterns == 0)
-        return fail(L, m, "SLO '%s' selects no checks: give 'service' and/or 'checks'", g->name);
+        return yaml_doc_fail(L, m, "SLO '%s' selects no checks: give 'service' and/or 'checks'", g->name);
     cfg->n_groups++;
     return 0;
 }
@@ -181,45 +157,37 @@ static int parse_group(struct sl *L, const yaml_node_t *m, struct slo_config *cf
 int slo_config_parse(const char *origin, const char *text, size_t len, struct slo_config *cfg, char *err,
                      size_t errlen)
 {
-    struct sl L = {.origin = origin, .err = err, .errlen = errlen};
+    struct yaml_doc L;
     memset(cfg, 0, sizeof *cfg);
     pk_strlcpy(cfg->origin, origin, sizeof cfg->origin);
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &L.doc)) {
-        snprintf(err, errlen, "%s:%d:%d: YAML: %s", origin, (int)parser.problem_mark.line + 1,
-                 (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "malformed");
-        yaml_parser_delete(&parser);
+    if (yaml_doc_load(&L, origin, text, len, err, errlen) < 0)
         return -1;
-    }
-    yaml_parser_delete(&parser);
     int rc = -1;
     yaml_node_t *root = yaml_document_get_root_node(&L.doc);
     if (!root || root->type != YAML_MAPPING_NODE) {
-        fail(&L, root, "the SLO file must be a mapping with a list 'slos'");
+        yaml_doc_fail(&L, root, "the SLO file must be a mapping with a list 'slos'");
         goto out;
     }
     const yaml_node_t *list = NULL;
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(&L, p->key);
-        if (!is_scalar(k) || strcmp(txt(k), "slos") != 0) {
-            fail(&L, k, "SLO file: unknown key '%s' (only 'slos')", is_scalar(k) ? txt(k) : "");
+        yaml_node_t *k = yaml_doc_node(&L, p->key);
+        if (!yaml_doc_is_scalar(k) || strcmp(yaml_doc_txt(k), "slos") != 0) {
+            yaml_doc_fail(&L, k, "SLO file: unknown key '%s' (only 'slos')", yaml_doc_is_scalar(k) ? yaml_doc_txt(k) : "");
             goto out;
         }
         if (list) {
-            fail(&L, k, "SLO file: key 'slos' given twice");
+            yaml_doc_fail(&L, k, "SLO file: key 'slos' given twice");
             goto out;
         }
-        list = node(&L, p->value);
+        list = yaml_doc_node(&L, p->value);
     }
     if (!list || list->type != YAML_SEQUENCE_NODE || list->data.sequence.items.start == list->data.sequence.items.top) {
-        fail(&L, list ? list : root, "'slos' must be a non-empty list");
+        yaml_doc_fail(&L, list ? list : root, "'slos' must be a non-empty list");
         goto out;
     }
     size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
     if (n > SLO_CONFIG_MAX_GROUPS) {
-        fail(&L, list, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
+        yaml_doc_fail(&L, list, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
         goto out;
     }
     if (!(cfg->groups = calloc(n, sizeof *cfg->groups))) {
@@ -227,11 +195,11 @@ int slo_config_parse(const char *origin, const char *text, size_t len, struct sl
         goto out;
     }
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++)
-        if (parse_group(&L, node(&L, *it), cfg) < 0)
+        if (parse_group(&L, yaml_doc_node(&L, *it), cfg) < 0)
             goto out;
     rc = 0;
 out:
-    yaml_document_delete(&L.doc);
+    yaml_doc_free(&L);
     if (rc < 0)
         slo_config_free(cfg);
     return rc;
@@ -240,20 +208,10 @@ out:
 int slo_config_load(const char *path, struct slo_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    size_t n = 0;
+    char *buf = yaml_doc_read_file(path, &n, err, errlen);
+    if (!buf)
         return -1;
-    }
-    char *buf = malloc(SLO_FILE_MAX + 1);
-    size_t n = buf ? fread(buf, 1, SLO_FILE_MAX + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad || n > SLO_FILE_MAX) {
-        snprintf(err, errlen, "%s: %s", path, !buf ? "out of memory" : bad ? "read error" : "larger than 1 MiB");
-        free(buf);
-        return -1;
-    }
     int rc = slo_config_parse(path, buf, n, cfg, err, errlen);
     free(buf);
     return rc;
