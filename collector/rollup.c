@@ -72,6 +72,17 @@ static int rows_reserve(struct rollup_rows *r, size_t more_bytes)
     return 0;
 }
 
+int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id, int64_t start_us,
+                       const struct rollup_counts *counts, const uint8_t *hist, size_t len)
+{
+    if (rows_reserve(r, len) < 0)
+        return -1;
+    memcpy(r->bytes + r->bytes_len, hist, len);
+    r->rows[r->n++] = (struct rollup_row){check_id, probe_id, start_us, *counts, r->bytes_len, len};
+    r->bytes_len += len;
+    return 0;
+}
+
 /* (probe, minute, check, time): the order packed partial rows want, so packing
  * needs no second sort. */
 static int by_probe_minute_check_time(const void *x, const void *y)

@@ -44,6 +44,9 @@ struct rollup_rows {
     size_t bytes_len, bytes_cap;
 };
 void rollup_rows_reset(struct rollup_rows *r); /* keeps the memory */
+/* Appends one row, copying its encoded histogram. 0, or -1 when out of memory. */
+int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id, int64_t start_us,
+                       const struct rollup_counts *counts, const uint8_t *hist, size_t len);
 void rollup_rows_free(struct rollup_rows *r);
 
 /* floor(us / width) * width, also for negative us. */

@@ -1191,6 +1191,22 @@ static int copy_put(struct copy_state *c, const char *p, size_t n, char *err, si
     return 0;
 }
 
+/* Appends bytes as lowercase hex (a bytea's \\x form in COPY text). */
+static int copy_put_hex(struct copy_state *c, const uint8_t *b, size_t n, char *err, size_t errlen)
+{
+    char hex[512];
+    for (size_t k = 0; k < n;) {
+        size_t m = 0;
+        for (; k < n && m + 2 <= sizeof hex; k++) {
+            hex[m++] = hex_digits[b[k] >> 4];
+            hex[m++] = hex_digits[b[k] & 15];
+        }
+        if (copy_put(c, hex, m, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Packed partial rollups (collector/rollup.h) of the results this transaction
  * stored, one row per (probe, minute), COPYed into rollup_partial inside the
  * same transaction. A row may be larger than the COPY buffer: it is streamed. */
@@ -1212,7 +1228,7 @@ static int copy_packs(struct store *s, char *err, size_t errlen)
     for (size_t i = 0; i < s->rollup_packs.n; i++) {
         const struct rollup_pack *pk = &s->rollup_packs.v[i];
         const uint8_t *b = s->rollup_packs.bytes + pk->off;
-        char head[96], minute[64], hex[512];
+        char head[96], minute[64];
         if (format_timestamp(minute, sizeof minute, pk->minute_us) < 0) {
             set_err(err, errlen, "probe id %" PRId64 ": rollup minute out of range", pk->probe_id);
             goto fail;
@@ -1220,16 +1236,7 @@ static int copy_packs(struct store *s, char *err, size_t errlen)
         int hl = snprintf(head, sizeof head, "%" PRId64 "\t%s\t\\\\x", pk->probe_id, minute);
         if (copy_put(&copy, head, (size_t)hl, err, errlen) < 0)
             goto fail;
-        for (size_t k = 0; k < pk->len;) {
-            size_t m = 0;
-            for (; k < pk->len && m + 2 <= sizeof hex; k++) {
-                hex[m++] = hex_digits[b[k] >> 4];
-                hex[m++] = hex_digits[b[k] & 15];
-            }
-            if (copy_put(&copy, hex, m, err, errlen) < 0)
-                goto fail;
-        }
-        if (copy_put(&copy, "\n", 1, err, errlen) < 0)
+        if (copy_put_hex(&copy, b, pk->len, err, errlen) < 0 || copy_put(&copy, "\n", 1, err, errlen) < 0)
             goto fail;
         if (copy.len >= COPY_CHUNK && copy_flush(&copy, err, errlen) < 0)
             goto fail;
@@ -1267,39 +1274,10 @@ static int pack_old_partials(struct store *s, char *err, size_t errlen)
     int rc = 0;
     rollup_rows_reset(&s->rollup_rows);
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        struct rollup_rows *rows = &s->rollup_rows;
-        size_t len = (size_t)PQgetlength(r, i, 7);
-        if (rows->n == rows->cap) {
-            size_t cap = rows->cap ? rows->cap * 2 : 256;
-            struct rollup_row *v = realloc(rows->rows, cap * sizeof *v);
-            if (!v) {
-                rc = -1;
-                break;
-            }
-            rows->rows = v;
-            rows->cap = cap;
-        }
-        if (rows->bytes_cap - rows->bytes_len < len) {
-            size_t cap = rows->bytes_cap ? rows->bytes_cap : 4096;
-            while (cap - rows->bytes_len < len)
-                cap *= 2;
-            uint8_t *b = realloc(rows->bytes, cap);
-            if (!b) {
-                rc = -1;
-                break;
-            }
-            rows->bytes = b;
-            rows->bytes_cap = cap;
-        }
-        memcpy(rows->bytes + rows->bytes_len, PQgetvalue(r, i, 7), len);
-        rows->rows[rows->n++] = (struct rollup_row){bin_i64(r, i, 0),
-                                                    bin_i64(r, i, 1),
-                                                    bin_ts(r, i, 2),
-                                                    {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
-                                                     (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)},
-                                                    rows->bytes_len,
-                                                    len};
-        rows->bytes_len += len;
+        const struct rollup_counts c = {(uint64_t)bin_i64(r, i, 3), (uint64_t)bin_i64(r, i, 4),
+                                        (uint64_t)bin_i64(r, i, 5), (uint64_t)bin_i64(r, i, 6)};
+        rc = rollup_rows_append(&s->rollup_rows, bin_i64(r, i, 0), bin_i64(r, i, 1), bin_ts(r, i, 2), &c,
+                                (const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7));
     }
     PQclear(r);
     if (rc < 0) {
@@ -2414,7 +2392,7 @@ out:
 /* One rollup_minute COPY line (text format); bytea as \\x<hex>. */
 static int copy_minute_row(struct copy_state *c, const struct lrow *row, char *err, size_t errlen)
 {
-    char line[256], minute[64], hex[512];
+    char line[256], minute[64];
     if (format_timestamp(minute, sizeof minute, row->t) < 0) {
         set_err(err, errlen, "compacting rollups: minute out of range");
         return -1;
@@ -2423,15 +2401,8 @@ static int copy_minute_row(struct copy_state *c, const struct lrow *row, char *e
                      "\t\\\\x", row->c, row->p, minute, row->n.ok, row->n.degraded, row->n.failed, row->n.unknown);
     if (n < 0 || (size_t)n >= sizeof line || copy_put(c, line, (size_t)n, err, errlen) < 0)
         return -1;
-    for (size_t k = 0; k < row->len;) {
-        size_t m = 0;
-        for (; k < row->len && m + 2 <= sizeof hex; k++) {
-            hex[m++] = hex_digits[row->hist[k] >> 4];
-            hex[m++] = hex_digits[row->hist[k] & 15];
-        }
-        if (copy_put(c, hex, m, err, errlen) < 0)
-            return -1;
-    }
+    if (copy_put_hex(c, row->hist, row->len, err, errlen) < 0)
+        return -1;
     return copy_put(c, "\n", 1, err, errlen);
 }
 
@@ -2910,8 +2881,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
             snprintf(sql, sizeof sql,
                      "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
                      "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.minute >= w.f AND r.minute < w.t "
-                     "WHERE ($3::bigint IS NULL OR $3::bigint IS NOT NULL) "
-                     "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))");
+                     "WHERE $3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[])");
         else if (l == 2 && check_days)
             snprintf(sql, sizeof sql,
                      "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
@@ -2925,8 +2895,9 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
                      "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
                      "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
                      column[l], table[l], column[l], column[l]);
-        const char *params[] = {from_arr, to_arr, check_id_param, probe_filter};
-        r = PQexecParams(s->conn, sql, 4, NULL, params, NULL, NULL, 1);
+        /* packed partial rows hold every check: the check is picked while unpacking */
+        const char *params[] = {from_arr, to_arr, l == 3 ? probe_filter : check_id_param, probe_filter};
+        r = PQexecParams(s->conn, sql, l == 3 ? 3 : 4, NULL, params, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             pg_err(s, r, "rollup query: reading rollups", err, errlen);
             goto out;
