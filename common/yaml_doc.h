@@ -1,7 +1,7 @@
-/* yaml_doc.h: what the collector's YAML files (--alerts, --slos) share: loading
- * a file of at most 1 MiB into a libyaml document, and errors that name
- * FILE:LINE:COL of the node at fault. Each file's own keys are parsed by its
- * module (alert_config.c, slo_config.c). */
+/* yaml_doc.h: what Picket's YAML files share (the collector's --alerts and --slos,
+ * the probe's configuration): loading a file of at most 1 MiB into a libyaml
+ * document, and errors that name FILE:LINE:COL of the node at fault. Each file's own
+ * keys are parsed by its module. */
 #ifndef PK_YAML_DOC_H
 #define PK_YAML_DOC_H
 
