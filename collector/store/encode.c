@@ -1,0 +1,256 @@
+/* encode.c: text for PostgreSQL: COPY text-format result rows and fields
+ * (store_encode_result_row, store_copy_escape), timestamps, and the JSON and
+ * array literals passed as statement parameters. User text reaches PostgreSQL
+ * only through these escapers or as parameters, never spliced into SQL; bytes that
+ * are not UTF-8 become U+FFFD rather than making a batch unstorable. */
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "../../common/buf.h"
+
+#define METRICS_JSON_MAX 4096
+
+/* 0 with the length, -1 when anything did not fit. */
+static long finish(const struct pk_buf *b) { return pk_buf_ok(b) < 0 ? -1 : (long)b->len; }
+
+/* PostgreSQL rejects invalid UTF-8, and one bad byte in an HTTP error message must
+ * not make a whole batch unstorable: such bytes become U+FFFD. */
+static void add_copy_text(struct pk_buf *b, const char *value, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    for (size_t i = 0; i < n && !b->failed;) {
+        size_t k = pk_utf8_seq_len(p + i, n - i);
+        if (k == 0) {
+            pk_buf_add(b, PK_UTF8_REPLACEMENT, 3);
+            i++;
+            continue;
+        }
+        switch (k == 1 ? p[i] : 0) {
+        case '\\': pk_buf_add(b, "\\\\", 2); break;
+        case '\t': pk_buf_add(b, "\\t", 2); break;
+        case '\n': pk_buf_add(b, "\\n", 2); break;
+        case '\r': pk_buf_add(b, "\\r", 2); break;
+        default: pk_buf_add(b, value + i, k); break;
+        }
+        i += k;
+    }
+}
+
+long store_copy_escape(char *buf, size_t size, const char *value)
+{
+    struct pk_buf b;
+    pk_buf_init_fixed(&b, buf, size);
+    if (!value)
+        pk_buf_add(&b, "\\N", 2);
+    else
+        add_copy_text(&b, value, strlen(value));
+    return finish(&b);
+}
+
+/* Digits written by hand: this runs once per stored result, and snprintf with
+ * gmtime_r was half of the collector's CPU in the ingest profile. */
+static void add_i64(struct pk_buf *b, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[n++] = '-';
+    char out[24];
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    pk_buf_add(b, out, n);
+}
+
+static void put_digits(char *p, int64_t v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* The calendar arithmetic is the days-to-civil algorithm (proleptic Gregorian). */
+int st_format_timestamp(char *buf, size_t size, int64_t us)
+{
+    if (size < 30)
+        return -1;
+    int64_t secs = us / 1000000, frac = us % 1000000;
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t day = doy - (153 * mp + 2) / 5 + 1;
+    int64_t month = mp < 10 ? mp + 3 : mp - 9;
+    int64_t year = yoe + era * 400 + (month <= 2);
+    if (year < 1 || year > 9999)
+        return -1;
+    put_digits(buf, year, 4);
+    buf[4] = '-';
+    put_digits(buf + 5, month, 2);
+    buf[7] = '-';
+    put_digits(buf + 8, day, 2);
+    buf[10] = ' ';
+    put_digits(buf + 11, rem / 3600, 2);
+    buf[13] = ':';
+    put_digits(buf + 14, rem / 60 % 60, 2);
+    buf[16] = ':';
+    put_digits(buf + 17, rem % 60, 2);
+    buf[19] = '.';
+    put_digits(buf + 20, frac, 6);
+    memcpy(buf + 26, "+00", 4);
+    return 0;
+}
+
+static void add_duration(struct pk_buf *b, int64_t us)
+{
+    if (us < 0) {
+        pk_buf_add(b, "\\N\t", 3);
+    } else {
+        add_i64(b, us);
+        pk_buf_add(b, "\t", 1);
+    }
+}
+
+/* The metrics column: a JSON object, COPY-escaped; -1 when it does not fit. */
+static int add_metrics(struct pk_buf *b, const struct pk_result *r)
+{
+    if (r->n_metrics <= 0)
+        return pk_buf_add(b, "\\N", 2);
+    char json_buf[METRICS_JSON_MAX];
+    struct pk_buf json;
+    pk_buf_init_fixed(&json, json_buf, sizeof json_buf);
+    int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
+    pk_buf_add(&json, "{", 1);
+    for (int i = 0; i < n_metrics; i++) {
+        const struct pk_metric *m = &r->metrics[i];
+        if (i > 0)
+            pk_buf_add(&json, ", ", 2);
+        pk_buf_add_json_string(&json, m->name, strnlen(m->name, sizeof m->name));
+        if (isfinite(m->value))
+            pk_buf_addf(&json, ": %.17g", m->value);
+        else
+            pk_buf_add(&json, ": null", 6);
+    }
+    pk_buf_add(&json, "}", 1);
+    if (finish(&json) < 0)
+        return -1;
+    add_copy_text(b, json_buf, json.len);
+    return 0;
+}
+
+long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t check_id, const struct pk_result *r)
+{
+    struct pk_buf b;
+    char started_at[64];
+    pk_buf_init_fixed(&b, buf, size);
+    if (st_format_timestamp(started_at, sizeof started_at, r->started_at_us) < 0)
+        return -1;
+    const int64_t ints[] = {probe_id,      (int64_t)r->seq, check_id,     0 /* started_at */,
+                            r->outcome,    r->error_class,  r->status_code, r->body_bytes};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (i == 3)
+            pk_buf_add(&b, started_at, 29);
+        else
+            add_i64(&b, ints[i]);
+        pk_buf_add(&b, "\t", 1);
+    }
+    add_duration(&b, r->dns_us);
+    add_duration(&b, r->connect_us);
+    add_duration(&b, r->tls_us);
+    add_duration(&b, r->ttfb_us);
+    add_duration(&b, r->total_us);
+    /* Fixed-size fields may arrive unterminated: never read past them. */
+    add_copy_text(&b, r->message, strnlen(r->message, sizeof r->message));
+    pk_buf_add(&b, "\t", 1);
+    if (add_metrics(&b, r) < 0)
+        return -1;
+    pk_buf_add(&b, "\n", 1);
+    return finish(&b);
+}
+
+static void add_kv_object(struct pk_buf *b, const struct pk_kv *kv, size_t n)
+{
+    pk_buf_add(b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *key = kv[i].key ? kv[i].key : "";
+        const char *value = kv[i].value ? kv[i].value : "";
+        if (i > 0)
+            pk_buf_add(b, ", ", 2);
+        pk_buf_add_json_string(b, key, strlen(key));
+        pk_buf_add(b, ": ", 2);
+        pk_buf_add_json_string(b, value, strlen(value));
+    }
+    pk_buf_add(b, "}", 1);
+}
+
+char *st_labels_json(const struct pk_kv *labels, size_t n)
+{
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    add_kv_object(&b, labels, n);
+    return pk_buf_take(&b);
+}
+
+char *st_bigint_array(const int64_t *values, size_t n)
+{
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    pk_buf_add(&b, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        pk_buf_addf(&b, i ? ",%" PRId64 : "%" PRId64, values[i]);
+    pk_buf_add(&b, "}", 1);
+    return pk_buf_take(&b);
+}
+
+char *st_strings_json(char *const *values, size_t n)
+{
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    pk_buf_add(&b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            pk_buf_add(&b, ",", 1);
+        pk_buf_add_json_string(&b, values[i], strlen(values[i]));
+    }
+    pk_buf_add(&b, "]", 1);
+    return pk_buf_take(&b);
+}
+
+char *st_timestamp_array(const int64_t *values, size_t n, size_t stride)
+{
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    pk_buf_add(&b, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        char ts[64];
+        const int64_t *v = (const int64_t *)((const char *)values + i * stride);
+        if (st_format_timestamp(ts, sizeof ts, *v) < 0) {
+            pk_buf_free(&b);
+            return NULL;
+        }
+        pk_buf_add(&b, i ? ",\"" : "\"", i ? 2 : 1);
+        pk_buf_add(&b, ts, 29);
+        pk_buf_add(&b, "\"", 1);
+    }
+    pk_buf_add(&b, "}", 1);
+    return pk_buf_take(&b);
+}

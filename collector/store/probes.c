@@ -1,0 +1,283 @@
+/* probes.c: probes and the check metadata they register: upsert on Register,
+ * the checks a probe runs, heartbeats, and the probe and check listings the
+ * query API reads (store_probe_status, store_check_meta). Checks are locked in
+ * name order wherever several are upserted, so two probes cannot deadlock. */
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../../common/pk_error.h"
+
+/* --------------------------------------------------------------- probes */
+
+int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
+                       uint64_t *committed_seq, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL;
+    char what[192];
+    char *labels = st_labels_json(info->labels, info->n_labels);
+    snprintf(what, sizeof what, "probe \"%.128s\": register", info->name ? info->name : "");
+    if (!labels) {
+        pk_fail(err, errlen, "%s: out of memory", what);
+        goto out;
+    }
+    const char *params[] = {info->name, info->region, labels, info->version};
+    st_ensure_ready(s);
+    r = st_run(s,
+            "INSERT INTO probes (name, region, labels, version) VALUES ($1, $2, $3::jsonb, $4) "
+            "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
+            "version = EXCLUDED.version, last_seen = now() "
+            "RETURNING id, committed_seq",
+            4, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        goto out;
+    *probe_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *committed_seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+    rc = 0;
+out:
+    PQclear(r);
+    free(labels);
+    return rc;
+}
+
+static int by_check_name(const void *a, const void *b)
+{
+    const struct store_check_info *x = *(const struct store_check_info *const *)a;
+    const struct store_check_info *y = *(const struct store_check_info *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
+                           char *err, size_t errlen)
+{
+    int rc = -1;
+    char what[224], probe[24], interval[24];
+    const struct store_check_info **sorted = calloc(n ? n : 1, sizeof *sorted);
+    int64_t *ids = calloc(n ? n : 1, sizeof *ids);
+    char *id_array = NULL;
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    if (!sorted || !ids) {
+        pk_fail(err, errlen, "probe id %s: setting checks: out of memory", probe);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!checks[i].name || !checks[i].type) {
+            pk_fail(err, errlen, "probe id %s: check #%zu has no name or type", probe, i + 1);
+            goto out;
+        }
+        sorted[i] = &checks[i];
+    }
+    /* The same lock order (by name) in every transaction that upserts several
+     * checks: two probes getting overlapping lists cannot deadlock. */
+    qsort(sorted, n, sizeof *sorted, by_check_name);
+    st_ensure_ready(s);
+    snprintf(what, sizeof what, "probe id %s: setting checks", probe);
+    if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_check_info *c = sorted[i];
+        snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
+        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
+        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
+        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
+        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
+        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
+        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
+        const char *params[] = {c->name,
+                                c->type,
+                                c->target,
+                                c->interval_ms > 0 ? interval : NULL,
+                                c->service && c->service[0] ? c->service : NULL,
+                                c->budget_p50_ms > 0 ? p50 : NULL,
+                                c->budget_p95_ms > 0 ? p95 : NULL,
+                                c->budget_p99_ms > 0 ? p99 : NULL,
+                                has_slo ? slo_target : NULL,
+                                has_slo ? slo_window : NULL};
+        snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
+        PGresult *r = st_run(s,
+                          "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
+                          "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) "
+                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                          "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
+                          "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                          "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                          "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
+                          "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now() RETURNING id",
+                          10, params, PGRES_TUPLES_OK, what, err, errlen);
+        if (!r)
+            goto out;
+        ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    id_array = st_bigint_array(ids, n);
+    if (!id_array) {
+        pk_fail(err, errlen, "probe id %s: setting checks: out of memory", probe);
+        goto out;
+    }
+    snprintf(what, sizeof what, "probe id %s: setting checks", probe);
+    const char *params[] = {probe, id_array};
+    /* The rows are locked already (upserted above, in name order). */
+    if (st_run_cmd(s,
+                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
+                "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
+                1, params + 1, what, err, errlen) < 0 ||
+        st_run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
+        st_run_cmd(s,
+                "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
+                "ON CONFLICT DO NOTHING",
+                2, params, what, err, errlen) < 0 ||
+        st_commit(s, what, err, errlen) < 0)
+        goto out;
+    /* Only committed ids may enter the cache. */
+    for (size_t i = 0; i < n; i++)
+        (void)st_cache_put(&s->checks, sorted[i]->name, ids[i]);
+    rc = 0;
+out:
+    if (rc < 0)
+        st_rollback(s);
+    free(sorted);
+    free(ids);
+    free(id_array);
+    return rc;
+}
+
+int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errlen)
+{
+    char probe[24], what[64];
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    snprintf(what, sizeof what, "probe id %s: heartbeat", probe);
+    const char *params[] = {probe};
+    st_ensure_ready(s);
+    PGresult *r = st_run(s, "UPDATE probes SET last_seen = now() WHERE id = $1", 1, params, PGRES_COMMAND_OK, what, err,
+                      errlen);
+    if (!r)
+        return -1;
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) {
+        pk_fail(err, errlen, "probe id %s is not registered", probe);
+        return -1;
+    }
+    return 0;
+}
+
+int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
+                          size_t errlen)
+{
+    char probe[24], pending[24], dropped[24], bytes[24], what[64];
+    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
+    snprintf(pending, sizeof pending, "%" PRIu64, hb->pending > INT64_MAX ? (uint64_t)INT64_MAX : hb->pending);
+    snprintf(dropped, sizeof dropped, "%" PRIu64, hb->dropped > INT64_MAX ? (uint64_t)INT64_MAX : hb->dropped);
+    snprintf(bytes, sizeof bytes, "%" PRIu64, hb->spool_bytes > INT64_MAX ? (uint64_t)INT64_MAX : hb->spool_bytes);
+    snprintf(what, sizeof what, "probe id %s: heartbeat", probe);
+    const char *params[] = {probe, pending, dropped, bytes};
+    st_ensure_ready(s);
+    PGresult *r = st_run(s,
+                      "UPDATE probes SET last_seen = now(), pending_results = $2::bigint, spool_bytes = $4::bigint, "
+                      "dropped_results = dropped_results + CASE WHEN $3::bigint >= dropped_reported "
+                      "THEN $3::bigint - dropped_reported ELSE $3::bigint END, dropped_reported = $3::bigint "
+                      "WHERE id = $1",
+                      4, params, PGRES_COMMAND_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    int found = strcmp(PQcmdTuples(r), "0") != 0;
+    PQclear(r);
+    if (!found) {
+        pk_fail(err, errlen, "probe id %s is not registered", probe);
+        return -1;
+    }
+    return 0;
+}
+
+int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    st_ensure_ready(s);
+    PGresult *r = st_run(s,
+                      "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint, pending_results, "
+                      "dropped_results, spool_bytes, committed_seq FROM probes ORDER BY name COLLATE \"C\"",
+                      0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
+    if (!r)
+        return -1;
+    size_t count = (size_t)PQntuples(r);
+    struct store_probe_row *out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        PQclear(r);
+        pk_fail(err, errlen, "status: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int t = (int)i;
+        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
+        pk_strlcpy(out[i].region, PQgetvalue(r, t, 1), sizeof out[i].region);
+        out[i].last_seen_us = strtoll(PQgetvalue(r, t, 2), NULL, 10);
+        out[i].pending = strtoull(PQgetvalue(r, t, 3), NULL, 10);
+        out[i].dropped = strtoull(PQgetvalue(r, t, 4), NULL, 10);
+        out[i].spool_bytes = strtoull(PQgetvalue(r, t, 5), NULL, 10);
+        out[i].committed_seq = strtoull(PQgetvalue(r, t, 6), NULL, 10);
+    }
+    PQclear(r);
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
+int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    st_ensure_ready(s);
+    PGresult *r = st_run(s,
+                      "SELECT name, type, coalesce(service, ''), coalesce(interval_ms, 0), coalesce(budget_p50_ms, 0), "
+                      "coalesce(budget_p95_ms, 0), coalesce(budget_p99_ms, 0), coalesce(slo_target_percent, 0), "
+                      "coalesce(slo_window_ms, 0) FROM checks ORDER BY name COLLATE \"C\"",
+                      0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
+    if (!r)
+        return -1;
+    size_t count = (size_t)PQntuples(r);
+    struct store_check_meta *out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        PQclear(r);
+        pk_fail(err, errlen, "query: reading checks: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        int t = (int)i;
+        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
+        pk_strlcpy(out[i].type, PQgetvalue(r, t, 1), sizeof out[i].type);
+        pk_strlcpy(out[i].service, PQgetvalue(r, t, 2), sizeof out[i].service);
+        out[i].interval_ms = strtoll(PQgetvalue(r, t, 3), NULL, 10);
+        out[i].budget_p50_ms = strtoll(PQgetvalue(r, t, 4), NULL, 10);
+        out[i].budget_p95_ms = strtoll(PQgetvalue(r, t, 5), NULL, 10);
+        out[i].budget_p99_ms = strtoll(PQgetvalue(r, t, 6), NULL, 10);
+        out[i].slo_target_percent = strtod(PQgetvalue(r, t, 7), NULL);
+        out[i].slo_window_ms = strtoll(PQgetvalue(r, t, 8), NULL, 10);
+    }
+    PQclear(r);
+    *rows = out;
+    *n = count;
+    return 0;
+}
+
+int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen)
+{
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%" PRId64, probe_id);
+    const char *params[] = {idbuf};
+    st_ensure_ready(s);
+    PGresult *r = st_run(s, "SELECT name FROM probes WHERE id = $1", 1, params, PGRES_TUPLES_OK, "looking up a probe",
+                      err, errlen);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found)
+        pk_strlcpy(name, PQgetvalue(r, 0, 0), namelen);
+    PQclear(r);
+    return found;
+}

@@ -1,0 +1,331 @@
+/* rollup_query.c: store_rollup_query, rollups over a window per check and
+ * probe or region, read in one snapshot from the coarsest level that covers
+ * each part plus the partial rows not yet compacted, merged in C. */
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../../common/pk_error.h"
+
+struct probe_ref {
+    int64_t id;
+    char name[128];
+    int region; /* index into the query's region list */
+};
+
+static int by_row_order(const void *x, const void *y)
+{
+    const struct store_rollup_row *a = x, *b = y;
+    int c = strcmp(a->check_name, b->check_name);
+    if (c)
+        return c;
+    c = strcmp(a->group, b->group);
+    if (c)
+        return c;
+    return (a->bucket_start_us > b->bucket_start_us) - (a->bucket_start_us < b->bucket_start_us);
+}
+
+/* Appends [from, to) to a level's range list when not empty. */
+static void add_range(int64_t *ranges, size_t *n, struct rollup_range r)
+{
+    if (r.to_us <= r.from_us)
+        return;
+    ranges[2 * *n] = r.from_us;
+    ranges[2 * *n + 1] = r.to_us;
+    (*n)++;
+}
+
+/* What store_rollup_query adds rows into: the key is (check, group, bucket). */
+struct query_acc {
+    const struct store_rollup_filter *f;
+    const struct probe_ref *probes; /* sorted by id */
+    size_t n_probes;
+    struct rollup_merge *m;
+    int64_t since, bucket;
+};
+
+static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
+                     const uint8_t *hist, size_t len)
+{
+    int64_t group = q->f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
+    if (q->f->group == STORE_ROLLUP_BY_REGION) {
+        size_t lo = 0, hi = q->n_probes;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (q->probes[mid].id < probe_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        group = lo < q->n_probes && q->probes[lo].id == probe_id ? q->probes[lo].region : -1;
+    }
+    int64_t b = q->since + (t - q->since) / q->bucket * q->bucket;
+    return rollup_merge_add(q->m, check_id, group, b, c, hist, len) < 0 ? -1 : 0;
+}
+
+int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
+                       size_t *n_out, char *err, size_t errlen)
+{
+    int rc = -1;
+    PGresult *r = NULL, *checks = NULL;
+    struct probe_ref *probes = NULL;
+    char(*regions)[64] = NULL;
+    int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
+    size_t n_ranges[4] = {0, 0, 0, 0};
+    char *probe_filter = NULL, *from_arr = NULL, *to_arr = NULL;
+    int64_t *filter_ids = NULL, *tmp = NULL;
+    struct rollup_merge *m = NULL;
+    struct store_rollup_row *out = NULL;
+    char check_param[24];
+    const char *check_id_param = NULL;
+    int64_t check_id_filter = 0;
+    size_t n_probes = 0, n_regions = 0, n_filter = 0;
+    *rows_out = NULL;
+    *n_out = 0;
+
+    int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
+    int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
+    if (until <= since) {
+        pk_fail(err, errlen, "rollup query: the window is empty (since must be at least a minute before until)");
+        return -1;
+    }
+    if (bucket <= 0 || bucket % ROLLUP_MINUTE_US != 0) {
+        pk_fail(err, errlen, "rollup query: bucket width must be a whole number of minutes");
+        return -1;
+    }
+    int64_t n_buckets = (until - since + bucket - 1) / bucket;
+    if (n_buckets > STORE_ROLLUP_MAX_BUCKETS) {
+        pk_fail(err, errlen, "rollup query: %" PRId64 " buckets asked, at most %d", n_buckets,
+                STORE_ROLLUP_MAX_BUCKETS);
+        return -1;
+    }
+    for (int l = 0; l < 4; l++) {
+        ranges[l] = calloc((size_t)n_buckets * 4, sizeof(int64_t)); /* at most 2 ranges per bucket and level */
+        if (!ranges[l])
+            goto oom;
+    }
+    for (int64_t b = since; b < until; b += bucket) {
+        struct rollup_plan plan;
+        rollup_plan_window(b, b + bucket < until ? b + bucket : until, &plan);
+        add_range(ranges[3], &n_ranges[3], (struct rollup_range){b, b + bucket < until ? b + bucket : until});
+        add_range(ranges[2], &n_ranges[2], plan.day);
+        for (int k = 0; k < 2; k++) {
+            add_range(ranges[1], &n_ranges[1], plan.hour[k]);
+            add_range(ranges[0], &n_ranges[0], plan.minute[k]);
+        }
+    }
+
+    st_ensure_ready(s);
+    /* One snapshot for every read: compaction moving rows from rollup_partial to
+     * the final tables between two reads would count them twice or not at all. */
+    if (st_run_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, "rollup query: BEGIN", err, errlen) <
+        0)
+        goto out;
+    r = st_run(s, "SELECT id, name, region FROM probes ORDER BY id", 0, NULL, PGRES_TUPLES_OK, "rollup query: probes",
+            err, errlen);
+    if (!r)
+        goto out;
+    n_probes = (size_t)PQntuples(r);
+    probes = calloc(n_probes ? n_probes : 1, sizeof *probes);
+    regions = calloc(n_probes ? n_probes : 1, sizeof *regions);
+    filter_ids = calloc(n_probes ? n_probes : 1, sizeof *filter_ids);
+    if (!probes || !regions || !filter_ids)
+        goto oom;
+    for (size_t i = 0; i < n_probes; i++) {
+        probes[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        pk_strlcpy(probes[i].name, PQgetvalue(r, (int)i, 1), sizeof probes[i].name);
+        const char *region = PQgetvalue(r, (int)i, 2);
+        size_t k = 0;
+        while (k < n_regions && strcmp(regions[k], region) != 0)
+            k++;
+        if (k == n_regions)
+            pk_strlcpy(regions[n_regions++], region, sizeof regions[0]);
+        probes[i].region = (int)k;
+        if ((!f->probe || strcmp(f->probe, probes[i].name) == 0) && (!f->region || strcmp(f->region, region) == 0))
+            filter_ids[n_filter++] = probes[i].id;
+    }
+    PQclear(r);
+    r = NULL;
+    if (f->probe && n_filter == 0) {
+        pk_fail(err, errlen, "rollup query: probe \"%.128s\" is not known%s", f->probe,
+                f->region ? " in that region" : "");
+        goto out;
+    }
+    if (f->region && n_filter == 0) {
+        pk_fail(err, errlen, "rollup query: no probe in region \"%.64s\"", f->region);
+        goto out;
+    }
+    if (f->probe || f->region) {
+        probe_filter = st_bigint_array(filter_ids, n_filter);
+        if (!probe_filter)
+            goto oom;
+    }
+    const char *name_param[] = {f->check};
+    checks = st_run(s, "SELECT id, name FROM checks WHERE $1::text IS NULL OR name = $1 ORDER BY id", 1, name_param,
+                 PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
+    if (!checks)
+        goto out;
+    if (f->check) {
+        if (PQntuples(checks) == 0) {
+            pk_fail(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
+            goto out;
+        }
+        pk_strlcpy(check_param, PQgetvalue(checks, 0, 0), sizeof check_param);
+        check_id_param = check_param;
+        check_id_filter = strtoll(check_param, NULL, 10);
+    }
+
+    m = rollup_merge_new();
+    if (!m)
+        goto oom;
+    static const char *const table[4] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_partial"};
+    static const char *const column[4] = {"minute", "hour", "day", "minute"};
+    /* Whole days of a check over all probes: the rows already merged over probes. */
+    const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
+    for (int l = 0; l < 4; l++) {
+        if (n_ranges[l] == 0)
+            continue;
+        free(tmp);
+        tmp = malloc(n_ranges[l] * sizeof *tmp);
+        if (!tmp)
+            goto oom;
+        free(from_arr);
+        free(to_arr);
+        from_arr = st_timestamp_array(ranges[l], n_ranges[l], 2 * sizeof(int64_t));
+        to_arr = st_timestamp_array(ranges[l] + 1, n_ranges[l], 2 * sizeof(int64_t));
+        if (!from_arr || !to_arr)
+            goto oom;
+        char sql[768];
+        if (l == 3)
+            snprintf(sql, sizeof sql,
+                     "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.minute >= w.f AND r.minute < w.t "
+                     "WHERE $3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[])");
+        else if (l == 2 && check_days)
+            snprintf(sql, sizeof sql,
+                     "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
+                     "FROM rollup_check_day r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.day >= w.f AND r.day < w.t "
+                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
+        else
+            snprintf(sql, sizeof sql,
+                     "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.%s >= w.f AND r.%s < w.t "
+                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                     "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
+                     column[l], table[l], column[l], column[l]);
+        /* packed partial rows hold every check: the check is picked while unpacking */
+        const char *params[] = {from_arr, to_arr, l == 3 ? probe_filter : check_id_param, probe_filter};
+        r = PQexecParams(s->conn, sql, l == 3 ? 3 : 4, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            st_pg_err(s, r, "rollup query: reading rollups", err, errlen);
+            goto out;
+        }
+        struct query_acc acc = {f, probes, n_probes, m, since, bucket};
+        for (int i = 0; i < PQntuples(r); i++) {
+            int64_t probe_id = st_bin_i64(r, i, l == 3 ? 0 : 1);
+            if (l == 3) { /* packed partial rows: probe_id, minute, entries */
+                struct rollup_unpack u;
+                int64_t check_id;
+                struct rollup_counts c;
+                const uint8_t *hist;
+                size_t hist_len;
+                int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+                while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
+                    if (check_id_param && check_id > check_id_filter) {
+                        got = 0; /* entries are by ascending check id: the rest are other checks */
+                        break;
+                    }
+                    got = check_id_param && check_id != check_id_filter
+                              ? 0
+                              : query_add(&acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist, hist_len);
+                }
+                if (got < 0) {
+                    pk_fail(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
+                            probe_id);
+                    goto out;
+                }
+                continue;
+            }
+            struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
+                                      (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
+            if (query_add(&acc, st_bin_i64(r, i, 0), probe_id, st_bin_ts(r, i, 2), &c, (const uint8_t *)PQgetvalue(r, i, 7),
+                          (size_t)PQgetlength(r, i, 7)) < 0) {
+                pk_fail(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64
+                        ": histogram is not valid", table[l], st_bin_i64(r, i, 0), probe_id);
+                goto out;
+            }
+        }
+        PQclear(r);
+        r = NULL;
+    }
+    st_rollback(s); /* read only: nothing to commit */
+
+    size_t n = rollup_merge_count(m);
+    out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        struct store_rollup_row *row = &out[i];
+        /* checks are sorted by id: binary search */
+        int lo = 0, hi = PQntuples(checks);
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (strtoll(PQgetvalue(checks, mid, 0), NULL, 10) < e->a)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < PQntuples(checks) && strtoll(PQgetvalue(checks, lo, 0), NULL, 10) == e->a)
+            pk_strlcpy(row->check_name, PQgetvalue(checks, lo, 1), sizeof row->check_name);
+        else
+            snprintf(row->check_name, sizeof row->check_name, "#%" PRId64, e->a);
+        if (f->group == STORE_ROLLUP_BY_CHECK) {
+            pk_strlcpy(row->group, "*", sizeof row->group);
+        } else if (f->group == STORE_ROLLUP_BY_REGION) {
+            pk_strlcpy(row->group, e->b >= 0 ? regions[e->b] : "?", sizeof row->group);
+        } else {
+            snprintf(row->group, sizeof row->group, "#%" PRId64, e->b);
+            for (size_t k = 0; k < n_probes; k++)
+                if (probes[k].id == e->b) {
+                    pk_strlcpy(row->group, probes[k].name, sizeof row->group);
+                    break;
+                }
+        }
+        row->bucket_start_us = e->t;
+        row->ok = e->counts.ok;
+        row->degraded = e->counts.degraded;
+        row->failed = e->counts.failed;
+        row->unknown = e->counts.unknown;
+        row->hist = *e->hist;
+    }
+    qsort(out, n, sizeof *out, by_row_order);
+    *rows_out = out;
+    *n_out = n;
+    out = NULL;
+    rc = 0;
+    goto out;
+oom:
+    pk_fail(err, errlen, "rollup query: out of memory");
+out:
+    if (rc < 0)
+        st_rollback(s);
+    PQclear(r);
+    PQclear(checks);
+    free(probes);
+    free(regions);
+    for (int l = 0; l < 4; l++)
+        free(ranges[l]);
+    free(probe_filter);
+    free(from_arr);
+    free(to_arr);
+    free(filter_ids);
+    free(tmp);
+    rollup_merge_free(m);
+    free(out);
+    return rc;
+}
+

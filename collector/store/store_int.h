@@ -1,0 +1,207 @@
+/* store_int.h: private to collector/store/ (never included elsewhere): struct
+ * store, and the helpers its files share: statements and transactions
+ * (conn.c), the row reader (rows.c), COPY streaming (copy.c), text encoding of
+ * parameters and COPY fields (encode.c) and the rollup levels the compaction and
+ * the backfill both write (rollup_compact.c). Functions here are prefixed st_;
+ * store.h stays the store's only public face. */
+#ifndef PK_STORE_INT_H
+#define PK_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "../rollup.h"
+#include "../store.h"
+
+#define COPY_CHUNK (256 * 1024)
+/* Headroom over COPY_CHUNK so a row always fits after a flush (a row is < 8 KiB). */
+#define COPY_BUF_SIZE (COPY_CHUNK + 64 * 1024)
+
+struct check_slot {
+    char *name; /* NULL when the slot is free */
+    uint64_t hash;
+    int64_t id;
+};
+
+/* Open addressing, linear probing; grows at half load. */
+struct check_cache {
+    struct check_slot *slots;
+    size_t cap; /* power of two or 0 */
+    size_t used;
+};
+
+struct store {
+    PGconn *conn;
+    struct check_cache checks;
+    char *copy_buf; /* COPY_BUF_SIZE bytes, reused by every store_write_batches */
+    int rollups_off;
+    struct rollup_input *rollup_in; /* reused: the stored results of one group */
+    size_t rollup_in_cap;
+    struct rollup_rows rollup_rows; /* reused: their partial rows */
+    struct rollup_packs rollup_packs; /* reused: those rows packed per (probe, minute) */
+};
+
+/* ---- conn.c: statements, transactions, the check-name cache */
+
+/* "<what>: <primary message> (<context>)" on one line, into err. */
+void st_pg_err(struct store *s, const PGresult *r, const char *what, char *err, size_t errlen);
+/* Brings the connection to "idle, outside any transaction" before a new unit of work. */
+void st_ensure_ready(struct store *s);
+void st_rollback(struct store *s);
+/* Runs one statement (text results); returns its result (caller PQclears) or NULL with err set. */
+PGresult *st_run(struct store *s, const char *sql, int nparams, const char *const *params, ExecStatusType want,
+                 const char *what, char *err, size_t errlen);
+int st_run_cmd(struct store *s, const char *sql, int nparams, const char *const *params, const char *what, char *err,
+               size_t errlen);
+/* COMMIT, and -1 when the transaction had been rolled back instead. */
+int st_commit(struct store *s, const char *what, char *err, size_t errlen);
+/* 1 with *id when name is cached; 0 otherwise. */
+int st_cache_get(const struct check_cache *c, const char *name, int64_t *id);
+/* Only ids of committed rows may enter. -1 when out of memory. */
+int st_cache_put(struct check_cache *c, const char *name, int64_t id);
+
+/* ---- rows.c: one reader for "query, allocate rows, copy each column" */
+
+enum store_col_type {
+    STORE_COL_I64,    /* int64_t; NULL -> 0 */
+    STORE_COL_U64,    /* uint64_t; NULL -> 0 */
+    STORE_COL_INT,    /* int; NULL -> 0 */
+    STORE_COL_DOUBLE, /* double; NULL -> 0 */
+    STORE_COL_BOOL,   /* int, 1 for 't'; NULL -> 0 */
+    STORE_COL_TEXT,   /* char[size], truncated, NUL-terminated; NULL -> "" */
+    STORE_COL_STRDUP, /* char *, malloc'd (the caller frees); NULL -> NULL */
+};
+
+/* One field of a row struct and the result column (by name) that fills it. */
+struct store_col {
+    const char *name;
+    enum store_col_type type;
+    size_t offset; /* offsetof(row struct, field) */
+    size_t size;   /* sizeof the field (the array size for STORE_COL_TEXT) */
+};
+
+#define STORE_COL(row_type, field, col_name, col_type) \
+    {col_name, col_type, offsetof(row_type, field), sizeof(((row_type *)0)->field)}
+
+/* Reads every row of r (a text-format result) into a calloc'd array of
+ * row_size-byte structs, each listed column into its field. Columns are looked
+ * up by name: a column the result lacks is an error (-1 + "<what>: result has
+ * no column "x"" in err), never a silently wrong field. On -1 nothing is
+ * allocated. *rows: free() it (and each STORE_COL_STRDUP field). Does not clear r. */
+int store_read_rows(const PGresult *r, const char *what, const struct store_col *cols, size_t ncols, size_t row_size,
+                    void **rows, size_t *n, char *err, size_t errlen);
+/* Frees the STORE_COL_STRDUP fields of n rows, then rows. */
+void store_free_rows(void *rows, size_t n, const struct store_col *cols, size_t ncols, size_t row_size);
+
+/* Binary-format results (PQexecParams with resultFormat 1). */
+int64_t st_bin_i64(const PGresult *r, int row, int col);
+/* A binary timestamptz as microseconds since the Unix epoch. */
+int64_t st_bin_ts(const PGresult *r, int row, int col);
+
+/* ---- copy.c: streaming COPY ... FROM STDIN through s->copy_buf */
+
+struct copy_state {
+    struct store *s;
+    size_t len;  /* bytes waiting in s->copy_buf */
+    int started; /* COPY ... FROM STDIN is in progress */
+};
+
+/* Starts "COPY <table_columns> FROM STDIN"; -1 + err (what) when refused. */
+int st_copy_begin(struct copy_state *c, struct store *s, const char *sql, const char *what, char *err,
+                  size_t errlen);
+int st_copy_flush(struct copy_state *c, char *err, size_t errlen);
+/* Appends n bytes to the COPY stream, flushing the buffer as it fills. */
+int st_copy_put(struct copy_state *c, const char *p, size_t n, char *err, size_t errlen);
+/* Appends bytes as lowercase hex (a bytea's \\x form in COPY text). */
+int st_copy_put_hex(struct copy_state *c, const uint8_t *b, size_t n, char *err, size_t errlen);
+/* Ends the COPY and collects its result; 0 when no COPY was started. */
+int st_copy_finish(struct copy_state *c, char *err, size_t errlen);
+/* Abandons a started COPY (the server discards it). */
+void st_copy_abort(struct copy_state *c);
+extern const char st_hex_digits[];
+
+/* ---- encode.c: parameters and COPY fields as text */
+
+/* "YYYY-MM-DD hh:mm:ss.uuuuuu+00" (29 bytes + NUL); -1 outside years 1..9999. */
+int st_format_timestamp(char *buf, size_t size, int64_t us);
+/* Each returns a malloc'd string, NULL when out of memory. */
+/* {"key": "value", ...} for a jsonb parameter. */
+char *st_labels_json(const struct pk_kv *labels, size_t n);
+/* "{1,2,3}" for a bigint[] parameter. */
+char *st_bigint_array(const int64_t *values, size_t n);
+/* ["a", "b"] for a text[] parameter (unnested in SQL). */
+char *st_strings_json(char *const *values, size_t n);
+/* "{ts,ts,...}" of timestamptz literals, one int64 every stride bytes. */
+char *st_timestamp_array(const int64_t *values, size_t n, size_t stride);
+
+/* ---- SQL shared by probes.c and assign.c */
+
+/* What `checks` shows for a check the central assignment version v defines:
+ * the version's definition wins over any probe's local file (docs/CHECKS.md,
+ * "Check metadata"). Versions stored before migration 008 (meta_known false)
+ * keep the registered metadata. Used as UPDATE checks k ... FROM
+ * check_version_checks v. */
+#define VERSION_CHECK_SET                                                                                        \
+    "type = v.type, target = v.target, interval_ms = v.interval_ms, "                                           \
+    "service = CASE WHEN v.meta_known THEN v.service ELSE k.service END, "                                      \
+    "budget_p50_ms = CASE WHEN v.meta_known THEN v.budget_p50_ms ELSE k.budget_p50_ms END, "                    \
+    "budget_p95_ms = CASE WHEN v.meta_known THEN v.budget_p95_ms ELSE k.budget_p95_ms END, "                    \
+    "budget_p99_ms = CASE WHEN v.meta_known THEN v.budget_p99_ms ELSE k.budget_p99_ms END, "                    \
+    "slo_target_percent = CASE WHEN v.meta_known THEN v.slo_target_percent ELSE k.slo_target_percent END, "     \
+    "slo_window_ms = CASE WHEN v.meta_known THEN v.slo_window_ms ELSE k.slo_window_ms END, updated_at = now() "
+/* ... and only where that changes something (no needless row versions). */
+#define VERSION_CHECK_DIFFERS                                                                                    \
+    "(k.type, k.target, k.interval_ms) IS DISTINCT FROM (v.type, v.target, v.interval_ms) OR (v.meta_known AND " \
+    "(k.service, k.budget_p50_ms, k.budget_p95_ms, k.budget_p99_ms, k.slo_target_percent, k.slo_window_ms) "    \
+    "IS DISTINCT FROM (v.service, v.budget_p50_ms, v.budget_p95_ms, v.budget_p99_ms, v.slo_target_percent, "    \
+    "v.slo_window_ms))"
+
+/* ---- rollup levels (rollup_compact.c; also written by rollup_backfill.c) */
+
+/* Rollup levels the compaction writes. LEVEL_CHECK_DAY is rollup_day merged over
+ * probes (migration 010): keys (check, 0, day) and no probe_id column. */
+enum { LEVEL_MINUTE, LEVEL_HOUR, LEVEL_DAY, LEVEL_CHECK_DAY, N_LEVELS };
+
+/* One row of a level as the compaction writes it. The histogram stays encoded:
+ * a minute key with a single partial row passes its bytes through untouched,
+ * which at one result per check and probe per minute is nearly every key. */
+struct lrow {
+    int64_t c, p, t;
+    struct rollup_counts n;
+    const uint8_t *hist;
+    size_t len;
+};
+
+/* Bump allocator for the histograms one compaction round encodes. */
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
+void st_arena_free(struct arena_block *head);
+/* row->hist = the encoding of h, kept in the arena. */
+int st_lrow_encode(struct lrow *row, const struct pk_hist *h, struct arena_block **arena, uint8_t *scratch);
+/* qsort order: (c, p, t). */
+int st_lrow_cmp(const void *x, const void *y);
+/* Writes rows (sorted by key) into a level, merging with stored rows. */
+int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int insert_first,
+                   struct arena_block **arena, char *err, size_t errlen);
+/* Folds sorted minute rows into `level` (merged in C per key), then st_write_level. */
+int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, struct arena_block **arena, char *err,
+               size_t errlen);
+#define COPY_MINUTES_SQL \
+    "COPY rollup_minute (check_id, probe_id, minute, ok, degraded, failed, unknown, hist) FROM STDIN"
+/* One rollup_minute COPY line (text format); bytea as \\x<hex>. */
+int st_copy_minute_row(struct copy_state *c, const struct lrow *row, char *err, size_t errlen);
+
+/* ---- steps of migrations, run in the migration's transaction */
+
+/* Migration 010: fills rollup_check_day from rollup_day (rollup_compact.c). */
+int st_fill_check_days(struct store *s, char *err, size_t errlen);
+/* Migration 011: packs rollup_partial_v1's rows into rollup_partial (results.c). */
+int st_pack_old_partials(struct store *s, char *err, size_t errlen);
+
+#endif
