@@ -26,6 +26,15 @@ int store_alert_leader(struct store *s, char *err, size_t errlen)
     return got;
 }
 
+#define ROUND_COL(field, name, type) STORE_COL(struct store_alert_round, field, name, type)
+static const struct store_col round_cols[] = {
+    ROUND_COL(check, "check_name", STORE_COL_TEXT),
+    ROUND_COL(region, "region", STORE_COL_TEXT),
+    ROUND_COL(at_us, "at_us", STORE_COL_I64),
+    ROUND_COL(outcome, "outcome", STORE_COL_INT),
+    ROUND_COL(total_us, "total_us", STORE_COL_I64),
+};
+
 int store_alert_rounds(struct store *s, int64_t since_us, struct store_alert_round **rows, size_t *n, char *err,
                        size_t errlen)
 {
@@ -36,32 +45,35 @@ int store_alert_rounds(struct store *s, int64_t since_us, struct store_alert_rou
     snprintf(since, sizeof since, "%" PRId64, since_us);
     const char *params[] = {since};
     PGresult *r = st_run(s,
-                      "SELECT c.name, p.region, " US_OF("r.started_at") ", r.outcome, coalesce(r.total_us, -1) "
-                      "FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "
-                      "WHERE r.started_at >= " TS_FROM_US(1) " ORDER BY c.name COLLATE \"C\", r.started_at",
-                      1, params, PGRES_TUPLES_OK, "alerts: reading recent results", err, errlen);
+                         "SELECT c.name AS check_name, p.region, " US_OF("r.started_at") " AS at_us, r.outcome, "
+                         "coalesce(r.total_us, -1) AS total_us "
+                         "FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "
+                         "WHERE r.started_at >= " TS_FROM_US(1) " ORDER BY c.name COLLATE \"C\", r.started_at",
+                         1, params, PGRES_TUPLES_OK, "alerts: reading recent results", err, errlen);
     if (!r)
         return -1;
-    size_t count = (size_t)PQntuples(r);
-    struct store_alert_round *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        PQclear(r);
-        pk_fail(err, errlen, "alerts: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        int t = (int)i;
-        pk_strlcpy(out[i].check, PQgetvalue(r, t, 0), sizeof out[i].check);
-        pk_strlcpy(out[i].region, PQgetvalue(r, t, 1), sizeof out[i].region);
-        out[i].at_us = strtoll(PQgetvalue(r, t, 2), NULL, 10);
-        out[i].outcome = (int)strtol(PQgetvalue(r, t, 3), NULL, 10);
-        out[i].total_us = strtoll(PQgetvalue(r, t, 4), NULL, 10);
-    }
+    int rc = store_read_rows(r, "alerts", round_cols, sizeof round_cols / sizeof round_cols[0], sizeof **rows,
+                             (void **)rows, n, err, errlen);
     PQclear(r);
-    *rows = out;
-    *n = count;
-    return 0;
+    return rc;
 }
+
+#define STATE_COL(field, name, type) STORE_COL(struct store_alert_state, field, name, type)
+static const struct store_col state_cols[] = {
+    STATE_COL(rule, "rule", STORE_COL_TEXT),
+    STATE_COL(subject, "subject", STORE_COL_TEXT),
+    STATE_COL(firing, "firing", STORE_COL_BOOL),
+    STATE_COL(since_us, "since_us", STORE_COL_I64),
+    STATE_COL(last_change_us, "last_change_us", STORE_COL_I64),
+    STATE_COL(flips, "flips", STORE_COL_INT),
+    STATE_COL(flap_window_start_us, "flap_window_start_us", STORE_COL_I64),
+    STATE_COL(flapping, "flapping", STORE_COL_BOOL),
+    STATE_COL(last_notified_us, "last_notified_us", STORE_COL_I64),
+    STATE_COL(notified_firing, "notified_firing", STORE_COL_BOOL),
+    STATE_COL(has_value, "has_value", STORE_COL_BOOL),
+    STATE_COL(value, "value", STORE_COL_DOUBLE),
+    STATE_COL(summary, "summary", STORE_COL_TEXT),
+};
 
 int store_alert_states(struct store *s, struct store_alert_state **rows, size_t *n, char *err, size_t errlen)
 {
@@ -69,40 +81,18 @@ int store_alert_states(struct store *s, struct store_alert_state **rows, size_t 
     *n = 0;
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "SELECT rule, subject, firing, " US_OF("since") ", " US_OF("last_change") ", flips, "
-                      US_OF("flap_window_start") ", flapping, coalesce(" US_OF("last_notified") ", 0), "
-                      "notified_firing, value IS NOT NULL, coalesce(value, 0), coalesce(summary, '') "
-                      "FROM alert_state ORDER BY rule, subject",
-                      0, NULL, PGRES_TUPLES_OK, "alerts: reading alert state", err, errlen);
+                         "SELECT rule, subject, firing, " US_OF("since") " AS since_us, " US_OF("last_change")
+                         " AS last_change_us, flips, " US_OF("flap_window_start") " AS flap_window_start_us, "
+                         "flapping, coalesce(" US_OF("last_notified") ", 0) AS last_notified_us, notified_firing, "
+                         "value IS NOT NULL AS has_value, coalesce(value, 0) AS value, "
+                         "coalesce(summary, '') AS summary FROM alert_state ORDER BY rule, subject",
+                         0, NULL, PGRES_TUPLES_OK, "alerts: reading alert state", err, errlen);
     if (!r)
         return -1;
-    size_t count = (size_t)PQntuples(r);
-    struct store_alert_state *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        PQclear(r);
-        pk_fail(err, errlen, "alerts: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        int t = (int)i;
-        pk_strlcpy(out[i].rule, PQgetvalue(r, t, 0), sizeof out[i].rule);
-        pk_strlcpy(out[i].subject, PQgetvalue(r, t, 1), sizeof out[i].subject);
-        out[i].firing = PQgetvalue(r, t, 2)[0] == 't';
-        out[i].since_us = strtoll(PQgetvalue(r, t, 3), NULL, 10);
-        out[i].last_change_us = strtoll(PQgetvalue(r, t, 4), NULL, 10);
-        out[i].flips = (int)strtol(PQgetvalue(r, t, 5), NULL, 10);
-        out[i].flap_window_start_us = strtoll(PQgetvalue(r, t, 6), NULL, 10);
-        out[i].flapping = PQgetvalue(r, t, 7)[0] == 't';
-        out[i].last_notified_us = strtoll(PQgetvalue(r, t, 8), NULL, 10);
-        out[i].notified_firing = PQgetvalue(r, t, 9)[0] == 't';
-        out[i].has_value = PQgetvalue(r, t, 10)[0] == 't';
-        out[i].value = strtod(PQgetvalue(r, t, 11), NULL);
-        pk_strlcpy(out[i].summary, PQgetvalue(r, t, 12), sizeof out[i].summary);
-    }
+    int rc = store_read_rows(r, "alerts", state_cols, sizeof state_cols / sizeof state_cols[0], sizeof **rows,
+                             (void **)rows, n, err, errlen);
     PQclear(r);
-    *rows = out;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int store_alert_save(struct store *s, const struct store_alert_state *st, const struct store_outbox_new *ev, size_t n,
@@ -149,6 +139,16 @@ fail:
     return -1;
 }
 
+#define OUTBOX_COL(field, name, type) STORE_COL(struct store_outbox_row, field, name, type)
+static const struct store_col outbox_cols[] = {
+    OUTBOX_COL(id, "id", STORE_COL_I64),
+    OUTBOX_COL(receiver, "receiver", STORE_COL_TEXT),
+    OUTBOX_COL(event_key, "event_key", STORE_COL_TEXT),
+    OUTBOX_COL(payload, "payload", STORE_COL_STRDUP),
+    OUTBOX_COL(attempts, "attempts", STORE_COL_INT),
+    OUTBOX_COL(group_key, "group_key", STORE_COL_TEXT),
+};
+
 int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows, size_t *n, char *err, size_t errlen)
 {
     *rows = NULL;
@@ -158,37 +158,16 @@ int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows,
     snprintf(lim, sizeof lim, "%d", limit);
     const char *params[] = {lim};
     PGresult *r = st_run(s,
-                      "SELECT id, receiver, event_key, payload::text, attempts, group_key FROM alert_outbox "
-                      "WHERE delivered_at IS NULL AND next_attempt <= now() ORDER BY id LIMIT $1::int",
-                      1, params, PGRES_TUPLES_OK, "alerts: reading the outbox", err, errlen);
+                         "SELECT id, receiver, event_key, payload::text AS payload, attempts, group_key "
+                         "FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt <= now() "
+                         "ORDER BY id LIMIT $1::int",
+                         1, params, PGRES_TUPLES_OK, "alerts: reading the outbox", err, errlen);
     if (!r)
         return -1;
-    size_t count = (size_t)PQntuples(r);
-    struct store_outbox_row *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        PQclear(r);
-        pk_fail(err, errlen, "alerts: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        int t = (int)i;
-        out[i].id = strtoll(PQgetvalue(r, t, 0), NULL, 10);
-        pk_strlcpy(out[i].receiver, PQgetvalue(r, t, 1), sizeof out[i].receiver);
-        pk_strlcpy(out[i].event_key, PQgetvalue(r, t, 2), sizeof out[i].event_key);
-        out[i].payload = strdup(PQgetvalue(r, t, 3));
-        out[i].attempts = (int)strtol(PQgetvalue(r, t, 4), NULL, 10);
-        pk_strlcpy(out[i].group_key, PQgetvalue(r, t, 5), sizeof out[i].group_key);
-        if (!out[i].payload) {
-            PQclear(r);
-            store_outbox_free(out, i);
-            pk_fail(err, errlen, "alerts: out of memory");
-            return -1;
-        }
-    }
+    int rc = store_read_rows(r, "alerts", outbox_cols, sizeof outbox_cols / sizeof outbox_cols[0], sizeof **rows,
+                             (void **)rows, n, err, errlen);
     PQclear(r);
-    *rows = out;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 void store_outbox_free(struct store_outbox_row *rows, size_t n)

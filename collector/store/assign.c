@@ -30,13 +30,154 @@ int store_assign_current(struct store *s, int64_t *version, char *err, size_t er
 }
 
 
+/* One check of the set into the temporary new_checks (position: its order). */
+static int stage_check(struct store *s, const struct store_assign_check *c, size_t position, const char *what,
+                       char *err, size_t errlen)
+{
+    char index[24], pos[24], interval[24];
+    struct meta_params meta;
+    char *keys = st_labels_json(c->keys, c->n_keys), *labels = st_labels_json(c->labels, c->n_labels),
+         *regions = st_strings_json(c->regions, c->n_regions);
+    snprintf(index, sizeof index, "%zu", c->file_index);
+    snprintf(pos, sizeof pos, "%zu", position);
+    snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
+    /* The same NULL rules as Register (store_set_probe_checks). */
+    st_meta_params(&meta, c->service, c->budget_p50_ms, c->budget_p95_ms, c->budget_p99_ms, c->slo_target_percent,
+                   c->slo_window_ms);
+    int rc = -1;
+    const char *params[] = {c->name,        index,           pos,         c->definition,  keys,          regions,
+                            labels,         c->type,         c->target,   interval,       meta.v[0],     meta.v[1],
+                            meta.v[2],      meta.v[3],       meta.v[4],   meta.v[5]};
+    if (!keys || !labels || !regions)
+        pk_fail(err, errlen, "%s: out of memory", what);
+    else
+        rc = st_run_cmd(s,
+                        "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
+                        "labels, type, target, interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, "
+                        "budget_p99_ms, slo_target_percent, slo_window_ms) "
+                        "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
+                        "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
+                        "$7::jsonb, $8, $9, $10::bigint, true, $11, $12::bigint, $13::bigint, $14::bigint, "
+                        "$15::double precision, $16::bigint FROM new_files f WHERE f.file_index = $2::int",
+                        16, params, what, err, errlen);
+    free(keys);
+    free(labels);
+    free(regions);
+    return rc;
+}
+
+/* The given set, in the temporary tables new_files and new_checks (dropped at commit). */
+static int stage_set(struct store *s, const struct store_assign_file *files, size_t n_files,
+                     const struct store_assign_check *checks, size_t n_checks, const char *what, char *err,
+                     size_t errlen)
+{
+    if (st_run_cmd(s,
+                   "CREATE TEMP TABLE new_files (file_index int, origin text, vars text, secrets text) ON COMMIT DROP",
+                   0, NULL, what, err, errlen) < 0 ||
+        st_run_cmd(s, "CREATE TEMP TABLE new_checks (LIKE check_version_checks) ON COMMIT DROP", 0, NULL, what, err,
+                   errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n_files; i++) {
+        char index[24];
+        snprintf(index, sizeof index, "%zu", i);
+        const char *params[] = {index, files[i].origin, files[i].vars, files[i].secrets};
+        if (st_run_cmd(s, "INSERT INTO new_files VALUES ($1, $2, $3, $4)", 4, params, what, err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < n_checks; i++)
+        if (stage_check(s, &checks[i], i, what, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
+#define CHANGE_COL(field, name) STORE_COL(struct store_assign_change, field, name, STORE_COL_TEXT)
+static const struct store_col change_cols[] = {
+    CHANGE_COL(name, "name"),
+    CHANGE_COL(change, "change"),
+    CHANGE_COL(keys, "keys"),
+};
+
+/* The staged set against version cur: added, removed and changed checks, by name. */
+static int read_changes(struct store *s, const char *cur_text, const char *what, struct store_assign_change **changes,
+                        size_t *n_changes, char *err, size_t errlen)
+{
+    const char *cur_param[] = {cur_text};
+    PGresult *r = st_run(s,
+                         "SELECT coalesce(n.name, o.name) AS name, "
+                         "CASE WHEN o.name IS NULL THEN 'added' WHEN n.name IS NULL THEN 'removed' ELSE 'changed' "
+                         "END AS change, "
+                         "CASE WHEN n.name IS NULL OR o.name IS NULL THEN '' ELSE coalesce((SELECT string_agg(d.key, "
+                         "',' ORDER BY d.key) FROM (SELECT coalesce(a.key, b.key) AS key FROM jsonb_each(n.keys) a "
+                         "FULL JOIN jsonb_each(o.keys) b ON a.key = b.key WHERE a.value IS DISTINCT FROM b.value) d), "
+                         "'') END AS keys "
+                         "FROM new_checks n FULL JOIN (SELECT * FROM check_version_checks WHERE version = $1) o "
+                         "ON n.name = o.name "
+                         "WHERE n.name IS NULL OR o.name IS NULL OR n.keys <> o.keys OR n.definition <> o.definition "
+                         "ORDER BY 1",
+                         1, cur_param, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    int rc = store_read_rows(r, what, change_cols, sizeof change_cols / sizeof change_cols[0], sizeof **changes,
+                             (void **)changes, n_changes, err, errlen);
+    PQclear(r);
+    return rc;
+}
+
+/* The staged set becomes version cur + 1. */
+static int add_version(struct store *s, int64_t cur, size_t n_checks, const char *what, char *err,
+                             size_t errlen)
+{
+    char next_text[24], count[24];
+    snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
+    snprintf(count, sizeof count, "%zu", n_checks);
+    const char *ins[] = {next_text, count};
+    if (st_run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err, errlen) <
+            0 ||
+        st_run_cmd(s,
+                   "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
+                   "SELECT $1, file_index, origin, vars, secrets FROM new_files",
+                   1, ins, what, err, errlen) < 0 ||
+        st_run_cmd(s,
+                   "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, "
+                   "regions, labels, type, target, interval_ms, meta_known, service, budget_p50_ms, "
+                   "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) SELECT $1, name, file_index, "
+                   "position, definition, keys, regions, labels, type, target, interval_ms, meta_known, service, "
+                   "budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms FROM new_checks",
+                   1, ins, what, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* The checks rows follow the version now, not when a probe next registers.
+ * Locked in name order first, as store_set_probe_checks does. Then COMMIT. */
+static int follow_version(struct store *s, int64_t version, const char *what, char *err, size_t errlen)
+{
+    char ver_text[24];
+    snprintf(ver_text, sizeof ver_text, "%" PRId64, version);
+    const char *ver_param[] = {ver_text};
+    PGresult *r = st_run(s,
+                         "SELECT k.id FROM checks k JOIN check_version_checks v ON v.name = k.name AND v.version = $1 "
+                         "ORDER BY k.name COLLATE \"C\" FOR UPDATE OF k",
+                         1, ver_param, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    PQclear(r);
+    if (st_run_cmd(s,
+                   "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                   "WHERE v.version = $1 AND v.name = k.name AND (" VERSION_CHECK_DIFFERS ")",
+                   1, ver_param, what, err, errlen) < 0 ||
+        st_commit(s, what, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 int store_assign_apply(struct store *s, const struct store_assign_file *files, size_t n_files,
                        const struct store_assign_check *checks, size_t n_checks, int commit_it, int64_t *version,
                        int *created, struct store_assign_change **changes, size_t *n_changes, char *err,
                        size_t errlen)
 {
     const char *what = commit_it ? "apply checks" : "diff checks";
-    char cur_text[24], index[24], position[24], interval[24], next_text[24], count[24];
+    char cur_text[24];
     int rc = -1;
     int64_t cur = 0;
     PGresult *r = NULL;
@@ -51,158 +192,42 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
         goto out;
     PQclear(r);
     if (!(r = st_run(s, "SELECT coalesce(max(version), 0) FROM check_versions", 0, NULL, PGRES_TUPLES_OK, what, err,
-                  errlen)))
+                     errlen)))
         goto out;
     cur = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    r = NULL;
-    if (st_run_cmd(s,
-                "CREATE TEMP TABLE new_files (file_index int, origin text, vars text, secrets text) ON COMMIT DROP",
-                0, NULL, what, err, errlen) < 0 ||
-        st_run_cmd(s, "CREATE TEMP TABLE new_checks (LIKE check_version_checks) ON COMMIT DROP", 0, NULL, what, err,
-                errlen) < 0)
-        goto out;
-    for (size_t i = 0; i < n_files; i++) {
-        snprintf(index, sizeof index, "%zu", i);
-        const char *params[] = {index, files[i].origin, files[i].vars, files[i].secrets};
-        if (st_run_cmd(s, "INSERT INTO new_files VALUES ($1, $2, $3, $4)", 4, params, what, err, errlen) < 0)
-            goto out;
-    }
-    for (size_t i = 0; i < n_checks; i++) {
-        const struct store_assign_check *c = &checks[i];
-        char *keys = st_labels_json(c->keys, c->n_keys), *labels = st_labels_json(c->labels, c->n_labels),
-             *regions = st_strings_json(c->regions, c->n_regions);
-        snprintf(index, sizeof index, "%zu", c->file_index);
-        snprintf(position, sizeof position, "%zu", i);
-        snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
-        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
-        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
-        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
-        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
-        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
-        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
-        /* The same NULL rules as Register (store_set_probe_checks). */
-        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
-        int ok = keys && labels && regions;
-        if (!ok)
-            pk_fail(err, errlen, "%s: out of memory", what);
-        const char *params[] = {c->name,
-                                index,
-                                position,
-                                c->definition,
-                                keys,
-                                regions,
-                                labels,
-                                c->type,
-                                c->target,
-                                interval,
-                                c->service && c->service[0] ? c->service : NULL,
-                                c->budget_p50_ms > 0 ? p50 : NULL,
-                                c->budget_p95_ms > 0 ? p95 : NULL,
-                                c->budget_p99_ms > 0 ? p99 : NULL,
-                                has_slo ? slo_target : NULL,
-                                has_slo ? slo_window : NULL};
-        if (ok)
-            ok = st_run_cmd(s,
-                         "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
-                         "labels, type, target, interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, "
-                         "budget_p99_ms, slo_target_percent, slo_window_ms) "
-                         "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
-                         "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
-                         "$7::jsonb, $8, $9, $10::bigint, true, $11, $12::bigint, $13::bigint, $14::bigint, "
-                         "$15::double precision, $16::bigint FROM new_files f WHERE f.file_index = $2::int",
-                         16, params, what, err, errlen) == 0;
-        free(keys);
-        free(labels);
-        free(regions);
-        if (!ok)
-            goto out;
-    }
     snprintf(cur_text, sizeof cur_text, "%" PRId64, cur);
-    const char *cur_param[] = {cur_text};
-    if (!(r = st_run(s,
-                  "SELECT coalesce(n.name, o.name), "
-                  "CASE WHEN o.name IS NULL THEN 'added' WHEN n.name IS NULL THEN 'removed' ELSE 'changed' END, "
-                  "CASE WHEN n.name IS NULL OR o.name IS NULL THEN '' ELSE coalesce((SELECT string_agg(d.key, ',' "
-                  "ORDER BY d.key) FROM (SELECT coalesce(a.key, b.key) AS key FROM jsonb_each(n.keys) a FULL JOIN "
-                  "jsonb_each(o.keys) b ON a.key = b.key WHERE a.value IS DISTINCT FROM b.value) d), '') END "
-                  "FROM new_checks n FULL JOIN (SELECT * FROM check_version_checks WHERE version = $1) o "
-                  "ON n.name = o.name "
-                  "WHERE n.name IS NULL OR o.name IS NULL OR n.keys <> o.keys OR n.definition <> o.definition "
-                  "ORDER BY 1",
-                  1, cur_param, PGRES_TUPLES_OK, what, err, errlen)))
+    if (stage_set(s, files, n_files, checks, n_checks, what, err, errlen) < 0 ||
+        read_changes(s, cur_text, what, changes, n_changes, err, errlen) < 0)
         goto out;
-    size_t rows = (size_t)PQntuples(r);
-    if (!(*changes = calloc(rows ? rows : 1, sizeof **changes))) {
-        pk_fail(err, errlen, "%s: out of memory", what);
-        goto out;
-    }
-    for (size_t i = 0; i < rows; i++) {
-        pk_strlcpy((*changes)[i].name, PQgetvalue(r, (int)i, 0), sizeof (*changes)[i].name);
-        pk_strlcpy((*changes)[i].change, PQgetvalue(r, (int)i, 1), sizeof (*changes)[i].change);
-        pk_strlcpy((*changes)[i].keys, PQgetvalue(r, (int)i, 2), sizeof (*changes)[i].keys);
-    }
-    *n_changes = rows;
-    PQclear(r);
-    r = NULL;
     *version = cur;
-    if (!commit_it || (rows == 0 && cur == 0)) {
+    if (!commit_it || (*n_changes == 0 && cur == 0)) {
         /* diff, or an apply of nothing over nothing: no new version */
         st_rollback(s);
-        rc = 0;
-        goto out;
+        return 0;
     }
-    if (rows > 0) {
-        snprintf(next_text, sizeof next_text, "%" PRId64, cur + 1);
-        snprintf(count, sizeof count, "%zu", n_checks);
-        const char *ins[] = {next_text, count};
-        if (st_run_cmd(s, "INSERT INTO check_versions (version, n_checks) VALUES ($1, $2)", 2, ins, what, err,
-                    errlen) < 0 ||
-            st_run_cmd(s,
-                    "INSERT INTO check_version_files (version, file_index, origin, vars, secrets) "
-                    "SELECT $1, file_index, origin, vars, secrets FROM new_files",
-                    1, ins, what, err, errlen) < 0 ||
-            st_run_cmd(s,
-                    "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, "
-                    "regions, labels, type, target, interval_ms, meta_known, service, budget_p50_ms, "
-                    "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) SELECT $1, name, file_index, "
-                    "position, definition, keys, regions, labels, type, target, interval_ms, meta_known, service, "
-                    "budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms FROM new_checks",
-                    1, ins, what, err, errlen) < 0)
+    if (*n_changes > 0) {
+        if (add_version(s, cur, n_checks, what, err, errlen) < 0)
             goto out;
         *version = cur + 1;
         *created = 1;
-    } else if (st_run_cmd(s,
-                       /* The same files again: a version stored before migration 008 learns
-                        * its metadata from them (its definitions are the same). */
+    } else {
+        const char *cur_param[] = {cur_text};
+        /* The same files again: a version stored before migration 008 learns
+         * its metadata from them (its definitions are the same). */
+        if (st_run_cmd(s,
                        "UPDATE check_version_checks v SET meta_known = true, service = n.service, "
                        "budget_p50_ms = n.budget_p50_ms, budget_p95_ms = n.budget_p95_ms, "
                        "budget_p99_ms = n.budget_p99_ms, slo_target_percent = n.slo_target_percent, "
                        "slo_window_ms = n.slo_window_ms FROM new_checks n "
                        "WHERE v.version = $1 AND v.name = n.name AND NOT v.meta_known",
-                       1, cur_param, what, err, errlen) < 0) {
-        goto out;
+                       1, cur_param, what, err, errlen) < 0)
+            goto out;
     }
-    /* The checks rows follow the version now, not when a probe next registers.
-     * Locked in name order first, as store_set_probe_checks does. */
-    snprintf(next_text, sizeof next_text, "%" PRId64, *version);
-    const char *ver_param[] = {next_text};
-    if (!(r = st_run(s,
-                  "SELECT k.id FROM checks k JOIN check_version_checks v ON v.name = k.name AND v.version = $1 "
-                  "ORDER BY k.name COLLATE \"C\" FOR UPDATE OF k",
-                  1, ver_param, PGRES_TUPLES_OK, what, err, errlen)))
-        goto out;
-    PQclear(r);
-    r = NULL;
-    if (st_run_cmd(s,
-                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
-                "WHERE v.version = $1 AND v.name = k.name AND (" VERSION_CHECK_DIFFERS ")",
-                1, ver_param, what, err, errlen) < 0 ||
-        st_commit(s, what, err, errlen) < 0)
+    if (follow_version(s, *version, what, err, errlen) < 0)
         goto out;
     rc = 0;
 out:
-    PQclear(r);
     if (rc < 0) {
         st_rollback(s);
         free(*changes);

@@ -43,6 +43,23 @@ out:
     return rc;
 }
 
+void st_meta_params(struct meta_params *m, const char *service, int64_t p50_ms, int64_t p95_ms, int64_t p99_ms,
+                    double slo_target_percent, int64_t slo_window_ms)
+{
+    snprintf(m->p50, sizeof m->p50, "%" PRId64, p50_ms);
+    snprintf(m->p95, sizeof m->p95, "%" PRId64, p95_ms);
+    snprintf(m->p99, sizeof m->p99, "%" PRId64, p99_ms);
+    snprintf(m->slo_target, sizeof m->slo_target, "%.17g", slo_target_percent);
+    snprintf(m->slo_window, sizeof m->slo_window, "%" PRId64, slo_window_ms);
+    int has_slo = slo_target_percent > 0 && slo_target_percent < 100 && slo_window_ms > 0;
+    m->v[0] = service && service[0] ? service : NULL;
+    m->v[1] = p50_ms > 0 ? m->p50 : NULL;
+    m->v[2] = p95_ms > 0 ? m->p95 : NULL;
+    m->v[3] = p99_ms > 0 ? m->p99 : NULL;
+    m->v[4] = has_slo ? m->slo_target : NULL;
+    m->v[5] = has_slo ? m->slo_window : NULL;
+}
+
 static int by_check_name(const void *a, const void *b)
 {
     const struct store_check_info *x = *(const struct store_check_info *const *)a;
@@ -80,23 +97,12 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     for (size_t i = 0; i < n; i++) {
         const struct store_check_info *c = sorted[i];
         snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
-        char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
-        snprintf(p50, sizeof p50, "%" PRId64, c->budget_p50_ms);
-        snprintf(p95, sizeof p95, "%" PRId64, c->budget_p95_ms);
-        snprintf(p99, sizeof p99, "%" PRId64, c->budget_p99_ms);
-        snprintf(slo_target, sizeof slo_target, "%.17g", c->slo_target_percent);
-        snprintf(slo_window, sizeof slo_window, "%" PRId64, c->slo_window_ms);
-        int has_slo = c->slo_target_percent > 0 && c->slo_target_percent < 100 && c->slo_window_ms > 0;
-        const char *params[] = {c->name,
-                                c->type,
-                                c->target,
-                                c->interval_ms > 0 ? interval : NULL,
-                                c->service && c->service[0] ? c->service : NULL,
-                                c->budget_p50_ms > 0 ? p50 : NULL,
-                                c->budget_p95_ms > 0 ? p95 : NULL,
-                                c->budget_p99_ms > 0 ? p99 : NULL,
-                                has_slo ? slo_target : NULL,
-                                has_slo ? slo_window : NULL};
+        struct meta_params meta;
+        st_meta_params(&meta, c->service, c->budget_p50_ms, c->budget_p95_ms, c->budget_p99_ms,
+                       c->slo_target_percent, c->slo_window_ms);
+        const char *params[] = {c->name,   c->type,   c->target, c->interval_ms > 0 ? interval : NULL,
+                                meta.v[0], meta.v[1], meta.v[2], meta.v[3],
+                                meta.v[4], meta.v[5]};
         snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
         PGresult *r = st_run(s,
                           "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
@@ -194,75 +200,65 @@ int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_
     return 0;
 }
 
+#define PROBE_COL(field, name, type) STORE_COL(struct store_probe_row, field, name, type)
+static const struct store_col probe_cols[] = {
+    PROBE_COL(name, "name", STORE_COL_TEXT),
+    PROBE_COL(region, "region", STORE_COL_TEXT),
+    PROBE_COL(last_seen_us, "last_seen_us", STORE_COL_I64),
+    PROBE_COL(pending, "pending_results", STORE_COL_U64),
+    PROBE_COL(dropped, "dropped_results", STORE_COL_U64),
+    PROBE_COL(spool_bytes, "spool_bytes", STORE_COL_U64),
+    PROBE_COL(committed_seq, "committed_seq", STORE_COL_U64),
+};
+
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
 {
     *rows = NULL;
     *n = 0;
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint, pending_results, "
-                      "dropped_results, spool_bytes, committed_seq FROM probes ORDER BY name COLLATE \"C\"",
-                      0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
+                         "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
+                         "pending_results, dropped_results, spool_bytes, committed_seq FROM probes "
+                         "ORDER BY name COLLATE \"C\"",
+                         0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
     if (!r)
         return -1;
-    size_t count = (size_t)PQntuples(r);
-    struct store_probe_row *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        PQclear(r);
-        pk_fail(err, errlen, "status: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        int t = (int)i;
-        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
-        pk_strlcpy(out[i].region, PQgetvalue(r, t, 1), sizeof out[i].region);
-        out[i].last_seen_us = strtoll(PQgetvalue(r, t, 2), NULL, 10);
-        out[i].pending = strtoull(PQgetvalue(r, t, 3), NULL, 10);
-        out[i].dropped = strtoull(PQgetvalue(r, t, 4), NULL, 10);
-        out[i].spool_bytes = strtoull(PQgetvalue(r, t, 5), NULL, 10);
-        out[i].committed_seq = strtoull(PQgetvalue(r, t, 6), NULL, 10);
-    }
+    int rc = store_read_rows(r, "status", probe_cols, sizeof probe_cols / sizeof probe_cols[0], sizeof **rows,
+                             (void **)rows, n, err, errlen);
     PQclear(r);
-    *rows = out;
-    *n = count;
-    return 0;
+    return rc;
 }
+
+#define META_COL(field, name, type) STORE_COL(struct store_check_meta, field, name, type)
+static const struct store_col check_meta_cols[] = {
+    META_COL(name, "name", STORE_COL_TEXT),
+    META_COL(type, "type", STORE_COL_TEXT),
+    META_COL(service, "service", STORE_COL_TEXT),
+    META_COL(interval_ms, "interval_ms", STORE_COL_I64),
+    META_COL(budget_p50_ms, "budget_p50_ms", STORE_COL_I64),
+    META_COL(budget_p95_ms, "budget_p95_ms", STORE_COL_I64),
+    META_COL(budget_p99_ms, "budget_p99_ms", STORE_COL_I64),
+    META_COL(slo_target_percent, "slo_target_percent", STORE_COL_DOUBLE),
+    META_COL(slo_window_ms, "slo_window_ms", STORE_COL_I64),
+};
 
 int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
 {
     *rows = NULL;
     *n = 0;
     st_ensure_ready(s);
+    /* NULL reads as "" / 0, which is what "not given" is in store_check_meta. */
     PGresult *r = st_run(s,
-                      "SELECT name, type, coalesce(service, ''), coalesce(interval_ms, 0), coalesce(budget_p50_ms, 0), "
-                      "coalesce(budget_p95_ms, 0), coalesce(budget_p99_ms, 0), coalesce(slo_target_percent, 0), "
-                      "coalesce(slo_window_ms, 0) FROM checks ORDER BY name COLLATE \"C\"",
-                      0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
+                         "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
+                         "slo_target_percent, slo_window_ms FROM checks ORDER BY name COLLATE \"C\"",
+                         0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
     if (!r)
         return -1;
-    size_t count = (size_t)PQntuples(r);
-    struct store_check_meta *out = calloc(count ? count : 1, sizeof *out);
-    if (!out) {
-        PQclear(r);
-        pk_fail(err, errlen, "query: reading checks: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        int t = (int)i;
-        pk_strlcpy(out[i].name, PQgetvalue(r, t, 0), sizeof out[i].name);
-        pk_strlcpy(out[i].type, PQgetvalue(r, t, 1), sizeof out[i].type);
-        pk_strlcpy(out[i].service, PQgetvalue(r, t, 2), sizeof out[i].service);
-        out[i].interval_ms = strtoll(PQgetvalue(r, t, 3), NULL, 10);
-        out[i].budget_p50_ms = strtoll(PQgetvalue(r, t, 4), NULL, 10);
-        out[i].budget_p95_ms = strtoll(PQgetvalue(r, t, 5), NULL, 10);
-        out[i].budget_p99_ms = strtoll(PQgetvalue(r, t, 6), NULL, 10);
-        out[i].slo_target_percent = strtod(PQgetvalue(r, t, 7), NULL);
-        out[i].slo_window_ms = strtoll(PQgetvalue(r, t, 8), NULL, 10);
-    }
+    int rc = store_read_rows(r, "query: reading checks", check_meta_cols,
+                             sizeof check_meta_cols / sizeof check_meta_cols[0], sizeof **rows, (void **)rows, n, err,
+                             errlen);
     PQclear(r);
-    *rows = out;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen)

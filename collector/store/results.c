@@ -160,126 +160,192 @@ int st_pack_old_partials(struct store *s, char *err, size_t errlen)
     return st_run_cmd(s, "DROP TABLE rollup_partial_v1", 0, NULL, "migration 011", err, errlen);
 }
 
+/* The working state of one store_write_batches call. */
+struct write_job {
+    struct store *s;
+    struct store_batch *batches;
+    size_t n, total;
+    struct batch_ref *refs; /* the batches by probe id, then index */
+    int64_t *check_ids;     /* per result, in the batches' order */
+    size_t *first_row;      /* per batch: the index of its first result in check_ids */
+    size_t *inserted;       /* per batch */
+    int64_t *probe_ids;     /* the distinct probes, ascending */
+    int64_t *marks;         /* per probe: its high-water mark */
+    size_t n_probes, n_rollup_in;
+    char *probe_array; /* probe_ids as a bigint[] parameter */
+    char what[96];
+};
+
+static void job_free(struct write_job *j)
+{
+    free(j->refs);
+    free(j->probe_ids);
+    free(j->marks);
+    free(j->inserted);
+    free(j->first_row);
+    free(j->check_ids);
+    free(j->probe_array);
+}
+
+static int job_oom(const struct write_job *j, char *err, size_t errlen)
+{
+    return pk_fail(err, errlen, "storing %zu results: out of memory", j->total);
+}
+
+static int job_alloc(struct write_job *j, char *err, size_t errlen)
+{
+    struct store *s = j->s;
+    for (size_t i = 0; i < j->n; i++)
+        j->total += j->batches[i].n_results;
+    if (!s->rollups_off && j->total > s->rollup_in_cap) {
+        struct rollup_input *in = realloc(s->rollup_in, j->total * sizeof *in);
+        if (!in)
+            return job_oom(j, err, errlen);
+        s->rollup_in = in;
+        s->rollup_in_cap = j->total;
+    }
+    j->refs = calloc(j->n, sizeof *j->refs);
+    j->probe_ids = calloc(j->n, sizeof *j->probe_ids);
+    j->marks = calloc(j->n, sizeof *j->marks);
+    j->inserted = calloc(j->n, sizeof *j->inserted);
+    j->first_row = calloc(j->n, sizeof *j->first_row);
+    j->check_ids = calloc(j->total ? j->total : 1, sizeof *j->check_ids);
+    if (!j->refs || !j->probe_ids || !j->marks || !j->inserted || !j->first_row || !j->check_ids)
+        return job_oom(j, err, errlen);
+    return 0;
+}
+
+/* Every result's check id, before the transaction (see resolve_check). */
+static int resolve_checks(struct write_job *j, char *err, size_t errlen)
+{
+    for (size_t i = 0, row = 0; i < j->n; i++) {
+        const struct store_batch *b = &j->batches[i];
+        j->first_row[i] = row;
+        for (size_t k = 0; k < b->n_results; k++, row++)
+            if (resolve_check(j->s, &b->results[k], b->probe_id, &j->check_ids[row], err, errlen) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+/* The batches by probe, and the distinct probes in id order. */
+static int order_probes(struct write_job *j, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < j->n; i++)
+        j->refs[i] = (struct batch_ref){i, j->batches[i].probe_id};
+    qsort(j->refs, j->n, sizeof *j->refs, by_probe_then_index);
+    for (size_t i = 0; i < j->n; i++)
+        if (j->n_probes == 0 || j->probe_ids[j->n_probes - 1] != j->refs[i].probe_id)
+            j->probe_ids[j->n_probes++] = j->refs[i].probe_id;
+    j->probe_array = st_bigint_array(j->probe_ids, j->n_probes);
+    if (!j->probe_array)
+        return job_oom(j, err, errlen);
+    snprintf(j->what, sizeof j->what, "probe id %" PRId64 "%s: storing results", j->probe_ids[0],
+             j->n_probes > 1 ? " and others" : "");
+    return 0;
+}
+
+struct probe_mark {
+    int64_t id, committed_seq;
+};
+
+static const struct store_col mark_cols[] = {
+    STORE_COL(struct probe_mark, id, "id", STORE_COL_I64),
+    STORE_COL(struct probe_mark, committed_seq, "committed_seq", STORE_COL_I64),
+};
+
+/* Locks the probe rows in id order, so concurrent writers cannot deadlock (NO KEY
+ * UPDATE because probe_checks' foreign key only needs KEY SHARE on the row),
+ * and reads their high-water marks. In the caller's transaction. */
+static int lock_probes(struct write_job *j, char *err, size_t errlen)
+{
+    const char *lock_params[] = {j->probe_array};
+    struct probe_mark *rows = NULL;
+    size_t n_rows = 0;
+    PGresult *r = st_run(j->s,
+                         "SELECT id, committed_seq FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id "
+                         "FOR NO KEY UPDATE",
+                         1, lock_params, PGRES_TUPLES_OK, j->what, err, errlen);
+    if (!r)
+        return -1;
+    int rc = store_read_rows(r, j->what, mark_cols, sizeof mark_cols / sizeof mark_cols[0], sizeof *rows,
+                             (void **)&rows, &n_rows, err, errlen);
+    PQclear(r);
+    for (size_t p = 0, row = 0; rc == 0 && p < j->n_probes; p++) {
+        if (row < n_rows && rows[row].id == j->probe_ids[p])
+            j->marks[p] = rows[row++].committed_seq;
+        else
+            rc = pk_fail(err, errlen, "probe id %" PRId64 " is not registered", j->probe_ids[p]);
+    }
+    free(rows);
+    return rc;
+}
+
+/* COPYs the results above each probe's mark (the rest were stored already: a
+ * resend after a lost ack), raising the marks as it goes. */
+static int copy_new_results(struct write_job *j, struct copy_state *copy, char *err, size_t errlen)
+{
+    struct store *s = j->s;
+    for (size_t i = 0, p = 0; i < j->n; i++) {
+        while (j->probe_ids[p] != j->refs[i].probe_id)
+            p++;
+        size_t index = j->refs[i].index;
+        const struct store_batch *b = &j->batches[index];
+        for (size_t k = 0; k < b->n_results; k++) {
+            const struct pk_result *res = &b->results[k];
+            if (res->seq <= (uint64_t)j->marks[p])
+                continue;
+            int64_t check_id = j->check_ids[j->first_row[index] + k];
+            if (copy_row(copy, b->probe_id, check_id, res, err, errlen) < 0)
+                return -1;
+            if (!s->rollups_off)
+                s->rollup_in[j->n_rollup_in++] = (struct rollup_input){check_id, b->probe_id, res->started_at_us,
+                                                                       res->total_us, res->outcome};
+            j->marks[p] = (int64_t)res->seq;
+            j->inserted[index]++;
+        }
+    }
+    return st_copy_finish(copy, err, errlen);
+}
+
+/* The probes' new marks, then COMMIT. */
+static int raise_marks(struct write_job *j, char *err, size_t errlen)
+{
+    char *mark_array = st_bigint_array(j->marks, j->n_probes);
+    if (!mark_array)
+        return job_oom(j, err, errlen);
+    const char *mark_params[] = {j->probe_array, mark_array};
+    int rc = st_run_cmd(j->s,
+                        "UPDATE probes AS p SET committed_seq = v.seq, last_seen = now() "
+                        "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE p.id = v.id",
+                        2, mark_params, j->what, err, errlen);
+    free(mark_array);
+    return rc < 0 ? -1 : st_commit(j->s, j->what, err, errlen);
+}
+
 int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen)
 {
     int rc = -1;
-    size_t total = 0, n_probes = 0;
     struct copy_state copy = {s, 0, 0};
-    struct batch_ref *refs = NULL;
-    int64_t *check_ids = NULL, *probe_ids = NULL, *marks = NULL;
-    size_t *inserted = NULL, *first_row = NULL;
-    char *probe_array = NULL, *mark_array = NULL;
-    PGresult *r = NULL;
-    char what[96];
-    size_t n_rollup_in = 0;
-
+    struct write_job j = {.s = s, .batches = batches, .n = n};
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        total += batches[i].n_results;
-    if (!s->rollups_off && total > s->rollup_in_cap) {
-        struct rollup_input *in = realloc(s->rollup_in, total * sizeof *in);
-        if (!in) {
-            pk_fail(err, errlen, "storing %zu results: out of memory", total);
-            return -1;
-        }
-        s->rollup_in = in;
-        s->rollup_in_cap = total;
-    }
-    refs = calloc(n, sizeof *refs);
-    probe_ids = calloc(n, sizeof *probe_ids);
-    marks = calloc(n, sizeof *marks);
-    inserted = calloc(n, sizeof *inserted);
-    first_row = calloc(n, sizeof *first_row);
-    check_ids = calloc(total ? total : 1, sizeof *check_ids);
-    if (!refs || !probe_ids || !marks || !inserted || !first_row || !check_ids) {
-        pk_fail(err, errlen, "storing %zu results: out of memory", total);
+    if (job_alloc(&j, err, errlen) < 0)
         goto out;
-    }
     st_ensure_ready(s);
-    for (size_t i = 0, row = 0; i < n; i++) {
-        first_row[i] = row;
-        for (size_t j = 0; j < batches[i].n_results; j++, row++)
-            if (resolve_check(s, &batches[i].results[j], batches[i].probe_id, &check_ids[row], err, errlen) < 0)
-                goto out;
-    }
-
-    /* Lock probe rows in id order so concurrent writers cannot deadlock; NO KEY
-     * UPDATE because probe_checks' foreign key only needs KEY SHARE on the row. */
-    for (size_t i = 0; i < n; i++)
-        refs[i] = (struct batch_ref){i, batches[i].probe_id};
-    qsort(refs, n, sizeof *refs, by_probe_then_index);
-    for (size_t i = 0; i < n; i++)
-        if (n_probes == 0 || probe_ids[n_probes - 1] != refs[i].probe_id)
-            probe_ids[n_probes++] = refs[i].probe_id;
-    probe_array = st_bigint_array(probe_ids, n_probes);
-    if (!probe_array) {
-        pk_fail(err, errlen, "storing %zu results: out of memory", total);
+    if (resolve_checks(&j, err, errlen) < 0 || order_probes(&j, err, errlen) < 0 ||
+        st_run_cmd(s, "BEGIN", 0, NULL, j.what, err, errlen) < 0 || lock_probes(&j, err, errlen) < 0 ||
+        copy_new_results(&j, &copy, err, errlen) < 0)
         goto out;
-    }
-    snprintf(what, sizeof what, "probe id %" PRId64 "%s: storing results", probe_ids[0],
-             n_probes > 1 ? " and others" : "");
-    if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+    if (j.n_rollup_in > 0 && write_partials(s, j.n_rollup_in, err, errlen) < 0)
         goto out;
-    const char *lock_params[] = {probe_array};
-    r = st_run(s, "SELECT id, committed_seq FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", 1,
-            lock_params, PGRES_TUPLES_OK, what, err, errlen);
-    if (!r)
+    if (raise_marks(&j, err, errlen) < 0)
         goto out;
-    for (size_t p = 0, row = 0; p < n_probes; p++) {
-        if (row < (size_t)PQntuples(r) && strtoll(PQgetvalue(r, (int)row, 0), NULL, 10) == probe_ids[p]) {
-            marks[p] = strtoll(PQgetvalue(r, (int)row, 1), NULL, 10);
-            row++;
-        } else {
-            pk_fail(err, errlen, "probe id %" PRId64 " is not registered", probe_ids[p]);
-            goto out;
-        }
-    }
-    PQclear(r);
-    r = NULL;
-
-    /* Everything at or below the mark is already stored (a resend after a lost ack). */
     for (size_t i = 0, p = 0; i < n; i++) {
-        while (probe_ids[p] != refs[i].probe_id)
+        while (j.probe_ids[p] != j.refs[i].probe_id)
             p++;
-        const struct store_batch *b = &batches[refs[i].index];
-        for (size_t j = 0; j < b->n_results; j++) {
-            const struct pk_result *res = &b->results[j];
-            if (res->seq <= (uint64_t)marks[p])
-                continue;
-            int64_t check_id = check_ids[first_row[refs[i].index] + j];
-            if (copy_row(&copy, b->probe_id, check_id, res, err, errlen) < 0)
-                goto out;
-            if (!s->rollups_off)
-                s->rollup_in[n_rollup_in++] = (struct rollup_input){check_id, b->probe_id, res->started_at_us,
-                                                                    res->total_us, res->outcome};
-            marks[p] = (int64_t)res->seq;
-            inserted[refs[i].index]++;
-        }
-    }
-    if (st_copy_finish(&copy, err, errlen) < 0)
-        goto out;
-    if (n_rollup_in > 0 && write_partials(s, n_rollup_in, err, errlen) < 0)
-        goto out;
-
-    mark_array = st_bigint_array(marks, n_probes);
-    if (!mark_array) {
-        pk_fail(err, errlen, "storing %zu results: out of memory", total);
-        goto out;
-    }
-    const char *mark_params[] = {probe_array, mark_array};
-    if (st_run_cmd(s,
-                "UPDATE probes AS p SET committed_seq = v.seq, last_seen = now() "
-                "FROM unnest($1::bigint[], $2::bigint[]) AS v(id, seq) WHERE p.id = v.id",
-                2, mark_params, what, err, errlen) < 0 ||
-        st_commit(s, what, err, errlen) < 0)
-        goto out;
-
-    for (size_t i = 0, p = 0; i < n; i++) {
-        while (probe_ids[p] != refs[i].probe_id)
-            p++;
-        batches[refs[i].index].committed_seq = (uint64_t)marks[p];
-        batches[refs[i].index].n_inserted = inserted[refs[i].index];
+        batches[j.refs[i].index].committed_seq = (uint64_t)j.marks[p];
+        batches[j.refs[i].index].n_inserted = j.inserted[j.refs[i].index];
     }
     rc = 0;
 out:
@@ -287,19 +353,53 @@ out:
         st_copy_abort(&copy);
         st_rollback(s);
     }
-    PQclear(r);
-    free(refs);
-    free(probe_ids);
-    free(marks);
-    free(inserted);
-    free(first_row);
-    free(check_ids);
-    free(probe_array);
-    free(mark_array);
+    job_free(&j);
     return rc;
 }
 
 /* --------------------------------------------------------------- status */
+
+#define STATUS_COL(field, name, type) STORE_COL(struct store_status_row, field, name, type)
+static const struct store_col status_cols[] = {
+    STATUS_COL(check_name, "name", STORE_COL_TEXT),
+    STATUS_COL(check_type, "type", STORE_COL_TEXT),
+    STATUS_COL(last_started_at_us, "started_at_us", STORE_COL_I64),
+    STATUS_COL(last_outcome, "outcome", STORE_COL_INT),
+    STATUS_COL(last_message, "message", STORE_COL_TEXT),
+    STATUS_COL(last_total_us, "total_us", STORE_COL_I64),
+    STATUS_COL(last_status_code, "status_code", STORE_COL_INT),
+    STATUS_COL(last_probe, "probe", STORE_COL_TEXT),
+    STATUS_COL(last_region, "region", STORE_COL_TEXT),
+    STATUS_COL(probes, "probes", STORE_COL_INT),
+};
+
+/* One check's results of the last hour in one region. */
+struct region_count {
+    char check_name[PK_NAME_MAX];
+    struct store_status_region region;
+};
+
+#define REGION_COL(field, name, type) STORE_COL(struct region_count, field, name, type)
+static const struct store_col region_cols[] = {
+    REGION_COL(check_name, "name", STORE_COL_TEXT),
+    REGION_COL(region.region, "region", STORE_COL_TEXT),
+    REGION_COL(region.total, "total", STORE_COL_I64),
+    REGION_COL(region.ok, "ok", STORE_COL_I64),
+};
+
+/* Both lists are in the same check order: walk them together. */
+static void add_regions(struct store_status_row *rows, size_t n, const struct region_count *counts, size_t n_counts)
+{
+    for (size_t j = 0, i = 0; j < n_counts; j++) {
+        while (i < n && strcmp(rows[i].check_name, counts[j].check_name) != 0)
+            i++;
+        if (i == n)
+            break;
+        struct store_status_row *row = &rows[i];
+        if (row->n_regions < STORE_STATUS_MAX_REGIONS)
+            row->regions[row->n_regions++] = counts[j].region;
+    }
+}
 
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen)
@@ -307,6 +407,8 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
     int rc = -1;
     PGresult *checks = NULL, *regions = NULL;
     struct store_status_row *out_rows = NULL;
+    struct region_count *counts = NULL;
+    size_t count = 0, n_counts = 0;
     const char *params[] = {check_name};
     *rows = NULL;
     *n = 0;
@@ -315,76 +417,49 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
      * (check_id, started_at) index, never a scan of results. "C" ordering makes
      * them list checks alike. */
     checks = st_run(s,
-                 "SELECT c.name, c.type, "
-                 "coalesce((extract(epoch FROM lr.started_at) * 1000000)::bigint, 0), "
-                 "coalesce(lr.outcome, 0), coalesce(lr.message, ''), coalesce(lr.total_us, -1), "
-                 "coalesce(lr.status_code, 0), coalesce(p.name, ''), coalesce(p.region, ''), "
-                 "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) "
-                 "FROM checks c "
-                 "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
-                 "r.probe_id FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
-                 "LEFT JOIN probes p ON p.id = lr.probe_id "
-                 "WHERE $1::text IS NULL OR c.name = $1 "
-                 "ORDER BY c.name COLLATE \"C\"",
-                 1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
+                    "SELECT c.name, c.type, "
+                    "coalesce((extract(epoch FROM lr.started_at) * 1000000)::bigint, 0) AS started_at_us, "
+                    "coalesce(lr.outcome, 0) AS outcome, coalesce(lr.message, '') AS message, "
+                    "coalesce(lr.total_us, -1) AS total_us, coalesce(lr.status_code, 0) AS status_code, "
+                    "coalesce(p.name, '') AS probe, coalesce(p.region, '') AS region, "
+                    "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes "
+                    "FROM checks c "
+                    "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
+                    "r.probe_id FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
+                    "LEFT JOIN probes p ON p.id = lr.probe_id "
+                    "WHERE $1::text IS NULL OR c.name = $1 "
+                    "ORDER BY c.name COLLATE \"C\"",
+                    1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
     if (!checks)
         goto out;
     regions = st_run(s,
-                  "SELECT c.name, rg.region, rg.total, rg.ok FROM checks c "
-                  "CROSS JOIN LATERAL (SELECT p.region, count(*) AS total, "
-                  "count(*) FILTER (WHERE r.outcome = 1) AS ok "
-                  "FROM results r JOIN probes p ON p.id = r.probe_id "
-                  "WHERE r.check_id = c.id AND r.started_at > now() - interval '1 hour' GROUP BY p.region) rg "
-                  "WHERE $1::text IS NULL OR c.name = $1 "
-                  "ORDER BY c.name COLLATE \"C\", rg.region COLLATE \"C\"",
-                  1, params, PGRES_TUPLES_OK, "status: counting results per region", err, errlen);
+                     "SELECT c.name, rg.region, rg.total, rg.ok FROM checks c "
+                     "CROSS JOIN LATERAL (SELECT p.region, count(*) AS total, "
+                     "count(*) FILTER (WHERE r.outcome = 1) AS ok "
+                     "FROM results r JOIN probes p ON p.id = r.probe_id "
+                     "WHERE r.check_id = c.id AND r.started_at > now() - interval '1 hour' GROUP BY p.region) rg "
+                     "WHERE $1::text IS NULL OR c.name = $1 "
+                     "ORDER BY c.name COLLATE \"C\", rg.region COLLATE \"C\"",
+                     1, params, PGRES_TUPLES_OK, "status: counting results per region", err, errlen);
     if (!regions)
         goto out;
-    size_t count = (size_t)PQntuples(checks);
-    if (count == 0 && check_name) {
+    if (PQntuples(checks) == 0 && check_name) {
         pk_fail(err, errlen, "check \"%.128s\" is not known", check_name);
         goto out;
     }
-    out_rows = calloc(count ? count : 1, sizeof *out_rows);
-    if (!out_rows) {
-        pk_fail(err, errlen, "status: out of memory");
+    if (store_read_rows(checks, "status", status_cols, sizeof status_cols / sizeof status_cols[0], sizeof *out_rows,
+                        (void **)&out_rows, &count, err, errlen) < 0 ||
+        store_read_rows(regions, "status", region_cols, sizeof region_cols / sizeof region_cols[0], sizeof *counts,
+                        (void **)&counts, &n_counts, err, errlen) < 0)
         goto out;
-    }
-    for (size_t i = 0; i < count; i++) {
-        struct store_status_row *row = &out_rows[i];
-        int t = (int)i;
-        pk_strlcpy(row->check_name, PQgetvalue(checks, t, 0), sizeof row->check_name);
-        pk_strlcpy(row->check_type, PQgetvalue(checks, t, 1), sizeof row->check_type);
-        row->last_started_at_us = strtoll(PQgetvalue(checks, t, 2), NULL, 10);
-        row->last_outcome = atoi(PQgetvalue(checks, t, 3));
-        pk_strlcpy(row->last_message, PQgetvalue(checks, t, 4), sizeof row->last_message);
-        row->last_total_us = strtoll(PQgetvalue(checks, t, 5), NULL, 10);
-        row->last_status_code = atoi(PQgetvalue(checks, t, 6));
-        pk_strlcpy(row->last_probe, PQgetvalue(checks, t, 7), sizeof row->last_probe);
-        pk_strlcpy(row->last_region, PQgetvalue(checks, t, 8), sizeof row->last_region);
-        row->probes = atoi(PQgetvalue(checks, t, 9));
-    }
-    /* Both results are in the same check order: walk them together. */
-    for (size_t j = 0, i = 0; j < (size_t)PQntuples(regions); j++) {
-        const char *name = PQgetvalue(regions, (int)j, 0);
-        while (i < count && strcmp(PQgetvalue(checks, (int)i, 0), name) != 0)
-            i++;
-        if (i == count)
-            break;
-        struct store_status_row *row = &out_rows[i];
-        if (row->n_regions == STORE_STATUS_MAX_REGIONS)
-            continue;
-        struct store_status_region *reg = &row->regions[row->n_regions++];
-        pk_strlcpy(reg->region, PQgetvalue(regions, (int)j, 1), sizeof reg->region);
-        reg->total = strtoll(PQgetvalue(regions, (int)j, 2), NULL, 10);
-        reg->ok = strtoll(PQgetvalue(regions, (int)j, 3), NULL, 10);
-    }
+    add_regions(out_rows, count, counts, n_counts);
     *rows = out_rows;
     *n = count;
     out_rows = NULL;
     rc = 0;
 out:
     free(out_rows);
+    free(counts);
     PQclear(checks);
     PQclear(regions);
     return rc;

@@ -136,7 +136,19 @@ char *st_strings_json(char *const *values, size_t n);
 /* "{ts,ts,...}" of timestamptz literals, one int64 every stride bytes. */
 char *st_timestamp_array(const int64_t *values, size_t n, size_t stride);
 
-/* ---- SQL shared by probes.c and assign.c */
+/* ---- check metadata, shared by probes.c and assign.c */
+
+/* A check's analytics metadata as statement parameters: v[] is service, budget
+ * p50, p95, p99, SLO target, SLO window, each NULL where not given (an SLO only
+ * when both its parts are valid). The same rules for Register and for an
+ * applied version. */
+struct meta_params {
+    char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
+    const char *v[6];
+};
+void st_meta_params(struct meta_params *m, const char *service, int64_t p50_ms, int64_t p95_ms, int64_t p99_ms,
+                    double slo_target_percent, int64_t slo_window_ms);
+
 
 /* What `checks` shows for a check the central assignment version v defines:
  * the version's definition wins over any probe's local file (docs/CHECKS.md,
