@@ -1,0 +1,429 @@
+/* test_store_readers.c: every public reader of collector/store/ that returns
+ * rows, against a real, fresh PostgreSQL (PICKET_TEST_PG_URL, from
+ * tests/integration/pgharness.py; FAILS without it). The rows are written with
+ * psql, never through the store, and every column holds a value no other column
+ * of the row holds, so a column read into the wrong field fails a test. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static const char *pg_url;
+
+/* Runs sql through psql -At; the output (rows separated by '\n', fields by '\t',
+ * trailing newline removed) goes to out. Fails the test on any error. */
+static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sql(char *out, size_t size, const char *fmt, ...)
+{
+    char query[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(query, sizeof query, fmt, ap);
+    va_end(ap);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
+               (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
+        len += (size_t)got;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("psql failed on: %s", query);
+    assert_true(len < size - 1);
+    while (len > 0 && out[len - 1] == '\n')
+        len--;
+    out[len] = '\0';
+}
+
+static int open_live(void **state)
+{
+    char err[512];
+    pg_url = getenv("PICKET_TEST_PG_URL");
+    *state = NULL;
+    if (pg_url && *pg_url) {
+        *state = store_open(pg_url, err, sizeof err);
+        if (!*state)
+            fprintf(stderr, "store_open: %s\n", err);
+    }
+    return 0;
+}
+
+static int close_live(void **state)
+{
+    store_close(*state);
+    return 0;
+}
+
+static struct store *live(void **state)
+{
+    if (!pg_url || !*pg_url)
+        fail_msg("PICKET_TEST_PG_URL is not set: run this test through the harness: "
+                 "/usr/bin/python3 tests/integration/pgharness.py run -- <build>/tests/test_store_readers");
+    if (!*state)
+        fail_msg("cannot connect to PICKET_TEST_PG_URL (see store_open error above)");
+    return *state;
+}
+
+
+/* A recent instant with a microsecond part; every stored time is T0 + k seconds. */
+static int64_t t0_us;
+#define AT(sec) (t0_us + (int64_t)(sec) * 1000000)
+#define TS "('epoch'::timestamptz + %" PRId64 " * interval '1 microsecond')"
+
+/* One result of check ca; total is SQL text ("NULL" or digits). */
+static void add_result(const char *probe, int seq, int64_t at_us, int outcome, int error_class, int status_code,
+                       const char *total, const char *message)
+{
+    char out[64];
+    sql(out, sizeof out,
+        "INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class, status_code, total_us, "
+        "message) SELECT p.id, %d, c.id, " TS ", %d, %d, %d, %s, '%s' FROM probes p, checks c "
+        "WHERE p.name = '%s' AND c.name = 'ca'",
+        seq, at_us, outcome, error_class, status_code, total, message, probe);
+}
+
+static void setup_data(void **state)
+{
+    struct store *s = live(state);
+    char err[512], out[64];
+    int applied = 0;
+    if (store_migrate(s, &applied, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    t0_us = ((int64_t)time(NULL) - 600) * 1000000 + 123457;
+    sql(out, sizeof out,
+        "INSERT INTO probes (name, region, last_seen, pending_results, dropped_results, spool_bytes, committed_seq) "
+        "VALUES ('pa', 'reg-a', " TS ", 11, 22, 33, 44), ('pb', 'reg-b', " TS ", 55, 66, 77, 88)",
+        AT(1), AT(2));
+    sql(out, sizeof out,
+        "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
+        "slo_target_percent, slo_window_ms) VALUES ('ca', 'http', 'https://a', 1001, 'svc-a', 1002, 1003, 1004, "
+        "99.25, 1005), ('cb', 'tcp', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+    sql(out, sizeof out,
+        "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c "
+        "WHERE c.name = 'ca' OR (c.name = 'cb' AND p.name = 'pa')");
+    /* ca: three results from pa (reg-a, 2 ok), then the latest from pb (reg-b, failed). */
+    add_result("pa", 1, AT(10), 1, 0, 200, "100", "first");
+    add_result("pa", 2, AT(20), 1, 0, 201, "200", "second");
+    add_result("pa", 3, AT(5), 2, 1, 202, "NULL", "third");
+    add_result("pb", 1, AT(30), 3, 5, 418, "7007", "msg-last");
+}
+
+static void read_probe_status(void **state)
+{
+    struct store *s = live(state);
+    char err[512];
+    struct store_probe_row *rows = NULL;
+    size_t n = 0;
+    setup_data(state);
+    if (store_probe_status(s, &rows, &n, err, sizeof err) != 0)
+        fail_msg("probe status: %s", err);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].name, "pa");
+    assert_string_equal(rows[0].region, "reg-a");
+    assert_int_equal(rows[0].last_seen_us, AT(1));
+    assert_int_equal(rows[0].pending, 11);
+    assert_int_equal(rows[0].dropped, 22);
+    assert_int_equal(rows[0].spool_bytes, 33);
+    assert_int_equal(rows[0].committed_seq, 44);
+    assert_string_equal(rows[1].name, "pb");
+    assert_string_equal(rows[1].region, "reg-b");
+    assert_int_equal(rows[1].last_seen_us, AT(2));
+    assert_int_equal(rows[1].pending, 55);
+    assert_int_equal(rows[1].dropped, 66);
+    assert_int_equal(rows[1].spool_bytes, 77);
+    assert_int_equal(rows[1].committed_seq, 88);
+    free(rows);
+}
+
+static void read_check_meta(void **state)
+{
+    struct store *s = live(state);
+    char err[512];
+    struct store_check_meta *rows = NULL;
+    size_t n = 0;
+    if (store_check_meta(s, &rows, &n, err, sizeof err) != 0)
+        fail_msg("check meta: %s", err);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].name, "ca");
+    assert_string_equal(rows[0].type, "http");
+    assert_string_equal(rows[0].service, "svc-a");
+    assert_int_equal(rows[0].interval_ms, 1001);
+    assert_int_equal(rows[0].budget_p50_ms, 1002);
+    assert_int_equal(rows[0].budget_p95_ms, 1003);
+    assert_int_equal(rows[0].budget_p99_ms, 1004);
+    assert_true(rows[0].slo_target_percent == 99.25);
+    assert_int_equal(rows[0].slo_window_ms, 1005);
+    /* NULL metadata reads as "not given". */
+    assert_string_equal(rows[1].name, "cb");
+    assert_string_equal(rows[1].type, "tcp");
+    assert_string_equal(rows[1].service, "");
+    assert_int_equal(rows[1].interval_ms, 0);
+    assert_int_equal(rows[1].budget_p50_ms, 0);
+    assert_int_equal(rows[1].budget_p95_ms, 0);
+    assert_int_equal(rows[1].budget_p99_ms, 0);
+    assert_true(rows[1].slo_target_percent == 0);
+    assert_int_equal(rows[1].slo_window_ms, 0);
+    free(rows);
+}
+
+static void read_status(void **state)
+{
+    struct store *s = live(state);
+    char err[512];
+    struct store_status_row *rows = NULL;
+    size_t n = 0;
+    if (store_status(s, NULL, &rows, &n, err, sizeof err) != 0)
+        fail_msg("status: %s", err);
+    assert_int_equal(n, 2);
+    const struct store_status_row *a = &rows[0], *b = &rows[1];
+    assert_string_equal(a->check_name, "ca");
+    assert_string_equal(a->check_type, "http");
+    assert_int_equal(a->last_started_at_us, AT(30));
+    assert_int_equal(a->last_outcome, 3);
+    assert_string_equal(a->last_message, "msg-last");
+    assert_int_equal(a->last_total_us, 7007);
+    assert_int_equal(a->last_status_code, 418);
+    assert_string_equal(a->last_probe, "pb");
+    assert_string_equal(a->last_region, "reg-b");
+    assert_int_equal(a->probes, 2);
+    assert_int_equal(a->n_regions, 2);
+    assert_string_equal(a->regions[0].region, "reg-a");
+    assert_int_equal(a->regions[0].total, 3);
+    assert_int_equal(a->regions[0].ok, 2);
+    assert_string_equal(a->regions[1].region, "reg-b");
+    assert_int_equal(a->regions[1].total, 1);
+    assert_int_equal(a->regions[1].ok, 0);
+    /* A check without results: the documented "none" values. */
+    assert_string_equal(b->check_name, "cb");
+    assert_string_equal(b->check_type, "tcp");
+    assert_int_equal(b->last_started_at_us, 0);
+    assert_int_equal(b->last_outcome, 0);
+    assert_string_equal(b->last_message, "");
+    assert_int_equal(b->last_total_us, -1);
+    assert_int_equal(b->last_status_code, 0);
+    assert_string_equal(b->last_probe, "");
+    assert_string_equal(b->last_region, "");
+    assert_int_equal(b->probes, 1);
+    assert_int_equal(b->n_regions, 0);
+    free(rows);
+
+    /* One check by name; an unknown name is an error that names it. */
+    assert_int_equal(store_status(s, "cb", &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].check_name, "cb");
+    free(rows);
+    assert_int_equal(store_status(s, "nope", &rows, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "\"nope\""));
+}
+
+static void read_alert_rounds(void **state)
+{
+    struct store *s = live(state);
+    char err[512];
+    struct store_alert_round *rows = NULL;
+    size_t n = 0;
+    if (store_alert_rounds(s, AT(0), &rows, &n, err, sizeof err) != 0)
+        fail_msg("alert rounds: %s", err);
+    assert_int_equal(n, 4);
+    /* by started_at: pa's third result (total NULL) comes first */
+    assert_string_equal(rows[0].check, "ca");
+    assert_string_equal(rows[0].region, "reg-a");
+    assert_int_equal(rows[0].at_us, AT(5));
+    assert_int_equal(rows[0].outcome, 2);
+    assert_int_equal(rows[0].total_us, -1);
+    assert_int_equal(rows[1].at_us, AT(10));
+    assert_int_equal(rows[1].total_us, 100);
+    assert_string_equal(rows[3].check, "ca");
+    assert_string_equal(rows[3].region, "reg-b");
+    assert_int_equal(rows[3].at_us, AT(30));
+    assert_int_equal(rows[3].outcome, 3);
+    assert_int_equal(rows[3].total_us, 7007);
+    free(rows);
+    assert_int_equal(store_alert_rounds(s, AT(25), &rows, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].at_us, AT(30));
+    free(rows);
+}
+
+static void read_alert_states(void **state)
+{
+    struct store *s = live(state);
+    char err[512], out[64];
+    struct store_alert_state *rows = NULL;
+    size_t n = 0;
+    sql(out, sizeof out,
+        "INSERT INTO alert_state (rule, subject, firing, since, last_change, flips, flap_window_start, flapping, "
+        "last_notified, notified_firing, value, summary) VALUES "
+        "('rule-1', 'subj-1', true, " TS ", " TS ", 7, " TS ", false, " TS ", true, 12.5, 'sum-1'), "
+        "('rule-2', 'subj-2', false, " TS ", " TS ", 8, " TS ", true, NULL, false, NULL, NULL)",
+        AT(101), AT(102), AT(103), AT(104), AT(201), AT(202), AT(203));
+    if (store_alert_states(s, &rows, &n, err, sizeof err) != 0)
+        fail_msg("alert states: %s", err);
+    assert_int_equal(n, 2);
+    const struct store_alert_state *a = &rows[0], *b = &rows[1];
+    assert_string_equal(a->rule, "rule-1");
+    assert_string_equal(a->subject, "subj-1");
+    assert_int_equal(a->firing, 1);
+    assert_int_equal(a->since_us, AT(101));
+    assert_int_equal(a->last_change_us, AT(102));
+    assert_int_equal(a->flips, 7);
+    assert_int_equal(a->flap_window_start_us, AT(103));
+    assert_int_equal(a->flapping, 0);
+    assert_int_equal(a->last_notified_us, AT(104));
+    assert_int_equal(a->notified_firing, 1);
+    assert_int_equal(a->has_value, 1);
+    assert_true(a->value == 12.5);
+    assert_string_equal(a->summary, "sum-1");
+    /* the opposite flags, and the NULLs */
+    assert_string_equal(b->rule, "rule-2");
+    assert_string_equal(b->subject, "subj-2");
+    assert_int_equal(b->firing, 0);
+    assert_int_equal(b->since_us, AT(201));
+    assert_int_equal(b->last_change_us, AT(202));
+    assert_int_equal(b->flips, 8);
+    assert_int_equal(b->flap_window_start_us, AT(203));
+    assert_int_equal(b->flapping, 1);
+    assert_int_equal(b->last_notified_us, 0);
+    assert_int_equal(b->notified_firing, 0);
+    assert_int_equal(b->has_value, 0);
+    assert_true(b->value == 0);
+    assert_string_equal(b->summary, "");
+    free(rows);
+}
+
+static void read_outbox(void **state)
+{
+    struct store *s = live(state);
+    char err[512], out[64];
+    struct store_outbox_row *rows = NULL;
+    size_t n = 0;
+    sql(out, sizeof out,
+        "INSERT INTO alert_outbox (receiver, event_key, group_key, payload, attempts, next_attempt) VALUES "
+        "('recv-1', 'ev-1', 'grp-1', '{\"a\": 1}', 9, now() - interval '1 minute'), "
+        "('recv-2', 'ev-2', 'grp-2', '[2]', 3, now() + interval '1 hour') RETURNING id");
+    int64_t id = strtoll(out, NULL, 10);
+    if (store_outbox_due(s, 10, &rows, &n, err, sizeof err) != 0)
+        fail_msg("outbox: %s", err);
+    assert_int_equal(n, 1); /* the second is not due */
+    assert_int_equal(rows[0].id, id);
+    assert_string_equal(rows[0].receiver, "recv-1");
+    assert_string_equal(rows[0].event_key, "ev-1");
+    assert_string_equal(rows[0].group_key, "grp-1");
+    assert_string_equal(rows[0].payload, "{\"a\": 1}");
+    assert_int_equal(rows[0].attempts, 9);
+    store_outbox_free(rows, n);
+}
+
+static void read_assign_changes(void **state)
+{
+    struct store *s = live(state);
+    char err[512];
+    struct store_assign_file file = {"checks.yaml", NULL, NULL};
+    struct pk_kv keys_v1[] = {{"interval", "10s"}, {"target", "https://a"}};
+    struct pk_kv keys_v2[] = {{"interval", "20s"}, {"target", "https://b"}};
+    struct store_assign_check v1[] = {
+        {.name = "x1", .definition = "name: x1", .keys = keys_v1, .n_keys = 2, .type = "http", .target = "https://a",
+         .interval_ms = 10000},
+        {.name = "x2", .definition = "name: x2", .keys = keys_v1, .n_keys = 1, .type = "http", .target = "https://a",
+         .interval_ms = 10000},
+    };
+    struct store_assign_check v2[] = {
+        {.name = "x1", .definition = "name: x1 (2)", .keys = keys_v2, .n_keys = 2, .type = "http",
+         .target = "https://b", .interval_ms = 20000},
+        {.name = "x3", .definition = "name: x3", .keys = keys_v1, .n_keys = 1, .type = "http", .target = "https://a",
+         .interval_ms = 10000},
+    };
+    int64_t version = 0;
+    int created = 0;
+    struct store_assign_change *changes = NULL;
+    size_t n = 0;
+    if (store_assign_apply(s, &file, 1, v1, 2, 1, &version, &created, &changes, &n, err, sizeof err) != 0)
+        fail_msg("apply: %s", err);
+    assert_int_equal(version, 1);
+    assert_int_equal(created, 1);
+    assert_int_equal(n, 2);
+    free(changes);
+    if (store_assign_apply(s, &file, 1, v2, 2, 0, &version, &created, &changes, &n, err, sizeof err) != 0)
+        fail_msg("diff: %s", err);
+    assert_int_equal(version, 1);
+    assert_int_equal(created, 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(changes[0].name, "x1");
+    assert_string_equal(changes[0].change, "changed");
+    assert_string_equal(changes[0].keys, "interval,target");
+    assert_string_equal(changes[1].name, "x2");
+    assert_string_equal(changes[1].change, "removed");
+    assert_string_equal(changes[1].keys, "");
+    assert_string_equal(changes[2].name, "x3");
+    assert_string_equal(changes[2].change, "added");
+    assert_string_equal(changes[2].keys, "");
+    free(changes);
+
+    /* The documents of version 1 for probe pa: one file, its checks in order. */
+    char out[64];
+    sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pa'");
+    struct store_assign_doc *docs = NULL;
+    if (store_assign_documents(s, 1, strtoll(out, NULL, 10), &docs, &n, err, sizeof err) != 0)
+        fail_msg("documents: %s", err);
+    assert_int_equal(n, 1);
+    assert_string_equal(docs[0].origin, "checks.yaml (checks version 1)");
+    assert_string_equal(docs[0].yaml, "checks:\n- name: x1\n- name: x2\n");
+    store_assign_documents_free(docs, n);
+}
+
+static void read_probe_name_and_credential(void **state)
+{
+    struct store *s = live(state);
+    char err[512], out[64], name[128];
+    const char *hash = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pb'");
+    int64_t probe_id = strtoll(out, NULL, 10);
+    assert_int_equal(store_probe_name(s, probe_id, name, sizeof name, err, sizeof err), 1);
+    assert_string_equal(name, "pb");
+    assert_int_equal(store_probe_name(s, probe_id + 1000, name, sizeof name, err, sizeof err), 0);
+    sql(out, sizeof out,
+        "INSERT INTO credentials (role, name, probe_name, token_sha256) VALUES ('read', 'reader-1', NULL, "
+        "decode('%s', 'hex')) RETURNING id",
+        hash);
+    int64_t cred_id = strtoll(out, NULL, 10), got_id = 0;
+    struct pk_identity who;
+    assert_int_equal(store_credential_lookup(s, hash, &who, &got_id, err, sizeof err), 1);
+    assert_int_equal(got_id, cred_id);
+    assert_int_equal(who.role, PK_ROLE_READ);
+    assert_string_equal(who.name, "reader-1");
+}
+
+int main(void)
+{
+    /* Order matters: the first test migrates the fresh database and writes the rows. */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(read_probe_status), cmocka_unit_test(read_check_meta),   cmocka_unit_test(read_status),
+        cmocka_unit_test(read_alert_rounds), cmocka_unit_test(read_alert_states), cmocka_unit_test(read_outbox),
+        cmocka_unit_test(read_assign_changes), cmocka_unit_test(read_probe_name_and_credential),
+    };
+    return cmocka_run_group_tests_name("store readers with PostgreSQL", tests, open_live, close_live) ? 1 : 0;
+}
