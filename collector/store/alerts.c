@@ -18,7 +18,8 @@
 int store_alert_leader(struct store *s, char *err, size_t errlen)
 {
     st_ensure_ready(s);
-    PGresult *r = st_run(s, ALERT_LEADER_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "alerts: taking the leader lock", err, errlen);
+    PGresult *r =
+        st_run(s, ALERT_LEADER_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "alerts: taking the leader lock", err, errlen);
     if (!r)
         return -1;
     int got = PQgetvalue(r, 0, 0)[0] == 't';
@@ -112,25 +113,25 @@ int store_alert_save(struct store *s, const struct store_alert_state *st, const 
                        st->flapping ? "t" : "f", st->last_notified_us ? notified : NULL,
                        st->notified_firing ? "t" : "f", st->has_value ? value : NULL, st->summary};
     if (st_run_cmd(s,
-                "INSERT INTO alert_state (rule, subject, firing, since, last_change, flips, flap_window_start, "
-                "flapping, last_notified, notified_firing, value, summary) VALUES ($1, $2, $3, " TS_FROM_US(4) ", "
-                TS_FROM_US(5) ", $6, " TS_FROM_US(7) ", $8, " TS_FROM_US(9) ", $10, $11, $12) "
-                "ON CONFLICT (rule, subject) DO UPDATE SET firing = EXCLUDED.firing, since = EXCLUDED.since, "
-                "last_change = EXCLUDED.last_change, flips = EXCLUDED.flips, "
-                "flap_window_start = EXCLUDED.flap_window_start, flapping = EXCLUDED.flapping, "
-                "last_notified = EXCLUDED.last_notified, notified_firing = EXCLUDED.notified_firing, "
-                "value = EXCLUDED.value, summary = EXCLUDED.summary",
-                12, p, "alerts: saving alert state", err, errlen) < 0)
+                   "INSERT INTO alert_state (rule, subject, firing, since, last_change, flips, flap_window_start, "
+                   "flapping, last_notified, notified_firing, value, summary) VALUES ($1, $2, $3, " TS_FROM_US(4) ", "
+                   TS_FROM_US(5) ", $6, " TS_FROM_US(7) ", $8, " TS_FROM_US(9) ", $10, $11, $12) "
+                   "ON CONFLICT (rule, subject) DO UPDATE SET firing = EXCLUDED.firing, since = EXCLUDED.since, "
+                   "last_change = EXCLUDED.last_change, flips = EXCLUDED.flips, "
+                   "flap_window_start = EXCLUDED.flap_window_start, flapping = EXCLUDED.flapping, "
+                   "last_notified = EXCLUDED.last_notified, notified_firing = EXCLUDED.notified_firing, "
+                   "value = EXCLUDED.value, summary = EXCLUDED.summary",
+                   12, p, "alerts: saving alert state", err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         char delay[32];
         snprintf(delay, sizeof delay, "%" PRId64, ev[i].delay_ms);
         const char *q[] = {ev[i].receiver, ev[i].event_key, ev[i].payload, delay, ev[i].group_key};
         if (st_run_cmd(s,
-                    "INSERT INTO alert_outbox (receiver, event_key, payload, next_attempt, group_key) VALUES ($1, $2, "
-                    "$3::jsonb, now() + $4::bigint * interval '1 millisecond', $5) "
-                    "ON CONFLICT (receiver, event_key) DO NOTHING",
-                    5, q, "alerts: enqueueing a notification", err, errlen) < 0)
+                       "INSERT INTO alert_outbox (receiver, event_key, payload, next_attempt, group_key) "
+                       "VALUES ($1, $2, $3::jsonb, now() + $4::bigint * interval '1 millisecond', $5) "
+                       "ON CONFLICT (receiver, event_key) DO NOTHING",
+                       5, q, "alerts: enqueueing a notification", err, errlen) < 0)
             goto fail;
     }
     return st_commit(s, "alerts: COMMIT", err, errlen);
@@ -190,11 +191,11 @@ int store_outbox_mark(struct store *s, int64_t id, int delivered, const char *er
         const char *p[] = {ids};
         return st_run_cmd(s, "UPDATE alert_outbox SET delivered_at = now(), attempts = attempts + 1, last_error = NULL "
                           "WHERE id = $1::bigint AND delivered_at IS NULL",
-                       1, p, "alerts: marking a notification delivered", err, errlen);
+                          1, p, "alerts: marking a notification delivered", err, errlen);
     }
     const char *p[] = {ids, error ? error : "", ms};
     return st_run_cmd(s,
-                   "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $2, "
-                   "next_attempt = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint",
-                   3, p, "alerts: recording a failed delivery", err, errlen);
+                      "UPDATE alert_outbox SET attempts = attempts + 1, last_error = $2, "
+                      "next_attempt = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint",
+                      3, p, "alerts: recording a failed delivery", err, errlen);
 }

@@ -21,7 +21,7 @@ int store_assign_current(struct store *s, int64_t *version, char *err, size_t er
 {
     st_ensure_ready(s);
     PGresult *r = st_run(s, "SELECT coalesce(max(version), 0) FROM check_versions", 0, NULL, PGRES_TUPLES_OK,
-                      "reading the current checks version", err, errlen);
+                         "reading the current checks version", err, errlen);
     if (!r)
         return -1;
     *version = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -258,11 +258,11 @@ int store_assign_documents(struct store *s, int64_t version, int64_t probe_id, s
     *n = 0;
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "SELECT c.file_index, f.origin, f.vars, f.secrets, c.definition "
-                      "FROM check_version_checks c JOIN check_version_files f "
-                      "ON f.version = c.version AND f.file_index = c.file_index JOIN probes p ON p.id = $2 "
-                      "WHERE c.version = $1 AND " SELECTS_PROBE " ORDER BY c.file_index, c.position",
-                      2, params, PGRES_TUPLES_OK, what, err, errlen);
+                         "SELECT c.file_index, f.origin, f.vars, f.secrets, c.definition "
+                         "FROM check_version_checks c JOIN check_version_files f "
+                         "ON f.version = c.version AND f.file_index = c.file_index JOIN probes p ON p.id = $2 "
+                         "WHERE c.version = $1 AND " SELECTS_PROBE " ORDER BY c.file_index, c.position",
+                         2, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         return -1;
     int rows = PQntuples(r), rc = -1;
@@ -324,36 +324,36 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
     /* An empty selection leaves the probe on its local files, whose Register list stands. */
     if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
         st_run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
-                errlen) < 0 ||
+                   errlen) < 0 ||
         st_run_cmd(s,
-                /* A version stored before migration 008 (meta_known false) keeps
+                   /* A version stored before migration 008 (meta_known false) keeps
                  * the registered metadata. Name order, as everywhere checks are locked. */
-                "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
-                "budget_p99_ms, slo_target_percent, slo_window_ms) "
-                "SELECT c.name, c.type, c.target, c.interval_ms, "
-                "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
-                "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
-                "CASE WHEN c.meta_known THEN c.budget_p95_ms ELSE k.budget_p95_ms END, "
-                "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
-                "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
-                "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END "
-                "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
-                "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
-                "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
-                "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
-                "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
-                "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now()",
-                2, params, what, err, errlen) < 0 ||
+                   "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
+                   "budget_p99_ms, slo_target_percent, slo_window_ms) "
+                   "SELECT c.name, c.type, c.target, c.interval_ms, "
+                   "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
+                   "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
+                   "CASE WHEN c.meta_known THEN c.budget_p95_ms ELSE k.budget_p95_ms END, "
+                   "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
+                   "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
+                   "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END "
+                   "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
+                   "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
+                   "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
+                   "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                   "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                   "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
+                   "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now()",
+                   2, params, what, err, errlen) < 0 ||
         st_run_cmd(s,
-                "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
-                "JOIN probes p ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE ")",
-                2, params, what, err, errlen) < 0 ||
+                   "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
+                   "JOIN probes p ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE ")",
+                   2, params, what, err, errlen) < 0 ||
         st_run_cmd(s,
-                "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, k.id FROM check_version_checks c "
-                "JOIN probes p ON p.id = $1 JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE
-                " ON CONFLICT DO NOTHING",
-                2, params, what, err, errlen) < 0 ||
+                   "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, k.id FROM check_version_checks c "
+                   "JOIN probes p ON p.id = $1 JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE
+                   " ON CONFLICT DO NOTHING",
+                   2, params, what, err, errlen) < 0 ||
         st_commit(s, what, err, errlen) < 0) {
         st_rollback(s);
         return -1;

@@ -44,14 +44,14 @@ int store_credential_add(struct store *s, enum pk_role role, const char *name, c
     if (role == PK_ROLE_PROBE) {
         const char *params[] = {name, region && region[0] ? region : "default"};
         if (st_run_cmd(s, "INSERT INTO probes (name, region) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", 2, params,
-                    what, err, errlen) < 0)
+                       what, err, errlen) < 0)
             goto fail;
     }
     const char *params[] = {pk_role_name(role), name, role == PK_ROLE_PROBE ? name : NULL, token_hash_hex};
     PGresult *r = st_run(s,
-                      "INSERT INTO credentials (role, name, probe_name, token_sha256) "
-                      "VALUES ($1, $2, $3, decode($4, 'hex')) RETURNING id",
-                      4, params, PGRES_TUPLES_OK, what, err, errlen);
+                         "INSERT INTO credentials (role, name, probe_name, token_sha256) "
+                         "VALUES ($1, $2, $3, decode($4, 'hex')) RETURNING id",
+                         4, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         goto fail;
     *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -70,9 +70,9 @@ int store_credential_lookup(struct store *s, const char *token_hash_hex, struct 
     const char *params[] = {token_hash_hex};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "SELECT id, role, name, encode(token_sha256, 'hex') FROM credentials "
-                      "WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
-                      1, params, PGRES_TUPLES_OK, "looking up a token", err, errlen);
+                         "SELECT id, role, name, encode(token_sha256, 'hex') FROM credentials "
+                         "WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
+                         1, params, PGRES_TUPLES_OK, "looking up a token", err, errlen);
     if (!r)
         return -1;
     int found = 0;
@@ -100,11 +100,11 @@ int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, cons
         snprintf(idbuf, sizeof idbuf, "%" PRId64, id);
         const char *params[] = {idbuf};
         r = st_run(s, "UPDATE credentials SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", 1, params,
-                PGRES_COMMAND_OK, "revoking a credential", err, errlen);
+                   PGRES_COMMAND_OK, "revoking a credential", err, errlen);
     } else {
         const char *params[] = {pk_role_name(role), name ? name : ""};
         r = st_run(s, "UPDATE credentials SET revoked_at = now() WHERE role = $1 AND name = $2 AND revoked_at IS NULL",
-                2, params, PGRES_COMMAND_OK, "revoking credentials", err, errlen);
+                   2, params, PGRES_COMMAND_OK, "revoking credentials", err, errlen);
     }
     if (!r)
         return -1;

@@ -20,7 +20,7 @@
 static int schema_version(struct store *s, int *version, char *err, size_t errlen)
 {
     PGresult *r = st_run(s, "SELECT to_regclass('picket_schema') IS NOT NULL", 0, NULL, PGRES_TUPLES_OK,
-                      "reading the schema version", err, errlen);
+                         "reading the schema version", err, errlen);
     if (!r)
         return -1;
     int exists = PQgetvalue(r, 0, 0)[0] == 't';
@@ -29,7 +29,7 @@ static int schema_version(struct store *s, int *version, char *err, size_t errle
     if (!exists)
         return 0;
     r = st_run(s, "SELECT coalesce(max(version), 0) FROM picket_schema", 0, NULL, PGRES_TUPLES_OK,
-            "reading the schema version", err, errlen);
+               "reading the schema version", err, errlen);
     if (!r)
         return -1;
     *version = atoi(PQgetvalue(r, 0, 0));
@@ -65,7 +65,7 @@ static int begin_migration(struct store *s, char *err, size_t errlen)
     if (st_run_cmd(s, "BEGIN", 0, NULL, "migrate: BEGIN", err, errlen) < 0)
         return -1;
     PGresult *r = st_run(s, MIGRATION_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "migrate: taking the migration lock", err,
-                      errlen);
+                         errlen);
     PQclear(r);
     return r ? 0 : -1;
 }
@@ -79,9 +79,9 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
     if (begin_migration(s, err, errlen) < 0)
         goto out;
     if (st_run_cmd(s,
-                "CREATE TABLE IF NOT EXISTS picket_schema (version int PRIMARY KEY, name text NOT NULL, "
-                "applied_at timestamptz NOT NULL DEFAULT now())",
-                0, NULL, "migrate: creating picket_schema", err, errlen) < 0)
+                   "CREATE TABLE IF NOT EXISTS picket_schema (version int PRIMARY KEY, name text NOT NULL, "
+                   "applied_at timestamptz NOT NULL DEFAULT now())",
+                   0, NULL, "migrate: creating picket_schema", err, errlen) < 0)
         goto out;
     if (schema_version(s, &current, err, errlen) < 0)
         goto out;
@@ -120,7 +120,8 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         char version[16];
         snprintf(version, sizeof version, "%d", m->version);
         const char *params[] = {version, m->name};
-        if (st_run_cmd(s, "INSERT INTO picket_schema (version, name) VALUES ($1, $2)", 2, params, what, err, errlen) < 0 ||
+        if (st_run_cmd(s, "INSERT INTO picket_schema (version, name) VALUES ($1, $2)", 2, params, what, err,
+                       errlen) < 0 ||
             st_commit(s, what, err, errlen) < 0)
             goto out;
         count++;

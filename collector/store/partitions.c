@@ -26,10 +26,10 @@ int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *
     const char *params[] = {from, to};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "SELECT count(*) FILTER (WHERE picket_make_partition(d::date)) FROM generate_series("
-                      "($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date, "
-                      "interval '1 day') d WHERE d < $2::timestamptz AT TIME ZONE 'UTC'",
-                      2, params, PGRES_TUPLES_OK, "making partitions of results", err, errlen);
+                         "SELECT count(*) FILTER (WHERE picket_make_partition(d::date)) FROM generate_series("
+                         "($1::timestamptz AT TIME ZONE 'UTC')::date, ($2::timestamptz AT TIME ZONE 'UTC')::date, "
+                         "interval '1 day') d WHERE d < $2::timestamptz AT TIME ZONE 'UTC'",
+                         2, params, PGRES_TUPLES_OK, "making partitions of results", err, errlen);
     if (!r)
         return -1;
     *created = atoi(PQgetvalue(r, 0, 0));
@@ -55,21 +55,21 @@ int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, i
     /* Days that reached results_default (late or early results) get their own
      * partition, unless retention is about to drop them anyway. */
     PGresult *r = st_run(s,
-                      "SELECT count(*) FILTER (WHERE picket_make_partition(d)) FROM (SELECT DISTINCT "
-                      "(started_at AT TIME ZONE 'UTC')::date AS d FROM results_default "
-                      "WHERE started_at >= $1::timestamptz) days",
-                      1, params, PGRES_TUPLES_OK, "making partitions for results_default's days", err, errlen);
+                         "SELECT count(*) FILTER (WHERE picket_make_partition(d)) FROM (SELECT DISTINCT "
+                         "(started_at AT TIME ZONE 'UTC')::date AS d FROM results_default "
+                         "WHERE started_at >= $1::timestamptz) days",
+                         1, params, PGRES_TUPLES_OK, "making partitions for results_default's days", err, errlen);
     if (!r)
         return -1;
     *created += atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
     r = st_run(s, "SELECT picket_drop_partitions($1::timestamptz)", 1, params, PGRES_TUPLES_OK,
-            "dropping partitions past retention", err, errlen);
+               "dropping partitions past retention", err, errlen);
     if (!r)
         return -1;
     *dropped = atoi(PQgetvalue(r, 0, 0));
     PQclear(r);
     return st_run_cmd(s, "DELETE FROM rollup_minute WHERE minute < $1::timestamptz", 1, params,
-                   "deleting minute rollups past retention", err, errlen);
+                      "deleting minute rollups past retention", err, errlen);
 }
 

@@ -27,11 +27,11 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
     const char *params[] = {info->name, info->region, labels, info->version};
     st_ensure_ready(s);
     r = st_run(s,
-            "INSERT INTO probes (name, region, labels, version) VALUES ($1, $2, $3::jsonb, $4) "
-            "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
-            "version = EXCLUDED.version, last_seen = now() "
-            "RETURNING id, committed_seq",
-            4, params, PGRES_TUPLES_OK, what, err, errlen);
+               "INSERT INTO probes (name, region, labels, version) VALUES ($1, $2, $3::jsonb, $4) "
+               "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
+               "version = EXCLUDED.version, last_seen = now() "
+               "RETURNING id, committed_seq",
+               4, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         goto out;
     *probe_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -105,15 +105,16 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
                                 meta.v[4], meta.v[5]};
         snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
         PGresult *r = st_run(s,
-                          "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
-                          "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-                          "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                          "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
-                          "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
-                          "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
-                          "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now() RETURNING id",
-                          10, params, PGRES_TUPLES_OK, what, err, errlen);
+                             "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
+                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                             "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
+                             "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
+                             "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
+                             "budget_p99_ms = EXCLUDED.budget_p99_ms, "
+                             "slo_target_percent = EXCLUDED.slo_target_percent, "
+                             "slo_window_ms = EXCLUDED.slo_window_ms, updated_at = now() RETURNING id",
+                             10, params, PGRES_TUPLES_OK, what, err, errlen);
         if (!r)
             goto out;
         ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -128,15 +129,15 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     const char *params[] = {probe, id_array};
     /* The rows are locked already (upserted above, in name order). */
     if (st_run_cmd(s,
-                "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
-                "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
-                "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
-                1, params + 1, what, err, errlen) < 0 ||
+                   "UPDATE checks k SET " VERSION_CHECK_SET "FROM check_version_checks v "
+                   "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
+                   "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
+                   1, params + 1, what, err, errlen) < 0 ||
         st_run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
         st_run_cmd(s,
-                "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
-                "ON CONFLICT DO NOTHING",
-                2, params, what, err, errlen) < 0 ||
+                   "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
+                   "ON CONFLICT DO NOTHING",
+                   2, params, what, err, errlen) < 0 ||
         st_commit(s, what, err, errlen) < 0)
         goto out;
     /* Only committed ids may enter the cache. */
@@ -160,7 +161,7 @@ int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errle
     const char *params[] = {probe};
     st_ensure_ready(s);
     PGresult *r = st_run(s, "UPDATE probes SET last_seen = now() WHERE id = $1", 1, params, PGRES_COMMAND_OK, what, err,
-                      errlen);
+                         errlen);
     if (!r)
         return -1;
     int found = strcmp(PQcmdTuples(r), "0") != 0;
@@ -184,11 +185,11 @@ int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_
     const char *params[] = {probe, pending, dropped, bytes};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                      "UPDATE probes SET last_seen = now(), pending_results = $2::bigint, spool_bytes = $4::bigint, "
-                      "dropped_results = dropped_results + CASE WHEN $3::bigint >= dropped_reported "
-                      "THEN $3::bigint - dropped_reported ELSE $3::bigint END, dropped_reported = $3::bigint "
-                      "WHERE id = $1",
-                      4, params, PGRES_COMMAND_OK, what, err, errlen);
+                         "UPDATE probes SET last_seen = now(), pending_results = $2::bigint, spool_bytes = $4::bigint, "
+                         "dropped_results = dropped_results + CASE WHEN $3::bigint >= dropped_reported "
+                         "THEN $3::bigint - dropped_reported ELSE $3::bigint END, dropped_reported = $3::bigint "
+                         "WHERE id = $1",
+                         4, params, PGRES_COMMAND_OK, what, err, errlen);
     if (!r)
         return -1;
     int found = strcmp(PQcmdTuples(r), "0") != 0;
@@ -268,7 +269,7 @@ int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namel
     const char *params[] = {idbuf};
     st_ensure_ready(s);
     PGresult *r = st_run(s, "SELECT name FROM probes WHERE id = $1", 1, params, PGRES_TUPLES_OK, "looking up a probe",
-                      err, errlen);
+                         err, errlen);
     if (!r)
         return -1;
     int found = PQntuples(r) == 1;

@@ -90,7 +90,8 @@ static int backfill_day(struct store *s, int64_t day_us, struct store_backfill_d
     *empty = 0;
     memset(d, 0, sizeof *d);
     d->day_us = day_us;
-    if (st_format_timestamp(from, sizeof from, day_us) < 0 || st_format_timestamp(to, sizeof to, day_us + ROLLUP_DAY_US) < 0) {
+    if (st_format_timestamp(from, sizeof from, day_us) < 0 ||
+        st_format_timestamp(to, sizeof to, day_us + ROLLUP_DAY_US) < 0) {
         pk_fail(err, errlen, "backfill: day out of range");
         return -1;
     }
@@ -99,7 +100,7 @@ static int backfill_day(struct store *s, int64_t day_us, struct store_backfill_d
     /* A day without raw results keeps its rollups: retention drops raw days
      * but keeps hour and day rollups, which must not be rebuilt from nothing. */
     if (!(r = st_run(s, "SELECT EXISTS (SELECT 1 FROM results WHERE started_at >= $1 AND started_at < $2)", 2, day,
-                  PGRES_TUPLES_OK, what, err, errlen)))
+                     PGRES_TUPLES_OK, what, err, errlen)))
         goto out;
     *empty = PQgetvalue(r, 0, 0)[0] != 't';
     PQclear(r);
@@ -111,7 +112,7 @@ static int backfill_day(struct store *s, int64_t day_us, struct store_backfill_d
     /* The partial rows visible here are those of the raw results read below
      * (both commit together); later ones stay and are compacted as usual. */
     if (!(r = st_run(s, "DELETE FROM rollup_partial WHERE minute >= $1 AND minute < $2", 2, day, PGRES_COMMAND_OK, what,
-                  err, errlen)))
+                     err, errlen)))
         goto out;
     d->partials_replaced = strtoull(PQcmdTuples(r), NULL, 10);
     PQclear(r);
@@ -205,8 +206,8 @@ int store_rollup_backfill(struct store *s, int64_t since_us, int64_t until_us, s
     for (int64_t day = rollup_floor(since_us, ROLLUP_DAY_US); day < until_us; day += ROLLUP_DAY_US) {
         struct store_backfill_day d;
         int empty = 0, locked = 0, rc = -1;
-        PGresult *r = st_run(s, BACKFILL_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "backfill: taking the compaction lock", err,
-                          errlen);
+        PGresult *r = st_run(s, BACKFILL_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "backfill: taking the compaction lock",
+                             err, errlen);
         if (!r)
             return -1;
         PQclear(r);
@@ -249,10 +250,10 @@ int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char
     st_ensure_ready(s);
     /* Each min() is one index probe. */
     PGresult *r = st_run(s,
-                      "SELECT (extract(epoch FROM least((SELECT min(minute) FROM rollup_partial), "
-                      "(SELECT min(minute) FROM rollup_minute), (SELECT min(hour) FROM rollup_hour), "
-                      "(SELECT min(day) FROM rollup_day))) * 1000000)::bigint",
-                      0, NULL, PGRES_TUPLES_OK, "reading the oldest rollup", err, errlen);
+                         "SELECT (extract(epoch FROM least((SELECT min(minute) FROM rollup_partial), "
+                         "(SELECT min(minute) FROM rollup_minute), (SELECT min(hour) FROM rollup_hour), "
+                         "(SELECT min(day) FROM rollup_day))) * 1000000)::bigint",
+                         0, NULL, PGRES_TUPLES_OK, "reading the oldest rollup", err, errlen);
     if (!r)
         return -1;
     c->has_rollups = !PQgetisnull(r, 0, 0);
@@ -261,13 +262,14 @@ int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char
     /* The oldest partition that holds a row (each EXISTS stops at its first
      * row), and results_default (normally nearly empty). */
     r = st_run(s,
-            "SELECT (extract(epoch FROM least((SELECT min(started_at) FROM results_default), "
-            "(SELECT min(d)::timestamp AT TIME ZONE 'UTC' FROM (SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS d "
-            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'results'::regclass "
-            "AND c.relname ~ '^results_[0-9]{8}$') p WHERE EXISTS (SELECT 1 FROM results "
-            "WHERE started_at >= p.d::timestamp AT TIME ZONE 'UTC' "
-            "AND started_at < (p.d + 1)::timestamp AT TIME ZONE 'UTC')))) * 1000000)::bigint",
-            0, NULL, PGRES_TUPLES_OK, "reading the oldest raw result", err, errlen);
+               "SELECT (extract(epoch FROM least((SELECT min(started_at) FROM results_default), "
+               "(SELECT min(d)::timestamp AT TIME ZONE 'UTC' FROM "
+               "(SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS d "
+               "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'results'::regclass "
+               "AND c.relname ~ '^results_[0-9]{8}$') p WHERE EXISTS (SELECT 1 FROM results "
+               "WHERE started_at >= p.d::timestamp AT TIME ZONE 'UTC' "
+               "AND started_at < (p.d + 1)::timestamp AT TIME ZONE 'UTC')))) * 1000000)::bigint",
+               0, NULL, PGRES_TUPLES_OK, "reading the oldest raw result", err, errlen);
     if (!r)
         return -1;
     c->has_results = !PQgetisnull(r, 0, 0);
@@ -286,7 +288,7 @@ int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char
     }
     const char *params[] = {first};
     r = st_run(s, "SELECT EXISTS (SELECT 1 FROM results WHERE started_at < $1::timestamptz)", 1, params,
-            PGRES_TUPLES_OK, "looking for results older than the rollups", err, errlen);
+               PGRES_TUPLES_OK, "looking for results older than the rollups", err, errlen);
     if (!r)
         return -1;
     c->results_before_rollups = PQgetvalue(r, 0, 0)[0] == 't';

@@ -225,7 +225,8 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
         if (k < 0 || !todo[k])
             continue;
         struct lrow *row = &rows[k];
-        struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4), (uint64_t)st_bin_i64(r, i, 5),
+        struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
+                                  (uint64_t)st_bin_i64(r, i, 5),
                                   (uint64_t)st_bin_i64(r, i, 6)};
         pk_hist_init(h);
         if (pk_hist_decode_merge((const uint8_t *)PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7), h) < 0 ||
@@ -368,13 +369,13 @@ static int write_minutes(struct store *s, struct lrow *rows, size_t n, int64_t f
             pk_log(PK_LOG_WARN, "store", "minute rollups: COPY refused, merging instead", "error=%s",
                    pk_log_q(quoted, sizeof quoted, err));
             if (st_run_cmd(s, "ROLLBACK TO SAVEPOINT picket_minutes", 0, NULL, "compacting rollups: savepoint", err,
-                        errlen) < 0)
+                           errlen) < 0)
                 goto out;
             memcpy(old + a, fresh, b * sizeof *fresh);
             a += b;
             qsort(old, a, sizeof *old, st_lrow_cmp);
         } else if (st_run_cmd(s, "RELEASE SAVEPOINT picket_minutes", 0, NULL, "compacting rollups: savepoint", err,
-                           errlen) < 0) {
+                              errlen) < 0) {
             goto out;
         }
     }
@@ -540,7 +541,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
             goto round_out;
         if (st_run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
                        "WHERE name = 'compact'",
-                    1, take, "compacting rollups: watermark", err, errlen) < 0)
+                       1, take, "compacting rollups: watermark", err, errlen) < 0)
             goto round_out;
         if (st_commit(s, "compacting rollups", err, errlen) < 0)
             goto round_out;
@@ -563,7 +564,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
 int st_fill_check_days(struct store *s, char *err, size_t errlen)
 {
     PGresult *days = st_run(s, "SELECT DISTINCT day FROM rollup_day ORDER BY 1", 0, NULL, PGRES_TUPLES_OK,
-                         "migration 010: reading days", err, errlen);
+                            "migration 010: reading days", err, errlen);
     if (!days)
         return -1;
     int rc = 0;

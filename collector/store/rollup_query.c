@@ -124,7 +124,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         0)
         goto out;
     r = st_run(s, "SELECT id, name, region FROM probes ORDER BY id", 0, NULL, PGRES_TUPLES_OK, "rollup query: probes",
-            err, errlen);
+               err, errlen);
     if (!r)
         goto out;
     n_probes = (size_t)PQntuples(r);
@@ -164,7 +164,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     }
     const char *name_param[] = {f->check};
     checks = st_run(s, "SELECT id, name FROM checks WHERE $1::text IS NULL OR name = $1 ORDER BY id", 1, name_param,
-                 PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
+                    PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
     if (!checks)
         goto out;
     if (f->check) {
