@@ -1,7 +1,7 @@
 /* rollup.h: per-(check, probe, minute) aggregates of results and their merging,
  * in C and without a database (docs/ANALYTICS.md, "Storage and rollups"). A
  * rollup row is counts by outcome plus a pk_hist (common/histogram.h) of
- * total_us, stored in pk_hist_encode's form. store_pg.c writes and reads the
+ * total_us, stored in pk_hist_encode's form. collector/store/ writes and reads the
  * rows; everything that adds them up is here, so it is unit-tested alone. */
 #ifndef PK_ROLLUP_H
 #define PK_ROLLUP_H

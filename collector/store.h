@@ -1,6 +1,7 @@
-/* store.h: everything the collector keeps, in PostgreSQL. The only module that
- * includes libpq. One struct store is one database connection and is used by one
- * thread at a time; writer threads each open their own. */
+/* store.h: everything the collector keeps, in PostgreSQL; the store's only public
+ * face (collector/store/, one file per concern, is the only code that includes
+ * libpq). One struct store is one database connection and is used by one thread
+ * at a time; writer threads each open their own. */
 #ifndef PK_STORE_H
 #define PK_STORE_H
 

@@ -1,4 +1,4 @@
-/* test_store_pg.c: collector/store_pg.c. Part 1 checks the COPY row encoding
+/* test_store_pg.c: collector/store/. Part 1 checks the COPY row encoding
  * (pure). Part 2 runs against a real, fresh PostgreSQL database named by
  * PICKET_TEST_PG_URL (tests/integration/pgharness.py provides one) and FAILS when
  * that variable is missing. The database is read back through psql, not through the

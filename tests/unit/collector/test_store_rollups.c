@@ -1,4 +1,4 @@
-/* test_store_rollups.c: partitions and rollups of collector/store_pg.c against
+/* test_store_rollups.c: partitions and rollups of collector/store/ against
  * a real PostgreSQL (PICKET_TEST_PG_URL from tests/integration/pgharness.py; the
  * test FAILS without it). Known results go through store_write_batches; counts
  * and quantiles from store_rollup_query are compared with answers computed here
