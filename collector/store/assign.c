@@ -8,12 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "../../common/buf.h"
 #include "../../common/pk_error.h"
 
-/* ------------------------------------------------------------ central assignment */
-
-/* ["a", "b"] for a text[] parameter (unnested in SQL); malloc'd, NULL when out of memory. */
 /* The probe's region and labels decide; the same rule as pk_check_selects. */
 #define SELECTS_PROBE "(cardinality(c.regions) = 0 OR p.region = ANY (c.regions)) AND p.labels @> c.labels"
 
@@ -28,7 +26,6 @@ int store_assign_current(struct store *s, int64_t *version, char *err, size_t er
     PQclear(r);
     return 0;
 }
-
 
 /* One check of the set into the temporary new_checks (position: its order). */
 static int stage_check(struct store *s, const struct store_assign_check *c, size_t position, const char *what,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "../../common/log.h"
 #include "../../common/pk_error.h"
 

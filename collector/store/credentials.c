@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../common/pk_error.h"
 
-/* ---------------------------------------------------------- credentials */
+#include "../../common/pk_error.h"
 
 static int is_hash_hex(const char *h)
 {

@@ -8,14 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "../../common/log.h"
 #include "../../common/pk_error.h"
 #include "../migrations.h"
 
 /* pg_advisory_xact_lock key shared by every collector that migrates: "picket". */
 #define MIGRATION_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255028)"
-
-/* -------------------------------------------------------------- schema */
 
 static int schema_version(struct store *s, int *version, char *err, size_t errlen)
 {
@@ -69,7 +68,6 @@ static int begin_migration(struct store *s, char *err, size_t errlen)
     PQclear(r);
     return r ? 0 : -1;
 }
-
 
 int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
 {

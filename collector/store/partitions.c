@@ -7,12 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "../../common/pk_error.h"
 
-/* ------------------------------------------------ partitions and rollups */
-
 void store_set_rollups(struct store *s, int on) { s->rollups_off = !on; }
-
 
 int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *created, char *err, size_t errlen)
 {

@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../common/pk_error.h"
 
-/* --------------------------------------------------------------- probes */
+#include "../../common/pk_error.h"
 
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
                        uint64_t *committed_seq, char *err, size_t errlen)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include "../../common/pk_error.h"
 
 /* ---------------------------------------------------------- hot path */
@@ -58,7 +59,6 @@ static int by_probe_then_index(const void *a, const void *b)
         return x->probe_id < y->probe_id ? -1 : 1;
     return x->index < y->index ? -1 : x->index > y->index;
 }
-
 
 static int copy_row(struct copy_state *c, int64_t probe_id, int64_t check_id, const struct pk_result *r, char *err,
                     size_t errlen)
