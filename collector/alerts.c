@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/analytics.h"
+#include "analytics.h"
 #include "buf.h"
-#include "../common/log.h"
-#include "../common/result.h"
+#include "log.h"
 #include "notify.h"
+#include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
 #include "store.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "../common/result.h"
+#include "result.h"
 
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
 {

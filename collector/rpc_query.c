@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analytics.h"
 #include "buf.h"
-#include "../common/analytics.h"
-#include "../common/result.h"
 #include "picket/v1/picket.pb-c.h"
+#include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
 
