@@ -1,4 +1,4 @@
-/* probe_lateness.c: scheduling lateness of the probe's runner (issue 4).
+/* probe_lateness.c: scheduling lateness of the probe's runner.
  * Loads one check file, runs it on the real runner (probe/runner.c, libcurl multi,
  * the real check types) for a fixed time, and records every round's lateness
  * (actual start minus planned start) through runner_set_lateness_hook. Results are
