@@ -1,5 +1,5 @@
 /* analytics_gen.c: picket-bench-analytics, the data generator and timed query of
- * bench/run_analytics_scale (issue 6). `generate` stores synthetic results
+ * bench/run_analytics_scale (docs/PERFORMANCE.md). `generate` stores synthetic results
  * (CHECKS checks x one probe per region, one result per check per probe per
  * minute, DAYS days ending at a UTC midnight) through store_write_batches, the
  * collector's own ingest code, so raw rows AND partial rollups are exactly what

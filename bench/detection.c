@@ -1,5 +1,5 @@
-/* detection.c: the detection benchmark of issue 6 (docs/PERFORMANCE.md, "Issue 6:
- * detection"). Generates hourly p95 latency series per check-week (daily and weekly
+/* detection.c: the detection benchmark (docs/PERFORMANCE.md, its detection
+ * section). Generates hourly p95 latency series per check-week (daily and weekly
  * seasonality, log-normal noise, short spikes, and injected steps, ramps and
  * seasonal shifts at known times, from a fixed seed), runs the learned-baseline
  * detector (common/baseline.c) and static-threshold detectors on the same series,
@@ -300,7 +300,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: picket-bench-detection [options]\n"
-            "Detection benchmark of issue 6: hourly p95 series per check-week with injected\n"
+            "Detection benchmark: hourly p95 series per check-week with injected\n"
             "steps, ramps and seasonal shifts; the learned-baseline detector against static\n"
             "thresholds (the first week's p99). Prints recall, false alarms per check-week\n"
             "and median detection delay (hours, to the end of the window that raised).\n"

@@ -1,4 +1,4 @@
-/* http_target.c: a minimal HTTP/1.1 responder for the probe benchmarks (issue 4).
+/* http_target.c: a minimal HTTP/1.1 responder for the probe benchmarks.
  * One thread, one epoll set, non-blocking sockets; every request (any method, no
  * request body expected) gets the same small 200 answer, with keep-alive unless the
  * client asks to close. Cheap and identical for every client, so the checker's CPU

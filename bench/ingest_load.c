@@ -1,11 +1,11 @@
 /* ingest_load.c: picket-bench-ingest, the load generator of the ingest benchmark
- * (issue 3, docs/PERFORMANCE.md). P simulated probes, each a thread with its own
+ * (docs/PERFORMANCE.md, "Ingest, end to end"). P simulated probes, each a thread with its own
  * channel and completion queue, Register and then stream pre-encoded batches on
  * one Connect call, keeping up to --window batches unacknowledged, exactly as
  * probe/rpc_uplink.c does. Measures from the first batch sent to the last Ack
  * covering the last sequence, and prints one key=value line. With --hold S each
  * simulated probe then stays connected for S seconds, idle, sending a Heartbeat
- * every heartbeat interval as a real idle probe does (issue 5: collector memory
+ * every heartbeat interval as a real idle probe does (the collector's memory
  * with many idle probes), and closes cleanly. Like the rpc_* files it talks gRPC
  * directly: a bench tool has no other job. Never waits unbounded. */
 #include <errno.h>
@@ -17,7 +17,6 @@
 #include <grpc/support/time.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

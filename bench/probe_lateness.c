@@ -1,4 +1,4 @@
-/* probe_lateness.c: scheduling lateness of the probe's runner (issue 4).
+/* probe_lateness.c: scheduling lateness of the probe's runner.
  * Loads one check file, runs it on the real runner (probe/runner.c, libcurl multi,
  * the real check types) for a fixed time, and records every round's lateness
  * (actual start minus planned start) through runner_set_lateness_hook. Results are
@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "buf.h"
 #include "checks.h"
 #include "result.h"
 #include "runner.h"
@@ -52,16 +53,12 @@ static void on_lateness(int64_t lateness_us, void *user)
         return;
     if (s->cpu_at_count_us < 0)
         s->cpu_at_count_us = process_cpu_us();
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 65536;
-        int64_t *grown = realloc(s->lateness_us, cap * sizeof *grown);
-        if (!grown) {
-            s->out_of_memory = 1;
-            return;
-        }
-        s->lateness_us = grown;
-        s->cap = cap;
+    int64_t *grown = pk_grow(s->lateness_us, &s->cap, s->n + 1, sizeof *grown, 0);
+    if (!grown) {
+        s->out_of_memory = 1;
+        return;
     }
+    s->lateness_us = grown;
     s->lateness_us[s->n++] = lateness_us;
 }
 

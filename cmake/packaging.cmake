@@ -1,4 +1,4 @@
-# Installation and Debian packages (issue 7 item 4; docs/DEPLOY.md).
+# Installation and Debian packages (docs/DEPLOY.md).
 # `cpack -G DEB` in the build directory makes three packages, one per component:
 # picket-probe, picket-collector and picketctl, each with its binary, its manual
 # page, and (probe, collector) its systemd unit and example configuration.

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "../common/checks.h"
-#include "../common/result.h"
-#include "yaml_doc.h"
+#include "checks.h"
 #include "notify.h"
+#include "result.h"
+#include "yaml_doc.h"
 
 static int get_str(struct yaml_doc *L, const yaml_node_t *n, const char *what, char *out, size_t outlen)
 {

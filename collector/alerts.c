@@ -8,16 +8,16 @@
 #include <fnmatch.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../common/analytics.h"
-#include "../common/log.h"
-#include "../common/result.h"
+#include "analytics.h"
+#include "buf.h"
+#include "log.h"
 #include "notify.h"
+#include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
 #include "store.h"
@@ -51,61 +51,6 @@ static int64_t now_us(void)
 }
 
 /* ------------------------------------------------------------ JSON text */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-__attribute__((format(printf, 2, 3))) static void sb_f(struct sb *b, const char *fmt, ...)
-{
-    char tmp[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-static void sb_str(struct sb *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
-        } else if (c < 0x20) {
-            sb_f(b, "\\u%04x", c);
-        } else {
-            sb_put(b, (const char *)&c, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
 
 static void rfc3339(char *buf, size_t n, int64_t us)
 {
@@ -164,20 +109,20 @@ static void group_key(const struct event *e, char *out, size_t n)
         snprintf(out + off, n - off, "}");
 }
 
-static void labels_json(struct sb *b, const struct event *e)
+static void labels_json(struct pk_buf *b, const struct event *e)
 {
     static const char *const names[] = {"alertname", "check", "service", "probe", "region", "severity", "slo"};
     int first = 1;
-    sb_put(b, "{", 1);
+    pk_buf_add(b, "{", 1);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *v = label_value(e, names[i]);
         if (!v || !v[0])
             continue; /* Alertmanager refuses empty label values */
-        sb_f(b, "%s\"%s\":", first ? "" : ",", names[i]);
-        sb_str(b, v);
+        pk_buf_addf(b, "%s\"%s\":", first ? "" : ",", names[i]);
+        pk_buf_add_json_string(b, v, strlen(v));
         first = 0;
     }
-    sb_put(b, "}", 1);
+    pk_buf_add(b, "}", 1);
 }
 
 /* One event as its receiver wants it, stored as the outbox payload: an alert
@@ -185,45 +130,42 @@ static void labels_json(struct sb *b, const struct event *e)
  * wraps the rows of one group in the receiver's envelope. */
 static char *render(const struct alert_receiver *r, const struct event *e)
 {
-    struct sb b = {0};
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
     char starts[40], ends[40];
     rfc3339(starts, sizeof starts, e->starts_us);
     rfc3339(ends, sizeof ends, e->ends_us);
     if (r->type == ALERT_RCV_ALERTMANAGER) {
-        sb_put(&b, "{\"labels\":", 10);
+        pk_buf_add(&b, "{\"labels\":", 10);
         labels_json(&b, e);
-        sb_put(&b, ",\"annotations\":{\"summary\":", 26);
-        sb_str(&b, e->summary);
-        sb_f(&b, ",\"picket_event\":");
-        sb_str(&b, e->key);
-        sb_f(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
+        pk_buf_add(&b, ",\"annotations\":{\"summary\":", 26);
+        pk_buf_add_json_string(&b, e->summary, strlen(e->summary));
+        pk_buf_addf(&b, ",\"picket_event\":");
+        pk_buf_add_json_string(&b, e->key, strlen(e->key));
+        pk_buf_addf(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
         if (e->ends_us)
-            sb_f(&b, ",\"endsAt\":\"%s\"", ends);
-        sb_put(&b, "}", 1);
+            pk_buf_addf(&b, ",\"endsAt\":\"%s\"", ends);
+        pk_buf_add(&b, "}", 1);
     } else if (r->type == ALERT_RCV_SLACK) {
         char text[1200];
         snprintf(text, sizeof text, "[%s%s] %s: %s", !strcmp(e->status, "firing") ? "FIRING" : "RESOLVED",
                  e->flapping ? ", FLAPPING" : "", e->rule->name, e->summary);
-        sb_str(&b, text);
+        pk_buf_add_json_string(&b, text, strlen(text));
     } else {
-        sb_f(&b, "{\"key\":");
-        sb_str(&b, e->key);
-        sb_f(&b, ",\"status\":\"%s\",\"flapping\":%s,\"labels\":", e->status, e->flapping ? "true" : "false");
+        pk_buf_addf(&b, "{\"key\":");
+        pk_buf_add_json_string(&b, e->key, strlen(e->key));
+        pk_buf_addf(&b, ",\"status\":\"%s\",\"flapping\":%s,\"labels\":", e->status, e->flapping ? "true" : "false");
         labels_json(&b, e);
-        sb_put(&b, ",\"summary\":", 11);
-        sb_str(&b, e->summary);
-        sb_f(&b, ",\"starts_at\":\"%s\"", starts);
+        pk_buf_add(&b, ",\"summary\":", 11);
+        pk_buf_add_json_string(&b, e->summary, strlen(e->summary));
+        pk_buf_addf(&b, ",\"starts_at\":\"%s\"", starts);
         if (e->ends_us)
-            sb_f(&b, ",\"ends_at\":\"%s\"", ends);
+            pk_buf_addf(&b, ",\"ends_at\":\"%s\"", ends);
         else
-            sb_f(&b, ",\"ends_at\":null");
-        sb_put(&b, "}", 1);
+            pk_buf_addf(&b, ",\"ends_at\":null");
+        pk_buf_add(&b, "}", 1);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return pk_buf_take(&b);
 }
 
 /* --------------------------------------------------------- state machine */
@@ -812,48 +754,45 @@ static int key_is_resolved(const char *event_key) { return strstr(event_key, "|r
 /* The POST body for rows idx[0..n) of one receiver and group. */
 static char *envelope(const struct alert_receiver *r, const struct store_outbox_row *rows, const size_t *idx, size_t n)
 {
-    struct sb b = {0};
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
     if (r->type == ALERT_RCV_ALERTMANAGER) {
-        sb_put(&b, "[", 1);
+        pk_buf_add(&b, "[", 1);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_put(&b, ",", 1);
-            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+                pk_buf_add(&b, ",", 1);
+            pk_buf_add(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
         }
-        sb_put(&b, "]", 1);
+        pk_buf_add(&b, "]", 1);
     } else if (r->type == ALERT_RCV_SLACK) {
         /* each payload is a JSON string literal: join their insides with \n */
-        sb_put(&b, "{\"text\":\"", 9);
+        pk_buf_add(&b, "{\"text\":\"", 9);
         for (size_t i = 0; i < n; i++) {
             const char *p = rows[idx[i]].payload;
             size_t len = strlen(p);
             if (i)
-                sb_put(&b, "\\n", 2);
+                pk_buf_add(&b, "\\n", 2);
             if (len >= 2)
-                sb_put(&b, p + 1, len - 2);
+                pk_buf_add(&b, p + 1, len - 2);
         }
-        sb_put(&b, "\"}", 2);
+        pk_buf_add(&b, "\"}", 2);
     } else {
         int firing = 0;
         for (size_t i = 0; i < n; i++)
             firing |= !key_is_resolved(rows[idx[i]].event_key);
-        sb_put(&b, "{\"version\":\"1\",\"receiver\":", 26);
-        sb_str(&b, r->name);
-        sb_f(&b, ",\"status\":\"%s\",\"group_key\":", firing ? "firing" : "resolved");
-        sb_str(&b, rows[idx[0]].group_key);
-        sb_put(&b, ",\"alerts\":[", 11);
+        pk_buf_add(&b, "{\"version\":\"1\",\"receiver\":", 26);
+        pk_buf_add_json_string(&b, r->name, strlen(r->name));
+        pk_buf_addf(&b, ",\"status\":\"%s\",\"group_key\":", firing ? "firing" : "resolved");
+        pk_buf_add_json_string(&b, rows[idx[0]].group_key, strlen(rows[idx[0]].group_key));
+        pk_buf_add(&b, ",\"alerts\":[", 11);
         for (size_t i = 0; i < n; i++) {
             if (i)
-                sb_put(&b, ",", 1);
-            sb_put(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
+                pk_buf_add(&b, ",", 1);
+            pk_buf_add(&b, rows[idx[i]].payload, strlen(rows[idx[i]].payload));
         }
-        sb_put(&b, "]}", 2);
+        pk_buf_add(&b, "]}", 2);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return pk_buf_take(&b);
 }
 
 #define OUTBOX_BATCH 200

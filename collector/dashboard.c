@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/histogram.h"
-#include "../common/result.h"
+#include "histogram.h"
 #include "picket/v1/picket.pb-c.h"
+#include "result.h"
 #include "rollup.h"
 #include "rpc_query.h"
 #include "store.h"
@@ -110,24 +110,24 @@ static const struct pk_web_asset *asset(const char *name)
     return NULL;
 }
 
-static void reply_asset(struct dashboard_reply *out, const struct pk_web_asset *a)
+static void reply_asset(struct pk_http_reply *out, const struct pk_web_asset *a)
 {
-    *out = (struct dashboard_reply){200, a->type, a->data, a->len, 0};
+    *out = (struct pk_http_reply){200, a->type, a->data, a->len, 0};
 }
 
-static void reply_json(struct dashboard_reply *out, unsigned int code, struct json_object *j)
+static void reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j)
 {
     const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     char *copy = strdup(s ? s : "null");
     json_object_put(j);
     if (!copy) {
-        *out = (struct dashboard_reply){500, "text/plain", "out of memory\n", 14, 0};
+        *out = (struct pk_http_reply){500, "text/plain", "out of memory\n", 14, 0};
         return;
     }
-    *out = (struct dashboard_reply){code, "application/json", copy, strlen(copy), 1};
+    *out = (struct pk_http_reply){code, "application/json", copy, strlen(copy), 1};
 }
 
-static void reply_error(struct dashboard_reply *out, unsigned int code, const char *msg)
+static void reply_error(struct pk_http_reply *out, unsigned int code, const char *msg)
 {
     struct json_object *j = json_object_new_object();
     json_object_object_add(j, "error", json_object_new_string(msg));
@@ -259,7 +259,7 @@ static int parse_small(const char *name, const char *v, int lo, int hi, int *out
     return 0;
 }
 
-typedef const char *(*arg_fn)(void *, const char *);
+typedef pk_http_arg_fn arg_fn;
 
 /* The window of every /api/ call. until defaults to the end of the current
  * minute, so the live page includes the minute in progress. */
@@ -290,7 +290,7 @@ static int connect_store(struct dashboard *d, char *err, size_t errlen)
 }
 
 static void run_query(struct dashboard *d, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
-                      struct dashboard_reply *out)
+                      struct pk_http_reply *out)
 {
     char err[512];
     ProtobufCMessage *resp = NULL;
@@ -410,7 +410,7 @@ static void *refresh_main(void *arg)
 }
 
 /* The snapshot's copy of the report or incidents; 0 when there is none yet. */
-static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct dashboard_reply *out)
+static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct pk_http_reply *out)
 {
     pthread_mutex_lock(&d->snap_mu);
     const char *src = kind == RQ_REPORT ? d->snap.report : d->snap.incidents;
@@ -421,7 +421,7 @@ static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct d
     pthread_mutex_unlock(&d->snap_mu);
     if (!copy)
         return 0;
-    *out = (struct dashboard_reply){200, "application/json", copy, len, 1};
+    *out = (struct pk_http_reply){200, "application/json", copy, len, 1};
     return 1;
 }
 
@@ -436,7 +436,7 @@ static int no_arguments(arg_fn arg, void *ctx)
 }
 
 static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindow *w, int64_t now_us,
-                               struct dashboard_reply *out)
+                               struct pk_http_reply *out)
 {
     char err[512];
     if (!w->check_name[0]) {
@@ -507,7 +507,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     reply_json(out, 200, j);
 }
 
-static void api_probes(struct dashboard *d, int64_t now_us, struct dashboard_reply *out)
+static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply *out)
 {
     char err[512];
     struct store_probe_row *rows = NULL;
@@ -543,7 +543,7 @@ static int in_group(const char *service, const char *group)
  * over the last 24 hours, from the background snapshot (so a public page never
  * starts a report). Nothing else leaves: no check names, targets, messages or
  * latencies. */
-static void api_status(struct dashboard *d, const char *group, struct dashboard_reply *out)
+static void api_status(struct dashboard *d, const char *group, struct pk_http_reply *out)
 {
     char err[512];
     if (!group[0] || strlen(group) > 128) {
@@ -580,7 +580,7 @@ static void api_status(struct dashboard *d, const char *group, struct dashboard_
     reply_json(out, 200, j);
 }
 
-static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *ctx, struct dashboard_reply *out)
+static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *ctx, struct pk_http_reply *out)
 {
     char err[512];
     int64_t now_us = pk_now_us();
@@ -632,7 +632,7 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     }
 }
 
-void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx, struct dashboard_reply *out)
+void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx, struct pk_http_reply *out)
 {
     const struct pk_web_asset *a = NULL;
     if (strcmp(url, "/") == 0)
@@ -646,10 +646,18 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
         return;
     }
     if (strncmp(url, "/api/", 5) != 0) {
-        *out = (struct dashboard_reply){404, "text/plain", "not found\n", 10, 0};
+        *out = (struct pk_http_reply){404, "text/plain", "not found\n", 10, 0};
         return;
     }
     pthread_mutex_lock(&d->mu);
     serve_api(d, url + 5, arg, ctx, out);
     pthread_mutex_unlock(&d->mu);
+}
+
+int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, struct pk_http_reply *out)
+{
+    if (!dashboard_owns(url))
+        return 0;
+    dashboard_serve(d, url, arg, argctx, out);
+    return 1;
 }

@@ -1,13 +1,15 @@
 /* dashboard.h: the collector's read-only web dashboard (docs/DASHBOARD.md): the
  * page and uPlot, compiled in from web/ (cmake/embed_web.cmake), JSON under
  * /api/ rendered from rpc_query's answers, and /status/<service> public status
- * pages. No libmicrohttpd here: http.c hands it the path and a query-argument
- * getter and sends what it returns. Owns one store connection, used by one
- * request at a time. */
+ * pages. No libmicrohttpd here: common/http_server.c hands it the path and a
+ * query-argument getter and sends what it returns. Owns one store connection,
+ * used by one request at a time. */
 #ifndef PK_DASHBOARD_H
 #define PK_DASHBOARD_H
 
 #include <stddef.h>
+
+#include "http_server.h"
 
 /* One file of web/, embedded. */
 struct pk_web_asset {
@@ -31,15 +33,11 @@ void dashboard_close(struct dashboard *d);
 /* 1 when url is the dashboard's: "/", "/assets/...", "/api/...", "/status/...". */
 int dashboard_owns(const char *url);
 
-struct dashboard_reply {
-    unsigned int code;
-    const char *type;
-    const void *body; /* static (an asset) when !owned, else malloc'd */
-    size_t len;
-    int owned;
-};
-/* arg(argctx, key): a query argument or NULL. Always fills *out. */
-void dashboard_serve(struct dashboard *d, const char *url, const char *(*arg)(void *argctx, const char *key),
-                     void *argctx, struct dashboard_reply *out);
+/* Always fills *out (a 404 for a path that is not the dashboard's). */
+void dashboard_serve(struct dashboard *d, const char *url, pk_http_arg_fn arg, void *argctx,
+                     struct pk_http_reply *out);
+/* The dashboard as a pk_http_route_fn (route_user is the struct dashboard):
+ * 0 for a path dashboard_owns does not claim. */
+int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, struct pk_http_reply *out);
 
 #endif

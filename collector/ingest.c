@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "log.h"
 
 struct item {
@@ -147,17 +148,13 @@ static void *writer_main(void *arg)
         w->queued -= n_items;
         pthread_mutex_unlock(&w->mu);
 
-        if (n_items > batches_cap) {
-            size_t cap = n_items * 2;
-            struct store_batch *nb = realloc(batches, cap * sizeof *nb);
-            if (!nb) {
-                PK_ERROR("ingest", "out of memory; abandoning group", "thread=%s batches=%zu", name, n_items);
-                finish_items(group, 0, NULL);
-                continue;
-            }
-            batches = nb;
-            batches_cap = cap;
+        struct store_batch *nb = pk_grow(batches, &batches_cap, n_items, sizeof *nb, 0);
+        if (!nb) {
+            PK_ERROR("ingest", "out of memory; abandoning group", "thread=%s batches=%zu", name, n_items);
+            finish_items(group, 0, NULL);
+            continue;
         }
+        batches = nb;
         size_t i = 0;
         for (struct item *it = group; it; it = it->next, i++) {
             batches[i] = (struct store_batch){.probe_id = it->probe_id, .results = it->results, .n_results = it->n};

@@ -17,7 +17,7 @@
 #include "alerts.h"
 #include "auth.h"
 #include "dashboard.h"
-#include "http.h"
+#include "http_server.h"
 #include "ingest.h"
 #include "log.h"
 #include "metrics_text.h"
@@ -563,25 +563,35 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         rc = -1;
         goto out;
     }
-    struct http_server *http = NULL;
+    struct pk_http_server *http = NULL;
     struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
-        http = http_start(http_listen, write_metrics, health, in, err, sizeof err);
+        dash = dashboard_open(db); /* NULL (out of memory): served without the dashboard */
+        struct pk_http_options ho = {.body_max = 256 * 1024,
+                                     .connection_limit = 64,
+                                     .threads = 4,
+                                     .metrics = write_metrics,
+                                     .health = health,
+                                     .unhealthy_body = "database unreachable\n",
+                                     .user = in,
+                                     .route = dash ? dashboard_route : NULL,
+                                     .route_user = dash};
+        http = pk_http_start(http_listen, &ho, err, sizeof err);
         if (!http) {
             fprintf(stderr, "picket-collector: %s\n", err);
+            dashboard_close(dash);
             ingest_stop(in);
             grpc_shutdown();
             rc = -1;
             goto out;
         }
-        if ((dash = dashboard_open(db)))
-            http_attach_dashboard(http, dash);
     }
     if (acfg) {
         alerts = alerts_start(db, acfg, err, sizeof err);
         if (!alerts) {
             fprintf(stderr, "picket-collector: %s\n", err);
-            http_stop(http);
+            pk_http_stop(http);
+            dashboard_close(dash);
             ingest_stop(in);
             grpc_shutdown();
             rc = -1;
@@ -606,7 +616,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         fprintf(stderr, "picket-collector: %s\n", err);
     }
     alerts_stop(alerts);
-    http_stop(http);
+    pk_http_stop(http);
     dashboard_close(dash);
     grpc_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/result.h"
+#include "buf.h"
+#include "result.h"
 
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
 {
@@ -51,24 +52,16 @@ void rollup_rows_free(struct rollup_rows *r)
 
 static int rows_reserve(struct rollup_rows *r, size_t more_bytes)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        struct rollup_row *rows = realloc(r->rows, cap * sizeof *rows);
-        if (!rows)
-            return -1;
-        r->rows = rows;
-        r->cap = cap;
-    }
-    if (r->bytes_cap - r->bytes_len < more_bytes) {
-        size_t cap = r->bytes_cap ? r->bytes_cap : 4096;
-        while (cap - r->bytes_len < more_bytes)
-            cap *= 2;
-        uint8_t *bytes = realloc(r->bytes, cap);
-        if (!bytes)
-            return -1;
-        r->bytes = bytes;
-        r->bytes_cap = cap;
-    }
+    struct rollup_row *rows = pk_grow(r->rows, &r->cap, r->n + 1, sizeof *rows, 0);
+    if (!rows)
+        return -1;
+    r->rows = rows;
+    if (more_bytes > SIZE_MAX - r->bytes_len)
+        return -1;
+    uint8_t *bytes = pk_grow(r->bytes, &r->bytes_cap, r->bytes_len + more_bytes, 1, 0);
+    if (!bytes)
+        return -1;
+    r->bytes = bytes;
     return 0;
 }
 
@@ -179,24 +172,16 @@ static int by_probe_minute_check(const void *x, const void *y)
 
 static int packs_reserve(struct rollup_packs *p, size_t more_bytes)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct rollup_pack *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->v = v;
-        p->cap = cap;
-    }
-    if (p->bytes_cap - p->len < more_bytes) {
-        size_t cap = p->bytes_cap ? p->bytes_cap : 4096;
-        while (cap - p->len < more_bytes)
-            cap *= 2;
-        uint8_t *bytes = realloc(p->bytes, cap);
-        if (!bytes)
-            return -1;
-        p->bytes = bytes;
-        p->bytes_cap = cap;
-    }
+    struct rollup_pack *v = pk_grow(p->v, &p->cap, p->n + 1, sizeof *v, 0);
+    if (!v)
+        return -1;
+    p->v = v;
+    if (more_bytes > SIZE_MAX - p->len)
+        return -1;
+    uint8_t *bytes = pk_grow(p->bytes, &p->bytes_cap, p->len + more_bytes, 1, 0);
+    if (!bytes)
+        return -1;
+    p->bytes = bytes;
     return 0;
 }
 
@@ -337,14 +322,10 @@ struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t
     }
     if ((m->n + 1) * 2 > m->n_slots && rehash(m, m->n_slots ? m->n_slots * 2 : 64) < 0)
         return NULL;
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        struct rollup_entry *entries = realloc(m->entries, cap * sizeof *entries);
-        if (!entries)
-            return NULL;
-        m->entries = entries;
-        m->cap = cap;
-    }
+    struct rollup_entry *entries = pk_grow(m->entries, &m->cap, m->n + 1, sizeof *entries, 0);
+    if (!entries)
+        return NULL;
+    m->entries = entries;
     struct pk_hist *h = malloc(sizeof *h);
     if (!h)
         return NULL;

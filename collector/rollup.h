@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/histogram.h"
+#include "histogram.h"
 
 #define ROLLUP_MINUTE_US INT64_C(60000000)
 #define ROLLUP_HOUR_US INT64_C(3600000000)

@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/analytics.h"
-#include "../common/result.h"
+#include "analytics.h"
+#include "buf.h"
 #include "picket/v1/picket.pb-c.h"
+#include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
 
@@ -35,14 +36,10 @@ struct rpc_query_arena {
 
 static void *ralloc(struct rpc_query_arena *a, size_t size)
 {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        void **grown = realloc(a->ptrs, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        a->ptrs = grown;
-        a->cap = cap;
-    }
+    void **grown = pk_grow(a->ptrs, &a->cap, a->n + 1, sizeof *grown, 0);
+    if (!grown)
+        return NULL;
+    a->ptrs = grown;
     void *p = calloc(1, size ? size : 1);
     if (p)
         a->ptrs[a->n++] = p;

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "../common/checks.h"
-#include "../common/result.h"
+#include "checks.h"
+#include "result.h"
 #include "yaml_doc.h"
 
 #define DAY_MS (INT64_C(86400000))

@@ -3,25 +3,14 @@
  * Pure functions over caller-owned arrays; owns only the slot array it returns.
  * Never logs, never reads a clock: the caller gives every time (docs/ANALYTICS.md). */
 #include "analytics.h"
+#include "pk_error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "result.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void pk_an_counts_add(struct pk_an_counts *c, int outcome, uint64_t n)
 {
@@ -120,11 +109,11 @@ static int build_slots(const void *items, size_t n, item_fn get, const char *wha
     *out = NULL;
     *nout = 0;
     if (o->interval_us <= 0)
-        return fail(err, errlen, "round interval must be > 0 (got %lld us)", (long long)o->interval_us);
+        return pk_fail(err, errlen, "round interval must be > 0 (got %lld us)", (long long)o->interval_us);
     if (region == -1 && (o->quorum < 1 || o->quorum > PK_AN_MAX_REGIONS))
-        return fail(err, errlen, "region quorum must be 1..%d (got %d)", PK_AN_MAX_REGIONS, o->quorum);
+        return pk_fail(err, errlen, "region quorum must be 1..%d (got %d)", PK_AN_MAX_REGIONS, o->quorum);
     if (region < -1 || region >= PK_AN_MAX_REGIONS)
-        return fail(err, errlen, "region index %d out of range 0..%d", region, PK_AN_MAX_REGIONS - 1);
+        return pk_fail(err, errlen, "region index %d out of range 0..%d", region, PK_AN_MAX_REGIONS - 1);
     if (until_us <= from_us)
         return 0;
     /* First slot starting at or after from, last one starting before until. */
@@ -137,7 +126,7 @@ static int build_slots(const void *items, size_t n, item_fn get, const char *wha
     if (last < first)
         return 0;
     if (last - first + 1 > PK_AN_MAX_SLOTS)
-        return fail(err, errlen, "window holds %lld rounds of %lld us, more than %d",
+        return pk_fail(err, errlen, "window holds %lld rounds of %lld us, more than %d",
                     (long long)(last - first + 1), (long long)o->interval_us, PK_AN_MAX_SLOTS);
     size_t nslots = (size_t)(last - first + 1);
     int rc = -1;
@@ -149,7 +138,7 @@ static int build_slots(const void *items, size_t n, item_fn get, const char *wha
     for (size_t i = 0; i < n; i++) {
         get(items, i, o->degraded_policy, &it);
         if (it.region < 0 || it.region >= PK_AN_MAX_REGIONS) {
-            fail(err, errlen, "%s %zu (at %lld us) has region index %d, out of range 0..%d", what, i,
+            pk_fail(err, errlen, "%s %zu (at %lld us) has region index %d, out of range 0..%d", what, i,
                  (long long)it.at_us, it.region, PK_AN_MAX_REGIONS - 1);
             goto out;
         }
@@ -158,7 +147,7 @@ static int build_slots(const void *items, size_t n, item_fn get, const char *wha
     }
     int nregions = region == -1 ? max_region + 1 : 1;
     if (!slots || !(tally = calloc(nslots * (size_t)nregions, sizeof *tally))) {
-        fail(err, errlen, "out of memory for %zu rounds", nslots);
+        pk_fail(err, errlen, "out of memory for %zu rounds", nslots);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -319,14 +308,14 @@ int pk_slo_eval(const struct pk_an_bucket *b, size_t n, int64_t now_us, const st
 {
     memset(out, 0, sizeof *out);
     if (!(o->target > 0.0 && o->target < 1.0))
-        return fail(err, errlen, "SLO target must be between 0 and 1 exclusive (got %g)", o->target);
+        return pk_fail(err, errlen, "SLO target must be between 0 and 1 exclusive (got %g)", o->target);
     if (o->window_us <= 0)
-        return fail(err, errlen, "SLO window must be > 0 (got %lld us)", (long long)o->window_us);
+        return pk_fail(err, errlen, "SLO window must be > 0 (got %lld us)", (long long)o->window_us);
     if (o->n_alerts < 0 || o->n_alerts > PK_SLO_MAX_ALERTS)
-        return fail(err, errlen, "SLO alerts: %d given, at most %d", o->n_alerts, PK_SLO_MAX_ALERTS);
+        return pk_fail(err, errlen, "SLO alerts: %d given, at most %d", o->n_alerts, PK_SLO_MAX_ALERTS);
     for (int a = 0; a < o->n_alerts; a++)
         if (o->alert[a].long_us <= 0 || o->alert[a].short_us <= 0 || o->alert[a].factor <= 0)
-            return fail(err, errlen, "SLO alert %d: windows and factor must be > 0", a + 1);
+            return pk_fail(err, errlen, "SLO alert %d: windows and factor must be > 0", a + 1);
     for (size_t i = 0; i < n; i++) {
         if (b[i].start_us < now_us - o->window_us || b[i].start_us >= now_us)
             continue;

@@ -1,4 +1,4 @@
-/* analytics.h: the figures of issue 6 — availability (success ratio, time-based
+/* analytics.h: the analytics figures (docs/ANALYTICS.md) — availability (success ratio, time-based
  * uptime, region quorum), incidents with MTTR/MTBF, SLO error budget and burn rate,
  * Theil–Sen trend, hour-of-week robust baselines with a k-consecutive regression
  * detector, and static latency budgets. Pure computation over caller-owned arrays:

@@ -4,25 +4,14 @@
  * before return; never decides what history to learn from (the caller does, and
  * should leave out windows it flagged). Definitions: docs/ANALYTICS.md, "Baselines". */
 #include "analytics.h"
+#include "pk_error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAD_TO_SIGMA 1.4826 /* MAD * 1.4826 estimates sigma for normal data */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 void pk_baseline_opts_default(struct pk_baseline_opts *o)
 {
@@ -59,9 +48,9 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     for (int s = 0; s < PK_BASELINE_SLOTS; s++)
         b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_NONE};
     if (o->min_samples < 1)
-        return fail(err, errlen, "baseline: min_samples must be >= 1 (got %d)", o->min_samples);
+        return pk_fail(err, errlen, "baseline: min_samples must be >= 1 (got %d)", o->min_samples);
     if (o->mad_floor_rel < 0 || o->mad_floor_abs < 0)
-        return fail(err, errlen, "baseline: MAD floors must be >= 0");
+        return pk_fail(err, errlen, "baseline: MAD floors must be >= 0");
     int rc = -1;
     size_t count[PK_BASELINE_SLOTS] = {0}, start[PK_BASELINE_SLOTS + 1] = {0}, fill[PK_BASELINE_SLOTS];
     size_t used = 0;
@@ -73,11 +62,11 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     double *by_slot = malloc((used ? used : 1) * sizeof *by_slot);
     double *scratch = malloc((used ? used : 1) * sizeof *scratch);
     if (!by_slot || !scratch) {
-        fail(err, errlen, "baseline: out of memory for %zu values", used);
+        pk_fail(err, errlen, "baseline: out of memory for %zu values", used);
         goto out;
     }
     if (used < (size_t)o->min_samples) {
-        fail(err, errlen, "baseline: %zu values of history, at least %d needed", used, o->min_samples);
+        pk_fail(err, errlen, "baseline: %zu values of history, at least %d needed", used, o->min_samples);
         goto out;
     }
     for (int s = 0; s < PK_BASELINE_SLOTS; s++)

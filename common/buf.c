@@ -1,4 +1,5 @@
-/* buf.c: the growable, capped byte buffer and the JSON string escaper of buf.h.
+/* buf.c: the growable, capped byte buffer, the JSON string escaper and the typed
+ * array growth policy of buf.h.
  * Owns each buffer's memory until pk_buf_take or pk_buf_free; never aborts, never
  * writes past its cap. */
 #include "buf.h"
@@ -112,6 +113,29 @@ int pk_buf_addf(struct pk_buf *b, const char *fmt, ...)
     return 0;
 }
 
+void *pk_grow(void *p, size_t *cap, size_t need, size_t elem, size_t max)
+{
+    if (need == 0)
+        need = 1;
+    if (p && need <= *cap)
+        return p;
+    size_t limit = elem ? SIZE_MAX / elem : SIZE_MAX;
+    if (max && max < limit)
+        limit = max;
+    if (need > limit)
+        return NULL;
+    size_t n = p && *cap ? *cap : 16;
+    if (n > limit)
+        n = limit;
+    while (n < need)
+        n = n > limit / 2 ? limit : n * 2;
+    void *grown = realloc(p, n * elem);
+    if (!grown)
+        return NULL;
+    *cap = n;
+    return grown;
+}
+
 size_t pk_utf8_seq_len(const unsigned char *p, size_t n)
 {
     unsigned c = p[0];
@@ -140,10 +164,9 @@ size_t pk_utf8_seq_len(const unsigned char *p, size_t n)
     return len;
 }
 
-int pk_buf_add_json_string(struct pk_buf *b, const char *value, size_t n)
+int pk_buf_add_json_chars(struct pk_buf *b, const char *value, size_t n)
 {
     const unsigned char *p = (const unsigned char *)value;
-    pk_buf_addc(b, '"');
     for (size_t i = 0; i < n && !b->failed;) {
         size_t k = pk_utf8_seq_len(p + i, n - i);
         if (k == 0) {
@@ -163,6 +186,13 @@ int pk_buf_add_json_string(struct pk_buf *b, const char *value, size_t n)
         }
         i += k;
     }
+    return pk_buf_ok(b);
+}
+
+int pk_buf_add_json_string(struct pk_buf *b, const char *value, size_t n)
+{
+    pk_buf_addc(b, '"');
+    pk_buf_add_json_chars(b, value, n);
     return pk_buf_addc(b, '"');
 }
 

@@ -39,6 +39,9 @@ int pk_buf_addf(struct pk_buf *b, const char *fmt, ...) __attribute__((format(pr
  * control characters escaped, bytes that are not well-formed UTF-8 written as
  * \ufffd. */
 int pk_buf_add_json_string(struct pk_buf *b, const char *value, size_t n);
+/* The same escaping without the quotes, for a value spliced into a literal the
+ * caller opened (a template's "{{ name }}"). */
+int pk_buf_add_json_chars(struct pk_buf *b, const char *value, size_t n);
 
 /* 0 while nothing failed. */
 static inline int pk_buf_ok(const struct pk_buf *b) { return b->failed ? -1 : 0; }
@@ -52,5 +55,16 @@ char *pk_buf_take(struct pk_buf *b);
 size_t pk_utf8_seq_len(const unsigned char *p, size_t n);
 
 #define PK_UTF8_REPLACEMENT "\xef\xbf\xbd"
+
+/* The one growth policy for typed arrays (a pk_buf holds bytes; this holds
+ * structs): returns p reallocated to room for at least need elements of elem
+ * bytes, 16 the first time, then doubling, and stores the new room in *cap; p
+ * itself when need <= *cap. NULL when need exceeds max elements (0: whatever
+ * size_t allows) or memory ran out; then p is still the caller's, unchanged, and
+ * so is *cap. Usage:
+ *     struct row *rows = pk_grow(t->rows, &t->cap, t->n + 1, sizeof *rows, 0);
+ *     if (!rows) return -1;
+ *     t->rows = rows; */
+void *pk_grow(void *p, size_t *cap, size_t need, size_t elem, size_t max);
 
 #endif

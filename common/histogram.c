@@ -6,13 +6,10 @@
 
 #define VERSION 1
 
-static double gamma_ln(void)
-{
-    static double g;
-    if (g == 0.0)
-        g = log((1.0 + PK_HIST_ALPHA) / (1.0 - PK_HIST_ALPHA));
-    return g;
-}
+/* log(gamma) = log((1 + PK_HIST_ALPHA) / (1 - PK_HIST_ALPHA)), written out so that
+ * no thread fills it at run time; tests/unit/common/test_histogram.c checks it
+ * against the formula. Change it with PK_HIST_ALPHA. */
+const double pk_hist_gamma_ln = 0x1.47b0e059d057dp-6; /* 0.020000666706669435 */
 
 void pk_hist_init(struct pk_hist *h) { memset(h, 0, sizeof *h); }
 
@@ -24,7 +21,7 @@ int pk_hist_index(int64_t us)
         return 1; /* bucket 1 is (1, gamma]; 1 us is reported within exactly alpha */
     if (us > PK_HIST_MAX_US)
         us = PK_HIST_MAX_US;
-    int i = (int)ceil(log((double)us) / gamma_ln());
+    int i = (int)ceil(log((double)us) / pk_hist_gamma_ln);
     /* guard the edges against rounding in log() */
     if (i < 1)
         i = 1;
@@ -37,8 +34,8 @@ double pk_hist_value(int index)
 {
     if (index <= 0)
         return 0.0;
-    double g = exp(gamma_ln());
-    return 2.0 * exp(gamma_ln() * index) / (g + 1.0);
+    double g = exp(pk_hist_gamma_ln);
+    return 2.0 * exp(pk_hist_gamma_ln * index) / (g + 1.0);
 }
 
 /* Adds n values us (>= 0) that fall in bucket index. */

@@ -21,6 +21,8 @@
 #define PK_HIST_ALPHA 0.01
 #define PK_HIST_MAX_US 10000000000LL /* 10^10 us, 2.8 hours */
 #define PK_HIST_BUCKETS 1160         /* ceil(log(10^10) / log(gamma)) + 1 */
+/* log(gamma), the bucket width in log space (a constant; see histogram.c). */
+extern const double pk_hist_gamma_ln;
 #define PK_HIST_ENCODED_MAX (16 + 10 * 4 + PK_HIST_BUCKETS * 15)
 
 struct pk_hist {

@@ -1,7 +1,8 @@
-/* http_server.c: GET /metrics and /healthz over libmicrohttpd (the only file of
- * the probe that includes microhttpd). Owns its daemon and thread; anything but
- * GET/HEAD of those two paths gets 404/405. Never calls back into anything that
- * blocks: the callbacks are the caller's cached-state readers. */
+/* http_server.c: GET /metrics, /healthz and a caller's routes over libmicrohttpd
+ * (the only file that includes microhttpd). Owns its daemon and threads; a
+ * method other than GET/HEAD gets 405, an unknown path 404. Never calls back
+ * into anything that blocks: the callbacks are the caller's cached-state
+ * readers. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -10,16 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pk_error.h"
+
 struct pk_http_server {
     struct MHD_Daemon *daemon;
-    size_t body_max;
-    pk_http_metrics_fn metrics;
-    pk_http_health_fn health;
-    void *user;
+    struct pk_http_options o;
     int port;
 };
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type, char *body, size_t len,
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type, void *body, size_t len,
                              enum MHD_ResponseMemoryMode mode)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
@@ -31,6 +31,16 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const 
     return ret;
 }
 
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int code, const char *text)
+{
+    return reply(c, code, "text/plain", (void *)text, strlen(text), MHD_RESPMEM_PERSISTENT);
+}
+
+static const char *query_arg(void *request, const char *key)
+{
+    return MHD_lookup_connection_value(request, MHD_GET_ARGUMENT_KIND, key);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -38,65 +48,79 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload;
     (void)upload_size;
     (void)con_cls;
-    struct pk_http_server *h = cls;
+    const struct pk_http_server *h = cls;
+    const struct pk_http_options *o = &h->o;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "method not allowed\n", 19,
-                     MHD_RESPMEM_PERSISTENT);
+        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
     if (strcmp(url, "/metrics") == 0) {
-        char *buf = malloc(h->body_max);
+        char *buf = malloc(o->body_max);
         if (!buf)
             return MHD_NO;
-        size_t n = h->metrics(buf, h->body_max, h->user);
+        size_t n = o->metrics(buf, o->body_max, o->user);
         return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, n, MHD_RESPMEM_MUST_FREE);
     }
     if (strcmp(url, "/healthz") == 0) {
-        if (!h->health || h->health(h->user))
-            return reply(c, MHD_HTTP_OK, "text/plain", "ok\n", 3, MHD_RESPMEM_PERSISTENT);
-        return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "unhealthy\n", 10, MHD_RESPMEM_PERSISTENT);
+        if (!o->health || o->health(o->user))
+            return reply_text(c, MHD_HTTP_OK, "ok\n");
+        return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, o->unhealthy_body);
     }
-    return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10, MHD_RESPMEM_PERSISTENT);
+    struct pk_http_reply r;
+    if (o->route && o->route(o->route_user, url, query_arg, c, &r))
+        return reply(c, r.code, r.type, (void *)r.body, r.len,
+                     r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-struct pk_http_server *pk_http_start(const char *listen, size_t body_max, pk_http_metrics_fn metrics,
-                                     pk_http_health_fn health, void *user, char *err, size_t errlen)
+int pk_http_parse_listen(const char *listen, struct sockaddr_in *addr, char *err, size_t errlen)
 {
     char host[64];
     const char *colon = strrchr(listen, ':');
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
-        snprintf(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
-        return NULL;
-    }
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host)
+        return pk_fail(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
+    const char *digits = colon + 1;
+    size_t n = strspn(digits, "0123456789");
+    long port = n ? strtol(digits, NULL, 10) : -1;
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    if (n == 0 || n > 5 || digits[n] || port > 65535 || inet_pton(AF_INET, host, &addr->sin_addr) != 1)
+        return pk_fail(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
+    addr->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_options *o, char *err,
+                                     size_t errlen)
+{
     struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    if (!colon[1] || *end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "HTTP listen address '%s' must be IPv4:PORT", listen);
+    if (pk_http_parse_listen(listen, &addr, err, errlen) < 0)
         return NULL;
-    }
-    addr.sin_port = htons((uint16_t)port);
     struct pk_http_server *h = calloc(1, sizeof *h);
     if (!h) {
-        snprintf(err, errlen, "out of memory");
+        pk_fail(err, errlen, "out of memory");
         return NULL;
     }
-    h->body_max = body_max ? body_max : 1024 * 1024;
-    h->metrics = metrics;
-    h->health = health;
-    h->user = user;
+    h->o = *o;
+    if (!h->o.body_max)
+        h->o.body_max = 1024 * 1024;
+    if (!h->o.connection_limit)
+        h->o.connection_limit = 32;
+    if (!h->o.unhealthy_body)
+        h->o.unhealthy_body = "unhealthy\n";
+    /* A pool of 1 is no pool (libmicrohttpd): the one polling thread serves. */
+    unsigned int threads = h->o.threads ? h->o.threads : 1;
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned int)32, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+                                 h->o.connection_limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
+        pk_fail(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
         free(h);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? (int)info->port : (int)port;
+    h->port = info ? (int)info->port : (int)ntohs(addr.sin_port);
     return h;
 }
 

@@ -1,10 +1,12 @@
-/* http_server.h: a small libmicrohttpd server for GET /metrics (Prometheus text
- * format) and GET /healthz, for daemons that have no other HTTP side (the
- * probe). Callbacks run on libmicrohttpd's own thread and must be thread-safe
- * and cheap: they read cached state, never wait on the network. */
+/* http_server.h: the one libmicrohttpd wrapper both daemons use: GET /metrics
+ * (Prometheus text format), GET /healthz, and optionally the caller's other
+ * routes (the collector's dashboard and status pages). Callbacks run on
+ * libmicrohttpd's threads and must be thread-safe and cheap: they read cached
+ * state, never wait on the network. */
 #ifndef PK_HTTP_SERVER_H
 #define PK_HTTP_SERVER_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 
 struct pk_http_server;
@@ -14,13 +16,46 @@ typedef size_t (*pk_http_metrics_fn)(char *buf, size_t size, void *user);
 /* 1 when healthy. NULL: /healthz always answers ok while the process serves. */
 typedef int (*pk_http_health_fn)(void *user);
 
-/* listen: "IPv4:PORT" (port 0 picks a free one; see pk_http_port). Returns NULL
- * with err naming the address when it is malformed or cannot be bound. */
-struct pk_http_server *pk_http_start(const char *listen, size_t body_max, pk_http_metrics_fn metrics,
-                                     pk_http_health_fn health, void *user, char *err, size_t errlen);
+/* One reply of a route. body is static when !owned, else malloc'd and freed by
+ * the server once sent. */
+struct pk_http_reply {
+    unsigned int code;
+    const char *type; /* Content-Type */
+    const void *body;
+    size_t len;
+    int owned;
+};
+/* A query argument of the request being served, or NULL. */
+typedef const char *(*pk_http_arg_fn)(void *request, const char *key);
+/* Any GET/HEAD path but /metrics and /healthz: 1 with *out filled when url is
+ * the route's, 0 when not (the server answers 404). */
+typedef int (*pk_http_route_fn)(void *route_user, const char *url, pk_http_arg_fn arg, void *request,
+                                struct pk_http_reply *out);
+
+struct pk_http_options {
+    size_t body_max;               /* the /metrics buffer; 0: 1 MiB */
+    unsigned int connection_limit; /* 0: 32 */
+    unsigned int threads;          /* 0 or 1: one polling thread; more: a pool of that many */
+    pk_http_metrics_fn metrics;    /* required */
+    pk_http_health_fn health;
+    const char *unhealthy_body;    /* /healthz's 503 body; NULL: "unhealthy\n" */
+    void *user;                    /* of metrics and health */
+    pk_http_route_fn route;        /* NULL: no other paths */
+    void *route_user;              /* outlives the server */
+};
+
+/* listen: "IPv4:PORT", PORT 0 to 65535 in decimal digits (0 picks a free one; see
+ * pk_http_port); an empty host or port is refused. 0 with *addr filled, or -1
+ * with "HTTP listen address 'X' must be IPv4:PORT" in err. */
+int pk_http_parse_listen(const char *listen, struct sockaddr_in *addr, char *err, size_t errlen);
+
+/* Returns NULL with err naming the address when it is malformed or cannot be
+ * bound. o is copied. */
+struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_options *o, char *err,
+                                     size_t errlen);
 /* The bound port (useful with port 0). */
 int pk_http_port(const struct pk_http_server *h);
-/* Stops the thread, closes the socket, frees h. NULL is fine. */
+/* Stops the threads, closes the socket, frees h. NULL is fine. */
 void pk_http_stop(struct pk_http_server *h);
 
 #endif

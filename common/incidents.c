@@ -3,23 +3,13 @@
  * never reads a clock (an incident still open ends at the end of the given slots).
  * Definitions: docs/ANALYTICS.md, "Incidents". */
 #include "analytics.h"
+#include "buf.h"
+#include "pk_error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 struct incident_list {
     struct pk_incident *v;
@@ -28,14 +18,10 @@ struct incident_list {
 
 static int push(struct incident_list *l, const struct pk_incident *inc)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct pk_incident *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    struct pk_incident *v = pk_grow(l->v, &l->cap, l->n + 1, sizeof *v, 0);
+    if (!v)
+        return -1;
+    l->v = v;
     l->v[l->n++] = *inc;
     return 0;
 }
@@ -47,10 +33,10 @@ int pk_incidents_detect(const struct pk_slot *s, size_t n, int64_t slot_us,
     *out = NULL;
     *nout = 0;
     if (o->open_after < 1 || o->close_after < 1)
-        return fail(err, errlen, "incidents: open_after and close_after must be >= 1 (got %d and %d)",
+        return pk_fail(err, errlen, "incidents: open_after and close_after must be >= 1 (got %d and %d)",
                     o->open_after, o->close_after);
     if (slot_us <= 0)
-        return fail(err, errlen, "incidents: round length must be > 0 (got %lld us)", (long long)slot_us);
+        return pk_fail(err, errlen, "incidents: round length must be > 0 (got %lld us)", (long long)slot_us);
     struct incident_list list = {0};
     struct pk_incident cur = {0};
     int in_incident = 0, down_run = 0, up_run = 0;
@@ -106,7 +92,7 @@ int pk_incidents_detect(const struct pk_slot *s, size_t n, int64_t slot_us,
     return 0;
 oom:
     free(list.v);
-    return fail(err, errlen, "incidents: out of memory");
+    return pk_fail(err, errlen, "incidents: out of memory");
 }
 
 static int64_t effective_end(const struct pk_incident *i) { return i->start_us + i->duration_us; }

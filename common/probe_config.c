@@ -8,7 +8,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <yaml.h>
 
 #include "result.h"
+#include "yaml_doc.h"
 
 #define MAX_CONFIG_BYTES ((size_t)1 << 20)
 
@@ -553,26 +553,6 @@ out:
 
 /* ------------------------------------------------------------------- file */
 
-struct file_ctx {
-    const char *path;
-    char *err;
-    size_t errlen;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail_at(struct file_ctx *f, const yaml_node_t *node, const char *fmt,
-                                                         ...)
-{
-    int n = snprintf(f->err, f->errlen, "%s:%d:%d: ", f->path, node ? (int)node->start_mark.line + 1 : 1,
-                     node ? (int)node->start_mark.column + 1 : 1);
-    if (n >= 0 && (size_t)n < f->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(f->err + n, f->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 static const char *scalar_text(const yaml_node_t *n)
 {
     if (!n || n->type != YAML_SCALAR_NODE)
@@ -586,102 +566,102 @@ static const char *scalar_text(const yaml_node_t *n)
     return s;
 }
 
-static int file_int(struct file_ctx *f, const yaml_node_t *n, const char *key, long min, long max, int *out)
+static int file_int(struct yaml_doc *f, const yaml_node_t *n, const char *key, long min, long max, int *out)
 {
     const char *s = scalar_text(n);
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || s[0] < '0' || s[0] > '9' || *end || errno || v < min || v > max)
-        return fail_at(f, n, "'%s' must be an integer %ld..%ld", key, min, max);
+        return yaml_doc_fail(f, n, "'%s' must be an integer %ld..%ld", key, min, max);
     *out = (int)v;
     return 0;
 }
 
-static int file_string_list(struct file_ctx *f, yaml_document_t *doc, const yaml_node_t *n, const char *key,
+static int file_string_list(struct yaml_doc *f, const yaml_node_t *n, const char *key,
                             const char *base_dir, struct pk_probe_config *into)
 {
     char reason[512];
     if (n->type != YAML_SEQUENCE_NODE)
-        return fail_at(f, n, "'%s' must be a list of strings", key);
+        return yaml_doc_fail(f, n, "'%s' must be a list of strings", key);
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-        const yaml_node_t *item = yaml_document_get_node(doc, *it);
+        const yaml_node_t *item = yaml_doc_node(f, *it);
         const char *s = scalar_text(item);
         if (!s)
-            return fail_at(f, item, "'%s' must be a list of strings", key);
+            return yaml_doc_fail(f, item, "'%s' must be a list of strings", key);
         int rc = base_dir ? add_check_file(into, s, base_dir, reason, sizeof reason)
                           : add_collector(into, s, reason, sizeof reason);
         if (rc < 0)
-            return fail_at(f, item, "%s", reason);
+            return yaml_doc_fail(f, item, "%s", reason);
     }
     return 0;
 }
 
-static int file_labels(struct file_ctx *f, yaml_document_t *doc, const yaml_node_t *n, struct pk_probe_config *into)
+static int file_labels(struct yaml_doc *f, const yaml_node_t *n, struct pk_probe_config *into)
 {
     char reason[512];
     if (n->type != YAML_MAPPING_NODE)
-        return fail_at(f, n, "'labels' must be a mapping of strings");
+        return yaml_doc_fail(f, n, "'labels' must be a mapping of strings");
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const yaml_node_t *k = yaml_doc_node(f, p->key), *v = yaml_doc_node(f, p->value);
         const char *ks = scalar_text(k), *vs = scalar_text(v);
         if (!ks || !vs)
-            return fail_at(f, ks ? v : k, "'labels' must be a mapping of strings");
+            return yaml_doc_fail(f, ks ? v : k, "'labels' must be a mapping of strings");
         if (add_label(into, ks, vs, reason, sizeof reason) < 0)
-            return fail_at(f, k, "%s", reason);
+            return yaml_doc_fail(f, k, "%s", reason);
     }
     return 0;
 }
 
-static int file_vars(struct file_ctx *f, yaml_document_t *doc, const yaml_node_t *n, struct pk_probe_config *into)
+static int file_vars(struct yaml_doc *f, const yaml_node_t *n, struct pk_probe_config *into)
 {
     char reason[512];
     if (n->type != YAML_MAPPING_NODE)
-        return fail_at(f, n, "'vars' must be a mapping of strings");
+        return yaml_doc_fail(f, n, "'vars' must be a mapping of strings");
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const yaml_node_t *k = yaml_doc_node(f, p->key), *v = yaml_doc_node(f, p->value);
         const char *ks = scalar_text(k), *vs = scalar_text(v);
         if (!ks || !vs)
-            return fail_at(f, ks ? v : k, "'vars' must be a mapping of strings");
+            return yaml_doc_fail(f, ks ? v : k, "'vars' must be a mapping of strings");
         if (put_var(into, ks, strlen(ks), vs, reason, sizeof reason) < 0)
-            return fail_at(f, k, "%s", reason);
+            return yaml_doc_fail(f, k, "%s", reason);
     }
     return 0;
 }
 
-static int file_text(struct file_ctx *f, const yaml_node_t *n, const char *key, char *dst, size_t size)
+static int file_text(struct yaml_doc *f, const yaml_node_t *n, const char *key, char *dst, size_t size)
 {
     const char *s = scalar_text(n);
     if (!s || strlen(s) >= size || has_control(s))
-        return fail_at(f, n, "'%s' must be a string of 1..%zu printable characters", key, size - 1);
+        return yaml_doc_fail(f, n, "'%s' must be a string of 1..%zu printable characters", key, size - 1);
     pk_strlcpy(dst, s, size);
     return 0;
 }
 
-static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *base_dir, struct layer *l)
+static int parse_config(struct yaml_doc *f, const char *base_dir, struct layer *l)
 {
     static const char *const keys[] = {"name",   "region",    "labels",   "collectors",  "checks",
                                        "batch_max", "flush_ms", "heartbeat_ms", "vars", "spool_dir",
                                        "spool_cap", "spool_fsync"};
-    const yaml_node_t *root = yaml_document_get_root_node(doc);
+    const yaml_node_t *root = yaml_document_get_root_node(&f->doc);
     unsigned seen = 0;
     if (!root)
         return 0; /* an empty file sets nothing */
     if (root->type != YAML_MAPPING_NODE)
-        return fail_at(f, root, "expected a mapping of settings at the top level");
+        return yaml_doc_fail(f, root, "expected a mapping of settings at the top level");
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        const yaml_node_t *k = yaml_doc_node(f, p->key), *v = yaml_doc_node(f, p->value);
         const char *key = scalar_text(k);
         size_t i = 0;
         while (key && i < sizeof keys / sizeof *keys && strcmp(key, keys[i]) != 0)
             i++;
         if (!key || i == sizeof keys / sizeof *keys)
-            return fail_at(f, k,
+            return yaml_doc_fail(f, k,
                            "unknown key '%s' (known: name, region, labels, collectors, checks, batch_max, "
                            "flush_ms, heartbeat_ms, vars, spool_dir, spool_cap, spool_fsync)",
                            key ? key : "");
         if (seen & (1u << i))
-            return fail_at(f, k, "duplicate key '%s'", key);
+            return yaml_doc_fail(f, k, "duplicate key '%s'", key);
         seen |= 1u << i;
         int rc = 0;
         switch (i) {
@@ -694,15 +674,15 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
             l->has_region = 1;
             break;
         case 2:
-            rc = file_labels(f, doc, v, &l->v);
+            rc = file_labels(f, v, &l->v);
             l->has_labels = 1;
             break;
         case 3:
-            rc = file_string_list(f, doc, v, key, NULL, &l->v);
+            rc = file_string_list(f, v, key, NULL, &l->v);
             l->has_collectors = 1;
             break;
         case 4:
-            rc = file_string_list(f, doc, v, key, base_dir, &l->v);
+            rc = file_string_list(f, v, key, base_dir, &l->v);
             l->has_check_files = 1;
             break;
         case 5:
@@ -712,7 +692,7 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
             rc = file_int(f, v, key, 1, 60000, &l->v.flush_ms);
             break;
         case 8:
-            rc = file_vars(f, doc, v, &l->v);
+            rc = file_vars(f, v, &l->v);
             break;
         case 9:
             rc = file_text(f, v, key, l->v.spool_dir, sizeof l->v.spool_dir);
@@ -721,13 +701,13 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
         case 10: {
             const char *t = scalar_text(v);
             if (!t || pk_probe_config_parse_size(t, &l->v.spool_cap) < 0)
-                return fail_at(f, v, "spool_cap: expected a size of at least 64K, like 256M or 1G");
+                return yaml_doc_fail(f, v, "spool_cap: expected a size of at least 64K, like 256M or 1G");
             break;
         }
         case 11: {
             const char *t = scalar_text(v);
             if (!t || pk_probe_config_parse_fsync(t, &l->v.spool_fsync_ms) < 0)
-                return fail_at(f, v, "spool_fsync: expected always, never or a duration like 1s");
+                return yaml_doc_fail(f, v, "spool_fsync: expected always, never or a duration like 1s");
             l->has_spool_fsync = 1;
             break;
         }
@@ -743,10 +723,9 @@ static int parse_config(struct file_ctx *f, yaml_document_t *doc, const char *ba
 
 int pk_probe_config_load_file(struct pk_probe_config *cfg, const char *path, char *err, size_t errlen)
 {
-    struct file_ctx f = {.path = path, .err = err, .errlen = errlen};
+    struct yaml_doc f = {.origin = path, .err = err, .errlen = errlen};
     struct layer l = {0};
     yaml_parser_t parser;
-    yaml_document_t doc;
     int parser_ready = 0, doc_ready = 0, rc = -1;
     char *text = NULL, *base_dir = NULL;
     size_t len = 0;
@@ -779,20 +758,20 @@ int pk_probe_config_load_file(struct pk_probe_config *cfg, const char *path, cha
     }
     parser_ready = 1;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
+    if (!yaml_parser_load(&parser, &f.doc)) {
         snprintf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s", path, parser.problem_mark.line + 1,
                  parser.problem_mark.column + 1, parser.problem ? parser.problem : "malformed input");
         goto out;
     }
     doc_ready = 1;
-    if (parse_config(&f, &doc, base_dir, &l) < 0)
+    if (parse_config(&f, base_dir, &l) < 0)
         goto out;
     layer_apply(cfg, &l);
     rc = 0;
 out:
     pk_probe_config_free(&l.v);
     if (doc_ready)
-        yaml_document_delete(&doc);
+        yaml_doc_free(&f);
     if (parser_ready)
         yaml_parser_delete(&parser);
     if (fp)

@@ -17,56 +17,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "buf.h"
 #include "checks.h"
 
 #define MAX_NAME 128
 #define MAX_ARGS 2
 #define MAX_LITERAL 4096
-
-struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void buf_add_json(struct buf *b, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            buf_add(b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            buf_add(b, esc, 6);
-        } else {
-            buf_add(b, (const char *)&s[i], 1);
-        }
-    }
-}
 
 struct ctx {
     const char *src;
@@ -76,7 +32,7 @@ struct ctx {
     pk_template_lookup_fn lookup;
     void *user;
     int flags;
-    struct buf out;
+    struct pk_buf out; /* pk_buf_init'd by pk_template_render only */
     int used_secret;
     size_t err_offset;
     char *err;
@@ -206,9 +162,9 @@ static void emit(struct ctx *x, const char *s, size_t len)
     if (!x->lookup)
         return;
     if (x->flags & PK_TEMPLATE_JSON_STRING)
-        buf_add_json(&x->out, s, len);
+        pk_buf_add_json_chars(&x->out, s, len);
     else
-        buf_add(&x->out, s, len);
+        pk_buf_add(&x->out, s, len);
 }
 
 static const struct {
@@ -355,7 +311,7 @@ static int run(struct ctx *x)
     while (s[i]) {
         if (s[i] == '{' && s[i + 1] == '{') {
             if (x->lookup)
-                buf_add(&x->out, s + lit, i - lit);
+                pk_buf_add(&x->out, s + lit, i - lit);
             size_t open = i;
             i += 2;
             if (expression(x, open, &i) < 0)
@@ -367,10 +323,8 @@ static int run(struct ctx *x)
         i++;
     }
     if (x->lookup) {
-        buf_add(&x->out, s + lit, i - lit);
-        if (!x->out.p)
-            buf_add(&x->out, "", 0);
-        if (x->out.oom)
+        pk_buf_add(&x->out, s + lit, i - lit);
+        if (pk_buf_ok(&x->out) < 0)
             return fail(x, 0, "out of memory rendering a template");
     }
     return count;
@@ -384,11 +338,16 @@ int pk_template_render(const char *src, pk_template_lookup_fn lookup, void *user
         snprintf(err, errlen, "no lookup given");
         return -1;
     }
+    pk_buf_init(&x.out, 0);
     if (run(&x) < 0) {
-        free(x.out.p);
+        pk_buf_free(&x.out);
         return -1;
     }
-    *out = x.out.p;
+    *out = pk_buf_take(&x.out);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory rendering a template");
+        return -1;
+    }
     if (used_secret)
         *used_secret = x.used_secret;
     return 0;

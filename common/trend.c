@@ -3,25 +3,14 @@
  * the number of points, hence PK_TREND_MAX_POINTS. Owns only scratch arrays freed
  * before return. Definitions: docs/ANALYTICS.md, "Trend". */
 #include "analytics.h"
+#include "pk_error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define US_PER_DAY 86400e6
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -62,13 +51,13 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
     out->median = out->slope_per_day = out->lo_per_day = out->hi_per_day = NAN;
     out->pct_per_day = out->pct_lo = out->pct_hi = NAN;
     if (!(confidence > 0.0 && confidence < 1.0))
-        return fail(err, errlen, "trend: confidence must be between 0 and 1 exclusive (got %g)", confidence);
+        return pk_fail(err, errlen, "trend: confidence must be between 0 and 1 exclusive (got %g)", confidence);
     size_t used = 0;
     for (size_t i = 0; i < n; i++)
         if (!isnan(y[i]))
             used++;
     if (used > PK_TREND_MAX_POINTS)
-        return fail(err, errlen, "trend: %zu points, at most %d (use coarser buckets)", used,
+        return pk_fail(err, errlen, "trend: %zu points, at most %d (use coarser buckets)", used,
                     PK_TREND_MAX_POINTS);
     int rc = -1;
     size_t npairs = used * (used - (used > 0)) / 2;
@@ -76,7 +65,7 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
     double *v = malloc((used ? used : 1) * sizeof *v);
     double *slopes = malloc((npairs ? npairs : 1) * sizeof *slopes);
     if (!t || !v || !slopes) {
-        fail(err, errlen, "trend: out of memory for %zu points", used);
+        pk_fail(err, errlen, "trend: out of memory for %zu points", used);
         goto out;
     }
     size_t k = 0;
@@ -91,7 +80,7 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
             if (t[j] != t[i])
                 slopes[ns++] = (v[j] - v[i]) / (double)(t[j] - t[i]) * US_PER_DAY;
     if (ns == 0) {
-        fail(err, errlen, "trend: needs values at 2 distinct times at least (got %zu values)", used);
+        pk_fail(err, errlen, "trend: needs values at 2 distinct times at least (got %zu values)", used);
         goto out;
     }
     out->n = used;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "buf.h"
 #include "query.h"
 #include "checks.h"
 #include "result.h"
@@ -337,6 +338,9 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
     return 0;
 }
 
+/* How much of a check file picketctl reads; anything past it is left unread. */
+#define CHECK_FILE_MAX ((size_t)8 << 20)
+
 /* Reads and validates every file (as the collector will, with ${ENV} and
  * secrets left to the probes); names must be unique across files. 0, or -1
  * with the first error printed. files[] get malloc'd name/content. */
@@ -356,29 +360,20 @@ static int read_check_files(char **paths, size_t n, Picket__V1__CheckFile *files
             fprintf(stderr, "%s: cannot open: %m\n", paths[i]);
             goto out;
         }
-        size_t cap = 1 << 16, len = 0;
-        char *text = malloc(cap + 1);
+        struct pk_buf buf;
+        pk_buf_init(&buf, CHECK_FILE_MAX + 1);
+        char chunk[1 << 16];
         size_t got;
-        while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
-            len += got;
-            if (len == cap && cap < ((size_t)8 << 20)) {
-                char *grown = realloc(text, cap * 2 + 1);
-                if (!grown) {
-                    free(text);
-                    text = NULL;
-                    break;
-                }
-                text = grown;
-                cap *= 2;
-            } else if (len == cap)
+        while (buf.len < CHECK_FILE_MAX && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+            if (pk_buf_add(&buf, chunk, got < CHECK_FILE_MAX - buf.len ? got : CHECK_FILE_MAX - buf.len) < 0)
                 break;
-        }
         fclose(f);
+        size_t len = buf.len;
+        char *text = pk_buf_take(&buf);
         if (!text) {
             fprintf(stderr, "picketctl: out of memory\n");
             goto out;
         }
-        text[len] = '\0';
         files[i].name = paths[i];
         files[i].content = text;
         if (strlen(text) != len) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "result.h"
 #include "rpc_ctl.h"
 #include "timeparse.h"
@@ -593,9 +594,10 @@ static void print_incident_rows(const char *who, Picket__V1__Incident **inc, siz
         else
             snprintf(end, sizeof end, "open");
         fmt_dur_s(dur, sizeof dur, (double)inc[i]->duration_us / 1e6);
-        size_t off = 0;
-        for (size_t k = 0; k < inc[i]->n_regions && off < sizeof regions; k++)
-            off += (size_t)snprintf(regions + off, sizeof regions - off, "%s%s", k ? "," : "", inc[i]->regions[k]);
+        struct pk_buf rb;
+        pk_buf_init_fixed(&rb, regions, sizeof regions);
+        for (size_t k = 0; k < inc[i]->n_regions; k++)
+            pk_buf_addf(&rb, "%s%s", k ? "," : "", inc[i]->regions[k]);
         printf("  %-26s %-20s %-20s %8s %6d  %s\n", who, start, end, dur, inc[i]->down_rounds, regions);
     }
 }
@@ -652,10 +654,10 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
                         printf("%lld", (long long)inc[k]->end_us);
                     printf(",%.3f,%d,", (double)inc[k]->duration_us / 1e6, inc[k]->down_rounds);
                     char regions[512] = "";
-                    size_t off = 0;
-                    for (size_t x = 0; x < inc[k]->n_regions && off < sizeof regions; x++)
-                        off += (size_t)snprintf(regions + off, sizeof regions - off, "%s%s", x ? ";" : "",
-                                                inc[k]->regions[x]);
+                    struct pk_buf rb;
+                    pk_buf_init_fixed(&rb, regions, sizeof regions);
+                    for (size_t x = 0; x < inc[k]->n_regions; x++)
+                        pk_buf_addf(&rb, "%s%s", x ? ";" : "", inc[k]->regions[x]);
                     csv_str(stdout, regions);
                     putchar('\n');
                 }
@@ -700,14 +702,13 @@ static void fmt_budget_left(char *buf, size_t size, double left, double left_min
 /* "1.20/0.00  0.40/0.10 FIRING": long/short burn rate of each alert pair. */
 static void fmt_burns(char *buf, size_t size, Picket__V1__SloBurn **burns, size_t n)
 {
-    size_t off = 0;
-    buf[0] = '\0';
-    for (size_t k = 0; k < n && off < size; k++) {
+    struct pk_buf out;
+    pk_buf_init_fixed(&out, buf, size);
+    for (size_t k = 0; k < n; k++) {
         char a[24], b[24];
         snprintf(a, sizeof a, isnan(burns[k]->burn_long) ? "-" : "%.2f", burns[k]->burn_long);
         snprintf(b, sizeof b, isnan(burns[k]->burn_short) ? "-" : "%.2f", burns[k]->burn_short);
-        off += (size_t)snprintf(buf + off, size - off, "%s%s/%s%s", k ? "  " : "", a, b,
-                                burns[k]->firing ? " FIRING" : "");
+        pk_buf_addf(&out, "%s%s/%s%s", k ? "  " : "", a, b, burns[k]->firing ? " FIRING" : "");
     }
 }
 
@@ -933,12 +934,12 @@ static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
         fmt_slo_left(slo, sizeof slo, c->slo);
         snprintf(trend, sizeof trend, "%s%s", arrow(c->trend && c->trend->p95_us ? c->trend->p95_us->direction : ""),
                  arrow(c->trend && c->trend->error_rate ? c->trend->error_rate->direction : ""));
-        size_t off = 0;
-        for (size_t k = 0; c->availability && k < c->availability->n_regions && off < sizeof regions; k++) {
+        struct pk_buf rb;
+        pk_buf_init_fixed(&rb, regions, sizeof regions);
+        for (size_t k = 0; c->availability && k < c->availability->n_regions; k++) {
             char p[32];
             fmt_pct(p, sizeof p, c->availability->regions[k]->uptime);
-            off += (size_t)snprintf(regions + off, sizeof regions - off, "%s%s %s", k ? "  " : "",
-                                    c->availability->regions[k]->region, p);
+            pk_buf_addf(&rb, "%s%s %s", k ? "  " : "", c->availability->regions[k]->region, p);
         }
         char inc[16];
         snprintf(inc, sizeof inc, "%d", c->open_incidents);

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/log.h"
+#include "log.h"
 
 /* How much of a response value a message quotes. */
 #define QUOTE_MAX 60

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/checks.h"
-#include "../common/result.h"
+#include "checks.h"
+#include "result.h"
 
 /* A response as the assertions see it. Everything is borrowed from the caller
  * and must stay valid until assert_response_release(). Header names compare

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "../common/metrics_text.h"
+#include "log.h"
+#include "metrics_text.h"
 
 static const double lateness_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
 #define N_BOUNDS (sizeof lateness_bounds / sizeof lateness_bounds[0])

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/checks.h"
-#include "../common/result.h"
+#include "checks.h"
+#include "result.h"
 #include "uplink.h"
 
 struct probe_metrics;

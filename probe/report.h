@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../common/result.h"
+#include "result.h"
 
 /* One check's line in a report. Everything is borrowed. `name` and `type` are
  * the check's own (pk_result's copies may be truncated); `service` may be NULL. */

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
 #include "checks/registry.h"
+#include "log.h"
 
 /* Longest poll, so *stop is noticed within 100 ms. */
 #define POLL_CAP_MS 100

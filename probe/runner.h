@@ -7,8 +7,8 @@
 
 #include <signal.h>
 
-#include "../common/checks.h"
-#include "../common/result.h"
+#include "checks.h"
+#include "result.h"
 
 struct runner;
 

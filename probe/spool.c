@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "buf.h"
 #include "log.h"
 #include "result.h"
 
@@ -213,14 +214,10 @@ static void meta_read(struct spool *sp)
 
 static int push_segment(struct spool *sp, struct segment s)
 {
-    if (sp->n == sp->n_cap) {
-        size_t nc = sp->n_cap ? sp->n_cap * 2 : 16;
-        struct segment *ns = realloc(sp->segs, nc * sizeof *ns);
-        if (!ns)
-            return -1;
-        sp->segs = ns;
-        sp->n_cap = nc;
-    }
+    struct segment *ns = pk_grow(sp->segs, &sp->n_cap, sp->n + 1, sizeof *ns, 0);
+    if (!ns)
+        return -1;
+    sp->segs = ns;
     sp->segs[sp->n++] = s;
     return 0;
 }
@@ -322,17 +319,14 @@ static int load_segments(struct spool *sp, char *err, size_t errlen)
         if (strlen(e->d_name) != 28 || sscanf(e->d_name, "seg-%20llu%4s", &first, tail) != 2 ||
             strcmp(tail, ".log") != 0 || first == 0)
             continue;
-        if (nf == cf) {
-            cf = cf ? cf * 2 : 16;
-            uint64_t *nfs = realloc(firsts, cf * sizeof *nfs);
-            if (!nfs) {
-                free(firsts);
-                closedir(d);
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            firsts = nfs;
+        uint64_t *nfs = pk_grow(firsts, &cf, nf + 1, sizeof *nfs, 0);
+        if (!nfs) {
+            free(firsts);
+            closedir(d);
+            snprintf(err, errlen, "out of memory");
+            return -1;
         }
+        firsts = nfs;
         firsts[nf++] = first;
     }
     closedir(d);

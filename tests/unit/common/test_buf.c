@@ -109,13 +109,43 @@ static void fail_writes_and_returns(void **state)
     assert_string_equal(err, "tru");
 }
 
+static void grow_doubles_and_caps(void **state)
+{
+    (void)state;
+    int64_t *v = NULL;
+    size_t cap = 0;
+    for (size_t n = 0; n < 100; n++) {
+        int64_t *g = pk_grow(v, &cap, n + 1, sizeof *v, 0);
+        assert_non_null(g);
+        v = g;
+        assert_true(cap >= n + 1);
+        v[n] = (int64_t)n; /* writable up to cap: ASan would see otherwise */
+    }
+    assert_int_equal(cap, 128); /* 16, 32, 64, 128 */
+    for (size_t n = 0; n < 100; n++)
+        assert_int_equal(v[n], (int64_t)n);
+    assert_ptr_equal(pk_grow(v, &cap, 128, sizeof *v, 0), v); /* fits: untouched */
+    /* Past max: NULL, and the array and cap stay the caller's. */
+    assert_null(pk_grow(v, &cap, 201, sizeof *v, 200));
+    assert_int_equal(cap, 128);
+    assert_int_equal(v[99], 99);
+    int64_t *g = pk_grow(v, &cap, 129, sizeof *v, 200);
+    assert_non_null(g);
+    v = g;
+    assert_int_equal(cap, 200); /* doubling stops at max */
+    /* need * elem would overflow size_t: refused, not wrapped. */
+    assert_null(pk_grow(v, &cap, SIZE_MAX / 4, sizeof *v, 0));
+    assert_int_equal(cap, 200);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(grows_and_terminates), cmocka_unit_test(cap_latches_failure),
         cmocka_unit_test(long_format),          cmocka_unit_test(fixed_storage),
         cmocka_unit_test(json_escaping),        cmocka_unit_test(utf8_policy),
-        cmocka_unit_test(fail_writes_and_returns),
+        cmocka_unit_test(fail_writes_and_returns), cmocka_unit_test(grow_doubles_and_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -183,12 +183,23 @@ static void small_values_and_edges(void **state)
     free(h);
 }
 
+/* The written-out log(gamma) is the formula's value to the last bit (computed
+ * at run time here: volatile keeps the compiler from folding it). */
+static void gamma_ln_matches_formula(void **state)
+{
+    (void)state;
+    volatile double alpha = PK_HIST_ALPHA;
+    double want = log((1.0 + alpha) / (1.0 - alpha));
+    assert_memory_equal(&pk_hist_gamma_ln, &want, sizeof want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quantiles_within_one_percent), cmocka_unit_test(every_bucket_reports_within_alpha),
         cmocka_unit_test(merge_is_exact),               cmocka_unit_test(encoding_round_trips),
         cmocka_unit_test(malformed_encodings_are_refused), cmocka_unit_test(small_values_and_edges),
+        cmocka_unit_test(gamma_ln_matches_formula),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
