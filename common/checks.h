@@ -227,9 +227,24 @@ struct pk_var_source {
     int secret;                  /* 1: redact everywhere */
 };
 
+/* The check types. Each has one row in pk_check_types (common/checks/types.c),
+ * one parse file (common/checks/parse_<type>.c) and one executor in the
+ * probe's registry (probe/checks/registry.c), keyed by this enum. */
+enum pk_check_kind {
+    PK_CHECK_HTTP,
+    PK_CHECK_FLOW,
+    PK_CHECK_TCP,
+    PK_CHECK_DNS,
+    PK_CHECK_TLS,
+    PK_CHECK_GRPC,
+    PK_CHECK_EXEC,
+    PK_CHECK_KINDS /* how many */
+};
+
 struct pk_check {
     char *name;                  /* unique within a set */
-    char *type;                  /* http flow tcp dns tls grpc exec */
+    char *type;                  /* the `type:` as written: http flow tcp dns tls grpc exec */
+    int kind;                    /* enum pk_check_kind, the same type as a number */
     char *service;               /* NULL when not given */
     char *file;                  /* where it was defined, for error messages */
     int line;
@@ -316,6 +331,23 @@ struct pk_var_overrides {
 #define PK_CHECKS_DEFAULT_MAX_FILE_BYTES ((size_t)16 << 20)
 void pk_checkset_set_max_file_bytes(size_t bytes);
 size_t pk_checkset_max_file_bytes(void);
+
+/* One row per check type, indexed by enum pk_check_kind. The loader reads the
+ * keys every check shares, then hands the check's mapping to the row's parse,
+ * which fills the type's options; free releases them. */
+struct pk_check_loader; /* private to common/checks/ */
+struct yaml_node_s;     /* libyaml's yaml_node_t */
+struct pk_check_type {
+    int kind;                /* enum pk_check_kind; equal to the row's index */
+    const char *name;        /* the `type:` value */
+    const char *const *keys; /* check keys the type adds to the shared ones; NULL-terminated */
+    /* 0, or -1 with the error in the loader; c is freed by the caller either way on error. */
+    int (*parse)(struct pk_check_loader *L, const struct yaml_node_s *map, struct pk_check *c);
+    void (*free)(struct pk_check *c); /* the type's options only; safe on zeroed options */
+};
+extern const struct pk_check_type pk_check_types[PK_CHECK_KINDS];
+/* The row with that name, or NULL. */
+const struct pk_check_type *pk_check_type_find(const char *name);
 
 /* Returns 0, or -1 with "path:line:col: reason" in err. *out is untouched on error. */
 int pk_checkset_load_file(const char *path, struct pk_checkset *out, char *err, size_t errlen);

@@ -15,7 +15,7 @@
 #include <jq.h>
 #include <pcre2.h>
 
-int ck_compile_regex(struct loader *L, const yaml_node_t *n, const char *src, void **out)
+int ck_compile_regex(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out)
 {
     int code;
     PCRE2_SIZE offset;
@@ -58,7 +58,7 @@ static void jq_error_cb(void *data, jv msg)
     jv_free(msg);
 }
 
-static int compile_jq(struct loader *L, const yaml_node_t *n, const char *src, void **out)
+static int compile_jq(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out)
 {
     struct jq_error e = {.have = 0};
     jq_state *jq = jq_init();
@@ -130,7 +130,7 @@ static int status_term(const yaml_node_t *n, int *lo, int *hi)
     return -1;
 }
 
-int ck_get_status_spec(struct loader *L, const yaml_node_t *n, struct pk_assertion *a)
+int ck_get_status_spec(struct pk_check_loader *L, const yaml_node_t *n, struct pk_assertion *a)
 {
     static const char reason[] =
         "bad status '%s' in check '%s': want a status 100..599, a class like 2xx, a range like 200-299, or a list";
@@ -165,9 +165,9 @@ int ck_get_status_spec(struct loader *L, const yaml_node_t *n, struct pk_asserti
     return 0;
 }
 
-static int describe(struct loader *L, const yaml_node_t *n, struct pk_assertion *a, const char *fmt, ...)
+static int describe(struct pk_check_loader *L, const yaml_node_t *n, struct pk_assertion *a, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int describe(struct loader *L, const yaml_node_t *n, struct pk_assertion *a, const char *fmt, ...)
+static int describe(struct pk_check_loader *L, const yaml_node_t *n, struct pk_assertion *a, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -195,7 +195,7 @@ static const char *const assert_names[] = {"status",      "header",       "body_
                                            "body_matches", "json",         "time_under",    "output_contains",
                                            "metric",       NULL};
 
-static int parse_assertion(struct loader *L, const yaml_node_t *item, enum assert_set allowed, struct pk_assertion *a)
+static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, enum assert_set allowed, struct pk_assertion *a)
 {
     a->line = (int)item->start_mark.line + 1;
     a->column = (int)item->start_mark.column + 1;
@@ -329,7 +329,7 @@ static int parse_assertion(struct loader *L, const yaml_node_t *item, enum asser
     return describe(L, v, a, "metric %s %s %g", a->text, a->op, a->value);
 }
 
-int ck_get_asserts(struct loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
+int ck_get_asserts(struct pk_check_loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
                        size_t *n_out)
 {
     if (n->type != YAML_SEQUENCE_NODE)
@@ -376,7 +376,7 @@ void ck_extracts_free(struct pk_extraction *e, size_t n)
     free(e);
 }
 
-static int parse_capture(struct loader *L, const yaml_node_t *k, const yaml_node_t *v, struct pk_capture *c)
+static int parse_capture(struct pk_check_loader *L, const yaml_node_t *k, const yaml_node_t *v, struct pk_capture *c)
 {
     static const char *const keys[] = {"status", "header", "regex", "body_regex", "json", NULL};
     if (ck_get_string(L, k, "capture", &c->name) < 0)
@@ -427,7 +427,7 @@ static int parse_capture(struct loader *L, const yaml_node_t *k, const yaml_node
     return ck_get_string(L, js, "json", &c->expr) < 0 ? -1 : compile_jq(L, js, c->expr, &c->jq);
 }
 
-int ck_get_captures(struct loader *L, const yaml_node_t *n, struct pk_step *s)
+int ck_get_captures(struct pk_check_loader *L, const yaml_node_t *n, struct pk_step *s)
 {
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'capture' must be a mapping of name to source in check '%s'", ck_in_check(L));
@@ -454,7 +454,7 @@ int ck_get_captures(struct loader *L, const yaml_node_t *n, struct pk_step *s)
 }
 
 /* names: the extractions made so far in this check, to keep metric names unique. */
-int ck_get_extracts(struct loader *L, const yaml_node_t *n, struct pk_step *s, const struct pk_step *earlier,
+int ck_get_extracts(struct pk_check_loader *L, const yaml_node_t *n, struct pk_step *s, const struct pk_step *earlier,
                         size_t n_earlier)
 {
     if (n->type != YAML_MAPPING_NODE)

@@ -20,31 +20,8 @@ void ck_check_free(struct pk_check *c)
     free(c->file);
     ck_free_kvs(c->labels, c->n_labels);
     free(c->target);
-    free(c->url);
-    free(c->method);
-    ck_free_kvs(c->headers, c->n_headers);
-    free(c->body);
-    free(c->expect_status);
-    for (size_t i = 0; i < c->n_steps; i++)
-        ck_step_free(&c->steps[i]);
-    free(c->steps);
-    free(c->tcp.host);
-    free(c->tcp.send);
-    free(c->tcp.expect);
-    ck_free_regex(c->tcp.expect_regex);
-    free(c->dns.name);
-    free(c->dns.server);
-    free(c->dns.record_type);
-    ck_free_strv(c->dns.expect, c->dns.n_expect);
-    free(c->tls.host);
-    free(c->tls.server_name);
-    free(c->tls.ca_file);
-    free(c->grpc.target);
-    free(c->grpc.service);
-    free(c->grpc.ca_file);
-    ck_free_strv(c->exec.argv, c->exec.argc);
-    ck_free_kvs(c->exec.env, c->exec.n_env);
-    free(c->exec.workdir);
+    if (c->kind >= 0 && c->kind < PK_CHECK_KINDS)
+        pk_check_types[c->kind].free(c);
     ck_asserts_free(c->asserts, c->n_asserts);
     ck_vars_free(c->vars, c->n_vars);
     ck_free_strv(c->selector_regions, c->n_selector_regions);
@@ -54,24 +31,8 @@ void ck_check_free(struct pk_check *c)
     memset(c, 0, sizeof *c);
 }
 
-static const char *const common_keys[] = {"name", "type", "service", "interval", "timeout", "retries", "labels",
-                                          "budgets", "slo", "selector"};
-#define N_COMMON (sizeof common_keys / sizeof *common_keys)
 
-static const struct {
-    const char *type;
-    const char *keys[12];
-} type_keys[] = {
-    {"http", {"request", "assert", "extract", "burst", "url", "method", "headers", "body", "expect_status", NULL}},
-    {"flow", {"steps", NULL}},
-    {"tcp", {"tcp", "assert", NULL}},
-    {"dns", {"dns", "assert", NULL}},
-    {"tls", {"tls", "assert", NULL}},
-    {"grpc", {"grpc", "assert", NULL}},
-    {"exec", {"exec", "assert", NULL}},
-};
-
-static int parse_budgets(struct loader *L, const yaml_node_t *n, struct pk_budgets *b)
+static int parse_budgets(struct pk_check_loader *L, const yaml_node_t *n, struct pk_budgets *b)
 {
     static const char *const keys[] = {"p50", "p95", "p99", NULL};
     const yaml_node_t *v;
@@ -92,7 +53,7 @@ static int parse_budgets(struct loader *L, const yaml_node_t *n, struct pk_budge
     return 0;
 }
 
-static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_check_slo *s)
+static int parse_slo(struct pk_check_loader *L, const yaml_node_t *n, struct pk_check_slo *s)
 {
     static const char *const keys[] = {"target", "window", NULL};
     const yaml_node_t *v;
@@ -132,7 +93,7 @@ static int parse_slo(struct loader *L, const yaml_node_t *n, struct pk_check_slo
     return 0;
 }
 
-static int parse_selector(struct loader *L, const yaml_node_t *n, struct pk_check *c)
+static int parse_selector(struct pk_check_loader *L, const yaml_node_t *n, struct pk_check *c)
 {
     static const char *const keys[] = {"regions", "labels", NULL};
     if (n->type != YAML_MAPPING_NODE)
@@ -172,11 +133,160 @@ static int parse_selector(struct loader *L, const yaml_node_t *n, struct pk_chec
     return 0;
 }
 
+static const char *const common_keys[] = {"name", "type", "service", "interval", "timeout", "retries", "labels",
+                                          "budgets", "slo", "selector"};
+#define N_COMMON (sizeof common_keys / sizeof *common_keys)
+
+static int in_list(const char *const *list, const char *key)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp(list[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when some type (t == NULL: any type) takes this key. */
+static int type_takes(const struct pk_check_type *t, const char *key)
+{
+    for (size_t k = 0; k < PK_CHECK_KINDS; k++)
+        if ((!t || t == &pk_check_types[k]) && in_list(pk_check_types[k].keys, key))
+            return 1;
+    return 0;
+}
+
+/* Every key must be a shared one or one of the type's (any type's when the type
+ * is unknown: judged later), at most once. */
+static int check_check_keys(struct pk_check_loader *L, const yaml_node_t *map, const struct pk_check *c,
+                            const struct pk_check_type *t)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = ck_child(L, p->key), *val = ck_child(L, p->value);
+        if (!k || !val)
+            return -1;
+        if (!ck_is_string(k))
+            return ck_fail_at(L, k, "keys in check '%s' must be strings", c->name);
+        const char *key = ck_text_of(k);
+        int known = 0;
+        for (size_t i = 0; i < N_COMMON && !known; i++)
+            known = strcmp(common_keys[i], key) == 0;
+        if (!known && !type_takes(t, key)) {
+            if (type_takes(NULL, key))
+                return ck_fail_at(L, k, "key '%s' does not apply to type %s in check '%s'", key, t->name, c->name);
+            return ck_fail_at(L, k, "unknown key '%s' in check '%s'", key, c->name);
+        }
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            const yaml_node_t *earlier = yaml_document_get_node(&L->doc, q->key);
+            if (earlier && ck_is_string(earlier) && strcmp(ck_text_of(earlier), key) == 0)
+                return ck_fail_at(L, k, "duplicate key '%s' in check '%s'", key, c->name);
+        }
+    }
+    return 0;
+}
+
+/* The name comes first so every later error can say which check it is in. */
+static int check_name(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                      const yaml_node_t **name_node)
+{
+    *name_node = ck_find_value(L, map, "name");
+    if (!*name_node)
+        return ck_fail_at(L, map, "check has no 'name'");
+    if (ck_get_string(L, *name_node, "name", &c->name) < 0)
+        return -1;
+    if (!ck_valid_name(c->name))
+        return ck_fail_at(L, *name_node, "name '%s' must be 1..%d characters of A-Z a-z 0-9 _ . -", c->name,
+                          PK_NAME_MAX - 1);
+    L->check = c->name;
+    return 0;
+}
+
+/* Keys: the shared ones plus those of the type; the type is read first so an
+ * unknown key can be judged, but an unknown key is reported before a missing type. */
+static int check_type(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                      const struct pk_check_type **type)
+{
+    const yaml_node_t *type_node = ck_find_value(L, map, "type");
+    const struct pk_check_type *t = type_node && ck_is_string(type_node) ? pk_check_type_find(ck_text_of(type_node))
+                                                                         : NULL;
+    char known[128] = "";
+    if (check_check_keys(L, map, c, t) < 0)
+        return -1;
+    for (size_t k = 0; k < PK_CHECK_KINDS; k++) {
+        size_t used = strlen(known);
+        snprintf(known + used, sizeof known - used, "%s%s", k ? " " : "", pk_check_types[k].name);
+    }
+    if (!type_node)
+        return ck_fail_at(L, map, "check '%s' has no 'type' (known types: %s)", c->name, known);
+    if (ck_get_string(L, type_node, "type", &c->type) < 0)
+        return -1;
+    if (!t)
+        return ck_fail_at(L, type_node, "unknown type '%s' in check '%s' (known types: %s)", c->type, c->name,
+                          known);
+    c->kind = t->kind;
+    *type = t;
+    return 0;
+}
+
+static int check_interval(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                          const yaml_node_t **timeout_node)
+{
+    const yaml_node_t *v;
+    if ((v = ck_find_value(L, map, "interval"))) {
+        if (ck_get_duration(L, v, "interval", "30s", &c->interval_ms) < 0)
+            return -1;
+        if (c->interval_ms < MIN_INTERVAL_MS)
+            return ck_fail_at(L, v, "'interval' must be at least %dms", MIN_INTERVAL_MS);
+        if (c->interval_ms > MAX_INTERVAL_MS)
+            return ck_fail_at(L, v, "'interval' must be at most 7 days");
+    }
+    if ((*timeout_node = ck_find_value(L, map, "timeout"))) {
+        if (ck_get_duration(L, *timeout_node, "timeout", "10s", &c->timeout_ms) < 0)
+            return -1;
+        if (c->timeout_ms <= 0)
+            return ck_fail_at(L, *timeout_node, "'timeout' must be more than 0");
+    }
+    return 0;
+}
+
+/* service, interval, timeout, retries, labels, budgets, slo, selector. */
+static int check_shared(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                        const yaml_node_t **timeout_node)
+{
+    const yaml_node_t *v;
+    if ((v = ck_find_value(L, map, "service")) && ck_get_string(L, v, "service", &c->service) < 0)
+        return -1;
+    if (check_interval(L, map, c, timeout_node) < 0)
+        return -1;
+    if ((v = ck_find_value(L, map, "retries"))) {
+        long x;
+        if (ck_get_int_in(L, v, "retries", 0, MAX_RETRIES, &x) < 0)
+            return -1;
+        c->retries = (int)x;
+    }
+    if ((v = ck_find_value(L, map, "labels")) &&
+        ck_get_kv_map(L, v, "labels", KV_LABELS, 0, &c->labels, &c->n_labels) < 0)
+        return -1;
+    if ((v = ck_find_value(L, map, "budgets")) && parse_budgets(L, v, &c->budgets) < 0)
+        return -1;
+    if ((v = ck_find_value(L, map, "slo")) && parse_slo(L, v, &c->slo) < 0)
+        return -1;
+    if ((v = ck_find_value(L, map, "selector")) && parse_selector(L, v, c) < 0)
+        return -1;
+    return 0;
+}
+
+int ck_check_asserts(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, enum assert_set allowed)
+{
+    const yaml_node_t *v = ck_find_value(L, map, "assert");
+    return v ? ck_get_asserts(L, v, allowed, &c->asserts, &c->n_asserts) : 0;
+}
+
 /* Fills *c from one entry of `checks`; on error *c is left empty. *name_node
  * gets the node of the name, for duplicate reports. */
-int ck_parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node)
+int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                   const yaml_node_t **name_node)
 {
-    const yaml_node_t *timeout_node = NULL, *v;
+    const yaml_node_t *timeout_node = NULL;
+    const struct pk_check_type *t = NULL;
     memset(c, 0, sizeof *c);
     L->check = NULL;
     if (map->type != YAML_MAPPING_NODE)
@@ -188,146 +298,15 @@ int ck_parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c,
         ck_fail_at(L, map, "out of memory");
         goto fail;
     }
-    /* The name comes first so every later error can say which check it is in. */
-    *name_node = ck_find_value(L, map, "name");
-    if (!*name_node) {
-        ck_fail_at(L, map, "check has no 'name'");
+    if (check_name(L, map, c, name_node) < 0 || check_type(L, map, c, &t) < 0 ||
+        check_shared(L, map, c, &timeout_node) < 0 || t->parse(L, map, c) < 0)
         goto fail;
-    }
-    if (ck_get_string(L, *name_node, "name", &c->name) < 0)
-        goto fail;
-    if (!ck_valid_name(c->name)) {
-        ck_fail_at(L, *name_node, "name '%s' must be 1..%d characters of A-Z a-z 0-9 _ . -", c->name, PK_NAME_MAX - 1);
-        goto fail;
-    }
-    L->check = c->name;
-
-    /* Keys: the common ones plus those of the type; the type is read first so an
-     * unknown key can be judged, but an unknown key is reported before a missing type. */
-    const yaml_node_t *type_node = ck_find_value(L, map, "type");
-    size_t t = sizeof type_keys / sizeof *type_keys;
-    if (type_node && ck_is_string(type_node))
-        for (t = 0; t < sizeof type_keys / sizeof *type_keys; t++)
-            if (strcmp(type_keys[t].type, ck_text_of(type_node)) == 0)
-                break;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = ck_child(L, p->key), *val = ck_child(L, p->value);
-        if (!k || !val)
-            goto fail;
-        if (!ck_is_string(k)) {
-            ck_fail_at(L, k, "keys in check '%s' must be strings", c->name);
-            goto fail;
-        }
-        int known = 0;
-        for (size_t i = 0; i < N_COMMON && !known; i++)
-            known = strcmp(common_keys[i], ck_text_of(k)) == 0;
-        for (size_t i = 0; t < sizeof type_keys / sizeof *type_keys && type_keys[t].keys[i] && !known; i++)
-            known = strcmp(type_keys[t].keys[i], ck_text_of(k)) == 0;
-        /* Without a known type, any type's key is plausible; judge it later. */
-        for (size_t tt = 0; t == sizeof type_keys / sizeof *type_keys && tt < t && !known; tt++)
-            for (size_t i = 0; type_keys[tt].keys[i] && !known; i++)
-                known = strcmp(type_keys[tt].keys[i], ck_text_of(k)) == 0;
-        if (!known) {
-            int other = 0;
-            for (size_t tt = 0; tt < sizeof type_keys / sizeof *type_keys && !other; tt++)
-                for (size_t i = 0; type_keys[tt].keys[i] && !other; i++)
-                    other = strcmp(type_keys[tt].keys[i], ck_text_of(k)) == 0;
-            if (other)
-                ck_fail_at(L, k, "key '%s' does not apply to type %s in check '%s'", ck_text_of(k), type_keys[t].type,
-                        c->name);
-            else
-                ck_fail_at(L, k, "unknown key '%s' in check '%s'", ck_text_of(k), c->name);
-            goto fail;
-        }
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-            const yaml_node_t *earlier = yaml_document_get_node(&L->doc, q->key);
-            if (earlier && ck_is_string(earlier) && strcmp(ck_text_of(earlier), ck_text_of(k)) == 0) {
-                ck_fail_at(L, k, "duplicate key '%s' in check '%s'", ck_text_of(k), c->name);
-                goto fail;
-            }
-        }
-    }
-    if (!type_node) {
-        ck_fail_at(L, map, "check '%s' has no 'type' (known types: " KNOWN_TYPES ")", c->name);
-        goto fail;
-    }
-    if (ck_get_string(L, type_node, "type", &c->type) < 0)
-        goto fail;
-    if (t == sizeof type_keys / sizeof *type_keys) {
-        ck_fail_at(L, type_node, "unknown type '%s' in check '%s' (known types: " KNOWN_TYPES ")", c->type, c->name);
-        goto fail;
-    }
-
-    if ((v = ck_find_value(L, map, "service")) && ck_get_string(L, v, "service", &c->service) < 0)
-        goto fail;
-    if ((v = ck_find_value(L, map, "interval"))) {
-        if (ck_get_duration(L, v, "interval", "30s", &c->interval_ms) < 0)
-            goto fail;
-        if (c->interval_ms < MIN_INTERVAL_MS) {
-            ck_fail_at(L, v, "'interval' must be at least %dms", MIN_INTERVAL_MS);
-            goto fail;
-        }
-        if (c->interval_ms > MAX_INTERVAL_MS) {
-            ck_fail_at(L, v, "'interval' must be at most 7 days");
-            goto fail;
-        }
-    }
-    if ((timeout_node = ck_find_value(L, map, "timeout"))) {
-        if (ck_get_duration(L, timeout_node, "timeout", "10s", &c->timeout_ms) < 0)
-            goto fail;
-        if (c->timeout_ms <= 0) {
-            ck_fail_at(L, timeout_node, "'timeout' must be more than 0");
-            goto fail;
-        }
-    }
-    if ((v = ck_find_value(L, map, "retries"))) {
-        long x;
-        if (ck_get_int_in(L, v, "retries", 0, MAX_RETRIES, &x) < 0)
-            goto fail;
-        c->retries = (int)x;
-    }
-    if ((v = ck_find_value(L, map, "labels")) && ck_get_kv_map(L, v, "labels", KV_LABELS, 0, &c->labels, &c->n_labels) < 0)
-        goto fail;
-    if ((v = ck_find_value(L, map, "budgets")) && parse_budgets(L, v, &c->budgets) < 0)
-        goto fail;
-    if ((v = ck_find_value(L, map, "slo")) && parse_slo(L, v, &c->slo) < 0)
-        goto fail;
-    if ((v = ck_find_value(L, map, "selector")) && parse_selector(L, v, c) < 0)
-        goto fail;
-
-    int rc;
-    const char *type = c->type;
-    if (strcmp(type, "http") == 0)
-        rc = ck_parse_http(L, map, c);
-    else if (strcmp(type, "flow") == 0)
-        rc = ck_parse_flow(L, map, c);
-    else if (strcmp(type, "tcp") == 0)
-        rc = ck_parse_tcp(L, map, c);
-    else if (strcmp(type, "dns") == 0)
-        rc = ck_parse_dns(L, map, c);
-    else if (strcmp(type, "tls") == 0)
-        rc = ck_parse_tls(L, map, c);
-    else if (strcmp(type, "grpc") == 0)
-        rc = ck_parse_grpc(L, map, c);
-    else
-        rc = ck_parse_exec(L, map, c);
-    if (rc < 0)
-        goto fail;
-    if (strcmp(type, "http") != 0 && strcmp(type, "flow") != 0 && (v = ck_find_value(L, map, "assert")) &&
-        ck_get_asserts(L, v, strcmp(type, "tcp") == 0 || strcmp(type, "exec") == 0 ? AS_OUTPUT : AS_TIME, &c->asserts,
-                    &c->n_asserts) < 0)
-        goto fail;
-    if (c->n_steps && !(c->target = ck_display_target(L, c->steps[0].request.url))) {
-        ck_fail_at(L, map, "out of memory");
-        goto fail;
-    }
-
     /* An explicit timeout must fit the interval; the default shrinks to fit. */
     if (c->timeout_ms < 0) {
         c->timeout_ms = c->interval_ms < DEFAULT_TIMEOUT_MS ? c->interval_ms : DEFAULT_TIMEOUT_MS;
     } else if (c->timeout_ms > c->interval_ms) {
         ck_fail_at(L, timeout_node, "'timeout' (%lldms) must not exceed 'interval' (%lldms) in check '%s'",
-                (long long)c->timeout_ms, (long long)c->interval_ms, c->name);
+                   (long long)c->timeout_ms, (long long)c->interval_ms, c->name);
         goto fail;
     }
     if (ck_check_definition(L, map, c) < 0)

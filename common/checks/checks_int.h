@@ -35,9 +35,6 @@
 #define MAX_SECRET_FILE ((size_t)64 << 10)
 #define MAX_VARS 1000
 #define MAX_JSON_KEYS 1000
-/* Grows with the language: checks.c knows each type's keys, the probe's
- * registry knows how to run them. */
-#define KNOWN_TYPES "http flow tcp dns tls grpc exec"
 
 struct flow_capture_name {
     const char *name; /* borrowed from the YAML document */
@@ -45,7 +42,7 @@ struct flow_capture_name {
     const char *step_name;
 };
 
-struct loader {
+struct pk_check_loader {
     const char *origin;
     yaml_document_t doc;
     int64_t budget;
@@ -73,93 +70,97 @@ struct sbuf {
 };
 
 /* nodes.c */
-__attribute__((format(printf, 3, 4))) int ck_fail_at(struct loader *L, const yaml_node_t *node, const char *fmt, ...);
-__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct loader *L, int line, int col, const char *fmt, ...);
-yaml_node_t *ck_child(struct loader *L, int id);
+__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node, const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt, ...);
+yaml_node_t *ck_child(struct pk_check_loader *L, int id);
 const char *ck_text_of(const yaml_node_t *n);
 int ck_is_null(const yaml_node_t *n);
 int ck_is_string(const yaml_node_t *n);
 int ck_has_control(const char *s);
 size_t ck_count_pairs(const yaml_node_t *map);
 size_t ck_count_items(const yaml_node_t *seq);
-const char *ck_in_check(struct loader *L);
-int ck_get_string(struct loader *L, const yaml_node_t *n, const char *what, char **out);
+const char *ck_in_check(struct pk_check_loader *L);
+int ck_get_string(struct pk_check_loader *L, const yaml_node_t *n, const char *what, char **out);
 int ck_get_int(const yaml_node_t *n, long min, long max, long *out);
-int ck_get_int_in(struct loader *L, const yaml_node_t *n, const char *what, long min, long max, long *out);
-int ck_get_number(struct loader *L, const yaml_node_t *n, const char *what, double *out);
-int ck_get_bool(struct loader *L, const yaml_node_t *n, const char *what, int *out);
-int ck_get_duration(struct loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms);
-int ck_get_size(struct loader *L, const yaml_node_t *n, const char *what, int64_t *out);
+int ck_get_int_in(struct pk_check_loader *L, const yaml_node_t *n, const char *what, long min, long max, long *out);
+int ck_get_number(struct pk_check_loader *L, const yaml_node_t *n, const char *what, double *out);
+int ck_get_bool(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int *out);
+int ck_get_duration(struct pk_check_loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms);
+int ck_get_size(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int64_t *out);
 int ck_valid_name(const char *s);
 int ck_valid_header_name(const char *s);
 int ck_valid_ident(const char *s);
 void ck_free_kvs(struct pk_kv *kv, size_t n);
 void ck_free_strv(char **v, size_t n);
-int ck_check_keys(struct loader *L, const yaml_node_t *map, const char *where, const char *const *allowed);
-const yaml_node_t *ck_find_value(struct loader *L, const yaml_node_t *map, const char *key);
-const yaml_node_t *ck_find_key(struct loader *L, const yaml_node_t *map, const char *key);
-int ck_get_kv_map(struct loader *L, const yaml_node_t *map, const char *what, enum kv_mode mode, int templated,
+int ck_check_keys(struct pk_check_loader *L, const yaml_node_t *map, const char *where, const char *const *allowed);
+const yaml_node_t *ck_find_value(struct pk_check_loader *L, const yaml_node_t *map, const char *key);
+const yaml_node_t *ck_find_key(struct pk_check_loader *L, const yaml_node_t *map, const char *key);
+int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char *what, enum kv_mode mode, int templated,
                   struct pk_kv **out, size_t *n_out);
-const yaml_node_t *ck_options_block(struct loader *L, const yaml_node_t *map, struct pk_check *c,
+const yaml_node_t *ck_options_block(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
                                     const char *const *keys);
-int ck_get_port(struct loader *L, const yaml_node_t *o, int required, int *port);
-int ck_host_port_target(struct loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port);
+int ck_get_port(struct pk_check_loader *L, const yaml_node_t *o, int required, int *port);
+int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port);
 
 /* vars.c */
-int ck_substitute_env(struct loader *L, const yaml_node_t *n, const char *src, char **out);
-int ck_get_template(struct loader *L, const yaml_node_t *n, const char *what, char **out);
+int ck_substitute_env(struct pk_check_loader *L, const yaml_node_t *n, const char *src, char **out);
+int ck_get_template(struct pk_check_loader *L, const yaml_node_t *n, const char *what, char **out);
 void ck_vars_free(struct pk_var_source *v, size_t n);
-char *ck_display_target(struct loader *L, const char *src);
-int ck_parse_vars(struct loader *L, const yaml_node_t *n);
-int ck_parse_secrets(struct loader *L, const yaml_node_t *n);
-int ck_apply_overrides(struct loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov);
-int ck_copy_vars(struct loader *L, const yaml_node_t *at, struct pk_check *c);
+char *ck_display_target(struct pk_check_loader *L, const char *src);
+int ck_parse_vars(struct pk_check_loader *L, const yaml_node_t *n);
+int ck_parse_secrets(struct pk_check_loader *L, const yaml_node_t *n);
+int ck_apply_overrides(struct pk_check_loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov);
+int ck_copy_vars(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c);
 
 /* assertions.c */
-int ck_compile_regex(struct loader *L, const yaml_node_t *n, const char *src, void **out);
+int ck_compile_regex(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out);
 void ck_free_regex(void *re);
 void ck_asserts_free(struct pk_assertion *a, size_t n);
-int ck_get_status_spec(struct loader *L, const yaml_node_t *n, struct pk_assertion *a);
-int ck_get_asserts(struct loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
+int ck_get_status_spec(struct pk_check_loader *L, const yaml_node_t *n, struct pk_assertion *a);
+int ck_get_asserts(struct pk_check_loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
                    size_t *n_out);
 void ck_captures_free(struct pk_capture *c, size_t n);
 void ck_extracts_free(struct pk_extraction *e, size_t n);
-int ck_get_captures(struct loader *L, const yaml_node_t *n, struct pk_step *s);
-int ck_get_extracts(struct loader *L, const yaml_node_t *n, struct pk_step *s, const struct pk_step *earlier,
+int ck_get_captures(struct pk_check_loader *L, const yaml_node_t *n, struct pk_step *s);
+int ck_get_extracts(struct pk_check_loader *L, const yaml_node_t *n, struct pk_step *s, const struct pk_step *earlier,
                     size_t n_earlier);
 
 /* yaml_text.c */
 void ck_sb_add(struct sbuf *b, const char *s, size_t len);
 void ck_sb_escaped(struct sbuf *b, const char *s, int json);
-int ck_to_json(struct loader *L, const yaml_node_t *n, struct sbuf *b, int depth);
-char *ck_normalised(struct loader *L, const yaml_node_t *n);
-int ck_check_definition(struct loader *L, const yaml_node_t *map, struct pk_check *c);
+int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth);
+char *ck_normalised(struct pk_check_loader *L, const yaml_node_t *n);
+int ck_check_definition(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
 
-/* parse_http.c */
+/* One parse_<type>.c each: the row's parse and free (types.c). A parse fn
+ * reads the type's options into c, sets c->target and reads any check-level
+ * `assert:` (ck_check_asserts); the loader has read the shared keys. Loader
+ * state is (struct pk_check_loader *) and the map a (const yaml_node_t *). */
+int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_http(struct pk_check *c);
+int ck_parse_flow(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_flow(struct pk_check *c);
+int ck_parse_tcp(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_tcp(struct pk_check *c);
+int ck_parse_dns(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_dns(struct pk_check *c);
+int ck_parse_tls(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_tls(struct pk_check *c);
+int ck_parse_grpc(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_grpc(struct pk_check *c);
+int ck_parse_exec(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+void ck_free_exec(struct pk_check *c);
+
+/* parse_http.c, shared with flow */
 void ck_step_free(struct pk_step *s);
-int ck_parse_step(struct loader *L, const yaml_node_t *n, size_t index, struct pk_step *steps);
-int ck_parse_http(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_flow.c */
-int ck_parse_flow(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_tcp.c */
-int ck_parse_tcp(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_dns.c */
-int ck_parse_dns(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_tls.c */
-int ck_parse_tls(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_grpc.c */
-int ck_parse_grpc(struct loader *L, const yaml_node_t *map, struct pk_check *c);
-
-/* parse_exec.c */
-int ck_parse_exec(struct loader *L, const yaml_node_t *map, struct pk_check *c);
+int ck_parse_step(struct pk_check_loader *L, const yaml_node_t *n, size_t index, struct pk_step *steps);
+/* parse_flow.c: c->target from the first step's URL. */
+int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
 
 /* check.c */
 void ck_check_free(struct pk_check *c);
-int ck_parse_check(struct loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node);
+/* The check-level `assert:` of tcp dns tls grpc exec, when present. */
+int ck_check_asserts(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, enum assert_set allowed);
+int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node);
 
 #endif

@@ -28,7 +28,7 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-static int parse_root(struct loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov,
+static int parse_root(struct pk_check_loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov,
                       struct pk_checkset *set)
 {
     const yaml_node_t *list = NULL, *vars = NULL, *secrets = NULL;
@@ -109,7 +109,7 @@ out:
     return rc;
 }
 
-static void syntax_error(struct loader *L, const yaml_parser_t *parser, const char *text, size_t len)
+static void syntax_error(struct pk_check_loader *L, const yaml_parser_t *parser, const char *text, size_t len)
 {
     if (parser->error == YAML_MEMORY_ERROR) {
         snprintf(L->err, L->errlen, "%s: out of memory", L->origin);
@@ -136,7 +136,7 @@ int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *
                                       const struct pk_var_overrides *ov, struct pk_checkset *out, char *err,
                                       size_t errlen)
 {
-    struct loader L = {.origin = origin ? origin : "<string>",
+    struct pk_check_loader L = {.origin = origin ? origin : "<string>",
                        .budget = MAX_EXPANDED_BYTES,
                        .err = err,
                        .errlen = errlen,

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) int ck_fail_at(struct loader *L, const yaml_node_t *node, const char *fmt,
+__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node, const char *fmt,
                                                          ...)
 {
     int line = node ? (int)node->start_mark.line + 1 : 1;
@@ -28,7 +28,7 @@ __attribute__((format(printf, 3, 4))) int ck_fail_at(struct loader *L, const yam
     return -1;
 }
 
-__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct loader *L, int line, int col, const char *fmt,
+__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt,
                                                              ...)
 {
     int n = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
@@ -42,7 +42,7 @@ __attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct loader *L, int l
 }
 
 /* Every node the loader reads goes through here, so alias expansion is bounded. */
-yaml_node_t *ck_child(struct loader *L, int id)
+yaml_node_t *ck_child(struct pk_check_loader *L, int id)
 {
     yaml_node_t *n = yaml_document_get_node(&L->doc, id);
     if (!n) {
@@ -88,10 +88,10 @@ size_t ck_count_items(const yaml_node_t *seq)
     return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 }
 
-const char *ck_in_check(struct loader *L) { return L->check ? L->check : "?"; }
+const char *ck_in_check(struct pk_check_loader *L) { return L->check ? L->check : "?"; }
 
 /* A fresh copy of a string scalar in *out (caller frees), ${ENV} substituted. */
-int ck_get_string(struct loader *L, const yaml_node_t *n, const char *what, char **out)
+int ck_get_string(struct pk_check_loader *L, const yaml_node_t *n, const char *what, char **out)
 {
     if (!ck_is_string(n))
         return ck_fail_at(L, n, "'%s' must be a string", what);
@@ -120,14 +120,14 @@ int ck_get_int(const yaml_node_t *n, long min, long max, long *out)
     return 0;
 }
 
-int ck_get_int_in(struct loader *L, const yaml_node_t *n, const char *what, long min, long max, long *out)
+int ck_get_int_in(struct pk_check_loader *L, const yaml_node_t *n, const char *what, long min, long max, long *out)
 {
     if (ck_get_int(n, min, max, out) < 0)
         return ck_fail_at(L, n, "'%s' must be an integer from %ld to %ld", what, min, max);
     return 0;
 }
 
-int ck_get_number(struct loader *L, const yaml_node_t *n, const char *what, double *out)
+int ck_get_number(struct pk_check_loader *L, const yaml_node_t *n, const char *what, double *out)
 {
     if (!ck_is_string(n) || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return ck_fail_at(L, n, "'%s' must be a number", what);
@@ -140,7 +140,7 @@ int ck_get_number(struct loader *L, const yaml_node_t *n, const char *what, doub
     return 0;
 }
 
-int ck_get_bool(struct loader *L, const yaml_node_t *n, const char *what, int *out)
+int ck_get_bool(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int *out)
 {
     if (ck_is_string(n) && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
         const char *s = ck_text_of(n);
@@ -156,7 +156,7 @@ int ck_get_bool(struct loader *L, const yaml_node_t *n, const char *what, int *o
     return ck_fail_at(L, n, "'%s' must be true or false", what);
 }
 
-int ck_get_duration(struct loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms)
+int ck_get_duration(struct pk_check_loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms)
 {
     if (!ck_is_string(n))
         return ck_fail_at(L, n, "'%s' must be a duration like %s", what, example);
@@ -166,7 +166,7 @@ int ck_get_duration(struct loader *L, const yaml_node_t *n, const char *what, co
 }
 
 /* "1MiB", "64KiB", "10kB", "512B" or a plain byte count. */
-int ck_get_size(struct loader *L, const yaml_node_t *n, const char *what, int64_t *out)
+int ck_get_size(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int64_t *out)
 {
     static const struct {
         const char *suffix;
@@ -233,7 +233,7 @@ void ck_free_strv(char **v, size_t n)
 }
 
 /* Every key of map must be a string from `allowed` (NULL-terminated), at most once. */
-int ck_check_keys(struct loader *L, const yaml_node_t *map, const char *where, const char *const *allowed)
+int ck_check_keys(struct pk_check_loader *L, const yaml_node_t *map, const char *where, const char *const *allowed)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = ck_child(L, p->key), *v = ck_child(L, p->value);
@@ -255,7 +255,7 @@ int ck_check_keys(struct loader *L, const yaml_node_t *map, const char *where, c
     return 0;
 }
 
-const yaml_node_t *ck_find_value(struct loader *L, const yaml_node_t *map, const char *key)
+const yaml_node_t *ck_find_value(struct pk_check_loader *L, const yaml_node_t *map, const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(&L->doc, p->key);
@@ -265,7 +265,7 @@ const yaml_node_t *ck_find_value(struct loader *L, const yaml_node_t *map, const
     return NULL;
 }
 
-const yaml_node_t *ck_find_key(struct loader *L, const yaml_node_t *map, const char *key)
+const yaml_node_t *ck_find_key(struct pk_check_loader *L, const yaml_node_t *map, const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(&L->doc, p->key);
@@ -276,7 +276,7 @@ const yaml_node_t *ck_find_key(struct loader *L, const yaml_node_t *map, const c
 }
 
 /* A mapping of string to string; values are (template) when `templated`. */
-int ck_get_kv_map(struct loader *L, const yaml_node_t *map, const char *what, enum kv_mode mode, int templated,
+int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char *what, enum kv_mode mode, int templated,
                       struct pk_kv **out, size_t *n_out)
 {
     if (map->type != YAML_MAPPING_NODE)
@@ -341,7 +341,7 @@ fail:
 }
 
 /* The options block of tcp dns tls grpc exec, named after the type. */
-const yaml_node_t *ck_options_block(struct loader *L, const yaml_node_t *map, struct pk_check *c,
+const yaml_node_t *ck_options_block(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
                                         const char *const *keys)
 {
     const yaml_node_t *o = ck_find_value(L, map, c->type);
@@ -358,7 +358,7 @@ const yaml_node_t *ck_options_block(struct loader *L, const yaml_node_t *map, st
     return ck_check_keys(L, o, where, keys) < 0 ? NULL : o;
 }
 
-int ck_get_port(struct loader *L, const yaml_node_t *o, int required, int *port)
+int ck_get_port(struct pk_check_loader *L, const yaml_node_t *o, int required, int *port)
 {
     const yaml_node_t *v = ck_find_value(L, o, "port");
     long x;
@@ -370,7 +370,7 @@ int ck_get_port(struct loader *L, const yaml_node_t *o, int required, int *port)
     return 0;
 }
 
-int ck_host_port_target(struct loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port)
+int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port)
 {
     if (asprintf(&c->target, "%s:%d", host, port) < 0) {
         c->target = NULL;

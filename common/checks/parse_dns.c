@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-int ck_parse_dns(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_dns(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     static const char *const keys[] = {"name", "server", "record", "type", "expect", NULL};
     static const char *const records[] = {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "PTR", NULL};
@@ -55,5 +55,15 @@ int ck_parse_dns(struct loader *L, const yaml_node_t *map, struct pk_check *c)
                 return -1;
         }
     }
-    return (c->target = strdup(c->dns.name)) ? 0 : ck_fail_at(L, o, "out of memory");
+    if (!(c->target = strdup(c->dns.name)))
+        return ck_fail_at(L, o, "out of memory");
+    return ck_check_asserts(L, map, c, AS_TIME);
+}
+
+void ck_free_dns(struct pk_check *c)
+{
+    free(c->dns.name);
+    free(c->dns.server);
+    free(c->dns.record_type);
+    ck_free_strv(c->dns.expect, c->dns.n_expect);
 }

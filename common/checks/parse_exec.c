@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_parse_exec(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_exec(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     static const char *const keys[] = {"command", "shell", "env", "workdir", "max_output", NULL};
     const yaml_node_t *o = ck_options_block(L, map, c, keys), *v, *cmd;
@@ -51,5 +51,14 @@ int ck_parse_exec(struct loader *L, const yaml_node_t *map, struct pk_check *c)
         return -1;
     if ((v = ck_find_value(L, o, "max_output")) && ck_get_size(L, v, "max_output", &c->exec.max_output_bytes) < 0)
         return -1;
-    return (c->target = strdup(c->exec.argv[0])) ? 0 : ck_fail_at(L, o, "out of memory");
+    if (!(c->target = strdup(c->exec.argv[0])))
+        return ck_fail_at(L, o, "out of memory");
+    return ck_check_asserts(L, map, c, AS_OUTPUT);
+}
+
+void ck_free_exec(struct pk_check *c)
+{
+    ck_free_strv(c->exec.argv, c->exec.argc);
+    ck_free_kvs(c->exec.env, c->exec.n_env);
+    free(c->exec.workdir);
 }

@@ -12,7 +12,7 @@
 
 /* Reads the capture names of every step first, so a step can be told that a
  * name it uses is captured only later. */
-static int prescan_captures(struct loader *L, const yaml_node_t *steps, struct flow_capture_name **out, size_t *n_out)
+static int prescan_captures(struct pk_check_loader *L, const yaml_node_t *steps, struct flow_capture_name **out, size_t *n_out)
 {
     size_t cap = 0, n = 0;
     struct flow_capture_name *caps = NULL;
@@ -47,7 +47,7 @@ static int prescan_captures(struct loader *L, const yaml_node_t *steps, struct f
     return 0;
 }
 
-int ck_parse_flow(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_flow(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     const yaml_node_t *steps = ck_find_value(L, map, "steps");
     struct flow_capture_name *caps = NULL;
@@ -72,11 +72,26 @@ int ck_parse_flow(struct loader *L, const yaml_node_t *map, struct pk_check *c)
         if (!st || ck_parse_step(L, st, i, c->steps) < 0)
             goto out;
     }
-    rc = 0;
+    rc = ck_step_target(L, map, c);
 out:
     L->caps = NULL;
     L->n_caps = 0;
     L->step = 0;
     free(caps);
     return rc;
+}
+
+void ck_free_flow(struct pk_check *c)
+{
+    for (size_t i = 0; i < c->n_steps; i++)
+        ck_step_free(&c->steps[i]);
+    free(c->steps);
+}
+
+/* The target for reports: the first request's URL with plain variables filled in. */
+int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
+{
+    if (!(c->target = ck_display_target(L, c->steps[0].request.url)))
+        return ck_fail_at(L, map, "out of memory");
+    return 0;
 }

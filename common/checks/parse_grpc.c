@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_parse_grpc(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_grpc(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     static const char *const keys[] = {"target", "service", "tls", "ca_file", NULL};
     const yaml_node_t *o = ck_options_block(L, map, c, keys), *v;
@@ -29,5 +29,14 @@ int ck_parse_grpc(struct loader *L, const yaml_node_t *map, struct pk_check *c)
         return -1;
     if ((v = ck_find_value(L, o, "ca_file")) && ck_get_string(L, v, "ca_file", &c->grpc.ca_file) < 0)
         return -1;
-    return (c->target = strdup(c->grpc.target)) ? 0 : ck_fail_at(L, o, "out of memory");
+    if (!(c->target = strdup(c->grpc.target)))
+        return ck_fail_at(L, o, "out of memory");
+    return ck_check_asserts(L, map, c, AS_TIME);
+}
+
+void ck_free_grpc(struct pk_check *c)
+{
+    free(c->grpc.target);
+    free(c->grpc.service);
+    free(c->grpc.ca_file);
 }

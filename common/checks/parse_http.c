@@ -26,14 +26,14 @@ static void request_free(struct pk_request *r)
     memset(r, 0, sizeof *r);
 }
 
-static int check_method(struct loader *L, const yaml_node_t *v, const char *m)
+static int check_method(struct pk_check_loader *L, const yaml_node_t *v, const char *m)
 {
     if (!m[0] || strlen(m) > 32 || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m))
         return ck_fail_at(L, v, "'method' must be uppercase letters, like GET or POST");
     return 0;
 }
 
-static int check_url(struct loader *L, const yaml_node_t *v, const char *url)
+static int check_url(struct pk_check_loader *L, const yaml_node_t *v, const char *url)
 {
     /* A template may supply the scheme ({{base_url}}/x); check it when literal. */
     if (strncmp(url, "{{", 2) != 0 && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
@@ -87,7 +87,7 @@ static char *form_text(const struct pk_request *r)
     return b.p;
 }
 
-static int tls_options(struct loader *L, const yaml_node_t *n, struct pk_tls_options *t)
+static int tls_options(struct pk_check_loader *L, const yaml_node_t *n, struct pk_tls_options *t)
 {
     static const char *const keys[] = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify",
                                        NULL};
@@ -112,7 +112,7 @@ static int tls_options(struct loader *L, const yaml_node_t *n, struct pk_tls_opt
     return 0;
 }
 
-static int parse_request(struct loader *L, const yaml_node_t *n, struct pk_request *r)
+static int parse_request(struct pk_check_loader *L, const yaml_node_t *n, struct pk_request *r)
 {
     static const char *const keys[] = {"method", "url", "headers", "json", "form", "body", "follow_redirects",
                                        "max_body", "tls", NULL};
@@ -197,7 +197,7 @@ static int has_status_assert(const struct pk_step *s)
 }
 
 /* Without a status assertion a step expects 200, as issue 3's expect_status did. */
-static int add_default_status(struct loader *L, const yaml_node_t *at, struct pk_step *s)
+static int add_default_status(struct pk_check_loader *L, const yaml_node_t *at, struct pk_step *s)
 {
     if (has_status_assert(s))
         return 0;
@@ -221,7 +221,7 @@ static int add_default_status(struct loader *L, const yaml_node_t *at, struct pk
     return 0;
 }
 
-int ck_parse_step(struct loader *L, const yaml_node_t *n, size_t index, struct pk_step *steps)
+int ck_parse_step(struct pk_check_loader *L, const yaml_node_t *n, size_t index, struct pk_step *steps)
 {
     static const char *const keys[] = {"name", "request", "assert", "capture", "extract", NULL};
     struct pk_step *s = &steps[index];
@@ -261,7 +261,7 @@ int ck_parse_step(struct loader *L, const yaml_node_t *n, size_t index, struct p
 }
 
 /* The issue-3 flat `expect_status`. */
-static int get_expect_status(struct loader *L, const yaml_node_t *n, struct pk_check *c)
+static int get_expect_status(struct pk_check_loader *L, const yaml_node_t *n, struct pk_check *c)
 {
     static const char reason[] = "'expect_status' must be an HTTP status (100..599) or a list of them";
     const yaml_node_t *one = n;
@@ -290,7 +290,7 @@ static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 /* The issue-3 fields (url, method, headers, body, expect_status) mirror steps[0]
  * for the http executor that still reads them. */
-static int mirror_issue3(struct loader *L, const yaml_node_t *at, struct pk_check *c)
+static int mirror_issue3(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c)
 {
     const struct pk_step *s = &c->steps[0];
     const struct pk_request *r = &s->request;
@@ -327,7 +327,7 @@ static int mirror_issue3(struct loader *L, const yaml_node_t *at, struct pk_chec
 }
 
 /* Builds steps[0] of an http check from the flat issue-3 keys. */
-static int http_flat(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+static int http_flat(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     struct pk_step *s = &c->steps[0];
     struct pk_request *r = &s->request;
@@ -371,7 +371,7 @@ static int http_flat(struct loader *L, const yaml_node_t *map, struct pk_check *
     return 0;
 }
 
-static int parse_burst(struct loader *L, const yaml_node_t *n, struct pk_burst *b)
+static int parse_burst(struct pk_check_loader *L, const yaml_node_t *n, struct pk_burst *b)
 {
     static const char *const keys[] = {"count", "within", "expect_status", "at_least", "at_most", NULL};
     const yaml_node_t *v;
@@ -410,7 +410,7 @@ static int parse_burst(struct loader *L, const yaml_node_t *n, struct pk_burst *
     return 0;
 }
 
-int ck_parse_http(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     const yaml_node_t *req = ck_find_value(L, map, "request"), *v;
     static const char *const flat[] = {"url", "method", "headers", "body", "expect_status"};
@@ -444,5 +444,17 @@ int ck_parse_http(struct loader *L, const yaml_node_t *map, struct pk_check *c)
         return -1;
     if ((v = ck_find_value(L, map, "burst")) && parse_burst(L, v, &c->burst) < 0)
         return -1;
-    return mirror_issue3(L, map, c);
+    if (mirror_issue3(L, map, c) < 0)
+        return -1;
+    return ck_step_target(L, map, c);
+}
+
+void ck_free_http(struct pk_check *c)
+{
+    free(c->url);
+    free(c->method);
+    ck_free_kvs(c->headers, c->n_headers);
+    free(c->body);
+    free(c->expect_status);
+    ck_free_flow(c);
 }

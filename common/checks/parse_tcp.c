@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_parse_tcp(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_tcp(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     static const char *const keys[] = {"host", "port", "send", "expect", NULL};
     const yaml_node_t *o = ck_options_block(L, map, c, keys), *v;
@@ -24,5 +24,15 @@ int ck_parse_tcp(struct loader *L, const yaml_node_t *map, struct pk_check *c)
         (ck_get_string(L, v, "expect", &c->tcp.expect) < 0 ||
          ck_compile_regex(L, v, c->tcp.expect, &c->tcp.expect_regex) < 0))
         return -1;
-    return ck_host_port_target(L, o, c, c->tcp.host, c->tcp.port);
+    if (ck_host_port_target(L, o, c, c->tcp.host, c->tcp.port) < 0)
+        return -1;
+    return ck_check_asserts(L, map, c, AS_OUTPUT);
+}
+
+void ck_free_tcp(struct pk_check *c)
+{
+    free(c->tcp.host);
+    free(c->tcp.send);
+    free(c->tcp.expect);
+    ck_free_regex(c->tcp.expect_regex);
 }

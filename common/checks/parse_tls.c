@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ck_parse_tls(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_parse_tls(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     static const char *const keys[] = {"host", "port", "server_name", "degraded_days", "failed_days", "ca_file",
                                        NULL};
@@ -41,5 +41,14 @@ int ck_parse_tls(struct loader *L, const yaml_node_t *map, struct pk_check *c)
     if (c->tls.failed_days > c->tls.degraded_days)
         return ck_fail_at(L, o, "'failed_days' (%lld) must not exceed 'degraded_days' (%lld) in check '%s'",
                        (long long)c->tls.failed_days, (long long)c->tls.degraded_days, c->name);
-    return ck_host_port_target(L, o, c, c->tls.host, c->tls.port);
+    if (ck_host_port_target(L, o, c, c->tls.host, c->tls.port) < 0)
+        return -1;
+    return ck_check_asserts(L, map, c, AS_TIME);
+}
+
+void ck_free_tls(struct pk_check *c)
+{
+    free(c->tls.host);
+    free(c->tls.server_name);
+    free(c->tls.ca_file);
 }

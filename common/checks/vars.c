@@ -15,7 +15,7 @@
 
 /* ${NAME} and ${NAME:-default} from the environment; "$${" writes "${". *out is
  * a fresh string (caller frees). */
-int ck_substitute_env(struct loader *L, const yaml_node_t *n, const char *src, char **out)
+int ck_substitute_env(struct pk_check_loader *L, const yaml_node_t *n, const char *src, char **out)
 {
     size_t cap = strlen(src) + 1, len = 0;
     char *buf = malloc(cap);
@@ -89,7 +89,7 @@ int ck_substitute_env(struct loader *L, const yaml_node_t *n, const char *src, c
 
 static int template_kind(void *user, const char *name)
 {
-    struct loader *L = user;
+    struct pk_check_loader *L = user;
     if (L->allow_body && strcmp(name, "body") == 0)
         return PK_TNAME_BODY;
     for (size_t i = 0; i < L->n_caps; i++)
@@ -102,7 +102,7 @@ static int template_kind(void *user, const char *name)
 }
 
 /* Validates the {{templates}} of s (read from node n) and reports the exact column. */
-static int check_template(struct loader *L, const yaml_node_t *n, const char *s)
+static int check_template(struct pk_check_loader *L, const yaml_node_t *n, const char *s)
 {
     char msg[300];
     size_t off = 0;
@@ -135,7 +135,7 @@ static int check_template(struct loader *L, const yaml_node_t *n, const char *s)
 }
 
 /* get_string, then validated as a template. */
-int ck_get_template(struct loader *L, const yaml_node_t *n, const char *what, char **out)
+int ck_get_template(struct pk_check_loader *L, const yaml_node_t *n, const char *what, char **out)
 {
     if (ck_get_string(L, n, what, out) < 0)
         return -1;
@@ -161,7 +161,7 @@ void ck_vars_free(struct pk_var_source *v, size_t n)
 /* The target for reports: the URL with plain variables filled in (never secrets). */
 static int plain_var(void *user, const char *name, const char **value)
 {
-    const struct loader *L = user;
+    const struct pk_check_loader *L = user;
     for (size_t i = 0; i < L->n_vars; i++)
         if (!L->vars[i].secret && strcmp(L->vars[i].name, name) == 0) {
             *value = L->vars[i].value;
@@ -170,7 +170,7 @@ static int plain_var(void *user, const char *name, const char **value)
     return PK_TNAME_UNKNOWN;
 }
 
-char *ck_display_target(struct loader *L, const char *src)
+char *ck_display_target(struct pk_check_loader *L, const char *src)
 {
     char *out = NULL, err[64];
     int secret = 0;
@@ -191,7 +191,7 @@ static int reserved_name(const char *s)
     return 0;
 }
 
-static struct pk_var_source *find_var(struct loader *L, const char *name)
+static struct pk_var_source *find_var(struct pk_check_loader *L, const char *name)
 {
     for (size_t i = 0; i < L->n_vars; i++)
         if (strcmp(L->vars[i].name, name) == 0)
@@ -199,7 +199,7 @@ static struct pk_var_source *find_var(struct loader *L, const char *name)
     return NULL;
 }
 
-static int add_var(struct loader *L, const yaml_node_t *at, const char *name, char *value, int secret)
+static int add_var(struct pk_check_loader *L, const yaml_node_t *at, const char *name, char *value, int secret)
 {
     struct pk_var_source *grown = realloc(L->vars, (L->n_vars + 1) * sizeof *grown);
     if (!grown || !(name = strdup(name))) {
@@ -216,7 +216,7 @@ static int add_var(struct loader *L, const yaml_node_t *at, const char *name, ch
     return 0;
 }
 
-static int var_name_ok(struct loader *L, const yaml_node_t *k, const char *what)
+static int var_name_ok(struct pk_check_loader *L, const yaml_node_t *k, const char *what)
 {
     if (L->n_vars >= MAX_VARS)
         return ck_fail_at(L, k, "more than %d variables and secrets", MAX_VARS);
@@ -230,7 +230,7 @@ static int var_name_ok(struct loader *L, const yaml_node_t *k, const char *what)
     return 0;
 }
 
-int ck_parse_vars(struct loader *L, const yaml_node_t *n)
+int ck_parse_vars(struct pk_check_loader *L, const yaml_node_t *n)
 {
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'vars' must be a mapping of name to string");
@@ -252,7 +252,7 @@ int ck_parse_vars(struct loader *L, const yaml_node_t *n)
 }
 
 /* Reads a secret file; the message names the file, never its contents. */
-static int read_secret_file(struct loader *L, const yaml_node_t *at, const char *secret, const char *path,
+static int read_secret_file(struct pk_check_loader *L, const yaml_node_t *at, const char *secret, const char *path,
                             char **out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -298,7 +298,7 @@ static int read_secret_file(struct loader *L, const yaml_node_t *at, const char 
     return 0;
 }
 
-int ck_parse_secrets(struct loader *L, const yaml_node_t *n)
+int ck_parse_secrets(struct pk_check_loader *L, const yaml_node_t *n)
 {
     static const char *const keys[] = {"env", "file", NULL};
     if (n->type != YAML_MAPPING_NODE)
@@ -352,7 +352,7 @@ int ck_parse_secrets(struct loader *L, const yaml_node_t *n)
 
 /* A probe's vars replace file vars of the same name and may add new ones; a
  * secret keeps being treated as one. */
-int ck_apply_overrides(struct loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov)
+int ck_apply_overrides(struct pk_check_loader *L, const yaml_node_t *root, const struct pk_var_overrides *ov)
 {
     for (size_t i = 0; ov && i < ov->n_vars; i++) {
         const char *name = ov->vars[i].key, *value = ov->vars[i].value;
@@ -374,7 +374,7 @@ int ck_apply_overrides(struct loader *L, const yaml_node_t *root, const struct p
     return 0;
 }
 
-int ck_copy_vars(struct loader *L, const yaml_node_t *at, struct pk_check *c)
+int ck_copy_vars(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c)
 {
     if (!L->n_vars)
         return 0;

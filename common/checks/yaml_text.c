@@ -117,7 +117,7 @@ static int is_json_number(const char *s)
 }
 
 /* Serializes any YAML node to compact JSON; string scalars are (template). */
-int ck_to_json(struct loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
+int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
 {
     if (depth > MAX_JSON_DEPTH)
         return ck_fail_at(L, n, "'json' nests deeper than %d levels", MAX_JSON_DEPTH);
@@ -202,7 +202,7 @@ static int plain_safe(const char *s, size_t len)
 /* Writes node n as flow YAML that loads back to the same nodes: plain scalars
  * stay plain (so 5, true and null keep their meaning), every other scalar is
  * double-quoted. Aliases are expanded (charged to the budget like any read). */
-static int emit_flow(struct loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
+static int emit_flow(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
 {
     if (depth > MAX_JSON_DEPTH)
         return ck_fail_at(L, n, "nests deeper than %d levels", MAX_JSON_DEPTH);
@@ -263,7 +263,7 @@ static int emit_flow(struct loader *L, const yaml_node_t *n, struct sbuf *b, int
 }
 
 /* The normalised text of a node (caller frees), or NULL with the error set. */
-char *ck_normalised(struct loader *L, const yaml_node_t *n)
+char *ck_normalised(struct pk_check_loader *L, const yaml_node_t *n)
 {
     struct sbuf b = {0};
     if (emit_flow(L, n, &b, 0) < 0) {
@@ -279,7 +279,7 @@ static int cmp_kv_key(const void *a, const void *b)
 }
 
 /* Fills c->definition and c->def_keys from the check's mapping. */
-int ck_check_definition(struct loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_check_definition(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     size_t count = ck_count_pairs(map);
     struct sbuf b = {0};

@@ -412,7 +412,6 @@ static void dns_destroy(void *state)
 static void dns_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_dns = {
-    .name = "dns",
     .create = dns_create,
     .start = dns_start,
     .destroy = dns_destroy,

@@ -444,7 +444,6 @@ static void exec_destroy(void *state)
 static void exec_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_exec = {
-    .name = "exec",
     .create = exec_create,
     .start = exec_start,
     .destroy = exec_destroy,

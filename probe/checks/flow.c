@@ -246,7 +246,6 @@ static int flow_create(const struct check_env *env, const struct pk_check *c, vo
 }
 
 const struct check_type check_type_flow = {
-    .name = "flow",
     .create = flow_create,
     .start = flow_start,
     .destroy = flow_destroy,

@@ -811,7 +811,6 @@ out:
 }
 
 const struct check_type check_type_http = {
-    .name = "http",
     .create = http_create,
     .start = http_start,
     .destroy = http_destroy,

@@ -217,7 +217,6 @@ static void grpc_destroy(void *state)
 static void grpc_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_grpc = {
-    .name = "grpc",
     .create = grpc_create,
     .start = grpc_start,
     .destroy = grpc_destroy,

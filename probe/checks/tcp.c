@@ -285,7 +285,6 @@ static void tcp_destroy(void *state)
 static void tcp_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tcp = {
-    .name = "tcp",
     .create = tcp_create,
     .start = tcp_start,
     .destroy = tcp_destroy,

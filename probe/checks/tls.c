@@ -223,7 +223,6 @@ static void tls_destroy(void *state)
 static void tls_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tls = {
-    .name = "tls",
     .create = tls_create,
     .start = tls_start,
     .destroy = tls_destroy,
