@@ -1,4 +1,4 @@
-/* checks.h (v2, the issue-4 contract): the check language as parsed data.
+/* checks.h: the check language as parsed data.
  *
  * A check file is YAML:
  *
@@ -48,8 +48,8 @@
  *   type: grpc  grpc: {target: '127.0.0.1:7700', service: name, tls: false, ca_file: ...}
  *   type: exec  exec: {command: [prog, arg], env: {K: v}, workdir: /d, max_output: 64KiB}
  *                     or {command: 'a | b', shell: true}
- * http also accepts the issue-3 flat form (url, method, headers, body,
- * expect_status on the check). An http step without a status assertion expects
+ * http also accepts a flat form (url, method, headers, body, expect_status on
+ * the check), read into the same single step. An http step without a status assertion expects
  * 200. `burst:` (http only): {count: 20, within: 1s, expect_status: 429, at_least: 1, at_most: N}.
  * Assertion kinds also: metric: {series: 'name{l="v"}', op: '<', value: 5e8}.
  * ${ENV} / ${ENV:-default} apply to every string value; $${ writes a literal ${.
@@ -170,6 +170,19 @@ struct pk_burst {
     int expect_at_most;          /* ... and at most this many (-1 = no bound) */
 };
 
+/* http: one request with its assertions, captures and extractions, the same
+ * step a flow runs, and an optional burst. */
+struct pk_http_options {
+    struct pk_step *step;        /* exactly one; owned */
+    struct pk_burst burst;
+};
+
+/* flow: steps run in order; captures feed later steps. */
+struct pk_flow_options {
+    struct pk_step *steps;       /* one or more; owned */
+    size_t n_steps;
+};
+
 struct pk_tcp_options {
     char *host;                  /* (template) */
     int port;
@@ -244,7 +257,7 @@ enum pk_check_kind {
 struct pk_check {
     char *name;                  /* unique within a set */
     char *type;                  /* the `type:` as written: http flow tcp dns tls grpc exec */
-    int kind;                    /* enum pk_check_kind, the same type as a number */
+    int kind;                    /* enum pk_check_kind: the type as a number; selects u */
     char *service;               /* NULL when not given */
     char *file;                  /* where it was defined, for error messages */
     int line;
@@ -257,25 +270,16 @@ struct pk_check {
     struct pk_check_slo slo;
     char *target;                /* a human string for reports: URL, host:port, ... */
 
-    /* http (issue 3 form; kept until the http check reads steps[0]) */
-    char *url;
-    char *method;
-    struct pk_kv *headers;
-    size_t n_headers;
-    char *body;
-    int *expect_status;
-    size_t n_expect_status;
-
-    /* http: exactly one step; flow: one or more */
-    struct pk_step *steps;
-    size_t n_steps;
-    struct pk_burst burst;
-
-    struct pk_tcp_options tcp;
-    struct pk_dns_options dns;
-    struct pk_tls_check_options tls;
-    struct pk_grpc_options grpc;
-    struct pk_exec_options exec;
+    /* The type's options: the member named by kind. */
+    union {
+        struct pk_http_options http;
+        struct pk_flow_options flow;
+        struct pk_tcp_options tcp;
+        struct pk_dns_options dns;
+        struct pk_tls_check_options tls;
+        struct pk_grpc_options grpc;
+        struct pk_exec_options exec;
+    } u;
     /* tcp, dns, tls, grpc, exec: check-level assertions (exec: output, time;
      * perfdata become metrics anyway) */
     struct pk_assertion *asserts;

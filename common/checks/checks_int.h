@@ -155,7 +155,7 @@ void ck_free_exec(struct pk_check *c);
 void ck_step_free(struct pk_step *s);
 int ck_parse_step(struct pk_check_loader *L, const yaml_node_t *n, size_t index, struct pk_step *steps);
 /* parse_flow.c: c->target from the first step's URL. */
-int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
+int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, const struct pk_step *first, struct pk_check *c);
 
 /* check.c */
 void ck_check_free(struct pk_check *c);

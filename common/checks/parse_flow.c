@@ -60,7 +60,7 @@ int ck_parse_flow(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
     if (prescan_captures(L, steps, &caps, &n_caps) < 0)
         return -1;
     size_t count = ck_count_items(steps);
-    if (!(c->steps = calloc(count, sizeof *c->steps))) {
+    if (!(c->u.flow.steps = calloc(count, sizeof *c->u.flow.steps))) {
         ck_fail_at(L, steps, "out of memory");
         goto out;
     }
@@ -68,11 +68,11 @@ int ck_parse_flow(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
     L->n_caps = n_caps;
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *st = ck_child(L, steps->data.sequence.items.start[i]);
-        c->n_steps = i + 1;
-        if (!st || ck_parse_step(L, st, i, c->steps) < 0)
+        c->u.flow.n_steps = i + 1;
+        if (!st || ck_parse_step(L, st, i, c->u.flow.steps) < 0)
             goto out;
     }
-    rc = ck_step_target(L, map, c);
+    rc = ck_step_target(L, map, &c->u.flow.steps[0], c);
 out:
     L->caps = NULL;
     L->n_caps = 0;
@@ -83,15 +83,15 @@ out:
 
 void ck_free_flow(struct pk_check *c)
 {
-    for (size_t i = 0; i < c->n_steps; i++)
-        ck_step_free(&c->steps[i]);
-    free(c->steps);
+    for (size_t i = 0; i < c->u.flow.n_steps; i++)
+        ck_step_free(&c->u.flow.steps[i]);
+    free(c->u.flow.steps);
 }
 
 /* The target for reports: the first request's URL with plain variables filled in. */
-int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
+int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, const struct pk_step *first, struct pk_check *c)
 {
-    if (!(c->target = ck_display_target(L, c->steps[0].request.url)))
+    if (!(c->target = ck_display_target(L, first->request.url)))
         return ck_fail_at(L, map, "out of memory");
     return 0;
 }

@@ -17,26 +17,26 @@ int ck_parse_grpc(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
         return -1;
     if (!(v = ck_find_value(L, o, "target")))
         return ck_fail_at(L, o, "'target' is required in 'grpc' of check '%s'", c->name);
-    if (ck_get_string(L, v, "target", &c->grpc.target) < 0)
+    if (ck_get_string(L, v, "target", &c->u.grpc.target) < 0)
         return -1;
     if ((v = ck_find_value(L, o, "service")) && !ck_is_null(v)) {
-        if (ck_get_string(L, v, "service", &c->grpc.service) < 0)
+        if (ck_get_string(L, v, "service", &c->u.grpc.service) < 0)
             return -1;
-    } else if (!(c->grpc.service = strdup(""))) {
+    } else if (!(c->u.grpc.service = strdup(""))) {
         return ck_fail_at(L, o, "out of memory");
     }
-    if ((v = ck_find_value(L, o, "tls")) && ck_get_bool(L, v, "tls", &c->grpc.tls) < 0)
+    if ((v = ck_find_value(L, o, "tls")) && ck_get_bool(L, v, "tls", &c->u.grpc.tls) < 0)
         return -1;
-    if ((v = ck_find_value(L, o, "ca_file")) && ck_get_string(L, v, "ca_file", &c->grpc.ca_file) < 0)
+    if ((v = ck_find_value(L, o, "ca_file")) && ck_get_string(L, v, "ca_file", &c->u.grpc.ca_file) < 0)
         return -1;
-    if (!(c->target = strdup(c->grpc.target)))
+    if (!(c->target = strdup(c->u.grpc.target)))
         return ck_fail_at(L, o, "out of memory");
     return ck_check_asserts(L, map, c, AS_TIME);
 }
 
 void ck_free_grpc(struct pk_check *c)
 {
-    free(c->grpc.target);
-    free(c->grpc.service);
-    free(c->grpc.ca_file);
+    free(c->u.grpc.target);
+    free(c->u.grpc.service);
+    free(c->u.grpc.ca_file);
 }

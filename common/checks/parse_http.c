@@ -68,25 +68,6 @@ static int add_kv(struct pk_kv **kv, size_t *n, const char *key, const char *val
     return 0;
 }
 
-/* The url-encoded form text for the issue-3 `body` field; templates stay verbatim. */
-static char *form_text(const struct pk_request *r)
-{
-    struct sbuf b = {0};
-    for (size_t i = 0; i < r->n_form; i++) {
-        if (i)
-            ck_sb_add(&b, "&", 1);
-        ck_sb_escaped(&b, r->form[i].key, 0);
-        ck_sb_add(&b, "=", 1);
-        ck_sb_escaped(&b, r->form[i].value, 0);
-    }
-    ck_sb_add(&b, "", 0);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
 static int tls_options(struct pk_check_loader *L, const yaml_node_t *n, struct pk_tls_options *t)
 {
     static const char *const keys[] = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify",
@@ -196,7 +177,7 @@ static int has_status_assert(const struct pk_step *s)
     return 0;
 }
 
-/* Without a status assertion a step expects 200, as issue 3's expect_status did. */
+/* Without a status assertion a step expects 200, as the flat expect_status did. */
 static int add_default_status(struct pk_check_loader *L, const yaml_node_t *at, struct pk_step *s)
 {
     if (has_status_assert(s))
@@ -260,8 +241,9 @@ int ck_parse_step(struct pk_check_loader *L, const yaml_node_t *n, size_t index,
     return 0;
 }
 
-/* The issue-3 flat `expect_status`. */
-static int get_expect_status(struct pk_check_loader *L, const yaml_node_t *n, struct pk_check *c)
+/* The flat `expect_status`: validated here for its own messages; the step's
+ * status assertion is read from the same node. */
+static int check_expect_status(struct pk_check_loader *L, const yaml_node_t *n)
 {
     static const char reason[] = "'expect_status' must be an HTTP status (100..599) or a list of them";
     const yaml_node_t *one = n;
@@ -271,65 +253,20 @@ static int get_expect_status(struct pk_check_loader *L, const yaml_node_t *n, st
         if (count == 0 || count > MAX_EXPECT_STATUS)
             return ck_fail_at(L, n, "'expect_status' must list 1..%d statuses", MAX_EXPECT_STATUS);
     }
-    c->expect_status = calloc(count, sizeof *c->expect_status);
-    if (!c->expect_status)
-        return ck_fail_at(L, n, "out of memory");
     for (size_t i = 0; i < count; i++) {
         if (n->type == YAML_SEQUENCE_NODE && !(one = ck_child(L, n->data.sequence.items.start[i])))
             return -1;
         long v;
         if (ck_get_int(one, 100, 599, &v) < 0)
             return ck_fail_at(L, one, "%s", reason);
-        c->expect_status[i] = (int)v;
-        c->n_expect_status = i + 1;
     }
     return 0;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
-
-/* The issue-3 fields (url, method, headers, body, expect_status) mirror steps[0]
- * for the http executor that still reads them. */
-static int mirror_issue3(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c)
-{
-    const struct pk_step *s = &c->steps[0];
-    const struct pk_request *r = &s->request;
-    free(c->url);
-    free(c->method);
-    free(c->body);
-    ck_free_kvs(c->headers, c->n_headers);
-    free(c->expect_status);
-    c->headers = NULL;
-    c->n_headers = 0;
-    c->expect_status = NULL;
-    c->n_expect_status = 0;
-    c->url = strdup(r->url);
-    c->method = strdup(r->method);
-    c->body = r->body_kind == PK_BODY_FORM ? form_text(r) : dup_or_null(r->body);
-    if (!c->url || !c->method || ((r->body_kind != PK_BODY_NONE) && !c->body))
-        return ck_fail_at(L, at, "out of memory");
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (add_kv(&c->headers, &c->n_headers, r->headers[i].key, r->headers[i].value) < 0)
-            return ck_fail_at(L, at, "out of memory");
-    size_t total = 0;
-    for (size_t i = 0; i < s->n_asserts; i++)
-        if (s->asserts[i].kind == PK_ASSERT_STATUS)
-            for (size_t j = 0; j < s->asserts[i].n_status_ranges; j++)
-                total += (size_t)(s->asserts[i].status_ranges[2 * j + 1] - s->asserts[i].status_ranges[2 * j] + 1);
-    if (!(c->expect_status = calloc(total ? total : 1, sizeof *c->expect_status)))
-        return ck_fail_at(L, at, "out of memory");
-    for (size_t i = 0; i < s->n_asserts; i++)
-        if (s->asserts[i].kind == PK_ASSERT_STATUS)
-            for (size_t j = 0; j < s->asserts[i].n_status_ranges; j++)
-                for (int st = s->asserts[i].status_ranges[2 * j]; st <= s->asserts[i].status_ranges[2 * j + 1]; st++)
-                    c->expect_status[c->n_expect_status++] = st;
-    return 0;
-}
-
-/* Builds steps[0] of an http check from the flat issue-3 keys. */
+/* Builds the step of an http check from the flat keys on the check. */
 static int http_flat(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
-    struct pk_step *s = &c->steps[0];
+    struct pk_step *s = c->u.http.step;
     struct pk_request *r = &s->request;
     const yaml_node_t *v;
     r->max_body_bytes = DEFAULT_MAX_BODY;
@@ -352,11 +289,11 @@ static int http_flat(struct pk_check_loader *L, const yaml_node_t *map, struct p
         if (rc < 0)
             return -1;
     }
-    /* issue 3 kept GET unless told otherwise, even with a body */
+    /* the flat form keeps GET unless told otherwise, even with a body */
     if (!r->method && !(r->method = strdup("GET")))
         return ck_fail_at(L, map, "out of memory");
     if ((v = ck_find_value(L, map, "expect_status"))) {
-        if (get_expect_status(L, v, c) < 0)
+        if (check_expect_status(L, v) < 0)
             return -1;
         if (!(s->asserts = calloc(1, sizeof *s->asserts)))
             return ck_fail_at(L, v, "out of memory");
@@ -414,10 +351,9 @@ int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
 {
     const yaml_node_t *req = ck_find_value(L, map, "request"), *v;
     static const char *const flat[] = {"url", "method", "headers", "body", "expect_status"};
-    if (!(c->steps = calloc(1, sizeof *c->steps)))
+    if (!(c->u.http.step = calloc(1, sizeof *c->u.http.step)))
         return ck_fail_at(L, map, "out of memory");
-    c->n_steps = 1;
-    struct pk_step *s = &c->steps[0];
+    struct pk_step *s = c->u.http.step;
     if (!(s->name = strdup(c->name)))
         return ck_fail_at(L, map, "out of memory");
     s->line = c->line;
@@ -433,7 +369,7 @@ int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
         return -1;
     }
     if ((v = ck_find_value(L, map, "assert"))) {
-        if (c->expect_status)
+        if (ck_find_value(L, map, "expect_status"))
             return ck_fail_at(L, v, "use either 'expect_status' or 'assert' in check '%s'", c->name);
         if (ck_get_asserts(L, v, AS_HTTP, &s->asserts, &s->n_asserts) < 0)
             return -1;
@@ -442,19 +378,14 @@ int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
         return -1;
     if ((v = ck_find_value(L, map, "extract")) && ck_get_extracts(L, v, s, NULL, 0) < 0)
         return -1;
-    if ((v = ck_find_value(L, map, "burst")) && parse_burst(L, v, &c->burst) < 0)
+    if ((v = ck_find_value(L, map, "burst")) && parse_burst(L, v, &c->u.http.burst) < 0)
         return -1;
-    if (mirror_issue3(L, map, c) < 0)
-        return -1;
-    return ck_step_target(L, map, c);
+    return ck_step_target(L, map, s, c);
 }
 
 void ck_free_http(struct pk_check *c)
 {
-    free(c->url);
-    free(c->method);
-    ck_free_kvs(c->headers, c->n_headers);
-    free(c->body);
-    free(c->expect_status);
-    ck_free_flow(c);
+    if (c->u.http.step)
+        ck_step_free(c->u.http.step);
+    free(c->u.http.step);
 }

@@ -16,23 +16,23 @@ int ck_parse_tcp(struct pk_check_loader *L, const yaml_node_t *map, struct pk_ch
         return -1;
     if (!(v = ck_find_value(L, o, "host")))
         return ck_fail_at(L, o, "'host' is required in check '%s'", c->name);
-    if (ck_get_template(L, v, "host", &c->tcp.host) < 0 || ck_get_port(L, o, 1, &c->tcp.port) < 0)
+    if (ck_get_template(L, v, "host", &c->u.tcp.host) < 0 || ck_get_port(L, o, 1, &c->u.tcp.port) < 0)
         return -1;
-    if ((v = ck_find_value(L, o, "send")) && ck_get_template(L, v, "send", &c->tcp.send) < 0)
+    if ((v = ck_find_value(L, o, "send")) && ck_get_template(L, v, "send", &c->u.tcp.send) < 0)
         return -1;
     if ((v = ck_find_value(L, o, "expect")) &&
-        (ck_get_string(L, v, "expect", &c->tcp.expect) < 0 ||
-         ck_compile_regex(L, v, c->tcp.expect, &c->tcp.expect_regex) < 0))
+        (ck_get_string(L, v, "expect", &c->u.tcp.expect) < 0 ||
+         ck_compile_regex(L, v, c->u.tcp.expect, &c->u.tcp.expect_regex) < 0))
         return -1;
-    if (ck_host_port_target(L, o, c, c->tcp.host, c->tcp.port) < 0)
+    if (ck_host_port_target(L, o, c, c->u.tcp.host, c->u.tcp.port) < 0)
         return -1;
     return ck_check_asserts(L, map, c, AS_OUTPUT);
 }
 
 void ck_free_tcp(struct pk_check *c)
 {
-    free(c->tcp.host);
-    free(c->tcp.send);
-    free(c->tcp.expect);
-    ck_free_regex(c->tcp.expect_regex);
+    free(c->u.tcp.host);
+    free(c->u.tcp.send);
+    free(c->u.tcp.expect);
+    ck_free_regex(c->u.tcp.expect_regex);
 }

@@ -17,38 +17,38 @@ int ck_parse_tls(struct pk_check_loader *L, const yaml_node_t *map, struct pk_ch
     long x;
     if (!o)
         return -1;
-    c->tls.port = 443;
-    c->tls.degraded_days = 30;
-    c->tls.failed_days = 7;
+    c->u.tls.port = 443;
+    c->u.tls.degraded_days = 30;
+    c->u.tls.failed_days = 7;
     if (!(v = ck_find_value(L, o, "host")))
         return ck_fail_at(L, o, "'host' is required in 'tls' of check '%s'", c->name);
-    if (ck_get_string(L, v, "host", &c->tls.host) < 0 || ck_get_port(L, o, 0, &c->tls.port) < 0)
+    if (ck_get_string(L, v, "host", &c->u.tls.host) < 0 || ck_get_port(L, o, 0, &c->u.tls.port) < 0)
         return -1;
-    if ((v = ck_find_value(L, o, "server_name")) && ck_get_string(L, v, "server_name", &c->tls.server_name) < 0)
+    if ((v = ck_find_value(L, o, "server_name")) && ck_get_string(L, v, "server_name", &c->u.tls.server_name) < 0)
         return -1;
-    if ((v = ck_find_value(L, o, "ca_file")) && ck_get_string(L, v, "ca_file", &c->tls.ca_file) < 0)
+    if ((v = ck_find_value(L, o, "ca_file")) && ck_get_string(L, v, "ca_file", &c->u.tls.ca_file) < 0)
         return -1;
     if ((v = ck_find_value(L, o, "degraded_days"))) {
         if (ck_get_int_in(L, v, "degraded_days", 0, 3650, &x) < 0)
             return -1;
-        c->tls.degraded_days = x;
+        c->u.tls.degraded_days = x;
     }
     if ((v = ck_find_value(L, o, "failed_days"))) {
         if (ck_get_int_in(L, v, "failed_days", 0, 3650, &x) < 0)
             return -1;
-        c->tls.failed_days = x;
+        c->u.tls.failed_days = x;
     }
-    if (c->tls.failed_days > c->tls.degraded_days)
+    if (c->u.tls.failed_days > c->u.tls.degraded_days)
         return ck_fail_at(L, o, "'failed_days' (%lld) must not exceed 'degraded_days' (%lld) in check '%s'",
-                       (long long)c->tls.failed_days, (long long)c->tls.degraded_days, c->name);
-    if (ck_host_port_target(L, o, c, c->tls.host, c->tls.port) < 0)
+                       (long long)c->u.tls.failed_days, (long long)c->u.tls.degraded_days, c->name);
+    if (ck_host_port_target(L, o, c, c->u.tls.host, c->u.tls.port) < 0)
         return -1;
     return ck_check_asserts(L, map, c, AS_TIME);
 }
 
 void ck_free_tls(struct pk_check *c)
 {
-    free(c->tls.host);
-    free(c->tls.server_name);
-    free(c->tls.ca_file);
+    free(c->u.tls.host);
+    free(c->u.tls.server_name);
+    free(c->u.tls.ca_file);
 }

@@ -224,7 +224,7 @@ static void list_answers(char *out, size_t size, const struct query *q)
 static void dns_work(struct check_job *job)
 {
     const struct pk_check *c = job->check;
-    const struct pk_dns_options *o = &c->dns;
+    const struct pk_dns_options *o = &c->u.dns;
     struct pk_result *r = &job->result;
     const struct dns_check *d = (const struct dns_check *)((const char *)job - offsetof(struct dns_check, job));
     int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
@@ -368,11 +368,11 @@ static int dns_create(const struct check_env *env, const struct pk_check *check,
 {
     const char *file = check->file ? check->file : "";
     int qtype = -1;
-    const char *type = check->dns.record_type && check->dns.record_type[0] ? check->dns.record_type : "A";
+    const char *type = check->u.dns.record_type && check->u.dns.record_type[0] ? check->u.dns.record_type : "A";
     for (size_t i = 0; i < sizeof record_types / sizeof *record_types; i++)
         if (strcasecmp(type, record_types[i].name) == 0)
             qtype = record_types[i].type;
-    if (!check->dns.name || !check->dns.name[0]) {
+    if (!check->u.dns.name || !check->u.dns.name[0]) {
         snprintf(err, errlen, "%s:%d: check '%s' needs a name to look up", file, check->line, check->name);
         return -1;
     }

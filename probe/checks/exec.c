@@ -138,7 +138,7 @@ static void parse_output(const char *out, size_t len, char *status, size_t statu
  * same-named entries). NULL with err on failure; freed with free_env. */
 static char **build_env(const struct pk_check *c, char *err, size_t errlen)
 {
-    const struct pk_exec_options *o = &c->exec;
+    const struct pk_exec_options *o = &c->u.exec;
     size_t n = 0, k = 0;
     while (environ && environ[n])
         n++;
@@ -227,7 +227,7 @@ static void set_failed(struct pk_result *r, int outcome, int error_class, const 
 static void exec_work(struct check_job *job)
 {
     const struct pk_check *c = job->check;
-    const struct pk_exec_options *o = &c->exec;
+    const struct pk_exec_options *o = &c->u.exec;
     struct pk_result *r = &job->result;
     int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
     int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
@@ -404,13 +404,13 @@ out:
 static int exec_create(const struct check_env *env, const struct pk_check *check, void **state, char *err,
                        size_t errlen)
 {
-    if (!check->exec.argv || !check->exec.argv[0] || !check->exec.argv[0][0]) {
+    if (!check->u.exec.argv || !check->u.exec.argv[0] || !check->u.exec.argv[0][0]) {
         snprintf(err, errlen, "%s:%d: check '%s' has no command to run", check->file ? check->file : "",
                  check->line, check->name);
         return -1;
     }
-    for (size_t i = 0; i < check->exec.n_env; i++)
-        if (!check->exec.env[i].key || !check->exec.env[i].key[0] || strchr(check->exec.env[i].key, '=')) {
+    for (size_t i = 0; i < check->u.exec.n_env; i++)
+        if (!check->u.exec.env[i].key || !check->u.exec.env[i].key[0] || strchr(check->u.exec.env[i].key, '=')) {
             snprintf(err, errlen, "%s:%d: check '%s' has a bad environment name", check->file ? check->file : "",
                      check->line, check->name);
             return -1;
