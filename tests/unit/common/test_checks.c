@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -890,25 +891,89 @@ static void test_secret_not_in_errors(void **state)
 }
 
 /* The shipped examples load. */
+/* One row per kind, at its own index, found by its name; each loaded check
+ * gets the kind of its `type:`. */
+static void test_type_table(void **state)
+{
+    (void)state;
+    static const char *const names[PK_CHECK_KINDS] = {"http", "flow", "tcp", "dns", "tls", "grpc", "exec"};
+    for (int k = 0; k < PK_CHECK_KINDS; k++) {
+        assert_int_equal(pk_check_types[k].kind, k);
+        assert_string_equal(pk_check_types[k].name, names[k]);
+        assert_ptr_equal(pk_check_type_find(names[k]), &pk_check_types[k]);
+        assert_non_null(pk_check_types[k].parse);
+        assert_non_null(pk_check_types[k].free);
+        assert_non_null(pk_check_types[k].keys);
+    }
+    assert_null(pk_check_type_find("smtp"));
+    assert_null(pk_check_type_find(NULL));
+    static const char yaml[] = "checks:\n"
+                               "  - {name: a, type: http, url: 'http://x/'}\n"
+                               "  - {name: b, type: flow, steps: [{request: {url: 'http://x/'}}]}\n"
+                               "  - {name: c, type: tcp, tcp: {host: h, port: 1}}\n"
+                               "  - {name: d, type: dns, dns: {name: example.com}}\n"
+                               "  - {name: e, type: tls, tls: {host: h}}\n"
+                               "  - {name: f, type: grpc, grpc: {target: 'h:1'}}\n"
+                               "  - {name: g, type: exec, exec: {command: [true]}}\n";
+    struct pk_checkset set = {0};
+    char err[512];
+    if (pk_checkset_load_string(yaml, strlen(yaml), "kinds", &set, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(set.n_checks, PK_CHECK_KINDS);
+    for (size_t i = 0; i < set.n_checks; i++) {
+        assert_int_equal(set.checks[i].kind, (int)i);
+        assert_string_equal(set.checks[i].type, names[i]);
+    }
+    assert_string_equal(set.checks[0].u.http.step->request.url, "http://x/");
+    assert_int_equal(set.checks[1].u.flow.n_steps, 1);
+    assert_int_equal(set.checks[2].u.tcp.port, 1);
+    assert_string_equal(set.checks[3].u.dns.record_type, "A");
+    assert_int_equal(set.checks[4].u.tls.port, 443);
+    assert_string_equal(set.checks[5].u.grpc.service, "");
+    assert_string_equal(set.checks[6].u.exec.argv[0], "true");
+    pk_checkset_free(&set);
+}
+
+/* Every check file shipped under deploy/examples/ loads; a new one must be
+ * added to the list (the directory scan fails otherwise). */
 static void test_shipped_examples(void **state)
 {
     (void)state;
-    static const char *const files[] = {"deploy/examples/demo-checks.yaml", "deploy/examples/seed-plan.yaml"};
-    char root[1024];
+    static const char *const files[] = {"demo-checks.yaml", "laptop-checks.yaml", "seed-plan.yaml"};
+    size_t n_files = sizeof files / sizeof *files;
+    char root[1024], dir[1100];
     snprintf(root, sizeof root, "%s", __FILE__);
     char *cut = strstr(root, "/tests/unit/common/");
     assert_non_null(cut);
     *cut = '\0';
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char path[1200], err[1024];
-        snprintf(path, sizeof path, "%s/%s", root, files[i]);
-        if (access(path, R_OK) != 0)
-            continue; /* seed-plan.yaml is being written by another change */
+    snprintf(dir, sizeof dir, "%s/deploy/examples", root);
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("cannot open %s", dir);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || (strcmp(e->d_name + len - 5, ".yaml") != 0 && strcmp(e->d_name + len - 4, ".yml") != 0))
+            continue;
+        size_t i = 0;
+        while (i < n_files && strcmp(files[i], e->d_name) != 0)
+            i++;
+        if (i == n_files)
+            fail_msg("%s/%s is not in test_shipped_examples' list", dir, e->d_name);
+    }
+    closedir(d);
+    /* seed-plan.yaml reads its webhook secret from the environment */
+    setenv("SHOPIFY_WEBHOOK_SECRET", "test-only-secret", 1);
+    for (size_t i = 0; i < n_files; i++) {
+        char path[1300], err[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         struct pk_checkset set = {0};
-        if (i == 0 && pk_checkset_load_file(path, &set, err, sizeof err) != 0)
+        if (pk_checkset_load_file(path, &set, err, sizeof err) != 0)
             fail_msg("%s", err);
+        if (set.n_checks == 0)
+            fail_msg("%s has no checks", path);
         pk_checkset_free(&set);
     }
+    unsetenv("SHOPIFY_WEBHOOK_SECRET");
 }
 
 /* ${ENV} forms, $${ escapes, JSON escaping around templates, form text. */
@@ -1186,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_bad_v2_inputs),
         cmocka_unit_test(test_slo_target_percent_sign),
         cmocka_unit_test(test_secret_not_in_errors),
+        cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_substitution_and_bodies),
         cmocka_unit_test(test_jq_is_quiet),
