@@ -191,122 +191,97 @@ static int valid_series(const char *s)
     return s[n] == '{' && s[strlen(s) - 1] == '}';
 }
 
-static const char *const assert_names[] = {"status",      "header",       "body_contains", "body_not_contains",
-                                           "body_matches", "json",         "time_under",    "output_contains",
-                                           "metric",       NULL};
-
-static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, enum assert_set allowed, struct pk_assertion *a)
+static int assert_status(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
 {
-    a->line = (int)item->start_mark.line + 1;
-    a->column = (int)item->start_mark.column + 1;
-    a->severity = PK_SEV_FAILED;
-    if (item->type != YAML_MAPPING_NODE)
-        return ck_fail_at(L, item, "each 'assert' entry of check '%s' must be a mapping like {status: 200}", ck_in_check(L));
-    const yaml_node_t *key = NULL, *v = NULL;
-    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = ck_child(L, p->key), *val = ck_child(L, p->value);
-        if (!k || !val)
-            return -1;
-        if (!ck_is_string(k))
-            return ck_fail_at(L, k, "keys in 'assert' of check '%s' must be strings", ck_in_check(L));
-        if (strcmp(ck_text_of(k), "severity") == 0) {
-            if (ck_is_string(val) && strcmp(ck_text_of(val), "degraded") == 0)
-                a->severity = PK_SEV_DEGRADED;
-            else if (ck_is_string(val) && strcmp(ck_text_of(val), "failed") == 0)
-                a->severity = PK_SEV_FAILED;
-            else
-                return ck_fail_at(L, val, "'severity' must be degraded or failed in check '%s'", ck_in_check(L));
-            continue;
-        }
-        size_t i = 0;
-        while (assert_names[i] && strcmp(assert_names[i], ck_text_of(k)) != 0)
-            i++;
-        if (!assert_names[i])
-            return ck_fail_at(L, k, "unknown assertion '%s' in check '%s'", ck_text_of(k), ck_in_check(L));
-        if (key)
-            return ck_fail_at(L, k, "one assertion per 'assert' entry in check '%s': '%s' and '%s'", ck_in_check(L),
-                           ck_text_of(key), ck_text_of(k));
-        key = k;
-        v = val;
-    }
-    if (!key)
-        return ck_fail_at(L, item, "'assert' entry without an assertion in check '%s'", ck_in_check(L));
-    const char *name = ck_text_of(key);
-    int ok = strcmp(name, "time_under") == 0 ||
-             (allowed == AS_HTTP && strcmp(name, "output_contains") != 0) ||
-             (allowed == AS_OUTPUT && strcmp(name, "output_contains") == 0);
-    if (!ok)
-        return ck_fail_at(L, key, "assertion '%s' does not apply to this check type in check '%s'", name, ck_in_check(L));
+    (void)name;
+    a->kind = PK_ASSERT_STATUS;
+    return ck_get_status_spec(L, v, a);
+}
 
-    if (strcmp(name, "status") == 0) {
-        a->kind = PK_ASSERT_STATUS;
-        return ck_get_status_spec(L, v, a);
+static int assert_header(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
+{
+    static const char *const keys[] = {"name", "equals", "matches", NULL};
+    (void)name;
+    if (v->type != YAML_MAPPING_NODE)
+        return ck_fail_at(L, v, "'header' must be a mapping like {name: Location, matches: 'R'} in check '%s'",
+                          ck_in_check(L));
+    if (ck_check_keys(L, v, "'header' assertion of check", keys) < 0)
+        return -1;
+    const yaml_node_t *hn = ck_find_value(L, v, "name"), *eq = ck_find_value(L, v, "equals"),
+                      *m = ck_find_value(L, v, "matches");
+    if (!hn || (!eq == !m))
+        return ck_fail_at(L, v, "'header' needs 'name' and one of 'equals' or 'matches' in check '%s'",
+                          ck_in_check(L));
+    if (ck_get_string(L, hn, "name", &a->header_name) < 0)
+        return -1;
+    if (!ck_valid_header_name(a->header_name))
+        return ck_fail_at(L, hn, "invalid header name '%s'", a->header_name);
+    if (eq) {
+        a->kind = PK_ASSERT_HEADER_EQUALS;
+        if (ck_get_string(L, eq, "equals", &a->text) < 0)
+            return -1;
+        return describe(L, v, a, "header %s equals '%s'", a->header_name, a->text);
     }
-    if (strcmp(name, "header") == 0) {
-        static const char *const keys[] = {"name", "equals", "matches", NULL};
-        if (v->type != YAML_MAPPING_NODE)
-            return ck_fail_at(L, v, "'header' must be a mapping like {name: Location, matches: 'R'} in check '%s'",
-                           ck_in_check(L));
-        if (ck_check_keys(L, v, "'header' assertion of check", keys) < 0)
-            return -1;
-        const yaml_node_t *hn = ck_find_value(L, v, "name"), *eq = ck_find_value(L, v, "equals"),
-                          *m = ck_find_value(L, v, "matches");
-        if (!hn || (!eq == !m))
-            return ck_fail_at(L, v, "'header' needs 'name' and one of 'equals' or 'matches' in check '%s'", ck_in_check(L));
-        if (ck_get_string(L, hn, "name", &a->header_name) < 0)
-            return -1;
-        if (!ck_valid_header_name(a->header_name))
-            return ck_fail_at(L, hn, "invalid header name '%s'", a->header_name);
-        if (eq) {
-            a->kind = PK_ASSERT_HEADER_EQUALS;
-            if (ck_get_string(L, eq, "equals", &a->text) < 0)
-                return -1;
-            return describe(L, v, a, "header %s equals '%s'", a->header_name, a->text);
-        }
-        a->kind = PK_ASSERT_HEADER_MATCHES;
-        if (ck_get_string(L, m, "matches", &a->text) < 0 || ck_compile_regex(L, m, a->text, &a->regex) < 0)
-            return -1;
-        return describe(L, v, a, "header %s matches '%s'", a->header_name, a->text);
-    }
-    if (strcmp(name, "body_contains") == 0 || strcmp(name, "body_not_contains") == 0 ||
-        strcmp(name, "output_contains") == 0) {
-        a->kind = name[0] == 'o'                ? PK_ASSERT_OUTPUT_CONTAINS
-                  : strcmp(name, "body_contains") == 0 ? PK_ASSERT_BODY_CONTAINS
-                                                       : PK_ASSERT_BODY_NOT_CONTAINS;
-        if (ck_get_string(L, v, name, &a->text) < 0)
-            return -1;
-        if (!a->text[0])
-            return ck_fail_at(L, v, "'%s' must not be empty in check '%s'", name, ck_in_check(L));
-        return describe(L, v, a, "%s %s '%s'", name[0] == 'o' ? "output" : "body",
-                        a->kind == PK_ASSERT_BODY_NOT_CONTAINS ? "does not contain" : "contains", a->text);
-    }
-    if (strcmp(name, "body_matches") == 0) {
-        a->kind = PK_ASSERT_BODY_MATCHES;
-        if (ck_get_string(L, v, name, &a->text) < 0 || ck_compile_regex(L, v, a->text, &a->regex) < 0)
-            return -1;
-        return describe(L, v, a, "body matches '%s'", a->text);
-    }
-    if (strcmp(name, "json") == 0) {
-        a->kind = PK_ASSERT_JSON;
-        if (ck_get_string(L, v, name, &a->text) < 0 || compile_jq(L, v, a->text, &a->jq) < 0)
-            return -1;
-        return describe(L, v, a, "json: %s", a->text);
-    }
-    if (strcmp(name, "time_under") == 0) {
-        a->kind = PK_ASSERT_TIME_UNDER;
-        if (ck_get_duration(L, v, "time_under", "10s", &a->max_ms) < 0)
-            return -1;
-        if (a->max_ms <= 0)
-            return ck_fail_at(L, v, "'time_under' must be more than 0");
-        return describe(L, v, a, "time under %lld ms", (long long)a->max_ms);
-    }
-    /* metric */
+    a->kind = PK_ASSERT_HEADER_MATCHES;
+    if (ck_get_string(L, m, "matches", &a->text) < 0 || ck_compile_regex(L, m, a->text, &a->regex) < 0)
+        return -1;
+    return describe(L, v, a, "header %s matches '%s'", a->header_name, a->text);
+}
+
+/* body_contains, body_not_contains, output_contains */
+static int assert_contains(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
+{
+    a->kind = name[0] == 'o'                         ? PK_ASSERT_OUTPUT_CONTAINS
+              : strcmp(name, "body_contains") == 0 ? PK_ASSERT_BODY_CONTAINS
+                                                   : PK_ASSERT_BODY_NOT_CONTAINS;
+    if (ck_get_string(L, v, name, &a->text) < 0)
+        return -1;
+    if (!a->text[0])
+        return ck_fail_at(L, v, "'%s' must not be empty in check '%s'", name, ck_in_check(L));
+    return describe(L, v, a, "%s %s '%s'", name[0] == 'o' ? "output" : "body",
+                    a->kind == PK_ASSERT_BODY_NOT_CONTAINS ? "does not contain" : "contains", a->text);
+}
+
+static int assert_body_matches(struct pk_check_loader *L, const char *name, const yaml_node_t *v,
+                               struct pk_assertion *a)
+{
+    a->kind = PK_ASSERT_BODY_MATCHES;
+    if (ck_get_string(L, v, name, &a->text) < 0 || ck_compile_regex(L, v, a->text, &a->regex) < 0)
+        return -1;
+    return describe(L, v, a, "body matches '%s'", a->text);
+}
+
+static int assert_json(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
+{
+    a->kind = PK_ASSERT_JSON;
+    if (ck_get_string(L, v, name, &a->text) < 0 || compile_jq(L, v, a->text, &a->jq) < 0)
+        return -1;
+    return describe(L, v, a, "json: %s", a->text);
+}
+
+static int assert_time_under(struct pk_check_loader *L, const char *name, const yaml_node_t *v,
+                             struct pk_assertion *a)
+{
+    (void)name;
+    a->kind = PK_ASSERT_TIME_UNDER;
+    if (ck_get_duration(L, v, "time_under", "10s", &a->max_ms) < 0)
+        return -1;
+    if (a->max_ms <= 0)
+        return ck_fail_at(L, v, "'time_under' must be more than 0");
+    return describe(L, v, a, "time under %lld ms", (long long)a->max_ms);
+}
+
+static int assert_metric(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
+{
     static const char *const keys[] = {"series", "op", "value", NULL};
     static const char *const ops[] = {"<", "<=", ">", ">=", "==", "!=", NULL};
+    (void)name;
     a->kind = PK_ASSERT_METRIC;
     if (v->type != YAML_MAPPING_NODE)
-        return ck_fail_at(L, v, "'metric' must be a mapping like {series: 'up{job=\"x\"}', op: '>', value: 0} in "
-                             "check '%s'", ck_in_check(L));
+        return ck_fail_at(L, v,
+                          "'metric' must be a mapping like {series: 'up{job=\"x\"}', op: '>', value: 0} in "
+                          "check '%s'",
+                          ck_in_check(L));
     if (ck_check_keys(L, v, "'metric' assertion of check", keys) < 0)
         return -1;
     const yaml_node_t *series = ck_find_value(L, v, "series"), *op = ck_find_value(L, v, "op"),
@@ -317,7 +292,7 @@ static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, e
         return -1;
     if (!valid_series(a->text))
         return ck_fail_at(L, series, "bad series '%s' in check '%s': want name or name{label=\"value\"}", a->text,
-                       ck_in_check(L));
+                          ck_in_check(L));
     size_t i = 0;
     while (ops[i] && !(ck_is_string(op) && strcmp(ops[i], ck_text_of(op)) == 0))
         i++;
@@ -327,6 +302,88 @@ static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, e
     if (ck_get_number(L, value, "value", &a->value) < 0)
         return -1;
     return describe(L, v, a, "metric %s %s %g", a->text, a->op, a->value);
+}
+
+/* The assertion kinds by the key that names them. */
+static const struct {
+    const char *name;
+    int (*parse)(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a);
+} assert_kinds[] = {
+    {"status", assert_status},
+    {"header", assert_header},
+    {"body_contains", assert_contains},
+    {"body_not_contains", assert_contains},
+    {"body_matches", assert_body_matches},
+    {"json", assert_json},
+    {"time_under", assert_time_under},
+    {"output_contains", assert_contains},
+    {"metric", assert_metric},
+};
+#define N_ASSERT_KINDS (sizeof assert_kinds / sizeof *assert_kinds)
+
+static int get_severity(struct pk_check_loader *L, const yaml_node_t *val, struct pk_assertion *a)
+{
+    if (ck_is_string(val) && strcmp(ck_text_of(val), "degraded") == 0)
+        a->severity = PK_SEV_DEGRADED;
+    else if (ck_is_string(val) && strcmp(ck_text_of(val), "failed") == 0)
+        a->severity = PK_SEV_FAILED;
+    else
+        return ck_fail_at(L, val, "'severity' must be degraded or failed in check '%s'", ck_in_check(L));
+    return 0;
+}
+
+/* Reads `severity` and the one assertion key of an entry: *kind indexes assert_kinds. */
+static int entry_key(struct pk_check_loader *L, const yaml_node_t *item, struct pk_assertion *a,
+                     const yaml_node_t **key, const yaml_node_t **value, size_t *kind)
+{
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = ck_child(L, p->key), *val = ck_child(L, p->value);
+        if (!k || !val)
+            return -1;
+        if (!ck_is_string(k))
+            return ck_fail_at(L, k, "keys in 'assert' of check '%s' must be strings", ck_in_check(L));
+        if (strcmp(ck_text_of(k), "severity") == 0) {
+            if (get_severity(L, val, a) < 0)
+                return -1;
+            continue;
+        }
+        size_t i = 0;
+        while (i < N_ASSERT_KINDS && strcmp(assert_kinds[i].name, ck_text_of(k)) != 0)
+            i++;
+        if (i == N_ASSERT_KINDS)
+            return ck_fail_at(L, k, "unknown assertion '%s' in check '%s'", ck_text_of(k), ck_in_check(L));
+        if (*key)
+            return ck_fail_at(L, k, "one assertion per 'assert' entry in check '%s': '%s' and '%s'", ck_in_check(L),
+                              ck_text_of(*key), ck_text_of(k));
+        *key = k;
+        *value = val;
+        *kind = i;
+    }
+    if (!*key)
+        return ck_fail_at(L, item, "'assert' entry without an assertion in check '%s'", ck_in_check(L));
+    return 0;
+}
+
+static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, enum assert_set allowed,
+                           struct pk_assertion *a)
+{
+    a->line = (int)item->start_mark.line + 1;
+    a->column = (int)item->start_mark.column + 1;
+    a->severity = PK_SEV_FAILED;
+    if (item->type != YAML_MAPPING_NODE)
+        return ck_fail_at(L, item, "each 'assert' entry of check '%s' must be a mapping like {status: 200}",
+                          ck_in_check(L));
+    const yaml_node_t *key = NULL, *v = NULL;
+    size_t kind = 0;
+    if (entry_key(L, item, a, &key, &v, &kind) < 0)
+        return -1;
+    const char *name = ck_text_of(key);
+    int ok = strcmp(name, "time_under") == 0 || (allowed == AS_HTTP && strcmp(name, "output_contains") != 0) ||
+             (allowed == AS_OUTPUT && strcmp(name, "output_contains") == 0);
+    if (!ok)
+        return ck_fail_at(L, key, "assertion '%s' does not apply to this check type in check '%s'", name,
+                          ck_in_check(L));
+    return assert_kinds[kind].parse(L, name, v, a);
 }
 
 int ck_get_asserts(struct pk_check_loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
