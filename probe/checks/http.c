@@ -313,21 +313,12 @@ out:
     return ok;
 }
 
-int http_exchange_start(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
-                        size_t n_captures, int64_t timeout_ms, char *err, size_t errlen)
+/* Renders the request's url, body and headers into x. 0, or -1 with err set. */
+static int render_request(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
+                          size_t n_captures, char *err, size_t errlen)
 {
     char rerr[200] = "";
     int url_secret = 0;
-    CURLcode rc = CURLE_OK;
-
-    reset_request(x);
-    clear_response_headers(x);
-    x->resp_len = 0;
-    x->body_bytes = 0;
-    x->curl_code = CURLE_OK;
-    x->errbuf[0] = '\0';
-    x->keep_max = req->max_body_bytes > 0 ? req->max_body_bytes : BODY_KEEP_DEFAULT;
-
     if (render(x, req->url, captures, n_captures, NULL, PK_TEMPLATE_RAW, &x->url, &url_secret, rerr,
                sizeof rerr) < 0) {
         snprintf(err, errlen, "url: %s", rerr);
@@ -377,6 +368,16 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
     if (x->body && !has_header(req, "Expect") && !(x->headers = curl_slist_append(x->headers, "Expect:")))
         goto oom;
 
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Every libcurl option of the transfer; the first failure's code. */
+static CURLcode configure_easy(struct http_exchange *x, const struct pk_request *req, int64_t timeout_ms)
+{
+    CURLcode rc = CURLE_OK;
     const char *method = req->method && req->method[0] ? req->method : x->body ? "POST" : "GET";
     curl_easy_reset(x->easy);
 #define SET(opt, value)                                                                                                \
@@ -432,6 +433,22 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 #undef SET
+    return rc;
+}
+
+int http_exchange_start(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
+                        size_t n_captures, int64_t timeout_ms, char *err, size_t errlen)
+{
+    reset_request(x);
+    clear_response_headers(x);
+    x->resp_len = 0;
+    x->body_bytes = 0;
+    x->curl_code = CURLE_OK;
+    x->errbuf[0] = '\0';
+    x->keep_max = req->max_body_bytes > 0 ? req->max_body_bytes : BODY_KEEP_DEFAULT;
+    if (render_request(x, req, captures, n_captures, err, errlen) < 0)
+        return -1;
+    CURLcode rc = configure_easy(x, req, timeout_ms);
     if (rc != CURLE_OK) {
         snprintf(err, errlen, "cannot configure libcurl: %s", curl_easy_strerror(rc));
         return -1;
@@ -443,9 +460,6 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
     }
     x->in_flight = 1;
     return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 static int classify(CURLcode code)
