@@ -23,8 +23,8 @@ int ck_compile_regex(struct pk_check_loader *L, const yaml_node_t *n, const char
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return ck_fail_at(L, n, "bad regex '%s' in check '%s': %s at offset %zu", src, ck_in_check(L), (const char *)msg,
-                       (size_t)offset);
+        return ck_fail_at(L, n, "bad regex '%s' in check '%s': %s at offset %zu", src, ck_in_check(L),
+                          (const char *)msg, (size_t)offset);
     }
     *out = re;
     return 0;
@@ -69,7 +69,7 @@ static int compile_jq(struct pk_check_loader *L, const yaml_node_t *n, const cha
     if (!jq_compile(jq, src)) {
         jq_teardown(&jq);
         return ck_fail_at(L, n, "bad jq expression '%s' in check '%s': %s", src, ck_in_check(L),
-                       e.have ? e.msg : "does not compile");
+                          e.have ? e.msg : "does not compile");
     }
     *out = jq;
     return 0;
@@ -148,7 +148,8 @@ int ck_get_status_spec(struct pk_check_loader *L, const yaml_node_t *n, struct p
             return -1;
         int lo, hi;
         if (status_term(one, &lo, &hi) < 0)
-            return ck_fail_at(L, one, reason, one->type == YAML_SCALAR_NODE ? ck_text_of(one) : "[...]", ck_in_check(L));
+            return ck_fail_at(L, one, reason, one->type == YAML_SCALAR_NODE ? ck_text_of(one) : "[...]",
+                              ck_in_check(L));
         a->status_ranges[2 * i] = lo;
         a->status_ranges[2 * i + 1] = hi;
         a->n_status_ranges = i + 1;
@@ -210,8 +211,7 @@ static int assert_header(struct pk_check_loader *L, const char *name, const yaml
     const yaml_node_t *hn = ck_find_value(L, v, "name"), *eq = ck_find_value(L, v, "equals"),
                       *m = ck_find_value(L, v, "matches");
     if (!hn || (!eq == !m))
-        return ck_fail_at(L, v, "'header' needs 'name' and one of 'equals' or 'matches' in check '%s'",
-                          ck_in_check(L));
+        return ck_fail_at(L, v, "'header' needs 'name' and one of 'equals' or 'matches' in check '%s'", ck_in_check(L));
     if (ck_get_string(L, hn, "name", &a->header_name) < 0)
         return -1;
     if (!ck_valid_header_name(a->header_name))
@@ -231,7 +231,7 @@ static int assert_header(struct pk_check_loader *L, const char *name, const yaml
 /* body_contains, body_not_contains, output_contains */
 static int assert_contains(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
 {
-    a->kind = name[0] == 'o'                         ? PK_ASSERT_OUTPUT_CONTAINS
+    a->kind = name[0] == 'o'                       ? PK_ASSERT_OUTPUT_CONTAINS
               : strcmp(name, "body_contains") == 0 ? PK_ASSERT_BODY_CONTAINS
                                                    : PK_ASSERT_BODY_NOT_CONTAINS;
     if (ck_get_string(L, v, name, &a->text) < 0)
@@ -259,8 +259,7 @@ static int assert_json(struct pk_check_loader *L, const char *name, const yaml_n
     return describe(L, v, a, "json: %s", a->text);
 }
 
-static int assert_time_under(struct pk_check_loader *L, const char *name, const yaml_node_t *v,
-                             struct pk_assertion *a)
+static int assert_time_under(struct pk_check_loader *L, const char *name, const yaml_node_t *v, struct pk_assertion *a)
 {
     (void)name;
     a->kind = PK_ASSERT_TIME_UNDER;
@@ -387,7 +386,7 @@ static int parse_assertion(struct pk_check_loader *L, const yaml_node_t *item, e
 }
 
 int ck_get_asserts(struct pk_check_loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,
-                       size_t *n_out)
+                   size_t *n_out)
 {
     if (n->type != YAML_SEQUENCE_NODE)
         return ck_fail_at(L, n, "'assert' must be a list in check '%s'", ck_in_check(L));
@@ -440,14 +439,15 @@ static int parse_capture(struct pk_check_loader *L, const yaml_node_t *k, const 
         return -1;
     if (!ck_valid_ident(c->name) || strcmp(c->name, "body") == 0)
         return ck_fail_at(L, k, "capture name '%s' in check '%s' must match [A-Za-z_][A-Za-z0-9_]* and not be 'body'",
-                       c->name, ck_in_check(L));
+                          c->name, ck_in_check(L));
     for (size_t i = 0; i < L->n_vars; i++)
         if (strcmp(L->vars[i].name, c->name) == 0)
             return ck_fail_at(L, k, "capture '%s' in check '%s' has the name of a variable", c->name, ck_in_check(L));
     if (v->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, v,
-                       "capture '%s' must be {status: true}, {header: NAME}, {body_regex: R} or {json: EXPR} in "
-                       "check '%s'", c->name, ck_in_check(L));
+                          "capture '%s' must be {status: true}, {header: NAME}, {body_regex: R} or {json: EXPR} in "
+                          "check '%s'",
+                          c->name, ck_in_check(L));
     if (ck_check_keys(L, v, "capture of check", keys) < 0)
         return -1;
     const yaml_node_t *st = ck_find_value(L, v, "status"), *h = ck_find_value(L, v, "header"),
@@ -455,8 +455,9 @@ static int parse_capture(struct pk_check_loader *L, const yaml_node_t *k, const 
                       *js = ck_find_value(L, v, "json");
     if (!!st + !!h + !!br + !!js != 1 || (re && !h))
         return ck_fail_at(L, v,
-                       "capture '%s' needs exactly one of status, header (with optional regex), body_regex or json "
-                       "in check '%s'", c->name, ck_in_check(L));
+                          "capture '%s' needs exactly one of status, header (with optional regex), body_regex or json "
+                          "in check '%s'",
+                          c->name, ck_in_check(L));
     if (st) {
         int yes;
         if (ck_get_bool(L, st, "status", &yes) < 0)
@@ -512,11 +513,11 @@ int ck_get_captures(struct pk_check_loader *L, const yaml_node_t *n, struct pk_s
 
 /* names: the extractions made so far in this check, to keep metric names unique. */
 int ck_get_extracts(struct pk_check_loader *L, const yaml_node_t *n, struct pk_step *s, const struct pk_step *earlier,
-                        size_t n_earlier)
+                    size_t n_earlier)
 {
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'extract' must be a mapping of metric name to jq expression in check '%s'",
-                       ck_in_check(L));
+                          ck_in_check(L));
     size_t count = ck_count_pairs(n);
     if (count > MAX_HEADERS)
         return ck_fail_at(L, n, "'extract' has more than %d entries", MAX_HEADERS);
@@ -533,7 +534,7 @@ int ck_get_extracts(struct pk_check_loader *L, const yaml_node_t *n, struct pk_s
             return -1;
         if (!ck_valid_ident(e->name))
             return ck_fail_at(L, k, "metric name '%s' in check '%s' must match [a-zA-Z_][a-zA-Z0-9_]*", e->name,
-                           ck_in_check(L));
+                              ck_in_check(L));
         int dup = 0;
         for (size_t j = 0; j < i; j++)
             dup |= strcmp(s->extracts[j].name, e->name) == 0;

@@ -31,14 +31,13 @@ void ck_check_free(struct pk_check *c)
     memset(c, 0, sizeof *c);
 }
 
-
 static int parse_budgets(struct pk_check_loader *L, const yaml_node_t *n, struct pk_budgets *b)
 {
     static const char *const keys[] = {"p50", "p95", "p99", NULL};
     const yaml_node_t *v;
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'budgets' must be a mapping like {p50: 3s, p95: 8s, p99: 10s} in check '%s'",
-                       ck_in_check(L));
+                          ck_in_check(L));
     if (ck_check_keys(L, n, "'budgets' of check", keys) < 0)
         return -1;
     if ((v = ck_find_value(L, n, "p50")) && ck_get_duration(L, v, "p50", "3s", &b->p50_ms) < 0)
@@ -59,7 +58,7 @@ static int parse_slo(struct pk_check_loader *L, const yaml_node_t *n, struct pk_
     const yaml_node_t *v;
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'slo' must be a mapping like {target: 99.9%%, window: 30d} in check '%s'",
-                       ck_in_check(L));
+                          ck_in_check(L));
     if (ck_check_keys(L, n, "'slo' of check", keys) < 0)
         return -1;
     if (!(v = ck_find_value(L, n, "target")))
@@ -77,7 +76,7 @@ static int parse_slo(struct pk_check_loader *L, const yaml_node_t *n, struct pk_
         return -1;
     if (!(s->target_percent > 0 && s->target_percent < 100))
         return ck_fail_at(L, v, "'target' must be a percentage between 0 and 100 (exclusive) in check '%s'",
-                       ck_in_check(L));
+                          ck_in_check(L));
     s->window_ms = (int64_t)30 * 24 * 3600 * 1000;
     if ((v = ck_find_value(L, n, "window"))) {
         /* days are common for SLO windows: "30d" */
@@ -104,9 +103,9 @@ static int parse_selector(struct pk_check_loader *L, const yaml_node_t *n, struc
     if (regions) {
         if (regions->type != YAML_SEQUENCE_NODE || ck_count_items(regions) == 0)
             return ck_fail_at(L, regions,
-                           "'selector.regions' must be a non-empty list of region names in check '%s' (leave it "
-                           "out to select every region)",
-                           c->name);
+                              "'selector.regions' must be a non-empty list of region names in check '%s' (leave it "
+                              "out to select every region)",
+                              c->name);
         size_t count = ck_count_items(regions);
         if (count > MAX_LIST)
             return ck_fail_at(L, regions, "'selector.regions' has more than %d entries", MAX_LIST);
@@ -124,17 +123,17 @@ static int parse_selector(struct pk_check_loader *L, const yaml_node_t *n, struc
             if (!c->selector_regions[i][0] || strlen(c->selector_regions[i]) > 63 ||
                 ck_has_control(c->selector_regions[i]))
                 return ck_fail_at(L, item, "region '%s' must be 1..63 characters without control characters",
-                               c->selector_regions[i]);
+                                  c->selector_regions[i]);
         }
     }
-    if (labels && ck_get_kv_map(L, labels, "selector.labels", KV_LABELS, 0, &c->selector_labels,
-                             &c->n_selector_labels) < 0)
+    if (labels &&
+        ck_get_kv_map(L, labels, "selector.labels", KV_LABELS, 0, &c->selector_labels, &c->n_selector_labels) < 0)
         return -1;
     return 0;
 }
 
-static const char *const common_keys[] = {"name", "type", "service", "interval", "timeout", "retries", "labels",
-                                          "budgets", "slo", "selector"};
+static const char *const common_keys[] = {"name",    "type",   "service", "interval", "timeout",
+                                          "retries", "labels", "budgets", "slo",      "selector"};
 #define N_COMMON (sizeof common_keys / sizeof *common_keys)
 
 static int in_list(const char *const *list, const char *key)
@@ -205,8 +204,8 @@ static int check_type(struct pk_check_loader *L, const yaml_node_t *map, struct 
                       const struct pk_check_type **type)
 {
     const yaml_node_t *type_node = ck_find_value(L, map, "type");
-    const struct pk_check_type *t = type_node && ck_is_string(type_node) ? pk_check_type_find(ck_text_of(type_node))
-                                                                         : NULL;
+    const struct pk_check_type *t =
+        type_node && ck_is_string(type_node) ? pk_check_type_find(ck_text_of(type_node)) : NULL;
     char known[128] = "";
     if (check_check_keys(L, map, c, t) < 0)
         return -1;
@@ -219,8 +218,7 @@ static int check_type(struct pk_check_loader *L, const yaml_node_t *map, struct 
     if (ck_get_string(L, type_node, "type", &c->type) < 0)
         return -1;
     if (!t)
-        return ck_fail_at(L, type_node, "unknown type '%s' in check '%s' (known types: %s)", c->type, c->name,
-                          known);
+        return ck_fail_at(L, type_node, "unknown type '%s' in check '%s' (known types: %s)", c->type, c->name, known);
     c->kind = t->kind;
     *type = t;
     return 0;
@@ -282,8 +280,7 @@ int ck_check_asserts(struct pk_check_loader *L, const yaml_node_t *map, struct p
 
 /* Fills *c from one entry of `checks`; on error *c is left empty. *name_node
  * gets the node of the name, for duplicate reports. */
-int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
-                   const yaml_node_t **name_node)
+int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node)
 {
     const yaml_node_t *timeout_node = NULL;
     const struct pk_check_type *t = NULL;

@@ -70,8 +70,10 @@ struct sbuf {
 };
 
 /* nodes.c */
-__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node, const char *fmt, ...);
-__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node,
+                                                     const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt,
+                                                         ...);
 yaml_node_t *ck_child(struct pk_check_loader *L, int id);
 const char *ck_text_of(const yaml_node_t *n);
 int ck_is_null(const yaml_node_t *n);
@@ -85,7 +87,8 @@ int ck_get_int(const yaml_node_t *n, long min, long max, long *out);
 int ck_get_int_in(struct pk_check_loader *L, const yaml_node_t *n, const char *what, long min, long max, long *out);
 int ck_get_number(struct pk_check_loader *L, const yaml_node_t *n, const char *what, double *out);
 int ck_get_bool(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int *out);
-int ck_get_duration(struct pk_check_loader *L, const yaml_node_t *n, const char *what, const char *example, int64_t *ms);
+int ck_get_duration(struct pk_check_loader *L, const yaml_node_t *n, const char *what, const char *example,
+                    int64_t *ms);
 int ck_get_size(struct pk_check_loader *L, const yaml_node_t *n, const char *what, int64_t *out);
 int ck_valid_name(const char *s);
 int ck_valid_header_name(const char *s);
@@ -100,7 +103,8 @@ int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char 
 const yaml_node_t *ck_options_block(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
                                     const char *const *keys);
 int ck_get_port(struct pk_check_loader *L, const yaml_node_t *o, int required, int *port);
-int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port);
+int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host,
+                        int port);
 
 /* vars.c */
 int ck_substitute_env(struct pk_check_loader *L, const yaml_node_t *n, const char *src, char **out);
@@ -161,6 +165,7 @@ int ck_step_target(struct pk_check_loader *L, const yaml_node_t *map, const stru
 void ck_check_free(struct pk_check *c);
 /* The check-level `assert:` of tcp dns tls grpc exec, when present. */
 int ck_check_asserts(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, enum assert_set allowed);
-int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c, const yaml_node_t **name_node);
+int ck_parse_check(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
+                   const yaml_node_t **name_node);
 
 #endif

@@ -49,7 +49,7 @@ static int parse_root(struct pk_check_loader *L, const yaml_node_t *root, const 
             slot = &secrets;
         else
             return ck_fail_at(L, k, "unknown top-level key '%s' (expected 'checks', 'vars' or 'secrets')",
-                           ck_is_string(k) ? ck_text_of(k) : "");
+                              ck_is_string(k) ? ck_text_of(k) : "");
         if (*slot)
             return ck_fail_at(L, k, "duplicate key '%s'", ck_text_of(k));
         *slot = v;
@@ -137,10 +137,10 @@ int pk_checkset_load_string_with_vars(const char *text, size_t len, const char *
                                       size_t errlen)
 {
     struct pk_check_loader L = {.origin = origin ? origin : "<string>",
-                       .budget = MAX_EXPANDED_BYTES,
-                       .err = err,
-                       .errlen = errlen,
-                       .defer_env = ov && ov->defer_environment};
+                                .budget = MAX_EXPANDED_BYTES,
+                                .err = err,
+                                .errlen = errlen,
+                                .defer_env = ov && ov->defer_environment};
     struct pk_checkset set = {0};
     yaml_parser_t parser;
     yaml_document_t extra;
@@ -190,10 +190,7 @@ out:
     return rc;
 }
 
-void pk_checkset_set_max_file_bytes(size_t bytes)
-{
-    max_file_bytes = bytes ? bytes : PK_CHECKS_DEFAULT_MAX_FILE_BYTES;
-}
+void pk_checkset_set_max_file_bytes(size_t bytes) { max_file_bytes = bytes ? bytes : PK_CHECKS_DEFAULT_MAX_FILE_BYTES; }
 
 size_t pk_checkset_max_file_bytes(void) { return max_file_bytes; }
 

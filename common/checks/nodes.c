@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node, const char *fmt,
-                                                         ...)
+__attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node,
+                                                     const char *fmt, ...)
 {
     int line = node ? (int)node->start_mark.line + 1 : 1;
     int col = node ? (int)node->start_mark.column + 1 : 1;
@@ -29,7 +29,7 @@ __attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, 
 }
 
 __attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt,
-                                                             ...)
+                                                         ...)
 {
     int n = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
     if (n >= 0 && (size_t)n < L->errlen) {
@@ -171,8 +171,8 @@ int ck_get_size(struct pk_check_loader *L, const yaml_node_t *n, const char *wha
     static const struct {
         const char *suffix;
         int64_t mult;
-    } units[] = {{"", 1},        {"B", 1},          {"KiB", 1 << 10}, {"MiB", 1 << 20},
-                 {"GiB", 1 << 30}, {"kB", 1000},    {"KB", 1000},     {"MB", 1000000}, {"GB", 1000000000}};
+    } units[] = {{"", 1},      {"B", 1},     {"KiB", 1 << 10}, {"MiB", 1 << 20},  {"GiB", 1 << 30},
+                 {"kB", 1000}, {"KB", 1000}, {"MB", 1000000},  {"GB", 1000000000}};
     if (ck_is_string(n)) {
         const char *s = ck_text_of(n);
         char *end;
@@ -277,7 +277,7 @@ const yaml_node_t *ck_find_key(struct pk_check_loader *L, const yaml_node_t *map
 
 /* A mapping of string to string; values are (template) when `templated`. */
 int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char *what, enum kv_mode mode, int templated,
-                      struct pk_kv **out, size_t *n_out)
+                  struct pk_kv **out, size_t *n_out)
 {
     if (map->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, map, "'%s' must be a mapping of strings", what);
@@ -301,8 +301,8 @@ int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char 
         if (ck_get_string(L, k, what, &kv[n - 1].key) < 0)
             goto fail;
         if (ck_is_null(v) ? !(kv[n - 1].value = strdup(""))
-                       : (templated ? ck_get_template(L, v, what, &kv[n - 1].value)
-                                    : ck_get_string(L, v, what, &kv[n - 1].value)) < 0) {
+                          : (templated ? ck_get_template(L, v, what, &kv[n - 1].value)
+                                       : ck_get_string(L, v, what, &kv[n - 1].value)) < 0) {
             if (!kv[n - 1].value && ck_is_null(v))
                 ck_fail_at(L, v, "out of memory");
             goto fail;
@@ -314,7 +314,7 @@ int ck_get_kv_map(struct pk_check_loader *L, const yaml_node_t *map, const char 
         }
         if ((mode == KV_LABELS || mode == KV_ENV) && !ck_valid_ident(key)) {
             ck_fail_at(L, k, "invalid %s '%s' (want [A-Za-z_][A-Za-z0-9_]*)",
-                    mode == KV_LABELS ? "label key" : "environment variable name", key);
+                       mode == KV_LABELS ? "label key" : "environment variable name", key);
             goto fail;
         }
         if (mode == KV_FORM && !key[0]) {
@@ -342,7 +342,7 @@ fail:
 
 /* The options block of tcp dns tls grpc exec, named after the type. */
 const yaml_node_t *ck_options_block(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
-                                        const char *const *keys)
+                                    const char *const *keys)
 {
     const yaml_node_t *o = ck_find_value(L, map, c->type);
     if (!o) {
@@ -370,7 +370,8 @@ int ck_get_port(struct pk_check_loader *L, const yaml_node_t *o, int required, i
     return 0;
 }
 
-int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host, int port)
+int ck_host_port_target(struct pk_check_loader *L, const yaml_node_t *at, struct pk_check *c, const char *host,
+                        int port)
 {
     if (asprintf(&c->target, "%s:%d", host, port) < 0) {
         c->target = NULL;

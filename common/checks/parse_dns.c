@@ -33,8 +33,9 @@ int ck_parse_dns(struct pk_check_loader *L, const yaml_node_t *map, struct pk_ch
         while (records[i] && strcasecmp(records[i], c->u.dns.record_type) != 0)
             i++;
         if (!records[i])
-            return ck_fail_at(L, v, "unknown record type '%s' in check '%s' (known: A AAAA CNAME MX TXT NS SOA SRV PTR)",
-                           c->u.dns.record_type, c->name);
+            return ck_fail_at(L, v,
+                              "unknown record type '%s' in check '%s' (known: A AAAA CNAME MX TXT NS SOA SRV PTR)",
+                              c->u.dns.record_type, c->name);
         snprintf(c->u.dns.record_type, strlen(c->u.dns.record_type) + 1, "%s", records[i]);
     } else if (!(c->u.dns.record_type = strdup("A"))) {
         return ck_fail_at(L, o, "out of memory");

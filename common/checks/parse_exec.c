@@ -30,9 +30,9 @@ int ck_parse_exec(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
             return -1;
     } else {
         if (cmd->type != YAML_SEQUENCE_NODE)
-            return ck_fail_at(L, cmd,
-                           "'command' must be a list like [npm, audit] (or a string with 'shell: true') in check '%s'",
-                           c->name);
+            return ck_fail_at(
+                L, cmd, "'command' must be a list like [npm, audit] (or a string with 'shell: true') in check '%s'",
+                c->name);
         size_t count = ck_count_items(cmd);
         if (count == 0 || count > MAX_LIST)
             return ck_fail_at(L, cmd, "'command' must list 1..%d arguments in check '%s'", MAX_LIST, c->name);

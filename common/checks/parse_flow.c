@@ -12,7 +12,8 @@
 
 /* Reads the capture names of every step first, so a step can be told that a
  * name it uses is captured only later. */
-static int prescan_captures(struct pk_check_loader *L, const yaml_node_t *steps, struct flow_capture_name **out, size_t *n_out)
+static int prescan_captures(struct pk_check_loader *L, const yaml_node_t *steps, struct flow_capture_name **out,
+                            size_t *n_out)
 {
     size_t cap = 0, n = 0;
     struct flow_capture_name *caps = NULL;

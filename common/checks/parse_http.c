@@ -70,8 +70,7 @@ static int add_kv(struct pk_kv **kv, size_t *n, const char *key, const char *val
 
 static int tls_options(struct pk_check_loader *L, const yaml_node_t *n, struct pk_tls_options *t)
 {
-    static const char *const keys[] = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify",
-                                       NULL};
+    static const char *const keys[] = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify", NULL};
     if (n->type != YAML_MAPPING_NODE)
         return ck_fail_at(L, n, "'tls' must be a mapping in check '%s'", ck_in_check(L));
     if (ck_check_keys(L, n, "'tls' of check", keys) < 0)
@@ -95,8 +94,8 @@ static int tls_options(struct pk_check_loader *L, const yaml_node_t *n, struct p
 
 static int parse_request(struct pk_check_loader *L, const yaml_node_t *n, struct pk_request *r)
 {
-    static const char *const keys[] = {"method", "url", "headers", "json", "form", "body", "follow_redirects",
-                                       "max_body", "tls", NULL};
+    static const char *const keys[] = {"method",           "url",      "headers", "json", "form", "body",
+                                       "follow_redirects", "max_body", "tls",     NULL};
     const yaml_node_t *v;
     r->max_body_bytes = DEFAULT_MAX_BODY;
     if (n->type != YAML_MAPPING_NODE)
@@ -107,7 +106,7 @@ static int parse_request(struct pk_check_loader *L, const yaml_node_t *n, struct
                       *body = ck_find_value(L, n, "body");
     if (!!json + !!form + !!body > 1)
         return ck_fail_at(L, json && form ? ck_find_key(L, n, "form") : ck_find_key(L, n, "body"),
-                       "give only one of 'json', 'form' or 'body' in check '%s'", ck_in_check(L));
+                          "give only one of 'json', 'form' or 'body' in check '%s'", ck_in_check(L));
     if (!(v = ck_find_value(L, n, "url")))
         return ck_fail_at(L, n, "'request' of check '%s' has no 'url'", ck_in_check(L));
     if (ck_get_template(L, v, "url", &r->url) < 0 || check_url(L, v, r->url) < 0)
@@ -140,7 +139,8 @@ static int parse_request(struct pk_check_loader *L, const yaml_node_t *n, struct
         if (rc < 0)
             return -1;
     }
-    if ((v = ck_find_value(L, n, "follow_redirects")) && ck_get_bool(L, v, "follow_redirects", &r->follow_redirects) < 0)
+    if ((v = ck_find_value(L, n, "follow_redirects")) &&
+        ck_get_bool(L, v, "follow_redirects", &r->follow_redirects) < 0)
         return -1;
     if ((v = ck_find_value(L, n, "max_body")) && ck_get_size(L, v, "max_body", &r->max_body_bytes) < 0)
         return -1;
@@ -217,7 +217,7 @@ int ck_parse_step(struct pk_check_loader *L, const yaml_node_t *n, size_t index,
             return -1;
         if (!ck_valid_name(s->name))
             return ck_fail_at(L, v, "step name '%s' must be 1..%d characters of A-Z a-z 0-9 _ . -", s->name,
-                           PK_NAME_MAX - 1);
+                              PK_NAME_MAX - 1);
         for (size_t i = 0; i < index; i++)
             if (strcmp(steps[i].name, s->name) == 0)
                 return ck_fail_at(L, v, "duplicate step name '%s' in check '%s'", s->name, ck_in_check(L));
@@ -361,8 +361,8 @@ int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
         for (size_t i = 0; i < sizeof flat / sizeof *flat; i++)
             if ((v = ck_find_key(L, map, flat[i])))
                 return ck_fail_at(L, v, "'%s' cannot be used with 'request' in check '%s'; %s", flat[i], c->name,
-                               strcmp(flat[i], "expect_status") ? "move it into 'request'"
-                                                                : "write assert: [{status: ...}] instead");
+                                  strcmp(flat[i], "expect_status") ? "move it into 'request'"
+                                                                   : "write assert: [{status: ...}] instead");
         if (parse_request(L, req, &s->request) < 0)
             return -1;
     } else if (http_flat(L, map, c) < 0) {

@@ -20,9 +20,8 @@ int ck_parse_tcp(struct pk_check_loader *L, const yaml_node_t *map, struct pk_ch
         return -1;
     if ((v = ck_find_value(L, o, "send")) && ck_get_template(L, v, "send", &c->u.tcp.send) < 0)
         return -1;
-    if ((v = ck_find_value(L, o, "expect")) &&
-        (ck_get_string(L, v, "expect", &c->u.tcp.expect) < 0 ||
-         ck_compile_regex(L, v, c->u.tcp.expect, &c->u.tcp.expect_regex) < 0))
+    if ((v = ck_find_value(L, o, "expect")) && (ck_get_string(L, v, "expect", &c->u.tcp.expect) < 0 ||
+                                                ck_compile_regex(L, v, c->u.tcp.expect, &c->u.tcp.expect_regex) < 0))
         return -1;
     if (ck_host_port_target(L, o, c, c->u.tcp.host, c->u.tcp.port) < 0)
         return -1;

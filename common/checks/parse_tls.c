@@ -11,8 +11,7 @@
 
 int ck_parse_tls(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
-    static const char *const keys[] = {"host", "port", "server_name", "degraded_days", "failed_days", "ca_file",
-                                       NULL};
+    static const char *const keys[] = {"host", "port", "server_name", "degraded_days", "failed_days", "ca_file", NULL};
     const yaml_node_t *o = ck_options_block(L, map, c, keys), *v;
     long x;
     if (!o)
@@ -40,7 +39,7 @@ int ck_parse_tls(struct pk_check_loader *L, const yaml_node_t *map, struct pk_ch
     }
     if (c->u.tls.failed_days > c->u.tls.degraded_days)
         return ck_fail_at(L, o, "'failed_days' (%lld) must not exceed 'degraded_days' (%lld) in check '%s'",
-                       (long long)c->u.tls.failed_days, (long long)c->u.tls.degraded_days, c->name);
+                          (long long)c->u.tls.failed_days, (long long)c->u.tls.degraded_days, c->name);
     if (ck_host_port_target(L, o, c, c->u.tls.host, c->u.tls.port) < 0)
         return -1;
     return ck_check_asserts(L, map, c, AS_TIME);

@@ -59,7 +59,7 @@ int ck_substitute_env(struct pk_check_loader *L, const yaml_node_t *n, const cha
             if (!value) {
                 free(buf);
                 return ck_fail_at(L, n, "environment variable '%s' is not set (write ${%s:-default} to give a default)",
-                               var, var);
+                                  var, var);
             }
             piece = value;
             piece_len = strlen(value);
@@ -127,9 +127,9 @@ static int check_template(struct pk_check_loader *L, const yaml_node_t *n, const
         if (sscanf(q, "unknown variable '%129[A-Za-z0-9_]'", name) == 1)
             for (size_t i = 0; i < L->n_caps; i++)
                 if (strcmp(L->caps[i].name, name) == 0 && L->caps[i].step >= L->step)
-                    return ck_fail_at_pos(L, line, col,
-                                       "capture '%s' is used before the step that makes it (step '%s') in check '%s'",
-                                       name, L->caps[i].step_name, ck_in_check(L));
+                    return ck_fail_at_pos(
+                        L, line, col, "capture '%s' is used before the step that makes it (step '%s') in check '%s'",
+                        name, L->caps[i].step_name, ck_in_check(L));
     }
     return ck_fail_at_pos(L, line, col, "%s in check '%s'", msg, ck_in_check(L));
 }
@@ -183,8 +183,8 @@ char *ck_display_target(struct pk_check_loader *L, const char *src)
 
 static int reserved_name(const char *s)
 {
-    static const char *const words[] = {"body", "uuid", "now", "now_unix", "now_ms", "hmac_sha256_hex",
-                                        "hmac_sha256_base64", "base64", NULL};
+    static const char *const words[] = {
+        "body", "uuid", "now", "now_unix", "now_ms", "hmac_sha256_hex", "hmac_sha256_base64", "base64", NULL};
     for (size_t i = 0; words[i]; i++)
         if (strcmp(words[i], s) == 0)
             return 1;
@@ -222,7 +222,7 @@ static int var_name_ok(struct pk_check_loader *L, const yaml_node_t *k, const ch
         return ck_fail_at(L, k, "more than %d variables and secrets", MAX_VARS);
     if (!ck_is_string(k) || !ck_valid_ident(ck_text_of(k)))
         return ck_fail_at(L, k, "%s name '%s' must match [A-Za-z_][A-Za-z0-9_]*", what,
-                       ck_is_string(k) ? ck_text_of(k) : "");
+                          ck_is_string(k) ? ck_text_of(k) : "");
     if (reserved_name(ck_text_of(k)))
         return ck_fail_at(L, k, "%s name '%s' is reserved for templates", what, ck_text_of(k));
     if (find_var(L, ck_text_of(k)))
@@ -282,7 +282,7 @@ static int read_secret_file(struct pk_check_loader *L, const yaml_node_t *at, co
             explicit_bzero(buf, n);
             free(buf);
             return ck_fail_at(L, at, "secret '%s': file '%s' is larger than %zu KiB", secret, path,
-                           MAX_SECRET_FILE >> 10);
+                              MAX_SECRET_FILE >> 10);
         }
     }
     close(fd);
@@ -358,7 +358,7 @@ int ck_apply_overrides(struct pk_check_loader *L, const yaml_node_t *root, const
         const char *name = ov->vars[i].key, *value = ov->vars[i].value;
         if (!name || !ck_valid_ident(name) || reserved_name(name))
             return ck_fail_at(L, root, "override variable '%s' must match [A-Za-z_][A-Za-z0-9_]* and not be reserved",
-                           name ? name : "");
+                              name ? name : "");
         char *copy = strdup(value ? value : "");
         if (!copy)
             return ck_fail_at(L, root, "out of memory");

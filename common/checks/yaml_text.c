@@ -75,8 +75,8 @@ void ck_sb_escaped(struct sbuf *b, const char *s, int json)
             } else {
                 ck_sb_add(b, (const char *)&c, 1);
             }
-        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                   c == '.' || c == '_' || c == '~') {
+        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                   c == '_' || c == '~') {
             ck_sb_add(b, (const char *)&c, 1);
         } else {
             snprintf(esc, sizeof esc, "%%%02X", c);
@@ -134,7 +134,8 @@ int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, 
             for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
                 const yaml_node_t *e = yaml_document_get_node(&L->doc, q->key);
                 if (e && e->type == YAML_SCALAR_NODE && strcmp(ck_text_of(e), ck_text_of(k)) == 0)
-                    return ck_fail_at(L, k, "duplicate key '%s' in 'json' of check '%s'", ck_text_of(k), ck_in_check(L));
+                    return ck_fail_at(L, k, "duplicate key '%s' in 'json' of check '%s'", ck_text_of(k),
+                                      ck_in_check(L));
             }
             if (p != n->data.mapping.pairs.start)
                 ck_sb_add(b, ",", 1);
@@ -193,8 +194,8 @@ static int plain_safe(const char *s, size_t len)
             return 0;
     }
     /* "-x" starts a plain scalar only when followed by a letter or digit. */
-    if (s[0] == '-' && (len == 1 || !((s[1] >= '0' && s[1] <= '9') || (s[1] >= 'a' && s[1] <= 'z') ||
-                                      (s[1] >= 'A' && s[1] <= 'Z'))))
+    if (s[0] == '-' &&
+        (len == 1 || !((s[1] >= '0' && s[1] <= '9') || (s[1] >= 'a' && s[1] <= 'z') || (s[1] >= 'A' && s[1] <= 'Z'))))
         return 0;
     return 1;
 }

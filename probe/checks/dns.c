@@ -309,7 +309,8 @@ static void judge_answer(const struct pk_check *c, const struct query *q, const 
         snprintf(r->message, sizeof r->message, "NXDOMAIN: %s does not exist", shown_name);
         return;
     case ARES_ESERVFAIL:
-        snprintf(r->message, sizeof r->message, "SERVFAIL for %s %s", o->record_type ? o->record_type : "A", shown_name);
+        snprintf(r->message, sizeof r->message, "SERVFAIL for %s %s", o->record_type ? o->record_type : "A",
+                 shown_name);
         return;
     case ARES_ENODATA:
         snprintf(r->message, sizeof r->message, "no %s records for %s", o->record_type ? o->record_type : "A",

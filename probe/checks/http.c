@@ -720,13 +720,12 @@ static void http_start(void *state, void *slot)
     /* A burst adds all its transfers at once; within_ms is not spread (yet):
      * N requests at the same instant is the harder test of a rate limit. */
     for (size_t i = 0; i < h->n_x; i++) {
-        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check,
-                                                        h->check->u.http.burst.count > 0 ? burst_done : single_done, h))) {
+        http_exchange_done_fn done = h->check->u.http.burst.count > 0 ? burst_done : single_done;
+        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check, done, h))) {
             snprintf(err, sizeof err, "out of memory");
             goto fail;
         }
-        if (http_exchange_start(h->x[i], &h->step->request, NULL, 0, h->check->timeout_ms, err,
-                                sizeof err) < 0)
+        if (http_exchange_start(h->x[i], &h->step->request, NULL, 0, h->check->timeout_ms, err, sizeof err) < 0)
             goto fail;
         h->pending++;
     }
