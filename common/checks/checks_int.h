@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include "../buf.h"
 #include "../checks.h"
 #include "../result.h"
 #include "../template.h"
@@ -63,11 +64,9 @@ enum kv_mode { KV_HEADERS, KV_LABELS, KV_ENV, KV_FORM };
 
 enum assert_set { AS_HTTP, AS_OUTPUT, AS_TIME };
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
+/* Texts made from the document (JSON bodies, definitions) are bounded by the
+ * document's own bounds, not by the buffer's default cap. */
+#define CK_TEXT_MAX (SIZE_MAX / 2)
 
 /* nodes.c */
 __attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node,
@@ -130,9 +129,7 @@ int ck_get_extracts(struct pk_check_loader *L, const yaml_node_t *n, struct pk_s
                     size_t n_earlier);
 
 /* yaml_text.c */
-void ck_sb_add(struct sbuf *b, const char *s, size_t len);
-void ck_sb_escaped(struct sbuf *b, const char *s, int json);
-int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth);
+int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth);
 char *ck_normalised(struct pk_check_loader *L, const yaml_node_t *n);
 int ck_check_definition(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c);
 

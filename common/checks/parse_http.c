@@ -115,13 +115,14 @@ static int parse_request(struct pk_check_loader *L, const yaml_node_t *n, struct
         (ck_get_string(L, v, "method", &r->method) < 0 || check_method(L, v, r->method) < 0))
         return -1;
     if (json) {
-        struct sbuf b = {0};
+        struct pk_buf b;
+        pk_buf_init(&b, CK_TEXT_MAX);
         r->body_kind = PK_BODY_JSON;
         if (ck_to_json(L, json, &b, 0) < 0) {
-            free(b.p);
+            pk_buf_free(&b);
             return -1;
         }
-        r->body = b.p;
+        r->body = pk_buf_take(&b);
     } else if (form) {
         r->body_kind = PK_BODY_FORM;
         if (ck_get_kv_map(L, form, "form", KV_FORM, 1, &r->form, &r->n_form) < 0)

@@ -11,27 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ck_sb_add(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *grown = realloc(b->p, cap);
-        if (!grown) {
-            b->oom = 1;
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
 /* Where the {{ span opened at s[i] ends (index after "}}"), minding quotes. */
 static size_t span_end(const char *s, size_t i)
 {
@@ -51,36 +30,28 @@ static size_t span_end(const char *s, size_t i)
     return i;
 }
 
-/* Writes s escaped for a JSON string (json=1) or for a form value (json=0),
- * leaving {{template}} spans verbatim for the executor to render. */
-void ck_sb_escaped(struct sbuf *b, const char *s, int json)
+/* Writes s escaped for a JSON string, leaving {{template}} spans verbatim for
+ * the executor to render (with JSON escaping of what they produce). */
+static void add_json_template(struct pk_buf *b, const char *s)
 {
     for (size_t i = 0; s[i];) {
         if (s[i] == '{' && s[i + 1] == '{') {
             size_t end = span_end(s, i);
-            ck_sb_add(b, s + i, end - i);
+            pk_buf_add(b, s + i, end - i);
             i = end;
             continue;
         }
         unsigned char c = (unsigned char)s[i++];
         char esc[8];
-        if (json) {
-            if (c == '"' || c == '\\') {
-                esc[0] = '\\';
-                esc[1] = (char)c;
-                ck_sb_add(b, esc, 2);
-            } else if (c < 0x20 || c == 0x7f) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                ck_sb_add(b, esc, 6);
-            } else {
-                ck_sb_add(b, (const char *)&c, 1);
-            }
-        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                   c == '_' || c == '~') {
-            ck_sb_add(b, (const char *)&c, 1);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            pk_buf_add(b, esc, 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            pk_buf_add(b, esc, 6);
         } else {
-            snprintf(esc, sizeof esc, "%%%02X", c);
-            ck_sb_add(b, esc, 3);
+            pk_buf_add(b, (const char *)&c, 1);
         }
     }
 }
@@ -117,14 +88,14 @@ static int is_json_number(const char *s)
 }
 
 /* Serializes any YAML node to compact JSON; string scalars are (template). */
-int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
+int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth)
 {
     if (depth > MAX_JSON_DEPTH)
         return ck_fail_at(L, n, "'json' nests deeper than %d levels", MAX_JSON_DEPTH);
     if (n->type == YAML_MAPPING_NODE) {
         if (ck_count_pairs(n) > MAX_JSON_KEYS)
             return ck_fail_at(L, n, "a mapping in 'json' has more than %d keys", MAX_JSON_KEYS);
-        ck_sb_add(b, "{", 1);
+        pk_buf_add(b, "{", 1);
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
             const yaml_node_t *k = ck_child(L, p->key), *v = ck_child(L, p->value);
             if (!k || !v)
@@ -138,48 +109,48 @@ int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, 
                                       ck_in_check(L));
             }
             if (p != n->data.mapping.pairs.start)
-                ck_sb_add(b, ",", 1);
+                pk_buf_add(b, ",", 1);
             char *key = NULL;
             if (ck_get_template(L, k, "json", &key) < 0)
                 return -1;
-            ck_sb_add(b, "\"", 1);
-            ck_sb_escaped(b, key, 1);
-            ck_sb_add(b, "\":", 2);
+            pk_buf_add(b, "\"", 1);
+            add_json_template(b, key);
+            pk_buf_add(b, "\":", 2);
             free(key);
             if (ck_to_json(L, v, b, depth + 1) < 0)
                 return -1;
         }
-        ck_sb_add(b, "}", 1);
+        pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        ck_sb_add(b, "[", 1);
+        pk_buf_add(b, "[", 1);
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
             const yaml_node_t *v = ck_child(L, *it);
             if (!v)
                 return -1;
             if (it != n->data.sequence.items.start)
-                ck_sb_add(b, ",", 1);
+                pk_buf_add(b, ",", 1);
             if (ck_to_json(L, v, b, depth + 1) < 0)
                 return -1;
         }
-        ck_sb_add(b, "]", 1);
+        pk_buf_add(b, "]", 1);
     } else {
         const char *s = ck_text_of(n);
         if (ck_is_null(n)) {
-            ck_sb_add(b, "null", 4);
+            pk_buf_add(b, "null", 4);
         } else if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                    (strcmp(s, "true") == 0 || strcmp(s, "false") == 0 || is_json_number(s))) {
-            ck_sb_add(b, s, strlen(s));
+            pk_buf_add(b, s, strlen(s));
         } else {
             char *str = NULL;
             if (ck_get_template(L, n, "json", &str) < 0)
                 return -1;
-            ck_sb_add(b, "\"", 1);
-            ck_sb_escaped(b, str, 1);
-            ck_sb_add(b, "\"", 1);
+            pk_buf_add(b, "\"", 1);
+            add_json_template(b, str);
+            pk_buf_add(b, "\"", 1);
             free(str);
         }
     }
-    return b->oom ? ck_fail_at(L, n, "out of memory") : 0;
+    return b->failed ? ck_fail_at(L, n, "out of memory") : 0;
 }
 
 /* A scalar that reads back as the same plain scalar inside a flow collection. */
@@ -203,75 +174,76 @@ static int plain_safe(const char *s, size_t len)
 /* Writes node n as flow YAML that loads back to the same nodes: plain scalars
  * stay plain (so 5, true and null keep their meaning), every other scalar is
  * double-quoted. Aliases are expanded (charged to the budget like any read). */
-static int emit_flow(struct pk_check_loader *L, const yaml_node_t *n, struct sbuf *b, int depth)
+static int emit_flow(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth)
 {
     if (depth > MAX_JSON_DEPTH)
         return ck_fail_at(L, n, "nests deeper than %d levels", MAX_JSON_DEPTH);
     if (n->type == YAML_MAPPING_NODE) {
-        ck_sb_add(b, "{", 1);
+        pk_buf_add(b, "{", 1);
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
             const yaml_node_t *k = ck_child(L, p->key), *v = ck_child(L, p->value);
             if (!k || !v)
                 return -1;
             if (p != n->data.mapping.pairs.start)
-                ck_sb_add(b, ", ", 2);
+                pk_buf_add(b, ", ", 2);
             if (emit_flow(L, k, b, depth + 1) < 0)
                 return -1;
-            ck_sb_add(b, ": ", 2);
+            pk_buf_add(b, ": ", 2);
             if (emit_flow(L, v, b, depth + 1) < 0)
                 return -1;
         }
-        ck_sb_add(b, "}", 1);
+        pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        ck_sb_add(b, "[", 1);
+        pk_buf_add(b, "[", 1);
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
             const yaml_node_t *v = ck_child(L, *it);
             if (!v)
                 return -1;
             if (it != n->data.sequence.items.start)
-                ck_sb_add(b, ", ", 2);
+                pk_buf_add(b, ", ", 2);
             if (emit_flow(L, v, b, depth + 1) < 0)
                 return -1;
         }
-        ck_sb_add(b, "]", 1);
+        pk_buf_add(b, "]", 1);
     } else {
         const char *s = ck_text_of(n);
         size_t len = n->data.scalar.length;
         if (ck_is_null(n)) {
-            ck_sb_add(b, "null", 4);
+            pk_buf_add(b, "null", 4);
         } else if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && plain_safe(s, len)) {
-            ck_sb_add(b, s, len);
+            pk_buf_add(b, s, len);
         } else {
-            ck_sb_add(b, "\"", 1);
+            pk_buf_add(b, "\"", 1);
             for (size_t i = 0; i < len; i++) {
                 unsigned char ch = (unsigned char)s[i];
                 char esc[8];
                 if (ch == '"' || ch == '\\') {
                     esc[0] = '\\';
                     esc[1] = (char)ch;
-                    ck_sb_add(b, esc, 2);
+                    pk_buf_add(b, esc, 2);
                 } else if (ch < 0x20 || ch == 0x7f) {
                     snprintf(esc, sizeof esc, "\\x%02x", ch);
-                    ck_sb_add(b, esc, 4);
+                    pk_buf_add(b, esc, 4);
                 } else {
-                    ck_sb_add(b, (const char *)&ch, 1);
+                    pk_buf_add(b, (const char *)&ch, 1);
                 }
             }
-            ck_sb_add(b, "\"", 1);
+            pk_buf_add(b, "\"", 1);
         }
     }
-    return b->oom ? ck_fail_at(L, n, "out of memory") : 0;
+    return b->failed ? ck_fail_at(L, n, "out of memory") : 0;
 }
 
 /* The normalised text of a node (caller frees), or NULL with the error set. */
 char *ck_normalised(struct pk_check_loader *L, const yaml_node_t *n)
 {
-    struct sbuf b = {0};
+    struct pk_buf b;
+    pk_buf_init(&b, CK_TEXT_MAX);
     if (emit_flow(L, n, &b, 0) < 0) {
-        free(b.p);
+        pk_buf_free(&b);
         return NULL;
     }
-    return b.p;
+    return pk_buf_take(&b);
 }
 
 static int cmp_kv_key(const void *a, const void *b)
@@ -283,7 +255,8 @@ static int cmp_kv_key(const void *a, const void *b)
 int ck_check_definition(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     size_t count = ck_count_pairs(map);
-    struct sbuf b = {0};
+    struct pk_buf b;
+    pk_buf_init(&b, CK_TEXT_MAX);
     if (!(c->def_keys = calloc(count ? count : 1, sizeof *c->def_keys)))
         return ck_fail_at(L, map, "out of memory");
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
@@ -298,26 +271,23 @@ int ck_check_definition(struct pk_check_loader *L, const yaml_node_t *map, struc
             return -1;
     }
     qsort(c->def_keys, c->n_def_keys, sizeof *c->def_keys, cmp_kv_key);
-    ck_sb_add(&b, "{", 1);
+    pk_buf_add(&b, "{", 1);
     for (size_t i = 0; i < c->n_def_keys; i++) {
         if (i)
-            ck_sb_add(&b, ", ", 2);
+            pk_buf_add(&b, ", ", 2);
         /* Keys are plain names (the loader checked them); quote anything else. */
         if (plain_safe(c->def_keys[i].key, strlen(c->def_keys[i].key)))
-            ck_sb_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
+            pk_buf_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
         else {
-            ck_sb_add(&b, "\"", 1);
-            ck_sb_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
-            ck_sb_add(&b, "\"", 1);
+            pk_buf_add(&b, "\"", 1);
+            pk_buf_add(&b, c->def_keys[i].key, strlen(c->def_keys[i].key));
+            pk_buf_add(&b, "\"", 1);
         }
-        ck_sb_add(&b, ": ", 2);
-        ck_sb_add(&b, c->def_keys[i].value, strlen(c->def_keys[i].value));
+        pk_buf_add(&b, ": ", 2);
+        pk_buf_add(&b, c->def_keys[i].value, strlen(c->def_keys[i].value));
     }
-    ck_sb_add(&b, "}", 1);
-    if (b.oom) {
-        free(b.p);
+    pk_buf_add(&b, "}", 1);
+    if (!(c->definition = pk_buf_take(&b)))
         return ck_fail_at(L, map, "out of memory");
-    }
-    c->definition = b.p;
     return 0;
 }
