@@ -1,8 +1,9 @@
-/* checks_int.h: private to common/checks/, the check language loader's family
- * (loader.c walks the file, check.c one check, parse_<type>.c each type's
- * options, assertions.c, vars.c, nodes.c, yaml_text.c). The public face stays
- * common/checks.h; nothing outside common/checks/ includes this file. Names
- * shared between the family's files carry the ck_ prefix. */
+/* checks_int.h: private to common/checks/, the check language loader's family:
+ * loader.c walks the file, check.c reads one check's shared keys, types.c is
+ * the table of types, parse_<type>.c reads each type's options, and
+ * assertions.c, vars.c, nodes.c and yaml_text.c serve them. The public face
+ * stays common/checks.h; nothing outside common/checks/ includes this file.
+ * Names shared between the family's files carry the ck_ prefix. */
 #ifndef PK_CHECKS_INT_H
 #define PK_CHECKS_INT_H
 

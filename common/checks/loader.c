@@ -2,7 +2,9 @@
  * (bounded in size) through libyaml's document API, walks the top level (checks,
  * vars, secrets), rejects duplicate names, and hands each check to check.c.
  * All-or-nothing: on error everything built so far is freed and *out is
- * untouched. Also selection by region and labels, and definition equality. */
+ * untouched. Also selection by region and labels, and definition equality.
+ * Never executes a check or opens a socket; never puts a secret's value in an
+ * error. */
 #include "checks_int.h"
 
 #include <errno.h>
@@ -312,11 +314,30 @@ int pk_check_selects(const struct pk_check *c, const char *region, const struct 
     return 1;
 }
 
-size_t pk_checkset_select(struct pk_checkset *set, const char *region, const struct pk_kv *labels, size_t n_labels)
+/* Which probe a selection is for; region_only ignores label selectors. */
+struct selection {
+    const char *region;
+    const struct pk_kv *labels;
+    size_t n_labels;
+    int region_only;
+};
+
+static int selected(const struct pk_check *c, const struct selection *s)
+{
+    if (!s->region_only)
+        return pk_check_selects(c, s->region, s->labels, s->n_labels);
+    int in = c->n_selector_regions == 0;
+    for (size_t k = 0; k < c->n_selector_regions && !in; k++)
+        in = strcmp(c->selector_regions[k], s->region) == 0;
+    return in;
+}
+
+/* Frees and removes the checks the selection does not select; returns how many. */
+static size_t keep_selected(struct pk_checkset *set, const struct selection *s)
 {
     size_t kept = 0, removed = 0;
     for (size_t i = 0; i < set->n_checks; i++) {
-        if (pk_check_selects(&set->checks[i], region, labels, n_labels)) {
+        if (selected(&set->checks[i], s)) {
             if (kept != i)
                 set->checks[kept] = set->checks[i];
             kept++;
@@ -329,25 +350,16 @@ size_t pk_checkset_select(struct pk_checkset *set, const char *region, const str
     return removed;
 }
 
+size_t pk_checkset_select(struct pk_checkset *set, const char *region, const struct pk_kv *labels, size_t n_labels)
+{
+    const struct selection s = {.region = region, .labels = labels, .n_labels = n_labels};
+    return keep_selected(set, &s);
+}
+
 size_t pk_checkset_select_region(struct pk_checkset *set, const char *region)
 {
-    size_t kept = 0, removed = 0;
-    for (size_t i = 0; i < set->n_checks; i++) {
-        const struct pk_check *c = &set->checks[i];
-        int in = c->n_selector_regions == 0;
-        for (size_t k = 0; k < c->n_selector_regions && !in; k++)
-            in = strcmp(c->selector_regions[k], region) == 0;
-        if (in) {
-            if (kept != i)
-                set->checks[kept] = set->checks[i];
-            kept++;
-        } else {
-            ck_check_free(&set->checks[i]);
-            removed++;
-        }
-    }
-    set->n_checks = kept;
-    return removed;
+    const struct selection s = {.region = region, .region_only = 1};
+    return keep_selected(set, &s);
 }
 
 int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b)

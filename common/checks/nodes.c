@@ -13,31 +13,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "origin:line:col: " and the message into the caller's err. */
+static int vfail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int vfail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt, va_list ap)
+{
+    int n = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
+    if (n >= 0 && (size_t)n < L->errlen)
+        vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
+    return -1;
+}
+
 __attribute__((format(printf, 3, 4))) int ck_fail_at(struct pk_check_loader *L, const yaml_node_t *node,
                                                      const char *fmt, ...)
 {
-    int line = node ? (int)node->start_mark.line + 1 : 1;
-    int col = node ? (int)node->start_mark.column + 1 : 1;
-    int n = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
-    if (n >= 0 && (size_t)n < L->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfail_at_pos(L, node ? (int)node->start_mark.line + 1 : 1, node ? (int)node->start_mark.column + 1 : 1, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
 __attribute__((format(printf, 4, 5))) int ck_fail_at_pos(struct pk_check_loader *L, int line, int col, const char *fmt,
                                                          ...)
 {
-    int n = snprintf(L->err, L->errlen, "%s:%d:%d: ", L->origin, line, col);
-    if (n >= 0 && (size_t)n < L->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfail_at_pos(L, line, col, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
