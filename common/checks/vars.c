@@ -13,77 +13,64 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Resolves the ${NAME} or ${NAME:-default} that starts at p: *value is the
+ * environment's value, the default (then *fallback owns it) or "" when the
+ * environment is deferred; *next points after the closing brace. */
+static int env_reference(struct pk_check_loader *L, const yaml_node_t *n, const char *src, const char *p,
+                         const char **value, char **fallback, const char **next)
+{
+    const char *name = p + 2, *end = strchr(name, '}');
+    size_t name_len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+    if (!end || name_len == 0 || (name[0] >= '0' && name[0] <= '9') ||
+        (name[name_len] != '}' && strncmp(name + name_len, ":-", 2) != 0))
+        return ck_fail_at(L, n, "malformed '${' in '%s': write ${NAME} or ${NAME:-default}", src);
+    char var[256];
+    if (name_len >= sizeof var)
+        return ck_fail_at(L, n, "environment variable name too long");
+    memcpy(var, name, name_len);
+    var[name_len] = '\0';
+    *value = getenv(var);
+    if (name[name_len] == ':' && (!*value || !**value)) {
+        if (!(*fallback = strndup(name + name_len + 2, (size_t)(end - (name + name_len + 2)))))
+            return ck_fail_at(L, n, "out of memory");
+        *value = *fallback;
+    }
+    if (!*value && L->defer_env)
+        *value = ""; /* resolved on the probe that runs the check */
+    if (!*value)
+        return ck_fail_at(L, n, "environment variable '%s' is not set (write ${%s:-default} to give a default)", var,
+                          var);
+    *next = end + 1;
+    return 0;
+}
+
 /* ${NAME} and ${NAME:-default} from the environment; "$${" writes "${". *out is
  * a fresh string (caller frees). */
 int ck_substitute_env(struct pk_check_loader *L, const yaml_node_t *n, const char *src, char **out)
 {
-    size_t cap = strlen(src) + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf)
-        return ck_fail_at(L, n, "out of memory");
+    struct pk_buf b;
+    pk_buf_init(&b, CK_TEXT_MAX);
     for (const char *p = src; *p;) {
-        const char *piece = p;
-        size_t piece_len = 1;
-        char *fallback = NULL;
         if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-            piece = "${";
-            piece_len = 2;
+            pk_buf_add(&b, "${", 2);
             p += 3;
         } else if (p[0] == '$' && p[1] == '{') {
-            const char *name = p + 2, *end = strchr(name, '}');
-            size_t name_len = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
-            if (!end || name_len == 0 || (name[0] >= '0' && name[0] <= '9') ||
-                (name[name_len] != '}' && strncmp(name + name_len, ":-", 2) != 0)) {
-                free(buf);
-                return ck_fail_at(L, n, "malformed '${' in '%s': write ${NAME} or ${NAME:-default}", src);
+            const char *value = NULL;
+            char *fallback = NULL;
+            int rc = env_reference(L, n, src, p, &value, &fallback, &p);
+            if (rc == 0)
+                pk_buf_adds(&b, value);
+            free(fallback);
+            if (rc < 0) {
+                pk_buf_free(&b);
+                return -1;
             }
-            char var[256];
-            if (name_len >= sizeof var) {
-                free(buf);
-                return ck_fail_at(L, n, "environment variable name too long");
-            }
-            memcpy(var, name, name_len);
-            var[name_len] = '\0';
-            const char *value = getenv(var);
-            if (name[name_len] == ':' && (!value || !*value)) {
-                size_t fl = (size_t)(end - (name + name_len + 2));
-                fallback = strndup(name + name_len + 2, fl);
-                if (!fallback) {
-                    free(buf);
-                    return ck_fail_at(L, n, "out of memory");
-                }
-                value = fallback;
-            }
-            if (!value && L->defer_env)
-                value = ""; /* resolved on the probe that runs the check */
-            if (!value) {
-                free(buf);
-                return ck_fail_at(L, n, "environment variable '%s' is not set (write ${%s:-default} to give a default)",
-                                  var, var);
-            }
-            piece = value;
-            piece_len = strlen(value);
-            p = end + 1;
         } else {
-            p++;
+            pk_buf_add(&b, p++, 1);
         }
-        if (len + piece_len + 1 > cap) {
-            while (len + piece_len + 1 > cap)
-                cap *= 2;
-            char *grown = realloc(buf, cap);
-            if (!grown) {
-                free(buf);
-                free(fallback);
-                return ck_fail_at(L, n, "out of memory");
-            }
-            buf = grown;
-        }
-        memcpy(buf + len, piece, piece_len);
-        len += piece_len;
-        free(fallback);
     }
-    buf[len] = '\0';
-    *out = buf;
+    if (!(*out = pk_buf_take(&b)))
+        return ck_fail_at(L, n, "out of memory");
     return 0;
 }
 
