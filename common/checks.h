@@ -1,4 +1,4 @@
-/* checks.h (v2, the issue-4 contract): the check language as parsed data.
+/* checks.h: the check language as parsed data.
  *
  * A check file is YAML:
  *
@@ -48,8 +48,8 @@
  *   type: grpc  grpc: {target: '127.0.0.1:7700', service: name, tls: false, ca_file: ...}
  *   type: exec  exec: {command: [prog, arg], env: {K: v}, workdir: /d, max_output: 64KiB}
  *                     or {command: 'a | b', shell: true}
- * http also accepts the issue-3 flat form (url, method, headers, body,
- * expect_status on the check). An http step without a status assertion expects
+ * http also accepts a flat form (url, method, headers, body, expect_status on
+ * the check), read into the same single step. An http step without a status assertion expects
  * 200. `burst:` (http only): {count: 20, within: 1s, expect_status: 429, at_least: 1, at_most: N}.
  * Assertion kinds also: metric: {series: 'name{l="v"}', op: '<', value: 5e8}.
  * ${ENV} / ${ENV:-default} apply to every string value; $${ writes a literal ${.
@@ -170,6 +170,19 @@ struct pk_burst {
     int expect_at_most;          /* ... and at most this many (-1 = no bound) */
 };
 
+/* http: one request with its assertions, captures and extractions, the same
+ * step a flow runs, and an optional burst. */
+struct pk_http_options {
+    struct pk_step *step;        /* exactly one; owned */
+    struct pk_burst burst;
+};
+
+/* flow: steps run in order; captures feed later steps. */
+struct pk_flow_options {
+    struct pk_step *steps;       /* one or more; owned */
+    size_t n_steps;
+};
+
 struct pk_tcp_options {
     char *host;                  /* (template) */
     int port;
@@ -227,9 +240,24 @@ struct pk_var_source {
     int secret;                  /* 1: redact everywhere */
 };
 
+/* The check types. Each has one row in pk_check_types (common/checks/types.c),
+ * one parse file (common/checks/parse_<type>.c) and one executor in the
+ * probe's registry (probe/checks/registry.c), keyed by this enum. */
+enum pk_check_kind {
+    PK_CHECK_HTTP,
+    PK_CHECK_FLOW,
+    PK_CHECK_TCP,
+    PK_CHECK_DNS,
+    PK_CHECK_TLS,
+    PK_CHECK_GRPC,
+    PK_CHECK_EXEC,
+    PK_CHECK_KINDS /* how many */
+};
+
 struct pk_check {
     char *name;                  /* unique within a set */
-    char *type;                  /* http flow tcp dns tls grpc exec */
+    char *type;                  /* the `type:` as written: http flow tcp dns tls grpc exec */
+    int kind;                    /* enum pk_check_kind: the type as a number; selects u */
     char *service;               /* NULL when not given */
     char *file;                  /* where it was defined, for error messages */
     int line;
@@ -242,25 +270,16 @@ struct pk_check {
     struct pk_check_slo slo;
     char *target;                /* a human string for reports: URL, host:port, ... */
 
-    /* http (issue 3 form; kept until the http check reads steps[0]) */
-    char *url;
-    char *method;
-    struct pk_kv *headers;
-    size_t n_headers;
-    char *body;
-    int *expect_status;
-    size_t n_expect_status;
-
-    /* http: exactly one step; flow: one or more */
-    struct pk_step *steps;
-    size_t n_steps;
-    struct pk_burst burst;
-
-    struct pk_tcp_options tcp;
-    struct pk_dns_options dns;
-    struct pk_tls_check_options tls;
-    struct pk_grpc_options grpc;
-    struct pk_exec_options exec;
+    /* The type's options: the member named by kind. */
+    union {
+        struct pk_http_options http;
+        struct pk_flow_options flow;
+        struct pk_tcp_options tcp;
+        struct pk_dns_options dns;
+        struct pk_tls_check_options tls;
+        struct pk_grpc_options grpc;
+        struct pk_exec_options exec;
+    } u;
     /* tcp, dns, tls, grpc, exec: check-level assertions (exec: output, time;
      * perfdata become metrics anyway) */
     struct pk_assertion *asserts;
@@ -316,6 +335,23 @@ struct pk_var_overrides {
 #define PK_CHECKS_DEFAULT_MAX_FILE_BYTES ((size_t)16 << 20)
 void pk_checkset_set_max_file_bytes(size_t bytes);
 size_t pk_checkset_max_file_bytes(void);
+
+/* One row per check type, indexed by enum pk_check_kind. The loader reads the
+ * keys every check shares, then hands the check's mapping to the row's parse,
+ * which fills the type's options; free releases them. */
+struct pk_check_loader; /* private to common/checks/ */
+struct yaml_node_s;     /* libyaml's yaml_node_t */
+struct pk_check_type {
+    int kind;                /* enum pk_check_kind; equal to the row's index */
+    const char *name;        /* the `type:` value */
+    const char *const *keys; /* check keys the type adds to the shared ones; NULL-terminated */
+    /* 0, or -1 with the error in the loader; c is freed by the caller either way on error. */
+    int (*parse)(struct pk_check_loader *L, const struct yaml_node_s *map, struct pk_check *c);
+    void (*free)(struct pk_check *c); /* the type's options only; safe on zeroed options */
+};
+extern const struct pk_check_type pk_check_types[PK_CHECK_KINDS];
+/* The row with that name, or NULL. */
+const struct pk_check_type *pk_check_type_find(const char *name);
 
 /* Returns 0, or -1 with "path:line:col: reason" in err. *out is untouched on error. */
 int pk_checkset_load_file(const char *path, struct pk_checkset *out, char *err, size_t errlen);

@@ -744,7 +744,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; infos && i < set.n_checks; i++) {
         infos[i].name = set.checks[i].name;
         infos[i].type = set.checks[i].type;
-        infos[i].target = set.checks[i].target ? set.checks[i].target : set.checks[i].url;
+        infos[i].target = set.checks[i].target;
         infos[i].interval_ms = set.checks[i].interval_ms;
         infos[i].service = set.checks[i].service;
         infos[i].budget_p50_ms = set.checks[i].budgets.p50_ms;

@@ -221,31 +221,11 @@ static void list_answers(char *out, size_t size, const struct query *q)
         snprintf(out, size, "no answers");
 }
 
-static void dns_work(struct check_job *job)
+/* A resolver for one query: two tries of half the budget each, the check's
+ * server when given. 0, or -1 with the result set (and no channel left). */
+static int open_channel(ares_channel *channel, const struct pk_dns_options *o, int64_t timeout_ms,
+                        struct pk_result *r)
 {
-    const struct pk_check *c = job->check;
-    const struct pk_dns_options *o = &c->dns;
-    struct pk_result *r = &job->result;
-    const struct dns_check *d = (const struct dns_check *)((const char *)job - offsetof(struct dns_check, job));
-    int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
-    int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
-    ares_channel channel = NULL;
-    struct query *q = calloc(1, sizeof *q);
-    int channel_ok = 0;
-    char *qname = NULL;
-    const char *shown_name = o->name;
-    if (check_render(c, o->name, &qname, &shown_name, r->message, sizeof r->message) < 0) {
-        r->outcome = PK_OUTCOME_FAILED;
-        r->error_class = PK_ERR_INTERNAL;
-        goto out;
-    }
-    if (!q || ares_init_status != ARES_SUCCESS) {
-        r->outcome = PK_OUTCOME_FAILED;
-        r->error_class = PK_ERR_INTERNAL;
-        snprintf(r->message, sizeof r->message, "%s", q ? "cannot initialise c-ares" : "out of memory");
-        goto out;
-    }
-    q->qtype = d->qtype;
     struct ares_options opts;
     memset(&opts, 0, sizeof opts);
     /* Two tries, each half the budget, so one lost UDP packet is survived. */
@@ -253,21 +233,27 @@ static void dns_work(struct check_job *job)
     opts.tries = 2;
     /* Report SERVFAIL/REFUSED as answered instead of failing over silently. */
     opts.flags = ARES_FLAG_NOCHECKRESP;
-    int rc = ares_init_options(&channel, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
+    int rc = ares_init_options(channel, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
     if (rc != ARES_SUCCESS) {
         r->outcome = PK_OUTCOME_FAILED;
         r->error_class = PK_ERR_INTERNAL;
         snprintf(r->message, sizeof r->message, "cannot create a resolver: %s", ares_strerror(rc));
-        goto out;
+        return -1;
     }
-    channel_ok = 1;
-    if (o->server && o->server[0] && (rc = ares_set_servers_ports_csv(channel, o->server)) != ARES_SUCCESS) {
+    if (o->server && o->server[0] && (rc = ares_set_servers_ports_csv(*channel, o->server)) != ARES_SUCCESS) {
         r->outcome = PK_OUTCOME_FAILED;
         r->error_class = PK_ERR_INTERNAL;
         snprintf(r->message, sizeof r->message, "bad server '%s': %s", o->server, ares_strerror(rc));
-        goto out;
+        ares_destroy(*channel);
+        return -1;
     }
-    ares_query(channel, qname, ns_c_in, d->qtype, on_answer, q);
+    return 0;
+}
+
+/* Drives the channel until the query is answered, the deadline passes
+ * (q->status ARES_ETIMEOUT) or the job is cancelled. */
+static void wait_for_answer(ares_channel channel, struct query *q, const struct check_job *job, int64_t deadline)
+{
     while (!q->done) {
         if (check_job_cancelled(job) || pk_mono_us() >= deadline) {
             ares_cancel(channel); /* calls on_answer with ARES_ECANCELLED */
@@ -305,11 +291,13 @@ static void dns_work(struct check_job *job)
                 ares_process_fd(channel, fds[i].revents & (POLLIN | POLLERR | POLLHUP) ? fds[i].fd : ARES_SOCKET_BAD,
                                 fds[i].revents & POLLOUT ? fds[i].fd : ARES_SOCKET_BAD);
     }
-    r->total_us = r->dns_us = pk_mono_us() - t0;
-    if (r->n_metrics < PK_MAX_METRICS) {
-        pk_strlcpy(r->metrics[r->n_metrics].name, "answers", PK_METRIC_NAME_MAX);
-        r->metrics[r->n_metrics++].value = q->n_answers;
-    }
+}
+
+/* The outcome from the query's status and answers, then the check's assertions. */
+static void judge_answer(const struct pk_check *c, const struct query *q, const char *shown_name, int64_t timeout_ms,
+                         struct pk_result *r)
+{
+    const struct pk_dns_options *o = &c->u.dns;
     char got[PK_MESSAGE_MAX];
     list_answers(got, sizeof got, q);
     r->outcome = PK_OUTCOME_FAILED;
@@ -319,23 +307,24 @@ static void dns_work(struct check_job *job)
         break;
     case ARES_ENOTFOUND:
         snprintf(r->message, sizeof r->message, "NXDOMAIN: %s does not exist", shown_name);
-        goto out;
+        return;
     case ARES_ESERVFAIL:
-        snprintf(r->message, sizeof r->message, "SERVFAIL for %s %s", o->record_type ? o->record_type : "A", shown_name);
-        goto out;
+        snprintf(r->message, sizeof r->message, "SERVFAIL for %s %s", o->record_type ? o->record_type : "A",
+                 shown_name);
+        return;
     case ARES_ENODATA:
         snprintf(r->message, sizeof r->message, "no %s records for %s", o->record_type ? o->record_type : "A",
                  shown_name);
-        goto out;
+        return;
     case ARES_ETIMEOUT:
         r->error_class = PK_ERR_TIMEOUT;
         snprintf(r->message, sizeof r->message, "no answer for %s %s within %lld ms",
                  o->record_type ? o->record_type : "A", shown_name, (long long)timeout_ms);
-        goto out;
+        return;
     default:
         snprintf(r->message, sizeof r->message, "%s %s: %s", o->record_type ? o->record_type : "A", shown_name,
                  ares_strerror(q->status));
-        goto out;
+        return;
     }
     for (size_t i = 0; i < o->n_expect; i++) {
         int found = 0;
@@ -347,12 +336,50 @@ static void dns_work(struct check_job *job)
             size_t used = strlen(r->message);
             pk_strlcpy(r->message + used, got, sizeof r->message - used);
             pk_utf8_sanitize(r->message);
-            goto out;
+            return;
         }
     }
     r->outcome = PK_OUTCOME_OK;
     r->error_class = PK_ERR_NONE;
     check_apply_asserts(c, NULL, 0, r);
+}
+
+static void dns_work(struct check_job *job)
+{
+    const struct pk_check *c = job->check;
+    const struct pk_dns_options *o = &c->u.dns;
+    struct pk_result *r = &job->result;
+    const struct dns_check *d = (const struct dns_check *)((const char *)job - offsetof(struct dns_check, job));
+    int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
+    int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
+    ares_channel channel = NULL;
+    struct query *q = calloc(1, sizeof *q);
+    int channel_ok = 0;
+    char *qname = NULL;
+    const char *shown_name = o->name;
+    if (check_render(c, o->name, &qname, &shown_name, r->message, sizeof r->message) < 0) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_INTERNAL;
+        goto out;
+    }
+    if (!q || ares_init_status != ARES_SUCCESS) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_INTERNAL;
+        snprintf(r->message, sizeof r->message, "%s", q ? "cannot initialise c-ares" : "out of memory");
+        goto out;
+    }
+    q->qtype = d->qtype;
+    if (open_channel(&channel, o, timeout_ms, r) < 0)
+        goto out;
+    channel_ok = 1;
+    ares_query(channel, qname, ns_c_in, d->qtype, on_answer, q);
+    wait_for_answer(channel, q, job, deadline);
+    r->total_us = r->dns_us = pk_mono_us() - t0;
+    if (r->n_metrics < PK_MAX_METRICS) {
+        pk_strlcpy(r->metrics[r->n_metrics].name, "answers", PK_METRIC_NAME_MAX);
+        r->metrics[r->n_metrics++].value = q->n_answers;
+    }
+    judge_answer(c, q, shown_name, timeout_ms, r);
 out:
     pk_utf8_sanitize(r->message);
     if (r->total_us < 0)
@@ -368,11 +395,11 @@ static int dns_create(const struct check_env *env, const struct pk_check *check,
 {
     const char *file = check->file ? check->file : "";
     int qtype = -1;
-    const char *type = check->dns.record_type && check->dns.record_type[0] ? check->dns.record_type : "A";
+    const char *type = check->u.dns.record_type && check->u.dns.record_type[0] ? check->u.dns.record_type : "A";
     for (size_t i = 0; i < sizeof record_types / sizeof *record_types; i++)
         if (strcasecmp(type, record_types[i].name) == 0)
             qtype = record_types[i].type;
-    if (!check->dns.name || !check->dns.name[0]) {
+    if (!check->u.dns.name || !check->u.dns.name[0]) {
         snprintf(err, errlen, "%s:%d: check '%s' needs a name to look up", file, check->line, check->name);
         return -1;
     }
@@ -412,7 +439,6 @@ static void dns_destroy(void *state)
 static void dns_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_dns = {
-    .name = "dns",
     .create = dns_create,
     .start = dns_start,
     .destroy = dns_destroy,

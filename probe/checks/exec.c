@@ -138,7 +138,7 @@ static void parse_output(const char *out, size_t len, char *status, size_t statu
  * same-named entries). NULL with err on failure; freed with free_env. */
 static char **build_env(const struct pk_check *c, char *err, size_t errlen)
 {
-    const struct pk_exec_options *o = &c->exec;
+    const struct pk_exec_options *o = &c->u.exec;
     size_t n = 0, k = 0;
     while (environ && environ[n])
         n++;
@@ -224,152 +224,170 @@ static void set_failed(struct pk_result *r, int outcome, int error_class, const 
     pk_utf8_sanitize(r->message);
 }
 
-static void exec_work(struct check_job *job)
+/* One execution in progress: what exec_work's steps share. */
+struct exec_run {
+    const struct pk_check *check;
+    struct check_job *job;
+    int64_t deadline;
+    size_t cap;                       /* output bytes kept */
+    int out_pipe[2], err_pipe[2];
+    char **envp, **rendered, *out;
+    size_t out_len;
+    int64_t out_total;                /* output bytes read, kept or not */
+    pid_t pid;
+    int status, exited, timed_out;
+};
+
+/* Renders argv and the environment, allocates the output buffer and opens the
+ * pipes. *shown_program gets what messages may name. */
+static int exec_prepare(struct exec_run *x, struct pk_result *r, const char **shown_program)
 {
-    const struct pk_check *c = job->check;
-    const struct pk_exec_options *o = &c->exec;
-    struct pk_result *r = &job->result;
-    int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
-    int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
-    int64_t cap = o->max_output_bytes > 0 ? o->max_output_bytes : DEFAULT_MAX_OUTPUT;
-    int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
-    char **envp = NULL, *out = NULL;
-    size_t out_len = 0;
-    int64_t out_total = 0;
-    pid_t pid = -1;
-    int status = 0, exited = 0, timed_out = 0;
+    const struct pk_exec_options *o = &x->check->u.exec;
     size_t argc = 0;
     while (o->argv[argc]) /* NULL-terminated, whatever argc says */
         argc++;
-    char **rendered = calloc(argc + 1, sizeof *rendered);
-    const char *shown_program = o->argv[0];
-    const char *shell_argv[] = {"/bin/sh", "-c", NULL, NULL};
-    const char *const *argv = o->shell ? shell_argv : (const char *const *)rendered;
-
-    if (!rendered || !(out = malloc((size_t)cap + 1))) {
+    x->rendered = calloc(argc + 1, sizeof *x->rendered);
+    if (!x->rendered || !(x->out = malloc(x->cap + 1))) {
         set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, "out of memory");
-        goto out;
+        return -1;
     }
     for (size_t i = 0; i < argc; i++) {
         const char *shown;
-        if (check_render(c, o->argv[i], &rendered[i], &shown, r->message, sizeof r->message) < 0) {
+        if (check_render(x->check, o->argv[i], &x->rendered[i], &shown, r->message, sizeof r->message) < 0) {
             r->outcome = PK_OUTCOME_FAILED;
             r->error_class = PK_ERR_INTERNAL;
-            goto out;
+            return -1;
         }
         if (i == 0)
-            shown_program = o->shell ? "/bin/sh" : shown;
+            *shown_program = o->shell ? "/bin/sh" : shown;
     }
-    shell_argv[2] = rendered[0];
-    if (!(envp = build_env(c, r->message, sizeof r->message))) {
+    if (!(x->envp = build_env(x->check, r->message, sizeof r->message))) {
         r->outcome = PK_OUTCOME_FAILED;
         r->error_class = PK_ERR_INTERNAL;
-        goto out;
+        return -1;
     }
-    if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
+    if (pipe2(x->out_pipe, O_CLOEXEC) < 0 || pipe2(x->err_pipe, O_CLOEXEC) < 0) {
         set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, strerror(errno));
-        goto out;
+        return -1;
     }
-    pid = fork();
-    if (pid < 0) {
+    return 0;
+}
+
+/* Forks the plugin; -1 with the result set when it could not even start. */
+static int exec_spawn(struct exec_run *x, struct pk_result *r, const char *shown_program)
+{
+    const struct pk_exec_options *o = &x->check->u.exec;
+    const char *shell_argv[] = {"/bin/sh", "-c", x->rendered[0], NULL};
+    const char *const *argv = o->shell ? shell_argv : (const char *const *)x->rendered;
+    x->pid = fork();
+    if (x->pid < 0) {
         set_failed(r, PK_OUTCOME_FAILED, PK_ERR_INTERNAL, strerror(errno));
-        goto out;
+        return -1;
     }
-    if (pid == 0)
-        child(argv, envp, o->workdir, out_pipe[1], err_pipe[1]);
-    setpgid(pid, pid); /* also here, so the group exists before any kill */
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    out_pipe[1] = err_pipe[1] = -1;
+    if (x->pid == 0)
+        child(argv, x->envp, o->workdir, x->out_pipe[1], x->err_pipe[1]);
+    setpgid(x->pid, x->pid); /* also here, so the group exists before any kill */
+    close(x->out_pipe[1]);
+    close(x->err_pipe[1]);
+    x->out_pipe[1] = x->err_pipe[1] = -1;
 
     char failure[2];
     ssize_t n;
-    while ((n = read(err_pipe[0], failure, sizeof failure)) < 0 && errno == EINTR)
+    while ((n = read(x->err_pipe[0], failure, sizeof failure)) < 0 && errno == EINTR)
         ;
-    if (n == 2) {
-        waitpid(pid, NULL, 0);
-        pid = -1;
-        char what[PK_MESSAGE_MAX];
-        if (failure[0] == 'd')
-            snprintf(what, sizeof what, "cannot enter workdir %s: %s", o->workdir, strerror((unsigned char)failure[1]));
-        else
-            snprintf(what, sizeof what, "cannot run %s: %s", shown_program, strerror((unsigned char)failure[1]));
-        set_failed(r, PK_OUTCOME_UNKNOWN, PK_ERR_INTERNAL, what);
-        goto out;
-    }
+    if (n != 2)
+        return 0;
+    waitpid(x->pid, NULL, 0);
+    x->pid = -1;
+    char what[PK_MESSAGE_MAX];
+    if (failure[0] == 'd')
+        snprintf(what, sizeof what, "cannot enter workdir %s: %s", o->workdir, strerror((unsigned char)failure[1]));
+    else
+        snprintf(what, sizeof what, "cannot run %s: %s", shown_program, strerror((unsigned char)failure[1]));
+    set_failed(r, PK_OUTCOME_UNKNOWN, PK_ERR_INTERNAL, what);
+    return -1;
+}
 
+/* Output closed while the plugin runs on: wait for it without the pipe. */
+static void exec_wait_without_output(struct exec_run *x)
+{
+    while (!x->exited && !check_job_cancelled(x->job) && pk_mono_us() < x->deadline) {
+        if (waitpid(x->pid, &x->status, WNOHANG) == x->pid)
+            x->exited = 1;
+        else
+            poll(NULL, 0, 10);
+    }
+    x->timed_out = !x->exited;
+}
+
+/* Reads the output until the plugin exits (and a little after, for what it
+ * left in the pipe), the deadline passes or the job is cancelled; then kills
+ * whatever the plugin left running in its group. */
+static void exec_collect(struct exec_run *x)
+{
     int64_t linger_until = 0;
-    fcntl(out_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(x->out_pipe[0], F_SETFL, O_NONBLOCK);
     for (;;) {
-        if (!exited) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
-                exited = 1;
-                linger_until = pk_mono_us() + LINGER_MS * 1000;
-            }
+        if (!x->exited && waitpid(x->pid, &x->status, WNOHANG) == x->pid) {
+            x->exited = 1;
+            linger_until = pk_mono_us() + LINGER_MS * 1000;
         }
         int64_t now = pk_mono_us();
-        if (check_job_cancelled(job) || now >= deadline) {
-            timed_out = !exited;
+        if (check_job_cancelled(x->job) || now >= x->deadline) {
+            x->timed_out = !x->exited;
             break;
         }
-        if (exited && now >= linger_until)
+        if (x->exited && now >= linger_until)
             break;
-        int left = check_ms_left(exited ? linger_until : deadline);
-        struct pollfd p = {out_pipe[0], POLLIN, 0};
+        int left = check_ms_left(x->exited ? linger_until : x->deadline);
+        struct pollfd p = {x->out_pipe[0], POLLIN, 0};
         int ready = poll(&p, 1, left < SLICE_MS ? left : SLICE_MS);
         if (ready <= 0)
             continue;
         char buf[8192];
-        n = read(out_pipe[0], buf, sizeof buf);
+        ssize_t n = read(x->out_pipe[0], buf, sizeof buf);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n <= 0) {
-            if (exited)
-                break;
-            /* Output closed while the plugin runs on: wait for it without the pipe. */
-            while (!exited && !check_job_cancelled(job) && pk_mono_us() < deadline) {
-                if (waitpid(pid, &status, WNOHANG) == pid)
-                    exited = 1;
-                else
-                    poll(NULL, 0, 10);
-            }
-            timed_out = !exited;
+            if (!x->exited)
+                exec_wait_without_output(x);
             break;
         }
-        out_total += n;
-        size_t keep = (size_t)cap - out_len;
+        x->out_total += n;
+        size_t keep = x->cap - x->out_len;
         if (keep > (size_t)n)
             keep = (size_t)n;
-        memcpy(out + out_len, buf, keep);
-        out_len += keep;
+        memcpy(x->out + x->out_len, buf, keep);
+        x->out_len += keep;
     }
     /* Whatever the plugin left running in its group goes with it. */
-    kill(-pid, SIGKILL);
-    if (!exited)
-        waitpid(pid, &status, 0);
-    pid = -1;
-    out[out_len] = '\0';
-    r->total_us = pk_mono_us() - t0;
-    r->body_bytes = out_total;
+    kill(-x->pid, SIGKILL);
+    if (!x->exited)
+        waitpid(x->pid, &x->status, 0);
+    x->pid = -1;
+    x->out[x->out_len] = '\0';
+}
 
-    if (timed_out) {
+/* The outcome from the exit status and the output, then the check's assertions. */
+static void exec_judge(const struct exec_run *x, struct pk_result *r, int64_t timeout_ms)
+{
+    if (x->timed_out) {
         char what[64];
         snprintf(what, sizeof what, "timed out after %lld ms; killed", (long long)timeout_ms);
         set_failed(r, PK_OUTCOME_FAILED, PK_ERR_TIMEOUT, what);
-        goto out;
+        return;
     }
     char text[PK_MESSAGE_MAX];
-    parse_output(out, out_len, text, sizeof text, r);
-    if (WIFSIGNALED(status)) {
+    parse_output(x->out, x->out_len, text, sizeof text, r);
+    if (WIFSIGNALED(x->status)) {
         r->outcome = PK_OUTCOME_UNKNOWN;
         r->error_class = PK_ERR_INTERNAL;
-        snprintf(r->message, sizeof r->message, "killed by signal %d%s%.200s", WTERMSIG(status),
+        snprintf(r->message, sizeof r->message, "killed by signal %d%s%.200s", WTERMSIG(x->status),
                  text[0] ? ": " : "", text);
         pk_utf8_sanitize(r->message);
-        goto out;
+        return;
     }
-    int code = WEXITSTATUS(status);
+    int code = WEXITSTATUS(x->status);
     static const int outcomes[4] = {PK_OUTCOME_OK, PK_OUTCOME_DEGRADED, PK_OUTCOME_FAILED, PK_OUTCOME_UNKNOWN};
     if (code <= 3) {
         r->outcome = outcomes[code];
@@ -382,35 +400,59 @@ static void exec_work(struct check_job *job)
         snprintf(r->message, sizeof r->message, "exit code %d%s%.200s", code, text[0] ? ": " : "", text);
     }
     pk_utf8_sanitize(r->message);
-    check_apply_asserts(c, out, out_len, r);
-out:
-    if (pid > 0) {
-        kill(-pid, SIGKILL);
-        waitpid(pid, NULL, 0);
+    check_apply_asserts(x->check, x->out, x->out_len, r);
+}
+
+static void exec_work(struct check_job *job)
+{
+    const struct pk_check *c = job->check;
+    const struct pk_exec_options *o = &c->u.exec;
+    struct pk_result *r = &job->result;
+    int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
+    int64_t t0 = pk_mono_us();
+    struct exec_run x = {
+        .check = c,
+        .job = job,
+        .deadline = t0 + timeout_ms * 1000,
+        .cap = (size_t)(o->max_output_bytes > 0 ? o->max_output_bytes : DEFAULT_MAX_OUTPUT),
+        .out_pipe = {-1, -1},
+        .err_pipe = {-1, -1},
+        .pid = -1,
+    };
+    const char *shown_program = o->argv[0];
+    if (exec_prepare(&x, r, &shown_program) == 0 && exec_spawn(&x, r, shown_program) == 0) {
+        exec_collect(&x);
+        r->total_us = pk_mono_us() - t0;
+        r->body_bytes = x.out_total;
+        exec_judge(&x, r, timeout_ms);
+    }
+    if (x.pid > 0) {
+        kill(-x.pid, SIGKILL);
+        waitpid(x.pid, NULL, 0);
     }
     if (r->total_us < 0)
         r->total_us = pk_mono_us() - t0;
     for (int i = 0; i < 2; i++) {
-        if (out_pipe[i] >= 0)
-            close(out_pipe[i]);
-        if (err_pipe[i] >= 0)
-            close(err_pipe[i]);
+        if (x.out_pipe[i] >= 0)
+            close(x.out_pipe[i]);
+        if (x.err_pipe[i] >= 0)
+            close(x.err_pipe[i]);
     }
-    free_env(envp);
-    free_env(rendered);
-    free(out);
+    free_env(x.envp);
+    free_env(x.rendered);
+    free(x.out);
 }
 
 static int exec_create(const struct check_env *env, const struct pk_check *check, void **state, char *err,
                        size_t errlen)
 {
-    if (!check->exec.argv || !check->exec.argv[0] || !check->exec.argv[0][0]) {
+    if (!check->u.exec.argv || !check->u.exec.argv[0] || !check->u.exec.argv[0][0]) {
         snprintf(err, errlen, "%s:%d: check '%s' has no command to run", check->file ? check->file : "",
                  check->line, check->name);
         return -1;
     }
-    for (size_t i = 0; i < check->exec.n_env; i++)
-        if (!check->exec.env[i].key || !check->exec.env[i].key[0] || strchr(check->exec.env[i].key, '=')) {
+    for (size_t i = 0; i < check->u.exec.n_env; i++)
+        if (!check->u.exec.env[i].key || !check->u.exec.env[i].key[0] || strchr(check->u.exec.env[i].key, '=')) {
             snprintf(err, errlen, "%s:%d: check '%s' has a bad environment name", check->file ? check->file : "",
                      check->line, check->name);
             return -1;
@@ -444,7 +486,6 @@ static void exec_destroy(void *state)
 static void exec_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_exec = {
-    .name = "exec",
     .create = exec_create,
     .start = exec_start,
     .destroy = exec_destroy,

@@ -76,7 +76,7 @@ oom:
 /* `step 2 "view": ` before a step's reason. */
 static void step_message(const struct flow_check *f, const char *reason, char *out, size_t size)
 {
-    const struct pk_step *s = &f->check->steps[f->step];
+    const struct pk_step *s = &f->check->u.flow.steps[f->step];
     char generated[32]; /* the loader names an unnamed step "step-N"; no need to say it twice */
     snprintf(generated, sizeof generated, "step-%zu", f->step + 1);
     if (s->name && s->name[0] && strcmp(s->name, generated) != 0)
@@ -112,7 +112,7 @@ static void fail_step(struct flow_check *f, int outcome, int error_class, const 
 /* Starts f->step; on failure ends the flow. */
 static void start_step(struct flow_check *f)
 {
-    const struct pk_step *s = &f->check->steps[f->step];
+    const struct pk_step *s = &f->check->u.flow.steps[f->step];
     char err[PK_MESSAGE_MAX - 48], reason[PK_MESSAGE_MAX];
     int64_t budget_ms = f->check->timeout_ms > 0 ? f->check->timeout_ms : DEFAULT_TIMEOUT_MS;
     int64_t left_ms = budget_ms - (pk_mono_us() - f->started_mono_us) / 1000;
@@ -121,7 +121,7 @@ static void start_step(struct flow_check *f)
         fail_step(f, PK_OUTCOME_FAILED, PK_ERR_TIMEOUT, reason);
         return;
     }
-    if (http_exchange_start(f->x, &s->request, f->captures, f->n_captures, 0, left_ms, err, sizeof err) < 0) {
+    if (http_exchange_start(f->x, &s->request, f->captures, f->n_captures, left_ms, err, sizeof err) < 0) {
         snprintf(reason, sizeof reason, "cannot build request: %s", err);
         fail_step(f, PK_OUTCOME_UNKNOWN, PK_ERR_INTERNAL, reason);
     }
@@ -138,7 +138,7 @@ static int has_status_assertion(const struct pk_step *s)
 static void step_done(void *user, struct http_exchange *x)
 {
     struct flow_check *f = user;
-    const struct pk_step *s = &f->check->steps[f->step];
+    const struct pk_step *s = &f->check->u.flow.steps[f->step];
     struct pk_result one;
     memset(&one, 0, sizeof one);
     int answered = http_exchange_result(x, &one) == 0;
@@ -192,7 +192,7 @@ static void step_done(void *user, struct http_exchange *x)
         }
     }
     assert_response_release(&view);
-    if (++f->step < f->check->n_steps) {
+    if (++f->step < f->check->u.flow.n_steps) {
         start_step(f);
         return;
     }
@@ -230,7 +230,7 @@ static void flow_destroy(void *state)
 static int flow_create(const struct check_env *env, const struct pk_check *c, void **state, char *err, size_t errlen)
 {
     struct flow_check *f = NULL;
-    if (c->n_steps == 0) {
+    if (c->u.flow.n_steps == 0) {
         snprintf(err, errlen, "%s:%d: flow check '%s' has no steps", c->file ? c->file : "?", c->line, c->name);
         return -1;
     }
@@ -246,7 +246,6 @@ static int flow_create(const struct check_env *env, const struct pk_check *c, vo
 }
 
 const struct check_type check_type_flow = {
-    .name = "flow",
     .create = flow_create,
     .start = flow_start,
     .destroy = flow_destroy,

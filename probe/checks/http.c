@@ -2,8 +2,8 @@
  * exchange that the flow check shares (http.h). An exchange renders its
  * request's templates at every start, adds one easy handle to the runner's
  * multi handle and keeps the final response's status, headers and the first
- * max_body bytes for assertions. A check is one exchange (steps[0], or the
- * issue-3 fields when there are no steps), or a burst of N at once. Every
+ * max_body bytes for assertions. A check is one exchange (its single step,
+ * the representation a flow step shares), or a burst of N at once. Every
  * connection and name lookup is fresh, so each result measures the whole
  * path. Never blocks, never touches the multi handle off the runner thread,
  * and never puts a rendered value in a message: messages quote the check. */
@@ -187,14 +187,8 @@ void http_exchange_free(struct http_exchange *x)
 }
 
 static int render(struct http_exchange *x, const char *src, const struct pk_kv *captures, size_t n_captures,
-                  const char *body, int flags, int literal, char **out, int *used_secret, char *err, size_t errlen)
+                  const char *body, int flags, char **out, int *used_secret, char *err, size_t errlen)
 {
-    if (literal) {
-        *out = strdup(src ? src : "");
-        if (!*out)
-            snprintf(err, errlen, "out of memory");
-        return *out ? 0 : -1;
-    }
     return pk_check_render(x->check, src ? src : "", captures, n_captures, body, flags, out, used_secret, err, errlen);
 }
 
@@ -223,7 +217,7 @@ static int append_header(struct http_exchange *x, const char *name, const char *
 
 /* Builds "a=1&b=two%20words" from the form fields into x->body. */
 static int render_form(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
-                       size_t n_captures, int literal, char *err, size_t errlen)
+                       size_t n_captures, char *err, size_t errlen)
 {
     size_t len = 0, cap = 256;
     char *out = malloc(cap);
@@ -232,7 +226,7 @@ static int render_form(struct http_exchange *x, const struct pk_request *req, co
     out[0] = '\0';
     for (size_t i = 0; i < req->n_form; i++) {
         char *value = NULL, *key_esc = NULL, *value_esc = NULL, ferr[200];
-        if (render(x, req->form[i].value, captures, n_captures, NULL, PK_TEMPLATE_RAW, literal, &value, NULL, ferr,
+        if (render(x, req->form[i].value, captures, n_captures, NULL, PK_TEMPLATE_RAW, &value, NULL, ferr,
                    sizeof ferr) < 0) {
             snprintf(err, errlen, "form field %s: %s", req->form[i].key, ferr);
             free(out);
@@ -319,22 +313,13 @@ out:
     return ok;
 }
 
-int http_exchange_start(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
-                        size_t n_captures, int literal, int64_t timeout_ms, char *err, size_t errlen)
+/* Renders the request's url, body and headers into x. 0, or -1 with err set. */
+static int render_request(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
+                          size_t n_captures, char *err, size_t errlen)
 {
     char rerr[200] = "";
     int url_secret = 0;
-    CURLcode rc = CURLE_OK;
-
-    reset_request(x);
-    clear_response_headers(x);
-    x->resp_len = 0;
-    x->body_bytes = 0;
-    x->curl_code = CURLE_OK;
-    x->errbuf[0] = '\0';
-    x->keep_max = req->max_body_bytes > 0 ? req->max_body_bytes : BODY_KEEP_DEFAULT;
-
-    if (render(x, req->url, captures, n_captures, NULL, PK_TEMPLATE_RAW, literal, &x->url, &url_secret, rerr,
+    if (render(x, req->url, captures, n_captures, NULL, PK_TEMPLATE_RAW, &x->url, &url_secret, rerr,
                sizeof rerr) < 0) {
         snprintf(err, errlen, "url: %s", rerr);
         return -1;
@@ -347,14 +332,14 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
     case PK_BODY_RAW:
     case PK_BODY_JSON:
         if (render(x, req->body, captures, n_captures, NULL,
-                   req->body_kind == PK_BODY_JSON ? PK_TEMPLATE_JSON_STRING : PK_TEMPLATE_RAW, literal, &x->body, NULL,
+                   req->body_kind == PK_BODY_JSON ? PK_TEMPLATE_JSON_STRING : PK_TEMPLATE_RAW, &x->body, NULL,
                    rerr, sizeof rerr) < 0) {
             snprintf(err, errlen, "body: %s", rerr);
             return -1;
         }
         break;
     case PK_BODY_FORM:
-        if (render_form(x, req, captures, n_captures, literal, err, errlen) < 0)
+        if (render_form(x, req, captures, n_captures, err, errlen) < 0)
             return -1;
         break;
     default:
@@ -363,7 +348,7 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
 
     for (size_t i = 0; i < req->n_headers; i++) {
         char *value = NULL;
-        if (render(x, req->headers[i].value, captures, n_captures, x->body ? x->body : "", PK_TEMPLATE_RAW, literal,
+        if (render(x, req->headers[i].value, captures, n_captures, x->body ? x->body : "", PK_TEMPLATE_RAW,
                    &value, NULL, rerr, sizeof rerr) < 0) {
             snprintf(err, errlen, "header %s: %s", req->headers[i].key, rerr);
             return -1;
@@ -383,6 +368,16 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
     if (x->body && !has_header(req, "Expect") && !(x->headers = curl_slist_append(x->headers, "Expect:")))
         goto oom;
 
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Every libcurl option of the transfer; the first failure's code. */
+static CURLcode configure_easy(struct http_exchange *x, const struct pk_request *req, int64_t timeout_ms)
+{
+    CURLcode rc = CURLE_OK;
     const char *method = req->method && req->method[0] ? req->method : x->body ? "POST" : "GET";
     curl_easy_reset(x->easy);
 #define SET(opt, value)                                                                                                \
@@ -438,6 +433,22 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
 #undef SET
+    return rc;
+}
+
+int http_exchange_start(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
+                        size_t n_captures, int64_t timeout_ms, char *err, size_t errlen)
+{
+    reset_request(x);
+    clear_response_headers(x);
+    x->resp_len = 0;
+    x->body_bytes = 0;
+    x->curl_code = CURLE_OK;
+    x->errbuf[0] = '\0';
+    x->keep_max = req->max_body_bytes > 0 ? req->max_body_bytes : BODY_KEEP_DEFAULT;
+    if (render_request(x, req, captures, n_captures, err, errlen) < 0)
+        return -1;
+    CURLcode rc = configure_easy(x, req, timeout_ms);
     if (rc != CURLE_OK) {
         snprintf(err, errlen, "cannot configure libcurl: %s", curl_easy_strerror(rc));
         return -1;
@@ -449,9 +460,6 @@ int http_exchange_start(struct http_exchange *x, const struct pk_request *req, c
     }
     x->in_flight = 1;
     return 0;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 static int classify(CURLcode code)
@@ -558,9 +566,8 @@ void http_exchange_response(struct http_exchange *x, struct assert_response *vie
 
 /* ---------------------------------------------------------------- the check */
 
-/* Without a status assertion a step must answer 200, as issue 3's
- * expect_status did (the loader adds the same default; this covers checks
- * built in code). The issue-3 fields carry their own expect_status. */
+/* Without a status assertion a step must answer 200 (the loader adds the same
+ * default; this covers checks built in code). */
 static const int default_status_range[2] = {200, 200};
 static const struct pk_assertion default_status = {
     .kind = PK_ASSERT_STATUS,
@@ -572,10 +579,7 @@ static const struct pk_assertion default_status = {
 struct http_check {
     const struct check_env *env;
     const struct pk_check *check; /* borrowed from the check set */
-    const struct pk_step *step;   /* check->steps[0], or legacy_step */
-    int literal;                  /* the issue-3 fields: nothing to render */
-    struct pk_step legacy_step;
-    struct pk_assertion legacy_status;
+    const struct pk_step *step;   /* check->u.http.step */
     struct http_exchange **x;     /* one, or burst.count */
     size_t n_x;
     size_t pending;               /* burst: exchanges still in flight */
@@ -653,7 +657,7 @@ static void burst_done(void *user, struct http_exchange *x)
     (void)x;
     if (--h->pending)
         return;
-    const struct pk_burst *b = &h->check->burst;
+    const struct pk_burst *b = &h->check->u.http.burst;
     struct pk_result r;
     result_init(h, &r);
     int matching = 0, answered = 0, first_status = 0;
@@ -716,13 +720,12 @@ static void http_start(void *state, void *slot)
     /* A burst adds all its transfers at once; within_ms is not spread (yet):
      * N requests at the same instant is the harder test of a rate limit. */
     for (size_t i = 0; i < h->n_x; i++) {
-        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check,
-                                                        h->check->burst.count > 0 ? burst_done : single_done, h))) {
+        http_exchange_done_fn done = h->check->u.http.burst.count > 0 ? burst_done : single_done;
+        if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check, done, h))) {
             snprintf(err, sizeof err, "out of memory");
             goto fail;
         }
-        if (http_exchange_start(h->x[i], &h->step->request, NULL, 0, h->literal, h->check->timeout_ms, err,
-                                sizeof err) < 0)
+        if (http_exchange_start(h->x[i], &h->step->request, NULL, 0, h->check->timeout_ms, err, sizeof err) < 0)
             goto fail;
         h->pending++;
     }
@@ -748,33 +751,7 @@ static void http_destroy(void *state)
     for (size_t i = 0; h->x && i < h->n_x; i++)
         http_exchange_free(h->x[i]);
     free(h->x);
-    free(h->legacy_status.status_ranges);
     free(h);
-}
-
-/* Turns the issue-3 fields into a step, so that one code path runs both. */
-static int legacy_step(struct http_check *h, const struct pk_check *c)
-{
-    struct pk_request *req = &h->legacy_step.request;
-    req->method = c->method;
-    req->url = c->url;
-    req->headers = c->headers;
-    req->n_headers = c->n_headers;
-    req->body_kind = c->body ? PK_BODY_RAW : PK_BODY_NONE;
-    req->body = c->body;
-    if (c->n_expect_status) {
-        h->legacy_status.kind = PK_ASSERT_STATUS;
-        h->legacy_status.severity = PK_SEV_FAILED;
-        if (!(h->legacy_status.status_ranges = calloc(2 * c->n_expect_status, sizeof(int))))
-            return -1;
-        for (size_t i = 0; i < c->n_expect_status; i++)
-            h->legacy_status.status_ranges[2 * i] = h->legacy_status.status_ranges[2 * i + 1] = c->expect_status[i];
-        h->legacy_status.n_status_ranges = c->n_expect_status;
-        h->legacy_step.asserts = &h->legacy_status;
-        h->legacy_step.n_asserts = 1;
-    }
-    h->literal = 1;
-    return 0;
 }
 
 static int http_create(const struct check_env *env, const struct pk_check *c, void **state, char *err, size_t errlen)
@@ -785,18 +762,11 @@ static int http_create(const struct check_env *env, const struct pk_check *c, vo
         goto oom;
     h->env = env;
     h->check = c;
-    if (c->n_steps > 0) {
-        h->step = &c->steps[0];
-    } else {
-        if (!c->url) {
-            snprintf(err, errlen, "check '%s': http check without a request", c->name);
-            goto out;
-        }
-        if (legacy_step(h, c) < 0)
-            goto oom;
-        h->step = &h->legacy_step;
+    if (!(h->step = c->u.http.step)) {
+        snprintf(err, errlen, "check '%s': http check without a request", c->name);
+        goto out;
     }
-    h->n_x = c->burst.count > 0 ? (size_t)c->burst.count : 1;
+    h->n_x = c->u.http.burst.count > 0 ? (size_t)c->u.http.burst.count : 1;
     if (!(h->x = calloc(h->n_x, sizeof *h->x)))
         goto oom;
     *state = h;
@@ -811,7 +781,6 @@ out:
 }
 
 const struct check_type check_type_http = {
-    .name = "http",
     .create = http_create,
     .start = http_start,
     .destroy = http_destroy,

@@ -23,14 +23,13 @@ typedef void (*http_exchange_done_fn)(void *user, struct http_exchange *x);
 struct http_exchange *http_exchange_new(const struct check_env *env, const struct pk_check *check,
                                         http_exchange_done_fn done, void *user);
 
-/* Renders `req` (templates resolve against captures, then the check's vars;
- * when `literal` is set nothing is rendered: the issue-3 fields) and adds the
+/* Renders `req` (templates resolve against captures, then the check's vars) and adds the
  * transfer to the multi handle with a total time limit of timeout_ms. `req`
  * and `captures` are only read during the call. 0, or -1 with a sentence in
  * err that names the part (url, header X, body, form field f) and never holds
  * a rendered value; then nothing was started and done will not be called. */
 int http_exchange_start(struct http_exchange *x, const struct pk_request *req, const struct pk_kv *captures,
-                        size_t n_captures, int literal, int64_t timeout_ms, char *err, size_t errlen);
+                        size_t n_captures, int64_t timeout_ms, char *err, size_t errlen);
 
 /* After done: fills r's status_code, body_bytes and phase timings. Returns 0
  * when an HTTP answer came back, or -1 after also setting r's outcome (failed),

@@ -1,5 +1,6 @@
-/* registry.c: the list of check types this probe can run. Adding a type is
- * one file in checks/ and one line below. Owns nothing. Also the small job
+/* registry.c: the executors of the check types this probe can run, keyed by
+ * enum pk_check_kind. Adding a type is one row in common/checks/types.c, one
+ * parse file in common/checks/, one executor file here and one line below. Owns nothing. Also the small job
  * helper that lets blocking check types (tcp, dns, tls, grpc, exec) work on a
  * thread of their own and hand results back on the runner thread (waking the
  * runner through env->wake, so this file needs no libcurl). */
@@ -12,28 +13,33 @@
 
 #include "../../common/template.h"
 
-static const struct check_type *const types[] = {
-    &check_type_http,
-    &check_type_flow,
-    &check_type_tcp,
-    &check_type_dns,
-    &check_type_tls,
-    &check_type_grpc,
-    &check_type_exec,
+/* Keyed by the loader's enum pk_check_kind: the type's name, keys and parser
+ * are its row in pk_check_types (common/checks/types.c), the executor is here. */
+static const struct check_type *const types[PK_CHECK_KINDS] = {
+    [PK_CHECK_HTTP] = &check_type_http,
+    [PK_CHECK_FLOW] = &check_type_flow,
+    [PK_CHECK_TCP] = &check_type_tcp,
+    [PK_CHECK_DNS] = &check_type_dns,
+    [PK_CHECK_TLS] = &check_type_tls,
+    [PK_CHECK_GRPC] = &check_type_grpc,
+    [PK_CHECK_EXEC] = &check_type_exec,
 };
+
+const struct check_type *check_type_of(int kind)
+{
+    return kind >= 0 && kind < PK_CHECK_KINDS ? types[kind] : NULL;
+}
 
 const struct check_type *check_type_find(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof types / sizeof *types; i++)
-        if (strcmp(types[i]->name, name) == 0)
-            return types[i];
-    return NULL;
+    const struct pk_check_type *t = pk_check_type_find(name);
+    return t ? check_type_of(t->kind) : NULL;
 }
 
 void check_types_poll_completions(void)
 {
-    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
-        if (types[i]->poll_completions)
+    for (size_t i = 0; i < PK_CHECK_KINDS; i++)
+        if (types[i] && types[i]->poll_completions)
             types[i]->poll_completions();
 }
 

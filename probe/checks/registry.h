@@ -1,7 +1,8 @@
 /* registry.h: the check types a probe can execute, in the collectd style: each
- * type is a table of callbacks under a name, defined in its own file
- * (checks/http.c, later tcp.c, dns.c, tls.c, grpc.c, exec.c, flow.c) and
- * listed once in registry.c. The runner owns the event loop; a type only
+ * type is a table of callbacks, defined in its own file (checks/http.c, tcp.c,
+ * dns.c, tls.c, rpc_grpc.c, exec.c, flow.c) and listed once in registry.c
+ * under its enum pk_check_kind (common/checks.h), which also keys the
+ * loader's table of names and parsers. The runner owns the event loop; a type only
  * starts executions on it and reports each one exactly once through
  * check_env.done. Curl-free on purpose: CURL handles travel as void *. */
 #ifndef PK_CHECK_REGISTRY_H
@@ -33,7 +34,6 @@ struct check_curl_io {
 };
 
 struct check_type {
-    const char *name; /* the `type:` value in check files */
     /* Builds per-check state (*state, owned by the type, freed by destroy).
      * `check` is borrowed and must outlive the state. -1 with err on failure. */
     int (*create)(const struct check_env *env, const struct pk_check *check, void **state, char *err, size_t errlen);
@@ -55,6 +55,8 @@ void check_types_poll_completions(void);
 
 /* NULL when no type has that name. */
 const struct check_type *check_type_find(const char *name);
+/* The executor of a kind (enum pk_check_kind); NULL when out of range. */
+const struct check_type *check_type_of(int kind);
 
 /* One per file in checks/; registry.c lists them. */
 extern const struct check_type check_type_http;

@@ -31,7 +31,7 @@ static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static grpc_channel *open_channel(const struct grpc_check *g)
 {
-    const struct pk_grpc_options *o = &g->check->grpc;
+    const struct pk_grpc_options *o = &g->check->u.grpc;
     if (!o->tls)
         return rpc_channel_create(o->target);
     char target[512];
@@ -62,7 +62,7 @@ static void grpc_work(struct check_job *job)
 {
     const struct grpc_check *g = (const struct grpc_check *)((const char *)job - offsetof(struct grpc_check, job));
     const struct pk_check *c = job->check;
-    const struct pk_grpc_options *o = &c->grpc;
+    const struct pk_grpc_options *o = &c->u.grpc;
     struct pk_result *r = &job->result;
     int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
     int64_t t0 = pk_mono_us();
@@ -171,7 +171,7 @@ static int grpc_create(const struct check_env *env, const struct pk_check *check
                        size_t errlen)
 {
     const char *file = check->file ? check->file : "";
-    const struct pk_grpc_options *o = &check->grpc;
+    const struct pk_grpc_options *o = &check->u.grpc;
     if (!o->target || !o->target[0]) {
         snprintf(err, errlen, "%s:%d: check '%s' needs a target (host:port)", file, check->line, check->name);
         return -1;
@@ -217,7 +217,6 @@ static void grpc_destroy(void *state)
 static void grpc_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_grpc = {
-    .name = "grpc",
     .create = grpc_create,
     .start = grpc_start,
     .destroy = grpc_destroy,

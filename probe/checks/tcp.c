@@ -160,7 +160,7 @@ static int wants_output(const struct pk_check *c)
 static void tcp_work(struct check_job *job)
 {
     const struct pk_check *c = job->check;
-    const struct pk_tcp_options *o = &c->tcp;
+    const struct pk_tcp_options *o = &c->u.tcp;
     struct pk_result *r = &job->result;
     char *got = malloc(TCP_READ_MAX + 1);
     size_t got_len = 0;
@@ -251,7 +251,7 @@ out:
 static int tcp_create(const struct check_env *env, const struct pk_check *check, void **state, char *err,
                       size_t errlen)
 {
-    if (!check->tcp.host || !check->tcp.host[0] || check->tcp.port <= 0 || check->tcp.port > 65535) {
+    if (!check->u.tcp.host || !check->u.tcp.host[0] || check->u.tcp.port <= 0 || check->u.tcp.port > 65535) {
         snprintf(err, errlen, "%s:%d: check '%s' needs a host and a port 1..65535", check->file ? check->file : "",
                  check->line, check->name);
         return -1;
@@ -285,7 +285,6 @@ static void tcp_destroy(void *state)
 static void tcp_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tcp = {
-    .name = "tcp",
     .create = tcp_create,
     .start = tcp_start,
     .destroy = tcp_destroy,

@@ -57,7 +57,7 @@ static void tls_work(struct check_job *job)
 {
     const struct tls_check *t = (const struct tls_check *)((const char *)job - offsetof(struct tls_check, job));
     const struct pk_check *c = job->check;
-    const struct pk_tls_check_options *o = &c->tls;
+    const struct pk_tls_check_options *o = &c->u.tls;
     struct pk_result *r = &job->result;
     int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
     int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
@@ -173,7 +173,7 @@ static int tls_create(const struct check_env *env, const struct pk_check *check,
                       size_t errlen)
 {
     const char *file = check->file ? check->file : "";
-    const struct pk_tls_check_options *o = &check->tls;
+    const struct pk_tls_check_options *o = &check->u.tls;
     struct tls_check *t = NULL;
     if (!o->host || !o->host[0] || o->port < 0 || o->port > 65535) {
         snprintf(err, errlen, "%s:%d: check '%s' needs a host (and a port 1..65535, default 443)", file, check->line,
@@ -223,7 +223,6 @@ static void tls_destroy(void *state)
 static void tls_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tls = {
-    .name = "tls",
     .create = tls_create,
     .start = tls_start,
     .destroy = tls_destroy,

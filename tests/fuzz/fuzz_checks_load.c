@@ -1,5 +1,5 @@
 /* fuzz_checks_load.c: libFuzzer target for the check-file loader and validator
- * (common/checks.c) reading YAML from memory, as `picket-probe validate` does
+ * (common/checks/) reading YAML from memory, as `picket-probe validate` does
  * from a file. Every input must load or fail with "origin:line:col: reason". */
 #include <stddef.h>
 #include <stdint.h>

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -36,6 +37,42 @@ static const struct pk_check *find(const struct pk_checkset *set, const char *na
             return &set->checks[i];
     fail_msg("no check named %s", name);
     return NULL;
+}
+
+/* The steps of an http (its one step) or flow check; NULL/0 for other types. */
+static const struct pk_step *steps_of(const struct pk_check *c, size_t *n)
+{
+    *n = c->kind == PK_CHECK_HTTP ? 1 : c->kind == PK_CHECK_FLOW ? c->u.flow.n_steps : 0;
+    return c->kind == PK_CHECK_HTTP ? c->u.http.step : c->kind == PK_CHECK_FLOW ? c->u.flow.steps : NULL;
+}
+
+static const struct pk_step *first_step(const struct pk_check *c)
+{
+    size_t n;
+    const struct pk_step *s = steps_of(c, &n);
+    assert_non_null(s);
+    return s;
+}
+
+static size_t n_steps(const struct pk_check *c)
+{
+    size_t n;
+    steps_of(c, &n);
+    return n;
+}
+
+/* Every status a step's status assertions accept, in order, into out (at most
+ * cap); returns how many there are. */
+static size_t accepted_statuses(const struct pk_step *s, int *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_asserts; i++)
+        if (s->asserts[i].kind == PK_ASSERT_STATUS)
+            for (size_t j = 0; j < s->asserts[i].n_status_ranges; j++)
+                for (int st = s->asserts[i].status_ranges[2 * j]; st <= s->asserts[i].status_ranges[2 * j + 1]; st++)
+                    if (n++ < cap)
+                        out[n - 1] = st;
+    return n;
 }
 
 static const char good_yaml[] = "# Picket checks\n"
@@ -77,17 +114,21 @@ static void test_good_file(void **state)
     assert_string_equal(c->type, "http");
     assert_string_equal(c->file, path);
     assert_int_equal(c->line, 3);
-    assert_string_equal(c->url, "http://127.0.0.1:8000/health");
-    assert_string_equal(c->method, "POST");
-    assert_int_equal(c->n_headers, 2);
-    assert_string_equal(c->headers[0].key, "X-Token");
-    assert_string_equal(c->headers[0].value, "abc");
-    assert_string_equal(c->headers[1].key, "Content-Type");
-    assert_string_equal(c->headers[1].value, "application/json");
-    assert_string_equal(c->body, "{\"q\": 1}");
-    assert_int_equal(c->n_expect_status, 2);
-    assert_int_equal(c->expect_status[0], 200);
-    assert_int_equal(c->expect_status[1], 204);
+    assert_int_equal(c->kind, PK_CHECK_HTTP);
+    const struct pk_request *r = &first_step(c)->request;
+    int statuses[200];
+    assert_string_equal(r->url, "http://127.0.0.1:8000/health");
+    assert_string_equal(r->method, "POST");
+    assert_int_equal(r->n_headers, 2);
+    assert_string_equal(r->headers[0].key, "X-Token");
+    assert_string_equal(r->headers[0].value, "abc");
+    assert_string_equal(r->headers[1].key, "Content-Type");
+    assert_string_equal(r->headers[1].value, "application/json");
+    assert_int_equal(r->body_kind, PK_BODY_RAW);
+    assert_string_equal(r->body, "{\"q\": 1}");
+    assert_int_equal(accepted_statuses(first_step(c), statuses, 200), 2);
+    assert_int_equal(statuses[0], 200);
+    assert_int_equal(statuses[1], 204);
     assert_int_equal(c->interval_ms, 90000);
     assert_int_equal(c->timeout_ms, 2000);
     assert_int_equal(c->n_labels, 2);
@@ -98,19 +139,20 @@ static void test_good_file(void **state)
 
     c = find(&set, "minimal");
     assert_int_equal(c->line, 17);
-    assert_string_equal(c->method, "GET");
-    assert_null(c->body);
-    assert_int_equal(c->n_headers, 0);
+    r = &first_step(c)->request;
+    assert_string_equal(r->method, "GET");
+    assert_null(r->body);
+    assert_int_equal(r->n_headers, 0);
     assert_int_equal(c->n_labels, 0);
-    assert_int_equal(c->n_expect_status, 1);
-    assert_int_equal(c->expect_status[0], 200);
+    assert_int_equal(accepted_statuses(first_step(c), statuses, 200), 1);
+    assert_int_equal(statuses[0], 200);
     assert_int_equal(c->interval_ms, 30000);
     assert_int_equal(c->timeout_ms, 10000);
 
     c = find(&set, "plain_seconds.v2");
     assert_int_equal(c->interval_ms, 45000);
-    assert_int_equal(c->n_expect_status, 1);
-    assert_int_equal(c->expect_status[0], 503);
+    assert_int_equal(accepted_statuses(first_step(c), statuses, 200), 1);
+    assert_int_equal(statuses[0], 503);
 
     /* The default timeout shrinks to fit a short interval. */
     c = find(&set, "short");
@@ -309,7 +351,7 @@ static void test_alias_expansion_is_bounded(void **state)
                              "  - {name: a, type: http, url: 'http://x/', headers: &h {X-A: '1'}}\n"
                              "  - {name: b, type: http, url: 'http://x/', headers: *h}\n";
     assert_int_equal(pk_checkset_load_string(ok, strlen(ok), "ok", &set, err, sizeof err), 0);
-    assert_string_equal(set.checks[1].headers[0].key, "X-A");
+    assert_string_equal(first_step(&set.checks[1])->request.headers[0].key, "X-A");
     pk_checkset_free(&set);
     free(yaml);
 }
@@ -477,8 +519,9 @@ static void test_seed_file(void **state)
     assert_int_equal(c->slo.window_ms, (int64_t)30 * 86400000);
     assert_string_equal(c->target, "http://127.0.0.1:8000/query");
     assert_int_equal(c->n_vars, 5);
-    assert_int_equal(c->n_steps, 1);
-    const struct pk_step *s = &c->steps[0];
+    assert_int_equal(c->kind, PK_CHECK_HTTP);
+    assert_int_equal(n_steps(c), 1);
+    const struct pk_step *s = first_step(c);
     const struct pk_request *r = &s->request;
     assert_string_equal(r->method, "POST");
     assert_string_equal(r->url, "{{rag_url}}/query");
@@ -495,14 +538,10 @@ static void test_seed_file(void **state)
     assert_string_equal(r->tls.ca_file, "/ca.pem");
     assert_string_equal(r->tls.server_name, "rag.local");
     assert_int_equal(r->tls.insecure_skip_verify, 0);
-    /* issue-3 mirror */
-    assert_string_equal(c->url, "{{rag_url}}/query");
-    assert_string_equal(c->method, "POST");
-    assert_string_equal(c->body, r->body);
-    assert_int_equal(c->n_headers, 2);
-    assert_int_equal(c->n_expect_status, 1 + 100 + 5);
-    assert_int_equal(c->expect_status[0], 200);
-    assert_int_equal(c->expect_status[105], 304);
+    int statuses[200];
+    assert_int_equal(accepted_statuses(s, statuses, 200), 1 + 100 + 5);
+    assert_int_equal(statuses[0], 200);
+    assert_int_equal(statuses[105], 304);
 
     assert_int_equal(s->n_asserts, 10);
     const struct pk_assertion *a = s->asserts;
@@ -543,17 +582,18 @@ static void test_seed_file(void **state)
     assert_string_equal(s->extracts[0].name, "sources");
     assert_string_equal(s->extracts[0].expr, ".sources | length");
     assert_non_null(s->extracts[0].jq);
-    assert_int_equal(c->burst.count, 20);
-    assert_int_equal(c->burst.within_ms, 1000);
-    assert_int_equal(c->burst.expect_status, 429);
-    assert_int_equal(c->burst.expect_at_least, 1);
-    assert_int_equal(c->burst.expect_at_most, -1);
+    assert_int_equal(c->u.http.burst.count, 20);
+    assert_int_equal(c->u.http.burst.within_ms, 1000);
+    assert_int_equal(c->u.http.burst.expect_status, 429);
+    assert_int_equal(c->u.http.burst.expect_at_least, 1);
+    assert_int_equal(c->u.http.burst.expect_at_most, -1);
 
     c = find(&set, "approval");
     assert_string_equal(c->type, "flow");
-    assert_int_equal(c->n_steps, 2);
+    assert_int_equal(c->kind, PK_CHECK_FLOW);
+    assert_int_equal(n_steps(c), 2);
     assert_string_equal(c->target, "http://127.0.0.1:8004/generate");
-    s = &c->steps[0];
+    s = &c->u.flow.steps[0];
     assert_string_equal(s->name, "generate");
     assert_string_equal(s->request.method, "POST");
     assert_int_equal(s->request.body_kind, PK_BODY_FORM);
@@ -572,7 +612,7 @@ static void test_seed_file(void **state)
     assert_string_equal(s->captures[0].expr, "draft_\\d+");
     assert_non_null(s->captures[0].regex);
     assert_int_equal(s->captures[1].source, PK_CAPTURE_STATUS);
-    s = &c->steps[1];
+    s = &c->u.flow.steps[1];
     assert_string_equal(s->request.url, "{{approval_url}}/drafts/{{draft_id}}/approve");
     assert_int_equal(s->request.body_kind, PK_BODY_RAW);
     /* no status assertion: 200 is implied */
@@ -585,15 +625,14 @@ static void test_seed_file(void **state)
     assert_string_equal(s->extracts[0].name, "total_drafts");
 
     c = find(&set, "webhook");
-    assert_string_equal(c->steps[0].request.method, "POST");
-    assert_string_equal(c->steps[0].request.headers[0].value, "{{hmac_sha256_base64(shopify, body)}}");
-    assert_string_equal(c->method, "POST");
-    assert_int_equal(c->n_expect_status, 1);
-    assert_int_equal(c->expect_status[0], 200);
+    assert_string_equal(first_step(c)->request.method, "POST");
+    assert_string_equal(first_step(c)->request.headers[0].value, "{{hmac_sha256_base64(shopify, body)}}");
+    assert_int_equal(accepted_statuses(first_step(c), statuses, 200), 1);
+    assert_int_equal(statuses[0], 200);
     /* renders against the check's own vars and secrets */
     char *out = NULL;
     int secret = 0;
-    assert_int_equal(pk_check_render(c, c->steps[0].request.headers[1].value, NULL, 0, c->steps[0].request.body, 0,
+    assert_int_equal(pk_check_render(c, first_step(c)->request.headers[1].value, NULL, 0, first_step(c)->request.body, 0,
                                      &out, &secret, err, sizeof err),
                      0);
     assert_int_equal(secret, 1);
@@ -601,52 +640,53 @@ static void test_seed_file(void **state)
     free(out);
 
     c = find(&set, "redis");
-    assert_string_equal(c->tcp.host, "127.0.0.1");
-    assert_int_equal(c->tcp.port, 6379);
-    assert_string_equal(c->tcp.send, "PING\r\n");
-    assert_non_null(c->tcp.expect_regex);
+    assert_string_equal(c->u.tcp.host, "127.0.0.1");
+    assert_int_equal(c->u.tcp.port, 6379);
+    assert_string_equal(c->u.tcp.send, "PING\r\n");
+    assert_non_null(c->u.tcp.expect_regex);
     assert_string_equal(c->target, "127.0.0.1:6379");
     assert_int_equal(c->n_asserts, 2);
     assert_int_equal(c->asserts[0].kind, PK_ASSERT_OUTPUT_CONTAINS);
-    assert_int_equal(c->n_steps, 0);
+    assert_int_equal(c->kind, PK_CHECK_TCP);
+    assert_int_equal(n_steps(c), 0);
 
     c = find(&set, "resolve");
-    assert_string_equal(c->dns.name, "example.com");
-    assert_string_equal(c->dns.server, "127.0.0.1:5353");
-    assert_string_equal(c->dns.record_type, "AAAA");
-    assert_int_equal(c->dns.n_expect, 1);
-    assert_string_equal(c->dns.expect[0], "::1");
+    assert_string_equal(c->u.dns.name, "example.com");
+    assert_string_equal(c->u.dns.server, "127.0.0.1:5353");
+    assert_string_equal(c->u.dns.record_type, "AAAA");
+    assert_int_equal(c->u.dns.n_expect, 1);
+    assert_string_equal(c->u.dns.expect[0], "::1");
     assert_string_equal(c->target, "example.com");
 
     c = find(&set, "cert");
-    assert_string_equal(c->tls.host, "example.com");
-    assert_int_equal(c->tls.port, 443);
-    assert_int_equal(c->tls.degraded_days, 20);
-    assert_int_equal(c->tls.failed_days, 5);
-    assert_null(c->tls.ca_file);
+    assert_string_equal(c->u.tls.host, "example.com");
+    assert_int_equal(c->u.tls.port, 443);
+    assert_int_equal(c->u.tls.degraded_days, 20);
+    assert_int_equal(c->u.tls.failed_days, 5);
+    assert_null(c->u.tls.ca_file);
     assert_string_equal(c->target, "example.com:443");
 
     c = find(&set, "health");
-    assert_string_equal(c->grpc.target, "127.0.0.1:7700");
-    assert_string_equal(c->grpc.service, "picket.Collector");
-    assert_int_equal(c->grpc.tls, 1);
+    assert_string_equal(c->u.grpc.target, "127.0.0.1:7700");
+    assert_string_equal(c->u.grpc.service, "picket.Collector");
+    assert_int_equal(c->u.grpc.tls, 1);
 
     c = find(&set, "audit");
-    assert_int_equal(c->exec.argc, 3);
-    assert_string_equal(c->exec.argv[0], "npm");
-    assert_string_equal(c->exec.argv[2], "--json");
-    assert_null(c->exec.argv[3]);
-    assert_int_equal(c->exec.shell, 0);
-    assert_string_equal(c->exec.env[0].key, "NODE_ENV");
-    assert_string_equal(c->exec.workdir, "/srv/app");
-    assert_int_equal(c->exec.max_output_bytes, 1 << 20);
+    assert_int_equal(c->u.exec.argc, 3);
+    assert_string_equal(c->u.exec.argv[0], "npm");
+    assert_string_equal(c->u.exec.argv[2], "--json");
+    assert_null(c->u.exec.argv[3]);
+    assert_int_equal(c->u.exec.shell, 0);
+    assert_string_equal(c->u.exec.env[0].key, "NODE_ENV");
+    assert_string_equal(c->u.exec.workdir, "/srv/app");
+    assert_int_equal(c->u.exec.max_output_bytes, 1 << 20);
     assert_string_equal(c->target, "npm");
 
     c = find(&set, "playwright");
-    assert_int_equal(c->exec.shell, 1);
-    assert_int_equal(c->exec.argc, 1);
-    assert_string_equal(c->exec.argv[0], "npx playwright test e2e/ | tail -1");
-    assert_int_equal(c->exec.max_output_bytes, 64 << 10);
+    assert_int_equal(c->u.exec.shell, 1);
+    assert_int_equal(c->u.exec.argc, 1);
+    assert_string_equal(c->u.exec.argv[0], "npx playwright test e2e/ | tail -1");
+    assert_int_equal(c->u.exec.max_output_bytes, 64 << 10);
 
     pk_checkset_free(&set);
     assert_null(set.vars);
@@ -851,25 +891,89 @@ static void test_secret_not_in_errors(void **state)
 }
 
 /* The shipped examples load. */
+/* One row per kind, at its own index, found by its name; each loaded check
+ * gets the kind of its `type:`. */
+static void test_type_table(void **state)
+{
+    (void)state;
+    static const char *const names[PK_CHECK_KINDS] = {"http", "flow", "tcp", "dns", "tls", "grpc", "exec"};
+    for (int k = 0; k < PK_CHECK_KINDS; k++) {
+        assert_int_equal(pk_check_types[k].kind, k);
+        assert_string_equal(pk_check_types[k].name, names[k]);
+        assert_ptr_equal(pk_check_type_find(names[k]), &pk_check_types[k]);
+        assert_non_null(pk_check_types[k].parse);
+        assert_non_null(pk_check_types[k].free);
+        assert_non_null(pk_check_types[k].keys);
+    }
+    assert_null(pk_check_type_find("smtp"));
+    assert_null(pk_check_type_find(NULL));
+    static const char yaml[] = "checks:\n"
+                               "  - {name: a, type: http, url: 'http://x/'}\n"
+                               "  - {name: b, type: flow, steps: [{request: {url: 'http://x/'}}]}\n"
+                               "  - {name: c, type: tcp, tcp: {host: h, port: 1}}\n"
+                               "  - {name: d, type: dns, dns: {name: example.com}}\n"
+                               "  - {name: e, type: tls, tls: {host: h}}\n"
+                               "  - {name: f, type: grpc, grpc: {target: 'h:1'}}\n"
+                               "  - {name: g, type: exec, exec: {command: [true]}}\n";
+    struct pk_checkset set = {0};
+    char err[512];
+    if (pk_checkset_load_string(yaml, strlen(yaml), "kinds", &set, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(set.n_checks, PK_CHECK_KINDS);
+    for (size_t i = 0; i < set.n_checks; i++) {
+        assert_int_equal(set.checks[i].kind, (int)i);
+        assert_string_equal(set.checks[i].type, names[i]);
+    }
+    assert_string_equal(set.checks[0].u.http.step->request.url, "http://x/");
+    assert_int_equal(set.checks[1].u.flow.n_steps, 1);
+    assert_int_equal(set.checks[2].u.tcp.port, 1);
+    assert_string_equal(set.checks[3].u.dns.record_type, "A");
+    assert_int_equal(set.checks[4].u.tls.port, 443);
+    assert_string_equal(set.checks[5].u.grpc.service, "");
+    assert_string_equal(set.checks[6].u.exec.argv[0], "true");
+    pk_checkset_free(&set);
+}
+
+/* Every check file shipped under deploy/examples/ loads; a new one must be
+ * added to the list (the directory scan fails otherwise). */
 static void test_shipped_examples(void **state)
 {
     (void)state;
-    static const char *const files[] = {"deploy/examples/demo-checks.yaml", "deploy/examples/seed-plan.yaml"};
-    char root[1024];
+    static const char *const files[] = {"demo-checks.yaml", "laptop-checks.yaml", "seed-plan.yaml"};
+    size_t n_files = sizeof files / sizeof *files;
+    char root[1024], dir[1100];
     snprintf(root, sizeof root, "%s", __FILE__);
     char *cut = strstr(root, "/tests/unit/common/");
     assert_non_null(cut);
     *cut = '\0';
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char path[1200], err[1024];
-        snprintf(path, sizeof path, "%s/%s", root, files[i]);
-        if (access(path, R_OK) != 0)
-            continue; /* seed-plan.yaml is being written by another change */
+    snprintf(dir, sizeof dir, "%s/deploy/examples", root);
+    DIR *d = opendir(dir);
+    if (!d)
+        fail_msg("cannot open %s", dir);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || (strcmp(e->d_name + len - 5, ".yaml") != 0 && strcmp(e->d_name + len - 4, ".yml") != 0))
+            continue;
+        size_t i = 0;
+        while (i < n_files && strcmp(files[i], e->d_name) != 0)
+            i++;
+        if (i == n_files)
+            fail_msg("%s/%s is not in test_shipped_examples' list", dir, e->d_name);
+    }
+    closedir(d);
+    /* seed-plan.yaml reads its webhook secret from the environment */
+    setenv("SHOPIFY_WEBHOOK_SECRET", "test-only-secret", 1);
+    for (size_t i = 0; i < n_files; i++) {
+        char path[1300], err[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         struct pk_checkset set = {0};
-        if (i == 0 && pk_checkset_load_file(path, &set, err, sizeof err) != 0)
+        if (pk_checkset_load_file(path, &set, err, sizeof err) != 0)
             fail_msg("%s", err);
+        if (set.n_checks == 0)
+            fail_msg("%s has no checks", path);
         pk_checkset_free(&set);
     }
+    unsetenv("SHOPIFY_WEBHOOK_SECRET");
 }
 
 /* ${ENV} forms, $${ escapes, JSON escaping around templates, form text. */
@@ -900,7 +1004,7 @@ static void test_substitution_and_bodies(void **state)
     assert_string_equal(set.vars[0].value, "val");
     assert_string_equal(set.vars[1].value, "fallback");
     assert_string_equal(set.vars[2].value, "x${HOME}y");
-    const struct pk_request *r = &set.checks[0].steps[0].request;
+    const struct pk_request *r = &first_step(&set.checks[0])->request;
     assert_string_equal(r->url, "http://h/val");
     assert_string_equal(r->body, "{\"k\\\"q\":\"say \\\"{{a}}\\\"\",\"n\":-1.5e3,\"s\":\"007\",\"t\":\"true\"}");
     /* rendered with JSON escaping, the body is valid JSON with the value in place */
@@ -911,9 +1015,12 @@ static void test_substitution_and_bodies(void **state)
     assert_string_equal(out, "{\"k\\\"q\":\"say \\\"val\\\"\",\"n\":-1.5e3,\"s\":\"007\",\"t\":\"true\"}");
     free(out);
     const struct pk_check *f = &set.checks[1];
-    assert_string_equal(f->steps[0].request.method, "PUT");
-    assert_int_equal(f->steps[0].request.n_headers, 1); /* the given Content-Type stays */
-    assert_string_equal(f->body, "q=a%20b%26c&v={{b}}");
+    assert_string_equal(first_step(f)->request.method, "PUT");
+    assert_int_equal(first_step(f)->request.n_headers, 1); /* the given Content-Type stays */
+    assert_int_equal(first_step(f)->request.body_kind, PK_BODY_FORM);
+    assert_int_equal(first_step(f)->request.n_form, 2);
+    assert_string_equal(first_step(f)->request.form[0].value, "a b&c");
+    assert_string_equal(first_step(f)->request.form[1].value, "{{b}}");
     pk_checkset_free(&set);
 }
 
@@ -1058,9 +1165,12 @@ static void test_definition_round_trip(void **state)
             assert_true(pk_check_same_definition(&a.checks[k], &b.checks[k]));
             assert_int_equal(a.checks[k].interval_ms, b.checks[k].interval_ms);
             assert_int_equal(a.checks[k].n_asserts, b.checks[k].n_asserts);
-            assert_int_equal(a.checks[k].n_steps, b.checks[k].n_steps);
-            for (size_t st = 0; st < a.checks[k].n_steps; st++) {
-                const struct pk_request *ra = &a.checks[k].steps[st].request, *rb = &b.checks[k].steps[st].request;
+            size_t na, nb;
+            const struct pk_step *sa = steps_of(&a.checks[k], &na), *sb = steps_of(&b.checks[k], &nb);
+            assert_int_equal(a.checks[k].kind, b.checks[k].kind);
+            assert_int_equal(na, nb);
+            for (size_t st = 0; st < na; st++) {
+                const struct pk_request *ra = &sa[st].request, *rb = &sb[st].request;
                 assert_int_equal(ra->body_kind, rb->body_kind);
                 if (ra->body)
                     assert_string_equal(ra->body, rb->body);
@@ -1091,11 +1201,11 @@ static void test_definition_round_trip(void **state)
     assert_int_equal(pk_checkset_load_string(z, sizeof z - 1, "z", &sz, err, sizeof err), 0);
     assert_true(pk_check_same_definition(&sx.checks[0], &sy.checks[0]));
     assert_false(pk_check_same_definition(&sx.checks[0], &sz.checks[0])); /* same text, other var value */
-    assert_string_equal(sx.checks[0].steps[0].request.body, "{\"n\":5,\"s\":\"5\",\"b\":true,\"z\":null,\"q\":\"a\\\"b\\u000a\"}");
+    assert_string_equal(first_step(&sx.checks[0])->request.body, "{\"n\":5,\"s\":\"5\",\"b\":true,\"z\":null,\"q\":\"a\\\"b\\u000a\"}");
     char *doc = document_of(&sx);
     if (pk_checkset_load_string(doc, strlen(doc), "doc", &back, err, sizeof err) != 0)
         fail_msg("%s\n%s", err, doc);
-    assert_string_equal(back.checks[0].steps[0].request.body, sx.checks[0].steps[0].request.body);
+    assert_string_equal(first_step(&back.checks[0])->request.body, first_step(&sx.checks[0])->request.body);
     assert_int_equal(sx.checks[0].n_def_keys, 4);
     assert_string_equal(sx.checks[0].def_keys[0].key, "interval");
     assert_string_equal(sx.checks[0].def_keys[0].value, "30s");
@@ -1141,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_bad_v2_inputs),
         cmocka_unit_test(test_slo_target_percent_sign),
         cmocka_unit_test(test_secret_not_in_errors),
+        cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_substitution_and_bodies),
         cmocka_unit_test(test_jq_is_quiet),

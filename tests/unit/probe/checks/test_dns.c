@@ -196,11 +196,11 @@ static void run_dns(const char *name, const char *type, char **expect, size_t n_
     c.file = "test.yaml";
     c.interval_ms = 60000;
     c.timeout_ms = timeout_ms;
-    c.dns.name = (char *)name;
-    c.dns.server = server;
-    c.dns.record_type = (char *)type;
-    c.dns.expect = expect;
-    c.dns.n_expect = n_expect;
+    c.u.dns.name = (char *)name;
+    c.u.dns.server = server;
+    c.u.dns.record_type = (char *)type;
+    c.u.dns.expect = expect;
+    c.u.dns.n_expect = n_expect;
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[256];
     memset(&last, 0, sizeof last);
@@ -303,8 +303,8 @@ static void bad_record_type(void **state)
     c.file = "t.yaml";
     c.line = 9;
     c.interval_ms = 1000;
-    c.dns.name = "picket.test";
-    c.dns.record_type = "HINFO";
+    c.u.dns.name = "picket.test";
+    c.u.dns.record_type = "HINFO";
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[256];
     assert_null(runner_new(&set, on_result, NULL, err, sizeof err));

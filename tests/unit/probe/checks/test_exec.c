@@ -80,9 +80,9 @@ static void init_check(struct pk_check *c, char **argv)
     c->line = 3;
     c->interval_ms = 60000;
     c->timeout_ms = 5000;
-    c->exec.argv = argv;
-    while (argv && argv[c->exec.argc])
-        c->exec.argc++;
+    c->u.exec.argv = argv;
+    while (argv && argv[c->u.exec.argc])
+        c->u.exec.argc++;
 }
 
 static void run(struct pk_check *c)
@@ -165,7 +165,7 @@ static void output_cap(void **state)
     struct pk_check c;
     struct pk_assertion a = {.kind = PK_ASSERT_OUTPUT_CONTAINS, .text = "end", .describe = "output contains \"end\""};
     init_check(&c, argv);
-    c.exec.max_output_bytes = 1000;
+    c.u.exec.max_output_bytes = 1000;
     c.asserts = &a;
     c.n_asserts = 1;
     run(&c);
@@ -239,7 +239,7 @@ static void shell_when_asked(void **state)
     char *argv[] = {"echo 'CRITICAL - down' ; exit 2", NULL};
     struct pk_check c;
     init_check(&c, argv);
-    c.exec.shell = 1;
+    c.u.exec.shell = 1;
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_ASSERTION);
@@ -256,9 +256,9 @@ static void env_and_workdir(void **state)
     struct pk_assertion a = {.kind = PK_ASSERT_OUTPUT_CONTAINS, .text = want};
     struct pk_check c;
     init_check(&c, argv);
-    c.exec.env = env;
-    c.exec.n_env = 1;
-    c.exec.workdir = dir;
+    c.u.exec.env = env;
+    c.u.exec.n_env = 1;
+    c.u.exec.workdir = dir;
     c.asserts = &a;
     c.n_asserts = 1;
     run(&c);
@@ -297,8 +297,8 @@ static void templates_and_secrets(void **state)
     init_check(&c, argv2);
     c.vars = vars;
     c.n_vars = 2;
-    c.exec.env = env;
-    c.exec.n_env = 1;
+    c.u.exec.env = env;
+    c.u.exec.n_env = 1;
     c.asserts = &a2;
     c.n_asserts = 1;
     run(&c);

@@ -241,12 +241,12 @@ static void flow_init(struct flow *f)
     f->check.timeout_ms = 5000;
     f->check.vars = f->vars;
     f->check.n_vars = 1;
-    f->check.steps = f->steps;
+    f->check.u.flow.steps = f->steps;
 }
 
 static struct pk_step *add_step(struct flow *f, const char *name, const char *method, const char *url)
 {
-    size_t i = f->check.n_steps++;
+    size_t i = f->check.u.flow.n_steps++;
     struct pk_step *s = &f->steps[i];
     s->name = (char *)name;
     s->request.method = (char *)method;
@@ -334,7 +334,7 @@ static void free_jq(void *p)
 
 static void flow_free(struct flow *f)
 {
-    for (size_t i = 0; i < f->check.n_steps; i++) {
+    for (size_t i = 0; i < f->check.u.flow.n_steps; i++) {
         struct pk_step *s = &f->steps[i];
         for (size_t j = 0; j < s->n_asserts; j++)
             free_jq(s->asserts[j].jq);

@@ -241,10 +241,10 @@ static void run_grpc_tls(const char *target, const char *service, int64_t timeou
     c.file = "test.yaml";
     c.interval_ms = 60000;
     c.timeout_ms = timeout_ms;
-    c.grpc.target = (char *)target;
-    c.grpc.service = (char *)service;
-    c.grpc.tls = tls;
-    c.grpc.ca_file = (char *)ca_file;
+    c.u.grpc.target = (char *)target;
+    c.u.grpc.service = (char *)service;
+    c.u.grpc.tls = tls;
+    c.u.grpc.ca_file = (char *)ca_file;
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[256];
     memset(&last, 0, sizeof last);
@@ -365,9 +365,9 @@ static void missing_target(void **state)
     char err[256];
     assert_null(runner_new(&set, on_result, NULL, err, sizeof err));
     assert_string_equal(err, "t.yaml:2: check 'grpc-bad' needs a target (host:port)");
-    c.grpc.target = "127.0.0.1:1";
-    c.grpc.tls = 1;
-    c.grpc.ca_file = "/nonexistent/ca.pem";
+    c.u.grpc.target = "127.0.0.1:1";
+    c.u.grpc.tls = 1;
+    c.u.grpc.ca_file = "/nonexistent/ca.pem";
     assert_null(runner_new(&set, on_result, NULL, err, sizeof err));
     assert_string_equal(err, "t.yaml:2: check 'grpc-bad': cannot read ca_file /nonexistent/ca.pem: No such file or "
                              "directory");

@@ -559,8 +559,7 @@ static void built_init(struct built *b, const char *url)
     b->check.timeout_ms = 5000;
     b->check.vars = b->vars;
     b->check.n_vars = 2;
-    b->check.steps = &b->step;
-    b->check.n_steps = 1;
+    b->check.u.http.step = &b->step;
     b->step.request.method = "GET";
     b->step.request.url = (char *)url;
     b->step.request.max_body_bytes = 1 << 20;
@@ -841,7 +840,7 @@ static void test_v2_burst(void **state)
     (void)state;
     struct built b;
     built_init(&b, "{{base}}/rate");
-    b.check.burst = (struct pk_burst){.count = 25, .expect_status = 429, .expect_at_least = 1, .expect_at_most = -1};
+    b.check.u.http.burst = (struct pk_burst){.count = 25, .expect_status = 429, .expect_at_least = 1, .expect_at_most = -1};
     rate_reset();
     struct pk_result r = run_built(&b);
     assert_string_equal(r.message, "");
@@ -853,7 +852,7 @@ static void test_v2_burst(void **state)
     assert_true(r.total_us > 0 && r.total_us < 5000000);
 
     rate_reset();
-    b.check.burst.expect_at_most = 0;
+    b.check.u.http.burst.expect_at_most = 0;
     r = run_built(&b);
     assert_int_equal(r.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(r.error_class, PK_ERR_ASSERTION);
@@ -861,7 +860,7 @@ static void test_v2_burst(void **state)
 
     /* Under the limit nothing is refused. */
     rate_reset();
-    b.check.burst = (struct pk_burst){.count = 10, .expect_status = 429, .expect_at_least = 1, .expect_at_most = -1};
+    b.check.u.http.burst = (struct pk_burst){.count = 10, .expect_status = 429, .expect_at_least = 1, .expect_at_most = -1};
     r = run_built(&b);
     assert_int_equal(r.outcome, PK_OUTCOME_FAILED);
     assert_string_equal(r.message, "burst of 10: 0 answers were 429, expected at least 1");

@@ -118,11 +118,11 @@ static void run_tcp(int port, const char *send, const char *expect, int64_t time
     c.file = "test.yaml";
     c.interval_ms = 60000;
     c.timeout_ms = timeout_ms;
-    c.tcp.host = "127.0.0.1";
-    c.tcp.port = port;
-    c.tcp.send = (char *)send;
-    c.tcp.expect = (char *)expect;
-    c.tcp.expect_regex = expect ? compile(expect) : NULL;
+    c.u.tcp.host = "127.0.0.1";
+    c.u.tcp.port = port;
+    c.u.tcp.send = (char *)send;
+    c.u.tcp.expect = (char *)expect;
+    c.u.tcp.expect_regex = expect ? compile(expect) : NULL;
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[256];
     memset(&last, 0, sizeof last);
@@ -130,7 +130,7 @@ static void run_tcp(int port, const char *send, const char *expect, int64_t time
     assert_non_null(r);
     assert_int_equal(runner_run_once(r), 0);
     runner_free(r);
-    pcre2_code_free(c.tcp.expect_regex);
+    pcre2_code_free(c.u.tcp.expect_regex);
 }
 
 static void connect_ok(void **state)
@@ -168,11 +168,11 @@ static void send_renders_templates(void **state)
     c.type = "tcp";
     c.interval_ms = 60000;
     c.timeout_ms = 1000;
-    c.tcp.host = "127.0.0.1";
-    c.tcp.port = srv.port;
-    c.tcp.send = "{{command}}\r\n";
-    c.tcp.expect = "\\+PONG";
-    c.tcp.expect_regex = compile(c.tcp.expect);
+    c.u.tcp.host = "127.0.0.1";
+    c.u.tcp.port = srv.port;
+    c.u.tcp.send = "{{command}}\r\n";
+    c.u.tcp.expect = "\\+PONG";
+    c.u.tcp.expect_regex = compile(c.u.tcp.expect);
     c.vars = vars;
     c.n_vars = 1;
     struct pk_checkset set = {&c, 1, NULL, 0};
@@ -181,7 +181,7 @@ static void send_renders_templates(void **state)
     assert_non_null(r);
     assert_int_equal(runner_run_once(r), 0);
     runner_free(r);
-    pcre2_code_free(c.tcp.expect_regex);
+    pcre2_code_free(c.u.tcp.expect_regex);
     assert_int_equal(last.outcome, PK_OUTCOME_OK);
 }
 
@@ -235,8 +235,8 @@ static void output_assertion(void **state)
     c.type = "tcp";
     c.interval_ms = 60000;
     c.timeout_ms = 500;
-    c.tcp.host = "127.0.0.1";
-    c.tcp.port = srv.port;
+    c.u.tcp.host = "127.0.0.1";
+    c.u.tcp.port = srv.port;
     c.asserts = &a;
     c.n_asserts = 1;
     struct pk_checkset set = {&c, 1, NULL, 0};
@@ -260,7 +260,7 @@ static void bad_config(void **state)
     c.file = "t.yaml";
     c.line = 4;
     c.interval_ms = 1000;
-    c.tcp.host = "127.0.0.1";
+    c.u.tcp.host = "127.0.0.1";
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[256];
     assert_null(runner_new(&set, on_result, NULL, err, sizeof err));

@@ -127,11 +127,11 @@ static void init_check(struct pk_check *c, int port)
     c->line = 7;
     c->interval_ms = 60000;
     c->timeout_ms = 3000;
-    c->tls.host = "127.0.0.1";
-    c->tls.port = port;
-    c->tls.server_name = "localhost";
-    c->tls.degraded_days = 30;
-    c->tls.failed_days = 7;
+    c->u.tls.host = "127.0.0.1";
+    c->u.tls.port = port;
+    c->u.tls.server_name = "localhost";
+    c->u.tls.degraded_days = 30;
+    c->u.tls.failed_days = 7;
 }
 
 static void run(struct pk_check *c)
@@ -176,7 +176,7 @@ static void short_cert_degraded_then_failed(void **state)
     (void)state;
     struct pk_check c;
     init_check(&c, port5);
-    c.tls.failed_days = 3;
+    c.u.tls.failed_days = 3;
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_DEGRADED);
     assert_int_equal(last.error_class, PK_ERR_TLS);
@@ -198,11 +198,11 @@ static void verifies_against_ca(void **state)
     snprintf(ca, sizeof ca, "%s/valid90.pem", dir);
     struct pk_check c;
     init_check(&c, port90);
-    c.tls.ca_file = ca;
+    c.u.tls.ca_file = ca;
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_OK);
     /* The IP as the name also verifies (it is in subjectAltName). */
-    c.tls.server_name = NULL;
+    c.u.tls.server_name = NULL;
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_OK);
 }
@@ -214,7 +214,7 @@ static void wrong_ca_fails(void **state)
     snprintf(ca, sizeof ca, "%s/short5.pem", dir);
     struct pk_check c;
     init_check(&c, port90);
-    c.tls.ca_file = ca;
+    c.u.tls.ca_file = ca;
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_TLS);
@@ -229,8 +229,8 @@ static void wrong_name_fails(void **state)
     snprintf(ca, sizeof ca, "%s/valid90.pem", dir);
     struct pk_check c;
     init_check(&c, port90);
-    c.tls.ca_file = ca;
-    c.tls.server_name = "other.example";
+    c.u.tls.ca_file = ca;
+    c.u.tls.server_name = "other.example";
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_TLS);
@@ -289,7 +289,7 @@ static void bad_ca_file(void **state)
     (void)state;
     struct pk_check c;
     init_check(&c, port90);
-    c.tls.ca_file = "/nonexistent/ca.pem";
+    c.u.tls.ca_file = "/nonexistent/ca.pem";
     struct pk_checkset set = {&c, 1, NULL, 0};
     char err[512];
     assert_null(runner_new(&set, on_result, NULL, err, sizeof err));
