@@ -567,7 +567,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
         dash = dashboard_open(db); /* NULL (out of memory): served without the dashboard */
-        struct pk_http_options ho = {.body_max = 256 * 1024,
+        struct pk_http_server_options ho = {.body_max = 256 * 1024,
                                      .connection_limit = 64,
                                      .threads = 4,
                                      .metrics = write_metrics,

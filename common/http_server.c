@@ -15,7 +15,7 @@
 
 struct pk_http_server {
     struct MHD_Daemon *daemon;
-    struct pk_http_options o;
+    struct pk_http_server_options o;
     int port;
 };
 
@@ -49,7 +49,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)upload_size;
     (void)con_cls;
     const struct pk_http_server *h = cls;
-    const struct pk_http_options *o = &h->o;
+    const struct pk_http_server_options *o = &h->o;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
     if (strcmp(url, "/metrics") == 0) {
@@ -90,7 +90,7 @@ int pk_http_parse_listen(const char *listen, struct sockaddr_in *addr, char *err
     return 0;
 }
 
-struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_options *o, char *err,
+struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_server_options *o, char *err,
                                      size_t errlen)
 {
     struct sockaddr_in addr;

@@ -32,7 +32,7 @@ typedef const char *(*pk_http_arg_fn)(void *request, const char *key);
 typedef int (*pk_http_route_fn)(void *route_user, const char *url, pk_http_arg_fn arg, void *request,
                                 struct pk_http_reply *out);
 
-struct pk_http_options {
+struct pk_http_server_options {
     size_t body_max;               /* the /metrics buffer; 0: 1 MiB */
     unsigned int connection_limit; /* 0: 32 */
     unsigned int threads;          /* 0 or 1: one polling thread; more: a pool of that many */
@@ -51,7 +51,7 @@ int pk_http_parse_listen(const char *listen, struct sockaddr_in *addr, char *err
 
 /* Returns NULL with err naming the address when it is malformed or cannot be
  * bound. o is copied. */
-struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_options *o, char *err,
+struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_server_options *o, char *err,
                                      size_t errlen);
 /* The bound port (useful with port 0). */
 int pk_http_port(const struct pk_http_server *h);

@@ -793,7 +793,7 @@ int main(int argc, char **argv)
     }
     pctx.up = up;
     if (metrics_listen && metrics_listen[0] && strcmp(metrics_listen, "none") != 0) {
-        struct pk_http_options ho = {.body_max = METRICS_BODY_MAX, .metrics = render_metrics, .user = &pctx};
+        struct pk_http_server_options ho = {.body_max = METRICS_BODY_MAX, .metrics = render_metrics, .user = &pctx};
         http = pk_http_start(metrics_listen, &ho, err, sizeof err);
         if (!http) {
             fprintf(stderr, "picket-probe: --metrics-listen: %s\n", err);

@@ -98,7 +98,7 @@ static void get(int port, const char *method, const char *path, char *out, size_
 static void serves_every_route_kind(void **state)
 {
     (void)state;
-    struct pk_http_options o = {.metrics = metrics, .health = sick, .unhealthy_body = "database unreachable\n",
+    struct pk_http_server_options o = {.metrics = metrics, .health = sick, .unhealthy_body = "database unreachable\n",
                                 .route = route, .threads = 2};
     char err[128];
     struct pk_http_server *h = pk_http_start("127.0.0.1:0", &o, err, sizeof err);
