@@ -54,6 +54,24 @@ def wait_for(what, predicate, timeout=30.0, interval=0.1):
     raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
+
+def expect(cond, what, out=None):
+    """Fails with `what` unless cond holds; out (a finished subprocess) adds its
+    stdout and the end of its stderr to the message."""
+    if not cond:
+        detail = ""
+        if out is not None:
+            detail = "\n--- stdout\n%s\n--- stderr\n%s" % (out.stdout, out.stderr[-3000:])
+        raise AssertionError(what + detail)
+
+
+def expect_status(what, got, code, fragment=None):
+    """got is a (status code, details) pair from a gRPC call: fails unless the
+    code is `code` and, when given, fragment is in the details."""
+    expect(got[0] == code, "%s: expected %s, got %s %r" % (what, code, got[0], got[1]))
+    if fragment:
+        expect(fragment in (got[1] or ""), "%s: %r does not mention %r" % (what, got[1], fragment))
+
 class Proc:
     """A background process with its output in a log file."""
 

@@ -19,7 +19,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from picket_env import Target, binary  # noqa: E402
+from picket_env import Target, binary, expect  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="picket-run-once-")
 
@@ -36,14 +36,6 @@ def run_once(*args, env=None):
     e.update(env or {})
     return subprocess.run([binary("picket-probe"), "run", "--once"] + list(args), capture_output=True, text=True,
                           timeout=60, env=e)
-
-
-def expect(cond, what, out=None):
-    if not cond:
-        detail = ""
-        if out is not None:
-            detail = "\n--- stdout\n%s\n--- stderr\n%s" % (out.stdout, out.stderr)
-        raise AssertionError(what + detail)
 
 
 def main():

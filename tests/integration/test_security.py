@@ -18,8 +18,8 @@ import tempfile
 import time
 import urllib.request
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, Target, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki,
-                        start_collector, start_probe, wait_for, write_checks)
+from picket_env import (SOURCE_DIR, PrivatePostgres, Target, binary, expect_status, grpc_channel, grpc_stubs, migrate,
+                        picketctl, pki, start_collector, start_probe, wait_for, write_checks)
 
 import grpc
 
@@ -32,12 +32,6 @@ def code_of(fn):
     except grpc.RpcError as e:
         return e.code(), e.details()
     return grpc.StatusCode.OK, ""
-
-
-def expect(what, got, code, fragment=None):
-    assert got[0] == code, "%s: expected %s, got %s %r" % (what, code, got[0], got[1])
-    if fragment:
-        assert fragment in (got[1] or ""), "%s: %r does not mention %r" % (what, got[1], fragment)
 
 
 def hello_stream(stub, probe_id, name):
@@ -111,13 +105,13 @@ def main():
             assert r.returncode == 1, r
 
             # ---- no credential at all: TLS but neither certificate nor token.
-            expect("register without credential",
-                   code_of(lambda: pb_grpc.ProbeServiceStub(anon).Register(
-                       pb.RegisterRequest(probe_name="eu", region="r"), timeout=5)),
-                   grpc.StatusCode.UNAUTHENTICATED, "no credential")
-            expect("status without credential",
-                   code_of(lambda: pb_grpc.QueryServiceStub(anon).Status(pb.StatusRequest(), timeout=5)),
-                   grpc.StatusCode.UNAUTHENTICATED)
+            expect_status("register without credential",
+                          code_of(lambda: pb_grpc.ProbeServiceStub(anon).Register(
+                              pb.RegisterRequest(probe_name="eu", region="r"), timeout=5)),
+                          grpc.StatusCode.UNAUTHENTICATED, "no credential")
+            expect_status("status without credential",
+                          code_of(lambda: pb_grpc.QueryServiceStub(anon).Status(pb.StatusRequest(), timeout=5)),
+                          grpc.StatusCode.UNAUTHENTICATED)
 
             # ---- a certificate from another CA: the handshake fails.
             other = subprocess.run([os.path.join(SOURCE_DIR, "scripts", "pki"), tmp + "/otherca", "probe:eu"],
@@ -137,21 +131,21 @@ def main():
             eu_id = eu.Register(pb.RegisterRequest(probe_name="eu", region="eu-west"), timeout=5).probe_id
             us_id = us.Register(pb.RegisterRequest(probe_name="us", region="us-east"), timeout=5).probe_id
             assert eu_id > 0 and us_id > 0 and eu_id != us_id
-            expect("eu registers as us",
-                   code_of(lambda: eu.Register(pb.RegisterRequest(probe_name="us", region="x"), timeout=5)),
-                   grpc.StatusCode.PERMISSION_DENIED, "'us'")
-            expect("eu streams as us (us's id)", hello_stream(eu, us_id, "us"), grpc.StatusCode.PERMISSION_DENIED,
-                   "'us'")
-            expect("eu streams with us's id under its own name", hello_stream(eu, us_id, "eu"),
-                   grpc.StatusCode.PERMISSION_DENIED)
+            expect_status("eu registers as us",
+                          code_of(lambda: eu.Register(pb.RegisterRequest(probe_name="us", region="x"), timeout=5)),
+                          grpc.StatusCode.PERMISSION_DENIED, "'us'")
+            expect_status("eu streams as us (us's id)", hello_stream(eu, us_id, "us"),
+                          grpc.StatusCode.PERMISSION_DENIED, "'us'")
+            expect_status("eu streams with us's id under its own name", hello_stream(eu, us_id, "eu"),
+                          grpc.StatusCode.PERMISSION_DENIED)
             got = hello_stream(eu, eu_id, "eu")
             assert got[0] == grpc.StatusCode.OK and "committed_sequence: 1" in got[1], got
             assert db(pg, "SELECT count(*) FROM results WHERE probe_id = %d" % us_id) == "0"
             assert db(pg, "SELECT count(*) FROM results WHERE probe_id = %d" % eu_id) == "1"
             # A probe may not query.
-            expect("probe queries",
-                   code_of(lambda: pb_grpc.QueryServiceStub(grpc_channel(col.port, "probe:eu")).Status(
-                       pb.StatusRequest(), timeout=5)), grpc.StatusCode.PERMISSION_DENIED)
+            expect_status("probe queries",
+                          code_of(lambda: pb_grpc.QueryServiceStub(grpc_channel(col.port, "probe:eu")).Status(
+                              pb.StatusRequest(), timeout=5)), grpc.StatusCode.PERMISSION_DENIED)
 
             # ---- read vs write.
             r = picketctl(col.port, "status", cert_cn="read:ops")
@@ -159,10 +153,10 @@ def main():
             r = picketctl(col.port, "probe", "add", "tok-probe", cert_cn="read:ops")
             assert r.returncode == 1 and "PERMISSION_DENIED" not in r.stdout and "write credential" in r.stderr, r
             admin_read = pb_grpc.AdminServiceStub(grpc_channel(col.port, "read:ops"))
-            expect("read calls RevokeCredential",
-                   code_of(lambda: admin_read.RevokeCredential(pb.RevokeCredentialRequest(probe_name="eu"),
-                                                               timeout=5)),
-                   grpc.StatusCode.PERMISSION_DENIED)
+            expect_status("read calls RevokeCredential",
+                          code_of(lambda: admin_read.RevokeCredential(pb.RevokeCredentialRequest(probe_name="eu"),
+                                                                      timeout=5)),
+                          grpc.StatusCode.PERMISSION_DENIED)
 
             # ---- picketctl probe add: token printed once, stored hashed, works.
             r = picketctl(col.port, "probe", "add", "tok-probe", "--region", "ap-south")
@@ -179,10 +173,11 @@ def main():
             tok_stub = pb_grpc.ProbeServiceStub(grpc_channel(col.port, token=token))
             tok_id = tok_stub.Register(pb.RegisterRequest(probe_name="tok-probe", region="ap-south"),
                                        timeout=5).probe_id
-            expect("token registers as eu",
-                   code_of(lambda: tok_stub.Register(pb.RegisterRequest(probe_name="eu", region="x"), timeout=5)),
-                   grpc.StatusCode.PERMISSION_DENIED, "'eu'")
-            expect("token streams as eu", hello_stream(tok_stub, eu_id, "eu"), grpc.StatusCode.PERMISSION_DENIED)
+            expect_status("token registers as eu",
+                          code_of(lambda: tok_stub.Register(pb.RegisterRequest(probe_name="eu", region="x"),
+                                                            timeout=5)),
+                          grpc.StatusCode.PERMISSION_DENIED, "'eu'")
+            expect_status("token streams as eu", hello_stream(tok_stub, eu_id, "eu"), grpc.StatusCode.PERMISSION_DENIED)
             # The real probe binary with the token streams results.
             probe = start_probe("tok-probe", "ap-south", [col.port], checks, logdir=tmp, token=token)
             try:
@@ -194,22 +189,22 @@ def main():
 
             # A malformed / unknown token.
             bogus = "pkt_" + "0" * 64
-            expect("unknown token",
-                   code_of(lambda: pb_grpc.ProbeServiceStub(grpc_channel(col.port, token=bogus)).Register(
-                       pb.RegisterRequest(probe_name="tok-probe", region="x"), timeout=5)),
-                   grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked")
-            expect("malformed token",
-                   code_of(lambda: pb_grpc.ProbeServiceStub(grpc_channel(col.port, token="hunter2")).Register(
-                       pb.RegisterRequest(probe_name="tok-probe", region="x"), timeout=5)),
-                   grpc.StatusCode.UNAUTHENTICATED, "malformed")
+            expect_status("unknown token",
+                          code_of(lambda: pb_grpc.ProbeServiceStub(grpc_channel(col.port, token=bogus)).Register(
+                              pb.RegisterRequest(probe_name="tok-probe", region="x"), timeout=5)),
+                          grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked")
+            expect_status("malformed token",
+                          code_of(lambda: pb_grpc.ProbeServiceStub(grpc_channel(col.port, token="hunter2")).Register(
+                              pb.RegisterRequest(probe_name="tok-probe", region="x"), timeout=5)),
+                          grpc.StatusCode.UNAUTHENTICATED, "malformed")
 
             # ---- revoke: the token stops working at once.
             r = picketctl(col.port, "probe", "revoke", "tok-probe")
             assert r.returncode == 0 and "revoked 1 credential" in r.stdout, r
-            expect("revoked token",
-                   code_of(lambda: tok_stub.Register(pb.RegisterRequest(probe_name="tok-probe", region="x"),
-                                                     timeout=5)),
-                   grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked")
+            expect_status("revoked token",
+                          code_of(lambda: tok_stub.Register(pb.RegisterRequest(probe_name="tok-probe", region="x"),
+                                                            timeout=5)),
+                          grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked")
             probe = start_probe("tok-probe", "ap-south", [col.port], checks, logdir=tmp, token=token)
             try:
                 wait_for("revoked probe refused", lambda: "unknown or revoked token" in probe.output(), 20)

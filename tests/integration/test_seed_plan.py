@@ -37,7 +37,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from picket_env import SOURCE_DIR, Proc, binary, wait_for  # noqa: E402
+from picket_env import SOURCE_DIR, Proc, binary, expect, wait_for  # noqa: E402
 
 PLAN = os.path.join(SOURCE_DIR, "deploy", "examples", "seed-plan.yaml")
 PLUGINS = os.path.join(SOURCE_DIR, "deploy", "plugins")
@@ -55,14 +55,6 @@ ALL_CHECKS = {
 AUDIT_CLEAN = {"auditReportVersion": 2, "vulnerabilities": {},
                "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 0, "high": 0, "critical": 0,
                                                 "total": 0}}}
-
-
-def expect(cond, what, out=None):
-    if not cond:
-        detail = ""
-        if out is not None:
-            detail = "\n--- stdout\n%s\n--- stderr\n%s" % (out.stdout, out.stderr[-3000:])
-        raise AssertionError(what + detail)
 
 
 def fake_npm(report):

@@ -155,22 +155,64 @@ static void decode_sanitizes_invalid_utf8(void **state)
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
+/* Bytes that break protobuf's own framing never unpack: the collector sees
+ * NULL and drops the stream, whatever the bytes are. */
 static void garbage_bytes_do_not_parse(void **state)
 {
     (void)state;
     uint8_t junk[64];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (uint8_t)(i * 37 + 11);
-    Picket__V1__ProbeMessage *m = picket__v1__probe_message__unpack(NULL, sizeof junk, junk);
-    if (m) {
-        /* If protobuf accepts it, it must at least not be a usable batch. */
-        if (m->kind_case == PICKET__V1__PROBE_MESSAGE__KIND_BATCH) {
-            struct pk_result *out = NULL;
-            size_t n;
-            char err[128];
-            if (wire_decode_batch(m->batch, &out, &n, err, sizeof err) == 0)
-                free(out);
+    /* Starts with 0x0b: field 1 as a group, a wire type protobuf-c refuses. */
+    assert_null(picket__v1__probe_message__unpack(NULL, sizeof junk, junk));
+
+    static const struct {
+        const char *why;
+        const char *bytes;
+        size_t len;
+    } broken[] = {
+        {"tag varint never ends", "\xff\xff", 2},
+        {"wire type 7 does not exist", "\x17", 1},
+        {"field number 0", "\x02\x00", 2},
+        {"batch claims 100 bytes, has 1", "\x12\x64\x0a", 3},
+        {"result inside the batch claims 5 bytes, has 0", "\x12\x02\x0a\x05", 4},
+        {"length varint cut short", "\x12\x80", 2},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        Picket__V1__ProbeMessage *m =
+            picket__v1__probe_message__unpack(NULL, broken[i].len, (const uint8_t *)broken[i].bytes);
+        if (m) {
+            picket__v1__probe_message__free_unpacked(m, NULL);
+            fail_msg("unpacked although %s", broken[i].why);
         }
+    }
+}
+
+/* Well-framed bytes that are not a usable batch unpack, and the batch check
+ * refuses them with a reason. */
+static void framed_but_empty_batches_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *reason;
+    } cases[] = {
+        {"\x12\x00", 2, "batch of 0 results"},
+        /* One Result with every field at its default: no check name. */
+        {"\x12\x02\x0a\x00", 4, "result seq 0: empty check_name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Picket__V1__ProbeMessage *m =
+            picket__v1__probe_message__unpack(NULL, cases[i].len, (const uint8_t *)cases[i].bytes);
+        assert_non_null(m);
+        assert_int_equal(m->kind_case, PICKET__V1__PROBE_MESSAGE__KIND_BATCH);
+        struct pk_result *out = NULL;
+        size_t n = 0;
+        char err[128] = "";
+        assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), -1);
+        assert_null(out);
+        assert_non_null(strstr(err, cases[i].reason));
         picket__v1__probe_message__free_unpacked(m, NULL);
     }
 }
@@ -344,6 +386,7 @@ int main(void)
         cmocka_unit_test(decode_rejects_bad_batches),
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
         cmocka_unit_test(garbage_bytes_do_not_parse),
+        cmocka_unit_test(framed_but_empty_batches_are_refused),
         cmocka_unit_test(built_batch_equals_encoded_batch),
         cmocka_unit_test(check_text_refuses_controls_bad_utf8_and_long),
         cmocka_unit_test(register_validation_names_the_field),

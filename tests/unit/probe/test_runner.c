@@ -9,15 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +21,7 @@
 #include "log.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 /* ------------------------------------------------------------ test server */
 
@@ -35,11 +32,8 @@
 static const char *const paths[N_PATHS] = {"/a", "/b", "/c", "/hang", "/hang-swap"};
 
 static struct {
-    int listen_fd;
+    struct lb_server *server;
     int port;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_int active;
     atomic_int in_path[N_PATHS];
     atomic_int max_in_path[N_PATHS];
 } srv;
@@ -50,19 +44,11 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void *handle_connection(void *arg)
+static void handle_connection(int fd, void *user)
 {
-    int fd = (int)(intptr_t)arg;
-    char req[2048] = "", path[64] = "";
-    size_t len = 0;
-    while (len < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
-        struct pollfd p = {fd, POLLIN, 0};
-        ssize_t n = poll(&p, 1, 2000) > 0 ? recv(fd, req + len, sizeof req - 1 - len, 0) : -1;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        req[len] = '\0';
-    }
+    (void)user;
+    char req[2048], path[64] = "";
+    lb_read_request(fd, req, sizeof req);
     sscanf(req, "%*s %63s", path);
     int i = 0;
     while (i < N_PATHS && strcmp(path, paths[i]) != 0)
@@ -74,65 +60,30 @@ static void *handle_connection(void *arg)
             ;
     }
     if (i < N_PATHS && strncmp(path, "/hang", 5) == 0) {
-        struct pollfd p = {fd, POLLIN, 0};
-        char sink[64];
-        while (poll(&p, 1, 3000) > 0 && recv(fd, sink, sizeof sink, 0) > 0)
-            ;
+        lb_drain(fd, 3000);
     } else {
         static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
         sleep_ms(50);
-        send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL);
+        lb_send_all(fd, answer, sizeof answer - 1);
     }
     if (i < N_PATHS)
         atomic_fetch_sub(&srv.in_path[i], 1);
-    close(fd);
-    atomic_fetch_sub(&srv.active, 1);
-    return NULL;
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&srv.stop)) {
-        struct pollfd p = {srv.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(srv.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t t;
-        atomic_fetch_add(&srv.active, 1);
-        if (pthread_create(&t, NULL, handle_connection, (void *)(intptr_t)fd) != 0) {
-            close(fd);
-            atomic_fetch_sub(&srv.active, 1);
-            continue;
-        }
-        pthread_detach(t);
-    }
-    return NULL;
 }
 
 static int server_start(void **state)
 {
     (void)state;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    srv.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (srv.listen_fd < 0 || bind(srv.listen_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        listen(srv.listen_fd, 64) < 0 || getsockname(srv.listen_fd, (struct sockaddr *)&a, &len) < 0)
+    srv.server = lb_start(LB_THREAD_PER_CONNECTION, handle_connection, NULL);
+    if (!srv.server)
         return -1;
-    srv.port = ntohs(a.sin_port);
-    return pthread_create(&srv.thread, NULL, serve, NULL);
+    srv.port = lb_port(srv.server);
+    return 0;
 }
 
 static int server_stop(void **state)
 {
     (void)state;
-    atomic_store(&srv.stop, 1);
-    pthread_join(srv.thread, NULL);
-    close(srv.listen_fd);
-    for (int i = 0; i < 400 && atomic_load(&srv.active) > 0; i++)
-        sleep_ms(10);
+    lb_stop(srv.server);
     return 0;
 }
 

@@ -8,11 +8,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +18,11 @@
 #include "checks.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 static struct {
-    int fd, port;
-    pthread_t thread;
-    atomic_int stop;
+    struct lb_server *server;
+    int port;
 } srv;
 
 static size_t put16(unsigned char *p, unsigned v)
@@ -133,47 +128,35 @@ static size_t answer(const unsigned char *q, size_t qlen, unsigned char *out)
     return n;
 }
 
-static void *serve(void *arg)
+/* One query in, one answer out (none for a query it cannot parse). */
+static void serve_query(int fd, void *user)
 {
-    (void)arg;
-    while (!srv.stop) {
-        struct pollfd p = {srv.fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        unsigned char q[512], out[1024];
-        struct sockaddr_storage from;
-        socklen_t fl = sizeof from;
-        ssize_t n = recvfrom(srv.fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
-        if (n <= 0)
-            continue;
-        size_t len = answer(q, (size_t)n, out);
-        if (len)
-            sendto(srv.fd, out, len, 0, (struct sockaddr *)&from, fl);
-    }
-    return NULL;
+    (void)user;
+    unsigned char q[512], out[1024];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+    if (n <= 0)
+        return;
+    size_t len = answer(q, (size_t)n, out);
+    if (len)
+        sendto(fd, out, len, 0, (struct sockaddr *)&from, fl);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    srv.fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(srv.fd, (struct sockaddr *)&a, sizeof a) < 0)
+    srv.server = lb_start(LB_DATAGRAM, serve_query, NULL);
+    if (!srv.server)
         return -1;
-    socklen_t len = sizeof a;
-    getsockname(srv.fd, (struct sockaddr *)&a, &len);
-    srv.port = ntohs(a.sin_port);
-    srv.stop = 0;
-    pthread_create(&srv.thread, NULL, serve, NULL);
+    srv.port = lb_port(srv.server);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    srv.stop = 1;
-    pthread_join(srv.thread, NULL);
-    close(srv.fd);
+    lb_stop(srv.server);
     return 0;
 }
 

@@ -10,95 +10,43 @@
 #include <cmocka.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <arpa/inet.h>
 #include <jq.h>
-#include <netinet/in.h>
 #include <pcre2.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "checks.h"
 #include "log.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 /* ------------------------------------------------------------ test server */
 
 static struct {
-    int listen_fd;
+    struct lb_server *server;
     int port;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_int active;
     pthread_mutex_t lock;
     int drafts;    /* drafts generated so far */
     int approvals; /* approve requests seen */
 } srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
 static void respond(int fd, int status, const char *extra_headers, const char *body)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                     strlen(body), extra_headers);
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, strlen(body));
+    lb_respond(fd, status, extra_headers, body, strlen(body));
 }
 
-static size_t read_request(int fd, char *buf, size_t cap)
+static void handle_connection(int fd, void *user)
 {
-    size_t len = 0, want = 0;
-    while (len < cap - 1) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end && !want) {
-            char *cl = strcasestr(buf, "\r\nContent-Length:");
-            want = (size_t)(end + 4 - buf) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
-        }
-        if (want && len >= want)
-            break;
-    }
-    buf[len] = '\0';
-    return len;
-}
-
-static void *handle_connection(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
+    (void)user;
     char req[8192], method[16] = "", path[256] = "", head[160], body[512];
     int id = 0;
-    read_request(fd, req, sizeof req);
+    lb_read_request(fd, req, sizeof req);
     sscanf(req, "%15s %255s", method, path);
     if (strcmp(method, "POST") == 0 && strcmp(path, "/generate") == 0) {
         pthread_mutex_lock(&srv.lock);
@@ -130,72 +78,30 @@ static void *handle_connection(void *arg)
         int ok = strstr(req, "\r\nAuthorization: Bearer tok-123\r\n") != NULL;
         respond(fd, ok ? 200 : 401, "", ok ? "{\"user\": \"qa\"}" : "{}");
     } else if (strcmp(path, "/slow") == 0) {
-        sleep_ms(300);
+        lb_sleep_ms(300);
         respond(fd, 200, "", "{}");
     } else if (strcmp(path, "/hang") == 0) {
-        struct pollfd p = {fd, POLLIN, 0};
-        char sink[64];
-        while (poll(&p, 1, 3000) > 0 && recv(fd, sink, sizeof sink, 0) > 0)
-            ;
+        lb_drain(fd, 3000);
     } else {
         respond(fd, 404, "", "not found");
     }
-    close(fd);
-    atomic_fetch_sub(&srv.active, 1);
-    return NULL;
-}
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&srv.stop)) {
-        struct pollfd p = {srv.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(srv.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t t;
-        atomic_fetch_add(&srv.active, 1);
-        if (pthread_create(&t, NULL, handle_connection, (void *)(intptr_t)fd) != 0) {
-            close(fd);
-            atomic_fetch_sub(&srv.active, 1);
-            continue;
-        }
-        pthread_detach(t);
-    }
-    return NULL;
-}
-
-static int listen_ephemeral(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 64), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
 }
 
 static int server_start(void **state)
 {
     (void)state;
-    srv.listen_fd = listen_ephemeral(&srv.port);
     pk_log_set_level(PK_LOG_ERROR);
-    return pthread_create(&srv.thread, NULL, serve, NULL);
+    srv.server = lb_start(LB_THREAD_PER_CONNECTION, handle_connection, NULL);
+    if (!srv.server)
+        return -1;
+    srv.port = lb_port(srv.server);
+    return 0;
 }
 
 static int server_stop(void **state)
 {
     (void)state;
-    atomic_store(&srv.stop, 1);
-    pthread_join(srv.thread, NULL);
-    close(srv.listen_fd);
-    for (int i = 0; i < 400 && atomic_load(&srv.active) > 0; i++)
-        sleep_ms(10);
+    lb_stop(srv.server);
     return 0;
 }
 
@@ -523,9 +429,8 @@ static void test_transport_failure_and_timeout(void **state)
 {
     (void)state;
     struct flow f;
-    int closed_port;
+    int closed_port = lb_closed_port();
     char url[64];
-    close(listen_ephemeral(&closed_port));
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", closed_port);
     flow_init(&f);
     add_step(&f, "token", "GET", "{{approval_url}}/token");

@@ -9,25 +9,23 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "checks.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 static struct {
     grpc_server *server;
@@ -318,14 +316,8 @@ static void slow_times_out(void **state)
 static void refused(void **state)
 {
     (void)state;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
     char closed[64];
-    snprintf(closed, sizeof closed, "127.0.0.1:%d", ntohs(a.sin_port));
+    snprintf(closed, sizeof closed, "127.0.0.1:%d", lb_closed_port());
     run_grpc(closed, "up", 2000);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_CONNECT);

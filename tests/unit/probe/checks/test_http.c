@@ -1,5 +1,5 @@
 /* test_http.c: the http check against a real HTTP server on 127.0.0.1 (a
- * thread in this test, plain sockets, one thread per connection). Checks
+ * thread per connection of tests/unit/support/loopback.c). Checks
  * status, body size, the timing phases, every error class a local setup can
  * produce, and what actually goes on the wire. Runs checks through the real
  * runner, so the multi-handle path is the one under test. The issue-3 tests
@@ -11,17 +11,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -37,15 +32,13 @@
 #include "template.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 /* ------------------------------------------------------------ test server */
 
 static struct {
-    int listen_fd;
+    struct lb_server *server;
     int port;
-    pthread_t thread;
-    atomic_int stop;
-    atomic_int active;
     pthread_mutex_t lock;
     char last_request[8192];
 } srv = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -81,152 +74,56 @@ static void rate_reset(void)
     pthread_mutex_unlock(&rate.lock);
 }
 
-static void sleep_ms(int ms)
+static void handle_connection(int fd, void *user)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            return;
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-static void respond(int fd, int status, const char *extra_headers, const char *body, size_t body_len)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                     body_len, extra_headers);
-    send_all(fd, head, (size_t)n);
-    send_all(fd, body, body_len);
-}
-
-/* Reads the head and any Content-Length body into buf; returns bytes read. */
-static size_t read_request(int fd, char *buf, size_t cap)
-{
-    size_t len = 0, want = 0;
-    while (len < cap - 1) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        buf[len] = '\0';
-        if (buf[0] < 'A' || buf[0] > 'Z')
-            break; /* not HTTP (a TLS hello): answer at once */
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end && !want) {
-            char *cl = strcasestr(buf, "\r\nContent-Length:");
-            want = (size_t)(end + 4 - buf) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
-        }
-        if (want && len >= want)
-            break;
-    }
-    buf[len] = '\0';
-    return len;
-}
-
-static void *handle_connection(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
+    (void)user;
     char req[8192];
-    read_request(fd, req, sizeof req);
+    lb_read_request(fd, req, sizeof req);
     pthread_mutex_lock(&srv.lock);
     pk_strlcpy(srv.last_request, req, sizeof srv.last_request);
     pthread_mutex_unlock(&srv.lock);
     char path[256] = "";
     sscanf(req, "%*s %255s", path);
     if (strcmp(path, "/slow") == 0) {
-        sleep_ms(50);
-        respond(fd, 200, "", "hello world", 11);
+        lb_sleep_ms(50);
+        lb_respond(fd, 200, "", "hello world", 11);
     } else if (strcmp(path, "/503") == 0) {
-        respond(fd, 503, "", "unavailable", 11);
+        lb_respond(fd, 503, "", "unavailable", 11);
     } else if (strcmp(path, "/redirect") == 0) {
-        respond(fd, 302, "Location: /slow\r\n", "", 0);
+        lb_respond(fd, 302, "Location: /slow\r\n", "", 0);
     } else if (strcmp(path, "/big") == 0) {
         size_t n = ((size_t)2 << 20) + 7;
         char *body = malloc(n);
         memset(body, 'b', n);
-        respond(fd, 200, "", body, n);
+        lb_respond(fd, 200, "", body, n);
         free(body);
     } else if (strcmp(path, "/json") == 0) {
         static const char body[] = "{\"answer\": \"Returns within 30 days.\", \"sources\": [{\"id\": 1}, {\"id\": 2}]}";
-        respond(fd, 200, "Content-Type: application/json\r\n", body, sizeof body - 1);
+        lb_respond(fd, 200, "Content-Type: application/json\r\n", body, sizeof body - 1);
     } else if (strcmp(path, "/html") == 0) {
-        respond(fd, 200, "Content-Type: text/html\r\n", "<html></html>", 13);
+        lb_respond(fd, 200, "Content-Type: text/html\r\n", "<html></html>", 13);
     } else if (strcmp(path, "/generate") == 0) {
-        respond(fd, 303, "Location: /drafts/draft_7\r\n", "", 0);
+        lb_respond(fd, 303, "Location: /drafts/draft_7\r\n", "", 0);
     } else if (strcmp(path, "/drafts/draft_7") == 0) {
         static const char body[] = "<h2>Customer Message</h2><h2>AI Suggested Reply</h2>";
-        respond(fd, 200, "", body, sizeof body - 1);
+        lb_respond(fd, 200, "", body, sizeof body - 1);
     } else if (strcmp(path, "/tail") == 0) {
         char body[1003];
         memset(body, 'a', 1000);
         memcpy(body + 1000, "END", 3);
-        respond(fd, 200, "", body, sizeof body);
+        lb_respond(fd, 200, "", body, sizeof body);
     } else if (strcmp(path, "/rate") == 0) {
         if (rate_admit())
-            respond(fd, 200, "", "ok", 2);
+            lb_respond(fd, 200, "", "ok", 2);
         else
-            respond(fd, 429, "Retry-After: 1\r\n", "slow down", 9);
+            lb_respond(fd, 429, "Retry-After: 1\r\n", "slow down", 9);
     } else if (strcmp(path, "/hang") == 0) {
         /* Never answer; wait for the client to give up. */
-        struct pollfd p = {fd, POLLIN, 0};
-        char sink[64];
-        while (poll(&p, 1, 3000) > 0 && recv(fd, sink, sizeof sink, 0) > 0)
-            ;
+        lb_drain(fd, 3000);
     } else {
-        respond(fd, 200, "", "ok", 2);
+        lb_respond(fd, 200, "", "ok", 2);
     }
-    close(fd);
-    atomic_fetch_sub(&srv.active, 1);
-    return NULL;
 }
-
-static void *serve(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&srv.stop)) {
-        struct pollfd p = {srv.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(srv.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        pthread_t t;
-        atomic_fetch_add(&srv.active, 1);
-        if (pthread_create(&t, NULL, handle_connection, (void *)(intptr_t)fd) != 0) {
-            close(fd);
-            atomic_fetch_sub(&srv.active, 1);
-            continue;
-        }
-        pthread_detach(t);
-    }
-    return NULL;
-}
-
-/* Binds 127.0.0.1 on an ephemeral port; returns the fd and sets *port. */
-static int listen_ephemeral(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 64), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 
 /* ------------------------------------------------------------ TLS server */
 
@@ -235,9 +132,8 @@ static int listen_ephemeral(int *port)
  * certificate when the server asks for one. Serves connections one by one. */
 static struct {
     SSL_CTX *ctx;
-    int listen_fd, port;
-    pthread_t thread;
-    atomic_int stop;
+    struct lb_server *server;
+    int port;
     atomic_int require_client_cert;
     char cert_path[64], key_path[64];
 } tls_srv;
@@ -289,48 +185,39 @@ static void make_certificate(void)
     EVP_PKEY_free(key);
 }
 
-static void *tls_serve(void *arg)
+static void tls_handle_connection(int fd, void *user)
 {
-    (void)arg;
-    while (!atomic_load(&tls_srv.stop)) {
-        struct pollfd p = {tls_srv.listen_fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int fd = accept(tls_srv.listen_fd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        SSL *ssl = SSL_new(tls_srv.ctx);
-        if (atomic_load(&tls_srv.require_client_cert))
-            SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-        SSL_set_fd(ssl, fd);
-        if (SSL_accept(ssl) == 1) {
-            char req[4096];
-            int n = SSL_read(ssl, req, sizeof req - 1);
-            if (n > 0) {
-                static const char answer[] = "HTTP/1.1 200 X\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure";
-                SSL_write(ssl, answer, sizeof answer - 1);
-            }
-            SSL_shutdown(ssl);
+    (void)user;
+    SSL *ssl = SSL_new(tls_srv.ctx);
+    if (atomic_load(&tls_srv.require_client_cert))
+        SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+        char req[4096];
+        int n = SSL_read(ssl, req, sizeof req - 1);
+        if (n > 0) {
+            static const char answer[] = "HTTP/1.1 200 X\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure";
+            SSL_write(ssl, answer, sizeof answer - 1);
         }
-        ERR_clear_error();
-        SSL_free(ssl);
-        close(fd);
+        SSL_shutdown(ssl);
     }
-    return NULL;
+    ERR_clear_error();
+    SSL_free(ssl);
 }
 
 static int tls_server_start(void)
 {
     make_certificate();
-    tls_srv.listen_fd = listen_ephemeral(&tls_srv.port);
-    return pthread_create(&tls_srv.thread, NULL, tls_serve, NULL);
+    tls_srv.server = lb_start(LB_SERIAL, tls_handle_connection, NULL);
+    if (!tls_srv.server)
+        return -1;
+    tls_srv.port = lb_port(tls_srv.server);
+    return 0;
 }
 
 static void tls_server_stop(void)
 {
-    atomic_store(&tls_srv.stop, 1);
-    pthread_join(tls_srv.thread, NULL);
-    close(tls_srv.listen_fd);
+    lb_stop(tls_srv.server);
     SSL_CTX_free(tls_srv.ctx);
     unlink(tls_srv.cert_path);
     unlink(tls_srv.key_path);
@@ -339,22 +226,19 @@ static void tls_server_stop(void)
 static int server_start(void **state)
 {
     (void)state;
-    srv.listen_fd = listen_ephemeral(&srv.port);
     pk_log_set_level(PK_LOG_ERROR);
-    if (tls_server_start() != 0)
+    srv.server = lb_start(LB_THREAD_PER_CONNECTION, handle_connection, NULL);
+    if (!srv.server || tls_server_start() != 0)
         return -1;
-    return pthread_create(&srv.thread, NULL, serve, NULL);
+    srv.port = lb_port(srv.server);
+    return 0;
 }
 
 static int server_stop(void **state)
 {
     (void)state;
-    atomic_store(&srv.stop, 1);
-    pthread_join(srv.thread, NULL);
-    close(srv.listen_fd);
+    lb_stop(srv.server);
     tls_server_stop();
-    for (int i = 0; i < 400 && atomic_load(&srv.active) > 0; i++)
-        sleep_ms(10);
     return 0;
 }
 
@@ -414,8 +298,7 @@ static void test_ok_with_timings(void **state)
 static void test_connect_refused(void **state)
 {
     (void)state;
-    int port;
-    close(listen_ephemeral(&port)); /* a port that was just free and now is closed */
+    int port = lb_closed_port(); /* a port that was just free and now is closed */
     struct pk_result r = run_check("    url: http://127.0.0.1:%d/\n", port);
     assert_int_equal(r.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(r.error_class, PK_ERR_CONNECT);
@@ -867,8 +750,7 @@ static void test_v2_burst(void **state)
     rate_reset();
 
     /* Nobody there: the transport error, not a count. */
-    int closed_port;
-    close(listen_ephemeral(&closed_port));
+    int closed_port = lb_closed_port();
     snprintf(b.base, sizeof b.base, "http://127.0.0.1:%d", closed_port);
     r = run_built(&b);
     assert_int_equal(r.outcome, PK_OUTCOME_FAILED);

@@ -9,8 +9,6 @@
 #include <cmocka.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pcre2.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,78 +16,53 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "checks.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 static struct {
-    int fd, port;
-    pthread_t thread;
-    atomic_int stop;
-    int silent; /* 1: accept and say nothing */
+    struct lb_server *server;
+    int port;
+    atomic_int silent; /* 1: accept and say nothing */
 } srv;
 
-static void *serve(void *arg)
+static void serve_banner(int c, void *user)
 {
-    (void)arg;
-    while (!srv.stop) {
-        struct pollfd p = {srv.fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        int c = accept(srv.fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        if (!srv.silent) {
-            const char *banner = "220 picket-test ready\r\n";
-            (void)!write(c, banner, strlen(banner));
-            char buf[256];
-            struct pollfd q = {c, POLLIN, 0};
-            if (poll(&q, 1, 300) > 0) {
-                ssize_t n = read(c, buf, sizeof buf);
-                if (n > 0 && strncmp(buf, "PING", 4) == 0)
-                    (void)!write(c, "+PONG\r\n", 7);
-            }
-        } else {
-            struct pollfd q = {c, POLLIN, 0};
-            poll(&q, 1, 1500);
+    (void)user;
+    if (!atomic_load(&srv.silent)) {
+        const char *banner = "220 picket-test ready\r\n";
+        (void)!write(c, banner, strlen(banner));
+        char buf[256];
+        struct pollfd q = {c, POLLIN, 0};
+        if (poll(&q, 1, 300) > 0) {
+            ssize_t n = read(c, buf, sizeof buf);
+            if (n > 0 && strncmp(buf, "PING", 4) == 0)
+                (void)!write(c, "+PONG\r\n", 7);
         }
-        close(c);
+    } else {
+        struct pollfd q = {c, POLLIN, 0};
+        poll(&q, 1, 1500);
     }
-    return NULL;
-}
-
-static int listen_port(int *fd_out)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    *fd_out = fd;
-    return ntohs(a.sin_port);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    srv.stop = 0;
     srv.silent = 0;
-    srv.port = listen_port(&srv.fd);
-    pthread_create(&srv.thread, NULL, serve, NULL);
+    srv.server = lb_start(LB_SERIAL, serve_banner, NULL);
+    if (!srv.server)
+        return -1;
+    srv.port = lb_port(srv.server);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    srv.stop = 1;
-    pthread_join(srv.thread, NULL);
-    close(srv.fd);
+    lb_stop(srv.server);
     return 0;
 }
 
@@ -197,9 +170,7 @@ static void expect_mismatch(void **state)
 static void refused(void **state)
 {
     (void)state;
-    int fd;
-    int port = listen_port(&fd);
-    close(fd); /* nobody listens there now */
+    int port = lb_closed_port(); /* nobody listens there now */
     run_tcp(port, NULL, NULL, 1000);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_CONNECT);

@@ -9,16 +9,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,21 +21,11 @@
 #include "checks.h"
 #include "result.h"
 #include "runner.h"
+#include "loopback.h"
 
 static char dir[64];
 static pid_t server90, server5;
 static int port90, port5;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int make_cert(const char *stem, int days)
 {
@@ -68,18 +53,7 @@ static pid_t serve(const char *stem, int port)
                (char *)NULL);
         _exit(127);
     }
-    /* Wait until it listens. */
-    for (int i = 0; i < 200; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok)
-            return pid;
-        usleep(20000);
-    }
-    return -1;
+    return lb_wait_listening(port, 4000) == 0 ? pid : -1;
 }
 
 static int setup(void **state)
@@ -89,8 +63,8 @@ static int setup(void **state)
     snprintf(dir, sizeof dir, "/tmp/picket-tls-XXXXXX");
     if (!mkdtemp(dir) || make_cert("valid90", 90) != 0 || make_cert("short5", 5) != 0)
         return -1;
-    port90 = free_port();
-    port5 = free_port();
+    port90 = lb_closed_port();
+    port5 = lb_closed_port();
     server90 = serve("valid90", port90);
     server5 = serve("short5", port5);
     return server90 > 0 && server5 > 0 ? 0 : -1;
@@ -239,35 +213,22 @@ static void wrong_name_fails(void **state)
 }
 
 /* A listener that accepts and writes garbage: not TLS. */
-static int plain_fd;
-static void *plain_server(void *arg)
+static void plain_server(int c, void *user)
 {
-    (void)arg;
-    int c = accept(plain_fd, NULL, NULL);
-    if (c >= 0) {
-        (void)!write(c, "HTTP/1.0 400 nope\r\n\r\n", 21);
-        usleep(200000);
-        close(c);
-    }
-    return NULL;
+    (void)user;
+    (void)!write(c, "HTTP/1.0 400 nope\r\n\r\n", 21);
+    usleep(200000);
 }
 
 static void not_tls_fails(void **state)
 {
     (void)state;
-    plain_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(plain_fd, (struct sockaddr *)&a, sizeof a);
-    listen(plain_fd, 4);
-    socklen_t len = sizeof a;
-    getsockname(plain_fd, (struct sockaddr *)&a, &len);
-    pthread_t t;
-    pthread_create(&t, NULL, plain_server, NULL);
+    struct lb_server *plain = lb_start(LB_SERIAL, plain_server, NULL);
+    assert_non_null(plain);
     struct pk_check c;
-    init_check(&c, ntohs(a.sin_port));
+    init_check(&c, lb_port(plain));
     run(&c);
-    pthread_join(t, NULL);
-    close(plain_fd);
+    lb_stop(plain);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_TLS);
     assert_non_null(strstr(last.message, "TLS handshake with 127.0.0.1:"));
@@ -277,7 +238,7 @@ static void refused(void **state)
 {
     (void)state;
     struct pk_check c;
-    init_check(&c, free_port());
+    init_check(&c, lb_closed_port());
     run(&c);
     assert_int_equal(last.outcome, PK_OUTCOME_FAILED);
     assert_int_equal(last.error_class, PK_ERR_CONNECT);
