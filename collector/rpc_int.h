@@ -143,10 +143,9 @@ ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grp
 /* Sends the answer (or an error status) and closes the call; u is freed when the
  * completion comes back, so it must not be touched afterwards. Any thread. */
 void rpc_unary_reply(struct unary *u, grpc_status_code code, const char *details, const ProtobufCMessage *resp);
-/* Unpacks u->request as desc into u->job_data and queues u->method->job, or
- * answers the call (malformed request, collector busy). CQ thread. */
-void rpc_unary_queue(struct unary *u, const ProtobufCMessageDescriptor *desc);
-/* The on_request of most methods: rpc_unary_queue with the table's request type. */
+/* The on_request of most methods: unpacks u->request as u->method->request into
+ * u->job_data and queues u->method->job, or answers the call (malformed request,
+ * collector busy). CQ thread. */
 void rpc_unary_decode_and_queue(struct unary *u);
 
 /* Stream helpers; call with s->mu held unless said otherwise. */
@@ -199,8 +198,7 @@ void rpc_admin_revoke_job(struct store *store, void *ctx);
 void rpc_admin_apply_job(struct store *store, void *ctx);
 void rpc_admin_diff_job(struct store *store, void *ctx);
 
-/* rpc_query_service.c */
-void rpc_query_on_request(struct unary *u);
+/* rpc_query_service.c: control-thread jobs. */
 void rpc_status_job(struct store *store, void *ctx);
 void rpc_query_job(struct store *store, void *ctx);
 

@@ -9,12 +9,6 @@
 #include "log.h"
 #include "rpc_int.h"
 
-/* The analytics calls decode their request by kind: rpc_query.c knows the types. */
-void rpc_query_on_request(struct unary *u)
-{
-    rpc_unary_queue(u, rpc_query_request_descriptor(u->method->query));
-}
-
 void rpc_status_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;

@@ -157,9 +157,9 @@ void rpc_unary_reply(struct unary *u, grpc_status_code code, const char *details
     }
 }
 
-void rpc_unary_queue(struct unary *u, const ProtobufCMessageDescriptor *desc)
+void rpc_unary_decode_and_queue(struct unary *u)
 {
-    ProtobufCMessage *req = rpc_unpack_message(desc, u->request);
+    ProtobufCMessage *req = rpc_unpack_message(u->method->request, u->request);
     if (!req) {
         rpc_unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, u->method->malformed, NULL);
         return;
@@ -169,11 +169,6 @@ void rpc_unary_queue(struct unary *u, const ProtobufCMessageDescriptor *desc)
         rpc_stat_add(RPC_STAT_QUERIES, 1);
     if (ingest_job(u->srv->ingest, u->method->job, u) < 0)
         rpc_unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
-}
-
-void rpc_unary_decode_and_queue(struct unary *u)
-{
-    rpc_unary_queue(u, u->method->request);
 }
 
 static void unary_on_request(struct unary *u, int success)
@@ -531,20 +526,22 @@ static const struct rpc_method methods[] = {
      .request = &picket__v1__diff_checks_request__descriptor,
      .malformed = "malformed request",
      .job = rpc_admin_diff_job},
-#define QUERY_METHOD(p, kind)                                                                                        \
+/* The analytics calls: rpc_query.c computes each kind from rollups. */
+#define QUERY_METHOD(p, kind, type)                                                                                  \
     {.path = (p),                                                                                                    \
      .need = NEED_READ,                                                                                              \
-     .on_request = rpc_query_on_request,                                                                             \
+     .on_request = rpc_unary_decode_and_queue,                                                                       \
+     .request = &(type),                                                                                             \
      .malformed = "malformed query request",                                                                         \
      .job = rpc_query_job,                                                                                           \
      .counts_as_query = 1,                                                                                           \
      .query = (kind)}
-    QUERY_METHOD(M_AVAILABILITY_PATH, RQ_AVAILABILITY),
-    QUERY_METHOD(M_LATENCY_PATH, RQ_LATENCY),
-    QUERY_METHOD(M_TREND_PATH, RQ_TREND),
-    QUERY_METHOD(M_INCIDENTS_PATH, RQ_INCIDENTS),
-    QUERY_METHOD(M_SLO_PATH, RQ_SLO),
-    QUERY_METHOD(M_REPORT_PATH, RQ_REPORT),
+    QUERY_METHOD(M_AVAILABILITY_PATH, RQ_AVAILABILITY, picket__v1__availability_request__descriptor),
+    QUERY_METHOD(M_LATENCY_PATH, RQ_LATENCY, picket__v1__latency_request__descriptor),
+    QUERY_METHOD(M_TREND_PATH, RQ_TREND, picket__v1__trend_request__descriptor),
+    QUERY_METHOD(M_INCIDENTS_PATH, RQ_INCIDENTS, picket__v1__incidents_request__descriptor),
+    QUERY_METHOD(M_SLO_PATH, RQ_SLO, picket__v1__slo_request__descriptor),
+    QUERY_METHOD(M_REPORT_PATH, RQ_REPORT, picket__v1__report_request__descriptor),
 #undef QUERY_METHOD
 };
 
