@@ -611,18 +611,20 @@ static void dispatch(struct server *srv, struct tag *tag, int success, int shutt
     }
 }
 
-int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+void rpc_server_library_init(void)
 {
-    struct server srv;
-    memset(&srv, 0, sizeof srv);
-    srv.ingest = cfg->ingest;
-    srv.max_inflight = cfg->max_inflight_per_stream > 0 ? cfg->max_inflight_per_stream : 4;
-    srv.heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 10000;
-    srv.hello_timeout_ms = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : 10000;
-    srv.max_skew_us = (int64_t)(cfg->max_clock_skew_ms > 0 ? cfg->max_clock_skew_ms : 300000) * 1000;
-    pthread_mutex_init(&srv.streams_mu, NULL);
-    atomic_init(&srv.n_streams, 0);
+    grpc_init();
+}
 
+void rpc_server_library_shutdown(void)
+{
+    grpc_shutdown();
+}
+
+/* Creates the server and its completion queue and binds cfg->listen with TLS
+ * (or plaintext). 0, or -1 with err and nothing left behind. */
+static int server_listen(struct server *srv, const struct rpc_server_config *cfg, char *err, size_t errlen)
+{
     grpc_arg args[4];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
@@ -639,10 +641,10 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     args[3].value.integer = 0;
     grpc_channel_args channel_args = {4, args};
 
-    srv.cq = grpc_completion_queue_create_for_next(NULL);
-    srv.server = grpc_server_create(&channel_args, NULL);
-    grpc_server_register_completion_queue(srv.server, srv.cq, NULL);
-    srv.plaintext = cfg->insecure_plaintext;
+    srv->cq = grpc_completion_queue_create_for_next(NULL);
+    srv->server = grpc_server_create(&channel_args, NULL);
+    grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    srv->plaintext = cfg->insecure_plaintext;
     grpc_server_credentials *creds;
     if (cfg->insecure_plaintext)
         creds = grpc_insecure_server_credentials_create();
@@ -653,16 +655,34 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
         creds = grpc_ssl_server_credentials_create_ex(cfg->tls_ca_pem, &pair, 1,
                                                       GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
     }
-    int port = grpc_server_add_http2_port(srv.server, cfg->listen, creds);
+    int port = grpc_server_add_http2_port(srv->server, cfg->listen, creds);
     grpc_server_credentials_release(creds);
     if (port <= 0) {
         snprintf(err, errlen, "cannot listen on %s (address in use or invalid)", cfg->listen);
-        grpc_server_destroy(srv.server);
-        grpc_completion_queue_shutdown(srv.cq);
-        while (grpc_completion_queue_next(srv.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+        grpc_server_destroy(srv->server);
+        grpc_completion_queue_shutdown(srv->cq);
+        while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
                GRPC_QUEUE_SHUTDOWN) {
         }
-        grpc_completion_queue_destroy(srv.cq);
+        grpc_completion_queue_destroy(srv->cq);
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    struct server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.ingest = cfg->ingest;
+    srv.max_inflight = cfg->max_inflight_per_stream > 0 ? cfg->max_inflight_per_stream : 4;
+    srv.heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 10000;
+    srv.hello_timeout_ms = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : 10000;
+    srv.max_skew_us = (int64_t)(cfg->max_clock_skew_ms > 0 ? cfg->max_clock_skew_ms : 300000) * 1000;
+    pthread_mutex_init(&srv.streams_mu, NULL);
+    atomic_init(&srv.n_streams, 0);
+
+    if (server_listen(&srv, cfg, err, errlen) < 0) {
         pthread_mutex_destroy(&srv.streams_mu);
         return -1;
     }
