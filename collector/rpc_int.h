@@ -134,8 +134,6 @@ struct server {
 
 /* ------------------------------------------------------------ rpc_server.c */
 
-/* Encodes msg into a new byte buffer (the caller destroys it); NULL on failure. */
-grpc_byte_buffer *rpc_pack_message(const ProtobufCMessage *msg);
 /* Unpacks a received message with its descriptor; NULL when it does not parse.
  * Free with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
@@ -143,16 +141,9 @@ ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grp
 /* Sends the answer (or an error status) and closes the call; u is freed when the
  * completion comes back, so it must not be touched afterwards. Any thread. */
 void rpc_unary_reply(struct unary *u, grpc_status_code code, const char *details, const ProtobufCMessage *resp);
-/* The on_request of most methods: unpacks u->request as u->method->request into
- * u->job_data and queues u->method->job, or answers the call (malformed request,
- * collector busy). CQ thread. */
-void rpc_unary_decode_and_queue(struct unary *u);
 
 /* Stream helpers; call with s->mu held unless said otherwise. */
-/* Drops one reference; frees (and unlocks) at zero. If *freed is set afterwards
- * the mutex is gone. */
-void rpc_stream_unref_locked(struct stream *s, int *freed);
-/* Drops one reference and unlocks s->mu unless that freed the stream. */
+/* Drops one reference and unlocks s->mu; at zero the stream is freed. */
 void rpc_stream_unref_unlock(struct stream *s);
 /* Drops one reference; s->mu not held. */
 void rpc_stream_unref(struct stream *s);

@@ -59,7 +59,7 @@ static grpc_byte_buffer *buffer_from(const uint8_t *data, size_t len)
     return bb;
 }
 
-grpc_byte_buffer *rpc_pack_message(const ProtobufCMessage *msg)
+static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
 {
     uint8_t *buf;
     size_t len;
@@ -128,7 +128,7 @@ void rpc_unary_reply(struct unary *u, grpc_status_code code, const char *details
     memset(ops, 0, sizeof ops);
     size_t n = 0;
     if (resp && code == GRPC_STATUS_OK) {
-        u->response = rpc_pack_message(resp);
+        u->response = pack_message(resp);
         if (!u->response) {
             code = GRPC_STATUS_INTERNAL;
             details = "could not encode the answer";
@@ -157,7 +157,10 @@ void rpc_unary_reply(struct unary *u, grpc_status_code code, const char *details
     }
 }
 
-void rpc_unary_decode_and_queue(struct unary *u)
+/* The on_request of most methods: unpacks u->request as u->method->request into
+ * u->job_data and queues u->method->job, or answers the call (malformed request,
+ * collector busy). */
+static void unary_decode_and_queue(struct unary *u)
 {
     ProtobufCMessage *req = rpc_unpack_message(u->method->request, u->request);
     if (!req) {
@@ -235,20 +238,11 @@ static void stream_free(struct stream *s)
     free(s);
 }
 
-void rpc_stream_unref_locked(struct stream *s, int *freed)
-{
-    *freed = 0;
-    if (--s->refs == 0) {
-        stream_free(s);
-        *freed = 1;
-    }
-}
-
 void rpc_stream_unref_unlock(struct stream *s)
 {
-    int freed;
-    rpc_stream_unref_locked(s, &freed);
-    if (!freed)
+    if (--s->refs == 0)
+        stream_free(s); /* unlocks first */
+    else
         pthread_mutex_unlock(&s->mu);
 }
 
@@ -285,7 +279,7 @@ static void stream_kick_send(struct stream *s)
 
 void rpc_stream_queue_send(struct stream *s, const ProtobufCMessage *msg)
 {
-    grpc_byte_buffer *bb = rpc_pack_message(msg);
+    grpc_byte_buffer *bb = pack_message(msg);
     if (!bb)
         return;
     struct outmsg *m = calloc(1, sizeof *m);
@@ -492,7 +486,7 @@ static const struct rpc_method methods[] = {
     {.path = M_REGISTER_PATH, .need = NEED_PROBE, .on_request = rpc_probe_register_on_request},
     {.path = M_STATUS_PATH,
      .need = NEED_READ,
-     .on_request = rpc_unary_decode_and_queue,
+     .on_request = unary_decode_and_queue,
      .request = &picket__v1__status_request__descriptor,
      .malformed = "malformed StatusRequest",
      .job = rpc_status_job,
@@ -504,25 +498,25 @@ static const struct rpc_method methods[] = {
      .malformed = "malformed HealthCheckRequest"},
     {.path = M_ADD_PROBE_PATH,
      .need = NEED_WRITE,
-     .on_request = rpc_unary_decode_and_queue,
+     .on_request = unary_decode_and_queue,
      .request = &picket__v1__add_probe_request__descriptor,
      .malformed = "malformed AddProbeRequest",
      .job = rpc_admin_add_probe_job},
     {.path = M_REVOKE_PATH,
      .need = NEED_WRITE,
-     .on_request = rpc_unary_decode_and_queue,
+     .on_request = unary_decode_and_queue,
      .request = &picket__v1__revoke_credential_request__descriptor,
      .malformed = "malformed RevokeCredentialRequest",
      .job = rpc_admin_revoke_job},
     {.path = M_APPLY_PATH,
      .need = NEED_WRITE,
-     .on_request = rpc_unary_decode_and_queue,
+     .on_request = unary_decode_and_queue,
      .request = &picket__v1__apply_checks_request__descriptor,
      .malformed = "malformed request",
      .job = rpc_admin_apply_job},
     {.path = M_DIFF_PATH,
      .need = NEED_WRITE,
-     .on_request = rpc_unary_decode_and_queue,
+     .on_request = unary_decode_and_queue,
      .request = &picket__v1__diff_checks_request__descriptor,
      .malformed = "malformed request",
      .job = rpc_admin_diff_job},
@@ -530,7 +524,7 @@ static const struct rpc_method methods[] = {
 #define QUERY_METHOD(p, kind, type)                                                                                  \
     {.path = (p),                                                                                                    \
      .need = NEED_READ,                                                                                              \
-     .on_request = rpc_unary_decode_and_queue,                                                                       \
+     .on_request = unary_decode_and_queue,                                                                       \
      .request = &(type),                                                                                             \
      .malformed = "malformed query request",                                                                         \
      .job = rpc_query_job,                                                                                           \
