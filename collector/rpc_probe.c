@@ -19,6 +19,9 @@
 
 /* ------------------------------------------------------------ Register */
 
+/* Control thread: a probe credential registers only its own name; stores the
+ * probe, its labels and its checks, and answers with its id and where its
+ * sequence was committed. */
 static void register_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;

@@ -9,6 +9,8 @@
 #include "log.h"
 #include "rpc_int.h"
 
+/* Status: the last result of every check (or the one named) with its last hour
+ * per region, and, when no check is named, what each probe last reported. */
 void rpc_status_job(struct store *store, void *ctx)
 {
     struct unary *u = ctx;
