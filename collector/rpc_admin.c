@@ -162,8 +162,8 @@ static void assign_admin_job(struct store *store, struct unary *u, int apply)
         ccp[i] = &cc[i];
     }
     if (apply) {
-        PK_INFO("rpc", created ? "checks applied" : "checks applied; nothing changed", "version=%lld checks=%zu changes=%zu",
-                (long long)version, set.n_checks, n_changes);
+        PK_INFO("rpc", created ? "checks applied" : "checks applied; nothing changed",
+                "version=%lld checks=%zu changes=%zu", (long long)version, set.n_checks, n_changes);
         Picket__V1__ApplyChecksResponse resp = PICKET__V1__APPLY_CHECKS_RESPONSE__INIT;
         resp.version = version;
         resp.created = created;
