@@ -2,8 +2,8 @@
  * (whole minutes, default the last 24 h), picks the checks its filters name
  * (store_check_meta), reads their rollups (store_rollup_query, merged in C) and
  * feeds them to common/analytics.h, so every figure is the one docs/ANALYTICS.md
- * defines. Never reads raw results; never includes gRPC (rpc_server.c does the
- * transport). Runs on the control thread; answers live in one arena. */
+ * defines. Never reads raw results; never includes gRPC (rpc_query_service.c
+ * does the transport). Runs on the control thread; answers live in one arena. */
 #include "rpc_query.h"
 
 #include <inttypes.h>
@@ -1165,25 +1165,6 @@ oom:
 out:
     free(status);
     return rc;
-}
-
-const ProtobufCMessageDescriptor *rpc_query_request_descriptor(enum rpc_query_kind kind)
-{
-    switch (kind) {
-    case RQ_AVAILABILITY:
-        return &picket__v1__availability_request__descriptor;
-    case RQ_LATENCY:
-        return &picket__v1__latency_request__descriptor;
-    case RQ_TREND:
-        return &picket__v1__trend_request__descriptor;
-    case RQ_INCIDENTS:
-        return &picket__v1__incidents_request__descriptor;
-    case RQ_SLO:
-        return &picket__v1__slo_request__descriptor;
-    case RQ_REPORT:
-        return &picket__v1__report_request__descriptor;
-    }
-    return NULL;
 }
 
 /* Every request message starts with its QueryWindow as field 1. */

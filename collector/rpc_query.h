@@ -1,7 +1,7 @@
 /* rpc_query.h: the analytics half of QueryService (Availability, Latency, Trend,
  * Incidents, Slo, Report; docs/ANALYTICS.md, "Query API and CLI"). Runs on the
  * control thread with its store; reads rollups only (store_rollup_query) and
- * computes every figure with common/analytics.h. No gRPC here: rpc_server.c
+ * computes every figure with common/analytics.h. No gRPC here: rpc_query_service.c
  * decodes the request, calls rpc_query_run and sends the answer. */
 #ifndef PK_RPC_QUERY_H
 #define PK_RPC_QUERY_H
@@ -14,9 +14,6 @@
 #include "store.h"
 
 enum rpc_query_kind { RQ_AVAILABILITY, RQ_LATENCY, RQ_TREND, RQ_INCIDENTS, RQ_SLO, RQ_REPORT };
-
-/* The request message type of a kind (for decoding). */
-const ProtobufCMessageDescriptor *rpc_query_request_descriptor(enum rpc_query_kind kind);
 
 /* Everything an answer points to; freed in one call. */
 struct rpc_query_arena;

@@ -50,6 +50,11 @@ struct probe_spool_metric {
 /* Copies up to max entries; any thread. */
 size_t rpc_server_probe_metrics(struct probe_spool_metric *out, size_t max);
 
+/* gRPC's process-wide state, so that main() needs no gRPC header: init once
+ * before rpc_server_run, shutdown once after it (each init needs a shutdown). */
+void rpc_server_library_init(void);
+void rpc_server_library_shutdown(void);
+
 /* Binds, serves until *stop is set, then shuts down calls cleanly.
  * Returns 0 on clean stop, -1 with err when it could not start. */
 int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen);

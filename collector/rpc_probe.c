@@ -1,0 +1,565 @@
+/* rpc_probe.c: ProbeService. Register checks a probe's request and clock on the
+ * completion-queue thread and stores it on the control thread. On the Connect
+ * stream a Hello is checked against the credential on the control thread before
+ * anything else is read; batches go to ingest's bounded writer queues (a stream
+ * whose queue is full is not read until a batch commits, so gRPC flow control
+ * slows the probe); heartbeats feed /metrics and the probe's row. Central
+ * assignment: each stream is sent its CheckSet after Hello and whenever the
+ * current version changes (rpc_probe_version_poll_job), and its acks are stored.
+ * Never calls PostgreSQL from the completion-queue thread. */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rpc_int.h"
+#include "wire.h"
+
+/* ------------------------------------------------------------ Register */
+
+/* Control thread: a probe credential registers only its own name; stores the
+ * probe, its labels and its checks, and answers with its id and where its
+ * sequence was committed. */
+static void register_job(struct store *store, void *ctx)
+{
+    struct unary *u = ctx;
+    Picket__V1__RegisterRequest *req = u->job_data;
+    if (rpc_job_admit(store, u) < 0)
+        return;
+    char err[512];
+    if (!pk_identity_is_probe(&u->auth.who, req->probe_name)) {
+        char qa[300], qb[300];
+        snprintf(err, sizeof err, "credential of probe '%s' cannot register as probe '%.127s'", u->auth.who.name,
+                 req->probe_name);
+        PK_WARN("auth", "register refused", "credential_probe=%s probe=%s", pk_log_q(qa, sizeof qa, u->auth.who.name),
+                pk_log_q(qb, sizeof qb, req->probe_name));
+        rpc_stat_add(RPC_STAT_AUTH_DENIED, 1);
+        rpc_unary_reply(u, GRPC_STATUS_PERMISSION_DENIED, err, NULL);
+        return;
+    }
+    struct pk_kv labels[64];
+    size_t n_labels = req->n_labels > 64 ? 64 : req->n_labels;
+    for (size_t i = 0; i < n_labels; i++) {
+        labels[i].key = req->labels[i]->key;
+        labels[i].value = req->labels[i]->value;
+    }
+    struct store_probe_info info = {.name = req->probe_name, .region = req->region, .labels = labels,
+                                     .n_labels = n_labels, .version = req->version};
+    int64_t probe_id = 0;
+    uint64_t committed = 0;
+    if (store_upsert_probe(store, &info, &probe_id, &committed, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "register failed", "probe=%s error=%s", req->probe_name, pk_log_q(q, sizeof q, err));
+        rpc_unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+        return;
+    }
+    if (req->n_checks) {
+        struct store_check_info *checks = calloc(req->n_checks, sizeof *checks);
+        for (size_t i = 0; checks && i < req->n_checks; i++) {
+            checks[i].name = req->checks[i]->name;
+            checks[i].type = req->checks[i]->type;
+            checks[i].target = req->checks[i]->target;
+            checks[i].interval_ms = req->checks[i]->interval_ms;
+            checks[i].service = req->checks[i]->service;
+            checks[i].budget_p50_ms = req->checks[i]->budget_p50_ms;
+            checks[i].budget_p95_ms = req->checks[i]->budget_p95_ms;
+            checks[i].budget_p99_ms = req->checks[i]->budget_p99_ms;
+            checks[i].slo_target_percent = req->checks[i]->slo_target_percent;
+            checks[i].slo_window_ms = req->checks[i]->slo_window_ms;
+        }
+        int rc = checks ? store_set_probe_checks(store, probe_id, checks, req->n_checks, err, sizeof err) : -1;
+        free(checks);
+        if (rc < 0) {
+            rpc_unary_reply(u, GRPC_STATUS_UNAVAILABLE, checks ? err : "out of memory", NULL);
+            return;
+        }
+    }
+    char qn[300], qr[200];
+    PK_INFO("rpc", "probe registered", "probe=%s probe_id=%lld region=%s checks=%zu committed_seq=%llu",
+            pk_log_q(qn, sizeof qn, req->probe_name), (long long)probe_id, pk_log_q(qr, sizeof qr, req->region),
+            req->n_checks, (unsigned long long)committed);
+    Picket__V1__RegisterResponse resp = PICKET__V1__REGISTER_RESPONSE__INIT;
+    resp.probe_id = probe_id;
+    resp.committed_sequence = committed;
+    resp.heartbeat_interval_ms = u->srv->heartbeat_ms;
+    rpc_unary_reply(u, GRPC_STATUS_OK, NULL, &resp.base);
+}
+
+/* Decodes and checks a RegisterRequest, then queues register_job. CQ thread. */
+void rpc_probe_register_on_request(struct unary *u)
+{
+    Picket__V1__RegisterRequest *req = NULL;
+    char why[400];
+    grpc_status_code code = GRPC_STATUS_INVALID_ARGUMENT;
+    int bad = 0;
+    {
+        grpc_byte_buffer_reader reader;
+        if (grpc_byte_buffer_reader_init(&reader, u->request)) {
+            grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+            if (wire_find_nul(&picket__v1__register_request__descriptor, GRPC_SLICE_START_PTR(slice),
+                              GRPC_SLICE_LENGTH(slice), why, sizeof why) < 0)
+                bad = 1;
+            else
+                req = picket__v1__register_request__unpack(NULL, GRPC_SLICE_LENGTH(slice),
+                                                           GRPC_SLICE_START_PTR(slice));
+            grpc_slice_unref(slice);
+        }
+    }
+    if (bad) {
+        /* why says which field held a NUL */
+    } else if (!req) {
+        snprintf(why, sizeof why, "malformed RegisterRequest (%zu bytes): not a picket.v1.RegisterRequest",
+                 grpc_byte_buffer_length(u->request));
+        bad = 1;
+    } else if (wire_validate_register(req, why, sizeof why) < 0) {
+        bad = 1;
+    } else if (req->probe_time_us != 0) {
+        /* 0 is a probe from before the field existed: its clock is judged by
+         * its results' timestamps only. */
+        int64_t skew = req->probe_time_us - pk_now_us();
+        if (skew > u->srv->max_skew_us || skew < -u->srv->max_skew_us) {
+            snprintf(why, sizeof why,
+                     "probe clock is %.1f s %s the collector's (allowed %lld s): fix NTP on the probe",
+                     (double)(skew < 0 ? -skew : skew) / 1e6, skew < 0 ? "behind" : "ahead of",
+                     (long long)(u->srv->max_skew_us / 1000000));
+            code = GRPC_STATUS_FAILED_PRECONDITION;
+            bad = 1;
+        }
+    }
+    if (bad) {
+        char q[600], qp[300];
+        PK_WARN("rpc", "register rejected", "probe=%s code=%d reason=%s",
+                pk_log_q(qp, sizeof qp, req && req->probe_name ? req->probe_name : "?"), (int)code,
+                pk_log_q(q, sizeof q, why));
+        if (req)
+            protobuf_c_message_free_unpacked(&req->base, NULL);
+        rpc_unary_reply(u, code, why, NULL);
+        return;
+    }
+    u->job_data = req;
+    rpc_stat_add(RPC_STAT_REGISTERS, 1);
+    if (ingest_job(u->srv->ingest, register_job, u) < 0)
+        rpc_unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy", NULL);
+}
+
+/* ------------------------------------------------------------ the Connect stream */
+
+/* Runs on a writer thread once a batch is committed. */
+static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t n_inserted)
+{
+    struct stream *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->inflight_batches--;
+    if (!ok) {
+        if (!s->finished)
+            rpc_stream_abort(s, GRPC_STATUS_UNAVAILABLE, "batch not stored; resend");
+    } else if (!s->status_sent) {
+        Picket__V1__Ack ack = PICKET__V1__ACK__INIT;
+        ack.committed_sequence = committed_seq;
+        Picket__V1__CollectorMessage msg = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+        msg.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK;
+        msg.ack = &ack;
+        rpc_stream_queue_send(s, &msg.base);
+    }
+    if (s->paused && !s->finished) {
+        s->paused = 0;
+        s->last_recv_mono_us = pk_mono_us(); /* the silence was ours */
+        rpc_stream_post_recv(s);
+    }
+    rpc_stream_maybe_finish(s);
+    rpc_stream_unref_unlock(s);
+}
+
+struct touch_ctx {
+    int64_t probe_id;
+    struct store_heartbeat hb;
+};
+
+static void touch_job(struct store *store, void *ctx)
+{
+    struct touch_ctx *t = ctx;
+    char err[256];
+    if (store)
+        store_probe_heartbeat(store, t->probe_id, &t->hb, err, sizeof err);
+    free(t);
+}
+
+/* ---- central assignment: pushing CheckSets (control thread) ---- */
+
+/* Sends the probe behind s the current version unless it runs it or has it. */
+static void push_checks(struct store *store, struct stream *s, int64_t version)
+{
+    pthread_mutex_lock(&s->mu);
+    int skip = version <= 0 || s->finished || s->status_sent || s->checks_version == version ||
+               s->checks_sent == version;
+    int64_t probe_id = s->probe_id;
+    pthread_mutex_unlock(&s->mu);
+    if (skip)
+        return;
+    char err[512];
+    struct store_assign_doc *docs = NULL;
+    size_t n = 0;
+    if (store_assign_documents(store, version, probe_id, &docs, &n, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "cannot build a probe's checks", "probe_id=%lld version=%lld error=%s", (long long)probe_id,
+                 (long long)version, pk_log_q(q, sizeof q, err));
+        return;
+    }
+    Picket__V1__CheckDocument *d = calloc(n ? n : 1, sizeof *d);
+    Picket__V1__CheckDocument **dp = calloc(n ? n : 1, sizeof *dp);
+    if (d && dp) {
+        for (size_t i = 0; i < n; i++) {
+            picket__v1__check_document__init(&d[i]);
+            d[i].origin = docs[i].origin;
+            d[i].yaml = docs[i].yaml;
+            dp[i] = &d[i];
+        }
+        Picket__V1__CheckSet set = PICKET__V1__CHECK_SET__INIT;
+        set.version = version;
+        set.n_documents = n;
+        set.documents = dp;
+        Picket__V1__CollectorMessage msg = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+        msg.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_CHECKS;
+        msg.checks = &set;
+        pthread_mutex_lock(&s->mu);
+        if (!s->status_sent && s->checks_sent != version) {
+            rpc_stream_queue_send(s, &msg.base);
+            s->checks_sent = version;
+            char qp[300];
+            PK_INFO("rpc", "checks sent", "probe=%s probe_id=%lld version=%lld documents=%zu",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)probe_id, (long long)version, n);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    free(d);
+    free(dp);
+    store_assign_documents_free(docs, n);
+}
+
+static void push_new_stream_job(struct store *store, void *ctx)
+{
+    struct stream *s = ctx;
+    char err[512];
+    int64_t version = 0;
+    if (store && store_assign_current(store, &version, err, sizeof err) == 0)
+        push_checks(store, s, version);
+    rpc_stream_unref(s);
+}
+
+/* Every open stream that said Hello, each with a reference taken. */
+static struct stream **streams_snapshot(struct server *srv, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&srv->streams_mu);
+    size_t cap = (size_t)atomic_load(&srv->n_streams) + 1, k = 0;
+    struct stream **list = calloc(cap, sizeof *list);
+    for (struct stream *s = srv->streams; list && s && k < cap; s = s->next) {
+        pthread_mutex_lock(&s->mu);
+        if (s->refs > 0 && s->probe_id && !s->status_sent) {
+            s->refs++;
+            list[k++] = s;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
+    *n = k;
+    return list;
+}
+
+void rpc_probe_version_poll_job(struct store *store, void *ctx)
+{
+    struct server *srv = ctx;
+    char err[512];
+    int64_t version = 0;
+    if (store && store_assign_current(store, &version, err, sizeof err) == 0 &&
+        version != srv->last_polled_version) {
+        size_t n = 0;
+        struct stream **list = streams_snapshot(srv, &n);
+        PK_INFO("rpc", "checks version changed", "version=%lld previous=%lld streams=%zu", (long long)version,
+                (long long)srv->last_polled_version, n);
+        srv->last_polled_version = version;
+        for (size_t i = 0; i < n; i++) {
+            push_checks(store, list[i], version);
+            rpc_stream_unref(list[i]);
+        }
+        free(list);
+    }
+    atomic_store(&srv->version_poll_queued, 0);
+}
+
+struct ack_ctx {
+    int64_t probe_id, version;
+    int accepted;
+    char error[512];
+};
+
+static void checks_ack_job(struct store *store, void *ctx)
+{
+    struct ack_ctx *a = ctx;
+    char err[512];
+    if (store && store_assign_ack(store, a->probe_id, a->version, a->accepted, a->error, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "cannot record a checks ack", "probe_id=%lld error=%s", (long long)a->probe_id,
+                 pk_log_q(q, sizeof q, err));
+    }
+    free(a);
+}
+
+/* The probe this stream is authenticated as, for code that must send a probe
+ * only what is its own (central check assignment): after an accepted Hello, the
+ * registered name of the stream's probe id, which a probe credential has been
+ * checked to own; NULL before that. s->mu held. */
+static inline const char *stream_authenticated_probe(const struct stream *s)
+{
+    return s->probe_id ? s->probe_name : NULL;
+}
+
+struct hello_ctx {
+    struct stream *s;
+    int64_t probe_id;
+    char hello_name[128];
+};
+
+/* Control thread: checks that the stream's credential owns the probe id of its
+ * Hello, then opens the stream for batches. */
+static void hello_job(struct store *store, void *ctx)
+{
+    struct hello_ctx *h = ctx;
+    struct stream *s = h->s;
+    char why[512], name[128] = "";
+    grpc_status_code code = GRPC_STATUS_OK;
+    int found = 0;
+    if (!store) {
+        code = GRPC_STATUS_UNAVAILABLE;
+        snprintf(why, sizeof why, "database unavailable");
+    } else if (rpc_auth_resolve(store, &s->auth, NEED_PROBE, &code, why, sizeof why) < 0) {
+        /* code and why are set */
+    } else if ((found = store_probe_name(store, h->probe_id, name, sizeof name, why, sizeof why)) < 0) {
+        code = GRPC_STATUS_UNAVAILABLE;
+    } else if (!found) {
+        code = GRPC_STATUS_FAILED_PRECONDITION;
+        snprintf(why, sizeof why, "probe id %lld is not registered: call Register first", (long long)h->probe_id);
+    } else if (!pk_identity_is_probe(&s->auth.who, name) ||
+               (s->auth.who.role != PK_ROLE_ANY && h->hello_name[0] && strcmp(h->hello_name, name) != 0)) {
+        code = GRPC_STATUS_PERMISSION_DENIED;
+        snprintf(why, sizeof why, "credential of probe '%s' cannot send as probe '%s' (probe id %lld)",
+                 s->auth.who.name, name, (long long)h->probe_id);
+        rpc_stat_add(RPC_STAT_AUTH_DENIED, 1);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->hello_pending = 0;
+    if (!s->finished) {
+        if (code != GRPC_STATUS_OK) {
+            rpc_stream_abort(s, code, why);
+        } else {
+            s->probe_id = h->probe_id;
+            pk_strlcpy(s->probe_name, name, sizeof s->probe_name);
+            char qp[300], qw[300];
+            PK_INFO("rpc", "probe stream open", "probe=%s probe_id=%lld credential=%s checks_version=%lld",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id,
+                    pk_log_q(qw, sizeof qw, s->auth.who.name), (long long)s->checks_version);
+            rpc_stream_post_recv(s);
+            /* Central assignment: send the probe its checks, and keep probe_checks
+             * right when it reconnects running a pushed version. */
+            s->refs++;
+            if (ingest_job(s->srv->ingest, push_new_stream_job, s) < 0)
+                s->refs--; /* the version poll sends it later */
+            if (s->checks_version > 0) {
+                struct ack_ctx *a = calloc(1, sizeof *a);
+                if (a) {
+                    *a = (struct ack_ctx){s->probe_id, s->checks_version, 1, ""};
+                    if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
+                        free(a);
+                }
+            }
+        }
+    }
+    rpc_stream_maybe_finish(s);
+    free(h);
+    rpc_stream_unref_unlock(s);
+}
+
+/* A Hello: checked on the control thread (hello_job) before anything more is read. s->mu held. */
+static void on_hello(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    if (s->probe_id || s->hello_pending) {
+        rpc_stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "second hello on one stream");
+        return;
+    }
+    if (msg->hello->probe_id <= 0) {
+        rpc_stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, "hello without a probe_id: call Register first");
+        return;
+    }
+    /* Nothing more is read until the control thread has checked the Hello. */
+    struct hello_ctx *h = calloc(1, sizeof *h);
+    if (!h) {
+        rpc_stream_abort(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    h->s = s;
+    s->checks_version = msg->hello->checks_version;
+    h->probe_id = msg->hello->probe_id;
+    pk_strlcpy(h->hello_name, msg->hello->probe_name, sizeof h->hello_name);
+    s->hello_pending = 1;
+    s->refs++;
+    if (ingest_job(s->srv->ingest, hello_job, h) < 0) {
+        s->hello_pending = 0;
+        s->refs--;
+        free(h);
+        rpc_stream_abort(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy");
+    }
+}
+
+/* A batch of results: checked here, stored by an ingest writer (stream_batch_done). s->mu held. */
+static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    if (!s->probe_id) {
+        rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "batch before hello");
+        return;
+    }
+    char err[300], why[1000], qp[300];
+    struct pk_result *results = NULL;
+    size_t n = 0;
+    pk_log_q(qp, sizeof qp, s->probe_name);
+    if (wire_decode_batch(msg->batch, &results, &n, err, sizeof err) < 0) {
+        snprintf(why, sizeof why, "probe %s (id %lld): %s", qp, (long long)s->probe_id, err);
+        rpc_stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
+        return;
+    }
+    if (results[0].seq <= s->last_seq) {
+        snprintf(why, sizeof why,
+                 "probe %s (id %lld): sequence went backwards on this stream: batch starts at %llu after %llu",
+                 qp, (long long)s->probe_id, (unsigned long long)results[0].seq,
+                 (unsigned long long)s->last_seq);
+        free(results);
+        rpc_stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
+        return;
+    }
+    /* Results from the future mean a wrong clock; results from the past are
+     * legitimate (a probe sending what it buffered through an outage). */
+    int64_t latest_ok = pk_now_us() + s->srv->max_skew_us;
+    for (size_t i = 0; i < n; i++)
+        if (results[i].started_at_us > latest_ok) {
+            snprintf(why, sizeof why,
+                     "probe %s (id %lld): result seq %llu started %.1f s in the future (allowed %lld s): "
+                     "fix NTP on the probe",
+                     qp, (long long)s->probe_id, (unsigned long long)results[i].seq,
+                     (double)(results[i].started_at_us - latest_ok + s->srv->max_skew_us) / 1e6,
+                     (long long)(s->srv->max_skew_us / 1000000));
+            free(results);
+            rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, why);
+            return;
+        }
+    s->last_seq = results[n - 1].seq;
+    rpc_stat_add(RPC_STAT_BATCHES, 1);
+    rpc_stat_add(RPC_STAT_RESULTS, n);
+    s->inflight_batches++;
+    s->refs++;
+    /* ingest may call back on a writer thread before it returns: drop our lock. */
+    int64_t probe_id = s->probe_id;
+    pthread_mutex_unlock(&s->mu);
+    int full = ingest_submit(s->srv->ingest, probe_id, results, n, stream_batch_done, s);
+    pthread_mutex_lock(&s->mu);
+    if (full || s->inflight_batches >= s->srv->max_inflight) {
+        s->paused = 1;
+        rpc_stat_add(RPC_STAT_PAUSED, 1);
+    }
+    else
+        rpc_stream_post_recv(s);
+}
+
+/* A heartbeat: remembered for /metrics and the probe's row, and answered. s->mu held. */
+static void on_heartbeat(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    if (!s->probe_id) {
+        rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "heartbeat before hello");
+        return;
+    }
+    rpc_stat_heartbeat(s->probe_id, s->probe_name, msg->heartbeat);
+    if (msg->heartbeat->sent_at_us != 0) {
+        int64_t skew = msg->heartbeat->sent_at_us - pk_now_us();
+        int over = skew > s->srv->max_skew_us || skew < -s->srv->max_skew_us;
+        if (over && !s->skew_logged) {
+            char qp[300];
+            PK_WARN("rpc", "probe clock skew over the bound", "probe=%s probe_id=%lld skew_ms=%lld allowed_ms=%lld",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)(skew / 1000),
+                    (long long)(s->srv->max_skew_us / 1000));
+        } else if (!over && s->skew_logged) {
+            char qp[300];
+            PK_INFO("rpc", "probe clock skew back within the bound", "probe=%s probe_id=%lld skew_ms=%lld",
+                    pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)(skew / 1000));
+        }
+        s->skew_logged = over;
+    }
+    struct touch_ctx *t = malloc(sizeof *t);
+    if (t) {
+        t->probe_id = s->probe_id;
+        t->hb.pending = msg->heartbeat->pending_results;
+        t->hb.dropped = msg->heartbeat->dropped_results;
+        t->hb.spool_bytes = msg->heartbeat->spool_bytes;
+        if (ingest_job(s->srv->ingest, touch_job, t) < 0)
+            free(t);
+    }
+    Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
+    hb.sent_at_us = pk_now_us();
+    Picket__V1__CollectorMessage out = PICKET__V1__COLLECTOR_MESSAGE__INIT;
+    out.kind_case = PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT;
+    out.heartbeat = &hb;
+    rpc_stream_queue_send(s, &out.base);
+    rpc_stream_post_recv(s);
+}
+
+/* The probe took, or refused, a pushed checks version. s->mu held. */
+static void on_checks_ack(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    if (!s->probe_id) {
+        rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, "checks ack before hello");
+        return;
+    }
+    Picket__V1__CheckSetAck *ack = msg->checks_ack;
+    char qp[300], qe[1100];
+    if (ack->accepted)
+        s->checks_version = ack->version;
+    pk_utf8_sanitize(ack->error);
+    if (ack->accepted)
+        PK_INFO("rpc", "probe runs checks version", "probe=%s probe_id=%lld version=%lld",
+                pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)ack->version);
+    else
+        PK_WARN("rpc", "probe refused checks version", "probe=%s probe_id=%lld version=%lld error=%s",
+                pk_log_q(qp, sizeof qp, s->probe_name), (long long)s->probe_id, (long long)ack->version,
+                pk_log_q(qe, sizeof qe, ack->error));
+    struct ack_ctx *a = calloc(1, sizeof *a);
+    if (a) {
+        *a = (struct ack_ctx){s->probe_id, ack->version, ack->accepted ? 1 : 0, ""};
+        pk_strlcpy(a->error, ack->error, sizeof a->error);
+        if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
+            free(a);
+    }
+    rpc_stream_post_recv(s);
+}
+
+/* A message arrived on a Connect stream. s->mu held. */
+void rpc_probe_on_message(struct stream *s, Picket__V1__ProbeMessage *msg)
+{
+    switch (msg->kind_case) {
+    case PICKET__V1__PROBE_MESSAGE__KIND_HELLO:
+        on_hello(s, msg);
+        return;
+    case PICKET__V1__PROBE_MESSAGE__KIND_BATCH:
+        on_batch(s, msg);
+        return;
+    case PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT:
+        on_heartbeat(s, msg);
+        return;
+    case PICKET__V1__PROBE_MESSAGE__KIND_CHECKS_ACK:
+        on_checks_ack(s, msg);
+        return;
+    default:
+        /* An unknown kind from a newer probe: ignore it, as the contract says. */
+        rpc_stream_post_recv(s);
+        return;
+    }
+}
