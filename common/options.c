@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "pk_error.h"
 
@@ -96,7 +97,7 @@ static int apply(const struct pk_option *opt, void *target, const char *value, c
         return 0;
     }
     case PK_OPT_CALL:
-        return opt->set(target, value, source, err, errlen);
+        return opt->set(target, opt, value, source, err, errlen);
     default:
         return 0;
     }
@@ -206,6 +207,16 @@ int pk_opts_parse(const struct pk_opts *o, void *target, int argc, char **argv, 
     return rc;
 }
 
+int pk_opts_set_token_file(void *target, const struct pk_option *opt, const char *value, const char *source, char *err,
+                           size_t errlen)
+{
+    (void)source, (void)err, (void)errlen;
+    struct pk_tls_opts *tls = field(target, opt);
+    tls->token_file = value;
+    tls->token = NULL; /* the flag wins over PICKET_TOKEN */
+    return 0;
+}
+
 /* ------------------------------------------------------------------ --help */
 
 void pk_opts_print(FILE *f, const struct pk_option *table, size_t n, int width, unsigned tags)
@@ -225,8 +236,9 @@ void pk_opts_print(FILE *f, const struct pk_option *table, size_t n, int width, 
             if (*p == '\n' && p[1])
                 fprintf(f, "%*s", width, "");
         }
-        if (opt->env && !strstr(opt->help, opt->env))
-            fprintf(f, " (env %s)", opt->env);
+        size_t hl = strlen(opt->help);
+        if (opt->env && !strstr(opt->help, opt->env)) /* a help ending in "\n" puts it on a line of its own */
+            fprintf(f, "%*s(env %s)", hl && opt->help[hl - 1] == '\n' ? width : 1, "", opt->env);
         fputc('\n', f);
     }
 }

@@ -21,10 +21,13 @@ enum pk_opt_kind {
     PK_OPT_VERSION,   /* the parser returns PK_OPTS_VERSION */
 };
 
-/* A PK_OPT_CALL setter: value is NULL for an option without a value; source is
- * "--name" or the environment variable's name. 0, or -1 with the whole message
- * (after "PROG: ") in err. */
-typedef int (*pk_opt_setter)(void *target, const char *value, const char *source, char *err, size_t errlen);
+struct pk_option;
+/* A PK_OPT_CALL setter: opt is its entry (opt->offset says where in target);
+ * value is NULL for an option without a value; source is "--name" or the
+ * environment variable's name. 0, or -1 with the whole message (after "PROG: ")
+ * in err. */
+typedef int (*pk_opt_setter)(void *target, const struct pk_option *opt, const char *value, const char *source,
+                             char *err, size_t errlen);
 
 /* Entry flags. */
 #define PK_OPTF_ENV_ELSEWHERE 1u /* env is read by other code and only named by --help */
@@ -84,6 +87,31 @@ int pk_opts_number(const struct pk_option *opt, const char *value, const char *s
 /* Prints the entries that have help (and whose tags are 0 or match tags) as
  * "  -s, --name METAVAR   help (env VAR)", the help starting at column width;
  * newlines in help continue at that column. */
+/* Setter of --token-file (entry offset: a struct pk_tls_opts): the flag wins
+ * over PICKET_TOKEN. */
+int pk_opts_set_token_file(void *target, const struct pk_option *opt, const char *value, const char *source, char *err,
+                           size_t errlen);
+
+/* The client TLS flags of the probe and picketctl; member is the struct
+ * pk_tls_opts in type, filled from the environment by pk_tls_opts_from_env. */
+#define PK_OPTS_TLS_CLIENT(type, member)                                                                              \
+    {.name = "tls-ca", .kind = PK_OPT_STRING, .env = "PICKET_TLS_CA", .flags = PK_OPTF_ENV_ELSEWHERE,                 \
+     .offset = offsetof(type, member.ca_file), .metavar = "FILE",                                                     \
+     .help = "CA certificate the collector's certificate must chain to"},                                            \
+        {.name = "tls-cert", .kind = PK_OPT_STRING, .env = "PICKET_TLS_CERT", .flags = PK_OPTF_ENV_ELSEWHERE,         \
+         .offset = offsetof(type, member.cert_file), .metavar = "FILE",                                               \
+         .help = "client certificate, CN probe:NAME, read:WHO or write:WHO"},                                        \
+        {.name = "tls-key", .kind = PK_OPT_STRING, .env = "PICKET_TLS_KEY", .flags = PK_OPTF_ENV_ELSEWHERE,           \
+         .offset = offsetof(type, member.key_file), .metavar = "FILE", .help = "its private key"},                   \
+        {.name = "token-file", .kind = PK_OPT_CALL, .set = pk_opts_set_token_file, .env = "PICKET_TOKEN_FILE",        \
+         .flags = PK_OPTF_ENV_ELSEWHERE, .offset = offsetof(type, member), .metavar = "FILE",                         \
+         .help = "bearer token instead of a client certificate (env PICKET_TOKEN_FILE,\n"                            \
+                 "or the token itself in PICKET_TOKEN); still needs --tls-ca"},                                      \
+    {                                                                                                                 \
+        .name = "insecure-plaintext", .kind = PK_OPT_FLAG, .offset = offsetof(type, member.insecure_plaintext),      \
+        .help = "no TLS, no credentials: development only (warns at every start)"                                     \
+    }
+
 void pk_opts_print(FILE *f, const struct pk_option *table, size_t n, int width, unsigned tags);
 
 #endif

@@ -25,8 +25,9 @@ struct cfg {
     const char *last_source;
 };
 
-static int count_call(void *target, const char *value, const char *source, char *err, size_t errlen)
+static int count_call(void *target, const struct pk_option *opt, const char *value, const char *source, char *err, size_t errlen)
 {
+    (void)opt;
     struct cfg *c = target;
     c->calls++;
     c->last_source = source;
