@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "options.h"
 #include "pk_error.h"
 
@@ -258,13 +259,37 @@ static void help_lines(void **state)
     free(text);
 }
 
+/* The shared client TLS entries: --token-file wins over PICKET_TOKEN. */
+static void tls_client_entries(void **state)
+{
+    (void)state;
+    struct client {
+        int other;
+        struct pk_tls_opts tls;
+    } c;
+    static const struct pk_option tls_table[] = {PK_OPTS_TLS_CLIENT(struct client, tls)};
+    setenv("PICKET_TOKEN", "pkt_from_env", 1);
+    pk_tls_opts_from_env(&c.tls);
+    char *argv[] = {"prog", "--tls-ca", "ca.pem", "--insecure-plaintext", NULL};
+    struct pk_opts o = {.prog = "prog", .table = tls_table, .n = sizeof tls_table / sizeof tls_table[0]};
+    assert_int_equal(pk_opts_parse(&o, &c, 4, argv, NULL), PK_OPTS_OK);
+    assert_string_equal(c.tls.ca_file, "ca.pem");
+    assert_int_equal(c.tls.insecure_plaintext, 1);
+    assert_string_equal(c.tls.token, "pkt_from_env");
+    char *argv2[] = {"prog", "--token-file=t.txt", NULL};
+    assert_int_equal(pk_opts_parse(&o, &c, 2, argv2, NULL), PK_OPTS_OK);
+    assert_string_equal(c.tls.token_file, "t.txt");
+    assert_null(c.tls.token);
+    unsetenv("PICKET_TOKEN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_and_short_forms),      cmocka_unit_test(env_fallback_and_precedence),
         cmocka_unit_test(unknown_and_missing),       cmocka_unit_test(bad_numbers),
         cmocka_unit_test(setters_help_version),      cmocka_unit_test(command_order_and_early_pass),
-        cmocka_unit_test(help_lines),
+        cmocka_unit_test(help_lines),                cmocka_unit_test(tls_client_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
