@@ -667,6 +667,61 @@ static const char *take_token_action(int *argc, char ***argv)
     return action;
 }
 
+/* The command line: the command (default serve), token's action and NAME, and
+ * the options. */
+struct command_line {
+    const char *command, *token_action, *token_name;
+};
+
+/* Environment, command and options into o and cl. 0, or -1 with *exit_code. */
+static int parse_command_line(struct collector_opts *o, struct command_line *cl, int argc, char **argv,
+                              int *exit_code)
+{
+    struct pk_opts spec = {.prog = "picket-collector", .table = options, .n = sizeof options / sizeof options[0]};
+    *exit_code = 2;
+    /* The environment first: a bad variable is reported before anything else. */
+    if (pk_opts_parse(&spec, o, 1, argv, NULL) != PK_OPTS_OK)
+        return -1;
+    spec.flags = PK_OPTS_NO_ENV;
+    cl->command = "serve";
+    if (argc > 1 && argv[1][0] != '-') {
+        cl->command = argv[1];
+        argv++;
+        argc--;
+    }
+    if (strcmp(cl->command, "token") == 0 && !(cl->token_action = take_token_action(&argc, &argv))) {
+        fprintf(stderr, "picket-collector token: give an action: add or revoke\n");
+        return -1;
+    }
+    pk_tls_opts_from_env(&o->tls);
+    int next;
+    switch (pk_opts_parse(&spec, o, argc, argv, &next)) {
+    case PK_OPTS_OK:
+        break;
+    case PK_OPTS_HELP:
+        usage(stdout);
+        *exit_code = 0;
+        return -1;
+    case PK_OPTS_VERSION:
+        printf("picket-collector %s\n", PICKET_VERSION);
+        *exit_code = 0;
+        return -1;
+    case PK_OPTS_UNKNOWN:
+        usage(stderr);
+        return -1;
+    default:
+        return -1;
+    }
+    if (cl->token_action && next < argc)
+        cl->token_name = argv[next++];
+    if (next < argc) {
+        fprintf(stderr, "picket-collector: unexpected argument '%s'\n", argv[next]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct collector_opts o = {.listen = "127.0.0.1:7700",
@@ -678,46 +733,11 @@ int main(int argc, char **argv)
                                           .max_clock_skew_ms = 300000,
                                           .retention_days = 90,
                                           .compact_interval_s = 30}};
-    struct pk_opts spec = {.prog = "picket-collector", .table = options, .n = sizeof options / sizeof options[0]};
-    /* The environment first: a bad variable is reported before anything else. */
-    if (pk_opts_parse(&spec, &o, 1, argv, NULL) != PK_OPTS_OK)
-        return 2;
-    spec.flags = PK_OPTS_NO_ENV;
-    const char *command = "serve", *token_action = NULL;
-    if (argc > 1 && argv[1][0] != '-') {
-        command = argv[1];
-        argv++;
-        argc--;
-    }
-    if (strcmp(command, "token") == 0 && !(token_action = take_token_action(&argc, &argv))) {
-        fprintf(stderr, "picket-collector token: give an action: add or revoke\n");
-        return 2;
-    }
-    pk_tls_opts_from_env(&o.tls);
-    int next;
-    switch (pk_opts_parse(&spec, &o, argc, argv, &next)) {
-    case PK_OPTS_OK:
-        break;
-    case PK_OPTS_HELP:
-        usage(stdout);
-        return 0;
-    case PK_OPTS_VERSION:
-        printf("picket-collector %s\n", PICKET_VERSION);
-        return 0;
-    case PK_OPTS_UNKNOWN:
-        usage(stderr);
-        return 2;
-    default:
-        return 2;
-    }
-    const char *token_name = NULL;
-    if (token_action && next < argc)
-        token_name = argv[next++];
-    if (next < argc) {
-        fprintf(stderr, "picket-collector: unexpected argument '%s'\n", argv[next]);
-        usage(stderr);
-        return 2;
-    }
+    struct command_line cl = {0};
+    int rc;
+    if (parse_command_line(&o, &cl, argc, argv, &rc) < 0)
+        return rc;
+    const char *command = cl.command;
     if (strcmp(command, "version") == 0) {
         printf("picket-collector %s\n", PICKET_VERSION);
         return 0;
@@ -744,7 +764,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-collector: --since and --until belong to rollup-backfill\n");
         return 2;
     }
-    if (token_action)
-        return cmd_token(o.db, token_action, o.role, token_name, o.region, o.cred_id);
+    if (cl.token_action)
+        return cmd_token(o.db, cl.token_action, o.role, cl.token_name, o.region, o.cred_id);
     return cmd_serve(o.db, o.listen, o.http_listen, o.writers, o.queue_batches, &o.tls, &o.limits);
 }
