@@ -678,7 +678,8 @@ static int apply_max_check_file_bytes(void)
     return 0;
 }
 
-/* Runs the checks and the uplink until SIGINT/SIGTERM; the exit code. Frees cfg. */
+/* Runs the checks and the uplink until SIGINT/SIGTERM; the exit code. Takes over
+ * what *cfg_in owns (freed here). */
 static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen)
 {
     struct pk_probe_config cfg = *cfg_in;
