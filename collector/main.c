@@ -3,7 +3,7 @@
  * rebuilds rollups from raw results. Configuration comes
  * from flags, then PICKET_* environment variables. Exit codes: 0 ok, 1 runtime
  * failure, 2 usage error. */
-#include <getopt.h>
+#include <stddef.h>
 #include <grpc/grpc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "metrics_text.h"
+#include "options.h"
 #include "rpc_query.h"
 #include "rpc_server.h"
 #include "slo_config.h"
@@ -35,77 +36,115 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+struct serve_limits {
+    int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
+    int retention_days, rollups_off, compact_interval_s;
+    const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
+    const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
+};
+
+/* Everything the command line and the environment set. */
+struct collector_opts {
+    const char *db, *listen, *http_listen;
+    int writers, queue_batches;
+    struct serve_limits limits;
+    struct pk_tls_opts tls;
+    const char *role, *region, *since, *until; /* token add/revoke, rollup-backfill */
+    long long cred_id;
+};
+
+#define OFF(member) offsetof(struct collector_opts, member)
+static const struct pk_option options[] = {
+    {.name = "db", .kind = PK_OPT_STRING, .env = "PICKET_DB_URL", .offset = OFF(db), .metavar = "URL",
+     .help = "PostgreSQL connection URL or key=value string\n"},
+    {.name = "listen", .kind = PK_OPT_STRING, .env = "PICKET_LISTEN", .offset = OFF(listen), .metavar = "ADDR",
+     .help = "gRPC address, default 127.0.0.1:7700"},
+    {.name = "http-listen", .kind = PK_OPT_STRING, .env = "PICKET_HTTP_LISTEN", .offset = OFF(http_listen),
+     .metavar = "ADDR",
+     .help = "/metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
+             "docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"},
+    {.name = "writers", .kind = PK_OPT_INT, .env = "PICKET_WRITERS", .offset = OFF(writers), .min = 1, .max = 64,
+     .metavar = "N", .help = "database writer threads, default 2"},
+    {.name = "queue-batches", .kind = PK_OPT_INT, .offset = OFF(queue_batches), .min = 1, .max = 100000,
+     .metavar = "N", .help = "batches queued per writer before streams are paused, default 64"},
+    {.name = "heartbeat-ms", .kind = PK_OPT_INT, .offset = OFF(limits.heartbeat_ms), .min = 100, .max = 3600000,
+     .metavar = "N",
+     .help = "heartbeat interval probes are told to use, default 10000; a stream\n"
+             "silent for 3 intervals is cut off (DEADLINE_EXCEEDED)"},
+    {.name = "hello-timeout-ms", .kind = PK_OPT_INT, .offset = OFF(limits.hello_timeout_ms), .min = 100,
+     .max = 3600000, .metavar = "N", .help = "a stream that sends no Hello within N ms is cut off,\ndefault 10000"},
+    {.name = "max-clock-skew-ms", .kind = PK_OPT_INT, .offset = OFF(limits.max_clock_skew_ms), .min = 1000,
+     .max = 2000000000, .metavar = "N",
+     .help = "refuse Register from a probe whose clock is off by more\n"
+             "than N ms, and batches with results more than N ms in the\n"
+             "future (FAILED_PRECONDITION), default 300000 (5 minutes)"},
+    {.name = "retention-days", .kind = PK_OPT_INT, .env = "PICKET_RETENTION_DAYS", .offset = OFF(limits.retention_days),
+     .min = 1, .max = 36500, .metavar = "N",
+     .help = "raw results (daily partitions) and minute rollups older than N\ndays are dropped, default 90"},
+    {.name = "compact-interval-s", .kind = PK_OPT_INT, .offset = OFF(limits.compact_interval_s), .min = 1,
+     .max = 86400, .metavar = "N",
+     .help = "fold partial rollups into minute/hour/day rollups every\nN seconds, default 30"},
+    {.name = "alerts", .kind = PK_OPT_STRING, .env = "PICKET_ALERTS", .offset = OFF(limits.alerts_file),
+     .metavar = "FILE",
+     .help = "alert rules and receivers (YAML, docs/ALERTS.md); evaluated and\ndelivered by the collector"},
+    {.name = "slos", .kind = PK_OPT_STRING, .env = "PICKET_SLOS", .offset = OFF(limits.slos_file), .metavar = "FILE",
+     .help = "SLOs over groups of checks (YAML: name, target, window, service and/or\n"
+             "checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"},
+    {.name = "no-rollups", .kind = PK_OPT_FLAG, .offset = OFF(limits.rollups_off),
+     .help = "store no rollups (benchmarks only: queries then miss those results)"},
+    {.name = "log-level", .kind = PK_OPT_LOG_LEVEL, .env = "PICKET_LOG_LEVEL", .flags = PK_OPTF_ENV_ELSEWHERE,
+     .metavar = "LEVEL", .help = "debug, info, warn or error"},
+    {.name = "tls-ca", .kind = PK_OPT_STRING, .env = "PICKET_TLS_CA", .flags = PK_OPTF_ENV_ELSEWHERE,
+     .offset = OFF(tls.ca_file), .metavar = "FILE", .help = "CA that client certificates must chain to"},
+    {.name = "tls-cert", .kind = PK_OPT_STRING, .env = "PICKET_TLS_CERT", .flags = PK_OPTF_ENV_ELSEWHERE,
+     .offset = OFF(tls.cert_file), .metavar = "FILE", .help = "the collector's server certificate"},
+    {.name = "tls-key", .kind = PK_OPT_STRING, .env = "PICKET_TLS_KEY", .flags = PK_OPTF_ENV_ELSEWHERE,
+     .offset = OFF(tls.key_file), .metavar = "FILE", .help = "its private key"},
+    {.name = "token-file", .kind = PK_OPT_CALL, .set = pk_opts_set_token_file, .offset = OFF(tls), .metavar = "FILE"},
+    {.name = "insecure-plaintext", .kind = PK_OPT_FLAG, .offset = OFF(tls.insecure_plaintext),
+     .help = "no TLS and no authentication: development only (warns at every start)"},
+    {.name = "since", .kind = PK_OPT_STRING, .offset = OFF(since), .metavar = "T",
+     .help = "rollup-backfill's window start: RFC 3339 (2026-11-26T10:00:00Z), \"now\"\n"
+             "or a duration before now (90m, 24h, 7d); widened to whole UTC days.\n"
+             "Default: from the oldest raw result"},
+    {.name = "until", .kind = PK_OPT_STRING, .offset = OFF(until), .metavar = "T",
+     .help = "its end, the same forms; default now"},
+    {.name = "role", .kind = PK_OPT_STRING, .offset = OFF(role), .metavar = "ROLE"},
+    {.name = "region", .kind = PK_OPT_STRING, .offset = OFF(region), .metavar = "R"},
+    {.name = "id", .kind = PK_OPT_LLONG, .offset = OFF(cred_id), .min = 1, .max = 9.3e18,
+     .range_text = "a positive integer", .metavar = "N"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+    {.name = "version", .kind = PK_OPT_VERSION},
+};
+#undef OFF
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: picket-collector [serve] [options]\n"
-            "       picket-collector migrate [--db URL]\n"
-            "       picket-collector rollup-backfill [--since T] [--until T] [--db URL]\n"
-            "       picket-collector token add --role probe|read|write NAME [--region R] [--db URL]\n"
-            "       picket-collector token revoke (--role probe|read|write NAME | --id N) [--db URL]\n"
-            "       picket-collector version\n"
-            "\n"
-            "Receives probe results over gRPC, stores them in PostgreSQL, answers queries.\n"
-            "\n"
-            "options:\n"
-            "  --db URL            PostgreSQL connection URL or key=value string\n"
-            "                      (env PICKET_DB_URL)\n"
-            "  --listen ADDR       gRPC address, default 127.0.0.1:7700 (env PICKET_LISTEN)\n"
-            "  --http-listen ADDR  /metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
-            "                      docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"
-            "                      (env PICKET_HTTP_LISTEN)\n"
-            "  --writers N         database writer threads, default 2 (env PICKET_WRITERS)\n"
-            "  --queue-batches N   batches queued per writer before streams are paused, default 64\n"
-            "  --heartbeat-ms N    heartbeat interval probes are told to use, default 10000; a stream\n"
-            "                      silent for 3 intervals is cut off (DEADLINE_EXCEEDED)\n"
-            "  --hello-timeout-ms N  a stream that sends no Hello within N ms is cut off,\n"
-            "                      default 10000\n"
-            "  --max-clock-skew-ms N  refuse Register from a probe whose clock is off by more\n"
-            "                      than N ms, and batches with results more than N ms in the\n"
-            "                      future (FAILED_PRECONDITION), default 300000 (5 minutes)\n"
-            "  --retention-days N  raw results (daily partitions) and minute rollups older than N\n"
-            "                      days are dropped, default 90 (env PICKET_RETENTION_DAYS)\n"
-            "  --compact-interval-s N  fold partial rollups into minute/hour/day rollups every\n"
-            "                      N seconds, default 30\n"
-            "  --alerts FILE       alert rules and receivers (YAML, docs/ALERTS.md); evaluated and\n"
-            "                      delivered by the collector (env PICKET_ALERTS)\n"
-            "  --slos FILE         SLOs over groups of checks (YAML: name, target, window, service and/or\n"
-            "                      checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"
-            "                      (env PICKET_SLOS)\n"
-            "  --no-rollups        store no rollups (benchmarks only: queries then miss those results)\n"
-            "  --log-level LEVEL   debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
-            "  --tls-ca FILE       CA that client certificates must chain to (env PICKET_TLS_CA)\n"
-            "  --tls-cert FILE     the collector's server certificate (env PICKET_TLS_CERT)\n"
-            "  --tls-key FILE      its private key (env PICKET_TLS_KEY)\n"
-            "  --insecure-plaintext  no TLS and no authentication: development only (warns at every start)\n"
-            "  --since T, --until T  rollup-backfill's window: RFC 3339 (2026-11-26T10:00:00Z), \"now\"\n"
-            "                      or a duration before now (90m, 24h, 7d); widened to whole UTC days.\n"
-            "                      Default: from the oldest raw result until now\n"
-            "  -h, --help          this text\n"
-            "\n"
-            "serve needs --tls-ca, --tls-cert and --tls-key, or --insecure-plaintext.\n"
-            "token add (run on the collector host, direct database access) stores only the\n"
-            "token's SHA-256 and prints the token once: bootstrap read/write tokens for\n"
-            "picketctl, or probe tokens. See docs/SECURITY.md.\n"
-            "\n"
-            "rollup-backfill rebuilds minute/hour/day rollups from the raw results still kept,\n"
-            "one UTC day per transaction (results stored before migration 005, or restored from\n"
-            "a dump of results only); idempotent, safe while collectors run. docs/ANALYTICS.md.\n"
-            "\n"
-            "serve refuses to start on a database whose schema it does not know:\n"
-            "run `picket-collector migrate` first.\n");
-}
-
-static int parse_int(const char *flag, const char *value, int min, int max, int *out)
-{
-    char *end;
-    long v = strtol(value, &end, 10);
-    if (*value == '\0' || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "picket-collector: %s must be an integer in %d..%d, got '%s'\n", flag, min, max, value);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    fputs("usage: picket-collector [serve] [options]\n"
+          "       picket-collector migrate [--db URL]\n"
+          "       picket-collector rollup-backfill [--since T] [--until T] [--db URL]\n"
+          "       picket-collector token add --role probe|read|write NAME [--region R] [--db URL]\n"
+          "       picket-collector token revoke (--role probe|read|write NAME | --id N) [--db URL]\n"
+          "       picket-collector version\n"
+          "\n"
+          "Receives probe results over gRPC, stores them in PostgreSQL, answers queries.\n"
+          "\n"
+          "options:\n",
+          f);
+    pk_opts_print(f, options, sizeof options / sizeof options[0], 22, 0);
+    fputs("\n"
+          "serve needs --tls-ca, --tls-cert and --tls-key, or --insecure-plaintext.\n"
+          "token add (run on the collector host, direct database access) stores only the\n"
+          "token's SHA-256 and prints the token once: bootstrap read/write tokens for\n"
+          "picketctl, or probe tokens. See docs/SECURITY.md.\n"
+          "\n"
+          "rollup-backfill rebuilds minute/hour/day rollups from the raw results still kept,\n"
+          "one UTC day per transaction (results stored before migration 005, or restored from\n"
+          "a dump of results only); idempotent, safe while collectors run. docs/ANALYTICS.md.\n"
+          "\n"
+          "serve refuses to start on a database whose schema it does not know:\n"
+          "run `picket-collector migrate` first.\n",
+          f);
 }
 
 static void format_day(char *buf, size_t size, int64_t us)
@@ -494,12 +533,6 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
     return 0;
 }
 
-struct serve_limits {
-    int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
-    int retention_days, rollups_off, compact_interval_s;
-    const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
-    const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
-};
 
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
@@ -633,167 +666,88 @@ out:
     return rc == 2 ? 2 : rc < 0 ? 1 : 0;
 }
 
+/* `token`'s action, moved out of argv: add or revoke. NULL when missing. */
+static const char *take_token_action(int *argc, char ***argv)
+{
+    if (*argc < 2 || (*argv)[1][0] == '-')
+        return NULL;
+    const char *action = (*argv)[1];
+    (*argv)++;
+    (*argc)--;
+    return action;
+}
+
+/* The command line: the command (default serve), token's action and NAME, and
+ * the options. */
+struct command_line {
+    const char *command, *token_action, *token_name;
+};
+
+/* Environment, command and options into o and cl. 0, or -1 with *exit_code. */
+static int parse_command_line(struct collector_opts *o, struct command_line *cl, int argc, char **argv,
+                              int *exit_code)
+{
+    struct pk_opts spec = {.prog = "picket-collector", .table = options, .n = sizeof options / sizeof options[0]};
+    *exit_code = 2;
+    /* The environment first: a bad variable is reported before anything else. */
+    if (pk_opts_parse(&spec, o, 1, argv, NULL) != PK_OPTS_OK)
+        return -1;
+    spec.flags = PK_OPTS_NO_ENV;
+    cl->command = "serve";
+    if (argc > 1 && argv[1][0] != '-') {
+        cl->command = argv[1];
+        argv++;
+        argc--;
+    }
+    if (strcmp(cl->command, "token") == 0 && !(cl->token_action = take_token_action(&argc, &argv))) {
+        fprintf(stderr, "picket-collector token: give an action: add or revoke\n");
+        return -1;
+    }
+    pk_tls_opts_from_env(&o->tls);
+    int next;
+    switch (pk_opts_parse(&spec, o, argc, argv, &next)) {
+    case PK_OPTS_OK:
+        break;
+    case PK_OPTS_HELP:
+        usage(stdout);
+        *exit_code = 0;
+        return -1;
+    case PK_OPTS_VERSION:
+        printf("picket-collector %s\n", PICKET_VERSION);
+        *exit_code = 0;
+        return -1;
+    case PK_OPTS_UNKNOWN:
+        usage(stderr);
+        return -1;
+    default:
+        return -1;
+    }
+    if (cl->token_action && next < argc)
+        cl->token_name = argv[next++];
+    if (next < argc) {
+        fprintf(stderr, "picket-collector: unexpected argument '%s'\n", argv[next]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *db = getenv("PICKET_DB_URL");
-    const char *listen = getenv("PICKET_LISTEN");
-    const char *http_listen = getenv("PICKET_HTTP_LISTEN");
-    if (!http_listen || !http_listen[0])
-        http_listen = "127.0.0.1:7701";
-    int writers = 2, queue_batches = 64;
-    struct serve_limits limits = {.heartbeat_ms = 10000,
-                                  .hello_timeout_ms = 10000,
-                                  .max_clock_skew_ms = 300000,
-                                  .retention_days = 90,
-                                  .compact_interval_s = 30};
-    limits.alerts_file = getenv("PICKET_ALERTS");
-    limits.slos_file = getenv("PICKET_SLOS");
-    if (getenv("PICKET_WRITERS") && parse_int("PICKET_WRITERS", getenv("PICKET_WRITERS"), 1, 64, &writers) < 0)
-        return 2;
-    if (getenv("PICKET_RETENTION_DAYS") &&
-        parse_int("PICKET_RETENTION_DAYS", getenv("PICKET_RETENTION_DAYS"), 1, 36500, &limits.retention_days) < 0)
-        return 2;
-    if (!listen || !listen[0])
-        listen = "127.0.0.1:7700";
-
-    const char *command = "serve", *token_action = NULL;
-    if (argc > 1 && argv[1][0] != '-') {
-        command = argv[1];
-        argv++;
-        argc--;
-    }
-    if (strcmp(command, "token") == 0) {
-        if (argc < 2 || argv[1][0] == '-') {
-            fprintf(stderr, "picket-collector token: give an action: add or revoke\n");
-            return 2;
-        }
-        token_action = argv[1];
-        argv++;
-        argc--;
-    }
-    struct pk_tls_opts tls;
-    pk_tls_opts_from_env(&tls);
-    const char *role = NULL, *region = NULL, *since = NULL, *until = NULL;
-    long long cred_id = 0;
-    static const struct option options[] = {
-        {"db", required_argument, NULL, 'd'},        {"listen", required_argument, NULL, 'l'},
-        {"http-listen", required_argument, NULL, 'H'},
-        {"writers", required_argument, NULL, 'w'},   {"queue-batches", required_argument, NULL, 'q'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"role", required_argument, NULL, 'R'},
-        {"region", required_argument, NULL, 'g'},    {"id", required_argument, NULL, 'i'},
-        {"heartbeat-ms", required_argument, NULL, 'B'},
-        {"hello-timeout-ms", required_argument, NULL, 'O'},
-        {"max-clock-skew-ms", required_argument, NULL, 'S'},
-        {"retention-days", required_argument, NULL, 'T'},
-        {"no-rollups", no_argument, NULL, 'N'},
-        {"compact-interval-s", required_argument, NULL, 'C'},
-        {"alerts", required_argument, NULL, 'A'},
-        {"slos", required_argument, NULL, 'Y'},
-        {"since", required_argument, NULL, 'F'},
-        {"until", required_argument, NULL, 'U'},
-        PK_TLS_LONG_OPTIONS,                         {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 'l':
-            listen = optarg;
-            break;
-        case 'H':
-            http_listen = optarg;
-            break;
-        case 'w':
-            if (parse_int("--writers", optarg, 1, 64, &writers) < 0)
-                return 2;
-            break;
-        case 'q':
-            if (parse_int("--queue-batches", optarg, 1, 100000, &queue_batches) < 0)
-                return 2;
-            break;
-        case 'B':
-            if (parse_int("--heartbeat-ms", optarg, 100, 3600000, &limits.heartbeat_ms) < 0)
-                return 2;
-            break;
-        case 'O':
-            if (parse_int("--hello-timeout-ms", optarg, 100, 3600000, &limits.hello_timeout_ms) < 0)
-                return 2;
-            break;
-        case 'S':
-            if (parse_int("--max-clock-skew-ms", optarg, 1000, 2000000000, &limits.max_clock_skew_ms) < 0)
-                return 2;
-            break;
-        case 'T':
-            if (parse_int("--retention-days", optarg, 1, 36500, &limits.retention_days) < 0)
-                return 2;
-            break;
-        case 'N':
-            limits.rollups_off = 1;
-            break;
-        case 'C':
-            if (parse_int("--compact-interval-s", optarg, 1, 86400, &limits.compact_interval_s) < 0)
-                return 2;
-            break;
-        case 'A':
-            limits.alerts_file = optarg;
-            break;
-        case 'Y':
-            limits.slos_file = optarg;
-            break;
-        case 'F':
-            since = optarg;
-            break;
-        case 'U':
-            until = optarg;
-            break;
-        case 'L': {
-            int level = pk_log_parse_level(optarg);
-            if (level < 0) {
-                fprintf(stderr, "picket-collector: unknown --log-level '%s'\n", optarg);
-                return 2;
-            }
-            pk_log_set_level(level);
-            break;
-        }
-        case 'R':
-            role = optarg;
-            break;
-        case 'g':
-            region = optarg;
-            break;
-        case 'i': {
-            char *end;
-            cred_id = strtoll(optarg, &end, 10);
-            if (!*optarg || *end || cred_id <= 0) {
-                fprintf(stderr, "picket-collector: --id must be a positive integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("picket-collector %s\n", PICKET_VERSION);
-            return 0;
-        default:
-            if (pk_tls_opts_flag(&tls, c, optarg))
-                break;
-            usage(stderr);
-            return 2;
-        }
-    }
-    const char *token_name = NULL;
-    if (token_action && optind < argc)
-        token_name = argv[optind++];
-    if (optind < argc) {
-        fprintf(stderr, "picket-collector: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    struct collector_opts o = {.listen = "127.0.0.1:7700",
+                               .http_listen = "127.0.0.1:7701",
+                               .writers = 2,
+                               .queue_batches = 64,
+                               .limits = {.heartbeat_ms = 10000,
+                                          .hello_timeout_ms = 10000,
+                                          .max_clock_skew_ms = 300000,
+                                          .retention_days = 90,
+                                          .compact_interval_s = 30}};
+    struct command_line cl = {0};
+    int rc;
+    if (parse_command_line(&o, &cl, argc, argv, &rc) < 0)
+        return rc;
+    const char *command = cl.command;
     if (strcmp(command, "version") == 0) {
         printf("picket-collector %s\n", PICKET_VERSION);
         return 0;
@@ -808,19 +762,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!db || !db[0]) {
+    if (!o.db || !o.db[0]) {
         fprintf(stderr, "picket-collector: no database: give --db URL or set PICKET_DB_URL\n");
         return 2;
     }
     if (strcmp(command, "migrate") == 0)
-        return cmd_migrate(db);
+        return cmd_migrate(o.db);
     if (strcmp(command, "rollup-backfill") == 0)
-        return cmd_backfill(db, since, until);
-    if (since || until) {
+        return cmd_backfill(o.db, o.since, o.until);
+    if (o.since || o.until) {
         fprintf(stderr, "picket-collector: --since and --until belong to rollup-backfill\n");
         return 2;
     }
-    if (token_action)
-        return cmd_token(db, token_action, role, token_name, region, cred_id);
-    return cmd_serve(db, listen, http_listen, writers, queue_batches, &tls, &limits);
+    if (cl.token_action)
+        return cmd_token(o.db, cl.token_action, o.role, cl.token_name, o.region, o.cred_id);
+    return cmd_serve(o.db, o.listen, o.http_listen, o.writers, o.queue_batches, &o.tls, &o.limits);
 }

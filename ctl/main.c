@@ -3,8 +3,8 @@
  * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error; apply and
  * diff: 3 a check file is invalid (nothing sent or stored); diff: 0 no change,
  * 1 changes, 4 the collector could not answer. */
-#include <getopt.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,49 +13,86 @@
 #include "buf.h"
 #include "query.h"
 #include "checks.h"
+#include "options.h"
 #include "result.h"
 #include "rpc_ctl.h"
 #include "rpc_security.h"
 
+/* The options before the command. */
+struct global_opts {
+    const char *collector;
+    int timeout_ms;
+    struct pk_tls_opts tls;
+};
+
+static const struct pk_option global_options[] = {
+    {.name = "collector", .kind = PK_OPT_STRING, .env = "PICKET_COLLECTOR",
+     .offset = offsetof(struct global_opts, collector), .metavar = "ADDR",
+     .help = "collector host:port, default 127.0.0.1:7700"},
+    {.name = "timeout", .kind = PK_OPT_INT, .offset = offsetof(struct global_opts, timeout_ms), .min = 1,
+     .max = 600000, .range_text = "1..600000 ms", .metavar = "MS", .help = "per call, default 5000"},
+    PK_OPTS_TLS_CLIENT(struct global_opts, tls),
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+    {.name = "version", .kind = PK_OPT_VERSION},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: picketctl [options] COMMAND [command options]\n"
-            "\n"
-            "commands:\n"
-            "  status [--check NAME] [--json]   last result, age, success ratio over the last hour\n"
-            "                                   per region, and how many probes run each check\n"
-            "  probe add NAME [--region R]      issue a token for probe NAME (needs a write credential);\n"
-            "                                   the token is printed once, on stdout\n"
-            "  probe revoke NAME [--id N]       revoke every token of probe NAME, or only credential N\n"
-            "  apply [--json] FILE...           validate check files, then store them on the\n"
-            "                                   collector as the new checks version (pushed to\n"
-            "                                   every probe they select); nothing changes when\n"
-            "                                   nothing differs. Exit 0 ok, 1 collector error,\n"
-            "                                   3 a file is invalid (nothing is sent or stored)\n"
-            "  diff [--json] FILE...            what apply would change: added, removed and\n"
-            "                                   changed checks (with the changed keys). Exit 0\n"
-            "                                   no change, 1 changes, 3 a file is invalid,\n"
-            "                                   4 collector error\n"
-            "  report                           the live quality dashboard: per service and check, e2e\n"
-            "                                   pass/fail, p50/p95/p99 against budget, uptime per\n"
-            "                                   region, trend arrows, open incidents, SLO budget left\n"
-            "  availability | latency | trend | incidents | slo\n"
-            "                                   one figure of docs/ANALYTICS.md per check (and region);\n"
-            "                                   all analytics commands take --since T --until T\n"
-            "                                   (RFC 3339 or 24h, 7d), --check NAME, --service S,\n"
-            "                                   --region R, --json or --csv; COMMAND --help for more\n"
-            "  version                          print the version\n"
-            "\n"
-            "options:\n"
-            "  --collector ADDR   collector host:port, default 127.0.0.1:7700 (env PICKET_COLLECTOR)\n"
-            "  --timeout MS       per call, default 5000\n"
-            PK_TLS_CLIENT_USAGE
-            "  -h, --help         this text\n"
-            "\n"
-            "status and the analytics commands need a read (or write) credential; probe add/revoke a write credential:\n"
-            "a client certificate with CN read:WHO or write:WHO, or a token from\n"
-            "`picket-collector token add --role read|write WHO` (docs/SECURITY.md).\n");
+    fputs("usage: picketctl [options] COMMAND [command options]\n"
+          "\n"
+          "commands:\n"
+          "  status [--check NAME] [--json]   last result, age, success ratio over the last hour\n"
+          "                                   per region, and how many probes run each check\n"
+          "  probe add NAME [--region R]      issue a token for probe NAME (needs a write credential);\n"
+          "                                   the token is printed once, on stdout\n"
+          "  probe revoke NAME [--id N]       revoke every token of probe NAME, or only credential N\n"
+          "  apply [--json] FILE...           validate check files, then store them on the\n"
+          "                                   collector as the new checks version (pushed to\n"
+          "                                   every probe they select); nothing changes when\n"
+          "                                   nothing differs. Exit 0 ok, 1 collector error,\n"
+          "                                   3 a file is invalid (nothing is sent or stored)\n"
+          "  diff [--json] FILE...            what apply would change: added, removed and\n"
+          "                                   changed checks (with the changed keys). Exit 0\n"
+          "                                   no change, 1 changes, 3 a file is invalid,\n"
+          "                                   4 collector error\n"
+          "  report                           the live quality dashboard: per service and check, e2e\n"
+          "                                   pass/fail, p50/p95/p99 against budget, uptime per\n"
+          "                                   region, trend arrows, open incidents, SLO budget left\n"
+          "  availability | latency | trend | incidents | slo\n"
+          "                                   one figure of docs/ANALYTICS.md per check (and region);\n"
+          "                                   all analytics commands take --since T --until T\n"
+          "                                   (RFC 3339 or 24h, 7d), --check NAME, --service S,\n"
+          "                                   --region R, --json or --csv; COMMAND --help for more\n"
+          "  version                          print the version\n"
+          "\n"
+          "options:\n",
+          f);
+    pk_opts_print(f, global_options, sizeof global_options / sizeof global_options[0], 23, 0);
+    fputs("\n"
+          "status and the analytics commands need a read (or write) credential; probe add/revoke a write credential:\n"
+          "a client certificate with CN read:WHO or write:WHO, or a token from\n"
+          "`picket-collector token add --role read|write WHO` (docs/SECURITY.md).\n",
+          f);
+}
+
+/* A command's own options. Commands stop at their first operand, as the global
+ * options do (probe excepted: its NAME may come first). 0 to go on, or -1 with
+ * *exit_code (0 after --help). */
+static int command_options(const char *prog, const struct pk_option *table, size_t n, unsigned flags, void *target,
+                           int argc, char **argv, int *next, int *exit_code)
+{
+    const struct pk_opts spec = {.prog = prog, .table = table, .n = n, .flags = flags | PK_OPTS_NO_ENV};
+    switch (pk_opts_parse(&spec, target, argc, argv, next)) {
+    case PK_OPTS_OK:
+        return 0;
+    case PK_OPTS_HELP:
+        usage(stdout);
+        *exit_code = 0;
+        return -1;
+    default:
+        *exit_code = 2;
+        return -1;
+    }
 }
 
 static void format_age(char *buf, size_t size, int64_t age_us)
@@ -213,41 +250,30 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
 
 static int cmd_status(const char *collector, int timeout_ms, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"check", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct status_opts {
+        int json;
+        const char *check;
+    } o = {0};
+    static const struct pk_option options[] = {
+        {.name = "json", .kind = PK_OPT_FLAG, .offset = offsetof(struct status_opts, json)},
+        {.name = "check", .kind = PK_OPT_STRING, .offset = offsetof(struct status_opts, check), .metavar = "NAME"},
+        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
     };
-    int json = 0, c;
-    const char *check = NULL;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            json = 1;
-            break;
-        case 'c':
-            check = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "picketctl status: unexpected argument '%s'\n", argv[optind]);
+    int next, rc;
+    if (command_options("picketctl status", options, sizeof options / sizeof options[0], PK_OPTS_IN_ORDER, &o, argc,
+                        argv, &next, &rc) < 0)
+        return rc;
+    if (next < argc) {
+        fprintf(stderr, "picketctl status: unexpected argument '%s'\n", argv[next]);
         return 2;
     }
     char err[1024];
     Picket__V1__StatusResponse *resp = NULL;
-    if (ctl_status(collector, check, timeout_ms, &resp, err, sizeof err) < 0) {
+    if (ctl_status(collector, o.check, timeout_ms, &resp, err, sizeof err) < 0) {
         fprintf(stderr, "picketctl: %s\n", err);
         return 1;
     }
-    if (json)
+    if (o.json)
         print_status_json(resp);
     else
         print_status_table(resp);
@@ -257,15 +283,17 @@ static int cmd_status(const char *collector, int timeout_ms, int argc, char **ar
 
 static int cmd_probe(const char *collector, int timeout_ms, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"region", required_argument, NULL, 'r'},
-        {"id", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    struct probe_opts {
+        const char *region;
+        long long id;
+    } o = {0};
+    static const struct pk_option options[] = {
+        {.name = "region", .kind = PK_OPT_STRING, .offset = offsetof(struct probe_opts, region), .metavar = "R"},
+        {.name = "id", .kind = PK_OPT_LLONG, .offset = offsetof(struct probe_opts, id), .min = 1, .max = 9.3e18,
+         .range_text = "a positive integer", .metavar = "N"},
+        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
     };
-    const char *region = NULL;
-    long long id = 0;
-    int c;
+    int next, rc;
     /* argv[0] is "probe", argv[1] the action. */
     if (argc < 2 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "revoke") != 0)) {
         fprintf(stderr, "picketctl probe: give an action: add NAME [--region R] or revoke NAME [--id N]\n");
@@ -275,33 +303,16 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
     const char *action = argv[1];
     argc--;
     argv++;
-    optind = 0; /* 0, not 1: GNU getopt then also forgets the "+" of the global pass */
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            region = optarg;
-            break;
-        case 'i': {
-            char *end;
-            id = strtoll(optarg, &end, 10);
-            if (!*optarg || *end || id <= 0) {
-                fprintf(stderr, "picketctl probe revoke: --id must be a positive integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            return 2;
-        }
-    }
-    if (optind + 1 != argc) {
+    if (command_options("picketctl probe revoke", options, sizeof options / sizeof options[0], 0, &o, argc, argv,
+                        &next, &rc) < 0)
+        return rc;
+    if (next + 1 != argc) {
         fprintf(stderr, "picketctl probe %s: give exactly one probe NAME\n", action);
         return 2;
     }
-    const char *name = argv[optind];
+    const char *name = argv[next];
+    const char *region = o.region;
+    long long id = o.id;
     char err[1024];
     if (add) {
         if (id) {
@@ -434,24 +445,18 @@ static void print_changes(Picket__V1__CheckChange **changes, size_t n)
 /* apply and diff share everything but the call and the answer. */
 static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    static const struct pk_option options[] = {
+        {.name = "json", .kind = PK_OPT_FLAG},
+        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
     };
     const char *name = apply ? "apply" : "diff";
-    int json = 0, c, rc;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 'h') {
-            usage(stdout);
-            return 0;
-        } else
-            return 2;
-    }
-    size_t n = (size_t)(argc - optind);
+    char prog[32];
+    snprintf(prog, sizeof prog, "picketctl %s", name);
+    int json = 0, next, rc;
+    if (command_options(prog, options, sizeof options / sizeof options[0], PK_OPTS_IN_ORDER, &json, argc, argv, &next,
+                        &rc) < 0)
+        return rc;
+    size_t n = (size_t)(argc - next);
     if (n == 0) {
         fprintf(stderr, "picketctl %s: give at least one check file\n", name);
         return 2;
@@ -465,7 +470,7 @@ static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, i
     }
     for (size_t i = 0; i < n; i++)
         fp[i] = &files[i];
-    if (read_check_files(argv + optind, n, files) < 0) {
+    if (read_check_files(argv + next, n, files) < 0) {
         rc = 3;
         goto out;
     }
@@ -533,88 +538,69 @@ out:
     return rc;
 }
 
+/* The commands that call the collector: help needs no credentials, the rest do. */
+static int remote_command(const struct global_opts *g, const char *command, int argc, char **argv)
+{
+    char err[1024];
+    int wants_help = 0;
+    for (int i = 1; i < argc; i++)
+        wants_help |= strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (wants_help) {
+        if (ctl_query_is_command(command))
+            ctl_query_usage(stdout, command);
+        else
+            usage(stdout);
+        return 0;
+    }
+    if (rpc_client_security_from_opts(&g->tls, "picketctl", err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl: %s\n", err);
+        return 2;
+    }
+    int rc;
+    if (strcmp(command, "status") == 0)
+        rc = cmd_status(g->collector, g->timeout_ms, argc, argv);
+    else if (ctl_query_is_command(command))
+        rc = ctl_query_main(g->collector, g->timeout_ms, argc, argv);
+    else if (strcmp(command, "probe") == 0)
+        rc = cmd_probe(g->collector, g->timeout_ms, argc, argv);
+    else
+        rc = cmd_apply_or_diff(g->collector, g->timeout_ms, strcmp(command, "apply") == 0, argc, argv);
+    rpc_client_clear_security();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    const char *collector = getenv("PICKET_COLLECTOR");
-    if (!collector || !collector[0])
-        collector = "127.0.0.1:7700";
-    int timeout_ms = 5000;
-    static const struct option options[] = {
-        {"collector", required_argument, NULL, 'C'},
-        {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        PK_TLS_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    struct pk_tls_opts tls;
-    pk_tls_opts_from_env(&tls);
-    int c;
-    /* Global options stop at the command name. */
-    while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
-        switch (c) {
-        case 'C':
-            collector = optarg;
-            break;
-        case 't': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 600000) {
-                fprintf(stderr, "picketctl: --timeout must be 1..600000 ms, got '%s'\n", optarg);
-                return 2;
-            }
-            timeout_ms = (int)v;
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("picketctl %s\n", PICKET_VERSION);
-            return 0;
-        default:
-            if (pk_tls_opts_flag(&tls, c, optarg))
-                break;
-            usage(stderr);
-            return 2;
-        }
+    struct global_opts g = {.collector = "127.0.0.1:7700", .timeout_ms = 5000};
+    pk_tls_opts_from_env(&g.tls);
+    const struct pk_opts spec = {.prog = "picketctl",
+                                 .table = global_options,
+                                 .n = sizeof global_options / sizeof global_options[0],
+                                 .flags = PK_OPTS_IN_ORDER};
+    int next;
+    switch (pk_opts_parse(&spec, &g, argc, argv, &next)) {
+    case PK_OPTS_OK:
+        break;
+    case PK_OPTS_HELP:
+        usage(stdout);
+        return 0;
+    case PK_OPTS_VERSION:
+        printf("picketctl %s\n", PICKET_VERSION);
+        return 0;
+    case PK_OPTS_UNKNOWN:
+        usage(stderr);
+        return 2;
+    default:
+        return 2;
     }
-    if (optind >= argc) {
+    if (next >= argc) {
         usage(stderr);
         return 2;
     }
-    const char *command = argv[optind];
-    int sub_argc = argc - optind;
-    char **sub_argv = argv + optind;
+    const char *command = argv[next];
     if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0 || strcmp(command, "apply") == 0 ||
-        strcmp(command, "diff") == 0 || ctl_query_is_command(command)) {
-        char err[1024];
-        int wants_help = 0;
-        for (int i = 1; i < sub_argc; i++)
-            wants_help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
-        if (wants_help) { /* help needs no credentials */
-            if (ctl_query_is_command(command))
-                ctl_query_usage(stdout, command);
-            else
-                usage(stdout);
-            return 0;
-        }
-        if (rpc_client_security_from_opts(&tls, "picketctl", err, sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            return 2;
-        }
-        int rc;
-        if (strcmp(command, "status") == 0)
-            rc = cmd_status(collector, timeout_ms, sub_argc, sub_argv);
-        else if (ctl_query_is_command(command))
-            rc = ctl_query_main(collector, timeout_ms, sub_argc, sub_argv);
-        else if (strcmp(command, "probe") == 0)
-            rc = cmd_probe(collector, timeout_ms, sub_argc, sub_argv);
-        else
-            rc = cmd_apply_or_diff(collector, timeout_ms, strcmp(command, "apply") == 0, sub_argc, sub_argv);
-        rpc_client_clear_security();
-        return rc;
-    }
+        strcmp(command, "diff") == 0 || ctl_query_is_command(command))
+        return remote_command(&g, command, argc - next, argv + next);
     if (strcmp(command, "version") == 0) {
         printf("picketctl %s\n", PICKET_VERSION);
         return 0;

@@ -4,41 +4,36 @@
  * tables, null in JSON and empty in CSV, never 0. Computes nothing itself: every
  * figure is the collector's (docs/ANALYTICS.md). */
 #include "query.h"
+#include "query_int.h"
 
-#include <getopt.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "buf.h"
+#include "options.h"
+#include "pk_error.h"
 #include "result.h"
 #include "rpc_ctl.h"
 #include "timeparse.h"
 
 #define MAX_QUANTILES 16
 
+/* The order is the tags' bit order below (T_AVAILABILITY ...). */
 static const struct {
-    const char *name, *method, *summary, *extra;
+    const char *name, *method, *summary;
 } commands[] = {
     {"report", "Report", "the live quality dashboard: per service and check, the last result (e2e pass/fail),\n"
-                         "p50/p95/p99 against budget, uptime per region, trend arrows, open incidents, SLO budget left",
-     ""},
-    {"availability", "Availability", "success ratio and time-based uptime per check, globally (region quorum) and per region",
-     "  --quorum N           regions down in one round for global down (default: a majority of\n"
-     "                       the regions with data)\n"},
-    {"latency", "Latency", "p50/p95/p99 (or --quantile) per check and region, against the check's budgets",
-     "  --quantile Q         a quantile in 0..1, repeatable (default 0.5 0.95 0.99)\n"},
-    {"trend", "Trend", "Theil-Sen slope of hourly p95 and of hourly error rate, % per day with a 95% band", ""},
-    {"incidents", "Incidents", "incidents (N down rounds open, M up rounds close) with MTTR/MTBF, per check and service",
-     "  --open-after N       consecutive down rounds that open an incident (default 3)\n"
-     "  --close-after M      consecutive up rounds that close it (default 3)\n"
-     "  --quorum N           regions down in one round for global down (default: a majority)\n"},
+                         "p50/p95/p99 against budget, uptime per region, trend arrows, open incidents, SLO budget left"},
+    {"availability", "Availability", "success ratio and time-based uptime per check, globally (region quorum) and per region"},
+    {"latency", "Latency", "p50/p95/p99 (or --quantile) per check and region, against the check's budgets"},
+    {"trend", "Trend", "Theil-Sen slope of hourly p95 and of hourly error rate, % per day with a 95% band"},
+    {"incidents", "Incidents", "incidents (N down rounds open, M up rounds close) with MTTR/MTBF, per check and service"},
     {"slo", "Slo", "error budget left and burn rates (1h/5m, 6h/30m) of the checks that have an slo: key,\n"
-                   "and of the SLOs over groups of checks in the collector's --slos file",
-     "  --group NAME         only this group SLO (no per-check SLOs)\n"
-     "                       (without --since the window is each SLO's own window)\n"},
+                   "and of the SLOs over groups of checks in the collector's --slos file"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -55,6 +50,105 @@ int ctl_query_is_command(const char *name)
     return command_index(name) >= 0;
 }
 
+/* ---------------------------------------------------------------- options */
+
+
+/* Bits of struct pk_option.tags: the commands an option belongs to (0: all). */
+#define T_AVAILABILITY (1u << 1)
+#define T_LATENCY (1u << 2)
+#define T_INCIDENTS (1u << 4)
+#define T_SLO (1u << 5)
+
+/* What one analytics command's options set. */
+struct query_opts {
+    const char *name; /* the command */
+    int idx;          /* its index in commands[] */
+    Picket__V1__QueryWindow window;
+    enum format fmt;
+    long quorum, open_after, close_after;
+    double quantiles[MAX_QUANTILES];
+    size_t n_quantiles;
+    const char *since, *until, *group;
+};
+
+static int set_format(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)v, (void)src;
+    struct query_opts *q = t;
+    if (q->fmt != TABLE)
+        return pk_fail(err, errlen, "give --json or --csv, not both");
+    q->fmt = strcmp(opt->name, "json") == 0 ? JSON : CSV;
+    return 0;
+}
+
+/* --quorum, --open-after, --close-after: counts of the commands in opt->tags. */
+static int set_count(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    struct query_opts *q = t;
+    double d;
+    if (!(opt->tags & (1u << (unsigned)q->idx)))
+        return pk_fail(err, errlen, "%s is not an option of this command", src);
+    if (pk_opts_number(opt, v, src, &d, err, errlen) < 0)
+        return -1;
+    *(long *)((char *)t + opt->offset) = (long)d;
+    return 0;
+}
+
+static int set_quantile(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                        size_t errlen)
+{
+    (void)opt;
+    struct query_opts *q = t;
+    if (q->idx != command_index("latency"))
+        return pk_fail(err, errlen, "%s is an option of latency", src);
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= 0 && d <= 1) || q->n_quantiles == MAX_QUANTILES)
+        return pk_fail(err, errlen, "%s must be in 0..1 (at most %d), got '%s'", src, MAX_QUANTILES, v);
+    q->quantiles[q->n_quantiles++] = d;
+    return 0;
+}
+
+static int set_group(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt;
+    struct query_opts *q = t;
+    if (q->idx != command_index("slo"))
+        return pk_fail(err, errlen, "%s is an option of slo", src);
+    q->group = v;
+    return 0;
+}
+
+#define OFF(member) offsetof(struct query_opts, member)
+static const struct pk_option query_options[] = {
+    {.name = "since", .kind = PK_OPT_STRING, .offset = OFF(since), .metavar = "T",
+     .help = "window start: RFC 3339 (2026-11-26T10:00:00Z) or a duration\n"
+             "before now (90s, 30m, 24h, 7d, 2w); default: until - 24h"},
+    {.name = "until", .kind = PK_OPT_STRING, .offset = OFF(until), .metavar = "T",
+     .help = "window end, the same forms or \"now\" (default)"},
+    {.name = "check", .kind = PK_OPT_STRING, .offset = OFF(window.check_name), .metavar = "NAME",
+     .help = "only this check"},
+    {.name = "service", .kind = PK_OPT_STRING, .offset = OFF(window.service), .metavar = "S",
+     .help = "only the checks of this service"},
+    {.name = "region", .kind = PK_OPT_STRING, .offset = OFF(window.region), .metavar = "R",
+     .help = "only results from probes in this region"},
+    {.name = "quorum", .kind = PK_OPT_CALL, .set = set_count, .offset = OFF(quorum), .min = 1, .max = 64,
+     .metavar = "N", .tags = T_AVAILABILITY | T_INCIDENTS,
+     .help = "regions down in one round for global down (default: a majority of\nthe regions with data)"},
+    {.name = "quantile", .kind = PK_OPT_CALL, .set = set_quantile, .metavar = "Q", .tags = T_LATENCY,
+     .help = "a quantile in 0..1, repeatable (default 0.5 0.95 0.99)"},
+    {.name = "open-after", .kind = PK_OPT_CALL, .set = set_count, .offset = OFF(open_after), .min = 1, .max = 10000,
+     .metavar = "N", .tags = T_INCIDENTS, .help = "consecutive down rounds that open an incident (default 3)"},
+    {.name = "close-after", .kind = PK_OPT_CALL, .set = set_count, .offset = OFF(close_after), .min = 1,
+     .max = 10000, .metavar = "M", .tags = T_INCIDENTS, .help = "consecutive up rounds that close it (default 3)"},
+    {.name = "group", .kind = PK_OPT_CALL, .set = set_group, .metavar = "NAME", .tags = T_SLO,
+     .help = "only this group SLO (no per-check SLOs)\n(without --since the window is each SLO's own window)"},
+    {.name = "json", .kind = PK_OPT_CALL, .set = set_format, .help = "JSON (no data: null)"},
+    {.name = "csv", .kind = PK_OPT_CALL, .set = set_format, .help = "CSV with a header line (no data: empty)"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+};
+#undef OFF
+
 void ctl_query_usage(FILE *f, const char *name)
 {
     int i = command_index(name);
@@ -65,22 +159,14 @@ void ctl_query_usage(FILE *f, const char *name)
             "                 [--region R] [--json | --csv]\n"
             "\n"
             "%s.\n"
-            "\n"
-            "  --since T            window start: RFC 3339 (2026-11-26T10:00:00Z) or a duration\n"
-            "                       before now (90s, 30m, 24h, 7d, 2w); default: until - 24h\n"
-            "  --until T            window end, the same forms or \"now\" (default)\n"
-            "  --check NAME         only this check\n"
-            "  --service S          only the checks of this service\n"
-            "  --region R           only results from probes in this region\n"
-            "%s"
-            "  --json               JSON (no data: null)\n"
-            "  --csv                CSV with a header line (no data: empty)\n"
-            "  -h, --help           this text\n"
-            "\n"
-            "The window is cut to whole minutes (the rollups' resolution). Exit 0 ok, 1 the collector\n"
-            "could not answer, 2 usage (also a check, service or region the collector does not know).\n"
-            "Needs a read credential (docs/SECURITY.md).\n",
-            commands[i].name, commands[i].summary, commands[i].extra);
+            "\n",
+            commands[i].name, commands[i].summary);
+    pk_opts_print(f, query_options, sizeof query_options / sizeof query_options[0], 23, 1u << (unsigned)i);
+    fputs("\n"
+          "The window is cut to whole minutes (the rollups' resolution). Exit 0 ok, 1 the collector\n"
+          "could not answer, 2 usage (also a check, service or region the collector does not know).\n"
+          "Needs a read credential (docs/SECURITY.md).\n",
+          f);
 }
 
 /* ------------------------------------------------------------------ time */
@@ -107,13 +193,13 @@ static json_object *jquantile(double v) /* -1: no data */
     return v < 0 || isnan(v) ? NULL : json_object_new_double(v);
 }
 
-static void csv_num(FILE *f, double v)
+void query_csv_num(FILE *f, double v)
 {
     if (!(isnan(v) || isinf(v)))
         fprintf(f, "%.17g", v);
 }
 
-static void csv_str(FILE *f, const char *s)
+void query_csv_str(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r")) {
         fputs(s, f);
@@ -128,7 +214,7 @@ static void csv_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void fmt_pct(char *buf, size_t size, double ratio)
+void query_fmt_pct(char *buf, size_t size, double ratio)
 {
     if (isnan(ratio))
         snprintf(buf, size, "-");
@@ -136,7 +222,7 @@ static void fmt_pct(char *buf, size_t size, double ratio)
         snprintf(buf, size, "%.2f%%", 100.0 * ratio);
 }
 
-static void fmt_us(char *buf, size_t size, double us)
+void query_fmt_us(char *buf, size_t size, double us)
 {
     if (us < 0 || isnan(us))
         snprintf(buf, size, "-");
@@ -162,7 +248,7 @@ static void fmt_dur_s(char *buf, size_t size, double s)
         snprintf(buf, size, "%.1fd", s / 86400);
 }
 
-static const char *arrow(const char *direction)
+const char *query_arrow(const char *direction)
 {
     return strcmp(direction, "up") == 0 ? "↑" : strcmp(direction, "down") == 0 ? "↓" : strcmp(direction, "flat") == 0 ? "→" : "·";
 }
@@ -184,7 +270,7 @@ static json_object *json_avail_figure(const Picket__V1__AvailabilityFigure *f)
     return o;
 }
 
-static json_object *json_availability(const Picket__V1__CheckAvailability *a)
+json_object *query_json_availability(const Picket__V1__CheckAvailability *a)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(a->check_name));
@@ -207,7 +293,7 @@ static json_object *json_quantiles(const Picket__V1__LatencyFigure *f)
     return arr;
 }
 
-static json_object *json_latency(const Picket__V1__CheckLatency *l)
+json_object *query_json_latency(const Picket__V1__CheckLatency *l)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(l->check_name));
@@ -258,7 +344,7 @@ static json_object *json_trend_figure(const Picket__V1__TrendFigure *f)
     return o;
 }
 
-static json_object *json_trend(const Picket__V1__CheckTrend *t)
+json_object *query_json_trend(const Picket__V1__CheckTrend *t)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(t->check_name));
@@ -320,7 +406,7 @@ static json_object *json_burns(Picket__V1__SloBurn **burns, size_t n)
     return arr;
 }
 
-static json_object *json_slo(const Picket__V1__CheckSlo *s)
+json_object *query_json_slo(const Picket__V1__CheckSlo *s)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(s->check_name));
@@ -359,7 +445,7 @@ static json_object *json_group_slo(const Picket__V1__GroupSlo *g)
     return o;
 }
 
-static json_object *json_group_slos(Picket__V1__GroupSlo **groups, size_t n)
+json_object *query_json_group_slos(Picket__V1__GroupSlo **groups, size_t n)
 {
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < n; i++)
@@ -367,13 +453,13 @@ static json_object *json_group_slos(Picket__V1__GroupSlo **groups, size_t n)
     return arr;
 }
 
-static void print_json(json_object *root)
+void query_print_json(json_object *root)
 {
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 
-static json_object *json_root(int64_t since_us, int64_t until_us)
+json_object *query_json_root(int64_t since_us, int64_t until_us)
 {
     json_object *root = json_object_new_object();
     json_object_object_add(root, "since_us", json_object_new_int64(since_us));
@@ -381,7 +467,7 @@ static json_object *json_root(int64_t since_us, int64_t until_us)
     return root;
 }
 
-static void print_window(int64_t since_us, int64_t until_us)
+void query_print_window(int64_t since_us, int64_t until_us)
 {
     char a[40], b[40];
     format_time(a, sizeof a, since_us);
@@ -391,22 +477,20 @@ static void print_window(int64_t since_us, int64_t until_us)
 
 /* ---------------------------------------------------------- per command */
 
-enum format { TABLE, JSON, CSV };
-
 static void out_availability(const Picket__V1__AvailabilityResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
-        json_object *root = json_root(r->since_us, r->until_us), *arr = json_object_new_array();
+        json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
         for (size_t i = 0; i < r->n_checks; i++)
-            json_object_array_add(arr, json_availability(r->checks[i]));
+            json_object_array_add(arr, query_json_availability(r->checks[i]));
         json_object_object_add(root, "checks", arr);
-        print_json(root);
+        query_print_json(root);
         return;
     }
     if (fmt == CSV)
         printf("check,service,region,ok,degraded,failed,unknown,success_ratio,uptime,covered_s,up_s\n");
     else {
-        print_window(r->since_us, r->until_us);
+        query_print_window(r->since_us, r->until_us);
         printf("%-28s %-16s %-12s %9s %9s %8s %8s %8s\n", "CHECK", "SERVICE", "REGION", "SUCCESS", "UPTIME", "OK",
                "FAILED", "ROUNDS");
     }
@@ -419,21 +503,21 @@ static void out_availability(const Picket__V1__AvailabilityResponse *r, enum for
             const Picket__V1__OutcomeCounts *n = f->counts;
             const char *region = k == 0 ? "*" : f->region;
             if (fmt == CSV) {
-                csv_str(stdout, a->check_name);
+                query_csv_str(stdout, a->check_name);
                 putchar(',');
-                csv_str(stdout, a->service);
+                query_csv_str(stdout, a->service);
                 putchar(',');
-                csv_str(stdout, region);
+                query_csv_str(stdout, region);
                 printf(",%lld,%lld,%lld,%lld,", (long long)(n ? n->ok : 0), (long long)(n ? n->degraded : 0),
                        (long long)(n ? n->failed : 0), (long long)(n ? n->unknown : 0));
-                csv_num(stdout, f->success_ratio);
+                query_csv_num(stdout, f->success_ratio);
                 putchar(',');
-                csv_num(stdout, f->uptime);
+                query_csv_num(stdout, f->uptime);
                 printf(",%.3f,%.3f\n", (double)f->covered_us / 1e6, (double)f->up_us / 1e6);
             } else {
                 char sr[32], up[32], reg[48];
-                fmt_pct(sr, sizeof sr, f->success_ratio);
-                fmt_pct(up, sizeof up, f->uptime);
+                query_fmt_pct(sr, sizeof sr, f->success_ratio);
+                query_fmt_pct(up, sizeof up, f->uptime);
                 if (k == 0)
                     snprintf(reg, sizeof reg, "* (quorum %d)", a->quorum);
                 else
@@ -449,15 +533,15 @@ static void out_availability(const Picket__V1__AvailabilityResponse *r, enum for
 static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
-        json_object *root = json_root(r->since_us, r->until_us), *q = json_object_new_array(),
+        json_object *root = query_json_root(r->since_us, r->until_us), *q = json_object_new_array(),
                     *arr = json_object_new_array();
         for (size_t i = 0; i < r->n_quantiles; i++)
             json_object_array_add(q, json_object_new_double(r->quantiles[i]));
         json_object_object_add(root, "quantiles", q);
         for (size_t i = 0; i < r->n_checks; i++)
-            json_object_array_add(arr, json_latency(r->checks[i]));
+            json_object_array_add(arr, query_json_latency(r->checks[i]));
         json_object_object_add(root, "checks", arr);
-        print_json(root);
+        query_print_json(root);
         return;
     }
     if (fmt == CSV) {
@@ -466,7 +550,7 @@ static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
             printf(",q%g_us", r->quantiles[i]);
         printf(",budget_p50_us,budget_p95_us,budget_p99_us\n");
     } else {
-        print_window(r->since_us, r->until_us);
+        query_print_window(r->since_us, r->until_us);
         printf("%-28s %-12s %8s", "CHECK", "REGION", "COUNT");
         for (size_t i = 0; i < r->n_quantiles; i++) {
             char h[32];
@@ -482,16 +566,16 @@ static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
             if (!f)
                 continue;
             if (fmt == CSV) {
-                csv_str(stdout, l->check_name);
+                query_csv_str(stdout, l->check_name);
                 putchar(',');
-                csv_str(stdout, l->service);
+                query_csv_str(stdout, l->service);
                 putchar(',');
-                csv_str(stdout, k == 0 ? "*" : f->region);
+                query_csv_str(stdout, k == 0 ? "*" : f->region);
                 printf(",%lld", (long long)f->count);
                 for (size_t q = 0; q < f->n_quantiles_us; q++) {
                     putchar(',');
                     if (f->quantiles_us[q] >= 0)
-                        csv_num(stdout, f->quantiles_us[q]);
+                        query_csv_num(stdout, f->quantiles_us[q]);
                 }
                 printf(",%lld,%lld,%lld\n", (long long)l->budget_p50_us, (long long)l->budget_p95_us,
                        (long long)l->budget_p99_us);
@@ -500,14 +584,14 @@ static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
             printf("%-28s %-12s %8lld", k == 0 ? l->check_name : "", k == 0 ? "*" : f->region, (long long)f->count);
             for (size_t q = 0; q < f->n_quantiles_us; q++) {
                 char v[32];
-                fmt_us(v, sizeof v, f->quantiles_us[q]);
+                query_fmt_us(v, sizeof v, f->quantiles_us[q]);
                 printf(" %10s", v);
             }
             if (k == 0 && (l->budget_p50_us || l->budget_p95_us || l->budget_p99_us)) {
                 char a[32], b[32], c[32];
-                fmt_us(a, sizeof a, l->budget_p50_us ? (double)l->budget_p50_us : -1);
-                fmt_us(b, sizeof b, l->budget_p95_us ? (double)l->budget_p95_us : -1);
-                fmt_us(c, sizeof c, l->budget_p99_us ? (double)l->budget_p99_us : -1);
+                query_fmt_us(a, sizeof a, l->budget_p50_us ? (double)l->budget_p50_us : -1);
+                query_fmt_us(b, sizeof b, l->budget_p95_us ? (double)l->budget_p95_us : -1);
+                query_fmt_us(c, sizeof c, l->budget_p99_us ? (double)l->budget_p99_us : -1);
                 printf("  %s/%s/%s%s", a, b, c, l->breaches ? " OVER" : " ok");
             }
             printf("\n");
@@ -518,18 +602,18 @@ static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
 static void out_trend(const Picket__V1__TrendResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
-        json_object *root = json_root(r->since_us, r->until_us), *arr = json_object_new_array();
+        json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
         for (size_t i = 0; i < r->n_checks; i++)
-            json_object_array_add(arr, json_trend(r->checks[i]));
+            json_object_array_add(arr, query_json_trend(r->checks[i]));
         json_object_object_add(root, "checks", arr);
-        print_json(root);
+        query_print_json(root);
         return;
     }
     if (fmt == CSV)
         printf("check,service,metric,points,median,slope_per_day,lo_per_day,hi_per_day,pct_per_day,pct_lo,pct_hi,"
                "direction\n");
     else {
-        print_window(r->since_us, r->until_us);
+        query_print_window(r->since_us, r->until_us);
         printf("%-28s %-11s %6s %12s %12s %26s  %s\n", "CHECK", "METRIC", "HOURS", "MEDIAN", "SLOPE/DAY",
                "%/DAY [95% BAND]", "");
     }
@@ -541,14 +625,14 @@ static void out_trend(const Picket__V1__TrendResponse *r, enum format fmt)
             if (!f)
                 continue;
             if (fmt == CSV) {
-                csv_str(stdout, t->check_name);
+                query_csv_str(stdout, t->check_name);
                 putchar(',');
-                csv_str(stdout, t->service);
+                query_csv_str(stdout, t->service);
                 printf(",%s,%lld,", metric, (long long)f->points);
                 const double v[7] = {f->median, f->slope_per_day, f->lo_per_day, f->hi_per_day,
                                      f->pct_per_day, f->pct_lo, f->pct_hi};
                 for (int k = 0; k < 7; k++) {
-                    csv_num(stdout, v[k]);
+                    query_csv_num(stdout, v[k]);
                     putchar(',');
                 }
                 printf("%s\n", f->direction);
@@ -556,16 +640,16 @@ static void out_trend(const Picket__V1__TrendResponse *r, enum format fmt)
             }
             char med[32], slope[48], pct[80];
             if (m == 0) {
-                fmt_us(med, sizeof med, f->median);
+                query_fmt_us(med, sizeof med, f->median);
                 if (isnan(f->slope_per_day))
                     snprintf(slope, sizeof slope, "-");
                 else {
                     char s[32];
-                    fmt_us(s, sizeof s, fabs(f->slope_per_day));
+                    query_fmt_us(s, sizeof s, fabs(f->slope_per_day));
                     snprintf(slope, sizeof slope, "%s%s", f->slope_per_day < 0 ? "-" : "+", s);
                 }
             } else {
-                fmt_pct(med, sizeof med, f->median);
+                query_fmt_pct(med, sizeof med, f->median);
                 if (isnan(f->slope_per_day))
                     snprintf(slope, sizeof slope, "-");
                 else
@@ -578,7 +662,7 @@ static void out_trend(const Picket__V1__TrendResponse *r, enum format fmt)
             else
                 snprintf(pct, sizeof pct, "%+.1f%% [%+.1f, %+.1f]", f->pct_per_day, f->pct_lo, f->pct_hi);
             printf("%-28s %-11s %6lld %12s %12s %26s  %s\n", m == 0 ? t->check_name : "", metric,
-                   (long long)f->points, med, slope, pct, arrow(f->direction));
+                   (long long)f->points, med, slope, pct, query_arrow(f->direction));
         }
     }
 }
@@ -614,7 +698,7 @@ static void print_stats(const char *what, const char *name, const Picket__V1__In
 static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
-        json_object *root = json_root(r->since_us, r->until_us), *arr = json_object_new_array(),
+        json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array(),
                     *svc = json_object_new_array();
         for (size_t i = 0; i < r->n_checks; i++) {
             const Picket__V1__CheckIncidents *c = r->checks[i];
@@ -635,7 +719,7 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
         }
         json_object_object_add(root, "checks", arr);
         json_object_object_add(root, "services", svc);
-        print_json(root);
+        query_print_json(root);
         return;
     }
     if (fmt == CSV) {
@@ -648,7 +732,7 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
                 size_t ni = pass == 0 ? r->checks[i]->n_incidents : r->services[i]->n_incidents;
                 for (size_t k = 0; k < ni; k++) {
                     printf("%s,", pass == 0 ? "check" : "service");
-                    csv_str(stdout, name);
+                    query_csv_str(stdout, name);
                     printf(",%lld,", (long long)inc[k]->start_us);
                     if (inc[k]->end_us >= 0)
                         printf("%lld", (long long)inc[k]->end_us);
@@ -658,14 +742,14 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
                     pk_buf_init_fixed(&rb, regions, sizeof regions);
                     for (size_t x = 0; x < inc[k]->n_regions; x++)
                         pk_buf_addf(&rb, "%s%s", x ? ";" : "", inc[k]->regions[x]);
-                    csv_str(stdout, regions);
+                    query_csv_str(stdout, regions);
                     putchar('\n');
                 }
             }
         }
         return;
     }
-    print_window(r->since_us, r->until_us);
+    query_print_window(r->since_us, r->until_us);
     printf("  %-26s %-20s %-20s %8s %6s  %s\n", "CHECK / SERVICE", "START", "END", "DURATION", "ROUNDS",
            "REGIONS");
     for (size_t i = 0; i < r->n_checks; i++)
@@ -681,7 +765,7 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
         print_stats("service", r->services[i]->service, r->services[i]->stats);
 }
 
-static void fmt_slo_left(char *buf, size_t size, const Picket__V1__CheckSlo *s)
+void query_fmt_slo_left(char *buf, size_t size, const Picket__V1__CheckSlo *s)
 {
     if (!s)
         snprintf(buf, size, "-");
@@ -719,10 +803,10 @@ static void csv_burns(Picket__V1__SloBurn **burns, size_t n)
     for (size_t k = 0; k < 2; k++) {
         putchar(',');
         if (k < n)
-            csv_num(stdout, burns[k]->burn_long);
+            query_csv_num(stdout, burns[k]->burn_long);
         putchar(',');
         if (k < n)
-            csv_num(stdout, burns[k]->burn_short);
+            query_csv_num(stdout, burns[k]->burn_short);
     }
     for (size_t k = 0; k < n; k++)
         firing |= burns[k]->firing;
@@ -730,7 +814,7 @@ static void csv_burns(Picket__V1__SloBurn **burns, size_t n)
 }
 
 /* The group SLO table (slo and report). */
-static void print_group_slos(Picket__V1__GroupSlo **groups, size_t n)
+void query_print_group_slos(Picket__V1__GroupSlo **groups, size_t n)
 {
     printf("%-28s %8s %6s %7s %10s %8s %20s %s\n", "SLO (GROUP)", "TARGET", "WINDOW", "CHECKS", "GOOD", "BAD",
            "BUDGET LEFT", "BURN (long/short)");
@@ -751,10 +835,10 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         json_object *root = json_object_new_object(), *arr = json_object_new_array();
         json_object_object_add(root, "until_us", json_object_new_int64(r->until_us));
         for (size_t i = 0; i < r->n_checks; i++)
-            json_object_array_add(arr, json_slo(r->checks[i]));
+            json_object_array_add(arr, query_json_slo(r->checks[i]));
         json_object_object_add(root, "checks", arr);
-        json_object_object_add(root, "groups", json_group_slos(r->groups, r->n_groups));
-        print_json(root);
+        json_object_object_add(root, "groups", query_json_group_slos(r->groups, r->n_groups));
+        query_print_json(root);
         return;
     }
     if (fmt == CSV) {
@@ -764,17 +848,17 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         for (size_t i = 0; i < r->n_groups; i++) {
             const Picket__V1__GroupSlo *g = r->groups[i];
             putchar(',');
-            csv_str(stdout, g->service);
+            query_csv_str(stdout, g->service);
             printf(",%.17g,%.0f,%lld,%lld,", g->target, (double)g->window_us / 1e6, (long long)g->good,
                    (long long)g->bad);
-            csv_num(stdout, g->error_budget);
+            query_csv_num(stdout, g->error_budget);
             putchar(',');
-            csv_num(stdout, g->budget_left);
+            query_csv_num(stdout, g->budget_left);
             putchar(',');
-            csv_num(stdout, g->budget_left_min);
+            query_csv_num(stdout, g->budget_left_min);
             csv_burns(g->burns, g->n_burns);
             putchar(',');
-            csv_str(stdout, g->name);
+            query_csv_str(stdout, g->name);
             putchar('\n');
         }
     } else if (r->n_checks == 0 && r->n_groups == 0) {
@@ -782,7 +866,7 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
                "file has a member among them\n");
         return;
     } else if (r->n_groups) {
-        print_group_slos(r->groups, r->n_groups);
+        query_print_group_slos(r->groups, r->n_groups);
         if (r->n_checks == 0)
             return;
         printf("\n");
@@ -793,22 +877,22 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
     for (size_t i = 0; i < r->n_checks; i++) {
         const Picket__V1__CheckSlo *s = r->checks[i];
         if (fmt == CSV) {
-            csv_str(stdout, s->check_name);
+            query_csv_str(stdout, s->check_name);
             putchar(',');
-            csv_str(stdout, s->service);
+            query_csv_str(stdout, s->service);
             printf(",%.17g,%.0f,%lld,%lld,", s->target, (double)s->window_us / 1e6, (long long)s->good,
                    (long long)s->bad);
-            csv_num(stdout, s->error_budget);
+            query_csv_num(stdout, s->error_budget);
             putchar(',');
-            csv_num(stdout, s->budget_left);
+            query_csv_num(stdout, s->budget_left);
             putchar(',');
-            csv_num(stdout, s->budget_left_min);
+            query_csv_num(stdout, s->budget_left_min);
             csv_burns(s->burns, s->n_burns);
             printf(",\n");
             continue;
         }
         char left[64], win[32], burns[160];
-        fmt_slo_left(left, sizeof left, s);
+        query_fmt_slo_left(left, sizeof left, s);
         fmt_dur_s(win, sizeof win, (double)s->window_us / 1e6);
         fmt_burns(burns, sizeof burns, s->burns, s->n_burns);
         printf("%-28s %-16s %7.3f%% %6s %10lld %8lld %20s %s\n", s->check_name, s->service[0] ? s->service : "-",
@@ -816,270 +900,11 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
     }
 }
 
-static json_object *json_num_or_null(double v) { return isnan(v) ? NULL : json_object_new_double(v); }
-
-static json_object *json_baseline(const Picket__V1__BaselineState *b)
-{
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "history_points", json_object_new_int64(b->history_points));
-    json_object_object_add(o, "windows", json_object_new_int64(b->windows));
-    json_object_object_add(o, "regression", json_object_new_boolean(b->regression));
-    json_object_object_add(o, "since_us", b->regression ? json_object_new_int64(b->since_us) : NULL);
-    json_object_object_add(o, "last_score", json_num_or_null(b->last_score));
-    json_object_object_add(o, "last_p95_us", json_num_or_null(b->last_p95_us));
-    json_object_object_add(o, "expected_p95_us", json_num_or_null(b->expected_p95_us));
-    return o;
-}
-
-/* BASE column: regression against the learned baseline, or not, or not yet learned. */
-static const char *baseline_word(const Picket__V1__BaselineState *b)
-{
-    if (!b || b->history_points == 0)
-        return "-";
-    return b->regression ? "REGR" : "ok";
-}
-
-static void out_report(const Picket__V1__ReportResponse *r, enum format fmt)
-{
-    if (fmt == JSON) {
-        json_object *root = json_root(r->since_us, r->until_us), *arr = json_object_new_array();
-        json_object_object_add(root, "now_us", json_object_new_int64(r->now_us));
-        for (size_t i = 0; i < r->n_checks; i++) {
-            const Picket__V1__ReportCheck *c = r->checks[i];
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "check", json_object_new_string(c->check_name));
-            json_object_object_add(o, "service", json_object_new_string(c->service));
-            json_object_object_add(o, "type", json_object_new_string(c->check_type));
-            json_object *last = NULL;
-            if (c->last_started_at_us) {
-                last = json_object_new_object();
-                json_object_object_add(last, "outcome", json_object_new_string(pk_outcome_name(c->last_outcome)));
-                json_object_object_add(last, "started_at_us", json_object_new_int64(c->last_started_at_us));
-                json_object_object_add(last, "message", json_object_new_string(c->last_message));
-            }
-            json_object_object_add(o, "last", last);
-            json_object_object_add(o, "availability", c->availability ? json_availability(c->availability) : NULL);
-            json_object_object_add(o, "latency", c->latency ? json_latency(c->latency) : NULL);
-            json_object_object_add(o, "trend", c->trend ? json_trend(c->trend) : NULL);
-            json_object_object_add(o, "incidents", json_object_new_int(c->incidents));
-            json_object_object_add(o, "open_incidents", json_object_new_int(c->open_incidents));
-            json_object_object_add(o, "slo", c->slo ? json_slo(c->slo) : NULL);
-            json_object_object_add(o, "baseline", c->baseline ? json_baseline(c->baseline) : NULL);
-            json_object_array_add(arr, o);
-        }
-        json_object_object_add(root, "checks", arr);
-        json_object_object_add(root, "groups", json_group_slos(r->groups, r->n_groups));
-        print_json(root);
-        return;
-    }
-    if (fmt == CSV) {
-        printf("service,check,last_outcome,p50_us,p95_us,p99_us,budget_p50_us,budget_p95_us,budget_p99_us,"
-               "breaches,uptime,success_ratio,p95_trend,error_trend,open_incidents,slo_budget_left,baseline\n");
-        for (size_t i = 0; i < r->n_checks; i++) {
-            const Picket__V1__ReportCheck *c = r->checks[i];
-            const Picket__V1__CheckLatency *l = c->latency;
-            const Picket__V1__AvailabilityFigure *g = c->availability ? c->availability->global : NULL;
-            csv_str(stdout, c->service);
-            putchar(',');
-            csv_str(stdout, c->check_name);
-            printf(",%s,", c->last_started_at_us ? pk_outcome_name(c->last_outcome) : "");
-            const double q[3] = {l ? l->p50_us : -1, l ? l->p95_us : -1, l ? l->p99_us : -1};
-            for (int k = 0; k < 3; k++) {
-                if (q[k] >= 0)
-                    csv_num(stdout, q[k]);
-                putchar(',');
-            }
-            printf("%lld,%lld,%lld,%u,", (long long)(l ? l->budget_p50_us : 0), (long long)(l ? l->budget_p95_us : 0),
-                   (long long)(l ? l->budget_p99_us : 0), l ? l->breaches : 0u);
-            csv_num(stdout, g ? g->uptime : NAN);
-            putchar(',');
-            csv_num(stdout, g ? g->success_ratio : NAN);
-            printf(",%s,%s,%d,", c->trend && c->trend->p95_us ? c->trend->p95_us->direction : "",
-                   c->trend && c->trend->error_rate ? c->trend->error_rate->direction : "", c->open_incidents);
-            csv_num(stdout, c->slo ? c->slo->budget_left : NAN);
-            printf(",%s\n", baseline_word(c->baseline));
-        }
-        return;
-    }
-    print_window(r->since_us, r->until_us);
-    if (r->n_checks == 0) {
-        printf("no checks known yet: is a probe connected to this collector?\n");
-        return;
-    }
-    const char *service = NULL;
-    for (size_t i = 0; i < r->n_checks; i++) {
-        const Picket__V1__ReportCheck *c = r->checks[i];
-        if (!service || strcmp(service, c->service) != 0) {
-            service = c->service;
-            printf("%s== %s\n", i ? "\n" : "", service[0] ? service : "(no service)");
-            printf("   %-26s %-9s %-24s %-24s %-24s %-9s %-5s %-4s %-4s %-18s %s\n", "CHECK", "E2E", "P50 (BUDGET)",
-                   "P95 (BUDGET)", "P99 (BUDGET)", "UPTIME", "TREND", "BASE", "INC", "SLO LEFT", "UPTIME PER REGION");
-        }
-        const Picket__V1__CheckLatency *l = c->latency;
-        char q[3][64];
-        const double v[3] = {l ? l->p50_us : -1, l ? l->p95_us : -1, l ? l->p99_us : -1};
-        const int64_t b[3] = {l ? l->budget_p50_us : 0, l ? l->budget_p95_us : 0, l ? l->budget_p99_us : 0};
-        for (int k = 0; k < 3; k++) {
-            char a[24], bb[24];
-            fmt_us(a, sizeof a, v[k]);
-            if (b[k]) {
-                fmt_us(bb, sizeof bb, (double)b[k]);
-                snprintf(q[k], sizeof q[k], "%s%s (%s)", (l->breaches >> k) & 1 ? "!" : "", a, bb);
-            } else
-                snprintf(q[k], sizeof q[k], "%s", a);
-        }
-        char up[32], slo[64], trend[48], regions[512] = "";
-        const Picket__V1__AvailabilityFigure *g = c->availability ? c->availability->global : NULL;
-        fmt_pct(up, sizeof up, g ? g->uptime : NAN);
-        fmt_slo_left(slo, sizeof slo, c->slo);
-        snprintf(trend, sizeof trend, "%s%s", arrow(c->trend && c->trend->p95_us ? c->trend->p95_us->direction : ""),
-                 arrow(c->trend && c->trend->error_rate ? c->trend->error_rate->direction : ""));
-        struct pk_buf rb;
-        pk_buf_init_fixed(&rb, regions, sizeof regions);
-        for (size_t k = 0; c->availability && k < c->availability->n_regions; k++) {
-            char p[32];
-            fmt_pct(p, sizeof p, c->availability->regions[k]->uptime);
-            pk_buf_addf(&rb, "%s%s %s", k ? "  " : "", c->availability->regions[k]->region, p);
-        }
-        char inc[16];
-        snprintf(inc, sizeof inc, "%d", c->open_incidents);
-        /* The arrows are one column but three bytes each: pad by hand. */
-        printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", c->check_name,
-               c->last_started_at_us ? (c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
-                                                c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED
-                                            ? "PASS"
-                                            : "FAIL")
-                                     : "-",
-               q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, regions);
-    }
-    if (r->n_groups) {
-        printf("\n== SLOs over groups of checks (collector --slos)\n");
-        print_group_slos(r->groups, r->n_groups);
-    }
-    printf("\nE2E: the last result; !: over budget; TREND: p95 then error rate (↑ ↓ → from the 95%% band, · no\n"
-           "band yet); BASE: hourly p95 against its learned hour-of-week baseline (REGR: k deviant hours in\n"
-           "a row, - not learned yet); INC: open incidents; SLO LEFT: error budget left (minutes of allowed\n"
-           "downtime).\n");
-}
-
 /* ---------------------------------------------------------------- main */
 
-int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
+/* One QueryService call with q's request; prints the answer. The exit code. */
+static int query_call(const char *collector, int timeout_ms, struct query_opts *q)
 {
-    static const struct option options[] = {
-        {"since", required_argument, NULL, 's'},     {"until", required_argument, NULL, 'u'},
-        {"check", required_argument, NULL, 'c'},     {"service", required_argument, NULL, 'S'},
-        {"region", required_argument, NULL, 'r'},    {"json", no_argument, NULL, 'j'},
-        {"csv", no_argument, NULL, 'v'},             {"quorum", required_argument, NULL, 'q'},
-        {"quantile", required_argument, NULL, 'Q'},  {"open-after", required_argument, NULL, 'o'},
-        {"close-after", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-        {"group", required_argument, NULL, 'g'},
-        {NULL, 0, NULL, 0},
-    };
-    int idx = command_index(argv[0]);
-    const char *name = argv[0];
-    Picket__V1__QueryWindow window = PICKET__V1__QUERY_WINDOW__INIT;
-    enum format fmt = TABLE;
-    long quorum = 0, open_after = 0, close_after = 0;
-    double quantiles[MAX_QUANTILES];
-    size_t n_quantiles = 0;
-    int64_t now_us = pk_now_us();
-    const char *since = NULL, *until = NULL, *group = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 's':
-            since = optarg;
-            break;
-        case 'u':
-            until = optarg;
-            break;
-        case 'c':
-            window.check_name = optarg;
-            break;
-        case 'S':
-            window.service = optarg;
-            break;
-        case 'r':
-            window.region = optarg;
-            break;
-        case 'j':
-        case 'v':
-            if (fmt != TABLE) {
-                fprintf(stderr, "picketctl %s: give --json or --csv, not both\n", name);
-                return 2;
-            }
-            fmt = c == 'j' ? JSON : CSV;
-            break;
-        case 'q':
-        case 'o':
-        case 'C': {
-            const char *flag = c == 'q' ? "--quorum" : c == 'o' ? "--open-after" : "--close-after";
-            if ((c == 'q' && strcmp(name, "availability") != 0 && strcmp(name, "incidents") != 0) ||
-                (c != 'q' && strcmp(name, "incidents") != 0)) {
-                fprintf(stderr, "picketctl %s: %s is not an option of this command\n", name, flag);
-                return 2;
-            }
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 1 || v > (c == 'q' ? 64 : 10000)) {
-                fprintf(stderr, "picketctl %s: %s must be an integer in 1..%d, got '%s'\n", name, flag,
-                        c == 'q' ? 64 : 10000, optarg);
-                return 2;
-            }
-            *(c == 'q' ? &quorum : c == 'o' ? &open_after : &close_after) = v;
-            break;
-        }
-        case 'Q': {
-            if (strcmp(name, "latency") != 0) {
-                fprintf(stderr, "picketctl %s: --quantile is an option of latency\n", name);
-                return 2;
-            }
-            double v = strtod(optarg, &end);
-            if (!*optarg || *end || !(v >= 0 && v <= 1) || n_quantiles == MAX_QUANTILES) {
-                fprintf(stderr, "picketctl latency: --quantile must be in 0..1 (at most %d), got '%s'\n",
-                        MAX_QUANTILES, optarg);
-                return 2;
-            }
-            quantiles[n_quantiles++] = v;
-            break;
-        }
-        case 'g':
-            if (strcmp(name, "slo") != 0) {
-                fprintf(stderr, "picketctl %s: --group is an option of slo\n", name);
-                return 2;
-            }
-            group = optarg;
-            break;
-        case 'h':
-            ctl_query_usage(stdout, name);
-            return 0;
-        default:
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "picketctl %s: unexpected argument '%s'\n", name, argv[optind]);
-        return 2;
-    }
-    if (since && ctl_parse_time(since, now_us, &window.since_us) < 0) {
-        fprintf(stderr, "picketctl %s: --since '%s' is neither RFC 3339 (2026-11-26T10:00:00Z) nor a duration "
-                        "like 24h or 7d\n", name, since);
-        return 2;
-    }
-    if (until && ctl_parse_time(until, now_us, &window.until_us) < 0) {
-        fprintf(stderr, "picketctl %s: --until '%s' is neither RFC 3339 (2026-11-26T10:00:00Z), \"now\", nor a "
-                        "duration like 1h\n", name, until);
-        return 2;
-    }
-    if (since && until && window.since_us >= window.until_us) {
-        fprintf(stderr, "picketctl %s: --since must be before --until\n", name);
-        return 2;
-    }
-    if (until && !since && strcmp(name, "slo") != 0)
-        window.since_us = window.until_us - INT64_C(86400000000);
-
     ProtobufCMessage *req = NULL;
     Picket__V1__AvailabilityRequest areq = PICKET__V1__AVAILABILITY_REQUEST__INIT;
     Picket__V1__LatencyRequest lreq = PICKET__V1__LATENCY_REQUEST__INIT;
@@ -1088,73 +913,129 @@ int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
     Picket__V1__SloRequest sreq = PICKET__V1__SLO_REQUEST__INIT;
     Picket__V1__ReportRequest rreq = PICKET__V1__REPORT_REQUEST__INIT;
     const ProtobufCMessageDescriptor *resp_desc = NULL;
-    switch (idx) {
+    switch (q->idx) {
     case 0:
-        rreq.window = &window;
+        rreq.window = &q->window;
         req = &rreq.base;
         resp_desc = &picket__v1__report_response__descriptor;
         break;
     case 1:
-        areq.window = &window;
-        areq.quorum = (int32_t)quorum;
+        areq.window = &q->window;
+        areq.quorum = (int32_t)q->quorum;
         req = &areq.base;
         resp_desc = &picket__v1__availability_response__descriptor;
         break;
     case 2:
-        lreq.window = &window;
-        lreq.quantiles = quantiles;
-        lreq.n_quantiles = n_quantiles;
+        lreq.window = &q->window;
+        lreq.quantiles = q->quantiles;
+        lreq.n_quantiles = q->n_quantiles;
         req = &lreq.base;
         resp_desc = &picket__v1__latency_response__descriptor;
         break;
     case 3:
-        treq.window = &window;
+        treq.window = &q->window;
         req = &treq.base;
         resp_desc = &picket__v1__trend_response__descriptor;
         break;
     case 4:
-        ireq.window = &window;
-        ireq.open_after = (int32_t)open_after;
-        ireq.close_after = (int32_t)close_after;
-        ireq.quorum = (int32_t)quorum;
+        ireq.window = &q->window;
+        ireq.open_after = (int32_t)q->open_after;
+        ireq.close_after = (int32_t)q->close_after;
+        ireq.quorum = (int32_t)q->quorum;
         req = &ireq.base;
         resp_desc = &picket__v1__incidents_response__descriptor;
         break;
     default:
-        sreq.window = &window;
-        sreq.group = (char *)(group ? group : "");
+        sreq.window = &q->window;
+        sreq.group = (char *)(q->group ? q->group : "");
         req = &sreq.base;
         resp_desc = &picket__v1__slo_response__descriptor;
         break;
     }
     char method[96], err[1400];
-    snprintf(method, sizeof method, "/picket.v1.QueryService/%s", commands[idx].method);
+    snprintf(method, sizeof method, "/picket.v1.QueryService/%s", commands[q->idx].method);
     ProtobufCMessage *answer = NULL;
     int invalid = 0;
     if (ctl_admin_call(collector, method, req, resp_desc, timeout_ms, &answer, &invalid, err, sizeof err) < 0) {
-        fprintf(stderr, "picketctl %s: %s\n", name, err);
+        fprintf(stderr, "picketctl %s: %s\n", q->name, err);
         return invalid ? 2 : 1;
     }
-    switch (idx) {
+    switch (q->idx) {
     case 0:
-        out_report((const Picket__V1__ReportResponse *)answer, fmt);
+        query_out_report((const Picket__V1__ReportResponse *)answer, q->fmt);
         break;
     case 1:
-        out_availability((const Picket__V1__AvailabilityResponse *)answer, fmt);
+        out_availability((const Picket__V1__AvailabilityResponse *)answer, q->fmt);
         break;
     case 2:
-        out_latency((const Picket__V1__LatencyResponse *)answer, fmt);
+        out_latency((const Picket__V1__LatencyResponse *)answer, q->fmt);
         break;
     case 3:
-        out_trend((const Picket__V1__TrendResponse *)answer, fmt);
+        out_trend((const Picket__V1__TrendResponse *)answer, q->fmt);
         break;
     case 4:
-        out_incidents((const Picket__V1__IncidentsResponse *)answer, fmt);
+        out_incidents((const Picket__V1__IncidentsResponse *)answer, q->fmt);
         break;
     default:
-        out_slo((const Picket__V1__SloResponse *)answer, fmt);
+        out_slo((const Picket__V1__SloResponse *)answer, q->fmt);
         break;
     }
     protobuf_c_message_free_unpacked(answer, NULL);
     return 0;
+}
+
+/* The command's options and its window; 0, or -1 with *exit_code (0 after --help). */
+static int query_parse(struct query_opts *q, int argc, char **argv, int *exit_code)
+{
+    char prog[64];
+    snprintf(prog, sizeof prog, "picketctl %s", q->name);
+    const struct pk_opts spec = {.prog = prog,
+                                 .table = query_options,
+                                 .n = sizeof query_options / sizeof query_options[0],
+                                 .flags = PK_OPTS_IN_ORDER | PK_OPTS_NO_ENV};
+    int next;
+    *exit_code = 2;
+    switch (pk_opts_parse(&spec, q, argc, argv, &next)) {
+    case PK_OPTS_OK:
+        break;
+    case PK_OPTS_HELP:
+        ctl_query_usage(stdout, q->name);
+        *exit_code = 0;
+        return -1;
+    default:
+        return -1;
+    }
+    if (next < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[next]);
+        return -1;
+    }
+    int64_t now_us = pk_now_us();
+    Picket__V1__QueryWindow *w = &q->window;
+    if (q->since && ctl_parse_time(q->since, now_us, &w->since_us) < 0) {
+        fprintf(stderr, "%s: --since '%s' is neither RFC 3339 (2026-11-26T10:00:00Z) nor a duration like 24h or 7d\n",
+                prog, q->since);
+        return -1;
+    }
+    if (q->until && ctl_parse_time(q->until, now_us, &w->until_us) < 0) {
+        fprintf(stderr, "%s: --until '%s' is neither RFC 3339 (2026-11-26T10:00:00Z), \"now\", nor a duration like 1h\n",
+                prog, q->until);
+        return -1;
+    }
+    if (q->since && q->until && w->since_us >= w->until_us) {
+        fprintf(stderr, "%s: --since must be before --until\n", prog);
+        return -1;
+    }
+    if (q->until && !q->since && strcmp(q->name, "slo") != 0)
+        w->since_us = w->until_us - INT64_C(86400000000);
+    return 0;
+}
+
+int ctl_query_main(const char *collector, int timeout_ms, int argc, char **argv)
+{
+    struct query_opts q = {.name = argv[0], .idx = command_index(argv[0]), .fmt = TABLE};
+    picket__v1__query_window__init(&q.window);
+    int rc;
+    if (query_parse(&q, argc, argv, &rc) < 0)
+        return rc;
+    return query_call(collector, timeout_ms, &q);
 }

@@ -5,9 +5,9 @@
  * 3 config error; `validate` checks files without running anything. Daemon exit
  * codes: 0 ok, 1 runtime failure, 2 usage error, 3 configuration error. */
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,8 @@
 #include "http_server.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
+#include "pk_error.h"
 #include "probe_config.h"
 #include "rpc_security.h"
 #include "report.h"
@@ -31,62 +33,281 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* ---------------------------------------------------------------- options */
+
+/* --var K=V values; the keys are copies, the values point into argv. */
+struct var_list {
+    struct pk_kv vars[64];
+    size_t n;
+};
+
+static int var_add(struct var_list *vl, const char *key, size_t keylen, const char *value, char *err, size_t errlen)
+{
+    if (keylen == 0)
+        return pk_fail(err, errlen, "--var needs K=V with a non-empty K");
+    for (size_t i = 0; i < vl->n; i++)
+        if (strlen(vl->vars[i].key) == keylen && memcmp(vl->vars[i].key, key, keylen) == 0) {
+            vl->vars[i].value = (char *)value; /* the last one given wins */
+            return 0;
+        }
+    if (vl->n == sizeof vl->vars / sizeof vl->vars[0])
+        return pk_fail(err, errlen, "at most %zu --var flags", sizeof vl->vars / sizeof vl->vars[0]);
+    char *k = strndup(key, keylen);
+    if (!k)
+        return pk_fail(err, errlen, "out of memory");
+    vl->vars[vl->n].key = k;
+    vl->vars[vl->n].value = (char *)value;
+    vl->n++;
+    return 0;
+}
+
+static int var_parse(struct var_list *vl, const char *spec, char *err, size_t errlen)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq)
+        return pk_fail(err, errlen, "--var wants K=V, got '%s'", spec);
+    return var_add(vl, spec, (size_t)(eq - spec), eq + 1, err, errlen);
+}
+
+static void var_free(struct var_list *vl)
+{
+    for (size_t i = 0; i < vl->n; i++)
+        free(vl->vars[i].key);
+    vl->n = 0;
+}
+
+/* What `run` (the daemon) takes from the command line and the environment; the
+ * config file and most variables arrive through cfg (probe_config.c). */
+struct run_opts {
+    struct pk_probe_config cfg;
+    const char *config_file;    /* --config / PICKET_PROBE_CONFIG */
+    const char *metrics_listen; /* --metrics-listen / PICKET_METRICS_LISTEN */
+    int flag_collectors, flag_checks; /* lists given by flags replace those from file/env */
+    struct pk_tls_opts tls;
+};
+
+static int set_name(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt, (void)src, (void)err, (void)errlen;
+    struct run_opts *o = t;
+    pk_strlcpy(o->cfg.name, v, sizeof o->cfg.name);
+    return 0;
+}
+
+static int set_region(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt, (void)src, (void)err, (void)errlen;
+    struct run_opts *o = t;
+    pk_strlcpy(o->cfg.region, v, sizeof o->cfg.region);
+    return 0;
+}
+
+/* "--flag: reason" from a probe_config.c setter's message. */
+static int with_flag(int rc, const char *src, const char *why, char *err, size_t errlen)
+{
+    return rc < 0 ? pk_fail(err, errlen, "%s: %s", src, why) : 0;
+}
+
+static int set_labels(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    char why[1024];
+    return with_flag(pk_probe_config_set_labels(&o->cfg, v, why, sizeof why), src, why, err, errlen);
+}
+
+static int set_var(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    char why[1024];
+    return with_flag(pk_probe_config_set_var(&o->cfg, v, why, sizeof why), src, why, err, errlen);
+}
+
+static int set_collector(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                         size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (!o->flag_collectors++) {
+        for (size_t i = 0; i < o->cfg.n_collectors; i++)
+            free(o->cfg.collectors[i]);
+        o->cfg.n_collectors = 0;
+    }
+    char why[1024];
+    return with_flag(pk_probe_config_add_collectors(&o->cfg, v, why, sizeof why), src, why, err, errlen);
+}
+
+static int set_checks(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (!o->flag_checks++) {
+        for (size_t i = 0; i < o->cfg.n_check_files; i++)
+            free(o->cfg.check_files[i]);
+        o->cfg.n_check_files = 0;
+    }
+    char why[1024];
+    return with_flag(pk_probe_config_add_check_files(&o->cfg, v, why, sizeof why), src, why, err, errlen);
+}
+
+static int set_spool_dir(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                         size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (!v[0] || strlen(v) >= sizeof o->cfg.spool_dir)
+        return pk_fail(err, errlen, "%s: give a path of 1..%zu bytes", src, sizeof o->cfg.spool_dir - 1);
+    pk_strlcpy(o->cfg.spool_dir, v, sizeof o->cfg.spool_dir);
+    return 0;
+}
+
+static int set_spool_cap(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                         size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (pk_probe_config_parse_size(v, &o->cfg.spool_cap) < 0)
+        return pk_fail(err, errlen, "%s: '%s' is not a size of at least 64K (like 256M)", src, v);
+    return 0;
+}
+
+static int set_spool_fsync(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                           size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (pk_probe_config_parse_fsync(v, &o->cfg.spool_fsync_ms) < 0)
+        return pk_fail(err, errlen, "%s: '%s' is not always, never or a duration like 1s", src, v);
+    return 0;
+}
+
+#define OFF(member) offsetof(struct run_opts, member)
+/* The cfg variables are read by pk_probe_config_load_env, after the config file. */
+#define CFG_ENV(var) .env = var, .flags = PK_OPTF_ENV_ELSEWHERE
+static const struct pk_option run_options[] = {
+    {.name = "config", .kind = PK_OPT_STRING, .env = "PICKET_PROBE_CONFIG", .flags = PK_OPTF_EARLY,
+     .offset = OFF(config_file), .metavar = "FILE", .help = "probe config YAML"},
+    {.name = "name", .kind = PK_OPT_CALL, .set = set_name, CFG_ENV("PICKET_PROBE_NAME"), .metavar = "NAME",
+     .help = "probe name, default the host name"},
+    {.name = "region", .kind = PK_OPT_CALL, .set = set_region, CFG_ENV("PICKET_REGION"), .metavar = "REGION",
+     .help = "region, default \"default\""},
+    {.name = "labels", .kind = PK_OPT_CALL, .set = set_labels, CFG_ENV("PICKET_LABELS"), .metavar = "K=V,...",
+     .help = "labels"},
+    {.name = "collector", .kind = PK_OPT_CALL, .set = set_collector, CFG_ENV("PICKET_COLLECTOR"), .metavar = "ADDR",
+     .help = "collector host:port; repeat or comma-separate for failover\n"},
+    {.name = "checks", .kind = PK_OPT_CALL, .set = set_checks, CFG_ENV("PICKET_CHECKS"), .metavar = "FILE",
+     .help = "check file; repeat or comma-separate (env PICKET_CHECKS).\n"
+             "Optional: a set the collector assigns (picketctl apply)\n"
+             "replaces these files while it selects any check for\n"
+             "this probe; without --checks the probe waits for it.\n"
+             "Checks whose selector: does not match this probe's\n"
+             "region and labels are not run"},
+    {.name = "batch-max", .kind = PK_OPT_INT, .offset = OFF(cfg.batch_max), .min = 1, .max = 5000,
+     .range_text = "1..5000", .metavar = "N", .help = "results per batch, default 500"},
+    {.name = "spool-dir", .kind = PK_OPT_CALL, .set = set_spool_dir, CFG_ENV("PICKET_SPOOL_DIR"), .metavar = "DIR",
+     .help = "where results wait for the collector's ack (env PICKET_SPOOL_DIR);\n"
+             "default $STATE_DIRECTORY/spool, else var/spool/NAME; one probe\n"
+             "per directory"},
+    {.name = "spool-cap", .kind = PK_OPT_CALL, .set = set_spool_cap, CFG_ENV("PICKET_SPOOL_CAP"), .metavar = "SIZE",
+     .help = "disk cap, e.g. 256M (the default) or 2G; beyond it the oldest\n"
+             "results are dropped and counted"},
+    {.name = "spool-fsync", .kind = PK_OPT_CALL, .set = set_spool_fsync, CFG_ENV("PICKET_SPOOL_FSYNC"),
+     .metavar = "WHEN",
+     .help = "always, never, or the longest a result stays unsynced, e.g.\n1s (the default)"},
+    {.name = "var", .kind = PK_OPT_CALL, .set = set_var, CFG_ENV("PICKET_VARS"), .metavar = "K=V",
+     .help = "a variable for the check files, overriding their vars:\n"
+             "(repeatable; env PICKET_VARS=K=V,K2=V2; config file vars:).\n"
+             "`probe` and `region` are set to this probe's name and region\n"
+             "unless given"},
+    {.name = "log-level", .kind = PK_OPT_LOG_LEVEL, CFG_ENV("PICKET_LOG_LEVEL"), .metavar = "LEVEL",
+     .help = "debug, info, warn or error"},
+    {.name = "metrics-listen", .kind = PK_OPT_STRING, .env = "PICKET_METRICS_LISTEN", .offset = OFF(metrics_listen),
+     .metavar = "ADDR",
+     .help = "serve Prometheus /metrics and /healthz on IPv4:PORT, e.g.\n"
+             "127.0.0.1:9469 (env PICKET_METRICS_LISTEN); default \"none\": off.\n"
+             "Series and their blackbox_exporter names: docs/METRICS.md"},
+    PK_OPTS_TLS_CLIENT(struct run_opts, tls),
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+    {.name = "version", .kind = PK_OPT_VERSION},
+};
+#undef CFG_ENV
+#undef OFF
+
+/* What `run --once` takes. */
+struct once_opts {
+    struct var_list vl;
+    const char *junit;
+    int tap, once;
+    char **files; /* --checks and operands; points into argv */
+    size_t n_files;
+};
+
+static int once_var(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt, (void)src;
+    return var_parse(&((struct once_opts *)t)->vl, v, err, errlen);
+}
+
+static int once_region(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                       size_t errlen)
+{
+    (void)opt, (void)src;
+    return var_add(&((struct once_opts *)t)->vl, "region", 6, v, err, errlen);
+}
+
+static int once_checks(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                       size_t errlen)
+{
+    (void)opt, (void)src, (void)err, (void)errlen;
+    struct once_opts *o = t;
+    o->files[o->n_files++] = (char *)v;
+    return 0;
+}
+
+static const struct pk_option once_options[] = {
+    {.name = "once", .kind = PK_OPT_FLAG, .offset = offsetof(struct once_opts, once)},
+    {.name = "junit", .kind = PK_OPT_STRING, .offset = offsetof(struct once_opts, junit), .metavar = "FILE",
+     .help = "also write JUnit XML to FILE (\"-\": stdout)"},
+    {.name = "tap", .kind = PK_OPT_FLAG, .offset = offsetof(struct once_opts, tap),
+     .help = "print TAP instead of the table"},
+    {.name = "var", .kind = PK_OPT_CALL, .set = once_var, .metavar = "K=V",
+     .help = "override the files' variable K (repeatable)"},
+    {.name = "region", .kind = PK_OPT_CALL, .set = once_region, .metavar = "R",
+     .help = "the same as --var region=R; also runs only the checks\n"
+             "whose selector regions (if any) include R"},
+    {.name = "checks", .kind = PK_OPT_CALL, .set = once_checks, .metavar = "FILE"},
+    {.name = "log-level", .kind = PK_OPT_LOG_LEVEL, .metavar = "LEVEL"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
+};
+
+#define N_OPTIONS(table) (sizeof table / sizeof table[0])
+
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: picket-probe [run] [options]\n"
-            "       picket-probe run --once [--junit FILE] [--tap] [--var K=V]... [--region R] FILE...\n"
-            "       picket-probe validate [--var K=V]... FILE...\n"
-            "       picket-probe version\n"
-            "\n"
-            "Runs checks on a schedule and streams their results to a Picket collector.\n"
-            "\n"
-            "options (flags win over environment, which wins over the config file):\n"
-            "  --config FILE        probe config YAML (env PICKET_PROBE_CONFIG)\n"
-            "  --name NAME          probe name, default the host name (env PICKET_PROBE_NAME)\n"
-            "  --region REGION      region, default \"default\" (env PICKET_REGION)\n"
-            "  --labels K=V,...     labels (env PICKET_LABELS)\n"
-            "  --collector ADDR     collector host:port; repeat or comma-separate for failover\n"
-            "                       (env PICKET_COLLECTOR)\n"
-            "  --checks FILE        check file; repeat or comma-separate (env PICKET_CHECKS).\n"
-            "                       Optional: a set the collector assigns (picketctl apply)\n"
-            "                       replaces these files while it selects any check for\n"
-            "                       this probe; without --checks the probe waits for it.\n"
-            "                       Checks whose selector: does not match this probe's\n"
-            "                       region and labels are not run\n"
-            "  --batch-max N        results per batch, default 500\n"
-            "  --spool-dir DIR      where results wait for the collector's ack (env PICKET_SPOOL_DIR);\n"
-            "                       default $STATE_DIRECTORY/spool, else var/spool/NAME; one probe\n"
-            "                       per directory\n"
-            "  --spool-cap SIZE     disk cap, e.g. 256M (the default) or 2G; beyond it the oldest\n"
-            "                       results are dropped and counted (env PICKET_SPOOL_CAP)\n"
-            "  --spool-fsync WHEN   always, never, or the longest a result stays unsynced, e.g.\n"
-            "                       1s (the default) (env PICKET_SPOOL_FSYNC)\n"
-            "  --var K=V            a variable for the check files, overriding their vars:\n"
-            "                       (repeatable; env PICKET_VARS=K=V,K2=V2; config file vars:).\n"
-            "                       `probe` and `region` are set to this probe's name and region\n"
-            "                       unless given\n"
-            "  --log-level LEVEL    debug, info, warn or error (env PICKET_LOG_LEVEL)\n"
-            "  --metrics-listen ADDR  serve Prometheus /metrics and /healthz on IPv4:PORT, e.g.\n"
-            "                       127.0.0.1:9469 (env PICKET_METRICS_LISTEN); default \"none\": off.\n"
-            "                       Series and their blackbox_exporter names: docs/METRICS.md\n"
-            PK_TLS_CLIENT_USAGE
-            "  -h, --help           this text\n"
-            "\n"
-            "Talking to a collector needs --tls-ca with a client certificate (CN probe:NAME) or a\n"
-            "token from `picketctl probe add NAME`, or --insecure-plaintext (docs/SECURITY.md).\n"
-            "environment for every command:\n"
-            "  PICKET_MAX_CHECK_FILE_BYTES  check files larger than this are refused unread,\n"
-            "                       default 16777216 (16 MiB)\n"
-            "\n"
-            "run --once (the CI gate; needs no collector):\n"
-            "  --junit FILE         also write JUnit XML to FILE (\"-\": stdout)\n"
-            "  --tap                print TAP instead of the table\n"
-            "  --var K=V            override the files' variable K (repeatable)\n"
-            "  --region R           the same as --var region=R; also runs only the checks\n"
-            "                       whose selector regions (if any) include R\n"
-            "  exit: 0 all ok, 1 something degraded (none failed), 2 something failed,\n"
-            "        3 a check file did not load (nothing ran)\n");
+    fputs("usage: picket-probe [run] [options]\n"
+          "       picket-probe run --once [--junit FILE] [--tap] [--var K=V]... [--region R] FILE...\n"
+          "       picket-probe validate [--var K=V]... FILE...\n"
+          "       picket-probe version\n"
+          "\n"
+          "Runs checks on a schedule and streams their results to a Picket collector.\n"
+          "\n"
+          "options (flags win over environment, which wins over the config file):\n",
+          f);
+    pk_opts_print(f, run_options, N_OPTIONS(run_options), 23, 0);
+    fputs("\n"
+          "Talking to a collector needs --tls-ca with a client certificate (CN probe:NAME) or a\n"
+          "token from `picketctl probe add NAME`, or --insecure-plaintext (docs/SECURITY.md).\n"
+          "environment for every command:\n"
+          "  PICKET_MAX_CHECK_FILE_BYTES  check files larger than this are refused unread,\n"
+          "                       default 16777216 (16 MiB)\n"
+          "\n"
+          "run --once (the CI gate; needs no collector):\n",
+          f);
+    pk_opts_print(f, once_options, N_OPTIONS(once_options), 23, 0);
+    fputs("  exit: 0 all ok, 1 something degraded (none failed), 2 something failed,\n"
+          "        3 a check file did not load (nothing ran)\n",
+          f);
 }
 
 /* Moves every check of *one into *all (one is freed either way); -1 with err
@@ -139,51 +360,24 @@ fail:
     return -1;
 }
 
-/* --var K=V values; the keys are copies, the values point into argv. */
-struct var_list {
-    struct pk_kv vars[64];
-    size_t n;
-};
-
-static int var_add(struct var_list *vl, const char *key, size_t keylen, const char *value)
+/* validate's --var flags; the other arguments are files, whatever they look like. */
+static int validate_vars(int argc, char **argv, struct var_list *vl)
 {
-    if (keylen == 0) {
-        fprintf(stderr, "picket-probe: --var needs K=V with a non-empty K\n");
-        return -1;
-    }
-    for (size_t i = 0; i < vl->n; i++)
-        if (strlen(vl->vars[i].key) == keylen && memcmp(vl->vars[i].key, key, keylen) == 0) {
-            vl->vars[i].value = (char *)value; /* the last one given wins */
-            return 0;
+    char err[256];
+    for (int i = 0; i < argc; i++) {
+        const char *spec = NULL;
+        if (strcmp(argv[i], "--var") == 0) {
+            if (i + 1 >= argc)
+                return -1;
+            spec = argv[++i];
+        } else if (strncmp(argv[i], "--var=", 6) == 0)
+            spec = argv[i] + 6;
+        if (spec && var_parse(vl, spec, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-probe: %s\n", err);
+            return -1;
         }
-    if (vl->n == sizeof vl->vars / sizeof vl->vars[0]) {
-        fprintf(stderr, "picket-probe: at most %zu --var flags\n", sizeof vl->vars / sizeof vl->vars[0]);
-        return -1;
     }
-    char *k = strndup(key, keylen);
-    if (!k)
-        return -1;
-    vl->vars[vl->n].key = k;
-    vl->vars[vl->n].value = (char *)value;
-    vl->n++;
     return 0;
-}
-
-static int var_parse(struct var_list *vl, const char *spec)
-{
-    const char *eq = strchr(spec, '=');
-    if (!eq) {
-        fprintf(stderr, "picket-probe: --var wants K=V, got '%s'\n", spec);
-        return -1;
-    }
-    return var_add(vl, spec, (size_t)(eq - spec), eq + 1);
-}
-
-static void var_free(struct var_list *vl)
-{
-    for (size_t i = 0; i < vl->n; i++)
-        free(vl->vars[i].key);
-    vl->n = 0;
 }
 
 /* Prints every file's verdict, not only the first error. */
@@ -191,19 +385,9 @@ static int cmd_validate(int argc, char **argv)
 {
     struct var_list vl = {.n = 0};
     int bad = 0, n_files = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--var") == 0) {
-            if (i + 1 >= argc || var_parse(&vl, argv[i + 1]) < 0) {
-                var_free(&vl);
-                return 2;
-            }
-            i++;
-        } else if (strncmp(argv[i], "--var=", 6) == 0) {
-            if (var_parse(&vl, argv[i] + 6) < 0) {
-                var_free(&vl);
-                return 2;
-            }
-        }
+    if (validate_vars(argc, argv, &vl) < 0) {
+        var_free(&vl);
+        return 2;
     }
     struct pk_var_overrides ov = {.vars = vl.vars, .n_vars = vl.n};
     for (int i = 0; i < argc; i++) {
@@ -276,77 +460,14 @@ static int write_junit(const char *path, const struct report_row *rows, size_t n
     return 0;
 }
 
-static int cmd_run_once(int argc, char **argv)
+/* Runs every check of opts->files once and reports; the exit code. Frees opts. */
+static int run_once(struct once_opts *opts)
 {
-    static const struct option options[] = {
-        {"once", no_argument, NULL, 'o'},          {"junit", required_argument, NULL, 'j'},
-        {"tap", no_argument, NULL, 't'},           {"var", required_argument, NULL, 'v'},
-        {"region", required_argument, NULL, 'r'},  {"checks", required_argument, NULL, 'k'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct var_list vl = {.n = 0};
-    const char *junit = NULL;
-    int tap = 0, c, rc = 0;
-    char **files = calloc((size_t)argc + 1, sizeof *files);
-    size_t n_files = 0;
-    if (!files)
-        return 2;
-    if (!getenv("PICKET_LOG_LEVEL"))
-        pk_log_set_level(PK_LOG_WARN); /* the report is the output; events only when wrong */
-    optind = 1;
-    opterr = 1;
-    while (!rc && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            break;
-        case 'j':
-            junit = optarg;
-            break;
-        case 't':
-            tap = 1;
-            break;
-        case 'v':
-            if (var_parse(&vl, optarg) < 0)
-                rc = 2;
-            break;
-        case 'r':
-            if (var_add(&vl, "region", 6, optarg) < 0)
-                rc = 2;
-            break;
-        case 'k':
-            files[n_files++] = optarg;
-            break;
-        case 'L': {
-            int level = pk_log_parse_level(optarg);
-            if (level < 0) {
-                fprintf(stderr, "picket-probe: unknown --log-level '%s'\n", optarg);
-                rc = 2;
-            } else
-                pk_log_set_level(level);
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            free(files);
-            var_free(&vl);
-            return 0;
-        default:
-            rc = 2;
-        }
-    }
-    for (int i = optind; !rc && i < argc; i++)
-        files[n_files++] = argv[i];
-    if (!rc && n_files == 0) {
-        fprintf(stderr, "picket-probe: run --once: give at least one check file\n");
-        rc = 2;
-    }
-    if (rc) {
-        free(files);
-        var_free(&vl);
-        return rc;
-    }
-
+    struct var_list vl = opts->vl;
+    char **files = opts->files;
+    size_t n_files = opts->n_files;
+    const char *junit = opts->junit;
+    int tap = opts->tap;
     char err[1024];
     struct pk_checkset set = {0};
     struct pk_var_overrides ov = {.vars = vl.vars, .n_vars = vl.n};
@@ -411,6 +532,41 @@ out:
     var_free(&vl);
     return exit_code;
 }
+
+static int cmd_run_once(int argc, char **argv)
+{
+    struct once_opts opts = {.files = calloc((size_t)argc + 1, sizeof(char *))};
+    if (!opts.files)
+        return 2;
+    if (!getenv("PICKET_LOG_LEVEL"))
+        pk_log_set_level(PK_LOG_WARN); /* the report is the output; events only when wrong */
+    const struct pk_opts spec = {.prog = "picket-probe", .table = once_options, .n = N_OPTIONS(once_options)};
+    int next, rc = 0;
+    switch (pk_opts_parse(&spec, &opts, argc, argv, &next)) {
+    case PK_OPTS_OK:
+        break;
+    case PK_OPTS_HELP:
+        usage(stdout);
+        free(opts.files);
+        var_free(&opts.vl);
+        return 0;
+    default:
+        rc = 2;
+    }
+    for (int i = next; !rc && i < argc; i++)
+        opts.files[opts.n_files++] = argv[i];
+    if (!rc && opts.n_files == 0) {
+        fprintf(stderr, "picket-probe: run --once: give at least one check file\n");
+        rc = 2;
+    }
+    if (rc) {
+        free(opts.files);
+        var_free(&opts.vl);
+        return rc;
+    }
+    return run_once(&opts);
+}
+
 
 /* What the daemon's callbacks share. The runner is created before the uplink,
  * so both pointers are set before either thread calls back. */
@@ -522,192 +678,12 @@ static int apply_max_check_file_bytes(void)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Runs the checks and the uplink until SIGINT/SIGTERM; the exit code. Takes over
+ * what *cfg_in owns (freed here). */
+static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen)
 {
-    const char *command = "run";
-    if (apply_max_check_file_bytes() < 0)
-        return 2;
-    if (argc > 1 && argv[1][0] != '-') {
-        command = argv[1];
-        argv++;
-        argc--;
-    }
-    if (strcmp(command, "validate") == 0)
-        return cmd_validate(argc - 1, argv + 1);
-    if (strcmp(command, "version") == 0) {
-        printf("picket-probe %s\n", PICKET_VERSION);
-        return 0;
-    }
-    if (strcmp(command, "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(command, "run") == 0)
-        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-            if (strcmp(argv[i], "--once") == 0)
-                return cmd_run_once(argc, argv);
-    if (strcmp(command, "run") != 0) {
-        fprintf(stderr, "picket-probe: unknown command '%s'\n", command);
-        usage(stderr);
-        return 2;
-    }
-
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},    {"name", required_argument, NULL, 'n'},
-        {"region", required_argument, NULL, 'r'},    {"labels", required_argument, NULL, 'l'},
-        {"collector", required_argument, NULL, 'C'}, {"checks", required_argument, NULL, 'k'},
-        {"batch-max", required_argument, NULL, 'b'}, {"log-level", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {"var", required_argument, NULL, 'v'},       {"spool-dir", required_argument, NULL, 'S'},
-        {"spool-cap", required_argument, NULL, 'A'}, {"spool-fsync", required_argument, NULL, 'F'},
-        {"metrics-listen", required_argument, NULL, 'M'},
-        PK_TLS_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
-    struct pk_tls_opts tls;
-    pk_tls_opts_from_env(&tls);
-    /* First pass: only --config and --help, so the file loads before env and flags. */
-    const char *config_file = getenv("PICKET_PROBE_CONFIG");
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (c == 'c')
-            config_file = optarg;
-        else if (c == 'h') {
-            usage(stdout);
-            return 0;
-        } else if (c == 'V') {
-            printf("picket-probe %s\n", PICKET_VERSION);
-            return 0;
-        }
-    }
+    struct pk_probe_config cfg = *cfg_in;
     char err[1024];
-    struct pk_probe_config cfg;
-    pk_probe_config_defaults(&cfg);
-    if (config_file && config_file[0] && pk_probe_config_load_file(&cfg, config_file, err, sizeof err) < 0) {
-        fprintf(stderr, "picket-probe: %s\n", err);
-        pk_probe_config_free(&cfg);
-        return 3;
-    }
-    if (pk_probe_config_load_env(&cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "picket-probe: %s\n", err);
-        pk_probe_config_free(&cfg);
-        return 3;
-    }
-    /* Second pass: every flag. Lists given by flags replace those from file/env. */
-    int flag_collectors = 0, flag_checks = 0;
-    const char *metrics_listen = getenv("PICKET_METRICS_LISTEN");
-    optind = 1;
-    opterr = 1;
-    int rc = 0;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            break;
-        case 'n':
-            pk_strlcpy(cfg.name, optarg, sizeof cfg.name);
-            break;
-        case 'r':
-            pk_strlcpy(cfg.region, optarg, sizeof cfg.region);
-            break;
-        case 'l':
-            if (pk_probe_config_set_labels(&cfg, optarg, err, sizeof err) < 0) {
-                fprintf(stderr, "picket-probe: --labels: %s\n", err);
-                rc = 2;
-            }
-            break;
-        case 'C':
-            if (!flag_collectors++) {
-                for (size_t i = 0; i < cfg.n_collectors; i++)
-                    free(cfg.collectors[i]);
-                cfg.n_collectors = 0;
-            }
-            if (pk_probe_config_add_collectors(&cfg, optarg, err, sizeof err) < 0) {
-                fprintf(stderr, "picket-probe: --collector: %s\n", err);
-                rc = 2;
-            }
-            break;
-        case 'k':
-            if (!flag_checks++) {
-                for (size_t i = 0; i < cfg.n_check_files; i++)
-                    free(cfg.check_files[i]);
-                cfg.n_check_files = 0;
-            }
-            if (pk_probe_config_add_check_files(&cfg, optarg, err, sizeof err) < 0) {
-                fprintf(stderr, "picket-probe: --checks: %s\n", err);
-                rc = 2;
-            }
-            break;
-        case 'v':
-            if (pk_probe_config_set_var(&cfg, optarg, err, sizeof err) < 0) {
-                fprintf(stderr, "picket-probe: --var: %s\n", err);
-                rc = 2;
-            }
-            break;
-        case 'b': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 5000) {
-                fprintf(stderr, "picket-probe: --batch-max must be 1..5000, got '%s'\n", optarg);
-                rc = 2;
-            } else
-                cfg.batch_max = (int)v;
-            break;
-        }
-        case 'L': {
-            int level = pk_log_parse_level(optarg);
-            if (level < 0) {
-                fprintf(stderr, "picket-probe: unknown --log-level '%s'\n", optarg);
-                rc = 2;
-            } else
-                pk_log_set_level(level);
-            break;
-        }
-        case 'S':
-            if (!optarg[0] || strlen(optarg) >= sizeof cfg.spool_dir) {
-                fprintf(stderr, "picket-probe: --spool-dir: give a path of 1..%zu bytes\n", sizeof cfg.spool_dir - 1);
-                rc = 2;
-            } else
-                pk_strlcpy(cfg.spool_dir, optarg, sizeof cfg.spool_dir);
-            break;
-        case 'A':
-            if (pk_probe_config_parse_size(optarg, &cfg.spool_cap) < 0) {
-                fprintf(stderr, "picket-probe: --spool-cap: '%s' is not a size of at least 64K (like 256M)\n", optarg);
-                rc = 2;
-            }
-            break;
-        case 'M':
-            metrics_listen = optarg;
-            break;
-        case 'F':
-            if (pk_probe_config_parse_fsync(optarg, &cfg.spool_fsync_ms) < 0) {
-                fprintf(stderr, "picket-probe: --spool-fsync: '%s' is not always, never or a duration like 1s\n",
-                        optarg);
-                rc = 2;
-            }
-            break;
-        default:
-            if (!pk_tls_opts_flag(&tls, c, optarg))
-                rc = 2;
-        }
-    }
-    if (!rc && optind < argc) {
-        fprintf(stderr, "picket-probe: unexpected argument '%s'\n", argv[optind]);
-        rc = 2;
-    }
-    if (!rc && cfg.n_collectors == 0) {
-        fprintf(stderr, "picket-probe: no collector: give --collector HOST:PORT or set PICKET_COLLECTOR\n");
-        rc = 2;
-    }
-    if (!rc && rpc_client_security_from_opts(&tls, "picket-probe", err, sizeof err) < 0) {
-        fprintf(stderr, "picket-probe: %s\n", err);
-        rc = 2;
-    }
-    if (rc) {
-        pk_probe_config_free(&cfg);
-        return rc;
-    }
-
     /* One check file serves every deployment: a probe's own variables win over the
      * file's, and every probe knows its name and region. */
     struct pk_kv ov_vars[PK_PROBE_MAX_VARS + 2];
@@ -829,4 +805,97 @@ out:
     pk_checkset_free(&set);
     pk_probe_config_free(&cfg);
     return exit_code;
+}
+
+/* The daemon's options in three layers: --config (and --help) first, so the file
+ * loads before the environment and the flags. 0 to run, or -1 with *exit_code. */
+static int parse_run(struct run_opts *o, int argc, char **argv, int *exit_code)
+{
+    struct pk_opts spec = {.prog = "picket-probe", .table = run_options, .n = N_OPTIONS(run_options),
+                           .flags = PK_OPTS_EARLY_ONLY};
+    pk_tls_opts_from_env(&o->tls);
+    pk_probe_config_defaults(&o->cfg);
+    *exit_code = 0;
+    switch (pk_opts_parse(&spec, o, argc, argv, NULL)) {
+    case PK_OPTS_HELP:
+        usage(stdout);
+        return -1;
+    case PK_OPTS_VERSION:
+        printf("picket-probe %s\n", PICKET_VERSION);
+        return -1;
+    default:
+        break;
+    }
+    char err[1024];
+    *exit_code = 3;
+    if (o->config_file && o->config_file[0] && pk_probe_config_load_file(&o->cfg, o->config_file, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-probe: %s\n", err);
+        return -1;
+    }
+    if (pk_probe_config_load_env(&o->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-probe: %s\n", err);
+        return -1;
+    }
+    *exit_code = 2;
+    spec.flags = PK_OPTS_KEEP_GOING;
+    int next;
+    if (pk_opts_parse(&spec, o, argc, argv, &next) != PK_OPTS_OK)
+        return -1;
+    if (next < argc) {
+        fprintf(stderr, "picket-probe: unexpected argument '%s'\n", argv[next]);
+        return -1;
+    }
+    if (o->cfg.n_collectors == 0) {
+        fprintf(stderr, "picket-probe: no collector: give --collector HOST:PORT or set PICKET_COLLECTOR\n");
+        return -1;
+    }
+    if (rpc_client_security_from_opts(&o->tls, "picket-probe", err, sizeof err) < 0) {
+        fprintf(stderr, "picket-probe: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* `run`: the daemon. */
+static int cmd_run(int argc, char **argv)
+{
+    struct run_opts o = {0};
+    int rc;
+    if (parse_run(&o, argc, argv, &rc) < 0) {
+        pk_probe_config_free(&o.cfg);
+        return rc;
+    }
+    return run_daemon(&o.cfg, o.metrics_listen);
+}
+
+int main(int argc, char **argv)
+{
+    const char *command = "run";
+    if (apply_max_check_file_bytes() < 0)
+        return 2;
+    if (argc > 1 && argv[1][0] != '-') {
+        command = argv[1];
+        argv++;
+        argc--;
+    }
+    if (strcmp(command, "validate") == 0)
+        return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(command, "version") == 0) {
+        printf("picket-probe %s\n", PICKET_VERSION);
+        return 0;
+    }
+    if (strcmp(command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(command, "run") == 0)
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+            if (strcmp(argv[i], "--once") == 0)
+                return cmd_run_once(argc, argv);
+    if (strcmp(command, "run") != 0) {
+        fprintf(stderr, "picket-probe: unknown command '%s'\n", command);
+        usage(stderr);
+        return 2;
+    }
+    return cmd_run(argc, argv);
 }

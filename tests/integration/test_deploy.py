@@ -5,8 +5,10 @@
   whose ExecStart= points into the build directory, with MANPATH reaching the
   manual pages so Documentation=man: resolves) and keep their hardening;
 - each manual page renders with `man --warnings` and `groff -ww` without a
-  warning, and names every flag and PICKET_* variable its binary's --help
-  prints, so pages and --help cannot drift apart;
+  warning, names every flag and PICKET_* variable its binary's --help (and each
+  picketctl command's --help) prints, and documents no option those do not list:
+  --help is generated from the option tables the parser reads (common/options.c),
+  so pages and parsers cannot drift apart;
 - `cpack -G DEB` makes the three packages, each holding its binary, manual page
   and (probe, collector) unit and example configuration;
 - the Kubernetes manifests and the compose file parse as YAML with the kinds,
@@ -55,14 +57,38 @@ def check_units(tmp):
     print(f"ok: systemd-analyze verify {' '.join(UNITS)}: no warnings")
 
 
+# Commands whose own --help lists options the binary's --help does not.
+SUBCOMMAND_HELP = {"picketctl": ("status", "probe", "apply", "diff", "report", "availability", "latency", "trend",
+                                 "incidents", "slo")}
+
+
 def help_names(binary):
-    r = subprocess.run([os.path.join(BUILD, binary), "--help"], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, f"{binary} --help: rc={r.returncode} {r.stderr}"
-    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", r.stdout))
-    flags |= set(re.findall(r"(?<![\w-])(-[a-zA-Z])\b", r.stdout))
-    envs = set(re.findall(r"\b(PICKET_[A-Z_]+)\b", r.stdout)) | ({"STATE_DIRECTORY"} if "$STATE_DIRECTORY" in r.stdout else set())
+    """Flags and variables the binary's option tables print: its --help and each
+    command's --help (generated from the same tables the parser reads)."""
+    texts = []
+    for args in [["--help"]] + [[c, "--help"] for c in SUBCOMMAND_HELP.get(binary, ())]:
+        r = subprocess.run([os.path.join(BUILD, binary)] + args, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, f"{binary} {' '.join(args)}: rc={r.returncode} {r.stderr}"
+        texts.append(r.stdout)
+    text = "\n".join(texts)
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text))
+    flags |= set(re.findall(r"(?<![\w-])(-[a-zA-Z])\b", text))
+    envs = set(re.findall(r"\b(PICKET_[A-Z_]+)\b", text)) | ({"STATE_DIRECTORY"} if "$STATE_DIRECTORY" in text else set())
     assert len(flags) >= 5, f"{binary} --help: found only {sorted(flags)}"
     return flags, envs
+
+
+def man_option_tags(src):
+    """The flags a page documents as options: those in the tag line of each .TP
+    paragraph (the line after .TP) of its OPTIONS section and subsections."""
+    section = src[src.index(".SH OPTIONS"):]
+    section = section[:section.index("\n.SH ", 1)] if "\n.SH " in section[1:] else section
+    lines = section.split("\n")
+    tags = set()
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == ".TP":
+            tags |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", lines[i + 1]))
+    return tags
 
 
 def check_man_pages():
@@ -78,9 +104,15 @@ def check_man_pages():
         flags, envs = help_names(b)
         missing = sorted(n for n in flags | envs if not re.search(r"(?<![\w-])" + re.escape(n) + r"(?![\w-])", src))
         assert not missing, f"man/{b}.1: names missing that `{b} --help` prints: {missing}"
+        # And the other way: an option the page documents must be one the binary has.
+        tags = man_option_tags(src)
+        assert len(tags) >= 5, f"man/{b}.1: found only {sorted(tags)} in OPTIONS"
+        unknown = sorted(tags - flags)
+        assert not unknown, f"man/{b}.1: documents options that `{b} --help` does not list: {unknown}"
         for section in ("SYNOPSIS", "OPTIONS", "ENVIRONMENT", "EXIT STATUS"):
             assert f".SH {section}" in src or (section == "ENVIRONMENT" and not envs), f"man/{b}.1: no {section}"
-        print(f"ok: man/{b}.1 renders cleanly, names {len(flags)} flags and {len(envs)} variables of --help")
+        print(f"ok: man/{b}.1 renders cleanly, names {len(flags)} flags and {len(envs)} variables of --help, "
+              f"documents no option --help lacks ({len(tags)})")
 
 
 def check_packages(tmp):
