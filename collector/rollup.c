@@ -29,6 +29,8 @@ void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *
 
 uint64_t rollup_counts_total(const struct rollup_counts *c) { return c->ok + c->degraded + c->failed + c->unknown; }
 
+int rollup_latency_counts(int outcome) { return outcome == PK_OUTCOME_OK || outcome == PK_OUTCOME_DEGRADED; }
+
 int64_t rollup_floor(int64_t us, int64_t width)
 {
     int64_t q = us / width;
@@ -122,7 +124,7 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
                rollup_floor(in[j].started_at_us, ROLLUP_MINUTE_US) == minute;
              j++) {
             rollup_counts_add_outcome(&counts, in[j].outcome);
-            if (in[j].total_us >= 0) {
+            if (in[j].total_us >= 0 && rollup_latency_counts(in[j].outcome)) {
                 int k = pk_hist_index(in[j].total_us);
                 pk_hist_add_at(h, in[j].total_us, k);
                 lo = k < lo ? k : lo;

@@ -1,7 +1,7 @@
 /* rollup.h: per-(check, probe, minute) aggregates of results and their merging,
  * in C and without a database (docs/ANALYTICS.md, "Storage and rollups"). A
- * rollup row is counts by outcome plus a pk_hist (common/histogram.h) of
- * total_us, stored in pk_hist_encode's form. collector/store/ writes and reads the
+ * rollup row is counts by outcome plus a pk_hist (common/histogram.h) of the
+ * total_us of its successful results, stored in pk_hist_encode's form. collector/store/ writes and reads the
  * rows; everything that adds them up is here, so it is unit-tested alone. */
 #ifndef PK_ROLLUP_H
 #define PK_ROLLUP_H
@@ -25,7 +25,9 @@ void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *
 uint64_t rollup_counts_total(const struct rollup_counts *c);
 
 /* The part of a stored result that rollups need. total_us < 0: no latency (it
- * counts by outcome but adds nothing to the histogram). */
+ * counts by outcome but adds nothing to the histogram). Only successful results
+ * (ok and degraded) add their latency: a timeout or a refused connection says
+ * nothing about how fast the service answers, and would sit in p99. */
 struct rollup_input {
     int64_t check_id, probe_id, started_at_us, total_us;
     int outcome;
@@ -48,6 +50,10 @@ void rollup_rows_reset(struct rollup_rows *r); /* keeps the memory */
 int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id, int64_t start_us,
                        const struct rollup_counts *counts, const uint8_t *hist, size_t len);
 void rollup_rows_free(struct rollup_rows *r);
+
+/* 1 when a result of this outcome adds its total_us to the histogram (ok,
+ * degraded), 0 otherwise (failed, unknown: they only count). */
+int rollup_latency_counts(int outcome);
 
 /* floor(us / width) * width, also for negative us. */
 int64_t rollup_floor(int64_t us, int64_t width);

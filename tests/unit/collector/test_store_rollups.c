@@ -233,8 +233,8 @@ static void verify(const struct store_rollup_filter *f, size_t want_rows)
             if (f->probe && strcmp(f->probe, probe_names[x->probe]) != 0)
                 continue;
             counts[x->outcome]++;
-            if (x->total_us >= 0)
-                vals[nv++] = x->total_us;
+            if (x->total_us >= 0 && (x->outcome == PK_OUTCOME_OK || x->outcome == PK_OUTCOME_DEGRADED))
+                vals[nv++] = x->total_us; /* latency is over successes only */
         }
         assert_int_equal(row->ok, counts[PK_OUTCOME_OK]);
         assert_int_equal(row->degraded, counts[PK_OUTCOME_DEGRADED]);
