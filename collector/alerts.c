@@ -649,45 +649,37 @@ static void eval_baseline(struct tick *t, const struct alert_rule *rule, const s
         }
         int64_t *ts = calloc(n ? n : 1, sizeof *ts);
         double *y = calloc(n ? n : 1, sizeof *y);
-        struct pk_baseline *b = calloc(1, sizeof *b);
+        unsigned char *excluded = calloc(n ? n : 1, 1);
         size_t n_hist = 0;
-        for (size_t i = 0; ts && y && i < n; i++) {
+        for (size_t i = 0; ts && y && excluded && i < n; i++) {
             ts[i] = rows[i].bucket_start_us;
             y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+            excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
             if (ts[i] < split)
                 n_hist++;
         }
-        struct pk_baseline_opts bo;
-        pk_baseline_opts_default(&bo);
-        if (ts && y && b && n_hist && pk_baseline_learn(b, &bo, ts, y, n_hist, err, sizeof err) == 0) {
-            struct pk_detector_opts dop;
-            pk_detector_opts_default(&dop);
-            dop.threshold = rule->baseline_threshold;
-            dop.k_raise = dop.k_clear = rule->baseline_k;
-            struct pk_detector d;
-            pk_detector_init(&d, &dop);
-            double last = NAN, expected = NAN, score = NAN;
-            for (size_t i = n_hist; i < n; i++) {
-                double z = pk_baseline_score(b, ts[i], y[i]);
-                pk_detector_feed(&d, ts[i], z);
-                if (!isnan(z)) {
-                    score = z;
-                    last = y[i];
-                    expected = b->slot[pk_baseline_slot_of(ts[i], bo.tz_offset_s)].median;
-                }
-            }
+        struct pk_regression_opts ro;
+        pk_regression_opts_default(&ro);
+        ro.det.threshold = rule->baseline_threshold;
+        ro.det.k_raise = ro.det.k_clear = rule->baseline_k;
+        struct pk_regression reg;
+        if (ts && y && excluded &&
+            pk_regression_judge(&ro, ts, y, excluded, n_hist, n, &reg, NULL, NULL, err, sizeof err) == 0 &&
+            (reg.state == PK_REG_NORMAL || reg.state == PK_REG_RAISED)) {
+            int raised = reg.state == PK_REG_RAISED;
             char summary[512];
-            if (d.raised)
+            if (raised)
                 snprintf(summary, sizeof summary,
                          "check %s regressed: hourly p95 %.1f ms against a baseline of %.1f ms (robust z %.1f) for %d "
-                         "hours or more", m->name, last / 1000, expected / 1000, score, rule->baseline_k);
+                         "hours or more", m->name, reg.last_value / 1000, reg.expected / 1000, reg.last_score,
+                         rule->baseline_k);
             else
                 snprintf(summary, sizeof summary, "check %s back to its baseline (hourly p95 %.1f ms, expected %.1f ms)",
-                         m->name, last / 1000, expected / 1000);
+                         m->name, reg.last_value / 1000, reg.expected / 1000);
             struct labels l = {m->name, m->service, "", ""};
-            apply(t, rule, m->name, d.raised != 0, d.raised ? d.since_us : t->now, &l, summary, NAN);
+            apply(t, rule, m->name, raised, raised ? reg.since_us : t->now, &l, summary, NAN);
         }
-        free(b);
+        free(excluded);
         free(ts);
         free(y);
         free(rows);

@@ -450,14 +450,19 @@ oom:
 #define BASELINE_HISTORY_US (28 * DAY_US)
 #define BASELINE_RECENT_US DAY_US
 
+static const char *const regression_state_names[] = {"no_history", "learning", "normal", "regression"};
+
 /* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
- * until) is the history; the last 24 hourly p95s are fed to the detector. */
+ * until) is the history; the last 24 hourly p95s are judged by
+ * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
+ * share marks them as inside an incident are left out of learning. */
 static Picket__V1__BaselineState *baseline_of(struct ctx *c, const struct store_check_meta *m)
 {
     Picket__V1__BaselineState *bs = ralloc(c->a, sizeof *bs);
     struct store_rollup_row *rows = NULL;
     int64_t *t = NULL;
     double *y = NULL;
+    unsigned char *excluded = NULL;
     size_t n = 0;
     if (!bs)
         goto oom;
@@ -471,49 +476,42 @@ static Picket__V1__BaselineState *baseline_of(struct ctx *c, const struct store_
         return NULL;
     t = calloc(n ? n : 1, sizeof *t);
     y = calloc(n ? n : 1, sizeof *y);
-    if (!t || !y)
+    excluded = calloc(n ? n : 1, 1);
+    if (!t || !y || !excluded)
         goto oom;
     size_t n_hist = 0;
     for (size_t i = 0; i < n; i++) {
         t[i] = rows[i].bucket_start_us;
         y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
         if (t[i] < split)
             n_hist++;
     }
-    struct pk_baseline_opts bo;
-    pk_baseline_opts_default(&bo);
-    struct pk_baseline *b = calloc(1, sizeof *b);
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    struct pk_regression reg;
     char why[200];
-    if (!b)
-        goto oom;
-    if (n_hist && pk_baseline_learn(b, &bo, t, y, n_hist, why, sizeof why) == 0) {
-        bs->history_points = (int64_t)b->n;
-        struct pk_detector_opts dop;
-        pk_detector_opts_default(&dop);
-        struct pk_detector d;
-        pk_detector_init(&d, &dop);
-        for (size_t i = n_hist; i < n; i++) {
-            bs->windows++;
-            double score = pk_baseline_score(b, t[i], y[i]);
-            pk_detector_feed(&d, t[i], score);
-            if (!isnan(score)) {
-                bs->last_score = score;
-                bs->last_p95_us = y[i];
-                bs->expected_p95_us = b->slot[pk_baseline_slot_of(t[i], bo.tz_offset_s)].median;
-            }
-        }
-        bs->regression = d.raised != 0;
-        bs->since_us = d.raised ? d.since_us : 0;
+    if (pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why) == 0) {
+        bs->history_points = (int64_t)reg.history_points;
+        bs->windows = (int64_t)reg.windows;
+        bs->last_score = reg.last_score;
+        bs->last_p95_us = reg.last_value;
+        bs->expected_p95_us = reg.expected;
+        bs->regression = reg.state == PK_REG_RAISED;
+        bs->since_us = reg.state == PK_REG_RAISED ? reg.since_us : 0;
+        bs->excluded_points = (int64_t)reg.excluded_points;
+        bs->state = (char *)regression_state_names[reg.state];
     }
-    free(b);
     free(rows);
     free(t);
     free(y);
+    free(excluded);
     return bs;
 oom:
     free(rows);
     free(t);
     free(y);
+    free(excluded);
     snprintf(c->err, c->errlen, "out of memory");
     return NULL;
 }

@@ -234,13 +234,17 @@ struct pk_baseline_opts {
     double mad_floor_abs; /* and in the metric's unit (default 0) */
     int64_t tz_offset_s;  /* hour-of-week in this offset from UTC (default 0) */
     int pool_mad;         /* also floor each slot's MAD by the pooled relative MAD (default 1) */
+    int64_t min_history_us; /* no verdict for any slot until the history spans this (default 7 days) */
 };
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
  * same hour on the same kind of day (weekday or weekend), else the same hour on any
- * day, else all history. */
+ * day. A slot is LEARNING (no verdict) until the history spans min_history_us and
+ * the slot has a value of its own: a weekday peak judged against all hours is what
+ * raised false alarms on a check's second and third day. PK_BASE_ALL is no longer
+ * used (kept so the numbers stay). */
 enum pk_baseline_source { PK_BASE_HOUR_OF_WEEK = 0, PK_BASE_HOUR_OF_DAY_TYPE = 1, PK_BASE_HOUR_OF_DAY = 2,
-                          PK_BASE_ALL = 3, PK_BASE_NONE = 4 };
+                          PK_BASE_ALL = 3, PK_BASE_NONE = 4, PK_BASE_LEARNING = 5 };
 
 struct pk_baseline_slot {
     double median, mad; /* of the history it is learned from */
@@ -295,6 +299,43 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o);
 int pk_detector_feed(struct pk_detector *d, int64_t t_us, double score);
 /* The same, for a window already judged deviant or not (static thresholds). */
 int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
+
+/* The regression rule in one function, so that picketctl report, the alert
+ * thread and back-testing decide alike: learn a baseline from the windows
+ * [0, n_hist) of (t_us, y) — leaving out windows marked in `excluded` (may be
+ * NULL; incidents, maintenance: the caller's knowledge) and windows the rule
+ * itself would have raised over that history (a regression is not the new
+ * normal) — then feed windows [n_hist, n) to the k-consecutive detector.
+ * on_event (may be NULL) sees every raise and clear of the judged windows, in
+ * order, with the window's time, score, value and expected value. */
+enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
+
+struct pk_regression_opts {
+    struct pk_baseline_opts base;
+    struct pk_detector_opts det;
+};
+
+struct pk_regression {
+    int state;              /* enum pk_regression_state after the last window */
+    size_t history_points;  /* history values learned from */
+    size_t excluded_points; /* history values left out (excluded or inside a raised run) */
+    size_t windows, judged; /* judged windows, and of them those with a verdict */
+    double last_score, last_value, expected; /* of the newest judged window with a verdict; NAN: none */
+    int64_t since_us;       /* first deviant window of the raised regression; -1 when not raised */
+};
+
+typedef void (*pk_regression_event_fn)(void *user, int event, int64_t t_us, double score, double value,
+                                       double expected);
+void pk_regression_opts_default(struct pk_regression_opts *o);
+/* 0 (out filled; state NO_HISTORY when the history has no value), or -1 with err
+ * (out of memory, bad options). */
+int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
+                        pk_regression_event_fn on_event, void *user, char *err, size_t errlen);
+/* A window whose failed share (failed / all results) is above this is left out of
+ * learning: it is inside an incident, as far as a window's counts can tell. */
+#define PK_BASELINE_EXCLUDE_FAILED_RATIO 0.05
+int pk_baseline_window_excluded(uint64_t ok, uint64_t degraded, uint64_t failed);
 
 /* Static latency budgets (the seed's P50/P95/P99 table); 0 = no budget. */
 struct pk_budget {

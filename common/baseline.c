@@ -1,8 +1,10 @@
 /* baseline.c: learned baselines (hour-of-week median and MAD, with fallbacks when
- * a slot has too little history), the robust deviation score, the k-consecutive
- * regression detector, and static latency budgets. Owns only scratch memory freed
- * before return; never decides what history to learn from (the caller does, and
- * should leave out windows it flagged). Definitions: docs/ANALYTICS.md, "Baselines". */
+ * a slot has too little history, and no verdict while it is learning), the robust
+ * deviation score, the k-consecutive regression detector, the regression rule that
+ * report, alerts and back-testing share (pk_regression_judge), and static latency
+ * budgets. Owns only scratch memory freed before return; the caller says which
+ * windows are inside incidents or maintenance. Definitions: docs/ANALYTICS.md,
+ * "Baselines". */
 #include "analytics.h"
 #include "pk_error.h"
 
@@ -21,6 +23,7 @@ void pk_baseline_opts_default(struct pk_baseline_opts *o)
     o->mad_floor_abs = 0.0;
     o->tz_offset_s = 0;
     o->pool_mad = 1;
+    o->min_history_us = INT64_C(7) * 24 * 3600 * 1000000;
 }
 
 int pk_baseline_slot_of(int64_t t_us, int64_t tz_offset_s)
@@ -54,10 +57,13 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     int rc = -1;
     size_t count[PK_BASELINE_SLOTS] = {0}, start[PK_BASELINE_SLOTS + 1] = {0}, fill[PK_BASELINE_SLOTS];
     size_t used = 0;
+    int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < n; i++)
         if (!isnan(y[i])) {
             count[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++;
             used++;
+            first = t_us[i] < first ? t_us[i] : first;
+            last = t_us[i] > last ? t_us[i] : last;
         }
     double *by_slot = malloc((used ? used : 1) * sizeof *by_slot);
     double *scratch = malloc((used ? used : 1) * sizeof *scratch);
@@ -78,7 +84,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     b->n = used;
     /* Fallbacks are computed once: hour of day on the same kind of day (weekdays
      * Monday-Friday, weekend), hour of day on any day, and all history. */
-    struct pk_baseline_slot hodt[2][24], hod[24], all;
+    struct pk_baseline_slot hodt[2][24], hod[24];
     for (int h = 0; h < 24; h++) {
         for (int weekend = 0; weekend < 2; weekend++) {
             size_t k = 0;
@@ -97,10 +103,13 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         }
         stats_of(scratch, k, &hod[h], PK_BASE_HOUR_OF_DAY);
     }
-    memcpy(scratch, by_slot, used * sizeof *scratch);
-    stats_of(scratch, used, &all, PK_BASE_ALL);
+    /* The span counts the last window whole (an hour of history from 00:00 spans
+     * to 01:00); windows are an hour here. */
+    int learning = used == 0 || last - first + INT64_C(3600000000) < o->min_history_us;
     for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
-        if (count[s] >= (size_t)o->min_samples) {
+        if (learning || count[s] == 0) {
+            b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
+        } else if (count[s] >= (size_t)o->min_samples) {
             memcpy(scratch, by_slot + start[s], count[s] * sizeof *scratch);
             stats_of(scratch, count[s], &b->slot[s], PK_BASE_HOUR_OF_WEEK);
         } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
@@ -108,7 +117,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         } else if (hod[s % 24].n >= (uint32_t)o->min_samples) {
             b->slot[s] = hod[s % 24];
         } else {
-            b->slot[s] = all;
+            b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
         }
     }
     /* A slot's MAD from a few weeks of history is itself noisy (often far too
@@ -117,7 +126,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     size_t k = 0;
     for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
         double m = b->slot[s].median;
-        if (m == 0.0)
+        if (m == 0.0 || isnan(m))
             continue;
         for (size_t i = start[s]; i < start[s] + count[s]; i++)
             scratch[k++] = fabs(by_slot[i] - m) / fabs(m);
@@ -135,7 +144,7 @@ double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
     if (isnan(x))
         return NAN;
     const struct pk_baseline_slot *s = &b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)];
-    if (s->source == PK_BASE_NONE)
+    if (s->source == PK_BASE_NONE || s->source == PK_BASE_LEARNING)
         return NAN;
     double floor_ = b->opts.mad_floor_rel * fabs(s->median);
     if (b->opts.mad_floor_abs > floor_)
@@ -205,6 +214,108 @@ int pk_detector_feed(struct pk_detector *d, int64_t t_us, double score)
     if (d->opts.direction & PK_DIR_DOWN)
         dev |= score < -d->opts.threshold;
     return pk_detector_feed_flag(d, t_us, dev);
+}
+
+/* ------------------------------------------------------- regression rule */
+
+void pk_regression_opts_default(struct pk_regression_opts *o)
+{
+    pk_baseline_opts_default(&o->base);
+    pk_detector_opts_default(&o->det);
+}
+
+int pk_baseline_window_excluded(uint64_t ok, uint64_t degraded, uint64_t failed)
+{
+    uint64_t all = ok + degraded + failed;
+    return all > 0 && (double)failed > PK_BASELINE_EXCLUDE_FAILED_RATIO * (double)all;
+}
+
+/* Marks (as NAN in y) the history windows inside runs the detector raises over
+ * the history itself, from the run's first deviant window to its clearing.
+ * Returns how many were marked. */
+static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_detector_opts *dopt,
+                               const int64_t *t_us, double *y, size_t n)
+{
+    struct pk_detector d;
+    pk_detector_init(&d, dopt);
+    size_t dropped = 0, run_start = 0;
+    int was_deviant = 0;
+    for (size_t i = 0; i < n; i++) {
+        double z = pk_baseline_score(b, t_us[i], y[i]);
+        if (isnan(z))
+            continue;
+        int deviant = ((d.opts.direction & PK_DIR_UP) && z > d.opts.threshold) ||
+                      ((d.opts.direction & PK_DIR_DOWN) && z < -d.opts.threshold);
+        if (deviant && !was_deviant)
+            run_start = i;
+        was_deviant = deviant;
+        int ev = pk_detector_feed(&d, t_us[i], z);
+        size_t from = ev == PK_DET_RAISED ? run_start : i;
+        if (!d.raised && ev != PK_DET_CLEARED)
+            continue;
+        for (size_t k = from; k <= i; k++) {
+            dropped += !isnan(y[k]);
+            y[k] = NAN;
+        }
+    }
+    return dropped;
+}
+
+int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
+                        pk_regression_event_fn on_event, void *user, char *err, size_t errlen)
+{
+    *out = (struct pk_regression){PK_REG_NO_HISTORY, 0, 0, 0, 0, NAN, NAN, NAN, -1};
+    if (n_hist > n)
+        return pk_fail(err, errlen, "regression: %zu history windows of %zu", n_hist, n);
+    double *h = malloc((n_hist ? n_hist : 1) * sizeof *h);
+    struct pk_baseline *b = malloc(sizeof *b);
+    int rc = -1;
+    if (!h || !b) {
+        pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+        goto out;
+    }
+    size_t present = 0;
+    for (size_t i = 0; i < n_hist; i++) {
+        h[i] = excluded && excluded[i] ? NAN : y[i];
+        out->excluded_points += excluded && excluded[i] && !isnan(y[i]);
+        present += !isnan(h[i]);
+    }
+    rc = 0;
+    if (present < (size_t)(o->base.min_samples > 0 ? o->base.min_samples : 1))
+        goto out; /* no history: no baseline, no verdict */
+    if (pk_baseline_learn(b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
+        ((out->excluded_points += drop_raised_runs(b, &o->det, t_us, h, n_hist)) > 0 &&
+         pk_baseline_learn(b, &o->base, t_us, h, n_hist, err, errlen) < 0)) {
+        rc = -1;
+        goto out;
+    }
+    out->history_points = b->n;
+    out->state = PK_REG_LEARNING;
+    struct pk_detector d;
+    pk_detector_init(&d, &o->det);
+    for (size_t i = n_hist; i < n; i++) {
+        out->windows++;
+        double z = pk_baseline_score(b, t_us[i], y[i]);
+        int ev = pk_detector_feed(&d, t_us[i], z);
+        if (isnan(z))
+            continue;
+        out->judged++;
+        out->last_score = z;
+        out->last_value = y[i];
+        out->expected = b->slot[pk_baseline_slot_of(t_us[i], o->base.tz_offset_s)].median;
+        if (ev != PK_DET_NONE && on_event)
+            on_event(user, ev, t_us[i], z, y[i], out->expected);
+    }
+    if (d.raised)
+        out->state = PK_REG_RAISED;
+    else if (out->judged > 0)
+        out->state = PK_REG_NORMAL;
+    out->since_us = d.raised ? d.since_us : -1;
+out:
+    free(h);
+    free(b);
+    return rc;
 }
 
 unsigned pk_budget_breaches(const struct pk_budget *b, const struct pk_hist *h, double q_us[3])

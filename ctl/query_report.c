@@ -22,6 +22,8 @@ static json_object *json_baseline(const Picket__V1__BaselineState *b)
     json_object_object_add(o, "last_score", json_num_or_null(b->last_score));
     json_object_object_add(o, "last_p95_us", json_num_or_null(b->last_p95_us));
     json_object_object_add(o, "expected_p95_us", json_num_or_null(b->expected_p95_us));
+    json_object_object_add(o, "state", json_object_new_string(b->state && b->state[0] ? b->state : "no_history"));
+    json_object_object_add(o, "excluded_points", json_object_new_int64(b->excluded_points));
     return o;
 }
 
@@ -30,6 +32,8 @@ static const char *baseline_word(const Picket__V1__BaselineState *b)
 {
     if (!b || b->history_points == 0)
         return "-";
+    if (b->state && !strcmp(b->state, "learning"))
+        return "learn"; /* under a week of its own history: no verdict yet */
     return b->regression ? "REGR" : "ok";
 }
 

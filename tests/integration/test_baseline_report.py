@@ -4,7 +4,9 @@ streams eight days of hourly results for two checks through the real ingest
 path (a steady one, and one whose latency triples for the last ten hours);
 after compaction `picketctl report --json` must show a learned baseline for
 both, a regression for the stepped check only, starting at the step's first
-hour, and no regression for the steady one."""
+hour, and no regression for the steady one. A third check with only three days
+of history and a daily peak (latency doubled 09:00-17:00 UTC) is "learning":
+no verdict, where an all-hours median would call every peak a regression."""
 
 import json
 import queue
@@ -26,6 +28,7 @@ now = int(time.time() * 1e6)
 END = (now // HOUR) * HOUR          # the last full hour ends here
 T0 = END - DAYS * 24 * HOUR
 STEP_AT = END - STEP_HOURS * HOUR
+YOUNG_DAYS = 3
 
 
 def latency(check, t, i):
@@ -33,6 +36,8 @@ def latency(check, t, i):
     base = 100_000 * (1.0 + 0.02 * rng.uniform(-1, 1))
     if check == "stepped" and t >= STEP_AT:
         base *= 3
+    if check == "young" and 9 <= (t // HOUR) % 24 < 17:
+        base *= 2
     return int(base)
 
 
@@ -41,7 +46,9 @@ def results():
     for h in range(DAYS * 24):
         t = T0 + h * HOUR
         for i in range(PER_HOUR):
-            for check in ("steady", "stepped"):
+            for check in ("steady", "stepped", "young"):
+                if check == "young" and t < END - YOUNG_DAYS * 24 * HOUR:
+                    continue
                 seq += 1
                 out.append(pb.Result(sequence=seq, check_name=check, check_type="http",
                                      started_at_us=t + i * 10 * MIN + 1_000_000, outcome=pb.OUTCOME_OK,
@@ -55,7 +62,7 @@ def feed(col, res):
     ch = grpc_channel(col.port, "probe:" + name)
     stub = pb_grpc.ProbeServiceStub(ch)
     infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=600000)
-             for c in ("steady", "stepped")]
+             for c in ("steady", "stepped", "young")]
     reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
                                            probe_time_us=int(time.time() * 1e6)))
     out = queue.Queue()
@@ -87,7 +94,12 @@ def main():
             for b in (steady, stepped):
                 assert b["history_points"] >= (DAYS - 1) * 24 - 2, b
                 assert b["windows"] >= 23, b
-            assert steady["regression"] is False, steady
+            assert steady["regression"] is False and steady["state"] == "normal", steady
+            assert stepped["state"] == "regression", stepped
+            young = rep["young"]["baseline"]
+            assert young["history_points"] >= (YOUNG_DAYS - 1) * 24 - 2, young
+            assert young["state"] == "learning" and young["regression"] is False, young
+            assert young["last_score"] is None and young["windows"] >= 23, young
             assert stepped["regression"] is True, stepped
             assert stepped["since_us"] == STEP_AT, (stepped, STEP_AT)
             assert stepped["last_score"] > 3, stepped
@@ -95,6 +107,8 @@ def main():
             table = picketctl(col.port, "report", cert_cn="read:test").stdout
             line = [l for l in table.splitlines() if " stepped " in l][0]
             assert "REGR" in line, table
+            line = [l for l in table.splitlines() if " young " in l][0]
+            assert " learn " in line, table
             print("baseline report: stepped check regression since its step (score %.1f), steady check none"
                   % stepped["last_score"])
         except BaseException:

@@ -169,11 +169,21 @@ static void test_fallbacks(void **state)
     assert_int_equal(b.slot[sat_noon].source, PK_BASE_HOUR_OF_DAY_TYPE);
     assert_int_equal(b.slot[sat_noon].n, 4);
     assert_true(b.slot[sat_noon].median == 80.0);
+    /* Two days: under a week of history, every slot is learning and judges
+     * nothing (an all-hours median of 100 would make every weekday peak of 150
+     * a regression, the false alarms of a check's second and third day). */
     assert_int_equal(pk_baseline_learn(&b, &o, t, y, 48, err, sizeof err), 0);
-    assert_int_equal(b.slot[12].source, PK_BASE_ALL);
-    assert_int_equal(b.slot[12].n, 48);
-    /* 48 hours of weekdays: 16 at 150, 32 at 100 -> median 100 */
-    assert_true(b.slot[12].median == 100.0);
+    for (int s = 0; s < 168; s++)
+        assert_int_equal(b.slot[s].source, PK_BASE_LEARNING);
+    assert_true(isnan(pk_baseline_score(&b, T0 + 2 * 24 * HOUR_US + 12 * HOUR_US, 150.0)));
+    /* 167 hours: still learning; 168 (one week): slots have a verdict */
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 167, err, sizeof err), 0);
+    assert_int_equal(b.slot[12].source, PK_BASE_LEARNING);
+    o.min_history_us = 2 * 24 * HOUR_US; /* a shorter learning period: slots without values of their own still learn */
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 48, err, sizeof err), 0);
+    assert_int_equal(b.slot[12].source, PK_BASE_LEARNING); /* hour 12 on weekdays: 2 values, < 3; never all hours */
+    assert_int_equal(b.slot[2 * 24 + 12].source, PK_BASE_LEARNING); /* Wednesday: no value of its own */
+    pk_baseline_opts_default(&o);
     /* too little history, and all NAN */
     assert_int_equal(pk_baseline_learn(&b, &o, t, y, 2, err, sizeof err), -1);
     assert_non_null(strstr(err, "at least 3"));
@@ -255,6 +265,95 @@ static void test_step_detection(void **state)
     assert_int_equal(pk_detector_feed(&d, 3, -4.5), PK_DET_RAISED);
 }
 
+struct events {
+    int n;
+    int kind[8];
+    int64_t t[8];
+};
+
+static void on_event(void *user, int event, int64_t t_us, double score, double value, double expected)
+{
+    struct events *e = user;
+    (void)score;
+    (void)value;
+    (void)expected;
+    if (e->n < 8) {
+        e->kind[e->n] = event;
+        e->t[e->n++] = t_us;
+    }
+}
+
+/* The shared rule: 4 weeks of seasonal history with an outage hour (excluded by
+ * the caller: its value 900 would be learned otherwise) and a 10-hour regression
+ * in week 2 (+60, left out because the rule itself raises over it), then a day
+ * with a step from hour 5. Learned medians are the clean ones; the step raises at
+ * its 3rd window; the events carry the times. Two days of history: learning, no
+ * verdict even for a weekday peak of 150 against nights of 100. */
+static void test_regression_judge(void **state)
+{
+    (void)state;
+    enum { HIST = 4 * 168, N = HIST + 24 };
+    static int64_t t[N];
+    static double y[N];
+    static unsigned char excluded[N];
+    for (int h = 0; h < N; h++) {
+        t[h] = T0 + h * HOUR_US;
+        y[h] = seasonal(t[h]) + week_offset[h / 168 % 4];
+        excluded[h] = 0;
+    }
+    const int outage = 168 + 12, step_from = 2 * 168 + 12; /* Monday noon of week 1; week 2 */
+    y[outage] = 900.0;
+    excluded[outage] = 1;
+    for (int h = step_from; h < step_from + 10; h++)
+        y[h] += 60.0;
+    for (int h = HIST + 5; h < N; h++)
+        y[h] += 50.0;
+    struct pk_regression_opts o;
+    pk_regression_opts_default(&o);
+    struct pk_regression r;
+    struct events ev = {0};
+    char err[256];
+    assert_int_equal(pk_regression_judge(&o, t, y, excluded, HIST, N, &r, on_event, &ev, err, sizeof err), 0);
+    assert_int_equal(r.state, PK_REG_RAISED);
+    assert_int_equal(r.since_us, T0 + (HIST + 5) * HOUR_US);
+    assert_int_equal(r.windows, 24);
+    assert_int_equal(r.judged, 24);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.kind[0], PK_DET_RAISED);
+    assert_int_equal(ev.t[0], T0 + (HIST + 7) * HOUR_US);
+    /* left out: the outage hour, and the raised run (10 hours, and the 3 normal
+     * hours that cleared it) */
+    assert_int_equal(r.excluded_points, 1 + 10 + 3);
+    assert_int_equal(r.history_points, HIST - 14);
+    /* Monday 23:00: {98, 100, 103} -> 100 (week 2's 101 was one of the clearing
+     * hours, left out with the run) */
+    assert_true(r.expected == 100.0);
+    assert_true(r.last_value == 98.0 + 50.0);
+    /* Judged up to Monday noon: its median is learned from {148, 153} alone, without
+     * the outage's 900 and the regression's 151 + 60 (with them: 182). */
+    assert_int_equal(pk_regression_judge(&o, t, y, excluded, HIST, HIST + 13, &r, NULL, NULL, err, sizeof err), 0);
+    assert_true(r.expected == 150.5);
+
+    /* Without the exclusion the outage hour is part of the learned slot. */
+    struct pk_baseline b;
+    assert_int_equal(pk_baseline_learn(&b, &o.base, t, y, HIST, err, sizeof err), 0);
+    assert_true(b.slot[12].median > 150.5); /* {148, 900, 211, 153}: median 182 */
+
+    /* Two days of history, then a weekday noon: learning, nothing raised. */
+    assert_int_equal(pk_regression_judge(&o, t, y, NULL, 48, 72, &r, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.state, PK_REG_LEARNING);
+    assert_int_equal(r.judged, 0);
+    assert_true(isnan(r.last_score));
+    /* No history at all. */
+    assert_int_equal(pk_regression_judge(&o, t, y, NULL, 0, 24, &r, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(r.state, PK_REG_NO_HISTORY);
+    assert_int_equal(pk_regression_judge(&o, t, y, NULL, 30, 24, &r, NULL, NULL, err, sizeof err), -1);
+    /* the failed share that marks a window as inside an incident */
+    assert_false(pk_baseline_window_excluded(95, 0, 5));
+    assert_true(pk_baseline_window_excluded(94, 0, 6));
+    assert_false(pk_baseline_window_excluded(0, 0, 0));
+}
+
 /* 1..100 ms: p50 50 ms, p95 95 ms, p99 99 ms (within the histogram's 1 %). */
 static void test_budgets(void **state)
 {
@@ -283,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_fallbacks),
         cmocka_unit_test(test_step_detection),
         cmocka_unit_test(test_budgets),
+        cmocka_unit_test(test_regression_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
