@@ -4,6 +4,8 @@
  * seasonal shifts at known times, from a fixed seed), runs the learned-baseline
  * detector (common/baseline.c) and static-threshold detectors on the same series,
  * and reports recall, false alarms per check-week and median detection delay.
+ * The baseline detector is pk_regression_judge, the rule picketctl report, the
+ * alert thread and back-testing run.
  * Owns every array it allocates; reads no file, no network, no clock. */
 #include <getopt.h>
 #include <math.h>
@@ -185,41 +187,61 @@ static double first_week_p99(const struct series *sr)
 
 static double mad_floor_rel = -1; /* --mad-floor; < 0: the library default */
 
+/* The raise times pk_regression_judge reports, as hours from the evaluated week. */
+struct raises {
+    int n;
+    int hour[WEEK_HOURS];
+    int64_t week_start_us;
+};
+
+static void on_event(void *user, int event, int64_t t_us, double score, double value, double expected)
+{
+    struct raises *r = user;
+    (void)score;
+    (void)value;
+    (void)expected;
+    if (event == PK_DET_RAISED && r->n < WEEK_HOURS)
+        r->hour[r->n++] = (int)((t_us - r->week_start_us) / HOUR_US);
+}
+
 static int evaluate(const struct series *sr, int history_weeks, int kind, double threshold, int k,
                     struct tally *t)
 {
-    struct pk_baseline base;
-    double static_threshold = 0;
+    int eval_start = history_weeks * WEEK_HOURS;
+    struct raises raises = {0, {0}, sr->t_us[eval_start]};
     char err[256];
     if (kind == D_BASELINE) {
-        struct pk_baseline_opts bo;
-        pk_baseline_opts_default(&bo);
+        /* the live rule itself (report, alerts, back-testing): learn the history
+         * without the runs it would raise there, judge the week */
+        struct pk_regression_opts ro;
+        pk_regression_opts_default(&ro);
         if (mad_floor_rel >= 0)
-            bo.mad_floor_rel = mad_floor_rel;
-        if (pk_baseline_learn(&base, &bo, sr->t_us, sr->y, (size_t)history_weeks * WEEK_HOURS, err, sizeof err) < 0) {
+            ro.base.mad_floor_rel = mad_floor_rel;
+        ro.det.threshold = threshold;
+        ro.det.k_raise = ro.det.k_clear = k;
+        struct pk_regression reg;
+        if (pk_regression_judge(&ro, sr->t_us, sr->y, NULL, (size_t)eval_start, (size_t)eval_start + WEEK_HOURS,
+                                &reg, on_event, &raises, err, sizeof err) < 0) {
             fprintf(stderr, "picket-bench-detection: %s\n", err);
             return -1;
         }
     } else {
-        static_threshold = first_week_p99(sr);
+        double static_threshold = first_week_p99(sr);
+        struct pk_detector_opts dopt;
+        pk_detector_opts_default(&dopt);
+        dopt.threshold = 0.5;
+        dopt.k_raise = dopt.k_clear = k;
+        struct pk_detector d;
+        pk_detector_init(&d, &dopt);
+        for (int h = 0; h < WEEK_HOURS; h++) {
+            int i = eval_start + h;
+            if (pk_detector_feed_flag(&d, sr->t_us[i], sr->y[i] > static_threshold) == PK_DET_RAISED)
+                raises.hour[raises.n++] = h;
+        }
     }
-    struct pk_detector_opts dopt;
-    pk_detector_opts_default(&dopt);
-    dopt.threshold = kind == D_BASELINE ? threshold : 0.5;
-    dopt.k_raise = dopt.k_clear = k;
-    struct pk_detector d;
-    pk_detector_init(&d, &dopt);
-    int eval_start = history_weeks * WEEK_HOURS;
     int false_alarms = 0, detected = 0;
-    for (int h = 0; h < WEEK_HOURS; h++) {
-        int i = eval_start + h;
-        int ev;
-        if (kind == D_BASELINE)
-            ev = pk_detector_feed(&d, sr->t_us[i], pk_baseline_score(&base, sr->t_us[i], sr->y[i]));
-        else
-            ev = pk_detector_feed_flag(&d, sr->t_us[i], sr->y[i] > static_threshold);
-        if (ev != PK_DET_RAISED)
-            continue;
+    for (int r = 0; r < raises.n; r++) {
+        int h = raises.hour[r];
         int in_anomaly = sr->type != A_NONE && h >= sr->onset && h < sr->onset + sr->duration;
         if (!in_anomaly) {
             false_alarms++;
