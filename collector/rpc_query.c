@@ -18,6 +18,7 @@
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
+#include "rpc_backtest.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -45,6 +46,8 @@ static void *ralloc(struct rpc_query_arena *a, size_t size)
         a->ptrs[a->n++] = p;
     return p;
 }
+
+void *rpc_query_alloc(struct rpc_query_arena *a, size_t size) { return ralloc(a, size); }
 
 static char *rstrdup(struct rpc_query_arena *a, const char *s)
 {
@@ -1181,6 +1184,10 @@ static const Picket__V1__QueryWindow *window_of(enum rpc_query_kind kind, const 
         return ((const Picket__V1__SloRequest *)req)->window;
     case RQ_REPORT:
         return ((const Picket__V1__ReportRequest *)req)->window;
+    case RQ_REGRESSIONS:
+        return ((const Picket__V1__RegressionsRequest *)req)->window;
+    case RQ_SLO_BACKTEST:
+        return ((const Picket__V1__SloBacktestRequest *)req)->window;
     }
     return NULL;
 }
@@ -1217,6 +1224,13 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
         case RQ_REPORT:
             rc = run_report(&c, resp);
             break;
+        case RQ_REGRESSIONS:
+        case RQ_SLO_BACKTEST: {
+            struct rpc_query_scope scope = {c.store, c.a, c.now_us, c.since_us, c.until_us, c.region, c.checks,
+                                            c.n_checks};
+            rc = rpc_backtest_run(&scope, kind, req, resp, err, errlen, &c.invalid);
+            break;
+        }
         }
     }
     free(c.meta);

@@ -13,7 +13,8 @@
 
 #include "store.h"
 
-enum rpc_query_kind { RQ_AVAILABILITY, RQ_LATENCY, RQ_TREND, RQ_INCIDENTS, RQ_SLO, RQ_REPORT };
+enum rpc_query_kind { RQ_AVAILABILITY, RQ_LATENCY, RQ_TREND, RQ_INCIDENTS, RQ_SLO, RQ_REPORT, RQ_REGRESSIONS,
+                      RQ_SLO_BACKTEST };
 
 /* Everything an answer points to; freed in one call. */
 struct rpc_query_arena;
@@ -26,6 +27,19 @@ struct rpc_query_arena;
 int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
                   ProtobufCMessage **resp, struct rpc_query_arena **arena, char *err, size_t errlen);
 void rpc_query_arena_free(struct rpc_query_arena *a);
+
+/* What a call's window and filters resolved to, for the calls computed beside
+ * rpc_query.c (rpc_backtest.c). Everything is borrowed for the call. */
+struct rpc_query_scope {
+    struct store *store;
+    struct rpc_query_arena *a;
+    int64_t now_us, since_us, until_us; /* whole minutes */
+    const char *region;                 /* NULL: every region */
+    const struct store_check_meta **checks;
+    size_t n_checks;
+};
+/* Zeroed memory owned by the arena (freed with it); NULL when out of memory. */
+void *rpc_query_alloc(struct rpc_query_arena *a, size_t size);
 
 struct slo_config;
 /* The group SLOs (--slos) that Slo and Report answer; NULL: none. Call once

@@ -43,6 +43,8 @@ struct acceptor {
 #define M_INCIDENTS_PATH "/picket.v1.QueryService/Incidents"
 #define M_SLO_PATH "/picket.v1.QueryService/Slo"
 #define M_REPORT_PATH "/picket.v1.QueryService/Report"
+#define M_REGRESSIONS_PATH "/picket.v1.QueryService/Regressions"
+#define M_SLO_BACKTEST_PATH "/picket.v1.QueryService/SloBacktest"
 #define M_HEALTH_PATH "/grpc.health.v1.Health/Check"
 #define M_ADD_PROBE_PATH "/picket.v1.AdminService/AddProbe"
 #define M_REVOKE_PATH "/picket.v1.AdminService/RevokeCredential"
@@ -536,6 +538,8 @@ static const struct rpc_method methods[] = {
     QUERY_METHOD(M_INCIDENTS_PATH, RQ_INCIDENTS, picket__v1__incidents_request__descriptor),
     QUERY_METHOD(M_SLO_PATH, RQ_SLO, picket__v1__slo_request__descriptor),
     QUERY_METHOD(M_REPORT_PATH, RQ_REPORT, picket__v1__report_request__descriptor),
+    QUERY_METHOD(M_REGRESSIONS_PATH, RQ_REGRESSIONS, picket__v1__regressions_request__descriptor),
+    QUERY_METHOD(M_SLO_BACKTEST_PATH, RQ_SLO_BACKTEST, picket__v1__slo_backtest_request__descriptor),
 #undef QUERY_METHOD
 };
 

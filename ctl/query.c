@@ -33,7 +33,10 @@ static const struct {
     {"trend", "Trend", "Theil-Sen slope of hourly p95 and of hourly error rate, % per day with a 95% band"},
     {"incidents", "Incidents", "incidents (N down rounds open, M up rounds close) with MTTR/MTBF, per check and service"},
     {"slo", "Slo", "error budget left and burn rates (1h/5m, 6h/30m) of the checks that have an slo: key,\n"
-                   "and of the SLOs over groups of checks in the collector's --slos file"},
+                   "and of the SLOs over groups of checks in the collector's --slos file;\n"
+                   "with --backtest, every alarm the burn-rate rules would have raised over the window"},
+    {"regressions", "Regressions", "back-test: every alarm the baseline regression rule (the alert thread's and\n"
+                                   "report's) would have raised over the window (at most 31 days), hour by hour"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -58,6 +61,7 @@ int ctl_query_is_command(const char *name)
 #define T_LATENCY (1u << 2)
 #define T_INCIDENTS (1u << 4)
 #define T_SLO (1u << 5)
+#define T_REGRESSIONS (1u << 6)
 
 /* What one analytics command's options set. */
 struct query_opts {
@@ -69,6 +73,9 @@ struct query_opts {
     double quantiles[MAX_QUANTILES];
     size_t n_quantiles;
     const char *since, *until, *group;
+    int backtest;                            /* slo --backtest */
+    double threshold, factor;                /* regressions --threshold; slo --backtest --factor */
+    long consecutive, long_min, short_min;   /* --consecutive; --long-window, --short-window (minutes) */
 };
 
 static int set_format(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
@@ -119,6 +126,29 @@ static int set_group(void *t, const struct pk_option *opt, const char *v, const 
     return 0;
 }
 
+/* --backtest and the numbers of the back-tests, each only for its command. */
+static int set_backtest_number(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                               size_t errlen)
+{
+    struct query_opts *q = t;
+    if (!(opt->tags & (1u << (unsigned)q->idx)))
+        return pk_fail(err, errlen, "%s is not an option of this command", src);
+    if (opt->kind == PK_OPT_CALL && !opt->metavar) {
+        q->backtest = 1;
+        return 0;
+    }
+    double d;
+    if (pk_opts_number(opt, v, src, &d, err, errlen) < 0)
+        return -1;
+    if (!strcmp(opt->name, "threshold"))
+        q->threshold = d;
+    else if (!strcmp(opt->name, "factor"))
+        q->factor = d;
+    else
+        *(long *)((char *)t + opt->offset) = (long)d;
+    return 0;
+}
+
 #define OFF(member) offsetof(struct query_opts, member)
 static const struct pk_option query_options[] = {
     {.name = "since", .kind = PK_OPT_STRING, .offset = OFF(since), .metavar = "T",
@@ -143,6 +173,20 @@ static const struct pk_option query_options[] = {
      .max = 10000, .metavar = "M", .tags = T_INCIDENTS, .help = "consecutive up rounds that close it (default 3)"},
     {.name = "group", .kind = PK_OPT_CALL, .set = set_group, .metavar = "NAME", .tags = T_SLO,
      .help = "only this group SLO (no per-check SLOs)\n(without --since the window is each SLO's own window)"},
+    {.name = "backtest", .kind = PK_OPT_CALL, .set = set_backtest_number, .tags = T_SLO,
+     .help = "list when each burn-rate rule would have fired and cleared over\nthe window (at most 31 days)"},
+    {.name = "long-window", .kind = PK_OPT_CALL, .set = set_backtest_number, .offset = OFF(long_min), .min = 1,
+     .max = 10080, .metavar = "MIN", .tags = T_SLO,
+     .help = "with --backtest: one rule's long window in minutes (with\n--short-window and --factor; default: 60/5 at 14.4 and 360/30 at 6)"},
+    {.name = "short-window", .kind = PK_OPT_CALL, .set = set_backtest_number, .offset = OFF(short_min), .min = 1,
+     .max = 10080, .metavar = "MIN", .tags = T_SLO, .help = "with --backtest: that rule's short window in minutes"},
+    {.name = "factor", .kind = PK_OPT_CALL, .set = set_backtest_number, .min = 0.001, .max = 1e6, .metavar = "F",
+     .tags = T_SLO, .help = "with --backtest: the burn rate both windows must exceed"},
+    {.name = "threshold", .kind = PK_OPT_CALL, .set = set_backtest_number, .min = 0.1, .max = 1000, .metavar = "Z",
+     .tags = T_REGRESSIONS, .help = "robust z beyond which an hour is deviant (default 3, the rule's)"},
+    {.name = "consecutive", .kind = PK_OPT_CALL, .set = set_backtest_number, .offset = OFF(consecutive), .min = 1,
+     .max = 168, .metavar = "K", .tags = T_REGRESSIONS,
+     .help = "deviant hours in a row that raise, normal ones that clear (default 3)"},
     {.name = "json", .kind = PK_OPT_CALL, .set = set_format, .help = "JSON (no data: null)"},
     {.name = "csv", .kind = PK_OPT_CALL, .set = set_format, .help = "CSV with a header line (no data: empty)"},
     {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
@@ -912,7 +956,10 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
     Picket__V1__IncidentsRequest ireq = PICKET__V1__INCIDENTS_REQUEST__INIT;
     Picket__V1__SloRequest sreq = PICKET__V1__SLO_REQUEST__INIT;
     Picket__V1__ReportRequest rreq = PICKET__V1__REPORT_REQUEST__INIT;
+    Picket__V1__RegressionsRequest greq = PICKET__V1__REGRESSIONS_REQUEST__INIT;
+    Picket__V1__SloBacktestRequest breq = PICKET__V1__SLO_BACKTEST_REQUEST__INIT;
     const ProtobufCMessageDescriptor *resp_desc = NULL;
+    const char *method_name = commands[q->idx].method;
     switch (q->idx) {
     case 0:
         rreq.window = &q->window;
@@ -945,7 +992,24 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
         req = &ireq.base;
         resp_desc = &picket__v1__incidents_response__descriptor;
         break;
+    case 6:
+        greq.window = &q->window;
+        greq.threshold = q->threshold;
+        greq.consecutive = (int32_t)q->consecutive;
+        req = &greq.base;
+        resp_desc = &picket__v1__regressions_response__descriptor;
+        break;
     default:
+        if (q->backtest) {
+            breq.window = &q->window;
+            breq.long_window_ms = q->long_min * 60000;
+            breq.short_window_ms = q->short_min * 60000;
+            breq.factor = q->factor;
+            req = &breq.base;
+            resp_desc = &picket__v1__slo_backtest_response__descriptor;
+            method_name = "SloBacktest";
+            break;
+        }
         sreq.window = &q->window;
         sreq.group = (char *)(q->group ? q->group : "");
         req = &sreq.base;
@@ -953,7 +1017,7 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
         break;
     }
     char method[96], err[1400];
-    snprintf(method, sizeof method, "/picket.v1.QueryService/%s", commands[q->idx].method);
+    snprintf(method, sizeof method, "/picket.v1.QueryService/%s", method_name);
     ProtobufCMessage *answer = NULL;
     int invalid = 0;
     if (ctl_admin_call(collector, method, req, resp_desc, timeout_ms, &answer, &invalid, err, sizeof err) < 0) {
@@ -976,8 +1040,14 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
     case 4:
         out_incidents((const Picket__V1__IncidentsResponse *)answer, q->fmt);
         break;
+    case 6:
+        query_out_regressions((const Picket__V1__RegressionsResponse *)answer, q->fmt);
+        break;
     default:
-        out_slo((const Picket__V1__SloResponse *)answer, q->fmt);
+        if (q->backtest)
+            query_out_slo_backtest((const Picket__V1__SloBacktestResponse *)answer, q->fmt);
+        else
+            out_slo((const Picket__V1__SloResponse *)answer, q->fmt);
         break;
     }
     protobuf_c_message_free_unpacked(answer, NULL);
@@ -1025,8 +1095,22 @@ static int query_parse(struct query_opts *q, int argc, char **argv, int *exit_co
         fprintf(stderr, "%s: --since must be before --until\n", prog);
         return -1;
     }
-    if (q->until && !q->since && strcmp(q->name, "slo") != 0)
+    if (q->until && !q->since && (strcmp(q->name, "slo") != 0 || q->backtest))
         w->since_us = w->until_us - INT64_C(86400000000);
+    if (!q->backtest && (q->long_min || q->short_min || q->factor > 0)) {
+        fprintf(stderr, "%s: --long-window, --short-window and --factor go with --backtest\n", prog);
+        return -1;
+    }
+    if (q->backtest && q->group) {
+        fprintf(stderr, "%s: --backtest replays the checks' own SLOs; --group is not for it\n", prog);
+        return -1;
+    }
+    if (q->backtest && (q->long_min || q->short_min || q->factor > 0) &&
+        !(q->long_min && q->short_min && q->factor > 0 && q->short_min <= q->long_min)) {
+        fprintf(stderr, "%s: a burn-rate rule needs --long-window, --short-window (<= long) and --factor together\n",
+                prog);
+        return -1;
+    }
     return 0;
 }
 

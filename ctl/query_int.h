@@ -33,6 +33,10 @@ void query_print_json(json_object *root);
 void query_print_window(int64_t since_us, int64_t until_us);
 void query_print_group_slos(Picket__V1__GroupSlo **groups, size_t n);
 
+/* The back-tests' answers (query_backtest.c): `regressions`, `slo --backtest`. */
+void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format fmt);
+void query_out_slo_backtest(const Picket__V1__SloBacktestResponse *r, enum format fmt);
+
 /* `report`'s answer as a table, JSON or CSV (query_report.c). */
 void query_out_report(const Picket__V1__ReportResponse *r, enum format fmt);
 

@@ -1,0 +1,381 @@
+/* rpc_backtest.c: Regressions and SloBacktest, the back-tests of the alert rules
+ * (docs/ANALYTICS.md, "Back-testing"). Replays a stored period hour by hour (the
+ * baseline rule) or minute by minute (SLO burn rates), calling at each step the
+ * very function the alert thread calls with the history it would have had, and
+ * lists every raise and clear. Reads rollups only; never includes gRPC; every
+ * answer lives in the caller's arena; scratch memory is freed before return. */
+#include "rpc_backtest.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics.h"
+#include "buf.h"
+#include "picket/v1/picket.pb-c.h"
+#include "rollup.h"
+
+#define HOUR_US ROLLUP_HOUR_US
+#define MINUTE_US ROLLUP_MINUTE_US
+/* The baseline rule's windows, as collector/alerts.c and rpc_query.c use them. */
+#define HISTORY_US (INT64_C(28) * 24 * HOUR_US)
+#define RECENT_US (INT64_C(24) * HOUR_US)
+/* Minutes read per rollup query (a row holds a whole histogram). */
+#define SLO_CHUNK_US (INT64_C(24) * HOUR_US)
+
+/* A growing list of alarms, copied into the arena at the end. */
+struct alarm {
+    const struct store_check_meta *m;
+    int rule; /* index of the SLO rule; 0 for regressions */
+    int64_t fired, since, cleared;
+    double a, b, c; /* regressions: score, p95, expected; SLO: burn long, burn short */
+};
+struct alarms {
+    struct alarm *v;
+    size_t n, cap;
+};
+
+static struct alarm *alarm_add(struct alarms *l)
+{
+    struct alarm *v = pk_grow(l->v, &l->cap, l->n + 1, sizeof *v, 0);
+    if (!v)
+        return NULL;
+    l->v = v;
+    memset(&v[l->n], 0, sizeof v[l->n]);
+    return &v[l->n++];
+}
+
+/* s in the arena; NULL when out of memory. */
+static char *astrdup(const struct rpc_query_scope *sc, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = rpc_query_alloc(sc->a, n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+/* ------------------------------------------------------------ regressions */
+
+/* The hourly p95 series of one check over [from, to), one value per hour (NAN:
+ * no data), with the hours the rule leaves out of learning marked. */
+struct hourly {
+    int64_t *t;
+    double *y;
+    unsigned char *excluded;
+    size_t n;
+};
+
+static void hourly_free(struct hourly *h)
+{
+    free(h->t);
+    free(h->y);
+    free(h->excluded);
+}
+
+static int hourly_read(const struct rpc_query_scope *s, const struct store_check_meta *m, int64_t from, int64_t to,
+                       struct hourly *h, char *err, size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    h->n = (size_t)((to - from) / HOUR_US);
+    h->t = calloc(h->n, sizeof *h->t);
+    h->y = calloc(h->n, sizeof *h->y);
+    h->excluded = calloc(h->n, 1);
+    if (!h->t || !h->y || !h->excluded) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < h->n; i++) {
+        h->t[i] = from + (int64_t)i * HOUR_US;
+        h->y[i] = NAN;
+    }
+    struct store_rollup_filter f = {.since_us = from, .until_us = to, .check = m->name, .region = s->region,
+                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = HOUR_US};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(s->store, &f, &rows, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = (rows[i].bucket_start_us - from) / HOUR_US;
+        if (k < 0 || (size_t)k >= h->n)
+            continue;
+        h->y[k] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        h->excluded[k] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
+    }
+    free(rows);
+    return 0;
+}
+
+/* One check: at the end of every hour E in (since, until], the rule as the alert
+ * thread runs it then (history: the 28 days before E - 24 h; judged: the 24 hours
+ * to E). Returns 1 when the check was still learning at the last step. */
+static int regressions_of(const struct rpc_query_scope *s, const struct store_check_meta *m,
+                          const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
+{
+    int64_t first = rollup_floor(s->since_us, HOUR_US) + HOUR_US, last = rollup_floor(s->until_us, HOUR_US);
+    if (last < first)
+        return 0;
+    int64_t from = first - RECENT_US - HISTORY_US;
+    struct hourly h;
+    if (hourly_read(s, m, from, last, &h, err, errlen) < 0) {
+        hourly_free(&h);
+        return -1;
+    }
+    const size_t n_hist = (size_t)(HISTORY_US / HOUR_US), n_all = (size_t)((HISTORY_US + RECENT_US) / HOUR_US);
+    int raised = 0, learning = 0, rc = 0;
+    size_t open_index = 0;
+    for (int64_t e = first; e <= last; e += HOUR_US) {
+        size_t off = (size_t)((e - RECENT_US - HISTORY_US - from) / HOUR_US);
+        struct pk_regression r;
+        if (pk_regression_judge(ro, h.t + off, h.y + off, h.excluded + off, n_hist, n_all, &r, NULL, NULL, err,
+                                errlen) < 0) {
+            rc = -1;
+            break;
+        }
+        learning = r.state == PK_REG_LEARNING || r.state == PK_REG_NO_HISTORY;
+        if (learning)
+            continue; /* the alert thread applies nothing: the state stays */
+        if (r.state == PK_REG_RAISED && !raised) {
+            struct alarm *a = alarm_add(out);
+            if (!a) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                break;
+            }
+            *a = (struct alarm){m, 0, e, r.since_us, 0, r.last_score, r.last_value, r.expected};
+            open_index = out->n - 1;
+        } else if (r.state == PK_REG_NORMAL && raised) {
+            out->v[open_index].cleared = e;
+        }
+        raised = r.state == PK_REG_RAISED;
+    }
+    hourly_free(&h);
+    return rc < 0 ? -1 : learning;
+}
+
+static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__RegressionsRequest *req,
+                           ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
+{
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    if (req->threshold < 0 || req->consecutive < 0 || req->consecutive > 168) {
+        *invalid = 1;
+        snprintf(err, errlen, "threshold must be > 0 and consecutive in 1..168 (0: the defaults)");
+        return -1;
+    }
+    if (req->threshold > 0)
+        ro.det.threshold = req->threshold;
+    if (req->consecutive > 0)
+        ro.det.k_raise = ro.det.k_clear = req->consecutive;
+    struct alarms l = {0};
+    int learning = 0, rc = -1;
+    for (size_t i = 0; i < s->n_checks; i++) {
+        int got = regressions_of(s, s->checks[i], &ro, &l, err, errlen);
+        if (got < 0)
+            goto out;
+        learning += got;
+    }
+    Picket__V1__RegressionsResponse *r = rpc_query_alloc(s->a, sizeof *r);
+    Picket__V1__RegressionAlarm *items = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *items);
+    Picket__V1__RegressionAlarm **ptrs = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *ptrs);
+    if (!r || !items || !ptrs) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    picket__v1__regressions_response__init(r);
+    r->since_us = s->since_us;
+    r->until_us = s->until_us;
+    r->threshold = ro.det.threshold;
+    r->consecutive = ro.det.k_raise;
+    r->checks_learning = learning;
+    for (size_t i = 0; i < l.n; i++) {
+        const struct alarm *a = &l.v[i];
+        picket__v1__regression_alarm__init(&items[i]);
+        if (!(items[i].check_name = astrdup(s, a->m->name)) || !(items[i].service = astrdup(s, a->m->service))) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        items[i].fired_at_us = a->fired;
+        items[i].since_us = a->since;
+        items[i].cleared_at_us = a->cleared;
+        items[i].score = a->a;
+        items[i].p95_us = a->b;
+        items[i].expected_p95_us = a->c;
+        ptrs[i] = &items[i];
+    }
+    r->alarms = ptrs;
+    r->n_alarms = l.n;
+    *resp = &r->base;
+    rc = 0;
+out:
+    free(l.v);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- SLO */
+
+/* Per-minute counts of one check over [from, to), one bucket per minute (empty
+ * when no result), read a day at a time. */
+static int minutes_read(const struct rpc_query_scope *s, const struct store_check_meta *m, int64_t from, int64_t to,
+                        struct pk_an_bucket **out, size_t *n_out, char *err, size_t errlen)
+{
+    size_t n = (size_t)((to - from) / MINUTE_US);
+    struct pk_an_bucket *b = calloc(n ? n : 1, sizeof *b);
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b[i].start_us = from + (int64_t)i * MINUTE_US;
+        b[i].width_us = MINUTE_US;
+    }
+    for (int64_t c = from; c < to; c += SLO_CHUNK_US) {
+        struct store_rollup_filter f = {.since_us = c, .until_us = c + SLO_CHUNK_US < to ? c + SLO_CHUNK_US : to,
+                                        .check = m->name, .region = s->region, .group = STORE_ROLLUP_BY_CHECK,
+                                        .bucket_us = MINUTE_US};
+        struct store_rollup_row *rows = NULL;
+        size_t nr = 0;
+        if (store_rollup_query(s->store, &f, &rows, &nr, err, errlen) < 0) {
+            free(b);
+            return -1;
+        }
+        for (size_t i = 0; i < nr; i++) {
+            int64_t k = (rows[i].bucket_start_us - from) / MINUTE_US;
+            if (k >= 0 && (size_t)k < n)
+                b[k].n = (struct pk_an_counts){rows[i].ok, rows[i].degraded, rows[i].failed, rows[i].unknown};
+        }
+        free(rows);
+    }
+    *out = b;
+    *n_out = n;
+    return 0;
+}
+
+/* One check and one burn-rate rule: at the end of every minute M in (since,
+ * until], pk_slo_eval over the minutes of [M - long, M), as the alert thread's
+ * slo_burn rule evaluates it (one alert, window = the long window). */
+static int slo_rule_of(const struct rpc_query_scope *s, const struct store_check_meta *m, int rule,
+                       const struct pk_slo_alert_opts *ao, const struct pk_an_bucket *b, int64_t from,
+                       struct alarms *out, char *err, size_t errlen)
+{
+    struct pk_slo_opts o = {.target = m->slo_target_percent / 100.0, .window_us = ao->long_us,
+                            .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
+    o.alert[0] = *ao;
+    size_t span = (size_t)(ao->long_us / MINUTE_US);
+    int firing = 0;
+    size_t open_index = 0;
+    for (int64_t e = rollup_floor(s->since_us, MINUTE_US) + MINUTE_US; e <= s->until_us; e += MINUTE_US) {
+        size_t end = (size_t)((e - from) / MINUTE_US);
+        size_t start = end >= span ? end - span : 0;
+        struct pk_slo out_;
+        if (pk_slo_eval(b + start, end - start, e, &o, &out_, err, errlen) < 0)
+            return -1;
+        const struct pk_slo_alert *al = &out_.alert[0];
+        if (isnan(al->burn_long) || isnan(al->burn_short))
+            continue; /* no verdict: the state stays */
+        if (al->firing && !firing) {
+            struct alarm *a = alarm_add(out);
+            if (!a) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            *a = (struct alarm){m, rule, e, e, 0, al->burn_long, al->burn_short, 0};
+            open_index = out->n - 1;
+        } else if (!al->firing && firing) {
+            out->v[open_index].cleared = e;
+        }
+        firing = al->firing;
+    }
+    return 0;
+}
+
+static int run_slo_backtest(const struct rpc_query_scope *s, const Picket__V1__SloBacktestRequest *req,
+                            ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
+{
+    struct pk_slo_opts def;
+    pk_slo_opts_default(&def);
+    struct pk_slo_alert_opts rules[PK_SLO_MAX_ALERTS];
+    int n_rules = def.n_alerts;
+    memcpy(rules, def.alert, sizeof rules);
+    if (req->long_window_ms || req->short_window_ms || req->factor) {
+        if (req->long_window_ms <= 0 || req->short_window_ms <= 0 || !(req->factor > 0) ||
+            req->long_window_ms % 60000 || req->short_window_ms % 60000 ||
+            req->long_window_ms * 1000 > 7 * 24 * HOUR_US || req->short_window_ms > req->long_window_ms) {
+            *invalid = 1;
+            snprintf(err, errlen, "a burn-rate rule needs whole-minute windows, short <= long <= 7 days, and a "
+                                  "factor > 0");
+            return -1;
+        }
+        n_rules = 1;
+        rules[0] = (struct pk_slo_alert_opts){req->long_window_ms * 1000, req->short_window_ms * 1000, req->factor};
+    }
+    int64_t longest = 0;
+    for (int k = 0; k < n_rules; k++)
+        longest = rules[k].long_us > longest ? rules[k].long_us : longest;
+    int64_t from = rollup_floor(s->since_us, MINUTE_US) - longest;
+    struct alarms l = {0};
+    int rc = -1;
+    for (size_t i = 0; i < s->n_checks; i++) {
+        const struct store_check_meta *m = s->checks[i];
+        if (!(m->slo_target_percent > 0))
+            continue;
+        struct pk_an_bucket *b = NULL;
+        size_t nb = 0;
+        if (minutes_read(s, m, from, s->until_us, &b, &nb, err, errlen) < 0)
+            goto out;
+        int bad = 0;
+        for (int k = 0; k < n_rules && !bad; k++)
+            bad = slo_rule_of(s, m, k, &rules[k], b, from, &l, err, errlen) < 0;
+        free(b);
+        if (bad)
+            goto out;
+    }
+    Picket__V1__SloBacktestResponse *r = rpc_query_alloc(s->a, sizeof *r);
+    Picket__V1__SloBurnAlarm *items = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *items);
+    Picket__V1__SloBurnAlarm **ptrs = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *ptrs);
+    if (!r || !items || !ptrs) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    picket__v1__slo_backtest_response__init(r);
+    r->since_us = s->since_us;
+    r->until_us = s->until_us;
+    for (size_t i = 0; i < l.n; i++) {
+        const struct alarm *a = &l.v[i];
+        picket__v1__slo_burn_alarm__init(&items[i]);
+        if (!(items[i].check_name = astrdup(s, a->m->name)) || !(items[i].service = astrdup(s, a->m->service))) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        items[i].long_window_us = rules[a->rule].long_us;
+        items[i].short_window_us = rules[a->rule].short_us;
+        items[i].factor = rules[a->rule].factor;
+        items[i].fired_at_us = a->fired;
+        items[i].cleared_at_us = a->cleared;
+        items[i].burn_long = a->a;
+        items[i].burn_short = a->b;
+        ptrs[i] = &items[i];
+    }
+    r->alarms = ptrs;
+    r->n_alarms = l.n;
+    *resp = &r->base;
+    rc = 0;
+out:
+    free(l.v);
+    return rc;
+}
+
+int rpc_backtest_run(const struct rpc_query_scope *s, enum rpc_query_kind kind, const ProtobufCMessage *req,
+                     ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
+{
+    if (s->until_us - s->since_us > RPC_BACKTEST_MAX_US) {
+        *invalid = 1;
+        snprintf(err, errlen, "a back-test replays at most 31 days (asked for %.1f days)",
+                 (double)(s->until_us - s->since_us) / 86400e6);
+        return -1;
+    }
+    if (kind == RQ_REGRESSIONS)
+        return run_regressions(s, (const Picket__V1__RegressionsRequest *)req, resp, err, errlen, invalid);
+    return run_slo_backtest(s, (const Picket__V1__SloBacktestRequest *)req, resp, err, errlen, invalid);
+}

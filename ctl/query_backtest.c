@@ -1,0 +1,152 @@
+/* query_backtest.c: the answers of the back-tests, `picketctl regressions` and
+ * `picketctl slo --backtest`, as a table, JSON or CSV: one line per alarm the
+ * rule would have raised, with when it fired and cleared. Prints what the
+ * collector computed; computes nothing itself. */
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "query_int.h"
+
+static void fmt_time(char *buf, size_t size, int64_t us)
+{
+    if (us == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_object *jnum(double v) { return isnan(v) || isinf(v) ? NULL : json_object_new_double(v); }
+static json_object *jtime(int64_t us) { return us ? json_object_new_int64(us) : NULL; }
+
+void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format fmt)
+{
+    if (fmt == JSON) {
+        json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
+        json_object_object_add(root, "threshold", json_object_new_double(r->threshold));
+        json_object_object_add(root, "consecutive", json_object_new_int(r->consecutive));
+        json_object_object_add(root, "checks_learning", json_object_new_int(r->checks_learning));
+        for (size_t i = 0; i < r->n_alarms; i++) {
+            const Picket__V1__RegressionAlarm *a = r->alarms[i];
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "check", json_object_new_string(a->check_name));
+            json_object_object_add(o, "service", json_object_new_string(a->service));
+            json_object_object_add(o, "fired_at_us", json_object_new_int64(a->fired_at_us));
+            json_object_object_add(o, "since_us", json_object_new_int64(a->since_us));
+            json_object_object_add(o, "cleared_at_us", jtime(a->cleared_at_us));
+            json_object_object_add(o, "score", jnum(a->score));
+            json_object_object_add(o, "p95_us", jnum(a->p95_us));
+            json_object_object_add(o, "expected_p95_us", jnum(a->expected_p95_us));
+            json_object_array_add(arr, o);
+        }
+        json_object_object_add(root, "alarms", arr);
+        query_print_json(root);
+        return;
+    }
+    if (fmt == CSV)
+        printf("check,service,fired_at_us,since_us,cleared_at_us,score,p95_us,expected_p95_us\n");
+    else {
+        query_print_window(r->since_us, r->until_us);
+        printf("rule: hourly p95 beyond robust z %g for %d hours in a row (docs/ANALYTICS.md)\n", r->threshold,
+               r->consecutive);
+        if (r->checks_learning)
+            printf("%d check(s) still learning at the end (under a week of history): no verdict for them\n",
+                   r->checks_learning);
+        if (r->n_alarms == 0) {
+            printf("no alarm would have been raised\n");
+            return;
+        }
+        printf("\n%-28s %-21s %-21s %-21s %7s %10s %10s\n", "CHECK", "FIRED", "SINCE", "CLEARED", "SCORE", "P95",
+               "EXPECTED");
+    }
+    for (size_t i = 0; i < r->n_alarms; i++) {
+        const Picket__V1__RegressionAlarm *a = r->alarms[i];
+        if (fmt == CSV) {
+            query_csv_str(stdout, a->check_name);
+            putchar(',');
+            query_csv_str(stdout, a->service);
+            printf(",%lld,%lld,", (long long)a->fired_at_us, (long long)a->since_us);
+            if (a->cleared_at_us)
+                printf("%lld", (long long)a->cleared_at_us);
+            putchar(',');
+            query_csv_num(stdout, a->score);
+            putchar(',');
+            query_csv_num(stdout, a->p95_us);
+            putchar(',');
+            query_csv_num(stdout, a->expected_p95_us);
+            putchar('\n');
+            continue;
+        }
+        char fired[32], since[32], cleared[32], p95[32], expected[32];
+        fmt_time(fired, sizeof fired, a->fired_at_us);
+        fmt_time(since, sizeof since, a->since_us);
+        fmt_time(cleared, sizeof cleared, a->cleared_at_us);
+        query_fmt_us(p95, sizeof p95, a->p95_us);
+        query_fmt_us(expected, sizeof expected, a->expected_p95_us);
+        printf("%-28s %-21s %-21s %-21s %7.1f %10s %10s\n", a->check_name, fired, since, cleared, a->score, p95,
+               expected);
+    }
+}
+
+void query_out_slo_backtest(const Picket__V1__SloBacktestResponse *r, enum format fmt)
+{
+    if (fmt == JSON) {
+        json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
+        for (size_t i = 0; i < r->n_alarms; i++) {
+            const Picket__V1__SloBurnAlarm *a = r->alarms[i];
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "check", json_object_new_string(a->check_name));
+            json_object_object_add(o, "service", json_object_new_string(a->service));
+            json_object_object_add(o, "long_window_us", json_object_new_int64(a->long_window_us));
+            json_object_object_add(o, "short_window_us", json_object_new_int64(a->short_window_us));
+            json_object_object_add(o, "factor", json_object_new_double(a->factor));
+            json_object_object_add(o, "fired_at_us", json_object_new_int64(a->fired_at_us));
+            json_object_object_add(o, "cleared_at_us", jtime(a->cleared_at_us));
+            json_object_object_add(o, "burn_long", jnum(a->burn_long));
+            json_object_object_add(o, "burn_short", jnum(a->burn_short));
+            json_object_array_add(arr, o);
+        }
+        json_object_object_add(root, "alarms", arr);
+        query_print_json(root);
+        return;
+    }
+    if (fmt == CSV)
+        printf("check,service,long_window_s,short_window_s,factor,fired_at_us,cleared_at_us,burn_long,burn_short\n");
+    else {
+        query_print_window(r->since_us, r->until_us);
+        if (r->n_alarms == 0) {
+            printf("no burn-rate alarm would have been raised (checks without an slo: key are not judged)\n");
+            return;
+        }
+        printf("%-28s %-14s %-21s %-21s %s\n", "CHECK", "RULE", "FIRED", "CLEARED", "BURN (long/short)");
+    }
+    for (size_t i = 0; i < r->n_alarms; i++) {
+        const Picket__V1__SloBurnAlarm *a = r->alarms[i];
+        if (fmt == CSV) {
+            query_csv_str(stdout, a->check_name);
+            putchar(',');
+            query_csv_str(stdout, a->service);
+            printf(",%lld,%lld,%.17g,%lld,", (long long)(a->long_window_us / 1000000),
+                   (long long)(a->short_window_us / 1000000), a->factor, (long long)a->fired_at_us);
+            if (a->cleared_at_us)
+                printf("%lld", (long long)a->cleared_at_us);
+            putchar(',');
+            query_csv_num(stdout, a->burn_long);
+            putchar(',');
+            query_csv_num(stdout, a->burn_short);
+            putchar('\n');
+            continue;
+        }
+        char rule[64], fired[32], cleared[32];
+        snprintf(rule, sizeof rule, "%lldm/%lldm>%g", (long long)(a->long_window_us / 60000000),
+                 (long long)(a->short_window_us / 60000000), a->factor);
+        fmt_time(fired, sizeof fired, a->fired_at_us);
+        fmt_time(cleared, sizeof cleared, a->cleared_at_us);
+        printf("%-28s %-14s %-21s %-21s %.1fx / %.1fx\n", a->check_name, rule, fired, cleared, a->burn_long,
+               a->burn_short);
+    }
+}
