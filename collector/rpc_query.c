@@ -19,6 +19,7 @@
 #include "result.h"
 #include "rollup.h"
 #include "rpc_backtest.h"
+#include "rpc_metric_baseline.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -504,6 +505,21 @@ static Picket__V1__BaselineState *baseline_of(struct ctx *c, const struct store_
         bs->since_us = reg.state == PK_REG_RAISED ? reg.since_us : 0;
         bs->excluded_points = (int64_t)reg.excluded_points;
         bs->state = (char *)regression_state_names[reg.state];
+    }
+    /* Metrics come from raw results: only when the report is for one check. */
+    if (c->n_checks == 1) {
+        size_t n_ex = 0;
+        for (size_t i = 0; i < n; i++)
+            if (excluded[i])
+                t[n_ex++] = t[i]; /* t is not needed any more: reuse it for the excluded hours */
+        if (rpc_metric_baselines(c->store, c->a, m->name, c->region, split, BASELINE_HISTORY_US, BASELINE_RECENT_US, t,
+                                 n_ex, bs, c->err, c->errlen) < 0) {
+            free(rows);
+            free(t);
+            free(y);
+            free(excluded);
+            return NULL;
+        }
     }
     free(rows);
     free(t);

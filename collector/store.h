@@ -269,6 +269,18 @@ struct store_rollup_row {
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
 
+/* One metric's median over the successful results of one hour. */
+struct store_metric_point {
+    char metric[64];
+    int64_t hour_us;
+    double median;
+};
+/* The hourly medians of every numeric metric check extracts, over [since, until)
+ * (region NULL: all), sorted by metric name then hour; at most 20,000 rows.
+ * Reads raw results (collector/store/metrics.c). *out is malloc'd: free(). */
+int store_metric_hourly(struct store *s, const char *check, const char *region, int64_t since_us, int64_t until_us,
+                        struct store_metric_point **out, size_t *n, char *err, size_t errlen);
+
 /* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
 
 struct store_backfill_day {

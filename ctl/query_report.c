@@ -24,6 +24,21 @@ static json_object *json_baseline(const Picket__V1__BaselineState *b)
     json_object_object_add(o, "expected_p95_us", json_num_or_null(b->expected_p95_us));
     json_object_object_add(o, "state", json_object_new_string(b->state && b->state[0] ? b->state : "no_history"));
     json_object_object_add(o, "excluded_points", json_object_new_int64(b->excluded_points));
+    json_object *metrics = json_object_new_array();
+    for (size_t i = 0; i < b->n_metrics; i++) {
+        const Picket__V1__MetricBaseline *mb = b->metrics[i];
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "metric", json_object_new_string(mb->metric));
+        json_object_object_add(m, "state", json_object_new_string(mb->state));
+        json_object_object_add(m, "history_points", json_object_new_int64(mb->history_points));
+        json_object_object_add(m, "regression", json_object_new_boolean(mb->regression));
+        json_object_object_add(m, "since_us", mb->regression ? json_object_new_int64(mb->since_us) : NULL);
+        json_object_object_add(m, "last_score", json_num_or_null(mb->last_score));
+        json_object_object_add(m, "last_value", json_num_or_null(mb->last_value));
+        json_object_object_add(m, "expected", json_num_or_null(mb->expected));
+        json_object_array_add(metrics, m);
+    }
+    json_object_object_add(o, "metrics", metrics);
     return o;
 }
 
@@ -34,7 +49,10 @@ static const char *baseline_word(const Picket__V1__BaselineState *b)
         return "-";
     if (b->state && !strcmp(b->state, "learning"))
         return "learn"; /* under a week of its own history: no verdict yet */
-    return b->regression ? "REGR" : "ok";
+    int metric_regressed = 0;
+    for (size_t i = 0; i < b->n_metrics; i++)
+        metric_regressed |= b->metrics[i]->regression;
+    return b->regression || metric_regressed ? "REGR" : "ok";
 }
 
 static void report_json(const Picket__V1__ReportResponse *r)

@@ -62,12 +62,17 @@ def results():
                     continue
                 seq += 1
                 failed = check == "flaky" and (t == FAIL_AT or (t == BLIP_AT and i == 3))
+                metrics = []
+                if check == "steady":  # answer quality: sources drop from 4 to 1 at the step, length stays
+                    rng = random.Random("m/%d/%d" % (t, i))
+                    metrics = [pb.Metric(name="sources", value=1 if t >= STEP_AT else 4),
+                               pb.Metric(name="answer_len", value=800 + rng.randrange(-15, 16))]
                 out.append(pb.Result(sequence=seq, check_name=check, check_type="http",
                                      started_at_us=t + i * 10 * MIN + 1_000_000,
                                      outcome=pb.OUTCOME_FAILED if failed else pb.OUTCOME_OK,
                                      error_class=pb.ERROR_CLASS_TIMEOUT if failed else pb.ERROR_CLASS_NONE,
                                      status_code=200, dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1,
-                                     total_us=-1 if failed else latency(check, t, i)))
+                                     total_us=-1 if failed else latency(check, t, i), metrics=metrics))
     return out
 
 
@@ -177,6 +182,20 @@ def main():
             # the hour with one failure in six (over 5 %) is left out of flaky's learning
             assert rep["flaky"]["baseline"]["excluded_points"] >= 1, rep["flaky"]["baseline"]
             assert steady["excluded_points"] == 0, steady
+            # Per-metric baselines, for one check: a drop in answer quality is a regression
+            # (the latency of steady is not); without --check no metric is read.
+            assert steady["metrics"] == [] and stepped["metrics"] == [], steady
+            one = ctl_json(col, "report", "--check", "steady")["checks"][0]["baseline"]
+            assert one["regression"] is False, one
+            mets = {m["metric"]: m for m in one["metrics"]}
+            assert sorted(mets) == ["answer_len", "sources"], one
+            assert mets["sources"]["regression"] is True and mets["sources"]["since_us"] == STEP_AT, mets
+            assert mets["sources"]["last_value"] == 1 and mets["sources"]["expected"] == 4, mets
+            assert mets["sources"]["last_score"] < -3 and mets["sources"]["state"] == "regression", mets
+            assert mets["answer_len"]["regression"] is False and mets["answer_len"]["state"] == "normal", mets
+            assert mets["answer_len"]["history_points"] >= (DAYS - 1) * 24 - 2, mets
+            table = picketctl(col.port, "report", "--check", "steady", cert_cn="read:test").stdout
+            assert "REGR" in [l for l in table.splitlines() if " steady " in l][0], table
             backtest(col)
             print("baseline report: stepped check regression since its step (score %.1f), steady check none; "
                   "back-tests exact" % stepped["last_score"])
