@@ -73,6 +73,10 @@ static double bump(double hour_of_day, double peak)
 }
 
 static double size_lo = 5.0, size_hi = 10.0; /* --sizes */
+/* --metric: the anomalies are drops (a quality metric such as answer length
+ * falling) and the baseline detector is deviant both ways, as the report's
+ * per-metric baselines are; a seasonal shift then moves the peak earlier. */
+static int metric_mode;
 
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks)
 {
@@ -128,8 +132,9 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
         int rel = h - eval_start;
         int in_anomaly = sr->type != A_NONE && rel >= sr->onset && rel < sr->onset + sr->duration;
         if (in_anomaly && sr->type == A_SHIFT)
-            peak_now = peak + shift_hours;
+            peak_now = metric_mode ? peak - shift_hours : peak + shift_hours;
         double v = amplitude * bump(hod, peak_now) - (slot >= 5 * 24 ? weekend : 0.0);
+        double sign = metric_mode ? -1.0 : 1.0;
         v += sigma * gaussian(&s);
         /* short spikes: 1-2 hours, about one a week; noise, not anomalies */
         if (spike_left == 0 && uniform(&s) < 1.0 / WEEK_HOURS) {
@@ -141,9 +146,9 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
             spike_left--;
         }
         if (in_anomaly && sr->type == A_STEP)
-            v += size;
+            v += sign * size;
         if (in_anomaly && sr->type == A_RAMP)
-            v += size * fmin(1.0, (double)(rel - sr->onset + 1) / ramp_hours);
+            v += sign * size * fmin(1.0, (double)(rel - sr->onset + 1) / ramp_hours);
         sr->y[h] = level * exp(v);
     }
     return 0;
@@ -219,6 +224,8 @@ static int evaluate(const struct series *sr, int history_weeks, int kind, double
             ro.base.mad_floor_rel = mad_floor_rel;
         ro.det.threshold = threshold;
         ro.det.k_raise = ro.det.k_clear = k;
+        if (metric_mode)
+            ro.det.direction = PK_DIR_BOTH;
         struct pk_regression reg;
         if (pk_regression_judge(&ro, sr->t_us, sr->y, NULL, (size_t)eval_start, (size_t)eval_start + WEEK_HOURS,
                                 &reg, on_event, &raises, err, sizeof err) < 0) {
@@ -335,8 +342,11 @@ static void usage(FILE *f)
             "                     (default: the library's, pk_baseline_opts_default)\n"
             "  --sizes LO,HI      anomaly sizes, in noise sigmas of the check (default 5,10)\n"
             "  --sweep            also print the baseline detector for a grid of Z and K\n"
+            "  --metric           anomalies are drops of a quality metric, the detector is\n"
+            "                     deviant both ways (the report's per-metric baselines)\n"
             "  --check-goal       exit 1 unless the baseline detector has recall >= 95%%\n"
-            "                     and at most 1 false alarm per check-week\n"
+            "                     and at most 0.1 false alarms per check-week (and say\n"
+            "                     whether steps are found within 1 h)\n"
             "  --verbose          one line per check-week (type, onset, duration, size)\n"
             "  -h, --help         this text\n");
 }
@@ -351,7 +361,8 @@ int main(int argc, char **argv)
         {"k", required_argument, NULL, 'k'},      {"mad-floor", required_argument, NULL, 'f'},
         {"sizes", required_argument, NULL, 'r'},      {"sweep", no_argument, NULL, 'S'},
         {"check-goal", no_argument, NULL, 'g'},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {"metric", no_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0},
     };
     int ch;
     char *end;
@@ -374,6 +385,7 @@ int main(int argc, char **argv)
         case 'S': o.sweep = 1; break;
         case 'g': o.check_goal = 1; break;
         case 'v': o.verbose = 1; break;
+        case 'M': metric_mode = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -438,8 +450,11 @@ int main(int argc, char **argv)
     }
     rc = 0;
     if (o.check_goal) {
-        int met = base.recall >= 0.95 && base.fa_per_week <= 1.0;
-        printf("\ngoal (recall >= 95%%, <= 1 false alarm per check-week): %s\n", met ? "met" : "NOT met");
+        int met = base.recall >= 0.95 && base.fa_per_week <= 0.1;
+        printf("\ngoal (recall >= 95%%, <= 0.1 false alarms per check-week): %s\n", met ? "met" : "NOT met");
+        /* reported, not enforced: on hourly windows k = 3 cannot be under 3 h */
+        printf("goal (steps found within 1 h, median): %s (%.0f h)\n",
+               base.delay_type[A_STEP] <= 1.0 ? "met" : "NOT met", base.delay_type[A_STEP]);
         rc = met ? 0 : 1;
     }
 out:
