@@ -654,6 +654,8 @@ static void eval_baseline(struct tick *t, const struct alert_rule *rule, const s
         for (size_t i = 0; ts && y && excluded && i < n; i++) {
             ts[i] = rows[i].bucket_start_us;
             y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+            /* inside an incident as far as the hour's counts tell; stored incidents and
+             * maintenance windows, when the collector keeps them, mark hours here too */
             excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
             if (ts[i] < split)
                 n_hist++;

@@ -101,6 +101,7 @@ static int hourly_read(const struct rpc_query_scope *s, const struct store_check
         if (k < 0 || (size_t)k >= h->n)
             continue;
         h->y[k] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        /* as the alert thread marks them (collector/alerts.c, eval_baseline) */
         h->excluded[k] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
     }
     free(rows);

@@ -19,7 +19,7 @@
 #include "result.h"
 #include "rollup.h"
 #include "rpc_backtest.h"
-#include "rpc_metric_baseline.h"
+#include "rpc_baseline.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -97,6 +97,7 @@ struct ctx {
     char *err;
     size_t errlen;
     int invalid; /* err is the caller's fault */
+    int check_named; /* the window names one check (--check) */
 };
 
 static int fail_invalid(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -125,6 +126,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
     if (c->until_us <= c->since_us && !(slo && !c->since_given))
         return fail_invalid(c, "the window is empty: since must be at least a minute before until");
     const char *check = w ? opt_str(w->check_name) : NULL;
+    c->check_named = check != NULL;
     const char *service = w ? opt_str(w->service) : NULL;
     c->region = w ? opt_str(w->region) : NULL;
     if (c->region) {
@@ -450,90 +452,6 @@ oom:
 }
 
 /* -------------------------------------------------------------- baseline */
-
-#define BASELINE_HISTORY_US (28 * DAY_US)
-#define BASELINE_RECENT_US DAY_US
-
-static const char *const regression_state_names[] = {"no_history", "learning", "normal", "regression"};
-
-/* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
- * until) is the history; the last 24 hourly p95s are judged by
- * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
- * share marks them as inside an incident are left out of learning. */
-static Picket__V1__BaselineState *baseline_of(struct ctx *c, const struct store_check_meta *m)
-{
-    Picket__V1__BaselineState *bs = ralloc(c->a, sizeof *bs);
-    struct store_rollup_row *rows = NULL;
-    int64_t *t = NULL;
-    double *y = NULL;
-    unsigned char *excluded = NULL;
-    size_t n = 0;
-    if (!bs)
-        goto oom;
-    picket__v1__baseline_state__init(bs);
-    bs->last_score = bs->expected_p95_us = bs->last_p95_us = NAN;
-    int64_t split = rollup_floor(c->until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
-    struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
-                                    .check = m->name, .region = c->region, .group = STORE_ROLLUP_BY_CHECK,
-                                    .bucket_us = ROLLUP_HOUR_US};
-    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
-        return NULL;
-    t = calloc(n ? n : 1, sizeof *t);
-    y = calloc(n ? n : 1, sizeof *y);
-    excluded = calloc(n ? n : 1, 1);
-    if (!t || !y || !excluded)
-        goto oom;
-    size_t n_hist = 0;
-    for (size_t i = 0; i < n; i++) {
-        t[i] = rows[i].bucket_start_us;
-        y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-        excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
-        if (t[i] < split)
-            n_hist++;
-    }
-    struct pk_regression_opts ro;
-    pk_regression_opts_default(&ro);
-    struct pk_regression reg;
-    char why[200];
-    if (pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why) == 0) {
-        bs->history_points = (int64_t)reg.history_points;
-        bs->windows = (int64_t)reg.windows;
-        bs->last_score = reg.last_score;
-        bs->last_p95_us = reg.last_value;
-        bs->expected_p95_us = reg.expected;
-        bs->regression = reg.state == PK_REG_RAISED;
-        bs->since_us = reg.state == PK_REG_RAISED ? reg.since_us : 0;
-        bs->excluded_points = (int64_t)reg.excluded_points;
-        bs->state = (char *)regression_state_names[reg.state];
-    }
-    /* Metrics come from raw results: only when the report is for one check. */
-    if (c->n_checks == 1) {
-        size_t n_ex = 0;
-        for (size_t i = 0; i < n; i++)
-            if (excluded[i])
-                t[n_ex++] = t[i]; /* t is not needed any more: reuse it for the excluded hours */
-        if (rpc_metric_baselines(c->store, c->a, m->name, c->region, split, BASELINE_HISTORY_US, BASELINE_RECENT_US, t,
-                                 n_ex, bs, c->err, c->errlen) < 0) {
-            free(rows);
-            free(t);
-            free(y);
-            free(excluded);
-            return NULL;
-        }
-    }
-    free(rows);
-    free(t);
-    free(y);
-    free(excluded);
-    return bs;
-oom:
-    free(rows);
-    free(t);
-    free(y);
-    free(excluded);
-    snprintf(c->err, c->errlen, "out of memory");
-    return NULL;
-}
 
 /* -------------------------------------------------------------- incidents */
 
@@ -1165,7 +1083,9 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         for (size_t k = 0; k < n_raw; k++)
             rc_->open_incidents += raw[k].end_us < 0;
         free(raw);
-        if (!(rc_->trend = trend_of(c, m)) || !(rc_->baseline = baseline_of(c, m)))
+        rc_->trend = trend_of(c, m);
+        if (!rc_->trend || !(rc_->baseline = rpc_baseline_state(c->store, c->a, m, c->region, c->until_us,
+                                                                 c->check_named, c->err, c->errlen)))
             goto out;
         rc_->slo = slo_of(c, m);
         if (!rc_->slo && c->err[0])

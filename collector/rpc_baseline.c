@@ -1,0 +1,207 @@
+/* rpc_baseline.c: the report's baseline column (BaselineState): the check's
+ * hourly p95 judged by pk_regression_judge, the rule the alert thread and
+ * back-testing run, and, for a report of one check, the same rule on every
+ * numeric metric the check extracts, both ways (a drop in answer quality is a
+ * regression like a rise in latency). Reads rollups, and raw results for the
+ * metrics of one check (store_metric_hourly); never includes gRPC; answers live
+ * in the caller's arena. */
+#include "rpc_baseline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics.h"
+#include "rollup.h"
+
+#define BASELINE_HISTORY_US (28 * ROLLUP_DAY_US)
+#define BASELINE_RECENT_US ROLLUP_DAY_US
+
+static const char *const state_names[] = {"no_history", "learning", "normal", "regression"};
+
+#define MAX_METRICS 8 /* PK_MAX_METRICS: a result carries at most this many */
+
+static char *astrdup(struct rpc_query_arena *a, const char *s)
+{
+    size_t n = strlen(s);
+    char *p = rpc_query_alloc(a, n + 1);
+    if (p)
+        memcpy(p, s, n + 1);
+    return p;
+}
+
+/* One metric's points v[0..n) (one metric, by hour) judged into mb. */
+static int judge_metric(const struct store_metric_point *v, size_t n, int64_t from, size_t hours, size_t n_hist,
+                        const int64_t *excluded_hours, size_t n_excluded, int64_t *t, double *y,
+                        unsigned char *ex, Picket__V1__MetricBaseline *mb, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < hours; i++) {
+        t[i] = from + (int64_t)i * ROLLUP_HOUR_US;
+        y[i] = NAN;
+        ex[i] = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = (v[i].hour_us - from) / ROLLUP_HOUR_US;
+        if (k >= 0 && (size_t)k < hours)
+            y[k] = v[i].median;
+    }
+    for (size_t i = 0; i < n_excluded; i++) {
+        int64_t k = (excluded_hours[i] - from) / ROLLUP_HOUR_US;
+        if (k >= 0 && (size_t)k < hours)
+            ex[k] = 1;
+    }
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    ro.det.direction = PK_DIR_BOTH;
+    struct pk_regression r;
+    if (pk_regression_judge(&ro, t, y, ex, n_hist, hours, &r, NULL, NULL, err, errlen) < 0)
+        return -1;
+    mb->state = (char *)state_names[r.state];
+    mb->history_points = (int64_t)r.history_points;
+    mb->last_score = r.last_score;
+    mb->last_value = r.last_value;
+    mb->expected = r.expected;
+    mb->regression = r.state == PK_REG_RAISED;
+    mb->since_us = r.state == PK_REG_RAISED ? r.since_us : 0;
+    return 0;
+}
+
+/* Hourly medians of check's metrics over [split - history, split + recent): the
+ * hours before split learn, the rest are judged, both directions deviant; hours
+ * whose start is in excluded_hours are left out of learning. Fills bs->metrics. */
+static int metric_baselines(struct store *s, struct rpc_query_arena *a, const char *check, const char *region,
+                            int64_t split, const int64_t *excluded_hours, size_t n_excluded,
+                            Picket__V1__BaselineState *bs, char *err, size_t errlen)
+{
+    const int64_t history_us = BASELINE_HISTORY_US, recent_us = BASELINE_RECENT_US;
+    int64_t from = split - history_us;
+    size_t hours = (size_t)((history_us + recent_us) / ROLLUP_HOUR_US), n_hist = (size_t)(history_us / ROLLUP_HOUR_US);
+    struct store_metric_point *v = NULL;
+    size_t n = 0;
+    if (store_metric_hourly(s, check, region, from, split + recent_us, &v, &n, err, errlen) < 0)
+        return -1;
+    int64_t *t = calloc(hours, sizeof *t);
+    double *y = calloc(hours, sizeof *y);
+    unsigned char *ex = calloc(hours, 1);
+    size_t n_metrics = 0;
+    for (size_t i = 0; i < n; i++)
+        n_metrics += i == 0 || strcmp(v[i].metric, v[i - 1].metric) != 0;
+    if (n_metrics > MAX_METRICS)
+        n_metrics = MAX_METRICS;
+    Picket__V1__MetricBaseline *items = rpc_query_alloc(a, (n_metrics ? n_metrics : 1) * sizeof *items);
+    Picket__V1__MetricBaseline **ptrs = rpc_query_alloc(a, (n_metrics ? n_metrics : 1) * sizeof *ptrs);
+    int rc = -1;
+    if (!t || !y || !ex || !items || !ptrs) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < n_metrics;) {
+        size_t j = i;
+        while (j < n && strcmp(v[j].metric, v[i].metric) == 0)
+            j++;
+        picket__v1__metric_baseline__init(&items[k]);
+        if (!(items[k].metric = astrdup(a, v[i].metric))) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        if (judge_metric(v + i, j - i, from, hours, n_hist, excluded_hours, n_excluded, t, y, ex, &items[k], err,
+                         errlen) < 0)
+            goto out;
+        ptrs[k] = &items[k];
+        k++;
+        i = j;
+    }
+    bs->metrics = ptrs;
+    bs->n_metrics = k;
+    rc = 0;
+out:
+    free(v);
+    free(t);
+    free(y);
+    free(ex);
+    return rc;
+}
+
+/* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
+ * until) is the history; the last 24 hourly p95s are judged by
+ * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
+ * share marks them as inside an incident are left out of learning. */
+Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_query_arena *a,
+                                              const struct store_check_meta *m, const char *region, int64_t until_us,
+                                              int with_metrics, char *err, size_t errlen)
+{
+    Picket__V1__BaselineState *bs = rpc_query_alloc(a, sizeof *bs);
+    struct store_rollup_row *rows = NULL;
+    int64_t *t = NULL;
+    double *y = NULL;
+    unsigned char *excluded = NULL;
+    size_t n = 0;
+    if (!bs)
+        goto oom;
+    picket__v1__baseline_state__init(bs);
+    bs->last_score = bs->expected_p95_us = bs->last_p95_us = NAN;
+    int64_t split = rollup_floor(until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
+    struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
+                                    .check = m->name, .region = region, .group = STORE_ROLLUP_BY_CHECK,
+                                    .bucket_us = ROLLUP_HOUR_US};
+    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
+        return NULL;
+    t = calloc(n ? n : 1, sizeof *t);
+    y = calloc(n ? n : 1, sizeof *y);
+    excluded = calloc(n ? n : 1, 1);
+    if (!t || !y || !excluded)
+        goto oom;
+    size_t n_hist = 0;
+    for (size_t i = 0; i < n; i++) {
+        t[i] = rows[i].bucket_start_us;
+        y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        /* inside an incident as far as the hour's counts tell; stored incidents and
+         * maintenance windows, when the collector keeps them, mark hours here too */
+        excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
+        if (t[i] < split)
+            n_hist++;
+    }
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    struct pk_regression reg;
+    char why[200];
+    if (pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why) == 0) {
+        bs->history_points = (int64_t)reg.history_points;
+        bs->windows = (int64_t)reg.windows;
+        bs->last_score = reg.last_score;
+        bs->last_p95_us = reg.last_value;
+        bs->expected_p95_us = reg.expected;
+        bs->regression = reg.state == PK_REG_RAISED;
+        bs->since_us = reg.state == PK_REG_RAISED ? reg.since_us : 0;
+        bs->excluded_points = (int64_t)reg.excluded_points;
+        bs->state = (char *)state_names[reg.state];
+    }
+    /* Metrics come from raw results: only when the report is for one check. */
+    if (with_metrics) {
+        size_t n_ex = 0;
+        for (size_t i = 0; i < n; i++)
+            if (excluded[i])
+                t[n_ex++] = t[i]; /* t is not needed any more: reuse it for the excluded hours */
+        if (metric_baselines(store, a, m->name, region, split, t, n_ex, bs, err, errlen) < 0) {
+            free(rows);
+            free(t);
+            free(y);
+            free(excluded);
+            return NULL;
+        }
+    }
+    free(rows);
+    free(t);
+    free(y);
+    free(excluded);
+    return bs;
+oom:
+    free(rows);
+    free(t);
+    free(y);
+    free(excluded);
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+}
