@@ -145,6 +145,16 @@ def backtest(col):
     # 1/6 over the hour is 16.7x, under 20: the blip stays quiet, the second failure
     # of the outage (2/6 = 33x) fires it
     assert [a["fired_at_us"] for a in got["alarms"]] == [FAIL_AT + 11 * MIN], got
+    # the table and CSV forms say the same
+    table = picketctl(col.port, "regressions", *window, cert_cn="read:test").stdout
+    rows = [l for l in table.splitlines() if l.startswith("stepped ")]
+    assert len(rows) == 1 and rfc3339(STEP_AT + 3 * HOUR) in rows[0] and rfc3339(STEP_AT) in rows[0], table
+    assert "1 check(s) still learning" in table, table
+    csv = picketctl(col.port, "slo", "--backtest", *window, "--csv", cert_cn="read:test").stdout.splitlines()
+    assert csv[0].startswith("check,service,long_window_s") and len(csv) == 4, csv
+    assert csv[2].split(",")[:6] == ["flaky", "", "3600", "300", "14.4", str(FAIL_AT + MIN)], csv
+    table = picketctl(col.port, "slo", "--backtest", *window, cert_cn="read:test").stdout
+    assert "60m/5m>14.4" in table and "360m/30m>6" in table, table
     bad = picketctl(col.port, "slo", "--backtest", "--factor", "3", cert_cn="read:test")
     assert bad.returncode == 2 and "together" in bad.stderr, (bad.returncode, bad.stderr)
 
