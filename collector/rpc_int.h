@@ -111,6 +111,12 @@ struct stream {
     int skew_logged;           /* the probe's heartbeat clock is past the skew bound (logged once) */
     int64_t checks_version; /* what the probe runs (Hello, then its acks); 0 = local files */
     int64_t checks_sent;    /* the last version queued to it on this stream */
+    /* The checks this probe may send results for (registered or assigned), sorted
+     * by name; loaded on the control thread after Hello and after each accepted
+     * CheckSet, during which reads stop (checks_loading). Owned; freed with s. */
+    struct store_probe_check *checks;
+    size_t n_checks;
+    int checks_loading;
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;
     grpc_metadata_array trailing;
@@ -125,6 +131,7 @@ struct server {
     int plaintext; /* --insecure-plaintext: every caller may do everything */
     int hello_timeout_ms;
     int64_t max_skew_us;
+    int skip_result_validation; /* benchmarks only: results are not checked against the probe's checks */
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;
@@ -207,6 +214,8 @@ enum rpc_counter {
     RPC_STAT_QUERIES,
     RPC_STAT_PAUSED,
     RPC_STAT_AUTH_DENIED,
+    RPC_STAT_FOREIGN_RESULTS, /* streams closed for a result of a check the probe does not run */
+    RPC_STAT_REVOKED_STREAMS, /* open streams closed because their credential was revoked */
     RPC_STAT_COUNTERS
 };
 
