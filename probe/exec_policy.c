@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "pk_error.h"
+#include "template.h"
 
 /* Environment names that make an allowed program load or run other code. */
 static const char *const risky_env[] = {"BASH_ENV", "ENV", "IFS", "PATH", "PYTHONPATH", "PYTHONSTARTUP",
@@ -81,28 +82,55 @@ static int program_allowed(const struct exec_policy *p, const char *program)
     return 0;
 }
 
+/* argv[0] as it will run: rendered with the check's variables (the probe's own
+ * --var overrides win over the pushed file's). NULL + err when it does not render
+ * to one fixed string. Caller frees. */
+static char *rendered_program(const struct pk_check *c, char *err, size_t errlen)
+{
+    const char *src = c->u.exec.argv && c->u.exec.argv[0] ? c->u.exec.argv[0] : "";
+    char *a = NULL, *b = NULL, why[300];
+    if (pk_check_render(c, src, NULL, 0, NULL, 0, &a, NULL, why, sizeof why) < 0 ||
+        pk_check_render(c, src, NULL, 0, NULL, 0, &b, NULL, why, sizeof why) < 0) {
+        free(a);
+        pk_fail(err, errlen, "check %s: exec command '%s' from central assignment does not render: %s", c->name, src,
+                why);
+        return NULL;
+    }
+    if (strcmp(a, b) != 0) {
+        free(a);
+        free(b);
+        pk_fail(err, errlen, "check %s: exec command '%s' from central assignment is not one fixed program", c->name,
+                src);
+        return NULL;
+    }
+    free(b);
+    return a;
+}
+
 static int check_one(const struct exec_policy *p, const struct pk_check *c, char *err, size_t errlen)
 {
     const struct pk_exec_options *o = &c->u.exec;
-    const char *program = o->argv && o->argv[0] ? o->argv[0] : "";
     if (o->shell) {
         if (!p->allow_shell)
             return pk_fail(err, errlen,
                            "check %s: exec with shell: true from central assignment not allowed on this probe "
                            "(start it with --allow-pushed-shell)",
                            c->name);
-    } else if (strstr(program, "{{")) {
-        return pk_fail(err, errlen,
-                       "check %s: exec command '%s' from central assignment is a template; a pushed command must "
-                       "be written out",
-                       c->name, program);
-    } else if (!program_allowed(p, program)) {
-        return pk_fail(err, errlen,
-                       p->n_allow ? "check %s: exec of '%s' from central assignment not allowed on this probe "
-                                    "(not under any --allow-pushed-exec)"
-                                  : "check %s: exec of '%s' from central assignment not allowed on this probe "
-                                    "(start it with --allow-pushed-exec)",
-                       c->name, program);
+    } else {
+        char *program = rendered_program(c, err, errlen);
+        if (!program)
+            return -1;
+        int ok = program_allowed(p, program);
+        if (!ok)
+            pk_fail(err, errlen,
+                    p->n_allow ? "check %s: exec of '%s' from central assignment not allowed on this probe "
+                                 "(not under any --allow-pushed-exec)"
+                               : "check %s: exec of '%s' from central assignment not allowed on this probe "
+                                 "(start it with --allow-pushed-exec)",
+                    c->name, program);
+        free(program);
+        if (!ok)
+            return -1;
     }
     for (size_t k = 0; k < o->n_env; k++) {
         const char *name = o->env[k].key;

@@ -26,7 +26,8 @@ int exec_policy_add(struct exec_policy *p, const char *spec, char *err, size_t e
 void exec_policy_free(struct exec_policy *p);
 
 /* 0 when every exec check of set may run under p; otherwise -1 with err saying
- * which check, why, and which option allows it. */
+ * which check, why, and which option allows it. A templated command is judged
+ * as it renders with the check's variables (the probe's --var overrides win). */
 int exec_policy_check(const struct exec_policy *p, const struct pk_checkset *set, char *err, size_t errlen);
 
 #endif

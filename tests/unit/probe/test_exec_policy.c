@@ -60,6 +60,20 @@ static void directories_and_commands(void **state)
                              sizeof err), -1);
     assert_non_null(strstr(err, "LD_PRELOAD"));
     assert_int_equal(verdict(&p, "{command: [/opt/plugins/check_x], env: {LANG: C}}", err, sizeof err), 0);
+    /* a templated command is judged as it renders */
+    char doc[] = "vars: {d: /opt/plugins, e: /tmp}\nchecks:\n"
+                 "  - {name: t1, type: exec, interval: 1s, exec: {command: ['{{d}}/check_x']}}\n";
+    struct pk_checkset set = {0};
+    char lerr[512];
+    assert_int_equal(pk_checkset_load_string(doc, strlen(doc), "t.yaml", &set, lerr, sizeof lerr), 0);
+    assert_int_equal(exec_policy_check(&p, &set, err, sizeof err), 0);
+    pk_checkset_free(&set);
+    char doc2[] = "vars: {d: /opt/plugins, e: /tmp}\nchecks:\n"
+                  "  - {name: t2, type: exec, interval: 1s, exec: {command: ['{{e}}/evil']}}\n";
+    assert_int_equal(pk_checkset_load_string(doc2, strlen(doc2), "t.yaml", &set, lerr, sizeof lerr), 0);
+    assert_int_equal(exec_policy_check(&p, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "check t2: exec of '/tmp/evil'"));
+    pk_checkset_free(&set);
     /* shell needs its own allowance */
     assert_int_equal(verdict(&p, "{command: 'echo hi', shell: true}", err, sizeof err), -1);
     p.allow_shell = 1;
