@@ -40,6 +40,7 @@ struct serve_limits {
     int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
     int retention_days, rollups_off, compact_interval_s;
     int skip_result_validation; /* hidden, benchmarks only */
+    const char *deny_certificates;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
     const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
 };
@@ -105,6 +106,11 @@ static const struct pk_option options[] = {
     {.name = "tls-key", .kind = PK_OPT_STRING, .env = "PICKET_TLS_KEY", .flags = PK_OPTF_ENV_ELSEWHERE,
      .offset = OFF(tls.key_file), .metavar = "FILE", .help = "its private key"},
     {.name = "token-file", .kind = PK_OPT_CALL, .set = pk_opts_set_token_file, .offset = OFF(tls), .metavar = "FILE"},
+    {.name = "deny-certificates", .kind = PK_OPT_STRING, .env = "PICKET_DENY_CERTIFICATES",
+     .offset = OFF(limits.deny_certificates), .metavar = "FILE",
+     .help = "client certificates refused by SHA-256 fingerprint, one per line\n"
+             "(openssl x509 -noout -fingerprint -sha256); re-read within a second\n"
+             "of a change, and open streams of a denied certificate are closed\n"},
     {.name = "insecure-plaintext", .kind = PK_OPT_FLAG, .offset = OFF(tls.insecure_plaintext),
      .help = "no TLS and no authentication: development only (warns at every start)"},
     {.name = "since", .kind = PK_OPT_STRING, .offset = OFF(since), .metavar = "T",
@@ -655,7 +661,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                      .heartbeat_ms = limits->heartbeat_ms,
                                      .hello_timeout_ms = limits->hello_timeout_ms,
                                      .max_clock_skew_ms = limits->max_clock_skew_ms,
-                                     .skip_result_validation = limits->skip_result_validation};
+                                     .skip_result_validation = limits->skip_result_validation,
+                                     .deny_certificates = limits->deny_certificates};
     rc = rpc_server_run(&rcfg, &stop_requested, err, sizeof err);
     if (rc < 0) {
         ingest_stop(in);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "cert_deny.h"
 #include "ingest.h"
 #include "picket/v1/picket.pb-c.h"
 #include "rpc_query.h"
@@ -45,6 +46,7 @@ struct call_auth {
     struct pk_identity who;                  /* role PK_ROLE_NONE while a token is unresolved */
     char token_hash[PK_TOKEN_HASH_HEX + 1]; /* "" unless the credential is a token */
     int64_t credential_id;                   /* the token's row, for logs */
+    char cert_sha256[65];                    /* a certificate's fingerprint when a deny list is on; else "" */
 };
 
 struct unary;
@@ -132,6 +134,7 @@ struct server {
     int hello_timeout_ms;
     int64_t max_skew_us;
     int skip_result_validation; /* benchmarks only: results are not checked against the probe's checks */
+    struct cert_deny *deny;     /* --deny-certificates; NULL: none */
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;

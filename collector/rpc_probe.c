@@ -272,12 +272,38 @@ static struct stream **streams_snapshot(struct server *srv, size_t *n)
 
 static void recheck_stream_credentials(struct store *store, struct server *srv);
 
+/* Closes every open stream whose certificate is on the deny list (re-read when
+ * the file changes, about once a second). Control thread. */
+static void close_denied_certificates(struct server *srv)
+{
+    size_t n = 0;
+    struct stream **list = streams_snapshot(srv, &n);
+    for (size_t i = 0; list && i < n; i++) {
+        struct stream *s = list[i];
+        pthread_mutex_lock(&s->mu);
+        if (!s->finished && s->auth.cert_sha256[0] && cert_deny_has(srv->deny, s->auth.cert_sha256)) {
+            char why[300];
+            snprintf(why, sizeof why, "certificate of '%s' (SHA-256 %s) is on the deny list: this stream is closed",
+                     s->auth.who.name, s->auth.cert_sha256);
+            rpc_stat_add(RPC_STAT_REVOKED_STREAMS, 1);
+            rpc_stream_abort(s, GRPC_STATUS_UNAUTHENTICATED, why);
+        }
+        pthread_mutex_unlock(&s->mu);
+        rpc_stream_unref(s);
+    }
+    free(list);
+}
+
 void rpc_probe_version_poll_job(struct store *store, void *ctx)
 {
     struct server *srv = ctx;
     char err[512];
     if (store && !srv->plaintext)
         recheck_stream_credentials(store, srv);
+    if (srv->deny) {
+        cert_deny_refresh(srv->deny);
+        close_denied_certificates(srv);
+    }
     int64_t version = 0;
     if (store && store_assign_current(store, &version, err, sizeof err) == 0 &&
         version != srv->last_polled_version) {

@@ -677,11 +677,15 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     srv.hello_timeout_ms = cfg->hello_timeout_ms > 0 ? cfg->hello_timeout_ms : 10000;
     srv.max_skew_us = (int64_t)(cfg->max_clock_skew_ms > 0 ? cfg->max_clock_skew_ms : 300000) * 1000;
     srv.skip_result_validation = cfg->skip_result_validation;
+    if (cfg->deny_certificates && !cfg->insecure_plaintext &&
+        !(srv.deny = cert_deny_open(cfg->deny_certificates, err, errlen)))
+        return -1;
     pthread_mutex_init(&srv.streams_mu, NULL);
     atomic_init(&srv.n_streams, 0);
 
     if (server_listen(&srv, cfg, err, errlen) < 0) {
         pthread_mutex_destroy(&srv.streams_mu);
+        cert_deny_close(srv.deny);
         return -1;
     }
     grpc_server_start(srv.server);
@@ -741,6 +745,7 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
     }
     grpc_completion_queue_destroy(srv.cq);
     pthread_mutex_destroy(&srv.streams_mu);
+    cert_deny_close(srv.deny);
     PK_INFO("rpc", "stopped", "%s", "");
     return 0;
 }

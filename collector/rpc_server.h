@@ -21,6 +21,7 @@ struct rpc_server_config {
      * collector's own certificate and key. Required unless insecure_plaintext. */
     const char *tls_ca_pem, *tls_cert_pem, *tls_key_pem;
     int insecure_plaintext;        /* no TLS, no authentication: development only */
+    const char *deny_certificates; /* --deny-certificates FILE: SHA-256 fingerprints refused (NULL: none) */
     int skip_result_validation;    /* benchmarks only (--bench-skip-result-validation): results are
                                       not checked against the checks their probe runs */
 };

@@ -3,7 +3,8 @@
 (docs/SECURITY.md, "Attacks tried"). Each attack is done, then its outcome asserted:
 
 - a revoked token's open stream is closed (UNAUTHENTICATED) within 5 s, and the
-  results it sent after that are not stored;
+  results it sent after that are not stored; the same for a certificate added to
+  the collector's --deny-certificates file, which new calls cannot use either;
 - a pushed exec check is refused by a probe without --allow-pushed-exec (the
   refusal is stored and says which option allows it) and runs on a probe with it;
   `shell: true` needs --allow-pushed-shell as well;
@@ -15,8 +16,10 @@
   `--json` exactly.
 Every loop is bounded in count and time."""
 
+import hashlib
 import json
 import os
+import ssl
 import queue
 import tempfile
 import threading
@@ -24,7 +27,7 @@ import time
 import urllib.request
 
 from picket_env import (PrivatePostgres, Proc, binary, client_security_args, expect, grpc_channel, grpc_stubs,
-                        migrate, picketctl, start_collector, wait_for, write_checks)
+                        migrate, picketctl, pki, start_collector, wait_for, write_checks)
 
 import grpc
 
@@ -122,6 +125,40 @@ def revoked_token_attack(pg, col, tmp):
     expect(stored_later == stored_then, "results stored after the stream was closed")
     expect(metric(col, "picket_collector_revoked_streams_total") >= 1, "revoked stream not counted")
     print("revoked token: stream closed %.2f s after revoke" % closed_after)
+
+
+def denied_certificate_attack(pg, col, deny_file):
+    stub = pb_grpc.ProbeServiceStub(grpc_channel(col.port, "probe:pd"))
+    reg = stub.Register(pb.RegisterRequest(probe_name="pd", region="r5", probe_time_us=now_us(),
+                                           checks=[pb.CheckInfo(name="d-check", type="http")]), timeout=10)
+    s = Stream(stub, reg.probe_id, "pd")
+    s.send(result(1, "d-check"))
+    assert s.next().ack.committed_sequence == 1
+    with open(pki().cert("probe:pd")[0]) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    colons = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+    with open(deny_file, "a") as f:  # the form `openssl x509 -noout -fingerprint -sha256` prints
+        f.write("# the lost laptop\nsha256 Fingerprint=%s\n" % colons)
+    t0 = time.monotonic()
+    code, details = None, None
+    while time.monotonic() - t0 < 10:
+        code, details = ends_with(s.next)
+        if code != grpc.StatusCode.OK:
+            break
+    closed_after = time.monotonic() - t0
+    s.close()
+    expect(code == grpc.StatusCode.UNAUTHENTICATED and "deny list" in (details or ""),
+           "denied certificate's stream: %s %r" % (code, details))
+    expect(closed_after < 5.0, "denied certificate's stream closed after %.2f s (limit 5 s)" % closed_after)
+    code, details = ends_with(lambda: pb_grpc.ProbeServiceStub(grpc_channel(col.port, "probe:pd")).Register(
+        pb.RegisterRequest(probe_name="pd", region="r5", probe_time_us=now_us()), timeout=10))
+    expect(code == grpc.StatusCode.UNAUTHENTICATED and "deny list" in (details or ""),
+           "denied certificate's new call: %s %r" % (code, details))
+    # Another certificate of the same CA still works.
+    other = pb_grpc.ProbeServiceStub(grpc_channel(col.port, "probe:pe"))
+    expect(other.Register(pb.RegisterRequest(probe_name="pe", region="r5", probe_time_us=now_us()),
+                          timeout=10).probe_id > 0, "another certificate refused")
+    print("denied certificate: stream closed %.2f s after the deny list changed" % closed_after)
 
 
 def pushed_exec_attack(pg, col, tmp):
@@ -260,9 +297,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="picket-attacks-")
     with PrivatePostgres() as pg:
         migrate(pg)
-        col = start_collector(pg, logdir=tmp)
+        deny_file = os.path.join(tmp, "denied-certificates")
+        with open(deny_file, "w") as f:
+            f.write("# SHA-256 fingerprints of client certificates to refuse\n")
+        col = start_collector(pg, logdir=tmp, extra=["--tls-ca", pki().ca, "--tls-cert", pki().server_cert,
+                                                     "--tls-key", pki().server_key, "--deny-certificates", deny_file])
         try:
             revoked_token_attack(pg, col, tmp)
+            denied_certificate_attack(pg, col, deny_file)
             foreign_result_attack(pg, col)
             control_character_attack(pg, col)
             pushed_exec_attack(pg, col, tmp)
