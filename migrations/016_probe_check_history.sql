@@ -6,9 +6,10 @@
 -- longer runs (a spool from before a restart with new files, a run in flight when
 -- a new checks version arrived) are still accepted and the probe never wedges.
 -- Rows are added by a trigger on probe_checks, whichever path writes it
--- (Register, a CheckSet ack); they go with the probe or the check.
+-- (Register, a CheckSet ack); they go with the probe or the check. Safe to run
+-- again (test_store_rollups re-applies every migration from 010 on).
 
-CREATE TABLE probe_check_history (
+CREATE TABLE IF NOT EXISTS probe_check_history (
     probe_id   bigint NOT NULL REFERENCES probes (id) ON DELETE CASCADE,
     check_id   bigint NOT NULL REFERENCES checks (id) ON DELETE CASCADE,
     type       text NOT NULL,
@@ -16,7 +17,7 @@ CREATE TABLE probe_check_history (
     PRIMARY KEY (probe_id, check_id, type)
 );
 
-CREATE FUNCTION probe_check_history_add() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION probe_check_history_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO probe_check_history (probe_id, check_id, type)
     SELECT NEW.probe_id, NEW.check_id, c.type FROM checks c WHERE c.id = NEW.check_id
@@ -25,6 +26,7 @@ BEGIN
 END
 $$;
 
+DROP TRIGGER IF EXISTS probe_checks_history ON probe_checks;
 CREATE TRIGGER probe_checks_history AFTER INSERT OR UPDATE ON probe_checks
     FOR EACH ROW EXECUTE FUNCTION probe_check_history_add();
 
