@@ -16,6 +16,25 @@ static const char *need_name(enum need n)
     return n == NEED_PROBE ? "a probe credential" : n == NEED_READ ? "a read credential" : "a write credential";
 }
 
+/* With a deny list on: the certificate's fingerprint, kept in auth (open streams
+ * are checked against the list again), and -1 + why when it is denied. */
+static int certificate_allowed(struct server *srv, grpc_auth_context *ctx, struct call_auth *auth, char *why,
+                               size_t whylen)
+{
+    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, "x509_pem_cert");
+    const grpc_auth_property *pem = grpc_auth_property_iterator_next(&it);
+    if (!pem || cert_fingerprint_pem(pem->value, pem->value_length, auth->cert_sha256) < 0) {
+        snprintf(why, whylen, "certificate of '%s' cannot be checked against the deny list", auth->who.name);
+        return -1;
+    }
+    if (cert_deny_has(srv->deny, auth->cert_sha256)) {
+        snprintf(why, whylen, "certificate of '%s' (SHA-256 %s) is on the deny list", auth->who.name,
+                 auth->cert_sha256);
+        return -1;
+    }
+    return 0;
+}
+
 /* Authenticates a new call from its certificate or its authorization metadata.
  * 0 with *auth filled (the identity, or a token hash to resolve later); -1 with
  * why when the call has no usable credential. CQ thread, no database. */
@@ -40,6 +59,8 @@ static int call_authenticate(struct server *srv, grpc_call *call, const grpc_met
             memcpy(cn, prop->value, n);
             cn[n] = '\0';
             rc = pk_identity_from_cn(cn, &auth->who, why, whylen);
+            if (rc == 0 && srv->deny)
+                rc = certificate_allowed(srv, ctx, auth, why, whylen);
             grpc_auth_context_release(ctx);
             return rc;
         }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "cert_deny.h"
 #include "ingest.h"
 #include "picket/v1/picket.pb-c.h"
 #include "rpc_query.h"
@@ -45,6 +46,7 @@ struct call_auth {
     struct pk_identity who;                  /* role PK_ROLE_NONE while a token is unresolved */
     char token_hash[PK_TOKEN_HASH_HEX + 1]; /* "" unless the credential is a token */
     int64_t credential_id;                   /* the token's row, for logs */
+    char cert_sha256[65];                    /* a certificate's fingerprint when a deny list is on; else "" */
 };
 
 struct unary;
@@ -111,6 +113,12 @@ struct stream {
     int skew_logged;           /* the probe's heartbeat clock is past the skew bound (logged once) */
     int64_t checks_version; /* what the probe runs (Hello, then its acks); 0 = local files */
     int64_t checks_sent;    /* the last version queued to it on this stream */
+    /* The checks this probe may send results for (registered or assigned), sorted
+     * by name; loaded on the control thread after Hello and after each accepted
+     * CheckSet, during which reads stop (checks_loading). Owned; freed with s. */
+    struct store_probe_check *checks;
+    size_t n_checks;
+    int checks_loading;
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;
     grpc_metadata_array trailing;
@@ -125,6 +133,8 @@ struct server {
     int plaintext; /* --insecure-plaintext: every caller may do everything */
     int hello_timeout_ms;
     int64_t max_skew_us;
+    int skip_result_validation; /* benchmarks only: results are not checked against the probe's checks */
+    struct cert_deny *deny;     /* --deny-certificates; NULL: none */
     pthread_mutex_t streams_mu;
     struct stream *streams;
     atomic_long n_streams;
@@ -207,6 +217,8 @@ enum rpc_counter {
     RPC_STAT_QUERIES,
     RPC_STAT_PAUSED,
     RPC_STAT_AUTH_DENIED,
+    RPC_STAT_FOREIGN_RESULTS, /* streams closed for a result of a check the probe does not run */
+    RPC_STAT_REVOKED_STREAMS, /* open streams closed because their credential was revoked */
     RPC_STAT_COUNTERS
 };
 

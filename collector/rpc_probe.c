@@ -167,7 +167,8 @@ static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t 
     if (s->paused && !s->finished) {
         s->paused = 0;
         s->last_recv_mono_us = pk_mono_us(); /* the silence was ours */
-        rpc_stream_post_recv(s);
+        if (!s->checks_loading)
+            rpc_stream_post_recv(s);
     }
     rpc_stream_maybe_finish(s);
     rpc_stream_unref_unlock(s);
@@ -269,10 +270,40 @@ static struct stream **streams_snapshot(struct server *srv, size_t *n)
     return list;
 }
 
+static void recheck_stream_credentials(struct store *store, struct server *srv);
+
+/* Closes every open stream whose certificate is on the deny list (re-read when
+ * the file changes, about once a second). Control thread. */
+static void close_denied_certificates(struct server *srv)
+{
+    size_t n = 0;
+    struct stream **list = streams_snapshot(srv, &n);
+    for (size_t i = 0; list && i < n; i++) {
+        struct stream *s = list[i];
+        pthread_mutex_lock(&s->mu);
+        if (!s->finished && s->auth.cert_sha256[0] && cert_deny_has(srv->deny, s->auth.cert_sha256)) {
+            char why[300];
+            snprintf(why, sizeof why, "certificate of '%s' (SHA-256 %s) is on the deny list: this stream is closed",
+                     s->auth.who.name, s->auth.cert_sha256);
+            rpc_stat_add(RPC_STAT_REVOKED_STREAMS, 1);
+            rpc_stream_abort(s, GRPC_STATUS_UNAUTHENTICATED, why);
+        }
+        pthread_mutex_unlock(&s->mu);
+        rpc_stream_unref(s);
+    }
+    free(list);
+}
+
 void rpc_probe_version_poll_job(struct store *store, void *ctx)
 {
     struct server *srv = ctx;
     char err[512];
+    if (store && !srv->plaintext)
+        recheck_stream_credentials(store, srv);
+    if (srv->deny) {
+        cert_deny_refresh(srv->deny);
+        close_denied_certificates(srv);
+    }
     int64_t version = 0;
     if (store && store_assign_current(store, &version, err, sizeof err) == 0 &&
         version != srv->last_polled_version) {
@@ -294,27 +325,106 @@ struct ack_ctx {
     int64_t probe_id, version;
     int accepted;
     char error[512];
+    struct stream *s; /* with a reference: its checks are reloaded and reading resumes */
 };
 
-static void checks_ack_job(struct store *store, void *ctx)
+static void record_ack(struct store *store, const struct ack_ctx *a)
 {
-    struct ack_ctx *a = ctx;
     char err[512];
     if (store && store_assign_ack(store, a->probe_id, a->version, a->accepted, a->error, err, sizeof err) < 0) {
         char q[600];
         PK_ERROR("rpc", "cannot record a checks ack", "probe_id=%lld error=%s", (long long)a->probe_id,
                  pk_log_q(q, sizeof q, err));
     }
+}
+
+/* Control thread: loads the checks the probe behind s may send results for.
+ * -1 (logged) when the database failed: the caller closes the stream, the probe
+ * reconnects and resends. */
+static int load_stream_checks(struct store *store, struct stream *s, int64_t probe_id)
+{
+    char err[512];
+    struct store_probe_check *checks = NULL;
+    size_t n = 0;
+    if (!store || store_probe_check_types(store, probe_id, &checks, &n, err, sizeof err) < 0) {
+        char q[600];
+        PK_ERROR("rpc", "cannot load a probe's checks", "probe_id=%lld error=%s", (long long)probe_id,
+                 pk_log_q(q, sizeof q, store ? err : "database unavailable"));
+        return -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    free(s->checks);
+    s->checks = checks;
+    s->n_checks = n;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static void checks_ack_job(struct store *store, void *ctx)
+{
+    struct ack_ctx *a = ctx;
+    record_ack(store, a);
+    struct stream *s = a->s;
+    if (s) {
+        int loaded = load_stream_checks(store, s, a->probe_id);
+        pthread_mutex_lock(&s->mu);
+        s->checks_loading = 0;
+        s->last_recv_mono_us = pk_mono_us(); /* the silence was ours */
+        if (loaded < 0 && !s->finished)
+            rpc_stream_abort(s, GRPC_STATUS_UNAVAILABLE, "cannot load the probe's checks; reconnect");
+        else if (!s->paused)
+            rpc_stream_post_recv(s);
+        rpc_stream_maybe_finish(s);
+        rpc_stream_unref_unlock(s);
+    }
     free(a);
 }
 
-/* The probe this stream is authenticated as, for code that must send a probe
- * only what is its own (central check assignment): after an accepted Hello, the
- * registered name of the stream's probe id, which a probe credential has been
- * checked to own; NULL before that. s->mu held. */
-static inline const char *stream_authenticated_probe(const struct stream *s)
+/* ---- credentials of open streams (control thread, about once a second) ---- */
+
+/* Closes every open stream whose bearer token was revoked (or deleted) since it
+ * opened, wherever it was revoked: the credentials table is the one truth, so a
+ * revocation through any collector reaches this one's streams within a poll. */
+static void recheck_stream_credentials(struct store *store, struct server *srv)
 {
-    return s->probe_id ? s->probe_name : NULL;
+    size_t n = 0, k = 0;
+    struct stream **list = streams_snapshot(srv, &n);
+    int64_t *ids = calloc(n ? n : 1, sizeof *ids);
+    unsigned char *dead = calloc(n ? n : 1, 1);
+    struct stream **tok = calloc(n ? n : 1, sizeof *tok);
+    char err[512];
+    if (list && ids && dead && tok) {
+        for (size_t i = 0; i < n; i++)
+            if (list[i]->auth.credential_id > 0) { /* fixed after Hello: read without the lock */
+                ids[k] = list[i]->auth.credential_id;
+                tok[k++] = list[i];
+            }
+        if (k && store_credentials_dead(store, ids, k, dead, err, sizeof err) < 0) {
+            char q[600];
+            PK_ERROR("auth", "cannot re-check open streams' credentials", "streams=%zu error=%s", k,
+                     pk_log_q(q, sizeof q, err));
+            k = 0;
+        }
+        for (size_t i = 0; i < k; i++) {
+            if (!dead[i])
+                continue;
+            pthread_mutex_lock(&tok[i]->mu);
+            if (!tok[i]->finished) {
+                char why[300];
+                snprintf(why, sizeof why, "credential %lld of '%s' was revoked: this stream is closed",
+                         (long long)ids[i], tok[i]->auth.who.name);
+                rpc_stat_add(RPC_STAT_REVOKED_STREAMS, 1);
+                rpc_stream_abort(tok[i], GRPC_STATUS_UNAUTHENTICATED, why);
+            }
+            pthread_mutex_unlock(&tok[i]->mu);
+        }
+    }
+    for (size_t i = 0; list && i < n; i++)
+        rpc_stream_unref(list[i]);
+    free(list);
+    free(ids);
+    free(dead);
+    free(tok);
 }
 
 struct hello_ctx {
@@ -349,6 +459,21 @@ static void hello_job(struct store *store, void *ctx)
                  s->auth.who.name, name, (long long)h->probe_id);
         rpc_stat_add(RPC_STAT_AUTH_DENIED, 1);
     }
+    if (code == GRPC_STATUS_OK) {
+        /* Keep probe_checks right when it reconnects running a pushed version,
+         * then load what it may send results for. */
+        pthread_mutex_lock(&s->mu);
+        int64_t running = s->checks_version;
+        pthread_mutex_unlock(&s->mu);
+        if (running > 0) {
+            struct ack_ctx a = {h->probe_id, running, 1, "", NULL};
+            record_ack(store, &a);
+        }
+        if (load_stream_checks(store, s, h->probe_id) < 0) {
+            code = GRPC_STATUS_UNAVAILABLE;
+            snprintf(why, sizeof why, "cannot load the checks of probe id %lld; retry", (long long)h->probe_id);
+        }
+    }
     pthread_mutex_lock(&s->mu);
     s->hello_pending = 0;
     if (!s->finished) {
@@ -367,14 +492,6 @@ static void hello_job(struct store *store, void *ctx)
             s->refs++;
             if (ingest_job(s->srv->ingest, push_new_stream_job, s) < 0)
                 s->refs--; /* the version poll sends it later */
-            if (s->checks_version > 0) {
-                struct ack_ctx *a = calloc(1, sizeof *a);
-                if (a) {
-                    *a = (struct ack_ctx){s->probe_id, s->checks_version, 1, ""};
-                    if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
-                        free(a);
-                }
-            }
         }
     }
     rpc_stream_maybe_finish(s);
@@ -411,6 +528,43 @@ static void on_hello(struct stream *s, Picket__V1__ProbeMessage *msg)
         free(h);
         rpc_stream_abort(s, GRPC_STATUS_RESOURCE_EXHAUSTED, "collector busy");
     }
+}
+
+static int by_name_and_type(const void *key, const void *elem)
+{
+    const struct pk_result *r = key;
+    const struct store_probe_check *c = elem;
+    int d = strcmp(r->check_name, c->name);
+    return d ? d : strcmp(r->check_type, c->type);
+}
+
+/* A probe may send results only for the checks it registered or was assigned,
+ * each with the type it has: anything else would let one probe overwrite
+ * another's latest result or change a check's type for everyone. -1 + why for
+ * the first result that is not its own. s->mu held. */
+static int check_results_are_own(const struct stream *s, const struct pk_result *results, size_t n,
+                                 const char *quoted_probe, char *why, size_t whylen)
+{
+    const struct store_probe_check *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct pk_result *r = &results[i];
+        /* batches mostly repeat a few names: try the last match first */
+        const struct store_probe_check *c = last && by_name_and_type(r, last) == 0
+                                                ? last
+                                                : bsearch(r, s->checks, s->n_checks, sizeof *s->checks,
+                                                          by_name_and_type);
+        if (!c) {
+            char qc[300], qt[64];
+            snprintf(why, whylen,
+                     "probe %s (id %lld): result seq %llu is for check %s of type %s, which this probe neither "
+                     "registered nor was assigned",
+                     quoted_probe, (long long)s->probe_id, (unsigned long long)r->seq,
+                     pk_log_q(qc, sizeof qc, r->check_name), pk_log_q(qt, sizeof qt, r->check_type));
+            return -1;
+        }
+        last = c;
+    }
+    return 0;
 }
 
 /* A batch of results: checked here, stored by an ingest writer (stream_batch_done). s->mu held. */
@@ -453,6 +607,12 @@ static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
             rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, why);
             return;
         }
+    if (!s->srv->skip_result_validation && check_results_are_own(s, results, n, qp, why, sizeof why) < 0) {
+        free(results);
+        rpc_stat_add(RPC_STAT_FOREIGN_RESULTS, 1);
+        rpc_stream_abort(s, GRPC_STATUS_PERMISSION_DENIED, why);
+        return;
+    }
     s->last_seq = results[n - 1].seq;
     rpc_stat_add(RPC_STAT_BATCHES, 1);
     rpc_stat_add(RPC_STAT_RESULTS, n);
@@ -533,10 +693,24 @@ static void on_checks_ack(struct stream *s, Picket__V1__ProbeMessage *msg)
                 pk_log_q(qe, sizeof qe, ack->error));
     struct ack_ctx *a = calloc(1, sizeof *a);
     if (a) {
-        *a = (struct ack_ctx){s->probe_id, ack->version, ack->accepted ? 1 : 0, ""};
+        *a = (struct ack_ctx){s->probe_id, ack->version, ack->accepted ? 1 : 0, "", NULL};
         pk_strlcpy(a->error, ack->error, sizeof a->error);
-        if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0)
+        if (ack->accepted) {
+            /* Results of the new checks follow the ack: read nothing more until
+             * the control thread has stored it and reloaded the probe's checks. */
+            a->s = s;
+            s->refs++;
+            s->checks_loading = 1;
+        }
+        if (ingest_job(s->srv->ingest, checks_ack_job, a) < 0) {
+            if (a->s) {
+                s->refs--;
+                s->checks_loading = 0;
+            }
             free(a);
+        } else if (a->s) {
+            return;
+        }
     }
     rpc_stream_post_recv(s);
 }

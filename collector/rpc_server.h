@@ -21,6 +21,9 @@ struct rpc_server_config {
      * collector's own certificate and key. Required unless insecure_plaintext. */
     const char *tls_ca_pem, *tls_cert_pem, *tls_key_pem;
     int insecure_plaintext;        /* no TLS, no authentication: development only */
+    const char *deny_certificates; /* --deny-certificates FILE: SHA-256 fingerprints refused (NULL: none) */
+    int skip_result_validation;    /* benchmarks only (--bench-skip-result-validation): results are
+                                      not checked against the checks their probe runs */
 };
 
 /* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED). */
@@ -36,6 +39,8 @@ struct rpc_server_stats {
     unsigned long long queries;
     unsigned long long paused_reads;     /* times a stream was paused for backpressure */
     unsigned long long auth_denied;      /* calls refused for a missing, bad or insufficient credential */
+    unsigned long long foreign_results;  /* streams closed for a result of a check the probe does not run */
+    unsigned long long revoked_streams;  /* open streams closed because their credential was revoked */
     unsigned long long status_errors[RPC_STATUS_CODES]; /* calls and streams ended non-OK, by code */
 };
 /* Process-wide counters; any thread. */

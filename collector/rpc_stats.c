@@ -41,6 +41,8 @@ void rpc_server_get_stats(struct rpc_server_stats *out)
     out->queries = atomic_load(&counters[RPC_STAT_QUERIES]);
     out->paused_reads = atomic_load(&counters[RPC_STAT_PAUSED]);
     out->auth_denied = atomic_load(&counters[RPC_STAT_AUTH_DENIED]);
+    out->foreign_results = atomic_load(&counters[RPC_STAT_FOREIGN_RESULTS]);
+    out->revoked_streams = atomic_load(&counters[RPC_STAT_REVOKED_STREAMS]);
     for (int i = 0; i < RPC_STATUS_CODES; i++)
         out->status_errors[i] = atomic_load(&stat_status[i]);
 }

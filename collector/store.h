@@ -151,6 +151,21 @@ int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, cons
                             char *err, size_t errlen);
 /* The name of probe probe_id: 1 with name filled, 0 when there is no such probe. */
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen);
+/* Of the credential ids ids[0..n-1], which are revoked or gone: dead[i] = 1 for
+ * those, 0 for the live ones. One query, whatever n (open streams re-check
+ * their credentials with it every second or so). */
+int store_credentials_dead(struct store *s, const int64_t *ids, size_t n, unsigned char *dead, char *err,
+                           size_t errlen);
+/* A check a probe may send results for: registered by it or assigned to it,
+ * now or before (migrations/016_probe_check_history.sql), with a type it had. */
+struct store_probe_check {
+    char name[128];
+    char type[16];
+};
+/* The (check, type) pairs of probe probe_id's history, sorted by name then type
+ * in byte order (strcmp). *out is malloc'd (NULL when n is 0); the caller frees it. */
+int store_probe_check_types(struct store *s, int64_t probe_id, struct store_probe_check **out, size_t *n, char *err,
+                            size_t errlen);
 
 /* ---- central check assignment (migrations/003_assignment.sql) ---- */
 

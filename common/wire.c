@@ -153,6 +153,21 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
         snprintf(err, errlen, "result seq %llu: empty check_name", (unsigned long long)pb->sequence);
         return -1;
     }
+    /* Names are checked exactly as in Register: no control character reaches a
+     * table, a log or an operator's terminal through them. */
+    char field[80], why[200];
+    if (wire_check_text("check_name", pb->check_name, PK_WIRE_MAX_CHECK_NAME, 1, why, sizeof why) < 0 ||
+        wire_check_text("check_type", pb->check_type, PK_WIRE_MAX_CHECK_TYPE, 0, why, sizeof why) < 0) {
+        snprintf(err, errlen, "result seq %llu: %s", (unsigned long long)pb->sequence, why);
+        return -1;
+    }
+    for (size_t j = 0; j < pb->n_metrics; j++) {
+        snprintf(field, sizeof field, "metrics[%zu].name", j);
+        if (wire_check_text(field, pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why) < 0) {
+            snprintf(err, errlen, "result seq %llu: %s", (unsigned long long)pb->sequence, why);
+            return -1;
+        }
+    }
     if (pb->sequence == 0 || pb->sequence > (uint64_t)INT64_MAX) {
         snprintf(err, errlen, "result for check %.64s: sequence %llu is out of range (1..2^63-1)", pb->check_name,
                  (unsigned long long)pb->sequence);

@@ -57,6 +57,8 @@ int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **o
 #define PK_WIRE_MAX_CHECK_NAME 127
 #define PK_WIRE_MAX_CHECK_TYPE 15
 #define PK_WIRE_MAX_TARGET 2048
+/* A result's metric name: refused past this; cut to PK_METRIC_NAME_MAX - 1 bytes when stored. */
+#define PK_WIRE_MAX_METRIC_NAME 1024
 
 /* 0 when s is valid UTF-8 without control characters (U+0000..U+001F, U+007F)
  * and at most max bytes long (and not empty when required); otherwise -1 and

@@ -16,6 +16,7 @@
 #include "options.h"
 #include "result.h"
 #include "rpc_ctl.h"
+#include "term.h"
 #include "rpc_security.h"
 
 /* The options before the command. */
@@ -139,7 +140,7 @@ static void print_probes_table(const Picket__V1__StatusResponse *resp)
             snprintf(spool, sizeof spool, "%.1fMB", (double)p->spool_bytes / (1024.0 * 1024.0));
         else
             snprintf(spool, sizeof spool, "%.1fkB", (double)p->spool_bytes / 1024.0);
-        printf("%-24s %-12s %9s %9llu %9llu %10s\n", p->name, p->region, age, (unsigned long long)p->pending_results,
+        printf("%-24s %-12s %9s %9llu %9llu %10s\n", pk_term(p->name), pk_term(p->region), age, (unsigned long long)p->pending_results,
                (unsigned long long)p->dropped_results, spool);
     }
     unsigned long long dropped = 0;
@@ -173,21 +174,21 @@ static void print_status_table(const Picket__V1__StatusResponse *resp)
                 snprintf(last, sizeof last, "%s", pk_outcome_name(c->last_outcome));
             format_age(age, sizeof age, resp->now_us - c->last_started_at_us);
             format_latency(lat, sizeof lat, c->last_total_us);
-            snprintf(from, sizeof from, "%s (%s)", c->last_probe, c->last_region);
+            snprintf(from, sizeof from, "%s (%s)", pk_term(c->last_probe), pk_term(c->last_region));
         }
-        printf("%-24s %-5s %-14s %5s %9s %-24s %6d  ", c->check_name, c->check_type, last, age, lat, from,
+        printf("%-24s %-5s %-14s %5s %9s %-24s %6d  ", pk_term(c->check_name), pk_term(c->check_type), last, age, lat, from,
                c->probes);
         if (c->n_last_hour == 0)
             printf("no data");
         for (size_t j = 0; j < c->n_last_hour; j++) {
             const Picket__V1__RegionRatio *r = c->last_hour[j];
-            printf("%s%s %.1f%% (%lld/%lld)", j ? "  " : "", r->region,
+            printf("%s%s %.1f%% (%lld/%lld)", j ? "  " : "", pk_term(r->region),
                    r->total ? 100.0 * (double)r->ok / (double)r->total : 0.0, (long long)r->ok,
                    (long long)r->total);
         }
         printf("\n");
         if (c->last_started_at_us && c->last_outcome != PICKET__V1__OUTCOME__OUTCOME_OK && c->last_message[0])
-            printf("%-24s   reason: %s\n", "", c->last_message);
+            printf("%-24s   reason: %s\n", "", pk_term(c->last_message));
     }
     print_probes_table(resp);
 }
@@ -438,9 +439,9 @@ static void print_changes(Picket__V1__CheckChange **changes, size_t n)
     for (size_t i = 0; i < n; i++) {
         const Picket__V1__CheckChange *c = changes[i];
         char sign = strcmp(c->change, "added") == 0 ? '+' : strcmp(c->change, "removed") == 0 ? '-' : '~';
-        printf("%c %-32s %s", sign, c->name, c->change);
+        printf("%c %-32s %s", sign, pk_term(c->name), pk_term(c->change));
         for (size_t k = 0; k < c->n_keys; k++)
-            printf("%s%s", k ? ", " : " (", c->keys[k]);
+            printf("%s%s", k ? ", " : " (", pk_term(c->keys[k]));
         printf("%s\n", c->n_keys ? ")" : "");
     }
 }

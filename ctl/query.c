@@ -18,6 +18,7 @@
 #include "pk_error.h"
 #include "result.h"
 #include "rpc_ctl.h"
+#include "term.h"
 #include "timeparse.h"
 
 #define MAX_QUANTILES 16
@@ -565,9 +566,9 @@ static void out_availability(const Picket__V1__AvailabilityResponse *r, enum for
                 if (k == 0)
                     snprintf(reg, sizeof reg, "* (quorum %d)", a->quorum);
                 else
-                    snprintf(reg, sizeof reg, "%s", f->region);
-                printf("%-28s %-16s %-12s %9s %9s %8lld %8lld %8lld\n", k == 0 ? a->check_name : "",
-                       k == 0 ? (a->service[0] ? a->service : "-") : "", reg, sr, up, (long long)(n ? n->ok : 0),
+                    snprintf(reg, sizeof reg, "%s", pk_term(f->region));
+                printf("%-28s %-16s %-12s %9s %9s %8lld %8lld %8lld\n", k == 0 ? pk_term(a->check_name) : "",
+                       k == 0 ? (a->service[0] ? pk_term(a->service) : "-") : "", reg, sr, up, (long long)(n ? n->ok : 0),
                        (long long)(n ? n->failed : 0), a->round_us ? (long long)(f->covered_us / a->round_us) : 0LL);
             }
         }
@@ -625,7 +626,7 @@ static void out_latency(const Picket__V1__LatencyResponse *r, enum format fmt)
                        (long long)l->budget_p99_us);
                 continue;
             }
-            printf("%-28s %-12s %8lld", k == 0 ? l->check_name : "", k == 0 ? "*" : f->region, (long long)f->count);
+            printf("%-28s %-12s %8lld", k == 0 ? pk_term(l->check_name) : "", k == 0 ? "*" : pk_term(f->region), (long long)f->count);
             for (size_t q = 0; q < f->n_quantiles_us; q++) {
                 char v[32];
                 query_fmt_us(v, sizeof v, f->quantiles_us[q]);
@@ -705,7 +706,7 @@ static void out_trend(const Picket__V1__TrendResponse *r, enum format fmt)
                 snprintf(pct, sizeof pct, "%+.1f%%", f->pct_per_day);
             else
                 snprintf(pct, sizeof pct, "%+.1f%% [%+.1f, %+.1f]", f->pct_per_day, f->pct_lo, f->pct_hi);
-            printf("%-28s %-11s %6lld %12s %12s %26s  %s\n", m == 0 ? t->check_name : "", metric,
+            printf("%-28s %-11s %6lld %12s %12s %26s  %s\n", m == 0 ? pk_term(t->check_name) : "", pk_term(metric),
                    (long long)f->points, med, slope, pct, query_arrow(f->direction));
         }
     }
@@ -726,7 +727,7 @@ static void print_incident_rows(const char *who, Picket__V1__Incident **inc, siz
         pk_buf_init_fixed(&rb, regions, sizeof regions);
         for (size_t k = 0; k < inc[i]->n_regions; k++)
             pk_buf_addf(&rb, "%s%s", k ? "," : "", inc[i]->regions[k]);
-        printf("  %-26s %-20s %-20s %8s %6d  %s\n", who, start, end, dur, inc[i]->down_rounds, regions);
+        printf("  %-26s %-20s %-20s %8s %6d  %s\n", pk_term(who), start, end, dur, inc[i]->down_rounds, pk_term(regions));
     }
 }
 
@@ -735,7 +736,7 @@ static void print_stats(const char *what, const char *name, const Picket__V1__In
     char mttr[32], mtbf[32];
     fmt_dur_s(mttr, sizeof mttr, s ? s->mttr_s : NAN);
     fmt_dur_s(mtbf, sizeof mtbf, s ? s->mtbf_s : NAN);
-    printf("%s %s: %lld incident%s (%lld closed), MTTR %s, MTBF %s\n", what, name, (long long)(s ? s->count : 0),
+    printf("%s %s: %lld incident%s (%lld closed), MTTR %s, MTBF %s\n", what, pk_term(name), (long long)(s ? s->count : 0),
            s && s->count == 1 ? "" : "s", (long long)(s ? s->closed : 0), mttr, mtbf);
 }
 
@@ -868,7 +869,7 @@ void query_print_group_slos(Picket__V1__GroupSlo **groups, size_t n)
         fmt_budget_left(left, sizeof left, g->budget_left, g->budget_left_min);
         fmt_dur_s(win, sizeof win, (double)g->window_us / 1e6);
         fmt_burns(burns, sizeof burns, g->burns, g->n_burns);
-        printf("%-28s %7.3f%% %6s %7zu %10lld %8lld %20s %s\n", g->name, 100 * g->target, win, g->n_members,
+        printf("%-28s %7.3f%% %6s %7zu %10lld %8lld %20s %s\n", pk_term(g->name), 100 * g->target, win, g->n_members,
                (long long)g->good, (long long)g->bad, left, burns);
     }
 }
@@ -939,7 +940,8 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         query_fmt_slo_left(left, sizeof left, s);
         fmt_dur_s(win, sizeof win, (double)s->window_us / 1e6);
         fmt_burns(burns, sizeof burns, s->burns, s->n_burns);
-        printf("%-28s %-16s %7.3f%% %6s %10lld %8lld %20s %s\n", s->check_name, s->service[0] ? s->service : "-",
+        printf("%-28s %-16s %7.3f%% %6s %10lld %8lld %20s %s\n", pk_term(s->check_name),
+               s->service[0] ? pk_term(s->service) : "-",
                100 * s->target, win, (long long)s->good, (long long)s->bad, left, burns);
     }
 }

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "query_int.h"
 #include "result.h"
+#include "term.h"
 
 static json_object *json_num_or_null(double v) { return isnan(v) ? NULL : json_object_new_double(v); }
 
@@ -149,13 +150,13 @@ static void report_row(const Picket__V1__ReportCheck *c)
     char inc[16];
     snprintf(inc, sizeof inc, "%d", c->open_incidents);
     /* The arrows are one column but three bytes each: pad by hand. */
-    printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", c->check_name,
+    printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", pk_term(c->check_name),
            c->last_started_at_us ? (c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
                                             c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED
                                         ? "PASS"
                                         : "FAIL")
                                  : "-",
-           q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, regions);
+           q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, pk_term(regions));
 }
 
 static void report_table(const Picket__V1__ReportResponse *r)
@@ -170,7 +171,7 @@ static void report_table(const Picket__V1__ReportResponse *r)
         const Picket__V1__ReportCheck *c = r->checks[i];
         if (!service || strcmp(service, c->service) != 0) {
             service = c->service;
-            printf("%s== %s\n", i ? "\n" : "", service[0] ? service : "(no service)");
+            printf("%s== %s\n", i ? "\n" : "", service[0] ? pk_term(service) : "(no service)");
             printf("   %-26s %-9s %-24s %-24s %-24s %-9s %-5s %-4s %-4s %-18s %s\n", "CHECK", "E2E", "P50 (BUDGET)",
                    "P95 (BUDGET)", "P99 (BUDGET)", "UPTIME", "TREND", "BASE", "INC", "SLO LEFT", "UPTIME PER REGION");
         }

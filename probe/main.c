@@ -22,6 +22,7 @@
 #include "probe_config.h"
 #include "rpc_security.h"
 #include "report.h"
+#include "exec_policy.h"
 #include "runner.h"
 #include "uplink.h"
 
@@ -84,7 +85,33 @@ struct run_opts {
     const char *metrics_listen; /* --metrics-listen / PICKET_METRICS_LISTEN */
     int flag_collectors, flag_checks; /* lists given by flags replace those from file/env */
     struct pk_tls_opts tls;
+    struct exec_policy exec_policy; /* --allow-pushed-exec, --allow-pushed-shell */
 };
+
+static int with_flag(int rc, const char *src, const char *why, char *err, size_t errlen);
+
+static int set_allow_exec(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                          size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    char why[600];
+    return with_flag(exec_policy_add(&o->exec_policy, v, why, sizeof why), src, why, err, errlen);
+}
+
+static int set_allow_shell(void *t, const struct pk_option *opt, const char *v, const char *src, char *err,
+                           size_t errlen)
+{
+    (void)opt;
+    struct run_opts *o = t;
+    if (!v || !v[0] || !strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"))
+        o->exec_policy.allow_shell = 1;
+    else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no"))
+        o->exec_policy.allow_shell = 0;
+    else
+        return pk_fail(err, errlen, "%s: '%s' is not 1, true, yes, 0, false or no", src, v);
+    return 0;
+}
 
 static int set_name(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
 {
@@ -203,6 +230,15 @@ static const struct pk_option run_options[] = {
              "this probe; without --checks the probe waits for it.\n"
              "Checks whose selector: does not match this probe's\n"
              "region and labels are not run"},
+    {.name = "allow-pushed-exec", .kind = PK_OPT_CALL, .set = set_allow_exec, .env = "PICKET_ALLOW_PUSHED_EXEC",
+     .metavar = "DIR|CMD",
+     .help = "run exec checks from central assignment (picketctl apply) whose\n"
+             "command is under directory DIR or is exactly CMD; repeat or\n"
+             "comma-separate. Default: none, only this probe's own --checks\n"
+             "files run commands (docs/SECURITY.md)\n"},
+    {.name = "allow-pushed-shell", .kind = PK_OPT_CALL, .set = set_allow_shell, .env = "PICKET_ALLOW_PUSHED_SHELL",
+     .help = "also run `shell: true` exec checks (any command line) and risky\n"
+             "environment variables (LD_*, PATH, ...) from central assignment\n"},
     {.name = "batch-max", .kind = PK_OPT_INT, .offset = OFF(cfg.batch_max), .min = 1, .max = 5000,
      .range_text = "1..5000", .metavar = "N", .help = "results per batch, default 500"},
     {.name = "spool-dir", .kind = PK_OPT_CALL, .set = set_spool_dir, CFG_ENV("PICKET_SPOOL_DIR"), .metavar = "DIR",
@@ -577,6 +613,7 @@ struct probe_ctx {
     double start_time_s;
     const struct pk_probe_config *cfg;
     const struct pk_var_overrides *ov;
+    const struct exec_policy *exec_policy;
 };
 
 /* The set this probe runs from local files: loaded, then narrowed by selector. */
@@ -619,7 +656,7 @@ static int on_checks(int64_t version, const char *const *origins, const char *co
             goto refuse;
     }
     pk_checkset_select(&all, p->cfg->region, p->cfg->labels, p->cfg->n_labels);
-    if (runner_can_run(&all, err, errlen) < 0)
+    if (exec_policy_check(p->exec_policy, &all, err, errlen) < 0 || runner_can_run(&all, err, errlen) < 0)
         goto refuse;
     PK_INFO("probe", "running checks version", "version=%lld checks=%zu", (long long)version, all.n_checks);
     if (probe_metrics_set_checks(p->metrics, &all) < 0)
@@ -680,7 +717,7 @@ static int apply_max_check_file_bytes(void)
 
 /* Runs the checks and the uplink until SIGINT/SIGTERM; the exit code. Takes over
  * what *cfg_in owns (freed here). */
-static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen)
+static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen, const struct exec_policy *policy)
 {
     struct pk_probe_config cfg = *cfg_in;
     char err[1024];
@@ -700,7 +737,7 @@ static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen
         ov_vars[n_ov++] = (struct pk_kv){"region", cfg.region};
     struct pk_var_overrides ov = {.vars = ov_vars, .n_vars = n_ov};
     struct pk_checkset set = {0};
-    struct probe_ctx pctx = {.cfg = &cfg, .ov = &ov, .start_time_s = (double)pk_now_us() / 1e6};
+    struct probe_ctx pctx = {.cfg = &cfg, .ov = &ov, .exec_policy = policy, .start_time_s = (double)pk_now_us() / 1e6};
     if (load_local(&pctx, &set, err, sizeof err) < 0) {
         fprintf(stderr, "picket-probe: %s\n", err);
         pk_probe_config_free(&cfg);
@@ -863,9 +900,12 @@ static int cmd_run(int argc, char **argv)
     int rc;
     if (parse_run(&o, argc, argv, &rc) < 0) {
         pk_probe_config_free(&o.cfg);
+        exec_policy_free(&o.exec_policy);
         return rc;
     }
-    return run_daemon(&o.cfg, o.metrics_listen);
+    rc = run_daemon(&o.cfg, o.metrics_listen, &o.exec_policy);
+    exec_policy_free(&o.exec_policy);
+    return rc;
 }
 
 int main(int argc, char **argv)

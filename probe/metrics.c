@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks/registry.h"
 #include "log.h"
 #include "metrics_text.h"
 
@@ -258,6 +259,9 @@ size_t probe_metrics_render(struct probe_metrics *pm, const struct uplink_stats 
     }
 
     pk_mt_single(&w, "picket_probe_checks", "gauge", "Checks this probe runs now.", (double)n);
+    pk_mt_single(&w, "picket_probe_result_names_truncated_total", "counter",
+                 "Exec perfdata labels cut to the metric name limit (63 bytes) since start; each is logged.",
+                 (double)check_exec_names_truncated());
     pk_mt_family(&w, "picket_probe_runs_total", "counter", "Check executions finished, by outcome.");
     for (int o = 0; o < N_OUTCOMES; o++) {
         const char *labels[] = {"outcome", pk_outcome_name(o), NULL};

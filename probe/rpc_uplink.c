@@ -49,7 +49,7 @@ struct uplink {
     struct spool *spool;
 
     /* touched by the submitting thread too */
-    atomic_uint_least64_t produced, lost; /* lost: could not be spooled (disk full...) */
+    atomic_uint_least64_t lost; /* results that could not be spooled (disk full...) */
     atomic_uint_least64_t reconnects;
     atomic_int connected;
     atomic_int registered;
@@ -188,7 +188,6 @@ void uplink_submit(struct uplink *u, const struct pk_result *r)
     size_t len = 0;
     char err[300];
     uint64_t lsn;
-    atomic_fetch_add(&u->produced, 1);
     if (wire_encode_result_unsequenced(r, &buf, &len) < 0) {
         snprintf(err, sizeof err, "cannot encode the result");
     } else if (spool_append(u->spool, buf, len, &lsn, err, sizeof err) == 0) {
@@ -208,10 +207,13 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
 {
     struct spool_stats st;
     spool_get_stats(u->spool, &st);
-    out->produced = atomic_load(&u->produced);
+    /* The spool's own count of appended records: it survives restarts with the spool. */
+    out->produced = st.next_lsn > 0 ? st.next_lsn - 1 : 0;
     out->acked_seq = st.has_base ? st.base + st.acked_lsn : 0;
-    uint64_t last = st.next_lsn - 1;
-    out->pending = last > st.acked_lsn ? last - st.acked_lsn : 0;
+    /* Pending are the records still on disk and not acknowledged: those the cap
+     * dropped (before first_lsn) are counted in dropped, not here. */
+    uint64_t from = st.acked_lsn + 1 > st.first_lsn ? st.acked_lsn + 1 : st.first_lsn;
+    out->pending = st.next_lsn > from ? st.next_lsn - from : 0;
     out->dropped = st.dropped + atomic_load(&u->lost);
     out->spool_bytes = st.bytes;
     out->spool_corrupt = st.corrupt_records;

@@ -58,9 +58,9 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
 void uplink_submit(struct uplink *u, const struct pk_result *r);
 
 struct uplink_stats {
-    uint64_t produced;
+    uint64_t produced;     /* appended to the spool since it was created (survives restarts) */
     uint64_t acked_seq;    /* highest sequence the collector has committed */
-    uint64_t pending;      /* produced, not yet acknowledged */
+    uint64_t pending;      /* in the spool, not yet acknowledged (not those the cap dropped) */
     uint64_t dropped;      /* dropped for the spool's cap, or not spooled at all */
     uint64_t spool_bytes;
     uint64_t spool_corrupt; /* broken records cut off when the spool was opened */

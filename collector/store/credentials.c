@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/buf.h"
 #include "../../common/pk_error.h"
 
 static int is_hash_hex(const char *h)
@@ -87,6 +88,44 @@ int store_credential_lookup(struct store *s, const char *token_hash_hex, struct 
     }
     PQclear(r);
     return found;
+}
+
+int store_credentials_dead(struct store *s, const int64_t *ids, size_t n, unsigned char *dead, char *err,
+                           size_t errlen)
+{
+    memset(dead, 0, n);
+    if (n == 0)
+        return 0;
+    struct pk_buf arr;
+    pk_buf_init(&arr, 0);
+    int rc = -1;
+    PGresult *r = NULL;
+    pk_buf_addc(&arr, '{');
+    for (size_t i = 0; i < n; i++)
+        pk_buf_addf(&arr, "%s%" PRId64, i ? "," : "", ids[i]);
+    if (pk_buf_addc(&arr, '}') < 0) {
+        pk_fail(err, errlen, "re-checking %zu credentials: out of memory", n);
+        goto out;
+    }
+    const char *params[] = {arr.data};
+    st_ensure_ready(s);
+    r = st_run(s,
+               "SELECT i FROM unnest($1::bigint[]) AS i "
+               "WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.id = i AND c.revoked_at IS NULL)",
+               1, params, PGRES_TUPLES_OK, "re-checking open streams' credentials", err, errlen);
+    if (!r)
+        goto out;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id)
+                dead[i] = 1;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    pk_buf_free(&arr);
+    return rc;
 }
 
 int store_credential_revoke(struct store *s, int64_t id, enum pk_role role, const char *name, long *revoked,

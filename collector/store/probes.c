@@ -277,3 +277,35 @@ int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namel
     PQclear(r);
     return found;
 }
+
+int store_probe_check_types(struct store *s, int64_t probe_id, struct store_probe_check **out, size_t *n, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%" PRId64, probe_id);
+    const char *params[] = {idbuf};
+    st_ensure_ready(s);
+    PGresult *r = st_run(s,
+                         "SELECT c.name, h.type FROM probe_check_history h JOIN checks c ON c.id = h.check_id "
+                         "WHERE h.probe_id = $1 ORDER BY c.name COLLATE \"C\", h.type COLLATE \"C\"",
+                         1, params, PGRES_TUPLES_OK, "loading a probe's checks", err, errlen);
+    if (!r)
+        return -1;
+    size_t rows = (size_t)PQntuples(r);
+    struct store_probe_check *v = rows ? calloc(rows, sizeof *v) : NULL;
+    if (rows && !v) {
+        PQclear(r);
+        pk_fail(err, errlen, "probe id %" PRId64 ": out of memory loading %zu checks", probe_id, rows);
+        return -1;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        pk_strlcpy(v[i].name, PQgetvalue(r, (int)i, 0), sizeof v[i].name);
+        pk_strlcpy(v[i].type, PQgetvalue(r, (int)i, 1), sizeof v[i].type);
+    }
+    PQclear(r);
+    *out = v;
+    *n = rows;
+    return 0;
+}

@@ -34,7 +34,7 @@ static int resolve_check(struct store *s, const struct pk_result *res, int64_t p
     snprintf(what, sizeof what, "probe id %" PRId64 ": check \"%s\"", probe_id, name);
     PGresult *r = st_run(s,
                          "INSERT INTO checks (name, type) VALUES ($1, $2) "
-                         "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type RETURNING id",
+                         "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
                          2, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         return -1;

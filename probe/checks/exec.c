@@ -12,12 +12,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "registry.h"
 
 #define DEFAULT_MAX_OUTPUT ((int64_t)64 * 1024)
@@ -38,10 +40,31 @@ static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 /* ------------------------------------------------------------- perfdata */
 
-static void add_metric(struct pk_result *r, const char *label, size_t label_len, double value)
+static atomic_ullong names_truncated;
+
+uint64_t check_exec_names_truncated(void)
+{
+    return atomic_load(&names_truncated);
+}
+
+/* full_len: the label's length as the plugin wrote it; past the metric name's
+ * size it is cut, counted and logged (first time, then every 1000th). */
+static void add_metric(struct pk_result *r, const char *label, size_t label_len, size_t full_len, double value)
 {
     if (r->n_metrics >= PK_MAX_METRICS || label_len == 0)
         return;
+    if (full_len > PK_METRIC_NAME_MAX - 1) {
+        unsigned long long n = atomic_fetch_add(&names_truncated, 1) + 1;
+        if (n == 1 || n % 1000 == 0) {
+            char qc[300], ql[200];
+            char shown[PK_METRIC_NAME_MAX];
+            memcpy(shown, label, label_len < sizeof shown - 1 ? label_len : sizeof shown - 1);
+            shown[label_len < sizeof shown - 1 ? label_len : sizeof shown - 1] = '\0';
+            PK_WARN("exec", "perfdata label cut to the metric name limit", "check=%s label=%s length=%zu limit=%d "
+                    "truncated_total=%llu", pk_log_q(qc, sizeof qc, r->check_name), pk_log_q(ql, sizeof ql, shown),
+                    full_len, PK_METRIC_NAME_MAX - 1, n);
+        }
+    }
     struct pk_metric *m = &r->metrics[r->n_metrics++];
     size_t n = label_len < sizeof m->name - 1 ? label_len : sizeof m->name - 1;
     for (size_t i = 0; i < n; i++) {
@@ -64,11 +87,12 @@ static void parse_perfdata(const char *text, size_t len, struct pk_result *r)
         if (i >= len)
             break;
         char label[PK_METRIC_NAME_MAX];
-        size_t label_len = 0;
+        size_t label_len = 0, full_len = 0;
         if (text[i] == '\'') {
             i++;
             while (i < len) {
                 if (text[i] == '\'' && i + 1 < len && text[i + 1] == '\'') {
+                    full_len++;
                     if (label_len < sizeof label - 1)
                         label[label_len++] = '\'';
                     i += 2;
@@ -76,6 +100,7 @@ static void parse_perfdata(const char *text, size_t len, struct pk_result *r)
                     i++;
                     break;
                 } else {
+                    full_len++;
                     if (label_len < sizeof label - 1)
                         label[label_len++] = text[i];
                     i++;
@@ -83,6 +108,7 @@ static void parse_perfdata(const char *text, size_t len, struct pk_result *r)
             }
         } else {
             while (i < len && text[i] != '=' && !isspace((unsigned char)text[i])) {
+                full_len++;
                 if (label_len < sizeof label - 1)
                     label[label_len++] = text[i];
                 i++;
@@ -104,7 +130,7 @@ static void parse_perfdata(const char *text, size_t len, struct pk_result *r)
         char *end;
         double v = strtod(value, &end);
         if (end != value)
-            add_metric(r, label, label_len, v);
+            add_metric(r, label, label_len, full_len, v);
     }
 }
 

@@ -66,6 +66,8 @@ extern const struct check_type check_type_dns;
 extern const struct check_type check_type_tls;
 extern const struct check_type check_type_grpc;
 extern const struct check_type check_type_exec;
+/* Exec perfdata labels cut to the metric name limit since start (exec.c). */
+uint64_t check_exec_names_truncated(void);
 
 /* ---- Blocking work off the runner thread (tcp, dns, tls, grpc, exec) ----
  * Such a type embeds one check_job in its state and one check_job_queue per

@@ -128,7 +128,8 @@ def main():
             # ---- probe certificates: own name works, another probe's does not.
             eu = pb_grpc.ProbeServiceStub(grpc_channel(col.port, "probe:eu"))
             us = pb_grpc.ProbeServiceStub(grpc_channel(col.port, "probe:us"))
-            eu_id = eu.Register(pb.RegisterRequest(probe_name="eu", region="eu-west"), timeout=5).probe_id
+            eu_id = eu.Register(pb.RegisterRequest(probe_name="eu", region="eu-west", checks=[
+                pb.CheckInfo(name="sec-check", type="http")]), timeout=5).probe_id
             us_id = us.Register(pb.RegisterRequest(probe_name="us", region="us-east"), timeout=5).probe_id
             assert eu_id > 0 and us_id > 0 and eu_id != us_id
             expect_status("eu registers as us",

@@ -138,6 +138,37 @@ static void decode_rejects_bad_batches(void **state)
     decode_rejects(rs, 1, "plausible time");
     rs[0].started_at_us = 9000000000000000000LL;
     decode_rejects(rs, 1, "plausible time");
+    /* names are checked as in Register: no control characters, valid UTF-8 */
+    rs[0] = sample(3);
+    strcpy(rs[0].check_name, "api\x1b[2J");
+    decode_rejects(rs, 1, "check_name: control character 0x1b at byte 3");
+    rs[0] = sample(3);
+    strcpy(rs[0].check_name, "caf\xff");
+    decode_rejects(rs, 1, "check_name: invalid UTF-8");
+    rs[0] = sample(3);
+    strcpy(rs[0].check_type, "ht\ntp");
+    decode_rejects(rs, 1, "check_type: control character 0x0a");
+    rs[0] = sample(3);
+    rs[0].n_metrics = 1;
+    strcpy(rs[0].metrics[0].name, "bell\x07");
+    decode_rejects(rs, 1, "metrics[0].name: control character 0x07");
+}
+
+/* A failure message is data (a server's header quoted by the probe): it keeps
+ * its control characters, which the table printers escape. */
+static void decode_keeps_control_characters_in_messages(void **state)
+{
+    (void)state;
+    struct pk_result r = sample(1);
+    strcpy(r.message, "X-Evil: \x1b]0;t\x07\r\nrow");
+    Picket__V1__ProbeMessage *m = roundtrip(&r, 1);
+    struct pk_result *out;
+    size_t n;
+    char err[256];
+    assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
+    assert_string_equal(out[0].message, "X-Evil: \x1b]0;t\x07\r\nrow");
+    free(out);
+    picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
 static void decode_sanitizes_invalid_utf8(void **state)
@@ -385,6 +416,7 @@ int main(void)
         cmocka_unit_test(encode_refuses_empty_and_oversized_batches),
         cmocka_unit_test(decode_rejects_bad_batches),
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
+        cmocka_unit_test(decode_keeps_control_characters_in_messages),
         cmocka_unit_test(garbage_bytes_do_not_parse),
         cmocka_unit_test(framed_but_empty_batches_are_refused),
         cmocka_unit_test(built_batch_equals_encoded_batch),
