@@ -525,6 +525,10 @@ static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply
         json_object_object_add(p, "last_seen_us", json_object_new_int64(rows[i].last_seen_us));
         json_object_object_add(p, "pending", json_object_new_int64((int64_t)rows[i].pending));
         json_object_object_add(p, "dropped", json_object_new_int64((int64_t)rows[i].dropped));
+        json_object_object_add(p, "checks_version", json_object_new_int64(rows[i].checks_version));
+        json_object_object_add(p, "checks_refused_version", json_object_new_int64(rows[i].checks_refused_version));
+        json_object_object_add(p, "checks_error",
+                               rows[i].checks_error[0] ? json_object_new_string(rows[i].checks_error) : NULL);
         json_object_array_add(a, p);
     }
     json_object_object_add(j, "probes", a);

@@ -105,7 +105,15 @@ function renderProbes(p) {
   $('#probes tbody').innerHTML = p.probes.map((x) =>
     '<tr><td>' + esc(x.name) + '</td><td>' + esc(x.region) + '</td><td>' +
     (x.last_seen_us ? dur(Math.max(0, p.now_us - x.last_seen_us)) + ' ago' : 'never') + '</td><td class="num">' +
-    x.pending + '</td><td class="num">' + x.dropped + '</td></tr>').join('');
+    x.pending + '</td><td class="num">' + x.dropped + '</td><td class="checks">' + checksCell(x) + '</td></tr>').join('');
+}
+
+// The central checks version a probe runs, and the one it refused with why.
+function checksCell(x) {
+  const runs = x.checks_version ? 'v' + x.checks_version : 'local files';
+  if (!x.checks_refused_version) return esc(runs);
+  return esc(runs) + ' <span class="open">refused v' + x.checks_refused_version + ': ' +
+    esc(x.checks_error || 'no reason given') + '</span>';
 }
 
 let plot = null;
