@@ -138,6 +138,18 @@ def main():
             p = next(x for x in js["probes"] if x["probe"] == "truth-eu")
             assert p["checks_version"] == 3 and p["checks_refused_version"] == 0 and p["checks_error"] is None, p
 
+            # One JSON shape: the API's words are picketctl's ("check", lowercase outcomes).
+            wait_for("a result of runs", lambda: api(col, "/api/report?check=runs")["checks"][0]
+                     ["last_started_at_us"] > 0, 20)
+            rep_api = api(col, "/api/report?check=runs")["checks"][0]
+            rep_cli = json.loads(picketctl(col.port, "report", "--json", "--check", "runs").stdout)
+            cli = rep_cli["checks"][0]
+            assert cli["last"]["outcome"] == "ok", cli
+            assert rep_api["check"] == cli["check"] == "runs" and "check_name" not in rep_api, (rep_api, cli)
+            assert rep_api["last_outcome"] == "ok", rep_api
+            inc = api(col, "/api/incidents?check=always-down&since=10m")
+            assert inc["checks"][0]["check"] == "always-down", inc
+
             # Not found: one error, exit 2, everywhere.
             expect(picketctl(col.port, "status", "--check", "nope"), 2, "check 'nope' is not known")
             expect(picketctl(col.port, "availability", "--check", "nope"), 2, "check 'nope' is not known")
