@@ -4,5 +4,5 @@
 -- the current version and which refused it.
 -- Runs inside one transaction opened by store_migrate: no BEGIN/COMMIT here.
 
-ALTER TABLE probes ADD COLUMN checks_refused_version bigint NOT NULL DEFAULT 0;
-ALTER TABLE probes ADD COLUMN checks_answered_at timestamptz;
+ALTER TABLE probes ADD COLUMN IF NOT EXISTS checks_refused_version bigint NOT NULL DEFAULT 0;
+ALTER TABLE probes ADD COLUMN IF NOT EXISTS checks_answered_at timestamptz;
