@@ -166,11 +166,12 @@ static struct json_object *value_json(const ProtobufCFieldDescriptor *f, const v
         return num(*(const double *)p);
     case PROTOBUF_C_TYPE_BOOL:
         return json_object_new_boolean(*(const protobuf_c_boolean *)p);
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumValue *v =
-            protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor, *(const int *)p);
-        return v ? json_object_new_string(v->name) : json_object_new_int(*(const int *)p);
-    }
+    case PROTOBUF_C_TYPE_ENUM:
+        if (f->descriptor == &picket__v1__outcome__descriptor)
+            return json_object_new_string(pk_outcome_name(*(const int *)p));
+        if (f->descriptor == &picket__v1__error_class__descriptor)
+            return json_object_new_string(pk_error_class_name(*(const int *)p));
+        return json_object_new_int(*(const int *)p);
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
         return json_object_new_string(s ? s : "");
@@ -186,6 +187,10 @@ static struct json_object *value_json(const ProtobufCFieldDescriptor *f, const v
 }
 
 /* Field names as in the .proto (snake_case); NaN and absent messages: null. */
+/* The API's JSON is picketctl's: a check is "check" (the proto says
+ * check_name), outcomes and error classes are the CLI's lowercase words. */
+static const char *json_key(const char *field) { return strcmp(field, "check_name") == 0 ? "check" : field; }
+
 static struct json_object *msg_json(const ProtobufCMessage *m)
 {
     struct json_object *o = json_object_new_object();
@@ -206,9 +211,9 @@ static struct json_object *msg_json(const ProtobufCMessage *m)
             struct json_object *a = json_object_new_array_ext((int)n);
             for (size_t k = 0; k < n; k++)
                 json_object_array_add(a, value_json(f, arr + k * size));
-            json_object_object_add(o, f->name, a);
+            json_object_object_add(o, json_key(f->name), a);
         } else {
-            json_object_object_add(o, f->name, value_json(f, base));
+            json_object_object_add(o, json_key(f->name), value_json(f, base));
         }
     }
     return o;
@@ -478,7 +483,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
         return;
     }
     struct json_object *j = json_object_new_object();
-    json_object_object_add(j, "check_name", json_object_new_string(meta[k].name));
+    json_object_object_add(j, "check", json_object_new_string(meta[k].name));
     json_object_object_add(j, "since_us", json_object_new_int64(since));
     json_object_object_add(j, "until_us", json_object_new_int64(until));
     json_object_object_add(j, "bucket_us", json_object_new_int64(width));
@@ -525,6 +530,10 @@ static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply
         json_object_object_add(p, "last_seen_us", json_object_new_int64(rows[i].last_seen_us));
         json_object_object_add(p, "pending", json_object_new_int64((int64_t)rows[i].pending));
         json_object_object_add(p, "dropped", json_object_new_int64((int64_t)rows[i].dropped));
+        json_object_object_add(p, "checks_version", json_object_new_int64(rows[i].checks_version));
+        json_object_object_add(p, "checks_refused_version", json_object_new_int64(rows[i].checks_refused_version));
+        json_object_object_add(p, "checks_error",
+                               rows[i].checks_error[0] ? json_object_new_string(rows[i].checks_error) : NULL);
         json_object_array_add(a, p);
     }
     json_object_object_add(j, "probes", a);

@@ -15,6 +15,7 @@
 
 #include "analytics.h"
 #include "buf.h"
+#include "quorum.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
@@ -96,7 +97,7 @@ struct ctx {
     size_t n_checks;
     char *err;
     size_t errlen;
-    int invalid; /* err is the caller's fault */
+    int invalid; /* err is the caller's fault: 1 invalid, 2 names something not known */
     int check_named; /* the window names one check (--check) */
 };
 
@@ -109,6 +110,26 @@ static int fail_invalid(struct ctx *c, const char *fmt, ...)
     va_end(ap);
     c->invalid = 1;
     return -1;
+}
+
+/* A named thing (check, service, region, SLO) the collector does not know. */
+static int fail_not_found(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_not_found(struct ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, c->errlen, fmt, ap);
+    va_end(ap);
+    c->invalid = 2;
+    return -1;
+}
+
+/* A quorum above the regions the collector knows is refused (quorum.c). */
+static int check_quorum(struct ctx *c, int quorum)
+{
+    int rc = query_quorum_check(c->store, quorum, c->err, c->errlen);
+    c->invalid = rc == -2;
+    return rc < 0 ? -1 : 0;
 }
 
 static const char *opt_str(const char *s)
@@ -138,7 +159,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
             k++;
         free(probes);
         if (k == np)
-            return fail_invalid(c, "region '%.64s' is not known: no probe is in it", c->region);
+            return fail_not_found(c, "region '%.64s' is not known: no probe is in it", c->region);
     }
     if (store_check_meta(c->store, &c->meta, &c->n_meta, c->err, c->errlen) < 0)
         return -1;
@@ -157,11 +178,11 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
     if (check && c->n_checks == 0) {
         for (size_t i = 0; i < c->n_meta; i++)
             if (strcmp(c->meta[i].name, check) == 0)
-                return fail_invalid(c, "check '%.128s' is not in service '%.128s'", check, service);
-        return fail_invalid(c, "check '%.128s' is not known", check);
+                return fail_not_found(c, "check '%.128s' is not in service '%.128s'", check, service);
+        return fail_not_found(c, "check '%.128s' is not known", check);
     }
     if (service && c->n_checks == 0)
-        return fail_invalid(c, "no check has service '%.128s'", service);
+        return fail_not_found(c, "no check has service '%.128s'", service);
     return 0;
 }
 
@@ -758,7 +779,7 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
     }
     if (only && !slo_config_find(slo_groups, only)) {
         if (!slo_groups)
-            return fail_invalid(c, "SLO '%.128s' is not known: the collector has no --slos file", only);
+            return fail_not_found(c, "SLO '%.128s' is not known: the collector has no --slos file", only);
         return fail_invalid(c, "SLO '%.128s' is not in %.256s", only, slo_groups->origin);
     }
     for (size_t i = 0; i < ng; i++) {
@@ -777,8 +798,8 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
 
 static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest *req, ProtobufCMessage **out)
 {
-    if (req->quorum < 0 || req->quorum > PK_AN_MAX_REGIONS)
-        return fail_invalid(c, "quorum must be 0 (a majority) or 1..%d, got %d", PK_AN_MAX_REGIONS, req->quorum);
+    if (check_quorum(c, req->quorum) < 0)
+        return -1;
     Picket__V1__AvailabilityResponse *resp = ralloc(c->a, sizeof *resp);
     if (!resp)
         goto oom;
@@ -880,9 +901,7 @@ static int incident_opts(struct ctx *c, int32_t open_after, int32_t close_after,
     if (o->open_after < 1 || o->open_after > 10000 || o->close_after < 1 || o->close_after > 10000)
         return fail_invalid(c, "open_after and close_after must be 1..10000 rounds, got %d and %d", o->open_after,
                             o->close_after);
-    if (quorum < 0 || quorum > PK_AN_MAX_REGIONS)
-        return fail_invalid(c, "quorum must be 0 (a majority) or 1..%d, got %d", PK_AN_MAX_REGIONS, quorum);
-    return 0;
+    return check_quorum(c, quorum);
 }
 
 static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req, ProtobufCMessage **out)
@@ -1171,6 +1190,6 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
     }
     free(c.meta);
     if (rc < 0)
-        return c.invalid ? -2 : -1;
+        return c.invalid == 2 ? -3 : c.invalid ? -2 : -1;
     return 0;
 }

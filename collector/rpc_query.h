@@ -21,8 +21,8 @@ struct rpc_query_arena;
 
 /* Answers req (of the kind's request type) at now_us. 0 with *resp (owned by
  * *arena); -1 with err when the store failed; -2 with err when the request is
- * invalid (an unknown check, service or region, an empty window, a bad
- * quantile). *arena is set in every case and must be freed with
+ * invalid (an empty window, a bad quantile, a quorum above the known regions);
+ * -3 with err when it names a check, service, region or SLO not known. *arena is set in every case and must be freed with
  * rpc_query_arena_free. */
 int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
                   ProtobufCMessage **resp, struct rpc_query_arena **arena, char *err, size_t errlen);

@@ -22,9 +22,10 @@ void rpc_status_job(struct store *store, void *ctx)
     size_t n = 0, np = 0;
     struct store_probe_row *prows = NULL;
     Picket__V1__ProbeStatus *ps = NULL, **psp = NULL;
-    if (store_status(store, req->check_name && req->check_name[0] ? req->check_name : NULL, &rows, &n, err,
-                     sizeof err) < 0) {
-        rpc_unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
+    int src = store_status(store, req->check_name && req->check_name[0] ? req->check_name : NULL, &rows, &n, err,
+                           sizeof err);
+    if (src < 0) {
+        rpc_unary_reply(u, src == -2 ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_UNAVAILABLE, err, NULL);
         return;
     }
     Picket__V1__CheckStatus *cs = calloc(n ? n : 1, sizeof *cs);
@@ -87,6 +88,9 @@ void rpc_status_job(struct store *store, void *ctx)
             ps[i].dropped_results = prows[i].dropped;
             ps[i].spool_bytes = prows[i].spool_bytes;
             ps[i].committed_sequence = prows[i].committed_seq;
+            ps[i].checks_version = prows[i].checks_version;
+            ps[i].checks_refused_version = prows[i].checks_refused_version;
+            ps[i].checks_error = prows[i].checks_error;
             psp[i] = &ps[i];
         }
         resp.n_probes = np;
@@ -121,7 +125,10 @@ void rpc_query_job(struct store *store, void *ctx)
         char q[600];
         PK_WARN("rpc", "query failed", "query=%d invalid=%d error=%s", (int)u->method->query, rc == -2,
                 pk_log_q(q, sizeof q, err));
-        rpc_unary_reply(u, rc == -2 ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_UNAVAILABLE, err, NULL);
+        rpc_unary_reply(u, rc == -3   ? GRPC_STATUS_NOT_FOUND
+                           : rc == -2 ? GRPC_STATUS_INVALID_ARGUMENT
+                                      : GRPC_STATUS_UNAVAILABLE,
+                        err, NULL);
     }
     rpc_query_arena_free(arena);
 }

@@ -121,6 +121,9 @@ struct store_probe_row {
     char region[64];
     int64_t last_seen_us;
     uint64_t pending, dropped, spool_bytes, committed_seq;
+    int64_t checks_version;         /* central checks version it runs; 0: its local files */
+    int64_t checks_refused_version; /* the last version it refused; 0: none since one was accepted */
+    char checks_error[512];         /* why it refused that one */
 };
 /* Every probe, by name. *rows is malloc'd; caller frees. */
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen);
@@ -130,7 +133,8 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
  * commits. On -1 nothing was stored. */
 int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen);
 
-/* picketctl status: one row per known check. *rows is malloc'd; caller frees. */
+/* picketctl status: one row per known check. *rows is malloc'd; caller frees.
+ * -2 when check_name is given and not known. */
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen);
 

@@ -1,17 +1,22 @@
 /* main.c: picketctl, the operators' command line. Talks to a collector over
  * gRPC (QueryService) and prints tables for people or JSON for scripts.
- * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error; apply and
- * diff: 3 a check file is invalid (nothing sent or stored); diff: 0 no change,
- * 1 changes, 4 the collector could not answer. */
+ * Exit codes: 0 ok, 1 the collector could not answer, 2 usage error or a name
+ * the collector does not know (not found) or a file that cannot be read;
+ * apply and diff: 3 a check file is invalid (nothing sent or stored); diff: 0
+ * no change, 1 changes, 4 the collector could not answer; apply --wait: 5 a
+ * probe refused the version or did not run it in time. */
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "apply_wait.h"
 #include "auth.h"
 #include "buf.h"
 #include "query.h"
+#include "checkfiles.h"
 #include "checks.h"
 #include "options.h"
 #include "result.h"
@@ -47,15 +52,13 @@ static void usage(FILE *f)
           "  probe add NAME [--region R]      issue a token for probe NAME (needs a write credential);\n"
           "                                   the token is printed once, on stdout\n"
           "  probe revoke NAME [--id N]       revoke every token of probe NAME, or only credential N\n"
-          "  apply [--json] FILE...           validate check files, then store them on the\n"
-          "                                   collector as the new checks version (pushed to\n"
-          "                                   every probe they select); nothing changes when\n"
-          "                                   nothing differs. Exit 0 ok, 1 collector error,\n"
-          "                                   3 a file is invalid (nothing is sent or stored)\n"
+          "  apply [--json] [--wait [T]] FILE...\n"
+          "                                   validate check files, then store them on the\n"
+          "                                   collector as the new checks version, pushed to\n"
+          "                                   every connected probe (it replaces their local\n"
+          "                                   files); --wait: until every probe runs it\n"
           "  diff [--json] FILE...            what apply would change: added, removed and\n"
-          "                                   changed checks (with the changed keys). Exit 0\n"
-          "                                   no change, 1 changes, 3 a file is invalid,\n"
-          "                                   4 collector error\n"
+          "                                   changed checks (with the changed keys)\n"
           "  report                           the live quality dashboard: per service and check, e2e\n"
           "                                   pass/fail, p50/p95/p99 against budget, uptime per\n"
           "                                   region, trend arrows, open incidents, SLO budget left\n"
@@ -68,6 +71,9 @@ static void usage(FILE *f)
           "                                   (RFC 3339 or 24h, 7d), --check NAME, --service S,\n"
           "                                   --region R, --json or --csv; COMMAND --help for more\n"
           "  version                          print the version\n"
+          "\n"
+          "COMMAND --help shows its options and exit codes. Exit codes: 0 ok, 1 the collector could not\n"
+          "answer, 2 bad usage or something the collector does not know (not found).\n"
           "\n"
           "options:\n",
           f);
@@ -97,6 +103,74 @@ static int command_options(const char *prog, const struct pk_option *table, size
         *exit_code = 2;
         return -1;
     }
+}
+
+struct status_opts {
+    int json;
+    const char *check;
+};
+static const struct pk_option status_options[] = {
+    {.name = "check", .kind = PK_OPT_STRING, .offset = offsetof(struct status_opts, check), .metavar = "NAME",
+     .help = "only this check (exit 2 when the collector does not know it)"},
+    {.name = "json", .kind = PK_OPT_FLAG, .offset = offsetof(struct status_opts, json), .help = "print JSON"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+};
+
+struct probe_opts {
+    const char *region;
+    long long id;
+};
+static const struct pk_option probe_options[] = {
+    {.name = "region", .kind = PK_OPT_STRING, .offset = offsetof(struct probe_opts, region), .metavar = "R",
+     .help = "add: the new probe's region (default \"default\")"},
+    {.name = "id", .kind = PK_OPT_LLONG, .offset = offsetof(struct probe_opts, id), .min = 1, .max = 9.3e18,
+     .range_text = "a positive integer", .metavar = "N", .help = "revoke: only credential N"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+};
+
+/* The options table of apply and diff, below. */
+static const struct pk_option apply_options[3];
+
+/* COMMAND --help: that command's synopsis, what it does and its options. */
+static void command_usage(FILE *f, const char *command)
+{
+    const struct pk_option *table = status_options;
+    size_t n = sizeof status_options / sizeof status_options[0];
+    if (strcmp(command, "status") == 0) {
+        fputs("usage: picketctl [options] status [--check NAME] [--json]\n"
+              "The last result of every check (or one), its age and latency, the success ratio over the last\n"
+              "hour per region, and per probe: last contact, spool, and the checks version it runs or refused.\n"
+              "Exit 0 ok, 1 the collector could not answer, 2 bad usage or a check it does not know.\n",
+              f);
+    } else if (strcmp(command, "probe") == 0) {
+        fputs("usage: picketctl [options] probe add NAME [--region R]\n"
+              "       picketctl [options] probe revoke NAME [--id N]\n"
+              "add issues a token for probe NAME (printed once, on stdout); revoke revokes every token of NAME,\n"
+              "or only credential N. Both need a write credential.\n"
+              "Exit 0 ok, 1 the collector could not answer, 2 bad usage or nothing to revoke.\n",
+              f);
+        table = probe_options;
+        n = sizeof probe_options / sizeof probe_options[0];
+    } else {
+        int apply = strcmp(command, "apply") == 0;
+        fputs(apply ? "usage: picketctl [options] apply [--json] [--wait [TIMEOUT]] FILE...\n"
+                      "Validates the check files, then stores them on the collector as the new checks version,\n"
+                      "pushed to every connected probe. A probe the version selects any check for runs only the\n"
+                      "version's checks: its own --checks files are set aside, not merged.\n"
+                      "Exit 0 ok, 1 collector error, 2 bad usage or a FILE that cannot be read (missing, a\n"
+                      "directory), 3 a file is invalid (nothing is sent or stored), 5 (--wait) a probe refused\n"
+                      "the version or did not run it in time.\n"
+                    : "usage: picketctl [options] diff [--json] FILE...\n"
+                      "What apply would change: added, removed and changed checks (with the changed keys).\n"
+                      "Exit 0 no change, 1 changes, 2 bad usage or a FILE that cannot be read, 3 a file is\n"
+                      "invalid, 4 collector error.\n",
+              f);
+        table = apply_options;
+        n = apply ? 3 : 2;
+    }
+    fputs("\noptions:\n", f);
+    pk_opts_print(f, table, n, 22, 0);
+    fputs("(global options such as --collector go before the command: picketctl --help)\n", f);
 }
 
 static void format_age(char *buf, size_t size, int64_t age_us)
@@ -131,7 +205,8 @@ static void print_probes_table(const Picket__V1__StatusResponse *resp)
 {
     if (resp->n_probes == 0)
         return;
-    printf("\n%-24s %-12s %9s %9s %9s %10s\n", "PROBE", "REGION", "LAST SEEN", "PENDING", "DROPPED", "SPOOL");
+    printf("\n%-24s %-12s %9s %9s %9s %10s  %s\n", "PROBE", "REGION", "LAST SEEN", "PENDING", "DROPPED", "SPOOL",
+           "CHECKS");
     for (size_t i = 0; i < resp->n_probes; i++) {
         const Picket__V1__ProbeStatus *p = resp->probes[i];
         char age[32], spool[32];
@@ -140,8 +215,16 @@ static void print_probes_table(const Picket__V1__StatusResponse *resp)
             snprintf(spool, sizeof spool, "%.1fMB", (double)p->spool_bytes / (1024.0 * 1024.0));
         else
             snprintf(spool, sizeof spool, "%.1fkB", (double)p->spool_bytes / 1024.0);
-        printf("%-24s %-12s %9s %9llu %9llu %10s\n", pk_term(p->name), pk_term(p->region), age, (unsigned long long)p->pending_results,
-               (unsigned long long)p->dropped_results, spool);
+        char checks[32];
+        if (p->checks_version)
+            snprintf(checks, sizeof checks, "version %lld", (long long)p->checks_version);
+        else
+            snprintf(checks, sizeof checks, "local files");
+        printf("%-24s %-12s %9s %9llu %9llu %10s  %s\n", pk_term(p->name), pk_term(p->region), age,
+               (unsigned long long)p->pending_results, (unsigned long long)p->dropped_results, spool, checks);
+        if (p->checks_refused_version)
+            printf("%-24s   refused checks version %lld: %s\n", "", (long long)p->checks_refused_version,
+                   p->checks_error[0] ? pk_term(p->checks_error) : "no reason given");
     }
     unsigned long long dropped = 0;
     for (size_t i = 0; i < resp->n_probes; i++)
@@ -245,6 +328,9 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
         json_object_object_add(o, "dropped_results", json_object_new_uint64(p->dropped_results));
         json_object_object_add(o, "spool_bytes", json_object_new_uint64(p->spool_bytes));
         json_object_object_add(o, "committed_sequence", json_object_new_uint64(p->committed_sequence));
+        json_object_object_add(o, "checks_version", json_object_new_int64(p->checks_version));
+        json_object_object_add(o, "checks_refused_version", json_object_new_int64(p->checks_refused_version));
+        json_object_object_add(o, "checks_error", p->checks_error[0] ? json_object_new_string(p->checks_error) : NULL);
         json_object_array_add(probes, o);
     }
     json_object_object_add(root, "probes", probes);
@@ -254,18 +340,10 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
 
 static int cmd_status(const char *collector, int timeout_ms, int argc, char **argv)
 {
-    struct status_opts {
-        int json;
-        const char *check;
-    } o = {0};
-    static const struct pk_option options[] = {
-        {.name = "json", .kind = PK_OPT_FLAG, .offset = offsetof(struct status_opts, json)},
-        {.name = "check", .kind = PK_OPT_STRING, .offset = offsetof(struct status_opts, check), .metavar = "NAME"},
-        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
-    };
+    struct status_opts o = {0};
     int next, rc;
-    if (command_options("picketctl status", options, sizeof options / sizeof options[0], PK_OPTS_IN_ORDER, &o, argc,
-                        argv, &next, &rc) < 0)
+    if (command_options("picketctl status", status_options, sizeof status_options / sizeof status_options[0],
+                        PK_OPTS_IN_ORDER, &o, argc, argv, &next, &rc) < 0)
         return rc;
     if (next < argc) {
         fprintf(stderr, "picketctl status: unexpected argument '%s'\n", argv[next]);
@@ -273,9 +351,10 @@ static int cmd_status(const char *collector, int timeout_ms, int argc, char **ar
     }
     char err[1024];
     Picket__V1__StatusResponse *resp = NULL;
-    if (ctl_status(collector, o.check, timeout_ms, &resp, err, sizeof err) < 0) {
-        fprintf(stderr, "picketctl: %s\n", err);
-        return 1;
+    int src = ctl_status(collector, o.check, timeout_ms, &resp, err, sizeof err);
+    if (src < 0) {
+        fprintf(stderr, "picketctl status: %s\n", err);
+        return src == -2 ? 2 : 1;
     }
     if (o.json)
         print_status_json(resp);
@@ -287,16 +366,7 @@ static int cmd_status(const char *collector, int timeout_ms, int argc, char **ar
 
 static int cmd_probe(const char *collector, int timeout_ms, int argc, char **argv)
 {
-    struct probe_opts {
-        const char *region;
-        long long id;
-    } o = {0};
-    static const struct pk_option options[] = {
-        {.name = "region", .kind = PK_OPT_STRING, .offset = offsetof(struct probe_opts, region), .metavar = "R"},
-        {.name = "id", .kind = PK_OPT_LLONG, .offset = offsetof(struct probe_opts, id), .min = 1, .max = 9.3e18,
-         .range_text = "a positive integer", .metavar = "N"},
-        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
-    };
+    struct probe_opts o = {0};
     int next, rc;
     /* argv[0] is "probe", argv[1] the action. */
     if (argc < 2 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "revoke") != 0)) {
@@ -307,8 +377,8 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
     const char *action = argv[1];
     argc--;
     argv++;
-    if (command_options("picketctl probe revoke", options, sizeof options / sizeof options[0], 0, &o, argc, argv,
-                        &next, &rc) < 0)
+    if (command_options("picketctl probe", probe_options, sizeof probe_options / sizeof probe_options[0], 0, &o,
+                        argc, argv, &next, &rc) < 0)
         return rc;
     if (next + 1 != argc) {
         fprintf(stderr, "picketctl probe %s: give exactly one probe NAME\n", action);
@@ -324,9 +394,10 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
             return 2;
         }
         Picket__V1__AddProbeResponse *resp = NULL;
-        if (ctl_add_probe(collector, name, region, timeout_ms, &resp, err, sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            return 1;
+        int arc = ctl_add_probe(collector, name, region, timeout_ms, &resp, err, sizeof err);
+        if (arc < 0) {
+            fprintf(stderr, "picketctl probe add: %s\n", err);
+            return arc == -2 ? 2 : 1;
         }
         printf("%s\n", resp->token);
         fflush(stdout);
@@ -345,77 +416,13 @@ static int cmd_probe(const char *collector, int timeout_ms, int argc, char **arg
         return 2;
     }
     long long revoked = 0;
-    if (ctl_revoke(collector, name, id, timeout_ms, &revoked, err, sizeof err) < 0) {
-        fprintf(stderr, "picketctl: %s\n", err);
-        return 1;
+    int vrc = ctl_revoke(collector, name, id, timeout_ms, &revoked, err, sizeof err);
+    if (vrc < 0) {
+        fprintf(stderr, "picketctl probe revoke: %s\n", err);
+        return vrc == -2 ? 2 : 1;
     }
     printf("revoked %lld credential%s of probe %s\n", revoked, revoked == 1 ? "" : "s", name);
     return 0;
-}
-
-/* How much of a check file picketctl reads; anything past it is left unread. */
-#define CHECK_FILE_MAX ((size_t)8 << 20)
-
-/* Reads and validates every file (as the collector will, with ${ENV} and
- * secrets left to the probes); names must be unique across files. 0, or -1
- * with the first error printed. files[] get malloc'd name/content. */
-static int read_check_files(char **paths, size_t n, Picket__V1__CheckFile *files)
-{
-    struct pk_var_overrides defer = {.defer_environment = 1};
-    struct pk_checkset *sets = calloc(n ? n : 1, sizeof *sets);
-    int rc = -1;
-    char err[1024];
-    size_t loaded = 0;
-    if (!sets)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        picket__v1__check_file__init(&files[i]);
-        FILE *f = fopen(paths[i], "rb");
-        if (!f) {
-            fprintf(stderr, "%s: cannot open: %m\n", paths[i]);
-            goto out;
-        }
-        struct pk_buf buf;
-        pk_buf_init(&buf, CHECK_FILE_MAX + 1);
-        char chunk[1 << 16];
-        size_t got;
-        while (buf.len < CHECK_FILE_MAX && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-            if (pk_buf_add(&buf, chunk, got < CHECK_FILE_MAX - buf.len ? got : CHECK_FILE_MAX - buf.len) < 0)
-                break;
-        fclose(f);
-        size_t len = buf.len;
-        char *text = pk_buf_take(&buf);
-        if (!text) {
-            fprintf(stderr, "picketctl: out of memory\n");
-            goto out;
-        }
-        files[i].name = paths[i];
-        files[i].content = text;
-        if (strlen(text) != len) {
-            fprintf(stderr, "%s: contains a NUL byte\n", paths[i]);
-            goto out;
-        }
-        if (pk_checkset_load_string_with_vars(text, len, paths[i], &defer, &sets[i], err, sizeof err) < 0) {
-            fprintf(stderr, "%s\n", err);
-            goto out;
-        }
-        loaded = i + 1;
-        for (size_t a = 0; a < sets[i].n_checks; a++)
-            for (size_t f2 = 0; f2 < i; f2++)
-                for (size_t b = 0; b < sets[f2].n_checks; b++)
-                    if (strcmp(sets[i].checks[a].name, sets[f2].checks[b].name) == 0) {
-                        fprintf(stderr, "%s:%d: check '%s' is already defined at %s:%d\n", sets[i].checks[a].file,
-                                sets[i].checks[a].line, sets[i].checks[a].name, sets[f2].checks[b].file,
-                                sets[f2].checks[b].line);
-                        goto out;
-                    }
-    }
-    rc = 0;
-out:
-    for (size_t i = 0; i < loaded; i++)
-        pk_checkset_free(&sets[i]);
-    free(sets);
-    return rc;
 }
 
 static json_object *changes_json(Picket__V1__CheckChange **changes, size_t n)
@@ -446,97 +453,184 @@ static void print_changes(Picket__V1__CheckChange **changes, size_t n)
     }
 }
 
+/* What apply and diff print beside the changes: a central set is the whole set. */
+#define REPLACES_NOTE                                                                                              \
+    "note: a probe this version selects any check for runs only the version's checks: its own --checks files "  \
+    "are set aside, not merged (a probe it selects none for keeps its local files)"
+
+struct apply_opts {
+    int json;
+    int wait;           /* --wait given */
+    int64_t wait_ms;    /* its TIMEOUT, default 60 s */
+};
+
+static const struct pk_option apply_options[3] = {
+    {.name = "json", .kind = PK_OPT_FLAG, .offset = offsetof(struct apply_opts, json), .help = "print JSON"},
+    {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
+    {.name = "wait", .kind = PK_OPT_FLAG, .metavar = "[TIMEOUT]", .offset = offsetof(struct apply_opts, wait),
+     .help = "then wait until every connected probe runs the version (default 60s); exit 5 naming "
+             "the probes that refused it or did not answer"},
+};
+
+/* Takes --wait [TIMEOUT] and --wait=TIMEOUT out of the options before the
+ * first operand (TIMEOUT is a duration such as 90s or 2m, and not a file).
+ * 0, or -1 after printing why. */
+static int take_wait(int *argc, char **argv, struct apply_opts *o)
+{
+    o->wait_ms = 60000;
+    int out = 1, i = 1;
+    for (; i < *argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--wait") != 0 && strncmp(a, "--wait=", 7) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *t = a[6] == '=' ? a + 7 : NULL;
+        int64_t ms = 0;
+        if (!t && i + 1 < *argc && pk_parse_duration_ms(argv[i + 1], &ms) == 0 && access(argv[i + 1], F_OK) != 0)
+            t = argv[++i];
+        if (t && (pk_parse_duration_ms(t, &ms) < 0 || ms <= 0 || ms > 86400000)) {
+            fprintf(stderr, "picketctl apply: --wait '%s': give a duration such as 90s or 5m (at most 24h)\n", t);
+            return -1;
+        }
+        o->wait = 1;
+        if (t)
+            o->wait_ms = ms;
+    }
+    for (; i < *argc; i++)
+        argv[out++] = argv[i];
+    *argc = out;
+    return 0;
+}
+
+static void print_json(json_object *root)
+{
+    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+static void print_apply(const Picket__V1__ApplyChecksResponse *resp, int json)
+{
+    if (json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "version", json_object_new_int64(resp->version));
+        json_object_object_add(root, "created", json_object_new_boolean(resp->created));
+        json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+        json_object_object_add(root, "replaces_local_checks", json_object_new_boolean(1));
+        print_json(root);
+        return;
+    }
+    print_changes(resp->changes, resp->n_changes);
+    if (resp->created)
+        printf("stored: checks version %lld is current; connected probes receive it within seconds\n",
+               (long long)resp->version);
+    else
+        printf("no change: checks version %lld stays current\n", (long long)resp->version);
+    printf("`picketctl status` shows which probes run it and which refused it (apply --wait waits for them)\n");
+    printf("%s\n", REPLACES_NOTE);
+}
+
+static int print_diff(const Picket__V1__DiffChecksResponse *resp, int json)
+{
+    if (json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "current_version", json_object_new_int64(resp->current_version));
+        json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+        json_object_object_add(root, "replaces_local_checks", json_object_new_boolean(1));
+        print_json(root);
+    } else if (resp->n_changes == 0) {
+        printf("no changes against checks version %lld\n", (long long)resp->current_version);
+    } else {
+        print_changes(resp->changes, resp->n_changes);
+        printf("%s\n", REPLACES_NOTE);
+    }
+    return resp->n_changes ? 1 : 0;
+}
+
+/* Sends the files: apply stores them (then waits when asked), diff compares. The exit code. */
+static int send_files(const char *collector, int timeout_ms, int apply, const struct apply_opts *o,
+                      Picket__V1__CheckFile **fp, size_t n)
+{
+    char err[1400];
+    int invalid = 0;
+    ProtobufCMessage *answer = NULL;
+    Picket__V1__ApplyChecksRequest areq = PICKET__V1__APPLY_CHECKS_REQUEST__INIT;
+    Picket__V1__DiffChecksRequest dreq = PICKET__V1__DIFF_CHECKS_REQUEST__INIT;
+    areq.n_files = dreq.n_files = n;
+    areq.files = dreq.files = fp;
+    if (ctl_admin_call(collector, apply ? "/picket.v1.AdminService/ApplyChecks" : "/picket.v1.AdminService/DiffChecks",
+                       apply ? &areq.base : &dreq.base,
+                       apply ? &picket__v1__apply_checks_response__descriptor
+                             : &picket__v1__diff_checks_response__descriptor,
+                       timeout_ms, &answer, &invalid, err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl %s: %s\n", apply ? "apply" : "diff", err);
+        return invalid ? 3 : apply ? 1 : 4;
+    }
+    int rc = 0;
+    if (apply) {
+        const Picket__V1__ApplyChecksResponse *resp = (const Picket__V1__ApplyChecksResponse *)answer;
+        print_apply(resp, o->json);
+        fflush(stdout);
+        if (o->wait)
+            rc = ctl_apply_wait(collector, timeout_ms, resp->version, o->wait_ms);
+    } else {
+        rc = print_diff((const Picket__V1__DiffChecksResponse *)answer, o->json);
+    }
+    protobuf_c_message_free_unpacked(answer, NULL);
+    return rc;
+}
+
 /* apply and diff share everything but the call and the answer. */
 static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, int argc, char **argv)
 {
-    static const struct pk_option options[] = {
-        {.name = "json", .kind = PK_OPT_FLAG},
-        {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP},
-    };
     const char *name = apply ? "apply" : "diff";
     char prog[32];
     snprintf(prog, sizeof prog, "picketctl %s", name);
-    int json = 0, next, rc;
-    if (command_options(prog, options, sizeof options / sizeof options[0], PK_OPTS_IN_ORDER, &json, argc, argv, &next,
-                        &rc) < 0)
+    struct apply_opts o = {0};
+    int next, rc;
+    if (apply && take_wait(&argc, argv, &o) < 0)
+        return 2;
+    if (command_options(prog, apply_options, sizeof apply_options / sizeof apply_options[0], PK_OPTS_IN_ORDER, &o,
+                        argc, argv, &next, &rc) < 0)
         return rc;
+    if (o.wait && !apply) {
+        fprintf(stderr, "picketctl diff: --wait is for apply\n");
+        return 2;
+    }
     size_t n = (size_t)(argc - next);
     if (n == 0) {
         fprintf(stderr, "picketctl %s: give at least one check file\n", name);
         return 2;
     }
+    char err[1400];
+    struct ctl_check_file *read = calloc(n, sizeof *read);
     Picket__V1__CheckFile *files = calloc(n, sizeof *files);
     Picket__V1__CheckFile **fp = calloc(n, sizeof *fp);
-    if (!files || !fp) {
-        free(files);
-        free(fp);
-        return 1;
-    }
-    for (size_t i = 0; i < n; i++)
-        fp[i] = &files[i];
-    if (read_check_files(argv + next, n, files) < 0) {
-        rc = 3;
+    rc = 1;
+    if (!read || !files || !fp)
+        goto out;
+    if (ctl_check_files_limit_from_env(err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl %s: %s\n", name, err);
+        rc = 2;
         goto out;
     }
-    char err[1400];
-    int invalid = 0;
-    ProtobufCMessage *answer = NULL;
-    if (apply) {
-        Picket__V1__ApplyChecksRequest req = PICKET__V1__APPLY_CHECKS_REQUEST__INIT;
-        req.n_files = n;
-        req.files = fp;
-        if (ctl_admin_call(collector, "/picket.v1.AdminService/ApplyChecks", &req.base,
-                           &picket__v1__apply_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
-                           sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            rc = invalid ? 3 : 1;
-            goto out;
-        }
-        Picket__V1__ApplyChecksResponse *resp = (Picket__V1__ApplyChecksResponse *)answer;
-        if (json) {
-            json_object *root = json_object_new_object();
-            json_object_object_add(root, "version", json_object_new_int64(resp->version));
-            json_object_object_add(root, "created", json_object_new_boolean(resp->created));
-            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
-            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-            json_object_put(root);
-        } else {
-            print_changes(resp->changes, resp->n_changes);
-            if (resp->created)
-                printf("applied: checks version %lld is current\n", (long long)resp->version);
-            else
-                printf("no change: checks version %lld stays current\n", (long long)resp->version);
-        }
-        rc = 0;
-    } else {
-        Picket__V1__DiffChecksRequest req = PICKET__V1__DIFF_CHECKS_REQUEST__INIT;
-        req.n_files = n;
-        req.files = fp;
-        if (ctl_admin_call(collector, "/picket.v1.AdminService/DiffChecks", &req.base,
-                           &picket__v1__diff_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
-                           sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            rc = invalid ? 3 : 4;
-            goto out;
-        }
-        Picket__V1__DiffChecksResponse *resp = (Picket__V1__DiffChecksResponse *)answer;
-        if (json) {
-            json_object *root = json_object_new_object();
-            json_object_object_add(root, "current_version", json_object_new_int64(resp->current_version));
-            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
-            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-            json_object_put(root);
-        } else if (resp->n_changes == 0) {
-            printf("no changes against checks version %lld\n", (long long)resp->current_version);
-        } else {
-            print_changes(resp->changes, resp->n_changes);
-        }
-        rc = resp->n_changes ? 1 : 0;
+    enum ctl_files_error fe = ctl_read_check_files(argv + next, n, read, err, sizeof err);
+    if (fe != CTL_FILES_OK) {
+        fprintf(stderr, "picketctl %s: %s\n", name, err);
+        rc = fe == CTL_FILES_UNREADABLE ? 2 : 3;
+        goto out;
     }
-    protobuf_c_message_free_unpacked(answer, NULL);
+    for (size_t i = 0; i < n; i++) {
+        picket__v1__check_file__init(&files[i]);
+        files[i].name = (char *)read[i].name;
+        files[i].content = read[i].content; /* owned by read[] */
+        fp[i] = &files[i];
+    }
+    rc = send_files(collector, timeout_ms, apply, &o, fp, n);
 out:
-    for (size_t i = 0; i < n; i++)
-        free(files[i].content);
+    if (read)
+        ctl_check_files_free(read, n);
+    free(read);
     free(files);
     free(fp);
     return rc;
@@ -553,7 +647,7 @@ static int remote_command(const struct global_opts *g, const char *command, int 
         if (ctl_query_is_command(command))
             ctl_query_usage(stdout, command);
         else
-            usage(stdout);
+            command_usage(stdout, command);
         return 0;
     }
     if (rpc_client_security_from_opts(&g->tls, "picketctl", err, sizeof err) < 0) {

@@ -736,6 +736,8 @@ static void print_stats(const char *what, const char *name, const Picket__V1__In
     char mttr[32], mtbf[32];
     fmt_dur_s(mttr, sizeof mttr, s ? s->mttr_s : NAN);
     fmt_dur_s(mtbf, sizeof mtbf, s ? s->mtbf_s : NAN);
+    if (s && s->count > 0 && s->mtbf_s == 0)
+        snprintf(mtbf, sizeof mtbf, "none (never up)"); /* down the whole window: no time between failures */
     printf("%s %s: %lld incident%s (%lld closed), MTTR %s, MTBF %s\n", what, pk_term(name), (long long)(s ? s->count : 0),
            s && s->count == 1 ? "" : "s", (long long)(s ? s->closed : 0), mttr, mtbf);
 }
@@ -810,22 +812,25 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
         print_stats("service", r->services[i]->service, r->services[i]->stats);
 }
 
-void query_fmt_slo_left(char *buf, size_t size, const Picket__V1__CheckSlo *s)
-{
-    if (!s)
-        snprintf(buf, size, "-");
-    else if (isnan(s->budget_left))
-        snprintf(buf, size, "no data");
-    else
-        snprintf(buf, size, "%.1f%% (%.0fmin)", 100 * s->budget_left, s->budget_left_min);
-}
-
+/* The budget left as people read it: a share of the budget and minutes while
+ * some is left, "overspent N.Nx" (the budget spent N.N times over) once it is
+ * gone; JSON and CSV keep the signed fraction (1 - spent/budget). */
 static void fmt_budget_left(char *buf, size_t size, double left, double left_min)
 {
     if (isnan(left))
         snprintf(buf, size, "no data");
+    else if (left < 0)
+        snprintf(buf, size, "overspent %.1fx", 1.0 - left);
     else
         snprintf(buf, size, "%.1f%% (%.0fmin)", 100 * left, left_min);
+}
+
+void query_fmt_slo_left(char *buf, size_t size, const Picket__V1__CheckSlo *s)
+{
+    if (!s)
+        snprintf(buf, size, "-");
+    else
+        fmt_budget_left(buf, size, s->budget_left, s->budget_left_min);
 }
 
 /* "1.20/0.00  0.40/0.10 FIRING": long/short burn rate of each alert pair. */

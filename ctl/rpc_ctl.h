@@ -8,7 +8,10 @@
 
 #include "picket/v1/picket.pb-c.h"
 
-/* 0 with *out set, or -1 with a sentence naming the collector in err. */
+/* Every call: 0 with *out set; -1 with one sentence naming the collector in err
+ * (unreachable, TLS, credential, timeout: never a gRPC method path); -2 when
+ * the collector answered that the input is wrong (a check, probe or region it
+ * does not know: "check 'x' is not known"; an invalid value) -- exit code 2. */
 int ctl_status(const char *address, const char *check_name, int timeout_ms, Picket__V1__StatusResponse **out,
                char *err, size_t errlen);
 
@@ -22,7 +25,7 @@ int ctl_revoke(const char *address, const char *name, long long id, int timeout_
                size_t errlen);
 /* One AdminService call (ApplyChecks, DiffChecks): 0 with *out (free with
  * protobuf_c_message_free_unpacked), or -1 with err; *invalid is 1 when the
- * collector refused the request as invalid (a bad check file). */
+ * collector refused the request as invalid or naming something not known. */
 int ctl_admin_call(const char *address, const char *method, const ProtobufCMessage *req,
                    const ProtobufCMessageDescriptor *resp_desc, int timeout_ms, ProtobufCMessage **out,
                    int *invalid, char *err, size_t errlen);

@@ -10,7 +10,7 @@ const ms = (us) => (us == null || us <= 0 ? '–' : us >= 10000 ? (us / 1000).to
 const pct = (r) => (r == null ? 'no data' : (r * 100).toFixed(r >= 0.9995 && r < 1 ? 3 : 2) + '%');
 const when = (us) => (us ? new Date(us / 1000).toISOString().replace('T', ' ').slice(0, 19) : '–');
 const dur = (us) => { const s = Math.round(us / 1e6); return s < 120 ? s + ' s' : s < 7200 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h'; };
-const E2E = { OUTCOME_OK: 'OK', OUTCOME_DEGRADED: 'DEGRADED', OUTCOME_FAILED: 'FAIL', OUTCOME_UNKNOWN: 'UNKNOWN' };
+const E2E = { ok: 'OK', degraded: 'DEGRADED', failed: 'FAIL', unknown: 'UNKNOWN' };
 
 const get = window.picketFetch;
 
@@ -51,13 +51,13 @@ function checkRow(c) {
   const tr = c.trend && c.trend.p95_us;
   const trend = tr && tr.direction ? tr.direction + (tr.pct_per_day != null ? ' ' + tr.pct_per_day.toFixed(1) + '%/day' : '') : '–';
   const slo = c.slo ? pct(c.slo.budget_left) : '–';
-  return '<tr data-check="' + esc(c.check_name) + '"><td>' + esc(c.service) + '</td><td>' + esc(c.check_name) +
+  return '<tr data-check="' + esc(c.check) + '"><td>' + esc(c.service) + '</td><td>' + esc(c.check) +
     '</td><td class="e2e ' + e2e + '">' + e2e + '</td><td class="num uptime">' + pct(av.global && av.global.uptime) +
     '</td><td>' + regions + '</td><td class="num' + over(lat.p50_us, lat.budget_p50_us) + '">' + ms(lat.p50_us) +
     '</td><td class="num' + over(lat.p95_us, lat.budget_p95_us) + '">' + ms(lat.p95_us) +
     '</td><td class="num' + over(lat.p99_us, lat.budget_p99_us) + '">' + ms(lat.p99_us) + '</td><td>' +
     [lat.budget_p50_us, lat.budget_p95_us, lat.budget_p99_us].map(ms).join(' / ') + '</td><td>' + esc(trend) +
-    '</td><td class="num">' + incCell(incByCheck[c.check_name]) + '</td><td class="num">' + slo + '</td><td class="msg">' + esc(c.last_message || '') + '</td></tr>';
+    '</td><td class="num">' + incCell(incByCheck[c.check]) + '</td><td class="num">' + slo + '</td><td class="msg">' + esc(c.last_message || '') + '</td></tr>';
 }
 
 function incCell(list) {
@@ -95,8 +95,8 @@ function renderIncidents(inc) {
   rows.sort((a, b) => (b.end_us < 0) - (a.end_us < 0) || b.start_us - a.start_us);
   $('#incidents tbody').innerHTML = rows.slice(0, 200).map((i) => {
     const open = i.end_us < 0;
-    return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check_name) + '"><td>' +
-      esc(i.check_name) + '</td><td class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') + '</td><td>' +
+    return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check) + '"><td>' +
+      esc(i.check) + '</td><td class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') + '</td><td>' +
       when(i.start_us) + '</td><td>' + dur(i.duration_us) + '</td><td>' + esc(i.regions.join(', ')) + '</td></tr>';
   }).join('') || '<tr><td colspan="5">no incidents in the window</td></tr>';
 }
@@ -105,7 +105,15 @@ function renderProbes(p) {
   $('#probes tbody').innerHTML = p.probes.map((x) =>
     '<tr><td>' + esc(x.name) + '</td><td>' + esc(x.region) + '</td><td>' +
     (x.last_seen_us ? dur(Math.max(0, p.now_us - x.last_seen_us)) + ' ago' : 'never') + '</td><td class="num">' +
-    x.pending + '</td><td class="num">' + x.dropped + '</td></tr>').join('');
+    x.pending + '</td><td class="num">' + x.dropped + '</td><td class="checks">' + checksCell(x) + '</td></tr>').join('');
+}
+
+// The central checks version a probe runs, and the one it refused with why.
+function checksCell(x) {
+  const runs = x.checks_version ? 'v' + x.checks_version : 'local files';
+  if (!x.checks_refused_version) return esc(runs);
+  return esc(runs) + ' <span class="open">refused v' + x.checks_refused_version + ': ' +
+    esc(x.checks_error || 'no reason given') + '</span>';
 }
 
 let plot = null;
@@ -137,7 +145,7 @@ async function refresh() {
     const [rep, inc, pr] = await Promise.all(first ? first[1]
       : [get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes')]);
     incByCheck = {};
-    for (const c of inc.checks) incByCheck[c.check_name] = c.incidents;
+    for (const c of inc.checks) incByCheck[c.check] = c.incidents;
     renderChecks(rep);
     renderGroups(rep);
     renderIncidents(inc);

@@ -314,13 +314,17 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
     snprintf(what, sizeof what, "probe id %s: acknowledging checks version %s", p, v);
     st_ensure_ready(s);
     if (!accepted) {
-        const char *params[] = {p, error ? error : ""};
-        return st_run_cmd(s, "UPDATE probes SET checks_error = $2 WHERE id = $1", 2, params, what, err, errlen);
+        const char *params[] = {p, error ? error : "", v};
+        return st_run_cmd(s,
+                          "UPDATE probes SET checks_error = $2, checks_refused_version = $3, "
+                          "checks_answered_at = now() WHERE id = $1",
+                          3, params, what, err, errlen);
     }
     const char *params[] = {p, v};
     /* An empty selection leaves the probe on its local files, whose Register list stands. */
     if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
-        st_run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL WHERE id = $1", 2, params, what, err,
+        st_run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL, checks_refused_version = 0, "
+                   "checks_answered_at = now() WHERE id = $1", 2, params, what, err,
                    errlen) < 0 ||
         st_run_cmd(s,
                    /* A version stored before migration 008 (meta_known false) keeps

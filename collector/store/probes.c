@@ -209,6 +209,9 @@ static const struct store_col probe_cols[] = {
     PROBE_COL(dropped, "dropped_results", STORE_COL_U64),
     PROBE_COL(spool_bytes, "spool_bytes", STORE_COL_U64),
     PROBE_COL(committed_seq, "committed_seq", STORE_COL_U64),
+    PROBE_COL(checks_version, "checks_version", STORE_COL_I64),
+    PROBE_COL(checks_refused_version, "checks_refused_version", STORE_COL_I64),
+    PROBE_COL(checks_error, "checks_error", STORE_COL_TEXT),
 };
 
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
@@ -218,7 +221,8 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
     st_ensure_ready(s);
     PGresult *r = st_run(s,
                          "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
-                         "pending_results, dropped_results, spool_bytes, committed_seq FROM probes "
+                         "pending_results, dropped_results, spool_bytes, committed_seq, checks_version, "
+                         "checks_refused_version, checks_error FROM probes "
                          "ORDER BY name COLLATE \"C\"",
                          0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
     if (!r)

@@ -444,7 +444,8 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
     if (!regions)
         goto out;
     if (PQntuples(checks) == 0 && check_name) {
-        pk_fail(err, errlen, "check \"%.128s\" is not known", check_name);
+        pk_fail(err, errlen, "check '%.128s' is not known", check_name);
+        rc = -2;
         goto out;
     }
     if (store_read_rows(checks, "status", status_cols, sizeof status_cols / sizeof status_cols[0], sizeof *out_rows,

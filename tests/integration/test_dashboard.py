@@ -143,6 +143,9 @@ def main():
             assert [p[0] for p in out["probes"]] == ["dash-eu"] and p_ago(out["probes"][0][2]), out["probes"]
             assert not out["errors"], out["errors"]
             rep = api(col, "/api/report?check=shop-api")[1]["checks"][0]
+            # picketctl's JSON words: "check", lowercase outcomes.
+            assert rep["check"] == "shop-api" and rep["last_outcome"] == "ok" and "check_name" not in rep, rep
+            assert out["probes"][0][5] == "local files", out["probes"]
             assert rep["latency"]["p95_us"] > 0 and rep["availability"]["global"]["uptime"] == 1.0, rep
             ser = api(col, "/api/latency-series?check=shop-api&since=1h")[1]
             assert len(ser["t"]) >= 1 and len(ser["p95_ms"]) == len(ser["t"]) and ser["budget_p95_us"] == 200_000, ser
@@ -199,7 +202,7 @@ def first_load(col, base, tmp):
     feed_many(col, N_CHECKS)
     # The default view is a snapshot the collector recomputes in the background.
     wait_for("1,000 bulk checks in the default view's snapshot",
-             lambda: sum(c["check_name"].startswith("bulk-") for c in api(col, "/api/report")[1]["checks"]) == N_CHECKS,
+             lambda: sum(c["check"].startswith("bulk-") for c in api(col, "/api/report")[1]["checks"]) == N_CHECKS,
              120, interval=1)
     rep = api(col, "/api/report")[1]
     n = len(rep["checks"])

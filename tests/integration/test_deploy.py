@@ -9,11 +9,20 @@
   picketctl command's --help) prints, and documents no option those do not list:
   --help is generated from the option tables the parser reads (common/options.c),
   so pages and parsers cannot drift apart;
-- `cpack -G DEB` makes the three packages, each holding its binary, manual page
-  and (probe, collector) unit and example configuration;
+- `cpack -G DEB` makes the three packages, each holding its binary, manual page,
+  a DEP-5 copyright file and a changelog.Debian.gz, and (probe, collector) unit
+  and example configuration; the probe's also every example check file and the
+  exec plugins;
+- `scripts/image --check` checks deploy/Dockerfile against those packages and
+  runs what the image would hold;
+- the kustomize base renders (scripts/kustomize) to every object of
+  deploy/kubernetes, each valid against the Kubernetes schemas of
+  kubernetes-models (a broken object is caught), and every non-root pod can
+  read the Secret files it mounts (fsGroup);
 - the Kubernetes manifests and the compose file parse as YAML with the kinds,
   services and wiring docs/DEPLOY.md describes."""
 
+import json
 import os
 import re
 import shutil
@@ -129,6 +138,13 @@ def check_packages(tmp):
                              "./usr/share/doc/picket-collector/examples/picket-collector.env"],
         "picketctl": ["./usr/bin/picketctl", "./usr/share/man/man1/picketctl.1"],
     }
+    want["picket-probe"] += ["./usr/lib/picket/plugins/" + f for f in
+                             ("check_npm_audit", "check_approval_ui.mjs", "install", "package.json",
+                              "package-lock.json")]
+    want["picket-probe"] += ["./usr/share/doc/picket-probe/examples/" + f
+                             for f in sorted(os.listdir(os.path.join(SRC, "deploy", "examples"))) if f.endswith(".yaml")]
+    for pkg in want:
+        want[pkg] += ["./usr/share/doc/%s/copyright" % pkg, "./usr/share/doc/%s/changelog.Debian.gz" % pkg]
     debs = [f for f in os.listdir(out) if f.endswith(".deb")]
     for pkg, files in want.items():
         found = [f for f in debs if f.startswith(pkg + "_")]
@@ -141,7 +157,97 @@ def check_packages(tmp):
         r = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Depends"], capture_output=True, text=True,
                            check=True, timeout=60)
         assert f"Package: {pkg}" in r.stdout and "libc6" in r.stdout, f"{found[0]} control: {r.stdout}"
+        check_doc_files(deb, pkg, tmp)
         print(f"ok: {found[0]} holds {len(files)} expected files")
+
+
+def check_doc_files(deb, pkg, tmp):
+    """The copyright file is DEP-5; the changelog is gzip'd, names the package's version."""
+    root = os.path.join(tmp, "x-" + pkg)
+    subprocess.run(["dpkg-deb", "-x", deb, root], check=True, timeout=60)
+    doc = os.path.join(root, "usr", "share", "doc", pkg)
+    text = open(os.path.join(doc, "copyright")).read()
+    assert text.startswith("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"), text[:200]
+    paras = [p for p in text.split("\n\n") if p.strip()]
+    files = [p for p in paras if p.startswith("Files:")]
+    assert files and all(re.search(r"^Copyright: .+$", p, re.M) and re.search(r"^License: .+$", p, re.M)
+                         for p in files), "copyright: a Files paragraph without Copyright or License"
+    import gzip
+    with gzip.open(os.path.join(doc, "changelog.Debian.gz"), "rt") as f:
+        first = f.readline()
+    version = re.search(r"^project\(picket VERSION ([0-9.]+)", open(os.path.join(SRC, "CMakeLists.txt")).read(),
+                        re.M).group(1)
+    assert first.startswith("picket (%s)" % version), first
+    if pkg == "picket-probe":
+        for ex in sorted(os.listdir(os.path.join(doc, "examples"))):
+            if ex.endswith(".yaml"):
+                r = subprocess.run([os.path.join(BUILD, "picket-probe"), "validate", os.path.join(doc, "examples", ex)],
+                                   capture_output=True, text=True, timeout=30,
+                                   env=dict(os.environ, SHOPIFY_WEBHOOK_SECRET="test"))
+                assert r.returncode == 0, f"packaged example {ex}: {r.stdout}{r.stderr}"
+
+
+def check_image(tmp):
+    r = subprocess.run([os.path.join(SRC, "scripts", "image"), "--check", "--build-dir", BUILD],
+                       capture_output=True, text=True, timeout=300, cwd=SRC)
+    assert r.returncode == 0, f"scripts/image --check: rc={r.returncode}\n{r.stdout}{r.stderr}"
+    print("ok: " + r.stdout.strip().splitlines()[-1])
+
+
+def secrets_readable(label, pod):
+    """A non-root pod must be able to read each Secret file it mounts."""
+    sc = pod.get("securityContext") or {}
+    uid = sc.get("runAsUser")
+    if uid == 0:
+        return
+    for v in pod.get("volumes", []):
+        if "secret" not in v:
+            continue
+        mode = v["secret"].get("defaultMode", 0o644)
+        others = mode & 0o004
+        group = mode & 0o040 and sc.get("fsGroup") is not None
+        assert others or group, \
+            f"{label}: runs as user {uid} but Secret volume {v['name']} is mode {mode:o} without fsGroup: unreadable"
+
+
+def check_kustomize(tmp):
+    kdir = os.path.join(SRC, "deploy", "kubernetes")
+    r = subprocess.run([os.path.join(SRC, "scripts", "kustomize"), "--json", kdir], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, f"scripts/kustomize: {r.stderr}"
+    objs = json.loads(r.stdout)
+    files = [d for n in sorted(os.listdir(kdir)) if n.endswith(".yaml") and n != "kustomization.yaml"
+             for d in load_all(os.path.join(kdir, n))]
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objs) == \
+        sorted((d["kind"], d["metadata"]["name"]) for d in files), "the base does not list every manifest"
+    for o in objs:
+        assert o["kind"] == "Namespace" or o["metadata"]["namespace"] == "picket", o["metadata"]
+        spec = (o.get("spec") or {}).get("template", {}).get("spec")
+        if spec:
+            secrets_readable(f"{o['kind']}/{o['metadata']['name']}", spec)
+            assert all(c["image"] == "picket:0.1.0" for c in spec["containers"]), spec["containers"]
+    vdir = os.path.join(kdir, "validate")
+    subprocess.run([os.path.join(vdir, "install")], check=True, timeout=300)
+    r = subprocess.run(["node", os.path.join(vdir, "validate.mjs")], input=json.dumps(objs), capture_output=True,
+                       text=True, timeout=120, cwd=vdir)
+    assert r.returncode == 0 and f"{len(objs)} of {len(objs)} objects valid" in r.stdout, r.stdout + r.stderr
+    # The validator can fail: a port given as a word where the schema wants a number.
+    broken = json.loads(json.dumps(objs))
+    dep = next(o for o in broken if o["kind"] == "Deployment")
+    dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "grpc"
+    r = subprocess.run(["node", os.path.join(vdir, "validate.mjs")], input=json.dumps(broken), capture_output=True,
+                       text=True, timeout=120, cwd=vdir)
+    assert r.returncode == 1 and "invalid: Deployment/picket-collector" in r.stdout and "containerPort" in r.stdout, \
+        r.stdout
+    # And the fsGroup rule can fail: the collector without it cannot read its key.
+    pod = json.loads(json.dumps(dep["spec"]["template"]["spec"]))
+    pod["securityContext"].pop("fsGroup")
+    try:
+        secrets_readable("collector without fsGroup", pod)
+        raise RuntimeError("a 0440 Secret without fsGroup passed as readable")
+    except AssertionError:
+        pass
+    print(f"ok: kustomize base: {len(objs)} objects, schema-valid (kubernetes-models), Secrets readable")
 
 
 def load_all(path):
@@ -162,7 +268,7 @@ def check_kubernetes(tmp):
     kdir = os.path.join(SRC, "deploy", "kubernetes")
     docs = []
     for name in sorted(os.listdir(kdir)):
-        if name.endswith(".yaml"):
+        if name.endswith(".yaml") and name != "kustomization.yaml":
             for d in load_all(os.path.join(kdir, name)):
                 assert "apiVersion" in d and "kind" in d and d.get("metadata", {}).get("name"), \
                     f"deploy/kubernetes/{name}: a document without apiVersion, kind or metadata.name"
@@ -231,6 +337,8 @@ def main():
         check_units(tmp)
         check_packages(tmp)
         check_kubernetes(tmp)
+        check_kustomize(tmp)
+        check_image(tmp)
         check_compose(tmp)
     print("test_deploy: all ok")
 

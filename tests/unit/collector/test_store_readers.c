@@ -236,8 +236,8 @@ static void read_status(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(rows[0].check_name, "cb");
     free(rows);
-    assert_int_equal(store_status(s, "nope", &rows, &n, err, sizeof err), -1);
-    assert_non_null(strstr(err, "\"nope\""));
+    assert_int_equal(store_status(s, "nope", &rows, &n, err, sizeof err), -2); /* not found */
+    assert_string_equal(err, "check 'nope' is not known");
 }
 
 static void read_alert_rounds(void **state)
