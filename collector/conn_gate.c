@@ -198,19 +198,20 @@ static int admit_locked(int fd, const struct sockaddr_storage *ss)
 
 /* No descriptor left: take the reserve back for a moment to accept and drop
  * the waiting connection, so the listener's queue drains instead of waking
- * its poller forever. 0 when one was shed, -1 when nothing more to do. */
+ * its poller forever. 1 when one was shed, 0 when none was waiting, -1 when
+ * the reserve is lost. */
 static int shed_one(int listen_fd, int err_no)
 {
     pthread_mutex_lock(&gate.mu);
-    gate.stats.shed_no_descriptor++;
-    log_bounded(LOG_SHED, err_no);
     int shed = -1;
     if (gate.reserve_fd >= 0) {
         close(gate.reserve_fd);
         int fd = gate.real_accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        shed = fd >= 0;
         if (fd >= 0) {
             close(fd);
-            shed = 0;
+            gate.stats.shed_no_descriptor++;
+            log_bounded(LOG_SHED, err_no);
         }
         gate.reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
@@ -231,8 +232,13 @@ int accept4(int listen_fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
         int fd = gate.real_accept4(listen_fd, (struct sockaddr *)&ss, &len, flags);
         if (fd < 0) {
             int e = errno;
-            if ((e == EMFILE || e == ENFILE) && shed_one(listen_fd, e) == 0)
+            int shed = e == EMFILE || e == ENFILE ? shed_one(listen_fd, e) : -1;
+            if (shed == 1)
                 continue;
+            if (shed == 0) { /* the queue is empty: nothing to report */
+                errno = EAGAIN;
+                return -1;
+            }
             /* Callers (gRPC 1.51) stop their listener for good on anything but
              * EAGAIN/EINTR/ECONNABORTED: say "try again" for descriptor
              * exhaustion and transient network errors. */
@@ -266,6 +272,7 @@ static void *sweep_thread(void *arg)
 {
     (void)arg;
     long last_peak_open = 0;
+    int trim_in = 0; /* sweeps until a second trim, 0: none planned */
     for (;;) {
         struct timespec ts = {0, SWEEP_MS * 1000000L};
         nanosleep(&ts, NULL);
@@ -279,16 +286,23 @@ static void *sweep_thread(void *arg)
         long open = gate.n;
         pthread_mutex_unlock(&gate.mu);
         /* A flood leaves freed per-connection memory in malloc's arenas; once
-         * the count has fallen to a quarter of its high mark, give it back. */
+         * the count has fallen to a quarter of its high mark, give it back, and
+         * again 5 s later for what gRPC released after its connections closed. */
         if (open > last_peak_open)
             last_peak_open = open;
+        int trim = 0;
         if (last_peak_open >= 64 && open <= last_peak_open / 4) {
+            PK_INFO("conn", "flood over: freed memory returned", "open=%ld high=%ld", open, last_peak_open);
+            last_peak_open = open;
+            trim = 1;
+            trim_in = 5000 / SWEEP_MS;
+        } else if (trim_in > 0 && --trim_in == 0)
+            trim = 1;
+        if (trim) {
             malloc_trim(0);
             pthread_mutex_lock(&gate.mu);
             gate.stats.trims++;
             pthread_mutex_unlock(&gate.mu);
-            PK_INFO("conn", "flood over: freed memory returned", "open=%ld high=%ld", open, last_peak_open);
-            last_peak_open = open;
         }
     }
 }

@@ -207,7 +207,7 @@ def grpc_floods(pg, figures):
                      IDLE_S + HANDSHAKE_S + 10, 0.5)
             release(held)
             wait_for("flood %d: the probe served after it" % flood, lambda: probe_registers(col.port), 15, 0.5)
-            time.sleep(2)
+            time.sleep(6)  # the collector trims freed memory when a flood ends and 5 s later
             figures.append(("flood %d after" % flood, *proc_figures(pid)))
         # A TCP connection that never starts TLS is closed after the handshake deadline.
         raw = socket.create_connection(("127.0.0.1", col.port), timeout=3)
