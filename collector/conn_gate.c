@@ -202,6 +202,9 @@ static int admit_locked(int fd, const struct sockaddr_storage *ss)
  * the reserve is lost. */
 static int shed_one(int listen_fd, int err_no)
 {
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl < 0 || !(fl & O_NONBLOCK))
+        return -1; /* a blocking listener would wait here holding the lock */
     pthread_mutex_lock(&gate.mu);
     int shed = -1;
     if (gate.reserve_fd >= 0) {

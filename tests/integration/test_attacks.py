@@ -112,23 +112,33 @@ def probe_registers(port):
 
 
 def tls_flood(port, n, sources, deadline_s=60):
-    """n connections that finish TLS without a client certificate and stay
-    idle, from the given source addresses in turn. Returns the sockets whose
-    handshake succeeded (the caller closes them) and the number refused."""
+    """n connections from the given source addresses in turn, all opened at
+    once (TCP), then each taken through TLS without a client certificate, half
+    of them also through the HTTP/2 preface, and left idle. Returns the sockets
+    whose handshake succeeded (the caller closes them) and the number that
+    failed (closed at accept by a cap, or by the handshake deadline)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["h2"])
-    held, refused = [], 0
+    opened, held, refused = [], [], 0
     end = time.monotonic() + deadline_s
     for i in range(n):
-        if time.monotonic() > end:
-            break
         s = socket.socket()
         s.settimeout(3)
         try:
             s.bind((sources[i % len(sources)], 0))
             s.connect(("127.0.0.1", port))
+            opened.append(s)
+        except OSError:
+            refused += 1
+            s.close()
+    for i, s in enumerate(opened):
+        if time.monotonic() > end:
+            refused += len(opened) - i
+            release(opened[i:])
+            break
+        try:
             t = ctx.wrap_socket(s)
             if i % 2:  # half also start HTTP/2 (preface, empty SETTINGS) before going idle
                 t.sendall(H2_PREFACE)
