@@ -47,6 +47,7 @@ static struct {
     struct conn_gate_limits limits;
     struct tracked *table;
     long n, cap;
+    int64_t last_inline_sweep_ms;
     struct conn_gate_stats stats;
     time_t last_log[4];
     unsigned long long unlogged[4];
@@ -147,6 +148,28 @@ static int is_armed_listener(int listen_fd)
     return port == gate.port;
 }
 
+/* A sweep on the refusal path, at most every 20 ms: under a flood every
+ * accept is a refusal, and a sweep costs one fstat per open connection. */
+static void sweep_soon_locked(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (ms - gate.last_inline_sweep_ms < 20)
+        return;
+    gate.last_inline_sweep_ms = ms;
+    sweep_locked();
+}
+
+static long count_peer_locked(const struct tracked *t)
+{
+    size_t keylen = t->family == AF_INET ? 4 : 8;
+    long same = 0;
+    for (long i = 0; i < gate.n; i++)
+        same += gate.table[i].family == t->family && memcmp(gate.table[i].peer, t->peer, keylen) == 0;
+    return same;
+}
+
 /* 1 when fd (just accepted from ss) may stay; records it. Under gate.mu. */
 static int admit_locked(int fd, const struct sockaddr_storage *ss)
 {
@@ -161,28 +184,17 @@ static int admit_locked(int fd, const struct sockaddr_storage *ss)
             gate.table[i] = gate.table[--gate.n];
             break;
         }
-    long limit = gate.limits.max_total > 0 ? gate.limits.max_total : gate.cap;
-    if (gate.n >= limit || gate.n >= gate.cap)
-        sweep_locked();
-    if (gate.n >= limit || gate.n >= gate.cap) {
+    long limit = gate.limits.max_total > 0 && gate.limits.max_total < gate.cap ? gate.limits.max_total : gate.cap;
+    if (gate.n >= limit)
+        sweep_soon_locked();
+    if (gate.n >= limit) {
         gate.stats.refused_total++;
         log_bounded(LOG_TOTAL, 0);
         return 0;
     }
-    if (gate.limits.max_per_peer > 0) {
-        size_t keylen = t.family == AF_INET ? 4 : 8;
-        long same = 0;
-        for (long i = 0; i < gate.n; i++)
-            if (gate.table[i].family == t.family && memcmp(gate.table[i].peer, t.peer, keylen) == 0)
-                same++;
-        if (same >= gate.limits.max_per_peer) {
-            sweep_locked();
-            same = 0;
-            for (long i = 0; i < gate.n; i++)
-                if (gate.table[i].family == t.family && memcmp(gate.table[i].peer, t.peer, keylen) == 0)
-                    same++;
-        }
-        if (same >= gate.limits.max_per_peer) {
+    if (gate.limits.max_per_peer > 0 && count_peer_locked(&t) >= gate.limits.max_per_peer) {
+        sweep_soon_locked();
+        if (count_peer_locked(&t) >= gate.limits.max_per_peer) {
             gate.stats.refused_peer++;
             log_bounded(LOG_PEER, 0);
             return 0;

@@ -7,11 +7,15 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "log.h"
 #include "pk_error.h"
 
 struct pk_http_server {
@@ -19,7 +23,33 @@ struct pk_http_server {
     struct pk_http_server_options o;
     char *allowed_hosts; /* a copy of o.allowed_hosts, or NULL: any */
     int port;
+    pthread_mutex_t log_mu;   /* libmicrohttpd's messages: at most one a second */
+    time_t log_second;
+    unsigned long log_held;
 };
+
+/* libmicrohttpd's error log (a refused connection, an accept error) as our log
+ * lines, at most one a second: a flood must not become a flood of lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct pk_http_server *h = cls;
+    char msg[256], q[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    time_t now = time(NULL);
+    pthread_mutex_lock(&h->log_mu);
+    int quiet = now == h->log_second;
+    unsigned long held = h->log_held;
+    if (quiet)
+        h->log_held++;
+    else {
+        h->log_second = now;
+        h->log_held = 0;
+    }
+    pthread_mutex_unlock(&h->log_mu);
+    if (!quiet)
+        PK_WARN("http", "libmicrohttpd", "detail=%s held_back=%lu", pk_log_q(q, sizeof q, msg), held);
+}
 
 /* 1 when the request's Host: names an allowed host (or no list is set). */
 static int host_allowed(const struct pk_http_server *h, struct MHD_Connection *c)
@@ -131,6 +161,7 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
         return NULL;
     }
     h->o = *o;
+    pthread_mutex_init(&h->log_mu, NULL);
     if (!h->o.body_max)
         h->o.body_max = 1024 * 1024;
     if (!h->o.connection_limit)
@@ -144,6 +175,7 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
     if (h->o.allowed_hosts && h->o.allowed_hosts[0]) {
         h->allowed_hosts = strdup(h->o.allowed_hosts);
         if (!h->allowed_hosts) {
+            pthread_mutex_destroy(&h->log_mu);
             free(h);
             pk_fail(err, errlen, "out of memory");
             return NULL;
@@ -157,9 +189,11 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
                                  h->o.connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.per_address_limit,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 h->o.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_END);
+                                 h->o.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (!h->daemon) {
         pk_fail(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
+        pthread_mutex_destroy(&h->log_mu);
         free(h->allowed_hosts);
         free(h);
         return NULL;
@@ -176,6 +210,7 @@ void pk_http_stop(struct pk_http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->log_mu);
     free(h->allowed_hosts);
     free(h);
 }

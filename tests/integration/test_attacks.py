@@ -321,6 +321,8 @@ def http_attacks(pg, seconds):
               (seconds, ok, total, 100.0 * ok / total, counts["opened"]))
         assert counts["opened"] >= 300, counts
         assert ok >= 0.99 * total, "only %d of %d served; first failures %s" % (ok, total, failures[:5])
+        log_bytes = os.path.getsize(col.log_path)
+        assert log_bytes < 512 * 1024, "collector log grew to %d bytes under slowloris" % log_bytes
 
         # DNS rebinding: a foreign Host: is refused, ours is served.
         code, _ = http_get(col.http_port, "/healthz", host="evil.example:%d" % col.http_port)

@@ -96,8 +96,10 @@ static void test_caps_per_address_and_total(void **state)
     assert_int_equal(after.refused_total - before.refused_total, 1);
     assert_int_equal(after.open, 3);
 
-    /* A slot comes back once its connection is closed. */
+    /* A slot comes back once its connection is closed and swept (every 200 ms). */
     close(s1);
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);
     int c6 = client(port, "127.0.0.1");
     int s6 = accept_one(lfd);
     assert_true(s6 >= 0);
