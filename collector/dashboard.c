@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "histogram.h"
+#include "log.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
@@ -132,6 +133,15 @@ static void reply_error(struct pk_http_reply *out, unsigned int code, const char
     struct json_object *j = json_object_new_object();
     json_object_object_add(j, "error", json_object_new_string(msg));
     reply_json(out, code, j);
+}
+
+/* A database error stays in the log: its text names the database's host and
+ * port, which an unauthenticated dashboard client must not learn. */
+static void reply_store_error(struct pk_http_reply *out, const char *detail)
+{
+    char q[256];
+    PK_WARN("dashboard", "database error", "detail=%s", pk_log_q(q, sizeof q, detail));
+    reply_error(out, 503, "the database is unavailable; the collector's log has the detail");
 }
 
 /* ------------------------------------------------- protobuf -> JSON */
@@ -303,8 +313,10 @@ static void run_query(struct dashboard *d, enum rpc_query_kind kind, const Proto
     int rc = rpc_query_run(d->store, kind, req, now_us, &resp, &arena, err, sizeof err);
     if (rc == 0)
         reply_json(out, 200, msg_json(resp));
+    else if (rc == -2)
+        reply_error(out, 400, err);
     else
-        reply_error(out, rc == -2 ? 400 : 503, err);
+        reply_store_error(out, err);
     rpc_query_arena_free(arena);
 }
 
@@ -451,7 +463,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     struct store_check_meta *meta = NULL;
     size_t nm = 0, k = 0;
     if (store_check_meta(d->store, &meta, &nm, err, sizeof err) < 0) {
-        reply_error(out, 503, err);
+        reply_store_error(out, err);
         return;
     }
     while (k < nm && strcmp(meta[k].name, w->check_name) != 0)
@@ -479,7 +491,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     size_t n = 0;
     if (store_rollup_query(d->store, &f, &rows, &n, err, sizeof err) < 0) {
         free(meta);
-        reply_error(out, 503, err);
+        reply_store_error(out, err);
         return;
     }
     struct json_object *j = json_object_new_object();
@@ -518,7 +530,7 @@ static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply
     struct store_probe_row *rows = NULL;
     size_t n = 0;
     if (store_probe_status(d->store, &rows, &n, err, sizeof err) < 0) {
-        reply_error(out, 503, err);
+        reply_store_error(out, err);
         return;
     }
     struct json_object *j = json_object_new_object(), *a = json_object_new_array_ext((int)n);
@@ -614,7 +626,7 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         from_snapshot(d, name[0] == 'r' ? RQ_REPORT : RQ_INCIDENTS, out))
         return;
     if (connect_store(d, err, sizeof err) < 0) {
-        reply_error(out, 503, err);
+        reply_store_error(out, err);
         return;
     }
     if (strcmp(name, "report") == 0) {

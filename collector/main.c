@@ -3,6 +3,7 @@
  * rebuilds rollups from raw results. Configuration comes
  * from flags, then PICKET_* environment variables. Exit codes: 0 ok, 1 runtime
  * failure, 2 usage error. */
+#include <dirent.h>
 #include <stddef.h>
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include "alerts.h"
 #include "auth.h"
+#include "conn_gate.h"
 #include "dashboard.h"
 #include "http_server.h"
 #include "ingest.h"
@@ -43,6 +45,12 @@ struct serve_limits {
     const char *deny_certificates;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
     const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
+    /* gRPC connections (docs/SECURITY.md, "Connection limits") */
+    int handshake_timeout_s, idle_timeout_s, max_connection_age_s;
+    int max_connections, max_connections_per_address; /* 0: automatic / none */
+    /* HTTP listener */
+    int http_timeout_s, http_max_connections, http_max_per_address;
+    const char *http_allowed_hosts;
 };
 
 /* Everything the command line and the environment set. */
@@ -92,6 +100,37 @@ static const struct pk_option options[] = {
     {.name = "slos", .kind = PK_OPT_STRING, .env = "PICKET_SLOS", .offset = OFF(limits.slos_file), .metavar = "FILE",
      .help = "SLOs over groups of checks (YAML: name, target, window, service and/or\n"
              "checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"},
+    {.name = "handshake-timeout-s", .kind = PK_OPT_INT, .env = "PICKET_HANDSHAKE_TIMEOUT_S",
+     .offset = OFF(limits.handshake_timeout_s), .min = 1, .max = 3600, .metavar = "N",
+     .help = "a gRPC connection must finish TLS and start HTTP/2 within N s,\ndefault 10"},
+    {.name = "idle-timeout-s", .kind = PK_OPT_INT, .env = "PICKET_IDLE_TIMEOUT_S", .offset = OFF(limits.idle_timeout_s),
+     .min = 1, .max = 86400, .metavar = "N",
+     .help = "a gRPC connection with no call for N s is closed, default 30\n"
+             "(a probe's stream is a call: probes are never idle)"},
+    {.name = "max-connection-age-s", .kind = PK_OPT_INT, .env = "PICKET_MAX_CONNECTION_AGE_S",
+     .offset = OFF(limits.max_connection_age_s), .min = 0, .max = 2000000, .metavar = "N",
+     .help = "close any gRPC connection after N s (its calls get 30 s more;\n"
+             "probes reconnect at once), default 0: no limit"},
+    {.name = "max-connections", .kind = PK_OPT_INT, .env = "PICKET_MAX_CONNECTIONS",
+     .offset = OFF(limits.max_connections), .min = 0, .max = 1000000, .metavar = "N",
+     .help = "gRPC connections at once; more are closed on accept. Default 0:\n"
+             "the descriptor limit less 256 (at most 100000)"},
+    {.name = "max-connections-per-address", .kind = PK_OPT_INT, .env = "PICKET_MAX_CONNECTIONS_PER_ADDRESS",
+     .offset = OFF(limits.max_connections_per_address), .min = 0, .max = 1000000, .metavar = "N",
+     .help = "gRPC connections from one IPv4 address or IPv6 /64, default 64;\n0: no limit"},
+    {.name = "http-timeout-s", .kind = PK_OPT_INT, .env = "PICKET_HTTP_TIMEOUT_S", .offset = OFF(limits.http_timeout_s),
+     .min = 1, .max = 3600, .metavar = "N", .help = "an HTTP connection silent for N s is closed, default 10"},
+    {.name = "http-max-connections", .kind = PK_OPT_INT, .env = "PICKET_HTTP_MAX_CONNECTIONS",
+     .offset = OFF(limits.http_max_connections), .min = 1, .max = 100000, .metavar = "N",
+     .help = "HTTP connections at once, default 512"},
+    {.name = "http-max-per-address", .kind = PK_OPT_INT, .env = "PICKET_HTTP_MAX_PER_ADDRESS",
+     .offset = OFF(limits.http_max_per_address), .min = 1, .max = 100000, .metavar = "N",
+     .help = "HTTP connections from one IP address, default 32"},
+    {.name = "http-allowed-hosts", .kind = PK_OPT_STRING, .env = "PICKET_HTTP_ALLOWED_HOSTS",
+     .offset = OFF(limits.http_allowed_hosts), .metavar = "LIST",
+     .help = "comma-separated names (or addresses) the HTTP Host: header may\n"
+             "carry, without port; others get 421 (stops DNS rebinding).\n"
+             "Default: any"},
     {.name = "no-rollups", .kind = PK_OPT_FLAG, .offset = OFF(limits.rollups_off),
      .help = "store no rollups (benchmarks only: queries then miss those results)"},
     /* Hidden: bench/run_ingest --compare-validation measures what checking each
@@ -424,6 +463,40 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
     return w.used;
 }
 
+/* The connection gate's counters and the process's descriptors. */
+static size_t write_conn_metrics(char *buf, size_t size)
+{
+    struct conn_gate_stats g;
+    conn_gate_get_stats(&g);
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        fds += e->d_name[0] != '.';
+    if (d) {
+        closedir(d);
+        fds--; /* the listing's own */
+    }
+    struct rlimit rl;
+    struct pk_mt w;
+    pk_mt_init(&w, buf, size);
+    pk_mt_single(&w, "process_open_fds", "gauge", "Number of open file descriptors.", (double)fds);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        pk_mt_single(&w, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+                     (double)rl.rlim_cur);
+    pk_mt_single(&w, "picket_collector_connections_open", "gauge",
+                 "gRPC connections open now (counted at accept, forgotten when closed).", (double)g.open);
+    pk_mt_single(&w, "picket_collector_connections_peak", "gauge", "Most gRPC connections open at once since start.",
+                 (double)g.peak);
+    pk_mt_family(&w, "picket_collector_connections_refused_total", "counter",
+                 "gRPC connections closed at accept: over the total or per-address cap, or no descriptor left.");
+    const char *total[] = {"reason", "total_cap", NULL}, *peer[] = {"reason", "address_cap", NULL},
+               *fd[] = {"reason", "no_descriptor", NULL};
+    pk_mt_sample(&w, "picket_collector_connections_refused_total", total, (double)g.refused_total);
+    pk_mt_sample(&w, "picket_collector_connections_refused_total", peer, (double)g.refused_peer);
+    pk_mt_sample(&w, "picket_collector_connections_refused_total", fd, (double)g.shed_no_descriptor);
+    return w.used;
+}
+
 /* Prometheus text format: process series, then the collector's own. */
 static size_t write_metrics(char *buf, size_t size, void *user)
 {
@@ -517,7 +590,8 @@ static size_t write_metrics(char *buf, size_t size, void *user)
         return 0;
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
     used += write_probe_metrics(buf + used, size - used);
-    return used + write_more_metrics(&rs, &is, buf + used, size - used);
+    used += write_more_metrics(&rs, &is, buf + used, size - used);
+    return used + write_conn_metrics(buf + used, size - used);
 }
 
 static int health(void *user) { return ingest_db_healthy(user); }
@@ -599,6 +673,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* systemd's default soft limit is 1,024: take what the hard limit allows. */
+    long nofile = conn_gate_raise_nofile();
 
     grpc_init();
     struct ingest_config icfg = {.conninfo = db,
@@ -619,7 +695,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
         dash = dashboard_open(db); /* NULL (out of memory): served without the dashboard */
         struct pk_http_server_options ho = {.body_max = 256 * 1024,
-                                     .connection_limit = 64,
+                                     .connection_limit = (unsigned)limits->http_max_connections,
+                                     .per_address_limit = (unsigned)limits->http_max_per_address,
+                                     .timeout_s = (unsigned)limits->http_timeout_s,
+                                     .allowed_hosts = limits->http_allowed_hosts,
                                      .threads = 4,
                                      .metrics = write_metrics,
                                      .health = health,
@@ -649,9 +728,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
-    PK_INFO("collector", "starting", "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu",
+    PK_INFO("collector", "starting",
+            "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
-            slos.n_groups ? limits->slos_file : "none", slos.n_groups);
+            slos.n_groups ? limits->slos_file : "none", slos.n_groups, nofile);
     struct rpc_server_config rcfg = {.listen = listen,
                                      .ingest = in,
                                      .tls_ca_pem = tls_ca,
@@ -662,7 +742,14 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                      .hello_timeout_ms = limits->hello_timeout_ms,
                                      .max_clock_skew_ms = limits->max_clock_skew_ms,
                                      .skip_result_validation = limits->skip_result_validation,
-                                     .deny_certificates = limits->deny_certificates};
+                                     .deny_certificates = limits->deny_certificates,
+                                     .handshake_timeout_ms = limits->handshake_timeout_s * 1000,
+                                     .idle_timeout_ms = limits->idle_timeout_s * 1000,
+                                     .max_age_ms = limits->max_connection_age_s * 1000,
+                                     .max_connections = limits->max_connections > 0
+                                                            ? limits->max_connections
+                                                            : conn_gate_default_total(nofile),
+                                     .max_connections_per_peer = limits->max_connections_per_address};
     rc = rpc_server_run(&rcfg, &stop_requested, err, sizeof err);
     if (rc < 0) {
         ingest_stop(in);
@@ -762,7 +849,13 @@ int main(int argc, char **argv)
                                           .hello_timeout_ms = 10000,
                                           .max_clock_skew_ms = 300000,
                                           .retention_days = 90,
-                                          .compact_interval_s = 30}};
+                                          .compact_interval_s = 30,
+                                          .handshake_timeout_s = 10,
+                                          .idle_timeout_s = 30,
+                                          .max_connections_per_address = 64,
+                                          .http_timeout_s = 10,
+                                          .http_max_connections = 512,
+                                          .http_max_per_address = 32}};
     struct command_line cl = {0};
     int rc;
     if (parse_command_line(&o, &cl, argc, argv, &rc) < 0)

@@ -17,10 +17,12 @@
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn_gate.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "rpc_int.h"
@@ -626,21 +628,35 @@ void rpc_server_library_shutdown(void)
  * (or plaintext). 0, or -1 with err and nothing left behind. */
 static int server_listen(struct server *srv, const struct rpc_server_config *cfg, char *err, size_t errlen)
 {
-    grpc_arg args[4];
+    /* Connection limits (all honoured by gRPC core 1.51): the TLS handshake and
+     * the client's first HTTP/2 SETTINGS within the handshake deadline; a
+     * connection without a call for the idle time is closed (GOAWAY, then
+     * closed since nothing is open); an optional maximum age with a grace for
+     * calls in flight. Counts per address and in total: conn_gate.c. */
+    int handshake_ms = cfg->handshake_timeout_ms > 0 ? cfg->handshake_timeout_ms : 10000;
+    int idle_ms = cfg->idle_timeout_ms > 0 ? cfg->idle_timeout_ms : 30000;
+    struct {
+        const char *key;
+        int value;
+    } ints[] = {
+        {GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, PK_WIRE_MAX_MESSAGE},
+        {GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, PK_WIRE_MAX_MESSAGE},
+        {GRPC_ARG_ALLOW_REUSEPORT, 0}, /* two collectors must never share a port silently */
+        {GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0},
+        {GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, handshake_ms},
+        {GRPC_ARG_MAX_CONNECTION_IDLE_MS, idle_ms},
+        {GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_age_ms > 0 ? cfg->max_age_ms : INT32_MAX},
+        {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, cfg->max_age_ms > 0 ? 30000 : INT32_MAX},
+    };
+    enum { N_ARGS = sizeof ints / sizeof ints[0] };
+    grpc_arg args[N_ARGS];
     memset(args, 0, sizeof args);
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = PK_WIRE_MAX_MESSAGE;
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = PK_WIRE_MAX_MESSAGE;
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = GRPC_ARG_ALLOW_REUSEPORT; /* two collectors must never share a port silently */
-    args[2].value.integer = 0;
-    args[3].type = GRPC_ARG_INTEGER;
-    args[3].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
-    args[3].value.integer = 0;
-    grpc_channel_args channel_args = {4, args};
+    for (size_t i = 0; i < N_ARGS; i++) {
+        args[i].type = GRPC_ARG_INTEGER;
+        args[i].key = (char *)ints[i].key;
+        args[i].value.integer = ints[i].value;
+    }
+    grpc_channel_args channel_args = {N_ARGS, args};
 
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&channel_args, NULL);
@@ -668,6 +684,9 @@ static int server_listen(struct server *srv, const struct rpc_server_config *cfg
         grpc_completion_queue_destroy(srv->cq);
         return -1;
     }
+    struct conn_gate_limits gl = {cfg->max_connections, cfg->max_connections_per_peer};
+    if (conn_gate_arm(port, &gl) < 0)
+        PK_WARN("rpc", "connection gate without its sweep thread", "port=%d", port);
     return 0;
 }
 
@@ -748,6 +767,7 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
             dispatch(&srv, ev.tag, ev.success, 1);
     }
     grpc_completion_queue_destroy(srv.cq);
+    conn_gate_disarm();
     pthread_mutex_destroy(&srv.streams_mu);
     cert_deny_close(srv.deny);
     PK_INFO("rpc", "stopped", "%s", "");

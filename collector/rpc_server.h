@@ -24,6 +24,13 @@ struct rpc_server_config {
     const char *deny_certificates; /* --deny-certificates FILE: SHA-256 fingerprints refused (NULL: none) */
     int skip_result_validation;    /* benchmarks only (--bench-skip-result-validation): results are
                                       not checked against the checks their probe runs */
+    /* Connection limits (docs/SECURITY.md): TLS handshake and first HTTP/2 frames
+     * within handshake_timeout_ms (default 10000); a connection with no call for
+     * idle_timeout_ms is closed (default 30000); max_age_ms > 0 ends any
+     * connection that old (its calls get 30 s more); caps in total and per
+     * address (<= 0: none), enforced by conn_gate.c. */
+    int handshake_timeout_ms, idle_timeout_ms, max_age_ms;
+    long max_connections, max_connections_per_peer;
 };
 
 /* gRPC status codes 0 (OK) .. 16 (UNAUTHENTICATED). */

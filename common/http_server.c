@@ -7,17 +7,74 @@
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include "log.h"
 #include "pk_error.h"
 
 struct pk_http_server {
     struct MHD_Daemon *daemon;
     struct pk_http_server_options o;
+    char *allowed_hosts; /* a copy of o.allowed_hosts, or NULL: any */
     int port;
+    pthread_mutex_t log_mu;   /* libmicrohttpd's messages: at most one a second */
+    time_t log_second;
+    unsigned long log_held;
 };
+
+/* libmicrohttpd's error log (a refused connection, an accept error) as our log
+ * lines, at most one a second: a flood must not become a flood of lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct pk_http_server *h = cls;
+    char msg[256], q[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    time_t now = time(NULL);
+    pthread_mutex_lock(&h->log_mu);
+    int quiet = now == h->log_second;
+    unsigned long held = h->log_held;
+    if (quiet)
+        h->log_held++;
+    else {
+        h->log_second = now;
+        h->log_held = 0;
+    }
+    pthread_mutex_unlock(&h->log_mu);
+    if (!quiet)
+        PK_WARN("http", "libmicrohttpd", "detail=%s held_back=%lu", pk_log_q(q, sizeof q, msg), held);
+}
+
+/* 1 when the request's Host: names an allowed host (or no list is set). */
+static int host_allowed(const struct pk_http_server *h, struct MHD_Connection *c)
+{
+    if (!h->allowed_hosts)
+        return 1;
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (!host)
+        return 0;
+    size_t hl = strlen(host);
+    const char *colon = strrchr(host, ':');
+    if (host[0] == '[') { /* [v6]:port */
+        const char *close = strchr(host, ']');
+        hl = close ? (size_t)(close - host) + 1 : hl;
+    } else if (colon)
+        hl = (size_t)(colon - host);
+    for (const char *p = h->allowed_hosts; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == hl && strncasecmp(p, host, n) == 0)
+            return 1;
+        p += n;
+        p += *p == ',';
+    }
+    return 0;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *type, void *body, size_t len,
                              enum MHD_ResponseMemoryMode mode)
@@ -50,6 +107,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)con_cls;
     const struct pk_http_server *h = cls;
     const struct pk_http_server_options *o = &h->o;
+    if (!host_allowed(h, c))
+        return reply_text(c, 421, "unknown host: this server answers only to its configured names\n");
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
     if (strcmp(url, "/metrics") == 0) {
@@ -102,20 +161,40 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
         return NULL;
     }
     h->o = *o;
+    pthread_mutex_init(&h->log_mu, NULL);
     if (!h->o.body_max)
         h->o.body_max = 1024 * 1024;
     if (!h->o.connection_limit)
         h->o.connection_limit = 32;
+    if (!h->o.per_address_limit)
+        h->o.per_address_limit = h->o.connection_limit / 4 ? h->o.connection_limit / 4 : 1;
+    if (!h->o.timeout_s)
+        h->o.timeout_s = 10;
     if (!h->o.unhealthy_body)
         h->o.unhealthy_body = "unhealthy\n";
-    /* A pool of 1 is no pool (libmicrohttpd): the one polling thread serves. */
+    if (h->o.allowed_hosts && h->o.allowed_hosts[0]) {
+        h->allowed_hosts = strdup(h->o.allowed_hosts);
+        if (!h->allowed_hosts) {
+            pthread_mutex_destroy(&h->log_mu);
+            free(h);
+            pk_fail(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
+    /* epoll: a connection waiting for bytes costs no thread, so slow clients
+     * hold only their own slot; the per-address limit keeps one client from
+     * taking them all. A pool of 1 is no pool: the one polling thread serves. */
     unsigned int threads = h->o.threads ? h->o.threads : 1;
-    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+    h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 h->o.connection_limit, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10, MHD_OPTION_END);
+                                 h->o.connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.per_address_limit,
+                                 MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 h->o.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
     if (!h->daemon) {
         pk_fail(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
+        pthread_mutex_destroy(&h->log_mu);
+        free(h->allowed_hosts);
         free(h);
         return NULL;
     }
@@ -131,5 +210,7 @@ void pk_http_stop(struct pk_http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->log_mu);
+    free(h->allowed_hosts);
     free(h);
 }

@@ -35,7 +35,13 @@ typedef int (*pk_http_route_fn)(void *route_user, const char *url, pk_http_arg_f
 struct pk_http_server_options {
     size_t body_max;               /* the /metrics buffer; 0: 1 MiB */
     unsigned int connection_limit; /* 0: 32 */
+    unsigned int per_address_limit; /* connections from one IP address; 0: connection_limit / 4 */
+    unsigned int timeout_s;        /* a connection silent this long is closed; 0: 10 */
     unsigned int threads;          /* 0 or 1: one polling thread; more: a pool of that many */
+    /* Host: header values (the name before any ":port", compared without case)
+     * a request must carry; anything else gets 421. NULL or "": any host.
+     * Comma-separated, copied at start. Refuses DNS-rebinding pages. */
+    const char *allowed_hosts;
     pk_http_metrics_fn metrics;    /* required */
     pk_http_health_fn health;
     const char *unhealthy_body;    /* /healthz's 503 body; NULL: "unhealthy\n" */
