@@ -27,7 +27,7 @@ def main():
     closed_port = free_port()
     checks = write_checks(tmp + "/checks.yaml", [
         {"name": "svc-ok", "type": "http", "url": "{{ok_base}}/health", "interval": "300ms", "timeout": "300ms",
-         "labels": {"service": "svc"}},
+         "service": "svc"},
         {"name": "svc-503", "type": "http", "url": bad_target.url("/health"), "interval": "300ms",
          "timeout": "300ms"},
         {"name": "svc-closed", "type": "http", "method": "POST", "url": "http://127.0.0.1:%d/q" % closed_port,
