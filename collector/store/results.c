@@ -452,17 +452,14 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
                     "coalesce(p.name, '') AS probe, coalesce(p.region, '') AS region, "
                     "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes, "
                     "coalesce((SELECT string_agg(m.key || '=' || m.value, ' ' ORDER BY m.key) "
-                    "FROM jsonb_each_text(lm.metrics) m), '') AS metrics, "
-                    "coalesce((extract(epoch FROM lm.started_at) * 1000000)::bigint, 0) AS metrics_at_us "
+                    "FROM jsonb_each_text(lr.metrics) m), '') AS metrics, "
+                    "CASE WHEN lr.metrics IS NULL THEN 0 "
+                    "ELSE (extract(epoch FROM lr.started_at) * 1000000)::bigint END AS metrics_at_us "
                     "FROM checks c "
                     "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
-                    "r.probe_id FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
+                    "r.probe_id, r.metrics FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
                     "LEFT JOIN probes p ON p.id = lr.probe_id "
-                    /* the newest result with numbers among the last 50 (a plugin that
-                     * could not run has none); bounded: 50 index rows per check */
-                    "LEFT JOIN LATERAL (SELECT x.started_at, x.metrics FROM (SELECT r.started_at, r.metrics "
-                    "FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 50) x "
-                    "WHERE x.metrics IS NOT NULL ORDER BY x.started_at DESC LIMIT 1) lm ON true "
+
                     "WHERE $1::text IS NULL OR c.name = $1 "
                     "ORDER BY c.name COLLATE \"C\"",
                     1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
