@@ -137,11 +137,11 @@ static void report_row(const Picket__V1__ReportCheck *c)
     snprintf(inc, sizeof inc, "%d", c->open_incidents);
     /* The arrows are one column but three bytes each: pad by hand. */
     printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", c->check_name,
-           c->last_started_at_us ? (c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
-                                            c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED
-                                        ? "PASS"
-                                        : "FAIL")
-                                 : "-",
+           !c->last_started_at_us                                    ? "-"
+           : c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
+                   c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED ? "PASS"
+           : c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_FAILED      ? "FAIL"
+                                                                         : "UNKNOWN",
            q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, regions);
 }
 
