@@ -1079,6 +1079,17 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
                 rc_->last_outcome = (Picket__V1__Outcome)status[k].last_outcome;
                 rc_->last_message = rstrdup(c->a, status[k].last_message);
             }
+        for (size_t k = 0; k < n_status; k++)
+            if (strcmp(status[k].check_name, m->name) == 0 && status[k].n_last_metrics > 0) {
+                size_t nm = (size_t)status[k].n_last_metrics;
+                NEW_MSGS(c->a, Picket__V1__Metric, picket__v1__metric__init, nm, rc_->last_metrics);
+                rc_->n_last_metrics = nm;
+                for (size_t j = 0; j < nm; j++) {
+                    if (!(rc_->last_metrics[j]->name = rstrdup(c->a, status[k].last_metrics[j].name)))
+                        goto oom;
+                    rc_->last_metrics[j]->value = status[k].last_metrics[j].value;
+                }
+            }
         if (!rc_->check_name || !rc_->service || !rc_->check_type || !rc_->last_message)
             goto oom;
         struct rounds r;

@@ -35,7 +35,12 @@ void rpc_status_job(struct store *store, void *ctx)
         n_regions += rows[i].n_regions;
     Picket__V1__RegionRatio *rr = calloc(n_regions ? n_regions : 1, sizeof *rr);
     Picket__V1__RegionRatio **rrp = calloc(n_regions ? n_regions : 1, sizeof *rrp);
-    if (!cs || !csp || !rr || !rrp) {
+    size_t n_metrics = 0, km = 0;
+    for (size_t i = 0; i < n; i++)
+        n_metrics += (size_t)rows[i].n_last_metrics;
+    Picket__V1__Metric *ms = calloc(n_metrics ? n_metrics : 1, sizeof *ms);
+    Picket__V1__Metric **msp = calloc(n_metrics ? n_metrics : 1, sizeof *msp);
+    if (!cs || !csp || !rr || !rrp || !ms || !msp) {
         rpc_unary_reply(u, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         goto out;
     }
@@ -61,6 +66,15 @@ void rpc_status_job(struct store *store, void *ctx)
             rr[k].total = row->regions[j].total;
             rr[k].ok = row->regions[j].ok;
             rrp[k] = &rr[k];
+        }
+        cs[i].last_metrics_at_us = row->last_metrics_at_us;
+        cs[i].n_last_metrics = (size_t)row->n_last_metrics;
+        cs[i].last_metrics = row->n_last_metrics ? &msp[km] : NULL;
+        for (int j = 0; j < row->n_last_metrics; j++, km++) {
+            picket__v1__metric__init(&ms[km]);
+            ms[km].name = row->last_metrics[j].name;
+            ms[km].value = row->last_metrics[j].value;
+            msp[km] = &ms[km];
         }
         csp[i] = &cs[i];
     }
@@ -105,6 +119,8 @@ out:
     free(csp);
     free(rr);
     free(rrp);
+    free(ms);
+    free(msp);
     free(rows);
 }
 

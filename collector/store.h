@@ -76,6 +76,13 @@ struct store_status_row {
     int probes; /* probes that run it */
     size_t n_regions;
     struct store_status_region regions[STORE_STATUS_MAX_REGIONS]; /* last hour */
+    /* The numbers of the last result (extract:, exec perfdata, burst and samples
+     * figures), by name: npm audit's vulnerabilities, say. None when that result
+     * has none (a plugin that could not run): no stale figure is shown as current. */
+    char metrics_text[PK_MAX_METRICS * (PK_METRIC_NAME_MAX + 32)]; /* "name=value ..." as read */
+    struct pk_metric last_metrics[PK_MAX_METRICS];
+    int n_last_metrics;
+    int64_t last_metrics_at_us; /* when that result started; 0: no numbers */
 };
 
 /* conninfo: a libpq URL or key=value string. NULL + err on failure. */

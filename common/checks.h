@@ -172,9 +172,19 @@ struct pk_burst {
 
 /* http: one request with its assertions, captures and extractions, the same
  * step a flow runs, and an optional burst. */
+/* samples: the request N times in a row in one round (the seed's "run 10
+ * queries to get statistical distribution"), each judged by the step's
+ * assertions, then the nearest-rank percentiles of their times against these
+ * bounds (strictly under, as the seed's toBeLessThan). */
+struct pk_samples {
+    int count;                   /* 0 = one request; 2..100 */
+    int64_t p50_under_ms, p95_under_ms, p99_under_ms; /* 0 = not asserted */
+};
+
 struct pk_http_options {
     struct pk_step *step;        /* exactly one; owned */
     struct pk_burst burst;
+    struct pk_samples samples;
 };
 
 /* flow: steps run in order; captures feed later steps. */

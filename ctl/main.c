@@ -314,6 +314,11 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
             json_object_array_add(regions, ro);
         }
         json_object_object_add(o, "last_hour", regions);
+        /* the newest numbers (extract:, perfdata): {"vulnerabilities": 3} */
+        json_object *metrics = json_object_new_object();
+        for (size_t j = 0; j < c->n_last_metrics; j++)
+            json_object_object_add(metrics, c->last_metrics[j]->name, json_object_new_double(c->last_metrics[j]->value));
+        json_object_object_add(o, "metrics", metrics);
         json_object_array_add(checks, o);
     }
     json_object_object_add(root, "checks", checks);

@@ -56,6 +56,14 @@ static const char *baseline_word(const Picket__V1__BaselineState *b)
     return b->regression || metric_regressed ? "REGR" : "ok";
 }
 
+static json_object *json_metrics(Picket__V1__Metric *const *m, size_t n)
+{
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_object_add(o, m[i]->name, json_object_new_double(m[i]->value));
+    return o;
+}
+
 static void report_json(const Picket__V1__ReportResponse *r)
 {
     json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
@@ -81,6 +89,7 @@ static void report_json(const Picket__V1__ReportResponse *r)
         json_object_object_add(o, "open_incidents", json_object_new_int(c->open_incidents));
         json_object_object_add(o, "slo", c->slo ? query_json_slo(c->slo) : NULL);
         json_object_object_add(o, "baseline", c->baseline ? json_baseline(c->baseline) : NULL);
+        json_object_object_add(o, "metrics", json_metrics(c->last_metrics, c->n_last_metrics));
         json_object_array_add(arr, o);
     }
     json_object_object_add(root, "checks", arr);
@@ -151,12 +160,75 @@ static void report_row(const Picket__V1__ReportCheck *c)
     snprintf(inc, sizeof inc, "%d", c->open_incidents);
     /* The arrows are one column but three bytes each: pad by hand. */
     printf("   %-26s %-9s %-24s %-24s %-24s %-9s %s    %-4s %-4s %-18s %s\n", pk_term(c->check_name),
-           c->last_started_at_us ? (c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
-                                            c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED
-                                        ? "PASS"
-                                        : "FAIL")
-                                 : "-",
+           !c->last_started_at_us                                    ? "-"
+           : c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
+                   c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED ? "PASS"
+           : c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_FAILED      ? "FAIL"
+                                                                         : "UNKNOWN",
            q[0], q[1], q[2], up, trend, baseline_word(c->baseline), inc, slo, pk_term(regions));
+}
+
+/* The seed plan's "live quality dashboard" in five lines: E2E tests passed and
+ * failed (each check's last result), each latency budget's p95 against it,
+ * security findings (every check's `vulnerabilities` number, as check_npm_audit
+ * reports it), uptime over the window (up time over covered time of all
+ * checks) and incidents. */
+static void report_summary(const Picket__V1__ReportResponse *r)
+{
+    int passed = 0, failed = 0, unknown = 0, open = 0, incidents = 0, scans = 0;
+    double vulns = 0, up_us = 0, covered_us = 0;
+    char names[256] = "";
+    struct pk_buf nb;
+    pk_buf_init_fixed(&nb, names, sizeof names);
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const Picket__V1__ReportCheck *c = r->checks[i];
+        int o = c->last_started_at_us ? (int)c->last_outcome : 0;
+        passed += o == PICKET__V1__OUTCOME__OUTCOME_OK || o == PICKET__V1__OUTCOME__OUTCOME_DEGRADED;
+        failed += o == PICKET__V1__OUTCOME__OUTCOME_FAILED;
+        unknown += !(o == PICKET__V1__OUTCOME__OUTCOME_OK || o == PICKET__V1__OUTCOME__OUTCOME_DEGRADED ||
+                     o == PICKET__V1__OUTCOME__OUTCOME_FAILED);
+        open += c->open_incidents;
+        incidents += c->incidents;
+        const Picket__V1__AvailabilityFigure *g = c->availability ? c->availability->global : NULL;
+        if (g && g->covered_us > 0) {
+            up_us += (double)g->up_us;
+            covered_us += (double)g->covered_us;
+        }
+        for (size_t k = 0; k < c->n_last_metrics; k++)
+            if (strcmp(c->last_metrics[k]->name, "vulnerabilities") == 0) {
+                vulns += c->last_metrics[k]->value;
+                pk_buf_addf(&nb, "%s%s", scans++ ? ", " : "", c->check_name);
+            }
+    }
+    printf("\n== Quality dashboard (the seed plan's live figures)\n");
+    printf("E2E tests:     %d passed, %d failed", passed, failed);
+    if (unknown)
+        printf(", %d without a verdict (no result yet, or unknown)", unknown);
+    printf("\nPerformance:  ");
+    int any = 0;
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const Picket__V1__CheckLatency *l = r->checks[i]->latency;
+        if (!l || !l->budget_p95_us)
+            continue;
+        char v[24], b[24];
+        query_fmt_us(v, sizeof v, l->p95_us);
+        query_fmt_us(b, sizeof b, (double)l->budget_p95_us);
+        printf("%s%s P95 %s%s (baseline %s)", any++ ? "\n               " : " ", r->checks[i]->check_name,
+               (l->breaches >> 1) & 1 ? "!" : "", v, b);
+    }
+    printf("%s\n", any ? "" : " no check has a p95 budget");
+    if (scans)
+        printf("Security:      %.0f vulnerabilities (%s)\n", vulns, names);
+    else
+        printf("Security:      - (no check reports a 'vulnerabilities' figure yet)\n");
+    char up[32];
+    query_fmt_pct(up, sizeof up, covered_us > 0 ? up_us / covered_us : NAN);
+    printf("Availability:  %s uptime, %d incidents in the window, %d open\n", up, incidents, open);
+    for (size_t i = 0; i < r->n_checks; i++) {
+        const Picket__V1__ReportCheck *c = r->checks[i];
+        if (c->last_started_at_us && c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_UNKNOWN)
+            printf("No verdict:    %s: %.160s\n", c->check_name, c->last_message);
+    }
 }
 
 static void report_table(const Picket__V1__ReportResponse *r)
@@ -181,6 +253,7 @@ static void report_table(const Picket__V1__ReportResponse *r)
         printf("\n== SLOs over groups of checks (collector --slos)\n");
         query_print_group_slos(r->groups, r->n_groups);
     }
+    report_summary(r);
     printf("\nE2E: the last result; !: over budget; TREND: p95 then error rate (↑ ↓ → from the 95%% band, · no\n"
            "band yet); BASE: hourly p95 against its learned hour-of-week baseline (REGR: k deviant hours in\n"
            "a row, - not learned yet); INC: open incidents; SLO LEFT: error budget left (minutes of allowed\n"

@@ -27,6 +27,8 @@ struct check_state {
     int has_expiry;
     double expiry_unix;
     uint64_t runs[N_OUTCOMES];
+    struct pk_metric metrics[PK_MAX_METRICS]; /* the last run's extractions and perfdata */
+    int n_metrics;
 };
 
 struct probe_metrics {
@@ -140,6 +142,11 @@ void probe_metrics_record(struct probe_metrics *pm, const struct pk_result *r)
             c->expiry_unix = expiry;
         }
         c->runs[outcome]++;
+        /* A run without figures (a plugin that could not run) keeps the last ones. */
+        if (r->n_metrics > 0) {
+            c->n_metrics = r->n_metrics < PK_MAX_METRICS ? r->n_metrics : PK_MAX_METRICS;
+            memcpy(c->metrics, r->metrics, (size_t)c->n_metrics * sizeof *c->metrics);
+        }
     }
     pthread_mutex_unlock(&pm->mu);
 }
@@ -185,6 +192,26 @@ static void family(struct pk_mt *w, const char *region, const struct check_state
         if (want(&v[i])) {
             const char *labels[] = {"check", v[i].name, "type", v[i].type, "region", region, NULL};
             pk_mt_sample(w, name, labels, value(&v[i]));
+        }
+}
+
+/* Each check's numbers (extract:, exec perfdata, burst and samples figures):
+ * the last value of each, labelled by its name, e.g. npm audit's
+ * vulnerabilities. */
+static void check_values(struct pk_mt *w, const char *region, const struct check_state *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += v[i].n_metrics > 0;
+    if (!k)
+        return;
+    pk_mt_family(w, "picket_check_value", "gauge",
+                 "The last value of each number a check extracts (extract:, exec perfdata), by name.");
+    for (size_t i = 0; i < n; i++)
+        for (int m = 0; m < v[i].n_metrics; m++) {
+            const char *labels[] = {"check", v[i].name, "type", v[i].type, "region", region,
+                                    "name", v[i].metrics[m].name, NULL};
+            pk_mt_sample(w, "picket_check_value", labels, v[i].metrics[m].value);
         }
 }
 
@@ -311,6 +338,7 @@ size_t probe_metrics_render(struct probe_metrics *pm, const struct uplink_stats 
            want_any, v_error_class);
     family(&w, region, v, n, "picket_check_last_run_timestamp_seconds",
            "When the last finished run of the check started, unix seconds", want_any, v_started);
+    check_values(&w, region, v, n);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         k += v[i].has_result != 0;

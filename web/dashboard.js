@@ -57,7 +57,13 @@ function checkRow(c) {
     '</td><td class="num' + over(lat.p95_us, lat.budget_p95_us) + '">' + ms(lat.p95_us) +
     '</td><td class="num' + over(lat.p99_us, lat.budget_p99_us) + '">' + ms(lat.p99_us) + '</td><td>' +
     [lat.budget_p50_us, lat.budget_p95_us, lat.budget_p99_us].map(ms).join(' / ') + '</td><td>' + esc(trend) +
-    '</td><td class="num">' + incCell(incByCheck[c.check]) + '</td><td class="num">' + slo + '</td><td class="msg">' + esc(c.last_message || '') + '</td></tr>';
+    '</td><td class="num">' + incCell(incByCheck[c.check]) + '</td><td class="num">' + slo + '</td><td class="figures">' +
+    figures(c.last_metrics) + '</td><td class="msg">' + esc(c.last_message || '') + '</td></tr>';
+}
+
+// The check's numbers (extract:, exec perfdata: npm audit's vulnerabilities, ...).
+function figures(list) {
+  return (list || []).map((m) => esc(m.name) + '=' + esc(String(Math.round(m.value * 1000) / 1000))).join(' ') || '–';
 }
 
 function incCell(list) {

@@ -371,7 +371,35 @@ static const struct store_col status_cols[] = {
     STATUS_COL(last_probe, "probe", STORE_COL_TEXT),
     STATUS_COL(last_region, "region", STORE_COL_TEXT),
     STATUS_COL(probes, "probes", STORE_COL_INT),
+    STATUS_COL(metrics_text, "metrics", STORE_COL_TEXT),
+    STATUS_COL(last_metrics_at_us, "metrics_at_us", STORE_COL_I64),
 };
+
+/* "name=value name=value" (names are [A-Za-z0-9_], values numbers) into the row's
+ * metrics; anything else is skipped. */
+static void parse_metrics(struct store_status_row *row)
+{
+    const char *p = row->metrics_text;
+    row->n_last_metrics = 0;
+    while (*p && row->n_last_metrics < PK_MAX_METRICS) {
+        while (*p == ' ')
+            p++;
+        size_t name_len = strcspn(p, "= ");
+        if (!name_len || p[name_len] != '=') {
+            p += name_len + (p[name_len] != '\0');
+            continue;
+        }
+        char *end;
+        double v = strtod(p + name_len + 1, &end);
+        if (end != p + name_len + 1 && name_len < PK_METRIC_NAME_MAX) {
+            struct pk_metric *m = &row->last_metrics[row->n_last_metrics++];
+            memcpy(m->name, p, name_len);
+            m->name[name_len] = '\0';
+            m->value = v;
+        }
+        p = end + strcspn(end, " ");
+    }
+}
 
 /* One check's results of the last hour in one region. */
 struct region_count {
@@ -422,11 +450,16 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
                     "coalesce(lr.outcome, 0) AS outcome, coalesce(lr.message, '') AS message, "
                     "coalesce(lr.total_us, -1) AS total_us, coalesce(lr.status_code, 0) AS status_code, "
                     "coalesce(p.name, '') AS probe, coalesce(p.region, '') AS region, "
-                    "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes "
+                    "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes, "
+                    "coalesce((SELECT string_agg(m.key || '=' || m.value, ' ' ORDER BY m.key) "
+                    "FROM jsonb_each_text(lr.metrics) m), '') AS metrics, "
+                    "CASE WHEN lr.metrics IS NULL THEN 0 "
+                    "ELSE (extract(epoch FROM lr.started_at) * 1000000)::bigint END AS metrics_at_us "
                     "FROM checks c "
                     "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
-                    "r.probe_id FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
+                    "r.probe_id, r.metrics FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
                     "LEFT JOIN probes p ON p.id = lr.probe_id "
+
                     "WHERE $1::text IS NULL OR c.name = $1 "
                     "ORDER BY c.name COLLATE \"C\"",
                     1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
@@ -454,6 +487,8 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
                         (void **)&counts, &n_counts, err, errlen) < 0)
         goto out;
     add_regions(out_rows, count, counts, n_counts);
+    for (size_t i = 0; i < count; i++)
+        parse_metrics(&out_rows[i]);
     *rows = out_rows;
     *n = count;
     out_rows = NULL;

@@ -263,6 +263,13 @@ static int check_shared(struct pk_check_loader *L, const yaml_node_t *map, struc
     if ((v = ck_find_value(L, map, "labels")) &&
         ck_get_kv_map(L, v, "labels", KV_LABELS, 0, &c->labels, &c->n_labels) < 0)
         return -1;
+    /* The service groups checks in every query (latency --service, /status/NAME,
+     * the report); a label of that name would look like it and group nothing. */
+    for (size_t i = 0; i < c->n_labels; i++)
+        if (strcmp(c->labels[i].key, "service") == 0)
+            return ck_fail_at(L, v, "'labels: {service: %s}' in check '%s' does not set the check's service; "
+                              "write 'service: %s' as a key of the check instead", c->labels[i].value, c->name,
+                              c->labels[i].value);
     if ((v = ck_find_value(L, map, "budgets")) && parse_budgets(L, v, &c->budgets) < 0)
         return -1;
     if ((v = ck_find_value(L, map, "slo")) && parse_slo(L, v, &c->slo) < 0)

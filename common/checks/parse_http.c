@@ -348,6 +348,32 @@ static int parse_burst(struct pk_check_loader *L, const yaml_node_t *n, struct p
     return 0;
 }
 
+static int parse_samples(struct pk_check_loader *L, const yaml_node_t *n, struct pk_samples *sm)
+{
+    static const char *const keys[] = {"count", "p50_under", "p95_under", "p99_under", NULL};
+    const yaml_node_t *v;
+    long x;
+    if (n->type != YAML_MAPPING_NODE)
+        return ck_fail_at(L, n, "'samples' must be a mapping like {count: 10, p95_under: 8s} in check '%s'",
+                          ck_in_check(L));
+    if (ck_check_keys(L, n, "'samples' of check", keys) < 0)
+        return -1;
+    if (!(v = ck_find_value(L, n, "count")))
+        return ck_fail_at(L, n, "'samples' needs 'count' in check '%s'", ck_in_check(L));
+    if (ck_get_int_in(L, v, "count", 2, 100, &x) < 0)
+        return -1;
+    sm->count = (int)x;
+    if ((v = ck_find_value(L, n, "p50_under")) && ck_get_duration(L, v, "p50_under", "3s", &sm->p50_under_ms) < 0)
+        return -1;
+    if ((v = ck_find_value(L, n, "p95_under")) && ck_get_duration(L, v, "p95_under", "8s", &sm->p95_under_ms) < 0)
+        return -1;
+    if ((v = ck_find_value(L, n, "p99_under")) && ck_get_duration(L, v, "p99_under", "10s", &sm->p99_under_ms) < 0)
+        return -1;
+    if (sm->p50_under_ms < 0 || sm->p95_under_ms < 0 || sm->p99_under_ms < 0)
+        return ck_fail_at(L, n, "'samples' bounds must be more than 0 in check '%s'", ck_in_check(L));
+    return 0;
+}
+
 int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c)
 {
     const yaml_node_t *req = ck_find_value(L, map, "request"), *v;
@@ -381,6 +407,12 @@ int ck_parse_http(struct pk_check_loader *L, const yaml_node_t *map, struct pk_c
         return -1;
     if ((v = ck_find_value(L, map, "burst")) && parse_burst(L, v, &c->u.http.burst) < 0)
         return -1;
+    if ((v = ck_find_value(L, map, "samples"))) {
+        if (c->u.http.burst.count > 0)
+            return ck_fail_at(L, v, "use either 'burst' or 'samples' in check '%s'", c->name);
+        if (parse_samples(L, v, &c->u.http.samples) < 0)
+            return -1;
+    }
     return ck_step_target(L, map, s, c);
 }
 

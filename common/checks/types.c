@@ -8,8 +8,8 @@
 
 const struct pk_check_type pk_check_types[PK_CHECK_KINDS] = {
     [PK_CHECK_HTTP] = {PK_CHECK_HTTP, "http",
-                       (const char *const[]){"request", "assert", "extract", "burst", "url", "method", "headers",
-                                             "body", "expect_status", NULL},
+                       (const char *const[]){"request", "assert", "extract", "burst", "samples", "url", "method",
+                                             "headers", "body", "expect_status", NULL},
                        ck_parse_http, ck_free_http},
     [PK_CHECK_FLOW] = {PK_CHECK_FLOW, "flow", (const char *const[]){"steps", NULL}, ck_parse_flow, ck_free_flow},
     [PK_CHECK_TCP] = {PK_CHECK_TCP, "tcp", (const char *const[]){"tcp", "assert", NULL}, ck_parse_tcp, ck_free_tcp},

@@ -5,7 +5,8 @@ One process, Python 3 standard library only, serving on 127.0.0.1:
 
     service      default port  endpoints
     rag          8000          GET /health, POST /query
-    sync         8001          GET /health, POST /webhooks/shopify (HMAC-SHA256, base64)
+    sync         8001          GET /health, POST /webhooks/shopify (HMAC-SHA256, base64),
+                               GET /webhooks/events/ID (what an accepted webhook did)
     assistants   8002          GET /health, POST /drafts, GET /drafts, GET /drafts/ID
     connectors   8003          GET /health, GET /connectors, GET /connectors/NAME
     approval     8004          GET /health, GET /, POST /generate, GET /drafts/ID,
@@ -14,13 +15,17 @@ One process, Python 3 standard library only, serving on 127.0.0.1:
 
 Fault injection, on every service:
 
-    POST /_fault {"mode": "down"|"slow"|"missing_field"|"ok", "delay_ms": N}
+    POST /_fault {"mode": "down"|"slow"|"missing_field"|"lost_write"|"no_auth"|"ok",
+                  "delay_ms": N}
     GET  /_fault                       current mode
     --fault SERVICE=MODE[:DELAY_MS]    the same at start (repeatable)
 
   down           503 to everything except /_fault
   slow           every answer waits delay_ms more (default 2000)
   missing_field  JSON answers lose their "answer" and "sources" keys
+  lost_write     sync: a webhook is answered 200 but has no effect (nothing recorded)
+  no_auth        sync: webhooks are accepted whatever their signature (the plan's
+                 "HMAC validation: silent fail if secret missing")
   ok             back to normal
 
 Rate limiting (the plan's "Rate limiting behavior (when implemented)"; the plan
@@ -55,7 +60,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 1 << 20  # 1 MiB: larger bodies get 413 and the connection is closed
-FAULT_MODES = ("ok", "down", "slow", "missing_field")
+FAULT_MODES = ("ok", "down", "slow", "missing_field", "lost_write", "no_auth")
 DEFAULT_SLOW_MS = 2000
 
 # short key -> (display name, default port, base latency range in ms)
@@ -163,6 +168,8 @@ class Store:
         self.next_id = 1
         self.drafts = {}
         self.learning = []
+        self.next_event = 1
+        self.events = {}  # sync's processed webhooks, oldest first
 
     def create_draft(self, conversation_id, channel, incoming_text, draft_text, origin):
         with self.lock:
@@ -209,6 +216,30 @@ class Store:
             }
             self.learning.append(rec)
             return dict(rec)
+
+    def record_event(self, topic, payload):
+        """An accepted webhook, as the sync service processed it (the last 1000 kept)."""
+        with self.lock:
+            event_id = "evt_%d" % self.next_event
+            self.next_event += 1
+            order = payload if isinstance(payload, dict) else {}
+            self.events[event_id] = {
+                "id": event_id,
+                "topic": topic,
+                "status": "processed",
+                "order_id": order.get("id"),
+                "email": order.get("email"),
+                "total_price": order.get("total_price"),
+                "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            while len(self.events) > 1000:
+                del self.events[next(iter(self.events))]
+            return event_id
+
+    def get_event(self, event_id):
+        with self.lock:
+            e = self.events.get(event_id)
+            return dict(e) if e else None
 
     def learning_records(self):
         with self.lock:
@@ -476,17 +507,34 @@ class RagHandler(Handler):
 
 class SyncHandler(Handler):
     def route_service(self, method, path, raw):
+        if path.startswith("/webhooks/events/") and path.count("/") == 3:
+            self._only(method, "GET")
+            e = self.store.get_event(path.split("/")[3])
+            if e is None:
+                raise HTTPError(404, "event not found")
+            self._json(200, e)
+            return
         if path != "/webhooks/shopify":
             raise HTTPError(404, "Not Found")
         self._only(method, "POST")
         secret = os.environ.get("SHOPIFY_WEBHOOK_SECRET", "demo-secret").encode()
         expected = base64.b64encode(hmac.new(secret, raw, hashlib.sha256).digest()).decode()
         got = self.headers.get("X-Shopify-Hmac-Sha256", "")
-        if not got or not hmac.compare_digest(expected.encode(), got.strip().encode()):
+        mode = self.fault.get()[0]
+        if mode != "no_auth" and (not got or not hmac.compare_digest(expected.encode(), got.strip().encode())):
             raise HTTPError(401, "invalid or missing X-Shopify-Hmac-Sha256")
-        self._json(200, {"status": "accepted",
-                         "topic": self.headers.get("X-Shopify-Topic", ""),
-                         "bytes": len(raw)})
+        topic = self.headers.get("X-Shopify-Topic", "")
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, ValueError):
+            raise HTTPError(400, "body is not JSON")
+        if mode == "lost_write":
+            event_id = "evt_lost_%d" % len(raw)  # answered as if stored; nothing was
+        else:
+            event_id = self.store.record_event(topic, payload)
+        self._json(200, {"status": "accepted", "topic": topic, "bytes": len(raw),
+                         "event_id": event_id},
+                   {"Location": "/webhooks/events/" + event_id})
 
 
 class AssistantsHandler(Handler):
@@ -702,7 +750,7 @@ DEFAULT_RATE_LIMITS = {"rag": 20}
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Emulate the seed plan's five services on 127.0.0.1.",
-        epilog="Fault control: POST /_fault {\"mode\": \"down|slow|missing_field|ok\", "
+        epilog="Fault control: POST /_fault {\"mode\": \"down|slow|missing_field|lost_write|no_auth|ok\", "
                "\"delay_ms\": N} on any service.")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     for key, (name, port, _) in SERVICES.items():

@@ -583,6 +583,9 @@ struct http_check {
     struct http_exchange **x;     /* one, or burst.count */
     size_t n_x;
     size_t pending;               /* burst: exchanges still in flight */
+    int64_t *sample_us;           /* samples: the times so far (samples.count slots) */
+    int n_samples;
+    struct assert_verdict sample_worst; /* samples: the first degraded verdict */
     void *slot;                   /* non-NULL while an execution is in flight */
     int64_t started_at_us, started_mono_us;
 };
@@ -709,6 +712,149 @@ static void burst_done(void *user, struct http_exchange *x)
     finish(h, &r);
 }
 
+/* ---------------------------------------------------------------- samples */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The seed's percentile: sorted samples, index floor(n * q), the last at most. */
+static int64_t nearest_rank(const int64_t *sorted, int n, double q)
+{
+    int i = (int)(n * q);
+    return sorted[i < n ? i : n - 1];
+}
+
+static void add_metric(struct pk_result *r, const char *name, double value)
+{
+    if (r->n_metrics >= PK_MAX_METRICS)
+        return;
+    pk_strlcpy(r->metrics[r->n_metrics].name, name, sizeof r->metrics[r->n_metrics].name);
+    r->metrics[r->n_metrics++].value = value;
+}
+
+/* The first bound (0 p50, 1 p95, 2 p99) already lost whatever samples are
+ * still to come, or -1: with n samples, quantile q is sorted[floor(n * q)],
+ * at or over the bound exactly when n - floor(n * q) samples are. So a check
+ * whose p99 over ten must be under 10 s need not wait ten times for a service
+ * stuck at 10.5 s; with every sample in it is the plain percentile test. */
+static int samples_lost(const struct http_check *h)
+{
+    const struct pk_samples *sm = &h->check->u.http.samples;
+    const int64_t bound_ms[3] = {sm->p50_under_ms, sm->p95_under_ms, sm->p99_under_ms};
+    const double q[3] = {0.50, 0.95, 0.99};
+    int n = sm->count;
+    for (int i = 0; i < 3; i++) {
+        if (bound_ms[i] <= 0)
+            continue;
+        int at = (int)(n * q[i]), over = 0;
+        if (at > n - 1)
+            at = n - 1;
+        for (int k = 0; k < h->n_samples; k++)
+            over += h->sample_us[k] >= bound_ms[i] * 1000;
+        if (over >= n - at)
+            return i;
+    }
+    return -1;
+}
+
+/* All samples in (or a bound lost early): percentiles against the bounds. The
+ * result's time is the median sample, so the check's latency series stays
+ * comparable; the metrics say how many samples were taken and their p50/p95/p99. */
+static void samples_judge(struct http_check *h, struct pk_result *r)
+{
+    const struct pk_samples *sm = &h->check->u.http.samples;
+    const int64_t bound_ms[3] = {sm->p50_under_ms, sm->p95_under_ms, sm->p99_under_ms};
+    static const char *const names[3] = {"p50", "p95", "p99"};
+    int lost = samples_lost(h), n = h->n_samples;
+    qsort(h->sample_us, (size_t)n, sizeof *h->sample_us, cmp_i64);
+    int64_t p[3] = {nearest_rank(h->sample_us, n, 0.50), nearest_rank(h->sample_us, n, 0.95),
+                    nearest_rank(h->sample_us, n, 0.99)};
+    r->total_us = p[0];
+    add_metric(r, "samples", n);
+    add_metric(r, "samples_p50_ms", (double)p[0] / 1000.0);
+    add_metric(r, "samples_p95_ms", (double)p[1] / 1000.0);
+    add_metric(r, "samples_p99_ms", (double)p[2] / 1000.0);
+    if (lost >= 0) {
+        r->outcome = PK_OUTCOME_FAILED;
+        r->error_class = PK_ERR_ASSERTION;
+        if (n == sm->count)
+            snprintf(r->message, sizeof r->message, "%d samples: %s %.0fms, expected under %lldms", n, names[lost],
+                     (double)p[lost] / 1000.0, (long long)bound_ms[lost]);
+        else
+            snprintf(r->message, sizeof r->message,
+                     "%d samples: %s cannot be under %lldms after %d of them (slowest %.0fms); stopped early",
+                     sm->count, names[lost], (long long)bound_ms[lost], n, (double)h->sample_us[n - 1] / 1000.0);
+        return;
+    }
+    r->outcome = h->sample_worst.outcome ? h->sample_worst.outcome : PK_OUTCOME_OK;
+    if (r->outcome == PK_OUTCOME_DEGRADED) {
+        r->error_class = h->sample_worst.error_class;
+        pk_strlcpy(r->message, h->sample_worst.message, sizeof r->message);
+    }
+}
+
+/* One sample answered (or not): judged like a single request; a failed one
+ * ends the round, as a thrown request ends the seed's loop. */
+static void samples_done(void *user, struct http_exchange *x)
+{
+    struct http_check *h = user;
+    const struct pk_step *s = h->step;
+    int count = h->check->u.http.samples.count;
+    struct pk_result r;
+    result_init(h, &r);
+    struct assert_verdict v = {.outcome = PK_OUTCOME_OK};
+    if (http_exchange_result(x, &r) == 0) {
+        struct assert_response view;
+        struct assert_verdict status_v = {.outcome = PK_OUTCOME_OK};
+        http_exchange_response(x, &view);
+        if (!has_status_assertion(s))
+            assert_evaluate(&view, &default_status, 1, &status_v);
+        assert_evaluate(&view, s->asserts, s->n_asserts, &v);
+        if (status_v.outcome == PK_OUTCOME_FAILED)
+            v = status_v;
+        if (v.outcome != PK_OUTCOME_FAILED && h->n_samples + 1 == count)
+            assert_extract(&view, s->extracts, s->n_extracts, h->check->name, &r);
+        assert_response_release(&view);
+    } else {
+        v.outcome = r.outcome;
+        v.error_class = r.error_class;
+        pk_strlcpy(v.message, r.message, sizeof v.message);
+    }
+    if (v.outcome == PK_OUTCOME_FAILED || v.outcome == PK_OUTCOME_UNKNOWN) {
+        r.outcome = v.outcome;
+        r.error_class = v.error_class;
+        snprintf(r.message, sizeof r.message, "sample %d of %d: %.200s", h->n_samples + 1, count, v.message);
+        goto done;
+    }
+    if (v.outcome == PK_OUTCOME_DEGRADED && !h->sample_worst.outcome)
+        h->sample_worst = v;
+    h->sample_us[h->n_samples++] = r.total_us;
+    if (h->n_samples < count && samples_lost(h) < 0) {
+        char err[PK_MESSAGE_MAX - 64];
+        int64_t left_ms = h->check->timeout_ms - (pk_mono_us() - h->started_mono_us) / 1000;
+        if (left_ms <= 0) {
+            r.outcome = PK_OUTCOME_FAILED;
+            r.error_class = PK_ERR_TIMEOUT;
+            snprintf(r.message, sizeof r.message, "%d of %d samples within the timeout of %lldms", h->n_samples,
+                     count, (long long)h->check->timeout_ms);
+            goto done;
+        }
+        if (http_exchange_start(x, &s->request, NULL, 0, left_ms, err, sizeof err) == 0)
+            return;
+        r.outcome = PK_OUTCOME_UNKNOWN;
+        r.error_class = PK_ERR_INTERNAL;
+        snprintf(r.message, sizeof r.message, "cannot build request: %s", err);
+        goto done;
+    }
+    samples_judge(h, &r);
+done:
+    release_exchanges(h); /* x among them */
+    finish(h, &r);
+}
+
 static void http_start(void *state, void *slot)
 {
     struct http_check *h = state;
@@ -717,10 +863,14 @@ static void http_start(void *state, void *slot)
     h->started_at_us = pk_now_us();
     h->started_mono_us = pk_mono_us();
     h->pending = 0;
+    h->n_samples = 0;
+    memset(&h->sample_worst, 0, sizeof h->sample_worst);
     /* A burst adds all its transfers at once; within_ms is not spread (yet):
      * N requests at the same instant is the harder test of a rate limit. */
     for (size_t i = 0; i < h->n_x; i++) {
-        http_exchange_done_fn done = h->check->u.http.burst.count > 0 ? burst_done : single_done;
+        http_exchange_done_fn done = h->check->u.http.burst.count > 0     ? burst_done
+                                     : h->check->u.http.samples.count > 0 ? samples_done
+                                                                          : single_done;
         if (!h->x[i] && !(h->x[i] = http_exchange_new(h->env, h->check, done, h))) {
             snprintf(err, sizeof err, "out of memory");
             goto fail;
@@ -751,6 +901,7 @@ static void http_destroy(void *state)
     for (size_t i = 0; h->x && i < h->n_x; i++)
         http_exchange_free(h->x[i]);
     free(h->x);
+    free(h->sample_us);
     free(h);
 }
 
@@ -768,6 +919,9 @@ static int http_create(const struct check_env *env, const struct pk_check *c, vo
     }
     h->n_x = c->u.http.burst.count > 0 ? (size_t)c->u.http.burst.count : 1;
     if (!(h->x = calloc(h->n_x, sizeof *h->x)))
+        goto oom;
+    if (c->u.http.samples.count > 0 &&
+        !(h->sample_us = calloc((size_t)c->u.http.samples.count, sizeof *h->sample_us)))
         goto oom;
     *state = h;
     h = NULL;

@@ -291,6 +291,18 @@ def check_kubernetes(tmp):
     assert env["PICKET_HTTP_LISTEN"]["value"].startswith("0.0.0.0:"), "collector: kubelet cannot reach /healthz"
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert any("secret" in v for v in vols.values()), "collector: TLS not from a Secret"
+    # A non-root pod reads a mounted secret only through its group: fsGroup, and a mode with g+r.
+    for workload in by["Deployment"] + by["DaemonSet"] + by["Job"]:
+        pod = workload["spec"]["template"]["spec"]
+        sc = pod.get("securityContext", {})
+        uid = sc.get("runAsUser", 0)
+        for v in pod.get("volumes", []):
+            if "secret" not in v or uid == 0:
+                continue
+            mode = v["secret"].get("defaultMode", 0o644)
+            ok = (sc.get("fsGroup") is not None and mode & 0o040) or mode & 0o004
+            assert ok, (f"{workload['metadata']['name']}: runs as uid {uid} but secret volume {v['name']} is mode "
+                        f"{mode:o} without fsGroup: the key cannot be read")
 
     ds = next(d for d in by["DaemonSet"] if d["metadata"]["name"] == "picket-probe")
     pod = ds["spec"]["template"]["spec"]

@@ -27,12 +27,16 @@ def main():
     closed_port = free_port()
     checks = write_checks(tmp + "/checks.yaml", [
         {"name": "svc-ok", "type": "http", "url": "{{ok_base}}/health", "interval": "300ms", "timeout": "300ms",
-         "labels": {"service": "svc"}},
+         "service": "svc"},
         {"name": "svc-503", "type": "http", "url": bad_target.url("/health"), "interval": "300ms",
          "timeout": "300ms"},
         {"name": "svc-closed", "type": "http", "method": "POST", "url": "http://127.0.0.1:%d/q" % closed_port,
          "headers": {"Content-Type": "application/json"}, "body": "{\"q\":1}", "interval": "300ms",
          "timeout": "300ms"},
+        # npm audit's shape: a Nagios plugin whose perfdata counts the findings.
+        {"name": "audit", "type": "exec", "service": "security", "interval": "300ms", "timeout": "300ms",
+         "exec": {"command": ["/bin/sh", "-c",
+                              "echo 'NPM AUDIT WARNING - 3 | vulnerabilities=3;;;0 high=0 moderate=3'; exit 1"]}},
     ], variables={"ok_base": "http://127.0.0.1:%d" % closed_port})
     procs = []
     with PrivatePostgres() as pg:
@@ -49,7 +53,7 @@ def main():
             def enough():
                 rows = pg.psql("SELECT p.region, c.name, count(*) FROM results r JOIN probes p ON p.id=r.probe_id "
                                "JOIN checks c ON c.id=r.check_id GROUP BY 1,2")
-                return len(rows) == 6 and all(int(r[2]) >= 3 for r in rows)
+                return len(rows) == 8 and all(int(r[2]) >= 3 for r in rows)
             wait_for("3 results of each check from both regions", enough, 30)
 
             # Field by field, per check.
@@ -80,7 +84,7 @@ def main():
             assert probes == [["probe-eu", "eu-west", "eu1"], ["probe-us", "us-east", "us1"]], probes
             runs = pg.psql("SELECT c.name, count(*) FROM probe_checks pc JOIN checks c ON c.id=pc.check_id "
                            "GROUP BY 1 ORDER BY 1")
-            assert runs == [["svc-503", "2"], ["svc-closed", "2"], ["svc-ok", "2"]], runs
+            assert runs == [["audit", "2"], ["svc-503", "2"], ["svc-closed", "2"], ["svc-ok", "2"]], runs
             target = pg.psql("SELECT target, interval_ms FROM checks WHERE name='svc-ok'")
             assert target == [[ok_target.url("/health"), "300"]], target  # as the probes resolved it
 
@@ -92,7 +96,7 @@ def main():
             assert re.search(r"reason: .*503", out.stdout), out.stdout
             js = json.loads(picketctl(col.port, "status", "--json").stdout)
             by_name = {c["check"]: c for c in js["checks"]}
-            assert set(by_name) == {"svc-ok", "svc-503", "svc-closed"}, by_name.keys()
+            assert set(by_name) == {"svc-ok", "svc-503", "svc-closed", "audit"}, by_name.keys()
             for c in by_name.values():
                 assert c["probes"] == 2, c
                 assert {r["region"] for r in c["last_hour"]} == {"eu-west", "us-east"}, c
@@ -100,6 +104,15 @@ def main():
             assert all(r["success_ratio"] == 1.0 for r in by_name["svc-ok"]["last_hour"]), by_name["svc-ok"]
             assert all(r["success_ratio"] == 0.0 for r in by_name["svc-503"]["last_hour"]), by_name["svc-503"]
             assert by_name["svc-503"]["last"]["outcome"] == "failed"
+            # A check's numbers reach status, the report (its security line) and the API.
+            assert by_name["audit"]["metrics"] == {"vulnerabilities": 3, "high": 0, "moderate": 3}, by_name["audit"]
+            assert by_name["svc-ok"]["metrics"] == {}, by_name["svc-ok"]
+            rep = picketctl(col.port, "report")
+            assert rep.returncode == 0, rep.stderr
+            assert re.search(r"^Security: +3 vulnerabilities \(audit\)$", rep.stdout, re.M), rep.stdout
+            assert re.search(r"^E2E tests: +2 passed, 2 failed$", rep.stdout, re.M), rep.stdout
+            rj = json.loads(picketctl(col.port, "report", "--json").stdout)
+            assert {c["check"]: c["metrics"] for c in rj["checks"]}["audit"]["vulnerabilities"] == 3, rj
 
             # Stop the probes cleanly: everything they produced is stored exactly once.
             for p in procs[1:]:

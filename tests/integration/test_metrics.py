@@ -63,6 +63,12 @@ def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
 
+def check_value(samples, check, metric, type_="exec", region="eu-west"):
+    """picket_check_value{check, type, region, name}: a check's number (its label is 'name')."""
+    labels = {"check": check, "type": type_, "region": region, "name": metric}
+    return samples.get(("picket_check_value", frozenset(labels.items())))
+
+
 def promtool(body, what):
     r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True, timeout=60)
     if r.returncode != 0 or r.stdout.strip() or r.stderr.strip():
@@ -124,6 +130,11 @@ def main():
         {"name": "web", "type": "http", "url": target.url("/health"), "interval": "400ms", "timeout": "400ms"},
         {"name": "cert", "type": "tls", "interval": "1s", "timeout": "1s",
          "tls": {"host": "127.0.0.1", "port": tls.port, "server_name": "localhost", "ca_file": pki().ca}},
+        # npm audit's shape: a Nagios plugin whose perfdata counts findings.
+        {"name": "audit", "type": "exec", "interval": "1s", "timeout": "1s",
+         "exec": {"command": ["/bin/sh", "-c",
+                              "echo 'NPM AUDIT WARNING - 3 vulnerabilities | vulnerabilities=3;;;0 high=0 moderate=3'; "
+                              "exit 1"]}},
     ])
     procs = []
     with PrivatePostgres() as pg:
@@ -148,6 +159,7 @@ def main():
                 s = probe_samples()
                 return (value(s, "probe_success", **lbl) == 1 and value(s, "probe_http_status_code", **lbl) == 200
                         and value(s, "probe_ssl_earliest_cert_expiry", **tls_lbl) is not None
+                        and check_value(s, "audit", "vulnerabilities") is not None
                         and value(s, "picket_probe_acked_sequence") and value(s, "picket_probe_connected") == 1
                         and s)
             s = wait_for("probe_success 1, status 200, a tls result and an ack", first_round, 30)
@@ -162,7 +174,10 @@ def main():
                 assert v is not None and 0 <= v <= dur, (phase, v, dur)
             assert value(s, "probe_http_duration_seconds", phase="tls", **lbl) == 0  # plain http
             assert value(s, "probe_failed_due_to_regex", **lbl) == 0
-            assert value(s, "picket_probe_checks") == 2
+            assert value(s, "picket_probe_checks") == 3
+            # A check's numbers (exec perfdata, extract:) as picket_check_value{name=...}.
+            assert check_value(s, "audit", "vulnerabilities") == 3, s
+            assert check_value(s, "audit", "moderate") == 3, s
             for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds",
                          "process_threads", "picket_probe_results_produced_total", "picket_probe_pending_results",
                          "picket_probe_spool_bytes", "picket_probe_round_lateness_seconds_count",

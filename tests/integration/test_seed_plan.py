@@ -10,14 +10,23 @@ why:
                               keeps answering (approval-home passes) and its
                               workflow falls back to local storage
   rag slow (10.5 s)        -> rag-query (its time_under 10s), rag-health and
-                              rag-no-context (cut off by their 10 s timeout);
-                              the burst still sees its 429s (the limiter
-                              answers before any work)
+                              rag-no-context (cut off by their 10 s timeout),
+                              rag-query-performance (p95/p99 of ten samples
+                              lost after the first: stops early); the burst
+                              still sees its 429s (the limiter answers before
+                              any work)
+  rag slow (3.1 s)         -> rag-query-performance alone (p50 of ten samples
+                              over 3 s; each query is under its 10 s)
   rag missing_field        -> rag-query (names '.answer | length > 0'),
                               rag-no-context (its contains(...) assertion)
   no rate limit            -> rag-rate-limit
-  wrong webhook secret     -> sync-shopify-webhook (401), and the secret's
-                              value appears nowhere in the output
+  wrong webhook secret     -> sync-shopify-webhook (401), sync-webhook-processing
+                              (step "signed", 401), and the secret's value
+                              appears nowhere in the output
+  sync lost_write          -> sync-webhook-processing alone, step "propagated"
+                              (the accepted event is not on the sync service)
+  sync no_auth             -> sync-webhook-processing alone, step "unsigned"
+                              (an unsigned webhook answered 200, not 401)
 
 The emulation binds free ports (port 0 + --ports-file) so a running demo does
 not collide; the plan's URL variables point the checks at them. `npm audit`
@@ -49,6 +58,7 @@ ALL_CHECKS = {
     "rag-health", "sync-health", "assistants-health", "connectors-health", "approval-health",
     "rag-query", "rag-no-context", "approval-workflow", "inter-service-health", "approval-home",
     "assistants-draft-create", "sync-shopify-webhook", "connectors-list", "rag-rate-limit",
+    "rag-query-performance", "sync-webhook-processing",
     "security-npm-audit", "approval-ui-browser",
 }
 
@@ -182,6 +192,8 @@ def main():
                "healthy emulation: exit %d, not ok: %s" % (out.returncode, plan.not_ok(cases)), out)
         expect(re.search(r"^rag-query\s.*sources=2", out.stdout, re.M), "rag-query keeps sources=2", out)
         expect(re.search(r"^rag-rate-limit\s.*\s429\s", out.stdout, re.M), "the burst saw 429s", out)
+        expect(re.search(r"^rag-query-performance\s.*samples=10 samples_p50_ms=", out.stdout, re.M),
+               "ten samples and their percentiles", out)
 
         # (1) assistants down: exactly its dependants fail; approval keeps answering.
         plan.fault("assistants", "down")
@@ -202,7 +214,7 @@ def main():
         plan.fault("rag", "slow", 10500)
         out, cases = plan.run()
         plan.fault("rag", "ok")
-        want = {"rag-health", "rag-query", "rag-no-context"}
+        want = {"rag-health", "rag-query", "rag-no-context", "rag-query-performance"}
         expect(out.returncode == 2 and plan.not_ok(cases) == want,
                "rag slow: exit %d, not ok %s, want %s" % (out.returncode, sorted(plan.not_ok(cases)), sorted(want)),
                out)
@@ -212,6 +224,18 @@ def main():
                "rag-query fails on its time_under 10s: %r" % msg)
         for name in ("rag-health", "rag-no-context"):
             expect(re.search(r"time|took", cases[name][1], re.I), "%s says it timed out: %r" % (name, cases[name]))
+        expect(re.search(r"p95 cannot be under 8000ms after 1 of them", cases["rag-query-performance"][1]),
+               "the samples stop after the first: %r" % (cases["rag-query-performance"],))
+
+        # (2b) rag slow at 3.1 s: each query is fine, the ten's p50 is not (the seed's
+        # performance test, which only a run of several samples can fail).
+        plan.fault("rag", "slow", 3100)
+        out, cases = plan.run()
+        plan.fault("rag", "ok")
+        expect(out.returncode == 2 and plan.not_ok(cases) == {"rag-query-performance"},
+               "rag at 3.1 s: exit %d, not ok %s" % (out.returncode, sorted(plan.not_ok(cases))), out)
+        expect(re.search(r"p50 cannot be under 3000ms after 5 of them", cases["rag-query-performance"][1]),
+               "p50 named: %r" % (cases["rag-query-performance"],))
 
         # (3) rag answers JSON without "answer" and "sources".
         plan.fault("rag", "missing_field")
@@ -238,12 +262,32 @@ def main():
         # A wrong webhook secret: sync rejects the signature; the secret stays secret.
         wrong = "wrong-" + SECRET
         out, cases = plan.run(env={"SHOPIFY_WEBHOOK_SECRET": wrong})
-        expect(out.returncode == 2 and plan.not_ok(cases) == {"sync-shopify-webhook"},
+        expect(out.returncode == 2 and plan.not_ok(cases) == {"sync-shopify-webhook", "sync-webhook-processing"},
                "wrong secret: exit %d, not ok %s" % (out.returncode, sorted(plan.not_ok(cases))), out)
         expect("401" in cases["sync-shopify-webhook"][1], "401 named: %r" % (cases["sync-shopify-webhook"],))
+        expect('"signed"' in cases["sync-webhook-processing"][1] and "401" in cases["sync-webhook-processing"][1],
+               "the flow's signed step: %r" % (cases["sync-webhook-processing"],))
         with open(os.path.join(TMP, "plan-%d.xml" % plan.runs)) as f:
             junit_text = f.read()
         expect(wrong not in out.stdout + out.stderr + junit_text, "the secret's value leaked into the output")
+
+        # The webhook answered 200 but had no effect on the sync service.
+        plan.fault("sync", "lost_write")
+        out, cases = plan.run()
+        plan.fault("sync", "ok")
+        expect(out.returncode == 2 and plan.not_ok(cases) == {"sync-webhook-processing"},
+               "lost write: exit %d, not ok %s" % (out.returncode, sorted(plan.not_ok(cases))), out)
+        expect('"propagated"' in cases["sync-webhook-processing"][1] and "404" in cases["sync-webhook-processing"][1],
+               "the propagation step fails: %r" % (cases["sync-webhook-processing"],))
+
+        # The seed's "silent fail": sync accepts unsigned webhooks.
+        plan.fault("sync", "no_auth")
+        out, cases = plan.run()
+        plan.fault("sync", "ok")
+        expect(out.returncode == 2 and plan.not_ok(cases) == {"sync-webhook-processing"},
+               "no auth: exit %d, not ok %s" % (out.returncode, sorted(plan.not_ok(cases))), out)
+        expect('"unsigned"' in cases["sync-webhook-processing"][1] and "401" in cases["sync-webhook-processing"][1],
+               "the unsigned step expects 401: %r" % (cases["sync-webhook-processing"],))
 
         # Healthy again.
         out, cases = plan.run()
