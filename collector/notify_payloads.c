@@ -17,6 +17,9 @@
 #include "buf.h"
 #include "notify.h"
 
+/* Appends a string literal. */
+#define ADD(b, lit) pk_buf_add((b), (lit), sizeof(lit) - 1)
+
 static void rfc3339(char *buf, size_t n, int64_t us)
 {
     time_t t = (time_t)(us / 1000000);
@@ -50,7 +53,7 @@ static void check_link(const struct alert_receiver *r, const char *check, char *
     while (len && r->public_url[len - 1] == '/')
         len--;
     pk_buf_add(&b, r->public_url, len);
-    pk_buf_add(&b, "/check/", 7);
+    ADD(&b, "/check/");
     add_escaped(&b, check);
     if (!b.failed && b.data)
         snprintf(out, n, "%s", b.data);
@@ -89,7 +92,7 @@ char *notify_payload_event(const struct alert_receiver *r, const struct notify_e
     check_link(r, e->check, link, sizeof link);
     notify_message_line(r, e, line, sizeof line);
     int first = 1;
-    pk_buf_add(&b, "{", 1);
+    ADD(&b, "{");
     add_str_field(&b, "key", e->key, &first);
     add_str_field(&b, "status", e->status, &first);
     pk_buf_addf(&b, ",\"flapping\":%s", e->flapping ? "true" : "false");
@@ -107,7 +110,7 @@ char *notify_payload_event(const struct alert_receiver *r, const struct notify_e
     }
     add_str_field(&b, "link", link, &first);
     add_str_field(&b, "text", line, &first);
-    pk_buf_add(&b, "}", 1);
+    ADD(&b, "}");
     return pk_buf_take(&b);
 }
 
@@ -152,42 +155,42 @@ static void labels_object(struct pk_buf *b, struct json_object *ev)
 {
     static const char *const names[] = {"rule", "check", "service", "probe", "region", "severity"};
     int first = 1;
-    pk_buf_add(b, "{", 1);
+    ADD(b, "{");
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         add_str_field(b, names[i], jstr(ev, names[i]), &first);
-    pk_buf_add(b, "}", 1);
+    ADD(b, "}");
 }
 
 /* https://developer.pagerduty.com/docs/events-api-v2/trigger-events/ */
 static void pagerduty(struct pk_buf *b, const struct alert_receiver *r, struct json_object *ev, const char *alias)
 {
     const char *text = jstr(ev, "text");
-    pk_buf_add(b, "{\"routing_key\":", 15);
+    ADD(b, "{\"routing_key\":");
     pk_buf_add_json_string(b, r->secret, strlen(r->secret));
     pk_buf_addf(b, ",\"event_action\":\"%s\",\"dedup_key\":", firing(jstr(ev, "status")) ? "trigger" : "resolve");
     pk_buf_add_json_string(b, alias, strlen(alias));
-    pk_buf_add(b, ",\"payload\":{\"summary\":", 22);
+    ADD(b, ",\"payload\":{\"summary\":");
     pk_buf_add_json_string(b, text, strlen(text) > 1024 ? 1024 : strlen(text));
     pk_buf_addf(b, ",\"source\":");
     const char *src = jstr(ev, "check")[0] ? jstr(ev, "check") : jstr(ev, "probe")[0] ? jstr(ev, "probe") : "picket";
     pk_buf_add_json_string(b, src, strlen(src));
     pk_buf_addf(b, ",\"severity\":\"%s\",\"timestamp\":", pagerduty_severity(jstr(ev, "severity")));
     pk_buf_add_json_string(b, jstr(ev, "starts_at"), strlen(jstr(ev, "starts_at")));
-    pk_buf_add(b, ",\"component\":", 13);
+    ADD(b, ",\"component\":");
     pk_buf_add_json_string(b, jstr(ev, "service"), strlen(jstr(ev, "service")));
-    pk_buf_add(b, ",\"group\":", 9);
+    ADD(b, ",\"group\":");
     pk_buf_add_json_string(b, jstr(ev, "region"), strlen(jstr(ev, "region")));
-    pk_buf_add(b, ",\"class\":", 9);
+    ADD(b, ",\"class\":");
     pk_buf_add_json_string(b, jstr(ev, "rule"), strlen(jstr(ev, "rule")));
-    pk_buf_add(b, ",\"custom_details\":", 18);
+    ADD(b, ",\"custom_details\":");
     labels_object(b, ev);
-    pk_buf_add(b, "}", 1);
+    ADD(b, "}");
     if (jstr(ev, "link")[0]) {
-        pk_buf_add(b, ",\"links\":[{\"href\":", 18);
+        ADD(b, ",\"links\":[{\"href\":");
         pk_buf_add_json_string(b, jstr(ev, "link"), strlen(jstr(ev, "link")));
-        pk_buf_add(b, ",\"text\":\"Check page\"}]", 22);
+        ADD(b, ",\"text\":\"Check page\"}]");
     }
-    pk_buf_add(b, ",\"client\":\"Picket\"}", 19);
+    ADD(b, ",\"client\":\"Picket\"}");
 }
 
 /* https://docs.opsgenie.com/docs/alert-api: create (firing) or close (resolved). */
@@ -195,26 +198,26 @@ static void opsgenie(struct pk_buf *b, struct json_object *ev, const char *alias
 {
     const char *text = jstr(ev, "text");
     if (!firing(jstr(ev, "status"))) {
-        pk_buf_add(b, "{\"source\":\"picket\",\"user\":\"picket\",\"note\":", 42);
+        ADD(b, "{\"source\":\"picket\",\"user\":\"picket\",\"note\":");
         pk_buf_add_json_string(b, text, strlen(text) > 25000 ? 25000 : strlen(text));
-        pk_buf_add(b, "}", 1);
+        ADD(b, "}");
         return;
     }
     const char *summary = jstr(ev, "summary");
-    pk_buf_add(b, "{\"message\":", 11);
+    ADD(b, "{\"message\":");
     pk_buf_add_json_string(b, summary[0] ? summary : text, strlen(summary[0] ? summary : text) > 130 ? 130
                                                            : strlen(summary[0] ? summary : text));
-    pk_buf_add(b, ",\"alias\":", 9);
+    ADD(b, ",\"alias\":");
     pk_buf_add_json_string(b, alias, strlen(alias));
-    pk_buf_add(b, ",\"description\":", 15);
+    ADD(b, ",\"description\":");
     pk_buf_add_json_string(b, text, strlen(text) > 15000 ? 15000 : strlen(text));
-    pk_buf_add(b, ",\"source\":\"picket\",\"tags\":[\"picket\"", 35);
+    ADD(b, ",\"source\":\"picket\",\"tags\":[\"picket\"");
     if (jbool(ev, "flapping"))
-        pk_buf_add(b, ",\"flapping\"", 11);
+        ADD(b, ",\"flapping\"");
     const char *sev = jstr(ev, "severity");
     pk_buf_addf(b, "],\"priority\":\"%s\",\"details\":", !strcmp(sev, "page") || !strcmp(sev, "critical") ? "P1" : "P3");
     labels_object(b, ev);
-    pk_buf_add(b, "}", 1);
+    ADD(b, "}");
 }
 
 static int any_firing(struct json_object **evs, size_t n)
@@ -231,24 +234,26 @@ static void teams(struct pk_buf *b, struct json_object **evs, size_t n)
     int fire = any_firing(evs, n);
     char title[300];
     snprintf(title, sizeof title, "Picket: %s%s", fire ? "FIRING " : "RESOLVED ", jstr(evs[0], "rule"));
-    pk_buf_add(b, "{\"@type\":\"MessageCard\",\"@context\":\"https://schema.org/extensions\",\"summary\":", 77);
+    ADD(b, "{\"@type\":\"MessageCard\",\"@context\":\"https://schema.org/extensions\",\"summary\":");
     pk_buf_add_json_string(b, title, strlen(title));
     pk_buf_addf(b, ",\"themeColor\":\"%s\",\"title\":", fire ? "D70000" : "2EB886");
     pk_buf_add_json_string(b, title, strlen(title));
-    pk_buf_add(b, ",\"sections\":[", 13);
+    ADD(b, ",\"sections\":[");
     for (size_t i = 0; i < n; i++) {
-        pk_buf_add(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
+        if (i)
+            ADD(b, ",");
+        ADD(b, "{\"text\":");
         pk_buf_add_json_string(b, jstr(evs[i], "text"), strlen(jstr(evs[i], "text")));
-        pk_buf_add(b, "}", 1);
+        ADD(b, "}");
     }
-    pk_buf_add(b, "]", 1);
+    ADD(b, "]");
     if (jstr(evs[0], "link")[0]) {
-        pk_buf_add(b, ",\"potentialAction\":[{\"@type\":\"OpenUri\",\"name\":\"Open the check\",\"targets\":[{\"os\":"
-                      "\"default\",\"uri\":", 93);
+        ADD(b, ",\"potentialAction\":[{\"@type\":\"OpenUri\",\"name\":\"Open the check\",\"targets\":[{\"os\":"
+               "\"default\",\"uri\":");
         pk_buf_add_json_string(b, jstr(evs[0], "link"), strlen(jstr(evs[0], "link")));
-        pk_buf_add(b, "}]}]", 4);
+        ADD(b, "}]}]");
     }
-    pk_buf_add(b, "}", 1);
+    ADD(b, "}");
 }
 
 /* https://discord.com/developers/docs/resources/webhook#execute-webhook */
@@ -257,28 +262,30 @@ static void discord(struct pk_buf *b, struct json_object **evs, size_t n)
     char content[300];
     snprintf(content, sizeof content, "Picket: %zu alert%s %s", n, n == 1 ? "" : "s",
              any_firing(evs, n) ? "firing" : "resolved");
-    pk_buf_add(b, "{\"username\":\"Picket\",\"content\":", 31);
+    ADD(b, "{\"username\":\"Picket\",\"content\":");
     pk_buf_add_json_string(b, content, strlen(content));
-    pk_buf_add(b, ",\"embeds\":[", 11);
+    ADD(b, ",\"embeds\":[");
     for (size_t i = 0; i < n; i++) {
         char title[256];
         const char *subject = jstr(evs[i], "check")[0] ? jstr(evs[i], "check") : jstr(evs[i], "probe");
         snprintf(title, sizeof title, "[%s] %s: %s", firing(jstr(evs[i], "status")) ? "FIRING" : "RESOLVED",
                  jstr(evs[i], "rule"), subject);
-        pk_buf_add(b, i ? ",{\"title\":" : "{\"title\":", i ? 10 : 9);
+        if (i)
+            ADD(b, ",");
+        ADD(b, "{\"title\":");
         pk_buf_add_json_string(b, title, strlen(title));
-        pk_buf_add(b, ",\"description\":", 15);
+        ADD(b, ",\"description\":");
         const char *text = jstr(evs[i], "text");
         pk_buf_add_json_string(b, text, strlen(text) > 4000 ? 4000 : strlen(text));
         pk_buf_addf(b, ",\"color\":%d,\"timestamp\":", firing(jstr(evs[i], "status")) ? 0xD70000 : 0x2EB886);
         pk_buf_add_json_string(b, jstr(evs[i], "starts_at"), strlen(jstr(evs[i], "starts_at")));
         if (jstr(evs[i], "link")[0]) {
-            pk_buf_add(b, ",\"url\":", 7);
+            ADD(b, ",\"url\":");
             pk_buf_add_json_string(b, jstr(evs[i], "link"), strlen(jstr(evs[i], "link")));
         }
-        pk_buf_add(b, "}", 1);
+        ADD(b, "}");
     }
-    pk_buf_add(b, "]}", 2);
+    ADD(b, "]}");
 }
 
 /* The texts of evs joined by sep, at most max bytes. */
@@ -300,11 +307,11 @@ static void telegram(struct pk_buf *b, const struct alert_receiver *r, struct js
     struct pk_buf t;
     pk_buf_init(&t, 0);
     joined_text(&t, evs, n, "\n\n", 4000);
-    pk_buf_add(b, "{\"chat_id\":", 11);
+    ADD(b, "{\"chat_id\":");
     pk_buf_add_json_string(b, r->chat_id, strlen(r->chat_id));
-    pk_buf_add(b, ",\"text\":", 8);
+    ADD(b, ",\"text\":");
     pk_buf_add_json_string(b, t.data ? t.data : "", t.len);
-    pk_buf_add(b, ",\"disable_web_page_preview\":true}", 33);
+    ADD(b, ",\"disable_web_page_preview\":true}");
     pk_buf_free(&t);
 }
 
@@ -334,7 +341,7 @@ static void email(struct pk_buf *b, const struct alert_receiver *r, struct json_
         for (const char *p = jstr(evs[i], "text"); *p; p++)
             if (*p != '\r')
                 pk_buf_add(b, *p == '\n' ? "\r\n" : p, *p == '\n' ? 2 : 1);
-        pk_buf_add(b, "\r\n\r\n", 4);
+        ADD(b, "\r\n\r\n");
     }
 }
 
@@ -447,11 +454,11 @@ int notify_receiver_send(const struct alert_receiver *r, const char *first_event
         q.headers[q.n_headers++] = auth;
         alert_alias(first_event_key, alias, sizeof alias);
         pk_buf_add(&u, r->url, base);
-        pk_buf_add(&u, "/v2/alerts", 10);
+        ADD(&u, "/v2/alerts");
         if (strstr(first_event_key, "|resolved|")) {
-            pk_buf_add(&u, "/", 1);
+            ADD(&u, "/");
             add_escaped(&u, alias);
-            pk_buf_add(&u, "/close?identifierType=alias", 27);
+            ADD(&u, "/close?identifierType=alias");
         }
     } else if (r->type == ALERT_RCV_TELEGRAM) {
         pk_buf_add(&u, r->url, base);
