@@ -438,7 +438,6 @@ def main():
                     delays.append(t - t0)
                 probe.send(d, pb.OUTCOME_OK, 2)
                 wait_for("delay round %d resolved" % rnd, lambda: len(svc.at("/fast")) >= seen + 2 * N_DELAY, 15)
-            print("delays in arrival order:", " ".join("%.3f" % d for d in delays))
             delays.sort()
             p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
             print("notification delay over HTTPS, %d incidents: p50 %.3f s, p99 %.3f s, max %.3f s" %
