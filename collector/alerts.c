@@ -135,9 +135,9 @@ static char *render(const struct alert_receiver *r, const struct event *e)
     char starts[40], ends[40];
     rfc3339(starts, sizeof starts, e->starts_us);
     rfc3339(ends, sizeof ends, e->ends_us);
+    struct notify_event ne = {e->key, e->status, e->flapping, e->rule->name, e->l.check, e->l.service,
+                              e->l.probe, e->l.region, e->rule->severity, e->summary, e->starts_us, e->ends_us};
     if (r->type >= ALERT_RCV_PAGERDUTY) {
-        struct notify_event ne = {e->key, e->status, e->flapping, e->rule->name, e->l.check, e->l.service,
-                                  e->l.probe, e->l.region, e->rule->severity, e->summary, e->starts_us, e->ends_us};
         pk_buf_free(&b);
         return notify_payload_event(r, &ne);
     }
@@ -151,11 +151,16 @@ static char *render(const struct alert_receiver *r, const struct event *e)
         pk_buf_addf(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
         if (e->ends_us)
             pk_buf_addf(&b, ",\"endsAt\":\"%s\"", ends);
+        char link[700];
+        notify_check_link(r, e->l.check, link, sizeof link);
+        if (link[0]) {
+            pk_buf_addf(&b, ",\"generatorURL\":");
+            pk_buf_add_json_string(&b, link, strlen(link));
+        }
         pk_buf_add(&b, "}", 1);
     } else if (r->type == ALERT_RCV_SLACK) {
         char text[1200];
-        snprintf(text, sizeof text, "[%s%s] %s: %s", !strcmp(e->status, "firing") ? "FIRING" : "RESOLVED",
-                 e->flapping ? ", FLAPPING" : "", e->rule->name, e->summary);
+        notify_message_line(r, &ne, text, sizeof text);
         pk_buf_add_json_string(&b, text, strlen(text));
     } else {
         pk_buf_addf(&b, "{\"key\":");

@@ -41,8 +41,7 @@ static void add_escaped(struct pk_buf *b, const char *s)
     }
 }
 
-/* The check page's URL, "" without public_url or check. */
-static void check_link(const struct alert_receiver *r, const char *check, char *out, size_t n)
+void notify_check_link(const struct alert_receiver *r, const char *check, char *out, size_t n)
 {
     out[0] = '\0';
     if (!r->public_url[0] || !check || !check[0])
@@ -66,7 +65,7 @@ void notify_message_line(const struct alert_receiver *r, const struct notify_eve
 {
     char since[40], link[700];
     rfc3339(since, sizeof since, e->starts_us);
-    check_link(r, e->check, link, sizeof link);
+    notify_check_link(r, e->check, link, sizeof link);
     const char *subject = set(e->check) ? e->check : set(e->probe) ? e->probe : "";
     snprintf(out, n, "[%s%s] %s%s (rule %s)%s%s since %s: %s%s%s", firing(e->status) ? "FIRING" : "RESOLVED",
              e->flapping ? ", FLAPPING" : "", set(e->check) ? "check " : set(e->probe) ? "probe " : "", subject,
@@ -89,7 +88,7 @@ char *notify_payload_event(const struct alert_receiver *r, const struct notify_e
     char starts[40], ends[40], link[700], line[2000];
     pk_buf_init(&b, 0);
     rfc3339(starts, sizeof starts, e->starts_us);
-    check_link(r, e->check, link, sizeof link);
+    notify_check_link(r, e->check, link, sizeof link);
     notify_message_line(r, e, line, sizeof line);
     int first = 1;
     ADD(&b, "{");

@@ -38,6 +38,10 @@ size_t notify_batch_max(const struct alert_receiver *r);
  * 2026-...Z: SUMMARY — LINK". Written into out (always NUL-terminated). */
 void notify_message_line(const struct alert_receiver *r, const struct notify_event *e, char *out, size_t n);
 
+/* The check page's URL under r->public_url (PUBLIC_URL/check/NAME, the name
+ * percent-encoded) into out; "" without public_url or check. */
+void notify_check_link(const struct alert_receiver *r, const char *check, char *out, size_t n);
+
 /* Lowercase hex HMAC-SHA256 of body under key into hex (65 bytes). 0 or -1. */
 int notify_hmac_sha256_hex(const char *key, const char *body, size_t body_len, char hex[65]);
 

@@ -342,10 +342,12 @@ def check_firing(svc, proxy):
     assert body["status"] == "firing" and body["alerts"][0]["labels"]["check"] == "n-1", body
     assert h.get("Idempotency-Key", "").startswith("down|n-1|firing|"), h
     # Slack incoming webhook: text
-    assert svc.json_at("/slack")[0]["text"].startswith("[FIRING] down:"), svc.json_at("/slack")
+    slack = svc.json_at("/slack")[0]["text"]
+    assert slack.startswith("[FIRING] check n-1 (rule down)") and slack.endswith("/check/n-1"), slack
     # Alertmanager v2: a list of alerts with labels and annotations
     am = svc.json_at("/am/api/v2/alerts")[0]
     assert am[0]["labels"]["alertname"] == "down" and "startsAt" in am[0] and "endsAt" not in am[0], am
+    assert am[0]["generatorURL"] == "https://picket.example.org/check/n-1", am
     # PagerDuty Events v2
     pd = svc.json_at("/pd/v2/enqueue")[0]
     assert pd["routing_key"] == "pd-routing-key" and pd["event_action"] == "trigger", pd
