@@ -1,5 +1,6 @@
-/* notify.c: the libcurl transport behind notify.h. One easy handle per call
- * (deliveries are few and come from the alert thread alone), TLS verified
+/* notify.c: the libcurl transport behind notify.h. One easy handle per thread
+ * (deliveries come from the alert thread alone), reused so that connections
+ * and TLS sessions are kept between calls; TLS verified
  * against the system store or the receiver's CA file, SMTP with STARTTLS
  * required. Never follows redirects, never reads more of an answer than it
  * needs, and never writes a secret into an error message. */
@@ -12,8 +13,32 @@
 #include <string.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_key_t handle_key; /* each thread's easy handle, cleaned up when the thread ends */
 
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void free_handle(void *c) { curl_easy_cleanup(c); }
+
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&handle_key, free_handle);
+}
+
+/* The calling thread's easy handle, reset: its connection and TLS session caches
+ * survive, so a burst of notifications to one receiver reuses one connection. */
+static CURL *thread_handle(void)
+{
+    CURL *c = pthread_getspecific(handle_key);
+    if (c) {
+        curl_easy_reset(c);
+        return c;
+    }
+    c = curl_easy_init();
+    if (c && pthread_setspecific(handle_key, c) != 0) {
+        curl_easy_cleanup(c);
+        c = NULL;
+    }
+    return c;
+}
 
 int notify_check_url(const char *url, char *err, size_t errlen)
 {
@@ -79,7 +104,7 @@ int notify_send(const struct notify_request *q, char *err, size_t errlen)
     struct upload up = {q->body ? q->body : "", q->body ? strlen(q->body) : 0, 0};
     size_t seen = 0;
     int status = -1;
-    CURL *c = curl_easy_init();
+    CURL *c = thread_handle();
     if (!c) {
         snprintf(err, errlen, "%s: cannot start libcurl", q->url);
         return -1;
@@ -141,7 +166,6 @@ int notify_send(const struct notify_request *q, char *err, size_t errlen)
 out:
     curl_slist_free_all(hdrs);
     curl_slist_free_all(rcpt);
-    curl_easy_cleanup(c);
     return status;
 }
 
