@@ -9,7 +9,7 @@
 #include <yaml.h>
 
 #include "checks.h"
-#include "notify.h"
+#include "notify_config.h"
 #include "result.h"
 #include "yaml_doc.h"
 
@@ -78,8 +78,10 @@ static int check_keys(struct yaml_doc *L, const yaml_node_t *map, const char *wh
     return 0;
 }
 
-static const char *const ROOT_KEYS[] = {"evaluation_interval", "receivers", "rules", NULL};
-static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "retry_initial", "retry_max", NULL};
+static const char *const ROOT_KEYS[] = {"evaluation_interval", "public_url", "receivers", "rules", NULL};
+static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "retry_initial", "retry_max", "secret",
+                                            "secret_file", "secret_env", "ca_file", "proxy", "chat_id", "from", "to",
+                                            "username", NULL};
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
                                         "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",
@@ -91,7 +93,7 @@ static const char *const LABELS[] = {"alertname", "check", "service", "probe", "
 static int parse_receiver(struct yaml_doc *L, const yaml_node_t *m, struct alert_config *cfg)
 {
     if (m->type != YAML_MAPPING_NODE)
-        return yaml_doc_fail(L, m, "a receiver must be a mapping with name, type and url");
+        return yaml_doc_fail(L, m, "a receiver must be a mapping with name and type");
     if (cfg->n_receivers >= ALERT_MAX_RECEIVERS)
         return yaml_doc_fail(L, m, "more than %d receivers", ALERT_MAX_RECEIVERS);
     if (check_keys(L, m, "receiver", RECEIVER_KEYS) < 0)
@@ -109,31 +111,28 @@ static int parse_receiver(struct yaml_doc *L, const yaml_node_t *m, struct alert
         if (!strcmp(k, "name")) {
             rc = get_str(L, v, "name", r->name, sizeof r->name);
         } else if (!strcmp(k, "type")) {
-            if (!yaml_doc_is_scalar(v))
-                return yaml_doc_fail(L, v, "receiver 'type' must be webhook, alertmanager or slack");
-            r->type = !strcmp(yaml_doc_txt(v), "webhook") ? ALERT_RCV_WEBHOOK
-                      : !strcmp(yaml_doc_txt(v), "alertmanager") ? ALERT_RCV_ALERTMANAGER
-                      : !strcmp(yaml_doc_txt(v), "slack") ? ALERT_RCV_SLACK : -1;
+            r->type = yaml_doc_is_scalar(v) ? notify_receiver_type(yaml_doc_txt(v)) : -1;
             if (r->type < 0)
-                return yaml_doc_fail(L, v, "receiver 'type' must be webhook, alertmanager or slack, got '%s'", yaml_doc_txt(v));
+                return yaml_doc_fail(L, v, "receiver 'type' must be %s, got '%s'", NOTIFY_TYPE_LIST,
+                                     yaml_doc_is_scalar(v) ? yaml_doc_txt(v) : "");
         } else if (!strcmp(k, "url")) {
-            char h[256], port[16], path[1024], e[256];
-            if (get_str(L, v, "url", r->url, sizeof r->url) < 0)
-                return -1;
-            if (notify_parse_url(r->url, h, sizeof h, port, sizeof port, path, sizeof path, e, sizeof e) < 0)
-                return yaml_doc_fail(L, v, "%s", e);
+            rc = get_str(L, v, "url", r->url, sizeof r->url);
         } else if (!strcmp(k, "timeout")) {
             rc = get_dur(L, v, "timeout", 10, &r->timeout_ms);
         } else if (!strcmp(k, "retry_initial")) {
             rc = get_dur(L, v, "retry_initial", 10, &r->retry_initial_ms);
         } else if (!strcmp(k, "retry_max")) {
             rc = get_dur(L, v, "retry_max", 10, &r->retry_max_ms);
+        } else {
+            rc = notify_receiver_key(L, k, v, r);
         }
         if (rc < 0)
             return -1;
     }
-    if (!r->name[0] || r->type < 0 || !r->url[0])
-        return yaml_doc_fail(L, m, "a receiver needs name, type and url");
+    if (!r->name[0] || r->type < 0)
+        return yaml_doc_fail(L, m, "a receiver needs name and type");
+    if (notify_receiver_finish(L, m, r) < 0)
+        return -1;
     for (int i = 0; i < cfg->n_receivers; i++)
         if (!strcmp(cfg->receivers[i].name, r->name))
             return yaml_doc_fail(L, m, "receiver '%s' is defined twice", r->name);
@@ -287,6 +286,7 @@ int alert_config_parse(const char *origin, const char *text, size_t len, struct 
                        size_t errlen)
 {
     struct yaml_doc L;
+    char public_url[512] = "";
     memset(cfg, 0, sizeof *cfg);
     cfg->evaluation_interval_ms = 5000;
     if (yaml_doc_load(&L, origin, text, len, err, errlen) < 0)
@@ -306,6 +306,9 @@ int alert_config_parse(const char *origin, const char *text, size_t len, struct 
         if (!strcmp(k, "evaluation_interval")) {
             if (get_dur(&L, v, k, 100, &cfg->evaluation_interval_ms) < 0)
                 goto out;
+        } else if (!strcmp(k, "public_url")) {
+            if (get_str(&L, v, k, public_url, sizeof public_url) < 0)
+                goto out;
         } else if (!strcmp(k, "receivers")) {
             rcv = v;
         } else {
@@ -319,6 +322,8 @@ int alert_config_parse(const char *origin, const char *text, size_t len, struct 
     for (yaml_node_item_t *it = rcv->data.sequence.items.start; it < rcv->data.sequence.items.top; it++)
         if (parse_receiver(&L, yaml_doc_node(&L, *it), cfg) < 0)
             goto out;
+    for (int i = 0; i < cfg->n_receivers; i++)
+        pk_strlcpy(cfg->receivers[i].public_url, public_url, sizeof cfg->receivers[i].public_url);
     if (!rules || rules->type != YAML_SEQUENCE_NODE ||
         rules->data.sequence.items.start == rules->data.sequence.items.top) {
         yaml_doc_fail(&L, rules ? rules : root, "'rules' must be a non-empty list");

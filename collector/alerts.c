@@ -16,7 +16,7 @@
 #include "analytics.h"
 #include "buf.h"
 #include "log.h"
-#include "notify.h"
+#include "notify_payloads.h"
 #include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
@@ -135,6 +135,12 @@ static char *render(const struct alert_receiver *r, const struct event *e)
     char starts[40], ends[40];
     rfc3339(starts, sizeof starts, e->starts_us);
     rfc3339(ends, sizeof ends, e->ends_us);
+    struct notify_event ne = {e->key, e->status, e->flapping, e->rule->name, e->l.check, e->l.service,
+                              e->l.probe, e->l.region, e->rule->severity, e->summary, e->starts_us, e->ends_us};
+    if (r->type >= ALERT_RCV_PAGERDUTY) {
+        pk_buf_free(&b);
+        return notify_payload_event(r, &ne);
+    }
     if (r->type == ALERT_RCV_ALERTMANAGER) {
         pk_buf_add(&b, "{\"labels\":", 10);
         labels_json(&b, e);
@@ -145,11 +151,16 @@ static char *render(const struct alert_receiver *r, const struct event *e)
         pk_buf_addf(&b, ",\"flapping\":\"%s\"},\"startsAt\":\"%s\"", e->flapping ? "true" : "false", starts);
         if (e->ends_us)
             pk_buf_addf(&b, ",\"endsAt\":\"%s\"", ends);
+        char link[700];
+        notify_check_link(r, e->l.check, link, sizeof link);
+        if (link[0]) {
+            pk_buf_addf(&b, ",\"generatorURL\":");
+            pk_buf_add_json_string(&b, link, strlen(link));
+        }
         pk_buf_add(&b, "}", 1);
     } else if (r->type == ALERT_RCV_SLACK) {
         char text[1200];
-        snprintf(text, sizeof text, "[%s%s] %s: %s", !strcmp(e->status, "firing") ? "FIRING" : "RESOLVED",
-                 e->flapping ? ", FLAPPING" : "", e->rule->name, e->summary);
+        notify_message_line(r, &ne, text, sizeof text);
         pk_buf_add_json_string(&b, text, strlen(text));
     } else {
         pk_buf_addf(&b, "{\"key\":");
@@ -745,10 +756,19 @@ static const struct alert_rule *rule_of_key(const struct alerts *a, const char *
 
 static int key_is_resolved(const char *event_key) { return strstr(event_key, "|resolved|") != NULL; }
 
-/* The POST body for rows idx[0..n) of one receiver and group. */
-static char *envelope(const struct alert_receiver *r, const struct store_outbox_row *rows, const size_t *idx, size_t n)
+#define GROUP_POST_MAX 50
+
+/* The POST body for rows idx[0..n) of one receiver and group; NULL with err. */
+static char *envelope(const struct alert_receiver *r, const struct store_outbox_row *rows, const size_t *idx, size_t n,
+                      char *err, size_t errlen)
 {
     struct pk_buf b;
+    if (r->type >= ALERT_RCV_PAGERDUTY) {
+        const char *payloads[GROUP_POST_MAX];
+        for (size_t i = 0; i < n && i < GROUP_POST_MAX; i++)
+            payloads[i] = rows[idx[i]].payload;
+        return notify_payload_envelope(r, payloads, rows[idx[0]].event_key, n, err, errlen);
+    }
     pk_buf_init(&b, 0);
     if (r->type == ALERT_RCV_ALERTMANAGER) {
         pk_buf_add(&b, "[", 1);
@@ -786,11 +806,29 @@ static char *envelope(const struct alert_receiver *r, const struct store_outbox_
         }
         pk_buf_add(&b, "]}", 2);
     }
-    return pk_buf_take(&b);
+    char *out = pk_buf_take(&b);
+    if (!out)
+        snprintf(err, errlen, "out of memory");
+    return out;
 }
 
 #define OUTBOX_BATCH 200
-#define GROUP_POST_MAX 50
+
+/* How many rows of one group ride in one request to r. */
+static size_t batch_max(const struct alert_receiver *r)
+{
+    size_t n = r ? notify_batch_max(r) : 1;
+    return n < GROUP_POST_MAX ? n : GROUP_POST_MAX;
+}
+
+/* retry_initial doubled per attempt, capped at retry_max. */
+static int64_t backoff_ms(const struct alert_receiver *r, int attempts)
+{
+    int64_t ms = r->retry_initial_ms;
+    for (int k = 0; k < attempts && ms < r->retry_max_ms; k++)
+        ms *= 2;
+    return ms > r->retry_max_ms ? r->retry_max_ms : ms;
+}
 
 static void deliver(struct alerts *a, struct store *s)
 {
@@ -824,8 +862,8 @@ static void deliver(struct alerts *a, struct store *s)
                     done[k] = 1;
             continue;
         }
-        size_t idx[GROUP_POST_MAX], m = 0;
-        for (size_t k = i; k < n && m < GROUP_POST_MAX; k++)
+        size_t idx[GROUP_POST_MAX], m = 0, batch = batch_max(r);
+        for (size_t k = i; k < n && m < batch; k++)
             if (!done[k] && !strcmp(rows[k].receiver, rows[i].receiver) &&
                 !strcmp(rows[k].group_key, rows[i].group_key)) {
                 idx[m++] = k;
@@ -836,22 +874,18 @@ static void deliver(struct alerts *a, struct store *s)
         char *body = NULL;
         if (!r) {
             snprintf(err, sizeof err, "receiver '%s' is not in the alerts file", rows[i].receiver);
-        } else if (!(body = envelope(r, rows, idx, m))) {
-            snprintf(err, sizeof err, "out of memory");
+        } else if (!(body = envelope(r, rows, idx, m, err, sizeof err))) {
+            retry_ms = r->retry_max_ms;
         } else {
             char key[600];
             if (m == 1)
                 snprintf(key, sizeof key, "%s", rows[i].event_key);
             else
                 snprintf(key, sizeof key, "%.500s+%zu", rows[i].event_key, m - 1);
-            status = notify_post(r->url, key, body, (int)r->timeout_ms, err, sizeof err);
+            status = notify_receiver_send(r, rows[i].event_key, key, body, err, sizeof err);
             if (status >= 0 && (status < 200 || status > 299))
                 snprintf(err, sizeof err, "%.400s answered HTTP %d", r->url, status);
-            retry_ms = r->retry_initial_ms;
-            for (int k = 0; k < rows[i].attempts && retry_ms < r->retry_max_ms; k++)
-                retry_ms *= 2;
-            if (retry_ms > r->retry_max_ms)
-                retry_ms = r->retry_max_ms;
+            retry_ms = backoff_ms(r, rows[i].attempts);
         }
         free(body);
         int ok = status >= 200 && status <= 299;

@@ -17,14 +17,33 @@
 
 struct slo_config;
 
-enum alert_receiver_type { ALERT_RCV_WEBHOOK = 0, ALERT_RCV_ALERTMANAGER = 1, ALERT_RCV_SLACK = 2 };
+/* The payloads of the types from PAGERDUTY on are built by notify_payloads.c. */
+enum alert_receiver_type {
+    ALERT_RCV_WEBHOOK = 0,
+    ALERT_RCV_ALERTMANAGER = 1,
+    ALERT_RCV_SLACK = 2,
+    ALERT_RCV_PAGERDUTY = 3,
+    ALERT_RCV_OPSGENIE = 4,
+    ALERT_RCV_TEAMS = 5,
+    ALERT_RCV_DISCORD = 6,
+    ALERT_RCV_TELEGRAM = 7,
+    ALERT_RCV_EMAIL = 8,
+};
 
 struct alert_receiver {
     char name[ALERT_NAME_MAX];
     int type;            /* enum alert_receiver_type */
-    char url[1024];      /* http:// only; alertmanager: its base URL (…/api/v2/alerts is appended) */
+    char url[1024];      /* http(s):// (smtp(s):// for email); alertmanager: its base URL (…/api/v2/alerts is appended) */
     int64_t timeout_ms;  /* per attempt, default 5 s */
     int64_t retry_initial_ms, retry_max_ms; /* backoff, default 1 s doubling up to 5 min */
+    /* read from secret, secret_file or secret_env at load: the webhook's HMAC key, PagerDuty's
+     * routing key, Opsgenie's API key, Telegram's bot token, the SMTP password */
+    char secret[512];
+    char ca_file[512];   /* "": the system trust store */
+    char proxy[512];     /* "": libcurl's environment proxies */
+    char chat_id[128];   /* telegram */
+    char mail_from[256], mail_to[512], username[256]; /* email: mail_to is a comma-separated list */
+    char public_url[512]; /* the dashboard's external URL (alerts file's public_url): links in messages */
 };
 
 enum alert_rule_type {

@@ -1,177 +1,181 @@
-/* notify.c: the HTTP/1.1 POST client behind notify.h. */
+/* notify.c: the libcurl transport behind notify.h. One easy handle per thread
+ * (deliveries come from the alert thread alone), reused so that connections
+ * and TLS sessions are kept between calls; TLS verified
+ * against the system store or the receiver's CA file, SMTP with STARTTLS
+ * required. Never follows redirects, never reads more of an answer than it
+ * needs, and never writes a secret into an error message. */
 #define _POSIX_C_SOURCE 200809L
 #include "notify.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <stdint.h>
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-int notify_parse_url(const char *url, char *host, size_t hostlen, char *port, size_t portlen, char *path,
-                     size_t pathlen, char *err, size_t errlen)
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_key_t handle_key; /* each thread's easy handle, cleaned up when the thread ends */
+
+static void free_handle(void *c) { curl_easy_cleanup(c); }
+
+static void curl_init_once(void)
 {
-    if (strncmp(url, "http://", 7) != 0) {
-        snprintf(err, errlen, "url '%s': only http:// URLs are supported", url);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    pthread_key_create(&handle_key, free_handle);
+}
+
+/* The calling thread's easy handle, reset: its connection and TLS session caches
+ * survive, so a burst of notifications to one receiver reuses one connection. */
+static CURL *thread_handle(void)
+{
+    CURL *c = pthread_getspecific(handle_key);
+    if (c) {
+        curl_easy_reset(c);
+        return c;
+    }
+    c = curl_easy_init();
+    if (c && pthread_setspecific(handle_key, c) != 0) {
+        curl_easy_cleanup(c);
+        c = NULL;
+    }
+    return c;
+}
+
+int notify_check_url(const char *url, char *err, size_t errlen)
+{
+    pthread_once(&curl_once, curl_init_once);
+    static const char *const schemes[] = {"http", "https", "smtp", "smtps"};
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    int rc = -1;
+    if (!u) {
+        snprintf(err, errlen, "url '%s': out of memory", url);
         return -1;
     }
-    const char *h = url + 7;
-    size_t hl = strcspn(h, ":/");
-    if (hl == 0 || hl >= hostlen) {
-        snprintf(err, errlen, "url '%s': no host or host too long", url);
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
+        snprintf(err, errlen, "url '%s': not a URL with a scheme and a host", url);
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (!strcmp(scheme, schemes[i]))
+            rc = 0;
+    if (rc < 0)
+        snprintf(err, errlen, "url '%s': scheme must be http, https, smtp or smtps", url);
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+struct upload {
+    const char *data;
+    size_t len, off;
+};
+
+static size_t read_body(char *dst, size_t size, size_t nmemb, void *arg)
+{
+    struct upload *up = arg;
+    size_t n = size * nmemb;
+    if (n > up->len - up->off)
+        n = up->len - up->off;
+    memcpy(dst, up->data + up->off, n);
+    up->off += n;
+    return n;
+}
+
+/* The answer's body is not needed: drop it, but at most 1 MiB. */
+static size_t drop_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+    size_t *seen = arg;
+    (void)p;
+    *seen += size * nmemb;
+    return *seen > (1u << 20) ? 0 : size * nmemb;
+}
+
+static int is_smtp(const char *url) { return !strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8); }
+
+int notify_send(const struct notify_request *q, char *err, size_t errlen)
+{
+    pthread_once(&curl_once, curl_init_once);
+    char cerr[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hdrs = NULL, *rcpt = NULL;
+    struct upload up = {q->body ? q->body : "", q->body ? strlen(q->body) : 0, 0};
+    size_t seen = 0;
+    int status = -1;
+    CURL *c = thread_handle();
+    if (!c) {
+        snprintf(err, errlen, "%s: cannot start libcurl", q->url);
         return -1;
     }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    const char *rest = h + hl;
-    if (*rest == ':') {
-        rest++;
-        size_t pl = strspn(rest, "0123456789");
-        if (pl == 0 || pl >= portlen || (rest[pl] && rest[pl] != '/')) {
-            snprintf(err, errlen, "url '%s': bad port", url);
-            return -1;
+    int smtp = is_smtp(q->url);
+    curl_easy_setopt(c, CURLOPT_URL, q->url);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(q->timeout_ms > 0 ? q->timeout_ms : 5000));
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "picket-collector");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
+    if (q->ca_file && q->ca_file[0])
+        curl_easy_setopt(c, CURLOPT_CAINFO, q->ca_file);
+    if (q->proxy && q->proxy[0])
+        curl_easy_setopt(c, CURLOPT_PROXY, q->proxy);
+    if (smtp) {
+        curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+        if (q->mail_from)
+            curl_easy_setopt(c, CURLOPT_MAIL_FROM, q->mail_from);
+        for (int i = 0; i < q->n_rcpt && i < NOTIFY_MAX_RCPT; i++)
+            rcpt = curl_slist_append(rcpt, q->rcpt[i]);
+        curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
+        if (q->username && q->username[0]) {
+            curl_easy_setopt(c, CURLOPT_USERNAME, q->username);
+            curl_easy_setopt(c, CURLOPT_PASSWORD, q->password ? q->password : "");
         }
-        memcpy(port, rest, pl);
-        port[pl] = '\0';
-        rest += pl;
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(c, CURLOPT_READDATA, &up);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
     } else {
-        snprintf(port, portlen, "80");
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        for (int i = 0; i < q->n_headers && i < NOTIFY_MAX_HEADERS; i++)
+            hdrs = curl_slist_append(hdrs, q->headers[i]);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, up.data);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)up.len);
     }
-    const char *p = *rest ? rest : "/";
-    if (strlen(p) >= pathlen || strpbrk(p, " \r\n")) {
-        snprintf(err, errlen, "url '%s': path too long or has spaces", url);
-        return -1;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "%s: %s", q->url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        goto out;
     }
-    snprintf(path, pathlen, "%s", p);
-    return 0;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for fd to be ready for ev until the deadline: 1 ready, 0 timeout, -1 error. */
-static int wait_fd(int fd, short ev, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {fd, ev, 0};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r < 0 ? -1 : r;
+    if (smtp) {
+        status = 250;
+    } else {
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        status = (int)code;
+        if (status < 100 || status > 599) {
+            snprintf(err, errlen, "%s: not an HTTP answer", q->url);
+            status = -1;
+        }
     }
+out:
+    curl_slist_free_all(hdrs);
+    curl_slist_free_all(rcpt);
+    return status;
 }
 
 int notify_post(const char *url, const char *key, const char *body, int timeout_ms, char *err, size_t errlen)
 {
-    char host[256], port[16], path[1024];
-    if (notify_parse_url(url, host, sizeof host, port, sizeof port, path, sizeof path, err, errlen) < 0)
-        return -1;
-    int64_t deadline = mono_ms() + timeout_ms;
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(host, port, &hints, &ai);
-    if (gai != 0) {
-        snprintf(err, errlen, "%s: cannot resolve %s: %s", url, host, gai_strerror(gai));
-        return -1;
+    struct notify_request q = {.url = url, .body = body, .timeout_ms = timeout_ms};
+    char h[700];
+    if (key) {
+        snprintf(h, sizeof h, "Idempotency-Key: %.600s", key);
+        q.headers[q.n_headers++] = h;
     }
-    int fd = -1;
-    snprintf(err, errlen, "%s: no address", url);
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) == 1) {
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-            if (soerr == 0)
-                break;
-            errno = soerr;
-        } else if (errno == EINPROGRESS) {
-            errno = ETIMEDOUT;
-        }
-        snprintf(err, errlen, "%s: connect: %s", url, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        return -1;
-
-    size_t blen = strlen(body);
-    char head[2048];
-    int hn = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: picket-collector\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n%s%s%sConnection: close\r\n\r\n",
-                      path, host, port, blen, key ? "Idempotency-Key: " : "", key ? key : "", key ? "\r\n" : "");
-    if (hn < 0 || (size_t)hn >= sizeof head) {
-        snprintf(err, errlen, "%s: request head too long", url);
-        close(fd);
-        return -1;
-    }
-    const char *parts[2] = {head, body};
-    size_t lens[2] = {(size_t)hn, blen};
-    for (int i = 0; i < 2; i++) {
-        size_t off = 0;
-        while (off < lens[i]) {
-            ssize_t w = send(fd, parts[i] + off, lens[i] - off, MSG_NOSIGNAL);
-            if (w > 0) {
-                off += (size_t)w;
-                continue;
-            }
-            if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-                if (wait_fd(fd, POLLOUT, deadline) == 1)
-                    continue;
-                snprintf(err, errlen, "%s: timed out sending after %d ms", url, timeout_ms);
-            } else {
-                snprintf(err, errlen, "%s: send: %s", url, strerror(errno));
-            }
-            close(fd);
-            return -1;
-        }
-    }
-    /* The status line is all we need. */
-    char buf[256];
-    size_t got = 0;
-    while (got < sizeof buf - 1 && !memchr(buf, '\n', got)) {
-        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            break;
-        if (errno == EAGAIN || errno == EINTR) {
-            if (wait_fd(fd, POLLIN, deadline) == 1)
-                continue;
-            snprintf(err, errlen, "%s: no answer within %d ms", url, timeout_ms);
-        } else {
-            snprintf(err, errlen, "%s: recv: %s", url, strerror(errno));
-        }
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    buf[got] = '\0';
-    int status = 0;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status < 100 || status > 599) {
-        snprintf(err, errlen, "%s: not an HTTP answer", url);
-        return -1;
-    }
-    return status;
+    return notify_send(&q, err, errlen);
 }
