@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migrations.h"
 #include "rollup.h"
 #include "store.h"
 
@@ -350,7 +351,10 @@ static void rollups_match_exact_answers(void **state)
     sql(err, sizeof err, "DROP TABLE rollup_check_day; " OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 10");
     int applied = 0;
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
-    assert_int_equal(applied, 2);
+    int from_10 = 0; /* 010 and every later migration run again */
+    for (size_t i = 0; i < pk_migrations_count; i++)
+        from_10 += pk_migrations[i].version >= 10;
+    assert_int_equal(applied, from_10);
     sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                              "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                              "FROM rollup_check_day");
@@ -422,13 +426,13 @@ static void rollups_match_exact_answers(void **state)
      * compaction folds every one. Copies of 50 stored minute rows stand in for them. */
     int64_t minute_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
     sql(err, sizeof err,
-        OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version = 11; "
+        OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 11; "
         "INSERT INTO rollup_partial SELECT * FROM rollup_minute ORDER BY minute, probe_id, check_id LIMIT 50");
     int64_t old_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_partial");
     assert_true(old_sum > 0);
     struct store_rollup_filter all = {.since_us = start - DAY, .until_us = now + MIN, .group = STORE_ROLLUP_BY_CHECK};
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
-    assert_int_equal(applied, 1);
+    assert_int_equal(applied, from_10 - 1); /* 011 and every later migration */
     assert_int_equal(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'rollup_partial_v1'"), 0);
     assert_true(sql_int("SELECT count(*) FROM rollup_partial") < 50); /* packed per (probe, minute) */
     assert_int_equal(store_rollup_query(S, &all, &rows, &n, err, sizeof err), 0);
