@@ -1,8 +1,9 @@
 /* runner.c: the probe's scheduler and executor. One thread drives one libcurl
  * multi handle. Each check fires on a fixed grid, k*interval + offset in
  * wall-clock time (epoch-aligned, kept on the monotonic clock) with offset =
- * fnv1a(name) % interval, so checks spread out, never drift, and every probe
- * fires a check's round k at the same instant: the grid point travels with the
+ * pk_round_spread_us (fnv1a(name) % interval), so checks spread out, never
+ * drift, and every probe fires a check's round k at the same instant: the grid
+ * point travels with the
  * result as scheduled_at_us (the round of the collector's incident tracking);
  * a check never overlaps itself, and a round that is late or would overlap is
  * skipped and logged. Owns the multi handle and every check's type state. Owns
@@ -23,6 +24,7 @@
 
 #include "checks/registry.h"
 #include "log.h"
+#include "rounds.h"
 
 /* Longest poll, so *stop is noticed within 100 ms. */
 #define POLL_CAP_MS 100
@@ -68,14 +70,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_code;
 
 static void init_curl(void) { curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static void wake_poll(const struct check_env *env) { curl_multi_wakeup(env->curl_multi); }
 
@@ -271,7 +265,7 @@ static void slot_free(struct slot *s)
 static int64_t first_due(const struct runner *r, const struct pk_check *c, int64_t now)
 {
     int64_t interval_us = c->interval_ms * 1000;
-    int64_t due = r->start_us + (int64_t)(fnv1a(c->name) % (uint64_t)c->interval_ms) * 1000;
+    int64_t due = r->start_us + pk_round_spread_us(c->name, c->interval_ms);
     if (due < now)
         due += ((now - due + interval_us - 1) / interval_us) * interval_us;
     return due;
