@@ -2,9 +2,10 @@
  * not what older history is stored. 20 checks x 3 probes of per-minute rollups,
  * 7 days and then 14 days of them: one check's last day in 1,440 one-minute
  * buckets (the shape availability and incidents read) must give the exact
- * counts both times and take no longer with twice the history (measured; the
- * old read joined every stored minute of the check with every bucket and took
- * seconds, growing with the history). Run through pgharness.py. */
+ * counts both times and take no longer with twice the history (the best of
+ * five reads each, measured; the old read joined every stored minute of the
+ * check with every bucket and took seconds, growing with the history). Run
+ * through pgharness.py. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,15 +88,25 @@ static int64_t read_last_day(void)
     return took;
 }
 
+static int64_t best_of_five(void)
+{
+    int64_t best = read_last_day(); /* also warms the caches */
+    for (int i = 0; i < 5; i++) {
+        int64_t t = read_last_day();
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
 static void cost_does_not_grow_with_history(void **state)
 {
     (void)state;
+    /* The best of five reads each (the machine is shared: one slow read is noise). */
     store_history(7);
-    read_last_day(); /* warm the caches */
-    int64_t week = read_last_day();
+    int64_t week = best_of_five();
     store_history(14);
-    read_last_day();
-    int64_t fortnight = read_last_day();
+    int64_t fortnight = best_of_five();
     printf("one check's last day in 1,440 buckets: %.1f ms with 7 days stored, %.1f ms with 14\n", week / 1000.0,
            fortnight / 1000.0);
     /* Twice the history: not slower beyond noise (the old join took 2x to 7x as long). */
