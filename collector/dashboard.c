@@ -27,6 +27,8 @@
 #define MINUTE_US INT64_C(60000000)
 #define MAX_SERIES_POINTS 1500
 #define REFRESH_US INT64_C(5000000) /* the default view's snapshot, recomputed at most this often */
+/* Nobody read the snapshot for this long: stop recomputing it until someone does. */
+#define IDLE_AFTER_US INT64_C(60000000)
 
 /* The default view (no arguments: the last 24 hours, every check) is computed
  * by a background thread every REFRESH_US on its own connection and served
@@ -52,6 +54,8 @@ struct dashboard {
     pthread_cond_t wake;
     struct snapshot snap;
     int stop, thread_started;
+    int idle;               /* the thread waits for a reader (guarded by snap_mu) */
+    int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
     pthread_t thread;
 };
 
@@ -70,6 +74,7 @@ struct dashboard *dashboard_open(const char *conninfo)
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->snap_mu, NULL);
     pthread_cond_init(&d->wake, NULL);
+    d->last_demand_us = pk_now_us();
     d->thread_started = pthread_create(&d->thread, NULL, refresh_main, d) == 0;
     return d;
 }
@@ -420,16 +425,31 @@ static void *refresh_main(void *arg)
         while (!d->stop && pk_now_us() < wake_us)
             if (pthread_cond_timedwait(&d->wake, &d->snap_mu, &ts) == ETIMEDOUT)
                 break;
+        /* Nobody is looking: an idle collector runs no report until a reader comes
+         * back (who then gets the last snapshot, with its age, and wakes us). */
+        d->idle = 1;
+        while (!d->stop && d->snap.report && pk_now_us() - d->last_demand_us > IDLE_AFTER_US)
+            pthread_cond_wait(&d->wake, &d->snap_mu);
+        d->idle = 0;
     }
     pthread_mutex_unlock(&d->snap_mu);
     store_close(st);
     return NULL;
 }
 
+/* A reader of the snapshot came (caller holds snap_mu): keep it fresh. */
+static void note_demand(struct dashboard *d)
+{
+    d->last_demand_us = pk_now_us();
+    if (d->idle)
+        pthread_cond_signal(&d->wake);
+}
+
 /* The snapshot's copy of the report or incidents; 0 when there is none yet. */
 static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct pk_http_reply *out)
 {
     pthread_mutex_lock(&d->snap_mu);
+    note_demand(d);
     const char *src = kind == RQ_REPORT ? d->snap.report : d->snap.incidents;
     size_t len = kind == RQ_REPORT ? d->snap.report_len : d->snap.incidents_len;
     char *copy = src ? malloc(len + 1) : NULL;
@@ -572,6 +592,7 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
         return;
     }
     pthread_mutex_lock(&d->snap_mu);
+    note_demand(d);
     if (!d->snap.report) {
         pthread_mutex_unlock(&d->snap_mu);
         reply_error(out, 503, "the status is not computed yet; retry in a few seconds");

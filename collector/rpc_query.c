@@ -305,10 +305,12 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     ca->service = rstrdup(c->a, m->service);
     ca->quorum = effective_quorum(r, asked_quorum);
     ca->round_us = r->round_us;
+    ca->interval_us = m->interval_ms * 1000;
     struct pk_avail av;
     struct pk_round_opts o = round_opts(c, r, ca->quorum);
     if (pk_avail_buckets_quorum(r->b, r->n, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
         return NULL;
+    ca->rounds = r->round_us ? av.covered_us / r->round_us : 0;
     if (!(ca->global = avail_figure(c, &av, "")))
         goto oom;
     NEW_MSGS(c->a, Picket__V1__AvailabilityFigure, picket__v1__availability_figure__init, (size_t)r->n_regions,
@@ -541,8 +543,13 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     picket__v1__check_incidents__init(ci);
     ci->check_name = rstrdup(c->a, m->name);
     ci->service = rstrdup(c->a, m->service);
-    struct pk_round_opts o = round_opts(c, r, effective_quorum(r, oi->quorum));
+    struct pk_round_opts o = round_opts(c, r, c->region ? 1 : effective_quorum(r, oi->quorum));
     struct pk_incident_opts io = {oi->open_after, oi->close_after};
+    ci->open_after = oi->open_after;
+    ci->close_after = oi->close_after;
+    ci->quorum = o.quorum;
+    ci->round_us = r->round_us;
+    ci->interval_us = m->interval_ms * 1000;
     if (pk_buckets_slots(r->b, r->n, -1, c->since_us, c->until_us, &o, &slots, &ns, c->err, c->errlen) < 0 ||
         pk_incidents_detect(slots, ns, r->round_us, &io, raw, n_raw, c->err, c->errlen) < 0) {
         free(slots);
@@ -554,6 +561,7 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
             observed += r->round_us;
     free(slots);
     *observed_us = observed;
+    ci->rounds = r->round_us ? observed / r->round_us : 0;
     struct pk_incident_stats st;
     pk_incident_stats(*raw, *n_raw, observed, &st);
     if (incident_msgs(c, *raw, *n_raw, (char(*)[128])r->regions, r->n_regions, m->name, &ci->incidents) < 0)

@@ -405,7 +405,7 @@ int store_outbox_mark(struct store *s, int64_t id, int delivered, const char *er
  * or -1 if buf is too small. Column order is STORE_RESULT_COLUMNS. */
 #define STORE_RESULT_COLUMNS                                                                                   \
     "probe_id, seq, check_id, started_at, outcome, error_class, status_code, body_bytes, dns_us, connect_us, " \
-    "tls_us, ttfb_us, total_us, message, metrics"
+    "tls_us, ttfb_us, total_us, message, metrics, scheduled_at"
 long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t check_id, const struct pk_result *r);
 /* COPY text escaping of one field value; returns bytes written or -1. */
 long store_copy_escape(char *buf, size_t size, const char *value);

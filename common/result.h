@@ -43,6 +43,7 @@ struct pk_result {
     char check_name[PK_NAME_MAX];
     char check_type[PK_TYPE_MAX]; /* "http", ... */
     int64_t started_at_us;        /* Unix epoch microseconds */
+    int64_t scheduled_at_us;      /* the round's grid point (wall clock, µs); 0 = not known */
     int outcome;                  /* enum pk_outcome */
     int error_class;              /* enum pk_error_class */
     char message[PK_MESSAGE_MAX]; /* human reason when not ok; "" when ok */

@@ -29,6 +29,7 @@ static int fill_result(const struct pk_result *r, Picket__V1__Result *pb, Picket
     pb->check_name = (char *)r->check_name;
     pb->check_type = (char *)r->check_type;
     pb->started_at_us = r->started_at_us;
+    pb->scheduled_at_us = r->scheduled_at_us;
     pb->outcome = (Picket__V1__Outcome)r->outcome;
     pb->error_class = (Picket__V1__ErrorClass)r->error_class;
     pb->message = (char *)r->message;
@@ -200,6 +201,7 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
     pk_utf8_sanitize(r->check_name);
     pk_strlcpy(r->check_type, pb->check_type && pb->check_type[0] ? pb->check_type : "http", sizeof r->check_type);
     r->started_at_us = pb->started_at_us;
+    r->scheduled_at_us = pb->scheduled_at_us < 0 ? 0 : pb->scheduled_at_us;
     r->outcome = (int)pb->outcome;
     r->error_class = (int)pb->error_class;
     pk_strlcpy(r->message, pb->message, sizeof r->message);

@@ -322,6 +322,8 @@ json_object *query_json_availability(const Picket__V1__CheckAvailability *a)
     json_object_object_add(o, "service", json_object_new_string(a->service));
     json_object_object_add(o, "quorum", json_object_new_int(a->quorum));
     json_object_object_add(o, "round_us", json_object_new_int64(a->round_us));
+    json_object_object_add(o, "interval_us", json_object_new_int64(a->interval_us));
+    json_object_object_add(o, "rounds", json_object_new_int64(a->rounds));
     json_object_object_add(o, "global", a->global ? json_avail_figure(a->global) : NULL);
     json_object *regions = json_object_new_array();
     for (size_t i = 0; i < a->n_regions; i++)
@@ -754,6 +756,12 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
             json_object_object_add(o, "service", json_object_new_string(c->service));
             json_object_object_add(o, "incidents", json_incident_list(c->incidents, c->n_incidents));
             json_object_object_add(o, "stats", json_incident_stats(c->stats));
+            json_object_object_add(o, "open_after", json_object_new_int(c->open_after));
+            json_object_object_add(o, "close_after", json_object_new_int(c->close_after));
+            json_object_object_add(o, "quorum", json_object_new_int(c->quorum));
+            json_object_object_add(o, "round_us", json_object_new_int64(c->round_us));
+            json_object_object_add(o, "interval_us", json_object_new_int64(c->interval_us));
+            json_object_object_add(o, "rounds", json_object_new_int64(c->rounds));
             json_object_array_add(arr, o);
         }
         for (size_t i = 0; i < r->n_services; i++) {

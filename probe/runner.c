@@ -1,6 +1,10 @@
 /* runner.c: the probe's scheduler and executor. One thread drives one libcurl
- * multi handle. Each check fires on a fixed grid, start + offset + k*interval
- * with offset = fnv1a(name) % interval, so checks spread out and never drift;
+ * multi handle. Each check fires on a fixed grid, k*interval + offset in
+ * wall-clock time (epoch-aligned, kept on the monotonic clock) with offset =
+ * pk_round_spread_us (fnv1a(name) % interval), so checks spread out, never
+ * drift, and every probe fires a check's round k at the same instant: the grid
+ * point travels with the
+ * result as scheduled_at_us (the round of the collector's incident tracking);
  * a check never overlaps itself, and a round that is late or would overlap is
  * skipped and logged. Owns the multi handle and every check's type state. Owns
  * the event loop, so it is the one file besides checks/http.c that includes
@@ -20,6 +24,7 @@
 
 #include "checks/registry.h"
 #include "log.h"
+#include "rounds.h"
 
 /* Longest poll, so *stop is noticed within 100 ms. */
 #define POLL_CAP_MS 100
@@ -38,6 +43,7 @@ struct slot {
     const struct check_type *type;
     void *state;    /* owned; freed by type->destroy */
     int64_t due_us; /* monotonic time of the next planned round */
+    int64_t run_due_us; /* monotonic grid point of the run in flight; 0: not a scheduled round */
     int running;
     int once_pending;
     int attempt;       /* retries used by the execution in progress */
@@ -53,7 +59,7 @@ struct runner {
     size_t n_slots;
     size_t in_flight;
     size_t n_retiring;
-    int64_t start_us; /* origin of every check's grid */
+    int64_t start_us; /* origin of every check's grid: the monotonic time of the Unix epoch */
     pthread_mutex_t mailbox_mu;
     struct pk_checkset *mailbox; /* posted by runner_swap, taken by the runner thread */
     runner_lateness_fn on_lateness;
@@ -64,14 +70,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_code;
 
 static void init_curl(void) { curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
 
 static void wake_poll(const struct check_env *env) { curl_multi_wakeup(env->curl_multi); }
 
@@ -93,9 +91,11 @@ static void slot_done(void *slot, const struct pk_result *result)
     s->running = 0;
     s->runner->in_flight--;
     if (s->runner->on_result) {
-        if (s->attempt > 0) {
+        int64_t scheduled = s->run_due_us ? s->run_due_us - s->runner->start_us : 0;
+        if (s->attempt > 0 || scheduled != result->scheduled_at_us) {
             struct pk_result copy = *result;
-            if (copy.n_metrics < PK_MAX_METRICS) {
+            copy.scheduled_at_us = scheduled;
+            if (s->attempt > 0 && copy.n_metrics < PK_MAX_METRICS) {
                 pk_strlcpy(copy.metrics[copy.n_metrics].name, "retries", PK_METRIC_NAME_MAX);
                 copy.metrics[copy.n_metrics].value = s->attempt;
                 copy.n_metrics++;
@@ -192,6 +192,7 @@ static void fire(struct runner *r, struct slot *s, int64_t now)
     else {
         if (r->on_lateness)
             r->on_lateness(pk_mono_us() - s->due_us, r->lateness_user);
+        s->run_due_us = s->due_us;
         slot_start(r, s);
     }
     s->due_us += interval_us;
@@ -260,11 +261,11 @@ static void slot_free(struct slot *s)
     free(s);
 }
 
-/* The first point of c's grid (start + spread + k * interval) not before now. */
+/* The first point of c's grid (epoch + spread + k * interval) not before now. */
 static int64_t first_due(const struct runner *r, const struct pk_check *c, int64_t now)
 {
     int64_t interval_us = c->interval_ms * 1000;
-    int64_t due = r->start_us + (int64_t)(fnv1a(c->name) % (uint64_t)c->interval_ms) * 1000;
+    int64_t due = r->start_us + pk_round_spread_us(c->name, c->interval_ms);
     if (due < now)
         due += ((now - due + interval_us - 1) / interval_us) * interval_us;
     return due;
@@ -443,10 +444,10 @@ fail:
 int runner_run(struct runner *r, volatile sig_atomic_t *stop)
 {
     int64_t start = pk_mono_us();
-    r->start_us = start;
+    r->start_us = start - pk_now_us();
     for (size_t i = 0; i < r->n_slots; i++) {
         struct slot *s = r->slots[i];
-        s->due_us = start + (int64_t)(fnv1a(s->check->name) % (uint64_t)s->check->interval_ms) * 1000;
+        s->due_us = first_due(r, s->check, start);
     }
     while (!*stop) {
         /* Completions first, so a check that ends right at its next round is not skipped. */
@@ -488,6 +489,7 @@ int runner_run_once(struct runner *r)
             if (s->once_pending && !s->running) {
                 s->once_pending = 0;
                 pending--;
+                s->run_due_us = 0;
                 slot_start(r, s);
             }
         }

@@ -183,6 +183,16 @@ long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t c
     pk_buf_add(&b, "\t", 1);
     if (add_metrics(&b, r) < 0)
         return -1;
+    /* The round's grid point; NULL when the probe did not say (older probes). */
+    if (r->scheduled_at_us > 0) {
+        char scheduled_at[64];
+        if (st_format_timestamp(scheduled_at, sizeof scheduled_at, r->scheduled_at_us) < 0)
+            return -1;
+        pk_buf_add(&b, "\t", 1);
+        pk_buf_add(&b, scheduled_at, strlen(scheduled_at));
+    } else {
+        pk_buf_add(&b, "\t\\N", 3);
+    }
     pk_buf_add(&b, "\n", 1);
     return finish(&b);
 }

@@ -66,6 +66,26 @@ static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, in
     return rollup_merge_add(q->m, check_id, group, b, c, hist, len) < 0 ? -1 : 0;
 }
 
+static int by_range_start(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether t is in one of the n disjoint ranges [from, to) of r (pairs sorted by from). */
+static int in_ranges(const int64_t *r, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the last range starting at or before t */
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[2 * mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && t < r[2 * (lo - 1) + 1];
+}
+
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
                        size_t *n_out, char *err, size_t errlen)
 {
@@ -192,29 +212,39 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         tmp = malloc(n_ranges[l] * sizeof *tmp);
         if (!tmp)
             goto oom;
+        /* One range scan over the span of the level's ranges (bounded by the
+         * window, so its cost does not grow with older history), and the rows
+         * of the ranges picked here in C. A join of the rows with the list of
+         * ranges made PostgreSQL compare every row of the check's history with
+         * every range (rows x ranges). */
+        qsort(ranges[l], n_ranges[l], 2 * sizeof(int64_t), by_range_start);
         free(from_arr);
         free(to_arr);
-        from_arr = st_timestamp_array(ranges[l], n_ranges[l], 2 * sizeof(int64_t));
-        to_arr = st_timestamp_array(ranges[l] + 1, n_ranges[l], 2 * sizeof(int64_t));
+        from_arr = malloc(64);
+        to_arr = malloc(64);
         if (!from_arr || !to_arr)
             goto oom;
+        if (st_format_timestamp(from_arr, 64, ranges[l][0]) < 0 ||
+            st_format_timestamp(to_arr, 64, ranges[l][2 * n_ranges[l] - 1]) < 0) {
+            pk_fail(err, errlen, "rollup query: window out of range");
+            goto out;
+        }
         char sql[768];
         if (l == 3)
             snprintf(sql, sizeof sql,
                      "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
-                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.minute >= w.f AND r.minute < w.t "
-                     "WHERE $3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[])");
+                     "WHERE r.minute >= $1::timestamptz AND r.minute < $2::timestamptz "
+                     "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
         else if (l == 2 && check_days)
             snprintf(sql, sizeof sql,
                      "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
-                     "FROM rollup_check_day r "
-                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.day >= w.f AND r.day < w.t "
-                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
+                     "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
+                     "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
         else
             snprintf(sql, sizeof sql,
                      "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
-                     "JOIN unnest($1::timestamptz[], $2::timestamptz[]) w(f, t) ON r.%s >= w.f AND r.%s < w.t "
-                     "WHERE ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                     "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
+                     "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) "
                      "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
                      column[l], table[l], column[l], column[l]);
         /* packed partial rows hold every check: the check is picked while unpacking */
@@ -227,6 +257,8 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         struct query_acc acc = {f, probes, n_probes, m, since, bucket};
         for (int i = 0; i < PQntuples(r); i++) {
             int64_t probe_id = st_bin_i64(r, i, l == 3 ? 0 : 1);
+            if (!in_ranges(ranges[l], n_ranges[l], st_bin_ts(r, i, l == 3 ? 1 : 2)))
+                continue;
             if (l == 3) { /* packed partial rows: probe_id, minute, entries */
                 struct rollup_unpack u;
                 int64_t check_id;

@@ -88,6 +88,22 @@ def main():
             target = pg.psql("SELECT target, interval_ms FROM checks WHERE name='svc-ok'")
             assert target == [[ok_target.url("/health"), "300"]], target  # as the probes resolved it
 
+            # Every result names its round: a grid point k * 300 ms + spread in wall-clock
+            # time, one spread per check for both probes (so a round is one instant in
+            # every region), and the run started at (not before) its grid point.
+            grid = pg.psql("SELECT c.name, count(DISTINCT (extract(epoch FROM r.scheduled_at) * 1000)::bigint % 300), "
+                           "count(DISTINCT r.probe_id), count(*) FILTER (WHERE r.scheduled_at IS NULL), "
+                           "min(extract(epoch FROM r.started_at - r.scheduled_at)), "
+                           "max(extract(epoch FROM r.started_at - r.scheduled_at)) "
+                           "FROM results r JOIN checks c ON c.id=r.check_id GROUP BY 1 ORDER BY 1")
+            assert len(grid) == 3, grid
+            for name, spreads, probes_seen, unscheduled, early, late in grid:
+                assert (spreads, probes_seen, unscheduled) == ("1", "2", "0"), grid
+                assert float(early) >= -0.005 and float(late) < 1.0, grid
+            shared = pg.psql("SELECT count(*) FROM (SELECT check_id, scheduled_at FROM results GROUP BY 1, 2 "
+                             "HAVING count(DISTINCT probe_id) = 2) x")
+            assert int(shared[0][0]) > 0, shared  # the same rounds, seen from both regions
+
             # picketctl status, table and JSON.
             out = picketctl(col.port, "status")
             assert out.returncode == 0, out.stderr

@@ -368,6 +368,8 @@ def main():
                 regions = CHECKS[c["check"]][1]
                 quorum = len(regions) // 2 + 1
                 assert c["quorum"] == quorum and c["round_us"] == MIN, c
+                # the answer states its rounds: the check's interval and the global rounds with data
+                assert c["interval_us"] == MIN and c["rounds"] == c["global"]["covered_us"] // MIN, c
                 for fig, region in [(c["global"], None)] + [(r, r["region"]) for r in c["regions"]]:
                     counts, ratio, covered, up, uptime = availability(flat, c["check"], quorum, region)
                     for k, v in counts.items():
@@ -432,6 +434,10 @@ def main():
                 assert have == want, (c["check"], have, want)
                 for k in ("count", "closed", "downtime_us", "observed_us"):
                     assert c["stats"][k] == stats[k], (c["check"], k, c["stats"], stats)
+                # the answer states its definitions and the rounds it judged
+                assert (c["open_after"], c["close_after"], c["quorum"], c["round_us"], c["interval_us"]) == \
+                    (3, 3, quorum, MIN, MIN), c
+                assert c["rounds"] == stats["observed_us"] // MIN, c
                 for k in ("mttr_s", "mtbf_s"):
                     if stats[k] is None:
                         assert c["stats"][k] is None, (c, stats)
@@ -447,6 +453,8 @@ def main():
             got = ctl_json(col, "incidents", *window, "--region", "us", "--check", "api-a", "--open-after", "5",
                            "--close-after", "2")
             want, _ = incidents(flat, "api-a", 1, 5, 2, region="us")
+            assert (got["checks"][0]["open_after"], got["checks"][0]["close_after"], got["checks"][0]["quorum"]) == \
+                (5, 2, 1), got["checks"][0]
             have = [{k: i[k] for k in ("start_us", "end_us", "open", "duration_us", "regions", "down_rounds")}
                     for i in got["checks"][0]["incidents"]]
             assert have == want and len(want) == 2, (have, want)

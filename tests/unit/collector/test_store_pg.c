@@ -54,8 +54,15 @@ static void encode_field_order_and_nulls(void **state)
     (void)state;
     char buf[1024];
     struct pk_result r = make_result(123, "api", PK_OUTCOME_OK, T0_US);
-    const char *want = "7\t123\t42\t2024-05-01 12:00:00.000123+00\t1\t0\t200\t512\t10\t20\t\\N\t40\t50\t\t\\N\n";
+    const char *want = "7\t123\t42\t2024-05-01 12:00:00.000123+00\t1\t0\t200\t512\t10\t20\t\\N\t40\t50\t\t\\N\t\\N\n";
     long n = store_encode_result_row(buf, sizeof buf, 7, 42, &r);
+    assert_int_equal(n, (long)strlen(want));
+    assert_string_equal(buf, want);
+    /* The round's grid point, when the probe sent one, is the last column. */
+    r.scheduled_at_us = T0_US - 123;
+    want = "7\t123\t42\t2024-05-01 12:00:00.000123+00\t1\t0\t200\t512\t10\t20\t\\N\t40\t50\t\t\\N\t"
+           "2024-05-01 12:00:00.000000+00\n";
+    n = store_encode_result_row(buf, sizeof buf, 7, 42, &r);
     assert_int_equal(n, (long)strlen(want));
     assert_string_equal(buf, want);
 }
@@ -67,15 +74,15 @@ static void encode_hostile_message(void **state)
     struct pk_result r = make_result(1, "api", PK_OUTCOME_FAILED, T0_US);
     pk_strlcpy(r.message, HOSTILE "\r\"q\"", sizeof r.message);
     snprintf(want, sizeof want,
-             "1\t1\t2\t2024-05-01 12:00:00.000123+00\t3\t5\t503\t512\t10\t20\t\\N\t40\t50\t%s\\r\"q\"\t\\N\n",
+             "1\t1\t2\t2024-05-01 12:00:00.000123+00\t3\t5\t503\t512\t10\t20\t\\N\t40\t50\t%s\\r\"q\"\t\\N\t\\N\n",
              HOSTILE_COPY);
     assert_true(store_encode_result_row(buf, sizeof buf, 1, 2, &r) > 0);
     assert_string_equal(buf, want);
-    /* Exactly 14 tabs: the hostile tab did not create a field. */
+    /* Exactly 15 tabs (16 columns): the hostile tab did not create a field. */
     int tabs = 0;
     for (const char *p = buf; *p; p++)
         tabs += *p == '\t';
-    assert_int_equal(tabs, 14);
+    assert_int_equal(tabs, 15);
 }
 
 static void encode_metrics_json(void **state)
@@ -97,7 +104,7 @@ static void encode_metrics_json(void **state)
     const char *want =
              "5\t5\t9\t2024-05-01 12:00:00.000123+00\t1\t0\t200\t512\t10\t20\t\\N\t40\t50\t\t"
              "{\"sources\": 3, \"ratio\": 0.10000000000000001, \"we\\\\\"ird\\\\\\\\n\\\\u0009ame\": -2.5, "
-             "\"broken\": null}\n";
+             "\"broken\": null}\t\\N\n";
     assert_true(store_encode_result_row(buf, sizeof buf, 5, 9, &r) > 0);
     assert_string_equal(buf, want);
     r.metrics[3].value = INFINITY;

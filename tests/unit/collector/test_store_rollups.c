@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migrations.h"
 #include "rollup.h"
 #include "store.h"
 
@@ -348,11 +349,13 @@ static void rollups_match_exact_answers(void **state)
                                    "FROM rollup_check_day");
     /* (011 comes after 010: it runs again too, over an empty partial table of the old shape) */
     /* (so do the migrations after 011: each must be safe to run again) */
-    int64_t from_010 = sql_int("SELECT count(*) FROM picket_schema WHERE version >= 10");
     sql(err, sizeof err, "DROP TABLE rollup_check_day; " OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 10");
     int applied = 0;
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
-    assert_int_equal(applied, from_010);
+    int from_10 = 0; /* 010 and every later migration run again */
+    for (size_t i = 0; i < pk_migrations_count; i++)
+        from_10 += pk_migrations[i].version >= 10;
+    assert_int_equal(applied, from_10);
     sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                              "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                              "FROM rollup_check_day");
@@ -423,7 +426,6 @@ static void rollups_match_exact_answers(void **state)
      * minute) waiting: migrate packs them, readers count them at once, and the
      * compaction folds every one. Copies of 50 stored minute rows stand in for them. */
     int64_t minute_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
-    int64_t from_011 = sql_int("SELECT count(*) FROM picket_schema WHERE version >= 11"); /* later ones re-run */
     sql(err, sizeof err,
         OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 11; "
         "INSERT INTO rollup_partial SELECT * FROM rollup_minute ORDER BY minute, probe_id, check_id LIMIT 50");
@@ -431,7 +433,7 @@ static void rollups_match_exact_answers(void **state)
     assert_true(old_sum > 0);
     struct store_rollup_filter all = {.since_us = start - DAY, .until_us = now + MIN, .group = STORE_ROLLUP_BY_CHECK};
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
-    assert_int_equal(applied, from_011);
+    assert_int_equal(applied, from_10 - 1); /* 011 and every later migration */
     assert_int_equal(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'rollup_partial_v1'"), 0);
     assert_true(sql_int("SELECT count(*) FROM rollup_partial") < 50); /* packed per (probe, minute) */
     assert_int_equal(store_rollup_query(S, &all, &rows, &n, err, sizeof err), 0);

@@ -19,6 +19,7 @@ static struct pk_result sample(uint64_t seq)
     snprintf(r.check_name, sizeof r.check_name, "check-%llu", (unsigned long long)seq);
     strcpy(r.check_type, "http");
     r.started_at_us = 1764000000000000LL + (int64_t)seq;
+    r.scheduled_at_us = seq % 2 ? 1764000000000000LL - 30000 : 0; /* 0: an older probe's result */
     r.outcome = PK_OUTCOME_FAILED;
     r.error_class = PK_ERR_HTTP;
     strcpy(r.message, "status 503, expected 200");
@@ -65,6 +66,7 @@ static void batch_roundtrip_keeps_every_field(void **state)
         assert_string_equal(out[i].check_name, in[i].check_name);
         assert_string_equal(out[i].check_type, "http");
         assert_int_equal(out[i].started_at_us, in[i].started_at_us);
+        assert_int_equal(out[i].scheduled_at_us, in[i].scheduled_at_us);
         assert_int_equal(out[i].outcome, PK_OUTCOME_FAILED);
         assert_int_equal(out[i].error_class, PK_ERR_HTTP);
         assert_string_equal(out[i].message, in[i].message);
@@ -282,6 +284,7 @@ static void built_batch_equals_encoded_batch(void **state)
         assert_string_equal(out[i].check_name, in[i].check_name);
         assert_string_equal(out[i].message, in[i].message);
         assert_int_equal(out[i].total_us, in[i].total_us);
+        assert_int_equal(out[i].scheduled_at_us, in[i].scheduled_at_us);
         assert_int_equal(out[i].tls_us, -1);
         assert_int_equal(out[i].n_metrics, in[i].n_metrics);
         free(bodies[i]);

@@ -99,7 +99,7 @@ static void reset_path_stats(void)
 
 struct record {
     char name[PK_NAME_MAX];
-    int64_t start_us, end_us, seen_mono_us;
+    int64_t start_us, end_us, seen_mono_us, scheduled_us;
     int error_class;
     int retries; /* the "retries" metric, -1 when absent */
 };
@@ -117,6 +117,7 @@ static void collect(const struct pk_result *r, void *user)
         struct record *rec = &c->runs[c->n++];
         pk_strlcpy(rec->name, r->check_name, sizeof rec->name);
         rec->start_us = r->started_at_us;
+        rec->scheduled_us = r->scheduled_at_us;
         rec->end_us = r->started_at_us + r->total_us;
         rec->seen_mono_us = pk_mono_us();
         rec->error_class = r->error_class;
@@ -225,6 +226,29 @@ static void test_schedule_two_checks(void **state)
         n++;
     }
     assert_in_range(prev - first, (int64_t)(n - 1) * 200000 - 40000, (int64_t)(n - 1) * 200000 + 40000);
+    /* Each result names its round: the wall-clock grid point k * 200 ms + spread,
+     * the same spread for every run of a check (so every probe's run of round k
+     * has the same scheduled time), consecutive rounds exactly 200 ms apart, and
+     * the run started at (not before, and soon after) its grid point. */
+    for (int name = 0; name < 2; name++) {
+        const char *want = name ? "beta" : "alpha";
+        int64_t prev_sched = 0, spread = -1;
+        for (int i = 0; i < c.n; i++) {
+            if (strcmp(c.runs[i].name, want) != 0)
+                continue;
+            int64_t sched = c.runs[i].scheduled_us;
+            assert_true(sched > 0);
+            if (spread < 0)
+                spread = sched % 200000;
+            assert_int_equal(sched % 200000, spread);
+            if (prev_sched)
+                assert_int_equal(sched - prev_sched, 200000);
+            int64_t late = c.runs[i].start_us - sched;
+            if (late < -2000 || late > 60000)
+                fail_msg("%s started %lld us after its grid point", want, (long long)late);
+            prev_sched = sched;
+        }
+    }
     pk_checkset_free(&set);
 }
 
