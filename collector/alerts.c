@@ -188,6 +188,52 @@ static struct store_alert_state *find_state(struct tick *t, const char *rule, co
 
 #define MAX_EVENTS 4
 
+/* Renders an evaluation's events for their receivers and saves the new state with
+ * the notifications in one transaction; on success the cached state becomes st. */
+static void save_and_notify(struct tick *t, const struct alert_rule *rule, const char *subject,
+                            struct store_alert_state *old, const struct store_alert_state *st, const struct event *ev,
+                            int nev)
+{
+    int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
+    struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char gkeys[MAX_EVENTS][512];
+    size_t nout = 0;
+    int oom = 0;
+    for (int i = 0; i < nev; i++)
+        for (int j = 0; j < nr; j++) {
+            const struct alert_receiver *r = &t->a->cfg.receivers[rule->n_receivers ? rule->receivers[j] : j];
+            char *body = render(r, &ev[i]);
+            if (!body) {
+                oom = 1;
+                continue;
+            }
+            bodies[nout] = body;
+            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
+            out[nout].group_key = gkeys[i];
+            out[nout].receiver = r->name;
+            out[nout].event_key = ev[i].key;
+            out[nout].payload = body;
+            out[nout].delay_ms = strcmp(ev[i].status, "firing") == 0 ? rule->group_wait_ms : 0;
+            nout++;
+        }
+    char err[512], q[600];
+    if (oom)
+        PK_WARN("alerts", "out of memory rendering a notification", "rule=%s", rule->name);
+    else if (store_alert_save(t->s, st, out, nout, err, sizeof err) < 0)
+        PK_WARN("alerts", "saving alert state failed; will retry", "rule=%s subject=%s error=%s", rule->name,
+                pk_log_q(q, sizeof q, subject), pk_log_q(q + 300, 300, err));
+    else {
+        if (old)
+            *old = *st;
+        for (int i = 0; i < nev; i++)
+            PK_INFO("alerts", "alert event", "rule=%s subject=%s status=%s flapping=%d key=%s", rule->name,
+                    pk_log_q(q, 300, subject), ev[i].status, ev[i].flapping, pk_log_q(q + 300, 300, ev[i].key));
+    }
+    for (size_t i = 0; i < nout; i++)
+        free(bodies[i]);
+}
+
 /* One evaluation of one (rule, subject). cond: 1 firing, 0 resolved, -1 no
  * verdict (keep the state). since: when the firing condition started. value:
  * rule memory (NAN: none). Applies flap damping and repeat_interval, and saves the
@@ -289,47 +335,8 @@ static void apply(struct tick *t, const struct alert_rule *rule, const char *sub
         dirty = 1;
     }
 #undef EMIT
-    if (!dirty)
-        return;
-
-    int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
-    struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
-    char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
-    char gkeys[MAX_EVENTS][512];
-    size_t nout = 0;
-    int oom = 0;
-    for (int i = 0; i < nev; i++)
-        for (int j = 0; j < nr; j++) {
-            const struct alert_receiver *r = &t->a->cfg.receivers[rule->n_receivers ? rule->receivers[j] : j];
-            char *body = render(r, &ev[i]);
-            if (!body) {
-                oom = 1;
-                continue;
-            }
-            bodies[nout] = body;
-            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
-            out[nout].group_key = gkeys[i];
-            out[nout].receiver = r->name;
-            out[nout].event_key = ev[i].key;
-            out[nout].payload = body;
-            out[nout].delay_ms = strcmp(ev[i].status, "firing") == 0 ? rule->group_wait_ms : 0;
-            nout++;
-        }
-    char err[512], q[600];
-    if (oom)
-        PK_WARN("alerts", "out of memory rendering a notification", "rule=%s", rule->name);
-    else if (store_alert_save(t->s, &st, out, nout, err, sizeof err) < 0)
-        PK_WARN("alerts", "saving alert state failed; will retry", "rule=%s subject=%s error=%s", rule->name,
-                pk_log_q(q, sizeof q, subject), pk_log_q(q + 300, 300, err));
-    else {
-        if (old)
-            *old = st;
-        for (int i = 0; i < nev; i++)
-            PK_INFO("alerts", "alert event", "rule=%s subject=%s status=%s flapping=%d key=%s", rule->name,
-                    pk_log_q(q, 300, subject), ev[i].status, ev[i].flapping, pk_log_q(q + 300, 300, ev[i].key));
-    }
-    for (size_t i = 0; i < nout; i++)
-        free(bodies[i]);
+    if (dirty)
+        save_and_notify(t, rule, subject, old, &st, ev, nev);
 }
 
 /* ----------------------------------------------------------- evaluators */

@@ -18,6 +18,7 @@
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
+#include "rpc_query_arena.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -26,57 +27,6 @@
 #define MAX_QUANTILES 16
 #define DEFAULT_OPEN_AFTER 3
 #define DEFAULT_CLOSE_AFTER 3
-
-/* ------------------------------------------------------------------ arena */
-
-struct rpc_query_arena {
-    void **ptrs;
-    size_t n, cap;
-};
-
-static void *ralloc(struct rpc_query_arena *a, size_t size)
-{
-    void **grown = pk_grow(a->ptrs, &a->cap, a->n + 1, sizeof *grown, 0);
-    if (!grown)
-        return NULL;
-    a->ptrs = grown;
-    void *p = calloc(1, size ? size : 1);
-    if (p)
-        a->ptrs[a->n++] = p;
-    return p;
-}
-
-static char *rstrdup(struct rpc_query_arena *a, const char *s)
-{
-    size_t n = strlen(s);
-    char *p = ralloc(a, n + 1);
-    if (p)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
-void rpc_query_arena_free(struct rpc_query_arena *a)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < a->n; i++)
-        free(a->ptrs[i]);
-    free(a->ptrs);
-    free(a);
-}
-
-/* A new array of n pointers to n initialised messages of type T. */
-#define NEW_MSGS(a, T, init, n, out)                                                                                \
-    do {                                                                                                            \
-        T *items_ = ralloc((a), ((n) ? (n) : 1) * sizeof(T));                                                     \
-        (out) = ralloc((a), ((n) ? (n) : 1) * sizeof(T *));                                                         \
-        if (!items_ || !(out))                                                                                      \
-            goto oom;                                                                                               \
-        for (size_t k_ = 0; k_ < (n); k_++) {                                                                       \
-            init(&items_[k_]);                                                                                      \
-            (out)[k_] = &items_[k_];                                                                                \
-        }                                                                                                           \
-    } while (0)
 
 /* ---------------------------------------------------------------- context */
 
