@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/auth.h"
-#include "../common/checks.h"
-#include "../common/histogram.h"
-#include "../common/result.h"
+#include "auth.h"
+#include "checks.h"
+#include "histogram.h"
+#include "result.h"
 
 struct store;
 

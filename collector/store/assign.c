@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/buf.h"
-#include "../../common/pk_error.h"
+#include "buf.h"
+#include "pk_error.h"
 
 /* The probe's region and labels decide; the same rule as pk_check_selects. */
 #define SELECTS_PROBE "(cardinality(c.regions) = 0 OR p.region = ANY (c.regions)) AND p.labels @> c.labels"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
                        uint64_t *committed_seq, char *err, size_t errlen)

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/buf.h"
-#include "../../common/log.h"
-#include "../../common/pk_error.h"
+#include "buf.h"
+#include "log.h"
+#include "pk_error.h"
 
 static const char *const level_table[N_LEVELS] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"};
 static const char *const level_column[N_LEVELS] = {"minute", "hour", "day", "day"};

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 /* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000)

@@ -12,8 +12,8 @@
 
 #include <libpq-fe.h>
 
-#include "../rollup.h"
-#include "../store.h"
+#include "rollup.h"
+#include "store.h"
 
 #define COPY_CHUNK (256 * 1024)
 /* Headroom over COPY_CHUNK so a row always fits after a flush (a row is < 8 KiB). */

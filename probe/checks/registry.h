@@ -9,10 +9,11 @@
 #define PK_CHECK_REGISTRY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
-#include "../../common/checks.h"
-#include "../../common/result.h"
+#include "checks.h"
+#include "result.h"
 
 /* What the runner lends every check type. Lives as long as the runner. */
 struct check_env {
@@ -89,7 +90,7 @@ struct check_job {
     void (*work)(struct check_job *job);
     pthread_t thread;
     int phase;  /* 0 idle, 1 running, 2 queued */
-    int cancel; /* read with check_job_cancelled; atomic */
+    atomic_int cancel; /* read with check_job_cancelled */
     /* The execution's result: work fills it; started_at, name and type are set
      * by check_job_start from `check`, timings preset to -1. */
     struct pk_result result;

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/rpc_client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "registry.h"
+#include "rpc_client.h"
 
 #define HEALTH_CHECK_METHOD "/grpc.health.v1.Health/Check"
 #define CA_FILE_MAX (1 << 20)
