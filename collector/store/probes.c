@@ -213,20 +213,12 @@ static const struct store_col probe_cols[] = {
 
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
-    PGresult *r = st_run(s,
-                         "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
-                         "pending_results, dropped_results, spool_bytes, committed_seq FROM probes "
-                         "ORDER BY name COLLATE \"C\"",
-                         0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "status", probe_cols, sizeof probe_cols / sizeof probe_cols[0], sizeof **rows,
-                             (void **)rows, n, err, errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
+        "pending_results, dropped_results, spool_bytes, committed_seq FROM probes "
+        "ORDER BY name COLLATE \"C\"",
+        0, NULL, "status: reading probes", "status", probe_cols, STORE_NCOLS(probe_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 #define META_COL(field, name, type) STORE_COL(struct store_check_meta, field, name, type)
@@ -244,21 +236,13 @@ static const struct store_col check_meta_cols[] = {
 
 int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
     /* NULL reads as "" / 0, which is what "not given" is in store_check_meta. */
-    PGresult *r = st_run(s,
-                         "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
-                         "slo_target_percent, slo_window_ms FROM checks ORDER BY name COLLATE \"C\"",
-                         0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "query: reading checks", check_meta_cols,
-                             sizeof check_meta_cols / sizeof check_meta_cols[0], sizeof **rows, (void **)rows, n, err,
-                             errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
+        "slo_target_percent, slo_window_ms FROM checks ORDER BY name COLLATE \"C\"",
+        0, NULL, "query: reading checks", "query: reading checks",
+        check_meta_cols, STORE_NCOLS(check_meta_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen)

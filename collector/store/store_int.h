@@ -92,6 +92,19 @@ struct store_col {
  * allocated. *rows: free() it (and each STORE_COL_STRDUP field). Does not clear r. */
 int store_read_rows(const PGresult *r, const char *what, const struct store_col *cols, size_t ncols, size_t row_size,
                     void **rows, size_t *n, char *err, size_t errlen);
+/* A whole read: *rows = NULL and *n = 0, then runs sql (what_run names it in a
+ * failure) once the store is ready and reads every row with store_read_rows
+ * (what_read). 0, or -1 with err. */
+struct store_query {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    const char *what_run, *what_read;
+    const struct store_col *cols;
+    size_t ncols, row_size;
+};
+#define STORE_NCOLS(cols) (sizeof(cols) / sizeof((cols)[0]))
+int store_query_rows(struct store *s, const struct store_query *q, void **rows, size_t *n, char *err, size_t errlen);
 /* Frees the STORE_COL_STRDUP fields of n rows, then rows. */
 void store_free_rows(void *rows, size_t n, const struct store_col *cols, size_t ncols, size_t row_size);
 

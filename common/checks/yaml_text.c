@@ -87,6 +87,25 @@ static int is_json_number(const char *s)
     return *p == '\0';
 }
 
+/* A sequence node as "[e1<sep>e2...]", each item written by emit at depth + 1. */
+static int emit_sequence(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth,
+                         const char *sep,
+                         int (*emit)(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth))
+{
+    pk_buf_add(b, "[", 1);
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *v = ck_child(L, *it);
+        if (!v)
+            return -1;
+        if (it != n->data.sequence.items.start)
+            pk_buf_add(b, sep, strlen(sep));
+        if (emit(L, v, b, depth + 1) < 0)
+            return -1;
+    }
+    pk_buf_add(b, "]", 1);
+    return 0;
+}
+
 /* Serializes any YAML node to compact JSON; string scalars are (template). */
 int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth)
 {
@@ -122,17 +141,8 @@ int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b
         }
         pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        pk_buf_add(b, "[", 1);
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            const yaml_node_t *v = ck_child(L, *it);
-            if (!v)
-                return -1;
-            if (it != n->data.sequence.items.start)
-                pk_buf_add(b, ",", 1);
-            if (ck_to_json(L, v, b, depth + 1) < 0)
-                return -1;
-        }
-        pk_buf_add(b, "]", 1);
+        if (emit_sequence(L, n, b, depth, ",", ck_to_json) < 0)
+            return -1;
     } else {
         const char *s = ck_text_of(n);
         if (ck_is_null(n)) {
@@ -194,17 +204,8 @@ static int emit_flow(struct pk_check_loader *L, const yaml_node_t *n, struct pk_
         }
         pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        pk_buf_add(b, "[", 1);
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            const yaml_node_t *v = ck_child(L, *it);
-            if (!v)
-                return -1;
-            if (it != n->data.sequence.items.start)
-                pk_buf_add(b, ", ", 2);
-            if (emit_flow(L, v, b, depth + 1) < 0)
-                return -1;
-        }
-        pk_buf_add(b, "]", 1);
+        if (emit_sequence(L, n, b, depth, ", ", emit_flow) < 0)
+            return -1;
     } else {
         const char *s = ck_text_of(n);
         size_t len = n->data.scalar.length;

@@ -94,6 +94,44 @@ void check_job_start(struct check_job *job, struct check_job_queue *queue, const
     }
 }
 
+void *check_worker_new(size_t size, const struct check_env *env, const struct pk_check *check,
+                       struct check_job_queue *queue, void (*work)(struct check_job *job), char *err, size_t errlen)
+{
+    struct check_worker *w = calloc(1, size);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->env = env;
+    w->check = check;
+    w->queue = queue;
+    w->work = work;
+    return w;
+}
+
+int check_worker_create(size_t size, const struct check_env *env, const struct pk_check *check,
+                        struct check_job_queue *queue, void (*work)(struct check_job *job), void **state, char *err,
+                        size_t errlen)
+{
+    *state = check_worker_new(size, env, check, queue, work, err, errlen);
+    return *state ? 0 : -1;
+}
+
+void check_worker_start(void *state, void *slot)
+{
+    struct check_worker *w = state;
+    check_job_start(&w->job, w->queue, w->env, w->check, slot, w->work);
+}
+
+void check_worker_destroy(void *state)
+{
+    struct check_worker *w = state;
+    if (!w)
+        return;
+    check_job_cancel(&w->job);
+    free(w);
+}
+
 int check_job_cancelled(const struct check_job *job) { return atomic_load(&job->cancel); }
 
 void check_job_cancel(struct check_job *job)
