@@ -578,7 +578,8 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
         struct labels l = {m->name, m->service, "", ""};
         char summary[512];
         if (!slo) {
-            struct pk_budget bud = {m->budget_p50_ms * 1000.0, m->budget_p95_ms * 1000.0, m->budget_p99_ms * 1000.0};
+            struct pk_budget bud = {m->meta.budget_p50_ms * 1000.0, m->meta.budget_p95_ms * 1000.0,
+                                    m->meta.budget_p99_ms * 1000.0};
             if (bud.p50_us > 0 || bud.p95_us > 0 || bud.p99_us > 0) {
                 double qs[3];
                 unsigned mask = pk_budget_breaches(&bud, &rows[i].hist, qs);
@@ -593,7 +594,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                     snprintf(summary, sizeof summary, "check %s within its latency budget", m->name);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }
-        } else if (m->slo_target_percent > 0) {
+        } else if (m->meta.slo_target_percent > 0) {
             for (size_t x = i; x < j; x++) {
                 b[x - i].start_us = rows[x].bucket_start_us;
                 b[x - i].width_us = 60000000;
@@ -603,7 +604,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                 b[x - i].n.unknown = rows[x].unknown;
                 b[x - i].hist = &rows[x].hist;
             }
-            struct pk_slo_opts o = {.target = m->slo_target_percent / 100.0, .window_us = span,
+            struct pk_slo_opts o = {.target = m->meta.slo_target_percent / 100.0, .window_us = span,
                                     .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
             o.alert[0].long_us = rule->slo_long_ms * 1000;
             o.alert[0].short_us = rule->slo_short_ms * 1000;
@@ -614,7 +615,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                 int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
                 snprintf(summary, sizeof summary,
                          "check %s burns its %.3g%% SLO error budget %.1fx (%lld min) and %.1fx (%lld min), page at %gx",
-                         m->name, m->slo_target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000),
+                         m->name, m->meta.slo_target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000),
                          al->burn_short, (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }

@@ -294,9 +294,9 @@ static Picket__V1__CheckLatency *latency_of(struct ctx *c, const struct store_ch
     for (int k = 0; k < r->n_regions; k++)
         if (!(cl->regions[k] = latency_figure(c, r, k, q, nq)))
             goto oom;
-    cl->budget_p50_us = m->budget_p50_ms * 1000;
-    cl->budget_p95_us = m->budget_p95_ms * 1000;
-    cl->budget_p99_us = m->budget_p99_ms * 1000;
+    cl->budget_p50_us = m->meta.budget_p50_ms * 1000;
+    cl->budget_p95_us = m->meta.budget_p95_ms * 1000;
+    cl->budget_p99_us = m->meta.budget_p99_ms * 1000;
     struct pk_budget b = {(double)cl->budget_p50_us, (double)cl->budget_p95_us, (double)cl->budget_p99_us};
     double q3[3];
     pk_an_latency(r->b, r->n, -1, c->since_us, c->until_us, h);
@@ -638,12 +638,12 @@ oom:
 static Picket__V1__CheckSlo *slo_of(struct ctx *c, const struct store_check_meta *m)
 {
     c->err[0] = '\0';
-    if (!(m->slo_target_percent > 0 && m->slo_target_percent < 100 && m->slo_window_ms > 0))
+    if (!(m->meta.slo_target_percent > 0 && m->meta.slo_target_percent < 100 && m->meta.slo_window_ms > 0))
         return NULL;
     struct pk_slo_opts o;
     pk_slo_opts_default(&o);
-    o.target = m->slo_target_percent / 100.0;
-    o.window_us = slo_window(c, m->slo_window_ms * 1000);
+    o.target = m->meta.slo_target_percent / 100.0;
+    o.window_us = slo_window(c, m->meta.slo_window_ms * 1000);
     struct pk_an_bucket *b = NULL;
     size_t nb = 0;
     Picket__V1__CheckSlo *cs = NULL;

@@ -139,11 +139,7 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
         u->checks[i].target = dup_or_empty(cfg->checks[i].target);
         u->checks[i].interval_ms = cfg->checks[i].interval_ms;
         u->checks[i].service = dup_or_empty(cfg->checks[i].service);
-        u->checks[i].budget_p50_ms = cfg->checks[i].budget_p50_ms;
-        u->checks[i].budget_p95_ms = cfg->checks[i].budget_p95_ms;
-        u->checks[i].budget_p99_ms = cfg->checks[i].budget_p99_ms;
-        u->checks[i].slo_target_percent = cfg->checks[i].slo_target_percent;
-        u->checks[i].slo_window_ms = cfg->checks[i].slo_window_ms;
+        u->checks[i].meta = cfg->checks[i].meta;
     }
     u->probe_name = dup_or_empty(cfg->probe_name);
     u->region = dup_or_empty(cfg->region);
@@ -350,11 +346,11 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
         checks[i].target = (char *)u->checks[i].target;
         checks[i].interval_ms = u->checks[i].interval_ms;
         checks[i].service = (char *)u->checks[i].service;
-        checks[i].budget_p50_ms = u->checks[i].budget_p50_ms;
-        checks[i].budget_p95_ms = u->checks[i].budget_p95_ms;
-        checks[i].budget_p99_ms = u->checks[i].budget_p99_ms;
-        checks[i].slo_target_percent = u->checks[i].slo_target_percent;
-        checks[i].slo_window_ms = u->checks[i].slo_window_ms;
+        checks[i].budget_p50_ms = u->checks[i].meta.budget_p50_ms;
+        checks[i].budget_p95_ms = u->checks[i].meta.budget_p95_ms;
+        checks[i].budget_p99_ms = u->checks[i].meta.budget_p99_ms;
+        checks[i].slo_target_percent = u->checks[i].meta.slo_target_percent;
+        checks[i].slo_window_ms = u->checks[i].meta.slo_window_ms;
         check_ptrs[i] = &checks[i];
     }
     req.n_labels = u->n_labels;

@@ -159,8 +159,7 @@ struct meta_params {
     char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
     const char *v[6];
 };
-void st_meta_params(struct meta_params *m, const char *service, int64_t p50_ms, int64_t p95_ms, int64_t p99_ms,
-                    double slo_target_percent, int64_t slo_window_ms);
+void st_meta_params(struct meta_params *m, const char *service, const struct pk_check_meta *meta);
 
 
 /* What `checks` shows for a check the central assignment version v defines:
