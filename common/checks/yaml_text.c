@@ -41,18 +41,11 @@ static void add_json_template(struct pk_buf *b, const char *s)
             i = end;
             continue;
         }
-        unsigned char c = (unsigned char)s[i++];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            pk_buf_add(b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            pk_buf_add(b, esc, 6);
-        } else {
-            pk_buf_add(b, (const char *)&c, 1);
-        }
+        size_t j = i;
+        while (s[j] && !(s[j] == '{' && s[j + 1] == '{'))
+            j++;
+        pk_buf_add_json_chars(b, s + i, j - i);
+        i = j;
     }
 }
 
