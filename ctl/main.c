@@ -442,6 +442,47 @@ static void print_changes(Picket__V1__CheckChange **changes, size_t n)
     }
 }
 
+static void print_json(json_object *root)
+{
+    printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+}
+
+/* apply's answer; exit code 0. */
+static int print_applied(const Picket__V1__ApplyChecksResponse *resp, int json)
+{
+    if (json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "version", json_object_new_int64(resp->version));
+        json_object_object_add(root, "created", json_object_new_boolean(resp->created));
+        json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+        print_json(root);
+    } else {
+        print_changes(resp->changes, resp->n_changes);
+        if (resp->created)
+            printf("applied: checks version %lld is current\n", (long long)resp->version);
+        else
+            printf("no change: checks version %lld stays current\n", (long long)resp->version);
+    }
+    return 0;
+}
+
+/* diff's answer; exit code 1 when something would change, else 0. */
+static int print_diff(const Picket__V1__DiffChecksResponse *resp, int json)
+{
+    if (json) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "current_version", json_object_new_int64(resp->current_version));
+        json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
+        print_json(root);
+    } else if (resp->n_changes == 0) {
+        printf("no changes against checks version %lld\n", (long long)resp->current_version);
+    } else {
+        print_changes(resp->changes, resp->n_changes);
+    }
+    return resp->n_changes ? 1 : 0;
+}
+
 /* apply and diff share everything but the call and the answer. */
 static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, int argc, char **argv)
 {
@@ -477,58 +518,21 @@ static int cmd_apply_or_diff(const char *collector, int timeout_ms, int apply, i
     char err[1400];
     int invalid = 0;
     ProtobufCMessage *answer = NULL;
-    if (apply) {
-        Picket__V1__ApplyChecksRequest req = PICKET__V1__APPLY_CHECKS_REQUEST__INIT;
-        req.n_files = n;
-        req.files = fp;
-        if (ctl_admin_call(collector, "/picket.v1.AdminService/ApplyChecks", &req.base,
-                           &picket__v1__apply_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
-                           sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            rc = invalid ? 3 : 1;
-            goto out;
-        }
-        Picket__V1__ApplyChecksResponse *resp = (Picket__V1__ApplyChecksResponse *)answer;
-        if (json) {
-            json_object *root = json_object_new_object();
-            json_object_object_add(root, "version", json_object_new_int64(resp->version));
-            json_object_object_add(root, "created", json_object_new_boolean(resp->created));
-            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
-            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-            json_object_put(root);
-        } else {
-            print_changes(resp->changes, resp->n_changes);
-            if (resp->created)
-                printf("applied: checks version %lld is current\n", (long long)resp->version);
-            else
-                printf("no change: checks version %lld stays current\n", (long long)resp->version);
-        }
-        rc = 0;
-    } else {
-        Picket__V1__DiffChecksRequest req = PICKET__V1__DIFF_CHECKS_REQUEST__INIT;
-        req.n_files = n;
-        req.files = fp;
-        if (ctl_admin_call(collector, "/picket.v1.AdminService/DiffChecks", &req.base,
-                           &picket__v1__diff_checks_response__descriptor, timeout_ms, &answer, &invalid, err,
-                           sizeof err) < 0) {
-            fprintf(stderr, "picketctl: %s\n", err);
-            rc = invalid ? 3 : 4;
-            goto out;
-        }
-        Picket__V1__DiffChecksResponse *resp = (Picket__V1__DiffChecksResponse *)answer;
-        if (json) {
-            json_object *root = json_object_new_object();
-            json_object_object_add(root, "current_version", json_object_new_int64(resp->current_version));
-            json_object_object_add(root, "changes", changes_json(resp->changes, resp->n_changes));
-            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-            json_object_put(root);
-        } else if (resp->n_changes == 0) {
-            printf("no changes against checks version %lld\n", (long long)resp->current_version);
-        } else {
-            print_changes(resp->changes, resp->n_changes);
-        }
-        rc = resp->n_changes ? 1 : 0;
+    Picket__V1__ApplyChecksRequest apply_req = PICKET__V1__APPLY_CHECKS_REQUEST__INIT;
+    Picket__V1__DiffChecksRequest diff_req = PICKET__V1__DIFF_CHECKS_REQUEST__INIT;
+    apply_req.n_files = diff_req.n_files = n;
+    apply_req.files = diff_req.files = fp;
+    if (ctl_admin_call(collector, apply ? "/picket.v1.AdminService/ApplyChecks" : "/picket.v1.AdminService/DiffChecks",
+                       apply ? &apply_req.base : &diff_req.base,
+                       apply ? &picket__v1__apply_checks_response__descriptor
+                             : &picket__v1__diff_checks_response__descriptor,
+                       timeout_ms, &answer, &invalid, err, sizeof err) < 0) {
+        fprintf(stderr, "picketctl: %s\n", err);
+        rc = invalid ? 3 : apply ? 1 : 4;
+        goto out;
     }
+    rc = apply ? print_applied((const Picket__V1__ApplyChecksResponse *)answer, json)
+               : print_diff((const Picket__V1__DiffChecksResponse *)answer, json);
     protobuf_c_message_free_unpacked(answer, NULL);
 out:
     for (size_t i = 0; i < n; i++)
