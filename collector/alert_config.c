@@ -148,15 +148,9 @@ static int parse_receiver(struct yaml_doc *L, const yaml_node_t *m, struct alert
     return 0;
 }
 
-static int parse_rule(struct yaml_doc *L, const yaml_node_t *m, struct alert_config *cfg)
+/* The defaults of a rule before its keys are read. */
+static void rule_defaults(struct alert_rule *r)
 {
-    if (m->type != YAML_MAPPING_NODE)
-        return yaml_doc_fail(L, m, "a rule must be a mapping with name and type");
-    if (cfg->n_rules >= ALERT_MAX_RULES)
-        return yaml_doc_fail(L, m, "more than %d rules", ALERT_MAX_RULES);
-    if (check_keys(L, m, "rule", RULE_KEYS) < 0)
-        return -1;
-    struct alert_rule *r = &cfg->rules[cfg->n_rules];
     memset(r, 0, sizeof *r);
     r->type = -1;
     pk_strlcpy(r->severity, "page", sizeof r->severity);
@@ -172,112 +166,162 @@ static int parse_rule(struct yaml_doc *L, const yaml_node_t *m, struct alert_con
     r->slo_factor = 14.4;
     r->baseline_threshold = 3;
     r->baseline_k = 3;
-    int has_window = 0;
-    const yaml_node_t *type_node = m, *subject_node = NULL, *slos_node = NULL;
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        const char *k = yaml_doc_txt(yaml_doc_node(L, p->key));
-        yaml_node_t *v = yaml_doc_node(L, p->value);
-        int rc = 0;
-        if (!strcmp(k, "name")) {
-            rc = get_str(L, v, "name", r->name, sizeof r->name);
-            if (!rc && strchr(r->name, '|'))
-                return yaml_doc_fail(L, v, "rule name '%s' must not contain '|'", r->name);
-        } else if (!strcmp(k, "type")) {
-            type_node = v;
-            for (int i = 0; RULE_TYPES[i]; i++)
-                if (yaml_doc_is_scalar(v) && !strcmp(yaml_doc_txt(v), RULE_TYPES[i]))
-                    r->type = i;
-            if (r->type < 0)
-                return yaml_doc_fail(L, v,
-                            "rule 'type' must be incident, latency_budget, baseline_regression, slo_burn, "
-                            "spool_drops or silent_probe, got '%s'", yaml_doc_is_scalar(v) ? yaml_doc_txt(v) : "");
-        } else if (!strcmp(k, "severity")) {
-            rc = get_str(L, v, "severity", r->severity, sizeof r->severity);
-        } else if (!strcmp(k, "checks") || !strcmp(k, "probes")) {
-            subject_node = v;
-            r->checks_given = 1;
-            rc = get_str(L, v, k, r->checks, sizeof r->checks);
-        } else if (!strcmp(k, "slos")) {
-            slos_node = v;
-            rc = get_str(L, v, k, r->slos, sizeof r->slos);
-        } else if (!strcmp(k, "receivers") || !strcmp(k, "group_by")) {
-            int is_rcv = k[0] == 'r';
-            if (v->type != YAML_SEQUENCE_NODE)
-                return yaml_doc_fail(L, v, "'%s' must be a list", k);
-            for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
-                yaml_node_t *e = yaml_doc_node(L, *it);
-                if (!yaml_doc_is_scalar(e))
-                    return yaml_doc_fail(L, e, "'%s' items must be names", k);
-                if (is_rcv) {
-                    int found = -1;
-                    for (int i = 0; i < cfg->n_receivers; i++)
-                        if (!strcmp(cfg->receivers[i].name, yaml_doc_txt(e)))
-                            found = i;
-                    if (found < 0)
-                        return yaml_doc_fail(L, e, "unknown receiver '%s' (receivers must be defined before rules)", yaml_doc_txt(e));
-                    r->receivers[r->n_receivers++] = found;
-                } else {
-                    if (!key_allowed(yaml_doc_txt(e), LABELS))
-                        return yaml_doc_fail(L, e, "group_by: unknown label '%s' (alertname, check, service, probe, region, "
-                                          "severity, slo)", yaml_doc_txt(e));
-                    if (r->n_group_by >= ALERT_MAX_GROUP_BY)
-                        return yaml_doc_fail(L, e, "group_by: more than %d labels", ALERT_MAX_GROUP_BY);
-                    pk_strlcpy(r->group_by[r->n_group_by++], yaml_doc_txt(e), sizeof r->group_by[0]);
-                }
-            }
-        } else if (!strcmp(k, "group_wait")) {
-            rc = get_dur(L, v, k, 0, &r->group_wait_ms);
-        } else if (!strcmp(k, "group_interval")) {
-            rc = get_dur(L, v, k, 0, &r->group_interval_ms);
-        } else if (!strcmp(k, "repeat_interval")) {
-            rc = get_dur(L, v, k, 0, &r->repeat_interval_ms);
-        } else if (!strcmp(k, "flap_flips")) {
-            rc = get_int(L, v, k, 1, 1000, &r->flap_flips);
-        } else if (!strcmp(k, "flap_window")) {
-            rc = get_dur(L, v, k, 1, &r->flap_window_ms);
-        } else if (!strcmp(k, "open_after")) {
-            rc = get_int(L, v, k, 1, 1000, &r->open_after);
-        } else if (!strcmp(k, "close_after")) {
-            rc = get_int(L, v, k, 1, 1000, &r->close_after);
-        } else if (!strcmp(k, "quorum")) {
-            rc = get_int(L, v, k, 1, 64, &r->quorum);
-        } else if (!strcmp(k, "window") || !strcmp(k, "after")) {
-            has_window = 1;
-            rc = get_dur(L, v, k, 1000, &r->window_ms);
-        } else if (!strcmp(k, "long_window")) {
-            rc = get_dur(L, v, k, 60000, &r->slo_long_ms);
-        } else if (!strcmp(k, "short_window")) {
-            rc = get_dur(L, v, k, 60000, &r->slo_short_ms);
-        } else if (!strcmp(k, "burn_factor")) {
-            rc = get_num(L, v, k, 0.001, &r->slo_factor);
-        } else if (!strcmp(k, "threshold")) {
-            rc = get_num(L, v, k, 0.001, &r->baseline_threshold);
-        } else if (!strcmp(k, "consecutive")) {
-            rc = get_int(L, v, k, 1, 1000, &r->baseline_k);
+}
+
+/* A rule's 'receivers' (names of receivers defined earlier) or 'group_by' (labels) list. */
+static int parse_rule_list(struct yaml_doc *L, const char *k, const yaml_node_t *v, const struct alert_config *cfg,
+                           struct alert_rule *r)
+{
+    int is_rcv = k[0] == 'r';
+    if (v->type != YAML_SEQUENCE_NODE)
+        return yaml_doc_fail(L, v, "'%s' must be a list", k);
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        yaml_node_t *e = yaml_doc_node(L, *it);
+        if (!yaml_doc_is_scalar(e))
+            return yaml_doc_fail(L, e, "'%s' items must be names", k);
+        if (is_rcv) {
+            int found = -1;
+            for (int i = 0; i < cfg->n_receivers; i++)
+                if (!strcmp(cfg->receivers[i].name, yaml_doc_txt(e)))
+                    found = i;
+            if (found < 0)
+                return yaml_doc_fail(L, e, "unknown receiver '%s' (receivers must be defined before rules)", yaml_doc_txt(e));
+            r->receivers[r->n_receivers++] = found;
+        } else {
+            if (!key_allowed(yaml_doc_txt(e), LABELS))
+                return yaml_doc_fail(L, e, "group_by: unknown label '%s' (alertname, check, service, probe, region, "
+                                  "severity, slo)", yaml_doc_txt(e));
+            if (r->n_group_by >= ALERT_MAX_GROUP_BY)
+                return yaml_doc_fail(L, e, "group_by: more than %d labels", ALERT_MAX_GROUP_BY);
+            pk_strlcpy(r->group_by[r->n_group_by++], yaml_doc_txt(e), sizeof r->group_by[0]);
         }
-        if (rc < 0)
-            return -1;
     }
+    return 0;
+}
+
+/* The nodes of a rule that its final checks point errors at. */
+struct rule_nodes {
+    const yaml_node_t *type, *slos;
+    int has_window;
+};
+
+/* A rule's numeric key (durations, counts, factors): 0, -1 on a bad value; 1 when k is none of them. */
+static int parse_rule_number(struct yaml_doc *L, const char *k, const yaml_node_t *v, struct alert_rule *r,
+                             struct rule_nodes *n)
+{
+    if (!strcmp(k, "group_wait"))
+        return get_dur(L, v, k, 0, &r->group_wait_ms);
+    if (!strcmp(k, "group_interval"))
+        return get_dur(L, v, k, 0, &r->group_interval_ms);
+    if (!strcmp(k, "repeat_interval"))
+        return get_dur(L, v, k, 0, &r->repeat_interval_ms);
+    if (!strcmp(k, "flap_flips"))
+        return get_int(L, v, k, 1, 1000, &r->flap_flips);
+    if (!strcmp(k, "flap_window"))
+        return get_dur(L, v, k, 1, &r->flap_window_ms);
+    if (!strcmp(k, "open_after"))
+        return get_int(L, v, k, 1, 1000, &r->open_after);
+    if (!strcmp(k, "close_after"))
+        return get_int(L, v, k, 1, 1000, &r->close_after);
+    if (!strcmp(k, "quorum"))
+        return get_int(L, v, k, 1, 64, &r->quorum);
+    if (!strcmp(k, "window") || !strcmp(k, "after")) {
+        n->has_window = 1;
+        return get_dur(L, v, k, 1000, &r->window_ms);
+    }
+    if (!strcmp(k, "long_window"))
+        return get_dur(L, v, k, 60000, &r->slo_long_ms);
+    if (!strcmp(k, "short_window"))
+        return get_dur(L, v, k, 60000, &r->slo_short_ms);
+    if (!strcmp(k, "burn_factor"))
+        return get_num(L, v, k, 0.001, &r->slo_factor);
+    if (!strcmp(k, "threshold"))
+        return get_num(L, v, k, 0.001, &r->baseline_threshold);
+    if (!strcmp(k, "consecutive"))
+        return get_int(L, v, k, 1, 1000, &r->baseline_k);
+    return 1;
+}
+
+/* One key of a rule: 0, or -1 with the error reported through L. */
+static int parse_rule_key(struct yaml_doc *L, const char *k, const yaml_node_t *v, const struct alert_config *cfg,
+                          struct alert_rule *r, struct rule_nodes *n)
+{
+    if (!strcmp(k, "name")) {
+        int rc = get_str(L, v, "name", r->name, sizeof r->name);
+        if (!rc && strchr(r->name, '|'))
+            return yaml_doc_fail(L, v, "rule name '%s' must not contain '|'", r->name);
+        return rc;
+    }
+    if (!strcmp(k, "type")) {
+        n->type = v;
+        for (int i = 0; RULE_TYPES[i]; i++)
+            if (yaml_doc_is_scalar(v) && !strcmp(yaml_doc_txt(v), RULE_TYPES[i]))
+                r->type = i;
+        if (r->type < 0)
+            return yaml_doc_fail(L, v,
+                        "rule 'type' must be incident, latency_budget, baseline_regression, slo_burn, "
+                        "spool_drops or silent_probe, got '%s'", yaml_doc_is_scalar(v) ? yaml_doc_txt(v) : "");
+        return 0;
+    }
+    if (!strcmp(k, "severity"))
+        return get_str(L, v, "severity", r->severity, sizeof r->severity);
+    if (!strcmp(k, "checks") || !strcmp(k, "probes")) {
+        r->checks_given = 1;
+        return get_str(L, v, k, r->checks, sizeof r->checks);
+    }
+    if (!strcmp(k, "slos")) {
+        n->slos = v;
+        return get_str(L, v, k, r->slos, sizeof r->slos);
+    }
+    if (!strcmp(k, "receivers") || !strcmp(k, "group_by"))
+        return parse_rule_list(L, k, v, cfg, r);
+    return parse_rule_number(L, k, v, r, n) < 0 ? -1 : 0;
+}
+
+/* The checks across a rule's keys and the defaults that depend on its type. */
+static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct alert_config *cfg, struct alert_rule *r,
+                       const struct rule_nodes *n)
+{
     if (!r->name[0] || r->type < 0)
-        return yaml_doc_fail(L, type_node, "a rule needs name and type");
+        return yaml_doc_fail(L, n->type, "a rule needs name and type");
     for (int i = 0; i < cfg->n_rules; i++)
         if (!strcmp(cfg->rules[i].name, r->name))
             return yaml_doc_fail(L, m, "rule '%s' is defined twice", r->name);
-    if (!has_window)
+    if (!n->has_window)
         r->window_ms = r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
                        : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
     int probe_rule = r->type == ALERT_SILENT_PROBE || r->type == ALERT_SPOOL_DROPS;
-    (void)subject_node;
     if (r->n_group_by == 0) {
         pk_strlcpy(r->group_by[0], "alertname", sizeof r->group_by[0]);
         pk_strlcpy(r->group_by[1], probe_rule ? "probe" : r->slos[0] && !r->checks_given ? "slo" : "check",
                    sizeof r->group_by[1]);
         r->n_group_by = 2;
     }
-    if (slos_node && r->type != ALERT_SLO_BURN)
-        return yaml_doc_fail(L, slos_node, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
+    if (n->slos && r->type != ALERT_SLO_BURN)
+        return yaml_doc_fail(L, n->slos, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
     if (r->slo_short_ms >= r->slo_long_ms)
         return yaml_doc_fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
+    return 0;
+}
+
+static int parse_rule(struct yaml_doc *L, const yaml_node_t *m, struct alert_config *cfg)
+{
+    if (m->type != YAML_MAPPING_NODE)
+        return yaml_doc_fail(L, m, "a rule must be a mapping with name and type");
+    if (cfg->n_rules >= ALERT_MAX_RULES)
+        return yaml_doc_fail(L, m, "more than %d rules", ALERT_MAX_RULES);
+    if (check_keys(L, m, "rule", RULE_KEYS) < 0)
+        return -1;
+    struct alert_rule *r = &cfg->rules[cfg->n_rules];
+    rule_defaults(r);
+    struct rule_nodes n = { .type = m };
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        const char *k = yaml_doc_txt(yaml_doc_node(L, p->key));
+        if (parse_rule_key(L, k, yaml_doc_node(L, p->value), cfg, r, &n) < 0)
+            return -1;
+    }
+    if (finish_rule(L, m, cfg, r, &n) < 0)
+        return -1;
     cfg->n_rules++;
     return 0;
 }

@@ -199,6 +199,52 @@ static struct store_alert_state *find_state(struct tick *t, const char *rule, co
 
 #define MAX_EVENTS 4
 
+/* Renders an evaluation's events for their receivers and saves the new state with
+ * the notifications in one transaction; on success the cached state becomes st. */
+static void save_and_notify(struct tick *t, const struct alert_rule *rule, const char *subject,
+                            struct store_alert_state *old, const struct store_alert_state *st, const struct event *ev,
+                            int nev)
+{
+    int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
+    struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
+    char gkeys[MAX_EVENTS][512];
+    size_t nout = 0;
+    int oom = 0;
+    for (int i = 0; i < nev; i++)
+        for (int j = 0; j < nr; j++) {
+            const struct alert_receiver *r = &t->a->cfg.receivers[rule->n_receivers ? rule->receivers[j] : j];
+            char *body = render(r, &ev[i]);
+            if (!body) {
+                oom = 1;
+                continue;
+            }
+            bodies[nout] = body;
+            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
+            out[nout].group_key = gkeys[i];
+            out[nout].receiver = r->name;
+            out[nout].event_key = ev[i].key;
+            out[nout].payload = body;
+            out[nout].delay_ms = strcmp(ev[i].status, "firing") == 0 ? rule->group_wait_ms : 0;
+            nout++;
+        }
+    char err[512], q[600];
+    if (oom)
+        PK_WARN("alerts", "out of memory rendering a notification", "rule=%s", rule->name);
+    else if (store_alert_save(t->s, st, out, nout, err, sizeof err) < 0)
+        PK_WARN("alerts", "saving alert state failed; will retry", "rule=%s subject=%s error=%s", rule->name,
+                pk_log_q(q, sizeof q, subject), pk_log_q(q + 300, 300, err));
+    else {
+        if (old)
+            *old = *st;
+        for (int i = 0; i < nev; i++)
+            PK_INFO("alerts", "alert event", "rule=%s subject=%s status=%s flapping=%d key=%s", rule->name,
+                    pk_log_q(q, 300, subject), ev[i].status, ev[i].flapping, pk_log_q(q + 300, 300, ev[i].key));
+    }
+    for (size_t i = 0; i < nout; i++)
+        free(bodies[i]);
+}
+
 /* One evaluation of one (rule, subject). cond: 1 firing, 0 resolved, -1 no
  * verdict (keep the state). since: when the firing condition started. value:
  * rule memory (NAN: none). Applies flap damping and repeat_interval, and saves the
@@ -300,47 +346,8 @@ static void apply(struct tick *t, const struct alert_rule *rule, const char *sub
         dirty = 1;
     }
 #undef EMIT
-    if (!dirty)
-        return;
-
-    int nr = rule->n_receivers ? rule->n_receivers : t->a->cfg.n_receivers;
-    struct store_outbox_new out[MAX_EVENTS * ALERT_MAX_RECEIVERS];
-    char *bodies[MAX_EVENTS * ALERT_MAX_RECEIVERS];
-    char gkeys[MAX_EVENTS][512];
-    size_t nout = 0;
-    int oom = 0;
-    for (int i = 0; i < nev; i++)
-        for (int j = 0; j < nr; j++) {
-            const struct alert_receiver *r = &t->a->cfg.receivers[rule->n_receivers ? rule->receivers[j] : j];
-            char *body = render(r, &ev[i]);
-            if (!body) {
-                oom = 1;
-                continue;
-            }
-            bodies[nout] = body;
-            group_key(&ev[i], gkeys[i], sizeof gkeys[i]);
-            out[nout].group_key = gkeys[i];
-            out[nout].receiver = r->name;
-            out[nout].event_key = ev[i].key;
-            out[nout].payload = body;
-            out[nout].delay_ms = strcmp(ev[i].status, "firing") == 0 ? rule->group_wait_ms : 0;
-            nout++;
-        }
-    char err[512], q[600];
-    if (oom)
-        PK_WARN("alerts", "out of memory rendering a notification", "rule=%s", rule->name);
-    else if (store_alert_save(t->s, &st, out, nout, err, sizeof err) < 0)
-        PK_WARN("alerts", "saving alert state failed; will retry", "rule=%s subject=%s error=%s", rule->name,
-                pk_log_q(q, sizeof q, subject), pk_log_q(q + 300, 300, err));
-    else {
-        if (old)
-            *old = st;
-        for (int i = 0; i < nev; i++)
-            PK_INFO("alerts", "alert event", "rule=%s subject=%s status=%s flapping=%d key=%s", rule->name,
-                    pk_log_q(q, 300, subject), ev[i].status, ev[i].flapping, pk_log_q(q + 300, 300, ev[i].key));
-    }
-    for (size_t i = 0; i < nout; i++)
-        free(bodies[i]);
+    if (dirty)
+        save_and_notify(t, rule, subject, old, &st, ev, nev);
 }
 
 /* ----------------------------------------------------------- evaluators */
@@ -582,7 +589,8 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
         struct labels l = {m->name, m->service, "", ""};
         char summary[512];
         if (!slo) {
-            struct pk_budget bud = {m->budget_p50_ms * 1000.0, m->budget_p95_ms * 1000.0, m->budget_p99_ms * 1000.0};
+            struct pk_budget bud = {m->meta.budget_p50_ms * 1000.0, m->meta.budget_p95_ms * 1000.0,
+                                    m->meta.budget_p99_ms * 1000.0};
             if (bud.p50_us > 0 || bud.p95_us > 0 || bud.p99_us > 0) {
                 double qs[3];
                 unsigned mask = pk_budget_breaches(&bud, &rows[i].hist, qs);
@@ -597,7 +605,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                     snprintf(summary, sizeof summary, "check %s within its latency budget", m->name);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }
-        } else if (m->slo_target_percent > 0) {
+        } else if (m->meta.slo_target_percent > 0) {
             for (size_t x = i; x < j; x++) {
                 b[x - i].start_us = rows[x].bucket_start_us;
                 b[x - i].width_us = 60000000;
@@ -607,7 +615,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                 b[x - i].n.unknown = rows[x].unknown;
                 b[x - i].hist = &rows[x].hist;
             }
-            struct pk_slo_opts o = {.target = m->slo_target_percent / 100.0, .window_us = span,
+            struct pk_slo_opts o = {.target = m->meta.slo_target_percent / 100.0, .window_us = span,
                                     .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
             o.alert[0].long_us = rule->slo_long_ms * 1000;
             o.alert[0].short_us = rule->slo_short_ms * 1000;
@@ -618,7 +626,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                 int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
                 snprintf(summary, sizeof summary,
                          "check %s burns its %.3g%% SLO error budget %.1fx (%lld min) and %.1fx (%lld min), page at %gx",
-                         m->name, m->slo_target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000),
+                         m->name, m->meta.slo_target_percent, al->burn_long, (long long)(rule->slo_long_ms / 60000),
                          al->burn_short, (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }

@@ -59,11 +59,7 @@ int assign_load(const struct assign_input *in, size_t n, struct assign_set *out,
                 .target = c->target,
                 .interval_ms = c->interval_ms,
                 .service = c->service,
-                .budget_p50_ms = c->budgets.p50_ms,
-                .budget_p95_ms = c->budgets.p95_ms,
-                .budget_p99_ms = c->budgets.p99_ms,
-                .slo_target_percent = c->slo.target_percent,
-                .slo_window_ms = c->slo.window_ms,
+                .meta = pk_check_meta_of(c),
             };
         }
     *out = a;

@@ -519,9 +519,9 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     json_object_object_add(j, "since_us", json_object_new_int64(since));
     json_object_object_add(j, "until_us", json_object_new_int64(until));
     json_object_object_add(j, "bucket_us", json_object_new_int64(width));
-    json_object_object_add(j, "budget_p50_us", json_object_new_int64(meta[k].budget_p50_ms * 1000));
-    json_object_object_add(j, "budget_p95_us", json_object_new_int64(meta[k].budget_p95_ms * 1000));
-    json_object_object_add(j, "budget_p99_us", json_object_new_int64(meta[k].budget_p99_ms * 1000));
+    json_object_object_add(j, "budget_p50_us", json_object_new_int64(meta[k].meta.budget_p50_ms * 1000));
+    json_object_object_add(j, "budget_p95_us", json_object_new_int64(meta[k].meta.budget_p95_ms * 1000));
+    json_object_object_add(j, "budget_p99_us", json_object_new_int64(meta[k].meta.budget_p99_ms * 1000));
     /* Column arrays, as uPlot takes them: t (Unix seconds), p50, p95, p99 (ms), failed. */
     struct json_object *t = json_object_new_array_ext((int)n), *q[3], *failed = json_object_new_array_ext((int)n);
     static const double qs[3] = {0.5, 0.95, 0.99};

@@ -5,7 +5,6 @@
  * failure, 2 usage error. */
 #include <dirent.h>
 #include <stddef.h>
-#include <grpc/grpc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,23 +373,6 @@ static int cmd_token(const char *db, const char *action, const char *role_name, 
 
 static double start_time_s;
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void label_escape(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (; *in && o + 3 < outlen; in++) {
-        if (*in == '\\' || *in == '"') {
-            out[o++] = '\\';
-            out[o++] = *in;
-        } else if (*in == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else
-            out[o++] = *in;
-    }
-    out[o] = 0;
-}
-
 /* Per-probe spool figures, as the probes last reported them. */
 static size_t write_probe_metrics(char *buf, size_t size)
 {
@@ -415,7 +397,7 @@ static size_t write_probe_metrics(char *buf, size_t size)
         used += (size_t)w;
         for (size_t i = 0; i < n; i++) {
             char label[300];
-            label_escape(m[i].name, label, sizeof label);
+            pk_mt_escape_label(m[i].name, label, sizeof label);
             unsigned long long v = k == 0 ? m[i].dropped : k == 1 ? m[i].pending : m[i].spool_bytes;
             w = snprintf(buf + used, size - used, "%s{probe=\"%s\"} %llu\n", series[k].name, label, v);
             if (w < 0 || (size_t)w >= size - used)
@@ -676,7 +658,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     /* systemd's default soft limit is 1,024: take what the hard limit allows. */
     long nofile = conn_gate_raise_nofile();
 
-    grpc_init();
+    rpc_server_library_init();
     struct ingest_config icfg = {.conninfo = db,
                                  .writers = writers,
                                  .queue_batches = (size_t)queue_batches,
@@ -686,7 +668,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     struct ingest *in = ingest_start(&icfg, err, sizeof err);
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
-        grpc_shutdown();
+        rpc_server_library_shutdown();
         rc = -1;
         goto out;
     }
@@ -711,7 +693,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             fprintf(stderr, "picket-collector: %s\n", err);
             dashboard_close(dash);
             ingest_stop(in);
-            grpc_shutdown();
+            rpc_server_library_shutdown();
             rc = -1;
             goto out;
         }
@@ -723,7 +705,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             pk_http_stop(http);
             dashboard_close(dash);
             ingest_stop(in);
-            grpc_shutdown();
+            rpc_server_library_shutdown();
             rc = -1;
             goto out;
         }
@@ -758,7 +740,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     alerts_stop(alerts);
     pk_http_stop(http);
     dashboard_close(dash);
-    grpc_shutdown();
+    rpc_server_library_shutdown();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
 out:
     rpc_query_set_slo_groups(NULL);

@@ -52,19 +52,25 @@ void rollup_rows_free(struct rollup_rows *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Room for more bytes after the len already in *bytes: 0, or -1 when out of memory. */
+static int bytes_reserve(uint8_t **bytes, size_t *cap, size_t len, size_t more)
+{
+    if (more > SIZE_MAX - len)
+        return -1;
+    uint8_t *grown = pk_grow(*bytes, cap, len + more, 1, 0);
+    if (!grown)
+        return -1;
+    *bytes = grown;
+    return 0;
+}
+
 static int rows_reserve(struct rollup_rows *r, size_t more_bytes)
 {
     struct rollup_row *rows = pk_grow(r->rows, &r->cap, r->n + 1, sizeof *rows, 0);
     if (!rows)
         return -1;
     r->rows = rows;
-    if (more_bytes > SIZE_MAX - r->bytes_len)
-        return -1;
-    uint8_t *bytes = pk_grow(r->bytes, &r->bytes_cap, r->bytes_len + more_bytes, 1, 0);
-    if (!bytes)
-        return -1;
-    r->bytes = bytes;
-    return 0;
+    return bytes_reserve(&r->bytes, &r->bytes_cap, r->bytes_len, more_bytes);
 }
 
 int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id, int64_t start_us,
@@ -178,13 +184,7 @@ static int packs_reserve(struct rollup_packs *p, size_t more_bytes)
     if (!v)
         return -1;
     p->v = v;
-    if (more_bytes > SIZE_MAX - p->len)
-        return -1;
-    uint8_t *bytes = pk_grow(p->bytes, &p->bytes_cap, p->len + more_bytes, 1, 0);
-    if (!bytes)
-        return -1;
-    p->bytes = bytes;
-    return 0;
+    return bytes_reserve(&p->bytes, &p->bytes_cap, p->len, more_bytes);
 }
 
 int rollup_pack_rows(struct rollup_rows *rows, struct rollup_packs *out)

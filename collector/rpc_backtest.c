@@ -260,7 +260,7 @@ static int slo_rule_of(const struct rpc_query_scope *s, const struct store_check
                        const struct pk_slo_alert_opts *ao, const struct pk_an_bucket *b, int64_t from,
                        struct alarms *out, char *err, size_t errlen)
 {
-    struct pk_slo_opts o = {.target = m->slo_target_percent / 100.0, .window_us = ao->long_us,
+    struct pk_slo_opts o = {.target = m->meta.slo_target_percent / 100.0, .window_us = ao->long_us,
                             .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
     o.alert[0] = *ao;
     size_t span = (size_t)(ao->long_us / MINUTE_US);
@@ -319,7 +319,7 @@ static int run_slo_backtest(const struct rpc_query_scope *s, const Picket__V1__S
     int rc = -1;
     for (size_t i = 0; i < s->n_checks; i++) {
         const struct store_check_meta *m = s->checks[i];
-        if (!(m->slo_target_percent > 0))
+        if (!(m->meta.slo_target_percent > 0))
             continue;
         struct pk_an_bucket *b = NULL;
         size_t nb = 0;

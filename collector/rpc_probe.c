@@ -63,11 +63,11 @@ static void register_job(struct store *store, void *ctx)
             checks[i].target = req->checks[i]->target;
             checks[i].interval_ms = req->checks[i]->interval_ms;
             checks[i].service = req->checks[i]->service;
-            checks[i].budget_p50_ms = req->checks[i]->budget_p50_ms;
-            checks[i].budget_p95_ms = req->checks[i]->budget_p95_ms;
-            checks[i].budget_p99_ms = req->checks[i]->budget_p99_ms;
-            checks[i].slo_target_percent = req->checks[i]->slo_target_percent;
-            checks[i].slo_window_ms = req->checks[i]->slo_window_ms;
+            checks[i].meta.budget_p50_ms = req->checks[i]->budget_p50_ms;
+            checks[i].meta.budget_p95_ms = req->checks[i]->budget_p95_ms;
+            checks[i].meta.budget_p99_ms = req->checks[i]->budget_p99_ms;
+            checks[i].meta.slo_target_percent = req->checks[i]->slo_target_percent;
+            checks[i].meta.slo_window_ms = req->checks[i]->slo_window_ms;
         }
         int rc = checks ? store_set_probe_checks(store, probe_id, checks, req->n_checks, err, sizeof err) : -1;
         free(checks);

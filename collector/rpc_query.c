@@ -21,6 +21,7 @@
 #include "rollup.h"
 #include "rpc_backtest.h"
 #include "rpc_baseline.h"
+#include "rpc_query_arena.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -29,59 +30,6 @@
 #define MAX_QUANTILES 16
 #define DEFAULT_OPEN_AFTER 3
 #define DEFAULT_CLOSE_AFTER 3
-
-/* ------------------------------------------------------------------ arena */
-
-struct rpc_query_arena {
-    void **ptrs;
-    size_t n, cap;
-};
-
-static void *ralloc(struct rpc_query_arena *a, size_t size)
-{
-    void **grown = pk_grow(a->ptrs, &a->cap, a->n + 1, sizeof *grown, 0);
-    if (!grown)
-        return NULL;
-    a->ptrs = grown;
-    void *p = calloc(1, size ? size : 1);
-    if (p)
-        a->ptrs[a->n++] = p;
-    return p;
-}
-
-void *rpc_query_alloc(struct rpc_query_arena *a, size_t size) { return ralloc(a, size); }
-
-static char *rstrdup(struct rpc_query_arena *a, const char *s)
-{
-    size_t n = strlen(s);
-    char *p = ralloc(a, n + 1);
-    if (p)
-        memcpy(p, s, n + 1);
-    return p;
-}
-
-void rpc_query_arena_free(struct rpc_query_arena *a)
-{
-    if (!a)
-        return;
-    for (size_t i = 0; i < a->n; i++)
-        free(a->ptrs[i]);
-    free(a->ptrs);
-    free(a);
-}
-
-/* A new array of n pointers to n initialised messages of type T. */
-#define NEW_MSGS(a, T, init, n, out)                                                                                \
-    do {                                                                                                            \
-        T *items_ = ralloc((a), ((n) ? (n) : 1) * sizeof(T));                                                     \
-        (out) = ralloc((a), ((n) ? (n) : 1) * sizeof(T *));                                                         \
-        if (!items_ || !(out))                                                                                      \
-            goto oom;                                                                                               \
-        for (size_t k_ = 0; k_ < (n); k_++) {                                                                       \
-            init(&items_[k_]);                                                                                      \
-            (out)[k_] = &items_[k_];                                                                                \
-        }                                                                                                           \
-    } while (0)
 
 /* ---------------------------------------------------------------- context */
 
@@ -373,9 +321,9 @@ static Picket__V1__CheckLatency *latency_of(struct ctx *c, const struct store_ch
     for (int k = 0; k < r->n_regions; k++)
         if (!(cl->regions[k] = latency_figure(c, r, k, q, nq)))
             goto oom;
-    cl->budget_p50_us = m->budget_p50_ms * 1000;
-    cl->budget_p95_us = m->budget_p95_ms * 1000;
-    cl->budget_p99_us = m->budget_p99_ms * 1000;
+    cl->budget_p50_us = m->meta.budget_p50_ms * 1000;
+    cl->budget_p95_us = m->meta.budget_p95_ms * 1000;
+    cl->budget_p99_us = m->meta.budget_p99_ms * 1000;
     struct pk_budget b = {(double)cl->budget_p50_us, (double)cl->budget_p95_us, (double)cl->budget_p99_us};
     double q3[3];
     pk_an_latency(r->b, r->n, -1, c->since_us, c->until_us, h);
@@ -652,12 +600,12 @@ oom:
 static Picket__V1__CheckSlo *slo_of(struct ctx *c, const struct store_check_meta *m)
 {
     c->err[0] = '\0';
-    if (!(m->slo_target_percent > 0 && m->slo_target_percent < 100 && m->slo_window_ms > 0))
+    if (!(m->meta.slo_target_percent > 0 && m->meta.slo_target_percent < 100 && m->meta.slo_window_ms > 0))
         return NULL;
     struct pk_slo_opts o;
     pk_slo_opts_default(&o);
-    o.target = m->slo_target_percent / 100.0;
-    o.window_us = slo_window(c, m->slo_window_ms * 1000);
+    o.target = m->meta.slo_target_percent / 100.0;
+    o.window_us = slo_window(c, m->meta.slo_window_ms * 1000);
     struct pk_an_bucket *b = NULL;
     size_t nb = 0;
     Picket__V1__CheckSlo *cs = NULL;

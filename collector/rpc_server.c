@@ -503,30 +503,22 @@ static const struct rpc_method methods[] = {
      .on_request = rpc_health_on_request,
      .request = &grpc__health__v1__health_check_request__descriptor,
      .malformed = "malformed HealthCheckRequest"},
-    {.path = M_ADD_PROBE_PATH,
-     .need = NEED_WRITE,
-     .on_request = unary_decode_and_queue,
-     .request = &picket__v1__add_probe_request__descriptor,
-     .malformed = "malformed AddProbeRequest",
-     .job = rpc_admin_add_probe_job},
-    {.path = M_REVOKE_PATH,
-     .need = NEED_WRITE,
-     .on_request = unary_decode_and_queue,
-     .request = &picket__v1__revoke_credential_request__descriptor,
-     .malformed = "malformed RevokeCredentialRequest",
-     .job = rpc_admin_revoke_job},
-    {.path = M_APPLY_PATH,
-     .need = NEED_WRITE,
-     .on_request = unary_decode_and_queue,
-     .request = &picket__v1__apply_checks_request__descriptor,
-     .malformed = "malformed request",
-     .job = rpc_admin_apply_job},
-    {.path = M_DIFF_PATH,
-     .need = NEED_WRITE,
-     .on_request = unary_decode_and_queue,
-     .request = &picket__v1__diff_checks_request__descriptor,
-     .malformed = "malformed request",
-     .job = rpc_admin_diff_job},
+/* The admin calls: a writer's unary request, answered on the control thread. */
+#define ADMIN_METHOD(p, type, malformed_, job_)                                                                       \
+    {.path = (p),                                                                                                    \
+     .need = NEED_WRITE,                                                                                             \
+     .on_request = unary_decode_and_queue,                                                                           \
+     .request = &(type),                                                                                             \
+     .malformed = (malformed_),                                                                                      \
+     .job = (job_)}
+    ADMIN_METHOD(M_ADD_PROBE_PATH, picket__v1__add_probe_request__descriptor, "malformed AddProbeRequest",
+                 rpc_admin_add_probe_job),
+    ADMIN_METHOD(M_REVOKE_PATH, picket__v1__revoke_credential_request__descriptor,
+                 "malformed RevokeCredentialRequest", rpc_admin_revoke_job),
+    ADMIN_METHOD(M_APPLY_PATH, picket__v1__apply_checks_request__descriptor, "malformed request",
+                 rpc_admin_apply_job),
+    ADMIN_METHOD(M_DIFF_PATH, picket__v1__diff_checks_request__descriptor, "malformed request", rpc_admin_diff_job),
+#undef ADMIN_METHOD
 /* The analytics calls: rpc_query.c computes each kind from rollups. */
 #define QUERY_METHOD(p, kind, type)                                                                                  \
     {.path = (p),                                                                                                    \

@@ -8,10 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/auth.h"
-#include "../common/checks.h"
-#include "../common/histogram.h"
-#include "../common/result.h"
+#include "auth.h"
+#include "check_meta.h"
+#include "checks.h"
+#include "histogram.h"
+#include "result.h"
 
 struct store;
 
@@ -30,9 +31,7 @@ struct store_check_info {
     int64_t interval_ms;
     /* Analytics metadata (migrations/006_check_meta.sql); NULL / 0: not given. */
     const char *service;
-    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
-    double slo_target_percent;
-    int64_t slo_window_ms;
+    struct pk_check_meta meta;
 };
 
 /* A known check as the query API sees it (store_check_meta). */
@@ -41,9 +40,7 @@ struct store_check_meta {
     char type[PK_TYPE_MAX];
     char service[PK_NAME_MAX]; /* "" when none */
     int64_t interval_ms;       /* 0 when not known */
-    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms; /* 0: none */
-    double slo_target_percent; /* 0: none */
-    int64_t slo_window_ms;
+    struct pk_check_meta meta;
 };
 
 /* One probe's results for one transaction. results are in increasing seq order. */
@@ -201,9 +198,7 @@ struct store_assign_check {
     int64_t interval_ms;
     /* Analytics metadata as the check defines it (migrations/008); NULL / 0: not given. */
     const char *service;
-    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
-    double slo_target_percent;
-    int64_t slo_window_ms;
+    struct pk_check_meta meta;
 };
 
 struct store_assign_change {

@@ -245,30 +245,6 @@ void pk_tls_opts_from_env(struct pk_tls_opts *o)
     o->token = env_or_null("PICKET_TOKEN");
 }
 
-int pk_tls_opts_flag(struct pk_tls_opts *o, int code, const char *arg)
-{
-    switch (code) {
-    case PK_OPT_TLS_CA:
-        o->ca_file = arg;
-        return 1;
-    case PK_OPT_TLS_CERT:
-        o->cert_file = arg;
-        return 1;
-    case PK_OPT_TLS_KEY:
-        o->key_file = arg;
-        return 1;
-    case PK_OPT_TOKEN_FILE:
-        o->token_file = arg;
-        o->token = NULL; /* the flag wins over PICKET_TOKEN */
-        return 1;
-    case PK_OPT_INSECURE_PLAINTEXT:
-        o->insecure_plaintext = 1;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 void pk_warn_plaintext(const char *prog)
 {
     fprintf(stderr,

@@ -6,7 +6,6 @@
 #ifndef PK_AUTH_H
 #define PK_AUTH_H
 
-#include <getopt.h>
 #include <stddef.h>
 
 enum pk_role {
@@ -74,34 +73,9 @@ struct pk_tls_opts {
     int insecure_plaintext;
 };
 
-/* getopt_long codes of the shared flags; mains add PK_TLS_LONG_OPTIONS to their table. */
-enum {
-    PK_OPT_TLS_CA = 0x1000,
-    PK_OPT_TLS_CERT,
-    PK_OPT_TLS_KEY,
-    PK_OPT_TOKEN_FILE,
-    PK_OPT_INSECURE_PLAINTEXT,
-};
-#define PK_TLS_LONG_OPTIONS                                                                              \
-    {"tls-ca", required_argument, NULL, PK_OPT_TLS_CA}, {"tls-cert", required_argument, NULL, PK_OPT_TLS_CERT}, \
-        {"tls-key", required_argument, NULL, PK_OPT_TLS_KEY},                                             \
-        {"token-file", required_argument, NULL, PK_OPT_TOKEN_FILE},                                       \
-        {"insecure-plaintext", no_argument, NULL, PK_OPT_INSECURE_PLAINTEXT}
-
-/* Help text of the client flags (probe, picketctl). */
-#define PK_TLS_CLIENT_USAGE                                                                                     \
-    "  --tls-ca FILE        CA certificate the collector's certificate must chain to (env PICKET_TLS_CA)\n"   \
-    "  --tls-cert FILE      client certificate, CN probe:NAME, read:WHO or write:WHO (env PICKET_TLS_CERT)\n" \
-    "  --tls-key FILE       its private key (env PICKET_TLS_KEY)\n"                                          \
-    "  --token-file FILE    bearer token instead of a client certificate (env PICKET_TOKEN_FILE,\n"          \
-    "                       or the token itself in PICKET_TOKEN); still needs --tls-ca\n"                   \
-    "  --insecure-plaintext no TLS, no credentials: development only (warns at every start)\n"
-
 /* Defaults from PICKET_TLS_CA, PICKET_TLS_CERT, PICKET_TLS_KEY, PICKET_TOKEN_FILE,
  * PICKET_TOKEN. --insecure-plaintext has no variable: it must be explicit. */
 void pk_tls_opts_from_env(struct pk_tls_opts *o);
-/* Applies one getopt code; 1 when it was a TLS flag, 0 otherwise. */
-int pk_tls_opts_flag(struct pk_tls_opts *o, int code, const char *arg);
 
 /* Loaded client material: PEM strings and token, owned (pk_tls_client_free). */
 struct pk_tls_client {

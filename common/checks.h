@@ -66,6 +66,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check_meta.h"
+
 struct pk_kv {
     char *key;
     char *value;
@@ -389,5 +391,8 @@ int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b)
 /* "500ms", "30s", "1m", "2h", combinations like "1m30s", or a plain integer
  * meaning seconds. 0 with *ms set, or -1 (and *ms untouched) when malformed. */
 int pk_parse_duration_ms(const char *s, int64_t *ms);
+
+/* The budgets and SLO of c as the wire and the store carry them (check_meta.h). */
+struct pk_check_meta pk_check_meta_of(const struct pk_check *c);
 
 #endif

@@ -597,36 +597,28 @@ static int file_string_list(struct yaml_doc *f, const yaml_node_t *n, const char
     return 0;
 }
 
-static int file_labels(struct yaml_doc *f, const yaml_node_t *n, struct pk_probe_config *into)
+/* A mapping of strings (what: 'labels' or 'vars'), each pair given to add. */
+static int file_string_map(struct yaml_doc *f, const yaml_node_t *n, struct pk_probe_config *into, const char *what,
+                           int (*add)(struct pk_probe_config *c, const char *key, const char *value, char *err,
+                                      size_t errlen))
 {
     char reason[512];
     if (n->type != YAML_MAPPING_NODE)
-        return yaml_doc_fail(f, n, "'labels' must be a mapping of strings");
+        return yaml_doc_fail(f, n, "'%s' must be a mapping of strings", what);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_doc_node(f, p->key), *v = yaml_doc_node(f, p->value);
         const char *ks = scalar_text(k), *vs = scalar_text(v);
         if (!ks || !vs)
-            return yaml_doc_fail(f, ks ? v : k, "'labels' must be a mapping of strings");
-        if (add_label(into, ks, vs, reason, sizeof reason) < 0)
+            return yaml_doc_fail(f, ks ? v : k, "'%s' must be a mapping of strings", what);
+        if (add(into, ks, vs, reason, sizeof reason) < 0)
             return yaml_doc_fail(f, k, "%s", reason);
     }
     return 0;
 }
 
-static int file_vars(struct yaml_doc *f, const yaml_node_t *n, struct pk_probe_config *into)
+static int put_var_pair(struct pk_probe_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
-    char reason[512];
-    if (n->type != YAML_MAPPING_NODE)
-        return yaml_doc_fail(f, n, "'vars' must be a mapping of strings");
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_doc_node(f, p->key), *v = yaml_doc_node(f, p->value);
-        const char *ks = scalar_text(k), *vs = scalar_text(v);
-        if (!ks || !vs)
-            return yaml_doc_fail(f, ks ? v : k, "'vars' must be a mapping of strings");
-        if (put_var(into, ks, strlen(ks), vs, reason, sizeof reason) < 0)
-            return yaml_doc_fail(f, k, "%s", reason);
-    }
-    return 0;
+    return put_var(c, key, strlen(key), value, err, errlen);
 }
 
 static int file_text(struct yaml_doc *f, const yaml_node_t *n, const char *key, char *dst, size_t size)
@@ -674,7 +666,7 @@ static int parse_config(struct yaml_doc *f, const char *base_dir, struct layer *
             l->has_region = 1;
             break;
         case 2:
-            rc = file_labels(f, v, &l->v);
+            rc = file_string_map(f, v, &l->v, "labels", add_label);
             l->has_labels = 1;
             break;
         case 3:
@@ -692,7 +684,7 @@ static int parse_config(struct yaml_doc *f, const char *base_dir, struct layer *
             rc = file_int(f, v, key, 1, 60000, &l->v.flush_ms);
             break;
         case 8:
-            rc = file_vars(f, v, &l->v);
+            rc = file_string_map(f, v, &l->v, "vars", put_var_pair);
             break;
         case 9:
             rc = file_text(f, v, key, l->v.spool_dir, sizeof l->v.spool_dir);

@@ -33,8 +33,8 @@
  *   headers: render the body first, then pass it as `body` so a header can sign
  *     it ({{hmac_sha256_hex(secret, body)}}).
  *   flow: pass the captures of earlier steps; later entries win on equal names.
- * The issue-3 mirror field pk_check.body for a FORM request holds url-encoded
- * text with {{...}} spans left verbatim (rendered RAW, values are not encoded).
+ * A FORM request's stored body holds url-encoded text with {{...}} spans left
+ * verbatim (rendered RAW, values are not encoded).
  * When *used_secret is set, the rendered text holds a secret: do not log it or
  * put it in a result message. Thread-safe; no global state. */
 #ifndef PK_TEMPLATE_H

@@ -380,13 +380,16 @@ static json_object *json_trend_figure(const Picket__V1__TrendFigure *f)
     if (!f)
         return o;
     json_object_object_add(o, "points", json_object_new_int64(f->points));
-    json_object_object_add(o, "median", jnum(f->median));
-    json_object_object_add(o, "slope_per_day", jnum(f->slope_per_day));
-    json_object_object_add(o, "lo_per_day", jnum(f->lo_per_day));
-    json_object_object_add(o, "hi_per_day", jnum(f->hi_per_day));
-    json_object_object_add(o, "pct_per_day", jnum(f->pct_per_day));
-    json_object_object_add(o, "pct_lo", jnum(f->pct_lo));
-    json_object_object_add(o, "pct_hi", jnum(f->pct_hi));
+    const struct {
+        const char *key;
+        double value;
+    } figures[] = {
+        {"median", f->median},         {"slope_per_day", f->slope_per_day}, {"lo_per_day", f->lo_per_day},
+        {"hi_per_day", f->hi_per_day}, {"pct_per_day", f->pct_per_day},     {"pct_lo", f->pct_lo},
+        {"pct_hi", f->pct_hi},
+    };
+    for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++)
+        json_object_object_add(o, figures[i].key, jnum(figures[i].value));
     json_object_object_add(o, "direction", f->direction[0] ? json_object_new_string(f->direction) : NULL);
     return o;
 }
@@ -871,6 +874,25 @@ static void csv_burns(Picket__V1__SloBurn **burns, size_t n)
     printf(",%d", firing);
 }
 
+/* The CSV columns service..burn_30m of a check's or a group's SLO (the messages
+ * differ in type but share these fields). */
+static void csv_slo_figures(const char *service, double target, int64_t window_us, int64_t good, int64_t bad,
+                            double error_budget, double budget_left, double budget_left_min,
+                            Picket__V1__SloBurn **burns, size_t n_burns)
+{
+    query_csv_str(stdout, service);
+    printf(",%.17g,%.0f,%lld,%lld,", target, (double)window_us / 1e6, (long long)good, (long long)bad);
+    query_csv_num(stdout, error_budget);
+    putchar(',');
+    query_csv_num(stdout, budget_left);
+    putchar(',');
+    query_csv_num(stdout, budget_left_min);
+    csv_burns(burns, n_burns);
+}
+#define CSV_SLO_FIGURES(m)                                                                                           \
+    csv_slo_figures((m)->service, (m)->target, (m)->window_us, (m)->good, (m)->bad, (m)->error_budget,               \
+                    (m)->budget_left, (m)->budget_left_min, (m)->burns, (m)->n_burns)
+
 /* The group SLO table (slo and report). */
 void query_print_group_slos(Picket__V1__GroupSlo **groups, size_t n)
 {
@@ -906,15 +928,7 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         for (size_t i = 0; i < r->n_groups; i++) {
             const Picket__V1__GroupSlo *g = r->groups[i];
             putchar(',');
-            query_csv_str(stdout, g->service);
-            printf(",%.17g,%.0f,%lld,%lld,", g->target, (double)g->window_us / 1e6, (long long)g->good,
-                   (long long)g->bad);
-            query_csv_num(stdout, g->error_budget);
-            putchar(',');
-            query_csv_num(stdout, g->budget_left);
-            putchar(',');
-            query_csv_num(stdout, g->budget_left_min);
-            csv_burns(g->burns, g->n_burns);
+            CSV_SLO_FIGURES(g);
             putchar(',');
             query_csv_str(stdout, g->name);
             putchar('\n');
@@ -937,15 +951,7 @@ static void out_slo(const Picket__V1__SloResponse *r, enum format fmt)
         if (fmt == CSV) {
             query_csv_str(stdout, s->check_name);
             putchar(',');
-            query_csv_str(stdout, s->service);
-            printf(",%.17g,%.0f,%lld,%lld,", s->target, (double)s->window_us / 1e6, (long long)s->good,
-                   (long long)s->bad);
-            query_csv_num(stdout, s->error_budget);
-            putchar(',');
-            query_csv_num(stdout, s->budget_left);
-            putchar(',');
-            query_csv_num(stdout, s->budget_left_min);
-            csv_burns(s->burns, s->n_burns);
+            CSV_SLO_FIGURES(s);
             printf(",\n");
             continue;
         }

@@ -760,11 +760,7 @@ static int run_daemon(struct pk_probe_config *cfg_in, const char *metrics_listen
         infos[i].target = set.checks[i].target;
         infos[i].interval_ms = set.checks[i].interval_ms;
         infos[i].service = set.checks[i].service;
-        infos[i].budget_p50_ms = set.checks[i].budgets.p50_ms;
-        infos[i].budget_p95_ms = set.checks[i].budgets.p95_ms;
-        infos[i].budget_p99_ms = set.checks[i].budgets.p99_ms;
-        infos[i].slo_target_percent = set.checks[i].slo.target_percent;
-        infos[i].slo_window_ms = set.checks[i].slo.window_ms;
+        infos[i].meta = pk_check_meta_of(&set.checks[i]);
     }
     struct uplink_config ucfg = {
         .collectors = (const char *const *)cfg.collectors,

@@ -139,11 +139,7 @@ struct uplink *uplink_start(const struct uplink_config *cfg, char *err, size_t e
         u->checks[i].target = dup_or_empty(cfg->checks[i].target);
         u->checks[i].interval_ms = cfg->checks[i].interval_ms;
         u->checks[i].service = dup_or_empty(cfg->checks[i].service);
-        u->checks[i].budget_p50_ms = cfg->checks[i].budget_p50_ms;
-        u->checks[i].budget_p95_ms = cfg->checks[i].budget_p95_ms;
-        u->checks[i].budget_p99_ms = cfg->checks[i].budget_p99_ms;
-        u->checks[i].slo_target_percent = cfg->checks[i].slo_target_percent;
-        u->checks[i].slo_window_ms = cfg->checks[i].slo_window_ms;
+        u->checks[i].meta = cfg->checks[i].meta;
     }
     u->probe_name = dup_or_empty(cfg->probe_name);
     u->region = dup_or_empty(cfg->region);
@@ -352,11 +348,11 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
         checks[i].target = (char *)u->checks[i].target;
         checks[i].interval_ms = u->checks[i].interval_ms;
         checks[i].service = (char *)u->checks[i].service;
-        checks[i].budget_p50_ms = u->checks[i].budget_p50_ms;
-        checks[i].budget_p95_ms = u->checks[i].budget_p95_ms;
-        checks[i].budget_p99_ms = u->checks[i].budget_p99_ms;
-        checks[i].slo_target_percent = u->checks[i].slo_target_percent;
-        checks[i].slo_window_ms = u->checks[i].slo_window_ms;
+        checks[i].budget_p50_ms = u->checks[i].meta.budget_p50_ms;
+        checks[i].budget_p95_ms = u->checks[i].meta.budget_p95_ms;
+        checks[i].budget_p99_ms = u->checks[i].meta.budget_p99_ms;
+        checks[i].slo_target_percent = u->checks[i].meta.slo_target_percent;
+        checks[i].slo_window_ms = u->checks[i].meta.slo_window_ms;
         check_ptrs[i] = &checks[i];
     }
     req.n_labels = u->n_labels;
@@ -455,39 +451,41 @@ static int send_pack(struct conn *c, const ProtobufCMessage *msg)
     return rc;
 }
 
-/* Runs one stream until it ends or the uplink stops. Returns 1 if it ever got an
- * ack or heartbeat (a healthy session), 0 otherwise. */
-static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, const char *address)
+/* Creates the Connect call on its own queue and starts its first two batches:
+ * metadata both ways, and the status the call ends with. */
+static void stream_open(struct conn *c, grpc_channel *ch)
 {
-    struct conn c;
-    memset(&c, 0, sizeof c);
-    c.send_tag.kind = T_SEND;
-    c.recv_tag.kind = T_RECV;
-    c.status_tag.kind = T_STATUS;
-    c.start_tag.kind = T_START;
-    c.details = grpc_empty_slice();
-    grpc_metadata_array_init(&c.initial_md);
-    grpc_metadata_array_init(&c.trailing_md);
-    c.cq = grpc_completion_queue_create_for_next(NULL);
+    memset(c, 0, sizeof *c);
+    c->send_tag.kind = T_SEND;
+    c->recv_tag.kind = T_RECV;
+    c->status_tag.kind = T_STATUS;
+    c->start_tag.kind = T_START;
+    c->details = grpc_empty_slice();
+    grpc_metadata_array_init(&c->initial_md);
+    grpc_metadata_array_init(&c->trailing_md);
+    c->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_slice method = grpc_slice_from_static_string(CONNECT_PATH);
-    c.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, c.cq, method, NULL,
-                                      gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    int healthy = 0;
+    c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, method, NULL,
+                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[1].data.recv_initial_metadata.recv_initial_metadata = &c.initial_md;
-    grpc_call_start_batch(c.call, ops, 2, &c.start_tag, NULL);
-    c.start_pending = 1;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+    grpc_call_start_batch(c->call, ops, 2, &c->start_tag, NULL);
+    c->start_pending = 1;
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.status = &c.status;
-    ops[0].data.recv_status_on_client.status_details = &c.details;
-    ops[0].data.recv_status_on_client.trailing_metadata = &c.trailing_md;
-    grpc_call_start_batch(c.call, ops, 1, &c.status_tag, NULL);
+    ops[0].data.recv_status_on_client.status = &c->status;
+    ops[0].data.recv_status_on_client.status_details = &c->details;
+    ops[0].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+    grpc_call_start_batch(c->call, ops, 1, &c->status_tag, NULL);
+}
 
+/* Sends Hello and posts the first receive. */
+static void stream_hello(struct uplink *u, struct conn *c, int64_t probe_id)
+{
     Picket__V1__Hello hello = PICKET__V1__HELLO__INIT;
     hello.probe_id = probe_id;
     hello.probe_name = u->probe_name;
@@ -495,12 +493,161 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
     Picket__V1__ProbeMessage hm = PICKET__V1__PROBE_MESSAGE__INIT;
     hm.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HELLO;
     hm.hello = &hello;
-    send_pack(&c, &hm.base);
-    conn_recv(&c);
-    c.last_heard_mono_us = pk_mono_us();
+    send_pack(c, &hm.base);
+    conn_recv(c);
+    c->last_heard_mono_us = pk_mono_us();
     /* The first heartbeat goes right after Hello: the collector learns the
      * spool's backlog and any drops at once, not a heartbeat interval later. */
-    c.last_heartbeat_mono_us = c.last_heard_mono_us - (int64_t)u->heartbeat_ms * 1000;
+    c->last_heartbeat_mono_us = c->last_heard_mono_us - (int64_t)u->heartbeat_ms * 1000;
+}
+
+/* With no send in flight, sends the next thing due, in order of priority: the
+ * answer to a check set, a heartbeat, a batch of results within the window. */
+static void stream_send_next(struct uplink *u, struct conn *c, int64_t now)
+{
+    if (c->checks_ack_pending) {
+        Picket__V1__CheckSetAck ack = PICKET__V1__CHECK_SET_ACK__INIT;
+        ack.version = c->checks_ack_version;
+        ack.accepted = c->checks_ack_accepted;
+        ack.error = c->checks_ack_error;
+        Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
+        m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_CHECKS_ACK;
+        m.checks_ack = &ack;
+        send_pack(c, &m.base);
+        c->checks_ack_pending = 0;
+    } else if (now - c->last_heartbeat_mono_us >= (int64_t)u->heartbeat_ms * 1000) {
+        struct uplink_stats st;
+        uplink_get_stats(u, &st);
+        Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
+        hb.sent_at_us = pk_now_us();
+        hb.pending_results = st.pending;
+        hb.dropped_results = st.dropped;
+        hb.spool_bytes = st.spool_bytes;
+        Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
+        m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT;
+        m.heartbeat = &hb;
+        send_pack(c, &m.base);
+        c->last_heartbeat_mono_us = now;
+    } else if (c->batches_unacked < u->window_batches) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        uint64_t last_seq = 0;
+        if (take_batch(u, &buf, &len, &last_seq)) {
+            conn_send(c, buf, len);
+            free(buf);
+            c->batches_unacked++;
+            c->last_batch_end_seq = last_seq;
+        }
+    }
+}
+
+/* Central assignment: the probe swaps (or refuses) the check set and the next
+ * send says which. */
+static void on_check_set(struct uplink *u, struct conn *c, const Picket__V1__CheckSet *set)
+{
+    size_t n = set->n_documents;
+    const char **origins = calloc(n ? n : 1, sizeof *origins);
+    const char **docs = calloc(n ? n : 1, sizeof *docs);
+    c->checks_ack_error[0] = '\0';
+    int ok = origins && docs;
+    for (size_t i = 0; ok && i < n; i++) {
+        origins[i] = set->documents[i]->origin;
+        docs[i] = set->documents[i]->yaml;
+    }
+    ok = ok && u->on_checks(set->version, origins, docs, n, u->checks_user, c->checks_ack_error,
+                            sizeof c->checks_ack_error) == 0;
+    if (ok)
+        atomic_store(&u->checks_version, set->version);
+    c->checks_ack_version = set->version;
+    c->checks_ack_accepted = ok;
+    c->checks_ack_pending = 1;
+    free(origins);
+    free(docs);
+}
+
+/* One message from the collector. Returns 1 if it shows a healthy session (an ack
+ * or a heartbeat), else 0. */
+static int on_collector_message(struct uplink *u, struct conn *c, const Picket__V1__CollectorMessage *m)
+{
+    if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK) {
+        on_ack(u, m->ack->committed_sequence);
+        /* Acks are cumulative: count what is still outstanding. */
+        if (m->ack->committed_sequence >= c->last_batch_end_seq)
+            c->batches_unacked = 0;
+        else if (c->batches_unacked > 0)
+            c->batches_unacked--;
+        return 1;
+    }
+    if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT)
+        return 1;
+    if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_CHECKS && u->on_checks)
+        on_check_set(u, c, m->checks);
+    return 0;
+}
+
+/* A completed receive: decodes and handles the message and posts the next
+ * receive unless the call is being cancelled. Returns 1 for a healthy session. */
+static int on_received(struct uplink *u, struct conn *c, int success, int cancelled)
+{
+    c->recv_pending = 0;
+    grpc_byte_buffer *bb = c->recv_buf;
+    c->recv_buf = NULL;
+    if (!success || !bb)
+        return 0; /* the stream is ending; the status follows */
+    size_t len = 0;
+    uint8_t *data = rpc_buffer_read(bb, &len);
+    grpc_byte_buffer_destroy(bb);
+    Picket__V1__CollectorMessage *m = data ? picket__v1__collector_message__unpack(NULL, len, data) : NULL;
+    free(data);
+    c->last_heard_mono_us = pk_mono_us();
+    int healthy = 0;
+    if (m) {
+        healthy = on_collector_message(u, c, m);
+        picket__v1__collector_message__free_unpacked(m, NULL);
+    }
+    if (!cancelled)
+        conn_recv(c);
+    return healthy;
+}
+
+/* Cancels the call, drains what is still pending before destroying the queue,
+ * and says why the stream ended unless the uplink is stopping. */
+static void stream_close(struct uplink *u, struct conn *c, const char *address)
+{
+    grpc_call_cancel(c->call, NULL);
+    grpc_call_unref(c->call);
+    grpc_completion_queue_shutdown(c->cq);
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+    }
+    grpc_completion_queue_destroy(c->cq);
+    if (c->send_buf)
+        grpc_byte_buffer_destroy(c->send_buf);
+    if (c->recv_buf)
+        grpc_byte_buffer_destroy(c->recv_buf);
+    if (!atomic_load(&u->stopping)) {
+        char q[600];
+        char details[400];
+        snprintf(details, sizeof details, "%.*s", (int)GRPC_SLICE_LENGTH(c->details),
+                 (const char *)GRPC_SLICE_START_PTR(c->details));
+        PK_WARN("uplink", "stream ended", "collector=%s status=%d details=%s", address, (int)c->status,
+                pk_log_q(q, sizeof q, details));
+    }
+    grpc_slice_unref(c->details);
+    grpc_metadata_array_destroy(&c->initial_md);
+    grpc_metadata_array_destroy(&c->trailing_md);
+}
+
+/* Runs one stream until it ends or the uplink stops. Returns 1 if it ever got an
+ * ack or heartbeat (a healthy session), 0 otherwise. */
+static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, const char *address)
+{
+    struct conn c;
+    stream_open(&c, ch);
+    int healthy = 0;
+    stream_hello(u, &c, probe_id);
     atomic_store(&u->connected, 1);
 
     int cancelled = 0;
@@ -519,42 +666,8 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
             grpc_call_cancel(c.call, NULL);
             cancelled = 1;
         }
-        if (!cancelled && !c.send_inflight) {
-            if (c.checks_ack_pending) {
-                Picket__V1__CheckSetAck ack = PICKET__V1__CHECK_SET_ACK__INIT;
-                ack.version = c.checks_ack_version;
-                ack.accepted = c.checks_ack_accepted;
-                ack.error = c.checks_ack_error;
-                Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
-                m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_CHECKS_ACK;
-                m.checks_ack = &ack;
-                send_pack(&c, &m.base);
-                c.checks_ack_pending = 0;
-            } else if (now - c.last_heartbeat_mono_us >= (int64_t)u->heartbeat_ms * 1000) {
-                struct uplink_stats st;
-                uplink_get_stats(u, &st);
-                Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
-                hb.sent_at_us = pk_now_us();
-                hb.pending_results = st.pending;
-                hb.dropped_results = st.dropped;
-                hb.spool_bytes = st.spool_bytes;
-                Picket__V1__ProbeMessage m = PICKET__V1__PROBE_MESSAGE__INIT;
-                m.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HEARTBEAT;
-                m.heartbeat = &hb;
-                send_pack(&c, &m.base);
-                c.last_heartbeat_mono_us = now;
-            } else if (c.batches_unacked < u->window_batches) {
-                uint8_t *buf = NULL;
-                size_t len = 0;
-                uint64_t last_seq = 0;
-                if (take_batch(u, &buf, &len, &last_seq)) {
-                    conn_send(&c, buf, len);
-                    free(buf);
-                    c.batches_unacked++;
-                    c.last_batch_end_seq = last_seq;
-                }
-            }
-        }
+        if (!cancelled && !c.send_inflight)
+            stream_send_next(u, &c, now);
         grpc_event ev = grpc_completion_queue_next(
             c.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(10, GPR_TIMESPAN)), NULL);
         if (ev.type == GRPC_QUEUE_TIMEOUT)
@@ -573,86 +686,16 @@ static int run_stream(struct uplink *u, grpc_channel *ch, int64_t probe_id, cons
                 c.send_buf = NULL;
             }
             break;
-        case T_RECV: {
-            c.recv_pending = 0;
-            grpc_byte_buffer *bb = c.recv_buf;
-            c.recv_buf = NULL;
-            if (!ev.success || !bb)
-                break; /* the stream is ending; the status follows */
-            size_t len = 0;
-            uint8_t *data = rpc_buffer_read(bb, &len);
-            grpc_byte_buffer_destroy(bb);
-            Picket__V1__CollectorMessage *m = data ? picket__v1__collector_message__unpack(NULL, len, data) : NULL;
-            free(data);
-            c.last_heard_mono_us = pk_mono_us();
-            if (m) {
-                if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_ACK) {
-                    on_ack(u, m->ack->committed_sequence);
-                    healthy = 1;
-                    /* Acks are cumulative: count what is still outstanding. */
-                    if (m->ack->committed_sequence >= c.last_batch_end_seq)
-                        c.batches_unacked = 0;
-                    else if (c.batches_unacked > 0)
-                        c.batches_unacked--;
-                } else if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_HEARTBEAT) {
-                    healthy = 1;
-                } else if (m->kind_case == PICKET__V1__COLLECTOR_MESSAGE__KIND_CHECKS && u->on_checks) {
-                    /* Central assignment: the probe swaps (or refuses) and we say which. */
-                    size_t n = m->checks->n_documents;
-                    const char **origins = calloc(n ? n : 1, sizeof *origins);
-                    const char **docs = calloc(n ? n : 1, sizeof *docs);
-                    c.checks_ack_error[0] = '\0';
-                    int ok = origins && docs;
-                    for (size_t i = 0; ok && i < n; i++) {
-                        origins[i] = m->checks->documents[i]->origin;
-                        docs[i] = m->checks->documents[i]->yaml;
-                    }
-                    ok = ok && u->on_checks(m->checks->version, origins, docs, n, u->checks_user, c.checks_ack_error,
-                                            sizeof c.checks_ack_error) == 0;
-                    if (ok)
-                        atomic_store(&u->checks_version, m->checks->version);
-                    c.checks_ack_version = m->checks->version;
-                    c.checks_ack_accepted = ok;
-                    c.checks_ack_pending = 1;
-                    free(origins);
-                    free(docs);
-                }
-                picket__v1__collector_message__free_unpacked(m, NULL);
-            }
-            if (!cancelled)
-                conn_recv(&c);
+        case T_RECV:
+            if (on_received(u, &c, ev.success, cancelled))
+                healthy = 1;
             break;
-        }
         case T_STATUS:
             c.status_done = 1;
             break;
         }
     }
-    /* Drain what is still pending on this call before destroying the queue. */
-    grpc_call_cancel(c.call, NULL);
-    grpc_call_unref(c.call);
-    grpc_completion_queue_shutdown(c.cq);
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_next(c.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN)
-            break;
-    }
-    grpc_completion_queue_destroy(c.cq);
-    if (c.send_buf)
-        grpc_byte_buffer_destroy(c.send_buf);
-    if (c.recv_buf)
-        grpc_byte_buffer_destroy(c.recv_buf);
-    if (!atomic_load(&u->stopping)) {
-        char q[600];
-        char details[400];
-        snprintf(details, sizeof details, "%.*s", (int)GRPC_SLICE_LENGTH(c.details),
-                 (const char *)GRPC_SLICE_START_PTR(c.details));
-        PK_WARN("uplink", "stream ended", "collector=%s status=%d details=%s", address, (int)c.status,
-                pk_log_q(q, sizeof q, details));
-    }
-    grpc_slice_unref(c.details);
-    grpc_metadata_array_destroy(&c.initial_md);
-    grpc_metadata_array_destroy(&c.trailing_md);
+    stream_close(u, &c, address);
     atomic_store(&u->connected, 0);
     return healthy;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check_meta.h"
 #include "checks.h"
 #include "result.h"
 
@@ -21,9 +22,7 @@ struct uplink_check_info {
     int64_t interval_ms;
     /* analytics metadata (docs/CHECKS.md): NULL / 0 when not given */
     const char *service;
-    int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms;
-    double slo_target_percent;
-    int64_t slo_window_ms;
+    struct pk_check_meta meta;
 };
 
 struct uplink_config {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 #define ALERT_LEADER_LOCK_SQL "SELECT pg_try_advisory_lock(112410397255029)"
 #define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
@@ -38,24 +38,16 @@ static const struct store_col round_cols[] = {
 int store_alert_rounds(struct store *s, int64_t since_us, struct store_alert_round **rows, size_t *n, char *err,
                        size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
     char since[32];
     snprintf(since, sizeof since, "%" PRId64, since_us);
     const char *params[] = {since};
-    PGresult *r = st_run(s,
-                         "SELECT c.name AS check_name, p.region, " US_OF("r.started_at") " AS at_us, r.outcome, "
-                         "coalesce(r.total_us, -1) AS total_us "
-                         "FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "
-                         "WHERE r.started_at >= " TS_FROM_US(1) " ORDER BY c.name COLLATE \"C\", r.started_at",
-                         1, params, PGRES_TUPLES_OK, "alerts: reading recent results", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "alerts", round_cols, sizeof round_cols / sizeof round_cols[0], sizeof **rows,
-                             (void **)rows, n, err, errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT c.name AS check_name, p.region, " US_OF("r.started_at") " AS at_us, r.outcome, "
+        "coalesce(r.total_us, -1) AS total_us "
+        "FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "
+        "WHERE r.started_at >= " TS_FROM_US(1) " ORDER BY c.name COLLATE \"C\", r.started_at",
+        1, params, "alerts: reading recent results", "alerts", round_cols, STORE_NCOLS(round_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 #define STATE_COL(field, name, type) STORE_COL(struct store_alert_state, field, name, type)
@@ -77,22 +69,14 @@ static const struct store_col state_cols[] = {
 
 int store_alert_states(struct store *s, struct store_alert_state **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
-    PGresult *r = st_run(s,
-                         "SELECT rule, subject, firing, " US_OF("since") " AS since_us, " US_OF("last_change")
-                         " AS last_change_us, flips, " US_OF("flap_window_start") " AS flap_window_start_us, "
-                         "flapping, coalesce(" US_OF("last_notified") ", 0) AS last_notified_us, notified_firing, "
-                         "value IS NOT NULL AS has_value, coalesce(value, 0) AS value, "
-                         "coalesce(summary, '') AS summary FROM alert_state ORDER BY rule, subject",
-                         0, NULL, PGRES_TUPLES_OK, "alerts: reading alert state", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "alerts", state_cols, sizeof state_cols / sizeof state_cols[0], sizeof **rows,
-                             (void **)rows, n, err, errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT rule, subject, firing, " US_OF("since") " AS since_us, " US_OF("last_change")
+        " AS last_change_us, flips, " US_OF("flap_window_start") " AS flap_window_start_us, "
+        "flapping, coalesce(" US_OF("last_notified") ", 0) AS last_notified_us, notified_firing, "
+        "value IS NOT NULL AS has_value, coalesce(value, 0) AS value, "
+        "coalesce(summary, '') AS summary FROM alert_state ORDER BY rule, subject",
+        0, NULL, "alerts: reading alert state", "alerts", state_cols, STORE_NCOLS(state_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 int store_alert_save(struct store *s, const struct store_alert_state *st, const struct store_outbox_new *ev, size_t n,
@@ -151,23 +135,15 @@ static const struct store_col outbox_cols[] = {
 
 int store_outbox_due(struct store *s, int limit, struct store_outbox_row **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *params[] = {lim};
-    PGresult *r = st_run(s,
-                         "SELECT id, receiver, event_key, payload::text AS payload, attempts, group_key "
-                         "FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt <= now() "
-                         "ORDER BY id LIMIT $1::int",
-                         1, params, PGRES_TUPLES_OK, "alerts: reading the outbox", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "alerts", outbox_cols, sizeof outbox_cols / sizeof outbox_cols[0], sizeof **rows,
-                             (void **)rows, n, err, errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT id, receiver, event_key, payload::text AS payload, attempts, group_key "
+        "FROM alert_outbox WHERE delivered_at IS NULL AND next_attempt <= now() "
+        "ORDER BY id LIMIT $1::int",
+        1, params, "alerts: reading the outbox", "alerts", outbox_cols, STORE_NCOLS(outbox_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 void store_outbox_free(struct store_outbox_row *rows, size_t n)

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/buf.h"
-#include "../../common/pk_error.h"
+#include "buf.h"
+#include "pk_error.h"
 
 /* The probe's region and labels decide; the same rule as pk_check_selects. */
 #define SELECTS_PROBE "(cardinality(c.regions) = 0 OR p.region = ANY (c.regions)) AND p.labels @> c.labels"
@@ -39,8 +39,7 @@ static int stage_check(struct store *s, const struct store_assign_check *c, size
     snprintf(pos, sizeof pos, "%zu", position);
     snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
     /* The same NULL rules as Register (store_set_probe_checks). */
-    st_meta_params(&meta, c->service, c->budget_p50_ms, c->budget_p95_ms, c->budget_p99_ms, c->slo_target_percent,
-                   c->slo_window_ms);
+    st_meta_params(&meta, c->service, &c->meta);
     int rc = -1;
     const char *params[] = {c->name,        index,           pos,         c->definition,  keys,          regions,
                             labels,         c->type,         c->target,   interval,       meta.v[0],     meta.v[1],

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/log.h"
-#include "../../common/pk_error.h"
+#include "log.h"
+#include "pk_error.h"
 
 /* ------------------------------------------------------------------ errors */
 

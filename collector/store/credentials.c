@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/buf.h"
-#include "../../common/pk_error.h"
+#include "buf.h"
+#include "pk_error.h"
 
 static int is_hash_hex(const char *h)
 {

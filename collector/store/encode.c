@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../../common/buf.h"
+#include "buf.h"
 
 #define METRICS_JSON_MAX 4096
 

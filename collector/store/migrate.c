@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/log.h"
-#include "../../common/pk_error.h"
-#include "../migrations.h"
+#include "log.h"
+#include "migrations.h"
+#include "pk_error.h"
 
 /* pg_advisory_xact_lock key shared by every collector that migrates: "picket". */
 #define MIGRATION_LOCK_SQL "SELECT pg_advisory_xact_lock(112410397255028)"

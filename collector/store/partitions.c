@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 void store_set_rollups(struct store *s, int on) { s->rollups_off = !on; }
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
                        uint64_t *committed_seq, char *err, size_t errlen)
@@ -42,9 +42,11 @@ out:
     return rc;
 }
 
-void st_meta_params(struct meta_params *m, const char *service, int64_t p50_ms, int64_t p95_ms, int64_t p99_ms,
-                    double slo_target_percent, int64_t slo_window_ms)
+void st_meta_params(struct meta_params *m, const char *service, const struct pk_check_meta *meta)
 {
+    int64_t p50_ms = meta->budget_p50_ms, p95_ms = meta->budget_p95_ms, p99_ms = meta->budget_p99_ms;
+    double slo_target_percent = meta->slo_target_percent;
+    int64_t slo_window_ms = meta->slo_window_ms;
     snprintf(m->p50, sizeof m->p50, "%" PRId64, p50_ms);
     snprintf(m->p95, sizeof m->p95, "%" PRId64, p95_ms);
     snprintf(m->p99, sizeof m->p99, "%" PRId64, p99_ms);
@@ -97,8 +99,7 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
         const struct store_check_info *c = sorted[i];
         snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
         struct meta_params meta;
-        st_meta_params(&meta, c->service, c->budget_p50_ms, c->budget_p95_ms, c->budget_p99_ms,
-                       c->slo_target_percent, c->slo_window_ms);
+        st_meta_params(&meta, c->service, &c->meta);
         const char *params[] = {c->name,   c->type,   c->target, c->interval_ms > 0 ? interval : NULL,
                                 meta.v[0], meta.v[1], meta.v[2], meta.v[3],
                                 meta.v[4], meta.v[5]};
@@ -216,21 +217,13 @@ static const struct store_col probe_cols[] = {
 
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
-    PGresult *r = st_run(s,
-                         "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
-                         "pending_results, dropped_results, spool_bytes, committed_seq, checks_version, "
-                         "checks_refused_version, checks_error FROM probes "
-                         "ORDER BY name COLLATE \"C\"",
-                         0, NULL, PGRES_TUPLES_OK, "status: reading probes", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "status", probe_cols, sizeof probe_cols / sizeof probe_cols[0], sizeof **rows,
-                             (void **)rows, n, err, errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT name, region, (extract(epoch FROM last_seen) * 1000000)::bigint AS last_seen_us, "
+        "pending_results, dropped_results, spool_bytes, committed_seq, checks_version, "
+        "checks_refused_version, checks_error FROM probes "
+        "ORDER BY name COLLATE \"C\"",
+        0, NULL, "status: reading probes", "status", probe_cols, STORE_NCOLS(probe_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 #define META_COL(field, name, type) STORE_COL(struct store_check_meta, field, name, type)
@@ -239,30 +232,22 @@ static const struct store_col check_meta_cols[] = {
     META_COL(type, "type", STORE_COL_TEXT),
     META_COL(service, "service", STORE_COL_TEXT),
     META_COL(interval_ms, "interval_ms", STORE_COL_I64),
-    META_COL(budget_p50_ms, "budget_p50_ms", STORE_COL_I64),
-    META_COL(budget_p95_ms, "budget_p95_ms", STORE_COL_I64),
-    META_COL(budget_p99_ms, "budget_p99_ms", STORE_COL_I64),
-    META_COL(slo_target_percent, "slo_target_percent", STORE_COL_DOUBLE),
-    META_COL(slo_window_ms, "slo_window_ms", STORE_COL_I64),
+    META_COL(meta.budget_p50_ms, "budget_p50_ms", STORE_COL_I64),
+    META_COL(meta.budget_p95_ms, "budget_p95_ms", STORE_COL_I64),
+    META_COL(meta.budget_p99_ms, "budget_p99_ms", STORE_COL_I64),
+    META_COL(meta.slo_target_percent, "slo_target_percent", STORE_COL_DOUBLE),
+    META_COL(meta.slo_window_ms, "slo_window_ms", STORE_COL_I64),
 };
 
 int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
 {
-    *rows = NULL;
-    *n = 0;
-    st_ensure_ready(s);
     /* NULL reads as "" / 0, which is what "not given" is in store_check_meta. */
-    PGresult *r = st_run(s,
-                         "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
-                         "slo_target_percent, slo_window_ms FROM checks ORDER BY name COLLATE \"C\"",
-                         0, NULL, PGRES_TUPLES_OK, "query: reading checks", err, errlen);
-    if (!r)
-        return -1;
-    int rc = store_read_rows(r, "query: reading checks", check_meta_cols,
-                             sizeof check_meta_cols / sizeof check_meta_cols[0], sizeof **rows, (void **)rows, n, err,
-                             errlen);
-    PQclear(r);
-    return rc;
+    const struct store_query q = {
+        "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
+        "slo_target_percent, slo_window_ms FROM checks ORDER BY name COLLATE \"C\"",
+        0, NULL, "query: reading checks", "query: reading checks",
+        check_meta_cols, STORE_NCOLS(check_meta_cols), sizeof **rows};
+    return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
 int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namelen, char *err, size_t errlen)

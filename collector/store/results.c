@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 /* ---------------------------------------------------------- hot path */
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 /* Minutes of raw results read per query: bounds the memory of one read (the
  * hour and day maps are bounded by the (check, probe) pairs of the day). */

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/buf.h"
-#include "../../common/log.h"
-#include "../../common/pk_error.h"
+#include "buf.h"
+#include "log.h"
+#include "pk_error.h"
 
 static const char *const level_table[N_LEVELS] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"};
 static const char *const level_column[N_LEVELS] = {"minute", "hour", "day", "day"};
@@ -415,13 +415,10 @@ static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, ui
         size_t hist_len;
         int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
         while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
-            if (rows == cap) {
-                cap = cap ? cap * 2 : 4096;
-                struct lrow *more = realloc(parts, cap * sizeof *parts);
-                if (!more)
-                    goto oom;
-                parts = more;
-            }
+            struct lrow *more = pk_grow(parts, &cap, rows + 1, sizeof *parts, 0);
+            if (!more)
+                goto oom;
+            parts = more;
             parts[rows++] = (struct lrow){check_id, probe_id, minute, c, hist, hist_len};
             got = 0;
         }

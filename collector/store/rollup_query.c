@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 struct probe_ref {
     int64_t id;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/pk_error.h"
+#include "pk_error.h"
 
 /* PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC. */
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
@@ -128,4 +128,17 @@ int store_read_rows(const PGresult *r, const char *what, const struct store_col 
     *rows = out;
     *n = count;
     return 0;
+}
+
+int store_query_rows(struct store *s, const struct store_query *q, void **rows, size_t *n, char *err, size_t errlen)
+{
+    *rows = NULL;
+    *n = 0;
+    st_ensure_ready(s);
+    PGresult *r = st_run(s, q->sql, q->nparams, q->params, PGRES_TUPLES_OK, q->what_run, err, errlen);
+    if (!r)
+        return -1;
+    int rc = store_read_rows(r, q->what_read, q->cols, q->ncols, q->row_size, rows, n, err, errlen);
+    PQclear(r);
+    return rc;
 }

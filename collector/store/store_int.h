@@ -12,8 +12,8 @@
 
 #include <libpq-fe.h>
 
-#include "../rollup.h"
-#include "../store.h"
+#include "rollup.h"
+#include "store.h"
 
 #define COPY_CHUNK (256 * 1024)
 /* Headroom over COPY_CHUNK so a row always fits after a flush (a row is < 8 KiB). */
@@ -92,6 +92,19 @@ struct store_col {
  * allocated. *rows: free() it (and each STORE_COL_STRDUP field). Does not clear r. */
 int store_read_rows(const PGresult *r, const char *what, const struct store_col *cols, size_t ncols, size_t row_size,
                     void **rows, size_t *n, char *err, size_t errlen);
+/* A whole read: *rows = NULL and *n = 0, then runs sql (what_run names it in a
+ * failure) once the store is ready and reads every row with store_read_rows
+ * (what_read). 0, or -1 with err. */
+struct store_query {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    const char *what_run, *what_read;
+    const struct store_col *cols;
+    size_t ncols, row_size;
+};
+#define STORE_NCOLS(cols) (sizeof(cols) / sizeof((cols)[0]))
+int store_query_rows(struct store *s, const struct store_query *q, void **rows, size_t *n, char *err, size_t errlen);
 /* Frees the STORE_COL_STRDUP fields of n rows, then rows. */
 void store_free_rows(void *rows, size_t n, const struct store_col *cols, size_t ncols, size_t row_size);
 
@@ -146,8 +159,7 @@ struct meta_params {
     char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
     const char *v[6];
 };
-void st_meta_params(struct meta_params *m, const char *service, int64_t p50_ms, int64_t p95_ms, int64_t p99_ms,
-                    double slo_target_percent, int64_t slo_window_ms);
+void st_meta_params(struct meta_params *m, const char *service, const struct pk_check_meta *meta);
 
 
 /* What `checks` shows for a check the central assignment version v defines:

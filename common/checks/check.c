@@ -322,3 +322,15 @@ fail:
     ck_check_free(c);
     return -1;
 }
+
+struct pk_check_meta pk_check_meta_of(const struct pk_check *c)
+{
+    struct pk_check_meta m = {
+        .budget_p50_ms = c->budgets.p50_ms,
+        .budget_p95_ms = c->budgets.p95_ms,
+        .budget_p99_ms = c->budgets.p99_ms,
+        .slo_target_percent = c->slo.target_percent,
+        .slo_window_ms = c->slo.window_ms,
+    };
+    return m;
+}

@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <yaml.h>
 
-#include "../buf.h"
-#include "../checks.h"
-#include "../result.h"
-#include "../template.h"
+#include "buf.h"
+#include "checks.h"
+#include "result.h"
+#include "template.h"
 
 /* Aliases let a small file name one node many times; bound what expanding them
  * may cost (each node is charged NODE_COST plus its text). */

@@ -28,15 +28,12 @@ static int prescan_captures(struct pk_check_loader *L, const yaml_node_t *steps,
             const yaml_node_t *k = yaml_document_get_node(&L->doc, p->key);
             if (!k || !ck_is_string(k))
                 continue;
-            if (n == cap) {
-                cap = cap ? 2 * cap : 8;
-                struct flow_capture_name *grown = realloc(caps, cap * sizeof *caps);
-                if (!grown) {
-                    free(caps);
-                    return ck_fail_at(L, cm, "out of memory");
-                }
-                caps = grown;
+            struct flow_capture_name *grown = pk_grow(caps, &cap, n + 1, sizeof *caps, 0);
+            if (!grown) {
+                free(caps);
+                return ck_fail_at(L, cm, "out of memory");
             }
+            caps = grown;
             caps[n].name = ck_text_of(k);
             caps[n].step = i;
             caps[n].step_name = nm && ck_is_string(nm) ? ck_text_of(nm) : "?";

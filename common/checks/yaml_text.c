@@ -41,18 +41,11 @@ static void add_json_template(struct pk_buf *b, const char *s)
             i = end;
             continue;
         }
-        unsigned char c = (unsigned char)s[i++];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            pk_buf_add(b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            pk_buf_add(b, esc, 6);
-        } else {
-            pk_buf_add(b, (const char *)&c, 1);
-        }
+        size_t j = i;
+        while (s[j] && !(s[j] == '{' && s[j + 1] == '{'))
+            j++;
+        pk_buf_add_json_chars(b, s + i, j - i);
+        i = j;
     }
 }
 
@@ -85,6 +78,25 @@ static int is_json_number(const char *s)
             p++;
     }
     return *p == '\0';
+}
+
+/* A sequence node as "[e1<sep>e2...]", each item written by emit at depth + 1. */
+static int emit_sequence(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth,
+                         const char *sep,
+                         int (*emit)(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b, int depth))
+{
+    pk_buf_add(b, "[", 1);
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const yaml_node_t *v = ck_child(L, *it);
+        if (!v)
+            return -1;
+        if (it != n->data.sequence.items.start)
+            pk_buf_add(b, sep, strlen(sep));
+        if (emit(L, v, b, depth + 1) < 0)
+            return -1;
+    }
+    pk_buf_add(b, "]", 1);
+    return 0;
 }
 
 /* Serializes any YAML node to compact JSON; string scalars are (template). */
@@ -122,17 +134,8 @@ int ck_to_json(struct pk_check_loader *L, const yaml_node_t *n, struct pk_buf *b
         }
         pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        pk_buf_add(b, "[", 1);
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            const yaml_node_t *v = ck_child(L, *it);
-            if (!v)
-                return -1;
-            if (it != n->data.sequence.items.start)
-                pk_buf_add(b, ",", 1);
-            if (ck_to_json(L, v, b, depth + 1) < 0)
-                return -1;
-        }
-        pk_buf_add(b, "]", 1);
+        if (emit_sequence(L, n, b, depth, ",", ck_to_json) < 0)
+            return -1;
     } else {
         const char *s = ck_text_of(n);
         if (ck_is_null(n)) {
@@ -194,17 +197,8 @@ static int emit_flow(struct pk_check_loader *L, const yaml_node_t *n, struct pk_
         }
         pk_buf_add(b, "}", 1);
     } else if (n->type == YAML_SEQUENCE_NODE) {
-        pk_buf_add(b, "[", 1);
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-            const yaml_node_t *v = ck_child(L, *it);
-            if (!v)
-                return -1;
-            if (it != n->data.sequence.items.start)
-                pk_buf_add(b, ", ", 2);
-            if (emit_flow(L, v, b, depth + 1) < 0)
-                return -1;
-        }
-        pk_buf_add(b, "]", 1);
+        if (emit_sequence(L, n, b, depth, ", ", emit_flow) < 0)
+            return -1;
     } else {
         const char *s = ck_text_of(n);
         size_t len = n->data.scalar.length;

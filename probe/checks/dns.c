@@ -22,10 +22,8 @@
 #define ANSWER_MAX 256
 
 struct dns_check {
-    const struct check_env *env;
-    const struct pk_check *check; /* borrowed */
+    struct check_worker w; /* first: check_worker_new, start and destroy */
     int qtype;
-    struct check_job job;
 };
 
 static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
@@ -349,7 +347,7 @@ static void dns_work(struct check_job *job)
     const struct pk_check *c = job->check;
     const struct pk_dns_options *o = &c->u.dns;
     struct pk_result *r = &job->result;
-    const struct dns_check *d = (const struct dns_check *)((const char *)job - offsetof(struct dns_check, job));
+    const struct dns_check *d = (const struct dns_check *)((const char *)job - offsetof(struct dns_check, w.job));
     int64_t timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : 10000;
     int64_t t0 = pk_mono_us(), deadline = t0 + timeout_ms * 1000;
     ares_channel channel = NULL;
@@ -409,38 +407,19 @@ static int dns_create(const struct check_env *env, const struct pk_check *check,
         return -1;
     }
     pthread_once(&ares_once, init_ares);
-    struct dns_check *d = calloc(1, sizeof *d);
-    if (!d) {
-        snprintf(err, errlen, "out of memory");
+    struct dns_check *d = check_worker_new(sizeof *d, env, check, &queue, dns_work, err, errlen);
+    if (!d)
         return -1;
-    }
-    d->env = env;
-    d->check = check;
     d->qtype = qtype;
     *state = d;
     return 0;
-}
-
-static void dns_start(void *state, void *slot)
-{
-    struct dns_check *d = state;
-    check_job_start(&d->job, &queue, d->env, d->check, slot, dns_work);
-}
-
-static void dns_destroy(void *state)
-{
-    struct dns_check *d = state;
-    if (!d)
-        return;
-    check_job_cancel(&d->job);
-    free(d);
 }
 
 static void dns_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_dns = {
     .create = dns_create,
-    .start = dns_start,
-    .destroy = dns_destroy,
+    .start = check_worker_start,
+    .destroy = check_worker_destroy,
     .poll_completions = dns_poll,
 };

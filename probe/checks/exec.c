@@ -31,9 +31,7 @@
 extern char **environ;
 
 struct exec_check {
-    const struct check_env *env;
-    const struct pk_check *check; /* borrowed */
-    struct check_job job;
+    struct check_worker w; /* first: check_worker_new, start and destroy */
 };
 
 static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
@@ -483,37 +481,14 @@ static int exec_create(const struct check_env *env, const struct pk_check *check
                      check->line, check->name);
             return -1;
         }
-    struct exec_check *e = calloc(1, sizeof *e);
-    if (!e) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    e->env = env;
-    e->check = check;
-    *state = e;
-    return 0;
-}
-
-static void exec_start(void *state, void *slot)
-{
-    struct exec_check *e = state;
-    check_job_start(&e->job, &queue, e->env, e->check, slot, exec_work);
-}
-
-static void exec_destroy(void *state)
-{
-    struct exec_check *e = state;
-    if (!e)
-        return;
-    check_job_cancel(&e->job);
-    free(e);
+    return check_worker_create(sizeof(struct exec_check), env, check, &queue, exec_work, state, err, errlen);
 }
 
 static void exec_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_exec = {
     .create = exec_create,
-    .start = exec_start,
-    .destroy = exec_destroy,
+    .start = check_worker_start,
+    .destroy = check_worker_destroy,
     .poll_completions = exec_poll,
 };

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../../common/template.h"
+#include "template.h"
 
 /* Bytes of a response body kept for assertions when the check sets no max_body. */
 #define BODY_KEEP_DEFAULT ((int64_t)1 << 20)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../assertions.h"
+#include "assertions.h"
 #include "registry.h"
 
 struct http_exchange;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/template.h"
+#include "template.h"
 
 /* Keyed by the loader's enum pk_check_kind: the type's name, keys and parser
  * are its row in pk_check_types (common/checks/types.c), the executor is here. */
@@ -74,7 +74,7 @@ void check_job_start(struct check_job *job, struct check_job_queue *queue, const
     job->slot = slot;
     job->work = work;
     job->next = NULL;
-    __atomic_store_n(&job->cancel, 0, __ATOMIC_SEQ_CST);
+    atomic_store(&job->cancel, 0);
     job->phase = 1;
     /* Workers run with every signal blocked: process signals stay with the
      * daemon's threads, and a write to a closed socket (OpenSSL writes without
@@ -94,13 +94,51 @@ void check_job_start(struct check_job *job, struct check_job_queue *queue, const
     }
 }
 
-int check_job_cancelled(const struct check_job *job) { return __atomic_load_n(&job->cancel, __ATOMIC_SEQ_CST); }
+void *check_worker_new(size_t size, const struct check_env *env, const struct pk_check *check,
+                       struct check_job_queue *queue, void (*work)(struct check_job *job), char *err, size_t errlen)
+{
+    struct check_worker *w = calloc(1, size);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->env = env;
+    w->check = check;
+    w->queue = queue;
+    w->work = work;
+    return w;
+}
+
+int check_worker_create(size_t size, const struct check_env *env, const struct pk_check *check,
+                        struct check_job_queue *queue, void (*work)(struct check_job *job), void **state, char *err,
+                        size_t errlen)
+{
+    *state = check_worker_new(size, env, check, queue, work, err, errlen);
+    return *state ? 0 : -1;
+}
+
+void check_worker_start(void *state, void *slot)
+{
+    struct check_worker *w = state;
+    check_job_start(&w->job, w->queue, w->env, w->check, slot, w->work);
+}
+
+void check_worker_destroy(void *state)
+{
+    struct check_worker *w = state;
+    if (!w)
+        return;
+    check_job_cancel(&w->job);
+    free(w);
+}
+
+int check_job_cancelled(const struct check_job *job) { return atomic_load(&job->cancel); }
 
 void check_job_cancel(struct check_job *job)
 {
     if (!job->phase)
         return;
-    __atomic_store_n(&job->cancel, 1, __ATOMIC_SEQ_CST);
+    atomic_store(&job->cancel, 1);
     pthread_join(job->thread, NULL);
     pthread_mutex_lock(&job->queue->lock);
     for (struct check_job **p = &job->queue->head; *p; p = &(*p)->next)

@@ -9,10 +9,11 @@
 #define PK_CHECK_REGISTRY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
-#include "../../common/checks.h"
-#include "../../common/result.h"
+#include "checks.h"
+#include "result.h"
 
 /* What the runner lends every check type. Lives as long as the runner. */
 struct check_env {
@@ -91,12 +92,35 @@ struct check_job {
     void (*work)(struct check_job *job);
     pthread_t thread;
     int phase;  /* 0 idle, 1 running, 2 queued */
-    int cancel; /* read with check_job_cancelled; atomic */
+    atomic_int cancel; /* read with check_job_cancelled */
     /* The execution's result: work fills it; started_at, name and type are set
      * by check_job_start from `check`, timings preset to -1. */
     struct pk_result result;
     const struct pk_check *check;
 };
+
+/* The state every worker-thread type begins with (tcp, dns, tls, grpc, exec):
+ * check_worker_new allocates a type's state (size bytes, zeroed, this first),
+ * check_worker_start is the type's start, check_worker_destroy its destroy when
+ * the state owns nothing else (else the type's destroy calls check_job_cancel on
+ * w.job first). A work function finds its state from the job with
+ * offsetof(struct its_state, w.job). */
+struct check_worker {
+    const struct check_env *env;
+    const struct pk_check *check; /* borrowed */
+    struct check_job_queue *queue;
+    void (*work)(struct check_job *job);
+    struct check_job job;
+};
+/* NULL with "out of memory" in err when the allocation fails. */
+void *check_worker_new(size_t size, const struct check_env *env, const struct pk_check *check,
+                       struct check_job_queue *queue, void (*work)(struct check_job *job), char *err, size_t errlen);
+/* check_worker_new for a type whose state holds nothing more: *state is set; 0 or -1. */
+int check_worker_create(size_t size, const struct check_env *env, const struct pk_check *check,
+                        struct check_job_queue *queue, void (*work)(struct check_job *job), void **state, char *err,
+                        size_t errlen);
+void check_worker_start(void *state, void *slot);
+void check_worker_destroy(void *state);
 
 /* Starts one execution of `check`. When the thread cannot be created, reports
  * a failed result through env->done before returning. Runner thread only. */

@@ -13,25 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/rpc_client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "registry.h"
+#include "rpc_client.h"
 
 #define HEALTH_CHECK_METHOD "/grpc.health.v1.Health/Check"
 #define CA_FILE_MAX (1 << 20)
 
 struct grpc_check {
-    const struct check_env *env;
-    const struct pk_check *check; /* borrowed */
-    char *root_pem;               /* owned; ca_file's contents, NULL for default roots */
-    struct check_job job;
+    struct check_worker w; /* first: check_worker_new, start and destroy */
+    char *root_pem; /* owned; ca_file's contents, NULL for default roots */
 };
 
 static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
 static grpc_channel *open_channel(const struct grpc_check *g)
 {
-    const struct pk_grpc_options *o = &g->check->u.grpc;
+    const struct pk_grpc_options *o = &g->w.check->u.grpc;
     if (!o->tls)
         return rpc_channel_create(o->target);
     char target[512];
@@ -60,7 +58,7 @@ static const char *status_name(int status)
 
 static void grpc_work(struct check_job *job)
 {
-    const struct grpc_check *g = (const struct grpc_check *)((const char *)job - offsetof(struct grpc_check, job));
+    const struct grpc_check *g = (const struct grpc_check *)((const char *)job - offsetof(struct grpc_check, w.job));
     const struct pk_check *c = job->check;
     const struct pk_grpc_options *o = &c->u.grpc;
     struct pk_result *r = &job->result;
@@ -176,11 +174,9 @@ static int grpc_create(const struct check_env *env, const struct pk_check *check
         snprintf(err, errlen, "%s:%d: check '%s' needs a target (host:port)", file, check->line, check->name);
         return -1;
     }
-    struct grpc_check *g = calloc(1, sizeof *g);
-    if (!g) {
-        snprintf(err, errlen, "out of memory");
+    struct grpc_check *g = check_worker_new(sizeof *g, env, check, &queue, grpc_work, err, errlen);
+    if (!g)
         return -1;
-    }
     if (o->tls && o->ca_file && o->ca_file[0]) {
         char why[128];
         if (!(g->root_pem = read_file(o->ca_file, why, sizeof why))) {
@@ -191,16 +187,8 @@ static int grpc_create(const struct check_env *env, const struct pk_check *check
         }
     }
     grpc_init();
-    g->env = env;
-    g->check = check;
     *state = g;
     return 0;
-}
-
-static void grpc_start(void *state, void *slot)
-{
-    struct grpc_check *g = state;
-    check_job_start(&g->job, &queue, g->env, g->check, slot, grpc_work);
 }
 
 static void grpc_destroy(void *state)
@@ -208,7 +196,7 @@ static void grpc_destroy(void *state)
     struct grpc_check *g = state;
     if (!g)
         return;
-    check_job_cancel(&g->job);
+    check_job_cancel(&g->w.job);
     free(g->root_pem);
     free(g);
     grpc_shutdown();
@@ -218,7 +206,7 @@ static void grpc_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_grpc = {
     .create = grpc_create,
-    .start = grpc_start,
+    .start = check_worker_start,
     .destroy = grpc_destroy,
     .poll_completions = grpc_poll,
 };

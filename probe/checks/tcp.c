@@ -23,9 +23,7 @@
 #define SLICE_MS 50
 
 struct tcp_check {
-    const struct check_env *env;
-    const struct pk_check *check; /* borrowed */
-    struct check_job job;
+    struct check_worker w; /* first: check_worker_new, start and destroy */
 };
 
 static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
@@ -256,37 +254,14 @@ static int tcp_create(const struct check_env *env, const struct pk_check *check,
                  check->line, check->name);
         return -1;
     }
-    struct tcp_check *t = calloc(1, sizeof *t);
-    if (!t) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    t->env = env;
-    t->check = check;
-    *state = t;
-    return 0;
-}
-
-static void tcp_start(void *state, void *slot)
-{
-    struct tcp_check *t = state;
-    check_job_start(&t->job, &queue, t->env, t->check, slot, tcp_work);
-}
-
-static void tcp_destroy(void *state)
-{
-    struct tcp_check *t = state;
-    if (!t)
-        return;
-    check_job_cancel(&t->job);
-    free(t);
+    return check_worker_create(sizeof(struct tcp_check), env, check, &queue, tcp_work, state, err, errlen);
 }
 
 static void tcp_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tcp = {
     .create = tcp_create,
-    .start = tcp_start,
-    .destroy = tcp_destroy,
+    .start = check_worker_start,
+    .destroy = check_worker_destroy,
     .poll_completions = tcp_poll,
 };

@@ -21,10 +21,8 @@
 #define SLICE_MS 50
 
 struct tls_check {
-    const struct check_env *env;
-    const struct pk_check *check; /* borrowed */
-    SSL_CTX *ctx;                 /* owned; shared read-only by executions */
-    struct check_job job;
+    struct check_worker w; /* first: check_worker_new, start and destroy */
+    SSL_CTX *ctx; /* owned; shared read-only by executions */
 };
 
 static struct check_job_queue queue = {PTHREAD_MUTEX_INITIALIZER, NULL};
@@ -55,7 +53,7 @@ static int is_ip(const char *s)
 
 static void tls_work(struct check_job *job)
 {
-    const struct tls_check *t = (const struct tls_check *)((const char *)job - offsetof(struct tls_check, job));
+    const struct tls_check *t = (const struct tls_check *)((const char *)job - offsetof(struct tls_check, w.job));
     const struct pk_check *c = job->check;
     const struct pk_tls_check_options *o = &c->u.tls;
     struct pk_result *r = &job->result;
@@ -180,7 +178,9 @@ static int tls_create(const struct check_env *env, const struct pk_check *check,
                  check->name);
         return -1;
     }
-    if (!(t = calloc(1, sizeof *t)) || !(t->ctx = SSL_CTX_new(TLS_client_method()))) {
+    if (!(t = check_worker_new(sizeof *t, env, check, &queue, tls_work, err, errlen)))
+        return -1;
+    if (!(t->ctx = SSL_CTX_new(TLS_client_method()))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -193,8 +193,6 @@ static int tls_create(const struct check_env *env, const struct pk_check *check,
                  o->ca_file, reason);
         goto fail;
     }
-    t->env = env;
-    t->check = check;
     *state = t;
     return 0;
 fail:
@@ -204,18 +202,12 @@ fail:
     return -1;
 }
 
-static void tls_start(void *state, void *slot)
-{
-    struct tls_check *t = state;
-    check_job_start(&t->job, &queue, t->env, t->check, slot, tls_work);
-}
-
 static void tls_destroy(void *state)
 {
     struct tls_check *t = state;
     if (!t)
         return;
-    check_job_cancel(&t->job);
+    check_job_cancel(&t->w.job);
     SSL_CTX_free(t->ctx);
     free(t);
 }
@@ -224,7 +216,7 @@ static void tls_poll(void) { check_job_queue_drain(&queue); }
 
 const struct check_type check_type_tls = {
     .create = tls_create,
-    .start = tls_start,
+    .start = check_worker_start,
     .destroy = tls_destroy,
     .poll_completions = tls_poll,
 };

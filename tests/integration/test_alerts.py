@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Alerting end to end (issue 7 item 1, docs/ALERTS.md) against real processes: a
+"""Alerting end to end (docs/ALERTS.md) against real processes: a
 collector with a private PostgreSQL and --alerts, a Python gRPC probe streaming
 results with the real ingest path, Python webhook and Slack receivers on
 127.0.0.1 recording every arrival, and Debian's real prometheus-alertmanager.

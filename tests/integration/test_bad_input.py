@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Bad input (issue 5, item 6): hostile Python grpcio clients throw every kind of
+"""Bad input (docs/RELIABILITY.md, bad input): hostile Python grpcio clients throw every kind of
 bad input at one collector while a real picket-probe and a well-behaved Python
 client stream alongside. Each offender gets a clear status and is cut off alone;
 the good ones are never interrupted and every one of their results is stored.

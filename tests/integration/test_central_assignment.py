@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Central check assignment with real processes (issue 5, item 4).
+"""Central check assignment with real processes (docs/CHECKS.md, "Central assignment").
 
 `picketctl diff` and `apply` against a private PostgreSQL through the collector;
 a probe started with no --checks receives version 1 and runs it; version 2

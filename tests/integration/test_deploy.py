@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Deployment artefacts (issue 7 items 4 and 5) stay valid:
+"""Deployment artefacts (docs/DEPLOY.md) stay valid:
 
 - the systemd units pass `systemd-analyze verify` with no warning at all (a copy
   whose ExecStart= points into the build directory, with MANPATH reaching the

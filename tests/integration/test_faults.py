@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Faults survived (issue 5): one probe streams about 3,000 results per second
+"""Faults survived (docs/RELIABILITY.md): one probe streams about 3,000 results per second
 through these, in order, with real processes and real signals:
 
   1. kill -9 of the probe, twice, while batches are in flight;

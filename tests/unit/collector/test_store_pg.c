@@ -670,7 +670,7 @@ static void live_assigned_check_meta(void **state)
     int64_t p1 = register_probe(s, "meta-probe", "eu");
     /* The probe's local file says one thing ... */
     struct store_check_info local = {.name = "meta-a", .type = "tcp", .target = "local:1", .interval_ms = 5000,
-                                     .service = "local", .budget_p95_ms = 999};
+                                     .service = "local", .meta.budget_p95_ms = 999};
     assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
     meta_row("meta-a", row, sizeof row);
     assert_string_equal(row, "tcp|local:1|local|999|-|-");
@@ -680,7 +680,7 @@ static void live_assigned_check_meta(void **state)
     struct store_assign_check v1[] = {
         {.name = "meta-a", .definition = "{name: meta-a, url: http://central/a}", .keys = &key_a, .n_keys = 1,
          .type = "http", .target = "http://central/a", .interval_ms = 30000, .service = "central",
-         .budget_p95_ms = 200, .slo_target_percent = 99.5, .slo_window_ms = 604800000},
+         .meta.budget_p95_ms = 200, .meta.slo_target_percent = 99.5, .meta.slo_window_ms = 604800000},
         {.name = "meta-b", .definition = "{name: meta-b, url: http://central/b}", .keys = &key_b, .n_keys = 1,
          .type = "http", .target = "http://central/b", .interval_ms = 30000, .service = "bee"},
     };

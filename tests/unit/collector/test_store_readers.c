@@ -172,21 +172,21 @@ static void read_check_meta(void **state)
     assert_string_equal(rows[0].type, "http");
     assert_string_equal(rows[0].service, "svc-a");
     assert_int_equal(rows[0].interval_ms, 1001);
-    assert_int_equal(rows[0].budget_p50_ms, 1002);
-    assert_int_equal(rows[0].budget_p95_ms, 1003);
-    assert_int_equal(rows[0].budget_p99_ms, 1004);
-    assert_true(rows[0].slo_target_percent == 99.25);
-    assert_int_equal(rows[0].slo_window_ms, 1005);
+    assert_int_equal(rows[0].meta.budget_p50_ms, 1002);
+    assert_int_equal(rows[0].meta.budget_p95_ms, 1003);
+    assert_int_equal(rows[0].meta.budget_p99_ms, 1004);
+    assert_true(rows[0].meta.slo_target_percent == 99.25);
+    assert_int_equal(rows[0].meta.slo_window_ms, 1005);
     /* NULL metadata reads as "not given". */
     assert_string_equal(rows[1].name, "cb");
     assert_string_equal(rows[1].type, "tcp");
     assert_string_equal(rows[1].service, "");
     assert_int_equal(rows[1].interval_ms, 0);
-    assert_int_equal(rows[1].budget_p50_ms, 0);
-    assert_int_equal(rows[1].budget_p95_ms, 0);
-    assert_int_equal(rows[1].budget_p99_ms, 0);
-    assert_true(rows[1].slo_target_percent == 0);
-    assert_int_equal(rows[1].slo_window_ms, 0);
+    assert_int_equal(rows[1].meta.budget_p50_ms, 0);
+    assert_int_equal(rows[1].meta.budget_p95_ms, 0);
+    assert_int_equal(rows[1].meta.budget_p99_ms, 0);
+    assert_true(rows[1].meta.slo_target_percent == 0);
+    assert_int_equal(rows[1].meta.slo_window_ms, 0);
     free(rows);
 }
 

@@ -2,7 +2,7 @@
  * thread per connection of tests/unit/support/loopback.c). Checks
  * status, body size, the timing phases, every error class a local setup can
  * produce, and what actually goes on the wire. Runs checks through the real
- * runner, so the multi-handle path is the one under test. The issue-3 tests
+ * runner, so the multi-handle path is the one under test. The flat-form tests
  * load YAML; the v2 tests (steps, assertions, templates, bursts) build
  * struct pk_check in C so they do not depend on the loader. */
 #include <stdarg.h>
