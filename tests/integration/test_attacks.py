@@ -30,6 +30,7 @@ import re
 import resource
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -231,9 +232,20 @@ def grpc_floods(pg, figures):
         log_bytes = os.path.getsize(col.log_path)
         assert log_bytes < 512 * 1024, "collector log grew to %d bytes under the floods" % log_bytes
         rss0, rss_end = figures[0][1], figures[-1][1]
-        assert rss_end <= rss0 + 40, "RSS %.0f MB before the floods, %.0f MB after" % (rss0, rss_end)
+        if sanitized(binary("picket-collector")):
+            # ASan's allocator keeps freed memory in its quarantine and never hands it
+            # back to malloc_trim: memory return is measured in the normal build only.
+            print("RSS %.0f MB before the floods, %.0f MB after (ASan build: not checked)" % (rss0, rss_end))
+        else:
+            assert rss_end <= rss0 + 40, "RSS %.0f MB before the floods, %.0f MB after" % (rss0, rss_end)
     finally:
         col.stop()
+
+
+def sanitized(binary):
+    """True when the binary was built with AddressSanitizer (scripts/build --sanitize)."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    return "libasan" in out
 
 
 def emfile_flood(pg):

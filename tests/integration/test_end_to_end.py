@@ -96,7 +96,7 @@ def main():
                            "min(extract(epoch FROM r.started_at - r.scheduled_at)), "
                            "max(extract(epoch FROM r.started_at - r.scheduled_at)) "
                            "FROM results r JOIN checks c ON c.id=r.check_id GROUP BY 1 ORDER BY 1")
-            assert len(grid) == 3, grid
+            assert len(grid) == 4, grid  # audit, svc-503, svc-closed, svc-ok
             for name, spreads, probes_seen, unscheduled, early, late in grid:
                 assert (spreads, probes_seen, unscheduled) == ("1", "2", "0"), grid
                 assert float(early) >= -0.005 and float(late) < 1.0, grid
