@@ -3,37 +3,10 @@
  * operator's terminal as an escape sequence, nor a CR or LF forge a table row.
  * Owns a few static buffers for pk_term; never allocates. */
 #include "term.h"
+#include "buf.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when not. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned int cp;
-    if (p[0] < 0x80)
-        return 1;
-    if ((p[0] & 0xe0) == 0xc0)
-        len = 2, cp = p[0] & 0x1fu;
-    else if ((p[0] & 0xf0) == 0xe0)
-        len = 3, cp = p[0] & 0x0fu;
-    else if ((p[0] & 0xf8) == 0xf0)
-        len = 4, cp = p[0] & 0x07u;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
 
 const char *pk_term_escape(char *buf, size_t size, const char *s)
 {
@@ -43,7 +16,7 @@ const char *pk_term_escape(char *buf, size_t size, const char *s)
     size_t n = strlen((const char *)p), out = 0, fit = 0;
     for (size_t i = 0; i < n;) {
         char piece[8];
-        size_t plen, k = utf8_len(p + i, n - i);
+        size_t plen, k = pk_utf8_seq_len(p + i, n - i);
         if (k == 1 && (p[i] < 0x20 || p[i] == 0x7f))
             plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", p[i]);
         else if (k == 0)

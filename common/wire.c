@@ -2,6 +2,7 @@
  * decoded message gets before anything else trusts it. Owns only the buffers it
  * returns, which the caller frees. */
 #include "wire.h"
+#include "buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,35 +256,6 @@ fail:
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 when invalid:
- * overlong forms, surrogates and values past U+10FFFF are invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len;
-    unsigned int cp;
-    if (p[0] < 0x80)
-        return 1;
-    if ((p[0] & 0xe0) == 0xc0)
-        len = 2, cp = p[0] & 0x1fu;
-    else if ((p[0] & 0xf0) == 0xe0)
-        len = 3, cp = p[0] & 0x0fu;
-    else if ((p[0] & 0xf8) == 0xf0)
-        len = 4, cp = p[0] & 0x07u;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
-
 int wire_check_text(const char *field, const char *s, size_t max, int required, char *err, size_t errlen)
 {
     size_t n = s ? strlen(s) : 0;
@@ -301,7 +273,7 @@ int wire_check_text(const char *field, const char *s, size_t max, int required, 
             snprintf(err, errlen, "%s: control character 0x%02x at byte %zu", field, p[i], i);
             return -1;
         }
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = pk_utf8_seq_len(p + i, n - i);
         if (k == 0) {
             snprintf(err, errlen, "%s: invalid UTF-8 at byte %zu", field, i);
             return -1;
