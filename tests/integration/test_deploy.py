@@ -179,8 +179,11 @@ def check_doc_files(deb, pkg, tmp):
                         re.M).group(1)
     assert first.startswith("picket (%s)" % version), first
     if pkg == "picket-probe":
+        # alerts.yaml and slos.yaml are the collector's files (--alerts, --slos), not
+        # check files: the demo starts the collector with them (test_readme).
+        collector_files = {"alerts.yaml", "slos.yaml"}
         for ex in sorted(os.listdir(os.path.join(doc, "examples"))):
-            if ex.endswith(".yaml"):
+            if ex.endswith(".yaml") and ex not in collector_files:
                 r = subprocess.run([os.path.join(BUILD, "picket-probe"), "validate", os.path.join(doc, "examples", ex)],
                                    capture_output=True, text=True, timeout=30,
                                    env=dict(os.environ, SHOPIFY_WEBHOOK_SECRET="test"))
