@@ -188,7 +188,7 @@ def main():
 
             # An always-failing check with an SLO: overspent, and MTBF none.
             wait_for("always-down results and an open incident", lambda: "1 incident" in picketctl(
-                col.port, "incidents", "--check", "always-down", "--since", "10m").stdout, 150, 2)
+                col.port, "incidents", "--check", "always-down", "--since", "10m").stdout, 300, 2)
             out = expect(picketctl(col.port, "slo", "--check", "always-down"), 0)
             assert re.search(r"overspent \d+(\.\d)?x", out.stdout), out.stdout
             assert not re.search(r"-\d+\.\d%", out.stdout), out.stdout
