@@ -15,6 +15,7 @@ binary runs through `runuser -u postgres --`. Standard library only.
 """
 
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -176,3 +177,14 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+def store_result_columns(repo):
+    """The results table's column list the collector COPYs in (STORE_RESULT_COLUMNS in
+    collector/store.h), read from the header so benches and tests never keep a copy."""
+    with open(os.path.join(repo, "collector", "store.h")) as f:
+        text = f.read()
+    m = re.search(r"#define STORE_RESULT_COLUMNS((?:[^\n]*\\\n)*[^\n]*)", text)
+    if not m:
+        raise RuntimeError("collector/store.h has no STORE_RESULT_COLUMNS")
+    return " ".join("".join(re.findall(r'"([^"]*)"', m.group(1))).split())

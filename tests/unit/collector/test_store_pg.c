@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "migrations.h"
+#include "pgtest.h"
 #include "store.h"
 
 #define HOSTILE "x\ty\nz\\'; DROP TABLE results;--"
@@ -165,101 +166,15 @@ static void copy_escape_cases(void **state)
 
 /* ------------------------------------------------------------- part 2 */
 
-static const char *pg_url;
 
-/* Runs sql through psql -At; the output (rows separated by '\n', fields by '\t',
- * trailing newline removed) goes to out. Fails the test on any error. */
-static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void sql(char *out, size_t size, const char *fmt, ...)
-{
-    char query[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t got;
-    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
-        len += (size_t)got;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("psql failed on: %s", query);
-    assert_true(len < size - 1);
-    while (len > 0 && out[len - 1] == '\n')
-        len--;
-    out[len] = '\0';
-}
 
-static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int64_t sql_int(const char *fmt, ...)
-{
-    char query[4096], out[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    sql(out, sizeof out, "%s", query);
-    return strtoll(out, NULL, 10);
-}
 
-static int open_live(void **state)
-{
-    char err[512];
-    pg_url = getenv("PICKET_TEST_PG_URL");
-    *state = NULL;
-    if (pg_url && *pg_url) {
-        *state = store_open(pg_url, err, sizeof err);
-        if (!*state)
-            fprintf(stderr, "store_open: %s\n", err);
-    }
-    return 0;
-}
 
-static int close_live(void **state)
-{
-    store_close(*state);
-    return 0;
-}
 
-static struct store *live(void **state)
-{
-    if (!pg_url || !*pg_url)
-        fail_msg("PICKET_TEST_PG_URL is not set: run this test through the harness: "
-                 "/usr/bin/python3 tests/integration/pgharness.py run -- <build>/tests/test_store_pg");
-    if (!*state)
-        fail_msg("cannot connect to PICKET_TEST_PG_URL (see store_open error above)");
-    return *state;
-}
-
-static int64_t register_probe(struct store *s, const char *name, const char *region)
-{
-    char err[512];
-    int64_t id = 0;
-    uint64_t committed = 99;
-    struct store_probe_info info = {name, region, NULL, 0, "test"};
-    if (store_upsert_probe(s, &info, &id, &committed, err, sizeof err) != 0)
-        fail_msg("upsert %s: %s", name, err);
-    return id;
-}
 
 static void live_migrate(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512] = "";
     int version = -1, applied = -1;
     assert_int_equal(store_schema_version(s, &version, err, sizeof err), 0);
@@ -277,12 +192,12 @@ static void live_migrate(void **state)
     assert_int_equal(store_ping(s), 0);
 
     /* A schema from the future is refused by both check and migrate. */
-    sql(err, sizeof err, "INSERT INTO picket_schema (version, name) VALUES (%d, 'future.sql')",
+    pgt_sql(err, sizeof err, "INSERT INTO picket_schema (version, name) VALUES (%d, 'future.sql')",
         store_latest_schema_version() + 1);
     assert_int_equal(store_check_schema(s, err, sizeof err), -1);
     assert_non_null(strstr(err, "is newer than this binary knows"));
     assert_int_equal(store_migrate(s, &applied, err, sizeof err), -1);
-    sql(err, sizeof err, "DELETE FROM picket_schema WHERE name = 'future.sql'");
+    pgt_sql(err, sizeof err, "DELETE FROM picket_schema WHERE name = 'future.sql'");
     assert_int_equal(store_check_schema(s, err, sizeof err), 0);
 }
 
@@ -295,7 +210,7 @@ static void to_hex(char *out, const char *in)
 
 static void live_upsert_probe_hostile(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], out[4096], want[4096] = "";
     struct pk_kv labels[] = {
         {"team", "o'reilly\"; DROP TABLE probes;--"},
@@ -312,7 +227,7 @@ static void live_upsert_probe_hostile(void **state)
     assert_int_equal(committed, 0);
 
     /* Every (key, value) comes back byte for byte (compared as hex, in key order). */
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "SELECT string_agg(encode(convert_to(key, 'UTF8'), 'hex') || ':' || "
         "encode(convert_to(value, 'UTF8'), 'hex'), ',' ORDER BY key COLLATE \"C\") "
         "FROM probes, jsonb_each_text(labels) WHERE id = %" PRId64,
@@ -329,7 +244,7 @@ static void live_upsert_probe_hostile(void **state)
         strcat(want, hex);
     }
     assert_string_equal(out, want);
-    sql(out, sizeof out, "SELECT encode(convert_to(name, 'UTF8'), 'hex') FROM probes WHERE id = %" PRId64, id);
+    pgt_sql(out, sizeof out, "SELECT encode(convert_to(name, 'UTF8'), 'hex') FROM probes WHERE id = %" PRId64, id);
     to_hex(want, name);
     assert_string_equal(out, want);
 
@@ -339,7 +254,7 @@ static void live_upsert_probe_hostile(void **state)
     info.version = NULL;
     assert_int_equal(store_upsert_probe(s, &info, &id2, &committed, err, sizeof err), 0);
     assert_int_equal(id2, id);
-    sql(out, sizeof out, "SELECT region, labels::text, coalesce(version, 'NULL') FROM probes WHERE id = %" PRId64, id);
+    pgt_sql(out, sizeof out, "SELECT region, labels::text, coalesce(version, 'NULL') FROM probes WHERE id = %" PRId64, id);
     assert_string_equal(out, "us-east\t{}\tNULL");
     assert_int_equal(store_touch_probe(s, id, err, sizeof err), 0);
     assert_int_equal(store_touch_probe(s, 987654321, err, sizeof err), -1);
@@ -364,9 +279,9 @@ static struct pk_result *make_range(uint64_t from, uint64_t to, const char *chec
 
 static void live_write_exactly_once(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], out[8192], want[8192];
-    int64_t probe = register_probe(s, "dedupe-probe", "eu");
+    int64_t probe = pgt_register_probe(s, "dedupe-probe", "eu");
     struct store_check_info checks[] = {{"dedupe-a", "http", "http://a/", 1000}, {"dedupe-b", "http", NULL, 0}};
     assert_int_equal(store_set_probe_checks(s, probe, checks, 2, err, sizeof err), 0);
 
@@ -395,13 +310,13 @@ static void live_write_exactly_once(void **state)
     assert_int_equal(two[0].committed_seq, 220);
     assert_int_equal(two[1].committed_seq, 220);
 
-    sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64,
+    pgt_sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64,
         probe);
     seq_list(want, sizeof want, 1, 220);
     assert_string_equal(out, want);
-    assert_int_equal(sql_int("SELECT committed_seq FROM probes WHERE id = %" PRId64, probe), 220);
+    assert_int_equal(pgt_sql_int("SELECT committed_seq FROM probes WHERE id = %" PRId64, probe), 220);
     /* Results 51..100 were resent under another check name: the first copy wins. */
-    assert_int_equal(sql_int("SELECT count(*) FROM results r JOIN checks c ON c.id = r.check_id "
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results r JOIN checks c ON c.id = r.check_id "
                              "WHERE c.name = 'dedupe-b' AND r.probe_id = %" PRId64,
                              probe),
                      50);
@@ -413,10 +328,10 @@ static void live_write_exactly_once(void **state)
 
 static void live_two_probes_and_failures(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], out[8192];
-    int64_t p1 = register_probe(s, "two-a", "eu");
-    int64_t p2 = register_probe(s, "two-b", "us");
+    int64_t p1 = pgt_register_probe(s, "two-a", "eu");
+    int64_t p2 = pgt_register_probe(s, "two-b", "us");
     struct pk_result *a = make_range(1, 30, "two-check");
     struct pk_result *b = make_range(1, 20, "two-check");
     /* Listed out of id order on purpose. */
@@ -432,7 +347,7 @@ static void live_two_probes_and_failures(void **state)
     struct store_batch bad[] = {{p1, more, 10, 0, 0}, {987654321, b, 20, 0, 0}};
     assert_int_equal(store_write_batches(s, bad, 2, err, sizeof err), -1);
     assert_non_null(strstr(err, "987654321"));
-    assert_int_equal(sql_int("SELECT committed_seq FROM probes WHERE id = %" PRId64, p1), 30);
+    assert_int_equal(pgt_sql_int("SELECT committed_seq FROM probes WHERE id = %" PRId64, p1), 30);
 
     /* So does an unencodable result, in the middle of the COPY. */
     more[5].started_at_us = INT64_MAX;
@@ -444,13 +359,13 @@ static void live_two_probes_and_failures(void **state)
     more[5].outcome = 70000;
     assert_int_equal(store_write_batches(s, &bad2, 1, err, sizeof err), -1);
     assert_non_null(strstr(err, "smallint"));
-    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, p1), 30);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, p1), 30);
 
     /* The connection is still usable afterwards. */
     more[5].outcome = PK_OUTCOME_OK;
     assert_int_equal(store_write_batches(s, &bad2, 1, err, sizeof err), 0);
     assert_int_equal(bad2.n_inserted, 10);
-    sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64, p1);
+    pgt_sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64, p1);
     char want[512];
     seq_list(want, sizeof want, 1, 40);
     assert_string_equal(out, want);
@@ -461,9 +376,9 @@ static void live_two_probes_and_failures(void **state)
 
 static void live_hostile_result_roundtrip(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], out[4096], want[4096];
-    int64_t probe = register_probe(s, "hostile-probe", "eu");
+    int64_t probe = pgt_register_probe(s, "hostile-probe", "eu");
     struct pk_result r = make_result(1, "hostile'; DROP TABLE checks;--\t", PK_OUTCOME_FAILED, T0_US);
     pk_strlcpy(r.message, HOSTILE "\r\xff", sizeof r.message);
     r.n_metrics = 2;
@@ -474,7 +389,7 @@ static void live_hostile_result_roundtrip(void **state)
     struct store_batch b = {probe, &r, 1, 0, 0};
     if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
         fail_msg("write: %s", err);
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "SELECT encode(convert_to(r.message, 'UTF8'), 'hex'), r.metrics::text, "
         "encode(convert_to(c.name, 'UTF8'), 'hex'), r.started_at = '2024-05-01 12:00:00.000123+00', "
         "r.tls_us IS NULL, r.total_us "
@@ -489,11 +404,11 @@ static void live_hostile_result_roundtrip(void **state)
 
 static void live_status(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512];
-    int64_t eu1 = register_probe(s, "status-eu-1", "eu");
-    int64_t eu2 = register_probe(s, "status-eu-2", "eu");
-    int64_t us1 = register_probe(s, "status-us-1", "us");
+    int64_t eu1 = pgt_register_probe(s, "status-eu-1", "eu");
+    int64_t eu2 = pgt_register_probe(s, "status-eu-2", "eu");
+    int64_t us1 = pgt_register_probe(s, "status-us-1", "us");
     struct store_check_info check = {"status-check", "http", "http://x/", 30000};
     assert_int_equal(store_set_probe_checks(s, eu1, &check, 1, err, sizeof err), 0);
     assert_int_equal(store_set_probe_checks(s, eu2, &check, 1, err, sizeof err), 0);
@@ -538,7 +453,7 @@ static void live_status(void **state)
     /* All checks: includes the earlier tests' ones, one row each. */
     assert_int_equal(store_status(s, NULL, &rows, &n, err, sizeof err), 0);
     char count[32];
-    sql(count, sizeof count, "SELECT count(*) FROM checks");
+    pgt_sql(count, sizeof count, "SELECT count(*) FROM checks");
     assert_int_equal((long long)n, atoll(count));
     free(rows);
     assert_int_equal(store_status(s, "no-such-check", &rows, &n, err, sizeof err), -2); /* not found */
@@ -559,7 +474,7 @@ struct racer {
 static void *race_writes(void *arg)
 {
     struct racer *w = arg;
-    struct store *s = store_open(pg_url, w->err, sizeof w->err);
+    struct store *s = store_open(pgt_url(), w->err, sizeof w->err);
     if (!s) {
         w->failures++;
         return NULL;
@@ -576,9 +491,9 @@ static void *race_writes(void *arg)
 
 static void live_concurrent_writers(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char out[16384], want[16384];
-    int64_t probe = register_probe(s, "race-probe", "eu");
+    int64_t probe = pgt_register_probe(s, "race-probe", "eu");
     struct pk_result *r = make_range(1, 2000, "race-check");
     struct racer w[2] = {{probe, r, 40, 0, ""}, {probe, r, 55, 0, ""}};
     pthread_t t[2];
@@ -588,9 +503,9 @@ static void live_concurrent_writers(void **state)
         pthread_join(t[i], NULL);
     if (w[0].failures || w[1].failures)
         fail_msg("racing writers failed: %s / %s", w[0].err, w[1].err);
-    assert_int_equal(sql_int("SELECT count(*) - count(DISTINCT seq) FROM results WHERE probe_id = %" PRId64, probe),
+    assert_int_equal(pgt_sql_int("SELECT count(*) - count(DISTINCT seq) FROM results WHERE probe_id = %" PRId64, probe),
                      0);
-    sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64,
+    pgt_sql(out, sizeof out, "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM results WHERE probe_id = %" PRId64,
         probe);
     seq_list(want, sizeof want, 1, 2000);
     assert_string_equal(out, want);
@@ -615,16 +530,16 @@ static void *run_migrate(void *arg)
 /* Two collectors migrating one empty database at once: one applies, one waits. */
 static void live_concurrent_migrate(void **state)
 {
-    (void)live(state);
+    (void)pgt_live(state, "test_store_pg");
     char out[64];
-    const char *slash = strrchr(pg_url, '/');
+    const char *slash = strrchr(pgt_url(), '/');
     assert_non_null(slash);
-    sql(out, sizeof out, "CREATE DATABASE picket_migrate_race");
+    pgt_sql(out, sizeof out, "CREATE DATABASE picket_migrate_race");
     struct migrator m[2];
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
         memset(&m[i], 0, sizeof m[i]);
-        snprintf(m[i].url, sizeof m[i].url, "%.*s/picket_migrate_race", (int)(slash - pg_url), pg_url);
+        snprintf(m[i].url, sizeof m[i].url, "%.*s/picket_migrate_race", (int)(slash - pgt_url()), pgt_url());
         assert_int_equal(pthread_create(&t[i], NULL, run_migrate, &m[i]), 0);
     }
     for (int i = 0; i < 2; i++)
@@ -642,7 +557,7 @@ static void live_concurrent_migrate(void **state)
  * metadata when the same files are applied again. */
 static void meta_row(const char *check, char *out, size_t size)
 {
-    sql(out, size,
+    pgt_sql(out, size,
         "SELECT type || '|' || coalesce(target, '') || '|' || coalesce(service, '-') || '|' || "
         "coalesce(budget_p95_ms::text, '-') || '|' || coalesce(slo_target_percent::text, '-') || '|' || "
         "coalesce(slo_window_ms::text, '-') FROM checks WHERE name = '%s'",
@@ -665,9 +580,9 @@ static void apply_version(struct store *s, const struct store_assign_check *chec
 
 static void live_assigned_check_meta(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], row[256];
-    int64_t p1 = register_probe(s, "meta-probe", "eu");
+    int64_t p1 = pgt_register_probe(s, "meta-probe", "eu");
     /* The probe's local file says one thing ... */
     struct store_check_info local = {.name = "meta-a", .type = "tcp", .target = "local:1", .interval_ms = 5000,
                                      .service = "local", .meta.budget_p95_ms = 999};
@@ -685,10 +600,10 @@ static void live_assigned_check_meta(void **state)
          .type = "http", .target = "http://central/b", .interval_ms = 30000, .service = "bee"},
     };
     apply_version(s, v1, 2, 1);
-    int64_t version = sql_int("SELECT max(version) FROM check_versions");
+    int64_t version = pgt_sql_int("SELECT max(version) FROM check_versions");
     meta_row("meta-a", row, sizeof row);
     assert_string_equal(row, "http|http://central/a|central|200|99.5|604800000");
-    assert_int_equal(sql_int("SELECT count(*) FROM checks WHERE name = 'meta-b'"), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM checks WHERE name = 'meta-b'"), 0);
 
     /* A Register with the old local file changes nothing the version defines. */
     assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
@@ -711,7 +626,7 @@ static void live_assigned_check_meta(void **state)
 
     /* A version stored before migration 008 has no metadata: the registered one
      * stands, until the same files are applied again. */
-    sql(row, sizeof row,
+    pgt_sql(row, sizeof row,
         "UPDATE check_version_checks SET meta_known = false, service = NULL WHERE version = "
         "(SELECT max(version) FROM check_versions)");
     struct store_check_info local_b = {.name = "meta-b", .type = "http", .target = "http://central/b",
@@ -722,41 +637,41 @@ static void live_assigned_check_meta(void **state)
     apply_version(s, v1 + 1, 1, 0);
     meta_row("meta-b", row, sizeof row);
     assert_string_equal(row, "http|http://central/b|bee|-|-|-");
-    assert_int_equal(sql_int("SELECT count(*) FROM check_version_checks WHERE NOT meta_known"), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM check_version_checks WHERE NOT meta_known"), 0);
 }
 
 static void live_reconnect(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512], out[256];
-    int64_t probe = register_probe(s, "reconnect-probe", "eu");
+    int64_t probe = pgt_register_probe(s, "reconnect-probe", "eu");
     struct pk_result *r = make_range(1, 20, "reconnect-check");
     const char *kill_sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                            "WHERE application_name = 'picket-collector' AND pid <> pg_backend_pid()";
-    sql(out, sizeof out, "%s", kill_sql);
+    pgt_sql(out, sizeof out, "%s", kill_sql);
     assert_string_equal(out, "1");
     assert_int_equal(store_ping(s), 0);
 
-    sql(out, sizeof out, "%s", kill_sql);
+    pgt_sql(out, sizeof out, "%s", kill_sql);
     struct store_batch b = {probe, r, 10, 0, 0};
     /* The call that discovers the dead link may fail (nothing is stored then)... */
     if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
-        assert_int_equal(sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 0);
+        assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 0);
     /* ...the next one reconnects and succeeds. */
     b = (struct store_batch){probe, r, 20, 0, 0};
     if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
         fail_msg("write after reconnect: %s", err);
     assert_int_equal(b.committed_seq, 20);
-    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 20);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 20);
     free(r);
 }
 
 /* Not a benchmark (bench/ is), a sanity figure: 10,000 rows as 10 calls, then as 1. */
 static void live_write_speed(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_pg");
     char err[512];
-    int64_t probe = register_probe(s, "speed-probe", "eu");
+    int64_t probe = pgt_register_probe(s, "speed-probe", "eu");
     struct pk_result *r = make_range(1, 10000, "speed-check");
     for (int i = 0; i < 10000; i++) {
         r[i].n_metrics = 1;
@@ -773,14 +688,14 @@ static void live_write_speed(void **state)
     int64_t elapsed = pk_mono_us() - t0;
     printf("store_write_batches: 10 x 1000 rows in %.1f ms (%.0f rows/s)\n", elapsed / 1000.0,
            10000.0 * 1e6 / (double)(elapsed > 0 ? elapsed : 1));
-    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 10000);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE probe_id = %" PRId64, probe), 10000);
 
     /* The same rows from 10 probes in one call: one commit instead of ten. */
     struct store_batch batches[10];
     for (int i = 0; i < 10; i++) {
         char name[32];
         snprintf(name, sizeof name, "speed-probe-%d", i);
-        batches[i] = (struct store_batch){register_probe(s, name, "us"), r + i * 1000, 1000, 0, 0};
+        batches[i] = (struct store_batch){pgt_register_probe(s, name, "us"), r + i * 1000, 1000, 0, 0};
     }
     t0 = pk_mono_us();
     if (store_write_batches(s, batches, 10, err, sizeof err) != 0)
@@ -847,6 +762,6 @@ int main(void)
         cmocka_unit_test(live_write_speed),
     };
     int failed = cmocka_run_group_tests_name("store_pg encoding", pure, NULL, NULL);
-    failed += cmocka_run_group_tests_name("store_pg with PostgreSQL", with_db, open_live, close_live);
+    failed += cmocka_run_group_tests_name("store_pg with PostgreSQL", with_db, pgt_open_state, pgt_close_state);
     return failed ? 1 : 0;
 }

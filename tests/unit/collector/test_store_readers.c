@@ -17,76 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "store.h"
 
-static const char *pg_url;
 
-/* Runs sql through psql -At; the output (rows separated by '\n', fields by '\t',
- * trailing newline removed) goes to out. Fails the test on any error. */
-static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void sql(char *out, size_t size, const char *fmt, ...)
-{
-    char query[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t got;
-    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
-        len += (size_t)got;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("psql failed on: %s", query);
-    assert_true(len < size - 1);
-    while (len > 0 && out[len - 1] == '\n')
-        len--;
-    out[len] = '\0';
-}
 
-static int open_live(void **state)
-{
-    char err[512];
-    pg_url = getenv("PICKET_TEST_PG_URL");
-    *state = NULL;
-    if (pg_url && *pg_url) {
-        *state = store_open(pg_url, err, sizeof err);
-        if (!*state)
-            fprintf(stderr, "store_open: %s\n", err);
-    }
-    return 0;
-}
 
-static int close_live(void **state)
-{
-    store_close(*state);
-    return 0;
-}
-
-static struct store *live(void **state)
-{
-    if (!pg_url || !*pg_url)
-        fail_msg("PICKET_TEST_PG_URL is not set: run this test through the harness: "
-                 "/usr/bin/python3 tests/integration/pgharness.py run -- <build>/tests/test_store_readers");
-    if (!*state)
-        fail_msg("cannot connect to PICKET_TEST_PG_URL (see store_open error above)");
-    return *state;
-}
 
 
 /* A recent instant with a microsecond part; every stored time is T0 + k seconds. */
@@ -99,7 +35,7 @@ static void add_result(const char *probe, int seq, int64_t at_us, int outcome, i
                        const char *total, const char *message)
 {
     char out[64];
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class, status_code, total_us, "
         "message) SELECT p.id, %d, c.id, " TS ", %d, %d, %d, %s, '%s' FROM probes p, checks c "
         "WHERE p.name = '%s' AND c.name = 'ca'",
@@ -108,21 +44,21 @@ static void add_result(const char *probe, int seq, int64_t at_us, int outcome, i
 
 static void setup_data(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512], out[64];
     int applied = 0;
     if (store_migrate(s, &applied, err, sizeof err) != 0)
         fail_msg("migrate: %s", err);
     t0_us = ((int64_t)time(NULL) - 600) * 1000000 + 123457;
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO probes (name, region, last_seen, pending_results, dropped_results, spool_bytes, committed_seq) "
         "VALUES ('pa', 'reg-a', " TS ", 11, 22, 33, 44), ('pb', 'reg-b', " TS ", 55, 66, 77, 88)",
         AT(1), AT(2));
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
         "slo_target_percent, slo_window_ms) VALUES ('ca', 'http', 'https://a', 1001, 'svc-a', 1002, 1003, 1004, "
         "99.25, 1005), ('cb', 'tcp', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c "
         "WHERE c.name = 'ca' OR (c.name = 'cb' AND p.name = 'pa')");
     /* ca: three results from pa (reg-a, 2 ok), then the latest from pb (reg-b, failed). */
@@ -134,7 +70,7 @@ static void setup_data(void **state)
 
 static void read_probe_status(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512];
     struct store_probe_row *rows = NULL;
     size_t n = 0;
@@ -161,7 +97,7 @@ static void read_probe_status(void **state)
 
 static void read_check_meta(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512];
     struct store_check_meta *rows = NULL;
     size_t n = 0;
@@ -192,7 +128,7 @@ static void read_check_meta(void **state)
 
 static void read_status(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512];
     struct store_status_row *rows = NULL;
     size_t n = 0;
@@ -242,7 +178,7 @@ static void read_status(void **state)
 
 static void read_alert_rounds(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512];
     struct store_alert_round *rows = NULL;
     size_t n = 0;
@@ -271,11 +207,11 @@ static void read_alert_rounds(void **state)
 
 static void read_alert_states(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512], out[64];
     struct store_alert_state *rows = NULL;
     size_t n = 0;
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO alert_state (rule, subject, firing, since, last_change, flips, flap_window_start, flapping, "
         "last_notified, notified_firing, value, summary) VALUES "
         "('rule-1', 'subj-1', true, " TS ", " TS ", 7, " TS ", false, " TS ", true, 12.5, 'sum-1'), "
@@ -317,11 +253,11 @@ static void read_alert_states(void **state)
 
 static void read_outbox(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512], out[64];
     struct store_outbox_row *rows = NULL;
     size_t n = 0;
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO alert_outbox (receiver, event_key, group_key, payload, attempts, next_attempt) VALUES "
         "('recv-1', 'ev-1', 'grp-1', '{\"a\": 1}', 9, now() - interval '1 minute'), "
         "('recv-2', 'ev-2', 'grp-2', '[2]', 3, now() + interval '1 hour') RETURNING id");
@@ -340,7 +276,7 @@ static void read_outbox(void **state)
 
 static void read_assign_changes(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512];
     struct store_assign_file file = {"checks.yaml", NULL, NULL};
     struct pk_kv keys_v1[] = {{"interval", "10s"}, {"target", "https://a"}};
@@ -385,7 +321,7 @@ static void read_assign_changes(void **state)
 
     /* The documents of version 1 for probe pa: one file, its checks in order. */
     char out[64];
-    sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pa'");
+    pgt_sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pa'");
     struct store_assign_doc *docs = NULL;
     if (store_assign_documents(s, 1, strtoll(out, NULL, 10), &docs, &n, err, sizeof err) != 0)
         fail_msg("documents: %s", err);
@@ -397,15 +333,15 @@ static void read_assign_changes(void **state)
 
 static void read_probe_name_and_credential(void **state)
 {
-    struct store *s = live(state);
+    struct store *s = pgt_live(state, "test_store_readers");
     char err[512], out[64], name[128];
     const char *hash = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-    sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pb'");
+    pgt_sql(out, sizeof out, "SELECT id FROM probes WHERE name = 'pb'");
     int64_t probe_id = strtoll(out, NULL, 10);
     assert_int_equal(store_probe_name(s, probe_id, name, sizeof name, err, sizeof err), 1);
     assert_string_equal(name, "pb");
     assert_int_equal(store_probe_name(s, probe_id + 1000, name, sizeof name, err, sizeof err), 0);
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO credentials (role, name, probe_name, token_sha256) VALUES ('read', 'reader-1', NULL, "
         "decode('%s', 'hex')) RETURNING id",
         hash);
@@ -425,5 +361,5 @@ int main(void)
         cmocka_unit_test(read_alert_rounds), cmocka_unit_test(read_alert_states), cmocka_unit_test(read_outbox),
         cmocka_unit_test(read_assign_changes), cmocka_unit_test(read_probe_name_and_credential),
     };
-    return cmocka_run_group_tests_name("store readers with PostgreSQL", tests, open_live, close_live) ? 1 : 0;
+    return cmocka_run_group_tests_name("store readers with PostgreSQL", tests, pgt_open_state, pgt_close_state) ? 1 : 0;
 }

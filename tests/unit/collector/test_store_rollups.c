@@ -24,60 +24,14 @@
 
 #include "migrations.h"
 #include "rollup.h"
+#include "pgtest.h"
 #include "store.h"
 
 #define MIN ROLLUP_MINUTE_US
 #define HOUR ROLLUP_HOUR_US
 #define DAY ROLLUP_DAY_US
 
-static const char *pg_url;
 
-static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void sql(char *out, size_t size, const char *fmt, ...)
-{
-    char query[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t got;
-    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
-        len += (size_t)got;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("psql failed on: %s", query);
-    while (len > 0 && out[len - 1] == '\n')
-        len--;
-    out[len] = '\0';
-}
-
-static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int64_t sql_int(const char *fmt, ...)
-{
-    char query[4096], out[64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    sql(out, sizeof out, "%s", query);
-    return strtoll(out, NULL, 10);
-}
 
 static struct store *S;
 
@@ -90,23 +44,8 @@ static struct store *S;
 static int setup(void **state)
 {
     (void)state;
-    char err[512];
-    pg_url = getenv("PICKET_TEST_PG_URL");
-    if (!pg_url || !*pg_url) {
-        fprintf(stderr, "PICKET_TEST_PG_URL is not set: run through tests/integration/pgharness.py run --\n");
-        return -1;
-    }
-    S = store_open(pg_url, err, sizeof err);
-    if (!S) {
-        fprintf(stderr, "store_open: %s\n", err);
-        return -1;
-    }
-    int applied = 0;
-    if (store_migrate(S, &applied, err, sizeof err) != 0) {
-        fprintf(stderr, "migrate: %s\n", err);
-        return -1;
-    }
-    return 0;
+    S = pgt_open_store();
+    return S ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -123,16 +62,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int64_t register_probe(const char *name, const char *region)
-{
-    char err[512];
-    int64_t id = 0;
-    uint64_t committed = 0;
-    struct store_probe_info info = {name, region, NULL, 0, "test"};
-    if (store_upsert_probe(S, &info, &id, &committed, err, sizeof err) != 0)
-        fail_msg("upsert %s: %s", name, err);
-    return id;
-}
 
 /* Every result the test stored, to compute exact answers from. */
 struct fed {
@@ -271,7 +200,7 @@ static void partitions_and_default(void **state)
     int64_t now = now_us();
     assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
     assert_true(created >= 5); /* yesterday, today, 3 ahead */
-    int64_t parts = sql_int("SELECT count(*) FROM pg_inherits WHERE inhparent = 'results'::regclass");
+    int64_t parts = pgt_sql_int("SELECT count(*) FROM pg_inherits WHERE inhparent = 'results'::regclass");
     assert_int_equal(parts, created + 1); /* + results_default */
     /* again: nothing new */
     assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
@@ -280,28 +209,28 @@ static void partitions_and_default(void **state)
 
     /* A result 10 days old has no partition: it goes to results_default, is not lost,
      * and the next upkeep gives its day a partition and moves it there. */
-    probe_ids[0] = register_probe(probe_names[0], probe_regions[0]);
+    probe_ids[0] = pgt_register_probe(S, probe_names[0], probe_regions[0]);
     int64_t old = rollup_floor(now, DAY) - 10 * DAY + 5 * HOUR;
     size_t before = n_fed;
     feed(0, old, MIN, 4, 4);
-    assert_int_equal(sql_int("SELECT count(*) FROM results_default"), 4);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results_default"), 4);
     assert_int_equal(store_maintain_partitions(S, now, 3, 30, &created, &dropped, err, sizeof err), 0);
     assert_int_equal(created, 1);
-    assert_int_equal(sql_int("SELECT count(*) FROM results_default"), 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 4);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results_default"), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 4);
     /* Retention 5 days drops that partition (and its rows) but keeps the recent ones. */
     assert_int_equal(store_maintain_partitions(S, now, 3, 5, &created, &dropped, err, sizeof err), 0);
     assert_int_equal(dropped, 1);
-    assert_int_equal(sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results WHERE started_at < now() - interval '9 days'"), 0);
     n_fed = before; /* they are gone from the raw table; the rollup tests below use recent windows */
     /* their partial rollups are still there; compaction folds them (old minute rollups go with retention) */
     uint64_t folded = 0;
     assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 4);
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), 4);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), 4);
-    sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day, rollup_check_day");
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), 0);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), 4);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), 4);
+    pgt_sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day, rollup_check_day");
 }
 
 static void rollups_match_exact_answers(void **state)
@@ -310,7 +239,7 @@ static void rollups_match_exact_answers(void **state)
     char err[512];
     int64_t now = now_us();
     for (int p = 0; p < 3; p++)
-        probe_ids[p] = register_probe(probe_names[p], probe_regions[p]);
+        probe_ids[p] = pgt_register_probe(S, probe_names[p], probe_regions[p]);
     /* Three days ending two hours ago, one result per 20 s per probe, two checks:
      * crosses day and hour edges; groups of 700 so minutes get several partial rows. */
     int64_t start = rollup_floor(now, DAY) - 2 * DAY - 90 * MIN + 17 * 1000000;
@@ -324,39 +253,39 @@ static void rollups_match_exact_answers(void **state)
     uint64_t folded = 0;
     assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
     assert_true(folded > 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), 0);
     /* a second run finds nothing and changes nothing (idempotent) */
-    int64_t day_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
+    int64_t day_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
     assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 0);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), day_sum);
     assert_int_equal(day_sum, (int64_t)n_fed);
     /* levels agree: every level holds every result once */
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
     /* the day rows merged over probes hold, per check and day, what the per-probe day rows add up to */
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_check_day"),
-                     sql_int("SELECT count(DISTINCT (check_id, day)) FROM rollup_day"));
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_check_day c JOIN (SELECT check_id, day, sum(ok) ok, "
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_check_day"),
+                     pgt_sql_int("SELECT count(DISTINCT (check_id, day)) FROM rollup_day"));
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_check_day c JOIN (SELECT check_id, day, sum(ok) ok, "
                              "sum(failed) failed, sum(ok + degraded + failed + unknown) n FROM rollup_day "
                              "GROUP BY 1, 2) d USING (check_id, day) WHERE c.ok = d.ok AND c.failed = d.failed "
                              "AND c.ok + c.degraded + c.failed + c.unknown = d.n"),
-                     sql_int("SELECT count(*) FROM rollup_check_day"));
+                     pgt_sql_int("SELECT count(*) FROM rollup_check_day"));
     /* an installation upgraded to 010 with day rows already stored: migrate merges them in */
     char snapshot[4096], again[4096];
-    sql(snapshot, sizeof snapshot, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
+    pgt_sql(snapshot, sizeof snapshot, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                                    "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                                    "FROM rollup_check_day");
     /* (011 comes after 010: it runs again too, over an empty partial table of the old shape) */
     /* (so do the migrations after 011: each must be safe to run again) */
-    sql(err, sizeof err, "DROP TABLE rollup_check_day; " OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 10");
+    pgt_sql(err, sizeof err, "DROP TABLE rollup_check_day; " OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 10");
     int applied = 0;
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
     int from_10 = 0; /* 010 and every later migration run again */
     for (size_t i = 0; i < pk_migrations_count; i++)
         from_10 += pk_migrations[i].version >= 10;
     assert_int_equal(applied, from_10);
-    sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
+    pgt_sql(again, sizeof again, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
                              "' ' || failed || ' ' || unknown || ' ' || md5(hist), ',' ORDER BY check_id, day)) "
                              "FROM rollup_check_day");
     assert_string_equal(again, snapshot);
@@ -391,10 +320,10 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 2); /* 2 checks x 1 probe x 1 minute */
     verify(&f, 2 * 3);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), (int64_t)n_fed);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), (int64_t)n_fed);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), (int64_t)n_fed);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), (int64_t)n_fed);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), (int64_t)n_fed);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), (int64_t)n_fed);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), (int64_t)n_fed);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), (int64_t)n_fed);
     /* whole days over all probes (read from rollup_check_day) after the late results */
     f.group = STORE_ROLLUP_BY_CHECK;
     f.since_us = rollup_floor(start, DAY);
@@ -425,17 +354,17 @@ static void rollups_match_exact_answers(void **state)
     /* 5. upgrade to 011 with partial rows of the old shape (one per check, probe and
      * minute) waiting: migrate packs them, readers count them at once, and the
      * compaction folds every one. Copies of 50 stored minute rows stand in for them. */
-    int64_t minute_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
-    sql(err, sizeof err,
+    int64_t minute_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
+    pgt_sql(err, sizeof err,
         OLD_PARTIALS_SQL "; DELETE FROM picket_schema WHERE version >= 11; "
         "INSERT INTO rollup_partial SELECT * FROM rollup_minute ORDER BY minute, probe_id, check_id LIMIT 50");
-    int64_t old_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_partial");
+    int64_t old_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_partial");
     assert_true(old_sum > 0);
     struct store_rollup_filter all = {.since_us = start - DAY, .until_us = now + MIN, .group = STORE_ROLLUP_BY_CHECK};
     assert_int_equal(store_migrate(S, &applied, err, sizeof err), 0);
     assert_int_equal(applied, from_10 - 1); /* 011 and every later migration */
-    assert_int_equal(sql_int("SELECT count(*) FROM pg_class WHERE relname = 'rollup_partial_v1'"), 0);
-    assert_true(sql_int("SELECT count(*) FROM rollup_partial") < 50); /* packed per (probe, minute) */
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM pg_class WHERE relname = 'rollup_partial_v1'"), 0);
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_partial") < 50); /* packed per (probe, minute) */
     assert_int_equal(store_rollup_query(S, &all, &rows, &n, err, sizeof err), 0);
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -444,14 +373,14 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(total, (uint64_t)n_fed + (uint64_t)old_sum);
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 50);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), minute_sum + old_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), minute_sum + old_sum);
 
     /* 6. a stored minute that the watermark calls new (as if a backfill had written
      * it): the COPY of new minutes meets its key, is undone to its savepoint, and
      * the rows are merged instead; nothing is lost or counted twice. */
-    sql(err, sizeof err, "UPDATE rollup_watermark SET upto = 'epoch'");
-    int64_t minute_before = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
-    int64_t day_before = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
+    pgt_sql(err, sizeof err, "UPDATE rollup_watermark SET upto = 'epoch'");
+    int64_t minute_before = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
+    int64_t day_before = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
     size_t fed_before = n_fed;
     feed(1, late_t + 7 * 1000000, 1000000, 10, 10);
     /* one check while its minute has packed partial rows (entries of both checks) */
@@ -462,25 +391,25 @@ static void rollups_match_exact_answers(void **state)
     }
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 2);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"),
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"),
                      minute_before + (int64_t)(n_fed - fed_before));
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"),
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"),
                      day_before + (int64_t)(n_fed - fed_before));
-    assert_true(sql_int("SELECT count(*) FROM rollup_watermark WHERE upto > now() - interval '10 minutes'") == 1);
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_watermark WHERE upto > now() - interval '10 minutes'") == 1);
 }
 
 static void rollups_off_writes_none(void **state)
 {
     (void)state;
     char err[512];
-    int64_t partial = sql_int("SELECT count(*) FROM rollup_partial");
-    int64_t results = sql_int("SELECT count(*) FROM results");
+    int64_t partial = pgt_sql_int("SELECT count(*) FROM rollup_partial");
+    int64_t results = pgt_sql_int("SELECT count(*) FROM results");
     store_set_rollups(S, 0);
     size_t before = n_fed;
     feed(2, now_us() - HOUR, 1000000, 50, 50);
     store_set_rollups(S, 1);
-    assert_int_equal(sql_int("SELECT count(*) FROM results"), results + 50);
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), partial);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM results"), results + 50);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), partial);
     n_fed = before;
     (void)err;
 }
@@ -488,7 +417,7 @@ static void rollups_off_writes_none(void **state)
 /* The rollup rows of every level, as one digest (for "a second backfill changes nothing"). */
 static void rollup_digest(char *out, size_t size)
 {
-    sql(out, size,
+    pgt_sql(out, size,
         "SELECT md5(coalesce((SELECT string_agg(concat_ws(',', check_id, probe_id, minute, ok, degraded, failed, "
         "unknown, encode(hist, 'hex')), ';' ORDER BY check_id, probe_id, minute) FROM rollup_minute), '') || "
         "coalesce((SELECT string_agg(concat_ws(',', check_id, probe_id, hour, ok, degraded, failed, unknown, "
@@ -516,17 +445,17 @@ static void backfill_from_raw(void **state)
     char err[512], before[64], after[64];
     int64_t now = now_us();
     /* The rollups-off test's results are not in fed[]: they go. */
-    sql(err, sizeof err, "DELETE FROM results WHERE started_at > now() - interval '110 minutes'");
+    pgt_sql(err, sizeof err, "DELETE FROM results WHERE started_at > now() - interval '110 minutes'");
     /* Live results minutes ago: partial rows, not compacted yet. */
     feed(1, now - 30 * MIN, 1000000, 120, 40);
-    assert_true(sql_int("SELECT count(*) FROM rollup_partial") > 0);
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_partial") > 0);
 
     /* Raw results five days back, straight into results: i = 0..2879, one per
      * 15 s from 03:00:07, on roll-api from roll-eu-1; outcome and latency from i. */
     int64_t d0 = rollup_floor(now, DAY) - 5 * DAY;
     int64_t t0 = d0 + 3 * HOUR + 7 * 1000000;
     const int n_raw = 2880;
-    sql(err, sizeof err,
+    pgt_sql(err, sizeof err,
         "INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class, total_us) "
         "SELECT %lld, 1000000 + i, (SELECT id FROM checks WHERE name = 'roll-api'), "
         "to_timestamp(%lld / 1000000.0) + i * interval '15 seconds', "
@@ -554,11 +483,11 @@ static void backfill_from_raw(void **state)
 
     /* A day long past retention: its day rollup stays, having no raw results. */
     int64_t old_day = rollup_floor(now, DAY) - 20 * DAY;
-    sql(err, sizeof err,
+    pgt_sql(err, sizeof err,
         "INSERT INTO rollup_day SELECT check_id, probe_id, to_timestamp(%lld / 1000000.0), ok, degraded, failed, "
         "unknown, hist FROM rollup_day ORDER BY day LIMIT 1",
         (long long)old_day);
-    int64_t old_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day WHERE day = "
+    int64_t old_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day WHERE day = "
                               "to_timestamp(%lld / 1000000.0)", (long long)old_day);
 
     struct store_backfill_day total;
@@ -568,21 +497,21 @@ static void backfill_from_raw(void **state)
     assert_true(total.days >= 4); /* d0, and the three days of live results */
     assert_int_equal(total.results, (uint64_t)n_fed);
     assert_true(total.partials_replaced > 0);
-    assert_int_equal(sql_int("SELECT count(*) FROM rollup_partial"), 0);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day WHERE day = "
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), 0);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day WHERE day = "
                              "to_timestamp(%lld / 1000000.0)", (long long)old_day), old_sum);
-    sql(err, sizeof err, "DELETE FROM rollup_day WHERE day = to_timestamp(%lld / 1000000.0); "
+    pgt_sql(err, sizeof err, "DELETE FROM rollup_day WHERE day = to_timestamp(%lld / 1000000.0); "
                          "DELETE FROM rollup_check_day WHERE day = to_timestamp(%lld / 1000000.0)",
         (long long)old_day, (long long)old_day);
     assert_int_equal(store_rollup_coverage(S, &cov, err, sizeof err), 0);
     assert_false(cov.results_before_rollups);
 
     /* Every level holds every result exactly once, and queries agree with fed[]. */
-    int64_t day_sum = sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
+    int64_t day_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
     assert_int_equal(day_sum, (int64_t)n_fed);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
-    assert_int_equal(sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), day_sum);
     struct store_rollup_filter f = {.since_us = d0, .until_us = now + MIN};
     verify(&f, 2 * 3);
     verify(&raw, 1);
