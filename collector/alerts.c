@@ -16,6 +16,7 @@
 #include "analytics.h"
 #include "buf.h"
 #include "log.h"
+#include "maint_apply.h"
 #include "notify_payloads.h"
 #include "result.h"
 #include "rollup.h"
@@ -187,6 +188,8 @@ struct tick {
     int64_t now;
     struct store_alert_state *states;
     size_t n_states;
+    struct maint_window *maint; /* maintenance windows this tick (maint_apply.h) */
+    size_t n_maint;
 };
 
 static struct store_alert_state *find_state(struct tick *t, const char *rule, const char *subject)
@@ -450,6 +453,11 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
                 } else if (ups >= rule->close_after) {
                     cond = 0;
                 }
+                const struct store_alert_state *was = find_state(t, rule->name, m->name);
+                const char *window = NULL;
+                if (cond == 1 && !(was && was->firing) &&
+                    maint_incident_in_window(t->maint, t->n_maint, m, since, &window))
+                    cond = -1; /* it started in maintenance: reported by picketctl, never paged */
                 char reg[256] = "", summary[512];
                 for (int r = 0; r < nreg; r++)
                     if (down_regions & (UINT64_C(1) << r)) {
@@ -721,6 +729,9 @@ static void evaluate(struct tick *t)
         free(t->states);
         return;
     }
+    if (maint_apply_windows(t->s, &t->maint, &t->n_maint, err, sizeof err) < 0)
+        PK_WARN("alerts", "reading maintenance windows failed; none apply this tick", "error=%s",
+                pk_log_q(q, sizeof q, err));
     for (int i = 0; i < t->a->cfg.n_rules; i++) {
         const struct alert_rule *r = &t->a->cfg.rules[i];
         switch (r->type) {
@@ -746,6 +757,9 @@ static void evaluate(struct tick *t)
         }
     }
     free(meta);
+    free(t->maint);
+    t->maint = NULL;
+    t->n_maint = 0;
     free(t->states);
     t->states = NULL;
     t->n_states = 0;

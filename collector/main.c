@@ -25,6 +25,7 @@
 #include "options.h"
 #include "rpc_query.h"
 #include "rpc_server.h"
+#include "maint_apply.h"
 #include "slo_config.h"
 #include "store.h"
 #include "timeparse.h"
@@ -44,6 +45,7 @@ struct serve_limits {
     const char *deny_certificates;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
     const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
+    const char *maint_file;  /* --maintenance / PICKET_MAINTENANCE; NULL: none but picketctl's */
     /* gRPC connections (docs/SECURITY.md, "Connection limits") */
     int handshake_timeout_s, idle_timeout_s, max_connection_age_s;
     int max_connections, max_connections_per_address; /* 0: automatic / none */
@@ -99,6 +101,11 @@ static const struct pk_option options[] = {
     {.name = "slos", .kind = PK_OPT_STRING, .env = "PICKET_SLOS", .offset = OFF(limits.slos_file), .metavar = "FILE",
      .help = "SLOs over groups of checks (YAML: name, target, window, service and/or\n"
              "checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"},
+    {.name = "maintenance", .kind = PK_OPT_STRING, .env = "PICKET_MAINTENANCE", .offset = OFF(limits.maint_file),
+     .metavar = "FILE",
+     .help = "maintenance windows (YAML: name, for, start/end/duration or every/cron\n"
+             "with duration, timezone; docs/ANALYTICS.md): rounds inside are left out\n"
+             "of availability and SLOs, incidents starting inside do not page"},
     {.name = "handshake-timeout-s", .kind = PK_OPT_INT, .env = "PICKET_HANDSHAKE_TIMEOUT_S",
      .offset = OFF(limits.handshake_timeout_s), .min = 1, .max = 3600, .metavar = "N",
      .help = "a gRPC connection must finish TLS and start HTTP/2 within N s,\ndefault 10"},
@@ -635,6 +642,15 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         if (acfg)
             acfg->slos = &slos;
     }
+    static struct maint_config maint; /* read by every thread until exit */
+    if (limits->maint_file && limits->maint_file[0]) {
+        if (maint_config_load(limits->maint_file, pk_now_us(), &maint, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector: %s\n", err);
+            free(acfg);
+            return 2;
+        }
+        maint_apply_set_file(&maint);
+    }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
     store_close(s);
@@ -711,9 +727,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         }
     }
     PK_INFO("collector", "starting",
-            "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
+            "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu maintenance_windows=%zu "
+            "max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
-            slos.n_groups ? limits->slos_file : "none", slos.n_groups, nofile);
+            slos.n_groups ? limits->slos_file : "none", slos.n_groups, maint.n_windows, nofile);
     struct rpc_server_config rcfg = {.listen = listen,
                                      .ingest = in,
                                      .tls_ca_pem = tls_ca,

@@ -305,6 +305,9 @@ int maint_check_target(const char *t, char *err, size_t errlen)
     const char *eq;
     if (!t[0] || strlen(t) >= MAINT_TARGET_MAX)
         goto bad;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            goto bad;
     if (strncmp(t, "service:", 8) == 0 && t[8])
         return 0;
     if (strncmp(t, "label:", 6) == 0 && (eq = strchr(t + 6, '=')) && eq > t + 6 && eq[1])
@@ -345,6 +348,94 @@ int maint_window_validate(const struct maint_window *w, char *err, size_t errlen
         return -1;
     }
     return 0;
+}
+
+static int given(const char *s)
+{
+    return s && s[0];
+}
+
+static int spec_time(const char *text, const struct maint_spec *sp, const char *what, int64_t *us, char *err,
+                     size_t errlen)
+{
+    if (strcmp(text, "now") == 0) {
+        *us = sp->now_us;
+        return 0;
+    }
+    if (maint_parse_local_time(text, sp->timezone ? sp->timezone : "", us, err, errlen) == 0)
+        return 0;
+    char why[300];
+    pk_strlcpy(why, err, sizeof why);
+    snprintf(err, errlen, "window '%.64s': '%s': %s", sp->name, what, why);
+    return -1;
+}
+
+int maint_window_from_spec(const struct maint_spec *sp, struct maint_window *w, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof w[0]);
+    if (!given(sp->name) || strlen(sp->name) >= sizeof w->name) {
+        snprintf(err, errlen, "a maintenance window needs a name of 1..%zu characters", sizeof w->name - 1);
+        return -1;
+    }
+    pk_strlcpy(w->name, sp->name, sizeof w->name);
+    if (given(sp->timezone) && strlen(sp->timezone) >= sizeof w->tz) {
+        snprintf(err, errlen, "window '%.64s': time zone name too long", w->name);
+        return -1;
+    }
+    pk_strlcpy(w->tz, given(sp->timezone) ? sp->timezone : "", sizeof w->tz);
+    if (given(sp->reason))
+        pk_strlcpy(w->reason, sp->reason, sizeof w->reason);
+    if (sp->n_targets > MAINT_MAX_TARGETS) {
+        snprintf(err, errlen, "window '%.64s' has more than %d targets", w->name, MAINT_MAX_TARGETS);
+        return -1;
+    }
+    for (size_t i = 0; i < sp->n_targets; i++) {
+        if (maint_check_target(sp->targets[i], err, errlen) < 0)
+            return -1;
+        pk_strlcpy(w->targets[w->n_targets++], sp->targets[i], MAINT_TARGET_MAX);
+    }
+    if (maint_check_tz(w->tz, err, errlen) < 0)
+        return -1;
+    int64_t dur_ms = 0;
+    if (given(sp->duration) && (pk_parse_duration_ms(sp->duration, &dur_ms) < 0 || dur_ms <= 0)) {
+        snprintf(err, errlen, "window '%.64s': duration '%.32s' is not a duration like 30m, 2h or 1h30m", w->name,
+                 sp->duration);
+        return -1;
+    }
+    w->duration_us = dur_ms * 1000;
+    if (given(sp->start) && spec_time(sp->start, sp, "start", &w->start_us, err, errlen) < 0)
+        return -1;
+    if (given(sp->end) && spec_time(sp->end, sp, "end", &w->end_us, err, errlen) < 0)
+        return -1;
+    if (given(sp->every) && given(sp->cron)) {
+        snprintf(err, errlen, "window '%.64s': give 'every' or 'cron', not both", w->name);
+        return -1;
+    }
+    if (given(sp->every) || given(sp->cron)) {
+        w->kind = given(sp->every) ? MAINT_WEEKLY : MAINT_CRON;
+        pk_strlcpy(w->schedule, given(sp->every) ? sp->every : sp->cron, sizeof w->schedule);
+        if (w->kind == MAINT_WEEKLY ? maint_parse_weekly(w->schedule, w, err, errlen)
+                                    : maint_parse_cron(w->schedule, &w->cron, err, errlen))
+            return -1;
+        if (!w->duration_us) {
+            snprintf(err, errlen, "window '%.64s': a recurring window needs a 'duration' (how long each one lasts)",
+                     w->name);
+            return -1;
+        }
+    } else {
+        w->kind = MAINT_ONCE;
+        if (!given(sp->start) || given(sp->end) == (w->duration_us > 0)) {
+            snprintf(err, errlen,
+                     "window '%.64s': a one-off window needs 'start' and one of 'end' or 'duration' (or 'every'/'cron' "
+                     "with 'duration' for a recurring one)",
+                     w->name);
+            return -1;
+        }
+        if (w->duration_us)
+            w->end_us = w->start_us + w->duration_us;
+        w->duration_us = 0;
+    }
+    return maint_window_validate(w, err, errlen);
 }
 
 /* ------------------------------------------------------------- selection */

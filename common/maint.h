@@ -76,6 +76,20 @@ int maint_parse_local_time(const char *text, const char *tz, int64_t *us, char *
 /* The whole window: kind-specific fields set, targets valid, sizes in range. */
 int maint_window_validate(const struct maint_window *w, char *err, size_t errlen);
 
+/* A window as people write it (the --maintenance file, `picketctl maintenance
+ * add`): every field text, NULL or "" when not given. One-off: start and end or
+ * duration ("now" starts it now). Recurring: every or cron, with duration;
+ * start/end then bound when it is in force. Times without an offset are local
+ * to timezone. */
+struct maint_spec {
+    const char *name, *start, *end, *duration, *every, *cron, *timezone, *reason;
+    const char *const *targets;
+    size_t n_targets;
+    int64_t now_us;
+};
+/* Fills and validates w from the spec. 0, or -1 with a sentence in err. */
+int maint_window_from_spec(const struct maint_spec *sp, struct maint_window *w, char *err, size_t errlen);
+
 /* 1 when the window applies to the subject. */
 int maint_window_selects(const struct maint_window *w, const struct maint_subject *s);
 
