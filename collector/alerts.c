@@ -15,6 +15,7 @@
 
 #include "analytics.h"
 #include "buf.h"
+#include "incident_deps.h"
 #include "log.h"
 #include "maint_apply.h"
 #include "notify_payloads.h"
@@ -365,6 +366,51 @@ static const struct store_check_meta *meta_of(const struct store_check_meta *m, 
 
 #define INCIDENT_MAX_LOOKBACK_US (INT64_C(24) * 3600 * 1000000)
 
+/* One check's incident verdict of this tick, applied once every check has one. */
+struct verdict {
+    int evaluated;
+    int cond; /* as apply's */
+    int64_t since;
+    char reg[256], summary[512];
+};
+
+/* 1 when a check m depends on has an incident open now (this tick's verdict, or
+ * a firing state) that started no later than since: m's incident is part of it. */
+static int caused_by_dependency(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                                size_t n_meta, const struct verdict *v, size_t mi, int64_t since)
+{
+    for (size_t j = 0; j < n_meta; j++) {
+        if (!incident_deps_direct(&meta[mi], &meta[j]))
+            continue;
+        const struct store_alert_state *st = find_state(t, rule->name, meta[j].name);
+        if ((v[j].evaluated && v[j].cond == 1 && v[j].since <= since) || (st && st->firing))
+            return 1;
+    }
+    return 0;
+}
+
+/* Applies the verdicts: an incident that starts in a maintenance window of its
+ * check, or while a dependency has one open, does not fire (it is reported by
+ * picketctl incidents, marked; the root pages). */
+static void apply_verdicts(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                           size_t n_meta, struct verdict *v)
+{
+    for (size_t mi = 0; mi < n_meta; mi++) {
+        if (!v[mi].evaluated)
+            continue;
+        const struct store_check_meta *m = &meta[mi];
+        const struct store_alert_state *was = find_state(t, rule->name, m->name);
+        const char *window = NULL;
+        int cond = v[mi].cond;
+        if (cond == 1 && !(was && was->firing) &&
+            (maint_incident_in_window(t->maint, t->n_maint, m, v[mi].since, &window) ||
+             caused_by_dependency(t, rule, meta, n_meta, v, mi, v[mi].since)))
+            cond = -1;
+        struct labels l = {m->name, m->service, "", v[mi].reg};
+        apply(t, rule, m->name, cond, v[mi].since, &l, v[mi].summary, NAN);
+    }
+}
+
 /* Incidents: the check's results of the last (N + M + 4) rounds, cut into rounds
  * with the region quorum (pk_rounds_slots), walked by pk_incidents_detect. An
  * open incident fires (since its first down round); a closed one, or no incident
@@ -390,7 +436,10 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
         return;
     }
     struct pk_an_round *rounds = calloc(n ? n : 1, sizeof *rounds);
-    if (!rounds) {
+    struct verdict *v = calloc(n_meta ? n_meta : 1, sizeof *v);
+    if (!rounds || !v) {
+        free(rounds);
+        free(v);
         free(rows);
         return;
     }
@@ -453,25 +502,22 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
                 } else if (ups >= rule->close_after) {
                     cond = 0;
                 }
-                const struct store_alert_state *was = find_state(t, rule->name, m->name);
-                const char *window = NULL;
-                if (cond == 1 && !(was && was->firing) &&
-                    maint_incident_in_window(t->maint, t->n_maint, m, since, &window))
-                    cond = -1; /* it started in maintenance: reported by picketctl, never paged */
-                char reg[256] = "", summary[512];
+                char *reg = v[mi].reg, *summary = v[mi].summary;
+                reg[0] = '\0';
                 for (int r = 0; r < nreg; r++)
                     if (down_regions & (UINT64_C(1) << r)) {
                         size_t len = strlen(reg);
-                        snprintf(reg + len, sizeof reg - len, "%s%s", len ? "," : "", regions[r]);
+                        snprintf(reg + len, sizeof v[mi].reg - len, "%s%s", len ? "," : "", regions[r]);
                     }
                 if (cond == 1)
-                    snprintf(summary, sizeof summary, "check %s is down%s%s: %d failed rounds in a row", m->name,
-                             reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
+                    snprintf(summary, sizeof v[mi].summary, "check %s is down%s%s: %d failed rounds in a row",
+                             m->name, reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
                 else
-                    snprintf(summary, sizeof summary, "check %s recovered: %d good rounds in a row", m->name,
+                    snprintf(summary, sizeof v[mi].summary, "check %s recovered: %d good rounds in a row", m->name,
                              rule->close_after);
-                struct labels l = {m->name, m->service, "", reg};
-                apply(t, rule, m->name, cond, since, &l, summary, NAN);
+                v[mi].evaluated = 1;
+                v[mi].cond = cond;
+                v[mi].since = since;
             } else {
                 PK_WARN("alerts", "incident evaluation failed", "rule=%s check=%s error=%s", rule->name,
                         pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
@@ -481,6 +527,8 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
         }
         i = j;
     }
+    apply_verdicts(t, rule, meta, n_meta, v);
+    free(v);
     free(rounds);
     free(rows);
 }

@@ -15,6 +15,7 @@
 
 #include "analytics.h"
 #include "buf.h"
+#include "incident_deps.h"
 #include "maint_apply.h"
 #include "quorum.h"
 #include "picket/v1/picket.pb-c.h"
@@ -937,6 +938,12 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
             goto out;
         resp->n_checks++;
     }
+    for (size_t i = 0; i < resp->n_checks; i++) /* depends_on: caused by a dependency's open incident */
+        for (size_t k = 0; k < n_raw[i]; k++) {
+            const char *root = incident_deps_root(c->checks, c->n_checks, raw, n_raw, i, raw[i][k].start_us);
+            if (root && !(resp->checks[i]->incidents[k]->caused_by = rstrdup(c->a, root)))
+                goto oom;
+        }
     /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */
     for (size_t i = 0; i < c->n_checks; i++) {
         const char *svc = c->checks[i]->service;

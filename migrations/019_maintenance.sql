@@ -23,3 +23,9 @@ CREATE TABLE IF NOT EXISTS maintenance_windows (
     created_at  timestamptz NOT NULL DEFAULT now(),
     ended_us    bigint NOT NULL DEFAULT 0
 );
+
+-- depends_on (docs/CHECKS.md): the check names and service:NAME entries a check
+-- depends on, joined by ','; NULL when none. In checks (what Register or the
+-- central assignment says) and in check_version_checks (a version's own).
+ALTER TABLE checks ADD COLUMN IF NOT EXISTS depends_on text;
+ALTER TABLE check_version_checks ADD COLUMN IF NOT EXISTS depends_on text;
