@@ -32,6 +32,8 @@ now_us = int(time.time() * 1e6)
 T0 = (now_us // MIN - 45) * MIN  # 40 minutes of history ending 5 minutes ago
 T_END = T0 + 40 * MIN
 OUT_FROM, OUT_TO = T0 + 10 * MIN, T0 + 20 * MIN  # the outage (failed rounds)
+ROOT_FROM, CHILD_FROM, DEP_TO = T0 + 25 * MIN, T0 + 26 * MIN, T0 + 32 * MIN  # dep-root, then dep-child fail
+DEPENDS = {"dep-child": "dep-root", "a-child": "a-root"}  # depends_on as CheckInfo carries it
 
 
 class Receiver:
@@ -64,8 +66,8 @@ class Probe:
     def __init__(self, port, name, checks):
         self.ch = grpc_channel(port, "probe:" + name)
         stub = pb_grpc.ProbeServiceStub(self.ch)
-        infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc")
-                 for c, iv in checks]
+        infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
+                              depends_on=DEPENDS.get(c, "")) for c, iv in checks]
         reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
                                                probe_time_us=int(time.time() * 1e6)))
         self.seq = reg.committed_sequence
@@ -149,8 +151,12 @@ def main():
         col = start_collector(pg, extra=["--compact-interval-s", "1", "--alerts", rules, "--maintenance", maint_file])
         try:
             # ---- history: 40 one-minute rounds, failed over [OUT_FROM, OUT_TO)
-            p = Probe(col.port, "m-eu", [("m-hist", 60000), ("a-maint", 200), ("a-ctrl", 200)])
+            p = Probe(col.port, "m-eu", [("m-hist", 60000), ("dep-root", 60000), ("dep-child", 60000), ("a-maint", 200),
+                                         ("a-ctrl", 200), ("a-root", 200), ("a-child", 200)])
+            assert pg.psql("SELECT depends_on FROM checks WHERE name = 'dep-child'") == [["dep-root"]]
             p.send([("m-hist", T0 + i * MIN + 5_000_000, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)])
+            p.send([(c, T0 + i * MIN + 5_000_000, not start <= T0 + i * MIN < DEP_TO)
+                    for i in range(40) for c, start in (("dep-root", ROOT_FROM), ("dep-child", CHILD_FROM))])
             wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 30)
             window = ["--since", rfc3339(T0), "--until", rfc3339(T_END), "--check", "m-hist"]
             before = ctl_json(col, "availability", *window)["checks"][0]
@@ -175,18 +181,31 @@ def main():
             assert "[maintenance: deploy]" in table, table
             print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0); incident marked")
 
-            # ---- alerts: a-maint is in an active window, a-ctrl is not; both fail now
+            # ---- depends_on: dep-child's incident starts while dep-root's is open: caused by it
+            got = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc")
+            by = {c["check"]: c["incidents"] for c in got["checks"]}
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-child"]] == [(CHILD_FROM, "dep-root")], by
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-root"]] == [(ROOT_FROM, None)], by
+            table = ctl(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc",
+                        cn="read:dashboard").stdout
+            assert "[caused by dep-root]" in table, table
+            print("ok: dep-child's incident is caused by dep-root's")
+
+            # ---- alerts: a-maint is in an active window, a-ctrl is not; a-child depends on a-root; all fail now
             t = int(time.time() * 1e6)  # the window starts a minute before the failures, lasts 10 minutes
             ctl(col, "maintenance", "add", "a-window", "--for", "a-maint", "--start", rfc3339(t - MIN), "--duration",
                 "10m")
-            p.send([(c, t - (6 - i) * 200_000, False) for i in range(6) for c in ("a-maint", "a-ctrl")])
-            wait_for("a-ctrl paged", lambda: "check a-ctrl is down" in hook.text(), 15)
+            failing = ("a-maint", "a-ctrl", "a-root", "a-child")
+            p.send([(c, t - (6 - i) * 200_000, False) for i in range(6) for c in failing])
+            wait_for("a-ctrl and a-root paged",
+                     lambda: "check a-ctrl is down" in hook.text() and "check a-root is down" in hook.text(), 15)
             deadline = time.time() + 2.0  # eight more evaluations
             while time.time() < deadline:
-                p.send([(c, int(time.time() * 1e6), False) for c in ("a-maint", "a-ctrl")])
+                p.send([(c, int(time.time() * 1e6), False) for c in failing])
                 time.sleep(0.25)
-            assert "a-maint" not in hook.text(), hook.text()
-            print("ok: the check in maintenance did not page; the other did (%d notifications)" % len(hook.bodies))
+            assert "a-maint" not in hook.text() and "a-child" not in hook.text(), hook.text()
+            print("ok: neither the check in maintenance nor the dependent one paged; a-ctrl and a-root did "
+                  "(%d notifications)" % len(hook.bodies))
 
             # ---- list, end, refusals
             listed = ctl_json(col, "maintenance", "list")
