@@ -615,6 +615,24 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
 }
 
 
+/* The --maintenance file, validated now (maint_config.h), made the readers' (maint_apply.h). */
+static struct maint_config file_maint; /* read by every thread until exit */
+
+static int load_maintenance(const char *path)
+{
+    char err[1024], q[600];
+    if (!path || !path[0])
+        return 0;
+    if (maint_config_load(path, pk_now_us(), &file_maint, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-collector: %s\n", err);
+        return -1;
+    }
+    maint_apply_set_file(&file_maint);
+    PK_INFO("collector", "maintenance windows loaded", "file=%s windows=%zu", pk_log_q(q, sizeof q, path),
+            file_maint.n_windows);
+    return 0;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -642,14 +660,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         if (acfg)
             acfg->slos = &slos;
     }
-    static struct maint_config maint; /* read by every thread until exit */
-    if (limits->maint_file && limits->maint_file[0]) {
-        if (maint_config_load(limits->maint_file, pk_now_us(), &maint, err, sizeof err) < 0) {
-            fprintf(stderr, "picket-collector: %s\n", err);
-            free(acfg);
-            return 2;
-        }
-        maint_apply_set_file(&maint);
+    if (load_maintenance(limits->maint_file) < 0) {
+        free(acfg);
+        return 2;
     }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
@@ -727,10 +740,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         }
     }
     PK_INFO("collector", "starting",
-            "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu maintenance_windows=%zu "
-            "max_descriptors=%ld",
+            "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
-            slos.n_groups ? limits->slos_file : "none", slos.n_groups, maint.n_windows, nofile);
+            slos.n_groups ? limits->slos_file : "none", slos.n_groups, nofile);
     struct rpc_server_config rcfg = {.listen = listen,
                                      .ingest = in,
                                      .tls_ca_pem = tls_ca,

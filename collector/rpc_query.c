@@ -15,7 +15,6 @@
 
 #include "analytics.h"
 #include "buf.h"
-#include "incident_deps.h"
 #include "maint_apply.h"
 #include "quorum.h"
 #include "picket/v1/picket.pb-c.h"
@@ -24,6 +23,7 @@
 #include "rpc_backtest.h"
 #include "rpc_baseline.h"
 #include "rpc_query_arena.h"
+#include "rpc_query_marks.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -527,12 +527,8 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     if (incident_msgs(c, *raw, *n_raw, (char(*)[128])r->regions, r->n_regions, m->name, &ci->incidents) < 0)
         return NULL;
     ci->n_incidents = *n_raw;
-    for (size_t i = 0; i < *n_raw; i++) {
-        const char *window = NULL;
-        ci->incidents[i]->maintenance = maint_incident_in_window(c->maint, c->n_maint, m, (*raw)[i].start_us, &window);
-        ci->incidents[i]->maintenance_window = rstrdup(c->a, window ? window : "");
-    }
-    if (!(ci->stats = stats_msg(c, &st))) {
+    if (rpc_mark_maintenance(c->a, c->maint, c->n_maint, m, ci, *raw, *n_raw) < 0 ||
+        !(ci->stats = stats_msg(c, &st))) {
         snprintf(c->err, c->errlen, "out of memory");
         return NULL;
     }
@@ -938,12 +934,8 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
             goto out;
         resp->n_checks++;
     }
-    for (size_t i = 0; i < resp->n_checks; i++) /* depends_on: caused by a dependency's open incident */
-        for (size_t k = 0; k < n_raw[i]; k++) {
-            const char *root = incident_deps_root(c->checks, c->n_checks, raw, n_raw, i, raw[i][k].start_us);
-            if (root && !(resp->checks[i]->incidents[k]->caused_by = rstrdup(c->a, root)))
-                goto oom;
-        }
+    if (rpc_mark_causes(c->a, c->checks, resp->n_checks, resp->checks, raw, n_raw) < 0)
+        goto oom;
     /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */
     for (size_t i = 0; i < c->n_checks; i++) {
         const char *svc = c->checks[i]->service;
