@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from picket_env import (PrivatePostgres, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki, start_collector,
                         wait_for)
@@ -189,6 +190,13 @@ def main():
             table = ctl(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc",
                         cn="read:dashboard").stdout
             assert "[caused by dep-root]" in table, table
+            # The dashboard's API (and so its incidents table) carries both marks.
+            url = "http://127.0.0.1:%d/api/incidents?service=svc&since=%d&until=%d" % (
+                col.http_port, T0 // 1_000_000, T_END // 1_000_000)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                api = {c["check"]: c["incidents"] for c in json.loads(r.read())["checks"]}
+            assert api["dep-child"][0]["caused_by"] == "dep-root", api["dep-child"]
+            assert api["m-hist"][0]["maintenance"] and api["m-hist"][0]["maintenance_window"] == "deploy", api
             print("ok: dep-child's incident is caused by dep-root's")
 
             # ---- alerts: a-maint is in an active window, a-ctrl is not; a-child depends on a-root; all fail now
