@@ -589,14 +589,25 @@ static void eval_group_slos(struct tick *t, const struct alert_rule *rule, const
         const struct slo_group *g = &cfg->groups[gi];
         if (fnmatch(rule->slos, g->name, 0) != 0)
             continue;
-        size_t nb = 0;
+        size_t nb = 0, niv = 0;
+        struct maint_interval *iv = NULL; /* the current member's maintenance (rows come by check) */
         for (size_t x = 0; x < n; x++) {
             const struct store_check_meta *m = meta_of(meta, n_meta, rows[x].check_name);
             if (!m || !slo_group_selects(g, m->name, m->service))
                 continue;
+            if (x == 0 || strcmp(rows[x - 1].check_name, rows[x].check_name) != 0) {
+                free(iv);
+                iv = NULL;
+                niv = 0;
+                (void)maint_check_intervals(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, &iv, &niv, err,
+                                            sizeof err);
+            }
+            if (maint_covers(iv, niv, rows[x].bucket_start_us))
+                continue; /* minutes in maintenance leave the SLO */
             b[nb++] = (struct pk_an_bucket){.start_us = rows[x].bucket_start_us, .width_us = 60000000,
                                             .n = {rows[x].ok, rows[x].degraded, rows[x].failed, rows[x].unknown}};
         }
+        free(iv);
         struct pk_slo_opts o = {.target = g->target_percent / 100.0, .window_us = span,
                                 .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
         o.alert[0].long_us = rule->slo_long_ms * 1000;
@@ -677,7 +688,12 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
             o.alert[0].short_us = rule->slo_short_ms * 1000;
             o.alert[0].factor = rule->slo_factor;
             struct pk_slo out;
-            if (pk_slo_eval(b, j - i, t->now, &o, &out, err, sizeof err) == 0) {
+            struct pk_an_bucket *kept = NULL; /* minutes in maintenance leave the SLO */
+            size_t n_kept = 0;
+            int64_t maint_us = 0;
+            if (maint_keep_buckets(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, b, j - i, &kept,
+                                   &n_kept, &maint_us, err, sizeof err) == 0 &&
+                pk_slo_eval(kept, n_kept, t->now, &o, &out, err, sizeof err) == 0) {
                 const struct pk_slo_alert *al = &out.alert[0];
                 int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
                 snprintf(summary, sizeof summary,
@@ -686,6 +702,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                          al->burn_short, (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }
+            free(kept);
         }
         i = j;
     }
