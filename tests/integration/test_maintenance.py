@@ -34,6 +34,7 @@ T0 = (now_us // MIN - 45) * MIN  # 40 minutes of history ending 5 minutes ago
 T_END = T0 + 40 * MIN
 OUT_FROM, OUT_TO = T0 + 10 * MIN, T0 + 20 * MIN  # the outage (failed rounds)
 ROOT_FROM, CHILD_FROM, DEP_TO = T0 + 25 * MIN, T0 + 26 * MIN, T0 + 32 * MIN  # dep-root, then dep-child fail
+OLD = T0 - 8 * 60 * MIN  # ten more failed rounds, older than the SLO's 6-hour per-minute part
 DEPENDS = {"dep-child": "dep-root", "a-child": "a-root"}  # depends_on as CheckInfo carries it
 
 
@@ -69,6 +70,9 @@ class Probe:
         stub = pb_grpc.ProbeServiceStub(self.ch)
         infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
                               depends_on=DEPENDS.get(c, "")) for c, iv in checks]
+        for info in infos:
+            if info.name == "m-hist":  # an SLO, so that `picketctl slo` shows what maintenance leaves out
+                info.slo_target_percent, info.slo_window_ms = 99.0, 86_400_000
         reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
                                                probe_time_us=int(time.time() * 1e6)))
         self.seq = reg.committed_sequence
@@ -155,7 +159,8 @@ def main():
             p = Probe(col.port, "m-eu", [("m-hist", 60000), ("dep-root", 60000), ("dep-child", 60000), ("a-maint", 200),
                                          ("a-ctrl", 200), ("a-root", 200), ("a-child", 200)])
             assert pg.psql("SELECT depends_on FROM checks WHERE name = 'dep-child'") == [["dep-root"]]
-            p.send([("m-hist", T0 + i * MIN + 5_000_000, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)])
+            p.send([("m-hist", T0 + i * MIN + 5_000_000, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)] +
+                   [("m-hist", OLD + i * MIN + 5_000_000, False) for i in range(10)])
             p.send([(c, T0 + i * MIN + 5_000_000, not start <= T0 + i * MIN < DEP_TO)
                     for i in range(40) for c, start in (("dep-root", ROOT_FROM), ("dep-child", CHILD_FROM))])
             wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 30)
@@ -166,11 +171,16 @@ def main():
             assert before["maintenance_us"] == 0, before
             inc = ctl_json(col, "incidents", *window)["checks"][0]["incidents"]
             assert len(inc) == 1 and inc[0]["start_us"] == OUT_FROM and not inc[0]["maintenance"], inc
+            slo_window = ["--since", rfc3339(OLD - 60 * MIN), "--until", rfc3339(T_END), "--check", "m-hist"]
+            slo = ctl_json(col, "slo", *slo_window)["checks"][0]
+            assert (slo["good"], slo["bad"]) == (30, 20), slo
 
             # ---- a window over the outage: its rounds leave availability, its incident is marked
             out = ctl(col, "maintenance", "add", "deploy", "--for", "m-hist", "--start", rfc3339(OUT_FROM), "--end",
                       rfc3339(OUT_TO), "--reason", "release 4.2")
             assert "added" in out.stdout, out.stdout
+            ctl(col, "maintenance", "add", "old-work", "--for", "service:svc", "--start", rfc3339(OLD), "--duration",
+                "10m")
             after = ctl_json(col, "availability", *window)["checks"][0]
             g = after["global"]
             assert (g["ok"], g["failed"], g["covered_us"], g["up_us"], g["uptime"]) == (30, 0, 30 * MIN, 30 * MIN, 1.0), \
@@ -180,7 +190,10 @@ def main():
             assert len(inc) == 1 and inc[0]["maintenance"] and inc[0]["maintenance_window"] == "deploy", inc
             table = ctl(col, "incidents", *window, cn="read:dashboard").stdout
             assert "[maintenance: deploy]" in table, table
-            print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0); incident marked")
+            slo = ctl_json(col, "slo", *slo_window)["checks"][0]
+            assert (slo["good"], slo["bad"]) == (30, 0), slo  # both windows: the recent minutes and the older stretch
+            print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0) and of the SLO; "
+                  "incident marked")
 
             # ---- depends_on: dep-child's incident starts while dep-root's is open: caused by it
             got = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc")
@@ -225,7 +238,7 @@ def main():
             nxt = names["sunday-backup"]["next_start_us"]
             assert time.gmtime(nxt // 1_000_000).tm_wday == 6 and time.gmtime(nxt // 1_000_000).tm_hour in (1, 2), listed
             every = ctl_json(col, "maintenance", "list", "--all")
-            assert {w["name"] for w in every["windows"]} == {"sunday-backup", "a-window", "deploy"}, every
+            assert {w["name"] for w in every["windows"]} == {"sunday-backup", "a-window", "deploy", "old-work"}, every
             out = ctl(col, "maintenance", "end", "a-window")
             assert "ended 1" in out.stdout, out.stdout
             listed = ctl_json(col, "maintenance", "list")
