@@ -525,11 +525,11 @@ static int expand_recurring(const struct maint_window *w, int64_t from, int64_t 
         if (noon - DAY_S > last)
             break;
         if (day_matches(w, &day)) {
+            uint32_t hours = w->kind == MAINT_WEEKLY ? UINT32_C(1) << (w->minute_of_day / 60) : w->cron.hours;
+            uint64_t minutes = w->kind == MAINT_WEEKLY ? UINT64_C(1) << (w->minute_of_day % 60) : w->cron.minutes;
             for (int h = 0; h < 24; h++) {
-                for (int m = 0; m < 60; m++) {
-                    int on = w->kind == MAINT_WEEKLY ? h * 60 + m == w->minute_of_day
-                                                     : ((w->cron.hours >> h) & 1) && ((w->cron.minutes >> m) & 1);
-                    if (!on)
+                for (int m = 0; m < 60 && ((hours >> h) & 1); m++) {
+                    if (!((minutes >> m) & 1))
                         continue;
                     int64_t s = (int64_t)local_to_utc(day.tm_year, day.tm_mon, day.tm_mday, h, m) * SEC_US;
                     if (s < lo || s >= hi || (w->start_us && s < w->start_us))
