@@ -15,7 +15,9 @@
 
 #include "analytics.h"
 #include "buf.h"
+#include "incident_deps.h"
 #include "log.h"
+#include "maint_apply.h"
 #include "notify_payloads.h"
 #include "result.h"
 #include "rollup.h"
@@ -187,6 +189,8 @@ struct tick {
     int64_t now;
     struct store_alert_state *states;
     size_t n_states;
+    struct maint_window *maint; /* maintenance windows this tick (maint_apply.h) */
+    size_t n_maint;
 };
 
 static struct store_alert_state *find_state(struct tick *t, const char *rule, const char *subject)
@@ -362,6 +366,51 @@ static const struct store_check_meta *meta_of(const struct store_check_meta *m, 
 
 #define INCIDENT_MAX_LOOKBACK_US (INT64_C(24) * 3600 * 1000000)
 
+/* One check's incident verdict of this tick, applied once every check has one. */
+struct verdict {
+    int evaluated;
+    int cond; /* as apply's */
+    int64_t since;
+    char reg[256], summary[512];
+};
+
+/* 1 when a check m depends on has an incident open now (this tick's verdict, or
+ * a firing state) that started no later than since: m's incident is part of it. */
+static int caused_by_dependency(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                                size_t n_meta, const struct verdict *v, size_t mi, int64_t since)
+{
+    for (size_t j = 0; j < n_meta; j++) {
+        if (!incident_deps_direct(&meta[mi], &meta[j]))
+            continue;
+        const struct store_alert_state *st = find_state(t, rule->name, meta[j].name);
+        if ((v[j].evaluated && v[j].cond == 1 && v[j].since <= since) || (st && st->firing))
+            return 1;
+    }
+    return 0;
+}
+
+/* Applies the verdicts: an incident that starts in a maintenance window of its
+ * check, or while a dependency has one open, does not fire (it is reported by
+ * picketctl incidents, marked; the root pages). */
+static void apply_verdicts(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                           size_t n_meta, struct verdict *v)
+{
+    for (size_t mi = 0; mi < n_meta; mi++) {
+        if (!v[mi].evaluated)
+            continue;
+        const struct store_check_meta *m = &meta[mi];
+        const struct store_alert_state *was = find_state(t, rule->name, m->name);
+        const char *window = NULL;
+        int cond = v[mi].cond;
+        if (cond == 1 && !(was && was->firing) &&
+            (maint_incident_in_window(t->maint, t->n_maint, m, v[mi].since, &window) ||
+             caused_by_dependency(t, rule, meta, n_meta, v, mi, v[mi].since)))
+            cond = -1;
+        struct labels l = {m->name, m->service, "", v[mi].reg};
+        apply(t, rule, m->name, cond, v[mi].since, &l, v[mi].summary, NAN);
+    }
+}
+
 /* Incidents: the check's results of the last (N + M + 4) rounds, cut into rounds
  * with the region quorum (pk_rounds_slots), walked by pk_incidents_detect. An
  * open incident fires (since its first down round); a closed one, or no incident
@@ -387,7 +436,10 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
         return;
     }
     struct pk_an_round *rounds = calloc(n ? n : 1, sizeof *rounds);
-    if (!rounds) {
+    struct verdict *v = calloc(n_meta ? n_meta : 1, sizeof *v);
+    if (!rounds || !v) {
+        free(rounds);
+        free(v);
         free(rows);
         return;
     }
@@ -450,20 +502,22 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
                 } else if (ups >= rule->close_after) {
                     cond = 0;
                 }
-                char reg[256] = "", summary[512];
+                char *reg = v[mi].reg, *summary = v[mi].summary;
+                reg[0] = '\0';
                 for (int r = 0; r < nreg; r++)
                     if (down_regions & (UINT64_C(1) << r)) {
                         size_t len = strlen(reg);
-                        snprintf(reg + len, sizeof reg - len, "%s%s", len ? "," : "", regions[r]);
+                        snprintf(reg + len, sizeof v[mi].reg - len, "%s%s", len ? "," : "", regions[r]);
                     }
                 if (cond == 1)
-                    snprintf(summary, sizeof summary, "check %s is down%s%s: %d failed rounds in a row", m->name,
-                             reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
+                    snprintf(summary, sizeof v[mi].summary, "check %s is down%s%s: %d failed rounds in a row",
+                             m->name, reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
                 else
-                    snprintf(summary, sizeof summary, "check %s recovered: %d good rounds in a row", m->name,
+                    snprintf(summary, sizeof v[mi].summary, "check %s recovered: %d good rounds in a row", m->name,
                              rule->close_after);
-                struct labels l = {m->name, m->service, "", reg};
-                apply(t, rule, m->name, cond, since, &l, summary, NAN);
+                v[mi].evaluated = 1;
+                v[mi].cond = cond;
+                v[mi].since = since;
             } else {
                 PK_WARN("alerts", "incident evaluation failed", "rule=%s check=%s error=%s", rule->name,
                         pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
@@ -473,6 +527,8 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
         }
         i = j;
     }
+    apply_verdicts(t, rule, meta, n_meta, v);
+    free(v);
     free(rounds);
     free(rows);
 }
@@ -533,14 +589,25 @@ static void eval_group_slos(struct tick *t, const struct alert_rule *rule, const
         const struct slo_group *g = &cfg->groups[gi];
         if (fnmatch(rule->slos, g->name, 0) != 0)
             continue;
-        size_t nb = 0;
+        size_t nb = 0, niv = 0;
+        struct maint_interval *iv = NULL; /* the current member's maintenance (rows come by check) */
         for (size_t x = 0; x < n; x++) {
             const struct store_check_meta *m = meta_of(meta, n_meta, rows[x].check_name);
             if (!m || !slo_group_selects(g, m->name, m->service))
                 continue;
+            if (x == 0 || strcmp(rows[x - 1].check_name, rows[x].check_name) != 0) {
+                free(iv);
+                iv = NULL;
+                niv = 0;
+                (void)maint_check_intervals(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, &iv, &niv, err,
+                                            sizeof err);
+            }
+            if (maint_covers(iv, niv, rows[x].bucket_start_us))
+                continue; /* minutes in maintenance leave the SLO */
             b[nb++] = (struct pk_an_bucket){.start_us = rows[x].bucket_start_us, .width_us = 60000000,
                                             .n = {rows[x].ok, rows[x].degraded, rows[x].failed, rows[x].unknown}};
         }
+        free(iv);
         struct pk_slo_opts o = {.target = g->target_percent / 100.0, .window_us = span,
                                 .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
         o.alert[0].long_us = rule->slo_long_ms * 1000;
@@ -621,7 +688,12 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
             o.alert[0].short_us = rule->slo_short_ms * 1000;
             o.alert[0].factor = rule->slo_factor;
             struct pk_slo out;
-            if (pk_slo_eval(b, j - i, t->now, &o, &out, err, sizeof err) == 0) {
+            struct pk_an_bucket *kept = NULL; /* minutes in maintenance leave the SLO */
+            size_t n_kept = 0;
+            int64_t maint_us = 0;
+            if (maint_keep_buckets(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, b, j - i, &kept,
+                                   &n_kept, &maint_us, err, sizeof err) == 0 &&
+                pk_slo_eval(kept, n_kept, t->now, &o, &out, err, sizeof err) == 0) {
                 const struct pk_slo_alert *al = &out.alert[0];
                 int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;
                 snprintf(summary, sizeof summary,
@@ -630,6 +702,7 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
                          al->burn_short, (long long)(rule->slo_short_ms / 60000), rule->slo_factor);
                 apply(t, rule, m->name, cond, t->now, &l, summary, NAN);
             }
+            free(kept);
         }
         i = j;
     }
@@ -721,6 +794,9 @@ static void evaluate(struct tick *t)
         free(t->states);
         return;
     }
+    if (maint_apply_windows(t->s, &t->maint, &t->n_maint, err, sizeof err) < 0)
+        PK_WARN("alerts", "reading maintenance windows failed; none apply this tick", "error=%s",
+                pk_log_q(q, sizeof q, err));
     for (int i = 0; i < t->a->cfg.n_rules; i++) {
         const struct alert_rule *r = &t->a->cfg.rules[i];
         switch (r->type) {
@@ -746,6 +822,9 @@ static void evaluate(struct tick *t)
         }
     }
     free(meta);
+    free(t->maint);
+    t->maint = NULL;
+    t->n_maint = 0;
     free(t->states);
     t->states = NULL;
     t->n_states = 0;

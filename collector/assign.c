@@ -28,6 +28,8 @@ int assign_load(const struct assign_input *in, size_t n, struct assign_set *out,
         a.files[i] = (struct store_assign_file){in[i].name, a.sets[i].vars_definition, a.sets[i].secrets_definition};
         total += a.sets[i].n_checks;
     }
+    if (pk_checksets_check_depends(a.sets, a.n_sets, err, errlen) < 0)
+        goto fail;
     if (!(a.checks = calloc(total ? total : 1, sizeof *a.checks)))
         goto oom;
     for (size_t i = 0; i < n; i++)

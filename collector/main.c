@@ -25,6 +25,7 @@
 #include "options.h"
 #include "rpc_query.h"
 #include "rpc_server.h"
+#include "maint_apply.h"
 #include "slo_config.h"
 #include "store.h"
 #include "timeparse.h"
@@ -44,6 +45,7 @@ struct serve_limits {
     const char *deny_certificates;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
     const char *slos_file;   /* --slos / PICKET_SLOS; NULL: no group SLOs */
+    const char *maint_file;  /* --maintenance / PICKET_MAINTENANCE; NULL: none but picketctl's */
     /* gRPC connections (docs/SECURITY.md, "Connection limits") */
     int handshake_timeout_s, idle_timeout_s, max_connection_age_s;
     int max_connections, max_connections_per_address; /* 0: automatic / none */
@@ -99,6 +101,11 @@ static const struct pk_option options[] = {
     {.name = "slos", .kind = PK_OPT_STRING, .env = "PICKET_SLOS", .offset = OFF(limits.slos_file), .metavar = "FILE",
      .help = "SLOs over groups of checks (YAML: name, target, window, service and/or\n"
              "checks; docs/ANALYTICS.md) answered by picketctl slo and report\n"},
+    {.name = "maintenance", .kind = PK_OPT_STRING, .env = "PICKET_MAINTENANCE", .offset = OFF(limits.maint_file),
+     .metavar = "FILE",
+     .help = "maintenance windows (YAML: name, for, start/end/duration or every/cron\n"
+             "with duration, timezone; docs/ANALYTICS.md): rounds inside are left out\n"
+             "of availability and SLOs, incidents starting inside do not page"},
     {.name = "handshake-timeout-s", .kind = PK_OPT_INT, .env = "PICKET_HANDSHAKE_TIMEOUT_S",
      .offset = OFF(limits.handshake_timeout_s), .min = 1, .max = 3600, .metavar = "N",
      .help = "a gRPC connection must finish TLS and start HTTP/2 within N s,\ndefault 10"},
@@ -608,6 +615,24 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
 }
 
 
+/* The --maintenance file, validated now (maint_config.h), made the readers' (maint_apply.h). */
+static struct maint_config file_maint; /* read by every thread until exit */
+
+static int load_maintenance(const char *path)
+{
+    char err[1024], q[600];
+    if (!path || !path[0])
+        return 0;
+    if (maint_config_load(path, pk_now_us(), &file_maint, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-collector: %s\n", err);
+        return -1;
+    }
+    maint_apply_set_file(&file_maint);
+    PK_INFO("collector", "maintenance windows loaded", "file=%s windows=%zu", pk_log_q(q, sizeof q, path),
+            file_maint.n_windows);
+    return 0;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -634,6 +659,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         rpc_query_set_slo_groups(&slos);
         if (acfg)
             acfg->slos = &slos;
+    }
+    if (load_maintenance(limits->maint_file) < 0) {
+        free(acfg);
+        return 2;
     }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;

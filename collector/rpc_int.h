@@ -7,6 +7,7 @@
  *   rpc_auth.c           who a call comes from and what it may do
  *   rpc_probe.c          ProbeService: Register, the Connect stream, CheckSet pushes
  *   rpc_admin.c          AdminService: credentials, ApplyChecks, DiffChecks
+ *   rpc_maint.c          AdminService: maintenance windows
  *   rpc_query_service.c  QueryService: Status, and the transport of rpc_query.c
  *   rpc_health.c         grpc.health.v1.Health
  *   rpc_stats.c          process-wide counters and the probes' spool table */
@@ -198,6 +199,10 @@ void rpc_admin_add_probe_job(struct store *store, void *ctx);
 void rpc_admin_revoke_job(struct store *store, void *ctx);
 void rpc_admin_apply_job(struct store *store, void *ctx);
 void rpc_admin_diff_job(struct store *store, void *ctx);
+/* rpc_maint.c: maintenance windows (control thread). */
+void rpc_maint_add_job(struct store *store, void *ctx);
+void rpc_maint_list_job(struct store *store, void *ctx);
+void rpc_maint_end_job(struct store *store, void *ctx);
 
 /* rpc_query_service.c: control-thread jobs. */
 void rpc_status_job(struct store *store, void *ctx);

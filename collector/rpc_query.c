@@ -15,6 +15,7 @@
 
 #include "analytics.h"
 #include "buf.h"
+#include "maint_apply.h"
 #include "quorum.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
@@ -22,6 +23,7 @@
 #include "rpc_backtest.h"
 #include "rpc_baseline.h"
 #include "rpc_query_arena.h"
+#include "rpc_query_marks.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -47,6 +49,8 @@ struct ctx {
     size_t errlen;
     int invalid; /* err is the caller's fault: 1 invalid, 2 names something not known */
     int check_named; /* the window names one check (--check) */
+    struct maint_window *maint; /* maintenance windows (maint_apply.h); freed with meta */
+    size_t n_maint;
 };
 
 static int fail_invalid(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -109,7 +113,8 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
         if (k == np)
             return fail_not_found(c, "region '%.64s' is not known: no probe is in it", c->region);
     }
-    if (store_check_meta(c->store, &c->meta, &c->n_meta, c->err, c->errlen) < 0)
+    if (store_check_meta(c->store, &c->meta, &c->n_meta, c->err, c->errlen) < 0 ||
+        maint_apply_windows(c->store, &c->maint, &c->n_maint, c->err, c->errlen) < 0)
         return -1;
     c->checks = ralloc(c->a, (c->n_meta ? c->n_meta : 1) * sizeof *c->checks);
     if (!c->checks) {
@@ -256,8 +261,12 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     ca->interval_us = m->interval_ms * 1000;
     struct pk_avail av;
     struct pk_round_opts o = round_opts(c, r, ca->quorum);
-    if (pk_avail_buckets_quorum(r->b, r->n, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
-        return NULL;
+    struct pk_an_bucket *b = NULL; /* the rounds outside maintenance windows */
+    size_t nb = 0;
+    if (maint_keep_buckets(c->maint, c->n_maint, m, c->since_us, c->until_us, r->b, r->n, &b, &nb,
+                           &ca->maintenance_us, c->err, c->errlen) < 0 ||
+        pk_avail_buckets_quorum(b, nb, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+        goto fail;
     ca->rounds = r->round_us ? av.covered_us / r->round_us : 0;
     if (!(ca->global = avail_figure(c, &av, "")))
         goto oom;
@@ -266,14 +275,17 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     ca->n_regions = (size_t)r->n_regions;
     o.quorum = 1;
     for (int k = 0; k < r->n_regions; k++) {
-        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
-            return NULL;
+        if (pk_avail_buckets_quorum(b, nb, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+            goto fail;
         if (!(ca->regions[k] = avail_figure(c, &av, r->regions[k])))
             goto oom;
     }
+    free(b);
     return ca;
 oom:
     snprintf(c->err, c->errlen, "out of memory");
+fail:
+    free(b);
     return NULL;
 }
 
@@ -515,7 +527,8 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     if (incident_msgs(c, *raw, *n_raw, (char(*)[128])r->regions, r->n_regions, m->name, &ci->incidents) < 0)
         return NULL;
     ci->n_incidents = *n_raw;
-    if (!(ci->stats = stats_msg(c, &st))) {
+    if (rpc_mark_maintenance(c->a, c->maint, c->n_maint, m, ci, *raw, *n_raw) < 0 ||
+        !(ci->stats = stats_msg(c, &st))) {
         snprintf(c->err, c->errlen, "out of memory");
         return NULL;
     }
@@ -534,43 +547,48 @@ static int64_t slo_window(const struct ctx *c, int64_t configured_us)
 }
 
 /* Appends one check's SLO buckets over [until - window, until) to *b (grown
- * with realloc; the caller frees): one bucket for the part older than 6 h,
- * per-minute buckets for the last 6 h (the burn-rate windows). 0, or -1 with
- * c->err. */
-static int slo_buckets(struct ctx *c, const char *check, int64_t window_us, struct pk_an_bucket **b, size_t *nb)
+ * with realloc; the caller frees): for the part older than 6 h one bucket per
+ * stretch between maintenance windows (maint_slo_buckets), per-minute buckets
+ * for the last 6 h (the burn-rate windows) but those starting in maintenance.
+ * 0, or -1 with c->err. */
+static int slo_buckets(struct ctx *c, const struct store_check_meta *m, int64_t window_us, struct pk_an_bucket **b,
+                       size_t *nb)
 {
+    const char *check = m->name;
     int64_t start = c->until_us - window_us;
     int64_t short_start = c->until_us - (window_us < SHORT_SLO_US ? window_us : SHORT_SLO_US);
-    struct store_rollup_row *old = NULL, *recent = NULL;
-    size_t n_old = 0, n_recent = 0;
+    struct store_rollup_row *recent = NULL;
+    size_t n_recent = 0;
     int rc = -1;
-    if (short_start > start) {
-        struct store_rollup_filter f = {.since_us = start, .until_us = short_start, .check = check,
-                                        .region = c->region, .group = STORE_ROLLUP_BY_CHECK};
-        if (store_rollup_query(c->store, &f, &old, &n_old, c->err, c->errlen) < 0)
-            goto out;
-    }
+    if (short_start > start && maint_slo_buckets(c->store, c->maint, c->n_maint, m, c->region, start, short_start, b,
+                                                 nb, c->err, c->errlen) < 0)
+        goto out;
     struct store_rollup_filter f = {.since_us = short_start, .until_us = c->until_us, .check = check,
                                     .region = c->region, .group = STORE_ROLLUP_BY_CHECK,
                                     .bucket_us = ROLLUP_MINUTE_US};
     if (store_rollup_query(c->store, &f, &recent, &n_recent, c->err, c->errlen) < 0)
         goto out;
-    struct pk_an_bucket *grown = realloc(*b, (*nb + n_old + n_recent + 1) * sizeof *grown);
+    struct pk_an_bucket *grown = realloc(*b, (*nb + n_recent + 1) * sizeof *grown);
     if (!grown) {
         snprintf(c->err, c->errlen, "out of memory");
         goto out;
     }
     *b = grown;
-    for (size_t i = 0; i < n_old; i++)
-        grown[(*nb)++] = (struct pk_an_bucket){.start_us = old[i].bucket_start_us, .width_us = short_start - start,
-                                               .n = {old[i].ok, old[i].degraded, old[i].failed, old[i].unknown}};
+    struct pk_an_bucket *kept = NULL; /* the minutes outside maintenance windows */
+    size_t n_kept = 0;
+    int64_t maint_us = 0;
     for (size_t i = 0; i < n_recent; i++)
-        grown[(*nb)++] = (struct pk_an_bucket){
+        grown[*nb + i] = (struct pk_an_bucket){
             .start_us = recent[i].bucket_start_us, .width_us = ROLLUP_MINUTE_US,
             .n = {recent[i].ok, recent[i].degraded, recent[i].failed, recent[i].unknown}};
+    if (maint_keep_buckets(c->maint, c->n_maint, m, short_start, c->until_us, grown + *nb, n_recent, &kept, &n_kept,
+                           &maint_us, c->err, c->errlen) < 0)
+        goto out;
+    memcpy(grown + *nb, kept, n_kept * sizeof *kept);
+    *nb += n_kept;
+    free(kept);
     rc = 0;
 out:
-    free(old);
     free(recent);
     return rc;
 }
@@ -609,7 +627,7 @@ static Picket__V1__CheckSlo *slo_of(struct ctx *c, const struct store_check_meta
     struct pk_an_bucket *b = NULL;
     size_t nb = 0;
     Picket__V1__CheckSlo *cs = NULL;
-    if (slo_buckets(c, m->name, o.window_us, &b, &nb) < 0)
+    if (slo_buckets(c, m, o.window_us, &b, &nb) < 0)
         goto out;
     struct pk_slo s;
     if (pk_slo_eval(b, nb, c->until_us, &o, &s, c->err, c->errlen) < 0)
@@ -690,7 +708,7 @@ static Picket__V1__GroupSlo *group_slo_of(struct ctx *c, const struct slo_group 
             continue;
         if (!(gs->members[gs->n_members++] = rstrdup(c->a, m->name)))
             goto oom;
-        if (slo_buckets(c, m->name, o.window_us, &b, &nb) < 0)
+        if (slo_buckets(c, m, o.window_us, &b, &nb) < 0)
             goto fail;
     }
     struct pk_slo s;
@@ -916,6 +934,8 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
             goto out;
         resp->n_checks++;
     }
+    if (rpc_mark_causes(c->a, c->checks, resp->n_checks, resp->checks, raw, n_raw) < 0)
+        goto oom;
     /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */
     for (size_t i = 0; i < c->n_checks; i++) {
         const char *svc = c->checks[i]->service;
@@ -1156,6 +1176,7 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
         }
     }
     free(c.meta);
+    free(c.maint);
     if (rc < 0)
         return c.invalid == 2 ? -3 : c.invalid ? -2 : -1;
     return 0;

@@ -52,6 +52,9 @@ struct acceptor {
 #define M_REVOKE_PATH "/picket.v1.AdminService/RevokeCredential"
 #define M_APPLY_PATH "/picket.v1.AdminService/ApplyChecks"
 #define M_DIFF_PATH "/picket.v1.AdminService/DiffChecks"
+#define M_MAINT_ADD_PATH "/picket.v1.AdminService/AddMaintenance"
+#define M_MAINT_LIST_PATH "/picket.v1.AdminService/ListMaintenance"
+#define M_MAINT_END_PATH "/picket.v1.AdminService/EndMaintenance"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -518,6 +521,16 @@ static const struct rpc_method methods[] = {
     ADMIN_METHOD(M_APPLY_PATH, picket__v1__apply_checks_request__descriptor, "malformed request",
                  rpc_admin_apply_job),
     ADMIN_METHOD(M_DIFF_PATH, picket__v1__diff_checks_request__descriptor, "malformed request", rpc_admin_diff_job),
+    ADMIN_METHOD(M_MAINT_ADD_PATH, picket__v1__add_maintenance_request__descriptor, "malformed request",
+                 rpc_maint_add_job),
+    ADMIN_METHOD(M_MAINT_END_PATH, picket__v1__end_maintenance_request__descriptor, "malformed request",
+                 rpc_maint_end_job),
+    {.path = M_MAINT_LIST_PATH,
+     .need = NEED_READ,
+     .on_request = unary_decode_and_queue,
+     .request = &picket__v1__list_maintenance_request__descriptor,
+     .malformed = "malformed request",
+     .job = rpc_maint_list_job},
 #undef ADMIN_METHOD
 /* The analytics calls: rpc_query.c computes each kind from rollups. */
 #define QUERY_METHOD(p, kind, type)                                                                                  \

@@ -9,10 +9,15 @@
 
 #include <stdint.h>
 
+/* depends_on: as one string, the names joined by ',' (room for a few dozen). */
+#define PK_DEPENDS_MAX 1024
+
 struct pk_check_meta {
     int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms; /* 0: none */
     double slo_target_percent;                           /* 0: none */
     int64_t slo_window_ms;                               /* 0: none */
+    /* depends_on: check names and service:NAME entries joined by ','; "": none */
+    char depends_on[PK_DEPENDS_MAX];
 };
 
 #endif

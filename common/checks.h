@@ -280,6 +280,10 @@ struct pk_check {
     size_t n_labels;
     struct pk_budgets budgets;
     struct pk_check_slo slo;
+    /* depends_on: other checks' names and service:NAME entries (docs/CHECKS.md);
+     * an incident starting while one of them has one open is caused by it. */
+    char **depends_on;
+    size_t n_depends_on;
     char *target;                /* a human string for reports: URL, host:port, ... */
 
     /* The type's options: the member named by kind. */
@@ -391,6 +395,12 @@ int pk_check_same_definition(const struct pk_check *a, const struct pk_check *b)
 /* "500ms", "30s", "1m", "2h", combinations like "1m30s", or a plain integer
  * meaning seconds. 0 with *ms set, or -1 (and *ms untouched) when malformed. */
 int pk_parse_duration_ms(const char *s, int64_t *ms);
+
+/* depends_on over all the checks given (several files): every name is a check
+ * among them, every service:NAME some check's service (not the check's own),
+ * and no cycle. 0, or -1 with "FILE:LINE: ..." in err. */
+int pk_checks_check_depends(const struct pk_check *const *checks, size_t n, char *err, size_t errlen);
+int pk_checksets_check_depends(const struct pk_checkset *sets, size_t n_sets, char *err, size_t errlen);
 
 /* The budgets and SLO of c as the wire and the store carry them (check_meta.h). */
 struct pk_check_meta pk_check_meta_of(const struct pk_check *c);

@@ -130,6 +130,8 @@ enum ctl_files_error ctl_read_check_files(char *const *paths, size_t n, struct c
         if (unique_names(sets, i, err, errlen) < 0)
             goto out;
     }
+    if (pk_checksets_check_depends(sets, loaded, err, errlen) < 0)
+        goto out;
     rc = CTL_FILES_OK;
 out:
     for (size_t i = 0; i < loaded; i++)

@@ -18,6 +18,7 @@
 #include "query.h"
 #include "checkfiles.h"
 #include "checks.h"
+#include "maint.h"
 #include "options.h"
 #include "result.h"
 #include "rpc_ctl.h"
@@ -70,6 +71,9 @@ static void usage(FILE *f)
           "                                   all analytics commands take --since T --until T\n"
           "                                   (RFC 3339 or 24h, 7d), --check NAME, --service S,\n"
           "                                   --region R, --json or --csv; COMMAND --help for more\n"
+          "  maintenance add|list|end         maintenance windows: rounds inside are left out of\n"
+          "                                   availability and SLOs, incidents starting inside do\n"
+          "                                   not page (maintenance --help)\n"
           "  version                          print the version\n"
           "\n"
           "COMMAND --help shows its options and exit codes. Exit codes: 0 ok, 1 the collector could not\n"
@@ -651,6 +655,8 @@ static int remote_command(const struct global_opts *g, const char *command, int 
     if (wants_help) {
         if (ctl_query_is_command(command))
             ctl_query_usage(stdout, command);
+        else if (strcmp(command, "maintenance") == 0)
+            ctl_maint_usage(stdout);
         else
             command_usage(stdout, command);
         return 0;
@@ -666,6 +672,8 @@ static int remote_command(const struct global_opts *g, const char *command, int 
         rc = ctl_query_main(g->collector, g->timeout_ms, argc, argv);
     else if (strcmp(command, "probe") == 0)
         rc = cmd_probe(g->collector, g->timeout_ms, argc, argv);
+    else if (strcmp(command, "maintenance") == 0)
+        rc = ctl_maint_main(g->collector, g->timeout_ms, argc, argv);
     else
         rc = cmd_apply_or_diff(g->collector, g->timeout_ms, strcmp(command, "apply") == 0, argc, argv);
     rpc_client_clear_security();
@@ -702,7 +710,7 @@ int main(int argc, char **argv)
     }
     const char *command = argv[next];
     if (strcmp(command, "status") == 0 || strcmp(command, "probe") == 0 || strcmp(command, "apply") == 0 ||
-        strcmp(command, "diff") == 0 || ctl_query_is_command(command))
+        strcmp(command, "diff") == 0 || strcmp(command, "maintenance") == 0 || ctl_query_is_command(command))
         return remote_command(&g, command, argc - next, argv + next);
     if (strcmp(command, "version") == 0) {
         printf("picketctl %s\n", PICKET_VERSION);

@@ -324,6 +324,7 @@ json_object *query_json_availability(const Picket__V1__CheckAvailability *a)
     json_object_object_add(o, "round_us", json_object_new_int64(a->round_us));
     json_object_object_add(o, "interval_us", json_object_new_int64(a->interval_us));
     json_object_object_add(o, "rounds", json_object_new_int64(a->rounds));
+    json_object_object_add(o, "maintenance_us", json_object_new_int64(a->maintenance_us));
     json_object_object_add(o, "global", a->global ? json_avail_figure(a->global) : NULL);
     json_object *regions = json_object_new_array();
     for (size_t i = 0; i < a->n_regions; i++)
@@ -420,6 +421,10 @@ static json_object *json_incident_list(Picket__V1__Incident **inc, size_t n)
         for (size_t k = 0; k < inc[i]->n_regions; k++)
             json_object_array_add(regions, json_object_new_string(inc[i]->regions[k]));
         json_object_object_add(o, "regions", regions);
+        json_object_object_add(o, "maintenance", json_object_new_boolean(inc[i]->maintenance));
+        if (inc[i]->maintenance)
+            json_object_object_add(o, "maintenance_window", json_object_new_string(inc[i]->maintenance_window));
+        json_object_object_add(o, "caused_by", inc[i]->caused_by[0] ? json_object_new_string(inc[i]->caused_by) : NULL);
         json_object_array_add(arr, o);
     }
     return arr;
@@ -732,7 +737,13 @@ static void print_incident_rows(const char *who, Picket__V1__Incident **inc, siz
         pk_buf_init_fixed(&rb, regions, sizeof regions);
         for (size_t k = 0; k < inc[i]->n_regions; k++)
             pk_buf_addf(&rb, "%s%s", k ? "," : "", inc[i]->regions[k]);
-        printf("  %-26s %-20s %-20s %8s %6d  %s\n", pk_term(who), start, end, dur, inc[i]->down_rounds, pk_term(regions));
+        char note[300] = "";
+        if (inc[i]->maintenance)
+            snprintf(note, sizeof note, "  [maintenance: %s]", inc[i]->maintenance_window);
+        else if (inc[i]->caused_by[0])
+            snprintf(note, sizeof note, "  [caused by %s]", inc[i]->caused_by);
+        printf("  %-26s %-20s %-20s %8s %6d  %s%s\n", pk_term(who), start, end, dur, inc[i]->down_rounds, pk_term(regions),
+               pk_term(note));
     }
 }
 

@@ -421,7 +421,10 @@ static int cmd_validate(int argc, char **argv)
 {
     struct var_list vl = {.n = 0};
     int bad = 0, n_files = 0;
-    if (validate_vars(argc, argv, &vl) < 0) {
+    struct pk_checkset *sets = calloc((size_t)argc + 1, sizeof *sets); /* every file, for depends_on */
+    size_t n_sets = 0;
+    if (!sets || validate_vars(argc, argv, &vl) < 0) {
+        free(sets);
         var_free(&vl);
         return 2;
     }
@@ -442,8 +445,17 @@ static int cmd_validate(int argc, char **argv)
             continue;
         }
         printf("%s: ok, %zu check%s\n", argv[i], set.n_checks, set.n_checks == 1 ? "" : "s");
-        pk_checkset_free(&set);
+        sets[n_sets++] = set;
     }
+    /* depends_on names checks and services of every file given, and no cycle. */
+    char err[1024];
+    if (!bad && n_sets && pk_checksets_check_depends(sets, n_sets, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        bad = 1;
+    }
+    for (size_t i = 0; i < n_sets; i++)
+        pk_checkset_free(&sets[i]);
+    free(sets);
     var_free(&vl);
     if (n_files == 0) {
         fprintf(stderr, "picket-probe validate: give at least one check file\n");

@@ -353,6 +353,7 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
         checks[i].budget_p99_ms = u->checks[i].meta.budget_p99_ms;
         checks[i].slo_target_percent = u->checks[i].meta.slo_target_percent;
         checks[i].slo_window_ms = u->checks[i].meta.slo_window_ms;
+        checks[i].depends_on = u->checks[i].meta.depends_on;
         check_ptrs[i] = &checks[i];
     }
     req.n_labels = u->n_labels;

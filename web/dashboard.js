@@ -94,6 +94,12 @@ function renderGroups(rep) {
     '</td><td class="num">' + burn(g, 0) + '</td><td class="num">' + burn(g, 1) + '</td></tr>').join('');
 }
 
+// Maintenance and depends_on marks (docs/ANALYTICS.md): such an incident does not page.
+function mark(i) {
+  if (i.maintenance) return ' <span class="mark">maintenance: ' + esc(i.maintenance_window) + '</span>';
+  return i.caused_by ? ' <span class="mark">caused by ' + esc(i.caused_by) + '</span>' : '';
+}
+
 function renderIncidents(inc) {
   const rows = [];
   for (const c of inc.checks)
@@ -103,7 +109,8 @@ function renderIncidents(inc) {
     const open = i.end_us < 0;
     return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check) + '"><td>' +
       esc(i.check) + '</td><td class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') + '</td><td>' +
-      when(i.start_us) + '</td><td>' + dur(i.duration_us) + '</td><td>' + esc(i.regions.join(', ')) + '</td></tr>';
+      when(i.start_us) + '</td><td>' + dur(i.duration_us) + '</td><td>' + esc(i.regions.join(', ')) + mark(i) +
+      '</td></tr>';
   }).join('') || '<tr><td colspan="5">no incidents in the window</td></tr>';
 }
 

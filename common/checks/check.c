@@ -26,6 +26,7 @@ void ck_check_free(struct pk_check *c)
     ck_vars_free(c->vars, c->n_vars);
     ck_free_strv(c->selector_regions, c->n_selector_regions);
     ck_free_kvs(c->selector_labels, c->n_selector_labels);
+    ck_free_strv(c->depends_on, c->n_depends_on);
     free(c->definition);
     ck_free_kvs(c->def_keys, c->n_def_keys);
     memset(c, 0, sizeof *c);
@@ -133,7 +134,8 @@ static int parse_selector(struct pk_check_loader *L, const yaml_node_t *n, struc
 }
 
 static const char *const common_keys[] = {"name",    "type",   "service", "interval", "timeout",
-                                          "retries", "labels", "budgets", "slo",      "selector"};
+                                          "retries", "labels", "budgets", "slo",      "selector",
+                                          "depends_on"};
 #define N_COMMON (sizeof common_keys / sizeof *common_keys)
 
 static int in_list(const char *const *list, const char *key)
@@ -245,7 +247,49 @@ static int check_interval(struct pk_check_loader *L, const yaml_node_t *map, str
     return 0;
 }
 
-/* service, interval, timeout, retries, labels, budgets, slo, selector. */
+/* depends_on: [NAME | service:NAME, ...]; each 1..127 characters without ',' or
+ * control characters, not the check itself, none twice. Whether the names exist
+ * and form no cycle is judged over all files (pk_checks_check_depends). */
+static int parse_depends(struct pk_check_loader *L, const yaml_node_t *n, struct pk_check *c)
+{
+    size_t count = n->type == YAML_SEQUENCE_NODE ? ck_count_items(n) : 0;
+    if (count == 0)
+        return ck_fail_at(L, n,
+                          "'depends_on' must be a non-empty list of check names or service:NAME in check '%s'",
+                          c->name);
+    if (count > 64)
+        return ck_fail_at(L, n, "'depends_on' has more than 64 entries in check '%s'", c->name);
+    if (!(c->depends_on = calloc(count, sizeof *c->depends_on)))
+        return ck_fail_at(L, n, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = ck_child(L, n->data.sequence.items.start[i]);
+        if (!item)
+            return -1;
+        if (!ck_is_string(item))
+            return ck_fail_at(L, item, "entries of 'depends_on' must be strings in check '%s'", c->name);
+        if (ck_get_string(L, item, "depends_on", &c->depends_on[i]) < 0)
+            return -1;
+        c->n_depends_on = i + 1;
+        const char *d = c->depends_on[i];
+        size_t len = strlen(d);
+        total += len + 1;
+        if (!len || len > 127 || strchr(d, ',') || ck_has_control(d) || strcmp(d, "service:") == 0)
+            return ck_fail_at(L, item, "'depends_on' entry '%s' in check '%s' must be a check name or service:NAME "
+                              "(1..127 characters, no ',')", d, c->name);
+        if (strcmp(d, c->name) == 0)
+            return ck_fail_at(L, item, "check '%s' cannot depend on itself", c->name);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->depends_on[k], d) == 0)
+                return ck_fail_at(L, item, "'depends_on' of check '%s' lists '%s' twice", c->name, d);
+    }
+    if (total >= PK_DEPENDS_MAX)
+        return ck_fail_at(L, n, "'depends_on' of check '%s' is longer than %d characters in all", c->name,
+                          PK_DEPENDS_MAX - 1);
+    return 0;
+}
+
+/* service, interval, timeout, retries, labels, budgets, slo, selector, depends_on. */
 static int check_shared(struct pk_check_loader *L, const yaml_node_t *map, struct pk_check *c,
                         const yaml_node_t **timeout_node)
 {
@@ -275,6 +319,8 @@ static int check_shared(struct pk_check_loader *L, const yaml_node_t *map, struc
     if ((v = ck_find_value(L, map, "slo")) && parse_slo(L, v, &c->slo) < 0)
         return -1;
     if ((v = ck_find_value(L, map, "selector")) && parse_selector(L, v, c) < 0)
+        return -1;
+    if ((v = ck_find_value(L, map, "depends_on")) && parse_depends(L, v, c) < 0)
         return -1;
     return 0;
 }
@@ -332,5 +378,9 @@ struct pk_check_meta pk_check_meta_of(const struct pk_check *c)
         .slo_target_percent = c->slo.target_percent,
         .slo_window_ms = c->slo.window_ms,
     };
+    size_t len = 0;
+    for (size_t i = 0; i < c->n_depends_on; i++)
+        len += (size_t)snprintf(m.depends_on + len, len < sizeof m.depends_on ? sizeof m.depends_on - len : 0,
+                                "%s%s", i ? "," : "", c->depends_on[i]);
     return m;
 }

@@ -68,7 +68,7 @@ def check_units(tmp):
 
 # Commands whose own --help lists options the binary's --help does not.
 SUBCOMMAND_HELP = {"picketctl": ("status", "probe", "apply", "diff", "report", "availability", "latency", "trend",
-                                 "incidents", "slo")}
+                                 "incidents", "slo", "maintenance")}
 
 
 def help_names(binary):

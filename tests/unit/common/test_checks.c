@@ -1258,6 +1258,75 @@ static void test_defer_environment(void **state)
     pk_checkset_free(&set);
 }
 
+/* depends_on: parsed per check (names, service:NAME, no self, no repeats), carried
+ * as one ','-joined string, and judged over all files together: unknown names
+ * and services, a check's own service and cycles (through services too) are
+ * refused with FILE:LINE. */
+static int load_depends(const char *origin, const char *yaml, struct pk_checkset *set, char *err, size_t errlen)
+{
+    memset(set, 0, sizeof *set);
+    return pk_checkset_load_string(yaml, strlen(yaml), origin, set, err, errlen);
+}
+
+static void test_depends_on(void **state)
+{
+    (void)state;
+    char err[512];
+    struct pk_checkset sets[2];
+    static const char front[] = "checks:\n"
+                                "  - {name: approval, type: http, url: 'http://x/', service: approval-app,\n"
+                                "     depends_on: [service:assistants-api]}\n"
+                                "  - {name: home, type: http, url: 'http://x/', depends_on: [approval, rag]}\n";
+    static const char back[] = "checks:\n"
+                               "  - {name: assistants, type: http, url: 'http://x/', service: assistants-api,\n"
+                               "     depends_on: [service:rag-api]}\n"
+                               "  - {name: rag, type: http, url: 'http://x/', service: rag-api}\n";
+    assert_int_equal(load_depends("front.yaml", front, &sets[0], err, sizeof err), 0);
+    assert_int_equal(load_depends("back.yaml", back, &sets[1], err, sizeof err), 0);
+    const struct pk_check *home = find(&sets[0], "home");
+    assert_int_equal(home->n_depends_on, 2);
+    assert_string_equal(pk_check_meta_of(home).depends_on, "approval,rag");
+    assert_string_equal(pk_check_meta_of(find(&sets[1], "rag")).depends_on, "");
+    assert_int_equal(pk_checksets_check_depends(sets, 2, err, sizeof err), 0);
+    /* Alone, front.yaml names checks and a service it does not hold. */
+    assert_int_equal(pk_checksets_check_depends(sets, 1, err, sizeof err), -1);
+    assert_string_equal(err, "front.yaml:2: check 'approval' depends on service 'assistants-api', which no check in "
+                             "the given files belongs to");
+    pk_checkset_free(&sets[1]);
+    /* rag depending on the approval app closes a cycle through two services. */
+    static const char cyclic[] = "checks:\n"
+                                 "  - {name: assistants, type: http, url: 'http://x/', service: assistants-api,\n"
+                                 "     depends_on: [service:rag-api]}\n"
+                                 "  - {name: rag, type: http, url: 'http://x/', service: rag-api,\n"
+                                 "     depends_on: [approval]}\n";
+    assert_int_equal(load_depends("back.yaml", cyclic, &sets[1], err, sizeof err), 0);
+    assert_int_equal(pk_checksets_check_depends(sets, 2, err, sizeof err), -1);
+    assert_string_equal(err, "front.yaml:2: depends_on makes a cycle: approval -> assistants -> rag -> approval");
+    pk_checkset_free(&sets[1]);
+    pk_checkset_free(&sets[0]);
+    static const char own[] = "checks:\n"
+                              "  - {name: a, type: http, url: 'http://x/', service: s}\n"
+                              "  - {name: b, type: http, url: 'http://x/', service: s, depends_on: [service:s]}\n";
+    assert_int_equal(load_depends("own.yaml", own, &sets[0], err, sizeof err), 0);
+    assert_int_equal(pk_checksets_check_depends(sets, 1, err, sizeof err), -1);
+    assert_string_equal(err, "own.yaml:3: check 'b' depends on its own service 's'");
+    pk_checkset_free(&sets[0]);
+    /* Refused while parsing: itself, twice, not a list, a ',' in a name. */
+    static const struct { const char *yaml, *want; } bad[] = {
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', depends_on: [a]}\n", "cannot depend on itself"},
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', depends_on: [b, b]}\n", "lists 'b' twice"},
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', depends_on: b}\n", "must be a non-empty list"},
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', depends_on: ['b,c']}\n", "no ','"},
+        {"checks:\n  - {name: a, type: http, url: 'http://x/', depends_on: ['service:']}\n", "service:NAME"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(load_depends("bad.yaml", bad[i].yaml, &sets[0], err, sizeof err), -1);
+        if (!strstr(err, bad[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].want);
+        assert_non_null(strstr(err, "bad.yaml:2:"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1279,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_selector),
         cmocka_unit_test(test_definition_round_trip),
         cmocka_unit_test(test_defer_environment),
+        cmocka_unit_test(test_depends_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

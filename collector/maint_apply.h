@@ -1,0 +1,48 @@
+/* maint_apply.h: maintenance windows where the collector's readers meet them
+ * (docs/ANALYTICS.md, "Maintenance"): the windows in force (the --maintenance
+ * file and the store's), one check's intervals over a range, and the two cuts
+ * the readers make: buckets (rounds) that start inside a window leave
+ * availability and SLOs; an incident that starts inside one is marked and does
+ * not page. The readers (rpc_query.c, alerts.c) call only these. */
+#ifndef PK_MAINT_APPLY_H
+#define PK_MAINT_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analytics.h"
+#include "maint.h"
+#include "maint_config.h"
+#include "store.h"
+
+/* The file's windows, set once at start (cfg stays valid while the collector runs). */
+void maint_apply_set_file(const struct maint_config *cfg);
+/* Every window: the file's, then the store's. *w malloc'd (caller frees). 0, or -1 with err. */
+int maint_apply_windows(struct store *s, struct maint_window **w, size_t *n, char *err, size_t errlen);
+
+/* One check's intervals over [from, to) (sorted, merged); *iv malloc'd. */
+int maint_check_intervals(const struct maint_window *w, size_t n, const struct store_check_meta *m, int64_t from,
+                          int64_t to, struct maint_interval **iv, size_t *niv, char *err, size_t errlen);
+
+/* The buckets of b that do not start inside one of the check's windows, into
+ * *kept (malloc'd, caller frees; the hist pointers still borrow from b's
+ * owner); *maint_us: the part of [from, to) the windows cover. 0, or -1. */
+int maint_keep_buckets(const struct maint_window *w, size_t n, const struct store_check_meta *m, int64_t from,
+                       int64_t to, const struct pk_an_bucket *b, size_t nb, struct pk_an_bucket **kept,
+                       size_t *n_kept, int64_t *maint_us, char *err, size_t errlen);
+
+/* The check's counts over [from, to) outside its windows, appended to *b (grown
+ * with realloc) as one bucket per stretch between windows (at most
+ * MAINT_MAX_GAPS stretches; past that, one bucket per hour that does not start
+ * inside a window). For the SLO's long window. 0, or -1 with err. */
+#define MAINT_MAX_GAPS 256
+int maint_slo_buckets(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
+                      const char *region, int64_t from, int64_t to, struct pk_an_bucket **b, size_t *nb, char *err,
+                      size_t errlen);
+
+/* The window an incident starting at start_us falls in, or NULL. *name_out is
+ * set to its name (borrowed from w). */
+int maint_incident_in_window(const struct maint_window *w, size_t n, const struct store_check_meta *m,
+                             int64_t start_us, const char **name_out);
+
+#endif

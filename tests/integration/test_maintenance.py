@@ -1,0 +1,265 @@
+#!/usr/bin/python3
+"""Maintenance windows end to end (docs/ANALYTICS.md, "Maintenance") against
+real processes: a collector with a private PostgreSQL, --alerts with a Python
+webhook receiver on 127.0.0.1 and a --maintenance file; Python gRPC probes
+send results through the real ingest path.
+
+Checked: a bad --maintenance file stops the collector at start with
+FILE:LINE:COL; 40 minutes of history with a 10-minute outage give the exact
+availability before and, after `picketctl maintenance add` over the outage,
+the outage's rounds are left out (failed 0, covered 30 minutes, uptime 1,
+maintenance_us 10 minutes) and its incident is marked; of two checks failing
+now, the one in an active window opens no alert while the other pages;
+`maintenance list` shows the file's and picketctl's windows, `end` ends one,
+invalid windows and a read credential are refused."""
+
+import http.server
+import json
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+from picket_env import (PrivatePostgres, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki, start_collector,
+                        wait_for)
+
+pb, pb_grpc, _, _ = grpc_stubs()
+
+MIN = 60_000_000
+now_us = int(time.time() * 1e6)
+T0 = (now_us // MIN - 45) * MIN  # 40 minutes of history ending 5 minutes ago
+T_END = T0 + 40 * MIN
+OUT_FROM, OUT_TO = T0 + 10 * MIN, T0 + 20 * MIN  # the outage (failed rounds)
+ROOT_FROM, CHILD_FROM, DEP_TO = T0 + 25 * MIN, T0 + 26 * MIN, T0 + 32 * MIN  # dep-root, then dep-child fail
+OLD = T0 - 8 * 60 * MIN  # ten more failed rounds, older than the SLO's 6-hour per-minute part
+DEPENDS = {"dep-child": "dep-root", "a-child": "a-root"}  # depends_on as CheckInfo carries it
+
+
+class Receiver:
+    """Records every POST's JSON body."""
+
+    def __init__(self):
+        self.bodies = []
+        rec = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                rec.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def text(self):
+        return json.dumps(self.bodies)
+
+
+class Probe:
+    def __init__(self, port, name, checks):
+        self.ch = grpc_channel(port, "probe:" + name)
+        stub = pb_grpc.ProbeServiceStub(self.ch)
+        infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
+                              depends_on=DEPENDS.get(c, "")) for c, iv in checks]
+        for info in infos:
+            if info.name == "m-hist":  # an SLO, so that `picketctl slo` shows what maintenance leaves out
+                info.slo_target_percent, info.slo_window_ms = 99.0, 86_400_000
+        reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
+                                               probe_time_us=int(time.time() * 1e6)))
+        self.seq = reg.committed_sequence
+        self.out = queue.Queue()
+        self.acks = queue.Queue()
+        self.responses = stub.Connect(iter(self.out.get, None))
+        self.out.put(pb.ProbeMessage(hello=pb.Hello(probe_id=reg.probe_id, probe_name=name)))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for msg in self.responses:
+                if msg.WhichOneof("kind") == "ack":
+                    self.acks.put(msg.ack.committed_sequence)
+        except Exception:
+            pass
+
+    def send(self, points):
+        """points: [(check, started_at_us, ok)]; returns when committed."""
+        results = []
+        for check, t, ok in points:
+            self.seq += 1
+            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", started_at_us=t,
+                                     outcome=pb.OUTCOME_OK if ok else pb.OUTCOME_FAILED,
+                                     error_class=pb.ERROR_CLASS_NONE if ok else pb.ERROR_CLASS_TIMEOUT,
+                                     status_code=200, dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000))
+        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
+                return
+        raise AssertionError("results not acknowledged")
+
+    def close(self):
+        self.out.put(None)
+        self.ch.close()
+
+
+def rfc3339(us):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
+
+
+def ctl(col, *args, expect=0, cn="write:test"):
+    out = picketctl(col.port, *args, cert_cn=cn)
+    assert out.returncode == expect, (args, out.returncode, out.stdout[-3000:], out.stderr[-3000:])
+    return out
+
+
+def ctl_json(col, *args):
+    return json.loads(ctl(col, *args, "--json", cn="read:dashboard").stdout)
+
+
+def bad_file_refused(tmp, pg):
+    bad = os.path.join(tmp, "bad.yml")
+    with open(bad, "w") as f:
+        f.write("windows:\n  - name: nightly\n    for: [api-*]\n    every: \"someday 02:00\"\n    duration: 1h\n")
+    out = subprocess.run([binary("picket-collector"), "serve", "--db", pg.url, "--listen", "127.0.0.1:1",
+                          "--tls-ca", pki().ca, "--tls-cert", pki().server_cert, "--tls-key", pki().server_key,
+                          "--maintenance", bad], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert bad + ":2:5:" in out.stderr and "someday 02:00" in out.stderr, out.stderr
+    print("ok: a bad --maintenance file stops the collector:", out.stderr.strip())
+
+
+def main():
+    t_start = time.time()
+    tmp = tempfile.mkdtemp(prefix="picket-maint-")
+    hook = Receiver()
+    rules = os.path.join(tmp, "alerts.yml")
+    with open(rules, "w") as f:
+        f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
+                "    url: http://127.0.0.1:%d/hook\nrules:\n  - name: down\n    type: incident\n    checks: \"a-*\"\n"
+                "    open_after: 3\n    close_after: 2\n    repeat_interval: 0s\n" % hook.port)
+    maint_file = os.path.join(tmp, "maintenance.yml")
+    with open(maint_file, "w") as f:
+        f.write("windows:\n  - name: sunday-backup\n    for: [service:db]\n    cron: \"0 3 * * sun\"\n"
+                "    duration: 1h\n    timezone: Europe/Berlin\n    reason: weekly backup\n")
+    with PrivatePostgres() as pg:
+        migrate(pg)
+        bad_file_refused(tmp, pg)
+        col = start_collector(pg, extra=["--compact-interval-s", "1", "--alerts", rules, "--maintenance", maint_file])
+        try:
+            # ---- history: 40 one-minute rounds, failed over [OUT_FROM, OUT_TO)
+            p = Probe(col.port, "m-eu", [("m-hist", 60000), ("dep-root", 60000), ("dep-child", 60000), ("a-maint", 200),
+                                         ("a-ctrl", 200), ("a-root", 200), ("a-child", 200)])
+            assert pg.psql("SELECT depends_on FROM checks WHERE name = 'dep-child'") == [["dep-root"]]
+            p.send([("m-hist", T0 + i * MIN + 5_000_000, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)] +
+                   [("m-hist", OLD + i * MIN + 5_000_000, False) for i in range(10)])
+            p.send([(c, T0 + i * MIN + 5_000_000, not start <= T0 + i * MIN < DEP_TO)
+                    for i in range(40) for c, start in (("dep-root", ROOT_FROM), ("dep-child", CHILD_FROM))])
+            wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 30)
+            window = ["--since", rfc3339(T0), "--until", rfc3339(T_END), "--check", "m-hist"]
+            before = ctl_json(col, "availability", *window)["checks"][0]
+            g = before["global"]
+            assert (g["ok"], g["failed"], g["covered_us"], g["up_us"]) == (30, 10, 40 * MIN, 30 * MIN), before
+            assert before["maintenance_us"] == 0, before
+            inc = ctl_json(col, "incidents", *window)["checks"][0]["incidents"]
+            assert len(inc) == 1 and inc[0]["start_us"] == OUT_FROM and not inc[0]["maintenance"], inc
+            slo_window = ["--since", rfc3339(OLD - 60 * MIN), "--until", rfc3339(T_END), "--check", "m-hist"]
+            slo = ctl_json(col, "slo", *slo_window)["checks"][0]
+            assert (slo["good"], slo["bad"]) == (30, 20), slo
+
+            # ---- a window over the outage: its rounds leave availability, its incident is marked
+            out = ctl(col, "maintenance", "add", "deploy", "--for", "m-hist", "--start", rfc3339(OUT_FROM), "--end",
+                      rfc3339(OUT_TO), "--reason", "release 4.2")
+            assert "added" in out.stdout, out.stdout
+            ctl(col, "maintenance", "add", "old-work", "--for", "service:svc", "--start", rfc3339(OLD), "--duration",
+                "10m")
+            after = ctl_json(col, "availability", *window)["checks"][0]
+            g = after["global"]
+            assert (g["ok"], g["failed"], g["covered_us"], g["up_us"], g["uptime"]) == (30, 0, 30 * MIN, 30 * MIN, 1.0), \
+                after
+            assert after["maintenance_us"] == 10 * MIN and after["rounds"] == 30, after
+            inc = ctl_json(col, "incidents", *window)["checks"][0]["incidents"]
+            assert len(inc) == 1 and inc[0]["maintenance"] and inc[0]["maintenance_window"] == "deploy", inc
+            table = ctl(col, "incidents", *window, cn="read:dashboard").stdout
+            assert "[maintenance: deploy]" in table, table
+            slo = ctl_json(col, "slo", *slo_window)["checks"][0]
+            assert (slo["good"], slo["bad"]) == (30, 0), slo  # both windows: the recent minutes and the older stretch
+            print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0) and of the SLO; "
+                  "incident marked")
+
+            # ---- depends_on: dep-child's incident starts while dep-root's is open: caused by it
+            got = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc")
+            by = {c["check"]: c["incidents"] for c in got["checks"]}
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-child"]] == [(CHILD_FROM, "dep-root")], by
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-root"]] == [(ROOT_FROM, None)], by
+            table = ctl(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc",
+                        cn="read:dashboard").stdout
+            assert "[caused by dep-root]" in table, table
+            # The dashboard's API (and so its incidents table) carries both marks.
+            url = "http://127.0.0.1:%d/api/incidents?service=svc&since=%d&until=%d" % (
+                col.http_port, T0 // 1_000_000, T_END // 1_000_000)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                api = {c["check"]: c["incidents"] for c in json.loads(r.read())["checks"]}
+            assert api["dep-child"][0]["caused_by"] == "dep-root", api["dep-child"]
+            assert api["m-hist"][0]["maintenance"] and api["m-hist"][0]["maintenance_window"] == "deploy", api
+            print("ok: dep-child's incident is caused by dep-root's")
+
+            # ---- alerts: a-maint is in an active window, a-ctrl is not; a-child depends on a-root; all fail now
+            t = int(time.time() * 1e6)  # the window starts a minute before the failures, lasts 10 minutes
+            ctl(col, "maintenance", "add", "a-window", "--for", "a-maint", "--start", rfc3339(t - MIN), "--duration",
+                "10m")
+            failing = ("a-maint", "a-ctrl", "a-root", "a-child")
+            p.send([(c, t - (6 - i) * 200_000, False) for i in range(6) for c in failing])
+            wait_for("a-ctrl and a-root paged",
+                     lambda: "check a-ctrl is down" in hook.text() and "check a-root is down" in hook.text(), 15)
+            deadline = time.time() + 2.0  # eight more evaluations
+            while time.time() < deadline:
+                p.send([(c, int(time.time() * 1e6), False) for c in failing])
+                time.sleep(0.25)
+            assert "a-maint" not in hook.text() and "a-child" not in hook.text(), hook.text()
+            print("ok: neither the check in maintenance nor the dependent one paged; a-ctrl and a-root did "
+                  "(%d notifications)" % len(hook.bodies))
+
+            # ---- list, end, refusals
+            listed = ctl_json(col, "maintenance", "list")
+            names = {w["name"]: w for w in listed["windows"]}
+            assert set(names) == {"sunday-backup", "a-window"}, listed  # deploy is over: only with --all
+            assert names["a-window"]["state"] == "active" and names["a-window"]["source"] == "picketctl", listed
+            assert names["sunday-backup"]["source"] == "file" and names["sunday-backup"]["state"] == "scheduled", listed
+            assert names["sunday-backup"]["description"] == "cron 0 3 * * sun for 1h (Europe/Berlin)", listed
+            nxt = names["sunday-backup"]["next_start_us"]
+            assert time.gmtime(nxt // 1_000_000).tm_wday == 6 and time.gmtime(nxt // 1_000_000).tm_hour in (1, 2), listed
+            every = ctl_json(col, "maintenance", "list", "--all")
+            assert {w["name"] for w in every["windows"]} == {"sunday-backup", "a-window", "deploy", "old-work"}, every
+            out = ctl(col, "maintenance", "end", "a-window")
+            assert "ended 1" in out.stdout, out.stdout
+            listed = ctl_json(col, "maintenance", "list")
+            assert {w["name"] for w in listed["windows"]} == {"sunday-backup"}, listed
+            out = ctl(col, "maintenance", "end", "a-window", expect=2)
+            assert "no maintenance window called 'a-window'" in out.stderr, out.stderr
+            out = ctl(col, "maintenance", "add", "bad", "--for", "x", "--every", "someday 02:00", "--duration", "1h",
+                      expect=2)
+            assert "someday 02:00" in out.stderr, out.stderr
+            out = ctl(col, "maintenance", "add", "bad", "--for", "x", "--start", "now", "--duration", "1h",
+                      "--timezone", "Mars/Olympus", expect=2)
+            assert "Mars/Olympus" in out.stderr, out.stderr
+            out = picketctl(col.port, "maintenance", "add", "w", "--for", "x", "--start", "now", "--duration", "1h",
+                            cert_cn="read:dashboard")
+            assert out.returncode != 0 and "write credential" in out.stderr, (out.returncode, out.stderr)
+            print("ok: list, end and refusals")
+            p.close()
+        finally:
+            col.stop()
+    print("test_maintenance: ok in %.1f s" % (time.time() - t_start))
+
+
+if __name__ == "__main__":
+    main()
