@@ -47,6 +47,9 @@ struct ingest {
     size_t queue_batches;
     size_t group_results;
     int retention_days, rollups_off, compact_interval_s, maintain_interval_s;
+    int tracking_off;
+    struct store_track_config track;
+    int64_t next_track_due_us; /* control thread: the next deadline pass */
     int n_writers;
     struct writer *writers;
     atomic_int stopping;
@@ -103,6 +106,13 @@ static struct store *connect_retrying(struct ingest *in, const char *who)
     return NULL;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void finish_items(struct item *list, int ok, struct store_batch *batches)
 {
     size_t i = 0;
@@ -112,6 +122,30 @@ static void finish_items(struct item *list, int ok, struct store_batch *batches)
         free(it->results);
         free(it);
     }
+}
+
+static void add_track_stats(struct ingest *in, const struct store_track_stats *ts)
+{
+    pthread_mutex_lock(&in->stats_mu);
+    in->stats.track_checks_folded += ts->checks_folded;
+    in->stats.track_rounds_folded += ts->rounds_folded;
+    in->stats.track_errors += ts->errors;
+    pthread_mutex_unlock(&in->stats_mu);
+}
+
+/* The tracker folds what a group committed, before its batches are handed
+ * back (they own the results). A failure is logged: the check's next batch,
+ * or the deadline pass, folds those rounds again. */
+static void track_group(struct ingest *in, struct store *store, const struct store_batch *b, size_t n,
+                        const char *who)
+{
+    if (in->tracking_off)
+        return;
+    struct store_track_stats ts = {0};
+    char err[512], q[600];
+    if (store_track_batches(store, b, n, &in->track, now_us(), &ts, err, sizeof err) < 0)
+        PK_WARN("ingest", "round tracking failed for a group", "thread=%s error=%s", who, pk_log_q(q, sizeof q, err));
+    add_track_stats(in, &ts);
 }
 
 static void *writer_main(void *arg)
@@ -172,6 +206,7 @@ static void *writer_main(void *arg)
                 char err[512];
                 if (store_write_batches(store, batches, n_items, err, sizeof err) == 0) {
                     atomic_store(&in->db_healthy, 1);
+                    track_group(in, store, batches, n_items, name);
                     size_t inserted = 0;
                     for (size_t k = 0; k < n_items; k++)
                         inserted += batches[k].n_inserted;
@@ -224,13 +259,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Partitions ahead and retention, and rollup compaction, each on its timer.
  * A failure is logged and retried at the next period. */
 static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain, time_t *next_compact)
@@ -246,6 +274,13 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
         else if (created || dropped)
             PK_INFO("ingest", "partitions maintained", "created=%d dropped=%d retention_days=%d", created, dropped,
                     in->retention_days);
+    }
+    if (!in->tracking_off && now_us() >= in->next_track_due_us) {
+        in->next_track_due_us = now_us() + 500000;
+        struct store_track_stats ts = {0};
+        if (store_track_due(store, &in->track, now_us(), &ts, err, sizeof err) < 0)
+            PK_WARN("ingest", "round deadline pass failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
+        add_track_stats(in, &ts);
     }
     if (now >= *next_compact) {
         uint64_t folded = 0;
@@ -342,6 +377,14 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
     in->group_results = cfg->group_results ? cfg->group_results : 20000;
     in->retention_days = cfg->retention_days > 0 ? cfg->retention_days : 90;
     in->rollups_off = cfg->rollups_off;
+    in->tracking_off = cfg->tracking_off;
+    in->track = cfg->track;
+    if (in->track.open_after < 1)
+        in->track.open_after = 3;
+    if (in->track.close_after < 1)
+        in->track.close_after = 3;
+    if (in->track.deadline_us <= 0)
+        in->track.deadline_us = 5000000;
     in->compact_interval_s = cfg->compact_interval_s > 0 ? cfg->compact_interval_s : 30;
     in->maintain_interval_s = cfg->maintain_interval_s > 0 ? cfg->maintain_interval_s : 3600;
     atomic_init(&in->stopping, 0);
@@ -438,6 +481,7 @@ void ingest_get_stats(struct ingest *in, struct ingest_stats *out)
     *out = in->stats;
     pthread_mutex_unlock(&in->stats_mu);
     out->rollups_on = !in->rollups_off;
+    out->tracking_on = !in->tracking_off;
     out->queued_batches = 0;
     for (int i = 0; i < in->n_writers; i++) {
         pthread_mutex_lock(&in->writers[i].mu);
