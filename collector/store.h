@@ -176,10 +176,13 @@ struct store_incident {
 int store_incidents_read(struct store *s, const char *check, const char *scope, int64_t since_us, int64_t until_us,
                          struct store_incident **out, size_t *n, char *err, size_t errlen);
 
-/* A check's stored runs of one scope overlapping rounds [k_from, k_until). */
+/* A check's stored runs of one scope (NULL: every region scope, not the
+ * global one) overlapping rounds [k_from, k_until), by scope then round. */
 struct store_round_run {
+    char scope[128];
     int64_t from, to;
     int state;
+    char regions[512]; /* comma-separated (global down runs) */
 };
 int store_round_runs_read(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
                           struct store_round_run **out, size_t *n, char *err, size_t errlen);

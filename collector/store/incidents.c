@@ -52,9 +52,11 @@ int store_incidents_read(struct store *s, const char *check, const char *scope, 
 
 #define RUN_COL(field, name, type) STORE_COL(struct store_round_run, field, name, type)
 static const struct store_col run_cols[] = {
+    RUN_COL(scope, "scope", STORE_COL_TEXT),
     RUN_COL(from, "from_round", STORE_COL_I64),
     RUN_COL(to, "to_round", STORE_COL_I64),
     RUN_COL(state, "state", STORE_COL_INT),
+    RUN_COL(regions, "regions", STORE_COL_TEXT),
 };
 
 int store_round_runs_read(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
@@ -65,9 +67,10 @@ int store_round_runs_read(struct store *s, const char *check, const char *scope,
     snprintf(b, sizeof b, "%" PRId64, k_until);
     const char *p[] = {check, scope, a, b};
     struct store_query q = {
-        .sql = "SELECT r.from_round, r.to_round, r.state FROM round_runs r JOIN checks c ON c.id = r.check_id "
-               "WHERE c.name = $1 AND r.scope = $2 AND r.to_round >= $3::bigint AND r.from_round < $4::bigint "
-               "ORDER BY r.from_round",
+        .sql = "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "
+               "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 AND "
+               "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*')) AND r.to_round >= $3::bigint AND "
+               "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round",
         .nparams = 4,
         .params = p,
         .what_run = "round runs: reading",
