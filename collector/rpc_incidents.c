@@ -26,6 +26,12 @@ static int64_t round_at_or_after(int64_t t, int64_t interval, int64_t spread)
     return q * interval < x ? q + 1 : q;
 }
 
+/* The end of the window's last round: an open incident's duration runs to it. */
+static int64_t window_end(const struct tracked_window *w)
+{
+    return pk_round_start(w->k_until, w->rule.interval_us, w->rule.spread_us);
+}
+
 /* Bits of a comma-separated region list in names (added when new). */
 static uint64_t mask_of(const char *list, char (*names)[128], int *n_names)
 {
@@ -216,7 +222,7 @@ static int walk_runs(struct store *s, const char *check, const char *region, int
         int64_t end = inc[i].end >= 0 ? pk_round_start(inc[i].end, iv, sp) : -1;
         if (start >= until_us || (end >= 0 && end <= since_us))
             continue;
-        v[(*n)++] = (struct pk_incident){start, end, (end >= 0 ? end : until_us) - start, inc[i].regions,
+        v[(*n)++] = (struct pk_incident){start, end, (end >= 0 ? end : window_end(w)) - start, inc[i].regions,
                                          (int)inc[i].down_rounds};
     }
     free(inc);
@@ -259,11 +265,23 @@ int tracked_incidents(struct store *s, const char *check, const char *region, in
     }
     for (size_t i = 0; i < nr; i++) {
         const struct store_incident *x = &rows[i];
-        v[i] = (struct pk_incident){x->start_us, x->end_us, (x->end_us >= 0 ? x->end_us : until_us) - x->start_us,
+        v[i] = (struct pk_incident){x->start_us, x->end_us,
+                                    (x->end_us >= 0 ? x->end_us : window_end(w)) - x->start_us,
                                     mask_of(x->regions, names, n_names), (int)x->down_rounds};
     }
     *n = nr;
     *out = v;
     free(rows);
     return 0;
+}
+
+void tracked_clip(const struct tracked_window *w, const struct pk_incident *in, size_t n, struct pk_incident *out)
+{
+    int64_t first = pk_round_start(w->k_from, w->rule.interval_us, w->rule.spread_us), last = window_end(w);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = in[i];
+        int64_t a = in[i].start_us > first ? in[i].start_us : first;
+        int64_t b = in[i].end_us >= 0 && in[i].end_us < last ? in[i].end_us : last;
+        out[i].duration_us = b > a ? b - a : 0;
+    }
 }

@@ -30,12 +30,18 @@ int tracked_rounds(struct store *s, const char *check, const char *region, int q
 
 /* Incidents of one scope overlapping the window. open_after, close_after and
  * quorum 0 (or the stored rule's): the stored incidents; otherwise the same
- * rule over the stored runs. An open incident's duration runs to until_us.
+ * rule over the stored runs. An open incident's duration runs to the end of
+ * the window's last round (so a check down all window has MTBF 0).
  * Regions are indexes into names (*n_names in and out, at most
  * PK_AN_MAX_REGIONS; callers share one list across checks). *out malloc'd.
  * Also fills *w (as tracked_rounds). 0, or -1 with err. */
 int tracked_incidents(struct store *s, const char *check, const char *region, int quorum, int open_after,
                       int close_after, int64_t since_us, int64_t until_us, struct pk_incident **out, size_t *n,
                       char (*names)[128], int *n_names, struct tracked_window *w, char *err, size_t errlen);
+
+/* Copies of incidents clipped to the window's rounds (start no earlier than its
+ * first round, end no later than the end of its last), for downtime, MTTR and
+ * MTBF over the window; the answer lists the real ones. */
+void tracked_clip(const struct tracked_window *w, const struct pk_incident *in, size_t n, struct pk_incident *out);
 
 #endif

@@ -488,7 +488,14 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     int64_t observed = ci->rounds * w.rule.interval_us;
     *observed_us = observed;
     struct pk_incident_stats st;
-    pk_incident_stats(*raw, *n_raw, observed, &st);
+    struct pk_incident *clipped = malloc((*n_raw ? *n_raw : 1) * sizeof *clipped);
+    if (!clipped) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return NULL;
+    }
+    tracked_clip(&w, *raw, *n_raw, clipped);
+    pk_incident_stats(clipped, *n_raw, observed, &st);
+    free(clipped);
     if (incident_msgs(c, *raw, *n_raw, names, *n_names, m->name, &ci->incidents) < 0)
         return NULL;
     ci->n_incidents = *n_raw;

@@ -246,7 +246,8 @@ def incidents(flat, check, quorum, n_open=3, m_close=3, region=None):
         start = T0 + i["start"] * MIN + spread_us(check)
         end = T0 + i["end"] * MIN + spread_us(check) if i["end"] is not None else None
         out.append({"start_us": start, "end_us": end, "open": end is None,
-                    "duration_us": (end if end is not None else T_END) - start,
+                    # an open one runs to the end of the window's last round
+                    "duration_us": (end if end is not None else T_END + spread_us(check)) - start,
                     "regions": sorted(i["regions"]), "down_rounds": i["down_rounds"]})
     observed = sum(1 for _, s, _ in rs if s) * MIN
     closed = [x for x in out if not x["open"]]
