@@ -67,6 +67,7 @@ struct ingest_stats {
     /* The tracker (writers after commit, and the deadline pass). */
     int tracking_on;
     uint64_t track_checks_folded, track_rounds_folded, track_errors;
+    size_t track_pending; /* checks queued or being folded: 0 when the tracker has caught up */
 };
 void ingest_get_stats(struct ingest *in, struct ingest_stats *out);
 

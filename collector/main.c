@@ -458,6 +458,17 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
                          lag > 0 ? lag : 0);
         }
     }
+    if (is->tracking_on) {
+        pk_mt_single(&w, "picket_collector_tracker_checks_folded_total", "counter",
+                     "Checks folded into stored round states and incidents (docs/ANALYTICS.md).",
+                     (double)is->track_checks_folded);
+        pk_mt_single(&w, "picket_collector_tracker_errors_total", "counter",
+                     "Check folds that failed (their rounds are folded again by later batches).",
+                     (double)is->track_errors);
+        pk_mt_single(&w, "picket_collector_tracker_pending_checks", "gauge",
+                     "Checks committed but not folded yet; 0 when the tracker has caught up.",
+                     (double)is->track_pending);
+    }
     return w.used;
 }
 

@@ -156,6 +156,14 @@ struct store_track_stats {
 int store_track_batches(struct store *s, const struct store_batch *batches, size_t n,
                         const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
                         size_t errlen);
+/* The same for spans of round times per check (collector/track_queue.c). */
+struct store_track_span {
+    char check[PK_NAME_MAX];
+    int64_t t_min, t_max; /* scheduled (else started) times of its results */
+};
+int store_track_spans(struct store *s, const struct store_track_span *spans, size_t n,
+                      const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
+                      size_t errlen);
 /* Decides the global rounds whose deadline passed (the deadline pass). */
 int store_track_due(struct store *s, const struct store_track_config *cfg, int64_t now_us,
                     struct store_track_stats *st, char *err, size_t errlen);

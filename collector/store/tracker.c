@@ -522,46 +522,16 @@ static int check_id_of(struct store *s, const char *name, int64_t *id, char *err
     if (found)
         *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
+    if (found)
+        (void)st_cache_put(&s->checks, name, *id); /* a committed row: cached like the writers do */
     return found;
 }
 
-int store_track_batches(struct store *s, const struct store_batch *batches, size_t n,
-                        const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
-                        size_t errlen)
+/* Folds each span's check, in id order (two collectors take the locks in one order). */
+static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
+                      int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
-    struct span *v = NULL;
-    size_t nv = 0, cap = 0;
     int rc = 0;
-    st_ensure_ready(s);
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < batches[i].n_results; k++) {
-            const struct pk_result *r = &batches[i].results[k];
-            int64_t t = r->scheduled_at_us > 0 ? r->scheduled_at_us : r->started_at_us, id = 0;
-            /* the last span is most often this check's (a batch is grouped by time, not check) */
-            size_t j = nv;
-            int got = check_id_of(s, r->check_name, &id, err, errlen);
-            if (got < 0) {
-                free(v);
-                return -1;
-            }
-            if (!got)
-                continue;
-            for (j = 0; j < nv && v[j].check_id != id; j++) {
-            }
-            if (j == nv) {
-                struct span *nvv = pk_grow(v, &cap, nv + 1, sizeof *v, 0);
-                if (!nvv) {
-                    free(v);
-                    return pk_fail(err, errlen, "tracker: out of memory");
-                }
-                v = nvv;
-                v[nv++] = (struct span){id, t, t};
-            }
-            v[j].t_min = t < v[j].t_min ? t : v[j].t_min;
-            v[j].t_max = t > v[j].t_max ? t : v[j].t_max;
-        }
-    }
-    /* Checks in id order: two collectors take the per-check locks in one order. */
     qsort(v, nv, sizeof *v, by_check);
     for (size_t j = 0; j < nv; j++) {
         if (fold_check(s, cfg, v[j].check_id, v[j].t_min, v[j].t_max, now_us, st, err, errlen) < 0) {
@@ -570,6 +540,61 @@ int store_track_batches(struct store *s, const struct store_batch *batches, size
                 st->errors++;
         }
     }
+    return rc;
+}
+
+int store_track_spans(struct store *s, const struct store_track_span *spans, size_t n,
+                      const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
+                      size_t errlen)
+{
+    struct span *v = calloc(n ? n : 1, sizeof *v);
+    size_t nv = 0;
+    if (!v)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    st_ensure_ready(s);
+    for (size_t i = 0; i < n; i++) {
+        int64_t id = 0;
+        int got = check_id_of(s, spans[i].check, &id, err, errlen);
+        if (got < 0) {
+            free(v);
+            return -1;
+        }
+        if (got)
+            v[nv++] = (struct span){id, spans[i].t_min, spans[i].t_max};
+    }
+    int rc = fold_spans(s, v, nv, cfg, now_us, st, err, errlen);
+    free(v);
+    return rc;
+}
+
+int store_track_batches(struct store *s, const struct store_batch *batches, size_t n,
+                        const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
+                        size_t errlen)
+{
+    struct store_track_span *v = NULL;
+    size_t nv = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < batches[i].n_results; k++) {
+            const struct pk_result *r = &batches[i].results[k];
+            int64_t t = r->scheduled_at_us > 0 ? r->scheduled_at_us : r->started_at_us;
+            size_t j = 0;
+            while (j < nv && strcmp(v[j].check, r->check_name) != 0)
+                j++;
+            if (j == nv) {
+                struct store_track_span *nvv = pk_grow(v, &cap, nv + 1, sizeof *v, 0);
+                if (!nvv) {
+                    free(v);
+                    return pk_fail(err, errlen, "tracker: out of memory");
+                }
+                v = nvv;
+                v[nv] = (struct store_track_span){.t_min = t, .t_max = t};
+                pk_strlcpy(v[nv++].check, r->check_name, sizeof v[0].check);
+            }
+            v[j].t_min = t < v[j].t_min ? t : v[j].t_min;
+            v[j].t_max = t > v[j].t_max ? t : v[j].t_max;
+        }
+    }
+    int rc = store_track_spans(s, v, nv, cfg, now_us, st, err, errlen);
     free(v);
     return rc;
 }

@@ -219,6 +219,20 @@ def start_collector(pg, port=None, extra=None, logdir=None, http_port=None, plai
     return p
 
 
+def wait_tracked(col, timeout=60.0):
+    """Waits until the collector's tracker has folded every committed result
+    (picket_collector_tracker_pending_checks 0 on /metrics)."""
+    import urllib.request
+
+    def caught_up():
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % col.http_port, timeout=5).read().decode()
+        for line in body.splitlines():
+            if line.startswith("picket_collector_tracker_pending_checks "):
+                return float(line.split()[1]) == 0
+        raise AssertionError("no picket_collector_tracker_pending_checks on /metrics")
+    wait_for("the tracker caught up", caught_up, timeout)
+
+
 def _died(p):
     raise AssertionError("process %s exited: %s" % (p.name, p.output()[-2000:]))
 

@@ -17,7 +17,7 @@ import queue
 import sys
 import time
 
-from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector
+from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_tracked
 
 pb, pb_grpc, hpb, hpb_grpc = grpc_stubs()
 
@@ -175,6 +175,7 @@ def main():
                     probes[r].send(rs)
             # The cut-off probe's spool, replayed after everything else.
             probes["ap"].send(results_of("ap", "cut", CUT))
+            wait_tracked(col)
             fed = time.time() - t0
 
             window = ["--since", rfc3339(K0 * MIN - MIN), "--until", rfc3339((K0 + ROUNDS + 1) * MIN)]

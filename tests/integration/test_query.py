@@ -20,7 +20,7 @@ import sys
 import time
 
 from picket_env import (PrivatePostgres, Target, grpc_channel, grpc_stubs, migrate, picketctl, start_collector,
-                        start_probe, wait_for)
+                        start_probe, wait_for, wait_tracked)
 import os
 import tempfile
 
@@ -362,6 +362,7 @@ def main():
             feed(col, per_probe)
             # Compaction folds every partial row (all are older than its 2-minute bound).
             wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 60)
+            wait_tracked(col)  # rounds and incidents are folded after the ack
             n_minutes = pg.psql("SELECT count(*) FROM rollup_minute")[0][0]
             assert int(n_minutes) == len(flat), (n_minutes, len(flat))
 
