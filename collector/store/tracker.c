@@ -316,101 +316,134 @@ static void add_regions_json(struct pk_buf *b, const struct fold_ctx *c, uint64_
     pk_buf_addc(b, ']');
 }
 
-/* Rewrites the scope's runs from its first loaded run on. */
-static int write_runs(struct fold_ctx *c, int sc, struct pk_buf *b, char *err, size_t errlen)
+/* A scope is rewritten when a run changed (its incidents derive from its runs),
+ * or when the rule changed. */
+static int scope_dirty(const struct fold_ctx *c, int sc)
 {
-    const struct tracker_scope *s = &c->f.scopes[sc];
-    int64_t from = c->loaded_from[sc];
-    if (s->tl.n && s->tl.runs[0].from < from)
-        from = s->tl.runs[0].from;
-    char f[24];
-    snprintf(f, sizeof f, "%" PRId64, from == INT64_MAX ? c->f.k_lo : from);
+    return c->f.scopes[sc].changed || c->rule_changed;
+}
+
+/* Every dirty scope's runs from its first loaded run on, in one JSON document:
+ * [[scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
+static int write_runs(struct fold_ctx *c, struct pk_buf *b, char *err, size_t errlen)
+{
     pk_buf_reset(b);
     pk_buf_addc(b, '[');
-    for (size_t i = 0; i < s->tl.n; i++) {
-        const struct pk_round_run *r = &s->tl.runs[i];
-        pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", i ? "," : "", r->from, r->to, r->state);
-        add_regions_json(b, c, r->regions);
-        pk_buf_addc(b, ']');
+    int any = 0;
+    for (int sc = 0; sc <= c->f.n_regions; sc++) {
+        if (!scope_dirty(c, sc))
+            continue;
+        const struct tracker_scope *s = &c->f.scopes[sc];
+        int64_t from = c->loaded_from[sc];
+        if (s->tl.n && s->tl.runs[0].from < from)
+            from = s->tl.runs[0].from;
+        pk_buf_addf(b, "%s[", any++ ? "," : "");
+        pk_buf_add_json_string(b, scope_name(c, sc), strlen(scope_name(c, sc)));
+        pk_buf_addf(b, ",%" PRId64 ",[", from == INT64_MAX ? c->f.k_lo : from);
+        for (size_t i = 0; i < s->tl.n; i++) {
+            const struct pk_round_run *r = &s->tl.runs[i];
+            pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", i ? "," : "", r->from, r->to, r->state);
+            add_regions_json(b, c, r->regions);
+            pk_buf_addc(b, ']');
+        }
+        pk_buf_adds(b, "]]");
     }
     pk_buf_addc(b, ']');
     if (pk_buf_ok(b) < 0)
         return pk_fail(err, errlen, "tracker: out of memory");
-    const char *p[] = {c->id, scope_name(c, sc), f, b->data};
-    if (st_run_cmd(c->s,
-                   "DELETE FROM round_runs WHERE check_id = $1::bigint AND scope = $2 AND from_round >= $3::bigint", 3,
-                   p, "tracker: replacing runs", err, errlen) < 0)
-        return -1;
-    if (!s->tl.n)
+    if (!any)
         return 0;
+    const char *p[] = {c->id, b->data};
+    if (st_run_cmd(c->s,
+                   "DELETE FROM round_runs r USING json_array_elements($2::json) e WHERE r.check_id = $1::bigint "
+                   "AND r.scope = e->>0 AND r.from_round >= (e->>1)::bigint",
+                   2, p, "tracker: replacing runs", err, errlen) < 0)
+        return -1;
     return st_run_cmd(c->s,
                       "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
-                      "SELECT $1::bigint, $2, (e->>0)::bigint, (e->>1)::bigint, (e->>2)::smallint, "
-                      "ARRAY(SELECT json_array_elements_text(e->3)) FROM json_array_elements($3::json) e",
-                      3, (const char *const[]){p[0], p[1], p[3]}, "tracker: writing runs", err, errlen);
+                      "SELECT $1::bigint, e->>0, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
+                      "ARRAY(SELECT json_array_elements_text(x->3)) FROM json_array_elements($2::json) e, "
+                      "json_array_elements(e->2) x",
+                      2, p, "tracker: writing runs", err, errlen);
 }
 
-/* Replaces the scope's incidents that start at or after inc_from; an incident
- * that was stored keeps first_seen, and closed_seen is set when it closes. */
-static int write_incidents(struct fold_ctx *c, int sc, struct pk_buf *b, char *err, size_t errlen)
+/* Every dirty scope's incidents from its inc_from on: those that keep their
+ * start keep their row (and first_seen); closed_seen is set when one closes.
+ * [[scope, inc_from, [[start, opened, end, closed, down, [regions]], ...]], ...]. */
+static int write_incidents(struct fold_ctx *c, struct pk_buf *b, char *err, size_t errlen)
 {
-    const struct tracker_scope *s = &c->f.scopes[sc];
     const struct tracker_rule *rule = &c->f.rule;
-    char f[24], n_[12], m_[12], q_[12], iv[24];
-    snprintf(f, sizeof f, "%" PRId64, s->inc_from);
+    pk_buf_reset(b);
+    pk_buf_addc(b, '[');
+    int any = 0;
+    size_t total = 0;
+    for (int sc = 0; sc <= c->f.n_regions; sc++) {
+        if (!scope_dirty(c, sc))
+            continue;
+        const struct tracker_scope *s = &c->f.scopes[sc];
+        pk_buf_addf(b, "%s[", any++ ? "," : "");
+        pk_buf_add_json_string(b, scope_name(c, sc), strlen(scope_name(c, sc)));
+        pk_buf_addf(b, ",%" PRId64 ",[", s->inc_from);
+        total += s->n_inc;
+        for (size_t i = 0; i < s->n_inc; i++) {
+            const struct pk_round_incident *x = &s->inc[i];
+            pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",", i ? "," : "", x->start, x->opened);
+            if (x->end >= 0)
+                pk_buf_addf(b, "%" PRId64 ",%" PRId64 ",", x->end, x->closed);
+            else
+                pk_buf_adds(b, "null,null,");
+            pk_buf_addf(b, "%" PRId64 ",", x->down_rounds);
+            /* a region scope's incident is that region's */
+            add_regions_json(b, c, sc == c->f.n_regions ? x->regions : (UINT64_C(1) << sc));
+            pk_buf_addc(b, ']');
+        }
+        pk_buf_adds(b, "]]");
+    }
+    pk_buf_addc(b, ']');
+    if (pk_buf_ok(b) < 0)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    if (!any)
+        return 0;
+    char n_[12], m_[12], q_[12], iv[24], sp[24];
     snprintf(n_, sizeof n_, "%d", rule->open_after);
     snprintf(m_, sizeof m_, "%d", rule->close_after);
     snprintf(q_, sizeof q_, "%d", rule->quorum);
     snprintf(iv, sizeof iv, "%" PRId64, rule->interval_us);
-    pk_buf_reset(b);
-    pk_buf_addc(b, '[');
-    for (size_t i = 0; i < s->n_inc; i++) {
-        const struct pk_round_incident *x = &s->inc[i];
-        pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",", i ? "," : "", x->start, x->opened);
-        if (x->end >= 0)
-            pk_buf_addf(b, "%" PRId64 ",%" PRId64 ",", x->end, x->closed);
-        else
-            pk_buf_adds(b, "null,null,");
-        pk_buf_addf(b, "%" PRId64 ",", x->down_rounds);
-        /* a region scope's incident is that region's */
-        add_regions_json(b, c, sc == c->f.n_regions ? x->regions : (UINT64_C(1) << sc));
-        pk_buf_addc(b, ']');
-    }
-    pk_buf_addc(b, ']');
-    if (pk_buf_ok(b) < 0)
-        return pk_fail(err, errlen, "tracker: out of memory");
-    char sp[24];
     snprintf(sp, sizeof sp, "%" PRId64, rule->spread_us);
-    const char *p[] = {c->id, scope_name(c, sc), f, b->data, iv, sp, n_, m_, q_};
+    const char *p[] = {c->id, b->data, iv, sp, n_, m_, q_};
     if (st_run_cmd(c->s,
-                   "DELETE FROM incidents WHERE check_id = $1::bigint AND scope = $2 AND start_round >= $3::bigint "
-                   "AND start_round NOT IN (SELECT (e->>0)::bigint FROM json_array_elements($4::json) e)",
-                   4, p, "tracker: replacing incidents", err, errlen) < 0)
+                   "DELETE FROM incidents i USING json_array_elements($2::json) e WHERE i.check_id = $1::bigint "
+                   "AND i.scope = e->>0 AND i.start_round >= (e->>1)::bigint AND i.start_round NOT IN "
+                   "(SELECT (x->>0)::bigint FROM json_array_elements(e->2) x)",
+                   2, p, "tracker: replacing incidents", err, errlen) < 0)
         return -1;
-    if (!s->n_inc)
+    if (!total)
         return 0;
     return st_run_cmd(
         c->s,
         "INSERT INTO incidents AS i (check_id, scope, start_round, opened_round, end_round, closed_round, start_us, "
         "opened_us, end_us, closed_us, interval_us, down_rounds, regions, open_after, close_after, quorum, "
-        "closed_seen) SELECT $1::bigint, $2, (e->>0)::bigint, (e->>1)::bigint, (e->>2)::bigint, (e->>3)::bigint, "
-        "(e->>0)::bigint * $5::bigint + $6::bigint, (e->>1)::bigint * $5::bigint + $6::bigint, "
-        "(e->>2)::bigint * $5::bigint + $6::bigint, (e->>3)::bigint * $5::bigint + $6::bigint, $5::bigint, "
-        "(e->>4)::bigint, ARRAY(SELECT json_array_elements_text(e->5)), $7::int, $8::int, $9::int, "
-        "CASE WHEN e->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($4::json) e "
-        "WHERE (e->>0)::bigint >= $3::bigint "
+        "closed_seen) SELECT $1::bigint, e->>0, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::bigint, "
+        "(x->>3)::bigint, (x->>0)::bigint * $3::bigint + $4::bigint, (x->>1)::bigint * $3::bigint + $4::bigint, "
+        "(x->>2)::bigint * $3::bigint + $4::bigint, (x->>3)::bigint * $3::bigint + $4::bigint, $3::bigint, "
+        "(x->>4)::bigint, ARRAY(SELECT json_array_elements_text(x->5)), $5::int, $6::int, $7::int, "
+        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($2::json) e, "
+        "json_array_elements(e->2) x "
         "ON CONFLICT (check_id, scope, start_round) DO UPDATE SET opened_round = EXCLUDED.opened_round, "
         "end_round = EXCLUDED.end_round, closed_round = EXCLUDED.closed_round, opened_us = EXCLUDED.opened_us, "
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
         "down_rounds = EXCLUDED.down_rounds, regions = EXCLUDED.regions, open_after = EXCLUDED.open_after, "
         "close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, closed_seen = CASE WHEN "
         "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, now()) END",
-        9, p, "tracker: writing incidents", err, errlen);
+        7, p, "tracker: writing incidents", err, errlen);
 }
 
 static int write_tracker(struct fold_ctx *c, char *err, size_t errlen)
 {
     const struct tracker_rule *rule = &c->f.rule;
+    if (c->have_tracker && !c->rule_changed && !c->interval_changed && c->pend_from == c->f.pending_from &&
+        c->pend_to == c->f.pending_to)
+        return 0; /* the stored row says it all already */
     char iv[24], sp[24], n_[12], m_[12], q_[12], pf[24], pt[24], due[24];
     snprintf(iv, sizeof iv, "%" PRId64, rule->interval_us);
     snprintf(sp, sizeof sp, "%" PRId64, rule->spread_us);
@@ -433,8 +466,10 @@ static int write_tracker(struct fold_ctx *c, char *err, size_t errlen)
                       9, p, "tracker: writing the tracker row", err, errlen);
 }
 
-/* One check, one transaction: rounds of [t_min, t_max] (times), or only its
- * pending rounds when t_min > t_max. */
+/* One check, in the caller's transaction (a savepoint of its own, so a check
+ * the database refuses does not undo the others): rounds of [t_min, t_max]
+ * (times), or only its pending rounds when t_min > t_max. -2 when the
+ * transaction itself is lost. */
 static int fold_check(struct store *s, const struct store_track_config *cfg, int64_t check_id, int64_t t_min,
                       int64_t t_max, int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
@@ -452,9 +487,10 @@ static int fold_check(struct store *s, const struct store_track_config *cfg, int
     snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d, %" PRId64 "::int)", TRACK_LOCK_CLASS,
              (int64_t)(int32_t)check_id);
     int rc = -1;
-    st_ensure_ready(s);
-    if (st_run_cmd(s, "BEGIN", 0, NULL, "tracker: begin", err, errlen) < 0)
+    if (st_run_cmd(s, "SAVEPOINT fold", 0, NULL, "tracker: savepoint", err, errlen) < 0) {
+        rc = -2;
         goto out;
+    }
     PGresult *lr = st_run(s, lock, 0, NULL, PGRES_TUPLES_OK, "tracker: taking the check's lock", err, errlen);
     if (!lr)
         goto out;
@@ -472,7 +508,7 @@ static int fold_check(struct store *s, const struct store_track_config *cfg, int
         hi = c->pend_to > hi ? c->pend_to : hi;
     }
     if (lo > hi) {
-        rc = st_commit(s, "tracker: commit", err, errlen);
+        rc = st_run_cmd(s, "RELEASE SAVEPOINT fold", 0, NULL, "tracker: release", err, errlen);
         goto out;
     }
     if (hi - lo >= TRACKER_MAX_SPAN)
@@ -482,11 +518,10 @@ static int fold_check(struct store *s, const struct store_track_config *cfg, int
     if (load_cells(c, err, errlen) < 0 || load_state(c, err, errlen) < 0 ||
         tracker_apply(&c->f, c->cells, c->n_cells, now_us, err, errlen) < 0)
         goto out;
-    for (int sc = 0; sc <= c->f.n_regions; sc++) {
-        if (write_runs(c, sc, &b, err, errlen) < 0 || write_incidents(c, sc, &b, err, errlen) < 0)
-            goto out;
-    }
-    if (write_tracker(c, err, errlen) < 0 || st_commit(s, "tracker: commit", err, errlen) < 0)
+    if (write_runs(c, &b, err, errlen) < 0 || write_incidents(c, &b, err, errlen) < 0)
+        goto out;
+    if (write_tracker(c, err, errlen) < 0 ||
+        st_run_cmd(s, "RELEASE SAVEPOINT fold", 0, NULL, "tracker: release", err, errlen) < 0)
         goto out;
     if (st) {
         st->checks_folded++;
@@ -494,8 +529,12 @@ static int fold_check(struct store *s, const struct store_track_config *cfg, int
     }
     rc = 0;
 out:
-    if (rc < 0)
-        st_rollback(s);
+    if (rc == -1) {
+        char e2[256];
+        if (st_run_cmd(s, "ROLLBACK TO SAVEPOINT fold", 0, NULL, "tracker: rollback to savepoint", e2,
+                       sizeof e2) < 0)
+            rc = -2;
+    }
     tracker_fold_free(&c->f);
     free(c->cells);
     free(c);
@@ -527,17 +566,41 @@ static int check_id_of(struct store *s, const char *name, int64_t *id, char *err
     return found;
 }
 
-/* Folds each span's check, in id order (two collectors take the locks in one order). */
+#define CHECKS_PER_TRANSACTION 64
+
+/* Folds each span's check, in id order (two collectors take the locks in one
+ * order), up to CHECKS_PER_TRANSACTION in one transaction (one commit for
+ * many checks). */
 static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
                       int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
     int rc = 0;
     qsort(v, nv, sizeof *v, by_check);
-    for (size_t j = 0; j < nv; j++) {
-        if (fold_check(s, cfg, v[j].check_id, v[j].t_min, v[j].t_max, now_us, st, err, errlen) < 0) {
-            rc = -1;
+    for (size_t j = 0; j < nv;) {
+        st_ensure_ready(s);
+        if (st_run_cmd(s, "BEGIN", 0, NULL, "tracker: begin", err, errlen) < 0)
+            return -1;
+        size_t end = j + CHECKS_PER_TRANSACTION < nv ? j + CHECKS_PER_TRANSACTION : nv;
+        struct store_track_stats part = {0};
+        int lost = 0;
+        for (; j < end && !lost; j++) {
+            int r = fold_check(s, cfg, v[j].check_id, v[j].t_min, v[j].t_max, now_us, &part, err, errlen);
+            if (r < 0) {
+                rc = -1;
+                part.errors++;
+                lost = r == -2;
+            }
+        }
+        if (lost || st_commit(s, "tracker: commit", err, errlen) < 0) {
+            st_rollback(s);
             if (st)
-                st->errors++;
+                st->errors += part.checks_folded + part.errors;
+            return -1;
+        }
+        if (st) {
+            st->checks_folded += part.checks_folded;
+            st->rounds_folded += part.rounds_folded;
+            st->errors += part.errors;
         }
     }
     return rc;
@@ -612,10 +675,17 @@ int store_track_due(struct store *s, const struct store_track_config *cfg, int64
                          1, p, PGRES_TUPLES_OK, "tracker: reading due rounds", err, errlen);
     if (!r)
         return -1;
-    int rc = 0;
+    struct span *v = calloc((size_t)PQntuples(r) + 1, sizeof *v);
+    if (!v) {
+        PQclear(r);
+        return pk_fail(err, errlen, "tracker: out of memory");
+    }
+    size_t nv = 0;
     for (int i = 0; i < PQntuples(r); i++)
-        if (fold_check(s, cfg, strtoll(PQgetvalue(r, i, 0), NULL, 10), 1, 0, now_us, st, err, errlen) < 0)
-            rc = -1;
+        v[nv++] = (struct span){strtoll(PQgetvalue(r, i, 0), NULL, 10), 1, 0}; /* only its pending rounds */
     PQclear(r);
+    int rc = fold_spans(s, v, nv, cfg, now_us, st, err, errlen);
+    free(v);
     return rc;
 }
+
