@@ -160,7 +160,7 @@ static void rule_defaults(struct alert_rule *r)
     r->flap_window_ms = 600000;
     r->open_after = 3;
     r->close_after = 3;
-    r->quorum = 1;
+    r->quorum = 0; /* the collector's (--quorum) */
     r->slo_long_ms = 3600000;
     r->slo_short_ms = 300000;
     r->slo_factor = 14.4;
@@ -224,7 +224,7 @@ static int parse_rule_number(struct yaml_doc *L, const char *k, const yaml_node_
     if (!strcmp(k, "close_after"))
         return get_int(L, v, k, 1, 1000, &r->close_after);
     if (!strcmp(k, "quorum"))
-        return get_int(L, v, k, 1, 64, &r->quorum);
+        return get_int(L, v, k, 0, 64, &r->quorum);
     if (!strcmp(k, "window") || !strcmp(k, "after")) {
         n->has_window = 1;
         return get_dur(L, v, k, 1000, &r->window_ms);

@@ -3,6 +3,7 @@
  * collector holding the alerting leader lock evaluates and delivers. */
 #define _POSIX_C_SOURCE 200809L
 #include "alerts.h"
+#include "rpc_incidents.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -411,126 +412,68 @@ static void apply_verdicts(struct tick *t, const struct alert_rule *rule, const 
     }
 }
 
-/* Incidents: the check's results of the last (N + M + 4) rounds, cut into rounds
- * with the region quorum (pk_rounds_slots), walked by pk_incidents_detect. An
- * open incident fires (since its first down round); a closed one, or no incident
- * with the last M rounds up, resolves; otherwise the state is kept. */
+/* Incidents: the tracker's stored global incidents (rpc_incidents.h), nothing
+ * re-derived from results. The rule's open_after/close_after/quorum, when they
+ * are not the collector's, walk the same rule over the stored runs. The newest
+ * incident of the last (N + M + 4) rounds fires while open (since its first
+ * down round) and resolves when it closes; none resolves. A check the tracker
+ * has not folded yet keeps its state. Verdicts are applied once every check has
+ * one (apply_verdicts: maintenance and dependencies). */
 static void eval_incidents(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
                            size_t n_meta)
 {
-    int64_t lookback = 0;
-    for (size_t i = 0; i < n_meta; i++) {
-        int64_t l = (int64_t)(rule->open_after + rule->close_after + 4) * meta[i].interval_ms * 1000;
-        if (meta[i].interval_ms > 0 && fnmatch(rule->checks, meta[i].name, 0) == 0 && l > lookback)
-            lookback = l;
-    }
-    if (lookback == 0)
-        return;
-    if (lookback > INCIDENT_MAX_LOOKBACK_US)
-        lookback = INCIDENT_MAX_LOOKBACK_US;
-    struct store_alert_round *rows = NULL;
-    size_t n = 0;
     char err[512], q[600];
-    if (store_alert_rounds(t->s, t->now - lookback, &rows, &n, err, sizeof err) < 0) {
-        PK_WARN("alerts", "reading results failed", "rule=%s error=%s", rule->name, pk_log_q(q, sizeof q, err));
-        return;
-    }
-    struct pk_an_round *rounds = calloc(n ? n : 1, sizeof *rounds);
+    char(*names)[128] = malloc(PK_AN_MAX_REGIONS * 128);
     struct verdict *v = calloc(n_meta ? n_meta : 1, sizeof *v);
-    if (!rounds || !v) {
-        free(rounds);
+    if (!names || !v) {
+        free(names);
         free(v);
-        free(rows);
         return;
     }
-    /* Every matching check, with or without recent results: flapping ends and
-     * repeats are judged on the clock. meta and rows are both in strcmp order. */
-    size_t i = 0;
     for (size_t mi = 0; mi < n_meta; mi++) {
         const struct store_check_meta *m = &meta[mi];
-        while (i < n && strcmp(rows[i].check, m->name) < 0)
-            i++;
-        size_t j = i;
-        while (j < n && !strcmp(rows[j].check, m->name))
-            j++;
-        if (m->interval_ms > 0 && fnmatch(rule->checks, m->name, 0) == 0) {
-            /* regions of this check -> indexes */
-            const char *regions[PK_AN_MAX_REGIONS];
-            int nreg = 0;
-            size_t k = 0;
-            for (size_t x = i; x < j; x++) {
-                int r = 0;
-                while (r < nreg && strcmp(regions[r], rows[x].region))
-                    r++;
-                if (r == nreg) {
-                    if (nreg == PK_AN_MAX_REGIONS)
-                        continue;
-                    regions[nreg++] = rows[x].region;
-                }
-                rounds[k].at_us = rows[x].at_us;
-                rounds[k].region = r;
-                rounds[k].outcome = rows[x].outcome;
-                rounds[k].latency_us = rows[x].total_us;
-                k++;
-            }
-            int64_t iv = m->interval_ms * 1000;
-            int64_t span = (int64_t)(rule->open_after + rule->close_after + 4) * iv;
-            struct pk_round_opts o = {.interval_us = iv, .origin_us = 0, .quorum = rule->quorum,
-                                      .degraded_policy = PK_DEGRADED_UP};
-            struct pk_slot *slots = NULL;
-            size_t ns = 0;
-            struct pk_incident *inc = NULL;
-            size_t ni = 0;
-            struct pk_incident_opts io = {rule->open_after, rule->close_after};
-            if (pk_rounds_slots(rounds, k, -1, t->now - span, t->now + iv, &o, &slots, &ns, err, sizeof err) == 0 &&
-                pk_incidents_detect(slots, ns, iv, &io, &inc, &ni, err, sizeof err) == 0) {
-                int ups = 0;
-                for (size_t x = ns; x-- > 0;) {
-                    if (slots[x].state == PK_SLOT_NO_DATA)
-                        continue;
-                    if (slots[x].state != PK_SLOT_UP)
-                        break;
-                    ups++;
-                }
-                int cond = -1;
-                int64_t since = 0;
-                uint64_t down_regions = 0;
-                if (ni > 0) {
-                    cond = inc[ni - 1].end_us < 0;
-                    since = inc[ni - 1].start_us;
-                    down_regions = inc[ni - 1].regions;
-                } else if (ups >= rule->close_after) {
-                    cond = 0;
-                }
-                char *reg = v[mi].reg, *summary = v[mi].summary;
-                reg[0] = '\0';
-                for (int r = 0; r < nreg; r++)
-                    if (down_regions & (UINT64_C(1) << r)) {
-                        size_t len = strlen(reg);
-                        snprintf(reg + len, sizeof v[mi].reg - len, "%s%s", len ? "," : "", regions[r]);
-                    }
-                if (cond == 1)
-                    snprintf(summary, sizeof v[mi].summary, "check %s is down%s%s: %d failed rounds in a row",
-                             m->name, reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
-                else
-                    snprintf(summary, sizeof v[mi].summary, "check %s recovered: %d good rounds in a row", m->name,
-                             rule->close_after);
-                v[mi].evaluated = 1;
-                v[mi].cond = cond;
-                v[mi].since = since;
-            } else {
-                PK_WARN("alerts", "incident evaluation failed", "rule=%s check=%s error=%s", rule->name,
-                        pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
-            }
-            free(slots);
-            free(inc);
+        if (m->interval_ms <= 0 || fnmatch(rule->checks, m->name, 0) != 0)
+            continue;
+        int64_t iv = m->interval_ms * 1000;
+        int64_t lookback = (int64_t)(rule->open_after + rule->close_after + 4) * iv;
+        if (lookback > INCIDENT_MAX_LOOKBACK_US)
+            lookback = INCIDENT_MAX_LOOKBACK_US;
+        struct tracked_window w;
+        struct pk_incident *inc = NULL;
+        size_t ni = 0;
+        int n_names = 0;
+        if (tracked_incidents(t->s, m->name, NULL, rule->quorum, rule->open_after, rule->close_after,
+                              t->now - lookback, t->now + iv, &inc, &ni, names, &n_names, &w, err, sizeof err) < 0) {
+            PK_WARN("alerts", "incident evaluation failed", "rule=%s check=%s error=%s", rule->name,
+                    pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+            continue;
         }
-        i = j;
+        if (w.tracked) {
+            int cond = ni > 0 && inc[ni - 1].end_us < 0;
+            char *reg = v[mi].reg, *summary = v[mi].summary;
+            reg[0] = '\0';
+            /* the regions label names the newest incident's regions, firing or resolved alike
+             * (Alertmanager matches a resolve to its alert by labels) */
+            for (int r = 0; ni > 0 && r < n_names; r++)
+                if (inc[ni - 1].regions & (UINT64_C(1) << r)) {
+                    size_t len = strlen(reg);
+                    snprintf(reg + len, sizeof v[mi].reg - len, "%s%s", len ? "," : "", names[r]);
+                }
+            if (cond)
+                snprintf(summary, sizeof v[mi].summary, "check %s is down%s%s: %d failed rounds in a row", m->name,
+                         reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
+            else
+                snprintf(summary, sizeof v[mi].summary, "check %s recovered: %d good rounds in a row", m->name,
+                         w.close_after);
+            v[mi].evaluated = 1;
+            v[mi].cond = cond;
+            v[mi].since = ni > 0 ? inc[ni - 1].start_us : 0;
+        }
+        free(inc);
     }
     apply_verdicts(t, rule, meta, n_meta, v);
     free(v);
-    free(rounds);
-    free(rows);
+    free(names);
 }
 
 static void eval_probes(struct tick *t, const struct alert_rule *rule)

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "track_queue.h"
 
 struct item {
     struct item *next;
@@ -47,6 +48,11 @@ struct ingest {
     size_t queue_batches;
     size_t group_results;
     int retention_days, rollups_off, compact_interval_s, maintain_interval_s;
+    int tracking_off;
+    struct store_track_config track;
+    struct track_queue *track_q; /* writers -> the tracker thread */
+    atomic_int track_stop;       /* set once the writers are joined: drain, then exit */
+    pthread_t tracker_thread;
     int n_writers;
     struct writer *writers;
     atomic_int stopping;
@@ -103,6 +109,13 @@ static struct store *connect_retrying(struct ingest *in, const char *who)
     return NULL;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void finish_items(struct item *list, int ok, struct store_batch *batches)
 {
     size_t i = 0;
@@ -112,6 +125,75 @@ static void finish_items(struct item *list, int ok, struct store_batch *batches)
         free(it->results);
         free(it);
     }
+}
+
+static void add_track_stats(struct ingest *in, const struct store_track_stats *ts)
+{
+    pthread_mutex_lock(&in->stats_mu);
+    in->stats.track_checks_folded += ts->checks_folded;
+    in->stats.track_rounds_folded += ts->rounds_folded;
+    in->stats.track_errors += ts->errors;
+    pthread_mutex_unlock(&in->stats_mu);
+}
+
+/* The tracker thread folds what a group committed (track_queue merges the
+ * checks' spans while it is busy); a group that cannot be queued is folded by
+ * its checks' next batches or the deadline pass. */
+static void track_group(struct ingest *in, const struct store_batch *b, size_t n, const char *who)
+{
+    if (in->tracking_off)
+        return;
+    if (track_queue_add(in->track_q, b, n) < 0) {
+        PK_WARN("ingest", "round tracking: out of memory queueing a group", "thread=%s", who);
+        pthread_mutex_lock(&in->stats_mu);
+        in->stats.track_errors++;
+        pthread_mutex_unlock(&in->stats_mu);
+    }
+}
+
+/* The tracker thread: folds the queued spans, and twice a second decides the
+ * global rounds whose deadline passed (docs/ANALYTICS.md, "The tracker"). */
+static void *tracker_main(void *arg)
+{
+    struct ingest *in = arg;
+    struct store *store = NULL;
+    int64_t next_due = 0;
+    for (;;) {
+        int stopping = atomic_load(&in->track_stop);
+        struct store_track_span *spans = NULL;
+        size_t n = track_queue_take(in->track_q, stopping ? 0 : 500, &spans);
+        if (!store && (n || !stopping))
+            store = connect_retrying(in, "tracker");
+        char err[512], q[600];
+        struct store_track_stats ts = {0};
+        int failed = n && (!store || store_track_spans(store, spans, n, &in->track, now_us(), &ts, err,
+                                                       sizeof err) < 0);
+        if (failed && store)
+            PK_WARN("ingest", "round tracking failed", "checks=%zu error=%s", n, pk_log_q(q, sizeof q, err));
+        /* Without a database the spans go back in and are folded once it answers again. */
+        int down = failed && (!store || store_ping(store) != 0);
+        if (down && !stopping)
+            (void)track_queue_put_back(in->track_q, spans, n);
+        free(spans);
+        track_queue_done(in->track_q);
+        if (store && !down && now_us() >= next_due) {
+            next_due = now_us() + 500000;
+            if (store_track_due(store, &in->track, now_us(), &ts, err, sizeof err) < 0) {
+                PK_WARN("ingest", "round deadline pass failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
+                down = store_ping(store) != 0;
+            }
+        }
+        add_track_stats(in, &ts);
+        if (store && down) {
+            store_close(store);
+            store = NULL;
+        }
+        if (stopping && !n)
+            break;
+    }
+    if (store)
+        store_close(store);
+    return NULL;
 }
 
 static void *writer_main(void *arg)
@@ -172,6 +254,7 @@ static void *writer_main(void *arg)
                 char err[512];
                 if (store_write_batches(store, batches, n_items, err, sizeof err) == 0) {
                     atomic_store(&in->db_healthy, 1);
+                    track_group(in, batches, n_items, name);
                     size_t inserted = 0;
                     for (size_t k = 0; k < n_items; k++)
                         inserted += batches[k].n_inserted;
@@ -222,13 +305,6 @@ static void *writer_main(void *arg)
     if (store)
         store_close(store);
     return NULL;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Partitions ahead and retention, and rollup compaction, each on its timer.
@@ -342,10 +418,26 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
     in->group_results = cfg->group_results ? cfg->group_results : 20000;
     in->retention_days = cfg->retention_days > 0 ? cfg->retention_days : 90;
     in->rollups_off = cfg->rollups_off;
+    in->tracking_off = cfg->tracking_off;
+    in->track_q = in->tracking_off ? NULL : track_queue_new();
+    if (!in->tracking_off && !in->track_q) {
+        snprintf(err, errlen, "out of memory");
+        free(in->conninfo);
+        free(in);
+        return NULL;
+    }
+    in->track = cfg->track;
+    if (in->track.open_after < 1)
+        in->track.open_after = 3;
+    if (in->track.close_after < 1)
+        in->track.close_after = 3;
+    if (in->track.deadline_us <= 0)
+        in->track.deadline_us = 5000000;
     in->compact_interval_s = cfg->compact_interval_s > 0 ? cfg->compact_interval_s : 30;
     in->maintain_interval_s = cfg->maintain_interval_s > 0 ? cfg->maintain_interval_s : 3600;
     atomic_init(&in->stopping, 0);
     atomic_init(&in->db_healthy, 0);
+    atomic_init(&in->track_stop, 0);
     pthread_mutex_init(&in->job_mu, NULL);
     pthread_cond_init(&in->job_cond, NULL);
     pthread_mutex_init(&in->stats_mu, NULL);
@@ -375,6 +467,8 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
         pthread_create(&w->thread, NULL, writer_main, w);
     }
     pthread_create(&in->control_thread, NULL, control_main, in);
+    if (!in->tracking_off)
+        pthread_create(&in->tracker_thread, NULL, tracker_main, in);
     return in;
 }
 
@@ -438,6 +532,8 @@ void ingest_get_stats(struct ingest *in, struct ingest_stats *out)
     *out = in->stats;
     pthread_mutex_unlock(&in->stats_mu);
     out->rollups_on = !in->rollups_off;
+    out->tracking_on = !in->tracking_off;
+    out->track_pending = in->tracking_off ? 0 : track_queue_size(in->track_q);
     out->queued_batches = 0;
     for (int i = 0; i < in->n_writers; i++) {
         pthread_mutex_lock(&in->writers[i].mu);
@@ -467,6 +563,12 @@ void ingest_stop(struct ingest *in)
         pthread_cond_destroy(&in->writers[i].cond);
     }
     pthread_join(in->control_thread, NULL);
+    if (!in->tracking_off) {
+        atomic_store(&in->track_stop, 1);
+        track_queue_wake(in->track_q);
+        pthread_join(in->tracker_thread, NULL);
+        track_queue_free(in->track_q);
+    }
     pthread_mutex_destroy(&in->job_mu);
     pthread_cond_destroy(&in->job_cond);
     pthread_mutex_destroy(&in->stats_mu);

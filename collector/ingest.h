@@ -23,6 +23,9 @@ struct ingest_config {
     int rollups_off;           /* 1: writers store no partial rollups (benchmarks) */
     int compact_interval_s;    /* rollup compaction period, default 30 */
     int maintain_interval_s;   /* partition upkeep period, default 3600 (and once at start) */
+    /* Round states and incidents as results arrive (docs/ANALYTICS.md, "The tracker"). */
+    int tracking_off;               /* 1: no tracking (benchmarks) */
+    struct store_track_config track; /* N, M 0 -> 3; quorum 0 -> a majority; deadline 0 -> 5 s */
 };
 
 /* Called on a writer thread once the batch is committed (ok=1) or abandoned at
@@ -61,6 +64,10 @@ struct ingest_stats {
     int rollups_on;
     int64_t rollup_compacted_until_us; /* every partial row before it is folded; 0: not yet */
     uint64_t rollup_compactions, rollup_compaction_errors;
+    /* The tracker (writers after commit, and the deadline pass). */
+    int tracking_on;
+    uint64_t track_checks_folded, track_rounds_folded, track_errors;
+    size_t track_pending; /* checks queued or being folded: 0 when the tracker has caught up */
 };
 void ingest_get_stats(struct ingest *in, struct ingest_stats *out);
 

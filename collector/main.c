@@ -41,6 +41,7 @@ static void on_signal(int sig)
 struct serve_limits {
     int heartbeat_ms, hello_timeout_ms, max_clock_skew_ms;
     int retention_days, rollups_off, compact_interval_s;
+    int tracking_off, open_after, close_after, quorum, round_deadline_ms; /* round tracking */
     int skip_result_validation; /* hidden, benchmarks only */
     const char *deny_certificates;
     const char *alerts_file; /* --alerts / PICKET_ALERTS; NULL: no alerting */
@@ -139,6 +140,21 @@ static const struct pk_option options[] = {
              "Default: any"},
     {.name = "no-rollups", .kind = PK_OPT_FLAG, .offset = OFF(limits.rollups_off),
      .help = "store no rollups (benchmarks only: queries then miss those results)"},
+    {.name = "no-tracking", .kind = PK_OPT_FLAG, .offset = OFF(limits.tracking_off),
+     .help = "keep no round states or incidents as results arrive (benchmarks\n"
+             "only: incidents and global uptime then stay empty)"},
+    {.name = "open-after", .kind = PK_OPT_INT, .env = "PICKET_OPEN_AFTER", .offset = OFF(limits.open_after), .min = 1,
+     .max = 1000, .metavar = "N", .help = "an incident opens after N consecutive down rounds, default 3"},
+    {.name = "close-after", .kind = PK_OPT_INT, .env = "PICKET_CLOSE_AFTER", .offset = OFF(limits.close_after),
+     .min = 1, .max = 1000, .metavar = "M", .help = "and closes after M consecutive up rounds, default 3"},
+    {.name = "quorum", .kind = PK_OPT_INT, .env = "PICKET_QUORUM", .offset = OFF(limits.quorum), .min = 0, .max = 64,
+     .metavar = "Q",
+     .help = "regions down for a round to be globally down, default 0:\n"
+             "a majority of the regions whose probes run the check"},
+    {.name = "round-deadline-ms", .kind = PK_OPT_INT, .offset = OFF(limits.round_deadline_ms), .min = 100,
+     .max = 3600000, .metavar = "MS",
+     .help = "a global round waits MS after its end for regions that have not\n"
+             "reported, then is decided without them, default 5000"},
     /* Hidden: bench/run_ingest --compare-validation measures what checking each
      * result against its probe's checks costs. Never for production. */
     {.name = "bench-skip-result-validation", .kind = PK_OPT_FLAG, .offset = OFF(limits.skip_result_validation)},
@@ -449,6 +465,17 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
                          lag > 0 ? lag : 0);
         }
     }
+    if (is->tracking_on) {
+        pk_mt_single(&w, "picket_collector_tracker_checks_folded_total", "counter",
+                     "Checks folded into stored round states and incidents (docs/ANALYTICS.md).",
+                     (double)is->track_checks_folded);
+        pk_mt_single(&w, "picket_collector_tracker_errors_total", "counter",
+                     "Check folds that failed (their rounds are folded again by later batches).",
+                     (double)is->track_errors);
+        pk_mt_single(&w, "picket_collector_tracker_pending_checks", "gauge",
+                     "Checks committed but not folded yet; 0 when the tracker has caught up.",
+                     (double)is->track_pending);
+    }
     return w.used;
 }
 
@@ -693,7 +720,10 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                  .queue_batches = (size_t)queue_batches,
                                  .retention_days = limits->retention_days,
                                  .rollups_off = limits->rollups_off,
-                                 .compact_interval_s = limits->compact_interval_s};
+                                 .compact_interval_s = limits->compact_interval_s,
+                                 .tracking_off = limits->tracking_off,
+                                 .track = {limits->open_after, limits->close_after, limits->quorum,
+                                           (int64_t)limits->round_deadline_ms * 1000}};
     struct ingest *in = ingest_start(&icfg, err, sizeof err);
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
@@ -861,6 +891,9 @@ int main(int argc, char **argv)
                                           .max_clock_skew_ms = 300000,
                                           .retention_days = 90,
                                           .compact_interval_s = 30,
+                                          .open_after = 3,
+                                          .close_after = 3,
+                                          .round_deadline_ms = 5000,
                                           .handshake_timeout_s = 10,
                                           .idle_timeout_s = 30,
                                           .max_connections_per_address = 64,

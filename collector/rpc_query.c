@@ -16,22 +16,21 @@
 #include "analytics.h"
 #include "buf.h"
 #include "maint_apply.h"
+#include "pk_error.h"
 #include "quorum.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
 #include "rpc_backtest.h"
 #include "rpc_baseline.h"
+#include "rpc_incidents.h"
 #include "rpc_query_arena.h"
 #include "rpc_query_marks.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
-#define MAX_ROUND_BUCKETS 1500 /* rounds per check and region read at once (9 KB each) */
 #define SHORT_SLO_US (6 * ROLLUP_HOUR_US) /* the longest burn-rate window, read per minute */
 #define MAX_QUANTILES 16
-#define DEFAULT_OPEN_AFTER 3
-#define DEFAULT_CLOSE_AFTER 3
 
 /* ---------------------------------------------------------------- context */
 
@@ -139,7 +138,9 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
     return 0;
 }
 
-/* One check's rollups per region over the window, one bucket per round. */
+/* One check's rollups per region over the window, one bucket per region for
+ * the whole window (counts and latency are exact sums; rounds, uptime and
+ * incidents come from the tracker's stored runs, rpc_incidents.h). */
 struct rounds {
     struct store_rollup_row *rows;
     size_t n;
@@ -156,25 +157,45 @@ static void rounds_free(struct rounds *r)
     memset(r, 0, sizeof *r);
 }
 
-/* The round: the check's interval in whole minutes (at least one, the rollups'
- * resolution), widened so the window holds at most MAX_ROUND_BUCKETS. */
-static int64_t round_width(const struct ctx *c, const struct store_check_meta *m)
+/* Appends the check's per-region rows over [from, to) to r->rows. */
+static int rows_append(struct ctx *c, const struct store_check_meta *m, int64_t from, int64_t to, struct rounds *r,
+                       size_t *cap)
 {
-    int64_t w = m->interval_ms > 0 ? m->interval_ms * 1000 : ROLLUP_MINUTE_US;
-    int64_t window = c->until_us - c->since_us;
-    if (w < (window + MAX_ROUND_BUCKETS - 1) / MAX_ROUND_BUCKETS)
-        w = (window + MAX_ROUND_BUCKETS - 1) / MAX_ROUND_BUCKETS;
-    return (w + ROLLUP_MINUTE_US - 1) / ROLLUP_MINUTE_US * ROLLUP_MINUTE_US;
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    struct store_rollup_filter f = {.since_us = from, .until_us = to, .check = m->name, .region = c->region,
+                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = 0};
+    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
+        return -1;
+    struct store_rollup_row *all = pk_grow(r->rows, cap, r->n + n, sizeof *all, 0);
+    if (!all) {
+        free(rows);
+        return pk_fail(c->err, c->errlen, "out of memory");
+    }
+    r->rows = all;
+    if (n)
+        memcpy(r->rows + r->n, rows, n * sizeof *rows);
+    r->n += n;
+    free(rows);
+    return 0;
 }
 
-static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
+/* The window's rows, without the stretches of the niv intervals (sorted, merged:
+ * maintenance windows), one bucket per region and stretch. */
+static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, const struct maint_interval *iv,
+                               size_t niv, struct rounds *r)
 {
     memset(r, 0, sizeof *r);
-    r->round_us = round_width(c, m);
-    struct store_rollup_filter f = {.since_us = c->since_us, .until_us = c->until_us, .check = m->name,
-                                    .region = c->region, .group = STORE_ROLLUP_BY_REGION, .bucket_us = r->round_us};
-    if (store_rollup_query(c->store, &f, &r->rows, &r->n, c->err, c->errlen) < 0)
-        return -1;
+    r->round_us = c->until_us - c->since_us;
+    size_t cap = 0;
+    int64_t from = c->since_us;
+    for (size_t g = 0; g <= niv; g++) {
+        int64_t to = g < niv && iv[g].start_us < c->until_us ? iv[g].start_us : c->until_us;
+        if (to > from && rows_append(c, m, from, to, r, &cap) < 0)
+            return -1;
+        if (g < niv && iv[g].end_us > from)
+            from = iv[g].end_us;
+    }
     r->b = calloc(r->n ? r->n : 1, sizeof *r->b);
     if (!r->b) {
         snprintf(c->err, c->errlen, "out of memory");
@@ -199,28 +220,17 @@ static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct r
     return 0;
 }
 
-/* Regions with results that have data (ok, degraded or failed) in the window. */
-static int regions_with_data(const struct rounds *r)
+static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
 {
-    uint64_t mask = 0;
-    for (size_t i = 0; i < r->n; i++)
-        if (r->b[i].n.ok + r->b[i].n.degraded + r->b[i].n.failed)
-            mask |= UINT64_C(1) << r->b[i].region;
-    return __builtin_popcountll(mask);
+    return rounds_load_outside(c, m, NULL, 0, r);
 }
 
-static int effective_quorum(const struct rounds *r, int asked)
+/* Uptime of one scope from its stored rounds (each with data covers one interval). */
+static void tracked_uptime(const struct tracked_window *w, struct pk_avail *av)
 {
-    if (asked > 0)
-        return asked > PK_AN_MAX_REGIONS ? PK_AN_MAX_REGIONS : asked;
-    int n = regions_with_data(r);
-    return n / 2 + 1;
-}
-
-static struct pk_round_opts round_opts(const struct ctx *c, const struct rounds *r, int quorum)
-{
-    return (struct pk_round_opts){.interval_us = r->round_us, .origin_us = c->since_us, .quorum = quorum,
-                                  .degraded_policy = PK_DEGRADED_UP};
+    av->covered_us = (w->up + w->down) * w->rule.interval_us;
+    av->up_us = w->up * w->rule.interval_us;
+    av->uptime = w->up + w->down ? (double)w->up / (double)(w->up + w->down) : NAN;
 }
 
 /* ----------------------------------------------------------- availability */
@@ -248,44 +258,63 @@ static Picket__V1__AvailabilityFigure *avail_figure(struct ctx *c, const struct 
 }
 
 static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struct store_check_meta *m,
-                                                      const struct rounds *r, int asked_quorum)
+                                                      const struct rounds *all, int asked_quorum)
 {
+    struct rounds outside = {0};
+    const struct rounds *r = all;
+    struct maint_interval *iv = NULL;
+    size_t niv = 0;
     Picket__V1__CheckAvailability *ca = ralloc(c->a, sizeof *ca);
     if (!ca)
         goto oom;
     picket__v1__check_availability__init(ca);
     ca->check_name = rstrdup(c->a, m->name);
     ca->service = rstrdup(c->a, m->service);
-    ca->quorum = effective_quorum(r, asked_quorum);
-    ca->round_us = r->round_us;
-    ca->interval_us = m->interval_ms * 1000;
-    struct pk_avail av;
-    struct pk_round_opts o = round_opts(c, r, ca->quorum);
-    struct pk_an_bucket *b = NULL; /* the rounds outside maintenance windows */
-    size_t nb = 0;
-    if (maint_keep_buckets(c->maint, c->n_maint, m, c->since_us, c->until_us, r->b, r->n, &b, &nb,
-                           &ca->maintenance_us, c->err, c->errlen) < 0 ||
-        pk_avail_buckets_quorum(b, nb, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+    /* Counts from the rollups, uptime from the tracker's stored rounds: both
+     * without what falls in the check's maintenance windows. */
+    struct tracked_window w;
+    if (maint_check_intervals(c->maint, c->n_maint, m, c->since_us, c->until_us, &iv, &niv, c->err, c->errlen) < 0 ||
+        tracked_rounds_outside(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, iv, niv, &w,
+                               c->err, c->errlen) < 0)
         goto fail;
-    ca->rounds = r->round_us ? av.covered_us / r->round_us : 0;
+    if (niv) {
+        if (rounds_load_outside(c, m, iv, niv, &outside) < 0)
+            goto fail;
+        r = &outside;
+        ca->maintenance_us = maint_overlap_us(iv, niv, c->since_us, c->until_us);
+    }
+    ca->quorum = w.quorum;
+    ca->round_us = w.rule.interval_us;
+    ca->interval_us = m->interval_ms * 1000;
+    ca->rounds = w.up + w.down;
+    struct pk_avail av;
+    struct pk_round_opts o = {.interval_us = r->round_us, .origin_us = c->since_us, .quorum = 1,
+                              .degraded_policy = PK_DEGRADED_UP};
+    if (pk_avail_buckets_quorum(r->b, r->n, -1, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+        goto fail;
+    tracked_uptime(&w, &av);
     if (!(ca->global = avail_figure(c, &av, "")))
         goto oom;
     NEW_MSGS(c->a, Picket__V1__AvailabilityFigure, picket__v1__availability_figure__init, (size_t)r->n_regions,
              ca->regions);
     ca->n_regions = (size_t)r->n_regions;
-    o.quorum = 1;
     for (int k = 0; k < r->n_regions; k++) {
-        if (pk_avail_buckets_quorum(b, nb, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
+        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0 ||
+            tracked_rounds_outside(c->store, m->name, r->regions[k], 0, c->since_us, c->until_us, iv, niv, &w,
+                                   c->err, c->errlen) < 0)
             goto fail;
+        tracked_uptime(&w, &av);
         if (!(ca->regions[k] = avail_figure(c, &av, r->regions[k])))
             goto oom;
     }
-    free(b);
+    rounds_free(&outside);
+    free(iv);
     return ca;
 oom:
     snprintf(c->err, c->errlen, "out of memory");
 fail:
-    free(b);
+    rounds_free(&outside);
+    free(iv);
     return NULL;
 }
 
@@ -442,6 +471,11 @@ struct opts_incidents {
     int open_after, close_after, quorum;
 };
 
+static int by_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int incident_msgs(struct ctx *c, const struct pk_incident *inc, size_t n, char (*regions)[128],
                          int n_regions, const char *check, Picket__V1__Incident ***out)
 {
@@ -461,6 +495,7 @@ static int incident_msgs(struct ctx *c, const struct pk_incident *inc, size_t n,
             if (inc[i].regions & (UINT64_C(1) << r))
                 if (!(m->regions[k++] = rstrdup(c->a, regions[r])))
                     goto oom;
+        qsort(m->regions, (size_t)k, sizeof *m->regions, by_str);
         m->n_regions = (size_t)k;
     }
     return 0;
@@ -484,16 +519,14 @@ static Picket__V1__IncidentStats *stats_msg(struct ctx *c, const struct pk_incid
     return s;
 }
 
-/* The check's incidents (global rounds with the quorum, or the one region
- * asked for); *raw (malloc'd, caller frees) keeps them for the service merge,
- * with regions as indexes into *region_names of the rounds. */
+/* The check's stored incidents (global, or the one region asked for) that
+ * overlap the window (rpc_incidents.h); *raw (malloc'd, caller frees) keeps
+ * them for the service merge, with regions as indexes into names. */
 static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct store_check_meta *m,
-                                                const struct rounds *r, const struct opts_incidents *oi,
+                                                const struct opts_incidents *oi, char (*names)[128], int *n_names,
                                                 struct pk_incident **raw, size_t *n_raw, int64_t *observed_us)
 {
     Picket__V1__CheckIncidents *ci = ralloc(c->a, sizeof *ci);
-    struct pk_slot *slots = NULL;
-    size_t ns = 0;
     *raw = NULL;
     *n_raw = 0;
     if (!ci) {
@@ -503,28 +536,28 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     picket__v1__check_incidents__init(ci);
     ci->check_name = rstrdup(c->a, m->name);
     ci->service = rstrdup(c->a, m->service);
-    struct pk_round_opts o = round_opts(c, r, c->region ? 1 : effective_quorum(r, oi->quorum));
-    struct pk_incident_opts io = {oi->open_after, oi->close_after};
-    ci->open_after = oi->open_after;
-    ci->close_after = oi->close_after;
-    ci->quorum = o.quorum;
-    ci->round_us = r->round_us;
+    struct tracked_window w;
+    if (tracked_incidents(c->store, m->name, c->region, oi->quorum, oi->open_after, oi->close_after, c->since_us,
+                          c->until_us, raw, n_raw, names, n_names, &w, c->err, c->errlen) < 0)
+        return NULL;
+    ci->open_after = w.open_after;
+    ci->close_after = w.close_after;
+    ci->quorum = w.quorum;
+    ci->round_us = w.rule.interval_us;
     ci->interval_us = m->interval_ms * 1000;
-    if (pk_buckets_slots(r->b, r->n, -1, c->since_us, c->until_us, &o, &slots, &ns, c->err, c->errlen) < 0 ||
-        pk_incidents_detect(slots, ns, r->round_us, &io, raw, n_raw, c->err, c->errlen) < 0) {
-        free(slots);
+    ci->rounds = w.up + w.down;
+    int64_t observed = ci->rounds * w.rule.interval_us;
+    *observed_us = observed;
+    struct pk_incident_stats st;
+    struct pk_incident *clipped = malloc((*n_raw ? *n_raw : 1) * sizeof *clipped);
+    if (!clipped) {
+        snprintf(c->err, c->errlen, "out of memory");
         return NULL;
     }
-    int64_t observed = 0;
-    for (size_t i = 0; i < ns; i++)
-        if (slots[i].state != PK_SLOT_NO_DATA)
-            observed += r->round_us;
-    free(slots);
-    *observed_us = observed;
-    ci->rounds = r->round_us ? observed / r->round_us : 0;
-    struct pk_incident_stats st;
-    pk_incident_stats(*raw, *n_raw, observed, &st);
-    if (incident_msgs(c, *raw, *n_raw, (char(*)[128])r->regions, r->n_regions, m->name, &ci->incidents) < 0)
+    tracked_clip(&w, *raw, *n_raw, clipped);
+    pk_incident_stats(clipped, *n_raw, observed, &st);
+    free(clipped);
+    if (incident_msgs(c, *raw, *n_raw, names, *n_names, m->name, &ci->incidents) < 0)
         return NULL;
     ci->n_incidents = *n_raw;
     if (rpc_mark_maintenance(c->a, c->maint, c->n_maint, m, ci, *raw, *n_raw) < 0 ||
@@ -869,10 +902,10 @@ oom:
 static int incident_opts(struct ctx *c, int32_t open_after, int32_t close_after, int32_t quorum,
                          struct opts_incidents *o)
 {
-    o->open_after = open_after ? open_after : DEFAULT_OPEN_AFTER;
-    o->close_after = close_after ? close_after : DEFAULT_CLOSE_AFTER;
+    o->open_after = open_after; /* 0: the rule the incidents were stored with */
+    o->close_after = close_after;
     o->quorum = quorum;
-    if (o->open_after < 1 || o->open_after > 10000 || o->close_after < 1 || o->close_after > 10000)
+    if (o->open_after < 0 || o->open_after > 10000 || o->close_after < 0 || o->close_after > 10000)
         return fail_invalid(c, "open_after and close_after must be 1..10000 rounds, got %d and %d", o->open_after,
                             o->close_after);
     return check_quorum(c, quorum);
@@ -907,29 +940,7 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     if (!names)
         goto oom;
     for (size_t i = 0; i < c->n_checks; i++) {
-        struct rounds r;
-        if (rounds_load(c, c->checks[i], &r) < 0) {
-            rounds_free(&r);
-            goto out;
-        }
-        resp->checks[i] = incidents_of(c, c->checks[i], &r, &oi, &raw[i], &n_raw[i], &observed[i]);
-        /* Re-index the regions into the shared list for the merge. */
-        for (size_t k = 0; resp->checks[i] && k < n_raw[i]; k++) {
-            uint64_t mask = 0;
-            for (int j = 0; j < r.n_regions; j++) {
-                if (!(raw[i][k].regions & (UINT64_C(1) << j)))
-                    continue;
-                int x = 0;
-                while (x < n_names && strcmp(names[x], r.regions[j]) != 0)
-                    x++;
-                if (x == n_names && n_names < PK_AN_MAX_REGIONS)
-                    snprintf(names[n_names++], 128, "%s", r.regions[j]);
-                if (x < PK_AN_MAX_REGIONS)
-                    mask |= UINT64_C(1) << x;
-            }
-            raw[i][k].regions = mask;
-        }
-        rounds_free(&r);
+        resp->checks[i] = incidents_of(c, c->checks[i], &oi, names, &n_names, &raw[i], &n_raw[i], &observed[i]);
         if (!resp->checks[i])
             goto out;
         resp->n_checks++;
@@ -1041,7 +1052,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     resp->until_us = c->until_us;
     resp->now_us = c->now_us;
     NEW_MSGS(c->a, Picket__V1__ReportCheck, picket__v1__report_check__init, c->n_checks, resp->checks);
-    struct opts_incidents oi = {DEFAULT_OPEN_AFTER, DEFAULT_CLOSE_AFTER, 0};
+    struct opts_incidents oi = {0, 0, 0}; /* the stored rule */
+    char(*names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
+    int n_names = 0;
+    if (!names)
+        goto oom;
     for (size_t i = 0; i < c->n_checks; i++) {
         const struct store_check_meta *m = c->checks[i];
         Picket__V1__ReportCheck *rc_ = resp->checks[i];
@@ -1079,7 +1094,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         rc_->availability = availability_of(c, m, &r, 0);
         rc_->latency = rc_->availability ? latency_of(c, m, &r, default_quantiles, 3) : NULL;
         Picket__V1__CheckIncidents *ci =
-            rc_->latency ? incidents_of(c, m, &r, &oi, &raw, &n_raw, &observed) : NULL;
+            rc_->latency ? incidents_of(c, m, &oi, names, &n_names, &raw, &n_raw, &observed) : NULL;
         rounds_free(&r);
         if (!ci) {
             free(raw);

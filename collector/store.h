@@ -137,6 +137,71 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
  * commits. On -1 nothing was stored. */
 int store_write_batches(struct store *s, struct store_batch *batches, size_t n, char *err, size_t errlen);
 
+/* ---- round tracking (collector/store/tracker.c, migrations/017_round_tracking.sql):
+ * round states and incidents kept as results arrive (docs/ANALYTICS.md, "The tracker"). */
+
+struct store_track_config {
+    int open_after, close_after; /* N, M */
+    int quorum;                  /* 0: a majority of the check's regions */
+    int64_t deadline_us;         /* a global round waits this long after its end for silent regions */
+};
+
+struct store_track_stats {
+    uint64_t checks_folded, rounds_folded, errors;
+};
+
+/* Folds the rounds the (committed) batches touched, each check in its own
+ * transaction under its advisory lock. 0, or -1 with err (the last failure;
+ * the other checks are still folded). */
+int store_track_batches(struct store *s, const struct store_batch *batches, size_t n,
+                        const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
+                        size_t errlen);
+/* The same for spans of round times per check (collector/track_queue.c). */
+struct store_track_span {
+    char check[PK_NAME_MAX];
+    int64_t t_min, t_max; /* scheduled (else started) times of its results */
+};
+int store_track_spans(struct store *s, const struct store_track_span *spans, size_t n,
+                      const struct store_track_config *cfg, int64_t now_us, struct store_track_stats *st, char *err,
+                      size_t errlen);
+/* Decides the global rounds whose deadline passed (the deadline pass). */
+int store_track_due(struct store *s, const struct store_track_config *cfg, int64_t now_us,
+                    struct store_track_stats *st, char *err, size_t errlen);
+
+/* A stored incident (scope "*" is global). Times in µs; end/closed -1 while open. */
+struct store_incident {
+    char check_name[256];
+    char scope[128];
+    char regions[512]; /* comma-separated */
+    int64_t start_round, opened_round, end_round, closed_round;
+    int64_t start_us, opened_us, end_us, closed_us, interval_us, down_rounds;
+    int open_after, close_after, quorum, maintenance;
+};
+
+/* Incidents of a check (NULL: every check) and scope ("*" global; NULL every
+ * scope) that overlap [since, until): started before until and not ended
+ * before since. Sorted by check, scope, start. *out malloc'd. */
+int store_incidents_read(struct store *s, const char *check, const char *scope, int64_t since_us, int64_t until_us,
+                         struct store_incident **out, size_t *n, char *err, size_t errlen);
+
+/* A check's stored runs of one scope (NULL: every region scope, not the
+ * global one) overlapping rounds [k_from, k_until), by scope then round. */
+struct store_round_run {
+    char scope[128];
+    int64_t from, to;
+    int state;
+    char regions[512]; /* comma-separated (global down runs) */
+};
+int store_round_runs_read(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                          struct store_round_run **out, size_t *n, char *err, size_t errlen);
+
+/* The rule a check's rounds were tracked with; 0 when not tracked yet (no row). */
+struct store_track_rule {
+    int64_t interval_us, spread_us;
+    int open_after, close_after, quorum;
+};
+int store_track_rule_read(struct store *s, const char *check, struct store_track_rule *out, char *err, size_t errlen);
+
 /* picketctl status: one row per known check. *rows is malloc'd; caller frees.
  * -2 when check_name is given and not known. */
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,

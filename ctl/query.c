@@ -828,8 +828,16 @@ static void out_incidents(const Picket__V1__IncidentsResponse *r, enum format fm
         print_incident_rows(r->services[i]->service, r->services[i]->incidents, r->services[i]->n_incidents,
                             r->until_us);
     printf("\n");
-    for (size_t i = 0; i < r->n_checks; i++)
+    for (size_t i = 0; i < r->n_checks; i++) {
         print_stats("check", r->checks[i]->check_name, r->checks[i]->stats);
+        {
+            const Picket__V1__CheckIncidents *c = r->checks[i];
+            char iv[32];
+            fmt_dur_s(iv, sizeof iv, (double)c->round_us / 1e6);
+            printf("  rule: open after %d down rounds, close after %d up, quorum %d; %lld rounds of %s with data\n",
+                   c->open_after, c->close_after, c->quorum, (long long)c->rounds, c->round_us ? iv : "-");
+        }
+    }
     for (size_t i = 0; i < r->n_services; i++)
         print_stats("service", r->services[i]->service, r->services[i]->stats);
 }

@@ -219,6 +219,30 @@ def start_collector(pg, port=None, extra=None, logdir=None, http_port=None, plai
     return p
 
 
+def round_spread_us(name, interval_ms=60000):
+    """A check's round offset inside its interval, as the probe and the tracker
+    compute it (pk_round_spread_us): fnv1a(name) % interval. Round k of the check
+    starts at k * interval + this."""
+    h = 1469598103934665603
+    for ch in name.encode():
+        h = ((h ^ ch) * 1099511628211) & (2 ** 64 - 1)
+    return (h % interval_ms) * 1000
+
+
+def wait_tracked(col, timeout=60.0):
+    """Waits until the collector's tracker has folded every committed result
+    (picket_collector_tracker_pending_checks 0 on /metrics)."""
+    import urllib.request
+
+    def caught_up():
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % col.http_port, timeout=5).read().decode()
+        for line in body.splitlines():
+            if line.startswith("picket_collector_tracker_pending_checks "):
+                return float(line.split()[1]) == 0
+        raise AssertionError("no picket_collector_tracker_pending_checks on /metrics")
+    wait_for("the tracker caught up", caught_up, timeout)
+
+
 def _died(p):
     raise AssertionError("process %s exited: %s" % (p.name, p.output()[-2000:]))
 

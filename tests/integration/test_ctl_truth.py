@@ -196,6 +196,11 @@ def main():
             assert js["checks"][0]["budget_left"] < 0, js
             out = expect(picketctl(col.port, "incidents", "--check", "always-down", "--since", "10m"), 0)
             assert "MTBF none" in out.stdout, out.stdout
+            # The tracker stored it within N x interval + 2 s of its first down round (300 ms rounds).
+            late = pg.psql("SELECT (extract(epoch FROM i.first_seen) * 1e6)::bigint - i.start_us, i.open_after, "
+                           "i.interval_us FROM incidents i JOIN checks c ON c.id = i.check_id "
+                           "WHERE c.name = 'always-down' AND i.scope = '*' ORDER BY i.start_round LIMIT 1")[0]
+            assert int(late[2]) == 300_000 and int(late[0]) <= int(late[1]) * 300_000 + 2_000_000, late
             print("ok: picketctl tells the truth")
         except Exception:
             for p in procs:

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 
-from picket_env import (PrivatePostgres, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki, start_collector,
+from picket_env import (round_spread_us, wait_tracked, PrivatePostgres, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki, start_collector,
                         wait_for)
 
 pb, pb_grpc, _, _ = grpc_stubs()
@@ -68,6 +68,7 @@ class Probe:
     def __init__(self, port, name, checks):
         self.ch = grpc_channel(port, "probe:" + name)
         stub = pb_grpc.ProbeServiceStub(self.ch)
+        self.interval_ms = dict(checks)
         infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
                               depends_on=DEPENDS.get(c, "")) for c, iv in checks]
         for info in infos:
@@ -91,11 +92,14 @@ class Probe:
             pass
 
     def send(self, points):
-        """points: [(check, started_at_us, ok)]; returns when committed."""
+        """points: [(check, grid_us, ok)]: the round at grid_us + the check's spread (as a
+        probe schedules it: scheduled and started then); returns when committed."""
         results = []
         for check, t, ok in points:
             self.seq += 1
-            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", started_at_us=t,
+            at = t + round_spread_us(check, self.interval_ms[check])
+            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", scheduled_at_us=at,
+                                     started_at_us=at,
                                      outcome=pb.OUTCOME_OK if ok else pb.OUTCOME_FAILED,
                                      error_class=pb.ERROR_CLASS_NONE if ok else pb.ERROR_CLASS_TIMEOUT,
                                      status_code=200, dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000))
@@ -159,21 +163,23 @@ def main():
             p = Probe(col.port, "m-eu", [("m-hist", 60000), ("dep-root", 60000), ("dep-child", 60000), ("a-maint", 200),
                                          ("a-ctrl", 200), ("a-root", 200), ("a-child", 200)])
             assert pg.psql("SELECT depends_on FROM checks WHERE name = 'dep-child'") == [["dep-root"]]
-            p.send([("m-hist", T0 + i * MIN + 5_000_000, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)] +
-                   [("m-hist", OLD + i * MIN + 5_000_000, False) for i in range(10)])
-            p.send([(c, T0 + i * MIN + 5_000_000, not start <= T0 + i * MIN < DEP_TO)
+            p.send([("m-hist", T0 + i * MIN, not OUT_FROM <= T0 + i * MIN < OUT_TO) for i in range(40)] +
+                   [("m-hist", OLD + i * MIN, False) for i in range(10)] +
+                   [("m-hist", OLD + i * MIN, True) for i in range(10, 15)])  # the old incident closes
+            p.send([(c, T0 + i * MIN, not start <= T0 + i * MIN < DEP_TO)
                     for i in range(40) for c, start in (("dep-root", ROOT_FROM), ("dep-child", CHILD_FROM))])
             wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 30)
+            wait_tracked(col)
             window = ["--since", rfc3339(T0), "--until", rfc3339(T_END), "--check", "m-hist"]
             before = ctl_json(col, "availability", *window)["checks"][0]
             g = before["global"]
             assert (g["ok"], g["failed"], g["covered_us"], g["up_us"]) == (30, 10, 40 * MIN, 30 * MIN), before
             assert before["maintenance_us"] == 0, before
             inc = ctl_json(col, "incidents", *window)["checks"][0]["incidents"]
-            assert len(inc) == 1 and inc[0]["start_us"] == OUT_FROM and not inc[0]["maintenance"], inc
+            assert len(inc) == 1 and inc[0]["start_us"] == OUT_FROM + round_spread_us("m-hist") and not inc[0]["maintenance"], inc
             slo_window = ["--since", rfc3339(OLD - 60 * MIN), "--until", rfc3339(T_END), "--check", "m-hist"]
             slo = ctl_json(col, "slo", *slo_window)["checks"][0]
-            assert (slo["good"], slo["bad"]) == (30, 20), slo
+            assert (slo["good"], slo["bad"]) == (35, 20), slo
 
             # ---- a window over the outage: its rounds leave availability, its incident is marked
             out = ctl(col, "maintenance", "add", "deploy", "--for", "m-hist", "--start", rfc3339(OUT_FROM), "--end",
@@ -191,15 +197,15 @@ def main():
             table = ctl(col, "incidents", *window, cn="read:dashboard").stdout
             assert "[maintenance: deploy]" in table, table
             slo = ctl_json(col, "slo", *slo_window)["checks"][0]
-            assert (slo["good"], slo["bad"]) == (30, 0), slo  # both windows: the recent minutes and the older stretch
+            assert (slo["good"], slo["bad"]) == (35, 0), slo  # both windows: the recent minutes and the older stretch
             print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0) and of the SLO; "
                   "incident marked")
 
             # ---- depends_on: dep-child's incident starts while dep-root's is open: caused by it
             got = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc")
             by = {c["check"]: c["incidents"] for c in got["checks"]}
-            assert [(i["start_us"], i["caused_by"]) for i in by["dep-child"]] == [(CHILD_FROM, "dep-root")], by
-            assert [(i["start_us"], i["caused_by"]) for i in by["dep-root"]] == [(ROOT_FROM, None)], by
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-child"]] == [(CHILD_FROM + round_spread_us("dep-child"), "dep-root")], by
+            assert [(i["start_us"], i["caused_by"]) for i in by["dep-root"]] == [(ROOT_FROM + round_spread_us("dep-root"), None)], by
             table = ctl(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc",
                         cn="read:dashboard").stdout
             assert "[caused by dep-root]" in table, table

@@ -20,7 +20,7 @@ import sys
 import time
 
 from picket_env import (PrivatePostgres, Target, grpc_channel, grpc_stubs, migrate, picketctl, start_collector,
-                        start_probe, wait_for)
+                        round_spread_us as spread_us, start_probe, wait_for, wait_tracked)
 import os
 import tempfile
 
@@ -32,7 +32,9 @@ MIN = 60_000_000
 HOUR = 60 * MIN
 MINUTES = 720  # 12 hours of one result per check, probe and minute
 REGIONS = ["eu", "us", "ap"]
-OFFSET = {"eu": 5_000_000, "us": 10_000_000, "ap": 15_000_000}  # inside each minute (the round)
+OFFSET = {"eu": 5_000_000, "us": 10_000_000, "ap": 15_000_000}  # after the round's grid point
+
+
 
 now = int(time.time() * 1e6)
 T0 = (now // MIN - MINUTES - 10) * MIN  # data ends 10 minutes ago: all of it compactable
@@ -107,7 +109,9 @@ def generate():
                 outcome, total = outcome_of(check, region, m)
                 seq += 1
                 out.append(pb.Result(sequence=seq, check_name=check, check_type="http",
-                                     started_at_us=T0 + m * MIN + OFFSET[region], outcome=outcome,
+                                     scheduled_at_us=T0 + m * MIN + spread_us(check),
+                                     started_at_us=T0 + m * MIN + spread_us(check) + OFFSET[region],
+                                     outcome=outcome,
                                      error_class=pb.ERROR_CLASS_NONE if outcome != pb.OUTCOME_FAILED
                                      else pb.ERROR_CLASS_TIMEOUT, status_code=200, dns_us=-1, connect_us=-1,
                                      tls_us=-1, ttfb_us=-1, total_us=total))
@@ -232,10 +236,12 @@ def incidents(flat, check, quorum, n_open=3, m_close=3, region=None):
         found.append(cur)
     out = []
     for i in found:
-        start = T0 + i["start"] * MIN
-        end = T0 + i["end"] * MIN if i["end"] is not None else None
+        # a round starts at its grid point: minute m's round of the check at T0 + m * MIN + spread
+        start = T0 + i["start"] * MIN + spread_us(check)
+        end = T0 + i["end"] * MIN + spread_us(check) if i["end"] is not None else None
         out.append({"start_us": start, "end_us": end, "open": end is None,
-                    "duration_us": (end if end is not None else T_END) - start,
+                    # an open one runs to the end of the window's last round
+                    "duration_us": (end if end is not None else T_END + spread_us(check)) - start,
                     "regions": sorted(i["regions"]), "down_rounds": i["down_rounds"]})
     observed = sum(1 for _, s, _ in rs if s) * MIN
     closed = [x for x in out if not x["open"]]
@@ -350,6 +356,7 @@ def main():
             feed(col, per_probe)
             # Compaction folds every partial row (all are older than its 2-minute bound).
             wait_for("rollups compacted", lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 60)
+            wait_tracked(col)  # rounds and incidents are folded after the ack
             n_minutes = pg.psql("SELECT count(*) FROM rollup_minute")[0][0]
             assert int(n_minutes) == len(flat), (n_minutes, len(flat))
 
@@ -448,7 +455,7 @@ def main():
             web = next(c for c in got["checks"] if c["check"] == "web")
             assert web["incidents"][-1]["open"] and web["incidents"][-1]["end_us"] is None, web
             shop = next(s for s in got["services"] if s["service"] == "shop")
-            assert [i["start_us"] for i in shop["incidents"]] == [T0 + 100 * MIN], shop
+            assert [i["start_us"] for i in shop["incidents"]] == [T0 + 100 * MIN + spread_us("api-a")], shop
             # One region, and other N/M.
             got = ctl_json(col, "incidents", *window, "--region", "us", "--check", "api-a", "--open-after", "5",
                            "--close-after", "2")

@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""Incidents as results arrive, through the real ingest: a collector with a
+private PostgreSQL and three Python gRPC probes (eu, us, ap) stream three days
+of 60 s rounds (each result with its scheduled time) for two checks with the
+same history: "on" arrives round by round from every region, "cut" has the ap
+probe cut off for 30 minutes in the middle of an outage and its spool replayed
+after everything else. Then, only through `picketctl --json`:
+- both checks' stored incidents equal the open-after-3 / close-after-3 rule with
+  a quorum of 2, walked here over the rounds (start, end, regions, down rounds);
+- "cut" has exactly the incidents and uptime of "on" (late = on time);
+- each one-day window gives the incidents overlapping it, with their real
+  starts, and the three days together give the same set as the 3-day window
+  (a window only clips); an incident across midnight is one incident."""
+
+import json
+import queue
+import sys
+import time
+
+from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_tracked
+
+pb, pb_grpc, hpb, hpb_grpc = grpc_stubs()
+
+MIN = 60_000_000
+DAY = 1440 * MIN
+REGIONS = ["eu", "us", "ap"]
+OFFSET = {"eu": 300_000, "us": 600_000, "ap": 900_000}
+ROUNDS = 3 * 1440
+CHECKS = ["on", "cut"]
+now = int(time.time() * 1e6)
+K0 = now // MIN - ROUNDS - 10  # rounds end 10 minutes ago (past every deadline)
+DAY0 = (K0 * MIN // DAY + 1) * DAY  # the first midnight inside the history
+CUT = range(2000, 2030)  # the ap probe's results of "cut" in these rounds arrive last
+
+# Outages (round ranges per region), chosen for the edge cases: overlapping
+# regional outages, regional and global blips (under N rounds), an outage with
+# a gap of no data inside, one across midnight, one under the cut.
+DOWN = {
+    "eu": [(100, 120), (500, 502), (1190, 1215), (1990, 2040), (2500, 2501), (3000, 3010)],
+    "us": [(110, 130), (1192, 1215), (1995, 2020), (2500, 2501), (3005, 3006)],
+    "ap": [(700, 701), (2010, 2025), (3005, 3012)],
+}
+MIDNIGHT = (DAY0 - K0 * MIN) // MIN  # round index of the first midnight
+DOWN["eu"].append((MIDNIGHT - 5, MIDNIGHT + 5))
+DOWN["us"].append((MIDNIGHT - 4, MIDNIGHT + 6))
+GAP = range(1200, 1210)  # no result from anyone
+
+
+def spread_us(name, interval_ms=60000):
+    h = 1469598103934665603
+    for ch in name.encode():
+        h = ((h ^ ch) * 1099511628211) & (2 ** 64 - 1)
+    return (h % interval_ms) * 1000
+
+
+def down(region, k):
+    return any(a <= k <= b for a, b in DOWN[region])
+
+
+def expected():
+    """Incidents in round indexes: the rule of docs/ANALYTICS.md over the global rounds."""
+    found, cur, run, ups = [], None, [], []
+    for k in range(ROUNDS):
+        if k in GAP:
+            continue
+        downs = [r for r in REGIONS if down(r, k)]
+        if len(downs) >= 2:
+            ups = []
+            if cur is None:
+                run.append((k, downs))
+                if len(run) == 3:
+                    cur = {"start": run[0][0], "regions": set(), "down_rounds": 0}
+                    for _, d in run:
+                        cur["regions"] |= set(d)
+                        cur["down_rounds"] += 1
+                    run = []
+            else:
+                cur["regions"] |= set(downs)
+                cur["down_rounds"] += 1
+        else:
+            run = []
+            if cur is not None:
+                ups.append(k)
+                if len(ups) == 3:
+                    cur["end"] = ups[0]
+                    found.append(cur)
+                    cur, ups = None, []
+    assert cur is None
+    return [(i["start"], i["end"], sorted(i["regions"]), i["down_rounds"]) for i in found]
+
+
+def results_of(region, check, ks):
+    out = []
+    for k in ks:
+        if k in GAP:
+            continue
+        sched = (K0 + k) * MIN + spread_us(check)
+        failed = down(region, k)
+        out.append(dict(check_name=check, check_type="http", scheduled_at_us=sched,
+                        started_at_us=sched + OFFSET[region],
+                        outcome=pb.OUTCOME_FAILED if failed else pb.OUTCOME_OK,
+                        error_class=pb.ERROR_CLASS_TIMEOUT if failed else pb.ERROR_CLASS_NONE, status_code=200,
+                        dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=20_000))
+    return out
+
+
+class Probe:
+    def __init__(self, col, region):
+        name = "late-" + region
+        self.ch = grpc_channel(col.port, "probe:" + name)
+        stub = pb_grpc.ProbeServiceStub(self.ch)
+        infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=60000) for c in CHECKS]
+        reg = stub.Register(pb.RegisterRequest(probe_name=name, region=region, version="test", checks=infos,
+                                               probe_time_us=int(time.time() * 1e6)))
+        self.out = queue.Queue()
+        self.responses = stub.Connect(iter(self.out.get, None))
+        self.out.put(pb.ProbeMessage(hello=pb.Hello(probe_id=reg.probe_id, probe_name=name)))
+        self.seq = 0
+
+    def send(self, results):
+        if not results:
+            return
+        batch = []
+        for r in results:
+            self.seq += 1
+            batch.append(pb.Result(sequence=self.seq, **r))
+        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=batch)))
+        while True:
+            msg = next(self.responses)
+            if msg.WhichOneof("kind") == "ack" and msg.ack.committed_sequence == self.seq:
+                return
+
+    def close(self):
+        self.out.put(None)
+        self.ch.close()
+
+
+def ctl_json(col, *args):
+    out = picketctl(col.port, *args, "--json", cert_cn="read:dashboard")
+    assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
+    return json.loads(out.stdout)
+
+
+def rfc3339(us):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
+
+
+def in_rounds(check, incidents):
+    """(start, end, regions, down_rounds) in round indexes, from picketctl's times."""
+    out = []
+    for i in incidents:
+        start = (i["start_us"] - spread_us(check)) // MIN - K0
+        end = None if i["end_us"] is None else (i["end_us"] - spread_us(check)) // MIN - K0
+        assert i["start_us"] == (K0 + start) * MIN + spread_us(check), i  # a round's start
+        out.append((start, end, i["regions"], i["down_rounds"]))
+    return out
+
+
+def main():
+    want = expected()
+    assert len(want) >= 5 and any(s < MIDNIGHT < e for s, e, _, _ in want), want
+    with PrivatePostgres() as pg:
+        migrate(pg)
+        col = start_collector(pg, extra=["--compact-interval-s", "1"])
+        probes = {}
+        try:
+            t0 = time.time()
+            probes = {r: Probe(col, r) for r in REGIONS}
+            # Round by round (60 rounds a batch) from every region: on time.
+            for lo in range(0, ROUNDS, 60):
+                ks = range(lo, min(lo + 60, ROUNDS))
+                for r in REGIONS:
+                    rs = results_of(r, "on", ks)
+                    rs += results_of(r, "cut", [k for k in ks if not (r == "ap" and k in CUT)])
+                    probes[r].send(rs)
+            # The cut-off probe's spool, replayed after everything else.
+            probes["ap"].send(results_of("ap", "cut", CUT))
+            wait_tracked(col)
+            fed = time.time() - t0
+
+            window = ["--since", rfc3339(K0 * MIN - MIN), "--until", rfc3339((K0 + ROUNDS + 1) * MIN)]
+            got = {c["check"]: c for c in ctl_json(col, "incidents", *window)["checks"]}
+            for check in CHECKS:
+                c = got[check]
+                assert (c["open_after"], c["close_after"], c["quorum"], c["interval_us"]) == (3, 3, 2, MIN), c
+                have = in_rounds(check, c["incidents"])
+                assert have == want, (check, have, want)
+            assert got["cut"]["stats"] == got["on"]["stats"], (got["cut"]["stats"], got["on"]["stats"])
+            assert got["on"]["rounds"] == ROUNDS - len(GAP), got["on"]["rounds"]
+            av = {c["check"]: c for c in ctl_json(col, "availability", *window)["checks"]}
+            assert av["cut"]["global"]["up_us"] == av["on"]["global"]["up_us"], (av["cut"], av["on"])
+            assert av["on"]["global"]["covered_us"] == (ROUNDS - len(GAP)) * MIN, av["on"]
+            down_rounds = sum(1 for k in range(ROUNDS) if k not in GAP and sum(down(r, k) for r in REGIONS) >= 2)
+            assert av["on"]["global"]["up_us"] == (ROUNDS - len(GAP) - down_rounds) * MIN, av["on"]
+
+            # One-day windows: the incidents overlapping each day, with their real starts;
+            # together the same set as the whole window.
+            union = set()
+            for d in range(-1, 3):
+                since, until = DAY0 + d * DAY, DAY0 + (d + 1) * DAY
+                day = ctl_json(col, "incidents", "--since", rfc3339(since), "--until", rfc3339(until),
+                               "--check", "on")["checks"][0]
+                have = in_rounds("on", day["incidents"])
+                lo, hi = (since - spread_us("on")) / MIN - K0, (until - spread_us("on")) / MIN - K0
+                assert have == [w for w in want if w[0] < hi and (w[1] is None or w[1] > lo)], (d, have)
+                union |= set((s, e, tuple(r), n) for s, e, r, n in have)
+            assert sorted(union) == sorted((s, e, tuple(r), n) for s, e, r, n in want), (union, want)
+            print("test_incidents_late: %d incidents; fed %d rounds x 3 regions x 2 checks in %.1f s; "
+                  "late region and one-day windows agree" % (len(want), ROUNDS, fed))
+        finally:
+            for p in probes.values():
+                p.close()
+            col.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

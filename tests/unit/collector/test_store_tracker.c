@@ -1,0 +1,240 @@
+/* test_store_tracker.c: the tracker's SQL (collector/store/tracker.c,
+ * incidents.c) against a real, fresh PostgreSQL (PICKET_TEST_PG_URL, from
+ * tests/integration/pgharness.py; FAILS without it). Results are written with
+ * store_write_batches as the writers do, round by round, then folded with
+ * store_track_batches; the stored incidents are read back with
+ * store_incidents_read. Two checks get the same history: "tk-on" on time,
+ * "tk-late" with region c cut off for ten rounds and replayed three rounds
+ * later. Both must store the same incidents; a restart (a fresh store handle)
+ * continues from what is stored. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rounds.h"
+#include "store.h"
+
+static const char *pg_url;
+
+static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sql(char *out, size_t size, const char *fmt, ...)
+{
+    char query[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(query, sizeof query, fmt, ap);
+    va_end(ap);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
+               (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t got;
+    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
+        len += (size_t)got;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("psql failed on: %s", query);
+    while (len > 0 && out[len - 1] == '\n')
+        len--;
+    out[len] = '\0';
+}
+
+static struct store *open_store(void)
+{
+    char err[512];
+    pg_url = getenv("PICKET_TEST_PG_URL");
+    if (!pg_url || !*pg_url)
+        fail_msg("PICKET_TEST_PG_URL is not set: run this test through tests/integration/pgharness.py");
+    struct store *s = store_open(pg_url, err, sizeof err);
+    if (!s)
+        fail_msg("store_open: %s", err);
+    return s;
+}
+
+#define ROUNDS 30
+#define INTERVAL_MS 60000
+/* Region a down 5-14, b down 10-19 (overlapping), c up except 8-9. Quorum 2. */
+static const char *const history[3] = {
+    "uuuuudddddddddduuuuuuuuuuuuuuu",
+    "uuuuuuuuuudddddddddduuuuuuuuuu",
+    "uuuuuuuuddduuuuuuuuuuuuuuuuuuu",
+};
+static int64_t probe_ids[3];
+static uint64_t seqs[3];
+static int64_t k0; /* the first round's index */
+
+static void write_round(struct store *s, const char *check, int region, int64_t k, int64_t now)
+{
+    int64_t interval_us = INTERVAL_MS * INT64_C(1000);
+    int64_t spread = pk_round_spread_us(check, INTERVAL_MS);
+    struct pk_result r;
+    memset(&r, 0, sizeof r);
+    r.seq = ++seqs[region];
+    snprintf(r.check_name, sizeof r.check_name, "%s", check);
+    snprintf(r.check_type, sizeof r.check_type, "http");
+    r.scheduled_at_us = pk_round_start(k0 + k, interval_us, spread);
+    r.started_at_us = r.scheduled_at_us + 1500;
+    r.outcome = history[region][k] == 'd' ? PK_OUTCOME_FAILED : PK_OUTCOME_OK;
+    r.total_us = 1000;
+    struct store_batch b = {.probe_id = probe_ids[region], .results = &r, .n_results = 1};
+    char err[512];
+    if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
+        fail_msg("write: %s", err);
+    struct store_track_config cfg = {3, 3, 0, 5000000};
+    struct store_track_stats st = {0};
+    if (store_track_batches(s, &b, 1, &cfg, now, &st, err, sizeof err) != 0)
+        fail_msg("track: %s", err);
+    assert_int_equal(st.checks_folded, 1);
+}
+
+static int64_t round_now(const char *check, int64_t k)
+{
+    return pk_round_start(k0 + k + 1, INTERVAL_MS * INT64_C(1000), pk_round_spread_us(check, INTERVAL_MS)) + 500000;
+}
+
+static void feed(struct store *s, const char *check, int late)
+{
+    for (int k = 0; k < ROUNDS; k++) {
+        for (int r = 0; r < 3; r++)
+            if (!(late && r == 2 && k >= 5 && k <= 14))
+                write_round(s, check, r, k, round_now(check, k));
+        if (late && k == 17)
+            for (int j = 5; j <= 14; j++)
+                write_round(s, check, 2, j, round_now(check, k) + 1000);
+    }
+    char err[512];
+    struct store_track_config cfg = {3, 3, 0, 5000000};
+    if (store_track_due(s, &cfg, round_now(check, ROUNDS + 5), NULL, err, sizeof err) != 0)
+        fail_msg("deadline pass: %s", err);
+}
+
+static void setup(struct store *s)
+{
+    char err[512], out[256];
+    int applied = 0;
+    if (store_migrate(s, &applied, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    k0 = (int64_t)time(NULL) / 60 - 60; /* an hour ago */
+    sql(out, sizeof out,
+        "INSERT INTO probes (name, region) VALUES ('pa', 'a'), ('pb', 'b'), ('pc', 'c');"
+        "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-on', 'http', %d), ('tk-late', 'http', %d);"
+        "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c;"
+        "SELECT string_agg(id::text, ' ' ORDER BY name) FROM probes",
+        INTERVAL_MS, INTERVAL_MS);
+    assert_int_equal(sscanf(out, "%" SCNd64 " %" SCNd64 " %" SCNd64, &probe_ids[0], &probe_ids[1], &probe_ids[2]),
+                     3);
+}
+
+static void read_incidents(struct store *s, const char *check, const char *scope, struct store_incident **v,
+                           size_t *n)
+{
+    char err[512];
+    if (store_incidents_read(s, check, scope, 0, INT64_MAX, v, n, err, sizeof err) != 0)
+        fail_msg("read: %s", err);
+}
+
+static void test_late_region_equals_on_time(void **state)
+{
+    (void)state;
+    struct store *s = open_store();
+    setup(s);
+    feed(s, "tk-on", 0);
+    /* a restart: the late check is fed through a fresh connection */
+    store_close(s);
+    s = open_store();
+    feed(s, "tk-late", 1);
+
+    struct store_incident *on = NULL, *late = NULL;
+    size_t n_on = 0, n_late = 0;
+    read_incidents(s, "tk-on", NULL, &on, &n_on);
+    read_incidents(s, "tk-late", NULL, &late, &n_late);
+    /* global: rounds 10-14 down (a, b), 8-9 a and c: also down: 8-14, opened 10,
+     * end 15, closed 17; regions a, b, c. Per region: a 5-14, b 10-19, c 8-10 */
+    assert_int_equal(n_on, 4);
+    const struct store_incident *g = &on[0];
+    assert_string_equal(g->scope, "*");
+    assert_int_equal(g->start_round - k0, 8);
+    assert_int_equal(g->opened_round - k0, 10);
+    assert_int_equal(g->end_round - k0, 15);
+    assert_int_equal(g->closed_round - k0, 17);
+    assert_int_equal(g->down_rounds, 7);
+    assert_string_equal(g->regions, "a,b,c");
+    assert_int_equal(g->quorum, 2);
+    assert_int_equal(g->open_after, 3);
+    assert_string_equal(on[1].scope, "a");
+    assert_int_equal(on[1].start_round - k0, 5);
+    assert_int_equal(on[1].end_round - k0, 15);
+    assert_string_equal(on[2].scope, "b");
+    assert_int_equal(on[2].start_round - k0, 10);
+    assert_int_equal(on[2].closed_round - k0, 22);
+    assert_string_equal(on[3].scope, "c");
+    assert_int_equal(on[3].start_round - k0, 8);
+    assert_int_equal(on[3].end_round - k0, 11);
+    assert_int_equal(n_late, n_on);
+    for (size_t i = 0; i < n_on; i++) {
+        assert_string_equal(on[i].scope, late[i].scope);
+        assert_string_equal(on[i].regions, late[i].regions);
+        assert_int_equal(on[i].start_round, late[i].start_round);
+        assert_int_equal(on[i].opened_round, late[i].opened_round);
+        assert_int_equal(on[i].end_round, late[i].end_round);
+        assert_int_equal(on[i].closed_round, late[i].closed_round);
+        assert_int_equal(on[i].down_rounds, late[i].down_rounds);
+    }
+    /* the runs are the same too */
+    char a[2048], b[2048];
+    sql(a, sizeof a,
+        "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
+        "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
+        "ON c.id = r.check_id WHERE c.name = 'tk-on'",
+        k0, k0);
+    sql(b, sizeof b,
+        "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
+        "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
+        "ON c.id = r.check_id WHERE c.name = 'tk-late'",
+        k0, k0);
+    assert_string_equal(a, b);
+    assert_string_equal(a, "*:0-7=1 *:8-9=2a,c *:10-10=2a,b,c *:11-14=2a,b *:15-29=1 a:0-4=1 a:5-14=2a a:15-29=1 b:0-9=1 "
+                           "b:10-19=2b b:20-29=1 c:0-7=1 c:8-10=2c c:11-29=1");
+    /* nothing is left pending; a window clips: only incidents overlapping it */
+    sql(a, sizeof a, "SELECT count(*) FROM round_trackers WHERE pending_from IS NOT NULL");
+    assert_string_equal(a, "0");
+    free(on);
+    int64_t t18 = pk_round_start(k0 + 18, INTERVAL_MS * INT64_C(1000), pk_round_spread_us("tk-on", INTERVAL_MS));
+    char err[512];
+    assert_int_equal(store_incidents_read(s, "tk-on", NULL, t18, INT64_MAX, &on, &n_on, err, sizeof err), 0);
+    assert_int_equal(n_on, 1); /* only b's is still down at round 18 */
+    assert_string_equal(on[0].scope, "b");
+    free(on);
+    free(late);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_late_region_equals_on_time),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
