@@ -660,6 +660,41 @@ static int load_maintenance(const char *path)
     return 0;
 }
 
+/* The alert rules, SLO groups and maintenance windows named by the flags, each
+ * checked whole before the collector starts. 0, or -1 (printed; nothing to free). */
+static int load_config_files(const struct serve_limits *limits, struct alert_config **acfg, struct slo_config *slos)
+{
+    char err[1024];
+    if (limits->alerts_file && limits->alerts_file[0]) {
+        *acfg = malloc(sizeof **acfg);
+        if (!*acfg || alert_config_load(limits->alerts_file, *acfg, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector: %s\n", *acfg ? err : "out of memory");
+            free(*acfg);
+            *acfg = NULL;
+            return -1;
+        }
+    }
+    if (limits->slos_file && limits->slos_file[0]) {
+        if (slo_config_load(limits->slos_file, slos, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-collector: %s\n", err);
+            free(*acfg);
+            *acfg = NULL;
+            return -1;
+        }
+        rpc_query_set_slo_groups(slos);
+        if (*acfg)
+            (*acfg)->slos = slos;
+    }
+    if (load_maintenance(limits->maint_file) < 0) {
+        rpc_query_set_slo_groups(NULL);
+        slo_config_free(slos);
+        free(*acfg);
+        *acfg = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -668,29 +703,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     struct alert_config *acfg = NULL;
     struct alerts *alerts = NULL;
-    if (limits->alerts_file && limits->alerts_file[0]) {
-        acfg = malloc(sizeof *acfg);
-        if (!acfg || alert_config_load(limits->alerts_file, acfg, err, sizeof err) < 0) {
-            fprintf(stderr, "picket-collector: %s\n", acfg ? err : "out of memory");
-            free(acfg);
-            return 2;
-        }
-    }
     struct slo_config slos = {0};
-    if (limits->slos_file && limits->slos_file[0]) {
-        if (slo_config_load(limits->slos_file, &slos, err, sizeof err) < 0) {
-            fprintf(stderr, "picket-collector: %s\n", err);
-            free(acfg);
-            return 2;
-        }
-        rpc_query_set_slo_groups(&slos);
-        if (acfg)
-            acfg->slos = &slos;
-    }
-    if (load_maintenance(limits->maint_file) < 0) {
-        free(acfg);
+    if (load_config_files(limits, &acfg, &slos) < 0)
         return 2;
-    }
     struct store *s = store_open(db, err, sizeof err);
     int rc = s ? store_check_schema(s, err, sizeof err) : -1;
     store_close(s);
