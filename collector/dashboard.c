@@ -5,6 +5,7 @@
  * latency series reads rollups per bucket (store_rollup_query) and takes each
  * bucket's quantiles with pk_hist_quantile. Read-only: no route writes. */
 #include "dashboard.h"
+#include "dashboard_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,6 +45,8 @@ struct snapshot {
     size_t report_len, incidents_len;
     struct svc_state *svcs; /* the public status of every service, from the report */
     size_t n_svcs;
+    char *overview; /* the overview extras (dashboard_api.c); NULL until computed */
+    size_t overview_len;
 };
 
 struct dashboard {
@@ -92,6 +95,7 @@ void dashboard_close(struct dashboard *d)
     free(d->snap.report);
     free(d->snap.incidents);
     free(d->snap.svcs);
+    free(d->snap.overview);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
     store_close(d->store);
@@ -103,7 +107,8 @@ void dashboard_close(struct dashboard *d)
 int dashboard_owns(const char *url)
 {
     return strcmp(url, "/") == 0 || strncmp(url, "/assets/", 8) == 0 || strncmp(url, "/api/", 5) == 0 ||
-           strncmp(url, "/status/", 8) == 0;
+           strncmp(url, "/status/", 8) == 0 || strncmp(url, "/check/", 7) == 0 ||
+           strncmp(url, "/service/", 9) == 0 || strcmp(url, "/quality") == 0;
 }
 
 /* ------------------------------------------------------------ replies */
@@ -148,6 +153,10 @@ static void reply_store_error(struct pk_http_reply *out, const char *detail)
     PK_WARN("dashboard", "database error", "detail=%s", pk_log_q(q, sizeof q, detail));
     reply_error(out, 503, "the database is unavailable; the collector's log has the detail");
 }
+
+void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j) { reply_json(out, code, j); }
+void dash_reply_error(struct pk_http_reply *out, unsigned int code, const char *msg) { reply_error(out, code, msg); }
+void dash_reply_store_error(struct pk_http_reply *out, const char *detail) { reply_store_error(out, detail); }
 
 /* ------------------------------------------------- protobuf -> JSON */
 
@@ -393,6 +402,7 @@ static void *refresh_main(void *arg)
 {
     struct dashboard *d = arg;
     struct store *st = NULL;
+    struct dash_long *long_cache = NULL;
     char err[512];
     pthread_mutex_lock(&d->snap_mu);
     while (!d->stop) {
@@ -406,12 +416,19 @@ static void *refresh_main(void *arg)
         struct svc_state *svcs = NULL;
         char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns) : NULL;
         char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL) : NULL;
+        size_t ol = 0;
+        char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol) : NULL;
         pthread_mutex_lock(&d->snap_mu);
+        if (ov) {
+            free(d->snap.overview);
+            d->snap.overview = ov;
+            d->snap.overview_len = ol;
+        }
         if (rep && inc && svcs) {
             free(d->snap.report);
             free(d->snap.incidents);
             free(d->snap.svcs);
-            d->snap = (struct snapshot){rep, inc, rl, il, svcs, ns};
+            d->snap = (struct snapshot){rep, inc, rl, il, svcs, ns, d->snap.overview, d->snap.overview_len};
         } else {
             free(rep);
             free(inc);
@@ -433,6 +450,7 @@ static void *refresh_main(void *arg)
         d->idle = 0;
     }
     pthread_mutex_unlock(&d->snap_mu);
+    dash_long_free(long_cache);
     store_close(st);
     return NULL;
 }
@@ -450,8 +468,10 @@ static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct p
 {
     pthread_mutex_lock(&d->snap_mu);
     note_demand(d);
-    const char *src = kind == RQ_REPORT ? d->snap.report : d->snap.incidents;
-    size_t len = kind == RQ_REPORT ? d->snap.report_len : d->snap.incidents_len;
+    const char *src = kind == RQ_REPORT ? d->snap.report : kind == RQ_INCIDENTS ? d->snap.incidents : d->snap.overview;
+    size_t len = kind == RQ_REPORT      ? d->snap.report_len
+                 : kind == RQ_INCIDENTS ? d->snap.incidents_len
+                                        : d->snap.overview_len;
     char *copy = src ? malloc(len + 1) : NULL;
     if (copy)
         memcpy(copy, src, len + 1);
@@ -632,15 +652,23 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         return;
     }
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
-                strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0;
+                strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
+                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0;
     if (!known) {
-        snprintf(err, sizeof err, "no API /api/%.64s (report, incidents, latency-series, probes, status)", name);
+        snprintf(err, sizeof err,
+                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results)",
+                 name);
         reply_error(out, 404, err);
         return;
     }
     if (strcmp(name, "status") == 0) {
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
+        return;
+    }
+    if (strcmp(name, "overview") == 0) { /* the background thread's extras only: never computed per request */
+        if (!from_snapshot(d, RQ_AVAILABILITY, out))
+            reply_error(out, 503, "the overview is not computed yet; retry in a few seconds");
         return;
     }
     if ((strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0) && no_arguments(arg, ctx) &&
@@ -668,6 +696,8 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         api_latency_series(d, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
         api_probes(d, now_us, out);
+    } else if (dash_api_route(d->store, name, arg, ctx, w.until_us, out)) {
+        /* dashboard_api.c's */
     } else {
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
@@ -683,6 +713,12 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
         a = asset(url + 8);
     else if (strncmp(url, "/status/", 8) == 0)
         a = asset("status.html"); /* the page asks /api/status?group= itself */
+    else if (strncmp(url, "/check/", 7) == 0)
+        a = asset("check.html"); /* the check's name and range are read by the page from its URL */
+    else if (strncmp(url, "/service/", 9) == 0)
+        a = asset("index.html"); /* the overview, filtered to the service in the path */
+    else if (strcmp(url, "/quality") == 0)
+        a = asset("quality.html");
     if (a) {
         reply_asset(out, a);
         return;
