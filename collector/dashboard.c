@@ -60,6 +60,7 @@ struct dashboard {
     int idle;               /* the thread waits for a reader (guarded by snap_mu) */
     int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
     pthread_t thread;
+    struct dash_auth *auth; /* NULL: no login */
 };
 
 static void *refresh_main(void *arg);
@@ -99,6 +100,7 @@ void dashboard_close(struct dashboard *d)
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
     store_close(d->store);
+    dash_auth_free(d->auth);
     pthread_mutex_destroy(&d->mu);
     free(d->conninfo);
     free(d);
@@ -732,10 +734,35 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
     pthread_mutex_unlock(&d->mu);
 }
 
+int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t errlen)
+{
+    struct dash_auth *a = dash_auth_load(path, err, errlen);
+    if (!a)
+        return -1;
+    dash_auth_free(d->auth);
+    d->auth = a;
+    return 0;
+}
+
+/* What a public status page needs; everything else waits for a login when one is set. */
+static int is_public(const char *url)
+{
+    return strncmp(url, "/status/", 8) == 0 || strcmp(url, "/api/status") == 0 ||
+           strcmp(url, "/assets/status.js") == 0 || strcmp(url, "/assets/dashboard.css") == 0 ||
+           strcmp(url, "/assets/common.js") == 0;
+}
+
 int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, struct pk_http_reply *out)
 {
+    struct dashboard *dash = d;
     if (!dashboard_owns(url))
         return 0;
+    if (dash->auth && !is_public(url) && !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"))) {
+        static const char body[] = "{\"error\":\"log in: Authorization: Bearer TOKEN, or a user and password\"}";
+        *out = (struct pk_http_reply){401, "application/json", body, sizeof body - 1, 0,
+                                      "Basic realm=\"Picket dashboard\", charset=\"UTF-8\""};
+        return 1;
+    }
     dashboard_serve(d, url, arg, argctx, out);
     return 1;
 }

@@ -28,4 +28,12 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
                    struct pk_http_reply *out);
 
+/* dashboard_auth.c: the optional login (--dashboard-auth FILE). */
+struct dash_auth;
+/* NULL with err naming the file and line when it cannot be read or is malformed. */
+struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen);
+void dash_auth_free(struct dash_auth *a);
+/* 1 when the Authorization header's value names a token or user of a. */
+int dash_auth_allows(struct dash_auth *a, const char *authorization);
+
 #endif

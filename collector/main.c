@@ -50,6 +50,7 @@ struct serve_limits {
     /* HTTP listener */
     int http_timeout_s, http_max_connections, http_max_per_address;
     const char *http_allowed_hosts;
+    const char *dashboard_auth; /* the dashboard's login file; NULL: none */
 };
 
 /* Everything the command line and the environment set. */
@@ -72,6 +73,10 @@ static const struct pk_option options[] = {
      .metavar = "ADDR",
      .help = "/metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
              "docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"},
+    {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
+     .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
+     .help = "require a login for the dashboard (status pages stay public): lines\n"
+             "\"token SHA256HEX\" and \"user NAME CRYPT-HASH\" (docs/DASHBOARD.md)"},
     {.name = "writers", .kind = PK_OPT_INT, .env = "PICKET_WRITERS", .offset = OFF(writers), .min = 1, .max = 64,
      .metavar = "N", .help = "database writer threads, default 2"},
     {.name = "queue-batches", .kind = PK_OPT_INT, .offset = OFF(queue_batches), .min = 1, .max = 100000,
@@ -676,6 +681,15 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
         dash = dashboard_open(db); /* NULL (out of memory): served without the dashboard */
+        if (limits->dashboard_auth && limits->dashboard_auth[0] &&
+            (!dash || dashboard_set_auth(dash, limits->dashboard_auth, err, sizeof err) < 0)) {
+            fprintf(stderr, "picket-collector: --dashboard-auth: %s\n", dash ? err : "out of memory");
+            dashboard_close(dash);
+            ingest_stop(in);
+            rpc_server_library_shutdown();
+            rc = 2;
+            goto out;
+        }
         struct pk_http_server_options ho = {.body_max = 256 * 1024,
                                      .connection_limit = (unsigned)limits->http_max_connections,
                                      .per_address_limit = (unsigned)limits->http_max_per_address,

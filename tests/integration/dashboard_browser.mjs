@@ -48,7 +48,7 @@ try {
   await page.screenshot({ path: shot, fullPage: true });
   const out = await page.evaluate(() => {
     const n = performance.getEntriesByType('navigation')[0];
-    const rows = (sel) => [...document.querySelectorAll(sel + ' tbody tr')].map((tr) =>
+    const rows = (sel) => [...document.querySelectorAll(sel + (sel === '#checks' ? ' tbody tr[data-check]' : ' tbody tr'))].map((tr) =>
       [...tr.children].map((td) => td.textContent));
     return {
       nav: { responseEnd: n.responseEnd, domContentLoaded: n.domContentLoadedEventEnd, loadEventEnd: n.loadEventEnd },
