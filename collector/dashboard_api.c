@@ -25,6 +25,7 @@
 #define ROUND_US INT64_C(60000000) /* rounds are whole minutes (docs/ANALYTICS.md) */
 #define N_ROUNDS 60
 #define LONG_EVERY_US INT64_C(300000000) /* 7-day and 30-day uptimes: at most every 5 minutes */
+#define LONG_SOON_US INT64_C(30000000)
 #define STALE_MIN_US INT64_C(180000000)
 
 struct long_uptime {
@@ -33,7 +34,7 @@ struct long_uptime {
 };
 
 struct dash_long {
-    int64_t at_us;
+    int64_t at_us, first_at_us;
     struct long_uptime *u;
     size_t n;
 };
@@ -101,13 +102,16 @@ static int long_pass(struct store *st, int64_t now_us, int days, struct dash_lon
 /* Refreshes the 7-day and 30-day uptimes when older than LONG_EVERY_US. */
 static void refresh_long(struct store *st, int64_t now_us, struct dash_long **cache)
 {
-    if (*cache && now_us - (*cache)->at_us < LONG_EVERY_US)
+    /* Every 30 s in the first 10 minutes (a new collector's figures show soon), then every 5 minutes. */
+    int64_t first = *cache ? (*cache)->first_at_us : now_us;
+    if (*cache && now_us - (*cache)->at_us < (now_us - first < 20 * LONG_SOON_US ? LONG_SOON_US : LONG_EVERY_US))
         return;
     char err[512];
     struct dash_long *c = calloc(1, sizeof *c);
     if (!c)
         return;
     c->at_us = now_us;
+    c->first_at_us = first;
     if (long_pass(st, now_us, 7, c, err, sizeof err) < 0 || long_pass(st, now_us, 30, c, err, sizeof err) < 0) {
         char q[256];
         PK_WARN("dashboard", "long uptimes failed", "detail=%s", pk_log_q(q, sizeof q, err));
@@ -118,8 +122,6 @@ static void refresh_long(struct store *st, int64_t now_us, struct dash_long **ca
     *cache = c;
 }
 
-static struct json_object *num_or_null(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
-
 static const struct long_uptime *long_of(const struct dash_long *c, const char *check)
 {
     for (size_t i = 0; c && i < c->n; i++)
@@ -127,6 +129,16 @@ static const struct long_uptime *long_of(const struct dash_long *c, const char *
             return &c->u[i];
     return NULL;
 }
+
+int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, double *u30)
+{
+    const struct long_uptime *u = long_of(c, check);
+    *u7 = u ? u->u7 : NAN;
+    *u30 = u ? u->u30 : NAN;
+    return u != NULL;
+}
+
+static struct json_object *num_or_null(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
 
 /* One check's entry of the overview extras. */
 static struct json_object *check_extras(const struct store_check_meta *m, const struct store_bar_row *bars,
@@ -162,7 +174,7 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
     return o;
 }
 
-char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len)
+char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us)
 {
     char err[512], q[256];
     struct store_check_meta *meta = NULL;
@@ -170,6 +182,7 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
     size_t nm = 0, nb = 0;
     int64_t end = (now_us / ROUND_US + 1) * ROUND_US; /* the minute in progress is in the last round */
     refresh_long(st, now_us, cache);
+    *slow_us += pk_now_us() - now_us;
     if (store_check_meta(st, &meta, &nm, err, sizeof err) < 0 ||
         store_round_bars(st, end, N_ROUNDS, &bars, &nb, err, sizeof err) < 0) {
         PK_WARN("dashboard", "overview extras failed", "detail=%s", pk_log_q(q, sizeof q, err));

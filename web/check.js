@@ -38,7 +38,7 @@ function sloRow(s) {
     return '<span class="' + (b.firing ? 'open' : '') + '">' + f(b.burn_long) + ' / ' + f(b.burn_short) + (b.firing ? ' firing' : '') + '</span>';
   };
   return '<tr><td data-label="target">' + pct(s.target) + '</td><td data-label="window">' + dur(s.window_us) + '</td><td data-label="good / bad">' +
-    s.good + ' / ' + s.bad + '</td><td data-label="budget left" class="budget">' + pct(s.budget_left) + '</td><td data-label="burn 1 h / 5 min">' +
+    s.good + ' / ' + s.bad + '</td><td data-label="budget left" class="budget">' + budget(s.budget_left) + '</td><td data-label="burn 1 h / 5 min">' +
     burn(0) + '</td><td data-label="burn 6 h / 30 min">' + burn(1) + '</td></tr>';
 }
 
@@ -49,7 +49,7 @@ function renderCards(c) {
   $('#cards').innerHTML = card('status', st, 'e2e ' + st) + card('uptime', pct(av.global && av.global.uptime), 'uptime') +
     card('p50', ms(lat.p50_us)) + card('p95', ms(lat.p95_us), lat.budget_p95_us > 0 && lat.p95_us > lat.budget_p95_us ? 'over' : '') +
     card('p99', ms(lat.p99_us)) + card('baseline', esc(b.state || 'no_history') + (b.expected_p95_us > 0 ? ' (expected p95 ' + ms(b.expected_p95_us) + ')' : '')) +
-    card('SLO budget left', c.slo ? pct(c.slo.budget_left) : '–', 'budget');
+    card('SLO budget left', c.slo ? budget(c.slo.budget_left) : '–', 'budget');
   $('#summary').innerHTML = esc(c.service || '(no service)') + ' · ' + esc(c.check_type) + ' · last result ' + when(c.last_started_at_us) +
     (c.last_message ? ' · ' + esc(c.last_message) : '') + ' · <a href="/service/' + encodeURIComponent(c.service) + '">service page</a>';
 }

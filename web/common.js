@@ -5,6 +5,9 @@ const $ = (s) => document.querySelector(s);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
 const ms = (us) => (us == null || us <= 0 ? '–' : us >= 10000 ? (us / 1000).toFixed(0) + ' ms' : (us / 1000).toFixed(1) + ' ms');
 const pct = (r) => (r == null ? 'no data' : (r * 100).toFixed(r >= 0.9995 && r < 1 ? 3 : 2) + '%');
+// An error budget left: below 0 it is overspent N times (as picketctl prints it).
+const budget = (b) => (b == null ? 'no data' : b < 0 ? 'overspent ' + (1 - b).toFixed(1) + '×' : pct(b));
+const plural = (n, word) => n + ' ' + word + (n === 1 ? '' : 's');
 const utc = (us) => new Date(us / 1000).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
 const localTime = (us) => {
   const d = new Date(us / 1000), p = (n) => String(n).padStart(2, '0');
@@ -21,13 +24,16 @@ const BAR_WORD = { u: 'up', g: 'degraded', p: 'partly failed', d: 'down', '-': '
 function barsHtml(line, roundUs) {
   if (!line) return '–';
   const n = line.length, stops = [], count = {};
-  for (let i = 0; i < n; i++) {
-    const c = line[i];
-    count[c] = (count[c] || 0) + 1;
-    stops.push(BAR[c] + ' ' + (i * 100 / n).toFixed(2) + '% ' + ((i + 1) * 100 / n - 0.4).toFixed(2) + '%, transparent 0 ' + ((i + 1) * 100 / n).toFixed(2) + '%');
+  // Runs of one state are one gradient stop each; a repeating gradient on top draws the gaps between rounds.
+  for (let i = 0; i < n;) {
+    let k = i;
+    while (k < n && line[k] === line[i]) k++;
+    count[line[i]] = (count[line[i]] || 0) + k - i;
+    stops.push(BAR[line[i]] + ' ' + (i * 100 / n).toFixed(2) + '% ' + (k * 100 / n).toFixed(2) + '%');
+    i = k;
   }
   const sum = Object.keys(count).map((c) => count[c] + ' ' + BAR_WORD[c]).join(', ');
   const label = 'last ' + n + ' rounds of ' + dur(roundUs || 60e6) + ': ' + sum;
   return '<span class="bars" role="img" aria-label="' + label + '" title="' + label + '" data-bars="' + esc(line) +
-    '" style="background:linear-gradient(to right,' + stops.join(',') + ')"></span>';
+    '" style="--n:' + n + ';background-image:var(--gaps),linear-gradient(to right,' + stops.join(',') + ')"></span>';
 }

@@ -58,7 +58,7 @@ function checkRow(c) {
   const over = lat.budget_p95_us > 0 && lat.p95_us > lat.budget_p95_us;
   const tr = c.trend && c.trend.p95_us;
   const trend = tr && tr.direction ? tr.direction + (tr.pct_per_day != null ? ' ' + tr.pct_per_day.toFixed(1) + '%/day' : '') : '–';
-  const slo = c.slo ? pct(c.slo.budget_left) : '–';
+  const slo = c.slo ? budget(c.slo.budget_left) : '–';
   const msg = st === 'STALE' ? 'no result since ' + (x.last_us ? dur(Date.now() * 1000 - x.last_us) : 'over ' + dur(60 * (x.round_us || 60e6))) : c.last_message || '';
   return '<tr data-check="' + esc(c.check) + '" class="' + (st === 'STALE' ? 'stale' : '') + '">' +
     '<td data-label="check"><a href="/check/' + encodeURIComponent(c.check) + '">' + esc(c.check) + '</a></td>' +
@@ -125,7 +125,7 @@ function renderChecks(rep) {
     let k = i, bad = 0;
     for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
     html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
-      '</a> <span class="hint">' + (k - i) + ' checks' + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
+      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
     for (; i < k; i++) html.push(checkRow(shown[i]));
   }
   $('#checks tbody').innerHTML = html.join('') || '<tr><td colspan="12">no check matches the filters</td></tr>';
@@ -145,7 +145,7 @@ function renderGroups(rep) {
   $('#groups tbody').innerHTML = groups.map((g) =>
     '<tr data-slo="' + esc(g.name) + '"><td title="' + esc(g.description || '') + '">' + esc(g.name) + '</td><td>' +
     esc((g.members || []).join(', ')) + '</td><td class="num">' + pct(g.target) + '</td><td>' + dur(g.window_us) +
-    '</td><td class="num">' + g.good + ' / ' + g.bad + '</td><td class="num budget">' + pct(g.budget_left) +
+    '</td><td class="num">' + g.good + ' / ' + g.bad + '</td><td class="num budget">' + budget(g.budget_left) +
     '</td><td class="num">' + burn(g, 0) + '</td><td class="num">' + burn(g, 1) + '</td></tr>').join('');
 }
 

@@ -16,6 +16,8 @@ America/New_York.
    the incident and failure marks on the plot, the status page shows it down.
 3. The same at 420 px: nothing wider than the screen; the dark theme follows
    the system.
+Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
+and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots: into $PICKET_SCREENSHOT_DIR when set (scripts/screenshots sets it to
 docs/img for the README), else the test's temp dir."""
 
@@ -67,6 +69,13 @@ def post(url, obj):
         return json.loads(r.read())
 
 
+def badge(col, check, kind):
+    with urllib.request.urlopen("http://127.0.0.1:%d/badge/%s/%s.svg" % (col.http_port, check, kind),
+                                timeout=30) as r:
+        assert r.headers["Content-Type"] == "image/svg+xml", r.headers
+        return r.read().decode()
+
+
 def overview_of(col, check):
     code, j = api(col, "/api/overview")
     if code != 200:
@@ -97,7 +106,15 @@ def main():
             for svc in ("rag", "sync", "assistants", "connectors")])
         with PrivatePostgres() as pg:
             migrate(pg)
-            col = start_collector(pg, extra=["--compact-interval-s", "1"], logdir=TMP)
+            logo = os.path.join(TMP, "logo.svg")
+            with open(logo, "w") as f:
+                f.write('<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+                        '<circle cx="14" cy="14" r="12" fill="#2a9d8f"/></svg>')
+            pages = os.path.join(TMP, "status-pages.yaml")
+            with open(pages, "w") as f:
+                f.write("status_pages:\n  - name: seed\n    title: Seed services\n    logo: %s\n"
+                        "    services: [rag, sync, assistants, connectors]\n    public: true\n" % logo)
+            col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages], logdir=TMP)
             probes = [start_probe("pages-" + r, r, [col.port], checks, logdir=TMP) for r in ("eu", "us")]
             run(col, ports)
     finally:
@@ -121,6 +138,19 @@ def run(col, ports):
         {"eu", "us"}
     code, j = api(col, "/api/check-results?check=rag-health&limit=0")
     assert code == 400 and "limit" in j["error"], (code, j)
+    svg = badge(col, "rag-health", "uptime-24h")
+    assert svg.startswith("<svg") and "uptime 24h: 100.00%" in svg, svg
+    assert "status: up" in badge(col, "rag-health", "status") and "p95: " in badge(col, "rag-health", "p95")
+    assert "uptime 7d" in badge(col, "rag-health", "uptime-7d")
+    assert api(col, "/badge/nope/status.svg")[0] == 404 and api(col, "/badge/rag-health/nope.svg")[0] == 404
+    # The history is recomputed every 30 s in the collector's first 10 minutes.
+    wait_for("today in the status pages' history", lambda: all(
+        s["days"][-1] is not None for s in api(col, "/api/status?group=seed")[1]["services"]), 90, interval=1)
+    code, st = api(col, "/api/status?group=seed")
+    assert code == 200 and st["title"] == "Seed services" and st["logo"] == "/status/seed/logo", st
+    assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
+    assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
+    assert "rag-health" not in json.dumps(st)  # public: services only
     x = overview_of(col, "rag-health")
     assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 60_000_000, x
 
@@ -193,8 +223,12 @@ def run(col, ports):
                  "document.querySelector('#incidents tr.incident.open') !== null && "
                  "Number(document.querySelector('#plot').dataset.failedMarks) > 0"},
         {"eval": "document.querySelector('#results tr.result.FAIL').textContent", "as": "failed_result"},
-        {"goto": base + "/status/assistants"},
-        {"wait": "document.querySelector('#services td.down') !== null"},
+        {"goto": base + "/status/seed"},
+        {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null && "
+                 "document.querySelector('#logo').complete && !document.querySelector('#logo').hidden"},
+        {"eval": "document.querySelector('#title').textContent", "as": "status_title"},
+        {"eval": "document.querySelector('#overall').textContent", "as": "overall"},
+        {"eval": "document.querySelector(\"#services tr[data-service='rag'] .bars\").dataset.bars", "as": "days"},
         {"shot": os.path.join(SHOTS, "status.png")},
         # 3. 420 px wide and dark.
         {"viewport": [420, 900]}, {"dark": True},
@@ -217,6 +251,9 @@ def run(col, ports):
     assert rows["rag-health"][1] == "OK", rows
     assert "assistants-health" in v["incident"] and "OPEN" in v["incident"], v["incident"]
     assert "503" in v["failed_result"] and "FAIL" in v["failed_result"], v["failed_result"]
+    assert v["status_title"] == "Seed services" and "1 of 4 services down" in v["overall"], v
+    assert len(v["days"]) == 90 and v["days"].endswith("u"), v["days"]
+    assert "status: down" in badge(col, "assistants-health", "status")
     assert v["fits_overview"] and v["fits_check"], v
     rgb = [int(x) for x in v["dark_bg"][v["dark_bg"].index("(") + 1:-1].split(",")[:3]]
     assert sum(rgb) < 150, v["dark_bg"]
