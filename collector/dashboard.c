@@ -253,6 +253,8 @@ static struct json_object *msg_json(const ProtobufCMessage *m)
     return o;
 }
 
+struct json_object *dash_msg_json(const ProtobufCMessage *m) { return msg_json(m); }
+
 /* ---------------------------------------------------------- arguments */
 
 /* A time: whole Unix seconds, or a duration before now ("90s", "30m", "6h", "7d").
@@ -704,10 +706,10 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     }
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
-                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0;
+                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0;
     if (!known) {
         snprintf(err, sizeof err,
-                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results)",
+                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo)",
                  name);
         reply_error(out, 404, err);
         return;

@@ -249,9 +249,37 @@ static void api_check_results(struct store *st, const char *check, int64_t until
     dash_reply_json(out, 200, j);
 }
 
+/* /api/slo?check=&service=: each check's SLO over its own window (since is not
+ * taken: an SLO is judged over the window it names) ending at until. */
+static void api_slo(struct store *st, pk_http_arg_fn arg, void *ctx, int64_t until_us, struct pk_http_reply *out)
+{
+    char err[512];
+    Picket__V1__QueryWindow w = PICKET__V1__QUERY_WINDOW__INIT;
+    const char *c = arg(ctx, "check"), *s = arg(ctx, "service");
+    w.until_us = until_us;
+    w.check_name = (char *)(c ? c : "");
+    w.service = (char *)(s ? s : "");
+    Picket__V1__SloRequest req = PICKET__V1__SLO_REQUEST__INIT;
+    req.window = &w;
+    ProtobufCMessage *resp = NULL;
+    struct rpc_query_arena *arena = NULL;
+    int rc = rpc_query_run(st, RQ_SLO, &req.base, until_us, &resp, &arena, err, sizeof err);
+    if (rc == 0)
+        dash_reply_json(out, 200, dash_msg_json(resp));
+    else if (rc == -2)
+        dash_reply_error(out, 400, err);
+    else
+        dash_reply_store_error(out, err);
+    rpc_query_arena_free(arena);
+}
+
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
                    struct pk_http_reply *out)
 {
+    if (strcmp(name, "slo") == 0) {
+        api_slo(st, arg, ctx, until_us, out);
+        return 1;
+    }
     if (strcmp(name, "check-results") != 0)
         return 0;
     const char *l = arg(ctx, "limit");

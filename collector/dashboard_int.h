@@ -12,6 +12,9 @@
 #include "store.h"
 
 struct json_object;
+struct ProtobufCMessage;
+/* A protobuf answer as the API's JSON (dashboard.c). */
+struct json_object *dash_msg_json(const struct ProtobufCMessage *m);
 
 /* Replies, as dashboard.c makes them (j is consumed). */
 void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j);

@@ -317,6 +317,7 @@ void dash_status_page_json(struct json_object *j, const struct status_page *p, c
     json_object_object_add(j, "logo", p && p->logo ? json_object_new_string(logo) : NULL);
     json_object_object_add(j, "days_start_us", json_object_new_int64(h ? h->day0_us : 0));
     json_object_object_add(j, "history_at_us", json_object_new_int64(h ? h->at_us : 0));
+    json_object_object_add(j, "history_compute_ms", h ? json_object_new_double(h->compute_ms) : NULL);
 }
 
 void dash_status_service_json(struct json_object *o, const struct dash_hist *h, const char *service)

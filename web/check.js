@@ -109,8 +109,10 @@ function drawPlot(s, regional, incidents, baselineUs) {
 
 async function load() {
   try {
-    const [rep, inc, ser, rs] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
-      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 }))]);
+    const sloQ = new URLSearchParams({ check });
+    if (win.until) sloQ.set('until', win.until);
+    const [rep, inc, ser, rs, slo] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
+      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 })), get('/api/slo?' + sloQ)]);
     const c = rep.checks[0];
     if (!c) throw new Error('check ' + check + ' has no data');
     $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
@@ -118,7 +120,7 @@ async function load() {
     renderCards(c);
     const incidents = (inc.checks[0] || { incidents: [] }).incidents;
     renderIncidents(incidents);
-    $('#slo tbody').innerHTML = sloRow(c.slo);
+    $('#slo tbody').innerHTML = sloRow((slo.checks || [])[0]); // over the SLO's own window, not the range
     renderResults(rs);
     const regions = ((c.availability || {}).regions || []).map((r) => r.region).slice(0, 6);
     const regional = regions.length > 1 ? await Promise.all(regions.map((r) => get('/api/latency-series?' + q({ region: r })).then((x) => [r, x]))) : [];

@@ -31,6 +31,7 @@ async function refresh() {
       '</td><td data-label="duration">' + dur(i.duration_us) + '</td></tr>').join('') || '<tr><td colspan="5">no incidents in the last 90 days</td></tr>';
     st.textContent = 'updated ' + new Date().toLocaleTimeString();
     st.dataset.state = 'ready';
+    if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();
   } catch (e) {
     st.textContent = 'error: ' + e.message;
     st.dataset.state = 'error';

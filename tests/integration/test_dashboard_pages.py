@@ -204,7 +204,7 @@ def run(col, ports):
     assert v["focused"] and v["focused"].startswith("/"), v["focused"]
     assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
     assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
-    assert "99.00%" in v["slo"], v["slo"]
+    assert "99.00%" in v["slo"] and "24.0 h" in v["slo"], v["slo"]  # the SLO over its own window
 
     # 2. A fault in the emulation: assistants answers 503.
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "down"})
