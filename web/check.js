@@ -102,7 +102,9 @@ function drawPlot(s, regional, incidents, baselineUs) {
   if (plot) plot.destroy();
   const el = $('#plot');
   const scales = { x: { time: true, range: () => [s.since_us / 1e6, s.until_us / 1e6] } };
-  plot = new uPlot({ width: Math.max(300, Math.min(1300, el.clientWidth || 900)), height: 280, series, scales, hooks }, data, el);
+  const css = getComputedStyle(document.documentElement), fg = css.getPropertyValue('--fg').trim(), line = css.getPropertyValue('--line').trim();
+  const axes = [{ stroke: fg, grid: { stroke: line } }, { stroke: fg, grid: { stroke: line }, label: 'ms' }]; // readable in the dark theme too
+  plot = new uPlot({ width: Math.max(300, Math.min(1300, el.clientWidth || 900)), height: 280, series, scales, hooks, axes }, data, el);
   el.dataset.failedMarks = failed.filter((f) => f > 0).length;
   el.dataset.incidents = incidents.length;
 }

@@ -18,8 +18,8 @@ America/New_York.
    the system.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
-Screenshots: into $PICKET_SCREENSHOT_DIR when set (scripts/screenshots sets it to
-docs/img for the README), else the test's temp dir."""
+Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
+(docs/img for the README), else the test's temp dir."""
 
 import json
 import os
@@ -164,7 +164,7 @@ def run(col, ports):
         {"eval": "document.querySelector('#checks .bars').dataset.bars", "as": "bars"},
         {"eval": "(() => { const t = document.querySelector('#window time'); return [t.textContent, t.title]; })()",
          "as": "time"},
-        {"shot": os.path.join(SHOTS, "overview.png")},
+        {"shot": os.path.join(TMP, "overview-healthy.png")},
         {"fill": ["#f-q", "rag"]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1"},
         {"eval": "location.search", "as": "search_url"},
@@ -190,7 +190,7 @@ def run(col, ports):
         {"eval": "document.querySelector('#slo tbody').textContent", "as": "slo"},
         {"goto": base + "/check/rag-health?range=1h"},
         {"wait": "document.querySelector('#plot canvas') !== null"},
-        {"shot": os.path.join(SHOTS, "check.png")},
+        {"shot": os.path.join(TMP, "check-healthy.png")},
     ], "healthy")
     rows = {r[0]: r for r in v["rows"]}
     assert set(rows) == {"rag-health", "sync-health", "assistants-health", "connectors-health"}, v["rows"]
@@ -218,11 +218,13 @@ def run(col, ports):
                  "&& tr.querySelector('.open'); })()"},
         {"eval": ROWS_JS, "as": "rows"},
         {"eval": "document.querySelector('#incidents tr.incident.open').textContent", "as": "incident"},
+        {"shot": os.path.join(SHOTS, "overview.png")},
         {"goto": base + "/check/assistants-health?range=1h"},
         {"wait": "document.querySelector('#results tr.result.FAIL') !== null && "
                  "document.querySelector('#incidents tr.incident.open') !== null && "
                  "Number(document.querySelector('#plot').dataset.failedMarks) > 0"},
         {"eval": "document.querySelector('#results tr.result.FAIL').textContent", "as": "failed_result"},
+        {"shot": os.path.join(SHOTS, "check.png")},
         {"goto": base + "/status/seed"},
         {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null && "
                  "document.querySelector('#logo').complete && !document.querySelector('#logo').hidden"},
