@@ -72,11 +72,15 @@ int store_recent_results(struct store *s, const char *check, int64_t until_us, i
     }
     snprintf(lim, sizeof lim, "%d", limit < 1 ? 1 : limit > 500 ? 500 : limit);
     const char *params[] = {check, until, lim};
+    /* The check's id as a constant (an init plan), so each day's partition is read
+     * backwards on (check_id, started_at) and the LIMIT stops early: a join on the
+     * name read every partition (2.3 s over 90 days of one result a minute). */
     const struct store_query q = {
         "SELECT (extract(epoch FROM r.started_at) * 1000000)::bigint AS started_us, p.name AS probe, p.region, "
         "r.outcome, r.error_class, coalesce(r.status_code, 0) AS status_code, coalesce(r.total_us, -1) AS total_us, "
-        "r.message FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "
-        "WHERE c.name = $1 AND r.started_at < $2::timestamptz ORDER BY r.started_at DESC LIMIT $3::int",
+        "r.message FROM (SELECT * FROM results WHERE check_id = (SELECT id FROM checks WHERE name = $1) "
+        "AND started_at < $2::timestamptz ORDER BY started_at DESC LIMIT $3::int) r "
+        "JOIN probes p ON p.id = r.probe_id ORDER BY r.started_at DESC",
         3, params, "dashboard: reading recent results", "dashboard: recent results", recent_cols,
         STORE_NCOLS(recent_cols), sizeof **rows};
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);

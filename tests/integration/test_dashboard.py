@@ -207,19 +207,22 @@ def first_load(col, base, tmp):
     rep = api(col, "/api/report")[1]
     n = len(rep["checks"])
     print("default view: report of %d checks computed in %.0f ms" % (n, rep["compute_ms"]), flush=True)
-    browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketFirstRenderMs > 0")
-    times = []
+    browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketAllRowsMs > 0")
+    times, alls = [], []
     for k in range(5):
         out = browse(base + "/", os.path.join(tmp, "4-1000-checks-%d.png" % k),
-                     "window.picketFirstRenderMs > 0")
+                     "window.picketAllRowsMs > 0")
         assert len(out["checks"]) == n, len(out["checks"])
-        print("first load with %d checks: rendered at %.0f ms (responseEnd %.0f, DOMContentLoaded %.0f, "
-              "load %.0f)" % (n, out["firstRenderMs"], out["nav"]["responseEnd"],
-                              out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]), flush=True)
+        print("first load with %d checks: first screen drawn at %.0f ms, every row at %.0f ms (responseEnd %.0f, "
+              "DOMContentLoaded %.0f, load %.0f)" % (n, out["firstRenderMs"], out["allRowsMs"], out["nav"]["responseEnd"],
+                                                   out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]),
+              flush=True)
         times.append(out["firstRenderMs"])
+        alls.append(out["allRowsMs"])
     best = sorted(times)[2]
-    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d)"
-          % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS), flush=True)
+    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d); every row drawn: median %.0f ms (%s)"
+          % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS, sorted(alls)[2],
+             ", ".join("%.0f" % t for t in alls)), flush=True)
     assert best < FIRST_LOAD_GOAL_MS, "first load %.0f ms, goal < %d ms" % (best, FIRST_LOAD_GOAL_MS)
 
 def p_ago(text):
