@@ -225,6 +225,15 @@ def run(col, ports):
                  "Number(document.querySelector('#plot').dataset.failedMarks) > 0"},
         {"eval": "document.querySelector('#results tr.result.FAIL').textContent", "as": "failed_result"},
         {"shot": os.path.join(SHOTS, "check.png")},
+        {"goto": base + "/service/assistants?open_after=1&close_after=1&since=1h"},
+        {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
+        {"eval": "[document.querySelector('#title').textContent, "
+                 "document.querySelectorAll('#checks tr[data-check]').length]", "as": "service_page"},
+        {"goto": base + "/quality"},
+        {"wait": "document.querySelector(\"#availability a[href='/service/assistants']\") !== null"},
+        {"eval": "[...document.querySelectorAll('#availability tbody tr')].map((tr) => "
+                 "[...tr.children].map((td) => td.textContent))", "as": "quality_availability"},
+        {"eval": "document.querySelectorAll('#perf tbody tr[data-check]').length", "as": "quality_perf"},
         {"goto": base + "/status/seed"},
         {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null && "
                  "document.querySelector('#logo').complete && !document.querySelector('#logo').hidden"},
@@ -253,6 +262,10 @@ def run(col, ports):
     assert rows["rag-health"][1] == "OK", rows
     assert "assistants-health" in v["incident"] and "OPEN" in v["incident"], v["incident"]
     assert "503" in v["failed_result"] and "FAIL" in v["failed_result"], v["failed_result"]
+    assert v["service_page"] == ["Service assistants", 1], v["service_page"]
+    avail = {r[0]: r for r in v["quality_availability"]}
+    assert avail["assistants"][3] == "1" and avail["rag"][3] == "0", avail  # failing now
+    assert v["quality_perf"] == 4, v["quality_perf"]
     assert v["status_title"] == "Seed services" and "1 of 4 services down" in v["overall"], v
     assert len(v["days"]) == 90 and v["days"].endswith("u"), v["days"]
     assert "status: down" in badge(col, "assistants-health", "status")
