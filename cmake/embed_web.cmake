@@ -7,6 +7,11 @@ set(files
     "status.html|html|${WEB_DIR}/status.html"
     "dashboard.js|js|${WEB_DIR}/dashboard.js"
     "status.js|js|${WEB_DIR}/status.js"
+    "common.js|js|${WEB_DIR}/common.js"
+    "check.html|html|${WEB_DIR}/check.html"
+    "check.js|js|${WEB_DIR}/check.js"
+    "quality.html|html|${WEB_DIR}/quality.html"
+    "quality.js|js|${WEB_DIR}/quality.js"
     "dashboard.css|css|${WEB_DIR}/dashboard.css"
     "uplot.js|js|${WEB_DIR}/node_modules/uplot/dist/uPlot.iife.min.js"
     "uplot.css|css|${WEB_DIR}/node_modules/uplot/dist/uPlot.min.css")

@@ -5,6 +5,7 @@
  * latency series reads rollups per bucket (store_rollup_query) and takes each
  * bucket's quantiles with pk_hist_quantile. Read-only: no route writes. */
 #include "dashboard.h"
+#include "dashboard_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,6 +45,11 @@ struct snapshot {
     size_t report_len, incidents_len;
     struct svc_state *svcs; /* the public status of every service, from the report */
     size_t n_svcs;
+    char *overview; /* the overview extras (dashboard_api.c); NULL until computed */
+    size_t overview_len;
+    struct dash_check_fig *figs; /* every check's badge figures */
+    size_t n_figs;
+    struct dash_hist *hist; /* 90 days per service (status_pages.c); NULL until computed */
 };
 
 struct dashboard {
@@ -57,9 +63,12 @@ struct dashboard {
     int idle;               /* the thread waits for a reader (guarded by snap_mu) */
     int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
     pthread_t thread;
+    struct dash_auth *auth; /* NULL: no login */
+    struct status_pages *pages; /* NULL: no --status-pages file */
 };
 
 static void *refresh_main(void *arg);
+static const struct status_page *page_of(struct dashboard *d, const char *url, pk_http_arg_fn arg, void *ctx);
 
 struct dashboard *dashboard_open(const char *conninfo)
 {
@@ -92,9 +101,14 @@ void dashboard_close(struct dashboard *d)
     free(d->snap.report);
     free(d->snap.incidents);
     free(d->snap.svcs);
+    free(d->snap.overview);
+    free(d->snap.figs);
+    dash_hist_free(d->snap.hist);
+    status_pages_free(d->pages);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
     store_close(d->store);
+    dash_auth_free(d->auth);
     pthread_mutex_destroy(&d->mu);
     free(d->conninfo);
     free(d);
@@ -103,7 +117,8 @@ void dashboard_close(struct dashboard *d)
 int dashboard_owns(const char *url)
 {
     return strcmp(url, "/") == 0 || strncmp(url, "/assets/", 8) == 0 || strncmp(url, "/api/", 5) == 0 ||
-           strncmp(url, "/status/", 8) == 0;
+           strncmp(url, "/status/", 8) == 0 || strncmp(url, "/check/", 7) == 0 ||
+           strncmp(url, "/service/", 9) == 0 || strcmp(url, "/quality") == 0 || strncmp(url, "/badge/", 7) == 0;
 }
 
 /* ------------------------------------------------------------ replies */
@@ -148,6 +163,10 @@ static void reply_store_error(struct pk_http_reply *out, const char *detail)
     PK_WARN("dashboard", "database error", "detail=%s", pk_log_q(q, sizeof q, detail));
     reply_error(out, 503, "the database is unavailable; the collector's log has the detail");
 }
+
+void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j) { reply_json(out, code, j); }
+void dash_reply_error(struct pk_http_reply *out, unsigned int code, const char *msg) { reply_error(out, code, msg); }
+void dash_reply_store_error(struct pk_http_reply *out, const char *detail) { reply_store_error(out, detail); }
 
 /* ------------------------------------------------- protobuf -> JSON */
 
@@ -233,6 +252,8 @@ static struct json_object *msg_json(const ProtobufCMessage *m)
     }
     return o;
 }
+
+struct json_object *dash_msg_json(const ProtobufCMessage *m) { return msg_json(m); }
 
 /* ---------------------------------------------------------- arguments */
 
@@ -358,10 +379,31 @@ static struct svc_state *service_states(const Picket__V1__ReportResponse *r, siz
     return out;
 }
 
+/* Every check's badge figures from the report (7 and 30 days filled in later). */
+static struct dash_check_fig *check_figs(const Picket__V1__ReportResponse *r, size_t *n)
+{
+    struct dash_check_fig *out = calloc(r->n_checks ? r->n_checks : 1, sizeof *out);
+    *n = 0;
+    for (size_t i = 0; out && i < r->n_checks; i++) {
+        const Picket__V1__ReportCheck *c = r->checks[i];
+        struct dash_check_fig *f = &out[(*n)++];
+        snprintf(f->check, sizeof f->check, "%s", c->check_name);
+        snprintf(f->service, sizeof f->service, "%s", c->service);
+        f->state = !c->last_started_at_us ? -1
+                                          : c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_OK ||
+                                                c->last_outcome == PICKET__V1__OUTCOME__OUTCOME_DEGRADED;
+        f->u24 = c->availability && c->availability->global ? c->availability->global->uptime : NAN;
+        f->u7 = f->u30 = NAN;
+        f->p95_us = c->latency && c->latency->p95_us > 0 ? (double)c->latency->p95_us : NAN;
+        f->budget_p95_us = c->latency ? (double)c->latency->budget_p95_us : NAN;
+    }
+    return out;
+}
+
 /* One default-view answer as JSON with when it was computed and how long it took;
  * NULL when the store failed (logged by the caller's next live request). */
 static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *len, struct svc_state **svcs,
-                           size_t *n_svcs)
+                           size_t *n_svcs, struct dash_check_fig **figs, size_t *n_figs)
 {
     char err[512];
     int64_t now_us = pk_now_us();
@@ -377,6 +419,8 @@ static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *l
         0) {
         if (svcs)
             *svcs = service_states((const Picket__V1__ReportResponse *)resp, n_svcs);
+        if (figs)
+            *figs = check_figs((const Picket__V1__ReportResponse *)resp, n_figs);
         struct json_object *j = msg_json(resp);
         json_object_object_add(j, "computed_at_us", json_object_new_int64(now_us));
         json_object_object_add(j, "compute_ms", json_object_new_double((double)(pk_now_us() - now_us) / 1000.0));
@@ -393,6 +437,7 @@ static void *refresh_main(void *arg)
 {
     struct dashboard *d = arg;
     struct store *st = NULL;
+    struct dash_long *long_cache = NULL;
     char err[512];
     pthread_mutex_lock(&d->snap_mu);
     while (!d->stop) {
@@ -402,24 +447,52 @@ static void *refresh_main(void *arg)
             store_close(st);
             st = store_open(d->conninfo, err, sizeof err);
         }
-        size_t rl = 0, il = 0, ns = 0;
+        size_t rl = 0, il = 0, ns = 0, nf = 0, ol = 0;
         struct svc_state *svcs = NULL;
-        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns) : NULL;
-        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL) : NULL;
+        struct dash_check_fig *figs = NULL;
+        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns, &figs, &nf) : NULL;
+        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL, NULL, NULL) : NULL;
+        /* The 7/30-day uptimes and 90 days per service: every 5 minutes, not counted in took below. */
+        int64_t slow_us = pk_now_us();
+        struct dash_hist *hist = NULL;
+        if (st)
+            dash_hist_refresh(st, pk_now_us(), &d->snap.hist, &hist); /* only this thread writes d->snap.hist */
+        slow_us = pk_now_us() - slow_us;
+        char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
+        for (size_t i = 0; i < nf; i++)
+            dash_long_lookup(long_cache, figs[i].check, &figs[i].u7, &figs[i].u30);
         pthread_mutex_lock(&d->snap_mu);
-        if (rep && inc && svcs) {
+        if (ov) {
+            free(d->snap.overview);
+            d->snap.overview = ov;
+            d->snap.overview_len = ol;
+        }
+        if (hist) {
+            dash_hist_free(d->snap.hist);
+            d->snap.hist = hist;
+        }
+        if (rep && inc && svcs && figs) {
             free(d->snap.report);
             free(d->snap.incidents);
             free(d->snap.svcs);
-            d->snap = (struct snapshot){rep, inc, rl, il, svcs, ns};
+            free(d->snap.figs);
+            d->snap.report = rep;
+            d->snap.incidents = inc;
+            d->snap.report_len = rl;
+            d->snap.incidents_len = il;
+            d->snap.svcs = svcs;
+            d->snap.n_svcs = ns;
+            d->snap.figs = figs;
+            d->snap.n_figs = nf;
         } else {
             free(rep);
             free(inc);
             free(svcs);
+            free(figs);
         }
         /* At least REFRESH_US apart, and idle 3/4 of the time: a report of
          * 1,000 checks takes seconds, and must not keep a core busy. */
-        int64_t took = pk_now_us() - started;
+        int64_t took = pk_now_us() - started - slow_us;
         int64_t wake_us = started + (4 * took > REFRESH_US ? 4 * took : REFRESH_US);
         struct timespec ts = {(time_t)(wake_us / 1000000), (long)(wake_us % 1000000) * 1000};
         while (!d->stop && pk_now_us() < wake_us)
@@ -433,6 +506,7 @@ static void *refresh_main(void *arg)
         d->idle = 0;
     }
     pthread_mutex_unlock(&d->snap_mu);
+    dash_long_free(long_cache);
     store_close(st);
     return NULL;
 }
@@ -450,8 +524,10 @@ static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct p
 {
     pthread_mutex_lock(&d->snap_mu);
     note_demand(d);
-    const char *src = kind == RQ_REPORT ? d->snap.report : d->snap.incidents;
-    size_t len = kind == RQ_REPORT ? d->snap.report_len : d->snap.incidents_len;
+    const char *src = kind == RQ_REPORT ? d->snap.report : kind == RQ_INCIDENTS ? d->snap.incidents : d->snap.overview;
+    size_t len = kind == RQ_REPORT      ? d->snap.report_len
+                 : kind == RQ_INCIDENTS ? d->snap.incidents_len
+                                        : d->snap.overview_len;
     char *copy = src ? malloc(len + 1) : NULL;
     if (copy)
         memcpy(copy, src, len + 1);
@@ -573,17 +649,11 @@ static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply
     reply_json(out, 200, j);
 }
 
-/* In the group: the service is the group, or starts with "<group>." or "<group>/". */
-static int in_group(const char *service, const char *group)
-{
-    size_t n = strlen(group);
-    return strncmp(service, group, n) == 0 && (service[n] == '\0' || service[n] == '.' || service[n] == '/');
-}
-
-/* The public status of a service group: per service only up/down and uptime
- * over the last 24 hours, from the background snapshot (so a public page never
- * starts a report). Nothing else leaves: no check names, targets, messages or
- * latencies. */
+/* The public status of a service group (a page of --status-pages, or the
+ * services under the group's name): per service only up/down, uptime over the
+ * last 24 hours, 90 daily bars and its incidents, from the background snapshot
+ * (so a public page never starts a report). Nothing else leaves: no check
+ * names, targets, messages or latencies. */
 static void api_status(struct dashboard *d, const char *group, struct pk_http_reply *out)
 {
     char err[512];
@@ -598,17 +668,20 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
         reply_error(out, 503, "the status is not computed yet; retry in a few seconds");
         return;
     }
+    const struct status_page *page = status_page_find(d->pages, group);
     struct json_object *j = json_object_new_object(), *svcs = json_object_new_array();
     json_object_object_add(j, "group", json_object_new_string(group));
+    dash_status_page_json(j, page, d->snap.hist);
     for (size_t i = 0; i < d->snap.n_svcs; i++) {
         const struct svc_state *st = &d->snap.svcs[i];
-        if (!in_group(st->service, group))
+        if (!status_page_has(page, group, st->service))
             continue;
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "service", json_object_new_string(st->service));
         json_object_object_add(o, "state",
                                json_object_new_string(st->state < 0 ? "unknown" : st->state ? "up" : "down"));
         json_object_object_add(o, "uptime", num(st->uptime));
+        dash_status_service_json(o, d->snap.hist, st->service);
         json_object_array_add(svcs, o);
     }
     pthread_mutex_unlock(&d->snap_mu);
@@ -632,15 +705,23 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         return;
     }
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
-                strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0;
+                strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
+                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0;
     if (!known) {
-        snprintf(err, sizeof err, "no API /api/%.64s (report, incidents, latency-series, probes, status)", name);
+        snprintf(err, sizeof err,
+                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo)",
+                 name);
         reply_error(out, 404, err);
         return;
     }
     if (strcmp(name, "status") == 0) {
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
+        return;
+    }
+    if (strcmp(name, "overview") == 0) { /* the background thread's extras only: never computed per request */
+        if (!from_snapshot(d, RQ_AVAILABILITY, out))
+            reply_error(out, 503, "the overview is not computed yet; retry in a few seconds");
         return;
     }
     if ((strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0) && no_arguments(arg, ctx) &&
@@ -668,6 +749,8 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         api_latency_series(d, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
         api_probes(d, now_us, out);
+    } else if (dash_api_route(d->store, name, arg, ctx, w.until_us, out)) {
+        /* dashboard_api.c's */
     } else {
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
@@ -681,8 +764,31 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
         a = asset("index.html");
     else if (strncmp(url, "/assets/", 8) == 0)
         a = asset(url + 8);
-    else if (strncmp(url, "/status/", 8) == 0)
+    else if (strncmp(url, "/status/", 8) == 0 && strchr(url + 8, '/')) {
+        const struct status_page *p = page_of(d, url, NULL, NULL);
+        if (p && p->logo && strcmp(strchr(url + 8, '/'), "/logo") == 0)
+            *out = (struct pk_http_reply){200, p->logo_type, p->logo, p->logo_len, 0, NULL};
+        else
+            *out = (struct pk_http_reply){404, "text/plain", "not found\n", 10, 0, NULL};
+        return;
+    } else if (strncmp(url, "/status/", 8) == 0)
         a = asset("status.html"); /* the page asks /api/status?group= itself */
+    else if (strncmp(url, "/badge/", 7) == 0) {
+        pthread_mutex_lock(&d->snap_mu);
+        note_demand(d);
+        if (d->snap.figs)
+            dash_badge(d->snap.figs, d->snap.n_figs, url + 7, out);
+        else
+            reply_error(out, 503, "not computed yet; retry in a few seconds");
+        pthread_mutex_unlock(&d->snap_mu);
+        return;
+    }
+    else if (strncmp(url, "/check/", 7) == 0)
+        a = asset("check.html"); /* the check's name and range are read by the page from its URL */
+    else if (strncmp(url, "/service/", 9) == 0)
+        a = asset("index.html"); /* the overview, filtered to the service in the path */
+    else if (strcmp(url, "/quality") == 0)
+        a = asset("quality.html");
     if (a) {
         reply_asset(out, a);
         return;
@@ -696,10 +802,79 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
     pthread_mutex_unlock(&d->mu);
 }
 
+int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t errlen)
+{
+    struct dash_auth *a = dash_auth_load(path, err, errlen);
+    if (!a)
+        return -1;
+    dash_auth_free(d->auth);
+    d->auth = a;
+    return 0;
+}
+
+int dashboard_set_status_pages(struct dashboard *d, const char *path, char *err, size_t errlen)
+{
+    struct status_pages *sp = status_pages_load(path, err, errlen);
+    if (!sp)
+        return -1;
+    status_pages_free(d->pages);
+    d->pages = sp;
+    return 0;
+}
+
+/* The page a /status/NAME[/logo] URL names, or the group of /api/status?group=. */
+static const struct status_page *page_of(struct dashboard *d, const char *url, arg_fn arg, void *ctx)
+{
+    if (strcmp(url, "/api/status") == 0) {
+        const char *g = arg(ctx, "group");
+        return status_page_find(d->pages, g ? g : "");
+    }
+    char name[64];
+    const char *p = url + 8, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n >= sizeof name)
+        return NULL;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return status_page_find(d->pages, name);
+}
+
+/* What a public status page needs, and the badges of services on public pages;
+ * everything else waits for a login when one is set. A page of --status-pages
+ * with public: false is not public. */
+static int is_public(struct dashboard *d, const char *url, arg_fn arg, void *ctx)
+{
+    if (strcmp(url, "/assets/status.js") == 0 || strcmp(url, "/assets/dashboard.css") == 0 ||
+        strcmp(url, "/assets/common.js") == 0)
+        return 1;
+    if (strncmp(url, "/status/", 8) == 0 || strcmp(url, "/api/status") == 0) {
+        const struct status_page *p = page_of(d, url, arg, ctx);
+        return !p || p->public_page;
+    }
+    if (strncmp(url, "/badge/", 7) != 0)
+        return 0;
+    const char *slash = strrchr(url + 7, '/');
+    size_t cl = slash ? (size_t)(slash - (url + 7)) : 0;
+    int pub = 0;
+    pthread_mutex_lock(&d->snap_mu);
+    for (size_t i = 0; cl && i < d->snap.n_figs; i++)
+        if (strlen(d->snap.figs[i].check) == cl && strncmp(d->snap.figs[i].check, url + 7, cl) == 0)
+            pub = status_pages_publish(d->pages, d->snap.figs[i].service);
+    pthread_mutex_unlock(&d->snap_mu);
+    return pub;
+}
+
 int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, struct pk_http_reply *out)
 {
+    struct dashboard *dash = d;
     if (!dashboard_owns(url))
         return 0;
+    if (dash->auth && !is_public(dash, url, arg, argctx) && !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"))) {
+        static const char body[] = "{\"error\":\"log in: Authorization: Bearer TOKEN, or a user and password\"}";
+        *out = (struct pk_http_reply){401, "application/json", body, sizeof body - 1, 0,
+                                      "Basic realm=\"Picket dashboard\", charset=\"UTF-8\""};
+        return 1;
+    }
     dashboard_serve(d, url, arg, argctx, out);
     return 1;
 }

@@ -30,6 +30,15 @@ struct dashboard;
 struct dashboard *dashboard_open(const char *conninfo);
 void dashboard_close(struct dashboard *d);
 
+/* Requires a login (collector/dashboard_auth.c) for everything but the public
+ * status pages and their assets. 0, or -1 with err naming the file and line.
+ * Call before serving. */
+int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t errlen);
+
+/* Status pages for groups of services from a YAML file (collector/status_pages.c).
+ * 0, or -1 with err naming FILE:LINE:COL. Call before serving. */
+int dashboard_set_status_pages(struct dashboard *d, const char *path, char *err, size_t errlen);
+
 /* 1 when url is the dashboard's: "/", "/assets/...", "/api/...", "/status/...". */
 int dashboard_owns(const char *url);
 

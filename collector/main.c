@@ -53,6 +53,8 @@ struct serve_limits {
     /* HTTP listener */
     int http_timeout_s, http_max_connections, http_max_per_address;
     const char *http_allowed_hosts;
+    const char *dashboard_auth; /* the dashboard's login file; NULL: none */
+    const char *status_pages;   /* the status pages file; NULL: none */
 };
 
 /* Everything the command line and the environment set. */
@@ -75,6 +77,14 @@ static const struct pk_option options[] = {
      .metavar = "ADDR",
      .help = "/metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
              "docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"},
+    {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
+     .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
+     .help = "require a login for the dashboard (status pages stay public): lines\n"
+             "\"token SHA256HEX\" and \"user NAME CRYPT-HASH\" (docs/DASHBOARD.md)"},
+    {.name = "status-pages", .kind = PK_OPT_STRING, .env = "PICKET_STATUS_PAGES",
+     .offset = OFF(limits.status_pages), .metavar = "FILE",
+     .help = "status pages for groups of services: title, logo, services, public\n"
+             "(YAML; docs/DASHBOARD.md)"},
     {.name = "writers", .kind = PK_OPT_INT, .env = "PICKET_WRITERS", .offset = OFF(writers), .min = 1, .max = 64,
      .metavar = "N", .help = "database writer threads, default 2"},
     {.name = "queue-batches", .kind = PK_OPT_INT, .offset = OFF(queue_batches), .min = 1, .max = 100000,
@@ -695,6 +705,25 @@ static int load_config_files(const struct serve_limits *limits, struct alert_con
     return 0;
 }
 
+/* The dashboard (NULL when out of memory: served without it) with its login
+ * file when one is given. -1 with err when that file cannot be used. */
+static int open_dashboard(const char *db, const struct serve_limits *limits, struct dashboard **dash, char *err,
+                          size_t errlen)
+{
+    char detail[512];
+    *dash = dashboard_open(db);
+    const char *auth = limits->dashboard_auth, *pages = limits->status_pages;
+    if (auth && auth[0] && (!*dash || dashboard_set_auth(*dash, auth, detail, sizeof detail) < 0)) {
+        snprintf(err, errlen, "--dashboard-auth: %s", *dash ? detail : "out of memory");
+        return -1;
+    }
+    if (pages && pages[0] && (!*dash || dashboard_set_status_pages(*dash, pages, detail, sizeof detail) < 0)) {
+        snprintf(err, errlen, "--status-pages: %s", *dash ? detail : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -749,7 +778,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     struct pk_http_server *http = NULL;
     struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
-        dash = dashboard_open(db); /* NULL (out of memory): served without the dashboard */
+        int auth_rc = open_dashboard(db, limits, &dash, err, sizeof err);
         struct pk_http_server_options ho = {.body_max = 256 * 1024,
                                      .connection_limit = (unsigned)limits->http_max_connections,
                                      .per_address_limit = (unsigned)limits->http_max_per_address,
@@ -762,13 +791,13 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                      .user = in,
                                      .route = dash ? dashboard_route : NULL,
                                      .route_user = dash};
-        http = pk_http_start(http_listen, &ho, err, sizeof err);
+        http = auth_rc < 0 ? NULL : pk_http_start(http_listen, &ho, err, sizeof err);
         if (!http) {
             fprintf(stderr, "picket-collector: %s\n", err);
             dashboard_close(dash);
             ingest_stop(in);
             rpc_server_library_shutdown();
-            rc = -1;
+            rc = auth_rc < 0 ? 2 : -1;
             goto out;
         }
     }

@@ -95,6 +95,9 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int code, c
 
 static const char *query_arg(void *request, const char *key)
 {
+    size_t n = strlen(PK_HTTP_HEADER_ARG);
+    if (strncmp(key, PK_HTTP_HEADER_ARG, n) == 0) /* never a query argument: the prefix is checked first */
+        return MHD_lookup_connection_value(request, MHD_HEADER_KIND, key + n);
     return MHD_lookup_connection_value(request, MHD_GET_ARGUMENT_KIND, key);
 }
 
@@ -124,9 +127,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, o->unhealthy_body);
     }
     struct pk_http_reply r;
-    if (o->route && o->route(o->route_user, url, query_arg, c, &r))
-        return reply(c, r.code, r.type, (void *)r.body, r.len,
-                     r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (o->route && o->route(o->route_user, url, query_arg, c, &r)) {
+        if (!r.www_authenticate)
+            return reply(c, r.code, r.type, (void *)r.body, r.len,
+                         r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            r.len, (void *)r.body, r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            return MHD_NO;
+        MHD_add_response_header(resp, "Content-Type", r.type);
+        MHD_add_response_header(resp, "WWW-Authenticate", r.www_authenticate);
+        enum MHD_Result ret = MHD_queue_response(c, r.code, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
     return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -24,8 +24,11 @@ struct pk_http_reply {
     const void *body;
     size_t len;
     int owned;
+    const char *www_authenticate; /* a 401's WWW-Authenticate header (static), or NULL */
 };
-/* A query argument of the request being served, or NULL. */
+/* A query argument of the request being served, or NULL. A key starting with
+ * PK_HTTP_HEADER_ARG names a request header instead ("Authorization"). */
+#define PK_HTTP_HEADER_ARG ":header:"
 typedef const char *(*pk_http_arg_fn)(void *request, const char *key);
 /* Any GET/HEAD path but /metrics and /healthz: 1 with *out filled when url is
  * the route's, 0 when not (the server answers 404). */

@@ -1,64 +1,78 @@
-// dashboard.js: renders the collector's JSON (/api/report, /api/incidents,
-// /api/probes, /api/latency-series). Every figure is computed by the collector;
-// this only formats. The page's own query string (since, until, service,
-// region, open_after, close_after) is passed to the API as is.
+// dashboard.js: the overview (/ and /service/NAME): checks grouped by service,
+// each with its status, the history bar of its last 60 rounds, uptime over
+// 24 h / 7 d / 30 d, p95 against budget, trend, open incident and SLO budget
+// left; search and filters kept in the URL. Renders the collector's JSON
+// (/api/report, /api/incidents, /api/probes, /api/overview); every figure is
+// the collector's. The API's own arguments (since, until, service, region,
+// open_after, close_after) in the page's query string are passed on as is.
 'use strict';
 const qs = location.search;
-const $ = (s) => document.querySelector(s);
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
-const ms = (us) => (us == null || us <= 0 ? '–' : us >= 10000 ? (us / 1000).toFixed(0) + ' ms' : (us / 1000).toFixed(1) + ' ms');
-const pct = (r) => (r == null ? 'no data' : (r * 100).toFixed(r >= 0.9995 && r < 1 ? 3 : 2) + '%');
-const when = (us) => (us ? new Date(us / 1000).toISOString().replace('T', ' ').slice(0, 19) : '–');
-const dur = (us) => { const s = Math.round(us / 1e6); return s < 120 ? s + ' s' : s < 7200 ? Math.round(s / 60) + ' min' : (s / 3600).toFixed(1) + ' h'; };
-const E2E = { ok: 'OK', degraded: 'DEGRADED', failed: 'FAIL', unknown: 'UNKNOWN' };
-
-const get = window.picketFetch;
-
-// uPlot is loaded only when a plot is first asked for: it is not on the first load's path.
-let uplotLoading = null;
-function loadUplot() {
-  if (!uplotLoading)
-    uplotLoading = new Promise((resolve, reject) => {
-      const css = document.createElement('link');
-      css.rel = 'stylesheet';
-      css.href = '/assets/uplot.css';
-      document.head.appendChild(css);
-      const s = document.createElement('script');
-      s.src = '/assets/uplot.js';
-      s.onload = resolve;
-      s.onerror = () => reject(new Error('cannot load /assets/uplot.js'));
-      document.head.appendChild(s);
-    });
-  return uplotLoading;
-}
+const API_KEYS = ['since', 'until', 'service', 'check', 'region', 'open_after', 'close_after', 'quorum'];
+const pagePath = decodeURIComponent(location.pathname);
+const serviceOfPath = pagePath.startsWith('/service/') ? pagePath.slice(9) : '';
 
 function withQuery(path, extra) {
-  const p = new URLSearchParams(qs);
+  const p = new URLSearchParams();
+  const cur = new URLSearchParams(qs);
+  for (const k of API_KEYS) if (cur.has(k)) p.set(k, cur.get(k));
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
   const s = p.toString();
   return s ? path + '?' + s : path;
 }
 
-// Incidents per check from /api/incidents (its open_after/close_after), so the
-// column and the incidents table always agree.
-let incByCheck = {};
+// The filters live in the URL (q, svc, reg, st, type, stale=hide), so a view can be shared.
+const F = { q: 'f-q', svc: 'f-service', reg: 'f-region', st: 'f-status', type: 'f-type' };
+function readFilters() {
+  const p = new URLSearchParams(location.search);
+  for (const [k, id] of Object.entries(F)) if (p.has(k)) document.getElementById(id).value = p.get(k);
+  $('#f-hide-stale').checked = p.get('stale') === 'hide';
+}
+function writeFilters() {
+  const p = new URLSearchParams(location.search);
+  for (const [k, id] of Object.entries(F)) {
+    const v = document.getElementById(id).value;
+    if (v) p.set(k, v); else p.delete(k);
+  }
+  if ($('#f-hide-stale').checked) p.set('stale', 'hide'); else p.delete('stale');
+  const s = p.toString();
+  history.replaceState(null, '', location.pathname + (s ? '?' + s : ''));
+}
+
+let incByCheck = {}, extras = {}, lastRep = null;
+
+function statusOf(c) {
+  const x = extras[c.check];
+  if (x && x.stale) return 'STALE'; // never a last FAIL forever
+  return c.last_started_at_us ? E2E[c.last_outcome] || 'UNKNOWN' : 'UNKNOWN';
+}
+
+function openIncident(list) {
+  const open = (list || []).filter((i) => i.end_us < 0);
+  if (!open.length) return (list && list.length ? list.length + ' closed' : '–');
+  return '<span class="open">open since ' + when(open[0].start_us) + '</span>';
+}
 
 function checkRow(c) {
-  const e2e = c.last_started_at_us ? E2E[c.last_outcome] || c.last_outcome : 'UNKNOWN';
+  const st = statusOf(c), x = extras[c.check] || {};
   const av = c.availability || {}, lat = c.latency || {};
-  const regions = (av.regions || []).map((r) => esc(r.region) + ' ' + pct(r.uptime)).join(', ');
-  const over = (v, b) => (b > 0 && v > b ? ' over' : '');
+  const over = lat.budget_p95_us > 0 && lat.p95_us > lat.budget_p95_us;
   const tr = c.trend && c.trend.p95_us;
   const trend = tr && tr.direction ? tr.direction + (tr.pct_per_day != null ? ' ' + tr.pct_per_day.toFixed(1) + '%/day' : '') : '–';
-  const slo = c.slo ? pct(c.slo.budget_left) : '–';
-  return '<tr data-check="' + esc(c.check) + '"><td>' + esc(c.service) + '</td><td>' + esc(c.check) +
-    '</td><td class="e2e ' + e2e + '">' + e2e + '</td><td class="num uptime">' + pct(av.global && av.global.uptime) +
-    '</td><td>' + regions + '</td><td class="num' + over(lat.p50_us, lat.budget_p50_us) + '">' + ms(lat.p50_us) +
-    '</td><td class="num' + over(lat.p95_us, lat.budget_p95_us) + '">' + ms(lat.p95_us) +
-    '</td><td class="num' + over(lat.p99_us, lat.budget_p99_us) + '">' + ms(lat.p99_us) + '</td><td>' +
-    [lat.budget_p50_us, lat.budget_p95_us, lat.budget_p99_us].map(ms).join(' / ') + '</td><td>' + esc(trend) +
-    '</td><td class="num">' + incCell(incByCheck[c.check]) + '</td><td class="num">' + slo + '</td><td class="figures">' +
-    figures(c.last_metrics) + '</td><td class="msg">' + esc(c.last_message || '') + '</td></tr>';
+  const slo = c.slo ? budget(c.slo.budget_left) : '–';
+  const msg = st === 'STALE' ? 'no result since ' + (x.last_us ? dur(Date.now() * 1000 - x.last_us) : 'over ' + dur(60 * (x.round_us || 60e6))) : c.last_message || '';
+  return '<tr data-check="' + esc(c.check) + '" class="' + (st === 'STALE' ? 'stale' : '') + '">' +
+    '<td data-label="check"><a href="/check/' + encodeURIComponent(c.check) + '">' + esc(c.check) + '</a></td>' +
+    '<td data-label="status" class="e2e ' + st + '">' + st + '</td>' +
+    '<td data-label="last 60 rounds">' + barsHtml(x.bars, x.round_us) + '</td>' +
+    '<td data-label="uptime 24 h" class="num uptime">' + pct(av.global && av.global.uptime) + '</td>' +
+    '<td data-label="7 d" class="num">' + (x.uptime_7d === undefined ? '…' : pct(x.uptime_7d)) + '</td>' +
+    '<td data-label="30 d" class="num">' + (x.uptime_30d === undefined ? '…' : pct(x.uptime_30d)) + '</td>' +
+    '<td data-label="p95 / budget" class="num' + (over ? ' over' : '') + '">' + ms(lat.p95_us) + ' / ' + ms(lat.budget_p95_us) + '</td>' +
+    '<td data-label="trend p95">' + esc(trend) + '</td>' +
+    '<td data-label="incident">' + openIncident(incByCheck[c.check]) + '</td>' +
+    '<td data-label="SLO budget left" class="num">' + slo + '</td>' +
+    '<td data-label="figures" class="figures">' + figures(c.last_metrics) + '</td>' +
+    '<td data-label="last message" class="msg" title="' + esc(msg) + '">' + esc(msg) + '</td></tr>';
 }
 
 // The check's numbers (extract:, exec perfdata: npm audit's vulnerabilities, ...).
@@ -66,15 +80,68 @@ function figures(list) {
   return (list || []).map((m) => esc(m.name) + '=' + esc(String(Math.round(m.value * 1000) / 1000))).join(' ') || '–';
 }
 
-function incCell(list) {
-  if (!list) return '–';
-  const open = list.filter((i) => i.end_us < 0).length;
-  return (open ? '<span class="open">' + open + ' open</span> / ' : '') + list.length;
+function regionsOf(c) { return ((c.availability || {}).regions || []).map((r) => r.region); }
+
+function fillSelect(id, values) {
+  const el = document.getElementById(id), cur = el.value;
+  const opts = ['<option value="">all</option>'].concat([...values].sort().map((v) => '<option>' + esc(v) + '</option>'));
+  if (el.dataset.opts !== opts.join('')) {
+    el.innerHTML = opts.join('');
+    el.dataset.opts = opts.join('');
+    if (cur && values.has(cur)) el.value = cur;
+    else if (cur) { el.insertAdjacentHTML('beforeend', '<option>' + esc(cur) + '</option>'); el.value = cur; }
+  }
+}
+
+function passes(c) {
+  const q = $('#f-q').value.trim().toLowerCase(), svc = $('#f-service').value, reg = $('#f-region').value;
+  const st = $('#f-status').value, type = $('#f-type').value, s = statusOf(c);
+  if (serviceOfPath && c.service !== serviceOfPath) return false;
+  if (svc && c.service !== svc) return false;
+  if (reg && !regionsOf(c).includes(reg)) return false;
+  if (st && s !== st) return false;
+  if (type && c.check_type !== type) return false;
+  if ($('#f-hide-stale').checked && s === 'STALE') return false;
+  if (q && !(c.check + ' ' + c.service + ' ' + (c.last_message || '') + ' ' + c.check_type).toLowerCase().includes(q)) return false;
+  return true;
 }
 
 function renderChecks(rep) {
-  $('#window').textContent = when(rep.since_us) + ' – ' + when(rep.until_us) + ' UTC';
-  $('#checks tbody').innerHTML = rep.checks.map(checkRow).join('');
+  lastRep = rep;
+  $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
+  const services = new Set(), regions = new Set(), types = new Set();
+  for (const c of rep.checks) {
+    services.add(c.service);
+    types.add(c.check_type);
+    for (const r of regionsOf(c)) regions.add(r);
+  }
+  fillSelect('f-service', services);
+  fillSelect('f-region', regions);
+  fillSelect('f-type', types);
+  const shown = rep.checks.filter(passes), html = [];
+  let i = 0;
+  while (i < shown.length) { // rep.checks come sorted by service
+    const svc = shown[i].service;
+    let k = i, bad = 0;
+    for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
+    html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
+      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
+    for (; i < k; i++) html.push(checkRow(shown[i]));
+  }
+  // The first load draws the first screens of rows at once and the rest right after
+  // (the next frame), so a page of 1,000 checks shows without waiting for its last row.
+  const FIRST_ROWS = 150;
+  if (!window.picketAllRowsMs && html.length > FIRST_ROWS) {
+    $('#checks tbody').innerHTML = html.slice(0, FIRST_ROWS).join('');
+    requestAnimationFrame(() => setTimeout(() => {
+      if (lastRep === rep) $('#checks tbody').insertAdjacentHTML('beforeend', html.slice(FIRST_ROWS).join(''));
+      window.picketAllRowsMs = performance.now();
+    }, 0));
+  } else {
+    $('#checks tbody').innerHTML = html.join('') || '<tr><td colspan="12">no check matches the filters</td></tr>';
+    if (!window.picketAllRowsMs) window.picketAllRowsMs = performance.now();
+  }
+  $('#shown').textContent = shown.length + ' of ' + rep.checks.length + ' checks';
 }
 
 // Group SLOs (picket-collector --slos): shown only when the collector has some.
@@ -90,7 +157,7 @@ function renderGroups(rep) {
   $('#groups tbody').innerHTML = groups.map((g) =>
     '<tr data-slo="' + esc(g.name) + '"><td title="' + esc(g.description || '') + '">' + esc(g.name) + '</td><td>' +
     esc((g.members || []).join(', ')) + '</td><td class="num">' + pct(g.target) + '</td><td>' + dur(g.window_us) +
-    '</td><td class="num">' + g.good + ' / ' + g.bad + '</td><td class="num budget">' + pct(g.budget_left) +
+    '</td><td class="num">' + g.good + ' / ' + g.bad + '</td><td class="num budget">' + budget(g.budget_left) +
     '</td><td class="num">' + burn(g, 0) + '</td><td class="num">' + burn(g, 1) + '</td></tr>').join('');
 }
 
@@ -103,22 +170,23 @@ function mark(i) {
 function renderIncidents(inc) {
   const rows = [];
   for (const c of inc.checks)
-    for (const i of c.incidents) rows.push(i);
+    if (!serviceOfPath || c.service === serviceOfPath)
+      for (const i of c.incidents) rows.push(i);
   rows.sort((a, b) => (b.end_us < 0) - (a.end_us < 0) || b.start_us - a.start_us);
   $('#incidents tbody').innerHTML = rows.slice(0, 200).map((i) => {
     const open = i.end_us < 0;
-    return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check) + '"><td>' +
-      esc(i.check) + '</td><td class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') + '</td><td>' +
-      when(i.start_us) + '</td><td>' + dur(i.duration_us) + '</td><td>' + esc(i.regions.join(', ')) + mark(i) +
-      '</td></tr>';
+    return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check) + '"><td data-label="check"><a href="/check/' +
+      encodeURIComponent(i.check) + '">' + esc(i.check) + '</a></td><td data-label="state" class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') +
+      '</td><td data-label="start">' + when(i.start_us) + '</td><td data-label="duration">' + dur(i.duration_us) + '</td><td data-label="regions">' +
+      esc(i.regions.join(', ')) + mark(i) + '</td></tr>';
   }).join('') || '<tr><td colspan="5">no incidents in the window</td></tr>';
 }
 
 function renderProbes(p) {
   $('#probes tbody').innerHTML = p.probes.map((x) =>
-    '<tr><td>' + esc(x.name) + '</td><td>' + esc(x.region) + '</td><td>' +
-    (x.last_seen_us ? dur(Math.max(0, p.now_us - x.last_seen_us)) + ' ago' : 'never') + '</td><td class="num">' +
-    x.pending + '</td><td class="num">' + x.dropped + '</td><td class="checks">' + checksCell(x) + '</td></tr>').join('');
+    '<tr><td data-label="probe">' + esc(x.name) + '</td><td data-label="region">' + esc(x.region) + '</td><td data-label="last contact">' +
+    (x.last_seen_us ? dur(Math.max(0, p.now_us - x.last_seen_us)) + ' ago' : 'never') + '</td><td data-label="spool pending" class="num">' +
+    x.pending + '</td><td data-label="dropped" class="num">' + x.dropped + '</td><td data-label="checks" class="checks">' + checksCell(x) + '</td></tr>').join('');
 }
 
 // The central checks version a probe runs, and the one it refused with why.
@@ -129,36 +197,19 @@ function checksCell(x) {
     esc(x.checks_error || 'no reason given') + '</span>';
 }
 
-let plot = null;
-async function showPlot(check) {
-  for (const tr of document.querySelectorAll('#checks tr.sel')) tr.classList.remove('sel');
-  const row = document.querySelector('#checks tr[data-check="' + CSS.escape(check) + '"]');
-  if (row) row.classList.add('sel');
-  const [s] = await Promise.all([get(withQuery('/api/latency-series', { check })), loadUplot()]);
-  const series = [{}, { label: 'p50 ms', stroke: '#36a' }, { label: 'p95 ms', stroke: '#d80' }, { label: 'p99 ms', stroke: '#c22' }];
-  const data = [s.t, s.p50_ms, s.p95_ms, s.p99_ms];
-  for (const [k, label] of [['budget_p95_us', 'p95 budget'], ['budget_p99_us', 'p99 budget']])
-    if (s[k] > 0) {
-      series.push({ label, stroke: '#999', dash: [4, 4] });
-      data.push(s.t.map(() => s[k] / 1000));
-    }
-  if (plot) plot.destroy();
-  const el = $('#plot');
-  el.dataset.check = check;
-  // The x axis spans the whole window, even with few points.
-  const scales = { x: { time: true, range: () => [s.since_us / 1e6, s.until_us / 1e6] } };
-  plot = new uPlot({ title: check + ' latency', width: Math.min(1100, el.clientWidth || 900), height: 260, series, scales },
-    data, el);
-}
-
 async function refresh() {
   try {
     const first = window.picketFirst;
     window.picketFirst = null;
-    const [rep, inc, pr] = await Promise.all(first ? first[1]
-      : [get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes')]);
+    const [rep, inc, pr, ov] = await Promise.all(first ? first[1]
+      : [get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes'), get('/api/overview').catch(() => null)]);
+    if (!window.picketDataMs) window.picketDataMs = performance.now(); // the data arrived; drawing follows
     incByCheck = {};
     for (const c of inc.checks) incByCheck[c.check] = c.incidents;
+    if (ov) {
+      extras = {};
+      for (const x of ov.checks) extras[x.check] = x;
+    }
     renderChecks(rep);
     renderGroups(rep);
     renderIncidents(inc);
@@ -174,9 +225,13 @@ async function refresh() {
   }
 }
 
-$('#checks tbody').addEventListener('click', (ev) => {
-  const tr = ev.target.closest('tr[data-check]');
-  if (tr) showPlot(tr.dataset.check).catch((e) => { $('#plot').textContent = e.message; });
-});
+if (serviceOfPath) {
+  $('#title').textContent = 'Service ' + serviceOfPath;
+  document.title = serviceOfPath + ' – Picket';
+  $('#f-service').closest('label').hidden = true;
+}
+readFilters();
+for (const id of Object.values(F).concat(['f-hide-stale']))
+  document.getElementById(id).addEventListener('input', () => { writeFilters(); if (lastRep) renderChecks(lastRep); });
 refresh();
 setInterval(refresh, 5000);

@@ -1,21 +1,37 @@
-// status.js: the public status page of one service group (/status/<group>):
-// per service only up/down and uptime, from /api/status.
+// status.js: the status page of one group of services (/status/<group>): per
+// service only up/down, uptime over 24 hours, 90 days of daily bars and its
+// incidents, from /api/status (a page of --status-pages adds its title and logo).
 'use strict';
 const group = decodeURIComponent(location.pathname.replace(/^\/status\//, ''));
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt(0) + ';');
 document.getElementById('title').textContent = group + ' status';
 document.title = group + ' status';
+// A day's share of good results: up (99.9% and more), partly failed (99%), down (less), or no data.
+const dayChar = (r) => (r == null ? '-' : r >= 0.999 ? 'u' : r >= 0.99 ? 'p' : 'd');
 async function refresh() {
   const st = document.getElementById('state');
   try {
     const r = await fetch('/api/status?group=' + encodeURIComponent(group));
     const j = await r.json();
     if (!r.ok) throw new Error(j.error || r.status);
-    document.querySelector('#services tbody').innerHTML = j.services.map((s) =>
-      '<tr><td>' + esc(s.service) + '</td><td class="' + s.state + '">' + s.state + '</td><td>' +
-      (s.uptime == null ? 'no data' : (s.uptime * 100).toFixed(2) + '%') + '</td></tr>').join('');
+    if (j.title) { $('#title').textContent = j.title; document.title = j.title; }
+    if (j.logo) { $('#logo').src = j.logo; $('#logo').hidden = false; }
+    const down = j.services.filter((s) => s.state === 'down');
+    $('#overall').innerHTML = down.length ? '<span class="down">' + down.length + ' of ' + j.services.length + ' services down</span>'
+      : '<span class="up">All ' + j.services.length + ' services operational</span>';
+    $('#services tbody').innerHTML = j.services.map((s) =>
+      '<tr data-service="' + esc(s.service) + '"><td data-label="service">' + esc(s.service) + '</td><td data-label="now" class="' + s.state + '">' + s.state +
+      '</td><td data-label="uptime (24 h)">' + (s.uptime == null ? 'no data' : (s.uptime * 100).toFixed(2) + '%') + '</td><td data-label="last 90 days">' +
+      barsHtml((s.days || []).map(dayChar).join(''), 86400e6).replace('rounds of 1.0 d', 'days') + '</td></tr>').join('');
+    const inc = [];
+    for (const s of j.services) for (const i of s.incidents || []) inc.push([s.service, i]);
+    inc.sort((a, b) => (b[1].end_us < 0) - (a[1].end_us < 0) || b[1].start_us - a[1].start_us);
+    $('#history tbody').innerHTML = inc.slice(0, 100).map(([svc, i]) => '<tr class="incident ' + (i.end_us < 0 ? 'open' : 'closed') +
+      '"><td data-label="service">' + esc(svc) + '</td><td data-label="state" class="' + (i.end_us < 0 ? 'open' : '') + '">' + (i.end_us < 0 ? 'ongoing' : 'resolved') +
+      '</td><td data-label="start">' + when(i.start_us) + '</td><td data-label="end">' + (i.end_us < 0 ? '–' : when(i.end_us)) +
+      '</td><td data-label="duration">' + dur(i.duration_us) + '</td></tr>').join('') || '<tr><td colspan="5">no incidents in the last 90 days</td></tr>';
     st.textContent = 'updated ' + new Date().toLocaleTimeString();
     st.dataset.state = 'ready';
+    if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();
   } catch (e) {
     st.textContent = 'error: ' + e.message;
     st.dataset.state = 'error';

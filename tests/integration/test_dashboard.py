@@ -3,7 +3,7 @@
 tests/integration/dashboard_browser.mjs) against real processes: PostgreSQL, the
 collector, a probe checking a local Target.
 1. The page shows the check with e2e OK, uptime and latency figures, the probe
-   with its last contact; clicking the check draws its uPlot latency plot.
+   with its last contact; the check's page (/check/NAME) draws its uPlot latency plot.
 2. The Target answers 500: the page shows FAIL and an OPEN incident, the public
    status page /status/<group> shows the service down; the JSON API agrees.
 3. The Target answers 200 again: FAIL and the open incident clear.
@@ -54,7 +54,7 @@ def api(col, path):
 
 
 def row_of(out, check):
-    rows = [r for r in out["checks"] if r[1] == check]
+    rows = [r for r in out["checks"] if r[0] == check]
     assert len(rows) == 1, out["checks"]
     return rows[0]
 
@@ -126,20 +126,20 @@ def main():
             wait_for("a result of shop-api", lambda: api(col, "/api/report?check=shop-api")[1]["checks"][0]
                      ["last_started_at_us"] > 0, 30)
             out = browse(live, os.path.join(tmp, "1-healthy.png"),
-                         "document.querySelector('#checks td.e2e.OK') !== null",
-                         "#checks tr[data-check='shop-api']", "document.querySelector('#plot canvas') !== null")
+                         "document.querySelector('#checks td.e2e.OK') !== null")
             r = row_of(out, "shop-api")
-            assert r[0] == "shop.api" and r[2] == "OK", r
-            assert r[3].endswith("%") and "eu" in r[4], r
-            assert r[5].endswith(" ms") and r[6].endswith(" ms") and r[7].endswith(" ms"), r
-            assert r[8] == "100 ms / 200 ms / 1000 ms", r
-            assert r[11].endswith("%"), r  # SLO budget left
+            # check, status, bars, uptime 24 h / 7 d / 30 d, p95 / budget, trend, incident, SLO left, ...
+            assert r[1] == "OK" and r[3].endswith("%"), r
+            assert r[6].endswith(" ms / 200 ms") and r[6] != "– / 200 ms", r
+            assert r[9].endswith("%"), r  # SLO budget left
+            plot = browse(base + "/check/shop-api?range=1h", os.path.join(tmp, "1-check.png"),
+                          "document.querySelector('#plot canvas') !== null")
+            assert plot["plotCanvas"] and not plot["errors"], plot
             # the group SLO of --slos: its member, target, window, and a budget left
             assert out["groupsShown"] and len(out["groups"]) == 1, out["groups"]
             g = out["groups"][0]
             assert g[0] == "shop-journey" and g[1] == "shop-api" and g[2] == "99.50%" and g[3].endswith((" min", " h")), g
             assert g[5].endswith("%") and g[5] != "no data", g
-            assert out["plotCanvas"], out
             assert [p[0] for p in out["probes"]] == ["dash-eu"] and p_ago(out["probes"][0][2]), out["probes"]
             assert not out["errors"], out["errors"]
             rep = api(col, "/api/report?check=shop-api")[1]["checks"][0]
@@ -151,7 +151,7 @@ def main():
             assert len(ser["t"]) >= 1 and len(ser["p95_ms"]) == len(ser["t"]) and ser["budget_p95_us"] == 200_000, ser
             st = browse(base + "/status/shop", os.path.join(tmp, "1-status.png"),
                         "document.querySelector('#services td.up') !== null")
-            assert st["services"] == [["shop.api", "up", "100.00%"]], st["services"]
+            assert [r[:3] for r in st["services"]] == [["shop.api", "up", "100.00%"]], st["services"]
 
             # 2. Fault: the Target answers 500, for at least one whole one-minute round
             # (a round with a few failures among passes is not down).
@@ -161,7 +161,7 @@ def main():
                          "document.querySelector('#checks td.e2e.FAIL') !== null && "
                          "document.querySelector('#incidents tr.incident.open') !== null")
             r = row_of(out, "shop-api")
-            assert r[2] == "FAIL" and "open" in r[10], r
+            assert r[1] == "FAIL" and "open" in r[8], r
             assert [i[:2] for i in out["incidents"] if i[1] == "OPEN"] == [["shop-api", "OPEN"]], out["incidents"]
             inc = api(col, "/api/incidents?check=shop-api&open_after=1&close_after=1&since=1h")[1]
             assert any(i["end_us"] == -1 for i in inc["checks"][0]["incidents"]), inc
@@ -183,7 +183,7 @@ def main():
                          "document.querySelector('#incidents tr.incident.open') === null")
             os.environ["DASHBOARD_WAIT_MS"] = "20000"
             r = row_of(out, "shop-api")
-            assert r[2] == "OK" and "open" not in r[10], r
+            assert r[1] == "OK" and "open" not in r[8], r
             assert [i[1] for i in out["incidents"]] == ["closed"], out["incidents"]
             probe.stop()
 
@@ -207,19 +207,22 @@ def first_load(col, base, tmp):
     rep = api(col, "/api/report")[1]
     n = len(rep["checks"])
     print("default view: report of %d checks computed in %.0f ms" % (n, rep["compute_ms"]), flush=True)
-    browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketFirstRenderMs > 0")
-    times = []
+    browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketAllRowsMs > 0")
+    times, alls = [], []
     for k in range(5):
         out = browse(base + "/", os.path.join(tmp, "4-1000-checks-%d.png" % k),
-                     "window.picketFirstRenderMs > 0")
+                     "window.picketAllRowsMs > 0")
         assert len(out["checks"]) == n, len(out["checks"])
-        print("first load with %d checks: rendered at %.0f ms (responseEnd %.0f, DOMContentLoaded %.0f, "
-              "load %.0f)" % (n, out["firstRenderMs"], out["nav"]["responseEnd"],
-                              out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]), flush=True)
+        print("first load with %d checks: first screen drawn at %.0f ms, every row at %.0f ms (responseEnd %.0f, "
+              "DOMContentLoaded %.0f, load %.0f)" % (n, out["firstRenderMs"], out["allRowsMs"], out["nav"]["responseEnd"],
+                                                   out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]),
+              flush=True)
         times.append(out["firstRenderMs"])
+        alls.append(out["allRowsMs"])
     best = sorted(times)[2]
-    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d)"
-          % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS), flush=True)
+    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d); every row drawn: median %.0f ms (%s)"
+          % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS, sorted(alls)[2],
+             ", ".join("%.0f" % t for t in alls)), flush=True)
     assert best < FIRST_LOAD_GOAL_MS, "first load %.0f ms, goal < %d ms" % (best, FIRST_LOAD_GOAL_MS)
 
 def p_ago(text):

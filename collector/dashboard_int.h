@@ -1,0 +1,108 @@
+/* dashboard_int.h: private to the dashboard's files (dashboard.c, the routes
+ * and snapshot; dashboard_api.c, the overview extras and the check page's
+ * results; dashboard_auth.c, the optional login). */
+#ifndef PK_DASHBOARD_INT_H
+#define PK_DASHBOARD_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dashboard.h"
+#include "result.h"
+#include "store.h"
+
+struct json_object;
+struct ProtobufCMessage;
+/* A protobuf answer as the API's JSON (dashboard.c). */
+struct json_object *dash_msg_json(const struct ProtobufCMessage *m);
+
+/* Replies, as dashboard.c makes them (j is consumed). */
+void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j);
+void dash_reply_error(struct pk_http_reply *out, unsigned int code, const char *msg);
+/* 503; the detail goes to the log only. */
+void dash_reply_store_error(struct pk_http_reply *out, const char *detail);
+
+/* The 7-day and 30-day uptimes, kept between passes of the background thread. */
+struct dash_long;
+void dash_long_free(struct dash_long *c);
+/* The overview extras as JSON (malloc'd), or NULL when the store failed (logged).
+ * Adds the time spent refreshing the 7/30-day uptimes to *slow_us. */
+char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us);
+
+/* 1 when name (after /api/) is one of dashboard_api.c's, with *out filled. */
+int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
+                   struct pk_http_reply *out);
+
+/* 1 with *u7 and *u30 (NaN: no data) when the cache knows the check. */
+int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, double *u30);
+
+/* ---- status_pages.c: the --status-pages file and 90 days per service */
+#define STATUS_PAGE_MAX_SERVICES 200
+struct status_page {
+    char name[64];   /* /status/NAME */
+    char title[128];
+    char *logo;      /* the logo file's bytes, or NULL */
+    size_t logo_len;
+    const char *logo_type;
+    int public_page; /* 1: served without login */
+    char services[STATUS_PAGE_MAX_SERVICES][PK_NAME_MAX];
+    size_t n_services;
+};
+struct status_pages {
+    struct status_page *pages;
+    size_t n;
+};
+/* NULL with err naming FILE:LINE:COL when the file is malformed. */
+struct status_pages *status_pages_load(const char *path, char *err, size_t errlen);
+void status_pages_free(struct status_pages *sp);
+const struct status_page *status_page_find(const struct status_pages *sp, const char *name);
+/* 1 when service is on page p, or (p NULL: a page not in the file) is group or under "group." / "group/". */
+int status_page_has(const struct status_page *p, const char *group, const char *service);
+/* 1 when a public page of the file lists service. */
+int status_pages_publish(const struct status_pages *sp, const char *service);
+
+#define DASH_DAYS 90
+struct dash_incident {
+    int64_t start_us, end_us, duration_us; /* end_us -1: open */
+};
+struct dash_svc_hist {
+    char service[PK_NAME_MAX];
+    double day[DASH_DAYS]; /* the worst check's good / judged results that day (UTC); NaN: none */
+    struct dash_incident *inc;
+    size_t n_inc;
+};
+struct dash_hist {
+    int64_t at_us, day0_us; /* computed at; the first day's start (day DASH_DAYS - 1 is today) */
+    int64_t first_at_us;    /* the first history's at_us */
+    double compute_ms;
+    struct dash_svc_hist *svcs;
+    size_t n;
+};
+void dash_hist_free(struct dash_hist *h);
+/* *fresh: a new history when *cur is missing or older than 5 minutes (30 s in
+ * the first 10 minutes); NULL otherwise or on failure (logged). */
+void dash_hist_refresh(struct store *st, int64_t now_us, struct dash_hist **cur, struct dash_hist **fresh);
+
+/* The page's title, logo URL and the history's days (p NULL: a page not in the file). */
+void dash_status_page_json(struct json_object *j, const struct status_page *p, const struct dash_hist *h);
+/* Adds "days" (DASH_DAYS ratios, null: no data) and "incidents" (newest first) of one service. */
+void dash_status_service_json(struct json_object *o, const struct dash_hist *h, const char *service);
+
+/* ---- badges.c: SVG badges of one check from the default view */
+struct dash_check_fig {
+    char check[PK_NAME_MAX], service[PK_NAME_MAX];
+    int state; /* -1 no result, 0 failing, 1 passing */
+    double u24, u7, u30, p95_us, budget_p95_us; /* NaN: no data */
+};
+/* /badge/CHECK/KIND.svg with KIND uptime-24h, uptime-7d, uptime-30d, status or p95: 1 with *out filled. */
+void dash_badge(const struct dash_check_fig *figs, size_t n, const char *path, struct pk_http_reply *out);
+
+/* dashboard_auth.c: the optional login (--dashboard-auth FILE). */
+struct dash_auth;
+/* NULL with err naming the file and line when it cannot be read or is malformed. */
+struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen);
+void dash_auth_free(struct dash_auth *a);
+/* 1 when the Authorization header's value names a token or user of a. */
+int dash_auth_allows(struct dash_auth *a, const char *authorization);
+
+#endif

@@ -1,0 +1,280 @@
+#!/usr/bin/python3
+"""The dashboard's pages in a real browser (headless Chromium via playwright-core,
+tests/integration/dashboard_pages.mjs) against real processes: PostgreSQL, the
+collector, two probes (regions eu and us) checking the seed emulation
+(deploy/emulation/seed_services.py), with the viewer's time zone set to
+America/New_York.
+1. Overview at 1,400 px: checks grouped by service, each with a history bar of
+   rounds and uptime figures; search and the status filter narrow it and land in
+   the URL; times show in the viewer's zone with UTC on hover; keyboard reaches
+   the check links. Clicking a check opens /check/NAME; choosing 7 d puts
+   range=7d in the URL; the page shows the plot, per-region lines and the last
+   results.
+2. A fault injected into the emulation (POST /_fault {"mode": "down"} on
+   assistants): the overview shows FAIL with a down round in the bar and an
+   open incident, the check page lists the failed results with their message,
+   the incident and failure marks on the plot, the status page shows it down.
+3. The same at 420 px: nothing wider than the screen; the dark theme follows
+   the system.
+Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
+and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
+Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
+(docs/img for the README), else the test's temp dir."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, start_collector, start_probe, wait_for,
+                        write_checks)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
+EMULATION = os.path.join(SOURCE_DIR, "deploy", "emulation", "seed_services.py")
+TMP = tempfile.mkdtemp(prefix="picket-dashboard-pages-")
+SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or TMP
+TZ = "America/New_York"
+
+
+def browse(steps, name, headers=None):
+    path = os.path.join(TMP, name + ".json")
+    with open(path, "w") as f:
+        json.dump({"timezone": TZ, "steps": steps, "headers": headers or {}}, f)
+    p = subprocess.run(["node", DRIVER, path], capture_output=True, text=True, timeout=240)
+    lines = p.stdout.strip().splitlines()
+    out = json.loads(lines[-1]) if lines else {"errors": [p.stderr[-2000:]]}
+    if p.returncode != 0:
+        raise AssertionError("browser (%s): exit %d\n%s\n%s\nscreenshot: %s.fail.png" % (
+            name, p.returncode, "\n".join(out.get("errors", [])), p.stderr[-2000:], path))
+    return out["values"]
+
+
+def api(col, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (col.http_port, path), timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def post(url, obj):
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def badge(col, check, kind):
+    with urllib.request.urlopen("http://127.0.0.1:%d/badge/%s/%s.svg" % (col.http_port, check, kind),
+                                timeout=30) as r:
+        assert r.headers["Content-Type"] == "image/svg+xml", r.headers
+        return r.read().decode()
+
+
+def overview_of(col, check):
+    code, j = api(col, "/api/overview")
+    if code != 200:
+        return None
+    return next((c for c in j["checks"] if c["check"] == check), None)
+
+
+ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
+  [...tr.children].map((td) => td.textContent)))()"""
+NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+
+
+def main():
+    ports_file = os.path.join(TMP, "ports.json")
+    emu = Proc("emulation", ["/usr/bin/python3", EMULATION, "--rag-port", "0", "--sync-port", "0",
+                             "--assistants-port", "0", "--connectors-port", "0", "--approval-port", "0",
+                             "--ports-file", ports_file], env={"SHOPIFY_WEBHOOK_SECRET": "x"}, logdir=TMP)
+    probes = []
+    col = None
+    try:
+        wait_for("emulation ports", lambda: os.path.exists(ports_file), 20)
+        with open(ports_file) as f:
+            ports = json.load(f)
+        checks = write_checks(os.path.join(TMP, "checks.yaml"), [{
+            "name": svc + "-health", "type": "http", "service": svc, "interval": "1s", "timeout": "1s",
+            "budgets": {"p50": "100ms", "p95": "200ms", "p99": "1s"}, "slo": {"target": 99, "window": "1d"},
+            "request": {"url": "http://127.0.0.1:%d/health" % ports[svc]}}
+            for svc in ("rag", "sync", "assistants", "connectors")])
+        with PrivatePostgres() as pg:
+            migrate(pg)
+            logo = os.path.join(TMP, "logo.svg")
+            with open(logo, "w") as f:
+                f.write('<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28">'
+                        '<circle cx="14" cy="14" r="12" fill="#2a9d8f"/></svg>')
+            pages = os.path.join(TMP, "status-pages.yaml")
+            with open(pages, "w") as f:
+                f.write("status_pages:\n  - name: seed\n    title: Seed services\n    logo: %s\n"
+                        "    services: [rag, sync, assistants, connectors]\n    public: true\n" % logo)
+            col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages], logdir=TMP)
+            probes = [start_probe("pages-" + r, r, [col.port], checks, logdir=TMP) for r in ("eu", "us")]
+            run(col, ports)
+    finally:
+        for p in probes:
+            p.stop()
+        if col:
+            col.stop()
+        emu.stop()
+    print("test_dashboard_pages: OK (screenshots in %s)" % SHOTS)
+
+
+def run(col, ports):
+    base = "http://127.0.0.1:%d" % col.http_port
+    # The overview's extras (bars, stale, 7/30-day uptime) come from the background snapshot.
+    wait_for("rounds in the overview's history bars",
+             lambda: all((overview_of(col, s + "-health") or {}).get("bars", "-").count("u") >= 1
+                         for s in ("rag", "assistants")), 60, interval=1)
+    code, j = api(col, "/api/check-results?check=rag-health&limit=5")
+    assert code == 200 and len(j["results"]) == 5 and j["results"][0]["outcome"] == "ok", j
+    assert {r["region"] for r in api(col, "/api/check-results?check=rag-health&limit=50")[1]["results"]} == \
+        {"eu", "us"}
+    code, j = api(col, "/api/check-results?check=rag-health&limit=0")
+    assert code == 400 and "limit" in j["error"], (code, j)
+    svg = badge(col, "rag-health", "uptime-24h")
+    assert svg.startswith("<svg") and "uptime 24h: 100.00%" in svg, svg
+    assert "status: up" in badge(col, "rag-health", "status") and "p95: " in badge(col, "rag-health", "p95")
+    assert "uptime 7d" in badge(col, "rag-health", "uptime-7d")
+    assert api(col, "/badge/nope/status.svg")[0] == 404 and api(col, "/badge/rag-health/nope.svg")[0] == 404
+    # The history is recomputed every 30 s in the collector's first 10 minutes.
+    wait_for("today in the status pages' history", lambda: all(
+        s["days"][-1] is not None for s in api(col, "/api/status?group=seed")[1]["services"]), 90, interval=1)
+    code, st = api(col, "/api/status?group=seed")
+    assert code == 200 and st["title"] == "Seed services" and st["logo"] == "/status/seed/logo", st
+    assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
+    assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
+    assert "rag-health" not in json.dumps(st)  # public: services only
+    x = overview_of(col, "rag-health")
+    assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 60_000_000, x
+
+    # 1. Overview, filters, keyboard, time zone, then a check page by clicking.
+    v = browse([
+        {"goto": base + "/?open_after=1&close_after=1&since=1h"},
+        {"wait": "document.querySelectorAll('#checks tr[data-check] .bars').length === 4 && "
+                 "document.querySelector('#checks td.e2e.OK') !== null"},
+        {"eval": ROWS_JS, "as": "rows"},
+        {"eval": "[...document.querySelectorAll('#checks tr.svc')].map((tr) => tr.textContent)", "as": "services"},
+        {"eval": "document.querySelector('#checks .bars').dataset.bars", "as": "bars"},
+        {"eval": "(() => { const t = document.querySelector('#window time'); return [t.textContent, t.title]; })()",
+         "as": "time"},
+        {"shot": os.path.join(TMP, "overview-healthy.png")},
+        {"fill": ["#f-q", "rag"]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1"},
+        {"eval": "location.search", "as": "search_url"},
+        {"fill": ["#f-q", ""]},
+        {"select": ["#f-status", "FAIL"]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 0"},
+        {"eval": "location.search", "as": "status_url"},
+        {"select": ["#f-status", ""]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"click": "#f-q"},
+        {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"},
+        {"press": "Tab"}, {"press": "Tab"},
+        {"eval": "document.activeElement.getAttribute('href')", "as": "focused"},
+        {"click": "#checks a[href='/check/rag-health']"},
+        {"wait": "location.pathname === '/check/rag-health' && document.querySelector('#plot canvas') !== null && "
+                 "document.querySelectorAll('#results tbody tr.result').length > 0"},
+        {"click": "#range a[href='?range=7d']"},
+        {"wait": "location.search === '?range=7d' && document.querySelector('#plot canvas') !== null && "
+                 "document.querySelector('#range a.cur').textContent === '7 d'"},
+        {"eval": "[...document.querySelectorAll('.u-legend .u-series')].map((e) => e.textContent)", "as": "legend"},
+        {"eval": "[...document.querySelectorAll('#results tbody tr.result')].map((tr) => tr.children[3].textContent)",
+         "as": "outcomes"},
+        {"eval": "document.querySelector('#slo tbody').textContent", "as": "slo"},
+        {"goto": base + "/check/rag-health?range=1h"},
+        {"wait": "document.querySelector('#plot canvas') !== null"},
+        {"shot": os.path.join(TMP, "check-healthy.png")},
+    ], "healthy")
+    rows = {r[0]: r for r in v["rows"]}
+    assert set(rows) == {"rag-health", "sync-health", "assistants-health", "connectors-health"}, v["rows"]
+    assert len(v["services"]) == 4 and v["services"][0].startswith("assistants"), v["services"]
+    assert all(r[1] == "OK" for r in rows.values()), v["rows"]
+    assert rows["rag-health"][3].endswith("%") and " / 200 ms" in rows["rag-health"][6], rows["rag-health"]
+    assert len(v["bars"]) == 60 and "u" in v["bars"], v["bars"]
+    local, title = v["time"]
+    assert title.endswith(" UTC") and local != title[:-4], v["time"]  # New York is never UTC
+    assert "q=rag" in v["search_url"] and "st=FAIL" in v["status_url"], (v["search_url"], v["status_url"])
+    assert v["focused"] and v["focused"].startswith("/"), v["focused"]
+    assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
+    assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
+    assert "99.00%" in v["slo"] and "24.0 h" in v["slo"], v["slo"]  # the SLO over its own window
+
+    # 2. A fault in the emulation: assistants answers 503.
+    post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "down"})
+    wait_for("a down round in assistants-health's bar",
+             lambda: "d" in (overview_of(col, "assistants-health") or {}).get("bars", ""), 90, interval=1)
+    os.environ["DASHBOARD_WAIT_MS"] = "150000"
+    v = browse([
+        {"goto": base + "/?open_after=1&close_after=1&since=1h"},
+        {"wait": "(() => { const tr = document.querySelector(\"#checks tr[data-check='assistants-health']\"); "
+                 "return tr && tr.querySelector('td.e2e.FAIL') && tr.querySelector('.bars').dataset.bars.includes('d') "
+                 "&& tr.querySelector('.open'); })()"},
+        {"eval": ROWS_JS, "as": "rows"},
+        {"eval": "document.querySelector('#incidents tr.incident.open').textContent", "as": "incident"},
+        {"shot": os.path.join(SHOTS, "overview.png")},
+        {"goto": base + "/check/assistants-health?range=1h"},
+        {"wait": "document.querySelector('#results tr.result.FAIL') !== null && "
+                 "document.querySelector('#incidents tr.incident.open') !== null && "
+                 "Number(document.querySelector('#plot').dataset.failedMarks) > 0"},
+        {"eval": "document.querySelector('#results tr.result.FAIL').textContent", "as": "failed_result"},
+        {"shot": os.path.join(SHOTS, "check.png")},
+        {"goto": base + "/service/assistants?open_after=1&close_after=1&since=1h"},
+        {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
+        {"eval": "[document.querySelector('#title').textContent, "
+                 "document.querySelectorAll('#checks tr[data-check]').length]", "as": "service_page"},
+        {"goto": base + "/quality"},
+        {"wait": "document.querySelector(\"#availability a[href='/service/assistants']\") !== null"},
+        {"eval": "[...document.querySelectorAll('#availability tbody tr')].map((tr) => "
+                 "[...tr.children].map((td) => td.textContent))", "as": "quality_availability"},
+        {"eval": "document.querySelectorAll('#perf tbody tr[data-check]').length", "as": "quality_perf"},
+        {"goto": base + "/status/seed"},
+        {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null && "
+                 "document.querySelector('#logo').complete && !document.querySelector('#logo').hidden"},
+        {"eval": "document.querySelector('#title').textContent", "as": "status_title"},
+        {"eval": "document.querySelector('#overall').textContent", "as": "overall"},
+        {"eval": "document.querySelector(\"#services tr[data-service='rag'] .bars\").dataset.bars", "as": "days"},
+        {"shot": os.path.join(SHOTS, "status.png")},
+        # 3. 420 px wide and dark.
+        {"viewport": [420, 900]}, {"dark": True},
+        {"goto": base + "/?open_after=1&close_after=1&since=1h"},
+        {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_overview"},
+        {"eval": "getComputedStyle(document.body).backgroundColor", "as": "dark_bg"},
+        {"eval": "getComputedStyle(document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\")).width",
+         "as": "bar_width"},
+        {"shot": os.path.join(SHOTS, "overview-420.png"), "full": True},
+        {"click": "#checks a[href='/check/assistants-health']"},
+        {"wait": "document.querySelector('#plot canvas') !== null && "
+                 "document.querySelector('#results tr.result.FAIL') !== null"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_check"},
+        {"shot": os.path.join(SHOTS, "check-420.png")},
+    ], "fault")
+    os.environ["DASHBOARD_WAIT_MS"] = "20000"
+    rows = {r[0]: r for r in v["rows"]}
+    assert rows["assistants-health"][1] == "FAIL" and "open since" in rows["assistants-health"][8], rows
+    assert rows["rag-health"][1] == "OK", rows
+    assert "assistants-health" in v["incident"] and "OPEN" in v["incident"], v["incident"]
+    assert "503" in v["failed_result"] and "FAIL" in v["failed_result"], v["failed_result"]
+    assert v["service_page"] == ["Service assistants", 1], v["service_page"]
+    avail = {r[0]: r for r in v["quality_availability"]}
+    assert avail["assistants"][3] == "1" and avail["rag"][3] == "0", avail  # failing now
+    assert v["quality_perf"] == 4, v["quality_perf"]
+    assert v["status_title"] == "Seed services" and "1 of 4 services down" in v["overall"], v
+    assert len(v["days"]) == 90 and v["days"].endswith("u"), v["days"]
+    assert "status: down" in badge(col, "assistants-health", "status")
+    assert v["fits_overview"] and v["fits_check"], v
+    rgb = [int(x) for x in v["dark_bg"][v["dark_bg"].index("(") + 1:-1].split(",")[:3]]
+    assert sum(rgb) < 150, v["dark_bg"]
+    assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
+    post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "ok"})
+
+
+if __name__ == "__main__":
+    main()

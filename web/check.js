@@ -1,0 +1,139 @@
+// check.js: the page of one check, /check/NAME?range=24h (1h, 24h, 7d, 30d) or
+// ?since=UNIX&until=UNIX (custom): latency p50/p95/p99 and each region's p95
+// over the range with failures marked and incidents shaded, its SLO and burn,
+// its incidents and its last results with their messages (the failed
+// assertion's message included). Reads /api/report, /api/incidents,
+// /api/latency-series and /api/check-results; every figure is the collector's.
+'use strict';
+const check = decodeURIComponent(location.pathname.replace(/^\/check\//, ''));
+const params = new URLSearchParams(location.search);
+const RANGES = ['1h', '24h', '7d', '30d'];
+const custom = params.has('since') && !params.has('range');
+const range = custom ? 'custom' : RANGES.includes(params.get('range')) ? params.get('range') : '24h';
+const win = custom ? { since: params.get('since'), until: params.get('until') || '' } : { since: range, until: '' };
+const q = (extra) => {
+  const p = new URLSearchParams({ check, since: win.since });
+  if (win.until) p.set('until', win.until);
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return p.toString();
+};
+document.title = check + ' – Picket';
+$('#title').textContent = check;
+$('#range').innerHTML = RANGES.map((r) => '<a href="?range=' + r + '" class="' + (r === range ? 'cur' : '') + '"' +
+  (r === range ? ' aria-current="page"' : '') + '>' + r.replace('h', ' h').replace('d', ' d') + '</a>').join('') +
+  '<span class="hint">' + (custom ? 'custom range' : '') + '</span>';
+const toLocalInput = (us) => { const d = new Date(us / 1000 - new Date().getTimezoneOffset() * 60000); return d.toISOString().slice(0, 16); };
+$('#custom').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const s = Math.floor(new Date($('#c-since').value).getTime() / 1000), u = Math.floor(new Date($('#c-until').value).getTime() / 1000);
+  location.search = '?since=' + s + '&until=' + u;
+});
+
+function sloRow(s) {
+  if (!s) return '<tr><td colspan="6">no slo: for this check</td></tr>';
+  const burn = (i) => {
+    const b = (s.burns || [])[i];
+    if (!b) return '–';
+    const f = (v) => (v == null ? '–' : v.toFixed(1) + '×');
+    return '<span class="' + (b.firing ? 'open' : '') + '">' + f(b.burn_long) + ' / ' + f(b.burn_short) + (b.firing ? ' firing' : '') + '</span>';
+  };
+  return '<tr><td data-label="target">' + pct(s.target) + '</td><td data-label="window">' + dur(s.window_us) + '</td><td data-label="good / bad">' +
+    s.good + ' / ' + s.bad + '</td><td data-label="budget left" class="budget">' + budget(s.budget_left) + '</td><td data-label="burn 1 h / 5 min">' +
+    burn(0) + '</td><td data-label="burn 6 h / 30 min">' + burn(1) + '</td></tr>';
+}
+
+function renderCards(c) {
+  const av = c.availability || {}, lat = c.latency || {}, b = c.baseline || {};
+  const st = c.last_started_at_us ? E2E[c.last_outcome] || 'UNKNOWN' : 'UNKNOWN';
+  const card = (k, v, cls) => '<div class="card"><span>' + k + '</span><b class="' + (cls || '') + '">' + v + '</b></div>';
+  $('#cards').innerHTML = card('status', st, 'e2e ' + st) + card('uptime', pct(av.global && av.global.uptime), 'uptime') +
+    card('p50', ms(lat.p50_us)) + card('p95', ms(lat.p95_us), lat.budget_p95_us > 0 && lat.p95_us > lat.budget_p95_us ? 'over' : '') +
+    card('p99', ms(lat.p99_us)) + card('baseline', esc(b.state || 'no_history') + (b.expected_p95_us > 0 ? ' (expected p95 ' + ms(b.expected_p95_us) + ')' : '')) +
+    card('SLO budget left', c.slo ? budget(c.slo.budget_left) : '–', 'budget');
+  $('#summary').innerHTML = esc(c.service || '(no service)') + ' · ' + esc(c.check_type) + ' · last result ' + when(c.last_started_at_us) +
+    (c.last_message ? ' · ' + esc(c.last_message) : '') + ' · <a href="/service/' + encodeURIComponent(c.service) + '">service page</a>';
+}
+
+function renderIncidents(list) {
+  $('#incidents tbody').innerHTML = list.slice().sort((a, b) => b.start_us - a.start_us).map((i) => {
+    const open = i.end_us < 0;
+    return '<tr class="incident ' + (open ? 'open' : 'closed') + '"><td data-label="state" class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') +
+      '</td><td data-label="start">' + when(i.start_us) + '</td><td data-label="end">' + (open ? '–' : when(i.end_us)) + '</td><td data-label="duration">' +
+      dur(i.duration_us) + '</td><td data-label="regions">' + esc(i.regions.join(', ')) + '</td><td data-label="down rounds" class="num">' + i.down_rounds + '</td></tr>';
+  }).join('') || '<tr><td colspan="6">no incidents in the range</td></tr>';
+}
+
+function renderResults(rs) {
+  $('#results tbody').innerHTML = rs.results.map((r) => {
+    const o = E2E[r.outcome] || r.outcome;
+    return '<tr class="result ' + o + '"><td data-label="time">' + when(r.started_at_us) + '</td><td data-label="probe">' + esc(r.probe) +
+      '</td><td data-label="region">' + esc(r.region) + '</td><td data-label="outcome" class="' + o + '">' + o + '</td><td data-label="error">' +
+      (r.error_class === 'none' ? '–' : esc(r.error_class)) + '</td><td data-label="status" class="num">' + (r.status_code || '–') +
+      '</td><td data-label="latency" class="num">' + ms(r.total_us) + '</td><td data-label="message" class="msg" title="' + esc(r.message) + '">' + esc(r.message) + '</td></tr>';
+  }).join('') || '<tr><td colspan="8">no results</td></tr>';
+}
+
+const COLORS = ['#2a9d8f', '#8e44ad', '#e76f51', '#3a86ff', '#6a994e', '#b5838d'];
+let plot = null;
+function drawPlot(s, regional, incidents, baselineUs) {
+  const series = [{}, { label: 'p50 ms', stroke: '#36a' }, { label: 'p95 ms', stroke: '#d80', width: 2 }, { label: 'p99 ms', stroke: '#c22' }];
+  const data = [s.t, s.p50_ms, s.p95_ms, s.p99_ms];
+  regional.forEach(([region, r], i) => {
+    const byT = new Map(r.t.map((t, k) => [t, r.p95_ms[k]]));
+    series.push({ label: region + ' p95', stroke: COLORS[i % COLORS.length], dash: [2, 2] });
+    data.push(s.t.map((t) => (byT.has(t) ? byT.get(t) : null)));
+  });
+  for (const [v, label] of [[s.budget_p95_us, 'p95 budget'], [s.budget_p99_us, 'p99 budget'], [baselineUs, 'baseline p95']])
+    if (v > 0) { series.push({ label, stroke: '#999', dash: [6, 4] }); data.push(s.t.map(() => v / 1000)); }
+  const failed = s.failed;
+  const hooks = { draw: [(u) => {
+    const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
+    ctx.save();
+    ctx.fillStyle = 'rgba(220,40,40,0.13)';
+    for (const i of incidents) { // incidents shaded
+      const x0 = u.valToPos(i.start_us / 1e6, 'x', true), x1 = u.valToPos((i.end_us < 0 ? s.until_us : i.end_us) / 1e6, 'x', true);
+      ctx.fillRect(Math.max(x0, u.bbox.left), top, Math.max(2, Math.min(x1, u.bbox.left + u.bbox.width) - Math.max(x0, u.bbox.left)), h);
+    }
+    ctx.fillStyle = '#d22'; // failures marked
+    for (let k = 0; k < s.t.length; k++)
+      if (failed[k] > 0) { const x = u.valToPos(s.t[k], 'x', true); ctx.fillRect(x - 1.5, top + h - 10, 3, 10); }
+    ctx.restore();
+  }] };
+  if (plot) plot.destroy();
+  const el = $('#plot');
+  const scales = { x: { time: true, range: () => [s.since_us / 1e6, s.until_us / 1e6] } };
+  const css = getComputedStyle(document.documentElement), fg = css.getPropertyValue('--fg').trim(), line = css.getPropertyValue('--line').trim();
+  const axes = [{ stroke: fg, grid: { stroke: line } }, { stroke: fg, grid: { stroke: line }, label: 'ms' }]; // readable in the dark theme too
+  plot = new uPlot({ width: Math.max(300, Math.min(1300, el.clientWidth || 900)), height: 280, series, scales, hooks, axes }, data, el);
+  el.dataset.failedMarks = failed.filter((f) => f > 0).length;
+  el.dataset.incidents = incidents.length;
+}
+
+async function load() {
+  try {
+    const sloQ = new URLSearchParams({ check });
+    if (win.until) sloQ.set('until', win.until);
+    const [rep, inc, ser, rs, slo] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
+      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 })), get('/api/slo?' + sloQ)]);
+    const c = rep.checks[0];
+    if (!c) throw new Error('check ' + check + ' has no data');
+    $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
+    if (!$('#c-since').value) { $('#c-since').value = toLocalInput(rep.since_us); $('#c-until').value = toLocalInput(rep.until_us); }
+    renderCards(c);
+    const incidents = (inc.checks[0] || { incidents: [] }).incidents;
+    renderIncidents(incidents);
+    $('#slo tbody').innerHTML = sloRow((slo.checks || [])[0]); // over the SLO's own window, not the range
+    renderResults(rs);
+    const regions = ((c.availability || {}).regions || []).map((r) => r.region).slice(0, 6);
+    const regional = regions.length > 1 ? await Promise.all(regions.map((r) => get('/api/latency-series?' + q({ region: r })).then((x) => [r, x]))) : [];
+    drawPlot(ser, regional, incidents, (c.baseline || {}).expected_p95_us);
+    $('#state').textContent = 'updated ' + new Date().toLocaleTimeString();
+    $('#state').dataset.state = 'ready';
+    if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();
+  } catch (e) {
+    $('#state').textContent = 'error: ' + e.message;
+    $('#state').dataset.state = 'error';
+  }
+}
+load();
+setInterval(load, custom ? 60000 : 10000);
