@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "log.h"
 #include "notify_payloads.h"
+#include "regression_rule.h"
 #include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
@@ -640,70 +641,51 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
 }
 
 /* Baseline regression, as picketctl report judges it (docs/ANALYTICS.md): the
- * check's hourly p95 over the 28 days before the last 24 hours is the history of
- * an hour-of-week baseline; the last 24 hourly p95s (the current hour included)
- * feed the k-consecutive detector; raised at the end = firing, since the first
- * deviant hour of the run. */
-#define BASELINE_HISTORY_US (INT64_C(28) * 24 * ROLLUP_HOUR_US)
-#define BASELINE_RECENT_US (INT64_C(24) * ROLLUP_HOUR_US)
-
+ * check's hourly p95 (or, with 'metric', the hourly median of that metric, both
+ * ways) over the 28 days before the last 24 hours is the history of an
+ * hour-of-week baseline; the last 24 hours (the current one included) feed the
+ * k-consecutive detector; raised at the end = firing, since the first deviant
+ * hour of the run. collector/regression_rule.c, shared with the back-test. */
 static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
                           size_t n_meta)
 {
     char err[512], q[600];
-    int64_t split = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US - BASELINE_RECENT_US;
+    int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
+    const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
+    struct pk_regression_opts ro;
+    regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric != NULL, &ro);
     for (size_t mi = 0; mi < n_meta; mi++) {
         const struct store_check_meta *m = &meta[mi];
         if (fnmatch(rule->checks, m->name, 0) != 0)
             continue;
-        struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
-                                        .check = m->name, .group = STORE_ROLLUP_BY_CHECK,
-                                        .bucket_us = ROLLUP_HOUR_US};
-        struct store_rollup_row *rows = NULL;
-        size_t n = 0;
-        if (store_rollup_query(t->s, &f, &rows, &n, err, sizeof err) < 0) {
-            PK_WARN("alerts", "reading rollups failed", "rule=%s check=%s error=%s", rule->name,
+        struct regression_series sr;
+        struct pk_regression reg;
+        if (regression_series_read(t->s, m->name, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US,
+                                   end, &sr, err, sizeof err) < 0 ||
+            regression_rule_at(&sr, end, &ro, &reg, err, sizeof err) < 0) {
+            PK_WARN("alerts", "baseline rule failed", "rule=%s check=%s error=%s", rule->name,
                     pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+            regression_series_free(&sr);
             continue;
         }
-        int64_t *ts = calloc(n ? n : 1, sizeof *ts);
-        double *y = calloc(n ? n : 1, sizeof *y);
-        unsigned char *excluded = calloc(n ? n : 1, 1);
-        size_t n_hist = 0;
-        for (size_t i = 0; ts && y && excluded && i < n; i++) {
-            ts[i] = rows[i].bucket_start_us;
-            y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-            /* inside an incident as far as the hour's counts tell; stored incidents and
-             * maintenance windows, when the collector keeps them, mark hours here too */
-            excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
-            if (ts[i] < split)
-                n_hist++;
-        }
-        struct pk_regression_opts ro;
-        pk_regression_opts_default(&ro);
-        ro.det.threshold = rule->baseline_threshold;
-        ro.det.k_raise = ro.det.k_clear = rule->baseline_k;
-        struct pk_regression reg;
-        if (ts && y && excluded &&
-            pk_regression_judge(&ro, ts, y, excluded, n_hist, n, &reg, NULL, NULL, err, sizeof err) == 0 &&
-            (reg.state == PK_REG_NORMAL || reg.state == PK_REG_RAISED)) {
-            int raised = reg.state == PK_REG_RAISED;
-            char summary[512];
-            if (raised)
-                snprintf(summary, sizeof summary,
-                         "check %s regressed: hourly p95 %.1f ms against a baseline of %.1f ms (robust z %.1f) for %d "
-                         "hours or more", m->name, reg.last_value / 1000, reg.expected / 1000, reg.last_score,
-                         rule->baseline_k);
-            else
-                snprintf(summary, sizeof summary, "check %s back to its baseline (hourly p95 %.1f ms, expected %.1f ms)",
-                         m->name, reg.last_value / 1000, reg.expected / 1000);
-            struct labels l = {m->name, m->service, "", ""};
-            apply(t, rule, m->name, raised, raised ? reg.since_us : t->now, &l, summary, NAN);
-        }
-        free(excluded);
-        free(ts);
-        free(y);
-        free(rows);
+        regression_series_free(&sr);
+        if (reg.state != PK_REG_NORMAL && reg.state != PK_REG_RAISED)
+            continue; /* learning: no verdict, the state stays */
+        int raised = reg.state == PK_REG_RAISED;
+        char summary[512], what[160];
+        if (metric)
+            snprintf(what, sizeof what, "hourly median of %s %.2f", metric, reg.last_value);
+        else
+            snprintf(what, sizeof what, "hourly p95 %.1f ms", reg.last_value / 1000);
+        if (raised)
+            snprintf(summary, sizeof summary, "check %s regressed: %s against a baseline of %.*f%s (robust z %.1f) "
+                     "for %d hours or more", m->name, what, metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000,
+                     metric ? "" : " ms", reg.last_score, ro.det.k_raise);
+        else
+            snprintf(summary, sizeof summary, "check %s back to its baseline (%s, expected %.*f%s)", m->name, what,
+                     metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000, metric ? "" : " ms");
+        struct labels l = {m->name, m->service, "", ""};
+        apply(t, rule, m->name, raised, raised ? reg.since_us : t->now, &l, summary, NAN);
     }
 }
 

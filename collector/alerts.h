@@ -81,9 +81,12 @@ struct alert_rule {
      * given without 'checks', the rule judges group SLOs only. */
     char slos[ALERT_NAME_MAX];
     int checks_given;
-    /* baseline: threshold in robust z, consecutive hours */
+    /* baseline: threshold in robust z, consecutive hours; the metric judged ("":
+     * the hourly p95 latency, upward; a name: the hourly median of that numeric
+     * metric the checks extract, both ways) */
     double baseline_threshold;
     int baseline_k;
+    char baseline_metric[64];
 };
 
 struct alert_config {

@@ -9,7 +9,8 @@ of history and a daily peak (latency doubled 09:00-17:00 UTC) is "learning":
 no verdict, where an all-hours median would call every peak a regression.
 
 Back-testing over the last two days: `picketctl regressions` lists exactly one
-alarm, the stepped check's, fired at the end of the step's third hour (k = 3;
+alarm, the stepped check's (and with --metric sources one, the steady check's
+drop of cited sources), fired at the end of the step's third hour (k = 3;
 the fifth with --consecutive 5), since the step's first hour, as the live report
 says; `picketctl slo --backtest` lists the burn-rate alarms of a fourth check
 whose every result fails for one hour, at the minutes worked out below."""
@@ -126,6 +127,26 @@ def backtest(col):
     bad = picketctl(col.port, "regressions", "--since", rfc3339(END - 40 * 24 * HOUR), "--until", rfc3339(END),
                     cert_cn="read:test")
     assert bad.returncode == 2 and "31 days" in bad.stderr, (bad.returncode, bad.stderr)
+    # The rule on a metric (--metric, as an alert rule with 'metric:' runs it): steady's
+    # sources drop from 4 to 1 at the step, judged both ways: one alarm, at the end of
+    # the step's third hour; answer_len, steady, none; a metric nobody extracts, none.
+    got = ctl_json(col, "regressions", *window, "--metric", "sources")
+    assert got["metric"] == "sources", got
+    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["value"], a["expected"])
+              for a in got["alarms"]]
+    assert alarms == [("steady", STEP_AT + 3 * HOUR, STEP_AT, None, 1, 4)], (alarms, STEP_AT)
+    assert got["alarms"][0]["score"] < -3 and got["alarms"][0]["p95_us"] is None, got
+    assert ctl_json(col, "regressions", *window, "--metric", "answer_len")["alarms"] == []
+    assert ctl_json(col, "regressions", *window, "--metric", "nope")["alarms"] == []
+    assert ctl_json(col, "regressions", *window)["metric"] is None
+    table = picketctl(col.port, "regressions", *window, "--metric", "sources", cert_cn="read:test").stdout
+    assert "hourly median of sources" in table, table
+    rows = [l for l in table.splitlines() if l.startswith("steady ")]
+    assert len(rows) == 1 and rfc3339(STEP_AT + 3 * HOUR) in rows[0] and " 1.00 " in rows[0], table
+    csv = picketctl(col.port, "regressions", *window, "--metric", "sources", "--csv", cert_cn="read:test").stdout
+    assert csv.splitlines()[0].endswith(",score,value,expected"), csv
+    bad = picketctl(col.port, "availability", "--metric", "sources", cert_cn="read:test")
+    assert bad.returncode == 2 and "regressions" in bad.stderr, (bad.returncode, bad.stderr)
 
     # SLO burn rates of flaky (99 %: budget 1 %), one result every 10 minutes, the hour
     # from FAIL_AT all failed. 1h/5m at 14.4: the first failure alone burns 1/6 = 16.7x

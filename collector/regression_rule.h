@@ -1,0 +1,52 @@
+/* regression_rule.h: the baseline regression rule as the alert thread, the
+ * back-test (picketctl regressions) and its tests run it, on one check's hourly
+ * series: the hourly p95 of its results, or the hourly median of one numeric
+ * metric the check extracts (answer length, number of sources...). Definitions:
+ * docs/ANALYTICS.md, "Baselines and regressions" and "Back-testing". */
+#ifndef PK_REGRESSION_RULE_H
+#define PK_REGRESSION_RULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analytics.h"
+#include "store.h"
+
+/* The history the rule learns from and the hours it judges, ending at the end of
+ * the hour being judged. */
+#define REGRESSION_HISTORY_US (INT64_C(28) * 24 * 3600 * 1000000)
+#define REGRESSION_RECENT_US (INT64_C(24) * 3600 * 1000000)
+#define REGRESSION_HOUR_US (INT64_C(3600) * 1000000)
+
+/* One check's hourly series over [from, from + n hours): y NAN where the hour has
+ * no value; excluded[i] set where the hour is left out of learning (its failed
+ * share marks it as inside an incident). All arrays malloc'd. */
+struct regression_series {
+    int64_t from;
+    size_t n;
+    int64_t *t;
+    double *y;
+    unsigned char *excluded;
+};
+
+/* Reads check's series over [from, to) (both whole hours): the hourly p95 of its
+ * results when metric is NULL or "", else the hourly median of that metric over
+ * its successful results; region NULL: every region. 0, or -1 with err (out is
+ * then empty and may be freed). */
+int regression_series_read(struct store *s, const char *check, const char *region, const char *metric, int64_t from,
+                           int64_t to, struct regression_series *out, char *err, size_t errlen);
+void regression_series_free(struct regression_series *s);
+
+/* The rule's options: threshold in robust z, k consecutive hours to raise and to
+ * clear (<= 0: the defaults), deviant upward for latency and both ways for a
+ * metric (a drop in answer quality is a regression as a rise in latency is). */
+void regression_rule_opts(double threshold, int k, int metric, struct pk_regression_opts *o);
+
+/* The rule evaluated at the end of the hour ending at `end` (a whole hour, inside
+ * the series): the 28 days before end - 24 h learn, the 24 hours to end are
+ * judged (pk_regression_judge). Hours of the series outside its span count as
+ * missing. 0 with *out, or -1 with err. */
+int regression_rule_at(const struct regression_series *s, int64_t end, const struct pk_regression_opts *o,
+                       struct pk_regression *out, char *err, size_t errlen);
+
+#endif
