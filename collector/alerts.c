@@ -644,43 +644,72 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
  * check's hourly p95 (or, with 'metric', the hourly median of that metric, both
  * ways) over the 28 days before the last 24 hours is the history of an
  * hour-of-week baseline; the last 24 hours (the current one included) feed the
- * k-consecutive detector; raised at the end = firing, since the first deviant
- * hour of the run. collector/regression_rule.c, shared with the back-test. */
-static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
-                          size_t n_meta)
+ * k-consecutive detector. On latency the fast half judges the 5-minute medians
+ * too (unless 'fast: false'); the rule is raised while either half is, since the
+ * first deviant window of the run. collector/regression_rule.c, shared with the
+ * back-test. 0 with *reg and *fast_raised, 1 when learning, -1 on error. */
+static int judge_baseline(struct tick *t, const struct alert_rule *rule, const char *check, struct pk_regression *reg,
+                          int *fast_raised, char *err, size_t errlen)
 {
-    char err[512], q[600];
     int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
     const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     struct pk_regression_opts ro;
     regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric != NULL, &ro);
+    struct regression_series sr;
+    *fast_raised = 0;
+    int rc = regression_series_read(t->s, check, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US, end,
+                                    &sr, err, errlen) < 0 || regression_rule_at(&sr, end, &ro, reg, err, errlen) < 0
+                 ? -1 : 0;
+    regression_series_free(&sr);
+    int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
+    if (rc < 0 || metric || rule->baseline_no_fast)
+        return rc < 0 ? -1 : !verdict;
+    int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+    struct pk_regression fr;
+    regression_fast_opts(&ro);
+    if (regression_fast_series_read(t->s, check, NULL, regression_fast_split(fend) - REGRESSION_HISTORY_US, fend, &sr,
+                                    err, errlen) < 0)
+        return -1;
+    rc = regression_fast_at(&sr, fend, &ro, &fr, NULL, NULL, err, errlen);
+    regression_series_free(&sr);
+    if (rc < 0)
+        return -1;
+    if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
+        *fast_raised = 1;
+        *reg = fr;
+    } else if (!verdict && fr.state == PK_REG_NORMAL) {
+        *reg = fr;
+    }
+    return reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED ? 0 : 1;
+}
+
+static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                          size_t n_meta)
+{
+    char err[512], q[600];
+    const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     for (size_t mi = 0; mi < n_meta; mi++) {
         const struct store_check_meta *m = &meta[mi];
         if (fnmatch(rule->checks, m->name, 0) != 0)
             continue;
-        struct regression_series sr;
         struct pk_regression reg;
-        if (regression_series_read(t->s, m->name, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US,
-                                   end, &sr, err, sizeof err) < 0 ||
-            regression_rule_at(&sr, end, &ro, &reg, err, sizeof err) < 0) {
+        int fast = 0, rc = judge_baseline(t, rule, m->name, &reg, &fast, err, sizeof err);
+        if (rc < 0)
             PK_WARN("alerts", "baseline rule failed", "rule=%s check=%s error=%s", rule->name,
                     pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
-            regression_series_free(&sr);
-            continue;
-        }
-        regression_series_free(&sr);
-        if (reg.state != PK_REG_NORMAL && reg.state != PK_REG_RAISED)
+        if (rc != 0)
             continue; /* learning: no verdict, the state stays */
         int raised = reg.state == PK_REG_RAISED;
         char summary[512], what[160];
         if (metric)
             snprintf(what, sizeof what, "hourly median of %s %.2f", metric, reg.last_value);
         else
-            snprintf(what, sizeof what, "hourly p95 %.1f ms", reg.last_value / 1000);
+            snprintf(what, sizeof what, "%s %.1f ms", fast ? "5-minute median" : "hourly p95", reg.last_value / 1000);
         if (raised)
             snprintf(summary, sizeof summary, "check %s regressed: %s against a baseline of %.*f%s (robust z %.1f) "
-                     "for %d hours or more", m->name, what, metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000,
-                     metric ? "" : " ms", reg.last_score, ro.det.k_raise);
+                     "for %d %s or more", m->name, what, metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000,
+                     metric ? "" : " ms", reg.last_score, fast ? PK_REGRESSION_FAST_K * 5 : rule->baseline_k,
+                     fast ? "minutes" : "hours");
         else
             snprintf(summary, sizeof summary, "check %s back to its baseline (%s, expected %.*f%s)", m->name, what,
                      metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000, metric ? "" : " ms");

@@ -87,6 +87,8 @@ struct alert_rule {
     double baseline_threshold;
     int baseline_k;
     char baseline_metric[64];
+    /* baseline on latency: 'fast: false' turns off the 5-minute half of the rule */
+    int baseline_no_fast;
 };
 
 struct alert_config {

@@ -30,7 +30,7 @@
 /* A growing list of alarms, copied into the arena at the end. */
 struct alarm {
     const struct store_check_meta *m;
-    int rule; /* index of the SLO rule; 0 for regressions */
+    int rule; /* index of the SLO rule; for regressions 1 when the fast half raised it */
     int64_t fired, since, cleared;
     double a, b, c; /* regressions: score, p95, expected; SLO: burn long, burn short */
 };
@@ -61,47 +61,31 @@ static char *astrdup(const struct rpc_query_scope *sc, const char *s)
 
 /* ------------------------------------------------------------ regressions */
 
-/* One check: at the end of every hour E in (since, until], the rule as the alert
- * thread runs it then (regression_rule_at: history the 28 days before E - 24 h,
- * judged the 24 hours to E). Returns 1 when the check was still learning at the
- * last step. */
+/* One check: every alarm of the rule over (since, until] (regression_replay, the
+ * functions the alert thread calls). Returns 1 when the check was still learning
+ * at the last step. */
 static int regressions_of(const struct rpc_query_scope *s, const struct store_check_meta *m, const char *metric,
-                          const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
+                          int fast, const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
 {
-    int64_t first = rollup_floor(s->since_us, HOUR_US) + HOUR_US, last = rollup_floor(s->until_us, HOUR_US);
-    if (last < first)
-        return 0;
-    struct regression_series h;
-    if (regression_series_read(s->store, m->name, s->region, metric, first - RECENT_US - HISTORY_US, last, &h, err,
-                               errlen) < 0)
+    struct regression_alarms got = {0};
+    int learning = 0;
+    if (regression_replay(s->store, m->name, s->region, metric, fast, ro, s->since_us, s->until_us, &got, &learning,
+                          err, errlen) < 0) {
+        free(got.v);
         return -1;
-    int raised = 0, learning = 0, rc = 0;
-    size_t open_index = 0;
-    for (int64_t e = first; e <= last; e += HOUR_US) {
-        struct pk_regression r;
-        if (regression_rule_at(&h, e, ro, &r, err, errlen) < 0) {
-            rc = -1;
-            break;
-        }
-        learning = r.state == PK_REG_LEARNING || r.state == PK_REG_NO_HISTORY;
-        if (learning)
-            continue; /* the alert thread applies nothing: the state stays */
-        if (r.state == PK_REG_RAISED && !raised) {
-            struct alarm *a = alarm_add(out);
-            if (!a) {
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
-            *a = (struct alarm){m, 0, e, r.since_us, 0, r.last_score, r.last_value, r.expected};
-            open_index = out->n - 1;
-        } else if (r.state == PK_REG_NORMAL && raised) {
-            out->v[open_index].cleared = e;
-        }
-        raised = r.state == PK_REG_RAISED;
     }
-    regression_series_free(&h);
-    return rc < 0 ? -1 : learning;
+    for (size_t i = 0; i < got.n; i++) {
+        struct alarm *a = alarm_add(out);
+        if (!a) {
+            free(got.v);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        const struct regression_alarm *g = &got.v[i];
+        *a = (struct alarm){m, g->fast, g->fired, g->since, g->cleared, g->score, g->value, g->expected};
+    }
+    free(got.v);
+    return learning;
 }
 
 static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__RegressionsRequest *req,
@@ -123,7 +107,7 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     struct alarms l = {0};
     int learning = 0, rc = -1;
     for (size_t i = 0; i < s->n_checks; i++) {
-        int got = regressions_of(s, s->checks[i], metric, &ro, &l, err, errlen);
+        int got = regressions_of(s, s->checks[i], metric, !req->no_fast, &ro, &l, err, errlen);
         if (got < 0)
             goto out;
         learning += got;
@@ -141,6 +125,7 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     r->threshold = ro.det.threshold;
     r->consecutive = ro.det.k_raise;
     r->checks_learning = learning;
+    r->fast = !metric && !req->no_fast;
     r->metric = metric ? astrdup(s, metric) : (char *)"";
     if (!r->metric) {
         snprintf(err, errlen, "out of memory");
@@ -159,8 +144,9 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
         items[i].score = a->a;
         items[i].value = a->b;
         items[i].expected = a->c;
-        items[i].p95_us = metric ? 0 : a->b;
-        items[i].expected_p95_us = metric ? 0 : a->c;
+        items[i].window_us = a->rule ? PK_REGRESSION_FAST_WIDTH_US : REGRESSION_HOUR_US;
+        items[i].p95_us = metric || a->rule ? 0 : a->b;
+        items[i].expected_p95_us = metric || a->rule ? 0 : a->c;
         ptrs[i] = &items[i];
     }
     r->alarms = ptrs;

@@ -305,7 +305,7 @@ int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us,
         out->last_value = y[i];
         out->expected = b->slot[pk_baseline_slot_of(t_us[i], o->base.tz_offset_s)].median;
         if (ev != PK_DET_NONE && on_event)
-            on_event(user, ev, t_us[i], z, y[i], out->expected);
+            on_event(user, ev, t_us[i], d.raised ? d.since_us : -1, z, y[i], out->expected);
     }
     if (d.raised)
         out->state = PK_REG_RAISED;

@@ -268,7 +268,7 @@ rules:
     with open(slos, "w") as f:
         f.write("slos:\n  - name: s-journey\n    target: 99.9\n    checks: [s-*]\n"
                 "  - name: s-quiet\n    target: 99\n    checks: [s-2]\n")
-    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2", "q-1", "q-2"]
+    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2", "h-3", "q-1", "q-2"]
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
@@ -429,6 +429,18 @@ rules:
             time.sleep(1.5)
             assert count(hook, "h-2", "firing") == 0, [a for _, a in hook.alerts() if a["labels"].get("check") == "h-2"]
             print("baseline: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "h-1"][0]["summary"])
+            # 8a. the fast half: h-3 has a result every 5 minutes for 8 days at 10 ms and
+            # the last 9 whole 5-minute windows at 100 ms: 45 minutes, too short for the
+            # hourly half (3 hours), long enough for the fast one (8 windows)
+            fend = int(time.time()) // 300 * 300
+            pts = [(fend - j * 300 + 30, 100_000 if j <= 9 else 10_000 + 37 * (j % 7)) for j in range(8 * 288, 0, -1)]
+            for i in range(0, len(pts), 500):
+                probe.send_history("h-3", pts[i:i + 500])
+            wait_for("fast baseline regression", lambda: count(hook, "h-3", "firing") == 1, 15)
+            h3 = [a for _, a in hook.alerts() if a["labels"].get("check") == "h-3"][0]
+            assert "regressed: 5-minute median 100.0 ms against a baseline of" in h3["summary"], h3
+            assert "for 40 minutes or more" in h3["summary"], h3
+            print("fast baseline: %s" % h3["summary"])
             # 8b. the same rule on a metric the check extracts: q-1's answers cite 1 source
             # instead of 4 for the last 3 hours (a drop; latency unchanged), q-2's do not
             for c in ("q-1", "q-2"):
