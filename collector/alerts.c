@@ -41,6 +41,7 @@ struct alerts {
     int stopping;
     int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
     struct group_sent sent[GROUP_MEMORY];       /* alert thread only */
+    struct regression_cache fast_cache;         /* alert thread only: the fast half's history */
     size_t sent_next;
 };
 
@@ -667,12 +668,8 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
     struct pk_regression fr;
     regression_fast_opts(&ro);
-    if (regression_fast_series_read(t->s, check, NULL, regression_fast_split(fend) - REGRESSION_HISTORY_US, fend, &sr,
-                                    err, errlen) < 0)
-        return -1;
-    rc = regression_fast_at(&sr, fend, &ro, &fr, NULL, NULL, err, errlen);
-    regression_series_free(&sr);
-    if (rc < 0)
+    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, fend, &ro, &fr, err,
+                               errlen) < 0)
         return -1;
     if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
         *fast_raised = 1;
@@ -1036,6 +1033,7 @@ void alerts_stop(struct alerts *a)
     pthread_join(a->thread, NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
+    regression_cache_free(&a->fast_cache);
     free(a->conninfo);
     free(a);
 }

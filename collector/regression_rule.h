@@ -69,6 +69,21 @@ int regression_fast_at(const struct regression_series *s, int64_t end, const str
                        struct pk_regression *out, pk_regression_event_fn on_event, void *user, char *err,
                        size_t errlen);
 
+/* The alert thread's memory of the fast half's history: every evaluation within
+ * one hour learns from the same 28 days, so the model is learned once an hour per
+ * rule and check (pk_regression_learn), and each evaluation reads only the windows
+ * it judges (pk_regression_judge_model): the answer of regression_fast_at. */
+struct regression_cache_entry;
+struct regression_cache {
+    struct regression_cache_entry *v;
+    size_t n, cap;
+};
+/* regression_fast_at at fend for (rule, check), through the cache (o: the fast
+ * half's options, the same at every call). */
+int regression_fast_cached(struct regression_cache *c, struct store *s, int rule, const char *check, int64_t fend,
+                           const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen);
+void regression_cache_free(struct regression_cache *c);
+
 /* Back-testing (picketctl regressions): every alarm the rule would have raised
  * for one check over (since, until]: the hourly half at the end of every hour,
  * the fast half (when fast) at the end of every 5 minutes, each by the functions

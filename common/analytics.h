@@ -344,6 +344,20 @@ void pk_regression_opts_default(struct pk_regression_opts *o);
 int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
                         pk_regression_event_fn on_event, void *user, char *err, size_t errlen);
+/* pk_regression_judge in two steps, for callers that judge many times against one
+ * history (the alert thread's fast half): the learned model (the baseline of the
+ * history without excluded windows and raised runs), then the judged windows. */
+struct pk_regression_model {
+    struct pk_baseline b;
+    int has_history;        /* 0: no history value, no verdict (NO_HISTORY) */
+    size_t excluded_points;
+};
+int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
+                        size_t errlen);
+void pk_regression_judge_model(const struct pk_regression_opts *o, const struct pk_regression_model *m,
+                               const int64_t *t_us, const double *y, size_t n, struct pk_regression *out,
+                               pk_regression_event_fn on_event, void *user);
 /* A window whose failed share (failed / all results) is above this is left out of
  * learning: it is inside an incident, as far as a window's counts can tell. */
 #define PK_BASELINE_EXCLUDE_FAILED_RATIO 0.05

@@ -144,6 +144,20 @@ static void test_fast_half(void **state)
     assert_int_equal(ev.n, 1);
     assert_true(ev.t[0] == step_at + 7 * FIVE);
     assert_true(ev.since[0] == step_at);
+    /* learning once and judging against the model (the alert thread's cache)
+     * answers exactly as the one call */
+    struct pk_regression_model *model = malloc(sizeof *model);
+    assert_non_null(model);
+    int64_t split = regression_fast_split(step_at + 8 * FIVE);
+    size_t off = (size_t)((split - REGRESSION_HISTORY_US - MONDAY) / FIVE), nh = (size_t)(REGRESSION_HISTORY_US / FIVE);
+    assert_int_equal(pk_regression_learn(&o, s.t + off, s.y + off, s.excluded + off, nh, model, err, sizeof err), 0);
+    struct pk_regression r2;
+    size_t nj = (size_t)((step_at + 8 * FIVE - split) / FIVE);
+    pk_regression_judge_model(&o, model, s.t + off + nh, s.y + off + nh, nj, &r2, NULL, NULL);
+    assert_int_equal(r2.state, r.state);
+    assert_true(r2.since_us == r.since_us && r2.last_score == r.last_score && r2.history_points == r.history_points);
+    assert_int_equal(r2.windows, r.windows);
+    free(model);
     /* a 35-minute burst (7 windows) does not */
     for (long i = step; i < (long)n; i++)
         s.y[i] = i < step + 7 ? s.y[i] : s.y[i] / 3;
