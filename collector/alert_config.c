@@ -299,7 +299,8 @@ static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct al
         if (!strcmp(cfg->rules[i].name, r->name))
             return yaml_doc_fail(L, m, "rule '%s' is defined twice", r->name);
     if (!n->has_window)
-        r->window_ms = r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
+        r->window_ms = r->type == ALERT_BASELINE && r->baseline_metric[0] ? 300000 /* reads raw results */
+                       : r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
                        : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
     int probe_rule = r->type == ALERT_SILENT_PROBE || r->type == ALERT_SPOOL_DROPS;
     if (r->n_group_by == 0) {

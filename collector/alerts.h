@@ -72,7 +72,7 @@ struct alert_rule {
     /* incident */
     int open_after, close_after, quorum;
     /* latency_budget, slo_burn, spool_drops: the window judged; silent_probe: after;
-     * baseline_regression: how often it is evaluated (default 1 min) */
+     * baseline_regression: how often it is evaluated (default 1 min, 5 min with a metric) */
     int64_t window_ms;
     /* slo_burn: multiwindow (long, short, factor), default the SRE workbook's page pair */
     int64_t slo_long_ms, slo_short_ms;

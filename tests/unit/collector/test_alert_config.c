@@ -92,7 +92,8 @@ static void test_baseline_metric(void **state)
     assert_string_equal(cfg.rules[1].baseline_metric, "sources");
     assert_true(cfg.rules[1].baseline_threshold == 4.0);
     assert_int_equal(cfg.rules[1].baseline_k, 3);
-    assert_int_equal(cfg.rules[1].window_ms, 60000);
+    assert_int_equal(cfg.rules[0].window_ms, 60000);
+    assert_int_equal(cfg.rules[1].window_ms, 300000); /* a metric rule reads raw results: every 5 minutes */
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n    metric: sources\n",
                  "a.yml:8:13: rule 'x': 'metric' (a metric name the checks extract) is a key of baseline_regression");
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: ''\n",
