@@ -658,6 +658,7 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric != NULL, &ro);
     struct regression_series sr;
     *fast_raised = 0;
+    reg->state = PK_REG_NO_HISTORY;
     int rc = regression_series_read(t->s, check, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US, end,
                                     &sr, err, errlen) < 0 || regression_rule_at(&sr, end, &ro, reg, err, errlen) < 0
                  ? -1 : 0;
