@@ -199,9 +199,11 @@ struct raises {
     int64_t week_start_us;
 };
 
-static void on_event(void *user, int event, int64_t t_us, double score, double value, double expected)
+static void on_event(void *user, int event, int64_t t_us, int64_t since_us, double score, double value,
+                     double expected)
 {
     struct raises *r = user;
+    (void)since_us;
     (void)score;
     (void)value;
     (void)expected;

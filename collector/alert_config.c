@@ -85,7 +85,7 @@ static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "r
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
                                         "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",
-                                        "short_window", "burn_factor", "threshold", "consecutive", "slos", NULL};
+                                        "short_window", "burn_factor", "threshold", "consecutive", "slos", "metric", "fast", NULL};
 static const char *const RULE_TYPES[] = {"incident", "latency_budget", "baseline_regression", "slo_burn",
                                          "spool_drops", "silent_probe", NULL};
 static const char *const LABELS[] = {"alertname", "check", "service", "probe", "region", "severity", "slo", NULL};
@@ -201,7 +201,7 @@ static int parse_rule_list(struct yaml_doc *L, const char *k, const yaml_node_t 
 
 /* The nodes of a rule that its final checks point errors at. */
 struct rule_nodes {
-    const yaml_node_t *type, *slos;
+    const yaml_node_t *type, *slos, *metric, *fast;
     int has_window;
 };
 
@@ -273,6 +273,17 @@ static int parse_rule_key(struct yaml_doc *L, const char *k, const yaml_node_t *
         n->slos = v;
         return get_str(L, v, k, r->slos, sizeof r->slos);
     }
+    if (!strcmp(k, "fast")) {
+        if (!yaml_doc_is_scalar(v) || (strcmp(yaml_doc_txt(v), "true") && strcmp(yaml_doc_txt(v), "false")))
+            return yaml_doc_fail(L, v, "'fast' must be true or false");
+        n->fast = v;
+        r->baseline_no_fast = !strcmp(yaml_doc_txt(v), "false");
+        return 0;
+    }
+    if (!strcmp(k, "metric")) {
+        n->metric = v;
+        return get_str(L, v, k, r->baseline_metric, sizeof r->baseline_metric);
+    }
     if (!strcmp(k, "receivers") || !strcmp(k, "group_by"))
         return parse_rule_list(L, k, v, cfg, r);
     return parse_rule_number(L, k, v, r, n) < 0 ? -1 : 0;
@@ -288,7 +299,8 @@ static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct al
         if (!strcmp(cfg->rules[i].name, r->name))
             return yaml_doc_fail(L, m, "rule '%s' is defined twice", r->name);
     if (!n->has_window)
-        r->window_ms = r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
+        r->window_ms = r->type == ALERT_BASELINE && r->baseline_metric[0] ? 300000 /* reads raw results */
+                       : r->type == ALERT_SILENT_PROBE || r->type == ALERT_BASELINE ? 60000
                        : r->type == ALERT_SPOOL_DROPS ? 600000 : 300000;
     int probe_rule = r->type == ALERT_SILENT_PROBE || r->type == ALERT_SPOOL_DROPS;
     if (r->n_group_by == 0) {
@@ -299,6 +311,12 @@ static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct al
     }
     if (n->slos && r->type != ALERT_SLO_BURN)
         return yaml_doc_fail(L, n->slos, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
+    if (n->fast && (r->type != ALERT_BASELINE || r->baseline_metric[0]))
+        return yaml_doc_fail(L, n->fast, "rule '%s': 'fast' is a key of baseline_regression rules on latency (no "
+                             "'metric')", r->name);
+    if (n->metric && (r->type != ALERT_BASELINE || !r->baseline_metric[0]))
+        return yaml_doc_fail(L, n->metric, "rule '%s': 'metric' (a metric name the checks extract) is a key of "
+                             "baseline_regression rules only", r->name);
     if (r->slo_short_ms >= r->slo_long_ms)
         return yaml_doc_fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
     return 0;

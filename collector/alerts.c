@@ -20,6 +20,7 @@
 #include "log.h"
 #include "maint_apply.h"
 #include "notify_payloads.h"
+#include "regression_rule.h"
 #include "result.h"
 #include "rollup.h"
 #include "slo_config.h"
@@ -43,6 +44,7 @@ struct alerts {
     int stopping;
     int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
     struct group_sent sent[GROUP_MEMORY];       /* alert thread only */
+    struct regression_cache fast_cache;         /* alert thread only: the fast half's history */
     size_t sent_next;
 };
 
@@ -656,70 +658,77 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
 }
 
 /* Baseline regression, as picketctl report judges it (docs/ANALYTICS.md): the
- * check's hourly p95 over the 28 days before the last 24 hours is the history of
- * an hour-of-week baseline; the last 24 hourly p95s (the current hour included)
- * feed the k-consecutive detector; raised at the end = firing, since the first
- * deviant hour of the run. */
-#define BASELINE_HISTORY_US (INT64_C(28) * 24 * ROLLUP_HOUR_US)
-#define BASELINE_RECENT_US (INT64_C(24) * ROLLUP_HOUR_US)
+ * check's hourly p95 (or, with 'metric', the hourly median of that metric, both
+ * ways) over the 28 days before the last 24 hours is the history of an
+ * hour-of-week baseline; the last 24 hours (the current one included) feed the
+ * k-consecutive detector. On latency the fast half judges the 5-minute medians
+ * too (unless 'fast: false'); the rule is raised while either half is, since the
+ * first deviant window of the run. collector/regression_rule.c, shared with the
+ * back-test. 0 with *reg and *fast_raised, 1 when learning, -1 on error. */
+static int judge_baseline(struct tick *t, const struct alert_rule *rule, const char *check, struct pk_regression *reg,
+                          int *fast_raised, char *err, size_t errlen)
+{
+    int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
+    const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
+    struct pk_regression_opts ro;
+    regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric != NULL, &ro);
+    struct regression_series sr;
+    *fast_raised = 0;
+    reg->state = PK_REG_NO_HISTORY;
+    int rc = regression_series_read(t->s, check, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US, end,
+                                    &sr, err, errlen) < 0 || regression_rule_at(&sr, end, &ro, reg, err, errlen) < 0
+                 ? -1 : 0;
+    regression_series_free(&sr);
+    int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
+    if (rc < 0 || metric || rule->baseline_no_fast)
+        return rc < 0 ? -1 : !verdict;
+    int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+    struct pk_regression fr;
+    regression_fast_opts(&ro);
+    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, fend, &ro, &fr, err,
+                               errlen) < 0)
+        return -1;
+    if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
+        *fast_raised = 1;
+        *reg = fr;
+    } else if (!verdict && fr.state == PK_REG_NORMAL) {
+        *reg = fr;
+    }
+    return reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED ? 0 : 1;
+}
 
 static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
                           size_t n_meta)
 {
     char err[512], q[600];
-    int64_t split = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US - BASELINE_RECENT_US;
+    const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     for (size_t mi = 0; mi < n_meta; mi++) {
         const struct store_check_meta *m = &meta[mi];
         if (fnmatch(rule->checks, m->name, 0) != 0)
             continue;
-        struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
-                                        .check = m->name, .group = STORE_ROLLUP_BY_CHECK,
-                                        .bucket_us = ROLLUP_HOUR_US};
-        struct store_rollup_row *rows = NULL;
-        size_t n = 0;
-        if (store_rollup_query(t->s, &f, &rows, &n, err, sizeof err) < 0) {
-            PK_WARN("alerts", "reading rollups failed", "rule=%s check=%s error=%s", rule->name,
-                    pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
-            continue;
-        }
-        int64_t *ts = calloc(n ? n : 1, sizeof *ts);
-        double *y = calloc(n ? n : 1, sizeof *y);
-        unsigned char *excluded = calloc(n ? n : 1, 1);
-        size_t n_hist = 0;
-        for (size_t i = 0; ts && y && excluded && i < n; i++) {
-            ts[i] = rows[i].bucket_start_us;
-            y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-            /* inside an incident as far as the hour's counts tell; stored incidents and
-             * maintenance windows, when the collector keeps them, mark hours here too */
-            excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
-            if (ts[i] < split)
-                n_hist++;
-        }
-        struct pk_regression_opts ro;
-        pk_regression_opts_default(&ro);
-        ro.det.threshold = rule->baseline_threshold;
-        ro.det.k_raise = ro.det.k_clear = rule->baseline_k;
         struct pk_regression reg;
-        if (ts && y && excluded &&
-            pk_regression_judge(&ro, ts, y, excluded, n_hist, n, &reg, NULL, NULL, err, sizeof err) == 0 &&
-            (reg.state == PK_REG_NORMAL || reg.state == PK_REG_RAISED)) {
-            int raised = reg.state == PK_REG_RAISED;
-            char summary[512];
-            if (raised)
-                snprintf(summary, sizeof summary,
-                         "check %s regressed: hourly p95 %.1f ms against a baseline of %.1f ms (robust z %.1f) for %d "
-                         "hours or more", m->name, reg.last_value / 1000, reg.expected / 1000, reg.last_score,
-                         rule->baseline_k);
-            else
-                snprintf(summary, sizeof summary, "check %s back to its baseline (hourly p95 %.1f ms, expected %.1f ms)",
-                         m->name, reg.last_value / 1000, reg.expected / 1000);
-            struct labels l = {m->name, m->service, "", ""};
-            apply(t, rule, m->name, raised, raised ? reg.since_us : t->now, &l, summary, NAN);
-        }
-        free(excluded);
-        free(ts);
-        free(y);
-        free(rows);
+        int fast = 0, rc = judge_baseline(t, rule, m->name, &reg, &fast, err, sizeof err);
+        if (rc < 0)
+            PK_WARN("alerts", "baseline rule failed", "rule=%s check=%s error=%s", rule->name,
+                    pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+        if (rc != 0)
+            continue; /* learning: no verdict, the state stays */
+        int raised = reg.state == PK_REG_RAISED;
+        char summary[512], what[160];
+        if (metric)
+            snprintf(what, sizeof what, "hourly median of %s %.2f", metric, reg.last_value);
+        else
+            snprintf(what, sizeof what, "%s %.1f ms", fast ? "5-minute median" : "hourly p95", reg.last_value / 1000);
+        if (raised)
+            snprintf(summary, sizeof summary, "check %s regressed: %s against a baseline of %.*f%s (robust z %.1f) "
+                     "for %d %s or more", m->name, what, metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000,
+                     metric ? "" : " ms", reg.last_score, fast ? PK_REGRESSION_FAST_K * 5 : rule->baseline_k,
+                     fast ? "minutes" : "hours");
+        else
+            snprintf(summary, sizeof summary, "check %s back to its baseline (%s, expected %.*f%s)", m->name, what,
+                     metric ? 2 : 1, metric ? reg.expected : reg.expected / 1000, metric ? "" : " ms");
+        struct labels l = {m->name, m->service, "", ""};
+        apply(t, rule, m->name, raised, raised ? reg.since_us : t->now, &l, summary, NAN);
     }
 }
 
@@ -1047,6 +1056,7 @@ void alerts_stop(struct alerts *a)
     pthread_join(a->thread, NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
+    regression_cache_free(&a->fast_cache);
     free(a->conninfo);
     free(a);
 }

@@ -72,7 +72,7 @@ struct alert_rule {
     /* incident */
     int open_after, close_after, quorum;
     /* latency_budget, slo_burn, spool_drops: the window judged; silent_probe: after;
-     * baseline_regression: how often it is evaluated (default 1 min) */
+     * baseline_regression: how often it is evaluated (default 1 min, 5 min with a metric) */
     int64_t window_ms;
     /* slo_burn: multiwindow (long, short, factor), default the SRE workbook's page pair */
     int64_t slo_long_ms, slo_short_ms;
@@ -81,9 +81,14 @@ struct alert_rule {
      * given without 'checks', the rule judges group SLOs only. */
     char slos[ALERT_NAME_MAX];
     int checks_given;
-    /* baseline: threshold in robust z, consecutive hours */
+    /* baseline: threshold in robust z, consecutive hours; the metric judged ("":
+     * the hourly p95 latency, upward; a name: the hourly median of that numeric
+     * metric the checks extract, both ways) */
     double baseline_threshold;
     int baseline_k;
+    char baseline_metric[64];
+    /* baseline on latency: 'fast: false' turns off the 5-minute half of the rule */
+    int baseline_no_fast;
 };
 
 struct alert_config {

@@ -1,9 +1,11 @@
 /* rpc_backtest.c: Regressions and SloBacktest, the back-tests of the alert rules
  * (docs/ANALYTICS.md, "Back-testing"). Replays a stored period hour by hour (the
- * baseline rule) or minute by minute (SLO burn rates), calling at each step the
- * very function the alert thread calls with the history it would have had, and
- * lists every raise and clear. Reads rollups only; never includes gRPC; every
- * answer lives in the caller's arena; scratch memory is freed before return. */
+ * baseline rule, on latency or on a metric the checks extract, through
+ * collector/regression_rule.c as the alert thread) or minute by minute (SLO burn
+ * rates), calling at each step the very function the alert thread calls with the
+ * history it would have had, and lists every raise and clear. Reads rollups (and
+ * raw results for a metric); never includes gRPC; every answer lives in the
+ * caller's arena; scratch memory is freed before return. */
 #include "rpc_backtest.h"
 
 #include <math.h>
@@ -14,20 +16,21 @@
 #include "analytics.h"
 #include "buf.h"
 #include "picket/v1/picket.pb-c.h"
+#include "regression_rule.h"
 #include "rollup.h"
 
 #define HOUR_US ROLLUP_HOUR_US
 #define MINUTE_US ROLLUP_MINUTE_US
-/* The baseline rule's windows, as collector/alerts.c and rpc_query.c use them. */
-#define HISTORY_US (INT64_C(28) * 24 * HOUR_US)
-#define RECENT_US (INT64_C(24) * HOUR_US)
+/* The baseline rule's windows (collector/regression_rule.h). */
+#define HISTORY_US REGRESSION_HISTORY_US
+#define RECENT_US REGRESSION_RECENT_US
 /* Minutes read per rollup query (a row holds a whole histogram). */
 #define SLO_CHUNK_US (INT64_C(24) * HOUR_US)
 
 /* A growing list of alarms, copied into the arena at the end. */
 struct alarm {
     const struct store_check_meta *m;
-    int rule; /* index of the SLO rule; 0 for regressions */
+    int rule; /* index of the SLO rule; for regressions 1 when the fast half raised it */
     int64_t fired, since, cleared;
     double a, b, c; /* regressions: score, p95, expected; SLO: burn long, burn short */
 };
@@ -58,121 +61,53 @@ static char *astrdup(const struct rpc_query_scope *sc, const char *s)
 
 /* ------------------------------------------------------------ regressions */
 
-/* The hourly p95 series of one check over [from, to), one value per hour (NAN:
- * no data), with the hours the rule leaves out of learning marked. */
-struct hourly {
-    int64_t *t;
-    double *y;
-    unsigned char *excluded;
-    size_t n;
-};
-
-static void hourly_free(struct hourly *h)
+/* One check: every alarm of the rule over (since, until] (regression_replay, the
+ * functions the alert thread calls). Returns 1 when the check was still learning
+ * at the last step. */
+static int regressions_of(const struct rpc_query_scope *s, const struct store_check_meta *m, const char *metric,
+                          int fast, const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
 {
-    free(h->t);
-    free(h->y);
-    free(h->excluded);
-}
-
-static int hourly_read(const struct rpc_query_scope *s, const struct store_check_meta *m, int64_t from, int64_t to,
-                       struct hourly *h, char *err, size_t errlen)
-{
-    memset(h, 0, sizeof *h);
-    h->n = (size_t)((to - from) / HOUR_US);
-    h->t = calloc(h->n, sizeof *h->t);
-    h->y = calloc(h->n, sizeof *h->y);
-    h->excluded = calloc(h->n, 1);
-    if (!h->t || !h->y || !h->excluded) {
-        snprintf(err, errlen, "out of memory");
+    struct regression_alarms got = {0};
+    int learning = 0;
+    if (regression_replay(s->store, m->name, s->region, metric, fast, ro, s->since_us, s->until_us, &got, &learning,
+                          err, errlen) < 0) {
+        free(got.v);
         return -1;
     }
-    for (size_t i = 0; i < h->n; i++) {
-        h->t[i] = from + (int64_t)i * HOUR_US;
-        h->y[i] = NAN;
-    }
-    struct store_rollup_filter f = {.since_us = from, .until_us = to, .check = m->name, .region = s->region,
-                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = HOUR_US};
-    struct store_rollup_row *rows = NULL;
-    size_t n = 0;
-    if (store_rollup_query(s->store, &f, &rows, &n, err, errlen) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int64_t k = (rows[i].bucket_start_us - from) / HOUR_US;
-        if (k < 0 || (size_t)k >= h->n)
-            continue;
-        h->y[k] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-        /* as the alert thread marks them (collector/alerts.c, eval_baseline) */
-        h->excluded[k] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
-    }
-    free(rows);
-    return 0;
-}
-
-/* One check: at the end of every hour E in (since, until], the rule as the alert
- * thread runs it then (history: the 28 days before E - 24 h; judged: the 24 hours
- * to E). Returns 1 when the check was still learning at the last step. */
-static int regressions_of(const struct rpc_query_scope *s, const struct store_check_meta *m,
-                          const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
-{
-    int64_t first = rollup_floor(s->since_us, HOUR_US) + HOUR_US, last = rollup_floor(s->until_us, HOUR_US);
-    if (last < first)
-        return 0;
-    int64_t from = first - RECENT_US - HISTORY_US;
-    struct hourly h;
-    if (hourly_read(s, m, from, last, &h, err, errlen) < 0) {
-        hourly_free(&h);
-        return -1;
-    }
-    const size_t n_hist = (size_t)(HISTORY_US / HOUR_US), n_all = (size_t)((HISTORY_US + RECENT_US) / HOUR_US);
-    int raised = 0, learning = 0, rc = 0;
-    size_t open_index = 0;
-    for (int64_t e = first; e <= last; e += HOUR_US) {
-        size_t off = (size_t)((e - RECENT_US - HISTORY_US - from) / HOUR_US);
-        struct pk_regression r;
-        if (pk_regression_judge(ro, h.t + off, h.y + off, h.excluded + off, n_hist, n_all, &r, NULL, NULL, err,
-                                errlen) < 0) {
-            rc = -1;
-            break;
+    for (size_t i = 0; i < got.n; i++) {
+        struct alarm *a = alarm_add(out);
+        if (!a) {
+            free(got.v);
+            snprintf(err, errlen, "out of memory");
+            return -1;
         }
-        learning = r.state == PK_REG_LEARNING || r.state == PK_REG_NO_HISTORY;
-        if (learning)
-            continue; /* the alert thread applies nothing: the state stays */
-        if (r.state == PK_REG_RAISED && !raised) {
-            struct alarm *a = alarm_add(out);
-            if (!a) {
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
-            *a = (struct alarm){m, 0, e, r.since_us, 0, r.last_score, r.last_value, r.expected};
-            open_index = out->n - 1;
-        } else if (r.state == PK_REG_NORMAL && raised) {
-            out->v[open_index].cleared = e;
-        }
-        raised = r.state == PK_REG_RAISED;
+        const struct regression_alarm *g = &got.v[i];
+        *a = (struct alarm){m, g->fast, g->fired, g->since, g->cleared, g->score, g->value, g->expected};
     }
-    hourly_free(&h);
-    return rc < 0 ? -1 : learning;
+    free(got.v);
+    return learning;
 }
 
 static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__RegressionsRequest *req,
                            ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
 {
-    struct pk_regression_opts ro;
-    pk_regression_opts_default(&ro);
     if (req->threshold < 0 || req->consecutive < 0 || req->consecutive > 168) {
         *invalid = 1;
         snprintf(err, errlen, "threshold must be > 0 and consecutive in 1..168 (0: the defaults)");
         return -1;
     }
-    if (req->threshold > 0)
-        ro.det.threshold = req->threshold;
-    if (req->consecutive > 0)
-        ro.det.k_raise = ro.det.k_clear = req->consecutive;
+    const char *metric = req->metric && req->metric[0] ? req->metric : NULL;
+    if (metric && strlen(metric) >= sizeof ((struct store_metric_point *)0)->metric) {
+        *invalid = 1;
+        snprintf(err, errlen, "metric name '%.64s...' is longer than 63 characters", metric);
+        return -1;
+    }
+    struct pk_regression_opts ro;
+    regression_rule_opts(req->threshold, req->consecutive, metric != NULL, &ro);
     struct alarms l = {0};
     int learning = 0, rc = -1;
     for (size_t i = 0; i < s->n_checks; i++) {
-        int got = regressions_of(s, s->checks[i], &ro, &l, err, errlen);
+        int got = regressions_of(s, s->checks[i], metric, !req->no_fast, &ro, &l, err, errlen);
         if (got < 0)
             goto out;
         learning += got;
@@ -190,6 +125,12 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     r->threshold = ro.det.threshold;
     r->consecutive = ro.det.k_raise;
     r->checks_learning = learning;
+    r->fast = !metric && !req->no_fast;
+    r->metric = metric ? astrdup(s, metric) : (char *)"";
+    if (!r->metric) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < l.n; i++) {
         const struct alarm *a = &l.v[i];
         picket__v1__regression_alarm__init(&items[i]);
@@ -201,8 +142,11 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
         items[i].since_us = a->since;
         items[i].cleared_at_us = a->cleared;
         items[i].score = a->a;
-        items[i].p95_us = a->b;
-        items[i].expected_p95_us = a->c;
+        items[i].value = a->b;
+        items[i].expected = a->c;
+        items[i].window_us = a->rule ? PK_REGRESSION_FAST_WIDTH_US : REGRESSION_HOUR_US;
+        items[i].p95_us = metric || a->rule ? 0 : a->b;
+        items[i].expected_p95_us = metric || a->rule ? 0 : a->c;
         ptrs[i] = &items[i];
     }
     r->alarms = ptrs;

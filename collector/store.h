@@ -366,6 +366,10 @@ struct store_metric_point {
  * Reads raw results (collector/store/metrics.c). *out is malloc'd: free(). */
 int store_metric_hourly(struct store *s, const char *check, const char *region, int64_t since_us, int64_t until_us,
                         struct store_metric_point **out, size_t *n, char *err, size_t errlen);
+/* The same for one metric (metric NULL: every metric, as store_metric_hourly). */
+int store_metric_hourly_of(struct store *s, const char *check, const char *region, const char *metric,
+                           int64_t since_us, int64_t until_us, struct store_metric_point **out, size_t *n, char *err,
+                           size_t errlen);
 
 /* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
 

@@ -308,6 +308,16 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
  * normal) — then feed windows [n_hist, n) to the k-consecutive detector.
  * on_event (may be NULL) sees every raise and clear of the judged windows, in
  * order, with the window's time, score, value and expected value. */
+/* The fast half of the baseline_regression rule (docs/ANALYTICS.md): the same
+ * judgement on 5-minute medians of the results, against their own hour-of-week
+ * baseline, raised after PK_REGRESSION_FAST_K deviant windows in a row, so a
+ * step that moves every round is known within the hour while a burst of under
+ * K windows is not; the hourly p95 rule keeps finding what moves only the tail.
+ * Chosen on bench/detection_rounds.c's training seed. */
+#define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
+#define PK_REGRESSION_FAST_Z 4.0
+#define PK_REGRESSION_FAST_K 8
+
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 
 struct pk_regression_opts {
@@ -324,14 +334,30 @@ struct pk_regression {
     int64_t since_us;       /* first deviant window of the raised regression; -1 when not raised */
 };
 
-typedef void (*pk_regression_event_fn)(void *user, int event, int64_t t_us, double score, double value,
-                                       double expected);
+/* A raise or clear of the judged windows: t_us the window's start; since_us the
+ * first deviant window of the raised run (-1 on a clear). */
+typedef void (*pk_regression_event_fn)(void *user, int event, int64_t t_us, int64_t since_us, double score,
+                                       double value, double expected);
 void pk_regression_opts_default(struct pk_regression_opts *o);
 /* 0 (out filled; state NO_HISTORY when the history has no value), or -1 with err
  * (out of memory, bad options). */
 int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
                         pk_regression_event_fn on_event, void *user, char *err, size_t errlen);
+/* pk_regression_judge in two steps, for callers that judge many times against one
+ * history (the alert thread's fast half): the learned model (the baseline of the
+ * history without excluded windows and raised runs), then the judged windows. */
+struct pk_regression_model {
+    struct pk_baseline b;
+    int has_history;        /* 0: no history value, no verdict (NO_HISTORY) */
+    size_t excluded_points;
+};
+int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
+                        size_t errlen);
+void pk_regression_judge_model(const struct pk_regression_opts *o, const struct pk_regression_model *m,
+                               const int64_t *t_us, const double *y, size_t n, struct pk_regression *out,
+                               pk_regression_event_fn on_event, void *user);
 /* A window whose failed share (failed / all results) is above this is left out of
  * learning: it is inside an incident, as far as a window's counts can tell. */
 #define PK_BASELINE_EXCLUDE_FAILED_RATIO 0.05

@@ -261,40 +261,48 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
     return dropped;
 }
 
-int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
-                        const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
-                        pk_regression_event_fn on_event, void *user, char *err, size_t errlen)
+int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
+                        size_t errlen)
 {
-    *out = (struct pk_regression){PK_REG_NO_HISTORY, 0, 0, 0, 0, NAN, NAN, NAN, -1};
-    if (n_hist > n)
-        return pk_fail(err, errlen, "regression: %zu history windows of %zu", n_hist, n);
+    memset(m, 0, sizeof *m);
     double *h = malloc((n_hist ? n_hist : 1) * sizeof *h);
-    struct pk_baseline *b = malloc(sizeof *b);
-    int rc = -1;
-    if (!h || !b) {
-        pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
+    if (!h)
+        return pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
     size_t present = 0;
     for (size_t i = 0; i < n_hist; i++) {
         h[i] = excluded && excluded[i] ? NAN : y[i];
-        out->excluded_points += excluded && excluded[i] && !isnan(y[i]);
+        m->excluded_points += excluded && excluded[i] && !isnan(y[i]);
         present += !isnan(h[i]);
     }
-    rc = 0;
+    int rc = 0;
     if (present < (size_t)(o->base.min_samples > 0 ? o->base.min_samples : 1))
         goto out; /* no history: no baseline, no verdict */
-    if (pk_baseline_learn(b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
-        ((out->excluded_points += drop_raised_runs(b, &o->det, t_us, h, n_hist)) > 0 &&
-         pk_baseline_learn(b, &o->base, t_us, h, n_hist, err, errlen) < 0)) {
+    if (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
+        ((m->excluded_points += drop_raised_runs(&m->b, &o->det, t_us, h, n_hist)) > 0 &&
+         pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0)) {
         rc = -1;
         goto out;
     }
+    m->has_history = 1;
+out:
+    free(h);
+    return rc;
+}
+
+void pk_regression_judge_model(const struct pk_regression_opts *o, const struct pk_regression_model *m,
+                               const int64_t *t_us, const double *y, size_t n, struct pk_regression *out,
+                               pk_regression_event_fn on_event, void *user)
+{
+    *out = (struct pk_regression){PK_REG_NO_HISTORY, 0, m->excluded_points, 0, 0, NAN, NAN, NAN, -1};
+    if (!m->has_history)
+        return;
+    const struct pk_baseline *b = &m->b;
     out->history_points = b->n;
     out->state = PK_REG_LEARNING;
     struct pk_detector d;
     pk_detector_init(&d, &o->det);
-    for (size_t i = n_hist; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         out->windows++;
         double z = pk_baseline_score(b, t_us[i], y[i]);
         int ev = pk_detector_feed(&d, t_us[i], z);
@@ -305,16 +313,31 @@ int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us,
         out->last_value = y[i];
         out->expected = b->slot[pk_baseline_slot_of(t_us[i], o->base.tz_offset_s)].median;
         if (ev != PK_DET_NONE && on_event)
-            on_event(user, ev, t_us[i], z, y[i], out->expected);
+            on_event(user, ev, t_us[i], d.raised ? d.since_us : -1, z, y[i], out->expected);
     }
     if (d.raised)
         out->state = PK_REG_RAISED;
     else if (out->judged > 0)
         out->state = PK_REG_NORMAL;
     out->since_us = d.raised ? d.since_us : -1;
-out:
-    free(h);
-    free(b);
+}
+
+int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
+                        const unsigned char *excluded, size_t n_hist, size_t n, struct pk_regression *out,
+                        pk_regression_event_fn on_event, void *user, char *err, size_t errlen)
+{
+    *out = (struct pk_regression){PK_REG_NO_HISTORY, 0, 0, 0, 0, NAN, NAN, NAN, -1};
+    if (n_hist > n)
+        return pk_fail(err, errlen, "regression: %zu history windows of %zu", n_hist, n);
+    struct pk_regression_model *m = malloc(sizeof *m);
+    if (!m)
+        return pk_fail(err, errlen, "regression: out of memory");
+    int rc = pk_regression_learn(o, t_us, y, excluded, n_hist, m, err, errlen);
+    if (rc == 0)
+        pk_regression_judge_model(o, m, t_us + n_hist, y + n_hist, n - n_hist, out, on_event, user);
+    else
+        out->excluded_points = m->excluded_points;
+    free(m);
     return rc;
 }
 

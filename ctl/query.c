@@ -74,6 +74,8 @@ struct query_opts {
     double quantiles[MAX_QUANTILES];
     size_t n_quantiles;
     const char *since, *until, *group;
+    const char *metric;                      /* regressions --metric */
+    int no_fast;                             /* regressions --no-fast */
     int backtest;                            /* slo --backtest */
     double threshold, factor;                /* regressions --threshold; slo --backtest --factor */
     long consecutive, long_min, short_min;   /* --consecutive; --long-window, --short-window (minutes) */
@@ -124,6 +126,22 @@ static int set_group(void *t, const struct pk_option *opt, const char *v, const 
     if (q->idx != command_index("slo"))
         return pk_fail(err, errlen, "%s is an option of slo", src);
     q->group = v;
+    return 0;
+}
+
+static int set_metric(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
+{
+    (void)opt;
+    struct query_opts *q = t;
+    if (q->idx != command_index("regressions"))
+        return pk_fail(err, errlen, "%s is an option of regressions", src);
+    if (!strcmp(opt->name, "no-fast")) {
+        q->no_fast = 1;
+        return 0;
+    }
+    if (!v[0] || strlen(v) > 63)
+        return pk_fail(err, errlen, "%s: a metric name of 1 to 63 characters, got '%.80s'", src, v);
+    q->metric = v;
     return 0;
 }
 
@@ -188,6 +206,12 @@ static const struct pk_option query_options[] = {
     {.name = "consecutive", .kind = PK_OPT_CALL, .set = set_backtest_number, .offset = OFF(consecutive), .min = 1,
      .max = 168, .metavar = "K", .tags = T_REGRESSIONS,
      .help = "deviant hours in a row that raise, normal ones that clear (default 3)"},
+    {.name = "metric", .kind = PK_OPT_CALL, .set = set_metric, .metavar = "NAME", .tags = T_REGRESSIONS,
+     .help = "judge the hourly median of this numeric metric the checks extract\n"
+             "(answer_length, sources...), deviant both ways, instead of the p95"},
+    {.name = "no-fast", .kind = PK_OPT_CALL, .set = set_metric, .tags = T_REGRESSIONS,
+     .help = "the hourly half of the rule only (an alert rule's fast: false);\n"
+             "by default latency is also judged on 5-minute medians"},
     {.name = "json", .kind = PK_OPT_CALL, .set = set_format, .help = "JSON (no data: null)"},
     {.name = "csv", .kind = PK_OPT_CALL, .set = set_format, .help = "CSV with a header line (no data: empty)"},
     {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
@@ -1036,6 +1060,9 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
         greq.window = &q->window;
         greq.threshold = q->threshold;
         greq.consecutive = (int32_t)q->consecutive;
+        if (q->metric)
+            greq.metric = (char *)q->metric;
+        greq.no_fast = q->no_fast;
         req = &greq.base;
         resp_desc = &picket__v1__regressions_response__descriptor;
         break;

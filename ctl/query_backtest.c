@@ -25,11 +25,14 @@ static json_object *jtime(int64_t us) { return us ? json_object_new_int64(us) : 
 
 void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format fmt)
 {
+    int metric = r->metric && r->metric[0];
     if (fmt == JSON) {
         json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
         json_object_object_add(root, "threshold", json_object_new_double(r->threshold));
         json_object_object_add(root, "consecutive", json_object_new_int(r->consecutive));
         json_object_object_add(root, "checks_learning", json_object_new_int(r->checks_learning));
+        json_object_object_add(root, "metric", r->metric && r->metric[0] ? json_object_new_string(r->metric) : NULL);
+        json_object_object_add(root, "fast", json_object_new_boolean(r->fast));
         for (size_t i = 0; i < r->n_alarms; i++) {
             const Picket__V1__RegressionAlarm *a = r->alarms[i];
             json_object *o = json_object_new_object();
@@ -39,8 +42,12 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             json_object_object_add(o, "since_us", json_object_new_int64(a->since_us));
             json_object_object_add(o, "cleared_at_us", jtime(a->cleared_at_us));
             json_object_object_add(o, "score", jnum(a->score));
-            json_object_object_add(o, "p95_us", jnum(a->p95_us));
-            json_object_object_add(o, "expected_p95_us", jnum(a->expected_p95_us));
+            int hourly = a->window_us == 3600 * INT64_C(1000000);
+            json_object_object_add(o, "window_s", json_object_new_int64(a->window_us / 1000000));
+            json_object_object_add(o, "p95_us", metric || !hourly ? NULL : jnum(a->p95_us));
+            json_object_object_add(o, "expected_p95_us", metric || !hourly ? NULL : jnum(a->expected_p95_us));
+            json_object_object_add(o, "value", jnum(a->value));
+            json_object_object_add(o, "expected", jnum(a->expected));
             json_object_array_add(arr, o);
         }
         json_object_object_add(root, "alarms", arr);
@@ -48,11 +55,15 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
         return;
     }
     if (fmt == CSV)
-        printf("check,service,fired_at_us,since_us,cleared_at_us,score,p95_us,expected_p95_us\n");
+        printf("check,service,fired_at_us,since_us,cleared_at_us,score,value,expected,window_s\n");
     else {
         query_print_window(r->since_us, r->until_us);
-        printf("rule: hourly p95 beyond robust z %g for %d hours in a row (docs/ANALYTICS.md)\n", r->threshold,
-               r->consecutive);
+        if (metric)
+            printf("rule: hourly median of %s beyond robust z %g either way for %d hours in a row "
+                   "(docs/ANALYTICS.md)\n", r->metric, r->threshold, r->consecutive);
+        else
+            printf("rule: hourly p95 beyond robust z %g for %d hours in a row%s (docs/ANALYTICS.md)\n", r->threshold,
+                   r->consecutive, r->fast ? ", or 5-minute median beyond the fast half's limits" : "");
         if (r->checks_learning)
             printf("%d check(s) still learning at the end (under a week of history): no verdict for them\n",
                    r->checks_learning);
@@ -60,8 +71,8 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             printf("no alarm would have been raised\n");
             return;
         }
-        printf("\n%-28s %-21s %-21s %-21s %7s %10s %10s\n", "CHECK", "FIRED", "SINCE", "CLEARED", "SCORE", "P95",
-               "EXPECTED");
+        printf("\n%-28s %-21s %-21s %-21s %7s %10s %10s %s\n", "CHECK", "FIRED", "SINCE", "CLEARED", "SCORE",
+               metric ? "VALUE" : "P95/MEDIAN", "EXPECTED", "WINDOW");
     }
     for (size_t i = 0; i < r->n_alarms; i++) {
         const Picket__V1__RegressionAlarm *a = r->alarms[i];
@@ -75,20 +86,25 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             putchar(',');
             query_csv_num(stdout, a->score);
             putchar(',');
-            query_csv_num(stdout, a->p95_us);
+            query_csv_num(stdout, a->value);
             putchar(',');
-            query_csv_num(stdout, a->expected_p95_us);
-            putchar('\n');
+            query_csv_num(stdout, a->expected);
+            printf(",%lld\n", (long long)(a->window_us / 1000000));
             continue;
         }
         char fired[32], since[32], cleared[32], p95[32], expected[32];
         fmt_time(fired, sizeof fired, a->fired_at_us);
         fmt_time(since, sizeof since, a->since_us);
         fmt_time(cleared, sizeof cleared, a->cleared_at_us);
-        query_fmt_us(p95, sizeof p95, a->p95_us);
-        query_fmt_us(expected, sizeof expected, a->expected_p95_us);
-        printf("%-28s %-21s %-21s %-21s %7.1f %10s %10s\n", a->check_name, fired, since, cleared, a->score, p95,
-               expected);
+        if (metric) {
+            snprintf(p95, sizeof p95, "%.2f", a->value);
+            snprintf(expected, sizeof expected, "%.2f", a->expected);
+        } else {
+            query_fmt_us(p95, sizeof p95, a->value);
+            query_fmt_us(expected, sizeof expected, a->expected);
+        }
+        printf("%-28s %-21s %-21s %-21s %7.1f %10s %10s %s\n", a->check_name, fired, since, cleared, a->score, p95,
+               expected, a->window_us == 3600 * INT64_C(1000000) ? "1h p95" : "5m median");
     }
 }
 

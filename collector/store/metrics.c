@@ -1,8 +1,8 @@
 /* metrics.c: hourly medians of the numeric metrics a check extracts
  * (results.metrics, a jsonb object name -> number), over the successful results
- * of one check, for the per-metric baselines of the report
- * (store_metric_hourly). Reads raw results of one check in a bounded window;
- * never writes. */
+ * of one check, for the per-metric baselines of the report (store_metric_hourly)
+ * and the metric regression rule (store_metric_hourly_of: one metric). Reads raw
+ * results of one check in a bounded window; never writes. */
 #include "store_int.h"
 
 #include <stdio.h>
@@ -17,12 +17,19 @@
 int store_metric_hourly(struct store *s, const char *check, const char *region, int64_t since_us, int64_t until_us,
                         struct store_metric_point **out, size_t *n, char *err, size_t errlen)
 {
+    return store_metric_hourly_of(s, check, region, NULL, since_us, until_us, out, n, err, errlen);
+}
+
+int store_metric_hourly_of(struct store *s, const char *check, const char *region, const char *metric,
+                           int64_t since_us, int64_t until_us, struct store_metric_point **out, size_t *n, char *err,
+                           size_t errlen)
+{
     *out = NULL;
     *n = 0;
     char since[64], until[64];
     if (st_format_timestamp(since, sizeof since, since_us) < 0 || st_format_timestamp(until, sizeof until, until_us) < 0)
         return pk_fail(err, errlen, "metrics of check %.128s: window out of range", check);
-    const char *params[4] = {check, since, until, region};
+    const char *params[5] = {check, since, until, region, metric};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
                          "SELECT m.key, (extract(epoch FROM date_trunc('hour', r.started_at AT TIME ZONE 'UTC')) "
@@ -31,9 +38,9 @@ int store_metric_hourly(struct store *s, const char *check, const char *region, 
                          "CROSS JOIN LATERAL jsonb_each(r.metrics) m "
                          "WHERE c.name = $1 AND r.started_at >= $2::timestamptz AND r.started_at < $3::timestamptz "
                          "AND r.metrics IS NOT NULL AND r.outcome IN (1, 2) AND jsonb_typeof(m.value) = 'number' "
-                         "AND ($4::text IS NULL OR p.region = $4) "
+                         "AND ($4::text IS NULL OR p.region = $4) AND ($5::text IS NULL OR m.key = $5) "
                          "GROUP BY 1, 2 ORDER BY m.key COLLATE \"C\", 2 LIMIT 20000",
-                         4, params, PGRES_TUPLES_OK, "reading metrics", err, errlen);
+                         5, params, PGRES_TUPLES_OK, "reading metrics", err, errlen);
     if (!r)
         return -1;
     int rows = PQntuples(r);

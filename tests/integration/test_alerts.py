@@ -134,14 +134,17 @@ class Probe:
                 break
         raise AssertionError("results not acknowledged")
 
-    def send_history(self, check, points):
-        """points: [(started_at seconds, total_us)], all ok; returns when committed."""
+    def send_history(self, check, points, metric=None):
+        """points: [(started_at seconds, total_us)] or, with metric, [(started_at seconds,
+        total_us, metric value)], all ok; returns when committed."""
         results = []
-        for t, total in points:
+        for p in points:
+            t, total = p[0], p[1]
             self.seq += 1
+            metrics = [pb.Metric(name=metric, value=p[2])] if metric else []
             results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", started_at_us=int(t * 1e6),
                                      outcome=pb.OUTCOME_OK, error_class=pb.ERROR_CLASS_NONE, status_code=200, dns_us=-1,
-                                     connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=total))
+                                     connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=total, metrics=metrics))
         self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -244,6 +247,12 @@ rules:
     receivers: [hook]
     window: 1s
     consecutive: 3
+  - name: answers-shrank
+    type: baseline_regression
+    metric: sources
+    checks: "q-*"
+    receivers: [hook]
+    window: 1s
   - name: silent
     type: silent_probe
     probes: "quiet-*"
@@ -259,7 +268,7 @@ rules:
     with open(slos, "w") as f:
         f.write("slos:\n  - name: s-journey\n    target: 99.9\n    checks: [s-*]\n"
                 "  - name: s-quiet\n    target: 99\n    checks: [s-2]\n")
-    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2"]
+    checks = ["d-%02d" % i for i in range(N_DELAY)] + ["c-1", "r-1", "k-1", "f-1", "b-1", "b-2", "s-1", "s-2", "h-1", "h-2", "h-3", "q-1", "q-2"]
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
@@ -420,6 +429,33 @@ rules:
             time.sleep(1.5)
             assert count(hook, "h-2", "firing") == 0, [a for _, a in hook.alerts() if a["labels"].get("check") == "h-2"]
             print("baseline: %s" % [a for _, a in hook.alerts() if a["labels"].get("check") == "h-1"][0]["summary"])
+            # 8a. the fast half: h-3 has a result every 5 minutes for 8 days at 10 ms and
+            # the last 9 whole 5-minute windows at 100 ms: 45 minutes, too short for the
+            # hourly half (3 hours), long enough for the fast one (8 windows)
+            fend = int(time.time()) // 300 * 300
+            pts = [(fend - j * 300 + 30, 100_000 if j <= 9 else 10_000 + 37 * (j % 7)) for j in range(8 * 288, 0, -1)]
+            for i in range(0, len(pts), 500):
+                probe.send_history("h-3", pts[i:i + 500])
+            wait_for("fast baseline regression", lambda: count(hook, "h-3", "firing") == 1, 15)
+            h3 = [a for _, a in hook.alerts() if a["labels"].get("check") == "h-3"][0]
+            assert "regressed: 5-minute median 100.0 ms against a baseline of" in h3["summary"], h3
+            assert "for 40 minutes or more" in h3["summary"], h3
+            print("fast baseline: %s" % h3["summary"])
+            # 8b. the same rule on a metric the check extracts: q-1's answers cite 1 source
+            # instead of 4 for the last 3 hours (a drop; latency unchanged), q-2's do not
+            for c in ("q-1", "q-2"):
+                pts = [(hour - h * 3600 + 60, 10_000, 1 if c == "q-1" and h <= 2 else 4) for h in range(8 * 24, -1, -1)]
+                probe.send_history(c, pts, metric="sources")
+            wait_for("metric regression", lambda: count(hook, "q-1", "firing") == 1, 15)
+            time.sleep(1.5)
+            assert count(hook, "q-2", "firing") == 0, [a for _, a in hook.alerts() if a["labels"].get("check") == "q-2"]
+            q1 = [a for _, a in hook.alerts() if a["labels"].get("check") == "q-1"][0]
+            assert q1["labels"]["alertname"] == "answers-shrank", q1
+            assert "hourly median of sources 1.00 against a baseline of 4.00" in q1["summary"], q1
+            assert count(hook, "q-1", "firing") == 1 and not [a for _, a in hook.alerts()
+                                                              if a["labels"].get("alertname") == "regressed" and
+                                                              a["labels"].get("check", "").startswith("q-")], q1
+            print("metric baseline: %s" % q1["summary"])
 
             # nothing twice to one receiver, every outbox row delivered
             keys = hook.keys()

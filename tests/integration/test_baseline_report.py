@@ -9,9 +9,10 @@ of history and a daily peak (latency doubled 09:00-17:00 UTC) is "learning":
 no verdict, where an all-hours median would call every peak a regression.
 
 Back-testing over the last two days: `picketctl regressions` lists exactly one
-alarm, the stepped check's, fired at the end of the step's third hour (k = 3;
-the fifth with --consecutive 5), since the step's first hour, as the live report
-says; `picketctl slo --backtest` lists the burn-rate alarms of a fourth check
+alarm, the stepped check's, fired by the fast half 75 minutes into the step
+(by the hourly half alone, --no-fast, at the end of the step's third hour; the
+fifth with --consecutive 5), since the step's first hour, as the live report
+says; with --metric sources one, the steady check's drop of cited sources; `picketctl slo --backtest` lists the burn-rate alarms of a fourth check
 whose every result fails for one hour, at the minutes worked out below."""
 
 import json
@@ -114,11 +115,22 @@ def backtest(col):
     got = ctl_json(col, "regressions", *window)
     assert got["threshold"] == 3 and got["consecutive"] == 3, got
     assert got["checks_learning"] == 1, got  # young: three days, no verdict
-    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"]) for a in got["alarms"]]
-    # raised at the end of the step's third hour, never cleared (the step lasts to the end)
-    assert alarms == [("stepped", STEP_AT + 3 * HOUR, STEP_AT, None)], (alarms, STEP_AT)
-    assert got["alarms"][0]["score"] > 3, got
-    got = ctl_json(col, "regressions", *window, "--consecutive", "5", "--check", "stepped")
+    assert got["fast"] is True, got
+    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["window_s"]) for a in got["alarms"]]
+    # The fast half (5-minute medians, 8 deviant windows in a row; a result every 10
+    # minutes fills every other window, and empty windows neither count nor break
+    # the run): raised at the end of the 8th window with a result, STEP_AT + 75 min,
+    # since the step's first window; never cleared (the step lasts to the end).
+    assert alarms == [("stepped", STEP_AT + 75 * MIN, STEP_AT, None, 300)], (alarms, STEP_AT)
+    a = got["alarms"][0]
+    assert a["score"] > 4 and a["p95_us"] is None and abs(a["value"] / a["expected"] - 3) < 0.15, a
+    # The hourly half alone: at the end of the step's third hour (k = 3; the fifth with 5).
+    got = ctl_json(col, "regressions", *window, "--no-fast")
+    assert got["fast"] is False, got
+    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["window_s"]) for a in got["alarms"]]
+    assert alarms == [("stepped", STEP_AT + 3 * HOUR, STEP_AT, None, 3600)], (alarms, STEP_AT)
+    assert got["alarms"][0]["score"] > 3 and got["alarms"][0]["p95_us"] == got["alarms"][0]["value"], got
+    got = ctl_json(col, "regressions", *window, "--consecutive", "5", "--check", "stepped", "--no-fast")
     assert [(a["fired_at_us"], a["since_us"]) for a in got["alarms"]] == [(STEP_AT + 5 * HOUR, STEP_AT)], got
     # before the step nothing fires
     got = ctl_json(col, "regressions", "--since", rfc3339(END - 48 * HOUR), "--until", rfc3339(STEP_AT))
@@ -126,6 +138,27 @@ def backtest(col):
     bad = picketctl(col.port, "regressions", "--since", rfc3339(END - 40 * 24 * HOUR), "--until", rfc3339(END),
                     cert_cn="read:test")
     assert bad.returncode == 2 and "31 days" in bad.stderr, (bad.returncode, bad.stderr)
+    # The rule on a metric (--metric, as an alert rule with 'metric:' runs it): steady's
+    # sources drop from 4 to 1 at the step, judged both ways: one alarm, at the end of
+    # the step's third hour; answer_len, steady, none; a metric nobody extracts, none.
+    got = ctl_json(col, "regressions", *window, "--metric", "sources")
+    assert got["metric"] == "sources", got
+    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["value"], a["expected"])
+              for a in got["alarms"]]
+    assert alarms == [("steady", STEP_AT + 3 * HOUR, STEP_AT, None, 1, 4)], (alarms, STEP_AT)
+    assert got["alarms"][0]["score"] < -3 and got["alarms"][0]["p95_us"] is None, got
+    assert ctl_json(col, "regressions", *window, "--metric", "answer_len")["alarms"] == []
+    assert ctl_json(col, "regressions", *window, "--metric", "nope")["alarms"] == []
+    assert ctl_json(col, "regressions", *window)["metric"] is None
+    table = picketctl(col.port, "regressions", *window, "--metric", "sources", cert_cn="read:test").stdout
+    assert "hourly median of sources" in table, table
+    rows = [l for l in table.splitlines() if l.startswith("steady ")]
+    assert len(rows) == 1 and rfc3339(STEP_AT + 3 * HOUR) in rows[0] and " 1.00 " in rows[0], table
+    csv = picketctl(col.port, "regressions", *window, "--metric", "sources", "--csv", cert_cn="read:test").stdout
+    assert csv.splitlines()[0].endswith(",score,value,expected,window_s"), csv
+    assert csv.splitlines()[1].startswith("steady,") and csv.splitlines()[1].endswith(",1,4,3600"), csv
+    bad = picketctl(col.port, "availability", "--metric", "sources", cert_cn="read:test")
+    assert bad.returncode == 2 and "regressions" in bad.stderr, (bad.returncode, bad.stderr)
 
     # SLO burn rates of flaky (99 %: budget 1 %), one result every 10 minutes, the hour
     # from FAIL_AT all failed. 1h/5m at 14.4: the first failure alone burns 1/6 = 16.7x
@@ -148,7 +181,8 @@ def backtest(col):
     # the table and CSV forms say the same
     table = picketctl(col.port, "regressions", *window, cert_cn="read:test").stdout
     rows = [l for l in table.splitlines() if l.startswith("stepped ")]
-    assert len(rows) == 1 and rfc3339(STEP_AT + 3 * HOUR) in rows[0] and rfc3339(STEP_AT) in rows[0], table
+    assert len(rows) == 1 and rfc3339(STEP_AT + 75 * MIN) in rows[0] and rfc3339(STEP_AT) in rows[0], table
+    assert rows[0].endswith("5m median"), table
     assert "1 check(s) still learning" in table, table
     csv = picketctl(col.port, "slo", "--backtest", *window, "--csv", cert_cn="read:test").stdout.splitlines()
     assert csv[0].startswith("check,service,long_window_s") and len(csv) == 4, csv

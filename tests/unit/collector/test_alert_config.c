@@ -79,6 +79,30 @@ static void test_errors_name_file_line_col(void **state)
 
 /* slo_burn on group SLOs (--slos): 'slos' without 'checks' judges groups only and
  * groups notifications by the slo label; with 'checks' both; other rule types refuse it. */
+/* baseline_regression on a metric the checks extract: 'metric' names it; other
+ * rule types refuse the key, and the name must be given and fit. */
+static void test_baseline_metric(void **state)
+{
+    (void)state;
+    assert_int_equal(parse(RECEIVERS "rules:\n  - name: p95\n    type: baseline_regression\n"
+                                     "  - name: rag\n    type: baseline_regression\n    metric: sources\n"
+                                     "    checks: 'rag-*'\n    threshold: 4\n"),
+                     0);
+    assert_string_equal(cfg.rules[0].baseline_metric, "");
+    assert_string_equal(cfg.rules[1].baseline_metric, "sources");
+    assert_true(cfg.rules[1].baseline_threshold == 4.0);
+    assert_int_equal(cfg.rules[1].baseline_k, 3);
+    assert_int_equal(cfg.rules[0].window_ms, 60000);
+    assert_int_equal(cfg.rules[1].window_ms, 300000); /* a metric rule reads raw results: every 5 minutes */
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n    metric: sources\n",
+                 "a.yml:8:13: rule 'x': 'metric' (a metric name the checks extract) is a key of baseline_regression");
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: ''\n",
+                 "a.yml:8:13: 'metric' must be a non-empty string");
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: "
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                 "'metric' is longer than 63 characters");
+}
+
 static void test_slo_groups(void **state)
 {
     (void)state;
@@ -122,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors_name_file_line_col),
         cmocka_unit_test(test_slo_groups),
+        cmocka_unit_test(test_baseline_metric),
         cmocka_unit_test(test_url),
         cmocka_unit_test(test_post_to_closed_port_fails),
     };

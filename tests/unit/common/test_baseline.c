@@ -271,9 +271,11 @@ struct events {
     int64_t t[8];
 };
 
-static void on_event(void *user, int event, int64_t t_us, double score, double value, double expected)
+static void on_event(void *user, int event, int64_t t_us, int64_t since_us, double score, double value,
+                     double expected)
 {
     struct events *e = user;
+    (void)since_us;
     (void)score;
     (void)value;
     (void)expected;

@@ -1,0 +1,85 @@
+/* regression_cache.c: the alert thread's cache of the fast half's history
+ * (regression_fast_cached, collector/regression_rule.h): per rule and check, the
+ * model learned from the 5-minute series of the 28 days before the current split
+ * (pk_regression_learn, about 5 KB), learned again when the split moves (once an
+ * hour); each evaluation reads only the windows it judges and judges them against
+ * the model, which is what regression_fast_at computes in one call. Used by one
+ * thread; owns its entries until regression_cache_free. */
+#include "regression_rule.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "pk_error.h"
+
+struct regression_cache_entry {
+    char check[PK_NAME_MAX];
+    int rule;
+    int64_t split; /* the model learned [split - 28 days, split); -1: none */
+    struct pk_regression_model model;
+};
+
+/* A model that can give a verdict: one without (a slot with a baseline) is learned
+ * again at every evaluation, so a check whose history arrives within the hour
+ * (a new check, a backfill) is judged at once; a ready model is kept for the hour
+ * (history arriving late for it is learned at the next hour). */
+static int ready(const struct pk_regression_model *m)
+{
+    if (!m->has_history)
+        return 0;
+    for (int i = 0; i < PK_BASELINE_SLOTS; i++)
+        if (m->b.slot[i].source != PK_BASE_NONE && m->b.slot[i].source != PK_BASE_LEARNING)
+            return 1;
+    return 0;
+}
+
+static struct regression_cache_entry *entry_of(struct regression_cache *c, int rule, const char *check)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].rule == rule && !strcmp(c->v[i].check, check))
+            return &c->v[i];
+    struct regression_cache_entry *v = pk_grow(c->v, &c->cap, c->n + 1, sizeof *v, 0);
+    if (!v)
+        return NULL;
+    c->v = v;
+    struct regression_cache_entry *e = &v[c->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->check, sizeof e->check, "%s", check);
+    e->rule = rule;
+    e->split = -1;
+    return e;
+}
+
+int regression_fast_cached(struct regression_cache *c, struct store *st, int rule, const char *check, int64_t fend,
+                           const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen)
+{
+    struct regression_cache_entry *e = entry_of(c, rule, check);
+    if (!e)
+        return pk_fail(err, errlen, "fast baseline of %.128s: out of memory", check);
+    int64_t split = regression_fast_split(fend);
+    if (e->split != split || !ready(&e->model)) {
+        struct regression_series h;
+        e->split = -1;
+        if (regression_fast_series_read(st, check, NULL, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
+            return -1;
+        int rc = pk_regression_learn(o, h.t, h.y, h.excluded, h.n, &e->model, err, errlen);
+        regression_series_free(&h);
+        if (rc < 0)
+            return -1;
+        e->split = split;
+    }
+    struct regression_series rec;
+    if (regression_fast_series_read(st, check, NULL, split, fend, &rec, err, errlen) < 0)
+        return -1;
+    pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
+    regression_series_free(&rec);
+    return 0;
+}
+
+void regression_cache_free(struct regression_cache *c)
+{
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}

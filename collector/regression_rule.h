@@ -1,0 +1,106 @@
+/* regression_rule.h: the baseline regression rule as the alert thread, the
+ * back-test (picketctl regressions) and its tests run it, on one check's hourly
+ * series: the hourly p95 of its results, or the hourly median of one numeric
+ * metric the check extracts (answer length, number of sources...). Definitions:
+ * docs/ANALYTICS.md, "Baselines and regressions" and "Back-testing". */
+#ifndef PK_REGRESSION_RULE_H
+#define PK_REGRESSION_RULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analytics.h"
+#include "store.h"
+
+/* The history the rule learns from and the hours it judges, ending at the end of
+ * the hour being judged. */
+#define REGRESSION_HISTORY_US (INT64_C(28) * 24 * 3600 * 1000000)
+#define REGRESSION_RECENT_US (INT64_C(24) * 3600 * 1000000)
+#define REGRESSION_HOUR_US (INT64_C(3600) * 1000000)
+
+/* One check's series of windows over [from, from + n * width): y NAN where the hour has
+ * no value; excluded[i] set where the hour is left out of learning (its failed
+ * share marks it as inside an incident). All arrays malloc'd. */
+struct regression_series {
+    int64_t from, width; /* first window's start; window width (an hour, or 5 minutes) */
+    size_t n;
+    int64_t *t;
+    double *y;
+    unsigned char *excluded;
+};
+
+/* Reads check's series over [from, to) (both whole hours): the hourly p95 of its
+ * results when metric is NULL or "", else the hourly median of that metric over
+ * its successful results; region NULL: every region. 0, or -1 with err (out is
+ * then empty and may be freed). */
+int regression_series_read(struct store *s, const char *check, const char *region, const char *metric, int64_t from,
+                           int64_t to, struct regression_series *out, char *err, size_t errlen);
+void regression_series_free(struct regression_series *s);
+
+/* The rule's options: threshold in robust z, k consecutive hours to raise and to
+ * clear (<= 0: the defaults), deviant upward for latency and both ways for a
+ * metric (a drop in answer quality is a regression as a rise in latency is). */
+void regression_rule_opts(double threshold, int k, int metric, struct pk_regression_opts *o);
+
+/* The rule evaluated at the end of the hour ending at `end` (a whole hour, inside
+ * the series): the 28 days before end - 24 h learn, the 24 hours to end are
+ * judged (pk_regression_judge). Hours of the series outside its span count as
+ * missing. 0 with *out, or -1 with err. */
+int regression_rule_at(const struct regression_series *s, int64_t end, const struct pk_regression_opts *o,
+                       struct pk_regression *out, char *err, size_t errlen);
+
+/* The fast half of the rule (PK_REGRESSION_FAST_*, docs/ANALYTICS.md): latency
+ * only, on 5-minute medians. Evaluated at `end` (a whole 5 minutes), it learns from
+ * the 28 days before split = the start of end's hour - 6 h and judges the windows
+ * [split, end), 6 to 7 hours of them, so that every evaluation within one hour
+ * shares its history (the back-test replays an hour with one call). */
+#define REGRESSION_FAST_RECENT_US (INT64_C(6) * 3600 * 1000000)
+
+/* The 5-minute medians of check's latency (and the windows left out of learning)
+ * over [from, to), whole 5 minutes. 0, or -1 with err. */
+int regression_fast_series_read(struct store *s, const char *check, const char *region, int64_t from, int64_t to,
+                                struct regression_series *out, char *err, size_t errlen);
+void regression_fast_opts(struct pk_regression_opts *o);
+/* The start of the judged windows of an evaluation at end. */
+int64_t regression_fast_split(int64_t end);
+/* The fast half at end; on_event (may be NULL) sees every raise and clear of the
+ * judged windows, with the window's start. 0 with *out, or -1 with err. */
+int regression_fast_at(const struct regression_series *s, int64_t end, const struct pk_regression_opts *o,
+                       struct pk_regression *out, pk_regression_event_fn on_event, void *user, char *err,
+                       size_t errlen);
+
+/* The alert thread's memory of the fast half's history: every evaluation within
+ * one hour learns from the same 28 days, so the model is learned once an hour per
+ * rule and check (pk_regression_learn), and each evaluation reads only the windows
+ * it judges (pk_regression_judge_model): the answer of regression_fast_at. */
+struct regression_cache_entry;
+struct regression_cache {
+    struct regression_cache_entry *v;
+    size_t n, cap;
+};
+/* regression_fast_at at fend for (rule, check), through the cache (o: the fast
+ * half's options, the same at every call). */
+int regression_fast_cached(struct regression_cache *c, struct store *s, int rule, const char *check, int64_t fend,
+                           const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen);
+void regression_cache_free(struct regression_cache *c);
+
+/* Back-testing (picketctl regressions): every alarm the rule would have raised
+ * for one check over (since, until]: the hourly half at the end of every hour,
+ * the fast half (when fast) at the end of every 5 minutes, each by the functions
+ * above, united as the alert thread unites them. */
+struct regression_alarm {
+    int64_t fired, since, cleared; /* cleared 0: still raised at until */
+    double score, value, expected;
+    int fast; /* raised by the fast half (5-minute windows) */
+};
+struct regression_alarms {
+    struct regression_alarm *v;
+    size_t n, cap;
+};
+/* Appends to out (free out->v); *learning set when neither half had a verdict at
+ * the last step. 0, or -1 with err. */
+int regression_replay(struct store *s, const char *check, const char *region, const char *metric, int fast,
+                      const struct pk_regression_opts *o, int64_t since, int64_t until, struct regression_alarms *out,
+                      int *learning, char *err, size_t errlen);
+
+#endif
