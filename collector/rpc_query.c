@@ -22,6 +22,7 @@
 #include "rpc_backtest.h"
 #include "rpc_baseline.h"
 #include "rpc_query_arena.h"
+#include "rpc_query_coarse.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -162,6 +163,8 @@ static int64_t round_width(const struct ctx *c, const struct store_check_meta *m
     return (w + ROLLUP_MINUTE_US - 1) / ROLLUP_MINUTE_US * ROLLUP_MINUTE_US;
 }
 
+static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r);
+
 static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
 {
     memset(r, 0, sizeof *r);
@@ -170,6 +173,25 @@ static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct r
                                     .region = c->region, .group = STORE_ROLLUP_BY_REGION, .bucket_us = r->round_us};
     if (store_rollup_query(c->store, &f, &r->rows, &r->n, c->err, c->errlen) < 0)
         return -1;
+    return rounds_index(c, m, r);
+}
+
+/* One bucket per region over the whole window, from rows read for every check at
+ * once (rpc_query_coarse.c): for figures that need no rounds (latency). */
+static int rounds_whole(struct ctx *c, const struct store_check_meta *m, const struct coarse_rows *cr,
+                        struct rounds *r)
+{
+    memset(r, 0, sizeof *r);
+    r->round_us = c->until_us - c->since_us;
+    if (coarse_take(cr, m->name, &r->rows, &r->n) < 0) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    return rounds_index(c, m, r);
+}
+
+static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
+{
     r->b = calloc(r->n ? r->n : 1, sizeof *r->b);
     if (!r->b) {
         snprintf(c->err, c->errlen, "out of memory");
@@ -390,7 +412,8 @@ static Picket__V1__CheckTrend *trend_of(struct ctx *c, const struct store_check_
     if (window < width) /* under an hour: minutes */
         width = ROLLUP_MINUTE_US;
     struct store_rollup_filter f = {.since_us = c->since_us, .until_us = c->until_us, .check = m->name,
-                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width};
+                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width,
+                                    .align = 1}; /* whole hours: the hour level, not minutes */
     if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
         return NULL;
     t = calloc(n ? n : 1, sizeof *t);
@@ -806,18 +829,21 @@ static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, Pro
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
+    struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
+    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+                    &cr, c->err, c->errlen) < 0)
+        return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
         struct rounds r;
-        if (rounds_load(c, c->checks[i], &r) < 0) {
-            rounds_free(&r);
-            return -1;
-        }
-        resp->checks[i] = latency_of(c, c->checks[i], &r, qs, nq);
+        resp->checks[i] = rounds_whole(c, c->checks[i], &cr, &r) == 0 ? latency_of(c, c->checks[i], &r, qs, nq) : NULL;
         rounds_free(&r);
         if (!resp->checks[i])
-            return -1;
+            break;
         resp->n_checks++;
     }
+    coarse_free(&cr);
+    if (resp->n_checks < c->n_checks)
+        return -1;
     *out = &resp->base;
     return 0;
 oom:

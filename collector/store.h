@@ -271,6 +271,9 @@ struct store_rollup_filter {
     const char *region;         /* NULL: every region */
     enum store_rollup_group group;
     int64_t bucket_us; /* 0: the whole window; else a series of buckets this wide (whole minutes) from since */
+    int align; /* 1: buckets start at multiples of bucket_us from the Unix epoch (UTC), the first and last
+                * clipped to the window (each labelled with its clipped start): whole hours and days are
+                * read from the hour and day levels instead of minutes */
 };
 
 struct store_rollup_row {
