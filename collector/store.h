@@ -88,6 +88,12 @@ void store_close(struct store *s);
 /* 0 when the database answers a trivial query; reconnects once if the link broke. */
 int store_ping(struct store *s);
 
+/* A caller's deadline (wall clock, microseconds; 0 clears it): statements started
+ * after it fail with "the caller's deadline passed", and PostgreSQL stops one
+ * still running then (statement_timeout). -1 with err when it has passed already
+ * or the database refused (collector/store/deadline.c). */
+int store_set_deadline(struct store *s, int64_t deadline_us, char *err, size_t errlen);
+
 /* Migrations are compiled into the binary (see migrations.c, generated). */
 int store_schema_version(struct store *s, int *version, char *err, size_t errlen);
 int store_latest_schema_version(void);

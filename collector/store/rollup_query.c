@@ -228,6 +228,8 @@ static int read_level(struct store *s, const struct level_read *lr, struct query
             pk_fail(err, errlen, "rollup query: window out of range");
             return -1;
         }
+        if (st_deadline_passed(s, err, errlen))
+            return -1;
         /* packed partial rows hold every check: the check is picked while unpacking */
         const char *params[] = {from, to, l == 3 ? lr->probe_filter : lr->check_id_param, lr->probe_filter};
         PGresult *r = PQexecParams(s->conn, sql, l == 3 ? 3 : 4, NULL, params, NULL, NULL, 1);
