@@ -1036,8 +1036,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     int rc = -1;
     struct store_status_row *status = NULL;
     size_t n_status = 0;
-    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0)
-        return -1;
+    struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0 ||
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+                    &cr, c->err, c->errlen) < 0)
+        goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
     Picket__V1__ReportResponse *resp = ralloc(c->a, sizeof *resp);
     if (!resp)
@@ -1082,8 +1085,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         struct pk_incident *raw = NULL;
         size_t n_raw = 0;
         int64_t observed = 0;
+        struct rounds whole = {0};
         rc_->availability = availability_of(c, m, &r, 0);
-        rc_->latency = rc_->availability ? latency_of(c, m, &r, default_quantiles, 3) : NULL;
+        if (rc_->availability && rounds_whole(c, m, &cr, &whole) == 0)
+            rc_->latency = latency_of(c, m, &whole, default_quantiles, 3);
+        rounds_free(&whole);
         Picket__V1__CheckIncidents *ci =
             rc_->latency ? incidents_of(c, m, &r, &oi, &raw, &n_raw, &observed) : NULL;
         rounds_free(&r);
@@ -1113,6 +1119,7 @@ oom:
     snprintf(c->err, c->errlen, "out of memory");
 out:
     free(status);
+    coarse_free(&cr);
     return rc;
 }
 
