@@ -81,6 +81,7 @@ struct unary {
     int close_cancelled;
     void *job_data; /* decoded request, owned */
     struct call_auth auth;
+    int64_t deadline_us; /* the caller's deadline, wall clock; 0 none */
 };
 
 struct outmsg {

@@ -25,7 +25,9 @@
 #include "rpc_baseline.h"
 #include "rpc_incidents.h"
 #include "rpc_query_arena.h"
+#include "rpc_query_coarse.h"
 #include "rpc_query_marks.h"
+#include "rpc_trend.h"
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
@@ -180,6 +182,8 @@ static int rows_append(struct ctx *c, const struct store_check_meta *m, int64_t 
     return 0;
 }
 
+static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r);
+
 /* The window's rows, without the stretches of the niv intervals (sorted, merged:
  * maintenance windows), one bucket per region and stretch. */
 static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, const struct maint_interval *iv,
@@ -196,6 +200,25 @@ static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, 
         if (g < niv && iv[g].end_us > from)
             from = iv[g].end_us;
     }
+    return rounds_index(c, m, r);
+}
+
+/* One bucket per region over the whole window, from rows read for every check at
+ * once (rpc_query_coarse.c): for figures that need no rounds (latency). */
+static int rounds_whole(struct ctx *c, const struct store_check_meta *m, const struct coarse_rows *cr,
+                        struct rounds *r)
+{
+    memset(r, 0, sizeof *r);
+    r->round_us = c->until_us - c->since_us;
+    if (coarse_take(cr, m->name, &r->rows, &r->n) < 0) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return -1;
+    }
+    return rounds_index(c, m, r);
+}
+
+static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
+{
     r->b = calloc(r->n ? r->n : 1, sizeof *r->b);
     if (!r->b) {
         snprintf(c->err, c->errlen, "out of memory");
@@ -218,11 +241,6 @@ static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, 
                                         .hist = &row->hist, .region = k};
     }
     return 0;
-}
-
-static int rounds_load(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
-{
-    return rounds_load_outside(c, m, NULL, 0, r);
 }
 
 /* Uptime of one scope from its stored rounds (each with data covers one interval). */
@@ -382,85 +400,10 @@ oom:
 
 /* ------------------------------------------------------------------ trend */
 
-static Picket__V1__TrendFigure *trend_figure(struct ctx *c, const int64_t *t, const double *y, size_t n)
-{
-    Picket__V1__TrendFigure *f = ralloc(c->a, sizeof *f);
-    if (!f)
-        return NULL;
-    picket__v1__trend_figure__init(f);
-    struct pk_trend tr;
-    char why[200];
-    size_t points = 0;
-    for (size_t i = 0; i < n; i++)
-        points += !isnan(y[i]);
-    f->points = (int64_t)points;
-    f->median = f->slope_per_day = f->lo_per_day = f->hi_per_day = NAN;
-    f->pct_per_day = f->pct_lo = f->pct_hi = NAN;
-    f->direction = (char *)"";
-    if (pk_trend_theil_sen(t, y, n, 0.95, &tr, why, sizeof why) < 0)
-        return f; /* too few points: no data */
-    f->median = tr.median;
-    f->slope_per_day = tr.slope_per_day;
-    f->lo_per_day = tr.lo_per_day;
-    f->hi_per_day = tr.hi_per_day;
-    f->pct_per_day = tr.pct_per_day;
-    f->pct_lo = tr.pct_lo;
-    f->pct_hi = tr.pct_hi;
-    if (!isnan(tr.lo_per_day) && !isnan(tr.hi_per_day))
-        f->direction = (char *)(tr.lo_per_day > 0 ? "up" : tr.hi_per_day < 0 ? "down" : "flat");
-    return f;
-}
-
-/* Hourly p95 and error rate over the window (wider points for windows over
- * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
+/* Hourly p95 and error rate over the window, through Theil–Sen (rpc_trend.c). */
 static Picket__V1__CheckTrend *trend_of(struct ctx *c, const struct store_check_meta *m)
 {
-    Picket__V1__CheckTrend *ct = ralloc(c->a, sizeof *ct);
-    struct store_rollup_row *rows = NULL;
-    int64_t *t = NULL;
-    double *p95 = NULL, *er = NULL;
-    size_t n = 0;
-    if (!ct)
-        goto oom;
-    picket__v1__check_trend__init(ct);
-    ct->check_name = rstrdup(c->a, m->name);
-    ct->service = rstrdup(c->a, m->service);
-    int64_t width = ROLLUP_HOUR_US, window = c->until_us - c->since_us;
-    while (window / width > PK_TREND_MAX_POINTS)
-        width += ROLLUP_HOUR_US;
-    if (window < width) /* under an hour: minutes */
-        width = ROLLUP_MINUTE_US;
-    struct store_rollup_filter f = {.since_us = c->since_us, .until_us = c->until_us, .check = m->name,
-                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width};
-    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
-        return NULL;
-    t = calloc(n ? n : 1, sizeof *t);
-    p95 = calloc(n ? n : 1, sizeof *p95);
-    er = calloc(n ? n : 1, sizeof *er);
-    if (!t || !p95 || !er)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        t[i] = rows[i].bucket_start_us;
-        p95[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-        uint64_t good = rows[i].ok + rows[i].degraded, bad = rows[i].failed;
-        er[i] = good + bad ? (double)bad / (double)(good + bad) : NAN;
-    }
-    ct->p95_us = trend_figure(c, t, p95, n);
-    ct->error_rate = trend_figure(c, t, er, n);
-    if (!ct->p95_us || !ct->error_rate)
-        goto oom;
-    free(rows);
-    free(t);
-    free(p95);
-    free(er);
-    return ct;
-oom:
-    free(rows);
-    free(t);
-    free(p95);
-    free(er);
-    snprintf(c->err, c->errlen, "out of memory");
-    return NULL;
+    return rpc_trend_of(c->store, c->a, m, c->since_us, c->until_us, c->region, c->err, c->errlen);
 }
 
 /* -------------------------------------------------------------- baseline */
@@ -816,18 +759,22 @@ static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
+    struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
+    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+                    &cr, c->err, c->errlen) < 0)
+        return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
         struct rounds r;
-        if (rounds_load(c, c->checks[i], &r) < 0) {
-            rounds_free(&r);
+        resp->checks[i] =
+            rounds_whole(c, c->checks[i], &cr, &r) == 0 ? availability_of(c, c->checks[i], &r, req->quorum) : NULL;
+        rounds_free(&r);
+        if (!resp->checks[i]) {
+            coarse_free(&cr);
             return -1;
         }
-        resp->checks[i] = availability_of(c, c->checks[i], &r, req->quorum);
-        rounds_free(&r);
-        if (!resp->checks[i])
-            return -1;
         resp->n_checks++;
     }
+    coarse_free(&cr);
     *out = &resp->base;
     return 0;
 oom:
@@ -857,18 +804,21 @@ static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, Pro
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
+    struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
+    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+                    &cr, c->err, c->errlen) < 0)
+        return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
         struct rounds r;
-        if (rounds_load(c, c->checks[i], &r) < 0) {
-            rounds_free(&r);
-            return -1;
-        }
-        resp->checks[i] = latency_of(c, c->checks[i], &r, qs, nq);
+        resp->checks[i] = rounds_whole(c, c->checks[i], &cr, &r) == 0 ? latency_of(c, c->checks[i], &r, qs, nq) : NULL;
         rounds_free(&r);
         if (!resp->checks[i])
-            return -1;
+            break;
         resp->n_checks++;
     }
+    coarse_free(&cr);
+    if (resp->n_checks < c->n_checks)
+        return -1;
     *out = &resp->base;
     return 0;
 oom:
@@ -1041,8 +991,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     int rc = -1;
     struct store_status_row *status = NULL;
     size_t n_status = 0;
-    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0)
-        return -1;
+    struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0 ||
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+                    &cr, c->err, c->errlen) < 0)
+        goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
     Picket__V1__ReportResponse *resp = ralloc(c->a, sizeof *resp);
     if (!resp)
@@ -1083,19 +1036,15 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
             }
         if (!rc_->check_name || !rc_->service || !rc_->check_type || !rc_->last_message)
             goto oom;
-        struct rounds r;
-        if (rounds_load(c, m, &r) < 0) {
-            rounds_free(&r);
-            goto out;
-        }
         struct pk_incident *raw = NULL;
         size_t n_raw = 0;
         int64_t observed = 0;
-        rc_->availability = availability_of(c, m, &r, 0);
-        rc_->latency = rc_->availability ? latency_of(c, m, &r, default_quantiles, 3) : NULL;
+        struct rounds whole = {0};
+        if (rounds_whole(c, m, &cr, &whole) == 0 && (rc_->availability = availability_of(c, m, &whole, 0)))
+            rc_->latency = latency_of(c, m, &whole, default_quantiles, 3);
+        rounds_free(&whole);
         Picket__V1__CheckIncidents *ci =
             rc_->latency ? incidents_of(c, m, &oi, names, &n_names, &raw, &n_raw, &observed) : NULL;
-        rounds_free(&r);
         if (!ci) {
             free(raw);
             goto out;
@@ -1122,6 +1071,7 @@ oom:
     snprintf(c->err, c->errlen, "out of memory");
 out:
     free(status);
+    coarse_free(&cr);
     return rc;
 }
 

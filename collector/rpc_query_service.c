@@ -131,11 +131,23 @@ void rpc_query_job(struct store *store, void *ctx)
     struct unary *u = ctx;
     if (rpc_job_admit(store, u) < 0)
         return;
-    char err[512];
+    char err[512], err2[256];
     ProtobufCMessage *resp = NULL;
     struct rpc_query_arena *arena = NULL;
-    int rc = rpc_query_run(store, u->method->query, u->job_data, pk_now_us(), &resp, &arena, err, sizeof err);
+    /* The caller's deadline bounds the work: a query nobody waits for any more
+     * stops (store_set_deadline) and frees the control thread. */
+    int rc = store_set_deadline(store, u->deadline_us, err, sizeof err);
     if (rc == 0)
+        rc = rpc_query_run(store, u->method->query, u->job_data, pk_now_us(), &resp, &arena, err, sizeof err);
+    if (u->deadline_us && store_set_deadline(store, 0, err2, sizeof err2) < 0)
+    {
+        char q2[300];
+        PK_WARN("rpc", "could not clear a query's deadline", "error=%s", pk_log_q(q2, sizeof q2, err2));
+    }
+    if (rc < 0 && u->deadline_us && pk_now_us() >= u->deadline_us) {
+        PK_INFO("rpc", "query stopped at its caller's deadline", "query=%d", (int)u->method->query);
+        rpc_unary_reply(u, GRPC_STATUS_DEADLINE_EXCEEDED, err, NULL);
+    } else if (rc == 0)
         rpc_unary_reply(u, GRPC_STATUS_OK, NULL, resp);
     else {
         char q[600];

@@ -190,10 +190,25 @@ static void unary_on_request(struct unary *u, int success)
     u->method->on_request(u);
 }
 
+/* A call's deadline on the wall clock in microseconds; 0 when it has none. */
+static int64_t deadline_wall_us(gpr_timespec t)
+{
+    if (gpr_time_cmp(t, gpr_inf_future(t.clock_type)) == 0)
+        return 0;
+    t = gpr_convert_clock_type(t, GPR_CLOCK_REALTIME);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
 static void unary_start(struct server *srv, grpc_call *call, const struct rpc_method *method,
-                        const struct call_auth *auth)
+                        const struct call_auth *auth, gpr_timespec deadline)
 {
     struct unary *u = calloc(1, sizeof *u);
+    if (!u) {
+        grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        grpc_call_unref(call);
+        return;
+    }
+    u->deadline_us = deadline_wall_us(deadline);
     u->srv = srv;
     u->call = call;
     u->method = method;
@@ -581,7 +596,7 @@ static void on_new_call(struct server *srv, struct acceptor *a, int success)
         } else if (m->stream)
             stream_start(srv, a->call, &auth);
         else
-            unary_start(srv, a->call, m, &auth);
+            unary_start(srv, a->call, m, &auth, a->details.deadline);
     }
     grpc_call_details_destroy(&a->details);
     grpc_metadata_array_destroy(&a->metadata);

@@ -88,6 +88,12 @@ void store_close(struct store *s);
 /* 0 when the database answers a trivial query; reconnects once if the link broke. */
 int store_ping(struct store *s);
 
+/* A caller's deadline (wall clock, microseconds; 0 clears it): statements started
+ * after it fail with "the caller's deadline passed", and PostgreSQL stops one
+ * still running then (statement_timeout). -1 with err when it has passed already
+ * or the database refused (collector/store/deadline.c). */
+int store_set_deadline(struct store *s, int64_t deadline_us, char *err, size_t errlen);
+
 /* Migrations are compiled into the binary (see migrations.c, generated). */
 int store_schema_version(struct store *s, int *version, char *err, size_t errlen);
 int store_latest_schema_version(void);
@@ -336,6 +342,9 @@ struct store_rollup_filter {
     const char *region;         /* NULL: every region */
     enum store_rollup_group group;
     int64_t bucket_us; /* 0: the whole window; else a series of buckets this wide (whole minutes) from since */
+    int align; /* 1: buckets start at multiples of bucket_us from the Unix epoch (UTC), the first and last
+                * clipped to the window (each labelled with its clipped start): whole hours and days are
+                * read from the hour and day levels instead of minutes */
 };
 
 struct store_rollup_row {

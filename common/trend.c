@@ -33,15 +33,68 @@ static double normal_quantile(double p)
     return (lo + hi) / 2.0;
 }
 
-/* d[i] for a 1-based rank, clamped to 1..n. */
-static double at_rank(const double *d, size_t n, double rank)
+/* The 0-based index of a 1-based rank, clamped to 1..n. */
+static size_t rank_index(size_t n, double rank)
 {
     long r = lround(rank);
     if (r < 1)
         r = 1;
     if ((size_t)r > n)
         r = (long)n;
-    return d[r - 1];
+    return (size_t)r - 1;
+}
+
+static void swap_d(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Puts into d[k] the value a full sort of d[lo, hi) would put there, with every
+ * value before it <= it and every value after it >= it (quickselect, median of
+ * three pivots): the order statistics the slope and its band need in O(pairs)
+ * instead of sorting every pair (a 30-day hourly series has 259,000). */
+static void select_k(double *d, size_t lo, size_t hi, size_t k)
+{
+    while (hi - lo > 2) {
+        size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+        if (d[mid] < d[lo])
+            swap_d(&d[mid], &d[lo]);
+        if (d[last] < d[lo])
+            swap_d(&d[last], &d[lo]);
+        if (d[last] < d[mid])
+            swap_d(&d[last], &d[mid]);
+        double pivot = d[mid];
+        size_t i = lo, j = last;
+        for (;;) { /* Hoare partition: [lo, j] <= pivot <= [j + 1, hi) */
+            while (d[i] < pivot)
+                i++;
+            while (d[j] > pivot)
+                j--;
+            if (i >= j)
+                break;
+            swap_d(&d[i], &d[j]);
+            i++;
+            j--;
+        }
+        if (k <= j)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
+    if (hi - lo == 2 && d[lo + 1] < d[lo])
+        swap_d(&d[lo], &d[lo + 1]);
+}
+
+/* The value at index k (0-based rank) once d[m] is selected: look only on k's side. */
+static double select_side(double *d, size_t n, size_t m, size_t k)
+{
+    if (k < m)
+        select_k(d, 0, m, k);
+    else if (k > m)
+        select_k(d, m + 1, n, k);
+    return d[k];
 }
 
 int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double confidence,
@@ -84,8 +137,13 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
         goto out;
     }
     out->n = used;
-    qsort(slopes, ns, sizeof *slopes, cmp_double);
-    out->slope_per_day = ns % 2 ? slopes[ns / 2] : (slopes[ns / 2 - 1] + slopes[ns / 2]) / 2.0;
+    size_t mid = ns / 2;
+    select_k(slopes, 0, ns, mid);
+    double below = slopes[0]; /* the largest left of mid: rank mid - 1 of the sorted slopes */
+    for (size_t i = 1; i < mid; i++)
+        if (slopes[i] > below)
+            below = slopes[i];
+    out->slope_per_day = ns % 2 ? slopes[mid] : (below + slopes[mid]) / 2.0;
     if (used >= 10) {
         /* Var(S) of Kendall's S under no trend, corrected for tied values. */
         qsort(v, used, sizeof *v, cmp_double);
@@ -100,8 +158,8 @@ int pk_trend_theil_sen(const int64_t *t_us, const double *y, size_t n, double co
         }
         var /= 18.0;
         double c = normal_quantile(1.0 - (1.0 - confidence) / 2.0) * sqrt(var > 0 ? var : 0);
-        out->lo_per_day = at_rank(slopes, ns, ((double)ns - c) / 2.0);
-        out->hi_per_day = at_rank(slopes, ns, ((double)ns + c) / 2.0 + 1.0);
+        out->lo_per_day = select_side(slopes, ns, mid, rank_index(ns, ((double)ns - c) / 2.0));
+        out->hi_per_day = select_side(slopes, ns, mid, rank_index(ns, ((double)ns + c) / 2.0 + 1.0));
     }
     out->median = pk_an_median(v, used);
     if (out->median != 0.0) {

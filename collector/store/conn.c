@@ -156,6 +156,8 @@ void st_rollback(struct store *s)
 PGresult *st_run(struct store *s, const char *sql, int nparams, const char *const *params, ExecStatusType want,
                      const char *what, char *err, size_t errlen)
 {
+    if (st_deadline_passed(s, err, errlen))
+        return NULL;
     PGresult *r = nparams > 0 ? PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)
                               : PQexec(s->conn, sql);
     if (PQresultStatus(r) != want) {

@@ -28,6 +28,35 @@ static int by_row_order(const void *x, const void *y)
     return (a->bucket_start_us > b->bucket_start_us) - (a->bucket_start_us < b->bucket_start_us);
 }
 
+static int by_row_ptr(const void *x, const void *y)
+{
+    return by_row_order(*(const struct store_rollup_row *const *)x, *(const struct store_rollup_row *const *)y);
+}
+
+/* Sorts *rows (by_row_order) through pointers and one copy: a row holds a
+ * histogram (about 9 KB), and qsort moving rows spent most of a long series'
+ * time in memmove. -1 when out of memory (*rows untouched). */
+static int sort_rows(struct store_rollup_row **rows, size_t n)
+{
+    if (n < 2)
+        return 0;
+    struct store_rollup_row **p = malloc(n * sizeof *p), *sorted = malloc(n * sizeof *sorted);
+    if (!p || !sorted) {
+        free(p);
+        free(sorted);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = &(*rows)[i];
+    qsort(p, n, sizeof *p, by_row_ptr);
+    for (size_t i = 0; i < n; i++)
+        memcpy(&sorted[i], p[i], sizeof *sorted);
+    free(p);
+    free(*rows);
+    *rows = sorted;
+    return 0;
+}
+
 /* Appends [from, to) to a level's range list when not empty. */
 static void add_range(int64_t *ranges, size_t *n, struct rollup_range r)
 {
@@ -44,7 +73,7 @@ struct query_acc {
     const struct probe_ref *probes; /* sorted by id */
     size_t n_probes;
     struct rollup_merge *m;
-    int64_t since, bucket;
+    int64_t since, bucket, origin; /* buckets start at origin + k * bucket (origin <= since) */
 };
 
 static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
@@ -62,7 +91,9 @@ static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, in
         }
         group = lo < q->n_probes && q->probes[lo].id == probe_id ? q->probes[lo].region : -1;
     }
-    int64_t b = q->since + (t - q->since) / q->bucket * q->bucket;
+    int64_t b = q->origin + (t - q->origin) / q->bucket * q->bucket; /* t >= since >= origin */
+    if (b < q->since)
+        b = q->since; /* the first bucket of an aligned series, clipped */
     return rollup_merge_add(q->m, check_id, group, b, c, hist, len) < 0 ? -1 : 0;
 }
 
@@ -86,6 +117,135 @@ static int in_ranges(const int64_t *r, size_t n, int64_t t)
     return lo > 0 && t < r[2 * (lo - 1) + 1];
 }
 
+/* Merges touching or overlapping ranges (pairs sorted by from); the new count. */
+static size_t coalesce(int64_t *r, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (r[2 * i] <= r[2 * k + 1]) {
+            if (r[2 * i + 1] > r[2 * k + 1])
+                r[2 * k + 1] = r[2 * i + 1];
+        } else {
+            k++;
+            r[2 * k] = r[2 * i];
+            r[2 * k + 1] = r[2 * i + 1];
+        }
+    }
+    return n ? k + 1 : 0;
+}
+
+/* Up to this many ranges of a level are read one index range scan each (the edges
+ * of a window, the runs of an aligned series); more are read in one scan over
+ * their span, bounded by the window, and picked in C. A join of the rows with the
+ * list of ranges made PostgreSQL compare every row of the check's history with
+ * every range (rows x ranges); one scan over the span of two edge ranges read the
+ * whole window's minutes. */
+#define MAX_RANGE_SCANS 16
+
+static const char *const table[4] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_partial"};
+static const char *const column[4] = {"minute", "hour", "day", "minute"};
+
+struct level_read {
+    int level;                  /* 0 minute, 1 hour, 2 day, 3 partial */
+    int check_days;             /* whole days of a check over all probes: rollup_check_day */
+    const int64_t *ranges;      /* disjoint [from, to) pairs, sorted */
+    size_t n;
+    const char *check_id_param; /* NULL: every check */
+    int64_t check_id;
+    const char *probe_filter;   /* a bigint[] literal, or NULL */
+};
+
+/* Adds one result set's rows (of one level) to the merge. */
+static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
+{
+    const int l = lr->level;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t probe_id = st_bin_i64(r, i, l == 3 ? 0 : 1);
+        if (!in_ranges(lr->ranges, lr->n, st_bin_ts(r, i, l == 3 ? 1 : 2)))
+            continue;
+        if (l == 3) { /* packed partial rows: probe_id, minute, entries */
+            struct rollup_unpack u;
+            int64_t check_id;
+            struct rollup_counts c;
+            const uint8_t *hist;
+            size_t hist_len;
+            int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+            while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
+                if (lr->check_id_param && check_id > lr->check_id) {
+                    got = 0; /* entries are by ascending check id: the rest are other checks */
+                    break;
+                }
+                got = lr->check_id_param && check_id != lr->check_id
+                          ? 0
+                          : query_add(acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist, hist_len);
+            }
+            if (got < 0) {
+                pk_fail(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
+                        probe_id);
+                return -1;
+            }
+            continue;
+        }
+        struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
+                                  (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
+        if (query_add(acc, st_bin_i64(r, i, 0), probe_id, st_bin_ts(r, i, 2), &c, (const uint8_t *)PQgetvalue(r, i, 7),
+                      (size_t)PQgetlength(r, i, 7)) < 0) {
+            pk_fail(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64 ": histogram is not valid",
+                    table[l], st_bin_i64(r, i, 0), probe_id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads one level's ranges (every one bounded: never a check's whole history). */
+static int read_level(struct store *s, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
+{
+    const int l = lr->level;
+    char sql[768];
+    if (l == 3)
+        snprintf(sql, sizeof sql,
+                 "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
+                 "WHERE r.minute >= $1::timestamptz AND r.minute < $2::timestamptz "
+                 "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
+    else if (l == 2 && lr->check_days)
+        snprintf(sql, sizeof sql,
+                 "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
+                 "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
+                 "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
+    else
+        snprintf(sql, sizeof sql,
+                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+                 "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
+                 "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                 "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
+                 column[l], table[l], column[l], column[l]);
+    size_t scans = lr->n <= MAX_RANGE_SCANS ? lr->n : 1;
+    for (size_t k = 0; k < scans; k++) {
+        char from[64], to[64];
+        int64_t a = lr->ranges[2 * k], b = scans == lr->n ? lr->ranges[2 * k + 1] : lr->ranges[2 * lr->n - 1];
+        if (st_format_timestamp(from, sizeof from, a) < 0 || st_format_timestamp(to, sizeof to, b) < 0) {
+            pk_fail(err, errlen, "rollup query: window out of range");
+            return -1;
+        }
+        if (st_deadline_passed(s, err, errlen))
+            return -1;
+        /* packed partial rows hold every check: the check is picked while unpacking */
+        const char *params[] = {from, to, l == 3 ? lr->probe_filter : lr->check_id_param, lr->probe_filter};
+        PGresult *r = PQexecParams(s->conn, sql, l == 3 ? 3 : 4, NULL, params, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            st_pg_err(s, r, "rollup query: reading rollups", err, errlen);
+            PQclear(r);
+            return -1;
+        }
+        int rc = add_rows(r, lr, acc, err, errlen);
+        PQclear(r);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
                        size_t *n_out, char *err, size_t errlen)
 {
@@ -95,8 +255,8 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     char(*regions)[64] = NULL;
     int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
     size_t n_ranges[4] = {0, 0, 0, 0};
-    char *probe_filter = NULL, *from_arr = NULL, *to_arr = NULL;
-    int64_t *filter_ids = NULL, *tmp = NULL;
+    char *probe_filter = NULL;
+    int64_t *filter_ids = NULL;
     struct rollup_merge *m = NULL;
     struct store_rollup_row *out = NULL;
     char check_param[24];
@@ -116,7 +276,9 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         pk_fail(err, errlen, "rollup query: bucket width must be a whole number of minutes");
         return -1;
     }
-    int64_t n_buckets = (until - since + bucket - 1) / bucket;
+    /* aligned: the buckets are on the epoch grid of their width, the first clipped */
+    int64_t origin = f->align && f->bucket_us ? since - since % bucket : since;
+    int64_t n_buckets = (until - origin + bucket - 1) / bucket;
     if (n_buckets > STORE_ROLLUP_MAX_BUCKETS) {
         pk_fail(err, errlen, "rollup query: %" PRId64 " buckets asked, at most %d", n_buckets,
                 STORE_ROLLUP_MAX_BUCKETS);
@@ -127,10 +289,11 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         if (!ranges[l])
             goto oom;
     }
-    for (int64_t b = since; b < until; b += bucket) {
+    for (int64_t b = origin; b < until; b += bucket) {
         struct rollup_plan plan;
-        rollup_plan_window(b, b + bucket < until ? b + bucket : until, &plan);
-        add_range(ranges[3], &n_ranges[3], (struct rollup_range){b, b + bucket < until ? b + bucket : until});
+        int64_t from = b < since ? since : b, to = b + bucket < until ? b + bucket : until;
+        rollup_plan_window(from, to, &plan);
+        add_range(ranges[3], &n_ranges[3], (struct rollup_range){from, to});
         add_range(ranges[2], &n_ranges[2], plan.day);
         for (int k = 0; k < 2; k++) {
             add_range(ranges[1], &n_ranges[1], plan.hour[k]);
@@ -201,98 +364,17 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     m = rollup_merge_new();
     if (!m)
         goto oom;
-    static const char *const table[4] = {"rollup_minute", "rollup_hour", "rollup_day", "rollup_partial"};
-    static const char *const column[4] = {"minute", "hour", "day", "minute"};
     /* Whole days of a check over all probes: the rows already merged over probes. */
     const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
     for (int l = 0; l < 4; l++) {
         if (n_ranges[l] == 0)
             continue;
-        free(tmp);
-        tmp = malloc(n_ranges[l] * sizeof *tmp);
-        if (!tmp)
-            goto oom;
-        /* One range scan over the span of the level's ranges (bounded by the
-         * window, so its cost does not grow with older history), and the rows
-         * of the ranges picked here in C. A join of the rows with the list of
-         * ranges made PostgreSQL compare every row of the check's history with
-         * every range (rows x ranges). */
         qsort(ranges[l], n_ranges[l], 2 * sizeof(int64_t), by_range_start);
-        free(from_arr);
-        free(to_arr);
-        from_arr = malloc(64);
-        to_arr = malloc(64);
-        if (!from_arr || !to_arr)
-            goto oom;
-        if (st_format_timestamp(from_arr, 64, ranges[l][0]) < 0 ||
-            st_format_timestamp(to_arr, 64, ranges[l][2 * n_ranges[l] - 1]) < 0) {
-            pk_fail(err, errlen, "rollup query: window out of range");
+        n_ranges[l] = coalesce(ranges[l], n_ranges[l]);
+        struct level_read lr = {l, check_days, ranges[l], n_ranges[l], check_id_param, check_id_filter, probe_filter};
+        struct query_acc acc = {f, probes, n_probes, m, since, bucket, origin};
+        if (read_level(s, &lr, &acc, err, errlen) < 0)
             goto out;
-        }
-        char sql[768];
-        if (l == 3)
-            snprintf(sql, sizeof sql,
-                     "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
-                     "WHERE r.minute >= $1::timestamptz AND r.minute < $2::timestamptz "
-                     "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
-        else if (l == 2 && check_days)
-            snprintf(sql, sizeof sql,
-                     "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
-                     "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
-                     "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
-        else
-            snprintf(sql, sizeof sql,
-                     "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
-                     "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
-                     "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) "
-                     "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
-                     column[l], table[l], column[l], column[l]);
-        /* packed partial rows hold every check: the check is picked while unpacking */
-        const char *params[] = {from_arr, to_arr, l == 3 ? probe_filter : check_id_param, probe_filter};
-        r = PQexecParams(s->conn, sql, l == 3 ? 3 : 4, NULL, params, NULL, NULL, 1);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            st_pg_err(s, r, "rollup query: reading rollups", err, errlen);
-            goto out;
-        }
-        struct query_acc acc = {f, probes, n_probes, m, since, bucket};
-        for (int i = 0; i < PQntuples(r); i++) {
-            int64_t probe_id = st_bin_i64(r, i, l == 3 ? 0 : 1);
-            if (!in_ranges(ranges[l], n_ranges[l], st_bin_ts(r, i, l == 3 ? 1 : 2)))
-                continue;
-            if (l == 3) { /* packed partial rows: probe_id, minute, entries */
-                struct rollup_unpack u;
-                int64_t check_id;
-                struct rollup_counts c;
-                const uint8_t *hist;
-                size_t hist_len;
-                int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
-                while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
-                    if (check_id_param && check_id > check_id_filter) {
-                        got = 0; /* entries are by ascending check id: the rest are other checks */
-                        break;
-                    }
-                    got = check_id_param && check_id != check_id_filter
-                              ? 0
-                              : query_add(&acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist, hist_len);
-                }
-                if (got < 0) {
-                    pk_fail(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
-                            probe_id);
-                    goto out;
-                }
-                continue;
-            }
-            struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
-                                      (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
-            if (query_add(&acc, st_bin_i64(r, i, 0), probe_id, st_bin_ts(r, i, 2), &c, (const uint8_t *)PQgetvalue(r, i, 7),
-                          (size_t)PQgetlength(r, i, 7)) < 0) {
-                pk_fail(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64
-                        ": histogram is not valid", table[l], st_bin_i64(r, i, 0), probe_id);
-                goto out;
-            }
-        }
-        PQclear(r);
-        r = NULL;
     }
     st_rollback(s); /* read only: nothing to commit */
 
@@ -335,7 +417,8 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         row->unknown = e->counts.unknown;
         row->hist = *e->hist;
     }
-    qsort(out, n, sizeof *out, by_row_order);
+    if (sort_rows(&out, n) < 0)
+        goto oom;
     *rows_out = out;
     *n_out = n;
     out = NULL;
@@ -353,10 +436,7 @@ out:
     for (int l = 0; l < 4; l++)
         free(ranges[l]);
     free(probe_filter);
-    free(from_arr);
-    free(to_arr);
     free(filter_ids);
-    free(tmp);
     rollup_merge_free(m);
     free(out);
     return rc;

@@ -41,6 +41,7 @@ struct store {
     size_t rollup_in_cap;
     struct rollup_rows rollup_rows; /* reused: their partial rows */
     struct rollup_packs rollup_packs; /* reused: those rows packed per (probe, minute) */
+    int64_t deadline_us; /* store_set_deadline: 0 none; statements fail once it passed */
 };
 
 /* ---- conn.c: statements, transactions, the check-name cache */
@@ -55,6 +56,8 @@ PGresult *st_run(struct store *s, const char *sql, int nparams, const char *cons
                  const char *what, char *err, size_t errlen);
 int st_run_cmd(struct store *s, const char *sql, int nparams, const char *const *params, const char *what, char *err,
                size_t errlen);
+/* deadline.c: 1 (with err) when the caller's deadline has passed, else 0. */
+int st_deadline_passed(struct store *s, char *err, size_t errlen);
 /* COMMIT, and -1 when the transaction had been rolled back instead. */
 int st_commit(struct store *s, const char *what, char *err, size_t errlen);
 /* 1 with *id when name is cached; 0 otherwise. */

@@ -151,7 +151,10 @@ static void verify(const struct store_rollup_filter *f, size_t want_rows)
         for (size_t j = 0; j < n_fed; j++) {
             const struct fed *x = &fed[j];
             int64_t t = rollup_floor(x->t, MIN);
-            if (t < row->bucket_start_us || t >= row->bucket_start_us + bucket || t >= until || t < since)
+            /* aligned series: a bucket ends at the next multiple of its width (the first is clipped) */
+            int64_t end = (f->align ? row->bucket_start_us - row->bucket_start_us % bucket : row->bucket_start_us) +
+                          bucket;
+            if (t < row->bucket_start_us || t >= end || t >= until || t < since)
                 continue;
             if (strcmp(check_names[x->check], row->check_name) != 0)
                 continue;
@@ -339,6 +342,40 @@ static void rollups_match_exact_answers(void **state)
     f.since_us = late_t - 3 * HOUR;
     f.until_us = late_t + 2 * HOUR;
     verify(&f, 0);
+    /* aligned series: on the UTC grid of the width, the first and last clipped to the window */
+    f.align = 1;
+    f.bucket_us = 2 * HOUR;
+    verify(&f, 0);
+    f.bucket_us = DAY;
+    f.since_us = rollup_floor(start, DAY) + DAY + 10 * HOUR + 17 * MIN;
+    f.until_us = rollup_floor(now, MIN);
+    verify(&f, 0);
+    {
+        struct store_rollup_row *rows = NULL;
+        size_t n = 0;
+        assert_int_equal(store_rollup_query(S, &f, &rows, &n, err, sizeof err), 0);
+        assert_true(n > 0);
+        assert_int_equal(rows[0].bucket_start_us, f.since_us); /* the first bucket's clipped start */
+        for (size_t i = 0; i < n; i++)
+            assert_true(rows[i].bucket_start_us == f.since_us || rows[i].bucket_start_us % DAY == 0);
+        free(rows);
+    }
+    f.align = 0;
+
+    /* a caller's deadline: statements after it fail and name it; cleared, the query runs */
+    assert_int_equal(store_set_deadline(S, now_us() - 1000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "deadline"));
+    assert_int_equal(store_set_deadline(S, now_us() + 200000, err, sizeof err), 0);
+    usleep(300000);
+    {
+        struct store_rollup_row *rows = NULL;
+        size_t n = 0;
+        assert_int_equal(store_rollup_query(S, &f, &rows, &n, err, sizeof err), -1);
+        assert_non_null(strstr(err, "deadline"));
+        assert_int_equal(store_set_deadline(S, 0, err, sizeof err), 0);
+        assert_int_equal(store_rollup_query(S, &f, &rows, &n, err, sizeof err), 0);
+        free(rows);
+    }
 
     /* errors name the input */
     struct store_rollup_row *rows = NULL;

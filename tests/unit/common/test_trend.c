@@ -121,12 +121,72 @@ static void test_flat_and_limits(void **state)
     assert_non_null(strstr(err, "confidence"));
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The slope and band are order statistics of the pairwise slopes: against a full
+ * sort of them, on noisy series with many ties (values on a coarse grid), odd and
+ * even pair counts, and a 720-point (30 days hourly) series. */
+static void test_ranks_match_a_full_sort(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {10, 11, 37, 64, 720};
+    uint64_t seed = 12345;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s], np = n * (n - 1) / 2;
+        int64_t *t = malloc(n * sizeof *t);
+        double *y = malloc(n * sizeof *y), *sl = malloc(np * sizeof *sl);
+        assert_true(t && y && sl);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            t[i] = T0 + (int64_t)i * HOUR_US;
+            y[i] = 100.0 + (double)((seed >> 33) % 7) * 5.0 + (double)i * 0.1 * (double)(s % 2); /* ties */
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                sl[k++] = (y[j] - y[i]) / (double)(t[j] - t[i]) * (double)DAY_US;
+        qsort(sl, np, sizeof *sl, cmp_d);
+        struct pk_trend tr;
+        char err[200];
+        assert_int_equal(pk_trend_theil_sen(t, y, n, 0.95, &tr, err, sizeof err), 0);
+        double median = np % 2 ? sl[np / 2] : (sl[np / 2 - 1] + sl[np / 2]) / 2.0;
+        assert_true(tr.slope_per_day == median);
+        /* the band's ranks (Sen 1968, ties in the values corrected), read from the sorted slopes */
+        double *v = malloc(n * sizeof *v);
+        assert_non_null(v);
+        memcpy(v, y, n * sizeof *v);
+        qsort(v, n, sizeof *v, cmp_d);
+        double var = (double)n * (double)(n - 1) * (double)(2 * n + 5);
+        for (size_t i = 0, j; i < n; i = j) {
+            for (j = i; j < n && v[j] == v[i]; j++)
+                ;
+            double tie = (double)(j - i);
+            var -= tie * (tie - 1) * (2 * tie + 5);
+        }
+        free(v);
+        double c = 1.959963984540054 * sqrt(var / 18.0);
+        long lo = lround(((double)np - c) / 2.0), hi = lround(((double)np + c) / 2.0 + 1.0);
+        lo = lo < 1 ? 1 : lo > (long)np ? (long)np : lo;
+        hi = hi < 1 ? 1 : hi > (long)np ? (long)np : hi;
+        assert_true(tr.lo_per_day == sl[lo - 1]);
+        assert_true(tr.hi_per_day == sl[hi - 1]);
+        free(t);
+        free(y);
+        free(sl);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_ramp),
         cmocka_unit_test(test_band_by_hand),
         cmocka_unit_test(test_flat_and_limits),
+        cmocka_unit_test(test_ranks_match_a_full_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,51 @@
+/* rpc_query_coarse.c: the whole-window rollups of every check a query selects,
+ * per region, read in one store_rollup_query. A figure that needs no rounds
+ * (latency percentiles, per-region counts) is a merge of the window's rows, so
+ * it is read at the coarsest level that covers each part of the window (days,
+ * then hours, then minutes at the edges) and for every check at once: the cost
+ * follows the window and the number of checks, never the stored history nor a
+ * round count. Never includes gRPC or libpq. */
+#include "rpc_query_coarse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
+                struct coarse_rows *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .check = check, .region = region,
+                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = 0};
+    return store_rollup_query(s, &f, &out->rows, &out->n, err, errlen);
+}
+
+int coarse_take(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n)
+{
+    *rows = NULL;
+    *n = 0;
+    size_t lo = 0, hi = cr->n;
+    while (lo < hi) { /* rows are sorted by check name: the first of this check */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(cr->rows[mid].check_name, check) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < cr->n && strcmp(cr->rows[end].check_name, check) == 0)
+        end++;
+    *rows = malloc((end > lo ? end - lo : 1) * sizeof **rows);
+    if (!*rows)
+        return -1;
+    if (end > lo)
+        memcpy(*rows, &cr->rows[lo], (end - lo) * sizeof **rows);
+    *n = end - lo;
+    return 0;
+}
+
+void coarse_free(struct coarse_rows *cr)
+{
+    free(cr->rows);
+    memset(cr, 0, sizeof *cr);
+}

@@ -1,0 +1,26 @@
+/* rpc_query_coarse.h: whole-window rollups per check and region, every check at
+ * once (rpc_query_coarse.c). */
+#ifndef PICKET_RPC_QUERY_COARSE_H
+#define PICKET_RPC_QUERY_COARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct coarse_rows {
+    struct store_rollup_row *rows; /* sorted by check name, then region; malloc'd */
+    size_t n;
+};
+
+/* One row per (check, region) over [since, until): every check (check NULL) or
+ * the one named, every region or the one named. 0, or -1 with err. */
+int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
+                struct coarse_rows *out, char *err, size_t errlen);
+
+/* A malloc'd copy of one check's rows (*n may be 0); -1 when out of memory. */
+int coarse_take(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n);
+
+void coarse_free(struct coarse_rows *cr);
+
+#endif

@@ -1,0 +1,95 @@
+/* rpc_trend.c: the trend figures of QueryService (Trend, and the report's trend
+ * column): a check's hourly p95 and error rate over the window, on the UTC hour
+ * grid, through Theil–Sen (docs/ANALYTICS.md, "Trend"). No gRPC: the answer is
+ * built in the query's arena. */
+#include "rpc_trend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "analytics.h"
+#include "pk_error.h"
+#include "rollup.h"
+#include "rpc_query_arena.h"
+
+static Picket__V1__TrendFigure *trend_figure(struct rpc_query_arena *a, const int64_t *t, const double *y, size_t n)
+{
+    Picket__V1__TrendFigure *f = ralloc(a, sizeof *f);
+    if (!f)
+        return NULL;
+    picket__v1__trend_figure__init(f);
+    struct pk_trend tr;
+    char why[200];
+    size_t points = 0;
+    for (size_t i = 0; i < n; i++)
+        points += !isnan(y[i]);
+    f->points = (int64_t)points;
+    f->median = f->slope_per_day = f->lo_per_day = f->hi_per_day = NAN;
+    f->pct_per_day = f->pct_lo = f->pct_hi = NAN;
+    f->direction = (char *)"";
+    if (pk_trend_theil_sen(t, y, n, 0.95, &tr, why, sizeof why) < 0)
+        return f; /* too few points: no data */
+    f->median = tr.median;
+    f->slope_per_day = tr.slope_per_day;
+    f->lo_per_day = tr.lo_per_day;
+    f->hi_per_day = tr.hi_per_day;
+    f->pct_per_day = tr.pct_per_day;
+    f->pct_lo = tr.pct_lo;
+    f->pct_hi = tr.pct_hi;
+    if (!isnan(tr.lo_per_day) && !isnan(tr.hi_per_day))
+        f->direction = (char *)(tr.lo_per_day > 0 ? "up" : tr.hi_per_day < 0 ? "down" : "flat");
+    return f;
+}
+
+/* Hourly p95 and error rate over the window (wider points for windows over
+ * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
+Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *m,
+                                     int64_t since_us, int64_t until_us, const char *region, char *err, size_t errlen)
+{
+    Picket__V1__CheckTrend *ct = ralloc(a, sizeof *ct), *ret = NULL;
+    struct store_rollup_row *rows = NULL;
+    int64_t *t = NULL;
+    double *p95 = NULL, *er = NULL;
+    size_t n = 0;
+    if (!ct)
+        goto oom;
+    picket__v1__check_trend__init(ct);
+    ct->check_name = rstrdup(a, m->name);
+    ct->service = rstrdup(a, m->service);
+    int64_t width = ROLLUP_HOUR_US, window = until_us - since_us;
+    while (window / width > PK_TREND_MAX_POINTS)
+        width += ROLLUP_HOUR_US;
+    if (window < width) /* under an hour: minutes */
+        width = ROLLUP_MINUTE_US;
+    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .check = m->name,
+                                    .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width,
+                                    .align = 1}; /* whole hours: the hour level, not minutes */
+    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
+        return NULL;
+    t = calloc(n ? n : 1, sizeof *t);
+    p95 = calloc(n ? n : 1, sizeof *p95);
+    er = calloc(n ? n : 1, sizeof *er);
+    if (!t || !p95 || !er)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        t[i] = rows[i].bucket_start_us;
+        p95[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        uint64_t good = rows[i].ok + rows[i].degraded, bad = rows[i].failed;
+        er[i] = good + bad ? (double)bad / (double)(good + bad) : NAN;
+    }
+    ct->p95_us = trend_figure(a, t, p95, n);
+    ct->error_rate = trend_figure(a, t, er, n);
+    if (!ct->p95_us || !ct->error_rate)
+        goto oom;
+    ret = ct;
+    goto out;
+oom:
+    pk_fail(err, errlen, "out of memory");
+out:
+    free(rows);
+    free(t);
+    free(p95);
+    free(er);
+    return ret;
+}
