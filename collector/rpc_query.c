@@ -224,8 +224,16 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     picket__v1__check_availability__init(ca);
     ca->check_name = rstrdup(c->a, m->name);
     ca->service = rstrdup(c->a, m->service);
-    struct tracked_window w;
-    if (tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
+    /* Rounds from the stored runs: global (the stored quorum, or another one asked
+     * for) and each region, one read of all the check's runs when it can. */
+    struct tracked_window w, *wr = ralloc(c->a, (size_t)(r->n_regions ? r->n_regions : 1) * sizeof *wr);
+    if (!wr)
+        goto oom;
+    if (tracked_rounds_all(c->store, m->name, c->since_us, c->until_us, &w, (char(*)[128])r->regions, r->n_regions,
+                           wr, c->err, c->errlen) < 0)
+        return NULL;
+    if ((c->region || (asked_quorum && asked_quorum != w.rule.quorum)) &&
+        tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
                        c->errlen) < 0)
         return NULL;
     ca->quorum = w.quorum;
@@ -244,10 +252,9 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
              ca->regions);
     ca->n_regions = (size_t)r->n_regions;
     for (int k = 0; k < r->n_regions; k++) {
-        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0 ||
-            tracked_rounds(c->store, m->name, r->regions[k], 0, c->since_us, c->until_us, &w, c->err, c->errlen) < 0)
+        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
             return NULL;
-        tracked_uptime(&w, &av);
+        tracked_uptime(&wr[k], &av);
         if (!(ca->regions[k] = avail_figure(c, &av, r->regions[k])))
             goto oom;
     }
