@@ -214,6 +214,65 @@ int tracked_rounds_outside(struct store *s, const char *check, const char *regio
     return 0;
 }
 
+int tracked_rounds_all(struct store *s, const char *check, int64_t since_us, int64_t until_us,
+                       struct tracked_window *global, char (*names)[128], int n_names, struct tracked_window *regions,
+                       char *err, size_t errlen)
+{
+    int derived;
+    if (window_of(s, check, NULL, 0, since_us, until_us, global, &derived, err, errlen) < 0)
+        return -1;
+    for (int i = 0; i < n_names; i++) {
+        regions[i] = *global;
+        regions[i].quorum = 1;
+    }
+    if (!global->tracked)
+        return 0;
+    struct store_round_run *runs = NULL;
+    size_t n = 0;
+    if (store_round_runs_read(s, check, "", global->k_from, global->k_until, &runs, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct tracked_window *w = NULL;
+        if (strcmp(runs[i].scope, "*") == 0)
+            w = global;
+        for (int k = 0; !w && k < n_names; k++)
+            if (strcmp(runs[i].scope, names[k]) == 0)
+                w = &regions[k];
+        int64_t a = runs[i].from > global->k_from ? runs[i].from : global->k_from;
+        int64_t b = runs[i].to < global->k_until - 1 ? runs[i].to : global->k_until - 1;
+        if (!w || b < a)
+            continue;
+        if (runs[i].state == PK_ROUND_UP)
+            w->up += b - a + 1;
+        else if (runs[i].state == PK_ROUND_DOWN)
+            w->down += b - a + 1;
+    }
+    free(runs);
+    return 0;
+}
+
+/* Up and down rounds of one stored scope in w's window (w's rule already read). */
+static int count_rounds(struct store *s, const char *check, const char *scope, struct tracked_window *w, char *err,
+                        size_t errlen)
+{
+    struct store_round_run *runs = NULL;
+    size_t n = 0;
+    if (store_round_runs_read(s, check, scope, w->k_from, w->k_until, &runs, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = runs[i].from > w->k_from ? runs[i].from : w->k_from;
+        int64_t b = runs[i].to < w->k_until - 1 ? runs[i].to : w->k_until - 1;
+        if (b < a)
+            continue;
+        if (runs[i].state == PK_ROUND_UP)
+            w->up += b - a + 1;
+        else if (runs[i].state == PK_ROUND_DOWN)
+            w->down += b - a + 1;
+    }
+    free(runs);
+    return 0;
+}
+
 /* The rule walked over the stored runs (another N, M or quorum). */
 static int walk_runs(struct store *s, const char *check, const char *region, int derived, struct tracked_window *w,
                      int64_t since_us, int64_t until_us, struct pk_incident **out, size_t *n, char (*names)[128],
@@ -272,7 +331,7 @@ int tracked_incidents(struct store *s, const char *check, const char *region, in
         w->close_after = close_after;
     if (derived || w->open_after != w->rule.open_after || w->close_after != w->rule.close_after)
         return walk_runs(s, check, region, derived, w, since_us, until_us, out, n, names, n_names, err, errlen);
-    if (tracked_rounds(s, check, region, 0, since_us, until_us, w, err, errlen) < 0)
+    if (count_rounds(s, check, region ? region : "*", w, err, errlen) < 0)
         return -1;
     struct store_incident *rows = NULL;
     size_t nr = 0;

@@ -34,6 +34,13 @@ int tracked_rounds_outside(struct store *s, const char *check, const char *regio
                            int64_t until_us, const struct maint_interval *iv, size_t niv, struct tracked_window *w,
                            char *err, size_t errlen);
 
+/* Up and down rounds of the window for the global scope (the stored quorum)
+ * and each region: one read of the rule and one of the runs. regions[i] gets
+ * the counts of names[i] (0 and 0 when it has no runs). 0, or -1 with err. */
+int tracked_rounds_all(struct store *s, const char *check, int64_t since_us, int64_t until_us,
+                       struct tracked_window *global, char (*names)[128], int n_names, struct tracked_window *regions,
+                       char *err, size_t errlen);
+
 /* Incidents of one scope overlapping the window. open_after, close_after and
  * quorum 0 (or the stored rule's): the stored incidents; otherwise the same
  * rule over the stored runs. An open incident's duration runs to the end of

@@ -289,17 +289,34 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     ca->check_name = rstrdup(c->a, m->name);
     ca->service = rstrdup(c->a, m->service);
     /* Counts from the rollups, uptime from the tracker's stored rounds: both
-     * without what falls in the check's maintenance windows. */
-    struct tracked_window w;
-    if (maint_check_intervals(c->maint, c->n_maint, m, c->since_us, c->until_us, &iv, &niv, c->err, c->errlen) < 0 ||
-        tracked_rounds_outside(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, iv, niv, &w,
-                               c->err, c->errlen) < 0)
+     * without what falls in the check's maintenance windows. Rounds from the
+     * stored runs: global (the stored quorum, or another one asked for) and each
+     * region, one read of all the check's runs when no window intervenes. */
+    struct tracked_window w, *wr;
+    if (maint_check_intervals(c->maint, c->n_maint, m, c->since_us, c->until_us, &iv, &niv, c->err, c->errlen) < 0)
         goto fail;
     if (niv) {
         if (rounds_load_outside(c, m, iv, niv, &outside) < 0)
             goto fail;
         r = &outside;
         ca->maintenance_us = maint_overlap_us(iv, niv, c->since_us, c->until_us);
+    }
+    if (!(wr = ralloc(c->a, (size_t)(r->n_regions ? r->n_regions : 1) * sizeof *wr)))
+        goto oom;
+    if (niv) {
+        if (tracked_rounds_outside(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, iv, niv, &w,
+                                   c->err, c->errlen) < 0)
+            goto fail;
+        for (int k = 0; k < r->n_regions; k++)
+            if (tracked_rounds_outside(c->store, m->name, r->regions[k], 0, c->since_us, c->until_us, iv, niv, &wr[k],
+                                       c->err, c->errlen) < 0)
+                goto fail;
+    } else if (tracked_rounds_all(c->store, m->name, c->since_us, c->until_us, &w, (char(*)[128])r->regions,
+                                  r->n_regions, wr, c->err, c->errlen) < 0 ||
+               ((c->region || (asked_quorum && asked_quorum != w.rule.quorum)) &&
+                tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
+                               c->errlen) < 0)) {
+        goto fail;
     }
     ca->quorum = w.quorum;
     ca->round_us = w.rule.interval_us;
@@ -317,11 +334,9 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
              ca->regions);
     ca->n_regions = (size_t)r->n_regions;
     for (int k = 0; k < r->n_regions; k++) {
-        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0 ||
-            tracked_rounds_outside(c->store, m->name, r->regions[k], 0, c->since_us, c->until_us, iv, niv, &w,
-                                   c->err, c->errlen) < 0)
+        if (pk_avail_buckets_quorum(r->b, r->n, k, c->since_us, c->until_us, &o, &av, c->err, c->errlen) < 0)
             goto fail;
-        tracked_uptime(&w, &av);
+        tracked_uptime(&wr[k], &av);
         if (!(ca->regions[k] = avail_figure(c, &av, r->regions[k])))
             goto oom;
     }

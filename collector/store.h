@@ -191,7 +191,8 @@ int store_incidents_read(struct store *s, const char *check, const char *scope, 
                          struct store_incident **out, size_t *n, char *err, size_t errlen);
 
 /* A check's stored runs of one scope (NULL: every region scope, not the
- * global one) overlapping rounds [k_from, k_until), by scope then round. */
+ * global one; "": every scope) overlapping rounds [k_from, k_until), by scope
+ * then round. */
 struct store_round_run {
     char scope[128];
     int64_t from, to;

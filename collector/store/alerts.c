@@ -10,8 +10,9 @@
 
 #include "pk_error.h"
 
-/* Its own key: 112410397255029 is the partition functions' (migrations/005),
- * which the leader, holding its lock for good, would block for good. */
+/* Not 112410397255029: picket_make_partition/picket_drop_partitions (migration 005)
+ * take that one per transaction, and a leader holding it for its whole session
+ * blocked the collector's partition upkeep (and with it every control job). */
 #define ALERT_LEADER_LOCK_SQL "SELECT pg_try_advisory_lock(112410397255031)"
 #define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"

@@ -69,7 +69,7 @@ int store_round_runs_read(struct store *s, const char *check, const char *scope,
     struct store_query q = {
         .sql = "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "
                "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 AND "
-               "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*')) AND r.to_round >= $3::bigint AND "
+               "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*') OR $2 = '') AND r.to_round >= $3::bigint AND "
                "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round",
         .nparams = 4,
         .params = p,
