@@ -20,6 +20,7 @@
 #include "dashboard.h"
 #include "http_server.h"
 #include "ingest.h"
+#include "leader.h"
 #include "log.h"
 #include "metrics_text.h"
 #include "options.h"
@@ -427,6 +428,15 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
         const char *labels[] = {"code", code_names[c], NULL};
         pk_mt_sample(&w, "picket_collector_rpc_errors_total", labels, (double)rs->status_errors[c]);
     }
+    struct leader_stats ls;
+    leader_get_stats(&ls);
+    pk_mt_single(&w, "picket_collector_leader", "gauge",
+                 "1 while this collector is the installation's leader (partitions, retention, compaction, alerts).",
+                 ls.leader);
+    pk_mt_single(&w, "picket_collector_leader_acquired_total", "counter",
+                 "Times this collector took the leader lock.", (double)ls.became_leader);
+    pk_mt_single(&w, "picket_collector_leader_lost_total", "counter",
+                 "Times this collector lost the leader lock (its database session broke).", (double)ls.lost);
     if (is->rollups_on) {
         pk_mt_single(&w, "picket_collector_rollup_compactions_total", "counter",
                      "Rollup compaction rounds that committed (this process).", (double)is->rollup_compactions);
@@ -672,6 +682,14 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         rc = -1;
         goto out;
     }
+    /* Collectors side by side elect one leader for the once-per-installation work. */
+    if (leader_start(db, err, sizeof err) < 0) {
+        fprintf(stderr, "picket-collector: %s\n", err);
+        ingest_stop(in);
+        rpc_server_library_shutdown();
+        rc = -1;
+        goto out;
+    }
     struct pk_http_server *http = NULL;
     struct dashboard *dash = NULL;
     if (http_listen && http_listen[0] && strcmp(http_listen, "none") != 0) {
@@ -692,6 +710,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         if (!http) {
             fprintf(stderr, "picket-collector: %s\n", err);
             dashboard_close(dash);
+            leader_stop();
             ingest_stop(in);
             rpc_server_library_shutdown();
             rc = -1;
@@ -704,6 +723,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             fprintf(stderr, "picket-collector: %s\n", err);
             pk_http_stop(http);
             dashboard_close(dash);
+            leader_stop();
             ingest_stop(in);
             rpc_server_library_shutdown();
             rc = -1;
@@ -738,6 +758,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         fprintf(stderr, "picket-collector: %s\n", err);
     }
     alerts_stop(alerts);
+    leader_stop();
     pk_http_stop(http);
     dashboard_close(dash);
     rpc_server_library_shutdown();
