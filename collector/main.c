@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "conn_gate.h"
 #include "dashboard.h"
+#include "hb_batch.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "leader.h"
@@ -428,6 +429,12 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
         const char *labels[] = {"code", code_names[c], NULL};
         pk_mt_sample(&w, "picket_collector_rpc_errors_total", labels, (double)rs->status_errors[c]);
     }
+    uint64_t hb_stored = 0, hb_statements = 0;
+    hb_batch_stats(&hb_stored, &hb_statements);
+    pk_mt_single(&w, "picket_collector_heartbeats_stored_total", "counter",
+                 "Probe heartbeats recorded in the database (last_seen, spool figures).", (double)hb_stored);
+    pk_mt_single(&w, "picket_collector_heartbeat_statements_total", "counter",
+                 "UPDATE statements that recorded them (batched: fewer under load).", (double)hb_statements);
     struct leader_stats ls;
     leader_get_stats(&ls);
     pk_mt_single(&w, "picket_collector_leader", "gauge",
@@ -581,9 +588,11 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     if (n < 0)
         return 0;
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
-    used += write_probe_metrics(buf + used, size - used);
     used += write_more_metrics(&rs, &is, buf + used, size - used);
-    return used + write_conn_metrics(buf + used, size - used);
+    used += write_conn_metrics(buf + used, size - used);
+    /* Per-probe series last: with thousands of probes they are what the body's
+     * cap cuts (at a line's end), never the collector's own series. */
+    return used + write_probe_metrics(buf + used, size - used);
 }
 
 static int health(void *user) { return ingest_db_healthy(user); }

@@ -115,10 +115,11 @@ int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errle
 struct store_heartbeat {
     uint64_t pending, dropped, spool_bytes; /* dropped: the probe's cumulative counter */
 };
-/* Marks the probe seen and records its spool figures; the stored drop total
- * grows by what the probe's counter grew (a counter that restarted counts from 0). */
-int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
-                          size_t errlen);
+/* Marks n probes (distinct ids) seen and records their spool figures, in one
+ * statement; the stored drop total grows by what each probe's counter grew (a
+ * counter that restarted counts from 0). Ids not registered are skipped. */
+int store_probe_heartbeats(struct store *s, const int64_t *probe_ids, const struct store_heartbeat *hbs, size_t n,
+                           char *err, size_t errlen);
 
 struct store_probe_row {
     char name[128];
