@@ -627,6 +627,25 @@ static int load_server_tls(const struct pk_tls_opts *tls, char **ca, char **cert
 }
 
 
+/* The writers and the control thread, and the leader election: collectors side
+ * by side elect one leader for the once-per-installation work (leader.h). */
+static struct ingest *start_ingest(const char *db, int writers, int queue_batches, const struct serve_limits *limits,
+                                   char *err, size_t errlen)
+{
+    struct ingest_config icfg = {.conninfo = db,
+                                 .writers = writers,
+                                 .queue_batches = (size_t)queue_batches,
+                                 .retention_days = limits->retention_days,
+                                 .rollups_off = limits->rollups_off,
+                                 .compact_interval_s = limits->compact_interval_s};
+    struct ingest *in = ingest_start(&icfg, err, errlen);
+    if (in && leader_start(db, err, errlen) < 0) {
+        ingest_stop(in);
+        return NULL;
+    }
+    return in;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -678,23 +697,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     long nofile = conn_gate_raise_nofile();
 
     rpc_server_library_init();
-    struct ingest_config icfg = {.conninfo = db,
-                                 .writers = writers,
-                                 .queue_batches = (size_t)queue_batches,
-                                 .retention_days = limits->retention_days,
-                                 .rollups_off = limits->rollups_off,
-                                 .compact_interval_s = limits->compact_interval_s};
-    struct ingest *in = ingest_start(&icfg, err, sizeof err);
+    struct ingest *in = start_ingest(db, writers, queue_batches, limits, err, sizeof err);
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
-        rpc_server_library_shutdown();
-        rc = -1;
-        goto out;
-    }
-    /* Collectors side by side elect one leader for the once-per-installation work. */
-    if (leader_start(db, err, sizeof err) < 0) {
-        fprintf(stderr, "picket-collector: %s\n", err);
-        ingest_stop(in);
         rpc_server_library_shutdown();
         rc = -1;
         goto out;
