@@ -1,6 +1,6 @@
 /* alerts.c: rule evaluation, alert state, outbox delivery (alerts.h,
  * docs/ALERTS.md). One thread with its own database connection; only the
- * collector holding the alerting leader lock evaluates and delivers. */
+ * installation's leader (leader.h) evaluates and delivers. */
 #define _POSIX_C_SOURCE 200809L
 #include "alerts.h"
 #include "rpc_incidents.h"
@@ -17,6 +17,7 @@
 #include "analytics.h"
 #include "buf.h"
 #include "incident_deps.h"
+#include "leader.h"
 #include "log.h"
 #include "maint_apply.h"
 #include "notify_payloads.h"
@@ -1000,15 +1001,11 @@ static void *alerts_main(void *arg)
             s = NULL;
             continue;
         }
+        if (!leader_holds()) {
+            leader = 0;
+            continue; /* another collector evaluates (leader.h) */
+        }
         if (!leader) {
-            int l = store_alert_leader(s, err, sizeof err);
-            if (l < 0) {
-                store_close(s);
-                s = NULL;
-                continue;
-            }
-            if (!l)
-                continue; /* another collector evaluates */
             leader = 1;
             PK_INFO("alerts", "evaluating alerts", "rules=%d receivers=%d interval_ms=%lld", a->cfg.n_rules,
                     a->cfg.n_receivers, (long long)a->cfg.evaluation_interval_ms);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "leader.h"
 #include "log.h"
 #include "track_queue.h"
 
@@ -393,7 +394,8 @@ static void *control_main(void *arg)
             job->fn(store, job->ctx);
             free(job);
         }
-        if (store && !atomic_load(&in->stopping))
+        /* Partitions, retention and compaction are once per installation: the leader's. */
+        if (store && !atomic_load(&in->stopping) && leader_holds())
             upkeep(in, store, &next_maintain, &next_compact);
     }
     if (store)

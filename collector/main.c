@@ -18,8 +18,10 @@
 #include "auth.h"
 #include "conn_gate.h"
 #include "dashboard.h"
+#include "hb_batch.h"
 #include "http_server.h"
 #include "ingest.h"
+#include "leader.h"
 #include "log.h"
 #include "metrics_text.h"
 #include "options.h"
@@ -460,6 +462,21 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
         const char *labels[] = {"code", code_names[c], NULL};
         pk_mt_sample(&w, "picket_collector_rpc_errors_total", labels, (double)rs->status_errors[c]);
     }
+    uint64_t hb_stored = 0, hb_statements = 0;
+    hb_batch_stats(&hb_stored, &hb_statements);
+    pk_mt_single(&w, "picket_collector_heartbeats_stored_total", "counter",
+                 "Probe heartbeats recorded in the database (last_seen, spool figures).", (double)hb_stored);
+    pk_mt_single(&w, "picket_collector_heartbeat_statements_total", "counter",
+                 "UPDATE statements that recorded them (batched: fewer under load).", (double)hb_statements);
+    struct leader_stats ls;
+    leader_get_stats(&ls);
+    pk_mt_single(&w, "picket_collector_leader", "gauge",
+                 "1 while this collector is the installation's leader (partitions, retention, compaction, alerts).",
+                 ls.leader);
+    pk_mt_single(&w, "picket_collector_leader_acquired_total", "counter",
+                 "Times this collector took the leader lock.", (double)ls.became_leader);
+    pk_mt_single(&w, "picket_collector_leader_lost_total", "counter",
+                 "Times this collector lost the leader lock (its database session broke).", (double)ls.lost);
     if (is->rollups_on) {
         pk_mt_single(&w, "picket_collector_rollup_compactions_total", "counter",
                      "Rollup compaction rounds that committed (this process).", (double)is->rollup_compactions);
@@ -615,9 +632,11 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     if (n < 0)
         return 0;
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
-    used += write_probe_metrics(buf + used, size - used);
     used += write_more_metrics(&rs, &is, buf + used, size - used);
-    return used + write_conn_metrics(buf + used, size - used);
+    used += write_conn_metrics(buf + used, size - used);
+    /* Per-probe series last: with thousands of probes they are what the body's
+     * cap cuts (at a line's end), never the collector's own series. */
+    return used + write_probe_metrics(buf + used, size - used);
 }
 
 static int health(void *user) { return ingest_db_healthy(user); }
@@ -724,6 +743,28 @@ static int open_dashboard(const char *db, const struct serve_limits *limits, str
     return 0;
 }
 
+/* The writers and the control thread, and the leader election: collectors side
+ * by side elect one leader for the once-per-installation work (leader.h). */
+static struct ingest *start_ingest(const char *db, int writers, int queue_batches, const struct serve_limits *limits,
+                                   char *err, size_t errlen)
+{
+    struct ingest_config icfg = {.conninfo = db,
+                                 .writers = writers,
+                                 .queue_batches = (size_t)queue_batches,
+                                 .retention_days = limits->retention_days,
+                                 .rollups_off = limits->rollups_off,
+                                 .compact_interval_s = limits->compact_interval_s,
+                                 .tracking_off = limits->tracking_off,
+                                 .track = {limits->open_after, limits->close_after, limits->quorum,
+                                           (int64_t)limits->round_deadline_ms * 1000}};
+    struct ingest *in = ingest_start(&icfg, err, errlen);
+    if (in && leader_start(db, err, errlen) < 0) {
+        ingest_stop(in);
+        return NULL;
+    }
+    return in;
+}
+
 static int cmd_serve(const char *db, const char *listen, const char *http_listen, int writers, int queue_batches,
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
@@ -759,16 +800,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     long nofile = conn_gate_raise_nofile();
 
     rpc_server_library_init();
-    struct ingest_config icfg = {.conninfo = db,
-                                 .writers = writers,
-                                 .queue_batches = (size_t)queue_batches,
-                                 .retention_days = limits->retention_days,
-                                 .rollups_off = limits->rollups_off,
-                                 .compact_interval_s = limits->compact_interval_s,
-                                 .tracking_off = limits->tracking_off,
-                                 .track = {limits->open_after, limits->close_after, limits->quorum,
-                                           (int64_t)limits->round_deadline_ms * 1000}};
-    struct ingest *in = ingest_start(&icfg, err, sizeof err);
+    struct ingest *in = start_ingest(db, writers, queue_batches, limits, err, sizeof err);
     if (!in) {
         fprintf(stderr, "picket-collector: %s\n", err);
         rpc_server_library_shutdown();
@@ -795,6 +827,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         if (!http) {
             fprintf(stderr, "picket-collector: %s\n", err);
             dashboard_close(dash);
+            leader_stop();
             ingest_stop(in);
             rpc_server_library_shutdown();
             rc = auth_rc < 0 ? 2 : -1;
@@ -807,6 +840,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             fprintf(stderr, "picket-collector: %s\n", err);
             pk_http_stop(http);
             dashboard_close(dash);
+            leader_stop();
             ingest_stop(in);
             rpc_server_library_shutdown();
             rc = -1;
@@ -841,6 +875,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         fprintf(stderr, "picket-collector: %s\n", err);
     }
     alerts_stop(alerts);
+    leader_stop();
     pk_http_stop(http);
     dashboard_close(dash);
     rpc_server_library_shutdown();

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hb_batch.h"
 #include "log.h"
 #include "rpc_int.h"
 #include "wire.h"
@@ -173,20 +174,6 @@ static void stream_batch_done(void *ctx, int ok, uint64_t committed_seq, size_t 
     }
     rpc_stream_maybe_finish(s);
     rpc_stream_unref_unlock(s);
-}
-
-struct touch_ctx {
-    int64_t probe_id;
-    struct store_heartbeat hb;
-};
-
-static void touch_job(struct store *store, void *ctx)
-{
-    struct touch_ctx *t = ctx;
-    char err[256];
-    if (store)
-        store_probe_heartbeat(store, t->probe_id, &t->hb, err, sizeof err);
-    free(t);
 }
 
 /* ---- central assignment: pushing CheckSets (control thread) ---- */
@@ -655,15 +642,10 @@ static void on_heartbeat(struct stream *s, Picket__V1__ProbeMessage *msg)
         }
         s->skew_logged = over;
     }
-    struct touch_ctx *t = malloc(sizeof *t);
-    if (t) {
-        t->probe_id = s->probe_id;
-        t->hb.pending = msg->heartbeat->pending_results;
-        t->hb.dropped = msg->heartbeat->dropped_results;
-        t->hb.spool_bytes = msg->heartbeat->spool_bytes;
-        if (ingest_job(s->srv->ingest, touch_job, t) < 0)
-            free(t);
-    }
+    struct store_heartbeat figures = {.pending = msg->heartbeat->pending_results,
+                                      .dropped = msg->heartbeat->dropped_results,
+                                      .spool_bytes = msg->heartbeat->spool_bytes};
+    hb_batch_add(s->srv->ingest, s->probe_id, &figures); /* stored in batches: hb_batch.h */
     Picket__V1__Heartbeat hb = PICKET__V1__HEARTBEAT__INIT;
     hb.sent_at_us = pk_now_us();
     Picket__V1__CollectorMessage out = PICKET__V1__COLLECTOR_MESSAGE__INIT;

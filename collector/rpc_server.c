@@ -667,6 +667,9 @@ static int server_listen(struct server *srv, const struct rpc_server_config *cfg
         {GRPC_ARG_MAX_CONNECTION_IDLE_MS, idle_ms},
         {GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_age_ms > 0 ? cfg->max_age_ms : INT32_MAX},
         {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, cfg->max_age_ms > 0 ? 30000 : INT32_MAX},
+        /* TLS frames of at most 4 kB: the frame protector's buffer is per
+         * connection (16 kB by default); probes send small messages. */
+        {GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096},
     };
     enum { N_ARGS = sizeof ints / sizeof ints[0] };
     grpc_arg args[N_ARGS];

@@ -121,10 +121,11 @@ int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errle
 struct store_heartbeat {
     uint64_t pending, dropped, spool_bytes; /* dropped: the probe's cumulative counter */
 };
-/* Marks the probe seen and records its spool figures; the stored drop total
- * grows by what the probe's counter grew (a counter that restarted counts from 0). */
-int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
-                          size_t errlen);
+/* Marks n probes (distinct ids) seen and records their spool figures, in one
+ * statement; the stored drop total grows by what each probe's counter grew (a
+ * counter that restarted counts from 0). Ids not registered are skipped. */
+int store_probe_heartbeats(struct store *s, const int64_t *probe_ids, const struct store_heartbeat *hbs, size_t n,
+                           char *err, size_t errlen);
 
 struct store_probe_row {
     char name[128];
@@ -414,10 +415,13 @@ int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char
 
 /* ---- alerting (migrations/007_alerts.sql, docs/ALERTS.md) ---- */
 
-/* 1 when this connection holds (or now took) the alerting leader lock, a
- * session-level advisory lock: with several collectors one evaluates alerts,
- * and a collector that dies (even kill -9) releases it with its session. */
-int store_alert_leader(struct store *s, char *err, size_t errlen);
+/* The installation's leader lock (lock_keys.h), a session-level advisory lock:
+ * store_leader_try takes it if free (1 taken or already held by this session, 0
+ * held by another, -1 error); store_leader_held says whether this session still
+ * holds it (1, 0, -1). A collector that dies (even kill -9) releases it with its
+ * session. Used only by collector/leader.c, on a connection of its own. */
+int store_leader_try(struct store *s, char *err, size_t errlen);
+int store_leader_held(struct store *s, char *err, size_t errlen);
 
 /* One raw result for the alert rules: its check, its probe's region. */
 struct store_alert_round {

@@ -726,7 +726,13 @@ static void *uplink_main(void *arg)
             break;
         atomic_fetch_add(&u->reconnects, 1);
         if (healthy) {
+            /* The list is an order of preference: after a session that worked
+             * (its collector went away, or closed the connection at its
+             * --max-connection-age-s) start again from the first address, so a
+             * probe that failed over returns to its own collector once it is
+             * back; a dead first address costs one refused attempt. */
             backoff_ms = 200;
+            which = 0;
         } else {
             /* Try the next collector; back off once every address has failed. */
             which = (which + 1) % u->n_collectors;

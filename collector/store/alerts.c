@@ -1,6 +1,6 @@
-/* alerts.c: what alerting keeps (migrations/007_alerts.sql): the leader lock,
- * the recent results the rules read, each rule's state, and the notification
- * outbox. A state change and its notifications are saved in one transaction. */
+/* alerts.c: what alerting keeps (migrations/007_alerts.sql): the recent results
+ * the rules read, each rule's state, and the notification outbox. A state change and its
+ * notifications are saved in one transaction. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -10,24 +10,8 @@
 
 #include "pk_error.h"
 
-/* Not 112410397255029: picket_make_partition/picket_drop_partitions (migration 005)
- * take that one per transaction, and a leader holding it for its whole session
- * blocked the collector's partition upkeep (and with it every control job). */
-#define ALERT_LEADER_LOCK_SQL "SELECT pg_try_advisory_lock(112410397255031)"
 #define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-int store_alert_leader(struct store *s, char *err, size_t errlen)
-{
-    st_ensure_ready(s);
-    PGresult *r =
-        st_run(s, ALERT_LEADER_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, "alerts: taking the leader lock", err, errlen);
-    if (!r)
-        return -1;
-    int got = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    return got;
-}
 
 #define ROUND_COL(field, name, type) STORE_COL(struct store_alert_round, field, name, type)
 static const struct store_col round_cols[] = {

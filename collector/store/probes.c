@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "pk_error.h"
 
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
@@ -175,32 +176,44 @@ int store_touch_probe(struct store *s, int64_t probe_id, char *err, size_t errle
     return 0;
 }
 
-int store_probe_heartbeat(struct store *s, int64_t probe_id, const struct store_heartbeat *hb, char *err,
-                          size_t errlen)
+int store_probe_heartbeats(struct store *s, const int64_t *probe_ids, const struct store_heartbeat *hbs, size_t n,
+                           char *err, size_t errlen)
 {
-    char probe[24], pending[24], dropped[24], bytes[24], what[64];
-    snprintf(probe, sizeof probe, "%" PRId64, probe_id);
-    snprintf(pending, sizeof pending, "%" PRIu64, hb->pending > INT64_MAX ? (uint64_t)INT64_MAX : hb->pending);
-    snprintf(dropped, sizeof dropped, "%" PRIu64, hb->dropped > INT64_MAX ? (uint64_t)INT64_MAX : hb->dropped);
-    snprintf(bytes, sizeof bytes, "%" PRIu64, hb->spool_bytes > INT64_MAX ? (uint64_t)INT64_MAX : hb->spool_bytes);
-    snprintf(what, sizeof what, "probe id %s: heartbeat", probe);
-    const char *params[] = {probe, pending, dropped, bytes};
-    st_ensure_ready(s);
-    PGresult *r = st_run(s,
-                         "UPDATE probes SET last_seen = now(), pending_results = $2::bigint, spool_bytes = $4::bigint, "
-                         "dropped_results = dropped_results + CASE WHEN $3::bigint >= dropped_reported "
-                         "THEN $3::bigint - dropped_reported ELSE $3::bigint END, dropped_reported = $3::bigint "
-                         "WHERE id = $1",
-                         4, params, PGRES_COMMAND_OK, what, err, errlen);
-    if (!r)
-        return -1;
-    int found = strcmp(PQcmdTuples(r), "0") != 0;
-    PQclear(r);
-    if (!found) {
-        pk_fail(err, errlen, "probe id %s is not registered", probe);
-        return -1;
+    if (n == 0)
+        return 0;
+    /* Four array literals, '{1,2,...}': one statement for the whole batch. */
+    struct pk_buf a[4];
+    for (int k = 0; k < 4; k++) {
+        pk_buf_init(&a[k], 0);
+        pk_buf_addc(&a[k], '{');
     }
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *sep = i ? "," : "";
+        uint64_t v[3] = {hbs[i].pending, hbs[i].dropped, hbs[i].spool_bytes};
+        pk_buf_addf(&a[0], "%s%" PRId64, sep, probe_ids[i]);
+        for (int k = 0; k < 3; k++)
+            pk_buf_addf(&a[k + 1], "%s%" PRIu64, sep, v[k] > INT64_MAX ? (uint64_t)INT64_MAX : v[k]);
+    }
+    int failed = 0;
+    for (int k = 0; k < 4; k++)
+        failed |= pk_buf_addc(&a[k], '}') < 0;
+    int rc = -1;
+    if (failed)
+        pk_fail(err, errlen, "heartbeats of %zu probes: out of memory", n);
+    else {
+        const char *params[] = {a[0].data, a[1].data, a[2].data, a[3].data};
+        st_ensure_ready(s);
+        rc = st_run_cmd(s,
+                        "UPDATE probes p SET last_seen = now(), pending_results = v.pending, spool_bytes = v.bytes, "
+                        "dropped_results = p.dropped_results + CASE WHEN v.dropped >= p.dropped_reported "
+                        "THEN v.dropped - p.dropped_reported ELSE v.dropped END, dropped_reported = v.dropped "
+                        "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+                        "AS v(id, pending, dropped, bytes) WHERE p.id = v.id",
+                        4, params, "heartbeats", err, errlen);
+    }
+    for (int k = 0; k < 4; k++)
+        pk_buf_free(&a[k]);
+    return rc;
 }
 
 #define PROBE_COL(field, name, type) STORE_COL(struct store_probe_row, field, name, type)

@@ -13,10 +13,11 @@
 #include <string.h>
 
 #include "buf.h"
+#include "lock_keys.h"
 #include "pk_error.h"
 #include "tracker.h"
 
-#define TRACK_LOCK_CLASS 21332 /* pg_advisory_xact_lock(class, check id): "tr" */
+#define TRACK_LOCK_CLASS PK_LOCK_CHECK_CLASS /* lock_keys.h: pg_advisory_xact_lock(class, check id) */
 #define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 #define GLOBAL_SCOPE "*"
