@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Picket on Citus against Picket on one PostgreSQL, same data, same run.
+
+Starts a Citus cluster (scripts/citus --dir: a coordinator and two workers on
+127.0.0.1, Citus built once into var/cache) and a private plain PostgreSQL;
+`picket-collector migrate` on the plain one, `migrate --citus` (twice: it is
+idempotent) on the coordinator; a real collector on each. test_query's three
+Python gRPC probes stream the same 12 hours of synthetic results through each
+collector's real ingest path; compaction folds them; then every analytics
+command of picketctl (--json) and the dashboard's JSON API must answer exactly
+the same on both, and a few figures are checked against the generated data so
+that two equally wrong answers cannot pass. Then backfill, partition making,
+moving rows out of results_default, and retention on both.
+
+Run by `scripts/test --citus` (not by ctest: building Citus the first time
+takes minutes). Needs root or the postgres user's rights, like scripts/citus.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from picket_env import (SOURCE_DIR, PrivatePostgres, binary, migrate, start_collector, wait_for)
+import test_query as tq
+
+CITUS = os.path.join(SOURCE_DIR, "scripts", "citus")
+PSQL = "/usr/bin/psql"
+
+
+class CitusCluster:
+    """scripts/citus in a throw-away directory; .url is the coordinator's picket database."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="picket-citus-")
+        os.chmod(self.dir, 0o755)
+        self.url = None
+
+    def run(self, *args, timeout=900):
+        out = subprocess.run([CITUS, "--dir", self.dir] + list(args), capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode != 0:
+            raise AssertionError("scripts/citus %s failed:\n%s\n%s" % (" ".join(args), out.stdout, out.stderr))
+        return out
+
+    def __enter__(self):
+        self.run("start")
+        with open(os.path.join(self.dir, "db.url")) as f:
+            self.url = f.read().strip()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.run("stop", timeout=120)
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def psql(self, sql):
+        out = subprocess.run([PSQL, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-d", self.url, "-c", sql],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("psql failed: %s\n%s" % (sql, out.stderr))
+        return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+def migrate_citus(cl):
+    out = subprocess.run([binary("picket-collector"), "migrate", "--citus", "--db", cl.url], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    return out.stdout
+
+
+def http_json(col, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (col.http_port, path), timeout=30) as r:
+            return json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        raise AssertionError("GET %s: %d %s" % (path, e.code, e.read()[:500]))
+
+
+def answers(col, window):
+    """Every analytics answer, by name: picketctl --json and the dashboard API."""
+    got = {}
+    for cmd in (("availability",), ("availability", "--quorum", "1"), ("availability", "--region", "us"),
+                ("latency", "--quantile", "0.5", "--quantile", "0.99", "--quantile", "0.999"),
+                ("latency", "--service", "shop"), ("trend",), ("incidents",), ("slo",), ("report",),
+                ("report", "--check", "api-a")):
+        got[" ".join(cmd)] = tq.ctl_json(col, *(cmd + tuple(window)))
+    got["status"] = tq.ctl_json(col, "status")
+    qs = "since=%d&until=%d" % (tq.T0 // 1_000_000, tq.T_END // 1_000_000)
+    for api in ("report?", "incidents?", "latency-series?check=api-a&"):
+        path = "/api/" + api + qs
+        got[path] = http_json(col, path)
+    got["/api/probes"] = http_json(col, "/api/probes")
+    return got
+
+
+VOLATILE = {"generated_at_us", "now_us", "last_seen_us", "first_seen_us", "elapsed_us", "query_us", "took_us",
+            "last_heartbeat_us", "connected_us", "first_seen", "last_seen", "generated_at", "uptime_s",
+            "checks_answered_at_us", "age_s", "age_us", "last_seen_ago_s",
+            "last_hour"}  # status: relative to the moment asked
+
+
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if k not in VOLATILE}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+
+
+def diff(a, b, path=""):
+    """First difference between two JSON values, as text, or None."""
+    if type(a) is not type(b):
+        return "%s: %r vs %r" % (path, a, b)
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return "%s.%s: only on %s" % (path, k, "plain" if k in a else "citus")
+            d = diff(a[k], b[k], path + "." + k)
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return "%s: %d vs %d items" % (path, len(a), len(b))
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = diff(x, y, "%s[%d]" % (path, i))
+            if d:
+                return d
+        return None
+    return None if a == b else "%s: %r vs %r" % (path, a, b)
+
+
+def ingest(db, col, per_probe, flat):
+    t = time.time()
+    tq.feed(col, per_probe)
+    ingest_s = time.time() - t
+    wait_for("rollups compacted", lambda: db.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 120)
+    n = int(db.psql("SELECT count(*) FROM rollup_minute")[0][0])
+    assert n == len(flat), (n, len(flat))
+    assert int(db.psql("SELECT count(*) FROM results")[0][0]) == len(flat)
+    return ingest_s
+
+
+def partitions_and_retention(db, label):
+    """A row five days old sits in results_default; picket_make_partition moves it
+    into its day's new partition; picket_drop_partitions drops that partition."""
+    day = db.psql("SELECT (now() AT TIME ZONE 'UTC')::date - 5")[0][0]
+    db.psql("INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class) "
+            "SELECT p.id, 999999, c.id, '%s 12:00:00+00', 1, 0 FROM probes p, checks c "
+            "WHERE p.name = 'q-eu' AND c.name = 'api-a'" % day)
+    assert db.psql("SELECT count(*) FROM results_default WHERE seq = 999999") == [["1"]], label
+    assert db.psql("SELECT picket_make_partition('%s')" % day) == [["t"]], label
+    assert db.psql("SELECT picket_make_partition('%s')" % day) == [["f"]], label
+    part = "results_" + day.replace("-", "")
+    assert db.psql("SELECT count(*) FROM %s WHERE seq = 999999" % part) == [["1"]], label
+    assert db.psql("SELECT count(*) FROM results_default WHERE seq = 999999") == [["0"]], label
+    dropped = db.psql("SELECT picket_drop_partitions('%s'::date + 1)" % day)[0][0]
+    assert int(dropped) >= 1, (label, dropped)
+    assert db.psql("SELECT to_regclass('%s') IS NULL" % part) == [["t"]], label
+    assert db.psql("SELECT count(*) FROM results WHERE seq = 999999") == [["0"]], label
+
+
+def backfill(db, window):
+    out = subprocess.run([binary("picket-collector"), "rollup-backfill", "--since", window[1], "--until", window[3],
+                          "--db", db.url], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    return out.stdout
+
+
+def main():
+    per_probe, flat = tq.generate()
+    window = ["--since", tq.rfc3339(tq.T0), "--until", tq.rfc3339(tq.T_END)]
+    slos = os.path.join(tempfile.mkdtemp(prefix="picket-citus-slos-"), "slos.yaml")
+    with open(slos, "w") as f:
+        f.write(tq.SLOS_FILE)
+    extra = ["--compact-interval-s", "1", "--slos", slos]
+    results = {}
+    with PrivatePostgres() as pg, CitusCluster() as cl:
+        migrate(pg)
+        first = migrate_citus(cl)
+        assert "results: now distributed by check_id" in first, first
+        assert "probes: now reference table" in first and "checks: now reference table" in first, first
+        again = migrate_citus(cl)
+        assert "citus: 0 tables converted" in again and "results: already distributed" in again, again
+        kinds = dict((r[0], r[1]) for r in cl.psql(
+            "SELECT table_name::text, citus_table_type FROM citus_tables"))
+        for t in ("results", "rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"):
+            assert kinds.get(t) == "distributed", (t, kinds)
+        for t in ("probes", "checks", "credentials"):
+            assert kinds.get(t) == "reference", (t, kinds)
+        coloc = cl.psql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid::text IN "
+                        "('results', 'rollup_minute', 'rollup_hour', 'rollup_day', 'rollup_check_day')")
+        assert coloc == [["1"]], coloc
+        # results keeps its daily partitions, each distributed too.
+        parts = cl.psql("SELECT count(*) FROM pg_inherits i JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
+                        "WHERE i.inhparent = 'results'::regclass")
+        assert int(parts[0][0]) >= 1, parts
+        for label, db in (("plain", pg), ("citus", cl)):
+            col = start_collector(db, extra=extra)
+            try:
+                ingest_s = ingest(db, col, per_probe, flat)
+                results[label] = strip(answers(col, window))
+                results[label + " ingest_s"] = ingest_s
+                # A rebuilt day answers the same (rollup-backfill reads raw results).
+                backfill(db, window)
+                results[label + " after backfill"] = strip(answers(col, window))
+            except BaseException:
+                sys.stderr.write("collector on %s:\n%s\n" % (label, col.output()[-4000:]))
+                raise
+            finally:
+                col.stop()
+            partitions_and_retention(db, label)
+    plain, citus = results["plain"], results["citus"]
+    assert sorted(plain) == sorted(citus)
+    for name in plain:
+        d = diff(plain[name], citus[name], name)
+        assert d is None, "plain PostgreSQL and Citus differ: " + d
+        d = diff(plain[name], results["citus after backfill"][name], name)
+        assert d is None, "Citus after rollup-backfill differs: " + d
+    # The figures are the data's, not merely equal on both.
+    av = {c["check"]: c for c in plain["availability"]["checks"]}
+    for check, (_, regions, _, _) in tq.CHECKS.items():
+        counts, _, covered, up, _ = tq.availability(flat, check, len(regions) // 2 + 1)
+        for k, v in counts.items():
+            assert av[check]["global"][k] == v, (check, k, av[check]["global"], counts)
+        assert av[check]["global"]["up_us"] == up and av[check]["global"]["covered_us"] == covered, check
+    rep = plain["report"]
+    assert [c["check"] for c in rep["checks"]] == ["api-a", "api-b", "web"], rep
+    assert rep["checks"][2]["open_incidents"] == 1, rep["checks"][2]
+    print("citus: %d answers equal on plain PostgreSQL and Citus; ingest of %d results %.1f s plain, %.1f s citus"
+          % (len(plain), len(flat), results["plain ingest_s"], results["citus ingest_s"]))
+
+
+if __name__ == "__main__":
+    main()
