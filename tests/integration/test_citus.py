@@ -26,7 +26,8 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, binary, migrate, start_collector, wait_for)
+from picket_env import (SOURCE_DIR, PrivatePostgres, Target, binary, migrate, picketctl, start_collector, wait_for,
+                        write_checks)
 import test_query as tq
 
 CITUS = os.path.join(SOURCE_DIR, "scripts", "citus")
@@ -174,13 +175,76 @@ def backfill(db, window):
     return out.stdout
 
 
+ALERTS = """evaluation_interval: 250ms
+receivers:
+  - name: hook
+    type: webhook
+    url: %s
+    timeout: 2s
+rules:
+  - name: down
+    type: incident
+    checks: "*"
+    open_after: 3
+    close_after: 3
+  - name: slow
+    type: latency_budget
+    checks: "*"
+    window: 1h
+  - name: burn
+    type: slo_burn
+    checks: "*"
+  - name: silent
+    type: silent_probe
+    probes: "*"
+    after: 1s
+"""
+
+
+def alert_states(db):
+    return db.psql("SELECT rule, subject, firing FROM alert_state ORDER BY rule, subject")
+
+
+def other_paths(db, col, tmp, label):
+    """Central assignment (apply, diff), a token, the alert evaluator's state:
+    the paths the analytics answers do not touch; returns what to compare."""
+    got = {}
+    v1 = write_checks(os.path.join(tmp, "assign-%s.yaml" % label), [
+        {"name": "api-a", "type": "http", "url": "http://127.0.0.1:1/a", "interval": "1m", "service": "shop",
+         "budgets": {"p50": "100ms", "p95": "300ms", "p99": "1s"}},
+        {"name": "later", "type": "http", "url": "http://127.0.0.1:1/l", "interval": "1m", "service": "cart"}])
+    out = picketctl(col.port, "apply", v1)
+    assert out.returncode == 0, (label, out.stdout, out.stderr)
+    out = picketctl(col.port, "diff", v1)
+    assert out.returncode == 0, (label, out.stdout, out.stderr)
+    got["diff"] = out.stdout
+    got["versions"] = db.psql("SELECT version, n_checks FROM check_versions ORDER BY version")
+    got["checks"] = db.psql("SELECT name, type, service, budget_p95_ms FROM checks ORDER BY name")
+    tok = subprocess.run([binary("picket-collector"), "token", "add", "--role", "read", "citus-test", "--db", db.url],
+                         capture_output=True, text=True, timeout=60)
+    assert tok.returncode == 0, (label, tok.stdout, tok.stderr)
+    got["credentials"] = db.psql("SELECT role, name FROM credentials ORDER BY id")
+    return got
+
+
+def quiet_log(col, label):
+    """No error and no failed background job (compaction, upkeep, alerts) in the log."""
+    bad = [line for line in col.output().splitlines()
+           if "level=error" in line or ("level=warn" in line and "comp=http" not in line)]
+    assert not bad, (label, bad[:5])
+
+
 def main():
     per_probe, flat = tq.generate()
     window = ["--since", tq.rfc3339(tq.T0), "--until", tq.rfc3339(tq.T_END)]
     slos = os.path.join(tempfile.mkdtemp(prefix="picket-citus-slos-"), "slos.yaml")
     with open(slos, "w") as f:
         f.write(tq.SLOS_FILE)
-    extra = ["--compact-interval-s", "1", "--slos", slos]
+    hook = Target()
+    alerts = os.path.join(os.path.dirname(slos), "alerts.yaml")
+    with open(alerts, "w") as f:
+        f.write(ALERTS % hook.url("/hook"))
+    extra = ["--compact-interval-s", "1", "--slos", slos, "--alerts", alerts]
     results = {}
     with PrivatePostgres() as pg, CitusCluster() as cl:
         migrate(pg)
@@ -211,12 +275,22 @@ def main():
                 # A rebuilt day answers the same (rollup-backfill reads raw results).
                 backfill(db, window)
                 results[label + " after backfill"] = strip(answers(col, window))
+                # The evaluator's verdicts (the probes fell silent) and its state, the same on both.
+                wait_for("alerts on " + label, lambda: ["silent", "q-eu", "t"] in alert_states(db), 60)
+                time.sleep(1)
+                results[label + " alerts"] = alert_states(db)
+                results[label + " other"] = other_paths(db, col, os.path.dirname(slos), label)
+                quiet_log(col, label)
             except BaseException:
                 sys.stderr.write("collector on %s:\n%s\n" % (label, col.output()[-4000:]))
                 raise
             finally:
                 col.stop()
             partitions_and_retention(db, label)
+    for what in ("alerts", "other"):
+        assert results["plain " + what] == results["citus " + what], (what, results["plain " + what],
+                                                                      results["citus " + what])
+    assert hook.hits > 0, "no alert reached the webhook"
     plain, citus = results["plain"], results["citus"]
     assert sorted(plain) == sorted(citus)
     for name in plain:
@@ -234,6 +308,7 @@ def main():
     rep = plain["report"]
     assert [c["check"] for c in rep["checks"]] == ["api-a", "api-b", "web"], rep
     assert rep["checks"][2]["open_incidents"] == 1, rep["checks"][2]
+    print("citus: alert states %r" % results["citus alerts"])
     print("citus: %d answers equal on plain PostgreSQL and Citus; ingest of %d results %.1f s plain, %.1f s citus"
           % (len(plain), len(flat), results["plain ingest_s"], results["citus ingest_s"]))
 
