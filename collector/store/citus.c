@@ -47,9 +47,10 @@ static const struct citus_table citus_tables[] = {
 };
 
 /* picket_make_partition and picket_drop_partitions (migration 005) for Citus: the
- * same contract, with citus.multi_shard_modify_mode sequential so the row moves
- * out of results_default and the CREATE/DROP of partitions (which Citus
- * propagates to every shard) share one connection per node. */
+ * same contract, with citus.multi_shard_modify_mode sequential and one
+ * connection per node for reads too, so the row moves out of results_default
+ * and the CREATE/DROP of partitions (which Citus propagates to every shard)
+ * share one connection per node. */
 static const char citus_functions_sql[] =
     "CREATE OR REPLACE FUNCTION picket_make_partition(day date) RETURNS boolean LANGUAGE plpgsql AS $$\n"
     "DECLARE\n"
@@ -63,6 +64,7 @@ static const char citus_functions_sql[] =
     "        RETURN false;\n"
     "    END IF;\n"
     "    SET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n"
+    "    SET LOCAL citus.max_adaptive_executor_pool_size TO 1;\n"
     "    CREATE TEMP TABLE picket_moved_results ON COMMIT DROP AS\n"
     "        SELECT * FROM results_default WHERE started_at >= lo AND started_at < hi;\n"
     "    GET DIAGNOSTICS moved = ROW_COUNT;\n"

@@ -74,16 +74,24 @@ def ingest(db, col, per_probe, flat):
 
 
 def partitions_and_retention(db, label):
-    """A row five days old sits in results_default; picket_make_partition moves it
-    into its day's new partition; picket_drop_partitions drops that partition."""
+    """A row five days old sits in results_default; the collector's upkeep moves it
+    into its day's new partition (picket_make_partition); picket_drop_partitions
+    drops that partition."""
     day = db.psql("SELECT (now() AT TIME ZONE 'UTC')::date - 5")[0][0]
     db.psql("INSERT INTO results (probe_id, seq, check_id, started_at, outcome, error_class) "
             "SELECT p.id, 999999, c.id, '%s 12:00:00+00', 1, 0 FROM probes p, checks c "
             "WHERE p.name = 'q-eu' AND c.name = 'api-a'" % day)
     assert db.psql("SELECT count(*) FROM results_default WHERE seq = 999999") == [["1"]], label
-    assert db.psql("SELECT picket_make_partition('%s')" % day) == [["t"]], label
+    # The collector's partition upkeep (at start, then hourly) makes that day's partition.
+    col = start_collector(db)
+    try:
+        part = "results_" + day.replace("-", "")
+        wait_for("partition %s on %s" % (part, label),
+                 lambda: db.psql("SELECT to_regclass('%s') IS NOT NULL" % part) == [["t"]], 30)
+        quiet_log(col, label + " upkeep")
+    finally:
+        col.stop()
     assert db.psql("SELECT picket_make_partition('%s')" % day) == [["f"]], label
-    part = "results_" + day.replace("-", "")
     assert db.psql("SELECT count(*) FROM %s WHERE seq = 999999" % part) == [["1"]], label
     assert db.psql("SELECT count(*) FROM results_default WHERE seq = 999999") == [["0"]], label
     dropped = db.psql("SELECT picket_drop_partitions('%s'::date + 1)" % day)[0][0]
