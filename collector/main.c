@@ -209,6 +209,12 @@ static void format_day(char *buf, size_t size, int64_t us)
     strftime(buf, size, "%Y-%m-%d", &tm);
 }
 
+static void citus_note(void *user, const char *table, const char *when, const char *what)
+{
+    (void)user;
+    printf("%s: %s %s\n", table, when, what);
+}
+
 static int cmd_migrate(const char *db, int citus, int citus_shards)
 {
     char err[1024];
@@ -224,10 +230,11 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
         rc = store_schema_version(s, &version, err, sizeof err);
     if (rc == 0)
         rc = store_rollup_coverage(s, &cov, err, sizeof err);
-    int converted = 0;
+    int converted = 0, workers = 0;
     if (rc == 0 && citus) {
         printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
-        rc = store_citus_distribute(s, citus_shards > 0 ? citus_shards : 8, &converted, err, sizeof err);
+        rc = store_citus_distribute(s, citus_shards > 0 ? citus_shards : 8, citus_note, NULL, &converted, &workers,
+                                    err, sizeof err);
     }
     store_close(s);
     if (rc < 0) {
@@ -235,7 +242,8 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
         return 1;
     }
     if (citus)
-        printf("citus: %d table%s converted\n", converted, converted == 1 ? "" : "s");
+        printf("citus: %d table%s converted; %d worker%s; results and rollups co-located by check_id\n", converted,
+               converted == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
     else
         printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
     if (cov.results_before_rollups) {

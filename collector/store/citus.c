@@ -202,12 +202,13 @@ static int convert_table(struct store *s, const struct citus_table *t, int shard
     return r ? 0 : -1;
 }
 
-int store_citus_distribute(struct store *s, int shards, int *converted, char *err, size_t errlen)
+int store_citus_distribute(struct store *s, int shards, store_citus_note_fn note, void *user, int *converted,
+                           int *workers, char *err, size_t errlen)
 {
-    int workers = 0, rc = -1;
-    *converted = 0;
+    int rc = -1;
+    *converted = *workers = 0;
     st_ensure_ready(s);
-    if (check_cluster(s, &workers, err, errlen) < 0)
+    if (check_cluster(s, workers, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < sizeof citus_tables / sizeof citus_tables[0]; i++) {
         const struct citus_table *t = &citus_tables[i];
@@ -220,7 +221,7 @@ int store_citus_distribute(struct store *s, int shards, int *converted, char *er
          * table becomes a reference table below (Citus converts it in place). A
          * table wanted local but already a reference table stays so. */
         if (known && (kind == t->kind || (t->kind == CITUS_LOCAL && kind == CITUS_REFERENCE))) {
-            printf("%s: already %s\n", t->name, kind_name(kind));
+            note(user, t->name, "already", kind_name(kind));
             continue;
         }
         if (known && t->kind == CITUS_DISTRIBUTED)
@@ -231,12 +232,11 @@ int store_citus_distribute(struct store *s, int shards, int *converted, char *er
         if (st_run_cmd(s, "BEGIN", 0, NULL, "citus: BEGIN", err, errlen) < 0 ||
             convert_table(s, t, shards, err, errlen) < 0 || st_commit(s, "citus: COMMIT", err, errlen) < 0)
             goto out;
-        printf("%s: now %s\n", t->name, kind_name(t->kind));
+        note(user, t->name, "now", kind_name(t->kind));
         (*converted)++;
     }
     if (st_run_cmd(s, citus_functions_sql, 0, NULL, "citus: replacing the partition functions", err, errlen) < 0)
         goto out;
-    printf("%d worker%s; results and rollups co-located by check_id\n", workers, workers == 1 ? "" : "s");
     rc = 0;
 out:
     if (rc < 0)

@@ -180,11 +180,15 @@ def main():
     results = {}
     with PrivatePostgres() as pg, CitusCluster() as cl:
         migrate(pg)
+        # --citus on a database without the extension: refused, saying why, nothing changed.
+        out = subprocess.run([binary("picket-collector"), "migrate", "--citus", "--db", pg.url],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 1 and "citus extension is not installed" in out.stderr, (out.stdout, out.stderr)
         first = migrate_citus(cl)
         assert "results: now distributed by check_id" in first, first
         assert "probes: now reference table" in first and "checks: now reference table" in first, first
         again = migrate_citus(cl)
-        assert "citus: 0 tables converted" in again and "results: already distributed" in again, again
+        assert "citus: 0 tables converted;" in again and "results: already distributed" in again, again
         kinds = dict((r[0], r[1]) for r in cl.psql(
             "SELECT table_name::text, citus_table_type FROM citus_tables"))
         for t in ("results", "rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"):
