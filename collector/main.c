@@ -883,6 +883,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-collector: no database: give --db URL or set PICKET_DB_URL\n");
         return 2;
     }
+    if (strcmp(command, "migrate") != 0 && (o.citus || o.citus_shards)) {
+        fprintf(stderr, "picket-collector: --citus and --citus-shards belong to migrate\n");
+        return 2;
+    }
+    if (o.citus_shards && !o.citus) {
+        fprintf(stderr, "picket-collector: --citus-shards needs --citus\n");
+        return 2;
+    }
     if (strcmp(command, "migrate") == 0)
         return cmd_migrate(o.db, o.citus, o.citus_shards);
     if (strcmp(command, "rollup-backfill") == 0)

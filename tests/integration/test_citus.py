@@ -59,6 +59,7 @@ def answers(col, window):
         path = "/api/" + api + qs
         got[path] = http_json(col, path)
     got["/api/probes"] = http_json(col, "/api/probes")
+    got["/api/status"] = http_json(col, "/api/status?group=shop")
     return got
 
 
@@ -245,6 +246,7 @@ def main():
     assert [c["check"] for c in rep["checks"]] == ["api-a", "api-b", "web"], rep
     assert rep["checks"][2]["open_incidents"] == 1, rep["checks"][2]
     print("citus: alert states %r" % results["citus alerts"])
+    assert plain["/api/status"], plain["/api/status"]
     print("citus: %d answers equal on plain PostgreSQL and Citus; ingest of %d results %.1f s plain, %.1f s citus"
           % (len(plain), len(flat), results["plain ingest_s"], results["citus ingest_s"]))
 
