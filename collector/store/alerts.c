@@ -10,7 +10,9 @@
 
 #include "pk_error.h"
 
-#define ALERT_LEADER_LOCK_SQL "SELECT pg_try_advisory_lock(112410397255029)"
+/* Its own key: 112410397255029 is the partition functions' (migration 005), and a
+ * leader holding it for its whole session blocked partition upkeep for good. */
+#define ALERT_LEADER_LOCK_SQL "SELECT pg_try_advisory_lock(112410397255031)"
 #define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 

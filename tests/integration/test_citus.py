@@ -18,6 +18,7 @@ takes minutes). Needs root or the postgres user's rights, like scripts/citus.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,8 +51,8 @@ def answers(col, window):
     got = {}
     for cmd in (("availability",), ("availability", "--quorum", "1"), ("availability", "--region", "us"),
                 ("latency", "--quantile", "0.5", "--quantile", "0.99", "--quantile", "0.999"),
-                ("latency", "--service", "shop"), ("trend",), ("incidents",), ("slo",), ("report",),
-                ("report", "--check", "api-a")):
+                ("latency", "--service", "shop"), ("trend",), ("incidents",), ("slo",), ("slo", "--backtest"),
+                ("regressions",), ("report",), ("report", "--check", "api-a")):
         got[" ".join(cmd)] = tq.ctl_json(col, *(cmd + tuple(window)))
     got["status"] = tq.ctl_json(col, "status")
     qs = "since=%d&until=%d" % (tq.T0 // 1_000_000, tq.T_END // 1_000_000)
@@ -59,7 +60,6 @@ def answers(col, window):
         path = "/api/" + api + qs
         got[path] = http_json(col, path)
     got["/api/probes"] = http_json(col, "/api/probes")
-    got["/api/status"] = http_json(col, "/api/status?group=shop")
     return got
 
 
@@ -142,6 +142,9 @@ def other_paths(db, col, tmp, label):
     """Central assignment (apply, diff), a token, the alert evaluator's state:
     the paths the analytics answers do not touch; returns what to compare."""
     got = {}
+    # Partition upkeep while the alert leader holds its lock (they once shared a key,
+    # so upkeep waited forever): bounded by a statement timeout.
+    assert db.psql("SET statement_timeout = '20s'; SELECT picket_make_partition(current_date + 20)")[-1] == ["t"]
     v1 = write_checks(os.path.join(tmp, "assign-%s.yaml" % label), [
         {"name": "api-a", "type": "http", "url": "http://127.0.0.1:1/a", "interval": "1m", "service": "shop",
          "budgets": {"p50": "100ms", "p95": "300ms", "p99": "1s"}},
@@ -245,8 +248,8 @@ def main():
     rep = plain["report"]
     assert [c["check"] for c in rep["checks"]] == ["api-a", "api-b", "web"], rep
     assert rep["checks"][2]["open_incidents"] == 1, rep["checks"][2]
+    shutil.rmtree(os.path.dirname(slos), ignore_errors=True)
     print("citus: alert states %r" % results["citus alerts"])
-    assert plain["/api/status"], plain["/api/status"]
     print("citus: %d answers equal on plain PostgreSQL and Citus; ingest of %d results %.1f s plain, %.1f s citus"
           % (len(plain), len(flat), results["plain ingest_s"], results["citus ingest_s"]))
 
