@@ -67,6 +67,7 @@ struct collector_opts {
     struct pk_tls_opts tls;
     const char *role, *region, *since, *until; /* token add/revoke, rollup-backfill */
     long long cred_id;
+    int citus, citus_shards; /* migrate --citus [--citus-shards N] */
 };
 
 #define OFF(member) offsetof(struct collector_opts, member)
@@ -196,6 +197,11 @@ static const struct pk_option options[] = {
     {.name = "region", .kind = PK_OPT_STRING, .offset = OFF(region), .metavar = "R"},
     {.name = "id", .kind = PK_OPT_LLONG, .offset = OFF(cred_id), .min = 1, .max = 9.3e18,
      .range_text = "a positive integer", .metavar = "N"},
+    {.name = "citus", .kind = PK_OPT_FLAG, .offset = OFF(citus),
+     .help = "migrate: then distribute the tables over the Citus cluster the database\n"
+             "is the coordinator of (docs/SCALING-citus.md); idempotent"},
+    {.name = "citus-shards", .kind = PK_OPT_INT, .offset = OFF(citus_shards), .min = 1, .max = 1024, .metavar = "N",
+     .help = "shards of results and the rollups when --citus first distributes them,\ndefault 8"},
     {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
     {.name = "version", .kind = PK_OPT_VERSION},
 };
@@ -204,7 +210,7 @@ static const struct pk_option options[] = {
 static void usage(FILE *f)
 {
     fputs("usage: picket-collector [serve] [options]\n"
-          "       picket-collector migrate [--db URL]\n"
+          "       picket-collector migrate [--citus [--citus-shards N]] [--db URL]\n"
           "       picket-collector rollup-backfill [--since T] [--until T] [--db URL]\n"
           "       picket-collector token add --role probe|read|write NAME [--region R] [--db URL]\n"
           "       picket-collector token revoke (--role probe|read|write NAME | --id N) [--db URL]\n"
@@ -238,7 +244,13 @@ static void format_day(char *buf, size_t size, int64_t us)
     strftime(buf, size, "%Y-%m-%d", &tm);
 }
 
-static int cmd_migrate(const char *db)
+static void citus_note(void *user, const char *table, const char *when, const char *what)
+{
+    (void)user;
+    printf("%s: %s %s\n", table, when, what);
+}
+
+static int cmd_migrate(const char *db, int citus, int citus_shards)
 {
     char err[1024];
     struct store *s = store_open(db, err, sizeof err);
@@ -253,12 +265,22 @@ static int cmd_migrate(const char *db)
         rc = store_schema_version(s, &version, err, sizeof err);
     if (rc == 0)
         rc = store_rollup_coverage(s, &cov, err, sizeof err);
+    int converted = 0, workers = 0;
+    if (rc == 0 && citus) {
+        printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
+        rc = store_citus_distribute(s, citus_shards > 0 ? citus_shards : 8, citus_note, NULL, &converted, &workers,
+                                    err, sizeof err);
+    }
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector migrate: %s\n", err);
         return 1;
     }
-    printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
+    if (citus)
+        printf("citus: %d table%s converted; %d worker%s; results and rollups co-located by check_id\n", converted,
+               converted == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
+    else
+        printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
     if (cov.results_before_rollups) {
         /* An upgrade from before migration 005, or a restore of results alone. */
         char since[16], until[16];
@@ -1002,8 +1024,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "picket-collector: no database: give --db URL or set PICKET_DB_URL\n");
         return 2;
     }
+    if (strcmp(command, "migrate") != 0 && (o.citus || o.citus_shards)) {
+        fprintf(stderr, "picket-collector: --citus and --citus-shards belong to migrate\n");
+        return 2;
+    }
+    if (o.citus_shards && !o.citus) {
+        fprintf(stderr, "picket-collector: --citus-shards needs --citus\n");
+        return 2;
+    }
     if (strcmp(command, "migrate") == 0)
-        return cmd_migrate(o.db);
+        return cmd_migrate(o.db, o.citus, o.citus_shards);
     if (strcmp(command, "rollup-backfill") == 0)
         return cmd_backfill(o.db, o.since, o.until);
     if (o.since || o.until) {

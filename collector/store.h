@@ -100,6 +100,14 @@ int store_latest_schema_version(void);
 /* Applies every known migration above the current version, one transaction each.
  * *applied receives how many ran. */
 int store_migrate(struct store *s, int *applied, char *err, size_t errlen);
+/* migrate --citus (store/citus.c): distributes results and the rollups by check_id
+ * over `shards` shards (when not distributed yet), makes probes, checks and
+ * credentials reference tables; idempotent. note() is told each table's state
+ * ("now" or "already", and what it is); *converted: tables converted by this
+ * call; *workers: the active workers. */
+typedef void (*store_citus_note_fn)(void *user, const char *table, const char *when, const char *what);
+int store_citus_distribute(struct store *s, int shards, store_citus_note_fn note, void *user, int *converted,
+                           int *workers, char *err, size_t errlen);
 /* 0 when the schema is exactly the one this binary knows; -1 + err otherwise. */
 int store_check_schema(struct store *s, char *err, size_t errlen);
 

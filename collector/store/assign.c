@@ -330,7 +330,7 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    /* A version stored before migration 008 (meta_known false) keeps
                  * the registered metadata. Name order, as everywhere checks are locked. */
                    "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
-                   "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on) "
+                   "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, updated_at) "
                    "SELECT c.name, c.type, c.target, c.interval_ms, "
                    "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
                    "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
@@ -338,14 +338,14 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
                    "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
                    "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END, "
-                   "CASE WHEN c.meta_known THEN c.depends_on ELSE k.depends_on END "
+                   "CASE WHEN c.meta_known THEN c.depends_on ELSE k.depends_on END, now() "
                    "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
                    "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
                    "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
                    "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
                    "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
                    "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
-                   "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, updated_at = now()",
+                   "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, updated_at = EXCLUDED.updated_at",
                    2, params, what, err, errlen) < 0 ||
         st_run_cmd(s,
                    "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "

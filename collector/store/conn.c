@@ -193,10 +193,17 @@ struct store *store_open(const char *conninfo, char *err, size_t errlen)
 {
     /* Keywords before "dbname" are defaults that the caller's conninfo overrides;
      * they also survive PQreset. JIT off: it adds ~100 ms of compilation to short
-     * queries whose cost the planner overestimates (status on fresh statistics). */
+     * queries whose cost the planner overestimates (status on fresh statistics).
+     * citus.multi_shard_modify_mode: on Citus (docs/SCALING-citus.md), a write to
+     * many shards then goes over one connection per node, so the same
+     * transaction may then write a reference table (the ingest COPYs results,
+     * then raises probes.committed_seq) or run DDL (partitions), which Citus
+     * refuses after a parallel multi-shard write; plain PostgreSQL keeps it as an
+     * unused placeholder setting. */
     static const char *const keys[] = {"fallback_application_name", "connect_timeout", "client_encoding", "options",
                                        "dbname", NULL};
-    const char *values[] = {"picket-collector", "10", "UTF8", "-c jit=off", conninfo ? conninfo : "", NULL};
+    const char *values[] = {"picket-collector", "10", "UTF8",
+                            "-c jit=off -c citus.multi_shard_modify_mode=sequential", conninfo ? conninfo : "", NULL};
     struct store *s = calloc(1, sizeof *s);
     if (!s) {
         pk_fail(err, errlen, "store: out of memory");

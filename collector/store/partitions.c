@@ -51,15 +51,26 @@ int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, i
     snprintf(days, sizeof days, "%d", retention_days);
     const char *params[] = {cutoff};
     /* Days that reached results_default (late or early results) get their own
-     * partition, unless retention is about to drop them anyway. */
+     * partition, unless retention is about to drop them anyway. One statement
+     * per day, after the read: on Citus a partition's DDL may not follow a
+     * parallel read of a distributed table in the same transaction. */
     PGresult *r = st_run(s,
-                         "SELECT count(*) FILTER (WHERE picket_make_partition(d)) FROM (SELECT DISTINCT "
-                         "(started_at AT TIME ZONE 'UTC')::date AS d FROM results_default "
-                         "WHERE started_at >= $1::timestamptz) days",
-                         1, params, PGRES_TUPLES_OK, "making partitions for results_default's days", err, errlen);
+                         "SELECT DISTINCT (started_at AT TIME ZONE 'UTC')::date AS d FROM results_default "
+                         "WHERE started_at >= $1::timestamptz ORDER BY d",
+                         1, params, PGRES_TUPLES_OK, "reading results_default's days", err, errlen);
     if (!r)
         return -1;
-    *created += atoi(PQgetvalue(r, 0, 0));
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *day[] = {PQgetvalue(r, i, 0)};
+        PGresult *m = st_run(s, "SELECT picket_make_partition($1::date)", 1, day, PGRES_TUPLES_OK,
+                             "making partitions for results_default's days", err, errlen);
+        if (!m) {
+            PQclear(r);
+            return -1;
+        }
+        *created += PQgetvalue(m, 0, 0)[0] == 't';
+        PQclear(m);
+    }
     PQclear(r);
     r = st_run(s, "SELECT picket_drop_partitions($1::timestamptz)", 1, params, PGRES_TUPLES_OK,
                "dropping partitions past retention", err, errlen);

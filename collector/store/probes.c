@@ -27,9 +27,9 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
     const char *params[] = {info->name, info->region, labels, info->version};
     st_ensure_ready(s);
     r = st_run(s,
-               "INSERT INTO probes (name, region, labels, version) VALUES ($1, $2, $3::jsonb, $4) "
+               "INSERT INTO probes (name, region, labels, version, last_seen) VALUES ($1, $2, $3::jsonb, $4, now()) "
                "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
-               "version = EXCLUDED.version, last_seen = now() "
+               "version = EXCLUDED.version, last_seen = EXCLUDED.last_seen "
                "RETURNING id, committed_seq",
                4, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
@@ -108,15 +108,15 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
         snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
         PGresult *r = st_run(s,
                              "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
-                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on) "
-                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, updated_at) "
+                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) "
                              "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
                              "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
                              "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
                              "budget_p99_ms = EXCLUDED.budget_p99_ms, "
                              "slo_target_percent = EXCLUDED.slo_target_percent, "
                              "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
-                             "updated_at = now() RETURNING id",
+                             "updated_at = EXCLUDED.updated_at RETURNING id",
                              11, params, PGRES_TUPLES_OK, what, err, errlen);
         if (!r)
             goto out;

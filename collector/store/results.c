@@ -429,6 +429,37 @@ static void add_regions(struct store_status_row *rows, size_t n, const struct re
     }
 }
 
+#define STATUS_CHECKS_SQL                                                                                        \
+    "SELECT c.name, c.type, "                                                                                    \
+    "coalesce((extract(epoch FROM lr.started_at) * 1000000)::bigint, 0) AS started_at_us, "                      \
+    "coalesce(lr.outcome, 0) AS outcome, coalesce(lr.message, '') AS message, "                                  \
+    "coalesce(lr.total_us, -1) AS total_us, coalesce(lr.status_code, 0) AS status_code, "                        \
+    "coalesce(p.name, '') AS probe, coalesce(p.region, '') AS region, "                                          \
+    "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes, "                                \
+    "coalesce((SELECT string_agg(m.key || '=' || m.value, ' ' ORDER BY m.key) "                                  \
+    "FROM jsonb_each_text(lr.metrics) m), '') AS metrics, "                                                      \
+    "CASE WHEN lr.metrics IS NULL THEN 0 "                                                                       \
+    "ELSE (extract(epoch FROM lr.started_at) * 1000000)::bigint END AS metrics_at_us "                           \
+    "FROM checks c %s"                                                                                           \
+    "LEFT JOIN probes p ON p.id = lr.probe_id "                                                                  \
+    "WHERE $1::text IS NULL OR c.name = $1 "                                                                     \
+    "ORDER BY c.name COLLATE \"C\""
+
+#define STATUS_REGIONS_SQL                                                                                       \
+    "SELECT c.name, rg.region, rg.total, rg.ok FROM checks c "                                                   \
+    "CROSS JOIN LATERAL (SELECT p.region, count(*) AS total, "                                                   \
+    "count(*) FILTER (WHERE r.outcome = 1) AS ok "                                                               \
+    "FROM results r JOIN probes p ON p.id = r.probe_id "                                                         \
+    "WHERE r.check_id = c.id AND r.started_at > now() - interval '1 hour' GROUP BY p.region) rg "                \
+    "WHERE $1::text IS NULL OR c.name = $1 "                                                                     \
+    "ORDER BY c.name COLLATE \"C\", rg.region COLLATE \"C\""
+
+#define STATUS_REGIONS_CITUS_SQL                                                                                 \
+    "SELECT c.name, p.region, count(*) AS total, count(*) FILTER (WHERE r.outcome = 1) AS ok "                   \
+    "FROM results r JOIN checks c ON c.id = r.check_id JOIN probes p ON p.id = r.probe_id "                      \
+    "WHERE r.started_at > now() - interval '1 hour' AND ($1::text IS NULL OR c.name = $1) "                      \
+    "GROUP BY c.name, p.region ORDER BY c.name COLLATE \"C\", p.region COLLATE \"C\""
+
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen)
 {
@@ -444,36 +475,22 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
     /* Both queries go check by check (LATERAL) so each is a range of the
      * (check_id, started_at) index, never a scan of results. "C" ordering makes
      * them list checks alike. */
-    checks = st_run(s,
-                    "SELECT c.name, c.type, "
-                    "coalesce((extract(epoch FROM lr.started_at) * 1000000)::bigint, 0) AS started_at_us, "
-                    "coalesce(lr.outcome, 0) AS outcome, coalesce(lr.message, '') AS message, "
-                    "coalesce(lr.total_us, -1) AS total_us, coalesce(lr.status_code, 0) AS status_code, "
-                    "coalesce(p.name, '') AS probe, coalesce(p.region, '') AS region, "
-                    "(SELECT count(*) FROM probe_checks pc WHERE pc.check_id = c.id) AS probes, "
-                    "coalesce((SELECT string_agg(m.key || '=' || m.value, ' ' ORDER BY m.key) "
-                    "FROM jsonb_each_text(lr.metrics) m), '') AS metrics, "
-                    "CASE WHEN lr.metrics IS NULL THEN 0 "
-                    "ELSE (extract(epoch FROM lr.started_at) * 1000000)::bigint END AS metrics_at_us "
-                    "FROM checks c "
-                    "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
-                    "r.probe_id, r.metrics FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC LIMIT 1) lr ON true "
-                    "LEFT JOIN probes p ON p.id = lr.probe_id "
-
-                    "WHERE $1::text IS NULL OR c.name = $1 "
-                    "ORDER BY c.name COLLATE \"C\"",
-                    1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
+    int citus = st_is_citus(s);
+    /* On Citus (docs/SCALING-citus.md) the correlated LATERAL reads of results
+     * are refused: the last results come from picket_last_results() (one
+     * single-shard query per check) and the per-region counts from one join of
+     * the last hour's results with the reference tables. */
+    char checks_sql[2048];
+    snprintf(checks_sql, sizeof checks_sql, STATUS_CHECKS_SQL,
+             citus ? "LEFT JOIN picket_last_results() lr ON lr.check_id = c.id "
+                   : "LEFT JOIN LATERAL (SELECT r.started_at, r.outcome, r.message, r.total_us, r.status_code, "
+                     "r.probe_id, r.metrics FROM results r WHERE r.check_id = c.id ORDER BY r.started_at DESC "
+                     "LIMIT 1) lr ON true ");
+    checks = st_run(s, checks_sql, 1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
     if (!checks)
         goto out;
-    regions = st_run(s,
-                     "SELECT c.name, rg.region, rg.total, rg.ok FROM checks c "
-                     "CROSS JOIN LATERAL (SELECT p.region, count(*) AS total, "
-                     "count(*) FILTER (WHERE r.outcome = 1) AS ok "
-                     "FROM results r JOIN probes p ON p.id = r.probe_id "
-                     "WHERE r.check_id = c.id AND r.started_at > now() - interval '1 hour' GROUP BY p.region) rg "
-                     "WHERE $1::text IS NULL OR c.name = $1 "
-                     "ORDER BY c.name COLLATE \"C\", rg.region COLLATE \"C\"",
-                     1, params, PGRES_TUPLES_OK, "status: counting results per region", err, errlen);
+    regions = st_run(s, citus ? STATUS_REGIONS_CITUS_SQL : STATUS_REGIONS_SQL, 1, params, PGRES_TUPLES_OK,
+                     "status: counting results per region", err, errlen);
     if (!regions)
         goto out;
     if (PQntuples(checks) == 0 && check_name) {

@@ -242,6 +242,58 @@ int store_rollup_backfill(struct store *s, int64_t since_us, int64_t until_us, s
     return 0;
 }
 
+/* The oldest raw result's time (its day is what callers use): the oldest daily
+ * partition that holds a row — one EXISTS per partition, oldest first, each
+ * pruned to its partition and stopping at its first row; a statement per
+ * partition rather than one correlated subquery, which Citus refuses on a
+ * distributed table — or results_default's oldest row if older. */
+static int oldest_raw_result(struct store *s, int *found, int64_t *oldest_us, char *err, size_t errlen)
+{
+    const char *what = "reading the oldest raw result";
+    *found = 0;
+    PGresult *r = st_run(s, "SELECT (extract(epoch FROM min(started_at)) * 1000000)::bigint FROM results_default",
+                         0, NULL, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    if (!PQgetisnull(r, 0, 0)) {
+        *found = 1;
+        *oldest_us = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    PGresult *days = st_run(s,
+                            "SELECT d, d + 1 FROM (SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS d "
+                            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                            "WHERE i.inhparent = 'results'::regclass AND c.relname ~ '^results_[0-9]{8}$') p "
+                            "ORDER BY d",
+                            0, NULL, PGRES_TUPLES_OK, what, err, errlen);
+    if (!days)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(days); i++) {
+        const char *params[] = {PQgetvalue(days, i, 0), PQgetvalue(days, i, 1)};
+        r = st_run(s,
+                   "SELECT (extract(epoch FROM $1::date::timestamp AT TIME ZONE 'UTC') * 1000000)::bigint "
+                   "WHERE EXISTS (SELECT 1 FROM results WHERE started_at >= $1::date::timestamp AT TIME ZONE 'UTC' "
+                   "AND started_at < $2::date::timestamp AT TIME ZONE 'UTC')",
+                   2, params, PGRES_TUPLES_OK, what, err, errlen);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        int hit = PQntuples(r) == 1;
+        int64_t day_us = hit ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        PQclear(r);
+        if (hit) {
+            if (!*found || day_us < *oldest_us)
+                *oldest_us = day_us;
+            *found = 1;
+            break;
+        }
+    }
+    PQclear(days);
+    return rc;
+}
+
 int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char *err, size_t errlen)
 {
     char first[64];
@@ -258,23 +310,10 @@ int store_rollup_coverage(struct store *s, struct store_rollup_coverage *c, char
     c->has_rollups = !PQgetisnull(r, 0, 0);
     c->first_rollup_us = c->has_rollups ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
     PQclear(r);
-    /* The oldest partition that holds a row (each EXISTS stops at its first
-     * row), and results_default (normally nearly empty). */
-    r = st_run(s,
-               "SELECT (extract(epoch FROM least((SELECT min(started_at) FROM results_default), "
-               "(SELECT min(d)::timestamp AT TIME ZONE 'UTC' FROM "
-               "(SELECT to_date(substr(c.relname, 9), 'YYYYMMDD') AS d "
-               "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'results'::regclass "
-               "AND c.relname ~ '^results_[0-9]{8}$') p WHERE EXISTS (SELECT 1 FROM results "
-               "WHERE started_at >= p.d::timestamp AT TIME ZONE 'UTC' "
-               "AND started_at < (p.d + 1)::timestamp AT TIME ZONE 'UTC')))) * 1000000)::bigint",
-               0, NULL, PGRES_TUPLES_OK, "reading the oldest raw result", err, errlen);
-    if (!r)
+    int64_t oldest_us = 0;
+    if (oldest_raw_result(s, &c->has_results, &oldest_us, err, errlen) < 0)
         return -1;
-    c->has_results = !PQgetisnull(r, 0, 0);
-    c->oldest_result_day_us =
-        c->has_results ? rollup_floor(strtoll(PQgetvalue(r, 0, 0), NULL, 10), ROLLUP_DAY_US) : 0;
-    PQclear(r);
+    c->oldest_result_day_us = c->has_results ? rollup_floor(oldest_us, ROLLUP_DAY_US) : 0;
     if (!c->has_results)
         return 0;
     if (!c->has_rollups) {

@@ -42,6 +42,7 @@ struct store {
     struct rollup_rows rollup_rows; /* reused: their partial rows */
     struct rollup_packs rollup_packs; /* reused: those rows packed per (probe, minute) */
     int64_t deadline_us; /* store_set_deadline: 0 none; statements fail once it passed */
+    int citus_known, citus;           /* st_is_citus: asked once per store */
 };
 
 /* ---- conn.c: statements, transactions, the check-name cache */
@@ -64,6 +65,12 @@ int st_commit(struct store *s, const char *what, char *err, size_t errlen);
 int st_cache_get(const struct check_cache *c, const char *name, int64_t *id);
 /* Only ids of committed rows may enter. -1 when out of memory. */
 int st_cache_put(struct check_cache *c, const char *name, int64_t id);
+
+/* ---- citus.c: 1 when `migrate --citus` distributed this database (its
+ * function picket_last_results exists; asked once per store; 0 on error too:
+ * the plain statements are then used). A few readers
+ * use another statement there (docs/SCALING-citus.md). */
+int st_is_citus(struct store *s);
 
 /* ---- rows.c: one reader for "query, allocate rows, copy each column" */
 
