@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "rollup.h"
+#include "rounds.h"
 #include "store.h"
 
 static double now_s(void)
@@ -81,6 +82,26 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
             return 1;
         }
     }
+    /* Every check registered at 60 s, as a probe's Register does, so the tracker
+     * keeps its rounds and incidents as the collector would. */
+    char(*names)[32] = calloc((size_t)checks, sizeof *names);
+    struct store_check_info *infos = calloc((size_t)checks, sizeof *infos);
+    if (!names || !infos) {
+        fprintf(stderr, "picket-bench-analytics: out of memory\n");
+        return 1;
+    }
+    for (int c = 0; c < checks; c++) {
+        snprintf(names[c], sizeof names[c], "scale-check-%04d", c);
+        infos[c] = (struct store_check_info){.name = names[c], .type = "http", .target = "http://127.0.0.1/",
+                                             .interval_ms = 60000, .service = ""};
+    }
+    for (int p = 0; p < regions; p++)
+        if (store_set_probe_checks(s, probe_ids[p], infos, (size_t)checks, err, sizeof err) < 0) {
+            fprintf(stderr, "picket-bench-analytics: %s\n", err);
+            return 1;
+        }
+    const struct store_track_config track = {3, 3, 0, 0};
+    struct store_track_stats track_stats = {0};
     double t0 = now_s(), compact_s = 0;
     uint64_t stored = 0, folded_total = 0;
     for (int64_t hour = start_us; hour < end_us; hour += ROLLUP_HOUR_US) {
@@ -95,7 +116,9 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
                     snprintf(r->check_name, sizeof r->check_name, "scale-check-%04d", c);
                     memcpy(r->check_type, "http", 5);
                     int64_t t = hour + m * ROLLUP_MINUTE_US;
-                    r->started_at_us = t + (int64_t)(mix((uint64_t)c * 7919u + (uint64_t)p) % 50000000);
+                    /* the check's round on its own grid (the probe's spread), started up to 50 ms later */
+                    r->scheduled_at_us = t + pk_round_spread_us(names[c], 60000);
+                    r->started_at_us = r->scheduled_at_us + (int64_t)(mix((uint64_t)c * 7919u + (uint64_t)p) % 50000);
                     uint64_t h = mix((uint64_t)t ^ ((uint64_t)c << 20) ^ ((uint64_t)p << 40));
                     /* each check has its own median (20..220 ms) and region offset; a
                      * lognormal-like spread; 0.5% failed (half without latency), 1% degraded */
@@ -112,7 +135,8 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
                 }
             batches[p] = (struct store_batch){.probe_id = probe_ids[p], .results = base, .n_results = k};
         }
-        if (store_write_batches(s, batches, (size_t)regions, err, sizeof err) < 0) {
+        if (store_write_batches(s, batches, (size_t)regions, err, sizeof err) < 0 ||
+            store_track_batches(s, batches, (size_t)regions, &track, wall_us(), &track_stats, err, sizeof err) < 0) {
             fprintf(stderr, "picket-bench-analytics: %s\n", err);
             return 1;
         }
@@ -130,8 +154,11 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
                     (hour - start_us) / ROLLUP_DAY_US + 1, days, stored, now_s() - t0);
         }
     }
-    printf("generated results=%" PRIu64 " partial_rows_folded=%" PRIu64 " seconds=%.1f compact_seconds=%.1f\n",
-           stored, folded_total, now_s() - t0, compact_s);
+    printf("generated results=%" PRIu64 " partial_rows_folded=%" PRIu64 " seconds=%.1f compact_seconds=%.1f "
+           "tracked_rounds=%" PRIu64 "\n",
+           stored, folded_total, now_s() - t0, compact_s, track_stats.rounds_folded);
+    free(names);
+    free(infos);
     free(probe_ids);
     free(seqs);
     free(rs);
