@@ -192,6 +192,24 @@ bad:
     return -1;
 }
 
+/* One value of a cron item at *q (before end): a name (3 letters of names, which
+ * count from lo) or a number. Moves *q past it. 0, or -1 when there is none. */
+static int cron_value(const char **q, const char *end, const char *const *names, int lo, int *out)
+{
+    for (int i = 0; names && names[i]; i++)
+        if (end - *q >= 3 && strncasecmp(*q, names[i], 3) == 0) {
+            *out = i + (lo == 1 ? 1 : 0);
+            *q += 3;
+            return 0;
+        }
+    char *e;
+    *out = (int)strtol(*q, &e, 10);
+    if (e == *q)
+        return -1;
+    *q = e;
+    return 0;
+}
+
 /* One cron field: "*", "*\/n", "a", "a-b", "a-b/n", lists of those. Names for
  * weekdays (sun..sat) and months (jan..dec) are accepted. */
 static int cron_field(const char *f, size_t len, int lo, int hi, const char *const *names, uint64_t *bits, int *any)
@@ -207,36 +225,13 @@ static int cron_field(const char *f, size_t len, int lo, int hi, const char *con
         if (*q == '*') {
             q++;
         } else {
-            char *e;
-            int named = -1;
-            for (int i = 0; names && names[i] && named < 0; i++)
-                if (item_end - q >= 3 && strncasecmp(q, names[i], 3) == 0)
-                    named = i + (lo == 1 ? 1 : 0);
-            if (named >= 0) {
-                a = named;
-                q += 3;
-            } else {
-                a = (int)strtol(q, &e, 10);
-                if (e == q)
-                    return -1;
-                q = e;
-            }
+            if (cron_value(&q, item_end, names, lo, &a) < 0)
+                return -1;
             b = a;
             if (q < item_end && *q == '-') {
                 q++;
-                named = -1;
-                for (int i = 0; names && names[i] && named < 0; i++)
-                    if (item_end - q >= 3 && strncasecmp(q, names[i], 3) == 0)
-                        named = i + (lo == 1 ? 1 : 0);
-                if (named >= 0) {
-                    b = named;
-                    q += 3;
-                } else {
-                    b = (int)strtol(q, &e, 10);
-                    if (e == q)
-                        return -1;
-                    q = e;
-                }
+                if (cron_value(&q, item_end, names, lo, &b) < 0)
+                    return -1;
             }
         }
         if (q < item_end && *q == '/') {
