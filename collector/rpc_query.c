@@ -1069,8 +1069,10 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
             rc_->open_incidents += raw[k].end_us < 0;
         free(raw);
         rc_->trend = trend_of(c, m);
+        /* Metric baselines read raw results: only for one check that extracts metrics. */
         if (!rc_->trend || !(rc_->baseline = rpc_baseline_state(c->store, c->a, m, c->region, c->until_us,
-                                                                 c->check_named, c->err, c->errlen)))
+                                                                 c->check_named && rc_->n_last_metrics > 0, c->err,
+                                                                 c->errlen)))
             goto out;
         rc_->slo = slo_of(c, m);
         if (!rc_->slo && c->err[0])
