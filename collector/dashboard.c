@@ -341,6 +341,8 @@ static void run_query(struct dashboard *d, enum rpc_query_kind kind, const Proto
         reply_json(out, 200, msg_json(resp));
     else if (rc == -2)
         reply_error(out, 400, err);
+    else if (rc == -3) /* a check, service, region or SLO not known: as /api/latency-series */
+        reply_error(out, 404, err);
     else
         reply_store_error(out, err);
     rpc_query_arena_free(arena);

@@ -268,6 +268,8 @@ static void api_slo(struct store *st, pk_http_arg_fn arg, void *ctx, int64_t unt
         dash_reply_json(out, 200, dash_msg_json(resp));
     else if (rc == -2)
         dash_reply_error(out, 400, err);
+    else if (rc == -3)
+        dash_reply_error(out, 404, err);
     else
         dash_reply_store_error(out, err);
     rpc_query_arena_free(arena);

@@ -117,6 +117,9 @@ def main():
             assert code == 400 and "since=yesterday" in j["error"], (code, j)
             code, j = api(col, "/api/latency-series?check=nope")
             assert code == 404 and "nope" in j["error"], (code, j)
+            for path in ("/api/report?check=nope", "/api/incidents?check=nope", "/api/slo?check=nope"):
+                code, j = api(col, path)  # not known: 404 everywhere, never "database unavailable"
+                assert code == 404 and "nope" in j["error"], (path, code, j)
             # The status pages read the background snapshot: 503 until the first one, then 404 for no such group.
             wait_for("the first snapshot", lambda: api(col, "/api/status?group=nosuch")[0] != 503, 30)
             code, j = api(col, "/api/status?group=nosuch")
