@@ -402,6 +402,11 @@ static void *swap_later(void *arg)
         sleep_ms(10);
     if (sw->wait_for_hang && atomic_load(&srv.in_path[4]) == 0)
         fail_msg("the slow check never started");
+    /* and "keep" (path /a) once before the swap: on the wall-clock grid its phase
+     * may come after slow's start, and the test needs a run on each side. slow
+     * stays in flight for 1.5 s; keep comes within 200 ms. */
+    for (int i = 0; i < 100 && sw->wait_for_hang && atomic_load(&srv.max_in_path[0]) == 0; i++)
+        sleep_ms(10);
     sleep_ms(50);
     sw->swapped_at_us = pk_now_us();
     runner_swap(sw->runner, &sw->next);
