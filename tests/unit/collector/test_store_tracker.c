@@ -21,55 +21,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pgtest.h"
 #include "rounds.h"
 #include "store.h"
 
-static const char *pg_url;
-
-static void sql(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void sql(char *out, size_t size, const char *fmt, ...)
-{
-    char query[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(query, sizeof query, fmt, ap);
-    va_end(ap);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("psql", "psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", pg_url, "-c", query,
-               (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t len = 0;
-    ssize_t got;
-    while ((got = read(fds[0], out + len, size - 1 - len)) > 0)
-        len += (size_t)got;
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("psql failed on: %s", query);
-    while (len > 0 && out[len - 1] == '\n')
-        len--;
-    out[len] = '\0';
-}
-
+/* A store on PICKET_TEST_PG_URL (pgtest.h); fails the test without one. */
 static struct store *open_store(void)
 {
-    char err[512];
-    pg_url = getenv("PICKET_TEST_PG_URL");
-    if (!pg_url || !*pg_url)
-        fail_msg("PICKET_TEST_PG_URL is not set: run this test through tests/integration/pgharness.py");
-    struct store *s = store_open(pg_url, err, sizeof err);
+    struct store *s = pgt_open_store();
     if (!s)
-        fail_msg("store_open: %s", err);
+        fail_msg("no store on PICKET_TEST_PG_URL (see above)");
     return s;
 }
 
@@ -137,7 +98,7 @@ static void setup(struct store *s)
     if (store_migrate(s, &applied, err, sizeof err) != 0)
         fail_msg("migrate: %s", err);
     k0 = (int64_t)time(NULL) / 60 - 60; /* an hour ago */
-    sql(out, sizeof out,
+    pgt_sql(out, sizeof out,
         "INSERT INTO probes (name, region) VALUES ('pa', 'a'), ('pb', 'b'), ('pc', 'c');"
         "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-on', 'http', %d), ('tk-late', 'http', %d);"
         "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c;"
@@ -204,12 +165,12 @@ static void test_late_region_equals_on_time(void **state)
     }
     /* the runs are the same too */
     char a[2048], b[2048];
-    sql(a, sizeof a,
+    pgt_sql(a, sizeof a,
         "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
         "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
         "ON c.id = r.check_id WHERE c.name = 'tk-on'",
         k0, k0);
-    sql(b, sizeof b,
+    pgt_sql(b, sizeof b,
         "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
         "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
         "ON c.id = r.check_id WHERE c.name = 'tk-late'",
@@ -218,7 +179,7 @@ static void test_late_region_equals_on_time(void **state)
     assert_string_equal(a, "*:0-7=1 *:8-9=2a,c *:10-10=2a,b,c *:11-14=2a,b *:15-29=1 a:0-4=1 a:5-14=2a a:15-29=1 b:0-9=1 "
                            "b:10-19=2b b:20-29=1 c:0-7=1 c:8-10=2c c:11-29=1");
     /* nothing is left pending; a window clips: only incidents overlapping it */
-    sql(a, sizeof a, "SELECT count(*) FROM round_trackers WHERE pending_from IS NOT NULL");
+    pgt_sql(a, sizeof a, "SELECT count(*) FROM round_trackers WHERE pending_from IS NOT NULL");
     assert_string_equal(a, "0");
     free(on);
     int64_t t18 = pk_round_start(k0 + 18, INTERVAL_MS * INT64_C(1000), pk_round_spread_us("tk-on", INTERVAL_MS));
