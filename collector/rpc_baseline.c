@@ -124,30 +124,32 @@ out:
     return rc;
 }
 
+void rpc_baseline_filter(int64_t until_us, const char *region, struct store_rollup_filter *f)
+{
+    int64_t split = rollup_floor(until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
+    *f = (struct store_rollup_filter){.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
+                                      .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US};
+}
+
 /* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
  * until) is the history; the last 24 hourly p95s are judged by
  * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
  * share marks them as inside an incident are left out of learning. */
-Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_query_arena *a,
-                                              const struct store_check_meta *m, const char *region, int64_t until_us,
-                                              int with_metrics, char *err, size_t errlen)
+Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rpc_query_arena *a,
+                                                  const struct store_check_meta *m, const char *region,
+                                                  int64_t until_us, int with_metrics,
+                                                  const struct store_rollup_row *rows, size_t n, char *err,
+                                                  size_t errlen)
 {
     Picket__V1__BaselineState *bs = rpc_query_alloc(a, sizeof *bs);
-    struct store_rollup_row *rows = NULL;
     int64_t *t = NULL;
     double *y = NULL;
     unsigned char *excluded = NULL;
-    size_t n = 0;
     if (!bs)
         goto oom;
     picket__v1__baseline_state__init(bs);
     bs->last_score = bs->expected_p95_us = bs->last_p95_us = NAN;
     int64_t split = rollup_floor(until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
-    struct store_rollup_filter f = {.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
-                                    .check = m->name, .region = region, .group = STORE_ROLLUP_BY_CHECK,
-                                    .bucket_us = ROLLUP_HOUR_US};
-    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
-        return NULL;
     t = calloc(n ? n : 1, sizeof *t);
     y = calloc(n ? n : 1, sizeof *y);
     excluded = calloc(n ? n : 1, 1);
@@ -184,24 +186,34 @@ Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_qu
         for (size_t i = 0; i < n; i++)
             if (excluded[i])
                 t[n_ex++] = t[i]; /* t is not needed any more: reuse it for the excluded hours */
-        if (metric_baselines(store, a, m->name, region, split, t, n_ex, bs, err, errlen) < 0) {
-            free(rows);
-            free(t);
-            free(y);
-            free(excluded);
-            return NULL;
-        }
+        if (metric_baselines(store, a, m->name, region, split, t, n_ex, bs, err, errlen) < 0)
+            bs = NULL;
     }
-    free(rows);
     free(t);
     free(y);
     free(excluded);
     return bs;
 oom:
-    free(rows);
     free(t);
     free(y);
     free(excluded);
     snprintf(err, errlen, "out of memory");
     return NULL;
+}
+
+Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_query_arena *a,
+                                              const struct store_check_meta *m, const char *region, int64_t until_us,
+                                              int with_metrics, char *err, size_t errlen)
+{
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    struct store_rollup_filter f;
+    rpc_baseline_filter(until_us, region, &f);
+    f.check = m->name;
+    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
+        return NULL;
+    Picket__V1__BaselineState *bs =
+        rpc_baseline_from_rows(store, a, m, region, until_us, with_metrics, rows, n, err, errlen);
+    free(rows);
+    return bs;
 }

@@ -18,4 +18,16 @@ Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_qu
                                               const struct store_check_meta *m, const char *region, int64_t until_us,
                                               int with_metrics, char *err, size_t errlen);
 
+/* The rollup read of the baseline ending at until_us (region NULL: all), for
+ * every check: the caller sets check or checks. */
+void rpc_baseline_filter(int64_t until_us, const char *region, struct store_rollup_filter *f);
+
+/* The baseline of check m from its rows of that read (bucket order); the store
+ * is read only with_metrics. In arena a; NULL with err. */
+Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rpc_query_arena *a,
+                                                  const struct store_check_meta *m, const char *region,
+                                                  int64_t until_us, int with_metrics,
+                                                  const struct store_rollup_row *rows, size_t n, char *err,
+                                                  size_t errlen);
+
 #endif

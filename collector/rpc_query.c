@@ -26,6 +26,7 @@
 #include "rpc_incidents.h"
 #include "rpc_query_arena.h"
 #include "rpc_query_coarse.h"
+#include "rpc_report_batch.h"
 #include "rpc_query_marks.h"
 #include "rpc_trend.h"
 #include "slo_config.h"
@@ -1020,6 +1021,14 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     resp->until_us = c->until_us;
     resp->now_us = c->now_us;
     NEW_MSGS(c->a, Picket__V1__ReportCheck, picket__v1__report_check__init, c->n_checks, resp->checks);
+    /* trend and baseline of every check from a few rollup reads (rpc_report_batch.c) */
+    Picket__V1__CheckTrend **trends = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *trends);
+    Picket__V1__BaselineState **baselines = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *baselines);
+    if (!trends || !baselines)
+        goto oom;
+    if (rpc_report_batch(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us, c->region, trends,
+                         baselines, c->err, c->errlen) < 0)
+        goto out;
     struct opts_incidents oi = {0, 0, 0}; /* the stored rule */
     char(*names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
     int n_names = 0;
@@ -1068,11 +1077,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         for (size_t k = 0; k < n_raw; k++)
             rc_->open_incidents += raw[k].end_us < 0;
         free(raw);
-        rc_->trend = trend_of(c, m);
+        rc_->trend = trends[i];
+        rc_->baseline = baselines[i];
         /* Metric baselines read raw results: only for one check that extracts metrics. */
-        if (!rc_->trend || !(rc_->baseline = rpc_baseline_state(c->store, c->a, m, c->region, c->until_us,
-                                                                 c->check_named && rc_->n_last_metrics > 0, c->err,
-                                                                 c->errlen)))
+        if (c->check_named && rc_->n_last_metrics > 0 &&
+            !(rc_->baseline = rpc_baseline_state(c->store, c->a, m, c->region, c->until_us, 1, c->err, c->errlen)))
             goto out;
         rc_->slo = slo_of(c, m);
         if (!rc_->slo && c->err[0])

@@ -42,36 +42,34 @@ static Picket__V1__TrendFigure *trend_figure(struct rpc_query_arena *a, const in
     return f;
 }
 
-/* Hourly p95 and error rate over the window (wider points for windows over
- * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
-Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *m,
-                                     int64_t since_us, int64_t until_us, const char *region, char *err, size_t errlen)
+int64_t rpc_trend_width(int64_t since_us, int64_t until_us)
 {
-    Picket__V1__CheckTrend *ct = ralloc(a, sizeof *ct), *ret = NULL;
-    struct store_rollup_row *rows = NULL;
-    int64_t *t = NULL;
-    double *p95 = NULL, *er = NULL;
-    size_t n = 0;
-    if (!ct)
-        goto oom;
-    picket__v1__check_trend__init(ct);
-    ct->check_name = rstrdup(a, m->name);
-    ct->service = rstrdup(a, m->service);
     int64_t width = ROLLUP_HOUR_US, window = until_us - since_us;
     while (window / width > PK_TREND_MAX_POINTS)
         width += ROLLUP_HOUR_US;
     if (window < width) /* under an hour: minutes */
         width = ROLLUP_MINUTE_US;
-    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .check = m->name,
-                                    .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = width,
-                                    .align = 1}; /* whole hours: the hour level, not minutes */
-    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
-        return NULL;
-    t = calloc(n ? n : 1, sizeof *t);
-    p95 = calloc(n ? n : 1, sizeof *p95);
-    er = calloc(n ? n : 1, sizeof *er);
-    if (!t || !p95 || !er)
+    return width;
+}
+
+void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f)
+{
+    *f = (struct store_rollup_filter){.since_us = since_us, .until_us = until_us, .region = region,
+                                      .group = STORE_ROLLUP_BY_CHECK, .bucket_us = rpc_trend_width(since_us, until_us),
+                                      .align = 1}; /* whole hours: the hour level, not minutes */
+}
+
+Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                            const struct store_rollup_row *rows, size_t n, char *err, size_t errlen)
+{
+    Picket__V1__CheckTrend *ct = ralloc(a, sizeof *ct), *ret = NULL;
+    int64_t *t = calloc(n ? n : 1, sizeof *t);
+    double *p95 = calloc(n ? n : 1, sizeof *p95), *er = calloc(n ? n : 1, sizeof *er);
+    if (!ct || !t || !p95 || !er)
         goto oom;
+    picket__v1__check_trend__init(ct);
+    ct->check_name = rstrdup(a, m->name);
+    ct->service = rstrdup(a, m->service);
     for (size_t i = 0; i < n; i++) {
         t[i] = rows[i].bucket_start_us;
         p95[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
@@ -80,16 +78,32 @@ Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena
     }
     ct->p95_us = trend_figure(a, t, p95, n);
     ct->error_rate = trend_figure(a, t, er, n);
-    if (!ct->p95_us || !ct->error_rate)
+    if (!ct->check_name || !ct->service || !ct->p95_us || !ct->error_rate)
         goto oom;
     ret = ct;
     goto out;
 oom:
     pk_fail(err, errlen, "out of memory");
 out:
-    free(rows);
     free(t);
     free(p95);
     free(er);
     return ret;
+}
+
+/* Hourly p95 and error rate over the window (wider points for windows over
+ * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
+Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *m,
+                                     int64_t since_us, int64_t until_us, const char *region, char *err, size_t errlen)
+{
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    struct store_rollup_filter f;
+    rpc_trend_filter(since_us, until_us, region, &f);
+    f.check = m->name;
+    if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
+        return NULL;
+    Picket__V1__CheckTrend *ct = rpc_trend_from_rows(a, m, rows, n, err, errlen);
+    free(rows);
+    return ct;
 }

@@ -14,4 +14,17 @@
 Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *m,
                                      int64_t since_us, int64_t until_us, const char *region, char *err, size_t errlen);
 
+/* The width of the trend's points over [since, until): an hour, wider when the
+ * window holds more than PK_TREND_MAX_POINTS hours, a minute under an hour. */
+int64_t rpc_trend_width(int64_t since_us, int64_t until_us);
+
+/* The rollup read of the trend over [since, until) (region NULL: all), for every
+ * check: the caller sets check or checks. */
+void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f);
+
+/* The trend of check m from its rows of that read (bucket order), in arena a;
+ * NULL with err when memory ran out. */
+Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                            const struct store_rollup_row *rows, size_t n, char *err, size_t errlen);
+
 #endif

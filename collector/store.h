@@ -348,6 +348,8 @@ enum store_rollup_group { STORE_ROLLUP_BY_PROBE = 0, STORE_ROLLUP_BY_REGION = 1,
 struct store_rollup_filter {
     int64_t since_us, until_us; /* [since, until), each truncated to its minute */
     const char *check;          /* NULL: every check */
+    const char *const *checks;  /* with check NULL and n_checks > 0: only these checks (a report's chunk) */
+    size_t n_checks;
     const char *probe;          /* NULL: every probe */
     const char *region;         /* NULL: every region */
     enum store_rollup_group group;

@@ -150,10 +150,25 @@ struct level_read {
     int check_days;             /* whole days of a check over all probes: rollup_check_day */
     const int64_t *ranges;      /* disjoint [from, to) pairs, sorted */
     size_t n;
-    const char *check_id_param; /* NULL: every check */
-    int64_t check_id;
+    const char *check_id_param; /* a bigint[] literal of check_ids, or NULL: every check */
+    const int64_t *check_ids;   /* sorted ascending */
+    size_t n_check_ids;
     const char *probe_filter;   /* a bigint[] literal, or NULL */
 };
+
+/* Whether id is in ids[0..n) (sorted ascending). */
+static int has_id(const int64_t *ids, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id;
+}
 
 /* Adds one result set's rows (of one level) to the merge. */
 static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
@@ -171,11 +186,11 @@ static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *
             size_t hist_len;
             int got = rollup_unpack_begin(&u, (const uint8_t *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
             while (got == 0 && (got = rollup_unpack_next(&u, &check_id, &c, &hist, &hist_len)) == 1) {
-                if (lr->check_id_param && check_id > lr->check_id) {
+                if (lr->check_id_param && check_id > lr->check_ids[lr->n_check_ids - 1]) {
                     got = 0; /* entries are by ascending check id: the rest are other checks */
                     break;
                 }
-                got = lr->check_id_param && check_id != lr->check_id
+                got = lr->check_id_param && !has_id(lr->check_ids, lr->n_check_ids, check_id)
                           ? 0
                           : query_add(acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist, hist_len);
             }
@@ -212,12 +227,12 @@ static int read_level(struct store *s, const struct level_read *lr, struct query
         snprintf(sql, sizeof sql,
                  "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
                  "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
-                 "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) AND $4::bigint[] IS NULL");
+                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND $4::bigint[] IS NULL");
     else
         snprintf(sql, sizeof sql,
                  "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
                  "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
-                 "AND ($3::bigint IS NULL OR r.check_id = $3::bigint) "
+                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) "
                  "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
                  column[l], table[l], column[l], column[l]);
     size_t scans = lr->n <= MAX_RANGE_SCANS ? lr->n : 1;
@@ -259,9 +274,9 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     int64_t *filter_ids = NULL;
     struct rollup_merge *m = NULL;
     struct store_rollup_row *out = NULL;
-    char check_param[24];
-    const char *check_id_param = NULL;
-    int64_t check_id_filter = 0;
+    char *check_id_param = NULL, *names_json = NULL;
+    int64_t *check_ids = NULL;
+    size_t n_check_ids = 0;
     size_t n_probes = 0, n_regions = 0, n_filter = 0;
     *rows_out = NULL;
     *n_out = 0;
@@ -346,19 +361,30 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         if (!probe_filter)
             goto oom;
     }
-    const char *name_param[] = {f->check};
-    checks = st_run(s, "SELECT id, name FROM checks WHERE $1::text IS NULL OR name = $1 ORDER BY id", 1, name_param,
-                    PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
+    const int some = !f->check && f->n_checks > 0; /* a chunk of checks, by name */
+    if (some && !(names_json = st_strings_json((char *const *)f->checks, f->n_checks)))
+        goto oom;
+    const char *name_param[] = {f->check, names_json};
+    checks = st_run(s,
+                    "SELECT id, name FROM checks WHERE ($1::text IS NULL OR name = $1) AND ($2::jsonb IS NULL OR "
+                    "name IN (SELECT jsonb_array_elements_text($2::jsonb))) ORDER BY id",
+                    2, name_param, PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
     if (!checks)
         goto out;
-    if (f->check) {
-        if (PQntuples(checks) == 0) {
-            pk_fail(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
-            goto out;
-        }
-        pk_strlcpy(check_param, PQgetvalue(checks, 0, 0), sizeof check_param);
-        check_id_param = check_param;
-        check_id_filter = strtoll(check_param, NULL, 10);
+    if (f->check && PQntuples(checks) == 0) {
+        pk_fail(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
+        goto out;
+    }
+    if (f->check || some) { /* rows of these checks only (none known: an id no row has) */
+        n_check_ids = (size_t)PQntuples(checks);
+        if (!(check_ids = calloc(n_check_ids ? n_check_ids : 1, sizeof *check_ids)))
+            goto oom;
+        for (size_t i = 0; i < n_check_ids; i++)
+            check_ids[i] = strtoll(PQgetvalue(checks, (int)i, 0), NULL, 10);
+        if (n_check_ids == 0)
+            check_ids[n_check_ids++] = -1;
+        if (!(check_id_param = st_bigint_array(check_ids, n_check_ids)))
+            goto oom;
     }
 
     m = rollup_merge_new();
@@ -371,7 +397,8 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
             continue;
         qsort(ranges[l], n_ranges[l], 2 * sizeof(int64_t), by_range_start);
         n_ranges[l] = coalesce(ranges[l], n_ranges[l]);
-        struct level_read lr = {l, check_days, ranges[l], n_ranges[l], check_id_param, check_id_filter, probe_filter};
+        struct level_read lr = {l,         check_days, ranges[l],   n_ranges[l],
+                                check_id_param, check_ids, n_check_ids, probe_filter};
         struct query_acc acc = {f, probes, n_probes, m, since, bucket, origin};
         if (read_level(s, &lr, &acc, err, errlen) < 0)
             goto out;
@@ -437,6 +464,9 @@ out:
         free(ranges[l]);
     free(probe_filter);
     free(filter_ids);
+    free(check_id_param);
+    free(check_ids);
+    free(names_json);
     rollup_merge_free(m);
     free(out);
     return rc;

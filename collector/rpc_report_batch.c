@@ -1,0 +1,105 @@
+/* rpc_report_batch.c: the report's trend and baseline columns for every check of
+ * the answer from a few rollup reads, not two per check. The checks are taken in
+ * chunks; each chunk is one store_rollup_query for the trends (hourly points over
+ * the window) and one for the baselines (hourly p95 of the last 29 days), both
+ * filtered to the chunk's checks, and each check's figures come from its rows by
+ * the same code as the per-check path (rpc_trend_from_rows,
+ * rpc_baseline_from_rows). A chunk is bounded so that the merged rows of one read
+ * stay near RPC_BATCH_ROWS (a row holds a histogram of about 9 KB). Never
+ * includes gRPC or libpq. */
+#include "rpc_report_batch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pk_error.h"
+#include "rollup.h"
+#include "rpc_baseline.h"
+#include "rpc_trend.h"
+
+#define RPC_BATCH_ROWS 4000 /* about 38 MB of merged rows per read */
+
+/* The rows of one check in rows (sorted by check name, then bucket). */
+static void rows_of(const struct store_rollup_row *rows, size_t n, const char *check, size_t *first, size_t *count)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(rows[mid].check_name, check) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < n && strcmp(rows[end].check_name, check) == 0)
+        end++;
+    *first = lo;
+    *count = end - lo;
+}
+
+static size_t buckets_of(const struct store_rollup_filter *f)
+{
+    int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
+    int64_t origin = f->align ? since - since % f->bucket_us : since;
+    return until > origin ? (size_t)((until - origin + f->bucket_us - 1) / f->bucket_us) : 1;
+}
+
+/* One chunk: checks[0..k) with names[0..k). */
+static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
+                     const char **names, size_t k, struct store_rollup_filter *tf, struct store_rollup_filter *bf,
+                     int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
+                     Picket__V1__BaselineState **baselines, char *err, size_t errlen)
+{
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0, first, count;
+    tf->checks = bf->checks = names;
+    tf->n_checks = bf->n_checks = k;
+    if (store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < k; i++) {
+        rows_of(rows, n, names[i], &first, &count);
+        if (!(trends[i] = rpc_trend_from_rows(a, checks[i], rows + first, count, err, errlen))) {
+            free(rows);
+            return -1;
+        }
+    }
+    free(rows);
+    if (store_rollup_query(store, bf, &rows, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < k; i++) {
+        rows_of(rows, n, names[i], &first, &count);
+        if (!(baselines[i] = rpc_baseline_from_rows(store, a, checks[i], region, until_us, 0, rows + first, count,
+                                                    err, errlen))) {
+            free(rows);
+            return -1;
+        }
+    }
+    free(rows);
+    return 0;
+}
+
+int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks, size_t n,
+                     int64_t since_us, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
+                     Picket__V1__BaselineState **baselines, char *err, size_t errlen)
+{
+    struct store_rollup_filter tf, bf;
+    rpc_trend_filter(since_us, until_us, region, &tf);
+    rpc_baseline_filter(until_us, region, &bf);
+    size_t per_check = buckets_of(&tf) > buckets_of(&bf) ? buckets_of(&tf) : buckets_of(&bf);
+    size_t chunk = RPC_BATCH_ROWS / per_check;
+    if (chunk < 1)
+        chunk = 1;
+    const char **names = calloc(chunk, sizeof *names);
+    if (!names)
+        return pk_fail(err, errlen, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += chunk) {
+        size_t k = n - i < chunk ? n - i : chunk;
+        for (size_t j = 0; j < k; j++)
+            names[j] = checks[i + j]->name;
+        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, until_us, region, trends + i, baselines + i, err,
+                       errlen);
+    }
+    free(names);
+    return rc;
+}

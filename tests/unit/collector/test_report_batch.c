@@ -1,0 +1,209 @@
+/* test_report_batch.c: the report's trend and baseline columns read for every
+ * check at once (collector/rpc_report_batch.c) against the per-check path
+ * (rpc_trend_of, rpc_baseline_state) on a known history in a real PostgreSQL
+ * (PICKET_TEST_PG_URL from tests/integration/pgharness.py; the test FAILS
+ * without it). Seven checks in two regions over 31 days, one check stepping up
+ * on its last day, the newest minutes left uncompacted; windows of 24 h, 3 days
+ * on no hour edge and 30 days, all regions and one. The messages must be equal
+ * byte for byte once packed, and the batch must have read in chunks (seven
+ * checks do not fit one chunk of 30-day baselines). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pgtest.h"
+#include "rollup.h"
+#include "rpc_baseline.h"
+#include "rpc_query_arena.h"
+#include "rpc_report_batch.h"
+#include "rpc_trend.h"
+#include "store.h"
+
+#define MIN ROLLUP_MINUTE_US
+#define HOUR ROLLUP_HOUR_US
+#define DAY ROLLUP_DAY_US
+#define N_CHECKS 7
+#define STEP (20 * MIN) /* one result per check and probe every 20 minutes */
+
+static struct store *S;
+static int64_t probe_ids[2];
+static struct store_check_meta metas[N_CHECKS];
+static int64_t now;
+static uint64_t rng = 11;
+
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* 31 days of results up to now for every check and probe; check 3 is twice as
+ * slow over its last 20 hours, check 5 fails for two hours on day 10. */
+static void feed(void)
+{
+    char err[512];
+    int64_t start = rollup_floor(now, MIN) - 31 * DAY;
+    size_t per_probe = (size_t)((now - start) / STEP) * N_CHECKS;
+    struct pk_result *rs = calloc(per_probe, sizeof *rs);
+    assert_non_null(rs);
+    int created = 0;
+    assert_int_equal(store_make_partitions(S, start - DAY, now + DAY, &created, err, sizeof err), 0);
+    for (int p = 0; p < 2; p++) {
+        size_t n = 0;
+        for (int64_t t = start; t + STEP <= now; t += STEP)
+            for (int c = 0; c < N_CHECKS; c++) {
+                struct pk_result *r = &rs[n++];
+                memset(r, 0, sizeof *r);
+                r->seq = n;
+                pk_strlcpy(r->check_name, metas[c].name, sizeof r->check_name);
+                pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+                r->started_at_us = t + (int64_t)c * 7 * 1000000 + p * 3000000;
+                uint64_t x = rnd() % 100;
+                int down = c == 5 && t >= start + 10 * DAY && t < start + 10 * DAY + 2 * HOUR;
+                r->outcome = down ? PK_OUTCOME_FAILED : x < 90 ? PK_OUTCOME_OK : x < 96 ? PK_OUTCOME_DEGRADED
+                                                                                        : PK_OUTCOME_FAILED;
+                double base = 20000.0 * (1 + c) * (1.0 + 0.3 * sin((double)(t % DAY) / (double)DAY * 6.283));
+                if (c == 3 && t >= now - 20 * HOUR)
+                    base *= 2;
+                r->total_us = (int64_t)(base * (0.8 + (double)(rnd() % 400) / 1000.0));
+                r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+            }
+        for (size_t done = 0; done < n; done += 5000) {
+            struct store_batch b = {.probe_id = probe_ids[p], .results = rs + done,
+                                    .n_results = n - done < 5000 ? n - done : 5000};
+            if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+                fail_msg("write: %s", err);
+        }
+    }
+    free(rs);
+    uint64_t folded = 0; /* the newest minutes stay in rollup_partial */
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_partial") > 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    S = pgt_open_store();
+    if (!S)
+        return -1;
+    now = now_us();
+    probe_ids[0] = pgt_register_probe(S, "batch-eu-1", "eu");
+    probe_ids[1] = pgt_register_probe(S, "batch-us-1", "us");
+    for (int c = 0; c < N_CHECKS; c++) {
+        snprintf(metas[c].name, sizeof metas[c].name, "batch-%c", 'g' - c); /* names not in id order */
+        pk_strlcpy(metas[c].service, c % 2 ? "svc-a" : "", sizeof metas[c].service);
+    }
+    feed();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(S);
+    return 0;
+}
+
+static void assert_same(const ProtobufCMessage *x, const ProtobufCMessage *y, const char *what, const char *check)
+{
+    size_t nx = protobuf_c_message_get_packed_size(x), ny = protobuf_c_message_get_packed_size(y);
+    uint8_t *bx = malloc(nx ? nx : 1), *by = malloc(ny ? ny : 1);
+    assert_non_null(bx);
+    assert_non_null(by);
+    protobuf_c_message_pack(x, bx);
+    protobuf_c_message_pack(y, by);
+    if (nx != ny || memcmp(bx, by, nx) != 0)
+        fail_msg("%s of %s: the batch differs from the per-check path (%zu against %zu bytes)", what, check, nx, ny);
+    free(bx);
+    free(by);
+}
+
+static void compare(int64_t since, int64_t until, const char *region)
+{
+    char err[512];
+    struct rpc_query_arena *a = calloc(1, sizeof *a); /* freed by rpc_query_arena_free */
+    assert_non_null(a);
+    const struct store_check_meta *checks[N_CHECKS];
+    Picket__V1__CheckTrend *trends[N_CHECKS];
+    Picket__V1__BaselineState *baselines[N_CHECKS];
+    for (int c = 0; c < N_CHECKS; c++)
+        checks[c] = &metas[c];
+    if (rpc_report_batch(S, a, checks, N_CHECKS, since, until, region, trends, baselines, err, sizeof err) != 0)
+        fail_msg("batch: %s", err);
+    int with_points = 0, judged = 0;
+    for (int c = 0; c < N_CHECKS; c++) {
+        Picket__V1__CheckTrend *t = rpc_trend_of(S, a, &metas[c], since, until, region, err, sizeof err);
+        Picket__V1__BaselineState *b = rpc_baseline_state(S, a, &metas[c], region, until, 0, err, sizeof err);
+        assert_non_null(t);
+        assert_non_null(b);
+        assert_same(&t->base, &trends[c]->base, "trend", metas[c].name);
+        assert_same(&b->base, &baselines[c]->base, "baseline", metas[c].name);
+        with_points += t->p95_us->points > 0 && !isnan(t->p95_us->slope_per_day);
+        judged += b->history_points > 0;
+    }
+    /* the comparison is of real figures, not of empty ones */
+    assert_int_equal(with_points, N_CHECKS);
+    assert_int_equal(judged, N_CHECKS);
+    assert_true(baselines[3]->regression);
+    assert_false(baselines[2]->regression);
+    rpc_query_arena_free(a);
+}
+
+static void batch_equals_per_check(void **state)
+{
+    (void)state;
+    int64_t until = rollup_floor(now, MIN);
+    compare(until - DAY, until, NULL);
+    compare(until - 3 * DAY - 17 * MIN, until - 7 * MIN, NULL);
+    compare(until - 30 * DAY, until, NULL);
+    compare(until - 30 * DAY, until, "us");
+}
+
+/* Checks with no rows at all get empty figures, as on the per-check path. */
+static void checks_without_rows(void **state)
+{
+    (void)state;
+    char err[512];
+    struct rpc_query_arena *a = calloc(1, sizeof *a); /* freed by rpc_query_arena_free */
+    assert_non_null(a);
+    struct store_check_meta ghost = {0};
+    pk_strlcpy(ghost.name, "batch-nothing-stored", sizeof ghost.name);
+    const struct store_check_meta *checks[2] = {&ghost, &metas[0]};
+    Picket__V1__CheckTrend *trends[2];
+    Picket__V1__BaselineState *baselines[2];
+    int64_t until = rollup_floor(now, MIN);
+    if (rpc_report_batch(S, a, checks, 2, until - DAY, until, NULL, trends, baselines, err, sizeof err) != 0)
+        fail_msg("batch: %s", err);
+    assert_int_equal(trends[0]->p95_us->points, 0);
+    assert_int_equal(baselines[0]->history_points, 0);
+    assert_true(trends[1]->p95_us->points > 0);
+    rpc_query_arena_free(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(batch_equals_per_check),
+        cmocka_unit_test(checks_without_rows),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
