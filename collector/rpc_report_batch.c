@@ -2,7 +2,8 @@
  * the answer from a few rollup reads, not two per check. The checks are taken in
  * chunks; each chunk is one store_rollup_query for the trends (hourly points over
  * the window) and one for the baselines (hourly p95 of the last 29 days), both
- * filtered to the chunk's checks, and each check's figures come from its rows by
+ * filtered to the chunk's checks (one read serves both when the window covers
+ * the baseline's 29 days on the hour grid), and each check's figures come from its rows by
  * the same code as the per-check path (rpc_trend_from_rows,
  * rpc_baseline_from_rows). A chunk is bounded so that the merged rows of one read
  * stay near RPC_BATCH_ROWS (a row holds a histogram of about 9 KB). Never
@@ -63,11 +64,24 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
             return -1;
         }
     }
-    free(rows);
-    if (store_rollup_query(store, bf, &rows, &n, err, errlen) < 0)
-        return -1;
+    /* Hourly trend points from at or before the baseline's first hour hold the
+     * baseline's rows already (whole hours on the same grid): no second read. */
+    int shared = tf->bucket_us == ROLLUP_HOUR_US && rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
+                 rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
+    if (!shared) {
+        free(rows);
+        rows = NULL;
+        if (store_rollup_query(store, bf, &rows, &n, err, errlen) < 0)
+            return -1;
+    }
     for (size_t i = 0; i < k; i++) {
         rows_of(rows, n, names[i], &first, &count);
+        while (shared && count > 0 && rows[first].bucket_start_us < bf->since_us) {
+            first++;
+            count--;
+        }
+        while (shared && count > 0 && rows[first + count - 1].bucket_start_us >= bf->until_us)
+            count--;
         if (!(baselines[i] = rpc_baseline_from_rows(store, a, checks[i], region, until_us, 0, rows + first, count,
                                                     err, errlen))) {
             free(rows);
