@@ -1008,7 +1008,9 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     struct store_status_row *status = NULL;
     size_t n_status = 0;
     struct coarse_rows cr = {0}; /* latency: every check's window at once */
-    if (store_status(c->store, NULL, &status, &n_status, c->err, c->errlen) < 0 ||
+    /* the last results (one check's page reads its own only) */
+    if (store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
+                           c->errlen) < 0 ||
         coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
                     &cr, c->err, c->errlen) < 0)
         goto out;

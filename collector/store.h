@@ -222,6 +222,10 @@ int store_track_rule_read(struct store *s, const char *check, struct store_track
  * -2 when check_name is given and not known. */
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen);
+/* The same rows without the last hour's counts per region (regions[] empty):
+ * each check's last result and metrics, for the report. */
+int store_last_results(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
+                       size_t errlen);
 
 /* ---- credentials (migrations/004_credentials.sql): only SHA-256 hashes of tokens. */
 

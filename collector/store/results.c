@@ -460,8 +460,23 @@ static void add_regions(struct store_status_row *rows, size_t n, const struct re
     "WHERE r.started_at > now() - interval '1 hour' AND ($1::text IS NULL OR c.name = $1) "                      \
     "GROUP BY c.name, p.region ORDER BY c.name COLLATE \"C\", p.region COLLATE \"C\""
 
+static int status_read(struct store *s, const char *check_name, int with_regions, struct store_status_row **rows,
+                       size_t *n, char *err, size_t errlen);
+
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
                  size_t errlen)
+{
+    return status_read(s, check_name, 1, rows, n, err, errlen);
+}
+
+int store_last_results(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
+                       size_t errlen)
+{
+    return status_read(s, check_name, 0, rows, n, err, errlen);
+}
+
+static int status_read(struct store *s, const char *check_name, int with_regions, struct store_status_row **rows,
+                       size_t *n, char *err, size_t errlen)
 {
     int rc = -1;
     PGresult *checks = NULL, *regions = NULL;
@@ -489,9 +504,8 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
     checks = st_run(s, checks_sql, 1, params, PGRES_TUPLES_OK, "status: reading checks", err, errlen);
     if (!checks)
         goto out;
-    regions = st_run(s, citus ? STATUS_REGIONS_CITUS_SQL : STATUS_REGIONS_SQL, 1, params, PGRES_TUPLES_OK,
-                     "status: counting results per region", err, errlen);
-    if (!regions)
+    if (with_regions && !(regions = st_run(s, citus ? STATUS_REGIONS_CITUS_SQL : STATUS_REGIONS_SQL, 1, params,
+                                           PGRES_TUPLES_OK, "status: counting results per region", err, errlen)))
         goto out;
     if (PQntuples(checks) == 0 && check_name) {
         pk_fail(err, errlen, "check '%.128s' is not known", check_name);
@@ -500,8 +514,8 @@ int store_status(struct store *s, const char *check_name, struct store_status_ro
     }
     if (store_read_rows(checks, "status", status_cols, sizeof status_cols / sizeof status_cols[0], sizeof *out_rows,
                         (void **)&out_rows, &count, err, errlen) < 0 ||
-        store_read_rows(regions, "status", region_cols, sizeof region_cols / sizeof region_cols[0], sizeof *counts,
-                        (void **)&counts, &n_counts, err, errlen) < 0)
+        (regions && store_read_rows(regions, "status", region_cols, sizeof region_cols / sizeof region_cols[0],
+                                    sizeof *counts, (void **)&counts, &n_counts, err, errlen) < 0))
         goto out;
     add_regions(out_rows, count, counts, n_counts);
     for (size_t i = 0; i < count; i++)
