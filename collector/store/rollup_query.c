@@ -16,45 +16,25 @@ struct probe_ref {
     int region; /* index into the query's region list */
 };
 
-static int by_row_order(const void *x, const void *y)
+/* A row's sort key and the merge entry it comes from: the keys are sorted and
+ * each row (with its histogram of about 9 KB) is written once, in order. */
+struct row_key {
+    char check_name[PK_NAME_MAX];
+    char group[128];
+    int64_t t;
+    size_t entry;
+};
+
+static int by_key(const void *x, const void *y)
 {
-    const struct store_rollup_row *a = x, *b = y;
+    const struct row_key *a = x, *b = y;
     int c = strcmp(a->check_name, b->check_name);
     if (c)
         return c;
     c = strcmp(a->group, b->group);
     if (c)
         return c;
-    return (a->bucket_start_us > b->bucket_start_us) - (a->bucket_start_us < b->bucket_start_us);
-}
-
-static int by_row_ptr(const void *x, const void *y)
-{
-    return by_row_order(*(const struct store_rollup_row *const *)x, *(const struct store_rollup_row *const *)y);
-}
-
-/* Sorts *rows (by_row_order) through pointers and one copy: a row holds a
- * histogram (about 9 KB), and qsort moving rows spent most of a long series'
- * time in memmove. -1 when out of memory (*rows untouched). */
-static int sort_rows(struct store_rollup_row **rows, size_t n)
-{
-    if (n < 2)
-        return 0;
-    struct store_rollup_row **p = malloc(n * sizeof *p), *sorted = malloc(n * sizeof *sorted);
-    if (!p || !sorted) {
-        free(p);
-        free(sorted);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] = &(*rows)[i];
-    qsort(p, n, sizeof *p, by_row_ptr);
-    for (size_t i = 0; i < n; i++)
-        memcpy(&sorted[i], p[i], sizeof *sorted);
-    free(p);
-    free(*rows);
-    *rows = sorted;
-    return 0;
+    return (a->t > b->t) - (a->t < b->t);
 }
 
 /* Appends [from, to) to a level's range list when not empty. */
@@ -274,6 +254,7 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     int64_t *filter_ids = NULL;
     struct rollup_merge *m = NULL;
     struct store_rollup_row *out = NULL;
+    struct row_key *keys = NULL;
     char *check_id_param = NULL, *names_json = NULL;
     int64_t *check_ids = NULL;
     size_t n_check_ids = 0;
@@ -406,12 +387,15 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     st_rollback(s); /* read only: nothing to commit */
 
     size_t n = rollup_merge_count(m);
-    out = calloc(n ? n : 1, sizeof *out);
-    if (!out)
+    keys = calloc(n ? n : 1, sizeof *keys);
+    out = malloc((n ? n : 1) * sizeof *out);
+    if (!keys || !out)
         goto oom;
     for (size_t i = 0; i < n; i++) {
         const struct rollup_entry *e = rollup_merge_entry(m, i);
-        struct store_rollup_row *row = &out[i];
+        struct row_key *key = &keys[i];
+        key->entry = i;
+        key->t = e->t;
         /* checks are sorted by id: binary search */
         int lo = 0, hi = PQntuples(checks);
         while (lo < hi) {
@@ -422,21 +406,28 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
                 hi = mid;
         }
         if (lo < PQntuples(checks) && strtoll(PQgetvalue(checks, lo, 0), NULL, 10) == e->a)
-            pk_strlcpy(row->check_name, PQgetvalue(checks, lo, 1), sizeof row->check_name);
+            pk_strlcpy(key->check_name, PQgetvalue(checks, lo, 1), sizeof key->check_name);
         else
-            snprintf(row->check_name, sizeof row->check_name, "#%" PRId64, e->a);
+            snprintf(key->check_name, sizeof key->check_name, "#%" PRId64, e->a);
         if (f->group == STORE_ROLLUP_BY_CHECK) {
-            pk_strlcpy(row->group, "*", sizeof row->group);
+            pk_strlcpy(key->group, "*", sizeof key->group);
         } else if (f->group == STORE_ROLLUP_BY_REGION) {
-            pk_strlcpy(row->group, e->b >= 0 ? regions[e->b] : "?", sizeof row->group);
+            pk_strlcpy(key->group, e->b >= 0 ? regions[e->b] : "?", sizeof key->group);
         } else {
-            snprintf(row->group, sizeof row->group, "#%" PRId64, e->b);
+            snprintf(key->group, sizeof key->group, "#%" PRId64, e->b);
             for (size_t k = 0; k < n_probes; k++)
                 if (probes[k].id == e->b) {
-                    pk_strlcpy(row->group, probes[k].name, sizeof row->group);
+                    pk_strlcpy(key->group, probes[k].name, sizeof key->group);
                     break;
                 }
         }
+    }
+    qsort(keys, n, sizeof *keys, by_key);
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
+        struct store_rollup_row *row = &out[i];
+        memcpy(row->check_name, keys[i].check_name, sizeof row->check_name);
+        memcpy(row->group, keys[i].group, sizeof row->group);
         row->bucket_start_us = e->t;
         row->ok = e->counts.ok;
         row->degraded = e->counts.degraded;
@@ -444,8 +435,6 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
         row->unknown = e->counts.unknown;
         row->hist = *e->hist;
     }
-    if (sort_rows(&out, n) < 0)
-        goto oom;
     *rows_out = out;
     *n_out = n;
     out = NULL;
@@ -469,6 +458,7 @@ out:
     free(names_json);
     rollup_merge_free(m);
     free(out);
+    free(keys);
     return rc;
 }
 
