@@ -176,6 +176,9 @@ void regression_fast_opts(struct pk_regression_opts *o)
     o->det.threshold = PK_REGRESSION_FAST_Z;
     o->det.k_raise = o->det.k_clear = PK_REGRESSION_FAST_K;
     o->det.direction = PK_DIR_UP;
+    o->det.window = PK_REGRESSION_FAST_WINDOW;
+    o->det.clip = PK_REGRESSION_FAST_CLIP;
+    o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
 }
 
 int64_t regression_fast_split(int64_t end)
