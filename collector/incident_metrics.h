@@ -1,5 +1,5 @@
-/* incident_metrics.h: the stored incidents as /metrics series (docs/OPERATIONS.md
- * or docs/ALERTS.md, "Incidents in /metrics"): per check and scope (a region, or
+/* incident_metrics.h: the stored incidents as /metrics series (docs/METRICS.md):
+ * per check and scope (a region, or
  * "*" for the global quorum incidents), picket_incident_open (1 while one is
  * open) and picket_incidents_total (incidents stored). The tracker thread reads
  * them from the incidents table (incident_metrics_refresh, at most once a
