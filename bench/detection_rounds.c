@@ -33,8 +33,8 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, verbose, check_goal;
-    double fast_z, size_lo, size_hi;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal;
+    double fast_z, fast_clip, fast_wz, size_lo, size_hi;
 };
 
 static uint64_t splitmix(uint64_t *s)
@@ -262,6 +262,9 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
         goto fail;
     ro.det.threshold = o->fast_z;
     ro.det.k_raise = ro.det.k_clear = o->fast_k;
+    ro.det.window = o->fast_window;
+    ro.det.clip = o->fast_clip;
+    ro.det.window_threshold = o->fast_wz;
     ev->width = FAST_MIN * MIN_US;
     ev->rule = R_FAST;
     if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
@@ -343,13 +346,17 @@ static void usage(FILE *f)
             "  --history-weeks W  weeks of history (default 4)\n"
             "  --fast-z Z         robust z of a deviant 5-minute window (default %g)\n"
             "  --fast-k K         deviant 5-minute windows in a row that raise (default %d)\n"
+            "  --fast-window W    judge the mean of the last W 5-minute scores (0: each alone;\n"
+            "                     default %d)\n"
+            "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
+            "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
             "                     of at most 60 minutes\n"
             "  --verbose          one line per check-week\n"
             "  -h, --help         this text\n",
-            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K);
+            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -358,6 +365,8 @@ static int parse(int argc, char **argv, struct options *o)
         {"seed", required_argument, NULL, 's'},       {"checks", required_argument, NULL, 'c'},
         {"history-weeks", required_argument, NULL, 'w'}, {"fast-z", required_argument, NULL, 'z'},
         {"fast-k", required_argument, NULL, 'k'},     {"sizes", required_argument, NULL, 'r'},
+        {"fast-window", required_argument, NULL, 'W'}, {"fast-clip", required_argument, NULL, 'C'},
+        {"fast-window-z", required_argument, NULL, 'Z'},
         {"check-goal", no_argument, NULL, 'g'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
@@ -370,6 +379,9 @@ static int parse(int argc, char **argv, struct options *o)
         case 'w': o->history_weeks = (int)strtol(optarg, &end, 10); if (*end || o->history_weeks < 1) goto bad; break;
         case 'z': o->fast_z = strtod(optarg, &end); if (*end || !(o->fast_z > 0)) goto bad; break;
         case 'k': o->fast_k = (int)strtol(optarg, &end, 10); if (*end || o->fast_k < 1) goto bad; break;
+        case 'W': o->fast_window = (int)strtol(optarg, &end, 10); if (*end || o->fast_window < 0 || o->fast_window > PK_DETECTOR_WINDOW_MAX) goto bad; break;
+        case 'Z': o->fast_wz = strtod(optarg, &end); if (*end || o->fast_wz < 0) goto bad; break;
+        case 'C': o->fast_clip = strtod(optarg, &end); if (*end || o->fast_clip < 0) goto bad; break;
         case 'r':
             o->size_lo = strtod(optarg, &end);
             if (*end != ',' || !(o->size_lo > 0))
@@ -398,7 +410,8 @@ static int parse(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_z = PK_REGRESSION_FAST_Z,
-                        .fast_k = PK_REGRESSION_FAST_K, .size_lo = 5.0, .size_hi = 10.0};
+                        .fast_k = PK_REGRESSION_FAST_K, .fast_window = PK_REGRESSION_FAST_WINDOW,
+                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z, .size_lo = 5.0, .size_hi = 10.0};
     if (parse(argc, argv, &o) < 0)
         return 2;
     struct tally ta = {0};
@@ -407,8 +420,9 @@ int main(int argc, char **argv)
         for (int a = 0; a < A_TYPES; a++)
             ok &= (ta.delays[r][a] = malloc((size_t)o.checks * sizeof(double))) != NULL;
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row\n\n",
-           (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k);
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g\n\n",
+           (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k,
+           o.fast_window, o.fast_clip, o.fast_wz);
     for (int c = 0; ok && c < o.checks; c++) {
         struct series sr;
         ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, &ta) == 0;

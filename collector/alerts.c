@@ -195,6 +195,7 @@ struct tick {
     size_t n_states;
     struct maint_window *maint; /* maintenance windows this tick (maint_apply.h) */
     size_t n_maint;
+    int64_t resolved_at; /* > 0: what a resolve applied now says ended (an incident's end), not now */
 };
 
 static struct store_alert_state *find_state(struct tick *t, const char *rule, const char *subject)
@@ -325,7 +326,8 @@ static void apply(struct tick *t, const struct alert_rule *rule, const char *sub
                 st.notified_firing = 1;
                 st.last_notified_us = now;
             } else if (st.notified_firing) {
-                EMIT("resolved", 0, old_since, now, "resolved|%lld", rule->name, subject, (long long)old_since);
+                EMIT("resolved", 0, old_since, t->resolved_at > 0 ? t->resolved_at : now, "resolved|%lld", rule->name,
+                     subject, (long long)old_since);
                 st.notified_firing = 0;
             }
         }
@@ -375,6 +377,7 @@ struct verdict {
     int evaluated;
     int cond; /* as apply's */
     int64_t since;
+    int64_t ended; /* > 0: the incident's end (a resolve says so) */
     char reg[256], summary[512];
 };
 
@@ -411,7 +414,9 @@ static void apply_verdicts(struct tick *t, const struct alert_rule *rule, const 
              caused_by_dependency(t, rule, meta, n_meta, v, mi, v[mi].since)))
             cond = -1;
         struct labels l = {m->name, m->service, "", v[mi].reg};
+        t->resolved_at = v[mi].ended;
         apply(t, rule, m->name, cond, v[mi].since, &l, v[mi].summary, NAN);
+        t->resolved_at = 0;
     }
 }
 
@@ -471,6 +476,7 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
             v[mi].evaluated = 1;
             v[mi].cond = cond;
             v[mi].since = ni > 0 ? inc[ni - 1].start_us : 0;
+            v[mi].ended = !cond && ni > 0 && inc[ni - 1].end_us > 0 ? inc[ni - 1].end_us : 0;
         }
         free(inc);
     }

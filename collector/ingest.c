@@ -5,6 +5,7 @@
  * with backoff until it commits or the collector stops: batches are only ever
  * acknowledged after commit, and never dropped while running. */
 #include "ingest.h"
+#include "incident_metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -183,6 +184,8 @@ static void *tracker_main(void *arg)
                 PK_WARN("ingest", "round deadline pass failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
                 down = store_ping(store) != 0;
             }
+            if (!down && incident_metrics_refresh(store, now_us(), err, sizeof err) < 0)
+                PK_WARN("ingest", "incident counts for /metrics failed", "error=%s", pk_log_q(q, sizeof q, err));
         }
         add_track_stats(in, &ts);
         if (store && down) {

@@ -21,6 +21,7 @@
 #include "hb_batch.h"
 #include "http_server.h"
 #include "ingest.h"
+#include "incident_metrics.h"
 #include "leader.h"
 #include "log.h"
 #include "metrics_text.h"
@@ -656,6 +657,7 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     size_t used = (size_t)n < size ? (size_t)n : size - 1;
     used += write_more_metrics(&rs, &is, buf + used, size - used);
     used += write_conn_metrics(buf + used, size - used);
+    used += incident_metrics_write(buf + used, size - used);
     /* Per-probe series last: with thousands of probes they are what the body's
      * cap cuts (at a line's end), never the collector's own series. */
     return used + write_probe_metrics(buf + used, size - used);

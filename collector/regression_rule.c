@@ -2,7 +2,8 @@
  * (the p95 of its results, or the median of one metric it extracts), shared by
  * the alert thread (collector/alerts.c, eval_baseline) and the back-test
  * (collector/rpc_backtest.c) so that both decide alike. Reads rollups, and raw
- * results for a metric (store_metric_hourly_of); owns the series it returns and
+ * results for a metric (store_metric_hourly_of), and the check's stored incidents
+ * and maintenance windows (left out of learning); owns the series it returns and
  * frees scratch memory before return. */
 #include "regression_rule.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseline_exclude.h"
 #include "pk_error.h"
 
 void regression_series_free(struct regression_series *s)
@@ -21,8 +23,9 @@ void regression_series_free(struct regression_series *s)
     memset(s, 0, sizeof *s);
 }
 
-/* The windows the rule leaves out of learning: the window's failed share marks it
- * as inside an incident (pk_baseline_window_excluded). With want_q also y, the
+/* The windows the rule leaves out of learning: those whose failed share marks them
+ * as inside an incident (pk_baseline_window_excluded), and those overlapping a
+ * stored incident or a maintenance window (baseline_exclude_known). With want_q also y, the
  * quantile q of the window's latencies. Read in chunks of at most
  * STORE_ROLLUP_MAX_BUCKETS windows. */
 static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
@@ -47,7 +50,8 @@ static int read_rollups(struct store *st, const char *check, const char *region,
         }
         free(rows);
     }
-    return 0;
+    return baseline_exclude_known(st, check, region, s->from, end, s->t, s->n, s->width, s->excluded, NULL, err,
+                                  errlen);
 }
 
 static int series_alloc(struct regression_series *s, const char *check, int64_t from, int64_t to, int64_t width,
@@ -176,6 +180,9 @@ void regression_fast_opts(struct pk_regression_opts *o)
     o->det.threshold = PK_REGRESSION_FAST_Z;
     o->det.k_raise = o->det.k_clear = PK_REGRESSION_FAST_K;
     o->det.direction = PK_DIR_UP;
+    o->det.window = PK_REGRESSION_FAST_WINDOW;
+    o->det.clip = PK_REGRESSION_FAST_CLIP;
+    o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
 }
 
 int64_t regression_fast_split(int64_t end)

@@ -3,7 +3,8 @@
  * back-testing run, and, for a report of one check, the same rule on every
  * numeric metric the check extracts, both ways (a drop in answer quality is a
  * regression like a rise in latency). Reads rollups, and raw results for the
- * metrics of one check (store_metric_hourly); never includes gRPC; answers live
+ * metrics of one check (store_metric_hourly), and the check's stored incidents and
+ * maintenance windows (left out of learning, baseline_exclude.h); never includes gRPC; answers live
  * in the caller's arena. */
 #include "rpc_baseline.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "baseline_exclude.h"
 #include "rollup.h"
 
 #define BASELINE_HISTORY_US (28 * ROLLUP_DAY_US)
@@ -134,7 +136,8 @@ void rpc_baseline_filter(int64_t until_us, const char *region, struct store_roll
 /* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
  * until) is the history; the last 24 hourly p95s are judged by
  * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
- * share marks them as inside an incident are left out of learning. */
+ * share marks them as inside an incident, and hours overlapping a stored
+ * incident or a maintenance window, are left out of learning. */
 Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rpc_query_arena *a,
                                                   const struct store_check_meta *m, const char *region,
                                                   int64_t until_us, int with_metrics,
@@ -160,10 +163,15 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
         t[i] = rows[i].bucket_start_us;
         y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
         /* inside an incident as far as the hour's counts tell; stored incidents and
-         * maintenance windows, when the collector keeps them, mark hours here too */
+         * maintenance windows below */
         excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
         if (t[i] < split)
             n_hist++;
+    }
+    if (baseline_exclude_known(store, m->name, region, split - BASELINE_HISTORY_US, split + BASELINE_RECENT_US, t, n,
+                               ROLLUP_HOUR_US, excluded, NULL, err, errlen) < 0) {
+        bs = NULL;
+        goto out;
     }
     struct pk_regression_opts ro;
     pk_regression_opts_default(&ro);
@@ -189,6 +197,7 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
         if (metric_baselines(store, a, m->name, region, split, t, n_ex, bs, err, errlen) < 0)
             bs = NULL;
     }
+out:
     free(t);
     free(y);
     free(excluded);

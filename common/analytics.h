@@ -282,10 +282,23 @@ struct pk_detector_opts {
     int k_raise;      /* consecutive deviant windows that raise (default 3) */
     int k_clear;      /* consecutive normal windows that clear (default = k_raise) */
     int direction;    /* enum pk_direction: latency regresses up (default) */
+    /* window > 0: besides each score against threshold (k_raise in a row), the
+     * mean of the last `window` scores (missing windows skipped), each clipped to
+     * [-clip, clip] (clip > 0), against window_threshold, which raises at once: a
+     * two-window test of the recent stretch against the baseline, where a short
+     * burst moves the mean by at most its length x clip / window, and a step
+     * too small for threshold is found once `window` windows add up. 0 (the
+     * default): each window on its own. */
+    int window;
+    double clip, window_threshold;
 };
+
+#define PK_DETECTOR_WINDOW_MAX 48
 
 struct pk_detector {
     struct pk_detector_opts opts;
+    double ring[PK_DETECTOR_WINDOW_MAX]; /* the last scores, clipped (window > 0) */
+    int ring_n, ring_i;
     int raised;
     int deviant_run, normal_run;
     int64_t run_start_us; /* first window of the current deviant run */
@@ -297,6 +310,9 @@ void pk_detector_opts_default(struct pk_detector_opts *o);
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o);
 /* One window's score; NAN (no data) changes nothing. Returns the event. */
 int pk_detector_feed(struct pk_detector *d, int64_t t_us, double score);
+/* Adds score to the detector's window and returns the windowed mean (NAN when
+ * score is NAN or opts.window is 0); pk_detector_feed calls it. */
+double pk_detector_push(struct pk_detector *d, double score);
 /* The same, for a window already judged deviant or not (static thresholds). */
 int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 
@@ -317,6 +333,9 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
+#define PK_REGRESSION_FAST_WINDOW 16
+#define PK_REGRESSION_FAST_CLIP 5.0
+#define PK_REGRESSION_FAST_WINDOW_Z 3.5
 
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 

@@ -163,6 +163,9 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->k_raise = 3;
     o->k_clear = 3;
     o->direction = PK_DIR_UP;
+    o->window = 0;
+    o->clip = 0.0;
+    o->window_threshold = 0.0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -175,6 +178,10 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.k_clear = d->opts.k_raise;
     if (!d->opts.direction)
         d->opts.direction = PK_DIR_UP;
+    if (d->opts.window > PK_DETECTOR_WINDOW_MAX)
+        d->opts.window = PK_DETECTOR_WINDOW_MAX;
+    if (d->opts.window < 0)
+        d->opts.window = 0;
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -204,16 +211,57 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant)
     return PK_DET_NONE;
 }
 
+double pk_detector_push(struct pk_detector *d, double score)
+{
+    if (isnan(score) || d->opts.window <= 0)
+        return NAN;
+    double c = d->opts.clip;
+    if (c > 0)
+        score = score > c ? c : score < -c ? -c : score;
+    d->ring[d->ring_i] = score;
+    d->ring_i = (d->ring_i + 1) % d->opts.window;
+    if (d->ring_n < d->opts.window)
+        d->ring_n++;
+    double sum = 0;
+    for (int i = 0; i < d->ring_n; i++)
+        sum += d->ring[i];
+    return sum / d->ring_n;
+}
+
+/* Pushes score (not NAN) into the detector's window and returns 0 (normal), or
+ * DEV_SCORE (the score is beyond the threshold) | DEV_WINDOW (the windowed mean is
+ * beyond window_threshold). */
+#define DEV_SCORE 1
+#define DEV_WINDOW 2
+static int detector_judge(struct pk_detector *d, double score)
+{
+    double m = pk_detector_push(d, score);
+    int up = d->opts.direction & PK_DIR_UP, down = d->opts.direction & PK_DIR_DOWN, flags = 0;
+    if ((up && score > d->opts.threshold) || (down && score < -d->opts.threshold))
+        flags |= DEV_SCORE;
+    if (d->opts.window > 0 && !isnan(m) &&
+        ((up && m > d->opts.window_threshold) || (down && m < -d->opts.window_threshold)))
+        flags |= DEV_WINDOW;
+    return flags;
+}
+
+/* A windowed mean beyond its threshold raises at once (it already is the
+ * evidence of `window` windows); a single score needs k_raise in a row. */
+static int detector_apply(struct pk_detector *d, int64_t t_us, int flags)
+{
+    if ((flags & DEV_WINDOW) && !d->raised && d->deviant_run + 1 < d->opts.k_raise) {
+        if (d->deviant_run == 0)
+            d->run_start_us = t_us;
+        d->deviant_run = d->opts.k_raise - 1;
+    }
+    return pk_detector_feed_flag(d, t_us, flags != 0);
+}
+
 int pk_detector_feed(struct pk_detector *d, int64_t t_us, double score)
 {
     if (isnan(score))
         return PK_DET_NONE; /* no data: no evidence either way */
-    int dev = 0;
-    if (d->opts.direction & PK_DIR_UP)
-        dev |= score > d->opts.threshold;
-    if (d->opts.direction & PK_DIR_DOWN)
-        dev |= score < -d->opts.threshold;
-    return pk_detector_feed_flag(d, t_us, dev);
+    return detector_apply(d, t_us, detector_judge(d, score));
 }
 
 /* ------------------------------------------------------- regression rule */
@@ -244,12 +292,12 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
         double z = pk_baseline_score(b, t_us[i], y[i]);
         if (isnan(z))
             continue;
-        int deviant = ((d.opts.direction & PK_DIR_UP) && z > d.opts.threshold) ||
-                      ((d.opts.direction & PK_DIR_DOWN) && z < -d.opts.threshold);
+        int flags = detector_judge(&d, z);
+        int deviant = flags != 0;
         if (deviant && !was_deviant)
             run_start = i;
         was_deviant = deviant;
-        int ev = pk_detector_feed(&d, t_us[i], z);
+        int ev = detector_apply(&d, t_us[i], flags);
         size_t from = ev == PK_DET_RAISED ? run_start : i;
         if (!d.raised && ev != PK_DET_CLEARED)
             continue;
@@ -278,9 +326,13 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
     int rc = 0;
     if (present < (size_t)(o->base.min_samples > 0 ? o->base.min_samples : 1))
         goto out; /* no history: no baseline, no verdict */
-    if (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
-        ((m->excluded_points += drop_raised_runs(&m->b, &o->det, t_us, h, n_hist)) > 0 &&
-         pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0)) {
+    if (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
+        rc = -1;
+        goto out;
+    }
+    size_t dropped = drop_raised_runs(&m->b, &o->det, t_us, h, n_hist);
+    m->excluded_points += dropped;
+    if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
         goto out;
     }

@@ -265,6 +265,39 @@ static void test_step_detection(void **state)
     assert_int_equal(pk_detector_feed(&d, 3, -4.5), PK_DET_RAISED);
 }
 
+/* The windowed mode: a small step (z 2.5, under the single-window threshold of 4)
+ * raises once the mean of the last 4 scores passes 2; a burst of huge scores
+ * shorter than that is clipped and does not. */
+static void test_windowed_detector(void **state)
+{
+    (void)state;
+    struct pk_detector_opts o;
+    pk_detector_opts_default(&o);
+    o.threshold = 4.0;
+    o.k_raise = o.k_clear = 8;
+    o.window = 4;
+    o.clip = 3.0;
+    o.window_threshold = 2.0;
+    struct pk_detector d;
+    pk_detector_init(&d, &o);
+    /* a burst: two windows at z 50 among calm ones: mean at most (3 + 3) / 4 */
+    const double burst[] = {0.0, 0.0, 50.0, 50.0, 0.0, 0.0, 0.0, 0.0};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pk_detector_feed(&d, i, burst[i]), PK_DET_NONE);
+    /* a step of z 2.5: the mean of the last four is 2.5 at the fourth window */
+    int raised_at = -1;
+    for (int i = 8; i < 20 && raised_at < 0; i++)
+        if (pk_detector_feed(&d, i, 2.5) == PK_DET_RAISED)
+            raised_at = i;
+    assert_int_equal(raised_at, 11); /* means: 0.625, 1.25, 1.875, 2.5 */
+    assert_int_equal(d.since_us, 11);
+    /* without the window the same step is never deviant */
+    o.window = 0;
+    pk_detector_init(&d, &o);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(pk_detector_feed(&d, i, 2.5), PK_DET_NONE);
+}
+
 struct events {
     int n;
     int kind[8];
@@ -384,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_fallbacks),
         cmocka_unit_test(test_step_detection),
         cmocka_unit_test(test_budgets),
+        cmocka_unit_test(test_windowed_detector),
         cmocka_unit_test(test_regression_judge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
