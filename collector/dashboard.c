@@ -28,7 +28,8 @@
 #define MINUTE_US INT64_C(60000000)
 #define MAX_SERIES_POINTS 1500
 #define REFRESH_US INT64_C(5000000) /* the default view's snapshot, recomputed at most this often */
-/* Nobody read the snapshot for this long: stop recomputing it until someone does. */
+/* Nobody read the snapshot for this long: stop recomputing it until someone does
+ * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
 
 /* The default view (no arguments: the last 24 hours, every check) is computed
@@ -62,6 +63,7 @@ struct dashboard {
     int stop, thread_started;
     int idle;               /* the thread waits for a reader (guarded by snap_mu) */
     int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
+    int64_t idle_after_us;  /* no reader for this long: stop refreshing (guarded by snap_mu) */
     pthread_t thread;
     struct dash_auth *auth; /* NULL: no login */
     struct status_pages *pages; /* NULL: no --status-pages file */
@@ -84,8 +86,16 @@ struct dashboard *dashboard_open(const char *conninfo)
     pthread_mutex_init(&d->snap_mu, NULL);
     pthread_cond_init(&d->wake, NULL);
     d->last_demand_us = pk_now_us();
+    d->idle_after_us = IDLE_AFTER_US;
     d->thread_started = pthread_create(&d->thread, NULL, refresh_main, d) == 0;
     return d;
+}
+
+void dashboard_set_idle_after(struct dashboard *d, int64_t us)
+{
+    pthread_mutex_lock(&d->snap_mu);
+    d->idle_after_us = us;
+    pthread_mutex_unlock(&d->snap_mu);
 }
 
 void dashboard_close(struct dashboard *d)
@@ -503,7 +513,7 @@ static void *refresh_main(void *arg)
         /* Nobody is looking: an idle collector runs no report until a reader comes
          * back (who then gets the last snapshot, with its age, and wakes us). */
         d->idle = 1;
-        while (!d->stop && d->snap.report && pk_now_us() - d->last_demand_us > IDLE_AFTER_US)
+        while (!d->stop && d->snap.report && pk_now_us() - d->last_demand_us > d->idle_after_us)
             pthread_cond_wait(&d->wake, &d->snap_mu);
         d->idle = 0;
     }

@@ -8,6 +8,7 @@
 #define PK_DASHBOARD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http_server.h"
 
@@ -29,6 +30,10 @@ struct dashboard;
 /* conninfo: the collector's database; connects on first use. NULL when out of memory. */
 struct dashboard *dashboard_open(const char *conninfo);
 void dashboard_close(struct dashboard *d);
+
+/* With no reader of the default view's snapshot for us, the background refresh
+ * stops until one comes back (default 60 s; --dashboard-idle-after-s). */
+void dashboard_set_idle_after(struct dashboard *d, int64_t us);
 
 /* Requires a login (collector/dashboard_auth.c) for everything but the public
  * status pages and their assets. 0, or -1 with err naming the file and line.

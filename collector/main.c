@@ -58,6 +58,7 @@ struct serve_limits {
     const char *http_allowed_hosts;
     const char *dashboard_auth; /* the dashboard's login file; NULL: none */
     const char *status_pages;   /* the status pages file; NULL: none */
+    int dashboard_idle_after_s; /* 0: the dashboard's default (60 s) */
 };
 
 /* Everything the command line and the environment set. */
@@ -81,6 +82,10 @@ static const struct pk_option options[] = {
      .metavar = "ADDR",
      .help = "/metrics, /healthz and the read-only dashboard (/, /api/, /status/<group>;\n"
              "docs/DASHBOARD.md), default 127.0.0.1:7701, \"none\" to turn off\n"},
+    {.name = "dashboard-idle-after-s", .kind = PK_OPT_INT, .env = "PICKET_DASHBOARD_IDLE_AFTER_S",
+     .offset = OFF(limits.dashboard_idle_after_s), .min = 1, .max = 86400, .metavar = "S",
+     .help = "after S seconds without a reader the dashboard stops refreshing\n"
+             "its default view until one comes back, default 60"},
     {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
      .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
      .help = "require a login for the dashboard (status pages stay public): lines\n"
@@ -755,6 +760,8 @@ static int open_dashboard(const char *db, const struct serve_limits *limits, str
 {
     char detail[512];
     *dash = dashboard_open(db);
+    if (*dash && limits->dashboard_idle_after_s > 0)
+        dashboard_set_idle_after(*dash, (int64_t)limits->dashboard_idle_after_s * 1000000);
     const char *auth = limits->dashboard_auth, *pages = limits->status_pages;
     if (auth && auth[0] && (!*dash || dashboard_set_auth(*dash, auth, detail, sizeof detail) < 0)) {
         snprintf(err, errlen, "--dashboard-auth: %s", *dash ? detail : "out of memory");

@@ -28,8 +28,12 @@ OFFSET = {"eu": 300_000, "us": 600_000, "ap": 900_000}
 ROUNDS = 3 * 1440
 CHECKS = ["on", "cut"]
 now = int(time.time() * 1e6)
-K0 = now // MIN - ROUNDS - 10  # rounds end 10 minutes ago (past every deadline)
-DAY0 = (K0 * MIN // DAY + 1) * DAY  # the first midnight inside the history
+# The first midnight inside the history falls on round MIDNIGHT_K whatever the time
+# of day (else its outage could run into another one, or into GAP); the rounds end
+# between 10 minutes and a day ago (past every deadline).
+MIDNIGHT_K = 400
+DAY0 = (now // MIN - 10 - ROUNDS + MIDNIGHT_K) // 1440 * DAY
+K0 = DAY0 // MIN - MIDNIGHT_K
 CUT = range(2000, 2030)  # the ap probe's results of "cut" in these rounds arrive last
 
 # Outages (round ranges per region), chosen for the edge cases: overlapping
