@@ -25,6 +25,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 /* ------------------------------------------------------------ test server */
 
@@ -165,23 +166,6 @@ static struct pk_step *add_step(struct flow *f, const char *name, const char *me
 }
 
 static struct built_step *bs(struct flow *f, struct pk_step *s) { return &f->b[s - f->steps]; }
-
-static void *compile_jq(const char *src)
-{
-    jq_state *jq = jq_init();
-    assert_non_null(jq);
-    assert_true(jq_compile(jq, src));
-    return jq;
-}
-
-static void *compile_re(const char *src)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-    assert_non_null(re);
-    return re;
-}
 
 static void expect_status(struct flow *f, struct pk_step *s, int status)
 {

@@ -33,6 +33,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 /* ------------------------------------------------------------ test server */
 
@@ -466,23 +467,6 @@ static void add_status(struct built *b, int lo, int hi)
     b->ranges[i][1] = hi;
     a->status_ranges = b->ranges[i];
     a->n_status_ranges = 1;
-}
-
-static void *compile_jq(const char *src)
-{
-    jq_state *jq = jq_init();
-    assert_non_null(jq);
-    assert_true(jq_compile(jq, src));
-    return jq;
-}
-
-static void *compile_re(const char *src)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-    assert_non_null(re);
-    return re;
 }
 
 static void add_text(struct built *b, int kind, const char *text, int severity)
