@@ -238,19 +238,10 @@ static void flow_free(struct flow *f)
     }
 }
 
-static void keep_result(const struct pk_result *r, void *user) { *(struct pk_result *)user = *r; }
-
 static struct pk_result run_flow(struct flow *f)
 {
-    char err[512] = "";
-    struct pk_checkset set = {.checks = &f->check, .n_checks = 1};
     struct pk_result result;
-    memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
-    if (!r)
-        fail_msg("%s", err);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    run_check_once(&f->check, &result);
     return result;
 }
 
@@ -488,7 +479,7 @@ static void test_flow_from_yaml(void **state)
         fail_msg("%s", err);
     struct pk_result result;
     memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
+    struct runner *r = runner_new(&set, copy_result, &result, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
     int before = approvals();

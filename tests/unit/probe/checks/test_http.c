@@ -245,8 +245,6 @@ static int server_stop(void **state)
 
 /* --------------------------------------------------------------- helpers */
 
-static void keep_result(const struct pk_result *r, void *user) { *(struct pk_result *)user = *r; }
-
 /* Runs one check given as YAML fields (with %d for the server port) once. */
 static struct pk_result run_check(const char *fields_fmt, ...)
 {
@@ -261,7 +259,7 @@ static struct pk_result run_check(const char *fields_fmt, ...)
         fail_msg("%s", err);
     struct pk_result result;
     memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
+    struct runner *r = runner_new(&set, copy_result, &result, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
     assert_int_equal(runner_run_once(r), 0);
@@ -504,15 +502,8 @@ static void built_free(struct built *b)
 
 static struct pk_result run_built(struct built *b)
 {
-    char err[512] = "";
-    struct pk_checkset set = {.checks = &b->check, .n_checks = 1};
     struct pk_result result;
-    memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
-    if (!r)
-        fail_msg("%s", err);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    run_check_once(&b->check, &result);
     return result;
 }
 
