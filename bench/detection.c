@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "bench_random.h"
 
 #define HOUR_US (3600LL * 1000000)
 #define WEEK_HOURS 168
@@ -38,24 +39,6 @@ struct options {
 
 /* ------------------------------------------------------------ generator */
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
-static double uniform_in(uint64_t *s, double lo, double hi) { return lo + (hi - lo) * uniform(s); }
-static int int_in(uint64_t *s, int lo, int hi) { return lo + (int)(uniform(s) * (hi - lo + 1)); }
-
-static double gaussian(uint64_t *s)
-{
-    double u1 = uniform(s), u2 = uniform(s);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 /* One check-week and the history before it. */
 struct series {
     int hours;           /* history_weeks * 168 + 168 */
@@ -65,12 +48,6 @@ struct series {
     int onset, duration; /* hours from the start of the evaluated week */
     double size_sigmas;  /* peak deviation in noise sigmas */
 };
-
-/* Daily shape: 1 at the peak hour, 0 twelve hours away. */
-static double bump(double hour_of_day, double peak)
-{
-    return 0.5 * (1.0 + cos(6.283185307179586 * (hour_of_day - peak) / 24.0));
-}
 
 static double size_lo = 5.0, size_hi = 10.0; /* --sizes */
 /* --metric: the anomalies are drops (a quality metric such as answer length

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "analytics.h"
+#include "bench_random.h"
 
 #define MIN_US (60LL * 1000000)
 #define WEEK_MIN 10080
@@ -36,29 +37,6 @@ struct options {
     int checks, history_weeks, fast_k, fast_window, verbose, check_goal;
     double fast_z, fast_clip, fast_wz, size_lo, size_hi;
 };
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
-static double uniform_in(uint64_t *s, double lo, double hi) { return lo + (hi - lo) * uniform(s); }
-static int int_in(uint64_t *s, int lo, int hi) { return lo + (int)(uniform(s) * (hi - lo + 1)); }
-
-static double gaussian(uint64_t *s)
-{
-    double u1 = uniform(s), u2 = uniform(s);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-static double bump(double hour_of_day, double peak)
-{
-    return 0.5 * (1.0 + cos(6.283185307179586 * (hour_of_day - peak) / 24.0));
-}
 
 static int cmp_double(const void *a, const void *b)
 {

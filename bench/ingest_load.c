@@ -281,40 +281,20 @@ struct stream {
     int send_inflight, recv_pending, status_done, closing;
 };
 
-/* Sends bytes that outlive the call (pre-encoded batches, the hello) without a copy. */
-static int stream_send(struct stream *s, const uint8_t *buf, size_t len)
+/* Sends bytes that outlive the call (pre-encoded batches, the hello) without a
+ * copy, or (copy 1) a message encoded just now, of which gRPC keeps its own copy. */
+static int stream_send(struct stream *s, const uint8_t *buf, size_t len, int copy)
 {
-    grpc_slice slice = grpc_slice_from_static_buffer(buf, len);
-    s->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = s->send_buf;
-    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
-        grpc_byte_buffer_destroy(s->send_buf);
-        s->send_buf = NULL;
-        return -1;
+    grpc_byte_buffer *bb;
+    if (copy)
+        bb = rpc_buffer_from(buf, len);
+    else {
+        grpc_slice slice = grpc_slice_from_static_buffer(buf, len);
+        bb = grpc_raw_byte_buffer_create(&slice, 1);
+        grpc_slice_unref(slice);
     }
-    s->send_inflight = 1;
-    return 0;
-}
-
-/* Sends a message encoded just now (a heartbeat): gRPC keeps its own copy. */
-static int stream_send_copy(struct stream *s, const uint8_t *buf, size_t len)
-{
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)buf, len);
-    s->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = s->send_buf;
-    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
-        grpc_byte_buffer_destroy(s->send_buf);
-        s->send_buf = NULL;
+    if (rpc_call_send(s->call, bb, &s->send_buf, &s->send_tag) < 0)
         return -1;
-    }
     s->send_inflight = 1;
     return 0;
 }
@@ -331,18 +311,14 @@ static int stream_send_heartbeat(struct stream *s)
     size_t len = 0;
     if (wire_pack(&m.base, &buf, &len) < 0)
         return -1;
-    int rc = stream_send_copy(s, buf, len);
+    int rc = stream_send(s, buf, len, 1);
     free(buf);
     return rc;
 }
 
 static int stream_recv(struct stream *s)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &s->recv_buf;
-    if (grpc_call_start_batch(s->call, &op, 1, &s->recv_tag, NULL) != GRPC_CALL_OK)
+    if (rpc_call_recv(s->call, &s->recv_buf, &s->recv_tag) < 0)
         return -1;
     s->recv_pending = 1;
     return 0;
@@ -370,28 +346,14 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
     s.recv_tag.kind = T_RECV;
     s.status_tag.kind = T_STATUS;
     s.close_tag.kind = T_CLOSE;
-    s.details = grpc_empty_slice();
-    grpc_metadata_array_init(&s.initial_md);
-    grpc_metadata_array_init(&s.trailing_md);
     s.cq = grpc_completion_queue_create_for_next(NULL);
     grpc_slice method = grpc_slice_from_static_string(CONNECT_PATH);
     s.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, s.cq, method, NULL,
                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     uint8_t *hello_buf = NULL;
     size_t hello_len = 0;
-
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s.initial_md;
-    grpc_call_start_batch(s.call, ops, 2, &s.start_tag, NULL);
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.status = &s.status;
-    ops[0].data.recv_status_on_client.status_details = &s.details;
-    ops[0].data.recv_status_on_client.trailing_metadata = &s.trailing_md;
-    grpc_call_start_batch(s.call, ops, 1, &s.status_tag, NULL);
+    struct rpc_call_end end = {&s.status, &s.details, &s.trailing_md};
+    rpc_call_begin(s.call, &s.initial_md, &s.start_tag, &end, &s.status_tag);
 
     char name[64];
     snprintf(name, sizeof name, "bench-probe-%d", p->index);
@@ -401,7 +363,7 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
     Picket__V1__ProbeMessage hm = PICKET__V1__PROBE_MESSAGE__INIT;
     hm.kind_case = PICKET__V1__PROBE_MESSAGE__KIND_HELLO;
     hm.hello = &hello;
-    if (wire_pack(&hm.base, &hello_buf, &hello_len) < 0 || stream_send(&s, hello_buf, hello_len) < 0 ||
+    if (wire_pack(&hm.base, &hello_buf, &hello_len) < 0 || stream_send(&s, hello_buf, hello_len, 0) < 0 ||
         stream_recv(&s) < 0) {
         snprintf(p->err, sizeof p->err, "cannot start the Connect stream");
         grpc_call_cancel(s.call, NULL);
@@ -430,7 +392,7 @@ static void sim_stream(struct sim_probe *p, grpc_channel *ch)
             if (next_batch < p->n_batches && next_batch - acked_batches < (size_t)p->opt->window) {
                 if (p->first_send_mono_us == 0)
                     p->first_send_mono_us = pk_mono_us();
-                if (stream_send(&s, p->bufs[next_batch], p->lens[next_batch]) == 0)
+                if (stream_send(&s, p->bufs[next_batch], p->lens[next_batch], 0) == 0)
                     next_batch++;
             } else if (acked_batches == p->n_batches) {
                 if (p->opt->hold_s > 0 && !hold_until) {
@@ -545,24 +507,7 @@ static grpc_channel *sim_channel(const struct sim_probe *p)
 {
     if (!p->opt->plaintext || p->opt->hold_s == 0)
         return rpc_channel_create_with(p->opt->collector, &p->sec);
-    char target[512];
-    rpc_target(target, sizeof target, p->opt->collector);
-    grpc_arg args[3];
-    memset(args, 0, sizeof args);
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = PK_WIRE_MAX_MESSAGE;
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = PK_WIRE_MAX_MESSAGE;
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-    args[2].value.integer = 1;
-    grpc_channel_args channel_args = {3, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
-    grpc_channel_credentials_release(creds);
-    return ch;
+    return rpc_channel_create_alone(p->opt->collector, &p->sec);
 }
 
 static void *sim_main(void *arg)

@@ -153,18 +153,8 @@ static int sim_register(struct sim *s, const struct options *o, char *err, size_
 /* Starts a send of bytes gRPC copies; 0 or -1. */
 static int sim_send(struct sim *s, const uint8_t *data, size_t len)
 {
-    grpc_slice slice = grpc_slice_from_copied_buffer((const char *)data, len);
-    s->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
-    grpc_slice_unref(slice);
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = s->send_buf;
-    if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
-        grpc_byte_buffer_destroy(s->send_buf);
-        s->send_buf = NULL;
+    if (rpc_call_send(s->call, rpc_buffer_from(data, len), &s->send_buf, &s->send_tag) < 0)
         return -1;
-    }
     s->send_inflight = 1;
     return 0;
 }
@@ -180,14 +170,7 @@ static int sim_send_message(struct sim *s, Picket__V1__ProbeMessage *m)
     return rc;
 }
 
-static int sim_recv(struct sim *s)
-{
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &s->recv_buf;
-    return grpc_call_start_batch(s->call, &op, 1, &s->recv_tag, NULL) == GRPC_CALL_OK ? 0 : -1;
-}
+static int sim_recv(struct sim *s) { return rpc_call_recv(s->call, &s->recv_buf, &s->recv_tag); }
 
 /* Opens the Connect stream; the Hello goes out from the event loop. */
 static int sim_start_stream(struct sim *s, grpc_completion_queue *cq)
@@ -196,27 +179,11 @@ static int sim_start_stream(struct sim *s, grpc_completion_queue *cq)
     s->send_tag = (struct tag){T_SEND, s};
     s->recv_tag = (struct tag){T_RECV, s};
     s->status_tag = (struct tag){T_STATUS, s};
-    s->details = grpc_empty_slice();
-    grpc_metadata_array_init(&s->initial_md);
-    grpc_metadata_array_init(&s->trailing_md);
     grpc_slice method = grpc_slice_from_static_string(CONNECT_PATH);
     s->call = grpc_channel_create_call(s->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
                                        gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (!s->call)
-        return -1;
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->initial_md;
-    if (grpc_call_start_batch(s->call, ops, 2, &s->start_tag, NULL) != GRPC_CALL_OK)
-        return -1;
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.status = &s->status;
-    ops[0].data.recv_status_on_client.status_details = &s->details;
-    ops[0].data.recv_status_on_client.trailing_metadata = &s->trailing_md;
-    if (grpc_call_start_batch(s->call, ops, 1, &s->status_tag, NULL) != GRPC_CALL_OK)
+    struct rpc_call_end end = {&s->status, &s->details, &s->trailing_md};
+    if (rpc_call_begin(s->call, &s->initial_md, &s->start_tag, &end, &s->status_tag) < 0)
         return -1;
     s->streaming = 1;
     s->hello_pending = 1;

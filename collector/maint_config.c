@@ -112,30 +112,12 @@ int maint_config_parse(const char *origin, const char *text, size_t len, int64_t
     if (yaml_doc_load(&L, origin, text, len, err, errlen) < 0)
         return -1;
     int rc = -1;
-    yaml_node_t *root = yaml_document_get_root_node(&L.doc);
-    const yaml_node_t *list = NULL;
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        yaml_doc_fail(&L, root, "the maintenance file must be a mapping with a list 'windows'");
+    static const struct yaml_doc_list_file spec = {"maintenance file", "windows", "maintenance windows",
+                                                   MAINT_CONFIG_MAX_WINDOWS, 1};
+    const yaml_node_t *list;
+    size_t n;
+    if (yaml_doc_root_list(&L, &spec, &list, &n) < 0)
         goto out;
-    }
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_doc_node(&L, p->key);
-        if (!yaml_doc_is_scalar(k) || strcmp(yaml_doc_txt(k), "windows") != 0 || list) {
-            yaml_doc_fail(&L, k, "maintenance file: unknown or repeated key '%s' (only 'windows')",
-                          yaml_doc_is_scalar(k) ? yaml_doc_txt(k) : "");
-            goto out;
-        }
-        list = yaml_doc_node(&L, p->value);
-    }
-    if (!list || list->type != YAML_SEQUENCE_NODE) {
-        yaml_doc_fail(&L, list ? list : root, "'windows' must be a list (it may be empty: windows: [])");
-        goto out;
-    }
-    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
-    if (n > MAINT_CONFIG_MAX_WINDOWS) {
-        yaml_doc_fail(&L, list, "more than %d maintenance windows", MAINT_CONFIG_MAX_WINDOWS);
-        goto out;
-    }
     if (!(cfg->windows = calloc(n ? n : 1, sizeof *cfg->windows))) {
         snprintf(err, errlen, "%s: out of memory", origin);
         goto out;

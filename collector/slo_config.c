@@ -163,33 +163,11 @@ int slo_config_parse(const char *origin, const char *text, size_t len, struct sl
     if (yaml_doc_load(&L, origin, text, len, err, errlen) < 0)
         return -1;
     int rc = -1;
-    yaml_node_t *root = yaml_document_get_root_node(&L.doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        yaml_doc_fail(&L, root, "the SLO file must be a mapping with a list 'slos'");
+    static const struct yaml_doc_list_file spec = {"SLO file", "slos", "SLOs", SLO_CONFIG_MAX_GROUPS, 0};
+    const yaml_node_t *list;
+    size_t n;
+    if (yaml_doc_root_list(&L, &spec, &list, &n) < 0)
         goto out;
-    }
-    const yaml_node_t *list = NULL;
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_doc_node(&L, p->key);
-        if (!yaml_doc_is_scalar(k) || strcmp(yaml_doc_txt(k), "slos") != 0) {
-            yaml_doc_fail(&L, k, "SLO file: unknown key '%s' (only 'slos')", yaml_doc_is_scalar(k) ? yaml_doc_txt(k) : "");
-            goto out;
-        }
-        if (list) {
-            yaml_doc_fail(&L, k, "SLO file: key 'slos' given twice");
-            goto out;
-        }
-        list = yaml_doc_node(&L, p->value);
-    }
-    if (!list || list->type != YAML_SEQUENCE_NODE || list->data.sequence.items.start == list->data.sequence.items.top) {
-        yaml_doc_fail(&L, list ? list : root, "'slos' must be a non-empty list");
-        goto out;
-    }
-    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
-    if (n > SLO_CONFIG_MAX_GROUPS) {
-        yaml_doc_fail(&L, list, "more than %d SLOs", SLO_CONFIG_MAX_GROUPS);
-        goto out;
-    }
     if (!(cfg->groups = calloc(n, sizeof *cfg->groups))) {
         snprintf(err, errlen, "%s: out of memory", origin);
         goto out;

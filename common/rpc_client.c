@@ -116,11 +116,11 @@ grpc_channel *rpc_channel_create(const char *address)
     return ch;
 }
 
-grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec)
+static grpc_channel *channel_create(const char *address, const struct pk_tls_client *sec, int alone)
 {
     char target[512];
     rpc_target(target, sizeof target, address);
-    grpc_arg args[4];
+    grpc_arg args[5];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -135,7 +135,12 @@ grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_c
     args[3].type = GRPC_ARG_INTEGER;
     args[3].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[3].value.integer = 200;
-    grpc_channel_args channel_args = {4, args};
+    /* Equal channels share one connection (gRPC's global subchannel pool); a
+     * pool of its own gives this channel its own connection. */
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[4].value.integer = 1;
+    grpc_channel_args channel_args = {alone ? 5 : 4, args};
     grpc_channel_credentials *creds = sec->plaintext
                                           ? grpc_insecure_credentials_create()
                                           : secure_credentials(sec->ca_pem, sec->cert_pem, sec->key_pem, sec->token);
@@ -144,6 +149,65 @@ grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_c
     grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
     grpc_channel_credentials_release(creds);
     return ch;
+}
+
+grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec)
+{
+    return channel_create(address, sec, 0);
+}
+
+grpc_channel *rpc_channel_create_alone(const char *address, const struct pk_tls_client *sec)
+{
+    return channel_create(address, sec, 1);
+}
+
+int rpc_call_send(grpc_call *call, grpc_byte_buffer *bb, grpc_byte_buffer **slot, void *tag)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    *slot = bb;
+    if (!bb || grpc_call_start_batch(call, &op, 1, tag, NULL) != GRPC_CALL_OK) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        *slot = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_call_recv(grpc_call *call, grpc_byte_buffer **slot, void *tag)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = slot;
+    return grpc_call_start_batch(call, &op, 1, tag, NULL) == GRPC_CALL_OK ? 0 : -1;
+}
+
+int rpc_call_begin(grpc_call *call, grpc_metadata_array *initial_md, void *start_tag, struct rpc_call_end *end,
+                   void *status_tag)
+{
+    *end->details = grpc_empty_slice();
+    grpc_metadata_array_init(initial_md);
+    grpc_metadata_array_init(end->trailing_md);
+    if (!call)
+        return -1;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = initial_md;
+    int started = grpc_call_start_batch(call, ops, 2, start_tag, NULL) == GRPC_CALL_OK;
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.status = end->status;
+    ops[0].data.recv_status_on_client.status_details = end->details;
+    ops[0].data.recv_status_on_client.trailing_metadata = end->trailing_md;
+    /* The status batch is started even when the first was refused, so the call still ends. */
+    int ends = grpc_call_start_batch(call, ops, 1, status_tag, NULL) == GRPC_CALL_OK;
+    return started && ends ? 0 : -1;
 }
 
 grpc_byte_buffer *rpc_buffer_from(const uint8_t *data, size_t len)

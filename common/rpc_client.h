@@ -21,6 +21,28 @@ grpc_channel *rpc_channel_create(const char *address);
 /* The same with explicit security instead of the process-wide one (tools that
  * speak as several identities, such as the ingest load generator). */
 grpc_channel *rpc_channel_create_with(const char *address, const struct pk_tls_client *sec);
+/* The same with a connection of its own: equal channels otherwise share one (the
+ * load generators simulate probes that are each their own process). */
+grpc_channel *rpc_channel_create_alone(const char *address, const struct pk_tls_client *sec);
+
+/* A streaming call's batches, for the probe's uplink and the load generators.
+ * rpc_call_send starts sending bb and keeps it in *slot until tag completes (the
+ * caller destroys it then); -1, with bb destroyed and *slot NULL, when bb is NULL
+ * or gRPC refuses the batch. rpc_call_recv starts receiving one message into
+ * *slot. Both 0 or -1. */
+int rpc_call_send(grpc_call *call, grpc_byte_buffer *bb, grpc_byte_buffer **slot, void *tag);
+int rpc_call_recv(grpc_call *call, grpc_byte_buffer **slot, void *tag);
+/* Where a client call's end is written: its status, details and trailing metadata. */
+struct rpc_call_end {
+    grpc_status_code *status;
+    grpc_slice *details;
+    grpc_metadata_array *trailing_md;
+};
+/* Initialises *initial_md and *end, then starts a new client call's first two
+ * batches: metadata both ways (start_tag), and the status it ends with
+ * (status_tag). 0, or -1 when call is NULL or gRPC refuses a batch. */
+int rpc_call_begin(grpc_call *call, grpc_metadata_array *initial_md, void *start_tag, struct rpc_call_end *end,
+                   void *status_tag);
 
 /* One blocking unary call on its own completion queue. On success *resp is a
  * malloc'd buffer (caller frees). On failure err says what happened, including

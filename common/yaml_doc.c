@@ -42,6 +42,37 @@ const char *yaml_doc_txt(const yaml_node_t *n) { return (const char *)n->data.sc
 
 int yaml_doc_is_scalar(const yaml_node_t *n) { return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length > 0; }
 
+int yaml_doc_root_list(struct yaml_doc *L, const struct yaml_doc_list_file *spec, const yaml_node_t **list, size_t *n)
+{
+    const yaml_node_t *root = yaml_document_get_root_node(&L->doc), *found = NULL;
+    *list = NULL;
+    *n = 0;
+    if (!root || root->type != YAML_MAPPING_NODE)
+        return yaml_doc_fail(L, root, "the %s must be a mapping with a list '%s'", spec->file, spec->key);
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_doc_node(L, p->key);
+        if (!yaml_doc_is_scalar(k) || strcmp(yaml_doc_txt(k), spec->key) != 0)
+            return yaml_doc_fail(L, k, "%s: unknown key '%s' (only '%s')", spec->file,
+                                 yaml_doc_is_scalar(k) ? yaml_doc_txt(k) : "", spec->key);
+        if (found)
+            return yaml_doc_fail(L, k, "%s: key '%s' given twice", spec->file, spec->key);
+        found = yaml_doc_node(L, p->value);
+    }
+    size_t items = found && found->type == YAML_SEQUENCE_NODE
+                       ? (size_t)(found->data.sequence.items.top - found->data.sequence.items.start)
+                       : 0;
+    if (!found || found->type != YAML_SEQUENCE_NODE || (!items && !spec->allow_empty))
+        return spec->allow_empty
+                   ? yaml_doc_fail(L, found ? found : root, "'%s' must be a list (it may be empty: %s: [])", spec->key,
+                                   spec->key)
+                   : yaml_doc_fail(L, found ? found : root, "'%s' must be a non-empty list", spec->key);
+    if (items > spec->max)
+        return yaml_doc_fail(L, found, "more than %zu %s", spec->max, spec->items);
+    *list = found;
+    *n = items;
+    return 0;
+}
+
 char *yaml_doc_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");

@@ -29,6 +29,20 @@ yaml_node_t *yaml_doc_node(struct yaml_doc *L, int id);
 const char *yaml_doc_txt(const yaml_node_t *n);          /* a scalar's text */
 int yaml_doc_is_scalar(const yaml_node_t *n);            /* a non-empty scalar */
 
+/* A file that is a mapping with one key holding a list (`slos:`, `windows:`). */
+struct yaml_doc_list_file {
+    const char *file;  /* what errors call the file: "SLO file" */
+    const char *key;   /* the one key: "slos" */
+    const char *items; /* what errors call the items: "SLOs" */
+    size_t max;        /* more items than this is an error */
+    int allow_empty;   /* 1: `key: []` is a list of none */
+};
+/* The list under spec->key at L's root: 0 with the node in *list and its length
+ * in *n, or -1 with FILE:LINE:COL of the node at fault in L's err (a root that is
+ * not a mapping, another or a repeated key, no list, an empty one unless
+ * allow_empty, more than max items). */
+int yaml_doc_root_list(struct yaml_doc *L, const struct yaml_doc_list_file *spec, const yaml_node_t **list, size_t *n);
+
 /* The whole file, NUL-terminated, malloc'd; NULL with "PATH: why" in err when it
  * cannot be read or is larger than YAML_DOC_FILE_MAX. */
 char *yaml_doc_read_file(const char *path, size_t *len, char *err, size_t errlen);

@@ -18,6 +18,7 @@
 #include "query.h"
 #include "checkfiles.h"
 #include "checks.h"
+#include "json_fields.h"
 #include "maint.h"
 #include "options.h"
 #include "result.h"
@@ -280,6 +281,16 @@ static void print_status_table(const Picket__V1__StatusResponse *resp)
     print_probes_table(resp);
 }
 
+#define PROBE_JSON(key, field, kind) CTL_JSON(Picket__V1__ProbeStatus, key, field, kind)
+static const struct ctl_json_field probe_fields[] = {
+    PROBE_JSON("probe", name, STR), PROBE_JSON("region", region, STR), PROBE_JSON("last_seen_us", last_seen_us, I64),
+    PROBE_JSON("pending_results", pending_results, U64), PROBE_JSON("dropped_results", dropped_results, U64),
+    PROBE_JSON("spool_bytes", spool_bytes, U64), PROBE_JSON("committed_sequence", committed_sequence, U64),
+    PROBE_JSON("checks_version", checks_version, I64),
+    PROBE_JSON("checks_refused_version", checks_refused_version, I64),
+    PROBE_JSON("checks_error", checks_error, STR_NULL),
+};
+
 static void print_status_json(const Picket__V1__StatusResponse *resp)
 {
     json_object *root = json_object_new_object();
@@ -329,18 +340,7 @@ static void print_status_json(const Picket__V1__StatusResponse *resp)
     json_object *probes = json_object_new_array();
     for (size_t i = 0; i < resp->n_probes; i++) {
         const Picket__V1__ProbeStatus *p = resp->probes[i];
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "probe", json_object_new_string(p->name));
-        json_object_object_add(o, "region", json_object_new_string(p->region));
-        json_object_object_add(o, "last_seen_us", json_object_new_int64(p->last_seen_us));
-        json_object_object_add(o, "pending_results", json_object_new_uint64(p->pending_results));
-        json_object_object_add(o, "dropped_results", json_object_new_uint64(p->dropped_results));
-        json_object_object_add(o, "spool_bytes", json_object_new_uint64(p->spool_bytes));
-        json_object_object_add(o, "committed_sequence", json_object_new_uint64(p->committed_sequence));
-        json_object_object_add(o, "checks_version", json_object_new_int64(p->checks_version));
-        json_object_object_add(o, "checks_refused_version", json_object_new_int64(p->checks_refused_version));
-        json_object_object_add(o, "checks_error", p->checks_error[0] ? json_object_new_string(p->checks_error) : NULL);
-        json_object_array_add(probes, o);
+        json_object_array_add(probes, ctl_json_object(p, probe_fields, CTL_JSON_NFIELDS(probe_fields)));
     }
     json_object_object_add(root, "probes", probes);
     printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

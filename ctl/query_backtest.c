@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "json_fields.h"
 #include "query_int.h"
 
 static void fmt_time(char *buf, size_t size, int64_t us)
@@ -19,9 +20,6 @@ static void fmt_time(char *buf, size_t size, int64_t us)
     gmtime_r(&t, &tm);
     strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
-
-static json_object *jnum(double v) { return isnan(v) || isinf(v) ? NULL : json_object_new_double(v); }
-static json_object *jtime(int64_t us) { return us ? json_object_new_int64(us) : NULL; }
 
 void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format fmt)
 {
@@ -40,14 +38,14 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             json_object_object_add(o, "service", json_object_new_string(a->service));
             json_object_object_add(o, "fired_at_us", json_object_new_int64(a->fired_at_us));
             json_object_object_add(o, "since_us", json_object_new_int64(a->since_us));
-            json_object_object_add(o, "cleared_at_us", jtime(a->cleared_at_us));
-            json_object_object_add(o, "score", jnum(a->score));
+            json_object_object_add(o, "cleared_at_us", ctl_json_time(a->cleared_at_us));
+            json_object_object_add(o, "score", ctl_json_num(a->score));
             int hourly = a->window_us == 3600 * INT64_C(1000000);
             json_object_object_add(o, "window_s", json_object_new_int64(a->window_us / 1000000));
-            json_object_object_add(o, "p95_us", metric || !hourly ? NULL : jnum(a->p95_us));
-            json_object_object_add(o, "expected_p95_us", metric || !hourly ? NULL : jnum(a->expected_p95_us));
-            json_object_object_add(o, "value", jnum(a->value));
-            json_object_object_add(o, "expected", jnum(a->expected));
+            json_object_object_add(o, "p95_us", metric || !hourly ? NULL : ctl_json_num(a->p95_us));
+            json_object_object_add(o, "expected_p95_us", metric || !hourly ? NULL : ctl_json_num(a->expected_p95_us));
+            json_object_object_add(o, "value", ctl_json_num(a->value));
+            json_object_object_add(o, "expected", ctl_json_num(a->expected));
             json_object_array_add(arr, o);
         }
         json_object_object_add(root, "alarms", arr);
@@ -108,23 +106,21 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
     }
 }
 
+#define BURN_JSON(key, field, kind) CTL_JSON(Picket__V1__SloBurnAlarm, key, field, kind)
+static const struct ctl_json_field burn_fields[] = {
+    BURN_JSON("check", check_name, STR), BURN_JSON("service", service, STR),
+    BURN_JSON("long_window_us", long_window_us, I64), BURN_JSON("short_window_us", short_window_us, I64),
+    BURN_JSON("factor", factor, DOUBLE), BURN_JSON("fired_at_us", fired_at_us, I64),
+    BURN_JSON("cleared_at_us", cleared_at_us, TIME),
+    BURN_JSON("burn_long", burn_long, NUM), BURN_JSON("burn_short", burn_short, NUM),
+};
+
 void query_out_slo_backtest(const Picket__V1__SloBacktestResponse *r, enum format fmt)
 {
     if (fmt == JSON) {
         json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
         for (size_t i = 0; i < r->n_alarms; i++) {
-            const Picket__V1__SloBurnAlarm *a = r->alarms[i];
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "check", json_object_new_string(a->check_name));
-            json_object_object_add(o, "service", json_object_new_string(a->service));
-            json_object_object_add(o, "long_window_us", json_object_new_int64(a->long_window_us));
-            json_object_object_add(o, "short_window_us", json_object_new_int64(a->short_window_us));
-            json_object_object_add(o, "factor", json_object_new_double(a->factor));
-            json_object_object_add(o, "fired_at_us", json_object_new_int64(a->fired_at_us));
-            json_object_object_add(o, "cleared_at_us", jtime(a->cleared_at_us));
-            json_object_object_add(o, "burn_long", jnum(a->burn_long));
-            json_object_object_add(o, "burn_short", jnum(a->burn_short));
-            json_object_array_add(arr, o);
+            json_object_array_add(arr, ctl_json_object(r->alarms[i], burn_fields, CTL_JSON_NFIELDS(burn_fields)));
         }
         json_object_object_add(root, "alarms", arr);
         query_print_json(root);

@@ -415,27 +415,15 @@ struct conn {
 
 static int conn_send(struct conn *c, const uint8_t *buf, size_t len)
 {
-    c->send_buf = rpc_buffer_from(buf, len);
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_SEND_MESSAGE;
-    op.data.send_message.send_message = c->send_buf;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->send_tag, NULL) != GRPC_CALL_OK) {
-        grpc_byte_buffer_destroy(c->send_buf);
-        c->send_buf = NULL;
+    if (rpc_call_send(c->call, rpc_buffer_from(buf, len), &c->send_buf, &c->send_tag) < 0)
         return -1;
-    }
     c->send_inflight = 1;
     return 0;
 }
 
 static int conn_recv(struct conn *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv_buf;
-    if (grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK)
+    if (rpc_call_recv(c->call, &c->recv_buf, &c->recv_tag) < 0)
         return -1;
     c->recv_pending = 1;
     return 0;
@@ -461,27 +449,13 @@ static void stream_open(struct conn *c, grpc_channel *ch)
     c->recv_tag.kind = T_RECV;
     c->status_tag.kind = T_STATUS;
     c->start_tag.kind = T_START;
-    c->details = grpc_empty_slice();
-    grpc_metadata_array_init(&c->initial_md);
-    grpc_metadata_array_init(&c->trailing_md);
     c->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_slice method = grpc_slice_from_static_string(CONNECT_PATH);
     c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, method, NULL,
                                        gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-
-    grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[1].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
-    grpc_call_start_batch(c->call, ops, 2, &c->start_tag, NULL);
+    struct rpc_call_end end = {&c->status, &c->details, &c->trailing_md};
+    rpc_call_begin(c->call, &c->initial_md, &c->start_tag, &end, &c->status_tag);
     c->start_pending = 1;
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[0].data.recv_status_on_client.status = &c->status;
-    ops[0].data.recv_status_on_client.status_details = &c->details;
-    ops[0].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
-    grpc_call_start_batch(c->call, ops, 1, &c->status_tag, NULL);
 }
 
 /* Sends Hello and posts the first receive. */

@@ -37,21 +37,13 @@ int store_alert_rounds(struct store *s, int64_t since_us, struct store_alert_rou
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
-#define STATE_COL(field, name, type) STORE_COL(struct store_alert_state, field, name, type)
+#define STATE(field, kind) STORE_FIELD(struct store_alert_state, field, kind)
 static const struct store_col state_cols[] = {
-    STATE_COL(rule, "rule", STORE_COL_TEXT),
-    STATE_COL(subject, "subject", STORE_COL_TEXT),
-    STATE_COL(firing, "firing", STORE_COL_BOOL),
-    STATE_COL(since_us, "since_us", STORE_COL_I64),
-    STATE_COL(last_change_us, "last_change_us", STORE_COL_I64),
-    STATE_COL(flips, "flips", STORE_COL_INT),
-    STATE_COL(flap_window_start_us, "flap_window_start_us", STORE_COL_I64),
-    STATE_COL(flapping, "flapping", STORE_COL_BOOL),
-    STATE_COL(last_notified_us, "last_notified_us", STORE_COL_I64),
-    STATE_COL(notified_firing, "notified_firing", STORE_COL_BOOL),
-    STATE_COL(has_value, "has_value", STORE_COL_BOOL),
-    STATE_COL(value, "value", STORE_COL_DOUBLE),
-    STATE_COL(summary, "summary", STORE_COL_TEXT),
+    STATE(rule, TEXT),          STATE(subject, TEXT),  STATE(summary, TEXT),
+    STATE(firing, BOOL),        STATE(since_us, I64),  STATE(last_change_us, I64),
+    STATE(flapping, BOOL),      STATE(flips, INT),     STATE(flap_window_start_us, I64),
+    STATE(notified_firing, BOOL), STATE(last_notified_us, I64),
+    STATE(has_value, BOOL),     STATE(value, DOUBLE),
 };
 
 int store_alert_states(struct store *s, struct store_alert_state **rows, size_t *n, char *err, size_t errlen)

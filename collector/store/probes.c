@@ -216,18 +216,13 @@ int store_probe_heartbeats(struct store *s, const int64_t *probe_ids, const stru
     return rc;
 }
 
-#define PROBE_COL(field, name, type) STORE_COL(struct store_probe_row, field, name, type)
+#define PROBE_COL(field, name, type) STORE_COL(struct store_probe_row, field, name, STORE_COL_##type)
 static const struct store_col probe_cols[] = {
-    PROBE_COL(name, "name", STORE_COL_TEXT),
-    PROBE_COL(region, "region", STORE_COL_TEXT),
-    PROBE_COL(last_seen_us, "last_seen_us", STORE_COL_I64),
-    PROBE_COL(pending, "pending_results", STORE_COL_U64),
-    PROBE_COL(dropped, "dropped_results", STORE_COL_U64),
-    PROBE_COL(spool_bytes, "spool_bytes", STORE_COL_U64),
-    PROBE_COL(committed_seq, "committed_seq", STORE_COL_U64),
-    PROBE_COL(checks_version, "checks_version", STORE_COL_I64),
-    PROBE_COL(checks_refused_version, "checks_refused_version", STORE_COL_I64),
-    PROBE_COL(checks_error, "checks_error", STORE_COL_TEXT),
+    PROBE_COL(name, "name", TEXT), PROBE_COL(region, "region", TEXT), PROBE_COL(last_seen_us, "last_seen_us", I64),
+    PROBE_COL(pending, "pending_results", U64), PROBE_COL(dropped, "dropped_results", U64),
+    PROBE_COL(spool_bytes, "spool_bytes", U64), PROBE_COL(committed_seq, "committed_seq", U64),
+    PROBE_COL(checks_version, "checks_version", I64), PROBE_COL(checks_refused_version, "checks_refused_version", I64),
+    PROBE_COL(checks_error, "checks_error", TEXT),
 };
 
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen)

@@ -359,20 +359,15 @@ out:
 
 /* --------------------------------------------------------------- status */
 
-#define STATUS_COL(field, name, type) STORE_COL(struct store_status_row, field, name, type)
+#define STATUS_COL(field, name, type) STORE_COL(struct store_status_row, field, name, STORE_COL_##type)
 static const struct store_col status_cols[] = {
-    STATUS_COL(check_name, "name", STORE_COL_TEXT),
-    STATUS_COL(check_type, "type", STORE_COL_TEXT),
-    STATUS_COL(last_started_at_us, "started_at_us", STORE_COL_I64),
-    STATUS_COL(last_outcome, "outcome", STORE_COL_INT),
-    STATUS_COL(last_message, "message", STORE_COL_TEXT),
-    STATUS_COL(last_total_us, "total_us", STORE_COL_I64),
-    STATUS_COL(last_status_code, "status_code", STORE_COL_INT),
-    STATUS_COL(last_probe, "probe", STORE_COL_TEXT),
-    STATUS_COL(last_region, "region", STORE_COL_TEXT),
-    STATUS_COL(probes, "probes", STORE_COL_INT),
-    STATUS_COL(metrics_text, "metrics", STORE_COL_TEXT),
-    STATUS_COL(last_metrics_at_us, "metrics_at_us", STORE_COL_I64),
+    STATUS_COL(check_name, "name", TEXT),     STATUS_COL(check_type, "type", TEXT),
+    STATUS_COL(last_started_at_us, "started_at_us", I64), STATUS_COL(last_outcome, "outcome", INT),
+    STATUS_COL(last_message, "message", TEXT), STATUS_COL(last_total_us, "total_us", I64),
+    STATUS_COL(last_status_code, "status_code", INT),
+    STATUS_COL(last_probe, "probe", TEXT),     STATUS_COL(last_region, "region", TEXT),
+    STATUS_COL(probes, "probes", INT),
+    STATUS_COL(metrics_text, "metrics", TEXT), STATUS_COL(last_metrics_at_us, "metrics_at_us", I64),
 };
 
 /* "name=value name=value" (names are [A-Za-z0-9_], values numbers) into the row's

@@ -94,6 +94,10 @@ struct store_col {
 
 #define STORE_COL(row_type, field, col_name, col_type) \
     {col_name, col_type, offsetof(row_type, field), sizeof(((row_type *)0)->field)}
+/* A column named like its field, by kind without the prefix:
+ * STORE_FIELD(struct store_probe_row, region, TEXT). Tables list these a group a
+ * line (the reader finds columns by name, so the order is free). */
+#define STORE_FIELD(row_type, field, kind) STORE_COL(row_type, field, #field, STORE_COL_##kind)
 
 /* Reads every row of r (a text-format result) into a calloc'd array of
  * row_size-byte structs, each listed column into its field. Columns are looked

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
+#include "pk_error.h"
 #include "template.h"
 
 /* Bytes of a response body kept for assertions when the check sets no max_body. */
@@ -271,41 +273,38 @@ oom:
 static int apply_server_name(struct http_exchange *x, const char *server_name, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
-    char *host = NULL, *port = NULL, *url = NULL, *entry = NULL;
+    char *host = NULL, *port = NULL, *url = NULL, *copy = NULL;
+    struct curl_slist *list = NULL;
+    struct pk_buf entry;
+    pk_buf_init(&entry, 0);
     int ok = -1;
-    if (!u)
-        goto oom;
+    if (!u) {
+        pk_fail(err, errlen, "out of memory");
+        return -1;
+    }
     if (curl_url_set(u, CURLUPART_URL, x->url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "url: not a URL that tls.server_name can apply to");
+        pk_fail(err, errlen, "url: not a URL that tls.server_name can apply to");
         goto out;
     }
     if (curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
-        snprintf(err, errlen, "tls.server_name: not a host name");
+        pk_fail(err, errlen, "tls.server_name: not a host name");
         goto out;
     }
-    size_t size = strlen(server_name) + strlen(host) + 2 * strlen(port) + 4;
-    if (!(entry = malloc(size)))
-        goto oom;
-    snprintf(entry, size, "%s:%s:%s:%s", server_name, port, host, port);
-    struct curl_slist *list = curl_slist_append(NULL, entry);
-    char *copy = strdup(url);
-    if (!list || !copy) {
+    pk_buf_addf(&entry, "%s:%s:%s:%s", server_name, port, host, port);
+    if (pk_buf_ok(&entry) < 0 || !(list = curl_slist_append(NULL, entry.data)) || !(copy = strdup(url))) {
         curl_slist_free_all(list);
-        free(copy);
-        goto oom;
+        pk_fail(err, errlen, "out of memory");
+        goto out;
     }
     free(x->url);
     x->url = copy;
     x->connect_to = list;
     ok = 0;
-    goto out;
-oom:
-    snprintf(err, errlen, "out of memory");
 out:
-    free(entry);
+    pk_buf_free(&entry);
     curl_free(host);
     curl_free(port);
     curl_free(url);

@@ -16,6 +16,7 @@ import atexit
 import importlib
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -361,3 +362,116 @@ def grpc_stubs():
     hpb = importlib.import_module("pkhealth.health_pb2")
     hpb_grpc = importlib.import_module("pkhealth.health_pb2_grpc")
     return pb, pb_grpc, hpb, hpb_grpc
+
+
+class WebhookReceiver:
+    """An alert receiver on 127.0.0.1: records every POST as (time, path, JSON body,
+    Idempotency-Key) in arrivals while status is 200; answers status (set it to 503 to
+    refuse deliveries, which are then not recorded)."""
+
+    def __init__(self, name="hook"):
+        self.name = name
+        self.arrivals = []
+        self.status = 200
+        self.lock = threading.Lock()
+        rec = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = rec.status
+                if status == 200:
+                    with rec.lock:
+                        rec.arrivals.append((time.time(), self.path, json.loads(body),
+                                             self.headers.get("Idempotency-Key")))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def bodies(self):
+        """Every recorded JSON body, in arrival order."""
+        with self.lock:
+            return [b for _, _, b, _ in self.arrivals]
+
+    def text(self):
+        return json.dumps(self.bodies())
+
+    def alerts(self):
+        """Webhook arrivals flattened: list of (time, alert dict)."""
+        with self.lock:
+            return [(t, a) for t, _, b, _ in self.arrivals for a in b.get("alerts", [])]
+
+    def keys(self):
+        """The event key of every alert that arrived (webhook bodies)."""
+        return [a["key"] for _, a in self.alerts()]
+
+    def posts_with(self, pred):
+        with self.lock:
+            return [b for _, _, b, _ in self.arrivals if any(pred(a) for a in b.get("alerts", []))]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeProbe:
+    """A Python probe on one Connect stream: registers infos (CheckInfo messages) in
+    region, says Hello, and sends result batches, waiting for their acks. self.pb is the
+    generated picket_pb2 module (for building results); self.seq the last sequence."""
+
+    _stubs = None
+
+    def __init__(self, port, name, infos, region="eu"):
+        if FakeProbe._stubs is None:
+            FakeProbe._stubs = grpc_stubs()[:2]
+        self.pb, pb_grpc = FakeProbe._stubs
+        self.ch = grpc_channel(port, "probe:" + name)
+        stub = pb_grpc.ProbeServiceStub(self.ch)
+        reg = stub.Register(self.pb.RegisterRequest(probe_name=name, region=region, version="test", checks=infos,
+                                                    probe_time_us=int(time.time() * 1e6)))
+        self.seq = reg.committed_sequence
+        self.out = queue.Queue()
+        self.acks = queue.Queue()
+        self.responses = stub.Connect(iter(self.out.get, None))
+        self.out.put(self.pb.ProbeMessage(hello=self.pb.Hello(probe_id=reg.probe_id, probe_name=name)))
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            for msg in self.responses:
+                if msg.WhichOneof("kind") == "ack":
+                    self.acks.put(msg.ack.committed_sequence)
+        except Exception:
+            pass
+
+    def next_seq(self):
+        self.seq += 1
+        return self.seq
+
+    def send_batch(self, results, what="results", timeout=20):
+        """Sends results (numbered with next_seq) in one batch; returns the time their ack
+        arrived; AssertionError when none covers them within timeout seconds."""
+        self.out.put(self.pb.ProbeMessage(batch=self.pb.ResultBatch(results=results)))
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
+                    return time.time()
+            except queue.Empty:
+                break
+        raise AssertionError(what + " not acknowledged")
+
+    def heartbeat(self, dropped=0):
+        self.out.put(self.pb.ProbeMessage(heartbeat=self.pb.Heartbeat(sent_at_us=int(time.time() * 1e6),
+                                                                      dropped_results=dropped)))
+
+    def close(self):
+        self.out.put(None)
+        self.ch.close()

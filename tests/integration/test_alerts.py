@@ -13,74 +13,27 @@ spool drops alert; Alertmanager shows the alert in GET /api/v2/alerts. The alert
 delay from the commit of the round that opens an incident to webhook receipt is
 measured over many incidents; p99 must be under 2 s."""
 
-import http.server
 import json
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 
-from picket_env import PrivatePostgres, free_port, grpc_channel, grpc_stubs, migrate, start_collector, wait_for
+from picket_env import (FakeProbe, PrivatePostgres, WebhookReceiver, free_port, grpc_stubs, migrate, start_collector,
+                        wait_for)
 
-pb, pb_grpc, _, _ = grpc_stubs()
+pb, _, _, _ = grpc_stubs()
 
 IV_MS = 200  # check interval: 200 ms rounds keep the test short
 N_DELAY = 20  # checks opening incidents together, twice: 40 delay samples
 
 
-class Receiver:
-    """An HTTP server recording every POST: (time, path, json body, Idempotency-Key)."""
-
-    def __init__(self, name):
-        self.name = name
-        self.arrivals = []
-        self.status = 200
-        self.lock = threading.Lock()
-        rec = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = rec.status
-                if status == 200:
-                    with rec.lock:
-                        rec.arrivals.append((time.time(), self.path, json.loads(body),
-                                             self.headers.get("Idempotency-Key")))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self):
-        """Webhook arrivals flattened: list of (time, alert dict)."""
-        with self.lock:
-            return [(t, a) for t, _, b, _ in self.arrivals for a in b.get("alerts", [])]
-
-    def keys(self):
-        """The event key of every alert that arrived (webhook bodies)."""
-        return [a["key"] for _, a in self.alerts()]
-
-    def posts_with(self, pred):
-        with self.lock:
-            return [b for _, _, b, _ in self.arrivals if any(pred(a) for a in b.get("alerts", []))]
-
-
-class Probe:
+class Probe(FakeProbe):
     """A Python probe on one stream: registers checks, sends results, waits for acks."""
 
     def __init__(self, port, name, checks):
-        self.ch = grpc_channel(port, "probe:" + name)
-        stub = pb_grpc.ProbeServiceStub(self.ch)
         infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=IV_MS, service="svc-" + c[0])
                  for c in checks]
         for info in infos:
@@ -88,23 +41,8 @@ class Probe:
                 info.budget_p95_ms = 10
             if info.name.startswith("s-"):  # SLO 99.9 % over a day
                 info.slo_target_percent, info.slo_window_ms = 99.9, 86_400_000
-        reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
-                                               probe_time_us=int(time.time() * 1e6)))
-        self.seq = reg.committed_sequence
-        self.out = queue.Queue()
-        self.acks = queue.Queue()
-        self.responses = stub.Connect(iter(self.out.get, None))
-        self.out.put(pb.ProbeMessage(hello=pb.Hello(probe_id=reg.probe_id, probe_name=name)))
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(port, name, infos)
         self.last = {}
-
-    def _read(self):
-        try:
-            for msg in self.responses:
-                if msg.WhichOneof("kind") == "ack":
-                    self.acks.put(msg.ack.committed_sequence)
-        except Exception:
-            pass
 
     def send(self, checks, outcome, rounds, total_us=5000):
         """rounds results per check in consecutive rounds ending now; returns when committed."""
@@ -117,22 +55,13 @@ class Probe:
         for c in checks:
             for i in range(rounds):
                 t = now - (rounds - 1 - i) * IV_MS / 1000.0 - 0.01
-                self.seq += 1
-                results.append(pb.Result(sequence=self.seq, check_name=c, check_type="http",
+                results.append(pb.Result(sequence=self.next_seq(), check_name=c, check_type="http",
                                          started_at_us=int(t * 1e6), outcome=outcome,
                                          error_class=pb.ERROR_CLASS_NONE if outcome == pb.OUTCOME_OK
                                          else pb.ERROR_CLASS_TIMEOUT, status_code=200, dns_us=-1, connect_us=-1,
                                          tls_us=-1, ttfb_us=-1, total_us=total_us))
             self.last[c] = now
-        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                if self.acks.get(timeout=deadline - time.time()) >= self.seq:
-                    return time.time()
-            except queue.Empty:
-                break
-        raise AssertionError("results not acknowledged")
+        return self.send_batch(results)
 
     def send_history(self, check, points, metric=None):
         """points: [(started_at seconds, total_us)] or, with metric, [(started_at seconds,
@@ -140,24 +69,12 @@ class Probe:
         results = []
         for p in points:
             t, total = p[0], p[1]
-            self.seq += 1
             metrics = [pb.Metric(name=metric, value=p[2])] if metric else []
-            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", started_at_us=int(t * 1e6),
-                                     outcome=pb.OUTCOME_OK, error_class=pb.ERROR_CLASS_NONE, status_code=200, dns_us=-1,
-                                     connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=total, metrics=metrics))
-        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
-                return
-        raise AssertionError("history not acknowledged")
-
-    def heartbeat(self, dropped):
-        self.out.put(pb.ProbeMessage(heartbeat=pb.Heartbeat(sent_at_us=int(time.time() * 1e6), dropped_results=dropped)))
-
-    def close(self):
-        self.out.put(None)
-        self.ch.close()
+            results.append(pb.Result(sequence=self.next_seq(), check_name=check, check_type="http",
+                                     started_at_us=int(t * 1e6), outcome=pb.OUTCOME_OK,
+                                     error_class=pb.ERROR_CLASS_NONE, status_code=200, dns_us=-1, connect_us=-1,
+                                     tls_us=-1, ttfb_us=-1, total_us=total, metrics=metrics))
+        self.send_batch(results, "history")
 
 
 def count(rcv, check, status, flapping=None):
@@ -193,7 +110,7 @@ def am_alerts(port):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="picket-alerts-")
-    hook, slack = Receiver("hook"), Receiver("slack")
+    hook, slack = WebhookReceiver("hook"), WebhookReceiver("slack")
     am, am_port = start_alertmanager(tmp)
     rules = os.path.join(tmp, "alerts.yml")
     with open(rules, "w") as f:

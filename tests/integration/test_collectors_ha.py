@@ -17,47 +17,24 @@ the leader is killed with SIGKILL.
 Prints the time until every orphaned probe was back and until the leader moved.
 About 40 s."""
 
-import http.server
-import json
 import os
 import re
 import signal
 import sys
 import tempfile
-import threading
 import time
 
-from picket_env import PrivatePostgres, migrate, start_collector, start_probe, wait_for, write_checks, free_port
+from picket_env import (PrivatePostgres, WebhookReceiver, migrate, start_collector, start_probe, wait_for, write_checks,
+                        free_port)
 import urllib.request
 
 N_PROBES = 6  # two per collector, by the first address of their list
 CHECKS = 40   # per probe, every 200 ms: 200 results/s per probe
 
 
-class Receiver:
-    def __init__(self):
-        self.alerts, self.lock = [], threading.Lock()
-        rec = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                with rec.lock:
-                    rec.alerts += body.get("alerts", [])
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def firing(self, probe):
-        with self.lock:
-            return [a for a in self.alerts if a["labels"].get("probe") == probe and a["status"] == "firing"]
+def firing(hook, probe):
+    """The firing alerts about probe that the receiver got."""
+    return [a for _, a in hook.alerts() if a["labels"].get("probe") == probe and a["status"] == "firing"]
 
 
 def metrics(col):
@@ -76,7 +53,7 @@ def metric(col, name):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="picket-ha-")
-    hook = Receiver()
+    hook = WebhookReceiver()
     rules = os.path.join(tmp, "alerts.yml")
     with open(rules, "w") as f:
         f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
@@ -148,11 +125,11 @@ def main():
                   "new leader after %.1f s" % (len(orphans), t_back, t_leader))
 
             # alerting moved too: a probe goes silent, the new leader alerts once
-            assert not hook.firing("quiet-1"), hook.alerts
+            assert not firing(hook, "quiet-1"), hook.alerts()
             quiet.stop()
-            wait_for("quiet-1 silent alert", lambda: hook.firing("quiet-1"), 20, 0.2)
+            wait_for("quiet-1 silent alert", lambda: firing(hook, "quiet-1"), 20, 0.2)
             time.sleep(2)
-            assert len(hook.firing("quiet-1")) == 1, hook.firing("quiet-1")
+            assert len(firing(hook, "quiet-1")) == 1, firing(hook, "quiet-1")
 
             # The end: every probe stops cleanly; its sequences are stored exactly once.
             time.sleep(1)

@@ -13,20 +13,17 @@ now, the one in an active window opens no alert while the other pages;
 `maintenance list` shows the file's and picketctl's windows, `end` ends one,
 invalid windows and a read credential are refused."""
 
-import http.server
 import json
 import os
-import queue
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.request
 
-from picket_env import (round_spread_us, wait_tracked, PrivatePostgres, binary, grpc_channel, grpc_stubs, migrate, picketctl, pki, start_collector,
-                        wait_for)
+from picket_env import (FakeProbe, PrivatePostgres, WebhookReceiver, binary, grpc_stubs, migrate, picketctl, pki,
+                        round_spread_us, start_collector, wait_for, wait_tracked)
 
-pb, pb_grpc, _, _ = grpc_stubs()
+pb, _, _, _ = grpc_stubs()
 
 MIN = 60_000_000
 now_us = int(time.time() * 1e6)
@@ -38,81 +35,28 @@ OLD = T0 - 8 * 60 * MIN  # ten more failed rounds, older than the SLO's 6-hour p
 DEPENDS = {"dep-child": "dep-root", "a-child": "a-root"}  # depends_on as CheckInfo carries it
 
 
-class Receiver:
-    """Records every POST's JSON body."""
-
-    def __init__(self):
-        self.bodies = []
-        rec = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                rec.bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def text(self):
-        return json.dumps(self.bodies)
-
-
-class Probe:
+class Probe(FakeProbe):
     def __init__(self, port, name, checks):
-        self.ch = grpc_channel(port, "probe:" + name)
-        stub = pb_grpc.ProbeServiceStub(self.ch)
         self.interval_ms = dict(checks)
         infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
                               depends_on=DEPENDS.get(c, "")) for c, iv in checks]
         for info in infos:
             if info.name == "m-hist":  # an SLO, so that `picketctl slo` shows what maintenance leaves out
                 info.slo_target_percent, info.slo_window_ms = 99.0, 86_400_000
-        reg = stub.Register(pb.RegisterRequest(probe_name=name, region="eu", version="test", checks=infos,
-                                               probe_time_us=int(time.time() * 1e6)))
-        self.seq = reg.committed_sequence
-        self.out = queue.Queue()
-        self.acks = queue.Queue()
-        self.responses = stub.Connect(iter(self.out.get, None))
-        self.out.put(pb.ProbeMessage(hello=pb.Hello(probe_id=reg.probe_id, probe_name=name)))
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            for msg in self.responses:
-                if msg.WhichOneof("kind") == "ack":
-                    self.acks.put(msg.ack.committed_sequence)
-        except Exception:
-            pass
+        super().__init__(port, name, infos)
 
     def send(self, points):
         """points: [(check, grid_us, ok)]: the round at grid_us + the check's spread (as a
         probe schedules it: scheduled and started then); returns when committed."""
         results = []
         for check, t, ok in points:
-            self.seq += 1
             at = t + round_spread_us(check, self.interval_ms[check])
-            results.append(pb.Result(sequence=self.seq, check_name=check, check_type="http", scheduled_at_us=at,
-                                     started_at_us=at,
+            results.append(pb.Result(sequence=self.next_seq(), check_name=check, check_type="http",
+                                     scheduled_at_us=at, started_at_us=at,
                                      outcome=pb.OUTCOME_OK if ok else pb.OUTCOME_FAILED,
                                      error_class=pb.ERROR_CLASS_NONE if ok else pb.ERROR_CLASS_TIMEOUT,
                                      status_code=200, dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000))
-        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=results)))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
-                return
-        raise AssertionError("results not acknowledged")
-
-    def close(self):
-        self.out.put(None)
-        self.ch.close()
+        self.send_batch(results)
 
 
 def rfc3339(us):
@@ -144,7 +88,7 @@ def bad_file_refused(tmp, pg):
 def main():
     t_start = time.time()
     tmp = tempfile.mkdtemp(prefix="picket-maint-")
-    hook = Receiver()
+    hook = WebhookReceiver()
     rules = os.path.join(tmp, "alerts.yml")
     with open(rules, "w") as f:
         f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
@@ -232,7 +176,7 @@ def main():
                 time.sleep(0.25)
             assert "a-maint" not in hook.text() and "a-child" not in hook.text(), hook.text()
             print("ok: neither the check in maintenance nor the dependent one paged; a-ctrl and a-root did "
-                  "(%d notifications)" % len(hook.bodies))
+                  "(%d notifications)" % len(hook.bodies()))
 
             # ---- list, end, refusals
             listed = ctl_json(col, "maintenance", "list")

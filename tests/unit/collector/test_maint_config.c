@@ -84,7 +84,10 @@ static void bad_files(void **state)
          "m.yml:6:5: window 'a' is defined twice"},
         {"windows:\n  - name: a\n    for: [x]\n    every: sat 01:00\n    duration: 1h\n    timezone: Nowhere/City\n",
          "m.yml:2:5: time zone 'Nowhere/City' is not known"},
-        {"slos: []\n", "m.yml:1:1: maintenance file: unknown or repeated key 'slos'"},
+        {"slos: []\n", "m.yml:1:1: maintenance file: unknown key 'slos'"},
+        {"windows: []\nwindows: []\n", "m.yml:2:1: maintenance file: key 'windows' given twice"},
+        {"windows: 3\n", "m.yml:1:10: 'windows' must be a list (it may be empty: windows: [])"},
+        {"- a\n", "m.yml:1:1: the maintenance file must be a mapping with a list 'windows'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct maint_config cfg;

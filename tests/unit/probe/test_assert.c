@@ -17,25 +17,9 @@
 
 #include "assertions.h"
 #include "log.h"
+#include "probe_test.h"
 
 /* ---------------------------------------------------------------- builders */
-
-static void *compile_jq(const char *src)
-{
-    jq_state *jq = jq_init();
-    assert_non_null(jq);
-    assert_true(jq_compile(jq, src));
-    return jq;
-}
-
-static void *compile_re(const char *src)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-    assert_non_null(re);
-    return re;
-}
 
 static int ranges_storage[8][8];
 static int n_ranges_used;

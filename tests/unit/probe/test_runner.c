@@ -73,11 +73,7 @@ static void handle_connection(int fd, void *user)
 static int server_start(void **state)
 {
     (void)state;
-    srv.server = lb_start(LB_THREAD_PER_CONNECTION, handle_connection, NULL);
-    if (!srv.server)
-        return -1;
-    srv.port = lb_port(srv.server);
-    return 0;
+    return lb_start_at(&srv.server, &srv.port, LB_THREAD_PER_CONNECTION, handle_connection, NULL);
 }
 
 static int server_stop(void **state)

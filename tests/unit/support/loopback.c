@@ -206,6 +206,15 @@ static void *serve(void *arg)
     return NULL;
 }
 
+int lb_start_at(struct lb_server **server, int *port, enum lb_mode mode, lb_handler handler, void *user)
+{
+    *server = lb_start(mode, handler, user);
+    if (!*server)
+        return -1;
+    *port = lb_port(*server);
+    return 0;
+}
+
 struct lb_server *lb_start(enum lb_mode mode, lb_handler handler, void *user)
 {
     struct lb_server *s = calloc(1, sizeof *s);

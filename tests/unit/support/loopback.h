@@ -28,6 +28,10 @@ struct lb_server *lb_start(enum lb_mode mode, lb_handler handler, void *user);
 /* The port lb_start bound. */
 int lb_port(const struct lb_server *s);
 
+/* lb_start into *server and its port into *port: 0, or -1 when it could not
+ * start (a cmocka group setup returns that as it is). */
+int lb_start_at(struct lb_server **server, int *port, enum lb_mode mode, lb_handler handler, void *user);
+
 /* Stops accepting, joins the server thread, waits up to 4 s for connection
  * threads still running, closes the socket and frees s (the last connection
  * thread frees it if some are still running). NULL is allowed. */

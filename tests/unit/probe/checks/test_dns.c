@@ -19,6 +19,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 static struct {
     struct lb_server *server;
@@ -146,11 +147,7 @@ static void serve_query(int fd, void *user)
 static int setup(void **state)
 {
     (void)state;
-    srv.server = lb_start(LB_DATAGRAM, serve_query, NULL);
-    if (!srv.server)
-        return -1;
-    srv.port = lb_port(srv.server);
-    return 0;
+    return lb_start_at(&srv.server, &srv.port, LB_DATAGRAM, serve_query, NULL);
 }
 
 static int teardown(void **state)
@@ -184,13 +181,7 @@ static void run_dns(const char *name, const char *type, char **expect, size_t n_
     c.u.dns.record_type = (char *)type;
     c.u.dns.expect = expect;
     c.u.dns.n_expect = n_expect;
-    struct pk_checkset set = {&c, 1, NULL, 0};
-    char err[256];
-    memset(&last, 0, sizeof last);
-    struct runner *r = runner_new(&set, on_result, NULL, err, sizeof err);
-    assert_non_null(r);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    run_check_once(&c, &last);
 }
 
 static void a_records(void **state)

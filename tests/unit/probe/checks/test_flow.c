@@ -25,6 +25,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 /* ------------------------------------------------------------ test server */
 
@@ -166,23 +167,6 @@ static struct pk_step *add_step(struct flow *f, const char *name, const char *me
 
 static struct built_step *bs(struct flow *f, struct pk_step *s) { return &f->b[s - f->steps]; }
 
-static void *compile_jq(const char *src)
-{
-    jq_state *jq = jq_init();
-    assert_non_null(jq);
-    assert_true(jq_compile(jq, src));
-    return jq;
-}
-
-static void *compile_re(const char *src)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-    assert_non_null(re);
-    return re;
-}
-
 static void expect_status(struct flow *f, struct pk_step *s, int status)
 {
     struct built_step *b = bs(f, s);
@@ -254,19 +238,10 @@ static void flow_free(struct flow *f)
     }
 }
 
-static void keep_result(const struct pk_result *r, void *user) { *(struct pk_result *)user = *r; }
-
 static struct pk_result run_flow(struct flow *f)
 {
-    char err[512] = "";
-    struct pk_checkset set = {.checks = &f->check, .n_checks = 1};
     struct pk_result result;
-    memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
-    if (!r)
-        fail_msg("%s", err);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    run_check_once(&f->check, &result);
     return result;
 }
 
@@ -504,7 +479,7 @@ static void test_flow_from_yaml(void **state)
         fail_msg("%s", err);
     struct pk_result result;
     memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
+    struct runner *r = runner_new(&set, copy_result, &result, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
     int before = approvals();

@@ -33,6 +33,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 /* ------------------------------------------------------------ test server */
 
@@ -244,8 +245,6 @@ static int server_stop(void **state)
 
 /* --------------------------------------------------------------- helpers */
 
-static void keep_result(const struct pk_result *r, void *user) { *(struct pk_result *)user = *r; }
-
 /* Runs one check given as YAML fields (with %d for the server port) once. */
 static struct pk_result run_check(const char *fields_fmt, ...)
 {
@@ -260,7 +259,7 @@ static struct pk_result run_check(const char *fields_fmt, ...)
         fail_msg("%s", err);
     struct pk_result result;
     memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
+    struct runner *r = runner_new(&set, copy_result, &result, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
     assert_int_equal(runner_run_once(r), 0);
@@ -468,23 +467,6 @@ static void add_status(struct built *b, int lo, int hi)
     a->n_status_ranges = 1;
 }
 
-static void *compile_jq(const char *src)
-{
-    jq_state *jq = jq_init();
-    assert_non_null(jq);
-    assert_true(jq_compile(jq, src));
-    return jq;
-}
-
-static void *compile_re(const char *src)
-{
-    int code;
-    PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-    assert_non_null(re);
-    return re;
-}
-
 static void add_text(struct built *b, int kind, const char *text, int severity)
 {
     struct pk_assertion *a = add_assert(b, kind, severity);
@@ -520,15 +502,8 @@ static void built_free(struct built *b)
 
 static struct pk_result run_built(struct built *b)
 {
-    char err[512] = "";
-    struct pk_checkset set = {.checks = &b->check, .n_checks = 1};
     struct pk_result result;
-    memset(&result, 0xff, sizeof result);
-    struct runner *r = runner_new(&set, keep_result, &result, err, sizeof err);
-    if (!r)
-        fail_msg("%s", err);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    run_check_once(&b->check, &result);
     return result;
 }
 

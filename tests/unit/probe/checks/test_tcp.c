@@ -22,6 +22,7 @@
 #include "result.h"
 #include "runner.h"
 #include "loopback.h"
+#include "probe_test.h"
 
 static struct {
     struct lb_server *server;
@@ -52,11 +53,7 @@ static int setup(void **state)
 {
     (void)state;
     srv.silent = 0;
-    srv.server = lb_start(LB_SERIAL, serve_banner, NULL);
-    if (!srv.server)
-        return -1;
-    srv.port = lb_port(srv.server);
-    return 0;
+    return lb_start_at(&srv.server, &srv.port, LB_SERIAL, serve_banner, NULL);
 }
 
 static int teardown(void **state)
@@ -74,13 +71,6 @@ static void on_result(const struct pk_result *r, void *user)
     last = *r;
 }
 
-static void *compile(const char *re)
-{
-    int code;
-    PCRE2_SIZE off;
-    return pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-}
-
 /* Runs one tcp check once through the runner. */
 static void run_tcp(int port, const char *send, const char *expect, int64_t timeout_ms)
 {
@@ -95,14 +85,8 @@ static void run_tcp(int port, const char *send, const char *expect, int64_t time
     c.u.tcp.port = port;
     c.u.tcp.send = (char *)send;
     c.u.tcp.expect = (char *)expect;
-    c.u.tcp.expect_regex = expect ? compile(expect) : NULL;
-    struct pk_checkset set = {&c, 1, NULL, 0};
-    char err[256];
-    memset(&last, 0, sizeof last);
-    struct runner *r = runner_new(&set, on_result, NULL, err, sizeof err);
-    assert_non_null(r);
-    assert_int_equal(runner_run_once(r), 0);
-    runner_free(r);
+    c.u.tcp.expect_regex = expect ? compile_re(expect) : NULL;
+    run_check_once(&c, &last);
     pcre2_code_free(c.u.tcp.expect_regex);
 }
 
@@ -145,7 +129,7 @@ static void send_renders_templates(void **state)
     c.u.tcp.port = srv.port;
     c.u.tcp.send = "{{command}}\r\n";
     c.u.tcp.expect = "\\+PONG";
-    c.u.tcp.expect_regex = compile(c.u.tcp.expect);
+    c.u.tcp.expect_regex = compile_re(c.u.tcp.expect);
     c.vars = vars;
     c.n_vars = 1;
     struct pk_checkset set = {&c, 1, NULL, 0};
