@@ -28,7 +28,9 @@ OFFSET = {"eu": 300_000, "us": 600_000, "ap": 900_000}
 ROUNDS = 3 * 1440
 CHECKS = ["on", "cut"]
 now = int(time.time() * 1e6)
-K0 = now // MIN - ROUNDS - 10  # rounds end 10 minutes ago (past every deadline)
+# Rounds end at least 10 minutes ago (past every deadline), with the first
+# midnight 300 rounds in, whatever the time of day: clear of the outages below.
+K0 = (now // MIN - ROUNDS - 10 + 300) // 1440 * 1440 - 300
 DAY0 = (K0 * MIN // DAY + 1) * DAY  # the first midnight inside the history
 CUT = range(2000, 2030)  # the ap probe's results of "cut" in these rounds arrive last
 
