@@ -752,12 +752,6 @@ out:
     return rc;
 }
 
-static int by_check(const void *x, const void *y)
-{
-    const struct span *a = x, *b = y;
-    return (a->check_id > b->check_id) - (a->check_id < b->check_id);
-}
-
 static int check_id_of(struct store *s, const char *name, int64_t *id, char *err, size_t errlen)
 {
     if (st_cache_get(&s->checks, name, id))
@@ -776,36 +770,46 @@ static int check_id_of(struct store *s, const char *name, int64_t *id, char *err
     return found;
 }
 
-/* Sorts by check and merges spans of one check (t_min > t_max: only its
- * pending rounds); returns the count left. */
+static int by_check_time(const void *x, const void *y)
+{
+    const struct span *a = x, *b = y;
+    if (a->check_id != b->check_id)
+        return a->check_id < b->check_id ? -1 : 1;
+    return (a->t_min > b->t_min) - (a->t_min < b->t_min);
+}
+
+/* Sorts by check and time, merging a check's overlapping spans and its
+ * pending-only ones (t_min > t_max) into the next; returns the count left. */
 static size_t merge_spans(struct span *v, size_t nv)
 {
-    qsort(v, nv, sizeof *v, by_check);
+    qsort(v, nv, sizeof *v, by_check_time);
     size_t m = 0;
     for (size_t i = 0; i < nv; i++) {
         if (m && v[m - 1].check_id == v[i].check_id) {
             struct span *a = &v[m - 1];
-            if (a->t_min > a->t_max)
+            if (a->t_min > a->t_max) {
                 *a = v[i];
-            else if (v[i].t_min <= v[i].t_max) {
-                a->t_min = v[i].t_min < a->t_min ? v[i].t_min : a->t_min;
-                a->t_max = v[i].t_max > a->t_max ? v[i].t_max : a->t_max;
+                continue;
             }
-            continue;
+            if (v[i].t_min > v[i].t_max)
+                continue;
+            if (v[i].t_min <= a->t_max) {
+                a->t_max = v[i].t_max > a->t_max ? v[i].t_max : a->t_max;
+                continue;
+            }
         }
         v[m++] = v[i];
     }
     return m;
 }
 
-/* Folds the spans' checks in id order (two collectors take the locks in one
- * order), up to CHECKS_PER_TRANSACTION in one transaction; a group the
- * database refuses is folded again one check per transaction. */
-static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
+/* Folds spans[0..n) (distinct checks, in id order) up to CHECKS_PER_TRANSACTION
+ * in one transaction; a group the database refuses is folded again one check
+ * per transaction. -2 when the connection is lost. */
+static int fold_layer(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
                       int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
     int rc = 0;
-    nv = merge_spans(v, nv);
     for (size_t j = 0; j < nv; j += CHECKS_PER_TRANSACTION) {
         size_t n = nv - j < CHECKS_PER_TRANSACTION ? nv - j : CHECKS_PER_TRANSACTION;
         int r = fold_group(s, cfg, v + j, n, now_us, st, err, errlen);
@@ -816,7 +820,7 @@ static int fold_spans(struct store *s, struct span *v, size_t nv, const struct s
             if (st)
                 st->errors += r == -2 ? nv - j : 1;
             if (r == -2)
-                return -1;
+                return -2;
             continue;
         }
         for (size_t k = 0; k < n; k++) {
@@ -827,11 +831,53 @@ static int fold_spans(struct store *s, struct span *v, size_t nv, const struct s
                 if (st)
                     st->errors += r == -2 ? n - k : 1;
                 if (r == -2)
-                    return -1;
+                    return -2;
             }
         }
     }
     return rc;
+}
+
+/* Folds the spans' checks in id order (two collectors take the locks in one
+ * order). A check with several spans (slices of time far apart) is folded
+ * once per span, oldest first: layer L holds each check's L-th span. */
+static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
+                      int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
+{
+    nv = merge_spans(v, nv);
+    struct span *layer = calloc(nv ? nv : 1, sizeof *layer);
+    size_t *next = calloc(nv ? nv : 1, sizeof *next); /* per check run: its next span */
+    size_t *run_end = calloc(nv ? nv : 1, sizeof *run_end);
+    if (!layer || !next || !run_end) {
+        free(layer);
+        free(next);
+        free(run_end);
+        return pk_fail(err, errlen, "tracker: out of memory");
+    }
+    size_t runs = 0;
+    for (size_t i = 0; i < nv; i++)
+        if (i == 0 || v[i].check_id != v[i - 1].check_id) {
+            next[runs] = i;
+            if (runs)
+                run_end[runs - 1] = i;
+            runs++;
+        }
+    if (runs)
+        run_end[runs - 1] = nv;
+    int rc = 0;
+    for (size_t left = nv; left > 0 && rc != -2;) {
+        size_t n = 0;
+        for (size_t c = 0; c < runs; c++)
+            if (next[c] < run_end[c])
+                layer[n++] = v[next[c]++];
+        left -= n;
+        int r = fold_layer(s, layer, n, cfg, now_us, st, err, errlen);
+        rc = r < rc ? r : rc;
+    }
+    free(layer);
+    free(next);
+    free(run_end);
+    return rc < 0 ? -1 : 0;
 }
 
 int store_track_spans(struct store *s, const struct store_track_span *spans, size_t n,
