@@ -224,28 +224,25 @@ static int load_rules(struct group *g, char *err, size_t errlen)
     return rc;
 }
 
-/* The result rows of one check, counted per (region, round): o, region, k,
- * good, bad. The round is pk_round_index's floor((t - spread) / interval). */
-#define CELL_T "CASE WHEN coalesce(" US_OF("r.scheduled_at") ", 0) > 0 THEN " US_OF("r.scheduled_at") \
-               " ELSE " US_OF("r.started_at") " END - x.sp"
-#define CELL_COLS                                                                                             \
-    "x.o, p.region, ((" CELL_T ") - (((" CELL_T ") % x.iv) + x.iv) % x.iv) / x.iv AS k, "                     \
-    "count(*) FILTER (WHERE r.outcome IN (1, 2)), count(*) FILTER (WHERE r.outcome = 3)"
-#define CELL_WHERE                                                                                            \
-    "r.check_id = x.id AND r.started_at >= " TS_OF("x.lo") " AND r.started_at < " TS_OF("x.hi")             \
-    " AND r.outcome IN (1, 2, 3)"
+/* The results of a check's rounds counted per (region, round): o, region, the
+ * round's start (us), good, bad. The round is date_bin over the check's grid
+ * (interval, spread), as pk_round_index; grouped on the timestamp, so no
+ * per-row arithmetic on numeric epochs. */
+#define CELL_COUNTS "count(*) FILTER (WHERE r.outcome IN (1, 2)), count(*) FILTER (WHERE r.outcome = 3)"
+#define CELL_ROWS(id, lo, hi, iv, sp)                                                                         \
+    "(SELECT r.probe_id, r.outcome, date_bin(" iv " * interval '1 microsecond', "                           \
+    "coalesce(r.scheduled_at, r.started_at), " TS_OF(sp) ") AS b FROM results r WHERE r.check_id = " id      \
+    " AND r.started_at >= " TS_OF(lo) " AND r.started_at < " TS_OF(hi) " AND r.outcome IN (1, 2, 3)) r "
 /* All checks at once (a LATERAL index range each); Citus refuses a correlated
  * read of the distributed results, so there each check has its own. */
 static const char cells_sql[] =
-    "SELECT " CELL_COLS " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], "
-    "$6::bigint[]) "
-    "AS x(id, lo, hi, iv, sp, o) CROSS JOIN LATERAL (SELECT r.probe_id, r.outcome, r.scheduled_at, "
-    "r.started_at FROM results r WHERE " CELL_WHERE ") r JOIN probes p ON p.id = r.probe_id "
-    "GROUP BY 1, 2, 3";
+    "SELECT x.o, p.region, " US_OF("r.b") ", " CELL_COUNTS " FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS x(id, lo, hi, iv, sp, o) CROSS JOIN LATERAL "
+    CELL_ROWS("x.id", "x.lo", "x.hi", "x.iv", "x.sp") "JOIN probes p ON p.id = r.probe_id GROUP BY x.o, p.region, r.b";
 static const char cells_one_sql[] =
-    "SELECT " CELL_COLS " FROM (SELECT $1::bigint AS id, $2::bigint AS lo, $3::bigint AS hi, $4::bigint AS iv, "
-    "$5::bigint AS sp, $6::bigint AS o) x JOIN results r ON " CELL_WHERE " JOIN probes p ON p.id = r.probe_id "
-    "GROUP BY 1, 2, 3";
+    "SELECT $6::bigint, p.region, " US_OF("r.b") ", " CELL_COUNTS " FROM "
+    CELL_ROWS("$1::bigint", "$2::bigint", "$3::bigint", "$4::bigint", "$5::bigint")
+    "JOIN probes p ON p.id = r.probe_id GROUP BY p.region, r.b";
 
 static int take_cells(struct group *g, const PGresult *r, char *err, size_t errlen)
 {
@@ -254,7 +251,8 @@ static int take_cells(struct group *g, const PGresult *r, char *err, size_t errl
         if (o < 1 || (size_t)o > g->n)
             continue;
         struct fold_ctx *c = &g->c[o - 1];
-        int64_t k = col_i64(r, i, 2, 0);
+        int64_t at = col_i64(r, i, 2, 0);
+        int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
         if (k < c->f.k_lo || k > c->f.k_hi)
             continue;
         int reg = region_index(c, PQgetvalue(r, i, 1), 1);
