@@ -1,6 +1,5 @@
 /* track_queue.c: the spans behind track_queue.h: an array of (check name, first
- * and last round time), one per check and 10-minute slice of time, with an
- * open-addressing index by name and slice (fnv1a), both
+ * and last round time) with an open-addressing index by name (fnv1a), both
  * swapped out whole by the tracker thread. Writers only hold the mutex for the
  * merge of one group. */
 #include "track_queue.h"
@@ -23,19 +22,12 @@ struct track_queue {
     size_t index_cap;
 };
 
-/* A check's times merge into one span per slice of this length: a probe far
- * behind another (a spool replayed, a slow stream) gets spans of its own, so
- * a fold reads the rounds results touched, not everything between them. */
-#define SLICE_US (INT64_C(600) * 1000000)
-
-static int64_t slice_of(int64_t t) { return t >= 0 ? t / SLICE_US : -((-t - 1) / SLICE_US) - 1; }
-
-static uint64_t hash_span(const char *s, int64_t t)
+static uint64_t hash_name(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (h ^ (uint64_t)slice_of(t)) * 1099511628211ull;
+    return h;
 }
 
 struct track_queue *track_queue_new(void)
@@ -65,7 +57,7 @@ static int reindex(struct track_queue *q, size_t cap)
     if (!ix)
         return -1;
     for (size_t i = 0; i < q->n; i++) {
-        size_t s = (size_t)hash_span(q->spans[i].check, q->spans[i].t_min) & (cap - 1);
+        size_t s = (size_t)hash_name(q->spans[i].check) & (cap - 1);
         while (ix[s])
             s = (s + 1) & (cap - 1);
         ix[s] = i + 1;
@@ -81,10 +73,10 @@ static int merge(struct track_queue *q, const char *check, int64_t t)
 {
     if ((q->n + 1) * 2 > q->index_cap && reindex(q, q->index_cap ? q->index_cap * 2 : 64) < 0)
         return -1;
-    size_t s = (size_t)hash_span(check, t) & (q->index_cap - 1);
+    size_t s = (size_t)hash_name(check) & (q->index_cap - 1);
     while (q->index[s]) {
         struct store_track_span *sp = &q->spans[q->index[s] - 1];
-        if (slice_of(sp->t_min) == slice_of(t) && strcmp(sp->check, check) == 0) {
+        if (strcmp(sp->check, check) == 0) {
             sp->t_min = t < sp->t_min ? t : sp->t_min;
             sp->t_max = t > sp->t_max ? t : sp->t_max;
             return 0;

@@ -1,7 +1,6 @@
 /* track_queue.h: what the writers hand the tracker thread after each commit:
- * per check and 10-minute slice of time, the span of round times its committed
- * results touched, merged while the tracker is busy (a check touched by ten
- * groups is folded once).
+ * per check, the span of round times its committed results touched, merged
+ * while the tracker is busy (a check touched by ten groups is folded once).
  * Thread-safe; no database. */
 #ifndef PK_TRACK_QUEUE_H
 #define PK_TRACK_QUEUE_H

@@ -232,8 +232,9 @@ static int load_rules(struct group *g, char *err, size_t errlen)
 #define CELL_ROWS(id, lo, hi, iv, sp)                                                                         \
     "(SELECT r.probe_id, r.outcome, date_bin(" iv " * interval '1 microsecond', "                           \
     "coalesce(r.scheduled_at, r.started_at), " TS_OF(sp) ") AS b FROM results r WHERE r.check_id = " id      \
-    " AND r.started_at >= " TS_OF(lo) " AND r.started_at < " TS_OF(hi) " AND r.outcome IN (1, 2, 3)) r "
-/* All checks at once (a LATERAL index range each); Citus refuses a correlated
+    " AND r.started_at >= " TS_OF(lo) " AND r.started_at < " TS_OF(hi) " AND r.outcome IN (1, 2, 3) OFFSET 0) r "
+/* All checks at once (a LATERAL index range each: OFFSET 0 keeps the planner
+ * from flattening it into a hash join over a scan of every result); Citus refuses a correlated
  * read of the distributed results, so there each check has its own. */
 static const char cells_sql[] =
     "SELECT x.o, p.region, " US_OF("r.b") ", " CELL_COUNTS " FROM unnest($1::bigint[], $2::bigint[], "
@@ -461,8 +462,8 @@ static int load_state(struct group *g, char *err, size_t errlen)
                            "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id AND r.scope = s.scope "
                            "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "
                            "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "
-                           "array_to_string(r.regions, E'\\n') FROM f JOIN round_runs r ON r.check_id = f.id AND "
-                           "r.to_round >= f.f0 ORDER BY 1, 2, 3, 4",
+                           "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "
+                           "WHERE r.check_id = f.id AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4",
                            3, p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
     for (int k = 0; k < 3; k++)
         free(a[k]);
