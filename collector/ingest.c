@@ -153,17 +153,38 @@ static void track_group(struct ingest *in, const struct store_batch *b, size_t n
     }
 }
 
+/* While results keep coming, folds start at most this often: the spans of the
+ * groups committed meanwhile merge, so a busy stream costs one fold per check
+ * per period instead of one per commit (a round still folds well within the
+ * 2 s its incident may take to open). */
+#define TRACK_COALESCE_US 250000
+
+/* Sleeps what is left of the period since the last fold that had work. */
+static void track_pace(int64_t last_fold_us)
+{
+    int64_t wait = last_fold_us + TRACK_COALESCE_US - now_us();
+    if (last_fold_us <= 0 || wait <= 0)
+        return;
+    if (wait > TRACK_COALESCE_US)
+        wait = TRACK_COALESCE_US;
+    struct timespec ts = {0, (long)(wait * 1000)};
+    nanosleep(&ts, NULL);
+}
+
 /* The tracker thread: folds the queued spans, and twice a second decides the
  * global rounds whose deadline passed (docs/ANALYTICS.md, "The tracker"). */
 static void *tracker_main(void *arg)
 {
     struct ingest *in = arg;
     struct store *store = NULL;
-    int64_t next_due = 0;
+    int64_t next_due = 0, last_fold = 0;
     for (;;) {
         int stopping = atomic_load(&in->track_stop);
+        if (!stopping)
+            track_pace(last_fold);
         struct store_track_span *spans = NULL;
         size_t n = track_queue_take(in->track_q, stopping ? 0 : 500, &spans);
+        last_fold = n ? now_us() : 0;
         if (!store && (n || !stopping))
             store = connect_retrying(in, "tracker");
         char err[512], q[600];

@@ -499,6 +499,10 @@ int store_outbox_mark(struct store *s, int64_t id, int delivered, const char *er
     "probe_id, seq, check_id, started_at, outcome, error_class, status_code, body_bytes, dns_us, connect_us, " \
     "tls_us, ttfb_us, total_us, message, metrics, scheduled_at"
 long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t check_id, const struct pk_result *r);
+/* The same row for COPY ... (FORMAT binary), which the writers use (no text to
+ * parse on the server); same columns, NULLs and -1 cases. */
+long store_encode_result_row_binary(char *buf, size_t size, int64_t probe_id, int64_t check_id,
+                                    const struct pk_result *r);
 /* COPY text escaping of one field value; returns bytes written or -1. */
 long store_copy_escape(char *buf, size_t size, const char *value);
 

@@ -18,7 +18,7 @@ static long finish(const struct pk_buf *b) { return pk_buf_ok(b) < 0 ? -1 : (lon
 
 /* PostgreSQL rejects invalid UTF-8, and one bad byte in an HTTP error message must
  * not make a whole batch unstorable: such bytes become U+FFFD. */
-static void add_copy_text(struct pk_buf *b, const char *value, size_t n)
+static void add_text(struct pk_buf *b, const char *value, size_t n, int escape)
 {
     const unsigned char *p = (const unsigned char *)value;
     for (size_t i = 0; i < n && !b->failed;) {
@@ -28,7 +28,7 @@ static void add_copy_text(struct pk_buf *b, const char *value, size_t n)
             i++;
             continue;
         }
-        switch (k == 1 ? p[i] : 0) {
+        switch (k == 1 && escape ? p[i] : 0) {
         case '\\': pk_buf_add(b, "\\\\", 2); break;
         case '\t': pk_buf_add(b, "\\t", 2); break;
         case '\n': pk_buf_add(b, "\\n", 2); break;
@@ -38,6 +38,8 @@ static void add_copy_text(struct pk_buf *b, const char *value, size_t n)
         i += k;
     }
 }
+
+static void add_copy_text(struct pk_buf *b, const char *value, size_t n) { add_text(b, value, n, 1); }
 
 long store_copy_escape(char *buf, size_t size, const char *value)
 {
@@ -130,6 +132,25 @@ static void add_duration(struct pk_buf *b, int64_t us)
     }
 }
 
+/* The metrics as a JSON object into json (a fixed buffer); -1 when it does not fit. */
+static int metrics_json(struct pk_buf *json, const struct pk_result *r)
+{
+    int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
+    pk_buf_add(json, "{", 1);
+    for (int i = 0; i < n_metrics; i++) {
+        const struct pk_metric *m = &r->metrics[i];
+        if (i > 0)
+            pk_buf_add(json, ", ", 2);
+        pk_buf_add_json_string(json, m->name, strnlen(m->name, sizeof m->name));
+        if (isfinite(m->value))
+            pk_buf_addf(json, ": %.17g", m->value);
+        else
+            pk_buf_add(json, ": null", 6);
+    }
+    pk_buf_add(json, "}", 1);
+    return finish(json) < 0 ? -1 : 0;
+}
+
 /* The metrics column: a JSON object, COPY-escaped; -1 when it does not fit. */
 static int add_metrics(struct pk_buf *b, const struct pk_result *r)
 {
@@ -138,20 +159,7 @@ static int add_metrics(struct pk_buf *b, const struct pk_result *r)
     char json_buf[METRICS_JSON_MAX];
     struct pk_buf json;
     pk_buf_init_fixed(&json, json_buf, sizeof json_buf);
-    int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
-    pk_buf_add(&json, "{", 1);
-    for (int i = 0; i < n_metrics; i++) {
-        const struct pk_metric *m = &r->metrics[i];
-        if (i > 0)
-            pk_buf_add(&json, ", ", 2);
-        pk_buf_add_json_string(&json, m->name, strnlen(m->name, sizeof m->name));
-        if (isfinite(m->value))
-            pk_buf_addf(&json, ": %.17g", m->value);
-        else
-            pk_buf_add(&json, ": null", 6);
-    }
-    pk_buf_add(&json, "}", 1);
-    if (finish(&json) < 0)
+    if (metrics_json(&json, r) < 0)
         return -1;
     add_copy_text(b, json_buf, json.len);
     return 0;
@@ -194,6 +202,90 @@ long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t c
         pk_buf_add(&b, "\t\\N", 3);
     }
     pk_buf_add(&b, "\n", 1);
+    return finish(&b);
+}
+
+/* ---- binary COPY (FORMAT binary): network byte order, each field its length
+ * then its bytes (-1: NULL); timestamps in microseconds since 2000-01-01 UTC. */
+
+#define PG_EPOCH_US INT64_C(946684800000000)
+/* Years 1..9999, as st_format_timestamp: outside them a row cannot be encoded. */
+#define TS_MIN_US INT64_C(-62135596800000000)
+#define TS_END_US INT64_C(253402300800000000)
+
+static void add_be(struct pk_buf *b, uint64_t v, int bytes)
+{
+    unsigned char out[8];
+    for (int i = bytes - 1; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+    pk_buf_add(b, out, (size_t)bytes);
+}
+
+static void add_bin_int(struct pk_buf *b, int64_t v, int bytes)
+{
+    add_be(b, (uint32_t)bytes, 4);
+    add_be(b, (uint64_t)v, bytes);
+}
+
+static void add_bin_null(struct pk_buf *b) { add_be(b, UINT32_MAX, 4); }
+
+/* A text (or, with prefix 1, jsonb version 1) field of UTF-8 made valid. */
+static void add_bin_text(struct pk_buf *b, const char *value, size_t n, int jsonb)
+{
+    size_t at = b->len;
+    add_be(b, 0, 4); /* the length, set below */
+    if (jsonb)
+        pk_buf_add(b, "\1", 1);
+    add_text(b, value, n, 0);
+    if (!b->failed) {
+        uint64_t len = b->len - at - 4;
+        for (int i = 3; i >= 0; i--, len >>= 8)
+            b->data[at + (size_t)i] = (char)(len & 0xff);
+    }
+}
+
+long store_encode_result_row_binary(char *buf, size_t size, int64_t probe_id, int64_t check_id,
+                                    const struct pk_result *r)
+{
+    struct pk_buf b;
+    pk_buf_init_fixed(&b, buf, size);
+    if (r->started_at_us < TS_MIN_US || r->started_at_us >= TS_END_US ||
+        (r->scheduled_at_us > 0 && r->scheduled_at_us >= TS_END_US))
+        return -1;
+    add_be(&b, 16, 2); /* fields: STORE_RESULT_COLUMNS */
+    add_bin_int(&b, probe_id, 8);
+    add_bin_int(&b, (int64_t)r->seq, 8);
+    add_bin_int(&b, check_id, 8);
+    add_bin_int(&b, r->started_at_us - PG_EPOCH_US, 8);
+    add_bin_int(&b, r->outcome, 2);
+    add_bin_int(&b, r->error_class, 2);
+    add_bin_int(&b, r->status_code, 4);
+    add_bin_int(&b, r->body_bytes, 8);
+    const int64_t durations[] = {r->dns_us, r->connect_us, r->tls_us, r->ttfb_us, r->total_us};
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        if (durations[i] < 0)
+            add_bin_null(&b);
+        else
+            add_bin_int(&b, durations[i], 8);
+    }
+    /* Fixed-size fields may arrive unterminated: never read past them. */
+    add_bin_text(&b, r->message, strnlen(r->message, sizeof r->message), 0);
+    if (r->n_metrics <= 0) {
+        add_bin_null(&b);
+    } else {
+        char json_buf[METRICS_JSON_MAX];
+        struct pk_buf json;
+        pk_buf_init_fixed(&json, json_buf, sizeof json_buf);
+        if (metrics_json(&json, r) < 0)
+            return -1;
+        add_bin_text(&b, json_buf, json.len, 1);
+    }
+    if (r->scheduled_at_us > 0)
+        add_bin_int(&b, r->scheduled_at_us - PG_EPOCH_US, 8);
+    else
+        add_bin_null(&b);
     return finish(&b);
 }
 

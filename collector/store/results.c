@@ -60,14 +60,39 @@ static int by_probe_then_index(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Binary COPY: the signature, flags and header extension length; the trailer. */
+static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+static const char copy_bin_trailer[2] = "\377\377";
+
+/* What text COPY left to the server: a value its column type cannot hold. */
+static int check_ranges(int64_t probe_id, const struct pk_result *r, char *err, size_t errlen)
+{
+    const struct {
+        const char *name, *type;
+        int64_t v, lo, hi;
+    } f[] = {{"outcome", "smallint", r->outcome, INT16_MIN, INT16_MAX},
+             {"error_class", "smallint", r->error_class, INT16_MIN, INT16_MAX},
+             {"status_code", "integer", r->status_code, INT32_MIN, INT32_MAX}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v < f[i].lo || f[i].v > f[i].hi)
+            return pk_fail(err, errlen, "probe id %" PRId64 " seq %" PRIu64 ": %s %" PRId64 " is out of range for type %s",
+                           probe_id, r->seq, f[i].name, f[i].v, f[i].type);
+    return 0;
+}
+
 static int copy_row(struct copy_state *c, int64_t probe_id, int64_t check_id, const struct pk_result *r, char *err,
                     size_t errlen)
 {
+    if (check_ranges(probe_id, r, err, errlen) < 0)
+        return -1;
     if (!c->started &&
-        st_copy_begin(c, c->s, "COPY results (" STORE_RESULT_COLUMNS ") FROM STDIN", "COPY results", err, errlen) < 0)
+        (st_copy_begin(c, c->s, "COPY results (" STORE_RESULT_COLUMNS ") FROM STDIN (FORMAT binary)",
+                       "COPY results", err, errlen) < 0 ||
+         st_copy_put(c, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0))
         return -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        long n = store_encode_result_row(c->s->copy_buf + c->len, COPY_BUF_SIZE - c->len, probe_id, check_id, r);
+        long n =
+            store_encode_result_row_binary(c->s->copy_buf + c->len, COPY_BUF_SIZE - c->len, probe_id, check_id, r);
         if (n >= 0) {
             c->len += (size_t)n;
             return c->len >= COPY_CHUNK ? st_copy_flush(c, err, errlen) : 0;
@@ -93,25 +118,36 @@ static int copy_packs(struct store *s, char *err, size_t errlen)
         return -1;
     }
     struct copy_state copy;
-    if (st_copy_begin(&copy, s, "COPY rollup_partial (probe_id, minute, entries) FROM STDIN", "COPY rollup_partial",
-                      err, errlen) < 0)
+    if (st_copy_begin(&copy, s, "COPY rollup_partial (probe_id, minute, entries) FROM STDIN (FORMAT binary)",
+                      "COPY rollup_partial", err, errlen) < 0)
         return -1;
+    if (st_copy_put(&copy, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0)
+        goto fail;
     for (size_t i = 0; i < s->rollup_packs.n; i++) {
         const struct rollup_pack *pk = &s->rollup_packs.v[i];
         const uint8_t *b = s->rollup_packs.bytes + pk->off;
-        char head[96], minute[64];
-        if (st_format_timestamp(minute, sizeof minute, pk->minute_us) < 0) {
+        if (pk->minute_us < INT64_C(-62135596800000000) || pk->minute_us >= INT64_C(253402300800000000) ||
+            pk->len > INT32_MAX) {
             pk_fail(err, errlen, "probe id %" PRId64 ": rollup minute out of range", pk->probe_id);
             goto fail;
         }
-        int hl = snprintf(head, sizeof head, "%" PRId64 "\t%s\t\\\\x", pk->probe_id, minute);
-        if (st_copy_put(&copy, head, (size_t)hl, err, errlen) < 0)
-            goto fail;
-        if (st_copy_put_hex(&copy, b, pk->len, err, errlen) < 0 || st_copy_put(&copy, "\n", 1, err, errlen) < 0)
+        /* 3 fields: bigint, timestamptz (us since 2000-01-01), bytea */
+        uint64_t v[] = {3, 8, (uint64_t)pk->probe_id, 8, (uint64_t)(pk->minute_us - INT64_C(946684800000000)),
+                        pk->len};
+        const int bytes[] = {2, 4, 8, 4, 8, 4};
+        char head[30];
+        size_t hl = 0;
+        for (size_t f = 0; f < sizeof bytes / sizeof bytes[0]; f++)
+            for (int k = bytes[f] - 1; k >= 0; k--)
+                head[hl++] = (char)((v[f] >> (8 * k)) & 0xff);
+        if (st_copy_put(&copy, head, hl, err, errlen) < 0 ||
+            st_copy_put(&copy, (const char *)b, pk->len, err, errlen) < 0)
             goto fail;
         if (copy.len >= COPY_CHUNK && st_copy_flush(&copy, err, errlen) < 0)
             goto fail;
     }
+    if (st_copy_put(&copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+        goto fail;
     return st_copy_finish(&copy, err, errlen);
 fail:
     st_copy_abort(&copy);
@@ -305,6 +341,8 @@ static int copy_new_results(struct write_job *j, struct copy_state *copy, char *
             j->inserted[index]++;
         }
     }
+    if (copy->started && st_copy_put(copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+        return -1;
     return st_copy_finish(copy, err, errlen);
 }
 

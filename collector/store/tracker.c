@@ -1,10 +1,15 @@
-/* tracker.c: the tracker's SQL (migrations/017_round_tracking.sql). After a
- * batch commits, each check it touched is folded in its own transaction under
- * pg_advisory_xact_lock(TRACK_LOCK_CLASS, check id): read the rule and pending
- * rounds (round_trackers), the results of the touched rounds (all regions),
- * the stored runs from the first affected incident on, run tracker_apply, and
- * write back the runs, the incidents from the quiet point on, and the pending
- * rounds. Readers (store_track_read_*) read only these tables. */
+/* tracker.c: the tracker's SQL (migrations/017_round_tracking.sql). After
+ * batches commit, the checks they touched are folded in groups of up to
+ * CHECKS_PER_TRANSACTION, one transaction per group, under
+ * pg_advisory_xact_lock(TRACK_LOCK_CLASS, check id) taken in check id order.
+ * Each step is one statement for the whole group: the locks; the rules and
+ * pending rounds (round_trackers); the expected regions; the results of the
+ * touched rounds counted per (region, round); the stored runs from each
+ * check's first affected incident on, with a lookback before it; then
+ * tracker_apply per check and the runs, incidents and tracker rows written
+ * back. A group the database refuses is folded again check by check, so one
+ * bad check does not hold up the others. Readers (store_track_read_*) read
+ * only these tables. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -18,13 +23,16 @@
 #include "tracker.h"
 
 #define TRACK_LOCK_CLASS PK_LOCK_CHECK_CLASS /* lock_keys.h: pg_advisory_xact_lock(class, check id) */
-#define TS_FROM_US(n) "('epoch'::timestamptz + $" #n "::bigint * interval '1 microsecond')"
+#define TS_OF(x) "('epoch'::timestamptz + " x " * interval '1 microsecond')"
 #define US_OF(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
 #define GLOBAL_SCOPE "*"
 _Static_assert(TRACKER_LOOKBACK_RUNS == 64, "the lookback query says LIMIT 64");
+_Static_assert(PK_OUTCOME_OK == 1 && PK_OUTCOME_DEGRADED == 2 && PK_OUTCOME_FAILED == 3,
+               "the cells query counts outcomes 1 and 2 as good, 3 as bad");
 /* A result starts within this of its grid point (retries and timeouts included). */
 #define LATE_START_SLACK_US (INT64_C(300) * 1000000)
 #define DEFAULT_INTERVAL_US (INT64_C(60) * 1000000)
+#define CHECKS_PER_TRANSACTION 64
 
 struct span {
     int64_t check_id, t_min, t_max;
@@ -34,10 +42,11 @@ struct span {
 struct fold_ctx {
     struct store *s;
     const struct store_track_config *cfg;
-    int64_t check_id, now_us;
+    int64_t check_id, t_min, t_max;
     char id[24];
     char name[256];
     int64_t interval_ms;
+    int known, skip, state_loaded; /* its checks row was read; no round to fold; its state was read */
     int have_tracker, rule_changed, interval_changed;
     int64_t pend_from, pend_to;
     char regions[TRACKER_MAX_REGIONS][128];
@@ -45,6 +54,16 @@ struct fold_ctx {
     struct tracker_cell *cells;
     size_t n_cells, cap_cells;
     int64_t loaded_from[TRACKER_MAX_REGIONS + 1]; /* first loaded run per scope; INT64_MAX none */
+};
+
+/* One group's folds and the statements' shared parameters. */
+struct group {
+    struct store *s;
+    const struct store_track_config *cfg;
+    int64_t now_us;
+    struct fold_ctx *c;
+    size_t n;
+    char *ids; /* "{id,...}" in fold order */
 };
 
 static int region_index(struct fold_ctx *c, const char *name, int add)
@@ -68,46 +87,54 @@ static int64_t col_i64(const PGresult *r, int row, int col, int64_t dflt)
     return PQgetisnull(r, row, col) ? dflt : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* Rule and pending rounds; expected regions. */
-static int load_rule(struct fold_ctx *c, char *err, size_t errlen)
+/* The rows [*at, end) of r whose column 0 (the 1-based fold index) is o. */
+static int rows_of(const PGresult *r, int *at, int64_t o)
 {
-    const char *p[] = {c->id};
-    PGresult *r = st_run(c->s,
-                         "SELECT c.name, c.interval_ms, t.interval_us, t.open_after, t.close_after, t.quorum, "
-                         "t.pending_from, t.pending_to FROM checks c LEFT JOIN round_trackers t ON t.check_id = c.id "
-                         "WHERE c.id = $1::bigint",
-                         1, p, PGRES_TUPLES_OK, "tracker: reading the check", err, errlen);
-    if (!r)
-        return -1;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return pk_fail(err, errlen, "tracker: check %s is not known", c->id);
-    }
-    snprintf(c->name, sizeof c->name, "%s", PQgetvalue(r, 0, 0));
-    c->interval_ms = col_i64(r, 0, 1, 0);
+    int from = *at;
+    while (*at < PQntuples(r) && col_i64(r, *at, 0, 0) == o)
+        (*at)++;
+    return from;
+}
+
+static int lock_checks(struct group *g, char *err, size_t errlen)
+{
+    int64_t *keys = calloc(g->n, sizeof *keys);
+    if (!keys)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    for (size_t i = 0; i < g->n; i++)
+        keys[i] = (int64_t)(int32_t)g->c[i].check_id;
+    char *arr = st_bigint_array(keys, g->n);
+    free(keys);
+    if (!arr)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(pg_advisory_xact_lock(%d, k::int)) FROM (SELECT k FROM unnest($1::bigint[]) "
+             "WITH ORDINALITY u(k, o) ORDER BY o) s",
+             TRACK_LOCK_CLASS);
+    const char *p[] = {arr};
+    PGresult *r = st_run(g->s, sql, 1, p, PGRES_TUPLES_OK, "tracker: taking the checks' locks", err, errlen);
+    free(arr);
+    PQclear(r);
+    return r ? 0 : -1;
+}
+
+/* One check's rule from its row of the rules query (o, name, interval_ms,
+ * interval_us, open_after, close_after, quorum, pending_from, pending_to) and
+ * its expected regions. */
+static int set_rule(struct fold_ctx *c, const PGresult *r, int row, int n_expected, char *err, size_t errlen)
+{
+    c->known = 1;
+    snprintf(c->name, sizeof c->name, "%s", PQgetvalue(r, row, 1));
+    c->interval_ms = col_i64(r, row, 2, 0);
     int64_t interval_us = c->interval_ms > 0 ? c->interval_ms * 1000 : DEFAULT_INTERVAL_US;
     if (c->interval_ms <= 0)
         c->interval_ms = interval_us / 1000;
-    c->have_tracker = !PQgetisnull(r, 0, 2);
-    int64_t old_interval = col_i64(r, 0, 2, 0);
-    int old_n = (int)col_i64(r, 0, 3, 0), old_m = (int)col_i64(r, 0, 4, 0), old_q = (int)col_i64(r, 0, 5, 0);
-    c->pend_from = col_i64(r, 0, 6, -1);
-    c->pend_to = col_i64(r, 0, 7, -1);
-    PQclear(r);
-
-    r = st_run(c->s,
-               "SELECT DISTINCT p.region FROM probe_checks pc JOIN probes p ON p.id = pc.probe_id "
-               "WHERE pc.check_id = $1::bigint ORDER BY 1",
-               1, p, PGRES_TUPLES_OK, "tracker: reading the check's regions", err, errlen);
-    if (!r)
-        return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int k = region_index(c, PQgetvalue(r, i, 0), 1);
-        if (k >= 0)
-            c->f.expected |= UINT64_C(1) << k;
-    }
-    int n_expected = PQntuples(r);
-    PQclear(r);
+    c->have_tracker = !PQgetisnull(r, row, 3);
+    int64_t old_interval = col_i64(r, row, 3, 0);
+    int old_n = (int)col_i64(r, row, 4, 0), old_m = (int)col_i64(r, row, 5, 0), old_q = (int)col_i64(r, row, 6, 0);
+    c->pend_from = col_i64(r, row, 7, -1);
+    c->pend_to = col_i64(r, row, 8, -1);
 
     struct tracker_rule *rule = &c->f.rule;
     rule->interval_us = interval_us;
@@ -121,6 +148,7 @@ static int load_rule(struct fold_ctx *c, char *err, size_t errlen)
                                           old_q != rule->quorum);
     if (c->interval_changed) {
         /* Round numbers mean other instants now: what was stored is another grid. */
+        const char *p[] = {c->id};
         if (st_run_cmd(c->s, "DELETE FROM round_runs WHERE check_id = $1::bigint", 1, p, "tracker: resetting runs",
                        err, errlen) < 0 ||
             st_run_cmd(c->s, "DELETE FROM incidents WHERE check_id = $1::bigint", 1, p,
@@ -131,45 +159,165 @@ static int load_rule(struct fold_ctx *c, char *err, size_t errlen)
     return 0;
 }
 
-/* Every result of rounds [k_lo, k_hi] (all regions) as cells. */
-static int load_cells(struct fold_ctx *c, char *err, size_t errlen)
+/* The rounds to fold: those of [t_min, t_max] and the pending ones. */
+static void set_span(struct fold_ctx *c)
 {
     const struct tracker_rule *rule = &c->f.rule;
-    char lo[24], hi[24];
-    snprintf(lo, sizeof lo, "%" PRId64, pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us) - 1000000);
-    snprintf(hi, sizeof hi, "%" PRId64,
-             pk_round_start(c->f.k_hi + 1, rule->interval_us, rule->spread_us) + LATE_START_SLACK_US);
-    const char *p[] = {c->id, lo, hi};
-    PGresult *r = st_run(c->s,
-                         "SELECT p.region, coalesce(" US_OF("r.scheduled_at") ", 0), " US_OF("r.started_at")
-                         ", r.outcome FROM results r JOIN probes p ON p.id = r.probe_id "
-                         "WHERE r.check_id = $1::bigint AND r.started_at >= " TS_FROM_US(2)
-                         " AND r.started_at < " TS_FROM_US(3),
-                         3, p, PGRES_TUPLES_OK, "tracker: reading results", err, errlen);
-    if (!r)
-        return -1;
-    int n = PQntuples(r);
-    struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, (size_t)n + 1, sizeof *v, 0);
-    if (!v) {
-        PQclear(r);
-        return pk_fail(err, errlen, "tracker: out of memory");
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    if (c->t_min <= c->t_max) {
+        lo = pk_round_index(c->t_min, c->t_min, rule->interval_us, rule->spread_us);
+        hi = pk_round_index(c->t_max, c->t_max, rule->interval_us, rule->spread_us);
     }
-    c->cells = v;
-    c->n_cells = 0;
-    for (int i = 0; i < n; i++) {
-        int outcome = (int)col_i64(r, i, 3, 0);
-        if (outcome != PK_OUTCOME_OK && outcome != PK_OUTCOME_DEGRADED && outcome != PK_OUTCOME_FAILED)
+    if (c->pend_from >= 0 && c->pend_to >= c->pend_from) {
+        lo = c->pend_from < lo ? c->pend_from : lo;
+        hi = c->pend_to > hi ? c->pend_to : hi;
+    }
+    c->skip = lo > hi;
+    if (c->skip)
+        return;
+    if (hi - lo >= TRACKER_MAX_SPAN)
+        lo = hi - TRACKER_MAX_SPAN + 1; /* a spool older than that is folded by its own batches */
+    c->f.k_lo = lo;
+    c->f.k_hi = hi;
+}
+
+/* Every check's rule and pending rounds, then its expected regions: two
+ * statements for the group. */
+static int load_rules(struct group *g, char *err, size_t errlen)
+{
+    const char *p[] = {g->ids};
+    PGresult *r = st_run(g->s,
+                         "SELECT x.o, c.name, c.interval_ms, t.interval_us, t.open_after, t.close_after, t.quorum, "
+                         "t.pending_from, t.pending_to FROM unnest($1::bigint[]) WITH ORDINALITY x(id, o) "
+                         "JOIN checks c ON c.id = x.id LEFT JOIN round_trackers t ON t.check_id = c.id ORDER BY x.o",
+                         1, p, PGRES_TUPLES_OK, "tracker: reading the checks", err, errlen);
+    PGresult *reg = r ? st_run(g->s,
+                               "SELECT x.o, pr.region FROM unnest($1::bigint[]) WITH ORDINALITY x(id, o) "
+                               "JOIN LATERAL (SELECT DISTINCT p.region FROM probe_checks pc JOIN probes p ON "
+                               "p.id = pc.probe_id WHERE pc.check_id = x.id) pr ON true ORDER BY 1, 2",
+                               1, p, PGRES_TUPLES_OK, "tracker: reading the checks' regions", err, errlen)
+                      : NULL;
+    int rc = reg ? 0 : -1;
+    for (int row = 0, rrow = 0; rc == 0 && row < PQntuples(r); row++) {
+        int64_t o = col_i64(r, row, 0, 0);
+        if (o < 1 || (size_t)o > g->n)
             continue;
-        int64_t k = pk_round_index(col_i64(r, i, 1, 0), col_i64(r, i, 2, 0), rule->interval_us, rule->spread_us);
-        if (k < c->f.k_lo || k > c->f.k_hi)
-            continue;
-        int reg = region_index(c, PQgetvalue(r, i, 0), 1);
-        if (reg < 0)
-            continue;
-        v[c->n_cells++] = (struct tracker_cell){k, reg, outcome != PK_OUTCOME_FAILED, outcome == PK_OUTCOME_FAILED};
+        struct fold_ctx *c = &g->c[o - 1];
+        while (rrow < PQntuples(reg) && col_i64(reg, rrow, 0, 0) < o)
+            rrow++;
+        int from = rows_of(reg, &rrow, o);
+        for (int i = from; i < rrow; i++) {
+            int k = region_index(c, PQgetvalue(reg, i, 1), 1);
+            if (k >= 0)
+                c->f.expected |= UINT64_C(1) << k;
+        }
+        rc = set_rule(c, r, row, rrow - from, err, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < g->n; i++) {
+        if (!g->c[i].known)
+            rc = pk_fail(err, errlen, "tracker: check %s is not known", g->c[i].id);
+        else
+            set_span(&g->c[i]);
     }
     PQclear(r);
+    PQclear(reg);
+    return rc;
+}
+
+/* The results of a check's rounds counted per (region, round): o, region, the
+ * round's start (us), good, bad. The round is date_bin over the check's grid
+ * (interval, spread), as pk_round_index; grouped on the timestamp, so no
+ * per-row arithmetic on numeric epochs. */
+#define CELL_COUNTS "count(*) FILTER (WHERE r.outcome IN (1, 2)), count(*) FILTER (WHERE r.outcome = 3)"
+#define CELL_ROWS(id, lo, hi, iv, sp)                                                                         \
+    "(SELECT r.probe_id, r.outcome, date_bin(" iv " * interval '1 microsecond', "                           \
+    "coalesce(r.scheduled_at, r.started_at), " TS_OF(sp) ") AS b FROM results r WHERE r.check_id = " id      \
+    " AND r.started_at >= " TS_OF(lo) " AND r.started_at < " TS_OF(hi) " AND r.outcome IN (1, 2, 3) OFFSET 0) r "
+/* All checks at once (a LATERAL index range each: OFFSET 0 keeps the planner
+ * from flattening it into a hash join over a scan of every result); Citus refuses a correlated
+ * read of the distributed results, so there each check has its own. */
+static const char cells_sql[] =
+    "SELECT x.o, p.region, " US_OF("r.b") ", " CELL_COUNTS " FROM unnest($1::bigint[], $2::bigint[], "
+    "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS x(id, lo, hi, iv, sp, o) CROSS JOIN LATERAL "
+    CELL_ROWS("x.id", "x.lo", "x.hi", "x.iv", "x.sp") "JOIN probes p ON p.id = r.probe_id GROUP BY x.o, p.region, r.b";
+static const char cells_one_sql[] =
+    "SELECT $6::bigint, p.region, " US_OF("r.b") ", " CELL_COUNTS " FROM "
+    CELL_ROWS("$1::bigint", "$2::bigint", "$3::bigint", "$4::bigint", "$5::bigint")
+    "JOIN probes p ON p.id = r.probe_id GROUP BY p.region, r.b";
+
+static int take_cells(struct group *g, const PGresult *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t o = col_i64(r, i, 0, 0);
+        if (o < 1 || (size_t)o > g->n)
+            continue;
+        struct fold_ctx *c = &g->c[o - 1];
+        int64_t at = col_i64(r, i, 2, 0);
+        int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
+        if (k < c->f.k_lo || k > c->f.k_hi)
+            continue;
+        int reg = region_index(c, PQgetvalue(r, i, 1), 1);
+        if (reg < 0)
+            continue;
+        struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, c->n_cells + 1, sizeof *v, 0);
+        if (!v)
+            return pk_fail(err, errlen, "tracker: out of memory");
+        c->cells = v;
+        v[c->n_cells++] = (struct tracker_cell){k, reg, (uint32_t)col_i64(r, i, 3, 0), (uint32_t)col_i64(r, i, 4, 0)};
+    }
     return 0;
+}
+
+#define CELL_ARGS 6 /* id, lo, hi, iv, sp, o */
+
+/* Every result of rounds [k_lo, k_hi] (all regions) of each check, as cells. */
+static int load_cells(struct group *g, char *err, size_t errlen)
+{
+    int64_t *v = calloc(g->n * CELL_ARGS + 1, sizeof *v);
+    if (!v)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fold_ctx *c = &g->c[i];
+        const struct tracker_rule *rule = &c->f.rule;
+        if (c->skip)
+            continue;
+        int64_t row[CELL_ARGS] = {c->check_id,
+                                  pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us) - 1000000,
+                                  pk_round_start(c->f.k_hi + 1, rule->interval_us, rule->spread_us) +
+                                      LATE_START_SLACK_US,
+                                  rule->interval_us, rule->spread_us, (int64_t)i + 1};
+        for (int k = 0; k < CELL_ARGS; k++)
+            v[(size_t)k * g->n + m] = row[k];
+        m++;
+    }
+    int rc = 0;
+    if (m && !st_is_citus(g->s)) {
+        char *a[CELL_ARGS] = {0};
+        int oom = 0;
+        for (int k = 0; k < CELL_ARGS; k++)
+            oom |= !(a[k] = st_bigint_array(v + (size_t)k * g->n, m));
+        const char *p[] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+        PGresult *r = oom ? NULL
+                          : st_run(g->s, cells_sql, CELL_ARGS, p, PGRES_TUPLES_OK, "tracker: reading results", err,
+                                   errlen);
+        rc = r ? take_cells(g, r, err, errlen) : oom ? pk_fail(err, errlen, "tracker: out of memory") : -1;
+        PQclear(r);
+        for (int k = 0; k < CELL_ARGS; k++)
+            free(a[k]);
+    }
+    for (size_t j = 0; rc == 0 && j < m && st_is_citus(g->s); j++) {
+        char a[CELL_ARGS][24];
+        for (int k = 0; k < CELL_ARGS; k++)
+            snprintf(a[k], sizeof a[k], "%" PRId64, v[(size_t)k * g->n + j]);
+        const char *p[] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+        PGresult *r =
+            st_run(g->s, cells_one_sql, CELL_ARGS, p, PGRES_TUPLES_OK, "tracker: reading results", err, errlen);
+        rc = r ? take_cells(g, r, err, errlen) : -1;
+        PQclear(r);
+    }
+    free(v);
+    return rc;
 }
 
 static uint64_t regions_mask(struct fold_ctx *c, const char *list)
@@ -198,63 +346,40 @@ struct staged {
     struct pk_round_run run;
 };
 
-static int stage_rows(struct fold_ctx *c, PGresult *r, struct staged **v, size_t *n, size_t *cap, char *err,
-                      size_t errlen)
+/* The state query's columns: o, kind (0 incident, 1 lookback run, 2 run), scope,
+ * from (an incident's first start), to, state, regions. */
+enum { ST_O, ST_KIND, ST_SCOPE, ST_FROM, ST_TO, ST_STATE, ST_REGIONS };
+
+static int stage_rows(struct fold_ctx *c, const PGresult *r, int from, int to, int kind, struct staged **v, size_t *n,
+                      size_t *cap, char *err, size_t errlen)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = from; i < to; i++) {
+        if (col_i64(r, i, ST_KIND, 0) != kind)
+            continue;
         struct staged *nv = pk_grow(*v, cap, *n + 1, sizeof **v, 0);
         if (!nv)
             return pk_fail(err, errlen, "tracker: out of memory");
         *v = nv;
-        int sc = scope_index(c, PQgetvalue(r, i, 0));
+        int sc = scope_index(c, PQgetvalue(r, i, ST_SCOPE));
         if (sc == -1)
             continue;
-        nv[(*n)++] = (struct staged){sc, {col_i64(r, i, 1, 0), col_i64(r, i, 2, 0), (int)col_i64(r, i, 3, 0),
-                                          regions_mask(c, PQgetvalue(r, i, 4))}};
+        nv[(*n)++] = (struct staged){sc, {col_i64(r, i, ST_FROM, 0), col_i64(r, i, ST_TO, 0),
+                                          (int)col_i64(r, i, ST_STATE, 0),
+                                          regions_mask(c, PQgetvalue(r, i, ST_REGIONS))}};
     }
     return 0;
 }
 
-/* Stored incidents' first affected start per scope, then the runs from there
- * on and a lookback before it. */
-static int load_state(struct fold_ctx *c, char *err, size_t errlen)
+/* One check's rows [from, to) of the state query into its timelines. */
+static int take_state(struct fold_ctx *c, const PGresult *r, int from, int to, char *err, size_t errlen)
 {
-    int64_t from0[TRACKER_MAX_REGIONS + 1], global_from0 = c->f.k_lo;
-    char kl[24], f0[24];
-    snprintf(kl, sizeof kl, "%" PRId64, c->rule_changed ? INT64_MIN / 4 : c->f.k_lo);
-    const char *p[] = {c->id, kl};
-    PGresult *inc = st_run(c->s,
-                           "SELECT scope, min(start_round) FROM incidents WHERE check_id = $1::bigint AND "
-                           "(closed_round IS NULL OR closed_round >= $2::bigint) GROUP BY scope",
-                           2, p, PGRES_TUPLES_OK, "tracker: reading open incidents", err, errlen);
-    if (!inc)
-        return -1;
-    for (int i = 0; i < PQntuples(inc); i++)
-        if (col_i64(inc, i, 1, 0) < global_from0)
-            global_from0 = col_i64(inc, i, 1, 0);
-    if (c->rule_changed)
-        global_from0 = INT64_MIN / 4;
-    snprintf(f0, sizeof f0, "%" PRId64, global_from0);
-    const char *p2[] = {c->id, f0};
-    PGresult *after = st_run(c->s,
-                             "SELECT scope, from_round, to_round, state, array_to_string(regions, E'\\n') "
-                             "FROM round_runs WHERE check_id = $1::bigint AND to_round >= $2::bigint "
-                             "ORDER BY scope, from_round",
-                             2, p2, PGRES_TUPLES_OK, "tracker: reading runs", err, errlen);
-    PGresult *before = after ? st_run(c->s,
-                                      "SELECT s.scope, x.from_round, x.to_round, x.state, "
-                                      "array_to_string(x.regions, E'\\n') FROM (SELECT DISTINCT scope FROM round_runs "
-                                      "WHERE check_id = $1::bigint) s CROSS JOIN LATERAL (SELECT from_round, "
-                                      "to_round, state, regions FROM round_runs r WHERE r.check_id = $1::bigint AND "
-                                      "r.scope = s.scope AND r.to_round < $2::bigint ORDER BY r.to_round DESC "
-                                      "LIMIT 64) x ORDER BY 1, 2",
-                                      2, p2, PGRES_TUPLES_OK, "tracker: reading earlier runs", err, errlen)
-                             : NULL;
+    int64_t from0[TRACKER_MAX_REGIONS + 1];
     struct staged *v = NULL;
     size_t n = 0, cap = 0;
     int rc = -1;
-    if (!after || !before || stage_rows(c, before, &v, &n, &cap, err, errlen) < 0 ||
-        stage_rows(c, after, &v, &n, &cap, err, errlen) < 0)
+    c->state_loaded = 1;
+    if (stage_rows(c, r, from, to, 1, &v, &n, &cap, err, errlen) < 0 ||
+        stage_rows(c, r, from, to, 2, &v, &n, &cap, err, errlen) < 0)
         goto out;
     /* Regions are all known now (expected, results, stored runs): the global scope is n_regions. */
     int g = c->f.n_regions;
@@ -263,18 +388,17 @@ static int load_state(struct fold_ctx *c, char *err, size_t errlen)
         c->loaded_from[s] = INT64_MAX;
     }
     int lookback_n[TRACKER_MAX_REGIONS + 1] = {0};
-    for (int i = 0; i < PQntuples(before); i++) {
-        int sc = scope_index(c, PQgetvalue(before, i, 0));
-        lookback_n[sc == -2 ? g : sc]++;
-    }
-    for (int i = 0; i < PQntuples(inc); i++) {
-        int sc = scope_index(c, PQgetvalue(inc, i, 0));
-        if (sc == -1)
+    for (int i = from; i < to; i++) {
+        int kind = (int)col_i64(r, i, ST_KIND, 0);
+        const char *scope = PQgetvalue(r, i, ST_SCOPE);
+        /* an incident of a region without runs or results has no timeline here */
+        int sc = kind == 2 ? -1 : strcmp(scope, GLOBAL_SCOPE) == 0 ? g : region_index(c, scope, 0);
+        if (sc < 0)
             continue;
-        sc = sc == -2 ? g : sc;
-        int64_t st = col_i64(inc, i, 1, 0);
-        if (st < from0[sc])
-            from0[sc] = st;
+        if (kind == 1)
+            lookback_n[sc]++;
+        else if (col_i64(r, i, ST_FROM, 0) < from0[sc])
+            from0[sc] = col_i64(r, i, ST_FROM, 0);
     }
     for (size_t i = 0; i < n; i++) {
         int sc = v[i].scope == -2 ? g : v[i].scope;
@@ -296,9 +420,73 @@ static int load_state(struct fold_ctx *c, char *err, size_t errlen)
     rc = 0;
 out:
     free(v);
-    PQclear(inc);
-    PQclear(after);
-    PQclear(before);
+    return rc;
+}
+
+/* Every check's stored incidents that may change (open, or closed at or after
+ * its k_lo: their first start per scope), the runs from the earliest of those
+ * starts and k_lo on, and up to 64 runs per scope before that: one statement. */
+static int load_state(struct group *g, char *err, size_t errlen)
+{
+    int64_t *v = calloc(g->n * 3 + 1, sizeof *v);
+    if (!v)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (g->c[i].skip)
+            continue;
+        v[m] = g->c[i].check_id;
+        v[g->n + m] = g->c[i].rule_changed ? INT64_MIN / 4 : g->c[i].f.k_lo;
+        v[2 * g->n + m] = (int64_t)i + 1;
+        m++;
+    }
+    char *a[3];
+    int oom = 0;
+    for (int k = 0; k < 3; k++)
+        oom |= !(a[k] = st_bigint_array(v + (size_t)k * g->n, m));
+    free(v);
+    const char *p[] = {a[0], a[1], a[2]};
+    PGresult *r =
+        oom || !m ? NULL
+                  : st_run(g->s,
+                           "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), "
+                           "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON "
+                           "i.check_id = x.id AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "
+                           "GROUP BY x.o, i.scope), "
+                           "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) "
+                           "AS f0 FROM x) "
+                           "SELECT o, 0, scope, st, 0, 0, '' FROM inc "
+                           "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "
+                           "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope "
+                           "FROM round_runs WHERE check_id = f.id) s CROSS JOIN LATERAL (SELECT from_round, "
+                           "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id AND r.scope = s.scope "
+                           "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "
+                           "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "
+                           "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "
+                           "WHERE r.check_id = f.id AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4",
+                           3, p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
+    for (int k = 0; k < 3; k++)
+        free(a[k]);
+    if (oom)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    if (!m)
+        return 0;
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int row = 0; rc == 0 && row < PQntuples(r);) {
+        int64_t o = col_i64(r, row, ST_O, 0);
+        int from = rows_of(r, &row, o);
+        if (o >= 1 && (size_t)o <= g->n)
+            rc = take_state(&g->c[o - 1], r, from, row, err, errlen);
+    }
+    /* A check with no stored state at all still needs its scopes set. */
+    for (size_t i = 0; rc == 0 && i < g->n; i++) {
+        struct fold_ctx *c = &g->c[i];
+        if (!c->skip && !c->state_loaded)
+            rc = take_state(c, r, 0, 0, err, errlen);
+    }
+    PQclear(r);
     return rc;
 }
 
@@ -321,71 +509,75 @@ static void add_regions_json(struct pk_buf *b, const struct fold_ctx *c, uint64_
  * or when the rule changed. */
 static int scope_dirty(const struct fold_ctx *c, int sc)
 {
-    return c->f.scopes[sc].changed || c->rule_changed;
+    return !c->skip && (c->f.scopes[sc].changed || c->rule_changed);
+}
+
+/* One scope's head in a JSON document: [check id, scope, cut, */
+static void add_scope_head(struct pk_buf *b, const struct fold_ctx *c, int sc, int64_t cut, int *any)
+{
+    pk_buf_addf(b, "%s[%" PRId64 ",", (*any)++ ? "," : "", c->check_id);
+    pk_buf_add_json_string(b, scope_name(c, sc), strlen(scope_name(c, sc)));
+    pk_buf_addf(b, ",%" PRId64 ",", cut);
 }
 
 /* Every dirty scope's runs from its first loaded run on, in one JSON document:
- * [[scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
-static int write_runs(struct fold_ctx *c, struct pk_buf *b, char *err, size_t errlen)
+ * [[check, scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
+static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errlen)
 {
     pk_buf_reset(b);
     pk_buf_addc(b, '[');
     int any = 0;
-    for (int sc = 0; sc <= c->f.n_regions; sc++) {
-        if (!scope_dirty(c, sc))
-            continue;
-        const struct tracker_scope *s = &c->f.scopes[sc];
-        int64_t from = c->loaded_from[sc];
-        if (s->tl.n && s->tl.runs[0].from < from)
-            from = s->tl.runs[0].from;
-        pk_buf_addf(b, "%s[", any++ ? "," : "");
-        pk_buf_add_json_string(b, scope_name(c, sc), strlen(scope_name(c, sc)));
-        pk_buf_addf(b, ",%" PRId64 ",[", from == INT64_MAX ? c->f.k_lo : from);
-        for (size_t i = 0; i < s->tl.n; i++) {
-            const struct pk_round_run *r = &s->tl.runs[i];
-            pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", i ? "," : "", r->from, r->to, r->state);
-            add_regions_json(b, c, r->regions);
-            pk_buf_addc(b, ']');
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fold_ctx *c = &g->c[i];
+        for (int sc = 0; sc <= c->f.n_regions; sc++) {
+            if (!scope_dirty(c, sc))
+                continue;
+            const struct tracker_scope *s = &c->f.scopes[sc];
+            int64_t from = c->loaded_from[sc];
+            if (s->tl.n && s->tl.runs[0].from < from)
+                from = s->tl.runs[0].from;
+            add_scope_head(b, c, sc, from == INT64_MAX ? c->f.k_lo : from, &any);
+            pk_buf_addc(b, '[');
+            for (size_t k = 0; k < s->tl.n; k++) {
+                const struct pk_round_run *r = &s->tl.runs[k];
+                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k ? "," : "", r->from, r->to, r->state);
+                add_regions_json(b, c, r->regions);
+                pk_buf_addc(b, ']');
+            }
+            pk_buf_adds(b, "]]");
         }
-        pk_buf_adds(b, "]]");
     }
     pk_buf_addc(b, ']');
     if (pk_buf_ok(b) < 0)
         return pk_fail(err, errlen, "tracker: out of memory");
     if (!any)
         return 0;
-    const char *p[] = {c->id, b->data};
-    if (st_run_cmd(c->s,
-                   "DELETE FROM round_runs r USING json_array_elements($2::json) e WHERE r.check_id = $1::bigint "
-                   "AND r.scope = e->>0 AND r.from_round >= (e->>1)::bigint",
-                   2, p, "tracker: replacing runs", err, errlen) < 0)
+    const char *p[] = {b->data};
+    if (st_run_cmd(g->s,
+                   "DELETE FROM round_runs r USING json_array_elements($1::json) e WHERE r.check_id = "
+                   "(e->>0)::bigint AND r.scope = e->>1 AND r.from_round >= (e->>2)::bigint",
+                   1, p, "tracker: replacing runs", err, errlen) < 0)
         return -1;
-    return st_run_cmd(c->s,
+    return st_run_cmd(g->s,
                       "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
-                      "SELECT $1::bigint, e->>0, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-                      "ARRAY(SELECT json_array_elements_text(x->3)) FROM json_array_elements($2::json) e, "
-                      "json_array_elements(e->2) x",
-                      2, p, "tracker: writing runs", err, errlen);
+                      "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
+                      "ARRAY(SELECT json_array_elements_text(x->3)) FROM json_array_elements($1::json) e, "
+                      "json_array_elements(e->3) x",
+                      1, p, "tracker: writing runs", err, errlen);
 }
 
-/* Every dirty scope's incidents from its inc_from on: those that keep their
- * start keep their row (and first_seen); closed_seen is set when one closes.
- * [[scope, inc_from, [[start, opened, end, closed, down, [regions]], ...]], ...]. */
-static int write_incidents(struct fold_ctx *c, struct pk_buf *b, char *err, size_t errlen)
+/* One check's dirty scopes' incidents from their inc_from on. */
+static void add_incidents(struct pk_buf *b, const struct fold_ctx *c, int *any, size_t *total)
 {
     const struct tracker_rule *rule = &c->f.rule;
-    pk_buf_reset(b);
-    pk_buf_addc(b, '[');
-    int any = 0;
-    size_t total = 0;
     for (int sc = 0; sc <= c->f.n_regions; sc++) {
         if (!scope_dirty(c, sc))
             continue;
         const struct tracker_scope *s = &c->f.scopes[sc];
-        pk_buf_addf(b, "%s[", any++ ? "," : "");
-        pk_buf_add_json_string(b, scope_name(c, sc), strlen(scope_name(c, sc)));
-        pk_buf_addf(b, ",%" PRId64 ",[", s->inc_from);
-        total += s->n_inc;
+        add_scope_head(b, c, sc, s->inc_from, any);
+        pk_buf_addf(b, "%" PRId64 ",%" PRId64 ",%d,%d,%d,[", rule->interval_us, rule->spread_us, rule->open_after,
+                    rule->close_after, rule->quorum);
+        *total += s->n_inc;
         for (size_t i = 0; i < s->n_inc; i++) {
             const struct pk_round_incident *x = &s->inc[i];
             pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",", i ? "," : "", x->start, x->opened);
@@ -400,153 +592,163 @@ static int write_incidents(struct fold_ctx *c, struct pk_buf *b, char *err, size
         }
         pk_buf_adds(b, "]]");
     }
+}
+
+/* Every dirty scope's incidents from its inc_from on: those that keep their
+ * start keep their row (and first_seen); closed_seen is set when one closes.
+ * [[check, scope, inc_from, interval, spread, N, M, quorum,
+ *   [[start, opened, end, closed, down, [regions]], ...]], ...]. */
+static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t errlen)
+{
+    pk_buf_reset(b);
+    pk_buf_addc(b, '[');
+    int any = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < g->n; i++)
+        add_incidents(b, &g->c[i], &any, &total);
     pk_buf_addc(b, ']');
     if (pk_buf_ok(b) < 0)
         return pk_fail(err, errlen, "tracker: out of memory");
     if (!any)
         return 0;
-    char n_[12], m_[12], q_[12], iv[24], sp[24];
-    snprintf(n_, sizeof n_, "%d", rule->open_after);
-    snprintf(m_, sizeof m_, "%d", rule->close_after);
-    snprintf(q_, sizeof q_, "%d", rule->quorum);
-    snprintf(iv, sizeof iv, "%" PRId64, rule->interval_us);
-    snprintf(sp, sizeof sp, "%" PRId64, rule->spread_us);
-    const char *p[] = {c->id, b->data, iv, sp, n_, m_, q_};
-    if (st_run_cmd(c->s,
-                   "DELETE FROM incidents i USING json_array_elements($2::json) e WHERE i.check_id = $1::bigint "
-                   "AND i.scope = e->>0 AND i.start_round >= (e->>1)::bigint AND i.start_round NOT IN "
-                   "(SELECT (x->>0)::bigint FROM json_array_elements(e->2) x)",
-                   2, p, "tracker: replacing incidents", err, errlen) < 0)
+    const char *p[] = {b->data};
+    if (st_run_cmd(g->s,
+                   "DELETE FROM incidents i USING json_array_elements($1::json) e WHERE i.check_id = "
+                   "(e->>0)::bigint AND i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round "
+                   "NOT IN (SELECT (x->>0)::bigint FROM json_array_elements(e->8) x)",
+                   1, p, "tracker: replacing incidents", err, errlen) < 0)
         return -1;
     if (!total)
         return 0;
+#define E_IV "(e->>3)::bigint"
+#define E_SP "(e->>4)::bigint"
     return st_run_cmd(
-        c->s,
+        g->s,
         "INSERT INTO incidents AS i (check_id, scope, start_round, opened_round, end_round, closed_round, start_us, "
         "opened_us, end_us, closed_us, interval_us, down_rounds, regions, open_after, close_after, quorum, "
-        "closed_seen) SELECT $1::bigint, e->>0, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::bigint, "
-        "(x->>3)::bigint, (x->>0)::bigint * $3::bigint + $4::bigint, (x->>1)::bigint * $3::bigint + $4::bigint, "
-        "(x->>2)::bigint * $3::bigint + $4::bigint, (x->>3)::bigint * $3::bigint + $4::bigint, $3::bigint, "
-        "(x->>4)::bigint, ARRAY(SELECT json_array_elements_text(x->5)), $5::int, $6::int, $7::int, "
-        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($2::json) e, "
-        "json_array_elements(e->2) x "
+        "closed_seen) SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::bigint, "
+        "(x->>3)::bigint, (x->>0)::bigint * " E_IV " + " E_SP ", (x->>1)::bigint * " E_IV " + " E_SP ", "
+        "(x->>2)::bigint * " E_IV " + " E_SP ", (x->>3)::bigint * " E_IV " + " E_SP ", " E_IV ", "
+        "(x->>4)::bigint, ARRAY(SELECT json_array_elements_text(x->5)), (e->>5)::int, (e->>6)::int, (e->>7)::int, "
+        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($1::json) e, "
+        "json_array_elements(e->8) x "
         "ON CONFLICT (check_id, scope, start_round) DO UPDATE SET opened_round = EXCLUDED.opened_round, "
         "end_round = EXCLUDED.end_round, closed_round = EXCLUDED.closed_round, opened_us = EXCLUDED.opened_us, "
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
         "down_rounds = EXCLUDED.down_rounds, regions = EXCLUDED.regions, open_after = EXCLUDED.open_after, "
         "close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, closed_seen = CASE WHEN "
         "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, now()) END",
-        7, p, "tracker: writing incidents", err, errlen);
+        1, p, "tracker: writing incidents", err, errlen);
+#undef E_IV
+#undef E_SP
 }
 
-static int write_tracker(struct fold_ctx *c, char *err, size_t errlen)
+/* The tracker rows whose rule or pending rounds changed, in one statement:
+ * [[check, interval, spread, N, M, quorum, pending_from, pending_to, due], ...]. */
+static int write_trackers(struct group *g, struct pk_buf *b, char *err, size_t errlen)
 {
-    const struct tracker_rule *rule = &c->f.rule;
-    if (c->have_tracker && !c->rule_changed && !c->interval_changed && c->pend_from == c->f.pending_from &&
-        c->pend_to == c->f.pending_to)
-        return 0; /* the stored row says it all already */
-    char iv[24], sp[24], n_[12], m_[12], q_[12], pf[24], pt[24], due[24];
-    snprintf(iv, sizeof iv, "%" PRId64, rule->interval_us);
-    snprintf(sp, sizeof sp, "%" PRId64, rule->spread_us);
-    snprintf(n_, sizeof n_, "%d", rule->open_after);
-    snprintf(m_, sizeof m_, "%d", rule->close_after);
-    snprintf(q_, sizeof q_, "%d", rule->quorum);
-    snprintf(pf, sizeof pf, "%" PRId64, c->f.pending_from);
-    snprintf(pt, sizeof pt, "%" PRId64, c->f.pending_to);
-    snprintf(due, sizeof due, "%" PRId64, c->f.pending_due_us);
-    int none = c->f.pending_from < 0;
-    const char *p[] = {c->id, iv, sp, n_, m_, q_, none ? NULL : pf, none ? NULL : pt, none ? NULL : due};
-    return st_run_cmd(c->s,
+    pk_buf_reset(b);
+    pk_buf_addc(b, '[');
+    int any = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fold_ctx *c = &g->c[i];
+        const struct tracker_rule *rule = &c->f.rule;
+        if (c->skip || (c->have_tracker && !c->rule_changed && !c->interval_changed &&
+                        c->pend_from == c->f.pending_from && c->pend_to == c->f.pending_to))
+            continue; /* the stored row says it all already */
+        pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%d,%d,", any++ ? "," : "", c->check_id,
+                    rule->interval_us, rule->spread_us, rule->open_after, rule->close_after, rule->quorum);
+        if (c->f.pending_from < 0)
+            pk_buf_adds(b, "null,null,null]");
+        else
+            pk_buf_addf(b, "%" PRId64 ",%" PRId64 ",%" PRId64 "]", c->f.pending_from, c->f.pending_to,
+                        c->f.pending_due_us);
+    }
+    pk_buf_addc(b, ']');
+    if (pk_buf_ok(b) < 0)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    if (!any)
+        return 0;
+    const char *p[] = {b->data};
+    return st_run_cmd(g->s,
                       "INSERT INTO round_trackers (check_id, interval_us, spread_us, open_after, close_after, quorum, "
-                      "pending_from, pending_to, pending_due_us) VALUES ($1::bigint, $2::bigint, $3::bigint, $4::int, "
-                      "$5::int, $6::int, $7::bigint, $8::bigint, $9::bigint) ON CONFLICT (check_id) DO UPDATE SET "
+                      "pending_from, pending_to, pending_due_us) SELECT (e->>0)::bigint, (e->>1)::bigint, "
+                      "(e->>2)::bigint, (e->>3)::int, (e->>4)::int, (e->>5)::int, (e->>6)::bigint, (e->>7)::bigint, "
+                      "(e->>8)::bigint FROM json_array_elements($1::json) e ON CONFLICT (check_id) DO UPDATE SET "
                       "interval_us = EXCLUDED.interval_us, spread_us = EXCLUDED.spread_us, open_after = "
                       "EXCLUDED.open_after, close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, "
                       "pending_from = EXCLUDED.pending_from, pending_to = EXCLUDED.pending_to, pending_due_us = "
                       "EXCLUDED.pending_due_us, updated_at = now()",
-                      9, p, "tracker: writing the tracker row", err, errlen);
+                      1, p, "tracker: writing the tracker rows", err, errlen);
 }
 
-/* One check, in the caller's transaction (a savepoint of its own, so a check
- * the database refuses does not undo the others): rounds of [t_min, t_max]
- * (times), or only its pending rounds when t_min > t_max. -2 when the
- * transaction itself is lost. */
-static int fold_check(struct store *s, const struct store_track_config *cfg, int64_t check_id, int64_t t_min,
-                      int64_t t_max, int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
+static void group_free(struct group *g)
 {
-    struct fold_ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return pk_fail(err, errlen, "tracker: out of memory");
+    for (size_t i = 0; g->c && i < g->n; i++) {
+        tracker_fold_free(&g->c[i].f);
+        free(g->c[i].cells);
+    }
+    free(g->c);
+    free(g->ids);
+}
+
+/* The folds of one group's checks (distinct, in id order) in one transaction.
+ * -2 when the connection is lost. */
+static int fold_group(struct store *s, const struct store_track_config *cfg, const struct span *v, size_t n,
+                      int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
+{
+    struct group g = {s, cfg, now_us, calloc(n, sizeof *g.c), n, NULL};
+    int64_t *ids = calloc(n, sizeof *ids);
     struct pk_buf b;
     pk_buf_init(&b, 0);
-    c->s = s;
-    c->cfg = cfg;
-    c->check_id = check_id;
-    c->now_us = now_us;
-    snprintf(c->id, sizeof c->id, "%" PRId64, check_id);
-    char lock[64];
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_xact_lock(%d, %" PRId64 "::int)", TRACK_LOCK_CLASS,
-             (int64_t)(int32_t)check_id);
     int rc = -1;
-    if (st_run_cmd(s, "SAVEPOINT fold", 0, NULL, "tracker: savepoint", err, errlen) < 0) {
-        rc = -2;
+    if (!g.c || !ids) {
+        pk_fail(err, errlen, "tracker: out of memory");
         goto out;
     }
-    PGresult *lr = st_run(s, lock, 0, NULL, PGRES_TUPLES_OK, "tracker: taking the check's lock", err, errlen);
-    if (!lr)
-        goto out;
-    PQclear(lr);
-    if (load_rule(c, err, errlen) < 0)
-        goto out;
-    const struct tracker_rule *rule = &c->f.rule;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    if (t_min <= t_max) {
-        lo = pk_round_index(t_min, t_min, rule->interval_us, rule->spread_us);
-        hi = pk_round_index(t_max, t_max, rule->interval_us, rule->spread_us);
+    for (size_t i = 0; i < n; i++) {
+        struct fold_ctx *c = &g.c[i];
+        *c = (struct fold_ctx){.s = s, .cfg = cfg, .check_id = v[i].check_id, .t_min = v[i].t_min,
+                               .t_max = v[i].t_max};
+        snprintf(c->id, sizeof c->id, "%" PRId64, v[i].check_id);
+        ids[i] = v[i].check_id;
     }
-    if (c->pend_from >= 0 && c->pend_to >= c->pend_from) {
-        lo = c->pend_from < lo ? c->pend_from : lo;
-        hi = c->pend_to > hi ? c->pend_to : hi;
-    }
-    if (lo > hi) {
-        rc = st_run_cmd(s, "RELEASE SAVEPOINT fold", 0, NULL, "tracker: release", err, errlen);
+    if (!(g.ids = st_bigint_array(ids, n))) {
+        pk_fail(err, errlen, "tracker: out of memory");
         goto out;
     }
-    if (hi - lo >= TRACKER_MAX_SPAN)
-        lo = hi - TRACKER_MAX_SPAN + 1; /* a spool older than that is folded by its own batches */
-    c->f.k_lo = lo;
-    c->f.k_hi = hi;
-    if (load_cells(c, err, errlen) < 0 || load_state(c, err, errlen) < 0 ||
-        tracker_apply(&c->f, c->cells, c->n_cells, now_us, err, errlen) < 0)
+    st_ensure_ready(s);
+    if (st_run_cmd(s, "BEGIN", 0, NULL, "tracker: begin", err, errlen) < 0 || lock_checks(&g, err, errlen) < 0 ||
+        load_rules(&g, err, errlen) < 0 || load_cells(&g, err, errlen) < 0 || load_state(&g, err, errlen) < 0)
         goto out;
-    if (write_runs(c, &b, err, errlen) < 0 || write_incidents(c, &b, err, errlen) < 0)
-        goto out;
-    if (write_tracker(c, err, errlen) < 0 ||
-        st_run_cmd(s, "RELEASE SAVEPOINT fold", 0, NULL, "tracker: release", err, errlen) < 0)
+    uint64_t folded = 0, rounds = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct fold_ctx *c = &g.c[i];
+        if (c->skip)
+            continue;
+        if (tracker_apply(&c->f, c->cells, c->n_cells, now_us, err, errlen) < 0)
+            goto out;
+        folded++;
+        rounds += (uint64_t)(c->f.k_hi - c->f.k_lo + 1);
+    }
+    if (write_runs(&g, &b, err, errlen) < 0 || write_incidents(&g, &b, err, errlen) < 0 ||
+        write_trackers(&g, &b, err, errlen) < 0 || st_commit(s, "tracker: commit", err, errlen) < 0)
         goto out;
     if (st) {
-        st->checks_folded++;
-        st->rounds_folded += (uint64_t)(hi - lo + 1);
+        st->checks_folded += folded;
+        st->rounds_folded += rounds;
     }
     rc = 0;
 out:
-    if (rc == -1) {
-        char e2[256];
-        if (st_run_cmd(s, "ROLLBACK TO SAVEPOINT fold", 0, NULL, "tracker: rollback to savepoint", e2,
-                       sizeof e2) < 0)
+    if (rc < 0) {
+        st_rollback(s);
+        if (PQstatus(s->conn) != CONNECTION_OK)
             rc = -2;
     }
-    tracker_fold_free(&c->f);
-    free(c->cells);
-    free(c);
+    free(ids);
+    group_free(&g);
     pk_buf_free(&b);
     return rc;
-}
-
-static int by_check(const void *x, const void *y)
-{
-    const struct span *a = x, *b = y;
-    return (a->check_id > b->check_id) - (a->check_id < b->check_id);
 }
 
 static int check_id_of(struct store *s, const char *name, int64_t *id, char *err, size_t errlen)
@@ -567,44 +769,114 @@ static int check_id_of(struct store *s, const char *name, int64_t *id, char *err
     return found;
 }
 
-#define CHECKS_PER_TRANSACTION 64
+static int by_check_time(const void *x, const void *y)
+{
+    const struct span *a = x, *b = y;
+    if (a->check_id != b->check_id)
+        return a->check_id < b->check_id ? -1 : 1;
+    return (a->t_min > b->t_min) - (a->t_min < b->t_min);
+}
 
-/* Folds each span's check, in id order (two collectors take the locks in one
- * order), up to CHECKS_PER_TRANSACTION in one transaction (one commit for
- * many checks). */
-static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
+/* Sorts by check and time, merging a check's overlapping spans and its
+ * pending-only ones (t_min > t_max) into the next; returns the count left. */
+static size_t merge_spans(struct span *v, size_t nv)
+{
+    qsort(v, nv, sizeof *v, by_check_time);
+    size_t m = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (m && v[m - 1].check_id == v[i].check_id) {
+            struct span *a = &v[m - 1];
+            if (a->t_min > a->t_max) {
+                *a = v[i];
+                continue;
+            }
+            if (v[i].t_min > v[i].t_max)
+                continue;
+            if (v[i].t_min <= a->t_max) {
+                a->t_max = v[i].t_max > a->t_max ? v[i].t_max : a->t_max;
+                continue;
+            }
+        }
+        v[m++] = v[i];
+    }
+    return m;
+}
+
+/* Folds spans[0..n) (distinct checks, in id order) up to CHECKS_PER_TRANSACTION
+ * in one transaction; a group the database refuses is folded again one check
+ * per transaction. -2 when the connection is lost. */
+static int fold_layer(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
                       int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
     int rc = 0;
-    qsort(v, nv, sizeof *v, by_check);
-    for (size_t j = 0; j < nv;) {
-        st_ensure_ready(s);
-        if (st_run_cmd(s, "BEGIN", 0, NULL, "tracker: begin", err, errlen) < 0)
-            return -1;
-        size_t end = j + CHECKS_PER_TRANSACTION < nv ? j + CHECKS_PER_TRANSACTION : nv;
-        struct store_track_stats part = {0};
-        int lost = 0;
-        for (; j < end && !lost; j++) {
-            int r = fold_check(s, cfg, v[j].check_id, v[j].t_min, v[j].t_max, now_us, &part, err, errlen);
-            if (r < 0) {
-                rc = -1;
-                part.errors++;
-                lost = r == -2;
-            }
-        }
-        if (lost || st_commit(s, "tracker: commit", err, errlen) < 0) {
-            st_rollback(s);
+    for (size_t j = 0; j < nv; j += CHECKS_PER_TRANSACTION) {
+        size_t n = nv - j < CHECKS_PER_TRANSACTION ? nv - j : CHECKS_PER_TRANSACTION;
+        int r = fold_group(s, cfg, v + j, n, now_us, st, err, errlen);
+        if (r == 0)
+            continue;
+        rc = -1;
+        if (r == -2 || n == 1) {
             if (st)
-                st->errors += part.checks_folded + part.errors;
-            return -1;
+                st->errors += r == -2 ? nv - j : 1;
+            if (r == -2)
+                return -2;
+            continue;
         }
-        if (st) {
-            st->checks_folded += part.checks_folded;
-            st->rounds_folded += part.rounds_folded;
-            st->errors += part.errors;
+        for (size_t k = 0; k < n; k++) {
+            char e2[512];
+            r = fold_group(s, cfg, v + j + k, 1, now_us, st, e2, sizeof e2);
+            if (r < 0) {
+                snprintf(err, errlen, "%s", e2);
+                if (st)
+                    st->errors += r == -2 ? n - k : 1;
+                if (r == -2)
+                    return -2;
+            }
         }
     }
     return rc;
+}
+
+/* Folds the spans' checks in id order (two collectors take the locks in one
+ * order). A check with several spans (slices of time far apart) is folded
+ * once per span, oldest first: layer L holds each check's L-th span. */
+static int fold_spans(struct store *s, struct span *v, size_t nv, const struct store_track_config *cfg,
+                      int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
+{
+    nv = merge_spans(v, nv);
+    struct span *layer = calloc(nv ? nv : 1, sizeof *layer);
+    size_t *next = calloc(nv ? nv : 1, sizeof *next); /* per check run: its next span */
+    size_t *run_end = calloc(nv ? nv : 1, sizeof *run_end);
+    if (!layer || !next || !run_end) {
+        free(layer);
+        free(next);
+        free(run_end);
+        return pk_fail(err, errlen, "tracker: out of memory");
+    }
+    size_t runs = 0;
+    for (size_t i = 0; i < nv; i++)
+        if (i == 0 || v[i].check_id != v[i - 1].check_id) {
+            next[runs] = i;
+            if (runs)
+                run_end[runs - 1] = i;
+            runs++;
+        }
+    if (runs)
+        run_end[runs - 1] = nv;
+    int rc = 0;
+    for (size_t left = nv; left > 0 && rc != -2;) {
+        size_t n = 0;
+        for (size_t c = 0; c < runs; c++)
+            if (next[c] < run_end[c])
+                layer[n++] = v[next[c]++];
+        left -= n;
+        int r = fold_layer(s, layer, n, cfg, now_us, st, err, errlen);
+        rc = r < rc ? r : rc;
+    }
+    free(layer);
+    free(next);
+    free(run_end);
+    return rc < 0 ? -1 : 0;
 }
 
 int store_track_spans(struct store *s, const struct store_track_span *spans, size_t n,

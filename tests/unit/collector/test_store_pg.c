@@ -386,19 +386,20 @@ static void live_hostile_result_roundtrip(void **state)
     r.metrics[0].value = 0.25;
     pk_strlcpy(r.metrics[1].name, "nan", sizeof r.metrics[1].name);
     r.metrics[1].value = NAN;
+    r.scheduled_at_us = T0_US - 123; /* the writers COPY in binary: timestamps, NULLs and text exact */
     struct store_batch b = {probe, &r, 1, 0, 0};
     if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
         fail_msg("write: %s", err);
     pgt_sql(out, sizeof out,
         "SELECT encode(convert_to(r.message, 'UTF8'), 'hex'), r.metrics::text, "
         "encode(convert_to(c.name, 'UTF8'), 'hex'), r.started_at = '2024-05-01 12:00:00.000123+00', "
-        "r.tls_us IS NULL, r.total_us "
+        "r.tls_us IS NULL, r.total_us, r.scheduled_at = '2024-05-01 12:00:00+00', r.status_code, r.dns_us "
         "FROM results r JOIN checks c ON c.id = r.check_id WHERE r.probe_id = %" PRId64,
         probe);
     char msg_hex[1024], name_hex[512];
     to_hex(msg_hex, HOSTILE "\r\xef\xbf\xbd");
     to_hex(name_hex, r.check_name);
-    snprintf(want, sizeof want, "%s\t{\"nan\": null, \"we\\\"ird\\\\\\n\": 0.25}\t%s\tt\tt\t50", msg_hex, name_hex);
+    snprintf(want, sizeof want, "%s\t{\"nan\": null, \"we\\\"ird\\\\\\n\": 0.25}\t%s\tt\tt\t50\tt\t503\t10", msg_hex, name_hex);
     assert_string_equal(out, want);
 }
 
