@@ -717,10 +717,12 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     }
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
-                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0;
+                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
+                strcmp(name, "check-marks") == 0;
     if (!known) {
         snprintf(err, sizeof err,
-                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo)",
+                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo, "
+                 "check-marks)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -760,6 +762,8 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         api_latency_series(d, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
         api_probes(d, now_us, out);
+    } else if (strcmp(name, "check-marks") == 0) {
+        dash_check_marks(d->store, w.check_name, w.since_us, w.until_us, out);
     } else if (dash_api_route(d->store, name, arg, ctx, w.until_us, out)) {
         /* dashboard_api.c's */
     } else {

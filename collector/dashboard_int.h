@@ -33,6 +33,11 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
                    struct pk_http_reply *out);
 
+/* ---- dashboard_marks.c: /api/check-marks, the check's maintenance intervals
+ * and learned baseline band over [since, until). */
+void dash_check_marks(struct store *st, const char *check, int64_t since_us, int64_t until_us,
+                      struct pk_http_reply *out);
+
 /* 1 with *u7 and *u30 (NaN: no data) when the cache knows the check. */
 int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, double *u30);
 
