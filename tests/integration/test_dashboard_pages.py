@@ -16,6 +16,9 @@ America/New_York.
    the incident and failure marks on the plot, the status page shows it down.
 3. The same at 420 px: nothing wider than the screen; the dark theme follows
    the system.
+4. A maintenance window (picketctl maintenance add) over a fault of connectors:
+   the check page shades it and names it, at 1,400 and 420 px, and the SLO
+   counts no bad round.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
@@ -30,8 +33,8 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, start_collector, start_probe, wait_for,
-                        write_checks)
+from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
+                        wait_for, write_checks)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
@@ -274,6 +277,53 @@ def run(col, ports):
     assert sum(rgb) < 150, v["dark_bg"]
     assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "ok"})
+    maintenance(col, ports, base)
+
+
+def slo_of(col, check):
+    code, j = api(col, "/api/slo?check=" + check)
+    assert code == 200, (code, j)
+    return j["checks"][0]
+
+
+def maintenance(col, ports, base):
+    """4. A maintenance window (picketctl maintenance add) over a fault of
+    connectors: the check page hatches it on the chart and names it, its
+    failed results are listed, and the SLO stays whole (no bad round)."""
+    # From the start of the minute: the SLO leaves out whole minute buckets that
+    # start inside a window, so a window from mid-minute would keep that minute.
+    start = int(time.time()) // 60 * 60
+    out = picketctl(col.port, "maintenance", "add", "upgrade", "--for", "connectors-health", "--start",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), "--duration", "1h",
+                    "--reason", "upgrade")
+    assert out.returncode == 0 and "added" in out.stdout, (out.stdout, out.stderr)
+    before = slo_of(col, "connectors-health")
+    post("http://127.0.0.1:%d/_fault" % ports["connectors"], {"mode": "down"})
+    try:
+        wait_for("connectors failing in the window", lambda: sum(
+            r["outcome"] == "failed" for r in api(col, "/api/check-results?check=connectors-health&limit=20")[1]
+            ["results"]) >= 6, 30, interval=0.5)
+        v = browse([
+            {"goto": base + "/check/connectors-health?range=1h"},
+            {"wait": "Number(document.querySelector('#plot').dataset.maintenance) === 1 && "
+                     "document.querySelector('#results tr.result.FAIL') !== null"},
+            {"eval": "document.querySelector('#maint').textContent", "as": "maint"},
+            {"eval": "document.querySelector('#slo tbody').textContent", "as": "slo"},
+            {"shot": os.path.join(SHOTS, "check-maintenance.png")},
+            {"viewport": [420, 900]},
+            {"goto": base + "/check/connectors-health?range=1h"},
+            {"wait": "Number(document.querySelector('#plot').dataset.maintenance) === 1"},
+            {"eval": NO_OVERFLOW_JS, "as": "fits"},
+        ], "maintenance")
+        after = slo_of(col, "connectors-health")
+    finally:
+        post("http://127.0.0.1:%d/_fault" % ports["connectors"], {"mode": "ok"})
+    assert "upgrade" in v["maint"] and "left out of uptime and the SLO" in v["maint"], v["maint"]
+    assert "99.00%" in v["slo"] and v["fits"], v
+    assert before["bad"] == 0 and after["bad"] == 0, (before, after)  # the SLO is whole
+    code, marks = api(col, "/api/check-marks?check=connectors-health&since=1h")
+    assert code == 200 and [m["name"] for m in marks["maintenance"]] == ["upgrade"], marks
+    assert marks["maintenance"][0]["start_us"] == start * 1_000_000, marks
 
 
 if __name__ == "__main__":
