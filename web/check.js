@@ -75,8 +75,8 @@ function renderResults(rs) {
 }
 
 function renderMaint(list) {
-  $('#maint').textContent = list.length ? 'Maintenance in the range (hatched; left out of uptime and the SLO): ' +
-    list.map((m) => (m.name ? m.name + ' ' : '') + when(m.start_us) + ' – ' + when(m.end_us)).join(', ') : '';
+  $('#maint').innerHTML = list.length ? 'Maintenance in the range (hatched; left out of uptime and the SLO): ' +
+    list.map((m) => (m.name ? esc(m.name) + ' ' : '') + when(m.start_us) + ' – ' + when(m.end_us)).join(', ') : '';
 }
 
 const COLORS = ['#2a9d8f', '#8e44ad', '#e76f51', '#3a86ff', '#6a994e', '#b5838d'];
