@@ -827,6 +827,8 @@ int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t 
     return 0;
 }
 
+int dashboard_wants_client_certs(const struct dashboard *d) { return dash_auth_wants_certs(d->auth); }
+
 int dashboard_set_status_pages(struct dashboard *d, const char *path, char *err, size_t errlen)
 {
     struct status_pages *sp = status_pages_load(path, err, errlen);
@@ -884,8 +886,10 @@ int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, 
     struct dashboard *dash = d;
     if (!dashboard_owns(url))
         return 0;
-    if (dash->auth && !is_public(dash, url, arg, argctx) && !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"))) {
-        static const char body[] = "{\"error\":\"log in: Authorization: Bearer TOKEN, or a user and password\"}";
+    if (dash->auth && !is_public(dash, url, arg, argctx) &&
+        !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"), arg(argctx, PK_HTTP_CLIENT_CN_ARG))) {
+        static const char body[] =
+            "{\"error\":\"log in: Authorization: Bearer TOKEN, a user and password, or a client certificate\"}";
         *out = (struct pk_http_reply){401, "application/json", body, sizeof body - 1, 0,
                                       "Basic realm=\"Picket dashboard\", charset=\"UTF-8\""};
         return 1;

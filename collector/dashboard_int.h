@@ -107,7 +107,11 @@ struct dash_auth;
 /* NULL with err naming the file and line when it cannot be read or is malformed. */
 struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen);
 void dash_auth_free(struct dash_auth *a);
-/* 1 when the Authorization header's value names a token or user of a. */
-int dash_auth_allows(struct dash_auth *a, const char *authorization);
+/* 1 when the Authorization header's value names a token or user of a, or
+ * client_cn (a verified TLS client certificate's common name, NULL: none) is
+ * one of a's cert lines. */
+int dash_auth_allows(struct dash_auth *a, const char *authorization, const char *client_cn);
+/* 1 when a has cert lines (the listener must then verify client certificates). */
+int dash_auth_wants_certs(const struct dash_auth *a);
 
 #endif
