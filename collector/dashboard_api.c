@@ -175,6 +175,19 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
         json_object_object_add(o, "stale", json_object_new_boolean(now_us - last > stale_after));
     else
         json_object_object_add(o, "stale", stale_after <= N_ROUNDS * round_us ? json_object_new_boolean(1) : NULL);
+    struct json_object *labels = json_object_new_object(); /* "k=v" lines, as stored */
+    for (const char *p = m->meta.labels; *p;) {
+        size_t n = strcspn(p, "\n");
+        const char *eq = memchr(p, '=', n);
+        if (eq) {
+            char key[PK_LABELS_MAX];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            json_object_object_add(labels, key, json_object_new_string_len(eq + 1, (int)(n - (size_t)(eq - p) - 1)));
+        }
+        p += n;
+        p += *p == '\n';
+    }
+    json_object_object_add(o, "labels", labels);
     const struct long_uptime *u = long_of(lc, m->name);
     json_object_object_add(o, "uptime_7d", u ? num_or_null(u->u7) : NULL);
     json_object_object_add(o, "uptime_30d", u ? num_or_null(u->u30) : NULL);

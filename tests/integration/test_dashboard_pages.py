@@ -6,7 +6,7 @@ collector, two probes (regions eu and us) checking the seed emulation
 America/New_York.
 1. Overview at 1,400 px: checks grouped by service, each with a history bar of
    rounds and uptime figures; search and the status filter narrow it and land in
-   the URL; times show in the viewer's zone with UTC on hover; keyboard reaches
+   the URL, as the label filter (the checks' labels:) does; times show in the viewer's zone with UTC on hover; keyboard reaches
    the check links. Clicking a check opens /check/NAME; choosing 7 d puts
    range=7d in the URL; the page shows the plot, per-region lines and the last
    results.
@@ -86,8 +86,10 @@ def overview_of(col, check):
     return next((c for c in j["checks"] if c["check"] == check), None)
 
 
+LABELS = {"rag": {"labels": {"team": "ai", "tier": "1"}}, "assistants": {"labels": {"team": "ai"}},
+          "sync": {"labels": {"team": "data"}}}
 ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
-  [...tr.children].map((td) => td.textContent)))()"""
+  [...tr.children].map((td, i) => (i ? td : td.querySelector('a')).textContent)))()"""
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
@@ -105,7 +107,7 @@ def main():
         checks = write_checks(os.path.join(TMP, "checks.yaml"), [{
             "name": svc + "-health", "type": "http", "service": svc, "interval": "1s", "timeout": "1s",
             "budgets": {"p50": "100ms", "p95": "200ms", "p99": "1s"}, "slo": {"target": 99, "window": "1d"},
-            "request": {"url": "http://127.0.0.1:%d/health" % ports[svc]}}
+            "request": {"url": "http://127.0.0.1:%d/health" % ports[svc]}, **LABELS.get(svc, {})}
             for svc in ("rag", "sync", "assistants", "connectors")])
         with PrivatePostgres() as pg:
             migrate(pg)
@@ -154,6 +156,8 @@ def run(col, ports):
     assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
     assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
     assert "rag-health" not in json.dumps(st)  # public: services only
+    assert overview_of(col, "rag-health")["labels"] == {"team": "ai", "tier": "1"}
+    assert overview_of(col, "connectors-health")["labels"] == {}
     x = overview_of(col, "rag-health")
     assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 1_000_000, x  # the tracker's rounds: the 1 s interval
 
@@ -176,6 +180,15 @@ def run(col, ports):
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 0"},
         {"eval": "location.search", "as": "status_url"},
         {"select": ["#f-status", ""]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"select": ["#f-label", "team=ai"]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 2"},
+        {"eval": "[location.search, [...document.querySelectorAll('#checks tr[data-check]')].map((tr) => "
+                 "tr.dataset.check).sort()]", "as": "label_filter"},
+        {"goto": base + "/?open_after=1&close_after=1&since=1h&label=team%3Ddata"},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1 && "
+                 "document.querySelector(\"#checks tr[data-check='sync-health']\") !== null"},
+        {"select": ["#f-label", ""]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
         {"click": "#f-q"},
         {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"},
@@ -204,6 +217,8 @@ def run(col, ports):
     local, title = v["time"]
     assert title.endswith(" UTC") and local != title[:-4], v["time"]  # New York is never UTC
     assert "q=rag" in v["search_url"] and "st=FAIL" in v["status_url"], (v["search_url"], v["status_url"])
+    assert "label=team%3Dai" in v["label_filter"][0], v["label_filter"]
+    assert v["label_filter"][1] == ["assistants-health", "rag-health"], v["label_filter"]
     assert v["focused"] and v["focused"].startswith("/"), v["focused"]
     assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
     assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
