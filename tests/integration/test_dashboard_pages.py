@@ -87,7 +87,7 @@ def overview_of(col, check):
 
 
 LABELS = {"rag": {"labels": {"team": "ai", "tier": "1"}}, "assistants": {"labels": {"team": "ai"}},
-          "sync": {"labels": {"team": "data"}}}
+          "sync": {"labels": {"team": "data"}}, "connectors": {"labels": {"tier": "edge"}}}
 ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
   [...tr.children].map((td, i) => (i ? td : td.querySelector('a')).textContent)))()"""
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
@@ -157,7 +157,7 @@ def run(col, ports):
     assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
     assert "rag-health" not in json.dumps(st)  # public: services only
     assert overview_of(col, "rag-health")["labels"] == {"team": "ai", "tier": "1"}
-    assert overview_of(col, "connectors-health")["labels"] == {}
+    assert overview_of(col, "connectors-health")["labels"] == {"tier": "edge"}
     x = overview_of(col, "rag-health")
     assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 1_000_000, x  # the tracker's rounds: the 1 s interval
 
@@ -302,13 +302,13 @@ def slo_of(col, check):
 
 
 def maintenance(col, ports, base):
-    """4. A maintenance window (picketctl maintenance add) over a fault of
-    connectors: the check page hatches it on the chart and names it, its
+    """4. A maintenance window (picketctl maintenance add, for the checks
+    labelled tier=edge) over a fault of connectors: the check page hatches it on the chart and names it, its
     failed results are listed, and the SLO stays whole (no bad round)."""
     # From the start of the minute: the SLO leaves out whole minute buckets that
     # start inside a window, so a window from mid-minute would keep that minute.
     start = int(time.time()) // 60 * 60
-    out = picketctl(col.port, "maintenance", "add", "upgrade", "--for", "connectors-health", "--start",
+    out = picketctl(col.port, "maintenance", "add", "upgrade", "--for", "label:tier=edge", "--start",
                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), "--duration", "1h",
                     "--reason", "upgrade")
     assert out.returncode == 0 and "added" in out.stdout, (out.stdout, out.stderr)
