@@ -22,10 +22,11 @@
 #include "regression_rule.h"
 
 #define MARKS_MAX_US (INT64_C(400) * 24 * 3600 * 1000000) /* the longest range marked */
+#define MARKS_AFTER_US (INT64_C(31) * 24 * 3600 * 1000000) /* a window's end is shown up to this past until */
 #define BAND_MAX_HOURS (31 * 24) /* a 30-day range; longer ranges show their last 31 days' band */
 
-/* The check's maintenance intervals over [since, until) into a (array of
- * {start_us, end_us, name}). 1 found, 0 the check is not known, -1 with err. */
+/* The check's maintenance intervals that start before until and end after
+ * since into a (array of {start_us, end_us, name}; ends not clipped to until). 1 found, 0 the check is not known, -1 with err. */
 static int add_maintenance(struct store *st, const char *check, int64_t since, int64_t until, struct json_object *a,
                            char *err, size_t errlen)
 {
@@ -45,9 +46,11 @@ static int add_maintenance(struct store *st, const char *check, int64_t since, i
         goto done;
     }
     if (maint_apply_windows(st, &w, &nw, err, errlen) < 0 ||
-        maint_check_intervals(w, nw, m, since, until, &iv, &niv, err, errlen) < 0)
+        maint_check_intervals(w, nw, m, since, until + MARKS_AFTER_US, &iv, &niv, err, errlen) < 0)
         goto done;
     for (size_t i = 0; i < niv; i++) {
+        if (iv[i].start_us >= until) /* read past until only to show where a window in force ends */
+            continue;
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "start_us", json_object_new_int64(iv[i].start_us));
         json_object_object_add(o, "end_us", json_object_new_int64(iv[i].end_us));

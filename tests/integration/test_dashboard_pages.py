@@ -339,6 +339,7 @@ def maintenance(col, ports, base):
     code, marks = api(col, "/api/check-marks?check=connectors-health&since=1h")
     assert code == 200 and [m["name"] for m in marks["maintenance"]] == ["upgrade"], marks
     assert marks["maintenance"][0]["start_us"] == start * 1_000_000, marks
+    assert marks["maintenance"][0]["end_us"] == (start + 3600) * 1_000_000, marks  # where it will end, past the range
 
 
 if __name__ == "__main__":
