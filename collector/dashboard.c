@@ -727,10 +727,12 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     }
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
-                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0;
+                strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
+                strcmp(name, "check-marks") == 0;
     if (!known) {
         snprintf(err, sizeof err,
-                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo)",
+                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo, "
+                 "check-marks)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -770,6 +772,8 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
         api_latency_series(d, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
         api_probes(d, now_us, out);
+    } else if (strcmp(name, "check-marks") == 0) {
+        dash_check_marks(d->store, w.check_name, w.since_us, w.until_us, out);
     } else if (dash_api_route(d->store, name, arg, ctx, w.until_us, out)) {
         /* dashboard_api.c's */
     } else {
@@ -833,6 +837,8 @@ int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t 
     return 0;
 }
 
+int dashboard_wants_client_certs(const struct dashboard *d) { return dash_auth_wants_certs(d->auth); }
+
 int dashboard_set_status_pages(struct dashboard *d, const char *path, char *err, size_t errlen)
 {
     struct status_pages *sp = status_pages_load(path, err, errlen);
@@ -890,8 +896,10 @@ int dashboard_route(void *d, const char *url, pk_http_arg_fn arg, void *argctx, 
     struct dashboard *dash = d;
     if (!dashboard_owns(url))
         return 0;
-    if (dash->auth && !is_public(dash, url, arg, argctx) && !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"))) {
-        static const char body[] = "{\"error\":\"log in: Authorization: Bearer TOKEN, or a user and password\"}";
+    if (dash->auth && !is_public(dash, url, arg, argctx) &&
+        !dash_auth_allows(dash->auth, arg(argctx, PK_HTTP_HEADER_ARG "Authorization"), arg(argctx, PK_HTTP_CLIENT_CN_ARG))) {
+        static const char body[] =
+            "{\"error\":\"log in: Authorization: Bearer TOKEN, a user and password, or a client certificate\"}";
         *out = (struct pk_http_reply){401, "application/json", body, sizeof body - 1, 0,
                                       "Basic realm=\"Picket dashboard\", charset=\"UTF-8\""};
         return 1;

@@ -39,6 +39,9 @@ void dashboard_set_idle_after(struct dashboard *d, int64_t us);
  * status pages and their assets. 0, or -1 with err naming the file and line.
  * Call before serving. */
 int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t errlen);
+/* 1 when the login file has "cert CN" lines: the HTTP listener must then serve
+ * HTTPS and verify client certificates (--http-client-ca). */
+int dashboard_wants_client_certs(const struct dashboard *d);
 
 /* Status pages for groups of services from a YAML file (collector/status_pages.c).
  * 0, or -1 with err naming FILE:LINE:COL. Call before serving. */

@@ -1,12 +1,13 @@
 /* dashboard_api.c: the dashboard's overview extras and the check page's last
  * results (docs/DASHBOARD.md). The overview extras are computed by the
  * dashboard's background thread beside the default view's report: per check
- * the history bar of its last 60 rounds (store_round_bars; a round is the
- * check's interval in whole minutes, at least one), whether it is stale
+ * the history bar of its last 60 rounds (store_round_bars: the tracker's
+ * stored rounds on the check's own grid, or for an untracked check its
+ * interval in whole minutes, at least one), whether it is stale
  * (no result for 3 intervals, at least 3 minutes) and its uptime over 7 and 30
  * days (the Query API's availability, recomputed at most every LONG_EVERY_US).
  * Every figure here comes from the store or rpc_query; a round's state is read
- * in one place (round_state) so it can be re-pointed at stored round states. */
+ * in one place (round_state). */
 #include "dashboard_int.h"
 
 #include <json-c/json.h>
@@ -47,11 +48,17 @@ void dash_long_free(struct dash_long *c)
     free(c);
 }
 
-/* One round from its outcome counts: '-' no result, 'u' every result passed,
- * 'g' none failed but some degraded, 'p' some failed (fewer than half), 'd' half
- * or more failed. */
+/* One round's state: '-' no data; a tracked round with a stored global state:
+ * 'd' down, 'p' up with some region down, 'u' up. Otherwise (not tracked, or
+ * its global state not decided yet) from its counts: 'u' every result (region)
+ * passed, 'g' none failed but some degraded, 'p' some failed (fewer than half),
+ * 'd' half or more failed. */
 static char round_state(const struct store_bar_row *b)
 {
+    if (b->tracked && b->global_state == 2)
+        return 'd';
+    if (b->tracked && b->global_state == 1)
+        return b->failed ? 'p' : 'u';
     uint64_t judged = b->ok + b->degraded + b->failed;
     if (!judged)
         return '-';
@@ -155,7 +162,7 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
             last = bars[i].last_us;
     }
     int64_t interval_us = m->interval_ms * 1000;
-    int64_t round_us = interval_us > ROUND_US ? interval_us / ROUND_US * ROUND_US : ROUND_US;
+    int64_t round_us = nb ? bars[0].round_us : interval_us > ROUND_US ? interval_us / ROUND_US * ROUND_US : ROUND_US;
     int64_t stale_after = 3 * interval_us > STALE_MIN_US ? 3 * interval_us : STALE_MIN_US;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(m->name));
@@ -168,6 +175,19 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
         json_object_object_add(o, "stale", json_object_new_boolean(now_us - last > stale_after));
     else
         json_object_object_add(o, "stale", stale_after <= N_ROUNDS * round_us ? json_object_new_boolean(1) : NULL);
+    struct json_object *labels = json_object_new_object(); /* "k=v" lines, as stored */
+    for (const char *p = m->meta.labels; *p;) {
+        size_t n = strcspn(p, "\n");
+        const char *eq = memchr(p, '=', n);
+        if (eq) {
+            char key[PK_LABELS_MAX];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            json_object_object_add(labels, key, json_object_new_string_len(eq + 1, (int)(n - (size_t)(eq - p) - 1)));
+        }
+        p += n;
+        p += *p == '\n';
+    }
+    json_object_object_add(o, "labels", labels);
     const struct long_uptime *u = long_of(lc, m->name);
     json_object_object_add(o, "uptime_7d", u ? num_or_null(u->u7) : NULL);
     json_object_object_add(o, "uptime_30d", u ? num_or_null(u->u30) : NULL);
@@ -184,7 +204,7 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
     refresh_long(st, now_us, cache);
     *slow_us += pk_now_us() - now_us;
     if (store_check_meta(st, &meta, &nm, err, sizeof err) < 0 ||
-        store_round_bars(st, end, N_ROUNDS, &bars, &nb, err, sizeof err) < 0) {
+        store_round_bars(st, end, now_us, N_ROUNDS, &bars, &nb, err, sizeof err) < 0) {
         PK_WARN("dashboard", "overview extras failed", "detail=%s", pk_log_q(q, sizeof q, err));
         free(meta);
         return NULL;

@@ -3,9 +3,11 @@
  *     token SHA256HEX      a bearer token, by the SHA-256 of the token (lowercase hex)
  *     user NAME HASH       a user and a crypt(3) hash of the password (yescrypt
  *                          "$y$...", sha512-crypt "$6$...", bcrypt "$2b$..."; mkpasswd makes them)
- * ('#' starts a comment). A request then needs "Authorization: Bearer TOKEN" or
- * "Authorization: Basic base64(NAME:PASSWORD)"; anything else gets 401 with a
- * Basic challenge, so a browser asks for the user and password. Passwords are
+ *     cert CN              a TLS client certificate with this common name ("*": any),
+ *                          verified against --http-client-ca (the listener serves HTTPS)
+ * ('#' starts a comment). A request then needs "Authorization: Bearer TOKEN",
+ * "Authorization: Basic base64(NAME:PASSWORD)" or a verified client certificate
+ * of a listed CN; anything else gets 401 with a Basic challenge, so a browser asks for the user and password. Passwords are
  * checked with crypt_r (libcrypt); a good answer is remembered for a minute by
  * the SHA-256 of its header, so a page refreshing every 5 s does not pay a slow
  * hash each time. Read-only either way: the login only decides who may look. */
@@ -35,6 +37,8 @@ struct auth_user {
 struct dash_auth {
     char (*tokens)[PK_TOKEN_HASH_HEX + 1];
     size_t n_tokens;
+    char (*certs)[128]; /* client certificate common names; "*": any verified one */
+    size_t n_certs;
     struct auth_user *users;
     size_t n_users;
     pthread_mutex_t mu; /* guards cache */
@@ -49,6 +53,7 @@ void dash_auth_free(struct dash_auth *a)
     if (!a)
         return;
     free(a->tokens);
+    free(a->certs);
     free(a->users);
     pthread_mutex_destroy(&a->mu);
     free(a);
@@ -75,7 +80,7 @@ static int parse_line(struct dash_auth *a, char *line, const char *path, int lin
         return 0;
     char *f1 = strtok_r(NULL, " \t\r\n", &save), *f2 = strtok_r(NULL, " \t\r\n", &save);
     char *extra = strtok_r(NULL, " \t\r\n", &save);
-    if (a->n_tokens + a->n_users >= MAX_ENTRIES)
+    if (a->n_tokens + a->n_users + a->n_certs >= MAX_ENTRIES)
         return pk_fail(err, errlen, "%s:%d: more than %d entries", path, lineno, MAX_ENTRIES);
     if (strcmp(kind, "token") == 0 && f1 && !f2) {
         if (!is_hex64(f1))
@@ -95,7 +100,15 @@ static int parse_line(struct dash_auth *a, char *line, const char *path, int lin
         snprintf(u->hash, sizeof u->hash, "%s", f2);
         return 0;
     }
-    return pk_fail(err, errlen, "%s:%d: expected \"token SHA256HEX\" or \"user NAME CRYPT-HASH\"", path, lineno);
+    if (strcmp(kind, "cert") == 0 && f1 && !f2) {
+        if (strlen(f1) >= sizeof a->certs[0])
+            return pk_fail(err, errlen, "%s:%d: cert: a common name is at most %zu bytes", path, lineno,
+                           sizeof a->certs[0] - 1);
+        snprintf(a->certs[a->n_certs++], sizeof a->certs[0], "%s", f1);
+        return 0;
+    }
+    return pk_fail(err, errlen, "%s:%d: expected \"token SHA256HEX\", \"user NAME CRYPT-HASH\" or \"cert CN\"", path,
+                   lineno);
 }
 
 struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen)
@@ -107,9 +120,10 @@ struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen)
     if (a) {
         a->tokens = calloc(MAX_ENTRIES, sizeof *a->tokens);
         a->users = calloc(MAX_ENTRIES, sizeof *a->users);
+        a->certs = calloc(MAX_ENTRIES, sizeof *a->certs);
         pthread_mutex_init(&a->mu, NULL);
     }
-    if (!a || !a->tokens || !a->users) {
+    if (!a || !a->tokens || !a->users || !a->certs) {
         pk_fail(err, errlen, "%s: out of memory", path);
         free(text);
         dash_auth_free(a);
@@ -123,8 +137,8 @@ struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen)
         rc = parse_line(a, line, path, ++lineno, err, errlen);
     }
     free(text);
-    if (rc == 0 && a->n_tokens + a->n_users == 0)
-        rc = pk_fail(err, errlen, "%s: no token or user: nobody could log in", path);
+    if (rc == 0 && a->n_tokens + a->n_users + a->n_certs == 0)
+        rc = pk_fail(err, errlen, "%s: no token, user or cert: nobody could log in", path);
     if (rc < 0) {
         dash_auth_free(a);
         return NULL;
@@ -193,8 +207,13 @@ static int cached(struct dash_auth *a, const char *key, int64_t now_us, int stor
     return hit;
 }
 
-int dash_auth_allows(struct dash_auth *a, const char *authorization)
+int dash_auth_wants_certs(const struct dash_auth *a) { return a && a->n_certs > 0; }
+
+int dash_auth_allows(struct dash_auth *a, const char *authorization, const char *client_cn)
 {
+    for (size_t i = 0; client_cn && i < a->n_certs; i++)
+        if (strcmp(a->certs[i], "*") == 0 || strcmp(a->certs[i], client_cn) == 0)
+            return 1;
     if (!authorization || !authorization[0])
         return 0;
     char token[256], key[PK_TOKEN_HASH_HEX + 1];

@@ -33,6 +33,11 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
                    struct pk_http_reply *out);
 
+/* ---- dashboard_marks.c: /api/check-marks, the check's maintenance intervals
+ * and learned baseline band over [since, until). */
+void dash_check_marks(struct store *st, const char *check, int64_t since_us, int64_t until_us,
+                      struct pk_http_reply *out);
+
 /* 1 with *u7 and *u30 (NaN: no data) when the cache knows the check. */
 int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, double *u30);
 
@@ -102,7 +107,11 @@ struct dash_auth;
 /* NULL with err naming the file and line when it cannot be read or is malformed. */
 struct dash_auth *dash_auth_load(const char *path, char *err, size_t errlen);
 void dash_auth_free(struct dash_auth *a);
-/* 1 when the Authorization header's value names a token or user of a. */
-int dash_auth_allows(struct dash_auth *a, const char *authorization);
+/* 1 when the Authorization header's value names a token or user of a, or
+ * client_cn (a verified TLS client certificate's common name, NULL: none) is
+ * one of a's cert lines. */
+int dash_auth_allows(struct dash_auth *a, const char *authorization, const char *client_cn);
+/* 1 when a has cert lines (the listener must then verify client certificates). */
+int dash_auth_wants_certs(const struct dash_auth *a);
 
 #endif

@@ -56,6 +56,7 @@ struct serve_limits {
     /* HTTP listener */
     int http_timeout_s, http_max_connections, http_max_per_address;
     const char *http_allowed_hosts;
+    const char *http_tls_cert, *http_tls_key, *http_client_ca; /* HTTPS; NULL: plain HTTP */
     const char *dashboard_auth; /* the dashboard's login file; NULL: none */
     const char *status_pages;   /* the status pages file; NULL: none */
     int dashboard_idle_after_s; /* 0: the dashboard's default (60 s) */
@@ -89,7 +90,8 @@ static const struct pk_option options[] = {
     {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
      .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
      .help = "require a login for the dashboard (status pages stay public): lines\n"
-             "\"token SHA256HEX\" and \"user NAME CRYPT-HASH\" (docs/DASHBOARD.md)"},
+             "\"token SHA256HEX\", \"user NAME CRYPT-HASH\" and \"cert CN\"\n"
+             "(a client certificate: --http-client-ca; docs/DASHBOARD.md)"},
     {.name = "status-pages", .kind = PK_OPT_STRING, .env = "PICKET_STATUS_PAGES",
      .offset = OFF(limits.status_pages), .metavar = "FILE",
      .help = "status pages for groups of services: title, logo, services, public\n"
@@ -157,6 +159,15 @@ static const struct pk_option options[] = {
      .help = "comma-separated names (or addresses) the HTTP Host: header may\n"
              "carry, without port; others get 421 (stops DNS rebinding).\n"
              "Default: any"},
+    {.name = "http-tls-cert", .kind = PK_OPT_STRING, .env = "PICKET_HTTP_TLS_CERT",
+     .offset = OFF(limits.http_tls_cert), .metavar = "FILE",
+     .help = "serve the HTTP listener over HTTPS with this PEM certificate (chain)"},
+    {.name = "http-tls-key", .kind = PK_OPT_STRING, .env = "PICKET_HTTP_TLS_KEY", .offset = OFF(limits.http_tls_key),
+     .metavar = "FILE", .help = "the PEM key of --http-tls-cert"},
+    {.name = "http-client-ca", .kind = PK_OPT_STRING, .env = "PICKET_HTTP_CLIENT_CA",
+     .offset = OFF(limits.http_client_ca), .metavar = "FILE",
+     .help = "verify dashboard client certificates against this PEM CA (the\n"
+             "--dashboard-auth file's \"cert CN\" lines; needs --http-tls-cert)"},
     {.name = "no-rollups", .kind = PK_OPT_FLAG, .offset = OFF(limits.rollups_off),
      .help = "store no rollups (benchmarks only: queries then miss those results)"},
     {.name = "no-tracking", .kind = PK_OPT_FLAG, .offset = OFF(limits.tracking_off),
@@ -767,6 +778,11 @@ static int open_dashboard(const char *db, const struct serve_limits *limits, str
         snprintf(err, errlen, "--dashboard-auth: %s", *dash ? detail : "out of memory");
         return -1;
     }
+    if (*dash && dashboard_wants_client_certs(*dash) && !(limits->http_client_ca && limits->http_client_ca[0])) {
+        snprintf(err, errlen, "--dashboard-auth: %s has \"cert\" lines: give --http-client-ca (the CA of the "
+                 "client certificates) and --http-tls-cert/--http-tls-key", auth);
+        return -1;
+    }
     if (pages && pages[0] && (!*dash || dashboard_set_status_pages(*dash, pages, detail, sizeof detail) < 0)) {
         snprintf(err, errlen, "--status-pages: %s", *dash ? detail : "out of memory");
         return -1;
@@ -847,6 +863,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                                      .per_address_limit = (unsigned)limits->http_max_per_address,
                                      .timeout_s = (unsigned)limits->http_timeout_s,
                                      .allowed_hosts = limits->http_allowed_hosts,
+                                     .tls_cert_file = limits->http_tls_cert,
+                                     .tls_key_file = limits->http_tls_key,
+                                     .tls_client_ca_file = limits->http_client_ca,
                                      .threads = 4,
                                      .metrics = write_metrics,
                                      .health = health,

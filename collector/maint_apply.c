@@ -44,10 +44,34 @@ int maint_apply_windows(struct store *s, struct maint_window **w, size_t *n, cha
     return 0;
 }
 
+#define SUBJECT_LABELS 32
+
+/* The check's stored labels ("k=v" lines, store_check_meta) as key/value pairs
+ * for label:KEY=VALUE targets: copied into buf, at most SUBJECT_LABELS. */
+static size_t labels_of(const struct store_check_meta *m, char *buf, size_t buflen, struct pk_kv *kv)
+{
+    snprintf(buf, buflen, "%s", m->meta.labels);
+    size_t n = 0;
+    for (char *p = buf, *next; p && *p && n < SUBJECT_LABELS; p = next) {
+        next = strchr(p, '\n');
+        if (next)
+            *next++ = '\0';
+        char *eq = strchr(p, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        kv[n++] = (struct pk_kv){p, eq + 1};
+    }
+    return n;
+}
+
 int maint_check_intervals(const struct maint_window *w, size_t n, const struct store_check_meta *m, int64_t from,
                           int64_t to, struct maint_interval **iv, size_t *niv, char *err, size_t errlen)
 {
-    struct maint_subject subj = {m->name, m->service, NULL, 0};
+    char buf[PK_LABELS_MAX];
+    struct pk_kv kv[SUBJECT_LABELS];
+    size_t nkv = labels_of(m, buf, sizeof buf, kv);
+    struct maint_subject subj = {m->name, m->service, nkv ? kv : NULL, nkv};
     return maint_intervals(w, n, &subj, from, to, iv, niv, err, errlen);
 }
 

@@ -90,12 +90,6 @@ static int parse_window(struct yaml_doc *L, const yaml_node_t *m, int64_t now_us
     char why[512];
     if (maint_window_from_spec(&sp, w, why, sizeof why) < 0)
         return yaml_doc_fail(L, m, "%s", why);
-    for (int i = 0; i < w->n_targets; i++)
-        if (strncmp(w->targets[i], "label:", 6) == 0)
-            return yaml_doc_fail(L, f,
-                                 "window '%s': '%s': check labels do not reach the collector; select by check name "
-                                 "or service:NAME",
-                                 w->name, w->targets[i]);
     for (size_t i = 0; i < cfg->n_windows; i++)
         if (strcmp(cfg->windows[i].name, w->name) == 0)
             return yaml_doc_fail(L, m, "window '%s' is defined twice", w->name);

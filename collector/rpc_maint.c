@@ -89,13 +89,6 @@ void rpc_maint_add_job(struct store *store, void *ctx)
         rpc_unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
         return;
     }
-    for (int i = 0; i < w.n_targets; i++)
-        if (strncmp(w.targets[i], "label:", 6) == 0) {
-            snprintf(err, sizeof err, "'%s': check labels do not reach the collector; select by check name or "
-                     "service:NAME", w.targets[i]);
-            rpc_unary_reply(u, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
-            return;
-        }
     if (store_maint_add(store, &w, u->auth.who.name, err, sizeof err) < 0) {
         rpc_unary_reply(u, GRPC_STATUS_UNAVAILABLE, err, NULL);
         return;

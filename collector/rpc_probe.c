@@ -70,6 +70,7 @@ static void register_job(struct store *store, void *ctx)
             checks[i].meta.slo_target_percent = req->checks[i]->slo_target_percent;
             checks[i].meta.slo_window_ms = req->checks[i]->slo_window_ms;
             pk_strlcpy(checks[i].meta.depends_on, req->checks[i]->depends_on, sizeof checks[i].meta.depends_on);
+            pk_strlcpy(checks[i].meta.labels, req->checks[i]->labels, sizeof checks[i].meta.labels);
         }
         int rc = checks ? store_set_probe_checks(store, probe_id, checks, req->n_checks, err, sizeof err) : -1;
         free(checks);

@@ -13,15 +13,20 @@
 struct store_bar_row {
     char check_name[PK_NAME_MAX];
     int bucket;       /* 0 .. n_rounds - 1; n_rounds - 1 is the round ending at end_us */
-    int64_t round_us; /* the check's round: its interval in whole minutes, at least one */
+    int64_t round_us; /* tracked: the check's interval; else its interval in whole minutes, at least one */
     uint64_t ok, degraded, failed, unknown;
-    int64_t last_us; /* the round's newest result */
+    int64_t last_us; /* the round's newest result; tracked: the round's start */
+    int tracked;      /* 1: a round of the tracker's grid (round_runs); 0: counted from results */
+    int global_state; /* tracked: the stored global state (1 up, 2 down; 0 not decided yet) */
 };
 
-/* Per check and round with results, over the n_rounds (at most 1,000) rounds
- * of each check ending at end_us, sorted by check then round. *rows: free(). */
-int store_round_bars(struct store *s, int64_t end_us, int n_rounds, struct store_bar_row **rows, size_t *n, char *err,
-                     size_t errlen);
+/* Per check and round with data, over the n_rounds (at most 1,000) rounds of
+ * each check, sorted by check then round. A tracked check's rounds are its
+ * tracker's (round_runs), the last one holding now_us: ok / failed count its
+ * regions up / down. Others count results' outcomes in buckets, the last one
+ * ending at end_us. *rows: free(). */
+int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_rounds, struct store_bar_row **rows,
+                     size_t *n, char *err, size_t errlen);
 
 /* One stored result as the check page lists it. */
 struct store_recent_result {

@@ -11,6 +11,8 @@
 
 /* depends_on: as one string, the names joined by ',' (room for a few dozen). */
 #define PK_DEPENDS_MAX 1024
+/* labels: as one string, "key=value" lines sorted by key (room for a dozen). */
+#define PK_LABELS_MAX 512
 
 struct pk_check_meta {
     int64_t budget_p50_ms, budget_p95_ms, budget_p99_ms; /* 0: none */
@@ -18,6 +20,8 @@ struct pk_check_meta {
     int64_t slo_window_ms;                               /* 0: none */
     /* depends_on: check names and service:NAME entries joined by ','; "": none */
     char depends_on[PK_DEPENDS_MAX];
+    /* labels: the check's `labels:` as "key=value" lines joined by '\n', sorted by key; "": none */
+    char labels[PK_LABELS_MAX];
 };
 
 #endif

@@ -6,6 +6,8 @@
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,11 +19,13 @@
 
 #include "log.h"
 #include "pk_error.h"
+#include "auth.h"
 
 struct pk_http_server {
     struct MHD_Daemon *daemon;
     struct pk_http_server_options o;
     char *allowed_hosts; /* a copy of o.allowed_hosts, or NULL: any */
+    char *cert_pem, *key_pem, *ca_pem; /* HTTPS: the files' contents (libmicrohttpd keeps pointers) */
     int port;
     pthread_mutex_t log_mu;   /* libmicrohttpd's messages: at most one a second */
     time_t log_second;
@@ -93,8 +97,35 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned int code, c
     return reply(c, code, "text/plain", (void *)text, strlen(text), MHD_RESPMEM_PERSISTENT);
 }
 
+/* The common name of the connection's TLS client certificate when it verifies
+ * against the trusted CA (GnuTLS: chain, validity, key usage), else NULL. */
+static const char *client_cn(struct MHD_Connection *c)
+{
+    static __thread char cn[256];
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return NULL;
+    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
+    unsigned status = 0, n = 0;
+    if (gnutls_certificate_type_get(s) != GNUTLS_CRT_X509 || gnutls_certificate_verify_peers2(s, &status) != 0 ||
+        status != 0)
+        return NULL;
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers(s, &n);
+    gnutls_x509_crt_t crt;
+    if (!chain || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+        return NULL;
+    size_t len = sizeof cn;
+    int ok = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == 0 &&
+             gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) == 0 && len > 0 &&
+             memchr(cn, '\0', len) == NULL;
+    gnutls_x509_crt_deinit(crt);
+    return ok ? cn : NULL;
+}
+
 static const char *query_arg(void *request, const char *key)
 {
+    if (strcmp(key, PK_HTTP_CLIENT_CN_ARG) == 0)
+        return client_cn(request);
     size_t n = strlen(PK_HTTP_HEADER_ARG);
     if (strncmp(key, PK_HTTP_HEADER_ARG, n) == 0) /* never a query argument: the prefix is checked first */
         return MHD_lookup_connection_value(request, MHD_HEADER_KIND, key + n);
@@ -142,6 +173,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return ret;
     }
     return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static void free_server(struct pk_http_server *h)
+{
+    pthread_mutex_destroy(&h->log_mu);
+    free(h->allowed_hosts);
+    free(h->cert_pem);
+    free(h->key_pem);
+    free(h->ca_pem);
+    free(h);
+}
+
+/* Reads the HTTPS files named in h->o, if any. 0, or -1 with err naming the file. */
+static int read_tls(struct pk_http_server *h, char *err, size_t errlen)
+{
+    const struct pk_http_server_options *o = &h->o;
+    int cert = o->tls_cert_file && o->tls_cert_file[0], key = o->tls_key_file && o->tls_key_file[0];
+    int ca = o->tls_client_ca_file && o->tls_client_ca_file[0];
+    if (cert != key || (ca && !cert))
+        return pk_fail(err, errlen, "HTTPS needs both a certificate and a key%s",
+                       ca ? " (client certificates are verified over HTTPS only)" : "");
+    if (cert && (!(h->cert_pem = pk_read_small_file(o->tls_cert_file, err, errlen)) ||
+                 !(h->key_pem = pk_read_small_file(o->tls_key_file, err, errlen))))
+        return -1;
+    if (ca && !(h->ca_pem = pk_read_small_file(o->tls_client_ca_file, err, errlen)))
+        return -1;
+    return 0;
 }
 
 int pk_http_parse_listen(const char *listen, struct sockaddr_in *addr, char *err, size_t errlen)
@@ -195,21 +253,34 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
             return NULL;
         }
     }
+    if (read_tls(h, err, errlen) < 0) {
+        free_server(h);
+        return NULL;
+    }
     /* epoll: a connection waiting for bytes costs no thread, so slow clients
      * hold only their own slot; the per-address limit keeps one client from
      * taking them all. A pool of 1 is no pool: the one polling thread serves. */
     unsigned int threads = h->o.threads ? h->o.threads : 1;
-    h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-                                 h->o.connection_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.per_address_limit,
+    struct MHD_OptionItem tls[] = { /* ends at the first MHD_OPTION_END: none without a certificate */
+        {h->cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->cert_pem},
+        {h->key_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->key_pem},
+        {h->ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, h->ca_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (h->cert_pem ? MHD_USE_TLS : 0),
+                                 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_LIMIT, h->o.connection_limit,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.per_address_limit,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
                                  h->o.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_END);
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
-        pk_fail(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
-        pthread_mutex_destroy(&h->log_mu);
-        free(h->allowed_hosts);
-        free(h);
+        if (h->cert_pem)
+            pk_fail(err, errlen, "cannot serve HTTPS on %s (address in use, or a certificate, key or CA that "
+                                 "GnuTLS cannot use)", listen);
+        else
+            pk_fail(err, errlen, "cannot listen for HTTP on %s (address in use?)", listen);
+        free_server(h);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -224,7 +295,5 @@ void pk_http_stop(struct pk_http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
-    pthread_mutex_destroy(&h->log_mu);
-    free(h->allowed_hosts);
-    free(h);
+    free_server(h);
 }

@@ -29,6 +29,10 @@ struct pk_http_reply {
 /* A query argument of the request being served, or NULL. A key starting with
  * PK_HTTP_HEADER_ARG names a request header instead ("Authorization"). */
 #define PK_HTTP_HEADER_ARG ":header:"
+/* This key gives the common name of the request's TLS client certificate when
+ * it verified against tls_client_ca_file (valid until the callback returns),
+ * else NULL. */
+#define PK_HTTP_CLIENT_CN_ARG ":client-cn:"
 typedef const char *(*pk_http_arg_fn)(void *request, const char *key);
 /* Any GET/HEAD path but /metrics and /healthz: 1 with *out filled when url is
  * the route's, 0 when not (the server answers 404). */
@@ -49,6 +53,11 @@ struct pk_http_server_options {
     pk_http_health_fn health;
     const char *unhealthy_body;    /* /healthz's 503 body; NULL: "unhealthy\n" */
     void *user;                    /* of metrics and health */
+    /* HTTPS (libmicrohttpd with GnuTLS) when tls_cert_file is set: PEM files of
+     * the server's certificate (chain) and key. tls_client_ca_file (needs the
+     * two): client certificates are asked for (not required) and verified
+     * against this CA; see PK_HTTP_CLIENT_CN_ARG. Read at start. */
+    const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
     pk_http_route_fn route;        /* NULL: no other paths */
     void *route_user;              /* outlives the server */
 };

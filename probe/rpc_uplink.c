@@ -354,6 +354,7 @@ static int do_register(struct uplink *u, grpc_channel *ch, const char *address, 
         checks[i].slo_target_percent = u->checks[i].meta.slo_target_percent;
         checks[i].slo_window_ms = u->checks[i].meta.slo_window_ms;
         checks[i].depends_on = u->checks[i].meta.depends_on;
+        checks[i].labels = u->checks[i].meta.labels;
         check_ptrs[i] = &checks[i];
     }
     req.n_labels = u->n_labels;

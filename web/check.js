@@ -1,9 +1,10 @@
 // check.js: the page of one check, /check/NAME?range=24h (1h, 24h, 7d, 30d) or
 // ?since=UNIX&until=UNIX (custom): latency p50/p95/p99 and each region's p95
-// over the range with failures marked and incidents shaded, its SLO and burn,
+// over the range with failures marked, incidents and maintenance shaded and
+// the learned baseline band, its SLO and burn,
 // its incidents and its last results with their messages (the failed
 // assertion's message included). Reads /api/report, /api/incidents,
-// /api/latency-series and /api/check-results; every figure is the collector's.
+// /api/latency-series, /api/check-results and /api/check-marks; every figure is the collector's.
 'use strict';
 const check = decodeURIComponent(location.pathname.replace(/^\/check\//, ''));
 const params = new URLSearchParams(location.search);
@@ -73,9 +74,18 @@ function renderResults(rs) {
   }).join('') || '<tr><td colspan="8">no results</td></tr>';
 }
 
+function renderMaint(list) {
+  $('#maint').innerHTML = list.length ? 'Maintenance in the range (hatched; left out of uptime and the SLO): ' +
+    list.map((m) => (m.name ? esc(m.name) + ' ' : '') + when(m.start_us) + ' – ' + when(m.end_us)).join(', ') : '';
+}
+
 const COLORS = ['#2a9d8f', '#8e44ad', '#e76f51', '#3a86ff', '#6a994e', '#b5838d'];
 let plot = null;
-function drawPlot(s, regional, incidents, baselineUs) {
+// The band's hour at time t (seconds), or undefined.
+const bandAt = (band, t) => band.get(Math.floor(t / 3600) * 3600);
+function drawPlot(s, regional, incidents, marks) {
+  const band = new Map((marks.band || []).map((b) => [b.t_us / 1e6, b]));
+  const maint = marks.maintenance || [];
   const series = [{}, { label: 'p50 ms', stroke: '#36a' }, { label: 'p95 ms', stroke: '#d80', width: 2 }, { label: 'p99 ms', stroke: '#c22' }];
   const data = [s.t, s.p50_ms, s.p95_ms, s.p99_ms];
   regional.forEach(([region, r], i) => {
@@ -83,8 +93,13 @@ function drawPlot(s, regional, incidents, baselineUs) {
     series.push({ label: region + ' p95', stroke: COLORS[i % COLORS.length], dash: [2, 2] });
     data.push(s.t.map((t) => (byT.has(t) ? byT.get(t) : null)));
   });
-  for (const [v, label] of [[s.budget_p95_us, 'p95 budget'], [s.budget_p99_us, 'p99 budget'], [baselineUs, 'baseline p95']])
+  for (const [v, label] of [[s.budget_p95_us, 'p95 budget'], [s.budget_p99_us, 'p99 budget']])
     if (v > 0) { series.push({ label, stroke: '#999', dash: [6, 4] }); data.push(s.t.map(() => v / 1000)); }
+  if (band.size) { // the learned baseline: its expected p95 and the band's top (above it the rule counts an hour deviant)
+    const pick = (k) => s.t.map((t) => { const b = bandAt(band, t); return b ? b[k] / 1000 : null; });
+    series.push({ label: 'baseline p95', stroke: '#6a994e', dash: [6, 4] }); data.push(pick('expected_us'));
+    series.push({ label: 'baseline band top', stroke: 'rgba(106,153,78,0.5)', width: 1 }); data.push(pick('high_us'));
+  }
   const failed = s.failed;
   const hooks = { draw: [(u) => {
     const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
@@ -93,6 +108,30 @@ function drawPlot(s, regional, incidents, baselineUs) {
     for (const i of incidents) { // incidents shaded
       const x0 = u.valToPos(i.start_us / 1e6, 'x', true), x1 = u.valToPos((i.end_us < 0 ? s.until_us : i.end_us) / 1e6, 'x', true);
       ctx.fillRect(Math.max(x0, u.bbox.left), top, Math.max(2, Math.min(x1, u.bbox.left + u.bbox.width) - Math.max(x0, u.bbox.left)), h);
+    }
+    const span = (a, b) => { // [a, b) in µs to clipped pixels
+      const x0 = Math.max(u.valToPos(a / 1e6, 'x', true), u.bbox.left), x1 = Math.min(u.valToPos(b / 1e6, 'x', true), u.bbox.left + u.bbox.width);
+      return [x0, Math.max(0, x1 - x0)];
+    };
+    ctx.fillStyle = 'rgba(106,153,78,0.16)'; // the baseline band, hour by hour
+    for (const b of band.values()) {
+      const [x, w] = span(b.t_us, b.t_us + 3600e6), y0 = u.valToPos(b.high_us / 1000, 'y', true), y1 = u.valToPos(b.low_us / 1000, 'y', true);
+      if (w > 0) ctx.fillRect(x, Math.max(y0, top), w, Math.min(y1, top + h) - Math.max(y0, top));
+    }
+    for (const m of maint) { // maintenance windows: hatched grey
+      const [x, w] = span(m.start_us, m.end_us);
+      if (w <= 0) continue;
+      ctx.fillStyle = 'rgba(120,120,140,0.22)';
+      ctx.fillRect(x, top, Math.max(2, w), h);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(x, top, Math.max(2, w), h);
+      ctx.clip();
+      ctx.strokeStyle = 'rgba(120,120,140,0.5)';
+      ctx.beginPath();
+      for (let d = x - h; d < x + w; d += 8) { ctx.moveTo(d, top + h); ctx.lineTo(d + h, top); }
+      ctx.stroke();
+      ctx.restore();
     }
     ctx.fillStyle = '#d22'; // failures marked
     for (let k = 0; k < s.t.length; k++)
@@ -107,14 +146,17 @@ function drawPlot(s, regional, incidents, baselineUs) {
   plot = new uPlot({ width: Math.max(300, Math.min(1300, el.clientWidth || 900)), height: 280, series, scales, hooks, axes }, data, el);
   el.dataset.failedMarks = failed.filter((f) => f > 0).length;
   el.dataset.incidents = incidents.length;
+  el.dataset.maintenance = maint.filter((m) => m.end_us > s.since_us && m.start_us < s.until_us).length;
+  el.dataset.bandHours = band.size;
 }
 
 async function load() {
   try {
     const sloQ = new URLSearchParams({ check });
     if (win.until) sloQ.set('until', win.until);
-    const [rep, inc, ser, rs, slo] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
-      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 })), get('/api/slo?' + sloQ)]);
+    const [rep, inc, ser, rs, slo, marks] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
+      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 })), get('/api/slo?' + sloQ),
+      get('/api/check-marks?' + q()).catch(() => ({ maintenance: [], band: [] }))]);
     const c = rep.checks[0];
     if (!c) throw new Error('check ' + check + ' has no data');
     $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
@@ -126,7 +168,8 @@ async function load() {
     renderResults(rs);
     const regions = ((c.availability || {}).regions || []).map((r) => r.region).slice(0, 6);
     const regional = regions.length > 1 ? await Promise.all(regions.map((r) => get('/api/latency-series?' + q({ region: r })).then((x) => [r, x]))) : [];
-    drawPlot(ser, regional, incidents, (c.baseline || {}).expected_p95_us);
+    drawPlot(ser, regional, incidents, marks);
+    renderMaint(marks.maintenance || []);
     $('#state').textContent = 'updated ' + new Date().toLocaleTimeString();
     $('#state').dataset.state = 'ready';
     if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();

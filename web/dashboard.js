@@ -20,11 +20,17 @@ function withQuery(path, extra) {
   return s ? path + '?' + s : path;
 }
 
-// The filters live in the URL (q, svc, reg, st, type, stale=hide), so a view can be shared.
-const F = { q: 'f-q', svc: 'f-service', reg: 'f-region', st: 'f-status', type: 'f-type' };
+// The filters live in the URL (q, svc, reg, st, type, label, stale=hide), so a view can be shared.
+const F = { q: 'f-q', svc: 'f-service', reg: 'f-region', st: 'f-status', type: 'f-type', label: 'f-label' };
 function readFilters() {
   const p = new URLSearchParams(location.search);
-  for (const [k, id] of Object.entries(F)) if (p.has(k)) document.getElementById(id).value = p.get(k);
+  for (const [k, id] of Object.entries(F)) {
+    if (!p.has(k)) continue;
+    const el = document.getElementById(id), v = p.get(k);
+    // A select's options come with the data: keep the URL's choice as an option until then.
+    if (el.tagName === 'SELECT' && ![...el.options].some((o) => o.value === v)) el.insertAdjacentHTML('beforeend', '<option>' + esc(v) + '</option>');
+    el.value = v;
+  }
   $('#f-hide-stale').checked = p.get('stale') === 'hide';
 }
 function writeFilters() {
@@ -61,7 +67,8 @@ function checkRow(c) {
   const slo = c.slo ? budget(c.slo.budget_left) : '–';
   const msg = st === 'STALE' ? 'no result since ' + (x.last_us ? dur(Date.now() * 1000 - x.last_us) : 'over ' + dur(60 * (x.round_us || 60e6))) : c.last_message || '';
   return '<tr data-check="' + esc(c.check) + '" class="' + (st === 'STALE' ? 'stale' : '') + '">' +
-    '<td data-label="check"><a href="/check/' + encodeURIComponent(c.check) + '">' + esc(c.check) + '</a></td>' +
+    '<td data-label="check"><a href="/check/' + encodeURIComponent(c.check) + '">' + esc(c.check) + '</a>' +
+    labelsOf(c).map((l) => ' <span class="label">' + esc(l) + '</span>').join('') + '</td>' +
     '<td data-label="status" class="e2e ' + st + '">' + st + '</td>' +
     '<td data-label="last 60 rounds">' + barsHtml(x.bars, x.round_us) + '</td>' +
     '<td data-label="uptime 24 h" class="num uptime">' + pct(av.global && av.global.uptime) + '</td>' +
@@ -80,6 +87,9 @@ function figures(list) {
   return (list || []).map((m) => esc(m.name) + '=' + esc(String(Math.round(m.value * 1000) / 1000))).join(' ') || '–';
 }
 
+// The check's labels as "key=value" (from the overview's extras: the check file's labels:).
+function labelsOf(c) { return Object.entries((extras[c.check] || {}).labels || {}).map(([k, v]) => k + '=' + v); }
+
 function regionsOf(c) { return ((c.availability || {}).regions || []).map((r) => r.region); }
 
 function fillSelect(id, values) {
@@ -95,12 +105,13 @@ function fillSelect(id, values) {
 
 function passes(c) {
   const q = $('#f-q').value.trim().toLowerCase(), svc = $('#f-service').value, reg = $('#f-region').value;
-  const st = $('#f-status').value, type = $('#f-type').value, s = statusOf(c);
+  const st = $('#f-status').value, type = $('#f-type').value, label = $('#f-label').value, s = statusOf(c);
   if (serviceOfPath && c.service !== serviceOfPath) return false;
   if (svc && c.service !== svc) return false;
   if (reg && !regionsOf(c).includes(reg)) return false;
   if (st && s !== st) return false;
   if (type && c.check_type !== type) return false;
+  if (label && !labelsOf(c).includes(label)) return false;
   if ($('#f-hide-stale').checked && s === 'STALE') return false;
   if (q && !(c.check + ' ' + c.service + ' ' + (c.last_message || '') + ' ' + c.check_type).toLowerCase().includes(q)) return false;
   return true;
@@ -109,15 +120,17 @@ function passes(c) {
 function renderChecks(rep) {
   lastRep = rep;
   $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
-  const services = new Set(), regions = new Set(), types = new Set();
+  const services = new Set(), regions = new Set(), types = new Set(), labels = new Set();
   for (const c of rep.checks) {
     services.add(c.service);
     types.add(c.check_type);
     for (const r of regionsOf(c)) regions.add(r);
+    for (const l of labelsOf(c)) labels.add(l);
   }
   fillSelect('f-service', services);
   fillSelect('f-region', regions);
   fillSelect('f-type', types);
+  fillSelect('f-label', labels);
   const shown = rep.checks.filter(passes), html = [];
   let i = 0;
   while (i < shown.length) { // rep.checks come sorted by service

@@ -43,19 +43,20 @@ static int stage_check(struct store *s, const struct store_assign_check *c, size
     int rc = -1;
     const char *params[] = {c->name,        index,           pos,         c->definition,  keys,          regions,
                             labels,         c->type,         c->target,   interval,       meta.v[0],     meta.v[1],
-                            meta.v[2],      meta.v[3],       meta.v[4],   meta.v[5],     meta.v[6]};
+                            meta.v[2],      meta.v[3],       meta.v[4],   meta.v[5],     meta.v[6],
+                            meta.v[7]};
     if (!keys || !labels || !regions)
         pk_fail(err, errlen, "%s: out of memory", what);
     else
         rc = st_run_cmd(s,
                         "INSERT INTO new_checks (version, name, file_index, position, definition, keys, regions, "
                         "labels, type, target, interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, "
-                        "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on) "
+                        "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, check_labels) "
                         "SELECT 0, $1, $2::int, $3::int, $4, $5::jsonb || jsonb_strip_nulls(jsonb_build_object("
                         "'vars', f.vars, 'secrets', f.secrets)), ARRAY(SELECT jsonb_array_elements_text($6::jsonb)), "
                         "$7::jsonb, $8, $9, $10::bigint, true, $11, $12::bigint, $13::bigint, $14::bigint, "
-                        "$15::double precision, $16::bigint, $17 FROM new_files f WHERE f.file_index = $2::int",
-                        17, params, what, err, errlen);
+                        "$15::double precision, $16::bigint, $17, $18 FROM new_files f WHERE f.file_index = $2::int",
+                        18, params, what, err, errlen);
     free(keys);
     free(labels);
     free(regions);
@@ -136,10 +137,10 @@ static int add_version(struct store *s, int64_t cur, size_t n_checks, const char
         st_run_cmd(s,
                    "INSERT INTO check_version_checks (version, name, file_index, position, definition, keys, "
                    "regions, labels, type, target, interval_ms, meta_known, service, budget_p50_ms, "
-                   "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on) SELECT $1, name, "
-                   "file_index, position, definition, keys, regions, labels, type, target, interval_ms, meta_known, "
-                   "service, budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, "
-                   "depends_on FROM new_checks",
+                   "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, check_labels) "
+                   "SELECT $1, name, file_index, position, definition, keys, regions, labels, type, target, "
+                   "interval_ms, meta_known, service, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
+                   "slo_target_percent, slo_window_ms, depends_on, check_labels FROM new_checks",
                    1, ins, what, err, errlen) < 0)
         return -1;
     return 0;
@@ -210,14 +211,15 @@ int store_assign_apply(struct store *s, const struct store_assign_file *files, s
         *created = 1;
     } else {
         const char *cur_param[] = {cur_text};
-        /* The same files again: a version stored before migration 008 learns
-         * its metadata from them (its definitions are the same). */
+        /* The same files again: a version stored before migration 008 (or
+         * 023, labels) learns its metadata from them (its definitions are the same). */
         if (st_run_cmd(s,
                        "UPDATE check_version_checks v SET meta_known = true, service = n.service, "
                        "budget_p50_ms = n.budget_p50_ms, budget_p95_ms = n.budget_p95_ms, "
                        "budget_p99_ms = n.budget_p99_ms, slo_target_percent = n.slo_target_percent, "
-                       "slo_window_ms = n.slo_window_ms FROM new_checks n "
-                       "WHERE v.version = $1 AND v.name = n.name AND NOT v.meta_known",
+                       "slo_window_ms = n.slo_window_ms, depends_on = n.depends_on, check_labels = n.check_labels "
+                       "FROM new_checks n WHERE v.version = $1 AND v.name = n.name AND (NOT v.meta_known OR "
+                       "v.check_labels IS DISTINCT FROM n.check_labels)",
                        1, cur_param, what, err, errlen) < 0)
             goto out;
     }
@@ -330,7 +332,7 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    /* A version stored before migration 008 (meta_known false) keeps
                  * the registered metadata. Name order, as everywhere checks are locked. */
                    "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, "
-                   "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, updated_at) "
+                   "budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, labels, updated_at) "
                    "SELECT c.name, c.type, c.target, c.interval_ms, "
                    "CASE WHEN c.meta_known THEN c.service ELSE k.service END, "
                    "CASE WHEN c.meta_known THEN c.budget_p50_ms ELSE k.budget_p50_ms END, "
@@ -338,14 +340,16 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    "CASE WHEN c.meta_known THEN c.budget_p99_ms ELSE k.budget_p99_ms END, "
                    "CASE WHEN c.meta_known THEN c.slo_target_percent ELSE k.slo_target_percent END, "
                    "CASE WHEN c.meta_known THEN c.slo_window_ms ELSE k.slo_window_ms END, "
-                   "CASE WHEN c.meta_known THEN c.depends_on ELSE k.depends_on END, now() "
+                   "CASE WHEN c.meta_known THEN c.depends_on ELSE k.depends_on END, "
+                   "CASE WHEN c.meta_known THEN c.check_labels ELSE k.labels END, now() "
                    "FROM check_version_checks c JOIN probes p ON p.id = $1 LEFT JOIN checks k ON k.name = c.name "
                    "WHERE c.version = $2 AND " SELECTS_PROBE " ORDER BY c.name COLLATE \"C\" "
                    "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
                    "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
                    "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
                    "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "
-                   "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, updated_at = EXCLUDED.updated_at",
+                   "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
+                   "labels = EXCLUDED.labels, updated_at = EXCLUDED.updated_at",
                    2, params, what, err, errlen) < 0 ||
         st_run_cmd(s,
                    "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "

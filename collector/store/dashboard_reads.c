@@ -1,10 +1,11 @@
 /* dashboard_reads.c: the two reads only the dashboard makes. store_round_bars
- * counts outcomes per check per round-sized bucket straight from results (a
- * short window: the overview's last 60 rounds), without latency histograms, so
- * 1,000 checks x 60 buckets is a small answer. store_recent_results reads a
- * check's last results with their messages (the check page's "last results").
- * Both are plain aggregations over results: when round states are stored at
- * ingest, store_round_bars is the one place to re-point. */
+ * reads the overview's last 60 rounds of every check from the tracker's stored
+ * round runs (round_runs: the same round states incidents, availability and
+ * SLOs are made of), on the check's own grid; only a check the tracker does not
+ * follow (--no-tracking) has its rounds counted from results, in buckets of its
+ * interval in whole minutes. 1,000 checks x 60 rounds is a small answer.
+ * store_recent_results reads a check's last results with their messages (the
+ * check page's "last results"). */
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -19,12 +20,48 @@ static const struct store_col bar_cols[] = {
     BAR_COL(round_us, "w", STORE_COL_I64),        BAR_COL(ok, "ok", STORE_COL_U64),
     BAR_COL(degraded, "degraded", STORE_COL_U64), BAR_COL(failed, "failed", STORE_COL_U64),
     BAR_COL(unknown, "unknown", STORE_COL_U64),   BAR_COL(last_us, "last_us", STORE_COL_I64),
+    BAR_COL(tracked, "tracked", STORE_COL_INT),   BAR_COL(global_state, "gstate", STORE_COL_INT),
 };
 
-int store_round_bars(struct store *s, int64_t end_us, int n_rounds, struct store_bar_row **rows, size_t *n, char *err,
-                     size_t errlen)
+/* Tracked checks: the rounds k of the check's own grid (start k * interval +
+ * spread) from round_runs, k_end the round holding now; per round the
+ * global state ('*') and the regions up (ok) and down (failed); and a row with
+ * bucket -1 whose last_us is the start of the check's newest stored round
+ * (however old: what "stale" is judged by). */
+#define BARS_TRACKED_SQL                                                                                              \
+    "WITH t AS (SELECT c.name, t.check_id, t.interval_us AS w, t.spread_us AS sp, "                                   \
+    "floor(($3::bigint - t.spread_us)::numeric / t.interval_us)::bigint AS k_end "                                    \
+    "FROM round_trackers t JOIN checks c ON c.id = t.check_id WHERE t.interval_us > 0), "                             \
+    "r AS (SELECT t.name, t.w, t.sp, t.k_end, k, rr.scope, rr.state FROM t JOIN round_runs rr "                       \
+    "ON rr.check_id = t.check_id AND rr.to_round >= t.k_end - $2::int + 1 AND rr.from_round <= t.k_end "              \
+    "CROSS JOIN LATERAL generate_series(greatest(rr.from_round, t.k_end - $2::int + 1), "                             \
+    "least(rr.to_round, t.k_end)) k) "                                                                                \
+    "SELECT name, w, ($2::int - 1 - (k_end - k))::int AS bucket, "                                                    \
+    "count(*) FILTER (WHERE scope <> '*' AND state = 1) AS ok, 0::bigint AS degraded, "                              \
+    "count(*) FILTER (WHERE scope <> '*' AND state = 2) AS failed, 0::bigint AS unknown, k * w + sp AS last_us, "    \
+    "1 AS tracked, coalesce(max(state) FILTER (WHERE scope = '*'), 0)::int AS gstate "                               \
+    "FROM r GROUP BY name, w, sp, k_end, k "                                                                          \
+    "UNION ALL SELECT t.name, t.w, -1, 0, 0, 0, 0, l.k * t.w + t.sp, 1, 0 FROM t "                                   \
+    "JOIN LATERAL (SELECT max(to_round) AS k FROM round_runs x WHERE x.check_id = t.check_id) l ON l.k IS NOT NULL "
+
+/* Checks the tracker does not follow (--no-tracking, or not folded yet):
+ * outcome counts per round-sized bucket straight from results. */
+#define BARS_RAW_SQL                                                                                                  \
+    "SELECT c.name, c.w, $2::int - 1 - floor((extract(epoch FROM $1::timestamptz - r.started_at) * 1000000) "         \
+    "/ c.w)::int AS bucket, count(*) FILTER (WHERE r.outcome = 1) AS ok, "                                             \
+    "count(*) FILTER (WHERE r.outcome = 2) AS degraded, count(*) FILTER (WHERE r.outcome = 3) AS failed, "            \
+    "count(*) FILTER (WHERE r.outcome NOT IN (1, 2, 3)) AS unknown, "                                                  \
+    "(extract(epoch FROM max(r.started_at)) * 1000000)::bigint AS last_us, 0 AS tracked, 0 AS gstate "                \
+    "FROM (SELECT id, name, greatest(1, coalesce(interval_ms, 0) / 60000) * 60000000::bigint AS w FROM checks "      \
+    "WHERE id NOT IN (SELECT check_id FROM round_trackers WHERE interval_us > 0)) c "                                 \
+    "JOIN LATERAL (SELECT started_at, outcome FROM results WHERE check_id = c.id "                                    \
+    "AND started_at >= $1::timestamptz - make_interval(secs => c.w / 1000000.0 * $2::int) "                          \
+    "AND started_at < $1::timestamptz) r ON true GROUP BY c.name, c.w, 3 "
+
+int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_rounds, struct store_bar_row **rows,
+                     size_t *n, char *err, size_t errlen)
 {
-    char end[40], nr[16];
+    char end[40], nr[16], end_num[24];
     if (n_rounds <= 0 || n_rounds > 1000) {
         pk_fail(err, errlen, "round bars: %d rounds is not a window", n_rounds);
         return -1;
@@ -34,22 +71,11 @@ int store_round_bars(struct store *s, int64_t end_us, int n_rounds, struct store
         return -1;
     }
     snprintf(nr, sizeof nr, "%d", n_rounds);
-    const char *params[] = {end, nr};
-    /* The round: the check's interval in whole minutes, at least one (as the
-     * Query API's rounds); one index range scan per check. */
+    snprintf(end_num, sizeof end_num, "%" PRId64, now_us);
+    const char *params[] = {end, nr, end_num};
     const struct store_query q = {
-        "WITH c AS (SELECT id, name, greatest(1, coalesce(interval_ms, 0) / 60000) * 60000000::bigint AS w "
-        "FROM checks) "
-        "SELECT c.name, c.w, $2::int - 1 - floor((extract(epoch FROM $1::timestamptz - r.started_at) * 1000000) "
-        "/ c.w)::int AS bucket, count(*) FILTER (WHERE r.outcome = 1) AS ok, "
-        "count(*) FILTER (WHERE r.outcome = 2) AS degraded, count(*) FILTER (WHERE r.outcome = 3) AS failed, "
-        "count(*) FILTER (WHERE r.outcome NOT IN (1, 2, 3)) AS unknown, "
-        "(extract(epoch FROM max(r.started_at)) * 1000000)::bigint AS last_us "
-        "FROM c JOIN LATERAL (SELECT started_at, outcome FROM results WHERE check_id = c.id "
-        "AND started_at >= $1::timestamptz - make_interval(secs => c.w / 1000000.0 * $2::int) "
-        "AND started_at < $1::timestamptz) r ON true "
-        "GROUP BY c.name, c.w, 3 ORDER BY c.name COLLATE \"C\", 3",
-        2, params, "dashboard: reading round bars", "dashboard: round bars", bar_cols, STORE_NCOLS(bar_cols),
+        "SELECT * FROM (" BARS_TRACKED_SQL "UNION ALL " BARS_RAW_SQL ") b ORDER BY name COLLATE \"C\", bucket",
+        3, params, "dashboard: reading round bars", "dashboard: round bars", bar_cols, STORE_NCOLS(bar_cols),
         sizeof **rows};
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }

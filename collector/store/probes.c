@@ -61,6 +61,7 @@ void st_meta_params(struct meta_params *m, const char *service, const struct pk_
     m->v[4] = has_slo ? m->slo_target : NULL;
     m->v[5] = has_slo ? m->slo_window : NULL;
     m->v[6] = meta->depends_on[0] ? meta->depends_on : NULL;
+    m->v[7] = meta->labels[0] ? meta->labels : NULL;
 }
 
 static int by_check_name(const void *a, const void *b)
@@ -104,20 +105,20 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
         st_meta_params(&meta, c->service, &c->meta);
         const char *params[] = {c->name,   c->type,   c->target, c->interval_ms > 0 ? interval : NULL,
                                 meta.v[0], meta.v[1], meta.v[2], meta.v[3],
-                                meta.v[4], meta.v[5], meta.v[6]};
+                                meta.v[4], meta.v[5], meta.v[6], meta.v[7]};
         snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
         PGresult *r = st_run(s,
                              "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
-                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, updated_at) "
-                             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) "
+                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, labels, "
+                             "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) "
                              "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
                              "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
                              "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
                              "budget_p99_ms = EXCLUDED.budget_p99_ms, "
                              "slo_target_percent = EXCLUDED.slo_target_percent, "
                              "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
-                             "updated_at = EXCLUDED.updated_at RETURNING id",
-                             11, params, PGRES_TUPLES_OK, what, err, errlen);
+                             "labels = EXCLUDED.labels, updated_at = EXCLUDED.updated_at RETURNING id",
+                             12, params, PGRES_TUPLES_OK, what, err, errlen);
         if (!r)
             goto out;
         ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -248,6 +249,7 @@ static const struct store_col check_meta_cols[] = {
     META_COL(meta.slo_target_percent, "slo_target_percent", STORE_COL_DOUBLE),
     META_COL(meta.slo_window_ms, "slo_window_ms", STORE_COL_I64),
     META_COL(meta.depends_on, "depends_on", STORE_COL_TEXT),
+    META_COL(meta.labels, "labels", STORE_COL_TEXT),
 };
 
 int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n, char *err, size_t errlen)
@@ -255,7 +257,7 @@ int store_check_meta(struct store *s, struct store_check_meta **rows, size_t *n,
     /* NULL reads as "" / 0, which is what "not given" is in store_check_meta. */
     const struct store_query q = {
         "SELECT name, type, service, interval_ms, budget_p50_ms, budget_p95_ms, budget_p99_ms, "
-        "slo_target_percent, slo_window_ms, depends_on FROM checks ORDER BY name COLLATE \"C\"",
+        "slo_target_percent, slo_window_ms, depends_on, labels FROM checks ORDER BY name COLLATE \"C\"",
         0, NULL, "query: reading checks", "query: reading checks",
         check_meta_cols, STORE_NCOLS(check_meta_cols), sizeof **rows};
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);

@@ -171,7 +171,7 @@ char *st_timestamp_array(const int64_t *values, size_t n, size_t stride);
  * applied version. */
 struct meta_params {
     char p50[24], p95[24], p99[24], slo_target[40], slo_window[24];
-    const char *v[7]; /* v[6]: depends_on, NULL when none */
+    const char *v[8]; /* v[6]: depends_on, v[7]: labels, NULL when none */
 };
 void st_meta_params(struct meta_params *m, const char *service, const struct pk_check_meta *meta);
 
@@ -189,13 +189,14 @@ void st_meta_params(struct meta_params *m, const char *service, const struct pk_
     "budget_p99_ms = CASE WHEN v.meta_known THEN v.budget_p99_ms ELSE k.budget_p99_ms END, "                    \
     "slo_target_percent = CASE WHEN v.meta_known THEN v.slo_target_percent ELSE k.slo_target_percent END, "     \
     "slo_window_ms = CASE WHEN v.meta_known THEN v.slo_window_ms ELSE k.slo_window_ms END, "                    \
-    "depends_on = CASE WHEN v.meta_known THEN v.depends_on ELSE k.depends_on END, updated_at = now() "
+    "depends_on = CASE WHEN v.meta_known THEN v.depends_on ELSE k.depends_on END, "                             \
+    "labels = CASE WHEN v.meta_known THEN v.check_labels ELSE k.labels END, updated_at = now() "
 /* ... and only where that changes something (no needless row versions). */
 #define VERSION_CHECK_DIFFERS                                                                                    \
     "(k.type, k.target, k.interval_ms) IS DISTINCT FROM (v.type, v.target, v.interval_ms) OR (v.meta_known AND " \
     "(k.service, k.budget_p50_ms, k.budget_p95_ms, k.budget_p99_ms, k.slo_target_percent, k.slo_window_ms, "    \
-    "k.depends_on) IS DISTINCT FROM (v.service, v.budget_p50_ms, v.budget_p95_ms, v.budget_p99_ms, "            \
-    "v.slo_target_percent, v.slo_window_ms, v.depends_on))"
+    "k.depends_on, k.labels) IS DISTINCT FROM (v.service, v.budget_p50_ms, v.budget_p95_ms, v.budget_p99_ms, "  \
+    "v.slo_target_percent, v.slo_window_ms, v.depends_on, v.check_labels))"
 
 /* ---- rollup levels (rollup_compact.c; also written by rollup_backfill.c) */
 

@@ -382,5 +382,25 @@ struct pk_check_meta pk_check_meta_of(const struct pk_check *c)
     for (size_t i = 0; i < c->n_depends_on; i++)
         len += (size_t)snprintf(m.depends_on + len, len < sizeof m.depends_on ? sizeof m.depends_on - len : 0,
                                 "%s%s", i ? "," : "", c->depends_on[i]);
+    const struct pk_kv *sorted[64];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_labels && n < 64; i++) { /* insertion by key: a dozen labels at most */
+        size_t k = n++;
+        while (k > 0 && strcmp(sorted[k - 1]->key, c->labels[i].key) > 0) {
+            sorted[k] = sorted[k - 1];
+            k--;
+        }
+        sorted[k] = &c->labels[i];
+    }
+    len = 0;
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(m.labels + len, sizeof m.labels - len, "%s%s=%s", i ? "\n" : "", sorted[i]->key,
+                         sorted[i]->value);
+        if (w < 0 || (size_t)w >= sizeof m.labels - len) { /* whole labels only */
+            m.labels[len] = '\0';
+            break;
+        }
+        len += (size_t)w;
+    }
     return m;
 }

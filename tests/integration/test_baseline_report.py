@@ -20,6 +20,8 @@ import queue
 import random
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_for
 
@@ -193,6 +195,33 @@ def backtest(col):
     assert bad.returncode == 2 and "together" in bad.stderr, (bad.returncode, bad.stderr)
 
 
+def marks(col, check, since, until):
+    url = "http://127.0.0.1:%d/api/check-marks?check=%s&since=%d&until=%d" % (
+        col.http_port, check, since // 1_000_000, until // 1_000_000)
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def band(col):
+    """The dashboard's baseline band (/api/check-marks): the learned hourly p95
+    with the rule's threshold either side; stepped's last hours lie above it."""
+    code, j = marks(col, "steady", END - 24 * HOUR, END)
+    assert code == 200 and j["maintenance"] == [] and j["band_threshold"] == 3, (code, j)
+    assert [b["t_us"] for b in j["band"]] == [END - (24 - i) * HOUR for i in range(24)], j["band"]
+    for b in j["band"]:
+        assert 95_000 < b["expected_us"] < 105_000 and b["low_us"] < b["expected_us"] < b["high_us"] < 130_000, b
+    code, j = marks(col, "stepped", END - 24 * HOUR, END)
+    assert code == 200 and len(j["band"]) == 24, (code, j)
+    assert all(b["high_us"] < 0.5 * latency("stepped", END - HOUR, 0) for b in j["band"][-STEP_HOURS:]), j["band"]
+    code, j = marks(col, "young", END - 24 * HOUR, END)
+    assert code == 200 and j["band"] == [], j  # still learning: no band
+    code, j = marks(col, "nope", END - 24 * HOUR, END)
+    assert code == 404 and "nope" in j["error"], (code, j)
+
+
 def main():
     with PrivatePostgres() as pg:
         migrate(pg)
@@ -217,6 +246,7 @@ def main():
             assert stepped["regression"] is True, stepped
             assert stepped["since_us"] == STEP_AT, (stepped, STEP_AT)
             assert stepped["last_score"] > 3, stepped
+            band(col)
             assert abs(stepped["last_p95_us"] / stepped["expected_p95_us"] - 3.0) < 0.15, stepped
             table = picketctl(col.port, "report", cert_cn="read:test").stdout
             line = [l for l in table.splitlines() if " stepped " in l][0]

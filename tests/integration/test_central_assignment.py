@@ -31,7 +31,7 @@ def count(pg, check):
 
 def meta(pg, check):
     rows = pg.psql("SELECT coalesce(service, ''), budget_p50_ms, budget_p95_ms, budget_p99_ms, slo_target_percent, "
-                   "slo_window_ms FROM checks WHERE name = '%s'" % check)
+                   "slo_window_ms, coalesce(replace(labels, E'\\n', ','), '') FROM checks WHERE name = '%s'" % check)
     return tuple(rows[0]) if rows else None
 
 
@@ -44,7 +44,7 @@ def main():
         {"name": "keep", "type": "http", "url": "{{keep_base}}/keep", "interval": "300ms", "timeout": "300ms"},
         {"name": "change", "type": "http", "url": v1_change.url("/c"), "interval": "300ms", "timeout": "300ms",
          "service": "shop", "budgets": {"p50": "100ms", "p95": "200ms", "p99": "300ms"},
-         "slo": {"target": 99.5, "window": "7d"}},
+         "slo": {"target": 99.5, "window": "7d"}, "labels": {"team": "shop", "area": "web"}},
         {"name": "gone", "type": "http", "url": gone.url("/g"), "interval": "300ms", "timeout": "300ms"},
         {"name": "slow", "type": "http", "url": slow.url("/s"), "interval": "4s", "timeout": "3500ms"},
     ], variables={"keep_base": keep.url("").rstrip("/")})
@@ -52,7 +52,7 @@ def main():
         {"name": "keep", "type": "http", "url": "{{keep_base}}/keep", "interval": "300ms", "timeout": "300ms"},
         {"name": "change", "type": "http", "url": v2_change.url("/c"), "interval": "300ms", "timeout": "300ms",
          "service": "shop", "budgets": {"p50": "100ms", "p95": "400ms", "p99": "500ms"},
-         "slo": {"target": 99.5, "window": "7d"}},
+         "slo": {"target": 99.5, "window": "7d"}, "labels": {"team": "shop"}},
         {"name": "new", "type": "http", "url": new.url("/n"), "interval": "300ms", "timeout": "300ms",
          "service": "cart", "budgets": {"p99": "1s"}, "slo": {"target": 99.9, "window": "1d"}},
         {"name": "eu-only", "type": "http", "url": eu.url("/e"), "interval": "300ms", "timeout": "300ms",
@@ -100,7 +100,7 @@ def main():
             wait_for("probe acknowledged version 1",
                      lambda: pg.psql("SELECT checks_version FROM probes WHERE name='probe-us'")[0][0] == "1", 10)
             # The pushed check's metadata is stored without a re-register, and the query API uses it.
-            v1_meta = ("shop", "100", "200", "300", "99.5", str(7 * 86400 * 1000))
+            v1_meta = ("shop", "100", "200", "300", "99.5", str(7 * 86400 * 1000), "area=web,team=shop")
             wait_for("metadata of a pushed check", lambda: meta(pg, "change") == v1_meta, 10)
             out = picketctl(col.port, "slo", "--json", "--check", "change")
             assert out.returncode == 0, (out.stdout, out.stderr)
@@ -117,7 +117,7 @@ def main():
             assert re.search(r"^\+ eu-only\s+added$", out.stdout, re.M), out.stdout
             assert re.search(r"^- gone\s+removed$", out.stdout, re.M), out.stdout
             assert re.search(r"^- slow\s+removed$", out.stdout, re.M), out.stdout
-            assert re.search(r"^~ change\s+changed \(budgets, url\)$", out.stdout, re.M), out.stdout
+            assert re.search(r"^~ change\s+changed \(budgets, labels, url\)$", out.stdout, re.M), out.stdout
             assert not re.search(r"^. keep\b", out.stdout, re.M), out.stdout
 
             # Apply v2 while `slow` has a run in flight (its target answers after 2.5 s).
@@ -127,14 +127,14 @@ def main():
             out = picketctl(col.port, "apply", v2)
             assert out.returncode == 0 and "checks version 2 is current" in out.stdout, (out.stdout, out.stderr)
             # An edited budget is stored by the apply itself (no probe involved).
-            assert meta(pg, "change") == ("shop", "100", "400", "500", "99.5", str(7 * 86400 * 1000)), \
+            assert meta(pg, "change") == ("shop", "100", "400", "500", "99.5", str(7 * 86400 * 1000), "team=shop"), \
                 meta(pg, "change")
             wait_for("results of the new check", lambda: count(pg, "new") >= 2, 15)
             wait_for("probe acknowledged version 2",
                      lambda: pg.psql("SELECT checks_version FROM probes WHERE name='probe-us'")[0][0] == "2", 10)
             assert probe.alive(), "the probe restarted or died"
             # A new check gets its row, with its metadata, when the probe acknowledges.
-            assert meta(pg, "new") == ("cart", "", "", "1000", "99.9", str(86400 * 1000)), meta(pg, "new")
+            assert meta(pg, "new") == ("cart", "", "", "1000", "99.9", str(86400 * 1000), ""), meta(pg, "new")
             out = picketctl(col.port, "slo", "--json", "--check", "new")
             assert out.returncode == 0, (out.stdout, out.stderr)
             assert [(c["service"], round(c["target"], 6)) for c in json.loads(out.stdout)["checks"]] == \

@@ -6,7 +6,7 @@ collector, two probes (regions eu and us) checking the seed emulation
 America/New_York.
 1. Overview at 1,400 px: checks grouped by service, each with a history bar of
    rounds and uptime figures; search and the status filter narrow it and land in
-   the URL; times show in the viewer's zone with UTC on hover; keyboard reaches
+   the URL, as the label filter (the checks' labels:) does; times show in the viewer's zone with UTC on hover; keyboard reaches
    the check links. Clicking a check opens /check/NAME; choosing 7 d puts
    range=7d in the URL; the page shows the plot, per-region lines and the last
    results.
@@ -16,6 +16,9 @@ America/New_York.
    the incident and failure marks on the plot, the status page shows it down.
 3. The same at 420 px: nothing wider than the screen; the dark theme follows
    the system.
+4. A maintenance window (picketctl maintenance add) over a fault of connectors:
+   the check page shades it and names it, at 1,400 and 420 px, and the SLO
+   counts no bad round.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
@@ -30,8 +33,8 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, start_collector, start_probe, wait_for,
-                        write_checks)
+from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
+                        wait_for, write_checks)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
@@ -83,8 +86,10 @@ def overview_of(col, check):
     return next((c for c in j["checks"] if c["check"] == check), None)
 
 
+LABELS = {"rag": {"labels": {"team": "ai", "tier": "1"}}, "assistants": {"labels": {"team": "ai"}},
+          "sync": {"labels": {"team": "data"}}, "connectors": {"labels": {"tier": "edge"}}}
 ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
-  [...tr.children].map((td) => td.textContent)))()"""
+  [...tr.children].map((td, i) => (i ? td : td.querySelector('a')).textContent)))()"""
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
@@ -102,7 +107,7 @@ def main():
         checks = write_checks(os.path.join(TMP, "checks.yaml"), [{
             "name": svc + "-health", "type": "http", "service": svc, "interval": "1s", "timeout": "1s",
             "budgets": {"p50": "100ms", "p95": "200ms", "p99": "1s"}, "slo": {"target": 99, "window": "1d"},
-            "request": {"url": "http://127.0.0.1:%d/health" % ports[svc]}}
+            "request": {"url": "http://127.0.0.1:%d/health" % ports[svc]}, **LABELS.get(svc, {})}
             for svc in ("rag", "sync", "assistants", "connectors")])
         with PrivatePostgres() as pg:
             migrate(pg)
@@ -151,8 +156,10 @@ def run(col, ports):
     assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
     assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
     assert "rag-health" not in json.dumps(st)  # public: services only
+    assert overview_of(col, "rag-health")["labels"] == {"team": "ai", "tier": "1"}
+    assert overview_of(col, "connectors-health")["labels"] == {"tier": "edge"}
     x = overview_of(col, "rag-health")
-    assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 60_000_000, x
+    assert x["stale"] is False and len(x["bars"]) == 60 and x["round_us"] == 1_000_000, x  # the tracker's rounds: the 1 s interval
 
     # 1. Overview, filters, keyboard, time zone, then a check page by clicking.
     v = browse([
@@ -173,6 +180,15 @@ def run(col, ports):
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 0"},
         {"eval": "location.search", "as": "status_url"},
         {"select": ["#f-status", ""]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"select": ["#f-label", "team=ai"]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 2"},
+        {"eval": "[location.search, [...document.querySelectorAll('#checks tr[data-check]')].map((tr) => "
+                 "tr.dataset.check).sort()]", "as": "label_filter"},
+        {"goto": base + "/?open_after=1&close_after=1&since=1h&label=team%3Ddata"},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1 && "
+                 "document.querySelector(\"#checks tr[data-check='sync-health']\") !== null"},
+        {"select": ["#f-label", ""]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
         {"click": "#f-q"},
         {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"},
@@ -201,6 +217,8 @@ def run(col, ports):
     local, title = v["time"]
     assert title.endswith(" UTC") and local != title[:-4], v["time"]  # New York is never UTC
     assert "q=rag" in v["search_url"] and "st=FAIL" in v["status_url"], (v["search_url"], v["status_url"])
+    assert "label=team%3Dai" in v["label_filter"][0], v["label_filter"]
+    assert v["label_filter"][1] == ["assistants-health", "rag-health"], v["label_filter"]
     assert v["focused"] and v["focused"].startswith("/"), v["focused"]
     assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
     assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
@@ -274,6 +292,54 @@ def run(col, ports):
     assert sum(rgb) < 150, v["dark_bg"]
     assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "ok"})
+    maintenance(col, ports, base)
+
+
+def slo_of(col, check):
+    code, j = api(col, "/api/slo?check=" + check)
+    assert code == 200, (code, j)
+    return j["checks"][0]
+
+
+def maintenance(col, ports, base):
+    """4. A maintenance window (picketctl maintenance add, for the checks
+    labelled tier=edge) over a fault of connectors: the check page hatches it on the chart and names it, its
+    failed results are listed, and the SLO stays whole (no bad round)."""
+    # From the start of the minute: the SLO leaves out whole minute buckets that
+    # start inside a window, so a window from mid-minute would keep that minute.
+    start = int(time.time()) // 60 * 60
+    out = picketctl(col.port, "maintenance", "add", "upgrade", "--for", "label:tier=edge", "--start",
+                    time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), "--duration", "1h",
+                    "--reason", "upgrade")
+    assert out.returncode == 0 and "added" in out.stdout, (out.stdout, out.stderr)
+    before = slo_of(col, "connectors-health")
+    post("http://127.0.0.1:%d/_fault" % ports["connectors"], {"mode": "down"})
+    try:
+        wait_for("connectors failing in the window", lambda: sum(
+            r["outcome"] == "failed" for r in api(col, "/api/check-results?check=connectors-health&limit=20")[1]
+            ["results"]) >= 6, 30, interval=0.5)
+        v = browse([
+            {"goto": base + "/check/connectors-health?range=1h"},
+            {"wait": "Number(document.querySelector('#plot').dataset.maintenance) === 1 && "
+                     "document.querySelector('#results tr.result.FAIL') !== null"},
+            {"eval": "document.querySelector('#maint').textContent", "as": "maint"},
+            {"eval": "document.querySelector('#slo tbody').textContent", "as": "slo"},
+            {"shot": os.path.join(SHOTS, "check-maintenance.png")},
+            {"viewport": [420, 900]},
+            {"goto": base + "/check/connectors-health?range=1h"},
+            {"wait": "Number(document.querySelector('#plot').dataset.maintenance) === 1"},
+            {"eval": NO_OVERFLOW_JS, "as": "fits"},
+        ], "maintenance")
+        after = slo_of(col, "connectors-health")
+    finally:
+        post("http://127.0.0.1:%d/_fault" % ports["connectors"], {"mode": "ok"})
+    assert "upgrade" in v["maint"] and "left out of uptime and the SLO" in v["maint"], v["maint"]
+    assert "99.00%" in v["slo"] and v["fits"], v
+    assert before["bad"] == 0 and after["bad"] == 0, (before, after)  # the SLO is whole
+    code, marks = api(col, "/api/check-marks?check=connectors-health&since=1h")
+    assert code == 200 and [m["name"] for m in marks["maintenance"]] == ["upgrade"], marks
+    assert marks["maintenance"][0]["start_us"] == start * 1_000_000, marks
+    assert marks["maintenance"][0]["end_us"] == (start + 3600) * 1_000_000, marks  # where it will end, past the range
 
 
 if __name__ == "__main__":

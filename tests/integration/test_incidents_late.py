@@ -16,8 +16,10 @@ import json
 import queue
 import sys
 import time
+import urllib.request
 
-from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_tracked
+from picket_env import (PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_for,
+                        wait_tracked)
 
 pb, pb_grpc, hpb, hpb_grpc = grpc_stubs()
 
@@ -48,6 +50,11 @@ MIDNIGHT = (DAY0 - K0 * MIN) // MIN  # round index of the first midnight
 DOWN["eu"].append((MIDNIGHT - 5, MIDNIGHT + 5))
 DOWN["us"].append((MIDNIGHT - 4, MIDNIGHT + 6))
 GAP = range(1200, 1210)  # no result from anyone
+# In the overview's last 60 rounds: a global outage (eu and us) with eu down a
+# round earlier alone, and one regional blip (ap).
+DOWN["eu"].append((ROUNDS - 30, ROUNDS - 26))
+DOWN["us"].append((ROUNDS - 29, ROUNDS - 26))
+DOWN["ap"].append((ROUNDS - 20, ROUNDS - 20))
 
 
 def spread_us(name, interval_ms=60000):
@@ -160,6 +167,27 @@ def in_rounds(check, incidents):
     return out
 
 
+def overview_bars(col, tracked_at):
+    """The dashboard overview's history bars of both checks, once its snapshot
+    was computed after everything was tracked, with the rounds they show."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/overview" % col.http_port, timeout=30) as r:
+        j = json.loads(r.read())
+    if j["computed_at_us"] <= tracked_at:
+        return None
+    return j["computed_at_us"], {c["check"]: c for c in j["checks"]}
+
+
+def bars_of(check, now_us):
+    """The tracker's rounds as the overview draws them: bar 59 is the round in
+    progress at now_us; 'd' global down (2 of 3 regions), 'p' one region down."""
+    k_now = (now_us - spread_us(check)) // MIN - K0
+    line = ""
+    for k in range(k_now - 59, k_now + 1):
+        n = sum(down(r, k) for r in REGIONS)
+        line += "-" if k < 0 or k >= ROUNDS or k in GAP else "d" if n >= 2 else "p" if n else "u"
+    return line
+
+
 def main():
     want = expected()
     assert len(want) >= 5 and any(s < MIDNIGHT < e for s, e, _, _ in want), want
@@ -180,6 +208,7 @@ def main():
             # The cut-off probe's spool, replayed after everything else.
             probes["ap"].send(results_of("ap", "cut", CUT))
             wait_tracked(col)
+            tracked_at = int(time.time() * 1e6)
             fed = time.time() - t0
 
             window = ["--since", rfc3339(K0 * MIN - MIN), "--until", rfc3339((K0 + ROUNDS + 1) * MIN)]
@@ -209,6 +238,14 @@ def main():
                 assert have == [w for w in want if w[0] < hi and (w[1] is None or w[1] > lo)], (d, have)
                 union |= set((s, e, tuple(r), n) for s, e, r, n in have)
             assert sorted(union) == sorted((s, e, tuple(r), n) for s, e, r, n in want), (union, want)
+
+            # The overview's history bars are the tracker's stored rounds (one truth).
+            at, ov = wait_for("an overview computed after tracking", lambda: overview_bars(col, tracked_at), 30)
+            for check in CHECKS:
+                # the newest round is 10 minutes old: over 3 intervals, stale
+                assert ov[check]["round_us"] == MIN and ov[check]["stale"] is True, ov[check]
+                assert ov[check]["bars"] == bars_of(check, at), (check, ov[check]["bars"], bars_of(check, at))
+                assert "d" in ov[check]["bars"] and "p" in ov[check]["bars"], ov[check]
             print("test_incidents_late: %d incidents; fed %d rounds x 3 regions x 2 checks in %.1f s; "
                   "late region and one-day windows agree" % (len(want), ROUNDS, fed))
         finally:

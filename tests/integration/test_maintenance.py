@@ -144,6 +144,13 @@ def main():
             assert (slo["good"], slo["bad"]) == (35, 0), slo  # both windows: the recent minutes and the older stretch
             print("ok: rounds in the window left out of availability (30 of 40 rounds, uptime 1.0) and of the SLO; "
                   "incident marked")
+            # The check page's chart shades the same windows (/api/check-marks), clipped to its range.
+            url = "http://127.0.0.1:%d/api/check-marks?check=m-hist&since=%d&until=%d" % (
+                col.http_port, (OLD - 60 * MIN) // 1_000_000, T_END // 1_000_000)
+            with urllib.request.urlopen(url, timeout=30) as r:
+                marks = json.loads(r.read())
+            assert [(m["name"], m["start_us"], m["end_us"]) for m in marks["maintenance"]] == [
+                ("old-work", OLD, OLD + 10 * MIN), ("deploy", OUT_FROM, OUT_TO)], marks
 
             # ---- depends_on: dep-child's incident starts while dep-root's is open: caused by it
             got = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc")

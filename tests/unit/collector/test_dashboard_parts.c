@@ -137,17 +137,39 @@ static void test_auth(void **state)
     struct dash_auth *a = dash_auth_load(write_tmp(text), err, sizeof err);
     unlink(path);
     assert_non_null(a);
-    assert_true(dash_auth_allows(a, "Basic YWxpY2U6cHc="));   /* alice:pw */
-    assert_true(dash_auth_allows(a, "Basic YWxpY2U6cHc="));   /* again, from the cache */
-    assert_false(dash_auth_allows(a, "Basic YWxpY2U6cHg=")); /* alice:px */
-    assert_false(dash_auth_allows(a, "Basic Ym9iOnB3"));     /* bob:pw */
-    assert_false(dash_auth_allows(a, "Basic !!!"));
-    assert_true(dash_auth_allows(a, "Bearer pkt_secret"));
-    assert_true(dash_auth_allows(a, "bearer pkt_secret"));
-    assert_false(dash_auth_allows(a, "Bearer pkt_other"));
-    assert_false(dash_auth_allows(a, ""));
-    assert_false(dash_auth_allows(a, NULL));
+    assert_true(dash_auth_allows(a, "Basic YWxpY2U6cHc=", NULL));   /* alice:pw */
+    assert_true(dash_auth_allows(a, "Basic YWxpY2U6cHc=", NULL));   /* again, from the cache */
+    assert_false(dash_auth_allows(a, "Basic YWxpY2U6cHg=", NULL)); /* alice:px */
+    assert_false(dash_auth_allows(a, "Basic Ym9iOnB3", NULL));     /* bob:pw */
+    assert_false(dash_auth_allows(a, "Basic !!!", NULL));
+    assert_true(dash_auth_allows(a, "Bearer pkt_secret", NULL));
+    assert_true(dash_auth_allows(a, "bearer pkt_secret", NULL));
+    assert_false(dash_auth_allows(a, "Bearer pkt_other", NULL));
+    assert_false(dash_auth_allows(a, "", NULL));
+    assert_false(dash_auth_allows(a, NULL, NULL));
+    assert_false(dash_auth_allows(a, NULL, "read:viewer")); /* no cert line: a certificate is no login */
+    assert_false(dash_auth_wants_certs(a));
     dash_auth_free(a);
+
+    a = dash_auth_load(write_tmp("cert read:viewer\ncert read:ops # two\n"), err, sizeof err);
+    unlink(path);
+    assert_non_null(a);
+    assert_true(dash_auth_wants_certs(a));
+    assert_true(dash_auth_allows(a, NULL, "read:viewer"));
+    assert_true(dash_auth_allows(a, "Basic !!!", "read:ops"));
+    assert_false(dash_auth_allows(a, NULL, "read:view"));
+    assert_false(dash_auth_allows(a, NULL, NULL));
+    assert_false(dash_auth_allows(a, "Bearer pkt_secret", NULL));
+    dash_auth_free(a);
+    a = dash_auth_load(write_tmp("cert *\n"), err, sizeof err);
+    unlink(path);
+    assert_non_null(a);
+    assert_true(dash_auth_allows(a, NULL, "anyone"));
+    assert_false(dash_auth_allows(a, NULL, NULL));
+    dash_auth_free(a);
+    assert_null(dash_auth_load(write_tmp("cert a b\n"), err, sizeof err));
+    assert_non_null(strstr(err, "cert CN"));
+    unlink(path);
 
     assert_null(dash_auth_load(write_tmp("token abc\n"), err, sizeof err));
     assert_non_null(strstr(err, ":1:"));

@@ -60,6 +60,11 @@ static void good_file(void **state)
     assert_int_equal(maint_config_parse("m.yml", empty, strlen(empty), NOW, &cfg, err, sizeof err), 0);
     assert_int_equal(cfg.n_windows, 0);
     maint_config_free(&cfg);
+    /* label: targets: the collector knows the checks' labels (migration 023) */
+    const char *labelled = "windows:\n  - name: a\n    for: [label:team=core]\n    start: now\n    duration: 1h\n";
+    assert_int_equal(maint_config_parse("m.yml", labelled, strlen(labelled), NOW, &cfg, err, sizeof err), 0);
+    assert_int_equal(cfg.n_windows, 1);
+    maint_config_free(&cfg);
 }
 
 static void bad_files(void **state)
@@ -71,8 +76,8 @@ static void bad_files(void **state)
         {"windows:\n  - name: a\n    for: [x]\n    start: now\n    duration: 1h\n    colour: red\n",
          "m.yml:6:5: maintenance window: unknown key 'colour'"},
         {"windows:\n  - name: a\n    start: now\n    duration: 1h\n", "m.yml:2:5: window 'a' needs 'for'"},
-        {"windows:\n  - name: a\n    for: [label:team=core]\n    start: now\n    duration: 1h\n",
-         "m.yml:3:10: window 'a': 'label:team=core': check labels do not reach the collector"},
+        {"windows:\n  - name: a\n    for: [label:team]\n    start: now\n    duration: 1h\n",
+         "m.yml:2:5: target 'label:team' is not a check name"},
         {"windows:\n  - name: a\n    for: [x]\n    cron: 61 * * * *\n    duration: 1h\n",
          "m.yml:2:5: cron '61 * * * *': field 1 '61' is not a valid minute (0-59)"},
         {"windows:\n  - name: a\n    for: [x]\n    every: mon 02:00\n", "m.yml:2:5: window 'a': a recurring window "
