@@ -27,15 +27,17 @@ MIN = 60_000_000
 DAY = 1440 * MIN
 REGIONS = ["eu", "us", "ap"]
 OFFSET = {"eu": 300_000, "us": 600_000, "ap": 900_000}
-ROUNDS = 3 * 1440
 CHECKS = ["on", "cut"]
 now = int(time.time() * 1e6)
-# The first midnight inside the history falls on round MIDNIGHT_K whatever the time
-# of day (else its outage could run into another one, or into GAP); the rounds end
-# between 10 minutes and a day ago (past every deadline).
+# The rounds end 10 minutes ago (past every deadline; the overview's last 60
+# rounds show the outages at the end), and the first midnight inside the history
+# falls on round MIDNIGHT_K whatever the time of day (else its outage could run
+# into another one, or into GAP): the history is 3 to 4 days long.
 MIDNIGHT_K = 400
-DAY0 = (now // MIN - 10 - ROUNDS + MIDNIGHT_K) // 1440 * DAY
+K_END = now // MIN - 10
+DAY0 = (K_END - 3 * 1440 + MIDNIGHT_K) // 1440 * DAY
 K0 = DAY0 // MIN - MIDNIGHT_K
+ROUNDS = K_END - K0
 CUT = range(2000, 2030)  # the ap probe's results of "cut" in these rounds arrive last
 
 # Outages (round ranges per region), chosen for the edge cases: overlapping
@@ -229,7 +231,7 @@ def main():
             # One-day windows: the incidents overlapping each day, with their real starts;
             # together the same set as the whole window.
             union = set()
-            for d in range(-1, 3):
+            for d in range(-1, 4):
                 since, until = DAY0 + d * DAY, DAY0 + (d + 1) * DAY
                 day = ctl_json(col, "incidents", "--since", rfc3339(since), "--until", rfc3339(until),
                                "--check", "on")["checks"][0]
