@@ -420,6 +420,8 @@ static int write_incidents(struct fold_ctx *c, struct pk_buf *b, char *err, size
         return -1;
     if (!total)
         return 0;
+    /* now() only in the inserted row, never in DO UPDATE SET (refused by Citus on
+     * a distributed table): EXCLUDED.closed_seen is now() when the incident closes. */
     return st_run_cmd(
         c->s,
         "INSERT INTO incidents AS i (check_id, scope, start_round, opened_round, end_round, closed_round, start_us, "
@@ -435,7 +437,7 @@ static int write_incidents(struct fold_ctx *c, struct pk_buf *b, char *err, size
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
         "down_rounds = EXCLUDED.down_rounds, regions = EXCLUDED.regions, open_after = EXCLUDED.open_after, "
         "close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, closed_seen = CASE WHEN "
-        "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, now()) END",
+        "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, EXCLUDED.closed_seen) END",
         7, p, "tracker: writing incidents", err, errlen);
 }
 
@@ -456,6 +458,7 @@ static int write_tracker(struct fold_ctx *c, char *err, size_t errlen)
     snprintf(due, sizeof due, "%" PRId64, c->f.pending_due_us);
     int none = c->f.pending_from < 0;
     const char *p[] = {c->id, iv, sp, n_, m_, q_, none ? NULL : pf, none ? NULL : pt, none ? NULL : due};
+    /* updated_at from EXCLUDED (its default, now()): Citus refuses now() in DO UPDATE SET. */
     return st_run_cmd(c->s,
                       "INSERT INTO round_trackers (check_id, interval_us, spread_us, open_after, close_after, quorum, "
                       "pending_from, pending_to, pending_due_us) VALUES ($1::bigint, $2::bigint, $3::bigint, $4::int, "
@@ -463,7 +466,7 @@ static int write_tracker(struct fold_ctx *c, char *err, size_t errlen)
                       "interval_us = EXCLUDED.interval_us, spread_us = EXCLUDED.spread_us, open_after = "
                       "EXCLUDED.open_after, close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, "
                       "pending_from = EXCLUDED.pending_from, pending_to = EXCLUDED.pending_to, pending_due_us = "
-                      "EXCLUDED.pending_due_us, updated_at = now()",
+                      "EXCLUDED.pending_due_us, updated_at = EXCLUDED.updated_at",
                       9, p, "tracker: writing the tracker row", err, errlen);
 }
 
