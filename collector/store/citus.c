@@ -2,7 +2,8 @@
  * numbered migrations, on a database with the citus extension and workers:
  * results and the rollup tables become distributed tables with check_id as the
  * distribution column, all co-located with results (a check's raw results and
- * its rollups sit on the same node); probes, checks and credentials become
+ * its rollups sit on the same node), and so do the tracker's round_runs,
+ * incidents and round_trackers; probes, checks and credentials become
  * reference tables (a copy on every node); every other table stays an ordinary
  * table on the coordinator (the tables that reference probes or checks by a
  * foreign key become Citus local tables, which Citus requires for such keys).
@@ -44,6 +45,12 @@ static const struct citus_table citus_tables[] = {
     {"rollup_hour", CITUS_DISTRIBUTED},
     {"rollup_day", CITUS_DISTRIBUTED},
     {"rollup_check_day", CITUS_DISTRIBUTED},
+    /* The tracker's tables (migration 017): every statement of the tracker names
+     * one check_id, so on Citus each is a single-shard statement on the node that
+     * holds the check's results and rollups. */
+    {"round_runs", CITUS_DISTRIBUTED},
+    {"incidents", CITUS_DISTRIBUTED},
+    {"round_trackers", CITUS_DISTRIBUTED},
 };
 
 /* picket_make_partition and picket_drop_partitions (migration 005) for Citus: the

@@ -10,6 +10,26 @@
 
 #include "pk_error.h"
 
+/* On Citus, round_runs, incidents and round_trackers are distributed by check_id
+ * (collector/store/citus.c): a read that names its check only by name (a join
+ * with checks) goes to every shard. There the check's id is looked up first
+ * (checks is a reference table, read on the coordinator) and the read names it,
+ * so Citus sends it to the one shard that holds the check. *found 0: no such
+ * check. Plain PostgreSQL keeps the single join. */
+static int citus_check_id(struct store *s, const char *check, char *id, size_t idlen, int *found, char *err,
+                          size_t errlen)
+{
+    const char *p[] = {check};
+    PGresult *r = st_run(s, "SELECT id FROM checks WHERE name = $1", 1, p, PGRES_TUPLES_OK, "checks: reading an id",
+                         err, errlen);
+    if (!r)
+        return -1;
+    *found = PQntuples(r) == 1;
+    snprintf(id, idlen, "%s", *found ? PQgetvalue(r, 0, 0) : "0");
+    PQclear(r);
+    return 0;
+}
+
 #define INC_COL(field, name, type) STORE_COL(struct store_incident, field, name, type)
 static const struct store_col incident_cols[] = {
     INC_COL(check_name, "check_name", STORE_COL_TEXT),   INC_COL(scope, "scope", STORE_COL_TEXT),
@@ -25,33 +45,50 @@ static const struct store_col incident_cols[] = {
 
 /* Reads q's rows with $1 = check, $2 = scope and $3, $4 = the bounds from and
  * until (bigint text), the parameters both range readers below take (q's own
- * nparams and params are replaced). */
-static int read_check_range(struct store *s, struct store_query q, const char *check, const char *scope, int64_t from,
-                            int64_t until, void **out, size_t *n, char *err, size_t errlen)
+ * nparams and params are replaced). On Citus, with a check named, routed_sql
+ * (the same with $5 = the check's id) is run instead, so the read goes to one
+ * shard; an unknown check reads nothing. */
+static int read_check_range(struct store *s, struct store_query q, const char *routed_sql, const char *check,
+                            const char *scope, int64_t from, int64_t until, void **out, size_t *n, char *err,
+                            size_t errlen)
 {
-    char a[24], b[24];
+    char a[24], b[24], id[24];
     snprintf(a, sizeof a, "%" PRId64, from);
     snprintf(b, sizeof b, "%" PRId64, until);
-    const char *p[] = {check, scope, a, b};
-    q.nparams = 4;
+    int routed = check && st_is_citus(s), found = 1;
+    if (routed && citus_check_id(s, check, id, sizeof id, &found, err, errlen) < 0)
+        return -1;
+    if (!found) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    const char *p[] = {check, scope, a, b, id};
+    q.nparams = routed ? 5 : 4;
     q.params = p;
+    if (routed)
+        q.sql = routed_sql;
     return store_query_rows(s, &q, out, n, err, errlen);
 }
 
 int store_incidents_read(struct store *s, const char *check, const char *scope, int64_t since_us, int64_t until_us,
                          struct store_incident **out, size_t *n, char *err, size_t errlen)
 {
+#define INCIDENTS_SQL(by_id)                                                                                         \
+    "SELECT c.name AS check_name, i.scope, array_to_string(i.regions, ',') AS regions, i.start_round, "              \
+    "i.opened_round, coalesce(i.end_round, -1) AS end_round, coalesce(i.closed_round, -1) AS closed_round, "         \
+    "i.start_us, i.opened_us, coalesce(i.end_us, -1) AS end_us, coalesce(i.closed_us, -1) AS closed_us, "            \
+    "i.interval_us, i.down_rounds, i.open_after, i.close_after, i.quorum, i.maintenance "                            \
+    "FROM incidents i JOIN checks c ON c.id = i.check_id "                                                           \
+    "WHERE ($1::text IS NULL OR c.name = $1) " by_id " AND ($2::text IS NULL OR i.scope = $2) "                      \
+    "AND i.start_us < $4::bigint AND (i.end_us IS NULL OR i.end_us > $3::bigint) "                                   \
+    "ORDER BY c.name COLLATE \"C\", i.scope COLLATE \"C\", i.start_round"
     const struct store_query q = {
-        "SELECT c.name AS check_name, i.scope, array_to_string(i.regions, ',') AS regions, i.start_round, "
-        "i.opened_round, coalesce(i.end_round, -1) AS end_round, coalesce(i.closed_round, -1) AS closed_round, "
-        "i.start_us, i.opened_us, coalesce(i.end_us, -1) AS end_us, coalesce(i.closed_us, -1) AS closed_us, "
-        "i.interval_us, i.down_rounds, i.open_after, i.close_after, i.quorum, i.maintenance "
-        "FROM incidents i JOIN checks c ON c.id = i.check_id "
-        "WHERE ($1::text IS NULL OR c.name = $1) AND ($2::text IS NULL OR i.scope = $2) "
-        "AND i.start_us < $4::bigint AND (i.end_us IS NULL OR i.end_us > $3::bigint) "
-        "ORDER BY c.name COLLATE \"C\", i.scope COLLATE \"C\", i.start_round",
-        0, NULL, "incidents: reading", "incidents", incident_cols, STORE_NCOLS(incident_cols), sizeof **out};
-    return read_check_range(s, q, check, scope, since_us, until_us, (void **)out, n, err, errlen);
+        INCIDENTS_SQL(""), 0, NULL, "incidents: reading", "incidents", incident_cols, STORE_NCOLS(incident_cols),
+        sizeof **out};
+    return read_check_range(s, q, INCIDENTS_SQL("AND i.check_id = $5::bigint"), check, scope, since_us, until_us,
+                            (void **)out, n, err, errlen);
+#undef INCIDENTS_SQL
 }
 
 #define RUN_COL(field, name, type) STORE_COL(struct store_round_run, field, name, type)
@@ -66,13 +103,16 @@ static const struct store_col run_cols[] = {
 int store_round_runs_read(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
                           struct store_round_run **out, size_t *n, char *err, size_t errlen)
 {
+#define RUNS_SQL(by_id)                                                                                              \
+    "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "                 \
+    "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 " by_id " AND "                          \
+    "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*') OR $2 = '') AND r.to_round >= $3::bigint AND "           \
+    "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round"
     const struct store_query q = {
-        "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "
-        "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 AND "
-        "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*') OR $2 = '') AND r.to_round >= $3::bigint AND "
-        "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round",
-        0, NULL, "round runs: reading", "round runs", run_cols, STORE_NCOLS(run_cols), sizeof **out};
-    return read_check_range(s, q, check, scope, k_from, k_until, (void **)out, n, err, errlen);
+        RUNS_SQL(""), 0, NULL, "round runs: reading", "round runs", run_cols, STORE_NCOLS(run_cols), sizeof **out};
+    return read_check_range(s, q, RUNS_SQL("AND r.check_id = $5::bigint"), check, scope, k_from, k_until,
+                            (void **)out, n, err, errlen);
+#undef RUNS_SQL
 }
 
 #define RULE_COL(field, name, type) STORE_COL(struct store_track_rule, field, name, type)
@@ -84,11 +124,19 @@ static const struct store_col rule_cols[] = {
 
 int store_track_rule_read(struct store *s, const char *check, struct store_track_rule *out, char *err, size_t errlen)
 {
-    const char *p[] = {check};
+    char id[24];
+    int citus = st_is_citus(s), found = 1;
+    if (citus && citus_check_id(s, check, id, sizeof id, &found, err, errlen) < 0)
+        return -1;
+    if (!found)
+        return 0;
+    const char *p[] = {check, id};
+#define RULE_SQL(by_id)                                                                                              \
+    "SELECT t.interval_us, t.spread_us, t.open_after, t.close_after, t.quorum FROM round_trackers t "                \
+    "JOIN checks c ON c.id = t.check_id WHERE c.name = $1" by_id
     struct store_query q = {
-        .sql = "SELECT t.interval_us, t.spread_us, t.open_after, t.close_after, t.quorum FROM round_trackers t "
-        "JOIN checks c ON c.id = t.check_id WHERE c.name = $1",
-        .nparams = 1,
+        .sql = citus ? RULE_SQL(" AND t.check_id = $2::bigint") : RULE_SQL(""),
+        .nparams = citus ? 2 : 1,
         .params = p,
         .what_run = "tracker rule: reading",
         .what_read = "tracker rule",
@@ -104,4 +152,5 @@ int store_track_rule_read(struct store *s, const char *check, struct store_track
         *out = rows[0];
     free(rows);
     return n ? 1 : 0;
+#undef RULE_SQL
 }

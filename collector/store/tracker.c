@@ -620,6 +620,9 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         return -1;
     if (!total)
         return 0;
+    /* now() only in the inserted row, never in DO UPDATE SET (refused by Citus on
+     * a distributed table): EXCLUDED.closed_seen is now() when the incident closes;
+     * the same for round_trackers.updated_at (its default) below. */
 #define E_IV "(e->>3)::bigint"
 #define E_SP "(e->>4)::bigint"
     return st_run_cmd(
@@ -637,7 +640,7 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
         "down_rounds = EXCLUDED.down_rounds, regions = EXCLUDED.regions, open_after = EXCLUDED.open_after, "
         "close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, closed_seen = CASE WHEN "
-        "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, now()) END",
+        "EXCLUDED.closed_round IS NULL THEN NULL ELSE coalesce(i.closed_seen, EXCLUDED.closed_seen) END",
         1, p, "tracker: writing incidents", err, errlen);
 #undef E_IV
 #undef E_SP
@@ -678,7 +681,7 @@ static int write_trackers(struct group *g, struct pk_buf *b, char *err, size_t e
                       "interval_us = EXCLUDED.interval_us, spread_us = EXCLUDED.spread_us, open_after = "
                       "EXCLUDED.open_after, close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, "
                       "pending_from = EXCLUDED.pending_from, pending_to = EXCLUDED.pending_to, pending_due_us = "
-                      "EXCLUDED.pending_due_us, updated_at = now()",
+                      "EXCLUDED.pending_due_us, updated_at = EXCLUDED.updated_at",
                       1, p, "tracker: writing the tracker rows", err, errlen);
 }
 

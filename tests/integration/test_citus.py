@@ -195,13 +195,16 @@ def main():
         assert "citus: 0 tables converted;" in again and "results: already distributed" in again, again
         kinds = dict((r[0], r[1]) for r in cl.psql(
             "SELECT table_name::text, citus_table_type FROM citus_tables"))
-        for t in ("results", "rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day"):
+        by_check = ("results", "rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day", "round_runs",
+                    "incidents", "round_trackers")
+        for t in by_check:
             assert kinds.get(t) == "distributed", (t, kinds)
         for t in ("probes", "checks", "credentials"):
             assert kinds.get(t) == "reference", (t, kinds)
-        coloc = cl.psql("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid::text IN "
-                        "('results', 'rollup_minute', 'rollup_hour', 'rollup_day', 'rollup_check_day')")
-        assert coloc == [["1"]], coloc
+        # Every table keyed by check shares one co-location group (a check's rows on one node).
+        coloc = cl.psql("SELECT count(DISTINCT colocationid), count(*) FROM pg_dist_partition WHERE "
+                        "logicalrelid::text IN (%s)" % ", ".join("'%s'" % t for t in by_check))
+        assert coloc == [["1", str(len(by_check))]], coloc
         # results keeps its daily partitions, each distributed too.
         parts = cl.psql("SELECT count(*) FROM pg_inherits i JOIN pg_dist_partition d ON d.logicalrelid = i.inhrelid "
                         "WHERE i.inhparent = 'results'::regclass")
