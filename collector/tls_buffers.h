@@ -10,11 +10,10 @@
 /* The smallest ring buffer ever used, whatever the certificates. */
 #define TLS_BUFFERS_MIN_BIO 8192
 
-/* Sets the ring buffers' size for every connection accepted afterwards, from
- * the server's certificate chain and client CA file (PEM, either may be NULL):
- * the server's whole first handshake flight (its chain and the CA names it
- * asks for) must fit, since gRPC 1.51 fails a handshake that does not. Returns
- * the size chosen. Call before the server starts. */
+/* Sets the ring buffers' size for every connection accepted afterwards: the
+ * floor, or room for the server's whole first handshake flight (its chain and
+ * the client CA names it sends, from the PEM texts; either may be NULL) when
+ * that is larger. Returns the size chosen. Call before the server starts. */
 size_t tls_buffers_configure(const char *cert_pem, const char *ca_pem);
 
 #endif
