@@ -82,6 +82,7 @@ static void test_trims_free_pages(void **state)
     free(keep);
     assert_true(trims > before);
     assert_true(series(buf, "picket_collector_heap_released_bytes_total ") > 0);
+    assert_true(series(buf, "picket_collector_heap_trim_seconds_total ") > 0);
 }
 
 static size_t ring(BIO *b) { return (size_t)BIO_get_write_buf_size(b, 0); }
