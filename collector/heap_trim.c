@@ -4,15 +4,16 @@
  * contention its own arena (up to 8 per core) and returns to the kernel only
  * the free space at the very top of each, so the resident size crept up under
  * load and stayed up after probes left (bench/run_probes_scale, docs/SCALING.md).
- * Two remedies: the arenas are capped at HEAP_ARENAS (fewer half-empty heaps;
- * MALLOC_ARENA_MAX in the environment still wins), and a thread wakes every
- * period, reads the heap's free bytes (mallinfo2) and, past a threshold, calls
- * malloc_trim(0), which releases every whole free page inside every arena
- * (madvise), not only the top. Both are glibc: elsewhere this file compiles to
- * no-ops. A trim is not free: it walks every free chunk and holds each arena's
- * lock meanwhile (0.75 s of CPU per trim on a 1 GB heap, measured at 10,000
- * probes), and pages it gives back that the heap needs again are faulted back
- * in; so the period is a minute, not seconds. The figures (in use, free,
+ * A thread wakes every period, reads the heap's free bytes (mallinfo2) and,
+ * past a threshold, calls malloc_trim(0), which releases every whole free page
+ * inside every arena (madvise), not only the top. That is glibc: elsewhere this
+ * file compiles to no-ops. Capping the arenas (M_ARENA_MAX 2) was tried and
+ * left out: no gain at idle, and on 2 oversubscribed cores a descheduled
+ * thread holding one of two arena locks may stall all the others. A trim is
+ * not free either: it walks every free chunk and holds each arena's lock
+ * meanwhile (about 0.7 s of CPU per trim on a 1 GB heap, measured at 10,000
+ * probes), and the pages it gives back that the heap needs again are faulted
+ * back in; so the period is a minute, not seconds. The figures (in use, free,
  * trims, bytes given back, time spent) go to /metrics. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -33,8 +34,6 @@
 #include <malloc.h>
 #endif
 
-enum { HEAP_ARENAS = 2 };
-
 static pthread_t thread;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -42,15 +41,6 @@ static int running, stopping;
 static int period;
 static size_t threshold;
 static atomic_ullong trims, released, trim_us;
-
-void heap_trim_tune(void)
-{
-#if defined(__GLIBC__)
-    const char *env = getenv("MALLOC_ARENA_MAX");
-    if (!env || !env[0])
-        mallopt(M_ARENA_MAX, HEAP_ARENAS);
-#endif
-}
 
 static long rss_bytes(void)
 {

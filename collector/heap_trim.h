@@ -1,14 +1,10 @@
-/* heap_trim.h: the collector's heap kept compact (heap_trim.c): fewer malloc
- * arenas, free heap pages handed back to the kernel on a timer, and the
- * heap's figures for /metrics. */
+/* heap_trim.h: the collector's heap kept compact (heap_trim.c): free heap
+ * pages handed back to the kernel on a timer, and the heap's figures for
+ * /metrics. */
 #ifndef PICKET_COLLECTOR_HEAP_TRIM_H
 #define PICKET_COLLECTOR_HEAP_TRIM_H
 
 #include <stddef.h>
-
-/* Caps glibc's malloc arenas (unless MALLOC_ARENA_MAX is set in the
- * environment). Call first thing, before any thread starts. */
-void heap_trim_tune(void);
 
 /* Starts the thread that every period_ms looks at the heap and, when more than
  * free_bytes lie free inside it, gives the free pages back (malloc_trim).

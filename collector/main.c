@@ -794,7 +794,6 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
                      const struct pk_tls_opts *tls, const struct serve_limits *limits)
 {
     start_time_s = (double)time(NULL);
-    heap_trim_tune(); /* before any thread: gRPC's start below */
     char err[1024];
     char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     struct alert_config *acfg = NULL;
