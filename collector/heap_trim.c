@@ -9,11 +9,11 @@
  * inside every arena (madvise), not only the top. That is glibc: elsewhere this
  * file compiles to no-ops. Capping the arenas (M_ARENA_MAX 2) was tried and
  * left out: no gain at idle, and on 2 oversubscribed cores a descheduled
- * thread holding one of two arena locks may stall all the others. A trim is
- * not free either: it walks every free chunk and holds each arena's lock
- * meanwhile (about 0.7 s of CPU per trim on a 1 GB heap, measured at 10,000
- * probes), and the pages it gives back that the heap needs again are faulted
- * back in; so the period is a minute, not seconds. The figures (in use, free,
+ * thread holding one of two arena locks may stall all the others. A trim
+ * walks every free chunk with each arena locked (5-34 ms on a 1.1 GB heap at
+ * 10,000 probes), and the pages it gives back that the heap needs again are
+ * faulted back in: once a minute held RSS flat under load (docs/PERFORMANCE.md,
+ * "Many probes on one collector"); every 10 s held it about 50 MB lower. The figures (in use, free,
  * trims, bytes given back, time spent) go to /metrics. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
