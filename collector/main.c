@@ -28,6 +28,8 @@
 #include "options.h"
 #include "rpc_query.h"
 #include "rpc_server.h"
+#include "heap_trim.h"
+#include "tls_buffers.h"
 #include "maint_apply.h"
 #include "slo_config.h"
 #include "store.h"
@@ -674,6 +676,7 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     used += write_more_metrics(&rs, &is, buf + used, size - used);
     used += write_conn_metrics(buf + used, size - used);
     used += incident_metrics_write(buf + used, size - used);
+    used += heap_trim_metrics(buf + used, size - used);
     /* Per-probe series last: with thousands of probes they are what the body's
      * cap cuts (at a line's end), never the collector's own series. */
     return used + write_probe_metrics(buf + used, size - used);
@@ -836,7 +839,8 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     else if (load_server_tls(tls, &tls_ca, &tls_cert, &tls_key) < 0) {
         rc = 2;
         goto out;
-    }
+    } else
+        tls_buffers_configure(tls_cert, tls_ca);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -897,6 +901,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
+    /* Free heap pages back to the kernel every minute once 16 MB lie free. */
+    if (heap_trim_start(60000, 16u << 20, err, sizeof err) < 0)
+        PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
@@ -929,6 +936,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     pk_http_stop(http);
     dashboard_close(dash);
     rpc_server_library_shutdown();
+    heap_trim_stop();
     PK_INFO("collector", "exited", "code=%d", rc < 0 ? 1 : 0);
 out:
     rpc_query_set_slo_groups(NULL);
