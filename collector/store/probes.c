@@ -204,13 +204,28 @@ int store_probe_heartbeats(struct store *s, const int64_t *probe_ids, const stru
     else {
         const char *params[] = {a[0].data, a[1].data, a[2].data, a[3].data};
         st_ensure_ready(s);
-        rc = st_run_cmd(s,
+        /* The rows are locked in id order first, as the ingest writers lock theirs
+         * (store/results.c, lock_probes): an UPDATE ... FROM unnest locks them in
+         * whatever order its join yields, and two such orders deadlock. */
+        rc = st_run_cmd(s, "BEGIN", 0, NULL, "heartbeats: BEGIN", err, errlen);
+        PGresult *r = rc < 0 ? NULL
+                             : st_run(s, "SELECT id FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id "
+                                         "FOR NO KEY UPDATE",
+                                      1, params, PGRES_TUPLES_OK, "heartbeats: locking the probes", err, errlen);
+        rc = r ? 0 : -1;
+        PQclear(r);
+        if (rc == 0)
+            rc = st_run_cmd(s,
                         "UPDATE probes p SET last_seen = now(), pending_results = v.pending, spool_bytes = v.bytes, "
                         "dropped_results = p.dropped_results + CASE WHEN v.dropped >= p.dropped_reported "
                         "THEN v.dropped - p.dropped_reported ELSE v.dropped END, dropped_reported = v.dropped "
                         "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
                         "AS v(id, pending, dropped, bytes) WHERE p.id = v.id",
                         4, params, "heartbeats", err, errlen);
+        if (rc == 0)
+            rc = st_commit(s, "heartbeats: COMMIT", err, errlen);
+        else
+            st_rollback(s);
     }
     for (int k = 0; k < 4; k++)
         pk_buf_free(&a[k]);
