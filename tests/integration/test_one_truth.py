@@ -11,18 +11,17 @@ it ends. eu and us fail rounds [10, 20): a majority of the three regions, so a
 global incident (open after 3 down rounds, closed after 2 up ones) over exactly
 those rounds, and one regional incident in each of eu and us; ap has none."""
 
-import http.server
 import json
-import queue
+import os
 import re
-import threading
+import tempfile
 import time
 import urllib.request
 
-from picket_env import (PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, round_spread_us,
-                        start_collector, wait_for, wait_tracked)
+from picket_env import (FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, picketctl,
+                        round_spread_us, start_collector, wait_for, wait_tracked)
 
-pb, pb_grpc, _, _ = grpc_stubs()
+pb, _, _, _ = grpc_stubs()
 
 CHECK = "truth-api"
 IV_MS = 200
@@ -32,72 +31,17 @@ DOWN_FROM, DOWN_TO = 10, 20  # rounds eu and us fail
 REGIONS = ("eu", "us", "ap")
 
 
-class Receiver:
-    """Records every POST's JSON body."""
-
-    def __init__(self):
-        self.bodies = []
-        rec = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                rec.bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alerts(self, status):
-        return [a for b in self.bodies for a in b["alerts"] if a["status"] == status]
+def firing_or_resolved(hook, status):
+    return [a for _, a in hook.alerts() if a["status"] == status]
 
 
-class Probe:
-    """One region's probe: registers the check, streams results, waits for acks."""
-
-    def __init__(self, port, region):
-        self.ch = grpc_channel(port, "probe:truth-" + region)
-        stub = pb_grpc.ProbeServiceStub(self.ch)
-        info = pb.CheckInfo(name=CHECK, type="http", target="http://127.0.0.1:1/", interval_ms=IV_MS)
-        reg = stub.Register(pb.RegisterRequest(probe_name="truth-" + region, region=region, version="test",
-                                               checks=[info], probe_time_us=int(time.time() * 1e6)))
-        self.seq = reg.committed_sequence
-        self.out = queue.Queue()
-        self.acks = queue.Queue()
-        self.responses = stub.Connect(iter(self.out.get, None))
-        self.out.put(pb.ProbeMessage(hello=pb.Hello(probe_id=reg.probe_id, probe_name="truth-" + region)))
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            for msg in self.responses:
-                if msg.WhichOneof("kind") == "ack":
-                    self.acks.put(msg.ack.committed_sequence)
-        except Exception:
-            pass
-
-    def send(self, at_us, ok):
-        self.seq += 1
-        r = pb.Result(sequence=self.seq, check_name=CHECK, check_type="http", scheduled_at_us=at_us,
-                      started_at_us=at_us, outcome=pb.OUTCOME_OK if ok else pb.OUTCOME_FAILED,
-                      error_class=pb.ERROR_CLASS_NONE if ok else pb.ERROR_CLASS_TIMEOUT, status_code=200,
-                      dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000)
-        self.out.put(pb.ProbeMessage(batch=pb.ResultBatch(results=[r])))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.acks.get(timeout=max(0.01, deadline - time.time())) >= self.seq:
-                return
-        raise AssertionError("result not acknowledged")
-
-    def close(self):
-        self.out.put(None)
-        self.ch.close()
+def result(probe, at_us, ok):
+    """One round's result from probe (numbered with its next sequence)."""
+    pb = probe.pb
+    return pb.Result(sequence=probe.next_seq(), check_name=CHECK, check_type="http", scheduled_at_us=at_us,
+                     started_at_us=at_us, outcome=pb.OUTCOME_OK if ok else pb.OUTCOME_FAILED,
+                     error_class=pb.ERROR_CLASS_NONE if ok else pb.ERROR_CLASS_TIMEOUT, status_code=200,
+                     dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000)
 
 
 def rfc3339(us):
@@ -121,9 +65,7 @@ def metrics(col):
 
 def main():
     t_start = time.time()
-    hook = Receiver()
-    import os
-    import tempfile
+    hook = WebhookReceiver()
     tmp = tempfile.mkdtemp(prefix="picket-truth-")
     rules = os.path.join(tmp, "alerts.yml")
     with open(rules, "w") as f:
@@ -136,7 +78,8 @@ def main():
                                          "--close-after", "2"])
         probes = {}
         try:
-            probes = {r: Probe(col.port, r) for r in REGIONS}
+            info = pb.CheckInfo(name=CHECK, type="http", target="http://127.0.0.1:1/", interval_ms=IV_MS)
+            probes = {r: FakeProbe(col.port, "truth-" + r, [info], region=r) for r in REGIONS}
             spread = round_spread_us(CHECK, IV_MS)
             k0 = int(time.time() * 1e6) // IV + 1
             at = [(k0 + k) * IV + spread for k in range(ROUNDS)]
@@ -147,15 +90,15 @@ def main():
                 if wait > 0:
                     time.sleep(wait)
                 for r in REGIONS:
-                    probes[r].send(at[k], not (r in ("eu", "us") and DOWN_FROM <= k < DOWN_TO))
+                    probes[r].send_batch([result(probes[r], at[k], not (r in ("eu", "us") and DOWN_FROM <= k < DOWN_TO))])
                 if k == DOWN_TO - 2:  # the incident is open: /metrics and the receiver say so
                     wait_tracked(col, 20)
                     wait_for("picket_incident_open 1 on /metrics",
                              lambda: metrics(col).get(("picket_incident_open", CHECK, "*")) == 1.0, 10)
                     saw_open = metrics(col)
-                    wait_for("the webhook's firing alert", lambda: hook.alerts("firing"), 10)
+                    wait_for("the webhook's firing alert", lambda: firing_or_resolved(hook, "firing"), 10)
             wait_tracked(col, 20)
-            wait_for("the webhook's resolved alert", lambda: hook.alerts("resolved"), 10)
+            wait_for("the webhook's resolved alert", lambda: firing_or_resolved(hook, "resolved"), 10)
             wait_for("picket_incident_open 0 on /metrics",
                      lambda: metrics(col).get(("picket_incident_open", CHECK, "*")) == 0.0, 10)
 
@@ -188,8 +131,8 @@ def main():
             assert totals == {"*": 1.0, "eu": 1.0, "us": 1.0}, totals
 
             # ---- the receiver: firing at the incident's start, resolved at its end, its regions
-            firing, resolved = hook.alerts("firing"), hook.alerts("resolved")
-            assert len(firing) == 1 and len(resolved) == 1, hook.bodies
+            firing, resolved = firing_or_resolved(hook, "firing"), firing_or_resolved(hook, "resolved")
+            assert len(firing) == 1 and len(resolved) == 1, hook.bodies()
             for a in firing + resolved:
                 assert a["labels"]["check"] == CHECK and a["labels"]["region"] == "eu,us", a
                 assert a["starts_at"] == rfc3339_ms(start_us), (a, rfc3339_ms(start_us))
