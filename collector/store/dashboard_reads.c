@@ -121,7 +121,7 @@ int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_roun
     }
     snprintf(nr, sizeof nr, "%d", n_rounds);
     snprintf(end_num, sizeof end_num, "%" PRId64, now_us);
-    char window[32];
+    char window[32] = "0";
     const char *params[] = {end, nr, end_num, window};
     int citus = st_is_citus(s);
     if (citus && bars_citus_window(s, n_rounds, window, sizeof window, err, errlen) < 0)
@@ -130,7 +130,12 @@ int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_roun
         citus ? "SELECT * FROM (" BARS_TRACKED_CITUS_SQL "UNION ALL " BARS_RAW_CITUS_SQL
                 ") b ORDER BY name COLLATE \"C\", bucket"
               : "SELECT * FROM (" BARS_TRACKED_SQL "UNION ALL " BARS_RAW_SQL ") b ORDER BY name COLLATE \"C\", bucket",
-        citus ? 4 : 3, params, "dashboard: reading round bars", "dashboard: round bars", bar_cols, STORE_NCOLS(bar_cols),
+        citus ? 4 : 3,
+        params,
+        "dashboard: reading round bars",
+        "dashboard: round bars",
+        bar_cols,
+        STORE_NCOLS(bar_cols),
         sizeof **rows};
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }

@@ -8,7 +8,8 @@
  * check's first affected incident on, with a lookback before it; then
  * tracker_apply per check and the runs, incidents and tracker rows written
  * back. A group the database refuses is folded again check by check, so one
- * bad check does not hold up the others. Readers (store_track_read_*) read
+ * bad check does not hold up the others. On Citus a group is one check and
+ * its statements name it (routed() below). Readers (store_track_read_*) read
  * only these tables. */
 #include "store_int.h"
 
@@ -437,21 +438,21 @@ out:
 
 /* The state read; C is "" or, routed, a check_id predicate for each of its
  * reads of the distributed tables. */
-#define STATE_SQL(C) \
-    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), " \
-    "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON " \
-    "i.check_id = x.id" C " AND (i.closed_round IS NULL OR i.closed_round >= x.kl) " \
-    "GROUP BY x.o, i.scope), " \
-    "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) " \
-    "AS f0 FROM x) " \
-    "SELECT o, 0, scope, st, 0, 0, '' FROM inc " \
-    "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, " \
-    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope " \
-    "FROM round_runs WHERE check_id = f.id" C ") s CROSS JOIN LATERAL (SELECT from_round, " \
-    "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope " \
-    "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y " \
-    "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, " \
-    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r " \
+#define STATE_SQL(C)                                                                                                  \
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), "                    \
+    "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON "                               \
+    "i.check_id = x.id" C " AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "                                  \
+    "GROUP BY x.o, i.scope), "                                                                                        \
+    "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) "                           \
+    "AS f0 FROM x) "                                                                                                  \
+    "SELECT o, 0, scope, st, 0, 0, '' FROM inc "                                                                      \
+    "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "                                           \
+    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope "                            \
+    "FROM round_runs WHERE check_id = f.id" C ") s CROSS JOIN LATERAL (SELECT from_round, "                           \
+    "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope "                  \
+    "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "                                                     \
+    "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "                                           \
+    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "                       \
     "WHERE r.check_id = f.id" C " AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4"
 
 /* Every check's stored incidents that may change (open, or closed at or after
