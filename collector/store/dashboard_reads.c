@@ -8,6 +8,7 @@
  * check page's "last results"). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "store_int.h"
 
@@ -58,6 +59,54 @@ static const struct store_col bar_cols[] = {
     "AND started_at >= $1::timestamptz - make_interval(secs => c.w / 1000000.0 * $2::int) "                          \
     "AND started_at < $1::timestamptz) r ON true GROUP BY c.name, c.w, 3 "
 
+/* On Citus (results, round_runs and round_trackers distributed by check_id and
+ * co-located, checks a reference table) the two reads above are refused
+ * ("cannot push down this subquery": a CTE or a reference table correlated
+ * with a distributed one). The same rows there come from joins on check_id
+ * with every group keyed by it, which Citus runs on each shard; $4 (the widest
+ * raw window, us) bounds the results read to the partitions it can touch. */
+#define BARS_TRACKED_CITUS_SQL                                                                                        \
+    "SELECT t.name, t.w, ($2::int - 1 - (t.k_end - k))::int AS bucket, "                                              \
+    "count(*) FILTER (WHERE rr.scope <> '*' AND rr.state = 1) AS ok, 0::bigint AS degraded, "                        \
+    "count(*) FILTER (WHERE rr.scope <> '*' AND rr.state = 2) AS failed, 0::bigint AS unknown, "                     \
+    "k * t.w + t.sp AS last_us, 1 AS tracked, "                                                                       \
+    "coalesce(max(rr.state) FILTER (WHERE rr.scope = '*'), 0)::int AS gstate "                                       \
+    "FROM (SELECT c.name, t.check_id, t.interval_us AS w, t.spread_us AS sp, "                                        \
+    "floor(($3::bigint - t.spread_us)::numeric / t.interval_us)::bigint AS k_end "                                    \
+    "FROM round_trackers t JOIN checks c ON c.id = t.check_id WHERE t.interval_us > 0) t JOIN round_runs rr "         \
+    "ON rr.check_id = t.check_id AND rr.to_round >= t.k_end - $2::int + 1 AND rr.from_round <= t.k_end "              \
+    "CROSS JOIN LATERAL generate_series(greatest(rr.from_round, t.k_end - $2::int + 1), "                             \
+    "least(rr.to_round, t.k_end)) k GROUP BY t.check_id, t.name, t.w, t.sp, t.k_end, k "                              \
+    "UNION ALL SELECT c.name, t.interval_us, -1, 0, 0, 0, 0, l.k * t.interval_us + t.spread_us, 1, 0 "                \
+    "FROM round_trackers t JOIN checks c ON c.id = t.check_id JOIN (SELECT check_id, max(to_round) AS k "             \
+    "FROM round_runs GROUP BY check_id) l ON l.check_id = t.check_id WHERE t.interval_us > 0 "
+#define BARS_RAW_CITUS_SQL                                                                                            \
+    "SELECT c.name, c.w, $2::int - 1 - floor((extract(epoch FROM $1::timestamptz - r.started_at) * 1000000) "         \
+    "/ c.w)::int AS bucket, count(*) FILTER (WHERE r.outcome = 1) AS ok, "                                             \
+    "count(*) FILTER (WHERE r.outcome = 2) AS degraded, count(*) FILTER (WHERE r.outcome = 3) AS failed, "            \
+    "count(*) FILTER (WHERE r.outcome NOT IN (1, 2, 3)) AS unknown, "                                                  \
+    "(extract(epoch FROM max(r.started_at)) * 1000000)::bigint AS last_us, 0 AS tracked, 0 AS gstate "                \
+    "FROM results r JOIN (SELECT id, name, greatest(1, coalesce(interval_ms, 0) / 60000) * 60000000::bigint AS w "   \
+    "FROM checks) c ON c.id = r.check_id LEFT JOIN round_trackers t ON t.check_id = r.check_id "                     \
+    "AND t.interval_us > 0 WHERE t.check_id IS NULL "                                                                  \
+    "AND r.started_at >= $1::timestamptz - make_interval(secs => $4::bigint / 1000000.0) "                           \
+    "AND r.started_at >= $1::timestamptz - make_interval(secs => c.w / 1000000.0 * $2::int) "                        \
+    "AND r.started_at < $1::timestamptz GROUP BY r.check_id, c.name, c.w, 3 "
+
+/* The widest window of a check without tracking: $2 rounds of its whole minutes. */
+static int bars_citus_window(struct store *s, int n_rounds, char *out, size_t outlen, char *err, size_t errlen)
+{
+    PGresult *r = st_run(s,
+                         "SELECT coalesce(max(greatest(1, coalesce(interval_ms, 0) / 60000)), 1) * 60000000::bigint "
+                         "FROM checks",
+                         0, NULL, PGRES_TUPLES_OK, "dashboard: reading round bars", err, errlen);
+    if (!r)
+        return -1;
+    snprintf(out, outlen, "%lld", strtoll(PQgetvalue(r, 0, 0), NULL, 10) * (long long)n_rounds);
+    PQclear(r);
+    return 0;
+}
+
 int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_rounds, struct store_bar_row **rows,
                      size_t *n, char *err, size_t errlen)
 {
@@ -72,10 +121,21 @@ int store_round_bars(struct store *s, int64_t end_us, int64_t now_us, int n_roun
     }
     snprintf(nr, sizeof nr, "%d", n_rounds);
     snprintf(end_num, sizeof end_num, "%" PRId64, now_us);
-    const char *params[] = {end, nr, end_num};
+    char window[32] = "0";
+    const char *params[] = {end, nr, end_num, window};
+    int citus = st_is_citus(s);
+    if (citus && bars_citus_window(s, n_rounds, window, sizeof window, err, errlen) < 0)
+        return -1;
     const struct store_query q = {
-        "SELECT * FROM (" BARS_TRACKED_SQL "UNION ALL " BARS_RAW_SQL ") b ORDER BY name COLLATE \"C\", bucket",
-        3, params, "dashboard: reading round bars", "dashboard: round bars", bar_cols, STORE_NCOLS(bar_cols),
+        citus ? "SELECT * FROM (" BARS_TRACKED_CITUS_SQL "UNION ALL " BARS_RAW_CITUS_SQL
+                ") b ORDER BY name COLLATE \"C\", bucket"
+              : "SELECT * FROM (" BARS_TRACKED_SQL "UNION ALL " BARS_RAW_SQL ") b ORDER BY name COLLATE \"C\", bucket",
+        citus ? 4 : 3,
+        params,
+        "dashboard: reading round bars",
+        "dashboard: round bars",
+        bar_cols,
+        STORE_NCOLS(bar_cols),
         sizeof **rows};
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }

@@ -8,7 +8,8 @@
  * check's first affected incident on, with a lookback before it; then
  * tracker_apply per check and the runs, incidents and tracker rows written
  * back. A group the database refuses is folded again check by check, so one
- * bad check does not hold up the others. Readers (store_track_read_*) read
+ * bad check does not hold up the others. On Citus a group is one check and
+ * its statements name it (routed() below). Readers (store_track_read_*) read
  * only these tables. */
 #include "store_int.h"
 
@@ -65,6 +66,18 @@ struct group {
     size_t n;
     char *ids; /* "{id,...}" in fold order */
 };
+
+/* On Citus (round_runs, incidents and round_trackers distributed by check_id,
+ * collector/store/citus.c) a group is one check (fold_layer), and the reads
+ * and deletes joining the group's rows also name that check's id as a
+ * constant: Citus then plans them as router queries on the one shard that
+ * holds the check, which take any SQL (a group joined through unnest is
+ * refused: "complex joins are only supported when ..."). Plain PostgreSQL
+ * keeps one statement per group. */
+static int routed(const struct group *g)
+{
+    return g->n == 1 && st_is_citus(g->s);
+}
 
 static int region_index(struct fold_ctx *c, const char *name, int add)
 {
@@ -423,6 +436,25 @@ out:
     return rc;
 }
 
+/* The state read; C is "" or, routed, a check_id predicate for each of its
+ * reads of the distributed tables. */
+#define STATE_SQL(C)                                                                                                  \
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), "                    \
+    "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON "                               \
+    "i.check_id = x.id" C " AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "                                  \
+    "GROUP BY x.o, i.scope), "                                                                                        \
+    "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) "                           \
+    "AS f0 FROM x) "                                                                                                  \
+    "SELECT o, 0, scope, st, 0, 0, '' FROM inc "                                                                      \
+    "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "                                           \
+    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope "                            \
+    "FROM round_runs WHERE check_id = f.id" C ") s CROSS JOIN LATERAL (SELECT from_round, "                           \
+    "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope "                  \
+    "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "                                                     \
+    "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "                                           \
+    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "                       \
+    "WHERE r.check_id = f.id" C " AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4"
+
 /* Every check's stored incidents that may change (open, or closed at or after
  * its k_lo: their first start per scope), the runs from the earliest of those
  * starts and k_lo on, and up to 64 runs per scope before that: one statement. */
@@ -445,26 +477,11 @@ static int load_state(struct group *g, char *err, size_t errlen)
     for (int k = 0; k < 3; k++)
         oom |= !(a[k] = st_bigint_array(v + (size_t)k * g->n, m));
     free(v);
-    const char *p[] = {a[0], a[1], a[2]};
-    PGresult *r =
-        oom || !m ? NULL
-                  : st_run(g->s,
-                           "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), "
-                           "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON "
-                           "i.check_id = x.id AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "
-                           "GROUP BY x.o, i.scope), "
-                           "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) "
-                           "AS f0 FROM x) "
-                           "SELECT o, 0, scope, st, 0, 0, '' FROM inc "
-                           "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "
-                           "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope "
-                           "FROM round_runs WHERE check_id = f.id) s CROSS JOIN LATERAL (SELECT from_round, "
-                           "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id AND r.scope = s.scope "
-                           "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "
-                           "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "
-                           "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "
-                           "WHERE r.check_id = f.id AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4",
-                           3, p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
+    const char *p[] = {a[0], a[1], a[2], g->c[0].id};
+    int one = routed(g);
+    PGresult *r = oom || !m ? NULL
+                            : st_run(g->s, one ? STATE_SQL(" AND check_id = $4::bigint") : STATE_SQL(""), one ? 4 : 3,
+                                     p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
     for (int k = 0; k < 3; k++)
         free(a[k]);
     if (oom)
@@ -552,12 +569,14 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
         return pk_fail(err, errlen, "tracker: out of memory");
     if (!any)
         return 0;
-    const char *p[] = {b->data};
-    if (st_run_cmd(g->s,
-                   "DELETE FROM round_runs r USING json_array_elements($1::json) e WHERE r.check_id = "
-                   "(e->>0)::bigint AND r.scope = e->>1 AND r.from_round >= (e->>2)::bigint",
-                   1, p, "tracker: replacing runs", err, errlen) < 0)
+    const char *p[] = {b->data, g->c[0].id};
+#define DEL_RUNS(C)                                                                                                   \
+    "DELETE FROM round_runs r USING json_array_elements($1::json) e WHERE r.check_id = (e->>0)::bigint" C " AND "     \
+    "r.scope = e->>1 AND r.from_round >= (e->>2)::bigint"
+    if (st_run_cmd(g->s, routed(g) ? DEL_RUNS(" AND r.check_id = $2::bigint") : DEL_RUNS(""), routed(g) ? 2 : 1, p,
+                   "tracker: replacing runs", err, errlen) < 0)
         return -1;
+#undef DEL_RUNS
     return st_run_cmd(g->s,
                       "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
                       "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
@@ -611,13 +630,15 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         return pk_fail(err, errlen, "tracker: out of memory");
     if (!any)
         return 0;
-    const char *p[] = {b->data};
-    if (st_run_cmd(g->s,
-                   "DELETE FROM incidents i USING json_array_elements($1::json) e WHERE i.check_id = "
-                   "(e->>0)::bigint AND i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round "
-                   "NOT IN (SELECT (x->>0)::bigint FROM json_array_elements(e->8) x)",
-                   1, p, "tracker: replacing incidents", err, errlen) < 0)
+    const char *p[] = {b->data, g->c[0].id};
+#define DEL_INC(C)                                                                                                    \
+    "DELETE FROM incidents i USING json_array_elements($1::json) e WHERE i.check_id = (e->>0)::bigint" C " AND "      \
+    "i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round NOT IN (SELECT (x->>0)::bigint FROM "    \
+    "json_array_elements(e->8) x)"
+    if (st_run_cmd(g->s, routed(g) ? DEL_INC(" AND i.check_id = $2::bigint") : DEL_INC(""), routed(g) ? 2 : 1, p,
+                   "tracker: replacing incidents", err, errlen) < 0)
         return -1;
+#undef DEL_INC
     if (!total)
         return 0;
     /* now() only in the inserted row, never in DO UPDATE SET (refused by Citus on
@@ -812,8 +833,9 @@ static int fold_layer(struct store *s, struct span *v, size_t nv, const struct s
                       int64_t now_us, struct store_track_stats *st, char *err, size_t errlen)
 {
     int rc = 0;
-    for (size_t j = 0; j < nv; j += CHECKS_PER_TRANSACTION) {
-        size_t n = nv - j < CHECKS_PER_TRANSACTION ? nv - j : CHECKS_PER_TRANSACTION;
+    size_t per = st_is_citus(s) ? 1 : CHECKS_PER_TRANSACTION; /* see routed() */
+    for (size_t j = 0; j < nv; j += per) {
+        size_t n = nv - j < per ? nv - j : per;
         int r = fold_group(s, cfg, v + j, n, now_us, st, err, errlen);
         if (r == 0)
             continue;

@@ -163,6 +163,33 @@ def other_paths(db, col, tmp, label):
     return got
 
 
+def overview_bars(col):
+    """The dashboard's history bars (/api/overview, the tracker's stored rounds) once
+    two reads a refresh apart agree: per check its round, last round and the bars
+    without the trailing rounds after the data (the window moves with the clock)."""
+    def read():
+        got = {}
+        for c in http_json(col, "/api/overview")["checks"]:
+            got[c["check"]] = (c["round_us"], c["last_us"], c["bars"].rstrip("-"))
+        return got
+    def stable():
+        a = read()
+        time.sleep(5.5)  # the dashboard's refresh period (collector/dashboard.c REFRESH_US)
+        b = read()
+        return a if a == b and all(a.get(k, (0, 0, ""))[2] for k in tq.CHECKS) else None
+    return wait_for("stable overview bars", stable, 40)
+
+
+def same_bars(plain, citus):
+    """Equal but for the window: a read in a later minute lost its oldest rounds."""
+    assert sorted(plain) == sorted(citus), (plain, citus)
+    for name in plain:
+        (pw, pl, pb), (cw, cl, cb) = plain[name], citus[name]
+        assert pw == cw and pl == cl, (name, plain[name], citus[name])
+        assert len(pb) - len(cb) in range(0, 4) and pb.endswith(cb), (name, pb, cb)
+        assert set(cb) & set("upd"), (name, cb)
+
+
 def quiet_log(col, label):
     """No error and no failed background job (compaction, upkeep, alerts) in the log."""
     bad = [line for line in col.output().splitlines()
@@ -223,6 +250,7 @@ def main():
                 time.sleep(1)
                 results[label + " alerts"] = alert_states(db)
                 results[label + " other"] = other_paths(db, col, os.path.dirname(slos), label)
+                results[label + " bars"] = overview_bars(col)
                 quiet_log(col, label)
             except BaseException:
                 sys.stderr.write("collector on %s:\n%s\n" % (label, col.output()[-4000:]))
@@ -233,6 +261,7 @@ def main():
     for what in ("alerts", "other"):
         assert results["plain " + what] == results["citus " + what], (what, results["plain " + what],
                                                                       results["citus " + what])
+    same_bars(results["plain bars"], results["citus bars"])
     assert hook.hits > 0, "no alert reached the webhook"
     plain, citus = results["plain"], results["citus"]
     assert sorted(plain) == sorted(citus)
@@ -253,6 +282,7 @@ def main():
     assert rep["checks"][2]["open_incidents"] == 1, rep["checks"][2]
     shutil.rmtree(os.path.dirname(slos), ignore_errors=True)
     print("citus: alert states %r" % results["citus alerts"])
+    print("citus: history bars %r" % sorted((k, v[2]) for k, v in results["citus bars"].items()))
     print("citus: %d answers equal on plain PostgreSQL and Citus; ingest of %d results %.1f s plain, %.1f s citus"
           % (len(plain), len(flat), results["plain ingest_s"], results["citus ingest_s"]))
 
