@@ -17,6 +17,20 @@
 #include "heap_trim.h"
 #include "tls_buffers.h"
 
+/* Under AddressSanitizer malloc is ASan's, not glibc's: mallinfo2 sees an empty
+ * glibc heap, so the series read 0 and there is never anything to trim. The
+ * tests then check exactly that instead of the glibc behaviour. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FOREIGN_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FOREIGN_MALLOC 1
+#endif
+#endif
+#ifndef FOREIGN_MALLOC
+#define FOREIGN_MALLOC 0
+#endif
+
 /* The value of one series in the metrics text, or -1. */
 static double series(const char *text, const char *name)
 {
@@ -40,7 +54,10 @@ static void test_metrics_series(void **state)
     char buf[2048];
     size_t n = heap_trim_metrics(buf, sizeof buf);
     assert_true(n > 0 && n < sizeof buf);
-    assert_true(series(buf, "picket_collector_heap_bytes{state=\"in_use\"} ") > 0);
+    if (FOREIGN_MALLOC)
+        assert_true(series(buf, "picket_collector_heap_bytes{state=\"in_use\"} ") >= 0);
+    else
+        assert_true(series(buf, "picket_collector_heap_bytes{state=\"in_use\"} ") > 0);
     assert_true(series(buf, "picket_collector_heap_bytes{state=\"free\"} ") >= 0);
     assert_true(series(buf, "picket_collector_heap_trims_total ") >= 0);
     /* A short buffer is cut, never overrun. */
@@ -80,6 +97,10 @@ static void test_trims_free_pages(void **state)
     heap_trim_stop();
     heap_trim_stop(); /* twice is harmless */
     free(keep);
+    if (FOREIGN_MALLOC) { /* nothing free in glibc's heap: the thread ran and never trimmed */
+        assert_true(trims == before);
+        return;
+    }
     assert_true(trims > before);
     assert_true(series(buf, "picket_collector_heap_released_bytes_total ") > 0);
     assert_true(series(buf, "picket_collector_heap_trim_seconds_total ") > 0);
