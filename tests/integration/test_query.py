@@ -484,7 +484,10 @@ def main():
                         err_points.append((lo, bad / (good + bad)))
                 slope, median, slopes = theil_sen(p95_points)
                 fig = c["p95_us"]
-                assert fig["points"] == len(p95_points) == (12 if T0 % HOUR == 0 else 13), (c["check"], fig)
+                cells = 12 if T0 % HOUR == 0 else 13  # hours the window touches
+                if c["check"] == "web" and 0 < T0 % HOUR <= 5 * MIN:
+                    cells -= 1  # its last, clipped hour holds only web's final failures: no latency
+                assert fig["points"] == len(p95_points) == cells, (c["check"], fig, len(p95_points), cells)
                 close(fig["median"], median, rel=0.01, what=(c["check"], "p95 median"))
                 # Hourly p95s are each within 1 %: the slope moves by at most ~2 % of the level per point gap.
                 assert abs(fig["slope_per_day"] - slope) <= 0.02 * median * 24 + 1e-9, (c["check"], fig, slope)
