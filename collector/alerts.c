@@ -974,13 +974,7 @@ static void *alerts_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&a->mu);
         if (!a->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += DELIVERY_TICK_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            struct timespec until = pk_realtime_after_ms(DELIVERY_TICK_MS);
             pthread_cond_timedwait(&a->cond, &a->mu, &until);
         }
         int stop = a->stopping;

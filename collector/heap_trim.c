@@ -21,6 +21,7 @@
 #include "heap_trim.h"
 
 #include "pk_error.h"
+#include "result.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -80,14 +81,7 @@ static void *run(void *arg)
     (void)arg;
     pthread_mutex_lock(&mu);
     while (!stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += period / 1000;
-        until.tv_nsec += (long)(period % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = pk_realtime_after_ms(period);
         int rc = 0;
         while (!stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&cv, &mu, &until);

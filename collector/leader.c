@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "result.h"
 #include "store.h"
 
 #define POLL_MS 1000
@@ -34,14 +35,7 @@ static struct {
 /* Sleeps ms, or less when stopping. */
 static void pause_ms(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = pk_realtime_after_ms(ms);
     pthread_mutex_lock(&el.mu);
     while (!atomic_load(&el.stopping))
         if (pthread_cond_timedwait(&el.cond, &el.mu, &until) == ETIMEDOUT)

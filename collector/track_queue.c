@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "result.h"
 
 struct track_queue {
     pthread_mutex_t mu;
@@ -112,14 +113,7 @@ size_t track_queue_take(struct track_queue *q, int wait_ms, struct store_track_s
 {
     pthread_mutex_lock(&q->mu);
     if (!q->n && wait_ms > 0) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = pk_realtime_after_ms(wait_ms);
         pthread_cond_timedwait(&q->cond, &q->mu, &until);
     }
     size_t n = q->n;

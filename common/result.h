@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum pk_outcome {
     PK_OUTCOME_UNSPECIFIED = 0,
@@ -71,5 +72,9 @@ void pk_utf8_sanitize(char *s);
 /* Wall clock, Unix epoch microseconds, and monotonic microseconds. */
 int64_t pk_now_us(void);
 int64_t pk_mono_us(void);
+
+/* The wall-clock instant ms milliseconds from now, as the absolute deadline
+ * pthread_cond_timedwait takes (its clock is CLOCK_REALTIME). */
+struct timespec pk_realtime_after_ms(int64_t ms);
 
 #endif

@@ -94,6 +94,27 @@ static void test_clocks(void **state)
     assert_true(b - a < 1000000);
 }
 
+/* The deadline is ms after the wall clock, its nanoseconds normalised, and a
+ * negative wait is no wait. */
+static void test_realtime_after_ms(void **state)
+{
+    (void)state;
+    int64_t ms_list[] = {0, 1, 999, 1000, 1999, 61234};
+    for (size_t i = 0; i < sizeof ms_list / sizeof ms_list[0]; i++) {
+        int64_t before = pk_now_us();
+        struct timespec t = pk_realtime_after_ms(ms_list[i]);
+        int64_t after = pk_now_us();
+        int64_t at = (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+        assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+        assert_true(at >= before + ms_list[i] * 1000 - 1);
+        assert_true(at <= after + ms_list[i] * 1000 + 1);
+    }
+    int64_t before = pk_now_us();
+    struct timespec t = pk_realtime_after_ms(-5000);
+    int64_t at = (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+    assert_true(at >= before - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_utf8_sanitize),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_realtime_after_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
