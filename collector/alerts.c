@@ -640,11 +640,10 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
             o.alert[0].short_us = rule->slo_short_ms * 1000;
             o.alert[0].factor = rule->slo_factor;
             struct pk_slo out;
-            struct pk_an_bucket *kept = NULL; /* minutes in maintenance leave the SLO */
+            struct pk_an_bucket *kept = NULL; /* rounds in maintenance leave the SLO */
             size_t n_kept = 0;
-            int64_t maint_us = 0;
-            if (maint_keep_buckets(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, b, j - i, &kept,
-                                   &n_kept, &maint_us, err, sizeof err) == 0 &&
+            if (maint_exact_minutes(t->s, t->maint, t->n_maint, m, NULL, t->now - span, t->now + 60000000, b, j - i,
+                                    &kept, &n_kept, err, sizeof err) == 0 &&
                 pk_slo_eval(kept, n_kept, t->now, &o, &out, err, sizeof err) == 0) {
                 const struct pk_slo_alert *al = &out.alert[0];
                 int cond = isnan(al->burn_long) || isnan(al->burn_short) ? -1 : al->firing;

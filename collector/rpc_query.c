@@ -541,7 +541,8 @@ static int64_t slo_window(const struct ctx *c, int64_t configured_us)
 /* Appends one check's SLO buckets over [until - window, until) to *b (grown
  * with realloc; the caller frees): for the part older than 6 h one bucket per
  * stretch between maintenance windows (maint_slo_buckets), per-minute buckets
- * for the last 6 h (the burn-rate windows) but those starting in maintenance.
+ * for the last 6 h (the burn-rate windows) without the rounds in maintenance
+ * (maint_exact_minutes).
  * 0, or -1 with c->err. */
 static int slo_buckets(struct ctx *c, const struct store_check_meta *m, int64_t window_us, struct pk_an_bucket **b,
                        size_t *nb)
@@ -566,15 +567,14 @@ static int slo_buckets(struct ctx *c, const struct store_check_meta *m, int64_t 
         goto out;
     }
     *b = grown;
-    struct pk_an_bucket *kept = NULL; /* the minutes outside maintenance windows */
+    struct pk_an_bucket *kept = NULL; /* the minutes outside maintenance windows, exact at its edges */
     size_t n_kept = 0;
-    int64_t maint_us = 0;
     for (size_t i = 0; i < n_recent; i++)
         grown[*nb + i] = (struct pk_an_bucket){
             .start_us = recent[i].bucket_start_us, .width_us = ROLLUP_MINUTE_US,
             .n = {recent[i].ok, recent[i].degraded, recent[i].failed, recent[i].unknown}};
-    if (maint_keep_buckets(c->maint, c->n_maint, m, short_start, c->until_us, grown + *nb, n_recent, &kept, &n_kept,
-                           &maint_us, c->err, c->errlen) < 0)
+    if (maint_exact_minutes(c->store, c->maint, c->n_maint, m, c->region, short_start, c->until_us, grown + *nb,
+                            n_recent, &kept, &n_kept, c->err, c->errlen) < 0)
         goto out;
     memcpy(grown + *nb, kept, n_kept * sizeof *kept);
     *nb += n_kept;
