@@ -3,6 +3,7 @@
  * returns, which the caller frees. */
 #include "wire.h"
 #include "buf.h"
+#include "check_meta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,6 +284,38 @@ int wire_check_text(const char *field, const char *s, size_t max, int required, 
     return 0;
 }
 
+/* A CheckInfo's labels: "key=value" lines joined by '\n' (what the collector
+ * stores and splits again), each key [A-Za-z_][A-Za-z0-9_]*, each value printable
+ * UTF-8; no empty line. A control character in a value would split or forge a line. */
+static int check_label_lines(const char *field, const char *s, char *err, size_t errlen)
+{
+    size_t total = s ? strlen(s) : 0;
+    if (total >= PK_LABELS_MAX) {
+        snprintf(err, errlen, "%s: %zu bytes is over the %d-byte limit", field, total, PK_LABELS_MAX - 1);
+        return -1;
+    }
+    int line = 1;
+    for (const char *p = s; p && *p; line++) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char text[PK_LABELS_MAX], where[96];
+        memcpy(text, p, n);
+        text[n] = '\0';
+        char *eq = strchr(text, '=');
+        size_t klen = eq ? (size_t)(eq - text) : 0;
+        if (!eq || klen == 0 || (text[0] >= '0' && text[0] <= '9') ||
+            strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != klen) {
+            snprintf(err, errlen, "%s: line %d is not key=value with a key of [A-Za-z_][A-Za-z0-9_]*", field, line);
+            return -1;
+        }
+        snprintf(where, sizeof where, "%s: line %d value", field, line);
+        if (wire_check_text(where, eq + 1, PK_WIRE_MAX_LABEL_BYTES, 0, err, errlen) < 0)
+            return -1;
+        p = nl ? nl + 1 : p + n;
+    }
+    return 0;
+}
+
 int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, size_t errlen)
 {
     char field[64];
@@ -324,6 +357,9 @@ int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, si
             return -1;
         snprintf(field, sizeof field, "checks[%zu].service", i);
         if (wire_check_text(field, c->service, PK_WIRE_MAX_CHECK_NAME, 0, err, errlen) < 0)
+            return -1;
+        snprintf(field, sizeof field, "checks[%zu].labels", i);
+        if (check_label_lines(field, c->labels, err, errlen) < 0)
             return -1;
     }
     return 0;

@@ -212,6 +212,12 @@ static const struct bad_case bad_cases[] = {
     {HEAD "    url: http://x/\n    labels:\n      team-name: x\n",
      "6:7: invalid label key 'team-name' (want [A-Za-z_][A-Za-z0-9_]*)"},
     {HEAD "    url: http://x/\n    labels:\n      a: 1\n      a: 2\n", "7:7: duplicate key 'a' in 'labels'"},
+    /* A newline in a label would split the stored "key=value" lines (and the
+     * dashboard's label filter) into a forged second label. */
+    {HEAD "    url: http://x/\n    labels:\n      team: \"sre\\nenv=prod\"\n",
+     "6:13: 'labels' value for 'team' contains a control character"},
+    {HEAD "    url: http://x/\n    selector:\n      labels:\n        zone: \"a\\tb\"\n",
+     "7:15: 'selector.labels' value for 'zone' contains a control character"},
     {HEAD "    url: http://x/\n    url: http://y/\n", "5:5: duplicate key 'url' in check 'a'"},
     {HEAD "    url: http://x/\n  - name: b\n    type: http\n    url: http://x/\n  - name: a\n    type: http\n"
           "    url: http://x/\n",

@@ -367,6 +367,20 @@ static void register_validation_names_the_field(void **state)
     assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
     assert_string_equal(err, "checks[0].name: invalid UTF-8 at byte 3");
     c0.name = "api";
+    /* A check's labels travel as "key=value" lines: a value with a newline or
+     * another control character would split into a forged label. */
+    c0.labels = "env=prod\nteam=sre";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), 0);
+    c0.labels = "env=prod\nteam=sre\rx";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[0].labels: line 2 value: control character 0x0d at byte 3");
+    c0.labels = "env=prod\n\nteam=sre";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[0].labels: line 2 is not key=value with a key of [A-Za-z_][A-Za-z0-9_]*");
+    c0.labels = "team name=sre";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[0].labels: line 1 is not key=value with a key of [A-Za-z_][A-Za-z0-9_]*");
+    c0.labels = "";
     req.probe_name = "";
     assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
     assert_string_equal(err, "probe_name: must not be empty");
