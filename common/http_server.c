@@ -268,12 +268,15 @@ struct pk_http_server *pk_http_start(const char *listen, const struct pk_http_se
         {MHD_OPTION_END, 0, NULL},
     };
     h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (h->cert_pem ? MHD_USE_TLS : 0),
-                                 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, h->o.connection_limit,
+                                 0, NULL, NULL, on_request, h,
+                                 /* first, or libmicrohttpd says so on stderr and may log the
+                                  * options before it with its own logger */
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, h->o.connection_limit,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.per_address_limit,
                                  MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT,
                                  h->o.timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+                                 MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!h->daemon) {
         if (h->cert_pem)
             pk_fail(err, errlen, "cannot serve HTTPS on %s (address in use, or a certificate, key or CA that "

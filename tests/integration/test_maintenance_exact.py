@@ -12,13 +12,15 @@ so 15 of the 5 s rounds, and for the 60 s check (its round 30-45 s into the
 minute) both of its rounds at M+10 and M+11. Exact answers: the 5 s check
 keeps 36 - 15 = 21 failed rounds per stretch (the whole-minute cut kept 24 or
 12), the 60 s check 1 (it kept 2 or 1). Then the raw results of one edge minute
-are deleted (as retention would): that minute falls back to the minute rule."""
+are deleted (as retention would): that minute falls back to the minute rule.
+Also: the collector's start log holds no warning (libmicrohttpd once warned
+about the order of its options)."""
 
 import json
 import time
 
 from picket_env import (FakeProbe, PrivatePostgres, grpc_stubs, migrate, picketctl, round_spread_us,
-                        start_collector, wait_tracked)
+                        start_collector, wait_for, wait_tracked)
 
 pb, _, _, _ = grpc_stubs()
 
@@ -82,6 +84,10 @@ def main():
         migrate(pg)
         col = start_collector(pg)
         try:
+            wait_for("collector started", lambda: "msg=listening" in col.output(), 10)
+            start_log = col.output()
+            assert "level=warn" not in start_log and "level=error" not in start_log, start_log
+            print("ok: the collector's start log has no warning (libmicrohttpd's option order)")
             infos = [pb.CheckInfo(name=c, type="http", target="http://127.0.0.1:1/", interval_ms=iv, service="svc",
                                   slo_target_percent=99.0, slo_window_ms=86_400_000) for c, iv in INTERVAL_MS.items()]
             p = FakeProbe(col.port, "exact-eu", infos)

@@ -1,5 +1,6 @@
 /* test_http_server.c: common/http_server.c: the listen-address parser both
- * daemons use, and one served request per route kind on a free loopback port. */
+ * daemons use, one served request per route kind on a free loopback port, and a
+ * start that logs nothing (libmicrohttpd once warned about its option order). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "http_server.h"
+#include "log.h"
 
 static void parses_ipv4_and_port(void **state)
 {
@@ -121,12 +123,50 @@ static void serves_every_route_kind(void **state)
     pk_http_stop(h);
 }
 
+/* The whole of f, from its start, into buf. */
+static void slurp(FILE *f, char *buf, size_t size)
+{
+    fflush(f);
+    rewind(f);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+}
+
+static void starts_without_a_warning(void **state)
+{
+    (void)state;
+    FILE *log = tmpfile(), *errf = tmpfile();
+    assert_non_null(log);
+    assert_non_null(errf);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(errf), 2), 2); /* libmicrohttpd's own logger writes to stderr */
+    pk_log_set_stream(log);
+    struct pk_http_server_options o = {.metrics = metrics, .route = route, .threads = 2};
+    char err[128];
+    struct pk_http_server *h = pk_http_start("127.0.0.1:0", &o, err, sizeof err);
+    pk_http_stop(h);
+    pk_log_set_stream(stderr);
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    assert_non_null(h);
+    char logged[4096], printed[4096];
+    slurp(log, logged, sizeof logged);
+    slurp(errf, printed, sizeof printed);
+    fclose(log);
+    fclose(errf);
+    if (logged[0] || printed[0])
+        fail_msg("starting the HTTP server logged:\n%s%s", logged, printed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_ipv4_and_port),
         cmocka_unit_test(refuses_malformed),
         cmocka_unit_test(serves_every_route_kind),
+        cmocka_unit_test(starts_without_a_warning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
