@@ -65,7 +65,15 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
     }
     int64_t *probe_ids = calloc((size_t)regions, sizeof *probe_ids);
     uint64_t *seqs = calloc((size_t)regions, sizeof *seqs);
-    size_t per_probe = (size_t)checks * 60; /* one hour of results per probe per transaction */
+    /* Whole hours of results per transaction, about 60,000 results each (one
+     * hour at 1,000 checks, six at 100 checks and one region): small checks
+     * counts would otherwise pay a transaction, a tracker fold and a COPY start
+     * per few thousand results. Hours divide a day, so compaction stays daily. */
+    int hours = (int)(60000 / ((size_t)checks * 60 * (size_t)regions));
+    hours = hours < 1 ? 1 : hours > 24 ? 24 : hours;
+    while (24 % hours)
+        hours--;
+    size_t per_probe = (size_t)checks * 60 * (size_t)hours;
     struct pk_result *rs = calloc(per_probe * (size_t)regions, sizeof *rs);
     struct store_batch *batches = calloc((size_t)regions, sizeof *batches);
     if (!probe_ids || !seqs || !rs || !batches) {
@@ -104,11 +112,11 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
     struct store_track_stats track_stats = {0};
     double t0 = now_s(), compact_s = 0;
     uint64_t stored = 0, folded_total = 0;
-    for (int64_t hour = start_us; hour < end_us; hour += ROLLUP_HOUR_US) {
+    for (int64_t hour = start_us; hour < end_us; hour += hours * ROLLUP_HOUR_US) {
         for (int p = 0; p < regions; p++) {
             struct pk_result *base = rs + (size_t)p * per_probe;
             size_t k = 0;
-            for (int m = 0; m < 60; m++)
+            for (int m = 0; m < 60 * hours; m++)
                 for (int c = 0; c < checks; c++, k++) {
                     struct pk_result *r = &base[k];
                     memset(r, 0, sizeof *r);
@@ -141,7 +149,7 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
             return 1;
         }
         stored += per_probe * (size_t)regions;
-        if ((hour - start_us + ROLLUP_HOUR_US) % ROLLUP_DAY_US == 0) {
+        if ((hour - start_us + hours * ROLLUP_HOUR_US) % ROLLUP_DAY_US == 0) {
             double c0 = now_s();
             uint64_t folded = 0;
             if (store_rollup_compact(s, wall_us(), 2 * ROLLUP_MINUTE_US, &folded, err, sizeof err) < 0) {

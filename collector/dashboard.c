@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
@@ -53,9 +54,19 @@ struct snapshot {
     struct dash_hist *hist; /* 90 days per service (status_pages.c); NULL until computed */
 };
 
-struct dashboard {
-    pthread_mutex_t mu; /* one request at a time on the connection */
+/* Requests that need the database take one of these connections, so a check
+ * page's six calls (made at once by the browser) run side by side on the HTTP
+ * server's threads instead of one after another on one connection. Opened on
+ * first use. */
+#define DASH_CONNS 4
+struct dash_conn {
+    pthread_mutex_t mu; /* one request at a time on this connection */
     struct store *store;
+};
+
+struct dashboard {
+    struct dash_conn conns[DASH_CONNS];
+    unsigned next_conn; /* where a request that finds every connection busy waits (atomic) */
     char *conninfo;
     pthread_mutex_t snap_mu; /* guards snap and stop */
     pthread_cond_t wake;
@@ -65,6 +76,7 @@ struct dashboard {
     int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
     int64_t idle_after_us;  /* no reader for this long: stop refreshing (guarded by snap_mu) */
     pthread_t thread;
+    char (*etags)[24]; /* of pk_web_assets[i]: "\"<fnv-1a 64 of its bytes>\"" (NULL: sent without) */
     struct dash_auth *auth; /* NULL: no login */
     struct status_pages *pages; /* NULL: no --status-pages file */
 };
@@ -82,7 +94,15 @@ struct dashboard *dashboard_open(const char *conninfo)
         free(d);
         return NULL;
     }
-    pthread_mutex_init(&d->mu, NULL);
+    for (int i = 0; i < DASH_CONNS; i++)
+        pthread_mutex_init(&d->conns[i].mu, NULL);
+    d->etags = calloc(pk_web_assets_count ? pk_web_assets_count : 1, sizeof *d->etags);
+    for (size_t i = 0; d->etags && i < pk_web_assets_count; i++) {
+        uint64_t h = 1469598103934665603u;
+        for (size_t k = 0; k < pk_web_assets[i].len; k++)
+            h = (h ^ pk_web_assets[i].data[k]) * 1099511628211u;
+        snprintf(d->etags[i], sizeof d->etags[i], "\"%016" PRIx64 "\"", h);
+    }
     pthread_mutex_init(&d->snap_mu, NULL);
     pthread_cond_init(&d->wake, NULL);
     d->last_demand_us = pk_now_us();
@@ -117,9 +137,12 @@ void dashboard_close(struct dashboard *d)
     status_pages_free(d->pages);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
-    store_close(d->store);
+    for (int i = 0; i < DASH_CONNS; i++) {
+        store_close(d->conns[i].store);
+        pthread_mutex_destroy(&d->conns[i].mu);
+    }
     dash_auth_free(d->auth);
-    pthread_mutex_destroy(&d->mu);
+    free(d->etags);
     free(d->conninfo);
     free(d);
 }
@@ -141,9 +164,18 @@ static const struct pk_web_asset *asset(const char *name)
     return NULL;
 }
 
-static void reply_asset(struct pk_http_reply *out, const struct pk_web_asset *a)
+/* An embedded file with its ETag: 304 with no body when the browser's copy
+ * (If-None-Match) is this one, so a page's scripts and styles are not sent
+ * and compiled again on every load, and never stale after an upgrade. */
+static void reply_asset(const struct dashboard *d, const struct pk_web_asset *a, pk_http_arg_fn arg, void *ctx,
+                        struct pk_http_reply *out)
 {
-    *out = (struct pk_http_reply){200, a->type, a->data, a->len, 0};
+    const char *tag = d->etags ? d->etags[a - pk_web_assets] : NULL;
+    const char *has = tag && arg ? arg(ctx, PK_HTTP_HEADER_ARG "If-None-Match") : NULL;
+    if (has && strcmp(has, tag) == 0)
+        *out = (struct pk_http_reply){304, a->type, "", 0, 0, NULL, tag};
+    else
+        *out = (struct pk_http_reply){200, a->type, a->data, a->len, 0, NULL, tag};
 }
 
 static void reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j)
@@ -331,22 +363,33 @@ static int window_of(arg_fn arg, void *ctx, int64_t now_us, Picket__V1__QueryWin
 
 /* --------------------------------------------------------------- routes */
 
-static int connect_store(struct dashboard *d, char *err, size_t errlen)
+static int connect_store(const struct dashboard *d, struct dash_conn *c, char *err, size_t errlen)
 {
-    if (d->store && store_ping(d->store) == 0)
+    if (c->store && store_ping(c->store) == 0)
         return 0;
-    store_close(d->store);
-    d->store = store_open(d->conninfo, err, errlen);
-    return d->store ? 0 : -1;
+    store_close(c->store);
+    c->store = store_open(d->conninfo, err, errlen);
+    return c->store ? 0 : -1;
 }
 
-static void run_query(struct dashboard *d, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
+/* A free connection, else the next one in turn (waiting for it); locked. */
+static struct dash_conn *take_conn(struct dashboard *d)
+{
+    for (int i = 0; i < DASH_CONNS; i++)
+        if (pthread_mutex_trylock(&d->conns[i].mu) == 0)
+            return &d->conns[i];
+    struct dash_conn *c = &d->conns[__atomic_fetch_add(&d->next_conn, 1, __ATOMIC_RELAXED) % DASH_CONNS];
+    pthread_mutex_lock(&c->mu);
+    return c;
+}
+
+static void run_query(struct store *st, enum rpc_query_kind kind, const ProtobufCMessage *req, int64_t now_us,
                       struct pk_http_reply *out)
 {
     char err[512];
     ProtobufCMessage *resp = NULL;
     struct rpc_query_arena *arena = NULL;
-    int rc = rpc_query_run(d->store, kind, req, now_us, &resp, &arena, err, sizeof err);
+    int rc = rpc_query_run(st, kind, req, now_us, &resp, &arena, err, sizeof err);
     if (rc == 0)
         reply_json(out, 200, msg_json(resp));
     else if (rc == -2)
@@ -560,7 +603,7 @@ static int no_arguments(arg_fn arg, void *ctx)
     return 1;
 }
 
-static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindow *w, int64_t now_us,
+static void api_latency_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
                                struct pk_http_reply *out)
 {
     char err[512];
@@ -570,7 +613,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     }
     struct store_check_meta *meta = NULL;
     size_t nm = 0, k = 0;
-    if (store_check_meta(d->store, &meta, &nm, err, sizeof err) < 0) {
+    if (store_check_meta(st, &meta, &nm, err, sizeof err) < 0) {
         reply_store_error(out, err);
         return;
     }
@@ -606,7 +649,7 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
                                     .bucket_us = width, .align = 1};
     struct store_rollup_row *rows = NULL;
     size_t n = 0;
-    if (store_rollup_query(d->store, &f, &rows, &n, err, sizeof err) < 0) {
+    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
         free(meta);
         reply_store_error(out, err);
         return;
@@ -641,12 +684,12 @@ static void api_latency_series(struct dashboard *d, const Picket__V1__QueryWindo
     reply_json(out, 200, j);
 }
 
-static void api_probes(struct dashboard *d, int64_t now_us, struct pk_http_reply *out)
+static void api_probes(struct store *st, int64_t now_us, struct pk_http_reply *out)
 {
     char err[512];
     struct store_probe_row *rows = NULL;
     size_t n = 0;
-    if (store_probe_status(d->store, &rows, &n, err, sizeof err) < 0) {
+    if (store_probe_status(st, &rows, &n, err, sizeof err) < 0) {
         reply_store_error(out, err);
         return;
     }
@@ -716,6 +759,9 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
     reply_json(out, 200, j);
 }
 
+static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
+                            arg_fn arg, void *ctx, struct pk_http_reply *out);
+
 static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *ctx, struct pk_http_reply *out)
 {
     char err[512];
@@ -750,14 +796,26 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     if ((strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0) && no_arguments(arg, ctx) &&
         from_snapshot(d, name[0] == 'r' ? RQ_REPORT : RQ_INCIDENTS, out))
         return;
-    if (connect_store(d, err, sizeof err) < 0) {
+    serve_store_api(d, name, &w, now_us, arg, ctx, out);
+}
+
+/* The calls that read the database, on a connection of their own. */
+static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
+                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+{
+    char err[512];
+    Picket__V1__QueryWindow w = *wp;
+    struct dash_conn *c = take_conn(d);
+    if (connect_store(d, c, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&c->mu);
         reply_store_error(out, err);
         return;
     }
+    struct store *st = c->store;
     if (strcmp(name, "report") == 0) {
         Picket__V1__ReportRequest req = PICKET__V1__REPORT_REQUEST__INIT;
         req.window = &w;
-        run_query(d, RQ_REPORT, &req.base, now_us, out);
+        run_query(st, RQ_REPORT, &req.base, now_us, out);
     } else if (strcmp(name, "incidents") == 0) {
         Picket__V1__IncidentsRequest req = PICKET__V1__INCIDENTS_REQUEST__INIT;
         req.window = &w;
@@ -765,21 +823,22 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
             parse_small("close_after", arg(ctx, "close_after"), 1, 10000, &req.close_after, err, sizeof err) < 0 ||
             parse_small("quorum", arg(ctx, "quorum"), 1, 64, &req.quorum, err, sizeof err) < 0) {
             reply_error(out, 400, err);
-            return;
+        } else {
+            run_query(st, RQ_INCIDENTS, &req.base, now_us, out);
         }
-        run_query(d, RQ_INCIDENTS, &req.base, now_us, out);
     } else if (strcmp(name, "latency-series") == 0) {
-        api_latency_series(d, &w, now_us, out);
+        api_latency_series(st, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
-        api_probes(d, now_us, out);
+        api_probes(st, now_us, out);
     } else if (strcmp(name, "check-marks") == 0) {
-        dash_check_marks(d->store, w.check_name, w.since_us, w.until_us, out);
-    } else if (dash_api_route(d->store, name, arg, ctx, w.until_us, out)) {
-        /* dashboard_api.c's */
-    } else {
+        dash_check_marks(st, w.check_name, w.since_us, w.until_us, out);
+    } else if (!dash_api_route(st, name, arg, ctx, w.until_us, out)) { /* dashboard_api.c's, else status */
+        pthread_mutex_unlock(&c->mu);
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
+        return;
     }
+    pthread_mutex_unlock(&c->mu);
 }
 
 void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx, struct pk_http_reply *out)
@@ -815,16 +874,14 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
     else if (strcmp(url, "/quality") == 0)
         a = asset("quality.html");
     if (a) {
-        reply_asset(out, a);
+        reply_asset(d, a, arg, ctx, out);
         return;
     }
     if (strncmp(url, "/api/", 5) != 0) {
         *out = (struct pk_http_reply){404, "text/plain", "not found\n", 10, 0};
         return;
     }
-    pthread_mutex_lock(&d->mu);
     serve_api(d, url + 5, arg, ctx, out);
-    pthread_mutex_unlock(&d->mu);
 }
 
 int dashboard_set_auth(struct dashboard *d, const char *path, char *err, size_t errlen)

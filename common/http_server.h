@@ -25,6 +25,7 @@ struct pk_http_reply {
     size_t len;
     int owned;
     const char *www_authenticate; /* a 401's WWW-Authenticate header (static), or NULL */
+    const char *etag; /* an ETag header (quoted; outlives the reply), sent with Cache-Control: no-cache, or NULL */
 };
 /* A query argument of the request being served, or NULL. A key starting with
  * PK_HTTP_HEADER_ARG names a request header instead ("Authorization"). */

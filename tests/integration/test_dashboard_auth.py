@@ -4,7 +4,8 @@ a bearer token (by its SHA-256) and users with crypt(3) hashes (sha512-crypt
 from `openssl passwd -6`, yescrypt from libcrypt). Without a good Authorization
 header every page, asset and API answers 401 with a Basic challenge; the public
 status pages and their assets stay open; a query argument cannot stand in for
-the header; a malformed file stops the collector naming the file and line."""
+the header; a malformed file stops the collector naming the file and line.
+Pages and assets carry an ETag (304 when the browser has them, after the login)."""
 
 import base64
 import ctypes
@@ -21,10 +22,12 @@ TMP = tempfile.mkdtemp(prefix="picket-dashboard-auth-")
 TOKEN = "pkt_" + "ab" * 32
 
 
-def get(port, path, auth=None):
+def get(port, path, auth=None, etag=None):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
     if auth:
         req.add_header("Authorization", auth)
+    if etag:
+        req.add_header("If-None-Match", etag)
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
@@ -73,6 +76,17 @@ def main():
             for auth in ("Bearer pkt_" + "cd" * 32, basic("alice", "wrong"), basic("mallory", "s3cret pass"),
                          basic("alice", ""), "Basic !!!", "Digest x"):
                 assert get(port, "/api/probes", auth)[0] == 401, auth
+            # Pages and assets carry an ETag: a browser that has them gets a 304 without a body.
+            for path in ("/assets/uplot.js", "/assets/check.js", "/check/x"):
+                code, headers, body = get(port, path, "Bearer " + TOKEN)
+                tag = headers.get("ETag", "")
+                assert code == 200 and body and tag.startswith('"') and headers.get("Cache-Control") == "no-cache", \
+                    (path, code, headers)
+                code, headers, body = get(port, path, "Bearer " + TOKEN, etag=tag)
+                assert code == 304 and body == b"" and headers.get("ETag") == tag, (path, code, headers, body[:80])
+                assert get(port, path, "Bearer " + TOKEN, etag='"0000000000000000"')[0] == 200, path
+                assert get(port, path, etag=tag)[0] == 401, path  # never a 304 without a login
+            assert get(port, "/assets/check.js", "Bearer " + TOKEN)[1]["ETag"] != tag
             # Public: the status pages and what they load.
             for path in ("/status/shop", "/assets/status.js", "/assets/dashboard.css"):
                 assert get(port, path)[0] == 200, path
