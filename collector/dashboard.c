@@ -62,7 +62,10 @@ struct snapshot {
 struct dash_conn {
     pthread_mutex_t mu; /* one request at a time on this connection */
     struct store *store;
+    int64_t used_us; /* its last answer; 0 after a failure: ping (and reconnect) before the next */
 };
+/* A connection that answered this recently is used without a ping first. */
+#define CONN_TRUSTED_US INT64_C(5000000)
 
 struct dashboard {
     struct dash_conn conns[DASH_CONNS];
@@ -365,8 +368,12 @@ static int window_of(arg_fn arg, void *ctx, int64_t now_us, Picket__V1__QueryWin
 
 static int connect_store(const struct dashboard *d, struct dash_conn *c, char *err, size_t errlen)
 {
-    if (c->store && store_ping(c->store) == 0)
+    int64_t now = pk_now_us();
+    if (c->store && (now - c->used_us < CONN_TRUSTED_US || store_ping(c->store) == 0)) {
+        c->used_us = now;
         return 0;
+    }
+    c->used_us = 0;
     store_close(c->store);
     c->store = store_open(d->conninfo, err, errlen);
     return c->store ? 0 : -1;
@@ -838,6 +845,8 @@ static void serve_store_api(struct dashboard *d, const char *name, const Picket_
         api_status(d, g ? g : "", out);
         return;
     }
+    if (out->code == 503) /* the database failed it: ping (and reconnect) before trusting the link again */
+        c->used_us = 0;
     pthread_mutex_unlock(&c->mu);
 }
 
