@@ -305,9 +305,9 @@ def maintenance(col, ports, base):
     """4. A maintenance window (picketctl maintenance add, for the checks
     labelled tier=edge) over a fault of connectors: the check page hatches it on the chart and names it, its
     failed results are listed, and the SLO stays whole (no bad round)."""
-    # From the start of the minute: the SLO leaves out whole minute buckets that
-    # start inside a window, so a window from mid-minute would keep that minute.
-    start = int(time.time()) // 60 * 60
+    # From now, mid-minute: the SLO leaves out exactly the rounds that start in
+    # the window (the minute's earlier rounds, all good, stay counted).
+    start = int(time.time())
     out = picketctl(col.port, "maintenance", "add", "upgrade", "--for", "label:tier=edge", "--start",
                     time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), "--duration", "1h",
                     "--reason", "upgrade")
