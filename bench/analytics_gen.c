@@ -43,10 +43,12 @@ static uint64_t mix(uint64_t x)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: picket-bench-analytics generate --db URL --checks N --regions R --days D --end-us T\n"
+    fprintf(f, "usage: picket-bench-analytics generate --db URL --checks N --regions R --days D --end-us T "
+               "[--every-minutes M]\n"
                "       picket-bench-analytics query --db URL --since-us T --until-us T [--repeat K]\n"
                "       picket-bench-analytics compact --db URL\n"
-               "generate stores one result per check per probe (one per region) per minute for D days\n"
+               "generate stores one result per check per probe (one per region) per minute (every M\n"
+               "minutes, M dividing 60: the checks' interval) for D days\n"
                "ending at T (a UTC midnight, in microseconds) through the collector's store code,\n"
                "then compacts the rollups. query times store_rollup_query per check over [since, until)\n"
                "(K runs; prints the fastest and the median) and prints: check results ok p95_us.\n"
@@ -54,7 +56,7 @@ static void usage(FILE *f)
                "thread does, with no lateness bound) and prints: entries=N seconds=S entries_per_sec=R.\n");
 }
 
-static int generate(struct store *s, int checks, int regions, int days, int64_t end_us)
+static int generate(struct store *s, int checks, int regions, int days, int64_t end_us, int every)
 {
     char err[1024];
     int64_t start_us = end_us - (int64_t)days * ROLLUP_DAY_US;
@@ -69,11 +71,12 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
      * hour at 1,000 checks, six at 100 checks and one region): small checks
      * counts would otherwise pay a transaction, a tracker fold and a COPY start
      * per few thousand results. Hours divide a day, so compaction stays daily. */
-    int hours = (int)(60000 / ((size_t)checks * 60 * (size_t)regions));
+    size_t per_hour = (size_t)checks * (size_t)(60 / every); /* results of one probe in one hour */
+    int hours = (int)(60000 / (per_hour * (size_t)regions));
     hours = hours < 1 ? 1 : hours > 24 ? 24 : hours;
     while (24 % hours)
         hours--;
-    size_t per_probe = (size_t)checks * 60 * (size_t)hours;
+    size_t per_probe = per_hour * (size_t)hours;
     struct pk_result *rs = calloc(per_probe * (size_t)regions, sizeof *rs);
     struct store_batch *batches = calloc((size_t)regions, sizeof *batches);
     if (!probe_ids || !seqs || !rs || !batches) {
@@ -90,7 +93,7 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
             return 1;
         }
     }
-    /* Every check registered at 60 s, as a probe's Register does, so the tracker
+    /* Every check registered at its interval, as a probe's Register does, so the tracker
      * keeps its rounds and incidents as the collector would. */
     char(*names)[32] = calloc((size_t)checks, sizeof *names);
     struct store_check_info *infos = calloc((size_t)checks, sizeof *infos);
@@ -101,7 +104,7 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
     for (int c = 0; c < checks; c++) {
         snprintf(names[c], sizeof names[c], "scale-check-%04d", c);
         infos[c] = (struct store_check_info){.name = names[c], .type = "http", .target = "http://127.0.0.1/",
-                                             .interval_ms = 60000, .service = ""};
+                                             .interval_ms = every * 60000, .service = ""};
     }
     for (int p = 0; p < regions; p++)
         if (store_set_probe_checks(s, probe_ids[p], infos, (size_t)checks, err, sizeof err) < 0) {
@@ -116,7 +119,7 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
         for (int p = 0; p < regions; p++) {
             struct pk_result *base = rs + (size_t)p * per_probe;
             size_t k = 0;
-            for (int m = 0; m < 60 * hours; m++)
+            for (int m = 0; m < 60 * hours; m += every)
                 for (int c = 0; c < checks; c++, k++) {
                     struct pk_result *r = &base[k];
                     memset(r, 0, sizeof *r);
@@ -125,7 +128,7 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
                     memcpy(r->check_type, "http", 5);
                     int64_t t = hour + m * ROLLUP_MINUTE_US;
                     /* the check's round on its own grid (the probe's spread), started up to 50 ms later */
-                    r->scheduled_at_us = t + pk_round_spread_us(names[c], 60000);
+                    r->scheduled_at_us = t + pk_round_spread_us(names[c], every * 60000);
                     r->started_at_us = r->scheduled_at_us + (int64_t)(mix((uint64_t)c * 7919u + (uint64_t)p) % 50000);
                     uint64_t h = mix((uint64_t)t ^ ((uint64_t)c << 20) ^ ((uint64_t)p << 40));
                     /* each check has its own median (20..220 ms) and region offset; a
@@ -220,7 +223,7 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1], *db = NULL;
-    long long checks = 1000, regions = 3, days = 30, end_us = 0, since = 0, until = 0, repeat = 5;
+    long long checks = 1000, regions = 3, days = 30, end_us = 0, since = 0, until = 0, repeat = 5, every = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         char *end;
@@ -247,6 +250,8 @@ int main(int argc, char **argv)
             until = x;
         else if (strcmp(k, "--repeat") == 0)
             repeat = x;
+        else if (strcmp(k, "--every-minutes") == 0)
+            every = x;
         else {
             fprintf(stderr, "picket-bench-analytics: unknown option %s\n", k);
             usage(stderr);
@@ -254,7 +259,7 @@ int main(int argc, char **argv)
         }
     }
     if (!db || checks < 1 || checks > 100000 || regions < 1 || regions > 64 || days < 1 || days > 400 ||
-        repeat < 1 || repeat > 1000) {
+        repeat < 1 || repeat > 1000 || every < 1 || every > 60 || 60 % every) {
         usage(stderr);
         return 2;
     }
@@ -270,7 +275,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "picket-bench-analytics: --end-us must be a UTC midnight in microseconds\n");
             rc = 2;
         } else {
-            rc = generate(s, (int)checks, (int)regions, (int)days, end_us);
+            rc = generate(s, (int)checks, (int)regions, (int)days, end_us, (int)every);
         }
     } else if (strcmp(cmd, "compact") == 0) {
         uint64_t folded = 0;
