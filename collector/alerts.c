@@ -541,25 +541,25 @@ static void eval_group_slos(struct tick *t, const struct alert_rule *rule, const
         const struct slo_group *g = &cfg->groups[gi];
         if (fnmatch(rule->slos, g->name, 0) != 0)
             continue;
-        size_t nb = 0, niv = 0;
-        struct maint_interval *iv = NULL; /* the current member's maintenance (rows come by check) */
-        for (size_t x = 0; x < n; x++) {
+        size_t nb = 0;
+        for (size_t x = 0, y; x < n; x = y) { /* rows come by check: one member's minutes at a time */
+            for (y = x + 1; y < n && strcmp(rows[y].check_name, rows[x].check_name) == 0; y++)
+                ;
             const struct store_check_meta *m = meta_of(meta, n_meta, rows[x].check_name);
             if (!m || !slo_group_selects(g, m->name, m->service))
                 continue;
-            if (x == 0 || strcmp(rows[x - 1].check_name, rows[x].check_name) != 0) {
-                free(iv);
-                iv = NULL;
-                niv = 0;
-                (void)maint_check_intervals(t->maint, t->n_maint, m, t->now - span, t->now + 60000000, &iv, &niv, err,
-                                            sizeof err);
+            size_t first = nb, n_kept = 0;
+            for (size_t k = x; k < y; k++)
+                b[nb++] = (struct pk_an_bucket){.start_us = rows[k].bucket_start_us, .width_us = 60000000,
+                                                .n = {rows[k].ok, rows[k].degraded, rows[k].failed, rows[k].unknown}};
+            struct pk_an_bucket *kept = NULL; /* rounds in maintenance leave the SLO */
+            if (maint_exact_minutes(t->s, t->maint, t->n_maint, m, NULL, t->now - span, t->now + 60000000, b + first,
+                                    y - x, &kept, &n_kept, err, sizeof err) == 0) {
+                memcpy(b + first, kept, n_kept * sizeof *kept);
+                nb = first + n_kept;
             }
-            if (maint_covers(iv, niv, rows[x].bucket_start_us))
-                continue; /* minutes in maintenance leave the SLO */
-            b[nb++] = (struct pk_an_bucket){.start_us = rows[x].bucket_start_us, .width_us = 60000000,
-                                            .n = {rows[x].ok, rows[x].degraded, rows[x].failed, rows[x].unknown}};
+            free(kept);
         }
-        free(iv);
         struct pk_slo_opts o = {.target = g->target_percent / 100.0, .window_us = span,
                                 .degraded_policy = PK_DEGRADED_UP, .n_alerts = 1};
         o.alert[0].long_us = rule->slo_long_ms * 1000;
