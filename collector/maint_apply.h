@@ -45,6 +45,16 @@ int maint_exact_minutes(struct store *s, const struct maint_window *w, size_t n,
                         const char *region, int64_t from, int64_t to, const struct pk_an_bucket *b, size_t nb,
                         struct pk_an_bucket **kept, size_t *n_kept, char *err, size_t errlen);
 
+/* The check's rows by region (region NULL: every region) over [from, to)
+ * outside its windows, appended to *rows (grown with pk_grow; *cap its room):
+ * one row per region and stretch between windows, and the minutes a window
+ * starts or ends in (and the next) per region with the counts of their rounds
+ * outside the windows (hist: the whole minute's), as maint_slo_buckets; past
+ * MAINT_MAX_GAPS windows, whole minutes. For availability. 0, or -1 with err. */
+int maint_exact_rows(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
+                     const char *region, int64_t from, int64_t to, struct store_rollup_row **rows, size_t *nrows,
+                     size_t *cap, char *err, size_t errlen);
+
 /* The window an incident starting at start_us falls in, or NULL. *name_out is
  * set to its name (borrowed from w). */
 int maint_incident_in_window(const struct maint_window *w, size_t n, const struct store_check_meta *m,

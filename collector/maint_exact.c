@@ -1,4 +1,5 @@
-/* maint_exact.c: the SLO's maintenance cut made exact at round level
+/* maint_exact.c: the maintenance cut of SLOs and availability's counts made
+ * exact at round level
  * (maint_apply.h, docs/ANALYTICS.md "Maintenance"). Rollups count whole
  * minutes by when results started; a window may begin or end mid-minute and a
  * round belongs to a window by its scheduled start. So the minutes a window
@@ -27,9 +28,11 @@ struct span {
     int64_t from, to;
 };
 
-/* Counts of one edge minute: all its results, and those of rounds outside the windows. */
+/* Counts of one edge minute (of one region, by_region): all its results, and
+ * those of rounds outside the windows. */
 struct edge_minute {
     int64_t minute_us;
+    char region[128];
     uint64_t total;
     struct pk_an_counts outside;
 };
@@ -37,7 +40,8 @@ struct edge_minute {
 struct edges {
     const struct maint_interval *iv;
     size_t niv;
-    struct edge_minute *m;
+    int by_region; /* 1: one entry per minute and region; 0: per minute, every region together */
+    struct edge_minute *m; /* sorted by minute */
     size_t n, cap;
 };
 
@@ -82,6 +86,8 @@ static void count_into(struct pk_an_counts *c, int outcome, uint64_t n)
 }
 
 /* Reads the raw results of [from, to) into e->m, one entry per minute with results. */
+static const struct edge_minute *edge_find(const struct edges *e, int64_t minute_us, const char *region);
+
 static int edges_read(struct store *s, const struct store_check_meta *m, const char *region, int64_t from,
                       int64_t to, struct edges *e, char *err, size_t errlen)
 {
@@ -90,16 +96,19 @@ static int edges_read(struct store *s, const struct store_check_meta *m, const c
     if (store_round_outcomes(s, m->name, region, from, to, &rows, &n, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (!e->n || e->m[e->n - 1].minute_us != rows[i].minute_us) {
+        struct edge_minute *em =
+            (struct edge_minute *)edge_find(e, rows[i].minute_us, e->by_region ? rows[i].region : NULL);
+        if (!em) { /* rows come by minute: a new entry goes at the end */
             struct edge_minute *grown = pk_grow(e->m, &e->cap, e->n + 1, sizeof *grown, 0);
             if (!grown) {
                 free(rows);
                 return pk_fail(err, errlen, "out of memory");
             }
             e->m = grown;
-            e->m[e->n++] = (struct edge_minute){.minute_us = rows[i].minute_us};
+            em = &e->m[e->n++];
+            *em = (struct edge_minute){.minute_us = rows[i].minute_us};
+            memcpy(em->region, rows[i].region, sizeof em->region);
         }
-        struct edge_minute *em = &e->m[e->n - 1];
         em->total += rows[i].count;
         if (!maint_covers(e->iv, e->niv, rows[i].round_us))
             count_into(&em->outside, rows[i].outcome, rows[i].count);
@@ -108,7 +117,8 @@ static int edges_read(struct store *s, const struct store_check_meta *m, const c
     return 0;
 }
 
-static const struct edge_minute *edge_find(const struct edges *e, int64_t minute_us)
+/* The entry of the minute (and region, when given), or NULL. */
+static const struct edge_minute *edge_find(const struct edges *e, int64_t minute_us, const char *region)
 {
     size_t lo = 0, hi = e->n;
     while (lo < hi) {
@@ -118,7 +128,10 @@ static const struct edge_minute *edge_find(const struct edges *e, int64_t minute
         else
             hi = mid;
     }
-    return lo < e->n && e->m[lo].minute_us == minute_us ? &e->m[lo] : NULL;
+    for (; lo < e->n && e->m[lo].minute_us == minute_us; lo++)
+        if (!region || strcmp(e->m[lo].region, region) == 0)
+            return &e->m[lo];
+    return NULL;
 }
 
 static int in_spans(const struct span *sp, size_t n, int64_t t)
@@ -139,7 +152,7 @@ static void keep_minutes(const struct edges *e, const struct span *sp, size_t ns
     for (size_t i = 0; i < nb; i++) {
         const struct pk_an_counts *c = &b[i].n;
         const struct edge_minute *em =
-            in_spans(sp, nsp, b[i].start_us) ? edge_find(e, rollup_floor(b[i].start_us, ROLLUP_MINUTE_US)) : NULL;
+            in_spans(sp, nsp, b[i].start_us) ? edge_find(e, rollup_floor(b[i].start_us, ROLLUP_MINUTE_US), NULL) : NULL;
         if (em && em->total == c->ok + c->degraded + c->failed + c->unknown) {
             const struct pk_an_counts *o = &em->outside;
             if (o->ok + o->degraded + o->failed + o->unknown == 0)
@@ -309,6 +322,132 @@ int maint_slo_buckets(struct store *s, const struct maint_window *w, size_t n, c
         }
         if (i < nsp) {
             if (append_edge(s, m, &e, &sp[i], &f, b, nb, err, errlen) < 0)
+                goto out;
+            at = sp[i].to;
+        }
+    }
+    rc = 0;
+out:
+    free(e.m);
+    free(sp);
+    free(iv);
+    return rc;
+}
+
+/* Room for need rows in *rows (pk_grow). 0, or -1 (out of memory, in err). */
+static int rows_room(struct store_rollup_row **rows, size_t *cap, size_t need, char *err, size_t errlen)
+{
+    struct store_rollup_row *grown = pk_grow(*rows, cap, need ? need : 1, sizeof *grown, 0);
+    if (!grown)
+        return pk_fail(err, errlen, "out of memory");
+    *rows = grown;
+    return 0;
+}
+
+/* The check's rows by region over [from, to) (whole minutes), appended. */
+static int append_stretch_rows(struct store *s, struct store_rollup_filter *f, int64_t from, int64_t to,
+                               struct store_rollup_row **rows, size_t *n, size_t *cap, char *err, size_t errlen)
+{
+    struct store_rollup_row *got = NULL;
+    size_t ng = 0;
+    f->since_us = from;
+    f->until_us = to;
+    f->bucket_us = 0;
+    if (store_rollup_query(s, f, &got, &ng, err, errlen) < 0)
+        return -1;
+    int rc = rows_room(rows, cap, *n + ng, err, errlen);
+    if (rc == 0 && ng) {
+        memcpy(*rows + *n, got, ng * sizeof *got);
+        *n += ng;
+    }
+    free(got);
+    return rc;
+}
+
+/* One edge span's minute rows by region, each recounted by round (e by region). */
+static int append_edge_rows(struct store *s, const struct store_check_meta *m, struct edges *e, const struct span *sp,
+                            struct store_rollup_filter *f, struct store_rollup_row **rows, size_t *n, size_t *cap,
+                            char *err, size_t errlen)
+{
+    struct store_rollup_row *got = NULL;
+    size_t ng = 0;
+    f->since_us = sp->from;
+    f->until_us = sp->to;
+    f->bucket_us = ROLLUP_MINUTE_US;
+    if (store_rollup_query(s, f, &got, &ng, err, errlen) < 0)
+        return -1;
+    if (edges_read(s, m, f->region, sp->from, sp->to, e, err, errlen) < 0 ||
+        rows_room(rows, cap, *n + ng, err, errlen) < 0) {
+        free(got);
+        return -1;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        struct store_rollup_row *r = &got[i];
+        const struct edge_minute *em = edge_find(e, rollup_floor(r->bucket_start_us, ROLLUP_MINUTE_US), r->group);
+        if (em && em->total == r->ok + r->degraded + r->failed + r->unknown) {
+            if (em->outside.ok + em->outside.degraded + em->outside.failed + em->outside.unknown == 0)
+                continue;
+            r->ok = em->outside.ok;
+            r->degraded = em->outside.degraded;
+            r->failed = em->outside.failed;
+            r->unknown = em->outside.unknown;
+        } else if (maint_covers(e->iv, e->niv, r->bucket_start_us)) {
+            continue;
+        }
+        (*rows)[(*n)++] = *r;
+    }
+    free(got);
+    return 0;
+}
+
+/* Past MAINT_MAX_GAPS windows: the stretches between them in whole minutes
+ * (a minute a window starts in is left out, the one it ends in counted). */
+static int whole_minute_rows(struct store *s, struct store_rollup_filter *f, const struct maint_interval *iv,
+                             size_t niv, int64_t at, int64_t end, struct store_rollup_row **rows, size_t *n,
+                             size_t *cap, char *err, size_t errlen)
+{
+    for (size_t g = 0; g <= niv && at < end; g++) {
+        int64_t cut = g < niv ? rollup_floor(iv[g].start_us, ROLLUP_MINUTE_US) : end;
+        if ((cut < end ? cut : end) > at && append_stretch_rows(s, f, at, cut < end ? cut : end, rows, n, cap, err,
+                                                                errlen) < 0)
+            return -1;
+        if (g < niv && rollup_floor(iv[g].end_us, ROLLUP_MINUTE_US) > at)
+            at = rollup_floor(iv[g].end_us, ROLLUP_MINUTE_US);
+    }
+    return 0;
+}
+
+int maint_exact_rows(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
+                     const char *region, int64_t from, int64_t to, struct store_rollup_row **rows, size_t *nrows,
+                     size_t *cap, char *err, size_t errlen)
+{
+    struct maint_interval *iv = NULL;
+    struct span *sp = NULL;
+    struct edges e = {.by_region = 1};
+    size_t niv = 0;
+    int rc = -1;
+    if (intervals_near(w, n, m, from, to, &iv, &niv, err, errlen) < 0)
+        return -1;
+    struct store_rollup_filter f = {.check = m->name, .region = region, .group = STORE_ROLLUP_BY_REGION};
+    int64_t at = rollup_floor(from, ROLLUP_MINUTE_US), end = rollup_floor(to, ROLLUP_MINUTE_US);
+    if (niv + 1 > MAINT_MAX_GAPS) {
+        rc = whole_minute_rows(s, &f, iv, niv, at, end, rows, nrows, cap, err, errlen);
+        goto out;
+    }
+    if (niv && !(sp = malloc(2 * niv * sizeof *sp))) {
+        pk_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    e.iv = iv;
+    e.niv = niv;
+    size_t nsp = niv ? edge_spans(iv, niv, at, end, sp) : 0;
+    for (size_t i = 0; i <= nsp; i++) { /* as maint_slo_buckets, by region */
+        int64_t stretch_end = i < nsp ? sp[i].from : end;
+        if (stretch_end > at && !maint_covers(iv, niv, at) &&
+            append_stretch_rows(s, &f, at, stretch_end, rows, nrows, cap, err, errlen) < 0)
+            goto out;
+        if (i < nsp) {
+            if (append_edge_rows(s, m, &e, &sp[i], &f, rows, nrows, cap, err, errlen) < 0)
                 goto out;
             at = sp[i].to;
         }

@@ -160,47 +160,18 @@ static void rounds_free(struct rounds *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Appends the check's per-region rows over [from, to) to r->rows. */
-static int rows_append(struct ctx *c, const struct store_check_meta *m, int64_t from, int64_t to, struct rounds *r,
-                       size_t *cap)
-{
-    struct store_rollup_row *rows = NULL;
-    size_t n = 0;
-    struct store_rollup_filter f = {.since_us = from, .until_us = to, .check = m->name, .region = c->region,
-                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = 0};
-    if (store_rollup_query(c->store, &f, &rows, &n, c->err, c->errlen) < 0)
-        return -1;
-    struct store_rollup_row *all = pk_grow(r->rows, cap, r->n + n, sizeof *all, 0);
-    if (!all) {
-        free(rows);
-        return pk_fail(c->err, c->errlen, "out of memory");
-    }
-    r->rows = all;
-    if (n)
-        memcpy(r->rows + r->n, rows, n * sizeof *rows);
-    r->n += n;
-    free(rows);
-    return 0;
-}
-
 static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r);
 
-/* The window's rows, without the stretches of the niv intervals (sorted, merged:
- * maintenance windows), one bucket per region and stretch. */
-static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, const struct maint_interval *iv,
-                               size_t niv, struct rounds *r)
+/* The window's rows without the rounds in the check's maintenance windows
+ * (maint_exact_rows: exact at round level), one bucket per region and stretch. */
+static int rounds_load_outside(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
 {
     memset(r, 0, sizeof *r);
     r->round_us = c->until_us - c->since_us;
     size_t cap = 0;
-    int64_t from = c->since_us;
-    for (size_t g = 0; g <= niv; g++) {
-        int64_t to = g < niv && iv[g].start_us < c->until_us ? iv[g].start_us : c->until_us;
-        if (to > from && rows_append(c, m, from, to, r, &cap) < 0)
-            return -1;
-        if (g < niv && iv[g].end_us > from)
-            from = iv[g].end_us;
-    }
+    if (maint_exact_rows(c->store, c->maint, c->n_maint, m, c->region, c->since_us, c->until_us, &r->rows, &r->n,
+                         &cap, c->err, c->errlen) < 0)
+        return -1;
     return rounds_index(c, m, r);
 }
 
@@ -297,7 +268,7 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
     if (maint_check_intervals(c->maint, c->n_maint, m, c->since_us, c->until_us, &iv, &niv, c->err, c->errlen) < 0)
         goto fail;
     if (niv) {
-        if (rounds_load_outside(c, m, iv, niv, &outside) < 0)
+        if (rounds_load_outside(c, m, &outside) < 0)
             goto fail;
         r = &outside;
         ca->maintenance_us = maint_overlap_us(iv, niv, c->since_us, c->until_us);

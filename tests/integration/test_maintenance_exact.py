@@ -11,7 +11,8 @@ minutes [M+10m, M+13m) fail, and a window covers [M+10m30s, M+11m45s): 75 s,
 so 15 of the 5 s rounds, and for the 60 s check (its round 30-45 s into the
 minute) both of its rounds at M+10 and M+11. Exact answers: the 5 s check
 keeps 36 - 15 = 21 failed rounds per stretch (the whole-minute cut kept 24 or
-12), the 60 s check 1 (it kept 2 or 1). Then the raw results of one edge minute
+12), the 60 s check 1 (it kept 2 or 1); availability's counts the same. Then
+the raw results of one edge minute
 are deleted (as retention would): that minute falls back to the minute rule.
 Also: the collector's start log holds no warning (libmicrohttpd once warned
 about the order of its options)."""
@@ -78,6 +79,15 @@ def slo(col, check):
     return c["good"], c["bad"]
 
 
+def availability(col, check, base):
+    """(ok, failed) of the check's 20 minutes from base, global."""
+    out = picketctl(col.port, "availability", "--since", rfc3339(base), "--until", rfc3339(base + 20 * MIN),
+                    "--check", check, "--json", cert_cn="read:dashboard")
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    g = json.loads(out.stdout)["checks"][0]["global"]
+    return g["ok"], g["failed"]
+
+
 def main():
     t_start = time.time()
     with PrivatePostgres() as pg:
@@ -103,6 +113,8 @@ def main():
 
             before = {c: slo(col, c) for c in INTERVAL_MS}
             assert before[X5] == (2 * 204, 2 * 36) and before[X60] == (2 * 17, 2 * 3), before
+            counts = {(c, b): availability(col, c, base) for c in INTERVAL_MS for b, base in BASES.items()}
+            assert all(counts[(X5, b)] == (204, 36) and counts[(X60, b)] == (17, 3) for b in BASES), counts
             for name, base in BASES.items():
                 w0, w1 = window(base)
                 out = picketctl(col.port, "maintenance", "add", "edge-" + name, "--for", "service:svc", "--start",
@@ -115,6 +127,10 @@ def main():
             print("ok: a window from mm:30 for 75 s leaves out exactly its rounds: 5 s rounds good/bad %d/%d, "
                   "60 s rounds %d/%d (both in the per-minute part and the older stretches)"
                   % (after[X5] + after[X60]))
+            counts = {(c, b): availability(col, c, base) for c in INTERVAL_MS for b, base in BASES.items()}
+            assert all(counts[(X5, b)] == (204, 21) and counts[(X60, b)] == (17, 1) for b in BASES), counts
+            print("ok: availability's counts leave out the same rounds: 5 s ok/failed %d/%d, 60 s %d/%d"
+                  % (counts[(X5, "recent")] + counts[(X60, "recent")]))
 
             # Retention took the raw results of the old window's first minute: that minute
             # keeps the minute rule (it starts before the window: all 12 of its failed rounds count).
