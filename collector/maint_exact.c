@@ -1,8 +1,7 @@
 /* maint_exact.c: the maintenance cut of SLOs and availability's counts made
- * exact at round level
- * (maint_apply.h, docs/ANALYTICS.md "Maintenance"). Rollups count whole
- * minutes by when results started; a window may begin or end mid-minute and a
- * round belongs to a window by its scheduled start. So the minutes a window
+ * exact at round level (maint_apply.h, docs/ANALYTICS.md "Maintenance").
+ * Rollups count whole minutes by when results started; a window may begin or
+ * end mid-minute and a round belongs to a window by its scheduled start. So the minutes a window
  * edge falls in (and the next one, for results that started late) are counted
  * again from raw results, each by its round; every other minute is wholly in
  * or wholly out. A minute whose raw results are gone (retention) keeps the
