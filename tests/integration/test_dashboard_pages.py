@@ -14,8 +14,8 @@ America/New_York.
    assistants): the overview shows FAIL with a down round in the bar and an
    open incident, the check page lists the failed results with their message,
    the incident and failure marks on the plot, the status page shows it down.
-3. The same at 420 px: nothing wider than the screen; the dark theme follows
-   the system.
+3. The same at 420 px: nothing wider than the screen (overview, search filter,
+   status page, check page); the dark theme follows the system.
 4. A maintenance window (picketctl maintenance add) over a fault of connectors:
    the check page shades it and names it, at 1,400 and 420 px, and the SLO
    counts no bad round.
@@ -268,6 +268,17 @@ def run(col, ports):
         {"eval": "getComputedStyle(document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\")).width",
          "as": "bar_width"},
         {"shot": os.path.join(SHOTS, "overview-420.png"), "full": True},
+        {"fill": ["#f-q", "rag"]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1"},
+        {"eval": "[location.search, document.querySelector('#checks tr[data-check]').dataset.check]",
+         "as": "filter_420"},
+        {"fill": ["#f-q", ""]},
+        {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"goto": base + "/status/seed"},
+        {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_status"},
+        {"goto": base + "/?open_after=1&close_after=1&since=1h"},
+        {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
         {"click": "#checks a[href='/check/assistants-health']"},
         {"wait": "document.querySelector('#plot canvas') !== null && "
                  "document.querySelector('#results tr.result.FAIL') !== null"},
@@ -287,7 +298,8 @@ def run(col, ports):
     assert v["status_title"] == "Seed services" and "1 of 4 services down" in v["overall"], v
     assert len(v["days"]) == 90 and v["days"].endswith("u"), v["days"]
     assert "status: down" in badge(col, "assistants-health", "status")
-    assert v["fits_overview"] and v["fits_check"], v
+    assert v["fits_overview"] and v["fits_check"] and v["fits_status"], v
+    assert "q=rag" in v["filter_420"][0] and v["filter_420"][1] == "rag-health", v["filter_420"]
     rgb = [int(x) for x in v["dark_bg"][v["dark_bg"].index("(") + 1:-1].split(",")[:3]]
     assert sum(rgb) < 150, v["dark_bg"]
     assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
