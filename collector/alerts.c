@@ -740,13 +740,13 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
                  ? -1 : 0;
     regression_series_free(&sr);
     int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
-    if (rc < 0 || metric || rule->baseline_no_fast)
+    if (rc < 0 || rule->baseline_no_fast)
         return rc < 0 ? -1 : !verdict;
     int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
     struct pk_regression fr;
-    regression_fast_opts(&ro);
-    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, fend, &ro, &fr, err,
-                               errlen) < 0)
+    regression_fast_opts(metric != NULL, &ro);
+    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
+                               err, errlen) < 0)
         return -1;
     if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
         *fast_raised = 1;
@@ -776,7 +776,7 @@ static void eval_baseline(struct tick *t, const struct alert_rule *rule, const s
         int raised = reg.state == PK_REG_RAISED;
         char summary[512], what[160];
         if (metric)
-            snprintf(what, sizeof what, "hourly median of %s %.2f", metric, reg.last_value);
+            snprintf(what, sizeof what, "%s median of %s %.2f", fast ? "5-minute" : "hourly", metric, reg.last_value);
         else
             snprintf(what, sizeof what, "%s %.1f ms", fast ? "5-minute median" : "hourly p95", reg.last_value / 1000);
         if (raised)
