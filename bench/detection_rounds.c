@@ -34,8 +34,7 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, fast_window, fast_calibrated, fast_median, fast_interpolate, verbose, check_goal;
-    double fast_pool;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal;
     double fast_z, fast_clip, fast_wz, size_lo, size_hi;
 };
 
@@ -244,10 +243,6 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     ro.det.window = o->fast_window;
     ro.det.clip = o->fast_clip;
     ro.det.window_threshold = o->fast_wz;
-    ro.det.window_calibrated = o->fast_calibrated;
-    ro.det.window_median = o->fast_median;
-    ro.base.interpolate_us = o->fast_interpolate ? FAST_MIN * MIN_US : 0;
-    ro.base.pool_day_type = o->fast_pool;
     ev->width = FAST_MIN * MIN_US;
     ev->rule = R_FAST;
     if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
@@ -333,16 +328,13 @@ static void usage(FILE *f)
             "                     default %d)\n"
             "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
             "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
-            "  --fast-calibrated 0|1  judge the mean against its spread on held-out history\n"
-            "                     weeks (1) or as it is (0; default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
             "                     of at most 60 minutes\n"
             "  --verbose          one line per check-week\n"
             "  -h, --help         this text\n",
-            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP,
-            PK_REGRESSION_FAST_CALIBRATED);
+            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -352,9 +344,7 @@ static int parse(int argc, char **argv, struct options *o)
         {"history-weeks", required_argument, NULL, 'w'}, {"fast-z", required_argument, NULL, 'z'},
         {"fast-k", required_argument, NULL, 'k'},     {"sizes", required_argument, NULL, 'r'},
         {"fast-window", required_argument, NULL, 'W'}, {"fast-clip", required_argument, NULL, 'C'},
-        {"fast-window-z", required_argument, NULL, 'Z'}, {"fast-calibrated", required_argument, NULL, 'K'},
-        {"fast-median", required_argument, NULL, 'M'}, {"fast-interpolate", required_argument, NULL, 'I'},
-        {"fast-pool", required_argument, NULL, 'P'},
+        {"fast-window-z", required_argument, NULL, 'Z'},
         {"check-goal", no_argument, NULL, 'g'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
@@ -369,10 +359,6 @@ static int parse(int argc, char **argv, struct options *o)
         case 'k': o->fast_k = (int)strtol(optarg, &end, 10); if (*end || o->fast_k < 1) goto bad; break;
         case 'W': o->fast_window = (int)strtol(optarg, &end, 10); if (*end || o->fast_window < 0 || o->fast_window > PK_DETECTOR_WINDOW_MAX) goto bad; break;
         case 'Z': o->fast_wz = strtod(optarg, &end); if (*end || o->fast_wz < 0) goto bad; break;
-        case 'M': o->fast_median = (int)strtol(optarg, &end, 10); if (*end || o->fast_median < 0 || o->fast_median > 1) goto bad; break;
-        case 'I': o->fast_interpolate = (int)strtol(optarg, &end, 10); if (*end || o->fast_interpolate < 0 || o->fast_interpolate > 1) goto bad; break;
-        case 'P': o->fast_pool = strtod(optarg, &end); if (*end || o->fast_pool < 0) goto bad; break;
-        case 'K': o->fast_calibrated = (int)strtol(optarg, &end, 10); if (*end || o->fast_calibrated < 0 || o->fast_calibrated > 1) goto bad; break;
         case 'C': o->fast_clip = strtod(optarg, &end); if (*end || o->fast_clip < 0) goto bad; break;
         case 'r':
             o->size_lo = strtod(optarg, &end);
@@ -403,8 +389,7 @@ int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_z = PK_REGRESSION_FAST_Z,
                         .fast_k = PK_REGRESSION_FAST_K, .fast_window = PK_REGRESSION_FAST_WINDOW,
-                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z,
-                        .fast_calibrated = PK_REGRESSION_FAST_CALIBRATED, .size_lo = 5.0, .size_hi = 10.0};
+                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z, .size_lo = 5.0, .size_hi = 10.0};
     if (parse(argc, argv, &o) < 0)
         return 2;
     struct tally ta = {0};
@@ -413,9 +398,9 @@ int main(int argc, char **argv)
         for (int a = 0; a < A_TYPES; a++)
             ok &= (ta.delays[r][a] = malloc((size_t)o.checks * sizeof(double))) != NULL;
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g%s\n\n",
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g\n\n",
            (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k,
-           o.fast_window, o.fast_clip, o.fast_wz, o.fast_calibrated ? " held-out spreads" : "");
+           o.fast_window, o.fast_clip, o.fast_wz);
     for (int c = 0; ok && c < o.checks; c++) {
         struct series sr;
         ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, &ta) == 0;

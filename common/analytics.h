@@ -235,19 +235,6 @@ struct pk_baseline_opts {
     int64_t tz_offset_s;  /* hour-of-week in this offset from UTC (default 0) */
     int pool_mad;         /* also floor each slot's MAD by the pooled relative MAD (default 1) */
     int64_t min_history_us; /* no verdict for any slot until the history spans this (default 7 days) */
-    /* > 0: the windows are this wide and shorter than an hour (the fast half's 5
-     * minutes): a window is judged against its hour's median interpolated
-     * linearly, at the window's middle, towards the neighbouring hour's (each
-     * hour's median placed at its middle), and the MADs are measured the same
-     * way, so a daily curve's slope within an hour is not noise. 0 (the
-     * default): every window of an hour against that hour's median. */
-    int64_t interpolate_us;
-    /* > 0: a slot whose own median is within pool_day_type x its own sigma
-     * (1.4826 x MAD) of the median of the same hour over its kind of day
-     * (weekdays, weekend) takes that median, learned from five (two) times as
-     * many days; a slot that really differs (a Monday-morning batch) keeps its
-     * own. 0 (the default): every slot its own median. */
-    double pool_day_type;
 };
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
@@ -285,9 +272,6 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
  * pooled_rel_mad * |median|); NAN when x is NAN or the baseline is empty; when MAD
  * and floor are both 0: 0 if x == median, else +-INF. */
 double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x);
-/* The value expected at t: its slot's median, interpolated when
- * opts.interpolate_us is set; NAN while learning. */
-double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us);
 
 /* The k-consecutive regression detector, fed one window at a time. */
 enum pk_direction { PK_DIR_UP = 1, PK_DIR_DOWN = 2, PK_DIR_BOTH = 3 };
@@ -307,18 +291,6 @@ struct pk_detector_opts {
      * default): each window on its own. */
     int window;
     double clip, window_threshold;
-    /* window_calibrated: pk_regression_learn measures how far the windowed mean
-     * strays on history it did not learn from (each week of the history judged
-     * against a baseline learned from the other weeks), and the test is then on
-     * mean / that spread (window_scale), so window_threshold is in the check's own
-     * units of that mean: a check whose hours move together (slow hours, a noisy
-     * baseline) needs a larger mean than one whose windows are independent. With
-     * under two weeks of history there is nothing to measure it on and the
-     * windowed test is off (window_scale 0). window_scale is set by the rule
-     * (pk_regression_judge_model), 0 otherwise: the mean is judged as it is. */
-    int window_calibrated;
-    double window_scale;
-    int window_median; /* the median of the last `window` scores instead of their mean */
 };
 
 #define PK_DETECTOR_WINDOW_MAX 48
@@ -364,7 +336,6 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 #define PK_REGRESSION_FAST_WINDOW 16
 #define PK_REGRESSION_FAST_CLIP 5.0
 #define PK_REGRESSION_FAST_WINDOW_Z 3.5
-#define PK_REGRESSION_FAST_CALIBRATED 0
 
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 
@@ -399,7 +370,6 @@ struct pk_regression_model {
     struct pk_baseline b;
     int has_history;        /* 0: no history value, no verdict (NO_HISTORY) */
     size_t excluded_points;
-    double window_scale;    /* det.window_calibrated: the windowed mean's out-of-sample spread; 0: none */
 };
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,

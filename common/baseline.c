@@ -14,7 +14,6 @@
 #include <string.h>
 
 #define MAD_TO_SIGMA 1.4826 /* MAD * 1.4826 estimates sigma for normal data */
-#define HOUR_US (INT64_C(3600) * 1000000)
 
 void pk_baseline_opts_default(struct pk_baseline_opts *o)
 {
@@ -42,33 +41,6 @@ static void stats_of(double *v, size_t n, struct pk_baseline_slot *out, int sour
     out->mad = pk_an_mad(v, n, out->median);
     out->n = (uint32_t)n;
     out->source = source;
-}
-
-static double expected_at(const struct pk_baseline *b, int64_t t_us);
-
-/* With interpolation: each slot's MAD measured again as the median of |y - the
- * interpolated expected value| of its own history values (slots learned from
- * their own history only); by_slot then holds those deviations, by slot. */
-static void interpolated_deviations(struct pk_baseline *b, const int64_t *t_us, const double *y, size_t n,
-                                    const size_t *start, const size_t *count, double *by_slot)
-{
-    size_t fill[PK_BASELINE_SLOTS];
-    memcpy(fill, start, sizeof fill);
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(y[i])) {
-            int s = pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s);
-            double e = expected_at(b, t_us[i]);
-            by_slot[fill[s]++] = isnan(e) ? 0.0 : fabs(y[i] - e);
-        }
-    for (int s = 0; s < PK_BASELINE_SLOTS; s++)
-        if (b->slot[s].source == PK_BASE_HOUR_OF_WEEK && count[s] > 0) {
-            double *v = malloc(count[s] * sizeof *v);
-            if (!v)
-                continue; /* keeps the slot's own MAD */
-            memcpy(v, by_slot + start[s], count[s] * sizeof *v);
-            b->slot[s].mad = pk_an_median(v, count[s]);
-            free(v);
-        }
 }
 
 int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
@@ -148,15 +120,6 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
             b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
         }
     }
-    for (int s = 0; o->pool_day_type > 0 && s < PK_BASELINE_SLOTS; s++) {
-        const struct pk_baseline_slot *dt = &hodt[s >= 5 * 24][s % 24];
-        struct pk_baseline_slot *own = &b->slot[s];
-        if (own->source == PK_BASE_HOUR_OF_WEEK && dt->n > own->n &&
-            fabs(own->median - dt->median) <= o->pool_day_type * MAD_TO_SIGMA * own->mad)
-            own->median = dt->median;
-    }
-    if (o->interpolate_us > 0 && o->interpolate_us < HOUR_US)
-        interpolated_deviations(b, t_us, y, n, start, count, by_slot);
     /* A slot's MAD from a few weeks of history is itself noisy (often far too
      * small); the noise level of the whole history, relative to each slot's
      * median, is a steadier floor. */
@@ -166,8 +129,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (m == 0.0 || isnan(m))
             continue;
         for (size_t i = start[s]; i < start[s] + count[s]; i++)
-            scratch[k++] = o->interpolate_us > 0 && o->interpolate_us < HOUR_US ? by_slot[i] / fabs(m)
-                                                                                : fabs(by_slot[i] - m) / fabs(m);
+            scratch[k++] = fabs(by_slot[i] - m) / fabs(m);
     }
     b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
     rc = 0;
@@ -177,52 +139,22 @@ out:
     return rc;
 }
 
-static int slot_known(const struct pk_baseline_slot *s)
-{
-    return s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING;
-}
-
-/* The expected value at t from the slot medians (interpolate_us: see the opts). */
-static double expected_at(const struct pk_baseline *b, int64_t t_us)
-{
-    int64_t iv = b->opts.interpolate_us;
-    int s = pk_baseline_slot_of(t_us, b->opts.tz_offset_s);
-    if (!slot_known(&b->slot[s]))
-        return NAN;
-    if (iv <= 0 || iv >= HOUR_US)
-        return b->slot[s].median;
-    int64_t mid = t_us + iv / 2;
-    s = pk_baseline_slot_of(mid, b->opts.tz_offset_s);
-    if (!slot_known(&b->slot[s]))
-        return b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)].median;
-    int64_t local = mid / 1000000 + b->opts.tz_offset_s;
-    double frac = (double)(((local % 3600) + 3600) % 3600) / 3600.0; /* within the hour of mid */
-    int other = frac < 0.5 ? (s + PK_BASELINE_SLOTS - 1) % PK_BASELINE_SLOTS : (s + 1) % PK_BASELINE_SLOTS;
-    double w = fabs(frac - 0.5); /* weight of the neighbouring hour */
-    if (!slot_known(&b->slot[other]))
-        return b->slot[s].median;
-    return (1.0 - w) * b->slot[s].median + w * b->slot[other].median;
-}
-
-double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us) { return expected_at(b, t_us); }
-
 double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
 {
     if (isnan(x))
         return NAN;
     const struct pk_baseline_slot *s = &b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)];
-    if (!slot_known(s))
+    if (s->source == PK_BASE_NONE || s->source == PK_BASE_LEARNING)
         return NAN;
-    double e = expected_at(b, t_us);
-    double floor_ = b->opts.mad_floor_rel * fabs(e);
+    double floor_ = b->opts.mad_floor_rel * fabs(s->median);
     if (b->opts.mad_floor_abs > floor_)
         floor_ = b->opts.mad_floor_abs;
-    if (b->opts.pool_mad && b->pooled_rel_mad * fabs(e) > floor_)
-        floor_ = b->pooled_rel_mad * fabs(e);
+    if (b->opts.pool_mad && b->pooled_rel_mad * fabs(s->median) > floor_)
+        floor_ = b->pooled_rel_mad * fabs(s->median);
     double scale = MAD_TO_SIGMA * (s->mad > floor_ ? s->mad : floor_);
     if (scale == 0.0)
-        return x == e ? 0.0 : copysign(INFINITY, x - e);
-    return (x - e) / scale;
+        return x == s->median ? 0.0 : copysign(INFINITY, x - s->median);
+    return (x - s->median) / scale;
 }
 
 void pk_detector_opts_default(struct pk_detector_opts *o)
@@ -234,9 +166,6 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->window = 0;
     o->clip = 0.0;
     o->window_threshold = 0.0;
-    o->window_calibrated = 0;
-    o->window_scale = 0.0;
-    o->window_median = 0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -253,8 +182,6 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = PK_DETECTOR_WINDOW_MAX;
     if (d->opts.window < 0)
         d->opts.window = 0;
-    if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
-        d->opts.window = 0; /* nothing measured to judge the mean against */
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -295,11 +222,6 @@ double pk_detector_push(struct pk_detector *d, double score)
     d->ring_i = (d->ring_i + 1) % d->opts.window;
     if (d->ring_n < d->opts.window)
         d->ring_n++;
-    if (d->opts.window_median) {
-        double v[PK_DETECTOR_WINDOW_MAX];
-        memcpy(v, d->ring, (size_t)d->ring_n * sizeof v[0]);
-        return pk_an_median(v, (size_t)d->ring_n);
-    }
     double sum = 0;
     for (int i = 0; i < d->ring_n; i++)
         sum += d->ring[i];
@@ -314,8 +236,6 @@ double pk_detector_push(struct pk_detector *d, double score)
 static int detector_judge(struct pk_detector *d, double score)
 {
     double m = pk_detector_push(d, score);
-    if (d->opts.window_scale > 0)
-        m /= d->opts.window_scale;
     int up = d->opts.direction & PK_DIR_UP, down = d->opts.direction & PK_DIR_DOWN, flags = 0;
     if ((up && score > d->opts.threshold) || (down && score < -d->opts.threshold))
         flags |= DEV_SCORE;
@@ -389,72 +309,6 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
     return dropped;
 }
 
-#define WEEK_US (INT64_C(7) * 24 * 3600 * 1000000)
-
-/* The windowed means of one held-out week's windows [from, to) of h, scored
- * against b, appended to out (only full windows: `window` scores). */
-static size_t held_out_means(const struct pk_baseline *b, const struct pk_detector_opts *dopt, const int64_t *t_us,
-                             const double *h, size_t from, size_t to, double *out, size_t n_out)
-{
-    struct pk_detector d;
-    struct pk_detector_opts o = *dopt;
-    o.window_calibrated = 0;
-    o.window_scale = 0;
-    pk_detector_init(&d, &o);
-    for (size_t i = from; i < to; i++) {
-        double m = pk_detector_push(&d, pk_baseline_score(b, t_us[i], h[i]));
-        if (!isnan(m) && d.ring_n == d.opts.window)
-            out[n_out++] = m;
-    }
-    return n_out;
-}
-
-/* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
- * each week of the history [0, n) judged against a baseline learned from the
- * other weeks, the windowed means of its windows pooled; 1.4826 x their median
- * distance from 0 (a bias counts as spread), never under 1 / sqrt(window), the
- * spread of `window` independent unit scores. 0 when the history has under two
- * weeks or too few means; -1 when out of memory. */
-static double window_spread(const struct pk_regression_opts *o, const int64_t *t_us, const double *h, size_t n)
-{
-    int win = o->det.window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : o->det.window;
-    if (win <= 0 || n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
-        return 0.0;
-    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
-    double *other = malloc(n * sizeof *other), *means = malloc(n * sizeof *means);
-    struct pk_baseline *b = malloc(sizeof *b);
-    double spread = -1.0;
-    size_t nm = 0;
-    if (!other || !means || !b)
-        goto out;
-    for (int w = 0; w < weeks; w++) {
-        size_t from = n, to = n;
-        for (size_t i = 0; i < n; i++) {
-            int in = (t_us[i] - t_us[0]) / WEEK_US == w;
-            other[i] = in ? NAN : h[i];
-            from = in && from == n ? i : from;
-            to = in ? i + 1 : to;
-        }
-        char err[128];
-        if (from == n || pk_baseline_learn(b, &o->base, t_us, other, n, err, sizeof err) < 0)
-            continue; /* no values this week, or none besides it */
-        nm = held_out_means(b, &o->det, t_us, h, from, to, means, nm);
-    }
-    spread = 0.0;
-    if (nm < (size_t)win)
-        goto out;
-    for (size_t i = 0; i < nm; i++)
-        means[i] = fabs(means[i]);
-    spread = MAD_TO_SIGMA * pk_an_median(means, nm);
-    if (spread < 1.0 / sqrt((double)win))
-        spread = 1.0 / sqrt((double)win);
-out:
-    free(other);
-    free(means);
-    free(b);
-    return spread;
-}
-
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
                         size_t errlen)
@@ -476,22 +330,12 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = -1;
         goto out;
     }
-    struct pk_detector_opts dopt = o->det;
-    if (dopt.window_calibrated && (dopt.window_scale = window_spread(o, t_us, h, n_hist)) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
+    size_t dropped = drop_raised_runs(&m->b, &o->det, t_us, h, n_hist);
     m->excluded_points += dropped;
     if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
         goto out;
     }
-    if (dropped > 0 && dopt.window_calibrated && (dopt.window_scale = window_spread(o, t_us, h, n_hist)) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    m->window_scale = dopt.window_calibrated ? dopt.window_scale : 0.0;
     m->has_history = 1;
 out:
     free(h);
@@ -509,10 +353,7 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
     out->history_points = b->n;
     out->state = PK_REG_LEARNING;
     struct pk_detector d;
-    struct pk_detector_opts dopt = o->det;
-    if (dopt.window_calibrated)
-        dopt.window_scale = m->window_scale;
-    pk_detector_init(&d, &dopt);
+    pk_detector_init(&d, &o->det);
     for (size_t i = 0; i < n; i++) {
         out->windows++;
         double z = pk_baseline_score(b, t_us[i], y[i]);
@@ -522,7 +363,7 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
         out->judged++;
         out->last_score = z;
         out->last_value = y[i];
-        out->expected = expected_at(b, t_us[i]);
+        out->expected = b->slot[pk_baseline_slot_of(t_us[i], o->base.tz_offset_s)].median;
         if (ev != PK_DET_NONE && on_event)
             on_event(user, ev, t_us[i], d.raised ? d.since_us : -1, z, y[i], out->expected);
     }
