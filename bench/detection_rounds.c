@@ -35,7 +35,7 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos;
     double fast_z, fast_clip, fast_wz, size_lo, size_hi;
 };
 
@@ -253,6 +253,7 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     ro.det.window = o->fast_window;
     ro.det.clip = o->fast_clip;
     ro.det.window_threshold = o->fast_wz;
+    ro.base.pool_out_of_sample = o->fast_oos;
     ev->width = FAST_MIN * MIN_US;
     ev->rule = R_FAST;
     if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
@@ -339,6 +340,8 @@ static void usage(FILE *f)
             "                     default %d)\n"
             "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
             "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
+            "  --fast-oos 0|1     the fast half's scale also measured out of sample, each\n"
+            "                     history week against the other weeks (default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
             "  --metric           anomalies are drops of a quality metric; the hourly half\n"
             "                     judges hourly medians, both halves deviant both ways\n"
@@ -347,7 +350,8 @@ static void usage(FILE *f)
             "                     of at most 60 minutes\n"
             "  --verbose          one line per check-week\n"
             "  -h, --help         this text\n",
-            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP);
+            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP,
+            PK_REGRESSION_FAST_OUT_OF_SAMPLE);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -358,7 +362,8 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-k", required_argument, NULL, 'k'},     {"sizes", required_argument, NULL, 'r'},
         {"fast-window", required_argument, NULL, 'W'}, {"fast-clip", required_argument, NULL, 'C'},
         {"fast-window-z", required_argument, NULL, 'Z'},
-        {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},       {"verbose", no_argument, NULL, 'v'},
+        {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
+        {"fast-oos", required_argument, NULL, 'O'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int ch;
@@ -382,6 +387,7 @@ static int parse(int argc, char **argv, struct options *o)
                 goto bad;
             break;
         case 'g': o->check_goal = 1; break;
+        case 'O': o->fast_oos = (int)strtol(optarg, &end, 10); if (*end || o->fast_oos < 0 || o->fast_oos > 1) goto bad; break;
         case 'm': metric_mode = o->metric = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
@@ -403,7 +409,8 @@ int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_z = PK_REGRESSION_FAST_Z,
                         .fast_k = PK_REGRESSION_FAST_K, .fast_window = PK_REGRESSION_FAST_WINDOW,
-                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z, .size_lo = 5.0, .size_hi = 10.0};
+                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z,
+                        .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .size_lo = 5.0, .size_hi = 10.0};
     if (parse(argc, argv, &o) < 0)
         return 2;
     struct tally ta = {0};
@@ -414,9 +421,9 @@ int main(int argc, char **argv)
     if (o.metric)
         printf("--metric: drops of a quality metric; hourly half on hourly medians; both halves deviant both ways\n");
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g\n\n",
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g%s\n\n",
            (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k,
-           o.fast_window, o.fast_clip, o.fast_wz);
+           o.fast_window, o.fast_clip, o.fast_wz, o.fast_oos ? ", scale out of sample" : "");
     for (int c = 0; ok && c < o.checks; c++) {
         struct series sr;
         ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, &ta) == 0;

@@ -198,6 +198,7 @@ void regression_fast_opts(int metric, struct pk_regression_opts *o)
     o->det.window = PK_REGRESSION_FAST_WINDOW;
     o->det.clip = PK_REGRESSION_FAST_CLIP;
     o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
+    o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
 }
 
 int64_t regression_fast_split(int64_t end)
