@@ -1,10 +1,10 @@
 /* regression_rule.c: the baseline regression rule on one check's hourly series
  * (the p95 of its results, or the median of one metric it extracts), shared by
  * the alert thread (collector/alerts.c, eval_baseline) and the back-test
- * (collector/rpc_backtest.c) so that both decide alike. Reads rollups, and raw
- * results for a metric (store_metric_hourly_of, store_metric_windows_of), and the check's stored incidents
- * and maintenance windows (left out of learning); owns the series it returns and
- * frees scratch memory before return. */
+ * (collector/rpc_backtest.c) so that both decide alike. Reads rollups, raw
+ * results for a metric (store_metric_hourly_of, store_metric_windows_of), and the
+ * check's stored incidents and maintenance windows (left out of learning); owns
+ * the series it returns and frees scratch memory before return. */
 #include "regression_rule.h"
 
 #include <math.h>
