@@ -10,8 +10,9 @@
  * baseline, k consecutive windows) and their union, which is what the
  * baseline_regression alert rule raises, and reports recall, false alarms per
  * check-week and detection delay (minutes from the anomaly's first round to the
- * end of the window that raised). Owns every array it allocates; reads no file,
- * no network, no clock. */
+ * end of the window that raised). --metric: the same for drops of a quality
+ * metric (the rule on a metric: hourly medians, both halves deviant both ways).
+ * Owns every array it allocates; reads no file, no network, no clock. */
 #include <getopt.h>
 #include <math.h>
 #include <stdint.h>
@@ -34,7 +35,7 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, fast_window, verbose, check_goal;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos;
     double fast_z, fast_clip, fast_wz, size_lo, size_hi;
 };
 
@@ -104,6 +105,12 @@ static void draw(struct series *sr, struct params *p, uint64_t *s, int check, do
         sr->duration = WEEK_MIN - sr->onset;
 }
 
+/* --metric: the anomalies are drops of a quality metric (answer length), a
+ * seasonal shift moves the peak earlier, bursts stay upward (noise); the hourly
+ * half judges the hourly median and both halves are deviant both ways, as the
+ * rule on a metric is (docs/ANALYTICS.md). */
+static int metric_mode;
+
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks, double size_lo, double size_hi)
 {
     uint64_t s = seed * 1000003ull + (uint64_t)check * 7919ull + 17;
@@ -130,7 +137,7 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
         int in_anomaly = sr->type != A_NONE && rel >= sr->onset && rel < sr->onset + sr->duration;
         double hod = (slot_min % 1440) / 60.0, peak_now = p.peak;
         if (in_anomaly && sr->type == A_SHIFT)
-            peak_now = p.peak + p.shift_hours;
+            peak_now = metric_mode ? p.peak - p.shift_hours : p.peak + p.shift_hours;
         double v = p.level + p.amplitude * bump(hod, peak_now) - (slot_min >= 5 * 1440 ? p.weekend : 0.0) + u_hour;
         /* bursts: 5-30 minutes, about one a week, on every region; noise, not anomalies */
         if (burst_left == 0 && uniform(&s) < 1.0 / WEEK_MIN) {
@@ -141,10 +148,11 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
             v += burst;
             burst_left--;
         }
+        double sign = metric_mode ? -1.0 : 1.0;
         if (in_anomaly && sr->type == A_STEP)
-            v += p.size;
+            v += sign * p.size;
         if (in_anomaly && sr->type == A_RAMP)
-            v += p.size * fmin(1.0, (double)(rel - sr->onset + 1) / p.ramp_min);
+            v += sign * p.size * fmin(1.0, (double)(rel - sr->onset + 1) / p.ramp_min);
         for (int r = 0; r < REGIONS; r++) {
             double x = v + p.sigma_round * gaussian(&s);
             hour_v[(m % 60) * REGIONS + r] = x;
@@ -160,7 +168,8 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
             int h = m / 60;
             qsort(hour_v, 60 * REGIONS, sizeof *hour_v, cmp_double);
             sr->th[h] = T0 + (int64_t)(m - 59) * MIN_US;
-            sr->yh[h] = exp(hour_v[(int)ceil(0.95 * 60 * REGIONS) - 1]); /* nearest rank */
+            /* nearest rank: the p95 of latency, the median of a metric */
+            sr->yh[h] = exp(hour_v[(int)ceil((metric_mode ? 0.5 : 0.95) * 60 * REGIONS) - 1]);
         }
     }
     return 0;
@@ -232,6 +241,7 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     struct pk_regression reg;
     struct pk_regression_opts ro;
     pk_regression_opts_default(&ro);
+    ro.det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
     int hh = o->history_weeks * 168, fh = o->history_weeks * WEEK_MIN / FAST_MIN;
     ev->width = 60 * MIN_US;
     ev->rule = R_HOURLY;
@@ -243,6 +253,7 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     ro.det.window = o->fast_window;
     ro.det.clip = o->fast_clip;
     ro.det.window_threshold = o->fast_wz;
+    ro.base.pool_out_of_sample = o->fast_oos;
     ev->width = FAST_MIN * MIN_US;
     ev->rule = R_FAST;
     if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
@@ -299,7 +310,8 @@ static int report(struct tally *ta)
         double step_hour = ta->anomalies[A_STEP] ? (double)ta->within_hour[r][A_STEP] / ta->anomalies[A_STEP] : NAN;
         char delays[64];
         snprintf(delays, sizeof delays, "%.0f / %.0f / %.0f", d[A_STEP], d[A_RAMP], d[A_SHIFT]);
-        printf("%-22s %6.1f%% %6.1f%% %6.1f%% %6.1f%% %9.3f  %-26s %5.1f%%\n", rule_names[r], 100 * rec,
+        const char *name = r == R_HOURLY && metric_mode ? "hourly median z>3 k=3" : rule_names[r];
+        printf("%-22s %6.1f%% %6.1f%% %6.1f%% %6.1f%% %9.3f  %-26s %5.1f%%\n", name, 100 * rec,
                100.0 * ta->detected[r][A_STEP] / ta->anomalies[A_STEP],
                100.0 * ta->detected[r][A_RAMP] / ta->anomalies[A_RAMP],
                100.0 * ta->detected[r][A_SHIFT] / ta->anomalies[A_SHIFT], fa, delays, 100 * step_hour);
@@ -328,13 +340,18 @@ static void usage(FILE *f)
             "                     default %d)\n"
             "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
             "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
+            "  --fast-oos 0|1     the fast half's scale also measured out of sample, each\n"
+            "                     history week against the other weeks (default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
+            "  --metric           anomalies are drops of a quality metric; the hourly half\n"
+            "                     judges hourly medians, both halves deviant both ways\n"
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
             "                     of at most 60 minutes\n"
             "  --verbose          one line per check-week\n"
             "  -h, --help         this text\n",
-            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP);
+            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP,
+            PK_REGRESSION_FAST_OUT_OF_SAMPLE);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -345,7 +362,8 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-k", required_argument, NULL, 'k'},     {"sizes", required_argument, NULL, 'r'},
         {"fast-window", required_argument, NULL, 'W'}, {"fast-clip", required_argument, NULL, 'C'},
         {"fast-window-z", required_argument, NULL, 'Z'},
-        {"check-goal", no_argument, NULL, 'g'},       {"verbose", no_argument, NULL, 'v'},
+        {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
+        {"fast-oos", required_argument, NULL, 'O'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int ch;
@@ -369,6 +387,8 @@ static int parse(int argc, char **argv, struct options *o)
                 goto bad;
             break;
         case 'g': o->check_goal = 1; break;
+        case 'O': o->fast_oos = (int)strtol(optarg, &end, 10); if (*end || o->fast_oos < 0 || o->fast_oos > 1) goto bad; break;
+        case 'm': metric_mode = o->metric = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -389,7 +409,8 @@ int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_z = PK_REGRESSION_FAST_Z,
                         .fast_k = PK_REGRESSION_FAST_K, .fast_window = PK_REGRESSION_FAST_WINDOW,
-                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z, .size_lo = 5.0, .size_hi = 10.0};
+                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z,
+                        .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .size_lo = 5.0, .size_hi = 10.0};
     if (parse(argc, argv, &o) < 0)
         return 2;
     struct tally ta = {0};
@@ -397,10 +418,12 @@ int main(int argc, char **argv)
     for (int r = 0; r < R_RULES; r++)
         for (int a = 0; a < A_TYPES; a++)
             ok &= (ta.delays[r][a] = malloc((size_t)o.checks * sizeof(double))) != NULL;
+    if (o.metric)
+        printf("--metric: drops of a quality metric; hourly half on hourly medians; both halves deviant both ways\n");
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g\n\n",
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g%s\n\n",
            (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k,
-           o.fast_window, o.fast_clip, o.fast_wz);
+           o.fast_window, o.fast_clip, o.fast_wz, o.fast_oos ? ", scale out of sample" : "");
     for (int c = 0; ok && c < o.checks; c++) {
         struct series sr;
         ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, &ta) == 0;

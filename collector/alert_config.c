@@ -311,9 +311,8 @@ static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct al
     }
     if (n->slos && r->type != ALERT_SLO_BURN)
         return yaml_doc_fail(L, n->slos, "rule '%s': 'slos' is a key of slo_burn rules only", r->name);
-    if (n->fast && (r->type != ALERT_BASELINE || r->baseline_metric[0]))
-        return yaml_doc_fail(L, n->fast, "rule '%s': 'fast' is a key of baseline_regression rules on latency (no "
-                             "'metric')", r->name);
+    if (n->fast && r->type != ALERT_BASELINE)
+        return yaml_doc_fail(L, n->fast, "rule '%s': 'fast' is a key of baseline_regression rules", r->name);
     if (n->metric && (r->type != ALERT_BASELINE || !r->baseline_metric[0]))
         return yaml_doc_fail(L, n->metric, "rule '%s': 'metric' (a metric name the checks extract) is a key of "
                              "baseline_regression rules only", r->name);

@@ -378,7 +378,11 @@ struct verdict {
     int cond; /* as apply's */
     int64_t since;
     int64_t ended; /* > 0: the incident's end (a resolve says so) */
-    char reg[256], summary[512];
+    /* > 0: the incident the alert fires for closed at this stored time and is not
+     * the newest of the lookback (it closed between two evaluations and left it,
+     * or a newer one opened): resolved with this end before the verdict applies */
+    int64_t fired_ended;
+    char reg[256], fired_reg[256], summary[512];
 };
 
 /* 1 when a check m depends on has an incident open now (this tick's verdict, or
@@ -414,10 +418,61 @@ static void apply_verdicts(struct tick *t, const struct alert_rule *rule, const 
              caused_by_dependency(t, rule, meta, n_meta, v, mi, v[mi].since)))
             cond = -1;
         struct labels l = {m->name, m->service, "", v[mi].reg};
+        if (v[mi].fired_ended > 0 && was && was->firing) {
+            char recovered[512];
+            snprintf(recovered, sizeof recovered, "check %s recovered", m->name);
+            struct labels fl = {m->name, m->service, "", v[mi].fired_reg};
+            t->resolved_at = v[mi].fired_ended;
+            apply(t, rule, m->name, 0, 0, &fl, recovered, NAN);
+            was = find_state(t, rule->name, m->name);
+        }
         t->resolved_at = v[mi].ended;
         apply(t, rule, m->name, cond, v[mi].since, &l, v[mi].summary, NAN);
         t->resolved_at = 0;
     }
+}
+
+/* The names of the regions in mask (indexes into names), comma-separated. */
+static void regions_label(uint64_t mask, char (*names)[128], int n_names, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (int r = 0; r < n_names; r++)
+        if (mask & (UINT64_C(1) << r)) {
+            size_t len = strlen(out);
+            snprintf(out + len, outlen - len, "%s%s", len ? "," : "", names[r]);
+        }
+}
+
+/* The stored end and regions of the incident that started at since (the one a
+ * firing alert is for), looked up in inc and else in the stored incidents from
+ * since; the end is 0 when it is open or gone (retention): the resolve then says
+ * now. */
+static void fired_incident(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *m,
+                           const struct pk_incident *inc, size_t ni, int64_t since, char (*names)[128], int *n_names,
+                           struct verdict *v)
+{
+    for (size_t i = 0; i < ni; i++)
+        if (inc[i].start_us == since) {
+            v->fired_ended = inc[i].end_us > 0 ? inc[i].end_us : 0;
+            regions_label(inc[i].regions, names, *n_names, v->fired_reg, sizeof v->fired_reg);
+            return;
+        }
+    struct tracked_window w;
+    struct pk_incident *old = NULL;
+    size_t n = 0;
+    char err[512], q[600];
+    if (tracked_incidents(t->s, m->name, NULL, rule->quorum, rule->open_after, rule->close_after, since,
+                          since + m->interval_ms * 1000, &old, &n, names, n_names, &w, err, sizeof err) < 0) {
+        PK_WARN("alerts", "reading the firing incident failed", "rule=%s check=%s error=%s", rule->name,
+                pk_log_q(q, 300, m->name), pk_log_q(q + 300, 300, err));
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (old[i].start_us == since && old[i].end_us > 0) {
+            v->fired_ended = old[i].end_us;
+            regions_label(old[i].regions, names, *n_names, v->fired_reg, sizeof v->fired_reg);
+        }
+    free(old);
 }
 
 /* Incidents: the tracker's stored global incidents (rpc_incidents.h), nothing
@@ -459,14 +514,9 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
         if (w.tracked) {
             int cond = ni > 0 && inc[ni - 1].end_us < 0;
             char *reg = v[mi].reg, *summary = v[mi].summary;
-            reg[0] = '\0';
             /* the regions label names the newest incident's regions, firing or resolved alike
              * (Alertmanager matches a resolve to its alert by labels) */
-            for (int r = 0; ni > 0 && r < n_names; r++)
-                if (inc[ni - 1].regions & (UINT64_C(1) << r)) {
-                    size_t len = strlen(reg);
-                    snprintf(reg + len, sizeof v[mi].reg - len, "%s%s", len ? "," : "", names[r]);
-                }
+            regions_label(ni > 0 ? inc[ni - 1].regions : 0, names, n_names, reg, sizeof v[mi].reg);
             if (cond)
                 snprintf(summary, sizeof v[mi].summary, "check %s is down%s%s: %d failed rounds in a row", m->name,
                          reg[0] ? " in " : "", reg, inc[ni - 1].down_rounds);
@@ -477,6 +527,9 @@ static void eval_incidents(struct tick *t, const struct alert_rule *rule, const 
             v[mi].cond = cond;
             v[mi].since = ni > 0 ? inc[ni - 1].start_us : 0;
             v[mi].ended = !cond && ni > 0 && inc[ni - 1].end_us > 0 ? inc[ni - 1].end_us : 0;
+            const struct store_alert_state *was = find_state(t, rule->name, m->name);
+            if (was && was->firing && !was->flapping && (ni == 0 || inc[ni - 1].start_us != was->since_us))
+                fired_incident(t, rule, m, inc, ni, was->since_us, names, &n_names, &v[mi]);
         }
         free(inc);
     }
@@ -686,13 +739,13 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
                  ? -1 : 0;
     regression_series_free(&sr);
     int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
-    if (rc < 0 || metric || rule->baseline_no_fast)
+    if (rc < 0 || rule->baseline_no_fast)
         return rc < 0 ? -1 : !verdict;
     int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
     struct pk_regression fr;
-    regression_fast_opts(&ro);
-    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, fend, &ro, &fr, err,
-                               errlen) < 0)
+    regression_fast_opts(metric != NULL, &ro);
+    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
+                               err, errlen) < 0)
         return -1;
     if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
         *fast_raised = 1;
@@ -722,7 +775,7 @@ static void eval_baseline(struct tick *t, const struct alert_rule *rule, const s
         int raised = reg.state == PK_REG_RAISED;
         char summary[512], what[160];
         if (metric)
-            snprintf(what, sizeof what, "hourly median of %s %.2f", metric, reg.last_value);
+            snprintf(what, sizeof what, "%s median of %s %.2f", fast ? "5-minute" : "hourly", metric, reg.last_value);
         else
             snprintf(what, sizeof what, "%s %.1f ms", fast ? "5-minute median" : "hourly p95", reg.last_value / 1000);
         if (raised)

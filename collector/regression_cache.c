@@ -16,7 +16,7 @@
 
 struct regression_cache_entry {
     char check[PK_NAME_MAX];
-    int rule;
+    int rule; /* one rule judges one thing: latency or one metric */
     int64_t split; /* the model learned [split - 28 days, split); -1: none */
     struct pk_regression_model model;
 };
@@ -52,8 +52,8 @@ static struct regression_cache_entry *entry_of(struct regression_cache *c, int r
     return e;
 }
 
-int regression_fast_cached(struct regression_cache *c, struct store *st, int rule, const char *check, int64_t fend,
-                           const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen)
+int regression_fast_cached(struct regression_cache *c, struct store *st, int rule, const char *check,
+                           const char *metric, int64_t fend, const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen)
 {
     struct regression_cache_entry *e = entry_of(c, rule, check);
     if (!e)
@@ -62,7 +62,7 @@ int regression_fast_cached(struct regression_cache *c, struct store *st, int rul
     if (e->split != split || !ready(&e->model)) {
         struct regression_series h;
         e->split = -1;
-        if (regression_fast_series_read(st, check, NULL, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
+        if (regression_fast_series_read(st, check, NULL, metric, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
             return -1;
         int rc = pk_regression_learn(o, h.t, h.y, h.excluded, h.n, &e->model, err, errlen);
         regression_series_free(&h);
@@ -71,7 +71,7 @@ int regression_fast_cached(struct regression_cache *c, struct store *st, int rul
         e->split = split;
     }
     struct regression_series rec;
-    if (regression_fast_series_read(st, check, NULL, split, fend, &rec, err, errlen) < 0)
+    if (regression_fast_series_read(st, check, NULL, metric, split, fend, &rec, err, errlen) < 0)
         return -1;
     pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
     regression_series_free(&rec);

@@ -1,10 +1,10 @@
 /* regression_rule.c: the baseline regression rule on one check's hourly series
  * (the p95 of its results, or the median of one metric it extracts), shared by
  * the alert thread (collector/alerts.c, eval_baseline) and the back-test
- * (collector/rpc_backtest.c) so that both decide alike. Reads rollups, and raw
- * results for a metric (store_metric_hourly_of), and the check's stored incidents
- * and maintenance windows (left out of learning); owns the series it returns and
- * frees scratch memory before return. */
+ * (collector/rpc_backtest.c) so that both decide alike. Reads rollups, raw
+ * results for a metric (store_metric_hourly_of, store_metric_windows_of), and the
+ * check's stored incidents and maintenance windows (left out of learning); owns
+ * the series it returns and frees scratch memory before return. */
 #include "regression_rule.h"
 
 #include <math.h>
@@ -105,16 +105,31 @@ fail:
     return -1;
 }
 
-int regression_fast_series_read(struct store *st, const char *check, const char *region, int64_t from, int64_t to,
-                                struct regression_series *s, char *err, size_t errlen)
+int regression_fast_series_read(struct store *st, const char *check, const char *region, const char *metric,
+                                int64_t from, int64_t to, struct regression_series *s, char *err, size_t errlen)
 {
     if (series_alloc(s, check, from, to, PK_REGRESSION_FAST_WIDTH_US, err, errlen) < 0)
         return -1;
-    if (read_rollups(st, check, region, 1, 0.5, s, err, errlen) < 0) {
-        regression_series_free(s);
-        return -1;
+    int is_metric = metric && metric[0];
+    if (read_rollups(st, check, region, !is_metric, 0.5, s, err, errlen) < 0)
+        goto fail;
+    if (is_metric) {
+        struct store_metric_point *v = NULL;
+        size_t n = 0;
+        if (store_metric_windows_of(st, check, region, metric, from, to, PK_REGRESSION_FAST_WIDTH_US, &v, &n, err,
+                                    errlen) < 0)
+            goto fail;
+        for (size_t i = 0; i < n; i++) {
+            int64_t k = (v[i].hour_us - from) / PK_REGRESSION_FAST_WIDTH_US;
+            if (k >= 0 && (size_t)k < s->n)
+                s->y[k] = v[i].median;
+        }
+        free(v);
     }
     return 0;
+fail:
+    regression_series_free(s);
+    return -1;
 }
 
 void regression_rule_opts(double threshold, int k, int metric, struct pk_regression_opts *o)
@@ -174,15 +189,16 @@ int regression_rule_at(const struct regression_series *s, int64_t end, const str
     return judge_span(s, end - REGRESSION_RECENT_US, end, REGRESSION_HISTORY_US, o, out, NULL, NULL, err, errlen);
 }
 
-void regression_fast_opts(struct pk_regression_opts *o)
+void regression_fast_opts(int metric, struct pk_regression_opts *o)
 {
     pk_regression_opts_default(o);
     o->det.threshold = PK_REGRESSION_FAST_Z;
     o->det.k_raise = o->det.k_clear = PK_REGRESSION_FAST_K;
-    o->det.direction = PK_DIR_UP;
+    o->det.direction = metric ? PK_DIR_BOTH : PK_DIR_UP;
     o->det.window = PK_REGRESSION_FAST_WINDOW;
     o->det.clip = PK_REGRESSION_FAST_CLIP;
     o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
+    o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
 }
 
 int64_t regression_fast_split(int64_t end)

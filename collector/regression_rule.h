@@ -49,18 +49,20 @@ void regression_rule_opts(double threshold, int k, int metric, struct pk_regress
 int regression_rule_at(const struct regression_series *s, int64_t end, const struct pk_regression_opts *o,
                        struct pk_regression *out, char *err, size_t errlen);
 
-/* The fast half of the rule (PK_REGRESSION_FAST_*, docs/ANALYTICS.md): latency
- * only, on 5-minute medians. Evaluated at `end` (a whole 5 minutes), it learns from
+/* The fast half of the rule (PK_REGRESSION_FAST_*, docs/ANALYTICS.md): on
+ * 5-minute medians of the latency, or of the metric the rule judges. Evaluated at `end` (a whole 5 minutes), it learns from
  * the 28 days before split = the start of end's hour - 6 h and judges the windows
  * [split, end), 6 to 7 hours of them, so that every evaluation within one hour
  * shares its history (the back-test replays an hour with one call). */
 #define REGRESSION_FAST_RECENT_US (INT64_C(6) * 3600 * 1000000)
 
-/* The 5-minute medians of check's latency (and the windows left out of learning)
- * over [from, to), whole 5 minutes. 0, or -1 with err. */
-int regression_fast_series_read(struct store *s, const char *check, const char *region, int64_t from, int64_t to,
-                                struct regression_series *out, char *err, size_t errlen);
-void regression_fast_opts(struct pk_regression_opts *o);
+/* The 5-minute medians of check's latency, or of metric (not NULL or ""; over
+ * its successful results), and the windows left out of learning, over
+ * [from, to), whole 5 minutes. 0, or -1 with err. */
+int regression_fast_series_read(struct store *s, const char *check, const char *region, const char *metric,
+                                int64_t from, int64_t to, struct regression_series *out, char *err, size_t errlen);
+/* The fast half's options: upward for latency, both ways for a metric. */
+void regression_fast_opts(int metric, struct pk_regression_opts *o);
 /* The start of the judged windows of an evaluation at end. */
 int64_t regression_fast_split(int64_t end);
 /* The fast half at end; on_event (may be NULL) sees every raise and clear of the
@@ -80,13 +82,13 @@ struct regression_cache {
 };
 /* regression_fast_at at fend for (rule, check), through the cache (o: the fast
  * half's options, the same at every call). */
-int regression_fast_cached(struct regression_cache *c, struct store *s, int rule, const char *check, int64_t fend,
-                           const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen);
+int regression_fast_cached(struct regression_cache *c, struct store *s, int rule, const char *check,
+                           const char *metric, int64_t fend, const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen);
 void regression_cache_free(struct regression_cache *c);
 
 /* Back-testing (picketctl regressions): every alarm the rule would have raised
  * for one check over (since, until]: the hourly half at the end of every hour,
- * the fast half (when fast) at the end of every 5 minutes, each by the functions
+ * the fast half (when fast; on latency or on the metric) at the end of every 5 minutes, each by the functions
  * above, united as the alert thread unites them. */
 struct regression_alarm {
     int64_t fired, since, cleared; /* cleared 0: still raised at until */

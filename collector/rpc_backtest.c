@@ -125,7 +125,7 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     r->threshold = ro.det.threshold;
     r->consecutive = ro.det.k_raise;
     r->checks_learning = learning;
-    r->fast = !metric && !req->no_fast;
+    r->fast = !req->no_fast;
     r->metric = metric ? astrdup(s, metric) : (char *)"";
     if (!r->metric) {
         snprintf(err, errlen, "out of memory");

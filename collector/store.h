@@ -395,6 +395,12 @@ int store_metric_hourly(struct store *s, const char *check, const char *region, 
 int store_metric_hourly_of(struct store *s, const char *check, const char *region, const char *metric,
                            int64_t since_us, int64_t until_us, struct store_metric_point **out, size_t *n, char *err,
                            size_t errlen);
+/* One metric's medians in windows of width_us (aligned to the epoch; hour_us is
+ * then the window's start) over [since, until), sorted by window; at most 20,000
+ * rows. For the regression rule's fast half on a metric. *out malloc'd: free(). */
+int store_metric_windows_of(struct store *s, const char *check, const char *region, const char *metric,
+                            int64_t since_us, int64_t until_us, int64_t width_us, struct store_metric_point **out,
+                            size_t *n, char *err, size_t errlen);
 
 /* ---- rollup backfill (docs/ANALYTICS.md, "Backfill") ---- */
 

@@ -235,6 +235,12 @@ struct pk_baseline_opts {
     int64_t tz_offset_s;  /* hour-of-week in this offset from UTC (default 0) */
     int pool_mad;         /* also floor each slot's MAD by the pooled relative MAD (default 1) */
     int64_t min_history_us; /* no verdict for any slot until the history spans this (default 7 days) */
+    /* pk_regression_learn only: the pooled relative MAD measured out of sample
+     * too (each week of the history against a baseline learned from the other
+     * weeks), and the larger of the two kept: a slot's median from a few weeks
+     * sits closer to its own values than to a new week's, so the in-sample MAD
+     * is too small where whole hours move together. 0 (the default): in sample. */
+    int pool_out_of_sample;
 };
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
@@ -333,9 +339,12 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
-#define PK_REGRESSION_FAST_WINDOW 16
+#define PK_REGRESSION_FAST_WINDOW 14
 #define PK_REGRESSION_FAST_CLIP 5.0
-#define PK_REGRESSION_FAST_WINDOW_Z 3.5
+#define PK_REGRESSION_FAST_WINDOW_Z 3.0
+/* the fast half's scale is the larger of the in-sample and out-of-sample pooled
+ * MAD (pk_baseline_opts.pool_out_of_sample) */
+#define PK_REGRESSION_FAST_OUT_OF_SAMPLE 1
 
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 

@@ -309,6 +309,47 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
     return dropped;
 }
 
+#define WEEK_US (INT64_C(7) * 24 * 3600 * 1000000)
+
+/* pool_out_of_sample: raises b->pooled_rel_mad to the median of |y - m| / |m| of
+ * every history value against the median m of its slot learned from the other
+ * weeks of the history [0, n). Nothing with under two weeks. -1 when out of memory. */
+static int pool_out_of_sample(struct pk_baseline *b, const int64_t *t_us, const double *h, size_t n)
+{
+    if (n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
+        return 0;
+    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
+    double *other = malloc(n * sizeof *other), *dev = malloc(n * sizeof *dev);
+    struct pk_baseline *wb = malloc(sizeof *wb);
+    int rc = -1;
+    size_t nd = 0;
+    if (!other || !dev || !wb)
+        goto out;
+    for (int w = 0; w < weeks; w++) {
+        for (size_t i = 0; i < n; i++)
+            other[i] = (t_us[i] - t_us[0]) / WEEK_US == w ? NAN : h[i];
+        char err[128];
+        if (pk_baseline_learn(wb, &b->opts, t_us, other, n, err, sizeof err) < 0)
+            continue; /* nothing besides this week */
+        for (size_t i = 0; i < n; i++) {
+            if ((t_us[i] - t_us[0]) / WEEK_US != w || isnan(h[i]))
+                continue;
+            const struct pk_baseline_slot *s = &wb->slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
+            if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
+                dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
+        }
+    }
+    double pooled = nd ? pk_an_median(dev, nd) : 0.0;
+    if (pooled > b->pooled_rel_mad)
+        b->pooled_rel_mad = pooled;
+    rc = 0;
+out:
+    free(other);
+    free(dev);
+    free(wb);
+    return rc;
+}
+
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
                         size_t errlen)
@@ -330,10 +371,18 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = -1;
         goto out;
     }
+    if (o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
+        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+        goto out;
+    }
     size_t dropped = drop_raised_runs(&m->b, &o->det, t_us, h, n_hist);
     m->excluded_points += dropped;
     if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
+        goto out;
+    }
+    if (dropped > 0 && o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
+        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
         goto out;
     }
     m->has_history = 1;

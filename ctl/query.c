@@ -207,11 +207,12 @@ static const struct pk_option query_options[] = {
      .max = 168, .metavar = "K", .tags = T_REGRESSIONS,
      .help = "deviant hours in a row that raise, normal ones that clear (default 3)"},
     {.name = "metric", .kind = PK_OPT_CALL, .set = set_metric, .metavar = "NAME", .tags = T_REGRESSIONS,
-     .help = "judge the hourly median of this numeric metric the checks extract\n"
-             "(answer_length, sources...), deviant both ways, instead of the p95"},
+     .help = "judge this numeric metric the checks extract (answer_length,\n"
+             "sources...), deviant both ways, instead of the latency: its hourly\n"
+             "median and (unless --no-fast) its 5-minute medians"},
     {.name = "no-fast", .kind = PK_OPT_CALL, .set = set_metric, .tags = T_REGRESSIONS,
      .help = "the hourly half of the rule only (an alert rule's fast: false);\n"
-             "by default latency is also judged on 5-minute medians"},
+             "by default latency (or --metric) is also judged on 5-minute medians"},
     {.name = "json", .kind = PK_OPT_CALL, .set = set_format, .help = "JSON (no data: null)"},
     {.name = "csv", .kind = PK_OPT_CALL, .set = set_format, .help = "CSV with a header line (no data: empty)"},
     {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},

@@ -57,8 +57,9 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
     else {
         query_print_window(r->since_us, r->until_us);
         if (metric)
-            printf("rule: hourly median of %s beyond robust z %g either way for %d hours in a row "
-                   "(docs/ANALYTICS.md)\n", r->metric, r->threshold, r->consecutive);
+            printf("rule: hourly median of %s beyond robust z %g either way for %d hours in a row%s "
+                   "(docs/ANALYTICS.md)\n", r->metric, r->threshold, r->consecutive,
+                   r->fast ? ", or its 5-minute median beyond the fast half's limits" : "");
         else
             printf("rule: hourly p95 beyond robust z %g for %d hours in a row%s (docs/ANALYTICS.md)\n", r->threshold,
                    r->consecutive, r->fast ? ", or 5-minute median beyond the fast half's limits" : "");
@@ -102,7 +103,7 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             query_fmt_us(expected, sizeof expected, a->expected);
         }
         printf("%-28s %-21s %-21s %-21s %7.1f %10s %10s %s\n", a->check_name, fired, since, cleared, a->score, p95,
-               expected, a->window_us == 3600 * INT64_C(1000000) ? "1h p95" : "5m median");
+               expected, a->window_us == 3600 * INT64_C(1000000) ? (metric ? "1h median" : "1h p95") : "5m median");
     }
 }
 

@@ -12,7 +12,8 @@ Back-testing over the last two days: `picketctl regressions` lists exactly one
 alarm, the stepped check's, fired by the fast half 75 minutes into the step
 (by the hourly half alone, --no-fast, at the end of the step's third hour; the
 fifth with --consecutive 5), since the step's first hour, as the live report
-says; with --metric sources one, the steady check's drop of cited sources; `picketctl slo --backtest` lists the burn-rate alarms of a fourth check
+says; with --metric sources one, the steady check's drop of cited sources (by
+the fast half too, 75 minutes in; at the end of the third hour with --no-fast); `picketctl slo --backtest` lists the burn-rate alarms of a fourth check
 whose every result fails for one hour, at the minutes worked out below."""
 
 import json
@@ -141,24 +142,32 @@ def backtest(col):
                     cert_cn="read:test")
     assert bad.returncode == 2 and "31 days" in bad.stderr, (bad.returncode, bad.stderr)
     # The rule on a metric (--metric, as an alert rule with 'metric:' runs it): steady's
-    # sources drop from 4 to 1 at the step, judged both ways: one alarm, at the end of
-    # the step's third hour; answer_len, steady, none; a metric nobody extracts, none.
+    # sources drop from 4 to 1 at the step, judged both ways: one alarm, by the fast
+    # half on 5-minute medians as for latency (75 minutes in: 8 windows with a result),
+    # by the hourly half alone at the end of the step's third hour; answer_len, steady,
+    # none; a metric nobody extracts, none.
     got = ctl_json(col, "regressions", *window, "--metric", "sources")
-    assert got["metric"] == "sources", got
+    assert got["metric"] == "sources" and got["fast"] is True, got
+    alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["value"], a["expected"])
+              for a in got["alarms"]]
+    assert alarms == [("steady", STEP_AT + 75 * MIN, STEP_AT, None, 1, 4)], (alarms, STEP_AT)
+    assert got["alarms"][0]["score"] < -3 and got["alarms"][0]["p95_us"] is None, got
+    assert got["alarms"][0]["window_s"] == 300, got
+    got = ctl_json(col, "regressions", *window, "--metric", "sources", "--no-fast")
     alarms = [(a["check"], a["fired_at_us"], a["since_us"], a["cleared_at_us"], a["value"], a["expected"])
               for a in got["alarms"]]
     assert alarms == [("steady", STEP_AT + 3 * HOUR, STEP_AT, None, 1, 4)], (alarms, STEP_AT)
-    assert got["alarms"][0]["score"] < -3 and got["alarms"][0]["p95_us"] is None, got
     assert ctl_json(col, "regressions", *window, "--metric", "answer_len")["alarms"] == []
     assert ctl_json(col, "regressions", *window, "--metric", "nope")["alarms"] == []
     assert ctl_json(col, "regressions", *window)["metric"] is None
     table = picketctl(col.port, "regressions", *window, "--metric", "sources", cert_cn="read:test").stdout
     assert "hourly median of sources" in table, table
     rows = [l for l in table.splitlines() if l.startswith("steady ")]
-    assert len(rows) == 1 and rfc3339(STEP_AT + 3 * HOUR) in rows[0] and " 1.00 " in rows[0], table
+    assert len(rows) == 1 and rfc3339(STEP_AT + 75 * MIN) in rows[0] and " 1.00 " in rows[0], table
+    assert rows[0].endswith("5m median"), table
     csv = picketctl(col.port, "regressions", *window, "--metric", "sources", "--csv", cert_cn="read:test").stdout
     assert csv.splitlines()[0].endswith(",score,value,expected,window_s"), csv
-    assert csv.splitlines()[1].startswith("steady,") and csv.splitlines()[1].endswith(",1,4,3600"), csv
+    assert csv.splitlines()[1].startswith("steady,") and csv.splitlines()[1].endswith(",1,4,300"), csv
     bad = picketctl(col.port, "availability", "--metric", "sources", cert_cn="read:test")
     assert bad.returncode == 2 and "regressions" in bad.stderr, (bad.returncode, bad.stderr)
 

@@ -122,7 +122,7 @@ static void test_fast_half(void **state)
     assert_true(regression_fast_split(MONDAY + 10 * HOUR + 25 * 60 * INT64_C(1000000)) == MONDAY + 4 * HOUR);
     assert_true(regression_fast_split(MONDAY + 10 * HOUR) == MONDAY + 4 * HOUR);
     struct pk_regression_opts o;
-    regression_fast_opts(&o);
+    regression_fast_opts(0, &o);
     assert_true(o.det.threshold == PK_REGRESSION_FAST_Z);
     assert_int_equal(o.det.k_raise, PK_REGRESSION_FAST_K);
     assert_int_equal(PK_REGRESSION_FAST_K, 8);

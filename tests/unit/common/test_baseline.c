@@ -389,6 +389,45 @@ static void test_regression_judge(void **state)
     assert_false(pk_baseline_window_excluded(0, 0, 0));
 }
 
+/* pool_out_of_sample: three weeks where every slot holds 90, 100 and 110 (the
+ * week that holds which rotates with the hour). In sample each slot's median is
+ * 100 and the pooled relative MAD 0.1; a week judged against the other two sees
+ * 100 against 95 or 105, or 110 against 95 (15 / 95), 90 against 105 (15 / 105):
+ * pooled 15 / 105. With one week there is nothing to hold out. */
+static void test_pool_out_of_sample(void **state)
+{
+    (void)state;
+    enum { N = 3 * 168 };
+    static int64_t t[N];
+    static double y[N];
+    for (int h = 0; h < N; h++) {
+        t[h] = T0 + h * HOUR_US;
+        y[h] = 100.0 + 10.0 * (double)((h / 168 + h % 168) % 3 - 1);
+    }
+    struct pk_regression_opts o;
+    pk_regression_opts_default(&o);
+    o.base.min_samples = 2;
+    char err[256];
+    struct pk_regression_model *m = malloc(sizeof *m);
+    assert_non_null(m);
+    assert_int_equal(pk_regression_learn(&o, t, y, NULL, N, m, err, sizeof err), 0);
+    assert_true(fabs(m->b.pooled_rel_mad - 0.1) < 1e-12);
+    assert_true(m->b.slot[5].median == 100.0);
+    o.base.pool_out_of_sample = 1;
+    assert_int_equal(pk_regression_learn(&o, t, y, NULL, N, m, err, sizeof err), 0);
+    assert_true(fabs(m->b.pooled_rel_mad - 15.0 / 105.0) < 1e-12);
+    assert_true(m->b.slot[5].median == 100.0); /* the medians are the in-sample ones */
+    /* a score is now on the larger scale: 110 is 10 / (1.4826 x 15 / 105 x 100) */
+    assert_true(fabs(pk_baseline_score(&m->b, t[5], 110.0) - 10.0 / (1.4826 * 1500.0 / 105.0)) < 1e-9);
+    /* one week: nothing to hold out, the in-sample figure */
+    assert_int_equal(pk_regression_learn(&o, t, y, NULL, 168, m, err, sizeof err), 0);
+    double one_week = m->b.pooled_rel_mad;
+    o.base.pool_out_of_sample = 0;
+    assert_int_equal(pk_regression_learn(&o, t, y, NULL, 168, m, err, sizeof err), 0);
+    assert_true(m->b.pooled_rel_mad == one_week);
+    free(m);
+}
+
 /* 1..100 ms: p50 50 ms, p95 95 ms, p99 99 ms (within the histogram's 1 %). */
 static void test_budgets(void **state)
 {
@@ -419,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_windowed_detector),
         cmocka_unit_test(test_regression_judge),
+        cmocka_unit_test(test_pool_out_of_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
