@@ -906,8 +906,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
-    /* Free heap pages back to the kernel every minute once 16 MB lie free. */
-    if (heap_trim_start(60000, 16u << 20, err, sizeof err) < 0)
+    /* Free heap pages back to the kernel, looked at every 10 s: once 16 MB
+     * lie free, and again each time 16 MB more are resident but unused. */
+    if (heap_trim_start(10000, 16u << 20, err, sizeof err) < 0)
         PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
