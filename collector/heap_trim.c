@@ -4,17 +4,22 @@
  * contention its own arena (up to 8 per core) and returns to the kernel only
  * the free space at the very top of each, so the resident size crept up under
  * load and stayed up after probes left (bench/run_probes_scale, docs/SCALING.md).
- * A thread wakes every period, reads the heap's free bytes (mallinfo2) and,
- * past a threshold, calls malloc_trim(0), which releases every whole free page
- * inside every arena (madvise), not only the top. That is glibc: elsewhere this
- * file compiles to no-ops. Capping the arenas (M_ARENA_MAX 2) was tried and
- * left out: no gain at idle, and on 2 oversubscribed cores a descheduled
- * thread holding one of two arena locks may stall all the others. A trim
- * walks every free chunk with each arena locked (5-34 ms on a 1.1 GB heap at
- * 10,000 probes), and the pages it gives back that the heap needs again are
- * faulted back in: once a minute held RSS flat under load (docs/PERFORMANCE.md,
- * "Many probes on one collector"); every 10 s held it about 50 MB lower. The figures (in use, free,
- * trims, bytes given back, time spent) go to /metrics. */
+ * A thread wakes every period (10 s in the collector) and reads the heap
+ * (mallinfo2) and the resident size. It calls malloc_trim(0), which releases
+ * every whole free page inside every arena (madvise), not only the top, when
+ * more than a threshold lies free in the heap and, after the first trim, when
+ * the resident bytes not in use (RSS less the heap in use) have grown by that
+ * threshold since the last one: a heap whose free pages are already given back
+ * is not walked again. That is glibc: elsewhere this file compiles to no-ops.
+ * Capping the arenas (M_ARENA_MAX 2) was tried and left out: no gain at idle,
+ * and on 2 oversubscribed cores a descheduled thread holding one of two arena
+ * locks may stall all the others. A trim walks every free chunk with each
+ * arena locked (5-34 ms on a 1.1 GB heap at 10,000 probes), and the pages it
+ * gives back that the heap needs again are faulted back in: once a minute held
+ * RSS flat under load, 70-75 MB above idle at 10,000 probes; every 10 s held
+ * it about 50 MB lower (docs/PERFORMANCE.md, "Many probes on one collector").
+ * The figures (in use, free, trims, bytes given back, time spent) go to
+ * /metrics. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -42,6 +47,9 @@ static int running, stopping;
 static int period;
 static size_t threshold;
 static atomic_ullong trims, released, trim_us;
+/* Resident bytes not in use right after the last trim; -1 before the first.
+ * The trim thread's own. */
+static long slack_after = -1;
 
 static long rss_bytes(void)
 {
@@ -55,19 +63,24 @@ static long rss_bytes(void)
     return pages * sysconf(_SC_PAGESIZE);
 }
 
-/* One look at the heap; trims when enough lies free. */
+/* One look at the heap; trims when enough lies free and, after the first
+ * trim, when that much more is resident without being in use. */
 static void tick(void)
 {
 #if defined(__GLIBC__)
     struct mallinfo2 mi = mallinfo2();
     if (mi.fordblks < threshold)
         return;
+    long in_use = (long)(mi.uordblks + mi.hblkhd);
     long before = rss_bytes();
+    if (slack_after >= 0 && before - in_use - slack_after < (long)threshold)
+        return;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     malloc_trim(0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long after = rss_bytes();
+    slack_after = after - in_use;
     atomic_fetch_add(&trims, 1);
     long long us = (long long)(t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
     atomic_fetch_add(&trim_us, (unsigned long long)(us > 0 ? us : 0));

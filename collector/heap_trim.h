@@ -7,8 +7,9 @@
 #include <stddef.h>
 
 /* Starts the thread that every period_ms looks at the heap and, when more than
- * free_bytes lie free inside it, gives the free pages back (malloc_trim).
- * 0, or -1 with err. */
+ * free_bytes lie free inside it, gives the free pages back (malloc_trim); after
+ * the first trim only once the resident bytes not in use have grown by
+ * free_bytes since the last. 0, or -1 with err. */
 int heap_trim_start(int period_ms, size_t free_bytes, char *err, size_t errlen);
 
 /* Stops and joins the thread (no-op when not started). */

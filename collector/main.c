@@ -840,7 +840,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         rc = 2;
         goto out;
     } else
-        tls_buffers_configure(tls_cert, tls_ca);
+        tls_buffers_configure();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -850,6 +850,11 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
     /* systemd's default soft limit is 1,024: take what the hard limit allows. */
     long nofile = conn_gate_raise_nofile();
 
+    if (tls_buffers_reads_sized(err, sizeof err) < 0) {
+        fprintf(stderr, "picket-collector: %s\n", err);
+        rc = -1;
+        goto out;
+    }
     rpc_server_library_init();
     struct ingest *in = start_ingest(db, writers, queue_batches, limits, err, sizeof err);
     if (!in) {
@@ -901,8 +906,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
             goto out;
         }
     }
-    /* Free heap pages back to the kernel every minute once 16 MB lie free. */
-    if (heap_trim_start(60000, 16u << 20, err, sizeof err) < 0)
+    /* Free heap pages back to the kernel, looked at every 10 s: once 16 MB
+     * lie free, and again each time 16 MB more are resident but unused. */
+    if (heap_trim_start(10000, 16u << 20, err, sizeof err) < 0)
         PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",

@@ -26,6 +26,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "rpc_int.h"
+#include "tls_buffers.h"
 #include "wire.h"
 
 /* A call waiting to be accepted. */
@@ -667,9 +668,16 @@ static int server_listen(struct server *srv, const struct rpc_server_config *cfg
         {GRPC_ARG_MAX_CONNECTION_IDLE_MS, idle_ms},
         {GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_age_ms > 0 ? cfg->max_age_ms : INT32_MAX},
         {GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, cfg->max_age_ms > 0 ? 30000 : INT32_MAX},
-        /* TLS frames of at most 4 kB: the frame protector's buffer is per
-         * connection (16 kB by default); probes send small messages. */
-        {GRPC_ARG_TSI_MAX_FRAME_SIZE, 4096},
+        /* Per-connection buffers kept small (tls_buffers.h): TLS records of
+         * at most 1 kB (the frame protector keeps one frame's buffer per
+         * connection, 16 kB by default, and the ring towards the socket need
+         * hold only two records); TCP reads sized by what the connection has
+         * been reading, at most 4 kB (gRPC otherwise reads into 8 kB slices
+         * and keeps the unused rest of the last one for the next read, idle
+         * or not). Probes send small messages; a large one takes more reads. */
+        {GRPC_ARG_TSI_MAX_FRAME_SIZE, TLS_BUFFERS_FRAME},
+        {GRPC_ARG_TCP_READ_CHUNK_SIZE, TLS_BUFFERS_READ_FIRST},
+        {GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, TLS_BUFFERS_READ_MAX},
     };
     enum { N_ARGS = sizeof ints / sizeof ints[0] };
     grpc_arg args[N_ARGS];

@@ -13,32 +13,40 @@
  * libssl as a shared library.)
  *
  * The same way, BIO_new_bio_pair: gRPC's TLS layer puts a pair of ring
- * buffers between each connection's SSL object and its socket, 16 kB each way
- * by default, allocated with the pair and kept for the connection's life. The
- * collector's TLS records are at most 4 kB (GRPC_ARG_TSI_MAX_FRAME_SIZE) and
- * gRPC writes one only into an empty ring, so 8 kB each way holds any of them;
- * a peer's larger record and a handshake flight larger than the ring pass
- * through in parts (tests/integration/test_tls_long_chain.py: a 10 kB server
- * flight through an 8 kB ring). As a margin the ring is still made as large
- * as the server's own flight (tls_buffers_configure). Measured with valgrind
- * massif: 16 kB less heap per connection; resident memory barely changed
- * (bench/run_probes_scale), as most of a ring's pages were never touched. */
+ * buffers between each connection's SSL object and its socket, 17 kB each way
+ * by default, allocated with the pair and kept for the connection's life. Each
+ * is cut to what it must hold (tls_buffers.h): towards the socket, two of the
+ * collector's records, which are at most 1 kB (GRPC_ARG_TSI_MAX_FRAME_SIZE in
+ * rpc_server.c), so 2 kB; from the socket, one TCP read, at most 4 kB
+ * (GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, honoured once tls_buffers_reads_sized has
+ * turned off gRPC's fixed 8 kB read slices), because gRPC's handshaker writes
+ * each read into the ring in one call and loses what does not fit. A peer's
+ * record larger than the ring and the server's handshake flight pass through
+ * in parts (tests/integration/test_tls_long_chain.py: a 10 kB server flight,
+ * a 6 kB client flight, a large message both ways). The collector makes no
+ * gRPC client connection; if it ever does, that channel's reads must be bounded
+ * the same way. Measured with bench/run_probes_scale at 1,000 probes: heap in
+ * use 101.3 -> 82.7 MB with the 1 kB records, 4 kB reads and these rings
+ * together (docs/PERFORMANCE.md, "Many probes on one collector"). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "tls_buffers.h"
+
+#include "buf.h"
+#include "pk_error.h"
 
 #include <dlfcn.h>
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <string.h>
+#include <stdlib.h>
 
 static SSL_CTX *(*real_ctx_new)(const SSL_METHOD *);
 static int (*real_bio_pair)(BIO **, size_t, BIO **, size_t);
 /* 0 until tls_buffers_configure: gRPC's sizes are kept. */
-static atomic_size_t bio_size;
+static atomic_int configured;
 
 /* The real functions, looked up once before main (no thread runs yet). */
 __attribute__((constructor)) static void resolve_real(void)
@@ -47,30 +55,40 @@ __attribute__((constructor)) static void resolve_real(void)
     real_bio_pair = (int (*)(BIO **, size_t, BIO **, size_t))dlsym(RTLD_NEXT, "BIO_new_bio_pair");
 }
 
-size_t tls_buffers_configure(const char *cert_pem, const char *ca_pem)
+void tls_buffers_configure(void)
 {
-    /* PEM is a third larger than the DER that goes on the wire: a safe bound
-     * for the chain and the CA names, plus 4 kB for the rest of the flight. */
-    size_t need = (cert_pem ? strlen(cert_pem) : 0) + (ca_pem ? strlen(ca_pem) : 0) + 4096;
-    size_t size = need > TLS_BUFFERS_MIN_BIO ? need : TLS_BUFFERS_MIN_BIO;
-    atomic_store(&bio_size, size);
-    return size;
+    atomic_store(&configured, 1);
 }
 
-/* A size of 0 asks OpenSSL for its default (17 kB). */
-static size_t cut(size_t asked)
+int tls_buffers_reads_sized(char *err, size_t errlen)
 {
-    size_t want = atomic_load(&bio_size);
-    if (want == 0)
-        return asked;
-    return asked == 0 || asked > want ? want : asked;
+    static const char off[] = "-tcp_read_chunks";
+    const char *cur = getenv("GRPC_EXPERIMENTS");
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    if (cur && cur[0])
+        pk_buf_addf(&b, "%s,", cur);
+    pk_buf_adds(&b, off);
+    int rc = b.failed ? -1 : setenv("GRPC_EXPERIMENTS", b.data, 1);
+    pk_buf_free(&b);
+    if (rc < 0)
+        return pk_fail(err, errlen, "cannot set GRPC_EXPERIMENTS to turn off gRPC's fixed-size TCP reads");
+    return 0;
 }
 
+/* gRPC 1.51 makes the pair as (network side, its ring: socket to OpenSSL;
+ * SSL side, its ring: OpenSSL to socket), both asked as 0 (OpenSSL's 17 kB). */
 int BIO_new_bio_pair(BIO **bio1, size_t writebuf1, BIO **bio2, size_t writebuf2)
 {
     if (!real_bio_pair)
         return 0;
-    return real_bio_pair(bio1, cut(writebuf1), bio2, cut(writebuf2));
+    if (atomic_load(&configured)) {
+        if (writebuf1 == 0 || writebuf1 > TLS_BUFFERS_RECV_BIO)
+            writebuf1 = TLS_BUFFERS_RECV_BIO;
+        if (writebuf2 == 0 || writebuf2 > TLS_BUFFERS_SEND_BIO)
+            writebuf2 = TLS_BUFFERS_SEND_BIO;
+    }
+    return real_bio_pair(bio1, writebuf1, bio2, writebuf2);
 }
 
 SSL_CTX *SSL_CTX_new(const SSL_METHOD *method)
