@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "lock_keys.h"
 #include "pk_error.h"
+#include "round_cells.h"
 #include "tracker.h"
 
 #define TRACK_LOCK_CLASS PK_LOCK_CHECK_CLASS /* lock_keys.h: pg_advisory_xact_lock(class, check id) */
@@ -258,42 +259,110 @@ static const char cells_one_sql[] =
     CELL_ROWS("$1::bigint", "$2::bigint", "$3::bigint", "$4::bigint", "$5::bigint")
     "JOIN probes p ON p.id = r.probe_id GROUP BY p.region, r.b";
 
+static int add_cell(struct fold_ctx *c, int64_t at, const char *region, uint32_t good, uint32_t bad, char *err,
+                    size_t errlen)
+{
+    int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
+    if (k < c->f.k_lo || k > c->f.k_hi)
+        return 0;
+    int reg = region_index(c, region, 1);
+    if (reg < 0)
+        return 0;
+    struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, c->n_cells + 1, sizeof *v, 0);
+    if (!v)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    c->cells = v;
+    v[c->n_cells++] = (struct tracker_cell){k, reg, good, bad};
+    return 0;
+}
+
 static int take_cells(struct group *g, const PGresult *r, char *err, size_t errlen)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         int64_t o = col_i64(r, i, 0, 0);
-        if (o < 1 || (size_t)o > g->n)
-            continue;
-        struct fold_ctx *c = &g->c[o - 1];
-        int64_t at = col_i64(r, i, 2, 0);
-        int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
-        if (k < c->f.k_lo || k > c->f.k_hi)
-            continue;
-        int reg = region_index(c, PQgetvalue(r, i, 1), 1);
-        if (reg < 0)
-            continue;
-        struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, c->n_cells + 1, sizeof *v, 0);
-        if (!v)
-            return pk_fail(err, errlen, "tracker: out of memory");
-        c->cells = v;
-        v[c->n_cells++] = (struct tracker_cell){k, reg, (uint32_t)col_i64(r, i, 3, 0), (uint32_t)col_i64(r, i, 4, 0)};
+        if (o >= 1 && (size_t)o <= g->n)
+            rc = add_cell(&g->c[o - 1], col_i64(r, i, 2, 0), PQgetvalue(r, i, 1), (uint32_t)col_i64(r, i, 3, 0),
+                          (uint32_t)col_i64(r, i, 4, 0), err, errlen);
     }
-    return 0;
+    return rc;
 }
 
 #define CELL_ARGS 6 /* id, lo, hi, iv, sp, o */
 
-/* Every result of rounds [k_lo, k_hi] (all regions) of each check, as cells. */
-static int load_cells(struct group *g, char *err, size_t errlen)
+/* The checks whose rounds all lie where the writers' round_cells are complete
+ * (round_cells.h) get their cells from there, in one statement; the others
+ * (older rounds, Citus) are marked for load_cells' read of the results. */
+static int load_round_cells(struct group *g, int *from_results, char *err, size_t errlen)
 {
-    int64_t *v = calloc(g->n * CELL_ARGS + 1, sizeof *v);
+    int64_t since = INT64_MAX;
+    if (!st_is_citus(g->s) && st_cells_since(g->s, &since, err, errlen) < 0)
+        return -1;
+    int64_t wall = pk_now_us(), now = g->now_us < wall ? g->now_us : wall;
+    int64_t floor_us = now - ROUND_CELLS_USE_US > since ? now - ROUND_CELLS_USE_US : since;
+    int64_t *v = calloc(g->n * 4 + 1, sizeof *v);
     if (!v)
         return pk_fail(err, errlen, "tracker: out of memory");
     size_t m = 0;
     for (size_t i = 0; i < g->n; i++) {
         const struct fold_ctx *c = &g->c[i];
         const struct tracker_rule *rule = &c->f.rule;
+        from_results[i] = 0;
         if (c->skip)
+            continue;
+        int64_t lo = pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us);
+        if (since == INT64_MAX || lo < floor_us) {
+            from_results[i] = 1;
+            continue;
+        }
+        v[m] = c->check_id;
+        v[g->n + m] = lo;
+        v[2 * g->n + m] = pk_round_start(c->f.k_hi + 1, rule->interval_us, rule->spread_us);
+        v[3 * g->n + m] = (int64_t)i + 1;
+        m++;
+    }
+    PGresult *r = m ? st_cells_read(g->s, v, v + g->n, v + 2 * g->n, v + 3 * g->n, m, err, errlen) : NULL;
+    free(v);
+    if (m && !r)
+        return -1;
+    int rc = 0;
+    for (int row = 0; r && rc == 0 && row < PQntuples(r); row++) {
+        int64_t o = st_cells_row_o(r, row);
+        if (o < 1 || (size_t)o > g->n)
+            continue;
+        const char *region = PQgetvalue(r, row, 1);
+        for (size_t i = 0, n = st_cells_row_n(r, row); rc == 0 && i < n; i++) {
+            int64_t at;
+            uint32_t good, bad;
+            st_cells_row_get(r, row, i, &at, &good, &bad);
+            rc = add_cell(&g->c[o - 1], at, region, good, bad, err, errlen);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Every result of rounds [k_lo, k_hi] (all regions) of each check, as cells:
+ * from round_cells where they are complete, else from the results. */
+static int load_cells(struct group *g, char *err, size_t errlen)
+{
+    int *from_results = calloc(g->n + 1, sizeof *from_results);
+    if (!from_results)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    if (load_round_cells(g, from_results, err, errlen) < 0) {
+        free(from_results);
+        return -1;
+    }
+    int64_t *v = calloc(g->n * CELL_ARGS + 1, sizeof *v);
+    if (!v) {
+        free(from_results);
+        return pk_fail(err, errlen, "tracker: out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fold_ctx *c = &g->c[i];
+        const struct tracker_rule *rule = &c->f.rule;
+        if (c->skip || !from_results[i])
             continue;
         int64_t row[CELL_ARGS] = {c->check_id,
                                   pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us) - 1000000,
@@ -330,6 +399,7 @@ static int load_cells(struct group *g, char *err, size_t errlen)
         PQclear(r);
     }
     free(v);
+    free(from_results);
     return rc;
 }
 
