@@ -55,7 +55,8 @@ struct fold_ctx {
     struct tracker_fold f;
     struct tracker_cell *cells;
     size_t n_cells, cap_cells;
-    int64_t loaded_from[TRACKER_MAX_REGIONS + 1]; /* first loaded run per scope; INT64_MAX none */
+    struct pk_round_run *loaded[TRACKER_MAX_REGIONS + 1]; /* the runs as loaded, per scope (write_runs) */
+    size_t n_loaded[TRACKER_MAX_REGIONS + 1];
 };
 
 /* One group's folds and the statements' shared parameters. */
@@ -466,10 +467,8 @@ static int take_state(struct fold_ctx *c, const PGresult *r, int from, int to, c
         goto out;
     /* Regions are all known now (expected, results, stored runs): the global scope is n_regions. */
     int g = c->f.n_regions;
-    for (int s = 0; s <= g; s++) {
+    for (int s = 0; s <= g; s++)
         from0[s] = c->f.k_lo;
-        c->loaded_from[s] = INT64_MAX;
-    }
     int lookback_n[TRACKER_MAX_REGIONS + 1] = {0};
     for (int i = from; i < to; i++) {
         int kind = (int)col_i64(r, i, ST_KIND, 0);
@@ -493,12 +492,18 @@ static int take_state(struct fold_ctx *c, const PGresult *r, int from, int to, c
         }
         t->runs = nr;
         t->runs[t->n++] = v[i].run;
-        if (v[i].run.from < c->loaded_from[sc])
-            c->loaded_from[sc] = v[i].run.from;
     }
     for (int s = 0; s <= g; s++) {
         c->f.scopes[s].inc_from0 = c->rule_changed ? INT64_MIN / 4 : from0[s];
         c->f.scopes[s].lookback_full = lookback_n[s] >= TRACKER_LOOKBACK_RUNS;
+        const struct pk_timeline *t = &c->f.scopes[s].tl;
+        if (t->n && !(c->loaded[s] = malloc(t->n * sizeof *t->runs))) {
+            pk_fail(err, errlen, "tracker: out of memory");
+            goto out;
+        }
+        if (t->n)
+            memcpy(c->loaded[s], t->runs, t->n * sizeof *t->runs);
+        c->n_loaded[s] = t->n;
     }
     rc = 0;
 out:
@@ -607,7 +612,28 @@ static void add_scope_head(struct pk_buf *b, const struct fold_ctx *c, int sc, i
     pk_buf_addf(b, ",%" PRId64 ",", cut);
 }
 
-/* Every dirty scope's runs from its first loaded run on, in one JSON document:
+/* The first run of scope sc that the fold changed: its index in the runs, and
+ * the round from which stored runs are replaced (*cut); 0 when none changed. */
+static int first_changed(const struct fold_ctx *c, int sc, size_t *index, int64_t *cut)
+{
+    const struct pk_timeline *t = &c->f.scopes[sc].tl;
+    const struct pk_round_run *old = c->loaded[sc];
+    size_t n_old = c->n_loaded[sc], i = 0;
+    while (i < n_old && i < t->n && old[i].from == t->runs[i].from && old[i].to == t->runs[i].to &&
+           old[i].state == t->runs[i].state && old[i].regions == t->runs[i].regions)
+        i++;
+    *index = i;
+    if (i == n_old && i == t->n)
+        return 0;
+    if (i == n_old)
+        *cut = t->runs[i].from;
+    else
+        *cut = i < t->n && t->runs[i].from < old[i].from ? t->runs[i].from : old[i].from;
+    return 1;
+}
+
+/* Every dirty scope's runs from the first one the fold changed on (the loaded
+ * runs before it are stored as they are), in one JSON document:
  * [[check, scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
 static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errlen)
 {
@@ -620,14 +646,15 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
             if (!scope_dirty(c, sc))
                 continue;
             const struct tracker_scope *s = &c->f.scopes[sc];
-            int64_t from = c->loaded_from[sc];
-            if (s->tl.n && s->tl.runs[0].from < from)
-                from = s->tl.runs[0].from;
-            add_scope_head(b, c, sc, from == INT64_MAX ? c->f.k_lo : from, &any);
+            size_t k0 = 0;
+            int64_t from = 0;
+            if (!first_changed(c, sc, &k0, &from))
+                continue; /* the runs as stored (a rule change rewrites only incidents) */
+            add_scope_head(b, c, sc, from, &any);
             pk_buf_addc(b, '[');
-            for (size_t k = 0; k < s->tl.n; k++) {
+            for (size_t k = k0; k < s->tl.n; k++) {
                 const struct pk_round_run *r = &s->tl.runs[k];
-                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k ? "," : "", r->from, r->to, r->state);
+                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k > k0 ? "," : "", r->from, r->to, r->state);
                 add_regions_json(b, c, r->regions);
                 pk_buf_addc(b, ']');
             }
@@ -780,6 +807,8 @@ static void group_free(struct group *g)
 {
     for (size_t i = 0; g->c && i < g->n; i++) {
         tracker_fold_free(&g->c[i].f);
+        for (int sc = 0; sc <= TRACKER_MAX_REGIONS; sc++)
+            free(g->c[i].loaded[sc]);
         free(g->c[i].cells);
     }
     free(g->c);
