@@ -668,7 +668,7 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_RUNS(C)                                                                                                   \
-    "DELETE FROM round_runs r USING json_array_elements($1::json) e WHERE r.check_id = (e->>0)::bigint" C " AND "     \
+    "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint" C " AND "     \
     "r.scope = e->>1 AND r.from_round >= (e->>2)::bigint"
     if (st_run_cmd(g->s, routed(g) ? DEL_RUNS(" AND r.check_id = $2::bigint") : DEL_RUNS(""), routed(g) ? 2 : 1, p,
                    "tracker: replacing runs", err, errlen) < 0)
@@ -677,8 +677,8 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
     return st_run_cmd(g->s,
                       "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
                       "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-                      "ARRAY(SELECT json_array_elements_text(x->3)) FROM json_array_elements($1::json) e, "
-                      "json_array_elements(e->3) x",
+                      "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
+                      "jsonb_array_elements(e->3) x",
                       1, p, "tracker: writing runs", err, errlen);
 }
 
@@ -729,9 +729,9 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_INC(C)                                                                                                    \
-    "DELETE FROM incidents i USING json_array_elements($1::json) e WHERE i.check_id = (e->>0)::bigint" C " AND "      \
+    "DELETE FROM incidents i USING jsonb_array_elements($1::jsonb) e WHERE i.check_id = (e->>0)::bigint" C " AND "      \
     "i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round NOT IN (SELECT (x->>0)::bigint FROM "    \
-    "json_array_elements(e->8) x)"
+    "jsonb_array_elements(e->8) x)"
     if (st_run_cmd(g->s, routed(g) ? DEL_INC(" AND i.check_id = $2::bigint") : DEL_INC(""), routed(g) ? 2 : 1, p,
                    "tracker: replacing incidents", err, errlen) < 0)
         return -1;
@@ -750,9 +750,9 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         "closed_seen) SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::bigint, "
         "(x->>3)::bigint, (x->>0)::bigint * " E_IV " + " E_SP ", (x->>1)::bigint * " E_IV " + " E_SP ", "
         "(x->>2)::bigint * " E_IV " + " E_SP ", (x->>3)::bigint * " E_IV " + " E_SP ", " E_IV ", "
-        "(x->>4)::bigint, ARRAY(SELECT json_array_elements_text(x->5)), (e->>5)::int, (e->>6)::int, (e->>7)::int, "
-        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($1::json) e, "
-        "json_array_elements(e->8) x "
+        "(x->>4)::bigint, ARRAY(SELECT jsonb_array_elements_text(x->5)), (e->>5)::int, (e->>6)::int, (e->>7)::int, "
+        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM jsonb_array_elements($1::jsonb) e, "
+        "jsonb_array_elements(e->8) x "
         "ON CONFLICT (check_id, scope, start_round) DO UPDATE SET opened_round = EXCLUDED.opened_round, "
         "end_round = EXCLUDED.end_round, closed_round = EXCLUDED.closed_round, opened_us = EXCLUDED.opened_us, "
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
@@ -795,7 +795,7 @@ static int write_trackers(struct group *g, struct pk_buf *b, char *err, size_t e
                       "INSERT INTO round_trackers (check_id, interval_us, spread_us, open_after, close_after, quorum, "
                       "pending_from, pending_to, pending_due_us) SELECT (e->>0)::bigint, (e->>1)::bigint, "
                       "(e->>2)::bigint, (e->>3)::int, (e->>4)::int, (e->>5)::int, (e->>6)::bigint, (e->>7)::bigint, "
-                      "(e->>8)::bigint FROM json_array_elements($1::json) e ON CONFLICT (check_id) DO UPDATE SET "
+                      "(e->>8)::bigint FROM jsonb_array_elements($1::jsonb) e ON CONFLICT (check_id) DO UPDATE SET "
                       "interval_us = EXCLUDED.interval_us, spread_us = EXCLUDED.spread_us, open_after = "
                       "EXCLUDED.open_after, close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, "
                       "pending_from = EXCLUDED.pending_from, pending_to = EXCLUDED.pending_to, pending_due_us = "
