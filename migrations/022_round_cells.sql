@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS round_cells (
     check_id bigint NOT NULL,
     region   text NOT NULL,
     minute   bigint NOT NULL,  -- floor(instant / 60 s), instants in us since the epoch
-    cells    bytea NOT NULL    -- 16 bytes a cell, big-endian: instant (int64), good, bad (uint32)
+    cells    bytea NOT NULL    -- 8 bytes a cell, big-endian: the instant's offset in the minute
+                               -- (us, uint32), good, bad (uint16)
 );
 CREATE INDEX IF NOT EXISTS round_cells_check_idx ON round_cells (check_id, minute);
 CREATE INDEX IF NOT EXISTS round_cells_minute_brin ON round_cells USING brin (minute);

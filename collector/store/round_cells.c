@@ -79,13 +79,15 @@ static int copy_row(struct copy_state *copy, const struct round_cell_in *a, size
     put_be(mid + 4, (uint64_t)floor_div(a->at_us, MINUTE_US), 8);
     put_be(mid + 12, n * ROUND_CELL_BYTES, 4);
     if (st_copy_put(copy, (const char *)head, sizeof head, err, errlen) < 0 ||
-        st_copy_put(copy, region, rl, err, errlen) < 0 || st_copy_put(copy, (const char *)mid, sizeof mid, err, errlen) < 0)
+        st_copy_put(copy, region, rl, err, errlen) < 0 ||
+        st_copy_put(copy, (const char *)mid, sizeof mid, err, errlen) < 0)
         return -1;
+    int64_t base = floor_div(a->at_us, MINUTE_US) * MINUTE_US;
     for (size_t i = 0; i < n; i++) {
         uint8_t cell[ROUND_CELL_BYTES];
-        put_be(cell, (uint64_t)a[i].at_us, 8);
-        put_be(cell + 8, a[i].good, 4);
-        put_be(cell + 12, a[i].bad, 4);
+        put_be(cell, (uint64_t)(a[i].at_us - base), 4);
+        put_be(cell + 4, a[i].good, 2);
+        put_be(cell + 6, a[i].bad, 2);
         if (st_copy_put(copy, (const char *)cell, sizeof cell, err, errlen) < 0)
             return -1;
     }
@@ -97,9 +99,10 @@ int st_cells_copy(struct store *s, struct round_cells *c, const char *const *reg
     if (!c->n)
         return 0;
     qsort(c->v, c->n, sizeof *c->v, by_key);
-    size_t m = 0; /* merge equal (check, region, instant) */
+    size_t m = 0; /* merge equal (check, region, instant), up to what a cell holds */
     for (size_t i = 0; i < c->n; i++) {
-        if (m && by_key(&c->v[m - 1], &c->v[i]) == 0) {
+        if (m && by_key(&c->v[m - 1], &c->v[i]) == 0 && c->v[m - 1].good + c->v[i].good <= UINT16_MAX &&
+            c->v[m - 1].bad + c->v[i].bad <= UINT16_MAX) {
             c->v[m - 1].good += c->v[i].good;
             c->v[m - 1].bad += c->v[i].bad;
         } else
@@ -165,9 +168,10 @@ PGresult *st_cells_read(struct store *s, const int64_t *ids, const int64_t *lo, 
         const char *p[] = {a[0], a[1], a[2], a[3]};
         /* One index range per check (OFFSET 0: never a hash join over the table). */
         r = PQexecParams(s->conn,
-                         "SELECT x.o, c.region, c.cells FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
-                         "$4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN LATERAL (SELECT region, cells FROM "
-                         "round_cells c WHERE c.check_id = x.id AND c.minute BETWEEN x.mlo AND x.mhi OFFSET 0) c",
+                         "SELECT x.o, c.region, c.cells, c.minute FROM unnest($1::bigint[], $2::bigint[], "
+                         "$3::bigint[], $4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN LATERAL (SELECT region, "
+                         "cells, minute FROM round_cells c WHERE c.check_id = x.id AND c.minute BETWEEN x.mlo AND "
+                         "x.mhi OFFSET 0) c",
                          4, NULL, p, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             st_pg_err(s, r, "tracker: reading round cells", err, errlen);
@@ -197,9 +201,9 @@ static uint64_t get_be(const unsigned char *p, int bytes)
 void st_cells_row_get(const PGresult *r, int row, size_t i, int64_t *at_us, uint32_t *good, uint32_t *bad)
 {
     const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, 2) + i * ROUND_CELL_BYTES;
-    *at_us = (int64_t)get_be(p, 8);
-    *good = (uint32_t)get_be(p + 8, 4);
-    *bad = (uint32_t)get_be(p + 12, 4);
+    *at_us = st_bin_i64(r, row, 3) * MINUTE_US + (int64_t)get_be(p, 4);
+    *good = (uint32_t)get_be(p + 4, 2);
+    *bad = (uint32_t)get_be(p + 6, 2);
 }
 
 int store_round_cells_prune(struct store *s, int64_t now_us, char *err, size_t errlen)

@@ -21,7 +21,8 @@ struct store;
  * rounds inside ROUND_CELLS_USE_US of now (an hour less: the prune runs late). */
 #define ROUND_CELLS_KEEP_US (INT64_C(36) * 3600 * 1000000)
 #define ROUND_CELLS_USE_US (ROUND_CELLS_KEEP_US - INT64_C(3600) * 1000000)
-#define ROUND_CELL_BYTES 16
+/* A cell: its instant's offset in its minute (us, uint32), good, bad (uint16), big-endian. */
+#define ROUND_CELL_BYTES 8
 
 struct round_cell_in {
     int64_t check_id, at_us;
@@ -45,7 +46,7 @@ void st_cells_free(struct round_cells *c);
 /* Rounds at or after this instant have every result's cell stored (round_cells_since). */
 int st_cells_since(struct store *s, int64_t *since_us, char *err, size_t errlen);
 /* The cells of n checks: for each, ids[i] and the instants [lo[i], hi[i]); rows
- * (o[i], region, cells) in binary format, caller PQclears; NULL + err. */
+ * (o[i], region, cells, minute) in binary format, caller PQclears; NULL + err. */
 PGresult *st_cells_read(struct store *s, const int64_t *ids, const int64_t *lo, const int64_t *hi, const int64_t *o,
                         size_t n, char *err, size_t errlen);
 /* Row `row` of st_cells_read: its fold index, its cell count, cell i. */

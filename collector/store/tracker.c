@@ -668,7 +668,7 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_RUNS(C)                                                                                                   \
-    "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint" C " AND "     \
+    "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint" C " AND "   \
     "r.scope = e->>1 AND r.from_round >= (e->>2)::bigint"
     if (st_run_cmd(g->s, routed(g) ? DEL_RUNS(" AND r.check_id = $2::bigint") : DEL_RUNS(""), routed(g) ? 2 : 1, p,
                    "tracker: replacing runs", err, errlen) < 0)
@@ -729,7 +729,7 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_INC(C)                                                                                                    \
-    "DELETE FROM incidents i USING jsonb_array_elements($1::jsonb) e WHERE i.check_id = (e->>0)::bigint" C " AND "      \
+    "DELETE FROM incidents i USING jsonb_array_elements($1::jsonb) e WHERE i.check_id = (e->>0)::bigint" C " AND "    \
     "i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round NOT IN (SELECT (x->>0)::bigint FROM "    \
     "jsonb_array_elements(e->8) x)"
     if (st_run_cmd(g->s, routed(g) ? DEL_INC(" AND i.check_id = $2::bigint") : DEL_INC(""), routed(g) ? 2 : 1, p,

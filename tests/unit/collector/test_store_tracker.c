@@ -184,8 +184,8 @@ static void test_late_region_equals_on_time(void **state)
     assert_string_equal(a, b);
     /* The writers stored one cell count per result: 3 regions x 30 rounds per check. */
     pgt_sql(b, sizeof b,
-        "SELECT sum(length(cells) / 16), sum((SELECT sum(get_byte(cells, i * 16 + 11) + get_byte(cells, i * 16 + 15)) "
-        "FROM generate_series(0, length(cells) / 16 - 1) i)) FROM round_cells c JOIN checks k ON k.id = c.check_id "
+        "SELECT sum(length(cells) / 8), sum((SELECT sum(get_byte(cells, i * 8 + 5) + get_byte(cells, i * 8 + 7)) "
+        "FROM generate_series(0, length(cells) / 8 - 1) i)) FROM round_cells c JOIN checks k ON k.id = c.check_id "
         "WHERE k.name = 'tk-on'");
     assert_string_equal(b, "90\t90");
     /* The same late history folded from the results (round_cells_since after it). */
