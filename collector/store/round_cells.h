@@ -1,6 +1,6 @@
 /* round_cells.h: private to collector/store/ (results.c writes, tracker.c
  * reads): the per-round result counts the ingest writers store in the same
- * transaction as the results (migrations/022_round_cells.sql), so the tracker
+ * transaction as the results (migrations/024_round_cells.sql), so the tracker
  * folds rounds without reading the results back. A cell is (check, region,
  * round instant, good, bad); a row packs a transaction's cells of one (check,
  * region, minute). Plain PostgreSQL only: on Citus nothing is written and the

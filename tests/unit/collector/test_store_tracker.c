@@ -7,7 +7,7 @@
  * "tk-late" with region c cut off for ten rounds and replayed three rounds
  * later. Both must store the same incidents; a restart (a fresh store handle)
  * continues from what is stored. Those folds read the writers' round_cells
- * (migration 022); "tk-res" gets the late history again with round_cells_since
+ * (migration 024); "tk-res" gets the late history again with round_cells_since
  * moved past it, so its folds read the results instead, and must store the
  * same runs; and the writers' cells must count every result once. */
 #include <stdarg.h>

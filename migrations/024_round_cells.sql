@@ -1,4 +1,4 @@
--- 022_round_cells: per-round result counts written by the ingest writers
+-- 024_round_cells: per-round result counts written by the ingest writers
 -- (docs/ANALYTICS.md, "The tracker"). The tracker used to read back every
 -- result of the rounds it folds; now the writers store, in the same
 -- transaction as the results, the counts it needs: one row per (check, region,
@@ -29,7 +29,16 @@ CREATE TABLE IF NOT EXISTS round_cells_since (
     one      boolean PRIMARY KEY DEFAULT true CHECK (one),
     since_us bigint NOT NULL
 );
-INSERT INTO round_cells_since (since_us)
-SELECT CASE WHEN EXISTS (SELECT 1 FROM results) THEN (extract(epoch FROM now()) * 1000000)::bigint + 3600000000
-            ELSE -9223372036854775807 END
-ON CONFLICT (one) DO NOTHING;
+-- (The read of results is its own statement: on Citus results is distributed,
+-- round_cells_since a table on the coordinator.)
+DO $$
+DECLARE
+    any_results boolean;
+BEGIN
+    SELECT EXISTS (SELECT 1 FROM results) INTO any_results;
+    INSERT INTO round_cells_since (since_us)
+    VALUES (CASE WHEN any_results THEN (extract(epoch FROM now()) * 1000000)::bigint + 3600000000
+                 ELSE -9223372036854775807 END)
+    ON CONFLICT (one) DO NOTHING;
+END
+$$;
