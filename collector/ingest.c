@@ -332,7 +332,8 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Partitions ahead and retention, and rollup compaction, each on its timer.
+/* Partitions ahead and retention (with the writers' round_cells), and rollup
+ * compaction, each on its timer.
  * A failure is logged and retried at the next period. */
 static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain, time_t *next_compact)
 {
@@ -347,6 +348,8 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
         else if (created || dropped)
             PK_INFO("ingest", "partitions maintained", "created=%d dropped=%d retention_days=%d", created, dropped,
                     in->retention_days);
+        if (store_round_cells_prune(store, now_us(), err, sizeof err) < 0)
+            PK_WARN("ingest", "round_cells upkeep failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
     }
     if (now >= *next_compact) {
         uint64_t folded = 0;

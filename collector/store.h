@@ -182,6 +182,9 @@ int store_track_spans(struct store *s, const struct store_track_span *spans, siz
 /* Decides the global rounds whose deadline passed (the deadline pass). */
 int store_track_due(struct store *s, const struct store_track_config *cfg, int64_t now_us,
                     struct store_track_stats *st, char *err, size_t errlen);
+/* Deletes the writers' per-round counts (round_cells, collector/store/round_cells.c)
+ * older than they are read: a day and a half before now_us. */
+int store_round_cells_prune(struct store *s, int64_t now_us, char *err, size_t errlen);
 
 /* A stored incident (scope "*" is global). Times in µs; end/closed -1 while open. */
 struct store_incident {

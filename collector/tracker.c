@@ -23,14 +23,6 @@ void tracker_fold_free(struct tracker_fold *f)
     }
 }
 
-static int by_round_region(const void *x, const void *y)
-{
-    const struct tracker_cell *a = x, *b = y;
-    if (a->k != b->k)
-        return a->k < b->k ? -1 : 1;
-    return (a->region > b->region) - (a->region < b->region);
-}
-
 static int set_state(struct tracker_scope *s, int64_t k, int state, uint64_t regions)
 {
     int rc = pk_timeline_set(&s->tl, k, state, regions);
@@ -39,7 +31,7 @@ static int set_state(struct tracker_scope *s, int64_t k, int state, uint64_t reg
     return rc < 0 ? -1 : 0;
 }
 
-/* One round: cells [a, b) are its results (sorted by region). */
+/* One round: cells [a, b) are its results (any order). */
 static int fold_round(struct tracker_fold *f, int64_t k, const struct tracker_cell *c, size_t n, int64_t now_us)
 {
     struct pk_round_cell per[TRACKER_MAX_REGIONS];
@@ -113,26 +105,34 @@ int tracker_apply(struct tracker_fold *f, const struct tracker_cell *cells, size
         return pk_fail(err, errlen, "tracker: rounds %lld..%lld: empty or more than %lld at once", (long long)f->k_lo,
                        (long long)f->k_hi, (long long)TRACKER_MAX_SPAN);
     f->pending_from = f->pending_to = f->pending_due_us = -1;
+    /* The cells by round: a counting sort over [k_lo, k_hi] (O(cells + rounds);
+     * a round's cells stay in any order). */
+    size_t span = (size_t)(f->k_hi - f->k_lo + 1);
     struct tracker_cell *c = malloc((n ? n : 1) * sizeof *c);
-    if (!c)
+    size_t *at = calloc(span + 1, sizeof *at);
+    if (!c || !at) {
+        free(c);
+        free(at);
         return pk_fail(err, errlen, "tracker: out of memory");
-    size_t m = 0;
+    }
     for (size_t i = 0; i < n; i++)
         if (cells[i].k >= f->k_lo && cells[i].k <= f->k_hi && cells[i].region >= 0 && cells[i].region < f->n_regions)
-            c[m++] = cells[i];
-    qsort(c, m, sizeof *c, by_round_region);
-    size_t i = 0;
-    for (int64_t k = f->k_lo; k <= f->k_hi; k++) {
-        size_t j = i;
-        while (j < m && c[j].k == k)
-            j++;
-        if (fold_round(f, k, &c[i], j - i, now_us) < 0) {
-            free(c);
-            return pk_fail(err, errlen, "tracker: out of memory (or more than %d runs)", PK_ROUNDS_MAX_RUNS);
-        }
-        i = j;
+            at[cells[i].k - f->k_lo + 1]++;
+    for (size_t q = 1; q <= span; q++)
+        at[q] += at[q - 1];
+    for (size_t i = 0; i < n; i++)
+        if (cells[i].k >= f->k_lo && cells[i].k <= f->k_hi && cells[i].region >= 0 && cells[i].region < f->n_regions)
+            c[at[cells[i].k - f->k_lo]++] = cells[i];
+    /* at[q] is now the end of round k_lo + q's cells, at[q - 1] its start (0 for q = 0) */
+    int rc = 0;
+    for (size_t q = 0; q < span && rc == 0; q++) {
+        size_t from = q ? at[q - 1] : 0;
+        rc = fold_round(f, f->k_lo + (int64_t)q, &c[from], at[q] - from, now_us);
     }
     free(c);
+    free(at);
+    if (rc < 0)
+        return pk_fail(err, errlen, "tracker: out of memory (or more than %d runs)", PK_ROUNDS_MAX_RUNS);
     for (int s = 0; s <= f->n_regions; s++)
         if (scope_incidents(&f->scopes[s], r, err, errlen) < 0)
             return -1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "pk_error.h"
+#include "round_cells.h"
 
 /* ---------------------------------------------------------- hot path */
 
@@ -207,6 +208,10 @@ struct write_job {
     size_t *inserted;       /* per batch */
     int64_t *probe_ids;     /* the distinct probes, ascending */
     int64_t *marks;         /* per probe: its high-water mark */
+    char (*regions)[128];   /* per probe: its region */
+    int *region_no;         /* per probe: the first probe of the job with its region */
+    struct round_cells cells; /* the stored results' per-round counts (not on Citus) */
+    int cells_on;
     size_t n_probes, n_rollup_in;
     char *probe_array; /* probe_ids as a bigint[] parameter */
     char what[96];
@@ -217,6 +222,9 @@ static void job_free(struct write_job *j)
     free(j->refs);
     free(j->probe_ids);
     free(j->marks);
+    free(j->regions);
+    free(j->region_no);
+    st_cells_free(&j->cells);
     free(j->inserted);
     free(j->first_row);
     free(j->check_ids);
@@ -243,10 +251,13 @@ static int job_alloc(struct write_job *j, char *err, size_t errlen)
     j->refs = calloc(j->n, sizeof *j->refs);
     j->probe_ids = calloc(j->n, sizeof *j->probe_ids);
     j->marks = calloc(j->n, sizeof *j->marks);
+    j->regions = calloc(j->n, sizeof *j->regions);
+    j->region_no = calloc(j->n, sizeof *j->region_no);
     j->inserted = calloc(j->n, sizeof *j->inserted);
     j->first_row = calloc(j->n, sizeof *j->first_row);
     j->check_ids = calloc(j->total ? j->total : 1, sizeof *j->check_ids);
-    if (!j->refs || !j->probe_ids || !j->marks || !j->inserted || !j->first_row || !j->check_ids)
+    if (!j->refs || !j->probe_ids || !j->marks || !j->regions || !j->region_no || !j->inserted || !j->first_row ||
+        !j->check_ids)
         return job_oom(j, err, errlen);
     return 0;
 }
@@ -283,11 +294,13 @@ static int order_probes(struct write_job *j, char *err, size_t errlen)
 
 struct probe_mark {
     int64_t id, committed_seq;
+    char region[128];
 };
 
 static const struct store_col mark_cols[] = {
     STORE_COL(struct probe_mark, id, "id", STORE_COL_I64),
     STORE_COL(struct probe_mark, committed_seq, "committed_seq", STORE_COL_I64),
+    STORE_COL(struct probe_mark, region, "region", STORE_COL_TEXT),
 };
 
 /* Locks the probe rows in id order, so concurrent writers cannot deadlock (NO KEY
@@ -299,7 +312,7 @@ static int lock_probes(struct write_job *j, char *err, size_t errlen)
     struct probe_mark *rows = NULL;
     size_t n_rows = 0;
     PGresult *r = st_run(j->s,
-                         "SELECT id, committed_seq FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id "
+                         "SELECT id, committed_seq, region FROM probes WHERE id = ANY($1::bigint[]) ORDER BY id "
                          "FOR NO KEY UPDATE",
                          1, lock_params, PGRES_TUPLES_OK, j->what, err, errlen);
     if (!r)
@@ -308,9 +321,14 @@ static int lock_probes(struct write_job *j, char *err, size_t errlen)
                              (void **)&rows, &n_rows, err, errlen);
     PQclear(r);
     for (size_t p = 0, row = 0; rc == 0 && p < j->n_probes; p++) {
-        if (row < n_rows && rows[row].id == j->probe_ids[p])
+        if (row < n_rows && rows[row].id == j->probe_ids[p]) {
+            memcpy(j->regions[p], rows[row].region, sizeof j->regions[p]);
             j->marks[p] = rows[row++].committed_seq;
-        else
+            int q = 0; /* probes of one region share a number: their cells merge */
+            while (strcmp(j->regions[q], j->regions[p]) != 0)
+                q++;
+            j->region_no[p] = q;
+        } else
             rc = pk_fail(err, errlen, "probe id %" PRId64 " is not registered", j->probe_ids[p]);
     }
     free(rows);
@@ -337,6 +355,8 @@ static int copy_new_results(struct write_job *j, struct copy_state *copy, char *
             if (!s->rollups_off)
                 s->rollup_in[j->n_rollup_in++] = (struct rollup_input){check_id, b->probe_id, res->started_at_us,
                                                                        res->total_us, res->outcome};
+            if (j->cells_on && st_cells_add(&j->cells, check_id, j->region_no[p], res) < 0)
+                return job_oom(j, err, errlen);
             j->marks[p] = (int64_t)res->seq;
             j->inserted[index]++;
         }
@@ -344,6 +364,19 @@ static int copy_new_results(struct write_job *j, struct copy_state *copy, char *
     if (copy->started && st_copy_put(copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
         return -1;
     return st_copy_finish(copy, err, errlen);
+}
+
+/* The cells of the stored results (round_cells.h), named by their probes' regions. */
+static int write_cells(struct write_job *j, char *err, size_t errlen)
+{
+    const char **names = calloc(j->n_probes, sizeof *names);
+    if (!names)
+        return job_oom(j, err, errlen);
+    for (size_t p = 0; p < j->n_probes; p++)
+        names[p] = j->regions[p];
+    int rc = st_cells_copy(j->s, &j->cells, names, err, errlen);
+    free(names);
+    return rc;
 }
 
 /* The probes' new marks, then COMMIT. */
@@ -371,11 +404,14 @@ int store_write_batches(struct store *s, struct store_batch *batches, size_t n, 
     if (job_alloc(&j, err, errlen) < 0)
         goto out;
     st_ensure_ready(s);
+    j.cells_on = !st_is_citus(s);
     if (resolve_checks(&j, err, errlen) < 0 || order_probes(&j, err, errlen) < 0 ||
         st_run_cmd(s, "BEGIN", 0, NULL, j.what, err, errlen) < 0 || lock_probes(&j, err, errlen) < 0 ||
         copy_new_results(&j, &copy, err, errlen) < 0)
         goto out;
     if (j.n_rollup_in > 0 && write_partials(s, j.n_rollup_in, err, errlen) < 0)
+        goto out;
+    if (j.cells.n > 0 && write_cells(&j, err, errlen) < 0)
         goto out;
     if (raise_marks(&j, err, errlen) < 0)
         goto out;

@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "lock_keys.h"
 #include "pk_error.h"
+#include "round_cells.h"
 #include "tracker.h"
 
 #define TRACK_LOCK_CLASS PK_LOCK_CHECK_CLASS /* lock_keys.h: pg_advisory_xact_lock(class, check id) */
@@ -54,7 +55,8 @@ struct fold_ctx {
     struct tracker_fold f;
     struct tracker_cell *cells;
     size_t n_cells, cap_cells;
-    int64_t loaded_from[TRACKER_MAX_REGIONS + 1]; /* first loaded run per scope; INT64_MAX none */
+    struct pk_round_run *loaded[TRACKER_MAX_REGIONS + 1]; /* the runs as loaded, per scope (write_runs) */
+    size_t n_loaded[TRACKER_MAX_REGIONS + 1];
 };
 
 /* One group's folds and the statements' shared parameters. */
@@ -258,42 +260,110 @@ static const char cells_one_sql[] =
     CELL_ROWS("$1::bigint", "$2::bigint", "$3::bigint", "$4::bigint", "$5::bigint")
     "JOIN probes p ON p.id = r.probe_id GROUP BY p.region, r.b";
 
+static int add_cell(struct fold_ctx *c, int64_t at, const char *region, uint32_t good, uint32_t bad, char *err,
+                    size_t errlen)
+{
+    int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
+    if (k < c->f.k_lo || k > c->f.k_hi)
+        return 0;
+    int reg = region_index(c, region, 1);
+    if (reg < 0)
+        return 0;
+    struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, c->n_cells + 1, sizeof *v, 0);
+    if (!v)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    c->cells = v;
+    v[c->n_cells++] = (struct tracker_cell){k, reg, good, bad};
+    return 0;
+}
+
 static int take_cells(struct group *g, const PGresult *r, char *err, size_t errlen)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
         int64_t o = col_i64(r, i, 0, 0);
-        if (o < 1 || (size_t)o > g->n)
-            continue;
-        struct fold_ctx *c = &g->c[o - 1];
-        int64_t at = col_i64(r, i, 2, 0);
-        int64_t k = pk_round_index(at, at, c->f.rule.interval_us, c->f.rule.spread_us);
-        if (k < c->f.k_lo || k > c->f.k_hi)
-            continue;
-        int reg = region_index(c, PQgetvalue(r, i, 1), 1);
-        if (reg < 0)
-            continue;
-        struct tracker_cell *v = pk_grow(c->cells, &c->cap_cells, c->n_cells + 1, sizeof *v, 0);
-        if (!v)
-            return pk_fail(err, errlen, "tracker: out of memory");
-        c->cells = v;
-        v[c->n_cells++] = (struct tracker_cell){k, reg, (uint32_t)col_i64(r, i, 3, 0), (uint32_t)col_i64(r, i, 4, 0)};
+        if (o >= 1 && (size_t)o <= g->n)
+            rc = add_cell(&g->c[o - 1], col_i64(r, i, 2, 0), PQgetvalue(r, i, 1), (uint32_t)col_i64(r, i, 3, 0),
+                          (uint32_t)col_i64(r, i, 4, 0), err, errlen);
     }
-    return 0;
+    return rc;
 }
 
 #define CELL_ARGS 6 /* id, lo, hi, iv, sp, o */
 
-/* Every result of rounds [k_lo, k_hi] (all regions) of each check, as cells. */
-static int load_cells(struct group *g, char *err, size_t errlen)
+/* The checks whose rounds all lie where the writers' round_cells are complete
+ * (round_cells.h) get their cells from there, in one statement; the others
+ * (older rounds, Citus) are marked for load_cells' read of the results. */
+static int load_round_cells(struct group *g, int *from_results, char *err, size_t errlen)
 {
-    int64_t *v = calloc(g->n * CELL_ARGS + 1, sizeof *v);
+    int64_t since = INT64_MAX;
+    if (!st_is_citus(g->s) && st_cells_since(g->s, &since, err, errlen) < 0)
+        return -1;
+    int64_t wall = pk_now_us(), now = g->now_us < wall ? g->now_us : wall;
+    int64_t floor_us = now - ROUND_CELLS_USE_US > since ? now - ROUND_CELLS_USE_US : since;
+    int64_t *v = calloc(g->n * 4 + 1, sizeof *v);
     if (!v)
         return pk_fail(err, errlen, "tracker: out of memory");
     size_t m = 0;
     for (size_t i = 0; i < g->n; i++) {
         const struct fold_ctx *c = &g->c[i];
         const struct tracker_rule *rule = &c->f.rule;
+        from_results[i] = 0;
         if (c->skip)
+            continue;
+        int64_t lo = pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us);
+        if (since == INT64_MAX || lo < floor_us) {
+            from_results[i] = 1;
+            continue;
+        }
+        v[m] = c->check_id;
+        v[g->n + m] = lo;
+        v[2 * g->n + m] = pk_round_start(c->f.k_hi + 1, rule->interval_us, rule->spread_us);
+        v[3 * g->n + m] = (int64_t)i + 1;
+        m++;
+    }
+    PGresult *r = m ? st_cells_read(g->s, v, v + g->n, v + 2 * g->n, v + 3 * g->n, m, err, errlen) : NULL;
+    free(v);
+    if (m && !r)
+        return -1;
+    int rc = 0;
+    for (int row = 0; r && rc == 0 && row < PQntuples(r); row++) {
+        int64_t o = st_cells_row_o(r, row);
+        if (o < 1 || (size_t)o > g->n)
+            continue;
+        const char *region = PQgetvalue(r, row, 1);
+        for (size_t i = 0, n = st_cells_row_n(r, row); rc == 0 && i < n; i++) {
+            int64_t at;
+            uint32_t good, bad;
+            st_cells_row_get(r, row, i, &at, &good, &bad);
+            rc = add_cell(&g->c[o - 1], at, region, good, bad, err, errlen);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Every result of rounds [k_lo, k_hi] (all regions) of each check, as cells:
+ * from round_cells where they are complete, else from the results. */
+static int load_cells(struct group *g, char *err, size_t errlen)
+{
+    int *from_results = calloc(g->n + 1, sizeof *from_results);
+    if (!from_results)
+        return pk_fail(err, errlen, "tracker: out of memory");
+    if (load_round_cells(g, from_results, err, errlen) < 0) {
+        free(from_results);
+        return -1;
+    }
+    int64_t *v = calloc(g->n * CELL_ARGS + 1, sizeof *v);
+    if (!v) {
+        free(from_results);
+        return pk_fail(err, errlen, "tracker: out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fold_ctx *c = &g->c[i];
+        const struct tracker_rule *rule = &c->f.rule;
+        if (c->skip || !from_results[i])
             continue;
         int64_t row[CELL_ARGS] = {c->check_id,
                                   pk_round_start(c->f.k_lo, rule->interval_us, rule->spread_us) - 1000000,
@@ -330,6 +400,7 @@ static int load_cells(struct group *g, char *err, size_t errlen)
         PQclear(r);
     }
     free(v);
+    free(from_results);
     return rc;
 }
 
@@ -396,10 +467,8 @@ static int take_state(struct fold_ctx *c, const PGresult *r, int from, int to, c
         goto out;
     /* Regions are all known now (expected, results, stored runs): the global scope is n_regions. */
     int g = c->f.n_regions;
-    for (int s = 0; s <= g; s++) {
+    for (int s = 0; s <= g; s++)
         from0[s] = c->f.k_lo;
-        c->loaded_from[s] = INT64_MAX;
-    }
     int lookback_n[TRACKER_MAX_REGIONS + 1] = {0};
     for (int i = from; i < to; i++) {
         int kind = (int)col_i64(r, i, ST_KIND, 0);
@@ -423,12 +492,18 @@ static int take_state(struct fold_ctx *c, const PGresult *r, int from, int to, c
         }
         t->runs = nr;
         t->runs[t->n++] = v[i].run;
-        if (v[i].run.from < c->loaded_from[sc])
-            c->loaded_from[sc] = v[i].run.from;
     }
     for (int s = 0; s <= g; s++) {
         c->f.scopes[s].inc_from0 = c->rule_changed ? INT64_MIN / 4 : from0[s];
         c->f.scopes[s].lookback_full = lookback_n[s] >= TRACKER_LOOKBACK_RUNS;
+        const struct pk_timeline *t = &c->f.scopes[s].tl;
+        if (t->n && !(c->loaded[s] = malloc(t->n * sizeof *t->runs))) {
+            pk_fail(err, errlen, "tracker: out of memory");
+            goto out;
+        }
+        if (t->n)
+            memcpy(c->loaded[s], t->runs, t->n * sizeof *t->runs);
+        c->n_loaded[s] = t->n;
     }
     rc = 0;
 out:
@@ -537,7 +612,28 @@ static void add_scope_head(struct pk_buf *b, const struct fold_ctx *c, int sc, i
     pk_buf_addf(b, ",%" PRId64 ",", cut);
 }
 
-/* Every dirty scope's runs from its first loaded run on, in one JSON document:
+/* The first run of scope sc that the fold changed: its index in the runs, and
+ * the round from which stored runs are replaced (*cut); 0 when none changed. */
+static int first_changed(const struct fold_ctx *c, int sc, size_t *index, int64_t *cut)
+{
+    const struct pk_timeline *t = &c->f.scopes[sc].tl;
+    const struct pk_round_run *old = c->loaded[sc];
+    size_t n_old = c->n_loaded[sc], i = 0;
+    while (i < n_old && i < t->n && old[i].from == t->runs[i].from && old[i].to == t->runs[i].to &&
+           old[i].state == t->runs[i].state && old[i].regions == t->runs[i].regions)
+        i++;
+    *index = i;
+    if (i == n_old && i == t->n)
+        return 0;
+    if (i == n_old)
+        *cut = t->runs[i].from;
+    else
+        *cut = i < t->n && t->runs[i].from < old[i].from ? t->runs[i].from : old[i].from;
+    return 1;
+}
+
+/* Every dirty scope's runs from the first one the fold changed on (the loaded
+ * runs before it are stored as they are), in one JSON document:
  * [[check, scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
 static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errlen)
 {
@@ -550,14 +646,15 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
             if (!scope_dirty(c, sc))
                 continue;
             const struct tracker_scope *s = &c->f.scopes[sc];
-            int64_t from = c->loaded_from[sc];
-            if (s->tl.n && s->tl.runs[0].from < from)
-                from = s->tl.runs[0].from;
-            add_scope_head(b, c, sc, from == INT64_MAX ? c->f.k_lo : from, &any);
+            size_t k0 = 0;
+            int64_t from = 0;
+            if (!first_changed(c, sc, &k0, &from))
+                continue; /* the runs as stored (a rule change rewrites only incidents) */
+            add_scope_head(b, c, sc, from, &any);
             pk_buf_addc(b, '[');
-            for (size_t k = 0; k < s->tl.n; k++) {
+            for (size_t k = k0; k < s->tl.n; k++) {
                 const struct pk_round_run *r = &s->tl.runs[k];
-                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k ? "," : "", r->from, r->to, r->state);
+                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k > k0 ? "," : "", r->from, r->to, r->state);
                 add_regions_json(b, c, r->regions);
                 pk_buf_addc(b, ']');
             }
@@ -571,7 +668,7 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_RUNS(C)                                                                                                   \
-    "DELETE FROM round_runs r USING json_array_elements($1::json) e WHERE r.check_id = (e->>0)::bigint" C " AND "     \
+    "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint" C " AND "   \
     "r.scope = e->>1 AND r.from_round >= (e->>2)::bigint"
     if (st_run_cmd(g->s, routed(g) ? DEL_RUNS(" AND r.check_id = $2::bigint") : DEL_RUNS(""), routed(g) ? 2 : 1, p,
                    "tracker: replacing runs", err, errlen) < 0)
@@ -580,8 +677,8 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
     return st_run_cmd(g->s,
                       "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
                       "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-                      "ARRAY(SELECT json_array_elements_text(x->3)) FROM json_array_elements($1::json) e, "
-                      "json_array_elements(e->3) x",
+                      "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
+                      "jsonb_array_elements(e->3) x",
                       1, p, "tracker: writing runs", err, errlen);
 }
 
@@ -632,9 +729,9 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         return 0;
     const char *p[] = {b->data, g->c[0].id};
 #define DEL_INC(C)                                                                                                    \
-    "DELETE FROM incidents i USING json_array_elements($1::json) e WHERE i.check_id = (e->>0)::bigint" C " AND "      \
+    "DELETE FROM incidents i USING jsonb_array_elements($1::jsonb) e WHERE i.check_id = (e->>0)::bigint" C " AND "    \
     "i.scope = e->>1 AND i.start_round >= (e->>2)::bigint AND i.start_round NOT IN (SELECT (x->>0)::bigint FROM "    \
-    "json_array_elements(e->8) x)"
+    "jsonb_array_elements(e->8) x)"
     if (st_run_cmd(g->s, routed(g) ? DEL_INC(" AND i.check_id = $2::bigint") : DEL_INC(""), routed(g) ? 2 : 1, p,
                    "tracker: replacing incidents", err, errlen) < 0)
         return -1;
@@ -653,9 +750,9 @@ static int write_incidents(struct group *g, struct pk_buf *b, char *err, size_t 
         "closed_seen) SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::bigint, "
         "(x->>3)::bigint, (x->>0)::bigint * " E_IV " + " E_SP ", (x->>1)::bigint * " E_IV " + " E_SP ", "
         "(x->>2)::bigint * " E_IV " + " E_SP ", (x->>3)::bigint * " E_IV " + " E_SP ", " E_IV ", "
-        "(x->>4)::bigint, ARRAY(SELECT json_array_elements_text(x->5)), (e->>5)::int, (e->>6)::int, (e->>7)::int, "
-        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM json_array_elements($1::json) e, "
-        "json_array_elements(e->8) x "
+        "(x->>4)::bigint, ARRAY(SELECT jsonb_array_elements_text(x->5)), (e->>5)::int, (e->>6)::int, (e->>7)::int, "
+        "CASE WHEN x->>3 IS NULL THEN NULL ELSE now() END FROM jsonb_array_elements($1::jsonb) e, "
+        "jsonb_array_elements(e->8) x "
         "ON CONFLICT (check_id, scope, start_round) DO UPDATE SET opened_round = EXCLUDED.opened_round, "
         "end_round = EXCLUDED.end_round, closed_round = EXCLUDED.closed_round, opened_us = EXCLUDED.opened_us, "
         "end_us = EXCLUDED.end_us, closed_us = EXCLUDED.closed_us, interval_us = EXCLUDED.interval_us, "
@@ -698,7 +795,7 @@ static int write_trackers(struct group *g, struct pk_buf *b, char *err, size_t e
                       "INSERT INTO round_trackers (check_id, interval_us, spread_us, open_after, close_after, quorum, "
                       "pending_from, pending_to, pending_due_us) SELECT (e->>0)::bigint, (e->>1)::bigint, "
                       "(e->>2)::bigint, (e->>3)::int, (e->>4)::int, (e->>5)::int, (e->>6)::bigint, (e->>7)::bigint, "
-                      "(e->>8)::bigint FROM json_array_elements($1::json) e ON CONFLICT (check_id) DO UPDATE SET "
+                      "(e->>8)::bigint FROM jsonb_array_elements($1::jsonb) e ON CONFLICT (check_id) DO UPDATE SET "
                       "interval_us = EXCLUDED.interval_us, spread_us = EXCLUDED.spread_us, open_after = "
                       "EXCLUDED.open_after, close_after = EXCLUDED.close_after, quorum = EXCLUDED.quorum, "
                       "pending_from = EXCLUDED.pending_from, pending_to = EXCLUDED.pending_to, pending_due_us = "
@@ -710,6 +807,8 @@ static void group_free(struct group *g)
 {
     for (size_t i = 0; g->c && i < g->n; i++) {
         tracker_fold_free(&g->c[i].f);
+        for (int sc = 0; sc <= TRACKER_MAX_REGIONS; sc++)
+            free(g->c[i].loaded[sc]);
         free(g->c[i].cells);
     }
     free(g->c);

@@ -6,7 +6,10 @@
  * store_incidents_read. Two checks get the same history: "tk-on" on time,
  * "tk-late" with region c cut off for ten rounds and replayed three rounds
  * later. Both must store the same incidents; a restart (a fresh store handle)
- * continues from what is stored. */
+ * continues from what is stored. Those folds read the writers' round_cells
+ * (migration 024); "tk-res" gets the late history again with round_cells_since
+ * moved past it, so its folds read the results instead, and must store the
+ * same runs; and the writers' cells must count every result once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,12 +103,23 @@ static void setup(struct store *s)
     k0 = (int64_t)time(NULL) / 60 - 60; /* an hour ago */
     pgt_sql(out, sizeof out,
         "INSERT INTO probes (name, region) VALUES ('pa', 'a'), ('pb', 'b'), ('pc', 'c');"
-        "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-on', 'http', %d), ('tk-late', 'http', %d);"
+    "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-on', 'http', %d), ('tk-late', 'http', %d), "
+        "('tk-res', 'http', %d);"
         "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c;"
         "SELECT string_agg(id::text, ' ' ORDER BY name) FROM probes",
-        INTERVAL_MS, INTERVAL_MS);
+        INTERVAL_MS, INTERVAL_MS, INTERVAL_MS);
     assert_int_equal(sscanf(out, "%" SCNd64 " %" SCNd64 " %" SCNd64, &probe_ids[0], &probe_ids[1], &probe_ids[2]),
                      3);
+}
+
+/* The check's runs, rounds relative to k0, in one line. */
+static void runs_of(const char *check, char *out, size_t size)
+{
+    pgt_sql(out, size,
+        "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
+        "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
+        "ON c.id = r.check_id WHERE c.name = '%s'",
+        k0, k0, check);
 }
 
 static void read_incidents(struct store *s, const char *check, const char *scope, struct store_incident **v,
@@ -165,16 +179,20 @@ static void test_late_region_equals_on_time(void **state)
     }
     /* the runs are the same too */
     char a[2048], b[2048];
-    pgt_sql(a, sizeof a,
-        "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
-        "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
-        "ON c.id = r.check_id WHERE c.name = 'tk-on'",
-        k0, k0);
+    runs_of("tk-on", a, sizeof a);
+    runs_of("tk-late", b, sizeof b);
+    assert_string_equal(a, b);
+    /* The writers stored one cell count per result: 3 regions x 30 rounds per check. */
     pgt_sql(b, sizeof b,
-        "SELECT string_agg(scope || ':' || (from_round - %" PRId64 ") || '-' || (to_round - %" PRId64 ") || '=' || "
-        "state || array_to_string(regions, ','), ' ' ORDER BY scope, from_round) FROM round_runs r JOIN checks c "
-        "ON c.id = r.check_id WHERE c.name = 'tk-late'",
-        k0, k0);
+        "SELECT sum(length(cells) / 8), sum((SELECT sum(get_byte(cells, i * 8 + 5) + get_byte(cells, i * 8 + 7)) "
+        "FROM generate_series(0, length(cells) / 8 - 1) i)) FROM round_cells c JOIN checks k ON k.id = c.check_id "
+        "WHERE k.name = 'tk-on'");
+    assert_string_equal(b, "90\t90");
+    /* The same late history folded from the results (round_cells_since after it). */
+    pgt_sql(b, sizeof b, "UPDATE round_cells_since SET since_us = 9000000000000000000");
+    feed(s, "tk-res", 1);
+    pgt_sql(b, sizeof b, "UPDATE round_cells_since SET since_us = -9000000000000000000");
+    runs_of("tk-res", b, sizeof b);
     assert_string_equal(a, b);
     assert_string_equal(a, "*:0-7=1 *:8-9=2a,c *:10-10=2a,b,c *:11-14=2a,b *:15-29=1 a:0-4=1 a:5-14=2a a:15-29=1 b:0-9=1 "
                            "b:10-19=2b b:20-29=1 c:0-7=1 c:8-10=2c c:11-29=1");

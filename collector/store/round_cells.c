@@ -1,0 +1,219 @@
+/* round_cells.c: the per-round result counts behind round_cells.h. The writers
+ * add one cell per stored result (st_cells_add), then, before the commit,
+ * merge equal (check, region, instant) cells and COPY (binary) one row per
+ * (check, region, minute) into round_cells (st_cells_copy). The tracker reads a
+ * group's rows in one statement (st_cells_read) and decodes them
+ * (st_cells_row_*); store_round_cells_prune deletes rows older than
+ * ROUND_CELLS_KEEP_US. */
+#include "round_cells.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "pk_error.h"
+#include "store_int.h"
+
+#define MINUTE_US INT64_C(60000000)
+
+/* Binary COPY: the signature, flags and header extension length; the trailer. */
+static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+static const char copy_bin_trailer[2] = "\377\377";
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+int st_cells_add(struct round_cells *c, int64_t check_id, int region, const struct pk_result *r)
+{
+    int good = r->outcome == PK_OUTCOME_OK || r->outcome == PK_OUTCOME_DEGRADED;
+    if (!good && r->outcome != PK_OUTCOME_FAILED)
+        return 0;
+    struct round_cell_in *v = pk_grow(c->v, &c->cap, c->n + 1, sizeof *v, 0);
+    if (!v)
+        return -1;
+    c->v = v;
+    v[c->n++] = (struct round_cell_in){check_id, r->scheduled_at_us > 0 ? r->scheduled_at_us : r->started_at_us,
+                                       region, (uint32_t)good, (uint32_t)!good};
+    return 0;
+}
+
+void st_cells_free(struct round_cells *c)
+{
+    free(c->v);
+    *c = (struct round_cells){0};
+}
+
+static int by_key(const void *x, const void *y)
+{
+    const struct round_cell_in *a = x, *b = y;
+    if (a->check_id != b->check_id)
+        return a->check_id < b->check_id ? -1 : 1;
+    if (a->region != b->region)
+        return a->region < b->region ? -1 : 1;
+    return (a->at_us > b->at_us) - (a->at_us < b->at_us);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int k = bytes - 1; k >= 0; k--)
+        *p++ = (uint8_t)(v >> (8 * k));
+}
+
+/* Cells [a, b) (one check, region and minute, merged) as one COPY tuple. */
+static int copy_row(struct copy_state *copy, const struct round_cell_in *a, size_t n, const char *region,
+                    char *err, size_t errlen)
+{
+    size_t rl = strlen(region);
+    uint8_t head[2 + 4 + 8 + 4];
+    put_be(head, 4, 2);
+    put_be(head + 2, 8, 4);
+    put_be(head + 6, (uint64_t)a->check_id, 8);
+    put_be(head + 14, rl, 4);
+    uint8_t mid[4 + 8 + 4];
+    put_be(mid, 8, 4);
+    put_be(mid + 4, (uint64_t)floor_div(a->at_us, MINUTE_US), 8);
+    put_be(mid + 12, n * ROUND_CELL_BYTES, 4);
+    if (st_copy_put(copy, (const char *)head, sizeof head, err, errlen) < 0 ||
+        st_copy_put(copy, region, rl, err, errlen) < 0 ||
+        st_copy_put(copy, (const char *)mid, sizeof mid, err, errlen) < 0)
+        return -1;
+    int64_t base = floor_div(a->at_us, MINUTE_US) * MINUTE_US;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t cell[ROUND_CELL_BYTES];
+        put_be(cell, (uint64_t)(a[i].at_us - base), 4);
+        put_be(cell + 4, a[i].good, 2);
+        put_be(cell + 6, a[i].bad, 2);
+        if (st_copy_put(copy, (const char *)cell, sizeof cell, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int st_cells_copy(struct store *s, struct round_cells *c, const char *const *regions, char *err, size_t errlen)
+{
+    if (!c->n)
+        return 0;
+    qsort(c->v, c->n, sizeof *c->v, by_key);
+    size_t m = 0; /* merge equal (check, region, instant), up to what a cell holds */
+    for (size_t i = 0; i < c->n; i++) {
+        if (m && by_key(&c->v[m - 1], &c->v[i]) == 0 && c->v[m - 1].good + c->v[i].good <= UINT16_MAX &&
+            c->v[m - 1].bad + c->v[i].bad <= UINT16_MAX) {
+            c->v[m - 1].good += c->v[i].good;
+            c->v[m - 1].bad += c->v[i].bad;
+        } else
+            c->v[m++] = c->v[i];
+    }
+    c->n = m;
+    struct copy_state copy;
+    if (st_copy_begin(&copy, s, "COPY round_cells (check_id, region, minute, cells) FROM STDIN (FORMAT binary)",
+                      "COPY round_cells", err, errlen) < 0)
+        return -1;
+    if (st_copy_put(&copy, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0)
+        goto fail;
+    for (size_t i = 0; i < m;) {
+        const struct round_cell_in *a = &c->v[i];
+        int64_t minute = floor_div(a->at_us, MINUTE_US);
+        size_t j = i + 1;
+        while (j < m && c->v[j].check_id == a->check_id && c->v[j].region == a->region &&
+               floor_div(c->v[j].at_us, MINUTE_US) == minute)
+            j++;
+        if (copy_row(&copy, a, j - i, regions[a->region], err, errlen) < 0)
+            goto fail;
+        i = j;
+    }
+    if (st_copy_put(&copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+        goto fail;
+    return st_copy_finish(&copy, err, errlen);
+fail:
+    st_copy_abort(&copy);
+    return -1;
+}
+
+int st_cells_since(struct store *s, int64_t *since_us, char *err, size_t errlen)
+{
+    PGresult *r = st_run(s, "SELECT since_us FROM round_cells_since", 0, NULL, PGRES_TUPLES_OK,
+                         "tracker: reading round_cells_since", err, errlen);
+    if (!r)
+        return -1;
+    /* no row (deleted by hand): no round is known to have all its cells */
+    *since_us = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : INT64_MAX;
+    PQclear(r);
+    return 0;
+}
+
+PGresult *st_cells_read(struct store *s, const int64_t *ids, const int64_t *lo, const int64_t *hi, const int64_t *o,
+                        size_t n, char *err, size_t errlen)
+{
+    int64_t *mlo = calloc(n ? n : 1, sizeof *mlo), *mhi = calloc(n ? n : 1, sizeof *mhi);
+    char *a[5] = {0};
+    PGresult *r = NULL;
+    if (mlo && mhi) {
+        for (size_t i = 0; i < n; i++) {
+            mlo[i] = floor_div(lo[i], MINUTE_US);
+            mhi[i] = floor_div(hi[i] - 1, MINUTE_US);
+        }
+        a[0] = st_bigint_array(ids, n);
+        a[1] = st_bigint_array(mlo, n);
+        a[2] = st_bigint_array(mhi, n);
+        a[3] = st_bigint_array(o, n);
+    }
+    if (!a[0] || !a[1] || !a[2] || !a[3])
+        pk_fail(err, errlen, "tracker: out of memory");
+    else if (!st_deadline_passed(s, err, errlen)) {
+        const char *p[] = {a[0], a[1], a[2], a[3]};
+        /* One index range per check (OFFSET 0: never a hash join over the table). */
+        r = PQexecParams(s->conn,
+                         "SELECT x.o, c.region, c.cells, c.minute FROM unnest($1::bigint[], $2::bigint[], "
+                         "$3::bigint[], $4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN LATERAL (SELECT region, "
+                         "cells, minute FROM round_cells c WHERE c.check_id = x.id AND c.minute BETWEEN x.mlo AND "
+                         "x.mhi OFFSET 0) c",
+                         4, NULL, p, NULL, NULL, 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            st_pg_err(s, r, "tracker: reading round cells", err, errlen);
+            PQclear(r);
+            r = NULL;
+        }
+    }
+    for (int k = 0; k < 5; k++)
+        free(a[k]);
+    free(mlo);
+    free(mhi);
+    return r;
+}
+
+int64_t st_cells_row_o(const PGresult *r, int row) { return st_bin_i64(r, row, 0); }
+
+size_t st_cells_row_n(const PGresult *r, int row) { return (size_t)PQgetlength(r, row, 2) / ROUND_CELL_BYTES; }
+
+static uint64_t get_be(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++)
+        v = (v << 8) | p[k];
+    return v;
+}
+
+void st_cells_row_get(const PGresult *r, int row, size_t i, int64_t *at_us, uint32_t *good, uint32_t *bad)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, 2) + i * ROUND_CELL_BYTES;
+    *at_us = st_bin_i64(r, row, 3) * MINUTE_US + (int64_t)get_be(p, 4);
+    *good = (uint32_t)get_be(p + 4, 2);
+    *bad = (uint32_t)get_be(p + 6, 2);
+}
+
+int store_round_cells_prune(struct store *s, int64_t now_us, char *err, size_t errlen)
+{
+    if (st_is_citus(s))
+        return 0; /* nothing is written there */
+    char before[24];
+    snprintf(before, sizeof before, "%" PRId64, floor_div(now_us - ROUND_CELLS_KEEP_US, MINUTE_US));
+    const char *p[] = {before};
+    st_ensure_ready(s);
+    return st_run_cmd(s, "DELETE FROM round_cells WHERE minute < $1::bigint", 1, p, "pruning round_cells", err,
+                      errlen);
+}
