@@ -762,6 +762,22 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
 
 /* ------------------------------------------------------------------ calls */
 
+/* Reads the tracker's rules, runs and incidents (over [inc_since, inc_until) and
+ * the window) of every check up front: 3 statements, not a few per check. */
+static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until)
+{
+    if (c->n_checks < 2)
+        return 0;
+    const char **names = ralloc(c->a, c->n_checks * sizeof *names);
+    if (!names)
+        return pk_fail(c->err, c->errlen, "out of memory");
+    for (size_t i = 0; i < c->n_checks; i++)
+        names[i] = c->checks[i]->name;
+    return store_tracked_prefetch(c->store, names, c->n_checks, c->since_us, c->until_us,
+                                  inc_since < c->since_us ? inc_since : c->since_us,
+                                  inc_until > c->until_us ? inc_until : c->until_us, c->err, c->errlen);
+}
+
 static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest *req, ProtobufCMessage **out)
 {
     if (check_quorum(c, req->quorum) < 0)
@@ -776,7 +792,8 @@ static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest
     if (!resp->checks)
         goto oom;
     struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
-    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+    if (prefetch_tracked(c, c->since_us, c->until_us) < 0 ||
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
                     &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
@@ -905,6 +922,8 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     int n_names = 0;
     if (!names)
         goto oom;
+    if (prefetch_tracked(c, c->since_us, c->until_us) < 0)
+        goto out;
     for (size_t i = 0; i < c->n_checks; i++) {
         resp->checks[i] = incidents_of(c, c->checks[i], &oi, names, &n_names, &raw[i], &n_raw[i], &observed[i]);
         if (!resp->checks[i])
@@ -1008,8 +1027,11 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     struct store_status_row *status = NULL;
     size_t n_status = 0;
     struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
+    rpc_baseline_filter(c->until_us, c->region, &bf);
     /* the last results (one check's page reads its own only) */
-    if (store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
+    if (prefetch_tracked(c, bf.since_us, bf.until_us) < 0 ||
+        store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
         coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
                     &cr, c->err, c->errlen) < 0)
@@ -1168,6 +1190,7 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
         }
         }
     }
+    store_tracked_prefetch_end(s);
     free(c.meta);
     free(c.maint);
     if (rc < 0)

@@ -22,9 +22,20 @@ int64_t rpc_trend_width(int64_t since_us, int64_t until_us);
  * check: the caller sets check or checks. */
 void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f);
 
-/* The trend of check m from its rows of that read (bucket order), in arena a;
- * NULL with err when memory ran out. */
+/* At most this many trend points: a longer window's read buckets (hours) are
+ * merged into wider points (docs/ANALYTICS.md, "Trend"), so Theil–Sen's pairs
+ * stay few (96 points: 4,560 pairs; 30 days of hours would be 259,000). */
+#define RPC_TREND_POINTS 96
+
+/* The width of the trend's points over [since, until): rpc_trend_width, or a
+ * multiple of it so that the window holds at most RPC_TREND_POINTS of them. */
+int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us);
+
+/* The trend of check m over [since, until) from its rows of that read (bucket
+ * order), merged into points of rpc_trend_point_width, in arena a; NULL with
+ * err when memory ran out. */
 Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
-                                            const struct store_rollup_row *rows, size_t n, char *err, size_t errlen);
+                                            const struct store_rollup_row *rows, size_t n, int64_t since_us,
+                                            int64_t until_us, char *err, size_t errlen);
 
 #endif
