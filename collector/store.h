@@ -230,18 +230,9 @@ struct store_track_rule_row {
 /* Every tracked check's rule. */
 int store_track_rules_read_all(struct store *s, struct store_track_rule_row **out, size_t *n, char *err,
                                size_t errlen);
-struct store_round_run_row {
-    char check_name[PK_NAME_MAX];
-    char scope[128];
-    int64_t from, to;
-    int state;
-    char regions[512];
-};
-/* The runs of every scope of checks[i] overlapping its rounds [k_from[i],
- * k_until[i]), by check, scope, round. */
-/* Reads the rules, the runs of checks[0..n) over the rounds of [since, until)
- * and every incident overlapping [inc_since, inc_until) now, in three
- * statements, and answers store_track_rule_read, store_round_runs_read and
+/* Reads the rules, the round counts of checks[0..n) over the rounds of [since,
+ * until) and every incident overlapping [inc_since, inc_until) now, in three
+ * statements, and answers store_track_rule_read, store_round_counts and
  * store_incidents_read from them (for what they cover) until
  * store_tracked_prefetch_end (or the next prefetch, or store_close): one
  * answer that covers every check then makes three statements, not several
@@ -249,9 +240,21 @@ struct store_round_run_row {
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen);
 void store_tracked_prefetch_end(struct store *s);
-int store_round_runs_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
-                               const int64_t *k_until, size_t n_checks, struct store_round_run_row **out, size_t *n,
-                               char *err, size_t errlen);
+struct store_round_count_row {
+    char check_name[PK_NAME_MAX];
+    char scope[128];
+    int64_t up, down;
+};
+/* Up and down rounds per scope of checks[i] in its rounds [k_from[i],
+ * k_until[i]), by check, scope. */
+int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
+                                 const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
+                                 size_t *n, char *err, size_t errlen);
+/* From the prefetch (store_tracked_prefetch) when it holds check's rounds
+ * [k_from, k_until) exactly: 1 with the up and down rounds of scope ("*" global,
+ * or a region); 0 when it does not (read the runs). */
+int store_round_counts(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                       int64_t *up, int64_t *down);
 
 /* picketctl status: one row per known check. *rows is malloc'd; caller frees.
  * -2 when check_name is given and not known. */

@@ -28,7 +28,9 @@ static const struct store_col bar_cols[] = {
  * spread) from round_runs, k_end the round holding now; per round the
  * global state ('*') and the regions up (ok) and down (failed); and a row with
  * bucket -1 whose last_us is the start of the check's newest stored round
- * (however old: what "stale" is judged by). */
+ * (however old: what "stale" is judged by; the newest of each scope, global
+ * and every probe's region, one index lookup each, not a scan of the check's
+ * whole history). */
 #define BARS_TRACKED_SQL                                                                                              \
     "WITH t AS (SELECT c.name, t.check_id, t.interval_us AS w, t.spread_us AS sp, "                                   \
     "floor(($3::bigint - t.spread_us)::numeric / t.interval_us)::bigint AS k_end "                                    \
@@ -43,7 +45,9 @@ static const struct store_col bar_cols[] = {
     "1 AS tracked, coalesce(max(state) FILTER (WHERE scope = '*'), 0)::int AS gstate "                               \
     "FROM r GROUP BY name, w, sp, k_end, k "                                                                          \
     "UNION ALL SELECT t.name, t.w, -1, 0, 0, 0, 0, l.k * t.w + t.sp, 1, 0 FROM t "                                   \
-    "JOIN LATERAL (SELECT max(to_round) AS k FROM round_runs x WHERE x.check_id = t.check_id) l ON l.k IS NOT NULL "
+    "JOIN LATERAL (SELECT max((SELECT max(x.to_round) FROM round_runs x WHERE x.check_id = t.check_id "             \
+    "AND x.scope = sc.scope)) AS k FROM (SELECT '*' AS scope UNION SELECT region FROM probes) sc) l "                \
+    "ON l.k IS NOT NULL "
 
 /* Checks the tracker does not follow (--no-tracking, or not folded yet):
  * outcome counts per round-sized bucket straight from results. */

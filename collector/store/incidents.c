@@ -111,9 +111,6 @@ int store_round_runs_read(struct store *s, const char *check, const char *scope,
     "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 " by_id " AND "                          \
     "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*') OR $2 = '') AND r.to_round >= $3::bigint AND "           \
     "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round"
-    int cached = st_tracked_cache_runs(s, check, scope, k_from, k_until, out, n, err, errlen);
-    if (cached)
-        return cached < 0 ? -1 : 0;
     const struct store_query q = {
         RUNS_SQL(""), 0, NULL, "round runs: reading", "round runs", run_cols, STORE_NCOLS(run_cols), sizeof **out};
     return read_check_range(s, q, RUNS_SQL("AND r.check_id = $5::bigint"), check, scope, k_from, k_until,

@@ -80,8 +80,6 @@ int st_is_citus(struct store *s);
 struct st_tracked_cache;
 void st_tracked_cache_free(struct st_tracked_cache *c);
 int st_tracked_cache_rule(struct store *s, const char *check, struct store_track_rule *out);
-int st_tracked_cache_runs(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
-                          struct store_round_run **out, size_t *n, char *err, size_t errlen);
 int st_tracked_cache_incidents(struct store *s, const char *check, const char *scope, int64_t since_us,
                                int64_t until_us, struct store_incident **out, size_t *n, char *err, size_t errlen);
 

@@ -1,8 +1,9 @@
-/* tracked_reads.c: the tracker's stored rules and round runs of many checks in
- * one statement each (store.h, "reads for many checks"), for the answers that
- * cover every check (report, availability, incidents): one statement per kind
- * instead of one per check. Each check's runs are bounded by its own rounds
- * [k_from, k_until), passed as arrays and joined with unnest. Rows are sorted
+/* tracked_reads.c: the tracker's stored rules, round counts and incidents of
+ * many checks in one statement each (store.h, "reads for many checks"), for
+ * the answers that cover every check (report, availability, incidents): one
+ * statement per kind instead of a few per check. Each check's runs are clipped
+ * to its own rounds [k_from, k_until), passed as arrays and joined with unnest,
+ * and summed per scope in PostgreSQL (the answers need only the counts). Rows are sorted
  * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
  * binary search. On Citus these reads would go to every shard: the callers use
  * the per-check reads there (store_tracked_batch_ok). Reads only. */
@@ -58,15 +59,14 @@ static void array_text(struct pk_buf *b, const char *v, int first)
     pk_buf_addc(b, '"');
 }
 
-#define RUNS_ROW(field, kind) STORE_FIELD(struct store_round_run_row, field, kind)
-static const struct store_col runs_row_cols[] = {
-    RUNS_ROW(check_name, TEXT), RUNS_ROW(scope, TEXT), RUNS_ROW(from, I64),
-    RUNS_ROW(to, I64),          RUNS_ROW(state, INT),  RUNS_ROW(regions, TEXT),
+#define COUNT_ROW(field, kind) STORE_FIELD(struct store_round_count_row, field, kind)
+static const struct store_col count_row_cols[] = {
+    COUNT_ROW(check_name, TEXT), COUNT_ROW(scope, TEXT), COUNT_ROW(up, I64), COUNT_ROW(down, I64),
 };
 
-int store_round_runs_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
-                               const int64_t *k_until, size_t n_checks, struct store_round_run_row **out, size_t *n,
-                               char *err, size_t errlen)
+int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
+                                 const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
+                                 size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -86,23 +86,27 @@ int store_round_runs_read_many(struct store *s, const char *const *checks, const
         pk_buf_addf(&until, "%s%" PRId64, i ? "," : "", k_until[i]);
     }
     if (pk_buf_addc(&names, '}') < 0 || pk_buf_addc(&from, '}') < 0 || pk_buf_addc(&until, '}') < 0) {
-        pk_fail(err, errlen, "round runs: out of memory");
+        pk_fail(err, errlen, "round counts: out of memory");
         goto out;
     }
     const char *p[] = {names.data, from.data, until.data};
+    /* Each run clipped to the check's rounds: its rounds in them, summed per scope and state. */
     const struct store_query q = {
-        "SELECT c.name AS check_name, r.scope, r.from_round AS \"from\", r.to_round AS \"to\", r.state, "
-        "array_to_string(r.regions, ',') AS regions "
+        "SELECT c.name AS check_name, r.scope, "
+        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
+        "FILTER (WHERE r.state = 1), 0) AS up, "
+        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
+        "FILTER (WHERE r.state = 2), 0) AS down "
         "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
         "JOIN checks c ON c.name = w.name "
         "JOIN round_runs r ON r.check_id = c.id AND r.to_round >= w.k_from AND r.from_round < w.k_until "
-        "ORDER BY c.name COLLATE \"C\", r.scope COLLATE \"C\", r.from_round",
+        "GROUP BY c.name, r.scope ORDER BY c.name COLLATE \"C\", r.scope COLLATE \"C\"",
         3,
         p,
-        "round runs of many checks: reading",
-        "round runs",
-        runs_row_cols,
-        STORE_NCOLS(runs_row_cols),
+        "round counts of many checks: reading",
+        "round counts",
+        count_row_cols,
+        STORE_NCOLS(count_row_cols),
         sizeof **out};
     rc = store_query_rows(s, &q, (void **)out, n, err, errlen);
 out:
@@ -120,8 +124,8 @@ struct st_tracked_cache {
     char (*names)[PK_NAME_MAX]; /* the prefetched checks, by name, with their rounds */
     int64_t *k_from, *k_until;
     size_t n_names;
-    struct store_round_run_row *runs; /* by check, scope, round */
-    size_t n_runs;
+    struct store_round_count_row *counts; /* by check, scope */
+    size_t n_counts;
     struct store_incident *inc; /* every check's, by check, scope, start */
     size_t n_inc;
     int64_t inc_since_us, inc_until_us;
@@ -145,7 +149,7 @@ void st_tracked_cache_free(struct st_tracked_cache *c)
     free(c->names);
     free(c->k_from);
     free(c->k_until);
-    free(c->runs);
+    free(c->counts);
     free(c->inc);
     free(c);
 }
@@ -210,7 +214,8 @@ int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n,
         runs_of[m++] = sorted[i];
     }
     c->n_names = m;
-    if (store_round_runs_read_many(s, runs_of, c->k_from, c->k_until, m, &c->runs, &c->n_runs, err, errlen) < 0)
+    if (store_round_counts_read_many(s, runs_of, c->k_from, c->k_until, m, &c->counts, &c->n_counts, err, errlen) <
+        0)
         goto out;
     c->inc_since_us = inc_since_us;
     c->inc_until_us = inc_until_us;
@@ -257,32 +262,21 @@ int st_tracked_cache_rule(struct store *s, const char *check, struct store_track
     return 1;
 }
 
-int st_tracked_cache_runs(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
-                          struct store_round_run **out, size_t *n, char *err, size_t errlen)
+int store_round_counts(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                       int64_t *up, int64_t *down)
 {
     const struct st_tracked_cache *c = s->tcache;
     ptrdiff_t k = c ? find_name(c->names, c->n_names, sizeof *c->names, check) : -1;
-    if (k < 0 || k_from < c->k_from[k] || k_until > c->k_until[k])
+    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k])
         return 0;
-    size_t first, count, m = 0;
-    rows_of(c->runs, c->n_runs, sizeof *c->runs, check, &first, &count);
-    struct store_round_run *v = calloc(count ? count : 1, sizeof *v);
-    if (!v)
-        return pk_fail(err, errlen, "round runs: out of memory");
-    for (size_t i = first; i < first + count; i++) {
-        const struct store_round_run_row *r = &c->runs[i];
-        int in_scope = scope ? (!scope[0] || strcmp(r->scope, scope) == 0) : strcmp(r->scope, "*") != 0;
-        if (!in_scope || r->to < k_from || r->from >= k_until)
-            continue;
-        snprintf(v[m].scope, sizeof v[m].scope, "%s", r->scope);
-        v[m].from = r->from;
-        v[m].to = r->to;
-        v[m].state = r->state;
-        snprintf(v[m].regions, sizeof v[m].regions, "%s", r->regions);
-        m++;
-    }
-    *out = v;
-    *n = m;
+    size_t first, count;
+    rows_of(c->counts, c->n_counts, sizeof *c->counts, check, &first, &count);
+    *up = *down = 0;
+    for (size_t i = first; i < first + count; i++)
+        if (strcmp(c->counts[i].scope, scope) == 0) {
+            *up = c->counts[i].up;
+            *down = c->counts[i].down;
+        }
     return 1;
 }
 
