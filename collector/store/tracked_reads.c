@@ -90,17 +90,22 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
         goto out;
     }
     const char *p[] = {names.data, from.data, until.data};
-    /* Each run clipped to the check's rounds: its rounds in them, summed per scope and state. */
+    /* Each run clipped to the check's rounds: its rounds in them, summed per scope
+     * and state. Scope by scope (global and every probe's region), an aggregate
+     * each (kept apart so the planner cannot join the runs by check alone) so
+     * each is one index range scan from k_from (round_runs_check_to_idx), never
+     * the check's older history. */
     const struct store_query q = {
-        "SELECT c.name AS check_name, r.scope, "
+        "SELECT c.name AS check_name, sc.scope, x.up, x.down "
+        "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
+        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc "
+        "CROSS JOIN LATERAL (SELECT "
         "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
         "FILTER (WHERE r.state = 1), 0) AS up, "
         "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
-        "FILTER (WHERE r.state = 2), 0) AS down "
-        "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
-        "JOIN checks c ON c.name = w.name "
-        "JOIN round_runs r ON r.check_id = c.id AND r.to_round >= w.k_from AND r.from_round < w.k_until "
-        "GROUP BY c.name, r.scope ORDER BY c.name COLLATE \"C\", r.scope COLLATE \"C\"",
+        "FILTER (WHERE r.state = 2), 0) AS down, count(*) AS n "
+        "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "
+        "AND r.from_round < w.k_until) x WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
         3,
         p,
         "round counts of many checks: reading",
