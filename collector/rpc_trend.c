@@ -56,7 +56,7 @@ void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, st
 {
     *f = (struct store_rollup_filter){.since_us = since_us, .until_us = until_us, .region = region,
                                       .group = STORE_ROLLUP_BY_CHECK, .bucket_us = rpc_trend_point_width(since_us, until_us),
-                                      .align = 1}; /* whole hours: the hour level, not minutes */
+                                      .align = 1}; /* whole hours and days: their levels, not minutes */
 }
 
 int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us)
@@ -64,8 +64,11 @@ int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us)
     int64_t read = rpc_trend_width(since_us, until_us), window = until_us - since_us;
     if (read < ROLLUP_HOUR_US || window / read <= RPC_TREND_POINTS)
         return read;
-    int64_t k = (window / read + RPC_TREND_POINTS - 1) / RPC_TREND_POINTS; /* read buckets per point */
-    return k * read;
+    /* Ten days or more: whole UTC days (at least ten points, read from the
+     * day rows already merged over probes); less: whole hours. */
+    int64_t unit = window >= RPC_TREND_DAYS_FROM * ROLLUP_DAY_US ? ROLLUP_DAY_US : ROLLUP_HOUR_US;
+    int64_t k = (window / unit + RPC_TREND_POINTS - 1) / RPC_TREND_POINTS; /* units per point */
+    return k * unit;
 }
 
 Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
