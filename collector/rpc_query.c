@@ -414,16 +414,6 @@ oom:
     return NULL;
 }
 
-/* ------------------------------------------------------------------ trend */
-
-/* Hourly p95 and error rate over the window, through Theil–Sen (rpc_trend.c). */
-static Picket__V1__CheckTrend *trend_of(struct ctx *c, const struct store_check_meta *m)
-{
-    return rpc_trend_of(c->store, c->a, m, c->since_us, c->until_us, c->region, c->err, c->errlen);
-}
-
-/* -------------------------------------------------------------- baseline */
-
 /* -------------------------------------------------------------- incidents */
 
 struct opts_incidents {
@@ -762,8 +752,7 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
 
 /* ------------------------------------------------------------------ calls */
 
-/* Reads the tracker's rules, runs and incidents (over [inc_since, inc_until) and
- * the window) of every check up front: 3 statements, not a few per check. */
+/* The tracker's rules, counts, incidents of every check up front (3 statements). */
 static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until)
 {
     if (c->n_checks < 2)
@@ -871,7 +860,8 @@ static int run_trend(struct ctx *c, ProtobufCMessage **out)
     if (!resp->checks)
         goto oom;
     for (size_t i = 0; i < c->n_checks; i++) {
-        if (!(resp->checks[i] = trend_of(c, c->checks[i])))
+        if (!(resp->checks[i] = rpc_trend_of(c->store, c->a, c->checks[i], c->since_us, c->until_us, c->region,
+                                             c->err, c->errlen))) /* Theil–Sen over its points (rpc_trend.c) */
             return -1;
         resp->n_checks++;
     }
@@ -1027,6 +1017,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     struct store_status_row *status = NULL;
     size_t n_status = 0;
     struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    struct status_index six = {0}; /* the last results by check name */
     struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
     rpc_baseline_filter(c->until_us, c->region, &bf);
     /* the last results (one check's page reads its own only) */
@@ -1037,6 +1028,8 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
                     &cr, c->err, c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
+    if (status_index_build(&six, status, n_status) < 0)
+        goto oom;
     Picket__V1__ReportResponse *resp = ralloc(c->a, sizeof *resp);
     if (!resp)
         goto oom;
@@ -1065,15 +1058,18 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         rc_->service = rstrdup(c->a, m->service);
         rc_->check_type = rstrdup(c->a, m->type);
         rc_->last_message = (char *)"";
-        for (size_t k = 0; k < n_status; k++)
-            if (strcmp(status[k].check_name, m->name) == 0 && status[k].last_started_at_us) {
-                rc_->last_started_at_us = status[k].last_started_at_us;
-                rc_->last_outcome = (Picket__V1__Outcome)status[k].last_outcome;
-                rc_->last_message = rstrdup(c->a, status[k].last_message);
+        size_t k0, k1; /* this check's rows, in their order */
+        status_index_find(&six, m->name, &k0, &k1);
+        for (size_t j = k0; j < k1; j++)
+            if (status[six.ord[j]].last_started_at_us) {
+                const struct store_status_row *st = &status[six.ord[j]];
+                rc_->last_started_at_us = st->last_started_at_us;
+                rc_->last_outcome = (Picket__V1__Outcome)st->last_outcome;
+                rc_->last_message = rstrdup(c->a, st->last_message);
             }
-        for (size_t k = 0; k < n_status; k++)
-            if (strcmp(status[k].check_name, m->name) == 0 && status[k].n_last_metrics > 0) {
-                size_t nm = (size_t)status[k].n_last_metrics;
+        for (size_t r = k0; r < k1; r++)
+            if (status[six.ord[r]].n_last_metrics > 0) {
+                size_t k = six.ord[r], nm = (size_t)status[k].n_last_metrics;
                 NEW_MSGS(c->a, Picket__V1__Metric, picket__v1__metric__init, nm, rc_->last_metrics);
                 rc_->n_last_metrics = nm;
                 for (size_t j = 0; j < nm; j++) {
@@ -1121,6 +1117,7 @@ oom:
     snprintf(c->err, c->errlen, "out of memory");
 out:
     free(status);
+    status_index_free(&six);
     coarse_free(&cr);
     return rc;
 }

@@ -72,17 +72,11 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         size_t nh = 0;
         if (store_check_hours_read(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
             return -1;
-        for (size_t i = 0; i < k; i++) {
-            size_t at = 0, hi = nh; /* the check's first hour (rows by name, then hour) */
-            while (at < hi) {
-                size_t mid = at + (hi - at) / 2;
-                if (strcmp(h[mid].check_name, names[i]) < 0)
-                    at = mid + 1;
-                else
-                    hi = mid;
-            }
+        for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
+            while (at < nh && h[at].check < (int)i)
+                at++;
             size_t end = at;
-            while (end < nh && strcmp(h[end].check_name, names[i]) == 0)
+            while (end < nh && h[end].check == (int)i)
                 end++;
             if (!(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err,
                                                          errlen))) {

@@ -422,14 +422,14 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
  * the counts and the p95 of the histogram merged over the probes (NaN when it
  * holds nothing), what store_rollup_query by check with hourly buckets gives. */
 struct store_check_hour {
-    char check_name[PK_NAME_MAX];
+    int check; /* index into the checks asked for */
     int64_t hour_us;
     uint64_t ok, degraded, failed, unknown, hist_count;
     double p95_us;
 };
 /* The summaries of checks[0..n) for the hours starting in [since, until) (whole
- * hours), sorted by check name then hour; hours with rows not compacted yet are
- * taken from the histograms. *out malloc'd. 0, or -1 with err. */
+ * hours), sorted by check (its index in checks) then hour; hours with rows not
+ * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
 

@@ -208,15 +208,16 @@ int st_fill_check_hours(struct store *s, char *err, size_t errlen)
 
 #define HOUR_COL(field, kind) STORE_FIELD(struct store_check_hour, field, kind)
 static const struct store_col hour_cols[] = {
-    HOUR_COL(check_name, TEXT), HOUR_COL(hour_us, I64),   HOUR_COL(ok, U64),         HOUR_COL(degraded, U64),
+    HOUR_COL(check, INT),       HOUR_COL(hour_us, I64),   HOUR_COL(ok, U64),         HOUR_COL(degraded, U64),
     HOUR_COL(failed, U64),      HOUR_COL(unknown, U64),   HOUR_COL(hist_count, U64), HOUR_COL(p95_us, DOUBLE),
 };
 
-static int by_name_hour(const void *x, const void *y)
+static int by_check_then_hour(const void *x, const void *y)
 {
     const struct store_check_hour *a = x, *b = y;
-    int c = strcmp(a->check_name, b->check_name);
-    return c ? c : (a->hour_us > b->hour_us) - (a->hour_us < b->hour_us);
+    if (a->check != b->check)
+        return a->check < b->check ? -1 : 1;
+    return (a->hour_us > b->hour_us) - (a->hour_us < b->hour_us);
 }
 
 /* Replaces (or adds) the summaries of the hours [from, to) from the
@@ -239,10 +240,17 @@ static int hours_from_rollups(struct store *s, const char *const *checks, size_t
         free(rr);
         return pk_fail(err, errlen, "check hours: out of memory");
     }
+    size_t m = kept;
     for (size_t i = 0; i < nr; i++) {
-        struct store_check_hour *h = &v[kept + i];
+        struct store_check_hour *h = &v[m];
         memset(h, 0, sizeof *h);
-        snprintf(h->check_name, sizeof h->check_name, "%s", rr[i].check_name);
+        h->check = -1;
+        for (size_t c = 0; c < n && h->check < 0; c++) /* a few hours of the chunk's checks: a short scan */
+            if (strcmp(checks[c], rr[i].check_name) == 0)
+                h->check = (int)c;
+        if (h->check < 0)
+            continue;
+        m++;
         h->hour_us = rr[i].bucket_start_us;
         h->ok = rr[i].ok;
         h->degraded = rr[i].degraded;
@@ -253,7 +261,7 @@ static int hours_from_rollups(struct store *s, const char *const *checks, size_t
     }
     free(rr);
     *rows = v;
-    *nrows = kept + nr;
+    *nrows = m;
     return 0;
 }
 
@@ -274,10 +282,10 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         return pk_fail(err, errlen, "check hours: out of memory");
     const char *p[] = {names, a, b};
     const struct store_query q = {
-        "SELECT c.name AS check_name, (extract(epoch FROM h.hour) * 1000000)::bigint AS hour_us, h.ok, h.degraded, "
-        "h.failed, h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) AS p95_us "
-        "FROM checks c JOIN rollup_check_hour h ON h.check_id = c.id "
-        "WHERE c.name IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+        "SELECT (w.ord - 1)::int AS \"check\", (extract(epoch FROM h.hour) * 1000000)::bigint AS hour_us, h.ok, "
+        "h.degraded, h.failed, h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) AS p95_us "
+        "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+        "JOIN checks c ON c.name = w.name JOIN rollup_check_hour h ON h.check_id = c.id "
         "AND h.hour >= $2::timestamptz AND h.hour < $3::timestamptz",
         3,
         p,
@@ -304,7 +312,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         if (hours_from_rollups(s, checks, n, from, to, out, nout, &cap, err, errlen) < 0)
             goto out;
     }
-    qsort(*out, *nout, sizeof **out, by_name_hour);
+    qsort(*out, *nout, sizeof **out, by_check_then_hour);
     rc = 0;
 out:
     if (rc < 0) {
