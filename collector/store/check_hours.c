@@ -1,8 +1,8 @@
-/* check_hours.c: rollup_check_hour (migrations/020_rollup_check_hour.sql), one
+/* check_hours.c: rollup_check_hour (migrations/027_rollup_check_hour.sql), one
  * summary row per (check, hour) over every probe: the hour's counts and the
  * p95 of its histogram merged over the probes. Written whenever rollup_hour
  * rows are (st_check_hours_refresh, from st_write_level, in the same
- * transaction), filled for existing history by migration 020
+ * transaction), filled for existing history by migration 027
  * (st_fill_check_hours), and read for many checks at once by the report's
  * baseline (store_check_hours_read). Hours with rows still in rollup_partial
  * are not summarised yet: the reader reads those through store_rollup_query,
@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "pk_error.h"
 
-#define FILL_SPAN_US ROLLUP_DAY_US /* migration 020 reads rollup_hour a day at a time */
+#define FILL_SPAN_US ROLLUP_DAY_US /* migration 027 reads rollup_hour a day at a time */
 
 /* Merges r's rows (check_id, hour, ok, degraded, failed, unknown, hist; binary)
  * per (check, hour) and upserts their summaries. */
@@ -169,7 +169,7 @@ out:
 
 int st_fill_check_hours(struct store *s, char *err, size_t errlen)
 {
-    const char *what = "migration 020: summarising rollup_hour";
+    const char *what = "migration 027: summarising rollup_hour";
     PGresult *span = st_run(s,
                             "SELECT (extract(epoch FROM min(hour)) * 1000000)::bigint, "
                             "(extract(epoch FROM max(hour)) * 1000000)::bigint FROM rollup_hour",

@@ -134,8 +134,8 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
          * merged into it here, in C like all merging, in the same transaction. */
         if (m->version == 10 && st_fill_check_days(s, err, errlen) < 0)
             goto out;
-        /* 020 summarises each check-hour over its probes; existing hours here. */
-        if (m->version == 20 && st_fill_check_hours(s, err, errlen) < 0)
+        /* 027 summarises each check-hour over its probes; existing hours here. */
+        if (m->version == 27 && st_fill_check_hours(s, err, errlen) < 0)
             goto out;
         /* 011 packs partial rows; rows of the old shape are packed here. */
         if (m->version == 11 && st_pack_old_partials(s, err, errlen) < 0)

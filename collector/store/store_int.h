@@ -228,7 +228,7 @@ struct lrow {
 /* check_hours.c: rollup_check_hour rewritten for the (check, hour) keys of
  * rows (rollup_hour rows just written; from rollup_hour, merged over probes),
  * in the caller's transaction; and filled from all of rollup_hour (migration
- * 020). 0, or -1 with err. */
+ * 027). 0, or -1 with err. */
 int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, char *err, size_t errlen);
 int st_fill_check_hours(struct store *s, char *err, size_t errlen);
 

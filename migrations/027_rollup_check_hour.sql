@@ -1,4 +1,4 @@
--- 020_rollup_check_hour: one summary row per (check, hour) over every probe
+-- 027_rollup_check_hour: one summary row per (check, hour) over every probe
 -- (docs/ANALYTICS.md, "Storage and rollups"): the hour's counts and the p95 of
 -- its latency histogram (rollup_hour merged over the check's probes), so the
 -- report's baseline (28 days of hourly p95 for every check) reads one small
