@@ -28,13 +28,15 @@
 
 #define MINUTE_US INT64_C(60000000)
 #define MAX_SERIES_POINTS 1500
-#define REFRESH_US INT64_C(5000000) /* the default view's snapshot, recomputed at most this often */
+#define REFRESH_US INT64_C(5000000) /* the default view's snapshot: never older than this while passes are fast */
+#define REFRESH_MARGIN_US INT64_C(500000) /* for a pass that takes longer than the last */
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
 
 /* The default view (no arguments: the last 24 hours, every check) is computed
- * by a background thread every REFRESH_US on its own connection and served
+ * by a background thread (each pass ending within REFRESH_US of the last one's
+ * start) on its own connection and served
  * from this snapshot, so a first load never waits for a report of every check. */
 struct svc_state {
     char service[PK_NAME_MAX];
@@ -552,10 +554,13 @@ static void *refresh_main(void *arg)
             free(svcs);
             free(figs);
         }
-        /* At least REFRESH_US apart, and idle 3/4 of the time: a report of
-         * 1,000 checks takes seconds, and must not keep a core busy. */
+        /* Live: the next pass starts so that it ends within REFRESH_US of this
+         * one's start (what a reader sees is never older than that while a
+         * pass takes under half of it), and the thread is idle at least half
+         * the time (a pass that takes longer widens the period). */
         int64_t took = pk_now_us() - started - slow_us;
-        int64_t wake_us = started + (4 * took > REFRESH_US ? 4 * took : REFRESH_US);
+        int64_t period = REFRESH_US - REFRESH_MARGIN_US - took;
+        int64_t wake_us = started + (period > took ? period : took);
         struct timespec ts = {(time_t)(wake_us / 1000000), (long)(wake_us % 1000000) * 1000};
         while (!d->stop && pk_now_us() < wake_us)
             if (pthread_cond_timedwait(&d->wake, &d->snap_mu, &ts) == ETIMEDOUT)

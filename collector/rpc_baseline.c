@@ -133,16 +133,23 @@ void rpc_baseline_filter(int64_t until_us, const char *region, struct store_roll
                                       .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US};
 }
 
+/* One hour of the baseline's series: its start, p95 (NaN: no latency) and counts. */
+struct hour_point {
+    int64_t t;
+    double p95;
+    uint64_t ok, degraded, failed;
+};
+
 /* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
  * until) is the history; the last 24 hourly p95s are judged by
  * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
  * share marks them as inside an incident, and hours overlapping a stored
  * incident or a maintenance window, are left out of learning. */
-Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rpc_query_arena *a,
-                                                  const struct store_check_meta *m, const char *region,
-                                                  int64_t until_us, int with_metrics,
-                                                  const struct store_rollup_row *rows, size_t n, char *err,
-                                                  size_t errlen)
+static Picket__V1__BaselineState *baseline_from_points(struct store *store, struct rpc_query_arena *a,
+                                                       const struct store_check_meta *m, const char *region,
+                                                       int64_t until_us, int with_metrics,
+                                                       const struct hour_point *pts, size_t n, char *err,
+                                                       size_t errlen)
 {
     Picket__V1__BaselineState *bs = rpc_query_alloc(a, sizeof *bs);
     int64_t *t = NULL;
@@ -160,11 +167,11 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
         goto oom;
     size_t n_hist = 0;
     for (size_t i = 0; i < n; i++) {
-        t[i] = rows[i].bucket_start_us;
-        y[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
+        t[i] = pts[i].t;
+        y[i] = pts[i].p95;
         /* inside an incident as far as the hour's counts tell; stored incidents and
          * maintenance windows below */
-        excluded[i] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
+        excluded[i] = (unsigned char)pk_baseline_window_excluded(pts[i].ok, pts[i].degraded, pts[i].failed);
         if (t[i] < split)
             n_hist++;
     }
@@ -208,6 +215,45 @@ oom:
     free(excluded);
     snprintf(err, errlen, "out of memory");
     return NULL;
+}
+
+Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rpc_query_arena *a,
+                                                  const struct store_check_meta *m, const char *region,
+                                                  int64_t until_us, int with_metrics,
+                                                  const struct store_rollup_row *rows, size_t n, char *err,
+                                                  size_t errlen)
+{
+    struct hour_point *pts = calloc(n ? n : 1, sizeof *pts);
+    if (!pts) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (struct hour_point){rows[i].bucket_start_us,
+                                     rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN, rows[i].ok,
+                                     rows[i].degraded, rows[i].failed};
+    Picket__V1__BaselineState *bs =
+        baseline_from_points(store, a, m, region, until_us, with_metrics, pts, n, err, errlen);
+    free(pts);
+    return bs;
+}
+
+Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct rpc_query_arena *a,
+                                                   const struct store_check_meta *m, int64_t until_us,
+                                                   const struct store_check_hour *h, size_t n, char *err,
+                                                   size_t errlen)
+{
+    struct hour_point *pts = calloc(n ? n : 1, sizeof *pts);
+    if (!pts) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        pts[i] = (struct hour_point){h[i].hour_us, h[i].hist_count ? h[i].p95_us : NAN, h[i].ok, h[i].degraded,
+                                     h[i].failed};
+    Picket__V1__BaselineState *bs = baseline_from_points(store, a, m, NULL, until_us, 0, pts, n, err, errlen);
+    free(pts);
+    return bs;
 }
 
 Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_query_arena *a,

@@ -30,4 +30,12 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
                                                   const struct store_rollup_row *rows, size_t n, char *err,
                                                   size_t errlen);
 
+/* The same (all regions, without metrics) from the check's hour summaries
+ * (store_check_hours_read over the rpc_baseline_filter span): the same figures
+ * as from its rows, with no histogram to decode. */
+Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct rpc_query_arena *a,
+                                                   const struct store_check_meta *m, int64_t until_us,
+                                                   const struct store_check_hour *h, size_t n, char *err,
+                                                   size_t errlen);
+
 #endif

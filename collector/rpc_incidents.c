@@ -227,6 +227,11 @@ int tracked_rounds_all(struct store *s, const char *check, int64_t since_us, int
     }
     if (!global->tracked)
         return 0;
+    if (store_round_counts(s, check, "*", global->k_from, global->k_until, &global->up, &global->down)) {
+        for (int i = 0; i < n_names; i++) /* counted for every check at once (store_tracked_prefetch) */
+            store_round_counts(s, check, names[i], global->k_from, global->k_until, &regions[i].up, &regions[i].down);
+        return 0;
+    }
     struct store_round_run *runs = NULL;
     size_t n = 0;
     if (store_round_runs_read(s, check, "", global->k_from, global->k_until, &runs, &n, err, errlen) < 0)
@@ -255,6 +260,12 @@ int tracked_rounds_all(struct store *s, const char *check, int64_t since_us, int
 static int count_rounds(struct store *s, const char *check, const char *scope, struct tracked_window *w, char *err,
                         size_t errlen)
 {
+    int64_t up, down;
+    if (store_round_counts(s, check, scope, w->k_from, w->k_until, &up, &down)) {
+        w->up += up;
+        w->down += down;
+        return 0;
+    }
     struct store_round_run *runs = NULL;
     size_t n = 0;
     if (store_round_runs_read(s, check, scope, w->k_from, w->k_until, &runs, &n, err, errlen) < 0)

@@ -385,16 +385,6 @@ oom:
     return NULL;
 }
 
-/* ------------------------------------------------------------------ trend */
-
-/* Hourly p95 and error rate over the window, through Theil–Sen (rpc_trend.c). */
-static Picket__V1__CheckTrend *trend_of(struct ctx *c, const struct store_check_meta *m)
-{
-    return rpc_trend_of(c->store, c->a, m, c->since_us, c->until_us, c->region, c->err, c->errlen);
-}
-
-/* -------------------------------------------------------------- baseline */
-
 /* -------------------------------------------------------------- incidents */
 
 struct opts_incidents {
@@ -733,6 +723,21 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
 
 /* ------------------------------------------------------------------ calls */
 
+/* The tracker's rules, counts, incidents of every check up front (3 statements). */
+static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until)
+{
+    if (c->n_checks < 2)
+        return 0;
+    const char **names = ralloc(c->a, c->n_checks * sizeof *names);
+    if (!names)
+        return pk_fail(c->err, c->errlen, "out of memory");
+    for (size_t i = 0; i < c->n_checks; i++)
+        names[i] = c->checks[i]->name;
+    return store_tracked_prefetch(c->store, names, c->n_checks, c->since_us, c->until_us,
+                                  inc_since < c->since_us ? inc_since : c->since_us,
+                                  inc_until > c->until_us ? inc_until : c->until_us, c->err, c->errlen);
+}
+
 static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest *req, ProtobufCMessage **out)
 {
     if (check_quorum(c, req->quorum) < 0)
@@ -747,7 +752,8 @@ static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest
     if (!resp->checks)
         goto oom;
     struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
-    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+    if (prefetch_tracked(c, c->since_us, c->until_us) < 0 ||
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
                     &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
@@ -825,7 +831,8 @@ static int run_trend(struct ctx *c, ProtobufCMessage **out)
     if (!resp->checks)
         goto oom;
     for (size_t i = 0; i < c->n_checks; i++) {
-        if (!(resp->checks[i] = trend_of(c, c->checks[i])))
+        if (!(resp->checks[i] = rpc_trend_of(c->store, c->a, c->checks[i], c->since_us, c->until_us, c->region,
+                                             c->err, c->errlen))) /* Theil–Sen over its points (rpc_trend.c) */
             return -1;
         resp->n_checks++;
     }
@@ -876,6 +883,8 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     int n_names = 0;
     if (!names)
         goto oom;
+    if (prefetch_tracked(c, c->since_us, c->until_us) < 0)
+        goto out;
     for (size_t i = 0; i < c->n_checks; i++) {
         resp->checks[i] = incidents_of(c, c->checks[i], &oi, names, &n_names, &raw[i], &n_raw[i], &observed[i]);
         if (!resp->checks[i])
@@ -979,13 +988,19 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     struct store_status_row *status = NULL;
     size_t n_status = 0;
     struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    struct status_index six = {0}; /* the last results by check name */
+    struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
+    rpc_baseline_filter(c->until_us, c->region, &bf);
     /* the last results (one check's page reads its own only) */
-    if (store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
+    if (prefetch_tracked(c, bf.since_us, bf.until_us) < 0 ||
+        store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
         coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
                     &cr, c->err, c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
+    if (status_index_build(&six, status, n_status) < 0)
+        goto oom;
     Picket__V1__ReportResponse *resp = ralloc(c->a, sizeof *resp);
     if (!resp)
         goto oom;
@@ -1014,15 +1029,18 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         rc_->service = rstrdup(c->a, m->service);
         rc_->check_type = rstrdup(c->a, m->type);
         rc_->last_message = (char *)"";
-        for (size_t k = 0; k < n_status; k++)
-            if (strcmp(status[k].check_name, m->name) == 0 && status[k].last_started_at_us) {
-                rc_->last_started_at_us = status[k].last_started_at_us;
-                rc_->last_outcome = (Picket__V1__Outcome)status[k].last_outcome;
-                rc_->last_message = rstrdup(c->a, status[k].last_message);
+        size_t k0, k1; /* this check's rows, in their order */
+        status_index_find(&six, m->name, &k0, &k1);
+        for (size_t j = k0; j < k1; j++)
+            if (status[six.ord[j]].last_started_at_us) {
+                const struct store_status_row *st = &status[six.ord[j]];
+                rc_->last_started_at_us = st->last_started_at_us;
+                rc_->last_outcome = (Picket__V1__Outcome)st->last_outcome;
+                rc_->last_message = rstrdup(c->a, st->last_message);
             }
-        for (size_t k = 0; k < n_status; k++)
-            if (strcmp(status[k].check_name, m->name) == 0 && status[k].n_last_metrics > 0) {
-                size_t nm = (size_t)status[k].n_last_metrics;
+        for (size_t r = k0; r < k1; r++)
+            if (status[six.ord[r]].n_last_metrics > 0) {
+                size_t k = six.ord[r], nm = (size_t)status[k].n_last_metrics;
                 NEW_MSGS(c->a, Picket__V1__Metric, picket__v1__metric__init, nm, rc_->last_metrics);
                 rc_->n_last_metrics = nm;
                 for (size_t j = 0; j < nm; j++) {
@@ -1070,6 +1088,7 @@ oom:
     snprintf(c->err, c->errlen, "out of memory");
 out:
     free(status);
+    status_index_free(&six);
     coarse_free(&cr);
     return rc;
 }
@@ -1139,6 +1158,7 @@ int rpc_query_run(struct store *s, enum rpc_query_kind kind, const ProtobufCMess
         }
         }
     }
+    store_tracked_prefetch_end(s);
     free(c.meta);
     free(c.maint);
     if (rc < 0)

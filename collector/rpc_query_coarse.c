@@ -4,7 +4,8 @@
  * it is read at the coarsest level that covers each part of the window (days,
  * then hours, then minutes at the edges) and for every check at once: the cost
  * follows the window and the number of checks, never the stored history nor a
- * round count. Never includes gRPC or libpq. */
+ * round count. Also the index of the last results by check name. Never includes
+ * gRPC or libpq. */
 #include "rpc_query_coarse.h"
 
 #include <stdio.h>
@@ -48,4 +49,61 @@ void coarse_free(struct coarse_rows *cr)
 {
     free(cr->rows);
     memset(cr, 0, sizeof *cr);
+}
+
+struct name_idx {
+    const char *name;
+    size_t idx;
+};
+
+static int by_name_idx(const void *x, const void *y)
+{
+    const struct name_idx *a = x, *b = y;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+int status_index_build(struct status_index *ix, const struct store_status_row *rows, size_t n)
+{
+    memset(ix, 0, sizeof *ix);
+    struct name_idx *v = malloc((n ? n : 1) * sizeof *v);
+    ix->ord = malloc((n ? n : 1) * sizeof *ix->ord);
+    if (!v || !ix->ord) {
+        free(v);
+        free(ix->ord);
+        ix->ord = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct name_idx){rows[i].check_name, i};
+    qsort(v, n, sizeof *v, by_name_idx);
+    for (size_t i = 0; i < n; i++)
+        ix->ord[i] = v[i].idx;
+    free(v);
+    ix->rows = rows;
+    ix->n = n;
+    return 0;
+}
+
+void status_index_find(const struct status_index *ix, const char *check, size_t *from, size_t *to)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->rows[ix->ord[mid]].check_name, check) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < ix->n && strcmp(ix->rows[ix->ord[end]].check_name, check) == 0)
+        end++;
+    *from = lo;
+    *to = end;
+}
+
+void status_index_free(struct status_index *ix)
+{
+    free(ix->ord);
+    memset(ix, 0, sizeof *ix);
 }

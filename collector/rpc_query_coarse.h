@@ -23,4 +23,16 @@ int coarse_take(const struct coarse_rows *cr, const char *check, struct store_ro
 
 void coarse_free(struct coarse_rows *cr);
 
+/* The last-result rows of every check (store_last_results) by check name, each
+ * check's rows in their order: a lookup per check, not a scan of every row. */
+struct status_index {
+    size_t *ord; /* row indexes by (name, index) */
+    const struct store_status_row *rows;
+    size_t n;
+};
+int status_index_build(struct status_index *ix, const struct store_status_row *rows, size_t n);
+/* ix->ord[*from .. *to) are check's rows. */
+void status_index_find(const struct status_index *ix, const char *check, size_t *from, size_t *to);
+void status_index_free(struct status_index *ix);
+
 #endif

@@ -1,11 +1,13 @@
 /* rpc_report_batch.c: the report's trend and baseline columns for every check of
  * the answer from a few rollup reads, not two per check. The checks are taken in
- * chunks; each chunk is one store_rollup_query for the trends (hourly points over
- * the window) and one for the baselines (hourly p95 of the last 29 days), both
- * filtered to the chunk's checks (one read serves both when the window covers
- * the baseline's 29 days on the hour grid), and each check's figures come from its rows by
- * the same code as the per-check path (rpc_trend_from_rows,
- * rpc_baseline_from_rows). A chunk is bounded so that the merged rows of one read
+ * chunks; each chunk is one store_rollup_query for the trends (points over the
+ * window, at most RPC_TREND_POINTS) and one read for the baselines (hourly p95 of
+ * the last 29 days): for all regions the check-hour summaries
+ * (store_check_hours_read: counts and p95, no histogram), for one region a
+ * rollup read (shared with the trend's when that is hourly and covers the 29
+ * days), all filtered to the chunk's checks; each check's figures come from its
+ * rows by the same code as the per-check path (rpc_trend_from_rows,
+ * rpc_baseline_from_rows / rpc_baseline_from_hours). A chunk is bounded so that the merged rows of one read
  * stay near RPC_BATCH_ROWS (a row holds a histogram of about 9 KB). Never
  * includes gRPC or libpq. */
 #include "rpc_report_batch.h"
@@ -48,7 +50,7 @@ static size_t buckets_of(const struct store_rollup_filter *f)
 /* One chunk: checks[0..k) with names[0..k). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
                      const char **names, size_t k, struct store_rollup_filter *tf, struct store_rollup_filter *bf,
-                     int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
+                     int use_hours, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
                      Picket__V1__BaselineState **baselines, char *err, size_t errlen)
 {
     struct store_rollup_row *rows = NULL;
@@ -59,10 +61,31 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         return -1;
     for (size_t i = 0; i < k; i++) {
         rows_of(rows, n, names[i], &first, &count);
-        if (!(trends[i] = rpc_trend_from_rows(a, checks[i], rows + first, count, err, errlen))) {
+        if (!(trends[i] = rpc_trend_from_rows(a, checks[i], rows + first, count, tf->since_us, tf->until_us, err, errlen))) {
             free(rows);
             return -1;
         }
+    }
+    if (use_hours) { /* the baselines from the hour summaries: no histogram */
+        free(rows);
+        struct store_check_hour *h = NULL;
+        size_t nh = 0;
+        if (store_check_hours_read(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
+            return -1;
+        for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
+            while (at < nh && h[at].check < (int)i)
+                at++;
+            size_t end = at;
+            while (end < nh && h[end].check == (int)i)
+                end++;
+            if (!(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err,
+                                                         errlen))) {
+                free(h);
+                return -1;
+            }
+        }
+        free(h);
+        return 0;
     }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
@@ -99,7 +122,10 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
     struct store_rollup_filter tf, bf;
     rpc_trend_filter(since_us, until_us, region, &tf);
     rpc_baseline_filter(until_us, region, &bf);
-    size_t per_check = buckets_of(&tf) > buckets_of(&bf) ? buckets_of(&tf) : buckets_of(&bf);
+    /* All regions: the baselines read the check-hour summaries (rollup_check_hour),
+     * not histograms; the read of a chunk is then the trend's. */
+    int use_hours = !region && store_tracked_batch_ok(store);
+    size_t per_check = buckets_of(&tf) > buckets_of(&bf) || use_hours ? buckets_of(&tf) : buckets_of(&bf);
     size_t chunk = RPC_BATCH_ROWS / per_check;
     if (chunk < 1)
         chunk = 1;
@@ -111,7 +137,7 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
         size_t k = n - i < chunk ? n - i : chunk;
         for (size_t j = 0; j < k; j++)
             names[j] = checks[i + j]->name;
-        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, until_us, region, trends + i, baselines + i, err,
+        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, trends + i, baselines + i, err,
                        errlen);
     }
     free(names);

@@ -55,29 +55,62 @@ int64_t rpc_trend_width(int64_t since_us, int64_t until_us)
 void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f)
 {
     *f = (struct store_rollup_filter){.since_us = since_us, .until_us = until_us, .region = region,
-                                      .group = STORE_ROLLUP_BY_CHECK, .bucket_us = rpc_trend_width(since_us, until_us),
-                                      .align = 1}; /* whole hours: the hour level, not minutes */
+                                      .group = STORE_ROLLUP_BY_CHECK, .bucket_us = rpc_trend_point_width(since_us, until_us),
+                                      .align = 1}; /* whole hours and days: their levels, not minutes */
+}
+
+int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us)
+{
+    int64_t read = rpc_trend_width(since_us, until_us), window = until_us - since_us;
+    if (read < ROLLUP_HOUR_US || window / read <= RPC_TREND_POINTS)
+        return read;
+    /* Ten days or more: whole UTC days (at least ten points, read from the
+     * day rows already merged over probes); less: whole hours. */
+    int64_t unit = window >= RPC_TREND_DAYS_FROM * ROLLUP_DAY_US ? ROLLUP_DAY_US : ROLLUP_HOUR_US;
+    int64_t k = (window / unit + RPC_TREND_POINTS - 1) / RPC_TREND_POINTS; /* units per point */
+    return k * unit;
 }
 
 Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
-                                            const struct store_rollup_row *rows, size_t n, char *err, size_t errlen)
+                                            const struct store_rollup_row *rows, size_t n, int64_t since_us,
+                                            int64_t until_us, char *err, size_t errlen)
 {
     Picket__V1__CheckTrend *ct = ralloc(a, sizeof *ct), *ret = NULL;
     int64_t *t = calloc(n ? n : 1, sizeof *t);
     double *p95 = calloc(n ? n : 1, sizeof *p95), *er = calloc(n ? n : 1, sizeof *er);
-    if (!ct || !t || !p95 || !er)
+    struct pk_hist *h = malloc(sizeof *h);
+    if (!ct || !t || !p95 || !er || !h)
         goto oom;
     picket__v1__check_trend__init(ct);
     ct->check_name = rstrdup(a, m->name);
     ct->service = rstrdup(a, m->service);
-    for (size_t i = 0; i < n; i++) {
-        t[i] = rows[i].bucket_start_us;
-        p95[i] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN;
-        uint64_t good = rows[i].ok + rows[i].degraded, bad = rows[i].failed;
-        er[i] = good + bad ? (double)bad / (double)(good + bad) : NAN;
+    /* The read's buckets (hours) merged into points of the point width, on its
+     * UTC grid, the first labelled with the window's start (as the read labels
+     * a clipped bucket); with no widening each bucket is its own point. */
+    int64_t width = rpc_trend_point_width(since_us, until_us), first = rollup_floor(since_us, ROLLUP_MINUTE_US);
+    size_t np = 0;
+    for (size_t i = 0; i < n;) {
+        int64_t key = rollup_floor(rows[i].bucket_start_us, width);
+        size_t j = i;
+        uint64_t good = 0, bad = 0;
+        for (; j < n && rollup_floor(rows[j].bucket_start_us, width) == key; j++) {
+            good += rows[j].ok + rows[j].degraded;
+            bad += rows[j].failed;
+        }
+        if (j > i + 1) {
+            pk_hist_init(h);
+            for (size_t k = i; k < j; k++)
+                pk_hist_merge(h, &rows[k].hist);
+        }
+        const struct pk_hist *one = j == i + 1 ? &rows[i].hist : h; /* a point of one bucket: no copy */
+        t[np] = key > first ? key : first;
+        p95[np] = one->count ? pk_hist_quantile(one, 0.95) : NAN;
+        er[np] = good + bad ? (double)bad / (double)(good + bad) : NAN;
+        np++;
+        i = j;
     }
-    ct->p95_us = trend_figure(a, t, p95, n);
-    ct->error_rate = trend_figure(a, t, er, n);
+    ct->p95_us = trend_figure(a, t, p95, np);
+    ct->error_rate = trend_figure(a, t, er, np);
     if (!ct->check_name || !ct->service || !ct->p95_us || !ct->error_rate)
         goto oom;
     ret = ct;
@@ -88,11 +121,12 @@ out:
     free(t);
     free(p95);
     free(er);
+    free(h);
     return ret;
 }
 
 /* Hourly p95 and error rate over the window (wider points for windows over
- * PK_TREND_MAX_POINTS hours), through Theil–Sen. */
+ * RPC_TREND_POINTS hours), through Theil–Sen. */
 Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *m,
                                      int64_t since_us, int64_t until_us, const char *region, char *err, size_t errlen)
 {
@@ -103,7 +137,7 @@ Picket__V1__CheckTrend *rpc_trend_of(struct store *store, struct rpc_query_arena
     f.check = m->name;
     if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
         return NULL;
-    Picket__V1__CheckTrend *ct = rpc_trend_from_rows(a, m, rows, n, err, errlen);
+    Picket__V1__CheckTrend *ct = rpc_trend_from_rows(a, m, rows, n, since_us, until_us, err, errlen);
     free(rows);
     return ct;
 }

@@ -22,9 +22,24 @@ int64_t rpc_trend_width(int64_t since_us, int64_t until_us);
  * check: the caller sets check or checks. */
 void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f);
 
-/* The trend of check m from its rows of that read (bucket order), in arena a;
- * NULL with err when memory ran out. */
+/* At most this many trend points: a longer window's points are wider
+ * (docs/ANALYTICS.md, "Query API and CLI"), so Theil–Sen's pairs stay few (96
+ * points: 4,560 pairs; 30 days of hours would be 259,000), and a window of
+ * RPC_TREND_DAYS_FROM days or more has points of whole UTC days, read from the
+ * day rows merged over probes (30 rows a check for 30 days, not 2,160 hour rows). */
+#define RPC_TREND_POINTS 96
+#define RPC_TREND_DAYS_FROM 10
+
+/* The width of the trend's points over [since, until): rpc_trend_width while
+ * the window holds at most RPC_TREND_POINTS of those, else the smallest whole
+ * number of hours (under RPC_TREND_DAYS_FROM days) or days that does. */
+int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us);
+
+/* The trend of check m over [since, until) from its rows of that read (bucket
+ * order), merged into points of rpc_trend_point_width, in arena a; NULL with
+ * err when memory ran out. */
 Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
-                                            const struct store_rollup_row *rows, size_t n, char *err, size_t errlen);
+                                            const struct store_rollup_row *rows, size_t n, int64_t since_us,
+                                            int64_t until_us, char *err, size_t errlen);
 
 #endif

@@ -221,6 +221,44 @@ struct store_track_rule {
 };
 int store_track_rule_read(struct store *s, const char *check, struct store_track_rule *out, char *err, size_t errlen);
 
+/* Reads for many checks at once (store/tracked_reads.c): one statement each,
+ * rows sorted by check name (strcmp order). 0 from store_tracked_batch_ok: use
+ * the per-check reads (Citus, where these would go to every shard). */
+int store_tracked_batch_ok(struct store *s);
+struct store_track_rule_row {
+    char check_name[PK_NAME_MAX];
+    int64_t interval_us, spread_us;
+    int open_after, close_after, quorum;
+};
+/* Every tracked check's rule. */
+int store_track_rules_read_all(struct store *s, struct store_track_rule_row **out, size_t *n, char *err,
+                               size_t errlen);
+/* Reads the rules, the round counts of checks[0..n) over the rounds of [since,
+ * until) and every incident overlapping [inc_since, inc_until) now, in three
+ * statements, and answers store_track_rule_read, store_round_counts and
+ * store_incidents_read from them (for what they cover) until
+ * store_tracked_prefetch_end (or the next prefetch, or store_close): one
+ * answer that covers every check then makes three statements, not several
+ * per check. Nothing on Citus (store_tracked_batch_ok). 0, or -1 with err. */
+int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                           int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen);
+void store_tracked_prefetch_end(struct store *s);
+struct store_round_count_row {
+    char check_name[PK_NAME_MAX];
+    char scope[128];
+    int64_t up, down;
+};
+/* Up and down rounds per scope of checks[i] in its rounds [k_from[i],
+ * k_until[i]), by check, scope. */
+int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
+                                 const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
+                                 size_t *n, char *err, size_t errlen);
+/* From the prefetch (store_tracked_prefetch) when it holds check's rounds
+ * [k_from, k_until) exactly: 1 with the up and down rounds of scope ("*" global,
+ * or a region); 0 when it does not (read the runs). */
+int store_round_counts(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                       int64_t *up, int64_t *down);
+
 /* picketctl status: one row per known check. *rows is malloc'd; caller frees.
  * -2 when check_name is given and not known. */
 int store_status(struct store *s, const char *check_name, struct store_status_row **rows, size_t *n, char *err,
@@ -382,6 +420,21 @@ struct store_rollup_row {
  * absent. Rows sorted by check name, group, bucket. *rows is malloc'd: free(). */
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
+
+/* One (check, hour) over every probe (rollup_check_hour, store/check_hours.c):
+ * the counts and the p95 of the histogram merged over the probes (NaN when it
+ * holds nothing), what store_rollup_query by check with hourly buckets gives. */
+struct store_check_hour {
+    int check; /* index into the checks asked for */
+    int64_t hour_us;
+    uint64_t ok, degraded, failed, unknown, hist_count;
+    double p95_us;
+};
+/* The summaries of checks[0..n) for the hours starting in [since, until) (whole
+ * hours), sorted by check (its index in checks) then hour; hours with rows not
+ * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
+int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                           struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
 
 /* One metric's median over the successful results of one hour. */
 struct store_metric_point {

@@ -232,6 +232,7 @@ void store_close(struct store *s)
         return;
     if (s->conn)
         PQfinish(s->conn);
+    st_tracked_cache_free(s->tcache);
     cache_clear(&s->checks);
     free(s->checks.slots);
     free(s->copy_buf);

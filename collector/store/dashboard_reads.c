@@ -25,16 +25,22 @@ static const struct store_col bar_cols[] = {
 };
 
 /* Tracked checks: the rounds k of the check's own grid (start k * interval +
- * spread) from round_runs, k_end the round holding now; per round the
+ * spread) from round_runs (per check and scope, global and every probe's
+ * region: an index range from the window's first round each, never a scan of
+ * every stored run), k_end the round holding now; per round the
  * global state ('*') and the regions up (ok) and down (failed); and a row with
  * bucket -1 whose last_us is the start of the check's newest stored round
- * (however old: what "stale" is judged by). */
+ * (however old: what "stale" is judged by; the newest of each scope, global
+ * and every probe's region, one index lookup each, not a scan of the check's
+ * whole history). */
 #define BARS_TRACKED_SQL                                                                                              \
     "WITH t AS (SELECT c.name, t.check_id, t.interval_us AS w, t.spread_us AS sp, "                                   \
     "floor(($3::bigint - t.spread_us)::numeric / t.interval_us)::bigint AS k_end "                                    \
     "FROM round_trackers t JOIN checks c ON c.id = t.check_id WHERE t.interval_us > 0), "                             \
-    "r AS (SELECT t.name, t.w, t.sp, t.k_end, k, rr.scope, rr.state FROM t JOIN round_runs rr "                       \
-    "ON rr.check_id = t.check_id AND rr.to_round >= t.k_end - $2::int + 1 AND rr.from_round <= t.k_end "              \
+    "r AS (SELECT t.name, t.w, t.sp, t.k_end, k, rr.scope, rr.state FROM t "                                        \
+    "CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc CROSS JOIN LATERAL "                         \
+    "(SELECT x.from_round, x.to_round, x.scope, x.state FROM round_runs x WHERE x.check_id = t.check_id "             \
+    "AND x.scope = sc.scope AND x.to_round >= t.k_end - $2::int + 1 AND x.from_round <= t.k_end OFFSET 0) rr "       \
     "CROSS JOIN LATERAL generate_series(greatest(rr.from_round, t.k_end - $2::int + 1), "                             \
     "least(rr.to_round, t.k_end)) k) "                                                                                \
     "SELECT name, w, ($2::int - 1 - (k_end - k))::int AS bucket, "                                                    \
@@ -43,7 +49,9 @@ static const struct store_col bar_cols[] = {
     "1 AS tracked, coalesce(max(state) FILTER (WHERE scope = '*'), 0)::int AS gstate "                               \
     "FROM r GROUP BY name, w, sp, k_end, k "                                                                          \
     "UNION ALL SELECT t.name, t.w, -1, 0, 0, 0, 0, l.k * t.w + t.sp, 1, 0 FROM t "                                   \
-    "JOIN LATERAL (SELECT max(to_round) AS k FROM round_runs x WHERE x.check_id = t.check_id) l ON l.k IS NOT NULL "
+    "JOIN LATERAL (SELECT max((SELECT max(x.to_round) FROM round_runs x WHERE x.check_id = t.check_id "             \
+    "AND x.scope = sc.scope)) AS k FROM (SELECT '*' AS scope UNION SELECT region FROM probes) sc) l "                \
+    "ON l.k IS NOT NULL "
 
 /* Checks the tracker does not follow (--no-tracking, or not folded yet):
  * outcome counts per round-sized bucket straight from results. */
@@ -57,7 +65,7 @@ static const struct store_col bar_cols[] = {
     "WHERE id NOT IN (SELECT check_id FROM round_trackers WHERE interval_us > 0)) c "                                 \
     "JOIN LATERAL (SELECT started_at, outcome FROM results WHERE check_id = c.id "                                    \
     "AND started_at >= $1::timestamptz - make_interval(secs => c.w / 1000000.0 * $2::int) "                          \
-    "AND started_at < $1::timestamptz) r ON true GROUP BY c.name, c.w, 3 "
+    "AND started_at < $1::timestamptz OFFSET 0) r ON true GROUP BY c.name, c.w, 3 "
 
 /* On Citus (results, round_runs and round_trackers distributed by check_id and
  * co-located, checks a reference table) the two reads above are refused

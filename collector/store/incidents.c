@@ -83,6 +83,9 @@ int store_incidents_read(struct store *s, const char *check, const char *scope, 
     "WHERE ($1::text IS NULL OR c.name = $1) " by_id " AND ($2::text IS NULL OR i.scope = $2) "                      \
     "AND i.start_us < $4::bigint AND (i.end_us IS NULL OR i.end_us > $3::bigint) "                                   \
     "ORDER BY c.name COLLATE \"C\", i.scope COLLATE \"C\", i.start_round"
+    int cached = st_tracked_cache_incidents(s, check, scope, since_us, until_us, out, n, err, errlen);
+    if (cached)
+        return cached < 0 ? -1 : 0;
     const struct store_query q = {
         INCIDENTS_SQL(""), 0, NULL, "incidents: reading", "incidents", incident_cols, STORE_NCOLS(incident_cols),
         sizeof **out};
@@ -124,6 +127,9 @@ static const struct store_col rule_cols[] = {
 
 int store_track_rule_read(struct store *s, const char *check, struct store_track_rule *out, char *err, size_t errlen)
 {
+    int cached = st_tracked_cache_rule(s, check, out);
+    if (cached >= 0)
+        return cached;
     char id[24];
     int citus = st_is_citus(s), found = 1;
     if (citus && citus_check_id(s, check, id, sizeof id, &found, err, errlen) < 0)

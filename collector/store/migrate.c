@@ -51,6 +51,25 @@ int store_latest_schema_version(void)
     return latest;
 }
 
+/* Whether migration `version` is recorded in picket_schema (*yes). Migrations
+ * are numbered per line of work, so one may land after a higher number was
+ * applied: each is applied when it is missing, not when it is above the highest. */
+static int is_applied(struct store *s, int version, int *yes, char *err, size_t errlen)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", version);
+    const char *p[] = {v};
+    PGresult *r = st_run(s,
+                         "SELECT to_regclass('picket_schema') IS NOT NULL AND "
+                         "EXISTS (SELECT 1 FROM picket_schema WHERE version = $1::int)",
+                         1, p, PGRES_TUPLES_OK, "reading the applied migrations", err, errlen);
+    if (!r)
+        return -1;
+    *yes = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
 static int newer_error(int current, int latest, char *err, size_t errlen)
 {
     pk_fail(err, errlen, "database schema version %d is newer than this binary knows (%d)", current, latest);
@@ -101,7 +120,10 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
             newer_error(current, latest, err, errlen);
             goto out;
         }
-        if (m->version <= current) {
+        int done = 0;
+        if (is_applied(s, m->version, &done, err, errlen) < 0)
+            goto out;
+        if (done) {
             st_rollback(s);
             continue;
         }
@@ -111,6 +133,9 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         /* 010 adds a rollup level merged over probes; what older day rows hold is
          * merged into it here, in C like all merging, in the same transaction. */
         if (m->version == 10 && st_fill_check_days(s, err, errlen) < 0)
+            goto out;
+        /* 027 summarises each check-hour over its probes; existing hours here. */
+        if (m->version == 27 && st_fill_check_hours(s, err, errlen) < 0)
             goto out;
         /* 011 packs partial rows; rows of the old shape are packed here. */
         if (m->version == 11 && st_pack_old_partials(s, err, errlen) < 0)
@@ -146,6 +171,14 @@ int store_check_schema(struct store *s, char *err, size_t errlen)
                 "database schema version %d is older than this binary knows (%d): run `picket-collector migrate`",
                 current, latest);
         return -1;
+    }
+    for (size_t i = 0; i < pk_migrations_count; i++) {
+        int done = 0;
+        if (is_applied(s, pk_migrations[i].version, &done, err, errlen) < 0)
+            return -1;
+        if (!done)
+            return pk_fail(err, errlen, "database schema lacks migration %s: run `picket-collector migrate`",
+                           pk_migrations[i].name);
     }
     return 0;
 }

@@ -260,6 +260,10 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
 oom:
     pk_fail(err, errlen, "%s: out of memory", what);
 out:
+    /* every hour row written: its check-hour summary too (check_hours.c; not on
+     * Citus, whose readers decode the hour rows on the shards instead) */
+    if (rc == 0 && level == LEVEL_HOUR && !st_is_citus(s))
+        rc = st_check_hours_refresh(s, rows, n, err, errlen);
     PQclear(r);
     level_params_free(&lp);
     free(h);

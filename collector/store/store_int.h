@@ -43,6 +43,7 @@ struct store {
     struct rollup_packs rollup_packs; /* reused: those rows packed per (probe, minute) */
     int64_t deadline_us; /* store_set_deadline: 0 none; statements fail once it passed */
     int citus_known, citus;           /* st_is_citus: asked once per store */
+    struct st_tracked_cache *tcache;  /* store_tracked_prefetch (tracked_reads.c); NULL: none */
 };
 
 /* ---- conn.c: statements, transactions, the check-name cache */
@@ -71,6 +72,16 @@ int st_cache_put(struct check_cache *c, const char *name, int64_t id);
  * the plain statements are then used). A few readers
  * use another statement there (docs/SCALING-citus.md). */
 int st_is_citus(struct store *s);
+
+/* ---- tracked_reads.c: the prefetched tracker reads of one answer. Each
+ * returns 0 when the cache does not hold what is asked (the caller reads the
+ * database), 1 when it answered (*out malloc'd), -1 with err. The rule reader
+ * returns -1 when there is no cache, 0 (not tracked) or 1. */
+struct st_tracked_cache;
+void st_tracked_cache_free(struct st_tracked_cache *c);
+int st_tracked_cache_rule(struct store *s, const char *check, struct store_track_rule *out);
+int st_tracked_cache_incidents(struct store *s, const char *check, const char *scope, int64_t since_us,
+                               int64_t until_us, struct store_incident **out, size_t *n, char *err, size_t errlen);
 
 /* ---- rows.c: one reader for "query, allocate rows, copy each column" */
 
@@ -213,6 +224,13 @@ struct lrow {
     const uint8_t *hist;
     size_t len;
 };
+
+/* check_hours.c: rollup_check_hour rewritten for the (check, hour) keys of
+ * rows (rollup_hour rows just written; from rollup_hour, merged over probes),
+ * in the caller's transaction; and filled from all of rollup_hour (migration
+ * 027). 0, or -1 with err. */
+int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, char *err, size_t errlen);
+int st_fill_check_hours(struct store *s, char *err, size_t errlen);
 
 /* Bump allocator for the histograms one compaction round encodes. */
 struct arena_block {

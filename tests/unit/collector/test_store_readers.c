@@ -353,6 +353,107 @@ static void read_probe_name_and_credential(void **state)
     assert_string_equal(who.name, "reader-1");
 }
 
+/* First round starting at or after t (t, spread >= 0 here). */
+static int64_t first_round(int64_t t, int64_t interval, int64_t spread)
+{
+    int64_t x = t - spread;
+    return (x + interval - 1) / interval;
+}
+
+/* Up and down rounds of the runs read from the database, clipped to [kf, ku). */
+static void counted(struct store *s, const char *check, const char *scope, int64_t kf, int64_t ku, int64_t *up,
+                    int64_t *down)
+{
+    char err[512];
+    struct store_round_run *runs = NULL;
+    size_t n = 0;
+    if (store_round_runs_read(s, check, scope, kf, ku, &runs, &n, err, sizeof err) != 0)
+        fail_msg("runs: %s", err);
+    *up = *down = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = runs[i].from > kf ? runs[i].from : kf, b = runs[i].to < ku - 1 ? runs[i].to : ku - 1;
+        if (b >= a)
+            *(runs[i].state == 1 ? up : down) += b - a + 1;
+    }
+    free(runs);
+}
+
+/* store_tracked_prefetch answers the rule, round-count and incident reads of
+ * many checks from three statements with what the per-check reads give, and
+ * leaves what it does not hold (another window, another span) to the database. */
+static void read_tracked_prefetch(void **state)
+{
+    struct store *s = pgt_live(state, "test_store_readers");
+    char err[512], out[64];
+    pgt_sql(out, sizeof out,
+        "INSERT INTO round_trackers (check_id, interval_us, spread_us, open_after, close_after, quorum) "
+        "SELECT id, CASE name WHEN 'ca' THEN 60000000 ELSE 30000000 END, CASE name WHEN 'ca' THEN 7000000 ELSE 0 END, "
+        "CASE name WHEN 'ca' THEN 3 ELSE 2 END, 3, 1 FROM checks WHERE name IN ('ca', 'cb')");
+    pgt_sql(out, sizeof out,
+        "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) SELECT c.id, v.scope, v.f, "
+        "v.t, v.st, v.r::text[] FROM checks c JOIN (VALUES ('ca', '*', 0, 50, 1, '{}'), ('ca', '*', 100, 149, 1, "
+        "'{}'), ('ca', '*', 150, 159, 2, '{reg-a}'), ('ca', '*', 160, 300, 1, '{}'), ('ca', 'reg-a', 100, 149, 1, "
+        "'{}'), ('ca', 'reg-a', 150, 159, 2, '{}'), ('ca', 'reg-a', 160, 300, 1, '{}'), ('ca', 'reg-b', 90, 300, 1, "
+        "'{}'), ('cb', '*', 200, 400, 1, '{}'), ('cb', 'reg-a', 200, 260, 1, '{}'), ('cb', 'reg-a', 261, 270, 2, "
+        "'{}')) v(name, scope, f, t, st, r) ON v.name = c.name");
+    pgt_sql(out, sizeof out,
+        "INSERT INTO incidents (check_id, scope, start_round, opened_round, end_round, closed_round, start_us, "
+        "opened_us, end_us, closed_us, interval_us, down_rounds, regions, open_after, close_after, quorum) "
+        "SELECT id, '*', 150, 152, 160, 162, 9007000000, 9127000000, 9607000000, 9727000000, 60000000, 10, "
+        "'{reg-a}'::text[], 3, 3, 1 FROM checks WHERE name = 'ca' UNION ALL SELECT id, 'reg-a', 10, 12, 20, 22, "
+        "607000000, 727000000, 1207000000, 1327000000, 60000000, 10, '{}', 3, 3, 1 FROM checks WHERE name = 'ca'");
+    const int64_t since = 120 * INT64_C(60000000), until = 250 * INT64_C(60000000);
+    const char *names[] = {"cb", "ca", "cz-unknown"};
+    const int64_t iv[] = {30000000, 60000000}, sp[] = {0, 7000000};
+    const char *scopes[] = {"*", "reg-a", "reg-b"};
+    int64_t want[2][3][2];
+    struct store_track_rule rule_db[2];
+    for (int c = 0; c < 2; c++) {
+        assert_int_equal(store_track_rule_read(s, names[c], &rule_db[c], err, sizeof err), 1);
+        for (int k = 0; k < 3; k++)
+            counted(s, names[c], scopes[k], first_round(since, iv[c], sp[c]), first_round(until, iv[c], sp[c]),
+                    &want[c][k][0], &want[c][k][1]);
+    }
+    assert_int_equal(want[1][0][0], 120); /* ca global: 120-149 and 160-249 up, 150-159 down */
+    assert_int_equal(want[1][0][1], 10);
+    assert_int_equal(want[0][1][1], 10); /* cb reg-a: 261-270 down */
+    struct store_incident *db_inc = NULL, *pf_inc = NULL;
+    size_t n_db = 0, n_pf = 0;
+    assert_int_equal(store_incidents_read(s, "ca", NULL, since, until, &db_inc, &n_db, err, sizeof err), 0);
+    assert_int_equal(n_db, 1);
+
+    if (store_tracked_prefetch(s, names, 3, since, until, since - 3600000000, until, err, sizeof err) != 0)
+        fail_msg("prefetch: %s", err);
+    for (int c = 0; c < 2; c++) {
+        struct store_track_rule r;
+        assert_int_equal(store_track_rule_read(s, names[c], &r, err, sizeof err), 1);
+        assert_memory_equal(&r, &rule_db[c], sizeof r);
+        int64_t kf = first_round(since, iv[c], sp[c]), ku = first_round(until, iv[c], sp[c]), up = -1, down = -1;
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(store_round_counts(s, names[c], scopes[k], kf, ku, &up, &down), 1);
+            assert_int_equal(up, want[c][k][0]);
+            assert_int_equal(down, want[c][k][1]);
+        }
+        assert_int_equal(store_round_counts(s, names[c], "*", kf - 1, ku, &up, &down), 0); /* another window */
+    }
+    struct store_track_rule r;
+    assert_int_equal(store_track_rule_read(s, "cz-unknown", &r, err, sizeof err), 0);
+    assert_int_equal(store_incidents_read(s, "ca", NULL, since, until, &pf_inc, &n_pf, err, sizeof err), 0);
+    assert_int_equal(n_pf, n_db);
+    assert_memory_equal(pf_inc, db_inc, n_db * sizeof *db_inc);
+    free(pf_inc);
+    /* the old regional incident is outside the prefetched span: read from the database */
+    assert_int_equal(store_incidents_read(s, "ca", "reg-a", 0, until, &pf_inc, &n_pf, err, sizeof err), 0);
+    assert_int_equal(n_pf, 1);
+    assert_int_equal(pf_inc[0].start_round, 10);
+    free(pf_inc);
+    store_tracked_prefetch_end(s);
+    int64_t up, down;
+    assert_int_equal(store_round_counts(s, "ca", "*", first_round(since, iv[1], sp[1]),
+                                        first_round(until, iv[1], sp[1]), &up, &down), 0);
+    free(db_inc);
+}
+
 int main(void)
 {
     /* Order matters: the first test migrates the fresh database and writes the rows. */
@@ -360,6 +461,7 @@ int main(void)
         cmocka_unit_test(read_probe_status), cmocka_unit_test(read_check_meta),   cmocka_unit_test(read_status),
         cmocka_unit_test(read_alert_rounds), cmocka_unit_test(read_alert_states), cmocka_unit_test(read_outbox),
         cmocka_unit_test(read_assign_changes), cmocka_unit_test(read_probe_name_and_credential),
+        cmocka_unit_test(read_tracked_prefetch),
     };
     return cmocka_run_group_tests_name("store readers with PostgreSQL", tests, pgt_open_state, pgt_close_state) ? 1 : 0;
 }

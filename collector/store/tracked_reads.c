@@ -1,0 +1,310 @@
+/* tracked_reads.c: the tracker's stored rules, round counts and incidents of
+ * many checks in one statement each (store.h, "reads for many checks"), for
+ * the answers that cover every check (report, availability, incidents): one
+ * statement per kind instead of a few per check. Each check's runs are clipped
+ * to its own rounds [k_from, k_until), passed as arrays and joined with unnest,
+ * and summed per scope in PostgreSQL (the answers need only the counts). Rows are sorted
+ * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
+ * binary search. On Citus these reads would go to every shard: the callers use
+ * the per-check reads there (store_tracked_batch_ok). Reads only. */
+#include "store_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "pk_error.h"
+
+int store_tracked_batch_ok(struct store *s)
+{
+    return !st_is_citus(s);
+}
+
+#define RULE_ROW(field, kind) STORE_FIELD(struct store_track_rule_row, field, kind)
+static const struct store_col rule_row_cols[] = {
+    RULE_ROW(check_name, TEXT), RULE_ROW(interval_us, I64),  RULE_ROW(spread_us, I64),
+    RULE_ROW(open_after, INT),  RULE_ROW(close_after, INT), RULE_ROW(quorum, INT),
+};
+
+int store_track_rules_read_all(struct store *s, struct store_track_rule_row **out, size_t *n, char *err,
+                               size_t errlen)
+{
+    const struct store_query q = {
+        "SELECT c.name AS check_name, t.interval_us, t.spread_us, t.open_after, t.close_after, t.quorum "
+        "FROM round_trackers t JOIN checks c ON c.id = t.check_id ORDER BY c.name COLLATE \"C\"",
+        0,
+        NULL,
+        "tracker rules: reading",
+        "tracker rules",
+        rule_row_cols,
+        STORE_NCOLS(rule_row_cols),
+        sizeof **out};
+    return store_query_rows(s, &q, (void **)out, n, err, errlen);
+}
+
+/* Appends one element of a PostgreSQL array literal: "text" with \ and " escaped
+ * (a failure latches in b). */
+static void array_text(struct pk_buf *b, const char *v, int first)
+{
+    if (!first)
+        pk_buf_addc(b, ',');
+    pk_buf_addc(b, '"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            pk_buf_addc(b, '\\');
+        pk_buf_addc(b, *p);
+    }
+    pk_buf_addc(b, '"');
+}
+
+#define COUNT_ROW(field, kind) STORE_FIELD(struct store_round_count_row, field, kind)
+static const struct store_col count_row_cols[] = {
+    COUNT_ROW(check_name, TEXT), COUNT_ROW(scope, TEXT), COUNT_ROW(up, I64), COUNT_ROW(down, I64),
+};
+
+int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
+                                 const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
+                                 size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (n_checks == 0)
+        return 0;
+    struct pk_buf names, from, until;
+    pk_buf_init(&names, 0);
+    pk_buf_init(&from, 0);
+    pk_buf_init(&until, 0);
+    int rc = -1;
+    pk_buf_addc(&names, '{');
+    pk_buf_addc(&from, '{');
+    pk_buf_addc(&until, '{');
+    for (size_t i = 0; i < n_checks; i++) {
+        array_text(&names, checks[i], i == 0);
+        pk_buf_addf(&from, "%s%" PRId64, i ? "," : "", k_from[i]);
+        pk_buf_addf(&until, "%s%" PRId64, i ? "," : "", k_until[i]);
+    }
+    if (pk_buf_addc(&names, '}') < 0 || pk_buf_addc(&from, '}') < 0 || pk_buf_addc(&until, '}') < 0) {
+        pk_fail(err, errlen, "round counts: out of memory");
+        goto out;
+    }
+    const char *p[] = {names.data, from.data, until.data};
+    /* Each run clipped to the check's rounds: its rounds in them, summed per scope
+     * and state. Scope by scope (global and every probe's region), an aggregate
+     * each (kept apart so the planner cannot join the runs by check alone) so
+     * each is one index range scan from k_from (round_runs_check_to_idx), never
+     * the check's older history. */
+    const struct store_query q = {
+        "SELECT c.name AS check_name, sc.scope, x.up, x.down "
+        "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
+        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc "
+        "CROSS JOIN LATERAL (SELECT "
+        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
+        "FILTER (WHERE r.state = 1), 0) AS up, "
+        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
+        "FILTER (WHERE r.state = 2), 0) AS down, count(*) AS n "
+        "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "
+        "AND r.from_round < w.k_until) x WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
+        3,
+        p,
+        "round counts of many checks: reading",
+        "round counts",
+        count_row_cols,
+        STORE_NCOLS(count_row_cols),
+        sizeof **out};
+    rc = store_query_rows(s, &q, (void **)out, n, err, errlen);
+out:
+    pk_buf_free(&names);
+    pk_buf_free(&from);
+    pk_buf_free(&until);
+    return rc;
+}
+
+/* ---- the prefetch: what one answer of many checks will ask, read up front */
+
+struct st_tracked_cache {
+    struct store_track_rule_row *rules; /* every tracked check, by name */
+    size_t n_rules;
+    char (*names)[PK_NAME_MAX]; /* the prefetched checks, by name, with their rounds */
+    int64_t *k_from, *k_until;
+    size_t n_names;
+    struct store_round_count_row *counts; /* by check, scope */
+    size_t n_counts;
+    struct store_incident *inc; /* every check's, by check, scope, start */
+    size_t n_inc;
+    int64_t inc_since_us, inc_until_us;
+};
+
+/* First round whose start is at or after t (rpc_incidents.c uses the same). */
+static int64_t round_at_or_after(int64_t t, int64_t interval, int64_t spread)
+{
+    int64_t x = t - spread;
+    int64_t q = x / interval;
+    if (x % interval != 0 && x < 0)
+        q--; /* floor */
+    return q * interval < x ? q + 1 : q;
+}
+
+void st_tracked_cache_free(struct st_tracked_cache *c)
+{
+    if (!c)
+        return;
+    free(c->rules);
+    free(c->names);
+    free(c->k_from);
+    free(c->k_until);
+    free(c->counts);
+    free(c->inc);
+    free(c);
+}
+
+void store_tracked_prefetch_end(struct store *s)
+{
+    st_tracked_cache_free(s->tcache);
+    s->tcache = NULL;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Index of name in a sorted array of n elements of size sz whose first field is the name; -1 when absent. */
+static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp((const char *)base + mid * sz, name);
+        if (d == 0)
+            return (ptrdiff_t)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                           int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen)
+{
+    store_tracked_prefetch_end(s);
+    if (!store_tracked_batch_ok(s) || n == 0)
+        return 0;
+    struct st_tracked_cache *c = calloc(1, sizeof *c);
+    const char **sorted = malloc(n * sizeof *sorted);
+    int rc = -1;
+    if (!c || !sorted || !(c->names = calloc(n, sizeof *c->names)) || !(c->k_from = calloc(n, sizeof *c->k_from)) ||
+        !(c->k_until = calloc(n, sizeof *c->k_until))) {
+        pk_fail(err, errlen, "tracker prefetch: out of memory");
+        goto out;
+    }
+    memcpy(sorted, checks, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, by_name);
+    if (store_track_rules_read_all(s, &c->rules, &c->n_rules, err, errlen) < 0)
+        goto out;
+    const char **runs_of = (const char **)sorted; /* reused in place: the tracked ones, in order */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && strcmp(sorted[i], sorted[i - 1]) == 0)
+            continue;
+        ptrdiff_t r = find_name(c->rules, c->n_rules, sizeof *c->rules, sorted[i]);
+        if (r < 0 || c->rules[r].interval_us <= 0)
+            continue;
+        snprintf(c->names[m], sizeof c->names[m], "%s", sorted[i]);
+        c->k_from[m] = round_at_or_after(since_us, c->rules[r].interval_us, c->rules[r].spread_us);
+        c->k_until[m] = round_at_or_after(until_us, c->rules[r].interval_us, c->rules[r].spread_us);
+        runs_of[m++] = sorted[i];
+    }
+    c->n_names = m;
+    if (store_round_counts_read_many(s, runs_of, c->k_from, c->k_until, m, &c->counts, &c->n_counts, err, errlen) <
+        0)
+        goto out;
+    c->inc_since_us = inc_since_us;
+    c->inc_until_us = inc_until_us;
+    s->tcache = NULL; /* the full reads below, not the cache */
+    if (store_incidents_read(s, NULL, NULL, inc_since_us, inc_until_us, &c->inc, &c->n_inc, err, errlen) < 0)
+        goto out;
+    s->tcache = c;
+    c = NULL;
+    rc = 0;
+out:
+    st_tracked_cache_free(c);
+    free(sorted);
+    return rc;
+}
+
+/* The rows of check in a sorted array (first field the name): [*first, *first + *count). */
+static void rows_of(const void *base, size_t n, size_t sz, const char *check, size_t *first, size_t *count)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp((const char *)base + mid * sz, check) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < n && strcmp((const char *)base + end * sz, check) == 0)
+        end++;
+    *first = lo;
+    *count = end - lo;
+}
+
+int st_tracked_cache_rule(struct store *s, const char *check, struct store_track_rule *out)
+{
+    const struct st_tracked_cache *c = s->tcache;
+    if (!c)
+        return -1;
+    ptrdiff_t r = find_name(c->rules, c->n_rules, sizeof *c->rules, check);
+    if (r < 0)
+        return 0;
+    *out = (struct store_track_rule){c->rules[r].interval_us, c->rules[r].spread_us, c->rules[r].open_after,
+                                     c->rules[r].close_after, c->rules[r].quorum};
+    return 1;
+}
+
+int store_round_counts(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                       int64_t *up, int64_t *down)
+{
+    const struct st_tracked_cache *c = s->tcache;
+    ptrdiff_t k = c ? find_name(c->names, c->n_names, sizeof *c->names, check) : -1;
+    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k])
+        return 0;
+    size_t first, count;
+    rows_of(c->counts, c->n_counts, sizeof *c->counts, check, &first, &count);
+    *up = *down = 0;
+    for (size_t i = first; i < first + count; i++)
+        if (strcmp(c->counts[i].scope, scope) == 0) {
+            *up = c->counts[i].up;
+            *down = c->counts[i].down;
+        }
+    return 1;
+}
+
+int st_tracked_cache_incidents(struct store *s, const char *check, const char *scope, int64_t since_us,
+                               int64_t until_us, struct store_incident **out, size_t *n, char *err, size_t errlen)
+{
+    const struct st_tracked_cache *c = s->tcache;
+    if (!c || since_us < c->inc_since_us || until_us > c->inc_until_us)
+        return 0;
+    size_t first = 0, count = c->n_inc, m = 0;
+    if (check)
+        rows_of(c->inc, c->n_inc, sizeof *c->inc, check, &first, &count);
+    struct store_incident *v = malloc((count ? count : 1) * sizeof *v);
+    if (!v)
+        return pk_fail(err, errlen, "incidents: out of memory");
+    for (size_t i = first; i < first + count; i++) {
+        const struct store_incident *x = &c->inc[i];
+        if ((scope && strcmp(x->scope, scope) != 0) || x->start_us >= until_us ||
+            (x->end_us >= 0 && x->end_us <= since_us))
+            continue;
+        v[m++] = *x;
+    }
+    *out = v;
+    *n = m;
+    return 1;
+}
