@@ -427,7 +427,12 @@ static void read_tracked_prefetch(void **state)
     for (int c = 0; c < 2; c++) {
         struct store_track_rule r;
         assert_int_equal(store_track_rule_read(s, names[c], &r, err, sizeof err), 1);
-        assert_memory_equal(&r, &rule_db[c], sizeof r);
+        /* field by field: the struct's tail padding is not part of the answer */
+        assert_int_equal(r.interval_us, rule_db[c].interval_us);
+        assert_int_equal(r.spread_us, rule_db[c].spread_us);
+        assert_int_equal(r.open_after, rule_db[c].open_after);
+        assert_int_equal(r.close_after, rule_db[c].close_after);
+        assert_int_equal(r.quorum, rule_db[c].quorum);
         int64_t kf = first_round(since, iv[c], sp[c]), ku = first_round(until, iv[c], sp[c]), up = -1, down = -1;
         for (int k = 0; k < 3; k++) {
             assert_int_equal(store_round_counts(s, names[c], scopes[k], kf, ku, &up, &down), 1);
