@@ -141,28 +141,72 @@ static int in_spans(const struct span *sp, size_t n, int64_t t)
     return 0;
 }
 
-/* Appends to out the minute buckets b[0..nb) that stay in the SLO: an edge
- * minute (in sp) with its raw results all there as the counts of its rounds
- * outside the windows; any other minute whole unless it starts inside one.
- * out has room for nb more. */
+/* What of a minute with counts c (of region, or every region when NULL)
+ * stays in: an edge minute (in_edge) with its raw results all there keeps the
+ * counts of its rounds outside the windows; any other minute stays whole
+ * unless it starts inside one. 2: recounted by round, in *keep; 1: whole, in
+ * *keep; 0: left out. */
+static int minute_kept(const struct edges *e, int in_edge, int64_t start_us, const char *region,
+                       const struct pk_an_counts *c, struct pk_an_counts *keep)
+{
+    const struct edge_minute *em = in_edge ? edge_find(e, rollup_floor(start_us, ROLLUP_MINUTE_US), region) : NULL;
+    if (em && em->total == c->ok + c->degraded + c->failed + c->unknown) {
+        const struct pk_an_counts *o = &em->outside;
+        *keep = *o;
+        return o->ok + o->degraded + o->failed + o->unknown != 0 ? 2 : 0;
+    }
+    *keep = *c;
+    return maint_covers(e->iv, e->niv, start_us) ? 0 : 1;
+}
+
+/* Appends to out the minute buckets b[0..nb) that stay in the SLO
+ * (minute_kept); an edge minute recounted by round loses its histogram, whose
+ * latencies mix both sides of the edge. out has room for nb more. */
 static void keep_minutes(const struct edges *e, const struct span *sp, size_t nsp, const struct pk_an_bucket *b,
                          size_t nb, struct pk_an_bucket *out, size_t *n_out)
 {
     for (size_t i = 0; i < nb; i++) {
-        const struct pk_an_counts *c = &b[i].n;
-        const struct edge_minute *em =
-            in_spans(sp, nsp, b[i].start_us) ? edge_find(e, rollup_floor(b[i].start_us, ROLLUP_MINUTE_US), NULL) : NULL;
-        if (em && em->total == c->ok + c->degraded + c->failed + c->unknown) {
-            const struct pk_an_counts *o = &em->outside;
-            if (o->ok + o->degraded + o->failed + o->unknown == 0)
-                continue;
-            out[*n_out] = b[i];
-            out[*n_out].n = *o;
-            out[(*n_out)++].hist = NULL; /* its latencies mix both sides of the edge */
-        } else if (!maint_covers(e->iv, e->niv, b[i].start_us)) {
-            out[(*n_out)++] = b[i];
+        struct pk_an_counts keep;
+        int how = minute_kept(e, in_spans(sp, nsp, b[i].start_us), b[i].start_us, NULL, &b[i].n, &keep);
+        if (!how)
+            continue;
+        out[*n_out] = b[i];
+        if (how == 2) {
+            out[*n_out].n = keep;
+            out[*n_out].hist = NULL;
+        }
+        (*n_out)++;
+    }
+}
+
+/* Walks [at, end): the stretches between edge spans (each wholly inside a
+ * window, skipped, or wholly outside: stretch()) and the edge spans (edge()),
+ * in order. Between two edge spans no window starts or ends. */
+struct walk {
+    int (*stretch)(void *ctx, int64_t from, int64_t to, char *err, size_t errlen);
+    int (*edge)(void *ctx, const struct span *sp, char *err, size_t errlen);
+    void *ctx;
+};
+
+static int walk_window(const struct maint_interval *iv, size_t niv, int64_t at, int64_t end, const struct walk *w,
+                       char *err, size_t errlen)
+{
+    struct span *sp = NULL;
+    if (niv && !(sp = malloc(2 * niv * sizeof *sp)))
+        return pk_fail(err, errlen, "out of memory");
+    size_t nsp = niv ? edge_spans(iv, niv, at, end, sp) : 0;
+    int rc = 0;
+    for (size_t i = 0; i <= nsp && rc == 0; i++) {
+        int64_t stretch_end = i < nsp ? sp[i].from : end;
+        if (stretch_end > at && !maint_covers(iv, niv, at))
+            rc = w->stretch(w->ctx, at, stretch_end, err, errlen);
+        if (rc == 0 && i < nsp) {
+            rc = w->edge(w->ctx, &sp[i], err, errlen);
+            at = sp[i].to;
         }
     }
+    free(sp);
+    return rc;
 }
 
 /* The check's intervals near [from, to), so an edge just outside it is a real edge. */
@@ -284,51 +328,54 @@ static int hourly_outside(struct store *s, const struct maint_interval *iv, size
     return append_read(s, f, ROLLUP_HOUR_US, b, nb, covered, &ca, err, errlen);
 }
 
+/* What the walk of maint_slo_buckets and maint_exact_rows appends to: buckets
+ * (b) or rows by region (rows). */
+struct walk_ctx {
+    struct store *s;
+    const struct store_check_meta *m;
+    struct edges *e;
+    struct store_rollup_filter *f;
+    struct pk_an_bucket **b;
+    size_t *nb;
+    struct store_rollup_row **rows;
+    size_t *nrows, *cap;
+};
+
+static int stretch_bucket(void *arg, int64_t from, int64_t to, char *err, size_t errlen)
+{
+    struct walk_ctx *c = arg;
+    c->f->since_us = from;
+    c->f->until_us = to;
+    c->f->bucket_us = 0;
+    return append_read(c->s, c->f, to - from, c->b, c->nb, NULL, NULL, err, errlen);
+}
+
+static int edge_buckets(void *arg, const struct span *sp, char *err, size_t errlen)
+{
+    struct walk_ctx *c = arg;
+    return append_edge(c->s, c->m, c->e, sp, c->f, c->b, c->nb, err, errlen);
+}
+
 int maint_slo_buckets(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
                       const char *region, int64_t from, int64_t to, struct pk_an_bucket **b, size_t *nb, char *err,
                       size_t errlen)
 {
     struct maint_interval *iv = NULL;
-    struct span *sp = NULL;
-    struct edges e = {0};
     size_t niv = 0;
-    int rc = -1;
+    int rc;
     if (intervals_near(w, n, m, from, to, &iv, &niv, err, errlen) < 0)
         return -1;
     struct store_rollup_filter f = {.check = m->name, .region = region, .group = STORE_ROLLUP_BY_CHECK};
+    struct edges e = {.iv = iv, .niv = niv};
     if (niv + 1 > MAINT_MAX_GAPS) {
         rc = hourly_outside(s, iv, niv, &f, from, to, b, nb, err, errlen);
-        goto out;
+    } else {
+        struct walk_ctx c = {.s = s, .m = m, .e = &e, .f = &f, .b = b, .nb = nb};
+        struct walk wk = {stretch_bucket, edge_buckets, &c};
+        rc = walk_window(iv, niv, rollup_floor(from, ROLLUP_MINUTE_US), rollup_floor(to, ROLLUP_MINUTE_US), &wk, err,
+                         errlen);
     }
-    if (niv && !(sp = malloc(2 * niv * sizeof *sp))) {
-        pk_fail(err, errlen, "out of memory");
-        goto out;
-    }
-    e.iv = iv;
-    e.niv = niv;
-    /* Between two edge spans no window starts or ends: each stretch is wholly
-     * inside a window (left out) or wholly outside (one bucket). */
-    int64_t at = rollup_floor(from, ROLLUP_MINUTE_US), end = rollup_floor(to, ROLLUP_MINUTE_US);
-    size_t nsp = niv ? edge_spans(iv, niv, at, end, sp) : 0;
-    for (size_t i = 0; i <= nsp; i++) {
-        int64_t stretch_end = i < nsp ? sp[i].from : end;
-        if (stretch_end > at && !maint_covers(iv, niv, at)) {
-            f.since_us = at;
-            f.until_us = stretch_end;
-            f.bucket_us = 0;
-            if (append_read(s, &f, stretch_end - at, b, nb, NULL, NULL, err, errlen) < 0)
-                goto out;
-        }
-        if (i < nsp) {
-            if (append_edge(s, m, &e, &sp[i], &f, b, nb, err, errlen) < 0)
-                goto out;
-            at = sp[i].to;
-        }
-    }
-    rc = 0;
-out:
     free(e.m);
-    free(sp);
     free(iv);
     return rc;
 }
@@ -382,17 +429,13 @@ static int append_edge_rows(struct store *s, const struct store_check_meta *m, s
     }
     for (size_t i = 0; i < ng; i++) {
         struct store_rollup_row *r = &got[i];
-        const struct edge_minute *em = edge_find(e, rollup_floor(r->bucket_start_us, ROLLUP_MINUTE_US), r->group);
-        if (em && em->total == r->ok + r->degraded + r->failed + r->unknown) {
-            if (em->outside.ok + em->outside.degraded + em->outside.failed + em->outside.unknown == 0)
-                continue;
-            r->ok = em->outside.ok;
-            r->degraded = em->outside.degraded;
-            r->failed = em->outside.failed;
-            r->unknown = em->outside.unknown;
-        } else if (maint_covers(e->iv, e->niv, r->bucket_start_us)) {
+        struct pk_an_counts c = {r->ok, r->degraded, r->failed, r->unknown}, keep;
+        if (!minute_kept(e, 1, r->bucket_start_us, r->group, &c, &keep))
             continue;
-        }
+        r->ok = keep.ok;
+        r->degraded = keep.degraded;
+        r->failed = keep.failed;
+        r->unknown = keep.unknown;
         (*rows)[(*n)++] = *r;
     }
     free(got);
@@ -416,45 +459,38 @@ static int whole_minute_rows(struct store *s, struct store_rollup_filter *f, con
     return 0;
 }
 
+static int stretch_rows(void *arg, int64_t from, int64_t to, char *err, size_t errlen)
+{
+    struct walk_ctx *c = arg;
+    return append_stretch_rows(c->s, c->f, from, to, c->rows, c->nrows, c->cap, err, errlen);
+}
+
+static int edge_rows(void *arg, const struct span *sp, char *err, size_t errlen)
+{
+    struct walk_ctx *c = arg;
+    return append_edge_rows(c->s, c->m, c->e, sp, c->f, c->rows, c->nrows, c->cap, err, errlen);
+}
+
 int maint_exact_rows(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
                      const char *region, int64_t from, int64_t to, struct store_rollup_row **rows, size_t *nrows,
                      size_t *cap, char *err, size_t errlen)
 {
     struct maint_interval *iv = NULL;
-    struct span *sp = NULL;
-    struct edges e = {.by_region = 1};
     size_t niv = 0;
-    int rc = -1;
+    int rc;
     if (intervals_near(w, n, m, from, to, &iv, &niv, err, errlen) < 0)
         return -1;
     struct store_rollup_filter f = {.check = m->name, .region = region, .group = STORE_ROLLUP_BY_REGION};
+    struct edges e = {.iv = iv, .niv = niv, .by_region = 1};
     int64_t at = rollup_floor(from, ROLLUP_MINUTE_US), end = rollup_floor(to, ROLLUP_MINUTE_US);
     if (niv + 1 > MAINT_MAX_GAPS) {
         rc = whole_minute_rows(s, &f, iv, niv, at, end, rows, nrows, cap, err, errlen);
-        goto out;
+    } else {
+        struct walk_ctx c = {.s = s, .m = m, .e = &e, .f = &f, .rows = rows, .nrows = nrows, .cap = cap};
+        struct walk wk = {stretch_rows, edge_rows, &c};
+        rc = walk_window(iv, niv, at, end, &wk, err, errlen);
     }
-    if (niv && !(sp = malloc(2 * niv * sizeof *sp))) {
-        pk_fail(err, errlen, "out of memory");
-        goto out;
-    }
-    e.iv = iv;
-    e.niv = niv;
-    size_t nsp = niv ? edge_spans(iv, niv, at, end, sp) : 0;
-    for (size_t i = 0; i <= nsp; i++) { /* as maint_slo_buckets, by region */
-        int64_t stretch_end = i < nsp ? sp[i].from : end;
-        if (stretch_end > at && !maint_covers(iv, niv, at) &&
-            append_stretch_rows(s, &f, at, stretch_end, rows, nrows, cap, err, errlen) < 0)
-            goto out;
-        if (i < nsp) {
-            if (append_edge_rows(s, m, &e, &sp[i], &f, rows, nrows, cap, err, errlen) < 0)
-                goto out;
-            at = sp[i].to;
-        }
-    }
-    rc = 0;
-out:
     free(e.m);
-    free(sp);
     free(iv);
     return rc;
 }
