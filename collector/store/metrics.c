@@ -15,6 +15,30 @@
 /* Rows one call returns at most: 8 metrics x 29 days of hours is 5,568. */
 #define METRIC_ROWS_MAX 20000
 
+/* The rows of r as points, and clears r: (metric, hour, median) when metric
+ * is NULL, else (window, median) of that metric. */
+static int metric_points(PGresult *r, const char *metric, const char *check, struct store_metric_point **out,
+                         size_t *n, char *err, size_t errlen)
+{
+    int rows = PQntuples(r), c = metric ? 0 : 1;
+    if (rows > METRIC_ROWS_MAX)
+        rows = METRIC_ROWS_MAX;
+    struct store_metric_point *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
+    if (!v) {
+        PQclear(r);
+        return pk_fail(err, errlen, "metrics of check %.128s: out of memory", check);
+    }
+    for (int i = 0; i < rows; i++) {
+        snprintf(v[i].metric, sizeof v[i].metric, "%s", metric ? metric : PQgetvalue(r, i, 0));
+        v[i].hour_us = strtoll(PQgetvalue(r, i, c), NULL, 10);
+        v[i].median = strtod(PQgetvalue(r, i, c + 1), NULL);
+    }
+    PQclear(r);
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
 int store_metric_hourly(struct store *s, const char *check, const char *region, int64_t since_us, int64_t until_us,
                         struct store_metric_point **out, size_t *n, char *err, size_t errlen)
 {
@@ -44,21 +68,7 @@ int store_metric_hourly_of(struct store *s, const char *check, const char *regio
                          5, params, PGRES_TUPLES_OK, "reading metrics", err, errlen);
     if (!r)
         return -1;
-    int rows = PQntuples(r);
-    struct store_metric_point *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-    if (!v) {
-        PQclear(r);
-        return pk_fail(err, errlen, "metrics of check %.128s: out of memory", check);
-    }
-    for (int i = 0; i < rows && i < METRIC_ROWS_MAX; i++) {
-        snprintf(v[i].metric, sizeof v[i].metric, "%s", PQgetvalue(r, i, 0));
-        v[i].hour_us = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-        v[i].median = strtod(PQgetvalue(r, i, 2), NULL);
-    }
-    PQclear(r);
-    *out = v;
-    *n = (size_t)rows;
-    return 0;
+    return metric_points(r, NULL, check, out, n, err, errlen);
 }
 
 int store_metric_windows_of(struct store *s, const char *check, const char *region, const char *metric,
@@ -87,19 +97,5 @@ int store_metric_windows_of(struct store *s, const char *check, const char *regi
                          6, params, PGRES_TUPLES_OK, "reading metric windows", err, errlen);
     if (!r)
         return -1;
-    int rows = PQntuples(r);
-    struct store_metric_point *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-    if (!v) {
-        PQclear(r);
-        return pk_fail(err, errlen, "metric windows of check %.128s: out of memory", check);
-    }
-    for (int i = 0; i < rows; i++) {
-        snprintf(v[i].metric, sizeof v[i].metric, "%s", metric);
-        v[i].hour_us = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        v[i].median = strtod(PQgetvalue(r, i, 1), NULL);
-    }
-    PQclear(r);
-    *out = v;
-    *n = (size_t)rows;
-    return 0;
+    return metric_points(r, metric, check, out, n, err, errlen);
 }

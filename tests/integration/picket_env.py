@@ -364,6 +364,27 @@ def grpc_stubs():
     return pb, pb_grpc, hpb, hpb_grpc
 
 
+def rfc3339(us):
+    """Microseconds since the epoch as picketctl's --since/--until take them (UTC, seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
+
+
+def rfc3339_ms(us):
+    """As the alert receivers get times: milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + ".%03dZ" % (us % 1_000_000 // 1000)
+
+
+def webhook_rules(hook, rule, prefix="picket-rules-"):
+    """Writes an alert rules file (evaluation every 250 ms) whose one receiver is
+    hook (a WebhookReceiver, named "hook") and whose rules are the YAML list rule
+    (e.g. "  - name: down\n    type: incident\n..."); returns its path."""
+    path = os.path.join(tempfile.mkdtemp(prefix=prefix), "alerts.yml")
+    with open(path, "w") as f:
+        f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
+                "    url: http://127.0.0.1:%d/hook\nrules:\n%s" % (hook.port, rule))
+    return path
+
+
 class WebhookReceiver:
     """An alert receiver on 127.0.0.1: records every POST as (time, path, JSON body,
     Idempotency-Key) in arrivals while status is 200; answers status (set it to 503 to

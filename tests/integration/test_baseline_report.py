@@ -24,7 +24,8 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_for
+from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, rfc3339, start_collector, \
+    wait_for
 
 pb, pb_grpc, hpb, hpb_grpc = grpc_stubs()
 
@@ -102,9 +103,6 @@ def feed(col, res):
     out.put(None)
     ch.close()
 
-
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def ctl_json(col, *args):

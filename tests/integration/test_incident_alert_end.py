@@ -13,12 +13,10 @@ and us fail rounds [5, 15) (incident A) and [25, 35) (incident B), a majority:
   time), then B firing;
 - burst 3, rounds 35-44: B closed at round 35: B resolved with ends_at = round 35."""
 
-import os
-import tempfile
 import time
 
-from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, round_spread_us, \
-    start_collector, wait_for, wait_tracked
+from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, rfc3339_ms, \
+    round_spread_us, start_collector, wait_for, wait_tracked, webhook_rules
 
 pb, _, _, _ = grpc_stubs()
 
@@ -32,9 +30,6 @@ A, B = (5, 15), (25, 35)
 def down(region, k):
     return region in ("eu", "us") and (A[0] <= k < A[1] or B[0] <= k < B[1])
 
-
-def rfc3339_ms(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + ".%03dZ" % (us % 1_000_000 // 1000)
 
 
 def send(probes, at, ks):
@@ -54,12 +49,8 @@ def alerts_of(hook, status):
 def main():
     t_start = time.time()
     hook = WebhookReceiver()
-    tmp = tempfile.mkdtemp(prefix="picket-alert-end-")
-    rules = os.path.join(tmp, "alerts.yml")
-    with open(rules, "w") as f:
-        f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
-                "    url: http://127.0.0.1:%d/hook\nrules:\n  - name: down\n    type: incident\n    checks: \"late-*\"\n"
-                "    open_after: 3\n    close_after: 2\n    repeat_interval: 0s\n    flap_flips: 10\n" % hook.port)
+    rules = webhook_rules(hook, "  - name: down\n    type: incident\n    checks: \"late-*\"\n    open_after: 3\n"
+                          "    close_after: 2\n    repeat_interval: 0s\n    flap_flips: 10\n", "picket-alert-end-")
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--compact-interval-s", "1", "--alerts", rules, "--open-after", "3",

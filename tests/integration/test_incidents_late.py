@@ -18,8 +18,8 @@ import sys
 import time
 import urllib.request
 
-from picket_env import (PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, start_collector, wait_for,
-                        wait_tracked)
+from picket_env import PrivatePostgres, grpc_channel, grpc_stubs, migrate, picketctl, rfc3339, start_collector, \
+    wait_for, wait_tracked
 
 pb, pb_grpc, hpb, hpb_grpc = grpc_stubs()
 
@@ -153,9 +153,6 @@ def ctl_json(col, *args):
     assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
     return json.loads(out.stdout)
 
-
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def in_rounds(check, incidents):

@@ -20,8 +20,8 @@ import tempfile
 import time
 import urllib.request
 
-from picket_env import (FakeProbe, PrivatePostgres, WebhookReceiver, binary, grpc_stubs, migrate, picketctl, pki,
-                        round_spread_us, start_collector, wait_for, wait_tracked)
+from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, binary, grpc_stubs, migrate, picketctl, pki, \
+    rfc3339, round_spread_us, start_collector, wait_for, wait_tracked
 
 pb, _, _, _ = grpc_stubs()
 
@@ -58,9 +58,6 @@ class Probe(FakeProbe):
                                      status_code=200, dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000))
         self.send_batch(results)
 
-
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def ctl(col, *args, expect=0, cn="write:test"):

@@ -15,13 +15,11 @@ baseline_regression rule with `metric: answer_length` fires with the same start
 and says it was the 5-minute median."""
 
 import json
-import os
 import random
-import tempfile
 import time
 
-from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, picketctl, start_collector, \
-    wait_for
+from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, picketctl, rfc3339, \
+    start_collector, wait_for, webhook_rules
 
 pb, _, _, _ = grpc_stubs()
 
@@ -49,9 +47,6 @@ def results():
     return out
 
 
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
-
 
 def ctl_json(col, *args):
     out = picketctl(col.port, *args, "--json", cert_cn="read:test")
@@ -62,12 +57,8 @@ def ctl_json(col, *args):
 def main():
     t_start = time.time()
     hook = WebhookReceiver()
-    tmp = tempfile.mkdtemp(prefix="picket-metric-fast-")
-    rules = os.path.join(tmp, "alerts.yml")
-    with open(rules, "w") as f:
-        f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
-                "    url: http://127.0.0.1:%d/hook\nrules:\n  - name: quality\n    type: baseline_regression\n"
-                "    checks: \"rag-*\"\n    metric: answer_length\n    window: 1s\n    repeat_interval: 0s\n" % hook.port)
+    rules = webhook_rules(hook, "  - name: quality\n    type: baseline_regression\n    checks: \"rag-*\"\n"
+                          "    metric: answer_length\n    window: 1s\n    repeat_interval: 0s\n", "picket-metric-fast-")
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--compact-interval-s", "1", "--alerts", rules])

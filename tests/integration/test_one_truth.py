@@ -12,14 +12,12 @@ global incident (open after 3 down rounds, closed after 2 up ones) over exactly
 those rounds, and one regional incident in each of eu and us; ap has none."""
 
 import json
-import os
 import re
-import tempfile
 import time
 import urllib.request
 
-from picket_env import (FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, picketctl,
-                        round_spread_us, start_collector, wait_for, wait_tracked)
+from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, grpc_stubs, migrate, picketctl, rfc3339, \
+    rfc3339_ms, round_spread_us, start_collector, wait_for, wait_tracked, webhook_rules
 
 pb, _, _, _ = grpc_stubs()
 
@@ -44,13 +42,6 @@ def result(probe, at_us, ok):
                      dns_us=-1, connect_us=-1, tls_us=-1, ttfb_us=-1, total_us=5000)
 
 
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
-
-
-def rfc3339_ms(us):
-    """As the alert receivers get times: milliseconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(us // 1_000_000)) + ".%03dZ" % (us % 1_000_000 // 1000)
 
 
 def metrics(col):
@@ -66,12 +57,8 @@ def metrics(col):
 def main():
     t_start = time.time()
     hook = WebhookReceiver()
-    tmp = tempfile.mkdtemp(prefix="picket-truth-")
-    rules = os.path.join(tmp, "alerts.yml")
-    with open(rules, "w") as f:
-        f.write("evaluation_interval: 250ms\nreceivers:\n  - name: hook\n    type: webhook\n"
-                "    url: http://127.0.0.1:%d/hook\nrules:\n  - name: down\n    type: incident\n    checks: \"truth-*\"\n"
-                "    open_after: 3\n    close_after: 2\n    repeat_interval: 0s\n" % hook.port)
+    rules = webhook_rules(hook, "  - name: down\n    type: incident\n    checks: \"truth-*\"\n"
+                          "    open_after: 3\n    close_after: 2\n    repeat_interval: 0s\n", "picket-truth-")
     with PrivatePostgres() as pg:
         migrate(pg)
         col = start_collector(pg, extra=["--compact-interval-s", "1", "--alerts", rules, "--open-after", "3",

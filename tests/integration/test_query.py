@@ -9,7 +9,6 @@ ingest path; compaction folds them into rollups; then every picketctl command
 results this test generated: counts, uptime and incidents exactly, quantiles
 within 1%, trend slopes from the same Theil-Sen definition."""
 
-import bisect
 import csv
 import io
 import json
@@ -19,8 +18,8 @@ import random
 import sys
 import time
 
-from picket_env import (PrivatePostgres, Target, grpc_channel, grpc_stubs, migrate, picketctl, start_collector,
-                        round_spread_us as spread_us, start_probe, wait_for, wait_tracked)
+from picket_env import PrivatePostgres, Target, grpc_channel, grpc_stubs, migrate, picketctl, rfc3339, \
+    round_spread_us as spread_us, start_collector, start_probe, wait_for, wait_tracked
 import os
 import tempfile
 
@@ -337,9 +336,6 @@ def ctl(col, *args, expect=0):
 def ctl_json(col, *args):
     return json.loads(ctl(col, *args, "--json").stdout)
 
-
-def rfc3339(us):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def main():
