@@ -166,6 +166,14 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->window = 0;
     o->clip = 0.0;
     o->window_threshold = 0.0;
+    o->cusum_k = 0.0;
+    o->cusum_h = 0.0;
+    o->cusum_clip = 0.0;
+    o->reject = 0.0;
+    o->window_calibrated = 0;
+    o->window_scale = 0.0;
+    o->window_long = 0;
+    o->window_long_threshold = 0.0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -182,6 +190,13 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = PK_DETECTOR_WINDOW_MAX;
     if (d->opts.window < 0)
         d->opts.window = 0;
+    if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
+        d->opts.window = 0; /* nothing measured to judge the mean against */
+    if (d->opts.window_long > PK_DETECTOR_WINDOW_MAX)
+        d->opts.window_long = PK_DETECTOR_WINDOW_MAX;
+    if (d->opts.window_long < 0)
+        d->opts.window_long = 0;
+    d->span = d->opts.window > d->opts.window_long ? d->opts.window : d->opts.window_long;
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -206,37 +221,73 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant)
         d->normal_run = 0;
         d->raised_at_us = -1;
         d->since_us = -1;
+        d->cusum_up = d->cusum_down = 0.0; /* a fresh test after the verdict */
         return PK_DET_CLEARED;
     }
     return PK_DET_NONE;
 }
 
+/* A score the windowed tests leave out (pk_detector_opts.reject). */
+static int rejected(const struct pk_detector *d, double score)
+{
+    return d->opts.reject > 0 && fabs(score) > d->opts.reject;
+}
+
+/* The mean of the last w scores in the ring (fewer when it holds fewer). */
+static double ring_mean(const struct pk_detector *d, int w)
+{
+    int n = w < d->ring_n ? w : d->ring_n;
+    double sum = 0;
+    for (int t = 0; t < n; t++)
+        sum += d->ring[(d->ring_i - 1 - t + d->span) % d->span];
+    return n > 0 ? sum / n : NAN;
+}
+
 double pk_detector_push(struct pk_detector *d, double score)
 {
-    if (isnan(score) || d->opts.window <= 0)
+    if (isnan(score) || d->span <= 0 || rejected(d, score))
         return NAN;
     double c = d->opts.clip;
     if (c > 0)
         score = score > c ? c : score < -c ? -c : score;
     d->ring[d->ring_i] = score;
-    d->ring_i = (d->ring_i + 1) % d->opts.window;
-    if (d->ring_n < d->opts.window)
+    d->ring_i = (d->ring_i + 1) % d->span;
+    if (d->ring_n < d->span)
         d->ring_n++;
-    double sum = 0;
-    for (int i = 0; i < d->ring_n; i++)
-        sum += d->ring[i];
-    return sum / d->ring_n;
+    return d->opts.window > 0 ? ring_mean(d, d->opts.window) : NAN;
 }
 
-/* Pushes score (not NAN) into the detector's window and returns 0 (normal), or
- * DEV_SCORE (the score is beyond the threshold) | DEV_WINDOW (the windowed mean is
- * beyond window_threshold). */
+/* Adds score (not NAN) to the CUSUM statistics; returns whether one is beyond
+ * cusum_h in a direction the detector watches (0 when the CUSUM is off). */
+static int cusum_push(struct pk_detector *d, double score, int up, int down)
+{
+    double h = d->opts.cusum_h, c = d->opts.cusum_clip;
+    if (!(h > 0) || rejected(d, score))
+        return (up && d->cusum_up > h) || (down && d->cusum_down > h);
+    if (c > 0)
+        score = score > c ? c : score < -c ? -c : score;
+    d->cusum_up = fmin(2 * h, fmax(0.0, d->cusum_up + score - d->opts.cusum_k));
+    d->cusum_down = fmin(2 * h, fmax(0.0, d->cusum_down - score - d->opts.cusum_k));
+    return (up && d->cusum_up > h) || (down && d->cusum_down > h);
+}
+
+/* Pushes score (not NAN) into the detector's window and CUSUM and returns 0
+ * (normal), or DEV_SCORE (the score is beyond the threshold) | DEV_WINDOW (the
+ * windowed mean is beyond window_threshold, or the CUSUM beyond cusum_h). */
 #define DEV_SCORE 1
 #define DEV_WINDOW 2
 static int detector_judge(struct pk_detector *d, double score)
 {
     double m = pk_detector_push(d, score);
+    if (d->opts.window_calibrated && d->opts.window_scale > 0)
+        m /= d->opts.window_scale;
     int up = d->opts.direction & PK_DIR_UP, down = d->opts.direction & PK_DIR_DOWN, flags = 0;
+    if (cusum_push(d, score, up, down))
+        flags |= DEV_WINDOW;
+    double ml = d->opts.window_long > 0 && !isnan(score) && !rejected(d, score) ? ring_mean(d, d->opts.window_long)
+                                                                                  : NAN;
+    if (!isnan(ml) && ((up && ml > d->opts.window_long_threshold) || (down && ml < -d->opts.window_long_threshold)))
+        flags |= DEV_WINDOW;
     if ((up && score > d->opts.threshold) || (down && score < -d->opts.threshold))
         flags |= DEV_SCORE;
     if (d->opts.window > 0 && !isnan(m) &&
@@ -350,6 +401,69 @@ out:
     return rc;
 }
 
+/* The windowed means of the scores of h[from, to) against b, appended to out
+ * (only full windows). */
+static size_t held_out_means(const struct pk_baseline *b, const struct pk_detector_opts *dopt, const int64_t *t_us,
+                             const double *h, size_t from, size_t to, double *out, size_t n_out)
+{
+    struct pk_detector d;
+    struct pk_detector_opts o = *dopt;
+    o.window_calibrated = 0;
+    pk_detector_init(&d, &o);
+    for (size_t i = from; i < to; i++) {
+        double m = pk_detector_push(&d, pk_baseline_score(b, t_us[i], h[i]));
+        if (!isnan(m) && d.ring_n >= d.opts.window)
+            out[n_out++] = m;
+    }
+    return n_out;
+}
+
+/* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
+ * each week of the history [0, n) scored against a baseline of the other weeks
+ * (with the model's pooled scale, as judged windows are), the windowed means of
+ * its windows pooled; 1.4826 x their median distance from 0, never under
+ * 1 / sqrt(window). 0 when the history has under two weeks or too few means; -1
+ * when out of memory. */
+static double window_spread(const struct pk_regression_opts *o, const struct pk_baseline *model, const int64_t *t_us,
+                            const double *h, size_t n)
+{
+    int win = o->det.window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : o->det.window;
+    if (win <= 0 || n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
+        return 0.0;
+    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
+    double *other = malloc(n * sizeof *other), *means = malloc(n * sizeof *means);
+    struct pk_baseline *b = malloc(sizeof *b);
+    double spread = -1.0;
+    size_t nm = 0;
+    if (!other || !means || !b)
+        goto out;
+    for (int w = 0; w < weeks; w++) {
+        size_t from = n, to = n;
+        for (size_t i = 0; i < n; i++) {
+            int in = (t_us[i] - t_us[0]) / WEEK_US == w;
+            other[i] = in ? NAN : h[i];
+            from = in && from == n ? i : from;
+            to = in ? i + 1 : to;
+        }
+        char err[128];
+        if (from == n || pk_baseline_learn(b, &o->base, t_us, other, n, err, sizeof err) < 0)
+            continue; /* no values this week, or none besides it */
+        b->pooled_rel_mad = fmax(b->pooled_rel_mad, model->pooled_rel_mad);
+        nm = held_out_means(b, &o->det, t_us, h, from, to, means, nm);
+    }
+    spread = 0.0;
+    if (nm < (size_t)win)
+        goto out;
+    for (size_t i = 0; i < nm; i++)
+        means[i] = fabs(means[i]);
+    spread = fmax(MAD_TO_SIGMA * pk_an_median(means, nm), 1.0 / sqrt((double)win));
+out:
+    free(other);
+    free(means);
+    free(b);
+    return spread;
+}
+
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,
                         size_t errlen)
@@ -375,7 +489,12 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
         goto out;
     }
-    size_t dropped = drop_raised_runs(&m->b, &o->det, t_us, h, n_hist);
+    struct pk_detector_opts dopt = o->det;
+    if (dopt.window_calibrated && (dopt.window_scale = window_spread(o, &m->b, t_us, h, n_hist)) < 0) {
+        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+        goto out;
+    }
+    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
     m->excluded_points += dropped;
     if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
@@ -385,6 +504,11 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
         goto out;
     }
+    if (dropped > 0 && dopt.window_calibrated && (dopt.window_scale = window_spread(o, &m->b, t_us, h, n_hist)) < 0) {
+        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+        goto out;
+    }
+    m->window_scale = dopt.window_calibrated ? dopt.window_scale : 0.0;
     m->has_history = 1;
 out:
     free(h);
@@ -402,7 +526,9 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
     out->history_points = b->n;
     out->state = PK_REG_LEARNING;
     struct pk_detector d;
-    pk_detector_init(&d, &o->det);
+    struct pk_detector_opts dopt = o->det;
+    dopt.window_scale = m->window_scale;
+    pk_detector_init(&d, &dopt);
     for (size_t i = 0; i < n; i++) {
         out->windows++;
         double z = pk_baseline_score(b, t_us[i], y[i]);
