@@ -35,15 +35,14 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 /* The options a sweep may list several values of (comma-separated): each
  * combination is judged on the same generated rounds. */
-enum sweep_param { P_FAST_Z = 0, P_FAST_WZ = 1, P_CUSUM_K = 2, P_CUSUM_H = 3, P_CUSUM_CLIP = 4, P_REJECT = 5, P_LONG_Z = 6,
-                   P_PARAMS = 7 };
-static const char *const param_names[P_PARAMS] = {"fast-z", "window-z", "cusum-k", "cusum-h", "cusum-clip", "reject", "long-z"};
+enum sweep_param { P_FAST_Z = 0, P_FAST_WZ = 1, P_CUSUM_K = 2, P_CUSUM_H = 3, P_CUSUM_CLIP = 4, P_REJECT = 5, P_PARAMS = 6 };
+static const char *const param_names[P_PARAMS] = {"fast-z", "window-z", "cusum-k", "cusum-h", "cusum-clip", "reject"};
 #define SWEEP_VALUES 8
 #define SWEEP_MAX 64
 
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos, fast_calibrated, fast_long;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos, fast_calibrated;
     double fast_clip, size_lo, size_hi;
     double param[P_PARAMS][SWEEP_VALUES]; /* the values of each swept option */
     int n_param[P_PARAMS];
@@ -289,8 +288,6 @@ static void fast_opts(const struct options *o, int c, struct pk_regression_opts 
     ro->det.reject = v[P_REJECT];
     ro->base.pool_out_of_sample = o->fast_oos;
     ro->det.window_calibrated = o->fast_calibrated;
-    ro->det.window_long = o->fast_long;
-    ro->det.window_long_threshold = v[P_LONG_Z];
 }
 
 /* Tallies the merged raises of the hourly half (the first n_hourly events of ev)
@@ -540,9 +537,6 @@ static void usage(FILE *f)
             "                     CUSUM (0: none; default %g)\n"
             "  --fast-calibrated 0|1  judge the windowed mean in its own out-of-sample spread\n"
             "                     (--fast-window-z then in those units; default %d)\n"
-            "  --fast-window-long W  also the mean of the last W scores, uncalibrated (0: off;\n"
-            "                     default %d)\n"
-            "  --fast-window-long-z Z  that mean beyond Z raises at once (default %g)\n"
             "  --fast-oos 0|1     the fast half's scale also measured out of sample, each\n"
             "                     history week against the other weeks (default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
@@ -561,7 +555,6 @@ static void usage(FILE *f)
             PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z,
             PK_REGRESSION_FAST_CLIP, PK_REGRESSION_FAST_CUSUM_K, PK_REGRESSION_FAST_CUSUM_H,
             PK_REGRESSION_FAST_CUSUM_CLIP, PK_REGRESSION_FAST_REJECT, PK_REGRESSION_FAST_CALIBRATED,
-            PK_REGRESSION_FAST_WINDOW_LONG, PK_REGRESSION_FAST_WINDOW_LONG_Z,
             PK_REGRESSION_FAST_OUT_OF_SAMPLE, SWEEP_VALUES, SWEEP_MAX);
 }
 
@@ -594,7 +587,6 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-window-z", required_argument, NULL, 'Z'}, {"fast-cusum-k", required_argument, NULL, 'K'},
         {"fast-cusum-h", required_argument, NULL, 'H'}, {"fast-cusum-clip", required_argument, NULL, 'L'},
         {"fast-reject", required_argument, NULL, 'R'}, {"fast-calibrated", required_argument, NULL, 'A'},
-        {"fast-window-long", required_argument, NULL, 'B'}, {"fast-window-long-z", required_argument, NULL, 'D'},
         {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
         {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
@@ -614,8 +606,6 @@ static int parse(int argc, char **argv, struct options *o)
         case 'H': if (parse_list(optarg, o, P_CUSUM_H) < 0) goto bad; break;
         case 'L': if (parse_list(optarg, o, P_CUSUM_CLIP) < 0) goto bad; break;
         case 'A': o->fast_calibrated = (int)strtol(optarg, &end, 10); if (*end || o->fast_calibrated < 0 || o->fast_calibrated > 1) goto bad; break;
-        case 'B': o->fast_long = (int)strtol(optarg, &end, 10); if (*end || o->fast_long < 0 || o->fast_long > PK_DETECTOR_WINDOW_MAX) goto bad; break;
-        case 'D': if (parse_list(optarg, o, P_LONG_Z) < 0) goto bad; break;
         case 'R': if (parse_list(optarg, o, P_REJECT) < 0) goto bad; break;
         case 'C': o->fast_clip = strtod(optarg, &end); if (*end || o->fast_clip < 0) goto bad; break;
         case 'r':
@@ -682,8 +672,8 @@ int main(int argc, char **argv)
                         .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .fast_calibrated = PK_REGRESSION_FAST_CALIBRATED, .size_lo = 5.0, .size_hi = 10.0,
                         .param = {{PK_REGRESSION_FAST_Z}, {PK_REGRESSION_FAST_WINDOW_Z}, {PK_REGRESSION_FAST_CUSUM_K},
                                   {PK_REGRESSION_FAST_CUSUM_H}, {PK_REGRESSION_FAST_CUSUM_CLIP},
-                                  {PK_REGRESSION_FAST_REJECT}, {PK_REGRESSION_FAST_WINDOW_LONG_Z}},
-                        .n_param = {1, 1, 1, 1, 1, 1, 1}, .fast_long = PK_REGRESSION_FAST_WINDOW_LONG};
+                                  {PK_REGRESSION_FAST_REJECT}},
+                        .n_param = {1, 1, 1, 1, 1, 1}};
     if (parse(argc, argv, &o) < 0)
         return 2;
     int rc = 1, ok = 1;

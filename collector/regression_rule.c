@@ -203,8 +203,6 @@ void regression_fast_opts(int metric, struct pk_regression_opts *o)
     o->det.cusum_clip = PK_REGRESSION_FAST_CUSUM_CLIP;
     o->det.reject = PK_REGRESSION_FAST_REJECT;
     o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
-    o->det.window_long = PK_REGRESSION_FAST_WINDOW_LONG;
-    o->det.window_long_threshold = PK_REGRESSION_FAST_WINDOW_LONG_Z;
     o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
 }
 

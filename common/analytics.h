@@ -318,12 +318,6 @@ struct pk_detector_opts {
      * is off. window_scale is set by the rule (pk_regression_learn). */
     int window_calibrated;
     double window_scale;
-    /* window_long > 0: besides, the mean of the last window_long scores (clipped
-     * and rejected as above, never calibrated) beyond window_long_threshold
-     * raises at once: with a calibrated short window, the long one keeps what
-     * the uncalibrated test finds on checks whose whole hours wander. 0: off. */
-    int window_long;
-    double window_long_threshold;
 };
 
 #define PK_DETECTOR_WINDOW_MAX 48
@@ -331,7 +325,7 @@ struct pk_detector_opts {
 struct pk_detector {
     struct pk_detector_opts opts;
     double ring[PK_DETECTOR_WINDOW_MAX]; /* the last scores, clipped (window > 0) */
-    int ring_n, ring_i, span;            /* span: the ring's size, max(window, window_long) */
+    int ring_n, ring_i;
     int raised;
     int deviant_run, normal_run;
     int64_t run_start_us; /* first window of the current deviant run */
@@ -360,24 +354,25 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
  * order, with the window's time, score, value and expected value. */
 /* The fast half of the baseline_regression rule (docs/ANALYTICS.md): the same
  * judgement on 5-minute medians of the results, against their own hour-of-week
- * baseline, raised after PK_REGRESSION_FAST_K deviant windows in a row, so a
- * step that moves every round is known within the hour while a burst of under
- * K windows is not; the hourly p95 rule keeps finding what moves only the tail.
- * Chosen on bench/detection_rounds.c's training seed. */
+ * baseline, raised by either of two tests: PK_REGRESSION_FAST_K windows in a row
+ * beyond PK_REGRESSION_FAST_Z (large steps, and bursts of under K windows are
+ * not), or the mean of the last PK_REGRESSION_FAST_WINDOW windows beyond
+ * PK_REGRESSION_FAST_WINDOW_Z times that mean's own out-of-sample spread, scores
+ * beyond +-PK_REGRESSION_FAST_REJECT (burst-sized) left out of it (small steps
+ * within the hour). The hourly p95 rule keeps finding what moves only the tail.
+ * Chosen on bench/detection_rounds.c's training seed (docs/PERFORMANCE.md). */
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
-#define PK_REGRESSION_FAST_WINDOW 14
-#define PK_REGRESSION_FAST_CLIP 5.0
-#define PK_REGRESSION_FAST_WINDOW_Z 3.0
-/* the fast half's CUSUM (pk_detector_opts.cusum_*); cusum_h 0: off */
+#define PK_REGRESSION_FAST_WINDOW 6
+#define PK_REGRESSION_FAST_CLIP 0.0
+#define PK_REGRESSION_FAST_WINDOW_Z 4.4
+#define PK_REGRESSION_FAST_REJECT 6.0
+#define PK_REGRESSION_FAST_CALIBRATED 1
+/* the fast half's CUSUM (pk_detector_opts.cusum_*): measured, not kept (off) */
 #define PK_REGRESSION_FAST_CUSUM_K 1.5
 #define PK_REGRESSION_FAST_CUSUM_H 0.0
 #define PK_REGRESSION_FAST_CUSUM_CLIP 4.0
-#define PK_REGRESSION_FAST_REJECT 0.0
-#define PK_REGRESSION_FAST_CALIBRATED 0
-#define PK_REGRESSION_FAST_WINDOW_LONG 0
-#define PK_REGRESSION_FAST_WINDOW_LONG_Z 3.0
 /* the fast half's scale is the larger of the in-sample and out-of-sample pooled
  * MAD (pk_baseline_opts.pool_out_of_sample) */
 #define PK_REGRESSION_FAST_OUT_OF_SAMPLE 1

@@ -172,8 +172,6 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->reject = 0.0;
     o->window_calibrated = 0;
     o->window_scale = 0.0;
-    o->window_long = 0;
-    o->window_long_threshold = 0.0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -192,11 +190,7 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = 0;
     if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
         d->opts.window = 0; /* nothing measured to judge the mean against */
-    if (d->opts.window_long > PK_DETECTOR_WINDOW_MAX)
-        d->opts.window_long = PK_DETECTOR_WINDOW_MAX;
-    if (d->opts.window_long < 0)
-        d->opts.window_long = 0;
-    d->span = d->opts.window > d->opts.window_long ? d->opts.window : d->opts.window_long;
+
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -233,28 +227,21 @@ static int rejected(const struct pk_detector *d, double score)
     return d->opts.reject > 0 && fabs(score) > d->opts.reject;
 }
 
-/* The mean of the last w scores in the ring (fewer when it holds fewer). */
-static double ring_mean(const struct pk_detector *d, int w)
-{
-    int n = w < d->ring_n ? w : d->ring_n;
-    double sum = 0;
-    for (int t = 0; t < n; t++)
-        sum += d->ring[(d->ring_i - 1 - t + d->span) % d->span];
-    return n > 0 ? sum / n : NAN;
-}
-
 double pk_detector_push(struct pk_detector *d, double score)
 {
-    if (isnan(score) || d->span <= 0 || rejected(d, score))
+    if (isnan(score) || d->opts.window <= 0 || rejected(d, score))
         return NAN;
     double c = d->opts.clip;
     if (c > 0)
         score = score > c ? c : score < -c ? -c : score;
     d->ring[d->ring_i] = score;
-    d->ring_i = (d->ring_i + 1) % d->span;
-    if (d->ring_n < d->span)
+    d->ring_i = (d->ring_i + 1) % d->opts.window;
+    if (d->ring_n < d->opts.window)
         d->ring_n++;
-    return d->opts.window > 0 ? ring_mean(d, d->opts.window) : NAN;
+    double sum = 0;
+    for (int i = 0; i < d->ring_n; i++)
+        sum += d->ring[i];
+    return sum / d->ring_n;
 }
 
 /* Adds score (not NAN) to the CUSUM statistics; returns whether one is beyond
@@ -283,10 +270,6 @@ static int detector_judge(struct pk_detector *d, double score)
         m /= d->opts.window_scale;
     int up = d->opts.direction & PK_DIR_UP, down = d->opts.direction & PK_DIR_DOWN, flags = 0;
     if (cusum_push(d, score, up, down))
-        flags |= DEV_WINDOW;
-    double ml = d->opts.window_long > 0 && !isnan(score) && !rejected(d, score) ? ring_mean(d, d->opts.window_long)
-                                                                                  : NAN;
-    if (!isnan(ml) && ((up && ml > d->opts.window_long_threshold) || (down && ml < -d->opts.window_long_threshold)))
         flags |= DEV_WINDOW;
     if ((up && score > d->opts.threshold) || (down && score < -d->opts.threshold))
         flags |= DEV_SCORE;
@@ -412,7 +395,7 @@ static size_t held_out_means(const struct pk_baseline *b, const struct pk_detect
     pk_detector_init(&d, &o);
     for (size_t i = from; i < to; i++) {
         double m = pk_detector_push(&d, pk_baseline_score(b, t_us[i], h[i]));
-        if (!isnan(m) && d.ring_n >= d.opts.window)
+        if (!isnan(m) && d.ring_n == d.opts.window)
             out[n_out++] = m;
     }
     return n_out;
