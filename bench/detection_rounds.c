@@ -135,6 +135,8 @@ static void draw(struct series *sr, struct params *p, uint64_t *s, int check, do
  * rule on a metric is (docs/ANALYTICS.md). */
 static int metric_mode;
 static int oracle_mode; /* --oracle */
+static int metric_relative; /* --metric-relative: a step drops by the relative change a rise has */
+static int fast_direction;  /* --fast-direction: 0 the rule's (up; both for a metric) */
 
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks, double size_lo, double size_hi)
 {
@@ -181,7 +183,7 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
         }
         double sign = metric_mode ? -1.0 : 1.0;
         if (in_anomaly && sr->type == A_STEP)
-            v += sign * p.size;
+            v += metric_relative && metric_mode ? log(fmax(1e-3, 2.0 - exp(p.size))) : sign * p.size;
         if (in_anomaly && sr->type == A_RAMP)
             v += sign * p.size * fmin(1.0, (double)(rel - sr->onset + 1) / p.ramp_min);
         if (sr->oracle && rel >= 0)
@@ -276,7 +278,7 @@ static void fast_opts(const struct options *o, int c, struct pk_regression_opts 
     double v[P_PARAMS];
     combo_values(o, c, v);
     pk_regression_opts_default(ro);
-    ro->det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
+    ro->det.direction = fast_direction ? fast_direction : metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
     ro->det.threshold = v[P_FAST_Z];
     ro->det.k_raise = ro->det.k_clear = o->fast_k;
     ro->det.window = o->fast_window;
@@ -326,6 +328,7 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     pk_regression_opts_default(&ro);
     ro.det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
     int hh = o->history_weeks * 168, fh = o->history_weeks * WEEK_MIN / FAST_MIN;
+    double first_delay = -1;
     hourly->width = 60 * MIN_US;
     hourly->rule = R_HOURLY;
     if (pk_regression_judge(&ro, sr->th, sr->yh, NULL, (size_t)hh, (size_t)sr->hours, &reg, on_event, hourly, err,
@@ -340,7 +343,10 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
                                 sizeof err) < 0)
             goto fail;
         tally_events(ev, sr, o, &ta[c]);
+        if (c == 0)
+            first_delay = last_union_delay;
     }
+    last_union_delay = first_delay;
     free(ev);
     return 0;
 fail:
@@ -545,6 +551,9 @@ static void usage(FILE *f)
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
             "                     of at most 60 minutes (in a sweep: unless one combination does)\n"
+            "  --metric-relative  with --metric, a step drops by the relative change a rise of\n"
+            "                     its size has (1 - e^-x is smaller than e^x - 1)\n"
+            "  --fast-direction up|down|both  the fast half's direction (default: the rule's)\n"
             "  --oracle           also the bound of a detector that knows each minute's true\n"
             "                     hour-level deviation (see docs/PERFORMANCE.md)\n"
             "  --verbose          one line per check-week\n"
@@ -588,7 +597,8 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-cusum-h", required_argument, NULL, 'H'}, {"fast-cusum-clip", required_argument, NULL, 'L'},
         {"fast-reject", required_argument, NULL, 'R'}, {"fast-calibrated", required_argument, NULL, 'A'},
         {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
-        {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},       {"verbose", no_argument, NULL, 'v'},
+        {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},
+        {"metric-relative", no_argument, NULL, 'M'}, {"fast-direction", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int ch;
@@ -621,6 +631,13 @@ static int parse(int argc, char **argv, struct options *o)
         case 'm': metric_mode = o->metric = 1; break;
         case 'v': o->verbose = 1; break;
         case 'o': oracle_mode = 1; break;
+        case 'M': metric_relative = 1; break;
+        case 'd':
+            fast_direction = !strcmp(optarg, "up") ? PK_DIR_UP : !strcmp(optarg, "down") ? PK_DIR_DOWN
+                           : !strcmp(optarg, "both") ? PK_DIR_BOTH : -1;
+            if (fast_direction < 0)
+                goto bad;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -665,6 +682,35 @@ static struct tally *tallies_new(int n, int checks)
     return ta;
 }
 
+/* --verbose: the steps' union delays by the ratio of the noise of a 5-minute
+ * median (0.3236 x the round noise: a median of 15) to the hour-level noise,
+ * in quarters: where a rule loses its time. */
+struct step_delay {
+    double ratio, delay; /* delay -1: not found */
+};
+
+static int cmp_ratio(const void *a, const void *b)
+{
+    const struct step_delay *x = a, *y = b;
+    return x->ratio < y->ratio ? -1 : x->ratio > y->ratio;
+}
+
+static void report_quarters(struct step_delay *sd, int n)
+{
+    qsort(sd, (size_t)n, sizeof *sd, cmp_ratio);
+    printf("\nsteps by noise ratio (5-minute median noise / hour-level noise), the union (first of a sweep):\n");
+    for (int q = 0; q < 4 && n >= 4; q++) {
+        int a = q * n / 4, b = (q + 1) * n / 4, within = 0, k = 0;
+        double d[1024];
+        for (int i = a; i < b && k < 1024; i++) {
+            d[k++] = sd[i].delay < 0 ? INFINITY : sd[i].delay;
+            within += sd[i].delay >= 0 && sd[i].delay <= 60.0;
+        }
+        printf("  ratio %.2f-%.2f: %d steps, median delay %.0f min, %d within 60 min\n", sd[a].ratio, sd[b - 1].ratio,
+               b - a, median_of(d, k), within);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_k = PK_REGRESSION_FAST_K,
@@ -680,16 +726,23 @@ int main(int argc, char **argv)
     struct tally *ta = tallies_new(o.combos, o.checks);
     struct oracle_tally *ot = oracle_mode ? oracle_new(o.checks) : NULL;
     double *prefix = oracle_mode ? malloc((WEEK_MIN + 1) * sizeof *prefix) : NULL;
-    if (!ta || (oracle_mode && (!ot || !prefix))) {
+    struct step_delay *sd = o.verbose ? calloc((size_t)o.checks, sizeof *sd) : NULL;
+    int n_sd = 0;
+    if (!ta || (oracle_mode && (!ot || !prefix)) || (o.verbose && !sd)) {
         fprintf(stderr, "picket-bench-detection-rounds: out of memory\n");
         goto out;
     }
     if (o.metric)
         printf("--metric: drops of a quality metric; hourly half on hourly medians; both halves deviant both ways\n");
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g",
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, or the mean of %d windows",
            (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.param[P_FAST_Z][0],
-           o.fast_k, o.fast_window, o.fast_clip, o.param[P_FAST_WZ][0]);
+           o.fast_k, o.fast_window);
+    if (o.fast_clip > 0)
+        printf(" clipped at %g", o.fast_clip);
+    if (o.param[P_REJECT][0] > 0)
+        printf(" (|z| > %g left out)", o.param[P_REJECT][0]);
+    printf(" > %g%s", o.param[P_FAST_WZ][0], o.fast_calibrated ? " x its own spread" : "");
     if (o.param[P_CUSUM_H][0] > 0 || o.n_param[P_CUSUM_H] > 1)
         printf(", CUSUM k = %g, h = %g, clip %g", o.param[P_CUSUM_K][0], o.param[P_CUSUM_H][0],
                o.param[P_CUSUM_CLIP][0]);
@@ -703,6 +756,8 @@ int main(int argc, char **argv)
             printf("check=%d type=%d onset_min=%d duration_min=%d size_sigmas=%.2f sigma=%.3f sigma_round=%.3f "
                    "union_delay_min=%.0f\n", c, sr.type, sr.onset, sr.duration, sr.size_sigmas, sr.sigma,
                    sr.sigma_round, last_union_delay);
+        if (ok && sd && sr.type == A_STEP)
+            sd[n_sd++] = (struct step_delay){0.3236 * sr.sigma_round / sr.sigma, last_union_delay};
         series_free(&sr);
     }
     if (!ok) {
@@ -712,6 +767,8 @@ int main(int argc, char **argv)
     int met = o.combos > 1 ? report_sweep(&o, ta) > 0 : report(ta);
     if (ot)
         oracle_report(ot);
+    if (sd)
+        report_quarters(sd, n_sd);
     rc = 0;
     if (o.check_goal) {
         printf("\ngoal (union: recall >= 95%%, <= 0.1 false alarms per check-week, median step delay <= 60 min): "
@@ -722,5 +779,6 @@ out:
     tallies_free(ta, ta ? o.combos : 0);
     oracle_free(ot);
     free(prefix);
+    free(sd);
     return rc;
 }

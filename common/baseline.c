@@ -345,45 +345,6 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
 
 #define WEEK_US (INT64_C(7) * 24 * 3600 * 1000000)
 
-/* pool_out_of_sample: raises b->pooled_rel_mad to the median of |y - m| / |m| of
- * every history value against the median m of its slot learned from the other
- * weeks of the history [0, n). Nothing with under two weeks. -1 when out of memory. */
-static int pool_out_of_sample(struct pk_baseline *b, const int64_t *t_us, const double *h, size_t n)
-{
-    if (n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
-        return 0;
-    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
-    double *other = malloc(n * sizeof *other), *dev = malloc(n * sizeof *dev);
-    struct pk_baseline *wb = malloc(sizeof *wb);
-    int rc = -1;
-    size_t nd = 0;
-    if (!other || !dev || !wb)
-        goto out;
-    for (int w = 0; w < weeks; w++) {
-        for (size_t i = 0; i < n; i++)
-            other[i] = (t_us[i] - t_us[0]) / WEEK_US == w ? NAN : h[i];
-        char err[128];
-        if (pk_baseline_learn(wb, &b->opts, t_us, other, n, err, sizeof err) < 0)
-            continue; /* nothing besides this week */
-        for (size_t i = 0; i < n; i++) {
-            if ((t_us[i] - t_us[0]) / WEEK_US != w || isnan(h[i]))
-                continue;
-            const struct pk_baseline_slot *s = &wb->slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
-            if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
-                dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
-        }
-    }
-    double pooled = nd ? pk_an_median(dev, nd) : 0.0;
-    if (pooled > b->pooled_rel_mad)
-        b->pooled_rel_mad = pooled;
-    rc = 0;
-out:
-    free(other);
-    free(dev);
-    free(wb);
-    return rc;
-}
-
 /* The windowed means of the scores of h[from, to) against b, appended to out
  * (only full windows). */
 static size_t held_out_means(const struct pk_baseline *b, const struct pk_detector_opts *dopt, const int64_t *t_us,
@@ -401,50 +362,105 @@ static size_t held_out_means(const struct pk_baseline *b, const struct pk_detect
     return n_out;
 }
 
-/* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
- * each week of the history [0, n) scored against a baseline of the other weeks
- * (with the model's pooled scale, as judged windows are), the windowed means of
- * its windows pooled; 1.4826 x their median distance from 0, never under
- * 1 / sqrt(window). 0 when the history has under two weeks or too few means; -1
- * when out of memory. */
-static double window_spread(const struct pk_regression_opts *o, const struct pk_baseline *model, const int64_t *t_us,
-                            const double *h, size_t n)
+/* Median |y - m| / |m| of the history values against the median m of their slot
+ * in the baseline of the other weeks (wb[w] for week w; ok[w]: learned), or 0. */
+static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_baseline *wb, const unsigned char *ok,
+                                const int64_t *t_us, const double *h, size_t n, double *dev)
 {
-    int win = o->det.window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : o->det.window;
-    if (win <= 0 || n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
-        return 0.0;
-    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
-    double *other = malloc(n * sizeof *other), *means = malloc(n * sizeof *means);
-    struct pk_baseline *b = malloc(sizeof *b);
-    double spread = -1.0;
-    size_t nm = 0;
-    if (!other || !means || !b)
-        goto out;
-    for (int w = 0; w < weeks; w++) {
-        size_t from = n, to = n;
-        for (size_t i = 0; i < n; i++) {
-            int in = (t_us[i] - t_us[0]) / WEEK_US == w;
-            other[i] = in ? NAN : h[i];
-            from = in && from == n ? i : from;
-            to = in ? i + 1 : to;
-        }
-        char err[128];
-        if (from == n || pk_baseline_learn(b, &o->base, t_us, other, n, err, sizeof err) < 0)
-            continue; /* no values this week, or none besides it */
-        b->pooled_rel_mad = fmax(b->pooled_rel_mad, model->pooled_rel_mad);
-        nm = held_out_means(b, &o->det, t_us, h, from, to, means, nm);
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        int w = (int)((t_us[i] - t_us[0]) / WEEK_US);
+        if (!ok[w] || isnan(h[i]))
+            continue;
+        const struct pk_baseline_slot *s = &wb[w].slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
+        if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
+            dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
     }
-    spread = 0.0;
+    return nd ? pk_an_median(dev, nd) : 0.0;
+}
+
+/* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
+ * each week's windows scored against the baseline of the other weeks (with the
+ * model's pooled scale, as judged windows are), the windowed means pooled;
+ * 1.4826 x their median distance from 0, never under 1 / sqrt(window); 0 with
+ * too few means. means: room for n. */
+static double window_spread(const struct pk_baseline *b, struct pk_baseline *wb, const unsigned char *ok, int weeks,
+                            const struct pk_detector_opts *dopt, const int64_t *t_us, const double *h, size_t n,
+                            double *means)
+{
+    int win = dopt->window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : dopt->window;
+    if (win <= 0)
+        return 0.0;
+    size_t nm = 0, from = 0;
+    for (int w = 0; w < weeks; w++) {
+        size_t to = from;
+        while (to < n && (t_us[to] - t_us[0]) / WEEK_US == w)
+            to++;
+        if (ok[w] && to > from) {
+            wb[w].pooled_rel_mad = fmax(wb[w].pooled_rel_mad, b->pooled_rel_mad);
+            nm = held_out_means(&wb[w], dopt, t_us, h, from, to, means, nm);
+        }
+        from = to;
+    }
     if (nm < (size_t)win)
-        goto out;
+        return 0.0;
     for (size_t i = 0; i < nm; i++)
         means[i] = fabs(means[i]);
-    spread = fmax(MAD_TO_SIGMA * pk_an_median(means, nm), 1.0 / sqrt((double)win));
+    return fmax(MAD_TO_SIGMA * pk_an_median(means, nm), 1.0 / sqrt((double)win));
+}
+
+/* Each week of the history [0, n) held out once: a baseline learned from the
+ * other weeks. Then, when oos (pool_out_of_sample), b->pooled_rel_mad is raised to
+ * the median relative deviation of every value from its held-out slot median, and
+ * when spread is not NULL (window_calibrated) *spread is the windowed mean's
+ * out-of-sample spread (0: none). Nothing with under two weeks. The history's
+ * times ascend. -1 when out of memory. */
+static int hold_out_weeks(struct pk_baseline *b, int oos, const struct pk_detector_opts *dopt, const int64_t *t_us,
+                          const double *h, size_t n, double *spread)
+{
+    if (spread)
+        *spread = 0.0;
+    if (n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
+        return 0;
+    int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
+    double *other = malloc(n * sizeof *other), *scratch = malloc(n * sizeof *scratch);
+    struct pk_baseline *wb = malloc((size_t)weeks * sizeof *wb);
+    unsigned char *ok = calloc((size_t)weeks, 1);
+    int rc = -1;
+    if (!other || !scratch || !wb || !ok)
+        goto out;
+    for (int w = 0; w < weeks; w++) {
+        for (size_t i = 0; i < n; i++)
+            other[i] = (t_us[i] - t_us[0]) / WEEK_US == w ? NAN : h[i];
+        char err[128];
+        ok[w] = pk_baseline_learn(&wb[w], &b->opts, t_us, other, n, err, sizeof err) == 0; /* else nothing besides it */
+    }
+    double pooled = oos ? out_of_sample_dev(b, wb, ok, t_us, h, n, scratch) : 0.0;
+    if (pooled > b->pooled_rel_mad)
+        b->pooled_rel_mad = pooled;
+    if (spread)
+        *spread = window_spread(b, wb, ok, weeks, dopt, t_us, h, n, scratch);
+    rc = 0;
 out:
     free(other);
-    free(means);
-    free(b);
-    return spread;
+    free(scratch);
+    free(wb);
+    free(ok);
+    return rc;
+}
+
+/* The model's out-of-sample parts (pool_out_of_sample, window_calibrated) after
+ * a learning of m->b; -1 with err when out of memory. */
+static int learn_held_out(const struct pk_regression_opts *o, struct pk_regression_model *m, const int64_t *t_us,
+                          const double *h, size_t n, char *err, size_t errlen)
+{
+    m->window_scale = 0.0;
+    if (!o->base.pool_out_of_sample && !o->det.window_calibrated)
+        return 0;
+    if (hold_out_weeks(&m->b, o->base.pool_out_of_sample, &o->det, t_us, h, n,
+                       o->det.window_calibrated ? &m->window_scale : NULL) < 0)
+        return pk_fail(err, errlen, "regression: out of memory for %zu windows", n);
+    return 0;
 }
 
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
@@ -468,30 +484,19 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = -1;
         goto out;
     }
-    if (o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    struct pk_detector_opts dopt = o->det;
-    if (dopt.window_calibrated && (dopt.window_scale = window_spread(o, &m->b, t_us, h, n_hist)) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
-    m->excluded_points += dropped;
-    if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
+    if (learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
         goto out;
     }
-    if (dropped > 0 && o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+    struct pk_detector_opts dopt = o->det;
+    dopt.window_scale = m->window_scale;
+    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
+    m->excluded_points += dropped;
+    if (dropped > 0 && (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
+                        learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0)) {
+        rc = -1;
         goto out;
     }
-    if (dropped > 0 && dopt.window_calibrated && (dopt.window_scale = window_spread(o, &m->b, t_us, h, n_hist)) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    m->window_scale = dopt.window_calibrated ? dopt.window_scale : 0.0;
     m->has_history = 1;
 out:
     free(h);
