@@ -535,7 +535,7 @@ static void usage(FILE *f)
             "  --fast-window W    judge the mean of the last W 5-minute scores (0: each alone;\n"
             "                     default %d)\n"
             "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
-            "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
+            "  --fast-clip C      clip each score to [-C, C] before the mean (0: none; default %g)\n"
             "  --fast-cusum-k K   the CUSUM's reference value, in scores (default %g)\n"
             "  --fast-cusum-h H   the CUSUM beyond H raises at once (0: off; default %g)\n"
             "  --fast-cusum-clip C  clip each score to [-C, C] before the CUSUM (default %g)\n"

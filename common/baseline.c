@@ -190,7 +190,6 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = 0;
     if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
         d->opts.window = 0; /* nothing measured to judge the mean against */
-
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -365,12 +364,12 @@ static size_t held_out_means(const struct pk_baseline *b, const struct pk_detect
 /* Median |y - m| / |m| of the history values against the median m of their slot
  * in the baseline of the other weeks (wb[w] for week w; ok[w]: learned), or 0. */
 static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_baseline *wb, const unsigned char *ok,
-                                const int64_t *t_us, const double *h, size_t n, double *dev)
+                                int weeks, const int64_t *t_us, const double *h, size_t n, double *dev)
 {
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {
-        int w = (int)((t_us[i] - t_us[0]) / WEEK_US);
-        if (!ok[w] || isnan(h[i]))
+        int64_t w = (t_us[i] - t_us[0]) / WEEK_US;
+        if (w < 0 || w >= weeks || !ok[w] || isnan(h[i]))
             continue;
         const struct pk_baseline_slot *s = &wb[w].slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
         if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
@@ -435,7 +434,7 @@ static int hold_out_weeks(struct pk_baseline *b, int oos, const struct pk_detect
         char err[128];
         ok[w] = pk_baseline_learn(&wb[w], &b->opts, t_us, other, n, err, sizeof err) == 0; /* else nothing besides it */
     }
-    double pooled = oos ? out_of_sample_dev(b, wb, ok, t_us, h, n, scratch) : 0.0;
+    double pooled = oos ? out_of_sample_dev(b, wb, ok, weeks, t_us, h, n, scratch) : 0.0;
     if (pooled > b->pooled_rel_mad)
         b->pooled_rel_mad = pooled;
     if (spread)
