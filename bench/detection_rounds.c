@@ -33,11 +33,30 @@ enum anomaly { A_NONE = 0, A_STEP = 1, A_RAMP = 2, A_SHIFT = 3, A_TYPES = 4 };
 enum rule { R_HOURLY = 0, R_FAST = 1, R_UNION = 2, R_RULES = 3 };
 static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-min median", "union (the rule)"};
 
+/* The options a sweep may list several values of (comma-separated): each
+ * combination is judged on the same generated rounds. */
+enum sweep_param { P_FAST_Z = 0, P_FAST_WZ = 1, P_CUSUM_K = 2, P_CUSUM_H = 3, P_CUSUM_CLIP = 4, P_REJECT = 5, P_PARAMS = 6 };
+static const char *const param_names[P_PARAMS] = {"fast-z", "window-z", "cusum-k", "cusum-h", "cusum-clip", "reject"};
+#define SWEEP_VALUES 8
+#define SWEEP_MAX 64
+
 struct options {
     uint64_t seed;
-    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos;
-    double fast_z, fast_clip, fast_wz, size_lo, size_hi;
+    int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos, fast_calibrated;
+    double fast_clip, size_lo, size_hi;
+    double param[P_PARAMS][SWEEP_VALUES]; /* the values of each swept option */
+    int n_param[P_PARAMS];
+    int combos;                           /* product of n_param */
 };
+
+/* The values of combination c: the last option varies fastest. */
+static void combo_values(const struct options *o, int c, double v[P_PARAMS])
+{
+    for (int p = P_PARAMS - 1; p >= 0; p--) {
+        v[p] = o->param[p][c % o->n_param[p]];
+        c /= o->n_param[p];
+    }
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -53,6 +72,10 @@ struct series {
     int type;                 /* enum anomaly */
     int onset, duration;      /* minutes from the start of the evaluated week */
     double size_sigmas;
+    double sigma, sigma_round; /* hour-level and round noise, log */
+    double *oracle;            /* --oracle: per minute of the evaluated week, the true
+                                * deviation from the shape (hour-level noise plus the
+                                * anomaly, no burst, no round noise) in sigmas; owned */
 };
 
 static void series_free(struct series *sr)
@@ -61,6 +84,7 @@ static void series_free(struct series *sr)
     free(sr->tf);
     free(sr->yh);
     free(sr->yf);
+    free(sr->oracle);
 }
 
 /* The per-check parameters, drawn as bench/detection.c draws them. */
@@ -110,6 +134,9 @@ static void draw(struct series *sr, struct params *p, uint64_t *s, int check, do
  * half judges the hourly median and both halves are deviant both ways, as the
  * rule on a metric is (docs/ANALYTICS.md). */
 static int metric_mode;
+static int oracle_mode; /* --oracle */
+static int metric_relative; /* --metric-relative: a step drops by the relative change a rise has */
+static int fast_direction;  /* --fast-direction: 0 the rule's (up; both for a metric) */
 
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks, double size_lo, double size_hi)
 {
@@ -119,6 +146,8 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
     memset(sr, 0, sizeof *sr);
     struct params p = {0};
     draw(sr, &p, &s, check, size_lo, size_hi);
+    sr->sigma = p.sigma;
+    sr->sigma_round = p.sigma_round;
     int minutes = (history_weeks + 1) * WEEK_MIN, eval_start = history_weeks * WEEK_MIN;
     sr->hours = minutes / 60;
     sr->fast = minutes / FAST_MIN;
@@ -127,6 +156,8 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
     sr->tf = malloc((size_t)sr->fast * sizeof *sr->tf);
     sr->yf = malloc((size_t)sr->fast * sizeof *sr->yf);
     if (!sr->th || !sr->yh || !sr->tf || !sr->yf)
+        return -1;
+    if (oracle_mode && !(sr->oracle = malloc(WEEK_MIN * sizeof *sr->oracle)))
         return -1;
     double hour_v[60 * REGIONS], fast_v[FAST_MIN * REGIONS], u_hour = 0, burst = 0;
     int burst_left = 0;
@@ -138,21 +169,25 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
         double hod = (slot_min % 1440) / 60.0, peak_now = p.peak;
         if (in_anomaly && sr->type == A_SHIFT)
             peak_now = metric_mode ? p.peak - p.shift_hours : p.peak + p.shift_hours;
+        double shape = p.level + p.amplitude * bump(hod, p.peak) - (slot_min >= 5 * 1440 ? p.weekend : 0.0);
         double v = p.level + p.amplitude * bump(hod, peak_now) - (slot_min >= 5 * 1440 ? p.weekend : 0.0) + u_hour;
         /* bursts: 5-30 minutes, about one a week, on every region; noise, not anomalies */
         if (burst_left == 0 && uniform(&s) < 1.0 / WEEK_MIN) {
             burst_left = int_in(&s, 5, 30);
             burst = uniform_in(&s, 0.3, 1.0);
         }
+        double burst_now = burst_left > 0 ? burst : 0.0;
         if (burst_left > 0) {
             v += burst;
             burst_left--;
         }
         double sign = metric_mode ? -1.0 : 1.0;
         if (in_anomaly && sr->type == A_STEP)
-            v += sign * p.size;
+            v += metric_relative && metric_mode ? log(fmax(1e-3, 2.0 - exp(p.size))) : sign * p.size;
         if (in_anomaly && sr->type == A_RAMP)
             v += sign * p.size * fmin(1.0, (double)(rel - sr->onset + 1) / p.ramp_min);
+        if (sr->oracle && rel >= 0)
+            sr->oracle[rel] = sign * (v - burst_now - shape) / p.sigma;
         for (int r = 0; r < REGIONS; r++) {
             double x = v + p.sigma_round * gaussian(&s);
             hour_v[(m % 60) * REGIONS + r] = x;
@@ -213,6 +248,8 @@ struct tally {
 };
 
 /* One raise of rule r at t (end of its window): a detection or a false alarm. */
+static double last_union_delay; /* of the series last tallied: minutes, or -1 (--verbose) */
+
 static void count_raise(struct tally *ta, const struct series *sr, int r, int64_t t, int64_t width, int64_t week0,
                         int *detected)
 {
@@ -230,38 +267,39 @@ static void count_raise(struct tally *ta, const struct series *sr, int r, int64_
     ta->detected[r][sr->type]++;
     ta->within_hour[r][sr->type] += delay <= 60.0;
     ta->delays[r][sr->type][ta->n_delays[r][sr->type]++] = delay;
+    if (r == R_UNION)
+        last_union_delay = delay;
 }
 
-static int evaluate(const struct series *sr, const struct options *o, struct tally *ta)
+/* The fast half's options of combination c, as regression_fast_opts sets them
+ * for the alert thread, with the swept values. */
+static void fast_opts(const struct options *o, int c, struct pk_regression_opts *ro)
 {
-    char err[256];
-    struct events *ev = calloc(1, sizeof *ev);
-    if (!ev)
-        return -1;
-    struct pk_regression reg;
-    struct pk_regression_opts ro;
-    pk_regression_opts_default(&ro);
-    ro.det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
-    int hh = o->history_weeks * 168, fh = o->history_weeks * WEEK_MIN / FAST_MIN;
-    ev->width = 60 * MIN_US;
-    ev->rule = R_HOURLY;
-    if (pk_regression_judge(&ro, sr->th, sr->yh, NULL, (size_t)hh, (size_t)sr->hours, &reg, on_event, ev, err,
-                            sizeof err) < 0)
-        goto fail;
-    ro.det.threshold = o->fast_z;
-    ro.det.k_raise = ro.det.k_clear = o->fast_k;
-    ro.det.window = o->fast_window;
-    ro.det.clip = o->fast_clip;
-    ro.det.window_threshold = o->fast_wz;
-    ro.base.pool_out_of_sample = o->fast_oos;
-    ev->width = FAST_MIN * MIN_US;
-    ev->rule = R_FAST;
-    if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
-                            sizeof err) < 0)
-        goto fail;
+    double v[P_PARAMS];
+    combo_values(o, c, v);
+    pk_regression_opts_default(ro);
+    ro->det.direction = fast_direction ? fast_direction : metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
+    ro->det.threshold = v[P_FAST_Z];
+    ro->det.k_raise = ro->det.k_clear = o->fast_k;
+    ro->det.window = o->fast_window;
+    ro->det.clip = o->fast_clip;
+    ro->det.window_threshold = v[P_FAST_WZ];
+    ro->det.cusum_k = v[P_CUSUM_K];
+    ro->det.cusum_h = v[P_CUSUM_H];
+    ro->det.cusum_clip = v[P_CUSUM_CLIP];
+    ro->det.reject = v[P_REJECT];
+    ro->base.pool_out_of_sample = o->fast_oos;
+    ro->det.window_calibrated = o->fast_calibrated;
+}
+
+/* Tallies the merged raises of the hourly half (the first n_hourly events of ev)
+ * and the fast half (the rest) of one series. */
+static void tally_events(struct events *ev, const struct series *sr, const struct options *o, struct tally *ta)
+{
     qsort(ev->v, (size_t)ev->n, sizeof ev->v[0], cmp_event);
     int64_t week0 = T0 + (int64_t)o->history_weeks * WEEK_MIN * MIN_US;
     int detected[R_RULES] = {0}, up[2] = {0};
+    last_union_delay = -1;
     for (int i = 0; i < ev->n; i++) {
         const struct event *e = &ev->v[i];
         int64_t width = e->rule == R_HOURLY ? 60 * MIN_US : FAST_MIN * MIN_US;
@@ -275,6 +313,40 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     ta->weeks++;
     if (sr->type != A_NONE)
         ta->anomalies[sr->type]++;
+}
+
+/* Judges one series by the hourly half once and by the fast half of every
+ * combination of the swept options (ta[c]). */
+static int evaluate(const struct series *sr, const struct options *o, struct tally *ta)
+{
+    char err[256];
+    struct events *ev = calloc(2, sizeof *ev), *hourly = ev ? ev + 1 : NULL;
+    if (!ev)
+        return -1;
+    struct pk_regression reg;
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    ro.det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
+    int hh = o->history_weeks * 168, fh = o->history_weeks * WEEK_MIN / FAST_MIN;
+    double first_delay = -1;
+    hourly->width = 60 * MIN_US;
+    hourly->rule = R_HOURLY;
+    if (pk_regression_judge(&ro, sr->th, sr->yh, NULL, (size_t)hh, (size_t)sr->hours, &reg, on_event, hourly, err,
+                            sizeof err) < 0)
+        goto fail;
+    for (int c = 0; c < o->combos; c++) {
+        *ev = *hourly;
+        fast_opts(o, c, &ro);
+        ev->width = FAST_MIN * MIN_US;
+        ev->rule = R_FAST;
+        if (pk_regression_judge(&ro, sr->tf, sr->yf, NULL, (size_t)fh, (size_t)sr->fast, &reg, on_event, ev, err,
+                                sizeof err) < 0)
+            goto fail;
+        tally_events(ev, sr, o, &ta[c]);
+        if (c == 0)
+            first_delay = last_union_delay;
+    }
+    last_union_delay = first_delay;
     free(ev);
     return 0;
 fail:
@@ -291,6 +363,30 @@ static double median_of(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+/* One rule's figures over a run. */
+struct stats {
+    double recall, fa, step_hour, delay[A_TYPES], found[A_TYPES];
+};
+
+static void rule_stats(struct tally *ta, int r, struct stats *st)
+{
+    int an = 0, det = 0;
+    for (int a = 1; a < A_TYPES; a++) {
+        an += ta->anomalies[a];
+        det += ta->detected[r][a];
+        st->delay[a] = median_of(ta->delays[r][a], ta->n_delays[r][a]);
+        st->found[a] = ta->anomalies[a] ? (double)ta->detected[r][a] / ta->anomalies[a] : NAN;
+    }
+    st->fa = (double)ta->false_alarms[r] / ta->weeks;
+    st->recall = an ? (double)det / an : NAN;
+    st->step_hour = ta->anomalies[A_STEP] ? (double)ta->within_hour[r][A_STEP] / ta->anomalies[A_STEP] : NAN;
+}
+
+static int goal_met(const struct stats *st)
+{
+    return st->recall >= 0.95 && st->fa <= 0.1 && st->delay[A_STEP] <= 60.0;
+}
+
 /* Prints one line per rule; returns whether the union meets the goal. */
 static int report(struct tally *ta)
 {
@@ -298,27 +394,127 @@ static int report(struct tally *ta)
     printf("%-22s %7s %7s %7s %7s %9s  %-26s %s\n", "rule", "recall", "step", "ramp", "shift", "FA/week",
            "median delay min s/r/sh", "steps <= 60 min");
     for (int r = 0; r < R_RULES; r++) {
-        int an = 0, det = 0;
-        for (int a = 1; a < A_TYPES; a++) {
-            an += ta->anomalies[a];
-            det += ta->detected[r][a];
-        }
-        double fa = (double)ta->false_alarms[r] / ta->weeks, rec = an ? (double)det / an : NAN;
-        double d[A_TYPES];
-        for (int a = 1; a < A_TYPES; a++)
-            d[a] = median_of(ta->delays[r][a], ta->n_delays[r][a]);
-        double step_hour = ta->anomalies[A_STEP] ? (double)ta->within_hour[r][A_STEP] / ta->anomalies[A_STEP] : NAN;
+        struct stats st;
+        rule_stats(ta, r, &st);
         char delays[64];
-        snprintf(delays, sizeof delays, "%.0f / %.0f / %.0f", d[A_STEP], d[A_RAMP], d[A_SHIFT]);
+        snprintf(delays, sizeof delays, "%.0f / %.0f / %.0f", st.delay[A_STEP], st.delay[A_RAMP], st.delay[A_SHIFT]);
         const char *name = r == R_HOURLY && metric_mode ? "hourly median z>3 k=3" : rule_names[r];
-        printf("%-22s %6.1f%% %6.1f%% %6.1f%% %6.1f%% %9.3f  %-26s %5.1f%%\n", name, 100 * rec,
-               100.0 * ta->detected[r][A_STEP] / ta->anomalies[A_STEP],
-               100.0 * ta->detected[r][A_RAMP] / ta->anomalies[A_RAMP],
-               100.0 * ta->detected[r][A_SHIFT] / ta->anomalies[A_SHIFT], fa, delays, 100 * step_hour);
+        printf("%-22s %6.1f%% %6.1f%% %6.1f%% %6.1f%% %9.3f  %-26s %5.1f%%\n", name, 100 * st.recall,
+               100 * st.found[A_STEP], 100 * st.found[A_RAMP], 100 * st.found[A_SHIFT], st.fa, delays,
+               100 * st.step_hour);
         if (r == R_UNION)
-            met = rec >= 0.95 && fa <= 0.1 && d[A_STEP] <= 60.0;
+            met = goal_met(&st);
     }
     return met;
+}
+
+/* A sweep: one line per combination, the union's figures and the fast half's
+ * false alarms; returns how many combinations meet the goal. */
+static int report_sweep(const struct options *o, struct tally *ta)
+{
+    int met = 0;
+    for (int p = 0; p < P_PARAMS; p++)
+        printf("%-10s ", param_names[p]);
+    printf("%7s %9s %9s  %-22s %s\n", "recall", "FA/week", "fast FA", "union delay s/r/sh", "steps <= 60 min");
+    for (int c = 0; c < o->combos; c++) {
+        double v[P_PARAMS];
+        combo_values(o, c, v);
+        struct stats u, f;
+        rule_stats(&ta[c], R_UNION, &u);
+        rule_stats(&ta[c], R_FAST, &f);
+        for (int p = 0; p < P_PARAMS; p++)
+            printf("%-10g ", v[p]);
+        char delays[64];
+        snprintf(delays, sizeof delays, "%.0f / %.0f / %.0f", u.delay[A_STEP], u.delay[A_RAMP], u.delay[A_SHIFT]);
+        printf("%6.1f%% %9.3f %9.3f  %-22s %5.1f%%%s\n", 100 * u.recall, u.fa, f.fa, delays, 100 * u.step_hour,
+               goal_met(&u) ? "  goal met" : "");
+        met += goal_met(&u);
+    }
+    return met;
+}
+
+/* --oracle: a bound, not a rule. A detector that knows every minute's true
+ * deviation from the check's shape in its hour-level sigmas (the generator's
+ * hour-level noise plus the anomaly; no burst, no round noise, no baseline error)
+ * and raises while the mean of its last W minutes is above T. For each W, the
+ * lowest T of the grid with at most 0.1 false alarms per check-week, and the
+ * median step delay it then has: what no detector judging a trailing stretch
+ * against the baseline can beat on these series. */
+static const int oracle_w[] = {10, 20, 30, 45, 60, 90, 120};
+#define ORACLE_W ((int)(sizeof oracle_w / sizeof oracle_w[0]))
+#define ORACLE_T 61 /* T = 1.0, 1.1, ..., 7.0 */
+
+struct oracle_tally {
+    long fa[ORACLE_W][ORACLE_T];
+    int found[ORACLE_W][ORACLE_T], within_hour[ORACLE_W][ORACLE_T];
+    double *delays[ORACLE_W][ORACLE_T]; /* step delays, minutes; owned */
+    int steps, weeks;
+};
+
+static void oracle_judge(const struct series *sr, struct oracle_tally *ot, double *prefix)
+{
+    prefix[0] = 0;
+    for (int m = 0; m < WEEK_MIN; m++)
+        prefix[m + 1] = prefix[m] + sr->oracle[m];
+    for (int w = 0; w < ORACLE_W; w++)
+        for (int ti = 0; ti < ORACLE_T; ti++) {
+            double t = 1.0 + 0.1 * ti;
+            int W = oracle_w[w], raised = 0, found = 0;
+            for (int m = W - 1; m < WEEK_MIN; m++) {
+                int above = (prefix[m + 1] - prefix[m + 1 - W]) / W > t;
+                if (above && !raised) {
+                    int overlaps = sr->type != A_NONE && m >= sr->onset && m - W + 1 < sr->onset + sr->duration;
+                    if (!overlaps)
+                        ot->fa[w][ti]++;
+                    else if (!found && sr->type == A_STEP) {
+                        double d = m + 1 - sr->onset;
+                        ot->delays[w][ti][ot->found[w][ti]++] = d;
+                        ot->within_hour[w][ti] += d <= 60;
+                    }
+                    found |= overlaps;
+                }
+                raised = above;
+            }
+        }
+    ot->weeks++;
+    ot->steps += sr->type == A_STEP;
+}
+
+static void oracle_report(struct oracle_tally *ot)
+{
+    printf("\n--oracle: the true hour-level deviation (no burst, round noise or baseline error), mean of the last W "
+           "minutes > T,\nthe lowest T (grid 0.1) with <= 0.1 false alarms per check-week\n");
+    printf("%-6s %5s %9s %10s %12s %s\n", "W min", "T", "FA/week", "steps", "median step", "steps <= 60 min");
+    for (int w = 0; w < ORACLE_W; w++)
+        for (int ti = 0; ti < ORACLE_T; ti++) {
+            double fa = (double)ot->fa[w][ti] / ot->weeks;
+            if (fa > 0.1)
+                continue;
+            printf("%-6d %5.1f %9.3f %9.1f%% %12.0f %5.1f%%\n", oracle_w[w], 1.0 + 0.1 * ti, fa,
+                   100.0 * ot->found[w][ti] / ot->steps, median_of(ot->delays[w][ti], ot->found[w][ti]),
+                   100.0 * ot->within_hour[w][ti] / ot->steps);
+            break;
+        }
+}
+
+static void oracle_free(struct oracle_tally *ot)
+{
+    for (int w = 0; ot && w < ORACLE_W; w++)
+        for (int ti = 0; ti < ORACLE_T; ti++)
+            free(ot->delays[w][ti]);
+    free(ot);
+}
+
+static struct oracle_tally *oracle_new(int checks)
+{
+    struct oracle_tally *ot = calloc(1, sizeof *ot);
+    for (int w = 0; ot && w < ORACLE_W; w++)
+        for (int ti = 0; ti < ORACLE_T; ti++)
+            if (!(ot->delays[w][ti] = malloc(((size_t)checks / 4 + 1) * sizeof(double)))) {
+                oracle_free(ot);
+                return NULL;
+            }
+    return ot;
 }
 
 static void usage(FILE *f)
@@ -339,7 +535,14 @@ static void usage(FILE *f)
             "  --fast-window W    judge the mean of the last W 5-minute scores (0: each alone;\n"
             "                     default %d)\n"
             "  --fast-window-z Z  the windowed mean beyond Z raises at once (default %g)\n"
-            "  --fast-clip C      clip each score to [-C, C] before the mean (default %g)\n"
+            "  --fast-clip C      clip each score to [-C, C] before the mean (0: none; default %g)\n"
+            "  --fast-cusum-k K   the CUSUM's reference value, in scores (default %g)\n"
+            "  --fast-cusum-h H   the CUSUM beyond H raises at once (0: off; default %g)\n"
+            "  --fast-cusum-clip C  clip each score to [-C, C] before the CUSUM (default %g)\n"
+            "  --fast-reject R    scores beyond +-R are left out of the windowed mean and the\n"
+            "                     CUSUM (0: none; default %g)\n"
+            "  --fast-calibrated 0|1  judge the windowed mean in its own out-of-sample spread\n"
+            "                     (--fast-window-z then in those units; default %d)\n"
             "  --fast-oos 0|1     the fast half's scale also measured out of sample, each\n"
             "                     history week against the other weeks (default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
@@ -347,11 +550,40 @@ static void usage(FILE *f)
             "                     judges hourly medians, both halves deviant both ways\n"
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
-            "                     of at most 60 minutes\n"
+            "                     of at most 60 minutes (in a sweep: unless one combination does)\n"
+            "  --metric-relative  with --metric, a step drops by the relative change a rise of\n"
+            "                     its size has (1 - e^-x is smaller than e^x - 1)\n"
+            "  --fast-direction up|down|both  the fast half's direction (default: the rule's)\n"
+            "  --oracle           also the bound of a detector that knows each minute's true\n"
+            "                     hour-level deviation (see docs/PERFORMANCE.md)\n"
             "  --verbose          one line per check-week\n"
-            "  -h, --help         this text\n",
-            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z, PK_REGRESSION_FAST_CLIP,
-            PK_REGRESSION_FAST_OUT_OF_SAMPLE);
+            "  -h, --help         this text\n"
+            "A sweep: --fast-z, --fast-window-z and the --fast-cusum-* options take up to %d\n"
+            "comma-separated values each (e.g. --fast-cusum-h 6,8,10); every combination\n"
+            "(at most %d) is judged on the same rounds, one line each.\n",
+            PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z,
+            PK_REGRESSION_FAST_CLIP, PK_REGRESSION_FAST_CUSUM_K, PK_REGRESSION_FAST_CUSUM_H,
+            PK_REGRESSION_FAST_CUSUM_CLIP, PK_REGRESSION_FAST_REJECT, PK_REGRESSION_FAST_CALIBRATED,
+            PK_REGRESSION_FAST_OUT_OF_SAMPLE, SWEEP_VALUES, SWEEP_MAX);
+}
+
+/* A comma-separated list of values, each >= 0. -1 when malformed. */
+static int parse_list(const char *arg, struct options *o, int p)
+{
+    const char *c = arg;
+    char *end;
+    o->n_param[p] = 0;
+    for (;;) {
+        double v = strtod(c, &end);
+        if (end == c || !(v >= 0) || o->n_param[p] == SWEEP_VALUES)
+            return -1;
+        o->param[p][o->n_param[p]++] = v;
+        if (*end == '\0')
+            return 0;
+        if (*end != ',')
+            return -1;
+        c = end + 1;
+    }
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -361,9 +593,12 @@ static int parse(int argc, char **argv, struct options *o)
         {"history-weeks", required_argument, NULL, 'w'}, {"fast-z", required_argument, NULL, 'z'},
         {"fast-k", required_argument, NULL, 'k'},     {"sizes", required_argument, NULL, 'r'},
         {"fast-window", required_argument, NULL, 'W'}, {"fast-clip", required_argument, NULL, 'C'},
-        {"fast-window-z", required_argument, NULL, 'Z'},
+        {"fast-window-z", required_argument, NULL, 'Z'}, {"fast-cusum-k", required_argument, NULL, 'K'},
+        {"fast-cusum-h", required_argument, NULL, 'H'}, {"fast-cusum-clip", required_argument, NULL, 'L'},
+        {"fast-reject", required_argument, NULL, 'R'}, {"fast-calibrated", required_argument, NULL, 'A'},
         {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
-        {"fast-oos", required_argument, NULL, 'O'},       {"verbose", no_argument, NULL, 'v'},
+        {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},
+        {"metric-relative", no_argument, NULL, 'M'}, {"fast-direction", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int ch;
@@ -373,10 +608,15 @@ static int parse(int argc, char **argv, struct options *o)
         case 's': o->seed = strtoull(optarg, &end, 10); if (*end) goto bad; break;
         case 'c': o->checks = (int)strtol(optarg, &end, 10); if (*end || o->checks < 4) goto bad; break;
         case 'w': o->history_weeks = (int)strtol(optarg, &end, 10); if (*end || o->history_weeks < 1) goto bad; break;
-        case 'z': o->fast_z = strtod(optarg, &end); if (*end || !(o->fast_z > 0)) goto bad; break;
+        case 'z': if (parse_list(optarg, o, P_FAST_Z) < 0) goto bad; break;
         case 'k': o->fast_k = (int)strtol(optarg, &end, 10); if (*end || o->fast_k < 1) goto bad; break;
         case 'W': o->fast_window = (int)strtol(optarg, &end, 10); if (*end || o->fast_window < 0 || o->fast_window > PK_DETECTOR_WINDOW_MAX) goto bad; break;
-        case 'Z': o->fast_wz = strtod(optarg, &end); if (*end || o->fast_wz < 0) goto bad; break;
+        case 'Z': if (parse_list(optarg, o, P_FAST_WZ) < 0) goto bad; break;
+        case 'K': if (parse_list(optarg, o, P_CUSUM_K) < 0) goto bad; break;
+        case 'H': if (parse_list(optarg, o, P_CUSUM_H) < 0) goto bad; break;
+        case 'L': if (parse_list(optarg, o, P_CUSUM_CLIP) < 0) goto bad; break;
+        case 'A': o->fast_calibrated = (int)strtol(optarg, &end, 10); if (*end || o->fast_calibrated < 0 || o->fast_calibrated > 1) goto bad; break;
+        case 'R': if (parse_list(optarg, o, P_REJECT) < 0) goto bad; break;
         case 'C': o->fast_clip = strtod(optarg, &end); if (*end || o->fast_clip < 0) goto bad; break;
         case 'r':
             o->size_lo = strtod(optarg, &end);
@@ -390,6 +630,14 @@ static int parse(int argc, char **argv, struct options *o)
         case 'O': o->fast_oos = (int)strtol(optarg, &end, 10); if (*end || o->fast_oos < 0 || o->fast_oos > 1) goto bad; break;
         case 'm': metric_mode = o->metric = 1; break;
         case 'v': o->verbose = 1; break;
+        case 'o': oracle_mode = 1; break;
+        case 'M': metric_relative = 1; break;
+        case 'd':
+            fast_direction = !strcmp(optarg, "up") ? PK_DIR_UP : !strcmp(optarg, "down") ? PK_DIR_DOWN
+                           : !strcmp(optarg, "both") ? PK_DIR_BOTH : -1;
+            if (fast_direction < 0)
+                goto bad;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -402,41 +650,125 @@ static int parse(int argc, char **argv, struct options *o)
         fprintf(stderr, "picket-bench-detection-rounds: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    o->combos = 1;
+    for (int p = 0; p < P_PARAMS; p++)
+        o->combos *= o->n_param[p];
+    if (o->combos > SWEEP_MAX) {
+        fprintf(stderr, "picket-bench-detection-rounds: %d combinations to sweep, at most %d\n", o->combos, SWEEP_MAX);
+        return -1;
+    }
     return 0;
+}
+
+static void tallies_free(struct tally *ta, int n)
+{
+    for (int c = 0; ta && c < n; c++)
+        for (int r = 0; r < R_RULES; r++)
+            for (int a = 0; a < A_TYPES; a++)
+                free(ta[c].delays[r][a]);
+    free(ta);
+}
+
+static struct tally *tallies_new(int n, int checks)
+{
+    struct tally *ta = calloc((size_t)n, sizeof *ta);
+    for (int c = 0; ta && c < n; c++)
+        for (int r = 0; r < R_RULES; r++)
+            for (int a = 0; a < A_TYPES; a++)
+                if (!(ta[c].delays[r][a] = malloc((size_t)checks * sizeof(double)))) {
+                    tallies_free(ta, n);
+                    return NULL;
+                }
+    return ta;
+}
+
+/* --verbose: the steps' union delays by the ratio of the noise of a 5-minute
+ * median (0.3236 x the round noise: a median of 15) to the hour-level noise,
+ * in quarters: where a rule loses its time. */
+struct step_delay {
+    double ratio, delay; /* delay -1: not found */
+};
+
+static int cmp_ratio(const void *a, const void *b)
+{
+    const struct step_delay *x = a, *y = b;
+    return x->ratio < y->ratio ? -1 : x->ratio > y->ratio;
+}
+
+static void report_quarters(struct step_delay *sd, int n)
+{
+    qsort(sd, (size_t)n, sizeof *sd, cmp_ratio);
+    printf("\nsteps by noise ratio (5-minute median noise / hour-level noise), the union (first of a sweep):\n");
+    for (int q = 0; q < 4 && n >= 4; q++) {
+        int a = q * n / 4, b = (q + 1) * n / 4, within = 0, k = 0;
+        double d[1024];
+        for (int i = a; i < b && k < 1024; i++) {
+            d[k++] = sd[i].delay < 0 ? INFINITY : sd[i].delay;
+            within += sd[i].delay >= 0 && sd[i].delay <= 60.0;
+        }
+        printf("  ratio %.2f-%.2f: %d steps, median delay %.0f min, %d within 60 min\n", sd[a].ratio, sd[b - 1].ratio,
+               b - a, median_of(d, k), within);
+    }
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_z = PK_REGRESSION_FAST_Z,
-                        .fast_k = PK_REGRESSION_FAST_K, .fast_window = PK_REGRESSION_FAST_WINDOW,
-                        .fast_clip = PK_REGRESSION_FAST_CLIP, .fast_wz = PK_REGRESSION_FAST_WINDOW_Z,
-                        .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .size_lo = 5.0, .size_hi = 10.0};
+    struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_k = PK_REGRESSION_FAST_K,
+                        .fast_window = PK_REGRESSION_FAST_WINDOW, .fast_clip = PK_REGRESSION_FAST_CLIP,
+                        .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .fast_calibrated = PK_REGRESSION_FAST_CALIBRATED, .size_lo = 5.0, .size_hi = 10.0,
+                        .param = {{PK_REGRESSION_FAST_Z}, {PK_REGRESSION_FAST_WINDOW_Z}, {PK_REGRESSION_FAST_CUSUM_K},
+                                  {PK_REGRESSION_FAST_CUSUM_H}, {PK_REGRESSION_FAST_CUSUM_CLIP},
+                                  {PK_REGRESSION_FAST_REJECT}},
+                        .n_param = {1, 1, 1, 1, 1, 1}};
     if (parse(argc, argv, &o) < 0)
         return 2;
-    struct tally ta = {0};
     int rc = 1, ok = 1;
-    for (int r = 0; r < R_RULES; r++)
-        for (int a = 0; a < A_TYPES; a++)
-            ok &= (ta.delays[r][a] = malloc((size_t)o.checks * sizeof(double))) != NULL;
+    struct tally *ta = tallies_new(o.combos, o.checks);
+    struct oracle_tally *ot = oracle_mode ? oracle_new(o.checks) : NULL;
+    double *prefix = oracle_mode ? malloc((WEEK_MIN + 1) * sizeof *prefix) : NULL;
+    struct step_delay *sd = o.verbose ? calloc((size_t)o.checks, sizeof *sd) : NULL;
+    int n_sd = 0;
+    if (!ta || (oracle_mode && (!ot || !prefix)) || (o.verbose && !sd)) {
+        fprintf(stderr, "picket-bench-detection-rounds: out of memory\n");
+        goto out;
+    }
     if (o.metric)
         printf("--metric: drops of a quality metric; hourly half on hourly medians; both halves deviant both ways\n");
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
-           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, mean of %d windows clipped at %g > %g%s\n\n",
-           (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.fast_z, o.fast_k,
-           o.fast_window, o.fast_clip, o.fast_wz, o.fast_oos ? ", scale out of sample" : "");
+           "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, or the mean of %d windows",
+           (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.param[P_FAST_Z][0],
+           o.fast_k, o.fast_window);
+    if (o.fast_clip > 0)
+        printf(" clipped at %g", o.fast_clip);
+    if (o.param[P_REJECT][0] > 0)
+        printf(" (|z| > %g left out)", o.param[P_REJECT][0]);
+    printf(" > %g%s", o.param[P_FAST_WZ][0], o.fast_calibrated ? " x its own spread" : "");
+    if (o.param[P_CUSUM_H][0] > 0 || o.n_param[P_CUSUM_H] > 1)
+        printf(", CUSUM k = %g, h = %g, clip %g", o.param[P_CUSUM_K][0], o.param[P_CUSUM_H][0],
+               o.param[P_CUSUM_CLIP][0]);
+    printf("%s%s\n\n", o.fast_oos ? ", scale out of sample" : "", o.combos > 1 ? " (first of the sweep)" : "");
     for (int c = 0; ok && c < o.checks; c++) {
         struct series sr;
-        ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, &ta) == 0;
+        ok = generate(&sr, o.seed, c, o.history_weeks, o.size_lo, o.size_hi) == 0 && evaluate(&sr, &o, ta) == 0;
+        if (ok && ot)
+            oracle_judge(&sr, ot, prefix);
         if (ok && o.verbose)
-            printf("check=%d type=%d onset_min=%d duration_min=%d size_sigmas=%.2f\n", c, sr.type, sr.onset,
-                   sr.duration, sr.size_sigmas);
+            printf("check=%d type=%d onset_min=%d duration_min=%d size_sigmas=%.2f sigma=%.3f sigma_round=%.3f "
+                   "union_delay_min=%.0f\n", c, sr.type, sr.onset, sr.duration, sr.size_sigmas, sr.sigma,
+                   sr.sigma_round, last_union_delay);
+        if (ok && sd && sr.type == A_STEP)
+            sd[n_sd++] = (struct step_delay){0.3236 * sr.sigma_round / sr.sigma, last_union_delay};
         series_free(&sr);
     }
     if (!ok) {
         fprintf(stderr, "picket-bench-detection-rounds: out of memory or a rule failed\n");
         goto out;
     }
-    int met = report(&ta);
+    int met = o.combos > 1 ? report_sweep(&o, ta) > 0 : report(ta);
+    if (ot)
+        oracle_report(ot);
+    if (sd)
+        report_quarters(sd, n_sd);
     rc = 0;
     if (o.check_goal) {
         printf("\ngoal (union: recall >= 95%%, <= 0.1 false alarms per check-week, median step delay <= 60 min): "
@@ -444,8 +776,9 @@ int main(int argc, char **argv)
         rc = met ? 0 : 1;
     }
 out:
-    for (int r = 0; r < R_RULES; r++)
-        for (int a = 0; a < A_TYPES; a++)
-            free(ta.delays[r][a]);
+    tallies_free(ta, ta ? o.combos : 0);
+    oracle_free(ot);
+    free(prefix);
+    free(sd);
     return rc;
 }

@@ -198,6 +198,11 @@ void regression_fast_opts(int metric, struct pk_regression_opts *o)
     o->det.window = PK_REGRESSION_FAST_WINDOW;
     o->det.clip = PK_REGRESSION_FAST_CLIP;
     o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
+    o->det.cusum_k = PK_REGRESSION_FAST_CUSUM_K;
+    o->det.cusum_h = PK_REGRESSION_FAST_CUSUM_H;
+    o->det.cusum_clip = PK_REGRESSION_FAST_CUSUM_CLIP;
+    o->det.reject = PK_REGRESSION_FAST_REJECT;
+    o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
     o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
 }
 

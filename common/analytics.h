@@ -297,6 +297,27 @@ struct pk_detector_opts {
      * default): each window on its own. */
     int window;
     double clip, window_threshold;
+    /* cusum_h > 0: besides, Page's CUSUM of the scores (each clipped to
+     * [-cusum_clip, cusum_clip] when cusum_clip > 0), S = max(0, S + z - cusum_k)
+     * upward and its mirror downward, per direction; S beyond cusum_h raises at
+     * once, S is held at most at 2 x cusum_h (so it falls back soon after a long
+     * regression ends) and restarts from 0 when the detector clears. The
+     * sequential test for a mean shift of about 2 x cusum_k. 0 (the default): off. */
+    double cusum_k, cusum_h, cusum_clip;
+    /* reject > 0: a score beyond +-reject is left out of the windowed mean and
+     * the CUSUM (they look for shifts much smaller than a burst; the score
+     * itself is still judged against threshold, k_raise in a row). 0: off. */
+    double reject;
+    /* window_calibrated: pk_regression_learn measures how far the windowed mean
+     * strays without a regression (each history week judged against a baseline
+     * of the other weeks: 1.4826 x the median |mean|, at least 1 / sqrt(window))
+     * and the windowed test judges mean / that spread (window_scale), so
+     * window_threshold is in the check's own units: a check whose 5-minute
+     * windows are noisy but whose hours are steady gets a lower bar than one
+     * whose whole hours wander. No history to measure it from: the windowed test
+     * is off. window_scale is set by the rule (pk_regression_learn). */
+    int window_calibrated;
+    double window_scale;
 };
 
 #define PK_DETECTOR_WINDOW_MAX 48
@@ -310,6 +331,7 @@ struct pk_detector {
     int64_t run_start_us; /* first window of the current deviant run */
     int64_t raised_at_us; /* window that raised; -1 when not raised */
     int64_t since_us;     /* first deviant window of the raised regression */
+    double cusum_up, cusum_down; /* the CUSUM statistics (cusum_h > 0) */
 };
 
 void pk_detector_opts_default(struct pk_detector_opts *o);
@@ -332,16 +354,25 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
  * order, with the window's time, score, value and expected value. */
 /* The fast half of the baseline_regression rule (docs/ANALYTICS.md): the same
  * judgement on 5-minute medians of the results, against their own hour-of-week
- * baseline, raised after PK_REGRESSION_FAST_K deviant windows in a row, so a
- * step that moves every round is known within the hour while a burst of under
- * K windows is not; the hourly p95 rule keeps finding what moves only the tail.
- * Chosen on bench/detection_rounds.c's training seed. */
+ * baseline, raised by either of two tests: PK_REGRESSION_FAST_K windows in a row
+ * beyond PK_REGRESSION_FAST_Z (large steps, and bursts of under K windows are
+ * not), or the mean of the last PK_REGRESSION_FAST_WINDOW windows beyond
+ * PK_REGRESSION_FAST_WINDOW_Z times that mean's own out-of-sample spread, scores
+ * beyond +-PK_REGRESSION_FAST_REJECT (burst-sized) left out of it (small steps
+ * within the hour). The hourly p95 rule keeps finding what moves only the tail.
+ * Chosen on bench/detection_rounds.c's training seed (docs/PERFORMANCE.md). */
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
-#define PK_REGRESSION_FAST_WINDOW 14
-#define PK_REGRESSION_FAST_CLIP 5.0
-#define PK_REGRESSION_FAST_WINDOW_Z 3.0
+#define PK_REGRESSION_FAST_WINDOW 6
+#define PK_REGRESSION_FAST_CLIP 0.0
+#define PK_REGRESSION_FAST_WINDOW_Z 4.4
+#define PK_REGRESSION_FAST_REJECT 6.0
+#define PK_REGRESSION_FAST_CALIBRATED 1
+/* the fast half's CUSUM (pk_detector_opts.cusum_*): measured, not kept (off) */
+#define PK_REGRESSION_FAST_CUSUM_K 1.5
+#define PK_REGRESSION_FAST_CUSUM_H 0.0
+#define PK_REGRESSION_FAST_CUSUM_CLIP 4.0
 /* the fast half's scale is the larger of the in-sample and out-of-sample pooled
  * MAD (pk_baseline_opts.pool_out_of_sample) */
 #define PK_REGRESSION_FAST_OUT_OF_SAMPLE 1
@@ -379,6 +410,7 @@ struct pk_regression_model {
     struct pk_baseline b;
     int has_history;        /* 0: no history value, no verdict (NO_HISTORY) */
     size_t excluded_points;
+    double window_scale;    /* det.window_calibrated: the windowed mean's out-of-sample spread; 0: none */
 };
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
                         const unsigned char *excluded, size_t n_hist, struct pk_regression_model *m, char *err,

@@ -166,6 +166,12 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->window = 0;
     o->clip = 0.0;
     o->window_threshold = 0.0;
+    o->cusum_k = 0.0;
+    o->cusum_h = 0.0;
+    o->cusum_clip = 0.0;
+    o->reject = 0.0;
+    o->window_calibrated = 0;
+    o->window_scale = 0.0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -182,6 +188,8 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = PK_DETECTOR_WINDOW_MAX;
     if (d->opts.window < 0)
         d->opts.window = 0;
+    if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
+        d->opts.window = 0; /* nothing measured to judge the mean against */
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -206,14 +214,21 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant)
         d->normal_run = 0;
         d->raised_at_us = -1;
         d->since_us = -1;
+        d->cusum_up = d->cusum_down = 0.0; /* a fresh test after the verdict */
         return PK_DET_CLEARED;
     }
     return PK_DET_NONE;
 }
 
+/* A score the windowed tests leave out (pk_detector_opts.reject). */
+static int rejected(const struct pk_detector *d, double score)
+{
+    return d->opts.reject > 0 && fabs(score) > d->opts.reject;
+}
+
 double pk_detector_push(struct pk_detector *d, double score)
 {
-    if (isnan(score) || d->opts.window <= 0)
+    if (isnan(score) || d->opts.window <= 0 || rejected(d, score))
         return NAN;
     double c = d->opts.clip;
     if (c > 0)
@@ -228,15 +243,33 @@ double pk_detector_push(struct pk_detector *d, double score)
     return sum / d->ring_n;
 }
 
-/* Pushes score (not NAN) into the detector's window and returns 0 (normal), or
- * DEV_SCORE (the score is beyond the threshold) | DEV_WINDOW (the windowed mean is
- * beyond window_threshold). */
+/* Adds score (not NAN) to the CUSUM statistics; returns whether one is beyond
+ * cusum_h in a direction the detector watches (0 when the CUSUM is off). */
+static int cusum_push(struct pk_detector *d, double score, int up, int down)
+{
+    double h = d->opts.cusum_h, c = d->opts.cusum_clip;
+    if (!(h > 0) || rejected(d, score))
+        return (up && d->cusum_up > h) || (down && d->cusum_down > h);
+    if (c > 0)
+        score = score > c ? c : score < -c ? -c : score;
+    d->cusum_up = fmin(2 * h, fmax(0.0, d->cusum_up + score - d->opts.cusum_k));
+    d->cusum_down = fmin(2 * h, fmax(0.0, d->cusum_down - score - d->opts.cusum_k));
+    return (up && d->cusum_up > h) || (down && d->cusum_down > h);
+}
+
+/* Pushes score (not NAN) into the detector's window and CUSUM and returns 0
+ * (normal), or DEV_SCORE (the score is beyond the threshold) | DEV_WINDOW (the
+ * windowed mean is beyond window_threshold, or the CUSUM beyond cusum_h). */
 #define DEV_SCORE 1
 #define DEV_WINDOW 2
 static int detector_judge(struct pk_detector *d, double score)
 {
     double m = pk_detector_push(d, score);
+    if (d->opts.window_calibrated && d->opts.window_scale > 0)
+        m /= d->opts.window_scale;
     int up = d->opts.direction & PK_DIR_UP, down = d->opts.direction & PK_DIR_DOWN, flags = 0;
+    if (cusum_push(d, score, up, down))
+        flags |= DEV_WINDOW;
     if ((up && score > d->opts.threshold) || (down && score < -d->opts.threshold))
         flags |= DEV_SCORE;
     if (d->opts.window > 0 && !isnan(m) &&
@@ -311,43 +344,122 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
 
 #define WEEK_US (INT64_C(7) * 24 * 3600 * 1000000)
 
-/* pool_out_of_sample: raises b->pooled_rel_mad to the median of |y - m| / |m| of
- * every history value against the median m of its slot learned from the other
- * weeks of the history [0, n). Nothing with under two weeks. -1 when out of memory. */
-static int pool_out_of_sample(struct pk_baseline *b, const int64_t *t_us, const double *h, size_t n)
+/* The windowed means of the scores of h[from, to) against b, appended to out
+ * (only full windows). */
+static size_t held_out_means(const struct pk_baseline *b, const struct pk_detector_opts *dopt, const int64_t *t_us,
+                             const double *h, size_t from, size_t to, double *out, size_t n_out)
 {
+    struct pk_detector d;
+    struct pk_detector_opts o = *dopt;
+    o.window_calibrated = 0;
+    pk_detector_init(&d, &o);
+    for (size_t i = from; i < to; i++) {
+        double m = pk_detector_push(&d, pk_baseline_score(b, t_us[i], h[i]));
+        if (!isnan(m) && d.ring_n == d.opts.window)
+            out[n_out++] = m;
+    }
+    return n_out;
+}
+
+/* Median |y - m| / |m| of the history values against the median m of their slot
+ * in the baseline of the other weeks (wb[w] for week w; ok[w]: learned), or 0. */
+static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_baseline *wb, const unsigned char *ok,
+                                int weeks, const int64_t *t_us, const double *h, size_t n, double *dev)
+{
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t w = (t_us[i] - t_us[0]) / WEEK_US;
+        if (w < 0 || w >= weeks || !ok[w] || isnan(h[i]))
+            continue;
+        const struct pk_baseline_slot *s = &wb[w].slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
+        if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
+            dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
+    }
+    return nd ? pk_an_median(dev, nd) : 0.0;
+}
+
+/* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
+ * each week's windows scored against the baseline of the other weeks (with the
+ * model's pooled scale, as judged windows are), the windowed means pooled;
+ * 1.4826 x their median distance from 0, never under 1 / sqrt(window); 0 with
+ * too few means. means: room for n. */
+static double window_spread(const struct pk_baseline *b, struct pk_baseline *wb, const unsigned char *ok, int weeks,
+                            const struct pk_detector_opts *dopt, const int64_t *t_us, const double *h, size_t n,
+                            double *means)
+{
+    int win = dopt->window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : dopt->window;
+    if (win <= 0)
+        return 0.0;
+    size_t nm = 0, from = 0;
+    for (int w = 0; w < weeks; w++) {
+        size_t to = from;
+        while (to < n && (t_us[to] - t_us[0]) / WEEK_US == w)
+            to++;
+        if (ok[w] && to > from) {
+            wb[w].pooled_rel_mad = fmax(wb[w].pooled_rel_mad, b->pooled_rel_mad);
+            nm = held_out_means(&wb[w], dopt, t_us, h, from, to, means, nm);
+        }
+        from = to;
+    }
+    if (nm < (size_t)win)
+        return 0.0;
+    for (size_t i = 0; i < nm; i++)
+        means[i] = fabs(means[i]);
+    return fmax(MAD_TO_SIGMA * pk_an_median(means, nm), 1.0 / sqrt((double)win));
+}
+
+/* Each week of the history [0, n) held out once: a baseline learned from the
+ * other weeks. Then, when oos (pool_out_of_sample), b->pooled_rel_mad is raised to
+ * the median relative deviation of every value from its held-out slot median, and
+ * when spread is not NULL (window_calibrated) *spread is the windowed mean's
+ * out-of-sample spread (0: none). Nothing with under two weeks. The history's
+ * times ascend. -1 when out of memory. */
+static int hold_out_weeks(struct pk_baseline *b, int oos, const struct pk_detector_opts *dopt, const int64_t *t_us,
+                          const double *h, size_t n, double *spread)
+{
+    if (spread)
+        *spread = 0.0;
     if (n == 0 || t_us[n - 1] - t_us[0] < WEEK_US)
         return 0;
     int weeks = (int)((t_us[n - 1] - t_us[0]) / WEEK_US) + 1;
-    double *other = malloc(n * sizeof *other), *dev = malloc(n * sizeof *dev);
-    struct pk_baseline *wb = malloc(sizeof *wb);
+    double *other = malloc(n * sizeof *other), *scratch = malloc(n * sizeof *scratch);
+    struct pk_baseline *wb = malloc((size_t)weeks * sizeof *wb);
+    unsigned char *ok = calloc((size_t)weeks, 1);
     int rc = -1;
-    size_t nd = 0;
-    if (!other || !dev || !wb)
+    if (!other || !scratch || !wb || !ok)
         goto out;
     for (int w = 0; w < weeks; w++) {
         for (size_t i = 0; i < n; i++)
             other[i] = (t_us[i] - t_us[0]) / WEEK_US == w ? NAN : h[i];
         char err[128];
-        if (pk_baseline_learn(wb, &b->opts, t_us, other, n, err, sizeof err) < 0)
-            continue; /* nothing besides this week */
-        for (size_t i = 0; i < n; i++) {
-            if ((t_us[i] - t_us[0]) / WEEK_US != w || isnan(h[i]))
-                continue;
-            const struct pk_baseline_slot *s = &wb->slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
-            if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
-                dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
-        }
+        ok[w] = pk_baseline_learn(&wb[w], &b->opts, t_us, other, n, err, sizeof err) == 0; /* else nothing besides it */
     }
-    double pooled = nd ? pk_an_median(dev, nd) : 0.0;
+    double pooled = oos ? out_of_sample_dev(b, wb, ok, weeks, t_us, h, n, scratch) : 0.0;
     if (pooled > b->pooled_rel_mad)
         b->pooled_rel_mad = pooled;
+    if (spread)
+        *spread = window_spread(b, wb, ok, weeks, dopt, t_us, h, n, scratch);
     rc = 0;
 out:
     free(other);
-    free(dev);
+    free(scratch);
     free(wb);
+    free(ok);
     return rc;
+}
+
+/* The model's out-of-sample parts (pool_out_of_sample, window_calibrated) after
+ * a learning of m->b; -1 with err when out of memory. */
+static int learn_held_out(const struct pk_regression_opts *o, struct pk_regression_model *m, const int64_t *t_us,
+                          const double *h, size_t n, char *err, size_t errlen)
+{
+    m->window_scale = 0.0;
+    if (!o->base.pool_out_of_sample && !o->det.window_calibrated)
+        return 0;
+    if (hold_out_weeks(&m->b, o->base.pool_out_of_sample, &o->det, t_us, h, n,
+                       o->det.window_calibrated ? &m->window_scale : NULL) < 0)
+        return pk_fail(err, errlen, "regression: out of memory for %zu windows", n);
+    return 0;
 }
 
 int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,
@@ -371,18 +483,17 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
         rc = -1;
         goto out;
     }
-    if (o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
-        goto out;
-    }
-    size_t dropped = drop_raised_runs(&m->b, &o->det, t_us, h, n_hist);
-    m->excluded_points += dropped;
-    if (dropped > 0 && pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
+    if (learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0) {
         rc = -1;
         goto out;
     }
-    if (dropped > 0 && o->base.pool_out_of_sample && pool_out_of_sample(&m->b, t_us, h, n_hist) < 0) {
-        rc = pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+    struct pk_detector_opts dopt = o->det;
+    dopt.window_scale = m->window_scale;
+    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
+    m->excluded_points += dropped;
+    if (dropped > 0 && (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
+                        learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0)) {
+        rc = -1;
         goto out;
     }
     m->has_history = 1;
@@ -402,7 +513,9 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
     out->history_points = b->n;
     out->state = PK_REG_LEARNING;
     struct pk_detector d;
-    pk_detector_init(&d, &o->det);
+    struct pk_detector_opts dopt = o->det;
+    dopt.window_scale = m->window_scale;
+    pk_detector_init(&d, &dopt);
     for (size_t i = 0; i < n; i++) {
         out->windows++;
         double z = pk_baseline_score(b, t_us[i], y[i]);
