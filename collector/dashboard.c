@@ -786,11 +786,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
                 strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
-                strcmp(name, "check-marks") == 0;
+                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0;
     if (!known) {
         snprintf(err, sizeof err,
                  "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo, "
-                 "check-marks)",
+                 "check-marks, check-page)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -811,19 +811,13 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     serve_store_api(d, name, &w, now_us, arg, ctx, out);
 }
 
-/* The calls that read the database, on a connection of their own. */
-static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
-                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+/* The calls that read the database, on st (a connection of the pool): 1 when
+ * name is one of them, with *out filled. */
+int dash_store_call(struct store *st, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us, arg_fn arg,
+                    void *ctx, struct pk_http_reply *out)
 {
     char err[512];
     Picket__V1__QueryWindow w = *wp;
-    struct dash_conn *c = take_conn(d);
-    if (connect_store(d, c, err, sizeof err) < 0) {
-        pthread_mutex_unlock(&c->mu);
-        reply_store_error(out, err);
-        return;
-    }
-    struct store *st = c->store;
     if (strcmp(name, "report") == 0) {
         Picket__V1__ReportRequest req = PICKET__V1__REPORT_REQUEST__INIT;
         req.window = &w;
@@ -844,7 +838,26 @@ static void serve_store_api(struct dashboard *d, const char *name, const Picket_
         api_probes(st, now_us, out);
     } else if (strcmp(name, "check-marks") == 0) {
         dash_check_marks(st, w.check_name, w.since_us, w.until_us, out);
-    } else if (!dash_api_route(st, name, arg, ctx, w.until_us, out)) { /* dashboard_api.c's, else status */
+    } else if (strcmp(name, "check-page") == 0) {
+        dash_check_page(st, &w, now_us, arg, ctx, out);
+    } else {
+        return dash_api_route(st, name, arg, ctx, w.until_us, out); /* dashboard_api.c's */
+    }
+    return 1;
+}
+
+/* The calls that read the database, on a connection of their own. */
+static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
+                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+{
+    char err[512];
+    struct dash_conn *c = take_conn(d);
+    if (connect_store(d, c, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&c->mu);
+        reply_store_error(out, err);
+        return;
+    }
+    if (!dash_store_call(c->store, name, wp, now_us, arg, ctx, out)) { /* else status */
         pthread_mutex_unlock(&c->mu);
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);

@@ -21,8 +21,10 @@ America/New_York.
    counts no bad round.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
-Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
-(docs/img for the README), else the test's temp dir."""
+Screenshots of the fault, the README's three (overview.png, check.png,
+status.png) and more, are written on every run into $PICKET_BUILD_DIR/screenshots
+(build/screenshots; $PICKET_SCREENSHOT_DIR to choose), never into docs/img:
+scripts/demo refreshes those from its own run (scripts/screenshots)."""
 
 import json
 import os
@@ -33,14 +35,15 @@ import time
 import urllib.error
 import urllib.request
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
+from picket_env import (BUILD_DIR, SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
                         wait_for, write_checks)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
 EMULATION = os.path.join(SOURCE_DIR, "deploy", "emulation", "seed_services.py")
 TMP = tempfile.mkdtemp(prefix="picket-dashboard-pages-")
-SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or TMP
+SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or os.path.join(BUILD_DIR, "screenshots")
+README_SHOTS = ("overview.png", "check.png", "status.png")
 TZ = "America/New_York"
 
 
@@ -93,6 +96,35 @@ ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]'
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
+def check_page_api(col):
+    """/api/check-page: each part is what the separate endpoint answers for the
+    same window (a window in the past, so both reads see the same rows), and
+    each region's series since the check has two; errors as the parts give them."""
+    until = int(time.time()) // 60 * 60  # a whole minute: the series' buckets and the report see the same rows
+    wait_for("a result of rag-health before %d" % until, lambda: api(
+        col, "/api/check-results?check=rag-health&limit=1&until=%d" % until)[1]["results"], 70, interval=1)
+    q = "check=rag-health&since=%d&until=%d" % (until - 600, until)
+    code, page = api(col, "/api/check-page?" + q)
+    assert code == 200, (code, page)
+    for part, path in (("report", "/api/report?" + q), ("incidents", "/api/incidents?" + q),
+                       ("series", "/api/latency-series?" + q), ("results", "/api/check-results?" + q),
+                       ("slo", "/api/slo?check=rag-health&until=%d" % until), ("marks", "/api/check-marks?" + q)):
+        code, alone = api(col, path)
+        for j in (page[part], alone):
+            j.pop("now_us", None)  # when it was asked
+        assert code == 200 and page[part] == alone, (part, page[part], alone)
+    assert sorted(page["regions"]) == ["eu", "us"], page["regions"].keys()
+    for r in ("eu", "us"):
+        assert page["regions"][r] == api(col, "/api/latency-series?%s&region=%s" % (q, r))[1], r
+    assert page["results"]["results"] and page["series"]["t"], page  # not empty parts compared
+    code, j = api(col, "/api/check-page?check=nope&since=1h")
+    assert code == 404 and "nope" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?since=1h")
+    assert code == 400 and "check" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?check=rag-health&since=soon")
+    assert code == 400 and "since" in j["error"], (code, j)
+
+
 def main():
     ports_file = os.path.join(TMP, "ports.json")
     emu = Proc("emulation", ["/usr/bin/python3", EMULATION, "--rag-port", "0", "--sync-port", "0",
@@ -121,7 +153,12 @@ def main():
                         "    services: [rag, sync, assistants, connectors]\n    public: true\n" % logo)
             col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages], logdir=TMP)
             probes = [start_probe("pages-" + r, r, [col.port], checks, logdir=TMP) for r in ("eu", "us")]
+            started = time.time()
             run(col, ports)
+            for name in README_SHOTS:  # written by this run, as PNG
+                path = os.path.join(SHOTS, name)
+                with open(path, "rb") as f:
+                    assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getmtime(path) >= started - 1, path
     finally:
         for p in probes:
             p.stop()
@@ -223,6 +260,7 @@ def run(col, ports):
     assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
     assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
     assert "99.00%" in v["slo"] and "24.0 h" in v["slo"], v["slo"]  # the SLO over its own window
+    check_page_api(col)
 
     # 2. A fault in the emulation: assistants answers 503.
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "down"})
