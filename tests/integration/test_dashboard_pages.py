@@ -92,7 +92,7 @@ def overview_of(col, check):
 
 
 LABELS = {"rag": {"labels": {"team": "ai", "tier": "1"}}, "assistants": {"labels": {"team": "ai"}},
-          "sync": {"labels": {"team": "data"}}, "connectors": {"labels": {"tier": "edge"}}}
+          "sync": {"labels": {"team": "data", "spec": "integrations/webhook-processing.spec.ts"}}, "connectors": {"labels": {"tier": "edge"}}}
 ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
   [...tr.children].map((td, i) => (i ? td : td.querySelector('a')).textContent)))()"""
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
@@ -318,6 +318,7 @@ def run(col, ports):
                  "&& tr.querySelector('.open'); })()"},
         {"eval": ROWS_JS, "as": "rows"},
         {"eval": "document.querySelector('#incidents tr.incident.open').textContent", "as": "incident"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_fault_1400"},
         {"shot": os.path.join(SHOTS, "overview.png")},
         {"goto": base + "/check/assistants-health?range=1h"},
         {"wait": "document.querySelector('#results tr.result.FAIL') !== null && "
@@ -406,6 +407,7 @@ def run(col, ports):
     assert rows["assistants-health"][1] == "FAIL" and "open since" in rows["assistants-health"][8], rows
     assert rows["rag-health"][1] == "OK", rows
     assert "assistants-health" in v["incident"] and "OPEN" in v["incident"], v["incident"]
+    assert v["cut_fault_1400"] == [], v["cut_fault_1400"]
     assert "503" in v["failed_result"] and "FAIL" in v["failed_result"], v["failed_result"]
     assert v["service_page"] == ["Service assistants", 1], v["service_page"]
     avail = {r[0]: r for r in v["quality_availability"]}
