@@ -41,9 +41,11 @@ int dash_store_call(struct store *st, const char *name, const struct Picket__V1_
                     pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out);
 
 /* ---- dashboard_page.c: /api/check-page, every part of a check's page in one
- * answer (report, incidents, series, per-region series, results, slo, marks). */
-void dash_check_page(struct store *st, const struct Picket__V1__QueryWindow *w, int64_t now_us, pk_http_arg_fn arg,
-                     void *ctx, struct pk_http_reply *out);
+ * answer (report, incidents, series, per-region series, results, slo, marks);
+ * with st2 (a second connection, or NULL) the series and marks are read on it
+ * beside the rest. */
+void dash_check_page(struct store *st, struct store *st2, const struct Picket__V1__QueryWindow *w, int64_t now_us,
+                     pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out);
 
 /* ---- dashboard_marks.c: /api/check-marks, the check's maintenance intervals
  * and learned baseline band over [since, until). */

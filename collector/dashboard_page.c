@@ -12,6 +12,7 @@
 #include "dashboard_int.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,50 +80,76 @@ static int add_part(struct pk_buf *b, const char *key, struct pk_http_reply *r, 
     return 0;
 }
 
-void dash_check_page(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us, pk_http_arg_fn arg,
-                     void *ctx, struct pk_http_reply *out)
+/* The series and the marks: read on a second connection beside the rest. */
+struct side_parts {
+    struct store *st;
+    const Picket__V1__QueryWindow *w;
+    int64_t now_us;
+    struct page_args *pa;
+    struct pk_http_reply series, marks;
+};
+
+static void *side_main(void *p)
+{
+    struct side_parts *s = p;
+    dash_store_call(s->st, "latency-series", s->w, s->now_us, page_arg, s->pa, &s->series);
+    dash_store_call(s->st, "check-marks", s->w, s->now_us, page_arg, s->pa, &s->marks);
+    return NULL;
+}
+
+void dash_check_page(struct store *st, struct store *st2, const Picket__V1__QueryWindow *w, int64_t now_us,
+                     pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out)
 {
     if (!w->check_name || !w->check_name[0]) {
         dash_reply_error(out, 400, "check-page needs check=NAME");
         return;
     }
     struct page_args pa = {arg, ctx};
-    static const char *const parts[][2] = {{"report", "report"},       {"incidents", "incidents"},
-                                           {"series", "latency-series"}, {"results", "check-results"},
-                                           {"slo", "slo"},               {"marks", "check-marks"}};
+    /* The series and marks read only the window (never arg), so another thread may. */
+    struct side_parts side = {st2 ? st2 : st, w, now_us, &pa, {0}, {0}};
+    pthread_t tid;
+    int threaded = st2 && pthread_create(&tid, NULL, side_main, &side) == 0;
+    static const char *const mine[][2] = {
+        {"report", "report"}, {"incidents", "incidents"}, {"results", "check-results"}, {"slo", "slo"}};
+    struct pk_http_reply r[4] = {{0}}, fail = {0};
+    for (size_t i = 0; i < 4 && (i == 0 || r[i - 1].code == 200); i++)
+        dash_store_call(st, mine[i][1], w, now_us, page_arg, &pa, &r[i]);
+    char regions[PAGE_MAX_REGIONS][PK_NAME_MAX];
+    size_t n_regions = r[0].code == 200 ? report_regions(&r[0], regions, PAGE_MAX_REGIONS) : 0;
+    if (threaded)
+        pthread_join(tid, NULL);
+    else
+        side_main(&side);
     struct pk_buf b;
     pk_buf_init(&b, PAGE_MAX_BYTES);
     pk_buf_addc(&b, '{');
-    struct pk_http_reply r = {0}, fail = {0};
-    char regions[PAGE_MAX_REGIONS][PK_NAME_MAX];
-    size_t n_regions = 0;
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        dash_store_call(st, parts[i][1], w, now_us, page_arg, &pa, &r);
-        if (i == 0 && r.code == 200)
-            n_regions = report_regions(&r, regions, PAGE_MAX_REGIONS);
-        if (strcmp(parts[i][0], "marks") == 0 && r.code != 200) { /* drawable without them */
-            reply_free(&r);
-            pk_buf_adds(&b, ",\"marks\":null");
-            continue;
-        }
-        if (add_part(&b, parts[i][0], &r, &fail) < 0)
+    for (size_t i = 0; i < 4; i++)
+        if (add_part(&b, mine[i][0], &r[i], &fail) < 0)
             goto failed;
+    if (add_part(&b, "series", &side.series, &fail) < 0)
+        goto failed;
+    if (side.marks.code == 200) {
+        add_part(&b, "marks", &side.marks, &fail);
+    } else { /* the page is drawable without them */
+        reply_free(&side.marks);
+        pk_buf_adds(&b, ",\"marks\":null");
     }
     pk_buf_adds(&b, ",\"regions\":{");
     for (size_t i = 0; n_regions > 1 && i < n_regions; i++) {
         Picket__V1__QueryWindow rw = *w;
+        struct pk_http_reply one = {0};
         rw.region = regions[i];
-        dash_store_call(st, "latency-series", &rw, now_us, page_arg, &pa, &r);
-        if (r.code != 200) {
-            fail = r;
+        dash_store_call(st, "latency-series", &rw, now_us, page_arg, &pa, &one);
+        if (one.code != 200) {
+            fail = one;
             goto failed;
         }
         if (i)
             pk_buf_addc(&b, ',');
         pk_buf_add_json_string(&b, regions[i], strlen(regions[i]));
         pk_buf_addc(&b, ':');
-        pk_buf_add(&b, r.body, r.len);
-        reply_free(&r);
+        pk_buf_add(&b, one.body, one.len);
+        reply_free(&one);
     }
     pk_buf_adds(&b, "}}");
     if (pk_buf_ok(&b) < 0) {
@@ -135,5 +162,9 @@ void dash_check_page(struct store *st, const Picket__V1__QueryWindow *w, int64_t
     return;
 failed:
     pk_buf_free(&b);
+    for (size_t i = 0; i < 4; i++)
+        reply_free(&r[i]);
+    reply_free(&side.series);
+    reply_free(&side.marks);
     *out = fail;
 }
