@@ -135,22 +135,9 @@ void dash_check_page(struct store *st, struct store *st2, const Picket__V1__Quer
         pk_buf_adds(&b, ",\"marks\":null");
     }
     pk_buf_adds(&b, ",\"regions\":{");
-    for (size_t i = 0; n_regions > 1 && i < n_regions; i++) {
-        Picket__V1__QueryWindow rw = *w;
-        struct pk_http_reply one = {0};
-        rw.region = regions[i];
-        dash_store_call(st, "latency-series", &rw, now_us, page_arg, &pa, &one);
-        if (one.code != 200) {
-            fail = one;
-            goto failed;
-        }
-        if (i)
-            pk_buf_addc(&b, ',');
-        pk_buf_add_json_string(&b, regions[i], strlen(regions[i]));
-        pk_buf_addc(&b, ':');
-        pk_buf_add(&b, one.body, one.len);
-        reply_free(&one);
-    }
+    if (n_regions > 1 && dash_region_series(st, w, now_us, (const char(*)[PK_NAME_MAX])regions, n_regions, &b,
+                                            &fail) < 0)
+        goto failed;
     pk_buf_adds(&b, "}}");
     if (pk_buf_ok(&b) < 0) {
         pk_buf_free(&b);
