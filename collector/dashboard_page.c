@@ -1,11 +1,13 @@
 /* dashboard_page.c: /api/check-page?check=NAME&since=&until=, every part a
- * check's page draws, in one answer from one connection of the dashboard's
- * pool: {"report", "incidents", "series", "regions" (each region's series when
- * the check has more than one region, at most PAGE_MAX_REGIONS), "results"
- * (the newest 50, or limit=), "slo", "marks"}. Each part is the body the
- * separate endpoint gives for the same window (dash_store_call, so nothing is
- * computed twice or differently); the page asks this one URL as soon as its
- * HTML is parsed instead of six URLs after its scripts ran (web/check.html).
+ * check's page draws, in one answer: {"report", "incidents", "results", "slo",
+ * "series", "marks", "regions" (each region's series when the check has more
+ * than one region, at most PAGE_MAX_REGIONS, from one read grouped by region)}.
+ * The series and marks are read on a second connection of the dashboard's pool
+ * (a thread of their own) when one is free, the rest on the request's. Each
+ * part is the body the separate endpoint gives for the same window
+ * (dash_store_call, dash_region_series: nothing computed twice or differently);
+ * the page asks this one URL as soon as its HTML is parsed instead of six URLs
+ * after its scripts ran (web/check.html).
  * The separate endpoints stay for the API. An unknown check or a bad argument
  * is the first failing part's answer (404, 400); marks that fail leave the
  * page drawable ("marks": null), as the page did before. */

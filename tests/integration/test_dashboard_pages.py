@@ -353,6 +353,8 @@ def run(col, ports):
         {"eval": "getComputedStyle(document.body).backgroundColor", "as": "dark_bg"},
         {"eval": "getComputedStyle(document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\")).width",
          "as": "bar_width"},
+        {"eval": "document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\").dataset.bars",
+         "as": "bars_420"},
         {"shot": os.path.join(SHOTS, "overview-420.png"), "full": True},
         {"fill": ["#f-q", "rag"]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1"},
@@ -424,6 +426,7 @@ def run(col, ports):
     rgb = [int(x) for x in v["dark_bg"][v["dark_bg"].index("(") + 1:-1].split(",")[:3]]
     assert sum(rgb) < 150, v["dark_bg"]
     assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
+    assert "d" in v["bars_420"], v["bars_420"]  # the down rounds in the history bar at 420 px too
     assert v["status_420"] == ["?open_after=1&close_after=1&since=1h&st=FAIL", ["assistants-health"]], v["status_420"]
     assert "label=team%3Dai" in v["label_420"][0] and v["label_420"][1] == ["assistants-health", "rag-health"], v
     assert "svc=assistants" in v["service_420"][0] and v["service_420"][1] == ["assistants-health"], v["service_420"]
