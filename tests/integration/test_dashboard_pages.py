@@ -384,6 +384,9 @@ def run(col, ports):
         {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null"},
         {"eval": NO_OVERFLOW_JS, "as": "fits_status"},
         {"eval": cut_js("#services"), "as": "cut_status_420"},
+        {"goto": base + "/quality"},
+        {"wait": "document.querySelector(\"#availability a[href='/service/assistants']\") !== null"},
+        {"eval": cut_js("#availability", "#perf"), "as": "cut_quality_420"},
         {"goto": base + "/?open_after=1&close_after=1&since=1h"},
         {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
         {"click": "#checks a[href='/check/assistants-health']"},
@@ -431,6 +434,7 @@ def run(col, ports):
     assert "label=team%3Dai" in v["label_420"][0] and v["label_420"][1] == ["assistants-health", "rag-health"], v
     assert "svc=assistants" in v["service_420"][0] and v["service_420"][1] == ["assistants-health"], v["service_420"]
     assert v["cut_overview_420"] == [] and v["cut_status_420"] == [] and v["cut_check_420"] == [], v
+    assert v["cut_quality_420"] == [], v["cut_quality_420"]
     assert "assistants-health" in v["incident_420"][0] and "OPEN" in v["incident_420"][0] and v["incident_420"][1], v
     assert "OPEN" in v["check_incident_420"], v["check_incident_420"]
     assert v["range_420"] == ["/check/assistants-health?range=7d", True], v["range_420"]
