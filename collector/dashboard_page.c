@@ -106,6 +106,10 @@ void dash_check_page(struct store *st, struct store *st2, const Picket__V1__Quer
         dash_reply_error(out, 400, "check-page needs check=NAME");
         return;
     }
+    if (w->region && w->region[0]) {
+        dash_reply_error(out, 400, "check-page takes no region= (every region's series is in its \"regions\")");
+        return;
+    }
     struct page_args pa = {arg, ctx};
     /* The series and marks read only the window (never arg), so another thread may. */
     struct side_parts side = {st2 ? st2 : st, w, now_us, &pa, {0}, {0}};

@@ -154,6 +154,8 @@ def check_page_api(col):
     assert code == 400 and "check" in j["error"], (code, j)
     code, j = api(col, "/api/check-page?check=rag-health&since=soon")
     assert code == 400 and "since" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?check=rag-health&region=eu")
+    assert code == 400 and "region" in j["error"], (code, j)
 
 
 def main():
