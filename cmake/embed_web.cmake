@@ -2,13 +2,43 @@
 # web/install from the committed package-lock.json) into a C source, so that
 # picket-collector serves its dashboard with no files and no CDN.
 # Invoked as: cmake -DWEB_DIR=... -DOUT=... -P embed_web.cmake
+# The check page is served with its styles and scripts inline (uPlot included):
+# one HTML answer and its one JSON call (/api/check-page), no request for an
+# asset that could wait behind the page's own data on the HTTP server.
+file(READ "${WEB_DIR}/check.html" check_page)
+foreach(entry
+        "<link rel=\"stylesheet\" href=\"/assets/dashboard.css\">|style|${WEB_DIR}/dashboard.css"
+        "<link rel=\"stylesheet\" href=\"/assets/uplot.css\">|style|${WEB_DIR}/node_modules/uplot/dist/uPlot.min.css"
+        "<script src=\"/assets/common.js\" defer></script>|script|${WEB_DIR}/common.js"
+        "<script src=\"/assets/uplot.js\" defer></script>|script|${WEB_DIR}/node_modules/uplot/dist/uPlot.iife.min.js"
+        "<script src=\"/assets/check.js\" defer></script>|script|${WEB_DIR}/check.js")
+    string(FIND "${entry}" "|" bar)
+    string(SUBSTRING "${entry}" 0 ${bar} tag)
+    math(EXPR rest "${bar} + 1")
+    string(SUBSTRING "${entry}" ${rest} -1 entry_rest)
+    string(FIND "${entry_rest}" "|" bar)
+    string(SUBSTRING "${entry_rest}" 0 ${bar} element)
+    math(EXPR rest "${bar} + 1")
+    string(SUBSTRING "${entry_rest}" ${rest} -1 path)
+    string(FIND "${check_page}" "${tag}" at)
+    if(at EQUAL -1)
+        message(FATAL_ERROR "web/check.html no longer has ${tag}: update cmake/embed_web.cmake")
+    endif()
+    if(NOT EXISTS "${path}")
+        message(FATAL_ERROR "dashboard asset ${path} is missing (uPlot: run web/install, or scripts/deps)")
+    endif()
+    file(READ "${path}" content)
+    string(REPLACE "${tag}" "<${element}>\n${content}\n</${element}>" check_page "${check_page}")
+endforeach()
+file(WRITE "${OUT}.check.html" "${check_page}")
+
 set(files
     "index.html|html|${WEB_DIR}/index.html"
     "status.html|html|${WEB_DIR}/status.html"
     "dashboard.js|js|${WEB_DIR}/dashboard.js"
     "status.js|js|${WEB_DIR}/status.js"
     "common.js|js|${WEB_DIR}/common.js"
-    "check.html|html|${WEB_DIR}/check.html"
+    "check.html|html|${OUT}.check.html"
     "check.js|js|${WEB_DIR}/check.js"
     "quality.html|html|${WEB_DIR}/quality.html"
     "quality.js|js|${WEB_DIR}/quality.js"

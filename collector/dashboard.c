@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "histogram.h"
 #include "log.h"
 #include "picket/v1/picket.pb-c.h"
@@ -381,6 +382,15 @@ static int connect_store(const struct dashboard *d, struct dash_conn *c, char *e
     return c->store ? 0 : -1;
 }
 
+/* A free connection (locked), or NULL when every one is busy. */
+static struct dash_conn *try_take_conn(struct dashboard *d)
+{
+    for (int i = 0; i < DASH_CONNS; i++)
+        if (pthread_mutex_trylock(&d->conns[i].mu) == 0)
+            return &d->conns[i];
+    return NULL;
+}
+
 /* A free connection, else the next one in turn (waiting for it); locked. */
 static struct dash_conn *take_conn(struct dashboard *d)
 {
@@ -615,65 +625,72 @@ static int no_arguments(arg_fn arg, void *ctx)
     return 1;
 }
 
-static void api_latency_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
-                               struct pk_http_reply *out)
+/* The series' check (its meta), window and bucket width for w: 0, or -1 with
+ * *out the error (400, 404, 503). *meta is malloc'd on success. */
+struct series_plan {
+    struct store_check_meta *meta;
+    size_t k; /* w's check in meta */
+    int64_t since, until, width;
+};
+
+static int series_plan(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us, struct series_plan *sp,
+                       struct pk_http_reply *out)
 {
     char err[512];
+    size_t nm = 0, k = 0;
+    memset(sp, 0, sizeof *sp);
     if (!w->check_name[0]) {
         reply_error(out, 400, "latency-series needs check=NAME");
-        return;
+        return -1;
     }
-    struct store_check_meta *meta = NULL;
-    size_t nm = 0, k = 0;
-    if (store_check_meta(st, &meta, &nm, err, sizeof err) < 0) {
+    if (store_check_meta(st, &sp->meta, &nm, err, sizeof err) < 0) {
         reply_store_error(out, err);
-        return;
+        return -1;
     }
-    while (k < nm && strcmp(meta[k].name, w->check_name) != 0)
+    while (k < nm && strcmp(sp->meta[k].name, w->check_name) != 0)
         k++;
     if (k == nm) {
-        free(meta);
+        free(sp->meta);
         snprintf(err, sizeof err, "check '%.128s' is not known", w->check_name);
         reply_error(out, 404, err);
-        return;
+        return -1;
     }
-    int64_t until = rollup_floor(w->until_us, ROLLUP_MINUTE_US);
-    int64_t since = rollup_floor(w->since_us ? w->since_us : now_us - ROLLUP_DAY_US, ROLLUP_MINUTE_US);
-    if (until <= since) {
-        free(meta);
+    sp->k = k;
+    sp->until = rollup_floor(w->until_us, ROLLUP_MINUTE_US);
+    sp->since = rollup_floor(w->since_us ? w->since_us : now_us - ROLLUP_DAY_US, ROLLUP_MINUTE_US);
+    if (sp->until <= sp->since) {
+        free(sp->meta);
         reply_error(out, 400, "the window is empty: since must be at least a minute before until");
-        return;
+        return -1;
     }
     /* Points on the UTC grid of their width, so that a bucket of whole hours or
      * days is read from those levels (30 days: hourly points, 720 hour rows per
      * probe instead of 43,200 minute rows); from 15 minutes the next step is an hour. */
     static const int64_t steps_min[] = {1, 2, 5, 10, 15, 60, 120, 180, 360, 720, 1440};
-    int64_t width = ROLLUP_DAY_US;
+    int64_t span = sp->until - sp->since;
+    sp->width = ROLLUP_DAY_US;
     for (size_t i = 0; i < sizeof steps_min / sizeof steps_min[0]; i++)
-        if ((until - since) / (steps_min[i] * ROLLUP_MINUTE_US) <= MAX_SERIES_POINTS) {
-            width = steps_min[i] * ROLLUP_MINUTE_US;
+        if (span / (steps_min[i] * ROLLUP_MINUTE_US) <= MAX_SERIES_POINTS) {
+            sp->width = steps_min[i] * ROLLUP_MINUTE_US;
             break;
         }
-    while ((until - since) / width > MAX_SERIES_POINTS)
-        width += ROLLUP_DAY_US;
-    struct store_rollup_filter f = {.since_us = since, .until_us = until, .check = w->check_name,
-                                    .region = w->region[0] ? w->region : NULL, .group = STORE_ROLLUP_BY_CHECK,
-                                    .bucket_us = width, .align = 1};
-    struct store_rollup_row *rows = NULL;
-    size_t n = 0;
-    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
-        free(meta);
-        reply_store_error(out, err);
-        return;
-    }
+    while (span / sp->width > MAX_SERIES_POINTS)
+        sp->width += ROLLUP_DAY_US;
+    return 0;
+}
+
+/* The answer of /api/latency-series from the rollup rows of one check (and region). */
+static struct json_object *series_json(const struct series_plan *sp, const struct store_rollup_row *rows, size_t n)
+{
+    const struct store_check_meta *m = &sp->meta[sp->k];
     struct json_object *j = json_object_new_object();
-    json_object_object_add(j, "check", json_object_new_string(meta[k].name));
-    json_object_object_add(j, "since_us", json_object_new_int64(since));
-    json_object_object_add(j, "until_us", json_object_new_int64(until));
-    json_object_object_add(j, "bucket_us", json_object_new_int64(width));
-    json_object_object_add(j, "budget_p50_us", json_object_new_int64(meta[k].meta.budget_p50_ms * 1000));
-    json_object_object_add(j, "budget_p95_us", json_object_new_int64(meta[k].meta.budget_p95_ms * 1000));
-    json_object_object_add(j, "budget_p99_us", json_object_new_int64(meta[k].meta.budget_p99_ms * 1000));
+    json_object_object_add(j, "check", json_object_new_string(m->name));
+    json_object_object_add(j, "since_us", json_object_new_int64(sp->since));
+    json_object_object_add(j, "until_us", json_object_new_int64(sp->until));
+    json_object_object_add(j, "bucket_us", json_object_new_int64(sp->width));
+    json_object_object_add(j, "budget_p50_us", json_object_new_int64(m->meta.budget_p50_ms * 1000));
+    json_object_object_add(j, "budget_p95_us", json_object_new_int64(m->meta.budget_p95_ms * 1000));
+    json_object_object_add(j, "budget_p99_us", json_object_new_int64(m->meta.budget_p99_ms * 1000));
     /* Column arrays, as uPlot takes them: t (Unix seconds), p50, p95, p99 (ms), failed. */
     struct json_object *t = json_object_new_array_ext((int)n), *q[3], *failed = json_object_new_array_ext((int)n);
     static const double qs[3] = {0.5, 0.95, 0.99};
@@ -691,9 +708,66 @@ static void api_latency_series(struct store *st, const Picket__V1__QueryWindow *
     json_object_object_add(j, "p95_ms", q[1]);
     json_object_object_add(j, "p99_ms", q[2]);
     json_object_object_add(j, "failed", failed);
+    return j;
+}
+
+static void api_latency_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
+                               struct pk_http_reply *out)
+{
+    char err[512];
+    struct series_plan sp;
+    if (series_plan(st, w, now_us, &sp, out) < 0)
+        return;
+    struct store_rollup_filter f = {.since_us = sp.since, .until_us = sp.until, .check = w->check_name,
+                                    .region = w->region[0] ? w->region : NULL, .group = STORE_ROLLUP_BY_CHECK,
+                                    .bucket_us = sp.width, .align = 1};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
+        free(sp.meta);
+        reply_store_error(out, err);
+        return;
+    }
+    reply_json(out, 200, series_json(&sp, rows, n));
     free(rows);
-    free(meta);
-    reply_json(out, 200, j);
+    free(sp.meta);
+}
+
+int dash_region_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
+                       const char (*regions)[PK_NAME_MAX], size_t n_regions, struct pk_buf *b,
+                       struct pk_http_reply *out)
+{
+    char err[512];
+    struct series_plan sp;
+    if (series_plan(st, w, now_us, &sp, out) < 0)
+        return -1;
+    struct store_rollup_filter f = {.since_us = sp.since, .until_us = sp.until, .check = w->check_name,
+                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = sp.width, .align = 1};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
+        free(sp.meta);
+        reply_store_error(out, err);
+        return -1;
+    }
+    for (size_t r = 0; r < n_regions; r++) { /* rows come sorted by region, then bucket */
+        size_t first = 0, count = 0;
+        while (first < n && strcmp(rows[first].group, regions[r]) != 0)
+            first++;
+        while (first + count < n && strcmp(rows[first + count].group, regions[r]) == 0)
+            count++;
+        struct json_object *j = series_json(&sp, rows + first, count);
+        const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (r)
+            pk_buf_addc(b, ',');
+        pk_buf_add_json_string(b, regions[r], strlen(regions[r]));
+        pk_buf_addc(b, ':');
+        pk_buf_adds(b, s ? s : "null");
+        json_object_put(j);
+    }
+    free(rows);
+    free(sp.meta);
+    return 0;
 }
 
 static void api_probes(struct store *st, int64_t now_us, struct pk_http_reply *out)
@@ -786,11 +860,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
                 strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
-                strcmp(name, "check-marks") == 0;
+                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0;
     if (!known) {
         snprintf(err, sizeof err,
                  "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo, "
-                 "check-marks)",
+                 "check-marks, check-page)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -811,19 +885,13 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     serve_store_api(d, name, &w, now_us, arg, ctx, out);
 }
 
-/* The calls that read the database, on a connection of their own. */
-static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
-                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+/* The calls that read the database, on st (a connection of the pool): 1 when
+ * name is one of them, with *out filled. */
+int dash_store_call(struct store *st, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us, arg_fn arg,
+                    void *ctx, struct pk_http_reply *out)
 {
     char err[512];
     Picket__V1__QueryWindow w = *wp;
-    struct dash_conn *c = take_conn(d);
-    if (connect_store(d, c, err, sizeof err) < 0) {
-        pthread_mutex_unlock(&c->mu);
-        reply_store_error(out, err);
-        return;
-    }
-    struct store *st = c->store;
     if (strcmp(name, "report") == 0) {
         Picket__V1__ReportRequest req = PICKET__V1__REPORT_REQUEST__INIT;
         req.window = &w;
@@ -844,7 +912,38 @@ static void serve_store_api(struct dashboard *d, const char *name, const Picket_
         api_probes(st, now_us, out);
     } else if (strcmp(name, "check-marks") == 0) {
         dash_check_marks(st, w.check_name, w.since_us, w.until_us, out);
-    } else if (!dash_api_route(st, name, arg, ctx, w.until_us, out)) { /* dashboard_api.c's, else status */
+    } else if (strcmp(name, "check-page") == 0) {
+        dash_check_page(st, NULL, &w, now_us, arg, ctx, out);
+    } else {
+        return dash_api_route(st, name, arg, ctx, w.until_us, out); /* dashboard_api.c's */
+    }
+    return 1;
+}
+
+/* The calls that read the database, on a connection of their own. */
+static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
+                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+{
+    char err[512];
+    struct dash_conn *c = take_conn(d);
+    if (connect_store(d, c, err, sizeof err) < 0) {
+        pthread_mutex_unlock(&c->mu);
+        reply_store_error(out, err);
+        return;
+    }
+    if (strcmp(name, "check-page") == 0) { /* its parts on two connections when a second one is free */
+        struct dash_conn *c2 = try_take_conn(d);
+        if (c2 && connect_store(d, c2, err, sizeof err) < 0) {
+            pthread_mutex_unlock(&c2->mu);
+            c2 = NULL;
+        }
+        dash_check_page(c->store, c2 ? c2->store : NULL, wp, now_us, arg, ctx, out);
+        if (c2) {
+            if (out->code == 503)
+                c2->used_us = 0;
+            pthread_mutex_unlock(&c2->mu);
+        }
+    } else if (!dash_store_call(c->store, name, wp, now_us, arg, ctx, out)) { /* else status */
         pthread_mutex_unlock(&c->mu);
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);

@@ -33,6 +33,29 @@ char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **ca
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
                    struct pk_http_reply *out);
 
+/* dashboard.c: one of the calls that read the database (report, incidents,
+ * latency-series, probes, check-marks, check-page and dashboard_api.c's), on
+ * st, with w the request's window: 1 with *out filled, 0 when name is none. */
+struct Picket__V1__QueryWindow;
+int dash_store_call(struct store *st, const char *name, const struct Picket__V1__QueryWindow *w, int64_t now_us,
+                    pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out);
+
+/* dashboard.c: each of regions' latency series of w's check over w's window,
+ * exactly as /api/latency-series?region= answers them, from one rollup read
+ * grouped by region, into b as "REGION":{...} pairs separated by commas. 0, or
+ * -1 with *out the error. */
+struct pk_buf;
+int dash_region_series(struct store *st, const struct Picket__V1__QueryWindow *w, int64_t now_us,
+                       const char (*regions)[PK_NAME_MAX], size_t n_regions, struct pk_buf *b,
+                       struct pk_http_reply *out);
+
+/* ---- dashboard_page.c: /api/check-page, every part of a check's page in one
+ * answer (report, incidents, series, per-region series, results, slo, marks);
+ * with st2 (a second connection, or NULL) the series and marks are read on it
+ * beside the rest. */
+void dash_check_page(struct store *st, struct store *st2, const struct Picket__V1__QueryWindow *w, int64_t now_us,
+                     pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out);
+
 /* ---- dashboard_marks.c: /api/check-marks, the check's maintenance intervals
  * and learned baseline band over [since, until). */
 void dash_check_marks(struct store *st, const char *check, int64_t since_us, int64_t until_us,

@@ -28,9 +28,38 @@ void regression_series_free(struct regression_series *s)
  * stored incident or a maintenance window (baseline_exclude_known). With want_q also y, the
  * quantile q of the window's latencies. Read in chunks of at most
  * STORE_ROLLUP_MAX_BUCKETS windows. */
+/* A whole check's hourly windows from its per-(check, hour) summaries
+ * (store_check_hours_read: the counts and p95 the hourly histograms give),
+ * without decoding a 9 KB histogram per hour. */
+static int read_check_hours(struct store *st, const char *check, int want_q, struct regression_series *s,
+                            char *err, size_t errlen)
+{
+    struct store_check_hour *h = NULL;
+    size_t n = 0;
+    int64_t end = s->from + (int64_t)s->n * s->width;
+    if (store_check_hours_read(st, &check, 1, s->from, end, &h, &n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = (h[i].hour_us - s->from) / s->width;
+        if (k < 0 || (size_t)k >= s->n)
+            continue;
+        if (want_q)
+            s->y[k] = h[i].hist_count ? h[i].p95_us : NAN;
+        s->excluded[k] = (unsigned char)pk_baseline_window_excluded(h[i].ok, h[i].degraded, h[i].failed);
+    }
+    free(h);
+    return 0;
+}
+
 static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
                         struct regression_series *s, char *err, size_t errlen)
 {
+    if (!region && s->width == REGRESSION_HOUR_US && (!want_q || q == 0.95) && store_tracked_batch_ok(st)) {
+        if (read_check_hours(st, check, want_q, s, err, errlen) < 0)
+            return -1;
+        return baseline_exclude_known(st, check, NULL, s->from, s->from + (int64_t)s->n * s->width, s->t, s->n,
+                                      s->width, s->excluded, NULL, err, errlen);
+    }
     const int64_t chunk = (int64_t)(STORE_ROLLUP_MAX_BUCKETS - 1) * s->width;
     int64_t end = s->from + (int64_t)s->n * s->width;
     for (int64_t c = s->from; c < end; c += chunk) {

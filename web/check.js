@@ -3,8 +3,9 @@
 // over the range with failures marked, incidents and maintenance shaded and
 // the learned baseline band, its SLO and burn,
 // its incidents and its last results with their messages (the failed
-// assertion's message included). Reads /api/report, /api/incidents,
-// /api/latency-series, /api/check-results and /api/check-marks; every figure is the collector's.
+// assertion's message included). Reads /api/check-page (the answers of
+// /api/report, /api/incidents, /api/latency-series per check and per region,
+// /api/check-results, /api/slo and /api/check-marks in one); every figure is the collector's.
 'use strict';
 const check = decodeURIComponent(location.pathname.replace(/^\/check\//, ''));
 const params = new URLSearchParams(location.search);
@@ -150,13 +151,20 @@ function drawPlot(s, regional, incidents, marks) {
   el.dataset.bandHours = band.size;
 }
 
+// The first answer was asked by check.html's head as soon as the HTML was parsed
+// (window.picketPage), beside the scripts; later refreshes ask it again.
+function pageData() {
+  const first = window.picketPage;
+  window.picketPage = null;
+  if (!first) return get('/api/check-page?' + q());
+  return first.then(async (r) => { const j = await r.json(); if (!r.ok) throw new Error(j.error || r.status); return j; });
+}
+
 async function load() {
   try {
-    const sloQ = new URLSearchParams({ check });
-    if (win.until) sloQ.set('until', win.until);
-    const [rep, inc, ser, rs, slo, marks] = await Promise.all([get('/api/report?' + q()), get('/api/incidents?' + q()),
-      get('/api/latency-series?' + q()), get('/api/check-results?' + q({ limit: 50 })), get('/api/slo?' + sloQ),
-      get('/api/check-marks?' + q()).catch(() => ({ maintenance: [], band: [] }))]);
+    const page = await pageData();
+    const { report: rep, incidents: inc, series: ser, results: rs, slo } = page;
+    const marks = page.marks || { maintenance: [], band: [] };
     const c = rep.checks[0];
     if (!c) throw new Error('check ' + check + ' has no data');
     $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
@@ -166,8 +174,7 @@ async function load() {
     renderIncidents(incidents);
     $('#slo tbody').innerHTML = sloRow((slo.checks || [])[0]); // over the SLO's own window, not the range
     renderResults(rs);
-    const regions = ((c.availability || {}).regions || []).map((r) => r.region).slice(0, 6);
-    const regional = regions.length > 1 ? await Promise.all(regions.map((r) => get('/api/latency-series?' + q({ region: r })).then((x) => [r, x]))) : [];
+    const regional = Object.entries(page.regions || {}); // each region's series when there are several
     drawPlot(ser, regional, incidents, marks);
     renderMaint(marks.maintenance || []);
     $('#state').textContent = 'updated ' + new Date().toLocaleTimeString();

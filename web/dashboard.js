@@ -76,7 +76,7 @@ function checkRow(c) {
     '<td data-label="30 d" class="num">' + (x.uptime_30d === undefined ? '…' : pct(x.uptime_30d)) + '</td>' +
     '<td data-label="p95 / budget" class="num' + (over ? ' over' : '') + '">' + ms(lat.p95_us) + ' / ' + ms(lat.budget_p95_us) + '</td>' +
     '<td data-label="trend p95">' + esc(trend) + '</td>' +
-    '<td data-label="incident">' + openIncident(incByCheck[c.check]) + '</td>' +
+    '<td data-label="incident" class="incident">' + openIncident(incByCheck[c.check]) + '</td>' +
     '<td data-label="SLO budget left" class="num">' + slo + '</td>' +
     '<td data-label="figures" class="figures">' + figures(c.last_metrics) + '</td>' +
     '<td data-label="last message" class="msg" title="' + esc(msg) + '">' + esc(msg) + '</td></tr>';

@@ -8,8 +8,9 @@ collector, a probe checking a local Target.
    status page /status/<group> shows the service down; the JSON API agrees.
 3. The Target answers 200 again: FAIL and the open incident clear.
 4. 1,000 checks with results (a Python gRPC probe): the page's first load, from
-   navigation start to the tables drawn with the data, measured by the browser,
-   must be under 300 ms. Screenshots go to the test's temp dir (paths printed).
+   navigation start to the tables drawn with the data, measured by the browser
+   (7 first visits, each with an empty cache, in one settled browser), must be
+   under 300 ms (the median). Screenshots go to the test's temp dir (paths printed).
 Incidents here use open_after=1 and close_after=1 (page query string, passed to
 /api/incidents) so one round (the check's 1 s interval) opens and closes one; the
 N/M rule itself is tested in test_query."""
@@ -31,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BROWSER = os.path.join(HERE, "dashboard_browser.mjs")
 pb, pb_grpc, _, _ = grpc_stubs()
 FIRST_LOAD_GOAL_MS = 300
+FIRST_LOADS = 7  # first loads measured; their median is asserted
 FAULT_S = 5
 N_CHECKS = 1000
 
@@ -202,7 +204,12 @@ def main():
 
 def first_load(col, base, tmp):
     """The page's first load with 1,000 checks (and the one above): from
-    navigation start to the tables drawn with the data, in the browser."""
+    navigation start to the tables drawn with the data, in the browser. Each of
+    the FIRST_LOADS loads is a viewer's first visit (a new browser context: an
+    empty cache, every file and answer fetched), in one browser started and
+    settled beforehand, so Chromium's own start-up (over a second of both cores)
+    is not counted in the page's load. The median is asserted; each load is
+    printed with the machine's load average."""
     feed_many(col, N_CHECKS)
     # The default view is a snapshot the collector recomputes in the background.
     wait_for("1,000 bulk checks in the default view's snapshot",
@@ -210,24 +217,41 @@ def first_load(col, base, tmp):
              120, interval=1)
     rep = api(col, "/api/report")[1]
     n = len(rep["checks"])
-    print("default view: report of %d checks computed in %.0f ms" % (n, rep["compute_ms"]), flush=True)
-    browse(base + "/", os.path.join(tmp, "4-warmup.png"), "window.picketAllRowsMs > 0")
+    sizes = [len(urllib.request.urlopen(base + p, timeout=30).read()) for p in ("/api/report", "/api/incidents",
+                                                                            "/api/overview", "/api/probes")]
+    print("default view: report of %d checks computed in %.0f ms; the page's four answers: %s bytes"
+          % (n, rep["compute_ms"], " + ".join(str(x) for x in sizes)), flush=True)
+    argv = ["node", BROWSER, "--loads", str(FIRST_LOADS), base + "/", os.path.join(tmp, "4-1000-checks.png"),
+            "window.picketAllRowsMs > 0"]
+    cpu0, t0 = cpu_s(col.proc.pid), time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=FIRST_LOADS * 30 + 60)
+    col_cores = (cpu_s(col.proc.pid) - cpu0) / (time.monotonic() - t0)
+    if p.returncode != 0:
+        raise AssertionError("browser at %s/: exit %d\n%s\n%s" % (base, p.returncode, p.stdout[-4000:], p.stderr[-2000:]))
+    loads = json.loads(p.stdout.strip().splitlines()[-1])["loads"]
     times, alls = [], []
-    for k in range(5):
-        out = browse(base + "/", os.path.join(tmp, "4-1000-checks-%d.png" % k),
-                     "window.picketAllRowsMs > 0")
+    for out in loads:
         assert len(out["checks"]) == n, len(out["checks"])
         print("first load with %d checks: first screen drawn at %.0f ms, every row at %.0f ms (responseEnd %.0f, "
-              "DOMContentLoaded %.0f, load %.0f)" % (n, out["firstRenderMs"], out["allRowsMs"], out["nav"]["responseEnd"],
-                                                   out["nav"]["domContentLoaded"], out["nav"]["loadEventEnd"]),
-              flush=True)
+              "DOMContentLoaded %.0f, data in hand %.0f, load %.0f)" % (
+                  n, out["firstRenderMs"], out["allRowsMs"], out["nav"]["responseEnd"], out["nav"]["domContentLoaded"],
+                  out["dataMs"] or 0, out["nav"]["loadEventEnd"]), flush=True)
         times.append(out["firstRenderMs"])
         alls.append(out["allRowsMs"])
-    best = sorted(times)[2]
-    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of 5: %s; goal < %d); every row drawn: median %.0f ms (%s)"
-          % (best, ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS, sorted(alls)[2],
-             ", ".join("%.0f" % t for t in alls)), flush=True)
+    best = sorted(times)[len(times) // 2]
+    print("DASHBOARD_FIRST_LOAD_MS %.0f (median of %d: %s; goal < %d); every row drawn: median %.0f ms (%s); "
+          "load average %.1f; the collector used %.2f of a core meanwhile"
+          % (best, len(times), ", ".join("%.0f" % t for t in times), FIRST_LOAD_GOAL_MS, sorted(alls)[len(alls) // 2],
+             ", ".join("%.0f" % t for t in alls), os.getloadavg()[0], col_cores), flush=True)
     assert best < FIRST_LOAD_GOAL_MS, "first load %.0f ms, goal < %d ms" % (best, FIRST_LOAD_GOAL_MS)
+
+
+def cpu_s(pid):
+    """CPU seconds (user + system) process pid has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def p_ago(text):
     return text.endswith(" ago")

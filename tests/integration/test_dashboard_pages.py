@@ -21,9 +21,12 @@ America/New_York.
    counts no bad round.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
-Screenshots of the fault (the README's): into $PICKET_SCREENSHOT_DIR when set
-(docs/img for the README), else the test's temp dir."""
+Screenshots of the fault, the README's three (overview.png, check.png,
+status.png) and more, are written on every run into $PICKET_BUILD_DIR/screenshots
+(build/screenshots; $PICKET_SCREENSHOT_DIR to choose), never into docs/img:
+scripts/demo refreshes those from its own run (scripts/screenshots)."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -32,15 +35,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zoneinfo
 
-from picket_env import (SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
+from picket_env import (BUILD_DIR, SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
                         wait_for, write_checks)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
 EMULATION = os.path.join(SOURCE_DIR, "deploy", "emulation", "seed_services.py")
 TMP = tempfile.mkdtemp(prefix="picket-dashboard-pages-")
-SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or TMP
+SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or os.path.join(BUILD_DIR, "screenshots")
+README_SHOTS = ("overview.png", "check.png", "status.png")
 TZ = "America/New_York"
 
 
@@ -87,10 +92,70 @@ def overview_of(col, check):
 
 
 LABELS = {"rag": {"labels": {"team": "ai", "tier": "1"}}, "assistants": {"labels": {"team": "ai"}},
-          "sync": {"labels": {"team": "data"}}, "connectors": {"labels": {"tier": "edge"}}}
+          "sync": {"labels": {"team": "data", "spec": "integrations/webhook-processing.spec.ts"}}, "connectors": {"labels": {"tier": "edge"}}}
 ROWS_JS = """(() => [...document.querySelectorAll('#checks tbody tr[data-check]')].map((tr) =>
   [...tr.children].map((td, i) => (i ? td : td.querySelector('a')).textContent)))()"""
 NO_OVERFLOW_JS = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+
+
+def cut_js(*tables):
+    """What of the tables is cut off: each table wider than its box, or a cell of
+    its rows outside the screen or drawn with no width (a column lost); [] when
+    every column of every row can be read."""
+    return """((sels) => sels.flatMap((sel) => {
+  const t = document.querySelector(sel), bad = [];
+  if (!t) return [sel + ' missing'];
+  if (t.scrollWidth > t.clientWidth + 1) bad.push(sel + ' is ' + t.scrollWidth + ' px wide in ' + t.clientWidth);
+  const rows = t.querySelectorAll('tbody tr');
+  if (!rows.length) bad.push(sel + ' has no rows');
+  for (const tr of rows) for (const td of tr.children) {
+    const r = td.getBoundingClientRect(), what = sel + ' ' + (td.dataset.label || td.cellIndex);
+    if (r.width < 1 || r.height < 1) bad.push(what + ' not shown');
+    else if (r.left < -1 || r.right > window.innerWidth + 1) bad.push(what + ' at ' + r.left + '..' + r.right);
+  }
+  return bad;
+}))(%s)""" % json.dumps(list(tables))
+
+
+def rows_shown_js(n):
+    return "document.querySelectorAll('#checks tr[data-check]').length === %d" % n
+
+
+SHOWN_JS = ("[location.search, [...document.querySelectorAll('#checks tr[data-check]')].map((tr) => "
+            "tr.dataset.check).sort()]")
+
+
+def check_page_api(col):
+    """/api/check-page: each part is what the separate endpoint answers for the
+    same window (a window in the past, so both reads see the same rows), and
+    each region's series since the check has two; errors as the parts give them."""
+    # A window of whole minutes (the report's) that has results and is over: its rows no longer change.
+    until = int(time.time()) // 60 * 60
+    if not api(col, "/api/check-results?check=rag-health&limit=1&until=%d" % until)[1]["results"]:
+        until += 60
+    time.sleep(max(0, until + 3 - time.time()))  # every result started before until is stored
+    q = "check=rag-health&since=%d&until=%d" % (until - 600, until)
+    code, page = api(col, "/api/check-page?" + q)
+    assert code == 200, (code, page)
+    for part, path in (("report", "/api/report?" + q), ("incidents", "/api/incidents?" + q),
+                       ("series", "/api/latency-series?" + q), ("results", "/api/check-results?" + q),
+                       ("slo", "/api/slo?check=rag-health&until=%d" % until), ("marks", "/api/check-marks?" + q)):
+        code, alone = api(col, path)
+        for j in (page[part], alone):
+            j.pop("now_us", None)  # when it was asked
+        assert code == 200 and page[part] == alone, (part, page[part], alone)
+    assert sorted(page["regions"]) == ["eu", "us"], page["regions"].keys()
+    for r in ("eu", "us"):
+        assert page["regions"][r] == api(col, "/api/latency-series?%s&region=%s" % (q, r))[1], r
+    assert page["results"]["results"] and page["report"]["checks"], page  # not empty parts compared
+    code, j = api(col, "/api/check-page?check=nope&since=1h")
+    assert code == 404 and "nope" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?since=1h")
+    assert code == 400 and "check" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?check=rag-health&since=soon")
+    assert code == 400 and "since" in j["error"], (code, j)
+    code, j = api(col, "/api/check-page?check=rag-health&region=eu")
+    assert code == 400 and "region" in j["error"], (code, j)
 
 
 def main():
@@ -121,7 +186,12 @@ def main():
                         "    services: [rag, sync, assistants, connectors]\n    public: true\n" % logo)
             col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages], logdir=TMP)
             probes = [start_probe("pages-" + r, r, [col.port], checks, logdir=TMP) for r in ("eu", "us")]
+            started = time.time()
             run(col, ports)
+            for name in README_SHOTS:  # written by this run, as PNG
+                path = os.path.join(SHOTS, name)
+                with open(path, "rb") as f:
+                    assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getmtime(path) >= started - 1, path
     finally:
         for p in probes:
             p.stop()
@@ -190,6 +260,16 @@ def run(col, ports):
                  "document.querySelector(\"#checks tr[data-check='sync-health']\") !== null"},
         {"select": ["#f-label", ""]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"select": ["#f-service", "sync"]},
+        {"wait": rows_shown_js(1)},
+        {"eval": SHOWN_JS, "as": "service_filter"},
+        {"select": ["#f-service", ""]},
+        {"select": ["#f-region", "us"]},
+        {"wait": rows_shown_js(4) + " && location.search.includes('reg=us')"},
+        {"eval": SHOWN_JS, "as": "region_filter"},
+        {"select": ["#f-region", ""]},
+        {"wait": rows_shown_js(4) + " && !location.search.includes('reg=')"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_1400"},
         {"click": "#f-q"},
         {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"},
         {"press": "Tab"}, {"press": "Tab"},
@@ -220,6 +300,9 @@ def run(col, ports):
     assert "label=team%3Dai" in v["label_filter"][0], v["label_filter"]
     assert v["label_filter"][1] == ["assistants-health", "rag-health"], v["label_filter"]
     assert v["focused"] and v["focused"].startswith("/"), v["focused"]
+    assert "svc=sync" in v["service_filter"][0] and v["service_filter"][1] == ["sync-health"], v["service_filter"]
+    assert "reg=us" in v["region_filter"][0] and len(v["region_filter"][1]) == 4, v["region_filter"]
+    assert v["cut_1400"] == [], v["cut_1400"]
     assert any("eu p95" in s for s in v["legend"]) and any("us p95" in s for s in v["legend"]), v["legend"]
     assert v["outcomes"] and set(v["outcomes"]) == {"OK"}, v["outcomes"]
     assert "99.00%" in v["slo"] and "24.0 h" in v["slo"], v["slo"]  # the SLO over its own window
@@ -229,6 +312,10 @@ def run(col, ports):
     wait_for("a down round in assistants-health's bar",
              lambda: "d" in (overview_of(col, "assistants-health") or {}).get("bars", ""), 90, interval=1)
     os.environ["DASHBOARD_WAIT_MS"] = "150000"
+    # A custom range typed into the check page's from/to fields, in the viewer's zone (New York).
+    now_min = int(time.time()) // 60 * 60
+    custom_s = (now_min - 7200, now_min)
+    custom = [datetime.datetime.fromtimestamp(t, zoneinfo.ZoneInfo(TZ)).strftime("%Y-%m-%dT%H:%M") for t in custom_s]
     v = browse([
         {"goto": base + "/?open_after=1&close_after=1&since=1h"},
         {"wait": "(() => { const tr = document.querySelector(\"#checks tr[data-check='assistants-health']\"); "
@@ -236,6 +323,7 @@ def run(col, ports):
                  "&& tr.querySelector('.open'); })()"},
         {"eval": ROWS_JS, "as": "rows"},
         {"eval": "document.querySelector('#incidents tr.incident.open').textContent", "as": "incident"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_fault_1400"},
         {"shot": os.path.join(SHOTS, "overview.png")},
         {"goto": base + "/check/assistants-health?range=1h"},
         {"wait": "document.querySelector('#results tr.result.FAIL') !== null && "
@@ -267,6 +355,8 @@ def run(col, ports):
         {"eval": "getComputedStyle(document.body).backgroundColor", "as": "dark_bg"},
         {"eval": "getComputedStyle(document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\")).width",
          "as": "bar_width"},
+        {"eval": "document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\").dataset.bars",
+         "as": "bars_420"},
         {"shot": os.path.join(SHOTS, "overview-420.png"), "full": True},
         {"fill": ["#f-q", "rag"]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 1"},
@@ -274,22 +364,60 @@ def run(col, ports):
          "as": "filter_420"},
         {"fill": ["#f-q", ""]},
         {"wait": "document.querySelectorAll('#checks tr[data-check]').length === 4"},
+        {"select": ["#f-status", "FAIL"]},
+        {"wait": rows_shown_js(1)},
+        {"eval": SHOWN_JS, "as": "status_420"},
+        {"select": ["#f-status", ""]},
+        {"wait": rows_shown_js(4)},
+        {"select": ["#f-label", "team=ai"]},
+        {"wait": rows_shown_js(2)},
+        {"eval": SHOWN_JS, "as": "label_420"},
+        {"select": ["#f-label", ""]},
+        {"wait": rows_shown_js(4)},
+        {"select": ["#f-service", "assistants"]},
+        {"wait": rows_shown_js(1)},
+        {"eval": SHOWN_JS, "as": "service_420"},
+        {"select": ["#f-service", ""]},
+        {"wait": rows_shown_js(4) + " && location.search === '?open_after=1&close_after=1&since=1h'"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_overview_420"},
+        {"eval": "(() => { const tr = document.querySelector('#incidents tr.incident.open'), r = tr.getBoundingClientRect(); "
+                 "return [tr.textContent, r.left >= 0 && r.right <= window.innerWidth]; })()", "as": "incident_420"},
         {"goto": base + "/status/seed"},
         {"wait": "document.querySelector(\"#services tr[data-service='assistants'] td.down\") !== null"},
         {"eval": NO_OVERFLOW_JS, "as": "fits_status"},
+        {"eval": cut_js("#services"), "as": "cut_status_420"},
+        {"goto": base + "/quality"},
+        {"wait": "document.querySelector(\"#availability a[href='/service/assistants']\") !== null"},
+        {"eval": cut_js("#availability", "#perf"), "as": "cut_quality_420"},
         {"goto": base + "/?open_after=1&close_after=1&since=1h"},
         {"wait": "document.querySelector('#checks td.e2e.FAIL') !== null"},
         {"click": "#checks a[href='/check/assistants-health']"},
         {"wait": "document.querySelector('#plot canvas') !== null && "
-                 "document.querySelector('#results tr.result.FAIL') !== null"},
+                 "document.querySelector('#results tr.result.FAIL') !== null && "
+                 "document.querySelector('#incidents tr.incident.open') !== null"},
         {"eval": NO_OVERFLOW_JS, "as": "fits_check"},
+        {"eval": cut_js("#incidents", "#results", "#slo"), "as": "cut_check_420"},
+        {"eval": "document.querySelector('#incidents tr.incident.open').textContent", "as": "check_incident_420"},
         {"shot": os.path.join(SHOTS, "check-420.png")},
+        {"click": "#range a[href='?range=7d']"},
+        {"wait": "location.search === '?range=7d' && document.querySelector('#plot canvas') !== null && "
+                 "document.querySelector('#range a.cur').textContent === '7 d' && "
+                 "document.querySelector('#results tr.result.FAIL') !== null"},
+        {"eval": "[location.pathname + location.search, document.querySelector('#plot canvas').getBoundingClientRect()"
+                 ".right <= window.innerWidth + 1]", "as": "range_420"},
+        {"fill": ["#c-since", custom[0]]}, {"fill": ["#c-until", custom[1]]},
+        {"click": "#custom button"},
+        {"wait": "location.search.startsWith('?since=') && document.querySelector('#plot canvas') !== null && "
+                 "document.querySelector('#range .hint').textContent === 'custom range'"},
+        {"eval": "location.search", "as": "custom_420"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_custom"},
     ], "fault")
     os.environ["DASHBOARD_WAIT_MS"] = "20000"
     rows = {r[0]: r for r in v["rows"]}
     assert rows["assistants-health"][1] == "FAIL" and "open since" in rows["assistants-health"][8], rows
     assert rows["rag-health"][1] == "OK", rows
     assert "assistants-health" in v["incident"] and "OPEN" in v["incident"], v["incident"]
+    assert v["cut_fault_1400"] == [], v["cut_fault_1400"]
     assert "503" in v["failed_result"] and "FAIL" in v["failed_result"], v["failed_result"]
     assert v["service_page"] == ["Service assistants", 1], v["service_page"]
     avail = {r[0]: r for r in v["quality_availability"]}
@@ -303,8 +431,19 @@ def run(col, ports):
     rgb = [int(x) for x in v["dark_bg"][v["dark_bg"].index("(") + 1:-1].split(",")[:3]]
     assert sum(rgb) < 150, v["dark_bg"]
     assert float(v["bar_width"].rstrip("px")) > 100, v["bar_width"]
+    assert "d" in v["bars_420"], v["bars_420"]  # the down rounds in the history bar at 420 px too
+    assert v["status_420"] == ["?open_after=1&close_after=1&since=1h&st=FAIL", ["assistants-health"]], v["status_420"]
+    assert "label=team%3Dai" in v["label_420"][0] and v["label_420"][1] == ["assistants-health", "rag-health"], v
+    assert "svc=assistants" in v["service_420"][0] and v["service_420"][1] == ["assistants-health"], v["service_420"]
+    assert v["cut_overview_420"] == [] and v["cut_status_420"] == [] and v["cut_check_420"] == [], v
+    assert v["cut_quality_420"] == [], v["cut_quality_420"]
+    assert "assistants-health" in v["incident_420"][0] and "OPEN" in v["incident_420"][0] and v["incident_420"][1], v
+    assert "OPEN" in v["check_incident_420"], v["check_incident_420"]
+    assert v["range_420"] == ["/check/assistants-health?range=7d", True], v["range_420"]
+    assert v["custom_420"] == "?since=%d&until=%d" % custom_s and v["fits_custom"], (v["custom_420"], custom_s)
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "ok"})
     maintenance(col, ports, base)
+    check_page_api(col)
 
 
 def slo_of(col, check):

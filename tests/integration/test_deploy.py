@@ -179,9 +179,10 @@ def check_doc_files(deb, pkg, tmp):
                         re.M).group(1)
     assert first.startswith("picket (%s)" % version), first
     if pkg == "picket-probe":
-        # alerts.yaml and slos.yaml are the collector's files (--alerts, --slos), not
-        # check files: the demo starts the collector with them (test_readme).
-        collector_files = {"alerts.yaml", "slos.yaml"}
+        # alerts.yaml, slos.yaml and status-pages.yaml are the collector's files
+        # (--alerts, --slos, --status-pages), not check files: the demo starts the
+        # collector with them (test_readme).
+        collector_files = {"alerts.yaml", "slos.yaml", "status-pages.yaml"}
         for ex in sorted(os.listdir(os.path.join(doc, "examples"))):
             if ex.endswith(".yaml") and ex not in collector_files:
                 r = subprocess.run([os.path.join(BUILD, "picket-probe"), "validate", os.path.join(doc, "examples", ex)],

@@ -962,7 +962,7 @@ static void test_shipped_examples(void **state)
     static const char *const files[] = {"demo-checks.yaml", "laptop-checks.yaml", "seed-plan.yaml"};
     /* The collector's files, not check files: loaded by scripts/demo's collector
      * and tests/integration/test_readme.py. */
-    static const char *const collector_files[] = {"slos.yaml", "alerts.yaml", NULL};
+    static const char *const collector_files[] = {"slos.yaml", "alerts.yaml", "status-pages.yaml", NULL};
     size_t n_files = sizeof files / sizeof *files;
     char root[1024], dir[1100];
     snprintf(root, sizeof root, "%s", __FILE__);
