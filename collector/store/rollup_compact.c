@@ -260,9 +260,8 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
 oom:
     pk_fail(err, errlen, "%s: out of memory", what);
 out:
-    /* every hour row written: its check-hour summary too (check_hours.c; not on
-     * Citus, whose readers decode the hour rows on the shards instead) */
-    if (rc == 0 && level == LEVEL_HOUR && !s->check_hours_deferred && !st_is_citus(s))
+    /* every hour row written: its check-hour summary too (check_hours.c) */
+    if (rc == 0 && level == LEVEL_HOUR && !s->check_hours_deferred)
         rc = st_check_hours_refresh(s, rows, n, err, errlen);
     PQclear(r);
     level_params_free(&lp);
@@ -422,7 +421,7 @@ static size_t fold_slice_end(const struct lrow *mins, size_t from, size_t n)
  * probes may span many slices, and each refresh reads all of its hour rows. */
 static int refresh_check_hours(struct store *s, const struct lrow *mins, size_t n, char *err, size_t errlen)
 {
-    if (n == 0 || st_is_citus(s))
+    if (n == 0)
         return 0;
     struct lrow *keys = malloc(n * sizeof *keys);
     if (!keys) {
