@@ -124,7 +124,7 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
     rpc_baseline_filter(until_us, region, &bf);
     /* All regions: the baselines read the check-hour summaries (rollup_check_hour),
      * not histograms; the read of a chunk is then the trend's. */
-    int use_hours = !region && store_tracked_batch_ok(store);
+    int use_hours = !region;
     size_t per_check = buckets_of(&tf) > buckets_of(&bf) || use_hours ? buckets_of(&tf) : buckets_of(&bf);
     size_t chunk = RPC_BATCH_ROWS / per_check;
     if (chunk < 1)

@@ -3,7 +3,8 @@
  * results and the rollup tables become distributed tables with check_id as the
  * distribution column, all co-located with results (a check's raw results and
  * its rollups sit on the same node), and so do the tracker's round_runs,
- * incidents and round_trackers; probes, checks and credentials become
+ * incidents and round_trackers, the writers' round_cells and the check-hour
+ * summaries; probes, checks and credentials become
  * reference tables (a copy on every node); every other table stays an ordinary
  * table on the coordinator (the tables that reference probes or checks by a
  * foreign key become Citus local tables, which Citus requires for such keys).
@@ -51,6 +52,12 @@ static const struct citus_table citus_tables[] = {
     {"round_runs", CITUS_DISTRIBUTED},
     {"incidents", CITUS_DISTRIBUTED},
     {"round_trackers", CITUS_DISTRIBUTED},
+    /* The writers' per-round counts (migration 024), written in the ingest
+     * transaction beside the results, read by the tracker one check at a time;
+     * and the check-hour summaries (migration 027), written by the compaction
+     * beside rollup_hour. */
+    {"round_cells", CITUS_DISTRIBUTED},
+    {"rollup_check_hour", CITUS_DISTRIBUTED},
 };
 
 /* picket_make_partition and picket_drop_partitions (migration 005) for Citus: the
@@ -184,6 +191,34 @@ static int current_kind(struct store *s, const char *table, int *known, enum cit
     return 0;
 }
 
+/* Run once a table was distributed by this call, in its transaction. Before
+ * round_cells and rollup_check_hour were distributed, a collector on Citus
+ * wrote neither: an installation that ran on Citus before has results without
+ * their round cells, and hour rows without their summaries. The tracker then
+ * must read results for the rounds before now (round_cells_since moves past
+ * them, as migration 024 does on a database with results), and the summaries
+ * are made from rollup_hour (as migration 027 does). On a database that had
+ * them all along (moved from one PostgreSQL) both find nothing to do. */
+static int catch_up(struct store *s, const char *table, char *err, size_t errlen)
+{
+    if (strcmp(table, "round_cells") == 0)
+        return st_run_cmd(s,
+                          "UPDATE round_cells_since SET since_us = greatest(since_us, "
+                          "(extract(epoch FROM now()) * 1000000)::bigint + 3600000000) "
+                          "WHERE NOT EXISTS (SELECT 1 FROM round_cells) AND EXISTS (SELECT 1 FROM results)",
+                          0, NULL, "citus: round_cells_since", err, errlen);
+    if (strcmp(table, "rollup_check_hour") == 0) {
+        PGresult *r = st_run(s, "SELECT NOT EXISTS (SELECT 1 FROM rollup_check_hour)", 0, NULL, PGRES_TUPLES_OK,
+                             "citus: reading rollup_check_hour", err, errlen);
+        if (!r)
+            return -1;
+        int empty = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        return empty ? st_fill_check_hours(s, err, errlen) : 0;
+    }
+    return 0;
+}
+
 static int convert_table(struct store *s, const struct citus_table *t, int shards, char *err, size_t errlen)
 {
     char sql[256], what[128], count[16];
@@ -237,7 +272,8 @@ int store_citus_distribute(struct store *s, int shards, store_citus_note_fn note
         /* create_distributed_table copies the rows; one transaction per table, so
          * a failure leaves every table either as it was or converted. */
         if (st_run_cmd(s, "BEGIN", 0, NULL, "citus: BEGIN", err, errlen) < 0 ||
-            convert_table(s, t, shards, err, errlen) < 0 || st_commit(s, "citus: COMMIT", err, errlen) < 0)
+            convert_table(s, t, shards, err, errlen) < 0 || catch_up(s, t->name, err, errlen) < 0 ||
+            st_commit(s, "citus: COMMIT", err, errlen) < 0)
             goto out;
         note(user, t->name, "now", kind_name(t->kind));
         (*converted)++;

@@ -210,8 +210,7 @@ struct write_job {
     int64_t *marks;         /* per probe: its high-water mark */
     char (*regions)[128];   /* per probe: its region */
     int *region_no;         /* per probe: the first probe of the job with its region */
-    struct round_cells cells; /* the stored results' per-round counts (not on Citus) */
-    int cells_on;
+    struct round_cells cells; /* the stored results' per-round counts */
     size_t n_probes, n_rollup_in;
     char *probe_array; /* probe_ids as a bigint[] parameter */
     char what[96];
@@ -355,7 +354,7 @@ static int copy_new_results(struct write_job *j, struct copy_state *copy, char *
             if (!s->rollups_off)
                 s->rollup_in[j->n_rollup_in++] = (struct rollup_input){check_id, b->probe_id, res->started_at_us,
                                                                        res->total_us, res->outcome};
-            if (j->cells_on && st_cells_add(&j->cells, check_id, j->region_no[p], res) < 0)
+            if (st_cells_add(&j->cells, check_id, j->region_no[p], res) < 0)
                 return job_oom(j, err, errlen);
             j->marks[p] = (int64_t)res->seq;
             j->inserted[index]++;
@@ -404,7 +403,6 @@ int store_write_batches(struct store *s, struct store_batch *batches, size_t n, 
     if (job_alloc(&j, err, errlen) < 0)
         goto out;
     st_ensure_ready(s);
-    j.cells_on = !st_is_citus(s);
     if (resolve_checks(&j, err, errlen) < 0 || order_probes(&j, err, errlen) < 0 ||
         st_run_cmd(s, "BEGIN", 0, NULL, j.what, err, errlen) < 0 || lock_probes(&j, err, errlen) < 0 ||
         copy_new_results(&j, &copy, err, errlen) < 0)

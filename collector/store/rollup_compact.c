@@ -260,9 +260,8 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
 oom:
     pk_fail(err, errlen, "%s: out of memory", what);
 out:
-    /* every hour row written: its check-hour summary too (check_hours.c; not on
-     * Citus, whose readers decode the hour rows on the shards instead) */
-    if (rc == 0 && level == LEVEL_HOUR && !st_is_citus(s))
+    /* every hour row written: its check-hour summary too (check_hours.c) */
+    if (rc == 0 && level == LEVEL_HOUR && !s->check_hours_deferred)
         rc = st_check_hours_refresh(s, rows, n, err, errlen);
     PQclear(r);
     level_params_free(&lp);
@@ -398,13 +397,55 @@ out:
  * entries of one probe's checks in one minute). */
 #define COMPACT_CHUNK 128
 
+/* Minute rows folded at once: the folds hold a decoded histogram (9 kB) per key
+ * of each level, so a whole minute at 10,000 probes took about 100 MB for a
+ * moment (the once-a-minute RSS spike of docs/PERFORMANCE.md, "Many probes on
+ * one collector"); a slice of 512 keeps it under 5 MB. */
+#define COMPACT_FOLD_SLICE 512
+size_t st_compact_fold_slice = COMPACT_FOLD_SLICE;
+
+/* The end of the slice of mins (sorted by check, probe, minute) that starts at
+ * from: at least st_compact_fold_slice rows, cut between two (check, probe)
+ * pairs, so that the hour and day keys of a slice are its own. Any cut would be
+ * correct (a key met again is merged with the stored row, in the same
+ * transaction); this one only saves work. */
+static size_t fold_slice_end(const struct lrow *mins, size_t from, size_t n)
+{
+    size_t i = from + 1;
+    while (i < n && (i - from < st_compact_fold_slice || (mins[i].c == mins[i - 1].c && mins[i].p == mins[i - 1].p)))
+        i++;
+    return i;
+}
+
+/* The round's (check, hour) summaries, once after every slice: a check's
+ * probes may span many slices, and each refresh reads all of its hour rows. */
+static int refresh_check_hours(struct store *s, const struct lrow *mins, size_t n, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    struct lrow *keys = malloc(n * sizeof *keys);
+    if (!keys) {
+        pk_fail(err, errlen, "compacting rollups: out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t hour = rollup_floor(mins[i].t, ROLLUP_HOUR_US);
+        if (k == 0 || keys[k - 1].c != mins[i].c || keys[k - 1].t != hour) /* st_check_hours_refresh dedups the rest */
+            keys[k++] = (struct lrow){.c = mins[i].c, .t = hour};
+    }
+    int rc = st_check_hours_refresh(s, keys, k, err, errlen);
+    free(keys);
+    return rc;
+}
+
 /* One round: the packed partial rows taken (r, binary: probe_id, minute,
  * entries), folded into every level; *entries_out: the entries they held. */
 static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, uint64_t *entries_out, char *err,
                          size_t errlen)
 {
     int rc = -1;
-    struct arena_block *arena = NULL;
+    struct arena_block *arena = NULL, *slice_arena = NULL;
     struct lrow *parts = NULL, *mins = NULL;
     struct pk_hist *h = malloc(sizeof *h);
     uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
@@ -461,19 +502,32 @@ static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, ui
         n_mins++;
         i = j;
     }
-    /* Upper levels first: write_level merges stored rows into the rows it is
-     * given, and the hour and day folds need the minute rows of this round alone. */
-    for (int level = LEVEL_HOUR; level < N_LEVELS; level++)
-        if (st_fold_up(s, mins, n_mins, level, &arena, err, errlen) < 0)
+    /* In slices, so that the folds' memory is bounded by the slice, not by the
+     * minute; in each, upper levels first: write_level merges
+     * stored rows into the rows it is given, and the hour and day folds need the
+     * minute rows of this slice alone. */
+    s->check_hours_deferred = 1;
+    for (size_t from = 0, to; from < n_mins; from = to) {
+        to = fold_slice_end(mins, from, n_mins);
+        for (int level = LEVEL_HOUR; level < N_LEVELS; level++)
+            if (st_fold_up(s, mins + from, to - from, level, &slice_arena, err, errlen) < 0)
+                goto out;
+        if (write_minutes(s, mins + from, to - from, fresh_from_us, &slice_arena, err, errlen) < 0)
             goto out;
-    if (write_minutes(s, mins, n_mins, fresh_from_us, &arena, err, errlen) < 0)
+        st_arena_free(slice_arena); /* the slice's merged rows; mins' own are in arena */
+        slice_arena = NULL;
+    }
+    s->check_hours_deferred = 0;
+    if (refresh_check_hours(s, mins, n_mins, err, errlen) < 0)
         goto out;
     rc = 0;
     goto out;
 oom:
     pk_fail(err, errlen, "compacting rollups: out of memory");
 out:
+    s->check_hours_deferred = 0;
     st_arena_free(arena);
+    st_arena_free(slice_arena);
     free(parts);
     free(mins);
     free(h);

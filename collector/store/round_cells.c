@@ -166,13 +166,35 @@ PGresult *st_cells_read(struct store *s, const int64_t *ids, const int64_t *lo, 
         pk_fail(err, errlen, "tracker: out of memory");
     else if (!st_deadline_passed(s, err, errlen)) {
         const char *p[] = {a[0], a[1], a[2], a[3]};
-        /* One index range per check (OFFSET 0: never a hash join over the table). */
-        r = PQexecParams(s->conn,
-                         "SELECT x.o, c.region, c.cells, c.minute FROM unnest($1::bigint[], $2::bigint[], "
-                         "$3::bigint[], $4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN LATERAL (SELECT region, "
-                         "cells, minute FROM round_cells c WHERE c.check_id = x.id AND c.minute BETWEEN x.mlo AND "
-                         "x.mhi OFFSET 0) c",
-                         4, NULL, p, NULL, NULL, 1);
+        char one[4][24];
+        const char *p1[] = {one[0], one[1], one[2], one[3]};
+        int citus = st_is_citus(s);
+        if (citus && n == 1) {
+            const int64_t v[4] = {ids[0], mlo[0], mhi[0], o[0]};
+            for (int k = 0; k < 4; k++)
+                snprintf(one[k], sizeof one[k], "%" PRId64, v[k]);
+        }
+        /* One index range per check (OFFSET 0: never a hash join over the table).
+         * Citus refuses OFFSET in a lateral subquery over a table function, and
+         * sends such a join to every shard: its tracker reads one check at a time
+         * (tracker.c, routed()), named by a value, so that the read goes to the
+         * one shard that holds the check. */
+        if (citus && n == 1)
+            r = PQexecParams(s->conn,
+                             "SELECT $4::bigint, region, cells, minute FROM round_cells WHERE check_id = $1::bigint "
+                             "AND minute BETWEEN $2::bigint AND $3::bigint",
+                             4, NULL, p1, NULL, NULL, 1);
+        else
+            r = PQexecParams(s->conn,
+                             citus ? "SELECT x.o, c.region, c.cells, c.minute FROM unnest($1::bigint[], "
+                                     "$2::bigint[], $3::bigint[], $4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN "
+                                     "LATERAL (SELECT region, cells, minute FROM round_cells c WHERE c.check_id = "
+                                     "x.id AND c.minute BETWEEN x.mlo AND x.mhi) c"
+                                   : "SELECT x.o, c.region, c.cells, c.minute FROM unnest($1::bigint[], "
+                                     "$2::bigint[], $3::bigint[], $4::bigint[]) AS x(id, mlo, mhi, o) CROSS JOIN "
+                                     "LATERAL (SELECT region, cells, minute FROM round_cells c WHERE c.check_id = "
+                                     "x.id AND c.minute BETWEEN x.mlo AND x.mhi OFFSET 0) c",
+                             4, NULL, p, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             st_pg_err(s, r, "tracker: reading round cells", err, errlen);
             PQclear(r);
@@ -208,8 +230,6 @@ void st_cells_row_get(const PGresult *r, int row, size_t i, int64_t *at_us, uint
 
 int store_round_cells_prune(struct store *s, int64_t now_us, char *err, size_t errlen)
 {
-    if (st_is_citus(s))
-        return 0; /* nothing is written there */
     char before[24];
     snprintf(before, sizeof before, "%" PRId64, floor_div(now_us - ROUND_CELLS_KEEP_US, MINUTE_US));
     const char *p[] = {before};

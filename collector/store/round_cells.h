@@ -3,8 +3,8 @@
  * transaction as the results (migrations/024_round_cells.sql), so the tracker
  * folds rounds without reading the results back. A cell is (check, region,
  * round instant, good, bad); a row packs a transaction's cells of one (check,
- * region, minute). Plain PostgreSQL only: on Citus nothing is written and the
- * tracker reads results. */
+ * region, minute). On Citus, round_cells is distributed by check with the
+ * results (collector/store/citus.c). */
 #ifndef PK_ROUND_CELLS_H
 #define PK_ROUND_CELLS_H
 

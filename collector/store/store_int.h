@@ -44,6 +44,7 @@ struct store {
     int64_t deadline_us; /* store_set_deadline: 0 none; statements fail once it passed */
     int citus_known, citus;           /* st_is_citus: asked once per store */
     struct st_tracked_cache *tcache;  /* store_tracked_prefetch (tracked_reads.c); NULL: none */
+    int check_hours_deferred;         /* set by the compaction: st_write_level leaves rollup_check_hour to it */
 };
 
 /* ---- conn.c: statements, transactions, the check-name cache */
@@ -248,6 +249,9 @@ int st_lrow_cmp(const void *x, const void *y);
 int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int insert_first,
                    struct arena_block **arena, char *err, size_t errlen);
 /* Folds sorted minute rows into `level` (merged in C per key), then st_write_level. */
+/* Minute rows the compaction folds at once (512; rollup_compact.c); a test
+ * sets it small to cut every minute into slices. */
+extern size_t st_compact_fold_slice;
 int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, struct arena_block **arena, char *err,
                size_t errlen);
 #define COPY_MINUTES_SQL \

@@ -293,11 +293,11 @@ static int take_cells(struct group *g, const PGresult *r, char *err, size_t errl
 
 /* The checks whose rounds all lie where the writers' round_cells are complete
  * (round_cells.h) get their cells from there, in one statement; the others
- * (older rounds, Citus) are marked for load_cells' read of the results. */
+ * (older rounds) are marked for load_cells' read of the results. */
 static int load_round_cells(struct group *g, int *from_results, char *err, size_t errlen)
 {
     int64_t since = INT64_MAX;
-    if (!st_is_citus(g->s) && st_cells_since(g->s, &since, err, errlen) < 0)
+    if (st_cells_since(g->s, &since, err, errlen) < 0)
         return -1;
     int64_t wall = pk_now_us(), now = g->now_us < wall ? g->now_us : wall;
     int64_t floor_us = now - ROUND_CELLS_USE_US > since ? now - ROUND_CELLS_USE_US : since;

@@ -74,6 +74,22 @@ def ingest(db, col, per_probe, flat):
     return ingest_s
 
 
+def stored_counts(db):
+    """The writers' per-round counts (round_cells, summed per check and region: how
+    they are split into rows depends on the transactions) and the compaction's
+    check-hour summaries, by check name: both written on Citus as on one
+    PostgreSQL, and read there (the tracker, the report's baseline)."""
+    cells = db.psql(
+        "SELECT ch.name, rc.region, sum((get_byte(rc.cells, 8 * i + 4) << 8) + get_byte(rc.cells, 8 * i + 5)), "
+        "sum((get_byte(rc.cells, 8 * i + 6) << 8) + get_byte(rc.cells, 8 * i + 7)) FROM round_cells rc "
+        "JOIN checks ch ON ch.id = rc.check_id CROSS JOIN LATERAL generate_series(0, length(rc.cells) / 8 - 1) i "
+        "GROUP BY 1, 2 ORDER BY 1, 2")
+    hours = db.psql("SELECT ch.name, h.hour, h.ok, h.degraded, h.failed, h.unknown, h.hist_count, round(h.p95_us) "
+                    "FROM rollup_check_hour h JOIN checks ch ON ch.id = h.check_id ORDER BY 1, 2")
+    assert len(cells) >= len(tq.CHECKS) and len(hours) >= len(tq.CHECKS), (cells, hours)
+    return cells, hours
+
+
 def partitions_and_retention(db, label):
     """A row five days old sits in results_default; the collector's upkeep moves it
     into its day's new partition (picket_make_partition); picket_drop_partitions
@@ -223,7 +239,7 @@ def main():
         kinds = dict((r[0], r[1]) for r in cl.psql(
             "SELECT table_name::text, citus_table_type FROM citus_tables"))
         by_check = ("results", "rollup_minute", "rollup_hour", "rollup_day", "rollup_check_day", "round_runs",
-                    "incidents", "round_trackers")
+                    "incidents", "round_trackers", "round_cells", "rollup_check_hour")
         for t in by_check:
             assert kinds.get(t) == "distributed", (t, kinds)
         for t in ("probes", "checks", "credentials"):
@@ -242,6 +258,7 @@ def main():
                 ingest_s = ingest(db, col, per_probe, flat)
                 results[label] = strip(answers(col, window))
                 results[label + " ingest_s"] = ingest_s
+                results[label + " stored"] = stored_counts(db)
                 # A rebuilt day answers the same (rollup-backfill reads raw results).
                 backfill(db, window)
                 results[label + " after backfill"] = strip(answers(col, window))
@@ -258,7 +275,7 @@ def main():
             finally:
                 col.stop()
             partitions_and_retention(db, label)
-    for what in ("alerts", "other"):
+    for what in ("alerts", "other", "stored"):
         assert results["plain " + what] == results["citus " + what], (what, results["plain " + what],
                                                                       results["citus " + what])
     same_bars(results["plain bars"], results["citus bars"])

@@ -26,6 +26,7 @@
 #include "rollup.h"
 #include "pgtest.h"
 #include "store.h"
+#include "store/store_int.h" /* st_compact_fold_slice */
 
 #define MIN ROLLUP_MINUTE_US
 #define HOUR ROLLUP_HOUR_US
@@ -233,7 +234,7 @@ static void partitions_and_default(void **state)
     assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), 0);
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), 4);
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), 4);
-    pgt_sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day, rollup_check_day");
+    pgt_sql(err, sizeof err, "TRUNCATE rollup_minute, rollup_hour, rollup_day, rollup_check_day, rollup_check_hour");
 }
 
 static void rollups_match_exact_answers(void **state)
@@ -254,7 +255,11 @@ static void rollups_match_exact_answers(void **state)
     /* 1. nothing compacted yet: everything comes from partial rows */
     verify(&f, 2 * 3);
     uint64_t folded = 0;
+    /* compacted in the smallest slices: a slice per (check, probe), so that a
+     * check's day row and its check-hour summaries are merged across slices */
+    st_compact_fold_slice = 1;
     assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
+    st_compact_fold_slice = 512;
     assert_true(folded > 0);
     assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_partial"), 0);
     /* a second run finds nothing and changes nothing (idempotent) */
@@ -274,6 +279,14 @@ static void rollups_match_exact_answers(void **state)
                              "GROUP BY 1, 2) d USING (check_id, day) WHERE c.ok = d.ok AND c.failed = d.failed "
                              "AND c.ok + c.degraded + c.failed + c.unknown = d.n"),
                      pgt_sql_int("SELECT count(*) FROM rollup_check_day"));
+    /* the check-hour summaries, written slice by slice, hold what the hour rows add up to */
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_check_hour"),
+                     pgt_sql_int("SELECT count(DISTINCT (check_id, hour)) FROM rollup_hour"));
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_check_hour c JOIN (SELECT check_id, hour, sum(ok) ok, "
+                                 "sum(failed) failed, sum(ok + degraded + failed + unknown) n FROM rollup_hour "
+                                 "GROUP BY 1, 2) h USING (check_id, hour) WHERE c.ok = h.ok AND c.failed = h.failed "
+                                 "AND c.ok + c.degraded + c.failed + c.unknown = h.n"),
+                     pgt_sql_int("SELECT count(*) FROM rollup_check_hour"));
     /* an installation upgraded to 010 with day rows already stored: migrate merges them in */
     char snapshot[4096], again[4096];
     pgt_sql(snapshot, sizeof snapshot, "SELECT md5(string_agg(check_id || ' ' || day || ' ' || ok || ' ' || degraded || "
