@@ -435,6 +435,16 @@ struct store_check_hour {
  * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
+/* What the summaries of checks[0..n) are at (check_hour_marks, migration 028):
+ * each check's id (0: not known) and counter, raised whenever a summary of an
+ * hour that had ended was rewritten; *dirty is 1 when some hour in [since,
+ * until) still has rows not compacted (store_check_hours_read then reads
+ * histograms). Read before the summaries they vouch for. 0, or -1 with err. */
+struct store_check_mark {
+    int64_t check_id, seq;
+};
+int store_check_hours_marks(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                            struct store_check_mark *marks, int *dirty, char *err, size_t errlen);
 
 /* One metric's median over the successful results of one hour. */
 struct store_metric_point {
