@@ -242,6 +242,13 @@ int store_track_rules_read_all(struct store *s, struct store_track_rule_row **ou
  * per check. Nothing on Citus (store_tracked_batch_ok). 0, or -1 with err. */
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen);
+/* The same with the round counts of one scope only ("*" global, or a region;
+ * NULL: every scope): store_round_counts of another scope then reads the runs.
+ * An answer that needs one scope (incidents) skips the regions' runs, which
+ * are most of them. */
+int store_tracked_prefetch_scope(struct store *s, const char *const *checks, size_t n, int64_t since_us,
+                                 int64_t until_us, int64_t inc_since_us, int64_t inc_until_us, const char *scope,
+                                 char *err, size_t errlen);
 void store_tracked_prefetch_end(struct store *s);
 struct store_round_count_row {
     char check_name[PK_NAME_MAX];

@@ -64,9 +64,21 @@ static const struct store_col count_row_cols[] = {
     COUNT_ROW(check_name, TEXT), COUNT_ROW(scope, TEXT), COUNT_ROW(up, I64), COUNT_ROW(down, I64),
 };
 
+static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
+                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
+                       size_t errlen);
+
 int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
                                  const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
                                  size_t *n, char *err, size_t errlen)
+{
+    return counts_read(s, checks, k_from, k_until, n_checks, NULL, out, n, err, errlen);
+}
+
+/* scope: only that one ("*" global, or a region); NULL: every scope. */
+static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
+                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -89,7 +101,7 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
         pk_fail(err, errlen, "round counts: out of memory");
         goto out;
     }
-    const char *p[] = {names.data, from.data, until.data};
+    const char *p[] = {names.data, from.data, until.data, scope};
     /* Each run clipped to the check's rounds: its rounds in them, summed per scope
      * and state. Scope by scope (global and every probe's region), an aggregate
      * each (kept apart so the planner cannot join the runs by check alone) so
@@ -98,7 +110,8 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
     const struct store_query q = {
         "SELECT c.name AS check_name, sc.scope, x.up, x.down "
         "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
-        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc "
+        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT '*' AS scope UNION SELECT region "
+        "FROM probes) u WHERE $4::text IS NULL OR u.scope = $4::text) sc "
         "CROSS JOIN LATERAL (SELECT "
         "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
         "FILTER (WHERE r.state = 1), 0) AS up, "
@@ -106,7 +119,7 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
         "FILTER (WHERE r.state = 2), 0) AS down, count(*) AS n "
         "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "
         "AND r.from_round < w.k_until) x WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
-        3,
+        4,
         p,
         "round counts of many checks: reading",
         "round counts",
@@ -134,6 +147,7 @@ struct st_tracked_cache {
     struct store_incident *inc; /* every check's, by check, scope, start */
     size_t n_inc;
     int64_t inc_since_us, inc_until_us;
+    char scope[128]; /* the one scope counted; "": every scope */
 };
 
 /* First round whose start is at or after t (rpc_incidents.c uses the same). */
@@ -190,6 +204,14 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen)
 {
+    return store_tracked_prefetch_scope(s, checks, n, since_us, until_us, inc_since_us, inc_until_us, NULL, err,
+                                        errlen);
+}
+
+int store_tracked_prefetch_scope(struct store *s, const char *const *checks, size_t n, int64_t since_us,
+                                 int64_t until_us, int64_t inc_since_us, int64_t inc_until_us, const char *scope,
+                                 char *err, size_t errlen)
+{
     store_tracked_prefetch_end(s);
     if (!store_tracked_batch_ok(s) || n == 0)
         return 0;
@@ -219,8 +241,8 @@ int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n,
         runs_of[m++] = sorted[i];
     }
     c->n_names = m;
-    if (store_round_counts_read_many(s, runs_of, c->k_from, c->k_until, m, &c->counts, &c->n_counts, err, errlen) <
-        0)
+    snprintf(c->scope, sizeof c->scope, "%s", scope ? scope : "");
+    if (counts_read(s, runs_of, c->k_from, c->k_until, m, scope, &c->counts, &c->n_counts, err, errlen) < 0)
         goto out;
     c->inc_since_us = inc_since_us;
     c->inc_until_us = inc_until_us;
@@ -272,7 +294,7 @@ int store_round_counts(struct store *s, const char *check, const char *scope, in
 {
     const struct st_tracked_cache *c = s->tcache;
     ptrdiff_t k = c ? find_name(c->names, c->n_names, sizeof *c->names, check) : -1;
-    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k])
+    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k] || (c->scope[0] && strcmp(scope, c->scope) != 0))
         return 0;
     size_t first, count;
     rows_of(c->counts, c->n_counts, sizeof *c->counts, check, &first, &count);

@@ -456,6 +456,19 @@ static void read_tracked_prefetch(void **state)
     int64_t up, down;
     assert_int_equal(store_round_counts(s, "ca", "*", first_round(since, iv[1], sp[1]),
                                         first_round(until, iv[1], sp[1]), &up, &down), 0);
+    /* one scope counted (incidents): its counts as the runs give them; another
+     * scope is not held (its runs are read) */
+    if (store_tracked_prefetch_scope(s, names, 3, since, until, since, until, "*", err, sizeof err) != 0)
+        fail_msg("prefetch of one scope: %s", err);
+    for (int c = 0; c < 2; c++) {
+        int64_t kf = first_round(since, iv[c], sp[c]), ku = first_round(until, iv[c], sp[c]);
+        up = down = -1;
+        assert_int_equal(store_round_counts(s, names[c], "*", kf, ku, &up, &down), 1);
+        assert_int_equal(up, want[c][0][0]);
+        assert_int_equal(down, want[c][0][1]);
+        assert_int_equal(store_round_counts(s, names[c], "reg-a", kf, ku, &up, &down), 0);
+    }
+    store_tracked_prefetch_end(s);
     free(db_inc);
 }
 
