@@ -752,10 +752,10 @@ static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
-    struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
+    struct coarse_rows cr; /* every check's window at once, from the coarsest levels; counts only */
     if (prefetch_tracked(c, c->since_us, c->until_us, NULL) < 0 ||
         coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
-                    &cr, c->err, c->errlen) < 0)
+                    1, &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
         struct rounds r;
@@ -799,7 +799,7 @@ static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, Pro
     if (!resp->checks)
         goto oom;
     struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
-    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
                     &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
@@ -997,7 +997,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     if (prefetch_tracked(c, bf.since_us, bf.until_us, NULL) < 0 ||
         store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
-        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
                     &cr, c->err, c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);

@@ -409,6 +409,7 @@ struct store_rollup_filter {
     int align; /* 1: buckets start at multiples of bucket_us from the Unix epoch (UTC), the first and last
                 * clipped to the window (each labelled with its clipped start): whole hours and days are
                 * read from the hour and day levels instead of minutes */
+    int counts_only; /* 1: the counts only: no histogram is read nor decoded (the rows' hist is empty) */
 };
 
 struct store_rollup_row {
