@@ -31,6 +31,7 @@
 #define MAX_SERIES_POINTS 1500
 #define REFRESH_US INT64_C(5000000) /* the default view's snapshot: never older than this while passes are fast */
 #define REFRESH_MARGIN_US INT64_C(500000) /* for a pass that takes longer than the last */
+#define SLOW_PART_US INT64_C(200000) /* a refresh of the 7/30-day uptimes that took this long puts the 90 days off */
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
@@ -513,6 +514,7 @@ static void *refresh_main(void *arg)
     struct store *st = NULL;
     struct dash_long *long_cache = NULL;
     char err[512];
+    int hist_waited = 0; /* the 90 days were put off by one pass */
     pthread_mutex_lock(&d->snap_mu);
     while (!d->stop) {
         pthread_mutex_unlock(&d->snap_mu);
@@ -526,25 +528,12 @@ static void *refresh_main(void *arg)
         struct dash_check_fig *figs = NULL;
         char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns, &figs, &nf) : NULL;
         char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL, NULL, NULL) : NULL;
-        /* The 7/30-day uptimes and 90 days per service: every 5 minutes, not counted in took below. */
-        int64_t slow_us = pk_now_us();
-        struct dash_hist *hist = NULL;
-        if (st)
-            dash_hist_refresh(st, pk_now_us(), &d->snap.hist, &hist); /* only this thread writes d->snap.hist */
-        slow_us = pk_now_us() - slow_us;
-        char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
+        /* The badges' 7/30-day uptimes from the last overview (refreshed every
+         * 5 minutes below); the report and incidents are published at once, not
+         * after the slower parts below, so what a reader gets is as fresh as they are. */
         for (size_t i = 0; i < nf; i++)
             dash_long_lookup(long_cache, figs[i].check, &figs[i].u7, &figs[i].u30);
         pthread_mutex_lock(&d->snap_mu);
-        if (ov) {
-            free(d->snap.overview);
-            d->snap.overview = ov;
-            d->snap.overview_len = ol;
-        }
-        if (hist) {
-            dash_hist_free(d->snap.hist);
-            d->snap.hist = hist;
-        }
         if (rep && inc && svcs && figs) {
             free(d->snap.report);
             free(d->snap.incidents);
@@ -564,6 +553,35 @@ static void *refresh_main(void *arg)
             free(svcs);
             free(figs);
         }
+        pthread_mutex_unlock(&d->snap_mu);
+        /* The 7/30-day uptimes and the 90 days per service: every 5 minutes (every
+         * 30 s in a collector's first 10 minutes), not counted in took below. Both
+         * fall due together; the 90 days wait one pass when the uptimes were just
+         * computed (seconds at 1,000 checks), so no gap between two snapshots of
+         * the report holds both. */
+        int64_t slow_us = 0;
+        char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
+        struct dash_hist *hist = NULL;
+        if (st && (slow_us < SLOW_PART_US || hist_waited)) {
+            int64_t t = pk_now_us();
+            dash_hist_refresh(st, t, &d->snap.hist, &hist); /* only this thread writes d->snap.hist */
+            slow_us += pk_now_us() - t;
+            hist_waited = 0;
+        } else {
+            hist_waited = st != NULL;
+        }
+        pthread_mutex_lock(&d->snap_mu);
+        if (ov) {
+            free(d->snap.overview);
+            d->snap.overview = ov;
+            d->snap.overview_len = ol;
+        }
+        if (hist) {
+            dash_hist_free(d->snap.hist);
+            d->snap.hist = hist;
+        }
+        for (size_t i = 0; i < d->snap.n_figs; i++) /* the first pass published them before they were known */
+            dash_long_lookup(long_cache, d->snap.figs[i].check, &d->snap.figs[i].u7, &d->snap.figs[i].u30);
         /* Live: the next pass starts so that it ends within REFRESH_US of this
          * one's start (what a reader sees is never older than that while a
          * pass takes under half of it), and the thread is idle at least half

@@ -723,8 +723,9 @@ static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***o
 
 /* ------------------------------------------------------------------ calls */
 
-/* The tracker's rules, counts, incidents of every check up front (3 statements). */
-static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until)
+/* The tracker's rules, counts (of scope only; NULL: every scope), incidents of
+ * every check up front (3 statements). */
+static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until, const char *scope)
 {
     if (c->n_checks < 2)
         return 0;
@@ -733,9 +734,9 @@ static int prefetch_tracked(struct ctx *c, int64_t inc_since, int64_t inc_until)
         return pk_fail(c->err, c->errlen, "out of memory");
     for (size_t i = 0; i < c->n_checks; i++)
         names[i] = c->checks[i]->name;
-    return store_tracked_prefetch(c->store, names, c->n_checks, c->since_us, c->until_us,
-                                  inc_since < c->since_us ? inc_since : c->since_us,
-                                  inc_until > c->until_us ? inc_until : c->until_us, c->err, c->errlen);
+    return store_tracked_prefetch_scope(c->store, names, c->n_checks, c->since_us, c->until_us,
+                                        inc_since < c->since_us ? inc_since : c->since_us,
+                                        inc_until > c->until_us ? inc_until : c->until_us, scope, c->err, c->errlen);
 }
 
 static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest *req, ProtobufCMessage **out)
@@ -751,10 +752,10 @@ static int run_availability(struct ctx *c, const Picket__V1__AvailabilityRequest
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
-    struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
-    if (prefetch_tracked(c, c->since_us, c->until_us) < 0 ||
+    struct coarse_rows cr; /* every check's window at once, from the coarsest levels; counts only */
+    if (prefetch_tracked(c, c->since_us, c->until_us, NULL) < 0 ||
         coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
-                    &cr, c->err, c->errlen) < 0)
+                    1, &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
         struct rounds r;
@@ -798,7 +799,7 @@ static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, Pro
     if (!resp->checks)
         goto oom;
     struct coarse_rows cr; /* every check's window at once, from the coarsest levels */
-    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+    if (coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
                     &cr, c->err, c->errlen) < 0)
         return -1;
     for (size_t i = 0; i < c->n_checks; i++) {
@@ -883,7 +884,8 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     int n_names = 0;
     if (!names)
         goto oom;
-    if (prefetch_tracked(c, c->since_us, c->until_us) < 0)
+    /* the incidents' rounds are of one scope: the regions' runs are not counted */
+    if (prefetch_tracked(c, c->since_us, c->until_us, c->region ? c->region : "*") < 0)
         goto out;
     for (size_t i = 0; i < c->n_checks; i++) {
         resp->checks[i] = incidents_of(c, c->checks[i], &oi, names, &n_names, &raw[i], &n_raw[i], &observed[i]);
@@ -992,10 +994,10 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
     rpc_baseline_filter(c->until_us, c->region, &bf);
     /* the last results (one check's page reads its own only) */
-    if (prefetch_tracked(c, bf.since_us, bf.until_us) < 0 ||
+    if (prefetch_tracked(c, bf.since_us, bf.until_us, NULL) < 0 ||
         store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
-        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL,
+        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
                     &cr, c->err, c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);

@@ -13,11 +13,11 @@
 #include <string.h>
 
 int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
-                struct coarse_rows *out, char *err, size_t errlen)
+                int counts_only, struct coarse_rows *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .check = check, .region = region,
-                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = 0};
+                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = 0, .counts_only = counts_only};
     return store_rollup_query(s, &f, &out->rows, &out->n, err, errlen);
 }
 

@@ -14,9 +14,10 @@ struct coarse_rows {
 };
 
 /* One row per (check, region) over [since, until): every check (check NULL) or
- * the one named, every region or the one named. 0, or -1 with err. */
+ * the one named, every region or the one named; counts_only: without the
+ * latency histograms (availability needs none). 0, or -1 with err. */
 int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
-                struct coarse_rows *out, char *err, size_t errlen);
+                int counts_only, struct coarse_rows *out, char *err, size_t errlen);
 
 /* A malloc'd copy of one check's rows (*n may be 0); -1 when out of memory. */
 int coarse_take(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n);

@@ -3,7 +3,8 @@
  * chunks; each chunk is one store_rollup_query for the trends (points over the
  * window, at most RPC_TREND_POINTS) and one read for the baselines (hourly p95 of
  * the last 29 days): for all regions the check-hour summaries
- * (store_check_hours_read: counts and p95, no histogram), for one region a
+ * (store_check_hours_read: counts and p95, no histogram; kept in memory while
+ * their marks hold, rpc_baseline_cache.c), for one region a
  * rollup read (shared with the trend's when that is hourly and covers the 29
  * days), all filtered to the chunk's checks; each check's figures come from its
  * rows by the same code as the per-check path (rpc_trend_from_rows,
@@ -18,6 +19,7 @@
 #include "pk_error.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
+#include "rpc_baseline_cache.h"
 #include "rpc_trend.h"
 
 #define RPC_BATCH_ROWS 4000 /* about 38 MB of merged rows per read */
@@ -70,7 +72,7 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         free(rows);
         struct store_check_hour *h = NULL;
         size_t nh = 0;
-        if (store_check_hours_read(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
+        if (rpc_baseline_cache_hours(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
             return -1;
         for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
             while (at < nh && h[at].check < (int)i)

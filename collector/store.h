@@ -242,6 +242,13 @@ int store_track_rules_read_all(struct store *s, struct store_track_rule_row **ou
  * per check. Nothing on Citus (store_tracked_batch_ok). 0, or -1 with err. */
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen);
+/* The same with the round counts of one scope only ("*" global, or a region;
+ * NULL: every scope): store_round_counts of another scope then reads the runs.
+ * An answer that needs one scope (incidents) skips the regions' runs, which
+ * are most of them. */
+int store_tracked_prefetch_scope(struct store *s, const char *const *checks, size_t n, int64_t since_us,
+                                 int64_t until_us, int64_t inc_since_us, int64_t inc_until_us, const char *scope,
+                                 char *err, size_t errlen);
 void store_tracked_prefetch_end(struct store *s);
 struct store_round_count_row {
     char check_name[PK_NAME_MAX];
@@ -402,6 +409,7 @@ struct store_rollup_filter {
     int align; /* 1: buckets start at multiples of bucket_us from the Unix epoch (UTC), the first and last
                 * clipped to the window (each labelled with its clipped start): whole hours and days are
                 * read from the hour and day levels instead of minutes */
+    int counts_only; /* 1: the counts only: no histogram is read nor decoded (the rows' hist is empty) */
 };
 
 struct store_rollup_row {
@@ -435,6 +443,16 @@ struct store_check_hour {
  * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
+/* What the summaries of checks[0..n) are at (check_hour_marks, migration 028):
+ * each check's id (0: not known) and counter, raised whenever a summary of an
+ * hour that had ended was rewritten; *dirty is 1 when some hour in [since,
+ * until) still has rows not compacted (store_check_hours_read then reads
+ * histograms). Read before the summaries they vouch for. 0, or -1 with err. */
+struct store_check_mark {
+    int64_t check_id, seq;
+};
+int store_check_hours_marks(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                            struct store_check_mark *marks, int *dirty, char *err, size_t errlen);
 
 /* One metric's median over the successful results of one hour. */
 struct store_metric_point {

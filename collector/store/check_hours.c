@@ -6,7 +6,9 @@
  * (st_fill_check_hours), and read for many checks at once by the report's
  * baseline (store_check_hours_read). Hours with rows still in rollup_partial
  * are not summarised yet: the reader reads those through store_rollup_query,
- * so the answer is what the histograms give, exactly. */
+ * so the answer is what the histograms give, exactly. A rewrite of an hour
+ * that has ended raises the check's counter in check_hour_marks (migration
+ * 028), which the collector's baseline cache compares (store_check_hours_marks). */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -21,8 +23,10 @@
 #define FILL_SPAN_US ROLLUP_DAY_US /* migration 027 reads rollup_hour a day at a time */
 
 /* Merges r's rows (check_id, hour, ok, degraded, failed, unknown, hist; binary)
- * per (check, hour) and upserts their summaries. */
-static int summarise(struct store *s, PGresult *r, const char *what, char *err, size_t errlen)
+ * per (check, hour) and upserts their summaries; with mark, raises the
+ * check_hour_marks counter of every check that had an hour rewritten that has
+ * ended (migration 028: what the report's baseline cache checks). */
+static int summarise(struct store *s, PGresult *r, int mark, const char *what, char *err, size_t errlen)
 {
     struct rollup_merge *m = rollup_merge_new();
     struct pk_buf v[8];
@@ -81,6 +85,13 @@ static int summarise(struct store *s, PGresult *r, const char *what, char *err, 
                    "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, hist_count = EXCLUDED.hist_count, "
                    "p95_us = EXCLUDED.p95_us",
                    8, p, what, err, errlen) < 0)
+        goto out;
+    if (mark && st_run_cmd(s,
+                           "INSERT INTO check_hour_marks (check_id, seq) "
+                           "SELECT DISTINCT u.c, 1::bigint FROM unnest($1::bigint[], $2::timestamptz[]) u(c, h) "
+                           "WHERE u.h < date_trunc('hour', now()) "
+                           "ON CONFLICT (check_id) DO UPDATE SET seq = check_hour_marks.seq + 1",
+                           2, p, what, err, errlen) < 0)
         goto out;
     rc = 0;
     goto out;
@@ -155,7 +166,7 @@ int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, c
         PQclear(r);
         goto out;
     }
-    rc = summarise(s, r, what, err, errlen);
+    rc = summarise(s, r, 1, what, err, errlen);
     PQclear(r);
     goto out;
 oom:
@@ -195,7 +206,7 @@ int st_fill_check_hours(struct store *s, char *err, size_t errlen)
                 st_pg_err(s, r, what, err, errlen);
                 rc = -1;
             } else {
-                rc = summarise(s, r, what, err, errlen);
+                rc = summarise(s, r, 0, what, err, errlen);
             }
             PQclear(r);
         }
@@ -321,6 +332,49 @@ out:
         *nout = 0;
     }
     PQclear(dirty);
+    free(names);
+    return rc;
+}
+
+/* ---- the marks (migration 028) */
+
+int store_check_hours_marks(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                            struct store_check_mark *marks, int *dirty, char *err, size_t errlen)
+{
+    char *names = NULL, a[64], b[64];
+    PGresult *r = NULL;
+    int rc = -1;
+    *dirty = 0;
+    memset(marks, 0, n * sizeof *marks);
+    if (n == 0)
+        return 0;
+    if (st_format_timestamp(a, sizeof a, since_us) < 0 || st_format_timestamp(b, sizeof b, until_us) < 0)
+        return pk_fail(err, errlen, "check hour marks: window out of range");
+    if (!(names = st_strings_json((char *const *)checks, n)))
+        return pk_fail(err, errlen, "check hour marks: out of memory");
+    st_ensure_ready(s);
+    /* Marks first, then the summaries (the caller's next read): a rewrite that
+     * commits in between leaves a mark older than the rows, never newer. */
+    const char *p[] = {names, a, b};
+    r = st_run(s,
+               "SELECT (w.ord - 1)::int, c.id, coalesce(m.seq, 0), "
+               "EXISTS (SELECT 1 FROM rollup_partial WHERE minute >= $2::timestamptz AND minute < $3::timestamptz) "
+               "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+               "JOIN checks c ON c.name = w.name LEFT JOIN check_hour_marks m ON m.check_id = c.id",
+               3, p, PGRES_TUPLES_OK, "check hour marks: reading", err, errlen);
+    if (!r)
+        goto out;
+    for (int i = 0; i < PQntuples(r); i++) {
+        long k = strtol(PQgetvalue(r, i, 0), NULL, 10);
+        if (k < 0 || (size_t)k >= n)
+            continue;
+        marks[k].check_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        marks[k].seq = strtoll(PQgetvalue(r, i, 2), NULL, 10);
+        *dirty = PQgetvalue(r, i, 3)[0] == 't';
+    }
+    rc = 0;
+out:
+    PQclear(r);
     free(names);
     return rc;
 }

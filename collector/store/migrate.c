@@ -137,6 +137,9 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         /* 027 summarises each check-hour over its probes; existing hours here. */
         if (m->version == 27 && st_fill_check_hours(s, err, errlen) < 0)
             goto out;
+        /* 029 adds running totals to round_runs; stored runs get theirs here. */
+        if (m->version == 29 && st_fill_run_totals(s, err, errlen) < 0)
+            goto out;
         /* 011 packs partial rows; rows of the old shape are packed here. */
         if (m->version == 11 && st_pack_old_partials(s, err, errlen) < 0)
             goto out;

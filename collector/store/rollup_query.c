@@ -172,7 +172,8 @@ static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *
                 }
                 got = lr->check_id_param && !has_id(lr->check_ids, lr->n_check_ids, check_id)
                           ? 0
-                          : query_add(acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist, hist_len);
+                          : query_add(acc, check_id, probe_id, st_bin_ts(r, i, 1), &c, hist,
+                                      acc->f->counts_only ? 0 : hist_len);
             }
             if (got < 0) {
                 pk_fail(err, errlen, "rollup query: rollup_partial: probe id %" PRId64 ": row is not valid",
@@ -197,6 +198,7 @@ static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *
 static int read_level(struct store *s, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
 {
     const int l = lr->level;
+    const char *hist = acc->f->counts_only ? "''::bytea" : "r.hist"; /* counts only: nothing to decode */
     char sql[768];
     if (l == 3)
         snprintf(sql, sizeof sql,
@@ -205,16 +207,16 @@ static int read_level(struct store *s, const struct level_read *lr, struct query
                  "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
     else if (l == 2 && lr->check_days)
         snprintf(sql, sizeof sql,
-                 "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, r.hist "
+                 "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, %s "
                  "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
-                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND $4::bigint[] IS NULL");
+                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND $4::bigint[] IS NULL", hist);
     else
         snprintf(sql, sizeof sql,
-                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, r.hist FROM %s r "
+                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, %s FROM %s r "
                  "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
                  "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) "
                  "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
-                 column[l], table[l], column[l], column[l]);
+                 column[l], hist, table[l], column[l], column[l]);
     size_t scans = lr->n <= MAX_RANGE_SCANS ? lr->n : 1;
     for (size_t k = 0; k < scans; k++) {
         char from[64], to[64];

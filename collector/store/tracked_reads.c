@@ -3,7 +3,8 @@
  * the answers that cover every check (report, availability, incidents): one
  * statement per kind instead of a few per check. Each check's runs are clipped
  * to its own rounds [k_from, k_until), passed as arrays and joined with unnest,
- * and summed per scope in PostgreSQL (the answers need only the counts). Rows are sorted
+ * and counted per scope in PostgreSQL from the runs' running totals (migration
+ * 029; the answers need only the counts). Rows are sorted
  * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
  * binary search. On Citus these reads would go to every shard: the callers use
  * the per-check reads there (store_tracked_batch_ok). Reads only. */
@@ -64,9 +65,21 @@ static const struct store_col count_row_cols[] = {
     COUNT_ROW(check_name, TEXT), COUNT_ROW(scope, TEXT), COUNT_ROW(up, I64), COUNT_ROW(down, I64),
 };
 
+static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
+                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
+                       size_t errlen);
+
 int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
                                  const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
                                  size_t *n, char *err, size_t errlen)
+{
+    return counts_read(s, checks, k_from, k_until, n_checks, NULL, out, n, err, errlen);
+}
+
+/* scope: only that one ("*" global, or a region); NULL: every scope. */
+static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
+                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
+                       size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -89,30 +102,42 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
         pk_fail(err, errlen, "round counts: out of memory");
         goto out;
     }
-    const char *p[] = {names.data, from.data, until.data};
-    /* Each run clipped to the check's rounds: its rounds in them, summed per scope
-     * and state. Scope by scope (global and every probe's region), an aggregate
-     * each (kept apart so the planner cannot join the runs by check alone) so
-     * each is one index range scan from k_from (round_runs_check_to_idx), never
-     * the check's older history. */
+    const char *p[] = {names.data, from.data, until.data, scope};
+    /* Per check and scope, from the running totals (migration 029): the rounds
+     * before k_until minus those before k_from, each from the last run that
+     * starts before it (one primary-key lookup each; cum below). A scope with a
+     * run whose totals are not known (NULL) sums its runs clipped to the window
+     * instead (one index range scan from k_from, round_runs_check_to_idx): the
+     * CASE runs that subquery only then. Scopes are global and every probe's
+     * region, each its own lookup, never the check's older history. */
+#define CUM(K, ALIAS)                                                                                                  \
+    "LEFT JOIN LATERAL (SELECT true AS found, r.up_before + CASE WHEN r.state = 1 THEN least(" K ", r.to_round + 1) " \
+    "- r.from_round ELSE 0 END AS up, r.down_before + CASE WHEN r.state = 2 THEN least(" K ", r.to_round + 1) - "     \
+    "r.from_round ELSE 0 END AS down FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "           \
+    "r.from_round < " K " ORDER BY r.from_round DESC LIMIT 1) " ALIAS " ON true "
+#define KNOWN "((hi.found IS NULL OR hi.up IS NOT NULL) AND (lo.found IS NULL OR lo.up IS NOT NULL))"
+#define SUMMED(STATE)                                                                                                  \
+    "(SELECT coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1), 0) "              \
+    "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "                    \
+    "AND r.from_round < w.k_until AND r.state = " STATE ")"
     const struct store_query q = {
-        "SELECT c.name AS check_name, sc.scope, x.up, x.down "
+        "SELECT c.name AS check_name, sc.scope, "
+        "CASE WHEN " KNOWN " THEN coalesce(hi.up, 0) - coalesce(lo.up, 0) ELSE " SUMMED("1") " END AS up, "
+        "CASE WHEN " KNOWN " THEN coalesce(hi.down, 0) - coalesce(lo.down, 0) ELSE " SUMMED("2") " END AS down "
         "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
-        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc "
-        "CROSS JOIN LATERAL (SELECT "
-        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
-        "FILTER (WHERE r.state = 1), 0) AS up, "
-        "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
-        "FILTER (WHERE r.state = 2), 0) AS down, count(*) AS n "
-        "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "
-        "AND r.from_round < w.k_until) x WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
-        3,
+        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT '*' AS scope UNION SELECT region "
+        "FROM probes) u WHERE $4::text IS NULL OR u.scope = $4::text) sc " CUM("w.k_until", "hi") CUM("w.k_from", "lo")
+        "ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
+        4,
         p,
         "round counts of many checks: reading",
         "round counts",
         count_row_cols,
         STORE_NCOLS(count_row_cols),
         sizeof **out};
+#undef CUM
+#undef KNOWN
+#undef SUMMED
     rc = store_query_rows(s, &q, (void **)out, n, err, errlen);
 out:
     pk_buf_free(&names);
@@ -134,6 +159,7 @@ struct st_tracked_cache {
     struct store_incident *inc; /* every check's, by check, scope, start */
     size_t n_inc;
     int64_t inc_since_us, inc_until_us;
+    char scope[128]; /* the one scope counted; "": every scope */
 };
 
 /* First round whose start is at or after t (rpc_incidents.c uses the same). */
@@ -190,6 +216,14 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen)
 {
+    return store_tracked_prefetch_scope(s, checks, n, since_us, until_us, inc_since_us, inc_until_us, NULL, err,
+                                        errlen);
+}
+
+int store_tracked_prefetch_scope(struct store *s, const char *const *checks, size_t n, int64_t since_us,
+                                 int64_t until_us, int64_t inc_since_us, int64_t inc_until_us, const char *scope,
+                                 char *err, size_t errlen)
+{
     store_tracked_prefetch_end(s);
     if (!store_tracked_batch_ok(s) || n == 0)
         return 0;
@@ -219,8 +253,8 @@ int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n,
         runs_of[m++] = sorted[i];
     }
     c->n_names = m;
-    if (store_round_counts_read_many(s, runs_of, c->k_from, c->k_until, m, &c->counts, &c->n_counts, err, errlen) <
-        0)
+    snprintf(c->scope, sizeof c->scope, "%s", scope ? scope : "");
+    if (counts_read(s, runs_of, c->k_from, c->k_until, m, scope, &c->counts, &c->n_counts, err, errlen) < 0)
         goto out;
     c->inc_since_us = inc_since_us;
     c->inc_until_us = inc_until_us;
@@ -272,7 +306,7 @@ int store_round_counts(struct store *s, const char *check, const char *scope, in
 {
     const struct st_tracked_cache *c = s->tcache;
     ptrdiff_t k = c ? find_name(c->names, c->n_names, sizeof *c->names, check) : -1;
-    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k])
+    if (k < 0 || k_from != c->k_from[k] || k_until != c->k_until[k] || (c->scope[0] && strcmp(scope, c->scope) != 0))
         return 0;
     size_t first, count;
     rows_of(c->counts, c->n_counts, sizeof *c->counts, check, &first, &count);
@@ -307,4 +341,20 @@ int st_tracked_cache_incidents(struct store *s, const char *check, const char *s
     *out = v;
     *n = m;
     return 1;
+}
+
+/* ---- migration 029: the running totals of the runs already stored */
+
+int st_fill_run_totals(struct store *s, char *err, size_t errlen)
+{
+    if (st_is_citus(s))
+        return 0; /* left NULL: readers sum the runs (and read per check there) */
+    return st_run_cmd(s,
+                      "UPDATE round_runs r SET up_before = t.ub, down_before = t.db FROM (SELECT check_id, scope, "
+                      "from_round, coalesce(sum(CASE WHEN state = 1 THEN to_round - from_round + 1 ELSE 0 END) OVER w, "
+                      "0) AS ub, coalesce(sum(CASE WHEN state = 2 THEN to_round - from_round + 1 ELSE 0 END) OVER w, "
+                      "0) AS db FROM round_runs WINDOW w AS (PARTITION BY check_id, scope ORDER BY from_round ROWS "
+                      "BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) t WHERE r.check_id = t.check_id AND "
+                      "r.scope = t.scope AND r.from_round = t.from_round",
+                      0, NULL, "migration 029: running totals of the stored runs", err, errlen);
 }

@@ -674,11 +674,36 @@ static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errle
                    "tracker: replacing runs", err, errlen) < 0)
         return -1;
 #undef DEL_RUNS
+    if (st_is_citus(g->s)) /* no running totals there (migration 029): readers sum the runs */
+        return st_run_cmd(g->s,
+                          "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
+                          "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
+                          "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
+                          "jsonb_array_elements(e->3) x",
+                          1, p, "tracker: writing runs", err, errlen);
+    /* Running totals (migration 029): the stored run before the first one
+     * written (the others were deleted above) gives the rounds before it (its
+     * totals plus its own rounds; when it has none, or there is none, the sum
+     * of the runs before: a chain broken by a run without totals is mended by
+     * the next write); each written run adds those of the written runs before it. */
     return st_run_cmd(g->s,
-                      "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
-                      "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-                      "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
-                      "jsonb_array_elements(e->3) x",
+                      "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions, up_before, "
+                      "down_before) SELECT v.c, v.s, v.f, v.t, v.st, v.rg, "
+                      "coalesce(q.ub, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
+                      "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 1)) "
+                      "+ coalesce(sum(CASE WHEN v.st = 1 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0), "
+                      "coalesce(q.db, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
+                      "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 2)) "
+                      "+ coalesce(sum(CASE WHEN v.st = 2 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0) "
+                      "FROM (SELECT (e->>0)::bigint AS c, e->>1 AS s, (x->>0)::bigint AS f, (x->>1)::bigint AS t, "
+                      "(x->>2)::smallint AS st, ARRAY(SELECT jsonb_array_elements_text(x->3)) AS rg "
+                      "FROM jsonb_array_elements($1::jsonb) e, jsonb_array_elements(e->3) x) v "
+                      "LEFT JOIN LATERAL (SELECT r.up_before + CASE WHEN r.state = 1 THEN "
+                      "r.to_round - r.from_round + 1 ELSE 0 END AS ub, r.down_before + CASE WHEN r.state = 2 THEN "
+                      "r.to_round - r.from_round + 1 ELSE 0 END AS db FROM round_runs r WHERE r.check_id = v.c AND "
+                      "r.scope = v.s AND r.from_round < v.f ORDER BY r.from_round DESC LIMIT 1) q ON true "
+                      "WINDOW w AS (PARTITION BY v.c, v.s ORDER BY v.f ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+                      "PRECEDING)",
                       1, p, "tracker: writing runs", err, errlen);
 }
 

@@ -6,7 +6,9 @@
  * on its last day, the newest minutes left uncompacted; windows of 24 h, 3 days
  * on no hour edge and 30 days, all regions and one. The messages must be equal
  * byte for byte once packed, and the batch must have read in chunks (seven
- * checks do not fit one chunk of 30-day baselines). */
+ * checks do not fit one chunk of 30-day baselines). The baselines' summaries
+ * kept in memory (rpc_baseline_cache.c) give the same bytes, and late results
+ * in an hour that has ended make the batch read that check again. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include "pgtest.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
+#include "rpc_baseline_cache.h"
 #include "rpc_query_arena.h"
 #include "rpc_report_batch.h"
 #include "rpc_trend.h"
@@ -204,6 +207,69 @@ static void summaries_filled_by_migration(void **state)
     compare(until - 30 * DAY, until, NULL);
 }
 
+/* The baselines from memory: a second report of the same span reads no
+ * summary and gives the same bytes; late results in the span's last hour
+ * (compacted: their check's mark rises) make that check, and only it, be read
+ * again, and its baseline follows them. */
+static void cached_baselines_follow_marks(void **state)
+{
+    (void)state;
+    char err[512];
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR; /* ended long ago, nothing uncompacted */
+    uint64_t hits, misses;
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+    struct rpc_query_arena *a = calloc(1, sizeof *a); /* freed by rpc_query_arena_free */
+    assert_non_null(a);
+    const struct store_check_meta *checks[N_CHECKS];
+    Picket__V1__CheckTrend *trends[N_CHECKS];
+    Picket__V1__BaselineState *before[N_CHECKS], *after[N_CHECKS];
+    for (int c = 0; c < N_CHECKS; c++)
+        checks[c] = &metas[c];
+    if (rpc_report_batch(S, a, checks, N_CHECKS, until - DAY, until, NULL, trends, before, err, sizeof err) != 0)
+        fail_msg("batch: %s", err);
+    /* four 9 s results of check 4 in the span's last hour, arriving late */
+    struct pk_result rs[2][2];
+    for (int p = 0; p < 2; p++) {
+        for (int k = 0; k < 2; k++) {
+            struct pk_result *r = &rs[p][k];
+            memset(r, 0, sizeof *r);
+            r->seq = 100000000 + (uint64_t)k;
+            pk_strlcpy(r->check_name, metas[4].name, sizeof r->check_name);
+            pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+            r->started_at_us = until - 30 * MIN + k * MIN;
+            r->outcome = PK_OUTCOME_OK;
+            r->total_us = 9000000;
+            r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+        }
+        struct store_batch b = {.probe_id = probe_ids[p], .results = rs[p], .n_results = 2};
+        if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+            fail_msg("write: %s", err);
+    }
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+    assert_true(pgt_sql_int("SELECT m.seq FROM check_hour_marks m JOIN checks c ON c.id = m.check_id "
+                            "WHERE c.name = '%s'", metas[4].name) > 0);
+    compare(until - DAY, until, NULL); /* the same bytes as the per-check path, which reads everything */
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(misses, N_CHECKS + 1); /* check 4 only */
+    assert_int_equal(hits, 3 * N_CHECKS - 1);
+    if (rpc_report_batch(S, a, checks, N_CHECKS, until - DAY, until, NULL, trends, after, err, sizeof err) != 0)
+        fail_msg("batch: %s", err);
+    assert_true(after[4]->last_p95_us > before[4]->last_p95_us);
+    assert_true(after[4]->last_p95_us >= 9000000.0 * 0.99);
+    assert_true(after[0]->last_p95_us == before[0]->last_p95_us);
+    rpc_query_arena_free(a);
+}
+
 /* Checks with no rows at all get empty figures, as on the per-check path. */
 static void checks_without_rows(void **state)
 {
@@ -230,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_equals_per_check),
         cmocka_unit_test(checks_without_rows),
+        cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(summaries_filled_by_migration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

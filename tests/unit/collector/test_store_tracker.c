@@ -196,6 +196,42 @@ static void test_late_region_equals_on_time(void **state)
     assert_string_equal(a, b);
     assert_string_equal(a, "*:0-7=1 *:8-9=2a,c *:10-10=2a,b,c *:11-14=2a,b *:15-29=1 a:0-4=1 a:5-14=2a a:15-29=1 b:0-9=1 "
                            "b:10-19=2b b:20-29=1 c:0-7=1 c:8-10=2c c:11-29=1");
+    /* Every run's running totals (migration 029) are the up and down rounds of
+     * the runs before it, through the late rewrites above. */
+    assert_true(pgt_sql_int("SELECT count(*) FROM round_runs") > 20);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM (SELECT up_before, down_before, coalesce(sum(CASE WHEN "
+                                 "state = 1 THEN to_round - from_round + 1 ELSE 0 END) OVER w, 0) AS ub, "
+                                 "coalesce(sum(CASE WHEN state = 2 THEN to_round - from_round + 1 ELSE 0 END) "
+                                 "OVER w, 0) AS db FROM round_runs WINDOW w AS (PARTITION BY check_id, scope "
+                                 "ORDER BY from_round ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x "
+                                 "WHERE up_before IS DISTINCT FROM ub OR down_before IS DISTINCT FROM db"),
+                     0);
+    /* A check whose runs lost their totals (written by an older collector):
+     * the next writes mend them from the sum of the runs before. */
+    pgt_sql(b, sizeof b, "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-mend', 'http', %d); "
+                         "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c "
+                         "WHERE c.name = 'tk-mend'", INTERVAL_MS);
+    for (int k = 0; k < ROUNDS; k++) {
+        if (k == 12)
+            pgt_sql(b, sizeof b, "UPDATE round_runs r SET up_before = NULL, down_before = NULL FROM checks c "
+                                 "WHERE c.id = r.check_id AND c.name = 'tk-mend'");
+        for (int r = 0; r < 3; r++)
+            write_round(s, "tk-mend", r, k, round_now("tk-mend", k));
+    }
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM round_runs r JOIN checks c ON c.id = r.check_id "
+                                 "WHERE c.name = 'tk-mend' AND r.up_before IS NOT NULL AND r.from_round - %" PRId64
+                                 " >= 12", k0),
+                     pgt_sql_int("SELECT count(*) FROM round_runs r JOIN checks c ON c.id = r.check_id "
+                                 "WHERE c.name = 'tk-mend' AND r.from_round - %" PRId64 " >= 12", k0));
+    assert_true(pgt_sql_int("SELECT count(*) FROM round_runs r JOIN checks c ON c.id = r.check_id "
+                            "WHERE c.name = 'tk-mend' AND r.up_before IS NOT NULL AND r.up_before > 0") >= 3);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM (SELECT up_before, down_before, coalesce(sum(CASE WHEN "
+                                 "state = 1 THEN to_round - from_round + 1 ELSE 0 END) OVER w, 0) AS ub, "
+                                 "coalesce(sum(CASE WHEN state = 2 THEN to_round - from_round + 1 ELSE 0 END) "
+                                 "OVER w, 0) AS db FROM round_runs WINDOW w AS (PARTITION BY check_id, scope "
+                                 "ORDER BY from_round ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x "
+                                 "WHERE up_before IS NOT NULL AND (up_before <> ub OR down_before <> db)"),
+                     0);
     /* nothing is left pending; a window clips: only incidents overlapping it */
     pgt_sql(a, sizeof a, "SELECT count(*) FROM round_trackers WHERE pending_from IS NOT NULL");
     assert_string_equal(a, "0");

@@ -1,0 +1,33 @@
+/* rpc_baseline_cache.h: the report's baseline inputs kept in memory
+ * (rpc_baseline_cache.c): each check's hourly summaries of the 29 days the
+ * baseline reads, read again only when the check's check_hour_marks counter
+ * moved (migration 028) or the span moved to the next hour. */
+#ifndef PK_RPC_BASELINE_CACHE_H
+#define PK_RPC_BASELINE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* store_check_hours_read for checks[0..n) over [since, until), the same rows,
+ * from the cache where each check's mark still holds (the span must have ended
+ * RPC_BASELINE_CACHE_MARGIN_US before now and hold no uncompacted rows; else
+ * the rows are read as store_check_hours_read reads them and not kept).
+ * *out malloc'd, sorted by check index then hour. 0, or -1 with err. */
+int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, int64_t since_us,
+                             int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
+                             size_t errlen);
+
+/* A span that ended less than this before now is read, not cached: a rewrite of
+ * its last hour that started before the hour ended raises no mark. */
+#define RPC_BASELINE_CACHE_MARGIN_US (120 * 1000000LL)
+
+/* Checks answered from memory and read from PostgreSQL since the start (tests,
+ * /metrics-style counters). */
+void rpc_baseline_cache_counts(uint64_t *hits, uint64_t *misses);
+
+/* Drops every entry (tests; a collector frees them at exit). */
+void rpc_baseline_cache_clear(void);
+
+#endif
