@@ -93,8 +93,8 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
     /* Each run clipped to the check's rounds: its rounds in them, summed per scope
      * and state. Scope by scope (global and every probe's region), an aggregate
      * each (kept apart so the planner cannot join the runs by check alone) so
-     * each is one index range scan from k_from (round_runs_check_to_idx), never
-     * the check's older history. */
+     * each is one primary-key range from the run holding k_from
+     * (ST_RUNS_REACHING), never the check's older history. */
     const struct store_query q = {
         "SELECT c.name AS check_name, sc.scope, x.up, x.down "
         "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
@@ -104,8 +104,9 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
         "FILTER (WHERE r.state = 1), 0) AS up, "
         "coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1) "
         "FILTER (WHERE r.state = 2), 0) AS down, count(*) AS n "
-        "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "
-        "AND r.from_round < w.k_until) x WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
+        "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "
+        ST_RUNS_REACHING("r", "c.id", "sc.scope", "w.k_from") " AND r.from_round < w.k_until) x "
+        "WHERE x.n > 0 ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
         3,
         p,
         "round counts of many checks: reading",
