@@ -4,6 +4,7 @@
 #include "wire.h"
 #include "buf.h"
 #include "check_meta.h"
+#include "result_pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,7 +236,7 @@ int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **o
         snprintf(err, errlen, "batch of %zu results (allowed 1..%d)", batch->n_results, PK_WIRE_MAX_BATCH);
         return -1;
     }
-    struct pk_result *rs = malloc(batch->n_results * sizeof *rs);
+    struct pk_result *rs = pk_results_alloc(batch->n_results);
     if (!rs) {
         snprintf(err, errlen, "out of memory decoding %zu results", batch->n_results);
         return -1;
@@ -253,7 +254,7 @@ int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **o
     *n = batch->n_results;
     return 0;
 fail:
-    free(rs);
+    pk_results_free(rs, batch->n_results);
     return -1;
 }
 

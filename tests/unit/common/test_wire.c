@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "result_pool.h"
 #include "wire.h"
 
 static struct pk_result sample(uint64_t seq)
@@ -81,7 +82,7 @@ static void batch_roundtrip_keeps_every_field(void **state)
     }
     assert_string_equal(out[0].metrics[1].name, "ratio");
     assert_true(out[0].metrics[1].value == 0.25);
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -169,7 +170,7 @@ static void decode_keeps_control_characters_in_messages(void **state)
     char err[256];
     assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
     assert_string_equal(out[0].message, "X-Evil: \x1b]0;t\x07\r\nrow");
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -184,7 +185,7 @@ static void decode_sanitizes_invalid_utf8(void **state)
     char err[256];
     assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
     assert_string_equal(out[0].message, "bad ?? byte and ?? cut, fine \xc3\xa9");
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -293,7 +294,7 @@ static void built_batch_equals_encoded_batch(void **state)
     uint8_t *b;
     size_t l;
     assert_int_equal(wire_build_batch(&none, 0, &b, &l), -1);
-    free(out);
+    pk_results_free(out, n);
     free(built);
     free(whole);
     picket__v1__probe_message__free_unpacked(m, NULL);
