@@ -166,8 +166,10 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
         return -1;
     }
     for (size_t j = 0; j < pb->n_metrics; j++) {
-        snprintf(field, sizeof field, "metrics[%zu].name", j);
-        if (wire_check_text(field, pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why) < 0) {
+        if (wire_check_text("", pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why) < 0) {
+            /* the field's name is formatted only for the error (this runs per result) */
+            snprintf(field, sizeof field, "metrics[%zu].name", j);
+            (void)wire_check_text(field, pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why);
             snprintf(err, errlen, "result seq %llu: %s", (unsigned long long)pb->sequence, why);
             return -1;
         }
