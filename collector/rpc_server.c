@@ -816,6 +816,8 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
             dispatch(&srv, ev.tag, ev.success, 1);
     }
     grpc_completion_queue_destroy(srv.cq);
+    pb_arena_free(recv_arena); /* this thread's: every message is handled */
+    recv_arena = NULL;
     conn_gate_disarm();
     pthread_mutex_destroy(&srv.streams_mu);
     cert_deny_close(srv.deny);
