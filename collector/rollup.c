@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "result.h"
+#include "typed_sort.h"
 
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
 {
@@ -85,9 +86,8 @@ int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id
 }
 
 /* (probe, minute, check, time): the order packed partial rows want, so packing
- * needs no second sort. Sorted by a typed introsort (the comparison inlined, no
- * indirection, no allocation): it runs over every ingest group, where qsort's
- * merge sort through a comparator was a tenth of the collector's CPU. */
+ * needs no second sort. Sorted by a typed introsort (common/typed_sort.h): it
+ * runs over every ingest group. */
 static inline int input_before(const struct rollup_input *a, const struct rollup_input *b)
 {
     if (a->probe_id != b->probe_id)
@@ -100,87 +100,7 @@ static inline int input_before(const struct rollup_input *a, const struct rollup
     return a->started_at_us < b->started_at_us;
 }
 
-static inline void input_swap(struct rollup_input *a, struct rollup_input *b)
-{
-    struct rollup_input t = *a;
-    *a = *b;
-    *b = t;
-}
-
-static void input_insertion_sort(struct rollup_input *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        struct rollup_input x = v[i];
-        size_t j = i;
-        for (; j > 0 && input_before(&x, &v[j - 1]); j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-}
-
-static void input_sift_down(struct rollup_input *v, size_t root, size_t n)
-{
-    for (size_t child; (child = 2 * root + 1) < n; root = child) {
-        if (child + 1 < n && input_before(&v[child], &v[child + 1]))
-            child++;
-        if (!input_before(&v[root], &v[child]))
-            return;
-        input_swap(&v[root], &v[child]);
-    }
-}
-
-/* The fallback that bounds the worst case (an input built against the pivots). */
-static void input_heap_sort(struct rollup_input *v, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        input_sift_down(v, i, n);
-    for (size_t end = n; end-- > 1;) {
-        input_swap(&v[0], &v[end]);
-        input_sift_down(v, 0, end);
-    }
-}
-
-static void input_sort(struct rollup_input *v, size_t n, int depth)
-{
-    while (n > 16) {
-        if (depth-- <= 0) {
-            input_heap_sort(v, n);
-            return;
-        }
-        /* median of three to v[0], then Hoare's partition around it */
-        size_t mid = n / 2;
-        if (input_before(&v[mid], &v[0]))
-            input_swap(&v[mid], &v[0]);
-        if (input_before(&v[n - 1], &v[0]))
-            input_swap(&v[n - 1], &v[0]);
-        if (input_before(&v[n - 1], &v[mid]))
-            input_swap(&v[n - 1], &v[mid]);
-        input_swap(&v[0], &v[mid]);
-        size_t i = 0, j = n;
-        for (;;) {
-            do
-                i++;
-            while (i < n && input_before(&v[i], &v[0]));
-            do
-                j--;
-            while (input_before(&v[0], &v[j]));
-            if (i >= j)
-                break;
-            input_swap(&v[i], &v[j]);
-        }
-        input_swap(&v[0], &v[j]);
-        /* the smaller side first, by recursion (depth at most log n); the larger in the loop */
-        if (j < n - j - 1) {
-            input_sort(v, j, depth);
-            v += j + 1;
-            n -= j + 1;
-        } else {
-            input_sort(v + j + 1, n - j - 1, depth);
-            n = j;
-        }
-    }
-    input_insertion_sort(v, n);
-}
+PK_TYPED_SORT(input_sort, struct rollup_input, input_before)
 
 /* Empties h, whose non-empty buckets all lie in [lo, hi]: a minute usually holds
  * a handful of results, and clearing 1,160 buckets per row would cost more than
@@ -202,10 +122,7 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
     if (!h)
         return -1;
     pk_hist_init(h);
-    int depth = 2;
-    for (size_t k = n; k > 1; k >>= 1)
-        depth += 2;
-    input_sort(in, n, depth);
+    input_sort(in, n);
     int rc = 0;
     for (size_t i = 0; i < n;) {
         int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
