@@ -358,21 +358,22 @@ size_t rollup_merge_count(const struct rollup_merge *m) { return m->n; }
 
 struct rollup_entry *rollup_merge_entry(struct rollup_merge *m, size_t i) { return i < m->n ? &m->entries[i] : NULL; }
 
-static int by_key(const void *x, const void *y)
+static inline int entry_before(const struct rollup_entry *a, const struct rollup_entry *b)
 {
-    const struct rollup_entry *a = x, *b = y;
     if (a->a != b->a)
-        return a->a < b->a ? -1 : 1;
+        return a->a < b->a;
     if (a->b != b->b)
-        return a->b < b->b ? -1 : 1;
-    return (a->t > b->t) - (a->t < b->t);
+        return a->b < b->b;
+    return a->t < b->t;
 }
+
+PK_TYPED_SORT(entries_sort, struct rollup_entry, entry_before)
 
 void rollup_merge_sort(struct rollup_merge *m)
 {
     if (m->n < 2)
         return;
-    qsort(m->entries, m->n, sizeof *m->entries, by_key);
+    entries_sort(m->entries, m->n);
     memset(m->slots, 0, m->n_slots * sizeof *m->slots);
     for (size_t i = 0; i < m->n; i++)
         slots_insert(m->slots, m->n_slots, &m->entries[i], i);

@@ -143,6 +143,20 @@ static void add_duration(struct pk_buf *b, int64_t us)
 }
 
 /* The metrics as a JSON object into json (a fixed buffer); -1 when it does not fit. */
+/* A JSON string of n bytes of name: as it is in one append when it is printable
+ * ASCII without '"' or '\\' (every metric name in practice), else escaped. */
+static void add_json_name(struct pk_buf *json, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name[i] < 0x20 || name[i] >= 0x7f || name[i] == '"' || name[i] == '\\') {
+            pk_buf_add_json_string(json, name, n);
+            return;
+        }
+    pk_buf_add(json, "\"", 1);
+    pk_buf_add(json, name, n);
+    pk_buf_add(json, "\"", 1);
+}
+
 static int metrics_json(struct pk_buf *json, const struct pk_result *r)
 {
     int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
@@ -151,7 +165,7 @@ static int metrics_json(struct pk_buf *json, const struct pk_result *r)
         const struct pk_metric *m = &r->metrics[i];
         if (i > 0)
             pk_buf_add(json, ", ", 2);
-        pk_buf_add_json_string(json, m->name, strnlen(m->name, sizeof m->name));
+        add_json_name(json, m->name, strnlen(m->name, sizeof m->name));
         if (isfinite(m->value) && fabs(m->value) < 9007199254740992.0 && m->value == (double)(int64_t)m->value &&
             !(m->value == 0 && signbit(m->value))) {
             /* an integer (most metrics count something): the digits %.17g would print */
