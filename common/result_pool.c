@@ -2,7 +2,10 @@
  * more than POOL_MIN results come in power-of-two capacities; a freed one goes
  * on its capacity's free list while the pool holds under POOL_MAX_BYTES, else
  * back to malloc. One mutex: a lookup is a few instructions, next to the
- * thousands of results an array holds. Never holds more than POOL_MAX_BYTES. */
+ * thousands of results an array holds. Never holds more than POOL_MAX_BYTES
+ * (two writers give back a group of up to 20 batches each at once, while 100
+ * probes keep 8 batches each in flight), and gives it all back once a period
+ * passes without a batch array taken (pk_results_pool_trim_idle). */
 #include "result_pool.h"
 
 #include <pthread.h>
@@ -10,13 +13,14 @@
 
 #define POOL_MIN 32                          /* smaller batches: plain malloc */
 #define POOL_CLASSES 16                      /* capacities 64 .. 2^21 */
-#define POOL_PER_CLASS 16                    /* arrays kept per capacity */
-#define POOL_MAX_BYTES (size_t)(24u << 20)   /* about 22 arrays of 1,024 results */
+#define POOL_PER_CLASS 64                    /* arrays kept per capacity */
+#define POOL_MAX_BYTES (size_t)(64u << 20)   /* about 58 arrays of 1,024 results */
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pk_result *pool_free[POOL_CLASSES][POOL_PER_CLASS];
 static size_t pool_n[POOL_CLASSES];
 static size_t pool_bytes;
+static size_t pool_taken; /* arrays of a pooled size taken since the last trim_idle */
 
 /* The capacity class of an array of n > POOL_MIN results: capacity 64 << c;
  * -1 beyond the largest. */
@@ -41,6 +45,7 @@ struct pk_result *pk_results_alloc(size_t n)
         return malloc((n ? n : 1) * sizeof(struct pk_result));
     struct pk_result *v = NULL;
     pthread_mutex_lock(&pool_mu);
+    pool_taken++;
     if (pool_n[c] > 0) {
         v = pool_free[c][--pool_n[c]];
         pool_bytes -= class_bytes(c);
@@ -77,6 +82,17 @@ void pk_results_pool_drain(void)
     }
     pool_bytes = 0;
     pthread_mutex_unlock(&pool_mu);
+}
+
+int pk_results_pool_trim_idle(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    int idle = pool_taken == 0 && pool_bytes > 0;
+    pool_taken = 0;
+    pthread_mutex_unlock(&pool_mu);
+    if (idle)
+        pk_results_pool_drain();
+    return idle;
 }
 
 size_t pk_results_pool_bytes(void)

@@ -55,12 +55,26 @@ static void bounded(void **state)
         assert_non_null(v[i] = pk_results_alloc(1000));
     for (int i = 0; i < N; i++)
         pk_results_free(v[i], 1000);
-    /* 16 per class at most, and at most 24 MiB in all */
+    /* 64 per class at most, and at most 64 MiB in all */
     size_t held = pk_results_pool_bytes();
     assert_true(held > 0);
-    assert_true(held <= 16 * 1024 * sizeof(struct pk_result));
-    assert_true(held <= (size_t)24 << 20);
+    assert_true(held <= 64 * 1024 * sizeof(struct pk_result));
+    assert_true(held <= (size_t)64 << 20);
     pk_results_pool_drain();
+    assert_int_equal(pk_results_pool_bytes(), 0);
+}
+
+/* Drained after a period with no array taken, kept while batches come. */
+static void trimmed_when_idle(void **state)
+{
+    (void)state;
+    pk_results_pool_drain();
+    (void)pk_results_pool_trim_idle(); /* a period starts */
+    struct pk_result *a = pk_results_alloc(1000);
+    pk_results_free(a, 1000);
+    assert_int_equal(pk_results_pool_trim_idle(), 0); /* one was taken in this period */
+    assert_true(pk_results_pool_bytes() > 0);
+    assert_int_equal(pk_results_pool_trim_idle(), 1); /* none since */
     assert_int_equal(pk_results_pool_bytes(), 0);
 }
 
@@ -70,6 +84,7 @@ int main(void)
         cmocka_unit_test(reused_within_its_class),
         cmocka_unit_test(small_batches_are_not_pooled),
         cmocka_unit_test(bounded),
+        cmocka_unit_test(trimmed_when_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
