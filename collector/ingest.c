@@ -507,7 +507,7 @@ int ingest_submit(struct ingest *in, int64_t probe_id, struct pk_result *results
 {
     struct item *it = calloc(1, sizeof *it);
     if (!it) {
-        free(results);
+        pk_results_free(results, n);
         done(ctx, 0, 0, 0);
         return 1;
     }
