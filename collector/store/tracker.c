@@ -514,7 +514,7 @@ out:
 /* The state read; C is "" or, routed, a check_id predicate for each of its
  * reads of the distributed tables, and CK the check's id (f.id, or routed the
  * constant). Per scope (found by a skip scan of the primary key on plain
- * PostgreSQL; DISTINCT on Citus, where a recursive CTE is not routed): up to 64
+ * PostgreSQL; on Citus the DISTINCT its router planner took before): up to 64
  * runs before f0 and the runs reaching f0 on, each a primary-key range
  * (round_runs has no index on to_round: ST_RUNS_REACHING). */
 #define STATE_SCOPES_PG                                                                                               \
@@ -528,17 +528,16 @@ out:
     "i.check_id = x.id" C " AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "                                  \
     "GROUP BY x.o, i.scope), "                                                                                        \
     "f AS (SELECT x.o, x.id, least(x.kl, (SELECT min(inc.st) FROM inc WHERE inc.o = x.o)) "                           \
-    "AS f0 FROM x), "                                                                                                 \
-    "fs AS (SELECT f.o, f.id, f.f0, s.scope FROM f CROSS JOIN LATERAL " SCOPES " s) "                                 \
+    "AS f0 FROM x) "                                                                                                  \
     "SELECT o, 0, scope, st, 0, 0, '' FROM inc "                                                                      \
-    "UNION ALL SELECT fs.o, 1, fs.scope, y.from_round, y.to_round, y.state, "                                         \
-    "array_to_string(y.regions, E'\\n') FROM fs CROSS JOIN LATERAL (SELECT from_round, "                              \
-    "to_round, state, regions FROM round_runs r WHERE r.check_id = fs.id" C " AND r.scope = fs.scope "                \
-    "AND r.from_round < fs.f0 AND r.to_round < fs.f0 ORDER BY r.from_round DESC LIMIT 64) y "                         \
-    "UNION ALL SELECT fs.o, 2, r.scope, r.from_round, r.to_round, r.state, "                                          \
-    "array_to_string(r.regions, E'\\n') FROM fs CROSS JOIN LATERAL (SELECT * FROM round_runs r "                      \
-    "WHERE r.check_id = fs.id" C " AND r.scope = fs.scope AND " ST_RUNS_REACHING("r", CK, "fs.scope", "fs.f0")        \
-    " OFFSET 0) r ORDER BY 1, 2, 3, 4"
+    "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "                                           \
+    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL " SCOPES " s CROSS JOIN LATERAL (SELECT "          \
+    "from_round, to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope "      \
+    "AND r.from_round < f.f0 AND r.to_round < f.f0 ORDER BY r.from_round DESC LIMIT 64) y "                           \
+    "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "                                           \
+    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL " SCOPES " s CROSS JOIN LATERAL (SELECT * "        \
+    "FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope AND "                                       \
+    ST_RUNS_REACHING("r", CK, "s.scope", "f.f0") " OFFSET 0) r ORDER BY 1, 2, 3, 4"
 
 /* Every check's stored incidents that may change (open, or closed at or after
  * its k_lo: their first start per scope), the runs from the earliest of those
@@ -567,7 +566,7 @@ static int load_state(struct group *g, char *err, size_t errlen)
     PGresult *r = oom || !m ? NULL
                             : st_run(g->s, one ? STATE_SQL(" AND check_id = $4::bigint", "$4::bigint",
                                                       STATE_SCOPES_CITUS(" AND check_id = $4::bigint"))
-                                      : STATE_SQL("", "fs.id", STATE_SCOPES_PG), one ? 4 : 3,
+                                      : STATE_SQL("", "f.id", STATE_SCOPES_PG), one ? 4 : 3,
                                      p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
     for (int k = 0; k < 3; k++)
         free(a[k]);
