@@ -142,7 +142,6 @@ static void add_duration(struct pk_buf *b, int64_t us)
     }
 }
 
-/* The metrics as a JSON object into json (a fixed buffer); -1 when it does not fit. */
 /* A JSON string of n bytes of name: as it is in one append when it is printable
  * ASCII without '"' or '\\' (every metric name in practice), else escaped. */
 static void add_json_name(struct pk_buf *json, const char *name, size_t n)
@@ -157,6 +156,7 @@ static void add_json_name(struct pk_buf *json, const char *name, size_t n)
     pk_buf_add(json, "\"", 1);
 }
 
+/* The metrics as a JSON object into json (a fixed buffer); -1 when it does not fit. */
 static int metrics_json(struct pk_buf *json, const struct pk_result *r)
 {
     int n_metrics = r->n_metrics > PK_MAX_METRICS ? PK_MAX_METRICS : r->n_metrics;
