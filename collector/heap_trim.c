@@ -27,6 +27,7 @@
 
 #include "pk_error.h"
 #include "result.h"
+#include "result_pool.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -101,6 +102,7 @@ static void *run(void *arg)
         if (stopping)
             break;
         pthread_mutex_unlock(&mu);
+        (void)pk_results_pool_trim_idle(); /* batch arrays kept while ingest was busy */
         tick();
         pthread_mutex_lock(&mu);
     }

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "leader.h"
+#include "result_pool.h"
 #include "log.h"
 #include "track_queue.h"
 
@@ -124,7 +125,7 @@ static void finish_items(struct item *list, int ok, struct store_batch *batches)
     for (struct item *it = list, *next; it; it = next, i++) {
         next = it->next;
         it->done(it->ctx, ok, ok ? batches[i].committed_seq : 0, ok ? batches[i].n_inserted : 0);
-        free(it->results);
+        pk_results_free(it->results, it->n);
         free(it);
     }
 }
@@ -506,7 +507,7 @@ int ingest_submit(struct ingest *in, int64_t probe_id, struct pk_result *results
 {
     struct item *it = calloc(1, sizeof *it);
     if (!it) {
-        free(results);
+        pk_results_free(results, n);
         done(ctx, 0, 0, 0);
         return 1;
     }

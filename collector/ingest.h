@@ -41,9 +41,10 @@ typedef void (*ingest_job_fn)(struct store *store, void *ctx);
 struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t errlen);
 
 /* Queues a batch for the writer that owns probe_id (so a probe's batches commit in
- * order). Takes ownership of `results` (malloc'd). Never blocks. Returns 0 when
- * there is room for more, 1 when the writer's queue is at or over its bound: the
- * caller must stop reading from its stream until one of its batches is done. */
+ * order). Takes ownership of `results` (from pk_results_alloc(n), result_pool.h).
+ * Never blocks. Returns 0 when there is room for more, 1 when the writer's queue
+ * is at or over its bound: the caller must stop reading from its stream until one
+ * of its batches is done. */
 int ingest_submit(struct ingest *in, int64_t probe_id, struct pk_result *results, size_t n, ingest_done_fn done,
                   void *ctx);
 

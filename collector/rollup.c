@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "result.h"
+#include "typed_sort.h"
 
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
 {
@@ -85,19 +86,21 @@ int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id
 }
 
 /* (probe, minute, check, time): the order packed partial rows want, so packing
- * needs no second sort. */
-static int by_probe_minute_check_time(const void *x, const void *y)
+ * needs no second sort. Sorted by a typed introsort (common/typed_sort.h): it
+ * runs over every ingest group. */
+static inline int input_before(const struct rollup_input *a, const struct rollup_input *b)
 {
-    const struct rollup_input *a = x, *b = y;
     if (a->probe_id != b->probe_id)
-        return a->probe_id < b->probe_id ? -1 : 1;
+        return a->probe_id < b->probe_id;
     int64_t ma = rollup_floor(a->started_at_us, ROLLUP_MINUTE_US), mb = rollup_floor(b->started_at_us, ROLLUP_MINUTE_US);
     if (ma != mb)
-        return ma < mb ? -1 : 1;
+        return ma < mb;
     if (a->check_id != b->check_id)
-        return a->check_id < b->check_id ? -1 : 1;
-    return (a->started_at_us > b->started_at_us) - (a->started_at_us < b->started_at_us);
+        return a->check_id < b->check_id;
+    return a->started_at_us < b->started_at_us;
 }
+
+PK_TYPED_SORT(input_sort, struct rollup_input, input_before)
 
 /* Empties h, whose non-empty buckets all lie in [lo, hi]: a minute usually holds
  * a handful of results, and clearing 1,160 buckets per row would cost more than
@@ -119,7 +122,7 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
     if (!h)
         return -1;
     pk_hist_init(h);
-    qsort(in, n, sizeof *in, by_probe_minute_check_time);
+    input_sort(in, n);
     int rc = 0;
     for (size_t i = 0; i < n;) {
         int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
@@ -355,21 +358,22 @@ size_t rollup_merge_count(const struct rollup_merge *m) { return m->n; }
 
 struct rollup_entry *rollup_merge_entry(struct rollup_merge *m, size_t i) { return i < m->n ? &m->entries[i] : NULL; }
 
-static int by_key(const void *x, const void *y)
+static inline int entry_before(const struct rollup_entry *a, const struct rollup_entry *b)
 {
-    const struct rollup_entry *a = x, *b = y;
     if (a->a != b->a)
-        return a->a < b->a ? -1 : 1;
+        return a->a < b->a;
     if (a->b != b->b)
-        return a->b < b->b ? -1 : 1;
-    return (a->t > b->t) - (a->t < b->t);
+        return a->b < b->b;
+    return a->t < b->t;
 }
+
+PK_TYPED_SORT(entries_sort, struct rollup_entry, entry_before)
 
 void rollup_merge_sort(struct rollup_merge *m)
 {
     if (m->n < 2)
         return;
-    qsort(m->entries, m->n, sizeof *m->entries, by_key);
+    entries_sort(m->entries, m->n);
     memset(m->slots, 0, m->n_slots * sizeof *m->slots);
     for (size_t i = 0; i < m->n; i++)
         slots_insert(m->slots, m->n_slots, &m->entries[i], i);

@@ -15,6 +15,7 @@
 
 #include "hb_batch.h"
 #include "log.h"
+#include "result_pool.h"
 #include "rpc_int.h"
 #include "wire.h"
 
@@ -577,7 +578,7 @@ static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
                  "probe %s (id %lld): sequence went backwards on this stream: batch starts at %llu after %llu",
                  qp, (long long)s->probe_id, (unsigned long long)results[0].seq,
                  (unsigned long long)s->last_seq);
-        free(results);
+        pk_results_free(results, n);
         rpc_stream_abort(s, GRPC_STATUS_INVALID_ARGUMENT, why);
         return;
     }
@@ -592,12 +593,12 @@ static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
                      qp, (long long)s->probe_id, (unsigned long long)results[i].seq,
                      (double)(results[i].started_at_us - latest_ok + s->srv->max_skew_us) / 1e6,
                      (long long)(s->srv->max_skew_us / 1000000));
-            free(results);
+            pk_results_free(results, n);
             rpc_stream_abort(s, GRPC_STATUS_FAILED_PRECONDITION, why);
             return;
         }
     if (!s->srv->skip_result_validation && check_results_are_own(s, results, n, qp, why, sizeof why) < 0) {
-        free(results);
+        pk_results_free(results, n);
         rpc_stat_add(RPC_STAT_FOREIGN_RESULTS, 1);
         rpc_stream_abort(s, GRPC_STATUS_PERMISSION_DENIED, why);
         return;

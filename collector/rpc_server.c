@@ -25,6 +25,7 @@
 #include "conn_gate.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
+#include "pb_arena.h"
 #include "rpc_int.h"
 #include "tls_buffers.h"
 #include "wire.h"
@@ -78,7 +79,9 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *msg)
     return bb;
 }
 
-ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
+/* allocator NULL: malloc (free with protobuf_c_message_free_unpacked). */
+static ProtobufCMessage *unpack_with(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
+                                     ProtobufCAllocator *allocator)
 {
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, bb))
@@ -86,10 +89,20 @@ ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grp
     grpc_slice slice = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
     ProtobufCMessage *msg =
-        protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+        protobuf_c_message_unpack(desc, allocator, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
     grpc_slice_unref(slice);
     return msg;
 }
+
+ProtobufCMessage *rpc_unpack_message(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
+{
+    return unpack_with(desc, bb, NULL);
+}
+
+/* Stream messages (result batches above all) unpack into this thread's arena,
+ * forgotten at once after they are handled (common/pb_arena.h); without one
+ * (out of memory) they are malloc'd as usual. */
+static _Thread_local struct pb_arena *recv_arena;
 
 static int method_is(const grpc_call_details *d, const char *path)
 {
@@ -377,8 +390,10 @@ static void stream_on_recv(struct stream *s, int success)
         /* Half-close or broken call: stop reading, finish once pending acks are out. */
         s->finished = 1;
     } else if (!s->finished) {
-        Picket__V1__ProbeMessage *msg =
-            (Picket__V1__ProbeMessage *)rpc_unpack_message(&picket__v1__probe_message__descriptor, bb);
+        if (!recv_arena)
+            recv_arena = pb_arena_new();
+        Picket__V1__ProbeMessage *msg = (Picket__V1__ProbeMessage *)unpack_with(
+            &picket__v1__probe_message__descriptor, bb, recv_arena ? pb_arena_allocator(recv_arena) : NULL);
         if (!msg) {
             char why[200];
             snprintf(why, sizeof why, "malformed ProbeMessage (%zu bytes): not a picket.v1.ProbeMessage",
@@ -387,8 +402,11 @@ static void stream_on_recv(struct stream *s, int success)
         }
         else {
             rpc_probe_on_message(s, msg);
-            protobuf_c_message_free_unpacked(&msg->base, NULL);
+            if (!recv_arena)
+                protobuf_c_message_free_unpacked(&msg->base, NULL);
         }
+        if (recv_arena)
+            pb_arena_reset(recv_arena); /* the message (or what a failed unpack left) */
     }
     if (bb)
         grpc_byte_buffer_destroy(bb);
@@ -798,6 +816,8 @@ int rpc_server_run(const struct rpc_server_config *cfg, volatile sig_atomic_t *s
             dispatch(&srv, ev.tag, ev.success, 1);
     }
     grpc_completion_queue_destroy(srv.cq);
+    pb_arena_free(recv_arena); /* this thread's: every message is handled */
+    recv_arena = NULL;
     conn_gate_disarm();
     pthread_mutex_destroy(&srv.streams_mu);
     cert_deny_close(srv.deny);

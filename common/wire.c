@@ -4,6 +4,7 @@
 #include "wire.h"
 #include "buf.h"
 #include "check_meta.h"
+#include "result_pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,8 +166,10 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
         return -1;
     }
     for (size_t j = 0; j < pb->n_metrics; j++) {
-        snprintf(field, sizeof field, "metrics[%zu].name", j);
-        if (wire_check_text(field, pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why) < 0) {
+        if (wire_check_text("", pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why) < 0) {
+            /* the field's name is formatted only for the error (this runs per result) */
+            snprintf(field, sizeof field, "metrics[%zu].name", j);
+            (void)wire_check_text(field, pb->metrics[j]->name, PK_WIRE_MAX_METRIC_NAME, 0, why, sizeof why);
             snprintf(err, errlen, "result seq %llu: %s", (unsigned long long)pb->sequence, why);
             return -1;
         }
@@ -235,7 +238,7 @@ int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **o
         snprintf(err, errlen, "batch of %zu results (allowed 1..%d)", batch->n_results, PK_WIRE_MAX_BATCH);
         return -1;
     }
-    struct pk_result *rs = malloc(batch->n_results * sizeof *rs);
+    struct pk_result *rs = pk_results_alloc(batch->n_results);
     if (!rs) {
         snprintf(err, errlen, "out of memory decoding %zu results", batch->n_results);
         return -1;
@@ -253,7 +256,7 @@ int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **o
     *n = batch->n_results;
     return 0;
 fail:
-    free(rs);
+    pk_results_free(rs, batch->n_results);
     return -1;
 }
 
@@ -270,6 +273,10 @@ int wire_check_text(const char *field, const char *s, size_t max, int required, 
     }
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
+        if (p[i] >= 0x20 && p[i] < 0x7f) { /* printable ASCII, nearly every byte: no call */
+            i++;
+            continue;
+        }
         if (p[i] < 0x20 || p[i] == 0x7f) {
             snprintf(err, errlen, "%s: control character 0x%02x at byte %zu", field, p[i], i);
             return -1;

@@ -41,7 +41,8 @@ int wire_build_batch(const struct wire_encoded *items, size_t n, uint8_t **buf, 
  * rejected with a sentence in err. */
 int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char *err, size_t errlen);
 
-/* Decodes and validates a whole batch into a malloc'd array (*out, caller frees).
+/* Decodes and validates a whole batch into an array of pk_results_alloc(*n)
+ * (*out; the caller gives it back with pk_results_free(*out, *n)).
  * Rejects batches whose sequences do not strictly increase. */
 int wire_decode_batch(const Picket__V1__ResultBatch *batch, struct pk_result **out, size_t *n, char *err,
                       size_t errlen);

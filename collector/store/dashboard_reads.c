@@ -26,9 +26,9 @@ static const struct store_col bar_cols[] = {
 
 /* Tracked checks: the rounds k of the check's own grid (start k * interval +
  * spread) from round_runs (per check and scope, global and every probe's
- * region: an index range from the window's first round each, never a scan of
- * every stored run), k_end the round holding now; per round the
- * global state ('*') and the regions up (ok) and down (failed); and a row with
+ * region: a primary-key range from the run holding the window's first round
+ * each, ST_RUNS_REACHING, never a scan of every stored run), k_end the round
+ * holding now; per round the global state ('*') and the regions up (ok) and down (failed); and a row with
  * bucket -1 whose last_us is the start of the check's newest stored round
  * (however old: what "stale" is judged by; the newest of each scope, global
  * and every probe's region, one index lookup each, not a scan of the check's
@@ -40,7 +40,8 @@ static const struct store_col bar_cols[] = {
     "r AS (SELECT t.name, t.w, t.sp, t.k_end, k, rr.scope, rr.state FROM t "                                        \
     "CROSS JOIN (SELECT '*' AS scope UNION SELECT region FROM probes) sc CROSS JOIN LATERAL "                         \
     "(SELECT x.from_round, x.to_round, x.scope, x.state FROM round_runs x WHERE x.check_id = t.check_id "             \
-    "AND x.scope = sc.scope AND x.to_round >= t.k_end - $2::int + 1 AND x.from_round <= t.k_end OFFSET 0) rr "       \
+    "AND x.scope = sc.scope AND " ST_RUNS_REACHING("x", "t.check_id", "sc.scope", "(t.k_end - $2::int + 1)")          \
+    " AND x.from_round <= t.k_end OFFSET 0) rr "                                                                      \
     "CROSS JOIN LATERAL generate_series(greatest(rr.from_round, t.k_end - $2::int + 1), "                             \
     "least(rr.to_round, t.k_end)) k) "                                                                                \
     "SELECT name, w, ($2::int - 1 - (k_end - k))::int AS bucket, "                                                    \
@@ -49,8 +50,9 @@ static const struct store_col bar_cols[] = {
     "1 AS tracked, coalesce(max(state) FILTER (WHERE scope = '*'), 0)::int AS gstate "                               \
     "FROM r GROUP BY name, w, sp, k_end, k "                                                                          \
     "UNION ALL SELECT t.name, t.w, -1, 0, 0, 0, 0, l.k * t.w + t.sp, 1, 0 FROM t "                                   \
-    "JOIN LATERAL (SELECT max((SELECT max(x.to_round) FROM round_runs x WHERE x.check_id = t.check_id "             \
-    "AND x.scope = sc.scope)) AS k FROM (SELECT '*' AS scope UNION SELECT region FROM probes) sc) l "                \
+    "JOIN LATERAL (SELECT max((SELECT x.to_round FROM round_runs x WHERE x.check_id = t.check_id "                    \
+    "AND x.scope = sc.scope ORDER BY x.from_round DESC LIMIT 1)) AS k "                                               \
+    "FROM (SELECT '*' AS scope UNION SELECT region FROM probes) sc) l "                                               \
     "ON l.k IS NOT NULL "
 
 /* Checks the tracker does not follow (--no-tracking, or not folded yet):

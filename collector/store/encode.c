@@ -16,27 +16,37 @@
 /* 0 with the length, -1 when anything did not fit. */
 static long finish(const struct pk_buf *b) { return pk_buf_ok(b) < 0 ? -1 : (long)b->len; }
 
+/* The COPY text escape of byte c, or NULL when it needs none. */
+static const char *copy_escape_of(unsigned char c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '\t': return "\\t";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    default: return NULL;
+    }
+}
+
 /* PostgreSQL rejects invalid UTF-8, and one bad byte in an HTTP error message must
- * not make a whole batch unstorable: such bytes become U+FFFD. */
+ * not make a whole batch unstorable: such bytes become U+FFFD. Bytes that stay as
+ * they are go in runs, one append each. */
 static void add_text(struct pk_buf *b, const char *value, size_t n, int escape)
 {
     const unsigned char *p = (const unsigned char *)value;
+    size_t run = 0; /* the first byte not appended yet */
     for (size_t i = 0; i < n && !b->failed;) {
-        size_t k = pk_utf8_seq_len(p + i, n - i);
-        if (k == 0) {
-            pk_buf_add(b, PK_UTF8_REPLACEMENT, 3);
-            i++;
+        size_t k = p[i] < 0x80 ? 1 : pk_utf8_seq_len(p + i, n - i);
+        const char *esc = k == 0 ? PK_UTF8_REPLACEMENT : k == 1 && escape ? copy_escape_of(p[i]) : NULL;
+        if (!esc) {
+            i += k;
             continue;
         }
-        switch (k == 1 && escape ? p[i] : 0) {
-        case '\\': pk_buf_add(b, "\\\\", 2); break;
-        case '\t': pk_buf_add(b, "\\t", 2); break;
-        case '\n': pk_buf_add(b, "\\n", 2); break;
-        case '\r': pk_buf_add(b, "\\r", 2); break;
-        default: pk_buf_add(b, value + i, k); break;
-        }
-        i += k;
+        pk_buf_add(b, value + run, i - run);
+        pk_buf_add(b, esc, strlen(esc));
+        run = ++i;
     }
+    pk_buf_add(b, value + run, n - run);
 }
 
 static void add_copy_text(struct pk_buf *b, const char *value, size_t n) { add_text(b, value, n, 1); }
@@ -132,6 +142,20 @@ static void add_duration(struct pk_buf *b, int64_t us)
     }
 }
 
+/* A JSON string of n bytes of name: as it is in one append when it is printable
+ * ASCII without '"' or '\\' (every metric name in practice), else escaped. */
+static void add_json_name(struct pk_buf *json, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name[i] < 0x20 || name[i] >= 0x7f || name[i] == '"' || name[i] == '\\') {
+            pk_buf_add_json_string(json, name, n);
+            return;
+        }
+    pk_buf_add(json, "\"", 1);
+    pk_buf_add(json, name, n);
+    pk_buf_add(json, "\"", 1);
+}
+
 /* The metrics as a JSON object into json (a fixed buffer); -1 when it does not fit. */
 static int metrics_json(struct pk_buf *json, const struct pk_result *r)
 {
@@ -141,8 +165,13 @@ static int metrics_json(struct pk_buf *json, const struct pk_result *r)
         const struct pk_metric *m = &r->metrics[i];
         if (i > 0)
             pk_buf_add(json, ", ", 2);
-        pk_buf_add_json_string(json, m->name, strnlen(m->name, sizeof m->name));
-        if (isfinite(m->value))
+        add_json_name(json, m->name, strnlen(m->name, sizeof m->name));
+        if (isfinite(m->value) && fabs(m->value) < 9007199254740992.0 && m->value == (double)(int64_t)m->value &&
+            !(m->value == 0 && signbit(m->value))) {
+            /* an integer (most metrics count something): the digits %.17g would print */
+            pk_buf_add(json, ": ", 2);
+            add_i64(json, (int64_t)m->value);
+        } else if (isfinite(m->value))
             pk_buf_addf(json, ": %.17g", m->value);
         else
             pk_buf_add(json, ": null", 6);
@@ -213,6 +242,23 @@ long store_encode_result_row(char *buf, size_t size, int64_t probe_id, int64_t c
 #define TS_MIN_US INT64_C(-62135596800000000)
 #define TS_END_US INT64_C(253402300800000000)
 
+/* The fixed fields' most bytes: the field count, 8 integers, 5 durations. */
+#define BIN_HEAD_MAX (2 + 13 * 12)
+
+static unsigned char *put_be(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--) {
+        p[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+    return p + bytes;
+}
+
+static unsigned char *put_bin_int(unsigned char *p, int64_t v, int bytes)
+{
+    return put_be(put_be(p, (uint32_t)bytes, 4), (uint64_t)v, bytes);
+}
+
 static void add_be(struct pk_buf *b, uint64_t v, int bytes)
 {
     unsigned char out[8];
@@ -254,22 +300,20 @@ long store_encode_result_row_binary(char *buf, size_t size, int64_t probe_id, in
     if (r->started_at_us < TS_MIN_US || r->started_at_us >= TS_END_US ||
         (r->scheduled_at_us > 0 && r->scheduled_at_us >= TS_END_US))
         return -1;
-    add_be(&b, 16, 2); /* fields: STORE_RESULT_COLUMNS */
-    add_bin_int(&b, probe_id, 8);
-    add_bin_int(&b, (int64_t)r->seq, 8);
-    add_bin_int(&b, check_id, 8);
-    add_bin_int(&b, r->started_at_us - PG_EPOCH_US, 8);
-    add_bin_int(&b, r->outcome, 2);
-    add_bin_int(&b, r->error_class, 2);
-    add_bin_int(&b, r->status_code, 4);
-    add_bin_int(&b, r->body_bytes, 8);
+    /* The fixed fields written in place, then appended at once. */
+    unsigned char head[BIN_HEAD_MAX], *p = put_be(head, 16, 2); /* fields: STORE_RESULT_COLUMNS */
+    p = put_bin_int(p, probe_id, 8);
+    p = put_bin_int(p, (int64_t)r->seq, 8);
+    p = put_bin_int(p, check_id, 8);
+    p = put_bin_int(p, r->started_at_us - PG_EPOCH_US, 8);
+    p = put_bin_int(p, r->outcome, 2);
+    p = put_bin_int(p, r->error_class, 2);
+    p = put_bin_int(p, r->status_code, 4);
+    p = put_bin_int(p, r->body_bytes, 8);
     const int64_t durations[] = {r->dns_us, r->connect_us, r->tls_us, r->ttfb_us, r->total_us};
-    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
-        if (durations[i] < 0)
-            add_bin_null(&b);
-        else
-            add_bin_int(&b, durations[i], 8);
-    }
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++)
+        p = durations[i] < 0 ? put_be(p, UINT32_MAX, 4) : put_bin_int(p, durations[i], 8);
+    pk_buf_add(&b, head, (size_t)(p - head));
     /* Fixed-size fields may arrive unterminated: never read past them. */
     add_bin_text(&b, r->message, strnlen(r->message, sizeof r->message), 0);
     if (r->n_metrics <= 0) {

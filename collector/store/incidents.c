@@ -106,16 +106,27 @@ static const struct store_col run_cols[] = {
 int store_round_runs_read(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
                           struct store_round_run **out, size_t *n, char *err, size_t errlen)
 {
-#define RUNS_SQL(by_id)                                                                                              \
-    "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "                 \
-    "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 " by_id " AND "                          \
-    "(r.scope = $2 OR ($2::text IS NULL AND r.scope <> '*') OR $2 = '') AND r.to_round >= $3::bigint AND "           \
-    "r.from_round < $4::bigint ORDER BY r.scope COLLATE \"C\", r.from_round"
+/* Scope by scope (the check's scopes found by a skip scan of the primary key,
+ * one lookup each), each an index range from the run holding k_from: never the
+ * check's older history. On Citus (routed to the check's shard) one filter. */
+#define RUNS_COLS "SELECT r.scope, r.from_round, r.to_round, r.state, array_to_string(r.regions, ',') AS regions "
+#define RUNS_SCOPE(col) "(" col " = $2 OR ($2::text IS NULL AND " col " <> '*') OR $2 = '') "
+    static const char runs_sql[] =
+        RUNS_COLS "FROM checks c CROSS JOIN LATERAL (WITH RECURSIVE s(scope) AS (SELECT min(scope) FROM round_runs "
+        "WHERE check_id = c.id UNION ALL SELECT (SELECT min(q.scope) FROM round_runs q WHERE q.check_id = c.id AND "
+        "q.scope > s.scope) FROM s WHERE s.scope IS NOT NULL) SELECT scope FROM s WHERE scope IS NOT NULL) sc "
+        "CROSS JOIN LATERAL (SELECT * FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "
+        ST_RUNS_REACHING("r", "c.id", "sc.scope", "$3::bigint") " AND r.from_round < $4::bigint OFFSET 0) r "
+        "WHERE c.name = $1 AND " RUNS_SCOPE("sc.scope") "ORDER BY r.scope COLLATE \"C\", r.from_round";
+    static const char runs_routed_sql[] =
+        RUNS_COLS "FROM round_runs r JOIN checks c ON c.id = r.check_id WHERE c.name = $1 AND r.check_id = $5::bigint "
+        "AND " RUNS_SCOPE("r.scope") "AND r.to_round >= $3::bigint AND r.from_round < $4::bigint "
+        "ORDER BY r.scope COLLATE \"C\", r.from_round";
+#undef RUNS_COLS
+#undef RUNS_SCOPE
     const struct store_query q = {
-        RUNS_SQL(""), 0, NULL, "round runs: reading", "round runs", run_cols, STORE_NCOLS(run_cols), sizeof **out};
-    return read_check_range(s, q, RUNS_SQL("AND r.check_id = $5::bigint"), check, scope, k_from, k_until,
-                            (void **)out, n, err, errlen);
-#undef RUNS_SQL
+        runs_sql, 0, NULL, "round runs: reading", "round runs", run_cols, STORE_NCOLS(run_cols), sizeof **out};
+    return read_check_range(s, q, runs_routed_sql, check, scope, k_from, k_until, (void **)out, n, err, errlen);
 }
 
 #define RULE_COL(field, name, type) STORE_COL(struct store_track_rule, field, name, type)

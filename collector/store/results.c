@@ -22,6 +22,9 @@
 static int resolve_check(struct store *s, const struct pk_result *res, int64_t probe_id, int64_t *id, char *err,
                          size_t errlen)
 {
+    /* The hit (nearly every result): the name as it is, when it ends in its field. */
+    if (memchr(res->check_name, '\0', sizeof res->check_name) && st_cache_get(&s->checks, res->check_name, id))
+        return 0;
     char name[PK_NAME_MAX], type[PK_TYPE_MAX], what[224];
     size_t name_len = strnlen(res->check_name, sizeof res->check_name - 1);
     size_t type_len = strnlen(res->check_type, sizeof res->check_type - 1);

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "pk_error.h"
 #include "store_int.h"
+#include "typed_sort.h"
 
 #define MINUTE_US INT64_C(60000000)
 
@@ -58,6 +59,14 @@ static int by_key(const void *x, const void *y)
     return (a->at_us > b->at_us) - (a->at_us < b->at_us);
 }
 
+static inline int cell_before(const struct round_cell_in *a, const struct round_cell_in *b)
+{
+    return by_key(a, b) < 0;
+}
+
+/* (check, region, instant), typed (common/typed_sort.h): this runs over every ingest group. */
+PK_TYPED_SORT(cells_sort, struct round_cell_in, cell_before)
+
 static void put_be(uint8_t *p, uint64_t v, int bytes)
 {
     for (int k = bytes - 1; k >= 0; k--)
@@ -98,7 +107,7 @@ int st_cells_copy(struct store *s, struct round_cells *c, const char *const *reg
 {
     if (!c->n)
         return 0;
-    qsort(c->v, c->n, sizeof *c->v, by_key);
+    cells_sort(c->v, c->n);
     size_t m = 0; /* merge equal (check, region, instant), up to what a cell holds */
     for (size_t i = 0; i < c->n; i++) {
         if (m && by_key(&c->v[m - 1], &c->v[i]) == 0 && c->v[m - 1].good + c->v[i].good <= UINT16_MAX &&

@@ -268,4 +268,17 @@ int st_fill_check_days(struct store *s, char *err, size_t errlen);
 /* Migration 011: packs rollup_partial_v1's rows into rollup_partial (results.c). */
 int st_pack_old_partials(struct store *s, char *err, size_t errlen);
 
+/* ---- round_runs (migrations 017, 030) */
+
+/* The runs of one (check, scope) that reach round k (to_round >= k), for the
+ * WHERE of a read of round_runs aliased `run`: to_round has no index (the
+ * tracker extends a check's last run in place, a HOT update only while no
+ * index covers to_round). Runs of a (check, scope) never overlap, so those are
+ * the runs from the last one starting at or before k on: a primary-key range
+ * from there, whose start is one primary-key lookup. check, scope and k are
+ * SQL expressions of the outer query (not of `run`). */
+#define ST_RUNS_REACHING(run, check, scope, k)                                                                     \
+    run ".from_round >= (SELECT coalesce(max(rr_k.from_round), " k ") FROM round_runs rr_k WHERE rr_k.check_id = " \
+        check " AND rr_k.scope = " scope " AND rr_k.from_round <= " k ") AND " run ".to_round >= " k
+
 #endif

@@ -107,7 +107,8 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
      * before k_until minus those before k_from, each from the last run that
      * starts before it (one primary-key lookup each; cum below). A scope with a
      * run whose totals are not known (NULL) sums its runs clipped to the window
-     * instead (one index range scan from k_from, round_runs_check_to_idx): the
+     * instead (one primary-key range from the run holding k_from,
+     * ST_RUNS_REACHING): the
      * CASE runs that subquery only then. Scopes are global and every probe's
      * region, each its own lookup, never the check's older history. */
 #define CUM(K, ALIAS)                                                                                                  \
@@ -118,8 +119,8 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
 #define KNOWN "((hi.found IS NULL OR hi.up IS NOT NULL) AND (lo.found IS NULL OR lo.up IS NOT NULL))"
 #define SUMMED(STATE)                                                                                                  \
     "(SELECT coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1), 0) "              \
-    "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND r.to_round >= w.k_from "                    \
-    "AND r.from_round < w.k_until AND r.state = " STATE ")"
+    "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "                                           \
+    ST_RUNS_REACHING("r", "c.id", "sc.scope", "w.k_from") " AND r.from_round < w.k_until AND r.state = " STATE ")"
     const struct store_query q = {
         "SELECT c.name AS check_name, sc.scope, "
         "CASE WHEN " KNOWN " THEN coalesce(hi.up, 0) - coalesce(lo.up, 0) ELSE " SUMMED("1") " END AS up, "

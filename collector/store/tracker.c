@@ -512,8 +512,17 @@ out:
 }
 
 /* The state read; C is "" or, routed, a check_id predicate for each of its
- * reads of the distributed tables. */
-#define STATE_SQL(C)                                                                                                  \
+ * reads of the distributed tables, and CK the check's id (f.id, or routed the
+ * constant). Per scope (found by a skip scan of the primary key on plain
+ * PostgreSQL; on Citus the DISTINCT its router planner took before): up to 64
+ * runs before f0 and the runs reaching f0 on, each a primary-key range
+ * (round_runs has no index on to_round: ST_RUNS_REACHING). */
+#define STATE_SCOPES_PG                                                                                               \
+    "(WITH RECURSIVE q(scope) AS (SELECT min(scope) FROM round_runs WHERE check_id = f.id UNION ALL "                 \
+    "SELECT (SELECT min(z.scope) FROM round_runs z WHERE z.check_id = f.id AND z.scope > q.scope) FROM q "            \
+    "WHERE q.scope IS NOT NULL) SELECT scope FROM q WHERE scope IS NOT NULL)"
+#define STATE_SCOPES_CITUS(C) "(SELECT DISTINCT scope FROM round_runs WHERE check_id = f.id" C ")"
+#define STATE_SQL(C, CK, SCOPES)                                                                                      \
     "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, kl, o)), "                    \
     "inc AS (SELECT x.o, i.scope, min(i.start_round) AS st FROM x JOIN incidents i ON "                               \
     "i.check_id = x.id" C " AND (i.closed_round IS NULL OR i.closed_round >= x.kl) "                                  \
@@ -522,13 +531,13 @@ out:
     "AS f0 FROM x) "                                                                                                  \
     "SELECT o, 0, scope, st, 0, 0, '' FROM inc "                                                                      \
     "UNION ALL SELECT f.o, 1, s.scope, y.from_round, y.to_round, y.state, "                                           \
-    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT DISTINCT scope "                            \
-    "FROM round_runs WHERE check_id = f.id" C ") s CROSS JOIN LATERAL (SELECT from_round, "                           \
-    "to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope "                  \
-    "AND r.to_round < f.f0 ORDER BY r.to_round DESC LIMIT 64) y "                                                     \
+    "array_to_string(y.regions, E'\\n') FROM f CROSS JOIN LATERAL " SCOPES " s CROSS JOIN LATERAL (SELECT "          \
+    "from_round, to_round, state, regions FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope "      \
+    "AND r.from_round < f.f0 AND r.to_round < f.f0 ORDER BY r.from_round DESC LIMIT 64) y "                           \
     "UNION ALL SELECT f.o, 2, r.scope, r.from_round, r.to_round, r.state, "                                           \
-    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL (SELECT * FROM round_runs r "                       \
-    "WHERE r.check_id = f.id" C " AND r.to_round >= f.f0 OFFSET 0) r ORDER BY 1, 2, 3, 4"
+    "array_to_string(r.regions, E'\\n') FROM f CROSS JOIN LATERAL " SCOPES " s CROSS JOIN LATERAL (SELECT * "        \
+    "FROM round_runs r WHERE r.check_id = f.id" C " AND r.scope = s.scope AND "                                       \
+    ST_RUNS_REACHING("r", CK, "s.scope", "f.f0") " OFFSET 0) r ORDER BY 1, 2, 3, 4"
 
 /* Every check's stored incidents that may change (open, or closed at or after
  * its k_lo: their first start per scope), the runs from the earliest of those
@@ -555,7 +564,9 @@ static int load_state(struct group *g, char *err, size_t errlen)
     const char *p[] = {a[0], a[1], a[2], g->c[0].id};
     int one = routed(g);
     PGresult *r = oom || !m ? NULL
-                            : st_run(g->s, one ? STATE_SQL(" AND check_id = $4::bigint") : STATE_SQL(""), one ? 4 : 3,
+                            : st_run(g->s, one ? STATE_SQL(" AND check_id = $4::bigint", "$4::bigint",
+                                                      STATE_SCOPES_CITUS(" AND check_id = $4::bigint"))
+                                      : STATE_SQL("", "f.id", STATE_SCOPES_PG), one ? 4 : 3,
                                      p, PGRES_TUPLES_OK, "tracker: reading runs and open incidents", err, errlen);
     for (int k = 0; k < 3; k++)
         free(a[k]);
@@ -632,79 +643,145 @@ static int first_changed(const struct fold_ctx *c, int sc, size_t *index, int64_
     return 1;
 }
 
-/* Every dirty scope's runs from the first one the fold changed on (the loaded
- * runs before it are stored as they are), in one JSON document:
- * [[check, scope, cut, [[from, to, state, [regions]], ...]], ...]; two statements. */
-static int write_runs(struct group *g, struct pk_buf *b, char *err, size_t errlen)
+/* One run as JSON: [from, to, state, [regions]]. */
+static void add_run_json(struct pk_buf *b, const struct fold_ctx *c, const struct pk_round_run *r, int first)
 {
-    pk_buf_reset(b);
-    pk_buf_addc(b, '[');
-    int any = 0;
+    pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", first ? "" : ",", r->from, r->to, r->state);
+    add_regions_json(b, c, r->regions);
+    pk_buf_addc(b, ']');
+}
+
+/* The three documents write_runs sends: runs updated in place
+ * [[check, scope, [from, to, state, [regions]]], ...], runs deleted from a
+ * round on [[check, scope, cut], ...] and runs inserted
+ * [[check, scope, [[from, to, state, [regions]], ...]], ...]. */
+struct run_docs {
+    struct pk_buf upd, del, ins;
+    int n_upd, n_del, n_ins;
+};
+
+/* One dirty scope's changes from its first changed run k0 on. A run that keeps
+ * its start (the last run extended by a round, the common case) is updated in
+ * place: it changes no indexed column, so the update is HOT and leaves no dead
+ * row for vacuum (migration 030). The stored runs after it are deleted and the
+ * fold's runs after it inserted, each only when there are any. */
+static void scope_runs(struct run_docs *d, const struct fold_ctx *c, int sc, size_t k0, int64_t cut)
+{
+    const struct pk_timeline *t = &c->f.scopes[sc].tl;
+    const struct pk_round_run *old = c->loaded[sc];
+    size_t n_old = c->n_loaded[sc], ins_from = k0;
+    if (k0 < n_old && k0 < t->n && old[k0].from == t->runs[k0].from) {
+        add_scope_head(&d->upd, c, sc, t->runs[k0].from, &d->n_upd);
+        add_run_json(&d->upd, c, &t->runs[k0], 1);
+        pk_buf_addc(&d->upd, ']');
+        ins_from = k0 + 1;
+        cut = old[k0].from + 1;
+    }
+    if (n_old > ins_from) {
+        add_scope_head(&d->del, c, sc, cut, &d->n_del);
+        pk_buf_adds(&d->del, "0]");
+    }
+    if (t->n > ins_from) {
+        add_scope_head(&d->ins, c, sc, 0, &d->n_ins);
+        pk_buf_addc(&d->ins, '[');
+        for (size_t k = ins_from; k < t->n; k++)
+            add_run_json(&d->ins, c, &t->runs[k], k == ins_from);
+        pk_buf_adds(&d->ins, "]]");
+    }
+}
+
+/* Every dirty scope's runs from the first one the fold changed on (the loaded
+ * runs before it are stored as they are): at most three statements (update,
+ * delete, insert), each skipped when it has nothing to do. The documents reuse
+ * add_scope_head's [check, scope, n, head; its n is the from of an updated
+ * run, the cut of a delete, unused for an insert. */
+static int write_runs(struct group *g, char *err, size_t errlen)
+{
+    struct run_docs d = {0};
+    pk_buf_init(&d.upd, 0);
+    pk_buf_init(&d.del, 0);
+    pk_buf_init(&d.ins, 0);
+    pk_buf_addc(&d.upd, '[');
+    pk_buf_addc(&d.del, '[');
+    pk_buf_addc(&d.ins, '[');
     for (size_t i = 0; i < g->n; i++) {
         const struct fold_ctx *c = &g->c[i];
         for (int sc = 0; sc <= c->f.n_regions; sc++) {
-            if (!scope_dirty(c, sc))
-                continue;
-            const struct tracker_scope *s = &c->f.scopes[sc];
             size_t k0 = 0;
-            int64_t from = 0;
-            if (!first_changed(c, sc, &k0, &from))
-                continue; /* the runs as stored (a rule change rewrites only incidents) */
-            add_scope_head(b, c, sc, from, &any);
-            pk_buf_addc(b, '[');
-            for (size_t k = k0; k < s->tl.n; k++) {
-                const struct pk_round_run *r = &s->tl.runs[k];
-                pk_buf_addf(b, "%s[%" PRId64 ",%" PRId64 ",%d,", k > k0 ? "," : "", r->from, r->to, r->state);
-                add_regions_json(b, c, r->regions);
-                pk_buf_addc(b, ']');
-            }
-            pk_buf_adds(b, "]]");
+            int64_t cut = 0;
+            /* unchanged runs: as stored (a rule change rewrites only incidents) */
+            if (scope_dirty(c, sc) && first_changed(c, sc, &k0, &cut))
+                scope_runs(&d, c, sc, k0, cut);
         }
     }
-    pk_buf_addc(b, ']');
-    if (pk_buf_ok(b) < 0)
-        return pk_fail(err, errlen, "tracker: out of memory");
-    if (!any)
-        return 0;
-    const char *p[] = {b->data, g->c[0].id};
-#define DEL_RUNS(C)                                                                                                   \
-    "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint" C " AND "   \
-    "r.scope = e->>1 AND r.from_round >= (e->>2)::bigint"
-    if (st_run_cmd(g->s, routed(g) ? DEL_RUNS(" AND r.check_id = $2::bigint") : DEL_RUNS(""), routed(g) ? 2 : 1, p,
-                   "tracker: replacing runs", err, errlen) < 0)
-        return -1;
-#undef DEL_RUNS
-    if (st_is_citus(g->s)) /* no running totals there (migration 029): readers sum the runs */
-        return st_run_cmd(g->s,
-                          "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
-                          "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-                          "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
-                          "jsonb_array_elements(e->3) x",
-                          1, p, "tracker: writing runs", err, errlen);
+    pk_buf_addc(&d.upd, ']');
+    pk_buf_addc(&d.del, ']');
+    pk_buf_addc(&d.ins, ']');
+    int rc = -1, one = routed(g);
+    if (pk_buf_ok(&d.upd) < 0 || pk_buf_ok(&d.del) < 0 || pk_buf_ok(&d.ins) < 0) {
+        pk_fail(err, errlen, "tracker: out of memory");
+        goto out;
+    }
+    const char *pu[] = {d.upd.data, g->c[0].id}, *pd[] = {d.del.data, g->c[0].id}, *pi[] = {d.ins.data};
+    if (d.n_upd && st_run_cmd(g->s,
+                              one ? "UPDATE round_runs r SET to_round = (e->3->>1)::bigint, state = "
+                                    "(e->3->>2)::smallint, regions = ARRAY(SELECT jsonb_array_elements_text(e->3->3)) "
+                                    "FROM jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint AND "
+                                    "r.check_id = $2::bigint AND r.scope = e->>1 AND r.from_round = (e->>2)::bigint"
+                                  : "UPDATE round_runs r SET to_round = (e->3->>1)::bigint, state = "
+                                    "(e->3->>2)::smallint, regions = ARRAY(SELECT jsonb_array_elements_text(e->3->3)) "
+                                    "FROM jsonb_array_elements($1::jsonb) e WHERE r.check_id = (e->>0)::bigint AND "
+                                    "r.scope = e->>1 AND r.from_round = (e->>2)::bigint",
+                              one ? 2 : 1, pu, "tracker: extending runs", err, errlen) < 0)
+        goto out;
+    if (d.n_del && st_run_cmd(g->s,
+                              one ? "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE "
+                                    "r.check_id = (e->>0)::bigint AND r.check_id = $2::bigint AND r.scope = e->>1 "
+                                    "AND r.from_round >= (e->>2)::bigint"
+                                  : "DELETE FROM round_runs r USING jsonb_array_elements($1::jsonb) e WHERE "
+                                    "r.check_id = (e->>0)::bigint AND r.scope = e->>1 AND r.from_round >= "
+                                    "(e->>2)::bigint",
+                              one ? 2 : 1, pd, "tracker: replacing runs", err, errlen) < 0)
+        goto out;
     /* Running totals (migration 029): the stored run before the first one
-     * written (the others were deleted above) gives the rounds before it (its
-     * totals plus its own rounds; when it has none, or there is none, the sum
-     * of the runs before: a chain broken by a run without totals is mended by
-     * the next write); each written run adds those of the written runs before it. */
-    return st_run_cmd(g->s,
-                      "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions, up_before, "
-                      "down_before) SELECT v.c, v.s, v.f, v.t, v.st, v.rg, "
-                      "coalesce(q.ub, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
-                      "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 1)) "
-                      "+ coalesce(sum(CASE WHEN v.st = 1 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0), "
-                      "coalesce(q.db, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
-                      "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 2)) "
-                      "+ coalesce(sum(CASE WHEN v.st = 2 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0) "
-                      "FROM (SELECT (e->>0)::bigint AS c, e->>1 AS s, (x->>0)::bigint AS f, (x->>1)::bigint AS t, "
-                      "(x->>2)::smallint AS st, ARRAY(SELECT jsonb_array_elements_text(x->3)) AS rg "
-                      "FROM jsonb_array_elements($1::jsonb) e, jsonb_array_elements(e->3) x) v "
-                      "LEFT JOIN LATERAL (SELECT r.up_before + CASE WHEN r.state = 1 THEN "
-                      "r.to_round - r.from_round + 1 ELSE 0 END AS ub, r.down_before + CASE WHEN r.state = 2 THEN "
-                      "r.to_round - r.from_round + 1 ELSE 0 END AS db FROM round_runs r WHERE r.check_id = v.c AND "
-                      "r.scope = v.s AND r.from_round < v.f ORDER BY r.from_round DESC LIMIT 1) q ON true "
-                      "WINDOW w AS (PARTITION BY v.c, v.s ORDER BY v.f ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
-                      "PRECEDING)",
-                      1, p, "tracker: writing runs", err, errlen);
+     * written (the others were deleted or extended in place above) gives the
+     * rounds before it (its totals plus its own rounds; when it has none, or
+     * there is none, the sum of the runs before: a chain broken by a run
+     * without totals is mended by the next write); each written run adds those
+     * of the written runs before it. An extended run keeps its totals: only
+     * runs before it count. Citus has no running totals: readers sum the runs. */
+    static const char plain_ins[] =
+        "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
+        "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
+        "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
+        "jsonb_array_elements(e->3) x";
+    static const char totals_ins[] =
+        "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions, up_before, "
+        "down_before) SELECT v.c, v.s, v.f, v.t, v.st, v.rg, "
+        "coalesce(q.ub, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
+        "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 1)) "
+        "+ coalesce(sum(CASE WHEN v.st = 1 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0), "
+        "coalesce(q.db, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
+        "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 2)) "
+        "+ coalesce(sum(CASE WHEN v.st = 2 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0) "
+        "FROM (SELECT (e->>0)::bigint AS c, e->>1 AS s, (x->>0)::bigint AS f, (x->>1)::bigint AS t, "
+        "(x->>2)::smallint AS st, ARRAY(SELECT jsonb_array_elements_text(x->3)) AS rg "
+        "FROM jsonb_array_elements($1::jsonb) e, jsonb_array_elements(e->3) x) v "
+        "LEFT JOIN LATERAL (SELECT r.up_before + CASE WHEN r.state = 1 THEN "
+        "r.to_round - r.from_round + 1 ELSE 0 END AS ub, r.down_before + CASE WHEN r.state = 2 THEN "
+        "r.to_round - r.from_round + 1 ELSE 0 END AS db FROM round_runs r WHERE r.check_id = v.c AND "
+        "r.scope = v.s AND r.from_round < v.f ORDER BY r.from_round DESC LIMIT 1) q ON true "
+        "WINDOW w AS (PARTITION BY v.c, v.s ORDER BY v.f ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+        "PRECEDING)";
+    if (d.n_ins && st_run_cmd(g->s, st_is_citus(g->s) ? plain_ins : totals_ins, 1, pi, "tracker: writing runs", err,
+                              errlen) < 0)
+        goto out;
+    rc = 0;
+out:
+    pk_buf_free(&d.upd);
+    pk_buf_free(&d.del);
+    pk_buf_free(&d.ins);
+    return rc;
 }
 
 /* One check's dirty scopes' incidents from their inc_from on. */
@@ -879,7 +956,7 @@ static int fold_group(struct store *s, const struct store_track_config *cfg, con
         folded++;
         rounds += (uint64_t)(c->f.k_hi - c->f.k_lo + 1);
     }
-    if (write_runs(&g, &b, err, errlen) < 0 || write_incidents(&g, &b, err, errlen) < 0 ||
+    if (write_runs(&g, err, errlen) < 0 || write_incidents(&g, &b, err, errlen) < 0 ||
         write_trackers(&g, &b, err, errlen) < 0 || st_commit(s, "tracker: commit", err, errlen) < 0)
         goto out;
     if (st) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "result_pool.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     if (len > 0 && (line[len - 1] != '\n' || memchr(line, '\n', (size_t)len - 1)))
                         abort();
                 }
-                free(rows);
+                pk_results_free(rows, n);
             } else if (!err[0]) {
                 abort(); /* every refusal says why */
             }

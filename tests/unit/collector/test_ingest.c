@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ingest.h"
+#include "result_pool.h"
 
 static const char *db_url(void)
 {
@@ -51,7 +52,9 @@ static void on_done(void *ctx, int ok, uint64_t committed_seq, size_t n_inserted
 
 static struct pk_result *make_results(uint64_t first, size_t n)
 {
-    struct pk_result *rs = calloc(n, sizeof *rs);
+    struct pk_result *rs = pk_results_alloc(n); /* ingest_submit gives it back to the pool */
+    assert_non_null(rs);
+    memset(rs, 0, n * sizeof *rs);
     for (size_t i = 0; i < n; i++) {
         rs[i].seq = first + i;
         snprintf(rs[i].check_name, sizeof rs[i].check_name, "ingest-check-%zu", i % 3);

@@ -174,6 +174,53 @@ static void pack_roundtrip_and_refusals(void **state)
 /* Many rows for the same (check, probe), minutes spread over two days, merged
  * by day: identical to one histogram of all values, and every quantile within
  * 1% of the exact value at that rank. */
+/* The order rollup_build_minutes sorts its input into, for the check below. */
+static int ref_order(const struct rollup_input *a, const struct rollup_input *b)
+{
+    int64_t ka[] = {a->probe_id, rollup_floor(a->started_at_us, MIN), a->check_id, a->started_at_us};
+    int64_t kb[] = {b->probe_id, rollup_floor(b->started_at_us, MIN), b->check_id, b->started_at_us};
+    for (int i = 0; i < 4; i++)
+        if (ka[i] != kb[i])
+            return ka[i] < kb[i] ? -1 : 1;
+    return 0;
+}
+
+/* Any input comes out in (probe, minute, check, time) order with nothing lost:
+ * random, all equal, ascending, descending, organ pipe; sizes around the
+ * insertion-sort cut. */
+static void build_sorts_any_input(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1, 2, 3, 16, 17, 18, 100, 5000};
+    for (int pattern = 0; pattern < 5; pattern++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si];
+            struct rollup_input *in = calloc(n, sizeof *in);
+            assert_non_null(in);
+            int64_t sum = 0;
+            for (size_t i = 0; i < n; i++) {
+                int64_t k = pattern == 0   ? (int64_t)(rnd() % 997)
+                            : pattern == 1 ? 5
+                            : pattern == 2 ? (int64_t)i
+                            : pattern == 3 ? (int64_t)(n - i)
+                                           : (int64_t)(i < n / 2 ? i : n - i);
+                in[i] = (struct rollup_input){1 + k % 7, 100 + k % 3, T0 + k * 7000000, k, (int)(k % 4)};
+                sum += k;
+            }
+            struct rollup_rows rows = {0};
+            assert_int_equal(rollup_build_minutes(in, n, &rows), 0);
+            for (size_t i = 0; i < n; i++) {
+                if (i > 0 && ref_order(&in[i - 1], &in[i]) > 0)
+                    fail_msg("pattern %d, %zu results: out of order at %zu", pattern, n, i);
+                sum -= in[i].total_us;
+            }
+            assert_int_equal(sum, 0);
+            free(rows.rows);
+            free(rows.bytes);
+            free(in);
+        }
+}
+
 static void merge_equals_direct(void **state)
 {
     (void)state;
@@ -337,6 +384,7 @@ int main(void)
         cmocka_unit_test(floor_negative),         cmocka_unit_test(build_minutes_known),
         cmocka_unit_test(merge_equals_direct),    cmocka_unit_test(merge_many_keys_and_sort),
         cmocka_unit_test(plan_windows),           cmocka_unit_test(pack_roundtrip_and_refusals),
+        cmocka_unit_test(build_sorts_any_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,6 +113,26 @@ static void encode_metrics_json(void **state)
     assert_non_null(strstr(buf, "\"broken\": null}"));
 }
 
+/* Integral metric values are written as their digits without snprintf: the
+ * same text %.17g gives, around every edge of that shortcut. */
+static void encode_metric_integers(void **state)
+{
+    (void)state;
+    const double values[] = {0.0, -0.0, 1.0, -1.0, 42.0, 9007199254740991.0, 9007199254740992.0,
+                             -9007199254740991.0, 1e17, 1e300, 123456789012345.0, 0.5, -7.0, 1e-300};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char buf[1024], want[64];
+        struct pk_result r = make_result(5, "api", PK_OUTCOME_OK, T0_US);
+        r.n_metrics = 1;
+        pk_strlcpy(r.metrics[0].name, "m", sizeof r.metrics[0].name);
+        r.metrics[0].value = values[i];
+        snprintf(want, sizeof want, "{\"m\": %.17g}\t", values[i]);
+        assert_true(store_encode_result_row(buf, sizeof buf, 5, 9, &r) > 0);
+        if (!strstr(buf, want))
+            fail_msg("value %.17g: %s lacks %s", values[i], buf, want);
+    }
+}
+
 static void encode_buffer_too_small(void **state)
 {
     (void)state;
@@ -743,6 +763,7 @@ int main(void)
         cmocka_unit_test(encode_field_order_and_nulls),
         cmocka_unit_test(encode_hostile_message),
         cmocka_unit_test(encode_metrics_json),
+        cmocka_unit_test(encode_metric_integers),
         cmocka_unit_test(encode_buffer_too_small),
         cmocka_unit_test(encode_edges),
         cmocka_unit_test(copy_escape_cases),

@@ -49,7 +49,7 @@ static int64_t probe_ids[3];
 static uint64_t seqs[3];
 static int64_t k0; /* the first round's index */
 
-static void write_round(struct store *s, const char *check, int region, int64_t k, int64_t now)
+static void write_round(struct store *s, const char *check, int region, int64_t k, int64_t now, char state)
 {
     int64_t interval_us = INTERVAL_MS * INT64_C(1000);
     int64_t spread = pk_round_spread_us(check, INTERVAL_MS);
@@ -60,7 +60,7 @@ static void write_round(struct store *s, const char *check, int region, int64_t 
     snprintf(r.check_type, sizeof r.check_type, "http");
     r.scheduled_at_us = pk_round_start(k0 + k, interval_us, spread);
     r.started_at_us = r.scheduled_at_us + 1500;
-    r.outcome = history[region][k] == 'd' ? PK_OUTCOME_FAILED : PK_OUTCOME_OK;
+    r.outcome = state == 'd' ? PK_OUTCOME_FAILED : PK_OUTCOME_OK;
     r.total_us = 1000;
     struct store_batch b = {.probe_id = probe_ids[region], .results = &r, .n_results = 1};
     char err[512];
@@ -83,10 +83,10 @@ static void feed(struct store *s, const char *check, int late)
     for (int k = 0; k < ROUNDS; k++) {
         for (int r = 0; r < 3; r++)
             if (!(late && r == 2 && k >= 5 && k <= 14))
-                write_round(s, check, r, k, round_now(check, k));
+                write_round(s, check, r, k, round_now(check, k), history[r][k]);
         if (late && k == 17)
             for (int j = 5; j <= 14; j++)
-                write_round(s, check, 2, j, round_now(check, k) + 1000);
+                write_round(s, check, 2, j, round_now(check, k) + 1000, history[2][j]);
     }
     char err[512];
     struct store_track_config cfg = {3, 3, 0, 5000000};
@@ -216,7 +216,7 @@ static void test_late_region_equals_on_time(void **state)
             pgt_sql(b, sizeof b, "UPDATE round_runs r SET up_before = NULL, down_before = NULL FROM checks c "
                                  "WHERE c.id = r.check_id AND c.name = 'tk-mend'");
         for (int r = 0; r < 3; r++)
-            write_round(s, "tk-mend", r, k, round_now("tk-mend", k));
+            write_round(s, "tk-mend", r, k, round_now("tk-mend", k), history[r][k]);
     }
     assert_int_equal(pgt_sql_int("SELECT count(*) FROM round_runs r JOIN checks c ON c.id = r.check_id "
                                  "WHERE c.name = 'tk-mend' AND r.up_before IS NOT NULL AND r.from_round - %" PRId64
@@ -246,10 +246,56 @@ static void test_late_region_equals_on_time(void **state)
     store_close(s);
 }
 
+/* A round that keeps a check's state extends its last run in place: an UPDATE
+ * of the stored row (HOT: no index covers to_round, migration 030), never a
+ * delete and an insert, which left a dead row per check and scope every round.
+ * A trigger counts the row operations the folds make. Runs after the test
+ * above (its probes). The tracker's per-check rows are updated the same way. */
+static void test_tail_extends_in_place(void **state)
+{
+    (void)state;
+    struct store *s = open_store();
+    char out[512];
+    pgt_sql(out, sizeof out,
+        "INSERT INTO checks (name, type, interval_ms) VALUES ('tk-steady', 'http', %d);"
+        "INSERT INTO probe_checks (probe_id, check_id) SELECT p.id, c.id FROM probes p, checks c "
+        "WHERE c.name = 'tk-steady';"
+        "CREATE TABLE tk_ops (op text NOT NULL, scope text NOT NULL, state int NOT NULL);"
+        "CREATE FUNCTION tk_op() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO tk_ops "
+        "VALUES (TG_OP, coalesce(NEW.scope, OLD.scope), coalesce(NEW.state, OLD.state)); RETURN NULL; END$$;"
+        "CREATE TRIGGER tk_ops AFTER INSERT OR UPDATE OR DELETE ON round_runs FOR EACH ROW EXECUTE FUNCTION tk_op();"
+        "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+        "WHERE tablename IN ('round_runs', 'round_trackers')",
+        INTERVAL_MS);
+    /* only the primary keys: the columns a fold updates are in no index (migrations 030, 031) */
+    assert_string_equal(out, "round_runs_pkey,round_trackers_pkey");
+    /* up for 10 rounds, down for 10 (a new run: inserted), up again */
+    for (int k = 0; k < ROUNDS; k++)
+        for (int r = 0; r < 3; r++)
+            write_round(s, "tk-steady", r, k, round_now("tk-steady", k), k >= 10 && k < 20 ? 'd' : 'u');
+    runs_of("tk-steady", out, sizeof out);
+    assert_string_equal(out, "*:0-9=1 *:10-19=2a,b,c *:20-29=1 a:0-9=1 a:10-19=2a a:20-29=1 b:0-9=1 b:10-19=2b "
+                             "b:20-29=1 c:0-9=1 c:10-19=2c c:20-29=1");
+    /* Each run is inserted once and then only its end moves, round by round:
+     * per region 2 up runs and 1 down run, 27 later rounds; no row deleted. The
+     * global down run is left out: each of its rounds is decided when two
+     * regions are down (a run with their two names), then merged with the run
+     * before when the third arrives (a delete of that one-round run). */
+    pgt_sql(out, sizeof out,
+        "SELECT string_agg(k || '=' || n, ' ' ORDER BY k) FROM (SELECT op || ':' || scope || ':' || state AS k, "
+        "count(*) AS n FROM tk_ops WHERE NOT (scope = '*' AND state = 2) GROUP BY 1) o");
+    assert_string_equal(out, "INSERT:*:1=2 INSERT:a:1=2 INSERT:a:2=1 INSERT:b:1=2 INSERT:b:2=1 INSERT:c:1=2 "
+                             "INSERT:c:2=1 UPDATE:*:1=18 UPDATE:a:1=18 UPDATE:a:2=9 UPDATE:b:1=18 UPDATE:b:2=9 "
+                             "UPDATE:c:1=18 UPDATE:c:2=9");
+    pgt_sql(out, sizeof out, "DROP TRIGGER tk_ops ON round_runs; DROP FUNCTION tk_op(); DROP TABLE tk_ops");
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_region_equals_on_time),
+        cmocka_unit_test(test_tail_extends_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

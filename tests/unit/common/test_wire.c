@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "result_pool.h"
 #include "wire.h"
 
 static struct pk_result sample(uint64_t seq)
@@ -81,7 +82,7 @@ static void batch_roundtrip_keeps_every_field(void **state)
     }
     assert_string_equal(out[0].metrics[1].name, "ratio");
     assert_true(out[0].metrics[1].value == 0.25);
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -169,7 +170,7 @@ static void decode_keeps_control_characters_in_messages(void **state)
     char err[256];
     assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
     assert_string_equal(out[0].message, "X-Evil: \x1b]0;t\x07\r\nrow");
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -184,7 +185,7 @@ static void decode_sanitizes_invalid_utf8(void **state)
     char err[256];
     assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
     assert_string_equal(out[0].message, "bad ?? byte and ?? cut, fine \xc3\xa9");
-    free(out);
+    pk_results_free(out, n);
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
@@ -250,6 +251,21 @@ static void framed_but_empty_batches_are_refused(void **state)
     }
 }
 
+/* A metric name with a control character is refused, naming the metric. */
+static void bad_metric_name_is_named(void **state)
+{
+    (void)state;
+    struct pk_result r = sample(4);
+    strcpy(r.metrics[1].name, "rat\x01io");
+    Picket__V1__ProbeMessage *m = roundtrip(&r, 1);
+    struct pk_result *out = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "result seq 4: metrics[1].name: control character 0x01 at byte 3"));
+    picket__v1__probe_message__free_unpacked(m, NULL);
+}
+
 /* Results encoded without a sequence and numbered when the batch is built come
  * out exactly like results encoded whole, including sequences past one varint byte. */
 static void built_batch_equals_encoded_batch(void **state)
@@ -293,7 +309,7 @@ static void built_batch_equals_encoded_batch(void **state)
     uint8_t *b;
     size_t l;
     assert_int_equal(wire_build_batch(&none, 0, &b, &l), -1);
-    free(out);
+    pk_results_free(out, n);
     free(built);
     free(whole);
     picket__v1__probe_message__free_unpacked(m, NULL);
@@ -436,6 +452,7 @@ int main(void)
         cmocka_unit_test(decode_keeps_control_characters_in_messages),
         cmocka_unit_test(garbage_bytes_do_not_parse),
         cmocka_unit_test(framed_but_empty_batches_are_refused),
+        cmocka_unit_test(bad_metric_name_is_named),
         cmocka_unit_test(built_batch_equals_encoded_batch),
         cmocka_unit_test(check_text_refuses_controls_bad_utf8_and_long),
         cmocka_unit_test(register_validation_names_the_field),

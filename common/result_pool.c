@@ -1,0 +1,104 @@
+/* result_pool.c: reused arrays for decoded batches (result_pool.h). Arrays of
+ * more than POOL_MIN results come in power-of-two capacities; a freed one goes
+ * on its capacity's free list while the pool holds under POOL_MAX_BYTES, else
+ * back to malloc. One mutex: a lookup is a few instructions, next to the
+ * thousands of results an array holds. Never holds more than POOL_MAX_BYTES
+ * (two writers give back a group of up to 20 batches each at once, while 100
+ * probes keep 8 batches each in flight), and gives it all back once a period
+ * passes without a batch array taken (pk_results_pool_trim_idle). */
+#include "result_pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define POOL_MIN 32                          /* smaller batches: plain malloc */
+#define POOL_CLASSES 16                      /* capacities 64 .. 2^21 */
+#define POOL_PER_CLASS 64                    /* arrays kept per capacity */
+#define POOL_MAX_BYTES (size_t)(64u << 20)   /* about 58 arrays of 1,024 results */
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pk_result *pool_free[POOL_CLASSES][POOL_PER_CLASS];
+static size_t pool_n[POOL_CLASSES];
+static size_t pool_bytes;
+static size_t pool_taken; /* arrays of a pooled size taken since the last trim_idle */
+
+/* The capacity class of an array of n > POOL_MIN results: capacity 64 << c;
+ * -1 beyond the largest. */
+static int class_of(size_t n)
+{
+    size_t cap = 2 * POOL_MIN;
+    for (int c = 0; c < POOL_CLASSES; c++, cap <<= 1)
+        if (n <= cap)
+            return c;
+    return -1;
+}
+
+static size_t class_bytes(int c)
+{
+    return ((size_t)2 * POOL_MIN << c) * sizeof(struct pk_result);
+}
+
+struct pk_result *pk_results_alloc(size_t n)
+{
+    int c = n > POOL_MIN ? class_of(n) : -1;
+    if (c < 0)
+        return malloc((n ? n : 1) * sizeof(struct pk_result));
+    struct pk_result *v = NULL;
+    pthread_mutex_lock(&pool_mu);
+    pool_taken++;
+    if (pool_n[c] > 0) {
+        v = pool_free[c][--pool_n[c]];
+        pool_bytes -= class_bytes(c);
+    }
+    pthread_mutex_unlock(&pool_mu);
+    return v ? v : malloc(class_bytes(c));
+}
+
+void pk_results_free(struct pk_result *v, size_t n)
+{
+    int c = n > POOL_MIN ? class_of(n) : -1;
+    if (!v || c < 0) {
+        free(v);
+        return;
+    }
+    int kept = 0;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n[c] < POOL_PER_CLASS && pool_bytes + class_bytes(c) <= POOL_MAX_BYTES) {
+        pool_free[c][pool_n[c]++] = v;
+        pool_bytes += class_bytes(c);
+        kept = 1;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    if (!kept)
+        free(v);
+}
+
+void pk_results_pool_drain(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    for (int c = 0; c < POOL_CLASSES; c++) {
+        while (pool_n[c] > 0)
+            free(pool_free[c][--pool_n[c]]);
+    }
+    pool_bytes = 0;
+    pthread_mutex_unlock(&pool_mu);
+}
+
+int pk_results_pool_trim_idle(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    int idle = pool_taken == 0 && pool_bytes > 0;
+    pool_taken = 0;
+    pthread_mutex_unlock(&pool_mu);
+    if (idle)
+        pk_results_pool_drain();
+    return idle;
+}
+
+size_t pk_results_pool_bytes(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    size_t b = pool_bytes;
+    pthread_mutex_unlock(&pool_mu);
+    return b;
+}
