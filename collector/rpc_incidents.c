@@ -17,16 +17,6 @@
 
 #define ALL_HISTORY (INT64_MIN / 4)
 
-/* First round whose start is at or after t: ceil((t - spread) / interval). */
-static int64_t round_at_or_after(int64_t t, int64_t interval, int64_t spread)
-{
-    int64_t x = t - spread;
-    int64_t q = x / interval;
-    if (x % interval != 0 && x < 0)
-        q--; /* floor */
-    return q * interval < x ? q + 1 : q;
-}
-
 /* The end of the window's last round: an open incident's duration runs to it. */
 static int64_t window_end(const struct tracked_window *w)
 {
@@ -165,8 +155,8 @@ static int window_of(struct store *s, const char *check, const char *region, int
     w->quorum = region ? 1 : (quorum ? quorum : w->rule.quorum);
     *derived = !region && quorum && quorum != w->rule.quorum;
     if (w->tracked) {
-        w->k_from = round_at_or_after(since_us, w->rule.interval_us, w->rule.spread_us);
-        w->k_until = round_at_or_after(until_us, w->rule.interval_us, w->rule.spread_us);
+        w->k_from = pk_round_at_or_after(since_us, w->rule.interval_us, w->rule.spread_us);
+        w->k_until = pk_round_at_or_after(until_us, w->rule.interval_us, w->rule.spread_us);
     }
     return 0;
 }
@@ -200,8 +190,8 @@ int tracked_rounds_outside(struct store *s, const char *check, const char *regio
     w->down = rc.down;
     /* Rounds that start inside a maintenance interval are left out. */
     for (size_t i = 0; i < niv; i++) {
-        int64_t a = round_at_or_after(iv[i].start_us, w->rule.interval_us, w->rule.spread_us);
-        int64_t b = round_at_or_after(iv[i].end_us, w->rule.interval_us, w->rule.spread_us);
+        int64_t a = pk_round_at_or_after(iv[i].start_us, w->rule.interval_us, w->rule.spread_us);
+        int64_t b = pk_round_at_or_after(iv[i].end_us, w->rule.interval_us, w->rule.spread_us);
         a = a > w->k_from ? a : w->k_from;
         b = b < w->k_until ? b : w->k_until;
         if (a >= b)

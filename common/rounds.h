@@ -51,6 +51,16 @@ static inline int64_t pk_round_start(int64_t k, int64_t interval_us, int64_t spr
     return k * interval_us + spread_us;
 }
 
+/* The first round whose start is at or after t: ceil((t - spread) / interval). */
+static inline int64_t pk_round_at_or_after(int64_t t, int64_t interval_us, int64_t spread_us)
+{
+    int64_t x = t - spread_us;
+    int64_t q = x / interval_us;
+    if (x % interval_us != 0 && x < 0)
+        q--; /* floor */
+    return q * interval_us < x ? q + 1 : q;
+}
+
 /* One region's results in one round (unknown results are not counted). */
 struct pk_round_cell {
     uint32_t good, bad;

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "pk_error.h"
+#include "rounds.h"
 
 int store_tracked_batch_ok(struct store *s)
 {
@@ -163,16 +164,6 @@ struct st_tracked_cache {
     char scope[128]; /* the one scope counted; "": every scope */
 };
 
-/* First round whose start is at or after t (rpc_incidents.c uses the same). */
-static int64_t round_at_or_after(int64_t t, int64_t interval, int64_t spread)
-{
-    int64_t x = t - spread;
-    int64_t q = x / interval;
-    if (x % interval != 0 && x < 0)
-        q--; /* floor */
-    return q * interval < x ? q + 1 : q;
-}
-
 void st_tracked_cache_free(struct st_tracked_cache *c)
 {
     if (!c)
@@ -249,8 +240,8 @@ int store_tracked_prefetch_scope(struct store *s, const char *const *checks, siz
         if (r < 0 || c->rules[r].interval_us <= 0)
             continue;
         snprintf(c->names[m], sizeof c->names[m], "%s", sorted[i]);
-        c->k_from[m] = round_at_or_after(since_us, c->rules[r].interval_us, c->rules[r].spread_us);
-        c->k_until[m] = round_at_or_after(until_us, c->rules[r].interval_us, c->rules[r].spread_us);
+        c->k_from[m] = pk_round_at_or_after(since_us, c->rules[r].interval_us, c->rules[r].spread_us);
+        c->k_until[m] = pk_round_at_or_after(until_us, c->rules[r].interval_us, c->rules[r].spread_us);
         runs_of[m++] = sorted[i];
     }
     c->n_names = m;
