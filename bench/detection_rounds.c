@@ -11,7 +11,8 @@
  * baseline_regression alert rule raises, and reports recall, false alarms per
  * check-week and detection delay (minutes from the anomaly's first round to the
  * end of the window that raised). --metric: the same for drops of a quality
- * metric (the rule on a metric: hourly medians, both halves deviant both ways).
+ * metric (the rule on a metric: hourly medians, both halves deviant downward by
+ * default, the metric scored as its reciprocal).
  * Owns every array it allocates; reads no file, no network, no clock. */
 #include <getopt.h>
 #include <math.h>
@@ -131,12 +132,17 @@ static void draw(struct series *sr, struct params *p, uint64_t *s, int check, do
 
 /* --metric: the anomalies are drops of a quality metric (answer length), a
  * seasonal shift moves the peak earlier, bursts stay upward (noise); the hourly
- * half judges the hourly median and both halves are deviant both ways, as the
- * rule on a metric is (docs/ANALYTICS.md). */
+ * half judges the hourly median and both halves are deviant in the metric
+ * rule's direction (down; --direction), scored as the rule scores a metric
+ * (docs/ANALYTICS.md). */
 static int metric_mode;
 static int oracle_mode; /* --oracle */
 static int metric_relative; /* --metric-relative: a step drops by the relative change a rise has */
-static int fast_direction;  /* --fast-direction: 0 the rule's (up; both for a metric) */
+static int fast_direction;  /* --fast-direction: 0 the rule's (up; a metric rule's, down) */
+static int reciprocal = -1; /* --reciprocal 0|1: -1 the rule's (on for a metric) */
+static int metric_direction = PK_REGRESSION_METRIC_DIR; /* --direction, with --metric */
+static int bursts_down;     /* --bursts-down: with --metric, bursts are drops too */
+static int mirror_noise;    /* --mirror-noise: every noise draw's sign flipped (the same |draws|) */
 
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks, double size_lo, double size_hi)
 {
@@ -162,8 +168,9 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
     double hour_v[60 * REGIONS], fast_v[FAST_MIN * REGIONS], u_hour = 0, burst = 0;
     int burst_left = 0;
     for (int m = 0; m < minutes; m++) {
+        double flip = mirror_noise ? -1.0 : 1.0;
         if (m % 60 == 0)
-            u_hour = p.sigma * gaussian(&s);
+            u_hour = flip * p.sigma * gaussian(&s);
         int rel = m - eval_start, slot_min = m % WEEK_MIN;
         int in_anomaly = sr->type != A_NONE && rel >= sr->onset && rel < sr->onset + sr->duration;
         double hod = (slot_min % 1440) / 60.0, peak_now = p.peak;
@@ -176,9 +183,9 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
             burst_left = int_in(&s, 5, 30);
             burst = uniform_in(&s, 0.3, 1.0);
         }
-        double burst_now = burst_left > 0 ? burst : 0.0;
+        double burst_now = burst_left > 0 ? (bursts_down && metric_mode ? -burst : burst) : 0.0;
         if (burst_left > 0) {
-            v += burst;
+            v += bursts_down && metric_mode ? -burst : burst;
             burst_left--;
         }
         double sign = metric_mode ? -1.0 : 1.0;
@@ -189,7 +196,7 @@ static int generate(struct series *sr, uint64_t seed, int check, int history_wee
         if (sr->oracle && rel >= 0)
             sr->oracle[rel] = sign * (v - burst_now - shape) / p.sigma;
         for (int r = 0; r < REGIONS; r++) {
-            double x = v + p.sigma_round * gaussian(&s);
+            double x = v + flip * p.sigma_round * gaussian(&s);
             hour_v[(m % 60) * REGIONS + r] = x;
             fast_v[(m % FAST_MIN) * REGIONS + r] = x;
         }
@@ -271,14 +278,31 @@ static void count_raise(struct tally *ta, const struct series *sr, int r, int64_
         last_union_delay = delay;
 }
 
-/* The fast half's options of combination c, as regression_fast_opts sets them
- * for the alert thread, with the swept values. */
+/* The rule's kind: latency (0), or a metric judged in the metric rule's direction
+ * (down by default; --fast-direction for the fast half) and, unless --reciprocal 0,
+ * scored as its reciprocal (pk_regression_kind). */
+static int metric_dir(void)
+{
+    return metric_mode ? metric_direction : 0;
+}
+
+static void rule_kind(struct pk_regression_opts *ro, int fast)
+{
+    pk_regression_kind(ro, metric_dir());
+    if (fast && fast_direction)
+        ro->det.direction = fast_direction;
+    if (reciprocal >= 0)
+        ro->base.reciprocal = reciprocal;
+}
+
+/* The fast half's options of combination c: the alert thread's
+ * (pk_regression_fast_opts), with the swept and given values. */
 static void fast_opts(const struct options *o, int c, struct pk_regression_opts *ro)
 {
     double v[P_PARAMS];
     combo_values(o, c, v);
-    pk_regression_opts_default(ro);
-    ro->det.direction = fast_direction ? fast_direction : metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
+    pk_regression_fast_opts(metric_dir(), ro);
+    rule_kind(ro, 1);
     ro->det.threshold = v[P_FAST_Z];
     ro->det.k_raise = ro->det.k_clear = o->fast_k;
     ro->det.window = o->fast_window;
@@ -326,7 +350,7 @@ static int evaluate(const struct series *sr, const struct options *o, struct tal
     struct pk_regression reg;
     struct pk_regression_opts ro;
     pk_regression_opts_default(&ro);
-    ro.det.direction = metric_mode ? PK_DIR_BOTH : PK_DIR_UP;
+    rule_kind(&ro, 0);
     int hh = o->history_weeks * 168, fh = o->history_weeks * WEEK_MIN / FAST_MIN;
     double first_delay = -1;
     hourly->width = 60 * MIN_US;
@@ -547,13 +571,21 @@ static void usage(FILE *f)
             "                     history week against the other weeks (default %d)\n"
             "  --sizes LO,HI      anomaly sizes in the check's hourly noise sigmas (default 5,10)\n"
             "  --metric           anomalies are drops of a quality metric; the hourly half\n"
-            "                     judges hourly medians, both halves deviant both ways\n"
+            "                     judges hourly medians, both halves deviant as a metric\n"
+            "                     rule's (down by default)\n"
             "  --check-goal       exit 1 unless the union finds >= 95%% of the anomalies with at\n"
             "                     most 0.1 false alarms per check-week and a median step delay\n"
             "                     of at most 60 minutes (in a sweep: unless one combination does)\n"
             "  --metric-relative  with --metric, a step drops by the relative change a rise of\n"
             "                     its size has (1 - e^-x is smaller than e^x - 1)\n"
-            "  --fast-direction up|down|both  the fast half's direction (default: the rule's)\n"
+            "  --fast-direction up|down|both  the fast half's direction (default: the rule's;\n"
+            "                     a metric rule's is down)\n"
+            "  --direction up|down|both  with --metric, both halves' direction (default down)\n"
+            "  --reciprocal 0|1   with --metric, score the metric as its reciprocal (default 1,\n"
+            "                     the rule's; 0: the difference, as before 2026-12-05)\n"            "  --bursts-down      with --metric, bursts are drops (a few minutes of poor\n"
+            "                     answers) instead of rises; noise either way\n"
+            "  --mirror-noise     every noise draw with its sign flipped: the same seed's\n"
+            "                     mirror image (latency then meets the noise a metric meets)\n"
             "  --oracle           also the bound of a detector that knows each minute's true\n"
             "                     hour-level deviation (see docs/PERFORMANCE.md)\n"
             "  --verbose          one line per check-week\n"
@@ -598,7 +630,9 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-reject", required_argument, NULL, 'R'}, {"fast-calibrated", required_argument, NULL, 'A'},
         {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
         {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},
-        {"metric-relative", no_argument, NULL, 'M'}, {"fast-direction", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
+        {"metric-relative", no_argument, NULL, 'M'}, {"reciprocal", required_argument, NULL, 'D'},
+        {"direction", required_argument, NULL, 'T'}, {"bursts-down", no_argument, NULL, 'B'},
+        {"mirror-noise", no_argument, NULL, 'N'}, {"fast-direction", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     int ch;
@@ -632,12 +666,18 @@ static int parse(int argc, char **argv, struct options *o)
         case 'v': o->verbose = 1; break;
         case 'o': oracle_mode = 1; break;
         case 'M': metric_relative = 1; break;
+        case 'B': bursts_down = 1; break;
+        case 'N': mirror_noise = 1; break;
+        case 'D': reciprocal = (int)strtol(optarg, &end, 10); if (*end || reciprocal < 0 || reciprocal > 1) goto bad; break;
         case 'd':
-            fast_direction = !strcmp(optarg, "up") ? PK_DIR_UP : !strcmp(optarg, "down") ? PK_DIR_DOWN
-                           : !strcmp(optarg, "both") ? PK_DIR_BOTH : -1;
-            if (fast_direction < 0)
+        case 'T': {
+            int dir = !strcmp(optarg, "up") ? PK_DIR_UP : !strcmp(optarg, "down") ? PK_DIR_DOWN
+                      : !strcmp(optarg, "both") ? PK_DIR_BOTH : -1;
+            if (dir < 0)
                 goto bad;
+            *(ch == 'd' ? &fast_direction : &metric_direction) = dir;
             break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -733,7 +773,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.metric)
-        printf("--metric: drops of a quality metric; hourly half on hourly medians; both halves deviant both ways\n");
+        printf("--metric: drops of a quality metric; hourly half on hourly medians; deviant %s; scored %s\n",
+               metric_direction == PK_DIR_UP ? "up" : metric_direction == PK_DIR_BOTH ? "both ways" : "down",
+               reciprocal == 0 ? "as the difference" : "as the reciprocal");
     printf("seed=%llu check_weeks=%d rounds: 60 s x %d regions, anomalies sized %g-%g hourly noise sigmas, "
            "history_weeks=%d, fast rule: 5-minute medians, z > %g for %d windows in a row, or the mean of %d windows",
            (unsigned long long)o.seed, o.checks, REGIONS, o.size_lo, o.size_hi, o.history_weeks, o.param[P_FAST_Z][0],

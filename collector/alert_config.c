@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "analytics.h"
 #include "checks.h"
 #include "notify_config.h"
 #include "result.h"
@@ -85,7 +86,8 @@ static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "r
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
                                         "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",
-                                        "short_window", "burn_factor", "threshold", "consecutive", "slos", "metric", "fast", NULL};
+                                        "short_window", "burn_factor", "threshold", "consecutive", "slos", "metric", "fast",
+                                        "direction", NULL};
 static const char *const RULE_TYPES[] = {"incident", "latency_budget", "baseline_regression", "slo_burn",
                                          "spool_drops", "silent_probe", NULL};
 static const char *const LABELS[] = {"alertname", "check", "service", "probe", "region", "severity", "slo", NULL};
@@ -166,6 +168,7 @@ static void rule_defaults(struct alert_rule *r)
     r->slo_factor = 14.4;
     r->baseline_threshold = 3;
     r->baseline_k = 3;
+    r->baseline_direction = PK_REGRESSION_METRIC_DIR;
 }
 
 /* A rule's 'receivers' (names of receivers defined earlier) or 'group_by' (labels) list. */
@@ -201,7 +204,7 @@ static int parse_rule_list(struct yaml_doc *L, const char *k, const yaml_node_t 
 
 /* The nodes of a rule that its final checks point errors at. */
 struct rule_nodes {
-    const yaml_node_t *type, *slos, *metric, *fast;
+    const yaml_node_t *type, *slos, *metric, *fast, *direction;
     int has_window;
 };
 
@@ -280,6 +283,15 @@ static int parse_rule_key(struct yaml_doc *L, const char *k, const yaml_node_t *
         r->baseline_no_fast = !strcmp(yaml_doc_txt(v), "false");
         return 0;
     }
+    if (!strcmp(k, "direction")) {
+        const char *t = yaml_doc_is_scalar(v) ? yaml_doc_txt(v) : "";
+        n->direction = v;
+        r->baseline_direction = !strcmp(t, "down") ? PK_DIR_DOWN : !strcmp(t, "up") ? PK_DIR_UP
+                                : !strcmp(t, "both") ? PK_DIR_BOTH : 0;
+        if (!r->baseline_direction)
+            return yaml_doc_fail(L, v, "'direction' must be down, up or both, got '%s'", t);
+        return 0;
+    }
     if (!strcmp(k, "metric")) {
         n->metric = v;
         return get_str(L, v, k, r->baseline_metric, sizeof r->baseline_metric);
@@ -316,6 +328,9 @@ static int finish_rule(struct yaml_doc *L, const yaml_node_t *m, const struct al
     if (n->metric && (r->type != ALERT_BASELINE || !r->baseline_metric[0]))
         return yaml_doc_fail(L, n->metric, "rule '%s': 'metric' (a metric name the checks extract) is a key of "
                              "baseline_regression rules only", r->name);
+    if (n->direction && (r->type != ALERT_BASELINE || !r->baseline_metric[0]))
+        return yaml_doc_fail(L, n->direction, "rule '%s': 'direction' is a key of baseline_regression rules with "
+                             "a 'metric' (latency regresses upward)", r->name);
     if (r->slo_short_ms >= r->slo_long_ms)
         return yaml_doc_fail(L, m, "rule '%s': short_window must be shorter than long_window", r->name);
     return 0;

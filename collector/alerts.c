@@ -717,8 +717,8 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
 }
 
 /* Baseline regression, as picketctl report judges it (docs/ANALYTICS.md): the
- * check's hourly p95 (or, with 'metric', the hourly median of that metric, both
- * ways) over the 28 days before the last 24 hours is the history of an
+ * check's hourly p95 (or, with 'metric', the hourly median of that metric, in
+ * the rule's 'direction') over the 28 days before the last 24 hours is the history of an
  * hour-of-week baseline; the last 24 hours (the current one included) feed the
  * k-consecutive detector. On latency the fast half judges the 5-minute medians
  * too (unless 'fast: false'); the rule is raised while either half is, since the
@@ -730,7 +730,7 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
     const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     struct pk_regression_opts ro;
-    regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric != NULL, &ro);
+    regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric ? rule->baseline_direction : 0, &ro);
     struct regression_series sr;
     *fast_raised = 0;
     reg->state = PK_REG_NO_HISTORY;
@@ -743,7 +743,7 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
         return rc < 0 ? -1 : !verdict;
     int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
     struct pk_regression fr;
-    regression_fast_opts(metric != NULL, &ro);
+    regression_fast_opts(metric ? rule->baseline_direction : 0, &ro);
     if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
                                err, errlen) < 0)
         return -1;

@@ -83,10 +83,13 @@ struct alert_rule {
     int checks_given;
     /* baseline: threshold in robust z, consecutive hours; the metric judged ("":
      * the hourly p95 latency, upward; a name: the hourly median of that numeric
-     * metric the checks extract, both ways) */
+     * metric the checks extract, in baseline_direction) */
     double baseline_threshold;
     int baseline_k;
     char baseline_metric[64];
+    /* baseline on a metric: the direction that regresses (PK_DIR_*; 'direction:
+     * down|up|both', default down: a drop in answer quality) */
+    int baseline_direction;
     /* baseline on latency: 'fast: false' turns off the 5-minute half of the rule */
     int baseline_no_fast;
 };

@@ -161,14 +161,14 @@ fail:
     return -1;
 }
 
-void regression_rule_opts(double threshold, int k, int metric, struct pk_regression_opts *o)
+void regression_rule_opts(double threshold, int k, int metric_dir, struct pk_regression_opts *o)
 {
     pk_regression_opts_default(o);
     if (threshold > 0)
         o->det.threshold = threshold;
     if (k > 0)
         o->det.k_raise = o->det.k_clear = k;
-    o->det.direction = metric ? PK_DIR_BOTH : PK_DIR_UP;
+    pk_regression_kind(o, metric_dir);
 }
 
 /* pk_regression_judge over the series' windows [split - history, end), the
@@ -218,21 +218,9 @@ int regression_rule_at(const struct regression_series *s, int64_t end, const str
     return judge_span(s, end - REGRESSION_RECENT_US, end, REGRESSION_HISTORY_US, o, out, NULL, NULL, err, errlen);
 }
 
-void regression_fast_opts(int metric, struct pk_regression_opts *o)
+void regression_fast_opts(int metric_dir, struct pk_regression_opts *o)
 {
-    pk_regression_opts_default(o);
-    o->det.threshold = PK_REGRESSION_FAST_Z;
-    o->det.k_raise = o->det.k_clear = PK_REGRESSION_FAST_K;
-    o->det.direction = metric ? PK_DIR_BOTH : PK_DIR_UP;
-    o->det.window = PK_REGRESSION_FAST_WINDOW;
-    o->det.clip = PK_REGRESSION_FAST_CLIP;
-    o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
-    o->det.cusum_k = PK_REGRESSION_FAST_CUSUM_K;
-    o->det.cusum_h = PK_REGRESSION_FAST_CUSUM_H;
-    o->det.cusum_clip = PK_REGRESSION_FAST_CUSUM_CLIP;
-    o->det.reject = PK_REGRESSION_FAST_REJECT;
-    o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
-    o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
+    pk_regression_fast_opts(metric_dir, o);
 }
 
 int64_t regression_fast_split(int64_t end)

@@ -38,9 +38,11 @@ int regression_series_read(struct store *s, const char *check, const char *regio
 void regression_series_free(struct regression_series *s);
 
 /* The rule's options: threshold in robust z, k consecutive hours to raise and to
- * clear (<= 0: the defaults), deviant upward for latency and both ways for a
- * metric (a drop in answer quality is a regression as a rise in latency is). */
-void regression_rule_opts(double threshold, int k, int metric, struct pk_regression_opts *o);
+ * clear (<= 0: the defaults); metric_dir 0 for latency (upward), else a metric
+ * deviant in that direction (PK_DIR_*; PK_REGRESSION_METRIC_DIR, down, by
+ * default: a drop in answer quality is a regression as a rise in latency is),
+ * scored as its reciprocal (pk_regression_kind). */
+void regression_rule_opts(double threshold, int k, int metric_dir, struct pk_regression_opts *o);
 
 /* The rule evaluated at the end of the hour ending at `end` (a whole hour, inside
  * the series): the 28 days before end - 24 h learn, the 24 hours to end are
@@ -61,8 +63,9 @@ int regression_rule_at(const struct regression_series *s, int64_t end, const str
  * [from, to), whole 5 minutes. 0, or -1 with err. */
 int regression_fast_series_read(struct store *s, const char *check, const char *region, const char *metric,
                                 int64_t from, int64_t to, struct regression_series *out, char *err, size_t errlen);
-/* The fast half's options: upward for latency, both ways for a metric. */
-void regression_fast_opts(int metric, struct pk_regression_opts *o);
+/* The fast half's options (pk_regression_fast_opts): metric_dir as for
+ * regression_rule_opts. */
+void regression_fast_opts(int metric_dir, struct pk_regression_opts *o);
 /* The start of the judged windows of an evaluation at end. */
 int64_t regression_fast_split(int64_t end);
 /* The fast half at end; on_event (may be NULL) sees every raise and clear of the

@@ -102,8 +102,17 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
         snprintf(err, errlen, "metric name '%.64s...' is longer than 63 characters", metric);
         return -1;
     }
+    const char *dir_name = req->direction && req->direction[0] ? req->direction : "down";
+    int dir = !strcmp(dir_name, "down") ? PK_DIR_DOWN : !strcmp(dir_name, "up") ? PK_DIR_UP
+              : !strcmp(dir_name, "both") ? PK_DIR_BOTH : 0;
+    if (!dir || (!metric && req->direction && req->direction[0])) {
+        *invalid = 1;
+        snprintf(err, errlen, dir ? "direction is for a metric (latency regresses upward)"
+                                  : "direction must be down, up or both, got '%.32s'", dir_name);
+        return -1;
+    }
     struct pk_regression_opts ro;
-    regression_rule_opts(req->threshold, req->consecutive, metric != NULL, &ro);
+    regression_rule_opts(req->threshold, req->consecutive, metric ? dir : 0, &ro);
     struct alarms l = {0};
     int learning = 0, rc = -1;
     for (size_t i = 0; i < s->n_checks; i++) {
@@ -126,6 +135,7 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     r->consecutive = ro.det.k_raise;
     r->checks_learning = learning;
     r->fast = !req->no_fast;
+    r->direction = metric ? (char *)dir_name : (char *)"";
     r->metric = metric ? astrdup(s, metric) : (char *)"";
     if (!r->metric) {
         snprintf(err, errlen, "out of memory");

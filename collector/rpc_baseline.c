@@ -55,7 +55,7 @@ static int judge_metric(const struct store_metric_point *v, size_t n, int64_t fr
     }
     struct pk_regression_opts ro;
     pk_regression_opts_default(&ro);
-    ro.det.direction = PK_DIR_BOTH;
+    pk_regression_kind(&ro, PK_REGRESSION_METRIC_DIR); /* as a metric rule judges it by default */
     struct pk_regression r;
     if (pk_regression_judge(&ro, t, y, ex, n_hist, hours, &r, NULL, NULL, err, errlen) < 0)
         return -1;
@@ -70,7 +70,8 @@ static int judge_metric(const struct store_metric_point *v, size_t n, int64_t fr
 }
 
 /* Hourly medians of check's metrics over [split - history, split + recent): the
- * hours before split learn, the rest are judged, both directions deviant; hours
+ * hours before split learn, the rest are judged (a drop is deviant, as for a
+ * metric rule's default direction); hours
  * whose start is in excluded_hours are left out of learning. Fills bs->metrics. */
 static int metric_baselines(struct store *s, struct rpc_query_arena *a, const char *check, const char *region,
                             int64_t split, const int64_t *excluded_hours, size_t n_excluded,

@@ -241,6 +241,14 @@ struct pk_baseline_opts {
      * sits closer to its own values than to a new week's, so the in-sample MAD
      * is too small where whole hours move together. 0 (the default): in sample. */
     int pool_out_of_sample;
+    /* 1: x is scored as its reciprocal's rise would be, negated: (x - m) (m / x)
+     * where latency's score is (x - m), both over the same scale, x at least
+     * 0.001 m (m > 0; else the difference). A drop by a factor then weighs as
+     * much as a rise of latency by that factor (a halving as a doubling: the
+     * difference makes it 1 - 1/f against f - 1), and a rise as latency's drop.
+     * Set for the rule on a metric, whose regressions are drops
+     * (pk_regression_kind). 0 (the default): the difference. */
+    int reciprocal;
 };
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
@@ -398,6 +406,16 @@ struct pk_regression {
 typedef void (*pk_regression_event_fn)(void *user, int event, int64_t t_us, int64_t since_us, double score,
                                        double value, double expected);
 void pk_regression_opts_default(struct pk_regression_opts *o);
+/* What the rule judges: latency (metric_dir 0: upward, the difference score) or
+ * a metric a check extracts, deviant in metric_dir (PK_DIR_DOWN, the default of
+ * a metric rule: a drop in answer quality is a regression like a rise in
+ * latency; PK_DIR_UP; PK_DIR_BOTH), scored as its reciprocal (reciprocal above)
+ * so that a drop is judged as latency's rise of the same factor. */
+#define PK_REGRESSION_METRIC_DIR PK_DIR_DOWN
+void pk_regression_kind(struct pk_regression_opts *o, int metric_dir);
+/* The fast half's options (PK_REGRESSION_FAST_*) for latency or a metric
+ * (pk_regression_kind): what the alert thread, the back-test and the bench run. */
+void pk_regression_fast_opts(int metric_dir, struct pk_regression_opts *o);
 /* 0 (out filled; state NO_HISTORY when the history has no value), or -1 with err
  * (out of memory, bad options). */
 int pk_regression_judge(const struct pk_regression_opts *o, const int64_t *t_us, const double *y,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define MAD_TO_SIGMA 1.4826 /* MAD * 1.4826 estimates sigma for normal data */
+#define RATIO_FLOOR 1e-3   /* reciprocal: a value judged as at least this share of the median */
 
 void pk_baseline_opts_default(struct pk_baseline_opts *o)
 {
@@ -154,6 +155,12 @@ double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
     double scale = MAD_TO_SIGMA * (s->mad > floor_ ? s->mad : floor_);
     if (scale == 0.0)
         return x == s->median ? 0.0 : copysign(INFINITY, x - s->median);
+    if (b->opts.reciprocal && s->median > 0) {
+        /* the score of the reciprocal, negated: (x - m) (m / x); x at least
+         * RATIO_FLOOR x m, so that a 0 stays a finite (very low) score */
+        double v = x > RATIO_FLOOR * s->median ? x : RATIO_FLOOR * s->median;
+        return (v - s->median) * (s->median / v) / scale;
+    }
     return (x - s->median) / scale;
 }
 
@@ -303,6 +310,29 @@ void pk_regression_opts_default(struct pk_regression_opts *o)
 {
     pk_baseline_opts_default(&o->base);
     pk_detector_opts_default(&o->det);
+}
+
+void pk_regression_kind(struct pk_regression_opts *o, int metric_dir)
+{
+    o->det.direction = metric_dir ? metric_dir : PK_DIR_UP;
+    o->base.reciprocal = metric_dir != 0;
+}
+
+void pk_regression_fast_opts(int metric_dir, struct pk_regression_opts *o)
+{
+    pk_regression_opts_default(o);
+    o->det.threshold = PK_REGRESSION_FAST_Z;
+    o->det.k_raise = o->det.k_clear = PK_REGRESSION_FAST_K;
+    o->det.window = PK_REGRESSION_FAST_WINDOW;
+    o->det.clip = PK_REGRESSION_FAST_CLIP;
+    o->det.window_threshold = PK_REGRESSION_FAST_WINDOW_Z;
+    o->det.cusum_k = PK_REGRESSION_FAST_CUSUM_K;
+    o->det.cusum_h = PK_REGRESSION_FAST_CUSUM_H;
+    o->det.cusum_clip = PK_REGRESSION_FAST_CUSUM_CLIP;
+    o->det.reject = PK_REGRESSION_FAST_REJECT;
+    o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
+    o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
+    pk_regression_kind(o, metric_dir);
 }
 
 int pk_baseline_window_excluded(uint64_t ok, uint64_t degraded, uint64_t failed)

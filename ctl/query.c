@@ -76,6 +76,7 @@ struct query_opts {
     const char *since, *until, *group;
     const char *metric;                      /* regressions --metric */
     int no_fast;                             /* regressions --no-fast */
+    const char *direction;                   /* regressions --direction */
     int backtest;                            /* slo --backtest */
     double threshold, factor;                /* regressions --threshold; slo --backtest --factor */
     long consecutive, long_min, short_min;   /* --consecutive; --long-window, --short-window (minutes) */
@@ -137,6 +138,10 @@ static int set_metric(void *t, const struct pk_option *opt, const char *v, const
         return pk_fail(err, errlen, "%s is an option of regressions", src);
     if (!strcmp(opt->name, "no-fast")) {
         q->no_fast = 1;
+        return 0;
+    }
+    if (!strcmp(opt->name, "direction")) {
+        q->direction = v; /* the collector checks it (down, up or both, with a metric) */
         return 0;
     }
     if (!v[0] || strlen(v) > 63)
@@ -207,9 +212,10 @@ static const struct pk_option query_options[] = {
      .max = 168, .metavar = "K", .tags = T_REGRESSIONS,
      .help = "deviant hours in a row that raise, normal ones that clear (default 3)"},
     {.name = "metric", .kind = PK_OPT_CALL, .set = set_metric, .metavar = "NAME", .tags = T_REGRESSIONS,
-     .help = "judge this numeric metric the checks extract (answer_length,\n"
-             "sources...), deviant both ways, instead of the latency: its hourly\n"
-             "median and (unless --no-fast) its 5-minute medians"},
+     .help = "judge this numeric metric the checks extract (answer_length,\nsources...) instead of the latency: "
+             "its hourly median and (unless\n--no-fast) its 5-minute medians, deviant in --direction"},
+    {.name = "direction", .kind = PK_OPT_CALL, .set = set_metric, .metavar = "DIR", .tags = T_REGRESSIONS,
+     .help = "with --metric: down (the default: a drop regresses), up or both"},
     {.name = "no-fast", .kind = PK_OPT_CALL, .set = set_metric, .tags = T_REGRESSIONS,
      .help = "the hourly half of the rule only (an alert rule's fast: false);\n"
              "by default latency (or --metric) is also judged on 5-minute medians"},
@@ -1064,6 +1070,7 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
         if (q->metric)
             greq.metric = (char *)q->metric;
         greq.no_fast = q->no_fast;
+        greq.direction = (char *)(q->direction ? q->direction : "");
         req = &greq.base;
         resp_desc = &picket__v1__regressions_response__descriptor;
         break;

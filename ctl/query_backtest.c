@@ -4,6 +4,7 @@
  * collector computed; computes nothing itself. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "json_fields.h"
@@ -31,6 +32,7 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
         json_object_object_add(root, "checks_learning", json_object_new_int(r->checks_learning));
         json_object_object_add(root, "metric", r->metric && r->metric[0] ? json_object_new_string(r->metric) : NULL);
         json_object_object_add(root, "fast", json_object_new_boolean(r->fast));
+        json_object_object_add(root, "direction", metric ? json_object_new_string(r->direction) : NULL);
         for (size_t i = 0; i < r->n_alarms; i++) {
             const Picket__V1__RegressionAlarm *a = r->alarms[i];
             json_object *o = json_object_new_object();
@@ -57,8 +59,10 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
     else {
         query_print_window(r->since_us, r->until_us);
         if (metric)
-            printf("rule: hourly median of %s beyond robust z %g either way for %d hours in a row%s "
-                   "(docs/ANALYTICS.md)\n", r->metric, r->threshold, r->consecutive,
+            printf("rule: hourly median of %s beyond robust z %g %s for %d hours in a row%s "
+                   "(docs/ANALYTICS.md)\n", r->metric, r->threshold,
+                   !strcmp(r->direction, "up") ? "upward" : !strcmp(r->direction, "both") ? "either way" : "downward",
+                   r->consecutive,
                    r->fast ? ", or its 5-minute median beyond the fast half's limits" : "");
         else
             printf("rule: hourly p95 beyond robust z %g for %d hours in a row%s (docs/ANALYTICS.md)\n", r->threshold,

@@ -9,7 +9,9 @@ A Python gRPC probe streams nine days of one result a minute for a RAG check
 back-test: the functions the alert thread runs) lists one alarm, raised by the
 fast half (5-minute windows) 40 minutes into the drop (8 deviant windows in a
 row), since the drop's first window, with the value and the expected length;
-with --no-fast none yet (the hourly half needs three hours in a row). The steady
+with --no-fast none yet (the hourly half needs three hours in a row). The rule
+judges a metric downward by default (`direction` in the answer); `--direction
+both` raises the same alarm, `--direction up` none. The steady
 metric of the same check (sources) raises nothing either way. The live
 baseline_regression rule with `metric: answer_length` fires with the same start
 and says it was the 5-minute median."""
@@ -82,7 +84,17 @@ def main():
             wait_for("the back-test's alarm", lambda: alarms("answer_length")[1], 60, interval=1.0)
             got, al = alarms("answer_length")
             assert got["metric"] == "answer_length" and got["fast"] is True, got
+            assert got["direction"] == "down", got  # a metric rule's default: a drop regresses
             assert al == [(CHECK, DROP_AT + 40 * MIN, DROP_AT, None, 300)], (al, DROP_AT)
+            # judged both ways the same drop raises alike; judged upward it is no regression
+            assert alarms("answer_length", "--direction", "both")[1] == al, al
+            got_up, up = alarms("answer_length", "--direction", "up")
+            assert got_up["direction"] == "up" and up == [], up
+            bad = picketctl(col.port, "regressions", *window, "--direction", "up", cert_cn="read:test")
+            assert bad.returncode == 2 and "metric" in bad.stderr, (bad.returncode, bad.stderr)
+            bad = picketctl(col.port, "regressions", *window, "--metric", "answer_length", "--direction", "sideways",
+                            cert_cn="read:test")
+            assert bad.returncode == 2 and "sideways" in bad.stderr, (bad.returncode, bad.stderr)
             a = got["alarms"][0]
             assert a["score"] < -4 and abs(a["value"] / a["expected"] - 0.5) < 0.05, a
             # the hourly half alone does not know yet (it needs three hours in a row)

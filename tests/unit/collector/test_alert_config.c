@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "alerts.h"
+#include "analytics.h"
 #include "notify.h"
 
 static struct alert_config cfg;
@@ -94,6 +95,7 @@ static void test_baseline_metric(void **state)
     assert_int_equal(cfg.rules[1].baseline_k, 3);
     assert_int_equal(cfg.rules[0].window_ms, 60000);
     assert_int_equal(cfg.rules[1].window_ms, 300000); /* a metric rule reads raw results: every 5 minutes */
+    assert_int_equal(cfg.rules[1].baseline_direction, PK_DIR_DOWN);
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: incident\n    metric: sources\n",
                  "a.yml:8:13: rule 'x': 'metric' (a metric name the checks extract) is a key of baseline_regression");
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: ''\n",
@@ -101,6 +103,18 @@ static void test_baseline_metric(void **state)
     expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: "
                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                  "'metric' is longer than 63 characters");
+    /* direction: a metric rule's regressions are drops unless it says otherwise */
+    assert_int_equal(parse(RECEIVERS "rules:\n  - name: a\n    type: baseline_regression\n    metric: tokens\n"
+                                     "    direction: up\n  - name: b\n    type: baseline_regression\n"
+                                     "    metric: sources\n    direction: both\n"),
+                     0);
+    assert_int_equal(cfg.rules[0].baseline_direction, PK_DIR_UP);
+    assert_int_equal(cfg.rules[1].baseline_direction, PK_DIR_BOTH);
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    metric: sources\n"
+                           "    direction: sideways\n",
+                 "a.yml:9:16: 'direction' must be down, up or both, got 'sideways'");
+    expect_error(RECEIVERS "rules:\n  - name: x\n    type: baseline_regression\n    direction: down\n",
+                 "a.yml:8:16: rule 'x': 'direction' is a key of baseline_regression rules with a 'metric'");
 }
 
 static void test_slo_groups(void **state)

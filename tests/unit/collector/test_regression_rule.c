@@ -85,9 +85,11 @@ static void test_hourly_half(void **state)
     assert_true(r3.history_points == r2.history_points && r3.last_score == r2.last_score);
     memcpy(s.y, saved, skip * sizeof *saved);
     free(saved);
-    /* a metric is judged both ways: a drop to a third raises */
-    regression_rule_opts(0, 0, 1, &o);
-    assert_int_equal(o.det.direction, PK_DIR_BOTH);
+    /* a metric is judged in the rule's direction (down by default), scored as
+     * its reciprocal: a drop to a ninth raises, its score that of a ninefold rise */
+    regression_rule_opts(0, 0, PK_REGRESSION_METRIC_DIR, &o);
+    assert_int_equal(o.det.direction, PK_DIR_DOWN);
+    assert_int_equal(o.base.reciprocal, 1);
     for (size_t i = (size_t)step; i < s.n; i++)
         s.y[i] /= 9;
     assert_int_equal(regression_rule_at(&s, step_at + 3 * HOUR, &o, &r, err, sizeof err), 0);

@@ -97,6 +97,45 @@ static void test_learn_and_score(void **state)
     assert_true(fabs(pk_baseline_score(&b, later, 100.5 + 1.4826 * 5.025) - 1.0) < 1e-9);
 }
 
+/* reciprocal (the rule on a metric): a value is scored as its reciprocal's rise
+ * would be, negated, so that a drop by a factor f weighs as a rise of latency by
+ * f does with the difference; a rise by f as latency's drop by f; 0 stays finite. */
+static void test_reciprocal_score(void **state)
+{
+    (void)state;
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    o.pool_mad = 0;
+    struct pk_baseline diff, rec;
+    learn_4_weeks(&diff, &o);
+    o.reciprocal = 1;
+    learn_4_weeks(&rec, &o);
+    int64_t later = T0 + 10 * WEEK_US; /* night: median 100.5, scale 1.4826 * 1.5 */
+    double m = 100.5, scale = 1.4826 * 1.5;
+    for (double f = 1.05; f < 4.0; f *= 1.5) {
+        double up_diff = pk_baseline_score(&diff, later, m * f), down_rec = pk_baseline_score(&rec, later, m / f);
+        assert_true(fabs(down_rec + up_diff) < 1e-9);               /* a drop by f: minus latency's rise by f */
+        assert_true(fabs(down_rec + (f - 1) * m / scale) < 1e-9);
+        assert_true(pk_baseline_score(&diff, later, m / f) > down_rec); /* the difference made it smaller */
+        assert_true(fabs(pk_baseline_score(&rec, later, m * f) + pk_baseline_score(&diff, later, m / f)) < 1e-9);
+    }
+    assert_true(fabs(pk_baseline_score(&rec, later, m)) < 1e-12);
+    double zero = pk_baseline_score(&rec, later, 0.0);
+    assert_true(isfinite(zero) && fabs(zero + 999.0 * m / scale) < 1e-6); /* judged as a thousandth of m */
+    assert_true(pk_baseline_score(&rec, later, -5.0) == zero);
+    assert_true(isnan(pk_baseline_score(&rec, later, NAN)));
+    /* pk_regression_kind: latency upward with the difference, a metric in its direction as the reciprocal */
+    struct pk_regression_opts ro;
+    pk_regression_opts_default(&ro);
+    pk_regression_kind(&ro, 0);
+    assert_true(ro.det.direction == PK_DIR_UP && ro.base.reciprocal == 0);
+    pk_regression_kind(&ro, PK_REGRESSION_METRIC_DIR);
+    assert_true(ro.det.direction == PK_DIR_DOWN && ro.base.reciprocal == 1);
+    pk_regression_fast_opts(PK_DIR_BOTH, &ro);
+    assert_true(ro.det.direction == PK_DIR_BOTH && ro.base.reciprocal == 1);
+    assert_true(ro.det.window == PK_REGRESSION_FAST_WINDOW && ro.det.window_threshold == PK_REGRESSION_FAST_WINDOW_Z);
+}
+
 /* Pooled relative MAD. Every slot's residuals |y - m| are {2.5, 0.5, 0.5, 2.5}
  * (m = base + 0.5), so the pooled value is the median of {2.5/m, 0.5/m} over the
  * week, computed here by sorting; a quiet slot (MAD 1.5 at night) then gets
@@ -457,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_step_detection),
         cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_windowed_detector),
+        cmocka_unit_test(test_reciprocal_score),
         cmocka_unit_test(test_regression_judge),
         cmocka_unit_test(test_pool_out_of_sample),
     };
