@@ -51,8 +51,9 @@ struct series {
 
 static double size_lo = 5.0, size_hi = 10.0; /* --sizes */
 /* --metric: the anomalies are drops (a quality metric such as answer length
- * falling) and the baseline detector is deviant both ways, as the report's
- * per-metric baselines are; a seasonal shift then moves the peak earlier. */
+ * falling) and the baseline detector judges a metric as the rule does (downward,
+ * scored as its reciprocal: pk_regression_kind), as the report's per-metric
+ * baselines are; a seasonal shift then moves the peak earlier. */
 static int metric_mode;
 
 static int generate(struct series *sr, uint64_t seed, int check, int history_weeks)
@@ -203,8 +204,7 @@ static int evaluate(const struct series *sr, int history_weeks, int kind, double
             ro.base.mad_floor_rel = mad_floor_rel;
         ro.det.threshold = threshold;
         ro.det.k_raise = ro.det.k_clear = k;
-        if (metric_mode)
-            ro.det.direction = PK_DIR_BOTH;
+        pk_regression_kind(&ro, metric_mode ? PK_REGRESSION_METRIC_DIR : 0); /* the rule's, as alerts run it */
         struct pk_regression reg;
         if (pk_regression_judge(&ro, sr->t_us, sr->y, NULL, (size_t)eval_start, (size_t)eval_start + WEEK_HOURS,
                                 &reg, on_event, &raises, err, sizeof err) < 0) {
@@ -321,8 +321,8 @@ static void usage(FILE *f)
             "                     (default: the library's, pk_baseline_opts_default)\n"
             "  --sizes LO,HI      anomaly sizes, in noise sigmas of the check (default 5,10)\n"
             "  --sweep            also print the baseline detector for a grid of Z and K\n"
-            "  --metric           anomalies are drops of a quality metric, the detector is\n"
-            "                     deviant both ways (the report's per-metric baselines)\n"
+            "  --metric           anomalies are drops of a quality metric, the detector judges\n"
+            "                     them as a metric rule does (downward, as the reciprocal)\n"
             "  --check-goal       exit 1 unless the baseline detector has recall >= 95%%\n"
             "                     and at most 0.1 false alarms per check-week (and say\n"
             "                     whether steps are found within 1 h)\n"
