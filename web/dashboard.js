@@ -239,7 +239,8 @@ function fromBoard(b) {
   }
   const incidents = b.incidents.map(([check, start_us, end_us, duration_us, regions, mw, caused_by]) =>
     ({ check, service: svcOf[check], start_us, end_us, duration_us, regions, maintenance: mw != null, maintenance_window: mw, caused_by }));
-  return { rep: { checks, groups: b.groups, since_us: b.since_us, until_us: b.until_us }, incidents, liveAt: b.live_at_us, at: b.computed_at_us };
+  return { rep: { checks, groups: b.groups, since_us: b.since_us, until_us: b.until_us }, incidents, liveAt: b.live_at_us, at: b.computed_at_us,
+    key: [b.live_at_us, b.computed_at_us, b.long_at_us].join() };
 }
 
 // The answers of the view with arguments, in the same shape.
@@ -276,15 +277,20 @@ async function load(first) {
   return [fromFull(rep, inc, ov), pr];
 }
 
+let shownKey = null; // the board's parts last drawn: an unchanged board is not drawn again
+
 async function refresh() {
   try {
     const first = window.picketFirst;
     window.picketFirst = null;
     const [v, pr] = await load(first ? first[1] : null);
     if (!window.picketDataMs) window.picketDataMs = performance.now(); // the data arrived; drawing follows
-    renderChecks(v.rep);
-    renderGroups(v.rep);
-    renderIncidents(v.incidents);
+    if (!v.key || v.key !== shownKey) {
+      renderChecks(v.rep);
+      renderGroups(v.rep);
+      renderIncidents(v.incidents);
+      shownKey = v.key || null;
+    }
     renderProbes(pr);
     // Each part's own age: the last results, bars and incidents; the 24-hour figures.
     const st = $('#state');
