@@ -122,6 +122,20 @@ function passes(c) {
   return true;
 }
 
+// The rows of shown (sorted by service) from index i: each service's header and
+// its checks, whole services until html holds at least max rows; the next index.
+function serviceRows(shown, i, max, html) {
+  while (i < shown.length && html.length < max) {
+    const svc = shown[i].service;
+    let k = i, bad = 0;
+    for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
+    html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
+      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
+    for (; i < k; i++) html.push(checkRow(shown[i]));
+  }
+  return i;
+}
+
 function renderChecks(rep) {
   lastRep = rep;
   $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
@@ -137,27 +151,21 @@ function renderChecks(rep) {
   fillSelect('f-type', types);
   fillSelect('f-label', labels);
   const shown = rep.checks.filter(passes), html = [];
-  let i = 0;
-  while (i < shown.length) { // rep.checks come sorted by service
-    const svc = shown[i].service;
-    let k = i, bad = 0;
-    for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
-    html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
-      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
-    for (; i < k; i++) html.push(checkRow(shown[i]));
-  }
-  // The first load draws the first screens of rows at once and the rest right after
-  // (the next frame), so a page of 1,000 checks shows without waiting for its last row.
-  const FIRST_ROWS = 150;
-  if (!window.picketAllRowsMs && html.length > FIRST_ROWS) {
-    $('#checks tbody').innerHTML = html.slice(0, FIRST_ROWS).join('');
+  // The first load builds and draws the first screens of rows at once and the rest
+  // right after (the next frame), so a page of 1,000 checks shows without waiting for its last row.
+  const FIRST_ROWS = 150, first = !window.picketAllRowsMs;
+  const i = serviceRows(shown, 0, first ? FIRST_ROWS : Infinity, html);
+  if (i < shown.length) {
+    $('#checks tbody').innerHTML = html.join('');
     requestAnimationFrame(() => setTimeout(() => {
-      if (lastRep === rep) $('#checks tbody').insertAdjacentHTML('beforeend', html.slice(FIRST_ROWS).join(''));
+      const rest = [];
+      serviceRows(shown, i, Infinity, rest);
+      if (lastRep === rep) $('#checks tbody').insertAdjacentHTML('beforeend', rest.join(''));
       window.picketAllRowsMs = performance.now();
     }, 0));
   } else {
     $('#checks tbody').innerHTML = html.join('') || '<tr><td colspan="12">no check matches the filters</td></tr>';
-    if (!window.picketAllRowsMs) window.picketAllRowsMs = performance.now();
+    if (first) window.picketAllRowsMs = performance.now();
   }
   $('#shown').textContent = shown.length + ' of ' + rep.checks.length + ' checks';
 }
