@@ -2,38 +2,47 @@
 # web/install from the committed package-lock.json) into a C source, so that
 # picket-collector serves its dashboard with no files and no CDN.
 # Invoked as: cmake -DWEB_DIR=... -DOUT=... -P embed_web.cmake
-# The check page is served with its styles and scripts inline (uPlot included):
-# one HTML answer and its one JSON call (/api/check-page), no request for an
-# asset that could wait behind the page's own data on the HTTP server.
-file(READ "${WEB_DIR}/check.html" check_page)
-foreach(entry
-        "<link rel=\"stylesheet\" href=\"/assets/dashboard.css\">|style|${WEB_DIR}/dashboard.css"
-        "<link rel=\"stylesheet\" href=\"/assets/uplot.css\">|style|${WEB_DIR}/node_modules/uplot/dist/uPlot.min.css"
-        "<script src=\"/assets/common.js\" defer></script>|script|${WEB_DIR}/common.js"
-        "<script src=\"/assets/uplot.js\" defer></script>|script|${WEB_DIR}/node_modules/uplot/dist/uPlot.iife.min.js"
-        "<script src=\"/assets/check.js\" defer></script>|script|${WEB_DIR}/check.js")
-    string(FIND "${entry}" "|" bar)
-    string(SUBSTRING "${entry}" 0 ${bar} tag)
-    math(EXPR rest "${bar} + 1")
-    string(SUBSTRING "${entry}" ${rest} -1 entry_rest)
-    string(FIND "${entry_rest}" "|" bar)
-    string(SUBSTRING "${entry_rest}" 0 ${bar} element)
-    math(EXPR rest "${bar} + 1")
-    string(SUBSTRING "${entry_rest}" ${rest} -1 path)
-    string(FIND "${check_page}" "${tag}" at)
-    if(at EQUAL -1)
-        message(FATAL_ERROR "web/check.html no longer has ${tag}: update cmake/embed_web.cmake")
-    endif()
-    if(NOT EXISTS "${path}")
-        message(FATAL_ERROR "dashboard asset ${path} is missing (uPlot: run web/install, or scripts/deps)")
-    endif()
-    file(READ "${path}" content)
-    string(REPLACE "${tag}" "<${element}>\n${content}\n</${element}>" check_page "${check_page}")
-endforeach()
-file(WRITE "${OUT}.check.html" "${check_page}")
+# The check page and the overview are served with their styles and scripts
+# inline (the check page's uPlot included): one HTML answer and its JSON calls
+# (/api/check-page; /api/board, /api/probes), no request for an asset that could
+# wait behind the page's own data on the HTTP server or on a loaded machine.
+# Each entry: TAG|ELEMENT|FILE, the tag of page_in replaced by FILE in ELEMENT.
+function(inline_assets page_in page_out)
+    file(READ "${page_in}" page)
+    foreach(entry ${ARGN})
+        string(FIND "${entry}" "|" bar)
+        string(SUBSTRING "${entry}" 0 ${bar} tag)
+        math(EXPR rest "${bar} + 1")
+        string(SUBSTRING "${entry}" ${rest} -1 entry_rest)
+        string(FIND "${entry_rest}" "|" bar)
+        string(SUBSTRING "${entry_rest}" 0 ${bar} element)
+        math(EXPR rest "${bar} + 1")
+        string(SUBSTRING "${entry_rest}" ${rest} -1 path)
+        string(FIND "${page}" "${tag}" at)
+        if(at EQUAL -1)
+            message(FATAL_ERROR "${page_in} no longer has ${tag}: update cmake/embed_web.cmake")
+        endif()
+        if(NOT EXISTS "${path}")
+            message(FATAL_ERROR "dashboard asset ${path} is missing (uPlot: run web/install, or scripts/deps)")
+        endif()
+        file(READ "${path}" content)
+        string(REPLACE "${tag}" "<${element}>\n${content}\n</${element}>" page "${page}")
+    endforeach()
+    file(WRITE "${page_out}" "${page}")
+endfunction()
+inline_assets("${WEB_DIR}/check.html" "${OUT}.check.html"
+    "<link rel=\"stylesheet\" href=\"/assets/dashboard.css\">|style|${WEB_DIR}/dashboard.css"
+    "<link rel=\"stylesheet\" href=\"/assets/uplot.css\">|style|${WEB_DIR}/node_modules/uplot/dist/uPlot.min.css"
+    "<script src=\"/assets/common.js\" defer></script>|script|${WEB_DIR}/common.js"
+    "<script src=\"/assets/uplot.js\" defer></script>|script|${WEB_DIR}/node_modules/uplot/dist/uPlot.iife.min.js"
+    "<script src=\"/assets/check.js\" defer></script>|script|${WEB_DIR}/check.js")
+inline_assets("${WEB_DIR}/index.html" "${OUT}.index.html"
+    "<link rel=\"stylesheet\" href=\"/assets/dashboard.css\">|style|${WEB_DIR}/dashboard.css"
+    "<script src=\"/assets/common.js\" defer></script>|script|${WEB_DIR}/common.js"
+    "<script src=\"/assets/dashboard.js\" defer></script>|script|${WEB_DIR}/dashboard.js")
 
 set(files
-    "index.html|html|${WEB_DIR}/index.html"
+    "index.html|html|${OUT}.index.html"
     "status.html|html|${WEB_DIR}/status.html"
     "dashboard.js|js|${WEB_DIR}/dashboard.js"
     "status.js|js|${WEB_DIR}/status.js"

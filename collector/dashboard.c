@@ -1,9 +1,11 @@
 /* dashboard.c: the web dashboard's routes. Pages and scripts are the embedded
  * files of web/; every figure comes from rpc_query_run (the same code as the
  * Query API and `picketctl report`) and is turned into JSON here by walking the
- * protobuf answer's descriptor, so the browser never computes a figure. The
- * latency series reads rollups per bucket (store_rollup_query) and takes each
- * bucket's quantiles with pk_hist_quantile. Read-only: no route writes. */
+ * protobuf answer's descriptor, so the browser never computes a figure (the
+ * latency series: dashboard_series.c). The default view is kept by two
+ * background threads: the refresh thread's report (and the slower 7/30-day
+ * uptimes and 90 days), and the live thread's last results, bars and incidents
+ * (dashboard_live.c), joined in /api/board. Read-only: no route writes. */
 #include "dashboard.h"
 #include "dashboard_int.h"
 
@@ -19,19 +21,20 @@
 #include <time.h>
 
 #include "buf.h"
-#include "histogram.h"
 #include "log.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
-#include "rollup.h"
 #include "rpc_query.h"
 #include "store.h"
 
 #define MINUTE_US INT64_C(60000000)
-#define MAX_SERIES_POINTS 1500
 #define REFRESH_US INT64_C(5000000) /* the default view's snapshot: never older than this while passes are fast */
 #define REFRESH_MARGIN_US INT64_C(500000) /* for a pass that takes longer than the last */
 #define SLOW_PART_US INT64_C(200000) /* a refresh of the 7/30-day uptimes that took this long puts the 90 days off */
+/* The live part of the overview (last results, history bars, incidents): the
+ * live thread starts a pass this often while someone reads, or less often when
+ * a pass takes over half of it (the thread idle at least half the time). */
+#define LIVE_EVERY_US INT64_C(1500000)
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
@@ -56,6 +59,8 @@ struct snapshot {
     struct dash_check_fig *figs; /* every check's badge figures */
     size_t n_figs;
     struct dash_hist *hist; /* 90 days per service (status_pages.c); NULL until computed */
+    char *board, *board_gz; /* /api/board (dashboard_live.c) and its gzip; NULL until computed */
+    size_t board_len, board_gz_len;
 };
 
 /* Requests that need the database take one of these connections, so a check
@@ -79,16 +84,24 @@ struct dashboard {
     pthread_cond_t wake;
     struct snapshot snap;
     int stop, thread_started;
-    int idle;               /* the thread waits for a reader (guarded by snap_mu) */
+    int idle;               /* threads waiting for a reader (guarded by snap_mu) */
     int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
     int64_t idle_after_us;  /* no reader for this long: stop refreshing (guarded by snap_mu) */
     pthread_t thread;
+    /* The live thread (live_main) and the board's two parts: each part is
+     * replaced, and the board rendered from both, under board_mu. */
+    pthread_t live_thread;
+    int live_started;
+    pthread_mutex_t board_mu;
+    struct dash_live *live;
+    struct dash_agg *agg;
     char (*etags)[24]; /* of pk_web_assets[i]: "\"<fnv-1a 64 of its bytes>\"" (NULL: sent without) */
     struct dash_auth *auth; /* NULL: no login */
     struct status_pages *pages; /* NULL: no --status-pages file */
 };
 
 static void *refresh_main(void *arg);
+static void *live_main(void *arg);
 static const struct status_page *page_of(struct dashboard *d, const char *url, pk_http_arg_fn arg, void *ctx);
 
 struct dashboard *dashboard_open(const char *conninfo)
@@ -112,9 +125,11 @@ struct dashboard *dashboard_open(const char *conninfo)
     }
     pthread_mutex_init(&d->snap_mu, NULL);
     pthread_cond_init(&d->wake, NULL);
+    pthread_mutex_init(&d->board_mu, NULL);
     d->last_demand_us = pk_now_us();
     d->idle_after_us = IDLE_AFTER_US;
     d->thread_started = pthread_create(&d->thread, NULL, refresh_main, d) == 0;
+    d->live_started = pthread_create(&d->live_thread, NULL, live_main, d) == 0;
     return d;
 }
 
@@ -131,10 +146,17 @@ void dashboard_close(struct dashboard *d)
         return;
     pthread_mutex_lock(&d->snap_mu);
     d->stop = 1;
-    pthread_cond_signal(&d->wake);
+    pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->snap_mu);
     if (d->thread_started)
         pthread_join(d->thread, NULL);
+    if (d->live_started)
+        pthread_join(d->live_thread, NULL);
+    dash_live_free(d->live);
+    dash_agg_free(d->agg);
+    free(d->snap.board);
+    free(d->snap.board_gz);
+    pthread_mutex_destroy(&d->board_mu);
     free(d->snap.report);
     free(d->snap.incidents);
     free(d->snap.svcs);
@@ -475,39 +497,143 @@ static struct dash_check_fig *check_figs(const Picket__V1__ReportResponse *r, si
     return out;
 }
 
-/* One default-view answer as JSON with when it was computed and how long it took;
- * NULL when the store failed (logged by the caller's next live request). */
-static char *snapshot_json(struct store *st, enum rpc_query_kind kind, size_t *len, struct svc_state **svcs,
-                           size_t *n_svcs, struct dash_check_fig **figs, size_t *n_figs)
+/* The default view's report as JSON with when it was computed and how long it
+ * took, its services' and checks' figures and the board's 24-hour part; NULL
+ * when the store failed (logged by the caller's next live request). */
+struct report_pass {
+    char *json;
+    size_t len;
+    struct svc_state *svcs;
+    size_t n_svcs;
+    struct dash_check_fig *figs;
+    size_t n_figs;
+    struct dash_agg *agg;
+};
+
+static void report_pass_free(struct report_pass *p)
+{
+    free(p->json);
+    free(p->svcs);
+    free(p->figs);
+    dash_agg_free(p->agg);
+    memset(p, 0, sizeof *p);
+}
+
+static int report_pass(struct store *st, struct report_pass *p)
 {
     char err[512];
     int64_t now_us = pk_now_us();
+    memset(p, 0, sizeof *p);
     Picket__V1__QueryWindow w = PICKET__V1__QUERY_WINDOW__INIT;
     w.until_us = now_us + MINUTE_US;
     Picket__V1__ReportRequest rr = PICKET__V1__REPORT_REQUEST__INIT;
-    Picket__V1__IncidentsRequest ir = PICKET__V1__INCIDENTS_REQUEST__INIT;
-    rr.window = ir.window = &w;
+    rr.window = &w;
     ProtobufCMessage *resp = NULL;
     struct rpc_query_arena *arena = NULL;
-    char *out = NULL;
-    if (rpc_query_run(st, kind, kind == RQ_REPORT ? &rr.base : &ir.base, now_us, &resp, &arena, err, sizeof err) ==
-        0) {
-        if (svcs)
-            *svcs = service_states((const Picket__V1__ReportResponse *)resp, n_svcs);
-        if (figs)
-            *figs = check_figs((const Picket__V1__ReportResponse *)resp, n_figs);
+    if (rpc_query_run(st, RQ_REPORT, &rr.base, now_us, &resp, &arena, err, sizeof err) == 0) {
+        double ms = (double)(pk_now_us() - now_us) / 1000.0;
+        p->svcs = service_states((const Picket__V1__ReportResponse *)resp, &p->n_svcs);
+        p->figs = check_figs((const Picket__V1__ReportResponse *)resp, &p->n_figs);
+        p->agg = dash_agg_from_report(resp, now_us, ms);
         struct json_object *j = msg_json(resp);
         json_object_object_add(j, "computed_at_us", json_object_new_int64(now_us));
-        json_object_object_add(j, "compute_ms", json_object_new_double((double)(pk_now_us() - now_us) / 1000.0));
+        json_object_object_add(j, "compute_ms", json_object_new_double(ms));
         const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        out = strdup(txt ? txt : "null");
-        *len = out ? strlen(out) : 0;
+        p->json = strdup(txt ? txt : "null");
+        p->len = p->json ? strlen(p->json) : 0;
         json_object_put(j);
     }
     rpc_query_arena_free(arena);
-    return out;
+    if (p->json && p->svcs && p->figs && p->agg)
+        return 0;
+    report_pass_free(p);
+    return -1;
 }
 
+/* The board from both parts into the snapshot (caller holds board_mu; no board
+ * before the first live part: its rows are the live part's checks). */
+static void render_board(struct dashboard *d)
+{
+    char *json = NULL, *gz = NULL;
+    size_t len = 0, gzlen = 0;
+    if (!d->live || dash_board_render(d->live, d->agg, &json, &len, &gz, &gzlen) < 0)
+        return;
+    pthread_mutex_lock(&d->snap_mu);
+    char *old = d->snap.board, *old_gz = d->snap.board_gz;
+    d->snap.board = json;
+    d->snap.board_len = len;
+    d->snap.board_gz = gz;
+    d->snap.board_gz_len = gzlen;
+    pthread_mutex_unlock(&d->snap_mu);
+    free(old);
+    free(old_gz);
+}
+
+/* The live part's current state of every check into the badges' figures, and
+ * each service's state from its checks' (caller holds board_mu and snap_mu):
+ * what the status pages and badges show is as fresh as the live part. */
+static void apply_live_states(struct dashboard *d)
+{
+    struct dash_check_fig *f = d->snap.figs;
+    size_t nf = d->snap.n_figs, k = 0;
+    for (size_t i = 0; d->live && i < nf; i++)
+        dash_live_state(d->live, f[i].check, &f[i].state);
+    for (size_t s = 0; d->live && s < d->snap.n_svcs; s++) { /* both by service (the report's order) */
+        struct svc_state *sv = &d->snap.svcs[s];
+        int up = 1, known = 0;
+        while (k < nf && strcmp(f[k].service, sv->service) != 0)
+            k++;
+        for (; k < nf && strcmp(f[k].service, sv->service) == 0; k++)
+            if (f[k].state >= 0) {
+                known = 1;
+                up &= f[k].state;
+            }
+        sv->state = known ? up : -1;
+    }
+}
+
+/* A new report into the snapshot and the board's 24-hour part. */
+static void publish_report(struct dashboard *d, struct report_pass *p)
+{
+    pthread_mutex_lock(&d->board_mu);
+    pthread_mutex_lock(&d->snap_mu);
+    free(d->snap.report);
+    free(d->snap.svcs);
+    free(d->snap.figs);
+    d->snap.report = p->json;
+    d->snap.report_len = p->len;
+    d->snap.svcs = p->svcs;
+    d->snap.n_svcs = p->n_svcs;
+    d->snap.figs = p->figs;
+    d->snap.n_figs = p->n_figs;
+    apply_live_states(d);
+    pthread_mutex_unlock(&d->snap_mu);
+    dash_agg_free(d->agg);
+    d->agg = p->agg;
+    render_board(d);
+    pthread_mutex_unlock(&d->board_mu);
+    memset(p, 0, sizeof *p);
+}
+
+/* Waits until wake_us (or stop), then, while nobody has read the snapshot for
+ * the idle period and have_snapshot is still set, until a reader comes (caller
+ * holds snap_mu). */
+static void pace(struct dashboard *d, int64_t wake_us, char *const *have_snapshot)
+{
+    struct timespec ts = {(time_t)(wake_us / 1000000), (long)(wake_us % 1000000) * 1000};
+    while (!d->stop && pk_now_us() < wake_us)
+        if (pthread_cond_timedwait(&d->wake, &d->snap_mu, &ts) == ETIMEDOUT)
+            break;
+    /* Nobody is looking: an idle collector runs no query until a reader comes
+     * back (who then gets the last snapshot, with its age, and wakes us). */
+    d->idle++;
+    while (!d->stop && *have_snapshot && pk_now_us() - d->last_demand_us > d->idle_after_us)
+        pthread_cond_wait(&d->wake, &d->snap_mu);
+    d->idle--;
+}
+
+/* The refresh thread: the default view's report (the board's 24-hour part),
+ * then the 7/30-day uptimes and the 90 days per service on their own cadence. */
 static void *refresh_main(void *arg)
 {
     struct dashboard *d = arg;
@@ -523,43 +649,22 @@ static void *refresh_main(void *arg)
             store_close(st);
             st = store_open(d->conninfo, err, sizeof err);
         }
-        size_t rl = 0, il = 0, ns = 0, nf = 0, ol = 0;
-        struct svc_state *svcs = NULL;
-        struct dash_check_fig *figs = NULL;
-        char *rep = st ? snapshot_json(st, RQ_REPORT, &rl, &svcs, &ns, &figs, &nf) : NULL;
-        char *inc = st ? snapshot_json(st, RQ_INCIDENTS, &il, NULL, NULL, NULL, NULL) : NULL;
-        /* The badges' 7/30-day uptimes from the last overview (refreshed every
-         * 5 minutes below); the report and incidents are published at once, not
-         * after the slower parts below, so what a reader gets is as fresh as they are. */
-        for (size_t i = 0; i < nf; i++)
-            dash_long_lookup(long_cache, figs[i].check, &figs[i].u7, &figs[i].u30);
-        pthread_mutex_lock(&d->snap_mu);
-        if (rep && inc && svcs && figs) {
-            free(d->snap.report);
-            free(d->snap.incidents);
-            free(d->snap.svcs);
-            free(d->snap.figs);
-            d->snap.report = rep;
-            d->snap.incidents = inc;
-            d->snap.report_len = rl;
-            d->snap.incidents_len = il;
-            d->snap.svcs = svcs;
-            d->snap.n_svcs = ns;
-            d->snap.figs = figs;
-            d->snap.n_figs = nf;
-        } else {
-            free(rep);
-            free(inc);
-            free(svcs);
-            free(figs);
+        struct report_pass rp;
+        if (st && report_pass(st, &rp) == 0) {
+            /* The badges' 7/30-day uptimes from the last overview (refreshed
+             * every 5 minutes below); the report is published at once, not
+             * after the slower parts below. */
+            for (size_t i = 0; i < rp.n_figs; i++)
+                dash_long_lookup(long_cache, rp.figs[i].check, &rp.figs[i].u7, &rp.figs[i].u30);
+            dash_agg_set_long(rp.agg, long_cache);
+            publish_report(d, &rp);
         }
-        pthread_mutex_unlock(&d->snap_mu);
         /* The 7/30-day uptimes and the 90 days per service: every 5 minutes (every
          * 30 s in a collector's first 10 minutes), not counted in took below. Both
          * fall due together; the 90 days wait one pass when the uptimes were just
-         * computed (seconds at 1,000 checks), so no gap between two snapshots of
-         * the report holds both. */
-        int64_t slow_us = 0;
+         * computed (seconds at 1,000 checks). */
+        int64_t slow_us = 0, long_was = dash_long_at(long_cache);
+        size_t ol = 0;
         char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
         struct dash_hist *hist = NULL;
         if (st && (slow_us < SLOW_PART_US || hist_waited)) {
@@ -569,6 +674,12 @@ static void *refresh_main(void *arg)
             hist_waited = 0;
         } else {
             hist_waited = st != NULL;
+        }
+        if (dash_long_at(long_cache) != long_was) { /* new 7/30-day uptimes: into the board */
+            pthread_mutex_lock(&d->board_mu);
+            dash_agg_set_long(d->agg, long_cache);
+            render_board(d);
+            pthread_mutex_unlock(&d->board_mu);
         }
         pthread_mutex_lock(&d->snap_mu);
         if (ov) {
@@ -582,26 +693,57 @@ static void *refresh_main(void *arg)
         }
         for (size_t i = 0; i < d->snap.n_figs; i++) /* the first pass published them before they were known */
             dash_long_lookup(long_cache, d->snap.figs[i].check, &d->snap.figs[i].u7, &d->snap.figs[i].u30);
-        /* Live: the next pass starts so that it ends within REFRESH_US of this
-         * one's start (what a reader sees is never older than that while a
-         * pass takes under half of it), and the thread is idle at least half
-         * the time (a pass that takes longer widens the period). */
+        /* The next pass starts so that it ends within REFRESH_US of this one's
+         * start while a pass takes under half of it, and the thread is idle at
+         * least half the time (a pass that takes longer widens the period). */
         int64_t took = pk_now_us() - started - slow_us;
         int64_t period = REFRESH_US - REFRESH_MARGIN_US - took;
-        int64_t wake_us = started + (period > took ? period : took);
-        struct timespec ts = {(time_t)(wake_us / 1000000), (long)(wake_us % 1000000) * 1000};
-        while (!d->stop && pk_now_us() < wake_us)
-            if (pthread_cond_timedwait(&d->wake, &d->snap_mu, &ts) == ETIMEDOUT)
-                break;
-        /* Nobody is looking: an idle collector runs no report until a reader comes
-         * back (who then gets the last snapshot, with its age, and wakes us). */
-        d->idle = 1;
-        while (!d->stop && d->snap.report && pk_now_us() - d->last_demand_us > d->idle_after_us)
-            pthread_cond_wait(&d->wake, &d->snap_mu);
-        d->idle = 0;
+        pace(d, started + (period > took ? period : took), &d->snap.report);
     }
     pthread_mutex_unlock(&d->snap_mu);
     dash_long_free(long_cache);
+    store_close(st);
+    return NULL;
+}
+
+/* The live thread: the board's live part (and the default view's incidents)
+ * every LIVE_EVERY_US while someone reads, on its own connection, so the
+ * overview's last results, history bars and incidents never wait for the
+ * report. */
+static void *live_main(void *arg)
+{
+    struct dashboard *d = arg;
+    struct store *st = NULL;
+    char err[512];
+    pthread_mutex_lock(&d->snap_mu);
+    while (!d->stop) {
+        pthread_mutex_unlock(&d->snap_mu);
+        int64_t started = pk_now_us();
+        if (!st || store_ping(st) != 0) {
+            store_close(st);
+            st = store_open(d->conninfo, err, sizeof err);
+        }
+        char *inc = NULL;
+        size_t il = 0;
+        struct dash_live *lp = st ? dash_live_compute(st, started, &inc, &il) : NULL;
+        if (lp) {
+            pthread_mutex_lock(&d->board_mu);
+            dash_live_free(d->live);
+            d->live = lp;
+            pthread_mutex_lock(&d->snap_mu);
+            free(d->snap.incidents);
+            d->snap.incidents = inc;
+            d->snap.incidents_len = il;
+            apply_live_states(d);
+            pthread_mutex_unlock(&d->snap_mu);
+            render_board(d);
+            pthread_mutex_unlock(&d->board_mu);
+        }
+        int64_t took = pk_now_us() - started;
+        pthread_mutex_lock(&d->snap_mu);
+        pace(d, started + (LIVE_EVERY_US > 2 * took ? LIVE_EVERY_US : 2 * took), &d->snap.board);
+    }
+    pthread_mutex_unlock(&d->snap_mu);
     store_close(st);
     return NULL;
 }
@@ -611,7 +753,7 @@ static void note_demand(struct dashboard *d)
 {
     d->last_demand_us = pk_now_us();
     if (d->idle)
-        pthread_cond_signal(&d->wake);
+        pthread_cond_broadcast(&d->wake);
 }
 
 /* The snapshot's copy of the report or incidents; 0 when there is none yet. */
@@ -633,6 +775,26 @@ static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct p
     return 1;
 }
 
+/* /api/board from the snapshot, gzipped for a client that accepts it; 0 when
+ * there is none yet. */
+static int board_reply(struct dashboard *d, arg_fn arg, void *ctx, struct pk_http_reply *out)
+{
+    const char *ae = arg(ctx, PK_HTTP_HEADER_ARG "Accept-Encoding");
+    pthread_mutex_lock(&d->snap_mu);
+    note_demand(d);
+    int gz = d->snap.board_gz && ae && strstr(ae, "gzip");
+    const char *src = gz ? d->snap.board_gz : d->snap.board;
+    size_t len = gz ? d->snap.board_gz_len : d->snap.board_len;
+    char *copy = src ? malloc(len + 1) : NULL;
+    if (copy)
+        memcpy(copy, src, len);
+    pthread_mutex_unlock(&d->snap_mu);
+    if (!copy)
+        return 0;
+    *out = (struct pk_http_reply){200, "application/json", copy, len, 1, NULL, NULL, gz ? "gzip" : NULL};
+    return 1;
+}
+
 static int no_arguments(arg_fn arg, void *ctx)
 {
     static const char *const keys[] = {"since", "until", "service", "check", "region", "open_after", "close_after",
@@ -641,180 +803,6 @@ static int no_arguments(arg_fn arg, void *ctx)
         if (arg(ctx, keys[i]))
             return 0;
     return 1;
-}
-
-/* The series' check (its meta), window and bucket width for w: 0, or -1 with
- * *out the error (400, 404, 503). *meta is malloc'd on success. */
-struct series_plan {
-    struct store_check_meta *meta;
-    size_t k; /* w's check in meta */
-    int64_t since, until, width;
-};
-
-static int series_plan(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us, struct series_plan *sp,
-                       struct pk_http_reply *out)
-{
-    char err[512];
-    size_t nm = 0, k = 0;
-    memset(sp, 0, sizeof *sp);
-    if (!w->check_name[0]) {
-        reply_error(out, 400, "latency-series needs check=NAME");
-        return -1;
-    }
-    if (store_check_meta(st, &sp->meta, &nm, err, sizeof err) < 0) {
-        reply_store_error(out, err);
-        return -1;
-    }
-    while (k < nm && strcmp(sp->meta[k].name, w->check_name) != 0)
-        k++;
-    if (k == nm) {
-        free(sp->meta);
-        snprintf(err, sizeof err, "check '%.128s' is not known", w->check_name);
-        reply_error(out, 404, err);
-        return -1;
-    }
-    sp->k = k;
-    sp->until = rollup_floor(w->until_us, ROLLUP_MINUTE_US);
-    sp->since = rollup_floor(w->since_us ? w->since_us : now_us - ROLLUP_DAY_US, ROLLUP_MINUTE_US);
-    if (sp->until <= sp->since) {
-        free(sp->meta);
-        reply_error(out, 400, "the window is empty: since must be at least a minute before until");
-        return -1;
-    }
-    /* Points on the UTC grid of their width, so that a bucket of whole hours or
-     * days is read from those levels (30 days: hourly points, 720 hour rows per
-     * probe instead of 43,200 minute rows); from 15 minutes the next step is an hour. */
-    static const int64_t steps_min[] = {1, 2, 5, 10, 15, 60, 120, 180, 360, 720, 1440};
-    int64_t span = sp->until - sp->since;
-    sp->width = ROLLUP_DAY_US;
-    for (size_t i = 0; i < sizeof steps_min / sizeof steps_min[0]; i++)
-        if (span / (steps_min[i] * ROLLUP_MINUTE_US) <= MAX_SERIES_POINTS) {
-            sp->width = steps_min[i] * ROLLUP_MINUTE_US;
-            break;
-        }
-    while (span / sp->width > MAX_SERIES_POINTS)
-        sp->width += ROLLUP_DAY_US;
-    return 0;
-}
-
-/* The answer of /api/latency-series from the rollup rows of one check (and region). */
-static struct json_object *series_json(const struct series_plan *sp, const struct store_rollup_row *rows, size_t n)
-{
-    const struct store_check_meta *m = &sp->meta[sp->k];
-    struct json_object *j = json_object_new_object();
-    json_object_object_add(j, "check", json_object_new_string(m->name));
-    json_object_object_add(j, "since_us", json_object_new_int64(sp->since));
-    json_object_object_add(j, "until_us", json_object_new_int64(sp->until));
-    json_object_object_add(j, "bucket_us", json_object_new_int64(sp->width));
-    json_object_object_add(j, "budget_p50_us", json_object_new_int64(m->meta.budget_p50_ms * 1000));
-    json_object_object_add(j, "budget_p95_us", json_object_new_int64(m->meta.budget_p95_ms * 1000));
-    json_object_object_add(j, "budget_p99_us", json_object_new_int64(m->meta.budget_p99_ms * 1000));
-    /* Column arrays, as uPlot takes them: t (Unix seconds), p50, p95, p99 (ms), failed. */
-    struct json_object *t = json_object_new_array_ext((int)n), *q[3], *failed = json_object_new_array_ext((int)n);
-    static const double qs[3] = {0.5, 0.95, 0.99};
-    for (int i = 0; i < 3; i++)
-        q[i] = json_object_new_array_ext((int)n);
-    for (size_t i = 0; i < n; i++) {
-        json_object_array_add(t, json_object_new_int64(rows[i].bucket_start_us / 1000000));
-        for (int x = 0; x < 3; x++)
-            json_object_array_add(q[x], rows[i].hist.count ? num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0)
-                                                           : NULL);
-        json_object_array_add(failed, json_object_new_int64((int64_t)rows[i].failed));
-    }
-    json_object_object_add(j, "t", t);
-    json_object_object_add(j, "p50_ms", q[0]);
-    json_object_object_add(j, "p95_ms", q[1]);
-    json_object_object_add(j, "p99_ms", q[2]);
-    json_object_object_add(j, "failed", failed);
-    return j;
-}
-
-static void api_latency_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
-                               struct pk_http_reply *out)
-{
-    char err[512];
-    struct series_plan sp;
-    if (series_plan(st, w, now_us, &sp, out) < 0)
-        return;
-    struct store_rollup_filter f = {.since_us = sp.since, .until_us = sp.until, .check = w->check_name,
-                                    .region = w->region[0] ? w->region : NULL, .group = STORE_ROLLUP_BY_CHECK,
-                                    .bucket_us = sp.width, .align = 1};
-    struct store_rollup_row *rows = NULL;
-    size_t n = 0;
-    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
-        free(sp.meta);
-        reply_store_error(out, err);
-        return;
-    }
-    reply_json(out, 200, series_json(&sp, rows, n));
-    free(rows);
-    free(sp.meta);
-}
-
-int dash_region_series(struct store *st, const Picket__V1__QueryWindow *w, int64_t now_us,
-                       const char (*regions)[PK_NAME_MAX], size_t n_regions, struct pk_buf *b,
-                       struct pk_http_reply *out)
-{
-    char err[512];
-    struct series_plan sp;
-    if (series_plan(st, w, now_us, &sp, out) < 0)
-        return -1;
-    struct store_rollup_filter f = {.since_us = sp.since, .until_us = sp.until, .check = w->check_name,
-                                    .group = STORE_ROLLUP_BY_REGION, .bucket_us = sp.width, .align = 1};
-    struct store_rollup_row *rows = NULL;
-    size_t n = 0;
-    if (store_rollup_query(st, &f, &rows, &n, err, sizeof err) < 0) {
-        free(sp.meta);
-        reply_store_error(out, err);
-        return -1;
-    }
-    for (size_t r = 0; r < n_regions; r++) { /* rows come sorted by region, then bucket */
-        size_t first = 0, count = 0;
-        while (first < n && strcmp(rows[first].group, regions[r]) != 0)
-            first++;
-        while (first + count < n && strcmp(rows[first + count].group, regions[r]) == 0)
-            count++;
-        struct json_object *j = series_json(&sp, rows + first, count);
-        const char *s = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (r)
-            pk_buf_addc(b, ',');
-        pk_buf_add_json_string(b, regions[r], strlen(regions[r]));
-        pk_buf_addc(b, ':');
-        pk_buf_adds(b, s ? s : "null");
-        json_object_put(j);
-    }
-    free(rows);
-    free(sp.meta);
-    return 0;
-}
-
-static void api_probes(struct store *st, int64_t now_us, struct pk_http_reply *out)
-{
-    char err[512];
-    struct store_probe_row *rows = NULL;
-    size_t n = 0;
-    if (store_probe_status(st, &rows, &n, err, sizeof err) < 0) {
-        reply_store_error(out, err);
-        return;
-    }
-    struct json_object *j = json_object_new_object(), *a = json_object_new_array_ext((int)n);
-    json_object_object_add(j, "now_us", json_object_new_int64(now_us));
-    for (size_t i = 0; i < n; i++) {
-        struct json_object *p = json_object_new_object();
-        json_object_object_add(p, "name", json_object_new_string(rows[i].name));
-        json_object_object_add(p, "region", json_object_new_string(rows[i].region));
-        json_object_object_add(p, "last_seen_us", json_object_new_int64(rows[i].last_seen_us));
-        json_object_object_add(p, "pending", json_object_new_int64((int64_t)rows[i].pending));
-        json_object_object_add(p, "dropped", json_object_new_int64((int64_t)rows[i].dropped));
-        json_object_object_add(p, "checks_version", json_object_new_int64(rows[i].checks_version));
-        json_object_object_add(p, "checks_refused_version", json_object_new_int64(rows[i].checks_refused_version));
-        json_object_object_add(p, "checks_error",
-                               rows[i].checks_error[0] ? json_object_new_string(rows[i].checks_error) : NULL);
-        json_object_array_add(a, p);
-    }
-    json_object_object_add(j, "probes", a);
-    free(rows);
-    reply_json(out, 200, j);
 }
 
 /* The public status of a service group (a page of --status-pages, or the
@@ -878,11 +866,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
                 strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
-                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0;
+                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0 || strcmp(name, "board") == 0;
     if (!known) {
         snprintf(err, sizeof err,
-                 "no API /api/%.64s (report, incidents, latency-series, probes, status, overview, check-results, slo, "
-                 "check-marks, check-page)",
+                 "no API /api/%.64s (board, report, incidents, latency-series, probes, status, overview, "
+                 "check-results, slo, check-marks, check-page)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -890,6 +878,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     if (strcmp(name, "status") == 0) {
         const char *g = arg(ctx, "group");
         api_status(d, g ? g : "", out);
+        return;
+    }
+    if (strcmp(name, "board") == 0) { /* the background threads' parts only: never computed per request */
+        if (!board_reply(d, arg, ctx, out))
+            reply_error(out, 503, "the overview is not computed yet; retry in a few seconds");
         return;
     }
     if (strcmp(name, "overview") == 0) { /* the background thread's extras only: never computed per request */
@@ -925,9 +918,9 @@ int dash_store_call(struct store *st, const char *name, const Picket__V1__QueryW
             run_query(st, RQ_INCIDENTS, &req.base, now_us, out);
         }
     } else if (strcmp(name, "latency-series") == 0) {
-        api_latency_series(st, &w, now_us, out);
+        dash_latency_series(st, &w, now_us, out);
     } else if (strcmp(name, "probes") == 0) {
-        api_probes(st, now_us, out);
+        dash_probes(st, now_us, out);
     } else if (strcmp(name, "check-marks") == 0) {
         dash_check_marks(st, w.check_name, w.since_us, w.until_us, out);
     } else if (strcmp(name, "check-page") == 0) {

@@ -24,7 +24,7 @@
 
 #define DAY_US INT64_C(86400000000)
 #define ROUND_US INT64_C(60000000) /* rounds are whole minutes (docs/ANALYTICS.md) */
-#define N_ROUNDS 60
+#define N_ROUNDS DASH_ROUNDS
 #define LONG_EVERY_US INT64_C(300000000) /* 7-day and 30-day uptimes: at most every 5 minutes */
 #define LONG_SOON_US INT64_C(30000000)
 #define STALE_MIN_US INT64_C(180000000)
@@ -47,6 +47,8 @@ void dash_long_free(struct dash_long *c)
     free(c->u);
     free(c);
 }
+
+int64_t dash_long_at(const struct dash_long *c) { return c ? c->at_us : 0; }
 
 /* One round's state: '-' no data; a tracked round with a stored global state:
  * 'd' down, 'p' up with some region down, 'u' up. Otherwise (not tracked, or
@@ -147,34 +149,42 @@ int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, d
 
 static struct json_object *num_or_null(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
 
+void dash_bar_line(const struct store_check_meta *m, const struct store_bar_row *bars, size_t nb, int64_t now_us,
+                   struct dash_bar_line *out)
+{
+    memset(out->line, '-', DASH_ROUNDS);
+    out->line[DASH_ROUNDS] = '\0';
+    out->last_us = 0;
+    for (size_t i = 0; i < nb; i++) {
+        if (bars[i].bucket >= 0 && bars[i].bucket < DASH_ROUNDS)
+            out->line[bars[i].bucket] = round_state(&bars[i]);
+        if (bars[i].last_us > out->last_us)
+            out->last_us = bars[i].last_us;
+    }
+    int64_t interval_us = m->interval_ms * 1000;
+    out->round_us = nb ? bars[0].round_us : interval_us > ROUND_US ? interval_us / ROUND_US * ROUND_US : ROUND_US;
+    int64_t stale_after = 3 * interval_us > STALE_MIN_US ? 3 * interval_us : STALE_MIN_US;
+    /* Unknown (-1) when the check's interval is longer than the bars' window saw. */
+    if (out->last_us)
+        out->stale = now_us - out->last_us > stale_after;
+    else
+        out->stale = stale_after <= DASH_ROUNDS * out->round_us ? 1 : -1;
+}
+
 /* One check's entry of the overview extras. */
 static struct json_object *check_extras(const struct store_check_meta *m, const struct store_bar_row *bars,
                                         size_t nb, int64_t now_us, const struct dash_long *lc)
 {
-    char line[N_ROUNDS + 1];
-    memset(line, '-', N_ROUNDS);
-    line[N_ROUNDS] = '\0';
-    int64_t last = 0;
-    for (size_t i = 0; i < nb; i++) {
-        if (bars[i].bucket >= 0 && bars[i].bucket < N_ROUNDS)
-            line[bars[i].bucket] = round_state(&bars[i]);
-        if (bars[i].last_us > last)
-            last = bars[i].last_us;
-    }
+    struct dash_bar_line bl;
+    dash_bar_line(m, bars, nb, now_us, &bl);
     int64_t interval_us = m->interval_ms * 1000;
-    int64_t round_us = nb ? bars[0].round_us : interval_us > ROUND_US ? interval_us / ROUND_US * ROUND_US : ROUND_US;
-    int64_t stale_after = 3 * interval_us > STALE_MIN_US ? 3 * interval_us : STALE_MIN_US;
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "check", json_object_new_string(m->name));
     json_object_object_add(o, "interval_us", json_object_new_int64(interval_us));
-    json_object_object_add(o, "round_us", json_object_new_int64(round_us));
-    json_object_object_add(o, "bars", json_object_new_string(line));
-    json_object_object_add(o, "last_us", json_object_new_int64(last));
-    /* Unknown (null) when the check's interval is longer than the bars' window saw. */
-    if (last)
-        json_object_object_add(o, "stale", json_object_new_boolean(now_us - last > stale_after));
-    else
-        json_object_object_add(o, "stale", stale_after <= N_ROUNDS * round_us ? json_object_new_boolean(1) : NULL);
+    json_object_object_add(o, "round_us", json_object_new_int64(bl.round_us));
+    json_object_object_add(o, "bars", json_object_new_string(bl.line));
+    json_object_object_add(o, "last_us", json_object_new_int64(bl.last_us));
+    json_object_object_add(o, "stale", bl.stale < 0 ? NULL : json_object_new_boolean(bl.stale));
     struct json_object *labels = json_object_new_object(); /* "k=v" lines, as stored */
     for (const char *p = m->meta.labels; *p;) {
         size_t n = strcspn(p, "\n");

@@ -25,9 +25,54 @@ void dash_reply_store_error(struct pk_http_reply *out, const char *detail);
 /* The 7-day and 30-day uptimes, kept between passes of the background thread. */
 struct dash_long;
 void dash_long_free(struct dash_long *c);
+/* When c was computed (0: c NULL). */
+int64_t dash_long_at(const struct dash_long *c);
 /* The overview extras as JSON (malloc'd), or NULL when the store failed (logged).
  * Adds the time spent refreshing the 7/30-day uptimes to *slow_us. */
 char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us);
+
+/* One check's history bar of the last DASH_ROUNDS rounds (dashboard_api.c):
+ * one character per round ('u' up, 'g' degraded, 'p' partly failed, 'd' down,
+ * '-' no result), its round width, its newest result and whether it is stale
+ * (no result for 3 intervals, at least 3 minutes; -1 unknown). */
+#define DASH_ROUNDS 60
+struct store_check_meta;
+struct store_bar_row;
+struct dash_bar_line {
+    char line[DASH_ROUNDS + 1];
+    int64_t round_us, last_us;
+    int stale;
+};
+void dash_bar_line(const struct store_check_meta *m, const struct store_bar_row *bars, size_t nb, int64_t now_us,
+                   struct dash_bar_line *out);
+
+/* ---- dashboard_live.c: /api/board, the overview's first load in one compact
+ * answer from two parts with their own ages. The live part (every check's last
+ * result, history bar, staleness and labels; the incidents of the last 24
+ * hours) is computed by the dashboard's live thread every second or two while
+ * someone reads; the 24-hour figures (dash_agg) come from the default view's
+ * report on the refresh thread's own cadence. */
+struct dash_live;
+/* One live pass on st: NULL when the store failed (logged). *incidents_json
+ * (malloc'd, or NULL) is the default view's /api/incidents answer, *il its length. */
+struct dash_live *dash_live_compute(struct store *st, int64_t now_us, char **incidents_json, size_t *il);
+void dash_live_free(struct dash_live *lp);
+/* 1 with *state (-1 no result, 0 failing, 1 passing) when lp knows check. */
+int dash_live_state(const struct dash_live *lp, const char *check, int *state);
+
+struct dash_agg;
+/* The 24-hour figures of every check from a ReportResponse computed at at_us
+ * in compute_ms; NULL when out of memory. */
+struct dash_agg *dash_agg_from_report(const struct ProtobufCMessage *report, int64_t at_us, double compute_ms);
+/* Fills the 7- and 30-day uptimes from c (c NULL: not known yet). */
+void dash_agg_set_long(struct dash_agg *a, const struct dash_long *c);
+void dash_agg_free(struct dash_agg *a);
+
+/* The board from both parts (either may be NULL: its fields are null): 0 with
+ * *json (and its gzip, *gz, or NULL when compressing failed) malloc'd; -1 when
+ * out of memory. */
+int dash_board_render(const struct dash_live *lp, const struct dash_agg *ag, char **json, size_t *len, char **gz,
+                      size_t *gzlen);
 
 /* 1 when name (after /api/) is one of dashboard_api.c's, with *out filled. */
 int dash_api_route(struct store *st, const char *name, pk_http_arg_fn arg, void *ctx, int64_t until_us,
@@ -40,7 +85,13 @@ struct Picket__V1__QueryWindow;
 int dash_store_call(struct store *st, const char *name, const struct Picket__V1__QueryWindow *w, int64_t now_us,
                     pk_http_arg_fn arg, void *ctx, struct pk_http_reply *out);
 
-/* dashboard.c: each of regions' latency series of w's check over w's window,
+/* dashboard_series.c: /api/latency-series of w's check (and region) over w's
+ * window, and /api/probes. */
+void dash_latency_series(struct store *st, const struct Picket__V1__QueryWindow *w, int64_t now_us,
+                         struct pk_http_reply *out);
+void dash_probes(struct store *st, int64_t now_us, struct pk_http_reply *out);
+
+/* dashboard_series.c: each of regions' latency series of w's check over w's window,
  * exactly as /api/latency-series?region= answers them, from one rollup read
  * grouped by region, into b as "REGION":{...} pairs separated by commas. 0, or
  * -1 with *out the error. */

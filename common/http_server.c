@@ -159,7 +159,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     struct pk_http_reply r;
     if (o->route && o->route(o->route_user, url, query_arg, c, &r)) {
-        if (!r.www_authenticate && !r.etag)
+        if (!r.www_authenticate && !r.etag && !r.encoding)
             return reply(c, r.code, r.type, (void *)r.body, r.len,
                          r.owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
         struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -172,6 +172,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r.etag) { /* kept, but asked again each time: a 304 when unchanged */
             MHD_add_response_header(resp, "ETag", r.etag);
             MHD_add_response_header(resp, "Cache-Control", "no-cache");
+        }
+        if (r.encoding) {
+            MHD_add_response_header(resp, "Content-Encoding", r.encoding);
+            MHD_add_response_header(resp, "Vary", "Accept-Encoding");
         }
         enum MHD_Result ret = MHD_queue_response(c, r.code, resp);
         MHD_destroy_response(resp);

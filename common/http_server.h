@@ -26,6 +26,7 @@ struct pk_http_reply {
     int owned;
     const char *www_authenticate; /* a 401's WWW-Authenticate header (static), or NULL */
     const char *etag; /* an ETag header (quoted; outlives the reply), sent with Cache-Control: no-cache, or NULL */
+    const char *encoding; /* a Content-Encoding of body ("gzip", static; sent with Vary: Accept-Encoding), or NULL */
 };
 /* A query argument of the request being served, or NULL. A key starting with
  * PK_HTTP_HEADER_ARG names a request header instead ("Authorization"). */

@@ -17,7 +17,7 @@ const localTime = (us) => {
 const when = (us) => (us ? '<time datetime="' + new Date(us / 1000).toISOString() + '" title="' + utc(us) + '">' + localTime(us) + '</time>' : '–');
 const dur = (us) => { const s = Math.round(us / 1e6); return s < 120 ? s + ' s' : s < 7200 ? Math.round(s / 60) + ' min' : s < 172800 ? (s / 3600).toFixed(1) + ' h' : (s / 86400).toFixed(1) + ' d'; };
 const E2E = { ok: 'OK', degraded: 'DEGRADED', failed: 'FAIL', unknown: 'UNKNOWN' };
-const get = (p) => (window.picketFetch ? window.picketFetch(p) : fetch(p).then(async (r) => { const j = await r.json(); if (!r.ok) throw new Error(p + ': ' + (j.error || r.status)); return j; }));
+const get = (p) => (window.picketFetch ? window.picketFetch(p) : fetch(p).then(async (r) => { const j = await r.json(); if (!r.ok) throw Object.assign(new Error(p + ': ' + (j.error || r.status)), { status: r.status }); return j; }));
 // The colours of a history bar: one character per round (dashboard_api.c).
 const BAR = { u: 'var(--ok)', g: 'var(--warn)', p: '#e08a00', d: 'var(--bad)', '-': 'var(--none)' };
 const BAR_WORD = { u: 'up', g: 'degraded', p: 'partly failed', d: 'down', '-': 'no result' };

@@ -1,15 +1,20 @@
 // dashboard.js: the overview (/ and /service/NAME): checks grouped by service,
 // each with its status, the history bar of its last 60 rounds, uptime over
 // 24 h / 7 d / 30 d, p95 against budget, trend, open incident and SLO budget
-// left; search and filters kept in the URL. Renders the collector's JSON
-// (/api/report, /api/incidents, /api/probes, /api/overview); every figure is
-// the collector's. The API's own arguments (since, until, service, region,
-// open_after, close_after) in the page's query string are passed on as is.
+// left; search and filters kept in the URL. Renders the collector's JSON; every
+// figure is the collector's. The default view (no API argument in the URL)
+// reads /api/board, one compact answer with two parts and their ages: the live
+// part (last results, history bars, incidents; a second or two old) and the
+// 24-hour figures (the report's, on their own cadence); it is read every 2 s.
+// With any of the API's own arguments (since, until, service, region,
+// open_after, close_after) in the page's query string, /api/report,
+// /api/incidents and /api/overview are read with them, every 5 s.
 'use strict';
 const qs = location.search;
 const API_KEYS = ['since', 'until', 'service', 'check', 'region', 'open_after', 'close_after', 'quorum'];
 const pagePath = decodeURIComponent(location.pathname);
 const serviceOfPath = pagePath.startsWith('/service/') ? pagePath.slice(9) : '';
+const BOARD = !API_KEYS.some((k) => new URLSearchParams(qs).has(k));
 
 function withQuery(path, extra) {
   const p = new URLSearchParams();
@@ -44,7 +49,8 @@ function writeFilters() {
   history.replaceState(null, '', location.pathname + (s ? '?' + s : ''));
 }
 
-let incByCheck = {}, extras = {}, lastRep = null;
+// incSum: per check {open: the first open incident's start (0: none), n: incidents in the window}.
+let incSum = {}, extras = {}, lastRep = null;
 
 function statusOf(c) {
   const x = extras[c.check];
@@ -52,10 +58,9 @@ function statusOf(c) {
   return c.last_started_at_us ? E2E[c.last_outcome] || 'UNKNOWN' : 'UNKNOWN';
 }
 
-function openIncident(list) {
-  const open = (list || []).filter((i) => i.end_us < 0);
-  if (!open.length) return (list && list.length ? list.length + ' closed' : '–');
-  return '<span class="open">open since ' + when(open[0].start_us) + '</span>';
+function openIncident(s) {
+  if (!s || !s.open) return (s && s.n ? s.n + ' closed' : '–');
+  return '<span class="open">open since ' + when(s.open) + '</span>';
 }
 
 function checkRow(c) {
@@ -76,7 +81,7 @@ function checkRow(c) {
     '<td data-label="30 d" class="num">' + (x.uptime_30d === undefined ? '…' : pct(x.uptime_30d)) + '</td>' +
     '<td data-label="p95 / budget" class="num' + (over ? ' over' : '') + '">' + ms(lat.p95_us) + ' / ' + ms(lat.budget_p95_us) + '</td>' +
     '<td data-label="trend p95">' + esc(trend) + '</td>' +
-    '<td data-label="incident" class="incident">' + openIncident(incByCheck[c.check]) + '</td>' +
+    '<td data-label="incident" class="incident">' + openIncident(incSum[c.check]) + '</td>' +
     '<td data-label="SLO budget left" class="num">' + slo + '</td>' +
     '<td data-label="figures" class="figures">' + figures(c.last_metrics) + '</td>' +
     '<td data-label="last message" class="msg" title="' + esc(msg) + '">' + esc(msg) + '</td></tr>';
@@ -117,6 +122,20 @@ function passes(c) {
   return true;
 }
 
+// The rows of shown (sorted by service) from index i: each service's header and
+// its checks, whole services until html holds at least max rows; the next index.
+function serviceRows(shown, i, max, html) {
+  while (i < shown.length && html.length < max) {
+    const svc = shown[i].service;
+    let k = i, bad = 0;
+    for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
+    html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
+      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
+    for (; i < k; i++) html.push(checkRow(shown[i]));
+  }
+  return i;
+}
+
 function renderChecks(rep) {
   lastRep = rep;
   $('#window').innerHTML = when(rep.since_us) + ' – ' + when(rep.until_us);
@@ -132,27 +151,21 @@ function renderChecks(rep) {
   fillSelect('f-type', types);
   fillSelect('f-label', labels);
   const shown = rep.checks.filter(passes), html = [];
-  let i = 0;
-  while (i < shown.length) { // rep.checks come sorted by service
-    const svc = shown[i].service;
-    let k = i, bad = 0;
-    for (; k < shown.length && shown[k].service === svc; k++) if (statusOf(shown[k]) === 'FAIL') bad++;
-    html.push('<tr class="svc"><th colspan="12"><a href="/service/' + encodeURIComponent(svc) + '">' + esc(svc || '(no service)') +
-      '</a> <span class="hint">' + plural(k - i, 'check') + (bad ? ', <span class="open">' + bad + ' failing</span>' : '') + '</span></th></tr>');
-    for (; i < k; i++) html.push(checkRow(shown[i]));
-  }
-  // The first load draws the first screens of rows at once and the rest right after
-  // (the next frame), so a page of 1,000 checks shows without waiting for its last row.
-  const FIRST_ROWS = 150;
-  if (!window.picketAllRowsMs && html.length > FIRST_ROWS) {
-    $('#checks tbody').innerHTML = html.slice(0, FIRST_ROWS).join('');
+  // The first load builds and draws the first screens of rows at once and the rest
+  // right after (the next frame), so a page of 1,000 checks shows without waiting for its last row.
+  const FIRST_ROWS = 150, first = !window.picketAllRowsMs;
+  const i = serviceRows(shown, 0, first ? FIRST_ROWS : Infinity, html);
+  if (i < shown.length) {
+    $('#checks tbody').innerHTML = html.join('');
     requestAnimationFrame(() => setTimeout(() => {
-      if (lastRep === rep) $('#checks tbody').insertAdjacentHTML('beforeend', html.slice(FIRST_ROWS).join(''));
+      const rest = [];
+      serviceRows(shown, i, Infinity, rest);
+      if (lastRep === rep) $('#checks tbody').insertAdjacentHTML('beforeend', rest.join(''));
       window.picketAllRowsMs = performance.now();
     }, 0));
   } else {
     $('#checks tbody').innerHTML = html.join('') || '<tr><td colspan="12">no check matches the filters</td></tr>';
-    if (!window.picketAllRowsMs) window.picketAllRowsMs = performance.now();
+    if (first) window.picketAllRowsMs = performance.now();
   }
   $('#shown').textContent = shown.length + ' of ' + rep.checks.length + ' checks';
 }
@@ -180,12 +193,9 @@ function mark(i) {
   return i.caused_by ? ' <span class="mark">caused by ' + esc(i.caused_by) + '</span>' : '';
 }
 
-function renderIncidents(inc) {
-  const rows = [];
-  for (const c of inc.checks)
-    if (!serviceOfPath || c.service === serviceOfPath)
-      for (const i of c.incidents) rows.push(i);
-  rows.sort((a, b) => (b.end_us < 0) - (a.end_us < 0) || b.start_us - a.start_us);
+// rows: incidents with their check's service, open ones first, then the newest.
+function renderIncidents(all) {
+  const rows = all.filter((i) => !serviceOfPath || i.service === serviceOfPath);
   $('#incidents tbody').innerHTML = rows.slice(0, 200).map((i) => {
     const open = i.end_us < 0;
     return '<tr class="incident ' + (open ? 'open' : 'closed') + '" data-check="' + esc(i.check) + '"><td data-label="check"><a href="/check/' +
@@ -210,27 +220,94 @@ function checksCell(x) {
     esc(x.checks_error || 'no reason given') + '</span>';
 }
 
+// The board's rows as the report's checks, the extras and the incidents (cols names each column).
+function fromBoard(b) {
+  const ix = {};
+  b.cols.forEach((c, i) => { ix[c] = i; });
+  const checks = [], svcOf = {};
+  extras = {};
+  incSum = {};
+  for (const r of b.checks) {
+    const g = (k) => r[ix[k]], check = g('check'), slo = g('slo_left');
+    svcOf[check] = g('service');
+    checks.push({
+      check, service: g('service'), check_type: g('type'), last_started_at_us: g('last_at_us'), last_outcome: g('outcome'),
+      last_message: g('message'), last_metrics: g('metrics').map(([name, value]) => ({ name, value })),
+      availability: { global: { uptime: g('uptime_24h') }, regions: (g('regions') || '').split(',').filter(Boolean).map((region) => ({ region })) },
+      latency: { p95_us: g('p95_us'), budget_p95_us: g('budget_p95_us') },
+      trend: { p95_us: { direction: g('trend'), pct_per_day: g('trend_pct') } },
+      slo: slo === false ? null : { budget_left: slo },
+    });
+    const labels = {};
+    for (const l of (g('labels') || '').split('\n')) if (l.includes('=')) labels[l.slice(0, l.indexOf('='))] = l.slice(l.indexOf('=') + 1);
+    // 7 and 30 days: '…' until the collector has computed them once.
+    extras[check] = { bars: g('bars'), round_us: g('round_us'), last_us: g('last_us'), stale: g('stale'), labels,
+      uptime_7d: b.long_at_us ? g('uptime_7d') : undefined, uptime_30d: b.long_at_us ? g('uptime_30d') : undefined };
+    incSum[check] = { open: g('inc_open_us'), n: g('incidents') };
+  }
+  const incidents = b.incidents.map(([check, start_us, end_us, duration_us, regions, mw, caused_by]) =>
+    ({ check, service: svcOf[check], start_us, end_us, duration_us, regions, maintenance: mw != null, maintenance_window: mw, caused_by }));
+  return { rep: { checks, groups: b.groups, since_us: b.since_us, until_us: b.until_us }, incidents, liveAt: b.live_at_us, at: b.computed_at_us,
+    key: [b.live_at_us, b.computed_at_us, b.long_at_us].join() };
+}
+
+// The answers of the view with arguments, in the same shape.
+function fromFull(rep, inc, ov) {
+  incSum = {};
+  const incidents = [];
+  for (const c of inc.checks) {
+    const open = c.incidents.find((i) => i.end_us < 0);
+    incSum[c.check] = { open: open ? open.start_us : 0, n: c.incidents.length };
+    for (const i of c.incidents) incidents.push(Object.assign({ service: c.service }, i));
+  }
+  incidents.sort((a, b) => (b.end_us < 0) - (a.end_us < 0) || b.start_us - a.start_us);
+  if (ov) {
+    extras = {};
+    for (const x of ov.checks) extras[x.check] = x;
+  }
+  return { rep, incidents, liveAt: inc.computed_at_us, at: rep.computed_at_us };
+}
+
+const ago = (us) => dur(Math.max(0, Date.now() * 1000 - us)) + ' ago';
+
+async function load(first) {
+  if (BOARD) {
+    try {
+      const [b, pr] = await Promise.all(first || [get('/api/board'), get('/api/probes')]);
+      return [fromBoard(b), pr];
+    } catch (e) { // not computed yet (a collector just started): the answers with figures of their own
+      if (e.status !== 503) throw e;
+      first = null;
+    }
+  }
+  const [rep, inc, pr, ov] = await Promise.all(first || [get(withQuery('/api/report')), get(withQuery('/api/incidents')),
+    get('/api/probes'), get('/api/overview').catch(() => null)]);
+  return [fromFull(rep, inc, ov), pr];
+}
+
+let shownKey = null; // the board's parts last drawn: an unchanged board is not drawn again
+
 async function refresh() {
   try {
     const first = window.picketFirst;
     window.picketFirst = null;
-    const [rep, inc, pr, ov] = await Promise.all(first ? first[1]
-      : [get(withQuery('/api/report')), get(withQuery('/api/incidents')), get('/api/probes'), get('/api/overview').catch(() => null)]);
+    const [v, pr] = await load(first ? first[1] : null);
     if (!window.picketDataMs) window.picketDataMs = performance.now(); // the data arrived; drawing follows
-    incByCheck = {};
-    for (const c of inc.checks) incByCheck[c.check] = c.incidents;
-    if (ov) {
-      extras = {};
-      for (const x of ov.checks) extras[x.check] = x;
+    if (!v.key || v.key !== shownKey) {
+      renderChecks(v.rep);
+      renderGroups(v.rep);
+      renderIncidents(v.incidents);
+      shownKey = v.key || null;
     }
-    renderChecks(rep);
-    renderGroups(rep);
-    renderIncidents(inc);
     renderProbes(pr);
-    $('#state').textContent = rep.checks.length + ' checks, ' + (rep.computed_at_us
-      ? 'computed ' + dur(Math.max(0, Date.now() * 1000 - rep.computed_at_us)) + ' ago'
-      : 'updated ' + new Date().toLocaleTimeString());
-    $('#state').dataset.state = 'ready';
+    // Each part's own age: the last results, bars and incidents; the 24-hour figures.
+    const st = $('#state');
+    st.textContent = v.rep.checks.length + ' checks' +
+      (v.liveAt ? ', live ' + ago(v.liveAt) : '') + (v.at ? ', 24 h figures ' + ago(v.at) : ', 24 h figures computing…');
+    st.title = (v.liveAt ? 'last results, history bars and incidents computed ' + utc(v.liveAt) : '') +
+      (v.at ? '; uptime, p95, trend and SLO computed ' + utc(v.at) : '');
+    st.dataset.liveAt = v.liveAt || '';
+    st.dataset.state = 'ready';
     if (!window.picketFirstRenderMs) window.picketFirstRenderMs = performance.now();
   } catch (e) {
     $('#state').textContent = 'error: ' + e.message;
@@ -247,4 +324,4 @@ readFilters();
 for (const id of Object.values(F).concat(['f-hide-stale']))
   document.getElementById(id).addEventListener('input', () => { writeFilters(); if (lastRep) renderChecks(lastRep); });
 refresh();
-setInterval(refresh, 5000);
+setInterval(refresh, BOARD ? 2000 : 5000);

@@ -7,6 +7,9 @@ collector, a probe checking a local Target.
 2. The Target answers 500: the page shows FAIL and an OPEN incident, the public
    status page /status/<group> shows the service down; the JSON API agrees.
 3. The Target answers 200 again: FAIL and the open incident clear.
+   The default view's compact answer (/api/board) holds the report's figures
+   (the same pass), the overview's bars and the incidents, gzipped when asked;
+   read every 0.5 s for 6 s, its live part is never older than 5 s.
 4. 1,000 checks with results (a Python gRPC probe): the page's first load, from
    navigation start to the tables drawn with the data, measured by the browser
    (7 first visits, each with an empty cache, in one settled browser), must be
@@ -15,6 +18,7 @@ Incidents here use open_after=1 and close_after=1 (page query string, passed to
 /api/incidents) so one round (the check's 1 s interval) opens and closes one; the
 N/M rule itself is tested in test_query."""
 
+import gzip
 import json
 import os
 import queue
@@ -60,6 +64,61 @@ def row_of(out, check):
     rows = [r for r in out["checks"] if r[0] == check]
     assert len(rows) == 1, out["checks"]
     return rows[0]
+
+
+def board(col, gz=False):
+    """/api/board as JSON, its rows as dicts by check, and the bytes sent."""
+    req = urllib.request.Request("http://127.0.0.1:%d/api/board" % col.http_port,
+                                 headers={"Accept-Encoding": "gzip"} if gz else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        raw = r.read()
+        enc = r.headers.get("Content-Encoding")
+    assert enc == ("gzip" if gz else None), enc
+    b = json.loads(gzip.decompress(raw) if gz else raw)
+    return b, {row[0]: dict(zip(b["cols"], row)) for row in b["checks"]}, len(raw)
+
+
+def close(a, b):
+    """The board's numbers have 10 significant digits."""
+    return a == b or (a is not None and b is not None and abs(a - b) <= 1e-9 * max(abs(a), abs(b)))
+
+
+def check_board(col, check):
+    """The board against the answers it stands for: the report of the same pass
+    (computed_at_us equal), the overview's bars, the incidents; gzip when asked;
+    its live part read every 0.5 s for 6 s is never older than 5 s."""
+    def same_pass():
+        b, rows, _ = board(col)
+        rep = api(col, "/api/report")[1]
+        known = any(c["check"] == check for c in rep["checks"])  # a report from before the check: its row is null
+        return (b, rows, rep) if known and b["computed_at_us"] == rep["computed_at_us"] else None
+    b, rows, rep = wait_for("a board and a report of the same pass", same_pass, 30, interval=0.2)
+    assert [c["check"] for c in rep["checks"]] == [r[0] for r in b["checks"]], (rep["checks"], b["checks"])
+    for c in rep["checks"]:
+        r = rows[c["check"]]
+        assert r["service"] == c["service"] and r["type"] == c["check_type"], (r, c)
+        assert close(r["uptime_24h"], c["availability"]["global"]["uptime"]), (r, c)
+        assert close(r["p95_us"], c["latency"]["p95_us"] if c["latency"]["p95_us"] > 0 else None), (r, c)
+        assert r["budget_p95_us"] == c["latency"]["budget_p95_us"], (r, c)
+        assert r["trend"] == c["trend"]["p95_us"]["direction"], (r, c)
+        assert close(r["slo_left"], c["slo"]["budget_left"]) if c.get("slo") else r["slo_left"] is False, (r, c)
+        assert r["regions"] == ",".join(x["region"] for x in c["availability"]["regions"]), (r, c)
+    assert [g["name"] for g in b["groups"]] == [g["name"] for g in rep["groups"]], b["groups"]
+    r = rows[check]
+    assert r["outcome"] in ("ok", "failed", "degraded") and r["last_at_us"] > 0 and len(r["bars"]) == b["rounds"], r
+    ov = {x["check"]: x for x in api(col, "/api/overview")[1]["checks"]}
+    assert r["round_us"] == ov[check]["round_us"] and r["stale"] == ov[check]["stale"], (r, ov[check])
+    gz, gz_rows, gz_len = board(col, gz=True)
+    _, _, plain_len = board(col)
+    assert set(gz_rows) == set(rows) and gz_len < plain_len, (gz_len, plain_len)
+    ages = []
+    for _ in range(12):
+        t_us = time.time() * 1e6
+        ages.append((t_us - board(col)[0]["live_at_us"]) / 1000.0)
+        time.sleep(0.5)
+    print("board: %d bytes (gzip %d); its live part's age read every 0.5 s: max %.0f ms, median %.0f ms"
+          % (plain_len, gz_len, max(ages), sorted(ages)[len(ages) // 2]), flush=True)
+    assert max(ages) < 5000, ages
 
 
 def feed_many(col, n):
@@ -155,6 +214,13 @@ def main():
             assert rep["latency"]["p95_us"] > 0 and rep["availability"]["global"]["uptime"] == 1.0, rep
             ser = api(col, "/api/latency-series?check=shop-api&since=1h")[1]
             assert len(ser["t"]) >= 1 and len(ser["p95_ms"]) == len(ser["t"]) and ser["budget_p95_us"] == 200_000, ser
+            check_board(col, "shop-api")
+            out = browse(base + "/", os.path.join(tmp, "1-board.png"),
+                         "document.querySelector('#checks td.e2e.OK') !== null && "
+                         "document.querySelector('#state').dataset.liveAt > 0")
+            r = row_of(out, "shop-api")
+            assert r[1] == "OK" and r[3].endswith("%") and r[6].endswith(" ms / 200 ms") and r[9].endswith("%"), r
+            assert "live" in out["state"] and "24 h figures" in out["state"] and not out["errors"], out
             st = browse(base + "/status/shop", os.path.join(tmp, "1-status.png"),
                         "document.querySelector('#services td.up') !== null")
             assert [r[:3] for r in st["services"]] == [["shop.api", "up", "100.00%"]], st["services"]
@@ -219,8 +285,15 @@ def first_load(col, base, tmp):
     n = len(rep["checks"])
     sizes = [len(urllib.request.urlopen(base + p, timeout=30).read()) for p in ("/api/report", "/api/incidents",
                                                                             "/api/overview", "/api/probes")]
-    print("default view: report of %d checks computed in %.0f ms; the page's four answers: %s bytes"
-          % (n, rep["compute_ms"], " + ".join(str(x) for x in sizes)), flush=True)
+    b, _, plain = board(col)
+    _, _, gz = board(col, gz=True)
+    probes = sizes[3]
+    print("default view: report of %d checks computed in %.0f ms; the answers with arguments: %s = %d bytes; "
+          "the default view's first load: /api/board %d bytes (gzip %d) + /api/probes %d = %d bytes sent; "
+          "board live part computed in %.0f ms"
+          % (n, rep["compute_ms"], " + ".join(str(x) for x in sizes), sum(sizes), plain, gz, probes, gz + probes,
+             b["live_ms"]), flush=True)
+    assert len(b["checks"]) == n and gz + probes < sum(sizes) / 4, (len(b["checks"]), gz, sizes)
     argv = ["node", BROWSER, "--loads", str(FIRST_LOADS), base + "/", os.path.join(tmp, "4-1000-checks.png"),
             "window.picketAllRowsMs > 0"]
     cpu0, t0 = cpu_s(col.proc.pid), time.monotonic()

@@ -2,10 +2,11 @@
 """An idle collector stays idle: with 200 checks of history and nobody reading the
 dashboard, the default view's snapshot is not recomputed in a loop. After a
 while without readers (--dashboard-idle-after-s, 60 s by default; 10 s
-here) the refresh thread stops; the collector and its
+here) the refresh thread and the live thread (the overview's last results and
+bars, /api/board) stop; the collector and its
 PostgreSQL backends then use under 5 % of a core (measured from /proc over 15 s
 and printed); the next reader gets the last snapshot (its age says so) and wakes
-the thread, so a fresh one follows within seconds."""
+the threads, so a fresh one follows within seconds."""
 
 import os
 import sys
@@ -38,6 +39,7 @@ def main():
             feed_many(col, 200)
             wait_for("the first snapshot with the 200 checks",
                      lambda: len(api(col, "/api/report")[1].get("checks", [])) == 200, 60)
+            wait_for("the board with the 200 checks", lambda: len(api(col, "/api/board")[1].get("checks", [])) == 200, 30)
             last_read = time.time()
             time.sleep(IDLE_AFTER_S + REFRESH_S + 2)
 
@@ -57,9 +59,15 @@ def main():
             # No pass started later than IDLE_AFTER_S (plus one refresh and its run) after the last reader.
             assert rep["computed_at_us"] / 1e6 <= last_read + IDLE_AFTER_S + REFRESH_S + 2, (age, last_read)
             assert age >= 10, age
-            first = rep["computed_at_us"]
+            code, b = api(col, "/api/board")
+            assert code == 200 and b["live_at_us"] / 1e6 <= last_read + IDLE_AFTER_S + REFRESH_S + 2, (b, last_read)
+            assert time.time() - b["live_at_us"] / 1e6 >= 10, b["live_at_us"]
+            first, live_first = rep["computed_at_us"], b["live_at_us"]
             wait_for("a fresh snapshot after the reader came back",
                      lambda: api(col, "/api/report")[1]["computed_at_us"] > first, 30)
+            wait_for("a live part under 3 s old after the reader came back",
+                     lambda: time.time() - api(col, "/api/board")[1]["live_at_us"] / 1e6 < 3, 30)
+            assert api(col, "/api/board")[1]["live_at_us"] > live_first
         except BaseException:
             print("----- collector\n%s" % col.output()[-3000:], file=sys.stderr)
             raise

@@ -151,7 +151,27 @@ def stop_demo(env):
                    capture_output=True, text=True, timeout=120)
 
 
+def check_pictures():
+    """Every picture README.md and docs/*.md show (docs/img) is one scripts/screenshots
+    takes from the demo, so none goes stale, and each is in docs/img."""
+    made = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "scripts", "screenshots"), "--list"],
+                          capture_output=True, text=True, timeout=60).stdout.split()
+    expect(len(made) >= 3, "scripts/screenshots --list: %r" % made)
+    docs = [README] + [os.path.join(SOURCE_DIR, "docs", n) for n in sorted(os.listdir(os.path.join(SOURCE_DIR, "docs")))
+                       if n.endswith(".md")]
+    shown = set()
+    for path in docs:
+        with open(path) as f:
+            shown |= set(re.findall(r"\]\((?:docs/)?img/([\w.-]+\.png)\)", f.read()))
+    expect(shown, "no picture found in README.md or docs/")
+    expect(shown <= set(made), "pictures not refreshed by scripts/screenshots: %s" % sorted(shown - set(made)))
+    for name in made:
+        expect(os.path.exists(os.path.join(SOURCE_DIR, "docs", "img", name)), "docs/img/%s is missing" % name)
+    print("pictures: %s shown, all taken by scripts/screenshots" % ", ".join(sorted(shown)))
+
+
 def main():
+    check_pictures()
     with open(README) as f:
         blocks = parse_readme(f.read())
     expect(any(a.get("skip") is None for _, a, _ in blocks), "no README block to run")

@@ -2,7 +2,9 @@
  * file (collector/status_pages.c: a good file, defaults, each error naming
  * file:line:col, membership), the SVG badges (collector/badges.c) and the
  * --dashboard-auth file and its checks (collector/dashboard_auth.c: tokens by
- * SHA-256, crypt(3) users, malformed lines, wrong secrets). */
+ * SHA-256, crypt(3) users, malformed lines, wrong secrets), a check's history
+ * bar and staleness (dash_bar_line), and /api/board's 24-hour part and its gzip
+ * (collector/dashboard_live.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,7 +18,12 @@
 #include <crypt.h>
 #include <math.h>
 
+#include <json-c/json.h>
+#include <zlib.h>
+
 #include "dashboard_int.h"
+#include "picket/v1/picket.pb-c.h"
+#include "store_dashboard.h"
 
 static char err[512];
 static char path[64];
@@ -184,6 +191,95 @@ static void test_auth(void **state)
     assert_non_null(strstr(err, "/nonexistent/auth"));
 }
 
+static void test_bar_line(void **state)
+{
+    (void)state;
+    struct store_check_meta m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "c");
+    m.interval_ms = 60000;
+    int64_t now = INT64_C(1800000000000000);
+    struct store_bar_row rows[3];
+    memset(rows, 0, sizeof rows);
+    rows[0] = (struct store_bar_row){.bucket = 57, .round_us = 60000000, .ok = 2, .last_us = now - 170000000};
+    rows[1] = (struct store_bar_row){.bucket = 58, .round_us = 60000000, .ok = 2, .failed = 1, .last_us = now - 110000000};
+    rows[2] = (struct store_bar_row){.bucket = 59, .round_us = 60000000, .tracked = 1, .global_state = 2,
+                                     .failed = 2, .last_us = now - 50000000};
+    struct dash_bar_line bl;
+    dash_bar_line(&m, rows, 3, now, &bl);
+    assert_int_equal(strlen(bl.line), DASH_ROUNDS);
+    assert_string_equal(bl.line + 56, "-upd"); /* untracked: every result passed; under half failed; tracked down */
+    assert_int_equal(bl.round_us, 60000000);
+    assert_true(bl.last_us == now - 50000000);
+    assert_int_equal(bl.stale, 0);
+    dash_bar_line(&m, rows, 3, now + 200000000, &bl); /* no result for over 3 intervals (3 minutes) */
+    assert_int_equal(bl.stale, 1);
+    m.interval_ms = 7200000; /* no row and a 2-hour interval: 60 rounds of 2 hours saw nothing */
+    dash_bar_line(&m, NULL, 0, now, &bl);
+    assert_int_equal(bl.stale, 1);
+    assert_int_equal(bl.round_us, 7200000000);
+    m.interval_ms = 0;
+    dash_bar_line(&m, NULL, 0, now, &bl);
+    assert_int_equal(bl.stale, 1);
+    assert_int_equal(bl.round_us, 60000000);
+}
+
+/* The board before the first live pass: no rows, the report's window, ages and
+ * group SLOs; its gzip inflates to the same bytes. */
+static void test_board_agg(void **state)
+{
+    (void)state;
+    Picket__V1__ReportResponse r = PICKET__V1__REPORT_RESPONSE__INIT;
+    Picket__V1__ReportCheck c = PICKET__V1__REPORT_CHECK__INIT, *cs[1] = {&c};
+    Picket__V1__GroupSlo g = PICKET__V1__GROUP_SLO__INIT, *gs[1] = {&g};
+    c.check_name = (char *)"api";
+    c.service = (char *)"shop";
+    g.name = (char *)"journey";
+    g.budget_left = 0.5;
+    r.since_us = 1000;
+    r.until_us = 2000;
+    r.checks = cs;
+    r.n_checks = 1;
+    r.groups = gs;
+    r.n_groups = 1;
+    struct dash_agg *a = dash_agg_from_report(&r.base, 1234567, 12.5);
+    assert_non_null(a);
+    dash_agg_set_long(a, NULL);
+    char *json = NULL, *gz = NULL;
+    size_t len = 0, gzlen = 0;
+    assert_int_equal(dash_board_render(NULL, a, &json, &len, &gz, &gzlen), 0);
+    struct json_object *j = json_tokener_parse(json);
+    assert_non_null(j);
+    struct json_object *v;
+    assert_true(json_object_object_get_ex(j, "cols", &v) && json_object_array_length(v) == 23);
+    assert_true(json_object_object_get_ex(j, "live_at_us", &v) && v == NULL); /* no live part yet */
+    assert_true(json_object_object_get_ex(j, "computed_at_us", &v) && json_object_get_int64(v) == 1234567);
+    assert_true(json_object_object_get_ex(j, "since_us", &v) && json_object_get_int64(v) == 1000);
+    assert_true(json_object_object_get_ex(j, "checks", &v) && json_object_array_length(v) == 0);
+    assert_true(json_object_object_get_ex(j, "groups", &v) && json_object_array_length(v) == 1);
+    struct json_object *name;
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(v, 0), "name", &name));
+    assert_string_equal(json_object_get_string(name), "journey");
+    json_object_put(j);
+    assert_non_null(gz);
+    char *back = malloc(len + 1);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *)gz;
+    z.avail_in = (uInt)gzlen;
+    z.next_out = (Bytef *)back;
+    z.avail_out = (uInt)len + 1;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, len);
+    inflateEnd(&z);
+    assert_memory_equal(back, json, len);
+    free(back);
+    free(json);
+    free(gz);
+    dash_agg_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_status_pages_bad),
         cmocka_unit_test(test_badges),
         cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_bar_line),
+        cmocka_unit_test(test_board_agg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
