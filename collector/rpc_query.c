@@ -27,6 +27,7 @@
 #include "rpc_query_arena.h"
 #include "rpc_query_coarse.h"
 #include "rpc_report_batch.h"
+#include "rpc_report_window.h"
 #include "rpc_query_marks.h"
 #include "rpc_trend.h"
 #include "slo_config.h"
@@ -989,7 +990,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     int rc = -1;
     struct store_status_row *status = NULL;
     size_t n_status = 0;
-    struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    struct report_window win = {0}; /* latency and the trends' edges: every check's window at once */
     struct status_index six = {0}; /* the last results by check name */
     struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
     rpc_baseline_filter(c->until_us, c->region, &bf);
@@ -997,8 +998,8 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     if (prefetch_tracked(c, bf.since_us, bf.until_us, NULL) < 0 ||
         store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
-        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
-                    &cr, c->err, c->errlen) < 0)
+        report_window_load(c->store, c->since_us, c->until_us, c->region,
+                           c->n_checks == 1 ? c->checks[0]->name : NULL, &win, c->err, c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
     if (status_index_build(&six, status, n_status) < 0)
@@ -1016,8 +1017,8 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     Picket__V1__BaselineState **baselines = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *baselines);
     if (!trends || !baselines)
         goto oom;
-    if (rpc_report_batch(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us, c->region, trends,
-                         baselines, c->err, c->errlen) < 0)
+    if (rpc_report_batch_window(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us, c->region, &win,
+                                trends, baselines, c->err, c->errlen) < 0)
         goto out;
     struct opts_incidents oi = {0, 0, 0}; /* the stored rule */
     char(*names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
@@ -1057,7 +1058,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         size_t n_raw = 0;
         int64_t observed = 0;
         struct rounds whole = {0};
-        if (rounds_whole(c, m, &cr, &whole) == 0 && (rc_->availability = availability_of(c, m, &whole, 0)))
+        if (rounds_whole(c, m, &win.cr, &whole) == 0 && (rc_->availability = availability_of(c, m, &whole, 0)))
             rc_->latency = latency_of(c, m, &whole, default_quantiles, 3);
         rounds_free(&whole);
         Picket__V1__CheckIncidents *ci =
@@ -1091,7 +1092,7 @@ oom:
 out:
     free(status);
     status_index_free(&six);
-    coarse_free(&cr);
+    report_window_free(&win);
     return rc;
 }
 
