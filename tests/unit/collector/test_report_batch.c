@@ -165,7 +165,8 @@ static void compare_window(int64_t since, int64_t until, const char *region)
     if (report_window_load(S, since, until, region, NULL, &w, err, sizeof err) != 0)
         fail_msg("window: %s", err);
     assert_int_equal(w.split, 1);
-    assert_true(w.n_edges > 0);
+    if (w.inner_from_us - rollup_floor(since, MIN) >= HOUR) /* an edge that long holds results */
+        assert_true(w.n_edges > 0);
     if (rpc_report_batch_window(S, a, checks, N_CHECKS, since, until, region, &w, wt, wb, err, sizeof err) != 0)
         fail_msg("batch over the window: %s", err);
     for (int c = 0; c < N_CHECKS; c++) {
