@@ -148,6 +148,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
 struct rounds {
     struct store_rollup_row *rows;
     size_t n;
+    int borrowed; /* rows are a coarse read's: not freed here */
     struct pk_an_bucket *b;
     char regions[PK_AN_MAX_REGIONS][128];
     int n_regions;
@@ -156,7 +157,8 @@ struct rounds {
 
 static void rounds_free(struct rounds *r)
 {
-    free(r->rows);
+    if (!r->borrowed)
+        free(r->rows);
     free(r->b);
     memset(r, 0, sizeof *r);
 }
@@ -183,10 +185,8 @@ static int rounds_whole(struct ctx *c, const struct store_check_meta *m, const s
 {
     memset(r, 0, sizeof *r);
     r->round_us = c->until_us - c->since_us;
-    if (coarse_take(cr, m->name, &r->rows, &r->n) < 0) {
-        snprintf(c->err, c->errlen, "out of memory");
-        return -1;
-    }
+    coarse_find(cr, m->name, &r->rows, &r->n); /* the rows stay cr's: no copy of their histograms */
+    r->borrowed = 1;
     return rounds_index(c, m, r);
 }
 

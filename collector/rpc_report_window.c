@@ -31,13 +31,44 @@ static void add_row(struct store_rollup_row *dst, const struct store_rollup_row 
     pk_hist_merge(&dst->hist, &src->hist);
 }
 
-/* acc (sorted by check, region) += part (sorted the same), labelled t. */
-static int sum_into(struct coarse_rows *acc, const struct store_rollup_row *part, size_t np, int64_t t)
+/* acc (sorted by check, region) += part (sorted the same), labelled t; part's
+ * rows may be taken (part->rows NULL then). In place when every key of part is
+ * in acc (the parts of a window have the same (check, region) keys but for
+ * checks without rows in a part): no copy of the histograms. */
+static int sum_into(struct coarse_rows *acc, struct coarse_rows *p, int64_t t)
 {
+    const struct store_rollup_row *part = p->rows;
+    size_t np = p->n;
+    if (acc->n == 0) {
+        coarse_free(acc);
+        *acc = *p;
+        p->rows = NULL;
+        p->n = 0;
+        for (size_t i = 0; i < acc->n; i++)
+            acc->rows[i].bucket_start_us = t;
+        return 0;
+    }
+    size_t i = 0, j = 0;
+    while (j < np) { /* every key of part in acc? */
+        while (i < acc->n && by_name_group(&acc->rows[i], &part[j]) < 0)
+            i++;
+        if (i == acc->n || by_name_group(&acc->rows[i], &part[j]) != 0)
+            break;
+        j++;
+    }
+    if (j == np) {
+        for (i = 0, j = 0; j < np; j++) {
+            while (by_name_group(&acc->rows[i], &part[j]) < 0)
+                i++;
+            add_row(&acc->rows[i], &part[j]);
+        }
+        return 0;
+    }
     struct store_rollup_row *v = malloc((acc->n + np ? acc->n + np : 1) * sizeof *v);
     if (!v)
         return -1;
-    size_t i = 0, j = 0, k = 0;
+    i = j = 0;
+    size_t k = 0;
     while (i < acc->n || j < np) {
         int c = i == acc->n ? 1 : j == np ? -1 : by_name_group(&acc->rows[i], &part[j]);
         if (c < 0) {
@@ -131,9 +162,9 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
             report_window_free(w);
             return -1;
         }
-        int rc = sum_into(&w->cr, part.rows, part.n, since);
-        if (rc == 0 && k != 1)
-            rc = edges_of(w, part.rows, part.n, k == 0, cut[k]);
+        int rc = k != 1 ? edges_of(w, part.rows, part.n, k == 0, cut[k]) : 0;
+        if (rc == 0)
+            rc = sum_into(&w->cr, &part, since);
         coarse_free(&part);
         if (rc < 0) {
             report_window_free(w);
