@@ -68,9 +68,9 @@ static Picket__V1__CheckTrend *trend_of_parts(struct rpc_query_arena *a, const s
     const struct report_edge *e = report_window_edge(w, m->name);
     if (e && e->has_first)
         p[np++] = e->first;
-    for (size_t i = 0; i < nr; i++)
-        rpc_trend_point_of(rows[i].bucket_start_us, &rows[i].hist, rows[i].ok, rows[i].degraded, rows[i].failed,
-                           &p[np++]);
+    for (size_t i = 0; i < nr; i++) /* read with p95_only */
+        p[np++] = (struct rpc_trend_point){rows[i].bucket_start_us, rows[i].p95_us, rows[i].ok + rows[i].degraded,
+                                           rows[i].failed};
     for (size_t i = 0; i < nh; i++)
         if (h[i].hour_us >= w->inner_from_us && h[i].hour_us < w->inner_to_us)
             p[np++] = (struct rpc_trend_point){h[i].hour_us, h[i].hist_count ? h[i].p95_us : NAN,
@@ -135,7 +135,7 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
-    int shared = tf->bucket_us == ROLLUP_HOUR_US && rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
+    int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US && rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
                  rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
     if (!shared) {
         free(rows);
@@ -179,9 +179,10 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a, cons
     rpc_baseline_filter(until_us, region, &bf);
     if (w && !w->split)
         w = NULL;
-    if (w) { /* the whole points only: the edges were read with the window */
+    if (w) { /* the whole points only, each a p95: the edges were read with the window */
         tf.since_us = w->inner_from_us;
         tf.until_us = w->inner_to_us;
+        tf.p95_only = 1;
     }
     /* All regions: the baselines read the check-hour summaries (rollup_check_hour),
      * not histograms; the read of a chunk is then the trend's. */

@@ -410,6 +410,7 @@ struct store_rollup_filter {
                 * clipped to the window (each labelled with its clipped start): whole hours and days are
                 * read from the hour and day levels instead of minutes */
     int counts_only; /* 1: the counts only: no histogram is read nor decoded (the rows' hist is empty) */
+    int p95_only;    /* 1: of each row's histogram only its p95 (p95_us) and count are given, not copied */
 };
 
 struct store_rollup_row {
@@ -418,6 +419,7 @@ struct store_rollup_row {
     int64_t bucket_start_us;
     uint64_t ok, degraded, failed, unknown;
     struct pk_hist hist; /* total_us of the results that had one */
+    double p95_us;       /* with p95_only: the p95 of hist (NaN: empty), whose count only is set */
 };
 
 #define STORE_ROLLUP_MAX_BUCKETS 10000

@@ -4,6 +4,7 @@
 #include "store_int.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,7 +445,13 @@ static int build_rows(const struct query_names *q, const struct store_rollup_fil
         row->degraded = e->counts.degraded;
         row->failed = e->counts.failed;
         row->unknown = e->counts.unknown;
-        row->hist = *e->hist;
+        if (f->p95_only) { /* a trend's points: 9 kB less to copy per row */
+            row->p95_us = e->hist->count ? pk_hist_quantile(e->hist, 0.95) : NAN;
+            row->hist.count = e->hist->count;
+        } else {
+            row->hist = *e->hist;
+            row->p95_us = NAN;
+        }
     }
     free(keys);
     *rows_out = out;
