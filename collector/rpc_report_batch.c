@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseline_exclude.h"
 #include "pk_error.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
@@ -194,7 +195,7 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a, cons
     const char **names = calloc(chunk, sizeof *names);
     if (!names)
         return pk_fail(err, errlen, "out of memory");
-    int rc = 0;
+    int rc = baseline_exclude_hold(store, err, errlen); /* the maintenance windows once, not per check */
     for (size_t i = 0; i < n && rc == 0; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
         for (size_t j = 0; j < k; j++)
@@ -202,6 +203,7 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a, cons
         rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, w, trends + i,
                        baselines + i, err, errlen);
     }
+    baseline_exclude_release();
     free(names);
     return rc;
 }
