@@ -10,9 +10,11 @@
  * once more per chunk of checks for the trend. Never includes gRPC or libpq. */
 #include "rpc_report_window.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "pk_error.h"
 #include "rollup.h"
 
@@ -87,56 +89,141 @@ static int sum_into(struct coarse_rows *acc, struct coarse_rows *p, int64_t t)
     return 0;
 }
 
-/* The edge points of part (sorted by check), merged over regions, into w->edges
- * (first: the part before the whole points, labelled t). */
-static int edges_of(struct report_window *w, const struct store_rollup_row *part, size_t np, int first, int64_t t)
+/* Sets the first or last point of check in w->edges (kept sorted by name). */
+static int edge_put(struct report_window *w, const char *check, int first, int64_t t, const struct pk_hist *h,
+                    uint64_t ok, uint64_t degraded, uint64_t failed)
 {
-    struct pk_hist *h = malloc(sizeof *h);
-    if (!h)
-        return -1;
-    for (size_t i = 0; i < np;) {
-        size_t j = i;
-        uint64_t ok = 0, degraded = 0, failed = 0;
-        pk_hist_init(h);
-        for (; j < np && strcmp(part[j].check_name, part[i].check_name) == 0; j++) {
-            ok += part[j].ok;
-            degraded += part[j].degraded;
-            failed += part[j].failed;
-            pk_hist_merge(h, &part[j].hist);
-        }
-        /* the edges so far are sorted by name: find or insert */
-        size_t lo = 0, hi = w->n_edges;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(w->edges[mid].check_name, part[i].check_name) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo == w->n_edges || strcmp(w->edges[lo].check_name, part[i].check_name) != 0) {
-            struct report_edge *e = realloc(w->edges, (w->n_edges + 1) * sizeof *e);
-            if (!e) {
-                free(h);
-                return -1;
-            }
-            w->edges = e;
-            memmove(&e[lo + 1], &e[lo], (w->n_edges - lo) * sizeof *e);
-            memset(&e[lo], 0, sizeof *e);
-            pk_strlcpy(e[lo].check_name, part[i].check_name, sizeof e[lo].check_name);
-            w->n_edges++;
-        }
-        struct report_edge *e = &w->edges[lo];
-        if (first) {
-            e->has_first = 1;
-            rpc_trend_point_of(t, h, ok, degraded, failed, &e->first);
-        } else {
-            e->has_last = 1;
-            rpc_trend_point_of(t, h, ok, degraded, failed, &e->last);
-        }
-        i = j;
+    size_t lo = 0, hi = w->n_edges;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(w->edges[mid].check_name, check) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    free(h);
+    if (lo == w->n_edges || strcmp(w->edges[lo].check_name, check) != 0) {
+        struct report_edge *e = pk_grow(w->edges, &w->cap_edges, w->n_edges + 1, sizeof *e, 0);
+        if (!e)
+            return -1;
+        w->edges = e;
+        memmove(&e[lo + 1], &e[lo], (w->n_edges - lo) * sizeof *e);
+        memset(&e[lo], 0, sizeof *e);
+        pk_strlcpy(e[lo].check_name, check, sizeof e[lo].check_name);
+        w->n_edges++;
+    }
+    struct report_edge *e = &w->edges[lo];
+    if (first) {
+        e->has_first = 1;
+        rpc_trend_point_of(t, h, ok, degraded, failed, &e->first);
+    } else {
+        e->has_last = 1;
+        rpc_trend_point_of(t, h, ok, degraded, failed, &e->last);
+    }
     return 0;
+}
+
+/* One part's read (store_rollup_query_each): its rows summed into w->cr (in
+ * place: both are by check and region), those of keys w->cr lacks gathered in
+ * extra; an edge part's rows merged over the regions of each check. */
+struct part_read {
+    struct report_window *w;
+    int fill;          /* w->cr was empty: the part's rows become it */
+    int edge, first;   /* an edge part; the first (else the last) */
+    int64_t t, label;  /* the part's start; the window's (the rows' bucket) */
+    size_t at;         /* w->cr rows before it are behind the part's */
+    struct coarse_rows extra;
+    size_t cap, cap_extra;
+    char check[PK_NAME_MAX]; /* the edge being merged ("" none) */
+    struct pk_hist *h;
+    uint64_t ok, degraded, failed;
+};
+
+static int append_row(struct store_rollup_row **rows, size_t *n, size_t *cap, const struct store_rollup_entry *e,
+                      int64_t label)
+{
+    struct store_rollup_row *v = pk_grow(*rows, cap, *n + 1, sizeof *v, 0);
+    if (!v)
+        return -2;
+    *rows = v;
+    struct store_rollup_row *r = &v[(*n)++];
+    pk_strlcpy(r->check_name, e->check_name, sizeof r->check_name);
+    pk_strlcpy(r->group, e->group, sizeof r->group);
+    r->bucket_start_us = label;
+    r->ok = e->ok;
+    r->degraded = e->degraded;
+    r->failed = e->failed;
+    r->unknown = e->unknown;
+    r->hist = *e->hist;
+    r->p95_us = NAN;
+    return 0;
+}
+
+static int edge_close(struct part_read *p)
+{
+    if (!p->check[0])
+        return 0;
+    int rc = edge_put(p->w, p->check, p->first, p->t, p->h, p->ok, p->degraded, p->failed);
+    p->check[0] = '\0';
+    return rc < 0 ? -2 : 0;
+}
+
+static int part_row(void *ctx, const struct store_rollup_entry *e)
+{
+    struct part_read *p = ctx;
+    struct coarse_rows *acc = &p->w->cr;
+    if (p->edge && strcmp(p->check, e->check_name) != 0) {
+        if (edge_close(p) < 0)
+            return -2;
+        pk_strlcpy(p->check, e->check_name, sizeof p->check);
+        pk_hist_init(p->h);
+        p->ok = p->degraded = p->failed = 0;
+    }
+    if (p->edge) {
+        p->ok += e->ok;
+        p->degraded += e->degraded;
+        p->failed += e->failed;
+        pk_hist_merge(p->h, e->hist);
+    }
+    if (p->fill)
+        return append_row(&acc->rows, &acc->n, &p->cap, e, p->label);
+    int c = -1;
+    while (p->at < acc->n) {
+        c = strcmp(acc->rows[p->at].check_name, e->check_name);
+        c = c ? c : strcmp(acc->rows[p->at].group, e->group);
+        if (c >= 0)
+            break;
+        p->at++;
+    }
+    if (p->at == acc->n || c != 0)
+        return append_row(&p->extra.rows, &p->extra.n, &p->cap_extra, e, p->label);
+    struct store_rollup_row *r = &acc->rows[p->at];
+    r->ok += e->ok;
+    r->degraded += e->degraded;
+    r->failed += e->failed;
+    r->unknown += e->unknown;
+    pk_hist_merge(&r->hist, e->hist);
+    return 0;
+}
+
+/* Reads [from, to) into w (part_row); first: the first edge part, edge: an edge. */
+static int read_part(struct store *s, struct report_window *w, int64_t from, int64_t to, int64_t label, int edge,
+                     int first, const char *region, const char *check, char *err, size_t errlen)
+{
+    struct part_read p = {.w = w, .fill = w->cr.n == 0, .edge = edge, .first = first, .t = from, .label = label,
+                          .cap = w->cr.n};
+    struct store_rollup_filter f = {.since_us = from, .until_us = to, .check = check, .region = region,
+                                    .group = STORE_ROLLUP_BY_REGION};
+    if (!(p.h = malloc(sizeof *p.h)))
+        return pk_fail(err, errlen, "report: out of memory");
+    err[0] = '\0';
+    int rc = store_rollup_query_each(s, &f, part_row, &p, err, errlen);
+    if (rc == 0 && edge_close(&p) < 0)
+        rc = pk_fail(err, errlen, "report: out of memory");
+    if (rc == 0 && p.extra.n && sum_into(&w->cr, &p.extra, label) < 0)
+        rc = pk_fail(err, errlen, "report: out of memory");
+    coarse_free(&p.extra);
+    free(p.h);
+    return rc;
 }
 
 int report_window_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
@@ -155,20 +242,10 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
     w->inner_to_us = inner_to;
     const int64_t cut[4] = {since, inner_from, inner_to, until};
     for (int k = 0; k < 3; k++) {
-        if (cut[k + 1] <= cut[k])
-            continue;
-        struct coarse_rows part;
-        if (coarse_load(s, cut[k], cut[k + 1], region, check, 0, &part, err, errlen) < 0) {
+        if (cut[k + 1] > cut[k] &&
+            read_part(s, w, cut[k], cut[k + 1], since, k != 1, k == 0, region, check, err, errlen) < 0) {
             report_window_free(w);
             return -1;
-        }
-        int rc = k != 1 ? edges_of(w, part.rows, part.n, k == 0, cut[k]) : 0;
-        if (rc == 0)
-            rc = sum_into(&w->cr, &part, since);
-        coarse_free(&part);
-        if (rc < 0) {
-            report_window_free(w);
-            return pk_fail(err, errlen, "report: out of memory");
         }
     }
     return 0;

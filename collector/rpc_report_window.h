@@ -24,7 +24,7 @@ struct report_window {
     int64_t inner_from_us;   /* the trend's whole points: [inner_from, inner_to), on the width's UTC grid */
     int64_t inner_to_us;
     struct report_edge *edges; /* by check name (sorted), only checks with rows in an edge */
-    size_t n_edges;
+    size_t n_edges, cap_edges;
 };
 
 /* Reads [since, until) for every check (check NULL) or the one named, every

@@ -431,6 +431,19 @@ struct store_rollup_row {
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
 
+/* The same rows handed one at a time to fn, in the same order, without a copy
+ * of their histograms (valid during the call only): fn returns 0 to go on, -2
+ * when out of memory, -1 with its own message in err (set err[0] to 0 before). */
+struct store_rollup_entry {
+    const char *check_name, *group;
+    int64_t bucket_start_us;
+    uint64_t ok, degraded, failed, unknown;
+    const struct pk_hist *hist;
+};
+typedef int (*store_rollup_each_fn)(void *ctx, const struct store_rollup_entry *e);
+int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f, store_rollup_each_fn fn, void *ctx,
+                            char *err, size_t errlen);
+
 /* One (check, hour) over every probe (rollup_check_hour, store/check_hours.c):
  * the counts and the p95 of the histogram merged over the probes (NaN when it
  * holds nothing), what store_rollup_query by check with hourly buckets gives. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "pk_error.h"
 
 struct probe_ref {
@@ -415,18 +416,47 @@ static void group_name_of(const struct query_names *q, enum store_rollup_group g
     }
 }
 
-/* The merged entries as rows sorted by check name, group and bucket. */
-static int build_rows(const struct query_names *q, const struct store_rollup_filter *f, struct rollup_merge *m,
-                      struct store_rollup_row **rows_out, size_t *n_out)
+struct rows_acc {
+    const struct store_rollup_filter *f;
+    struct store_rollup_row *rows;
+    size_t n, cap;
+};
+
+/* store_rollup_query's fn: the entries as rows (each histogram copied, or
+ * with p95_only its p95). */
+static int add_row_out(void *ctx, const struct store_rollup_entry *e)
+{
+    struct rows_acc *ra = ctx;
+    struct store_rollup_row *v = pk_grow(ra->rows, &ra->cap, ra->n + 1, sizeof *v, 0);
+    if (!v)
+        return -2;
+    ra->rows = v;
+    struct store_rollup_row *row = &v[ra->n++];
+    pk_strlcpy(row->check_name, e->check_name, sizeof row->check_name);
+    pk_strlcpy(row->group, e->group, sizeof row->group);
+    row->bucket_start_us = e->bucket_start_us;
+    row->ok = e->ok;
+    row->degraded = e->degraded;
+    row->failed = e->failed;
+    row->unknown = e->unknown;
+    if (ra->f->p95_only) { /* a trend's points: 9 kB less to copy per row */
+        row->p95_us = e->hist->count ? pk_hist_quantile(e->hist, 0.95) : NAN;
+        row->hist.count = e->hist->count;
+    } else {
+        row->hist = *e->hist;
+        row->p95_us = NAN;
+    }
+    return 0;
+}
+
+/* Hands the merged entries to fn in order of check name, group and bucket. */
+static int emit_sorted(const struct query_names *q, const struct store_rollup_filter *f, struct rollup_merge *m,
+                       store_rollup_each_fn fn, void *ctx)
 {
     size_t n = rollup_merge_count(m);
     struct row_key *keys = calloc(n ? n : 1, sizeof *keys);
-    struct store_rollup_row *out = malloc((n ? n : 1) * sizeof *out);
-    if (!keys || !out) {
-        free(keys);
-        free(out);
-        return -1;
-    }
+    if (!keys)
+        return -2;
     for (size_t i = 0; i < n; i++) {
         const struct rollup_entry *e = rollup_merge_entry(m, i);
         keys[i].entry = i;
@@ -435,28 +465,23 @@ static int build_rows(const struct query_names *q, const struct store_rollup_fil
         group_name_of(q, f->group, e->b, keys[i].group, sizeof keys[i].group);
     }
     qsort(keys, n, sizeof *keys, by_key);
-    for (size_t i = 0; i < n; i++) {
+    int rc = 0;
+    if (fn == add_row_out) { /* the rows at their size: no growing copies of 9 kB rows */
+        struct rows_acc *ra = ctx;
+        struct store_rollup_row *v = n ? pk_grow(ra->rows, &ra->cap, n, sizeof *v, 0) : ra->rows;
+        if (n && !v)
+            rc = -2;
+        else
+            ra->rows = v;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
-        struct store_rollup_row *row = &out[i];
-        memcpy(row->check_name, keys[i].check_name, sizeof row->check_name);
-        memcpy(row->group, keys[i].group, sizeof row->group);
-        row->bucket_start_us = e->t;
-        row->ok = e->counts.ok;
-        row->degraded = e->counts.degraded;
-        row->failed = e->counts.failed;
-        row->unknown = e->counts.unknown;
-        if (f->p95_only) { /* a trend's points: 9 kB less to copy per row */
-            row->p95_us = e->hist->count ? pk_hist_quantile(e->hist, 0.95) : NAN;
-            row->hist.count = e->hist->count;
-        } else {
-            row->hist = *e->hist;
-            row->p95_us = NAN;
-        }
+        struct store_rollup_entry out = {keys[i].check_name, keys[i].group, e->t,    e->counts.ok,
+                                         e->counts.degraded, e->counts.failed, e->counts.unknown, e->hist};
+        rc = fn(ctx, &out);
     }
     free(keys);
-    *rows_out = out;
-    *n_out = n;
-    return 0;
+    return rc;
 }
 
 /* The ranges of each level (0 minute, 1 hour, 2 day, 3 partial) that the
@@ -505,17 +530,14 @@ static int read_levels(struct store *s, const struct store_rollup_filter *f, con
     return 0;
 }
 
-int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
-                       size_t *n_out, char *err, size_t errlen)
+int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f, store_rollup_each_fn fn, void *ctx,
+                            char *err, size_t errlen)
 {
     int rc = -1;
     int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
     size_t n_ranges[4] = {0, 0, 0, 0};
     struct query_names q = {0};
     struct rollup_merge *m = NULL;
-    *rows_out = NULL;
-    *n_out = 0;
-
     int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
     int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
     if (until <= since)
@@ -542,11 +564,12 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
     if (read_levels(s, f, &q, ranges, n_ranges, &acc, err, errlen) < 0)
         goto fail;
     st_rollback(s); /* read only: nothing to commit */
-    if (build_rows(&q, f, m, rows_out, n_out) < 0) {
+    int got = emit_sorted(&q, f, m, fn, ctx);
+    if (got == -2)
         pk_fail(err, errlen, "rollup query: out of memory");
-        goto out;
-    }
-    rc = 0;
+    else if (got < 0 && !err[0])
+        pk_fail(err, errlen, "rollup query: the reader of the rows failed");
+    rc = got < 0 ? -1 : 0;
     goto out;
 fail:
     st_rollback(s);
@@ -556,4 +579,21 @@ out:
         free(ranges[l]);
     rollup_merge_free(m);
     return rc;
+}
+
+int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
+                       size_t *n_out, char *err, size_t errlen)
+{
+    struct rows_acc ra = {f, NULL, 0, 0};
+    *rows_out = NULL;
+    *n_out = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    if (store_rollup_query_each(s, f, add_row_out, &ra, err, errlen) < 0) {
+        free(ra.rows);
+        return -1;
+    }
+    *rows_out = ra.rows;
+    *n_out = ra.n;
+    return 0;
 }
