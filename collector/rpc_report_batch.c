@@ -83,6 +83,51 @@ static Picket__V1__CheckTrend *trend_of_parts(struct rpc_query_arena *a, const s
     return t;
 }
 
+/* The trends of checks[0..k) whose whole points are days over all regions,
+ * from the check-day rows' p95s: 1 done, 0 not (days not compacted yet:
+ * read the histograms), -1 with err. */
+static int trends_from_days(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
+                            const char **names, size_t k, const struct report_window *w,
+                            Picket__V1__CheckTrend **trends, char *err, size_t errlen)
+{
+    struct store_check_hour *d = NULL;
+    size_t nd = 0;
+    int partial = 0;
+    if (store_check_days_p95(store, names, k, w->inner_from_us, w->inner_to_us, &d, &nd, &partial, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0, at = 0; !partial && i < k; i++) { /* rows by check index, then day */
+        size_t end = at;
+        while (end < nd && d[end].check == (int)i)
+            end++;
+        if (!(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, d + at, end - at, err, errlen))) {
+            free(d);
+            return -1;
+        }
+        at = end;
+    }
+    free(d);
+    return partial ? 0 : 1;
+}
+
+/* The trends of checks[0..k) from the rows of tf (each check's in bucket
+ * order): whole ones, or with w the whole points between w's edges. */
+static int trends_from_rows(struct rpc_query_arena *a, const struct store_check_meta *const *checks,
+                            const char **names, size_t k, const struct store_rollup_filter *tf,
+                            const struct report_window *w, const struct store_rollup_row *rows, size_t n,
+                            Picket__V1__CheckTrend **trends, char *err, size_t errlen)
+{
+    size_t first, count;
+    for (size_t i = 0; i < k; i++) {
+        rows_of(rows, n, names[i], &first, &count);
+        trends[i] = w ? trend_of_parts(a, checks[i], w, rows + first, count, NULL, 0, err, errlen)
+                      : rpc_trend_from_rows(a, checks[i], rows + first, count, tf->since_us, tf->until_us, err,
+                                            errlen);
+        if (!trends[i])
+            return -1;
+    }
+    return 0;
+}
+
 /* One chunk: checks[0..k) with names[0..k); w: the window read in parts, whose
  * whole points only are read here (tf is then their span). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
@@ -98,18 +143,19 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     /* whole hourly points inside the baselines' span: from its hour summaries */
     int hours_trend = w && use_hours && w->width_us == ROLLUP_HOUR_US && w->inner_from_us >= bf->since_us &&
                       w->inner_to_us <= bf->until_us;
-    int read_trend = !w || (!hours_trend && w->inner_to_us > w->inner_from_us);
+    int read_trend = !w || (!hours_trend && w->inner_to_us > w->inner_from_us), trends_done = 0;
+    if (read_trend && w && w->width_us == ROLLUP_DAY_US && use_hours) { /* whole days: their p95s as stored */
+        int got = trends_from_days(store, a, checks, names, k, w, trends, err, errlen);
+        if (got < 0)
+            return -1;
+        trends_done = got == 1;
+        read_trend = !trends_done;
+    }
     if (read_trend && store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
         return -1;
-    for (size_t i = 0; !hours_trend && i < k; i++) {
-        rows_of(rows, n, names[i], &first, &count);
-        trends[i] = w ? trend_of_parts(a, checks[i], w, rows + first, count, NULL, 0, err, errlen)
-                      : rpc_trend_from_rows(a, checks[i], rows + first, count, tf->since_us, tf->until_us, err,
-                                            errlen);
-        if (!trends[i]) {
-            free(rows);
-            return -1;
-        }
+    if (!hours_trend && !trends_done && trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0) {
+        free(rows);
+        return -1;
     }
     if (use_hours) { /* the baselines from the hour summaries: no histogram */
         free(rows);

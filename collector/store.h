@@ -458,6 +458,14 @@ struct store_check_hour {
  * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
+/* The whole days starting in [since, until) of checks[0..n) over every probe
+ * (rollup_check_day), sorted by check then day, each as a store_check_hour
+ * (hour_us: the day's start): its counts and the p95 of its histogram (NaN:
+ * none), what store_rollup_query by check with daily buckets gives. *partial
+ * is 1 (and nothing is read) when some of those days still have rows not
+ * compacted: read them through store_rollup_query. 0, or -1 with err. */
+int store_check_days_p95(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                         struct store_check_hour **out, size_t *nout, int *partial, char *err, size_t errlen);
 /* What the summaries of checks[0..n) are at (check_hour_marks, migration 028):
  * each check's id (0: not known) and counter, raised whenever a summary of an
  * hour that had ended was rewritten; *dirty is 1 when some hour in [since,
