@@ -999,7 +999,8 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
         report_window_load(c->store, c->since_us, c->until_us, c->region,
-                           c->n_checks == 1 ? c->checks[0]->name : NULL, &win, c->err, c->errlen) < 0)
+                           c->n_checks == 1 ? c->checks[0]->name : NULL, c->n_checks > 1, &win, c->err,
+                           c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
     if (status_index_build(&six, status, n_status) < 0)

@@ -227,7 +227,7 @@ static int read_part(struct store *s, struct report_window *w, int64_t from, int
 }
 
 int report_window_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
-                       struct report_window *w, char *err, size_t errlen)
+                       int parts, struct report_window *w, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     int64_t since = rollup_floor(since_us, ROLLUP_MINUTE_US), until = rollup_floor(until_us, ROLLUP_MINUTE_US);
@@ -235,7 +235,7 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
     int64_t inner_from = since % width ? rollup_floor(since, width) + width : since;
     int64_t inner_to = rollup_floor(until, width);
     w->width_us = width;
-    if (width < ROLLUP_HOUR_US || until <= since || inner_from > inner_to)
+    if (!parts || width < ROLLUP_HOUR_US || until <= since || inner_from > inner_to)
         return coarse_load(s, since_us, until_us, region, check, 0, &w->cr, err, errlen);
     w->split = 1;
     w->inner_from_us = inner_from;

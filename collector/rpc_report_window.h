@@ -28,15 +28,16 @@ struct report_window {
 };
 
 /* Reads [since, until) for every check (check NULL) or the one named, every
- * region or the one named: when the trend's points are an hour or wider and the
+ * region or the one named: with parts, when the trend's points are an hour or wider and the
  * window holds at least one whole point, in three parts (before the first
  * whole point, the whole points, after the last), each one store_rollup_query
  * at the coarsest levels, summed per (check, region) into w->cr and, per check,
  * the two edge parts merged over the regions into trend points; else one read
- * (w->split 0, what coarse_load gives). Each part is its own consistent read:
- * the parts cover disjoint times. 0, or -1 with err. */
+ * (w->split 0, what coarse_load gives; also without parts: one check's
+ * edges are a few rows, and one read costs fewer statements). Each part is
+ * its own consistent read: the parts cover disjoint times. 0, or -1 with err. */
 int report_window_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
-                       struct report_window *w, char *err, size_t errlen);
+                       int parts, struct report_window *w, char *err, size_t errlen);
 
 /* The edges of check (NULL: none). */
 const struct report_edge *report_window_edge(const struct report_window *w, const char *check);

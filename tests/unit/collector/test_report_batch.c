@@ -162,7 +162,7 @@ static void compare_window(int64_t since, int64_t until, const char *region)
     struct coarse_rows cr;
     Picket__V1__CheckTrend *wt[N_CHECKS];
     Picket__V1__BaselineState *wb[N_CHECKS];
-    if (report_window_load(S, since, until, region, NULL, &w, err, sizeof err) != 0)
+    if (report_window_load(S, since, until, region, NULL, 1, &w, err, sizeof err) != 0)
         fail_msg("window: %s", err);
     assert_int_equal(w.split, 1);
     if (w.inner_from_us - rollup_floor(since, MIN) >= HOUR) /* an edge that long holds results */
@@ -190,6 +190,12 @@ static void compare_window(int64_t since, int64_t until, const char *region)
         if (memcmp(&x->hist, &y->hist, sizeof x->hist) != 0)
             fail_msg("latency rows of %s/%s: the window in parts differs from one read", x->check_name, x->group);
     }
+    struct report_window one; /* without parts: one read, as coarse_load */
+    if (report_window_load(S, since, until, region, NULL, 0, &one, err, sizeof err) != 0)
+        fail_msg("window in one read: %s", err);
+    assert_int_equal(one.split, 0);
+    assert_int_equal(one.cr.n, cr.n);
+    report_window_free(&one);
     coarse_free(&cr);
     report_window_free(&w);
     rpc_query_arena_free(a);
