@@ -86,9 +86,10 @@ static Picket__V1__CheckTrend *trend_of_parts(struct rpc_query_arena *a, const s
 /* The trends of checks[0..k) whose whole points are days over all regions,
  * from the check-day rows' p95s: 1 done, 0 not (days not compacted yet:
  * read the histograms), -1 with err. */
-static int trends_from_days(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
-                            const char **names, size_t k, const struct report_window *w,
-                            Picket__V1__CheckTrend **trends, char *err, size_t errlen)
+static int trends_from_days(struct store *store, struct rpc_query_arena *a,
+                            const struct store_check_meta *const *checks, const char **names, size_t k,
+                            const struct report_window *w, Picket__V1__CheckTrend **trends, char *err,
+                            size_t errlen)
 {
     struct store_check_hour *d = NULL;
     size_t nd = 0;
@@ -153,7 +154,8 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     }
     if (read_trend && store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
         return -1;
-    if (!hours_trend && !trends_done && trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0) {
+    if (!hours_trend && !trends_done &&
+        trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0) {
         free(rows);
         return -1;
     }
@@ -182,7 +184,8 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
-    int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US && rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
+    int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US &&
+                 rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
                  rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
     if (!shared) {
         free(rows);
@@ -216,10 +219,11 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
                                    errlen);
 }
 
-int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
-                            size_t n, int64_t since_us, int64_t until_us, const char *region,
-                            const struct report_window *w, Picket__V1__CheckTrend **trends,
-                            Picket__V1__BaselineState **baselines, char *err, size_t errlen)
+int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
+                            const struct store_check_meta *const *checks, size_t n, int64_t since_us,
+                            int64_t until_us, const char *region, const struct report_window *w,
+                            Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines, char *err,
+                            size_t errlen)
 {
     struct store_rollup_filter tf, bf;
     rpc_trend_filter(since_us, until_us, region, &tf);
