@@ -8,7 +8,8 @@
  * byte for byte once packed, and the batch must have read in chunks (seven
  * checks do not fit one chunk of 30-day baselines). The baselines' summaries
  * kept in memory (rpc_baseline_cache.c) give the same bytes, and late results
- * in an hour that has ended make the batch read that check again. The window
+ * in an hour that has ended make the batch read that check again; a span
+ * moved on by an hour is served from the kept summaries. The window
  * read in parts for the report (rpc_report_window.c: the trends' clipped
  * edges read once, with the latency rows) gives the same trends and baselines,
  * and latency rows equal to one whole-window read's. */
@@ -335,6 +336,29 @@ static void cached_baselines_follow_marks(void **state)
     rpc_query_arena_free(a);
 }
 
+/* The span moved on by an hour (the next hour's reports): every check's
+ * kept summaries serve it, and only the new hour is read; the baselines are
+ * the same bytes as the per-check path's. */
+static void cached_baselines_slide(void **state)
+{
+    (void)state;
+    uint64_t hits, misses;
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 3 * HOUR; /* ended long ago, nothing uncompacted */
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until + HOUR - DAY, until + HOUR, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until + HOUR - DAY, until + HOUR, NULL); /* kept at the new span */
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 2 * N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+}
+
 /* Checks with no rows at all get empty figures, as on the per-check path. */
 static void checks_without_rows(void **state)
 {
@@ -362,6 +386,7 @@ int main(void)
         cmocka_unit_test(batch_equals_per_check),
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
+        cmocka_unit_test(cached_baselines_slide),
         cmocka_unit_test(summaries_filled_by_migration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
