@@ -31,4 +31,10 @@ int baseline_exclude_known(struct store *s, const char *check, const char *regio
                            const int64_t *t, size_t n, int64_t width, unsigned char *excluded, size_t *marked,
                            char *err, size_t errlen);
 
+/* For the calls of a batch on this thread (a report's baselines of every
+ * check): the maintenance windows are read once here; while none is in force,
+ * baseline_exclude_known reads no windows per check. Release after the batch. */
+int baseline_exclude_hold(struct store *s, char *err, size_t errlen);
+void baseline_exclude_release(void);
+
 #endif

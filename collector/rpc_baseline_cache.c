@@ -11,11 +11,15 @@
  * counter moved. Rows are returned exactly as store_check_hours_read gives
  * them, so the baselines are the same numbers (test_report_batch compares).
  *
- * Not kept (read as before, every time): a span with rows not compacted yet
- * (their hours come from the histograms), and a span that ended less than
- * RPC_BASELINE_CACHE_MARGIN_US ago (a compaction that began before the hour
- * ended raises no mark). One entry per check name, replaced when its span or
- * counter moves, all dropped past MAX_ENTRIES; about 28 KB per check.
+ * When the span has moved on (the next hour's reports), a check's kept hours
+ * from the new start on still hold and only the hours after them are read:
+ * one hour for every check, not 29 days. Not kept (read every time): a span
+ * with rows not compacted yet (read whole: its hours come from the
+ * histograms), and an hour that ended less than RPC_BASELINE_CACHE_MARGIN_US
+ * ago (a compaction that began before the hour ended raises no mark: the
+ * span's older hours are still taken from memory). One entry per check name,
+ * replaced when its span or counter moves, all dropped past MAX_ENTRIES;
+ * about 28 KB per check.
  * Shared by the control thread and the dashboard's refresh (one mutex); never
  * includes gRPC or libpq. */
 #include "rpc_baseline_cache.h"
@@ -26,6 +30,8 @@
 
 #include "pk_error.h"
 #include "result.h"
+#include "rollup.h"
+#include "buf.h"
 
 #define MAX_ENTRIES 100000 /* checks kept at most: past it, every entry goes */
 
@@ -94,23 +100,32 @@ static struct entry *slot_for_insert(const char *name)
     return slot_of(table, cap, name);
 }
 
-static const struct entry *find(const char *name, const struct store_check_mark *m, int64_t since, int64_t until)
+/* The entry of check name whose rows serve a span starting at since and
+ * cached up to stable: read at the same mark, from at or before since, up to a
+ * time after since and not after stable (the span may have moved on since:
+ * the hours after the entry's end are read). NULL: none. */
+static const struct entry *usable(const char *name, const struct store_check_mark *m, int64_t since, int64_t stable)
 {
     if (!cap || !m->check_id)
         return NULL;
     const struct entry *e = slot_of(table, cap, name);
-    if (!e->name || e->check_id != m->check_id || e->seq != m->seq || e->since_us != since || e->until_us != until)
+    if (!e->name || e->check_id != m->check_id || e->seq != m->seq || e->since_us > since || e->until_us <= since ||
+        e->until_us > stable)
         return NULL;
     return e;
 }
 
-/* Keeps rows[0..n) (all of check name) under its mark; a check whose counts do
- * not fit 32 bits is not kept. */
+/* Keeps rows[0..n) (all of check name, the hours [since, until)) under its
+ * mark; a check whose counts do not fit 32 bits is not kept. */
 static void keep(const char *name, const struct store_check_mark *m, int64_t since, int64_t until,
                  const struct store_check_hour *rows, size_t n)
 {
     if (!m->check_id)
         return;
+    const struct entry *has = cap ? slot_of(table, cap, name) : NULL;
+    if (has && has->name && has->check_id == m->check_id && has->seq == m->seq && has->since_us == since &&
+        has->until_us == until)
+        return; /* kept already */
     struct hour_row *v = malloc((n ? n : 1) * sizeof *v);
     if (!v)
         return;
@@ -144,63 +159,162 @@ static void keep(const char *name, const struct store_check_mark *m, int64_t sin
     e->until_us = until;
 }
 
-/* The rows of the hits, in check order, each with its check index; hit[i] set. */
-static int take_hits(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
-                     int64_t until, unsigned char *hit, struct store_check_hour **rows, size_t *nrows)
+/* One source of rows, sorted by its own check number, which maps to the
+ * caller's check index increasing (map NULL: the same). */
+struct source {
+    struct store_check_hour *r;
+    size_t n, at;
+    int *map;
+};
+
+static void source_free(struct source *src)
+{
+    free(src->r);
+    free(src->map);
+    memset(src, 0, sizeof *src);
+}
+
+/* Appends src's rows of check i to v; their count. */
+static size_t take_check(struct source *src, int i, struct store_check_hour *v)
+{
+    size_t k = 0;
+    while (src->at < src->n && (src->map ? src->map[src->r[src->at].check] : src->r[src->at].check) == i) {
+        v[k] = src->r[src->at++];
+        v[k++].check = i;
+    }
+    return k;
+}
+
+/* What one call gathers: the cached rows, the hours read for the rest of the
+ * stable span (misses whole, hits from their entry's end), the fresh hours. */
+struct gather {
+    struct source cached, missed, fresh;
+    struct source *tail; /* one per end of the hits' entries (one when the span moved by an hour) */
+    size_t n_tails, cap_tails;
+};
+
+static void gather_free(struct gather *g)
+{
+    source_free(&g->cached);
+    source_free(&g->missed);
+    for (size_t k = 0; k < g->n_tails; k++)
+        source_free(&g->tail[k]);
+    free(g->tail);
+    source_free(&g->fresh);
+}
+
+/* Reads the rows of checks[idx[0..m)] over [from, to) into src (mapped to idx). */
+static int read_some(struct store *s, const char *const *checks, const int *idx, size_t m, int64_t from, int64_t to,
+                     struct source *src, char *err, size_t errlen)
+{
+    const char **names = calloc(m ? m : 1, sizeof *names);
+    if (!names || !(src->map = malloc((m ? m : 1) * sizeof *src->map))) {
+        free(names);
+        return pk_fail(err, errlen, "baseline cache: out of memory");
+    }
+    for (size_t k = 0; k < m; k++) {
+        names[k] = checks[idx[k]];
+        src->map[k] = idx[k];
+    }
+    int rc = store_check_hours_read(s, names, m, from, to, &src->r, &src->n, err, errlen);
+    free(names);
+    return rc;
+}
+
+/* The cached rows of the hits (hit[i], tail_from[i]: where each entry ends),
+ * under the lock. */
+static int take_cached(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
+                       int64_t stable, unsigned char *hit, int64_t *tail_from, struct source *cached)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct entry *e = find(checks[i], &marks[i], since, until);
+        const struct entry *e = usable(checks[i], &marks[i], since, stable);
         hit[i] = e != NULL;
+        tail_from[i] = e ? e->until_us : since;
         total += e ? e->n : 0;
     }
-    *rows = malloc((total ? total : 1) * sizeof **rows);
-    if (!*rows)
+    if (!(cached->r = malloc((total ? total : 1) * sizeof *cached->r)))
         return -1;
-    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct entry *e = hit[i] ? find(checks[i], &marks[i], since, until) : NULL;
+        const struct entry *e = hit[i] ? usable(checks[i], &marks[i], since, stable) : NULL;
         for (size_t j = 0; e && j < e->n; j++) {
             const struct hour_row *h = &e->rows[j];
-            (*rows)[k++] = (struct store_check_hour){.check = (int)i, .hour_us = h->hour_us, .ok = h->ok,
-                                                     .degraded = h->degraded, .failed = h->failed,
-                                                     .unknown = h->unknown, .hist_count = h->hist_count,
-                                                     .p95_us = h->p95_us};
+            if (h->hour_us >= since)
+                cached->r[cached->n++] =
+                    (struct store_check_hour){.check = (int)i, .hour_us = h->hour_us, .ok = h->ok,
+                                              .degraded = h->degraded, .failed = h->failed, .unknown = h->unknown,
+                                              .hist_count = h->hist_count, .p95_us = h->p95_us};
         }
     }
-    *nrows = k;
     return 0;
 }
 
-/* Merges the hits' rows and the misses' rows (miss rows indexed by miss number)
- * into one array by check, keeping the misses' rows in the cache. */
-static int merge(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
-                 int64_t until, const unsigned char *hit, const struct store_check_hour *hr, size_t nh,
-                 const struct store_check_hour *mr, size_t nm, struct store_check_hour **out, size_t *nout)
+/* Reads what the cache lacks: the misses over [since, stable), each group of
+ * hits with the same end over [end, stable), every check over [stable, until). */
+static int read_rest(struct store *s, const char *const *checks, size_t n, int64_t since, int64_t stable,
+                     int64_t until, const unsigned char *hit, int64_t *tail_from, struct gather *g, char *err,
+                     size_t errlen)
 {
-    struct store_check_hour *v = malloc((nh + nm ? nh + nm : 1) * sizeof *v);
+    int *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!idx)
+        return pk_fail(err, errlen, "baseline cache: out of memory");
+    size_t m = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!hit[i])
+            idx[m++] = (int)i;
+    if (m)
+        rc = read_some(s, checks, idx, m, since, stable, &g->missed, err, errlen);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!hit[i] || tail_from[i] >= stable)
+            continue;
+        struct source *tails = pk_grow(g->tail, &g->cap_tails, g->n_tails + 1, sizeof *tails, 0);
+        if (!tails) {
+            rc = pk_fail(err, errlen, "baseline cache: out of memory");
+            break;
+        }
+        g->tail = tails;
+        memset(&g->tail[g->n_tails], 0, sizeof g->tail[0]);
+        int64_t t = tail_from[i];
+        m = 0;
+        for (size_t j = i; j < n; j++)
+            if (hit[j] && tail_from[j] == t) {
+                idx[m++] = (int)j;
+                tail_from[j] = stable; /* done */
+            }
+        rc = read_some(s, checks, idx, m, t, stable, &g->tail[g->n_tails++], err, errlen);
+    }
+    if (rc == 0 && stable < until) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (int)i;
+        rc = read_some(s, checks, idx, n, stable, until, &g->fresh, err, errlen);
+    }
+    free(idx);
+    return rc;
+}
+
+/* Every check's rows in order; the stable part of each kept under its mark. */
+static int assemble(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
+                    int64_t stable, struct gather *g, struct store_check_hour **out, size_t *nout)
+{
+    size_t total = g->cached.n + g->missed.n + g->fresh.n;
+    for (size_t k = 0; k < g->n_tails; k++)
+        total += g->tail[k].n;
+    struct store_check_hour *v = malloc((total ? total : 1) * sizeof *v);
     if (!v)
         return -1;
-    size_t k = 0, a = 0, b = 0;
-    int miss = 0;
+    size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        if (hit[i]) {
-            while (a < nh && hr[a].check == (int)i)
-                v[k++] = hr[a++];
-            continue;
-        }
-        size_t first = b;
-        while (b < nm && mr[b].check == miss)
-            b++;
-        keep(checks[i], &marks[i], since, until, mr + first, b - first);
-        for (size_t j = first; j < b; j++) {
-            v[k] = mr[j];
-            v[k++].check = (int)i;
-        }
-        miss++;
+        size_t first = at;
+        at += take_check(&g->cached, (int)i, v + at);
+        for (size_t k = 0; k < g->n_tails; k++)
+            at += take_check(&g->tail[k], (int)i, v + at);
+        at += take_check(&g->missed, (int)i, v + at);
+        keep(checks[i], &marks[i], since, stable, v + first, at - first);
+        at += take_check(&g->fresh, (int)i, v + at);
     }
     *out = v;
-    *nout = k;
+    *nout = at;
     return 0;
 }
 
@@ -212,15 +326,17 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     *nout = 0;
     if (n == 0)
         return 0;
-    if (until_us > pk_now_us() - RPC_BASELINE_CACHE_MARGIN_US)
+    /* The hours that ended under the margin ago are read, never kept; the
+     * rest of the span is kept. */
+    int64_t stable = until_us > pk_now_us() - RPC_BASELINE_CACHE_MARGIN_US ? until_us - ROLLUP_HOUR_US : until_us;
+    if (stable <= since_us)
         return store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
     struct store_check_mark *marks = calloc(n, sizeof *marks);
     unsigned char *hit = calloc(n, 1);
-    const char **missing = calloc(n, sizeof *missing);
-    struct store_check_hour *hr = NULL, *mr = NULL;
-    size_t nh = 0, nm = 0, n_missing = 0;
+    int64_t *tail_from = calloc(n, sizeof *tail_from);
+    struct gather g = {0};
     int dirty = 0, rc = -1;
-    if (!marks || !hit || !missing) {
+    if (!marks || !hit || !tail_from) {
         pk_fail(err, errlen, "baseline cache: out of memory");
         goto out;
     }
@@ -231,29 +347,28 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
         goto out;
     }
     pthread_mutex_lock(&mu);
-    int ok = take_hits(checks, n, marks, since_us, until_us, hit, &hr, &nh);
+    int ok = take_cached(checks, n, marks, since_us, stable, hit, tail_from, &g.cached);
     pthread_mutex_unlock(&mu);
     if (ok < 0) {
         pk_fail(err, errlen, "baseline cache: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!hit[i])
-            missing[n_missing++] = checks[i];
-    if (n_missing && store_check_hours_read(s, missing, n_missing, since_us, until_us, &mr, &nm, err, errlen) < 0)
+    if (read_rest(s, checks, n, since_us, stable, until_us, hit, tail_from, &g, err, errlen) < 0)
         goto out;
+    size_t n_hit = 0;
+    for (size_t i = 0; i < n; i++)
+        n_hit += hit[i];
     pthread_mutex_lock(&mu);
-    n_hits += n - n_missing;
-    n_misses += n_missing;
-    ok = merge(checks, n, marks, since_us, until_us, hit, hr, nh, mr, nm, out, nout);
+    n_hits += n_hit;
+    n_misses += n - n_hit;
+    ok = assemble(checks, n, marks, since_us, stable, &g, out, nout);
     pthread_mutex_unlock(&mu);
     rc = ok < 0 ? pk_fail(err, errlen, "baseline cache: out of memory") : 0;
 out:
+    gather_free(&g);
     free(marks);
     free(hit);
-    free(missing);
-    free(hr);
-    free(mr);
+    free(tail_from);
     return rc;
 }
 

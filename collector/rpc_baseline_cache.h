@@ -11,16 +11,18 @@
 #include "store.h"
 
 /* store_check_hours_read for checks[0..n) over [since, until), the same rows,
- * from the cache where each check's mark still holds (the span must have ended
- * RPC_BASELINE_CACHE_MARGIN_US before now and hold no uncompacted rows; else
- * the rows are read as store_check_hours_read reads them and not kept).
- * *out malloc'd, sorted by check index then hour. 0, or -1 with err. */
+ * from the cache where each check's mark still holds: the kept hours from
+ * since on, and the hours after a check's kept ones read (the span moved on:
+ * one hour read, not 29 days). The last hour, when it ended less than
+ * RPC_BASELINE_CACHE_MARGIN_US ago, is read and not kept; a span holding
+ * uncompacted rows is read whole and not kept. *out malloc'd, sorted by check
+ * index then hour. 0, or -1 with err. */
 int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, int64_t since_us,
                              int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
                              size_t errlen);
 
-/* A span that ended less than this before now is read, not cached: a rewrite of
- * its last hour that started before the hour ended raises no mark. */
+/* An hour that ended less than this before now is read, not cached: a rewrite
+ * of it by a compaction that started before the hour ended raises no mark. */
 #define RPC_BASELINE_CACHE_MARGIN_US (120 * 1000000LL)
 
 /* Checks answered from memory and read from PostgreSQL since the start (tests,

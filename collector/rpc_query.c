@@ -27,6 +27,7 @@
 #include "rpc_query_arena.h"
 #include "rpc_query_coarse.h"
 #include "rpc_report_batch.h"
+#include "rpc_report_window.h"
 #include "rpc_query_marks.h"
 #include "rpc_trend.h"
 #include "slo_config.h"
@@ -147,6 +148,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
 struct rounds {
     struct store_rollup_row *rows;
     size_t n;
+    int borrowed; /* rows are a coarse read's: not freed here */
     struct pk_an_bucket *b;
     char regions[PK_AN_MAX_REGIONS][128];
     int n_regions;
@@ -155,7 +157,8 @@ struct rounds {
 
 static void rounds_free(struct rounds *r)
 {
-    free(r->rows);
+    if (!r->borrowed)
+        free(r->rows);
     free(r->b);
     memset(r, 0, sizeof *r);
 }
@@ -182,10 +185,8 @@ static int rounds_whole(struct ctx *c, const struct store_check_meta *m, const s
 {
     memset(r, 0, sizeof *r);
     r->round_us = c->until_us - c->since_us;
-    if (coarse_take(cr, m->name, &r->rows, &r->n) < 0) {
-        snprintf(c->err, c->errlen, "out of memory");
-        return -1;
-    }
+    coarse_find(cr, m->name, &r->rows, &r->n); /* the rows stay cr's: no copy of their histograms */
+    r->borrowed = 1;
     return rounds_index(c, m, r);
 }
 
@@ -989,7 +990,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     int rc = -1;
     struct store_status_row *status = NULL;
     size_t n_status = 0;
-    struct coarse_rows cr = {0}; /* latency: every check's window at once */
+    struct report_window win = {0}; /* latency and the trends' edges: every check's window at once */
     struct status_index six = {0}; /* the last results by check name */
     struct store_rollup_filter bf; /* the span the baselines leave incidents out of */
     rpc_baseline_filter(c->until_us, c->region, &bf);
@@ -997,8 +998,9 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     if (prefetch_tracked(c, bf.since_us, bf.until_us, NULL) < 0 ||
         store_last_results(c->store, c->n_checks == 1 ? c->checks[0]->name : NULL, &status, &n_status, c->err,
                            c->errlen) < 0 ||
-        coarse_load(c->store, c->since_us, c->until_us, c->region, c->n_checks == 1 ? c->checks[0]->name : NULL, 0,
-                    &cr, c->err, c->errlen) < 0)
+        report_window_load(c->store, c->since_us, c->until_us, c->region,
+                           c->n_checks == 1 ? c->checks[0]->name : NULL, c->n_checks > 1, &win, c->err,
+                           c->errlen) < 0)
         goto out;
     qsort(c->checks, c->n_checks, sizeof *c->checks, by_service_then_name);
     if (status_index_build(&six, status, n_status) < 0)
@@ -1016,8 +1018,8 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
     Picket__V1__BaselineState **baselines = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *baselines);
     if (!trends || !baselines)
         goto oom;
-    if (rpc_report_batch(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us, c->region, trends,
-                         baselines, c->err, c->errlen) < 0)
+    if (rpc_report_batch_window(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us, c->region, &win,
+                                trends, baselines, c->err, c->errlen) < 0)
         goto out;
     struct opts_incidents oi = {0, 0, 0}; /* the stored rule */
     char(*names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
@@ -1057,7 +1059,7 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         size_t n_raw = 0;
         int64_t observed = 0;
         struct rounds whole = {0};
-        if (rounds_whole(c, m, &cr, &whole) == 0 && (rc_->availability = availability_of(c, m, &whole, 0)))
+        if (rounds_whole(c, m, &win.cr, &whole) == 0 && (rc_->availability = availability_of(c, m, &whole, 0)))
             rc_->latency = latency_of(c, m, &whole, default_quantiles, 3);
         rounds_free(&whole);
         Picket__V1__CheckIncidents *ci =
@@ -1091,7 +1093,7 @@ oom:
 out:
     free(status);
     status_index_free(&six);
-    coarse_free(&cr);
+    report_window_free(&win);
     return rc;
 }
 

@@ -21,10 +21,8 @@ int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char 
     return store_rollup_query(s, &f, &out->rows, &out->n, err, errlen);
 }
 
-int coarse_take(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n)
+void coarse_find(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n)
 {
-    *rows = NULL;
-    *n = 0;
     size_t lo = 0, hi = cr->n;
     while (lo < hi) { /* rows are sorted by check name: the first of this check */
         size_t mid = lo + (hi - lo) / 2;
@@ -36,13 +34,8 @@ int coarse_take(const struct coarse_rows *cr, const char *check, struct store_ro
     size_t end = lo;
     while (end < cr->n && strcmp(cr->rows[end].check_name, check) == 0)
         end++;
-    *rows = malloc((end > lo ? end - lo : 1) * sizeof **rows);
-    if (!*rows)
-        return -1;
-    if (end > lo)
-        memcpy(*rows, &cr->rows[lo], (end - lo) * sizeof **rows);
+    *rows = end > lo ? &cr->rows[lo] : NULL;
     *n = end - lo;
-    return 0;
 }
 
 void coarse_free(struct coarse_rows *cr)

@@ -19,8 +19,8 @@ struct coarse_rows {
 int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
                 int counts_only, struct coarse_rows *out, char *err, size_t errlen);
 
-/* A malloc'd copy of one check's rows (*n may be 0); -1 when out of memory. */
-int coarse_take(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n);
+/* One check's rows inside cr (NULL and 0 when it has none): valid while cr is. */
+void coarse_find(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n);
 
 void coarse_free(struct coarse_rows *cr);
 

@@ -13,13 +13,16 @@
  * includes gRPC or libpq. */
 #include "rpc_report_batch.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseline_exclude.h"
 #include "pk_error.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
 #include "rpc_baseline_cache.h"
+#include "rpc_report_window.h"
 #include "rpc_trend.h"
 
 #define RPC_BATCH_ROWS 4000 /* about 38 MB of merged rows per read */
@@ -49,24 +52,112 @@ static size_t buckets_of(const struct store_rollup_filter *f)
     return until > origin ? (size_t)((until - origin + f->bucket_us - 1) / f->bucket_us) : 1;
 }
 
-/* One chunk: checks[0..k) with names[0..k). */
+/* The trend of a check read in parts (w->split): its clipped first point,
+ * its whole points from rows (one per point) or from hour summaries, its
+ * clipped last point. */
+static Picket__V1__CheckTrend *trend_of_parts(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                              const struct report_window *w, const struct store_rollup_row *rows,
+                                              size_t nr, const struct store_check_hour *h, size_t nh, char *err,
+                                              size_t errlen)
+{
+    struct rpc_trend_point *p = calloc(nr + nh + 2, sizeof *p);
+    if (!p) {
+        pk_fail(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t np = 0;
+    const struct report_edge *e = report_window_edge(w, m->name);
+    if (e && e->has_first)
+        p[np++] = e->first;
+    for (size_t i = 0; i < nr; i++) /* read with p95_only */
+        p[np++] = (struct rpc_trend_point){rows[i].bucket_start_us, rows[i].p95_us, rows[i].ok + rows[i].degraded,
+                                           rows[i].failed};
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].hour_us >= w->inner_from_us && h[i].hour_us < w->inner_to_us)
+            p[np++] = (struct rpc_trend_point){h[i].hour_us, h[i].hist_count ? h[i].p95_us : NAN,
+                                               h[i].ok + h[i].degraded, h[i].failed};
+    if (e && e->has_last)
+        p[np++] = e->last;
+    Picket__V1__CheckTrend *t = rpc_trend_from_points(a, m, p, np, err, errlen);
+    free(p);
+    return t;
+}
+
+/* The trends of checks[0..k) whose whole points are days over all regions,
+ * from the check-day rows' p95s: 1 done, 0 not (days not compacted yet:
+ * read the histograms), -1 with err. */
+static int trends_from_days(struct store *store, struct rpc_query_arena *a,
+                            const struct store_check_meta *const *checks, const char **names, size_t k,
+                            const struct report_window *w, Picket__V1__CheckTrend **trends, char *err,
+                            size_t errlen)
+{
+    struct store_check_hour *d = NULL;
+    size_t nd = 0;
+    int partial = 0;
+    if (store_check_days_p95(store, names, k, w->inner_from_us, w->inner_to_us, &d, &nd, &partial, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0, at = 0; !partial && i < k; i++) { /* rows by check index, then day */
+        size_t end = at;
+        while (end < nd && d[end].check == (int)i)
+            end++;
+        if (!(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, d + at, end - at, err, errlen))) {
+            free(d);
+            return -1;
+        }
+        at = end;
+    }
+    free(d);
+    return partial ? 0 : 1;
+}
+
+/* The trends of checks[0..k) from the rows of tf (each check's in bucket
+ * order): whole ones, or with w the whole points between w's edges. */
+static int trends_from_rows(struct rpc_query_arena *a, const struct store_check_meta *const *checks,
+                            const char **names, size_t k, const struct store_rollup_filter *tf,
+                            const struct report_window *w, const struct store_rollup_row *rows, size_t n,
+                            Picket__V1__CheckTrend **trends, char *err, size_t errlen)
+{
+    size_t first, count;
+    for (size_t i = 0; i < k; i++) {
+        rows_of(rows, n, names[i], &first, &count);
+        trends[i] = w ? trend_of_parts(a, checks[i], w, rows + first, count, NULL, 0, err, errlen)
+                      : rpc_trend_from_rows(a, checks[i], rows + first, count, tf->since_us, tf->until_us, err,
+                                            errlen);
+        if (!trends[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* One chunk: checks[0..k) with names[0..k); w: the window read in parts, whose
+ * whole points only are read here (tf is then their span). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
                      const char **names, size_t k, struct store_rollup_filter *tf, struct store_rollup_filter *bf,
-                     int use_hours, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
-                     Picket__V1__BaselineState **baselines, char *err, size_t errlen)
+                     int use_hours, int64_t until_us, const char *region, const struct report_window *w,
+                     Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines, char *err,
+                     size_t errlen)
 {
     struct store_rollup_row *rows = NULL;
     size_t n = 0, first, count;
     tf->checks = bf->checks = names;
     tf->n_checks = bf->n_checks = k;
-    if (store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
-        return -1;
-    for (size_t i = 0; i < k; i++) {
-        rows_of(rows, n, names[i], &first, &count);
-        if (!(trends[i] = rpc_trend_from_rows(a, checks[i], rows + first, count, tf->since_us, tf->until_us, err, errlen))) {
-            free(rows);
+    /* whole hourly points inside the baselines' span: from its hour summaries */
+    int hours_trend = w && use_hours && w->width_us == ROLLUP_HOUR_US && w->inner_from_us >= bf->since_us &&
+                      w->inner_to_us <= bf->until_us;
+    int read_trend = !w || (!hours_trend && w->inner_to_us > w->inner_from_us), trends_done = 0;
+    if (read_trend && w && w->width_us == ROLLUP_DAY_US && use_hours) { /* whole days: their p95s as stored */
+        int got = trends_from_days(store, a, checks, names, k, w, trends, err, errlen);
+        if (got < 0)
             return -1;
-        }
+        trends_done = got == 1;
+        read_trend = !trends_done;
+    }
+    if (read_trend && store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
+        return -1;
+    if (!hours_trend && !trends_done &&
+        trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0) {
+        free(rows);
+        return -1;
     }
     if (use_hours) { /* the baselines from the hour summaries: no histogram */
         free(rows);
@@ -80,7 +171,9 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
             size_t end = at;
             while (end < nh && h[end].check == (int)i)
                 end++;
-            if (!(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err,
+            if ((hours_trend && !(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, h + at, end - at, err,
+                                                             errlen))) ||
+                !(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err,
                                                          errlen))) {
                 free(h);
                 return -1;
@@ -91,7 +184,8 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
-    int shared = tf->bucket_us == ROLLUP_HOUR_US && rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
+    int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US &&
+                 rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
                  rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
     if (!shared) {
         free(rows);
@@ -121,9 +215,26 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
                      int64_t since_us, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
                      Picket__V1__BaselineState **baselines, char *err, size_t errlen)
 {
+    return rpc_report_batch_window(store, a, checks, n, since_us, until_us, region, NULL, trends, baselines, err,
+                                   errlen);
+}
+
+int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
+                            const struct store_check_meta *const *checks, size_t n, int64_t since_us,
+                            int64_t until_us, const char *region, const struct report_window *w,
+                            Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines, char *err,
+                            size_t errlen)
+{
     struct store_rollup_filter tf, bf;
     rpc_trend_filter(since_us, until_us, region, &tf);
     rpc_baseline_filter(until_us, region, &bf);
+    if (w && !w->split)
+        w = NULL;
+    if (w) { /* the whole points only, each a p95: the edges were read with the window */
+        tf.since_us = w->inner_from_us;
+        tf.until_us = w->inner_to_us;
+        tf.p95_only = 1;
+    }
     /* All regions: the baselines read the check-hour summaries (rollup_check_hour),
      * not histograms; the read of a chunk is then the trend's. */
     int use_hours = !region;
@@ -134,14 +245,15 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
     const char **names = calloc(chunk, sizeof *names);
     if (!names)
         return pk_fail(err, errlen, "out of memory");
-    int rc = 0;
+    int rc = baseline_exclude_hold(store, err, errlen); /* the maintenance windows once, not per check */
     for (size_t i = 0; i < n && rc == 0; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
         for (size_t j = 0; j < k; j++)
             names[j] = checks[i + j]->name;
-        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, trends + i, baselines + i, err,
-                       errlen);
+        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, w, trends + i,
+                       baselines + i, err, errlen);
     }
+    baseline_exclude_release();
     free(names);
     return rc;
 }

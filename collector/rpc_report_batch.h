@@ -18,4 +18,15 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
                      int64_t since_us, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
                      Picket__V1__BaselineState **baselines, char *err, size_t errlen);
 
+struct report_window;
+/* The same for a window read by report_window_load (rpc_report_window.h): when
+ * it was read in parts, the trends' clipped points come from it and only their
+ * whole points are read (hourly ones over all regions from the baselines' hour
+ * summaries); w NULL or not split: rpc_report_batch. */
+int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
+                            const struct store_check_meta *const *checks, size_t n, int64_t since_us,
+                            int64_t until_us, const char *region, const struct report_window *w,
+                            Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines, char *err,
+                            size_t errlen);
+
 #endif

@@ -71,46 +71,24 @@ int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us)
     return k * unit;
 }
 
-Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
-                                            const struct store_rollup_row *rows, size_t n, int64_t since_us,
-                                            int64_t until_us, char *err, size_t errlen)
+Picket__V1__CheckTrend *rpc_trend_from_points(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                              const struct rpc_trend_point *p, size_t n, char *err, size_t errlen)
 {
     Picket__V1__CheckTrend *ct = ralloc(a, sizeof *ct), *ret = NULL;
     int64_t *t = calloc(n ? n : 1, sizeof *t);
     double *p95 = calloc(n ? n : 1, sizeof *p95), *er = calloc(n ? n : 1, sizeof *er);
-    struct pk_hist *h = malloc(sizeof *h);
-    if (!ct || !t || !p95 || !er || !h)
+    if (!ct || !t || !p95 || !er)
         goto oom;
     picket__v1__check_trend__init(ct);
     ct->check_name = rstrdup(a, m->name);
     ct->service = rstrdup(a, m->service);
-    /* The read's buckets (hours) merged into points of the point width, on its
-     * UTC grid, the first labelled with the window's start (as the read labels
-     * a clipped bucket); with no widening each bucket is its own point. */
-    int64_t width = rpc_trend_point_width(since_us, until_us), first = rollup_floor(since_us, ROLLUP_MINUTE_US);
-    size_t np = 0;
-    for (size_t i = 0; i < n;) {
-        int64_t key = rollup_floor(rows[i].bucket_start_us, width);
-        size_t j = i;
-        uint64_t good = 0, bad = 0;
-        for (; j < n && rollup_floor(rows[j].bucket_start_us, width) == key; j++) {
-            good += rows[j].ok + rows[j].degraded;
-            bad += rows[j].failed;
-        }
-        if (j > i + 1) {
-            pk_hist_init(h);
-            for (size_t k = i; k < j; k++)
-                pk_hist_merge(h, &rows[k].hist);
-        }
-        const struct pk_hist *one = j == i + 1 ? &rows[i].hist : h; /* a point of one bucket: no copy */
-        t[np] = key > first ? key : first;
-        p95[np] = one->count ? pk_hist_quantile(one, 0.95) : NAN;
-        er[np] = good + bad ? (double)bad / (double)(good + bad) : NAN;
-        np++;
-        i = j;
+    for (size_t i = 0; i < n; i++) {
+        t[i] = p[i].t;
+        p95[i] = p[i].p95_us;
+        er[i] = p[i].good + p[i].bad ? (double)p[i].bad / (double)(p[i].good + p[i].bad) : NAN;
     }
-    ct->p95_us = trend_figure(a, t, p95, np);
-    ct->error_rate = trend_figure(a, t, er, np);
+    ct->p95_us = trend_figure(a, t, p95, n);
+    ct->error_rate = trend_figure(a, t, er, n);
     if (!ct->check_name || !ct->service || !ct->p95_us || !ct->error_rate)
         goto oom;
     ret = ct;
@@ -121,6 +99,56 @@ out:
     free(t);
     free(p95);
     free(er);
+    return ret;
+}
+
+void rpc_trend_point_of(int64_t t, const struct pk_hist *h, uint64_t ok, uint64_t degraded, uint64_t failed,
+                        struct rpc_trend_point *p)
+{
+    p->t = t;
+    p->p95_us = h->count ? pk_hist_quantile(h, 0.95) : NAN;
+    p->good = ok + degraded;
+    p->bad = failed;
+}
+
+Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                            const struct store_rollup_row *rows, size_t n, int64_t since_us,
+                                            int64_t until_us, char *err, size_t errlen)
+{
+    struct rpc_trend_point *p = calloc(n ? n : 1, sizeof *p);
+    struct pk_hist *h = malloc(sizeof *h);
+    Picket__V1__CheckTrend *ret = NULL;
+    if (!p || !h) {
+        pk_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    /* The read's buckets (hours) merged into points of the point width, on its
+     * UTC grid, the first labelled with the window's start (as the read labels
+     * a clipped bucket); with no widening each bucket is its own point. */
+    int64_t width = rpc_trend_point_width(since_us, until_us), first = rollup_floor(since_us, ROLLUP_MINUTE_US);
+    size_t np = 0;
+    for (size_t i = 0; i < n;) {
+        int64_t key = rollup_floor(rows[i].bucket_start_us, width);
+        size_t j = i;
+        uint64_t ok = 0, degraded = 0, failed = 0;
+        for (; j < n && rollup_floor(rows[j].bucket_start_us, width) == key; j++) {
+            ok += rows[j].ok;
+            degraded += rows[j].degraded;
+            failed += rows[j].failed;
+        }
+        if (j > i + 1) {
+            pk_hist_init(h);
+            for (size_t k = i; k < j; k++)
+                pk_hist_merge(h, &rows[k].hist);
+        }
+        const struct pk_hist *one = j == i + 1 ? &rows[i].hist : h; /* a point of one bucket: no copy */
+        rpc_trend_point_of(key > first ? key : first, one, ok, degraded, failed, &p[np++]);
+        i = j;
+    }
+    (void)until_us;
+    ret = rpc_trend_from_points(a, m, p, np, err, errlen);
+out:
+    free(p);
     free(h);
     return ret;
 }

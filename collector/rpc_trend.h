@@ -42,4 +42,23 @@ Picket__V1__CheckTrend *rpc_trend_from_rows(struct rpc_query_arena *a, const str
                                             const struct store_rollup_row *rows, size_t n, int64_t since_us,
                                             int64_t until_us, char *err, size_t errlen);
 
+/* One point of a trend: its start (the window's start for a clipped first
+ * point), the p95 of its successful results (NaN: none) and its counts (good:
+ * ok and degraded; bad: failed; the error rate is bad / (good + bad)). */
+struct rpc_trend_point {
+    int64_t t;
+    double p95_us;
+    uint64_t good, bad;
+};
+
+/* The point of a bucket from its merged histogram and counts. */
+void rpc_trend_point_of(int64_t t, const struct pk_hist *h, uint64_t ok, uint64_t degraded, uint64_t failed,
+                        struct rpc_trend_point *p);
+
+/* The trend of check m from its points p[0..n) (in time order), in arena a:
+ * what rpc_trend_from_rows gives for the rows the points come from. NULL with
+ * err when memory ran out. */
+Picket__V1__CheckTrend *rpc_trend_from_points(struct rpc_query_arena *a, const struct store_check_meta *m,
+                                              const struct rpc_trend_point *p, size_t n, char *err, size_t errlen);
+
 #endif

@@ -410,6 +410,7 @@ struct store_rollup_filter {
                 * clipped to the window (each labelled with its clipped start): whole hours and days are
                 * read from the hour and day levels instead of minutes */
     int counts_only; /* 1: the counts only: no histogram is read nor decoded (the rows' hist is empty) */
+    int p95_only;    /* 1: of each row's histogram only its p95 (p95_us) and count are given, not copied */
 };
 
 struct store_rollup_row {
@@ -418,6 +419,7 @@ struct store_rollup_row {
     int64_t bucket_start_us;
     uint64_t ok, degraded, failed, unknown;
     struct pk_hist hist; /* total_us of the results that had one */
+    double p95_us;       /* with p95_only: the p95 of hist (NaN: empty), whose count only is set */
 };
 
 #define STORE_ROLLUP_MAX_BUCKETS 10000
@@ -428,6 +430,19 @@ struct store_rollup_row {
  * absent. Rows sorted by check name, group, bucket. *rows is malloc'd: free(). */
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
                        size_t *n, char *err, size_t errlen);
+
+/* The same rows handed one at a time to fn, in the same order, without a copy
+ * of their histograms (valid during the call only): fn returns 0 to go on, -2
+ * when out of memory, -1 with its own message in err (set err[0] to 0 before). */
+struct store_rollup_entry {
+    const char *check_name, *group;
+    int64_t bucket_start_us;
+    uint64_t ok, degraded, failed, unknown;
+    const struct pk_hist *hist;
+};
+typedef int (*store_rollup_each_fn)(void *ctx, const struct store_rollup_entry *e);
+int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f, store_rollup_each_fn fn, void *ctx,
+                            char *err, size_t errlen);
 
 /* One (check, hour) over every probe (rollup_check_hour, store/check_hours.c):
  * the counts and the p95 of the histogram merged over the probes (NaN when it
@@ -443,6 +458,14 @@ struct store_check_hour {
  * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
+/* The whole days starting in [since, until) of checks[0..n) over every probe
+ * (rollup_check_day), sorted by check then day, each as a store_check_hour
+ * (hour_us: the day's start): its counts and the p95 of its histogram (NaN:
+ * none), what store_rollup_query by check with daily buckets gives. *partial
+ * is 1 (and nothing is read) when some of those days still have rows not
+ * compacted: read them through store_rollup_query. 0, or -1 with err. */
+int store_check_days_p95(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
+                         struct store_check_hour **out, size_t *nout, int *partial, char *err, size_t errlen);
 /* What the summaries of checks[0..n) are at (check_hour_marks, migration 028):
  * each check's id (0: not known) and counter, raised whenever a summary of an
  * hour that had ended was rewritten; *dirty is 1 when some hour in [since,

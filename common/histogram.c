@@ -225,3 +225,50 @@ int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h)
     pk_hist_init(h);
     return pk_hist_decode_merge(buf, len, h);
 }
+
+double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64_t *count_out)
+{
+    /* pk_hist_quantile of the decoded histogram, walking the runs in place: a
+     * reader that wants one quantile of many stored histograms (a trend's
+     * check-days) needs no 9 kB histogram per row. */
+    size_t pos = 0;
+    uint64_t count, clamped, zmin, zmax, sum, runs;
+    *count_out = 0;
+    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &count) < 0 ||
+        pk_varint_get(buf, len, &pos, &clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
+        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &sum) < 0 ||
+        pk_varint_get(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+        return NAN;
+    if (q < 0)
+        q = 0;
+    if (q > 1)
+        q = 1;
+    uint64_t rank = (uint64_t)ceil(q * (double)count), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    int64_t idx = -1, found = -1;
+    for (uint64_t r = 0; r < runs; r++) {
+        uint64_t gap, c;
+        if (pk_varint_get(buf, len, &pos, &gap) < 0 || pk_varint_get(buf, len, &pos, &c) < 0 || gap == 0 ||
+            gap > PK_HIST_BUCKETS || c == 0 || seen + c < seen)
+            return NAN;
+        idx += (int64_t)gap;
+        if (idx >= PK_HIST_BUCKETS)
+            return NAN;
+        seen += c;
+        if (found < 0 && seen >= rank)
+            found = idx;
+    }
+    int64_t min_us = unzigzag(zmin), max_us = unzigzag(zmax);
+    if (pos != len || seen != count || (count && min_us > max_us))
+        return NAN;
+    *count_out = count;
+    if (count == 0)
+        return -1.0;
+    double v = pk_hist_value((int)found);
+    if (v < (double)min_us)
+        v = (double)min_us;
+    if (v > (double)max_us)
+        v = (double)max_us;
+    return v;
+}

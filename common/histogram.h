@@ -66,6 +66,11 @@ size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *ou
 int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h);
 int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h);
 
+/* pk_hist_quantile(q) of the histogram encoded in buf (pk_hist_encode),
+ * without decoding it; *count: its count (0 when empty: -1 is returned). NaN
+ * when buf is not a valid encoding. */
+double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64_t *count);
+
 /* Unsigned LEB128 varints, as the encoding uses them (also for
  * collector/rollup.c's packed partial rows). put: the position after the value,
  * or 0 when it does not fit in cap. get: 0, or -1 when buf ends first or the

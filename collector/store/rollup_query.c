@@ -4,10 +4,12 @@
 #include "store_int.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "pk_error.h"
 
 struct probe_ref {
@@ -194,29 +196,59 @@ static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *
     return 0;
 }
 
+/* Whether every range of lr lies in one bucket of acc (a range's rows then
+ * add to one entry per check and probe, so PostgreSQL may sum them). */
+static int ranges_in_one_bucket(const struct level_read *lr, const struct query_acc *q)
+{
+    for (size_t k = 0; k < lr->n; k++) {
+        int64_t a = lr->ranges[2 * k], b = lr->ranges[2 * k + 1] - 1;
+        if ((a - q->origin) / q->bucket != (b - q->origin) / q->bucket)
+            return 0;
+    }
+    return 1;
+}
+
+/* The SQL of one level's read into sql. Counts only, with each range in one
+ * bucket: summed per check and probe in PostgreSQL (a 30-day window's edge
+ * minutes are 3,000 rows instead of 177,000), labelled with the range's first
+ * time (its bucket). */
+static void level_sql(const struct level_read *lr, const struct query_acc *acc, char *sql, size_t len)
+{
+    const int l = lr->level;
+    const char *hist = acc->f->counts_only ? "''::bytea" : "r.hist"; /* counts only: nothing to decode */
+    if (l == 3) {
+        snprintf(sql, len,
+                 "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
+                 "WHERE r.minute >= $1::timestamptz AND r.minute < $2::timestamptz "
+                 "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
+        return;
+    }
+    const char *tab = lr->check_days && l == 2 ? "rollup_check_day" : table[l];
+    const char *probe = lr->check_days && l == 2 ? "0::bigint" : "r.probe_id";
+    const char *probe_cond = lr->check_days && l == 2 ? "$4::bigint[] IS NULL"
+                                                      : "($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))";
+    const char *col = lr->check_days && l == 2 ? "day" : column[l];
+    if (acc->f->counts_only && lr->n <= MAX_RANGE_SCANS && ranges_in_one_bucket(lr, acc))
+        snprintf(sql, len,
+                 "SELECT r.check_id, %s, min(r.%s), sum(r.ok)::bigint, sum(r.degraded)::bigint, "
+                 "sum(r.failed)::bigint, sum(r.unknown)::bigint, ''::bytea FROM %s r "
+                 "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
+                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND %s GROUP BY r.check_id, 2",
+                 probe, col, tab, col, col, probe_cond);
+    else
+        snprintf(sql, len,
+                 "SELECT r.check_id, %s, r.%s, r.ok, r.degraded, r.failed, r.unknown, %s FROM %s r "
+                 "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
+                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND %s",
+                 probe, col, hist, tab, col, col, probe_cond);
+}
+
 /* Reads one level's ranges (every one bounded: never a check's whole history). */
 static int read_level(struct store *s, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
 {
     const int l = lr->level;
-    const char *hist = acc->f->counts_only ? "''::bytea" : "r.hist"; /* counts only: nothing to decode */
-    char sql[768];
-    if (l == 3)
-        snprintf(sql, sizeof sql,
-                 "SELECT r.probe_id, r.minute, r.entries FROM rollup_partial r "
-                 "WHERE r.minute >= $1::timestamptz AND r.minute < $2::timestamptz "
-                 "AND ($3::bigint[] IS NULL OR r.probe_id = ANY($3::bigint[]))");
-    else if (l == 2 && lr->check_days)
-        snprintf(sql, sizeof sql,
-                 "SELECT r.check_id, 0::bigint, r.day, r.ok, r.degraded, r.failed, r.unknown, %s "
-                 "FROM rollup_check_day r WHERE r.day >= $1::timestamptz AND r.day < $2::timestamptz "
-                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) AND $4::bigint[] IS NULL", hist);
-    else
-        snprintf(sql, sizeof sql,
-                 "SELECT r.check_id, r.probe_id, r.%s, r.ok, r.degraded, r.failed, r.unknown, %s FROM %s r "
-                 "WHERE r.%s >= $1::timestamptz AND r.%s < $2::timestamptz "
-                 "AND ($3::bigint[] IS NULL OR r.check_id = ANY($3::bigint[])) "
-                 "AND ($4::bigint[] IS NULL OR r.probe_id = ANY($4::bigint[]))",
-                 column[l], hist, table[l], column[l], column[l]);
+    char sql[1024];
+    level_sql(lr, acc, sql, sizeof sql);
     size_t scans = lr->n <= MAX_RANGE_SCANS ? lr->n : 1;
     for (size_t k = 0; k < scans; k++) {
         char from[64], to[64];
@@ -243,50 +275,223 @@ static int read_level(struct store *s, const struct level_read *lr, struct query
     return 0;
 }
 
-int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
-                       size_t *n_out, char *err, size_t errlen)
-{
-    int rc = -1;
-    PGresult *r = NULL, *checks = NULL;
-    struct probe_ref *probes = NULL;
-    char(*regions)[64] = NULL;
-    int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
-    size_t n_ranges[4] = {0, 0, 0, 0};
-    char *probe_filter = NULL;
-    int64_t *filter_ids = NULL;
-    struct rollup_merge *m = NULL;
-    struct store_rollup_row *out = NULL;
-    struct row_key *keys = NULL;
-    char *check_id_param = NULL, *names_json = NULL;
-    int64_t *check_ids = NULL;
-    size_t n_check_ids = 0;
-    size_t n_probes = 0, n_regions = 0, n_filter = 0;
-    *rows_out = NULL;
-    *n_out = 0;
+/* What a query reads besides the rollups: the probes (sorted by id, each
+ * with its region's index), the probes the filter keeps, the checks. */
+struct query_names {
+    struct probe_ref *probes;
+    size_t n_probes;
+    char (*regions)[64];
+    size_t n_regions;
+    char *probe_filter; /* a bigint[] literal of the probes kept, or NULL: every probe */
+    PGresult *checks;   /* id, name of the checks asked for, by id */
+    int64_t *check_ids; /* sorted; NULL: every check */
+    size_t n_check_ids;
+    char *check_id_param;
+};
 
-    int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
-    int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
-    if (until <= since) {
-        pk_fail(err, errlen, "rollup query: the window is empty (since must be at least a minute before until)");
+static void names_free(struct query_names *q)
+{
+    free(q->probes);
+    free(q->regions);
+    free(q->probe_filter);
+    PQclear(q->checks);
+    free(q->check_ids);
+    free(q->check_id_param);
+    memset(q, 0, sizeof *q);
+}
+
+static int load_probes(struct store *s, const struct store_rollup_filter *f, struct query_names *q, char *err,
+                       size_t errlen)
+{
+    PGresult *r = st_run(s, "SELECT id, name, region FROM probes ORDER BY id", 0, NULL, PGRES_TUPLES_OK,
+                         "rollup query: probes", err, errlen);
+    if (!r)
         return -1;
+    size_t n = (size_t)PQntuples(r), n_filter = 0;
+    int64_t *filter_ids = calloc(n ? n : 1, sizeof *filter_ids);
+    q->probes = calloc(n ? n : 1, sizeof *q->probes);
+    q->regions = calloc(n ? n : 1, sizeof *q->regions);
+    int rc = -1;
+    if (!q->probes || !q->regions || !filter_ids) {
+        pk_fail(err, errlen, "rollup query: out of memory");
+        goto out;
     }
-    if (bucket <= 0 || bucket % ROLLUP_MINUTE_US != 0) {
-        pk_fail(err, errlen, "rollup query: bucket width must be a whole number of minutes");
+    q->n_probes = n;
+    for (size_t i = 0; i < n; i++) {
+        q->probes[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+        pk_strlcpy(q->probes[i].name, PQgetvalue(r, (int)i, 1), sizeof q->probes[i].name);
+        const char *region = PQgetvalue(r, (int)i, 2);
+        size_t k = 0;
+        while (k < q->n_regions && strcmp(q->regions[k], region) != 0)
+            k++;
+        if (k == q->n_regions)
+            pk_strlcpy(q->regions[q->n_regions++], region, sizeof q->regions[0]);
+        q->probes[i].region = (int)k;
+        if ((!f->probe || strcmp(f->probe, q->probes[i].name) == 0) && (!f->region || strcmp(f->region, region) == 0))
+            filter_ids[n_filter++] = q->probes[i].id;
+    }
+    if (f->probe && n_filter == 0) {
+        pk_fail(err, errlen, "rollup query: probe \"%.128s\" is not known%s", f->probe,
+                f->region ? " in that region" : "");
+        goto out;
+    }
+    if (f->region && n_filter == 0) {
+        pk_fail(err, errlen, "rollup query: no probe in region \"%.64s\"", f->region);
+        goto out;
+    }
+    if ((f->probe || f->region) && !(q->probe_filter = st_bigint_array(filter_ids, n_filter))) {
+        pk_fail(err, errlen, "rollup query: out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(r);
+    free(filter_ids);
+    return rc;
+}
+
+static int load_checks(struct store *s, const struct store_rollup_filter *f, struct query_names *q, char *err,
+                       size_t errlen)
+{
+    const int some = !f->check && f->n_checks > 0; /* a chunk of checks, by name */
+    char *names_json = some ? st_strings_json((char *const *)f->checks, f->n_checks) : NULL;
+    if (some && !names_json)
+        return pk_fail(err, errlen, "rollup query: out of memory");
+    const char *name_param[] = {f->check, names_json};
+    q->checks = st_run(s,
+                       "SELECT id, name FROM checks WHERE ($1::text IS NULL OR name = $1) AND ($2::jsonb IS NULL OR "
+                       "name IN (SELECT jsonb_array_elements_text($2::jsonb))) ORDER BY id",
+                       2, name_param, PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
+    free(names_json);
+    if (!q->checks)
         return -1;
+    if (f->check && PQntuples(q->checks) == 0)
+        return pk_fail(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
+    if (!f->check && !some)
+        return 0;
+    /* rows of these checks only (none known: an id no row has) */
+    size_t n = (size_t)PQntuples(q->checks);
+    if (!(q->check_ids = calloc(n ? n : 1, sizeof *q->check_ids)))
+        return pk_fail(err, errlen, "rollup query: out of memory");
+    for (size_t i = 0; i < n; i++)
+        q->check_ids[i] = strtoll(PQgetvalue(q->checks, (int)i, 0), NULL, 10);
+    q->n_check_ids = n ? n : 1;
+    if (n == 0)
+        q->check_ids[0] = -1;
+    if (!(q->check_id_param = st_bigint_array(q->check_ids, q->n_check_ids)))
+        return pk_fail(err, errlen, "rollup query: out of memory");
+    return 0;
+}
+
+/* The name of check id (checks sorted by id), or "#id". */
+static void check_name_of(const PGresult *checks, int64_t id, char *out, size_t len)
+{
+    int lo = 0, hi = PQntuples(checks);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (strtoll(PQgetvalue(checks, mid, 0), NULL, 10) < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    /* aligned: the buckets are on the epoch grid of their width, the first clipped */
-    int64_t origin = f->align && f->bucket_us ? since - since % bucket : since;
-    int64_t n_buckets = (until - origin + bucket - 1) / bucket;
-    if (n_buckets > STORE_ROLLUP_MAX_BUCKETS) {
-        pk_fail(err, errlen, "rollup query: %" PRId64 " buckets asked, at most %d", n_buckets,
-                STORE_ROLLUP_MAX_BUCKETS);
-        return -1;
+    if (lo < PQntuples(checks) && strtoll(PQgetvalue(checks, lo, 0), NULL, 10) == id)
+        pk_strlcpy(out, PQgetvalue(checks, lo, 1), len);
+    else
+        snprintf(out, len, "#%" PRId64, id);
+}
+
+static void group_name_of(const struct query_names *q, enum store_rollup_group g, int64_t b, char *out, size_t len)
+{
+    if (g == STORE_ROLLUP_BY_CHECK) {
+        pk_strlcpy(out, "*", len);
+    } else if (g == STORE_ROLLUP_BY_REGION) {
+        pk_strlcpy(out, b >= 0 ? q->regions[b] : "?", len);
+    } else {
+        snprintf(out, len, "#%" PRId64, b);
+        for (size_t k = 0; k < q->n_probes; k++)
+            if (q->probes[k].id == b) {
+                pk_strlcpy(out, q->probes[k].name, len);
+                break;
+            }
     }
-    for (int l = 0; l < 4; l++) {
-        ranges[l] = calloc((size_t)n_buckets * 4, sizeof(int64_t)); /* at most 2 ranges per bucket and level */
-        if (!ranges[l])
-            goto oom;
+}
+
+struct rows_acc {
+    const struct store_rollup_filter *f;
+    struct store_rollup_row *rows;
+    size_t n, cap;
+};
+
+/* store_rollup_query's fn: the entries as rows (each histogram copied, or
+ * with p95_only its p95). */
+static int add_row_out(void *ctx, const struct store_rollup_entry *e)
+{
+    struct rows_acc *ra = ctx;
+    struct store_rollup_row *v = pk_grow(ra->rows, &ra->cap, ra->n + 1, sizeof *v, 0);
+    if (!v)
+        return -2;
+    ra->rows = v;
+    struct store_rollup_row *row = &v[ra->n++];
+    pk_strlcpy(row->check_name, e->check_name, sizeof row->check_name);
+    pk_strlcpy(row->group, e->group, sizeof row->group);
+    row->bucket_start_us = e->bucket_start_us;
+    row->ok = e->ok;
+    row->degraded = e->degraded;
+    row->failed = e->failed;
+    row->unknown = e->unknown;
+    if (ra->f->p95_only) { /* a trend's points: 9 kB less to copy per row */
+        row->p95_us = e->hist->count ? pk_hist_quantile(e->hist, 0.95) : NAN;
+        row->hist.count = e->hist->count;
+    } else {
+        row->hist = *e->hist;
+        row->p95_us = NAN;
     }
+    return 0;
+}
+
+/* Hands the merged entries to fn in order of check name, group and bucket. */
+static int emit_sorted(const struct query_names *q, const struct store_rollup_filter *f, struct rollup_merge *m,
+                       store_rollup_each_fn fn, void *ctx)
+{
+    size_t n = rollup_merge_count(m);
+    struct row_key *keys = calloc(n ? n : 1, sizeof *keys);
+    if (!keys)
+        return -2;
+    for (size_t i = 0; i < n; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, i);
+        keys[i].entry = i;
+        keys[i].t = e->t;
+        check_name_of(q->checks, e->a, keys[i].check_name, sizeof keys[i].check_name);
+        group_name_of(q, f->group, e->b, keys[i].group, sizeof keys[i].group);
+    }
+    qsort(keys, n, sizeof *keys, by_key);
+    int rc = 0;
+    if (fn == add_row_out) { /* the rows at their size: no growing copies of 9 kB rows */
+        struct rows_acc *ra = ctx;
+        struct store_rollup_row *v = n ? pk_grow(ra->rows, &ra->cap, n, sizeof *v, 0) : ra->rows;
+        if (n && !v)
+            rc = -2;
+        else
+            ra->rows = v;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
+        struct store_rollup_entry out = {keys[i].check_name, keys[i].group, e->t,    e->counts.ok,
+                                         e->counts.degraded, e->counts.failed, e->counts.unknown, e->hist};
+        rc = fn(ctx, &out);
+    }
+    free(keys);
+    return rc;
+}
+
+/* The ranges of each level (0 minute, 1 hour, 2 day, 3 partial) that the
+ * buckets of [since, until) read, sorted and coalesced. */
+static int plan_ranges(int64_t since, int64_t until, int64_t bucket, int64_t origin, int64_t n_buckets,
+                       int64_t *ranges[4], size_t n_ranges[4])
+{
+    for (int l = 0; l < 4; l++)
+        if (!(ranges[l] = calloc((size_t)n_buckets * 4, sizeof(int64_t)))) /* at most 2 ranges per bucket and level */
+            return -1;
     for (int64_t b = origin; b < until; b += bucket) {
         struct rollup_plan plan;
         int64_t from = b < since ? since : b, to = b + bucket < until ? b + bucket : until;
@@ -298,169 +503,97 @@ int store_rollup_query(struct store *s, const struct store_rollup_filter *f, str
             add_range(ranges[0], &n_ranges[0], plan.minute[k]);
         }
     }
+    for (int l = 0; l < 4; l++) {
+        qsort(ranges[l], n_ranges[l], 2 * sizeof(int64_t), by_range_start);
+        n_ranges[l] = coalesce(ranges[l], n_ranges[l]);
+    }
+    return 0;
+}
 
-    st_ensure_ready(s);
-    /* One snapshot for every read: compaction moving rows from rollup_partial to
-     * the final tables between two reads would count them twice or not at all. */
-    if (st_run_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, "rollup query: BEGIN", err, errlen) <
-        0)
-        goto out;
-    r = st_run(s, "SELECT id, name, region FROM probes ORDER BY id", 0, NULL, PGRES_TUPLES_OK, "rollup query: probes",
-               err, errlen);
-    if (!r)
-        goto out;
-    n_probes = (size_t)PQntuples(r);
-    probes = calloc(n_probes ? n_probes : 1, sizeof *probes);
-    regions = calloc(n_probes ? n_probes : 1, sizeof *regions);
-    filter_ids = calloc(n_probes ? n_probes : 1, sizeof *filter_ids);
-    if (!probes || !regions || !filter_ids)
-        goto oom;
-    for (size_t i = 0; i < n_probes; i++) {
-        probes[i].id = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
-        pk_strlcpy(probes[i].name, PQgetvalue(r, (int)i, 1), sizeof probes[i].name);
-        const char *region = PQgetvalue(r, (int)i, 2);
-        size_t k = 0;
-        while (k < n_regions && strcmp(regions[k], region) != 0)
-            k++;
-        if (k == n_regions)
-            pk_strlcpy(regions[n_regions++], region, sizeof regions[0]);
-        probes[i].region = (int)k;
-        if ((!f->probe || strcmp(f->probe, probes[i].name) == 0) && (!f->region || strcmp(f->region, region) == 0))
-            filter_ids[n_filter++] = probes[i].id;
-    }
-    PQclear(r);
-    r = NULL;
-    if (f->probe && n_filter == 0) {
-        pk_fail(err, errlen, "rollup query: probe \"%.128s\" is not known%s", f->probe,
-                f->region ? " in that region" : "");
-        goto out;
-    }
-    if (f->region && n_filter == 0) {
-        pk_fail(err, errlen, "rollup query: no probe in region \"%.64s\"", f->region);
-        goto out;
-    }
-    if (f->probe || f->region) {
-        probe_filter = st_bigint_array(filter_ids, n_filter);
-        if (!probe_filter)
-            goto oom;
-    }
-    const int some = !f->check && f->n_checks > 0; /* a chunk of checks, by name */
-    if (some && !(names_json = st_strings_json((char *const *)f->checks, f->n_checks)))
-        goto oom;
-    const char *name_param[] = {f->check, names_json};
-    checks = st_run(s,
-                    "SELECT id, name FROM checks WHERE ($1::text IS NULL OR name = $1) AND ($2::jsonb IS NULL OR "
-                    "name IN (SELECT jsonb_array_elements_text($2::jsonb))) ORDER BY id",
-                    2, name_param, PGRES_TUPLES_OK, "rollup query: checks", err, errlen);
-    if (!checks)
-        goto out;
-    if (f->check && PQntuples(checks) == 0) {
-        pk_fail(err, errlen, "rollup query: check \"%.128s\" is not known", f->check);
-        goto out;
-    }
-    if (f->check || some) { /* rows of these checks only (none known: an id no row has) */
-        n_check_ids = (size_t)PQntuples(checks);
-        if (!(check_ids = calloc(n_check_ids ? n_check_ids : 1, sizeof *check_ids)))
-            goto oom;
-        for (size_t i = 0; i < n_check_ids; i++)
-            check_ids[i] = strtoll(PQgetvalue(checks, (int)i, 0), NULL, 10);
-        if (n_check_ids == 0)
-            check_ids[n_check_ids++] = -1;
-        if (!(check_id_param = st_bigint_array(check_ids, n_check_ids)))
-            goto oom;
-    }
-
-    m = rollup_merge_new();
-    if (!m)
-        goto oom;
+/* Reads every level's ranges in one snapshot into m: compaction moving rows
+ * from rollup_partial to the final tables between two reads would count them
+ * twice or not at all. */
+static int read_levels(struct store *s, const struct store_rollup_filter *f, const struct query_names *q,
+                       int64_t *const ranges[4], const size_t n_ranges[4], struct query_acc *acc, char *err,
+                       size_t errlen)
+{
     /* Whole days of a check over all probes: the rows already merged over probes. */
     const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
     for (int l = 0; l < 4; l++) {
         if (n_ranges[l] == 0)
             continue;
-        qsort(ranges[l], n_ranges[l], 2 * sizeof(int64_t), by_range_start);
-        n_ranges[l] = coalesce(ranges[l], n_ranges[l]);
-        struct level_read lr = {l,         check_days, ranges[l],   n_ranges[l],
-                                check_id_param, check_ids, n_check_ids, probe_filter};
-        struct query_acc acc = {f, probes, n_probes, m, since, bucket, origin};
-        if (read_level(s, &lr, &acc, err, errlen) < 0)
-            goto out;
+        struct level_read lr = {l,       check_days,     ranges[l],      n_ranges[l],
+                                q->check_id_param, q->check_ids, q->n_check_ids, q->probe_filter};
+        if (read_level(s, &lr, acc, err, errlen) < 0)
+            return -1;
     }
-    st_rollback(s); /* read only: nothing to commit */
+    return 0;
+}
 
-    size_t n = rollup_merge_count(m);
-    keys = calloc(n ? n : 1, sizeof *keys);
-    out = malloc((n ? n : 1) * sizeof *out);
-    if (!keys || !out)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        const struct rollup_entry *e = rollup_merge_entry(m, i);
-        struct row_key *key = &keys[i];
-        key->entry = i;
-        key->t = e->t;
-        /* checks are sorted by id: binary search */
-        int lo = 0, hi = PQntuples(checks);
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (strtoll(PQgetvalue(checks, mid, 0), NULL, 10) < e->a)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < PQntuples(checks) && strtoll(PQgetvalue(checks, lo, 0), NULL, 10) == e->a)
-            pk_strlcpy(key->check_name, PQgetvalue(checks, lo, 1), sizeof key->check_name);
-        else
-            snprintf(key->check_name, sizeof key->check_name, "#%" PRId64, e->a);
-        if (f->group == STORE_ROLLUP_BY_CHECK) {
-            pk_strlcpy(key->group, "*", sizeof key->group);
-        } else if (f->group == STORE_ROLLUP_BY_REGION) {
-            pk_strlcpy(key->group, e->b >= 0 ? regions[e->b] : "?", sizeof key->group);
-        } else {
-            snprintf(key->group, sizeof key->group, "#%" PRId64, e->b);
-            for (size_t k = 0; k < n_probes; k++)
-                if (probes[k].id == e->b) {
-                    pk_strlcpy(key->group, probes[k].name, sizeof key->group);
-                    break;
-                }
-        }
+int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f, store_rollup_each_fn fn, void *ctx,
+                            char *err, size_t errlen)
+{
+    int rc = -1;
+    int64_t *ranges[4] = {NULL, NULL, NULL, NULL};
+    size_t n_ranges[4] = {0, 0, 0, 0};
+    struct query_names q = {0};
+    struct rollup_merge *m = NULL;
+    int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
+    int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
+    if (until <= since)
+        return pk_fail(err, errlen, "rollup query: the window is empty (since must be at least a minute before until)");
+    if (bucket <= 0 || bucket % ROLLUP_MINUTE_US != 0)
+        return pk_fail(err, errlen, "rollup query: bucket width must be a whole number of minutes");
+    /* aligned: the buckets are on the epoch grid of their width, the first clipped */
+    int64_t origin = f->align && f->bucket_us ? since - since % bucket : since;
+    int64_t n_buckets = (until - origin + bucket - 1) / bucket;
+    if (n_buckets > STORE_ROLLUP_MAX_BUCKETS)
+        return pk_fail(err, errlen, "rollup query: %" PRId64 " buckets asked, at most %d", n_buckets,
+                       STORE_ROLLUP_MAX_BUCKETS);
+    if (plan_ranges(since, until, bucket, origin, n_buckets, ranges, n_ranges) < 0 || !(m = rollup_merge_new())) {
+        pk_fail(err, errlen, "rollup query: out of memory");
+        goto out;
     }
-    qsort(keys, n, sizeof *keys, by_key);
-    for (size_t i = 0; i < n; i++) {
-        const struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
-        struct store_rollup_row *row = &out[i];
-        memcpy(row->check_name, keys[i].check_name, sizeof row->check_name);
-        memcpy(row->group, keys[i].group, sizeof row->group);
-        row->bucket_start_us = e->t;
-        row->ok = e->counts.ok;
-        row->degraded = e->counts.degraded;
-        row->failed = e->counts.failed;
-        row->unknown = e->counts.unknown;
-        row->hist = *e->hist;
-    }
-    *rows_out = out;
-    *n_out = n;
-    out = NULL;
-    rc = 0;
+    st_ensure_ready(s);
+    if (st_run_cmd(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, "rollup query: BEGIN", err, errlen) <
+        0)
+        goto out;
+    if (load_probes(s, f, &q, err, errlen) < 0 || load_checks(s, f, &q, err, errlen) < 0)
+        goto fail;
+    struct query_acc acc = {f, q.probes, q.n_probes, m, since, bucket, origin};
+    if (read_levels(s, f, &q, ranges, n_ranges, &acc, err, errlen) < 0)
+        goto fail;
+    st_rollback(s); /* read only: nothing to commit */
+    int got = emit_sorted(&q, f, m, fn, ctx);
+    if (got == -2)
+        pk_fail(err, errlen, "rollup query: out of memory");
+    else if (got < 0 && !err[0])
+        pk_fail(err, errlen, "rollup query: the reader of the rows failed");
+    rc = got < 0 ? -1 : 0;
     goto out;
-oom:
-    pk_fail(err, errlen, "rollup query: out of memory");
+fail:
+    st_rollback(s);
 out:
-    if (rc < 0)
-        st_rollback(s);
-    PQclear(r);
-    PQclear(checks);
-    free(probes);
-    free(regions);
+    names_free(&q);
     for (int l = 0; l < 4; l++)
         free(ranges[l]);
-    free(probe_filter);
-    free(filter_ids);
-    free(check_id_param);
-    free(check_ids);
-    free(names_json);
     rollup_merge_free(m);
-    free(out);
-    free(keys);
     return rc;
 }
 
+int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
+                       size_t *n_out, char *err, size_t errlen)
+{
+    struct rows_acc ra = {f, NULL, 0, 0};
+    *rows_out = NULL;
+    *n_out = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    if (store_rollup_query_each(s, f, add_row_out, &ra, err, errlen) < 0) {
+        free(ra.rows);
+        return -1;
+    }
+    *rows_out = ra.rows;
+    *n_out = ra.n;
+    return 0;
+}

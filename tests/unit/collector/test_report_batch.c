@@ -8,7 +8,11 @@
  * byte for byte once packed, and the batch must have read in chunks (seven
  * checks do not fit one chunk of 30-day baselines). The baselines' summaries
  * kept in memory (rpc_baseline_cache.c) give the same bytes, and late results
- * in an hour that has ended make the batch read that check again. */
+ * in an hour that has ended make the batch read that check again; a span
+ * moved on by an hour is served from the kept summaries. The window
+ * read in parts for the report (rpc_report_window.c: the trends' clipped
+ * edges read once, with the latency rows) gives the same trends and baselines,
+ * and latency rows equal to one whole-window read's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +31,7 @@
 #include "rpc_baseline_cache.h"
 #include "rpc_query_arena.h"
 #include "rpc_report_batch.h"
+#include "rpc_report_window.h"
 #include "rpc_trend.h"
 #include "store.h"
 
@@ -140,6 +145,63 @@ static void assert_same(const ProtobufCMessage *x, const ProtobufCMessage *y, co
     free(by);
 }
 
+/* The window read in parts: the same trends and baselines as the batch, and
+ * the same rows per (check, region) as one read of the whole window. */
+static void compare_window(int64_t since, int64_t until, const char *region)
+{
+    char err[512];
+    struct rpc_query_arena *a = calloc(1, sizeof *a); /* freed by rpc_query_arena_free */
+    assert_non_null(a);
+    const struct store_check_meta *checks[N_CHECKS];
+    Picket__V1__CheckTrend *trends[N_CHECKS];
+    Picket__V1__BaselineState *baselines[N_CHECKS];
+    for (int c = 0; c < N_CHECKS; c++)
+        checks[c] = &metas[c];
+    if (rpc_report_batch(S, a, checks, N_CHECKS, since, until, region, trends, baselines, err, sizeof err) != 0)
+        fail_msg("batch: %s", err);
+    struct report_window w;
+    struct coarse_rows cr;
+    Picket__V1__CheckTrend *wt[N_CHECKS];
+    Picket__V1__BaselineState *wb[N_CHECKS];
+    if (report_window_load(S, since, until, region, NULL, 1, &w, err, sizeof err) != 0)
+        fail_msg("window: %s", err);
+    assert_int_equal(w.split, 1);
+    if (w.inner_from_us - rollup_floor(since, MIN) >= HOUR) /* an edge that long holds results */
+        assert_true(w.n_edges > 0);
+    if (rpc_report_batch_window(S, a, checks, N_CHECKS, since, until, region, &w, wt, wb, err, sizeof err) != 0)
+        fail_msg("batch over the window: %s", err);
+    for (int c = 0; c < N_CHECKS; c++) {
+        assert_same(&trends[c]->base, &wt[c]->base, "trend (window in parts)", metas[c].name);
+        assert_same(&baselines[c]->base, &wb[c]->base, "baseline (window in parts)", metas[c].name);
+    }
+    if (coarse_load(S, since, until, region, NULL, 0, &cr, err, sizeof err) != 0)
+        fail_msg("coarse: %s", err);
+    assert_int_equal(cr.n, w.cr.n);
+    assert_true(cr.n >= N_CHECKS);
+    for (size_t i = 0; i < cr.n; i++) {
+        const struct store_rollup_row *x = &cr.rows[i], *y = &w.cr.rows[i];
+        assert_string_equal(x->check_name, y->check_name);
+        assert_string_equal(x->group, y->group);
+        assert_int_equal(x->bucket_start_us, y->bucket_start_us);
+        assert_int_equal(x->ok, y->ok);
+        assert_int_equal(x->degraded, y->degraded);
+        assert_int_equal(x->failed, y->failed);
+        assert_int_equal(x->unknown, y->unknown);
+        assert_true(x->hist.count > 0);
+        if (memcmp(&x->hist, &y->hist, sizeof x->hist) != 0)
+            fail_msg("latency rows of %s/%s: the window in parts differs from one read", x->check_name, x->group);
+    }
+    struct report_window one; /* without parts: one read, as coarse_load */
+    if (report_window_load(S, since, until, region, NULL, 0, &one, err, sizeof err) != 0)
+        fail_msg("window in one read: %s", err);
+    assert_int_equal(one.split, 0);
+    assert_int_equal(one.cr.n, cr.n);
+    report_window_free(&one);
+    coarse_free(&cr);
+    report_window_free(&w);
+    rpc_query_arena_free(a);
+}
+
 static void compare(int64_t since, int64_t until, const char *region)
 {
     char err[512];
@@ -179,6 +241,10 @@ static void batch_equals_per_check(void **state)
     compare(until - 3 * DAY - 17 * MIN, until - 7 * MIN, NULL);
     compare(until - 30 * DAY, until, NULL);
     compare(until - 30 * DAY, until, "us");
+    compare_window(until - DAY, until, NULL);
+    compare_window(until - 3 * DAY - 17 * MIN, until - 7 * MIN, NULL);
+    compare_window(until - 30 * DAY, until, NULL);
+    compare_window(until - 30 * DAY, until, "us");
 }
 
 /* A database that had hour rows before migration 027: the migration fills the
@@ -270,6 +336,29 @@ static void cached_baselines_follow_marks(void **state)
     rpc_query_arena_free(a);
 }
 
+/* The span moved on by an hour (the next hour's reports): every check's
+ * kept summaries serve it, and only the new hour is read; the baselines are
+ * the same bytes as the per-check path's. */
+static void cached_baselines_slide(void **state)
+{
+    (void)state;
+    uint64_t hits, misses;
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 3 * HOUR; /* ended long ago, nothing uncompacted */
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until + HOUR - DAY, until + HOUR, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until + HOUR - DAY, until + HOUR, NULL); /* kept at the new span */
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 2 * N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+}
+
 /* Checks with no rows at all get empty figures, as on the per-check path. */
 static void checks_without_rows(void **state)
 {
@@ -297,6 +386,7 @@ int main(void)
         cmocka_unit_test(batch_equals_per_check),
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
+        cmocka_unit_test(cached_baselines_slide),
         cmocka_unit_test(summaries_filled_by_migration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -193,13 +193,52 @@ static void gamma_ln_matches_formula(void **state)
     assert_memory_equal(&pk_hist_gamma_ln, &want, sizeof want);
 }
 
+/* The quantile read from an encoding in place equals pk_hist_quantile of the
+ * decoded histogram, for many shapes and quantiles; empty and malformed
+ * encodings are told apart. */
+static void encoded_quantile_equals_decoded(void **state)
+{
+    (void)state;
+    struct pk_hist *h = malloc(sizeof *h);
+    assert_non_null(h);
+    uint8_t buf[PK_HIST_ENCODED_MAX];
+    uint64_t x = 88172645463325252ULL, count = 0;
+    const double qs[] = {0, 0.01, 0.5, 0.9, 0.95, 0.99, 1};
+    for (int round = 0; round < 200; round++) {
+        pk_hist_init(h);
+        int n = 1 + round * 7 % 300;
+        for (int i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            pk_hist_add(h, (int64_t)(x % (round % 3 ? 200000 : 20000000)));
+        }
+        size_t len = pk_hist_encode(h, buf, sizeof buf);
+        assert_true(len > 0);
+        for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+            double got = pk_hist_encoded_quantile(buf, len, qs[k], &count);
+            assert_int_equal(count, h->count);
+            if (got != pk_hist_quantile(h, qs[k]))
+                fail_msg("round %d q %g: %g in place, %g decoded", round, qs[k], got, pk_hist_quantile(h, qs[k]));
+        }
+        assert_true(isnan(pk_hist_encoded_quantile(buf, len - 1, 0.95, &count))); /* cut short */
+    }
+    pk_hist_init(h);
+    size_t len = pk_hist_encode(h, buf, sizeof buf);
+    assert_true(pk_hist_encoded_quantile(buf, len, 0.95, &count) < 0);
+    assert_int_equal(count, 0);
+    buf[0] = 99; /* not a version */
+    assert_true(isnan(pk_hist_encoded_quantile(buf, len, 0.95, &count)));
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quantiles_within_one_percent), cmocka_unit_test(every_bucket_reports_within_alpha),
         cmocka_unit_test(merge_is_exact),               cmocka_unit_test(encoding_round_trips),
         cmocka_unit_test(malformed_encodings_are_refused), cmocka_unit_test(small_values_and_edges),
-        cmocka_unit_test(gamma_ln_matches_formula),
+        cmocka_unit_test(gamma_ln_matches_formula),       cmocka_unit_test(encoded_quantile_equals_decoded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
