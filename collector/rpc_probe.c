@@ -19,6 +19,18 @@
 #include "rpc_int.h"
 #include "wire.h"
 
+/* Decoded batches alive in the whole collector (result_pool.h) above which a
+ * stream that has just handed a batch to the writers stops reading until one
+ * of its batches is stored. Decoded, a result takes about 1 kB against about
+ * 80 bytes on the wire, and each new array's pages are faulted in and zeroed
+ * by the kernel: with 100 probes keeping 4 batches each in flight, the
+ * collector held about 250 MB of decoded batches, more than the writers can
+ * fold into their next transactions (20,000 results each), and page faults
+ * were a seventh of its CPU. Past this bound every stream keeps one batch in
+ * flight (so every paused stream is resumed by its own batch's commit, as with
+ * the per-stream bound), and the arrays come back through the pool. */
+#define DECODED_SOFT_MAX_BYTES ((size_t)64 << 20)
+
 /* ------------------------------------------------------------ Register */
 
 /* Control thread: a probe credential registers only its own name; stores the
@@ -613,7 +625,7 @@ static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
     pthread_mutex_unlock(&s->mu);
     int full = ingest_submit(s->srv->ingest, probe_id, results, n, stream_batch_done, s);
     pthread_mutex_lock(&s->mu);
-    if (full || s->inflight_batches >= s->srv->max_inflight) {
+    if (full || s->inflight_batches >= s->srv->max_inflight || pk_results_live_bytes() > DECODED_SOFT_MAX_BYTES) {
         s->paused = 1;
         rpc_stat_add(RPC_STAT_PAUSED, 1);
     }
