@@ -343,6 +343,16 @@ static void record_ack(struct store *store, const struct ack_ctx *a)
 /* Control thread: loads the checks the probe behind s may send results for.
  * -1 (logged) when the database failed: the caller closes the stream, the probe
  * reconnects and resends. */
+/* The stream's checks become `checks` (owned from here on). */
+static void install_stream_checks(struct stream *s, struct store_probe_check *checks, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    free(s->checks);
+    s->checks = checks;
+    s->n_checks = n;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static int load_stream_checks(struct store *store, struct stream *s, int64_t probe_id)
 {
     char err[512];
@@ -354,11 +364,7 @@ static int load_stream_checks(struct store *store, struct stream *s, int64_t pro
                  pk_log_q(q, sizeof q, store ? err : "database unavailable"));
         return -1;
     }
-    pthread_mutex_lock(&s->mu);
-    free(s->checks);
-    s->checks = checks;
-    s->n_checks = n;
-    pthread_mutex_unlock(&s->mu);
+    install_stream_checks(s, checks, n);
     return 0;
 }
 
@@ -444,12 +450,17 @@ static void hello_job(struct store *store, void *ctx)
     char why[512], name[128] = "";
     grpc_status_code code = GRPC_STATUS_OK;
     int found = 0;
+    /* The probe's name and its checks come in one statement (one round trip
+     * less per Hello: a reconnecting fleet waits on this thread). */
+    struct store_probe_check *checks = NULL;
+    size_t n_checks = 0;
     if (!store) {
         code = GRPC_STATUS_UNAVAILABLE;
         snprintf(why, sizeof why, "database unavailable");
     } else if (rpc_auth_resolve(store, &s->auth, NEED_PROBE, &code, why, sizeof why) < 0) {
         /* code and why are set */
-    } else if ((found = store_probe_name(store, h->probe_id, name, sizeof name, why, sizeof why)) < 0) {
+    } else if ((found = store_probe_hello(store, h->probe_id, name, sizeof name, &checks, &n_checks, why,
+                                          sizeof why)) < 0) {
         code = GRPC_STATUS_UNAVAILABLE;
     } else if (!found) {
         code = GRPC_STATUS_FAILED_PRECONDITION;
@@ -468,14 +479,19 @@ static void hello_job(struct store *store, void *ctx)
         int64_t running = s->checks_version;
         pthread_mutex_unlock(&s->mu);
         if (running > 0) {
+            /* record_ack may change them: read them again after it */
             struct ack_ctx a = {h->probe_id, running, 1, "", NULL};
             record_ack(store, &a);
-        }
-        if (load_stream_checks(store, s, h->probe_id) < 0) {
-            code = GRPC_STATUS_UNAVAILABLE;
-            snprintf(why, sizeof why, "cannot load the checks of probe id %lld; retry", (long long)h->probe_id);
+            if (load_stream_checks(store, s, h->probe_id) < 0) {
+                code = GRPC_STATUS_UNAVAILABLE;
+                snprintf(why, sizeof why, "cannot load the checks of probe id %lld; retry", (long long)h->probe_id);
+            }
+        } else {
+            install_stream_checks(s, checks, n_checks);
+            checks = NULL;
         }
     }
+    free(checks);
     pthread_mutex_lock(&s->mu);
     s->hello_pending = 0;
     if (!s->finished) {
