@@ -19,6 +19,18 @@
 #include "rpc_int.h"
 #include "wire.h"
 
+/* Decoded batches alive in the whole collector (result_pool.h) above which a
+ * stream that has just handed a batch to the writers stops reading until one
+ * of its batches is stored. Decoded, a result takes about 1 kB against about
+ * 80 bytes on the wire, and each new array's pages are faulted in and zeroed
+ * by the kernel: with 100 probes keeping 4 batches each in flight, the
+ * collector held about 250 MB of decoded batches, more than the writers can
+ * fold into their next transactions (20,000 results each), and page faults
+ * were a seventh of its CPU. Past this bound every stream keeps one batch in
+ * flight (so every paused stream is resumed by its own batch's commit, as with
+ * the per-stream bound), and the arrays come back through the pool. */
+#define DECODED_SOFT_MAX_BYTES ((size_t)64 << 20)
+
 /* ------------------------------------------------------------ Register */
 
 /* Control thread: a probe credential registers only its own name; stores the
@@ -331,6 +343,16 @@ static void record_ack(struct store *store, const struct ack_ctx *a)
 /* Control thread: loads the checks the probe behind s may send results for.
  * -1 (logged) when the database failed: the caller closes the stream, the probe
  * reconnects and resends. */
+/* The stream's checks become `checks` (owned from here on). */
+static void install_stream_checks(struct stream *s, struct store_probe_check *checks, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    free(s->checks);
+    s->checks = checks;
+    s->n_checks = n;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static int load_stream_checks(struct store *store, struct stream *s, int64_t probe_id)
 {
     char err[512];
@@ -342,11 +364,7 @@ static int load_stream_checks(struct store *store, struct stream *s, int64_t pro
                  pk_log_q(q, sizeof q, store ? err : "database unavailable"));
         return -1;
     }
-    pthread_mutex_lock(&s->mu);
-    free(s->checks);
-    s->checks = checks;
-    s->n_checks = n;
-    pthread_mutex_unlock(&s->mu);
+    install_stream_checks(s, checks, n);
     return 0;
 }
 
@@ -432,12 +450,17 @@ static void hello_job(struct store *store, void *ctx)
     char why[512], name[128] = "";
     grpc_status_code code = GRPC_STATUS_OK;
     int found = 0;
+    /* The probe's name and its checks come in one statement (one round trip
+     * less per Hello: a reconnecting fleet waits on this thread). */
+    struct store_probe_check *checks = NULL;
+    size_t n_checks = 0;
     if (!store) {
         code = GRPC_STATUS_UNAVAILABLE;
         snprintf(why, sizeof why, "database unavailable");
     } else if (rpc_auth_resolve(store, &s->auth, NEED_PROBE, &code, why, sizeof why) < 0) {
         /* code and why are set */
-    } else if ((found = store_probe_name(store, h->probe_id, name, sizeof name, why, sizeof why)) < 0) {
+    } else if ((found = store_probe_hello(store, h->probe_id, name, sizeof name, &checks, &n_checks, why,
+                                          sizeof why)) < 0) {
         code = GRPC_STATUS_UNAVAILABLE;
     } else if (!found) {
         code = GRPC_STATUS_FAILED_PRECONDITION;
@@ -456,14 +479,19 @@ static void hello_job(struct store *store, void *ctx)
         int64_t running = s->checks_version;
         pthread_mutex_unlock(&s->mu);
         if (running > 0) {
+            /* record_ack may change them: read them again after it */
             struct ack_ctx a = {h->probe_id, running, 1, "", NULL};
             record_ack(store, &a);
-        }
-        if (load_stream_checks(store, s, h->probe_id) < 0) {
-            code = GRPC_STATUS_UNAVAILABLE;
-            snprintf(why, sizeof why, "cannot load the checks of probe id %lld; retry", (long long)h->probe_id);
+            if (load_stream_checks(store, s, h->probe_id) < 0) {
+                code = GRPC_STATUS_UNAVAILABLE;
+                snprintf(why, sizeof why, "cannot load the checks of probe id %lld; retry", (long long)h->probe_id);
+            }
+        } else {
+            install_stream_checks(s, checks, n_checks);
+            checks = NULL;
         }
     }
+    free(checks);
     pthread_mutex_lock(&s->mu);
     s->hello_pending = 0;
     if (!s->finished) {
@@ -613,7 +641,7 @@ static void on_batch(struct stream *s, Picket__V1__ProbeMessage *msg)
     pthread_mutex_unlock(&s->mu);
     int full = ingest_submit(s->srv->ingest, probe_id, results, n, stream_batch_done, s);
     pthread_mutex_lock(&s->mu);
-    if (full || s->inflight_batches >= s->srv->max_inflight) {
+    if (full || s->inflight_batches >= s->srv->max_inflight || pk_results_live_bytes() > DECODED_SOFT_MAX_BYTES) {
         s->paused = 1;
         rpc_stat_add(RPC_STAT_PAUSED, 1);
     }

@@ -307,6 +307,10 @@ struct store_probe_check {
  * in byte order (strcmp). *out is malloc'd (NULL when n is 0); the caller frees it. */
 int store_probe_check_types(struct store *s, int64_t probe_id, struct store_probe_check **out, size_t *n, char *err,
                             size_t errlen);
+/* A Hello's two reads in one statement: store_probe_name's (1 when the probe
+ * exists, 0 when not) and, when it exists, store_probe_check_types' *out and *n. */
+int store_probe_hello(struct store *s, int64_t probe_id, char *name, size_t namelen, struct store_probe_check **out,
+                      size_t *n, char *err, size_t errlen);
 
 /* ---- central check assignment (migrations/003_assignment.sql) ---- */
 

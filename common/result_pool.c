@@ -4,23 +4,28 @@
  * back to malloc. One mutex: a lookup is a few instructions, next to the
  * thousands of results an array holds. Never holds more than POOL_MAX_BYTES
  * (two writers give back a group of up to 20 batches each at once, while 100
- * probes keep 8 batches each in flight), and gives it all back once a period
- * passes without a batch array taken (pk_results_pool_trim_idle). */
+ * probes keep at least one batch each in flight), and gives it all back once a period
+ * passes without a batch array taken (pk_results_pool_trim_idle). It also counts
+ * the bytes of every array handed out and not yet given back
+ * (pk_results_live_bytes), which the collector's streams use to stop reading
+ * while that much decoded data waits for the writers. */
 #include "result_pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define POOL_MIN 32                          /* smaller batches: plain malloc */
 #define POOL_CLASSES 16                      /* capacities 64 .. 2^21 */
-#define POOL_PER_CLASS 64                    /* arrays kept per capacity */
-#define POOL_MAX_BYTES (size_t)(64u << 20)   /* about 58 arrays of 1,024 results */
+#define POOL_PER_CLASS 128                   /* arrays kept per capacity */
+#define POOL_MAX_BYTES (size_t)(128u << 20)  /* about 117 arrays of 1,024 results */
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pk_result *pool_free[POOL_CLASSES][POOL_PER_CLASS];
 static size_t pool_n[POOL_CLASSES];
 static size_t pool_bytes;
 static size_t pool_taken; /* arrays of a pooled size taken since the last trim_idle */
+static atomic_size_t live_bytes; /* handed out by pk_results_alloc, not yet freed */
 
 /* The capacity class of an array of n > POOL_MIN results: capacity 64 << c;
  * -1 beyond the largest. */
@@ -38,11 +43,22 @@ static size_t class_bytes(int c)
     return ((size_t)2 * POOL_MIN << c) * sizeof(struct pk_result);
 }
 
+/* The bytes an array of n results occupies, as alloc and free count it. */
+static size_t array_bytes(size_t n)
+{
+    int c = n > POOL_MIN ? class_of(n) : -1;
+    return c < 0 ? (n ? n : 1) * sizeof(struct pk_result) : class_bytes(c);
+}
+
 struct pk_result *pk_results_alloc(size_t n)
 {
     int c = n > POOL_MIN ? class_of(n) : -1;
-    if (c < 0)
-        return malloc((n ? n : 1) * sizeof(struct pk_result));
+    if (c < 0) {
+        struct pk_result *p = malloc(array_bytes(n));
+        if (p)
+            atomic_fetch_add(&live_bytes, array_bytes(n));
+        return p;
+    }
     struct pk_result *v = NULL;
     pthread_mutex_lock(&pool_mu);
     pool_taken++;
@@ -51,12 +67,18 @@ struct pk_result *pk_results_alloc(size_t n)
         pool_bytes -= class_bytes(c);
     }
     pthread_mutex_unlock(&pool_mu);
-    return v ? v : malloc(class_bytes(c));
+    if (!v)
+        v = malloc(class_bytes(c));
+    if (v)
+        atomic_fetch_add(&live_bytes, class_bytes(c));
+    return v;
 }
 
 void pk_results_free(struct pk_result *v, size_t n)
 {
     int c = n > POOL_MIN ? class_of(n) : -1;
+    if (v)
+        atomic_fetch_sub(&live_bytes, array_bytes(n));
     if (!v || c < 0) {
         free(v);
         return;
@@ -101,4 +123,9 @@ size_t pk_results_pool_bytes(void)
     size_t b = pool_bytes;
     pthread_mutex_unlock(&pool_mu);
     return b;
+}
+
+size_t pk_results_live_bytes(void)
+{
+    return atomic_load(&live_bytes);
 }

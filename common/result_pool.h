@@ -2,7 +2,7 @@
  * reused instead of freed. A batch of 1,000 results is a 1 MB array; allocated
  * afresh for every batch, each of its pages faulted in and zeroed by the kernel
  * (a tenth of the collector's CPU per result at full ingest). Small batches are
- * plain malloc'd arrays. At most 64 MiB is kept, and none once ingest is quiet
+ * plain malloc'd arrays. At most 128 MiB is kept, and none once ingest is quiet
  * (pk_results_pool_trim_idle). Any thread. */
 #ifndef PK_RESULT_POOL_H
 #define PK_RESULT_POOL_H
@@ -25,5 +25,8 @@ void pk_results_pool_drain(void);
 int pk_results_pool_trim_idle(void);
 /* Bytes held in the pool now (for tests and /metrics). */
 size_t pk_results_pool_bytes(void);
+/* Bytes of the arrays handed out by pk_results_alloc and not yet given back to
+ * pk_results_free: the decoded batches alive now (queued, or being stored). */
+size_t pk_results_live_bytes(void);
 
 #endif

@@ -295,6 +295,55 @@ int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namel
     return found;
 }
 
+/* The (check, type) rows of r from column `col` on, skipping a row whose check is
+ * NULL (a probe without checks, store_probe_hello). 0 or -1 + err. */
+static int read_check_types(PGresult *r, int col, int64_t probe_id, struct store_probe_check **out, size_t *n,
+                            char *err, size_t errlen)
+{
+    size_t rows = (size_t)PQntuples(r), k = 0;
+    struct store_probe_check *v = rows ? calloc(rows, sizeof *v) : NULL;
+    if (rows && !v)
+        return pk_fail(err, errlen, "probe id %" PRId64 ": out of memory loading %zu checks", probe_id, rows);
+    for (size_t i = 0; i < rows; i++) {
+        if (PQgetisnull(r, (int)i, col))
+            continue;
+        pk_strlcpy(v[k].name, PQgetvalue(r, (int)i, col), sizeof v[k].name);
+        pk_strlcpy(v[k].type, PQgetvalue(r, (int)i, col + 1), sizeof v[k].type);
+        k++;
+    }
+    if (k == 0) {
+        free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+int store_probe_hello(struct store *s, int64_t probe_id, char *name, size_t namelen, struct store_probe_check **out,
+                      size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%" PRId64, probe_id);
+    const char *params[] = {idbuf};
+    st_ensure_ready(s);
+    PGresult *r = st_run(s,
+                         "SELECT p.name, c.name, h.type FROM probes p "
+                         "LEFT JOIN (probe_check_history h JOIN checks c ON c.id = h.check_id) ON h.probe_id = p.id "
+                         "WHERE p.id = $1 ORDER BY c.name COLLATE \"C\", h.type COLLATE \"C\"",
+                         1, params, PGRES_TUPLES_OK, "looking up a probe and its checks", err, errlen);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) > 0;
+    if (found)
+        pk_strlcpy(name, PQgetvalue(r, 0, 0), namelen);
+    int rc = found ? read_check_types(r, 1, probe_id, out, n, err, errlen) : 0;
+    PQclear(r);
+    return rc < 0 ? -1 : found;
+}
+
 int store_probe_check_types(struct store *s, int64_t probe_id, struct store_probe_check **out, size_t *n, char *err,
                             size_t errlen)
 {
@@ -310,19 +359,7 @@ int store_probe_check_types(struct store *s, int64_t probe_id, struct store_prob
                          1, params, PGRES_TUPLES_OK, "loading a probe's checks", err, errlen);
     if (!r)
         return -1;
-    size_t rows = (size_t)PQntuples(r);
-    struct store_probe_check *v = rows ? calloc(rows, sizeof *v) : NULL;
-    if (rows && !v) {
-        PQclear(r);
-        pk_fail(err, errlen, "probe id %" PRId64 ": out of memory loading %zu checks", probe_id, rows);
-        return -1;
-    }
-    for (size_t i = 0; i < rows; i++) {
-        pk_strlcpy(v[i].name, PQgetvalue(r, (int)i, 0), sizeof v[i].name);
-        pk_strlcpy(v[i].type, PQgetvalue(r, (int)i, 1), sizeof v[i].type);
-    }
+    int rc = read_check_types(r, 0, probe_id, out, n, err, errlen);
     PQclear(r);
-    *out = v;
-    *n = rows;
-    return 0;
+    return rc;
 }

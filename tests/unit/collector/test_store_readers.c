@@ -341,6 +341,37 @@ static void read_probe_name_and_credential(void **state)
     assert_int_equal(store_probe_name(s, probe_id, name, sizeof name, err, sizeof err), 1);
     assert_string_equal(name, "pb");
     assert_int_equal(store_probe_name(s, probe_id + 1000, name, sizeof name, err, sizeof err), 0);
+    /* A Hello's one statement: the same name, and the same checks as store_probe_check_types,
+     * in byte order; none for a probe without checks; nothing for an unknown id. */
+    pgt_sql(out, sizeof out, "INSERT INTO probes (name, region) VALUES ('ph', 'r1') RETURNING id");
+    int64_t ph = strtoll(out, NULL, 10);
+    struct store_probe_check *hc = NULL, *tc = NULL;
+    size_t hn = 9, tn = 9;
+    assert_int_equal(store_probe_hello(s, ph, name, sizeof name, &hc, &hn, err, sizeof err), 1);
+    assert_string_equal(name, "ph");
+    assert_null(hc);
+    assert_int_equal(hn, 0);
+    pgt_sql(out, sizeof out,
+            "WITH c AS (INSERT INTO checks (name, type) VALUES ('hz-b', 'http'), ('hz-B', 'tcp'), ('hz-a', 'dns') "
+            "RETURNING id) INSERT INTO probe_checks (probe_id, check_id) SELECT %lld, id FROM c RETURNING 1",
+            (long long)ph);
+    assert_int_equal(store_probe_hello(s, ph, name, sizeof name, &hc, &hn, err, sizeof err), 1);
+    assert_int_equal(store_probe_check_types(s, ph, &tc, &tn, err, sizeof err), 0);
+    assert_int_equal(hn, 3);
+    assert_int_equal(tn, 3);
+    assert_string_equal(hc[0].name, "hz-B"); /* byte order: upper case first */
+    assert_string_equal(hc[0].type, "tcp");
+    assert_string_equal(hc[1].name, "hz-a");
+    assert_string_equal(hc[2].name, "hz-b");
+    for (size_t i = 0; i < hn; i++) {
+        assert_string_equal(hc[i].name, tc[i].name);
+        assert_string_equal(hc[i].type, tc[i].type);
+    }
+    free(hc);
+    free(tc);
+    hc = NULL;
+    assert_int_equal(store_probe_hello(s, ph + 1000, name, sizeof name, &hc, &hn, err, sizeof err), 0);
+    assert_null(hc);
     pgt_sql(out, sizeof out,
         "INSERT INTO credentials (role, name, probe_name, token_sha256) VALUES ('read', 'reader-1', NULL, "
         "decode('%s', 'hex')) RETURNING id",
