@@ -391,14 +391,16 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
  * not), or the mean of the last PK_REGRESSION_FAST_WINDOW windows beyond
  * PK_REGRESSION_FAST_WINDOW_Z times that mean's own out-of-sample spread, scores
  * beyond +-PK_REGRESSION_FAST_REJECT (burst-sized) left out of it (small steps
- * within the hour). The hourly p95 rule keeps finding what moves only the tail.
+ * within the hour). A slot's median is its hour's on its kind of day (weekday or
+ * weekend) unless the slot's own differs by more than
+ * PK_REGRESSION_FAST_POOL_DAY_TYPE times its spread. The hourly p95 rule keeps finding what moves only the tail.
  * Chosen on bench/detection_rounds.c's training seed (docs/PERFORMANCE.md). */
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
 #define PK_REGRESSION_FAST_WINDOW 6
 #define PK_REGRESSION_FAST_CLIP 0.0
-#define PK_REGRESSION_FAST_WINDOW_Z 4.4
+#define PK_REGRESSION_FAST_WINDOW_Z 4.6
 #define PK_REGRESSION_FAST_REJECT 6.0
 #define PK_REGRESSION_FAST_CALIBRATED 1
 /* the fast half's whitening (pk_detector_opts.whiten) */
@@ -410,6 +412,9 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 /* the fast half's scale is the larger of the in-sample and out-of-sample pooled
  * MAD (pk_baseline_opts.pool_out_of_sample) */
 #define PK_REGRESSION_FAST_OUT_OF_SAMPLE 1
+/* the fast half's slot takes its hour's median on its kind of day when within
+ * this many times its own spread of it (pk_baseline_opts.pool_day_type) */
+#define PK_REGRESSION_FAST_POOL_DAY_TYPE 3.0
 
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 

@@ -389,6 +389,7 @@ void pk_regression_fast_opts(int metric_dir, struct pk_regression_opts *o)
     o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
     o->det.whiten = PK_REGRESSION_FAST_WHITEN;
     o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
+    o->base.pool_day_type = PK_REGRESSION_FAST_POOL_DAY_TYPE;
     pk_regression_kind(o, metric_dir);
 }
 

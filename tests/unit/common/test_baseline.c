@@ -134,6 +134,9 @@ static void test_reciprocal_score(void **state)
     pk_regression_fast_opts(PK_DIR_BOTH, &ro);
     assert_true(ro.det.direction == PK_DIR_BOTH && ro.base.reciprocal == 1);
     assert_true(ro.det.window == PK_REGRESSION_FAST_WINDOW && ro.det.window_threshold == PK_REGRESSION_FAST_WINDOW_Z);
+    assert_true(ro.base.pool_day_type == PK_REGRESSION_FAST_POOL_DAY_TYPE && ro.base.pool_day_type > 0);
+    pk_regression_opts_default(&ro); /* the hourly half keeps every slot's own median */
+    assert_true(ro.base.pool_day_type == 0.0);
 }
 
 /* Pooled relative MAD. Every slot's residuals |y - m| are {2.5, 0.5, 0.5, 2.5}
