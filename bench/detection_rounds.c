@@ -36,8 +36,8 @@ static const char *const rule_names[R_RULES] = {"hourly p95 z>3 k=3", "fast 5-mi
 
 /* The options a sweep may list several values of (comma-separated): each
  * combination is judged on the same generated rounds. */
-enum sweep_param { P_FAST_Z = 0, P_FAST_WZ = 1, P_CUSUM_K = 2, P_CUSUM_H = 3, P_CUSUM_CLIP = 4, P_REJECT = 5, P_PARAMS = 6 };
-static const char *const param_names[P_PARAMS] = {"fast-z", "window-z", "cusum-k", "cusum-h", "cusum-clip", "reject"};
+enum sweep_param { P_FAST_Z = 0, P_FAST_WZ = 1, P_CUSUM_K = 2, P_CUSUM_H = 3, P_CUSUM_CLIP = 4, P_REJECT = 5, P_WHITEN = 6, P_PARAMS = 7 };
+static const char *const param_names[P_PARAMS] = {"fast-z", "window-z", "cusum-k", "cusum-h", "cusum-clip", "reject", "whiten"};
 #define SWEEP_VALUES 8
 #define SWEEP_MAX 64
 
@@ -45,6 +45,8 @@ struct options {
     uint64_t seed;
     int checks, history_weeks, fast_k, fast_window, verbose, check_goal, metric, fast_oos, fast_calibrated;
     double fast_clip, size_lo, size_hi;
+    double pool_day; /* --fast-pool-day K; -1: the rule's */
+    int interp;      /* --fast-interpolate 0|1; -1: the rule's */
     double param[P_PARAMS][SWEEP_VALUES]; /* the values of each swept option */
     int n_param[P_PARAMS];
     int combos;                           /* product of n_param */
@@ -312,6 +314,11 @@ static void fast_opts(const struct options *o, int c, struct pk_regression_opts 
     ro->det.cusum_h = v[P_CUSUM_H];
     ro->det.cusum_clip = v[P_CUSUM_CLIP];
     ro->det.reject = v[P_REJECT];
+    ro->det.whiten = v[P_WHITEN];
+    if (o->pool_day >= 0)
+        ro->base.pool_day_type = o->pool_day;
+    if (o->interp >= 0)
+        ro->base.interpolate_us = o->interp ? PK_REGRESSION_FAST_WIDTH_US : 0;
     ro->base.pool_out_of_sample = o->fast_oos;
     ro->det.window_calibrated = o->fast_calibrated;
 }
@@ -565,6 +572,13 @@ static void usage(FILE *f)
             "  --fast-cusum-clip C  clip each score to [-C, C] before the CUSUM (default %g)\n"
             "  --fast-reject R    scores beyond +-R are left out of the windowed mean and the\n"
             "                     CUSUM (0: none; default %g)\n"
+            "  --fast-pool-day K  a slot's median is its hour's on its kind of day when within\n"
+            "                     K x its own spread (pk_baseline_opts.pool_day_type; 0: off;\n"
+            "                     default the rule's)\n"
+            "  --fast-interpolate 0|1  a window's expected value interpolated between the\n"
+            "                     medians of the two nearest hours (default the rule's)\n"
+            "  --fast-whiten A    each score enters the windowed mean less A x the previous\n"
+            "                     score, over 1 - A (0 <= A < 1; 0: off; default %g)\n"
             "  --fast-calibrated 0|1  judge the windowed mean in its own out-of-sample spread\n"
             "                     (--fast-window-z then in those units; default %d)\n"
             "  --fast-oos 0|1     the fast half's scale also measured out of sample, each\n"
@@ -590,12 +604,12 @@ static void usage(FILE *f)
             "                     hour-level deviation (see docs/PERFORMANCE.md)\n"
             "  --verbose          one line per check-week\n"
             "  -h, --help         this text\n"
-            "A sweep: --fast-z, --fast-window-z and the --fast-cusum-* options take up to %d\n"
+            "A sweep: --fast-z, --fast-window-z, --fast-whiten and the --fast-cusum-* options take up to %d\n"
             "comma-separated values each (e.g. --fast-cusum-h 6,8,10); every combination\n"
             "(at most %d) is judged on the same rounds, one line each.\n",
             PK_REGRESSION_FAST_Z, PK_REGRESSION_FAST_K, PK_REGRESSION_FAST_WINDOW, PK_REGRESSION_FAST_WINDOW_Z,
             PK_REGRESSION_FAST_CLIP, PK_REGRESSION_FAST_CUSUM_K, PK_REGRESSION_FAST_CUSUM_H,
-            PK_REGRESSION_FAST_CUSUM_CLIP, PK_REGRESSION_FAST_REJECT, PK_REGRESSION_FAST_CALIBRATED,
+            PK_REGRESSION_FAST_CUSUM_CLIP, PK_REGRESSION_FAST_REJECT, PK_REGRESSION_FAST_WHITEN, PK_REGRESSION_FAST_CALIBRATED,
             PK_REGRESSION_FAST_OUT_OF_SAMPLE, SWEEP_VALUES, SWEEP_MAX);
 }
 
@@ -628,6 +642,8 @@ static int parse(int argc, char **argv, struct options *o)
         {"fast-window-z", required_argument, NULL, 'Z'}, {"fast-cusum-k", required_argument, NULL, 'K'},
         {"fast-cusum-h", required_argument, NULL, 'H'}, {"fast-cusum-clip", required_argument, NULL, 'L'},
         {"fast-reject", required_argument, NULL, 'R'}, {"fast-calibrated", required_argument, NULL, 'A'},
+        {"fast-whiten", required_argument, NULL, 'X'}, {"fast-pool-day", required_argument, NULL, 'P'},
+        {"fast-interpolate", required_argument, NULL, 'I'},
         {"check-goal", no_argument, NULL, 'g'},       {"metric", no_argument, NULL, 'm'},
         {"fast-oos", required_argument, NULL, 'O'}, {"oracle", no_argument, NULL, 'o'},
         {"metric-relative", no_argument, NULL, 'M'}, {"reciprocal", required_argument, NULL, 'D'},
@@ -651,6 +667,15 @@ static int parse(int argc, char **argv, struct options *o)
         case 'L': if (parse_list(optarg, o, P_CUSUM_CLIP) < 0) goto bad; break;
         case 'A': o->fast_calibrated = (int)strtol(optarg, &end, 10); if (*end || o->fast_calibrated < 0 || o->fast_calibrated > 1) goto bad; break;
         case 'R': if (parse_list(optarg, o, P_REJECT) < 0) goto bad; break;
+        case 'X':
+            if (parse_list(optarg, o, P_WHITEN) < 0)
+                goto bad;
+            for (int i = 0; i < o->n_param[P_WHITEN]; i++)
+                if (o->param[P_WHITEN][i] >= 1.0)
+                    goto bad;
+            break;
+        case 'I': o->interp = (int)strtol(optarg, &end, 10); if (*end || o->interp < 0 || o->interp > 1) goto bad; break;
+        case 'P': o->pool_day = strtod(optarg, &end); if (*end || !(o->pool_day >= 0)) goto bad; break;
         case 'C': o->fast_clip = strtod(optarg, &end); if (*end || o->fast_clip < 0) goto bad; break;
         case 'r':
             o->size_lo = strtod(optarg, &end);
@@ -754,12 +779,12 @@ static void report_quarters(struct step_delay *sd, int n)
 int main(int argc, char **argv)
 {
     struct options o = {.seed = 2, .checks = 400, .history_weeks = 4, .fast_k = PK_REGRESSION_FAST_K,
-                        .fast_window = PK_REGRESSION_FAST_WINDOW, .fast_clip = PK_REGRESSION_FAST_CLIP,
+                        .fast_window = PK_REGRESSION_FAST_WINDOW, .pool_day = -1, .interp = -1, .fast_clip = PK_REGRESSION_FAST_CLIP,
                         .fast_oos = PK_REGRESSION_FAST_OUT_OF_SAMPLE, .fast_calibrated = PK_REGRESSION_FAST_CALIBRATED, .size_lo = 5.0, .size_hi = 10.0,
                         .param = {{PK_REGRESSION_FAST_Z}, {PK_REGRESSION_FAST_WINDOW_Z}, {PK_REGRESSION_FAST_CUSUM_K},
                                   {PK_REGRESSION_FAST_CUSUM_H}, {PK_REGRESSION_FAST_CUSUM_CLIP},
-                                  {PK_REGRESSION_FAST_REJECT}},
-                        .n_param = {1, 1, 1, 1, 1, 1}};
+                                  {PK_REGRESSION_FAST_REJECT}, {PK_REGRESSION_FAST_WHITEN}},
+                        .n_param = {1, 1, 1, 1, 1, 1, 1}};
     if (parse(argc, argv, &o) < 0)
         return 2;
     int rc = 1, ok = 1;

@@ -249,6 +249,20 @@ struct pk_baseline_opts {
      * Set for the rule on a metric, whose regressions are drops
      * (pk_regression_kind). 0 (the default): the difference. */
     int reciprocal;
+    /* pool_day_type > 0: a slot learned from its own history takes the median of
+     * its hour on its kind of day (weekday or weekend, PK_BASE_HOUR_OF_DAY_TYPE)
+     * when its own median is within pool_day_type x 1.4826 x its own MAD of it:
+     * a slot's median from a few weeks carries those weeks' hour-level noise,
+     * the same hour of five weekdays carries a fifth of it; a slot whose hour
+     * differs from its kind of day by more keeps its own. 0 (the default): off. */
+    double pool_day_type;
+    /* interpolate_us > 0: the windows judged are this wide (the fast half's 5
+     * minutes) and a window's expected value is the median of its slot and of
+     * the nearer neighbouring slot, interpolated linearly between the two
+     * hours' middles at the window's middle: a slot's median is its hour's
+     * middle, and a daily curve rising through the hour puts the hour's first
+     * windows below it and its last above. 0 (the default): the slot's median. */
+    int64_t interpolate_us;
 };
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
@@ -286,6 +300,10 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
  * pooled_rel_mad * |median|); NAN when x is NAN or the baseline is empty; when MAD
  * and floor are both 0: 0 if x == median, else +-INF. */
 double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x);
+/* The expected value (the median pk_baseline_score judges x against) at t_us:
+ * its slot's median, interpolated when opts.interpolate_us > 0; NAN when the
+ * slot has no verdict. */
+double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us);
 
 /* The k-consecutive regression detector, fed one window at a time. */
 enum pk_direction { PK_DIR_UP = 1, PK_DIR_DOWN = 2, PK_DIR_BOTH = 3 };
@@ -326,6 +344,11 @@ struct pk_detector_opts {
      * is off. window_scale is set by the rule (pk_regression_learn). */
     int window_calibrated;
     double window_scale;
+    /* whiten in [0, 1): each score enters the windowed mean as
+     * (z - whiten x z_prev) / (1 - whiten), z_prev the previous score pushed:
+     * the part of the noise carried over from the previous window is taken out
+     * and a step's first window weighs 1 / (1 - whiten). 0 (the default): off. */
+    double whiten;
 };
 
 #define PK_DETECTOR_WINDOW_MAX 48
@@ -340,6 +363,7 @@ struct pk_detector {
     int64_t raised_at_us; /* window that raised; -1 when not raised */
     int64_t since_us;     /* first deviant window of the raised regression */
     double cusum_up, cusum_down; /* the CUSUM statistics (cusum_h > 0) */
+    double prev_score;           /* the previous score pushed (whiten > 0); NAN: none */
 };
 
 void pk_detector_opts_default(struct pk_detector_opts *o);
@@ -367,16 +391,20 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
  * not), or the mean of the last PK_REGRESSION_FAST_WINDOW windows beyond
  * PK_REGRESSION_FAST_WINDOW_Z times that mean's own out-of-sample spread, scores
  * beyond +-PK_REGRESSION_FAST_REJECT (burst-sized) left out of it (small steps
- * within the hour). The hourly p95 rule keeps finding what moves only the tail.
+ * within the hour). A slot's median is its hour's on its kind of day (weekday or
+ * weekend) unless the slot's own differs by more than
+ * PK_REGRESSION_FAST_POOL_DAY_TYPE times its spread. The hourly p95 rule keeps finding what moves only the tail.
  * Chosen on bench/detection_rounds.c's training seed (docs/PERFORMANCE.md). */
 #define PK_REGRESSION_FAST_WIDTH_US (INT64_C(5) * 60 * 1000000)
 #define PK_REGRESSION_FAST_Z 4.0
 #define PK_REGRESSION_FAST_K 8
 #define PK_REGRESSION_FAST_WINDOW 6
 #define PK_REGRESSION_FAST_CLIP 0.0
-#define PK_REGRESSION_FAST_WINDOW_Z 4.4
+#define PK_REGRESSION_FAST_WINDOW_Z 4.6
 #define PK_REGRESSION_FAST_REJECT 6.0
 #define PK_REGRESSION_FAST_CALIBRATED 1
+/* the fast half's whitening (pk_detector_opts.whiten) */
+#define PK_REGRESSION_FAST_WHITEN 0.0
 /* the fast half's CUSUM (pk_detector_opts.cusum_*): measured, not kept (off) */
 #define PK_REGRESSION_FAST_CUSUM_K 1.5
 #define PK_REGRESSION_FAST_CUSUM_H 0.0
@@ -384,6 +412,9 @@ int pk_detector_feed_flag(struct pk_detector *d, int64_t t_us, int deviant);
 /* the fast half's scale is the larger of the in-sample and out-of-sample pooled
  * MAD (pk_baseline_opts.pool_out_of_sample) */
 #define PK_REGRESSION_FAST_OUT_OF_SAMPLE 1
+/* the fast half's slot takes its hour's median on its kind of day when within
+ * this many times its own spread of it (pk_baseline_opts.pool_day_type) */
+#define PK_REGRESSION_FAST_POOL_DAY_TYPE 3.0
 
 enum pk_regression_state { PK_REG_NO_HISTORY = 0, PK_REG_LEARNING = 1, PK_REG_NORMAL = 2, PK_REG_RAISED = 3 };
 

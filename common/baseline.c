@@ -44,6 +44,16 @@ static void stats_of(double *v, size_t n, struct pk_baseline_slot *out, int sour
     out->source = source;
 }
 
+/* pk_baseline_opts.pool_day_type: own's median becomes its kind of day's when
+ * the two are within k x its own spread. */
+static void pool_with_day_type(struct pk_baseline_slot *own, const struct pk_baseline_slot *type, double k)
+{
+    if (!(k > 0) || type->n <= own->n || isnan(type->median))
+        return;
+    if (fabs(own->median - type->median) <= k * MAD_TO_SIGMA * own->mad)
+        own->median = type->median;
+}
+
 int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
                       const double *y, size_t n, char *err, size_t errlen)
 {
@@ -113,6 +123,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         } else if (count[s] >= (size_t)o->min_samples) {
             memcpy(scratch, by_slot + start[s], count[s] * sizeof *scratch);
             stats_of(scratch, count[s], &b->slot[s], PK_BASE_HOUR_OF_WEEK);
+            pool_with_day_type(&b->slot[s], &hodt[s >= 5 * 24][s % 24], o->pool_day_type);
         } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
             b->slot[s] = hodt[s >= 5 * 24][s % 24];
         } else if (hod[s % 24].n >= (uint32_t)o->min_samples) {
@@ -140,13 +151,42 @@ out:
     return rc;
 }
 
+static int has_verdict(const struct pk_baseline_slot *s)
+{
+    return s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING;
+}
+
+double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us)
+{
+    int slot = pk_baseline_slot_of(t_us, b->opts.tz_offset_s);
+    const struct pk_baseline_slot *s = &b->slot[slot];
+    if (!has_verdict(s))
+        return NAN;
+    int64_t w = b->opts.interpolate_us;
+    if (w <= 0)
+        return s->median;
+    /* the window's middle, as a fraction of its hour (the hour is its slot's) */
+    int64_t mid_s = (t_us + w / 2) / 1000000 + b->opts.tz_offset_s;
+    double frac = (double)(((mid_s % 3600) + 3600) % 3600) / 3600.0;
+    if (pk_baseline_slot_of(t_us + w / 2, b->opts.tz_offset_s) != slot)
+        return s->median; /* a window wider than what is left of its hour */
+    int next = frac >= 0.5;
+    const struct pk_baseline_slot *o =
+        &b->slot[(slot + (next ? 1 : PK_BASELINE_SLOTS - 1)) % PK_BASELINE_SLOTS];
+    if (!has_verdict(o) || isnan(o->median))
+        return s->median;
+    double a = next ? frac - 0.5 : 0.5 - frac; /* the neighbour's weight, 0 to 0.5 */
+    return (1.0 - a) * s->median + a * o->median;
+}
+
 double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
 {
     if (isnan(x))
         return NAN;
     const struct pk_baseline_slot *s = &b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)];
-    if (s->source == PK_BASE_NONE || s->source == PK_BASE_LEARNING)
+    if (!has_verdict(s))
         return NAN;
+    double m = pk_baseline_expected(b, t_us);
     double floor_ = b->opts.mad_floor_rel * fabs(s->median);
     if (b->opts.mad_floor_abs > floor_)
         floor_ = b->opts.mad_floor_abs;
@@ -154,14 +194,14 @@ double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
         floor_ = b->pooled_rel_mad * fabs(s->median);
     double scale = MAD_TO_SIGMA * (s->mad > floor_ ? s->mad : floor_);
     if (scale == 0.0)
-        return x == s->median ? 0.0 : copysign(INFINITY, x - s->median);
-    if (b->opts.reciprocal && s->median > 0) {
+        return x == m ? 0.0 : copysign(INFINITY, x - m);
+    if (b->opts.reciprocal && m > 0) {
         /* the score of the reciprocal, negated: (x - m) (m / x); x at least
          * RATIO_FLOOR x m, so that a 0 stays a finite (very low) score */
-        double v = x > RATIO_FLOOR * s->median ? x : RATIO_FLOOR * s->median;
-        return (v - s->median) * (s->median / v) / scale;
+        double v = x > RATIO_FLOOR * m ? x : RATIO_FLOOR * m;
+        return (v - m) * (m / v) / scale;
     }
-    return (x - s->median) / scale;
+    return (x - m) / scale;
 }
 
 void pk_detector_opts_default(struct pk_detector_opts *o)
@@ -179,6 +219,7 @@ void pk_detector_opts_default(struct pk_detector_opts *o)
     o->reject = 0.0;
     o->window_calibrated = 0;
     o->window_scale = 0.0;
+    o->whiten = 0.0;
 }
 
 void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
@@ -197,6 +238,9 @@ void pk_detector_init(struct pk_detector *d, const struct pk_detector_opts *o)
         d->opts.window = 0;
     if (d->opts.window_calibrated && !(d->opts.window_scale > 0))
         d->opts.window = 0; /* nothing measured to judge the mean against */
+    if (!(d->opts.whiten > 0 && d->opts.whiten < 1))
+        d->opts.whiten = 0.0;
+    d->prev_score = NAN;
     d->raised_at_us = -1;
     d->since_us = -1;
 }
@@ -233,10 +277,22 @@ static int rejected(const struct pk_detector *d, double score)
     return d->opts.reject > 0 && fabs(score) > d->opts.reject;
 }
 
+/* score (not NAN, not rejected) less the whiten share of the previous one, over
+ * 1 - whiten (pk_detector_opts.whiten); the score itself when whiten is 0. */
+static double whitened(struct pk_detector *d, double score)
+{
+    double a = d->opts.whiten, prev = d->prev_score;
+    d->prev_score = score;
+    if (!(a > 0) || isnan(prev))
+        return score;
+    return (score - a * prev) / (1.0 - a);
+}
+
 double pk_detector_push(struct pk_detector *d, double score)
 {
     if (isnan(score) || d->opts.window <= 0 || rejected(d, score))
         return NAN;
+    score = whitened(d, score);
     double c = d->opts.clip;
     if (c > 0)
         score = score > c ? c : score < -c ? -c : score;
@@ -331,7 +387,9 @@ void pk_regression_fast_opts(int metric_dir, struct pk_regression_opts *o)
     o->det.cusum_clip = PK_REGRESSION_FAST_CUSUM_CLIP;
     o->det.reject = PK_REGRESSION_FAST_REJECT;
     o->det.window_calibrated = PK_REGRESSION_FAST_CALIBRATED;
+    o->det.whiten = PK_REGRESSION_FAST_WHITEN;
     o->base.pool_out_of_sample = PK_REGRESSION_FAST_OUT_OF_SAMPLE;
+    o->base.pool_day_type = PK_REGRESSION_FAST_POOL_DAY_TYPE;
     pk_regression_kind(o, metric_dir);
 }
 
@@ -401,9 +459,9 @@ static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_bas
         int64_t w = (t_us[i] - t_us[0]) / WEEK_US;
         if (w < 0 || w >= weeks || !ok[w] || isnan(h[i]))
             continue;
-        const struct pk_baseline_slot *s = &wb[w].slot[pk_baseline_slot_of(t_us[i], b->opts.tz_offset_s)];
-        if (s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING && s->median != 0.0)
-            dev[nd++] = fabs(h[i] - s->median) / fabs(s->median);
+        double m = pk_baseline_expected(&wb[w], t_us[i]);
+        if (!isnan(m) && m != 0.0)
+            dev[nd++] = fabs(h[i] - m) / fabs(m);
     }
     return nd ? pk_an_median(dev, nd) : 0.0;
 }
@@ -555,7 +613,7 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
         out->judged++;
         out->last_score = z;
         out->last_value = y[i];
-        out->expected = b->slot[pk_baseline_slot_of(t_us[i], o->base.tz_offset_s)].median;
+        out->expected = pk_baseline_expected(b, t_us[i]);
         if (ev != PK_DET_NONE && on_event)
             on_event(user, ev, t_us[i], d.raised ? d.since_us : -1, z, y[i], out->expected);
     }

@@ -134,6 +134,9 @@ static void test_reciprocal_score(void **state)
     pk_regression_fast_opts(PK_DIR_BOTH, &ro);
     assert_true(ro.det.direction == PK_DIR_BOTH && ro.base.reciprocal == 1);
     assert_true(ro.det.window == PK_REGRESSION_FAST_WINDOW && ro.det.window_threshold == PK_REGRESSION_FAST_WINDOW_Z);
+    assert_true(ro.base.pool_day_type == PK_REGRESSION_FAST_POOL_DAY_TYPE && ro.base.pool_day_type > 0);
+    pk_regression_opts_default(&ro); /* the hourly half keeps every slot's own median */
+    assert_true(ro.base.pool_day_type == 0.0);
 }
 
 /* Pooled relative MAD. Every slot's residuals |y - m| are {2.5, 0.5, 0.5, 2.5}
@@ -468,6 +471,87 @@ static void test_pool_out_of_sample(void **state)
 }
 
 /* 1..100 ms: p50 50 ms, p95 95 ms, p99 99 ms (within the histogram's 1 %). */
+/* pool_day_type: the seasonal history with Monday 10:00 one higher in every week
+ * (own median 151.5, MAD 1.5; its weekday 10:00 of 20 values has median 151) and
+ * Monday 11:00 ten higher (own 160.5; weekdays 151.5): within k x 1.4826 x 1.5
+ * of its kind of day the slot takes that median, beyond it keeps its own. */
+static void test_pool_day_type(void **state)
+{
+    (void)state;
+    static int64_t t[4 * 168];
+    static double y[4 * 168];
+    for (int w = 0; w < 4; w++)
+        for (int h = 0; h < 168; h++) {
+            t[w * 168 + h] = T0 + w * WEEK_US + h * HOUR_US;
+            y[w * 168 + h] = seasonal(t[w * 168 + h]) + week_offset[w] + (h == 10 ? 1.0 : h == 11 ? 10.0 : 0.0);
+        }
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    struct pk_baseline b;
+    char err[256];
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 4 * 168, err, sizeof err), 0);
+    assert_true(fabs(b.slot[10].median - 151.5) < 1e-9); /* off: its own */
+    assert_true(fabs(b.slot[11].median - 160.5) < 1e-9);
+    o.pool_day_type = 1.0;
+    assert_int_equal(pk_baseline_learn(&b, &o, t, y, 4 * 168, err, sizeof err), 0);
+    assert_true(fabs(b.slot[10].median - 151.0) < 1e-9);    /* 0.5 <= 2.22: pooled */
+    assert_true(fabs(b.slot[11].median - 160.5) < 1e-9);    /* 9 > 2.22: its own */
+    assert_true(fabs(b.slot[9].median - 150.5) < 1e-9);     /* equal either way */
+    assert_true(fabs(b.slot[5 * 24].median - 80.5) < 1e-9); /* weekend */
+    assert_true(fabs(b.slot[10].mad - 1.5) < 1e-9);         /* the spread stays its own */
+}
+
+/* interpolate_us: a 5-minute window's expected value between the medians of
+ * its hour (Monday 08:00, 100.5) and the nearer neighbour (09:00, 150.5) at
+ * the window's middle. */
+static void test_interpolate(void **state)
+{
+    (void)state;
+    struct pk_baseline_opts o;
+    pk_baseline_opts_default(&o);
+    o.interpolate_us = 5 * 60 * 1000000LL;
+    struct pk_baseline b;
+    learn_4_weeks(&b, &o);
+    int64_t t8 = T0 + 4 * WEEK_US + 8 * HOUR_US, min = 60 * 1000000LL;
+    assert_true(fabs(pk_baseline_expected(&b, t8) - 100.5) < 1e-9);                /* 07:00 is 100.5 too */
+    assert_true(fabs(pk_baseline_expected(&b, t8 + 27 * min + 30000000) - 100.5) < 1e-9); /* middle 08:30 */
+    /* 08:55: middle 08:57:30, 27.5 minutes past the hour's middle: 100.5 + 27.5 / 60 x 50 */
+    assert_true(fabs(pk_baseline_expected(&b, t8 + 55 * min) - (100.5 + 27.5 / 60.0 * 50.0)) < 1e-9);
+    assert_true(fabs(pk_baseline_score(&b, t8 + 55 * min, 100.5 + 27.5 / 60.0 * 50.0)) < 1e-9);
+    /* 08:57:30: its middle is in the next hour: its own slot's median */
+    assert_true(fabs(pk_baseline_expected(&b, t8 + 57 * min + 30000000) - 100.5) < 1e-9);
+    o.interpolate_us = 0;
+    learn_4_weeks(&b, &o);
+    assert_true(fabs(pk_baseline_expected(&b, t8 + 55 * min) - 100.5) < 1e-9);
+}
+
+/* whiten: scores 0, 0, then 2, 2 with whiten 0.5 enter the mean of 2 as 0, 0,
+ * (2 - 0) / 0.5 = 4, (2 - 1) / 0.5 = 2: means 2 and 3, so a bar of 2.5 raises
+ * at the second step window; unwhitened the means are 1 and 2 and it never does. */
+static void test_whiten(void **state)
+{
+    (void)state;
+    struct pk_detector_opts o;
+    pk_detector_opts_default(&o);
+    o.threshold = 10.0;
+    o.k_raise = o.k_clear = 8;
+    o.window = 2;
+    o.window_threshold = 2.5;
+    o.whiten = 0.5;
+    struct pk_detector d;
+    pk_detector_init(&d, &o);
+    const double z[] = {0.0, 0.0, 2.0, 2.0, 2.0};
+    int raised_at = -1;
+    for (int i = 0; i < 5 && raised_at < 0; i++)
+        if (pk_detector_feed(&d, i, z[i]) == PK_DET_RAISED)
+            raised_at = i;
+    assert_int_equal(raised_at, 3);
+    o.whiten = 0.0;
+    pk_detector_init(&d, &o);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(pk_detector_feed(&d, i, z[i]), PK_DET_NONE);
+}
+
 static void test_budgets(void **state)
 {
     (void)state;
@@ -499,6 +583,9 @@ int main(void)
         cmocka_unit_test(test_reciprocal_score),
         cmocka_unit_test(test_regression_judge),
         cmocka_unit_test(test_pool_out_of_sample),
+        cmocka_unit_test(test_pool_day_type),
+        cmocka_unit_test(test_interpolate),
+        cmocka_unit_test(test_whiten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
