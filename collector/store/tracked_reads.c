@@ -6,9 +6,8 @@
  * and counted per scope in PostgreSQL from the runs' running totals (migration
  * 029; the answers need only the counts). Rows are sorted
  * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
- * binary search. On Citus the prefetch counts rounds one check at a time, each
- * a router query on the check's shard (citus_counts): one statement over every
- * check would go to every shard. Reads only. */
+ * binary search. On Citus the counts are one statement that each shard runs
+ * for its checks (citus_counts). Reads only. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -68,7 +67,7 @@ static const struct store_col count_row_cols[] = {
 };
 
 static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
-                       size_t n_checks, const char *scope, const char *id, struct store_round_count_row **out,
+                       size_t n_checks, const char *scope, const char *scopes, struct store_round_count_row **out,
                        size_t *n, char *err, size_t errlen);
 
 int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
@@ -78,12 +77,15 @@ int store_round_counts_read_many(struct store *s, const char *const *checks, con
     return counts_read(s, checks, k_from, k_until, n_checks, NULL, NULL, out, n, err, errlen);
 }
 
-/* scope: only that one ("*" global, or a region); NULL: every scope. id: NULL,
- * or (Citus) the id of the one check, which every read of round_runs then
- * names as a constant: a router query on the check's shard (the same lookups,
- * made there). */
+/* scope: only that one ("*" global, or a region); NULL: every scope. scopes:
+ * NULL, or (Citus) the scopes to count as an array literal (scope is then
+ * unused): the statement then starts from round_trackers, distributed by check
+ * like round_runs, and reads each check's runs through its check_id, so Citus
+ * runs it inside each shard, one task per shard, all checks at once (the
+ * scopes of one PostgreSQL, a UNION over probes, would be planned apart and
+ * shipped to every task as an intermediate result: about a second here). */
 static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
-                       size_t n_checks, const char *scope, const char *id, struct store_round_count_row **out,
+                       size_t n_checks, const char *scope, const char *scopes, struct store_round_count_row **out,
                        size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
@@ -107,7 +109,7 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
         pk_fail(err, errlen, "round counts: out of memory");
         goto out;
     }
-    const char *p[] = {names.data, from.data, until.data, scope, id};
+    const char *p[] = {names.data, from.data, until.data, scopes ? scopes : scope};
     /* Per check and scope, from the running totals (migration 029): the rounds
      * before k_until minus those before k_from, each from the last run that
      * starts before it (one primary-key lookup each; cum below). A scope with a
@@ -126,20 +128,21 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
     "(SELECT coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1), 0) "               \
     "FROM round_runs r WHERE r.check_id = " CK " AND r.scope = sc.scope AND "                                          \
     ST_RUNS_REACHING("r", CK, "sc.scope", "w.k_from") " AND r.from_round < w.k_until AND r.state = " STATE ")"
-#define COUNTS_SQL(CK, BY_ID)                                                                                          \
+#define COUNTS_SQL(CK, SOURCE)                                                                                         \
     "SELECT c.name AS check_name, sc.scope, "                                                                          \
     "CASE WHEN " KNOWN " THEN coalesce(hi.up, 0) - coalesce(lo.up, 0) ELSE " SUMMED(CK, "1")                           \
     " END AS up, "                                                                                                     \
     "CASE WHEN " KNOWN " THEN coalesce(hi.down, 0) - coalesce(lo.down, 0) ELSE " SUMMED(CK, "2")                       \
-    " END AS down "                                                                                                    \
-    "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "                                 \
-    "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT '*' AS scope UNION SELECT region "             \
-    "FROM probes) u WHERE $4::text IS NULL OR u.scope = $4::text) sc " CUM(CK, "w.k_until", "hi")                      \
-        CUM(CK, "w.k_from", "lo") BY_ID                                                                                \
+    " END AS down " SOURCE CUM(CK, "w.k_until", "hi") CUM(CK, "w.k_from", "lo")                                        \
     "ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\""
+#define W "unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
     const struct store_query q = {
-        id ? COUNTS_SQL("$5::bigint", "WHERE c.id = $5::bigint ") : COUNTS_SQL("c.id", ""),
-        id ? 5 : 4,
+        scopes ? COUNTS_SQL("t.check_id", "FROM round_trackers t JOIN checks c ON c.id = t.check_id JOIN " W
+                                          "ON w.name = c.name CROSS JOIN unnest($4::text[]) AS sc(scope) ")
+               : COUNTS_SQL("c.id", "FROM " W "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT "
+                                    "'*' AS scope UNION SELECT region FROM probes) u WHERE $4::text IS NULL OR "
+                                    "u.scope = $4::text) sc "),
+        4,
         p,
         "round counts of many checks: reading",
         "round counts",
@@ -148,6 +151,7 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
         sizeof **out};
 #undef CUM
 #undef COUNTS_SQL
+#undef W
 #undef KNOWN
 #undef SUMMED
     rc = store_query_rows(s, &q, (void **)out, n, err, errlen);
@@ -215,54 +219,33 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
     return -1;
 }
 
-/* On Citus the counts of c's checks (runs_of, in c's order), one router query
- * per check on its shard (counts_read with the check's id; one statement over
- * every check would go to every shard, and Citus refuses its lateral lookups):
- * appended in order, so c->counts stays sorted by check, scope. The ids come
- * from checks, a reference table read on the coordinator, in one statement. */
+/* On Citus the counts of c's checks (runs_of) in one statement run inside
+ * every shard (counts_read with scopes): the scopes are scope, or "*" and every
+ * probe's region (probes is a reference table, read on the coordinator). */
 static int citus_counts(struct store *s, const char *const *runs_of, struct st_tracked_cache *c, const char *scope,
                         char *err, size_t errlen)
 {
-    struct pk_buf names;
-    pk_buf_init(&names, 0);
-    pk_buf_addc(&names, '{');
-    for (size_t i = 0; i < c->n_names; i++)
-        array_text(&names, runs_of[i], i == 0);
-    if (pk_buf_addc(&names, '}') < 0) {
-        pk_buf_free(&names);
-        return pk_fail(err, errlen, "round counts: out of memory");
-    }
-    const char *p[] = {names.data};
-    PGresult *r = st_run(s, "SELECT c.id FROM unnest($1::text[]) WITH ORDINALITY AS w(name, i) JOIN checks c ON "
-                            "c.name = w.name ORDER BY w.i",
-                         1, p, PGRES_TUPLES_OK, "round counts: reading the checks' ids", err, errlen);
-    pk_buf_free(&names);
-    if (!r)
-        return -1;
-    int rc = PQntuples(r) == (int)c->n_names ? 0 : pk_fail(err, errlen, "round counts: a check was removed meanwhile");
-    size_t cap = 0;
-    for (size_t i = 0; rc == 0 && i < c->n_names; i++) {
-        struct store_round_count_row *rows = NULL;
-        size_t k = 0;
-        rc = counts_read(s, &runs_of[i], &c->k_from[i], &c->k_until[i], 1, scope, PQgetvalue(r, (int)i, 0), &rows,
-                         &k, err, errlen);
-        if (rc == 0 && c->n_counts + k > cap) {
-            size_t want = (c->n_counts + k) * 2;
-            struct store_round_count_row *v = realloc(c->counts, want * sizeof *v);
-            if (!v)
-                rc = pk_fail(err, errlen, "round counts: out of memory");
-            else {
-                c->counts = v;
-                cap = want;
-            }
+    struct pk_buf scopes;
+    pk_buf_init(&scopes, 0);
+    PGresult *r = NULL;
+    if (scope) {
+        pk_buf_addc(&scopes, '{');
+        array_text(&scopes, scope, 1);
+        pk_buf_addc(&scopes, '}');
+    } else {
+        r = st_run(s, "SELECT ARRAY['*'] || coalesce(array_agg(DISTINCT region), '{}') FROM probes", 0, NULL,
+                   PGRES_TUPLES_OK, "round counts: reading the regions", err, errlen);
+        if (!r) {
+            pk_buf_free(&scopes);
+            return -1;
         }
-        if (rc == 0 && k)
-            memcpy(c->counts + c->n_counts, rows, k * sizeof *rows);
-        if (rc == 0)
-            c->n_counts += k;
-        free(rows);
+        pk_buf_adds(&scopes, PQgetvalue(r, 0, 0));
+        PQclear(r);
     }
-    PQclear(r);
+    int rc = pk_buf_ok(&scopes) < 0 ? pk_fail(err, errlen, "round counts: out of memory")
+                                     : counts_read(s, runs_of, c->k_from, c->k_until, c->n_names, NULL, scopes.data,
+                                                   &c->counts, &c->n_counts, err, errlen);
+    pk_buf_free(&scopes);
     return rc;
 }
 
