@@ -239,7 +239,8 @@ int store_track_rules_read_all(struct store *s, struct store_track_rule_row **ou
  * store_incidents_read from them (for what they cover) until
  * store_tracked_prefetch_end (or the next prefetch, or store_close): one
  * answer that covers every check then makes three statements, not several
- * per check. Nothing on Citus (store_tracked_batch_ok). 0, or -1 with err. */
+ * per check (on Citus too: there each shard counts its own checks). 0, or -1
+ * with err. */
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen);
 /* The same with the round counts of one scope only ("*" global, or a region;

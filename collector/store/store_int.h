@@ -232,7 +232,7 @@ struct lrow {
  * 027). 0, or -1 with err. */
 int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, char *err, size_t errlen);
 int st_fill_check_hours(struct store *s, char *err, size_t errlen);
-/* tracked_reads.c: migration 029 fills round_runs' running totals (not on Citus). */
+/* tracked_reads.c: migration 029 fills round_runs' running totals. */
 int st_fill_run_totals(struct store *s, char *err, size_t errlen);
 
 /* Bump allocator for the histograms one compaction round encodes. */

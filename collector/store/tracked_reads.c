@@ -6,8 +6,8 @@
  * and counted per scope in PostgreSQL from the runs' running totals (migration
  * 029; the answers need only the counts). Rows are sorted
  * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
- * binary search. On Citus these reads would go to every shard: the callers use
- * the per-check reads there (store_tracked_batch_ok). Reads only. */
+ * binary search. On Citus the counts are one statement that each shard runs
+ * for its checks (citus_counts). Reads only. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -67,20 +67,26 @@ static const struct store_col count_row_cols[] = {
 };
 
 static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
-                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
-                       size_t errlen);
+                       size_t n_checks, const char *scope, const char *scopes, struct store_round_count_row **out,
+                       size_t *n, char *err, size_t errlen);
 
 int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
                                  const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
                                  size_t *n, char *err, size_t errlen)
 {
-    return counts_read(s, checks, k_from, k_until, n_checks, NULL, out, n, err, errlen);
+    return counts_read(s, checks, k_from, k_until, n_checks, NULL, NULL, out, n, err, errlen);
 }
 
-/* scope: only that one ("*" global, or a region); NULL: every scope. */
+/* scope: only that one ("*" global, or a region); NULL: every scope. scopes:
+ * NULL, or (Citus) the scopes to count as an array literal (scope is then
+ * unused): the statement then starts from round_trackers, distributed by check
+ * like round_runs, and reads each check's runs through its check_id, so Citus
+ * runs it inside each shard, one task per shard, all checks at once (the
+ * scopes of one PostgreSQL, a UNION over probes, would be planned apart and
+ * shipped to every task as an intermediate result: about a second here). */
 static int counts_read(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
-                       size_t n_checks, const char *scope, struct store_round_count_row **out, size_t *n, char *err,
-                       size_t errlen)
+                       size_t n_checks, const char *scope, const char *scopes, struct store_round_count_row **out,
+                       size_t *n, char *err, size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -103,7 +109,7 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
         pk_fail(err, errlen, "round counts: out of memory");
         goto out;
     }
-    const char *p[] = {names.data, from.data, until.data, scope};
+    const char *p[] = {names.data, from.data, until.data, scopes ? scopes : scope};
     /* Per check and scope, from the running totals (migration 029): the rounds
      * before k_until minus those before k_from, each from the last run that
      * starts before it (one primary-key lookup each; cum below). A scope with a
@@ -112,24 +118,30 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
      * ST_RUNS_REACHING): the
      * CASE runs that subquery only then. Scopes are global and every probe's
      * region, each its own lookup, never the check's older history. */
-#define CUM(K, ALIAS)                                                                                                  \
-    "LEFT JOIN LATERAL (SELECT true AS found, r.up_before + CASE WHEN r.state = 1 THEN least(" K ", r.to_round + 1) " \
-    "- r.from_round ELSE 0 END AS up, r.down_before + CASE WHEN r.state = 2 THEN least(" K ", r.to_round + 1) - "     \
-    "r.from_round ELSE 0 END AS down FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "           \
+#define CUM(CK, K, ALIAS)                                                                                              \
+    "LEFT JOIN LATERAL (SELECT true AS found, r.up_before + CASE WHEN r.state = 1 THEN least(" K ", r.to_round + 1) "  \
+    "- r.from_round ELSE 0 END AS up, r.down_before + CASE WHEN r.state = 2 THEN least(" K ", r.to_round + 1) - "      \
+    "r.from_round ELSE 0 END AS down FROM round_runs r WHERE r.check_id = " CK " AND r.scope = sc.scope AND "          \
     "r.from_round < " K " ORDER BY r.from_round DESC LIMIT 1) " ALIAS " ON true "
 #define KNOWN "((hi.found IS NULL OR hi.up IS NOT NULL) AND (lo.found IS NULL OR lo.up IS NOT NULL))"
-#define SUMMED(STATE)                                                                                                  \
-    "(SELECT coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1), 0) "              \
-    "FROM round_runs r WHERE r.check_id = c.id AND r.scope = sc.scope AND "                                           \
-    ST_RUNS_REACHING("r", "c.id", "sc.scope", "w.k_from") " AND r.from_round < w.k_until AND r.state = " STATE ")"
+#define SUMMED(CK, STATE)                                                                                              \
+    "(SELECT coalesce(sum(least(r.to_round, w.k_until - 1) - greatest(r.from_round, w.k_from) + 1), 0) "               \
+    "FROM round_runs r WHERE r.check_id = " CK " AND r.scope = sc.scope AND "                                          \
+    ST_RUNS_REACHING("r", CK, "sc.scope", "w.k_from") " AND r.from_round < w.k_until AND r.state = " STATE ")"
+#define COUNTS_SQL(CK, SOURCE)                                                                                         \
+    "SELECT c.name AS check_name, sc.scope, "                                                                          \
+    "CASE WHEN " KNOWN " THEN coalesce(hi.up, 0) - coalesce(lo.up, 0) ELSE " SUMMED(CK, "1")                           \
+    " END AS up, "                                                                                                     \
+    "CASE WHEN " KNOWN " THEN coalesce(hi.down, 0) - coalesce(lo.down, 0) ELSE " SUMMED(CK, "2")                       \
+    " END AS down " SOURCE CUM(CK, "w.k_until", "hi") CUM(CK, "w.k_from", "lo")                                        \
+    "ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\""
+#define W "unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
     const struct store_query q = {
-        "SELECT c.name AS check_name, sc.scope, "
-        "CASE WHEN " KNOWN " THEN coalesce(hi.up, 0) - coalesce(lo.up, 0) ELSE " SUMMED("1") " END AS up, "
-        "CASE WHEN " KNOWN " THEN coalesce(hi.down, 0) - coalesce(lo.down, 0) ELSE " SUMMED("2") " END AS down "
-        "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(name, k_from, k_until) "
-        "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT '*' AS scope UNION SELECT region "
-        "FROM probes) u WHERE $4::text IS NULL OR u.scope = $4::text) sc " CUM("w.k_until", "hi") CUM("w.k_from", "lo")
-        "ORDER BY c.name COLLATE \"C\", sc.scope COLLATE \"C\"",
+        scopes ? COUNTS_SQL("t.check_id", "FROM round_trackers t JOIN checks c ON c.id = t.check_id JOIN " W
+                                          "ON w.name = c.name CROSS JOIN unnest($4::text[]) AS sc(scope) ")
+               : COUNTS_SQL("c.id", "FROM " W "JOIN checks c ON c.name = w.name CROSS JOIN (SELECT * FROM (SELECT "
+                                    "'*' AS scope UNION SELECT region FROM probes) u WHERE $4::text IS NULL OR "
+                                    "u.scope = $4::text) sc "),
         4,
         p,
         "round counts of many checks: reading",
@@ -138,6 +150,8 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
         STORE_NCOLS(count_row_cols),
         sizeof **out};
 #undef CUM
+#undef COUNTS_SQL
+#undef W
 #undef KNOWN
 #undef SUMMED
     rc = store_query_rows(s, &q, (void **)out, n, err, errlen);
@@ -205,6 +219,36 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
     return -1;
 }
 
+/* On Citus the counts of c's checks (runs_of) in one statement run inside
+ * every shard (counts_read with scopes): the scopes are scope, or "*" and every
+ * probe's region (probes is a reference table, read on the coordinator). */
+static int citus_counts(struct store *s, const char *const *runs_of, struct st_tracked_cache *c, const char *scope,
+                        char *err, size_t errlen)
+{
+    struct pk_buf scopes;
+    pk_buf_init(&scopes, 0);
+    PGresult *r = NULL;
+    if (scope) {
+        pk_buf_addc(&scopes, '{');
+        array_text(&scopes, scope, 1);
+        pk_buf_addc(&scopes, '}');
+    } else {
+        r = st_run(s, "SELECT ARRAY['*'] || coalesce(array_agg(DISTINCT region), '{}') FROM probes", 0, NULL,
+                   PGRES_TUPLES_OK, "round counts: reading the regions", err, errlen);
+        if (!r) {
+            pk_buf_free(&scopes);
+            return -1;
+        }
+        pk_buf_adds(&scopes, PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    int rc = pk_buf_ok(&scopes) < 0 ? pk_fail(err, errlen, "round counts: out of memory")
+                                     : counts_read(s, runs_of, c->k_from, c->k_until, c->n_names, NULL, scopes.data,
+                                                   &c->counts, &c->n_counts, err, errlen);
+    pk_buf_free(&scopes);
+    return rc;
+}
+
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            int64_t inc_since_us, int64_t inc_until_us, char *err, size_t errlen)
 {
@@ -217,7 +261,7 @@ int store_tracked_prefetch_scope(struct store *s, const char *const *checks, siz
                                  char *err, size_t errlen)
 {
     store_tracked_prefetch_end(s);
-    if (!store_tracked_batch_ok(s) || n == 0)
+    if (n == 0)
         return 0;
     struct st_tracked_cache *c = calloc(1, sizeof *c);
     const char **sorted = malloc(n * sizeof *sorted);
@@ -246,7 +290,9 @@ int store_tracked_prefetch_scope(struct store *s, const char *const *checks, siz
     }
     c->n_names = m;
     snprintf(c->scope, sizeof c->scope, "%s", scope ? scope : "");
-    if (counts_read(s, runs_of, c->k_from, c->k_until, m, scope, &c->counts, &c->n_counts, err, errlen) < 0)
+    if ((st_is_citus(s) ? citus_counts(s, runs_of, c, scope, err, errlen)
+                        : counts_read(s, runs_of, c->k_from, c->k_until, m, scope, NULL, &c->counts, &c->n_counts, err,
+                                      errlen)) < 0)
         goto out;
     c->inc_since_us = inc_since_us;
     c->inc_until_us = inc_until_us;
@@ -339,8 +385,8 @@ int st_tracked_cache_incidents(struct store *s, const char *check, const char *s
 
 int st_fill_run_totals(struct store *s, char *err, size_t errlen)
 {
-    if (st_is_citus(s))
-        return 0; /* left NULL: readers sum the runs (and read per check there) */
+    /* On Citus too: both sides distributed by check_id and joined on it (the
+     * UPDATE runs inside each shard). */
     return st_run_cmd(s,
                       "UPDATE round_runs r SET up_before = t.ub, down_before = t.db FROM (SELECT check_id, scope, "
                       "from_round, coalesce(sum(CASE WHEN state = 1 THEN to_round - from_round + 1 ELSE 0 END) OVER w, "

@@ -722,7 +722,7 @@ static int write_runs(struct group *g, char *err, size_t errlen)
         pk_fail(err, errlen, "tracker: out of memory");
         goto out;
     }
-    const char *pu[] = {d.upd.data, g->c[0].id}, *pd[] = {d.del.data, g->c[0].id}, *pi[] = {d.ins.data};
+    const char *pu[] = {d.upd.data, g->c[0].id}, *pd[] = {d.del.data, g->c[0].id};
     if (d.n_upd && st_run_cmd(g->s,
                               one ? "UPDATE round_runs r SET to_round = (e->3->>1)::bigint, state = "
                                     "(e->3->>2)::smallint, regions = ARRAY(SELECT jsonb_array_elements_text(e->3->3)) "
@@ -749,33 +749,34 @@ static int write_runs(struct group *g, char *err, size_t errlen)
      * there is none, the sum of the runs before: a chain broken by a run
      * without totals is mended by the next write); each written run adds those
      * of the written runs before it. An extended run keeps its totals: only
-     * runs before it count. Citus has no running totals: readers sum the runs. */
-    static const char plain_ins[] =
-        "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions) "
-        "SELECT (e->>0)::bigint, e->>1, (x->>0)::bigint, (x->>1)::bigint, (x->>2)::smallint, "
-        "ARRAY(SELECT jsonb_array_elements_text(x->3)) FROM jsonb_array_elements($1::jsonb) e, "
-        "jsonb_array_elements(e->3) x";
-    static const char totals_ins[] =
-        "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions, up_before, "
-        "down_before) SELECT v.c, v.s, v.f, v.t, v.st, v.rg, "
-        "coalesce(q.ub, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
-        "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 1)) "
-        "+ coalesce(sum(CASE WHEN v.st = 1 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0), "
-        "coalesce(q.db, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "
-        "WHERE r.check_id = v.c AND r.scope = v.s AND r.from_round < v.f AND r.state = 2)) "
-        "+ coalesce(sum(CASE WHEN v.st = 2 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0) "
-        "FROM (SELECT (e->>0)::bigint AS c, e->>1 AS s, (x->>0)::bigint AS f, (x->>1)::bigint AS t, "
-        "(x->>2)::smallint AS st, ARRAY(SELECT jsonb_array_elements_text(x->3)) AS rg "
-        "FROM jsonb_array_elements($1::jsonb) e, jsonb_array_elements(e->3) x) v "
-        "LEFT JOIN LATERAL (SELECT r.up_before + CASE WHEN r.state = 1 THEN "
-        "r.to_round - r.from_round + 1 ELSE 0 END AS ub, r.down_before + CASE WHEN r.state = 2 THEN "
-        "r.to_round - r.from_round + 1 ELSE 0 END AS db FROM round_runs r WHERE r.check_id = v.c AND "
-        "r.scope = v.s AND r.from_round < v.f ORDER BY r.from_round DESC LIMIT 1) q ON true "
-        "WINDOW w AS (PARTITION BY v.c, v.s ORDER BY v.f ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
-        "PRECEDING)";
-    if (d.n_ins && st_run_cmd(g->s, st_is_citus(g->s) ? plain_ins : totals_ins, 1, pi, "tracker: writing runs", err,
-                              errlen) < 0)
+     * runs before it count. On Citus (one check, routed()) the runs read are
+     * named by the check's id, a constant: the SELECT is then a router query
+     * on the check's shard, whose rows the coordinator inserts ("pull to
+     * coordinator": Citus cannot push an INSERT ... SELECT down when the
+     * distribution column comes from the document, not from a table). */
+#define TOTALS_INS(CK)                                                                                             \
+    "INSERT INTO round_runs (check_id, scope, from_round, to_round, state, regions, up_before, "                   \
+    "down_before) SELECT v.c, v.s, v.f, v.t, v.st, v.rg, "                                                         \
+    "coalesce(q.ub, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "                    \
+    "WHERE r.check_id = " CK " AND r.scope = v.s AND r.from_round < v.f AND r.state = 1)) "                        \
+    "+ coalesce(sum(CASE WHEN v.st = 1 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0), "                                \
+    "coalesce(q.db, (SELECT coalesce(sum(r.to_round - r.from_round + 1), 0) FROM round_runs r "                    \
+    "WHERE r.check_id = " CK " AND r.scope = v.s AND r.from_round < v.f AND r.state = 2)) "                        \
+    "+ coalesce(sum(CASE WHEN v.st = 2 THEN v.t - v.f + 1 ELSE 0 END) OVER w, 0) "                                 \
+    "FROM (SELECT (e->>0)::bigint AS c, e->>1 AS s, (x->>0)::bigint AS f, (x->>1)::bigint AS t, "                  \
+    "(x->>2)::smallint AS st, ARRAY(SELECT jsonb_array_elements_text(x->3)) AS rg "                                \
+    "FROM jsonb_array_elements($1::jsonb) e, jsonb_array_elements(e->3) x) v "                                     \
+    "LEFT JOIN LATERAL (SELECT r.up_before + CASE WHEN r.state = 1 THEN "                                          \
+    "r.to_round - r.from_round + 1 ELSE 0 END AS ub, r.down_before + CASE WHEN r.state = 2 THEN "                  \
+    "r.to_round - r.from_round + 1 ELSE 0 END AS db FROM round_runs r WHERE r.check_id = " CK " AND "              \
+    "r.scope = v.s AND r.from_round < v.f ORDER BY r.from_round DESC LIMIT 1) q ON true "                          \
+    "WINDOW w AS (PARTITION BY v.c, v.s ORDER BY v.f ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "                      \
+    "PRECEDING)"
+    const char *pi[] = {d.ins.data, g->c[0].id};
+    if (d.n_ins && st_run_cmd(g->s, one ? TOTALS_INS("$2::bigint") : TOTALS_INS("v.c"), one ? 2 : 1, pi,
+                              "tracker: writing runs", err, errlen) < 0)
         goto out;
+#undef TOTALS_INS
     rc = 0;
 out:
     pk_buf_free(&d.upd);

@@ -87,7 +87,21 @@ def stored_counts(db):
     hours = db.psql("SELECT ch.name, h.hour, h.ok, h.degraded, h.failed, h.unknown, h.hist_count, round(h.p95_us) "
                     "FROM rollup_check_hour h JOIN checks ch ON ch.id = h.check_id ORDER BY 1, 2")
     assert len(cells) >= len(tq.CHECKS) and len(hours) >= len(tq.CHECKS), (cells, hours)
-    return cells, hours
+    # The tracker's runs with their running totals (migration 029), written on
+    # Citus by the same INSERT as on one PostgreSQL: every total known and equal
+    # to the rounds of the runs before it in its (check, scope).
+    runs = db.psql("SELECT ch.name, r.scope, r.from_round, r.to_round, r.state, r.up_before, r.down_before "
+                   "FROM round_runs r JOIN checks ch ON ch.id = r.check_id "
+                   "ORDER BY ch.name, r.scope COLLATE \"C\", r.from_round")
+    assert len(runs) >= len(tq.CHECKS), runs
+    sums = {}
+    for name, scope, first, last, state, up_before, down_before in runs:
+        up, down = sums.get((name, scope), (0, 0))
+        assert (up_before, down_before) == (str(up), str(down)), (name, scope, first, up_before, down_before, up, down)
+        n = int(last) - int(first) + 1
+        sums[(name, scope)] = (up + n * (state == "1"), down + n * (state == "2"))
+    assert any(d for _, d in sums.values()), sums
+    return cells, hours, runs
 
 
 def partitions_and_retention(db, label):

@@ -527,6 +527,28 @@ static void read_tracked_prefetch(void **state)
         pgt_sql(out, sizeof out, "UPDATE round_runs r SET up_before = up_before + 1000 FROM checks c WHERE "
                                  "c.id = r.check_id AND c.name = 'ca' AND r.scope = '*' AND r.from_round = 160");
     }
+    /* Migration 037 fills the chains (check, scope) with a NULL total, whole,
+     * and leaves the others as they are (ca's global chain keeps its +1000). */
+    pgt_sql(out, sizeof out, "UPDATE round_runs r SET up_before = NULL, down_before = NULL FROM checks c WHERE "
+                             "c.id = r.check_id AND c.name = 'cb' AND r.scope = 'reg-a' AND r.from_round = 261; "
+                             "UPDATE round_runs r SET up_before = 7, down_before = 7 FROM checks c WHERE "
+                             "c.id = r.check_id AND c.name = 'cb' AND r.scope = 'reg-a' AND r.from_round = 200; "
+                             "DELETE FROM picket_schema WHERE version = 37");
+    applied = 0;
+    if (store_migrate(s, &applied, err, sizeof err) != 0)
+        fail_msg("migrate 037: %s", err);
+    assert_int_equal(applied, 1);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM round_runs WHERE up_before IS NULL"), 0);
+    assert_int_equal(pgt_sql_int("SELECT r.up_before * 1000 + r.down_before FROM round_runs r JOIN checks c ON "
+                                 "c.id = r.check_id WHERE c.name = 'cb' AND r.scope = 'reg-a' AND "
+                                 "r.from_round = 261"),
+                     61 * 1000);
+    assert_int_equal(pgt_sql_int("SELECT r.up_before FROM round_runs r JOIN checks c ON c.id = r.check_id "
+                                 "WHERE c.name = 'cb' AND r.scope = 'reg-a' AND r.from_round = 200"),
+                     0);
+    assert_int_equal(pgt_sql_int("SELECT r.up_before FROM round_runs r JOIN checks c ON c.id = r.check_id "
+                                 "WHERE c.name = 'ca' AND r.scope = '*' AND r.from_round = 160"),
+                     51 + 50 + 2000);
     free(db_inc);
 }
 
