@@ -519,6 +519,17 @@ static void report_pass_free(struct report_pass *p)
     memset(p, 0, sizeof *p);
 }
 
+/* A refresh thread's own connection: st as it is when it answers, else a new one
+ * (NULL while the database is down; the thread tries again on its next pass). */
+static struct store *thread_store(const struct dashboard *d, struct store *st)
+{
+    if (st && store_ping(st) == 0)
+        return st;
+    store_close(st);
+    char err[512];
+    return store_open(d->conninfo, err, sizeof err);
+}
+
 static int report_pass(struct store *st, struct report_pass *p)
 {
     char err[512];
@@ -639,16 +650,12 @@ static void *refresh_main(void *arg)
     struct dashboard *d = arg;
     struct store *st = NULL;
     struct dash_long *long_cache = NULL;
-    char err[512];
     int hist_waited = 0; /* the 90 days were put off by one pass */
     pthread_mutex_lock(&d->snap_mu);
     while (!d->stop) {
         pthread_mutex_unlock(&d->snap_mu);
         int64_t started = pk_now_us();
-        if (!st || store_ping(st) != 0) {
-            store_close(st);
-            st = store_open(d->conninfo, err, sizeof err);
-        }
+        st = thread_store(d, st);
         struct report_pass rp;
         if (st && report_pass(st, &rp) == 0) {
             /* The badges' 7/30-day uptimes from the last overview (refreshed
@@ -714,15 +721,11 @@ static void *live_main(void *arg)
 {
     struct dashboard *d = arg;
     struct store *st = NULL;
-    char err[512];
     pthread_mutex_lock(&d->snap_mu);
     while (!d->stop) {
         pthread_mutex_unlock(&d->snap_mu);
         int64_t started = pk_now_us();
-        if (!st || store_ping(st) != 0) {
-            store_close(st);
-            st = store_open(d->conninfo, err, sizeof err);
-        }
+        st = thread_store(d, st);
         char *inc = NULL;
         size_t il = 0;
         struct dash_live *lp = st ? dash_live_compute(st, started, &inc, &il) : NULL;

@@ -89,9 +89,9 @@ static int sum_into(struct coarse_rows *acc, struct coarse_rows *p, int64_t t)
     return 0;
 }
 
-/* Sets the first or last point of check in w->edges (kept sorted by name). */
-static int edge_put(struct report_window *w, const char *check, int first, int64_t t, const struct pk_hist *h,
-                    uint64_t ok, uint64_t degraded, uint64_t failed)
+/* The index of the first edge whose check name is not below check (w->edges is
+ * kept sorted by name). */
+static size_t edge_lower_bound(const struct report_window *w, const char *check)
 {
     size_t lo = 0, hi = w->n_edges;
     while (lo < hi) {
@@ -101,6 +101,14 @@ static int edge_put(struct report_window *w, const char *check, int first, int64
         else
             hi = mid;
     }
+    return lo;
+}
+
+/* Sets the first or last point of check in w->edges (kept sorted by name). */
+static int edge_put(struct report_window *w, const char *check, int first, int64_t t, const struct pk_hist *h,
+                    uint64_t ok, uint64_t degraded, uint64_t failed)
+{
+    size_t lo = edge_lower_bound(w, check);
     if (lo == w->n_edges || strcmp(w->edges[lo].check_name, check) != 0) {
         struct report_edge *e = pk_grow(w->edges, &w->cap_edges, w->n_edges + 1, sizeof *e, 0);
         if (!e)
@@ -253,14 +261,7 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
 
 const struct report_edge *report_window_edge(const struct report_window *w, const char *check)
 {
-    size_t lo = 0, hi = w->n_edges;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(w->edges[mid].check_name, check) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = edge_lower_bound(w, check);
     return lo < w->n_edges && strcmp(w->edges[lo].check_name, check) == 0 ? &w->edges[lo] : NULL;
 }
 
