@@ -450,6 +450,7 @@ static const char seed_yaml[] =
     "          num: {body_regex: 'id=(\\d+)'}\n"
     "        extract:\n"
     "          total_drafts: .total_drafts\n"
+    "          note: '\"n=\\(.a | (\"(\" + \")\")) #\" # a comment with a \"'\n"
     "  - name: webhook\n"
     "    type: http\n"
     "    request:\n"
@@ -629,6 +630,11 @@ static void test_seed_file(void **state)
     assert_int_equal(s->captures[1].source, PK_CAPTURE_BODY_REGEX);
     assert_non_null(s->captures[1].regex);
     assert_string_equal(s->extracts[0].name, "total_drafts");
+    /* an interpolation holding strings with parentheses, and a comment holding a
+     * quote: the open-string guard in front of jq must not turn this away */
+    assert_int_equal(s->n_extracts, 2);
+    assert_string_equal(s->extracts[1].expr, "\"n=\\(.a | (\"(\" + \")\")) #\" # a comment with a \"");
+    assert_non_null(s->extracts[1].jq);
 
     c = find(&set, "webhook");
     assert_string_equal(first_step(c)->request.method, "POST");
@@ -746,6 +752,10 @@ static const struct bad_case bad_v2[] = {
     {V2 "    request: {url: 'http://x/'}\n    extract: {n: '.x |'}\n",
      "5:18: bad jq expression '.x |' in check 'a': syntax error, unexpected $end (Unix shell quoting issues?) at "
      "<top-level>, line 1"},
+    {V2 "    request: {url: 'http://x/'}\n    assert: [{json: '\"items | length'}]\n",
+     "5:21: bad jq expression '\"items | length' in check 'a': a string literal is not closed"},
+    {V2 "    request: {url: 'http://x/'}\n    extract: {n: '\"a\\(.x | (1)'}\n",
+     "5:18: bad jq expression '\"a\\(.x | (1)' in check 'a': a string literal is not closed"},
     {V2 "    request: {url: 'http://x/'}\n    assert: [{status: 2yy}]\n",
      "5:23: bad status '2yy' in check 'a': want a status 100..599, a class like 2xx, a range like 200-299, or a list"},
     {V2 "    request: {url: 'http://x/'}\n    assert: [{status: [200, 299-200]}]\n",
