@@ -93,6 +93,9 @@ static int summarise(struct store *s, PGresult *r, int mark, const char *what, c
                            "ON CONFLICT (check_id) DO UPDATE SET seq = check_hour_marks.seq + 1",
                            2, p, what, err, errlen) < 0)
         goto out;
+    /* the packed days of those summaries (migration 039) */
+    if (mark && st_check_hour_days_repack(s, p[0], p[1], err, errlen) < 0)
+        goto out;
     rc = 0;
     goto out;
 oom:
@@ -291,23 +294,60 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         return pk_fail(err, errlen, "check hours: window out of range");
     if (!(names = st_strings_json((char *const *)checks, n)))
         return pk_fail(err, errlen, "check hours: out of memory");
-    const char *p[] = {names, a, b};
+    /* Whole ended days packed (migration 039) first; the rest of the window
+     * from the summaries, so that each hour comes from one of the two. */
+    struct store_check_hour *packed = NULL;
+    size_t npacked = 0, cap_packed = 0;
+    int64_t pa, pb;
+    char ta[64], tb[64];
+    if (st_check_hour_days_read(s, names, n, since_us, until_us, &packed, &npacked, &cap_packed, &pa, &pb, err,
+                                errlen) < 0) {
+        free(packed);
+        goto out;
+    }
+    if (st_format_timestamp(ta, sizeof ta, pa) < 0 || st_format_timestamp(tb, sizeof tb, pb) < 0) {
+        free(packed);
+        pk_fail(err, errlen, "check hours: window out of range");
+        goto out;
+    }
+    const char *p[] = {names, a, b, ta, tb};
     const struct store_query q = {
-        "SELECT (w.ord - 1)::int AS \"check\", (extract(epoch FROM h.hour) * 1000000)::bigint AS hour_us, h.ok, "
-        "h.degraded, h.failed, h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) AS p95_us "
-        "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
-        "JOIN checks c ON c.name = w.name JOIN rollup_check_hour h ON h.check_id = c.id "
-        "AND h.hour >= $2::timestamptz AND h.hour < $3::timestamptz",
-        3,
+        /* Two ranges around the packed days, each an index range per check
+         * (one range with the days filtered out reads every hour of them). */
+        "WITH w AS (SELECT (w.ord - 1)::int AS k, c.id FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY "
+        "AS w(name, ord) JOIN checks c ON c.name = w.name) "
+        "SELECT w.k AS \"check\", (extract(epoch FROM h.hour) * 1000000)::bigint AS hour_us, h.ok, h.degraded, "
+        "h.failed, h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) AS p95_us "
+        "FROM w JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $2::timestamptz "
+        "AND h.hour < $4::timestamptz "
+        "UNION ALL SELECT w.k, (extract(epoch FROM h.hour) * 1000000)::bigint, h.ok, h.degraded, h.failed, "
+        "h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) "
+        "FROM w JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $5::timestamptz "
+        "AND h.hour < $3::timestamptz",
+        5,
         p,
         "check hours: reading",
         "check hours",
         hour_cols,
         STORE_NCOLS(hour_cols),
         sizeof **out};
-    if (store_query_rows(s, &q, (void **)out, nout, err, errlen) < 0)
+    if (store_query_rows(s, &q, (void **)out, nout, err, errlen) < 0) {
+        free(packed);
         goto out;
+    }
     cap = *nout;
+    if (npacked) {
+        struct store_check_hour *v = pk_grow(*out, &cap, *nout + npacked, sizeof *v, 0);
+        if (!v) {
+            free(packed);
+            pk_fail(err, errlen, "check hours: out of memory");
+            goto out;
+        }
+        memcpy(v + *nout, packed, npacked * sizeof *v);
+        *out = v;
+        *nout += npacked;
+    }
+    free(packed);
     /* Hours that still have partial rows (not compacted yet, or late results)
      * are read from the histograms, with those rows. */
     const char *pd[] = {a, b};

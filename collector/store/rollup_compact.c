@@ -595,6 +595,9 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         }
         if (PQntuples(r) > 0 && compact_round(s, r, fresh_from_us, &entries, err, errlen) < 0)
             goto round_out;
+        /* the days that have ended packed (check_hour_days.c), under this lock */
+        if (st_check_hour_days_sweep(s, upto, err, errlen) < 0)
+            goto round_out;
         if (st_run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
                        "WHERE name = 'compact'",
                        1, take, "compacting rollups: watermark", err, errlen) < 0)

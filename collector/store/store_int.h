@@ -232,6 +232,18 @@ struct lrow {
  * 027). 0, or -1 with err. */
 int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, char *err, size_t errlen);
 int st_fill_check_hours(struct store *s, char *err, size_t errlen);
+/* check_hour_days.c (migration 039): packs the ended days not packed yet (not past
+ * upto's day, NULL: no bound), in the caller's transaction (the compaction's, or
+ * migration 039's); repacks the
+ * packed days of the (check id, hour) arrays given (summarise's); reads the
+ * packed days of the checks (a JSON array of names, n of them) whole inside
+ * [since, until), appended to *rows (check: index in the array), and the days
+ * they cover [*from, *to) (empty: none). 0, or -1 with err. */
+int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_t errlen);
+int st_check_hour_days_repack(struct store *s, const char *check_ids, const char *hours, char *err, size_t errlen);
+int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, int64_t since_us, int64_t until_us,
+                            struct store_check_hour **rows, size_t *nrows, size_t *cap, int64_t *from_us,
+                            int64_t *to_us, char *err, size_t errlen);
 /* tracked_reads.c: migration 029 fills round_runs' running totals. */
 int st_fill_run_totals(struct store *s, char *err, size_t errlen);
 

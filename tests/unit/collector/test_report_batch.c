@@ -12,7 +12,9 @@
  * moved on by an hour is served from the kept summaries. The window
  * read in parts for the report (rpc_report_window.c: the trends' clipped
  * edges read once, with the latency rows) gives the same trends and baselines,
- * and latency rows equal to one whole-window read's. */
+ * and latency rows equal to one whole-window read's. The summaries of whole
+ * ended days packed one row per (check, day) (migration 039) read as the same
+ * rows, follow late results, and are filled by the migration. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -359,6 +361,109 @@ static void cached_baselines_slide(void **state)
     assert_int_equal(misses, N_CHECKS);
 }
 
+/* All checks' summaries over [since, until) into *out (n rows). */
+static size_t read_hours(int64_t since, int64_t until, struct store_check_hour **out)
+{
+    char err[512];
+    const char *names[N_CHECKS];
+    for (int c = 0; c < N_CHECKS; c++)
+        names[c] = metas[c].name;
+    size_t n = 0;
+    if (store_check_hours_read(S, names, N_CHECKS, since, until, out, &n, err, sizeof err) != 0)
+        fail_msg("check hours: %s", err);
+    return n;
+}
+
+/* The summaries read with the packed days (migration 039) equal those read
+ * from rollup_check_hour alone (the packs ignored: no day marked done). */
+static void assert_packs_equal_rows(int64_t since, int64_t until)
+{
+    char out[64];
+    struct store_check_hour *a = NULL, *b = NULL;
+    size_t na = read_hours(since, until, &a);
+    pgt_sql(out, sizeof out, "CREATE TABLE chd_saved AS SELECT until FROM check_hour_days_done; "
+                             "UPDATE check_hour_days_done SET until = NULL");
+    size_t nb = read_hours(since, until, &b);
+    pgt_sql(out, sizeof out, "UPDATE check_hour_days_done SET until = (SELECT until FROM chd_saved); "
+                             "DROP TABLE chd_saved");
+    assert_true(na > (size_t)N_CHECKS * 24);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_int_equal(a[i].check, b[i].check);
+        assert_int_equal(a[i].hour_us, b[i].hour_us);
+        assert_int_equal(a[i].ok, b[i].ok);
+        assert_int_equal(a[i].degraded, b[i].degraded);
+        assert_int_equal(a[i].failed, b[i].failed);
+        assert_int_equal(a[i].unknown, b[i].unknown);
+        assert_int_equal(a[i].hist_count, b[i].hist_count);
+        assert_memory_equal(&a[i].p95_us, &b[i].p95_us, sizeof a[i].p95_us);
+    }
+    free(a);
+    free(b);
+}
+
+/* Whole days that ended over an hour ago are packed one row per (check, day)
+ * by the compaction (check_hour_days.c), and read as the same summaries; late
+ * results in a packed day repack it in the compaction's transaction; migration
+ * 039 packs an existing history. */
+static void packed_days_equal_summaries(void **state)
+{
+    (void)state;
+    char out[64], err[512];
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR;
+    assert_true(pgt_sql_int("SELECT count(*) FROM check_hour_days") >= 29 * N_CHECKS);
+    assert_int_equal(pgt_sql_int("SELECT (extract(epoch FROM until) * 1000000)::bigint FROM check_hour_days_done"),
+                     rollup_floor(now - HOUR, DAY));
+    assert_packs_equal_rows(until - 29 * DAY, until);
+    assert_packs_equal_rows(until - DAY - 7 * HOUR, until - 5 * HOUR); /* a day at most: edges only */
+
+    /* three late 7 s results of check 2 in a packed day, compacted */
+    int64_t day = rollup_floor(now, DAY) - 5 * DAY, hour = day + 3 * HOUR;
+    int64_t ok_before = pgt_sql_int("SELECT h.ok FROM rollup_check_hour h JOIN checks c ON c.id = h.check_id "
+                                    "WHERE c.name = '%s' AND h.hour = to_timestamp(%lld)",
+                                    metas[2].name, (long long)(hour / 1000000));
+    struct pk_result rs[3];
+    for (int k = 0; k < 3; k++) {
+        struct pk_result *r = &rs[k];
+        memset(r, 0, sizeof *r);
+        r->seq = 200000000 + (uint64_t)k;
+        pk_strlcpy(r->check_name, metas[2].name, sizeof r->check_name);
+        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+        r->started_at_us = hour + 7 * MIN + k * MIN;
+        r->outcome = PK_OUTCOME_OK;
+        r->total_us = 7000000;
+        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+    }
+    struct store_batch b = {.probe_id = probe_ids[0], .results = rs, .n_results = 3};
+    if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+        fail_msg("write: %s", err);
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+    struct store_check_hour *h = NULL;
+    size_t n = read_hours(day, day + DAY, &h);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].check == 2 && h[i].hour_us == hour) {
+            assert_int_equal(h[i].ok, ok_before + 3); /* from the repacked day */
+            found = 1;
+        }
+    free(h);
+    assert_true(found);
+    assert_packs_equal_rows(until - 29 * DAY, until);
+
+    /* migration 039 on a history without packs packs the same days */
+    int64_t packs = pgt_sql_int("SELECT count(*) FROM check_hour_days");
+    pgt_sql(out, sizeof out, "DROP TABLE check_hour_days, check_hour_days_done; "
+                             "DELETE FROM picket_schema WHERE version = 39");
+    int applied = 0;
+    if (store_migrate(S, &applied, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    assert_int_equal(applied, 1);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM check_hour_days"), packs);
+    assert_packs_equal_rows(until - 29 * DAY, until);
+}
+
 /* Checks with no rows at all get empty figures, as on the per-check path. */
 static void checks_without_rows(void **state)
 {
@@ -387,6 +492,7 @@ int main(void)
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),
+        cmocka_unit_test(packed_days_equal_summaries),
         cmocka_unit_test(summaries_filled_by_migration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
