@@ -51,7 +51,7 @@ struct entry {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
-static uint64_t n_hits, n_misses;
+static uint64_t n_hits, n_misses, n_partial, n_rows_read;
 
 static uint64_t hash(const char *s)
 {
@@ -100,19 +100,25 @@ static struct entry *slot_for_insert(const char *name)
     return slot_of(table, cap, name);
 }
 
-/* The entry of check name whose rows serve a span starting at since and
- * cached up to stable: read at the same mark, from at or before since, up to a
- * time after since and not after stable (the span may have moved on since:
- * the hours after the entry's end are read). NULL: none. */
-static const struct entry *usable(const char *name, const struct store_check_mark *m, int64_t since, int64_t stable)
+/* The entry of check name (check_id) kept at counter seq whose rows serve a
+ * span starting at since and cached up to stable: from at or before since, up
+ * to a time after since and not after stable (the span may have moved on
+ * since: the hours after the entry's end are read). NULL: none. */
+static const struct entry *entry_at(const char *name, int64_t check_id, int64_t seq, int64_t since, int64_t stable)
 {
-    if (!cap || !m->check_id)
+    if (!cap || !check_id)
         return NULL;
     const struct entry *e = slot_of(table, cap, name);
-    if (!e->name || e->check_id != m->check_id || e->seq != m->seq || e->since_us > since || e->until_us <= since ||
+    if (!e->name || e->check_id != check_id || e->seq != seq || e->since_us > since || e->until_us <= since ||
         e->until_us > stable)
         return NULL;
     return e;
+}
+
+/* The entry read at the check's current mark. */
+static const struct entry *usable(const char *name, const struct store_check_mark *m, int64_t since, int64_t stable)
+{
+    return entry_at(name, m->check_id, m->seq, since, stable);
 }
 
 /* Keeps rows[0..n) (all of check name, the hours [since, until)) under its
@@ -221,31 +227,102 @@ static int read_some(struct store *s, const char *const *checks, const int *idx,
     return rc;
 }
 
-/* The cached rows of the hits (hit[i], tail_from[i]: where each entry ends),
- * under the lock. */
+/* Checks whose entry is older than their mark (old[i]: its counter) but whose
+ * rewrites since are all recorded (migration 038); under the lock. */
+static size_t find_stale(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
+                         int64_t stable, int64_t *old)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        old[i] = -1;
+        if (!cap || !marks[i].check_id || usable(checks[i], &marks[i], since, stable))
+            continue;
+        const struct entry *e = slot_of(table, cap, checks[i]);
+        if (e->name && e->check_id == marks[i].check_id && e->seq < marks[i].seq && e->seq >= marks[i].pruned &&
+            entry_at(checks[i], e->check_id, e->seq, since, stable)) {
+            old[i] = e->seq;
+            m++;
+        }
+    }
+    return m;
+}
+
+/* For the stale entries (old[i] >= 0): limit[i], the first hour rewritten
+ * since (the entry's rows before it still hold); old[i] = -1 where none is
+ * known or nothing before it is of use. */
+static int stale_limits(struct store *s, size_t n, const struct store_check_mark *marks, int64_t since, int64_t *old,
+                        int64_t *limit, size_t m, char *err, size_t errlen)
+{
+    int64_t *ids = malloc((m ? m : 1) * sizeof *ids), *seqs = malloc((m ? m : 1) * sizeof *seqs);
+    int64_t *from = malloc((m ? m : 1) * sizeof *from);
+    int rc = -1;
+    if (!ids || !seqs || !from) {
+        pk_fail(err, errlen, "baseline cache: out of memory");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (old[i] >= 0) {
+            ids[k] = marks[i].check_id;
+            seqs[k++] = old[i];
+        }
+    if (store_check_hours_rewritten(s, ids, seqs, k, from, err, errlen) < 0)
+        goto out;
+    k = 0;
+    for (size_t i = 0; i < n; i++) {
+        limit[i] = INT64_MAX;
+        if (old[i] < 0)
+            continue;
+        int64_t f = from[k++];
+        if (f == INT64_MAX || rollup_floor(f, ROLLUP_HOUR_US) <= since)
+            old[i] = -1; /* nothing recorded (read it all), or nothing kept of use */
+        else
+            limit[i] = rollup_floor(f, ROLLUP_HOUR_US);
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(seqs);
+    free(from);
+    return rc;
+}
+
+/* The cached rows of the hits (hit[i], tail_from[i]: where each entry ends, or
+ * the first hour rewritten since a stale entry was read), under the lock. */
 static int take_cached(const char *const *checks, size_t n, const struct store_check_mark *marks, int64_t since,
-                       int64_t stable, unsigned char *hit, int64_t *tail_from, struct source *cached)
+                       int64_t stable, const int64_t *old, const int64_t *limit, unsigned char *hit,
+                       int64_t *tail_from, struct source *cached)
 {
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct entry *e = usable(checks[i], &marks[i], since, stable);
-        hit[i] = e != NULL;
-        tail_from[i] = e ? e->until_us : since;
-        total += e ? e->n : 0;
-    }
-    if (!(cached->r = malloc((total ? total : 1) * sizeof *cached->r)))
+    const struct entry **es = malloc((n ? n : 1) * sizeof *es);
+    if (!es)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const struct entry *e = hit[i] ? usable(checks[i], &marks[i], since, stable) : NULL;
+        const struct entry *e = usable(checks[i], &marks[i], since, stable);
+        int64_t lim = INT64_MAX;
+        if (!e && old[i] >= 0 && (e = entry_at(checks[i], marks[i].check_id, old[i], since, stable)))
+            lim = limit[i];
+        es[i] = e;
+        hit[i] = e != NULL;
+        tail_from[i] = e ? (e->until_us < lim ? e->until_us : lim) : since;
+        total += e ? e->n : 0;
+    }
+    if (!(cached->r = malloc((total ? total : 1) * sizeof *cached->r))) {
+        free(es);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *e = es[i];
         for (size_t j = 0; e && j < e->n; j++) {
             const struct hour_row *h = &e->rows[j];
-            if (h->hour_us >= since)
+            if (h->hour_us >= since && h->hour_us < tail_from[i])
                 cached->r[cached->n++] =
                     (struct store_check_hour){.check = (int)i, .hour_us = h->hour_us, .ok = h->ok,
                                               .degraded = h->degraded, .failed = h->failed, .unknown = h->unknown,
                                               .hist_count = h->hist_count, .p95_us = h->p95_us};
         }
     }
+    free(es);
     return 0;
 }
 
@@ -333,10 +410,10 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
         return store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
     struct store_check_mark *marks = calloc(n, sizeof *marks);
     unsigned char *hit = calloc(n, 1);
-    int64_t *tail_from = calloc(n, sizeof *tail_from);
+    int64_t *tail_from = calloc(n, sizeof *tail_from), *old = calloc(n, sizeof *old), *limit = calloc(n, sizeof *limit);
     struct gather g = {0};
     int dirty = 0, rc = -1;
-    if (!marks || !hit || !tail_from) {
+    if (!marks || !hit || !tail_from || !old || !limit) {
         pk_fail(err, errlen, "baseline cache: out of memory");
         goto out;
     }
@@ -346,8 +423,14 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
         rc = store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
         goto out;
     }
+    /* entries older than their mark: kept up to the first hour rewritten since */
     pthread_mutex_lock(&mu);
-    int ok = take_cached(checks, n, marks, since_us, stable, hit, tail_from, &g.cached);
+    size_t n_stale = find_stale(checks, n, marks, since_us, stable, old);
+    pthread_mutex_unlock(&mu);
+    if (n_stale && stale_limits(s, n, marks, since_us, old, limit, n_stale, err, errlen) < 0)
+        goto out;
+    pthread_mutex_lock(&mu);
+    int ok = take_cached(checks, n, marks, since_us, stable, old, limit, hit, tail_from, &g.cached);
     pthread_mutex_unlock(&mu);
     if (ok < 0) {
         pk_fail(err, errlen, "baseline cache: out of memory");
@@ -355,12 +438,18 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     }
     if (read_rest(s, checks, n, since_us, stable, until_us, hit, tail_from, &g, err, errlen) < 0)
         goto out;
-    size_t n_hit = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t n_hit = 0, n_part = 0, n_read = g.missed.n + g.fresh.n;
+    for (size_t i = 0; i < n; i++) {
         n_hit += hit[i];
+        n_part += hit[i] && old[i] >= 0 && limit[i] != INT64_MAX;
+    }
+    for (size_t k = 0; k < g.n_tails; k++)
+        n_read += g.tail[k].n;
     pthread_mutex_lock(&mu);
     n_hits += n_hit;
     n_misses += n - n_hit;
+    n_partial += n_part;
+    n_rows_read += n_read;
     ok = assemble(checks, n, marks, since_us, stable, &g, out, nout);
     pthread_mutex_unlock(&mu);
     rc = ok < 0 ? pk_fail(err, errlen, "baseline cache: out of memory") : 0;
@@ -369,6 +458,8 @@ out:
     free(marks);
     free(hit);
     free(tail_from);
+    free(old);
+    free(limit);
     return rc;
 }
 
@@ -380,10 +471,18 @@ void rpc_baseline_cache_counts(uint64_t *hits, uint64_t *misses)
     pthread_mutex_unlock(&mu);
 }
 
+void rpc_baseline_cache_reads(uint64_t *partial, uint64_t *rows_read)
+{
+    pthread_mutex_lock(&mu);
+    *partial = n_partial;
+    *rows_read = n_rows_read;
+    pthread_mutex_unlock(&mu);
+}
+
 void rpc_baseline_cache_clear(void)
 {
     pthread_mutex_lock(&mu);
     clear_locked();
-    n_hits = n_misses = 0;
+    n_hits = n_misses = n_partial = n_rows_read = 0;
     pthread_mutex_unlock(&mu);
 }

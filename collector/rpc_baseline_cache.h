@@ -29,6 +29,11 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
  * /metrics-style counters). */
 void rpc_baseline_cache_counts(uint64_t *hits, uint64_t *misses);
 
+/* Of the hits, the checks whose entry was older than their mark and served up
+ * to the first hour rewritten since (check_hour_rewrites, migration 038), and
+ * the summaries read from PostgreSQL for the cache, since the start. */
+void rpc_baseline_cache_reads(uint64_t *partial, uint64_t *rows_read);
+
 /* Drops every entry (tests; a collector frees them at exit). */
 void rpc_baseline_cache_clear(void);
 

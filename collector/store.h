@@ -478,9 +478,15 @@ int store_check_days_p95(struct store *s, const char *const *checks, size_t n, i
  * histograms). Read before the summaries they vouch for. 0, or -1 with err. */
 struct store_check_mark {
     int64_t check_id, seq;
+    int64_t pruned; /* the highest counter whose rewrite record is deleted (migration 038) */
 };
 int store_check_hours_marks(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                             struct store_check_mark *marks, int *dirty, char *err, size_t errlen);
+/* For each check_ids[i], the earliest hour rewritten after its counter was
+ * since_seq[i] (check_hour_rewrites, migration 038), INT64_MAX: none recorded
+ * (the caller compares the counters and the pruned mark). 0, or -1 with err. */
+int store_check_hours_rewritten(struct store *s, const int64_t *check_ids, const int64_t *since_seq, size_t n,
+                                int64_t *from_us, char *err, size_t errlen);
 
 /* One metric's median over the successful results of one hour. */
 struct store_metric_point {

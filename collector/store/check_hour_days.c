@@ -57,6 +57,14 @@ int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_
     PQclear(r);
     if (!due)
         return 0;
+    /* once a day too: rewrite records over two days old go (migration 038) */
+    if (st_run_cmd(s,
+                   "WITH d AS (DELETE FROM check_hour_rewrites WHERE at < now() - interval '2 days' "
+                   "RETURNING check_id, seq) "
+                   "UPDATE check_hour_marks m SET pruned = x.s FROM (SELECT check_id, max(seq) AS s FROM d "
+                   "GROUP BY check_id) x WHERE m.check_id = x.check_id AND m.pruned < x.s",
+                   0, NULL, "pruning check-hour rewrites", err, errlen) < 0)
+        return -1;
     return st_run_cmd(s,
                       "WITH c AS (SELECT until AS lo, " CHD_HI " AS hi "
                       "FROM check_hour_days_done), "

@@ -86,11 +86,15 @@ static int summarise(struct store *s, PGresult *r, int mark, const char *what, c
                    "p95_us = EXCLUDED.p95_us",
                    8, p, what, err, errlen) < 0)
         goto out;
+    /* each raise with the earliest hour it is for (migration 038) */
     if (mark && st_run_cmd(s,
-                           "INSERT INTO check_hour_marks (check_id, seq) "
-                           "SELECT DISTINCT u.c, 1::bigint FROM unnest($1::bigint[], $2::timestamptz[]) u(c, h) "
-                           "WHERE u.h < date_trunc('hour', now()) "
-                           "ON CONFLICT (check_id) DO UPDATE SET seq = check_hour_marks.seq + 1",
+                           "WITH k AS (SELECT u.c, min(u.h) AS h FROM unnest($1::bigint[], $2::timestamptz[]) u(c, h) "
+                           "WHERE u.h < date_trunc('hour', now()) GROUP BY u.c), "
+                           "m AS (INSERT INTO check_hour_marks (check_id, seq) SELECT c, 1::bigint FROM k "
+                           "ON CONFLICT (check_id) DO UPDATE SET seq = check_hour_marks.seq + 1 "
+                           "RETURNING check_id, seq) "
+                           "INSERT INTO check_hour_rewrites (check_id, seq, hour) "
+                           "SELECT m.check_id, m.seq, k.h FROM m JOIN k ON k.c = m.check_id",
                            2, p, what, err, errlen) < 0)
         goto out;
     /* the packed days of those summaries (migration 039) */
@@ -398,7 +402,8 @@ int store_check_hours_marks(struct store *s, const char *const *checks, size_t n
     const char *p[] = {names, a, b};
     r = st_run(s,
                "SELECT (w.ord - 1)::int, c.id, coalesce(m.seq, 0), "
-               "EXISTS (SELECT 1 FROM rollup_partial WHERE minute >= $2::timestamptz AND minute < $3::timestamptz) "
+               "EXISTS (SELECT 1 FROM rollup_partial WHERE minute >= $2::timestamptz AND minute < $3::timestamptz), "
+               "coalesce(m.pruned, 0) "
                "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
                "JOIN checks c ON c.name = w.name LEFT JOIN check_hour_marks m ON m.check_id = c.id",
                3, p, PGRES_TUPLES_OK, "check hour marks: reading", err, errlen);
@@ -411,10 +416,45 @@ int store_check_hours_marks(struct store *s, const char *const *checks, size_t n
         marks[k].check_id = strtoll(PQgetvalue(r, i, 1), NULL, 10);
         marks[k].seq = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         *dirty = PQgetvalue(r, i, 3)[0] == 't';
+        marks[k].pruned = strtoll(PQgetvalue(r, i, 4), NULL, 10);
     }
     rc = 0;
 out:
     PQclear(r);
     free(names);
+    return rc;
+}
+
+int store_check_hours_rewritten(struct store *s, const int64_t *check_ids, const int64_t *since_seq, size_t n,
+                                int64_t *from_us, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        from_us[i] = INT64_MAX;
+    if (n == 0)
+        return 0;
+    char *ids = st_bigint_array(check_ids, n), *seqs = st_bigint_array(since_seq, n);
+    int rc = -1;
+    if (!ids || !seqs) {
+        pk_fail(err, errlen, "check hour rewrites: out of memory");
+        goto out;
+    }
+    const char *p[] = {ids, seqs};
+    PGresult *r = st_run(s,
+                         "SELECT u.i::int, (extract(epoch FROM min(r.hour)) * 1000000)::bigint "
+                         "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS u(c, s, i) "
+                         "JOIN check_hour_rewrites r ON r.check_id = u.c AND r.seq > u.s GROUP BY u.i",
+                         2, p, PGRES_TUPLES_OK, "check hour rewrites: reading", err, errlen);
+    if (!r)
+        goto out;
+    for (int i = 0; i < PQntuples(r); i++) {
+        long k = strtol(PQgetvalue(r, i, 0), NULL, 10) - 1;
+        if (k >= 0 && (size_t)k < n)
+            from_us[k] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    }
+    PQclear(r);
+    rc = 0;
+out:
+    free(ids);
+    free(seqs);
     return rc;
 }

@@ -277,8 +277,9 @@ static void summaries_filled_by_migration(void **state)
 
 /* The baselines from memory: a second report of the same span reads no
  * summary and gives the same bytes; late results in the span's last hour
- * (compacted: their check's mark rises) make that check, and only it, be read
- * again, and its baseline follows them. */
+ * (compacted: their check's mark rises, and the raise records that hour) make
+ * that check, and only it, read again from that hour on, and its baseline
+ * follows them. */
 static void cached_baselines_follow_marks(void **state)
 {
     (void)state;
@@ -326,10 +327,22 @@ static void cached_baselines_follow_marks(void **state)
     assert_true(folded > 0);
     assert_true(pgt_sql_int("SELECT m.seq FROM check_hour_marks m JOIN checks c ON c.id = m.check_id "
                             "WHERE c.name = '%s'", metas[4].name) > 0);
+    /* the raise records its hour (migration 038) */
+    assert_int_equal(pgt_sql_int("SELECT (extract(epoch FROM r.hour) * 1000000)::bigint FROM check_hour_rewrites r "
+                                 "JOIN checks c ON c.id = r.check_id JOIN check_hour_marks m ON m.check_id = c.id "
+                                 "AND m.seq = r.seq WHERE c.name = '%s'", metas[4].name),
+                     until - HOUR);
+    uint64_t partial0, read0, partial1, read1;
+    rpc_baseline_cache_reads(&partial0, &read0);
     compare(until - DAY, until, NULL); /* the same bytes as the per-check path, which reads everything */
     rpc_baseline_cache_counts(&hits, &misses);
-    assert_int_equal(misses, N_CHECKS + 1); /* check 4 only */
-    assert_int_equal(hits, 3 * N_CHECKS - 1);
+    rpc_baseline_cache_reads(&partial1, &read1);
+    /* check 4 kept up to the rewritten hour: that hour alone read again, not
+     * its 29 days (696 hours) */
+    assert_int_equal(misses, N_CHECKS);
+    assert_int_equal(hits, 3 * N_CHECKS);
+    assert_int_equal(partial1 - partial0, 1);
+    assert_int_equal(read1 - read0, 1);
     if (rpc_report_batch(S, a, checks, N_CHECKS, until - DAY, until, NULL, trends, after, err, sizeof err) != 0)
         fail_msg("batch: %s", err);
     assert_true(after[4]->last_p95_us > before[4]->last_p95_us);
