@@ -124,6 +124,16 @@ int heap_trim_start(int period_ms, size_t free_bytes, char *err, size_t errlen)
     pthread_mutex_unlock(&mu);
     if (already)
         return 0;
+#if defined(__GLIBC__)
+    /* Free memory goes back on this timer, not at each free: glibc otherwise
+     * trims an arena's top (or unmaps a block over its mmap threshold) as soon
+     * as it is freed, and a report's row buffers (tens of MB, allocated and
+     * freed once per report) were faulted in afresh every time: about a fifth
+     * of a report's CPU (docs/PERFORMANCE.md, "Commands at scale"). Blocks up
+     * to 32 MB (glibc's largest threshold) come from the arenas. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     int rc = pthread_create(&thread, NULL, run, NULL);
     if (rc != 0)
         return pk_fail(err, errlen, "cannot start the heap trim thread: %s", strerror(rc));
