@@ -8,8 +8,13 @@
  * transaction (migration 028, store/check_hours.c). So each check's summaries
  * are kept here with the span and counter they were read at; a report reads
  * the counters (one row per check) and only the summaries of checks whose
- * counter moved. Rows are returned exactly as store_check_hours_read gives
- * them, so the baselines are the same numbers (test_report_batch compares).
+ * counter moved, and of those only the hours from the first one rewritten
+ * since the entry was read (check_hour_rewrites, migration 038: each raise
+ * records its hour; the compaction folds every hour's last minutes after the
+ * hour ended, so every counter rises once an hour and one hour per check is
+ * read again, not 29 days). Rows are returned exactly as
+ * store_check_hours_read gives them, so the baselines are the same numbers
+ * (test_report_batch compares).
  *
  * When the span has moved on (the next hour's reports), a check's kept hours
  * from the new start on still hold and only the hours after them are read:

@@ -1,7 +1,8 @@
 /* rpc_baseline_cache.h: the report's baseline inputs kept in memory
  * (rpc_baseline_cache.c): each check's hourly summaries of the 29 days the
  * baseline reads, read again only when the check's check_hour_marks counter
- * moved (migration 028) or the span moved to the next hour. */
+ * moved (migration 028; then from the first hour rewritten since, migration
+ * 038) or the span moved to the next hour. */
 #ifndef PK_RPC_BASELINE_CACHE_H
 #define PK_RPC_BASELINE_CACHE_H
 
