@@ -10,7 +10,9 @@ collector's real ingest path; compaction folds them; then every analytics
 command of picketctl (--json) and the dashboard's JSON API must answer exactly
 the same on both, and a few figures are checked against the generated data so
 that two equally wrong answers cannot pass. Then backfill, partition making,
-moving rows out of results_default, and retention on both.
+moving rows out of results_default, and retention on both. On Citus, each
+check's last result (picket_last_results()) is read through both of its paths
+(the tracker's co-located join, a check's own query) and compared with the rows.
 
 Run by `scripts/test --citus` (not by ctest: building Citus the first time
 takes minutes). Needs root or the postgres user's rights, like scripts/citus.
@@ -220,6 +222,32 @@ def same_bars(plain, citus):
         assert set(cb) & set("upd"), (name, cb)
 
 
+LAST_COLS = "check_id, started_at, outcome, message, total_us, status_code, probe_id, metrics"
+
+
+def last_results_paths(cl):
+    """picket_last_results() on Citus: every check's newest result, the same rows
+    whether a check is read through its tracker row (one statement run by each
+    shard) or, without one, by its own single-shard query; both equal to each
+    check's newest row read directly."""
+    direct = []
+    for (k,) in cl.psql("SELECT id FROM checks ORDER BY id"):
+        direct += cl.psql("SELECT %s FROM results WHERE check_id = %s ORDER BY started_at DESC LIMIT 1"
+                          % (LAST_COLS, k))
+    assert len(direct) >= 3, direct
+    by_tracker = cl.psql("SELECT %s FROM picket_last_results() ORDER BY check_id" % LAST_COLS)
+    assert by_tracker == direct, (by_tracker, direct)
+    # Without api-a's tracker row (in a transaction rolled back): its own query.
+    out = subprocess.run(["/usr/bin/psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-d", cl.url,
+                          "-c", "BEGIN", "-c", "DELETE FROM round_trackers WHERE check_id = "
+                          "(SELECT id FROM checks WHERE name = 'api-a')",
+                          "-c", "SELECT %s FROM picket_last_results() ORDER BY check_id" % LAST_COLS,
+                          "-c", "ROLLBACK"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = [ln.split("\t") for ln in out.stdout.splitlines() if "\t" in ln]
+    assert "DELETE 1" in out.stdout and lines == direct, (out.stdout, direct)
+
+
 def quiet_log(col, label):
     """No error and no failed background job (compaction, upkeep, alerts) in the log."""
     bad = [line for line in col.output().splitlines()
@@ -282,6 +310,8 @@ def main():
                 results[label + " alerts"] = alert_states(db)
                 results[label + " other"] = other_paths(db, col, os.path.dirname(slos), label)
                 results[label + " bars"] = overview_bars(col)
+                if label == "citus":
+                    last_results_paths(db)
                 quiet_log(col, label)
             except BaseException:
                 sys.stderr.write("collector on %s:\n%s\n" % (label, col.output()[-4000:]))
