@@ -17,8 +17,10 @@ America/New_York.
 3. The same at 420 px: nothing wider than the screen (overview, search filter,
    status page, check page); the dark theme follows the system.
 4. A maintenance window (picketctl maintenance add) over a fault of connectors:
-   the check page shades it and names it, at 1,400 and 420 px, and the SLO
-   counts no bad round.
+   the check page shades it and names it, at 1,400 and 420 px, the SLO
+   counts no bad round and its budget left (API and page) is the same before
+   the outage and during it, where assistants' outage outside a window spent
+   some of its budget.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots of the fault, the README's three (overview.png, check.png,
@@ -464,6 +466,15 @@ def maintenance(col, ports, base):
                     "--reason", "upgrade")
     assert out.returncode == 0 and "added" in out.stdout, (out.stdout, out.stderr)
     before = slo_of(col, "connectors-health")
+    # The SLO budget left as the check page shows it (the card and the SLO table), before the outage.
+    page_budget_js = ("[document.querySelector('#cards .budget').textContent, "
+                      "document.querySelector('#slo tbody .budget').textContent]")
+    v0 = browse([
+        {"goto": base + "/check/connectors-health?range=1h"},
+        {"wait": "Number(document.querySelector('#plot').dataset.maintenance) === 1 && "
+                 "document.querySelector('#slo tbody .budget') !== null"},
+        {"eval": page_budget_js, "as": "budget"},
+    ], "maintenance-before")
     post("http://127.0.0.1:%d/_fault" % ports["connectors"], {"mode": "down"})
     try:
         wait_for("connectors failing in the window", lambda: sum(
@@ -475,6 +486,7 @@ def maintenance(col, ports, base):
                      "document.querySelector('#results tr.result.FAIL') !== null"},
             {"eval": "document.querySelector('#maint').textContent", "as": "maint"},
             {"eval": "document.querySelector('#slo tbody').textContent", "as": "slo"},
+            {"eval": page_budget_js, "as": "budget"},
             {"shot": os.path.join(SHOTS, "check-maintenance.png")},
             {"viewport": [420, 900]},
             {"goto": base + "/check/connectors-health?range=1h"},
@@ -487,6 +499,12 @@ def maintenance(col, ports, base):
     assert "upgrade" in v["maint"] and "left out of uptime and the SLO" in v["maint"], v["maint"]
     assert "99.00%" in v["slo"] and v["fits"], v
     assert before["bad"] == 0 and after["bad"] == 0, (before, after)  # the SLO is whole
+    # SLO budget left unchanged across the window: the API's figure and the page's, before the outage and
+    # with its failed results listed. The control: assistants' outage (part 2, no window) spent its budget.
+    assert before["budget_left"] == after["budget_left"] == 1.0, (before, after)
+    assert v0["budget"] == v["budget"] == ["100.00%", "100.00%"], (v0["budget"], v["budget"])
+    spent = slo_of(col, "assistants-health")
+    assert spent["bad"] > 0 and spent["budget_left"] < 1.0, spent
     code, marks = api(col, "/api/check-marks?check=connectors-health&since=1h")
     assert code == 200 and [m["name"] for m in marks["maintenance"]] == ["upgrade"], marks
     assert marks["maintenance"][0]["start_us"] == start * 1_000_000, marks
