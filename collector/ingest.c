@@ -177,6 +177,7 @@ static void track_pace(int64_t last_fold_us)
 static void *tracker_main(void *arg)
 {
     struct ingest *in = arg;
+    (void)pthread_setname_np(pthread_self(), "pk-tracker"); /* for top -H and perf --sort comm */
     struct store *store = NULL;
     int64_t next_due = 0, last_fold = 0;
     for (;;) {
@@ -227,6 +228,8 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     struct ingest *in = w->in;
     char name[32];
+    snprintf(name, sizeof name, "pk-writer-%d", w->index % 100);
+    (void)pthread_setname_np(pthread_self(), name);
     snprintf(name, sizeof name, "writer-%d", w->index);
     struct store *store = NULL;
     struct store_batch *batches = NULL;
@@ -379,6 +382,7 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
 static void *control_main(void *arg)
 {
     struct ingest *in = arg;
+    (void)pthread_setname_np(pthread_self(), "pk-control");
     struct store *store = NULL;
     int backoff_s = 0;
     time_t next_ping = 0, next_maintain = 0, next_compact = 0;
