@@ -13,7 +13,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define POOL_MIN 32                          /* smaller batches: plain malloc */
 #define POOL_CLASSES 16                      /* capacities 64 .. 2^21 */
@@ -50,6 +53,29 @@ static size_t array_bytes(size_t n)
     return c < 0 ? (n ? n : 1) * sizeof(struct pk_result) : class_bytes(c);
 }
 
+/* A new array (not from the pool) is about to be written whole by its decoder:
+ * its pages are mapped in one call (MADV_POPULATE_WRITE, Linux 5.14) instead of
+ * one page fault each, which was most of the completion-queue thread's kernel
+ * time while the pool fills (docs/PERFORMANCE.md). Only arrays of 256 kB and
+ * more; an older kernel refuses the advice and the faults happen as before. */
+#define POPULATE_MIN_BYTES (256u * 1024)
+
+static void populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    long page = sysconf(_SC_PAGESIZE);
+    if (bytes < POPULATE_MIN_BYTES || page <= 0)
+        return;
+    uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)p + bytes) & ~((uintptr_t)page - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 struct pk_result *pk_results_alloc(size_t n)
 {
     int c = n > POOL_MIN ? class_of(n) : -1;
@@ -67,8 +93,8 @@ struct pk_result *pk_results_alloc(size_t n)
         pool_bytes -= class_bytes(c);
     }
     pthread_mutex_unlock(&pool_mu);
-    if (!v)
-        v = malloc(class_bytes(c));
+    if (!v && (v = malloc(class_bytes(c))) != NULL)
+        populate(v, class_bytes(c));
     if (v)
         atomic_fetch_add(&live_bytes, class_bytes(c));
     return v;
