@@ -142,6 +142,9 @@ struct server {
     atomic_long n_streams;
     atomic_int version_poll_queued;
     int64_t last_polled_version; /* control thread only */
+    /* The checks version last read, and when (monotonic µs): new streams reuse
+     * it for a second instead of a statement each (rpc_probe.c). Control thread only. */
+    int64_t read_version, read_version_mono_us;
 };
 
 /* ------------------------------------------------------------ rpc_server.c */

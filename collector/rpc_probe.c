@@ -242,13 +242,28 @@ static void push_checks(struct store *store, struct stream *s, int64_t version)
     store_assign_documents_free(docs, n);
 }
 
+/* New streams within this long of a read of the current version reuse it: a
+ * fleet reconnecting at once (100 Hellos in a few hundred ms) then costs one
+ * statement, not one per probe, on the control thread its Hellos wait on. A
+ * version applied meanwhile reaches them with the next poll (once a second:
+ * rpc_probe_version_poll_job pushes a new version to every open stream). */
+#define VERSION_REUSE_US 1000000
+
 static void push_new_stream_job(struct store *store, void *ctx)
 {
     struct stream *s = ctx;
+    struct server *srv = s->srv;
     char err[512];
-    int64_t version = 0;
-    if (store && store_assign_current(store, &version, err, sizeof err) == 0)
-        push_checks(store, s, version);
+    int64_t now = pk_mono_us();
+    if (store && (srv->read_version_mono_us == 0 || now - srv->read_version_mono_us >= VERSION_REUSE_US)) {
+        int64_t version = 0;
+        if (store_assign_current(store, &version, err, sizeof err) == 0) {
+            srv->read_version = version;
+            srv->read_version_mono_us = now;
+        }
+    }
+    if (store && srv->read_version_mono_us != 0 && now - srv->read_version_mono_us < VERSION_REUSE_US)
+        push_checks(store, s, srv->read_version);
     rpc_stream_unref(s);
 }
 
@@ -307,8 +322,12 @@ void rpc_probe_version_poll_job(struct store *store, void *ctx)
         close_denied_certificates(srv);
     }
     int64_t version = 0;
-    if (store && store_assign_current(store, &version, err, sizeof err) == 0 &&
-        version != srv->last_polled_version) {
+    int read = store && store_assign_current(store, &version, err, sizeof err) == 0;
+    if (read) {
+        srv->read_version = version;
+        srv->read_version_mono_us = pk_mono_us();
+    }
+    if (read && version != srv->last_polled_version) {
         size_t n = 0;
         struct stream **list = streams_snapshot(srv, &n);
         PK_INFO("rpc", "checks version changed", "version=%lld previous=%lld streams=%zu", (long long)version,
