@@ -6,9 +6,10 @@
  * with a format like @base64 "...". The leak is small, but each bad check file
  * reloaded would repeat it and the fuzzer reports it, so the loader checks first.
  * It refuses jq's module directives (import, include, module: a check has no
- * module path, and jq 1.6 leaks on some module names), walks the program as jq's lexer does, turns away an open string, brackets
- * that do not match inside an interpolation and interpolations nested too
- * deeply, then has jq parse every interpolation's body on its own, deepest level
+ * module path, and jq 1.6 leaks on some module names), walks the program as
+ * jq's lexer does, turns away an open string, brackets that do not match
+ * inside an interpolation and interpolations nested too deeply, then has jq
+ * parse every interpolation's body on its own, deepest level
  * first, as "(body),(body),..." -- a parenthesised expression outside any string,
  * where a syntax error costs nothing. A body that does not parse there is the
  * error the whole program would have hit inside the string. */
