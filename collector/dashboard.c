@@ -341,6 +341,8 @@ static int parse_time(const char *name, const char *v, int64_t now_us, int64_t *
     if (errno || end == v || n < 0)
         goto bad;
     if (!*end) {
+        if (n > 253402300799LL) /* after 9999-12-31: would overflow as microseconds */
+            goto bad;
         *us = (int64_t)n * 1000000;
         return 0;
     }

@@ -58,55 +58,21 @@ static void jq_error_cb(void *data, jv msg)
     jv_free(msg);
 }
 
-/* 1 when the program ends inside a string literal or an interpolation "\(...)" in
- * one. jq 1.6's parser leaks that string's text when it reports the error (a leak
- * the fuzzer finds), so such a program is turned away before jq sees it, with a
- * clearer message than jq's "unexpected $end". Follows jq's lexer: strings open
- * and close on '"', a backslash escapes the next character, "\(" opens code that
- * ends at its matching ')', and '#' starts a comment to the end of the line. */
-static int jq_string_left_open(const char *s)
-{
-    int parens[64]; /* parentheses open in each interpolation */
-    int top = -1, in_string = 0;
-    for (; *s; s++) {
-        if (in_string) {
-            if (*s == '"') {
-                in_string = 0;
-            } else if (*s == '\\' && s[1] == '(') {
-                if (top == (int)(sizeof parens / sizeof parens[0]) - 1)
-                    return 0; /* deeper than any real program: jq decides */
-                parens[++top] = 0;
-                in_string = 0;
-                s++;
-            } else if (*s == '\\' && s[1]) {
-                s++;
-            }
-        } else if (*s == '"') {
-            in_string = 1;
-        } else if (*s == '#') {
-            while (s[1] && s[1] != '\n' && s[1] != '\r')
-                s++;
-        } else if (top >= 0 && *s == '(') {
-            parens[top]++;
-        } else if (top >= 0 && *s == ')' && parens[top]-- == 0) {
-            top--;
-            in_string = 1;
-        }
-    }
-    return in_string || top >= 0;
-}
-
 static int compile_jq(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out)
 {
-    if (jq_string_left_open(src))
-        return ck_fail_at(L, n, "bad jq expression '%s' in check '%s': a string literal is not closed", src,
-                          ck_in_check(L));
+    char why[400];
+    if (ck_jq_guard(src, why, sizeof why) < 0)
+        return ck_fail_at(L, n, "bad jq expression '%s' in check '%s': %s", src, ck_in_check(L), why);
     struct jq_error e = {.have = 0};
     jq_state *jq = jq_init();
     if (!jq)
         return ck_fail_at(L, n, "out of memory");
     /* Never let jq print to stderr: every message comes through here. */
     jq_set_error_cb(jq, jq_error_cb, &e);
+    /* No default module path: without one jq 1.6 aborts the process (an assert in
+     * jv_array_concat) on `import "m" as m;` or `include "m";`; with it, it says
+     * "module not found". */
+    jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
     if (!jq_compile(jq, src)) {
         jq_teardown(&jq);
         return ck_fail_at(L, n, "bad jq expression '%s' in check '%s': %s", src, ck_in_check(L),

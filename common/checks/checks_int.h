@@ -119,6 +119,9 @@ int ck_copy_vars(struct pk_check_loader *L, const yaml_node_t *at, struct pk_che
 /* assertions.c */
 int ck_compile_regex(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out);
 void ck_free_regex(void *re);
+/* jq_guard.c: 0 when jq 1.6 may parse the program SRC, -1 with the reason in WHY
+ * when it must be turned away first (its parser leaks on errors inside strings). */
+int ck_jq_guard(const char *src, char *why, size_t whylen);
 void ck_asserts_free(struct pk_assertion *a, size_t n);
 int ck_get_status_spec(struct pk_check_loader *L, const yaml_node_t *n, struct pk_assertion *a);
 int ck_get_asserts(struct pk_check_loader *L, const yaml_node_t *n, enum assert_set allowed, struct pk_assertion **out,

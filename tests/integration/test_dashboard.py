@@ -177,6 +177,8 @@ def main():
             # The API refuses what it cannot answer, naming the input.
             code, j = api(col, "/api/report?since=yesterday")
             assert code == 400 and "since=yesterday" in j["error"], (code, j)
+            code, j = api(col, "/api/report?until=9223372036854775807")  # no overflow to microseconds
+            assert code == 400 and "until=9223372036854775807" in j["error"], (code, j)
             code, j = api(col, "/api/latency-series?check=nope")
             assert code == 404 and "nope" in j["error"], (code, j)
             for path in ("/api/report?check=nope", "/api/incidents?check=nope", "/api/slo?check=nope"):

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "checks.h"
 #include "template.h"
 
@@ -756,6 +757,26 @@ static const struct bad_case bad_v2[] = {
      "5:21: bad jq expression '\"items | length' in check 'a': a string literal is not closed"},
     {V2 "    request: {url: 'http://x/'}\n    extract: {n: '\"a\\(.x | (1)'}\n",
      "5:18: bad jq expression '\"a\\(.x | (1)' in check 'a': a string literal is not closed"},
+    /* jq 1.6 leaks on any syntax error inside a string: the guard reports it first. */
+    {V2 "    request: {url: 'http://x/'}\n    assert: [{json: '\"n=\\(.a;)\"'}]\n",
+     "5:21: bad jq expression '\"n=\\(.a;)\"' in check 'a': in a string interpolation \"\\(...)\": syntax error, "
+     "unexpected ';' (Unix shell quoting issues?)"},
+    {V2 "    request: {url: 'http://x/'}\n    extract: {n: '@base64 \"\\(.a | \"\\(1 +)\")\"'}\n",
+     "5:18: bad jq expression '@base64 \"\\(.a | \"\\(1 +)\")\"' in check 'a': in a string interpolation \"\\(...)\": "
+     "syntax error, unexpected ')' (Unix shell quoting issues?)"},
+    {V2 "    request: {url: 'http://x/'}\n    assert: [{json: '\"\\([.a)]\"'}]\n",
+     "5:21: bad jq expression '\"\\([.a)]\"' in check 'a': brackets do not pair inside a string interpolation "
+     "\"\\(...)\""},
+    {V2 "    request: {url: 'http://x/'}\n    assert: [{json: '\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(1)\")\")\")\")\")\")\")\")\"'}]\n",
+     "5:21: bad jq expression '\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(1)\")\")\")\")\")\")\")\")\"' in check 'a': string "
+     "interpolations are nested too deeply (at most 8 levels and 64 brackets)"},
+    /* jq 1.6 aborts the process on import/include without a module path, and leaks on some names. */
+    {V2 "    request: {url: 'http://x/'}\n    assert: [{json: 'include \"m\"; .a'}]\n",
+     "5:21: bad jq expression 'include \"m\"; .a' in check 'a': jq modules (import, include, module) are not "
+     "available in checks"},
+    {V2 "    request: {url: 'http://x/'}\n    extract: {n: \"# m\\n import \\\"\\\" as x; .a\"}\n",
+     "5:18: bad jq expression '# m\n import \"\" as x; .a' in check 'a': jq modules (import, include, module) are "
+     "not available in checks"},
     {V2 "    request: {url: 'http://x/'}\n    assert: [{status: 2yy}]\n",
      "5:23: bad status '2yy' in check 'a': want a status 100..599, a class like 2xx, a range like 200-299, or a list"},
     {V2 "    request: {url: 'http://x/'}\n    assert: [{status: [200, 299-200]}]\n",
@@ -1090,6 +1111,36 @@ static void test_jq_is_quiet(void **state)
     free(path);
 }
 
+/* The guard in front of jq passes every good program that holds strings: names
+ * bound outside an interpolation, nested strings, formats, comments, brackets. */
+static void test_jq_strings_pass_the_guard(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "\"n=\\(.a) m=\\(.b | tostring)\"",
+        ". as $x | \"\\($x.a)-\\(\"in \\($x.b)\")\" | length > 0",
+        "def f: 1; @base64 \"\\(f + (2 * 3))\" | test(\"[a-z]\")",
+        "label $out | \"\\(.[] | if . then break $out else [.] end)\"",
+        "{\"k\\({a: 1}.a)\": [\"\\(.x) # not a comment\"]} # a comment )\n| keys",
+        "\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(\"\\(1)\")\")\")\")\")\")\")\"",
+        "def importance: 1; {import: importance, include: .module} | .import", /* words, not directives */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct pk_buf y;
+        pk_buf_init(&y, 0);
+        pk_buf_adds(&y, "checks:\n  - {name: a, type: http, url: 'http://x/', assert: [{json: ");
+        pk_buf_add_json_string(&y, good[i], strlen(good[i]));
+        pk_buf_adds(&y, "}]}\n");
+        assert_int_equal(pk_buf_ok(&y), 0);
+        struct pk_checkset set = {0};
+        char err[512] = "";
+        if (pk_checkset_load_string(y.data, y.len, "g", &set, err, sizeof err) != 0)
+            fail_msg("%s: %s", good[i], err);
+        pk_checkset_free(&set);
+        pk_buf_free(&y);
+    }
+}
+
 /* Central assignment: selector parsing, matching, and its errors. */
 static void test_selector(void **state)
 {
@@ -1361,6 +1412,7 @@ int main(void)
         cmocka_unit_test(test_shipped_examples),
         cmocka_unit_test(test_substitution_and_bodies),
         cmocka_unit_test(test_jq_is_quiet),
+        cmocka_unit_test(test_jq_strings_pass_the_guard),
         cmocka_unit_test(test_selector),
         cmocka_unit_test(test_definition_round_trip),
         cmocka_unit_test(test_defer_environment),

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "assertions.h"
+#include "json_guard.h"
 #include "log.h"
 #include "probe_test.h"
 
@@ -192,6 +193,30 @@ static void test_json(void **state)
     assert_fail(one(&empty, text_assert(PK_ASSERT_JSON, ".answer")), "body is not JSON");
     assert_response_release(&html);
     assert_response_release(&empty);
+
+    /* Bodies jq 1.6 would leak on (a string after a value with no separator) are
+     * not JSON without asking jq; a BOM and trailing whitespace are fine. */
+    static const char *const not_json[] = {"{\"answer\": \"a\" \"b\"}", "[\"x\", 1 \"y\"]", "[[] \"x\"]",
+                                           "\xEF\xBB\xBF{\"a\": {} \"b\"}", "{\"answer\": 1} [\"x\" \"y\"]",
+                                           "{\"answer\": 1} x", "\"answer\"\"b\""};
+    for (size_t i = 0; i < sizeof not_json / sizeof *not_json; i++) {
+        struct assert_response bad = response(200, not_json[i]);
+        assert_int_equal(json_jq_would_leak(bad.body, bad.body_len), 1);
+        assert_fail(one(&bad, text_assert(PK_ASSERT_JSON, ".answer")), "body is not JSON");
+        assert_response_release(&bad);
+    }
+    static const char *const json[] = {"\xEF\xBB\xBF{\"answer\": \"yes\"}", "{\"answer\": \"yes\"} \r\n",
+                                       " {\"x\": [\"a\", {\"b\": \"c\"}, [], {}], \"answer\": \"yes\"}"};
+    for (size_t i = 0; i < sizeof json / sizeof *json; i++) {
+        struct assert_response good = response(200, json[i]);
+        assert_int_equal(json_jq_would_leak(good.body, good.body_len), 0);
+        assert_pass(one(&good, text_assert(PK_ASSERT_JSON, ".answer == \"yes\"")));
+        assert_response_release(&good);
+    }
+    /* Invalid in ways jq reports itself (no leak there): left to jq. */
+    assert_int_equal(json_jq_would_leak("[1 2]", 5), 0);
+    assert_int_equal(json_jq_would_leak("{\"a\" 1}", 7), 0);
+    assert_int_equal(json_jq_would_leak("{\"a\":", 5), 0);
 }
 
 static void test_time(void **state)

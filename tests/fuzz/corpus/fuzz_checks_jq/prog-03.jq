@@ -1,0 +1,1 @@
+"\u00e9\t\n" | ascii_downcase

@@ -1,0 +1,1 @@
+[.[] | tostring] | join(",")

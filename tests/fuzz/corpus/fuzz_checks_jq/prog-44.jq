@@ -1,0 +1,1 @@
+def f: def g: 3; g; f

@@ -1,0 +1,1 @@
+reduce range(5) as $i ([]; . + [$i]) | foreach .[] as $x (0; . + $x)

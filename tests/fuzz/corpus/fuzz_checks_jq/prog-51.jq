@@ -1,0 +1,1 @@
+label $f | reduce .[] as $i (0; if $i > 2 then ., break $f else . + $i end)

@@ -1,0 +1,1 @@
+{"a": 1} | to_entries[] | "\(.key)=\(.value)"

@@ -1,0 +1,1 @@
+"\(.a)" as $s | $s | ltrimstr("x") | "tail: \($s | .[1:])"

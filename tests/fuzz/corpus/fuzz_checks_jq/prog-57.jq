@@ -1,0 +1,1 @@
+if . then "a\("b\("c")")" else empty end
