@@ -3,6 +3,7 @@
  * jq programs compiled at load time so a bad one is a load error. Owns the
  * compiled objects until the set is freed. */
 #include "checks_int.h"
+#include "jq_msg.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,45 +31,17 @@ int ck_compile_regex(struct pk_check_loader *L, const yaml_node_t *n, const char
     return 0;
 }
 
-struct jq_error {
-    char msg[300];
-    int have;
-};
-
-static void jq_error_cb(void *data, jv msg)
-{
-    struct jq_error *e = data;
-    if (!e->have) {
-        jv text = jv_get_kind(msg) == JV_KIND_INVALID ? jv_invalid_get_msg(jv_copy(msg)) : jv_copy(msg);
-        if (jv_get_kind(text) != JV_KIND_STRING)
-            text = jv_dump_string(text, 0);
-        const char *s = jv_string_value(text);
-        if (strncmp(s, "jq: error: ", 11) == 0)
-            s += 11;
-        size_t len = strcspn(s, "\n");
-        if (len > 0 && s[len - 1] == ':') /* the program text followed on the next line */
-            len--;
-        if (len >= sizeof e->msg)
-            len = sizeof e->msg - 1;
-        memcpy(e->msg, s, len);
-        e->msg[len] = '\0';
-        e->have = 1;
-        jv_free(text);
-    }
-    jv_free(msg);
-}
-
 static int compile_jq(struct pk_check_loader *L, const yaml_node_t *n, const char *src, void **out)
 {
     char why[400];
     if (ck_jq_guard(src, why, sizeof why) < 0)
         return ck_fail_at(L, n, "bad jq expression '%s' in check '%s': %s", src, ck_in_check(L), why);
-    struct jq_error e = {.have = 0};
+    struct ck_jq_error e = {.have = 0};
     jq_state *jq = jq_init();
     if (!jq)
         return ck_fail_at(L, n, "out of memory");
     /* Never let jq print to stderr: every message comes through here. */
-    jq_set_error_cb(jq, jq_error_cb, &e);
+    jq_set_error_cb(jq, ck_jq_error_cb, &e);
     /* No default module path: without one jq 1.6 aborts the process (an assert in
      * jv_array_concat) on `import "m" as m;` or `include "m";`; with it, it says
      * "module not found". */

@@ -14,6 +14,7 @@
  * where a syntax error costs nothing. A body that does not parse there is the
  * error the whole program would have hit inside the string. */
 #include "checks_int.h"
+#include "jq_msg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,26 +80,24 @@ static int jq_scan(const char *s, int want, struct pk_buf *out)
     return in_string || top >= 0 ? SCAN_OPEN : deepest;
 }
 
-struct guard_error {
-    char msg[256]; /* jq's first message, without " at <top-level>, line N" */
-    int line;      /* the line it names; 0 when none came */
-};
-
-static void guard_error_cb(void *data, jv msg)
+void ck_jq_error_cb(void *data, jv msg)
 {
-    struct guard_error *g = data;
-    if (!g->line) {
+    struct ck_jq_error *e = data;
+    if (!e->have) {
         jv text = jv_get_kind(msg) == JV_KIND_INVALID ? jv_invalid_get_msg(jv_copy(msg)) : jv_copy(msg);
         if (jv_get_kind(text) != JV_KIND_STRING)
             text = jv_dump_string(text, 0);
         const char *s = jv_string_value(text);
         if (strncmp(s, "jq: error: ", 11) == 0)
             s += 11;
-        const char *where = strstr(s, " at <top-level>, line ");
-        if (where) {
-            g->line = atoi(where + 22);
-            snprintf(g->msg, sizeof g->msg, "%.*s", (int)(where - s), s);
-        }
+        size_t len = strcspn(s, "\n");
+        if (len > 0 && s[len - 1] == ':') /* the program text followed on the next line */
+            len--;
+        if (len >= sizeof e->msg)
+            len = sizeof e->msg - 1;
+        memcpy(e->msg, s, len);
+        e->msg[len] = '\0';
+        e->have = 1;
         jv_free(text);
     }
     jv_free(msg);
@@ -128,20 +127,22 @@ static int check_level(const char *src, int level, char *why, size_t whylen)
     int last_line = 1;
     for (size_t i = 0; i < code.len; i++)
         last_line += code.data[i] == '\n';
-    struct guard_error g = {.line = 0};
+    struct ck_jq_error e = {.have = 0};
     jq_state *jq = jq_init();
     if (!jq) {
         pk_buf_free(&code);
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    jq_set_error_cb(jq, guard_error_cb, &g);
+    jq_set_error_cb(jq, ck_jq_error_cb, &e);
     jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array()); /* as compile_jq does */
     jq_compile(jq, code.data);
     jq_teardown(&jq);
     pk_buf_free(&code);
-    if (g.line && g.line != last_line) {
-        snprintf(why, whylen, "in a string interpolation \"\\(...)\": %s", g.msg);
+    /* jq names the line of its first error: " at <top-level>, line N" */
+    const char *where = e.have ? strstr(e.msg, " at <top-level>, line ") : NULL;
+    if (where && atoi(where + 22) != last_line) {
+        snprintf(why, whylen, "in a string interpolation \"\\(...)\": %.*s", (int)(where - e.msg), e.msg);
         return -1;
     }
     return 0;
