@@ -31,6 +31,12 @@ def main():
         for t in ("probes", "checks", "probe_checks", "results", "picket_schema"):
             assert t in tables, (t, tables)
 
+        # The hot table keeps one index, the one every reader of results uses
+        # (migration 040 dropped the unused (probe_id, seq) one).
+        idx = pg.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
+                      "WHERE tablename = 'results'")
+        assert idx == [["results_check_started_idx"]], idx
+
         out2 = migrate(pg)
         assert "(0 migrations applied)" in out2, out2
         assert pg.psql("SELECT count(*) FROM picket_schema") == [[str(len(versions))]]

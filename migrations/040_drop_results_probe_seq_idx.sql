@@ -1,0 +1,11 @@
+-- 040_drop_results_probe_seq_idx: results loses its (probe_id, seq) index.
+-- No statement of the collector reads results by (probe_id, seq): a probe's
+-- batches are deduplicated by its high-water mark (probes.committed_seq, read
+-- under a row lock in the batch's own transaction; docs/ARCHITECTURE.md), and
+-- every reader goes by check and time (results_check_started_idx) or through
+-- the rollups. The index cost PostgreSQL a btree insert for every stored
+-- result (docs/PERFORMANCE.md, "Ingest with TLS from 100 probes": an unused
+-- index on the hottest table). Dropping the parent's index drops every
+-- partition's. An audit by sequence (tests compare count(DISTINCT seq) per
+-- probe) still works, as a scan.
+DROP INDEX IF EXISTS results_probe_seq_idx;
