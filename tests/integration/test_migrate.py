@@ -36,6 +36,13 @@ def main():
         idx = pg.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes "
                       "WHERE tablename = 'results'")
         assert idx == [["results_check_started_idx"]], idx
+        # The rollup tables the compaction updates in place leave room on their
+        # pages for those updates (migration 041).
+        ff = pg.psql("SELECT string_agg(relname || ':' || array_to_string(reloptions, ','), ' ' ORDER BY relname) "
+                     "FROM pg_class WHERE relname IN ('rollup_day', 'rollup_check_day', 'rollup_hour', "
+                     "'rollup_check_hour', 'check_hour_days')")
+        assert ff == [["check_hour_days:fillfactor=70 rollup_check_day:fillfactor=70 rollup_check_hour:fillfactor=70 "
+                       "rollup_day:fillfactor=70 rollup_hour:fillfactor=70"]], ff
 
         out2 = migrate(pg)
         assert "(0 migrations applied)" in out2, out2
