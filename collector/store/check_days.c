@@ -2,9 +2,10 @@
  * checks over every probe (rollup_check_day, migration 010) for a trend's
  * daily points. The p95 is taken from each stored histogram where it lies
  * (pk_hist_encoded_quantile), so 30 days of 1,000 checks are 30,000 short
- * rows and no decoded histogram. Days that still have rows in rollup_partial
- * are not whole yet: the caller is told and reads through store_rollup_query,
- * which adds them. One snapshot for both reads. */
+ * rows and no decoded histogram. Days that still have rows in rollup_partial,
+ * or are not closed (rollup_days.c: no day rows yet), are not whole: the
+ * caller is told and reads through store_rollup_query, which adds them. One
+ * snapshot for both reads. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -65,11 +66,14 @@ int store_check_days_p95(struct store *s, const char *const *checks, size_t n, i
         0)
         goto out;
     const char *pp[] = {a, b};
-    r = st_run(s, "SELECT 1 FROM rollup_partial WHERE minute >= $1::timestamptz AND minute < $2::timestamptz LIMIT 1",
+    r = st_run(s,
+               "SELECT EXISTS (SELECT 1 FROM rollup_partial WHERE minute >= $1::timestamptz "
+               "AND minute < $2::timestamptz) OR $2::timestamptz > "
+               "(SELECT upto FROM rollup_watermark WHERE name = 'days')",
                2, pp, PGRES_TUPLES_OK, "check days: partial rows", err, errlen);
     if (!r)
         goto out;
-    *partial = PQntuples(r) > 0;
+    *partial = PQgetisnull(r, 0, 0) || PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     r = NULL;
     if (*partial) {

@@ -58,9 +58,9 @@ static int backfill_fold_hours(struct store *s, struct rollup_merge *hours, char
     }
     qsort(rows, n, sizeof *rows, st_lrow_cmp);
     /* the day folds first: write_level merges stored rows into the rows it is given */
-    if (st_fold_up(s, rows, n, LEVEL_DAY, &arena, err, errlen) < 0 ||
-        st_fold_up(s, rows, n, LEVEL_CHECK_DAY, &arena, err, errlen) < 0 ||
-        st_write_level(s, LEVEL_HOUR, rows, n, 1, &arena, err, errlen) < 0)
+    if (st_fold_up(s, rows, n, LEVEL_DAY, ST_WRITE_MERGE, &arena, err, errlen) < 0 ||
+        st_fold_up(s, rows, n, LEVEL_CHECK_DAY, ST_WRITE_MERGE, &arena, err, errlen) < 0 ||
+        st_write_level(s, LEVEL_HOUR, rows, n, ST_WRITE_INSERT_FIRST, &arena, err, errlen) < 0)
         goto out;
     rc = 0;
     goto out;

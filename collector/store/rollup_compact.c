@@ -1,5 +1,6 @@
 /* rollup_compact.c: compaction of partial rollup rows into rollup_minute,
- * rollup_hour, rollup_day and rollup_check_day (store_rollup_compact), merged in C
+ * rollup_hour, and for closed days rollup_day and rollup_check_day (an open
+ * day's are written when it closes, rollup_days.c) (store_rollup_compact), merged in C
  * under an advisory lock, in chunks of whole minutes; and the level writer the
  * backfill shares. The partial rows folded are exactly those deleted in the same
  * transaction, so nothing is counted twice or lost. */
@@ -153,13 +154,14 @@ out:
     return rc;
 }
 
-/* Writes rows (sorted by key) into a level. With insert_first, rows are first
- * inserted where their key is new (ON CONFLICT DO NOTHING) — at the minute level
- * nearly all are; the others, and every row without insert_first, are merged in
- * C with the stored row of their key and upserted. The caller holds the
+/* Writes rows (sorted by key) into a level. With ST_WRITE_INSERT_FIRST, rows
+ * are first inserted where their key is new (ON CONFLICT DO NOTHING) — at the
+ * minute level nearly all are; the others, and every row with ST_WRITE_MERGE,
+ * are merged in C with the stored row of their key and upserted. With
+ * ST_WRITE_REPLACE they are upserted as they are. The caller holds the
  * compaction lock, so nothing else writes these tables meanwhile. */
-int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int insert_first,
-                       struct arena_block **arena, char *err, size_t errlen)
+int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, enum st_write_mode mode,
+                   struct arena_block **arena, char *err, size_t errlen)
 {
     int rc = -1;
     char sql[1024], what[96];
@@ -179,7 +181,7 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
         rc = 0;
         goto out;
     }
-    if (insert_first) {
+    if (mode == ST_WRITE_INSERT_FIRST) {
         if (level_params_build(&lp, rows, n, todo, 1) < 0)
             goto oom;
         snprintf(sql, sizeof sql,
@@ -209,6 +211,8 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
         rc = 0;
         goto out;
     }
+    if (mode == ST_WRITE_REPLACE)
+        goto upsert;
     if (level_params_build(&lp, rows, n, todo, 0) < 0)
         goto oom;
     snprintf(sql, sizeof sql,
@@ -243,6 +247,7 @@ int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int 
     PQclear(r);
     r = NULL;
     level_params_free(&lp);
+upsert:
     if (level_params_build(&lp, rows, n, todo, 1) < 0)
         goto oom;
     snprintf(sql, sizeof sql,
@@ -273,8 +278,8 @@ out:
 
 /* Folds `rows` (sorted minute rows) into `level`: merged in C per key of that
  * level, then written with write_level. */
-int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, struct arena_block **arena,
-                   char *err, size_t errlen)
+int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, enum st_write_mode mode,
+               struct arena_block **arena, char *err, size_t errlen)
 {
     int rc = -1;
     struct rollup_merge *m = rollup_merge_new();
@@ -303,7 +308,7 @@ int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, st
             goto oom;
     }
     qsort(out, k, sizeof *out, st_lrow_cmp);
-    rc = st_write_level(s, level, out, k, 0, arena, err, errlen);
+    rc = st_write_level(s, level, out, k, mode, arena, err, errlen);
     goto out;
 oom:
     pk_fail(err, errlen, "compacting rollups into %s: out of memory", level_table[level]);
@@ -383,7 +388,7 @@ static int write_minutes(struct store *s, struct lrow *rows, size_t n, int64_t f
             goto out;
         }
     }
-    rc = st_write_level(s, LEVEL_MINUTE, old, a, 1, arena, err, errlen);
+    rc = st_write_level(s, LEVEL_MINUTE, old, a, ST_WRITE_INSERT_FIRST, arena, err, errlen);
 out:
     free(old);
     free(fresh);
@@ -440,13 +445,15 @@ static int refresh_check_hours(struct store *s, const struct lrow *mins, size_t 
 }
 
 /* One round: the packed partial rows taken (r, binary: probe_id, minute,
- * entries), folded into every level; *entries_out: the entries they held. */
-static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, uint64_t *entries_out, char *err,
-                         size_t errlen)
+ * entries), folded into the minute and hour levels, and into the day levels
+ * where their day is before days_mark_us (closed); *entries_out: the entries
+ * they held. */
+static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, int64_t days_mark_us,
+                         uint64_t *entries_out, char *err, size_t errlen)
 {
     int rc = -1;
     struct arena_block *arena = NULL, *slice_arena = NULL;
-    struct lrow *parts = NULL, *mins = NULL;
+    struct lrow *parts = NULL, *mins = NULL, *late = NULL;
     struct pk_hist *h = malloc(sizeof *h);
     uint8_t *scratch = malloc(PK_HIST_ENCODED_MAX);
     size_t n_mins = 0, rows = 0, cap = 0;
@@ -507,10 +514,20 @@ static int compact_round(struct store *s, PGresult *r, int64_t fresh_from_us, ui
      * stored rows into the rows it is given, and the hour and day folds need the
      * minute rows of this slice alone. */
     s->check_hours_deferred = 1;
+    if (!(late = malloc((n_mins ? n_mins : 1) * sizeof *late)))
+        goto oom;
     for (size_t from = 0, to; from < n_mins; from = to) {
         to = fold_slice_end(mins, from, n_mins);
-        for (int level = LEVEL_HOUR; level < N_LEVELS; level++)
-            if (st_fold_up(s, mins + from, to - from, level, &slice_arena, err, errlen) < 0)
+        if (st_fold_up(s, mins + from, to - from, LEVEL_HOUR, ST_WRITE_MERGE, &slice_arena, err, errlen) < 0)
+            goto out;
+        /* the day levels: only minutes of closed days (late results); an open
+         * day's rows are written once when it closes (rollup_days.c) */
+        size_t n_late = 0;
+        for (size_t i = from; i < to; i++)
+            if (mins[i].t < days_mark_us)
+                late[n_late++] = mins[i];
+        for (int level = LEVEL_DAY; level < N_LEVELS && n_late > 0; level++)
+            if (st_fold_up(s, late, n_late, level, ST_WRITE_MERGE, &slice_arena, err, errlen) < 0)
                 goto out;
         if (write_minutes(s, mins + from, to - from, fresh_from_us, &slice_arena, err, errlen) < 0)
             goto out;
@@ -530,6 +547,7 @@ out:
     st_arena_free(slice_arena);
     free(parts);
     free(mins);
+    free(late);
     free(h);
     free(scratch);
     return rc;
@@ -568,13 +586,19 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
                          "SELECT CASE WHEN (SELECT minute FROM b) IS NULL THEN $1::timestamptz "
                          "WHEN (SELECT minute FROM b) = (SELECT m FROM f) THEN (SELECT minute FROM b) + "
                          "interval '1 minute' ELSE (SELECT minute FROM b) END, "
-                         "(SELECT upto FROM rollup_watermark WHERE name = 'compact')",
+                         "(SELECT upto FROM rollup_watermark WHERE name = 'compact'), "
+                         "(SELECT upto FROM rollup_watermark WHERE name = 'days')",
                          2, NULL, params, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 1)) {
             st_pg_err(s, r, "compacting rollups: choosing the chunk", err, errlen);
             goto round_out;
         }
-        int64_t upto_us = st_bin_ts(r, 0, 0), fresh_from_us = st_bin_ts(r, 0, 1);
+        if (PQgetisnull(r, 0, 2)) {
+            pk_fail(err, errlen, "compacting rollups: the closed days' mark (migration 042) is missing: run "
+                                 "picket-collector migrate");
+            goto round_out;
+        }
+        int64_t upto_us = st_bin_ts(r, 0, 0), fresh_from_us = st_bin_ts(r, 0, 1), days_mark_us = st_bin_ts(r, 0, 2);
         last = upto_us >= cutoff_us;
         char upto[64];
         PQclear(r);
@@ -593,7 +617,10 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
             st_pg_err(s, r, "compacting rollups: taking partial rows", err, errlen);
             goto round_out;
         }
-        if (PQntuples(r) > 0 && compact_round(s, r, fresh_from_us, &entries, err, errlen) < 0)
+        if (PQntuples(r) > 0 && compact_round(s, r, fresh_from_us, days_mark_us, &entries, err, errlen) < 0)
+            goto round_out;
+        /* the days that have ended written once, from their hours */
+        if (st_rollup_days_close(s, days_mark_us, upto_us, err, errlen) < 0)
             goto round_out;
         /* the days that have ended packed (check_hour_days.c), under this lock */
         if (st_check_hour_days_sweep(s, upto, err, errlen) < 0)
@@ -652,7 +679,7 @@ int st_fill_check_days(struct store *s, char *err, size_t errlen)
                                              (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)},
                                             (const uint8_t *)PQgetvalue(r, i, 7),
                                             (size_t)PQgetlength(r, i, 7)};
-                rc = st_fold_up(s, rows, (size_t)n, LEVEL_CHECK_DAY, &arena, err, errlen);
+                rc = st_fold_up(s, rows, (size_t)n, LEVEL_CHECK_DAY, ST_WRITE_MERGE, &arena, err, errlen);
                 st_arena_free(arena);
                 free(rows);
             }

@@ -1,6 +1,7 @@
 /* rollup_query.c: store_rollup_query, rollups over a window per check and
  * probe or region, read in one snapshot from the coarsest level that covers
- * each part plus the partial rows not yet compacted, merged in C. */
+ * each part plus the partial rows not yet compacted, merged in C. A whole day
+ * that is not closed yet (rollup_days.c) is read from its hours. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -510,13 +511,44 @@ static int plan_ranges(int64_t since, int64_t until, int64_t bucket, int64_t ori
     return 0;
 }
 
+/* The days of ranges[2] at or after mark (not closed yet: their day rows are
+ * not written, rollup_days.c) moved to the hour ranges. 0, or -1: out of memory. */
+static int open_days_to_hours(int64_t *ranges[4], size_t n_ranges[4], int64_t mark)
+{
+    int64_t *d = ranges[2];
+    size_t nd = 0, nh = n_ranges[1];
+    if (n_ranges[2] == 0 || d[2 * n_ranges[2] - 1] <= mark)
+        return 0; /* every day closed: the usual case */
+    int64_t *h = malloc((n_ranges[1] + n_ranges[2]) * 2 * sizeof *h);
+    if (!h)
+        return -1;
+    memcpy(h, ranges[1], n_ranges[1] * 2 * sizeof *h);
+    for (size_t k = 0; k < n_ranges[2]; k++) {
+        int64_t a = d[2 * k], b = d[2 * k + 1];
+        if (a < mark)
+            add_range(d, &nd, (struct rollup_range){a, b < mark ? b : mark});
+        if (b > mark)
+            add_range(h, &nh, (struct rollup_range){a > mark ? a : mark, b});
+    }
+    qsort(h, nh, 2 * sizeof *h, by_range_start);
+    free(ranges[1]);
+    ranges[1] = h;
+    n_ranges[1] = coalesce(h, nh);
+    n_ranges[2] = nd;
+    return 0;
+}
+
 /* Reads every level's ranges in one snapshot into m: compaction moving rows
  * from rollup_partial to the final tables between two reads would count them
  * twice or not at all. */
 static int read_levels(struct store *s, const struct store_rollup_filter *f, const struct query_names *q,
-                       int64_t *const ranges[4], const size_t n_ranges[4], struct query_acc *acc, char *err,
-                       size_t errlen)
+                       int64_t *ranges[4], size_t n_ranges[4], struct query_acc *acc, char *err, size_t errlen)
 {
+    int64_t mark;
+    if (n_ranges[2] > 0 && st_days_closed(s, &mark, err, errlen) < 0)
+        return -1;
+    if (n_ranges[2] > 0 && open_days_to_hours(ranges, n_ranges, mark) < 0)
+        return pk_fail(err, errlen, "rollup query: out of memory");
     /* Whole days of a check over all probes: the rows already merged over probes. */
     const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
     for (int l = 0; l < 4; l++) {

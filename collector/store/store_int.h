@@ -259,15 +259,27 @@ void st_arena_free(struct arena_block *head);
 int st_lrow_encode(struct lrow *row, const struct pk_hist *h, struct arena_block **arena, uint8_t *scratch);
 /* qsort order: (c, p, t). */
 int st_lrow_cmp(const void *x, const void *y);
-/* Writes rows (sorted by key) into a level, merging with stored rows. */
-int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, int insert_first,
+/* How st_write_level meets stored rows of the same keys: merged into them
+ * (MERGE); the same after inserting the keys that are new in one statement
+ * (INSERT_FIRST, for levels where nearly all are); or replaced (REPLACE: the
+ * rows given are the whole of their keys, as when a day closes). */
+enum st_write_mode { ST_WRITE_MERGE, ST_WRITE_INSERT_FIRST, ST_WRITE_REPLACE };
+/* Writes rows (sorted by key) into a level. */
+int st_write_level(struct store *s, int level, struct lrow *rows, size_t n, enum st_write_mode mode,
                    struct arena_block **arena, char *err, size_t errlen);
-/* Folds sorted minute rows into `level` (merged in C per key), then st_write_level. */
+/* Folds sorted minute (or hour) rows into `level` (merged in C per key), then st_write_level. */
 /* Minute rows the compaction folds at once (512; rollup_compact.c); a test
  * sets it small to cut every minute into slices. */
 extern size_t st_compact_fold_slice;
-int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, struct arena_block **arena, char *err,
-               size_t errlen);
+int st_fold_up(struct store *s, const struct lrow *mins, size_t n, int level, enum st_write_mode mode,
+               struct arena_block **arena, char *err, size_t errlen);
+/* rollup_days.c (migration 042): *mark_us = the end of the closed UTC days,
+ * read in the caller's snapshot (day rows before it are whole; days from it on
+ * are read from rollup_hour); and, under the compaction's lock, the days that
+ * end by upto's day built from their hour rows and written once, the mark moved
+ * there. 0, or -1 with err. */
+int st_days_closed(struct store *s, int64_t *mark_us, char *err, size_t errlen);
+int st_rollup_days_close(struct store *s, int64_t mark_us, int64_t upto_us, char *err, size_t errlen);
 #define COPY_MINUTES_SQL \
     "COPY rollup_minute (check_id, probe_id, minute, ok, degraded, failed, unknown, hist) FROM STDIN"
 /* One rollup_minute COPY line (text format); bytea as \\x<hex>. */

@@ -44,6 +44,12 @@ def main():
         assert ff == [["check_hour_days:fillfactor=70 rollup_check_day:fillfactor=70 rollup_check_hour:fillfactor=70 "
                        "rollup_day:fillfactor=70 rollup_hour:fillfactor=70"]], ff
 
+        # Day rows are written once, when their day closes (migration 042): the
+        # mark of the closed days starts at the compaction watermark's day.
+        marks = pg.psql("SELECT string_agg(name || '=' || (upto AT TIME ZONE 'UTC')::text, ' ' ORDER BY name) "
+                        "FROM rollup_watermark")
+        assert marks == [["compact=1970-01-01 00:00:00 days=1970-01-01 00:00:00"]], marks
+
         out2 = migrate(pg)
         assert "(0 migrations applied)" in out2, out2
         assert pg.psql("SELECT count(*) FROM picket_schema") == [[str(len(versions))]]

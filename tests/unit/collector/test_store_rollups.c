@@ -89,6 +89,21 @@ static uint64_t rnd(void)
     return rng;
 }
 
+/* The results fed before t (what the closed days of the day levels hold). */
+static int64_t fed_before(int64_t t)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < n_fed; i++)
+        n += fed[i].t < t;
+    return n;
+}
+
+/* The end of the closed days (migration 042). */
+static int64_t days_mark(void)
+{
+    return pgt_sql_int("SELECT (extract(epoch FROM upto) * 1000000)::bigint FROM rollup_watermark WHERE name = 'days'");
+}
+
 /* Stores n results for probe p at times from t0 every step (checks alternate),
  * in groups of `group` results per store_write_batches call. */
 static void feed(int p, int64_t t0, int64_t step, size_t n, size_t group)
@@ -267,10 +282,24 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(store_rollup_compact(S, now, 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 0);
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), day_sum);
-    assert_int_equal(day_sum, (int64_t)n_fed);
+    /* the day levels hold the closed days, those before the day of the compaction's cutoff */
+    int64_t mark = days_mark();
+    assert_int_equal(mark, rollup_floor(rollup_floor(now, MIN) - 2 * MIN, DAY));
+    assert_int_equal(day_sum, fed_before(mark));
+    /* each closed day's rows were written once, all in one transaction, and the
+     * open day has none (rollup_days.c) */
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM (SELECT day FROM rollup_day GROUP BY day "
+                                 "HAVING count(DISTINCT xmin::text) > 1) d"),
+                     0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM (SELECT day FROM rollup_check_day GROUP BY day "
+                                 "HAVING count(DISTINCT xmin::text) > 1) d"),
+                     0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_day WHERE day >= "
+                                 "(SELECT upto FROM rollup_watermark WHERE name = 'days')"),
+                     0);
     /* levels agree: every level holds every result once */
-    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), day_sum);
-    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), day_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), (int64_t)n_fed);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), (int64_t)n_fed);
     /* the day rows merged over probes hold, per check and day, what the per-probe day rows add up to */
     assert_int_equal(pgt_sql_int("SELECT count(*) FROM rollup_check_day"),
                      pgt_sql_int("SELECT count(DISTINCT (check_id, day)) FROM rollup_day"));
@@ -336,8 +365,10 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(folded, 2); /* 2 checks x 1 probe x 1 minute */
     verify(&f, 2 * 3);
-    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), (int64_t)n_fed);
-    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), (int64_t)n_fed);
+    /* a late result of a closed day is merged into its day rows */
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), fed_before(mark));
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"),
+                     fed_before(mark));
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour"), (int64_t)n_fed);
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute"), (int64_t)n_fed);
     /* whole days over all probes (read from rollup_check_day) after the late results */
@@ -428,7 +459,7 @@ static void rollups_match_exact_answers(void **state)
     /* 6. a stored minute that the watermark calls new (as if a backfill had written
      * it): the COPY of new minutes meets its key, is undone to its savepoint, and
      * the rows are merged instead; nothing is lost or counted twice. */
-    pgt_sql(err, sizeof err, "UPDATE rollup_watermark SET upto = 'epoch'");
+    pgt_sql(err, sizeof err, "UPDATE rollup_watermark SET upto = 'epoch' WHERE name = 'compact'");
     int64_t minute_before = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_minute");
     int64_t day_before = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day");
     size_t fed_before = n_fed;
@@ -445,7 +476,52 @@ static void rollups_match_exact_answers(void **state)
                      minute_before + (int64_t)(n_fed - fed_before));
     assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"),
                      day_before + (int64_t)(n_fed - fed_before));
-    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_watermark WHERE upto > now() - interval '10 minutes'") == 1);
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_watermark WHERE name = 'compact' "
+                            "AND upto > now() - interval '10 minutes'") == 1);
+
+    /* 7. The open day: a window that holds it whole reads it from its hours,
+     * whatever rows an older collector left in rollup_day for it (here a copy
+     * of the day before's); a trend's daily points are told it is not whole.
+     * When it closes, its rows are built from its hours and replace those. */
+    int64_t open = days_mark();
+    feed(0, open + 30 * 1000000, 1000000, 20, 20); /* before now: the cutoff (now - 2 min) is past open */
+    pgt_sql(err, sizeof err,
+            "INSERT INTO rollup_day (check_id, probe_id, day, ok, degraded, failed, unknown, hist) "
+            "SELECT check_id, probe_id, day + interval '1 day', ok, degraded, failed, unknown, hist FROM rollup_day "
+            "WHERE day = (SELECT upto FROM rollup_watermark WHERE name = 'days') - interval '1 day'");
+    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_day WHERE day = "
+                            "(SELECT upto FROM rollup_watermark WHERE name = 'days')") > 0);
+    struct store_rollup_filter whole = {.since_us = open, .until_us = open + DAY, .group = STORE_ROLLUP_BY_REGION};
+    verify(&whole, 0);
+    whole.group = STORE_ROLLUP_BY_CHECK;
+    verify(&whole, 2);
+    {
+        struct store_check_hour *days = NULL;
+        size_t nd = 0;
+        int partial = 0;
+        const char *const both[] = {check_names[0], check_names[1]};
+        assert_int_equal(store_check_days_p95(S, both, 2, open - DAY, open + DAY, &days, &nd, &partial, err,
+                                              sizeof err),
+                         0);
+        assert_int_equal(partial, 1);
+        free(days);
+        assert_int_equal(store_check_days_p95(S, both, 2, open - DAY, open, &days, &nd, &partial, err, sizeof err),
+                         0);
+        assert_int_equal(partial, 0);
+        assert_int_equal(nd, 2); /* the closed day before, one row per check */
+        free(days);
+    }
+    assert_int_equal(store_rollup_compact(S, open + DAY + 3 * MIN, 2 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(days_mark(), open + DAY);
+    /* every day closed: the day levels hold what the hours hold (the results fed
+     * and step 5's copies), the stale copy replaced */
+    int64_t hour_sum = pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_hour");
+    assert_int_equal(hour_sum, (int64_t)n_fed + old_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_day"), hour_sum);
+    assert_int_equal(pgt_sql_int("SELECT sum(ok + degraded + failed + unknown) FROM rollup_check_day"), hour_sum);
+    verify(&whole, 2);
+    whole.group = STORE_ROLLUP_BY_REGION;
+    verify(&whole, 0);
 }
 
 static void rollups_off_writes_none(void **state)
