@@ -48,6 +48,19 @@ int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_
     if (!r)
         return -1;
     PQclear(r);
+    if (!upto) {
+        /* migration 039: with no summary yet, the mark stays NULL and the first
+         * compaction sets it at the day of what it folds. Set at today's day
+         * here, a history written afterwards with older times (a restore, the
+         * bench generator) would repack each of its days on every pass. */
+        r = st_run(s, "SELECT EXISTS (SELECT 1 FROM rollup_check_hour)", 0, NULL, PGRES_TUPLES_OK, what, err, errlen);
+        if (!r)
+            return -1;
+        int any = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (!any)
+            return 0;
+    }
     const char *p[] = {upto};
     r = st_run(s, "SELECT until IS NULL OR until < " CHD_HI " FROM check_hour_days_done", 1, p, PGRES_TUPLES_OK,
                what, err, errlen);
