@@ -155,7 +155,14 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
         if ((hour - start_us + hours * ROLLUP_HOUR_US) % ROLLUP_DAY_US == 0) {
             double c0 = now_s();
             uint64_t folded = 0;
-            if (store_rollup_compact(s, wall_us(), 2 * ROLLUP_MINUTE_US, &folded, err, sizeof err) < 0) {
+            /* At the data's time, as a collector running then would: the last two
+             * minutes wait for the next day's pass, which also closes the day
+             * (its day rows written once, rollup_days.c). At the wall clock's,
+             * every day would be closed before its data came, and each of its
+             * minutes merged into its day rows as a late result. */
+            int64_t data_now = hour + hours * ROLLUP_HOUR_US, wall = wall_us();
+            if (store_rollup_compact(s, data_now < wall ? data_now : wall, 2 * ROLLUP_MINUTE_US, &folded, err,
+                                     sizeof err) < 0) {
                 fprintf(stderr, "picket-bench-analytics: %s\n", err);
                 return 1;
             }
@@ -165,7 +172,6 @@ static int generate(struct store *s, int checks, int regions, int days, int64_t 
              * 36 hours; so does this, at the data's time, so the database looks like
              * one a collector kept (1,000 checks leave 4.3 M rows a day). Not counted
              * as compaction time. */
-            int64_t data_now = hour + ROLLUP_HOUR_US, wall = wall_us();
             if (store_round_cells_prune(s, data_now < wall ? data_now : wall, err, sizeof err) < 0) {
                 fprintf(stderr, "picket-bench-analytics: %s\n", err);
                 return 1;
