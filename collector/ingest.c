@@ -360,10 +360,13 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
         *next_compact = now + in->compact_interval_s;
         int64_t at = now_us();
         int rc = store_rollup_compact(store, at, COMPACT_BOUND_US, &folded, err, sizeof err);
+        double took = (double)(now_us() - at) / 1e6;
         if (rc < 0)
             PK_WARN("ingest", "rollup compaction failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
+        else if (took >= 1.0) /* a day closing (its rows written once), a backlog after an outage */
+            PK_INFO("ingest", "rollups compacted", "partial_rows=%llu seconds=%.3f", (unsigned long long)folded, took);
         else if (folded)
-            PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu", (unsigned long long)folded);
+            PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu seconds=%.3f", (unsigned long long)folded, took);
         /* The cutoff store_rollup_compact used: minutes before it are folded now. */
         const int64_t minute = INT64_C(60000000);
         int64_t until = at / minute * minute - COMPACT_BOUND_US / minute * minute;
@@ -372,6 +375,9 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
             in->stats.rollup_compaction_errors++;
         else {
             in->stats.rollup_compactions++;
+            in->stats.rollup_compaction_seconds += took;
+            if (took > in->stats.rollup_compaction_max_seconds)
+                in->stats.rollup_compaction_max_seconds = took;
             if (until > in->stats.rollup_compacted_until_us)
                 in->stats.rollup_compacted_until_us = until;
         }

@@ -65,6 +65,7 @@ struct ingest_stats {
     int rollups_on;
     int64_t rollup_compacted_until_us; /* every partial row before it is folded; 0: not yet */
     uint64_t rollup_compactions, rollup_compaction_errors;
+    double rollup_compaction_seconds, rollup_compaction_max_seconds; /* committed rounds: total, longest */
     /* The tracker (writers after commit, and the deadline pass). */
     int tracking_on;
     uint64_t track_checks_folded, track_rounds_folded, track_errors;

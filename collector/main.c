@@ -521,6 +521,13 @@ static size_t write_more_metrics(const struct rpc_server_stats *rs, const struct
     if (is->rollups_on) {
         pk_mt_single(&w, "picket_collector_rollup_compactions_total", "counter",
                      "Rollup compaction rounds that committed (this process).", (double)is->rollup_compactions);
+        pk_mt_single(&w, "picket_collector_rollup_compaction_seconds_total", "counter",
+                     "Seconds the committed rollup compaction rounds took (this process).",
+                     is->rollup_compaction_seconds);
+        pk_mt_single(&w, "picket_collector_rollup_compaction_max_seconds", "gauge",
+                     "The longest committed rollup compaction round (this process): the round that closes a UTC "
+                     "day writes its day rows.",
+                     is->rollup_compaction_max_seconds);
         pk_mt_single(&w, "picket_collector_rollup_compaction_errors_total", "counter",
                      "Rollup compaction rounds that failed and will be retried.", (double)is->rollup_compaction_errors);
         if (is->rollup_compacted_until_us > 0) {

@@ -224,6 +224,10 @@ def main():
             lag_s = value(s, "picket_collector_rollup_lag_seconds")
             assert 120 <= lag_s < 200, lag_s
             assert value(s, "picket_collector_rollup_compactions_total") >= 1
+            # the rounds' time is counted, and the longest is one of them
+            total_s = value(s, "picket_collector_rollup_compaction_seconds_total")
+            max_s = value(s, "picket_collector_rollup_compaction_max_seconds")
+            assert 0 < max_s <= total_s < 60, (max_s, total_s)
             stored = int(pg.psql("SELECT count(*) FROM results")[0][0])
             assert stored >= 2 and value(s, "picket_collector_results_stored_total") == stored, stored
             assert value(s, "picket_probe_pending_results", probe="m-probe") is not None
