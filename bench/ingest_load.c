@@ -36,6 +36,7 @@
 /* Thread stacks: 1,000 simulated probes at the 8 MB default would reserve 8 GB. */
 #define SIM_STACK_BYTES (512 * 1024)
 #define MAX_PROBES 4096
+#define REGISTER_ATTEMPTS 5
 
 static const char *const default_names[CHECKS_PER_PROBE] = {
     "api-login", "api-search", "api-checkout", "api-profile", "api-cart",
@@ -202,11 +203,21 @@ static int sim_register(struct sim_probe *p, grpc_channel *ch)
         goto out;
     }
     char err[400];
-    int64_t left_ms = (p->deadline_mono_us - pk_mono_us()) / 1000;
-    int timeout_ms = left_ms < 1 ? 1 : left_ms > 10000 ? 10000 : (int)left_ms;
-    if (rpc_unary(ch, REGISTER_PATH, buf, len, &resp, &resp_len, timeout_ms, NULL, err, sizeof err) < 0) {
-        snprintf(p->err, sizeof p->err, "register: %s", err);
-        goto out;
+    /* A connection that fails (UNAVAILABLE) is tried again, as a real probe
+     * does, a few times while the deadline allows: one of 20 simulated probes
+     * once met "failed to connect to all addresses" on a busy CI machine. */
+    for (int attempt = 1;; attempt++) {
+        int64_t left_ms = (p->deadline_mono_us - pk_mono_us()) / 1000;
+        int timeout_ms = left_ms < 1 ? 1 : left_ms > 10000 ? 10000 : (int)left_ms, code = 0;
+        if (rpc_unary(ch, REGISTER_PATH, buf, len, &resp, &resp_len, timeout_ms, &code, err, sizeof err) == 0)
+            break;
+        if (code != GRPC_STATUS_UNAVAILABLE || attempt == REGISTER_ATTEMPTS || left_ms < 1000) {
+            snprintf(p->err, sizeof p->err, "register (attempt %d): %s", attempt, err);
+            goto out;
+        }
+        fprintf(stderr, "picket-bench-ingest: probe %s: register: %s; trying again\n", name, err);
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
     }
     Picket__V1__RegisterResponse *r = picket__v1__register_response__unpack(NULL, resp_len, resp);
     if (!r || r->probe_id <= 0) {
