@@ -56,6 +56,17 @@ int st_lrow_encode(struct lrow *row, const struct pk_hist *h, struct arena_block
     return 0;
 }
 
+struct lrow st_lrow_of(const PGresult *r, int i)
+{
+    return (struct lrow){st_bin_i64(r, i, 0),
+                         st_bin_i64(r, i, 1),
+                         st_bin_ts(r, i, 2),
+                         {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
+                          (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)},
+                         (const uint8_t *)PQgetvalue(r, i, 7),
+                         (size_t)PQgetlength(r, i, 7)};
+}
+
 int st_lrow_cmp(const void *x, const void *y)
 {
     const struct lrow *a = x, *b = y;
@@ -672,13 +683,7 @@ int st_fill_check_days(struct store *s, char *err, size_t errlen)
                 rc = -1;
             } else {
                 for (int i = 0; i < n; i++)
-                    rows[i] = (struct lrow){st_bin_i64(r, i, 0),
-                                            st_bin_i64(r, i, 1),
-                                            st_bin_ts(r, i, 2),
-                                            {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
-                                             (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)},
-                                            (const uint8_t *)PQgetvalue(r, i, 7),
-                                            (size_t)PQgetlength(r, i, 7)};
+                    rows[i] = st_lrow_of(r, i);
                 rc = st_fold_up(s, rows, (size_t)n, LEVEL_CHECK_DAY, ST_WRITE_MERGE, &arena, err, errlen);
                 st_arena_free(arena);
                 free(rows);

@@ -82,16 +82,8 @@ static int close_day(struct store *s, int64_t day_us, char *err, size_t errlen)
         pk_fail(err, errlen, "closing a day: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        int k = (int)i;
-        rows[i] = (struct lrow){st_bin_i64(r, k, 0),
-                                st_bin_i64(r, k, 1),
-                                st_bin_ts(r, k, 2),
-                                {(uint64_t)st_bin_i64(r, k, 3), (uint64_t)st_bin_i64(r, k, 4),
-                                 (uint64_t)st_bin_i64(r, k, 5), (uint64_t)st_bin_i64(r, k, 6)},
-                                (const uint8_t *)PQgetvalue(r, k, 7),
-                                (size_t)PQgetlength(r, k, 7)};
-    }
+    for (size_t i = 0; i < n; i++)
+        rows[i] = st_lrow_of(r, (int)i);
     for (size_t from = 0, to; from < n; from = to) {
         to = from + 1;
         while (to < n && (to - from < DAYS_SLICE || rows[to].c == rows[to - 1].c))

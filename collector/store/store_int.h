@@ -257,6 +257,9 @@ struct arena_block {
 void st_arena_free(struct arena_block *head);
 /* row->hist = the encoding of h, kept in the arena. */
 int st_lrow_encode(struct lrow *row, const struct pk_hist *h, struct arena_block **arena, uint8_t *scratch);
+/* Row i of a binary result of (check_id, probe_id, time, ok, degraded, failed,
+ * unknown, hist) as a level row; its histogram points into r. */
+struct lrow st_lrow_of(const PGresult *r, int i);
 /* qsort order: (c, p, t). */
 int st_lrow_cmp(const void *x, const void *y);
 /* How st_write_level meets stored rows of the same keys: merged into them
