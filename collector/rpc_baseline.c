@@ -9,6 +9,8 @@
 #include "rpc_baseline.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,14 +143,131 @@ struct hour_point {
     uint64_t ok, degraded, failed;
 };
 
+/* The all-regions verdicts of the batch report remembered per check with the
+ * inputs they were judged from (hours, p95s, exclusions), so that the next
+ * report with the same inputs (the dashboard's refresh, the next command in the
+ * same hour) reuses the verdict instead of learning the 28 days' medians again.
+ * The inputs are compared whole, not by a digest: a hit is the same verdict
+ * pk_regression_judge would give. A check's entry holds its last inputs only. */
+struct verdict_memo {
+    char name[PK_NAME_MAX];
+    int64_t split;
+    size_t n, n_hist;
+    int64_t *t;
+    double *y;
+    unsigned char *ex;
+    int rc;
+    struct pk_regression reg;
+};
+#define VERDICT_MEMO_MAX 20000 /* entries kept before all are dropped (retired checks) */
+static pthread_mutex_t memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *memo_root;
+static size_t memo_n;
+static uint64_t memo_hits, memo_misses;
+
+static int memo_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct verdict_memo *)a)->name, ((const struct verdict_memo *)b)->name);
+}
+
+static void memo_free(void *p)
+{
+    struct verdict_memo *e = p;
+    free(e->t);
+    free(e);
+}
+
+/* 1 and *reg, rc filled when name's remembered inputs equal these. */
+static int memo_get(const char *name, int64_t split, const int64_t *t, const double *y, const unsigned char *ex,
+                    size_t n_hist, size_t n, struct pk_regression *reg, int *rc)
+{
+    struct verdict_memo key;
+    snprintf(key.name, sizeof key.name, "%s", name);
+    int hit = 0;
+    pthread_mutex_lock(&memo_mu);
+    void *const *f = tfind(&key, &memo_root, memo_cmp);
+    const struct verdict_memo *e = f ? *f : NULL;
+    if (e && e->split == split && e->n == n && e->n_hist == n_hist && !memcmp(e->t, t, n * sizeof *t) &&
+        !memcmp(e->y, y, n * sizeof *y) && !memcmp(e->ex, ex, n)) {
+        *reg = e->reg;
+        *rc = e->rc;
+        hit = 1;
+    }
+    if (hit)
+        memo_hits++;
+    else
+        memo_misses++;
+    pthread_mutex_unlock(&memo_mu);
+    return hit;
+}
+
+/* Remembers the verdict; out of memory only forgets. */
+static void memo_put(const char *name, int64_t split, const int64_t *t, const double *y, const unsigned char *ex,
+                     size_t n_hist, size_t n, const struct pk_regression *reg, int rc)
+{
+    struct verdict_memo *e = calloc(1, sizeof *e);
+    size_t bytes = n * (sizeof *t + sizeof *y + 1);
+    void *block = malloc(bytes ? bytes : 1);
+    if (!e || !block) {
+        free(e);
+        free(block);
+        return;
+    }
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->split = split, e->n = n, e->n_hist = n_hist, e->rc = rc, e->reg = *reg;
+    e->t = block;
+    e->y = (double *)(e->t + n);
+    e->ex = (unsigned char *)(e->y + n);
+    memcpy(e->t, t, n * sizeof *t);
+    memcpy(e->y, y, n * sizeof *y);
+    memcpy(e->ex, ex, n);
+    pthread_mutex_lock(&memo_mu);
+    if (memo_n >= VERDICT_MEMO_MAX) {
+        tdestroy(memo_root, memo_free);
+        memo_root = NULL;
+        memo_n = 0;
+    }
+    void *const *f = tfind(e, &memo_root, memo_cmp);
+    if (f) { /* replace the older inputs in place */
+        struct verdict_memo *old = *f, tmp = *old;
+        *old = *e;
+        *e = tmp;
+    } else if (tsearch(e, &memo_root, memo_cmp)) {
+        e = NULL;
+        memo_n++;
+    }
+    pthread_mutex_unlock(&memo_mu);
+    if (e)
+        memo_free(e);
+}
+
+void rpc_baseline_memo_counts(uint64_t *hits, uint64_t *misses)
+{
+    pthread_mutex_lock(&memo_mu);
+    *hits = memo_hits;
+    *misses = memo_misses;
+    pthread_mutex_unlock(&memo_mu);
+}
+
+void rpc_baseline_memo_clear(void)
+{
+    pthread_mutex_lock(&memo_mu);
+    tdestroy(memo_root, memo_free);
+    memo_root = NULL;
+    memo_n = 0;
+    pthread_mutex_unlock(&memo_mu);
+}
+
 /* Hourly p95 of the 28 days before the last 24 hours (ending at the window's
  * until) is the history; the last 24 hourly p95s are judged by
  * pk_regression_judge, the rule the alert thread runs too. Hours whose failed
  * share marks them as inside an incident, and hours overlapping a stored
- * incident or a maintenance window, are left out of learning. */
+ * incident or a maintenance window, are left out of learning. memo: the
+ * all-regions verdict may come from, and goes to, the verdict memo (the batch
+ * report's; the per-check path judges every time). */
 static Picket__V1__BaselineState *baseline_from_points(struct store *store, struct rpc_query_arena *a,
                                                        const struct store_check_meta *m, const char *region,
-                                                       int64_t until_us, int with_metrics,
+                                                       int64_t until_us, int with_metrics, int memo,
                                                        const struct hour_point *pts, size_t n, char *err,
                                                        size_t errlen)
 {
@@ -185,7 +304,13 @@ static Picket__V1__BaselineState *baseline_from_points(struct store *store, stru
     pk_regression_opts_default(&ro);
     struct pk_regression reg;
     char why[200];
-    if (pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why) == 0) {
+    int rc;
+    if (!memo || !memo_get(m->name, split, t, y, excluded, n_hist, n, &reg, &rc)) {
+        rc = pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why);
+        if (memo)
+            memo_put(m->name, split, t, y, excluded, n_hist, n, &reg, rc);
+    }
+    if (rc == 0) {
         bs->history_points = (int64_t)reg.history_points;
         bs->windows = (int64_t)reg.windows;
         bs->last_score = reg.last_score;
@@ -234,7 +359,7 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
                                      rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN, rows[i].ok,
                                      rows[i].degraded, rows[i].failed};
     Picket__V1__BaselineState *bs =
-        baseline_from_points(store, a, m, region, until_us, with_metrics, pts, n, err, errlen);
+        baseline_from_points(store, a, m, region, until_us, with_metrics, 0, pts, n, err, errlen);
     free(pts);
     return bs;
 }
@@ -252,7 +377,7 @@ Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct r
     for (size_t i = 0; i < n; i++)
         pts[i] = (struct hour_point){h[i].hour_us, h[i].hist_count ? h[i].p95_us : NAN, h[i].ok, h[i].degraded,
                                      h[i].failed};
-    Picket__V1__BaselineState *bs = baseline_from_points(store, a, m, NULL, until_us, 0, pts, n, err, errlen);
+    Picket__V1__BaselineState *bs = baseline_from_points(store, a, m, NULL, until_us, 0, 1, pts, n, err, errlen);
     free(pts);
     return bs;
 }

@@ -38,4 +38,11 @@ Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct r
                                                    const struct store_check_hour *h, size_t n, char *err,
                                                    size_t errlen);
 
+/* Verdicts of rpc_baseline_from_hours taken from memory (the same inputs as
+ * the check's last report: hours, p95s and exclusions compared whole) and
+ * judged, since the start (tests). */
+void rpc_baseline_memo_counts(uint64_t *hits, uint64_t *misses);
+/* Forgets every remembered verdict (tests). */
+void rpc_baseline_memo_clear(void);
+
 #endif

@@ -285,9 +285,14 @@ static void cached_baselines_follow_marks(void **state)
     (void)state;
     char err[512];
     rpc_baseline_cache_clear();
+    rpc_baseline_memo_clear();
     int64_t until = rollup_floor(now, HOUR) - 2 * HOUR; /* ended long ago, nothing uncompacted */
-    uint64_t hits, misses;
+    uint64_t hits, misses, mhits0, mmisses0, mhits, mmisses;
+    rpc_baseline_memo_counts(&mhits0, &mmisses0);
     compare(until - DAY, until, NULL);
+    rpc_baseline_memo_counts(&mhits, &mmisses);
+    assert_int_equal(mmisses - mmisses0, N_CHECKS); /* each verdict judged once */
+    assert_int_equal(mhits - mhits0, 0);
     rpc_baseline_cache_counts(&hits, &misses);
     assert_int_equal(hits, 0);
     assert_int_equal(misses, N_CHECKS);
@@ -332,9 +337,15 @@ static void cached_baselines_follow_marks(void **state)
                                  "JOIN checks c ON c.id = r.check_id JOIN check_hour_marks m ON m.check_id = c.id "
                                  "AND m.seq = r.seq WHERE c.name = '%s'", metas[4].name),
                      until - HOUR);
-    uint64_t partial0, read0, partial1, read1;
+    uint64_t partial0, read0, partial1, read1, mmiss0, mhits1, mmiss1;
     rpc_baseline_cache_reads(&partial0, &read0);
+    rpc_baseline_memo_counts(&mhits0, &mmiss0);
     compare(until - DAY, until, NULL); /* the same bytes as the per-check path, which reads everything */
+    /* the verdicts: check 4's inputs changed and it is judged again; the
+     * others' are the same and come from memory */
+    rpc_baseline_memo_counts(&mhits1, &mmiss1);
+    assert_int_equal(mhits1 - mhits0, N_CHECKS - 1);
+    assert_int_equal(mmiss1 - mmiss0, 1);
     rpc_baseline_cache_counts(&hits, &misses);
     rpc_baseline_cache_reads(&partial1, &read1);
     /* check 4 kept up to the rewritten hour: that hour alone read again, not
