@@ -28,6 +28,7 @@
 #include "rpc_query_coarse.h"
 #include "rpc_report_batch.h"
 #include "rpc_report_window.h"
+#include "incident_deps.h"
 #include "rpc_query_marks.h"
 #include "rpc_trend.h"
 #include "slo_config.h"
@@ -868,10 +869,15 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     if (incident_opts(c, req->open_after, req->close_after, req->quorum, &oi) < 0)
         return -1;
     Picket__V1__IncidentsResponse *resp = ralloc(c->a, sizeof *resp);
-    raw = calloc(c->n_checks + 1, sizeof *raw);
-    n_raw = calloc(c->n_checks + 1, sizeof *n_raw);
+    /* raw, n_raw: the answer's checks, then the checks they depend on that it
+     * does not hold (below); at most every known check. */
+    size_t n_all = c->n_checks, cap_all = c->n_checks + c->n_meta + 1;
+    const struct store_check_meta **all = ralloc(c->a, cap_all * sizeof *all);
+    Picket__V1__CheckIncidents **all_ci = ralloc(c->a, cap_all * sizeof *all_ci);
+    raw = calloc(cap_all, sizeof *raw);
+    n_raw = calloc(cap_all, sizeof *n_raw);
     observed = calloc(c->n_checks + 1, sizeof *observed);
-    if (!resp || !raw || !n_raw || !observed)
+    if (!resp || !raw || !n_raw || !observed || !all || !all_ci)
         goto oom;
     picket__v1__incidents_response__init(resp);
     resp->since_us = c->since_us;
@@ -894,7 +900,33 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
             goto out;
         resp->n_checks++;
     }
-    if (rpc_mark_causes(c->a, c->checks, resp->n_checks, resp->checks, raw, n_raw) < 0)
+    /* A cause is the same whatever the answer holds: the checks its checks
+     * depend on (following depends_on, names and services) are read too when
+     * it does not hold them (picketctl incidents --check, a check's page),
+     * for the causes only. */
+    for (size_t i = 0; i < c->n_checks; i++) {
+        all[i] = c->checks[i];
+        all_ci[i] = resp->checks[i];
+    }
+    char(*dep_names)[128] = ralloc(c->a, PK_AN_MAX_REGIONS * 128);
+    int n_dep_names = 0;
+    if (!dep_names)
+        goto oom;
+    for (size_t i = 0; i < n_all; i++)
+        for (size_t j = 0; all[i]->meta.depends_on[0] && j < c->n_meta && n_all < cap_all; j++) {
+            const struct store_check_meta *d = &c->meta[j];
+            size_t k = 0;
+            while (k < n_all && strcmp(all[k]->name, d->name) != 0)
+                k++;
+            if (k < n_all || !incident_deps_direct(all[i], d))
+                continue;
+            int64_t obs;
+            all[n_all] = d;
+            if (!(all_ci[n_all] = incidents_of(c, d, &oi, dep_names, &n_dep_names, &raw[n_all], &n_raw[n_all], &obs)))
+                goto out;
+            n_all++;
+        }
+    if (rpc_mark_causes(c->a, all, n_all, all_ci, raw, n_raw) < 0)
         goto oom;
     /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */
     for (size_t i = 0; i < c->n_checks; i++) {
@@ -941,7 +973,7 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
 oom:
     snprintf(c->err, c->errlen, "out of memory");
 out:
-    for (size_t i = 0; raw && i < c->n_checks; i++)
+    for (size_t i = 0; raw && i < n_all; i++)
         free(raw[i]);
     free(raw);
     free(n_raw);

@@ -56,13 +56,23 @@ function renderCards(c) {
     (c.last_message ? ' · ' + esc(c.last_message) : '') + ' · <a href="/service/' + encodeURIComponent(c.service) + '">service page</a>';
 }
 
+// What the incident is put down to, as the collector stored it: a check it
+// depends on that had an incident open when it started (a link to that check's
+// page, the range kept), or the maintenance window it started in (it did not page).
+function causeOf(i) {
+  if (i.maintenance) return 'maintenance' + (i.maintenance_window ? ': ' + esc(i.maintenance_window) : '');
+  if (i.caused_by) return 'caused by <a href="/check/' + encodeURIComponent(i.caused_by) + esc(location.search) + '">' + esc(i.caused_by) + '</a>';
+  return '–';
+}
+
 function renderIncidents(list) {
   $('#incidents tbody').innerHTML = list.slice().sort((a, b) => b.start_us - a.start_us).map((i) => {
     const open = i.end_us < 0;
     return '<tr class="incident ' + (open ? 'open' : 'closed') + '"><td data-label="state" class="' + (open ? 'open' : '') + '">' + (open ? 'OPEN' : 'closed') +
       '</td><td data-label="start">' + when(i.start_us) + '</td><td data-label="end">' + (open ? '–' : when(i.end_us)) + '</td><td data-label="duration">' +
-      dur(i.duration_us) + '</td><td data-label="regions">' + esc(i.regions.join(', ')) + '</td><td data-label="down rounds" class="num">' + i.down_rounds + '</td></tr>';
-  }).join('') || '<tr><td colspan="6">no incidents in the range</td></tr>';
+      dur(i.duration_us) + '</td><td data-label="regions">' + esc(i.regions.join(', ')) + '</td><td data-label="down rounds" class="num">' + i.down_rounds +
+      '</td><td data-label="cause" class="cause">' + causeOf(i) + '</td></tr>';
+  }).join('') || '<tr><td colspan="7">no incidents in the range</td></tr>';
 }
 
 function renderResults(rs) {

@@ -41,6 +41,24 @@ def binary(name):
     return path
 
 
+def browse_steps(steps, workdir, name, timezone="UTC", headers=None):
+    """Runs dashboard_pages.mjs (headless Chromium through playwright-core) over
+    steps (its STEPS.json list) with the JSON written to workdir/name.json;
+    returns the values its "eval" steps named. A failed step or a page error
+    raises, naming the failure screenshot."""
+    path = os.path.join(workdir, name + ".json")
+    with open(path, "w") as f:
+        json.dump({"timezone": timezone, "steps": steps, "headers": headers or {}}, f)
+    p = subprocess.run(["node", os.path.join(HERE, "dashboard_pages.mjs"), path], capture_output=True, text=True,
+                       timeout=240)
+    lines = p.stdout.strip().splitlines()
+    out = json.loads(lines[-1]) if lines else {"errors": [p.stderr[-2000:]]}
+    if p.returncode != 0:
+        raise AssertionError("browser (%s): exit %d\n%s\n%s\nscreenshot: %s.fail.png" % (
+            name, p.returncode, "\n".join(out.get("errors", [])), p.stderr[-2000:], path))
+    return out["values"]
+
+
 def wait_for(what, predicate, timeout=30.0, interval=0.1):
     deadline = time.monotonic() + timeout
     last = None

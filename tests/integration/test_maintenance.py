@@ -20,8 +20,8 @@ import tempfile
 import time
 import urllib.request
 
-from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, binary, grpc_stubs, migrate, picketctl, pki, \
-    rfc3339, round_spread_us, start_collector, wait_for, wait_tracked
+from picket_env import FakeProbe, PrivatePostgres, WebhookReceiver, binary, browse_steps, grpc_stubs, migrate, \
+    picketctl, pki, rfc3339, round_spread_us, start_collector, wait_for, wait_tracked
 
 pb, _, _, _ = grpc_stubs()
 
@@ -154,6 +154,12 @@ def main():
             by = {c["check"]: c["incidents"] for c in got["checks"]}
             assert [(i["start_us"], i["caused_by"]) for i in by["dep-child"]] == [(CHILD_FROM + round_spread_us("dep-child"), "dep-root")], by
             assert [(i["start_us"], i["caused_by"]) for i in by["dep-root"]] == [(ROOT_FROM + round_spread_us("dep-root"), None)], by
+            # The same cause when the answer holds dep-child alone (its dependency read for the cause only).
+            alone = ctl_json(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--check",
+                             "dep-child")
+            assert [c["check"] for c in alone["checks"]] == ["dep-child"], alone
+            assert [(i["start_us"], i["caused_by"]) for i in alone["checks"][0]["incidents"]] == [
+                (CHILD_FROM + round_spread_us("dep-child"), "dep-root")], alone
             table = ctl(col, "incidents", "--since", rfc3339(T0), "--until", rfc3339(T_END), "--service", "svc",
                         cn="read:dashboard").stdout
             assert "[caused by dep-root]" in table, table
@@ -164,7 +170,21 @@ def main():
                 api = {c["check"]: c["incidents"] for c in json.loads(r.read())["checks"]}
             assert api["dep-child"][0]["caused_by"] == "dep-root", api["dep-child"]
             assert api["m-hist"][0]["maintenance"] and api["m-hist"][0]["maintenance_window"] == "deploy", api
-            print("ok: dep-child's incident is caused by dep-root's")
+            # The check pages say so in their incidents' cause, dep-child's with a link to dep-root's page
+            # over the same range.
+            base = "http://127.0.0.1:%d/check/%%s?since=%d&until=%d" % (col.http_port, T0 // 1_000_000,
+                                                                         T_END // 1_000_000)
+            cause_js = ("[...document.querySelectorAll('#incidents tbody td.cause')].map((td) => [td.textContent, "
+                        "(td.querySelector('a') || {}).href || ''])")
+            steps = []
+            for c in ("dep-child", "dep-root", "m-hist"):
+                steps += [{"goto": base % c}, {"wait": "document.querySelector('#state').dataset.state === 'ready'"},
+                          {"eval": cause_js, "as": c}]
+            seen = browse_steps(steps, tmp, "causes")
+            assert seen["dep-child"] == [["caused by dep-root", base % "dep-root"]], seen
+            assert seen["dep-root"] == [["–", ""]], seen
+            assert seen["m-hist"] == [["maintenance: deploy", ""]], seen
+            print("ok: dep-child's incident is caused by dep-root's (API, picketctl and its check page)")
 
             # ---- alerts: a-maint is in an active window, a-ctrl is not; a-child depends on a-root; all fail now
             t = int(time.time() * 1e6)  # the window starts a minute before the failures, lasts 10 minutes
