@@ -180,6 +180,16 @@ static char *render(const struct alert_receiver *r, const struct event *e)
             pk_buf_addf(&b, ",\"ends_at\":\"%s\"", ends);
         else
             pk_buf_addf(&b, ",\"ends_at\":null");
+        /* the message every chat receiver gets, and the check's page (public_url) */
+        char text[1200], link[700];
+        notify_message_line(r, &ne, text, sizeof text);
+        notify_check_link(r, e->l.check, link, sizeof link);
+        pk_buf_add(&b, ",\"text\":", 8);
+        pk_buf_add_json_string(&b, text, strlen(text));
+        if (link[0]) {
+            pk_buf_add(&b, ",\"link\":", 8);
+            pk_buf_add_json_string(&b, link, strlen(link));
+        }
         pk_buf_add(&b, "}", 1);
     }
     return pk_buf_take(&b);

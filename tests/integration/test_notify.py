@@ -340,6 +340,10 @@ def check_firing(svc, proxy):
     assert h.get("X-Picket-Signature") == want, (h, want)
     body = json.loads(raw)
     assert body["status"] == "firing" and body["alerts"][0]["labels"]["check"] == "n-1", body
+    hook_alert = body["alerts"][0]  # the message line and the check's page, as the chat receivers get them
+    assert hook_alert["text"].startswith("[FIRING] check n-1 (rule down)"), hook_alert
+    assert hook_alert["text"].endswith(" https://picket.example.org/check/n-1"), hook_alert
+    assert hook_alert["link"] == "https://picket.example.org/check/n-1", hook_alert
     assert h.get("Idempotency-Key", "").startswith("down|n-1|firing|"), h
     # Slack incoming webhook: text
     slack = svc.json_at("/slack")[0]["text"]
