@@ -3,7 +3,7 @@
 a bearer token (by its SHA-256) and users with crypt(3) hashes (sha512-crypt
 from `openssl passwd -6`, yescrypt from libcrypt). Without a good Authorization
 header every page, asset and API answers 401 with a Basic challenge; the public
-status pages and their assets stay open; a query argument cannot stand in for
+status pages and their assets stay open, a page with public: false does not; a query argument cannot stand in for
 the header; a malformed file stops the collector naming the file and line.
 Pages and assets carry an ETag (304 when the browser has them, after the login)."""
 
@@ -60,7 +60,11 @@ def main():
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 2 and bad + ":2:" in out.stderr and "carol" in out.stderr, (out.returncode,
                                                                                              out.stderr)
-        col = start_collector(pg, extra=["--dashboard-auth", good], logdir=TMP)
+        pages = os.path.join(TMP, "status-pages.yaml")
+        with open(pages, "w") as f:
+            f.write("status_pages:\n  - name: shop\n    services: [shop]\n"
+                    "  - name: internal\n    services: [ops]\n    public: false\n")
+        col = start_collector(pg, extra=["--dashboard-auth", good, "--status-pages", pages], logdir=TMP)
         try:
             port = col.http_port
             for path in ("/", "/api/report", "/assets/dashboard.js", "/check/x", "/quality", "/api/overview"):
@@ -90,7 +94,13 @@ def main():
             # Public: the status pages and what they load.
             for path in ("/status/shop", "/assets/status.js", "/assets/dashboard.css"):
                 assert get(port, path)[0] == 200, path
-            wait_for("the status snapshot", lambda: get(port, "/api/status?group=shop")[0] in (404,), 30)
+            # (no probe has registered a check: the page's services have no status yet, 404)
+            wait_for("the status snapshot", lambda: get(port, "/api/status?group=shop")[0] == 404, 30)
+            # A page with public: false waits for a login like the rest, its page and its data.
+            for path, logged_in in (("/status/internal", 200), ("/api/status?group=internal", 404)):
+                code, headers, _ = get(port, path)
+                assert code == 401 and headers.get("WWW-Authenticate", "").startswith("Basic realm="), (path, code)
+                assert get(port, path, "Bearer " + TOKEN)[0] == logged_in, path
         finally:
             col.stop()
     print("test_dashboard_auth: OK")
