@@ -54,6 +54,7 @@ struct entry {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t fill_mu = PTHREAD_MUTEX_INITIALIZER; /* taken before mu, never while holding it */
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
 static uint64_t n_hits, n_misses, n_partial, n_rows_read;
@@ -417,7 +418,7 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     unsigned char *hit = calloc(n, 1);
     int64_t *tail_from = calloc(n, sizeof *tail_from), *old = calloc(n, sizeof *old), *limit = calloc(n, sizeof *limit);
     struct gather g = {0};
-    int dirty = 0, rc = -1;
+    int dirty = 0, rc = -1, filling = 0;
     if (!marks || !hit || !tail_from || !old || !limit) {
         pk_fail(err, errlen, "baseline cache: out of memory");
         goto out;
@@ -428,6 +429,13 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
         rc = store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
         goto out;
     }
+    /* One caller at a time takes from the cache and fills it: a report that
+     * comes while another fills the cache (a collector's first minutes, the
+     * dashboard's first pass and a command side by side) waits for that fill
+     * and takes its summaries, instead of reading the same 29 days beside it
+     * on the other core. Taking kept summaries takes milliseconds. */
+    pthread_mutex_lock(&fill_mu);
+    filling = 1;
     /* entries older than their mark: kept up to the first hour rewritten since */
     pthread_mutex_lock(&mu);
     size_t n_stale = find_stale(checks, n, marks, since_us, stable, old);
@@ -459,6 +467,8 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     pthread_mutex_unlock(&mu);
     rc = ok < 0 ? pk_fail(err, errlen, "baseline cache: out of memory") : 0;
 out:
+    if (filling)
+        pthread_mutex_unlock(&fill_mu);
     gather_free(&g);
     free(marks);
     free(hit);

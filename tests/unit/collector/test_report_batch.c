@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,62 @@ static void cached_baselines_slide(void **state)
     assert_int_equal(misses, N_CHECKS);
 }
 
+/* Two reports that come together on a cold cache (a collector's first
+ * minutes: the dashboard's first pass and a command) read the summaries once:
+ * one fills the cache, the other waits for it and takes them from memory, and
+ * both get the same rows. */
+struct cold_call {
+    pthread_barrier_t *go;
+    int64_t since, until;
+    struct store_check_hour *rows;
+    size_t n;
+    int rc;
+};
+
+static void *cold_call_main(void *arg)
+{
+    struct cold_call *c = arg;
+    char err[512];
+    struct store *s = store_open(pgt_url(), err, sizeof err);
+    const char *names[N_CHECKS];
+    for (int i = 0; i < N_CHECKS; i++)
+        names[i] = metas[i].name;
+    pthread_barrier_wait(c->go);
+    c->rc = s ? rpc_baseline_cache_hours(s, names, N_CHECKS, c->since, c->until, &c->rows, &c->n, err, sizeof err)
+              : -1;
+    if (c->rc < 0)
+        fprintf(stderr, "cold call: %s\n", err);
+    store_close(s);
+    return NULL;
+}
+
+static void cold_cache_filled_once(void **state)
+{
+    (void)state;
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR; /* ended long ago, nothing uncompacted */
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    struct cold_call calls[2] = {{&go, until - 29 * DAY, until, NULL, 0, 0}, {&go, until - 29 * DAY, until, NULL, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, cold_call_main, &calls[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    uint64_t hits, misses;
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(calls[0].rc, 0);
+    assert_int_equal(calls[1].rc, 0);
+    assert_int_equal(misses, N_CHECKS); /* read once */
+    assert_int_equal(hits, N_CHECKS);   /* and taken from memory by the other */
+    assert_true(calls[0].n > (size_t)N_CHECKS * 24);
+    assert_int_equal(calls[0].n, calls[1].n);
+    assert_memory_equal(calls[0].rows, calls[1].rows, calls[0].n * sizeof *calls[0].rows);
+    free(calls[0].rows);
+    free(calls[1].rows);
+}
+
 /* All checks' summaries over [since, until) into *out (n rows). */
 static size_t read_hours(int64_t since, int64_t until, struct store_check_hour **out)
 {
@@ -516,6 +573,7 @@ int main(void)
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),
+        cmocka_unit_test(cold_cache_filled_once),
         cmocka_unit_test(packed_days_equal_summaries),
         cmocka_unit_test(summaries_filled_by_migration),
     };
