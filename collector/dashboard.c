@@ -4,7 +4,7 @@
  * protobuf answer's descriptor, so the browser never computes a figure (the
  * latency series: dashboard_series.c). The default view is kept by two
  * background threads: the refresh thread's report (and the slower 7/30-day
- * uptimes and 90 days), and the live thread's last results, bars and incidents
+ * uptimes, 90 days per service and 60 per check), and the live thread's last results, bars and incidents
  * (dashboard_live.c), joined in /api/board. Read-only: no route writes. */
 #include "dashboard.h"
 #include "dashboard_int.h"
@@ -800,6 +800,26 @@ static int board_reply(struct dashboard *d, arg_fn arg, void *ctx, struct pk_htt
     return 1;
 }
 
+/* /api/day-bars: each check's last 60 UTC days, rendered with the status
+ * pages' history (status_pages.c) by the refresh thread every 5 minutes (30 s
+ * in the collector's first 10), so at most that old plus a pass; 0 when there
+ * is none yet. */
+static int day_bars_reply(struct dashboard *d, struct pk_http_reply *out)
+{
+    pthread_mutex_lock(&d->snap_mu);
+    note_demand(d);
+    const struct dash_hist *h = d->snap.hist;
+    size_t len = h && h->day_bars ? h->day_bars_len : 0;
+    char *copy = h && h->day_bars ? malloc(len + 1) : NULL;
+    if (copy)
+        memcpy(copy, h->day_bars, len + 1);
+    pthread_mutex_unlock(&d->snap_mu);
+    if (!copy)
+        return 0;
+    *out = (struct pk_http_reply){200, "application/json", copy, len, 1};
+    return 1;
+}
+
 static int no_arguments(arg_fn arg, void *ctx)
 {
     static const char *const keys[] = {"since", "until", "service", "check", "region", "open_after", "close_after",
@@ -871,11 +891,12 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     int known = strcmp(name, "report") == 0 || strcmp(name, "incidents") == 0 ||
                 strcmp(name, "latency-series") == 0 || strcmp(name, "probes") == 0 || strcmp(name, "status") == 0 ||
                 strcmp(name, "overview") == 0 || strcmp(name, "check-results") == 0 || strcmp(name, "slo") == 0 ||
-                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0 || strcmp(name, "board") == 0;
+                strcmp(name, "check-marks") == 0 || strcmp(name, "check-page") == 0 || strcmp(name, "board") == 0 ||
+                strcmp(name, "day-bars") == 0;
     if (!known) {
         snprintf(err, sizeof err,
-                 "no API /api/%.64s (board, report, incidents, latency-series, probes, status, overview, "
-                 "check-results, slo, check-marks, check-page)",
+                 "no API /api/%.64s (board, day-bars, report, incidents, latency-series, probes, status, "
+                 "overview, check-results, slo, check-marks, check-page)",
                  name);
         reply_error(out, 404, err);
         return;
@@ -888,6 +909,11 @@ static void serve_api(struct dashboard *d, const char *name, arg_fn arg, void *c
     if (strcmp(name, "board") == 0) { /* the background threads' parts only: never computed per request */
         if (!board_reply(d, arg, ctx, out))
             reply_error(out, 503, "the overview is not computed yet; retry in a few seconds");
+        return;
+    }
+    if (strcmp(name, "day-bars") == 0) { /* the status history's pass only: never computed per request */
+        if (!day_bars_reply(d, out))
+            reply_error(out, 503, "the day bars are not computed yet; retry in a few seconds");
         return;
     }
     if (strcmp(name, "overview") == 0) { /* the background thread's extras only: never computed per request */

@@ -150,17 +150,39 @@ struct dash_svc_hist {
     struct dash_incident *inc;
     size_t n_inc;
 };
+/* One check's days, as read for its service (the overview's day bars). */
+struct dash_check_days {
+    char check[PK_NAME_MAX];
+    double day[DASH_DAYS]; /* good / judged results that day (UTC); NaN: none */
+};
 struct dash_hist {
     int64_t at_us, day0_us; /* computed at; the first day's start (day DASH_DAYS - 1 is today) */
     int64_t first_at_us;    /* the first history's at_us */
     double compute_ms;
     struct dash_svc_hist *svcs;
     size_t n;
+    struct dash_check_days *checks; /* every check's days, from the same rollup reads */
+    size_t n_checks;
+    char *day_bars; /* /api/day-bars (dash_day_bars_json), rendered with the history; NULL: out of memory */
+    size_t day_bars_len;
 };
 void dash_hist_free(struct dash_hist *h);
 /* *fresh: a new history when *cur is missing or older than 5 minutes (30 s in
  * the first 10 minutes); NULL otherwise or on failure (logged). */
 void dash_hist_refresh(struct store *st, int64_t now_us, struct dash_hist **cur, struct dash_hist **fresh);
+
+/* The overview's day bars (bars=days): each check's last DASH_DAY_BARS UTC days
+ * (today last) of the history above, one character per day by the status
+ * page's thresholds: 'u' a share of good results of DASH_DAY_UP or more, 'p'
+ * DASH_DAY_PARTIAL or more, 'd' below, '-' no result that day. */
+#define DASH_DAY_BARS 60
+#define DASH_DAY_UP 0.999
+#define DASH_DAY_PARTIAL 0.99
+char dash_day_state(double good);
+/* {"at_us","compute_ms","first_day_us","days":60,"checks":{NAME:[LINE,[share of
+ * each day with data, oldest first]]}} of h (malloc'd, *len its length), NULL
+ * when out of memory. */
+char *dash_day_bars_json(const struct dash_hist *h, size_t *len);
 
 /* The page's title, logo URL and the history's days (p NULL: a page not in the file). */
 void dash_status_page_json(struct json_object *j, const struct status_page *p, const struct dash_hist *h);

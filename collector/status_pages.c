@@ -6,8 +6,9 @@
  * that day, from the rollups) and each service's incidents over those days (the
  * Query API's IncidentsResponse, merged per service) are computed by the
  * dashboard's background thread every HIST_EVERY_US (HIST_SOON_US in its first
- * 10 minutes) and kept in a
- * struct dash_hist that requests only read. Validated at load, with FILE:LINE:COL. */
+ * 10 minutes) and kept in a struct dash_hist that requests only read; the same
+ * rollup reads give each check's days, the overview's day bars (/api/day-bars,
+ * rendered here once per history). Validated at load, with FILE:LINE:COL. */
 #define _POSIX_C_SOURCE 200809L
 #include "dashboard_int.h"
 
@@ -19,6 +20,7 @@
 #include <yaml.h>
 
 #include "auth.h"
+#include "buf.h"
 #include "log.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
@@ -208,6 +210,8 @@ void dash_hist_free(struct dash_hist *h)
     for (size_t i = 0; i < h->n; i++)
         free(h->svcs[i].inc);
     free(h->svcs);
+    free(h->checks);
+    free(h->day_bars);
     free(h);
 }
 
@@ -228,13 +232,20 @@ static struct dash_svc_hist *svc_of(struct dash_hist *h, const char *service)
     return s;
 }
 
-/* Each check's days (rollups, whole days) folded into its service: the worst check's share of good results. */
+/* Each check's days (rollups, whole days) kept in h->checks and folded into
+ * its service: the worst check's share of good results. */
 static int fold_days(struct store *st, struct dash_hist *h, int64_t now_us, char *err, size_t errlen)
 {
     struct store_check_meta *meta = NULL;
     size_t nm = 0;
     if (store_check_meta(st, &meta, &nm, err, errlen) < 0)
         return -1;
+    h->checks = calloc(nm ? nm : 1, sizeof *h->checks);
+    if (!h->checks) {
+        free(meta);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < nm && rc == 0; i++) {
         struct store_rollup_filter f = {.since_us = h->day0_us, .until_us = rollup_floor(now_us, ROLLUP_MINUTE_US) +
@@ -244,11 +255,18 @@ static int fold_days(struct store *st, struct dash_hist *h, int64_t now_us, char
         size_t n = 0;
         rc = store_rollup_query(st, &f, &rows, &n, err, errlen);
         struct dash_svc_hist *s = rc == 0 ? svc_of(h, meta[i].service) : NULL;
+        struct dash_check_days *c = &h->checks[h->n_checks++];
+        snprintf(c->check, sizeof c->check, "%s", meta[i].name);
+        for (int d = 0; d < DASH_DAYS; d++)
+            c->day[d] = NAN;
         for (size_t k = 0; s && k < n; k++) {
             int d = (int)((rows[k].bucket_start_us - h->day0_us) / DAY_US);
             uint64_t good = rows[k].ok + rows[k].degraded, judged = good + rows[k].failed;
             double u = judged ? (double)good / (double)judged : NAN;
-            if (d >= 0 && d < DASH_DAYS && !isnan(u) && (isnan(s->day[d]) || u < s->day[d]))
+            if (d < 0 || d >= DASH_DAYS || isnan(u))
+                continue;
+            c->day[d] = u;
+            if (isnan(s->day[d]) || u < s->day[d])
                 s->day[d] = u;
         }
         free(rows);
@@ -302,7 +320,50 @@ void dash_hist_refresh(struct store *st, int64_t now_us, struct dash_hist **cur,
         return;
     }
     h->compute_ms = (double)(pk_now_us() - now_us) / 1000.0;
+    h->day_bars = dash_day_bars_json(h, &h->day_bars_len); /* NULL: /api/day-bars answers 503 until the next */
     *fresh = h;
+}
+
+/* ------------------------------------------- the overview's day bars */
+
+char dash_day_state(double good)
+{
+    if (isnan(good))
+        return '-';
+    return good >= DASH_DAY_UP ? 'u' : good >= DASH_DAY_PARTIAL ? 'p' : 'd';
+}
+
+char *dash_day_bars_json(const struct dash_hist *h, size_t *len)
+{
+    const int skip = DASH_DAYS - DASH_DAY_BARS; /* the 90 days' oldest ones */
+    struct pk_buf b;
+    pk_buf_init(&b, 0);
+    pk_buf_addf(&b, "{\"at_us\":%lld,\"compute_ms\":%.1f,\"first_day_us\":%lld,\"days\":%d,\"checks\":{",
+                (long long)h->at_us, h->compute_ms, (long long)(h->day0_us + skip * DAY_US), DASH_DAY_BARS);
+    for (size_t i = 0; i < h->n_checks; i++) {
+        const struct dash_check_days *c = &h->checks[i];
+        char line[DASH_DAY_BARS + 1];
+        for (int d = 0; d < DASH_DAY_BARS; d++)
+            line[d] = dash_day_state(c->day[skip + d]);
+        line[DASH_DAY_BARS] = '\0';
+        if (i)
+            pk_buf_addc(&b, ',');
+        pk_buf_add_json_string(&b, c->check, strlen(c->check));
+        pk_buf_addf(&b, ":[\"%s\",[", line);
+        int first = 1;
+        for (int d = skip; d < DASH_DAYS; d++)
+            if (!isnan(c->day[d])) {
+                pk_buf_addf(&b, "%s%.6g", first ? "" : ",", c->day[d]);
+                first = 0;
+            }
+        pk_buf_adds(&b, "]]");
+    }
+    pk_buf_adds(&b, "}}");
+    *len = b.len;
+    char *out = pk_buf_take(&b);
+    if (!out)
+        *len = 0;
+    return out;
 }
 
 /* ------------------------------------------------------------- JSON */

@@ -21,7 +21,10 @@ const get = (p) => (window.picketFetch ? window.picketFetch(p) : fetch(p).then(a
 // The colours of a history bar: one character per round (dashboard_api.c).
 const BAR = { u: 'var(--ok)', g: 'var(--warn)', p: '#e08a00', d: 'var(--bad)', '-': 'var(--none)' };
 const BAR_WORD = { u: 'up', g: 'degraded', p: 'partly failed', d: 'down', '-': 'no result' };
-function barsHtml(line, roundUs) {
+// A day bar's words (bars=days: the share of good results of each UTC day, dashboard_int.h's thresholds).
+const DAY_WORD = { u: 'up (99.9% or more good)', p: 'partial (99% to 99.9%)', d: 'down (under 99%)', '-': 'no data' };
+// line: one character per round (or, with daily = {worst}, per UTC day, oldest first).
+function barsHtml(line, roundUs, daily) {
   if (!line) return '–';
   const n = line.length, stops = [], count = {};
   // Runs of one state are one gradient stop each; a repeating gradient on top draws the gaps between rounds.
@@ -32,8 +35,9 @@ function barsHtml(line, roundUs) {
     stops.push(BAR[line[i]] + ' ' + (i * 100 / n).toFixed(2) + '% ' + (k * 100 / n).toFixed(2) + '%');
     i = k;
   }
-  const sum = Object.keys(count).map((c) => count[c] + ' ' + BAR_WORD[c]).join(', ');
-  const label = 'last ' + n + ' rounds of ' + dur(roundUs || 60e6) + ': ' + sum;
+  const sum = Object.keys(count).map((c) => count[c] + ' ' + (daily ? DAY_WORD : BAR_WORD)[c]).join(', ');
+  const label = daily ? 'last ' + n + ' UTC days: ' + sum + (daily.worst != null ? '; worst day ' + pct(daily.worst) : '')
+    : 'last ' + n + ' rounds of ' + dur(roundUs || 60e6) + ': ' + sum;
   return '<span class="bars" role="img" aria-label="' + label + '" title="' + label + '" data-bars="' + esc(line) +
     '" style="--n:' + n + ';background-image:var(--gaps),linear-gradient(to right,' + stops.join(',') + ')"></span>';
 }

@@ -1,5 +1,6 @@
 // dashboard.js: the overview (/ and /service/NAME): checks grouped by service,
-// each with its status, the history bar of its last 60 rounds, uptime over
+// each with its status, the history bar of its last 60 rounds (or, with
+// bars=days, of its last 60 UTC days from /api/day-bars), uptime over
 // 24 h / 7 d / 30 d, p95 against budget, trend, open incident and SLO budget
 // left; search and filters kept in the URL. Renders the collector's JSON; every
 // figure is the collector's. The default view (no API argument in the URL)
@@ -25,8 +26,8 @@ function withQuery(path, extra) {
   return s ? path + '?' + s : path;
 }
 
-// The filters live in the URL (q, svc, reg, st, type, label, stale=hide), so a view can be shared.
-const F = { q: 'f-q', svc: 'f-service', reg: 'f-region', st: 'f-status', type: 'f-type', label: 'f-label' };
+// The filters live in the URL (q, svc, reg, st, type, label, stale=hide, bars=days), so a view can be shared.
+const F = { q: 'f-q', svc: 'f-service', reg: 'f-region', st: 'f-status', type: 'f-type', label: 'f-label', bars: 'f-bars' };
 function readFilters() {
   const p = new URLSearchParams(location.search);
   for (const [k, id] of Object.entries(F)) {
@@ -58,6 +59,25 @@ function statusOf(c) {
   return c.last_started_at_us ? E2E[c.last_outcome] || 'UNKNOWN' : 'UNKNOWN';
 }
 
+// The day bars (bars=days): /api/day-bars, recomputed by the collector every 5 minutes, so read once a minute.
+let days = null, daysReadMs = 0;
+const dayMode = () => $('#f-bars').value === 'days';
+async function loadDays() {
+  if (!dayMode() || (days && performance.now() - daysReadMs < 60000)) return;
+  try {
+    days = await get('/api/day-bars');
+    daysReadMs = performance.now();
+  } catch (e) { // not computed yet (503): the bars say so and the next refresh asks again
+    if (e.status !== 503) throw e;
+  }
+}
+function dayBars(check) {
+  if (!days) return '<span class="hint">computing…</span>';
+  const x = days.checks[check];
+  return x ? barsHtml(x[0], 86400e6, { worst: x[1].length ? Math.min(...x[1]) : null }) : '–';
+}
+const barsKey = () => (dayMode() ? 'days' + (days ? days.at_us : '') : 'rounds');
+
 function openIncident(s) {
   if (!s || !s.open) return (s && s.n ? s.n + ' closed' : '–');
   return '<span class="open">open since ' + when(s.open) + '</span>';
@@ -75,7 +95,7 @@ function checkRow(c) {
     '<td data-label="check"><a href="/check/' + encodeURIComponent(c.check) + '">' + esc(c.check) + '</a>' +
     labelsOf(c).map((l) => ' <span class="label">' + esc(l) + '</span>').join('') + '</td>' +
     '<td data-label="status" class="e2e ' + st + '">' + st + '</td>' +
-    '<td data-label="last 60 rounds">' + barsHtml(x.bars, x.round_us) + '</td>' +
+    (dayMode() ? '<td data-label="last 60 days">' + dayBars(c.check) : '<td data-label="last 60 rounds">' + barsHtml(x.bars, x.round_us)) + '</td>' +
     '<td data-label="uptime 24 h" class="num uptime">' + pct(av.global && av.global.uptime) + '</td>' +
     '<td data-label="7 d" class="num">' + (x.uptime_7d === undefined ? '…' : pct(x.uptime_7d)) + '</td>' +
     '<td data-label="30 d" class="num">' + (x.uptime_30d === undefined ? '…' : pct(x.uptime_30d)) + '</td>' +
@@ -150,6 +170,7 @@ function renderChecks(rep) {
   fillSelect('f-region', regions);
   fillSelect('f-type', types);
   fillSelect('f-label', labels);
+  $('#bars-head').textContent = dayMode() ? 'last 60 days' : 'last 60 rounds';
   const shown = rep.checks.filter(passes), html = [];
   // The first load builds and draws the first screens of rows at once and the rest
   // right after (the next frame), so a page of 1,000 checks shows without waiting for its last row.
@@ -291,13 +312,14 @@ async function refresh() {
   try {
     const first = window.picketFirst;
     window.picketFirst = null;
-    const [v, pr] = await load(first ? first[1] : null);
+    const [[v, pr]] = await Promise.all([load(first ? first[1] : null), loadDays()]);
     if (!window.picketDataMs) window.picketDataMs = performance.now(); // the data arrived; drawing follows
-    if (!v.key || v.key !== shownKey) {
+    const key = v.key ? v.key + '/' + barsKey() : null;
+    if (!key || key !== shownKey) {
       renderChecks(v.rep);
       renderGroups(v.rep);
       renderIncidents(v.incidents);
-      shownKey = v.key || null;
+      shownKey = key;
     }
     renderProbes(pr);
     // Each part's own age: the last results, bars and incidents; the 24-hour figures.
@@ -323,5 +345,7 @@ if (serviceOfPath) {
 readFilters();
 for (const id of Object.values(F).concat(['f-hide-stale']))
   document.getElementById(id).addEventListener('input', () => { writeFilters(); if (lastRep) renderChecks(lastRep); });
+// The day bars are read when first chosen, then drawn at once.
+$('#f-bars').addEventListener('input', () => loadDays().then(() => { if (lastRep) renderChecks(lastRep); }).catch(() => {}));
 refresh();
 setInterval(refresh, BOARD ? 2000 : 5000);

@@ -21,6 +21,12 @@ America/New_York.
    counts no bad round and its budget left (API and page) is the same before
    the outage and during it, where assistants' outage outside a window spent
    some of its budget.
+5. The overview's history switched to days (the "history" select, bars=days in
+   the URL, reached by Tab): every check's last 60 UTC days, no data before the
+   test's first day, rag-health up and assistants-health's fault day down (the
+   day's share of good results under 99 %), the same as /api/day-bars, at
+   1,400 px (the default view, /api/board) and 420 px (a view with arguments),
+   nothing cut off; back to rounds removes bars=days.
 Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots of the fault, the README's three (overview.png, check.png,
@@ -205,6 +211,7 @@ def main():
 
 def run(col, ports):
     base = "http://127.0.0.1:%d" % col.http_port
+    first_day = int(time.time()) // 86400  # the UTC day of the test's first results
     # The overview's extras (bars, stale, 7/30-day uptime) come from the background snapshot.
     wait_for("rounds in the overview's history bars",
              lambda: all((overview_of(col, s + "-health") or {}).get("bars", "-").count("u") >= 1
@@ -443,9 +450,71 @@ def run(col, ports):
     assert "OPEN" in v["check_incident_420"], v["check_incident_420"]
     assert v["range_420"] == ["/check/assistants-health?range=7d", True], v["range_420"]
     assert v["custom_420"] == "?since=%d&until=%d" % custom_s and v["fits_custom"], (v["custom_420"], custom_s)
+    day_bars(col, base, first_day)
     post("http://127.0.0.1:%d/_fault" % ports["assistants"], {"mode": "ok"})
     maintenance(col, ports, base)
     check_page_api(col)
+
+
+DAY_BARS_JS = """(() => Object.fromEntries([...document.querySelectorAll('#checks tr[data-check]')].map((tr) =>
+  [tr.dataset.check, tr.querySelector('.bars') ? tr.querySelector('.bars').dataset.bars : null])))()"""
+DAY_BARS_SHOWN_JS = ("document.querySelectorAll('#checks tr[data-check] .bars').length === 4 && "
+                     "[...document.querySelectorAll('#checks tr[data-check] .bars')].every((b) => "
+                     "b.getAttribute('aria-label').includes('UTC days'))")
+
+
+def day_bars(col, base, first_day):
+    """5. The overview's history of days (bars=days): the checks' last 60 UTC
+    days from /api/day-bars, with the fault of part 2 as a down day."""
+    def api_days():
+        code, j = api(col, "/api/day-bars")
+        return j if code == 200 else None
+    # Recomputed with the status history (every 30 s in the collector's first 10 minutes).
+    wait_for("assistants-health's fault day down in /api/day-bars", lambda: (api_days() or {}).get(
+        "checks", {}).get("assistants-health", [""])[0].endswith("d"), 120, interval=1)
+    j = api_days()
+    k = int(time.time()) // 86400 - first_day + 1  # the UTC days with results (1, unless past midnight)
+    up, down = "-" * (60 - k) + "u" * k, "-" * (60 - k) + "u" * (k - 1) + "d"
+    want = {"rag-health": up, "sync-health": up, "connectors-health": up, "assistants-health": down}
+    assert j["days"] == 60 and j["first_day_us"] == (int(time.time()) // 86400 - 59) * 86400_000_000, j
+    assert {c: x[0] for c, x in j["checks"].items()} == want, j
+    assert j["checks"]["assistants-health"][1][-1] < 0.99 and j["checks"]["rag-health"][1] == [1] * k, j
+    v = browse([
+        {"viewport": [1400, 900]},
+        {"goto": base + "/"},
+        {"wait": rows_shown_js(4) + " && document.querySelector('#checks td.e2e.FAIL') !== null"},
+        {"click": "#f-q"},
+        {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"}, {"press": "Tab"},
+        {"press": "Tab"},
+        {"eval": "document.activeElement.id", "as": "focused"},
+        {"select": ["#f-bars", "days"]},
+        {"wait": "location.search.includes('bars=days') && " + DAY_BARS_SHOWN_JS},
+        {"eval": DAY_BARS_JS, "as": "days_1400"},
+        {"eval": "[location.search, document.querySelector('#bars-head').textContent]", "as": "url_1400"},
+        {"eval": "document.querySelector(\"#checks tr[data-check='assistants-health'] .bars\").title", "as": "title"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_1400"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_1400"},
+        {"shot": os.path.join(SHOTS, "overview-days.png")},
+        {"viewport": [420, 900]},
+        {"goto": base + "/?open_after=1&close_after=1&since=1h&bars=days"},
+        {"wait": DAY_BARS_SHOWN_JS},
+        {"eval": "document.querySelector('#f-bars').value", "as": "select_420"},
+        {"eval": DAY_BARS_JS, "as": "days_420"},
+        {"eval": cut_js("#checks", "#incidents", "#probes"), "as": "cut_420"},
+        {"eval": NO_OVERFLOW_JS, "as": "fits_420"},
+        {"shot": os.path.join(SHOTS, "overview-days-420.png"), "full": True},
+        {"select": ["#f-bars", ""]},
+        {"wait": "!location.search.includes('bars=') && "
+                 "document.querySelector('#checks .bars').getAttribute('aria-label').includes('rounds of')"},
+        {"eval": "[location.search, document.querySelector('#bars-head').textContent]", "as": "url_rounds"},
+    ], "day-bars")
+    assert v["focused"] == "f-bars", v["focused"]  # the keyboard reaches the choice
+    assert v["days_1400"] == want and v["days_420"] == want, (v["days_1400"], v["days_420"], want)
+    assert v["url_1400"] == ["?bars=days", "last 60 days"], v["url_1400"]
+    assert "60 UTC days" in v["title"] and "down (under 99%)" in v["title"], v["title"]
+    assert v["cut_1400"] == [] and v["cut_420"] == [] and v["fits_1400"] and v["fits_420"], v
+    assert v["select_420"] == "days", v["select_420"]
+    assert v["url_rounds"] == ["?open_after=1&close_after=1&since=1h", "last 60 rounds"], v["url_rounds"]
 
 
 def slo_of(col, check):

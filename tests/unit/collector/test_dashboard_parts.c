@@ -3,8 +3,9 @@
  * file:line:col, membership), the SVG badges (collector/badges.c) and the
  * --dashboard-auth file and its checks (collector/dashboard_auth.c: tokens by
  * SHA-256, crypt(3) users, malformed lines, wrong secrets), a check's history
- * bar and staleness (dash_bar_line), and /api/board's 24-hour part and its gzip
- * (collector/dashboard_live.c). */
+ * bar and staleness (dash_bar_line), /api/board's 24-hour part and its gzip
+ * (collector/dashboard_live.c), and the overview's day bars (/api/day-bars:
+ * dash_day_state's thresholds, dash_day_bars_json's last 60 of the 90 days). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -280,6 +281,62 @@ static void test_board_agg(void **state)
     dash_agg_free(a);
 }
 
+static void test_day_bars(void **state)
+{
+    (void)state;
+    /* The status page's thresholds: 99.9 % and over up, 99 % and over partial, below down. */
+    assert_int_equal(dash_day_state(1.0), 'u');
+    assert_int_equal(dash_day_state(0.999), 'u');
+    assert_int_equal(dash_day_state(0.9989), 'p');
+    assert_int_equal(dash_day_state(0.99), 'p');
+    assert_int_equal(dash_day_state(0.9899), 'd');
+    assert_int_equal(dash_day_state(0.0), 'd');
+    assert_int_equal(dash_day_state(NAN), '-');
+
+    const int64_t day_us = INT64_C(86400000000);
+    struct dash_check_days c[2];
+    memset(c, 0, sizeof c);
+    snprintf(c[0].check, sizeof c[0].check, "api");
+    snprintf(c[1].check, sizeof c[1].check, "we\"b");
+    for (int d = 0; d < DASH_DAYS; d++)
+        c[0].day[d] = c[1].day[d] = NAN;
+    c[0].day[0] = 0.5;               /* older than the 60 days: left out */
+    c[0].day[DASH_DAYS - 60] = 0.95; /* the first of the 60 */
+    c[0].day[DASH_DAYS - 2] = 0.995;
+    c[0].day[DASH_DAYS - 1] = 1.0; /* today */
+    struct dash_hist h = {.at_us = 42, .day0_us = 100 * day_us, .compute_ms = 1.5, .checks = c, .n_checks = 2};
+    size_t len = 0;
+    char *json = dash_day_bars_json(&h, &len);
+    assert_non_null(json);
+    assert_int_equal(len, strlen(json));
+    struct json_object *j = json_tokener_parse(json), *v, *x;
+    assert_non_null(j);
+    assert_true(json_object_object_get_ex(j, "at_us", &v) && json_object_get_int64(v) == 42);
+    assert_true(json_object_object_get_ex(j, "days", &v) && json_object_get_int(v) == DASH_DAY_BARS);
+    assert_true(json_object_object_get_ex(j, "first_day_us", &v) &&
+                json_object_get_int64(v) == (100 + DASH_DAYS - DASH_DAY_BARS) * day_us);
+    assert_true(json_object_object_get_ex(j, "checks", &v) && json_object_object_length(v) == 2);
+    char want[DASH_DAY_BARS + 1];
+    memset(want, '-', DASH_DAY_BARS);
+    want[DASH_DAY_BARS] = '\0';
+    want[0] = 'd';
+    want[DASH_DAY_BARS - 2] = 'p';
+    want[DASH_DAY_BARS - 1] = 'u';
+    assert_true(json_object_object_get_ex(v, "api", &x));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(x, 0)), want);
+    struct json_object *shares = json_object_array_get_idx(x, 1); /* the days with data only, oldest first */
+    assert_int_equal(json_object_array_length(shares), 3);
+    assert_true(json_object_get_double(json_object_array_get_idx(shares, 0)) == 0.95);
+    assert_true(json_object_get_double(json_object_array_get_idx(shares, 1)) == 0.995);
+    assert_true(json_object_get_double(json_object_array_get_idx(shares, 2)) == 1.0);
+    memset(want, '-', DASH_DAY_BARS);
+    assert_true(json_object_object_get_ex(v, "we\"b", &x)); /* the name escaped */
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(x, 0)), want);
+    assert_int_equal(json_object_array_length(json_object_array_get_idx(x, 1)), 0);
+    json_object_put(j);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_bar_line),
         cmocka_unit_test(test_board_agg),
+        cmocka_unit_test(test_day_bars),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
