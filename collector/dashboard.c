@@ -59,6 +59,7 @@ struct snapshot {
     struct dash_check_fig *figs; /* every check's badge figures */
     size_t n_figs;
     struct dash_hist *hist; /* 90 days per service (status_pages.c); NULL until computed */
+    struct dash_maint *maint; /* the status pages' maintenance (status_pages.c); NULL until computed */
     char *board, *board_gz; /* /api/board (dashboard_live.c) and its gzip; NULL until computed */
     size_t board_len, board_gz_len;
 };
@@ -163,6 +164,7 @@ void dashboard_close(struct dashboard *d)
     free(d->snap.overview);
     free(d->snap.figs);
     dash_hist_free(d->snap.hist);
+    dash_maint_free(d->snap.maint);
     status_pages_free(d->pages);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->snap_mu);
@@ -668,6 +670,7 @@ static void *refresh_main(void *arg)
             dash_agg_set_long(rp.agg, long_cache);
             publish_report(d, &rp);
         }
+        struct dash_maint *maint = st ? dash_maint_compute(st, pk_now_us()) : NULL;
         /* The 7/30-day uptimes and the 90 days per service: every 5 minutes (every
          * 30 s in a collector's first 10 minutes), not counted in took below. Both
          * fall due together; the 90 days wait one pass when the uptimes were just
@@ -699,6 +702,10 @@ static void *refresh_main(void *arg)
         if (hist) {
             dash_hist_free(d->snap.hist);
             d->snap.hist = hist;
+        }
+        if (maint) {
+            dash_maint_free(d->snap.maint);
+            d->snap.maint = maint;
         }
         for (size_t i = 0; i < d->snap.n_figs; i++) /* the first pass published them before they were known */
             dash_long_lookup(long_cache, d->snap.figs[i].check, &d->snap.figs[i].u7, &d->snap.figs[i].u30);
@@ -832,7 +839,8 @@ static int no_arguments(arg_fn arg, void *ctx)
 
 /* The public status of a service group (a page of --status-pages, or the
  * services under the group's name): per service only up/down, uptime over the
- * last 24 hours, 90 daily bars and its incidents, from the background snapshot
+ * last 24 hours, 90 daily bars and its incidents, and the maintenance windows
+ * ongoing or planned on its services, from the background snapshot
  * (so a public page never starts a report). Nothing else leaves: no check
  * names, targets, messages or latencies. */
 static void api_status(struct dashboard *d, const char *group, struct pk_http_reply *out)
@@ -853,6 +861,7 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
     struct json_object *j = json_object_new_object(), *svcs = json_object_new_array();
     json_object_object_add(j, "group", json_object_new_string(group));
     dash_status_page_json(j, page, d->snap.hist);
+    dash_status_maint_json(j, d->snap.maint, page, group, pk_now_us());
     for (size_t i = 0; i < d->snap.n_svcs; i++) {
         const struct svc_state *st = &d->snap.svcs[i];
         if (!status_page_has(page, group, st->service))

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dashboard.h"
+#include "maint.h"
 #include "result.h"
 #include "store.h"
 
@@ -188,6 +189,35 @@ char *dash_day_bars_json(const struct dash_hist *h, size_t *len);
 void dash_status_page_json(struct json_object *j, const struct status_page *p, const struct dash_hist *h);
 /* Adds "days" (DASH_DAYS ratios, null: no data) and "incidents" (newest first) of one service. */
 void dash_status_service_json(struct json_object *o, const struct dash_hist *h, const char *service);
+
+/* The maintenance windows status pages show (status_pages.c): per window its
+ * occurrence that holds now or the next one starting within
+ * DASH_MAINT_AHEAD_US, and per service how many of its checks the window
+ * covers. Computed by the refresh thread on every pass; requests only read. */
+#define DASH_MAINT_AHEAD_US (INT64_C(30) * 86400 * 1000000)
+struct dash_maint_cover {
+    char service[PK_NAME_MAX];
+    int checks, checks_total; /* the service's checks the window covers; all of them */
+};
+struct dash_maint_occ {
+    char name[MAINT_NAME_MAX], reason[sizeof ((struct maint_window *)0)->reason];
+    int64_t start_us, end_us; /* [start, end) */
+    struct dash_maint_cover *cover; /* owned */
+    size_t n_cover;
+};
+struct dash_maint {
+    int64_t at_us;
+    struct dash_maint_occ *occ; /* by start */
+    size_t n;
+};
+void dash_maint_free(struct dash_maint *m);
+/* The windows of maint_apply_windows (the --maintenance file's and the
+ * store's) as of now_us; NULL when the store failed (logged). Caller frees. */
+struct dash_maint *dash_maint_compute(struct store *st, int64_t now_us);
+/* Adds "maintenance" (the occurrences not over at now_us that cover a
+ * service of the page, with only those services) and "maintenance_at_us". */
+void dash_status_maint_json(struct json_object *j, const struct dash_maint *m, const struct status_page *p,
+                            const char *group, int64_t now_us);
 
 /* ---- badges.c: SVG badges of one check from the default view */
 struct dash_check_fig {

@@ -75,6 +75,15 @@ int maint_check_intervals(const struct maint_window *w, size_t n, const struct s
     return maint_intervals(w, n, &subj, from, to, iv, niv, err, errlen);
 }
 
+int maint_selects_check(const struct maint_window *w, const struct store_check_meta *m)
+{
+    char buf[PK_LABELS_MAX];
+    struct pk_kv kv[SUBJECT_LABELS];
+    size_t nkv = labels_of(m, buf, sizeof buf, kv);
+    struct maint_subject subj = {m->name, m->service, nkv ? kv : NULL, nkv};
+    return maint_window_selects(w, &subj);
+}
+
 int maint_incident_in_window(const struct maint_window *w, size_t n, const struct store_check_meta *m,
                              int64_t start_us, const char **name_out)
 {

@@ -20,6 +20,10 @@ void maint_apply_set_file(const struct maint_config *cfg);
 /* Every window: the file's, then the store's. *w malloc'd (caller frees). 0, or -1 with err. */
 int maint_apply_windows(struct store *s, struct maint_window **w, size_t *n, char *err, size_t errlen);
 
+/* 1 when w applies to the check m (its name, service and stored labels, as
+ * maint_check_intervals matches them). */
+int maint_selects_check(const struct maint_window *w, const struct store_check_meta *m);
+
 /* One check's intervals over [from, to) (sorted, merged); *iv malloc'd. */
 int maint_check_intervals(const struct maint_window *w, size_t n, const struct store_check_meta *m, int64_t from,
                           int64_t to, struct maint_interval **iv, size_t *niv, char *err, size_t errlen);

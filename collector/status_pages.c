@@ -8,7 +8,9 @@
  * dashboard's background thread every HIST_EVERY_US (HIST_SOON_US in its first
  * 10 minutes) and kept in a struct dash_hist that requests only read; the same
  * rollup reads give each check's days, the overview's day bars (/api/day-bars,
- * rendered here once per history). Validated at load, with FILE:LINE:COL. */
+ * rendered here once per history); the maintenance windows ongoing or planned
+ * on each service (maint_apply_windows, expanded by maint_intervals) every
+ * pass, in a struct dash_maint. Validated at load, with FILE:LINE:COL. */
 #define _POSIX_C_SOURCE 200809L
 #include "dashboard_int.h"
 
@@ -22,6 +24,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "log.h"
+#include "maint_apply.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rollup.h"
@@ -399,4 +402,178 @@ void dash_status_service_json(struct json_object *o, const struct dash_hist *h, 
     }
     json_object_object_add(o, "days", days);
     json_object_object_add(o, "incidents", inc);
+}
+
+/* ------------------------------------------------------- maintenance */
+
+/* The maintenance shown on a status page is computed by the refresh thread on
+ * every pass (every 5 s while someone reads), not per request (a public page
+ * never starts a query) and not at the 90 days' 5-minute cadence (a window
+ * added with picketctl shows within seconds): two small reads (the windows,
+ * the checks' names, services and labels) and each window expanded once. */
+
+void dash_maint_free(struct dash_maint *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->occ[i].cover);
+    free(m->occ);
+    free(m);
+}
+
+/* w's occurrence that holds now or the first that starts within
+ * DASH_MAINT_AHEAD_US, from the shared expander (maint_intervals: time zone,
+ * when a recurring window is in force, an early end): a one-off window over
+ * its own span; a recurring one from a week before now (no occurrence is
+ * longer) to a week past the horizon, so neither end of the one found is cut
+ * (occurrences that touch are merged, as everywhere, and may then start
+ * earlier than shown). 1 with *out set, 0 when none. */
+static int occurrence_of(const struct maint_window *w, int64_t now, struct maint_interval *out)
+{
+    int64_t from = w->kind == MAINT_ONCE ? w->start_us : now - MAINT_MAX_RECURRING_US;
+    int64_t to = w->kind == MAINT_ONCE ? w->end_us : now + DASH_MAINT_AHEAD_US + MAINT_MAX_RECURRING_US;
+    struct maint_interval *iv = NULL;
+    size_t n = 0;
+    int found = 0;
+    char err[256];
+    if (maint_intervals(w, 1, NULL, from, to, &iv, &n, err, sizeof err) < 0)
+        return 0;
+    for (size_t i = 0; i < n && !found; i++)
+        if (iv[i].end_us > now && iv[i].start_us < now + DASH_MAINT_AHEAD_US) {
+            *out = iv[i];
+            found = 1;
+        }
+    free(iv);
+    return found;
+}
+
+/* Per service of the checks w covers: how many, of how many (totals). */
+static int cover_of(const struct maint_window *w, const struct store_check_meta *meta, size_t nm,
+                    const struct dash_maint_cover *totals, size_t nt, struct dash_maint_occ *o)
+{
+    for (size_t i = 0; i < nm; i++) {
+        if (!meta[i].service[0] || !maint_selects_check(w, &meta[i]))
+            continue;
+        size_t k = 0;
+        while (k < o->n_cover && strcmp(o->cover[k].service, meta[i].service) != 0)
+            k++;
+        if (k == o->n_cover) {
+            struct dash_maint_cover *grown = realloc(o->cover, (o->n_cover + 1) * sizeof *grown);
+            if (!grown)
+                return -1;
+            o->cover = grown;
+            o->cover[o->n_cover++] = (struct dash_maint_cover){.checks = 0};
+            snprintf(o->cover[k].service, sizeof o->cover[k].service, "%s", meta[i].service);
+            for (size_t t = 0; t < nt; t++)
+                if (strcmp(totals[t].service, meta[i].service) == 0)
+                    o->cover[k].checks_total = totals[t].checks_total;
+        }
+        o->cover[k].checks++;
+    }
+    return 0;
+}
+
+/* Each service's number of checks. *out malloc'd. */
+static int service_totals(const struct store_check_meta *meta, size_t nm, struct dash_maint_cover **out, size_t *n)
+{
+    *n = 0;
+    if (!(*out = calloc(nm ? nm : 1, sizeof **out)))
+        return -1;
+    for (size_t i = 0; i < nm; i++) {
+        size_t k = 0;
+        while (k < *n && strcmp((*out)[k].service, meta[i].service) != 0)
+            k++;
+        if (k == *n)
+            snprintf((*out)[(*n)++].service, sizeof (*out)[k].service, "%s", meta[i].service);
+        (*out)[k].checks_total++;
+    }
+    return 0;
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const struct dash_maint_occ *x = a, *y = b;
+    return x->start_us < y->start_us ? -1 : x->start_us > y->start_us ? 1 : strcmp(x->name, y->name);
+}
+
+struct dash_maint *dash_maint_compute(struct store *st, int64_t now_us)
+{
+    struct maint_window *w = NULL;
+    struct store_check_meta *meta = NULL;
+    struct dash_maint_cover *totals = NULL;
+    size_t nw = 0, nm = 0, nt = 0;
+    char err[512], q[600];
+    struct dash_maint *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->at_us = now_us;
+    if (maint_apply_windows(st, &w, &nw, err, sizeof err) < 0 || store_check_meta(st, &meta, &nm, err, sizeof err) < 0)
+        goto fail;
+    snprintf(err, sizeof err, "out of memory");
+    if (service_totals(meta, nm, &totals, &nt) < 0 || !(m->occ = calloc(nw ? nw : 1, sizeof *m->occ)))
+        goto fail;
+    for (size_t i = 0; i < nw; i++) {
+        struct maint_interval iv;
+        if (!occurrence_of(&w[i], now_us, &iv))
+            continue;
+        struct dash_maint_occ *o = &m->occ[m->n];
+        *o = (struct dash_maint_occ){.start_us = iv.start_us, .end_us = iv.end_us};
+        snprintf(o->name, sizeof o->name, "%s", w[i].name);
+        snprintf(o->reason, sizeof o->reason, "%s", w[i].reason);
+        m->n++; /* counted before cover_of so a failure frees its cover */
+        if (cover_of(&w[i], meta, nm, totals, nt, o) < 0)
+            goto fail;
+        if (!o->n_cover) {
+            free(o->cover);
+            m->n--;
+        }
+    }
+    qsort(m->occ, m->n, sizeof *m->occ, by_start);
+    free(w);
+    free(meta);
+    free(totals);
+    return m;
+fail:
+    PK_WARN("dashboard", "status maintenance failed", "detail=%s", pk_log_q(q, sizeof q, err));
+    free(w);
+    free(meta);
+    free(totals);
+    dash_maint_free(m);
+    return NULL;
+}
+
+void dash_status_maint_json(struct json_object *j, const struct dash_maint *m, const struct status_page *p,
+                            const char *group, int64_t now_us)
+{
+    struct json_object *list = json_object_new_array();
+    for (size_t i = 0; m && i < m->n; i++) {
+        const struct dash_maint_occ *o = &m->occ[i];
+        if (o->end_us <= now_us) /* over since the last pass */
+            continue;
+        struct json_object *svcs = json_object_new_array();
+        for (size_t k = 0; k < o->n_cover; k++) {
+            if (!status_page_has(p, group, o->cover[k].service))
+                continue;
+            struct json_object *c = json_object_new_object();
+            json_object_object_add(c, "service", json_object_new_string(o->cover[k].service));
+            json_object_object_add(c, "checks", json_object_new_int(o->cover[k].checks));
+            json_object_object_add(c, "checks_total", json_object_new_int(o->cover[k].checks_total));
+            json_object_array_add(svcs, c);
+        }
+        if (json_object_array_length(svcs) == 0) {
+            json_object_put(svcs);
+            continue;
+        }
+        struct json_object *x = json_object_new_object();
+        json_object_object_add(x, "name", json_object_new_string(o->name));
+        json_object_object_add(x, "reason", o->reason[0] ? json_object_new_string(o->reason) : NULL);
+        json_object_object_add(x, "start_us", json_object_new_int64(o->start_us));
+        json_object_object_add(x, "end_us", json_object_new_int64(o->end_us));
+        json_object_object_add(x, "ongoing", json_object_new_boolean(o->start_us <= now_us));
+        json_object_object_add(x, "services", svcs);
+        json_object_array_add(list, x);
+    }
+    json_object_object_add(j, "maintenance", list);
+    json_object_object_add(j, "maintenance_at_us", json_object_new_int64(m ? m->at_us : 0));
 }

@@ -1,10 +1,25 @@
 // status.js: the status page of one group of services (/status/<group>): per
 // service only up/down, uptime over 24 hours, 90 days of daily bars and its
-// incidents, from /api/status (a page of --status-pages adds its title and logo).
+// incidents, and the maintenance ongoing or planned on them, from /api/status (a
+// page of --status-pages adds its title and logo).
 'use strict';
 const group = decodeURIComponent(location.pathname.replace(/^\/status\//, ''));
 document.getElementById('title').textContent = group + ' status';
 document.title = group + ' status';
+// A maintenance window's services: those of the page it covers, with how many of their checks when not all.
+const maintServices = (m) => m.services.map((s) => esc(s.service) +
+  (s.checks < s.checks_total ? ' (' + s.checks + ' of ' + plural(s.checks_total, 'check') + ')' : '')).join(', ');
+// The ongoing and planned maintenance (each window's current or next occurrence); a section without one is hidden.
+function renderMaintenance(list) {
+  for (const [id, ongoing, from, to] of [['#maint-ongoing', true, 'since', 'until'], ['#maint-planned', false, 'start', 'end']]) {
+    const rows = list.filter((m) => m.ongoing === ongoing);
+    $(id).hidden = !rows.length;
+    $(id + ' tbody').innerHTML = rows.map((m) => '<tr class="maintenance" data-name="' + esc(m.name) + '"><td data-label="window">' +
+      esc(m.name) + '</td><td data-label="reason">' + (m.reason == null ? '–' : esc(m.reason)) + '</td><td data-label="services">' +
+      maintServices(m) + '</td><td data-label="' + from + '">' + when(m.start_us) + '</td><td data-label="' + to + '">' +
+      when(m.end_us) + '</td></tr>').join('');
+  }
+}
 // A day's share of good results: up (99.9% and more), partly failed (99%), down (less), or no data.
 const dayChar = (r) => (r == null ? '-' : r >= 0.999 ? 'u' : r >= 0.99 ? 'p' : 'd');
 async function refresh() {
@@ -22,6 +37,7 @@ async function refresh() {
       '<tr data-service="' + esc(s.service) + '"><td data-label="service">' + esc(s.service) + '</td><td data-label="now" class="' + s.state + '">' + s.state +
       '</td><td data-label="uptime (24 h)">' + (s.uptime == null ? 'no data' : (s.uptime * 100).toFixed(2) + '%') + '</td><td data-label="last 90 days">' +
       barsHtml((s.days || []).map(dayChar).join(''), 86400e6).replace('rounds of 1.0 d', 'days') + '</td></tr>').join('');
+    renderMaintenance(j.maintenance || []);
     const inc = [];
     for (const s of j.services) for (const i of s.incidents || []) inc.push([s.service, i]);
     inc.sort((a, b) => (b[1].end_us < 0) - (a[1].end_us < 0) || b[1].start_us - a[1].start_us);

@@ -27,7 +27,9 @@ America/New_York.
    day's share of good results under 99 %), the same as /api/day-bars, at
    1,400 px (the default view, /api/board) and 420 px (a view with arguments),
    nothing cut off; back to rounds removes bars=days.
-Status pages (--status-pages: title, logo, services, public) with 90 daily bars,
+Status pages (--status-pages: title, logo, services, public) with 90 daily bars
+and the ongoing and planned maintenance (picketctl's window, the --maintenance
+file's),
 and SVG badges at /badge/CHECK/KIND.svg, before and after the fault.
 Screenshots of the fault, the README's three (overview.png, check.png,
 status.png) and more, are written on every run into $PICKET_BUILD_DIR/screenshots
@@ -37,7 +39,6 @@ scripts/demo refreshes those from its own run (scripts/screenshots)."""
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,29 +46,36 @@ import urllib.error
 import urllib.request
 import zoneinfo
 
-from picket_env import (BUILD_DIR, SOURCE_DIR, PrivatePostgres, Proc, migrate, picketctl, start_collector, start_probe,
-                        wait_for, write_checks)
+from picket_env import (BUILD_DIR, SOURCE_DIR, PrivatePostgres, Proc, browse_steps, migrate, picketctl, start_collector,
+                        start_probe, wait_for, write_checks)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DRIVER = os.path.join(HERE, "dashboard_pages.mjs")
 EMULATION = os.path.join(SOURCE_DIR, "deploy", "emulation", "seed_services.py")
 TMP = tempfile.mkdtemp(prefix="picket-dashboard-pages-")
 SHOTS = os.environ.get("PICKET_SCREENSHOT_DIR") or os.path.join(BUILD_DIR, "screenshots")
 README_SHOTS = ("overview.png", "check.png", "status.png")
 TZ = "America/New_York"
+# The day of the planned window's next occurrence (the --maintenance file): two days from today in Berlin.
+PLANNED_DAY = datetime.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin")).date() + datetime.timedelta(days=2)
+
+
+def planned_window():
+    """The planned window as /api/status answers it: its next occurrence, 03:00 to 05:00 in Berlin."""
+    d = PLANNED_DAY
+    start = int(datetime.datetime(d.year, d.month, d.day, 3, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Berlin")).timestamp())
+    return {"name": "db-upgrade", "reason": "database upgrade", "start_us": start * 1_000_000,
+            "end_us": (start + 7200) * 1_000_000, "ongoing": False,
+            "services": [{"service": "connectors", "checks": 1, "checks_total": 1}]}
+
+
+def local_and_utc(us):
+    """A time as the page shows it (the viewer's zone) and its hover title (UTC)."""
+    t = datetime.datetime.fromtimestamp(us / 1e6, datetime.timezone.utc)
+    return [t.astimezone(zoneinfo.ZoneInfo(TZ)).strftime("%Y-%m-%d %H:%M:%S"), t.strftime("%Y-%m-%d %H:%M:%S UTC")]
 
 
 def browse(steps, name, headers=None):
-    path = os.path.join(TMP, name + ".json")
-    with open(path, "w") as f:
-        json.dump({"timezone": TZ, "steps": steps, "headers": headers or {}}, f)
-    p = subprocess.run(["node", DRIVER, path], capture_output=True, text=True, timeout=240)
-    lines = p.stdout.strip().splitlines()
-    out = json.loads(lines[-1]) if lines else {"errors": [p.stderr[-2000:]]}
-    if p.returncode != 0:
-        raise AssertionError("browser (%s): exit %d\n%s\n%s\nscreenshot: %s.fail.png" % (
-            name, p.returncode, "\n".join(out.get("errors", [])), p.stderr[-2000:], path))
-    return out["values"]
+    return browse_steps(steps, TMP, name, timezone=TZ, headers=headers)
 
 
 def api(col, path):
@@ -192,7 +200,14 @@ def main():
             with open(pages, "w") as f:
                 f.write("status_pages:\n  - name: seed\n    title: Seed services\n    logo: %s\n"
                         "    services: [rag, sync, assistants, connectors]\n    public: true\n" % logo)
-            col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages], logdir=TMP)
+            # A window planned two days from now (the --maintenance file), for the status page's planned maintenance.
+            planned = os.path.join(TMP, "maintenance.yaml")
+            with open(planned, "w") as f:
+                f.write("windows:\n  - name: db-upgrade\n    for: [service:connectors]\n    every: \"%s 03:00\"\n"
+                        "    duration: 2h\n    timezone: Europe/Berlin\n    reason: database upgrade\n"
+                        % PLANNED_DAY.strftime("%a").lower())
+            col = start_collector(pg, extra=["--compact-interval-s", "1", "--status-pages", pages,
+                                             "--maintenance", planned], logdir=TMP)
             probes = [start_probe("pages-" + r, r, [col.port], checks, logdir=TMP) for r in ("eu", "us")]
             started = time.time()
             run(col, ports)
@@ -235,6 +250,10 @@ def run(col, ports):
     assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
     assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
     assert "rag-health" not in json.dumps(st)  # public: services only
+    # Maintenance: the file's window two days ahead is planned on connectors; the group rag has none.
+    assert st["maintenance"] == [planned_window()], st["maintenance"]
+    code, rag = api(col, "/api/status?group=rag")
+    assert code == 200 and rag["maintenance"] == [] and rag["maintenance_at_us"] > 0, rag
     assert overview_of(col, "rag-health")["labels"] == {"team": "ai", "tier": "1"}
     assert overview_of(col, "connectors-health")["labels"] == {"tier": "edge"}
     x = overview_of(col, "rag-health")
@@ -574,10 +593,60 @@ def maintenance(col, ports, base):
     assert v0["budget"] == v["budget"] == ["100.00%", "100.00%"], (v0["budget"], v["budget"])
     spent = slo_of(col, "assistants-health")
     assert spent["bad"] > 0 and spent["budget_left"] < 1.0, spent
+    status_maintenance(col, base, start)
     code, marks = api(col, "/api/check-marks?check=connectors-health&since=1h")
     assert code == 200 and [m["name"] for m in marks["maintenance"]] == ["upgrade"], marks
     assert marks["maintenance"][0]["start_us"] == start * 1_000_000, marks
     assert marks["maintenance"][0]["end_us"] == (start + 3600) * 1_000_000, marks  # where it will end, past the range
+
+
+MAINT_ROWS_JS = """((sel) => { const s = document.querySelector(sel); return [s.hidden, [...s.querySelectorAll('tbody tr')].map((tr) =>
+  [...tr.children].map((td) => td.textContent).concat([...tr.querySelectorAll('time')].map((t) => t.title)))]; })"""
+
+
+def status_maintenance(col, base, start):
+    """The status page's maintenance: the ongoing window (picketctl maintenance
+    add, label:tier=edge: connectors) and the planned one (the --maintenance
+    file, next occurrence), through the JSON and in the browser at 1,400 and
+    420 px; the group rag (no window on its checks) shows neither."""
+    ongoing = {"name": "upgrade", "reason": "upgrade", "start_us": start * 1_000_000,
+               "end_us": (start + 3600) * 1_000_000, "ongoing": True,
+               "services": [{"service": "connectors", "checks": 1, "checks_total": 1}]}
+    wait_for("the ongoing window on the status page", lambda: len(
+        api(col, "/api/status?group=seed")[1]["maintenance"]) == 2, 30, interval=0.5)
+    code, st = api(col, "/api/status?group=seed")
+    assert code == 200 and st["maintenance"] == [ongoing, planned_window()], st["maintenance"]
+    code, rag = api(col, "/api/status?group=rag")
+    assert code == 200 and rag["maintenance"] == [], rag["maintenance"]
+    shown = "document.querySelector(\"#services tr[data-service='connectors']\") !== null && " \
+            "!document.querySelector('#maint-ongoing').hidden"
+    v = browse([
+        {"goto": base + "/status/seed"},
+        {"wait": shown},
+        {"eval": MAINT_ROWS_JS + "('#maint-ongoing')", "as": "ongoing"},
+        {"eval": MAINT_ROWS_JS + "('#maint-planned')", "as": "planned"},
+        {"eval": "[...document.querySelectorAll('main h2')].map((h) => h.textContent)", "as": "headings"},
+        {"shot": os.path.join(SHOTS, "status-maintenance.png")},
+        {"viewport": [420, 900]},
+        {"goto": base + "/status/seed"},
+        {"wait": shown},
+        {"eval": NO_OVERFLOW_JS, "as": "fits"},
+        {"eval": cut_js("#maint-ongoing table", "#maint-planned table"), "as": "cut"},
+        {"shot": os.path.join(SHOTS, "status-maintenance-420.png"), "full": True},
+        {"goto": base + "/status/rag"},
+        {"wait": "document.querySelector(\"#services tr[data-service='rag']\") !== null"},
+        {"eval": "[document.querySelector('#maint-ongoing').hidden, document.querySelector('#maint-planned').hidden, "
+                 "document.querySelectorAll('#maint-ongoing tbody tr, #maint-planned tbody tr').length]", "as": "rag"},
+    ], "status-maintenance")
+    p = planned_window()
+    s0, e0 = local_and_utc(start * 1_000_000), local_and_utc((start + 3600) * 1_000_000)
+    s1, e1 = local_and_utc(p["start_us"]), local_and_utc(p["end_us"])
+    assert v["ongoing"] == [False, [["upgrade", "upgrade", "connectors", s0[0], e0[0], s0[1], e0[1]]]], v["ongoing"]
+    assert v["planned"] == [False, [["db-upgrade", "database upgrade", "connectors", s1[0], e1[0], s1[1], e1[1]]]], \
+        v["planned"]
+    assert v["headings"] == ["Ongoing maintenance", "Planned maintenance", "Incidents"], v["headings"]
+    assert v["fits"] and v["cut"] == [], (v["fits"], v["cut"])
+    assert v["rag"] == [True, True, 0], v["rag"]
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
  * --dashboard-auth file and its checks (collector/dashboard_auth.c: tokens by
  * SHA-256, crypt(3) users, malformed lines, wrong secrets), a check's history
  * bar and staleness (dash_bar_line), /api/board's 24-hour part and its gzip
- * (collector/dashboard_live.c), and the overview's day bars (/api/day-bars:
- * dash_day_state's thresholds, dash_day_bars_json's last 60 of the 90 days). */
+ * (collector/dashboard_live.c), the overview's day bars (/api/day-bars:
+ * dash_day_state's thresholds, dash_day_bars_json's last 60 of the 90 days),
+ * and a status page's maintenance (which of the computed windows a page
+ * shows: dash_status_maint_json). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -337,6 +339,43 @@ static void test_day_bars(void **state)
     free(json);
 }
 
+/* A page shows the windows not over that cover one of its services, with only
+ * those services, ongoing judged at the request's time. */
+static void test_status_maint_json(void **state)
+{
+    (void)state;
+    struct dash_maint_cover c0[] = {{"shop.api", 1, 2}, {"db", 3, 3}}, c1[] = {{"shop.web", 1, 1}},
+                            c2[] = {{"db", 1, 3}};
+    struct dash_maint_occ occ[] = {
+        {"old", "", 100, 200, NULL, 0},
+        {"upgrade", "new kernel", 900, 2000, c0, 2},
+        {"web", "", 1500, 1600, c1, 1},
+        {"db-only", "", 1100, 1200, c2, 1},
+    };
+    occ[0].cover = c1;
+    occ[0].n_cover = 1;
+    struct dash_maint m = {.at_us = 990, .occ = occ, .n = 4};
+    struct json_object *j = json_object_new_object();
+    dash_status_maint_json(j, &m, NULL, "shop", 1000);
+    const char *got = json_object_to_json_string_ext(json_object_object_get(j, "maintenance"), JSON_C_TO_STRING_PLAIN);
+    assert_string_equal(got,
+                        "[{\"name\":\"upgrade\",\"reason\":\"new kernel\",\"start_us\":900,\"end_us\":2000,"
+                        "\"ongoing\":true,\"services\":[{\"service\":\"shop.api\",\"checks\":1,\"checks_total\":2}]},"
+                        "{\"name\":\"web\",\"reason\":null,\"start_us\":1500,\"end_us\":1600,\"ongoing\":false,"
+                        "\"services\":[{\"service\":\"shop.web\",\"checks\":1,\"checks_total\":1}]}]");
+    assert_int_equal(json_object_get_int64(json_object_object_get(j, "maintenance_at_us")), 990);
+    json_object_put(j);
+    j = json_object_new_object(); /* no window on the group's services; none computed yet */
+    dash_status_maint_json(j, &m, NULL, "pay", 1000);
+    assert_int_equal(json_object_array_length(json_object_object_get(j, "maintenance")), 0);
+    json_object_put(j);
+    j = json_object_new_object();
+    dash_status_maint_json(j, NULL, NULL, "shop", 1000);
+    assert_int_equal(json_object_array_length(json_object_object_get(j, "maintenance")), 0);
+    assert_int_equal(json_object_get_int64(json_object_object_get(j, "maintenance_at_us")), 0);
+    json_object_put(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_bar_line),
         cmocka_unit_test(test_board_agg),
         cmocka_unit_test(test_day_bars),
+        cmocka_unit_test(test_status_maint_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
