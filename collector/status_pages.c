@@ -391,8 +391,13 @@ void dash_status_service_json(struct json_object *o, const struct dash_hist *h, 
         if (strcmp(h->svcs[i].service, service) == 0)
             s = &h->svcs[i];
     struct json_object *days = json_object_new_array_ext(DASH_DAYS), *inc = json_object_new_array();
-    for (int d = 0; d < DASH_DAYS; d++)
+    char line[DASH_DAYS + 1]; /* each day's state by dash_day_state, as the overview's day bars */
+    for (int d = 0; d < DASH_DAYS; d++) {
         json_object_array_add(days, s ? ratio(s->day[d]) : NULL);
+        line[d] = s ? dash_day_state(s->day[d]) : '-';
+    }
+    line[DASH_DAYS] = '\0';
+    json_object_object_add(o, "day_states", json_object_new_string(line));
     for (size_t k = s ? s->n_inc : 0; k-- > 0;) { /* newest first */
         struct json_object *x = json_object_new_object();
         json_object_object_add(x, "start_us", json_object_new_int64(s->inc[k].start_us));

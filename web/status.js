@@ -20,8 +20,6 @@ function renderMaintenance(list) {
       when(m.end_us) + '</td></tr>').join('');
   }
 }
-// A day's share of good results: up (99.9% and more), partly failed (99%), down (less), or no data.
-const dayChar = (r) => (r == null ? '-' : r >= 0.999 ? 'u' : r >= 0.99 ? 'p' : 'd');
 async function refresh() {
   const st = document.getElementById('state');
   try {
@@ -36,7 +34,7 @@ async function refresh() {
     $('#services tbody').innerHTML = j.services.map((s) =>
       '<tr data-service="' + esc(s.service) + '"><td data-label="service">' + esc(s.service) + '</td><td data-label="now" class="' + s.state + '">' + s.state +
       '</td><td data-label="uptime (24 h)">' + (s.uptime == null ? 'no data' : (s.uptime * 100).toFixed(2) + '%') + '</td><td data-label="last 90 days">' +
-      barsHtml((s.days || []).map(dayChar).join(''), 86400e6).replace('rounds of 1.0 d', 'days') + '</td></tr>').join('');
+      barsHtml(s.day_states || '', 86400e6).replace('rounds of 1.0 d', 'days') + '</td></tr>').join('');
     renderMaintenance(j.maintenance || []);
     const inc = [];
     for (const s of j.services) for (const i of s.incidents || []) inc.push([s.service, i]);

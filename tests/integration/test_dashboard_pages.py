@@ -249,6 +249,9 @@ def run(col, ports):
     assert code == 200 and st["title"] == "Seed services" and st["logo"] == "/status/seed/logo", st
     assert sorted(s["service"] for s in st["services"]) == ["assistants", "connectors", "rag", "sync"], st
     assert all(len(s["days"]) == 90 and s["days"][-1] == 1.0 for s in st["services"]), st
+    # each day's state as the collector classes it (the overview's day bars' thresholds)
+    assert all(s["day_states"] == "".join("-" if d is None else "u" if d >= 0.999 else "p" if d >= 0.99 else "d"
+                                          for d in s["days"]) for s in st["services"]), st
     assert "rag-health" not in json.dumps(st)  # public: services only
     # Maintenance: the file's window two days ahead is planned on connectors; the group rag has none.
     assert st["maintenance"] == [planned_window()], st["maintenance"]

@@ -5,15 +5,18 @@ answering 503, one closed port); the stored rows are checked field by field, the
 sequences of each probe are complete and unique, and `picketctl status` shows
 both regions, in the table and in JSON. The healthy target is reached only
 through per-probe variables (the file's default points at a closed port): one
-probe gets it from --var, the other from PICKET_VARS."""
+probe gets it from --var, the other from PICKET_VARS. Two flows (one passing,
+one failing) and an exec check with npm audit's perfdata reach picketctl's
+quality lines and the dashboard's /quality view (E2E flows 1 / 2, security
+findings 3) in a browser."""
 
 import json
 import re
 import sys
 import tempfile
 
-from picket_env import (PrivatePostgres, Target, free_port, migrate, picketctl, start_collector, start_probe,
-                        wait_for, write_checks)
+from picket_env import (PrivatePostgres, Target, browse_steps, free_port, migrate, picketctl, start_collector,
+                        start_probe, wait_for, write_checks)
 
 
 def main():
@@ -33,6 +36,11 @@ def main():
         {"name": "svc-closed", "type": "http", "method": "POST", "url": "http://127.0.0.1:%d/q" % closed_port,
          "headers": {"Content-Type": "application/json"}, "body": "{\"q\":1}", "interval": "300ms",
          "timeout": "300ms"},
+        # Two end-to-end flows, one passing and one failing (the quality view's E2E count).
+        {"name": "flow-ok", "type": "flow", "service": "svc", "interval": "300ms", "timeout": "300ms",
+         "steps": [{"name": "health", "request": {"url": "{{ok_base}}/health"}, "assert": [{"status": 200}]}]},
+        {"name": "flow-503", "type": "flow", "service": "svc", "interval": "300ms", "timeout": "300ms",
+         "steps": [{"name": "health", "request": {"url": bad_target.url("/health")}, "assert": [{"status": 200}]}]},
         # npm audit's shape: a Nagios plugin whose perfdata counts the findings.
         {"name": "audit", "type": "exec", "service": "security", "interval": "300ms", "timeout": "300ms",
          "exec": {"command": ["/bin/sh", "-c",
@@ -53,7 +61,7 @@ def main():
             def enough():
                 rows = pg.psql("SELECT p.region, c.name, count(*) FROM results r JOIN probes p ON p.id=r.probe_id "
                                "JOIN checks c ON c.id=r.check_id GROUP BY 1,2")
-                return len(rows) == 8 and all(int(r[2]) >= 3 for r in rows)
+                return len(rows) == 12 and all(int(r[2]) >= 3 for r in rows)
             wait_for("3 results of each check from both regions", enough, 30)
 
             # Field by field, per check.
@@ -84,7 +92,8 @@ def main():
             assert probes == [["probe-eu", "eu-west", "eu1"], ["probe-us", "us-east", "us1"]], probes
             runs = pg.psql("SELECT c.name, count(*) FROM probe_checks pc JOIN checks c ON c.id=pc.check_id "
                            "GROUP BY 1 ORDER BY 1")
-            assert runs == [["audit", "2"], ["svc-503", "2"], ["svc-closed", "2"], ["svc-ok", "2"]], runs
+            assert runs == [["audit", "2"], ["flow-503", "2"], ["flow-ok", "2"], ["svc-503", "2"], ["svc-closed", "2"],
+                            ["svc-ok", "2"]], runs
             target = pg.psql("SELECT target, interval_ms FROM checks WHERE name='svc-ok'")
             assert target == [[ok_target.url("/health"), "300"]], target  # as the probes resolved it
 
@@ -96,7 +105,7 @@ def main():
                            "min(extract(epoch FROM r.started_at - r.scheduled_at)), "
                            "max(extract(epoch FROM r.started_at - r.scheduled_at)) "
                            "FROM results r JOIN checks c ON c.id=r.check_id GROUP BY 1 ORDER BY 1")
-            assert len(grid) == 4, grid  # audit, svc-503, svc-closed, svc-ok
+            assert len(grid) == 6, grid  # audit, flow-503, flow-ok, svc-503, svc-closed, svc-ok
             for name, spreads, probes_seen, unscheduled, early, late in grid:
                 assert (spreads, probes_seen, unscheduled) == ("1", "2", "0"), grid
                 assert float(early) >= -0.005 and float(late) < 1.0, grid
@@ -112,7 +121,7 @@ def main():
             assert re.search(r"reason: .*503", out.stdout), out.stdout
             js = json.loads(picketctl(col.port, "status", "--json").stdout)
             by_name = {c["check"]: c for c in js["checks"]}
-            assert set(by_name) == {"svc-ok", "svc-503", "svc-closed", "audit"}, by_name.keys()
+            assert set(by_name) == {"svc-ok", "svc-503", "svc-closed", "audit", "flow-ok", "flow-503"}, by_name.keys()
             for c in by_name.values():
                 assert c["probes"] == 2, c
                 assert {r["region"] for r in c["last_hour"]} == {"eu-west", "us-east"}, c
@@ -126,9 +135,27 @@ def main():
             rep = picketctl(col.port, "report")
             assert rep.returncode == 0, rep.stderr
             assert re.search(r"^Security: +3 vulnerabilities \(audit\)$", rep.stdout, re.M), rep.stdout
-            assert re.search(r"^E2E tests: +2 passed, 2 failed$", rep.stdout, re.M), rep.stdout
+            assert re.search(r"^E2E tests: +3 passed, 3 failed$", rep.stdout, re.M), rep.stdout
             rj = json.loads(picketctl(col.port, "report", "--json").stdout)
             assert {c["check"]: c["metrics"] for c in rj["checks"]}["audit"]["vulnerabilities"] == 3, rj
+
+            # The dashboard's live quality view (/quality) from the same figures: the flows passed and
+            # failed, the security findings of the audit's metrics.
+            quality = browse_steps([
+                {"goto": "http://127.0.0.1:%d/quality" % col.http_port},
+                {"wait": "[...document.querySelectorAll('#flows tbody tr[data-check] td.e2e')].map((td) => "
+                         "td.textContent).sort().join() === 'FAIL,OK'"},
+                {"eval": "[...document.querySelectorAll('#cards .card')].map((c) => [c.querySelector('span')"
+                         ".textContent, c.querySelector('b').textContent])", "as": "cards"},
+                {"eval": "[...document.querySelectorAll('#flows tbody tr[data-check]')].map((tr) => "
+                         "[tr.dataset.check, tr.querySelector('td.e2e').textContent]).sort()", "as": "flows"},
+                {"eval": "[...document.querySelectorAll('#security tbody tr')].map((tr) => [...tr.children]"
+                         ".slice(0, 3).map((td) => td.textContent)).sort()", "as": "security"},
+            ], tmp, "quality")
+            cards = dict(quality["cards"])
+            assert cards["E2E flows passed"] == "1 / 2" and cards["security findings"] == "3", quality
+            assert quality["flows"] == [["flow-503", "FAIL"], ["flow-ok", "OK"]], quality
+            assert quality["security"] == [["audit", "high", "0"], ["audit", "vulnerabilities", "3"]], quality
 
             # Stop the probes cleanly: everything they produced is stored exactly once.
             for p in procs[1:]:
