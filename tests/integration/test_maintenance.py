@@ -11,7 +11,9 @@ the outage's rounds are left out (failed 0, covered 30 minutes, uptime 1,
 maintenance_us 10 minutes) and its incident is marked; of two checks failing
 now, the one in an active window opens no alert while the other pages;
 `maintenance list` shows the file's and picketctl's windows, `end` ends one,
-invalid windows and a read credential are refused."""
+invalid windows and a read credential are refused. In a browser: the check
+pages give each incident's cause, and the overview shows checks without a
+result for three intervals as STALE and hides them on request."""
 
 import json
 import os
@@ -33,6 +35,10 @@ OUT_FROM, OUT_TO = T0 + 10 * MIN, T0 + 20 * MIN  # the outage (failed rounds)
 ROOT_FROM, CHILD_FROM, DEP_TO = T0 + 25 * MIN, T0 + 26 * MIN, T0 + 32 * MIN  # dep-root, then dep-child fail
 OLD = T0 - 8 * 60 * MIN  # ten more failed rounds, older than the SLO's 6-hour per-minute part
 DEPENDS = {"dep-child": "dep-root", "a-child": "a-root"}  # depends_on as CheckInfo carries it
+# The file's weekly window falls three days from today (03:00 Berlin: 01:00 or 02:00 UTC), so that it is
+# scheduled, never in progress, whenever the test runs (a fixed Sunday was active on Sundays 02:00-03:00 UTC).
+BACKUP_WDAY = (time.gmtime(now_us // 1_000_000).tm_wday + 3) % 7  # Monday 0, as time.gmtime
+BACKUP_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[BACKUP_WDAY]
 
 
 class Probe(FakeProbe):
@@ -93,8 +99,8 @@ def main():
                 "    open_after: 3\n    close_after: 2\n    repeat_interval: 0s\n" % hook.port)
     maint_file = os.path.join(tmp, "maintenance.yml")
     with open(maint_file, "w") as f:
-        f.write("windows:\n  - name: sunday-backup\n    for: [service:db]\n    cron: \"0 3 * * sun\"\n"
-                "    duration: 1h\n    timezone: Europe/Berlin\n    reason: weekly backup\n")
+        f.write("windows:\n  - name: weekly-backup\n    for: [service:db]\n    cron: \"0 3 * * %s\"\n"
+                "    duration: 1h\n    timezone: Europe/Berlin\n    reason: weekly backup\n" % BACKUP_DAY)
     with PrivatePostgres() as pg:
         migrate(pg)
         bad_file_refused(tmp, pg)
@@ -180,7 +186,20 @@ def main():
             for c in ("dep-child", "dep-root", "m-hist"):
                 steps += [{"goto": base % c}, {"wait": "document.querySelector('#state').dataset.state === 'ready'"},
                           {"eval": cause_js, "as": c}]
+            # The overview: these three checks' last results are minutes old (3 intervals without one): STALE,
+            # never their last outcome forever, and "hide stale" (kept in the URL) hides them.
+            stale_js = ("Object.fromEntries(['m-hist', 'dep-root', 'dep-child'].map((c) => { const tr = document."
+                        "querySelector('#checks tbody tr[data-check=\"' + c + '\"]'); return [c, tr ? [tr.className, "
+                        "tr.querySelector('td.e2e').textContent] : null]; }))")
+            steps += [{"goto": "http://127.0.0.1:%d/" % col.http_port},
+                      {"wait": "document.querySelector('#checks tbody tr[data-check=\"dep-child\"] td.e2e.STALE')"
+                               " !== null"},
+                      {"eval": stale_js, "as": "stale"}, {"click": "#f-hide-stale"},
+                      {"wait": "location.search.includes('stale=hide')"},
+                      {"eval": stale_js, "as": "hidden"}]
             seen = browse_steps(steps, tmp, "causes")
+            assert seen["stale"] == {c: ["stale", "STALE"] for c in ("m-hist", "dep-root", "dep-child")}, seen
+            assert seen["hidden"] == {c: None for c in ("m-hist", "dep-root", "dep-child")}, seen
             assert seen["dep-child"] == [["caused by dep-root", base % "dep-root"]], seen
             assert seen["dep-root"] == [["–", ""]], seen
             assert seen["m-hist"] == [["maintenance: deploy", ""]], seen
@@ -205,18 +224,19 @@ def main():
             # ---- list, end, refusals
             listed = ctl_json(col, "maintenance", "list")
             names = {w["name"]: w for w in listed["windows"]}
-            assert set(names) == {"sunday-backup", "a-window"}, listed  # deploy is over: only with --all
+            assert set(names) == {"weekly-backup", "a-window"}, listed  # deploy is over: only with --all
             assert names["a-window"]["state"] == "active" and names["a-window"]["source"] == "picketctl", listed
-            assert names["sunday-backup"]["source"] == "file" and names["sunday-backup"]["state"] == "scheduled", listed
-            assert names["sunday-backup"]["description"] == "cron 0 3 * * sun for 1h (Europe/Berlin)", listed
-            nxt = names["sunday-backup"]["next_start_us"]
-            assert time.gmtime(nxt // 1_000_000).tm_wday == 6 and time.gmtime(nxt // 1_000_000).tm_hour in (1, 2), listed
+            assert names["weekly-backup"]["source"] == "file" and names["weekly-backup"]["state"] == "scheduled", listed
+            assert names["weekly-backup"]["description"] == "cron 0 3 * * %s for 1h (Europe/Berlin)" % BACKUP_DAY, listed
+            nxt = names["weekly-backup"]["next_start_us"]
+            assert time.gmtime(nxt // 1_000_000).tm_wday == BACKUP_WDAY and time.gmtime(nxt // 1_000_000).tm_hour in (1, 2), \
+                listed
             every = ctl_json(col, "maintenance", "list", "--all")
-            assert {w["name"] for w in every["windows"]} == {"sunday-backup", "a-window", "deploy", "old-work"}, every
+            assert {w["name"] for w in every["windows"]} == {"weekly-backup", "a-window", "deploy", "old-work"}, every
             out = ctl(col, "maintenance", "end", "a-window")
             assert "ended 1" in out.stdout, out.stdout
             listed = ctl_json(col, "maintenance", "list")
-            assert {w["name"] for w in listed["windows"]} == {"sunday-backup"}, listed
+            assert {w["name"] for w in listed["windows"]} == {"weekly-backup"}, listed
             out = ctl(col, "maintenance", "end", "a-window", expect=2)
             assert "no maintenance window called 'a-window'" in out.stderr, out.stderr
             out = ctl(col, "maintenance", "add", "bad", "--for", "x", "--every", "someday 02:00", "--duration", "1h",
