@@ -82,7 +82,7 @@ static int check_keys(struct yaml_doc *L, const yaml_node_t *map, const char *wh
 static const char *const ROOT_KEYS[] = {"evaluation_interval", "public_url", "receivers", "rules", NULL};
 static const char *const RECEIVER_KEYS[] = {"name", "type", "url", "timeout", "retry_initial", "retry_max", "secret",
                                             "secret_file", "secret_env", "ca_file", "proxy", "chat_id", "from", "to",
-                                            "username", NULL};
+                                            "username", "message", NULL};
 static const char *const RULE_KEYS[] = {"name", "type", "severity", "checks", "probes", "receivers", "group_by",
                                         "group_wait", "group_interval", "repeat_interval", "flap_flips", "flap_window",
                                         "open_after", "close_after", "quorum", "window", "after", "long_window",

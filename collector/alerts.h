@@ -44,6 +44,8 @@ struct alert_receiver {
     char chat_id[128];   /* telegram */
     char mail_from[256], mail_to[512], username[256]; /* email: mail_to is a comma-separated list */
     char public_url[512]; /* the dashboard's external URL (alerts file's public_url): links in messages */
+    /* "": the default message line; else its template ({{ check }}, ...: NOTIFY_MESSAGE_NAMES), checked at load */
+    char message[1024];
 };
 
 enum alert_rule_type {

@@ -11,6 +11,7 @@
 
 #include "alerts.h"
 #include "notify.h"
+#include "notify_payloads.h"
 #include "result.h"
 
 static const struct {
@@ -105,6 +106,16 @@ int notify_receiver_key(struct yaml_doc *L, const char *k, const yaml_node_t *v,
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         if (!strcmp(k, plain[i].key))
             return copy(L, v, k, plain[i].dst, plain[i].n) < 0 ? -1 : 1;
+    if (!strcmp(k, "message")) {
+        char e[300];
+        size_t at = 0;
+        if (copy(L, v, k, r->message, sizeof r->message) < 0)
+            return -1;
+        if (notify_message_check(r->message, &at, e, sizeof e) < 0)
+            return yaml_doc_fail(L, v, "receiver 'message': %s (at character %zu; names: %s)", e, at + 1,
+                                 NOTIFY_MESSAGE_NAMES);
+        return 1;
+    }
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "alerts.h"
 #include "buf.h"
 #include "notify.h"
+#include "template.h"
 
 /* Appends a string literal. */
 #define ADD(b, lit) pk_buf_add((b), (lit), sizeof(lit) - 1)
@@ -61,16 +62,96 @@ void notify_check_link(const struct alert_receiver *r, const char *check, char *
 
 static int set(const char *v) { return v && v[0]; }
 
-void notify_message_line(const struct alert_receiver *r, const struct notify_event *e, char *out, size_t n)
+static void default_line(const struct notify_event *e, const char *since, const char *link, char *out, size_t n)
 {
-    char since[40], link[700];
-    rfc3339(since, sizeof since, e->starts_us);
-    notify_check_link(r, e->check, link, sizeof link);
     const char *subject = set(e->check) ? e->check : set(e->probe) ? e->probe : "";
     snprintf(out, n, "[%s%s] %s%s (rule %s)%s%s since %s: %s%s%s", firing(e->status) ? "FIRING" : "RESOLVED",
              e->flapping ? ", FLAPPING" : "", set(e->check) ? "check " : set(e->probe) ? "probe " : "", subject,
              e->rule ? e->rule : "", set(e->region) ? " in " : "", set(e->region) ? e->region : "", since,
              e->summary ? e->summary : "", link[0] ? " " : "", link);
+}
+
+/* The values a message template reads, by name (NOTIFY_MESSAGE_NAMES). */
+struct message_vars {
+    const struct notify_event *e;
+    const char *since, *until, *link, *line;
+};
+
+static const char *const MESSAGE_NAMES[] = {"status", "check", "service", "probe", "subject", "regions", "rule",
+                                            "severity", "summary", "start", "end", "flapping", "link", "line", NULL};
+
+static int message_name_kind(void *user, const char *name)
+{
+    (void)user;
+    for (size_t i = 0; MESSAGE_NAMES[i]; i++)
+        if (!strcmp(name, MESSAGE_NAMES[i]))
+            return PK_TNAME_VAR;
+    return PK_TNAME_UNKNOWN;
+}
+
+static int message_lookup(void *user, const char *name, const char **value)
+{
+    const struct message_vars *m = user;
+    const struct notify_event *e = m->e;
+    const char *v = NULL;
+    if (!strcmp(name, "status"))
+        v = firing(e->status) ? "FIRING" : "RESOLVED";
+    else if (!strcmp(name, "check"))
+        v = e->check;
+    else if (!strcmp(name, "service"))
+        v = e->service;
+    else if (!strcmp(name, "probe"))
+        v = e->probe;
+    else if (!strcmp(name, "subject"))
+        v = set(e->check) ? e->check : e->probe;
+    else if (!strcmp(name, "regions"))
+        v = e->region;
+    else if (!strcmp(name, "rule"))
+        v = e->rule;
+    else if (!strcmp(name, "severity"))
+        v = e->severity;
+    else if (!strcmp(name, "summary"))
+        v = e->summary;
+    else if (!strcmp(name, "start"))
+        v = m->since;
+    else if (!strcmp(name, "end"))
+        v = m->until;
+    else if (!strcmp(name, "flapping"))
+        v = e->flapping ? "true" : "false";
+    else if (!strcmp(name, "link"))
+        v = m->link;
+    else if (!strcmp(name, "line"))
+        v = m->line;
+    else
+        return PK_TNAME_UNKNOWN;
+    *value = v ? v : "";
+    return PK_TNAME_VAR;
+}
+
+int notify_message_check(const char *tmpl, size_t *at, char *err, size_t errlen)
+{
+    *at = 0;
+    return pk_template_validate(tmpl, message_name_kind, NULL, at, err, errlen) < 0 ? -1 : 0;
+}
+
+void notify_message_line(const struct alert_receiver *r, const struct notify_event *e, char *out, size_t n)
+{
+    char since[40], until[40] = "", link[700], line[1200];
+    rfc3339(since, sizeof since, e->starts_us);
+    if (e->ends_us)
+        rfc3339(until, sizeof until, e->ends_us);
+    notify_check_link(r, e->check, link, sizeof link);
+    default_line(e, since, link, line, sizeof line);
+    char *text = NULL, terr[200];
+    struct message_vars mv = {e, since, until, link, line};
+    /* checked at load, so only memory can fail here: then the default line */
+    if (r->message[0] && pk_template_render(r->message, message_lookup, &mv, PK_TEMPLATE_RAW, &text, NULL, terr,
+                                            sizeof terr) == 0) {
+        snprintf(out, n, "%s", text);
+        free(text);
+        return;
+    }
+    snprintf(out, n, "%s", line);
 }
 
 static void add_str_field(struct pk_buf *b, const char *name, const char *v, int *first)

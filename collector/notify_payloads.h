@@ -35,8 +35,19 @@ char *notify_payload_envelope(const struct alert_receiver *r, const char *const 
 size_t notify_batch_max(const struct alert_receiver *r);
 
 /* One line of text for an event: "[FIRING] check api (rule down) in eu,us since
- * 2026-...Z: SUMMARY — LINK". Written into out (always NUL-terminated). */
+ * 2026-...Z: SUMMARY — LINK", or r->message rendered (the receiver's own
+ * template, the check language's {{ ... }} syntax over the names below).
+ * Written into out (always NUL-terminated). */
 void notify_message_line(const struct alert_receiver *r, const struct notify_event *e, char *out, size_t n);
+
+/* The names a receiver's message template may use. */
+#define NOTIFY_MESSAGE_NAMES                                                                                          \
+    "status (FIRING or RESOLVED), check, service, probe, subject (the check or probe), regions, rule, severity, "    \
+    "summary, start, end (RFC 3339; end empty while firing), flapping (true or false), link, line (the default line)"
+
+/* Checks a message template at load: 0, or -1 with a sentence in err and the
+ * byte offset of the offending part in *at. */
+int notify_message_check(const char *tmpl, size_t *at, char *err, size_t errlen);
 
 /* The check page's URL under r->public_url (PUBLIC_URL/check/NAME, the name
  * percent-encoded) into out; "" without public_url or check. */

@@ -96,6 +96,32 @@ static void test_message_line(void **state)
     notify_message_line(&r, &RESOLVED, line, sizeof line);
     assert_string_equal(line, "[RESOLVED] check api a (rule down) in eu,us since 2025-12-04T00:00:00Z: check api a is "
                               "up again");
+    /* the receiver's own template: every name, and the default line inside it */
+    strcpy(r.public_url, "https://picket.example.org/");
+    strcpy(r.message, ":rotating_light: {{ status }} {{subject}} ({{ service }}, {{severity}}) {{regions}} "
+                      "from {{start}} to {{end}} flapping={{flapping}}: {{summary}} <{{link}}> | {{ line }}");
+    notify_message_line(&r, &RESOLVED, line, sizeof line);
+    assert_string_equal(line, ":rotating_light: RESOLVED api a (svc, page) eu,us from 2025-12-04T00:00:00Z to "
+                              "2025-12-04T00:01:00Z flapping=false: check api a is up again "
+                              "<https://picket.example.org/check/api%20a> | [RESOLVED] check api a (rule down) in eu,us "
+                              "since 2025-12-04T00:00:00Z: check api a is up again "
+                              "https://picket.example.org/check/api%20a");
+    notify_message_line(&r, &FIRING, line, sizeof line);
+    assert_non_null(strstr(line, "FIRING api a (svc, page) eu,us from 2025-12-04T00:00:00Z to  flapping=false"));
+    /* every receiver's text is that line: a Slack body */
+    r.type = ALERT_RCV_TEAMS;
+    char *raw = NULL;
+    struct json_object *o = body_for(&r, &FIRING, &raw);
+    assert_non_null(strstr(raw, ":rotating_light: FIRING api a"));
+    json_object_put(o);
+    free(raw);
+    size_t at = 0;
+    char e[300];
+    assert_int_equal(notify_message_check("{{ check }} {{ nope }}", &at, e, sizeof e), -1);
+    assert_int_equal(at, 15);
+    assert_non_null(strstr(e, "nope"));
+    assert_int_equal(notify_message_check("{{ check", &at, e, sizeof e), -1);
+    assert_int_equal(notify_message_check("plain text", &at, e, sizeof e), 0);
 }
 
 static void test_pagerduty(void **state)
@@ -218,6 +244,14 @@ static void test_config(void **state)
     assert_string_equal(cfg.receivers[0].public_url, "https://p.example/");
     assert_string_equal(cfg.receivers[1].url, "https://api.telegram.org");
     assert_string_equal(cfg.receivers[2].ca_file, "/dev/null");
+    assert_int_equal(parse("receivers:\n  - name: s\n    type: slack\n    url: https://x/\n"
+                           "    message: '{{ check }} is {{ status }}'\n" RULES), 0);
+    assert_string_equal(cfg.receivers[0].message, "{{ check }} is {{ status }}");
+    assert_int_equal(parse("receivers:\n  - name: s\n    type: slack\n    url: https://x/\n"
+                           "    message: '{{ check }} is {{ state }}'\n" RULES), -1);
+    assert_non_null(strstr(err, "a.yml:5:14: receiver 'message':"));
+    assert_non_null(strstr(err, "state"));
+    assert_non_null(strstr(err, "names: status (FIRING or RESOLVED), check"));
     assert_int_equal(parse("receivers:\n  - name: pd\n    type: pagerduty\n" RULES), -1);
     assert_non_null(strstr(err, "a.yml:2:5: receiver 'pd' (pagerduty) needs its key in secret"));
     assert_int_equal(parse("receivers:\n  - name: pd\n    type: pagerduty\n    secret: a\n    secret_env: B\n" RULES), -1);
