@@ -54,7 +54,12 @@ struct entry {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t fill_mu = PTHREAD_MUTEX_INITIALIZER; /* taken before mu, never while holding it */
+/* The fill in progress (guarded by mu): its span and its checks' first name, so
+ * that a caller asking the same waits for it (fill_cv) and others never do. */
+static pthread_cond_t fill_cv = PTHREAD_COND_INITIALIZER;
+static int fill_active;
+static int64_t fill_since, fill_stable;
+static char fill_first[PK_NAME_MAX];
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
 static uint64_t n_hits, n_misses, n_partial, n_rows_read;
@@ -429,15 +434,22 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
         rc = store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
         goto out;
     }
-    /* One caller at a time takes from the cache and fills it: a report that
-     * comes while another fills the cache (a collector's first minutes, the
-     * dashboard's first pass and a command side by side) waits for that fill
-     * and takes its summaries, instead of reading the same 29 days beside it
-     * on the other core. Taking kept summaries takes milliseconds. */
-    pthread_mutex_lock(&fill_mu);
-    filling = 1;
-    /* entries older than their mark: kept up to the first hour rewritten since */
+    /* A report that comes while another fills the cache for the same span and
+     * checks (a collector's first minutes: the dashboard's first pass and a
+     * command side by side) waits for that fill and takes its summaries,
+     * instead of reading the same 29 days beside it on the other core. Any
+     * other caller goes on: one fill is followed at a time, and a caller
+     * waits only for the one it would repeat. */
     pthread_mutex_lock(&mu);
+    while (fill_active && fill_since == since_us && fill_stable == stable && !strcmp(fill_first, checks[0]))
+        pthread_cond_wait(&fill_cv, &mu);
+    if (!fill_active) {
+        fill_active = filling = 1;
+        fill_since = since_us;
+        fill_stable = stable;
+        pk_strlcpy(fill_first, checks[0], sizeof fill_first);
+    }
+    /* entries older than their mark: kept up to the first hour rewritten since */
     size_t n_stale = find_stale(checks, n, marks, since_us, stable, old);
     pthread_mutex_unlock(&mu);
     if (n_stale && stale_limits(s, n, marks, since_us, old, limit, n_stale, err, errlen) < 0)
@@ -467,8 +479,12 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     pthread_mutex_unlock(&mu);
     rc = ok < 0 ? pk_fail(err, errlen, "baseline cache: out of memory") : 0;
 out:
-    if (filling)
-        pthread_mutex_unlock(&fill_mu);
+    if (filling) {
+        pthread_mutex_lock(&mu);
+        fill_active = 0;
+        pthread_cond_broadcast(&fill_cv);
+        pthread_mutex_unlock(&mu);
+    }
     gather_free(&g);
     free(marks);
     free(hit);
