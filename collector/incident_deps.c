@@ -35,6 +35,20 @@ int incident_deps_direct(const struct store_check_meta *a, const struct store_ch
     return listed(a->meta.depends_on, svc);
 }
 
+size_t incident_deps_closure(const struct store_check_meta *meta, size_t n_meta, const struct store_check_meta **all,
+                             size_t n, size_t cap)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; all[i]->meta.depends_on[0] && j < n_meta && n < cap; j++) {
+            size_t k = 0;
+            while (k < n && strcmp(all[k]->name, meta[j].name) != 0)
+                k++;
+            if (k == n && incident_deps_direct(all[i], &meta[j]))
+                all[n++] = &meta[j];
+        }
+    return n;
+}
+
 /* The incident of check j open at t (started at or before it), or NULL. */
 static const struct pk_incident *open_at(struct pk_incident *const *raw, const size_t *n_raw, size_t j, int64_t t)
 {

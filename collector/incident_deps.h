@@ -15,6 +15,12 @@
 /* 1 when check a depends directly on check b (by name or by b's service). */
 int incident_deps_direct(const struct store_check_meta *a, const struct store_check_meta *b);
 
+/* Appends to all[n..cap) the checks of meta[0..n_meta) that all[0..n) depend
+ * on, directly or through each other, that all does not hold yet (by name);
+ * returns the new count. */
+size_t incident_deps_closure(const struct store_check_meta *meta, size_t n_meta, const struct store_check_meta **all,
+                             size_t n, size_t cap);
+
 /* The root of the incident of checks[i] that starts at start_us: the check,
  * following dependencies, whose incident open at that time has no cause of its
  * own; NULL when no dependency had one open. raw[j] / n_raw[j]: each check's

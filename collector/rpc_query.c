@@ -912,20 +912,12 @@ static int run_incidents(struct ctx *c, const Picket__V1__IncidentsRequest *req,
     int n_dep_names = 0;
     if (!dep_names)
         goto oom;
-    for (size_t i = 0; i < n_all; i++)
-        for (size_t j = 0; all[i]->meta.depends_on[0] && j < c->n_meta && n_all < cap_all; j++) {
-            const struct store_check_meta *d = &c->meta[j];
-            size_t k = 0;
-            while (k < n_all && strcmp(all[k]->name, d->name) != 0)
-                k++;
-            if (k < n_all || !incident_deps_direct(all[i], d))
-                continue;
-            int64_t obs;
-            all[n_all] = d;
-            if (!(all_ci[n_all] = incidents_of(c, d, &oi, dep_names, &n_dep_names, &raw[n_all], &n_raw[n_all], &obs)))
-                goto out;
-            n_all++;
-        }
+    n_all = incident_deps_closure(c->meta, c->n_meta, all, c->n_checks, cap_all);
+    for (size_t i = c->n_checks; i < n_all; i++) {
+        int64_t obs;
+        if (!(all_ci[i] = incidents_of(c, all[i], &oi, dep_names, &n_dep_names, &raw[i], &n_raw[i], &obs)))
+            goto out;
+    }
     if (rpc_mark_causes(c->a, all, n_all, all_ci, raw, n_raw) < 0)
         goto oom;
     /* Services: the merged incidents of their checks (docs/ANALYTICS.md). */

@@ -48,6 +48,31 @@ static void chain(void **state)
     assert_false(incident_deps_direct(&m[1], &ragx));
 }
 
+/* The checks an answer's checks depend on, read for their causes only: the
+ * chain's checks by name and by service, each once, a cycle ending, the room
+ * given respected. */
+static void closure_of_dependencies(void **state)
+{
+    (void)state;
+    struct store_check_meta m[5] = {meta("rag", "rag-api", ""), meta("assistants", "assistants-api", "rag"),
+                                    meta("approval", "approval-app", "other,service:assistants-api"),
+                                    meta("x", "", "y"), meta("y", "", "x")};
+    const struct store_check_meta *all[5] = {&m[2]};
+    assert_int_equal(incident_deps_closure(m, 5, all, 1, 5), 3);
+    assert_ptr_equal(all[1], &m[1]); /* approval -> assistants (its service) */
+    assert_ptr_equal(all[2], &m[0]); /* -> rag, through assistants */
+    all[0] = &m[1]; /* assistants alone: rag only */
+    assert_int_equal(incident_deps_closure(m, 5, all, 1, 5), 2);
+    assert_ptr_equal(all[1], &m[0]);
+    all[0] = &m[0]; /* no dependency */
+    assert_int_equal(incident_deps_closure(m, 5, all, 1, 5), 1);
+    all[0] = &m[3]; /* a cycle: y once */
+    assert_int_equal(incident_deps_closure(m, 5, all, 1, 5), 2);
+    assert_ptr_equal(all[1], &m[4]);
+    all[0] = &m[2]; /* room for one more only */
+    assert_int_equal(incident_deps_closure(m, 5, all, 1, 2), 2);
+}
+
 static void cycle_is_bounded(void **state)
 {
     (void)state;
@@ -62,6 +87,7 @@ static void cycle_is_bounded(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(chain), cmocka_unit_test(cycle_is_bounded)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(chain), cmocka_unit_test(cycle_is_bounded),
+                                       cmocka_unit_test(closure_of_dependencies)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
