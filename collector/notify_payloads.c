@@ -71,60 +71,33 @@ static void default_line(const struct notify_event *e, const char *since, const 
              e->summary ? e->summary : "", link[0] ? " " : "", link);
 }
 
-/* The values a message template reads, by name (NOTIFY_MESSAGE_NAMES). */
-struct message_vars {
-    const struct notify_event *e;
-    const char *since, *until, *link, *line;
-};
-
+/* The names a message template reads (NOTIFY_MESSAGE_NAMES), in the order of
+ * the values notify_message_line gives them. */
 static const char *const MESSAGE_NAMES[] = {"status", "check", "service", "probe", "subject", "regions", "rule",
                                             "severity", "summary", "start", "end", "flapping", "link", "line", NULL};
+#define N_MESSAGE_NAMES (sizeof MESSAGE_NAMES / sizeof MESSAGE_NAMES[0] - 1)
+
+static int message_name_index(const char *name)
+{
+    for (size_t i = 0; i < N_MESSAGE_NAMES; i++)
+        if (!strcmp(name, MESSAGE_NAMES[i]))
+            return (int)i;
+    return -1;
+}
 
 static int message_name_kind(void *user, const char *name)
 {
     (void)user;
-    for (size_t i = 0; MESSAGE_NAMES[i]; i++)
-        if (!strcmp(name, MESSAGE_NAMES[i]))
-            return PK_TNAME_VAR;
-    return PK_TNAME_UNKNOWN;
+    return message_name_index(name) < 0 ? PK_TNAME_UNKNOWN : PK_TNAME_VAR;
 }
 
 static int message_lookup(void *user, const char *name, const char **value)
 {
-    const struct message_vars *m = user;
-    const struct notify_event *e = m->e;
-    const char *v = NULL;
-    if (!strcmp(name, "status"))
-        v = firing(e->status) ? "FIRING" : "RESOLVED";
-    else if (!strcmp(name, "check"))
-        v = e->check;
-    else if (!strcmp(name, "service"))
-        v = e->service;
-    else if (!strcmp(name, "probe"))
-        v = e->probe;
-    else if (!strcmp(name, "subject"))
-        v = set(e->check) ? e->check : e->probe;
-    else if (!strcmp(name, "regions"))
-        v = e->region;
-    else if (!strcmp(name, "rule"))
-        v = e->rule;
-    else if (!strcmp(name, "severity"))
-        v = e->severity;
-    else if (!strcmp(name, "summary"))
-        v = e->summary;
-    else if (!strcmp(name, "start"))
-        v = m->since;
-    else if (!strcmp(name, "end"))
-        v = m->until;
-    else if (!strcmp(name, "flapping"))
-        v = e->flapping ? "true" : "false";
-    else if (!strcmp(name, "link"))
-        v = m->link;
-    else if (!strcmp(name, "line"))
-        v = m->line;
-    else
+    const char *const *values = user; /* MESSAGE_NAMES' values */
+    int i = message_name_index(name);
+    if (i < 0)
         return PK_TNAME_UNKNOWN;
-    *value = v ? v : "";
+    *value = values[i] ? values[i] : "";
     return PK_TNAME_VAR;
 }
 
@@ -143,10 +116,13 @@ void notify_message_line(const struct alert_receiver *r, const struct notify_eve
     notify_check_link(r, e->check, link, sizeof link);
     default_line(e, since, link, line, sizeof line);
     char *text = NULL, terr[200];
-    struct message_vars mv = {e, since, until, link, line};
+    const char *values[] = {firing(e->status) ? "FIRING" : "RESOLVED", e->check, e->service, e->probe,
+                            set(e->check) ? e->check : e->probe, e->region, e->rule, e->severity, e->summary, since,
+                            until, e->flapping ? "true" : "false", link, line};
+    _Static_assert(sizeof values / sizeof values[0] == N_MESSAGE_NAMES, "one value per MESSAGE_NAMES entry");
     /* checked at load, so only memory can fail here: then the default line */
-    if (r->message[0] && pk_template_render(r->message, message_lookup, &mv, PK_TEMPLATE_RAW, &text, NULL, terr,
-                                            sizeof terr) == 0) {
+    if (r->message[0] && pk_template_render(r->message, message_lookup, (void *)values, PK_TEMPLATE_RAW, &text, NULL,
+                                            terr, sizeof terr) == 0) {
         snprintf(out, n, "%s", text);
         free(text);
         return;
