@@ -28,6 +28,16 @@ void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *
     dst->unknown += src->unknown;
 }
 
+static uint64_t less(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+void rollup_counts_unmerge(struct rollup_counts *dst, const struct rollup_counts *src)
+{
+    dst->ok = less(dst->ok, src->ok);
+    dst->degraded = less(dst->degraded, src->degraded);
+    dst->failed = less(dst->failed, src->failed);
+    dst->unknown = less(dst->unknown, src->unknown);
+}
+
 uint64_t rollup_counts_total(const struct rollup_counts *c) { return c->ok + c->degraded + c->failed + c->unknown; }
 
 int rollup_latency_counts(int outcome) { return outcome == PK_OUTCOME_OK || outcome == PK_OUTCOME_DEGRADED; }
@@ -407,4 +417,68 @@ void rollup_plan_window(int64_t since_us, int64_t until_us, struct rollup_plan *
     p->hour[0] = (struct rollup_range){h0, d0};
     p->hour[1] = (struct rollup_range){d1, h1};
     p->day = (struct rollup_range){d0, d1};
+}
+
+/* The finer rows [a, b) holds: none at or after stored_until. */
+static int64_t rows_in(int64_t a, int64_t b, int64_t stored_until, int64_t fine)
+{
+    if (b > stored_until)
+        b = stored_until;
+    return b > a ? (b - a + fine - 1) / fine : 0;
+}
+
+/* One edge of a window at one level: t is rounded down (subtracting [down, t))
+ * or up (adding [t, up)) to a multiple of width, whichever reads fewer rows;
+ * down only when may_subtract. Returns the rounded time. */
+static int64_t round_edge(int64_t t, int64_t width, int64_t fine, int64_t stored_until, int may_subtract, int start,
+                          struct rollup_range *add, struct rollup_range *sub)
+{
+    int64_t down = rollup_floor(t, width), up = down + width;
+    *add = *sub = (struct rollup_range){0, 0};
+    if (down == t)
+        return t;
+    /* the start: [t, up) added or [down, t) subtracted; the end: the reverse */
+    int64_t before = rows_in(down, t, stored_until, fine), after = rows_in(t, up, stored_until, fine);
+    int64_t added = start ? after : before, subtracted = start ? before : after;
+    if (may_subtract && subtracted + 1 < added) { /* the coarser row is one row more */
+        *sub = start ? (struct rollup_range){down, t} : (struct rollup_range){t, up};
+        return start ? down : up;
+    }
+    *add = start ? (struct rollup_range){t, up} : (struct rollup_range){down, t};
+    return start ? up : down;
+}
+
+void rollup_plan_signed(int64_t since_us, int64_t until_us, int64_t minutes_from_us, int64_t days_closed_us,
+                        int64_t stored_until_us, struct rollup_signed_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    struct rollup_plan plain;
+    rollup_plan_window(since_us, until_us, &plain);
+    int64_t hs = rollup_floor(since_us, ROLLUP_HOUR_US), he = rollup_floor(until_us - 1, ROLLUP_HOUR_US);
+    if (until_us <= since_us || hs == he) { /* within one hour: its minutes (never worth an hour less 30 of them) */
+        p->day = plain.day;
+        memcpy(p->hour, plain.hour, sizeof p->hour);
+        memcpy(p->minute, plain.minute, sizeof p->minute);
+        return;
+    }
+    /* Minutes: subtracted only from an hour whose minutes are all stored. */
+    const int64_t su = stored_until_us;
+    int64_t s_h = round_edge(since_us, ROLLUP_HOUR_US, ROLLUP_MINUTE_US, su, hs >= minutes_from_us, 1,
+                             &p->minute[0], &p->minute_neg[0]);
+    int64_t e_h = round_edge(until_us, ROLLUP_HOUR_US, ROLLUP_MINUTE_US, su, he >= minutes_from_us, 0,
+                             &p->minute[1], &p->minute_neg[1]);
+    int64_t ds = rollup_floor(s_h, ROLLUP_DAY_US), de = rollup_floor(e_h - 1, ROLLUP_DAY_US);
+    if (e_h <= s_h) /* both edges rounded to one hour boundary: minutes only */
+        return;
+    if (ds == de) { /* within one day: hours only */
+        p->hour[0] = (struct rollup_range){s_h, e_h};
+        return;
+    }
+    /* Hours: subtracted only from a day whose row is written (closed). */
+    int64_t s_d = round_edge(s_h, ROLLUP_DAY_US, ROLLUP_HOUR_US, su, ds + ROLLUP_DAY_US <= days_closed_us, 1,
+                             &p->hour[0], &p->hour_neg[0]);
+    int64_t e_d = round_edge(e_h, ROLLUP_DAY_US, ROLLUP_HOUR_US, su, de + ROLLUP_DAY_US <= days_closed_us, 0,
+                             &p->hour[1], &p->hour_neg[1]);
+    if (e_d > s_d)
+        p->day = (struct rollup_range){s_d, e_d};
 }

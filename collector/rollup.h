@@ -22,6 +22,8 @@ struct rollup_counts {
 };
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome);
 void rollup_counts_merge(struct rollup_counts *dst, const struct rollup_counts *src);
+/* dst -= src, never below zero (dst holds src). */
+void rollup_counts_unmerge(struct rollup_counts *dst, const struct rollup_counts *src);
 uint64_t rollup_counts_total(const struct rollup_counts *c);
 
 /* The part of a stored result that rollups need. total_us < 0: no latency (it
@@ -133,5 +135,26 @@ struct rollup_plan {
     struct rollup_range minute[2];
 };
 void rollup_plan_window(int64_t since_us, int64_t until_us, struct rollup_plan *p);
+
+/* The same window as a signed sum: each edge is read from whichever is fewer
+ * rows, its own finer rows added or the coarser row that holds it less the
+ * finer rows outside the window (a 30-day window from 04:05 is the day's row
+ * less 4 hours and 5 minutes, not 19 hours and 55 minutes). Minutes are
+ * subtracted only from hours at or after minutes_from (retention deletes
+ * minutes, never hours), hours only from days that end by days_closed (the
+ * days whose rows are written). Every minute of the window is added once more than
+ * it is subtracted and every other minute as often; levels are consistent
+ * (an hour's row is the sum of its minutes', a closed day's of its hours'), so
+ * the sum is exact. Neither edge is rounded within one hour. The rows are
+ * counted as the levels hold them: none at or after stored_until (the
+ * compaction's mark), so a window ending now is its hour's row less nothing,
+ * not the minutes since the hour began. */
+struct rollup_signed_plan {
+    struct rollup_range day;
+    struct rollup_range hour[2], minute[2];         /* added */
+    struct rollup_range hour_neg[2], minute_neg[2]; /* subtracted */
+};
+void rollup_plan_signed(int64_t since_us, int64_t until_us, int64_t minutes_from_us, int64_t days_closed_us,
+                        int64_t stored_until_us, struct rollup_signed_plan *p);
 
 #endif

@@ -175,23 +175,27 @@ size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *ou
     return pos;
 }
 
-int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
+/* A parsed encoding: its header and its runs (into the caller's arrays). */
+struct parsed {
+    uint64_t count, clamped, sum, runs;
+    int64_t min_us, max_us;
+};
+
+/* Validates buf and reads its runs into run_index/run_count: 0, or -1. The
+ * runs go to a small list instead of a whole temporary histogram, because
+ * readers merge tens of thousands of encodings per query. */
+static int parse(const uint8_t *buf, size_t len, struct parsed *p, uint16_t *run_index, uint64_t *run_count)
 {
-    /* Validate everything first, then add: h is untouched on error. The runs go
-     * to a small list instead of a whole temporary histogram, because readers
-     * merge tens of thousands of encodings per query. */
-    uint16_t run_index[PK_HIST_BUCKETS];
-    uint64_t run_count[PK_HIST_BUCKETS];
     size_t pos = 0;
-    uint64_t count, clamped, zmin, zmax, sum, runs;
-    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &count) < 0 ||
-        pk_varint_get(buf, len, &pos, &clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
-        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &sum) < 0 ||
-        pk_varint_get(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+    uint64_t zmin, zmax;
+    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &p->count) < 0 ||
+        pk_varint_get(buf, len, &pos, &p->clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
+        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &p->sum) < 0 ||
+        pk_varint_get(buf, len, &pos, &p->runs) < 0 || p->runs > PK_HIST_BUCKETS || p->clamped > p->count)
         return -1;
     int64_t idx = -1;
     uint64_t total = 0;
-    for (uint64_t r = 0; r < runs; r++) {
+    for (uint64_t r = 0; r < p->runs; r++) {
         uint64_t gap, c;
         if (pk_varint_get(buf, len, &pos, &gap) < 0 || pk_varint_get(buf, len, &pos, &c) < 0 || gap == 0 ||
             gap > PK_HIST_BUCKETS || c == 0)
@@ -203,20 +207,55 @@ int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
         run_count[r] = c;
         total += c;
     }
-    int64_t min_us = unzigzag(zmin), max_us = unzigzag(zmax);
-    if (pos != len || total != count || (count && min_us > max_us))
+    p->min_us = unzigzag(zmin);
+    p->max_us = unzigzag(zmax);
+    if (pos != len || total != p->count || (p->count && p->min_us > p->max_us))
         return -1;
-    if (count == 0)
+    return 0;
+}
+
+int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h)
+{
+    /* Validate everything first, then add: h is untouched on error. */
+    uint16_t run_index[PK_HIST_BUCKETS];
+    uint64_t run_count[PK_HIST_BUCKETS];
+    struct parsed p;
+    if (parse(buf, len, &p, run_index, run_count) < 0)
+        return -1;
+    if (p.count == 0)
         return 0;
-    if (h->count == 0 || min_us < h->min_us)
-        h->min_us = min_us;
-    if (h->count == 0 || max_us > h->max_us)
-        h->max_us = max_us;
-    h->count += count;
-    h->clamped += clamped;
-    h->sum_us += (double)sum;
-    for (uint64_t r = 0; r < runs; r++)
+    if (h->count == 0 || p.min_us < h->min_us)
+        h->min_us = p.min_us;
+    if (h->count == 0 || p.max_us > h->max_us)
+        h->max_us = p.max_us;
+    h->count += p.count;
+    h->clamped += p.clamped;
+    h->sum_us += (double)p.sum;
+    for (uint64_t r = 0; r < p.runs; r++)
         h->b[run_index[r]] += run_count[r];
+    return 0;
+}
+
+static uint64_t less(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+int pk_hist_decode_unmerge(const uint8_t *buf, size_t len, struct pk_hist *h)
+{
+    uint16_t run_index[PK_HIST_BUCKETS];
+    uint64_t run_count[PK_HIST_BUCKETS];
+    struct parsed p;
+    if (parse(buf, len, &p, run_index, run_count) < 0)
+        return -1;
+    if (p.count == 0)
+        return 0;
+    uint64_t removed = 0; /* what h really held of it: never below an empty bucket */
+    for (uint64_t r = 0; r < p.runs; r++) {
+        uint64_t *b = &h->b[run_index[r]];
+        removed += *b < run_count[r] ? *b : run_count[r];
+        *b = less(*b, run_count[r]);
+    }
+    h->count = less(h->count, removed);
+    h->clamped = less(h->clamped, p.clamped);
+    h->sum_us = h->sum_us > (double)p.sum ? h->sum_us - (double)p.sum : 0.0;
     return 0;
 }
 

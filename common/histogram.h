@@ -65,6 +65,12 @@ size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *ou
  * merging in one step: pk_hist_decode_merge adds into h instead of replacing. */
 int pk_hist_decode(const uint8_t *buf, size_t len, struct pk_hist *h);
 int pk_hist_decode_merge(const uint8_t *buf, size_t len, struct pk_hist *h);
+/* h -= the histogram encoded in buf, which h must hold (h was merged from a
+ * superset of it: an hour's rows less some of its minutes). Counts, buckets
+ * and sum are exact; min and max stay h's (a bound of what is left, not its
+ * exact extremes), so a quantile is still within the buckets' accuracy. A
+ * bucket never goes below zero. 0, or -1 when buf is not valid (h untouched). */
+int pk_hist_decode_unmerge(const uint8_t *buf, size_t len, struct pk_hist *h);
 
 /* pk_hist_quantile(q) of the histogram encoded in buf (pk_hist_encode),
  * without decoding it; *count: its count (0 when empty: -1 is returned). NaN

@@ -57,10 +57,12 @@ struct query_acc {
     size_t n_probes;
     struct rollup_merge *m;
     int64_t since, bucket, origin; /* buckets start at origin + k * bucket (origin <= since) */
+    int64_t last;                  /* the last bucket's start: rows after it (subtracted) are in it */
 };
 
-static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
-                     const uint8_t *hist, size_t len)
+/* The entry a row merges into: check, group (0, the probe, or its region's
+ * index) and bucket start. */
+static struct rollup_entry *query_entry(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t)
 {
     int64_t group = q->f->group == STORE_ROLLUP_BY_CHECK ? 0 : probe_id;
     if (q->f->group == STORE_ROLLUP_BY_REGION) {
@@ -77,7 +79,19 @@ static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, in
     int64_t b = q->origin + (t - q->origin) / q->bucket * q->bucket; /* t >= since >= origin */
     if (b < q->since)
         b = q->since; /* the first bucket of an aligned series, clipped */
-    return rollup_merge_add(q->m, check_id, group, b, c, hist, len) < 0 ? -1 : 0;
+    if (b > q->last)
+        b = q->last;
+    return rollup_merge_get(q->m, check_id, group, b);
+}
+
+static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
+                     const uint8_t *hist, size_t len)
+{
+    struct rollup_entry *e = query_entry(q, check_id, probe_id, t);
+    if (!e || (len > 0 && pk_hist_decode_merge(hist, len, e->hist) < 0))
+        return -1;
+    rollup_counts_merge(&e->counts, c);
+    return 0;
 }
 
 static int by_range_start(const void *a, const void *b)
@@ -137,6 +151,7 @@ struct level_read {
     const int64_t *check_ids;   /* sorted ascending */
     size_t n_check_ids;
     const char *probe_filter;   /* a bigint[] literal, or NULL */
+    int sign;                   /* 1: rows added; -1: subtracted (rollup_plan_signed) */
 };
 
 /* Whether id is in ids[0..n) (sorted ascending). */
@@ -153,10 +168,63 @@ static int has_id(const int64_t *ids, size_t n, int64_t id)
     return lo < n && ids[lo] == id;
 }
 
+/* A final level's rows (row[k], merging into entry ent[k], k < n) added entry
+ * by entry: a counting sort puts each entry's rows together, so its 9 kB
+ * histogram stays in cache while they are added. PostgreSQL returns them by
+ * time (the level's time index): in that order each row touched another
+ * entry's histogram, and the adds were a third of a 30-day latency query. */
+static int merge_by_entry(PGresult *r, const struct level_read *lr, struct query_acc *acc, const uint32_t *ent,
+                          const int *row, size_t n, char *err, size_t errlen)
+{
+    size_t ne = rollup_merge_count(acc->m);
+    size_t *at = calloc(ne + 1, sizeof *at);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    if (!at || !order) {
+        free(at);
+        free(order);
+        return pk_fail(err, errlen, "rollup query: out of memory");
+    }
+    for (size_t k = 0; k < n; k++)
+        at[ent[k] + 1]++;
+    for (size_t e = 0; e < ne; e++)
+        at[e + 1] += at[e];
+    for (size_t k = 0; k < n; k++)
+        order[at[ent[k]]++] = (uint32_t)k;
+    int rc = 0;
+    for (size_t j = 0; j < n && rc == 0; j++) {
+        int i = row[order[j]];
+        struct rollup_entry *e = rollup_merge_entry(acc->m, ent[order[j]]);
+        struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
+                                  (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
+        size_t len = (size_t)PQgetlength(r, i, 7);
+        const uint8_t *hist = (const uint8_t *)PQgetvalue(r, i, 7);
+        if (len > 0 && (lr->sign < 0 ? pk_hist_decode_unmerge(hist, len, e->hist)
+                                     : pk_hist_decode_merge(hist, len, e->hist)) < 0)
+            rc = pk_fail(err, errlen,
+                         "rollup query: %s: check id %" PRId64 " probe id %" PRId64 ": histogram is not valid",
+                         table[lr->level], st_bin_i64(r, i, 0), st_bin_i64(r, i, 1));
+        else if (lr->sign < 0)
+            rollup_counts_unmerge(&e->counts, &c);
+        else
+            rollup_counts_merge(&e->counts, &c);
+    }
+    free(at);
+    free(order);
+    return rc;
+}
+
 /* Adds one result set's rows (of one level) to the merge. */
 static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *acc, char *err, size_t errlen)
 {
     const int l = lr->level;
+    size_t n = 0, cap = (size_t)(PQntuples(r) > 0 ? PQntuples(r) : 1);
+    uint32_t *ent = l == 3 ? NULL : malloc(cap * sizeof *ent);
+    int *row = l == 3 ? NULL : malloc(cap * sizeof *row);
+    if (l != 3 && (!ent || !row)) {
+        free(ent);
+        free(row);
+        return pk_fail(err, errlen, "rollup query: out of memory");
+    }
     for (int i = 0; i < PQntuples(r); i++) {
         int64_t probe_id = st_bin_i64(r, i, l == 3 ? 0 : 1);
         if (!in_ranges(lr->ranges, lr->n, st_bin_ts(r, i, l == 3 ? 1 : 2)))
@@ -185,16 +253,19 @@ static int add_rows(PGresult *r, const struct level_read *lr, struct query_acc *
             }
             continue;
         }
-        struct rollup_counts c = {(uint64_t)st_bin_i64(r, i, 3), (uint64_t)st_bin_i64(r, i, 4),
-                                  (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
-        if (query_add(acc, st_bin_i64(r, i, 0), probe_id, st_bin_ts(r, i, 2), &c, (const uint8_t *)PQgetvalue(r, i, 7),
-                      (size_t)PQgetlength(r, i, 7)) < 0) {
-            pk_fail(err, errlen, "rollup query: %s: check id %" PRId64 " probe id %" PRId64 ": histogram is not valid",
-                    table[l], st_bin_i64(r, i, 0), probe_id);
-            return -1;
+        struct rollup_entry *e = query_entry(acc, st_bin_i64(r, i, 0), probe_id, st_bin_ts(r, i, 2));
+        if (!e) {
+            free(ent);
+            free(row);
+            return pk_fail(err, errlen, "rollup query: out of memory");
         }
+        ent[n] = (uint32_t)(e - rollup_merge_entry(acc->m, 0));
+        row[n++] = i;
     }
-    return 0;
+    int rc = l == 3 ? 0 : merge_by_entry(r, lr, acc, ent, row, n, err, errlen);
+    free(ent);
+    free(row);
+    return rc;
 }
 
 /* Whether every range of lr lies in one bucket of acc (a range's rows then
@@ -538,24 +609,79 @@ static int open_days_to_hours(int64_t *ranges[4], size_t n_ranges[4], int64_t ma
     return 0;
 }
 
+/* What a signed plan needs besides the closed days: the first hour whose
+ * minutes are all stored (retention deletes minutes before a time, never
+ * hours; INT64_MAX when none are) and the compaction's mark (the final levels
+ * hold nothing at or after it). */
+static int stored_span(struct store *s, int64_t *minutes_from_us, int64_t *stored_until_us, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT (SELECT min(minute) FROM rollup_minute), "
+                               "(SELECT upto FROM rollup_watermark WHERE name = 'compact')",
+                               0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st_pg_err(s, r, "rollup query: reading the oldest minute", err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    int64_t oldest = PQgetisnull(r, 0, 0) ? INT64_MAX : st_bin_ts(r, 0, 0);
+    *stored_until_us = PQgetisnull(r, 0, 1) ? INT64_MAX : st_bin_ts(r, 0, 1);
+    PQclear(r);
+    int64_t h = rollup_floor(oldest, ROLLUP_HOUR_US);
+    *minutes_from_us = oldest == INT64_MAX ? INT64_MAX : h == oldest ? h : h + ROLLUP_HOUR_US;
+    return 0;
+}
+
+/* A window of one bucket as rollup_plan_signed's signed sum: ranges[0..2] (the
+ * partial level keeps the window) added, neg[0..1] (minutes, hours) subtracted. */
+static void plan_signed(int64_t since, int64_t until, const int64_t marks[3], int64_t *ranges[4], size_t n_ranges[4],
+                        int64_t neg[2][4], size_t n_neg[2])
+{
+    struct rollup_signed_plan p;
+    rollup_plan_signed(since, until, marks[0], marks[1], marks[2], &p);
+    for (int l = 0; l < 3; l++)
+        n_ranges[l] = 0;
+    n_neg[0] = n_neg[1] = 0;
+    add_range(ranges[2], &n_ranges[2], p.day);
+    for (int k = 0; k < 2; k++) {
+        add_range(ranges[1], &n_ranges[1], p.hour[k]);
+        add_range(ranges[0], &n_ranges[0], p.minute[k]);
+        add_range(neg[1], &n_neg[1], p.hour_neg[k]);
+        add_range(neg[0], &n_neg[0], p.minute_neg[k]);
+    }
+}
+
 /* Reads every level's ranges in one snapshot into m: compaction moving rows
  * from rollup_partial to the final tables between two reads would count them
- * twice or not at all. */
+ * twice or not at all. A window of one bucket is read as a signed sum
+ * (plan_signed): the rows subtracted are read after every row added, so an
+ * entry is never less than what is taken from it. */
 static int read_levels(struct store *s, const struct store_rollup_filter *f, const struct query_names *q,
                        int64_t *ranges[4], size_t n_ranges[4], struct query_acc *acc, char *err, size_t errlen)
 {
-    int64_t mark;
-    if (n_ranges[2] > 0 && st_days_closed(s, &mark, err, errlen) < 0)
+    int64_t mark = 0, neg[2][4], marks[3];
+    size_t n_neg[2] = {0, 0};
+    const int one_bucket = acc->last == acc->since;
+    if ((n_ranges[2] > 0 || one_bucket) && st_days_closed(s, &mark, err, errlen) < 0)
         return -1;
+    if (one_bucket && n_ranges[1] + n_ranges[2] > 0) { /* a window past one hour */
+        if (stored_span(s, &marks[0], &marks[2], err, errlen) < 0)
+            return -1;
+        marks[1] = mark;
+        plan_signed(acc->since, acc->since + acc->bucket, marks, ranges, n_ranges, neg, n_neg);
+    }
     if (n_ranges[2] > 0 && open_days_to_hours(ranges, n_ranges, mark) < 0)
         return pk_fail(err, errlen, "rollup query: out of memory");
     /* Whole days of a check over all probes: the rows already merged over probes. */
     const int check_days = f->group == STORE_ROLLUP_BY_CHECK && !f->probe && !f->region;
-    for (int l = 0; l < 4; l++) {
-        if (n_ranges[l] == 0)
+    for (int l = 0; l < 6; l++) {
+        int level = l < 4 ? l : l - 4, sign = l < 4 ? 1 : -1;
+        const int64_t *r = l < 4 ? ranges[l] : neg[level];
+        size_t n = l < 4 ? n_ranges[l] : n_neg[level];
+        if (n == 0)
             continue;
-        struct level_read lr = {l,       check_days,     ranges[l],      n_ranges[l],
-                                q->check_id_param, q->check_ids, q->n_check_ids, q->probe_filter};
+        struct level_read lr = {level,          check_days,      r, n, q->check_id_param, q->check_ids,
+                                q->n_check_ids, q->probe_filter, sign};
         if (read_level(s, &lr, acc, err, errlen) < 0)
             return -1;
     }
@@ -592,7 +718,7 @@ int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f
         goto out;
     if (load_probes(s, f, &q, err, errlen) < 0 || load_checks(s, f, &q, err, errlen) < 0)
         goto fail;
-    struct query_acc acc = {f, q.probes, q.n_probes, m, since, bucket, origin};
+    struct query_acc acc = {f, q.probes, q.n_probes, m, since, bucket, origin, origin + (n_buckets - 1) * bucket};
     if (read_levels(s, f, &q, ranges, n_ranges, &acc, err, errlen) < 0)
         goto fail;
     st_rollback(s); /* read only: nothing to commit */

@@ -378,12 +378,106 @@ static void plan_windows(void **state)
     }
 }
 
+
+/* The signed coverage of minute t by a plan: +1 per added range holding it,
+ * -1 per subtracted one. */
+static int coverage(const struct rollup_signed_plan *p, int64_t t)
+{
+    const struct rollup_range add[5] = {p->day, p->hour[0], p->hour[1], p->minute[0], p->minute[1]};
+    const struct rollup_range sub[4] = {p->hour_neg[0], p->hour_neg[1], p->minute_neg[0], p->minute_neg[1]};
+    int c = 0;
+    for (int i = 0; i < 5; i++)
+        c += t >= add[i].from_us && t < add[i].to_us;
+    for (int i = 0; i < 4; i++)
+        c -= t >= sub[i].from_us && t < sub[i].to_us;
+    return c;
+}
+
+static int64_t rows_of(struct rollup_range r, int64_t width, int64_t stored_until)
+{
+    int64_t to = r.to_us < stored_until ? r.to_us : stored_until;
+    return to > r.from_us ? (to - r.from_us + width - 1) / width : 0;
+}
+
+static void aligned(struct rollup_range r, int64_t width)
+{
+    if (range_len(r) == 0)
+        return;
+    assert_int_equal(rollup_floor(r.from_us, width), r.from_us);
+    assert_int_equal(rollup_floor(r.to_us, width), r.to_us);
+}
+
+/* Every minute around the window is covered once inside it and never outside;
+ * minutes are taken only from hours at or after minutes_from, hours only from
+ * closed days; the plan never reads more rows than the plain one. */
+static void check_signed(int64_t since, int64_t until, int64_t minutes_from, int64_t days_closed, int64_t stored_until)
+{
+    struct rollup_signed_plan p;
+    rollup_plan_signed(since, until, minutes_from, days_closed, stored_until, &p);
+    int64_t lo = rollup_floor(since, ROLLUP_DAY_US) - ROLLUP_DAY_US;
+    int64_t hi = rollup_floor(until, ROLLUP_DAY_US) + 2 * ROLLUP_DAY_US;
+    for (int64_t t = lo; t < hi; t += MIN)
+        assert_int_equal(coverage(&p, t), t >= since && t < until);
+    aligned(p.day, ROLLUP_DAY_US);
+    for (int k = 0; k < 2; k++) {
+        aligned(p.hour[k], ROLLUP_HOUR_US);
+        aligned(p.hour_neg[k], ROLLUP_HOUR_US);
+        if (range_len(p.minute_neg[k]))
+            assert_true(rollup_floor(p.minute_neg[k].from_us, ROLLUP_HOUR_US) >= minutes_from);
+        if (range_len(p.hour_neg[k]))
+            assert_true(rollup_floor(p.hour_neg[k].from_us, ROLLUP_DAY_US) + ROLLUP_DAY_US <= days_closed);
+    }
+    struct rollup_plan plain;
+    rollup_plan_window(since, until, &plain);
+    const int64_t su = stored_until;
+    int64_t rows = rows_of(p.day, ROLLUP_DAY_US, su), plain_rows = rows_of(plain.day, ROLLUP_DAY_US, su);
+    for (int k = 0; k < 2; k++) {
+        rows += rows_of(p.hour[k], ROLLUP_HOUR_US, su) + rows_of(p.hour_neg[k], ROLLUP_HOUR_US, su) +
+                rows_of(p.minute[k], MIN, su) + rows_of(p.minute_neg[k], MIN, su);
+        plain_rows += rows_of(plain.hour[k], ROLLUP_HOUR_US, su) + rows_of(plain.minute[k], MIN, su);
+    }
+    assert_true(rows <= plain_rows);
+}
+
+static void plan_signed_windows(void **state)
+{
+    (void)state;
+    int64_t day0 = rollup_floor(T0, ROLLUP_DAY_US);
+    struct rollup_signed_plan p;
+    /* 30 days from 04:05: the first day's row less 4 hours and 5 minutes, not
+     * 19 hours and 55 minutes; the end (05:05, nothing stored after it): the
+     * hour's row, not 5 minutes, and today's 5 hours */
+    int64_t since = day0 + 4 * ROLLUP_HOUR_US + 5 * MIN, until = since + 30 * ROLLUP_DAY_US;
+    rollup_plan_signed(since, until, INT64_MIN, until - ROLLUP_DAY_US, until, &p);
+    assert_true(p.day.from_us == day0 && p.day.to_us == day0 + 30 * ROLLUP_DAY_US);
+    assert_int_equal(range_len(p.hour_neg[0]), 4 * ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute_neg[0]), 5 * MIN);
+    assert_int_equal(range_len(p.hour[1]), 5 * ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute_neg[1]), 55 * MIN);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]) + range_len(p.hour[0]), 0);
+    check_signed(since, until, INT64_MIN, until - ROLLUP_DAY_US, until);
+    /* minutes gone (retention) and the day not closed: the plain plan */
+    rollup_plan_signed(since, until, INT64_MAX, INT64_MIN, INT64_MAX, &p);
+    assert_int_equal(range_len(p.minute[0]), 55 * MIN);
+    assert_int_equal(range_len(p.hour[0]), 19 * ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute_neg[0]) + range_len(p.hour_neg[0]) + range_len(p.minute_neg[1]), 0);
+    for (int i = 0; i < 3000; i++) {
+        int64_t s = day0 + (int64_t)(rnd() % (6 * 1440)) * MIN;
+        int64_t u = s + (int64_t)(rnd() % (i % 2 ? 300 : 4 * 1440) + 1) * MIN;
+        int64_t mf = i % 3 == 0 ? INT64_MIN : day0 + (int64_t)(rnd() % (8 * 24)) * ROLLUP_HOUR_US;
+        int64_t dc = i % 5 == 0 ? INT64_MAX : day0 + (int64_t)(rnd() % 8) * ROLLUP_DAY_US;
+        int64_t su = i % 4 == 0 ? INT64_MAX : u + (int64_t)(rnd() % 120) * MIN - 60 * MIN;
+        check_signed(s, u, mf, dc, su);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(floor_negative),         cmocka_unit_test(build_minutes_known),
         cmocka_unit_test(merge_equals_direct),    cmocka_unit_test(merge_many_keys_and_sort),
-        cmocka_unit_test(plan_windows),           cmocka_unit_test(pack_roundtrip_and_refusals),
+        cmocka_unit_test(plan_windows),           cmocka_unit_test(plan_signed_windows),
+        cmocka_unit_test(pack_roundtrip_and_refusals),
         cmocka_unit_test(build_sorts_any_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

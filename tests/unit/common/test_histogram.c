@@ -132,6 +132,40 @@ static void encoding_round_trips(void **state)
     /* decode_merge adds */
     assert_int_equal(pk_hist_decode_merge(buf, len, back), 0);
     assert_int_equal(back->count, 2 * h->count);
+    /* decode_unmerge takes it away again: counts, buckets and sum exact */
+    assert_int_equal(pk_hist_decode_unmerge(buf, len, back), 0);
+    assert_int_equal(back->count, h->count);
+    assert_int_equal(back->clamped, 1);
+    assert_memory_equal(back->b, h->b, sizeof h->b);
+    assert_true(fabs(back->sum_us - h->sum_us) <= 2.0);
+    /* a superset less a part: the quantiles of what is left */
+    struct pk_hist *part = malloc(sizeof *part), *rest = malloc(sizeof *rest), *all = malloc(sizeof *all);
+    pk_hist_init(part);
+    pk_hist_init(rest);
+    for (int64_t v = 1000; v < 2000; v += 10)
+        pk_hist_add(part, v);
+    for (int64_t v = 50000; v < 90000; v += 7)
+        pk_hist_add(rest, v);
+    *all = *rest;
+    pk_hist_merge(all, part);
+    size_t plen = pk_hist_encode(part, buf, sizeof buf);
+    assert_int_equal(pk_hist_decode_unmerge(buf, plen, all), 0);
+    assert_int_equal(all->count, rest->count);
+    assert_memory_equal(all->b, rest->b, sizeof rest->b);
+    for (double q = 0.01; q < 1.0; q += 0.07)
+        assert_true(fabs(pk_hist_quantile(all, q) - pk_hist_quantile(rest, q)) <= 0.01 * pk_hist_quantile(rest, q));
+    /* never below an empty bucket; an invalid encoding leaves h untouched */
+    pk_hist_init(all);
+    assert_int_equal(pk_hist_decode_unmerge(buf, plen, all), 0);
+    assert_int_equal(all->count, 0);
+    buf[0] = 99;
+    *all = *rest;
+    assert_int_equal(pk_hist_decode_unmerge(buf, plen, all), -1);
+    assert_memory_equal(all, rest, sizeof *rest);
+    free(part);
+    free(rest);
+    free(all);
+    len = pk_hist_encode(h, buf, sizeof buf);
     /* too small a buffer is refused, not overrun */
     assert_int_equal(pk_hist_encode(h, buf, 10), 0);
     /* the empty histogram */
