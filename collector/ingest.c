@@ -1,4 +1,4 @@
-/* ingest.c: writer threads and the control thread behind ingest.h.
+/* ingest.c: writer threads, the control thread and the upkeep thread behind ingest.h.
  * A probe's batches always go to the same writer, so they commit in sequence
  * order; a writer folds whatever is queued (up to group_results) into one
  * transaction, which is what makes ingest fast. A failed transaction is retried
@@ -62,6 +62,9 @@ struct ingest {
     atomic_int db_healthy;
 
     pthread_t control_thread;
+    pthread_t upkeep_thread;
+    pthread_mutex_t upkeep_mu;
+    pthread_cond_t upkeep_cond;
     pthread_mutex_t job_mu;
     pthread_cond_t job_cond;
     struct job *job_head, *job_tail;
@@ -391,7 +394,7 @@ static void *control_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "pk-control");
     struct store *store = NULL;
     int backoff_s = 0;
-    time_t next_ping = 0, next_maintain = 0, next_compact = 0;
+    time_t next_ping = 0;
     for (;;) {
         pthread_mutex_lock(&in->job_mu);
         while (!in->job_head && !atomic_load(&in->stopping)) {
@@ -432,9 +435,45 @@ static void *control_main(void *arg)
             job->fn(store, job->ctx);
             free(job);
         }
-        /* Partitions, retention and compaction are once per installation: the leader's. */
-        if (store && !atomic_load(&in->stopping) && leader_holds())
-            upkeep(in, store, &next_maintain, &next_compact);
+    }
+    if (store)
+        store_close(store);
+    return NULL;
+}
+
+/* The leader's storage upkeep (partitions, retention, round_cells, compaction:
+ * once per installation) on a thread and connection of its own. On the
+ * control thread, a query or a probe's registration queued behind it waited
+ * for it: the first report after a start waited 4 s for a retention pass,
+ * and a day's close or a backlog after an outage takes seconds too. */
+static void *upkeep_main(void *arg)
+{
+    struct ingest *in = arg;
+    (void)pthread_setname_np(pthread_self(), "pk-upkeep");
+    struct store *store = NULL;
+    time_t next_maintain = 0, next_compact = 0, next_ping = 0;
+    while (!atomic_load(&in->stopping)) {
+        if (leader_holds()) {
+            if (store && time(NULL) >= next_ping) { /* a connection lost meanwhile is opened again */
+                next_ping = time(NULL) + 1;
+                if (store_ping(store) < 0) {
+                    store_close(store);
+                    store = NULL;
+                }
+            }
+            if (!store)
+                store = connect_retrying(in, "upkeep");
+            if (store && !atomic_load(&in->stopping))
+                upkeep(in, store, &next_maintain, &next_compact);
+        }
+        pthread_mutex_lock(&in->upkeep_mu);
+        if (!atomic_load(&in->stopping)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            (void)pthread_cond_timedwait(&in->upkeep_cond, &in->upkeep_mu, &until);
+        }
+        pthread_mutex_unlock(&in->upkeep_mu);
     }
     if (store)
         store_close(store);
@@ -480,6 +519,8 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
     atomic_init(&in->track_stop, 0);
     pthread_mutex_init(&in->job_mu, NULL);
     pthread_cond_init(&in->job_cond, NULL);
+    pthread_mutex_init(&in->upkeep_mu, NULL);
+    pthread_cond_init(&in->upkeep_cond, NULL);
     pthread_mutex_init(&in->stats_mu, NULL);
     in->writers = calloc((size_t)in->n_writers, sizeof *in->writers);
     if (!in->conninfo || !in->writers) {
@@ -507,6 +548,7 @@ struct ingest *ingest_start(const struct ingest_config *cfg, char *err, size_t e
         pthread_create(&w->thread, NULL, writer_main, w);
     }
     pthread_create(&in->control_thread, NULL, control_main, in);
+    pthread_create(&in->upkeep_thread, NULL, upkeep_main, in);
     if (!in->tracking_off)
         pthread_create(&in->tracker_thread, NULL, tracker_main, in);
     return in;
@@ -597,12 +639,16 @@ void ingest_stop(struct ingest *in)
     pthread_mutex_lock(&in->job_mu);
     pthread_cond_broadcast(&in->job_cond);
     pthread_mutex_unlock(&in->job_mu);
+    pthread_mutex_lock(&in->upkeep_mu);
+    pthread_cond_broadcast(&in->upkeep_cond);
+    pthread_mutex_unlock(&in->upkeep_mu);
     for (int i = 0; i < in->n_writers; i++) {
         pthread_join(in->writers[i].thread, NULL);
         pthread_mutex_destroy(&in->writers[i].mu);
         pthread_cond_destroy(&in->writers[i].cond);
     }
     pthread_join(in->control_thread, NULL);
+    pthread_join(in->upkeep_thread, NULL);
     if (!in->tracking_off) {
         atomic_store(&in->track_stop, 1);
         track_queue_wake(in->track_q);
@@ -611,6 +657,8 @@ void ingest_stop(struct ingest *in)
     }
     pthread_mutex_destroy(&in->job_mu);
     pthread_cond_destroy(&in->job_cond);
+    pthread_mutex_destroy(&in->upkeep_mu);
+    pthread_cond_destroy(&in->upkeep_cond);
     pthread_mutex_destroy(&in->stats_mu);
     free(in->writers);
     free(in->conninfo);

@@ -18,7 +18,7 @@ struct ingest_config {
     int writers;               /* writer threads, default 2 */
     size_t queue_batches;      /* batches queued per writer before "full", default 64 */
     size_t group_results;      /* most results folded into one transaction, default 20000 */
-    /* Storage upkeep on the control thread (docs/ANALYTICS.md "Storage and rollups"). */
+    /* Storage upkeep on its own thread (docs/ANALYTICS.md "Storage and rollups"). */
     int retention_days;        /* raw partitions and minute rollups older are dropped; default 90 */
     int rollups_off;           /* 1: writers store no partial rollups (benchmarks) */
     int compact_interval_s;    /* rollup compaction period, default 30 */
@@ -61,7 +61,7 @@ struct ingest_stats {
     uint64_t transactions;
     uint64_t write_errors;
     size_t queued_batches;
-    /* Rollup compaction by this process (control thread); for /metrics. */
+    /* Rollup compaction by this process (upkeep thread); for /metrics. */
     int rollups_on;
     int64_t rollup_compacted_until_us; /* every partial row before it is folded; 0: not yet */
     uint64_t rollup_compactions, rollup_compaction_errors;

@@ -814,11 +814,13 @@ static struct ingest *start_ingest(const char *db, int writers, int queue_batche
                                  .tracking_off = limits->tracking_off,
                                  .track = {limits->open_after, limits->close_after, limits->quorum,
                                            (int64_t)limits->round_deadline_ms * 1000}};
-    struct ingest *in = ingest_start(&icfg, err, errlen);
-    if (in && leader_start(db, err, errlen) < 0) {
-        ingest_stop(in);
+    /* The election first: the upkeep thread asks leader_holds() at once, and
+     * before an election has started every process holds. */
+    if (leader_start(db, err, errlen) < 0)
         return NULL;
-    }
+    struct ingest *in = ingest_start(&icfg, err, errlen);
+    if (!in)
+        leader_stop();
     return in;
 }
 
