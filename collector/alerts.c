@@ -1029,6 +1029,7 @@ static void deliver(struct alerts *a, struct store *s)
 
 static void *alerts_main(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-alerts");
     struct alerts *a = arg;
     struct store *s = NULL;
     int leader = 0, logged = 0;

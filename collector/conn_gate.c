@@ -285,6 +285,7 @@ int accept4(int listen_fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 
 static void *sweep_thread(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-conn-sweep");
     (void)arg;
     long last_peak_open = 0;
     int trim_in = 0; /* sweeps until a second trim, 0: none planned */

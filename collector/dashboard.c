@@ -651,6 +651,7 @@ static void pace(struct dashboard *d, int64_t wake_us, char *const *have_snapsho
  * then the 7/30-day uptimes and the 90 days per service on their own cadence. */
 static void *refresh_main(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-dash-refresh");
     struct dashboard *d = arg;
     struct store *st = NULL;
     struct dash_long *long_cache = NULL;
@@ -728,6 +729,7 @@ static void *refresh_main(void *arg)
  * report. */
 static void *live_main(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-dash-live");
     struct dashboard *d = arg;
     struct store *st = NULL;
     pthread_mutex_lock(&d->snap_mu);

@@ -92,6 +92,7 @@ static void tick(void)
 
 static void *run(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-heap-trim");
     (void)arg;
     pthread_mutex_lock(&mu);
     while (!stopping) {

@@ -77,6 +77,7 @@ static int round_on(struct store *s)
 
 static void *leader_main(void *arg)
 {
+    (void)pthread_setname_np(pthread_self(), "pk-leader");
     (void)arg;
     struct store *s = NULL;
     int logged = 0;

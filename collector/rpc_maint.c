@@ -45,20 +45,11 @@ static void window_msg(const struct maint_window *w, int64_t now, char *desc, si
     m->description = desc;
     /* The occurrence that holds now, or the next one within a year (merged
      * occurrences show as one). */
-    struct maint_interval *iv = NULL;
-    size_t n = 0;
-    char err[256];
-    for (int64_t from = now - WEEK_US; from < now + 53 * WEEK_US && !m->next_end_us; from += WEEK_US) {
-        if (maint_intervals(w, 1, NULL, from, from + WEEK_US, &iv, &n, err, sizeof err) < 0)
-            break;
-        for (size_t i = 0; i < n && !m->next_end_us; i++)
-            if (iv[i].end_us > now) {
-                m->next_start_us = iv[i].start_us;
-                m->next_end_us = iv[i].end_us;
-                m->active = iv[i].start_us <= now;
-            }
-        free(iv);
-        iv = NULL;
+    struct maint_interval iv;
+    if (maint_occurrence(w, now, 53 * WEEK_US, &iv)) {
+        m->next_start_us = iv.start_us;
+        m->next_end_us = iv.end_us;
+        m->active = iv.start_us <= now;
     }
 }
 

@@ -427,32 +427,6 @@ void dash_maint_free(struct dash_maint *m)
     free(m);
 }
 
-/* w's occurrence that holds now or the first that starts within
- * DASH_MAINT_AHEAD_US, from the shared expander (maint_intervals: time zone,
- * when a recurring window is in force, an early end): a one-off window over
- * its own span; a recurring one from a week before now (no occurrence is
- * longer) to a week past the horizon, so neither end of the one found is cut
- * (occurrences that touch are merged, as everywhere, and may then start
- * earlier than shown). 1 with *out set, 0 when none. */
-static int occurrence_of(const struct maint_window *w, int64_t now, struct maint_interval *out)
-{
-    int64_t from = w->kind == MAINT_ONCE ? w->start_us : now - MAINT_MAX_RECURRING_US;
-    int64_t to = w->kind == MAINT_ONCE ? w->end_us : now + DASH_MAINT_AHEAD_US + MAINT_MAX_RECURRING_US;
-    struct maint_interval *iv = NULL;
-    size_t n = 0;
-    int found = 0;
-    char err[256];
-    if (maint_intervals(w, 1, NULL, from, to, &iv, &n, err, sizeof err) < 0)
-        return 0;
-    for (size_t i = 0; i < n && !found; i++)
-        if (iv[i].end_us > now && iv[i].start_us < now + DASH_MAINT_AHEAD_US) {
-            *out = iv[i];
-            found = 1;
-        }
-    free(iv);
-    return found;
-}
-
 /* Per service of the checks w covers: how many, of how many (totals). */
 static int cover_of(const struct maint_window *w, const struct store_check_meta *meta, size_t nm,
                     const struct dash_maint_cover *totals, size_t nt, struct dash_maint_occ *o)
@@ -520,7 +494,7 @@ struct dash_maint *dash_maint_compute(struct store *st, int64_t now_us)
         goto fail;
     for (size_t i = 0; i < nw; i++) {
         struct maint_interval iv;
-        if (!occurrence_of(&w[i], now_us, &iv))
+        if (!maint_occurrence(&w[i], now_us, DASH_MAINT_AHEAD_US, &iv))
             continue;
         struct dash_maint_occ *o = &m->occ[m->n];
         *o = (struct dash_maint_occ){.start_us = iv.start_us, .end_us = iv.end_us};

@@ -586,6 +586,29 @@ int maint_intervals(const struct maint_window *w, size_t n, const struct maint_s
     return 0;
 }
 
+int maint_occurrence(const struct maint_window *w, int64_t now, int64_t ahead_us, struct maint_interval *out)
+{
+    const int64_t week = INT64_C(7) * 86400 * 1000000, margin = MAINT_MAX_RECURRING_US;
+    int64_t first = w->kind == MAINT_ONCE ? w->start_us : now - margin;
+    int64_t last = w->kind == MAINT_ONCE ? w->end_us : now + ahead_us; /* occurrences start before this */
+    int found = 0;
+    char err[256];
+    for (int64_t from = first; from < last && !found; from += week) {
+        int64_t to = w->kind == MAINT_ONCE ? last : (from + week < last ? from + week : last) + margin;
+        struct maint_interval *iv = NULL;
+        size_t n = 0;
+        if (maint_intervals(w, 1, NULL, from, to, &iv, &n, err, sizeof err) < 0)
+            return 0;
+        for (size_t i = 0; i < n && !found; i++)
+            if (iv[i].end_us > now && iv[i].start_us < now + ahead_us && (iv[i].start_us > from || from == first)) {
+                *out = iv[i];
+                found = 1;
+            }
+        free(iv);
+    }
+    return found;
+}
+
 const struct maint_interval *maint_covers(const struct maint_interval *iv, size_t n, int64_t t)
 {
     size_t lo = 0, hi = n;

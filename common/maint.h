@@ -98,6 +98,13 @@ int maint_window_selects(const struct maint_window *w, const struct maint_subjec
  * or touch. *out is malloc'd (caller frees; NULL when none). 0, or -1 with err. */
 int maint_intervals(const struct maint_window *w, size_t n, const struct maint_subject *subject, int64_t from,
                     int64_t to, struct maint_interval **out, size_t *n_out, char *err, size_t errlen);
+/* w's occurrence that holds now, or the first that starts before now +
+ * ahead_us, whole (never cut by the span it was looked for in: each week of
+ * the search is expanded with a margin of MAINT_MAX_RECURRING_US, the longest
+ * occurrence; occurrences that touch are merged, as everywhere, and may then
+ * start earlier than now - that margin). 1 with *out set, 0 when none. Shared by
+ * `picketctl maintenance list` and the status pages. */
+int maint_occurrence(const struct maint_window *w, int64_t now, int64_t ahead_us, struct maint_interval *out);
 /* The interval of iv (sorted, merged) that holds t, or NULL. */
 const struct maint_interval *maint_covers(const struct maint_interval *iv, size_t n, int64_t t);
 /* Microseconds of [from, to) that the intervals cover. */

@@ -262,13 +262,57 @@ static void recurring_bounds(void **state)
     assert_string_equal(d, "every daily 00:00 for 1h (UTC)");
 }
 
+
+/* maint_occurrence against one expansion of the whole span around now: the
+ * same occurrence, whole, for every now over two weeks (a week boundary of
+ * its search falls inside occurrences too), and none past the horizon. */
+static void next_occurrence(void **state)
+{
+    (void)state;
+    const struct maint_window ws[3] = {recurring(MAINT_WEEKLY, "sun 23:00", 2 * 60 * MIN, ""),
+                                       recurring(MAINT_WEEKLY, "daily 03:00", 30 * MIN, "Europe/Berlin"),
+                                       recurring(MAINT_CRON, "15 */6 * * *", 45 * MIN, "")};
+    int64_t t0 = INT64_C(1796601600) * S; /* 2026-12-07T00:00Z, a Monday */
+    const int64_t ahead[2] = {30 * DAY, 2 * 60 * MIN};
+    for (int k = 0; k < 3; k++)
+        for (int a = 0; a < 2; a++)
+            for (int64_t now = t0; now < t0 + 14 * DAY; now += 37 * MIN) {
+                struct maint_interval *iv, got, want = {0, 0};
+                size_t n = expand(&ws[k], 1, now - 8 * DAY, now + ahead[a] + 8 * DAY, &iv);
+                int found = 0;
+                for (size_t i = 0; i < n && !found; i++)
+                    if (iv[i].end_us > now && iv[i].start_us < now + ahead[a]) {
+                        want = iv[i];
+                        found = 1;
+                    }
+                free(iv);
+                assert_int_equal(maint_occurrence(&ws[k], now, ahead[a], &got), found);
+                if (found) {
+                    assert_true(got.start_us == want.start_us);
+                    assert_true(got.end_us == want.end_us);
+                }
+            }
+    /* a one-off window: itself while it holds or is ahead, nothing once over */
+    struct maint_window once = recurring(MAINT_WEEKLY, "sun 23:00", 60 * MIN, "");
+    once.kind = MAINT_ONCE;
+    once.start_us = t0 + 10 * DAY;
+    once.end_us = t0 + 10 * DAY + 9 * DAY; /* longer than a week of the search */
+    struct maint_interval got;
+    assert_int_equal(maint_occurrence(&once, t0, 30 * DAY, &got), 1);
+    assert_true(got.start_us == once.start_us && got.end_us == once.end_us);
+    assert_int_equal(maint_occurrence(&once, t0 + 15 * DAY, 30 * DAY, &got), 1);
+    assert_true(got.start_us == once.start_us && got.end_us == once.end_us);
+    assert_int_equal(maint_occurrence(&once, t0, 5 * DAY, &got), 0);
+    assert_int_equal(maint_occurrence(&once, t0 + 20 * DAY, 30 * DAY, &got), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(weekly_parse),   cmocka_unit_test(cron_parse),
         cmocka_unit_test(dst_changes),    cmocka_unit_test(week_wrap),
         cmocka_unit_test(cron_expansion), cmocka_unit_test(overlapping_and_selection),
-        cmocka_unit_test(recurring_bounds),
+        cmocka_unit_test(recurring_bounds),       cmocka_unit_test(next_occurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
