@@ -248,6 +248,16 @@ def round_spread_us(name, interval_ms=60000):
     return (h % interval_ms) * 1000
 
 
+def metric(col, name):
+    """The value of an unlabelled series on the collector's /metrics."""
+    import urllib.request
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % col.http_port, timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
 def wait_tracked(col, timeout=60.0):
     """Waits until the collector's tracker has folded every committed result
     (picket_collector_tracker_pending_checks 0 on /metrics)."""

@@ -24,10 +24,9 @@ import queue
 import tempfile
 import threading
 import time
-import urllib.request
 
 from picket_env import (PrivatePostgres, Proc, binary, client_security_args, expect, grpc_channel, grpc_stubs,
-                        migrate, picketctl, pki, start_collector, wait_for, write_checks)
+                        metric, migrate, picketctl, pki, start_collector, wait_for, write_checks)
 
 import grpc
 
@@ -69,14 +68,6 @@ def ends_with(fn):
         return grpc.StatusCode.OK, fn()
     except grpc.RpcError as e:
         return e.code(), e.details()
-
-
-def metric(col, name):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % col.http_port, timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("no %s in /metrics" % name)
 
 
 def latest(pg, check):

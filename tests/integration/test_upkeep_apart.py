@@ -12,18 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from pgharness import PSQL
-from picket_env import PrivatePostgres, migrate, picketctl, start_collector, wait_for
-
-
-def metric(col, name):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % col.http_port, timeout=5).read().decode()
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("no %s on /metrics" % name)
+from picket_env import PrivatePostgres, metric, migrate, picketctl, start_collector, wait_for
 
 
 def blocked_compaction(pg):
