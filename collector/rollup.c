@@ -452,10 +452,10 @@ void rollup_plan_signed(int64_t since_us, int64_t until_us, int64_t minutes_from
                         int64_t stored_until_us, struct rollup_signed_plan *p)
 {
     memset(p, 0, sizeof *p);
-    struct rollup_plan plain;
-    rollup_plan_window(since_us, until_us, &plain);
     int64_t hs = rollup_floor(since_us, ROLLUP_HOUR_US), he = rollup_floor(until_us - 1, ROLLUP_HOUR_US);
     if (until_us <= since_us || hs == he) { /* within one hour: its minutes (never worth an hour less 30 of them) */
+        struct rollup_plan plain;
+        rollup_plan_window(since_us, until_us, &plain);
         p->day = plain.day;
         memcpy(p->hour, plain.hour, sizeof p->hour);
         memcpy(p->minute, plain.minute, sizeof p->minute);

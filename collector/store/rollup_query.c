@@ -609,27 +609,31 @@ static int open_days_to_hours(int64_t *ranges[4], size_t n_ranges[4], int64_t ma
     return 0;
 }
 
-/* What a signed plan needs besides the closed days: the first hour whose
- * minutes are all stored (retention deletes minutes before a time, never
- * hours; INT64_MAX when none are) and the compaction's mark (the final levels
- * hold nothing at or after it). */
-static int stored_span(struct store *s, int64_t *minutes_from_us, int64_t *stored_until_us, char *err, size_t errlen)
+/* The marks a signed plan needs, read in one statement: marks[0] the first
+ * hour whose minutes are all stored (retention deletes minutes before a time,
+ * never hours; INT64_MAX when none are), marks[1] the closed days' mark
+ * (st_days_closed), marks[2] the compaction's mark (the final levels hold
+ * nothing at or after it). */
+static int signed_marks(struct store *s, int64_t marks[3], char *err, size_t errlen)
 {
     PGresult *r = PQexecParams(s->conn,
                                "SELECT (SELECT min(minute) FROM rollup_minute), "
+                               "(SELECT upto FROM rollup_watermark WHERE name = 'days'), "
                                "(SELECT upto FROM rollup_watermark WHERE name = 'compact')",
                                0, NULL, NULL, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st_pg_err(s, r, "rollup query: reading the oldest minute", err, errlen);
+        st_pg_err(s, r, "rollup query: reading the stored levels' marks", err, errlen);
         PQclear(r);
         return -1;
     }
     int64_t oldest = PQgetisnull(r, 0, 0) ? INT64_MAX : st_bin_ts(r, 0, 0);
-    *stored_until_us = PQgetisnull(r, 0, 1) ? INT64_MAX : st_bin_ts(r, 0, 1);
+    int no_days_mark = PQgetisnull(r, 0, 1);
+    marks[1] = no_days_mark ? 0 : st_bin_ts(r, 0, 1);
+    marks[2] = PQgetisnull(r, 0, 2) ? INT64_MAX : st_bin_ts(r, 0, 2);
     PQclear(r);
     int64_t h = rollup_floor(oldest, ROLLUP_HOUR_US);
-    *minutes_from_us = oldest == INT64_MAX ? INT64_MAX : h == oldest ? h : h + ROLLUP_HOUR_US;
-    return 0;
+    marks[0] = oldest == INT64_MAX ? INT64_MAX : h == oldest ? h : h + ROLLUP_HOUR_US;
+    return no_days_mark ? st_days_closed(s, &marks[1], err, errlen) : 0; /* its error names the migration */
 }
 
 /* A window of one bucket as rollup_plan_signed's signed sum: ranges[0..2] (the
@@ -661,14 +665,13 @@ static int read_levels(struct store *s, const struct store_rollup_filter *f, con
 {
     int64_t mark = 0, neg[2][4], marks[3];
     size_t n_neg[2] = {0, 0};
-    const int one_bucket = acc->last == acc->since;
-    if ((n_ranges[2] > 0 || one_bucket) && st_days_closed(s, &mark, err, errlen) < 0)
-        return -1;
-    if (one_bucket && n_ranges[1] + n_ranges[2] > 0) { /* a window past one hour */
-        if (stored_span(s, &marks[0], &marks[2], err, errlen) < 0)
+    if (acc->last == acc->since && n_ranges[1] + n_ranges[2] > 0) { /* one bucket, past one hour */
+        if (signed_marks(s, marks, err, errlen) < 0)
             return -1;
-        marks[1] = mark;
+        mark = marks[1];
         plan_signed(acc->since, acc->since + acc->bucket, marks, ranges, n_ranges, neg, n_neg);
+    } else if (n_ranges[2] > 0 && st_days_closed(s, &mark, err, errlen) < 0) {
+        return -1;
     }
     if (n_ranges[2] > 0 && open_days_to_hours(ranges, n_ranges, mark) < 0)
         return pk_fail(err, errlen, "rollup query: out of memory");
