@@ -453,7 +453,20 @@ void rollup_plan_signed(int64_t since_us, int64_t until_us, int64_t minutes_from
 {
     memset(p, 0, sizeof *p);
     int64_t hs = rollup_floor(since_us, ROLLUP_HOUR_US), he = rollup_floor(until_us - 1, ROLLUP_HOUR_US);
-    if (until_us <= since_us || hs == he) { /* within one hour: its minutes (never worth an hour less 30 of them) */
+    if (until_us <= since_us)
+        return;
+    if (hs == he) { /* within one hour: its minutes, or its row less those outside when that is fewer rows */
+        const int64_t su = stored_until_us, he1 = hs + ROLLUP_HOUR_US;
+        int64_t inside = rows_in(since_us, until_us, su, ROLLUP_MINUTE_US);
+        int64_t outside = rows_in(hs, since_us, su, ROLLUP_MINUTE_US) + rows_in(until_us, he1, su, ROLLUP_MINUTE_US);
+        if (hs >= minutes_from_us && outside + 1 < inside) { /* e.g. a window ending now: the hour's row, less none */
+            p->hour[0] = (struct rollup_range){hs, he1};
+            if (since_us > hs)
+                p->minute_neg[0] = (struct rollup_range){hs, since_us};
+            if (until_us < he1)
+                p->minute_neg[1] = (struct rollup_range){until_us, he1};
+            return;
+        }
         struct rollup_plan plain;
         rollup_plan_window(since_us, until_us, &plain);
         p->day = plain.day;

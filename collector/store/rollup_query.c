@@ -665,7 +665,9 @@ static int read_levels(struct store *s, const struct store_rollup_filter *f, con
 {
     int64_t mark = 0, neg[2][4], marks[3];
     size_t n_neg[2] = {0, 0};
-    if (acc->last == acc->since && n_ranges[1] + n_ranges[2] > 0) { /* one bucket, past one hour */
+    /* one bucket, past one hour or of more than a few minutes (an hour's row
+     * less the minutes outside can be fewer rows: a window ending now) */
+    if (acc->last == acc->since && (n_ranges[1] + n_ranges[2] > 0 || acc->bucket > 2 * ROLLUP_MINUTE_US)) {
         if (signed_marks(s, marks, err, errlen) < 0)
             return -1;
         mark = marks[1];

@@ -461,9 +461,27 @@ static void plan_signed_windows(void **state)
     assert_int_equal(range_len(p.minute[0]), 55 * MIN);
     assert_int_equal(range_len(p.hour[0]), 19 * ROLLUP_HOUR_US);
     assert_int_equal(range_len(p.minute_neg[0]) + range_len(p.hour_neg[0]) + range_len(p.minute_neg[1]), 0);
-    for (int i = 0; i < 3000; i++) {
+    /* within one hour, ending now (06:40, compacted up to 06:38): the hour's
+     * row less the minutes after 06:40 (none stored), not 38 minutes */
+    int64_t h6 = day0 + 6 * ROLLUP_HOUR_US;
+    rollup_plan_signed(h6, h6 + 40 * MIN, INT64_MIN, day0, h6 + 38 * MIN, &p);
+    assert_true(p.hour[0].from_us == h6 && p.hour[0].to_us == h6 + ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]) + range_len(p.minute_neg[0]), 0);
+    assert_int_equal(rows_of(p.minute_neg[1], MIN, h6 + 38 * MIN), 0);
+    check_signed(h6, h6 + 40 * MIN, INT64_MIN, day0, h6 + 38 * MIN);
+    /* 06:10-07:00, all stored: the hour less 10 minutes; 06:40-07:00: 20 minutes */
+    rollup_plan_signed(h6 + 10 * MIN, h6 + ROLLUP_HOUR_US, INT64_MIN, day0, INT64_MAX, &p);
+    assert_int_equal(range_len(p.hour[0]), ROLLUP_HOUR_US);
+    assert_int_equal(range_len(p.minute_neg[0]), 10 * MIN);
+    rollup_plan_signed(h6 + 40 * MIN, h6 + ROLLUP_HOUR_US, INT64_MIN, day0, INT64_MAX, &p);
+    assert_int_equal(range_len(p.hour[0]), 0);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]), 20 * MIN);
+    /* the hour's minutes not all stored (retention): its minutes */
+    rollup_plan_signed(h6 + 10 * MIN, h6 + ROLLUP_HOUR_US, h6 + ROLLUP_HOUR_US, day0, INT64_MAX, &p);
+    assert_int_equal(range_len(p.hour[0]) + range_len(p.minute_neg[0]), 0);
+    for (int i = 0; i < 6000; i++) {
         int64_t s = day0 + (int64_t)(rnd() % (6 * 1440)) * MIN;
-        int64_t u = s + (int64_t)(rnd() % (i % 2 ? 300 : 4 * 1440) + 1) * MIN;
+        int64_t u = s + (int64_t)(rnd() % (i % 3 == 2 ? 60 : i % 2 ? 300 : 4 * 1440) + 1) * MIN;
         int64_t mf = i % 3 == 0 ? INT64_MIN : day0 + (int64_t)(rnd() % (8 * 24)) * ROLLUP_HOUR_US;
         int64_t dc = i % 5 == 0 ? INT64_MAX : day0 + (int64_t)(rnd() % 8) * ROLLUP_DAY_US;
         int64_t su = i % 4 == 0 ? INT64_MAX : u + (int64_t)(rnd() % 120) * MIN - 60 * MIN;
