@@ -38,6 +38,9 @@
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
+/* The first reader after a start waits this long at most for the part it
+ * reads (await_part), then gets 503 "not computed yet" as before. */
+#define FIRST_PART_WAIT_US INT64_C(10000000)
 
 /* The default view (no arguments: the last 24 hours, every check) is computed
  * by a background thread (each pass ending within REFRESH_US of the last one's
@@ -83,10 +86,11 @@ struct dashboard {
     char *conninfo;
     pthread_mutex_t snap_mu; /* guards snap and stop */
     pthread_cond_t wake;
+    pthread_cond_t published; /* a part of snap was stored (readers waiting for the first) */
     struct snapshot snap;
     int stop, thread_started;
     int idle;               /* threads waiting for a reader (guarded by snap_mu) */
-    int64_t last_demand_us; /* when the snapshot was last read (guarded by snap_mu) */
+    int64_t last_demand_us; /* when the snapshot was last read, 0: never (guarded by snap_mu) */
     int64_t idle_after_us;  /* no reader for this long: stop refreshing (guarded by snap_mu) */
     pthread_t thread;
     /* The live thread (live_main) and the board's two parts: each part is
@@ -126,8 +130,9 @@ struct dashboard *dashboard_open(const char *conninfo)
     }
     pthread_mutex_init(&d->snap_mu, NULL);
     pthread_cond_init(&d->wake, NULL);
+    pthread_cond_init(&d->published, NULL);
     pthread_mutex_init(&d->board_mu, NULL);
-    d->last_demand_us = pk_now_us();
+    d->last_demand_us = 0; /* nothing is computed before the first reader (await_first_reader) */
     d->idle_after_us = IDLE_AFTER_US;
     d->thread_started = pthread_create(&d->thread, NULL, refresh_main, d) == 0;
     d->live_started = pthread_create(&d->live_thread, NULL, live_main, d) == 0;
@@ -148,6 +153,7 @@ void dashboard_close(struct dashboard *d)
     pthread_mutex_lock(&d->snap_mu);
     d->stop = 1;
     pthread_cond_broadcast(&d->wake);
+    pthread_cond_broadcast(&d->published);
     pthread_mutex_unlock(&d->snap_mu);
     if (d->thread_started)
         pthread_join(d->thread, NULL);
@@ -167,6 +173,7 @@ void dashboard_close(struct dashboard *d)
     dash_maint_free(d->snap.maint);
     status_pages_free(d->pages);
     pthread_cond_destroy(&d->wake);
+    pthread_cond_destroy(&d->published);
     pthread_mutex_destroy(&d->snap_mu);
     for (int i = 0; i < DASH_CONNS; i++) {
         store_close(d->conns[i].store);
@@ -579,6 +586,7 @@ static void render_board(struct dashboard *d)
     d->snap.board_len = len;
     d->snap.board_gz = gz;
     d->snap.board_gz_len = gzlen;
+    pthread_cond_broadcast(&d->published);
     pthread_mutex_unlock(&d->snap_mu);
     free(old);
     free(old_gz);
@@ -622,6 +630,7 @@ static void publish_report(struct dashboard *d, struct report_pass *p)
     d->snap.figs = p->figs;
     d->snap.n_figs = p->n_figs;
     apply_live_states(d);
+    pthread_cond_broadcast(&d->published);
     pthread_mutex_unlock(&d->snap_mu);
     dash_agg_free(d->agg);
     d->agg = p->agg;
@@ -647,6 +656,19 @@ static void pace(struct dashboard *d, int64_t wake_us, char *const *have_snapsho
     d->idle--;
 }
 
+/* Before anyone has read the dashboard, its threads compute nothing: a
+ * collector started with --http-listen and never looked at runs no dashboard
+ * query, and a command run right after a start does not share the machine
+ * with a first pass nobody asked for. The first reader wakes them and waits
+ * for the part it reads (await_part). Caller holds snap_mu. */
+static void await_first_reader(struct dashboard *d)
+{
+    d->idle++;
+    while (!d->stop && d->last_demand_us == 0)
+        pthread_cond_wait(&d->wake, &d->snap_mu);
+    d->idle--;
+}
+
 /* The refresh thread: the default view's report (the board's 24-hour part),
  * then the 7/30-day uptimes and the 90 days per service on their own cadence. */
 static void *refresh_main(void *arg)
@@ -657,6 +679,7 @@ static void *refresh_main(void *arg)
     struct dash_long *long_cache = NULL;
     int hist_waited = 0; /* the 90 days were put off by one pass */
     pthread_mutex_lock(&d->snap_mu);
+    await_first_reader(d);
     while (!d->stop) {
         pthread_mutex_unlock(&d->snap_mu);
         int64_t started = pk_now_us();
@@ -710,6 +733,7 @@ static void *refresh_main(void *arg)
         }
         for (size_t i = 0; i < d->snap.n_figs; i++) /* the first pass published them before they were known */
             dash_long_lookup(long_cache, d->snap.figs[i].check, &d->snap.figs[i].u7, &d->snap.figs[i].u30);
+        pthread_cond_broadcast(&d->published);
         /* The next pass starts so that it ends within REFRESH_US of this one's
          * start while a pass takes under half of it, and the thread is idle at
          * least half the time (a pass that takes longer widens the period). */
@@ -733,6 +757,7 @@ static void *live_main(void *arg)
     struct dashboard *d = arg;
     struct store *st = NULL;
     pthread_mutex_lock(&d->snap_mu);
+    await_first_reader(d);
     while (!d->stop) {
         pthread_mutex_unlock(&d->snap_mu);
         int64_t started = pk_now_us();
@@ -749,6 +774,7 @@ static void *live_main(void *arg)
             d->snap.incidents = inc;
             d->snap.incidents_len = il;
             apply_live_states(d);
+            pthread_cond_broadcast(&d->published);
             pthread_mutex_unlock(&d->snap_mu);
             render_board(d);
             pthread_mutex_unlock(&d->board_mu);
@@ -770,11 +796,43 @@ static void note_demand(struct dashboard *d)
         pthread_cond_broadcast(&d->wake);
 }
 
+/* note_demand, then, while the part is not computed yet (the first reader
+ * since the start: await_first_reader), waits for it up to FIRST_PART_WAIT_US
+ * (caller holds snap_mu; the part may still be NULL after). */
+enum snap_part { PART_REPORT, PART_INCIDENTS, PART_OVERVIEW, PART_HIST, PART_BOARD };
+
+static int have_part(const struct snapshot *s, enum snap_part part)
+{
+    switch (part) {
+    case PART_REPORT: /* the badges' figures and the services' states come with it */
+        return s->report != NULL;
+    case PART_INCIDENTS:
+        return s->incidents != NULL;
+    case PART_OVERVIEW:
+        return s->overview != NULL;
+    case PART_HIST:
+        return s->hist != NULL;
+    case PART_BOARD:
+        return s->board != NULL;
+    }
+    return 0;
+}
+
+static void await_part(struct dashboard *d, enum snap_part part)
+{
+    note_demand(d);
+    int64_t until = pk_now_us() + FIRST_PART_WAIT_US;
+    struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
+    while (!d->stop && !have_part(&d->snap, part))
+        if (pthread_cond_timedwait(&d->published, &d->snap_mu, &ts) == ETIMEDOUT)
+            break;
+}
+
 /* The snapshot's copy of the report or incidents; 0 when there is none yet. */
 static int from_snapshot(struct dashboard *d, enum rpc_query_kind kind, struct pk_http_reply *out)
 {
     pthread_mutex_lock(&d->snap_mu);
-    note_demand(d);
+    await_part(d, kind == RQ_REPORT ? PART_REPORT : kind == RQ_INCIDENTS ? PART_INCIDENTS : PART_OVERVIEW);
     const char *src = kind == RQ_REPORT ? d->snap.report : kind == RQ_INCIDENTS ? d->snap.incidents : d->snap.overview;
     size_t len = kind == RQ_REPORT      ? d->snap.report_len
                  : kind == RQ_INCIDENTS ? d->snap.incidents_len
@@ -795,7 +853,7 @@ static int board_reply(struct dashboard *d, arg_fn arg, void *ctx, struct pk_htt
 {
     const char *ae = arg(ctx, PK_HTTP_HEADER_ARG "Accept-Encoding");
     pthread_mutex_lock(&d->snap_mu);
-    note_demand(d);
+    await_part(d, PART_BOARD);
     int gz = d->snap.board_gz && ae && strstr(ae, "gzip");
     const char *src = gz ? d->snap.board_gz : d->snap.board;
     size_t len = gz ? d->snap.board_gz_len : d->snap.board_len;
@@ -816,7 +874,7 @@ static int board_reply(struct dashboard *d, arg_fn arg, void *ctx, struct pk_htt
 static int day_bars_reply(struct dashboard *d, struct pk_http_reply *out)
 {
     pthread_mutex_lock(&d->snap_mu);
-    note_demand(d);
+    await_part(d, PART_HIST);
     const struct dash_hist *h = d->snap.hist;
     size_t len = h && h->day_bars ? h->day_bars_len : 0;
     char *copy = h && h->day_bars ? malloc(len + 1) : NULL;
@@ -853,7 +911,7 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
         return;
     }
     pthread_mutex_lock(&d->snap_mu);
-    note_demand(d);
+    await_part(d, PART_REPORT);
     if (!d->snap.report) {
         pthread_mutex_unlock(&d->snap_mu);
         reply_error(out, 503, "the status is not computed yet; retry in a few seconds");
@@ -1025,7 +1083,7 @@ void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx
         a = asset("status.html"); /* the page asks /api/status?group= itself */
     else if (strncmp(url, "/badge/", 7) == 0) {
         pthread_mutex_lock(&d->snap_mu);
-        note_demand(d);
+        await_part(d, PART_REPORT);
         if (d->snap.figs)
             dash_badge(d->snap.figs, d->snap.n_figs, url + 7, out);
         else

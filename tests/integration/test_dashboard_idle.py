@@ -6,7 +6,9 @@ here) the refresh thread and the live thread (the overview's last results and
 bars, /api/board) stop; the collector and its
 PostgreSQL backends then use under 5 % of a core (measured from /proc over 15 s
 and printed); the next reader gets the last snapshot (its age says so) and wakes
-the threads, so a fresh one follows within seconds."""
+the threads, so a fresh one follows within seconds. Before its first reader
+the dashboard computes nothing: the first request waits for a pass that
+starts with it."""
 
 import os
 import sys
@@ -37,6 +39,16 @@ def main():
         col = start_collector(pg, extra=["--dashboard-idle-after-s", str(IDLE_AFTER_S)], logdir=tmp)
         try:
             feed_many(col, 200)
+            # Nobody has read the dashboard yet: it has computed nothing, and the
+            # first reader waits for a pass that starts with its request.
+            time.sleep(REFRESH_S + 2)
+            t0 = time.time()
+            code, rep = api(col, "/api/report")
+            assert code == 200, rep
+            assert rep["computed_at_us"] / 1e6 >= t0 - 0.01, ("a snapshot computed before the first reader came",
+                                                              rep["computed_at_us"] / 1e6, t0)
+            print("first reader: the report computed %.2f s after the request, answered after %.2f s"
+                  % (rep["computed_at_us"] / 1e6 - t0, time.time() - t0), flush=True)
             wait_for("the first snapshot with the 200 checks",
                      lambda: len(api(col, "/api/report")[1].get("checks", [])) == 200, 60)
             wait_for("the board with the 200 checks", lambda: len(api(col, "/api/board")[1].get("checks", [])) == 200, 30)
