@@ -133,7 +133,7 @@ static void reconnect(struct store *s)
 /* Brings the connection to "idle, outside any transaction" before a new unit of work. */
 void st_ensure_ready(struct store *s)
 {
-    if (PQstatus(s->conn) != CONNECTION_OK) {
+    if (PQstatus(s->conn) != CONNECTION_OK || PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF) {
         reconnect(s);
         return;
     }
