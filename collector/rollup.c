@@ -455,15 +455,20 @@ void rollup_plan_signed(int64_t since_us, int64_t until_us, int64_t minutes_from
     int64_t hs = rollup_floor(since_us, ROLLUP_HOUR_US), he = rollup_floor(until_us - 1, ROLLUP_HOUR_US);
     if (until_us <= since_us)
         return;
-    if (hs == he) { /* within one hour: its minutes, or its row less those outside when that is fewer rows */
+    if (hs == he) {
+        /* Within one hour: its minutes, or the hour's row when that holds no
+         * stored minute outside the window (one from the hour's start to now:
+         * nothing stored after now). Then the row is the window's exactly,
+         * its minimum and maximum too, so both reads give the same answer;
+         * the hour less a few minutes would clamp the quantiles to the hour's
+         * extremes, and the report's parts and a check's trend points would
+         * then differ in their last digits. */
         const int64_t su = stored_until_us, he1 = hs + ROLLUP_HOUR_US;
         int64_t inside = rows_in(since_us, until_us, su, ROLLUP_MINUTE_US);
         int64_t outside = rows_in(hs, since_us, su, ROLLUP_MINUTE_US) + rows_in(until_us, he1, su, ROLLUP_MINUTE_US);
-        if (hs >= minutes_from_us && outside + 1 < inside) { /* e.g. a window ending now: the hour's row, less none */
+        if (hs >= minutes_from_us && outside == 0 && inside > 1) {
             p->hour[0] = (struct rollup_range){hs, he1};
-            if (since_us > hs)
-                p->minute_neg[0] = (struct rollup_range){hs, since_us};
-            if (until_us < he1)
+            if (until_us < he1) /* nothing stored there: kept so that the plan says what it covers */
                 p->minute_neg[1] = (struct rollup_range){until_us, he1};
             return;
         }

@@ -427,6 +427,10 @@ static void check_signed(int64_t since, int64_t until, int64_t minutes_from, int
         if (range_len(p.hour_neg[k]))
             assert_true(rollup_floor(p.hour_neg[k].from_us, ROLLUP_DAY_US) + ROLLUP_DAY_US <= days_closed);
     }
+    /* inside one hour nothing stored is subtracted: the answer is the window's
+     * own, its extremes too */
+    if (until > since && rollup_floor(since, ROLLUP_HOUR_US) == rollup_floor(until - 1, ROLLUP_HOUR_US))
+        assert_int_equal(rows_of(p.minute_neg[0], MIN, stored_until) + rows_of(p.minute_neg[1], MIN, stored_until), 0);
     struct rollup_plan plain;
     rollup_plan_window(since, until, &plain);
     const int64_t su = stored_until;
@@ -469,15 +473,19 @@ static void plan_signed_windows(void **state)
     assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]) + range_len(p.minute_neg[0]), 0);
     assert_int_equal(rows_of(p.minute_neg[1], MIN, h6 + 38 * MIN), 0);
     check_signed(h6, h6 + 40 * MIN, INT64_MIN, day0, h6 + 38 * MIN);
-    /* 06:10-07:00, all stored: the hour less 10 minutes; 06:40-07:00: 20 minutes */
+    /* 06:10-07:00, all stored: its 50 minutes (the hour less 10 would clamp
+     * the quantiles to the hour's extremes); 06:40-07:00: 20 minutes */
     rollup_plan_signed(h6 + 10 * MIN, h6 + ROLLUP_HOUR_US, INT64_MIN, day0, INT64_MAX, &p);
+    assert_int_equal(range_len(p.hour[0]) + range_len(p.minute_neg[0]), 0);
+    assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]), 50 * MIN);
+    /* 06:00-06:50 with minutes stored up to 06:50: the hour's row, less none */
+    rollup_plan_signed(h6, h6 + 50 * MIN, INT64_MIN, day0, h6 + 50 * MIN, &p);
     assert_int_equal(range_len(p.hour[0]), ROLLUP_HOUR_US);
-    assert_int_equal(range_len(p.minute_neg[0]), 10 * MIN);
     rollup_plan_signed(h6 + 40 * MIN, h6 + ROLLUP_HOUR_US, INT64_MIN, day0, INT64_MAX, &p);
     assert_int_equal(range_len(p.hour[0]), 0);
     assert_int_equal(range_len(p.minute[0]) + range_len(p.minute[1]), 20 * MIN);
     /* the hour's minutes not all stored (retention): its minutes */
-    rollup_plan_signed(h6 + 10 * MIN, h6 + ROLLUP_HOUR_US, h6 + ROLLUP_HOUR_US, day0, INT64_MAX, &p);
+    rollup_plan_signed(h6, h6 + 50 * MIN, h6 + ROLLUP_HOUR_US, day0, h6 + 50 * MIN, &p);
     assert_int_equal(range_len(p.hour[0]) + range_len(p.minute_neg[0]), 0);
     for (int i = 0; i < 6000; i++) {
         int64_t s = day0 + (int64_t)(rnd() % (6 * 1440)) * MIN;
