@@ -86,7 +86,8 @@ struct dashboard {
     char *conninfo;
     pthread_mutex_t snap_mu; /* guards snap and stop */
     pthread_cond_t wake;
-    pthread_cond_t published; /* a part of snap was stored (readers waiting for the first) */
+    pthread_cond_t published; /* a part of snap was stored, or a pass ended (readers waiting for the first) */
+    uint64_t refresh_passes, live_passes; /* passes ended, stored or not (guarded by snap_mu) */
     struct snapshot snap;
     int stop, thread_started;
     int idle;               /* threads waiting for a reader (guarded by snap_mu) */
@@ -733,6 +734,7 @@ static void *refresh_main(void *arg)
         }
         for (size_t i = 0; i < d->snap.n_figs; i++) /* the first pass published them before they were known */
             dash_long_lookup(long_cache, d->snap.figs[i].check, &d->snap.figs[i].u7, &d->snap.figs[i].u30);
+        d->refresh_passes++;
         pthread_cond_broadcast(&d->published);
         /* The next pass starts so that it ends within REFRESH_US of this one's
          * start while a pass takes under half of it, and the thread is idle at
@@ -781,6 +783,8 @@ static void *live_main(void *arg)
         }
         int64_t took = pk_now_us() - started;
         pthread_mutex_lock(&d->snap_mu);
+        d->live_passes++;
+        pthread_cond_broadcast(&d->published);
         pace(d, started + (LIVE_EVERY_US > 2 * took ? LIVE_EVERY_US : 2 * took), &d->snap.board);
     }
     pthread_mutex_unlock(&d->snap_mu);
@@ -821,9 +825,13 @@ static int have_part(const struct snapshot *s, enum snap_part part)
 static void await_part(struct dashboard *d, enum snap_part part)
 {
     note_demand(d);
+    /* A pass of the thread that makes the part ended without it (the
+     * database unreachable, a query failed): no use waiting for the next. */
+    const uint64_t *passes = part == PART_BOARD || part == PART_INCIDENTS ? &d->live_passes : &d->refresh_passes;
+    const uint64_t enough = *passes + (part == PART_HIST ? 2 : 1); /* the 90 days may be put off one pass */
     int64_t until = pk_now_us() + FIRST_PART_WAIT_US;
     struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
-    while (!d->stop && !have_part(&d->snap, part))
+    while (!d->stop && !have_part(&d->snap, part) && *passes < enough)
         if (pthread_cond_timedwait(&d->published, &d->snap_mu, &ts) == ETIMEDOUT)
             break;
 }
