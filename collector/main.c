@@ -27,6 +27,7 @@
 #include "metrics_text.h"
 #include "options.h"
 #include "rpc_query.h"
+#include "rpc_warm.h"
 #include "rpc_server.h"
 #include "heap_trim.h"
 #include "tls_buffers.h"
@@ -919,6 +920,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
      * lie free, and again each time 16 MB more are resident but unused. */
     if (heap_trim_start(10000, 16u << 20, err, sizeof err) < 0)
         PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
+    rpc_warm_start(db); /* the baselines' hourly summaries, for the first report */
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
@@ -946,6 +948,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
         ingest_stop(in);
         fprintf(stderr, "picket-collector: %s\n", err);
     }
+    rpc_warm_stop();
     alerts_stop(alerts);
     leader_stop();
     pk_http_stop(http);

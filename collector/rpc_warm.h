@@ -1,0 +1,15 @@
+/* rpc_warm.h: one report at start (rpc_warm.c), so that the first report
+ * after a restart finds the baselines' summaries and verdicts in memory. */
+#ifndef PK_RPC_WARM_H
+#define PK_RPC_WARM_H
+
+/* Starts a thread that, on a connection of its own, runs the default report
+ * (every check, the last 24 hours) once and drops the answer, then ends.
+ * Failing only logs: the first report then does that work itself. */
+void rpc_warm_start(const char *conninfo);
+
+/* Joins the thread (no-op when not started); a report not begun yet is
+ * skipped. */
+void rpc_warm_stop(void);
+
+#endif
