@@ -362,8 +362,8 @@ static int take_scan(struct store *s, PGresult *r, const struct level_scan *sc, 
  * here (on two cores, about what the merging costs: the report's parts read
  * 2 to 5 statements each). The results are taken in the order sent, so added
  * rows still come before subtracted ones. A connection that ends up in a state
- * this cannot clear is left in pipeline mode, and st_ensure_ready opens a new
- * session before its next use. */
+ * this cannot clear (broken mid-pipeline) is replaced at once by
+ * st_ensure_ready, so no later statement of any caller meets pipeline mode. */
 static int read_pipelined(struct store *s, const struct level_scan *sc, size_t n, struct query_acc *acc, char *err,
                           size_t errlen)
 {
@@ -376,6 +376,7 @@ static int read_pipelined(struct store *s, const struct level_scan *sc, size_t n
     if (PQpipelineSync(s->conn) != 1) {
         if (rc == 0)
             st_pg_err(s, NULL, "rollup query: sending a read", err, errlen);
+        st_ensure_ready(s);
         return -1;
     }
     for (size_t i = 0; i < sent; i++) {
@@ -383,6 +384,7 @@ static int read_pipelined(struct store *s, const struct level_scan *sc, size_t n
         if (!r) { /* the connection broke */
             if (rc == 0)
                 st_pg_err(s, NULL, "rollup query: reading rollups", err, errlen);
+            st_ensure_ready(s);
             return -1;
         }
         if (rc == 0 && take_scan(s, r, &sc[i], acc, err, errlen) < 0)
@@ -397,6 +399,7 @@ static int read_pipelined(struct store *s, const struct level_scan *sc, size_t n
     if (!synced || PQexitPipelineMode(s->conn) != 1) {
         if (rc == 0)
             st_pg_err(s, NULL, "rollup query: ending a read", err, errlen);
+        st_ensure_ready(s);
         return -1;
     }
     return rc;
