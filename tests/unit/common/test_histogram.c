@@ -110,6 +110,66 @@ static void merge_is_exact(void **state)
     free(b);
 }
 
+/* Small histograms of values at bucket edges (gamma^i and its neighbours, where
+ * log() rounds), of 0, 1, negative and clamped values merge to exactly the
+ * buckets of adding every value to one, also through the stored form; and a
+ * histogram after an unmerge (whose extremes stay the wider ones) merges
+ * whole. */
+static void merge_edges_and_stored_forms(void **state)
+{
+    (void)state;
+    struct pk_hist *all = malloc(sizeof *all), *acc = malloc(sizeof *acc), *one = malloc(sizeof *one),
+                   *dec = malloc(sizeof *dec);
+    uint8_t buf[PK_HIST_ENCODED_MAX];
+    pk_hist_init(all);
+    pk_hist_init(acc);
+    const double gamma = exp(pk_hist_gamma_ln);
+    for (int h = 0; h < 3000; h++) {
+        pk_hist_init(one);
+        int n = 1 + (int)(next_rand() % 4);
+        for (int k = 0; k < n; k++) {
+            int64_t v;
+            switch (next_rand() % 6) {
+            case 0:
+                v = (int64_t)(next_rand() % 3) - 1; /* -1, 0, 1 */
+                break;
+            case 1:
+                v = PK_HIST_MAX_US + (int64_t)(next_rand() % 1000) - 500; /* around the clamp */
+                break;
+            default: { /* at a bucket's edge, or next to it */
+                double e = pow(gamma, (double)(1 + next_rand() % (PK_HIST_BUCKETS - 2)));
+                v = (int64_t)llround(e) + (int64_t)(next_rand() % 3) - 1;
+            }
+            }
+            pk_hist_add(one, v);
+            pk_hist_add(all, v);
+        }
+        if (h % 2) { /* through the stored form */
+            size_t len = pk_hist_encode(one, buf, sizeof buf);
+            assert_true(len > 0);
+            assert_int_equal(pk_hist_decode(buf, len, dec), 0);
+            pk_hist_merge(acc, dec);
+        } else {
+            pk_hist_merge(acc, one);
+        }
+    }
+    assert_int_equal(acc->count, all->count);
+    assert_memory_equal(acc->b, all->b, sizeof acc->b);
+    /* an unmerged histogram keeps the wider extremes: merging it still adds every count */
+    pk_hist_init(one);
+    pk_hist_add(one, 5000);
+    size_t len = pk_hist_encode(one, buf, sizeof buf);
+    *dec = *all;
+    assert_int_equal(pk_hist_decode_unmerge(buf, len, dec), 0);
+    pk_hist_init(acc);
+    pk_hist_merge(acc, dec);
+    assert_memory_equal(acc->b, dec->b, sizeof acc->b);
+    free(all);
+    free(acc);
+    free(one);
+    free(dec);
+}
+
 static void encoding_round_trips(void **state)
 {
     (void)state;
@@ -270,7 +330,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quantiles_within_one_percent), cmocka_unit_test(every_bucket_reports_within_alpha),
-        cmocka_unit_test(merge_is_exact),               cmocka_unit_test(encoding_round_trips),
+        cmocka_unit_test(merge_is_exact),               cmocka_unit_test(merge_edges_and_stored_forms),
+        cmocka_unit_test(encoding_round_trips),
         cmocka_unit_test(malformed_encodings_are_refused), cmocka_unit_test(small_values_and_edges),
         cmocka_unit_test(gamma_ln_matches_formula),       cmocka_unit_test(encoded_quantile_equals_decoded),
     };
