@@ -800,9 +800,7 @@ static void note_demand(struct dashboard *d)
         pthread_cond_broadcast(&d->wake);
 }
 
-/* note_demand, then, while the part is not computed yet (the first reader
- * since the start: await_first_reader), waits for it up to FIRST_PART_WAIT_US
- * (caller holds snap_mu; the part may still be NULL after). */
+/* The parts of the snapshot a reader may wait for (await_part). */
 enum snap_part { PART_REPORT, PART_INCIDENTS, PART_OVERVIEW, PART_HIST, PART_BOARD };
 
 static int have_part(const struct snapshot *s, enum snap_part part)
@@ -822,6 +820,9 @@ static int have_part(const struct snapshot *s, enum snap_part part)
     return 0;
 }
 
+/* note_demand, then, while the part is not computed yet (the first reader
+ * since the start: await_first_reader), waits for it up to FIRST_PART_WAIT_US
+ * (caller holds snap_mu; the part may still be NULL after). */
 static void await_part(struct dashboard *d, enum snap_part part)
 {
     note_demand(d);

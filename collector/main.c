@@ -920,7 +920,7 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
      * lie free, and again each time 16 MB more are resident but unused. */
     if (heap_trim_start(10000, 16u << 20, err, sizeof err) < 0)
         PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
-    rpc_warm_start(db); /* the baselines' hourly summaries, for the first report */
+    rpc_warm_start(db); /* one report, so the first a user runs finds the baselines' caches filled */
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",

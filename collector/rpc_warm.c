@@ -21,7 +21,6 @@
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
 #include "rpc_query.h"
-#include "rpc_query_arena.h"
 #include "store.h"
 
 #define WARM_DEADLINE_US INT64_C(5000000)

@@ -315,8 +315,8 @@ static void level_sql(const struct level_read *lr, const struct query_acc *acc, 
                  probe, col, hist, tab, col, col, probe_cond);
 }
 
-/* Reads one level's ranges (every one bounded: never a check's whole history). */
-/* One statement of a level: its rows in [from, to). */
+/* One statement of a level: its rows in [from, to) (every one bounded: never a
+ * check's whole history). */
 struct level_scan {
     struct level_read lr;
     int64_t from, to;
