@@ -75,7 +75,6 @@ struct ingest {
 };
 
 #define JOB_QUEUE_MAX 4096
-#define PARTITIONS_AHEAD_DAYS 3
 /* Partial rollups of a minute are folded once the minute is this far behind
  * the clock, so late results within it land before the minute is compacted. */
 #define COMPACT_BOUND_US (2 * INT64_C(60000000))
@@ -349,8 +348,8 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
     if (now >= *next_maintain) {
         int created = 0, dropped = 0;
         *next_maintain = now + in->maintain_interval_s;
-        if (store_maintain_partitions(store, now_us(), PARTITIONS_AHEAD_DAYS, in->retention_days, &created, &dropped,
-                                      err, sizeof err) < 0)
+        if (store_maintain_partitions(store, now_us(), STORE_PARTITIONS_AHEAD_DAYS, in->retention_days, &created,
+                                      &dropped, err, sizeof err) < 0)
             PK_WARN("ingest", "partition upkeep failed; will retry", "error=%s", pk_log_q(q, sizeof q, err));
         else if (created || dropped)
             PK_INFO("ingest", "partitions maintained", "created=%d dropped=%d retention_days=%d", created, dropped,

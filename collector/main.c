@@ -285,12 +285,18 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
         rc = store_schema_version(s, &version, err, sizeof err);
     if (rc == 0)
         rc = store_rollup_coverage(s, &cov, err, sizeof err);
-    int converted = 0, workers = 0;
+    int converted = 0, workers = 0, parts = 0;
+    const int64_t now_us = pk_now_us();
     if (rc == 0 && citus) {
         printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
         rc = store_citus_distribute(s, citus_shards > 0 ? citus_shards : 8, citus_note, NULL, &converted, &workers,
                                     err, sizeof err);
     }
+    /* The days around now partitioned before the first result: a fresh
+     * installation's first results would otherwise land in results_default
+     * and be moved by the leader's first upkeep, while probes stream. */
+    if (rc == 0)
+        rc = store_make_current_partitions(s, now_us, STORE_PARTITIONS_AHEAD_DAYS, &parts, err, sizeof err);
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector migrate: %s\n", err);
@@ -301,6 +307,13 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
                converted == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
     else
         printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
+    if (parts) {
+        char first[16], last[16];
+        format_day(first, sizeof first, now_us - INT64_C(86400000000));
+        format_day(last, sizeof last, now_us + (int64_t)STORE_PARTITIONS_AHEAD_DAYS * INT64_C(86400000000));
+        printf("results: %d daily partition%s made (the days %s to %s UTC that had none)\n", parts,
+               parts == 1 ? "" : "s", first, last);
+    }
     if (cov.results_before_rollups) {
         /* An upgrade from before migration 005, or a restore of results alone. */
         char since[16], until[16];

@@ -387,6 +387,12 @@ void store_set_rollups(struct store *s, int on);
 /* Makes the daily partitions of results covering [from_us, to_us) (UTC days);
  * *created receives how many were new. */
 int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *created, char *err, size_t errlen);
+/* Days of results partitioned ahead of now by the leader's upkeep and by
+ * `picket-collector migrate`. */
+#define STORE_PARTITIONS_AHEAD_DAYS 3
+/* The partitions the upkeep keeps: yesterday to now + ahead_days. */
+int store_make_current_partitions(struct store *s, int64_t now_us, int ahead_days, int *created, char *err,
+                                  size_t errlen);
 /* The collector's periodic job: partitions for yesterday to now + ahead_days,
  * and for any day with rows waiting in results_default; then drops partitions
  * (and minute rollups) older than retention_days. */

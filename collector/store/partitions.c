@@ -35,13 +35,19 @@ int store_make_partitions(struct store *s, int64_t from_us, int64_t to_us, int *
     return 0;
 }
 
+int store_make_current_partitions(struct store *s, int64_t now_us, int ahead_days, int *created, char *err,
+                                  size_t errlen)
+{
+    return store_make_partitions(s, now_us - ROLLUP_DAY_US, now_us + (int64_t)(ahead_days + 1) * ROLLUP_DAY_US,
+                                 created, err, errlen);
+}
+
 int store_maintain_partitions(struct store *s, int64_t now_us, int ahead_days, int retention_days, int *created,
                               int *dropped, char *err, size_t errlen)
 {
     char cutoff[64], days[16];
     *created = *dropped = 0;
-    if (store_make_partitions(s, now_us - ROLLUP_DAY_US, now_us + (int64_t)(ahead_days + 1) * ROLLUP_DAY_US,
-                              created, err, errlen) < 0)
+    if (store_make_current_partitions(s, now_us, ahead_days, created, err, errlen) < 0)
         return -1;
     int64_t cutoff_us = rollup_floor(now_us, ROLLUP_DAY_US) - (int64_t)retention_days * ROLLUP_DAY_US;
     if (st_format_timestamp(cutoff, sizeof cutoff, cutoff_us) < 0) {

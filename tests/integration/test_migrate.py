@@ -6,6 +6,7 @@ a bad database URL names the problem; usage errors exit 2. Raw results older
 than any rollup make migrate print a notice, and `rollup-backfill` builds
 their rollups (twice: the same rows)."""
 
+import re
 import subprocess
 
 from picket_env import PrivatePostgres, binary, migrate
@@ -50,8 +51,21 @@ def main():
                         "FROM rollup_watermark")
         assert marks == [["compact=1970-01-01 00:00:00 days=1970-01-01 00:00:00"]], marks
 
+        # The days around now are partitioned before the first result arrives
+        # (yesterday to three days ahead, and the fourth unless this ran at
+        # midnight sharp), so no fresh installation's first results wait in
+        # results_default for the leader's first upkeep.
+        made = re.search(r"results: (\d) daily partitions made", out)
+        assert made and made.group(1) in ("5", "6"), out
+        days = pg.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'results'::regclass "
+                       "AND inhrelid::regclass::text IN (SELECT 'results_' || to_char(d, 'YYYYMMDD') FROM "
+                       "generate_series((now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + 3, "
+                       "interval '1 day') d)")
+        assert days == [["5"]], days
+
         out2 = migrate(pg)
         assert "(0 migrations applied)" in out2, out2
+        assert "partition" not in out2, out2
         assert pg.psql("SELECT count(*) FROM picket_schema") == [[str(len(versions))]]
 
         # Results without rollups (a restore of `results` alone): migrate says so,
