@@ -249,93 +249,6 @@ void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_o
 void dash_reply_error(struct pk_http_reply *out, unsigned int code, const char *msg) { reply_error(out, code, msg); }
 void dash_reply_store_error(struct pk_http_reply *out, const char *detail) { reply_store_error(out, detail); }
 
-/* ------------------------------------------------- protobuf -> JSON */
-
-static struct json_object *num(double v)
-{
-    return isfinite(v) ? json_object_new_double(v) : NULL; /* NaN: no data */
-}
-
-static struct json_object *msg_json(const ProtobufCMessage *m);
-
-static struct json_object *value_json(const ProtobufCFieldDescriptor *f, const void *p)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        return json_object_new_int(*(const int32_t *)p);
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        return json_object_new_int64(*(const uint32_t *)p);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        return json_object_new_int64(*(const int64_t *)p);
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return json_object_new_int64((int64_t)*(const uint64_t *)p);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return num(*(const float *)p);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return num(*(const double *)p);
-    case PROTOBUF_C_TYPE_BOOL:
-        return json_object_new_boolean(*(const protobuf_c_boolean *)p);
-    case PROTOBUF_C_TYPE_ENUM:
-        if (f->descriptor == &picket__v1__outcome__descriptor)
-            return json_object_new_string(pk_outcome_name(*(const int *)p));
-        if (f->descriptor == &picket__v1__error_class__descriptor)
-            return json_object_new_string(pk_error_class_name(*(const int *)p));
-        return json_object_new_int(*(const int *)p);
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)p;
-        return json_object_new_string(s ? s : "");
-    }
-    case PROTOBUF_C_TYPE_BYTES:
-        return NULL; /* no answer of the analytics calls carries bytes */
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-        return sub ? msg_json(sub) : NULL;
-    }
-    }
-    return NULL;
-}
-
-/* Field names as in the .proto (snake_case); NaN and absent messages: null. */
-/* The API's JSON is picketctl's: a check is "check" (the proto says
- * check_name), outcomes and error classes are the CLI's lowercase words. */
-static const char *json_key(const char *field) { return strcmp(field, "check_name") == 0 ? "check" : field; }
-
-static struct json_object *msg_json(const ProtobufCMessage *m)
-{
-    struct json_object *o = json_object_new_object();
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        const char *base = (const char *)m + f->offset;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-            const char *arr = *(char *const *)base;
-            size_t size = f->type == PROTOBUF_C_TYPE_MESSAGE || f->type == PROTOBUF_C_TYPE_STRING ? sizeof(void *)
-                          : f->type == PROTOBUF_C_TYPE_DOUBLE || f->type == PROTOBUF_C_TYPE_INT64 ||
-                                  f->type == PROTOBUF_C_TYPE_UINT64 || f->type == PROTOBUF_C_TYPE_SINT64 ||
-                                  f->type == PROTOBUF_C_TYPE_SFIXED64 || f->type == PROTOBUF_C_TYPE_FIXED64
-                              ? 8
-                          : f->type == PROTOBUF_C_TYPE_BOOL ? sizeof(protobuf_c_boolean)
-                                                            : 4;
-            struct json_object *a = json_object_new_array_ext((int)n);
-            for (size_t k = 0; k < n; k++)
-                json_object_array_add(a, value_json(f, arr + k * size));
-            json_object_object_add(o, json_key(f->name), a);
-        } else {
-            json_object_object_add(o, json_key(f->name), value_json(f, base));
-        }
-    }
-    return o;
-}
-
-struct json_object *dash_msg_json(const ProtobufCMessage *m) { return msg_json(m); }
-
 /* ---------------------------------------------------------- arguments */
 
 /* A time: whole Unix seconds, or a duration before now ("90s", "30m", "6h", "7d").
@@ -445,7 +358,7 @@ static void run_query(struct store *st, enum rpc_query_kind kind, const Protobuf
     struct rpc_query_arena *arena = NULL;
     int rc = rpc_query_run(st, kind, req, now_us, &resp, &arena, err, sizeof err);
     if (rc == 0)
-        reply_json(out, 200, msg_json(resp));
+        reply_json(out, 200, dash_msg_json(resp));
     else if (rc == -2)
         reply_error(out, 400, err);
     else if (rc == -3) /* a check, service, region or SLO not known: as /api/latency-series */
@@ -558,7 +471,7 @@ static int report_pass(struct store *st, struct report_pass *p)
         p->svcs = service_states((const Picket__V1__ReportResponse *)resp, &p->n_svcs);
         p->figs = check_figs((const Picket__V1__ReportResponse *)resp, &p->n_figs);
         p->agg = dash_agg_from_report(resp, now_us, ms);
-        struct json_object *j = msg_json(resp);
+        struct json_object *j = dash_msg_json(resp);
         json_object_object_add(j, "computed_at_us", json_object_new_int64(now_us));
         json_object_object_add(j, "compute_ms", json_object_new_double(ms));
         const char *txt = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -939,7 +852,7 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
         json_object_object_add(o, "service", json_object_new_string(st->service));
         json_object_object_add(o, "state",
                                json_object_new_string(st->state < 0 ? "unknown" : st->state ? "up" : "down"));
-        json_object_object_add(o, "uptime", num(st->uptime));
+        json_object_object_add(o, "uptime", dash_json_num(st->uptime));
         dash_status_service_json(o, d->snap.hist, st->service);
         json_object_array_add(svcs, o);
     }

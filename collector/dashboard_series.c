@@ -6,7 +6,6 @@
 #include "dashboard_int.h"
 
 #include <json-c/json.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +17,6 @@
 #include "store.h"
 
 #define MAX_SERIES_POINTS 1500
-
-static struct json_object *num(double v)
-{
-    return isfinite(v) ? json_object_new_double(v) : NULL; /* NaN: no data */
-}
 
 /* The series' check (its meta), window and bucket width for w: 0, or -1 with
  * *out the error (400, 404, 503). *meta is malloc'd on success. */
@@ -98,8 +92,8 @@ static struct json_object *series_json(const struct series_plan *sp, const struc
     for (size_t i = 0; i < n; i++) {
         json_object_array_add(t, json_object_new_int64(rows[i].bucket_start_us / 1000000));
         for (int x = 0; x < 3; x++)
-            json_object_array_add(q[x], rows[i].hist.count ? num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0)
-                                                           : NULL);
+            json_object_array_add(
+                q[x], rows[i].hist.count ? dash_json_num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0) : NULL);
         json_object_array_add(failed, json_object_new_int64((int64_t)rows[i].failed));
     }
     json_object_object_add(j, "t", t);
