@@ -310,7 +310,7 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
     if (parts) {
         char first[16], last[16];
         format_day(first, sizeof first, now_us - INT64_C(86400000000));
-        format_day(last, sizeof last, now_us + (int64_t)STORE_PARTITIONS_AHEAD_DAYS * INT64_C(86400000000));
+        format_day(last, sizeof last, now_us + (int64_t)(STORE_PARTITIONS_AHEAD_DAYS + 1) * INT64_C(86400000000) - 1);
         printf("results: %d daily partition%s made (the days %s to %s UTC that had none)\n", parts,
                parts == 1 ? "" : "s", first, last);
     }
