@@ -138,6 +138,17 @@ int pk_varint_get(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
     return -1;
 }
 
+/* pk_varint_get with a fast path for one-byte values (a run's gap and most
+ * counts): readers decode tens of thousands of encodings per query. */
+static inline int varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *v)
+{
+    if (*pos < len && buf[*pos] < 0x80) {
+        *v = buf[(*pos)++];
+        return 0;
+    }
+    return pk_varint_get(buf, len, pos, v);
+}
+
 static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
@@ -188,16 +199,16 @@ static int parse(const uint8_t *buf, size_t len, struct parsed *p, uint16_t *run
 {
     size_t pos = 0;
     uint64_t zmin, zmax;
-    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &p->count) < 0 ||
-        pk_varint_get(buf, len, &pos, &p->clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
-        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &p->sum) < 0 ||
-        pk_varint_get(buf, len, &pos, &p->runs) < 0 || p->runs > PK_HIST_BUCKETS || p->clamped > p->count)
+    if (len < 1 || buf[pos++] != VERSION || varint(buf, len, &pos, &p->count) < 0 ||
+        varint(buf, len, &pos, &p->clamped) < 0 || varint(buf, len, &pos, &zmin) < 0 ||
+        varint(buf, len, &pos, &zmax) < 0 || varint(buf, len, &pos, &p->sum) < 0 ||
+        varint(buf, len, &pos, &p->runs) < 0 || p->runs > PK_HIST_BUCKETS || p->clamped > p->count)
         return -1;
     int64_t idx = -1;
     uint64_t total = 0;
     for (uint64_t r = 0; r < p->runs; r++) {
         uint64_t gap, c;
-        if (pk_varint_get(buf, len, &pos, &gap) < 0 || pk_varint_get(buf, len, &pos, &c) < 0 || gap == 0 ||
+        if (varint(buf, len, &pos, &gap) < 0 || varint(buf, len, &pos, &c) < 0 || gap == 0 ||
             gap > PK_HIST_BUCKETS || c == 0)
             return -1;
         idx += (int64_t)gap;
@@ -273,10 +284,10 @@ double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64
     size_t pos = 0;
     uint64_t count, clamped, zmin, zmax, sum, runs;
     *count_out = 0;
-    if (len < 1 || buf[pos++] != VERSION || pk_varint_get(buf, len, &pos, &count) < 0 ||
-        pk_varint_get(buf, len, &pos, &clamped) < 0 || pk_varint_get(buf, len, &pos, &zmin) < 0 ||
-        pk_varint_get(buf, len, &pos, &zmax) < 0 || pk_varint_get(buf, len, &pos, &sum) < 0 ||
-        pk_varint_get(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+    if (len < 1 || buf[pos++] != VERSION || varint(buf, len, &pos, &count) < 0 ||
+        varint(buf, len, &pos, &clamped) < 0 || varint(buf, len, &pos, &zmin) < 0 ||
+        varint(buf, len, &pos, &zmax) < 0 || varint(buf, len, &pos, &sum) < 0 ||
+        varint(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
         return NAN;
     if (q < 0)
         q = 0;
@@ -288,7 +299,7 @@ double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64
     int64_t idx = -1, found = -1;
     for (uint64_t r = 0; r < runs; r++) {
         uint64_t gap, c;
-        if (pk_varint_get(buf, len, &pos, &gap) < 0 || pk_varint_get(buf, len, &pos, &c) < 0 || gap == 0 ||
+        if (varint(buf, len, &pos, &gap) < 0 || varint(buf, len, &pos, &c) < 0 || gap == 0 ||
             gap > PK_HIST_BUCKETS || c == 0 || seen + c < seen)
             return NAN;
         idx += (int64_t)gap;
