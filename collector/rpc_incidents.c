@@ -222,27 +222,25 @@ int tracked_rounds_all(struct store *s, const char *check, int64_t since_us, int
             store_round_counts(s, check, names[i], global->k_from, global->k_until, &regions[i].up, &regions[i].down);
         return 0;
     }
-    struct store_round_run *runs = NULL;
+    /* One check (its page, --check): every scope's counts from the runs'
+     * running totals, not the runs of the whole window. */
+    struct store_round_count_row *rows = NULL;
     size_t n = 0;
-    if (store_round_runs_read(s, check, "", global->k_from, global->k_until, &runs, &n, err, errlen) < 0)
+    if (store_round_counts_one(s, check, NULL, global->k_from, global->k_until, &rows, &n, err, errlen) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct tracked_window *w = NULL;
-        if (strcmp(runs[i].scope, "*") == 0)
+        if (strcmp(rows[i].scope, "*") == 0)
             w = global;
         for (int k = 0; !w && k < n_names; k++)
-            if (strcmp(runs[i].scope, names[k]) == 0)
+            if (strcmp(rows[i].scope, names[k]) == 0)
                 w = &regions[k];
-        int64_t a = runs[i].from > global->k_from ? runs[i].from : global->k_from;
-        int64_t b = runs[i].to < global->k_until - 1 ? runs[i].to : global->k_until - 1;
-        if (!w || b < a)
-            continue;
-        if (runs[i].state == PK_ROUND_UP)
-            w->up += b - a + 1;
-        else if (runs[i].state == PK_ROUND_DOWN)
-            w->down += b - a + 1;
+        if (w) {
+            w->up += rows[i].up;
+            w->down += rows[i].down;
+        }
     }
-    free(runs);
+    free(rows);
     return 0;
 }
 
@@ -256,21 +254,16 @@ static int count_rounds(struct store *s, const char *check, const char *scope, s
         w->down += down;
         return 0;
     }
-    struct store_round_run *runs = NULL;
+    struct store_round_count_row *rows = NULL;
     size_t n = 0;
-    if (store_round_runs_read(s, check, scope, w->k_from, w->k_until, &runs, &n, err, errlen) < 0)
+    if (store_round_counts_one(s, check, scope, w->k_from, w->k_until, &rows, &n, err, errlen) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int64_t a = runs[i].from > w->k_from ? runs[i].from : w->k_from;
-        int64_t b = runs[i].to < w->k_until - 1 ? runs[i].to : w->k_until - 1;
-        if (b < a)
-            continue;
-        if (runs[i].state == PK_ROUND_UP)
-            w->up += b - a + 1;
-        else if (runs[i].state == PK_ROUND_DOWN)
-            w->down += b - a + 1;
-    }
-    free(runs);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].scope, scope) == 0) {
+            w->up += rows[i].up;
+            w->down += rows[i].down;
+        }
+    free(rows);
     return 0;
 }
 

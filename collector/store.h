@@ -261,6 +261,13 @@ struct store_round_count_row {
 int store_round_counts_read_many(struct store *s, const char *const *checks, const int64_t *k_from,
                                  const int64_t *k_until, size_t n_checks, struct store_round_count_row **out,
                                  size_t *n, char *err, size_t errlen);
+/* Up and down rounds of one check in its rounds [k_from, k_until), one row
+ * per scope (scope: only that one, "*" global or a region; NULL: every
+ * scope), from the runs' running totals: a few primary-key lookups per scope,
+ * never the runs in between (the statement store_tracked_prefetch runs for
+ * many checks). *out is malloc'd. */
+int store_round_counts_one(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                           struct store_round_count_row **out, size_t *n, char *err, size_t errlen);
 /* From the prefetch (store_tracked_prefetch) when it holds check's rounds
  * [k_from, k_until) exactly: 1 with the up and down rounds of scope ("*" global,
  * or a region); 0 when it does not (read the runs). */

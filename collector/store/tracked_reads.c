@@ -7,7 +7,7 @@
  * 029; the answers need only the counts). Rows are sorted
  * by check name (COLLATE "C", as strcmp), so the caller finds a check's rows by
  * binary search. On Citus the counts are one statement that each shard runs
- * for its checks (citus_counts). Reads only. */
+ * for its checks (counts_of). Reads only. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -222,9 +222,14 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
 /* On Citus the counts of c's checks (runs_of) in one statement run inside
  * every shard (counts_read with scopes): the scopes are scope, or "*" and every
  * probe's region (probes is a reference table, read on the coordinator). */
-static int citus_counts(struct store *s, const char *const *runs_of, struct st_tracked_cache *c, const char *scope,
-                        char *err, size_t errlen)
+/* counts_read of checks[0..n) in scope (NULL: every scope), the statement
+ * Citus can run inside each shard on Citus, the plain one elsewhere. */
+static int counts_of(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
+                     size_t n, const char *scope, struct store_round_count_row **out, size_t *n_out, char *err,
+                     size_t errlen)
 {
+    if (!st_is_citus(s))
+        return counts_read(s, checks, k_from, k_until, n, scope, NULL, out, n_out, err, errlen);
     struct pk_buf scopes;
     pk_buf_init(&scopes, 0);
     PGresult *r = NULL;
@@ -242,11 +247,17 @@ static int citus_counts(struct store *s, const char *const *runs_of, struct st_t
         pk_buf_adds(&scopes, PQgetvalue(r, 0, 0));
         PQclear(r);
     }
-    int rc = pk_buf_ok(&scopes) < 0 ? pk_fail(err, errlen, "round counts: out of memory")
-                                     : counts_read(s, runs_of, c->k_from, c->k_until, c->n_names, NULL, scopes.data,
-                                                   &c->counts, &c->n_counts, err, errlen);
+    int rc = pk_buf_ok(&scopes) < 0
+                 ? pk_fail(err, errlen, "round counts: out of memory")
+                 : counts_read(s, checks, k_from, k_until, n, NULL, scopes.data, out, n_out, err, errlen);
     pk_buf_free(&scopes);
     return rc;
+}
+
+int store_round_counts_one(struct store *s, const char *check, const char *scope, int64_t k_from, int64_t k_until,
+                           struct store_round_count_row **out, size_t *n, char *err, size_t errlen)
+{
+    return counts_of(s, &check, &k_from, &k_until, 1, scope, out, n, err, errlen);
 }
 
 int store_tracked_prefetch(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
@@ -290,9 +301,7 @@ int store_tracked_prefetch_scope(struct store *s, const char *const *checks, siz
     }
     c->n_names = m;
     snprintf(c->scope, sizeof c->scope, "%s", scope ? scope : "");
-    if ((st_is_citus(s) ? citus_counts(s, runs_of, c, scope, err, errlen)
-                        : counts_read(s, runs_of, c->k_from, c->k_until, m, scope, NULL, &c->counts, &c->n_counts, err,
-                                      errlen)) < 0)
+    if (counts_of(s, runs_of, c->k_from, c->k_until, m, scope, &c->counts, &c->n_counts, err, errlen) < 0)
         goto out;
     c->inc_since_us = inc_since_us;
     c->inc_until_us = inc_until_us;
