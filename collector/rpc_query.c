@@ -5,6 +5,7 @@
  * defines. Never reads raw results; never includes gRPC (rpc_query_service.c
  * does the transport). Runs on the control thread; answers live in one arena. */
 #include "rpc_query.h"
+#include "rpc_query_int.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -34,31 +35,9 @@
 #include "slo_config.h"
 
 #define DAY_US (ROLLUP_DAY_US)
-#define SHORT_SLO_US (6 * ROLLUP_HOUR_US) /* the longest burn-rate window, read per minute */
 #define MAX_QUANTILES 16
 
-/* ---------------------------------------------------------------- context */
-
-struct ctx {
-    struct store *store;
-    struct rpc_query_arena *a;
-    int64_t now_us, since_us, until_us;
-    int since_given;
-    const char *region; /* NULL: every region */
-    struct store_check_meta *meta;
-    size_t n_meta;
-    const struct store_check_meta **checks; /* the checks the filters select */
-    size_t n_checks;
-    char *err;
-    size_t errlen;
-    int invalid; /* err is the caller's fault: 1 invalid, 2 names something not known */
-    int check_named; /* the window names one check (--check) */
-    struct maint_window *maint; /* maintenance windows (maint_apply.h); freed with meta */
-    size_t n_maint;
-};
-
-static int fail_invalid(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_invalid(struct ctx *c, const char *fmt, ...)
+int rq_fail_invalid(struct ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -69,8 +48,7 @@ static int fail_invalid(struct ctx *c, const char *fmt, ...)
 }
 
 /* A named thing (check, service, region, SLO) the collector does not know. */
-static int fail_not_found(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail_not_found(struct ctx *c, const char *fmt, ...)
+int rq_fail_not_found(struct ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -101,7 +79,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
     c->since_given = w && w->since_us;
     c->since_us = rollup_floor(c->since_given ? w->since_us : c->until_us - DAY_US, ROLLUP_MINUTE_US);
     if (c->until_us <= c->since_us && !(slo && !c->since_given))
-        return fail_invalid(c, "the window is empty: since must be at least a minute before until");
+        return rq_fail_invalid(c, "the window is empty: since must be at least a minute before until");
     const char *check = w ? opt_str(w->check_name) : NULL;
     c->check_named = check != NULL;
     const char *service = w ? opt_str(w->service) : NULL;
@@ -115,7 +93,7 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
             k++;
         free(probes);
         if (k == np)
-            return fail_not_found(c, "region '%.64s' is not known: no probe is in it", c->region);
+            return rq_fail_not_found(c, "region '%.64s' is not known: no probe is in it", c->region);
     }
     if (store_check_meta(c->store, &c->meta, &c->n_meta, c->err, c->errlen) < 0 ||
         maint_apply_windows(c->store, &c->maint, &c->n_maint, c->err, c->errlen) < 0)
@@ -135,11 +113,11 @@ static int ctx_open(struct ctx *c, const Picket__V1__QueryWindow *w, int slo)
     if (check && c->n_checks == 0) {
         for (size_t i = 0; i < c->n_meta; i++)
             if (strcmp(c->meta[i].name, check) == 0)
-                return fail_not_found(c, "check '%.128s' is not in service '%.128s'", check, service);
-        return fail_not_found(c, "check '%.128s' is not known", check);
+                return rq_fail_not_found(c, "check '%.128s' is not in service '%.128s'", check, service);
+        return rq_fail_not_found(c, "check '%.128s' is not known", check);
     }
     if (service && c->n_checks == 0)
-        return fail_not_found(c, "no check has service '%.128s'", service);
+        return rq_fail_not_found(c, "no check has service '%.128s'", service);
     return 0;
 }
 
@@ -490,239 +468,6 @@ static Picket__V1__CheckIncidents *incidents_of(struct ctx *c, const struct stor
     return ci;
 }
 
-/* -------------------------------------------------------------------- SLO */
-
-/* The SLO window evaluated: the configured one (or until - since when since was
- * given), in whole minutes, at least one. */
-static int64_t slo_window(const struct ctx *c, int64_t configured_us)
-{
-    int64_t w = c->since_given ? c->until_us - c->since_us : configured_us;
-    w = rollup_floor(w, ROLLUP_MINUTE_US);
-    return w < ROLLUP_MINUTE_US ? ROLLUP_MINUTE_US : w;
-}
-
-/* Appends one check's SLO buckets over [until - window, until) to *b (grown
- * with realloc; the caller frees): for the part older than 6 h one bucket per
- * stretch between maintenance windows (maint_slo_buckets), per-minute buckets
- * for the last 6 h (the burn-rate windows) without the rounds in maintenance
- * (maint_exact_minutes).
- * 0, or -1 with c->err. */
-static int slo_buckets(struct ctx *c, const struct store_check_meta *m, int64_t window_us, struct pk_an_bucket **b,
-                       size_t *nb)
-{
-    const char *check = m->name;
-    int64_t start = c->until_us - window_us;
-    int64_t short_start = c->until_us - (window_us < SHORT_SLO_US ? window_us : SHORT_SLO_US);
-    struct store_rollup_row *recent = NULL;
-    size_t n_recent = 0;
-    int rc = -1;
-    if (short_start > start && maint_slo_buckets(c->store, c->maint, c->n_maint, m, c->region, start, short_start, b,
-                                                 nb, c->err, c->errlen) < 0)
-        goto out;
-    struct store_rollup_filter f = {.since_us = short_start, .until_us = c->until_us, .check = check,
-                                    .region = c->region, .group = STORE_ROLLUP_BY_CHECK,
-                                    .bucket_us = ROLLUP_MINUTE_US};
-    if (store_rollup_query(c->store, &f, &recent, &n_recent, c->err, c->errlen) < 0)
-        goto out;
-    struct pk_an_bucket *grown = realloc(*b, (*nb + n_recent + 1) * sizeof *grown);
-    if (!grown) {
-        snprintf(c->err, c->errlen, "out of memory");
-        goto out;
-    }
-    *b = grown;
-    struct pk_an_bucket *kept = NULL; /* the minutes outside maintenance windows, exact at its edges */
-    size_t n_kept = 0;
-    for (size_t i = 0; i < n_recent; i++)
-        grown[*nb + i] = (struct pk_an_bucket){
-            .start_us = recent[i].bucket_start_us, .width_us = ROLLUP_MINUTE_US,
-            .n = {recent[i].ok, recent[i].degraded, recent[i].failed, recent[i].unknown}};
-    if (maint_exact_minutes(c->store, c->maint, c->n_maint, m, c->region, short_start, c->until_us, grown + *nb,
-                            n_recent, &kept, &n_kept, c->err, c->errlen) < 0)
-        goto out;
-    memcpy(grown + *nb, kept, n_kept * sizeof *kept);
-    *nb += n_kept;
-    free(kept);
-    rc = 0;
-out:
-    free(recent);
-    return rc;
-}
-
-/* The burn-rate messages of an evaluated SLO. 0, or -1 (out of memory). */
-static int burn_msgs(struct ctx *c, const struct pk_slo_opts *o, const struct pk_slo *s, Picket__V1__SloBurn ***out,
-                     size_t *n)
-{
-    NEW_MSGS(c->a, Picket__V1__SloBurn, picket__v1__slo_burn__init, (size_t)o->n_alerts, *out);
-    *n = (size_t)o->n_alerts;
-    for (int i = 0; i < o->n_alerts; i++) {
-        (*out)[i]->long_window_us = o->alert[i].long_us;
-        (*out)[i]->short_window_us = o->alert[i].short_us;
-        (*out)[i]->factor = o->alert[i].factor;
-        (*out)[i]->burn_long = s->alert[i].burn_long;
-        (*out)[i]->burn_short = s->alert[i].burn_short;
-        (*out)[i]->firing = s->alert[i].firing;
-    }
-    return 0;
-oom:
-    snprintf(c->err, c->errlen, "out of memory");
-    return -1;
-}
-
-/* The check's SLO over [until - W, until), W its window (or until - since when
- * since was given). NULL with err[0] == 0: no SLO. */
-static Picket__V1__CheckSlo *slo_of(struct ctx *c, const struct store_check_meta *m)
-{
-    c->err[0] = '\0';
-    if (!(m->meta.slo_target_percent > 0 && m->meta.slo_target_percent < 100 && m->meta.slo_window_ms > 0))
-        return NULL;
-    struct pk_slo_opts o;
-    pk_slo_opts_default(&o);
-    o.target = m->meta.slo_target_percent / 100.0;
-    o.window_us = slo_window(c, m->meta.slo_window_ms * 1000);
-    struct pk_an_bucket *b = NULL;
-    size_t nb = 0;
-    Picket__V1__CheckSlo *cs = NULL;
-    if (slo_buckets(c, m, o.window_us, &b, &nb) < 0)
-        goto out;
-    struct pk_slo s;
-    if (pk_slo_eval(b, nb, c->until_us, &o, &s, c->err, c->errlen) < 0)
-        goto out;
-    cs = ralloc(c->a, sizeof *cs);
-    if (!cs)
-        goto oom;
-    picket__v1__check_slo__init(cs);
-    cs->check_name = rstrdup(c->a, m->name);
-    cs->service = rstrdup(c->a, m->service);
-    cs->target = o.target;
-    cs->window_us = o.window_us;
-    cs->good = (int64_t)s.good;
-    cs->bad = (int64_t)s.bad;
-    cs->error_budget = s.error_budget;
-    cs->budget_left = s.budget_left;
-    cs->budget_left_min = s.budget_left_min;
-    if (!cs->check_name || !cs->service)
-        goto oom;
-    if (burn_msgs(c, &o, &s, &cs->burns, &cs->n_burns) < 0)
-        cs = NULL;
-    goto out;
-oom:
-    cs = NULL;
-    snprintf(c->err, c->errlen, "out of memory");
-out:
-    free(b);
-    return cs;
-}
-
-/* ------------------------------------------------------------- group SLOs */
-
-/* The --slos file, shared read-only by every thread once set. */
-static const struct slo_config *slo_groups;
-
-void rpc_query_set_slo_groups(const struct slo_config *cfg)
-{
-    slo_groups = cfg;
-}
-
-/* 1 when the group has a member among the checks the request selected. */
-static int group_in_selection(const struct ctx *c, const struct slo_group *g)
-{
-    for (size_t i = 0; i < c->n_checks; i++)
-        if (slo_group_selects(g, c->checks[i]->name, c->checks[i]->service))
-            return 1;
-    return 0;
-}
-
-/* A group SLO over all its members (every known check it selects, whatever the
- * request's check and service filters; the region filter applies): their SLO
- * buckets together, so good and bad add up (docs/ANALYTICS.md). NULL with err. */
-static Picket__V1__GroupSlo *group_slo_of(struct ctx *c, const struct slo_group *g)
-{
-    struct pk_slo_opts o;
-    pk_slo_opts_default(&o);
-    o.target = g->target_percent / 100.0;
-    o.window_us = slo_window(c, g->window_ms * 1000);
-    struct pk_an_bucket *b = NULL;
-    size_t nb = 0;
-    Picket__V1__GroupSlo *gs = ralloc(c->a, sizeof *gs);
-    if (!gs)
-        goto oom;
-    picket__v1__group_slo__init(gs);
-    gs->members = ralloc(c->a, (c->n_meta ? c->n_meta : 1) * sizeof *gs->members);
-    gs->check_patterns = ralloc(c->a, (g->n_patterns ? (size_t)g->n_patterns : 1) * sizeof *gs->check_patterns);
-    gs->name = rstrdup(c->a, g->name);
-    gs->description = rstrdup(c->a, g->description);
-    gs->service = rstrdup(c->a, g->service);
-    if (!gs->members || !gs->check_patterns || !gs->name || !gs->description || !gs->service)
-        goto oom;
-    for (int i = 0; i < g->n_patterns; i++)
-        if (!(gs->check_patterns[gs->n_check_patterns++] = rstrdup(c->a, g->patterns[i])))
-            goto oom;
-    for (size_t i = 0; i < c->n_meta; i++) {
-        const struct store_check_meta *m = &c->meta[i];
-        if (!slo_group_selects(g, m->name, m->service))
-            continue;
-        if (!(gs->members[gs->n_members++] = rstrdup(c->a, m->name)))
-            goto oom;
-        if (slo_buckets(c, m, o.window_us, &b, &nb) < 0)
-            goto fail;
-    }
-    struct pk_slo s;
-    if (pk_slo_eval(b, nb, c->until_us, &o, &s, c->err, c->errlen) < 0)
-        goto fail;
-    gs->target = o.target;
-    gs->window_us = o.window_us;
-    gs->good = (int64_t)s.good;
-    gs->bad = (int64_t)s.bad;
-    gs->error_budget = s.error_budget;
-    gs->budget_left = s.budget_left;
-    gs->budget_left_min = s.budget_left_min;
-    if (burn_msgs(c, &o, &s, &gs->burns, &gs->n_burns) < 0)
-        goto fail;
-    free(b);
-    return gs;
-oom:
-    snprintf(c->err, c->errlen, "out of memory");
-fail:
-    free(b);
-    return NULL;
-}
-
-static int by_group_name(const void *a, const void *b)
-{
-    const Picket__V1__GroupSlo *x = *(const Picket__V1__GroupSlo *const *)a;
-    const Picket__V1__GroupSlo *y = *(const Picket__V1__GroupSlo *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-/* The group SLOs of an answer, by name (the file's order is not meaningful to
- * a reader). only: just that group (it must exist); otherwise those with a
- * member among the selected checks. 0, or -1 with err. */
-static int group_slos(struct ctx *c, const char *only, Picket__V1__GroupSlo ***out, size_t *n)
-{
-    size_t ng = slo_groups ? slo_groups->n_groups : 0;
-    *out = ralloc(c->a, (ng ? ng : 1) * sizeof **out);
-    *n = 0;
-    if (!*out) {
-        snprintf(c->err, c->errlen, "out of memory");
-        return -1;
-    }
-    if (only && !slo_config_find(slo_groups, only)) {
-        if (!slo_groups)
-            return fail_not_found(c, "SLO '%.128s' is not known: the collector has no --slos file", only);
-        return fail_invalid(c, "SLO '%.128s' is not in %.256s", only, slo_groups->origin);
-    }
-    for (size_t i = 0; i < ng; i++) {
-        const struct slo_group *g = &slo_groups->groups[i];
-        if (only ? strcmp(g->name, only) != 0 : !group_in_selection(c, g))
-            continue;
-        if (!((*out)[*n] = group_slo_of(c, g)))
-            return -1;
-        (*n)++;
-    }
-    qsort(*out, *n, sizeof **out, by_group_name);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ calls */
 
 /* The tracker's rules, counts (of scope only; NULL: every scope), incidents of
@@ -783,10 +528,10 @@ static int run_latency(struct ctx *c, const Picket__V1__LatencyRequest *req, Pro
     const double *q = req->n_quantiles ? req->quantiles : default_quantiles;
     size_t nq = req->n_quantiles ? req->n_quantiles : 3;
     if (nq > MAX_QUANTILES)
-        return fail_invalid(c, "at most %d quantiles, got %zu", MAX_QUANTILES, nq);
+        return rq_fail_invalid(c, "at most %d quantiles, got %zu", MAX_QUANTILES, nq);
     for (size_t i = 0; i < nq; i++)
         if (!(q[i] >= 0 && q[i] <= 1))
-            return fail_invalid(c, "quantile %g is not between 0 and 1", q[i]);
+            return rq_fail_invalid(c, "quantile %g is not between 0 and 1", q[i]);
     Picket__V1__LatencyResponse *resp = ralloc(c->a, sizeof *resp);
     double *qs = ralloc(c->a, nq * sizeof *qs);
     if (!resp || !qs)
@@ -853,7 +598,7 @@ static int incident_opts(struct ctx *c, int32_t open_after, int32_t close_after,
     o->close_after = close_after;
     o->quorum = quorum;
     if (o->open_after < 0 || o->open_after > 10000 || o->close_after < 0 || o->close_after > 10000)
-        return fail_invalid(c, "open_after and close_after must be 1..10000 rounds, got %d and %d", o->open_after,
+        return rq_fail_invalid(c, "open_after and close_after must be 1..10000 rounds, got %d and %d", o->open_after,
                             o->close_after);
     return check_quorum(c, quorum);
 }
@@ -985,10 +730,10 @@ static int run_slo(struct ctx *c, const Picket__V1__SloRequest *req, ProtobufCMe
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
-    if (group_slos(c, only, &resp->groups, &resp->n_groups) < 0)
+    if (rq_group_slos(c, only, &resp->groups, &resp->n_groups) < 0)
         return -1;
     for (size_t i = 0; !only && i < c->n_checks; i++) {
-        Picket__V1__CheckSlo *s = slo_of(c, c->checks[i]);
+        Picket__V1__CheckSlo *s = rq_slo_of(c, c->checks[i]);
         if (!s && c->err[0])
             return -1;
         if (s)
@@ -1102,12 +847,12 @@ static int run_report(struct ctx *c, ProtobufCMessage **out)
         if (c->check_named && rc_->n_last_metrics > 0 &&
             !(rc_->baseline = rpc_baseline_state(c->store, c->a, m, c->region, c->until_us, 1, c->err, c->errlen)))
             goto out;
-        rc_->slo = slo_of(c, m);
+        rc_->slo = rq_slo_of(c, m);
         if (!rc_->slo && c->err[0])
             goto out;
     }
     resp->n_checks = c->n_checks;
-    if (group_slos(c, NULL, &resp->groups, &resp->n_groups) < 0)
+    if (rq_group_slos(c, NULL, &resp->groups, &resp->n_groups) < 0)
         goto out;
     *out = &resp->base;
     rc = 0;
