@@ -57,8 +57,9 @@ int st_days_closed(struct store *s, int64_t *mark_us, char *err, size_t errlen)
  * pages, and a check's first page of 30 days (its hourly latency series) read
  * them from disk on a database larger than memory (docs/PERFORMANCE.md). Once
  * its day is closed only late results change an hour row, so the day's rows
- * are moved together by check when it closes: about 9 pages per check and day
- * at 3 probes. Not on Citus, whose shards hold a few checks each. */
+ * are moved together by check when it closes: 3-5 pages per check and day at
+ * 3 probes, against 23 before (bench/rollup_layout). Not on Citus, whose
+ * shards hold a few checks each. */
 static int cluster_hours(struct store *s, const char *const p[2], char *err, size_t errlen)
 {
     return st_run_cmd(s,
