@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics_text.h"
 #include "options.h"
+#include "rollup.h"
 #include "rpc_query.h"
 #include "rpc_warm.h"
 #include "rpc_server.h"
@@ -309,8 +310,8 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
         printf("schema at version %d (%d migration%s applied)\n", version, applied, applied == 1 ? "" : "s");
     if (parts) {
         char first[16], last[16];
-        format_day(first, sizeof first, now_us - INT64_C(86400000000));
-        format_day(last, sizeof last, now_us + (int64_t)(STORE_PARTITIONS_AHEAD_DAYS + 1) * INT64_C(86400000000) - 1);
+        format_day(first, sizeof first, now_us - ROLLUP_DAY_US);
+        format_day(last, sizeof last, now_us + (int64_t)(STORE_PARTITIONS_AHEAD_DAYS + 1) * ROLLUP_DAY_US - 1);
         printf("results: %d daily partition%s made (the days %s to %s UTC that had none)\n", parts,
                parts == 1 ? "" : "s", first, last);
     }

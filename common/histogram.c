@@ -192,17 +192,29 @@ struct parsed {
     int64_t min_us, max_us;
 };
 
+/* The header of an encoding (version, count, clamped, extremes, sum, runs)
+ * into p, *pos past it: 0, or -1 when it is not a valid one. */
+static int parse_header(const uint8_t *buf, size_t len, size_t *pos, struct parsed *p)
+{
+    uint64_t zmin, zmax;
+    *pos = 0;
+    if (len < 1 || buf[(*pos)++] != VERSION || varint(buf, len, pos, &p->count) < 0 ||
+        varint(buf, len, pos, &p->clamped) < 0 || varint(buf, len, pos, &zmin) < 0 ||
+        varint(buf, len, pos, &zmax) < 0 || varint(buf, len, pos, &p->sum) < 0 ||
+        varint(buf, len, pos, &p->runs) < 0 || p->runs > PK_HIST_BUCKETS || p->clamped > p->count)
+        return -1;
+    p->min_us = unzigzag(zmin);
+    p->max_us = unzigzag(zmax);
+    return 0;
+}
+
 /* Validates buf and reads its runs into run_index/run_count: 0, or -1. The
  * runs go to a small list instead of a whole temporary histogram, because
  * readers merge tens of thousands of encodings per query. */
 static int parse(const uint8_t *buf, size_t len, struct parsed *p, uint16_t *run_index, uint64_t *run_count)
 {
-    size_t pos = 0;
-    uint64_t zmin, zmax;
-    if (len < 1 || buf[pos++] != VERSION || varint(buf, len, &pos, &p->count) < 0 ||
-        varint(buf, len, &pos, &p->clamped) < 0 || varint(buf, len, &pos, &zmin) < 0 ||
-        varint(buf, len, &pos, &zmax) < 0 || varint(buf, len, &pos, &p->sum) < 0 ||
-        varint(buf, len, &pos, &p->runs) < 0 || p->runs > PK_HIST_BUCKETS || p->clamped > p->count)
+    size_t pos;
+    if (parse_header(buf, len, &pos, p) < 0)
         return -1;
     int64_t idx = -1;
     uint64_t total = 0;
@@ -218,8 +230,6 @@ static int parse(const uint8_t *buf, size_t len, struct parsed *p, uint16_t *run
         run_count[r] = c;
         total += c;
     }
-    p->min_us = unzigzag(zmin);
-    p->max_us = unzigzag(zmax);
     if (pos != len || total != p->count || (p->count && p->min_us > p->max_us))
         return -1;
     return 0;
@@ -281,14 +291,12 @@ double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64
     /* pk_hist_quantile of the decoded histogram, walking the runs in place: a
      * reader that wants one quantile of many stored histograms (a trend's
      * check-days) needs no 9 kB histogram per row. */
-    size_t pos = 0;
-    uint64_t count, clamped, zmin, zmax, sum, runs;
+    size_t pos;
+    struct parsed p;
     *count_out = 0;
-    if (len < 1 || buf[pos++] != VERSION || varint(buf, len, &pos, &count) < 0 ||
-        varint(buf, len, &pos, &clamped) < 0 || varint(buf, len, &pos, &zmin) < 0 ||
-        varint(buf, len, &pos, &zmax) < 0 || varint(buf, len, &pos, &sum) < 0 ||
-        varint(buf, len, &pos, &runs) < 0 || runs > PK_HIST_BUCKETS || clamped > count)
+    if (parse_header(buf, len, &pos, &p) < 0)
         return NAN;
+    const uint64_t count = p.count, runs = p.runs;
     if (q < 0)
         q = 0;
     if (q > 1)
@@ -309,7 +317,7 @@ double pk_hist_encoded_quantile(const uint8_t *buf, size_t len, double q, uint64
         if (found < 0 && seen >= rank)
             found = idx;
     }
-    int64_t min_us = unzigzag(zmin), max_us = unzigzag(zmax);
+    const int64_t min_us = p.min_us, max_us = p.max_us;
     if (pos != len || seen != count || (count && min_us > max_us))
         return NAN;
     *count_out = count;

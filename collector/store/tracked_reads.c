@@ -219,11 +219,10 @@ static ptrdiff_t find_name(const void *base, size_t n, size_t sz, const char *na
     return -1;
 }
 
-/* On Citus the counts of c's checks (runs_of) in one statement run inside
- * every shard (counts_read with scopes): the scopes are scope, or "*" and every
- * probe's region (probes is a reference table, read on the coordinator). */
-/* counts_read of checks[0..n) in scope (NULL: every scope), the statement
- * Citus can run inside each shard on Citus, the plain one elsewhere. */
+/* counts_read of checks[0..n) in scope (NULL: every scope). On Citus one
+ * statement run inside every shard (counts_read with scopes): the scopes are
+ * scope, or "*" and every probe's region (probes is a reference table, read on
+ * the coordinator). */
 static int counts_of(struct store *s, const char *const *checks, const int64_t *k_from, const int64_t *k_until,
                      size_t n, const char *scope, struct store_round_count_row **out, size_t *n_out, char *err,
                      size_t errlen)
