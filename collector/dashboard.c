@@ -15,12 +15,14 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "buf.h"
+#include "foreground.h"
 #include "log.h"
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
@@ -35,6 +37,12 @@
  * live thread starts a pass this often while someone reads, or less often when
  * a pass takes over half of it (the thread idle at least half the time). */
 #define LIVE_EVERY_US INT64_C(1500000)
+/* A refresh pass starts once no query someone waits for has run for this long
+ * (foreground.c), waiting at most REFRESH_US; the 7/30-day uptimes, seconds
+ * of work at 1,000 checks, wait for a longer quiet, at most LONG_YIELD_MAX_US. */
+#define FG_QUIET_US INT64_C(300000)
+#define LONG_QUIET_US INT64_C(2000000)
+#define LONG_YIELD_MAX_US INT64_C(60000000)
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
@@ -89,7 +97,8 @@ struct dashboard {
     pthread_cond_t published; /* a part of snap was stored, or a pass ended (readers waiting for the first) */
     uint64_t refresh_passes, live_passes; /* passes ended, stored or not (guarded by snap_mu) */
     struct snapshot snap;
-    int stop, thread_started;
+    atomic_int stop; /* also read by pk_fg_wait_quiet without snap_mu */
+    int thread_started;
     int idle;               /* threads waiting for a reader (guarded by snap_mu) */
     int64_t last_demand_us; /* when the snapshot was last read, 0: never (guarded by snap_mu) */
     int64_t idle_after_us;  /* no reader for this long: stop refreshing (guarded by snap_mu) */
@@ -595,7 +604,11 @@ static void *refresh_main(void *arg)
     pthread_mutex_lock(&d->snap_mu);
     await_first_reader(d);
     while (!d->stop) {
+        int have_report = d->snap.report != NULL;
         pthread_mutex_unlock(&d->snap_mu);
+        /* Queries someone waits for go first (foreground.c); not the first
+         * pass, which the first reader waits for. */
+        int64_t waited = have_report ? pk_fg_wait_quiet(FG_QUIET_US, REFRESH_US, &d->stop) : 0;
         int64_t started = pk_now_us();
         st = thread_store(d, st);
         struct report_pass rp;
@@ -607,6 +620,8 @@ static void *refresh_main(void *arg)
                 dash_long_lookup(long_cache, rp.figs[i].check, &rp.figs[i].u7, &rp.figs[i].u30);
             dash_agg_set_long(rp.agg, long_cache);
             publish_report(d, &rp);
+            PK_DEBUG("dashboard", "report pass", "ms=%.0f waited_ms=%.0f", (double)(pk_now_us() - started) / 1000.0,
+                     (double)waited / 1000.0);
         }
         struct dash_maint *maint = st ? dash_maint_compute(st, pk_now_us()) : NULL;
         /* The 7/30-day uptimes and the 90 days per service: every 5 minutes (every
@@ -614,8 +629,13 @@ static void *refresh_main(void *arg)
          * fall due together; the 90 days wait one pass when the uptimes were just
          * computed (seconds at 1,000 checks). */
         int64_t slow_us = 0, long_was = dash_long_at(long_cache);
+        if (st && dash_long_due(long_cache, pk_now_us())) { /* seconds of work at 1,000 checks: after the users' */
+            int64_t w = pk_fg_wait_quiet(LONG_QUIET_US, LONG_YIELD_MAX_US, &d->stop);
+            slow_us += w;
+            PK_DEBUG("dashboard", "7/30-day uptimes due", "waited_ms=%.0f", (double)w / 1000.0);
+        }
         size_t ol = 0;
-        char *ov = st ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
+        char *ov = st && !d->stop ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
         struct dash_hist *hist = NULL;
         if (st && (slow_us < SLOW_PART_US || hist_waited)) {
             int64_t t = pk_now_us();
@@ -954,8 +974,8 @@ int dash_store_call(struct store *st, const char *name, const Picket__V1__QueryW
 }
 
 /* The calls that read the database, on a connection of their own. */
-static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
-                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+static void serve_store_api_on(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp,
+                               int64_t now_us, arg_fn arg, void *ctx, struct pk_http_reply *out)
 {
     char err[512];
     struct dash_conn *c = take_conn(d);
@@ -985,6 +1005,15 @@ static void serve_store_api(struct dashboard *d, const char *name, const Picket_
     if (out->code == 503) /* the database failed it: ping (and reconnect) before trusting the link again */
         c->used_us = 0;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* A user waits for it: the dashboard's own passes wait (foreground.c). */
+static void serve_store_api(struct dashboard *d, const char *name, const Picket__V1__QueryWindow *wp, int64_t now_us,
+                            arg_fn arg, void *ctx, struct pk_http_reply *out)
+{
+    pk_fg_enter();
+    serve_store_api_on(d, name, wp, now_us, arg, ctx, out);
+    pk_fg_leave();
 }
 
 void dashboard_serve(struct dashboard *d, const char *url, arg_fn arg, void *ctx, struct pk_http_reply *out)

@@ -108,13 +108,18 @@ static int long_pass(struct store *st, int64_t now_us, int days, struct dash_lon
     return 0;
 }
 
-/* Refreshes the 7-day and 30-day uptimes when older than LONG_EVERY_US. */
-static void refresh_long(struct store *st, int64_t now_us, struct dash_long **cache)
+int dash_long_due(const struct dash_long *c, int64_t now_us)
 {
     /* Every 30 s in the first 10 minutes (a new collector's figures show soon), then every 5 minutes. */
-    int64_t first = *cache ? (*cache)->first_at_us : now_us;
-    if (*cache && now_us - (*cache)->at_us < (now_us - first < 20 * LONG_SOON_US ? LONG_SOON_US : LONG_EVERY_US))
+    return !c || now_us - c->at_us >= (now_us - c->first_at_us < 20 * LONG_SOON_US ? LONG_SOON_US : LONG_EVERY_US);
+}
+
+/* Refreshes the 7-day and 30-day uptimes when due (dash_long_due). */
+static void refresh_long(struct store *st, int64_t now_us, struct dash_long **cache)
+{
+    if (!dash_long_due(*cache, now_us))
         return;
+    int64_t first = *cache ? (*cache)->first_at_us : now_us;
     char err[512];
     struct dash_long *c = calloc(1, sizeof *c);
     if (!c)
@@ -127,6 +132,8 @@ static void refresh_long(struct store *st, int64_t now_us, struct dash_long **ca
         dash_long_free(c);
         return;
     }
+    PK_DEBUG("dashboard", "7/30-day uptimes computed", "checks=%zu ms=%.0f", c->n,
+             (double)(pk_now_us() - now_us) / 1000.0);
     dash_long_free(*cache);
     *cache = c;
 }

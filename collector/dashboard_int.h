@@ -30,6 +30,8 @@ struct dash_long;
 void dash_long_free(struct dash_long *c);
 /* When c was computed (0: c NULL). */
 int64_t dash_long_at(const struct dash_long *c);
+/* 1 when the 7/30-day uptimes are to be computed again at now_us (NULL: never computed). */
+int dash_long_due(const struct dash_long *c, int64_t now_us);
 /* The overview extras as JSON (malloc'd), or NULL when the store failed (logged).
  * Adds the time spent refreshing the 7/30-day uptimes to *slow_us. */
 char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us);

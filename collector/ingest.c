@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "foreground.h"
 #include "leader.h"
 #include "result_pool.h"
 #include "log.h"
@@ -79,6 +80,9 @@ struct ingest {
  * the clock, so late results within it land before the minute is compacted. */
 #define COMPACT_BOUND_US (2 * INT64_C(60000000))
 #define STOP_DEADLINE_S 10
+/* Compaction starts once no query someone waits for has run for this long, waiting at most the second. */
+#define COMPACT_QUIET_US INT64_C(500000)
+#define COMPACT_YIELD_MAX_US INT64_C(10000000)
 
 static void sleep_ms(int ms)
 {
@@ -359,6 +363,10 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
     }
     if (now >= *next_compact) {
         uint64_t folded = 0;
+        /* Seconds at 1,000 checks when a day closes, a fraction of one
+         * otherwise: after the queries someone waits for (foreground.c). */
+        int64_t waited = pk_fg_wait_quiet(COMPACT_QUIET_US, COMPACT_YIELD_MAX_US, &in->stopping);
+        now = time(NULL);
         *next_compact = now + in->compact_interval_s;
         int64_t at = now_us();
         int rc = store_rollup_compact(store, at, COMPACT_BOUND_US, &folded, err, sizeof err);
@@ -368,7 +376,8 @@ static void upkeep(struct ingest *in, struct store *store, time_t *next_maintain
         else if (took >= 1.0) /* a day closing (its rows written once), a backlog after an outage */
             PK_INFO("ingest", "rollups compacted", "partial_rows=%llu seconds=%.3f", (unsigned long long)folded, took);
         else if (folded)
-            PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu seconds=%.3f", (unsigned long long)folded, took);
+            PK_DEBUG("ingest", "rollups compacted", "partial_rows=%llu seconds=%.3f waited_ms=%.0f",
+                     (unsigned long long)folded, took, (double)waited / 1000.0);
         /* The cutoff store_rollup_compact used: minutes before it are folded now. */
         const int64_t minute = INT64_C(60000000);
         int64_t until = at / minute * minute - COMPACT_BOUND_US / minute * minute;

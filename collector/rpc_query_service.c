@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "foreground.h"
 #include "log.h"
 #include "rpc_int.h"
 
@@ -136,9 +137,14 @@ void rpc_query_job(struct store *store, void *ctx)
     struct rpc_query_arena *arena = NULL;
     /* The caller's deadline bounds the work: a query nobody waits for any more
      * stops (store_set_deadline) and frees the control thread. */
+    pk_fg_enter(); /* background passes wait (foreground.c) */
+    int64_t t0 = pk_now_us();
     int rc = store_set_deadline(store, u->deadline_us, err, sizeof err);
     if (rc == 0)
         rc = rpc_query_run(store, u->method->query, u->job_data, pk_now_us(), &resp, &arena, err, sizeof err);
+    pk_fg_leave();
+    PK_DEBUG("rpc", "query answered", "query=%d rc=%d ms=%.1f", (int)u->method->query, rc,
+             (double)(pk_now_us() - t0) / 1000.0);
     if (u->deadline_us && store_set_deadline(store, 0, err2, sizeof err2) < 0)
     {
         char q2[300];
