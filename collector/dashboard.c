@@ -38,11 +38,12 @@
  * a pass takes over half of it (the thread idle at least half the time). */
 #define LIVE_EVERY_US INT64_C(1500000)
 /* A refresh pass starts once no query someone waits for has run for this long
- * (foreground.c), waiting at most REFRESH_US; the 7/30-day uptimes, seconds
- * of work at 1,000 checks, wait for a longer quiet, at most LONG_YIELD_MAX_US. */
+ * (foreground.c), waiting at most REFRESH_US; the 7/30-day uptimes, half a
+ * second of work at 1,000 checks, are put off to a pass after a longer quiet,
+ * at most LONG_YIELD_MAX_US. */
 #define FG_QUIET_US INT64_C(300000)
 #define LONG_QUIET_US INT64_C(2000000)
-#define LONG_YIELD_MAX_US INT64_C(60000000)
+#define LONG_YIELD_MAX_US INT64_C(30000000)
 /* Nobody read the snapshot for this long: stop recomputing it until someone does
  * (the default of --dashboard-idle-after-s). */
 #define IDLE_AFTER_US INT64_C(60000000)
@@ -601,6 +602,7 @@ static void *refresh_main(void *arg)
     struct store *st = NULL;
     struct dash_long *long_cache = NULL;
     int hist_waited = 0; /* the 90 days were put off by one pass */
+    int64_t long_due_us = 0; /* when the 7/30-day uptimes fell due and were put off (0: not) */
     pthread_mutex_lock(&d->snap_mu);
     await_first_reader(d);
     while (!d->stop) {
@@ -627,15 +629,22 @@ static void *refresh_main(void *arg)
         /* The 7/30-day uptimes and the 90 days per service: every 5 minutes (every
          * 30 s in a collector's first 10 minutes), not counted in took below. Both
          * fall due together; the 90 days wait one pass when the uptimes were just
-         * computed (seconds at 1,000 checks). */
+         * computed (half a second at 1,000 checks). The uptimes are put off, pass
+         * after pass, while users' queries run (at most LONG_YIELD_MAX_US). */
         int64_t slow_us = 0, long_was = dash_long_at(long_cache);
-        if (st && dash_long_due(long_cache, pk_now_us())) { /* seconds of work at 1,000 checks: after the users' */
-            int64_t w = pk_fg_wait_quiet(LONG_QUIET_US, LONG_YIELD_MAX_US, &d->stop);
-            slow_us += w;
-            PK_DEBUG("dashboard", "7/30-day uptimes due", "waited_ms=%.0f", (double)w / 1000.0);
+        int64_t now = pk_now_us();
+        int long_ok = 0;
+        if (st && dash_long_due(long_cache, now)) {
+            if (!long_due_us)
+                long_due_us = now;
+            long_ok = pk_fg_quiet(LONG_QUIET_US) || now - long_due_us >= LONG_YIELD_MAX_US;
+            PK_DEBUG("dashboard", "7/30-day uptimes due", "put_off_ms=%.0f now=%d", (double)(now - long_due_us) / 1000.0,
+                     long_ok);
+            if (long_ok)
+                long_due_us = 0;
         }
         size_t ol = 0;
-        char *ov = st && !d->stop ? dash_overview_json(st, pk_now_us(), &long_cache, &ol, &slow_us) : NULL;
+        char *ov = st && !d->stop ? dash_overview_json(st, now, &long_cache, long_ok, &ol, &slow_us) : NULL;
         struct dash_hist *hist = NULL;
         if (st && (slow_us < SLOW_PART_US || hist_waited)) {
             int64_t t = pk_now_us();

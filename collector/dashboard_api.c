@@ -211,14 +211,16 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
     return o;
 }
 
-char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us)
+char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, int long_ok, size_t *len,
+                         int64_t *slow_us)
 {
     char err[512], q[256];
     struct store_check_meta *meta = NULL;
     struct store_bar_row *bars = NULL;
     size_t nm = 0, nb = 0;
     int64_t end = (now_us / ROUND_US + 1) * ROUND_US; /* the minute in progress is in the last round */
-    refresh_long(st, now_us, cache);
+    if (long_ok)
+        refresh_long(st, now_us, cache);
     *slow_us += pk_now_us() - now_us;
     if (store_check_meta(st, &meta, &nm, err, sizeof err) < 0 ||
         store_round_bars(st, end, now_us, N_ROUNDS, &bars, &nb, err, sizeof err) < 0) {

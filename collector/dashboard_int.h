@@ -33,8 +33,10 @@ int64_t dash_long_at(const struct dash_long *c);
 /* 1 when the 7/30-day uptimes are to be computed again at now_us (NULL: never computed). */
 int dash_long_due(const struct dash_long *c, int64_t now_us);
 /* The overview extras as JSON (malloc'd), or NULL when the store failed (logged).
- * Adds the time spent refreshing the 7/30-day uptimes to *slow_us. */
-char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, size_t *len, int64_t *slow_us);
+ * Refreshes the 7/30-day uptimes first when due and long_ok, and adds the time
+ * that took to *slow_us. */
+char *dash_overview_json(struct store *st, int64_t now_us, struct dash_long **cache, int long_ok, size_t *len,
+                         int64_t *slow_us);
 
 /* One check's history bar of the last DASH_ROUNDS rounds (dashboard_api.c):
  * one character per round ('u' up, 'g' degraded, 'p' partly failed, 'd' down,

@@ -22,7 +22,7 @@
 #define STOP_POLL_US INT64_C(100000)
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t quiet;
+static pthread_cond_t quiet_cond;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int running;
 static uint64_t started;
@@ -33,7 +33,7 @@ static void init_cond(void)
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&quiet, &a);
+    pthread_cond_init(&quiet_cond, &a);
     pthread_condattr_destroy(&a);
 }
 
@@ -53,7 +53,7 @@ void pk_fg_leave(void)
     if (running > 0)
         running--;
     last_end_us = pk_mono_us();
-    pthread_cond_broadcast(&quiet);
+    pthread_cond_broadcast(&quiet_cond);
     pthread_mutex_unlock(&mu);
 }
 
@@ -74,10 +74,18 @@ int64_t pk_fg_wait_quiet(int64_t quiet_us, int64_t max_us, const atomic_int *sto
         if (t0 + max_us < until)
             until = t0 + max_us;
         struct timespec ts = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
-        pthread_cond_timedwait(&quiet, &mu, &ts);
+        pthread_cond_timedwait(&quiet_cond, &mu, &ts);
     }
     pthread_mutex_unlock(&mu);
     return pk_mono_us() - t0;
+}
+
+int pk_fg_quiet(int64_t quiet_us)
+{
+    pthread_mutex_lock(&mu);
+    int quiet = !running && (!last_end_us || pk_mono_us() - last_end_us >= quiet_us);
+    pthread_mutex_unlock(&mu);
+    return quiet;
 }
 
 int pk_fg_running(void)

@@ -17,6 +17,10 @@ void pk_fg_leave(void);
  * the microseconds it waited. */
 int64_t pk_fg_wait_quiet(int64_t quiet_us, int64_t max_us, const atomic_int *stop);
 
+/* 1 when no foreground query is running and none ended in the last quiet_us:
+ * for background work that would rather put a part off than wait. */
+int pk_fg_quiet(int64_t quiet_us);
+
 /* Foreground queries running now, and started since the process began. */
 int pk_fg_running(void);
 uint64_t pk_fg_started(void);

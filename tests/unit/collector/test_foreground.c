@@ -1,6 +1,7 @@
 /* Unit tests for collector/foreground.c: background work waits while a query
  * someone waits for runs and for the quiet period after it, never longer than
- * its bound, and returns at once when asked to stop. Times are real (a second
+ * its bound, and returns at once when asked to stop; pk_fg_quiet says whether
+ * that period has passed. Times are real (a second
  * at most per test) and checked with margins a loaded machine keeps. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -103,6 +104,20 @@ static void test_stop(void **state)
     assert_true(w < 2000 * MS);
 }
 
+/* pk_fg_quiet: not while a query runs, nor right after one; yes once the
+ * quiet period has passed. */
+static void test_quiet_now(void **state)
+{
+    (void)state;
+    pk_fg_enter();
+    assert_false(pk_fg_quiet(0));
+    pk_fg_leave();
+    assert_false(pk_fg_quiet(10000 * MS));
+    sleep_us(120 * MS);
+    assert_true(pk_fg_quiet(100 * MS));
+    assert_false(pk_fg_quiet(10000 * MS));
+}
+
 /* Overlapping queries: the count follows enter and leave, started counts all. */
 static void test_counts(void **state)
 {
@@ -125,6 +140,7 @@ int main(void)
         cmocka_unit_test(test_waits_for_query_and_quiet),
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_stop),
+        cmocka_unit_test(test_quiet_now),
         cmocka_unit_test(test_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
