@@ -95,22 +95,54 @@ int rollup_rows_append(struct rollup_rows *r, int64_t check_id, int64_t probe_id
     return 0;
 }
 
-/* (probe, minute, check, time): the order packed partial rows want, so packing
- * needs no second sort. Sorted by a typed introsort (common/typed_sort.h): it
- * runs over every ingest group. */
+/* (probe, minute, check): the order packed partial rows want, so packing
+ * needs no second sort. The order inside a (probe, minute, check) row does not
+ * matter: counts and a histogram are the same in any order. The minute is
+ * computed once per result, not twice per comparison. Sorted by a typed
+ * introsort (common/typed_sort.h): it runs over every ingest group. */
 static inline int input_before(const struct rollup_input *a, const struct rollup_input *b)
 {
     if (a->probe_id != b->probe_id)
         return a->probe_id < b->probe_id;
-    int64_t ma = rollup_floor(a->started_at_us, ROLLUP_MINUTE_US), mb = rollup_floor(b->started_at_us, ROLLUP_MINUTE_US);
-    if (ma != mb)
-        return ma < mb;
-    if (a->check_id != b->check_id)
-        return a->check_id < b->check_id;
-    return a->started_at_us < b->started_at_us;
+    if (a->minute != b->minute)
+        return a->minute < b->minute;
+    return a->check_id < b->check_id;
+}
+
+static inline int input_check_before(const struct rollup_input *a, const struct rollup_input *b)
+{
+    return a->check_id < b->check_id;
 }
 
 PK_TYPED_SORT(input_sort, struct rollup_input, input_before)
+PK_TYPED_SORT(input_run_sort, struct rollup_input, input_check_before)
+
+/* Sets each input's minute and sorts by input_before. The writers add a
+ * probe's results together in the order it sent them, so (probe, minute)
+ * nearly always already ascends: then only each run of one probe and minute is
+ * sorted by check (a few dozen results, not the group's thousands), otherwise
+ * the whole array. */
+static void input_order(struct rollup_input *in, size_t n)
+{
+    int in_order = 1;
+    for (size_t i = 0; i < n; i++) {
+        in[i].minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
+        if (i > 0 && (in[i].probe_id < in[i - 1].probe_id ||
+                      (in[i].probe_id == in[i - 1].probe_id && in[i].minute < in[i - 1].minute)))
+            in_order = 0;
+    }
+    if (!in_order) {
+        input_sort(in, n);
+        return;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && in[j].probe_id == in[i].probe_id && in[j].minute == in[i].minute)
+            j++;
+        input_run_sort(in + i, j - i);
+        i = j;
+    }
+}
 
 /* Empties h, whose non-empty buckets all lie in [lo, hi]: a minute usually holds
  * a handful of results, and clearing 1,160 buckets per row would cost more than
@@ -132,15 +164,15 @@ int rollup_build_minutes(struct rollup_input *in, size_t n, struct rollup_rows *
     if (!h)
         return -1;
     pk_hist_init(h);
-    input_sort(in, n);
+    input_order(in, n);
     int rc = 0;
     for (size_t i = 0; i < n;) {
-        int64_t minute = rollup_floor(in[i].started_at_us, ROLLUP_MINUTE_US);
+        int64_t minute = in[i].minute;
         size_t j = i;
         struct rollup_counts counts = {0, 0, 0, 0};
         int lo = PK_HIST_BUCKETS, hi = -1; /* the buckets this row filled */
         for (; j < n && in[j].check_id == in[i].check_id && in[j].probe_id == in[i].probe_id &&
-               rollup_floor(in[j].started_at_us, ROLLUP_MINUTE_US) == minute;
+               in[j].minute == minute;
              j++) {
             rollup_counts_add_outcome(&counts, in[j].outcome);
             if (in[j].total_us >= 0 && rollup_latency_counts(in[j].outcome)) {

@@ -33,6 +33,7 @@ uint64_t rollup_counts_total(const struct rollup_counts *c);
 struct rollup_input {
     int64_t check_id, probe_id, started_at_us, total_us;
     int outcome;
+    int64_t minute; /* set by rollup_build_minutes; callers leave it 0 */
 };
 
 /* Rows with their encoded histograms in one growing byte buffer. */

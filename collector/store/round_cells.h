@@ -42,6 +42,11 @@ int st_cells_add(struct round_cells *c, int64_t check_id, int region, const stru
  * the caller's transaction; 0 when there are none. */
 int st_cells_copy(struct store *s, struct round_cells *c, const char *const *regions, char *err, size_t errlen);
 void st_cells_free(struct round_cells *c);
+/* Sorts cells by (region, minute, check, instant), the order st_cells_copy
+ * writes in: each row's cells contiguous and by instant, equal cells adjacent.
+ * Input that already ascends by (region, minute), as the writers add it, is
+ * sorted run by run; anything else whole. */
+void st_cells_order(struct round_cell_in *v, size_t n);
 
 /* Rounds at or after this instant have every result's cell stored (round_cells_since). */
 int st_cells_since(struct store *s, int64_t *since_us, char *err, size_t errlen);

@@ -175,17 +175,18 @@ static void pack_roundtrip_and_refusals(void **state)
  * by day: identical to one histogram of all values, and every quantile within
  * 1% of the exact value at that rank. */
 /* The order rollup_build_minutes sorts its input into, for the check below. */
+/* (probe, minute, check); the order inside one row does not matter. */
 static int ref_order(const struct rollup_input *a, const struct rollup_input *b)
 {
-    int64_t ka[] = {a->probe_id, rollup_floor(a->started_at_us, MIN), a->check_id, a->started_at_us};
-    int64_t kb[] = {b->probe_id, rollup_floor(b->started_at_us, MIN), b->check_id, b->started_at_us};
-    for (int i = 0; i < 4; i++)
+    int64_t ka[] = {a->probe_id, rollup_floor(a->started_at_us, MIN), a->check_id};
+    int64_t kb[] = {b->probe_id, rollup_floor(b->started_at_us, MIN), b->check_id};
+    for (int i = 0; i < 3; i++)
         if (ka[i] != kb[i])
             return ka[i] < kb[i] ? -1 : 1;
     return 0;
 }
 
-/* Any input comes out in (probe, minute, check, time) order with nothing lost:
+/* Any input comes out in (probe, minute, check) order with nothing lost:
  * random, all equal, ascending, descending, organ pipe; sizes around the
  * insertion-sort cut. */
 static void build_sorts_any_input(void **state)
@@ -219,6 +220,63 @@ static void build_sorts_any_input(void **state)
             free(rows.bytes);
             free(in);
         }
+}
+
+/* The writers' shape: probe after probe, each probe's results in the order it
+ * ran them (checks interleaved, time ascending), which rollup_build_minutes
+ * sorts run by run. The rows must equal those of the same results shuffled
+ * (sorted whole), also when one late result breaks the order. */
+static void writer_order(struct rollup_input *in, size_t n, int late)
+{
+    size_t per_probe = n / 3;
+    for (size_t i = 0; i < n; i++) {
+        int64_t probe = 100 + (int64_t)(i / per_probe), k = (int64_t)(i % per_probe);
+        int outcome = rnd() % 9 == 0 ? PK_OUTCOME_FAILED : PK_OUTCOME_OK;
+        in[i] = (struct rollup_input){1 + (k * 7) % 13, probe, T0 + k * 1000000 + (int64_t)(rnd() % 900000),
+                                      (int64_t)(rnd() % 300000), outcome};
+    }
+    if (late)
+        in[n - 1].started_at_us = T0 - 5 * MIN; /* a late result: (probe, minute) no longer ascends */
+}
+
+static void build_runs_equal_whole_sort(void **state)
+{
+    (void)state;
+    enum { N = 3 * 700 };
+    for (int late = 0; late < 2; late++) {
+        struct rollup_input *a = calloc(N, sizeof *a), *b = calloc(N, sizeof *b);
+        assert_non_null(a);
+        assert_non_null(b);
+        writer_order(a, N, late);
+        memcpy(b, a, N * sizeof *a);
+        for (size_t i = N - 1; i > 0; i--) { /* Fisher-Yates */
+            size_t j = (size_t)(rnd() % (i + 1));
+            struct rollup_input t = b[i];
+            b[i] = b[j];
+            b[j] = t;
+        }
+        struct rollup_rows ra = {0}, rb = {0};
+        assert_int_equal(rollup_build_minutes(a, N, &ra), 0);
+        assert_int_equal(rollup_build_minutes(b, N, &rb), 0);
+        for (size_t i = 1; i < N; i++)
+            if (ref_order(&a[i - 1], &a[i]) > 0)
+                fail_msg("late %d: out of order at %zu", late, i);
+        assert_true(ra.n > 13); /* several minutes of 13 checks on each of 3 probes */
+        assert_int_equal(ra.n, rb.n);
+        for (size_t i = 0; i < ra.n; i++) {
+            const struct rollup_row *x = &ra.rows[i], *y = &rb.rows[i];
+            assert_int_equal(x->check_id, y->check_id);
+            assert_int_equal(x->probe_id, y->probe_id);
+            assert_int_equal(x->start_us, y->start_us);
+            assert_memory_equal(&x->counts, &y->counts, sizeof x->counts);
+            assert_int_equal(x->hist_len, y->hist_len);
+            assert_memory_equal(ra.bytes + x->hist_off, rb.bytes + y->hist_off, x->hist_len);
+        }
+        rollup_rows_free(&ra);
+        rollup_rows_free(&rb);
+        free(a);
+        free(b);
+    }
 }
 
 static void merge_equals_direct(void **state)
@@ -504,7 +562,7 @@ int main(void)
         cmocka_unit_test(merge_equals_direct),    cmocka_unit_test(merge_many_keys_and_sort),
         cmocka_unit_test(plan_windows),           cmocka_unit_test(plan_signed_windows),
         cmocka_unit_test(pack_roundtrip_and_refusals),
-        cmocka_unit_test(build_sorts_any_input),
+        cmocka_unit_test(build_sorts_any_input),  cmocka_unit_test(build_runs_equal_whole_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
