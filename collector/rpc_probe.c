@@ -579,12 +579,12 @@ static int by_name_and_type(const void *key, const void *elem)
  * each with the type it has: anything else would let one probe overwrite
  * another's latest result or change a check's type for everyone. -1 + why for
  * the first result that is not its own. s->mu held. */
-static int check_results_are_own(const struct stream *s, const struct pk_result *results, size_t n,
+static int check_results_are_own(const struct stream *s, struct pk_result *results, size_t n,
                                  const char *quoted_probe, char *why, size_t whylen)
 {
     const struct store_probe_check *last = NULL;
     for (size_t i = 0; i < n; i++) {
-        const struct pk_result *r = &results[i];
+        struct pk_result *r = &results[i];
         /* batches mostly repeat a few names: try the last match first */
         const struct store_probe_check *c = last && by_name_and_type(r, last) == 0
                                                 ? last
@@ -599,6 +599,7 @@ static int check_results_are_own(const struct stream *s, const struct pk_result 
                      pk_log_q(qc, sizeof qc, r->check_name), pk_log_q(qt, sizeof qt, r->check_type));
             return -1;
         }
+        r->check_id = c->id; /* the writer stores it without a lookup */
         last = c;
     }
     return 0;

@@ -310,8 +310,9 @@ int store_credentials_dead(struct store *s, const int64_t *ids, size_t n, unsign
 struct store_probe_check {
     char name[128];
     char type[16];
+    int64_t id; /* the check's id (checks are never renamed or deleted) */
 };
-/* The (check, type) pairs of probe probe_id's history, sorted by name then type
+/* The (check, type, id) of probe probe_id's history, sorted by name then type
  * in byte order (strcmp). *out is malloc'd (NULL when n is 0); the caller frees it. */
 int store_probe_check_types(struct store *s, int64_t probe_id, struct store_probe_check **out, size_t *n, char *err,
                             size_t errlen);

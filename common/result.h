@@ -53,6 +53,10 @@ struct pk_result {
     int64_t dns_us, connect_us, tls_us, ttfb_us, total_us;
     int n_metrics;
     struct pk_metric metrics[PK_MAX_METRICS];
+    /* Collector only, never on the wire: the check's id once the stream matched
+     * the result to one of its probe's checks, so the writer need not look the
+     * name up again; 0 = not known. */
+    int64_t check_id;
 };
 
 /* Name tables for logs, CLI and SQL; never NULL (unknown values give "unknown"). */

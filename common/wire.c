@@ -160,6 +160,7 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
      * the whole 1 kB struct first was most of this function's time on the
      * ingest path (docs/PERFORMANCE.md). */
     r->n_metrics = 0;
+    r->check_id = 0;
     if (!pb->check_name || !pb->check_name[0]) {
         snprintf(err, errlen, "result seq %llu: empty check_name", (unsigned long long)pb->sequence);
         return -1;

@@ -295,7 +295,7 @@ int store_probe_name(struct store *s, int64_t probe_id, char *name, size_t namel
     return found;
 }
 
-/* The (check, type) rows of r from column `col` on, skipping a row whose check is
+/* The (check, type, id) rows of r from column `col` on, skipping a row whose check is
  * NULL (a probe without checks, store_probe_hello). 0 or -1 + err. */
 static int read_check_types(PGresult *r, int col, int64_t probe_id, struct store_probe_check **out, size_t *n,
                             char *err, size_t errlen)
@@ -309,6 +309,7 @@ static int read_check_types(PGresult *r, int col, int64_t probe_id, struct store
             continue;
         pk_strlcpy(v[k].name, PQgetvalue(r, (int)i, col), sizeof v[k].name);
         pk_strlcpy(v[k].type, PQgetvalue(r, (int)i, col + 1), sizeof v[k].type);
+        v[k].id = strtoll(PQgetvalue(r, (int)i, col + 2), NULL, 10);
         k++;
     }
     if (k == 0) {
@@ -330,7 +331,7 @@ int store_probe_hello(struct store *s, int64_t probe_id, char *name, size_t name
     const char *params[] = {idbuf};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                         "SELECT p.name, c.name, h.type FROM probes p "
+                         "SELECT p.name, c.name, h.type, c.id FROM probes p "
                          "LEFT JOIN (probe_check_history h JOIN checks c ON c.id = h.check_id) ON h.probe_id = p.id "
                          "WHERE p.id = $1 ORDER BY c.name COLLATE \"C\", h.type COLLATE \"C\"",
                          1, params, PGRES_TUPLES_OK, "looking up a probe and its checks", err, errlen);
@@ -354,7 +355,7 @@ int store_probe_check_types(struct store *s, int64_t probe_id, struct store_prob
     const char *params[] = {idbuf};
     st_ensure_ready(s);
     PGresult *r = st_run(s,
-                         "SELECT c.name, h.type FROM probe_check_history h JOIN checks c ON c.id = h.check_id "
+                         "SELECT c.name, h.type, c.id FROM probe_check_history h JOIN checks c ON c.id = h.check_id "
                          "WHERE h.probe_id = $1 ORDER BY c.name COLLATE \"C\", h.type COLLATE \"C\"",
                          1, params, PGRES_TUPLES_OK, "loading a probe's checks", err, errlen);
     if (!r)

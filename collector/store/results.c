@@ -22,7 +22,12 @@
 static int resolve_check(struct store *s, const struct pk_result *res, int64_t probe_id, int64_t *id, char *err,
                          size_t errlen)
 {
-    /* The hit (nearly every result): the name as it is, when it ends in its field. */
+    /* Matched by the stream already (rpc_probe.c): the id of one of the probe's checks. */
+    if (res->check_id > 0) {
+        *id = res->check_id;
+        return 0;
+    }
+    /* The hit (nearly every other result): the name as it is, when it ends in its field. */
     if (memchr(res->check_name, '\0', sizeof res->check_name) && st_cache_get(&s->checks, res->check_name, id))
         return 0;
     char name[PK_NAME_MAX], type[PK_TYPE_MAX], what[224];

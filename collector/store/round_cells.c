@@ -82,21 +82,54 @@ static inline int cell_in_run_before(const struct round_cell_in *a, const struct
 PK_TYPED_SORT(cells_sort, struct round_cell_in, cell_before)
 PK_TYPED_SORT(cells_run_sort, struct round_cell_in, cell_in_run_before)
 
-/* The writer adds cells probe by probe (the region number is the probe's) in
- * the order the probe sent its results, so (region, minute) nearly always
- * already ascends: then only each run of one region and minute is sorted (a
- * few dozen cells, not the group's thousands). */
+/* The writer adds cells probe by probe, each probe's in the order it sent its
+ * results (minutes ascending), but probes of one region are not adjacent: the
+ * region number is the job's first probe of that region. A stable counting sort
+ * on (region, minute) groups them in one pass when that key space is small (a
+ * group spans a few minutes; not a replayed spool of days); each run of one
+ * region and minute, a few dozen cells, is then sorted by (check, instant).
+ * Otherwise, or without memory for the counts, the whole array is sorted. */
+#define CELLS_COUNTING_SLACK 1024
+
 void st_cells_order(struct round_cell_in *v, size_t n)
 {
-    int64_t prev = 0;
+    if (n < 2)
+        return;
+    int rmax = 0;
+    int64_t mlo = INT64_MAX, mhi = INT64_MIN;
     for (size_t i = 0; i < n; i++) {
         int64_t m = floor_div(v[i].at_us, MINUTE_US);
-        if (i > 0 && (v[i].region < v[i - 1].region || (v[i].region == v[i - 1].region && m < prev))) {
-            cells_sort(v, n);
-            return;
-        }
-        prev = m;
+        rmax = v[i].region > rmax ? v[i].region : rmax;
+        mlo = m < mlo ? m : mlo;
+        mhi = m > mhi ? m : mhi;
+        if (v[i].region < 0)
+            rmax = INT32_MAX; /* not a writer's number: sort whole */
     }
+    uint64_t range = (uint64_t)mhi - (uint64_t)mlo + 1, keys = 0;
+    size_t *counts = NULL;
+    struct round_cell_in *tmp = NULL;
+    if (range <= n + CELLS_COUNTING_SLACK && (uint64_t)rmax < n + CELLS_COUNTING_SLACK &&
+        (keys = ((uint64_t)rmax + 1) * range) <= 4 * (uint64_t)n + CELLS_COUNTING_SLACK) {
+        counts = calloc((size_t)keys + 1, sizeof *counts);
+        tmp = malloc(n * sizeof *tmp);
+    }
+    if (!counts || !tmp) {
+        free(counts);
+        free(tmp);
+        cells_sort(v, n);
+        return;
+    }
+#define CELL_KEY(c) ((size_t)(c).region * (size_t)range + (size_t)(floor_div((c).at_us, MINUTE_US) - mlo))
+    for (size_t i = 0; i < n; i++)
+        counts[CELL_KEY(v[i]) + 1]++;
+    for (size_t k = 1; k <= keys; k++)
+        counts[k] += counts[k - 1];
+    for (size_t i = 0; i < n; i++)
+        tmp[counts[CELL_KEY(v[i])]++] = v[i];
+#undef CELL_KEY
+    memcpy(v, tmp, n * sizeof *v);
+    free(tmp);
+    free(counts);
     for (size_t i = 0; i < n;) {
         int64_t m = floor_div(v[i].at_us, MINUTE_US);
         size_t j = i + 1;

@@ -44,8 +44,8 @@ int st_cells_copy(struct store *s, struct round_cells *c, const char *const *reg
 void st_cells_free(struct round_cells *c);
 /* Sorts cells by (region, minute, check, instant), the order st_cells_copy
  * writes in: each row's cells contiguous and by instant, equal cells adjacent.
- * Input that already ascends by (region, minute), as the writers add it, is
- * sorted run by run; anything else whole. */
+ * A group that spans few minutes (what the writers add) is grouped by (region,
+ * minute) in one counting pass and sorted run by run; anything else whole. */
 void st_cells_order(struct round_cell_in *v, size_t n);
 
 /* Rounds at or after this instant have every result's cell stored (round_cells_since). */

@@ -96,6 +96,14 @@ static void writers_shape_sorted_by_runs(void **state)
         v[i].region = 3 - v[i].region; /* probes in descending order */
     check_against_whole(v, N, "probes descending");
     writer_shape(v, N, 4);
+    for (size_t i = 0; i < N; i++)
+        v[i].region %= 2; /* probes 0 and 2 in one region, 1 and 3 in the other: interleaved */
+    check_against_whole(v, N, "regions interleaved");
+    writer_shape(v, N, 4);
+    for (size_t i = 0; i < N; i += 3)
+        v[i].at_us -= (int64_t)(rnd() % 20) * 1440 * MIN; /* a spool of 20 days: too many minutes to count */
+    check_against_whole(v, N, "twenty days");
+    writer_shape(v, N, 4);
     v[7].at_us = v[8].at_us - 1; /* out of order inside one minute: the run sort's job */
     v[9].at_us = v[8].at_us + MIN / 2;
     check_against_whole(v, N, "disorder inside a minute");

@@ -366,6 +366,11 @@ static void read_probe_name_and_credential(void **state)
     for (size_t i = 0; i < hn; i++) {
         assert_string_equal(hc[i].name, tc[i].name);
         assert_string_equal(hc[i].type, tc[i].type);
+        /* each with its check's id, which the stream hands the writers */
+        char want[32];
+        pgt_sql(want, sizeof want, "SELECT id FROM checks WHERE name = '%s'", hc[i].name);
+        assert_int_equal(hc[i].id, strtoll(want, NULL, 10));
+        assert_int_equal(tc[i].id, hc[i].id);
     }
     free(hc);
     free(tc);
