@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,19 @@ static void test_bio_rings(void **state)
     BIO_free(b);
 }
 
+/* Every context the process makes (gRPC's server context among them) releases
+ * idle record buffers and sends no session tickets. */
+static void test_ctx_no_tickets(void **state)
+{
+    (void)state;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(ctx);
+    assert_true(SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS);
+    assert_int_equal(SSL_CTX_get_num_tickets(ctx), 0);
+    assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET);
+    SSL_CTX_free(ctx);
+}
+
 /* GRPC_EXPERIMENTS gets "-tcp_read_chunks" last, after what was there. */
 static void test_reads_sized(void **state)
 {
@@ -197,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_metrics_series),
         cmocka_unit_test(test_trims_free_pages),
         cmocka_unit_test(test_bio_rings),
+        cmocka_unit_test(test_ctx_no_tickets),
         cmocka_unit_test(test_reads_sized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
