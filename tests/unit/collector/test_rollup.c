@@ -14,18 +14,13 @@
 
 #include "result.h"
 #include "rollup.h"
+#include "../support/test_rng.h"
 
 #define MIN ROLLUP_MINUTE_US
 #define T0 INT64_C(1714564800000000) /* 2024-05-01 12:00:00 UTC */
 
 static uint64_t rng_state = 42;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return test_rng_next(&rng_state); }
 
 static int cmp_i64(const void *a, const void *b)
 {

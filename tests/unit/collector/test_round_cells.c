@@ -12,18 +12,13 @@
 #include <string.h>
 
 #include "store/round_cells.h"
+#include "../support/test_rng.h"
 
 #define MIN INT64_C(60000000)
 #define T0 INT64_C(1714564800000000) /* 2024-05-01 12:00:00 UTC */
 
 static uint64_t rng_state = 7;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return test_rng_next(&rng_state); }
 
 static int64_t minute_of(int64_t at)
 {
