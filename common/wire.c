@@ -150,6 +150,12 @@ int wire_build_batch(const struct wire_encoded *items, size_t n, uint8_t **buf, 
     return 0;
 }
 
+/* wire_result_from_pb sets every field by hand (no memset of the 1 kB struct:
+ * docs/PERFORMANCE.md, "The collector's CPU per result, again"). A field added
+ * to struct pk_result changes its size and stops the build here: set it below,
+ * then update the size. */
+_Static_assert(sizeof(struct pk_result) == 1080, "struct pk_result changed: set the new field in wire_result_from_pb");
+
 /* A name that passed wire_check_text is copied whole, never cut inside a character. */
 _Static_assert(PK_WIRE_MAX_CHECK_NAME < PK_NAME_MAX && PK_WIRE_MAX_CHECK_TYPE < PK_TYPE_MAX,
                "a valid check name or type must fit struct pk_result whole");

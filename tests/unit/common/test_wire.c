@@ -86,6 +86,49 @@ static void batch_roundtrip_keeps_every_field(void **state)
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
+/* wire_result_from_pb does not zero its struct first: every field must come
+ * out the same over memory full of garbage as over zeroed memory (a new field
+ * stops the build in wire.c until it is set there and compared here). */
+static void decode_sets_every_field_over_garbage(void **state)
+{
+    (void)state;
+    struct pk_result in[2] = {sample(7), sample(8)};
+    in[1].n_metrics = 0;
+    in[1].message[0] = '\0';
+    Picket__V1__ProbeMessage *m = roundtrip(in, 2);
+    static struct pk_result zeroed, dirty;
+    char err[256];
+    for (size_t i = 0; i < 2; i++) {
+        memset(&zeroed, 0, sizeof zeroed);
+        memset(&dirty, 0xa5, sizeof dirty);
+        assert_int_equal(wire_result_from_pb(m->batch->results[i], &zeroed, err, sizeof err), 0);
+        assert_int_equal(wire_result_from_pb(m->batch->results[i], &dirty, err, sizeof err), 0);
+        assert_int_equal(dirty.seq, zeroed.seq);
+        assert_string_equal(dirty.check_name, zeroed.check_name);
+        assert_string_equal(dirty.check_type, zeroed.check_type);
+        assert_int_equal(dirty.started_at_us, zeroed.started_at_us);
+        assert_int_equal(dirty.scheduled_at_us, zeroed.scheduled_at_us);
+        assert_int_equal(dirty.outcome, zeroed.outcome);
+        assert_int_equal(dirty.error_class, zeroed.error_class);
+        assert_string_equal(dirty.message, zeroed.message);
+        assert_int_equal(dirty.status_code, zeroed.status_code);
+        assert_int_equal(dirty.body_bytes, zeroed.body_bytes);
+        assert_int_equal(dirty.dns_us, zeroed.dns_us);
+        assert_int_equal(dirty.connect_us, zeroed.connect_us);
+        assert_int_equal(dirty.tls_us, zeroed.tls_us);
+        assert_int_equal(dirty.ttfb_us, zeroed.ttfb_us);
+        assert_int_equal(dirty.total_us, zeroed.total_us);
+        assert_int_equal(dirty.n_metrics, zeroed.n_metrics);
+        assert_int_equal(dirty.n_metrics, in[i].n_metrics);
+        for (int k = 0; k < dirty.n_metrics; k++) {
+            assert_string_equal(dirty.metrics[k].name, zeroed.metrics[k].name);
+            assert_true(dirty.metrics[k].value == zeroed.metrics[k].value);
+        }
+        assert_int_equal(dirty.check_id, 0); /* only the collector's stream sets it */
+    }
+    picket__v1__probe_message__free_unpacked(m, NULL);
+}
+
 static void encode_refuses_empty_and_oversized_batches(void **state)
 {
     (void)state;
@@ -446,6 +489,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_roundtrip_keeps_every_field),
+        cmocka_unit_test(decode_sets_every_field_over_garbage),
         cmocka_unit_test(encode_refuses_empty_and_oversized_batches),
         cmocka_unit_test(decode_rejects_bad_batches),
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
