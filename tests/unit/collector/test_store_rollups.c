@@ -257,6 +257,12 @@ static void rollups_match_exact_answers(void **state)
     (void)state;
     char err[512];
     int64_t now = now_us();
+    /* Step 7 checks where a closed day's hour rows lie on disk. An autovacuum of
+     * rollup_hour while the test runs (a slow CI machine stretches it past the
+     * launcher's visit) records free space in earlier pages, which the clustering
+     * insert may then fill out of order (one fresh-clone CI run failed so): the
+     * placement of rows by the free-space map is not what is tested here. */
+    pgt_sql(err, sizeof err, "ALTER TABLE rollup_hour SET (autovacuum_enabled = false)");
     for (int p = 0; p < 3; p++)
         probe_ids[p] = pgt_register_probe(S, probe_names[p], probe_regions[p]);
     /* Three days ending two hours ago, one result per 20 s per probe, two checks:
