@@ -276,6 +276,12 @@ rules:
             hook.status = 200
             col = start_collector(pg, port=col.port, extra=["--alerts", rules, "--slos", slos], logdir=tmp)
             wait_for("k-1 delivered after the restart", lambda: count(hook, "k-1", "firing") == 1, 15)
+            # Delivery is at least once: a kill between the receiver's answer and
+            # the outbox's record of it sends the firing again (same key, for the
+            # receiver to drop). The second kill races the resolve, not that.
+            wait_for("k-1 firing recorded as delivered", lambda: pg.psql(
+                "SELECT count(*) FROM alert_outbox WHERE receiver = 'hook' AND event_key LIKE 'down|k-1|firing|%' "
+                "AND delivered_at IS NOT NULL")[0][0] != "0", 10)
             probe = Probe(col.port, "main", checks)
             probe.send(["k-1"], pb.OUTCOME_OK, 2)
             col.kill()  # the resolve may or may not be enqueued yet
