@@ -57,6 +57,12 @@ void pk_fg_leave(void)
     pthread_mutex_unlock(&mu);
 }
 
+/* No foreground query runs and none ended in the last quiet_us. mu held. */
+static int quiet_locked(int64_t now, int64_t quiet_us)
+{
+    return !running && (!last_end_us || now - last_end_us >= quiet_us);
+}
+
 int64_t pk_fg_wait_quiet(int64_t quiet_us, int64_t max_us, const atomic_int *stop)
 {
     pthread_once(&once, init_cond);
@@ -66,7 +72,7 @@ int64_t pk_fg_wait_quiet(int64_t quiet_us, int64_t max_us, const atomic_int *sto
         int64_t now = pk_mono_us();
         if ((stop && atomic_load(stop)) || now - t0 >= max_us)
             break;
-        if (!running && (!last_end_us || now - last_end_us >= quiet_us))
+        if (quiet_locked(now, quiet_us))
             break;
         int64_t until = now + STOP_POLL_US;
         if (!running && last_end_us + quiet_us < until)
@@ -83,7 +89,7 @@ int64_t pk_fg_wait_quiet(int64_t quiet_us, int64_t max_us, const atomic_int *sto
 int pk_fg_quiet(int64_t quiet_us)
 {
     pthread_mutex_lock(&mu);
-    int quiet = !running && (!last_end_us || pk_mono_us() - last_end_us >= quiet_us);
+    int quiet = quiet_locked(pk_mono_us(), quiet_us);
     pthread_mutex_unlock(&mu);
     return quiet;
 }
