@@ -6,6 +6,7 @@
 #include "store_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,20 @@ int st_commit(struct store *s, const char *what, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+/* "picket-collector pk-writer-0": the collector and the opening thread's name
+ * (pk-writer-N, pk-tracker, pk-upkeep for the compaction, pk-alerts, ...), so
+ * pg_stat_activity and PostgreSQL's logs say which part of the collector a
+ * backend serves (docs/OPERATIONS.md). A conninfo's own application_name wins. */
+static const char *application_name(char *buf, size_t size)
+{
+    char thread[16] = "";
+    if (pthread_getname_np(pthread_self(), thread, sizeof thread) != 0 || !thread[0] ||
+        strncmp(thread, "picket-", 7) == 0)
+        return "picket-collector";
+    snprintf(buf, size, "picket-collector %s", thread);
+    return buf;
+}
+
 struct store *store_open(const char *conninfo, char *err, size_t errlen)
 {
     /* Keywords before "dbname" are defaults that the caller's conninfo overrides;
@@ -202,7 +217,8 @@ struct store *store_open(const char *conninfo, char *err, size_t errlen)
      * unused placeholder setting. */
     static const char *const keys[] = {"fallback_application_name", "connect_timeout", "client_encoding", "options",
                                        "dbname", NULL};
-    const char *values[] = {"picket-collector", "10", "UTF8",
+    char app[48];
+    const char *values[] = {application_name(app, sizeof app), "10", "UTF8",
                             "-c jit=off -c citus.multi_shard_modify_mode=sequential", conninfo ? conninfo : "", NULL};
     struct store *s = calloc(1, sizeof *s);
     if (!s) {

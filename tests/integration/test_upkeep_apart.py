@@ -18,8 +18,9 @@ from picket_env import PrivatePostgres, metric, migrate, picketctl, start_collec
 
 
 def blocked_compaction(pg):
-    """A collector backend waiting for a lock on a statement over rollup_partial."""
-    rows = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'picket-collector' "
+    """The compaction's backend (the upkeep thread's connection, named for it)
+    waiting for a lock on a statement over rollup_partial."""
+    rows = pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'picket-collector pk-upkeep' "
                    "AND wait_event_type = 'Lock' AND query LIKE '%rollup_partial%'")
     return int(rows[0][0]) > 0
 
@@ -34,6 +35,12 @@ def main():
             col = start_collector(pg, logdir=tmp, extra=["--compact-interval-s", "1"])
             procs.append(col)
             wait_for("a first compaction", lambda: metric(col, "picket_collector_rollup_compactions_total") >= 1, 30)
+            # Every connection names the collector's part it serves (docs/DEPLOY.md);
+            # the writers and the tracker connect with their first work.
+            names = {r[0] for r in pg.psql("SELECT application_name FROM pg_stat_activity "
+                                           "WHERE application_name LIKE 'picket-collector%'")}
+            for want in ("picket-collector pk-control", "picket-collector pk-leader", "picket-collector pk-upkeep"):
+                assert want in names, "no backend named %r among %s" % (want, sorted(names))
             # Another session holds rollup_partial: the next compaction waits for it.
             locker = subprocess.Popen([PSQL, "-X", "-q", "-d", pg.url, "-c",
                                        "BEGIN; LOCK TABLE rollup_partial IN ACCESS EXCLUSIVE MODE; "
