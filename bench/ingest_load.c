@@ -48,6 +48,8 @@ static const char *const default_names[CHECKS_PER_PROBE] = {
  * result of a batch is its own (check, minute): one partial rollup row each. */
 static int n_checks = CHECKS_PER_PROBE;
 static int64_t interval_us = 1000000;
+/* --end-ago: each probe's history ends this long before now (default: now). */
+static int64_t end_ago_us = 0;
 static char (*check_names)[32];
 
 struct options {
@@ -256,10 +258,10 @@ static int sim_encode(struct sim_probe *p)
         return -1;
     }
     uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)(p->index + 1) * 0xD1B54A32D192ED03ULL);
-    /* n_checks checks, each every interval: the probe's history ends now. */
+    /* n_checks checks, each every interval: the probe's history ends now (or --end-ago before). */
     int64_t step_us = interval_us / n_checks > 0 ? interval_us / n_checks : 1;
     int64_t span_us = (int64_t)p->n_results * step_us;
-    int64_t base_us = pk_now_us() - span_us + p->index * 1000;
+    int64_t base_us = pk_now_us() - end_ago_us - span_us + p->index * 1000;
     uint64_t seq = p->first_seq;
     uint64_t left = p->n_results;
     for (size_t b = 0; b < p->n_batches; b++) {
@@ -601,6 +603,8 @@ static void usage(FILE *f)
                "  --interval S      each check's interval in seconds, default 1; results go round the\n"
                "                    checks, interval/checks apart (--checks 1000 --interval 60: every\n"
                "                    result of a batch is its own check and minute)\n"
+               "  --end-ago S       each probe's history ends S seconds before now, default 0 (a bench\n"
+               "                    gives runs in a row histories that follow each other, as a stream's)\n"
                "  --timeout S       give up after S seconds (exit 1), default 300\n"
                "  --hold S          after its results are acked, each probe stays connected and idle\n"
                "                    for S seconds, sending a Heartbeat every heartbeat interval (the\n"
@@ -640,6 +644,7 @@ int main(int argc, char **argv)
         {"tls-cert-dir", required_argument, NULL, 'D'}, {"token-file", required_argument, NULL, 'T'},
         {"insecure-plaintext", no_argument, NULL, 'P'}, {"hold", required_argument, NULL, 'H'},
         {"checks", required_argument, NULL, 'C'},       {"interval", required_argument, NULL, 'I'},
+        {"end-ago", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -688,6 +693,11 @@ int main(int argc, char **argv)
             if (parse_count("--interval", optarg, 1, 3600, &v) < 0)
                 return 2;
             interval_us = v * 1000000;
+            break;
+        case 'E':
+            if (parse_count("--end-ago", optarg, 0, 30 * 86400, &v) < 0)
+                return 2;
+            end_ago_us = v * 1000000;
             break;
         case 'A':
             opt.tls_ca = optarg;
