@@ -356,6 +356,23 @@ char *st_labels_json(const struct pk_kv *labels, size_t n)
     return pk_buf_take(&b);
 }
 
+void st_array_add_text(struct pk_buf *b, const char *v, int first)
+{
+    if (!first)
+        pk_buf_addc(b, ',');
+    if (!v) {
+        pk_buf_add(b, "NULL", 4);
+        return;
+    }
+    pk_buf_addc(b, '"');
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            pk_buf_addc(b, '\\');
+        pk_buf_addc(b, *p);
+    }
+    pk_buf_addc(b, '"');
+}
+
 char *st_bigint_array(const int64_t *values, size_t n)
 {
     struct pk_buf b;

@@ -64,18 +64,151 @@ void st_meta_params(struct meta_params *m, const char *service, const struct pk_
     m->v[7] = meta->labels[0] ? meta->labels : NULL;
 }
 
+/* Name order (strcmp: COLLATE "C", the order every transaction that locks
+ * several checks takes); among equal names the caller's order. */
 static int by_check_name(const void *a, const void *b)
 {
     const struct store_check_info *x = *(const struct store_check_info *const *)a;
     const struct store_check_info *y = *(const struct store_check_info *const *)b;
-    return strcmp(x->name, y->name);
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* A name given twice keeps its last entry, as the upsert that came later won
+ * when each check had its own statement (one statement cannot update a row
+ * twice). sorted: by_check_name order. The number left. */
+static size_t drop_repeated_names(const struct store_check_info **sorted, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i + 1 == n || strcmp(sorted[i]->name, sorted[i + 1]->name) != 0)
+            sorted[m++] = sorted[i];
+    return m;
+}
+
+/* A checks row as Register gives it, one array a column, in this order. */
+#define CHECK_COLS 12
+#define UPSERT_CHECKS_SQL                                                                                         \
+    "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, budget_p95_ms, budget_p99_ms, " \
+    "slo_target_percent, slo_window_ms, depends_on, labels, updated_at) "                                         \
+    "SELECT u.name, u.type, u.target, u.interval_ms, u.service, u.p50, u.p95, u.p99, u.slo_target, "              \
+    "u.slo_window, u.depends_on, u.labels, now() "                                                                \
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], "     \
+    "$8::bigint[], $9::double precision[], $10::bigint[], $11::text[], $12::text[]) "                             \
+    "AS u (name, type, target, interval_ms, service, p50, p95, p99, slo_target, slo_window, depends_on, labels) " \
+    "ORDER BY u.name COLLATE \"C\" "                                                                              \
+    "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "                          \
+    "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "                                            \
+    "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "                            \
+    "budget_p99_ms = EXCLUDED.budget_p99_ms, slo_target_percent = EXCLUDED.slo_target_percent, "                  \
+    "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, labels = EXCLUDED.labels, "        \
+    "updated_at = EXCLUDED.updated_at RETURNING id, name"
+
+/* The values of c's columns, NULL where not given (interval: unless > 0; the
+ * metadata: st_meta_params). v[] points into c, interval and meta. */
+static void check_values(const struct store_check_info *c, char *interval, size_t size, struct meta_params *meta,
+                         const char *v[CHECK_COLS])
+{
+    snprintf(interval, size, "%" PRId64, c->interval_ms);
+    st_meta_params(meta, c->service, &c->meta);
+    v[0] = c->name;
+    v[1] = c->type;
+    v[2] = c->target;
+    v[3] = c->interval_ms > 0 ? interval : NULL;
+    memcpy(v + 4, meta->v, sizeof meta->v);
+}
+
+static int by_name_key(const void *key, const void *elem)
+{
+    return strcmp(key, (*(const struct store_check_info *const *)elem)->name);
+}
+
+/* ids[i] = the id the upsert r returned for sorted[i]. */
+static int read_upserted_ids(const PGresult *r, const struct store_check_info **sorted, size_t n, int64_t *ids,
+                             const char *what, char *err, size_t errlen)
+{
+    size_t rows = (size_t)PQntuples(r);
+    for (size_t i = 0; i < rows; i++) {
+        const struct store_check_info **c = bsearch(PQgetvalue(r, (int)i, 1), sorted, n, sizeof *sorted, by_name_key);
+        if (c)
+            ids[c - sorted] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] <= 0)
+            return pk_fail(err, errlen, "%s: no id came back for check \"%.128s\" (%zu rows)", what,
+                           sorted[i]->name, rows);
+    return 0;
+}
+
+/* The checks rows of sorted[0..n) (by name, each name once) in one statement,
+ * in the caller's transaction: it inserts and locks them in name order, as the
+ * statements it replaces did one by one. ids[i]: sorted[i]'s id. */
+static int upsert_checks(struct store *s, const char *probe, const struct store_check_info **sorted, size_t n,
+                         int64_t *ids, char *err, size_t errlen)
+{
+    char what[96];
+    struct pk_buf cols[CHECK_COLS];
+    const char *params[CHECK_COLS];
+    int failed = 0, rc = -1;
+    snprintf(what, sizeof what, "probe id %s: upserting %zu checks", probe, n);
+    for (int k = 0; k < CHECK_COLS; k++) {
+        pk_buf_init(&cols[k], 0);
+        pk_buf_addc(&cols[k], '{');
+    }
+    for (size_t i = 0; i < n; i++) {
+        char interval[24];
+        struct meta_params meta;
+        const char *v[CHECK_COLS];
+        check_values(sorted[i], interval, sizeof interval, &meta, v);
+        for (int k = 0; k < CHECK_COLS; k++)
+            st_array_add_text(&cols[k], v[k], i == 0);
+    }
+    for (int k = 0; k < CHECK_COLS; k++) {
+        failed |= pk_buf_addc(&cols[k], '}') < 0;
+        params[k] = cols[k].data;
+    }
+    if (failed) {
+        pk_fail(err, errlen, "%s: out of memory", what);
+    } else {
+        PGresult *r = st_run(s, UPSERT_CHECKS_SQL, CHECK_COLS, params, PGRES_TUPLES_OK, what, err, errlen);
+        rc = r ? read_upserted_ids(r, sorted, n, ids, what, err, errlen) : -1;
+        PQclear(r);
+    }
+    for (int k = 0; k < CHECK_COLS; k++)
+        pk_buf_free(&cols[k]);
+    return rc;
+}
+
+/* The probe's probe_checks rows become params[1] (a bigint[] of check ids;
+ * params[0] the probe id), by difference: the rows it keeps are not written
+ * again. The trigger of migration 016 adds (probe, check, type) to
+ * probe_check_history for each row written; for the kept rows the middle
+ * statement adds what the trigger added when every row was deleted and
+ * inserted again: a kept check whose type changed (by this Register or since)
+ * gets its new type there. */
+static int replace_probe_checks(struct store *s, const char *const *params, const char *what, char *err,
+                                size_t errlen)
+{
+    if (st_run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1 AND check_id <> ALL ($2::bigint[])", 2, params,
+                   what, err, errlen) < 0 ||
+        st_run_cmd(s,
+                   "INSERT INTO probe_check_history (probe_id, check_id, type) SELECT pc.probe_id, pc.check_id, "
+                   "c.type FROM probe_checks pc JOIN checks c ON c.id = pc.check_id WHERE pc.probe_id = $1 "
+                   "ON CONFLICT DO NOTHING",
+                   1, params, what, err, errlen) < 0 ||
+        st_run_cmd(s,
+                   "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
+                   "ON CONFLICT DO NOTHING",
+                   2, params, what, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store_check_info *checks, size_t n,
                            char *err, size_t errlen)
 {
     int rc = -1;
-    char what[224], probe[24], interval[24];
+    char what[96], probe[24];
     const struct store_check_info **sorted = calloc(n ? n : 1, sizeof *sorted);
     int64_t *ids = calloc(n ? n : 1, sizeof *ids);
     char *id_array = NULL;
@@ -94,42 +227,17 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
     /* The same lock order (by name) in every transaction that upserts several
      * checks: two probes getting overlapping lists cannot deadlock. */
     qsort(sorted, n, sizeof *sorted, by_check_name);
+    n = drop_repeated_names(sorted, n);
     st_ensure_ready(s);
     snprintf(what, sizeof what, "probe id %s: setting checks", probe);
-    if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0)
+    if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
+        (n > 0 && upsert_checks(s, probe, sorted, n, ids, err, errlen) < 0))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        const struct store_check_info *c = sorted[i];
-        snprintf(interval, sizeof interval, "%" PRId64, c->interval_ms);
-        struct meta_params meta;
-        st_meta_params(&meta, c->service, &c->meta);
-        const char *params[] = {c->name,   c->type,   c->target, c->interval_ms > 0 ? interval : NULL,
-                                meta.v[0], meta.v[1], meta.v[2], meta.v[3],
-                                meta.v[4], meta.v[5], meta.v[6], meta.v[7]};
-        snprintf(what, sizeof what, "probe id %s: check \"%.128s\"", probe, c->name);
-        PGresult *r = st_run(s,
-                             "INSERT INTO checks (name, type, target, interval_ms, service, budget_p50_ms, "
-                             "budget_p95_ms, budget_p99_ms, slo_target_percent, slo_window_ms, depends_on, labels, "
-                             "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) "
-                             "ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type, target = EXCLUDED.target, "
-                             "interval_ms = EXCLUDED.interval_ms, service = EXCLUDED.service, "
-                             "budget_p50_ms = EXCLUDED.budget_p50_ms, budget_p95_ms = EXCLUDED.budget_p95_ms, "
-                             "budget_p99_ms = EXCLUDED.budget_p99_ms, "
-                             "slo_target_percent = EXCLUDED.slo_target_percent, "
-                             "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
-                             "labels = EXCLUDED.labels, updated_at = EXCLUDED.updated_at RETURNING id",
-                             12, params, PGRES_TUPLES_OK, what, err, errlen);
-        if (!r)
-            goto out;
-        ids[i] = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-    }
     id_array = st_bigint_array(ids, n);
     if (!id_array) {
         pk_fail(err, errlen, "probe id %s: setting checks: out of memory", probe);
         goto out;
     }
-    snprintf(what, sizeof what, "probe id %s: setting checks", probe);
     const char *params[] = {probe, id_array};
     /* The rows are locked already (upserted above, in name order). */
     if (st_run_cmd(s,
@@ -137,12 +245,7 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
                    "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
                    "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
                    1, params + 1, what, err, errlen) < 0 ||
-        st_run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1", 1, params, what, err, errlen) < 0 ||
-        st_run_cmd(s,
-                   "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, unnest($2::bigint[]) "
-                   "ON CONFLICT DO NOTHING",
-                   2, params, what, err, errlen) < 0 ||
-        st_commit(s, what, err, errlen) < 0)
+        replace_probe_checks(s, params, what, err, errlen) < 0 || st_commit(s, what, err, errlen) < 0)
         goto out;
     /* Only committed ids may enter the cache. */
     for (size_t i = 0; i < n; i++)

@@ -163,6 +163,8 @@ extern const char st_hex_digits[];
 
 /* ---- encode.c: parameters and COPY fields as text */
 
+struct pk_buf;
+
 /* "YYYY-MM-DD hh:mm:ss.uuuuuu+00" (29 bytes + NUL); -1 outside years 1..9999. */
 int st_format_timestamp(char *buf, size_t size, int64_t us);
 /* Each returns a malloc'd string, NULL when out of memory. */
@@ -170,6 +172,12 @@ int st_format_timestamp(char *buf, size_t size, int64_t us);
 char *st_labels_json(const struct pk_kv *labels, size_t n);
 /* "{1,2,3}" for a bigint[] parameter. */
 char *st_bigint_array(const int64_t *values, size_t n);
+/* Appends one element of an array literal whose braces are the caller's: a ','
+ * unless first, then "v" with '"' and '\\' escaped, or NULL for a NULL v. Any
+ * element type reads its text from it (text[], bigint[], double precision[]);
+ * the text needs no other escaping (commas, braces, spaces, UTF-8 stay as they
+ * are). A failure latches in b. */
+void st_array_add_text(struct pk_buf *b, const char *v, int first);
 /* ["a", "b"] for a text[] parameter (unnested in SQL). */
 char *st_strings_json(char *const *values, size_t n);
 /* "{ts,ts,...}" of timestamptz literals, one int64 every stride bytes. */

@@ -46,21 +46,6 @@ int store_track_rules_read_all(struct store *s, struct store_track_rule_row **ou
     return store_query_rows(s, &q, (void **)out, n, err, errlen);
 }
 
-/* Appends one element of a PostgreSQL array literal: "text" with \ and " escaped
- * (a failure latches in b). */
-static void array_text(struct pk_buf *b, const char *v, int first)
-{
-    if (!first)
-        pk_buf_addc(b, ',');
-    pk_buf_addc(b, '"');
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            pk_buf_addc(b, '\\');
-        pk_buf_addc(b, *p);
-    }
-    pk_buf_addc(b, '"');
-}
-
 #define COUNT_ROW(field, kind) STORE_FIELD(struct store_round_count_row, field, kind)
 static const struct store_col count_row_cols[] = {
     COUNT_ROW(check_name, TEXT), COUNT_ROW(scope, TEXT), COUNT_ROW(up, I64), COUNT_ROW(down, I64),
@@ -101,7 +86,7 @@ static int counts_read(struct store *s, const char *const *checks, const int64_t
     pk_buf_addc(&from, '{');
     pk_buf_addc(&until, '{');
     for (size_t i = 0; i < n_checks; i++) {
-        array_text(&names, checks[i], i == 0);
+        st_array_add_text(&names, checks[i], i == 0);
         pk_buf_addf(&from, "%s%" PRId64, i ? "," : "", k_from[i]);
         pk_buf_addf(&until, "%s%" PRId64, i ? "," : "", k_until[i]);
     }
@@ -234,7 +219,7 @@ static int counts_of(struct store *s, const char *const *checks, const int64_t *
     PGresult *r = NULL;
     if (scope) {
         pk_buf_addc(&scopes, '{');
-        array_text(&scopes, scope, 1);
+        st_array_add_text(&scopes, scope, 1);
         pk_buf_addc(&scopes, '}');
     } else {
         r = st_run(s, "SELECT ARRAY['*'] || coalesce(array_agg(DISTINCT region), '{}') FROM probes", 0, NULL,

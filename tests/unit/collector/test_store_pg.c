@@ -661,6 +661,146 @@ static void live_assigned_check_meta(void **state)
     assert_int_equal(pgt_sql_int("SELECT count(*) FROM check_version_checks WHERE NOT meta_known"), 0);
 }
 
+/* The checks row named name: its other columns (type, target, interval_ms,
+ * service, budgets p50 p95 p99, SLO target and window, depends_on, labels) are
+ * want[] exactly, NULL where want[k] is NULL. The values are dollar-quoted, so
+ * they need no escaping of their own. */
+static void expect_check_row(const char *name, const char *const want[11])
+{
+    static const char cols[] = "type, target, interval_ms::text, service, budget_p50_ms::text, budget_p95_ms::text, "
+                               "budget_p99_ms::text, slo_target_percent::text, slo_window_ms::text, depends_on, labels";
+    char values[1536], row[2048];
+    size_t len = 0;
+    for (int k = 0; k < 11; k++)
+        len += (size_t)snprintf(values + len, sizeof values - len, want[k] ? "%s$v$%s$v$" : "%sNULL", k ? ", " : "",
+                                want[k]);
+    assert_true(len < sizeof values);
+    if (pgt_sql_int("SELECT count(*) FROM checks WHERE name = $v$%s$v$ AND (%s) IS NOT DISTINCT FROM (%s)", name,
+                    cols, values) != 1) {
+        pgt_sql(row, sizeof row, "SELECT concat_ws(' | ', %s) FROM checks WHERE name = $v$%s$v$", cols, name);
+        fail_msg("check [%s]: want (%s), have [%s]", name, values, row);
+    }
+}
+
+#define PAD_NAME " batch pad "
+#define QUOTE_NAME "batch q\"uote\\back,comma {brace}"
+#define UTF8_NAME "batch ünïcødé ✓"
+
+/* The probe's probe_checks rows of the checks c where the SQL condition `which`
+ * holds, as "name@ctid/xmin" by name: the same text before and after a
+ * Register says those rows were not written again. */
+static void probe_check_rows(int64_t probe, const char *which, char *out, size_t size)
+{
+    pgt_sql(out, size,
+            "SELECT string_agg(c.name || '@' || pc.ctid::text || '/' || pc.xmin::text, '|' ORDER BY c.name COLLATE "
+            "\"C\") FROM probe_checks pc JOIN checks c ON c.id = pc.check_id WHERE pc.probe_id = %" PRId64 " AND %s",
+            probe, which);
+}
+
+static void probe_history(int64_t probe, char *out, size_t size)
+{
+    pgt_sql(out, size,
+            "SELECT string_agg(c.name || '/' || h.type, '|' ORDER BY c.name COLLATE \"C\", h.type) "
+            "FROM probe_check_history h JOIN checks c ON c.id = h.check_id WHERE h.probe_id = %" PRId64,
+            probe);
+}
+
+/* Register's checks go in as one upsert of array parameters: text that array
+ * literals must escape, absent values that must stay NULL (and the text
+ * "NULL" and "" that must not become NULL), a name given twice (the last one
+ * stands), rows inserted in name order; then a Register that keeps, drops,
+ * adds and retypes checks writes only the probe_checks rows that change and
+ * leaves probe_check_history exactly as deleting and inserting them all did. */
+static void live_probe_checks_batched(void **state)
+{
+    struct store *s = pgt_live(state, "test_store_pg");
+    char err[512], out[2048], before[2048];
+    int64_t probe = pgt_register_probe(s, "batch-probe", "eu");
+    struct store_check_info first[] = {
+        {.name = QUOTE_NAME, .type = "http", .target = "http://x/?a=\"b\"&c=\\d,{e} f", .interval_ms = 1500,
+         .service = "svc \"ü\" {x}",
+         .meta = {.budget_p50_ms = 10, .budget_p95_ms = 20, .budget_p99_ms = 30, .slo_target_percent = 99.9,
+                  .slo_window_ms = 86400000}},
+        {.name = UTF8_NAME, .type = "tcp"},
+        {.name = PAD_NAME, .type = "dns", .target = "NULL", .interval_ms = -5, .service = "",
+         .meta = {.budget_p95_ms = -1, .slo_target_percent = 100, .slo_window_ms = 1000}},
+        {.name = "batch dup", .type = "http", .target = "first", .interval_ms = 1000},
+        {.name = "batch empty", .type = "http", .target = "", .interval_ms = 60000},
+        {.name = "batch dup", .type = "tcp", .target = "second", .interval_ms = 2000, .service = "later"},
+    };
+    pk_strlcpy(first[0].meta.depends_on, "a,\"b\",{c}, service:x\\y", sizeof first[0].meta.depends_on);
+    pk_strlcpy(first[0].meta.labels, "env=pr\"od\\x,{y}\nteam=ü é ", sizeof first[0].meta.labels);
+    if (store_set_probe_checks(s, probe, first, 6, err, sizeof err) != 0)
+        fail_msg("register: %s", err);
+
+    expect_check_row(QUOTE_NAME, (const char *const[]){"http", "http://x/?a=\"b\"&c=\\d,{e} f", "1500",
+                                                         "svc \"ü\" {x}", "10", "20", "30", "99.9", "86400000",
+                                                         "a,\"b\",{c}, service:x\\y",
+                                                         "env=pr\"od\\x,{y}\nteam=ü é "});
+    expect_check_row(UTF8_NAME, (const char *const[]){"tcp", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                                        NULL});
+    expect_check_row(PAD_NAME, (const char *const[]){"dns", "NULL", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                                       NULL});
+    expect_check_row("batch dup", (const char *const[]){"tcp", "second", "2000", "later", NULL, NULL, NULL, NULL,
+                                                         NULL, NULL, NULL});
+    expect_check_row("batch empty", (const char *const[]){"http", "", "60000", NULL, NULL, NULL, NULL, NULL, NULL,
+                                                           NULL, NULL});
+    /* New rows took their ids in name order: the order they were inserted and locked in. */
+    pgt_sql(out, sizeof out,
+            "SELECT string_agg(c.name, '|' ORDER BY c.id) = string_agg(c.name, '|' ORDER BY c.name COLLATE \"C\") "
+            "FROM probe_checks pc JOIN checks c ON c.id = pc.check_id WHERE pc.probe_id = %" PRId64,
+            probe);
+    assert_string_equal(out, "t");
+    probe_history(probe, out, sizeof out);
+    assert_string_equal(out, PAD_NAME "/dns|batch dup/tcp|batch empty/http|" QUOTE_NAME "/http|" UTF8_NAME "/tcp");
+
+    /* Keep two as they are, retype one, drop two, add one. */
+    const char *kept = "c.name IN ($v$" PAD_NAME "$v$, 'batch dup', 'batch empty')";
+    probe_check_rows(probe, kept, before, sizeof before);
+    struct store_check_info second[] = {
+        {.name = "batch new", .type = "grpc", .target = "127.0.0.1:1"},
+        {.name = "batch empty", .type = "http", .target = "", .interval_ms = 60000},
+        {.name = "batch dup", .type = "http", .target = "third", .interval_ms = 2000},
+        {.name = PAD_NAME, .type = "dns", .target = "NULL"},
+    };
+    if (store_set_probe_checks(s, probe, second, 4, err, sizeof err) != 0)
+        fail_msg("register again: %s", err);
+    expect_check_row("batch dup", (const char *const[]){"http", "third", "2000", NULL, NULL, NULL, NULL, NULL, NULL,
+                                                         NULL, NULL});
+    /* The kept rows are the same row versions (not deleted and inserted again). */
+    probe_check_rows(probe, kept, out, sizeof out);
+    assert_string_equal(out, before);
+    pgt_sql(out, sizeof out,
+            "SELECT string_agg(c.name, '|' ORDER BY c.name COLLATE \"C\") FROM probe_checks pc JOIN checks c "
+            "ON c.id = pc.check_id WHERE pc.probe_id = %" PRId64,
+            probe);
+    assert_string_equal(out, PAD_NAME "|batch dup|batch empty|batch new");
+    /* What the delete and insert of every row left: the old rows, and each
+     * current check with its type now (batch dup: tcp, then http). */
+    probe_history(probe, out, sizeof out);
+    assert_string_equal(out, PAD_NAME "/dns|batch dup/http|batch dup/tcp|batch empty/http|batch new/grpc|" QUOTE_NAME
+                             "/http|" UTF8_NAME "/tcp");
+
+    /* A failing upsert names the probe and the number of checks, keeps
+     * PostgreSQL's message, and changes nothing. */
+    probe_check_rows(probe, "true", before, sizeof before);
+    struct store_check_info bad[] = {{.name = "batch ok", .type = "http"}, {.name = "batch \xff bad", .type = "http"}};
+    assert_int_equal(store_set_probe_checks(s, probe, bad, 2, err, sizeof err), -1);
+    char want[64];
+    snprintf(want, sizeof want, "probe id %" PRId64 ": upserting 2 checks: ", probe);
+    if (!strstr(err, want) || !strstr(err, "invalid byte sequence"))
+        fail_msg("error: %s", err);
+    probe_check_rows(probe, "true", out, sizeof out);
+    assert_string_equal(out, before);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM checks WHERE name = 'batch ok'"), 0);
+
+    /* No checks at all: the probe runs none, its history stays. */
+    if (store_set_probe_checks(s, probe, NULL, 0, err, sizeof err) != 0)
+        fail_msg("register without checks: %s", err);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM probe_checks WHERE probe_id = %" PRId64, probe), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM probe_check_history WHERE probe_id = %" PRId64, probe), 7);
+}
+
 static void live_reconnect(void **state)
 {
     struct store *s = pgt_live(state, "test_store_pg");
@@ -668,7 +808,7 @@ static void live_reconnect(void **state)
     int64_t probe = pgt_register_probe(s, "reconnect-probe", "eu");
     struct pk_result *r = make_range(1, 20, "reconnect-check");
     const char *kill_sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                           "WHERE application_name = 'picket-collector' AND pid <> pg_backend_pid()";
+                           "WHERE application_name LIKE 'picket-collector%' AND pid <> pg_backend_pid()";
     pgt_sql(out, sizeof out, "%s", kill_sql);
     assert_string_equal(out, "1");
     assert_int_equal(store_ping(s), 0);
@@ -778,6 +918,7 @@ int main(void)
         cmocka_unit_test(live_hostile_result_roundtrip),
         cmocka_unit_test(live_status),
         cmocka_unit_test(live_assigned_check_meta),
+        cmocka_unit_test(live_probe_checks_batched),
         cmocka_unit_test(live_concurrent_writers),
         cmocka_unit_test(live_concurrent_migrate),
         cmocka_unit_test(live_reconnect),
