@@ -238,7 +238,9 @@ int wire_result_from_pb(const Picket__V1__Result *pb, struct pk_result *r, char 
         if (!pb->metrics[j]->name || !pb->metrics[j]->name[0])
             continue;
         pk_strlcpy(r->metrics[r->n_metrics].name, pb->metrics[j]->name, PK_METRIC_NAME_MAX);
-        pk_utf8_sanitize(r->metrics[r->n_metrics].name);
+        /* valid UTF-8 whole (wire_check_text above): only a name cut to fit may end inside a character */
+        if (strnlen(pb->metrics[j]->name, PK_METRIC_NAME_MAX) >= PK_METRIC_NAME_MAX - 1)
+            pk_utf8_sanitize(r->metrics[r->n_metrics].name);
         r->metrics[r->n_metrics].value = pb->metrics[j]->value;
         r->n_metrics++;
     }

@@ -232,6 +232,36 @@ static void decode_sanitizes_invalid_utf8(void **state)
     picket__v1__probe_message__free_unpacked(m, NULL);
 }
 
+/* A metric name longer than the struct's field is cut to fit; a character cut
+ * in two becomes '?', a name that fits is kept byte for byte. */
+static void decode_cuts_long_metric_names_whole(void **state)
+{
+    (void)state;
+    struct pk_result r = sample(1);
+    Picket__V1__ProbeMessage *m = roundtrip(&r, 1);
+    Picket__V1__Result *pb = m->batch->results[0];
+    char *kept[2] = {pb->metrics[0]->name, pb->metrics[1]->name};
+    char cut[80], fits[PK_METRIC_NAME_MAX];
+    memset(cut, 'a', 62);
+    strcpy(cut + 62, "\xc3\xa9-and-more"); /* é at bytes 62-63: the copy keeps 63 bytes */
+    memset(fits, 'b', 60);
+    strcpy(fits + 60, "\xc3\xa9"); /* 62 bytes: fits */
+    pb->metrics[0]->name = cut;
+    pb->metrics[1]->name = fits;
+    struct pk_result *out;
+    size_t n;
+    char err[256];
+    assert_int_equal(wire_decode_batch(m->batch, &out, &n, err, sizeof err), 0);
+    assert_int_equal(strlen(out[0].metrics[0].name), 63);
+    assert_memory_equal(out[0].metrics[0].name, cut, 62);
+    assert_int_equal(out[0].metrics[0].name[62], '?');
+    assert_string_equal(out[0].metrics[1].name, fits);
+    pk_results_free(out, n);
+    pb->metrics[0]->name = kept[0];
+    pb->metrics[1]->name = kept[1];
+    picket__v1__probe_message__free_unpacked(m, NULL);
+}
+
 /* Bytes that break protobuf's own framing never unpack: the collector sees
  * NULL and drops the stream, whatever the bytes are. */
 static void garbage_bytes_do_not_parse(void **state)
@@ -493,6 +523,7 @@ int main(void)
         cmocka_unit_test(encode_refuses_empty_and_oversized_batches),
         cmocka_unit_test(decode_rejects_bad_batches),
         cmocka_unit_test(decode_sanitizes_invalid_utf8),
+        cmocka_unit_test(decode_cuts_long_metric_names_whole),
         cmocka_unit_test(decode_keeps_control_characters_in_messages),
         cmocka_unit_test(garbage_bytes_do_not_parse),
         cmocka_unit_test(framed_but_empty_batches_are_refused),
