@@ -524,15 +524,19 @@ static void rollups_match_exact_answers(void **state)
     assert_int_equal(store_rollup_compact(S, open + DAY - MIN, 2 * MIN, &folded, err, sizeof err), 0);
     assert_int_equal(days_mark(), open + DAY);
     /* its hour rows were moved together by check (rollup_days.c, cluster_hours):
-     * in the table's order they are by check, probe and hour */
-    assert_true(pgt_sql_int("SELECT count(*) FROM rollup_hour WHERE hour >= to_timestamp(%lld / 1000000.0) "
-                            "AND hour < to_timestamp(%lld / 1000000.0)",
-                            (long long)open, (long long)(open + DAY)) > 2);
-    assert_int_equal(pgt_sql_int("SELECT count(*) FROM (SELECT ctid, lag(ctid) OVER (ORDER BY check_id, probe_id, "
-                                 "hour) AS prev FROM rollup_hour WHERE hour >= to_timestamp(%lld / 1000000.0) AND "
-                                 "hour < to_timestamp(%lld / 1000000.0)) x WHERE ctid < prev",
-                                 (long long)open, (long long)(open + DAY)),
-                     0);
+     * in the table's order they are by check, probe and hour, but for a jump
+     * or two: when the page being filled is full, PostgreSQL may hand the next
+     * row a page before it whose dead rows were pruned meanwhile (the free
+     * space map learns of it then), and the rows go on from there in order
+     * (seen once in CI). Rows in no order at all would break it at most rows. */
+    int64_t hour_rows = pgt_sql_int("SELECT count(*) FROM rollup_hour WHERE hour >= to_timestamp(%lld / 1000000.0) "
+                                    "AND hour < to_timestamp(%lld / 1000000.0)",
+                                    (long long)open, (long long)(open + DAY));
+    assert_true(hour_rows >= 100); /* 144: 2 checks x 3 probes x 24 hours */
+    assert_true(pgt_sql_int("SELECT count(*) FROM (SELECT ctid, lag(ctid) OVER (ORDER BY check_id, probe_id, "
+                            "hour) AS prev FROM rollup_hour WHERE hour >= to_timestamp(%lld / 1000000.0) AND "
+                            "hour < to_timestamp(%lld / 1000000.0)) x WHERE ctid < prev",
+                            (long long)open, (long long)(open + DAY)) <= 2);
     feed(0, open + DAY - 2 * MIN + 5 * 1000000, 1000000, 10, 10);
     verify(&whole, 2);
     assert_int_equal(store_rollup_compact(S, now_us(), 2 * MIN, &folded, err, sizeof err), 0);
