@@ -13,11 +13,10 @@
 
 #include "buf.h"
 #include "pk_error.h"
+#include "rollup.h"
 
 #define FAST_US PK_REGRESSION_FAST_WIDTH_US
 #define HOUR_US REGRESSION_HOUR_US
-
-static int64_t floor_to(int64_t t, int64_t w) { return t - ((t % w) + w) % w; }
 
 /* One half's state after an evaluation: -1 no verdict (learning), 0 normal, 1 raised. */
 struct half {
@@ -80,7 +79,7 @@ static int fast_states(struct store *st, const char *check, const char *region, 
 {
     struct pk_regression_opts o;
     regression_fast_opts(metric && metric[0] ? dir : 0, &o);
-    int64_t b0 = floor_to(first, HOUR_US), b_end = floor_to(last, HOUR_US) + HOUR_US;
+    int64_t b0 = rollup_floor(first, HOUR_US), b_end = rollup_floor(last, HOUR_US) + HOUR_US;
     struct regression_series sr;
     if (regression_fast_series_read(st, check, region, metric, regression_fast_split(b0) - REGRESSION_HISTORY_US, b_end, &sr,
                                     err, errlen) < 0)
@@ -127,8 +126,8 @@ int regression_replay(struct store *st, const char *check, const char *region, c
                       int *learning, char *err, size_t errlen)
 {
     int64_t step = fast ? FAST_US : HOUR_US;
-    int64_t h_first = floor_to(since, HOUR_US) + HOUR_US, h_last = floor_to(until, HOUR_US);
-    int64_t first = floor_to(since, step) + step, last = floor_to(until, step);
+    int64_t h_first = rollup_floor(since, HOUR_US) + HOUR_US, h_last = rollup_floor(until, HOUR_US);
+    int64_t first = rollup_floor(since, step) + step, last = rollup_floor(until, step);
     *learning = 0;
     if (last < first)
         return 0;

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "result.h"
+#include "rounds.h"
 #include "typed_sort.h"
 
 void rollup_counts_add_outcome(struct rollup_counts *c, int outcome)
@@ -44,10 +45,7 @@ int rollup_latency_counts(int outcome) { return outcome == PK_OUTCOME_OK || outc
 
 int64_t rollup_floor(int64_t us, int64_t width)
 {
-    int64_t q = us / width;
-    if (us % width < 0)
-        q--;
-    return q * width;
+    return pk_floor_div(us, width) * width;
 }
 
 void rollup_rows_reset(struct rollup_rows *r)

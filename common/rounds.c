@@ -21,16 +21,10 @@ int64_t pk_round_spread_us(const char *check_name, int64_t interval_ms)
     return (int64_t)(h % (uint64_t)interval_ms) * 1000;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
 int64_t pk_round_index(int64_t scheduled_at_us, int64_t started_at_us, int64_t interval_us, int64_t spread_us)
 {
     int64_t t = scheduled_at_us > 0 ? scheduled_at_us : started_at_us;
-    return floor_div(t - spread_us, interval_us);
+    return pk_floor_div(t - spread_us, interval_us);
 }
 
 int pk_round_cell_state(const struct pk_round_cell *c)

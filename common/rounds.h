@@ -40,6 +40,14 @@ enum pk_round_state {
  * interval_ms milliseconds (the same function the probe's scheduler uses). */
 int64_t pk_round_spread_us(const char *check_name, int64_t interval_ms);
 
+/* floor(a / b) for any signs (C's division truncates toward zero); b != 0.
+ * The one floor division of the code base: rounds, minutes, hours. */
+static inline int64_t pk_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 /* Round index k of a result: from its scheduled time when known (> 0), else from
  * its start (the probe starts a round within one interval of its grid point).
  * floor((t - spread) / interval). interval_us > 0. */
@@ -55,9 +63,7 @@ static inline int64_t pk_round_start(int64_t k, int64_t interval_us, int64_t spr
 static inline int64_t pk_round_at_or_after(int64_t t, int64_t interval_us, int64_t spread_us)
 {
     int64_t x = t - spread_us;
-    int64_t q = x / interval_us;
-    if (x % interval_us != 0 && x < 0)
-        q--; /* floor */
+    int64_t q = pk_floor_div(x, interval_us);
     return q * interval_us < x ? q + 1 : q;
 }
 

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+const char st_copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+const char st_copy_bin_trailer[2] = "\377\377";
+
 int st_copy_flush(struct copy_state *c, char *err, size_t errlen)
 {
     if (c->len > 0 && PQputCopyData(c->s->conn, c->s->copy_buf, (int)c->len) != 1) {

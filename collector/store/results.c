@@ -69,9 +69,6 @@ static int by_probe_then_index(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Binary COPY: the signature, flags and header extension length; the trailer. */
-static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-static const char copy_bin_trailer[2] = "\377\377";
 
 /* What text COPY left to the server: a value its column type cannot hold. */
 static int check_ranges(int64_t probe_id, const struct pk_result *r, char *err, size_t errlen)
@@ -97,7 +94,7 @@ static int copy_row(struct copy_state *c, int64_t probe_id, int64_t check_id, co
     if (!c->started &&
         (st_copy_begin(c, c->s, "COPY results (" STORE_RESULT_COLUMNS ") FROM STDIN (FORMAT binary)",
                        "COPY results", err, errlen) < 0 ||
-         st_copy_put(c, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0))
+         st_copy_put(c, st_copy_bin_header, sizeof st_copy_bin_header, err, errlen) < 0))
         return -1;
     for (int attempt = 0; attempt < 2; attempt++) {
         long n =
@@ -130,7 +127,7 @@ static int copy_packs(struct store *s, char *err, size_t errlen)
     if (st_copy_begin(&copy, s, "COPY rollup_partial (probe_id, minute, entries) FROM STDIN (FORMAT binary)",
                       "COPY rollup_partial", err, errlen) < 0)
         return -1;
-    if (st_copy_put(&copy, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0)
+    if (st_copy_put(&copy, st_copy_bin_header, sizeof st_copy_bin_header, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < s->rollup_packs.n; i++) {
         const struct rollup_pack *pk = &s->rollup_packs.v[i];
@@ -155,7 +152,7 @@ static int copy_packs(struct store *s, char *err, size_t errlen)
         if (copy.len >= COPY_CHUNK && st_copy_flush(&copy, err, errlen) < 0)
             goto fail;
     }
-    if (st_copy_put(&copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+    if (st_copy_put(&copy, st_copy_bin_trailer, sizeof st_copy_bin_trailer, err, errlen) < 0)
         goto fail;
     return st_copy_finish(&copy, err, errlen);
 fail:
@@ -368,7 +365,7 @@ static int copy_new_results(struct write_job *j, struct copy_state *copy, char *
             j->inserted[index]++;
         }
     }
-    if (copy->started && st_copy_put(copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+    if (copy->started && st_copy_put(copy, st_copy_bin_trailer, sizeof st_copy_bin_trailer, err, errlen) < 0)
         return -1;
     return st_copy_finish(copy, err, errlen);
 }

@@ -14,20 +14,12 @@
 
 #include "buf.h"
 #include "pk_error.h"
+#include "rounds.h"
 #include "store_int.h"
 #include "typed_sort.h"
 
 #define MINUTE_US INT64_C(60000000)
 
-/* Binary COPY: the signature, flags and header extension length; the trailer. */
-static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-static const char copy_bin_trailer[2] = "\377\377";
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
 
 int st_cells_add(struct round_cells *c, int64_t check_id, int region, const struct pk_result *r)
 {
@@ -62,7 +54,7 @@ static inline int cell_before(const struct round_cell_in *a, const struct round_
 {
     if (a->region != b->region)
         return a->region < b->region;
-    int64_t ma = floor_div(a->at_us, MINUTE_US), mb = floor_div(b->at_us, MINUTE_US);
+    int64_t ma = pk_floor_div(a->at_us, MINUTE_US), mb = pk_floor_div(b->at_us, MINUTE_US);
     if (ma != mb)
         return ma < mb;
     if (a->check_id != b->check_id)
@@ -98,7 +90,7 @@ void st_cells_order(struct round_cell_in *v, size_t n)
     int rmax = 0;
     int64_t mlo = INT64_MAX, mhi = INT64_MIN;
     for (size_t i = 0; i < n; i++) {
-        int64_t m = floor_div(v[i].at_us, MINUTE_US);
+        int64_t m = pk_floor_div(v[i].at_us, MINUTE_US);
         rmax = v[i].region > rmax ? v[i].region : rmax;
         mlo = m < mlo ? m : mlo;
         mhi = m > mhi ? m : mhi;
@@ -119,7 +111,7 @@ void st_cells_order(struct round_cell_in *v, size_t n)
         cells_sort(v, n);
         return;
     }
-#define CELL_KEY(c) ((size_t)(c).region * (size_t)range + (size_t)(floor_div((c).at_us, MINUTE_US) - mlo))
+#define CELL_KEY(c) ((size_t)(c).region * (size_t)range + (size_t)(pk_floor_div((c).at_us, MINUTE_US) - mlo))
     for (size_t i = 0; i < n; i++)
         counts[CELL_KEY(v[i]) + 1]++;
     for (size_t k = 1; k <= keys; k++)
@@ -131,9 +123,9 @@ void st_cells_order(struct round_cell_in *v, size_t n)
     free(tmp);
     free(counts);
     for (size_t i = 0; i < n;) {
-        int64_t m = floor_div(v[i].at_us, MINUTE_US);
+        int64_t m = pk_floor_div(v[i].at_us, MINUTE_US);
         size_t j = i + 1;
-        while (j < n && v[j].region == v[i].region && floor_div(v[j].at_us, MINUTE_US) == m)
+        while (j < n && v[j].region == v[i].region && pk_floor_div(v[j].at_us, MINUTE_US) == m)
             j++;
         cells_run_sort(v + i, j - i);
         i = j;
@@ -158,13 +150,13 @@ static int copy_row(struct copy_state *copy, const struct round_cell_in *a, size
     put_be(head + 14, rl, 4);
     uint8_t mid[4 + 8 + 4];
     put_be(mid, 8, 4);
-    put_be(mid + 4, (uint64_t)floor_div(a->at_us, MINUTE_US), 8);
+    put_be(mid + 4, (uint64_t)pk_floor_div(a->at_us, MINUTE_US), 8);
     put_be(mid + 12, n * ROUND_CELL_BYTES, 4);
     if (st_copy_put(copy, (const char *)head, sizeof head, err, errlen) < 0 ||
         st_copy_put(copy, region, rl, err, errlen) < 0 ||
         st_copy_put(copy, (const char *)mid, sizeof mid, err, errlen) < 0)
         return -1;
-    int64_t base = floor_div(a->at_us, MINUTE_US) * MINUTE_US;
+    int64_t base = pk_floor_div(a->at_us, MINUTE_US) * MINUTE_US;
     for (size_t i = 0; i < n; i++) {
         uint8_t cell[ROUND_CELL_BYTES];
         put_be(cell, (uint64_t)(a[i].at_us - base), 4);
@@ -195,20 +187,20 @@ int st_cells_copy(struct store *s, struct round_cells *c, const char *const *reg
     if (st_copy_begin(&copy, s, "COPY round_cells (check_id, region, minute, cells) FROM STDIN (FORMAT binary)",
                       "COPY round_cells", err, errlen) < 0)
         return -1;
-    if (st_copy_put(&copy, copy_bin_header, sizeof copy_bin_header, err, errlen) < 0)
+    if (st_copy_put(&copy, st_copy_bin_header, sizeof st_copy_bin_header, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < m;) {
         const struct round_cell_in *a = &c->v[i];
-        int64_t minute = floor_div(a->at_us, MINUTE_US);
+        int64_t minute = pk_floor_div(a->at_us, MINUTE_US);
         size_t j = i + 1;
         while (j < m && c->v[j].check_id == a->check_id && c->v[j].region == a->region &&
-               floor_div(c->v[j].at_us, MINUTE_US) == minute)
+               pk_floor_div(c->v[j].at_us, MINUTE_US) == minute)
             j++;
         if (copy_row(&copy, a, j - i, regions[a->region], err, errlen) < 0)
             goto fail;
         i = j;
     }
-    if (st_copy_put(&copy, copy_bin_trailer, sizeof copy_bin_trailer, err, errlen) < 0)
+    if (st_copy_put(&copy, st_copy_bin_trailer, sizeof st_copy_bin_trailer, err, errlen) < 0)
         goto fail;
     return st_copy_finish(&copy, err, errlen);
 fail:
@@ -236,8 +228,8 @@ PGresult *st_cells_read(struct store *s, const int64_t *ids, const int64_t *lo, 
     PGresult *r = NULL;
     if (mlo && mhi) {
         for (size_t i = 0; i < n; i++) {
-            mlo[i] = floor_div(lo[i], MINUTE_US);
-            mhi[i] = floor_div(hi[i] - 1, MINUTE_US);
+            mlo[i] = pk_floor_div(lo[i], MINUTE_US);
+            mhi[i] = pk_floor_div(hi[i] - 1, MINUTE_US);
         }
         a[0] = st_bigint_array(ids, n);
         a[1] = st_bigint_array(mlo, n);
@@ -313,7 +305,7 @@ void st_cells_row_get(const PGresult *r, int row, size_t i, int64_t *at_us, uint
 int store_round_cells_prune(struct store *s, int64_t now_us, char *err, size_t errlen)
 {
     char before[24];
-    snprintf(before, sizeof before, "%" PRId64, floor_div(now_us - ROUND_CELLS_KEEP_US, MINUTE_US));
+    snprintf(before, sizeof before, "%" PRId64, pk_floor_div(now_us - ROUND_CELLS_KEEP_US, MINUTE_US));
     const char *p[] = {before};
     st_ensure_ready(s);
     return st_run_cmd(s, "DELETE FROM round_cells WHERE minute < $1::bigint", 1, p, "pruning round_cells", err,

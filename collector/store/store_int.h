@@ -153,6 +153,10 @@ int st_copy_begin(struct copy_state *c, struct store *s, const char *sql, const 
 int st_copy_flush(struct copy_state *c, char *err, size_t errlen);
 /* Appends n bytes to the COPY stream, flushing the buffer as it fills. */
 int st_copy_put(struct copy_state *c, const char *p, size_t n, char *err, size_t errlen);
+/* COPY ... (FORMAT binary): the signature, flags and header extension length
+ * that open the data, and the trailer that ends it (copy.c). */
+extern const char st_copy_bin_header[19];
+extern const char st_copy_bin_trailer[2];
 /* Appends bytes as lowercase hex (a bytea's \\x form in COPY text). */
 int st_copy_put_hex(struct copy_state *c, const uint8_t *b, size_t n, char *err, size_t errlen);
 /* Ends the COPY and collects its result; 0 when no COPY was started. */

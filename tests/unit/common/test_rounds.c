@@ -20,6 +20,31 @@
 #define SEC 1000000LL
 #define T0 (1764547200LL * SEC) /* 2025-12-01T00:00:00Z */
 
+/* Floor division for every sign, against the definition: q * b <= a < (q + 1) * b
+ * for b > 0 (reversed for b < 0). */
+static void floor_div_every_sign(void **state)
+{
+    (void)state;
+    const int64_t as[] = {-121, -120, -119, -61, -60, -59, -1, 0, 1, 59, 60, 61, 119, 120, 121,
+                          INT64_C(-1764000000000001), INT64_C(1764000000000001)};
+    const int64_t bs[] = {1, 7, 60, -7, -60, INT64_C(60000000)};
+    for (size_t i = 0; i < sizeof as / sizeof as[0]; i++)
+        for (size_t j = 0; j < sizeof bs / sizeof bs[0]; j++) {
+            int64_t a = as[i], b = bs[j], q = pk_floor_div(a, b);
+            if (b > 0) {
+                assert_true(q * b <= a);
+                assert_true(a < (q + 1) * b);
+            } else {
+                assert_true(q * b >= a);
+                assert_true(a > (q + 1) * b);
+            }
+        }
+    assert_int_equal(pk_floor_div(-1, 60), -1);
+    assert_int_equal(pk_floor_div(-60, 60), -1);
+    assert_int_equal(pk_floor_div(59, 60), 0);
+    assert_int_equal(pk_floor_div(1, -60), -1);
+}
+
 static void spread_and_index(void **state)
 {
     (void)state;
@@ -413,7 +438,7 @@ static void short_outage_5s(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(spread_and_index), cmocka_unit_test(cell_and_decide),
+        cmocka_unit_test(floor_div_every_sign), cmocka_unit_test(spread_and_index), cmocka_unit_test(cell_and_decide),
         cmocka_unit_test(timeline_runs),    cmocka_unit_test(incidents_rule),
         cmocka_unit_test(late_region_5s),   cmocka_unit_test(late_region_30s),
         cmocka_unit_test(late_region_60s),  cmocka_unit_test(short_outage_5s),
