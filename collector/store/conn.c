@@ -193,7 +193,7 @@ int st_commit(struct store *s, const char *what, char *err, size_t errlen)
 /* "picket-collector pk-writer-0": the collector and the opening thread's name
  * (pk-writer-N, pk-tracker, pk-upkeep for the compaction, pk-alerts, ...), so
  * pg_stat_activity and PostgreSQL's logs say which part of the collector a
- * backend serves (docs/OPERATIONS.md). A conninfo's own application_name wins. */
+ * backend serves (docs/DEPLOY.md). A conninfo's own application_name wins. */
 static const char *application_name(char *buf, size_t size)
 {
     char thread[16] = "";
