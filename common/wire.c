@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "check_meta.h"
 #include "result_pool.h"
+#include "typed_sort.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,47 @@ static int check_label_lines(const char *field, const char *s, char *err, size_t
     return 0;
 }
 
+/* A check's index in a Register, ordered by name and then index: equal names
+ * end up side by side, the first given first. */
+struct named_index {
+    const char *name;
+    size_t i;
+};
+
+static inline int name_then_index(const struct named_index *a, const struct named_index *b)
+{
+    int d = strcmp(a->name, b->name);
+    return d ? d < 0 : a->i < b->i;
+}
+
+PK_TYPED_SORT(named_sort, struct named_index, name_then_index)
+
+/* A probe's check names are its results' keys: a name given twice would make
+ * one check's results land on the other's row (the probe's own config refuses
+ * it too, file:line). Sorted, not compared pairwise: up to PK_WIRE_MAX_CHECKS. */
+static int check_names_unique(const Picket__V1__RegisterRequest *req, char *err, size_t errlen)
+{
+    if (req->n_checks < 2)
+        return 0;
+    struct named_index *v = malloc(req->n_checks * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "checks: out of memory checking %zu names", req->n_checks);
+        return -1;
+    }
+    for (size_t i = 0; i < req->n_checks; i++)
+        v[i] = (struct named_index){req->checks[i]->name, i};
+    named_sort(v, req->n_checks);
+    int rc = 0;
+    for (size_t k = 1; k < req->n_checks && rc == 0; k++)
+        if (strcmp(v[k - 1].name, v[k].name) == 0) {
+            snprintf(err, errlen, "checks[%zu].name: duplicate of checks[%zu].name (%.100s)", v[k].i, v[k - 1].i,
+                     v[k].name);
+            rc = -1;
+        }
+    free(v);
+    return rc;
+}
+
 int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, size_t errlen)
 {
     char field[64];
@@ -385,7 +427,7 @@ int wire_validate_register(const Picket__V1__RegisterRequest *req, char *err, si
         if (check_label_lines(field, c->labels, err, errlen) < 0)
             return -1;
     }
-    return 0;
+    return check_names_unique(req, err, errlen);
 }
 
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)

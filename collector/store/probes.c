@@ -76,7 +76,9 @@ static int by_check_name(const void *a, const void *b)
 
 /* A name given twice keeps its last entry, as the upsert that came later won
  * when each check had its own statement (one statement cannot update a row
- * twice). sorted: by_check_name order. The number left. */
+ * twice). Register refuses such a probe before this (wire_validate_register);
+ * this keeps the one statement valid for any other caller. sorted:
+ * by_check_name order. The number left. */
 static size_t drop_repeated_names(const struct store_check_info **sorted, size_t n)
 {
     size_t m = 0;

@@ -479,6 +479,36 @@ static void register_validation_names_the_field(void **state)
     assert_string_equal(err, "labels: 65 labels is over the limit of 64");
 }
 
+/* Check names are results' keys within a probe: the same name twice is refused,
+ * naming both places, whatever lies between them. */
+static void register_refuses_a_check_name_twice(void **state)
+{
+    (void)state;
+    char err[256];
+    const char *names[] = {"web", "api", "db", "cache", "queue"};
+    Picket__V1__CheckInfo c[5];
+    Picket__V1__CheckInfo *checks[5];
+    for (int i = 0; i < 5; i++) {
+        picket__v1__check_info__init(&c[i]);
+        c[i].name = (char *)names[i];
+        c[i].type = "http";
+        checks[i] = &c[i];
+    }
+    Picket__V1__RegisterRequest req = PICKET__V1__REGISTER_REQUEST__INIT;
+    req.probe_name = "p1";
+    req.n_checks = 5;
+    req.checks = checks;
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), 0);
+    c[4].name = "api";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[4].name: duplicate of checks[1].name (api)");
+    c[4].name = "queue";
+    c[0].name = "db"; /* the same name, another type: still the same key */
+    c[0].type = "tcp";
+    assert_int_equal(wire_validate_register(&req, err, sizeof err), -1);
+    assert_string_equal(err, "checks[2].name: duplicate of checks[0].name (db)");
+}
+
 static void nul_in_any_string_is_found_before_unpacking(void **state)
 {
     (void)state;
@@ -531,6 +561,7 @@ int main(void)
         cmocka_unit_test(built_batch_equals_encoded_batch),
         cmocka_unit_test(check_text_refuses_controls_bad_utf8_and_long),
         cmocka_unit_test(register_validation_names_the_field),
+        cmocka_unit_test(register_refuses_a_check_name_twice),
         cmocka_unit_test(nul_in_any_string_is_found_before_unpacking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
