@@ -307,6 +307,27 @@ done:
     return rc;
 }
 
+/* The ids of the checks version `version` selects for the probe, as a bigint[]
+ * literal in *ids (malloc'd), or *ids NULL when it selects none. */
+static int selected_check_ids(struct store *s, int64_t probe_id, int64_t version, char **ids, const char *what,
+                              char *err, size_t errlen)
+{
+    char v[24], p[24];
+    snprintf(v, sizeof v, "%" PRId64, version);
+    snprintf(p, sizeof p, "%" PRId64, probe_id);
+    const char *params[] = {p, v};
+    PGresult *r = st_run(s,
+                         "SELECT array_agg(k.id ORDER BY k.id) FROM check_version_checks c JOIN probes p ON p.id = $1 "
+                         "JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE,
+                         2, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        return -1;
+    *ids = PQgetisnull(r, 0, 0) ? NULL : strdup(PQgetvalue(r, 0, 0));
+    int oom = !PQgetisnull(r, 0, 0) && !*ids;
+    PQclear(r);
+    return oom ? pk_fail(err, errlen, "%s: out of memory", what) : 0;
+}
+
 int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int accepted, const char *error, char *err,
                      size_t errlen)
 {
@@ -323,6 +344,7 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                           3, params, what, err, errlen);
     }
     const char *params[] = {p, v};
+    char *ids = NULL;
     /* An empty selection leaves the probe on its local files, whose Register list stands. */
     if (st_run_cmd(s, "BEGIN", 0, NULL, what, err, errlen) < 0 ||
         st_run_cmd(s, "UPDATE probes SET checks_version = $2, checks_error = NULL, checks_refused_version = 0, "
@@ -351,19 +373,14 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
                    "labels = EXCLUDED.labels, updated_at = EXCLUDED.updated_at",
                    2, params, what, err, errlen) < 0 ||
-        st_run_cmd(s,
-                   "DELETE FROM probe_checks WHERE probe_id = $1 AND EXISTS (SELECT 1 FROM check_version_checks c "
-                   "JOIN probes p ON p.id = $1 WHERE c.version = $2 AND " SELECTS_PROBE ")",
-                   2, params, what, err, errlen) < 0 ||
-        st_run_cmd(s,
-                   "INSERT INTO probe_checks (probe_id, check_id) SELECT $1, k.id FROM check_version_checks c "
-                   "JOIN probes p ON p.id = $1 JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE
-                   " ON CONFLICT DO NOTHING",
-                   2, params, what, err, errlen) < 0 ||
+        selected_check_ids(s, probe_id, version, &ids, what, err, errlen) < 0 ||
+        (ids && st_replace_probe_checks(s, (const char *const[]){p, ids}, what, err, errlen) < 0) ||
         st_commit(s, what, err, errlen) < 0) {
         st_rollback(s);
+        free(ids);
         return -1;
     }
+    free(ids);
     return 0;
 }
 

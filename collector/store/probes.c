@@ -187,9 +187,9 @@ static int upsert_checks(struct store *s, const char *probe, const struct store_
  * probe_check_history for each row written; for the kept rows the middle
  * statement adds what the trigger added when every row was deleted and
  * inserted again: a kept check whose type changed (by this Register or since)
- * gets its new type there. */
-static int replace_probe_checks(struct store *s, const char *const *params, const char *what, char *err,
-                                size_t errlen)
+ * gets its new type there. Register (below) and a CheckSet ack (assign.c).
+ * Inside the caller's transaction. */
+int st_replace_probe_checks(struct store *s, const char *const *params, const char *what, char *err, size_t errlen)
 {
     if (st_run_cmd(s, "DELETE FROM probe_checks WHERE probe_id = $1 AND check_id <> ALL ($2::bigint[])", 2, params,
                    what, err, errlen) < 0 ||
@@ -247,7 +247,7 @@ int store_set_probe_checks(struct store *s, int64_t probe_id, const struct store
                    "WHERE v.version = (SELECT max(version) FROM check_versions) AND v.name = k.name "
                    "AND k.id = ANY($1::bigint[]) AND (" VERSION_CHECK_DIFFERS ")",
                    1, params + 1, what, err, errlen) < 0 ||
-        replace_probe_checks(s, params, what, err, errlen) < 0 || st_commit(s, what, err, errlen) < 0)
+        st_replace_probe_checks(s, params, what, err, errlen) < 0 || st_commit(s, what, err, errlen) < 0)
         goto out;
     /* Only committed ids may enter the cache. */
     for (size_t i = 0; i < n; i++)

@@ -63,6 +63,9 @@ int st_run_cmd(struct store *s, const char *sql, int nparams, const char *const 
 int st_deadline_passed(struct store *s, char *err, size_t errlen);
 /* COMMIT, and -1 when the transaction had been rolled back instead. */
 int st_commit(struct store *s, const char *what, char *err, size_t errlen);
+/* A probe's probe_checks become params[1] (bigint[] of check ids; params[0] the
+ * probe id) by difference, with probe_check_history kept (probes.c). */
+int st_replace_probe_checks(struct store *s, const char *const *params, const char *what, char *err, size_t errlen);
 /* 1 with *id when name is cached; 0 otherwise. */
 int st_cache_get(const struct check_cache *c, const char *name, int64_t *id);
 /* Only ids of committed rows may enter. -1 when out of memory. */

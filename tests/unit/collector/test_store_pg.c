@@ -635,10 +635,35 @@ static void live_assigned_check_meta(void **state)
     assert_int_equal(store_assign_ack(s, p1, version, 1, NULL, err, sizeof err), 0);
     meta_row("meta-b", row, sizeof row);
     assert_string_equal(row, "http|http://central/b|bee|-|-|-");
+    static const char pc_sql[] = "SELECT count(*) FROM probe_checks pc JOIN checks c ON c.id = pc.check_id "
+                                 "WHERE pc.probe_id = %lld AND c.name IN ('meta-a', 'meta-b')";
+    assert_int_equal(pgt_sql_int(pc_sql, (long long)p1), 2);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM probe_checks WHERE probe_id = %lld", (long long)p1), 2);
+    /* The same ack again writes no probe_checks row (by difference): each row
+     * keeps its place. */
+    char before[256], after[256];
+    pgt_sql(before, sizeof before,
+            "SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY check_id) FROM probe_checks WHERE probe_id = %lld",
+            (long long)p1);
+    assert_int_equal(store_assign_ack(s, p1, version, 1, NULL, err, sizeof err), 0);
+    pgt_sql(after, sizeof after,
+            "SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY check_id) FROM probe_checks WHERE probe_id = %lld",
+            (long long)p1);
+    assert_string_equal(after, before);
 
     /* meta-a leaves the assignment: its row keeps what it had, and a probe's
      * Register decides again. */
     apply_version(s, v1 + 1, 1, 1);
+    /* Acked, the probe runs meta-b alone; its history still holds meta-a (its
+     * spooled results stay acceptable). */
+    assert_int_equal(store_assign_ack(s, p1, pgt_sql_int("SELECT max(version) FROM check_versions"), 1, NULL, err,
+                                      sizeof err), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM probe_checks WHERE probe_id = %lld", (long long)p1), 1);
+    assert_int_equal(pgt_sql_int(pc_sql, (long long)p1), 1);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM probe_check_history h JOIN checks c ON c.id = h.check_id "
+                                 "WHERE h.probe_id = %lld AND c.name = 'meta-a'",
+                                 (long long)p1),
+                     2);
     meta_row("meta-a", row, sizeof row);
     assert_string_equal(row, "http|http://central/a|central|200|99.5|604800000");
     assert_int_equal(store_set_probe_checks(s, p1, &local, 1, err, sizeof err), 0);
