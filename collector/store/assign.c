@@ -307,15 +307,11 @@ done:
     return rc;
 }
 
-/* The ids of the checks version `version` selects for the probe, as a bigint[]
- * literal in *ids (malloc'd), or *ids NULL when it selects none. */
-static int selected_check_ids(struct store *s, int64_t probe_id, int64_t version, char **ids, const char *what,
-                              char *err, size_t errlen)
+/* The ids of the checks version params[1] selects for probe params[0], as a
+ * bigint[] literal in *ids (malloc'd), or *ids NULL when it selects none. */
+static int selected_check_ids(struct store *s, const char *const *params, char **ids, const char *what, char *err,
+                              size_t errlen)
 {
-    char v[24], p[24];
-    snprintf(v, sizeof v, "%" PRId64, version);
-    snprintf(p, sizeof p, "%" PRId64, probe_id);
-    const char *params[] = {p, v};
     PGresult *r = st_run(s,
                          "SELECT array_agg(k.id ORDER BY k.id) FROM check_version_checks c JOIN probes p ON p.id = $1 "
                          "JOIN checks k ON k.name = c.name WHERE c.version = $2 AND " SELECTS_PROBE,
@@ -373,7 +369,7 @@ int store_assign_ack(struct store *s, int64_t probe_id, int64_t version, int acc
                    "slo_window_ms = EXCLUDED.slo_window_ms, depends_on = EXCLUDED.depends_on, "
                    "labels = EXCLUDED.labels, updated_at = EXCLUDED.updated_at",
                    2, params, what, err, errlen) < 0 ||
-        selected_check_ids(s, probe_id, version, &ids, what, err, errlen) < 0 ||
+        selected_check_ids(s, params, &ids, what, err, errlen) < 0 ||
         (ids && st_replace_probe_checks(s, (const char *const[]){p, ids}, what, err, errlen) < 0) ||
         st_commit(s, what, err, errlen) < 0) {
         st_rollback(s);
