@@ -578,7 +578,18 @@ static int run_trend(struct ctx *c, ProtobufCMessage **out)
     resp->checks = ralloc(c->a, (c->n_checks ? c->n_checks : 1) * sizeof *resp->checks);
     if (!resp->checks)
         goto oom;
-    for (size_t i = 0; i < c->n_checks; i++) {
+    if (c->n_checks > 1) { /* every check at once, as the report reads them (rpc_report_batch.c) */
+        struct report_window win;
+        if (report_window_load(c->store, c->since_us, c->until_us, c->region, NULL, 1, &win, c->err, c->errlen) < 0)
+            return -1;
+        int rc = rpc_report_batch_window(c->store, c->a, c->checks, c->n_checks, c->since_us, c->until_us,
+                                         c->region, &win, resp->checks, NULL, c->err, c->errlen);
+        report_window_free(&win);
+        if (rc < 0)
+            return -1;
+        resp->n_checks = c->n_checks;
+    }
+    for (size_t i = 0; c->n_checks == 1 && i < c->n_checks; i++) {
         if (!(resp->checks[i] = rpc_trend_of(c->store, c->a, c->checks[i], c->since_us, c->until_us, c->region,
                                              c->err, c->errlen))) /* Theil–Sen over its points (rpc_trend.c) */
             return -1;

@@ -19,6 +19,10 @@ struct coarse_rows {
 int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
                 int counts_only, struct coarse_rows *out, char *err, size_t errlen);
 
+/* acc (sorted by check, region) += part (sorted the same), the rows taken
+ * from part labelled t; part's rows may be taken (part->rows NULL then).
+ * 0, or -1: out of memory. */
+int coarse_sum_into(struct coarse_rows *acc, struct coarse_rows *part, int64_t t);
 /* One check's rows inside cr (NULL and 0 when it has none): valid while cr is. */
 void coarse_find(const struct coarse_rows *cr, const char *check, struct store_rollup_row **rows, size_t *n);
 

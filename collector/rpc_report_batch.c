@@ -129,6 +129,34 @@ static int trends_from_rows(struct rpc_query_arena *a, const struct store_check_
     return 0;
 }
 
+/* The baselines (baselines not NULL) and, with w, the hourly trends of
+ * checks[0..k) from their hour summaries over bf's span. */
+static int from_hours(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
+                      const char **names, size_t k, const struct store_rollup_filter *bf, int64_t until_us,
+                      const struct report_window *w, Picket__V1__CheckTrend **trends,
+                      Picket__V1__BaselineState **baselines, char *err, size_t errlen)
+{
+    struct store_check_hour *h = NULL;
+    size_t nh = 0;
+    if (rpc_baseline_cache_hours(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
+        while (at < nh && h[at].check < (int)i)
+            at++;
+        size_t end = at;
+        while (end < nh && h[end].check == (int)i)
+            end++;
+        if ((w && !(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, h + at, end - at, err, errlen))) ||
+            (baselines &&
+             !(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err, errlen)))) {
+            free(h);
+            return -1;
+        }
+    }
+    free(h);
+    return 0;
+}
+
 /* One chunk: checks[0..k) with names[0..k); w: the window read in parts, whose
  * whole points only are read here (tf is then their span). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
@@ -159,28 +187,14 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         free(rows);
         return -1;
     }
+    if (!baselines && !hours_trend) { /* trends only, and done */
+        free(rows);
+        return 0;
+    }
     if (use_hours) { /* the baselines from the hour summaries: no histogram */
         free(rows);
-        struct store_check_hour *h = NULL;
-        size_t nh = 0;
-        if (rpc_baseline_cache_hours(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
-            return -1;
-        for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
-            while (at < nh && h[at].check < (int)i)
-                at++;
-            size_t end = at;
-            while (end < nh && h[end].check == (int)i)
-                end++;
-            if ((hours_trend && !(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, h + at, end - at, err,
-                                                             errlen))) ||
-                !(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err,
-                                                         errlen))) {
-                free(h);
-                return -1;
-            }
-        }
-        free(h);
-        return 0;
+        return from_hours(store, a, checks, names, k, bf, until_us, hours_trend ? w : NULL, trends, baselines, err,
+                          errlen);
     }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
@@ -251,7 +265,7 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
         for (size_t j = 0; j < k; j++)
             names[j] = checks[i + j]->name;
         rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, w, trends + i,
-                       baselines + i, err, errlen);
+                       baselines ? baselines + i : NULL, err, errlen);
     }
     baseline_exclude_release();
     free(names);

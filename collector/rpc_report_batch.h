@@ -13,7 +13,7 @@
  * baselines[i] (rpc_baseline_state ending at until, without metrics), the same
  * figures as the per-check functions, read in one rollup query per kind and
  * chunk of checks (a chunk is as many checks as keep the merged rows of one read
- * near RPC_BATCH_ROWS). 0, or -1 with err. */
+ * near RPC_BATCH_ROWS). baselines NULL: the trends only. 0, or -1 with err. */
 int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks, size_t n,
                      int64_t since_us, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
                      Picket__V1__BaselineState **baselines, char *err, size_t errlen);

@@ -16,78 +16,8 @@
 
 #include "buf.h"
 #include "pk_error.h"
+#include "read_beside.h"
 #include "rollup.h"
-
-static int by_name_group(const struct store_rollup_row *a, const struct store_rollup_row *b)
-{
-    int c = strcmp(a->check_name, b->check_name);
-    return c ? c : strcmp(a->group, b->group);
-}
-
-static void add_row(struct store_rollup_row *dst, const struct store_rollup_row *src)
-{
-    dst->ok += src->ok;
-    dst->degraded += src->degraded;
-    dst->failed += src->failed;
-    dst->unknown += src->unknown;
-    pk_hist_merge(&dst->hist, &src->hist);
-}
-
-/* acc (sorted by check, region) += part (sorted the same), labelled t; part's
- * rows may be taken (part->rows NULL then). In place when every key of part is
- * in acc (the parts of a window have the same (check, region) keys but for
- * checks without rows in a part): no copy of the histograms. */
-static int sum_into(struct coarse_rows *acc, struct coarse_rows *p, int64_t t)
-{
-    const struct store_rollup_row *part = p->rows;
-    size_t np = p->n;
-    if (acc->n == 0) {
-        coarse_free(acc);
-        *acc = *p;
-        p->rows = NULL;
-        p->n = 0;
-        for (size_t i = 0; i < acc->n; i++)
-            acc->rows[i].bucket_start_us = t;
-        return 0;
-    }
-    size_t i = 0, j = 0;
-    while (j < np) { /* every key of part in acc? */
-        while (i < acc->n && by_name_group(&acc->rows[i], &part[j]) < 0)
-            i++;
-        if (i == acc->n || by_name_group(&acc->rows[i], &part[j]) != 0)
-            break;
-        j++;
-    }
-    if (j == np) {
-        for (i = 0, j = 0; j < np; j++) {
-            while (by_name_group(&acc->rows[i], &part[j]) < 0)
-                i++;
-            add_row(&acc->rows[i], &part[j]);
-        }
-        return 0;
-    }
-    struct store_rollup_row *v = malloc((acc->n + np ? acc->n + np : 1) * sizeof *v);
-    if (!v)
-        return -1;
-    i = j = 0;
-    size_t k = 0;
-    while (i < acc->n || j < np) {
-        int c = i == acc->n ? 1 : j == np ? -1 : by_name_group(&acc->rows[i], &part[j]);
-        if (c < 0) {
-            v[k++] = acc->rows[i++];
-        } else if (c > 0) {
-            v[k] = part[j++];
-            v[k++].bucket_start_us = t;
-        } else {
-            v[k] = acc->rows[i++];
-            add_row(&v[k++], &part[j++]);
-        }
-    }
-    free(acc->rows);
-    acc->rows = v;
-    acc->n = k;
-    return 0;
-}
 
 /* The index of the first edge whose check name is not below check (w->edges is
  * kept sorted by name). */
@@ -104,22 +34,31 @@ static size_t edge_lower_bound(const struct report_window *w, const char *check)
     return lo;
 }
 
-/* Sets the first or last point of check in w->edges (kept sorted by name). */
-static int edge_put(struct report_window *w, const char *check, int first, int64_t t, const struct pk_hist *h,
-                    uint64_t ok, uint64_t degraded, uint64_t failed)
+/* check's edge in w->edges (kept sorted by name), added empty when missing;
+ * NULL: out of memory. */
+static struct report_edge *edge_slot(struct report_window *w, const char *check)
 {
     size_t lo = edge_lower_bound(w, check);
     if (lo == w->n_edges || strcmp(w->edges[lo].check_name, check) != 0) {
         struct report_edge *e = pk_grow(w->edges, &w->cap_edges, w->n_edges + 1, sizeof *e, 0);
         if (!e)
-            return -1;
+            return NULL;
         w->edges = e;
         memmove(&e[lo + 1], &e[lo], (w->n_edges - lo) * sizeof *e);
         memset(&e[lo], 0, sizeof *e);
         pk_strlcpy(e[lo].check_name, check, sizeof e[lo].check_name);
         w->n_edges++;
     }
-    struct report_edge *e = &w->edges[lo];
+    return &w->edges[lo];
+}
+
+/* Sets the first or last point of check in w->edges. */
+static int edge_put(struct report_window *w, const char *check, int first, int64_t t, const struct pk_hist *h,
+                    uint64_t ok, uint64_t degraded, uint64_t failed)
+{
+    struct report_edge *e = edge_slot(w, check);
+    if (!e)
+        return -1;
     if (first) {
         e->has_first = 1;
         rpc_trend_point_of(t, h, ok, degraded, failed, &e->first);
@@ -227,11 +166,42 @@ static int read_part(struct store *s, struct report_window *w, int64_t from, int
     int rc = store_rollup_query_each(s, &f, part_row, &p, err, errlen);
     if (rc == 0 && edge_close(&p) < 0)
         rc = pk_fail(err, errlen, "report: out of memory");
-    if (rc == 0 && p.extra.n && sum_into(&w->cr, &p.extra, label) < 0)
+    if (rc == 0 && p.extra.n && coarse_sum_into(&w->cr, &p.extra, label) < 0)
         rc = pk_fail(err, errlen, "report: out of memory");
     coarse_free(&p.extra);
     free(p.h);
     return rc;
+}
+
+/* The window's last part, read on the side connection into a window of its own. */
+struct last_part {
+    struct report_window w;
+    int64_t from, to, label;
+    const char *region, *check;
+};
+
+static int read_last(struct store *s, void *arg, char *err, size_t errlen)
+{
+    struct last_part *p = arg;
+    return read_part(s, &p->w, p->from, p->to, p->label, 1, 0, p->region, p->check, err, errlen);
+}
+
+/* w += last: its rows summed (labelled since), its checks' last points set.
+ * -1: out of memory. */
+static int merge_last(struct report_window *w, struct report_window *last, int64_t since)
+{
+    if (coarse_sum_into(&w->cr, &last->cr, since) < 0)
+        return -1;
+    for (size_t i = 0; i < last->n_edges; i++) {
+        struct report_edge *e = last->edges[i].has_last ? edge_slot(w, last->edges[i].check_name) : NULL;
+        if (last->edges[i].has_last && !e)
+            return -1;
+        if (e) {
+            e->has_last = 1;
+            e->last = last->edges[i].last;
+        }
+    }
+    return 0;
 }
 
 int report_window_load(struct store *s, int64_t since_us, int64_t until_us, const char *region, const char *check,
@@ -249,14 +219,27 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
     w->inner_from_us = inner_from;
     w->inner_to_us = inner_to;
     const int64_t cut[4] = {since, inner_from, inner_to, until};
-    for (int k = 0; k < 3; k++) {
-        if (cut[k + 1] > cut[k] &&
-            read_part(s, w, cut[k], cut[k + 1], since, k != 1, k == 0, region, check, err, errlen) < 0) {
-            report_window_free(w);
-            return -1;
-        }
+    /* The last part is read beside the first two (read_beside.h), into its own window. */
+    struct last_part last = {.from = cut[2], .to = cut[3], .label = since, .region = region, .check = check};
+    struct read_beside b;
+    const int with_last = cut[3] > cut[2];
+    if (with_last)
+        read_beside_start(&b, s, read_last, &last);
+    int rc = 0;
+    for (int k = 0; k < 2 && rc == 0; k++)
+        if (cut[k + 1] > cut[k])
+            rc = read_part(s, w, cut[k], cut[k + 1], since, k == 0, k == 0, region, check, err, errlen);
+    if (with_last) {
+        char err2[512] = "";
+        if (read_beside_join(&b, s, err2, sizeof err2) < 0 && rc == 0)
+            rc = pk_fail(err, errlen, "%s", err2);
+        if (rc == 0 && merge_last(w, &last.w, since) < 0)
+            rc = pk_fail(err, errlen, "report: out of memory");
+        report_window_free(&last.w);
     }
-    return 0;
+    if (rc < 0)
+        report_window_free(w);
+    return rc;
 }
 
 const struct report_edge *report_window_edge(const struct report_window *w, const char *check)

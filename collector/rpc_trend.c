@@ -62,10 +62,11 @@ void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, st
 int64_t rpc_trend_point_width(int64_t since_us, int64_t until_us)
 {
     int64_t read = rpc_trend_width(since_us, until_us), window = until_us - since_us;
-    if (read < ROLLUP_HOUR_US || window / read <= RPC_TREND_POINTS)
+    /* Under ten days: hours (at most 240); from ten days on: whole UTC days
+     * (at least ten points, read from the day rows already merged over probes). */
+    if (read < ROLLUP_HOUR_US ||
+        (window < RPC_TREND_DAYS_FROM * ROLLUP_DAY_US && window / read <= RPC_TREND_POINTS))
         return read;
-    /* Ten days or more: whole UTC days (at least ten points, read from the
-     * day rows already merged over probes); less: whole hours. */
     int64_t unit = window >= RPC_TREND_DAYS_FROM * ROLLUP_DAY_US ? ROLLUP_DAY_US : ROLLUP_HOUR_US;
     int64_t k = (window / unit + RPC_TREND_POINTS - 1) / RPC_TREND_POINTS; /* units per point */
     return k * unit;

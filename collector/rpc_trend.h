@@ -23,11 +23,14 @@ int64_t rpc_trend_width(int64_t since_us, int64_t until_us);
 void rpc_trend_filter(int64_t since_us, int64_t until_us, const char *region, struct store_rollup_filter *f);
 
 /* At most this many trend points: a longer window's points are wider
- * (docs/ANALYTICS.md, "Query API and CLI"), so Theil–Sen's pairs stay few (96
- * points: 4,560 pairs; 30 days of hours would be 259,000), and a window of
- * RPC_TREND_DAYS_FROM days or more has points of whole UTC days, read from the
- * day rows merged over probes (30 rows a check for 30 days, not 2,160 hour rows). */
-#define RPC_TREND_POINTS 96
+ * (docs/ANALYTICS.md, "Query API and CLI"), so Theil–Sen's pairs stay bounded
+ * (240 points: 28,680 pairs; 30 days of hours would be 259,000). A window under
+ * RPC_TREND_DAYS_FROM days has hourly points (at most 240), whose p95s the
+ * check-hour summaries hold; from RPC_TREND_DAYS_FROM days on, points of whole
+ * UTC days, read from the day rows merged over probes (30 rows a check for 30
+ * days, not 2,160 hour rows). Points of two hours or more would have to be read
+ * from the hour rows' histograms: 500,000 rows for a week of 1,000 checks. */
+#define RPC_TREND_POINTS 240
 #define RPC_TREND_DAYS_FROM 10
 
 /* The width of the trend's points over [since, until): rpc_trend_width while

@@ -85,6 +85,10 @@ struct store_status_row {
 /* conninfo: a libpq URL or key=value string. NULL + err on failure. */
 struct store *store_open(const char *conninfo, char *err, size_t errlen);
 void store_close(struct store *s);
+/* A second connection to s's database, opened on first use and closed with s,
+ * for a read that runs on its own thread beside one on s (read_beside.h); its
+ * deadline is set to s's each time. NULL with err when it cannot be opened. */
+struct store *store_side(struct store *s, char *err, size_t errlen);
 /* 0 when the database answers a trivial query; reconnects once if the link broke. */
 int store_ping(struct store *s);
 

@@ -204,7 +204,8 @@ static const char *application_name(char *buf, size_t size)
     return buf;
 }
 
-struct store *store_open(const char *conninfo, char *err, size_t errlen)
+/* Opens a connection named app (application_name, unless conninfo names one). */
+static struct store *open_named(const char *conninfo, const char *app, char *err, size_t errlen)
 {
     /* Keywords before "dbname" are defaults that the caller's conninfo overrides;
      * they also survive PQreset. JIT off: it adds ~100 ms of compilation to short
@@ -217,13 +218,17 @@ struct store *store_open(const char *conninfo, char *err, size_t errlen)
      * unused placeholder setting. */
     static const char *const keys[] = {"fallback_application_name", "connect_timeout", "client_encoding", "options",
                                        "dbname", NULL};
-    char app[48];
-    const char *values[] = {application_name(app, sizeof app), "10", "UTF8",
-                            "-c jit=off -c citus.multi_shard_modify_mode=sequential", conninfo ? conninfo : "", NULL};
+    const char *values[] = {app, "10", "UTF8", "-c jit=off -c citus.multi_shard_modify_mode=sequential",
+                            conninfo ? conninfo : "", NULL};
     struct store *s = calloc(1, sizeof *s);
     if (!s) {
         pk_fail(err, errlen, "store: out of memory");
         return NULL;
+    }
+    pk_strlcpy(s->app, app, sizeof s->app);
+    if (conninfo && !(s->conninfo = strdup(conninfo))) {
+        pk_fail(err, errlen, "store: out of memory");
+        goto fail;
     }
     s->conn = PQconnectdbParams(keys, values, 1);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
@@ -242,12 +247,33 @@ fail:
     return NULL;
 }
 
+struct store *store_open(const char *conninfo, char *err, size_t errlen)
+{
+    char app[48];
+    return open_named(conninfo, application_name(app, sizeof app), err, errlen);
+}
+
+struct store *store_side(struct store *s, char *err, size_t errlen)
+{
+    if (!s->side) {
+        char app[64];
+        snprintf(app, sizeof app, "%.40s side", s->app);
+        if (!(s->side = open_named(s->conninfo, app, err, errlen)))
+            return NULL;
+    }
+    if (store_set_deadline(s->side, s->deadline_us, err, errlen) < 0)
+        return NULL;
+    return s->side;
+}
+
 void store_close(struct store *s)
 {
     if (!s)
         return;
+    store_close(s->side);
     if (s->conn)
         PQfinish(s->conn);
+    free(s->conninfo);
     st_tracked_cache_free(s->tcache);
     cache_clear(&s->checks);
     free(s->checks.slots);

@@ -34,6 +34,9 @@ struct check_cache {
 
 struct store {
     PGconn *conn;
+    char *conninfo;     /* as opened (NULL: libpq's defaults), for the side connection */
+    char app[48];       /* its application_name's default */
+    struct store *side; /* store_side: opened on first use, closed with this one */
     struct check_cache checks;
     char *copy_buf; /* COPY_BUF_SIZE bytes, reused by every store_write_batches */
     int rollups_off;

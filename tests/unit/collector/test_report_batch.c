@@ -14,7 +14,9 @@
  * edges read once, with the latency rows) gives the same trends and baselines,
  * and latency rows equal to one whole-window read's. The summaries of whole
  * ended days packed one row per (check, day) (migration 039) read as the same
- * rows, follow late results, and are filled by the migration. */
+ * rows, follow late results, and are filled by the migration. A window of
+ * two days or more read in two halves at once (rpc_query_coarse.c) gives the
+ * rows of one read. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,6 +150,29 @@ static void assert_same(const ProtobufCMessage *x, const ProtobufCMessage *y, co
     free(by);
 }
 
+/* Rows y (what, sorted as x) equal to one read's x: the same keys, counts and
+ * histogram buckets, count and sum; with extremes, x's no tighter than y's. */
+static void assert_same_rows(const struct store_rollup_row *x, size_t nx, const struct store_rollup_row *y, size_t ny,
+                             int extremes, const char *what)
+{
+    assert_int_equal(nx, ny);
+    assert_true(nx >= N_CHECKS);
+    for (size_t i = 0; i < nx; i++, x++, y++) {
+        assert_string_equal(x->check_name, y->check_name);
+        assert_string_equal(x->group, y->group);
+        assert_int_equal(x->bucket_start_us, y->bucket_start_us);
+        assert_int_equal(x->ok, y->ok);
+        assert_int_equal(x->degraded, y->degraded);
+        assert_int_equal(x->failed, y->failed);
+        assert_int_equal(x->unknown, y->unknown);
+        assert_true(x->hist.count > 0);
+        if (memcmp(x->hist.b, y->hist.b, sizeof x->hist.b) != 0 || x->hist.count != y->hist.count ||
+            x->hist.clamped != y->hist.clamped || x->hist.sum_us != y->hist.sum_us ||
+            (extremes && (x->hist.min_us > y->hist.min_us || x->hist.max_us < y->hist.max_us)))
+            fail_msg("latency rows of %s/%s: %s differ from one read", x->check_name, x->group, what);
+    }
+}
+
 /* The window read in parts: the same trends and baselines as the batch, and
  * the same rows per (check, region) as one read of the whole window. */
 static void compare_window(int64_t since, int64_t until, const char *region)
@@ -177,29 +202,19 @@ static void compare_window(int64_t since, int64_t until, const char *region)
         assert_same(&trends[c]->base, &wt[c]->base, "trend (window in parts)", metas[c].name);
         assert_same(&baselines[c]->base, &wb[c]->base, "baseline (window in parts)", metas[c].name);
     }
+    /* the trends alone (picketctl trend): the same, without any baseline */
+    Picket__V1__CheckTrend *to[N_CHECKS];
+    if (rpc_report_batch_window(S, a, checks, N_CHECKS, since, until, region, &w, to, NULL, err, sizeof err) != 0)
+        fail_msg("trends over the window: %s", err);
+    for (int c = 0; c < N_CHECKS; c++)
+        assert_same(&trends[c]->base, &to[c]->base, "trend (window in parts, no baselines)", metas[c].name);
     if (coarse_load(S, since, until, region, NULL, 0, &cr, err, sizeof err) != 0)
         fail_msg("coarse: %s", err);
-    assert_int_equal(cr.n, w.cr.n);
-    assert_true(cr.n >= N_CHECKS);
-    for (size_t i = 0; i < cr.n; i++) {
-        const struct store_rollup_row *x = &cr.rows[i], *y = &w.cr.rows[i];
-        assert_string_equal(x->check_name, y->check_name);
-        assert_string_equal(x->group, y->group);
-        assert_int_equal(x->bucket_start_us, y->bucket_start_us);
-        assert_int_equal(x->ok, y->ok);
-        assert_int_equal(x->degraded, y->degraded);
-        assert_int_equal(x->failed, y->failed);
-        assert_int_equal(x->unknown, y->unknown);
-        assert_true(x->hist.count > 0);
-        /* The same buckets, count and sum. The extremes: one read is a signed
-         * sum (an edge may be a day's row less the hours before the window),
-         * which keeps the added rows' extremes, so they may lie outside the
-         * window's own, never inside them; the parts read the edges exactly. */
-        if (memcmp(x->hist.b, y->hist.b, sizeof x->hist.b) != 0 || x->hist.count != y->hist.count ||
-            x->hist.clamped != y->hist.clamped || x->hist.sum_us != y->hist.sum_us ||
-            x->hist.min_us > y->hist.min_us || x->hist.max_us < y->hist.max_us)
-            fail_msg("latency rows of %s/%s: the window in parts differs from one read", x->check_name, x->group);
-    }
+    /* The extremes: one read is a signed sum (an edge may be a day's row less
+     * the hours before the window), which keeps the added rows' extremes, so
+     * they may lie outside the window's own, never inside them; the parts read
+     * the edges exactly. */
+    assert_same_rows(cr.rows, cr.n, w.cr.rows, w.cr.n, 1, "the window in parts");
     struct report_window one; /* without parts: one read, as coarse_load */
     if (report_window_load(S, since, until, region, NULL, 0, &one, err, sizeof err) != 0)
         fail_msg("window in one read: %s", err);
@@ -254,6 +269,46 @@ static void batch_equals_per_check(void **state)
     compare_window(until - 3 * DAY - 17 * MIN, until - 7 * MIN, NULL);
     compare_window(until - 30 * DAY, until, NULL);
     compare_window(until - 30 * DAY, until, "us");
+    /* a week and nine days: hourly points (240 at most, rpc_trend.h), days from 10 */
+    assert_int_equal(rpc_trend_point_width(until - 9 * DAY - 23 * HOUR, until), HOUR);
+    assert_int_equal(rpc_trend_point_width(until - 10 * DAY, until), DAY);
+    assert_int_equal(rpc_trend_point_width(until - 300 * DAY, until), 2 * DAY);
+    compare(until - 7 * DAY - 13 * MIN, until, NULL);
+    compare_window(until - 7 * DAY - 13 * MIN, until, NULL);
+    compare_window(until - 9 * DAY - 23 * HOUR, until - 5 * MIN, "us");
+}
+
+/* coarse_load over two days or more reads two halves at once, the later one
+ * on the store's side connection (read_beside.h): the same rows as one read
+ * of the whole window (store_rollup_query). The extremes may differ, as
+ * between any two signed sums (compare_window). */
+static void halves_equal_one_read(int64_t since, int64_t until, const char *region)
+{
+    char err[512];
+    struct coarse_rows cr;
+    if (coarse_load(S, since, until, region, NULL, 0, &cr, err, sizeof err) != 0)
+        fail_msg("coarse: %s", err);
+    struct store_rollup_filter f = {.since_us = since, .until_us = until, .region = region,
+                                    .group = STORE_ROLLUP_BY_REGION};
+    struct store_rollup_row *rows = NULL;
+    size_t n = 0;
+    if (store_rollup_query(S, &f, &rows, &n, err, sizeof err) != 0)
+        fail_msg("one read: %s", err);
+    assert_same_rows(rows, n, cr.rows, cr.n, 0, "the halves");
+    free(rows);
+    coarse_free(&cr);
+}
+
+static void split_read_equals_one_read(void **state)
+{
+    (void)state;
+    int64_t until = rollup_floor(now, MIN);
+    halves_equal_one_read(until - 30 * DAY, until, NULL);
+    halves_equal_one_read(until - 30 * DAY, until, "us");
+    halves_equal_one_read(until - 2 * DAY - 7 * MIN, until - 3 * MIN, NULL);
+    halves_equal_one_read(rollup_floor(until, DAY) - 4 * DAY, rollup_floor(until, DAY), NULL);
+    /* the later half was read on a second backend of this store */
+    assert_true(pgt_sql_int("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '%% side'") >= 1);
 }
 
 /* A database that had hour rows before migration 027: the migration fills the
@@ -586,6 +641,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_equals_per_check),
+        cmocka_unit_test(split_read_equals_one_read),
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),

@@ -127,23 +127,45 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One value of series kind (0..4) at point i: noisy values on a coarse grid
+ * (ties), the same with a ramp, an error rate that is mostly 0 (most slopes
+ * tie at 0: the band is one value), an exact ramp (every slope equal) and two
+ * values alternating. */
+static double series_value(int kind, size_t i, uint64_t r)
+{
+    switch (kind) {
+    case 0:
+        return 100.0 + (double)(r % 7) * 5.0;
+    case 1:
+        return 100.0 + (double)(r % 7) * 5.0 + (double)i * 0.1;
+    case 2:
+        return r % 13 == 0 ? 0.01 * (double)(r % 5) : 0.0;
+    case 3:
+        return 50.0 + 2.0 * (double)i;
+    default:
+        return i % 2 ? 80.0 : 120.0;
+    }
+}
+
 /* The slope and band are order statistics of the pairwise slopes: against a full
- * sort of them, on noisy series with many ties (values on a coarse grid), odd and
- * even pair counts, and a 720-point (30 days hourly) series. */
+ * sort of them, on series of every kind above, odd and even pair counts, and
+ * sizes on both sides of the point where the selection is narrowed first
+ * (4,096 slopes: 91 points) up to a 720-point (30 days hourly) series. */
 static void test_ranks_match_a_full_sort(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {10, 11, 37, 64, 720};
+    static const size_t sizes[] = {10, 11, 37, 64, 90, 91, 92, 168, 239, 240, 720};
     uint64_t seed = 12345;
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        size_t n = sizes[s], np = n * (n - 1) / 2;
+    for (size_t s = 0; s < 5 * sizeof sizes / sizeof sizes[0]; s++) {
+        const int kind = (int)(s % 5);
+        size_t n = sizes[s / 5], np = n * (n - 1) / 2;
         int64_t *t = malloc(n * sizeof *t);
         double *y = malloc(n * sizeof *y), *sl = malloc(np * sizeof *sl);
         assert_true(t && y && sl);
         for (size_t i = 0; i < n; i++) {
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
             t[i] = T0 + (int64_t)i * HOUR_US;
-            y[i] = 100.0 + (double)((seed >> 33) % 7) * 5.0 + (double)i * 0.1 * (double)(s % 2); /* ties */
+            y[i] = series_value(kind, i, seed >> 33);
         }
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
