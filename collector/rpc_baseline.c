@@ -354,10 +354,11 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        pts[i] = (struct hour_point){rows[i].bucket_start_us,
-                                     rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, 0.95) : NAN, rows[i].ok,
-                                     rows[i].degraded, rows[i].failed};
+    for (size_t i = 0; i < n; i++) { /* rows read with p95_only carry their p95, the others their histogram */
+        double p95 = !rows[i].hist.count ? NAN : !isnan(rows[i].p95_us) ? rows[i].p95_us
+                                                                          : pk_hist_quantile(&rows[i].hist, 0.95);
+        pts[i] = (struct hour_point){rows[i].bucket_start_us, p95, rows[i].ok, rows[i].degraded, rows[i].failed};
+    }
     Picket__V1__BaselineState *bs =
         baseline_from_points(store, a, m, region, until_us, with_metrics, 0, pts, n, err, errlen);
     free(pts);
@@ -391,6 +392,7 @@ Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_qu
     struct store_rollup_filter f;
     rpc_baseline_filter(until_us, region, &f);
     f.check = m->name;
+    f.p95_only = 1; /* each hour's p95 is all a baseline needs */
     if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
         return NULL;
     Picket__V1__BaselineState *bs =
