@@ -356,7 +356,7 @@ static int rehash(struct rollup_merge *m, size_t n_slots)
     return 0;
 }
 
-struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t)
+static struct rollup_entry *merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t, int with_hist)
 {
     if (m->n_slots) {
         for (size_t i = key_hash(a, b, t) & (m->n_slots - 1); m->slots[i]; i = (i + 1) & (m->n_slots - 1)) {
@@ -371,15 +371,26 @@ struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t
     if (!entries)
         return NULL;
     m->entries = entries;
-    struct pk_hist *h = malloc(sizeof *h);
-    if (!h)
+    struct pk_hist *h = with_hist ? malloc(sizeof *h) : NULL;
+    if (with_hist && !h)
         return NULL;
-    pk_hist_init(h);
+    if (h)
+        pk_hist_init(h);
     struct rollup_entry *e = &m->entries[m->n];
     *e = (struct rollup_entry){a, b, t, {0, 0, 0, 0}, h};
     slots_insert(m->slots, m->n_slots, e, m->n);
     m->n++;
     return e;
+}
+
+struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t)
+{
+    return merge_get(m, a, b, t, 1);
+}
+
+struct rollup_entry *rollup_merge_get_bare(struct rollup_merge *m, int64_t a, int64_t b, int64_t t)
+{
+    return merge_get(m, a, b, t, 0);
 }
 
 int rollup_merge_add(struct rollup_merge *m, int64_t a, int64_t b, int64_t t, const struct rollup_counts *c,

@@ -108,7 +108,7 @@ int rollup_unpack_next(struct rollup_unpack *u, int64_t *check_id, struct rollup
 struct rollup_entry {
     int64_t a, b, t;
     struct rollup_counts counts;
-    struct pk_hist *hist; /* owned by the map */
+    struct pk_hist *hist; /* owned by the map; NULL only for rollup_merge_get_bare's until set */
 };
 struct rollup_merge;
 struct rollup_merge *rollup_merge_new(void);
@@ -119,6 +119,9 @@ int rollup_merge_add(struct rollup_merge *m, int64_t a, int64_t b, int64_t t, co
                      const uint8_t *hist, size_t len);
 /* The entry for a key, made empty when new; NULL when out of memory. */
 struct rollup_entry *rollup_merge_get(struct rollup_merge *m, int64_t a, int64_t b, int64_t t);
+/* The same, but a new entry's hist is left NULL: the caller sets it (to a
+ * malloc'd pk_hist the map then owns) once it needs one. */
+struct rollup_entry *rollup_merge_get_bare(struct rollup_merge *m, int64_t a, int64_t b, int64_t t);
 size_t rollup_merge_count(const struct rollup_merge *m);
 struct rollup_entry *rollup_merge_entry(struct rollup_merge *m, size_t i);
 void rollup_merge_sort(struct rollup_merge *m); /* by (a, b, t); the map stays usable */

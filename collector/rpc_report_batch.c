@@ -157,15 +157,20 @@ static int from_hours(struct store *store, struct rpc_query_arena *a, const stru
     return 0;
 }
 
+/* The rows of a chunk's reads, kept from one chunk to the next (store_rollup_query_into). */
+struct row_buf {
+    struct store_rollup_row *rows;
+    size_t cap;
+};
+
 /* One chunk: checks[0..k) with names[0..k); w: the window read in parts, whose
  * whole points only are read here (tf is then their span). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
                      const char **names, size_t k, struct store_rollup_filter *tf, struct store_rollup_filter *bf,
                      int use_hours, int64_t until_us, const char *region, const struct report_window *w,
-                     Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines, char *err,
-                     size_t errlen)
+                     Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines,
+                     struct row_buf *rb, char *err, size_t errlen)
 {
-    struct store_rollup_row *rows = NULL;
     size_t n = 0, first, count;
     tf->checks = bf->checks = names;
     tf->n_checks = bf->n_checks = k;
@@ -180,32 +185,26 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         trends_done = got == 1;
         read_trend = !trends_done;
     }
-    if (read_trend && store_rollup_query(store, tf, &rows, &n, err, errlen) < 0)
+    if (read_trend && store_rollup_query_into(store, tf, &rb->rows, &n, &rb->cap, err, errlen) < 0)
         return -1;
+    const struct store_rollup_row *rows = rb->rows;
     if (!hours_trend && !trends_done &&
-        trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0) {
-        free(rows);
+        trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0)
         return -1;
-    }
-    if (!baselines && !hours_trend) { /* trends only, and done */
-        free(rows);
+    if (!baselines && !hours_trend) /* trends only, and done */
         return 0;
-    }
-    if (use_hours) { /* the baselines from the hour summaries: no histogram */
-        free(rows);
+    if (use_hours) /* the baselines from the hour summaries: no histogram */
         return from_hours(store, a, checks, names, k, bf, until_us, hours_trend ? w : NULL, trends, baselines, err,
                           errlen);
-    }
     /* Hourly trend points from at or before the baseline's first hour hold the
      * baseline's rows already (whole hours on the same grid): no second read. */
     int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US &&
                  rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
                  rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
     if (!shared) {
-        free(rows);
-        rows = NULL;
-        if (store_rollup_query(store, bf, &rows, &n, err, errlen) < 0)
+        if (store_rollup_query_into(store, bf, &rb->rows, &n, &rb->cap, err, errlen) < 0)
             return -1;
+        rows = rb->rows;
     }
     for (size_t i = 0; i < k; i++) {
         rows_of(rows, n, names[i], &first, &count);
@@ -216,12 +215,9 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
         while (shared && count > 0 && rows[first + count - 1].bucket_start_us >= bf->until_us)
             count--;
         if (!(baselines[i] = rpc_baseline_from_rows(store, a, checks[i], region, until_us, 0, rows + first, count,
-                                                    err, errlen))) {
-            free(rows);
+                                                    err, errlen)))
             return -1;
-        }
     }
-    free(rows);
     return 0;
 }
 
@@ -261,14 +257,16 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
     if (!names)
         return pk_fail(err, errlen, "out of memory");
     int rc = baseline_exclude_hold(store, err, errlen); /* the maintenance windows once, not per check */
+    struct row_buf rb = {NULL, 0};
     for (size_t i = 0; i < n && rc == 0; i += chunk) {
         size_t k = n - i < chunk ? n - i : chunk;
         for (size_t j = 0; j < k; j++)
             names[j] = checks[i + j]->name;
         rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, w, trends + i,
-                       baselines ? baselines + i : NULL, err, errlen);
+                       baselines ? baselines + i : NULL, &rb, err, errlen);
     }
     baseline_exclude_release();
+    free(rb.rows);
     free(names);
     return rc;
 }

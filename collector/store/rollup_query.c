@@ -50,6 +50,18 @@ static void add_range(int64_t *ranges, size_t *n, struct rollup_range r)
     (*n)++;
 }
 
+/* An entry of a p95_only read that holds one row so far: that row's encoded
+ * histogram, with the p95 and count pk_hist_encoded_quantile reads from it in
+ * place. Such an entry is never decoded: one region's baseline is 696 hours a
+ * check, each one row of the region's one probe, and decoding each into its
+ * 9 kB of buckets was most of a one-region report (docs/PERFORMANCE.md). */
+struct lazy_enc {
+    uint8_t *enc; /* NULL: no row with a histogram yet */
+    size_t len;
+    double p95;
+    uint64_t count;
+};
+
 /* What store_rollup_query adds rows into: the key is (check, group, bucket). */
 struct query_acc {
     const struct store_rollup_filter *f;
@@ -58,7 +70,79 @@ struct query_acc {
     struct rollup_merge *m;
     int64_t since, bucket, origin; /* buckets start at origin + k * bucket (origin <= since) */
     int64_t last;                  /* the last bucket's start: rows after it (subtracted) are in it */
+    struct lazy_enc *lazy;         /* p95_only: by entry index, for the entries whose hist is NULL */
+    size_t lazy_cap;
 };
+
+static void lazy_free(struct query_acc *q)
+{
+    for (size_t i = 0; i < q->lazy_cap; i++)
+        free(q->lazy[i].enc);
+    free(q->lazy);
+    q->lazy = NULL;
+    q->lazy_cap = 0;
+}
+
+/* The lazy slot of entry e (a p95_only read's); NULL: out of memory. */
+static struct lazy_enc *lazy_of(struct query_acc *q, const struct rollup_entry *e)
+{
+    size_t i = (size_t)(e - rollup_merge_entry(q->m, 0)), cap = q->lazy_cap;
+    if (i >= cap) {
+        struct lazy_enc *z = pk_grow(q->lazy, &cap, i + 1, sizeof *z, 0);
+        if (!z)
+            return NULL;
+        memset(z + q->lazy_cap, 0, (cap - q->lazy_cap) * sizeof *z);
+        q->lazy = z;
+        q->lazy_cap = cap;
+    }
+    return &q->lazy[i];
+}
+
+/* Gives e its decoded histogram: what its lazy slot held. -1: out of memory. */
+static int entry_decode(struct query_acc *q, struct rollup_entry *e)
+{
+    struct lazy_enc *z = lazy_of(q, e);
+    struct pk_hist *h = z ? malloc(sizeof *h) : NULL;
+    if (!h)
+        return -1;
+    pk_hist_init(h);
+    if (z->enc && pk_hist_decode_merge(z->enc, z->len, h) < 0) { /* checked when kept: cannot fail */
+        free(h);
+        return -1;
+    }
+    free(z->enc);
+    *z = (struct lazy_enc){0};
+    e->hist = h;
+    return 0;
+}
+
+/* Adds (sign > 0) or subtracts (sign < 0) a row's encoded histogram to e. An
+ * entry without a histogram (p95_only) keeps its first row encoded, checked;
+ * a second row decodes it. 0, or -1: not a valid encoding, or out of memory. */
+static int entry_merge(struct query_acc *q, struct rollup_entry *e, const uint8_t *h, size_t len, int sign)
+{
+    if (!e->hist && len > 0) {
+        struct lazy_enc *z = lazy_of(q, e);
+        if (!z)
+            return -1;
+        if (sign > 0 && !z->enc) {
+            uint64_t count = 0;
+            double p95 = pk_hist_encoded_quantile(h, len, 0.95, &count);
+            if (isnan(p95) || !(z->enc = malloc(len)))
+                return -1;
+            memcpy(z->enc, h, len);
+            z->len = len;
+            z->p95 = p95;
+            z->count = count;
+            return 0;
+        }
+        if (entry_decode(q, e) < 0)
+            return -1;
+    }
+    if (len == 0)
+        return 0;
+    return sign < 0 ? pk_hist_decode_unmerge(h, len, e->hist) : pk_hist_decode_merge(h, len, e->hist);
+}
 
 /* The entry a row merges into: check, group (0, the probe, or its region's
  * index) and bucket start. */
@@ -81,14 +165,14 @@ static struct rollup_entry *query_entry(struct query_acc *q, int64_t check_id, i
         b = q->since; /* the first bucket of an aligned series, clipped */
     if (b > q->last)
         b = q->last;
-    return rollup_merge_get(q->m, check_id, group, b);
+    return q->f->p95_only ? rollup_merge_get_bare(q->m, check_id, group, b) : rollup_merge_get(q->m, check_id, group, b);
 }
 
 static int query_add(struct query_acc *q, int64_t check_id, int64_t probe_id, int64_t t, const struct rollup_counts *c,
                      const uint8_t *hist, size_t len)
 {
     struct rollup_entry *e = query_entry(q, check_id, probe_id, t);
-    if (!e || (len > 0 && pk_hist_decode_merge(hist, len, e->hist) < 0))
+    if (!e || entry_merge(q, e, hist, len, 1) < 0)
         return -1;
     rollup_counts_merge(&e->counts, c);
     return 0;
@@ -198,8 +282,7 @@ static int merge_by_entry(PGresult *r, const struct level_read *lr, struct query
                                   (uint64_t)st_bin_i64(r, i, 5), (uint64_t)st_bin_i64(r, i, 6)};
         size_t len = (size_t)PQgetlength(r, i, 7);
         const uint8_t *hist = (const uint8_t *)PQgetvalue(r, i, 7);
-        if (len > 0 && (lr->sign < 0 ? pk_hist_decode_unmerge(hist, len, e->hist)
-                                     : pk_hist_decode_merge(hist, len, e->hist)) < 0)
+        if (entry_merge(acc, e, hist, len, lr->sign) < 0)
             rc = pk_fail(err, errlen,
                          "rollup query: %s: check id %" PRId64 " probe id %" PRId64 ": histogram is not valid",
                          table[lr->level], st_bin_i64(r, i, 0), st_bin_i64(r, i, 1));
@@ -580,6 +663,7 @@ struct rows_acc {
     const struct store_rollup_filter *f;
     struct store_rollup_row *rows;
     size_t n, cap;
+    const struct lazy_enc *lazy; /* the entry being added, when its hist is NULL */
 };
 
 /* store_rollup_query's fn: the entries as rows (each histogram copied, or
@@ -599,7 +683,10 @@ static int add_row_out(void *ctx, const struct store_rollup_entry *e)
     row->degraded = e->degraded;
     row->failed = e->failed;
     row->unknown = e->unknown;
-    if (ra->f->p95_only) { /* a trend's points: 9 kB less to copy per row */
+    if (!e->hist) { /* p95_only, one row: as read in place (entry_merge), or empty */
+        row->p95_us = ra->lazy && ra->lazy->enc && ra->lazy->count ? ra->lazy->p95 : NAN;
+        row->hist.count = ra->lazy && ra->lazy->enc ? ra->lazy->count : 0;
+    } else if (ra->f->p95_only) { /* a trend's points: 9 kB less to copy per row */
         row->p95_us = e->hist->count ? pk_hist_quantile(e->hist, 0.95) : NAN;
         row->hist.count = e->hist->count;
     } else {
@@ -610,9 +697,10 @@ static int add_row_out(void *ctx, const struct store_rollup_entry *e)
 }
 
 /* Hands the merged entries to fn in order of check name, group and bucket. */
-static int emit_sorted(const struct query_names *q, const struct store_rollup_filter *f, struct rollup_merge *m,
+static int emit_sorted(const struct query_names *q, const struct store_rollup_filter *f, struct query_acc *acc,
                        store_rollup_each_fn fn, void *ctx)
 {
+    struct rollup_merge *m = acc->m;
     size_t n = rollup_merge_count(m);
     struct row_key *keys = calloc(n ? n : 1, sizeof *keys);
     if (!keys)
@@ -635,10 +723,16 @@ static int emit_sorted(const struct query_names *q, const struct store_rollup_fi
             ra->rows = v;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
+        struct rollup_entry *e = rollup_merge_entry(m, keys[i].entry);
+        if (!e->hist && fn == add_row_out) { /* p95_only: taken as read in place */
+            if (!(((struct rows_acc *)ctx)->lazy = lazy_of(acc, e)))
+                rc = -2;
+        } else if (!e->hist && entry_decode(acc, e) < 0) /* any other reader gets the histogram */
+            rc = -2;
         struct store_rollup_entry out = {keys[i].check_name, keys[i].group, e->t,    e->counts.ok,
                                          e->counts.degraded, e->counts.failed, e->counts.unknown, e->hist};
-        rc = fn(ctx, &out);
+        if (rc == 0)
+            rc = fn(ctx, &out);
     }
     free(keys);
     return rc;
@@ -790,6 +884,7 @@ int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f
     size_t n_ranges[4] = {0, 0, 0, 0};
     struct query_names q = {0};
     struct rollup_merge *m = NULL;
+    struct query_acc acc = {0};
     int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
     int64_t bucket = f->bucket_us ? f->bucket_us : until - since;
     if (until <= since)
@@ -812,11 +907,11 @@ int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f
         goto out;
     if (load_probes(s, f, &q, err, errlen) < 0 || load_checks(s, f, &q, err, errlen) < 0)
         goto fail;
-    struct query_acc acc = {f, q.probes, q.n_probes, m, since, bucket, origin, origin + (n_buckets - 1) * bucket};
+    acc = (struct query_acc){f, q.probes, q.n_probes, m, since, bucket, origin, origin + (n_buckets - 1) * bucket};
     if (read_levels(s, f, &q, ranges, n_ranges, &acc, err, errlen) < 0)
         goto fail;
     st_rollback(s); /* read only: nothing to commit */
-    int got = emit_sorted(&q, f, m, fn, ctx);
+    int got = emit_sorted(&q, f, &acc, fn, ctx);
     if (got == -2)
         pk_fail(err, errlen, "rollup query: out of memory");
     else if (got < 0 && !err[0])
@@ -829,6 +924,7 @@ out:
     names_free(&q);
     for (int l = 0; l < 4; l++)
         free(ranges[l]);
+    lazy_free(&acc);
     rollup_merge_free(m);
     return rc;
 }
@@ -836,16 +932,26 @@ out:
 int store_rollup_query(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows_out,
                        size_t *n_out, char *err, size_t errlen)
 {
-    struct rows_acc ra = {f, NULL, 0, 0};
+    size_t cap = 0;
     *rows_out = NULL;
-    *n_out = 0;
+    int rc = store_rollup_query_into(s, f, rows_out, n_out, &cap, err, errlen);
+    if (rc < 0) {
+        free(*rows_out);
+        *rows_out = NULL;
+    }
+    return rc;
+}
+
+int store_rollup_query_into(struct store *s, const struct store_rollup_filter *f, struct store_rollup_row **rows,
+                            size_t *n, size_t *cap, char *err, size_t errlen)
+{
+    struct rows_acc ra = {f, *rows, 0, *cap, NULL};
+    *n = 0;
     if (err && errlen)
         err[0] = '\0';
-    if (store_rollup_query_each(s, f, add_row_out, &ra, err, errlen) < 0) {
-        free(ra.rows);
-        return -1;
-    }
-    *rows_out = ra.rows;
-    *n_out = ra.n;
-    return 0;
+    int rc = store_rollup_query_each(s, f, add_row_out, &ra, err, errlen);
+    *rows = ra.rows; /* grown or not, still the caller's */
+    *cap = ra.cap;
+    *n = rc < 0 ? 0 : ra.n;
+    return rc;
 }

@@ -311,6 +311,56 @@ static void split_read_equals_one_read(void **state)
     assert_true(pgt_sql_int("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '%% side'") >= 1);
 }
 
+/* A read with p95_only (one row's histogram read in place, never decoded:
+ * rollup_query.c's lazy entries) gives each row the p95 and count of the
+ * same read with histograms: hourly over a baseline's span, one region and
+ * all, and minute buckets (rows of one probe, and merged over two). */
+static void p95_only_equals_histograms(void **state)
+{
+    (void)state;
+    int64_t until = rollup_floor(now, MIN);
+    const struct {
+        int64_t since, until, bucket;
+        const char *region;
+        enum store_rollup_group group;
+    } reads[] = {
+        {until - 29 * DAY, until, HOUR, "us", STORE_ROLLUP_BY_CHECK},
+        {until - 29 * DAY, until, HOUR, NULL, STORE_ROLLUP_BY_CHECK},
+        {until - 2 * DAY - 7 * MIN, until, HOUR, NULL, STORE_ROLLUP_BY_REGION},
+        {until - 3 * HOUR, until, MIN * 20, NULL, STORE_ROLLUP_BY_CHECK},
+    };
+    char err[512];
+    for (size_t k = 0; k < sizeof reads / sizeof reads[0]; k++) {
+        struct store_rollup_filter f = {.since_us = reads[k].since, .until_us = reads[k].until,
+                                        .bucket_us = reads[k].bucket, .region = reads[k].region,
+                                        .group = reads[k].group, .align = 1};
+        struct store_rollup_row *full = NULL, *p95 = NULL;
+        size_t nf = 0, np = 0, with = 0;
+        if (store_rollup_query(S, &f, &full, &nf, err, sizeof err) != 0)
+            fail_msg("histograms: %s", err);
+        f.p95_only = 1;
+        if (store_rollup_query(S, &f, &p95, &np, err, sizeof err) != 0)
+            fail_msg("p95 only: %s", err);
+        assert_int_equal(nf, np);
+        for (size_t i = 0; i < nf; i++) {
+            assert_string_equal(full[i].check_name, p95[i].check_name);
+            assert_string_equal(full[i].group, p95[i].group);
+            assert_int_equal(full[i].bucket_start_us, p95[i].bucket_start_us);
+            assert_int_equal(full[i].ok + full[i].degraded + full[i].failed,
+                             p95[i].ok + p95[i].degraded + p95[i].failed);
+            assert_int_equal(full[i].hist.count, p95[i].hist.count);
+            double want = full[i].hist.count ? pk_hist_quantile(&full[i].hist, 0.95) : NAN;
+            if (!(want == p95[i].p95_us || (isnan(want) && isnan(p95[i].p95_us))))
+                fail_msg("read %zu, %s/%s at %lld: p95 %g read in place, %g from the histogram", k,
+                         full[i].check_name, full[i].group, (long long)full[i].bucket_start_us, p95[i].p95_us, want);
+            with += full[i].hist.count > 0;
+        }
+        assert_true(with > 0);
+        free(full);
+        free(p95);
+    }
+}
+
 /* A database that had hour rows before migration 027: the migration fills the
  * check-hour summaries from the stored hour rows, and the report's baselines
  * read from them equal the ones decoded from the histograms again. A migration
@@ -642,6 +692,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_equals_per_check),
         cmocka_unit_test(split_read_equals_one_read),
+        cmocka_unit_test(p95_only_equals_histograms),
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),
