@@ -31,12 +31,12 @@ void read_beside_start(struct read_beside *b, struct store *s, read_beside_fn fn
     }
 }
 
-int read_beside_join(struct read_beside *b, struct store *s, char *err, size_t errlen)
+int read_beside_finish(struct read_beside *b, struct store *s, int rc, char *err, size_t errlen)
 {
     if (!b->side)
-        return b->fn(s, b->arg, err, errlen);
+        return rc < 0 ? rc : b->fn(s, b->arg, err, errlen);
     pthread_join(b->thread, NULL);
-    if (b->rc < 0)
+    if (rc == 0 && b->rc < 0)
         snprintf(err, errlen, "%s", b->err);
-    return b->rc;
+    return rc < 0 ? rc : b->rc;
 }

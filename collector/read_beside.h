@@ -25,10 +25,13 @@ struct read_beside {
 };
 
 /* Starts fn(side, arg) on its own thread. Without a side connection or a thread
- * (logged once), read_beside_join runs fn on s instead: the answer is the same,
- * only later. */
+ * (logged once), read_beside_finish runs fn on s instead: the answer is the
+ * same, only later. */
 void read_beside_start(struct read_beside *b, struct store *s, read_beside_fn fn, void *arg);
-/* Waits for the read (or runs it on s): its 0, or -1 with err. */
-int read_beside_join(struct read_beside *b, struct store *s, char *err, size_t errlen);
+/* Ends the read started beside the caller's, whose result is rc: waits for
+ * it (without a side connection: runs it on s, unless rc already failed).
+ * rc when it is -1 (err as the caller left it), else the read's 0, or -1 with
+ * its err. */
+int read_beside_finish(struct read_beside *b, struct store *s, int rc, char *err, size_t errlen);
 
 #endif

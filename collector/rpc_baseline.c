@@ -133,7 +133,8 @@ void rpc_baseline_filter(int64_t until_us, const char *region, struct store_roll
 {
     int64_t split = rollup_floor(until_us, ROLLUP_HOUR_US) - BASELINE_RECENT_US;
     *f = (struct store_rollup_filter){.since_us = split - BASELINE_HISTORY_US, .until_us = split + BASELINE_RECENT_US,
-                                      .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US};
+                                      .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US,
+                                      .p95_only = 1}; /* each hour's p95 is all a baseline needs */
 }
 
 /* One hour of the baseline's series: its start, p95 (NaN: no latency) and counts. */
@@ -392,7 +393,6 @@ Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_qu
     struct store_rollup_filter f;
     rpc_baseline_filter(until_us, region, &f);
     f.check = m->name;
-    f.p95_only = 1; /* each hour's p95 is all a baseline needs */
     if (store_rollup_query(store, &f, &rows, &n, err, errlen) < 0)
         return NULL;
     Picket__V1__BaselineState *bs =

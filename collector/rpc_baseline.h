@@ -19,7 +19,7 @@ Picket__V1__BaselineState *rpc_baseline_state(struct store *store, struct rpc_qu
                                               int with_metrics, char *err, size_t errlen);
 
 /* The rollup read of the baseline ending at until_us (region NULL: all), for
- * every check: the caller sets check or checks. */
+ * every check: the caller sets check or checks. Hourly, p95_only. */
 void rpc_baseline_filter(int64_t until_us, const char *region, struct store_rollup_filter *f);
 
 /* The baseline of check m from its rows of that read (bucket order); the store

@@ -588,12 +588,11 @@ static int run_trend(struct ctx *c, ProtobufCMessage **out)
         if (rc < 0)
             return -1;
         resp->n_checks = c->n_checks;
-    }
-    for (size_t i = 0; c->n_checks == 1 && i < c->n_checks; i++) {
-        if (!(resp->checks[i] = rpc_trend_of(c->store, c->a, c->checks[i], c->since_us, c->until_us, c->region,
+    } else if (c->n_checks == 1) {
+        if (!(resp->checks[0] = rpc_trend_of(c->store, c->a, c->checks[0], c->since_us, c->until_us, c->region,
                                              c->err, c->errlen))) /* Theil–Sen over its points (rpc_trend.c) */
             return -1;
-        resp->n_checks++;
+        resp->n_checks = 1;
     }
     *out = &resp->base;
     return 0;

@@ -122,10 +122,7 @@ int coarse_load(struct store *s, int64_t since_us, int64_t until_us, const char 
     struct read_beside b;
     read_beside_start(&b, s, read_half, &h);
     int rc = load_one(s, since_us, mid, region, NULL, counts_only, out, err, errlen);
-    char err2[512] = "";
-    int rc2 = read_beside_join(&b, s, err2, sizeof err2);
-    if (rc == 0 && rc2 < 0)
-        rc = pk_fail(err, errlen, "%s", err2);
+    rc = read_beside_finish(&b, s, rc, err, errlen);
     /* the halves' rows label the whole window (since), as one read's would */
     if (rc == 0 && coarse_sum_into(out, &h.rows, since_us) < 0)
         rc = pk_fail(err, errlen, "out of memory");

@@ -238,7 +238,6 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
     struct store_rollup_filter tf, bf;
     rpc_trend_filter(since_us, until_us, region, &tf);
     rpc_baseline_filter(until_us, region, &bf);
-    bf.p95_only = 1; /* one region's baselines read hour rows: their p95s, not 9 kB histograms to copy */
     if (w && !w->split)
         w = NULL;
     if (w) { /* the whole points only, each a p95: the edges were read with the window */

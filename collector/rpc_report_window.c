@@ -193,13 +193,14 @@ static int merge_last(struct report_window *w, struct report_window *last, int64
     if (coarse_sum_into(&w->cr, &last->cr, since) < 0)
         return -1;
     for (size_t i = 0; i < last->n_edges; i++) {
-        struct report_edge *e = last->edges[i].has_last ? edge_slot(w, last->edges[i].check_name) : NULL;
-        if (last->edges[i].has_last && !e)
+        const struct report_edge *l = &last->edges[i];
+        if (!l->has_last)
+            continue;
+        struct report_edge *e = edge_slot(w, l->check_name);
+        if (!e)
             return -1;
-        if (e) {
-            e->has_last = 1;
-            e->last = last->edges[i].last;
-        }
+        e->has_last = 1;
+        e->last = l->last;
     }
     return 0;
 }
@@ -230,9 +231,7 @@ int report_window_load(struct store *s, int64_t since_us, int64_t until_us, cons
         if (cut[k + 1] > cut[k])
             rc = read_part(s, w, cut[k], cut[k + 1], since, k == 0, k == 0, region, check, err, errlen);
     if (with_last) {
-        char err2[512] = "";
-        if (read_beside_join(&b, s, err2, sizeof err2) < 0 && rc == 0)
-            rc = pk_fail(err, errlen, "%s", err2);
+        rc = read_beside_finish(&b, s, rc, err, errlen);
         if (rc == 0 && merge_last(w, &last.w, since) < 0)
             rc = pk_fail(err, errlen, "report: out of memory");
         report_window_free(&last.w);

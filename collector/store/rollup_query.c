@@ -697,9 +697,9 @@ static int add_row_out(void *ctx, const struct store_rollup_entry *e)
 }
 
 /* Hands the merged entries to fn in order of check name, group and bucket. */
-static int emit_sorted(const struct query_names *q, const struct store_rollup_filter *f, struct query_acc *acc,
-                       store_rollup_each_fn fn, void *ctx)
+static int emit_sorted(const struct query_names *q, struct query_acc *acc, store_rollup_each_fn fn, void *ctx)
 {
+    const struct store_rollup_filter *f = acc->f;
     struct rollup_merge *m = acc->m;
     size_t n = rollup_merge_count(m);
     struct row_key *keys = calloc(n ? n : 1, sizeof *keys);
@@ -911,7 +911,7 @@ int store_rollup_query_each(struct store *s, const struct store_rollup_filter *f
     if (read_levels(s, f, &q, ranges, n_ranges, &acc, err, errlen) < 0)
         goto fail;
     st_rollback(s); /* read only: nothing to commit */
-    int got = emit_sorted(&q, f, &acc, fn, ctx);
+    int got = emit_sorted(&q, &acc, fn, ctx);
     if (got == -2)
         pk_fail(err, errlen, "rollup query: out of memory");
     else if (got < 0 && !err[0])
