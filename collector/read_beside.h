@@ -18,7 +18,7 @@ typedef int (*read_beside_fn)(struct store *s, void *arg, char *err, size_t errl
 struct read_beside {
     read_beside_fn fn;
     void *arg;
-    struct store *side; /* NULL: the read is left to read_beside_join, on the caller's store */
+    struct store *side; /* NULL: the read is left to read_beside_finish, on the caller's store */
     pthread_t thread;
     int rc;
     char err[512];
