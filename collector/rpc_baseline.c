@@ -151,7 +151,7 @@ struct hour_point {
  * The inputs are compared whole, not by a digest: a hit is the same verdict
  * pk_regression_judge would give. A check's entry holds its last inputs only. */
 struct verdict_memo {
-    char name[PK_NAME_MAX];
+    char name[PK_NAME_MAX + 130]; /* the check's name, or name and region (memo_key) */
     int64_t split;
     size_t n, n_hist;
     int64_t *t;
@@ -306,10 +306,15 @@ static Picket__V1__BaselineState *baseline_from_points(struct store *store, stru
     struct pk_regression reg;
     char why[200];
     int rc;
-    if (!memo || !memo_get(m->name, split, t, y, excluded, n_hist, n, &reg, &rc)) {
+    char key[sizeof ((struct verdict_memo *)0)->name];
+    if (region)
+        snprintf(key, sizeof key, "%s\x1f%s", m->name, region);
+    else
+        snprintf(key, sizeof key, "%s", m->name);
+    if (!memo || !memo_get(key, split, t, y, excluded, n_hist, n, &reg, &rc)) {
         rc = pk_regression_judge(&ro, t, y, excluded, n_hist, n, &reg, NULL, NULL, why, sizeof why);
         if (memo)
-            memo_put(m->name, split, t, y, excluded, n_hist, n, &reg, rc);
+            memo_put(key, split, t, y, excluded, n_hist, n, &reg, rc);
     }
     if (rc == 0) {
         bs->history_points = (int64_t)reg.history_points;
@@ -367,9 +372,9 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
 }
 
 Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct rpc_query_arena *a,
-                                                   const struct store_check_meta *m, int64_t until_us,
-                                                   const struct store_check_hour *h, size_t n, char *err,
-                                                   size_t errlen)
+                                                   const struct store_check_meta *m, const char *region,
+                                                   int64_t until_us, const struct store_check_hour *h, size_t n,
+                                                   char *err, size_t errlen)
 {
     struct hour_point *pts = calloc(n ? n : 1, sizeof *pts);
     if (!pts) {
@@ -379,7 +384,7 @@ Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct r
     for (size_t i = 0; i < n; i++)
         pts[i] = (struct hour_point){h[i].hour_us, h[i].hist_count ? h[i].p95_us : NAN, h[i].ok, h[i].degraded,
                                      h[i].failed};
-    Picket__V1__BaselineState *bs = baseline_from_points(store, a, m, NULL, until_us, 0, 1, pts, n, err, errlen);
+    Picket__V1__BaselineState *bs = baseline_from_points(store, a, m, region, until_us, 0, 1, pts, n, err, errlen);
     free(pts);
     return bs;
 }

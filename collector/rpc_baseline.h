@@ -30,16 +30,17 @@ Picket__V1__BaselineState *rpc_baseline_from_rows(struct store *store, struct rp
                                                   const struct store_rollup_row *rows, size_t n, char *err,
                                                   size_t errlen);
 
-/* The same (all regions, without metrics) from the check's hour summaries
- * (store_check_hours_read over the rpc_baseline_filter span): the same figures
- * as from its rows, with no histogram to decode. */
+/* The same (without metrics) from the check's hour summaries over the
+ * rpc_baseline_filter span (region NULL: store_check_hours_read, else
+ * rpc_region_hours_read): the same figures as from its rows, with no
+ * histogram to decode. */
 Picket__V1__BaselineState *rpc_baseline_from_hours(struct store *store, struct rpc_query_arena *a,
-                                                   const struct store_check_meta *m, int64_t until_us,
-                                                   const struct store_check_hour *h, size_t n, char *err,
-                                                   size_t errlen);
+                                                   const struct store_check_meta *m, const char *region,
+                                                   int64_t until_us, const struct store_check_hour *h, size_t n,
+                                                   char *err, size_t errlen);
 
 /* Verdicts of rpc_baseline_from_hours taken from memory (the same inputs as
- * the check's last report: hours, p95s and exclusions compared whole) and
+ * the check's (and region's) last report: hours, p95s and exclusions compared whole) and
  * judged, since the start (tests). */
 void rpc_baseline_memo_counts(uint64_t *hits, uint64_t *misses);
 /* Forgets every remembered verdict (tests). */

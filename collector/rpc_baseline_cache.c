@@ -24,12 +24,16 @@
  * ago (a compaction that began before the hour ended raises no mark: the
  * span's older hours are still taken from memory). One entry per check name,
  * replaced when its span or counter moves, all dropped past MAX_ENTRIES;
- * about 28 KB per check.
+ * about 28 KB per check. A report for one region keeps that region's hours
+ * the same way (rpc_region_hours_read: the region's rollup_hour rows, whose
+ * rewrites raise the same counter, as the summaries are written with them),
+ * each under a key of its own that also names the region's probes.
  * Shared by the control thread and the dashboard's refresh (one mutex); never
  * includes gRPC or libpq. */
 #include "rpc_baseline_cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +41,9 @@
 #include "result.h"
 #include "rollup.h"
 #include "buf.h"
+#include "rpc_report_batch.h"
 
-#define MAX_ENTRIES 100000 /* checks kept at most: past it, every entry goes */
+#define MAX_ENTRIES 100000 /* (check, region) pairs kept at most: past it, every entry goes */
 
 struct hour_row {
     int64_t hour_us;
@@ -59,7 +64,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fill_cv = PTHREAD_COND_INITIALIZER;
 static int fill_active;
 static int64_t fill_since, fill_stable;
-static char fill_first[PK_NAME_MAX];
+static char fill_first[PK_NAME_MAX + 200]; /* a key (keys_of) */
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
 static uint64_t n_hits, n_misses, n_partial, n_rows_read;
@@ -220,9 +225,18 @@ static void gather_free(struct gather *g)
     source_free(&g->fresh);
 }
 
+/* The summaries of checks[0..n) over [since, until): over every probe, or
+ * with region over that region's probes. */
+static int hours_read(struct store *s, const char *const *checks, size_t n, const char *region, int64_t since,
+                      int64_t until, struct store_check_hour **out, size_t *nout, char *err, size_t errlen)
+{
+    return region ? rpc_region_hours_read(s, checks, n, region, since, until, out, nout, err, errlen)
+                  : store_check_hours_read(s, checks, n, since, until, out, nout, err, errlen);
+}
+
 /* Reads the rows of checks[idx[0..m)] over [from, to) into src (mapped to idx). */
-static int read_some(struct store *s, const char *const *checks, const int *idx, size_t m, int64_t from, int64_t to,
-                     struct source *src, char *err, size_t errlen)
+static int read_some(struct store *s, const char *const *checks, const char *region, const int *idx, size_t m,
+                     int64_t from, int64_t to, struct source *src, char *err, size_t errlen)
 {
     const char **names = calloc(m ? m : 1, sizeof *names);
     if (!names || !(src->map = malloc((m ? m : 1) * sizeof *src->map))) {
@@ -233,7 +247,7 @@ static int read_some(struct store *s, const char *const *checks, const int *idx,
         names[k] = checks[idx[k]];
         src->map[k] = idx[k];
     }
-    int rc = store_check_hours_read(s, names, m, from, to, &src->r, &src->n, err, errlen);
+    int rc = hours_read(s, names, m, region, from, to, &src->r, &src->n, err, errlen);
     free(names);
     return rc;
 }
@@ -339,9 +353,9 @@ static int take_cached(const char *const *checks, size_t n, const struct store_c
 
 /* Reads what the cache lacks: the misses over [since, stable), each group of
  * hits with the same end over [end, stable), every check over [stable, until). */
-static int read_rest(struct store *s, const char *const *checks, size_t n, int64_t since, int64_t stable,
-                     int64_t until, const unsigned char *hit, int64_t *tail_from, struct gather *g, char *err,
-                     size_t errlen)
+static int read_rest(struct store *s, const char *const *checks, const char *region, size_t n, int64_t since,
+                     int64_t stable, int64_t until, const unsigned char *hit, int64_t *tail_from, struct gather *g,
+                     char *err, size_t errlen)
 {
     int *idx = malloc((n ? n : 1) * sizeof *idx);
     if (!idx)
@@ -352,7 +366,7 @@ static int read_rest(struct store *s, const char *const *checks, size_t n, int64
         if (!hit[i])
             idx[m++] = (int)i;
     if (m)
-        rc = read_some(s, checks, idx, m, since, stable, &g->missed, err, errlen);
+        rc = read_some(s, checks, region, idx, m, since, stable, &g->missed, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!hit[i] || tail_from[i] >= stable)
             continue;
@@ -370,12 +384,12 @@ static int read_rest(struct store *s, const char *const *checks, size_t n, int64
                 idx[m++] = (int)j;
                 tail_from[j] = stable; /* done */
             }
-        rc = read_some(s, checks, idx, m, t, stable, &g->tail[g->n_tails++], err, errlen);
+        rc = read_some(s, checks, region, idx, m, t, stable, &g->tail[g->n_tails++], err, errlen);
     }
     if (rc == 0 && stable < until) {
         for (size_t i = 0; i < n; i++)
             idx[i] = (int)i;
-        rc = read_some(s, checks, idx, n, stable, until, &g->fresh, err, errlen);
+        rc = read_some(s, checks, region, idx, n, stable, until, &g->fresh, err, errlen);
     }
     free(idx);
     return rc;
@@ -406,9 +420,37 @@ static int assemble(const char *const *checks, size_t n, const struct store_chec
     return 0;
 }
 
-int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, int64_t since_us,
-                             int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
-                             size_t errlen)
+/* The cache's names of checks[0..n) in region: the name itself over every
+ * probe; with a region, the name, the region and the digest of the region's
+ * probes (a probe that moves changes the region's past sums). One block. */
+static char **keys_of(struct store *s, const char *const *checks, size_t n, const char *region, char *err,
+                      size_t errlen)
+{
+    char digest[64] = "";
+    if (region && store_region_probes_digest(s, region, digest, sizeof digest, err, errlen) < 0)
+        return NULL;
+    size_t bytes = n * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(checks[i]) + (region ? strlen(region) + strlen(digest) + 2 : 0) + 1;
+    char **keys = malloc(bytes);
+    if (!keys) {
+        pk_fail(err, errlen, "baseline cache: out of memory");
+        return NULL;
+    }
+    char *at = (char *)(keys + n);
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = at;
+        if (region)
+            at += sprintf(at, "%s\x1f%s\x1f%s", checks[i], region, digest) + 1;
+        else
+            at += sprintf(at, "%s", checks[i]) + 1;
+    }
+    return keys;
+}
+
+int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, const char *region,
+                             int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout,
+                             char *err, size_t errlen)
 {
     *out = NULL;
     *nout = 0;
@@ -418,7 +460,11 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
      * rest of the span is kept. */
     int64_t stable = until_us > pk_now_us() - RPC_BASELINE_CACHE_MARGIN_US ? until_us - ROLLUP_HOUR_US : until_us;
     if (stable <= since_us)
-        return store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
+        return hours_read(s, checks, n, region, since_us, until_us, out, nout, err, errlen);
+    char **keys = keys_of(s, checks, n, region, err, errlen);
+    if (!keys)
+        return -1;
+    const char *const *key = (const char *const *)keys;
     struct store_check_mark *marks = calloc(n, sizeof *marks);
     unsigned char *hit = calloc(n, 1);
     int64_t *tail_from = calloc(n, sizeof *tail_from), *old = calloc(n, sizeof *old), *limit = calloc(n, sizeof *limit);
@@ -431,7 +477,7 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     if (store_check_hours_marks(s, checks, n, since_us, until_us, marks, &dirty, err, errlen) < 0)
         goto out;
     if (dirty) {
-        rc = store_check_hours_read(s, checks, n, since_us, until_us, out, nout, err, errlen);
+        rc = hours_read(s, checks, n, region, since_us, until_us, out, nout, err, errlen);
         goto out;
     }
     /* A report that comes while another fills the cache for the same span and
@@ -441,27 +487,27 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
      * other caller goes on: one fill is followed at a time, and a caller
      * waits only for the one it would repeat. */
     pthread_mutex_lock(&mu);
-    while (fill_active && fill_since == since_us && fill_stable == stable && !strcmp(fill_first, checks[0]))
+    while (fill_active && fill_since == since_us && fill_stable == stable && !strcmp(fill_first, key[0]))
         pthread_cond_wait(&fill_cv, &mu);
     if (!fill_active) {
         fill_active = filling = 1;
         fill_since = since_us;
         fill_stable = stable;
-        pk_strlcpy(fill_first, checks[0], sizeof fill_first);
+        pk_strlcpy(fill_first, key[0], sizeof fill_first);
     }
     /* entries older than their mark: kept up to the first hour rewritten since */
-    size_t n_stale = find_stale(checks, n, marks, since_us, stable, old);
+    size_t n_stale = find_stale(key, n, marks, since_us, stable, old);
     pthread_mutex_unlock(&mu);
     if (n_stale && stale_limits(s, n, marks, since_us, old, limit, n_stale, err, errlen) < 0)
         goto out;
     pthread_mutex_lock(&mu);
-    int ok = take_cached(checks, n, marks, since_us, stable, old, limit, hit, tail_from, &g.cached);
+    int ok = take_cached(key, n, marks, since_us, stable, old, limit, hit, tail_from, &g.cached);
     pthread_mutex_unlock(&mu);
     if (ok < 0) {
         pk_fail(err, errlen, "baseline cache: out of memory");
         goto out;
     }
-    if (read_rest(s, checks, n, since_us, stable, until_us, hit, tail_from, &g, err, errlen) < 0)
+    if (read_rest(s, checks, region, n, since_us, stable, until_us, hit, tail_from, &g, err, errlen) < 0)
         goto out;
     size_t n_hit = 0, n_part = 0, n_read = g.missed.n + g.fresh.n;
     for (size_t i = 0; i < n; i++) {
@@ -475,7 +521,7 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     n_misses += n - n_hit;
     n_partial += n_part;
     n_rows_read += n_read;
-    ok = assemble(checks, n, marks, since_us, stable, &g, out, nout);
+    ok = assemble(key, n, marks, since_us, stable, &g, out, nout);
     pthread_mutex_unlock(&mu);
     rc = ok < 0 ? pk_fail(err, errlen, "baseline cache: out of memory") : 0;
 out:
@@ -491,6 +537,7 @@ out:
     free(tail_from);
     free(old);
     free(limit);
+    free(keys);
     return rc;
 }
 

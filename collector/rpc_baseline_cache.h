@@ -11,16 +11,17 @@
 
 #include "store.h"
 
-/* store_check_hours_read for checks[0..n) over [since, until), the same rows,
- * from the cache where each check's mark still holds: the kept hours from
- * since on, and the hours after a check's kept ones read (the span moved on:
- * one hour read, not 29 days). The last hour, when it ended less than
- * RPC_BASELINE_CACHE_MARGIN_US ago, is read and not kept; a span holding
- * uncompacted rows is read whole and not kept. *out malloc'd, sorted by check
- * index then hour. 0, or -1 with err. */
-int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, int64_t since_us,
-                             int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
-                             size_t errlen);
+/* store_check_hours_read for checks[0..n) over [since, until) (region NULL),
+ * or rpc_region_hours_read for one region, the same rows, from the cache
+ * where each check's mark still holds (a region's entries also while the
+ * region's probes are the same): the kept hours from since on, and the hours
+ * after a check's kept ones read (the span moved on: one hour read, not 29
+ * days). The last hour, when it ended less than RPC_BASELINE_CACHE_MARGIN_US
+ * ago, is read and not kept; a span holding uncompacted rows is read whole and
+ * not kept. *out malloc'd, sorted by check index then hour. 0, or -1 with err. */
+int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t n, const char *region,
+                             int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout,
+                             char *err, size_t errlen);
 
 /* An hour that ended less than this before now is read, not cached: a rewrite
  * of it by a compaction that started before the hour ended raises no mark. */

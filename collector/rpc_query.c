@@ -264,11 +264,20 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
                                        c->err, c->errlen) < 0)
                 goto fail;
     } else if (tracked_rounds_all(c->store, m->name, c->since_us, c->until_us, &w, (char(*)[128])r->regions,
-                                  r->n_regions, wr, c->err, c->errlen) < 0 ||
-               ((c->region || (asked_quorum && asked_quorum != w.rule.quorum)) &&
-                tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
-                               c->errlen) < 0)) {
+                                  r->n_regions, wr, c->err, c->errlen) < 0) {
         goto fail;
+    } else if (c->region || (asked_quorum && asked_quorum != w.rule.quorum)) {
+        /* One region: its rounds were counted with every scope's (quorum 1,
+         * the stored runs); only a region without rows here, or another
+         * quorum, walks the runs. */
+        int k = 0;
+        while (c->region && k < r->n_regions && strcmp(r->regions[k], c->region) != 0)
+            k++;
+        if (c->region && k < r->n_regions)
+            w = wr[k];
+        else if (tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
+                                c->errlen) < 0)
+            goto fail;
     }
     ca->quorum = w.quorum;
     ca->round_us = w.rule.interval_us;

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "baseline_exclude.h"
+#include "buf.h"
 #include "pk_error.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
@@ -50,6 +51,49 @@ static size_t buckets_of(const struct store_rollup_filter *f)
     int64_t since = rollup_floor(f->since_us, ROLLUP_MINUTE_US), until = rollup_floor(f->until_us, ROLLUP_MINUTE_US);
     int64_t origin = f->align ? since - since % f->bucket_us : since;
     return until > origin ? (size_t)((until - origin + f->bucket_us - 1) / f->bucket_us) : 1;
+}
+
+int rpc_region_hours_read(struct store *store, const char *const *checks, size_t n, const char *region,
+                          int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
+                          size_t errlen)
+{
+    *out = NULL;
+    *nout = 0;
+    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .region = region,
+                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .p95_only = 1};
+    size_t chunk = RPC_BATCH_ROWS / buckets_of(&f), nv = 0, cap_v = 0, cap_rows = 0, nr = 0, first, count;
+    struct store_rollup_row *rows = NULL;
+    struct store_check_hour *v = NULL;
+    int rc = 0;
+    if (chunk < 1)
+        chunk = 1;
+    for (size_t i = 0; i < n && rc == 0; i += chunk) {
+        f.checks = checks + i;
+        f.n_checks = n - i < chunk ? n - i : chunk;
+        if ((rc = store_rollup_query_into(store, &f, &rows, &nr, &cap_rows, err, errlen)) < 0)
+            break;
+        for (size_t j = 0; j < f.n_checks && rc == 0; j++) { /* by check index, then hour */
+            rows_of(rows, nr, checks[i + j], &first, &count);
+            struct store_check_hour *g = count ? pk_grow(v, &cap_v, nv + count, sizeof *v, 0) : v;
+            if (!g) {
+                rc = pk_fail(err, errlen, "out of memory");
+                break;
+            }
+            v = g;
+            for (size_t k = first; k < first + count; k++)
+                v[nv++] = (struct store_check_hour){(int)(i + j), rows[k].bucket_start_us, rows[k].ok,
+                                                    rows[k].degraded, rows[k].failed, rows[k].unknown,
+                                                    rows[k].hist.count, rows[k].p95_us};
+        }
+    }
+    free(rows);
+    if (rc < 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *nout = nv;
+    return 0;
 }
 
 /* The trend of a check read in parts (w->split): its clipped first point,
@@ -138,7 +182,7 @@ static int from_hours(struct store *store, struct rpc_query_arena *a, const stru
 {
     struct store_check_hour *h = NULL;
     size_t nh = 0;
-    if (rpc_baseline_cache_hours(store, names, k, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
+    if (rpc_baseline_cache_hours(store, names, k, bf->region, bf->since_us, bf->until_us, &h, &nh, err, errlen) < 0)
         return -1;
     for (size_t i = 0, at = 0; i < k; i++) { /* rows by check index, then hour */
         while (at < nh && h[at].check < (int)i)
@@ -148,7 +192,8 @@ static int from_hours(struct store *store, struct rpc_query_arena *a, const stru
             end++;
         if ((w && !(trends[i] = trend_of_parts(a, checks[i], w, NULL, 0, h + at, end - at, err, errlen))) ||
             (baselines &&
-             !(baselines[i] = rpc_baseline_from_hours(store, a, checks[i], until_us, h + at, end - at, err, errlen)))) {
+             !(baselines[i] =
+                   rpc_baseline_from_hours(store, a, checks[i], bf->region, until_us, h + at, end - at, err, errlen)))) {
             free(h);
             return -1;
         }
@@ -164,21 +209,21 @@ struct row_buf {
 };
 
 /* One chunk: checks[0..k) with names[0..k); w: the window read in parts, whose
- * whole points only are read here (tf is then their span). */
+ * whole points only are read here (tf is then their span). The baselines, and
+ * hourly trend points inside their span, come from the hour summaries (over
+ * every probe, or the region's: rpc_baseline_cache_hours). */
 static int one_chunk(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks,
                      const char **names, size_t k, struct store_rollup_filter *tf, struct store_rollup_filter *bf,
-                     int use_hours, int64_t until_us, const char *region, const struct report_window *w,
-                     Picket__V1__CheckTrend **trends, Picket__V1__BaselineState **baselines,
-                     struct row_buf *rb, char *err, size_t errlen)
+                     int64_t until_us, const struct report_window *w, Picket__V1__CheckTrend **trends,
+                     Picket__V1__BaselineState **baselines, struct row_buf *rb, char *err, size_t errlen)
 {
-    size_t n = 0, first, count;
+    size_t n = 0;
     tf->checks = bf->checks = names;
     tf->n_checks = bf->n_checks = k;
-    /* whole hourly points inside the baselines' span: from its hour summaries */
-    int hours_trend = w && use_hours && w->width_us == ROLLUP_HOUR_US && w->inner_from_us >= bf->since_us &&
+    int hours_trend = w && w->width_us == ROLLUP_HOUR_US && w->inner_from_us >= bf->since_us &&
                       w->inner_to_us <= bf->until_us;
     int read_trend = !w || (!hours_trend && w->inner_to_us > w->inner_from_us), trends_done = 0;
-    if (read_trend && w && w->width_us == ROLLUP_DAY_US && use_hours) { /* whole days: their p95s as stored */
+    if (read_trend && w && w->width_us == ROLLUP_DAY_US && !bf->region) { /* whole days: their p95s as stored */
         int got = trends_from_days(store, a, checks, names, k, w, trends, err, errlen);
         if (got < 0)
             return -1;
@@ -187,38 +232,13 @@ static int one_chunk(struct store *store, struct rpc_query_arena *a, const struc
     }
     if (read_trend && store_rollup_query_into(store, tf, &rb->rows, &n, &rb->cap, err, errlen) < 0)
         return -1;
-    const struct store_rollup_row *rows = rb->rows;
     if (!hours_trend && !trends_done &&
-        trends_from_rows(a, checks, names, k, tf, w, rows, n, trends, err, errlen) < 0)
+        trends_from_rows(a, checks, names, k, tf, w, rb->rows, n, trends, err, errlen) < 0)
         return -1;
     if (!baselines && !hours_trend) /* trends only, and done */
         return 0;
-    if (use_hours) /* the baselines from the hour summaries: no histogram */
-        return from_hours(store, a, checks, names, k, bf, until_us, hours_trend ? w : NULL, trends, baselines, err,
-                          errlen);
-    /* Hourly trend points from at or before the baseline's first hour hold the
-     * baseline's rows already (whole hours on the same grid): no second read. */
-    int shared = !tf->p95_only && tf->bucket_us == ROLLUP_HOUR_US &&
-                 rollup_floor(tf->since_us, ROLLUP_MINUTE_US) <= bf->since_us &&
-                 rollup_floor(tf->until_us, ROLLUP_MINUTE_US) >= bf->until_us;
-    if (!shared) {
-        if (store_rollup_query_into(store, bf, &rb->rows, &n, &rb->cap, err, errlen) < 0)
-            return -1;
-        rows = rb->rows;
-    }
-    for (size_t i = 0; i < k; i++) {
-        rows_of(rows, n, names[i], &first, &count);
-        while (shared && count > 0 && rows[first].bucket_start_us < bf->since_us) {
-            first++;
-            count--;
-        }
-        while (shared && count > 0 && rows[first + count - 1].bucket_start_us >= bf->until_us)
-            count--;
-        if (!(baselines[i] = rpc_baseline_from_rows(store, a, checks[i], region, until_us, 0, rows + first, count,
-                                                    err, errlen)))
-            return -1;
-    }
-    return 0;
+    return from_hours(store, a, checks, names, k, bf, until_us, hours_trend ? w : NULL, trends, baselines, err,
+                      errlen);
 }
 
 int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struct store_check_meta *const *checks, size_t n,
@@ -245,11 +265,9 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
         tf.until_us = w->inner_to_us;
         tf.p95_only = 1;
     }
-    /* All regions: the baselines read the check-hour summaries (rollup_check_hour),
-     * not histograms; the read of a chunk is then the trend's. */
-    int use_hours = !region;
-    size_t per_check = buckets_of(&tf) > buckets_of(&bf) || use_hours ? buckets_of(&tf) : buckets_of(&bf);
-    size_t chunk = RPC_BATCH_ROWS / per_check;
+    /* The baselines read hour summaries (kept in memory), not histograms: the
+     * read of a chunk is the trend's. */
+    size_t chunk = RPC_BATCH_ROWS / buckets_of(&tf);
     if (chunk < 1)
         chunk = 1;
     const char **names = calloc(chunk, sizeof *names);
@@ -261,7 +279,7 @@ int rpc_report_batch_window(struct store *store, struct rpc_query_arena *a,
         size_t k = n - i < chunk ? n - i : chunk;
         for (size_t j = 0; j < k; j++)
             names[j] = checks[i + j]->name;
-        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, use_hours, until_us, region, w, trends + i,
+        rc = one_chunk(store, a, checks + i, names, k, &tf, &bf, until_us, w, trends + i,
                        baselines ? baselines + i : NULL, &rb, err, errlen);
     }
     baseline_exclude_release();

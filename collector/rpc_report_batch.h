@@ -18,6 +18,14 @@ int rpc_report_batch(struct store *store, struct rpc_query_arena *a, const struc
                      int64_t since_us, int64_t until_us, const char *region, Picket__V1__CheckTrend **trends,
                      Picket__V1__BaselineState **baselines, char *err, size_t errlen);
 
+/* The hour summaries of checks[0..n) in one region over [since, until) (whole
+ * hours): what store_check_hours_read gives over every probe, from the
+ * rollups (hourly, p95_only, by check) in chunks of checks; sorted by check
+ * index, then hour. *out malloc'd. 0, or -1 with err. */
+int rpc_region_hours_read(struct store *store, const char *const *checks, size_t n, const char *region,
+                          int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
+                          size_t errlen);
+
 struct report_window;
 /* The same for a window read by report_window_load (rpc_report_window.h): when
  * it was read in parts, the trends' clipped points come from it and only their

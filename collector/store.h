@@ -150,6 +150,11 @@ struct store_probe_row {
 };
 /* Every probe, by name. *rows is malloc'd; caller frees. */
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen);
+/* A digest of the ids of the probes in region (md5 hex, 33 bytes with its
+ * NUL): it changes when a probe joins or leaves the region, which changes
+ * what the region's past rollups sum (the baseline cache keys on it). */
+int store_region_probes_digest(struct store *s, const char *region, char *digest, size_t len, char *err,
+                               size_t errlen);
 
 /* Stores several probes' batches in ONE transaction: locks each probe's row, skips
  * results with seq <= the stored high-water mark, COPYs the rest, raises the mark,

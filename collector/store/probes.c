@@ -357,6 +357,20 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
     return store_query_rows(s, &q, (void **)rows, n, err, errlen);
 }
 
+int store_region_probes_digest(struct store *s, const char *region, char *digest, size_t len, char *err,
+                               size_t errlen)
+{
+    const char *p[] = {region};
+    PGresult *r = st_run(s,
+                         "SELECT md5(coalesce(string_agg(id::text, ',' ORDER BY id), '')) FROM probes WHERE region = $1",
+                         1, p, PGRES_TUPLES_OK, "region probes: reading", err, errlen);
+    if (!r)
+        return -1;
+    pk_strlcpy(digest, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "", len);
+    PQclear(r);
+    return 0;
+}
+
 #define META_COL(field, name, type) STORE_COL(struct store_check_meta, field, name, type)
 static const struct store_col check_meta_cols[] = {
     META_COL(name, "name", STORE_COL_TEXT),

@@ -230,6 +230,19 @@ def main():
                 one = ctl_json(col, "availability", *window, "--check", check)["checks"]
                 assert one == [av[check]], (check, one, av[check])
 
+            # One region asked alone: its rounds (quorum 1) as counted with every
+            # scope's, the same as that region's figure in the answer for all, and
+            # exactly the rounds it reported up.
+            for r in REGIONS:
+                up = (ROUNDS - len(GAP) - sum(1 for k in range(ROUNDS) if k not in GAP and down(r, k))) * MIN
+                one = {c["check"]: c for c in ctl_json(col, "availability", *window, "--region", r)["checks"]}
+                for check in CHECKS:
+                    g = one[check]["global"]
+                    assert (g["up_us"], g["covered_us"], one[check]["quorum"]) == \
+                        (up, (ROUNDS - len(GAP)) * MIN, 1), (r, check, one[check])
+                    mine = [x for x in av[check]["regions"] if x["region"] == r]
+                    assert len(mine) == 1 and mine[0]["up_us"] == up, (r, check, av[check]["regions"])
+
             # One-day windows: the incidents overlapping each day, with their real starts;
             # together the same set as the whole window.
             union = set()

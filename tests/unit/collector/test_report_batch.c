@@ -9,7 +9,8 @@
  * checks do not fit one chunk of 30-day baselines). The baselines' summaries
  * kept in memory (rpc_baseline_cache.c) give the same bytes, and late results
  * in an hour that has ended make the batch read that check again; a span
- * moved on by an hour is served from the kept summaries. The window
+ * moved on by an hour is served from the kept summaries, and so are one
+ * region's (while the region's probes are the same). The window
  * read in parts for the report (rpc_report_window.c: the trends' clipped
  * edges read once, with the latency rows) gives the same trends and baselines,
  * and latency rows equal to one whole-window read's. The summaries of whole
@@ -474,6 +475,67 @@ static void cached_baselines_follow_marks(void **state)
     rpc_query_arena_free(a);
 }
 
+/* One region's baselines are kept too, apart from every region's: a second
+ * report of the region is served from memory with the same bytes, late
+ * results in the region read only their hour again, and a probe that moves
+ * into the region (its past rows now count there) makes every check read
+ * again: the per-check path, which keeps nothing, must agree each time. */
+static void cached_region_baselines(void **state)
+{
+    (void)state;
+    char err[512];
+    uint64_t hits, misses, partial0, read0, partial1, read1;
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR; /* ended long ago, nothing uncompacted */
+    compare(until - DAY, until, "us");
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, N_CHECKS);
+    compare(until - DAY, until, "us");
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    compare(until - DAY, until, NULL); /* every region: entries of their own */
+    compare(until - DAY, until, "eu");
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    assert_int_equal(misses, 3 * N_CHECKS);
+    /* two late 9 s results of check 6 from the "us" probe */
+    struct pk_result rs[2];
+    for (int k = 0; k < 2; k++) {
+        struct pk_result *r = &rs[k];
+        memset(r, 0, sizeof *r);
+        r->seq = 200000000 + (uint64_t)k;
+        pk_strlcpy(r->check_name, metas[6].name, sizeof r->check_name);
+        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+        r->started_at_us = until - 50 * MIN + k * MIN;
+        r->outcome = PK_OUTCOME_OK;
+        r->total_us = 9000000;
+        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+    }
+    struct store_batch b = {.probe_id = probe_ids[1], .results = rs, .n_results = 2};
+    if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+        fail_msg("write: %s", err);
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+    rpc_baseline_cache_reads(&partial0, &read0);
+    compare(until - DAY, until, "us");
+    rpc_baseline_cache_counts(&hits, &misses);
+    rpc_baseline_cache_reads(&partial1, &read1);
+    assert_int_equal(hits, 2 * N_CHECKS);
+    assert_int_equal(partial1 - partial0, 1); /* check 6: its rewritten hour read again, not 29 days */
+    assert_int_equal(read1 - read0, 1);
+    /* the "eu" probe moves to "us": the region's past sums change */
+    assert_int_equal(pgt_register_probe(S, "batch-eu-1", "us"), probe_ids[0]);
+    compare(until - DAY, until, "us");
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, 2 * N_CHECKS);
+    assert_int_equal(misses, 4 * N_CHECKS);
+    assert_int_equal(pgt_register_probe(S, "batch-eu-1", "eu"), probe_ids[0]);
+    compare(until - DAY, until, "eu");
+    compare(until - DAY, until, "us");
+}
+
 /* The span moved on by an hour (the next hour's reports): every check's
  * kept summaries serve it, and only the new hour is read; the baselines are
  * the same bytes as the per-check path's. */
@@ -518,7 +580,7 @@ static void *cold_call_main(void *arg)
     for (int i = 0; i < N_CHECKS; i++)
         names[i] = metas[i].name;
     pthread_barrier_wait(c->go);
-    c->rc = s ? rpc_baseline_cache_hours(s, names, N_CHECKS, c->since, c->until, &c->rows, &c->n, err, sizeof err)
+    c->rc = s ? rpc_baseline_cache_hours(s, names, N_CHECKS, NULL, c->since, c->until, &c->rows, &c->n, err, sizeof err)
               : -1;
     if (c->rc < 0)
         fprintf(stderr, "cold call: %s\n", err);
@@ -696,6 +758,7 @@ int main(void)
         cmocka_unit_test(checks_without_rows),
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),
+        cmocka_unit_test(cached_region_baselines),
         cmocka_unit_test(cold_cache_filled_once),
         cmocka_unit_test(packed_days_equal_summaries),
         cmocka_unit_test(summaries_filled_by_migration),
