@@ -285,6 +285,10 @@ def first_load(col, base, tmp):
              120, interval=1)
     rep = api(col, "/api/report")[1]
     n = len(rep["checks"])
+    # The board joins the snapshot with its live part (last results), made by
+    # a pass of its own: on a loaded machine that pass may not have seen the
+    # new checks yet when the snapshot has.
+    wait_for("every check on the board", lambda: len(board(col)[0]["checks"]) == n, 60, interval=0.5)
     sizes = [len(urllib.request.urlopen(base + p, timeout=30).read()) for p in ("/api/report", "/api/incidents",
                                                                             "/api/overview", "/api/probes")]
     b, _, plain = board(col)
