@@ -20,6 +20,7 @@
 #include "baseline_exclude.h"
 #include "buf.h"
 #include "pk_error.h"
+#include "read_beside.h"
 #include "rollup.h"
 #include "rpc_baseline.h"
 #include "rpc_baseline_cache.h"
@@ -27,6 +28,7 @@
 #include "rpc_trend.h"
 
 #define RPC_BATCH_ROWS 4000 /* about 38 MB of merged rows per read */
+#define RPC_REGION_SPLIT_MIN 2 /* checks per half, at least, before a region's hours are read in two halves */
 
 /* The rows of one check in rows (sorted by check name, then bucket). */
 static void rows_of(const struct store_rollup_row *rows, size_t n, const char *check, size_t *first, size_t *count)
@@ -53,46 +55,81 @@ static size_t buckets_of(const struct store_rollup_filter *f)
     return until > origin ? (size_t)((until - origin + f->bucket_us - 1) / f->bucket_us) : 1;
 }
 
+/* The hour summaries of checks[0..n) in region (their indexes from first on):
+ * rpc_region_hours_read's work on one connection. */
+struct region_part {
+    const char *const *checks;
+    size_t n;
+    int first;
+    const char *region;
+    int64_t since_us, until_us;
+    struct store_check_hour *out;
+    size_t nout;
+};
+
+static int region_part_read(struct store *store, void *arg, char *err, size_t errlen)
+{
+    struct region_part *p = arg;
+    struct store_rollup_filter f = {.since_us = p->since_us, .until_us = p->until_us, .region = p->region,
+                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .p95_only = 1};
+    size_t chunk = RPC_BATCH_ROWS / buckets_of(&f), cap_v = 0, cap_rows = 0, nr = 0, first, count;
+    struct store_rollup_row *rows = NULL;
+    int rc = 0;
+    if (chunk < 1)
+        chunk = 1;
+    for (size_t i = 0; i < p->n && rc == 0; i += chunk) {
+        f.checks = p->checks + i;
+        f.n_checks = p->n - i < chunk ? p->n - i : chunk;
+        if ((rc = store_rollup_query_into(store, &f, &rows, &nr, &cap_rows, err, errlen)) < 0)
+            break;
+        for (size_t j = 0; j < f.n_checks && rc == 0; j++) { /* by check index, then hour */
+            rows_of(rows, nr, p->checks[i + j], &first, &count);
+            struct store_check_hour *g = count ? pk_grow(p->out, &cap_v, p->nout + count, sizeof *g, 0) : p->out;
+            if (!g) {
+                rc = pk_fail(err, errlen, "out of memory");
+                break;
+            }
+            p->out = g;
+            for (size_t k = first; k < first + count; k++)
+                p->out[p->nout++] = (struct store_check_hour){p->first + (int)(i + j), rows[k].bucket_start_us,
+                                                              rows[k].ok, rows[k].degraded, rows[k].failed,
+                                                              rows[k].unknown, rows[k].hist.count, rows[k].p95_us};
+        }
+    }
+    free(rows);
+    return rc;
+}
+
 int rpc_region_hours_read(struct store *store, const char *const *checks, size_t n, const char *region,
                           int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout, char *err,
                           size_t errlen)
 {
     *out = NULL;
     *nout = 0;
-    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .region = region,
-                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .p95_only = 1};
-    size_t chunk = RPC_BATCH_ROWS / buckets_of(&f), nv = 0, cap_v = 0, cap_rows = 0, nr = 0, first, count;
-    struct store_rollup_row *rows = NULL;
-    struct store_check_hour *v = NULL;
-    int rc = 0;
-    if (chunk < 1)
-        chunk = 1;
-    for (size_t i = 0; i < n && rc == 0; i += chunk) {
-        f.checks = checks + i;
-        f.n_checks = n - i < chunk ? n - i : chunk;
-        if ((rc = store_rollup_query_into(store, &f, &rows, &nr, &cap_rows, err, errlen)) < 0)
-            break;
-        for (size_t j = 0; j < f.n_checks && rc == 0; j++) { /* by check index, then hour */
-            rows_of(rows, nr, checks[i + j], &first, &count);
-            struct store_check_hour *g = count ? pk_grow(v, &cap_v, nv + count, sizeof *v, 0) : v;
-            if (!g) {
-                rc = pk_fail(err, errlen, "out of memory");
-                break;
-            }
-            v = g;
-            for (size_t k = first; k < first + count; k++)
-                v[nv++] = (struct store_check_hour){(int)(i + j), rows[k].bucket_start_us, rows[k].ok,
-                                                    rows[k].degraded, rows[k].failed, rows[k].unknown,
-                                                    rows[k].hist.count, rows[k].p95_us};
-        }
+    /* Many checks: the later half read on the store's side connection at once
+     * (read_beside.h; each half its own consistent read of its own checks, as
+     * chunks are). */
+    size_t half = n >= 2 * RPC_REGION_SPLIT_MIN ? n / 2 : n;
+    struct region_part a = {checks, half, 0, region, since_us, until_us, NULL, 0};
+    struct region_part b = {checks + half, n - half, (int)half, region, since_us, until_us, NULL, 0};
+    struct read_beside rb;
+    if (b.n)
+        read_beside_start(&rb, store, region_part_read, &b);
+    int rc = region_part_read(store, &a, err, errlen);
+    if (b.n)
+        rc = read_beside_finish(&rb, store, rc, err, errlen);
+    size_t cap = 0; /* a.out's rows, then b.out's */
+    struct store_check_hour *v = rc == 0 ? pk_grow(a.out, &cap, a.nout + b.nout, sizeof *v, 0) : NULL;
+    if (!v) {
+        free(a.out);
+        free(b.out);
+        return rc < 0 ? -1 : pk_fail(err, errlen, "out of memory");
     }
-    free(rows);
-    if (rc < 0) {
-        free(v);
-        return -1;
-    }
+    if (b.nout)
+        memcpy(v + a.nout, b.out, b.nout * sizeof *v);
+    free(b.out);
     *out = v;
-    *nout = nv;
+    *nout = a.nout + b.nout;
     return 0;
 }
 
