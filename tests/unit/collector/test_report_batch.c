@@ -137,6 +137,32 @@ static int teardown(void **state)
     return 0;
 }
 
+/* n results of check c from probe p, one a minute from at on, each total_us
+ * long, arriving late (sequences from seq0), then compacted. */
+static void send_late(int c, int p, uint64_t seq0, int64_t at, int n, int64_t total_us)
+{
+    char err[512];
+    struct pk_result rs[8];
+    assert_true(n > 0 && n <= 8);
+    for (int k = 0; k < n; k++) {
+        struct pk_result *r = &rs[k];
+        memset(r, 0, sizeof *r);
+        r->seq = seq0 + (uint64_t)k;
+        pk_strlcpy(r->check_name, metas[c].name, sizeof r->check_name);
+        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+        r->started_at_us = at + k * MIN;
+        r->outcome = PK_OUTCOME_OK;
+        r->total_us = total_us;
+        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+    }
+    struct store_batch b = {.probe_id = probe_ids[p], .results = rs, .n_results = (size_t)n};
+    if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
+        fail_msg("write: %s", err);
+    uint64_t folded = 0;
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_true(folded > 0);
+}
+
 static void assert_same(const ProtobufCMessage *x, const ProtobufCMessage *y, const char *what, const char *check)
 {
     size_t nx = protobuf_c_message_get_packed_size(x), ny = protobuf_c_message_get_packed_size(y);
@@ -483,7 +509,6 @@ static void cached_baselines_follow_marks(void **state)
 static void cached_region_baselines(void **state)
 {
     (void)state;
-    char err[512];
     uint64_t hits, misses, partial0, read0, partial1, read1;
     rpc_baseline_cache_clear();
     int64_t until = rollup_floor(now, HOUR) - 2 * HOUR; /* ended long ago, nothing uncompacted */
@@ -499,25 +524,7 @@ static void cached_region_baselines(void **state)
     rpc_baseline_cache_counts(&hits, &misses);
     assert_int_equal(hits, N_CHECKS);
     assert_int_equal(misses, 3 * N_CHECKS);
-    /* two late 9 s results of check 6 from the "us" probe */
-    struct pk_result rs[2];
-    for (int k = 0; k < 2; k++) {
-        struct pk_result *r = &rs[k];
-        memset(r, 0, sizeof *r);
-        r->seq = 200000000 + (uint64_t)k;
-        pk_strlcpy(r->check_name, metas[6].name, sizeof r->check_name);
-        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-        r->started_at_us = until - 50 * MIN + k * MIN;
-        r->outcome = PK_OUTCOME_OK;
-        r->total_us = 9000000;
-        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
-    }
-    struct store_batch b = {.probe_id = probe_ids[1], .results = rs, .n_results = 2};
-    if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
-        fail_msg("write: %s", err);
-    uint64_t folded = 0;
-    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
-    assert_true(folded > 0);
+    send_late(6, 1, 200000000, until - 50 * MIN, 2, 9000000); /* two 9 s results from the "us" probe */
     rpc_baseline_cache_reads(&partial0, &read0);
     compare(until - DAY, until, "us");
     rpc_baseline_cache_counts(&hits, &misses);
@@ -686,24 +693,7 @@ static void packed_days_equal_summaries(void **state)
     int64_t ok_before = pgt_sql_int("SELECT h.ok FROM rollup_check_hour h JOIN checks c ON c.id = h.check_id "
                                     "WHERE c.name = '%s' AND h.hour = to_timestamp(%lld)",
                                     metas[2].name, (long long)(hour / 1000000));
-    struct pk_result rs[3];
-    for (int k = 0; k < 3; k++) {
-        struct pk_result *r = &rs[k];
-        memset(r, 0, sizeof *r);
-        r->seq = 200000000 + (uint64_t)k;
-        pk_strlcpy(r->check_name, metas[2].name, sizeof r->check_name);
-        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-        r->started_at_us = hour + 7 * MIN + k * MIN;
-        r->outcome = PK_OUTCOME_OK;
-        r->total_us = 7000000;
-        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
-    }
-    struct store_batch b = {.probe_id = probe_ids[0], .results = rs, .n_results = 3};
-    if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
-        fail_msg("write: %s", err);
-    uint64_t folded = 0;
-    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
-    assert_true(folded > 0);
+    send_late(2, 0, 300000000, hour + 7 * MIN, 3, 7000000);
     struct store_check_hour *h = NULL;
     size_t n = read_hours(day, day + DAY, &h);
     int found = 0;
