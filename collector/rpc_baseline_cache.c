@@ -64,7 +64,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fill_cv = PTHREAD_COND_INITIALIZER;
 static int fill_active;
 static int64_t fill_since, fill_stable;
-static char fill_first[PK_NAME_MAX + 200]; /* a key (keys_of) */
+static char fill_first[PK_NAME_MAX + 200]; /* a key (a name, or region_keys') */
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
 static uint64_t n_hits, n_misses, n_partial, n_rows_read;
@@ -420,18 +420,19 @@ static int assemble(const char *const *checks, size_t n, const struct store_chec
     return 0;
 }
 
-/* The cache's names of checks[0..n) in region: the name itself over every
- * probe; with a region, the name, the region and the digest of the region's
- * probes (a probe that moves changes the region's past sums). One block. */
-static char **keys_of(struct store *s, const char *const *checks, size_t n, const char *region, char *err,
-                      size_t errlen)
+/* The cache's names of checks[0..n) in one region (over every probe the
+ * names themselves are the keys): the name, the region and the digest of the
+ * region's probes (a probe that moves changes the region's past sums). One
+ * block. */
+static char **region_keys(struct store *s, const char *const *checks, size_t n, const char *region, char *err,
+                          size_t errlen)
 {
-    char digest[64] = "";
-    if (region && store_region_probes_digest(s, region, digest, sizeof digest, err, errlen) < 0)
+    char digest[64];
+    if (store_region_probes_digest(s, region, digest, sizeof digest, err, errlen) < 0)
         return NULL;
     size_t bytes = n * sizeof(char *);
     for (size_t i = 0; i < n; i++)
-        bytes += strlen(checks[i]) + (region ? strlen(region) + strlen(digest) + 2 : 0) + 1;
+        bytes += strlen(checks[i]) + strlen(region) + strlen(digest) + 3;
     char **keys = malloc(bytes);
     if (!keys) {
         pk_fail(err, errlen, "baseline cache: out of memory");
@@ -440,10 +441,7 @@ static char **keys_of(struct store *s, const char *const *checks, size_t n, cons
     char *at = (char *)(keys + n);
     for (size_t i = 0; i < n; i++) {
         keys[i] = at;
-        if (region)
-            at += sprintf(at, "%s\x1f%s\x1f%s", checks[i], region, digest) + 1;
-        else
-            at += sprintf(at, "%s", checks[i]) + 1;
+        at += sprintf(at, "%s\x1f%s\x1f%s", checks[i], region, digest) + 1;
     }
     return keys;
 }
@@ -461,10 +459,10 @@ int rpc_baseline_cache_hours(struct store *s, const char *const *checks, size_t 
     int64_t stable = until_us > pk_now_us() - RPC_BASELINE_CACHE_MARGIN_US ? until_us - ROLLUP_HOUR_US : until_us;
     if (stable <= since_us)
         return hours_read(s, checks, n, region, since_us, until_us, out, nout, err, errlen);
-    char **keys = keys_of(s, checks, n, region, err, errlen);
-    if (!keys)
+    char **keys = region ? region_keys(s, checks, n, region, err, errlen) : NULL;
+    if (region && !keys)
         return -1;
-    const char *const *key = (const char *const *)keys;
+    const char *const *key = keys ? (const char *const *)keys : checks;
     struct store_check_mark *marks = calloc(n, sizeof *marks);
     unsigned char *hit = calloc(n, 1);
     int64_t *tail_from = calloc(n, sizeof *tail_from), *old = calloc(n, sizeof *old), *limit = calloc(n, sizeof *limit);

@@ -169,6 +169,15 @@ static int rounds_whole(struct ctx *c, const struct store_check_meta *m, const s
     return rounds_index(c, m, r);
 }
 
+/* The index of region name among r's regions; r->n_regions when absent. */
+static int rounds_region(const struct rounds *r, const char *name)
+{
+    int k = 0;
+    while (k < r->n_regions && strcmp(r->regions[k], name) != 0)
+        k++;
+    return k;
+}
+
 static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct rounds *r)
 {
     r->b = calloc(r->n ? r->n : 1, sizeof *r->b);
@@ -178,9 +187,7 @@ static int rounds_index(struct ctx *c, const struct store_check_meta *m, struct 
     }
     for (size_t i = 0; i < r->n; i++) {
         const struct store_rollup_row *row = &r->rows[i];
-        int k = 0;
-        while (k < r->n_regions && strcmp(r->regions[k], row->group) != 0)
-            k++;
+        int k = rounds_region(r, row->group);
         if (k == r->n_regions) {
             if (r->n_regions == PK_AN_MAX_REGIONS) {
                 snprintf(c->err, c->errlen, "check '%s': more than %d regions", m->name, PK_AN_MAX_REGIONS);
@@ -270,10 +277,8 @@ static Picket__V1__CheckAvailability *availability_of(struct ctx *c, const struc
         /* One region: its rounds were counted with every scope's (quorum 1,
          * the stored runs); only a region without rows here, or another
          * quorum, walks the runs. */
-        int k = 0;
-        while (c->region && k < r->n_regions && strcmp(r->regions[k], c->region) != 0)
-            k++;
-        if (c->region && k < r->n_regions)
+        int k = c->region ? rounds_region(r, c->region) : r->n_regions;
+        if (k < r->n_regions)
             w = wr[k];
         else if (tracked_rounds(c->store, m->name, c->region, asked_quorum, c->since_us, c->until_us, &w, c->err,
                                 c->errlen) < 0)
