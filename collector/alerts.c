@@ -45,7 +45,7 @@ struct alerts {
     int stopping;
     int64_t next_baseline_us[ALERT_MAX_RULES]; /* baseline rules run once per their window */
     struct group_sent sent[GROUP_MEMORY];       /* alert thread only */
-    struct regression_cache fast_cache;         /* alert thread only: the fast half's history */
+    struct regression_cache baseline_cache;     /* alert thread only: the baseline halves' history */
     size_t sent_next;
 };
 
@@ -741,20 +741,17 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     struct pk_regression_opts ro;
     regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric ? rule->baseline_direction : 0, &ro);
-    struct regression_series sr;
     *fast_raised = 0;
     reg->state = PK_REG_NO_HISTORY;
-    int rc = regression_series_read(t->s, check, NULL, metric, end - REGRESSION_RECENT_US - REGRESSION_HISTORY_US, end,
-                                    &sr, err, errlen) < 0 || regression_rule_at(&sr, end, &ro, reg, err, errlen) < 0
-                 ? -1 : 0;
-    regression_series_free(&sr);
+    int rc = regression_hourly_cached(&t->a->baseline_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, end,
+                                      &ro, reg, err, errlen);
     int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
     if (rc < 0 || rule->baseline_no_fast)
         return rc < 0 ? -1 : !verdict;
     int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
     struct pk_regression fr;
     regression_fast_opts(metric ? rule->baseline_direction : 0, &ro);
-    if (regression_fast_cached(&t->a->fast_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
+    if (regression_fast_cached(&t->a->baseline_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
                                err, errlen) < 0)
         return -1;
     if (fr.state == PK_REG_RAISED && (reg->state != PK_REG_RAISED || fr.since_us < reg->since_us)) {
@@ -1116,7 +1113,7 @@ void alerts_stop(struct alerts *a)
     pthread_join(a->thread, NULL);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
-    regression_cache_free(&a->fast_cache);
+    regression_cache_free(&a->baseline_cache);
     free(a->conninfo);
     free(a);
 }

@@ -1,10 +1,11 @@
-/* regression_cache.c: the alert thread's cache of the fast half's history
- * (regression_fast_cached, collector/regression_rule.h): per rule and check, the
- * model learned from the 5-minute series of the 28 days before the current split
- * (pk_regression_learn, about 5 KB), learned again when the split moves (once an
- * hour); each evaluation reads only the windows it judges and judges them against
- * the model, which is what regression_fast_at computes in one call. Used by one
- * thread; owns its entries until regression_cache_free. */
+/* regression_cache.c: the alert thread's cache of the baseline rule's learned
+ * history (regression_fast_cached, regression_hourly_cached;
+ * collector/regression_rule.h): per rule, check and half, the model learned
+ * from the 28 days before the half's current split (pk_regression_learn, about
+ * 5 KB), learned again when the split moves (once an hour); each evaluation
+ * reads only the windows it judges and judges them against the model, which is
+ * what regression_fast_at and regression_rule_at compute in one call. Used by
+ * one thread; owns its entries until regression_cache_free. */
 #include "regression_rule.h"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@
 struct regression_cache_entry {
     char check[PK_NAME_MAX];
     int rule; /* one rule judges one thing: latency or one metric */
+    int hourly; /* the half: 1 hourly, 0 fast */
     int64_t split; /* the model learned [split - 28 days, split); -1: none */
     struct pk_regression_model model;
 };
@@ -35,10 +37,10 @@ static int ready(const struct pk_regression_model *m)
     return 0;
 }
 
-static struct regression_cache_entry *entry_of(struct regression_cache *c, int rule, const char *check)
+static struct regression_cache_entry *entry_of(struct regression_cache *c, int rule, int hourly, const char *check)
 {
     for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].rule == rule && !strcmp(c->v[i].check, check))
+        if (c->v[i].rule == rule && c->v[i].hourly == hourly && !strcmp(c->v[i].check, check))
             return &c->v[i];
     struct regression_cache_entry *v = pk_grow(c->v, &c->cap, c->n + 1, sizeof *v, 0);
     if (!v)
@@ -48,21 +50,32 @@ static struct regression_cache_entry *entry_of(struct regression_cache *c, int r
     memset(e, 0, sizeof *e);
     snprintf(e->check, sizeof e->check, "%s", check);
     e->rule = rule;
+    e->hourly = hourly;
     e->split = -1;
     return e;
 }
 
-int regression_fast_cached(struct regression_cache *c, struct store *st, int rule, const char *check,
-                           const char *metric, int64_t fend, const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen)
+/* The half's series over [from, to). */
+static int half_read(struct store *st, int hourly, const char *check, const char *metric, int64_t from, int64_t to,
+                     struct regression_series *s, char *err, size_t errlen)
 {
-    struct regression_cache_entry *e = entry_of(c, rule, check);
+    return hourly ? regression_series_read(st, check, NULL, metric, from, to, s, err, errlen)
+                  : regression_fast_series_read(st, check, NULL, metric, from, to, s, err, errlen);
+}
+
+/* The model of the 28 days before split (learned again when split moved or it
+ * gives no verdict), then the windows [split, end) judged against it. */
+static int judge_cached(struct regression_cache *c, struct store *st, int rule, int hourly, const char *check,
+                        const char *metric, int64_t split, int64_t end, const struct pk_regression_opts *o,
+                        struct pk_regression *out, char *err, size_t errlen)
+{
+    struct regression_cache_entry *e = entry_of(c, rule, hourly, check);
     if (!e)
-        return pk_fail(err, errlen, "fast baseline of %.128s: out of memory", check);
-    int64_t split = regression_fast_split(fend);
+        return pk_fail(err, errlen, "baseline of %.128s: out of memory", check);
     if (e->split != split || !ready(&e->model)) {
         struct regression_series h;
         e->split = -1;
-        if (regression_fast_series_read(st, check, NULL, metric, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
+        if (half_read(st, hourly, check, metric, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
             return -1;
         int rc = pk_regression_learn(o, h.t, h.y, h.excluded, h.n, &e->model, err, errlen);
         regression_series_free(&h);
@@ -71,11 +84,24 @@ int regression_fast_cached(struct regression_cache *c, struct store *st, int rul
         e->split = split;
     }
     struct regression_series rec;
-    if (regression_fast_series_read(st, check, NULL, metric, split, fend, &rec, err, errlen) < 0)
+    if (half_read(st, hourly, check, metric, split, end, &rec, err, errlen) < 0)
         return -1;
     pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
     regression_series_free(&rec);
     return 0;
+}
+
+int regression_fast_cached(struct regression_cache *c, struct store *st, int rule, const char *check,
+                           const char *metric, int64_t fend, const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen)
+{
+    return judge_cached(c, st, rule, 0, check, metric, regression_fast_split(fend), fend, o, out, err, errlen);
+}
+
+int regression_hourly_cached(struct regression_cache *c, struct store *st, int rule, const char *check,
+                             const char *metric, int64_t end, const struct pk_regression_opts *o,
+                             struct pk_regression *out, char *err, size_t errlen)
+{
+    return judge_cached(c, st, rule, 1, check, metric, end - REGRESSION_RECENT_US, end, o, out, err, errlen);
 }
 
 void regression_cache_free(struct regression_cache *c)

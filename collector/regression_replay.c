@@ -75,10 +75,12 @@ static int hourly_states(struct store *st, const char *check, const char *region
  * One judgement per hour block (every evaluation in it shares its history), read
  * off at each end from the raises and clears of the windows before it. */
 static int fast_states(struct store *st, const char *check, const char *region, const char *metric, int dir,
-                       int64_t first, int64_t last, struct half *f, char *err, size_t errlen)
+                       struct pk_stats_memo *memo, int64_t first, int64_t last, struct half *f, char *err,
+                       size_t errlen)
 {
     struct pk_regression_opts o;
     regression_fast_opts(metric && metric[0] ? dir : 0, &o);
+    o.base.memo = memo;
     int64_t b0 = rollup_floor(first, HOUR_US), b_end = rollup_floor(last, HOUR_US) + HOUR_US;
     struct regression_series sr;
     if (regression_fast_series_read(st, check, region, metric, regression_fast_split(b0) - REGRESSION_HISTORY_US, b_end, &sr,
@@ -140,7 +142,7 @@ int regression_replay(struct store *st, const char *check, const char *region, c
         goto out;
     }
     if ((nh && hourly_states(st, check, region, metric, o, h_first, h_last, h, err, errlen) < 0) ||
-        (nf && fast_states(st, check, region, metric, o->det.direction, first, last, f, err, errlen) < 0))
+        (nf && fast_states(st, check, region, metric, o->det.direction, o->base.memo, first, last, f, err, errlen) < 0))
         goto out;
     struct half hc = {-1, -1, NAN, NAN, NAN}, fc = {-1, -1, NAN, NAN, NAN};
     int raised = 0;

@@ -14,6 +14,7 @@
 
 #include "baseline_exclude.h"
 #include "pk_error.h"
+#include "rollup.h"
 
 void regression_series_free(struct regression_series *s)
 {
@@ -51,36 +52,179 @@ static int read_check_hours(struct store *st, const char *check, int want_q, str
     return 0;
 }
 
+struct windows_ctx {
+    struct regression_series *s;
+    int want_q;
+    double q;
+    uint64_t *totals;
+};
+
+static int on_window(void *ctx, const struct store_rollup_entry *e)
+{
+    struct windows_ctx *w = ctx;
+    struct regression_series *s = w->s;
+    int64_t k = (e->bucket_start_us - s->from) / s->width;
+    if (k < 0 || (size_t)k >= s->n)
+        return 0;
+    if (w->want_q)
+        s->y[k] = e->hist && e->hist->count ? pk_hist_quantile(e->hist, w->q) : NAN;
+    s->excluded[k] = (unsigned char)pk_baseline_window_excluded(e->ok, e->degraded, e->failed);
+    if (w->totals)
+        w->totals[k] = e->ok + e->degraded + e->failed + e->unknown;
+    return 0;
+}
+
+/* The windows of s in [lo, hi) (window edges) from the rollups, in chunks of
+ * at most STORE_ROLLUP_MAX_BUCKETS windows, each merged histogram read in
+ * place; with totals, each window's count of results too (totals[k] for window
+ * k of s). */
+static int windows_from_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
+                                struct regression_series *s, int64_t lo, int64_t hi, uint64_t *totals, char *err,
+                                size_t errlen)
+{
+    const int64_t chunk = (int64_t)(STORE_ROLLUP_MAX_BUCKETS - 1) * s->width;
+    struct windows_ctx w = {s, want_q, q, totals};
+    for (int64_t c = lo; c < hi; c += chunk) {
+        struct store_rollup_filter f = {.since_us = c, .until_us = c + chunk < hi ? c + chunk : hi, .check = check,
+                                        .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = s->width,
+                                        .counts_only = !want_q};
+        if (store_rollup_query_each(st, &f, on_window, &w, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
                         struct regression_series *s, char *err, size_t errlen)
 {
+    int64_t end = s->from + (int64_t)s->n * s->width;
     if (!region && s->width == REGRESSION_HOUR_US && (!want_q || q == 0.95) && store_tracked_batch_ok(st)) {
         if (read_check_hours(st, check, want_q, s, err, errlen) < 0)
             return -1;
-        return baseline_exclude_known(st, check, NULL, s->from, s->from + (int64_t)s->n * s->width, s->t, s->n,
-                                      s->width, s->excluded, NULL, err, errlen);
-    }
-    const int64_t chunk = (int64_t)(STORE_ROLLUP_MAX_BUCKETS - 1) * s->width;
-    int64_t end = s->from + (int64_t)s->n * s->width;
-    for (int64_t c = s->from; c < end; c += chunk) {
-        struct store_rollup_filter f = {.since_us = c, .until_us = c + chunk < end ? c + chunk : end, .check = check,
-                                        .region = region, .group = STORE_ROLLUP_BY_CHECK, .bucket_us = s->width};
-        struct store_rollup_row *rows = NULL;
-        size_t n = 0;
-        if (store_rollup_query(st, &f, &rows, &n, err, errlen) < 0)
+    } else if (!region && want_q && q == 0.5 && s->width == PK_REGRESSION_FAST_WIDTH_US &&
+               regression_fast_summaries && store_tracked_batch_ok(st)) {
+        if (regression_fast_from_summaries(st, check, s, err, errlen) < 0)
             return -1;
-        for (size_t i = 0; i < n; i++) {
-            int64_t k = (rows[i].bucket_start_us - s->from) / s->width;
-            if (k < 0 || (size_t)k >= s->n)
-                continue;
-            if (want_q)
-                s->y[k] = rows[i].hist.count ? pk_hist_quantile(&rows[i].hist, q) : NAN;
-            s->excluded[k] = (unsigned char)pk_baseline_window_excluded(rows[i].ok, rows[i].degraded, rows[i].failed);
-        }
-        free(rows);
+    } else if (windows_from_rollups(st, check, region, want_q, q, s, s->from, end, NULL, err, errlen) < 0) {
+        return -1;
     }
     return baseline_exclude_known(st, check, region, s->from, end, s->t, s->n, s->width, s->excluded, NULL, err,
                                   errlen);
+}
+
+/* ------------------------------------------------ the fast half's summaries */
+
+int regression_fast_summaries = 1;
+
+#define FAST_PER_HOUR (REGRESSION_HOUR_US / PK_REGRESSION_FAST_WIDTH_US) /* 12 */
+
+/* Hours ending this close to now are not stored: the compaction still rewrites them. */
+#define FAST_STORE_AFTER_US (INT64_C(5) * 60 * 1000000)
+
+/* An hour's 12 windows of s from window k0: the excluded bits, then each median's
+ * float8, big-endian (migration 043). */
+static void fast_encode(const struct regression_series *s, size_t k0, uint8_t *out)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < FAST_PER_HOUR; i++)
+        mask |= (unsigned)(s->excluded[k0 + (size_t)i] != 0) << i;
+    out[0] = (uint8_t)(mask >> 8);
+    out[1] = (uint8_t)mask;
+    for (int i = 0; i < FAST_PER_HOUR; i++) {
+        uint64_t b;
+        memcpy(&b, &s->y[k0 + (size_t)i], sizeof b);
+        for (int j = 0; j < 8; j++)
+            out[2 + 8 * i + j] = (uint8_t)(b >> (56 - 8 * j));
+    }
+}
+
+static void fast_decode(const uint8_t *in, struct regression_series *s, size_t k0)
+{
+    unsigned mask = (unsigned)in[0] << 8 | in[1];
+    for (int i = 0; i < FAST_PER_HOUR; i++) {
+        uint64_t b = 0;
+        for (int j = 0; j < 8; j++)
+            b = b << 8 | in[2 + 8 * i + j];
+        memcpy(&s->y[k0 + (size_t)i], &b, sizeof b);
+        s->excluded[k0 + (size_t)i] = (unsigned char)(mask >> i & 1);
+    }
+}
+
+/* The hours [h, h_end) of s from the minute rows, and the ended ones that have
+ * a summary row stored back (store_check_fast_write). */
+static int fast_hours_from_minutes(struct store *st, const char *check, struct regression_series *s, int64_t h,
+                                   int64_t h_end, const struct store_check_fast *v, int64_t h0, uint64_t *totals,
+                                   char *err, size_t errlen)
+{
+    if (windows_from_rollups(st, check, NULL, 1, 0.5, s, h, h_end, totals, err, errlen) < 0)
+        return -1;
+    size_t nh = (size_t)((h_end - h) / REGRESSION_HOUR_US), n = 0, written = 0;
+    int64_t *hours = malloc(nh * sizeof *hours);
+    uint64_t *sums = malloc(nh * sizeof *sums);
+    uint8_t (*enc)[STORE_CHECK_FAST_LEN] = malloc(nh * sizeof *enc);
+    int rc = hours && sums && enc ? 0 : pk_fail(err, errlen, "fast summaries of %.128s: out of memory", check);
+    int64_t stable = pk_now_us() - FAST_STORE_AFTER_US;
+    for (int64_t t = h; t < h_end && rc == 0; t += REGRESSION_HOUR_US) {
+        const struct store_check_fast *e = &v[(t - h0) / REGRESSION_HOUR_US];
+        if (!e->row || e->dirty || t + REGRESSION_HOUR_US > stable)
+            continue;
+        size_t k0 = (size_t)((t - s->from) / s->width);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < FAST_PER_HOUR; i++)
+            sum += totals[k0 + i];
+        hours[n] = t;
+        sums[n] = sum;
+        fast_encode(s, k0, enc[n]);
+        n++;
+    }
+    if (rc == 0 && n)
+        rc = store_check_fast_write(st, check, hours, sums, (const uint8_t (*)[STORE_CHECK_FAST_LEN])enc, n, &written,
+                                    err, errlen);
+    free(hours);
+    free(sums);
+    free(enc);
+    return rc;
+}
+
+int regression_fast_from_summaries(struct store *st, const char *check, struct regression_series *s, char *err,
+                                   size_t errlen)
+{
+    int64_t end = s->from + (int64_t)s->n * s->width;
+    int64_t h0 = rollup_floor(s->from + REGRESSION_HOUR_US - 1, REGRESSION_HOUR_US);
+    int64_t h1 = rollup_floor(end, REGRESSION_HOUR_US);
+    if (h1 <= h0) /* no whole hour: the minute rows */
+        return windows_from_rollups(st, check, NULL, 1, 0.5, s, s->from, end, NULL, err, errlen);
+    struct store_check_fast *v = NULL;
+    uint64_t *totals = calloc(s->n ? s->n : 1, sizeof *totals);
+    int rc = -1;
+    if (!totals) {
+        pk_fail(err, errlen, "fast summaries of %.128s: out of memory", check);
+        goto out;
+    }
+    if (store_check_fast_read(st, check, h0, h1, &v, err, errlen) < 0 ||
+        (s->from < h0 && windows_from_rollups(st, check, NULL, 1, 0.5, s, s->from, h0, NULL, err, errlen) < 0) ||
+        (h1 < end && windows_from_rollups(st, check, NULL, 1, 0.5, s, h1, end, NULL, err, errlen) < 0))
+        goto out;
+    /* stored hours decoded; each run of the others read from the minutes at once */
+    for (int64_t t = h0; t < h1;) {
+        const struct store_check_fast *e = &v[(t - h0) / REGRESSION_HOUR_US];
+        if (e->has) {
+            fast_decode(e->fast, s, (size_t)((t - s->from) / s->width));
+            t += REGRESSION_HOUR_US;
+            continue;
+        }
+        int64_t u = t + REGRESSION_HOUR_US;
+        while (u < h1 && !v[(u - h0) / REGRESSION_HOUR_US].has)
+            u += REGRESSION_HOUR_US;
+        if (fast_hours_from_minutes(st, check, s, t, u, v, h0, totals, err, errlen) < 0)
+            goto out;
+        t = u;
+    }
+    rc = 0;
+out:
+    free(v);
+    free(totals);
+    return rc;
 }
 
 static int series_alloc(struct regression_series *s, const char *check, int64_t from, int64_t to, int64_t width,

@@ -63,6 +63,16 @@ int regression_rule_at(const struct regression_series *s, int64_t end, const str
  * [from, to), whole 5 minutes. 0, or -1 with err. */
 int regression_fast_series_read(struct store *s, const char *check, const char *region, const char *metric,
                                 int64_t from, int64_t to, struct regression_series *out, char *err, size_t errlen);
+/* The latency windows of s over every probe (s->from, s->n set; 5-minute
+ * width), whole ended hours from their stored summaries (rollup_check_hour.fast,
+ * migration 043), the rest from the minute rows; an ended hour read from the
+ * minute rows has its summary stored for the next reader. The windows are
+ * those the minute rows give, bit for bit. 0, or -1 with err. */
+int regression_fast_from_summaries(struct store *st, const char *check, struct regression_series *s, char *err,
+                                   size_t errlen);
+/* 0: regression_fast_series_read reads every window from the minute rows (tests
+ * compare the two). Default 1. */
+extern int regression_fast_summaries;
 /* The fast half's options (pk_regression_fast_opts): metric_dir as for
  * regression_rule_opts. */
 void regression_fast_opts(int metric_dir, struct pk_regression_opts *o);
@@ -74,10 +84,12 @@ int regression_fast_at(const struct regression_series *s, int64_t end, const str
                        struct pk_regression *out, pk_regression_event_fn on_event, void *user, char *err,
                        size_t errlen);
 
-/* The alert thread's memory of the fast half's history: every evaluation within
+/* The alert thread's memory of both halves' history: every evaluation within
  * one hour learns from the same 28 days, so the model is learned once an hour per
- * rule and check (pk_regression_learn), and each evaluation reads only the windows
- * it judges (pk_regression_judge_model): the answer of regression_fast_at. */
+ * rule, check and half (pk_regression_learn), and each evaluation reads only the
+ * windows it judges (pk_regression_judge_model): the answer of regression_fast_at
+ * and regression_rule_at. Results arriving late into the learned days are
+ * learned at the next hour. */
 struct regression_cache_entry;
 struct regression_cache {
     struct regression_cache_entry *v;
@@ -87,6 +99,11 @@ struct regression_cache {
  * half's options, the same at every call). */
 int regression_fast_cached(struct regression_cache *c, struct store *s, int rule, const char *check,
                            const char *metric, int64_t fend, const struct pk_regression_opts *o, struct pk_regression *out, char *err, size_t errlen);
+/* regression_rule_at at end (a whole hour) for (rule, check), through the cache
+ * (o: the rule's options, the same at every call). */
+int regression_hourly_cached(struct regression_cache *c, struct store *s, int rule, const char *check,
+                             const char *metric, int64_t end, const struct pk_regression_opts *o,
+                             struct pk_regression *out, char *err, size_t errlen);
 void regression_cache_free(struct regression_cache *c);
 
 /* Back-testing (picketctl regressions): every alarm the rule would have raised
@@ -103,7 +120,8 @@ struct regression_alarms {
     size_t n, cap;
 };
 /* Appends to out (free out->v); *learning set when neither half had a verdict at
- * the last step. 0, or -1 with err. */
+ * the last step. o->base.memo, when set, serves both halves (the hours of a
+ * back-test share most of their history). 0, or -1 with err. */
 int regression_replay(struct store *s, const char *check, const char *region, const char *metric, int fast,
                       const struct pk_regression_opts *o, int64_t since, int64_t until, struct regression_alarms *out,
                       int *learning, char *err, size_t errlen);

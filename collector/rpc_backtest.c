@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "picket/v1/picket.pb-c.h"
 #include "regression_rule.h"
+#include "result.h"
 #include "rollup.h"
 
 #define HOUR_US ROLLUP_HOUR_US
@@ -88,38 +89,92 @@ static int regressions_of(const struct rpc_query_scope *s, const struct store_ch
     return learning;
 }
 
-static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__RegressionsRequest *req,
-                           ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
+/* The request's metric (NULL: latency), direction and its name; -1 with err
+ * when the request is not valid. */
+static int regressions_request(const Picket__V1__RegressionsRequest *req, const char **metric, const char **dir_name,
+                               int *dir, char *err, size_t errlen)
 {
     if (req->threshold < 0 || req->consecutive < 0 || req->consecutive > 168) {
-        *invalid = 1;
         snprintf(err, errlen, "threshold must be > 0 and consecutive in 1..168 (0: the defaults)");
         return -1;
     }
-    const char *metric = req->metric && req->metric[0] ? req->metric : NULL;
-    if (metric && strlen(metric) >= sizeof ((struct store_metric_point *)0)->metric) {
-        *invalid = 1;
-        snprintf(err, errlen, "metric name '%.64s...' is longer than 63 characters", metric);
+    *metric = req->metric && req->metric[0] ? req->metric : NULL;
+    if (*metric && strlen(*metric) >= sizeof ((struct store_metric_point *)0)->metric) {
+        snprintf(err, errlen, "metric name '%.64s...' is longer than 63 characters", *metric);
         return -1;
     }
-    const char *dir_name = req->direction && req->direction[0] ? req->direction : "down";
-    int dir = !strcmp(dir_name, "down") ? PK_DIR_DOWN : !strcmp(dir_name, "up") ? PK_DIR_UP
-              : !strcmp(dir_name, "both") ? PK_DIR_BOTH : 0;
-    if (!dir || (!metric && req->direction && req->direction[0])) {
+    *dir_name = req->direction && req->direction[0] ? req->direction : "down";
+    *dir = !strcmp(*dir_name, "down") ? PK_DIR_DOWN : !strcmp(*dir_name, "up") ? PK_DIR_UP
+           : !strcmp(*dir_name, "both") ? PK_DIR_BOTH : 0;
+    if (!*dir || (!*metric && req->direction && req->direction[0])) {
+        snprintf(err, errlen, *dir ? "direction is for a metric (latency regresses upward)"
+                                   : "direction must be down, up or both, got '%.32s'", *dir_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The alarms as the answer's items (ptrs[i] = &items[i]), strings in the arena. */
+static int alarms_out(const struct rpc_query_scope *s, const struct alarms *l, int metric,
+                      Picket__V1__RegressionAlarm *items, Picket__V1__RegressionAlarm **ptrs, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct alarm *a = &l->v[i];
+        picket__v1__regression_alarm__init(&items[i]);
+        if (!(items[i].check_name = astrdup(s, a->m->name)) || !(items[i].service = astrdup(s, a->m->service))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        items[i].fired_at_us = a->fired;
+        items[i].since_us = a->since;
+        items[i].cleared_at_us = a->cleared;
+        items[i].score = a->a;
+        items[i].value = a->b;
+        items[i].expected = a->c;
+        items[i].window_us = a->rule ? PK_REGRESSION_FAST_WIDTH_US : REGRESSION_HOUR_US;
+        items[i].p95_us = metric || a->rule ? 0 : a->b;
+        items[i].expected_p95_us = metric || a->rule ? 0 : a->c;
+        ptrs[i] = &items[i];
+    }
+    return 0;
+}
+
+static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__RegressionsRequest *req,
+                           ProtobufCMessage **resp, char *err, size_t errlen, int *invalid)
+{
+    const char *metric, *dir_name;
+    int dir;
+    if (regressions_request(req, &metric, &dir_name, &dir, err, errlen) < 0) {
         *invalid = 1;
-        snprintf(err, errlen, dir ? "direction is for a metric (latency regresses upward)"
-                                  : "direction must be down, up or both, got '%.32s'", dir_name);
         return -1;
     }
     struct pk_regression_opts ro;
     regression_rule_opts(req->threshold, req->consecutive, metric ? dir : 0, &ro);
     struct alarms l = {0};
     int learning = 0, rc = -1;
+    if (!(ro.base.memo = pk_stats_memo_new())) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* in parts: the checks after checks_after (sorted by name, byte order),
+     * until part_ms have passed */
+    const char *after = req->checks_after && req->checks_after[0] ? req->checks_after : NULL;
+    const int64_t t0 = pk_mono_us(), part_us = req->part_ms > 0 ? (int64_t)req->part_ms * 1000 : 0;
+    const char *last = NULL;
+    size_t judged = 0, left = 0;
     for (size_t i = 0; i < s->n_checks; i++) {
+        if (after && strcmp(s->checks[i]->name, after) <= 0)
+            continue;
+        if (part_us && judged > 0 && pk_mono_us() - t0 >= part_us) {
+            left = s->n_checks - i;
+            break;
+        }
         int got = regressions_of(s, s->checks[i], metric, !req->no_fast, &ro, &l, err, errlen);
         if (got < 0)
             goto out;
         learning += got;
+        judged++;
+        last = s->checks[i]->name;
     }
     Picket__V1__RegressionsResponse *r = rpc_query_alloc(s->a, sizeof *r);
     Picket__V1__RegressionAlarm *items = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *items);
@@ -137,33 +192,21 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     r->fast = !req->no_fast;
     r->direction = metric ? (char *)dir_name : (char *)"";
     r->metric = metric ? astrdup(s, metric) : (char *)"";
-    if (!r->metric) {
+    r->checks_total = (int32_t)s->n_checks;
+    r->checks_judged = (int32_t)judged;
+    r->continue_after = left && last ? astrdup(s, last) : (char *)"";
+    if (!r->metric || !r->continue_after) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < l.n; i++) {
-        const struct alarm *a = &l.v[i];
-        picket__v1__regression_alarm__init(&items[i]);
-        if (!(items[i].check_name = astrdup(s, a->m->name)) || !(items[i].service = astrdup(s, a->m->service))) {
-            snprintf(err, errlen, "out of memory");
-            goto out;
-        }
-        items[i].fired_at_us = a->fired;
-        items[i].since_us = a->since;
-        items[i].cleared_at_us = a->cleared;
-        items[i].score = a->a;
-        items[i].value = a->b;
-        items[i].expected = a->c;
-        items[i].window_us = a->rule ? PK_REGRESSION_FAST_WIDTH_US : REGRESSION_HOUR_US;
-        items[i].p95_us = metric || a->rule ? 0 : a->b;
-        items[i].expected_p95_us = metric || a->rule ? 0 : a->c;
-        ptrs[i] = &items[i];
-    }
+    if (alarms_out(s, &l, metric != NULL, items, ptrs, err, errlen) < 0)
+        goto out;
     r->alarms = ptrs;
     r->n_alarms = l.n;
     *resp = &r->base;
     rc = 0;
 out:
+    pk_stats_memo_free(ro.base.memo);
     free(l.v);
     return rc;
 }

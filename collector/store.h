@@ -518,6 +518,29 @@ int store_check_hours_marks(struct store *s, const char *const *checks, size_t n
 int store_check_hours_rewritten(struct store *s, const int64_t *check_ids, const int64_t *since_seq, size_t n,
                                 int64_t *from_us, char *err, size_t errlen);
 
+/* One hour of one check's fast-half summary (rollup_check_hour.fast, migration
+ * 043): an opaque value the collector computes from the hour's minute rows
+ * (collector/regression_rule.c) and stores back while the row is unchanged. */
+#define STORE_CHECK_FAST_LEN 98
+struct store_check_fast {
+    int row;      /* the check has a summary row for the hour */
+    int dirty;    /* some result of the hour is not compacted yet (rollup_partial) */
+    int has;      /* fast is stored (row and not dirty) */
+    uint64_t total; /* the row's ok + degraded + failed + unknown */
+    uint8_t fast[STORE_CHECK_FAST_LEN];
+};
+/* The hours [from, to) (whole hours) of one check, one entry per hour in order
+ * (*out malloc'd, (to - from) / 1 h entries). 0, or -1 with err. */
+int store_check_fast_read(struct store *s, const char *check, int64_t from_us, int64_t to_us,
+                          struct store_check_fast **out, char *err, size_t errlen);
+/* Stores v[i] as the summary of check's hour hours[i] where that row has no
+ * summary and its counts add up to totals[i] (the minute rows it was computed
+ * from): a row the compaction rewrote meanwhile keeps NULL. *written: the rows
+ * stored. 0, or -1 with err. */
+int store_check_fast_write(struct store *s, const char *check, const int64_t *hours, const uint64_t *totals,
+                           const uint8_t (*v)[STORE_CHECK_FAST_LEN], size_t n, size_t *written, char *err,
+                           size_t errlen);
+
 /* One metric's median over the successful results of one hour. */
 struct store_metric_point {
     char metric[64];

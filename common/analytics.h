@@ -263,7 +263,20 @@ struct pk_baseline_opts {
      * middle, and a daily curve rising through the hour puts the hour's first
      * windows below it and its last above. 0 (the default): the slot's median. */
     int64_t interpolate_us;
+    /* Not a setting: when set, pk_baseline_learn looks each group's median and
+     * MAD up here by the group's values before computing them (pk_stats_memo_new).
+     * Learnings of histories that overlap (a back-test's hour after hour) share
+     * every group but the few the hour changed. The answer is the same. */
+    struct pk_stats_memo *memo;
 };
+
+/* A memo of medians and MADs keyed by a 128-bit hash of the values they are of
+ * (in order) and their count; a fixed table, the newest entry winning a slot.
+ * Used by one thread at a time. NULL when out of memory. */
+struct pk_stats_memo *pk_stats_memo_new(void);
+void pk_stats_memo_free(struct pk_stats_memo *m);
+/* Look-ups and computations so far (tests, benches). */
+void pk_stats_memo_counts(const struct pk_stats_memo *m, uint64_t *hits, uint64_t *misses);
 
 /* Where a slot's median and MAD come from: its own history, else (too little) the
  * same hour on the same kind of day (weekday or weekend), else the same hour on any

@@ -37,7 +37,9 @@ static const struct {
                    "and of the SLOs over groups of checks in the collector's --slos file;\n"
                    "with --backtest, every alarm the burn-rate rules would have raised over the window"},
     {"regressions", "Regressions", "back-test: every alarm the baseline regression rule (the alert thread's and\n"
-                                   "report's) would have raised over the window (at most 31 days), hour by hour"},
+                                   "report's) would have raised over the window (at most 31 days), hour by hour;\n"
+                                   "asked in parts of half the --timeout each until every check is judged\n"
+                                   "(progress on a terminal's stderr)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -79,7 +81,7 @@ struct query_opts {
     const char *direction;                   /* regressions --direction */
     int backtest;                            /* slo --backtest */
     double threshold, factor;                /* regressions --threshold; slo --backtest --factor */
-    long consecutive, long_min, short_min;   /* --consecutive; --long-window, --short-window (minutes) */
+    long consecutive, long_min, short_min, part_ms; /* --consecutive; --long-window, --short-window; --part-ms */
 };
 
 static int set_format(void *t, const struct pk_option *opt, const char *v, const char *src, char *err, size_t errlen)
@@ -219,6 +221,8 @@ static const struct pk_option query_options[] = {
     {.name = "no-fast", .kind = PK_OPT_CALL, .set = set_metric, .tags = T_REGRESSIONS,
      .help = "the hourly half of the rule only (an alert rule's fast: false);\n"
              "by default latency (or --metric) is also judged on 5-minute medians"},
+    {.name = "part-ms", .kind = PK_OPT_CALL, .set = set_backtest_number, .offset = OFF(part_ms), .min = 1, .max = 600000,
+     .metavar = "MS", .tags = T_REGRESSIONS, .help = "each part's time on the collector (default: half the --timeout)"},
     {.name = "json", .kind = PK_OPT_CALL, .set = set_format, .help = "JSON (no data: null)"},
     {.name = "csv", .kind = PK_OPT_CALL, .set = set_format, .help = "CSV with a header line (no data: empty)"},
     {.name = "help", .short_name = 'h', .kind = PK_OPT_HELP, .help = "this text"},
@@ -1071,9 +1075,8 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
             greq.metric = (char *)q->metric;
         greq.no_fast = q->no_fast;
         greq.direction = (char *)(q->direction ? q->direction : "");
-        req = &greq.base;
-        resp_desc = &picket__v1__regressions_response__descriptor;
-        break;
+        greq.part_ms = (int32_t)q->part_ms;
+        return query_regressions(collector, timeout_ms, &greq, q->fmt);
     default:
         if (q->backtest) {
             breq.window = &q->window;
@@ -1114,9 +1117,6 @@ static int query_call(const char *collector, int timeout_ms, struct query_opts *
         break;
     case 4:
         out_incidents((const Picket__V1__IncidentsResponse *)answer, q->fmt);
-        break;
-    case 6:
-        query_out_regressions((const Picket__V1__RegressionsResponse *)answer, q->fmt);
         break;
     default:
         if (q->backtest)

@@ -1,14 +1,18 @@
 /* query_backtest.c: the answers of the back-tests, `picketctl regressions` and
  * `picketctl slo --backtest`, as a table, JSON or CSV: one line per alarm the
  * rule would have raised, with when it fired and cleared. Prints what the
- * collector computed; computes nothing itself. */
+ * collector computed; computes nothing itself. `regressions` asks in parts
+ * (query_regressions), each within the timeout. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json_fields.h"
 #include "query_int.h"
+#include "rpc_ctl.h"
 
 static void fmt_time(char *buf, size_t size, int64_t us)
 {
@@ -29,6 +33,7 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
         json_object *root = query_json_root(r->since_us, r->until_us), *arr = json_object_new_array();
         json_object_object_add(root, "threshold", json_object_new_double(r->threshold));
         json_object_object_add(root, "consecutive", json_object_new_int(r->consecutive));
+        json_object_object_add(root, "checks", json_object_new_int(r->checks_judged));
         json_object_object_add(root, "checks_learning", json_object_new_int(r->checks_learning));
         json_object_object_add(root, "metric", r->metric && r->metric[0] ? json_object_new_string(r->metric) : NULL);
         json_object_object_add(root, "fast", json_object_new_boolean(r->fast));
@@ -166,4 +171,80 @@ void query_out_slo_backtest(const Picket__V1__SloBacktestResponse *r, enum forma
         printf("%-28s %-14s %-21s %-21s %.1fx / %.1fx\n", a->check_name, rule, fired, cleared, a->burn_long,
                a->burn_short);
     }
+}
+
+/* A back-test judges every check over up to 31 days of history (some 50 ms of
+ * the collector's time per check and day at full size): for many checks the
+ * answer comes in parts, each bounded by time, so that every call answers
+ * within the timeout and the collector serves other queries between them. */
+int query_regressions(const char *collector, int timeout_ms, Picket__V1__RegressionsRequest *req, enum format fmt)
+{
+    Picket__V1__RegressionsResponse **parts = NULL, merged;
+    Picket__V1__RegressionAlarm **alarms = NULL;
+    size_t n_parts = 0, n_alarms = 0;
+    int rc = 1, tty = isatty(STDERR_FILENO);
+    char after[512] = "", err[1400];
+    if (req->part_ms <= 0)
+        req->part_ms = timeout_ms / 2 > 0 ? timeout_ms / 2 : 1;
+    for (;;) {
+        req->checks_after = after;
+        ProtobufCMessage *answer = NULL;
+        int invalid = 0;
+        if (ctl_admin_call(collector, "/picket.v1.QueryService/Regressions", &req->base,
+                           &picket__v1__regressions_response__descriptor, timeout_ms, &answer, &invalid, err,
+                           sizeof err) < 0) {
+            fprintf(stderr, "%spicketctl regressions: %s\n", tty && n_parts ? "\n" : "", err);
+            rc = invalid ? 2 : 1;
+            goto out;
+        }
+        Picket__V1__RegressionsResponse *r = (Picket__V1__RegressionsResponse *)answer;
+        Picket__V1__RegressionsResponse **p = realloc(parts, (n_parts + 1) * sizeof *p);
+        Picket__V1__RegressionAlarm **a = realloc(alarms, (n_alarms + r->n_alarms + 1) * sizeof *a);
+        if (p)
+            parts = p;
+        if (a)
+            alarms = a;
+        if (!p || !a) {
+            protobuf_c_message_free_unpacked(answer, NULL);
+            fprintf(stderr, "picketctl regressions: out of memory\n");
+            goto out;
+        }
+        parts[n_parts++] = r;
+        memcpy(alarms + n_alarms, r->alarms, r->n_alarms * sizeof *alarms);
+        n_alarms += r->n_alarms;
+        int done = !r->continue_after || !r->continue_after[0];
+        if (!done && (strlen(r->continue_after) >= sizeof after || strcmp(r->continue_after, after) <= 0)) {
+            fprintf(stderr, "picketctl regressions: the collector's answer does not move on (after '%.64s')\n",
+                    r->continue_after);
+            goto out;
+        }
+        if (tty) {
+            int judged = 0;
+            for (size_t i = 0; i < n_parts; i++)
+                judged += parts[i]->checks_judged;
+            fprintf(stderr, "\rpicketctl regressions: %d of %d checks judged", judged, r->checks_total);
+            if (done)
+                fputc('\n', stderr);
+        }
+        if (done)
+            break;
+        snprintf(after, sizeof after, "%s", r->continue_after);
+    }
+    merged = *parts[0];
+    merged.alarms = alarms;
+    merged.n_alarms = n_alarms;
+    merged.checks_learning = 0;
+    merged.checks_judged = 0;
+    for (size_t i = 0; i < n_parts; i++) {
+        merged.checks_learning += parts[i]->checks_learning;
+        merged.checks_judged += parts[i]->checks_judged;
+    }
+    query_out_regressions(&merged, fmt);
+    rc = 0;
+out:
+    for (size_t i = 0; i < n_parts; i++)
+        protobuf_c_message_free_unpacked(&parts[i]->base, NULL);
+    free(parts);
+    free(alarms);
+    return rc;
 }

@@ -35,6 +35,9 @@ void query_print_group_slos(Picket__V1__GroupSlo **groups, size_t n);
 
 /* The back-tests' answers (query_backtest.c): `regressions`, `slo --backtest`. */
 void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format fmt);
+/* `regressions`: req sent in parts, each given req->part_ms (0: half of
+ * timeout_ms), until every check is judged; the parts' alarms printed as one answer. The exit code. */
+int query_regressions(const char *collector, int timeout_ms, Picket__V1__RegressionsRequest *req, enum format fmt);
 void query_out_slo_backtest(const Picket__V1__SloBacktestResponse *r, enum format fmt);
 
 /* `report`'s answer as a table, JSON or CSV (query_report.c). */

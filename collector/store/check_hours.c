@@ -8,7 +8,9 @@
  * are not summarised yet: the reader reads those through store_rollup_query,
  * so the answer is what the histograms give, exactly. A rewrite of an hour
  * that has ended raises the check's counter in check_hour_marks (migration
- * 028), which the collector's baseline cache compares (store_check_hours_marks). */
+ * 028), which the collector's baseline cache compares (store_check_hours_marks).
+ * Every rewrite clears the row's fast-half summary (migration 043,
+ * check_fast.c): it was computed from the minute rows before. */
 #include "store_int.h"
 
 #include <inttypes.h>
@@ -77,14 +79,16 @@ static int summarise(struct store *s, PGresult *r, int mark, const char *what, c
     const char *p[8];
     for (int k = 0; k < 8; k++)
         p[k] = v[k].data;
-    if (st_run_cmd(s,
-                   "INSERT INTO rollup_check_hour (check_id, hour, ok, degraded, failed, unknown, hist_count, p95_us) "
-                   "SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[], "
-                   "$6::bigint[], $7::bigint[], $8::float8[]) "
-                   "ON CONFLICT (check_id, hour) DO UPDATE SET ok = EXCLUDED.ok, degraded = EXCLUDED.degraded, "
-                   "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, hist_count = EXCLUDED.hist_count, "
-                   "p95_us = EXCLUDED.p95_us",
-                   8, p, what, err, errlen) < 0)
+    /* A rewrite clears the fast-half summary (migration 043). Migration 027's
+     * fill (mark 0) writes a table it has just made, before 043 may exist. */
+#define UPSERT_SQL(clear)                                                                                           \
+    "INSERT INTO rollup_check_hour (check_id, hour, ok, degraded, failed, unknown, hist_count, p95_us) "             \
+    "SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::bigint[], "              \
+    "$6::bigint[], $7::bigint[], $8::float8[]) "                                                                    \
+    "ON CONFLICT (check_id, hour) DO UPDATE SET ok = EXCLUDED.ok, degraded = EXCLUDED.degraded, "                   \
+    "failed = EXCLUDED.failed, unknown = EXCLUDED.unknown, hist_count = EXCLUDED.hist_count, "                      \
+    "p95_us = EXCLUDED.p95_us" clear
+    if (st_run_cmd(s, mark ? UPSERT_SQL(", fast = NULL") : UPSERT_SQL(""), 8, p, what, err, errlen) < 0)
         goto out;
     /* each raise with the earliest hour it is for (migration 038) */
     if (mark && st_run_cmd(s,

@@ -125,6 +125,10 @@ def backtest(col):
     assert alarms == [("stepped", STEP_AT + 75 * MIN, STEP_AT, None, 300)], (alarms, STEP_AT)
     a = got["alarms"][0]
     assert a["score"] > 4 and a["p95_us"] is None and abs(a["value"] / a["expected"] - 3) < 0.15, a
+    # Asked in parts of one check each (1 ms: a part stops after its first check):
+    # the same answer as in one part.
+    parted = ctl_json(col, "regressions", *window, "--part-ms", "1")
+    assert parted == got and got["checks"] >= 2, (parted, got)
     # The hourly half alone: at the end of the step's third hour (k = 3; the fifth with 5).
     got = ctl_json(col, "regressions", *window, "--no-fast")
     assert got["fast"] is False, got

@@ -1,0 +1,18 @@
+-- 043_check_hour_fast: the fast half of the baseline regression rule judges a
+-- check's 5-minute medians and learns them from the 28 days before
+-- (collector/regression_rule.c). Read from rollup_minute, those 28 days are
+-- 8,064 windows made of some 126,000 minute rows per check: the alert thread
+-- read them for every check a rule covers once an hour, and `picketctl
+-- regressions` for every check of a full-size installation did not answer
+-- (docs/PERFORMANCE.md, "Found, not fixed: regressions").
+--
+-- fast holds an ended hour's twelve 5-minute windows of the check over every
+-- probe: 2 bytes, the windows left out of learning (bit i: window i, its
+-- failed share marks it as inside an incident), then twelve float8, each
+-- window's median latency as the merged histogram gives it (NaN: no latency),
+-- all big-endian. It is written by readers (regression_fast_series_read), and
+-- only while the row's counts are those of the minute rows it was computed
+-- from; every rewrite of the row by the compaction sets it back to NULL in
+-- the same statement, so a value present is the minute rows' answer. NULL:
+-- not computed yet, or rewritten since.
+ALTER TABLE rollup_check_hour ADD COLUMN IF NOT EXISTS fast bytea;
