@@ -84,7 +84,7 @@ static int judge_cached(struct regression_cache *c, struct store *st, int rule, 
         e->split = split;
     }
     struct regression_series rec;
-    if (half_read(st, hourly, check, metric, split, end, &rec, err, errlen) < 0)
+    if (regression_judged_read(st, hourly, check, metric, split, end, &rec, err, errlen) < 0)
         return -1;
     pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
     regression_series_free(&rec);

@@ -94,6 +94,10 @@ static int windows_from_rollups(struct store *st, const char *check, const char 
     return 0;
 }
 
+/* 0 while a reader reads windows only to judge them (regression_judged_read):
+ * the windows inside stored incidents and maintenance matter to learning only. */
+static _Thread_local int learning_read = 1;
+
 static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
                         struct regression_series *s, char *err, size_t errlen)
 {
@@ -108,6 +112,8 @@ static int read_rollups(struct store *st, const char *check, const char *region,
     } else if (windows_from_rollups(st, check, region, want_q, q, s, s->from, end, NULL, err, errlen) < 0) {
         return -1;
     }
+    if (!learning_read)
+        return 0;
     return baseline_exclude_known(st, check, region, s->from, end, s->t, s->n, s->width, s->excluded, NULL, err,
                                   errlen);
 }
@@ -213,8 +219,13 @@ int regression_fast_from_summaries(struct store *st, const char *check, struct r
             t += REGRESSION_HOUR_US;
             continue;
         }
+        if (!e->row && !e->dirty) { /* nothing compacted, nothing pending: no result in the hour */
+            t += REGRESSION_HOUR_US;
+            continue;
+        }
         int64_t u = t + REGRESSION_HOUR_US;
-        while (u < h1 && !v[(u - h0) / REGRESSION_HOUR_US].has)
+        while (u < h1 && !v[(u - h0) / REGRESSION_HOUR_US].has &&
+               (v[(u - h0) / REGRESSION_HOUR_US].row || v[(u - h0) / REGRESSION_HOUR_US].dirty))
             u += REGRESSION_HOUR_US;
         if (fast_hours_from_minutes(st, check, s, t, u, v, h0, totals, err, errlen) < 0)
             goto out;
@@ -378,4 +389,14 @@ int regression_fast_at(const struct regression_series *s, int64_t end, const str
                        size_t errlen)
 {
     return judge_span(s, regression_fast_split(end), end, REGRESSION_HISTORY_US, o, out, on_event, user, err, errlen);
+}
+
+int regression_judged_read(struct store *st, int hourly, const char *check, const char *metric, int64_t from,
+                           int64_t to, struct regression_series *s, char *err, size_t errlen)
+{
+    learning_read = 0;
+    int rc = hourly ? regression_series_read(st, check, NULL, metric, from, to, s, err, errlen)
+                    : regression_fast_series_read(st, check, NULL, metric, from, to, s, err, errlen);
+    learning_read = 1;
+    return rc;
 }
