@@ -178,9 +178,9 @@ static void assert_same(const ProtobufCMessage *x, const ProtobufCMessage *y, co
 }
 
 /* Rows y (what, sorted as x) equal to one read's x: the same keys, counts and
- * histogram buckets, count and sum; with extremes, x's no tighter than y's. */
+ * histogram buckets, count and sum (not the extremes: compare_window). */
 static void assert_same_rows(const struct store_rollup_row *x, size_t nx, const struct store_rollup_row *y, size_t ny,
-                             int extremes, const char *what)
+                             const char *what)
 {
     assert_int_equal(nx, ny);
     assert_true(nx >= N_CHECKS);
@@ -194,8 +194,7 @@ static void assert_same_rows(const struct store_rollup_row *x, size_t nx, const 
         assert_int_equal(x->unknown, y->unknown);
         assert_true(x->hist.count > 0);
         if (memcmp(x->hist.b, y->hist.b, sizeof x->hist.b) != 0 || x->hist.count != y->hist.count ||
-            x->hist.clamped != y->hist.clamped || x->hist.sum_us != y->hist.sum_us ||
-            (extremes && (x->hist.min_us > y->hist.min_us || x->hist.max_us < y->hist.max_us)))
+            x->hist.clamped != y->hist.clamped || x->hist.sum_us != y->hist.sum_us)
             fail_msg("latency rows of %s/%s: %s differ from one read", x->check_name, x->group, what);
     }
 }
@@ -237,11 +236,14 @@ static void compare_window(int64_t since, int64_t until, const char *region)
         assert_same(&trends[c]->base, &to[c]->base, "trend (window in parts, no baselines)", metas[c].name);
     if (coarse_load(S, since, until, region, NULL, 0, &cr, err, sizeof err) != 0)
         fail_msg("coarse: %s", err);
-    /* The extremes: one read is a signed sum (an edge may be a day's row less
-     * the hours before the window), which keeps the added rows' extremes, so
-     * they may lie outside the window's own, never inside them; the parts read
-     * the edges exactly. */
-    assert_same_rows(cr.rows, cr.n, w.cr.rows, w.cr.n, 1, "the window in parts");
+    /* The extremes are not compared: both reads may be signed sums (an edge
+     * a coarser row less the finer rows outside the window), which keep the
+     * added rows' extremes. Found 2026-12-07 at minutes :50 to :59 of an hour:
+     * the parts' max of batch-e/eu over (3 days 17 min, 7 min) before now was
+     * the hour before the window's (91,523 us), the one read's the window's own
+     * (91,344, as the raw results give). Counts, buckets and sums are equal, and
+     * a quantile stays within its bucket's bound either way. */
+    assert_same_rows(cr.rows, cr.n, w.cr.rows, w.cr.n, "the window in parts");
     struct report_window one; /* without parts: one read, as coarse_load */
     if (report_window_load(S, since, until, region, NULL, 0, &one, err, sizeof err) != 0)
         fail_msg("window in one read: %s", err);
@@ -321,7 +323,7 @@ static void halves_equal_one_read(int64_t since, int64_t until, const char *regi
     size_t n = 0;
     if (store_rollup_query(S, &f, &rows, &n, err, sizeof err) != 0)
         fail_msg("one read: %s", err);
-    assert_same_rows(rows, n, cr.rows, cr.n, 0, "the halves");
+    assert_same_rows(rows, n, cr.rows, cr.n, "the halves");
     free(rows);
     coarse_free(&cr);
 }
