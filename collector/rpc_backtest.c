@@ -3,8 +3,10 @@
  * baseline rule, on latency or on a metric the checks extract, through
  * collector/regression_rule.c as the alert thread) or minute by minute (SLO burn
  * rates), calling at each step the very function the alert thread calls with the
- * history it would have had, and lists every raise and clear. Reads rollups (and
- * raw results for a metric); never includes gRPC; every answer lives in the
+ * history it would have had, and lists every raise and clear. Regressions
+ * answers in parts bounded by time (checks_after, part_ms) and judges two checks
+ * at once, the second on the store's side connection. Reads rollups (and raw
+ * results for a metric); never includes gRPC; every answer lives in the
  * caller's arena; scratch memory is freed before return. */
 #include "rpc_backtest.h"
 
@@ -16,6 +18,8 @@
 #include "analytics.h"
 #include "buf.h"
 #include "picket/v1/picket.pb-c.h"
+#include "pk_error.h"
+#include "read_beside.h"
 #include "regression_rule.h"
 #include "result.h"
 #include "rollup.h"
@@ -65,13 +69,14 @@ static char *astrdup(const struct rpc_query_scope *sc, const char *s)
 /* One check: every alarm of the rule over (since, until] (regression_replay, the
  * functions the alert thread calls). Returns 1 when the check was still learning
  * at the last step. */
-static int regressions_of(const struct rpc_query_scope *s, const struct store_check_meta *m, const char *metric,
-                          int fast, const struct pk_regression_opts *ro, struct alarms *out, char *err, size_t errlen)
+static int regressions_of(struct store *st, const struct rpc_query_scope *s, const struct store_check_meta *m,
+                          const char *metric, int fast, const struct pk_regression_opts *ro, struct alarms *out,
+                          char *err, size_t errlen)
 {
     struct regression_alarms got = {0};
     int learning = 0;
-    if (regression_replay(s->store, m->name, s->region, metric, fast, ro, s->since_us, s->until_us, &got, &learning,
-                          err, errlen) < 0) {
+    if (regression_replay(st, m->name, s->region, metric, fast, ro, s->since_us, s->until_us, &got, &learning, err,
+                          errlen) < 0) {
         free(got.v);
         return -1;
     }
@@ -87,6 +92,89 @@ static int regressions_of(const struct rpc_query_scope *s, const struct store_ch
     }
     free(got.v);
     return learning;
+}
+
+/* One check judged on a store of its own (the caller's, or its side
+ * connection on a thread beside it: read_beside.h), into its own alarms. */
+struct judge_one {
+    const struct rpc_query_scope *s;
+    const struct store_check_meta *m;
+    const char *metric;
+    int fast, learning;
+    const struct pk_regression_opts *ro; /* with a memo of this judge's own */
+    struct alarms out;
+};
+
+static int judge_one_read(struct store *st, void *arg, char *err, size_t errlen)
+{
+    struct judge_one *j = arg;
+    int got = regressions_of(st, j->s, j->m, j->metric, j->fast, j->ro, &j->out, err, errlen);
+    if (got < 0)
+        return -1;
+    j->learning = got;
+    return 0;
+}
+
+/* Appends src's alarms to dst and frees them. */
+static int alarms_move(struct alarms *dst, struct alarms *src)
+{
+    int rc = 0;
+    for (size_t i = 0; i < src->n && rc == 0; i++) {
+        struct alarm *a = alarm_add(dst);
+        if (a)
+            *a = src->v[i];
+        else
+            rc = -1;
+    }
+    free(src->v);
+    memset(src, 0, sizeof *src);
+    return rc;
+}
+
+/* The part's checks: those after `after` (sorted by name, byte order), two at a
+ * time, the second on the store's side connection beside the first (each check's
+ * replay is its own reads and learnings: a back-test is CPU-bound, and two
+ * cores halve it), until part_us have passed (0: all). ro[0], ro[1]: the two
+ * judges' options. *left: the checks not judged; *last: the last judged. */
+struct part {
+    size_t judged, left;
+    int learning;
+    const char *last;
+};
+static int judge_part(const struct rpc_query_scope *s, const char *after, int64_t part_us, const char *metric,
+                      int fast, const struct pk_regression_opts ro[2], struct alarms *l, struct part *p, char *err,
+                      size_t errlen)
+{
+    const int64_t t0 = pk_mono_us();
+    size_t i = 0;
+    while (i < s->n_checks && after && strcmp(s->checks[i]->name, after) <= 0)
+        i++;
+    while (i < s->n_checks) {
+        if (part_us && p->judged > 0 && pk_mono_us() - t0 >= part_us) {
+            p->left = s->n_checks - i;
+            break;
+        }
+        struct judge_one j[2] = {{s, s->checks[i], metric, fast, 0, &ro[0], {0}},
+                                 {s, i + 1 < s->n_checks ? s->checks[i + 1] : NULL, metric, fast, 0, &ro[1], {0}}};
+        struct read_beside rb;
+        if (j[1].m)
+            read_beside_start(&rb, s->store, judge_one_read, &j[1]);
+        int rc = judge_one_read(s->store, &j[0], err, errlen);
+        if (j[1].m)
+            rc = read_beside_finish(&rb, s->store, rc, err, errlen);
+        int moved = alarms_move(l, &j[0].out);
+        moved |= alarms_move(l, &j[1].out);
+        if (rc < 0)
+            return -1;
+        if (moved < 0)
+            return pk_fail(err, errlen, "out of memory");
+        size_t n = j[1].m ? 2 : 1;
+        p->learning += j[0].learning + j[1].learning;
+        p->judged += n;
+        p->last = s->checks[i + n - 1]->name;
+        i += n;
+    }
+    return 0;
 }
 
 /* The request's metric (NULL: latency), direction and its name; -1 with err
@@ -148,34 +236,23 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
         *invalid = 1;
         return -1;
     }
-    struct pk_regression_opts ro;
-    regression_rule_opts(req->threshold, req->consecutive, metric ? dir : 0, &ro);
+    struct pk_regression_opts ro[2];
+    regression_rule_opts(req->threshold, req->consecutive, metric ? dir : 0, &ro[0]);
+    ro[1] = ro[0];
     struct alarms l = {0};
-    int learning = 0, rc = -1;
-    if (!(ro.base.memo = pk_stats_memo_new())) {
+    struct part p = {0};
+    int rc = -1;
+    ro[0].base.memo = pk_stats_memo_new();
+    ro[1].base.memo = pk_stats_memo_new();
+    if (!ro[0].base.memo || !ro[1].base.memo) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        goto out;
     }
-    /* in parts: the checks after checks_after (sorted by name, byte order),
-     * until part_ms have passed */
+    /* in parts: the checks after checks_after, until part_ms have passed */
     const char *after = req->checks_after && req->checks_after[0] ? req->checks_after : NULL;
-    const int64_t t0 = pk_mono_us(), part_us = req->part_ms > 0 ? (int64_t)req->part_ms * 1000 : 0;
-    const char *last = NULL;
-    size_t judged = 0, left = 0;
-    for (size_t i = 0; i < s->n_checks; i++) {
-        if (after && strcmp(s->checks[i]->name, after) <= 0)
-            continue;
-        if (part_us && judged > 0 && pk_mono_us() - t0 >= part_us) {
-            left = s->n_checks - i;
-            break;
-        }
-        int got = regressions_of(s, s->checks[i], metric, !req->no_fast, &ro, &l, err, errlen);
-        if (got < 0)
-            goto out;
-        learning += got;
-        judged++;
-        last = s->checks[i]->name;
-    }
+    if (judge_part(s, after, req->part_ms > 0 ? (int64_t)req->part_ms * 1000 : 0, metric, !req->no_fast, ro, &l, &p,
+                   err, errlen) < 0)
+        goto out;
     Picket__V1__RegressionsResponse *r = rpc_query_alloc(s->a, sizeof *r);
     Picket__V1__RegressionAlarm *items = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *items);
     Picket__V1__RegressionAlarm **ptrs = rpc_query_alloc(s->a, (l.n ? l.n : 1) * sizeof *ptrs);
@@ -186,15 +263,15 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     picket__v1__regressions_response__init(r);
     r->since_us = s->since_us;
     r->until_us = s->until_us;
-    r->threshold = ro.det.threshold;
-    r->consecutive = ro.det.k_raise;
-    r->checks_learning = learning;
+    r->threshold = ro[0].det.threshold;
+    r->consecutive = ro[0].det.k_raise;
+    r->checks_learning = p.learning;
     r->fast = !req->no_fast;
     r->direction = metric ? (char *)dir_name : (char *)"";
     r->metric = metric ? astrdup(s, metric) : (char *)"";
     r->checks_total = (int32_t)s->n_checks;
-    r->checks_judged = (int32_t)judged;
-    r->continue_after = left && last ? astrdup(s, last) : (char *)"";
+    r->checks_judged = (int32_t)p.judged;
+    r->continue_after = p.left && p.last ? astrdup(s, p.last) : (char *)"";
     if (!r->metric || !r->continue_after) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -206,7 +283,8 @@ static int run_regressions(const struct rpc_query_scope *s, const Picket__V1__Re
     *resp = &r->base;
     rc = 0;
 out:
-    pk_stats_memo_free(ro.base.memo);
+    pk_stats_memo_free(ro[0].base.memo);
+    pk_stats_memo_free(ro[1].base.memo);
     free(l.v);
     return rc;
 }

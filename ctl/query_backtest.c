@@ -210,7 +210,8 @@ int query_regressions(const char *collector, int timeout_ms, Picket__V1__Regress
             goto out;
         }
         parts[n_parts++] = r;
-        memcpy(alarms + n_alarms, r->alarms, r->n_alarms * sizeof *alarms);
+        if (r->n_alarms)
+            memcpy(alarms + n_alarms, r->alarms, r->n_alarms * sizeof *alarms);
         n_alarms += r->n_alarms;
         int done = !r->continue_after || !r->continue_after[0];
         if (!done && (strlen(r->continue_after) >= sizeof after || strcmp(r->continue_after, after) <= 0)) {
