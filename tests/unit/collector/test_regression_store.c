@@ -81,12 +81,7 @@ static void feed(void)
                 r->total_us = (int64_t)(base * (0.85 + (double)(rnd() % 300) / 1000.0));
                 r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
             }
-        for (size_t done = 0; done < n; done += 5000) {
-            struct store_batch b = {.probe_id = probe_ids[p], .results = rs + done,
-                                    .n_results = n - done < 5000 ? n - done : 5000};
-            if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
-                fail_msg("write: %s", err);
-        }
+        pgt_write_results(S, probe_ids[p], rs, n);
     }
     free(rs);
     compact();

@@ -132,3 +132,13 @@ int64_t pgt_register_probe(struct store *s, const char *name, const char *region
         fail_msg("upsert %s: %s", name, err);
     return id;
 }
+
+void pgt_write_results(struct store *s, int64_t probe_id, struct pk_result *rs, size_t n)
+{
+    char err[512];
+    for (size_t done = 0; done < n; done += 5000) {
+        struct store_batch b = {.probe_id = probe_id, .results = rs + done, .n_results = n - done < 5000 ? n - done : 5000};
+        if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
+            fail_msg("write: %s", err);
+    }
+}

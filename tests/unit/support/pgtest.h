@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct store;
+struct pk_result;
 
 /* PICKET_TEST_PG_URL, or NULL before pgt_open_state / pgt_open_store ran. */
 const char *pgt_url(void);
@@ -35,5 +36,9 @@ struct store *pgt_open_store(void);
 
 /* store_upsert_probe for a test probe; its id (fails the test on error). */
 int64_t pgt_register_probe(struct store *s, const char *name, const char *region);
+
+/* store_write_batches of rs[0..n) from probe_id, 5,000 results a batch (fails
+ * the test on error). */
+void pgt_write_results(struct store *s, int64_t probe_id, struct pk_result *rs, size_t n);
 
 #endif
