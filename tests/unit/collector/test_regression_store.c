@@ -67,19 +67,14 @@ static void feed(void)
         size_t n = 0;
         for (int64_t t = start; t + STEP <= now; t += STEP)
             for (int c = 0; c < 2; c++) {
-                struct pk_result *r = &rs[n++];
-                memset(r, 0, sizeof *r);
-                r->seq = n;
-                pk_strlcpy(r->check_name, checks[c], sizeof r->check_name);
-                pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-                r->started_at_us = t + (int64_t)c * 5 * 1000000 + p * 11000000;
                 uint64_t x = rnd() % 100;
-                r->outcome = x < 93 ? PK_OUTCOME_OK : x < 97 ? PK_OUTCOME_DEGRADED : PK_OUTCOME_FAILED;
                 double base = 30000.0 * (1.0 + 0.4 * sin((double)(t % DAY) / (double)DAY * 6.283));
                 if (c == 1 && t >= now - 10 * HOUR)
                     base *= 3;
-                r->total_us = (int64_t)(base * (0.85 + (double)(rnd() % 300) / 1000.0));
-                r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+                pgt_http_result(&rs[n], n + 1, checks[c], t + (int64_t)c * 5 * 1000000 + p * 11000000,
+                                x < 93 ? PK_OUTCOME_OK : x < 97 ? PK_OUTCOME_DEGRADED : PK_OUTCOME_FAILED,
+                                (int64_t)(base * (0.85 + (double)(rnd() % 300) / 1000.0)));
+                n++;
             }
         pgt_write_results(S, probe_ids[p], rs, n);
     }
@@ -186,17 +181,9 @@ static void test_late_results_clear(void **state)
     /* eight 9 s results inside one window of that hour, late */
     char err[512];
     struct pk_result rs[8];
-    for (int k = 0; k < 8; k++) {
-        struct pk_result *r = &rs[k];
-        memset(r, 0, sizeof *r);
-        r->seq = 900000000 + (uint64_t)k;
-        pk_strlcpy(r->check_name, check, sizeof r->check_name);
-        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-        r->started_at_us = hour + 15 * MIN + k * 30 * 1000000;
-        r->outcome = PK_OUTCOME_OK;
-        r->total_us = 9000000;
-        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
-    }
+    for (int k = 0; k < 8; k++)
+        pgt_http_result(&rs[k], 900000000 + (uint64_t)k, check, hour + 15 * MIN + k * 30 * 1000000, PK_OUTCOME_OK,
+                        9000000);
     struct store_batch b = {.probe_id = probe_ids[1], .results = rs, .n_results = 8};
     if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
         fail_msg("write: %s", err);

@@ -83,21 +83,16 @@ static void feed(void)
         size_t n = 0;
         for (int64_t t = start; t + STEP <= now; t += STEP)
             for (int c = 0; c < N_CHECKS; c++) {
-                struct pk_result *r = &rs[n++];
-                memset(r, 0, sizeof *r);
-                r->seq = n;
-                pk_strlcpy(r->check_name, metas[c].name, sizeof r->check_name);
-                pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-                r->started_at_us = t + (int64_t)c * 7 * 1000000 + p * 3000000;
                 uint64_t x = rnd() % 100;
                 int down = c == 5 && t >= start + 10 * DAY && t < start + 10 * DAY + 2 * HOUR;
-                r->outcome = down ? PK_OUTCOME_FAILED : x < 90 ? PK_OUTCOME_OK : x < 96 ? PK_OUTCOME_DEGRADED
-                                                                                        : PK_OUTCOME_FAILED;
                 double base = 20000.0 * (1 + c) * (1.0 + 0.3 * sin((double)(t % DAY) / (double)DAY * 6.283));
                 if (c == 3 && t >= now - 20 * HOUR)
                     base *= 2;
-                r->total_us = (int64_t)(base * (0.8 + (double)(rnd() % 400) / 1000.0));
-                r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
+                pgt_http_result(&rs[n], n + 1, metas[c].name, t + (int64_t)c * 7 * 1000000 + p * 3000000,
+                                down ? PK_OUTCOME_FAILED : x < 90 ? PK_OUTCOME_OK : x < 96 ? PK_OUTCOME_DEGRADED
+                                                                                      : PK_OUTCOME_FAILED,
+                                (int64_t)(base * (0.8 + (double)(rnd() % 400) / 1000.0)));
+                n++;
             }
         pgt_write_results(S, probe_ids[p], rs, n);
     }
@@ -139,17 +134,8 @@ static void send_late(int c, int p, uint64_t seq0, int64_t at, int n, int64_t to
     char err[512];
     struct pk_result rs[8];
     assert_true(n > 0 && n <= 8);
-    for (int k = 0; k < n; k++) {
-        struct pk_result *r = &rs[k];
-        memset(r, 0, sizeof *r);
-        r->seq = seq0 + (uint64_t)k;
-        pk_strlcpy(r->check_name, metas[c].name, sizeof r->check_name);
-        pk_strlcpy(r->check_type, "http", sizeof r->check_type);
-        r->started_at_us = at + k * MIN;
-        r->outcome = PK_OUTCOME_OK;
-        r->total_us = total_us;
-        r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
-    }
+    for (int k = 0; k < n; k++)
+        pgt_http_result(&rs[k], seq0 + (uint64_t)k, metas[c].name, at + k * MIN, PK_OUTCOME_OK, total_us);
     struct store_batch b = {.probe_id = probe_ids[p], .results = rs, .n_results = (size_t)n};
     if (store_write_batches(S, &b, 1, err, sizeof err) != 0)
         fail_msg("write: %s", err);

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,4 +142,17 @@ void pgt_write_results(struct store *s, int64_t probe_id, struct pk_result *rs, 
         if (store_write_batches(s, &b, 1, err, sizeof err) != 0)
             fail_msg("write: %s", err);
     }
+}
+
+void pgt_http_result(struct pk_result *r, uint64_t seq, const char *check, int64_t started_at_us, int outcome,
+                     int64_t total_us)
+{
+    memset(r, 0, sizeof *r);
+    r->seq = seq;
+    pk_strlcpy(r->check_name, check, sizeof r->check_name);
+    pk_strlcpy(r->check_type, "http", sizeof r->check_type);
+    r->started_at_us = started_at_us;
+    r->outcome = outcome;
+    r->total_us = total_us;
+    r->dns_us = r->connect_us = r->tls_us = r->ttfb_us = -1;
 }

@@ -37,6 +37,10 @@ struct store *pgt_open_store(void);
 /* store_upsert_probe for a test probe; its id (fails the test on error). */
 int64_t pgt_register_probe(struct store *s, const char *name, const char *region);
 
+/* *r: an http check's result (the timing phases unknown). */
+void pgt_http_result(struct pk_result *r, uint64_t seq, const char *check, int64_t started_at_us, int outcome,
+                     int64_t total_us);
+
 /* store_write_batches of rs[0..n) from probe_id, 5,000 results a batch (fails
  * the test on error). */
 void pgt_write_results(struct store *s, int64_t probe_id, struct pk_result *rs, size_t n);
