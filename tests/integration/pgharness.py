@@ -46,6 +46,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n different free ports: all bound at once before any is released (two
+    free_port() calls in a row may get the same port back from the kernel)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class PrivatePostgres:
     def __init__(self, dbname="picket", quiet=True):
         self.dbname = dbname

@@ -28,7 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from pgharness import PrivatePostgres, free_port  # noqa: E402,F401
+from pgharness import PrivatePostgres, free_port, free_ports  # noqa: E402,F401
 
 SOURCE_DIR = os.environ.get("PICKET_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
 BUILD_DIR = os.environ.get("PICKET_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
@@ -223,8 +223,12 @@ def migrate(pg):
 
 
 def start_collector(pg, port=None, extra=None, logdir=None, http_port=None, plaintext=False):
-    port = port or free_port()
-    http_port = http_port or free_port()
+    # both chosen at once: the collector's gRPC and HTTP ports must differ
+    # (two free_port() calls once returned the same port, and the collector
+    # could not listen)
+    pick = free_ports(2)
+    port = port or (pick[0] if pick[0] != http_port else pick[1])
+    http_port = http_port or (pick[1] if pick[1] != port else pick[0])
     argv = [binary("picket-collector"), "serve", "--db", pg.url, "--listen", "127.0.0.1:%d" % port,
             "--http-listen", "127.0.0.1:%d" % http_port]
     if plaintext:
