@@ -55,14 +55,6 @@ static struct regression_cache_entry *entry_of(struct regression_cache *c, int r
     return e;
 }
 
-/* The half's series over [from, to). */
-static int half_read(struct store *st, int hourly, const char *check, const char *metric, int64_t from, int64_t to,
-                     struct regression_series *s, char *err, size_t errlen)
-{
-    return hourly ? regression_series_read(st, check, NULL, metric, from, to, s, err, errlen)
-                  : regression_fast_series_read(st, check, NULL, metric, from, to, s, err, errlen);
-}
-
 /* The model of the 28 days before split (learned again when split moved or it
  * gives no verdict), then the windows [split, end) judged against it. */
 static int judge_cached(struct regression_cache *c, struct store *st, int rule, int hourly, const char *check,
@@ -75,7 +67,7 @@ static int judge_cached(struct regression_cache *c, struct store *st, int rule, 
     if (e->split != split || !ready(&e->model)) {
         struct regression_series h;
         e->split = -1;
-        if (half_read(st, hourly, check, metric, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
+        if (regression_half_read(st, hourly, 1, check, metric, split - REGRESSION_HISTORY_US, split, &h, err, errlen) < 0)
             return -1;
         int rc = pk_regression_learn(o, h.t, h.y, h.excluded, h.n, &e->model, err, errlen);
         regression_series_free(&h);
@@ -84,7 +76,7 @@ static int judge_cached(struct regression_cache *c, struct store *st, int rule, 
         e->split = split;
     }
     struct regression_series rec;
-    if (regression_judged_read(st, hourly, check, metric, split, end, &rec, err, errlen) < 0)
+    if (regression_half_read(st, hourly, 0, check, metric, split, end, &rec, err, errlen) < 0)
         return -1;
     pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
     regression_series_free(&rec);

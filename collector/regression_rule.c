@@ -94,11 +94,9 @@ static int windows_from_rollups(struct store *st, const char *check, const char 
     return 0;
 }
 
-/* 0 while a reader reads windows only to judge them (regression_judged_read):
- * the windows inside stored incidents and maintenance matter to learning only. */
-static _Thread_local int learning_read = 1;
-
-static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q,
+/* learn 0: the windows are only judged, so the stored incidents and
+ * maintenance windows (which matter to learning only) are not looked up. */
+static int read_rollups(struct store *st, const char *check, const char *region, int want_q, double q, int learn,
                         struct regression_series *s, char *err, size_t errlen)
 {
     int64_t end = s->from + (int64_t)s->n * s->width;
@@ -112,7 +110,7 @@ static int read_rollups(struct store *st, const char *check, const char *region,
     } else if (windows_from_rollups(st, check, region, want_q, q, s, s->from, end, NULL, err, errlen) < 0) {
         return -1;
     }
-    if (!learning_read)
+    if (!learn)
         return 0;
     return baseline_exclude_known(st, check, region, s->from, end, s->t, s->n, s->width, s->excluded, NULL, err,
                                   errlen);
@@ -154,6 +152,13 @@ static void fast_decode(const uint8_t *in, struct regression_series *s, size_t k
         memcpy(&s->y[k0 + (size_t)i], &b, sizeof b);
         s->excluded[k0 + (size_t)i] = (unsigned char)(mask >> i & 1);
     }
+}
+
+/* An hour read from the minute rows: no summary stored, and some result in it
+ * (a summary row, or rows not compacted yet). */
+static int needs_minutes(const struct store_check_fast *e)
+{
+    return !e->has && (e->row || e->dirty);
 }
 
 /* The hours [h, h_end) of s from the minute rows, and the ended ones that have
@@ -219,13 +224,12 @@ int regression_fast_from_summaries(struct store *st, const char *check, struct r
             t += REGRESSION_HOUR_US;
             continue;
         }
-        if (!e->row && !e->dirty) { /* nothing compacted, nothing pending: no result in the hour */
+        if (!needs_minutes(e)) { /* nothing compacted, nothing pending: no result in the hour */
             t += REGRESSION_HOUR_US;
             continue;
         }
         int64_t u = t + REGRESSION_HOUR_US;
-        while (u < h1 && !v[(u - h0) / REGRESSION_HOUR_US].has &&
-               (v[(u - h0) / REGRESSION_HOUR_US].row || v[(u - h0) / REGRESSION_HOUR_US].dirty))
+        while (u < h1 && needs_minutes(&v[(u - h0) / REGRESSION_HOUR_US]))
             u += REGRESSION_HOUR_US;
         if (fast_hours_from_minutes(st, check, s, t, u, v, h0, totals, err, errlen) < 0)
             goto out;
@@ -263,13 +267,13 @@ static int series_alloc(struct regression_series *s, const char *check, int64_t 
     return 0;
 }
 
-int regression_series_read(struct store *st, const char *check, const char *region, const char *metric, int64_t from,
-                           int64_t to, struct regression_series *s, char *err, size_t errlen)
+static int hourly_read(struct store *st, const char *check, const char *region, const char *metric, int64_t from,
+                       int64_t to, int learn, struct regression_series *s, char *err, size_t errlen)
 {
     if (series_alloc(s, check, from, to, REGRESSION_HOUR_US, err, errlen) < 0)
         return -1;
     int is_metric = metric && metric[0];
-    if (read_rollups(st, check, region, !is_metric, 0.95, s, err, errlen) < 0)
+    if (read_rollups(st, check, region, !is_metric, 0.95, learn, s, err, errlen) < 0)
         goto fail;
     if (is_metric) {
         struct store_metric_point *v = NULL;
@@ -289,13 +293,13 @@ fail:
     return -1;
 }
 
-int regression_fast_series_read(struct store *st, const char *check, const char *region, const char *metric,
-                                int64_t from, int64_t to, struct regression_series *s, char *err, size_t errlen)
+static int fast_read(struct store *st, const char *check, const char *region, const char *metric, int64_t from,
+                     int64_t to, int learn, struct regression_series *s, char *err, size_t errlen)
 {
     if (series_alloc(s, check, from, to, PK_REGRESSION_FAST_WIDTH_US, err, errlen) < 0)
         return -1;
     int is_metric = metric && metric[0];
-    if (read_rollups(st, check, region, !is_metric, 0.5, s, err, errlen) < 0)
+    if (read_rollups(st, check, region, !is_metric, 0.5, learn, s, err, errlen) < 0)
         goto fail;
     if (is_metric) {
         struct store_metric_point *v = NULL;
@@ -314,6 +318,18 @@ int regression_fast_series_read(struct store *st, const char *check, const char 
 fail:
     regression_series_free(s);
     return -1;
+}
+
+int regression_series_read(struct store *st, const char *check, const char *region, const char *metric, int64_t from,
+                           int64_t to, struct regression_series *s, char *err, size_t errlen)
+{
+    return hourly_read(st, check, region, metric, from, to, 1, s, err, errlen);
+}
+
+int regression_fast_series_read(struct store *st, const char *check, const char *region, const char *metric,
+                                int64_t from, int64_t to, struct regression_series *s, char *err, size_t errlen)
+{
+    return fast_read(st, check, region, metric, from, to, 1, s, err, errlen);
 }
 
 void regression_rule_opts(double threshold, int k, int metric_dir, struct pk_regression_opts *o)
@@ -391,12 +407,9 @@ int regression_fast_at(const struct regression_series *s, int64_t end, const str
     return judge_span(s, regression_fast_split(end), end, REGRESSION_HISTORY_US, o, out, on_event, user, err, errlen);
 }
 
-int regression_judged_read(struct store *st, int hourly, const char *check, const char *metric, int64_t from,
-                           int64_t to, struct regression_series *s, char *err, size_t errlen)
+int regression_half_read(struct store *st, int hourly, int learn, const char *check, const char *metric, int64_t from,
+                         int64_t to, struct regression_series *s, char *err, size_t errlen)
 {
-    learning_read = 0;
-    int rc = hourly ? regression_series_read(st, check, NULL, metric, from, to, s, err, errlen)
-                    : regression_fast_series_read(st, check, NULL, metric, from, to, s, err, errlen);
-    learning_read = 1;
-    return rc;
+    return hourly ? hourly_read(st, check, NULL, metric, from, to, learn, s, err, errlen)
+                  : fast_read(st, check, NULL, metric, from, to, learn, s, err, errlen);
 }

@@ -74,12 +74,12 @@ int regression_fast_from_summaries(struct store *st, const char *check, struct r
  * compare the two). Default 1. */
 extern int regression_fast_summaries;
 /* The hourly (hourly 1) or fast half's windows over [from, to) of every probe,
- * to be judged only: the windows' values as regression_series_read and
- * regression_fast_series_read give them; of the windows left out of learning
- * only those marked by their own failed share (no stored incident or
- * maintenance window is read). 0, or -1 with err. */
-int regression_judged_read(struct store *st, int hourly, const char *check, const char *metric, int64_t from,
-                           int64_t to, struct regression_series *s, char *err, size_t errlen);
+ * as regression_series_read and regression_fast_series_read give them. With
+ * learn 0 (windows only judged) of the windows left out of learning only those
+ * marked by their own failed share (no stored incident or maintenance window is
+ * read). 0, or -1 with err. */
+int regression_half_read(struct store *st, int hourly, int learn, const char *check, const char *metric, int64_t from,
+                         int64_t to, struct regression_series *s, char *err, size_t errlen);
 /* The fast half's options (pk_regression_fast_opts): metric_dir as for
  * regression_rule_opts. */
 void regression_fast_opts(int metric_dir, struct pk_regression_opts *o);
