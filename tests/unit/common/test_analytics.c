@@ -380,6 +380,50 @@ static void test_median_mad(void **state)
     assert_true(pk_an_median(d, 1000) == (e[499] + e[500]) / 2.0);
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The large-n path (order keys, radix passes) against sorting: every shape the
+ * baselines meet (latencies, relative deviations with zeros, signed scores,
+ * heavy duplicates, infinities), odd and even counts, sizes around its cut. */
+static void test_median_large_against_sort(void **state)
+{
+    (void)state;
+    enum { MAXN = 9001 };
+    double *v = malloc(MAXN * sizeof *v), *sorted = malloc(MAXN * sizeof *sorted);
+    assert_non_null(v);
+    assert_non_null(sorted);
+    const size_t sizes[] = {255, 256, 257, 300, 1000, 1001, 4096, 8064, 8065, 9001};
+    uint64_t x = 99;
+    for (int shape = 0; shape < 6; shape++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si];
+            for (size_t i = 0; i < n; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+                switch (shape) {
+                case 0: v[i] = 50000.0 * exp(2.0 * u); break;             /* latency-like */
+                case 1: v[i] = i % 97 == 0 ? 0.0 : pow(u, 4.0); break;    /* deviations, zeros */
+                case 2: v[i] = (u - 0.5) * 1e6; break;                   /* signed */
+                case 3: v[i] = (double)((x >> 40) % 3) - 1.0; break;      /* three values */
+                case 4: v[i] = i % 5 == 0 ? (i % 10 ? INFINITY : -INFINITY) : u; break;
+                default: v[i] = 123.25; break;                           /* all equal */
+                }
+                sorted[i] = v[i];
+            }
+            qsort(sorted, n, sizeof *sorted, cmp_double);
+            double want = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+            double got = pk_an_median(v, n);
+            if (!(got == want || (isnan(got) && isnan(want))))
+                fail_msg("shape %d n %zu: median %.17g, sorting says %.17g", shape, n, got, want);
+        }
+    free(v);
+    free(sorted);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_rounds_errors),
         cmocka_unit_test(test_slo),
         cmocka_unit_test(test_median_mad),
+        cmocka_unit_test(test_median_large_against_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
