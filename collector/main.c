@@ -36,6 +36,7 @@
 #include "slo_config.h"
 #include "store.h"
 #include "timeparse.h"
+#include "rpc_baseline_cache.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -64,6 +65,7 @@ struct serve_limits {
     const char *dashboard_auth; /* the dashboard's login file; NULL: none */
     const char *status_pages;   /* the status pages file; NULL: none */
     int dashboard_idle_after_s; /* 0: the dashboard's default (60 s) */
+    int baseline_cache_mb;      /* the report's baseline summaries kept in memory */
 };
 
 /* Everything the command line and the environment set. */
@@ -91,6 +93,11 @@ static const struct pk_option options[] = {
      .offset = OFF(limits.dashboard_idle_after_s), .min = 1, .max = 86400, .metavar = "S",
      .help = "after S seconds without a reader the dashboard stops refreshing\n"
              "its default view until one comes back, default 60"},
+    {.name = "baseline-cache-mb", .kind = PK_OPT_INT, .env = "PICKET_BASELINE_CACHE_MB",
+     .offset = OFF(limits.baseline_cache_mb), .min = 1, .max = 1048576, .metavar = "MB",
+     .help = "memory for the baselines' 29 days of hourly summaries kept between\n"
+             "reports (about 28 KB a check, and a check and region asked),\n"
+             "least recently read first out past it, default 512"},
     {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
      .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
      .help = "require a login for the dashboard (status pages stay public): lines\n"
@@ -699,6 +706,7 @@ static size_t write_metrics(char *buf, size_t size, void *user)
     used += write_conn_metrics(buf + used, size - used);
     used += incident_metrics_write(buf + used, size - used);
     used += heap_trim_metrics(buf + used, size - used);
+    used += rpc_baseline_cache_metrics(buf + used, size - used);
     /* Per-probe series last: with thousands of probes they are what the body's
      * cap cuts (at a line's end), never the collector's own series. */
     return used + write_probe_metrics(buf + used, size - used);
@@ -820,6 +828,7 @@ static int open_dashboard(const char *db, const struct serve_limits *limits, str
 static struct ingest *start_ingest(const char *db, int writers, int queue_batches, const struct serve_limits *limits,
                                    char *err, size_t errlen)
 {
+    rpc_baseline_cache_set_limit((size_t)limits->baseline_cache_mb << 20);
     struct ingest_config icfg = {.conninfo = db,
                                  .writers = writers,
                                  .queue_batches = (size_t)queue_batches,
@@ -1060,6 +1069,7 @@ int main(int argc, char **argv)
                                           .max_clock_skew_ms = 300000,
                                           .retention_days = 90,
                                           .compact_interval_s = 30,
+                                          .baseline_cache_mb = RPC_BASELINE_CACHE_DEFAULT_MB,
                                           .open_after = 3,
                                           .close_after = 3,
                                           .round_deadline_ms = 5000,

@@ -23,8 +23,12 @@
  * histograms), and an hour that ended less than RPC_BASELINE_CACHE_MARGIN_US
  * ago (a compaction that began before the hour ended raises no mark: the
  * span's older hours are still taken from memory). One entry per check name,
- * replaced when its span or counter moves, all dropped past MAX_ENTRIES;
- * about 28 KB per check. A report for one region keeps that region's hours
+ * replaced when its span or counter moves; about 28 KB per check. The cache
+ * is bounded in bytes (rpc_baseline_cache_set_limit, the collector's
+ * --baseline-cache-mb) and in entries: past either bound, entries not read
+ * since the last sweep go first, then any, until a quarter of it is free (a
+ * clock sweep; a working set larger than the bound is read from PostgreSQL,
+ * never kept beyond it). A report for one region keeps that region's hours
  * the same way (rpc_region_hours_read: the region's rollup_hour rows, whose
  * rewrites raise the same counter, as the summaries are written with them),
  * each under a key of its own that also names the region's probes.
@@ -43,7 +47,7 @@
 #include "buf.h"
 #include "rpc_report_batch.h"
 
-#define MAX_ENTRIES 100000 /* (check, region) pairs kept at most: past it, every entry goes */
+#define MAX_ENTRIES 100000 /* (check, region) pairs kept at most */
 
 struct hour_row {
     int64_t hour_us;
@@ -56,6 +60,7 @@ struct entry {
     int64_t check_id, seq, since_us, until_us;
     struct hour_row *rows;
     size_t n;
+    unsigned char ref; /* read or kept since the last sweep */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -67,7 +72,15 @@ static int64_t fill_since, fill_stable;
 static char fill_first[PK_NAME_MAX + 200]; /* a key (a name, or region_keys') */
 static struct entry *table; /* open addressing, cap a power of two */
 static size_t cap, used;
-static uint64_t n_hits, n_misses, n_partial, n_rows_read;
+static uint64_t n_hits, n_misses, n_partial, n_rows_read, n_evicted;
+static size_t bytes_kept, byte_limit = (size_t)RPC_BASELINE_CACHE_DEFAULT_MB << 20;
+
+/* What an entry of n rows costs: its rows, its name, its share of the table
+ * (kept at most half full). */
+static size_t entry_bytes(const char *name, size_t n)
+{
+    return n * sizeof(struct hour_row) + strlen(name) + 1 + 2 * sizeof(struct entry);
+}
 
 static uint64_t hash(const char *s)
 {
@@ -94,13 +107,55 @@ static void clear_locked(void)
     free(table);
     table = NULL;
     cap = used = 0;
+    bytes_kept = 0;
 }
 
-/* The slot for name, grown as needed; NULL when out of memory. */
-static struct entry *slot_for_insert(const char *name)
+/* The clock sweep: entries not read since the last sweep go first (the others
+ * lose their mark), then any, until the cache is within 3/4 of both bounds
+ * with room for `adding` bytes; the survivors are placed again (linear probing
+ * leaves no holes). */
+static void evict_locked(size_t adding)
 {
-    if (used >= MAX_ENTRIES)
+    const size_t want_bytes = byte_limit / 4 * 3, want_used = MAX_ENTRIES / 4 * 3;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < cap && (bytes_kept + adding > want_bytes || used > want_used); i++) {
+            struct entry *e = &table[i];
+            if (!e->name)
+                continue;
+            if (pass == 0 && e->ref) {
+                e->ref = 0;
+                continue;
+            }
+            bytes_kept -= entry_bytes(e->name, e->n);
+            free(e->name);
+            free(e->rows);
+            memset(e, 0, sizeof *e);
+            used--;
+            n_evicted++;
+        }
+    struct entry *nt = calloc(cap, sizeof *nt);
+    if (!nt) { /* cannot place them again: start over */
         clear_locked();
+        return;
+    }
+    for (size_t i = 0; i < cap; i++)
+        if (table[i].name)
+            *slot_of(nt, cap, table[i].name) = table[i];
+    free(table);
+    table = nt;
+}
+
+/* The slot for name, grown as needed, the cache swept first when an entry of
+ * `adding` bytes would pass a bound; NULL when out of memory. */
+static struct entry *slot_for_insert(const char *name, size_t adding)
+{
+    if (cap && (used >= MAX_ENTRIES || bytes_kept + adding > byte_limit)) {
+        struct entry *e = slot_of(table, cap, name);
+        if (e->name) /* replaced: its bytes go first */
+            adding = adding > entry_bytes(e->name, e->n) ? adding - entry_bytes(e->name, e->n) : 0;
+        if (used >= MAX_ENTRIES || bytes_kept + adding > byte_limit)
+            evict_locked(adding);
+    }
     if ((used + 1) * 2 > cap) {
         size_t nc = cap ? cap * 2 : 1024;
         struct entry *nt = calloc(nc, sizeof *nt);
@@ -124,10 +179,11 @@ static const struct entry *entry_at(const char *name, int64_t check_id, int64_t 
 {
     if (!cap || !check_id)
         return NULL;
-    const struct entry *e = slot_of(table, cap, name);
+    struct entry *e = slot_of(table, cap, name);
     if (!e->name || e->check_id != check_id || e->seq != seq || e->since_us > since || e->until_us <= since ||
         e->until_us > stable)
         return NULL;
+    e->ref = 1;
     return e;
 }
 
@@ -160,7 +216,12 @@ static void keep(const char *name, const struct store_check_mark *m, int64_t sin
         v[i] = (struct hour_row){h->hour_us, h->p95_us, (uint32_t)h->ok, (uint32_t)h->degraded,
                                  (uint32_t)h->failed, (uint32_t)h->unknown, (uint32_t)h->hist_count};
     }
-    struct entry *e = slot_for_insert(name);
+    size_t bytes = entry_bytes(name, n);
+    if (bytes > byte_limit / 2) { /* would crowd out everything else */
+        free(v);
+        return;
+    }
+    struct entry *e = slot_for_insert(name, bytes);
     if (!e) {
         free(v);
         return;
@@ -171,7 +232,11 @@ static void keep(const char *name, const struct store_check_mark *m, int64_t sin
             return;
         }
         used++;
+    } else {
+        bytes_kept -= entry_bytes(e->name, e->n);
     }
+    bytes_kept += bytes;
+    e->ref = 1;
     free(e->rows);
     e->rows = v;
     e->n = n;
@@ -555,10 +620,53 @@ void rpc_baseline_cache_reads(uint64_t *partial, uint64_t *rows_read)
     pthread_mutex_unlock(&mu);
 }
 
+void rpc_baseline_cache_size(size_t *bytes, size_t *entries, uint64_t *evicted)
+{
+    pthread_mutex_lock(&mu);
+    *bytes = bytes_kept;
+    *entries = used;
+    *evicted = n_evicted;
+    pthread_mutex_unlock(&mu);
+}
+
+size_t rpc_baseline_cache_metrics(char *buf, size_t size)
+{
+    size_t bytes, entries;
+    uint64_t evicted;
+    if (size == 0)
+        return 0;
+    rpc_baseline_cache_size(&bytes, &entries, &evicted);
+    int n = snprintf(buf, size,
+                     "# HELP picket_baseline_cache_bytes Hourly summaries kept in memory for the reports' "
+                     "baselines (bound: --baseline-cache-mb).\n"
+                     "# TYPE picket_baseline_cache_bytes gauge\n"
+                     "picket_baseline_cache_bytes %zu\n"
+                     "# HELP picket_baseline_cache_entries Checks (and checks in one region) kept.\n"
+                     "# TYPE picket_baseline_cache_entries gauge\n"
+                     "picket_baseline_cache_entries %zu\n"
+                     "# HELP picket_baseline_cache_evicted_total Entries swept out to stay within the bound "
+                     "(a steady rise: the bound is under the working set).\n"
+                     "# TYPE picket_baseline_cache_evicted_total counter\n"
+                     "picket_baseline_cache_evicted_total %llu\n",
+                     bytes, entries, (unsigned long long)evicted);
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+void rpc_baseline_cache_set_limit(size_t bytes)
+{
+    pthread_mutex_lock(&mu);
+    byte_limit = bytes;
+    if (bytes_kept > byte_limit)
+        evict_locked(0);
+    pthread_mutex_unlock(&mu);
+}
+
 void rpc_baseline_cache_clear(void)
 {
     pthread_mutex_lock(&mu);
     clear_locked();
-    n_hits = n_misses = n_partial = n_rows_read = 0;
+    n_hits = n_misses = n_partial = n_rows_read = n_evicted = 0;
     pthread_mutex_unlock(&mu);
 }

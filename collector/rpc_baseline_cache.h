@@ -36,6 +36,18 @@ void rpc_baseline_cache_counts(uint64_t *hits, uint64_t *misses);
  * the summaries read from PostgreSQL for the cache, since the start. */
 void rpc_baseline_cache_reads(uint64_t *partial, uint64_t *rows_read);
 
+/* The bytes and entries kept now, and the entries swept out since the start
+ * (/metrics: picket_baseline_cache_bytes, _entries, _evicted_total). */
+void rpc_baseline_cache_size(size_t *bytes, size_t *entries, uint64_t *evicted);
+
+/* The cache's bound in bytes (about 28 KB per check, or per check and region
+ * asked); entries past it are swept out. Default RPC_BASELINE_CACHE_DEFAULT_MB. */
+#define RPC_BASELINE_CACHE_DEFAULT_MB 512
+void rpc_baseline_cache_set_limit(size_t bytes);
+
+/* Its /metrics series (Prometheus text) into buf; the bytes written. */
+size_t rpc_baseline_cache_metrics(char *buf, size_t size);
+
 /* Drops every entry (tests; a collector frees them at exit). */
 void rpc_baseline_cache_clear(void);
 

@@ -484,6 +484,47 @@ static void cached_baselines_follow_marks(void **state)
     rpc_query_arena_free(a);
 }
 
+/* The cache stays within its byte bound: with room for about three of the
+ * seven checks' entries a report keeps at most that, sweeps the rest out, and
+ * every answer is still the per-check path's; the entries it keeps serve the
+ * next report. */
+static void cached_baselines_within_bound(void **state)
+{
+    (void)state;
+    size_t bytes, entries;
+    uint64_t evicted, hits, misses;
+    rpc_baseline_cache_clear();
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR;
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_size(&bytes, &entries, &evicted);
+    assert_int_equal(entries, N_CHECKS);
+    assert_int_equal(evicted, 0);
+    size_t each = bytes / entries, limit = each * 7 / 2; /* three and a half entries */
+    rpc_baseline_cache_clear();
+    rpc_baseline_cache_set_limit(limit);
+    for (int round = 0; round < 3; round++) {
+        compare(until - DAY, until, NULL);
+        compare(until - DAY, until, "us");
+        rpc_baseline_cache_size(&bytes, &entries, &evicted);
+        if (bytes > limit || entries > 3)
+            fail_msg("round %d: %zu bytes in %zu entries kept, bound %zu", round, bytes, entries, limit);
+    }
+    assert_true(evicted >= 2 * N_CHECKS); /* 14 entries asked each round, at most 3 kept */
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_true(misses > 2 * N_CHECKS);
+    /* a bound lowered under what is kept sweeps at once */
+    rpc_baseline_cache_set_limit(each);
+    rpc_baseline_cache_size(&bytes, &entries, &evicted);
+    assert_true(bytes <= each);
+    rpc_baseline_cache_set_limit((size_t)RPC_BASELINE_CACHE_DEFAULT_MB << 20);
+    rpc_baseline_cache_clear();
+    compare(until - DAY, until, NULL);
+    compare(until - DAY, until, NULL);
+    rpc_baseline_cache_counts(&hits, &misses);
+    assert_int_equal(hits, N_CHECKS);
+    assert_int_equal(misses, N_CHECKS);
+}
+
 /* One region's baselines are kept too, apart from every region's: a second
  * report of the region is served from memory with the same bytes, late
  * results in the region read only their hour again, and a probe that moves
@@ -732,6 +773,7 @@ int main(void)
         cmocka_unit_test(cached_baselines_follow_marks),
         cmocka_unit_test(cached_baselines_slide),
         cmocka_unit_test(cached_region_baselines),
+        cmocka_unit_test(cached_baselines_within_bound),
         cmocka_unit_test(cold_cache_filled_once),
         cmocka_unit_test(packed_days_equal_summaries),
         cmocka_unit_test(summaries_filled_by_migration),
