@@ -7,6 +7,7 @@
  * uptimes, 90 days per service and 60 per check), and the live thread's last results, bars and incidents
  * (dashboard_live.c), joined in /api/board. Read-only: no route writes. */
 #include "dashboard.h"
+#include "json_num.h"
 #include "dashboard_int.h"
 
 #include <ctype.h>
@@ -881,7 +882,7 @@ static void api_status(struct dashboard *d, const char *group, struct pk_http_re
         json_object_object_add(o, "service", json_object_new_string(st->service));
         json_object_object_add(o, "state",
                                json_object_new_string(st->state < 0 ? "unknown" : st->state ? "up" : "down"));
-        json_object_object_add(o, "uptime", dash_json_num(st->uptime));
+        json_object_object_add(o, "uptime", pk_json_num(st->uptime));
         dash_status_service_json(o, d->snap.hist, st->service);
         json_object_array_add(svcs, o);
     }

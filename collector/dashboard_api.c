@@ -9,6 +9,7 @@
  * Every figure here comes from the store or rpc_query; a round's state is read
  * in one place (round_state). */
 #include "dashboard_int.h"
+#include "json_num.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -154,7 +155,6 @@ int dash_long_lookup(const struct dash_long *c, const char *check, double *u7, d
     return u != NULL;
 }
 
-static struct json_object *num_or_null(double v) { return isfinite(v) ? json_object_new_double(v) : NULL; }
 
 void dash_bar_line(const struct store_check_meta *m, const struct store_bar_row *bars, size_t nb, int64_t now_us,
                    struct dash_bar_line *out)
@@ -206,8 +206,8 @@ static struct json_object *check_extras(const struct store_check_meta *m, const 
     }
     json_object_object_add(o, "labels", labels);
     const struct long_uptime *u = long_of(lc, m->name);
-    json_object_object_add(o, "uptime_7d", u ? num_or_null(u->u7) : NULL);
-    json_object_object_add(o, "uptime_30d", u ? num_or_null(u->u30) : NULL);
+    json_object_object_add(o, "uptime_7d", u ? pk_json_num(u->u7) : NULL);
+    json_object_object_add(o, "uptime_30d", u ? pk_json_num(u->u30) : NULL);
     return o;
 }
 

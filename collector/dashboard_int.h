@@ -16,8 +16,6 @@ struct json_object;
 struct ProtobufCMessage;
 /* A protobuf answer as the API's JSON (dashboard_json.c). */
 struct json_object *dash_msg_json(const struct ProtobufCMessage *m);
-/* v as a JSON number; NULL (null) when it is NaN or infinite: no data. */
-struct json_object *dash_json_num(double v);
 
 /* Replies, as dashboard.c makes them (j is consumed). */
 void dash_reply_json(struct pk_http_reply *out, unsigned int code, struct json_object *j);

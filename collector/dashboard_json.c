@@ -2,6 +2,7 @@
  * field by field from the message descriptors, so the dashboard answers what
  * picketctl --json prints without a hand-written copy per message. */
 #include "dashboard_int.h"
+#include "json_num.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -9,11 +10,6 @@
 
 #include "picket/v1/picket.pb-c.h"
 #include "result.h"
-
-struct json_object *dash_json_num(double v)
-{
-    return isfinite(v) ? json_object_new_double(v) : NULL; /* NaN: no data */
-}
 
 static struct json_object *msg_json(const ProtobufCMessage *m);
 
@@ -35,9 +31,9 @@ static struct json_object *value_json(const ProtobufCFieldDescriptor *f, const v
     case PROTOBUF_C_TYPE_FIXED64:
         return json_object_new_int64((int64_t)*(const uint64_t *)p);
     case PROTOBUF_C_TYPE_FLOAT:
-        return dash_json_num(*(const float *)p);
+        return pk_json_num(*(const float *)p);
     case PROTOBUF_C_TYPE_DOUBLE:
-        return dash_json_num(*(const double *)p);
+        return pk_json_num(*(const double *)p);
     case PROTOBUF_C_TYPE_BOOL:
         return json_object_new_boolean(*(const protobuf_c_boolean *)p);
     case PROTOBUF_C_TYPE_ENUM:

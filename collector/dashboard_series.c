@@ -4,6 +4,7 @@
  * width and takes each bucket's quantiles with pk_hist_quantile, so the browser
  * never computes a figure. */
 #include "dashboard_int.h"
+#include "json_num.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -93,7 +94,7 @@ static struct json_object *series_json(const struct series_plan *sp, const struc
         json_object_array_add(t, json_object_new_int64(rows[i].bucket_start_us / 1000000));
         for (int x = 0; x < 3; x++)
             json_object_array_add(
-                q[x], rows[i].hist.count ? dash_json_num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0) : NULL);
+                q[x], rows[i].hist.count ? pk_json_num(pk_hist_quantile(&rows[i].hist, qs[x]) / 1000.0) : NULL);
         json_object_array_add(failed, json_object_new_int64((int64_t)rows[i].failed));
     }
     json_object_object_add(j, "t", t);

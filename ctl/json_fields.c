@@ -2,10 +2,9 @@
  * Reads the message, owns nothing of it; the objects it makes belong to the
  * caller. */
 #include "json_fields.h"
+#include "json_num.h"
 
 #include <math.h>
-
-json_object *ctl_json_num(double v) { return isnan(v) || isinf(v) ? NULL : json_object_new_double(v); }
 
 json_object *ctl_json_time(int64_t us) { return us ? json_object_new_int64(us) : NULL; }
 
@@ -30,7 +29,7 @@ static json_object *field_value(const void *msg, const struct ctl_json_field *f)
     case CTL_JSON_TIME:
         return ctl_json_time(*(const int64_t *)p);
     case CTL_JSON_NUM:
-        return ctl_json_num(*(const double *)p);
+        return pk_json_num(*(const double *)p);
     }
     return NULL;
 }

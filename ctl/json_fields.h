@@ -34,8 +34,7 @@ void ctl_json_add_fields(json_object *o, const void *msg, const struct ctl_json_
 /* A new object of msg's fields; the caller owns it (json_object_put). */
 json_object *ctl_json_object(const void *msg, const struct ctl_json_field *fields, size_t n);
 
-/* A number, null when NaN or infinite; a time in µs, null when 0. */
-json_object *ctl_json_num(double v);
+/* A time in µs, null when 0 (numbers: pk_json_num, common/json_num.h). */
 json_object *ctl_json_time(int64_t us);
 
 #endif

@@ -4,6 +4,7 @@
  * tables, null in JSON and empty in CSV, never 0. Computes nothing itself: every
  * figure is the collector's (docs/ANALYTICS.md). */
 #include "query.h"
+#include "json_num.h"
 #include "query_int.h"
 
 #include <json-c/json.h>
@@ -263,11 +264,6 @@ static void format_time(char *buf, size_t size, int64_t us)
 
 /* --------------------------------------------------------------- printing */
 
-static json_object *jnum(double v)
-{
-    return isnan(v) || isinf(v) ? NULL : json_object_new_double(v);
-}
-
 static json_object *jquantile(double v) /* -1: no data */
 {
     return v < 0 || isnan(v) ? NULL : json_object_new_double(v);
@@ -343,8 +339,8 @@ static json_object *json_avail_figure(const Picket__V1__AvailabilityFigure *f)
     json_object_object_add(o, "degraded", json_object_new_int64(n ? n->degraded : 0));
     json_object_object_add(o, "failed", json_object_new_int64(n ? n->failed : 0));
     json_object_object_add(o, "unknown", json_object_new_int64(n ? n->unknown : 0));
-    json_object_object_add(o, "success_ratio", jnum(f->success_ratio));
-    json_object_object_add(o, "uptime", jnum(f->uptime));
+    json_object_object_add(o, "success_ratio", pk_json_num(f->success_ratio));
+    json_object_object_add(o, "uptime", pk_json_num(f->uptime));
     json_object_object_add(o, "covered_us", json_object_new_int64(f->covered_us));
     json_object_object_add(o, "up_us", json_object_new_int64(f->up_us));
     return o;
@@ -383,7 +379,7 @@ json_object *query_json_latency(const Picket__V1__CheckLatency *l)
     json_object_object_add(o, "service", json_object_new_string(l->service));
     json_object_object_add(o, "count", json_object_new_int64(l->all ? l->all->count : 0));
     json_object_object_add(o, "quantiles_us", l->all ? json_quantiles(l->all) : json_object_new_array());
-    json_object_object_add(o, "mean_us", l->all ? jnum(l->all->mean_us) : NULL);
+    json_object_object_add(o, "mean_us", l->all ? pk_json_num(l->all->mean_us) : NULL);
     json_object_object_add(o, "p50_us", jquantile(l->p50_us));
     json_object_object_add(o, "p95_us", jquantile(l->p95_us));
     json_object_object_add(o, "p99_us", jquantile(l->p99_us));
@@ -425,7 +421,7 @@ static json_object *json_trend_figure(const Picket__V1__TrendFigure *f)
         {"pct_hi", f->pct_hi},
     };
     for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++)
-        json_object_object_add(o, figures[i].key, jnum(figures[i].value));
+        json_object_object_add(o, figures[i].key, pk_json_num(figures[i].value));
     json_object_object_add(o, "direction", f->direction[0] ? json_object_new_string(f->direction) : NULL);
     return o;
 }
@@ -474,8 +470,8 @@ static json_object *json_incident_stats(const Picket__V1__IncidentStats *s)
     json_object_object_add(o, "closed", json_object_new_int64(s->closed));
     json_object_object_add(o, "downtime_us", json_object_new_int64(s->downtime_us));
     json_object_object_add(o, "observed_us", json_object_new_int64(s->observed_us));
-    json_object_object_add(o, "mttr_s", jnum(s->mttr_s));
-    json_object_object_add(o, "mtbf_s", jnum(s->mtbf_s));
+    json_object_object_add(o, "mttr_s", pk_json_num(s->mttr_s));
+    json_object_object_add(o, "mtbf_s", pk_json_num(s->mtbf_s));
     return o;
 }
 
@@ -488,8 +484,8 @@ static json_object *json_burns(Picket__V1__SloBurn **burns, size_t n)
         json_object_object_add(x, "long_window_us", json_object_new_int64(b->long_window_us));
         json_object_object_add(x, "short_window_us", json_object_new_int64(b->short_window_us));
         json_object_object_add(x, "factor", json_object_new_double(b->factor));
-        json_object_object_add(x, "burn_long", jnum(b->burn_long));
-        json_object_object_add(x, "burn_short", jnum(b->burn_short));
+        json_object_object_add(x, "burn_long", pk_json_num(b->burn_long));
+        json_object_object_add(x, "burn_short", pk_json_num(b->burn_short));
         json_object_object_add(x, "firing", json_object_new_boolean(b->firing));
         json_object_array_add(arr, x);
     }
@@ -505,9 +501,9 @@ json_object *query_json_slo(const Picket__V1__CheckSlo *s)
     json_object_object_add(o, "window_us", json_object_new_int64(s->window_us));
     json_object_object_add(o, "good", json_object_new_int64(s->good));
     json_object_object_add(o, "bad", json_object_new_int64(s->bad));
-    json_object_object_add(o, "error_budget", jnum(s->error_budget));
-    json_object_object_add(o, "budget_left", jnum(s->budget_left));
-    json_object_object_add(o, "budget_left_min", jnum(s->budget_left_min));
+    json_object_object_add(o, "error_budget", pk_json_num(s->error_budget));
+    json_object_object_add(o, "budget_left", pk_json_num(s->budget_left));
+    json_object_object_add(o, "budget_left_min", pk_json_num(s->budget_left_min));
     json_object_object_add(o, "burns", json_burns(s->burns, s->n_burns));
     return o;
 }
@@ -528,9 +524,9 @@ static json_object *json_group_slo(const Picket__V1__GroupSlo *g)
     json_object_object_add(o, "window_us", json_object_new_int64(g->window_us));
     json_object_object_add(o, "good", json_object_new_int64(g->good));
     json_object_object_add(o, "bad", json_object_new_int64(g->bad));
-    json_object_object_add(o, "error_budget", jnum(g->error_budget));
-    json_object_object_add(o, "budget_left", jnum(g->budget_left));
-    json_object_object_add(o, "budget_left_min", jnum(g->budget_left_min));
+    json_object_object_add(o, "error_budget", pk_json_num(g->error_budget));
+    json_object_object_add(o, "budget_left", pk_json_num(g->budget_left));
+    json_object_object_add(o, "budget_left_min", pk_json_num(g->budget_left_min));
     json_object_object_add(o, "burns", json_burns(g->burns, g->n_burns));
     return o;
 }

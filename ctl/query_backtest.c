@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "json_fields.h"
+#include "json_num.h"
 #include "query_int.h"
 #include "rpc_ctl.h"
 
@@ -46,13 +47,13 @@ void query_out_regressions(const Picket__V1__RegressionsResponse *r, enum format
             json_object_object_add(o, "fired_at_us", json_object_new_int64(a->fired_at_us));
             json_object_object_add(o, "since_us", json_object_new_int64(a->since_us));
             json_object_object_add(o, "cleared_at_us", ctl_json_time(a->cleared_at_us));
-            json_object_object_add(o, "score", ctl_json_num(a->score));
+            json_object_object_add(o, "score", pk_json_num(a->score));
             int hourly = a->window_us == 3600 * INT64_C(1000000);
             json_object_object_add(o, "window_s", json_object_new_int64(a->window_us / 1000000));
-            json_object_object_add(o, "p95_us", metric || !hourly ? NULL : ctl_json_num(a->p95_us));
-            json_object_object_add(o, "expected_p95_us", metric || !hourly ? NULL : ctl_json_num(a->expected_p95_us));
-            json_object_object_add(o, "value", ctl_json_num(a->value));
-            json_object_object_add(o, "expected", ctl_json_num(a->expected));
+            json_object_object_add(o, "p95_us", metric || !hourly ? NULL : pk_json_num(a->p95_us));
+            json_object_object_add(o, "expected_p95_us", metric || !hourly ? NULL : pk_json_num(a->expected_p95_us));
+            json_object_object_add(o, "value", pk_json_num(a->value));
+            json_object_object_add(o, "expected", pk_json_num(a->expected));
             json_object_array_add(arr, o);
         }
         json_object_object_add(root, "alarms", arr);
