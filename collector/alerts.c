@@ -763,11 +763,39 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     return reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED ? 0 : 1;
 }
 
+/* A latency rule's judged windows of every check it covers, each half read
+ * at once for all of them (regression_cache_prefetch): a few statements an
+ * evaluation instead of about ten per check. On failure each check reads its
+ * own. */
+static void prefetch_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
+                              size_t n_meta)
+{
+    char err[512], q[600];
+    const char **names = malloc((n_meta ? n_meta : 1) * sizeof *names);
+    size_t n = 0;
+    if (!names)
+        return;
+    for (size_t mi = 0; mi < n_meta; mi++)
+        if (fnmatch(rule->checks, meta[mi].name, 0) == 0)
+            names[n++] = meta[mi].name;
+    int r = (int)(rule - t->a->cfg.rules);
+    int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
+    int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+    if (n > 1 && (regression_cache_prefetch(&t->a->baseline_cache, t->s, r, 1, names, n, end, err, sizeof err) < 0 ||
+                  (!rule->baseline_no_fast &&
+                   regression_cache_prefetch(&t->a->baseline_cache, t->s, r, 0, names, n, fend, err, sizeof err) < 0)))
+        PK_WARN("alerts", "baseline rule: reading every check at once failed; reading each", "rule=%s error=%s",
+                rule->name, pk_log_q(q, sizeof q, err));
+    free(names);
+}
+
 static void eval_baseline(struct tick *t, const struct alert_rule *rule, const struct store_check_meta *meta,
                           size_t n_meta)
 {
     char err[512], q[600];
     const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
+    if (!metric)
+        prefetch_baseline(t, rule, meta, n_meta);
     for (size_t mi = 0; mi < n_meta; mi++) {
         const struct store_check_meta *m = &meta[mi];
         if (fnmatch(rule->checks, m->name, 0) != 0)

@@ -21,6 +21,8 @@ struct regression_cache_entry {
     int hourly; /* the half: 1 hourly, 0 fast */
     int64_t split; /* the model learned [split - 28 days, split); -1: none */
     struct pk_regression_model model;
+    int has_judged; /* judged: the windows the next evaluation judges, read for many checks at once */
+    struct regression_series judged;
 };
 
 /* A model that can give a verdict: one without (a slot with a baseline) is learned
@@ -76,8 +78,13 @@ static int judge_cached(struct regression_cache *c, struct store *st, int rule, 
         e->split = split;
     }
     struct regression_series rec;
-    if (regression_half_read(st, hourly, 0, check, metric, split, end, &rec, err, errlen) < 0)
+    if (e->has_judged && e->judged.from == split && e->judged.from + (int64_t)e->judged.n * e->judged.width == end) {
+        rec = e->judged; /* read by regression_cache_prefetch */
+        e->has_judged = 0;
+        memset(&e->judged, 0, sizeof e->judged);
+    } else if (regression_half_read(st, hourly, 0, check, metric, split, end, &rec, err, errlen) < 0) {
         return -1;
+    }
     pk_regression_judge_model(o, &e->model, rec.t, rec.y, rec.n, out, NULL, NULL);
     regression_series_free(&rec);
     return 0;
@@ -96,8 +103,37 @@ int regression_hourly_cached(struct regression_cache *c, struct store *st, int r
     return judge_cached(c, st, rule, 1, check, metric, end - REGRESSION_RECENT_US, end, o, out, err, errlen);
 }
 
+int regression_cache_prefetch(struct regression_cache *c, struct store *st, int rule, int hourly,
+                               const char *const *checks, size_t n, int64_t end, char *err, size_t errlen)
+{
+    int64_t split = hourly ? end - REGRESSION_RECENT_US : regression_fast_split(end);
+    struct regression_series *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return pk_fail(err, errlen, "judged windows of %zu checks: out of memory", n);
+    if (regression_judged_many(st, hourly, checks, n, split, end, v, err, errlen) < 0) {
+        free(v);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct regression_cache_entry *e = rc == 0 ? entry_of(c, rule, hourly, checks[i]) : NULL;
+        if (!e) {
+            rc = pk_fail(err, errlen, "judged windows of %zu checks: out of memory", n);
+            regression_series_free(&v[i]);
+            continue;
+        }
+        regression_series_free(&e->judged);
+        e->judged = v[i];
+        e->has_judged = 1;
+    }
+    free(v);
+    return rc;
+}
+
 void regression_cache_free(struct regression_cache *c)
 {
+    for (size_t i = 0; i < c->n; i++)
+        regression_series_free(&c->v[i].judged);
     free(c->v);
     memset(c, 0, sizeof *c);
 }

@@ -161,14 +161,13 @@ static int needs_minutes(const struct store_check_fast *e)
     return !e->has && (e->row || e->dirty);
 }
 
-/* The hours [h, h_end) of s from the minute rows, and the ended ones that have
- * a summary row stored back (store_check_fast_write). */
-static int fast_hours_from_minutes(struct store *st, const char *check, struct regression_series *s, int64_t h,
-                                   int64_t h_end, const struct store_check_fast *v, int64_t h0, uint64_t *totals,
-                                   char *err, size_t errlen)
+/* The ended hours of [h, h_end) (read from the minute rows into s, with each
+ * window's count in totals) that have a summary row: their summaries stored
+ * back (store_check_fast_write). */
+static int fast_store_back(struct store *st, const char *check, const struct regression_series *s, int64_t h,
+                           int64_t h_end, const struct store_check_fast *v, int64_t h0, const uint64_t *totals,
+                           char *err, size_t errlen)
 {
-    if (windows_from_rollups(st, check, NULL, 1, 0.5, s, h, h_end, totals, err, errlen) < 0)
-        return -1;
     size_t nh = (size_t)((h_end - h) / REGRESSION_HOUR_US), n = 0, written = 0;
     int64_t *hours = malloc(nh * sizeof *hours);
     uint64_t *sums = malloc(nh * sizeof *sums);
@@ -195,6 +194,15 @@ static int fast_hours_from_minutes(struct store *st, const char *check, struct r
     free(sums);
     free(enc);
     return rc;
+}
+
+static int fast_hours_from_minutes(struct store *st, const char *check, struct regression_series *s, int64_t h,
+                                   int64_t h_end, const struct store_check_fast *v, int64_t h0, uint64_t *totals,
+                                   char *err, size_t errlen)
+{
+    if (windows_from_rollups(st, check, NULL, 1, 0.5, s, h, h_end, totals, err, errlen) < 0)
+        return -1;
+    return fast_store_back(st, check, s, h, h_end, v, h0, totals, err, errlen);
 }
 
 int regression_fast_from_summaries(struct store *st, const char *check, struct regression_series *s, char *err,
@@ -330,6 +338,186 @@ int regression_fast_series_read(struct store *st, const char *check, const char 
                                 int64_t from, int64_t to, struct regression_series *s, char *err, size_t errlen)
 {
     return fast_read(st, check, region, metric, from, to, 1, s, err, errlen);
+}
+
+/* ------------------------------------------- several checks' judged windows */
+
+/* Checks per read of the minute rows: each read merges a 9 kB histogram per
+ * (check, window) it holds. */
+#define MANY_CHECKS_PER_READ 256
+
+struct named {
+    const char *name;
+    size_t i;
+};
+
+static int named_cmp(const void *x, const void *y)
+{
+    return strcmp(((const struct named *)x)->name, ((const struct named *)y)->name);
+}
+
+struct many_ctx {
+    struct regression_series *s; /* per check */
+    uint64_t *totals;            /* per check, s->n each, or NULL */
+    const struct named *by_name; /* every check, in name order */
+    size_t n;
+};
+
+static int on_window_many(void *ctx, const struct store_rollup_entry *e)
+{
+    struct many_ctx *m = ctx;
+    const struct named key = {e->check_name, 0};
+    const struct named *f = bsearch(&key, m->by_name, m->n, sizeof key, named_cmp);
+    if (!f)
+        return 0;
+    struct windows_ctx one = {&m->s[f->i], 1, 0.5, m->totals ? m->totals + f->i * m->s[f->i].n : NULL};
+    return on_window(&one, e);
+}
+
+/* windows_from_rollups (latency medians, every probe) for the checks
+ * checks[idx[0..k)] at once, in parts of MANY_CHECKS_PER_READ checks. */
+static int windows_many(struct store *st, const char *const *checks, const size_t *idx, size_t k, struct many_ctx *m,
+                        int64_t lo, int64_t hi, char *err, size_t errlen)
+{
+    const int64_t width = m->s[0].width, chunk = (int64_t)(STORE_ROLLUP_MAX_BUCKETS - 1) * width;
+    const char *names[MANY_CHECKS_PER_READ];
+    for (size_t at = 0; at < k; at += MANY_CHECKS_PER_READ) {
+        size_t part = k - at < MANY_CHECKS_PER_READ ? k - at : MANY_CHECKS_PER_READ;
+        for (size_t j = 0; j < part; j++)
+            names[j] = checks[idx[at + j]];
+        for (int64_t c = lo; c < hi; c += chunk) {
+            struct store_rollup_filter f = {.since_us = c, .until_us = c + chunk < hi ? c + chunk : hi,
+                                            .checks = names, .n_checks = part, .group = STORE_ROLLUP_BY_CHECK,
+                                            .bucket_us = width};
+            if (store_rollup_query_each(st, &f, on_window_many, m, err, errlen) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* regression_fast_from_summaries for every s[c] (same span) at once: one read
+ * of the summaries, one of each edge and one per hour some check reads from
+ * its minute rows, whatever the number of checks. */
+static int fast_many(struct store *st, const char *const *checks, size_t n, struct regression_series *s,
+                     const struct named *by_name, char *err, size_t errlen)
+{
+    const int64_t from = s[0].from, end = from + (int64_t)s[0].n * s[0].width;
+    const int64_t h0 = rollup_floor(from + REGRESSION_HOUR_US - 1, REGRESSION_HOUR_US);
+    const int64_t h1 = rollup_floor(end, REGRESSION_HOUR_US);
+    const size_t nw = s[0].n, nh = h1 > h0 ? (size_t)((h1 - h0) / REGRESSION_HOUR_US) : 0;
+    struct many_ctx m = {s, NULL, by_name, n};
+    struct store_check_fast *v = NULL;
+    size_t *all = malloc(n * sizeof *all), *sub = malloc(n * sizeof *sub);
+    int rc = -1;
+    if (!all || !sub || !(m.totals = calloc(n * (nw ? nw : 1), sizeof *m.totals))) {
+        pk_fail(err, errlen, "fast summaries of %zu checks: out of memory", n);
+        goto out;
+    }
+    for (size_t c = 0; c < n; c++)
+        all[c] = c;
+    if (nh == 0) { /* no whole hour: the minute rows */
+        rc = windows_many(st, checks, all, n, &m, from, end, err, errlen);
+        goto out;
+    }
+    if (store_check_fast_read_many(st, checks, n, h0, h1, &v, err, errlen) < 0 ||
+        (from < h0 && windows_many(st, checks, all, n, &m, from, h0, err, errlen) < 0) ||
+        (h1 < end && windows_many(st, checks, all, n, &m, h1, end, err, errlen) < 0))
+        goto out;
+    for (size_t k = 0; k < nh; k++) {
+        int64_t t = h0 + (int64_t)k * REGRESSION_HOUR_US;
+        size_t w0 = (size_t)((t - from) / s[0].width), k_sub = 0;
+        for (size_t c = 0; c < n; c++) {
+            const struct store_check_fast *e = &v[c * nh + k];
+            if (e->has)
+                fast_decode(e->fast, &s[c], w0);
+            else if (needs_minutes(e))
+                sub[k_sub++] = c;
+        }
+        if (k_sub && windows_many(st, checks, sub, k_sub, &m, t, t + REGRESSION_HOUR_US, err, errlen) < 0)
+            goto out;
+    }
+    /* each check's runs of hours read from the minutes: their summaries stored back */
+    for (size_t c = 0; c < n; c++)
+        for (size_t k = 0; k < nh;) {
+            if (!needs_minutes(&v[c * nh + k])) {
+                k++;
+                continue;
+            }
+            size_t u = k + 1;
+            while (u < nh && needs_minutes(&v[c * nh + u]))
+                u++;
+            if (fast_store_back(st, checks[c], &s[c], h0 + (int64_t)k * REGRESSION_HOUR_US,
+                                h0 + (int64_t)u * REGRESSION_HOUR_US, v + c * nh, h0, m.totals + c * nw, err,
+                                errlen) < 0)
+                goto out;
+            k = u;
+        }
+    rc = 0;
+out:
+    free(v);
+    free(all);
+    free(sub);
+    free(m.totals);
+    return rc;
+}
+
+/* read_check_hours for every s[c] (same span) in one read. */
+static int hours_many(struct store *st, const char *const *checks, size_t n, struct regression_series *s, char *err,
+                      size_t errlen)
+{
+    struct store_check_hour *h = NULL;
+    size_t nh = 0;
+    int64_t end = s[0].from + (int64_t)s[0].n * s[0].width;
+    if (store_check_hours_read(st, checks, n, s[0].from, end, &h, &nh, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < nh; i++) {
+        int64_t k = (h[i].hour_us - s[0].from) / s[0].width;
+        if (h[i].check < 0 || (size_t)h[i].check >= n || k < 0 || (size_t)k >= s[0].n)
+            continue;
+        struct regression_series *x = &s[h[i].check];
+        x->y[k] = h[i].hist_count ? h[i].p95_us : NAN;
+        x->excluded[k] = (unsigned char)pk_baseline_window_excluded(h[i].ok, h[i].degraded, h[i].failed);
+    }
+    free(h);
+    return 0;
+}
+
+int regression_judged_many(struct store *st, int hourly, const char *const *checks, size_t n, int64_t from,
+                           int64_t to, struct regression_series *out, char *err, size_t errlen)
+{
+    memset(out, 0, n * sizeof *out);
+    const int64_t width = hourly ? REGRESSION_HOUR_US : PK_REGRESSION_FAST_WIDTH_US;
+    int batch = store_tracked_batch_ok(st) && (hourly || regression_fast_summaries);
+    struct named *by_name = batch && n ? malloc(n * sizeof *by_name) : NULL;
+    int rc = -1;
+    if (batch && n && !by_name) {
+        pk_fail(err, errlen, "judged windows of %zu checks: out of memory", n);
+        goto out;
+    }
+    for (size_t c = 0; c < n; c++) {
+        if (!batch) {
+            if (regression_half_read(st, hourly, 0, checks[c], NULL, from, to, &out[c], err, errlen) < 0)
+                goto out;
+            continue;
+        }
+        if (series_alloc(&out[c], checks[c], from, to, width, err, errlen) < 0)
+            goto out;
+        by_name[c] = (struct named){checks[c], c};
+    }
+    if (batch && n) {
+        qsort(by_name, n, sizeof *by_name, named_cmp);
+        if ((hourly ? hours_many(st, checks, n, out, err, errlen)
+                    : fast_many(st, checks, n, out, by_name, err, errlen)) < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        for (size_t c = 0; c < n; c++)
+            regression_series_free(&out[c]);
+    free(by_name);
+    return rc;
 }
 
 void regression_rule_opts(double threshold, int k, int metric_dir, struct pk_regression_opts *o)

@@ -80,6 +80,13 @@ extern int regression_fast_summaries;
  * read). 0, or -1 with err. */
 int regression_half_read(struct store *st, int hourly, int learn, const char *check, const char *metric, int64_t from,
                          int64_t to, struct regression_series *s, char *err, size_t errlen);
+/* regression_half_read with learn 0 and no metric for checks[0..n) at once
+ * (out: n series, the same windows bit for bit): the alert thread's
+ * evaluation of a rule on many checks reads each half's judged windows in a
+ * few statements instead of several per check. 0, or -1 with err (out then
+ * empty). */
+int regression_judged_many(struct store *st, int hourly, const char *const *checks, size_t n, int64_t from,
+                           int64_t to, struct regression_series *out, char *err, size_t errlen);
 /* The fast half's options (pk_regression_fast_opts): metric_dir as for
  * regression_rule_opts. */
 void regression_fast_opts(int metric_dir, struct pk_regression_opts *o);
@@ -111,6 +118,13 @@ int regression_fast_cached(struct regression_cache *c, struct store *s, int rule
 int regression_hourly_cached(struct regression_cache *c, struct store *s, int rule, const char *check,
                              const char *metric, int64_t end, const struct pk_regression_opts *o,
                              struct pk_regression *out, char *err, size_t errlen);
+/* The windows the next regression_fast_cached (hourly 0, at fend = end) or
+ * regression_hourly_cached (hourly 1) of (rule, checks[i]) judges, read for
+ * every check at once (regression_judged_many; latency rules only); each is
+ * used by that one call, and a call at another end reads its own. 0, or -1
+ * with err (the calls then read their own). */
+int regression_cache_prefetch(struct regression_cache *c, struct store *st, int rule, int hourly,
+                              const char *const *checks, size_t n, int64_t end, char *err, size_t errlen);
 void regression_cache_free(struct regression_cache *c);
 
 /* Back-testing (picketctl regressions): every alarm the rule would have raised

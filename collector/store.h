@@ -533,6 +533,10 @@ struct store_check_fast {
  * (*out malloc'd, (to - from) / 1 h entries). 0, or -1 with err. */
 int store_check_fast_read(struct store *s, const char *check, int64_t from_us, int64_t to_us,
                           struct store_check_fast **out, char *err, size_t errlen);
+/* The same for checks[0..n_checks) in one read: check c's hour k at
+ * (*out)[c * hours + k]. */
+int store_check_fast_read_many(struct store *s, const char *const *checks, size_t n_checks, int64_t from_us,
+                               int64_t to_us, struct store_check_fast **out, char *err, size_t errlen);
 /* Stores v[i] as the summary of check's hour hours[i] where that row has no
  * summary and its counts add up to totals[i] (the minute rows it was computed
  * from): a row the compaction rewrote meanwhile keeps NULL. *written: the rows

@@ -1,5 +1,5 @@
 /* check_fast.c: the fast-half summaries of ended hours, rollup_check_hour.fast
- * (migration 043): read one check's hours at once with the row's counts and
+ * (migration 043): read the hours of one check or of several at once with the row's counts and
  * whether the hour still has partial rows (store_check_fast_read), and stored
  * back by the reader that computed them from the minute rows while the row's
  * counts are still those rows' (store_check_fast_write). The compaction's
@@ -15,21 +15,26 @@
 #include "buf.h"
 #include "pk_error.h"
 
-int store_check_fast_read(struct store *s, const char *check, int64_t from_us, int64_t to_us,
-                          struct store_check_fast **out, char *err, size_t errlen)
+int store_check_fast_read_many(struct store *s, const char *const *checks, size_t n_checks, int64_t from_us,
+                               int64_t to_us, struct store_check_fast **out, char *err, size_t errlen)
 {
     *out = NULL;
+    const char *what = n_checks == 1 ? checks[0] : "several checks";
     if (to_us < from_us || from_us % ROLLUP_HOUR_US || to_us % ROLLUP_HOUR_US)
-        return pk_fail(err, errlen, "fast summaries of %.128s: the span is not whole hours", check);
+        return pk_fail(err, errlen, "fast summaries of %.128s: the span is not whole hours", what);
     size_t n = (size_t)((to_us - from_us) / ROLLUP_HOUR_US);
     char a[64], b[64];
     if (st_format_timestamp(a, sizeof a, from_us) < 0 || st_format_timestamp(b, sizeof b, to_us) < 0)
-        return pk_fail(err, errlen, "fast summaries of %.128s: span out of range", check);
-    struct store_check_fast *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        return pk_fail(err, errlen, "fast summaries of %.128s: out of memory", check);
+        return pk_fail(err, errlen, "fast summaries of %.128s: span out of range", what);
+    struct store_check_fast *v = calloc(n > 0 && n_checks > 0 ? n * n_checks : 1, sizeof *v);
+    char *names = st_strings_json((char *const *)checks, n_checks);
+    if (!v || !names) {
+        free(v);
+        free(names);
+        return pk_fail(err, errlen, "fast summaries of %.128s: out of memory", what);
+    }
     st_ensure_ready(s);
-    const char *p[] = {check, a, b};
+    const char *p[] = {names, a, b};
     /* the partial hours first: a row compacted after this read is then either
      * seen dirty or read with its new counts */
     PGresult *r = PQexecParams(s->conn,
@@ -40,36 +45,46 @@ int store_check_fast_read(struct store *s, const char *check, int64_t from_us, i
         goto pg_fail;
     for (int i = 0; i < PQntuples(r); i++) {
         int64_t k = (st_bin_ts(r, i, 0) - from_us) / ROLLUP_HOUR_US;
-        if (k >= 0 && (size_t)k < n)
-            v[k].dirty = 1;
+        for (size_t c = 0; k >= 0 && (size_t)k < n && c < n_checks; c++)
+            v[c * n + (size_t)k].dirty = 1;
     }
     PQclear(r);
     r = PQexecParams(s->conn,
-                     "SELECT h.hour, h.ok + h.degraded + h.failed + h.unknown, h.fast FROM rollup_check_hour h "
-                     "JOIN checks c ON c.id = h.check_id WHERE c.name = $1 AND h.hour >= $2::timestamptz "
+                     "WITH w AS (SELECT (w.ord - 1)::bigint AS k, c.id FROM jsonb_array_elements_text($1::jsonb) "
+                     "WITH ORDINALITY AS w(name, ord) JOIN checks c ON c.name = w.name) "
+                     "SELECT w.k, h.hour, h.ok + h.degraded + h.failed + h.unknown, h.fast FROM w "
+                     "JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $2::timestamptz "
                      "AND h.hour < $3::timestamptz",
                      3, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         goto pg_fail;
     for (int i = 0; i < PQntuples(r); i++) {
-        int64_t k = (st_bin_ts(r, i, 0) - from_us) / ROLLUP_HOUR_US;
-        if (k < 0 || (size_t)k >= n)
+        int64_t c = st_bin_i64(r, i, 0), k = (st_bin_ts(r, i, 1) - from_us) / ROLLUP_HOUR_US;
+        if (c < 0 || (size_t)c >= n_checks || k < 0 || (size_t)k >= n)
             continue;
-        struct store_check_fast *e = &v[k];
+        struct store_check_fast *e = &v[(size_t)c * n + (size_t)k];
         e->row = 1;
-        e->total = (uint64_t)st_bin_i64(r, i, 1);
-        e->has = !e->dirty && !PQgetisnull(r, i, 2) && PQgetlength(r, i, 2) == STORE_CHECK_FAST_LEN;
+        e->total = (uint64_t)st_bin_i64(r, i, 2);
+        e->has = !e->dirty && !PQgetisnull(r, i, 3) && PQgetlength(r, i, 3) == STORE_CHECK_FAST_LEN;
         if (e->has)
-            memcpy(e->fast, PQgetvalue(r, i, 2), STORE_CHECK_FAST_LEN);
+            memcpy(e->fast, PQgetvalue(r, i, 3), STORE_CHECK_FAST_LEN);
     }
     PQclear(r);
+    free(names);
     *out = v;
     return 0;
 pg_fail:
     st_pg_err(s, r, "fast summaries: reading", err, errlen);
     PQclear(r);
     free(v);
+    free(names);
     return -1;
+}
+
+int store_check_fast_read(struct store *s, const char *check, int64_t from_us, int64_t to_us,
+                          struct store_check_fast **out, char *err, size_t errlen)
+{
+    return store_check_fast_read_many(s, &check, 1, from_us, to_us, out, err, errlen);
 }
 
 int store_check_fast_write(struct store *s, const char *check, const int64_t *hours, const uint64_t *totals,

@@ -14,7 +14,9 @@
  * - the back-test (regression_replay) gives the same alarms with the memo of
  *   medians (pk_stats_memo) as without, and finds the step;
  * - the alert thread's cached models of both halves judge as one whole read
- *   does. */
+ *   does;
+ * - both halves' judged windows read for both checks at once are the
+ *   per-check reads'. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -323,6 +325,59 @@ static void test_cached_halves(void **state)
     regression_cache_free(&c);
 }
 
+/* Both checks' judged windows read at once (regression_judged_many, what the
+ * alert thread reads for a rule on many checks) are the per-check reads' bit
+ * for bit: the fast half against the minute rows alone, on the read that
+ * stores the summaries back (one check's cleared for some hours, the other's
+ * kept) and on the read that uses them, at an end with uncompacted minutes
+ * and at older ends; the hourly half against its per-check read. */
+static void compare_many(int hourly, int64_t from, int64_t to, const char *what)
+{
+    char err[512];
+    struct regression_series many[2], one;
+    if (regression_judged_many(S, hourly, checks, 2, from, to, many, err, sizeof err) != 0)
+        fail_msg("%s: many: %s", what, err);
+    for (int c = 0; c < 2; c++) {
+        regression_fast_summaries = 0; /* the reference: the minute rows alone */
+        int rc = regression_half_read(S, hourly, 0, checks[c], NULL, from, to, &one, err, sizeof err);
+        regression_fast_summaries = 1;
+        if (rc != 0)
+            fail_msg("%s: %s: %s", what, checks[c], err);
+        assert_int_equal(many[c].n, one.n);
+        assert_true(many[c].from == one.from && many[c].width == one.width);
+        size_t present = 0;
+        for (size_t i = 0; i < one.n; i++) {
+            if (memcmp(&many[c].y[i], &one.y[i], sizeof one.y[i]) != 0 || many[c].excluded[i] != one.excluded[i] ||
+                many[c].t[i] != one.t[i])
+                fail_msg("%s: %s window %zu: %.17g/%d at once against %.17g/%d alone", what, checks[c], i,
+                         many[c].y[i], many[c].excluded[i], one.y[i], one.excluded[i]);
+            present += !isnan(one.y[i]);
+        }
+        assert_true(present > one.n / 2);
+        regression_series_free(&one);
+        regression_series_free(&many[c]);
+    }
+}
+
+static void test_judged_many(void **state)
+{
+    (void)state;
+    char out[64];
+    int64_t fend = rollup_floor(now, PK_REGRESSION_FAST_WIDTH_US);
+    pgt_sql(out, sizeof out,
+            "UPDATE rollup_check_hour h SET fast = NULL FROM checks c WHERE c.id = h.check_id AND c.name = '%s' "
+            "AND h.hour >= now() - interval '5 hours'", checks[0]);
+    int64_t before = stored(checks[0]);
+    compare_many(0, regression_fast_split(fend), fend, "fast half now, some summaries cleared");
+    assert_true(stored(checks[0]) > before); /* stored back by the read at once */
+    compare_many(0, regression_fast_split(fend), fend, "fast half now, from the summaries");
+    compare_many(0, regression_fast_split(fend - 7 * HOUR), fend - 7 * HOUR, "fast half 7 hours ago");
+    compare_many(0, fend - 20 * MIN, fend, "fast half, no whole hour");
+    int64_t end = rollup_floor(now, HOUR) + HOUR;
+    compare_many(1, end - REGRESSION_RECENT_US, end, "hourly half now");
+    compare_many(1, end - 3 * DAY, end - 2 * DAY, "hourly half two days ago");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_write_guard),
         cmocka_unit_test(test_memo_same_alarms),
         cmocka_unit_test(test_cached_halves),
+        cmocka_unit_test(test_judged_many),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
