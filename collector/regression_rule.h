@@ -108,6 +108,7 @@ struct regression_cache_entry;
 struct regression_cache {
     struct regression_cache_entry *v;
     size_t n, cap;
+    size_t *slot, n_slots; /* open addressing over v: index + 1, 0 empty; n_slots a power of two */
 };
 /* regression_fast_at at fend for (rule, check), through the cache (o: the fast
  * half's options, the same at every call). */

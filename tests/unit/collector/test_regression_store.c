@@ -376,6 +376,40 @@ static void test_judged_many(void **state)
     int64_t end = rollup_floor(now, HOUR) + HOUR;
     compare_many(1, end - REGRESSION_RECENT_US, end, "hourly half now");
     compare_many(1, end - 3 * DAY, end - 2 * DAY, "hourly half two days ago");
+    /* the alert cache's prefetch over 300 names (its table grows twice; 298
+     * checks without rows) serves each check its own windows: both halves judge
+     * as a cache that read them check by check */
+    enum { N_NAMES = 300 };
+    static char other[N_NAMES][32];
+    const char *names[N_NAMES];
+    for (int i = 0; i < N_NAMES; i++) {
+        snprintf(other[i], sizeof other[i], "no-such-check-%03d", i);
+        names[i] = i == 17 ? checks[0] : i == 201 ? checks[1] : other[i];
+    }
+    char err[512];
+    struct regression_cache pre = {0}, plain = {0};
+    struct pk_regression_opts o, fo;
+    regression_rule_opts(0, 0, 0, &o);
+    regression_fast_opts(0, &fo);
+    if (regression_cache_prefetch(&pre, S, 0, 1, names, N_NAMES, end, err, sizeof err) != 0 ||
+        regression_cache_prefetch(&pre, S, 0, 0, names, N_NAMES, fend, err, sizeof err) != 0)
+        fail_msg("prefetch: %s", err);
+    for (int c = 0; c < 2; c++) {
+        struct pk_regression a, b, fa, fb;
+        if (regression_hourly_cached(&pre, S, 0, checks[c], NULL, end, &o, &a, err, sizeof err) != 0 ||
+            regression_hourly_cached(&plain, S, 0, checks[c], NULL, end, &o, &b, err, sizeof err) != 0 ||
+            regression_fast_cached(&pre, S, 0, checks[c], NULL, fend, &fo, &fa, err, sizeof err) != 0 ||
+            regression_fast_cached(&plain, S, 0, checks[c], NULL, fend, &fo, &fb, err, sizeof err) != 0)
+            fail_msg("%s: %s", checks[c], err);
+        assert_int_equal(a.state, b.state);
+        assert_true(a.windows == b.windows && a.judged == b.judged && a.judged > 0);
+        assert_true(memcmp(&a.last_score, &b.last_score, sizeof a.last_score) == 0);
+        assert_int_equal(fa.state, fb.state);
+        assert_true(fa.judged == fb.judged && fa.judged > 0);
+        assert_true(memcmp(&fa.last_score, &fb.last_score, sizeof fa.last_score) == 0);
+    }
+    regression_cache_free(&pre);
+    regression_cache_free(&plain);
 }
 
 int main(void)
