@@ -654,6 +654,14 @@ size_t rpc_baseline_cache_metrics(char *buf, size_t size)
     return (size_t)n < size ? (size_t)n : size - 1;
 }
 
+size_t rpc_baseline_cache_limit(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t v = byte_limit;
+    pthread_mutex_unlock(&mu);
+    return v;
+}
+
 void rpc_baseline_cache_set_limit(size_t bytes)
 {
     pthread_mutex_lock(&mu);

@@ -39,6 +39,8 @@ void rpc_baseline_cache_reads(uint64_t *partial, uint64_t *rows_read);
 /* The bytes and entries kept now, and the entries swept out since the start
  * (/metrics: picket_baseline_cache_bytes, _entries, _evicted_total). */
 void rpc_baseline_cache_size(size_t *bytes, size_t *entries, uint64_t *evicted);
+/* Its bound in bytes (rpc_baseline_cache_set_limit). */
+size_t rpc_baseline_cache_limit(void);
 
 /* The cache's bound in bytes (about 28 KB per check, or per check and region
  * asked); entries past it are swept out. Default RPC_BASELINE_CACHE_DEFAULT_MB. */

@@ -153,6 +153,8 @@ int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n
 /* A digest of the ids of the probes in region (md5 hex, 33 bytes with its
  * NUL): it changes when a probe joins or leaves the region, which changes
  * what the region's past rollups sum (the baseline cache keys on it). */
+/* The regions probes are registered in, sorted (*out: one block, free()). */
+int store_region_names(struct store *s, char ***out, size_t *n, char *err, size_t errlen);
 int store_region_probes_digest(struct store *s, const char *region, char *digest, size_t len, char *err,
                                size_t errlen);
 

@@ -371,6 +371,35 @@ int store_region_probes_digest(struct store *s, const char *region, char *digest
     return 0;
 }
 
+int store_region_names(struct store *s, char ***out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    PGresult *r = st_run(s, "SELECT DISTINCT region FROM probes WHERE region <> '' ORDER BY 1", 0, NULL,
+                         PGRES_TUPLES_OK, "regions: reading", err, errlen);
+    if (!r)
+        return -1;
+    size_t k = (size_t)PQntuples(r), bytes = k * sizeof(char *);
+    for (size_t i = 0; i < k; i++)
+        bytes += (size_t)PQgetlength(r, (int)i, 0) + 1;
+    char **v = malloc(bytes ? bytes : 1);
+    if (!v) {
+        PQclear(r);
+        return pk_fail(err, errlen, "regions: out of memory");
+    }
+    char *at = (char *)(v + k);
+    for (size_t i = 0; i < k; i++) {
+        size_t len = (size_t)PQgetlength(r, (int)i, 0);
+        memcpy(at, PQgetvalue(r, (int)i, 0), len + 1);
+        v[i] = at;
+        at += len + 1;
+    }
+    PQclear(r);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 #define META_COL(field, name, type) STORE_COL(struct store_check_meta, field, name, type)
 static const struct store_col check_meta_cols[] = {
     META_COL(name, "name", STORE_COL_TEXT),

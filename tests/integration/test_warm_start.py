@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""The collector fills the reports' baseline caches at start: for every region too.
+
+One private PostgreSQL; picket-bench-analytics generate stores 4 checks x 3
+regions x 3 days through the collector's own ingest code; a first collector
+compacts the partial rows it leaves (a span holding them is read, not kept);
+then a second collector starts on it. Its start-up thread (collector/rpc_warm.c) runs the
+default report once for every region and once for each region, so that the
+first `picketctl report --region R` after a start finds its 29 days of hourly
+rows in memory (from disk at full size that read took 8 s, over the default
+--timeout). Checked: the log says each fill happened, /metrics counts one
+cache entry per check for every region and one per check and region, and a
+report for a region answers with every check.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+from pgharness import PrivatePostgres
+from picket_env import binary, metric, start_collector, wait_for
+
+DAY_US = 86400 * 1000000
+CHECKS = 4
+
+
+def main():
+    now_us = int(time.time() * 1e6)
+    end_us = (now_us // DAY_US) * DAY_US  # the last UTC midnight: nothing stored in the future
+    with PrivatePostgres() as pg:
+        out = subprocess.run([binary("picket-collector"), "migrate", "--db", pg.url], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        g = subprocess.run([binary("picket-bench-analytics"), "generate", "--db", pg.url, "--checks", str(CHECKS),
+                            "--regions", "3", "--days", "3", "--end-us", str(end_us)],
+                           capture_output=True, text=True, timeout=600)
+        assert g.returncode == 0, g.stderr[-2000:]
+        regions = [r[0] for r in pg.psql("SELECT DISTINCT region FROM probes ORDER BY 1")]
+        assert len(regions) == 3, regions
+        # The generator leaves its newest minutes as partial rows, and a span
+        # holding those is read, not kept: a first collector compacts them.
+        first = start_collector(pg, plaintext=True, extra=["--compact-interval-s", "1"])
+        try:
+            wait_for("the generator's partial rows compacted",
+                     lambda: pg.psql("SELECT count(*) FROM rollup_partial") == [["0"]], 60)
+        finally:
+            first.stop()
+        col = start_collector(pg, plaintext=True)
+        try:
+            def fills():
+                return [line for line in col.output().splitlines() if 'msg="caches filled"' in line]
+            wait_for("the start-up fills (every region, then each)", lambda: len(fills()) == 1 + len(regions), 60)
+            for r in regions:
+                assert any('region="%s"' % r in line for line in fills()), (r, fills())
+            entries = metric(col, "picket_baseline_cache_entries")
+            assert entries == CHECKS * (1 + len(regions)), (entries, fills())
+            assert metric(col, "picket_baseline_cache_bytes") > 0
+            assert metric(col, "picket_baseline_cache_evicted_total") == 0
+            rep = subprocess.run([binary("picketctl"), "--collector", "127.0.0.1:%d" % col.port,
+                                  "--insecure-plaintext", "report", "--region", regions[1], "--json"],
+                                 capture_output=True, text=True, timeout=30)
+            assert rep.returncode == 0, rep.stderr
+            checks = json.loads(rep.stdout)["checks"]
+            assert len(checks) == CHECKS, checks
+            # the same entries serve it: none added, none swept
+            assert metric(col, "picket_baseline_cache_entries") == entries
+            print("test_warm_start: %d fills at start, %d cache entries, a region's report answered from them"
+                  % (len(fills()), entries))
+        except BaseException:
+            sys.stderr.write("collector:\n%s\n" % col.output()[-3000:])
+            raise
+        finally:
+            col.stop()
+    print("test_warm_start: OK")
+
+
+if __name__ == "__main__":
+    main()
