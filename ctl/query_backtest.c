@@ -183,6 +183,7 @@ int query_regressions(const char *collector, int timeout_ms, Picket__V1__Regress
     Picket__V1__RegressionsResponse **parts = NULL, merged;
     Picket__V1__RegressionAlarm **alarms = NULL;
     size_t n_parts = 0, n_alarms = 0;
+    int judged = 0; /* over the parts so far: the progress line */
     int rc = 1, tty = isatty(STDERR_FILENO);
     char after[512] = "", err[1400];
     if (req->part_ms <= 0)
@@ -220,10 +221,8 @@ int query_regressions(const char *collector, int timeout_ms, Picket__V1__Regress
                     r->continue_after);
             goto out;
         }
+        judged += r->checks_judged;
         if (tty) {
-            int judged = 0;
-            for (size_t i = 0; i < n_parts; i++)
-                judged += parts[i]->checks_judged;
             fprintf(stderr, "\rpicketctl regressions: %d of %d checks judged", judged, r->checks_total);
             if (done)
                 fputc('\n', stderr);
