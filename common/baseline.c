@@ -95,14 +95,42 @@ static void hash_values(const double *v, size_t n, uint64_t *h1, uint64_t *h2)
     *h2 = mix64(b + *h1);
 }
 
-static void stats_of(struct pk_stats_memo *memo, double *v, size_t n, struct pk_baseline_slot *out, int source)
+/* Each hour-of-week slot's values hashed once per learning: the memo key of a
+ * group of slots (a slot, an hour on a kind of day, an hour of any day) is
+ * made from its slots' keys, so a group whose stats are memoised costs
+ * neither a pass over its values nor gathering them. */
+struct slot_keys {
+    uint64_t h1[PK_BASELINE_SLOTS], h2[PK_BASELINE_SLOTS];
+};
+
+/* The values of slots[0..n_slots) (by_slot[start[s], start[s] + count[s])) in
+ * that order: their median and MAD into out, through the memo (keys: sk). */
+static void group_stats(struct pk_stats_memo *memo, const struct slot_keys *sk, const int *slots, int n_slots,
+                        const double *by_slot, const size_t *start, const size_t *count, double *scratch,
+                        struct pk_baseline_slot *out, int source)
 {
+    size_t n = 0;
+    for (int i = 0; i < n_slots; i++)
+        n += count[slots[i]];
     out->n = (uint32_t)n;
     out->source = source;
     struct memo_entry *e = NULL;
     uint64_t h1 = 0, h2 = 0;
     if (memo && n > 0) {
-        hash_values(v, n, &h1, &h2);
+        if (n_slots == 1) {
+            h1 = sk->h1[slots[0]];
+            h2 = sk->h2[slots[0]];
+        } else { /* a group: its slots' keys and counts, in order, hashed again */
+            uint64_t a = UINT64_C(0x243f6a8885a308d3) ^ (uint64_t)n_slots, b = UINT64_C(0x13198a2e03707344) + n;
+            for (int i = 0; i < n_slots; i++) {
+                a = (a ^ sk->h1[slots[i]]) * UINT64_C(0xff51afd7ed558ccd);
+                a = (a << 29) | (a >> 35);
+                b = (b + sk->h2[slots[i]] + count[slots[i]]) * UINT64_C(0xc4ceb9fe1a85ec53);
+                b = (b << 37) | (b >> 27);
+            }
+            h1 = mix64(a);
+            h2 = mix64(b + h1);
+        }
         e = &memo->e[h1 % MEMO_SLOTS];
         if (e->n == n && e->h1 == h1 && e->h2 == h2) {
             memo->hits++;
@@ -112,10 +140,36 @@ static void stats_of(struct pk_stats_memo *memo, double *v, size_t n, struct pk_
         }
         memo->misses++;
     }
-    out->median = pk_an_median(v, n);
-    out->mad = pk_an_mad(v, n, out->median);
+    size_t k = 0;
+    for (int i = 0; i < n_slots; i++) {
+        memcpy(scratch + k, by_slot + start[slots[i]], count[slots[i]] * sizeof *scratch);
+        k += count[slots[i]];
+    }
+    out->median = pk_an_median(scratch, n);
+    out->mad = pk_an_mad(scratch, n, out->median);
     if (e)
         *e = (struct memo_entry){h1, h2, n, out->median, out->mad};
+}
+
+/* The fallbacks, computed once a learning: hour of day on the same kind of day
+ * (weekdays Monday-Friday, weekend) and hour of day on any day. */
+static void learn_fallbacks(struct pk_stats_memo *memo, const struct slot_keys *sk, const double *by_slot,
+                            const size_t *start, const size_t *count, double *scratch,
+                            struct pk_baseline_slot hodt[2][24], struct pk_baseline_slot hod[24])
+{
+    for (int h = 0; h < 24; h++) {
+        int group[7];
+        for (int weekend = 0; weekend < 2; weekend++) {
+            int k = 0;
+            for (int d = weekend ? 5 : 0; d < (weekend ? 7 : 5); d++)
+                group[k++] = d * 24 + h;
+            group_stats(memo, sk, group, k, by_slot, start, count, scratch, &hodt[weekend][h],
+                        PK_BASE_HOUR_OF_DAY_TYPE);
+        }
+        for (int d = 0; d < 7; d++)
+            group[d] = d * 24 + h;
+        group_stats(memo, sk, group, 7, by_slot, start, count, scratch, &hod[h], PK_BASE_HOUR_OF_DAY);
+    }
 }
 
 /* pk_baseline_opts.pool_day_type: own's median becomes its kind of day's when
@@ -167,27 +221,16 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (!isnan(y[i]))
             by_slot[fill[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++] = y[i];
     b->n = used;
-    /* Fallbacks are computed once: hour of day on the same kind of day (weekdays
-     * Monday-Friday, weekend), hour of day on any day, and all history. */
-    struct pk_baseline_slot hodt[2][24], hod[24];
-    for (int h = 0; h < 24; h++) {
-        for (int weekend = 0; weekend < 2; weekend++) {
-            size_t k = 0;
-            for (int d = weekend ? 5 : 0; d < (weekend ? 7 : 5); d++) {
-                int s = d * 24 + h;
-                memcpy(scratch + k, by_slot + start[s], count[s] * sizeof *scratch);
-                k += count[s];
-            }
-            stats_of(o->memo, scratch, k, &hodt[weekend][h], PK_BASE_HOUR_OF_DAY_TYPE);
-        }
-        size_t k = 0;
-        for (int d = 0; d < 7; d++) {
-            int s = d * 24 + h;
-            memcpy(scratch + k, by_slot + start[s], count[s] * sizeof *scratch);
-            k += count[s];
-        }
-        stats_of(o->memo, scratch, k, &hod[h], PK_BASE_HOUR_OF_DAY);
+    struct slot_keys *sk = o->memo ? malloc(sizeof *sk) : NULL;
+    if (o->memo && !sk) {
+        pk_fail(err, errlen, "baseline: out of memory for %zu values", used);
+        goto out;
     }
+    for (int s = 0; sk && s < PK_BASELINE_SLOTS; s++)
+        hash_values(by_slot + start[s], count[s], &sk->h1[s], &sk->h2[s]);
+    struct pk_stats_memo *memo = sk ? o->memo : NULL;
+    struct pk_baseline_slot hodt[2][24], hod[24];
+    learn_fallbacks(memo, sk, by_slot, start, count, scratch, hodt, hod);
     /* The span counts the last window whole (an hour of history from 00:00 spans
      * to 01:00); windows are an hour here. */
     int learning = used == 0 || last - first + INT64_C(3600000000) < o->min_history_us;
@@ -195,8 +238,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (learning || count[s] == 0) {
             b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
         } else if (count[s] >= (size_t)o->min_samples) {
-            memcpy(scratch, by_slot + start[s], count[s] * sizeof *scratch);
-            stats_of(o->memo, scratch, count[s], &b->slot[s], PK_BASE_HOUR_OF_WEEK);
+            group_stats(memo, sk, &s, 1, by_slot, start, count, scratch, &b->slot[s], PK_BASE_HOUR_OF_WEEK);
             pool_with_day_type(&b->slot[s], &hodt[s >= 5 * 24][s % 24], o->pool_day_type);
         } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
             b->slot[s] = hodt[s >= 5 * 24][s % 24];
@@ -219,6 +261,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     }
     b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
     rc = 0;
+    free(sk);
 out:
     free(by_slot);
     free(scratch);
