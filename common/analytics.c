@@ -391,22 +391,27 @@ static inline double of_order_key(uint64_t k)
 #define RADIX_BITS 10
 #define RADIX_SMALL 48
 
-/* The k-th smallest of a[0, n) (keys; a is reordered and cut): each pass counts
- * the candidates by the RADIX_BITS bits below the prefix they all share and keeps
- * the bucket that holds the k-th; a few passes of straight loops instead of the
- * data-dependent branches of a quickselect (about four times fewer cycles on
- * the baselines' 8,000-value medians). */
-static uint64_t radix_select(uint64_t *a, size_t n, size_t k)
+/* The k-th smallest of a[0, n) (keys; a is reordered and cut), and with lower
+ * (k >= 1) the (k-1)-th: each pass counts the candidates by the RADIX_BITS
+ * bits below the prefix they all share and keeps the bucket that holds the
+ * k-th; the (k-1)-th is followed while it shares that bucket, else it is the
+ * largest of the buckets below, taken in the same pass. A few passes of
+ * straight loops instead of the data-dependent branches of a quickselect. */
+static uint64_t radix_select(uint64_t *a, size_t n, size_t k, uint64_t *lower)
 {
     uint32_t count[1u << RADIX_BITS];
+    int follow = lower != NULL; /* the (k-1)-th is still among the candidates */
     while (n > RADIX_SMALL) {
         uint64_t mn = a[0], mx = a[0];
         for (size_t i = 1; i < n; i++) {
             mn = a[i] < mn ? a[i] : mn;
             mx = a[i] > mx ? a[i] : mx;
         }
-        if (mn == mx)
+        if (mn == mx) {
+            if (follow)
+                *lower = mn;
             return mn;
+        }
         int top = 63 - __builtin_clzll(mn ^ mx), shift = top + 1 - RADIX_BITS;
         if (shift < 0)
             shift = 0;
@@ -418,9 +423,18 @@ static uint64_t radix_select(uint64_t *a, size_t n, size_t k)
         while (k >= count[b])
             k -= count[b++];
         size_t m = 0;
-        for (size_t i = 0; i < n; i++)
-            if (((a[i] >> shift) & mask) == b)
+        uint64_t below_max = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t d = (a[i] >> shift) & mask;
+            if (d == b)
                 a[m++] = a[i];
+            else if (d < b && a[i] > below_max)
+                below_max = a[i];
+        }
+        if (follow && k == 0) { /* the (k-1)-th lies in a bucket below */
+            *lower = below_max;
+            follow = 0;
+        }
         n = m;
     }
     for (size_t i = 1; i < n; i++) /* insertion sort of the few left */
@@ -429,6 +443,8 @@ static uint64_t radix_select(uint64_t *a, size_t n, size_t k)
             a[j] = a[j - 1];
             a[j - 1] = t;
         }
+    if (follow)
+        *lower = a[k - 1];
     return a[k];
 }
 
@@ -440,21 +456,9 @@ static int median_by_keys(const double *v, size_t n, double *out)
         return -1;
     for (size_t i = 0; i < n; i++)
         a[i] = order_key(v[i]);
-    uint64_t upper = radix_select(a, n, n / 2);
+    uint64_t lower = 0, upper = radix_select(a, n, n / 2, n % 2 ? NULL : &lower);
     free(a);
-    if (n % 2) {
-        *out = of_order_key(upper);
-        return 0;
-    }
-    /* the (n/2 - 1)-th: upper itself unless exactly n/2 values lie below it */
-    size_t below = 0;
-    uint64_t lower = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t key = order_key(v[i]);
-        below += key < upper;
-        lower = key < upper && key > lower ? key : lower;
-    }
-    *out = (of_order_key(below == n / 2 ? lower : upper) + of_order_key(upper)) / 2.0;
+    *out = n % 2 ? of_order_key(upper) : (of_order_key(lower) + of_order_key(upper)) / 2.0;
     return 0;
 }
 

@@ -397,10 +397,15 @@ static void test_median_large_against_sort(void **state)
     assert_non_null(v);
     assert_non_null(sorted);
     const size_t sizes[] = {255, 256, 257, 300, 1000, 1001, 4096, 8064, 8065, 9001};
+    const size_t n_sizes = sizeof sizes / sizeof sizes[0];
     uint64_t x = 99;
-    for (int shape = 0; shape < 6; shape++)
-        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-            size_t n = sizes[si];
+    /* every shape at each size above, then 600 runs of a size drawn from
+     * [256, 3256): the two middle ranks part in every pass somewhere */
+    for (int run = 0; run < 6 * (int)n_sizes + 600; run++) {
+        int shape = run < 6 * (int)n_sizes ? run / (int)n_sizes : run % 5;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        size_t n = run < 6 * (int)n_sizes ? sizes[run % n_sizes] : 256 + (size_t)((x >> 33) % 3000);
+        {
             for (size_t i = 0; i < n; i++) {
                 x = x * 6364136223846793005ull + 1442695040888963407ull;
                 double u = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
@@ -420,6 +425,7 @@ static void test_median_large_against_sort(void **state)
             if (!(got == want || (isnan(got) && isnan(want))))
                 fail_msg("shape %d n %zu: median %.17g, sorting says %.17g", shape, n, got, want);
         }
+    }
     free(v);
     free(sorted);
 }
