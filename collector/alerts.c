@@ -734,10 +734,23 @@ static void eval_rollups(struct tick *t, const struct alert_rule *rule, const st
  * too (unless 'fast: false'); the rule is raised while either half is, since the
  * first deviant window of the run. collector/regression_rule.c, shared with the
  * back-test. 0 with *reg and *fast_raised, 1 when learning, -1 on error. */
+/* The ends a tick's baseline rules judge at: the hourly half's (the end of the
+ * current hour) and the fast half's (the last whole 5 minutes). The prefetch
+ * and the judgement must agree on them. */
+static int64_t hourly_end(const struct tick *t)
+{
+    return rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
+}
+
+static int64_t fast_end(const struct tick *t)
+{
+    return rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+}
+
 static int judge_baseline(struct tick *t, const struct alert_rule *rule, const char *check, struct pk_regression *reg,
                           int *fast_raised, char *err, size_t errlen)
 {
-    int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
+    int64_t end = hourly_end(t);
     const char *metric = rule->baseline_metric[0] ? rule->baseline_metric : NULL;
     struct pk_regression_opts ro;
     regression_rule_opts(rule->baseline_threshold, rule->baseline_k, metric ? rule->baseline_direction : 0, &ro);
@@ -748,7 +761,7 @@ static int judge_baseline(struct tick *t, const struct alert_rule *rule, const c
     int verdict = reg->state == PK_REG_NORMAL || reg->state == PK_REG_RAISED;
     if (rc < 0 || rule->baseline_no_fast)
         return rc < 0 ? -1 : !verdict;
-    int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+    int64_t fend = fast_end(t);
     struct pk_regression fr;
     regression_fast_opts(metric ? rule->baseline_direction : 0, &ro);
     if (regression_fast_cached(&t->a->baseline_cache, t->s, (int)(rule - t->a->cfg.rules), check, metric, fend, &ro, &fr,
@@ -779,8 +792,7 @@ static void prefetch_baseline(struct tick *t, const struct alert_rule *rule, con
         if (fnmatch(rule->checks, meta[mi].name, 0) == 0)
             names[n++] = meta[mi].name;
     int r = (int)(rule - t->a->cfg.rules);
-    int64_t end = rollup_floor(t->now, ROLLUP_HOUR_US) + ROLLUP_HOUR_US;
-    int64_t fend = rollup_floor(t->now, PK_REGRESSION_FAST_WIDTH_US);
+    int64_t end = hourly_end(t), fend = fast_end(t);
     if (n > 1 && (regression_cache_prefetch(&t->a->baseline_cache, t->s, r, 1, names, n, end, err, sizeof err) < 0 ||
                   (!rule->baseline_no_fast &&
                    regression_cache_prefetch(&t->a->baseline_cache, t->s, r, 0, names, n, fend, err, sizeof err) < 0)))
