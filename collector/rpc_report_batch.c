@@ -4,9 +4,9 @@
  * window, at most RPC_TREND_POINTS) and one read for the baselines (hourly p95 of
  * the last 29 days): for all regions the check-hour summaries
  * (store_check_hours_read: counts and p95, no histogram; kept in memory while
- * their marks hold, rpc_baseline_cache.c), for one region a
- * rollup read (shared with the trend's when that is hourly and covers the 29
- * days), all filtered to the chunk's checks; each check's figures come from its
+ * their marks hold, rpc_baseline_cache.c), for one region the region's
+ * summaries (store_region_hours_read: its packed days, migration 044, and the
+ * rest from the rollups), all filtered to the chunk's checks; each check's figures come from its
  * rows by the same code as the per-check path (rpc_trend_from_rows,
  * rpc_baseline_from_rows / rpc_baseline_from_hours). A chunk is bounded so that the merged rows of one read
  * stay near RPC_BATCH_ROWS (a row holds a histogram of about 9 KB). Never
@@ -70,34 +70,12 @@ struct region_part {
 static int region_part_read(struct store *store, void *arg, char *err, size_t errlen)
 {
     struct region_part *p = arg;
-    struct store_rollup_filter f = {.since_us = p->since_us, .until_us = p->until_us, .region = p->region,
-                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .p95_only = 1};
-    size_t chunk = RPC_BATCH_ROWS / buckets_of(&f), cap_v = 0, cap_rows = 0, nr = 0, first, count;
-    struct store_rollup_row *rows = NULL;
-    int rc = 0;
-    if (chunk < 1)
-        chunk = 1;
-    for (size_t i = 0; i < p->n && rc == 0; i += chunk) {
-        f.checks = p->checks + i;
-        f.n_checks = p->n - i < chunk ? p->n - i : chunk;
-        if ((rc = store_rollup_query_into(store, &f, &rows, &nr, &cap_rows, err, errlen)) < 0)
-            break;
-        for (size_t j = 0; j < f.n_checks && rc == 0; j++) { /* by check index, then hour */
-            rows_of(rows, nr, p->checks[i + j], &first, &count);
-            struct store_check_hour *g = count ? pk_grow(p->out, &cap_v, p->nout + count, sizeof *g, 0) : p->out;
-            if (!g) {
-                rc = pk_fail(err, errlen, "out of memory");
-                break;
-            }
-            p->out = g;
-            for (size_t k = first; k < first + count; k++)
-                p->out[p->nout++] = (struct store_check_hour){p->first + (int)(i + j), rows[k].bucket_start_us,
-                                                              rows[k].ok, rows[k].degraded, rows[k].failed,
-                                                              rows[k].unknown, rows[k].hist.count, rows[k].p95_us};
-        }
-    }
-    free(rows);
-    return rc;
+    if (store_region_hours_read(store, p->checks, p->n, p->region, p->since_us, p->until_us, &p->out, &p->nout, err,
+                                errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < p->nout; i++)
+        p->out[i].check += p->first;
+    return 0;
 }
 
 int rpc_region_hours_read(struct store *store, const char *const *checks, size_t n, const char *region,

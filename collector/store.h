@@ -495,6 +495,13 @@ struct store_check_hour {
  * compacted yet are taken from the histograms. *out malloc'd. 0, or -1 with err. */
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen);
+/* The same summaries over the probes of one region (as store_rollup_query
+ * with .region and hourly buckets gives them): the packed days of
+ * region_hour_days (migration 044) where the region's packs hold, the rest
+ * from the rollups, a few checks a read. */
+int store_region_hours_read(struct store *s, const char *const *checks, size_t n, const char *region,
+                            int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout,
+                            char *err, size_t errlen);
 /* The whole days starting in [since, until) of checks[0..n) over every probe
  * (rollup_check_day), sorted by check then day, each as a store_check_hour
  * (hour_us: the day's start): its counts and the p95 of its histogram (NaN:

@@ -41,13 +41,15 @@
  * up does not pack days it has not folded yet. */
 #define CHD_HI "least(" CHD_DAY("now() - " CHD_MARGIN) ", " CHD_DAY("coalesce($1::timestamptz, 'infinity')") ")"
 
-int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_t errlen)
+int st_check_hour_days_sweep(struct store *s, const char *upto, int with_regions, char *err, size_t errlen)
 {
     const char *what = "packing check-hour days";
     PGresult *r = st_run(s, CHD_LOCK_SQL, 0, NULL, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         return -1;
     PQclear(r);
+    if (with_regions && st_region_hour_days_mend(s, err, errlen) < 0)
+        return -1;
     if (!upto) {
         /* migration 039: with no summary yet, the mark stays NULL and the first
          * compaction sets it at the day of what it folds. Set at today's day
@@ -78,6 +80,22 @@ int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_
                    "GROUP BY check_id) x WHERE m.check_id = x.check_id AND m.pruned < x.s",
                    0, NULL, "pruning check-hour rewrites", err, errlen) < 0)
         return -1;
+    /* the regions' summaries of the same days (migration 044) */
+    if (with_regions) {
+        r = st_run(s,
+                   "SELECT (extract(epoch FROM coalesce(until, (SELECT min(hour) FROM rollup_hour))) * 1000000)::bigint, "
+                   "(extract(epoch FROM " CHD_HI ") * 1000000)::bigint FROM check_hour_days_done",
+                   1, p, PGRES_TUPLES_OK, what, err, errlen);
+        if (!r)
+            return -1;
+        int rc = 0;
+        if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && !PQgetisnull(r, 0, 1))
+            rc = st_region_hour_days_pack(s, strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+                                          strtoll(PQgetvalue(r, 0, 1), NULL, 10), NULL, err, errlen);
+        PQclear(r);
+        if (rc < 0)
+            return -1;
+    }
     return st_run_cmd(s,
                       "WITH c AS (SELECT until AS lo, " CHD_HI " AS hi "
                       "FROM check_hour_days_done), "
@@ -92,6 +110,9 @@ int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_
 int st_check_hour_days_repack(struct store *s, const char *check_ids, const char *hours, char *err, size_t errlen)
 {
     const char *p[] = {check_ids, hours};
+    /* the regions' packs of those days first: both read the mark as it is */
+    if (st_region_hour_days_repack(s, check_ids, hours, err, errlen) < 0)
+        return -1;
     return st_run_cmd(s,
                       "INSERT INTO check_hour_days (check_id, day, hours) "
                       "SELECT h.check_id, k.d, " CHD_PACK " FROM "
@@ -112,9 +133,8 @@ static uint64_t be64(const unsigned char *p)
     return v;
 }
 
-/* Appends the records of one pack (check index k, day day_us) to *rows. */
-static int unpack(int k, int64_t day_us, const unsigned char *p, size_t len, struct store_check_hour **rows,
-                  size_t *nrows, size_t *cap, char *err, size_t errlen)
+int st_hour_days_unpack(int k, int64_t day_us, const unsigned char *p, size_t len, struct store_check_hour **rows,
+                        size_t *nrows, size_t *cap, char *err, size_t errlen)
 {
     if (len % CHD_RECORD != 0)
         return pk_fail(err, errlen, "check hour days: a pack of %zu bytes is not whole records", len);
@@ -142,16 +162,23 @@ static int unpack(int k, int64_t day_us, const unsigned char *p, size_t len, str
     return 0;
 }
 
-int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, int64_t since_us, int64_t until_us,
-                            struct store_check_hour **rows, size_t *nrows, size_t *cap, int64_t *from_us,
-                            int64_t *to_us, char *err, size_t errlen)
+int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, const char *region, int64_t since_us,
+                            int64_t until_us, struct store_check_hour **rows, size_t *nrows, size_t *cap,
+                            int64_t *from_us, int64_t *to_us, char *err, size_t errlen)
 {
     *from_us = *to_us = since_us;
-    PGresult *r = st_run(s, "SELECT (extract(epoch FROM until) * 1000000)::bigint FROM check_hour_days_done", 0,
-                         NULL, PGRES_TUPLES_OK, "check hour days: reading the mark", err, errlen);
+    const char *pr[] = {region};
+    /* a region's packs hold unless a probe moved in or out (region_hour_days.c) */
+    PGresult *r = st_run(s,
+                         "SELECT (extract(epoch FROM until) * 1000000)::bigint, "
+                         "$1::text IS NOT NULL AND EXISTS (SELECT 1 FROM region_hour_days_stale WHERE region = $1) "
+                         "FROM check_hour_days_done",
+                         1, pr, PGRES_TUPLES_OK, "hour days: reading the mark", err, errlen);
     if (!r)
         return -1;
-    int64_t done = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : INT64_MIN;
+    int64_t done = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 1)[0] == 'f'
+                       ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                       : INT64_MIN;
     PQclear(r);
     if (done == INT64_MIN)
         return 0;
@@ -163,27 +190,30 @@ int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, i
         return 0;
     char ta[64], tb[64];
     if (st_format_timestamp(ta, sizeof ta, a) < 0 || st_format_timestamp(tb, sizeof tb, b) < 0)
-        return pk_fail(err, errlen, "check hour days: window out of range");
-    const char *p[] = {names_json, ta, tb};
+        return pk_fail(err, errlen, "hour days: window out of range");
+    const char *p[] = {names_json, ta, tb, region};
     r = PQexecParams(s->conn,
-                     "SELECT (w.ord - 1)::int4, d.day, d.hours "
-                     "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
-                     "JOIN checks c ON c.name = w.name JOIN check_hour_days d ON d.check_id = c.id "
-                     "AND d.day >= $2::timestamptz AND d.day < $3::timestamptz",
-                     3, NULL, p, NULL, NULL, 1);
+                     region ? "SELECT (w.ord - 1)::int4, d.day, d.hours "
+                              "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+                              "JOIN checks c ON c.name = w.name JOIN region_hour_days d ON d.check_id = c.id "
+                              "AND d.region = $4 AND d.day >= $2::timestamptz AND d.day < $3::timestamptz"
+                            : "SELECT (w.ord - 1)::int4, d.day, d.hours "
+                              "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+                              "JOIN checks c ON c.name = w.name JOIN check_hour_days d ON d.check_id = c.id "
+                              "AND d.day >= $2::timestamptz AND d.day < $3::timestamptz",
+                     region ? 4 : 3, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st_pg_err(s, r, "check hour days: reading", err, errlen);
+        st_pg_err(s, r, "hour days: reading", err, errlen);
         PQclear(r);
         return -1;
     }
     int rc = 0;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        const unsigned char *k4 = (const unsigned char *)PQgetvalue(r, i, 0);
-        int k = (int)(int32_t)((uint32_t)k4[0] << 24 | (uint32_t)k4[1] << 16 | (uint32_t)k4[2] << 8 | k4[3]);
+        int k = (int)st_bin_i32(r, i, 0);
         if (k < 0 || (size_t)k >= n)
             continue;
-        rc = unpack(k, st_bin_ts(r, i, 1), (const unsigned char *)PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2),
-                    rows, nrows, cap, err, errlen);
+        rc = st_hour_days_unpack(k, st_bin_ts(r, i, 1), (const unsigned char *)PQgetvalue(r, i, 2),
+                                 (size_t)PQgetlength(r, i, 2), rows, nrows, cap, err, errlen);
     }
     PQclear(r);
     if (rc == 0) {

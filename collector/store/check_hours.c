@@ -234,7 +234,7 @@ static const struct store_col hour_cols[] = {
     HOUR_COL(failed, U64),      HOUR_COL(unknown, U64),   HOUR_COL(hist_count, U64), HOUR_COL(p95_us, DOUBLE),
 };
 
-static int by_check_then_hour(const void *x, const void *y)
+int st_check_hour_cmp(const void *x, const void *y)
 {
     const struct store_check_hour *a = x, *b = y;
     if (a->check != b->check)
@@ -287,6 +287,20 @@ static int hours_from_rollups(struct store *s, const char *const *checks, size_t
     return 0;
 }
 
+PGresult *st_dirty_hours(struct store *s, int64_t since_us, int64_t until_us, char *err, size_t errlen)
+{
+    char a[64], b[64];
+    if (st_format_timestamp(a, sizeof a, since_us) < 0 || st_format_timestamp(b, sizeof b, until_us) < 0) {
+        pk_fail(err, errlen, "partial rows: window out of range");
+        return NULL;
+    }
+    const char *p[] = {a, b};
+    return st_run(s,
+                  "SELECT DISTINCT (extract(epoch FROM date_trunc('hour', minute)) * 1000000)::bigint AS h "
+                  "FROM rollup_partial WHERE minute >= $1::timestamptz AND minute < $2::timestamptz ORDER BY 1",
+                  2, p, PGRES_TUPLES_OK, "partial rows: reading their hours", err, errlen);
+}
+
 int store_check_hours_read(struct store *s, const char *const *checks, size_t n, int64_t since_us, int64_t until_us,
                            struct store_check_hour **out, size_t *nout, char *err, size_t errlen)
 {
@@ -308,7 +322,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
     size_t npacked = 0, cap_packed = 0;
     int64_t pa, pb;
     char ta[64], tb[64];
-    if (st_check_hour_days_read(s, names, n, since_us, until_us, &packed, &npacked, &cap_packed, &pa, &pb, err,
+    if (st_check_hour_days_read(s, names, n, NULL, since_us, until_us, &packed, &npacked, &cap_packed, &pa, &pb, err,
                                 errlen) < 0) {
         free(packed);
         goto out;
@@ -358,12 +372,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
     free(packed);
     /* Hours that still have partial rows (not compacted yet, or late results)
      * are read from the histograms, with those rows. */
-    const char *pd[] = {a, b};
-    dirty = st_run(s,
-                   "SELECT DISTINCT (extract(epoch FROM date_trunc('hour', minute)) * 1000000)::bigint AS h "
-                   "FROM rollup_partial WHERE minute >= $1::timestamptz AND minute < $2::timestamptz ORDER BY 1",
-                   2, pd, PGRES_TUPLES_OK, "check hours: partial rows", err, errlen);
-    if (!dirty)
+    if (!(dirty = st_dirty_hours(s, since_us, until_us, err, errlen)))
         goto out;
     for (int i = 0; i < PQntuples(dirty); i++) {
         int64_t h = strtoll(PQgetvalue(dirty, i, 0), NULL, 10);
@@ -371,7 +380,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         if (hours_from_rollups(s, checks, n, from, to, out, nout, &cap, err, errlen) < 0)
             goto out;
     }
-    qsort(*out, *nout, sizeof **out, by_check_then_hour);
+    qsort(*out, *nout, sizeof **out, st_check_hour_cmp);
     rc = 0;
 out:
     if (rc < 0) {

@@ -138,7 +138,10 @@ int store_migrate(struct store *s, int *applied, char *err, size_t errlen)
         if (m->version == 27 && st_fill_check_hours(s, err, errlen) < 0)
             goto out;
         /* 039 packs the check-hour summaries of ended days; those stored here. */
-        if (m->version == 39 && st_check_hour_days_sweep(s, NULL, err, errlen) < 0)
+        if (m->version == 39 && st_check_hour_days_sweep(s, NULL, 0, err, errlen) < 0)
+            goto out;
+        /* 044 packs the regions' summaries of the days 039's packs cover. */
+        if (m->version == 44 && st_region_hour_days_fill(s, err, errlen) < 0)
             goto out;
         /* 029 adds running totals to round_runs; stored runs get theirs here. */
         if (m->version == 29 && st_fill_run_totals(s, err, errlen) < 0)

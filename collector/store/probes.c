@@ -15,9 +15,9 @@
 int store_upsert_probe(struct store *s, const struct store_probe_info *info, int64_t *probe_id,
                        uint64_t *committed_seq, char *err, size_t errlen)
 {
-    int rc = -1;
+    int rc = -1, moved = 0;
     PGresult *r = NULL;
-    char what[192];
+    char what[192], *old_region = NULL;
     char *labels = st_labels_json(info->labels, info->n_labels);
     snprintf(what, sizeof what, "probe \"%.128s\": register", info->name ? info->name : "");
     if (!labels) {
@@ -26,6 +26,23 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
     }
     const char *params[] = {info->name, info->region, labels, info->version};
     st_ensure_ready(s);
+    /* A probe that moves to another region takes its past rows along: both
+     * regions' packed hour summaries stop holding (region_hour_days.c). The
+     * mark follows the move, so that a compaction that mends the regions
+     * packs them with the probe where it now is. */
+    r = st_run(s, "SELECT region FROM probes WHERE name = $1", 1, params, PGRES_TUPLES_OK, what, err, errlen);
+    if (!r)
+        goto out;
+    if (PQntuples(r) == 1) {
+        moved = strcmp(PQgetvalue(r, 0, 0), info->region ? info->region : "") != 0;
+        if (moved && !(old_region = strdup(PQgetvalue(r, 0, 0)))) {
+            PQclear(r);
+            r = NULL;
+            pk_fail(err, errlen, "%s: out of memory", what);
+            goto out;
+        }
+    }
+    PQclear(r);
     r = st_run(s,
                "INSERT INTO probes (name, region, labels, version, last_seen) VALUES ($1, $2, $3::jsonb, $4, now()) "
                "ON CONFLICT (name) DO UPDATE SET region = EXCLUDED.region, labels = EXCLUDED.labels, "
@@ -34,11 +51,18 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
                4, params, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         goto out;
+    if (moved) {
+        const char *pm[] = {old_region, info->region};
+        if (st_run_cmd(s, "INSERT INTO region_hour_days_stale (region) VALUES ($1), ($2) ON CONFLICT DO NOTHING", 2,
+                       pm, what, err, errlen) < 0)
+            goto out;
+    }
     *probe_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     *committed_seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
     rc = 0;
 out:
     PQclear(r);
+    free(old_region);
     free(labels);
     return rc;
 }

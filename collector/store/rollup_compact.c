@@ -634,7 +634,7 @@ int store_rollup_compact(struct store *s, int64_t now_us, int64_t bound_us, uint
         if (st_rollup_days_close(s, days_mark_us, upto_us, err, errlen) < 0)
             goto round_out;
         /* the days that have ended packed (check_hour_days.c), under this lock */
-        if (st_check_hour_days_sweep(s, upto, err, errlen) < 0)
+        if (st_check_hour_days_sweep(s, upto, 1, err, errlen) < 0)
             goto round_out;
         if (st_run_cmd(s, "UPDATE rollup_watermark SET upto = greatest(upto, $1::timestamptz), updated_at = now() "
                        "WHERE name = 'compact'",

@@ -22,6 +22,12 @@ int64_t st_bin_i64(const PGresult *r, int row, int col)
     return (int64_t)v;
 }
 
+int32_t st_bin_i32(const PGresult *r, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
 int64_t st_bin_ts(const PGresult *r, int row, int col) { return st_bin_i64(r, row, col) + PG_EPOCH_OFFSET_US; }
 
 void store_free_rows(void *rows, size_t n, const struct store_col *cols, size_t ncols, size_t row_size)

@@ -142,6 +142,7 @@ void store_free_rows(void *rows, size_t n, const struct store_col *cols, size_t 
 
 /* Binary-format results (PQexecParams with resultFormat 1). */
 int64_t st_bin_i64(const PGresult *r, int row, int col);
+int32_t st_bin_i32(const PGresult *r, int row, int col);
 /* A binary timestamptz as microseconds since the Unix epoch. */
 int64_t st_bin_ts(const PGresult *r, int row, int col);
 
@@ -252,16 +253,40 @@ int st_check_hours_refresh(struct store *s, const struct lrow *rows, size_t n, c
 int st_fill_check_hours(struct store *s, char *err, size_t errlen);
 /* check_hour_days.c (migration 039): packs the ended days not packed yet (not past
  * upto's day, NULL: no bound), in the caller's transaction (the compaction's, or
- * migration 039's); repacks the
+ * migration 039's), with with_regions the regions' packs of the same days too
+ * and the stale regions mended (region_hour_days.c; not before migration 044);
+ * repacks the
  * packed days of the (check id, hour) arrays given (summarise's); reads the
  * packed days of the checks (a JSON array of names, n of them) whole inside
- * [since, until), appended to *rows (check: index in the array), and the days
+ * [since, until) (with region: that region's, region_hour_days, unless the
+ * region is marked stale), appended to *rows (check: index in the array), and the days
  * they cover [*from, *to) (empty: none). 0, or -1 with err. */
-int st_check_hour_days_sweep(struct store *s, const char *upto, char *err, size_t errlen);
+int st_check_hour_days_sweep(struct store *s, const char *upto, int with_regions, char *err, size_t errlen);
 int st_check_hour_days_repack(struct store *s, const char *check_ids, const char *hours, char *err, size_t errlen);
-int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, int64_t since_us, int64_t until_us,
-                            struct store_check_hour **rows, size_t *nrows, size_t *cap, int64_t *from_us,
-                            int64_t *to_us, char *err, size_t errlen);
+int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, const char *region, int64_t since_us,
+                            int64_t until_us, struct store_check_hour **rows, size_t *nrows, size_t *cap,
+                            int64_t *from_us, int64_t *to_us, char *err, size_t errlen);
+/* Orders store_check_hour rows by check, then hour. */
+int st_check_hour_cmp(const void *x, const void *y);
+/* The hours (one bigint column, microseconds) in [since, until) that have rows
+ * in rollup_partial, not compacted yet; NULL with err. */
+PGresult *st_dirty_hours(struct store *s, int64_t since_us, int64_t until_us, char *err, size_t errlen);
+/* The records of one check_hour_days or region_hour_days pack (check index k,
+ * day day_us) appended to *rows. 0, or -1 with err. */
+int st_hour_days_unpack(int k, int64_t day_us, const unsigned char *p, size_t len, struct store_check_hour **rows,
+                        size_t *nrows, size_t *cap, char *err, size_t errlen);
+/* region_hour_days.c (migration 044): packs the region summaries of the days
+ * [from, to) (of region; NULL: every region) from rollup_hour, replacing
+ * what was packed; repacks the packed days of the (check id, hour) arrays
+ * given (summarise's, beside st_check_hour_days_repack); packs again every
+ * day of the regions marked stale and clears the marks. In the caller's
+ * transaction, under the compaction's lock. 0, or -1 with err. */
+int st_region_hour_days_pack(struct store *s, int64_t from_us, int64_t to_us, const char *region, char *err,
+                             size_t errlen);
+int st_region_hour_days_repack(struct store *s, const char *check_ids, const char *hours, char *err, size_t errlen);
+int st_region_hour_days_mend(struct store *s, char *err, size_t errlen);
+/* Migration 044: packs the days check_hour_days covers. */
+int st_region_hour_days_fill(struct store *s, char *err, size_t errlen);
 /* tracked_reads.c: migration 029 fills round_runs' running totals. */
 int st_fill_run_totals(struct store *s, char *err, size_t errlen);
 

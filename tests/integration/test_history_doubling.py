@@ -81,7 +81,8 @@ def double_history(pg, start_us, end_us):
     lo, hi = "to_timestamp(%d)" % (start_us // 1000000), "to_timestamp(%d)" % (end_us // 1000000)
     for table, col in (("results", "started_at"), ("rollup_minute", "minute"), ("rollup_hour", "hour"),
                        ("rollup_day", "day"), ("rollup_check_day", "day"), ("rollup_check_hour", "hour"),
-                       ("check_hour_days", "day")):  # the packed days of those summaries (migration 039)
+                       ("check_hour_days", "day"),  # the packed days of those summaries (migration 039)
+                       ("region_hour_days", "day")):  # and of each region's (migration 044)
         copy(table, {col: "%s - %s" % (col, shift)}, "%s >= %s AND %s < %s" % (col, lo, col, hi))
     # Rounds: a check's round k starts at k x interval + spread, so the span is a
     # whole number of rounds (its interval divides a day).

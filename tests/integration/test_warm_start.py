@@ -5,11 +5,12 @@ One private PostgreSQL; picket-bench-analytics generate stores 4 checks x 3
 regions x 3 days through the collector's own ingest code; a first collector
 compacts the partial rows it leaves (a span holding them is read, not kept);
 then a second collector starts on it. Its start-up thread (collector/rpc_warm.c) runs the
-default report once for every region and once for each region, so that the
-first `picketctl report --region R` after a start finds its 29 days of hourly
-rows in memory (from disk at full size that read took 8 s, over the default
---timeout). Checked: the log says each fill happened, /metrics counts one
-cache entry per check for every region and one per check and region, and a
+default report once for every region, the 30-day and 7-day reports for every
+region, and the default report once for each region, so that the first
+`picketctl report --region R` after a start finds its 29 days of hourly
+summaries in memory. Checked: the log says each fill happened, /metrics counts
+one cache entry per check for every region and one per check and region (the
+longer windows add none: their trends' hours are the baseline's), and a
 report for a region answers with every check.
 """
 
@@ -50,9 +51,12 @@ def main():
         try:
             def fills():
                 return [line for line in col.output().splitlines() if 'msg="caches filled"' in line]
-            wait_for("the start-up fills (every region, then each)", lambda: len(fills()) == 1 + len(regions), 60)
+            wait_for("the start-up fills (every region over 24 h, 30 d and 7 d, then each region)",
+                     lambda: len(fills()) == 3 + len(regions), 60)
             for r in regions:
                 assert any('region="%s"' % r in line for line in fills()), (r, fills())
+            for span in ("24 h", "30 d", "7 d"):
+                assert any('every check, %s" region=""' % span in line for line in fills()), (span, fills())
             entries = metric(col, "picket_baseline_cache_entries")
             assert entries == CHECKS * (1 + len(regions)), (entries, fills())
             assert metric(col, "picket_baseline_cache_bytes") > 0

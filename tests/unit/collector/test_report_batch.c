@@ -669,6 +669,21 @@ static size_t read_hours(int64_t since, int64_t until, struct store_check_hour *
     return n;
 }
 
+/* Every field of n summaries equal. */
+static void assert_hours_equal(const struct store_check_hour *a, const struct store_check_hour *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(a[i].check, b[i].check);
+        assert_int_equal(a[i].hour_us, b[i].hour_us);
+        assert_int_equal(a[i].ok, b[i].ok);
+        assert_int_equal(a[i].degraded, b[i].degraded);
+        assert_int_equal(a[i].failed, b[i].failed);
+        assert_int_equal(a[i].unknown, b[i].unknown);
+        assert_int_equal(a[i].hist_count, b[i].hist_count);
+        assert_memory_equal(&a[i].p95_us, &b[i].p95_us, sizeof a[i].p95_us);
+    }
+}
+
 /* The summaries read with the packed days (migration 039) equal those read
  * from rollup_check_hour alone (the packs ignored: no day marked done). */
 static void assert_packs_equal_rows(int64_t since, int64_t until)
@@ -683,16 +698,7 @@ static void assert_packs_equal_rows(int64_t since, int64_t until)
                              "DROP TABLE chd_saved");
     assert_true(na > (size_t)N_CHECKS * 24);
     assert_int_equal(na, nb);
-    for (size_t i = 0; i < na; i++) {
-        assert_int_equal(a[i].check, b[i].check);
-        assert_int_equal(a[i].hour_us, b[i].hour_us);
-        assert_int_equal(a[i].ok, b[i].ok);
-        assert_int_equal(a[i].degraded, b[i].degraded);
-        assert_int_equal(a[i].failed, b[i].failed);
-        assert_int_equal(a[i].unknown, b[i].unknown);
-        assert_int_equal(a[i].hist_count, b[i].hist_count);
-        assert_memory_equal(&a[i].p95_us, &b[i].p95_us, sizeof a[i].p95_us);
-    }
+    assert_hours_equal(a, b, na);
     free(a);
     free(b);
 }
@@ -742,6 +748,108 @@ static void packed_days_equal_summaries(void **state)
     assert_packs_equal_rows(until - 29 * DAY, until);
 }
 
+static size_t read_region_hours(const char *region, int64_t since, int64_t until, struct store_check_hour **out)
+{
+    char err[512];
+    const char *names[N_CHECKS];
+    for (int c = 0; c < N_CHECKS; c++)
+        names[c] = metas[c].name;
+    size_t n = 0;
+    if (rpc_region_hours_read(S, names, N_CHECKS, region, since, until, out, &n, err, sizeof err) != 0)
+        fail_msg("region hours: %s", err);
+    return n;
+}
+
+/* A region's summaries read with its packed days (migration 044) equal those
+ * read from the rollups alone (the region marked stale: its packs not read). */
+static void assert_region_packs_equal_rows(const char *region, int64_t since, int64_t until)
+{
+    char out[64];
+    struct store_check_hour *a = NULL, *b = NULL;
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM region_hour_days_stale"), 0);
+    size_t na = read_region_hours(region, since, until, &a);
+    pgt_sql(out, sizeof out, "INSERT INTO region_hour_days_stale VALUES ('%s')", region);
+    size_t nb = read_region_hours(region, since, until, &b);
+    pgt_sql(out, sizeof out, "DELETE FROM region_hour_days_stale");
+    assert_true(na >= (size_t)N_CHECKS * ((until - since) / HOUR - 1));
+    assert_int_equal(na, nb);
+    assert_hours_equal(a, b, na);
+    free(a);
+    free(b);
+}
+
+static int64_t region_packs(const char *region)
+{
+    return pgt_sql_int("SELECT count(*) FROM region_hour_days WHERE region = '%s'", region);
+}
+
+/* Each region's summaries of the packed days are packed one row per (check,
+ * region, day) beside check_hour_days, and read as the rollups give them: with
+ * one probe in the region and, after a probe moves (which marks both regions
+ * until the compaction packs them again), with two; late results repack their
+ * day; migration 044 packs an existing history the same way. */
+static void packed_region_days_equal_rows(void **state)
+{
+    (void)state;
+    char out[64], err[512];
+    uint64_t folded = 0;
+    int64_t until = rollup_floor(now, HOUR) - 2 * HOUR;
+    assert_true(region_packs("eu") >= 29 * N_CHECKS);
+    assert_int_equal(region_packs("us"), region_packs("eu"));
+    for (int k = 0; k < 2; k++) {
+        const char *region = k ? "us" : "eu";
+        assert_region_packs_equal_rows(region, until - 29 * DAY, until);
+        assert_region_packs_equal_rows(region, until - DAY - 7 * HOUR, until - 5 * HOUR);
+        assert_region_packs_equal_rows(region, rollup_floor(until, DAY) - 3 * DAY, rollup_floor(until, DAY) - DAY);
+    }
+
+    /* three late 8 s results of check 4 from the "us" probe in a packed day */
+    int64_t day = rollup_floor(now, DAY) - 6 * DAY, hour = day + 5 * HOUR;
+    struct store_check_hour *h = NULL;
+    size_t n = read_region_hours("us", day, day + DAY, &h);
+    uint64_t ok_before = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].check == 4 && h[i].hour_us == hour)
+            ok_before = h[i].ok;
+    free(h);
+    send_late(4, 1, 400000000, hour + 9 * MIN, 3, 8000000);
+    n = read_region_hours("us", day, day + DAY, &h);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].check == 4 && h[i].hour_us == hour) {
+            assert_int_equal(h[i].ok, ok_before + 3); /* from the repacked day */
+            found = 1;
+        }
+    free(h);
+    assert_true(found);
+    assert_region_packs_equal_rows("us", until - 29 * DAY, until);
+    assert_region_packs_equal_rows("eu", until - 29 * DAY, until);
+
+    /* the "eu" probe moves to "us": both marked, then packed again */
+    assert_int_equal(pgt_register_probe(S, "batch-eu-1", "us"), probe_ids[0]);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM region_hour_days_stale"), 2);
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM region_hour_days_stale"), 0);
+    assert_int_equal(region_packs("eu"), 0);
+    assert_region_packs_equal_rows("us", until - 29 * DAY, until); /* two probes' hours merged */
+    assert_int_equal(pgt_register_probe(S, "batch-eu-1", "eu"), probe_ids[0]);
+    assert_int_equal(store_rollup_compact(S, now, 40 * MIN, &folded, err, sizeof err), 0);
+    assert_region_packs_equal_rows("eu", until - 29 * DAY, until);
+    assert_region_packs_equal_rows("us", until - 29 * DAY, until);
+
+    /* migration 044 on a history without region packs packs the same days */
+    int64_t packs = pgt_sql_int("SELECT count(*) FROM region_hour_days");
+    pgt_sql(out, sizeof out, "DROP TABLE region_hour_days, region_hour_days_stale; "
+                             "DELETE FROM picket_schema WHERE version = 44");
+    int applied = 0;
+    if (store_migrate(S, &applied, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    assert_int_equal(applied, 1);
+    assert_int_equal(pgt_sql_int("SELECT count(*) FROM region_hour_days"), packs);
+    assert_region_packs_equal_rows("eu", until - 29 * DAY, until);
+    assert_region_packs_equal_rows("us", until - 29 * DAY, until);
+}
+
 /* Checks with no rows at all get empty figures, as on the per-check path. */
 static void checks_without_rows(void **state)
 {
@@ -776,6 +884,7 @@ int main(void)
         cmocka_unit_test(cached_baselines_within_bound),
         cmocka_unit_test(cold_cache_filled_once),
         cmocka_unit_test(packed_days_equal_summaries),
+        cmocka_unit_test(packed_region_days_equal_rows),
         cmocka_unit_test(summaries_filled_by_migration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
