@@ -159,13 +159,24 @@ size_t pk_hist_encode(const struct pk_hist *h, uint8_t *out, size_t cap)
 
 size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *out, size_t cap)
 {
+    uint16_t idx[PK_HIST_BUCKETS]; /* the non-empty buckets, in order: one pass over the range */
     size_t pos = 0, nonempty = 0;
     if (lo < 0)
         lo = 0;
     if (hi > PK_HIST_BUCKETS - 1)
         hi = PK_HIST_BUCKETS - 1;
-    for (int i = lo; i <= hi; i++)
-        nonempty += h->b[i] != 0;
+    int i = lo;
+    for (; i + 8 <= hi + 1; i += 8) { /* eight empty buckets skipped at once: most are empty */
+        const uint64_t *b = &h->b[i];
+        if ((b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7]) == 0)
+            continue;
+        for (int k = 0; k < 8; k++)
+            if (b[k])
+                idx[nonempty++] = (uint16_t)(i + k);
+    }
+    for (; i <= hi; i++)
+        if (h->b[i])
+            idx[nonempty++] = (uint16_t)i;
     if (cap < 1)
         return 0;
     out[pos++] = VERSION;
@@ -176,12 +187,11 @@ size_t pk_hist_encode_range(const struct pk_hist *h, int lo, int hi, uint8_t *ou
         !(pos = pk_varint_put(out, cap, pos, (uint64_t)llround(sum))) || !(pos = pk_varint_put(out, cap, pos, nonempty)))
         return 0;
     int last = -1;
-    for (int i = lo; i <= hi; i++) {
-        if (!h->b[i])
-            continue;
-        if (!(pos = pk_varint_put(out, cap, pos, (uint64_t)(i - last))) || !(pos = pk_varint_put(out, cap, pos, h->b[i])))
+    for (size_t k = 0; k < nonempty; k++) {
+        int at = idx[k];
+        if (!(pos = pk_varint_put(out, cap, pos, (uint64_t)(at - last))) || !(pos = pk_varint_put(out, cap, pos, h->b[at])))
             return 0;
-        last = i;
+        last = at;
     }
     return pos;
 }

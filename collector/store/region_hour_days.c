@@ -127,7 +127,7 @@ static int pack_rows(struct store *s, const PGresult *r, int64_t day_us, const c
 {
     const char *what = "packing region-hour days";
     int n = PQntuples(r), rc = -1;
-    char (*regions)[64] = NULL;
+    const char **regions = NULL; /* into r: each region's name once */
     size_t n_regions = 0;
     struct rkey *keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
     struct pk_hist *h = malloc(sizeof *h);
@@ -144,7 +144,7 @@ static int pack_rows(struct store *s, const PGresult *r, int64_t day_us, const c
         while (k > 0 && strcmp(regions[k - 1], g) != 0) /* a few regions: a short scan */
             k--;
         if (k == 0) {
-            pk_strlcpy(regions[n_regions++], g, sizeof regions[0]);
+            regions[n_regions++] = g;
             k = n_regions;
         }
         keys[i] = (struct rkey){st_bin_i64(r, i, 0), (int)k - 1, st_bin_ts(r, i, 2), i};
