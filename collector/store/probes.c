@@ -53,8 +53,13 @@ int store_upsert_probe(struct store *s, const struct store_probe_info *info, int
         goto out;
     if (moved) {
         const char *pm[] = {old_region, info->region};
-        if (st_run_cmd(s, "INSERT INTO region_hour_days_stale (region) VALUES ($1), ($2) ON CONFLICT DO NOTHING", 2,
-                       pm, what, err, errlen) < 0)
+        /* DO UPDATE, not DO NOTHING: a mark a compaction is mending is locked
+         * (st_region_hour_days_mend); this waits for it and writes the mark
+         * again once that one is deleted */
+        if (st_run_cmd(s,
+                       "INSERT INTO region_hour_days_stale (region) VALUES ($1), ($2) "
+                       "ON CONFLICT (region) DO UPDATE SET region = EXCLUDED.region",
+                       2, pm, what, err, errlen) < 0)
             goto out;
     }
     *probe_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

@@ -278,10 +278,14 @@ int st_region_hour_days_repack(struct store *s, const char *check_ids, const cha
 int st_region_hour_days_mend(struct store *s, char *err, size_t errlen)
 {
     const char *what = "packing stale regions' hour days";
+    /* The marks locked until this transaction ends: a probe that moves
+     * meanwhile waits to mark its regions (store_upsert_probe's upsert) and
+     * marks them again after these are deleted, so its move is packed by the
+     * next compaction even if these packs read the probes before it. */
     PGresult *r = st_run(s,
                          "SELECT g.region, (extract(epoch FROM (SELECT min(hour) FROM rollup_hour)) * 1000000)::bigint, "
                          "(extract(epoch FROM d.until) * 1000000)::bigint "
-                         "FROM region_hour_days_stale g, check_hour_days_done d ORDER BY 1",
+                         "FROM region_hour_days_stale g, check_hour_days_done d ORDER BY 1 FOR UPDATE OF g",
                          0, NULL, PGRES_TUPLES_OK, what, err, errlen);
     if (!r)
         return -1;
