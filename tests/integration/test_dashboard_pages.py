@@ -243,6 +243,12 @@ def run(col, ports):
     wait_for("rounds in the overview's history bars",
              lambda: all((overview_of(col, s + "-health") or {}).get("bars", "-").count("u") >= 1
                          for s in ("rag", "assistants")), 60, interval=1)
+    # A round is up with its first result: the five asked for below, from both
+    # regions' probes, may come a few seconds later on a loaded machine.
+    wait_for("five results of rag-health from both regions",
+             lambda: len(api(col, "/api/check-results?check=rag-health&limit=5")[1]["results"]) == 5 and
+             {r["region"] for r in api(col, "/api/check-results?check=rag-health&limit=50")[1]["results"]} ==
+             {"eu", "us"}, 60, interval=0.5)
     code, j = api(col, "/api/check-results?check=rag-health&limit=5")
     assert code == 200 and len(j["results"]) == 5 and j["results"][0]["outcome"] == "ok", j
     assert {r["region"] for r in api(col, "/api/check-results?check=rag-health&limit=50")[1]["results"]} == \
