@@ -242,49 +242,52 @@ int st_check_hour_cmp(const void *x, const void *y)
     return (a->hour_us > b->hour_us) - (a->hour_us < b->hour_us);
 }
 
-/* Replaces (or adds) the summaries of the hours [from, to) from the
- * histograms (store_rollup_query, which adds the partial rows). */
-static int hours_from_rollups(struct store *s, const char *const *checks, size_t n, int64_t from, int64_t to,
-                              struct store_check_hour **rows, size_t *nrows, size_t *cap, char *err, size_t errlen)
+/* Checks per rollup read: their merged entries stay near 4,000
+ * (rpc_report_batch.c's bound). */
+#define HOURS_READ_ROWS 4000
+
+int st_hours_from_rollups(struct store *s, const char *const *checks, size_t n, const char *region, int64_t from,
+                          int64_t to, struct store_check_hour **rows, size_t *nrows, size_t *cap, char *err,
+                          size_t errlen)
 {
-    struct store_rollup_row *rr = NULL;
-    size_t nr = 0;
-    struct store_rollup_filter f = {.since_us = from, .until_us = to, .checks = checks, .n_checks = n,
-                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .align = 1};
-    if (store_rollup_query(s, &f, &rr, &nr, err, errlen) < 0)
-        return -1;
+    if (to <= from)
+        return 0;
     size_t kept = 0; /* the summaries outside [from, to) */
     for (size_t i = 0; i < *nrows; i++)
         if ((*rows)[i].hour_us < from || (*rows)[i].hour_us >= to)
             (*rows)[kept++] = (*rows)[i];
-    struct store_check_hour *v = pk_grow(*rows, cap, kept + nr, sizeof *v, 0);
-    if (!v) {
-        free(rr);
-        return pk_fail(err, errlen, "check hours: out of memory");
-    }
-    size_t m = kept;
-    for (size_t i = 0; i < nr; i++) {
-        struct store_check_hour *h = &v[m];
-        memset(h, 0, sizeof *h);
-        h->check = -1;
-        for (size_t c = 0; c < n && h->check < 0; c++) /* a few hours of the chunk's checks: a short scan */
-            if (strcmp(checks[c], rr[i].check_name) == 0)
-                h->check = (int)c;
-        if (h->check < 0)
-            continue;
-        m++;
-        h->hour_us = rr[i].bucket_start_us;
-        h->ok = rr[i].ok;
-        h->degraded = rr[i].degraded;
-        h->failed = rr[i].failed;
-        h->unknown = rr[i].unknown;
-        h->hist_count = rr[i].hist.count;
-        h->p95_us = rr[i].hist.count ? pk_hist_quantile(&rr[i].hist, 0.95) : NAN;
+    *nrows = kept;
+    struct store_rollup_filter f = {.since_us = from, .until_us = to, .region = region,
+                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .align = 1,
+                                    .p95_only = 1};
+    size_t hours = (size_t)((to - from + ROLLUP_HOUR_US - 1) / ROLLUP_HOUR_US) + 1;
+    size_t chunk = HOURS_READ_ROWS / hours ? HOURS_READ_ROWS / hours : 1, nr = 0, cap_rows = 0;
+    struct store_rollup_row *rr = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += chunk) {
+        f.checks = checks + i;
+        f.n_checks = n - i < chunk ? n - i : chunk;
+        if ((rc = store_rollup_query_into(s, &f, &rr, &nr, &cap_rows, err, errlen)) < 0)
+            break;
+        struct store_check_hour *v = pk_grow(*rows, cap, *nrows + nr, sizeof *v, 0);
+        if (!v) {
+            rc = pk_fail(err, errlen, "check hours: out of memory");
+            break;
+        }
+        *rows = v;
+        for (size_t k = 0; k < nr; k++) {
+            int c = -1;
+            for (size_t j = 0; j < f.n_checks && c < 0; j++) /* the chunk's checks: a short scan */
+                if (strcmp(f.checks[j], rr[k].check_name) == 0)
+                    c = (int)(i + j);
+            if (c >= 0)
+                v[(*nrows)++] = (struct store_check_hour){c, rr[k].bucket_start_us, rr[k].ok, rr[k].degraded,
+                                                          rr[k].failed, rr[k].unknown, rr[k].hist.count,
+                                                          rr[k].p95_us};
+        }
     }
     free(rr);
-    *rows = v;
-    *nrows = m;
-    return 0;
+    return rc;
 }
 
 PGresult *st_dirty_hours(struct store *s, int64_t since_us, int64_t until_us, char *err, size_t errlen)
@@ -377,7 +380,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
     for (int i = 0; i < PQntuples(dirty); i++) {
         int64_t h = strtoll(PQgetvalue(dirty, i, 0), NULL, 10);
         int64_t from = h > since_us ? h : since_us, to = h + ROLLUP_HOUR_US < until_us ? h + ROLLUP_HOUR_US : until_us;
-        if (hours_from_rollups(s, checks, n, from, to, out, nout, &cap, err, errlen) < 0)
+        if (st_hours_from_rollups(s, checks, n, NULL, from, to, out, nout, &cap, err, errlen) < 0)
             goto out;
     }
     qsort(*out, *nout, sizeof **out, st_check_hour_cmp);

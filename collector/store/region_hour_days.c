@@ -30,9 +30,6 @@
 #include "pk_error.h"
 
 #define RHD_RECORD 50 /* as check_hour_days.c's: int2 hour of the day, 5 x int8, float8 p95 */
-/* Checks per rollup read of the window's edges: their merged entries stay
- * near 4,000 (rpc_report_batch.c's bound). */
-#define RHD_EDGE_ROWS 4000
 
 /* A rollup_hour row of the day read (index into the result) and its key. */
 struct rkey {
@@ -306,48 +303,6 @@ int st_region_hour_days_mend(struct store *s, char *err, size_t errlen)
 
 /* ---- reading */
 
-/* Appends the region's summaries of checks[0..n) over [since, until) read
- * from the rollups (store_rollup_query, hourly, p95 only), a few checks at a
- * time. */
-static int from_rollups(struct store *s, const char *const *checks, size_t n, const char *region, int64_t since_us,
-                        int64_t until_us, struct store_check_hour **out, size_t *nout, size_t *cap, char *err,
-                        size_t errlen)
-{
-    if (until_us <= since_us)
-        return 0;
-    struct store_rollup_filter f = {.since_us = since_us, .until_us = until_us, .region = region,
-                                    .group = STORE_ROLLUP_BY_CHECK, .bucket_us = ROLLUP_HOUR_US, .align = 1,
-                                    .p95_only = 1};
-    size_t hours = (size_t)((until_us - since_us + ROLLUP_HOUR_US - 1) / ROLLUP_HOUR_US) + 1;
-    size_t chunk = RHD_EDGE_ROWS / hours ? RHD_EDGE_ROWS / hours : 1, nr = 0, cap_rows = 0;
-    struct store_rollup_row *rows = NULL;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i += chunk) {
-        f.checks = checks + i;
-        f.n_checks = n - i < chunk ? n - i : chunk;
-        if ((rc = store_rollup_query_into(s, &f, &rows, &nr, &cap_rows, err, errlen)) < 0)
-            break;
-        struct store_check_hour *v = pk_grow(*out, cap, *nout + nr, sizeof *v, 0);
-        if (!v) {
-            rc = pk_fail(err, errlen, "region hours: out of memory");
-            break;
-        }
-        *out = v;
-        for (size_t k = 0; k < nr; k++) { /* rows sorted by check name: its index among the chunk's */
-            int c = -1;
-            for (size_t j = 0; j < f.n_checks && c < 0; j++)
-                if (strcmp(f.checks[j], rows[k].check_name) == 0)
-                    c = (int)(i + j);
-            if (c >= 0)
-                v[(*nout)++] = (struct store_check_hour){c, rows[k].bucket_start_us, rows[k].ok, rows[k].degraded,
-                                                         rows[k].failed, rows[k].unknown, rows[k].hist.count,
-                                                         rows[k].p95_us};
-        }
-    }
-    free(rows);
-    return rc;
-}
-
 int store_region_hours_read(struct store *s, const char *const *checks, size_t n, const char *region,
                             int64_t since_us, int64_t until_us, struct store_check_hour **out, size_t *nout,
                             char *err, size_t errlen)
@@ -371,26 +326,16 @@ int store_region_hours_read(struct store *s, const char *const *checks, size_t n
          * results) are read from the rollups, with those rows. */
         if (!(dirty = st_dirty_hours(s, a, b, err, errlen)))
             goto out;
-        size_t kept = 0;
-        for (size_t i = 0; i < *nout; i++) {
-            int stale = 0;
-            for (int k = 0; k < PQntuples(dirty) && !stale; k++)
-                stale = strtoll(PQgetvalue(dirty, k, 0), NULL, 10) == (*out)[i].hour_us;
-            if (!stale)
-                (*out)[kept++] = (*out)[i];
-        }
-        *nout = kept;
         for (int k = 0; k < PQntuples(dirty); k++) {
             int64_t h = strtoll(PQgetvalue(dirty, k, 0), NULL, 10);
-            if (from_rollups(s, checks, n, region, h, h + ROLLUP_HOUR_US, out, nout, &cap, err, errlen) < 0)
+            if (st_hours_from_rollups(s, checks, n, region, h, h + ROLLUP_HOUR_US, out, nout, &cap, err, errlen) < 0)
                 goto out;
         }
-        if (from_rollups(s, checks, n, region, since_us, a, out, nout, &cap, err, errlen) < 0 ||
-            from_rollups(s, checks, n, region, b, until_us, out, nout, &cap, err, errlen) < 0)
-            goto out;
-    } else if (from_rollups(s, checks, n, region, since_us, until_us, out, nout, &cap, err, errlen) < 0) {
-        goto out;
     }
+    /* the rest of the window (all of it when no day was packed: a = b = since) */
+    if (st_hours_from_rollups(s, checks, n, region, since_us, a, out, nout, &cap, err, errlen) < 0 ||
+        st_hours_from_rollups(s, checks, n, region, b, until_us, out, nout, &cap, err, errlen) < 0)
+        goto out;
     qsort(*out, *nout, sizeof **out, st_check_hour_cmp);
     rc = 0;
 out:

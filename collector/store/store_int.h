@@ -268,6 +268,13 @@ int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, c
                             int64_t *from_us, int64_t *to_us, char *err, size_t errlen);
 /* Orders store_check_hour rows by check, then hour. */
 int st_check_hour_cmp(const void *x, const void *y);
+/* Replaces the summaries of the hours [from, to) in *rows (check: index in
+ * checks) with what the rollups give over every probe or, with region, the
+ * region's (store_rollup_query, hourly, p95 only, partial rows included), a
+ * few checks a read. 0, or -1 with err. */
+int st_hours_from_rollups(struct store *s, const char *const *checks, size_t n, const char *region, int64_t from,
+                          int64_t to, struct store_check_hour **rows, size_t *nrows, size_t *cap, char *err,
+                          size_t errlen);
 /* The hours (one bigint column, microseconds) in [since, until) that have rows
  * in rollup_partial, not compacted yet; NULL with err. */
 PGresult *st_dirty_hours(struct store *s, int64_t since_us, int64_t until_us, char *err, size_t errlen);
