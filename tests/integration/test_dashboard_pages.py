@@ -255,6 +255,10 @@ def run(col, ports):
         {"eu", "us"}
     code, j = api(col, "/api/check-results?check=rag-health&limit=0")
     assert code == 400 and "limit" in j["error"], (code, j)
+    # The uptime is of decided global rounds (every region reported, or the
+    # quorum deadline passed), which may come a round after the bars show one.
+    wait_for("rag-health's 24-hour uptime badge",
+             lambda: "uptime 24h: 100.00%" in badge(col, "rag-health", "uptime-24h"), 60, interval=0.5)
     svg = badge(col, "rag-health", "uptime-24h")
     assert svg.startswith("<svg") and "uptime 24h: 100.00%" in svg, svg
     assert "status: up" in badge(col, "rag-health", "status") and "p95: " in badge(col, "rag-health", "p95")
