@@ -66,6 +66,7 @@ struct serve_limits {
     const char *status_pages;   /* the status pages file; NULL: none */
     int dashboard_idle_after_s; /* 0: the dashboard's default (60 s) */
     int baseline_cache_mb;      /* the report's baseline summaries kept in memory */
+    int prefetch_mb;            /* the reports' tables read ahead at start (0: none) */
 };
 
 /* Everything the command line and the environment set. */
@@ -98,6 +99,11 @@ static const struct pk_option options[] = {
      .help = "memory for the baselines' 29 days of hourly summaries kept between\n"
              "reports (about 28 KB a check, and a check and region asked),\n"
              "least recently read first out past it, default 512"},
+    {.name = "prefetch-mb", .kind = PK_OPT_INT, .env = "PICKET_PREFETCH_MB", .offset = OFF(limits.prefetch_mb),
+     .min = 0, .max = 1048576, .metavar = "MB",
+     .help = "at start, have PostgreSQL's server read ahead into its page cache\n"
+             "the tables the reports read, most wanted first, while they fit\n"
+             "in MB (needs pg_prewarm, which migrate installs; 0: none), default 1024"},
     {.name = "dashboard-auth", .kind = PK_OPT_STRING, .env = "PICKET_DASHBOARD_AUTH",
      .offset = OFF(limits.dashboard_auth), .metavar = "FILE",
      .help = "require a login for the dashboard (status pages stay public): lines\n"
@@ -305,6 +311,8 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
      * and be moved by the leader's first upkeep, while probes stream. */
     if (rc == 0)
         rc = store_make_current_partitions(s, now_us, STORE_PARTITIONS_AHEAD_DAYS, &parts, err, sizeof err);
+    char why[600];
+    int no_prewarm = rc == 0 ? store_prefetch_install(s, why, sizeof why) : 0;
     store_close(s);
     if (rc < 0) {
         fprintf(stderr, "picket-collector migrate: %s\n", err);
@@ -322,6 +330,12 @@ static int cmd_migrate(const char *db, int citus, int citus_shards)
         printf("results: %d daily partition%s made (the days %s to %s UTC that had none)\n", parts,
                parts == 1 ? "" : "s", first, last);
     }
+    if (no_prewarm)
+        fprintf(stderr,
+                "picket-collector migrate: notice: no pg_prewarm (%s): a collector's start cannot read the reports' "
+                "tables ahead, so first reports after a reboot read them block by block (a superuser can run "
+                "CREATE EXTENSION pg_prewarm; docs/DEPLOY.md)\n",
+                why);
     if (cov.results_before_rollups) {
         /* An upgrade from before migration 005, or a restore of results alone. */
         char since[16], until[16];
@@ -943,7 +957,9 @@ static int cmd_serve(const char *db, const char *listen, const char *http_listen
      * lie free, and again each time 16 MB more are resident but unused. */
     if (heap_trim_start(10000, 16u << 20, err, sizeof err) < 0)
         PK_WARN("collector", "heap not trimmed", "reason=\"%s\"", err);
-    rpc_warm_start(db); /* one report, so the first a user runs finds the baselines' caches filled */
+    /* the reports' tables read ahead, then one report, so the first a user runs
+     * finds the baselines' caches filled */
+    rpc_warm_start(db, (int64_t)limits->prefetch_mb << 20);
     PK_INFO("collector", "starting",
             "version=%s writers=%d listen=%s http_listen=%s alerts=%s slos=%s groups=%zu max_descriptors=%ld",
             PICKET_VERSION, writers, listen, http ? http_listen : "none", acfg ? limits->alerts_file : "none",
@@ -1070,6 +1086,7 @@ int main(int argc, char **argv)
                                           .retention_days = 90,
                                           .compact_interval_s = 30,
                                           .baseline_cache_mb = RPC_BASELINE_CACHE_DEFAULT_MB,
+                                          .prefetch_mb = 1024,
                                           .open_after = 3,
                                           .close_after = 3,
                                           .round_deadline_ms = 5000,

@@ -19,7 +19,12 @@
  * the default --timeout). Regions are filled only while the baseline cache
  * keeps room for them (half its bound: each region costs about what every
  * region's entries cost); a report for a region being filled waits for that
- * fill rather than reading the same rows again (rpc_baseline_cache.c). */
+ * fill rather than reading the same rows again (rpc_baseline_cache.c).
+ *
+ * Before all that, the tables those reports read are read ahead into the
+ * kernel's page cache (store_prefetch, --prefetch-mb): after a reboot the
+ * reports' index scans read them one block at a time, 3.3 s for a first 30-day
+ * report at 1,000 checks where 0.6 s sufficed once they were in the cache. */
 #include "rpc_warm.h"
 
 #include <pthread.h>
@@ -57,6 +62,26 @@ static pthread_t thread;
 static int started;
 static atomic_int stop;
 static char *conninfo_copy;
+static int64_t prefetch_bytes;
+
+/* The reports' tables into the kernel's page cache (store_prefetch), logged. */
+static void prefetch(struct store *st)
+{
+    char err[512];
+    struct store_prefetch_stats ps;
+    int64_t t0 = pk_now_us();
+    if (prefetch_bytes <= 0)
+        return;
+    if (store_prefetch(st, prefetch_bytes, &ps, err, sizeof err) < 0)
+        PK_INFO("collector", "tables not read ahead", "reason=\"%s\"", err);
+    else if (!ps.installed)
+        PK_INFO("collector", "tables not read ahead",
+                "reason=\"no pg_prewarm in the database (picket-collector migrate installs it when its role may)\"");
+    else
+        PK_INFO("collector", "tables read ahead", "relations=%d mb=%.1f skipped=%d skipped_mb=%.1f ms=%.0f",
+                ps.relations, (double)ps.bytes / 1048576.0, ps.skipped, (double)ps.skipped_bytes / 1048576.0,
+                (double)(pk_now_us() - t0) / 1000.0);
+}
 
 /* One report over [until - span_us, until) (span 0: the default 24 hours)
  * for region (NULL: every region), bounded by deadline_us; the answer thrown
@@ -126,6 +151,7 @@ static void *warm_main(void *arg)
         PK_INFO("collector", "caches not filled at start", "reason=\"%s\"", err);
         return NULL;
     }
+    prefetch(st);
     /* each bounded like a command with the default --timeout: a stop waits at most that */
     warm_one(st, t0, 0, NULL, WARM_DEADLINE_US, "one report, every check, 24 h");
     /* the dashboard's and operators' other windows: their trends' hours */
@@ -138,11 +164,12 @@ static void *warm_main(void *arg)
     return NULL;
 }
 
-void rpc_warm_start(const char *conninfo)
+void rpc_warm_start(const char *conninfo, int64_t prefetch_limit_bytes)
 {
     if (started || !(conninfo_copy = strdup(conninfo ? conninfo : "")))
         return;
     atomic_store(&stop, 0);
+    prefetch_bytes = prefetch_limit_bytes;
     started = pthread_create(&thread, NULL, warm_main, NULL) == 0;
     if (!started) {
         free(conninfo_copy);

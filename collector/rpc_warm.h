@@ -3,10 +3,14 @@
 #ifndef PK_RPC_WARM_H
 #define PK_RPC_WARM_H
 
-/* Starts a thread that, on a connection of its own, runs the default report
- * (every check, the last 24 hours) once and drops the answer, then ends.
- * Failing only logs: the first report then does that work itself. */
-void rpc_warm_start(const char *conninfo);
+#include <stdint.h>
+
+/* Starts a thread that, on a connection of its own, has the reports' tables
+ * read ahead (up to prefetch_limit_bytes, 0: none; store_prefetch), runs the
+ * default report (every check, the last 24 hours) once and drops the answer,
+ * then the other windows and regions (rpc_warm.c), then ends. Failing only
+ * logs: the first report then does that work itself. */
+void rpc_warm_start(const char *conninfo, int64_t prefetch_limit_bytes);
 
 /* Joins the thread (no-op when not started); a report not begun yet is
  * skipped. */

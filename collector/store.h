@@ -150,11 +150,11 @@ struct store_probe_row {
 };
 /* Every probe, by name. *rows is malloc'd; caller frees. */
 int store_probe_status(struct store *s, struct store_probe_row **rows, size_t *n, char *err, size_t errlen);
+/* The regions probes are registered in, sorted (*out: one block, free()). */
+int store_region_names(struct store *s, char ***out, size_t *n, char *err, size_t errlen);
 /* A digest of the ids of the probes in region (md5 hex, 33 bytes with its
  * NUL): it changes when a probe joins or leaves the region, which changes
  * what the region's past rollups sum (the baseline cache keys on it). */
-/* The regions probes are registered in, sorted (*out: one block, free()). */
-int store_region_names(struct store *s, char ***out, size_t *n, char *err, size_t errlen);
 int store_region_probes_digest(struct store *s, const char *region, char *digest, size_t len, char *err,
                                size_t errlen);
 
@@ -685,5 +685,26 @@ long store_encode_result_row_binary(char *buf, size_t size, int64_t probe_id, in
                                     const struct pk_result *r);
 /* COPY text escaping of one field value; returns bytes written or -1. */
 long store_copy_escape(char *buf, size_t size, const char *value);
+
+/* ---- prefetch.c: the tables the reports read, into the kernel's page cache
+ * at start (pg_prewarm's 'prefetch' mode), so that a first report after a
+ * reboot reads them sequentially instead of block by block. */
+extern const char *const store_prefetch_tables[]; /* most wanted first */
+extern const size_t store_prefetch_tables_n;
+struct store_prefetch_stats {
+    int installed;            /* pg_prewarm is installed (else nothing was done) */
+    int relations, skipped;   /* relations (tables, indexes) prefetched; left out for the budget */
+    int64_t bytes, skipped_bytes;
+};
+/* CREATE EXTENSION IF NOT EXISTS pg_prewarm: 0 done, 1 not possible (why: the
+ * server's message, e.g. a role that may not create it). `migrate` calls it. */
+int store_prefetch_install(struct store *s, char *why, size_t whylen);
+/* Each listed table and its indexes, whole, in the list's order, while their
+ * sizes fit in what is left of budget_bytes (a relation too large is skipped,
+ * smaller ones after it still fit). Nothing (0, out->installed 0) without
+ * pg_prewarm. The kernel reads ahead of each posix_fadvise; 850 MB took 0.7 s
+ * from disk here (docs/PERFORMANCE.md, "Read ahead at start"). */
+int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_stats *out, char *err,
+                   size_t errlen);
 
 #endif
