@@ -120,6 +120,12 @@ struct stream {
      * CheckSet, during which reads stop (checks_loading). Owned; freed with s. */
     struct store_probe_check *checks;
     size_t n_checks;
+    /* Which check's result came after each check's last time (index + 1; 0:
+     * none seen), and the last one's (index + 1): results follow the probe's
+     * schedule round after round, so the guess is nearly always right and
+     * spares the name search (a guess is only taken when the name matches).
+     * Sized and freed with checks; NULL when that allocation failed. */
+    size_t *check_next, check_last;
     int checks_loading;
     struct stream *prev, *next; /* in srv->streams */
     grpc_slice status_details;

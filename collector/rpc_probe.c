@@ -359,18 +359,23 @@ static void record_ack(struct store *store, const struct ack_ctx *a)
     }
 }
 
-/* Control thread: loads the checks the probe behind s may send results for.
- * -1 (logged) when the database failed: the caller closes the stream, the probe
- * reconnects and resends. */
 /* The stream's checks become `checks` (owned from here on). */
 static void install_stream_checks(struct stream *s, struct store_probe_check *checks, size_t n)
 {
+    size_t *next = calloc(n ? n : 1, sizeof *next);
     pthread_mutex_lock(&s->mu);
     free(s->checks);
+    free(s->check_next);
     s->checks = checks;
     s->n_checks = n;
+    s->check_next = next;
+    s->check_last = 0;
     pthread_mutex_unlock(&s->mu);
 }
+
+/* Control thread: loads the checks the probe behind s may send results for.
+ * -1 (logged) when the database failed: the caller closes the stream, the probe
+ * reconnects and resends. */
 
 static int load_stream_checks(struct store *store, struct stream *s, int64_t probe_id)
 {
@@ -579,17 +584,23 @@ static int by_name_and_type(const void *key, const void *elem)
  * each with the type it has: anything else would let one probe overwrite
  * another's latest result or change a check's type for everyone. -1 + why for
  * the first result that is not its own. s->mu held. */
-static int check_results_are_own(const struct stream *s, struct pk_result *results, size_t n,
+static int check_results_are_own(struct stream *s, struct pk_result *results, size_t n,
                                  const char *quoted_probe, char *why, size_t whylen)
 {
-    const struct store_probe_check *last = NULL;
     for (size_t i = 0; i < n; i++) {
         struct pk_result *r = &results[i];
-        /* batches mostly repeat a few names: try the last match first */
-        const struct store_probe_check *c = last && by_name_and_type(r, last) == 0
-                                                ? last
-                                                : bsearch(r, s->checks, s->n_checks, sizeof *s->checks,
-                                                          by_name_and_type);
+        /* the check that followed the last one before, or the last one again,
+         * else the search by name */
+        size_t last = s->check_last, guess = last && s->check_next ? s->check_next[last - 1] : 0;
+        const struct store_probe_check *c = NULL;
+        if (guess && guess <= s->n_checks && by_name_and_type(r, &s->checks[guess - 1]) == 0)
+            c = &s->checks[guess - 1];
+        else if (last && last <= s->n_checks && by_name_and_type(r, &s->checks[last - 1]) == 0)
+            c = &s->checks[last - 1];
+        else
+            c = bsearch(r, s->checks, s->n_checks, sizeof *s->checks, by_name_and_type);
+        if (c && last && s->check_next)
+            s->check_next[last - 1] = (size_t)(c - s->checks) + 1;
         if (!c) {
             char qc[300], qt[64];
             snprintf(why, whylen,
@@ -600,7 +611,7 @@ static int check_results_are_own(const struct stream *s, struct pk_result *resul
             return -1;
         }
         r->check_id = c->id; /* the writer stores it without a lookup */
-        last = c;
+        s->check_last = (size_t)(c - s->checks) + 1;
     }
     return 0;
 }

@@ -271,6 +271,7 @@ static void stream_free(struct stream *s)
     grpc_metadata_array_destroy(&s->trailing);
     grpc_call_unref(s->call);
     free(s->checks);
+    free(s->check_next);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
