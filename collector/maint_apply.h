@@ -44,6 +44,7 @@ int maint_slo_buckets(struct store *s, const struct maint_window *w, size_t n, c
  * windows whole, one wholly inside not at all, a minute a window starts or
  * ends in (or the next) with the counts of its rounds outside the windows,
  * read from raw results (hist then NULL); a minute whose raw results are gone
+ * (fewer than its rollup counts; more is a result that came between the reads)
  * keeps the minute rule (kept unless it starts inside a window). *kept malloc'd (caller frees). 0, or -1 with err. */
 int maint_exact_minutes(struct store *s, const struct maint_window *w, size_t n, const struct store_check_meta *m,
                         const char *region, int64_t from, int64_t to, const struct pk_an_bucket *b, size_t nb,

@@ -145,12 +145,16 @@ static int in_spans(const struct span *sp, size_t n, int64_t t)
  * stays in: an edge minute (in_edge) with its raw results all there keeps the
  * counts of its rounds outside the windows; any other minute stays whole
  * unless it starts inside one. 2: recounted by round, in *keep; 1: whole, in
- * *keep; 0: left out. */
+ * *keep; 0: left out. "All there": at least as many raw results as the
+ * rollup counted. The raw read comes after the rollup read, and results keep
+ * arriving in the current minute: more raw results is that, not a gap (the
+ * minute rule would bring back the failures of rounds inside the window);
+ * fewer is results gone (retention). */
 static int minute_kept(const struct edges *e, int in_edge, int64_t start_us, const char *region,
                        const struct pk_an_counts *c, struct pk_an_counts *keep)
 {
     const struct edge_minute *em = in_edge ? edge_find(e, rollup_floor(start_us, ROLLUP_MINUTE_US), region) : NULL;
-    if (em && em->total == c->ok + c->degraded + c->failed + c->unknown) {
+    if (em && em->total >= c->ok + c->degraded + c->failed + c->unknown) {
         const struct pk_an_counts *o = &em->outside;
         *keep = *o;
         return o->ok + o->degraded + o->failed + o->unknown != 0 ? 2 : 0;
