@@ -23,8 +23,9 @@
  *
  * Before all that, the tables those reports read are read ahead into the
  * kernel's page cache (store_prefetch, --prefetch-mb): after a reboot the
- * reports' index scans read them one block at a time, 3.3 s for a first 30-day
- * report at 1,000 checks where 0.6 s sufficed once they were in the cache. */
+ * reports' index scans read them one block at a time (a 30-day report at 1,000
+ * checks took 1.0-2.1 s, 0.55 s with the pages cached; docs/PERFORMANCE.md,
+ * "Read ahead at start"). */
 #include "rpc_warm.h"
 
 #include <pthread.h>

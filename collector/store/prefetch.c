@@ -4,9 +4,10 @@
  *
  * After a reboot every page a report needs is on disk, and the reports' index
  * scans read them one 8 kB block at a time: on the machine of
- * docs/PERFORMANCE.md ("Read ahead at start") about 0.07 ms a block, so a
- * first 30-day report over 1,000 checks took 3.3 s instead of 0.6 s. Read
- * sequentially the same 850 MB come in at over 1 GB/s. pg_prewarm is a
+ * docs/PERFORMANCE.md ("Read ahead at start") about 0.07 ms a block, and a
+ * first 30-day report over 1,000 checks took 1.0-2.1 s against 0.55 s with
+ * the pages cached. Read sequentially, the 850 MB those reports need come in
+ * at over 1 GB/s. pg_prewarm is a
  * contrib extension shipped with PostgreSQL; `picket-collector migrate`
  * creates it when its role may (store_prefetch_install). Without it nothing
  * is prefetched and the reports read as before. */
