@@ -78,10 +78,13 @@ static void prefetch(struct store *st)
     else if (!ps.installed)
         PK_INFO("collector", "tables not read ahead",
                 "reason=\"no pg_prewarm in the database (picket-collector migrate installs it when its role may)\"");
-    else
-        PK_INFO("collector", "tables read ahead", "relations=%d mb=%.1f skipped=%d skipped_mb=%.1f ms=%.0f",
-                ps.relations, (double)ps.bytes / 1048576.0, ps.skipped, (double)ps.skipped_bytes / 1048576.0,
-                (double)(pk_now_us() - t0) / 1000.0);
+    else {
+        char q[600];
+        PK_INFO("collector", "tables read ahead",
+                "relations=%d mb=%.1f skipped=%d skipped_mb=%.1f failed=%d ms=%.0f last_refusal=%s", ps.relations,
+                (double)ps.bytes / 1048576.0, ps.skipped, (double)ps.skipped_bytes / 1048576.0, ps.failed,
+                (double)(pk_now_us() - t0) / 1000.0, pk_log_q(q, sizeof q, ps.failed ? err : ""));
+    }
 }
 
 /* One report over [until - span_us, until) (span 0: the default 24 hours)

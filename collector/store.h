@@ -694,6 +694,7 @@ extern const size_t store_prefetch_tables_n;
 struct store_prefetch_stats {
     int installed;            /* pg_prewarm is installed (else nothing was done) */
     int relations, skipped;   /* relations (tables, indexes) prefetched; left out for the budget */
+    int failed;               /* refused by the server (err: the last refusal) */
     int64_t bytes, skipped_bytes;
 };
 /* CREATE EXTENSION IF NOT EXISTS pg_prewarm: 0 done, 1 not possible (why: the

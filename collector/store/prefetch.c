@@ -103,14 +103,16 @@ int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_
         snprintf(what, sizeof what, "prefetch of %.100s", rel);
         PGresult *w = st_run(s, "SELECT pg_prewarm($1::regclass, 'prefetch')", 1, p, PGRES_TUPLES_OK, what, err,
                              errlen);
-        if (!w) {
-            rc = -1;
-            break;
+        if (!w) { /* e.g. a table this role may not read: the others still come */
+            out->failed++;
+            continue;
         }
         out->relations++;
         out->bytes += bytes;
         PQclear(w);
     }
     PQclear(r);
+    if (out->failed == 0)
+        err[0] = '\0';
     return rc;
 }

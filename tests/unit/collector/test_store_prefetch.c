@@ -80,6 +80,7 @@ static void prefetch_within_budget(void **state)
     assert_int_equal(ps.relations, (int)listed_count());
     assert_true(ps.bytes == all);
     assert_int_equal(ps.skipped, 0);
+    assert_int_equal(ps.failed, 0);
 
     /* Room for all but checks' heap, which comes first: it is skipped, the rest taken. */
     assert_int_equal(store_prefetch(s, all - heap, &ps, err, sizeof err), 0);
