@@ -376,7 +376,6 @@ static void install_stream_checks(struct stream *s, struct store_probe_check *ch
 /* Control thread: loads the checks the probe behind s may send results for.
  * -1 (logged) when the database failed: the caller closes the stream, the probe
  * reconnects and resends. */
-
 static int load_stream_checks(struct store *store, struct stream *s, int64_t probe_id)
 {
     char err[512];

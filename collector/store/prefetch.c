@@ -13,7 +13,6 @@
  * is prefetched and the reports read as before. */
 #include "store_int.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,28 +43,12 @@ int store_prefetch_install(struct store *s, char *why, size_t whylen)
 /* Every listed table that exists and its indexes: (table's position, regclass
  * text, bytes), in the list's order, each table's heap before its indexes. */
 #define PREFETCH_RELATIONS_SQL                                                                                    \
-    "WITH t AS (SELECT t.ord, to_regclass(t.name) AS rel FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord)) " \
+    "WITH t AS (SELECT t.ord, to_regclass(t.name) AS rel "                                                        \
+    "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS t(name, ord)) "                                 \
     "SELECT r.ord, r.rel::regclass::text, pg_relation_size(r.rel) FROM ("                                          \
     "SELECT t.ord, t.rel, 0 AS idx FROM t WHERE t.rel IS NOT NULL "                                               \
     "UNION ALL SELECT t.ord, i.indexrelid, i.indexrelid::bigint FROM t JOIN pg_index i ON i.indrelid = t.rel"      \
     ") r ORDER BY r.ord, r.idx"
-
-static char *names_array(void)
-{
-    size_t len = 3;
-    for (size_t i = 0; i < store_prefetch_tables_n; i++)
-        len += strlen(store_prefetch_tables[i]) + 1;
-    char *a = malloc(len);
-    if (!a)
-        return NULL;
-    char *p = a;
-    *p++ = '{';
-    for (size_t i = 0; i < store_prefetch_tables_n; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", store_prefetch_tables[i]);
-    *p++ = '}';
-    *p = '\0';
-    return a;
-}
 
 int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_stats *out, char *err, size_t errlen)
 {
@@ -79,7 +62,7 @@ int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_
     PQclear(r);
     if (!out->installed || budget_bytes <= 0)
         return 0;
-    char *names = names_array();
+    char *names = st_strings_json((char *const *)store_prefetch_tables, store_prefetch_tables_n);
     if (!names)
         return pk_fail(err, errlen, "prefetch: out of memory");
     const char *params[] = {names};
@@ -87,8 +70,7 @@ int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_
     free(names);
     if (!r)
         return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+    for (int i = 0; i < PQntuples(r); i++) {
         const char *rel = PQgetvalue(r, i, 1);
         int64_t bytes = strtoll(PQgetvalue(r, i, 2), NULL, 10);
         if (bytes == 0)
@@ -114,5 +96,5 @@ int store_prefetch(struct store *s, int64_t budget_bytes, struct store_prefetch_
     PQclear(r);
     if (out->failed == 0)
         err[0] = '\0';
-    return rc;
+    return 0;
 }
