@@ -27,13 +27,63 @@ void pk_baseline_opts_default(struct pk_baseline_opts *o)
     o->min_history_us = INT64_C(7) * 24 * 3600 * 1000000;
 }
 
-int pk_baseline_slot_of(int64_t t_us, int64_t tz_offset_s)
+/* The whole hours since 1970-01-01 00:00 in the time zone, rounded down. */
+static int64_t hours_of(int64_t t_us, int64_t tz_offset_s)
 {
     int64_t s = t_us / 1000000 - (t_us % 1000000 < 0) + tz_offset_s; /* floor to seconds */
-    int64_t hours = s >= 0 ? s / 3600 : -((-s + 3599) / 3600);
+    return s >= 0 ? s / 3600 : -((-s + 3599) / 3600);
+}
+
+static int slot_of_hours(int64_t hours)
+{
     /* 1970-01-01 00:00 UTC was a Thursday: hour 72 of a week starting Monday 00:00. */
     int64_t slot = (hours + 72) % PK_BASELINE_SLOTS;
     return (int)(slot < 0 ? slot + PK_BASELINE_SLOTS : slot);
+}
+
+int pk_baseline_slot_of(int64_t t_us, int64_t tz_offset_s)
+{
+    return slot_of_hours(hours_of(t_us, tz_offset_s));
+}
+
+/* The slots of a run of times (ascending ones mostly share an hour) without
+ * dividing for each: the last hour looked up, [lo, hi) in microseconds. The
+ * answers are pk_baseline_slot_of's. */
+struct slot_cursor {
+    int64_t lo, hi, tz;
+    int slot;
+};
+
+#define CURSOR_T_MAX (INT64_C(1) << 61) /* hours x 3600 x 10^6 stays far inside int64 */
+
+static void slot_cursor_init(struct slot_cursor *c, int64_t tz_offset_s)
+{
+    *c = (struct slot_cursor){1, 0, tz_offset_s, 0}; /* empty */
+}
+
+static int slot_at(struct slot_cursor *c, int64_t t_us)
+{
+    if (t_us >= c->lo && t_us < c->hi)
+        return c->slot;
+    int64_t hours = hours_of(t_us, c->tz);
+    c->slot = slot_of_hours(hours);
+    if (t_us > -CURSOR_T_MAX && t_us < CURSOR_T_MAX && c->tz > -CURSOR_T_MAX / 1000000 &&
+        c->tz < CURSOR_T_MAX / 1000000) {
+        c->lo = (hours * 3600 - c->tz) * 1000000;
+        c->hi = c->lo + INT64_C(3600) * 1000000;
+    } else {
+        c->lo = 1, c->hi = 0;
+    }
+    return c->slot;
+}
+
+/* The slot of each time in t_us[0, n): slots (n bytes). */
+static void slots_of(const int64_t *t_us, size_t n, int64_t tz_offset_s, unsigned char *slots)
+{
+    struct slot_cursor c;
+    slot_cursor_init(&c, tz_offset_s);
+    for (size_t i = 0; i < n; i++)
+        slots[i] = (unsigned char)slot_at(&c, t_us[i]);
 }
 
 /* ------------------------------------------------------------ the memo */
@@ -44,6 +94,7 @@ struct memo_entry {
     uint64_t h1, h2;
     size_t n; /* 0: empty */
     double median, mad;
+    int has_mad; /* 0: only the median was asked for so far */
 };
 
 struct pk_stats_memo {
@@ -103,20 +154,42 @@ struct slot_keys {
     uint64_t h1[PK_BASELINE_SLOTS], h2[PK_BASELINE_SLOTS];
 };
 
+/* What one learning's groups of slots are computed from. */
+struct learn_ctx {
+    struct pk_stats_memo *memo; /* NULL: no memo */
+    const struct slot_keys *sk;
+    const double *by_slot;
+    const size_t *start, *count;
+    double *scratch;
+};
+
 /* The values of slots[0..n_slots) (by_slot[start[s], start[s] + count[s])) in
- * that order: their median and MAD into out, through the memo (keys: sk). */
-static void group_stats(struct pk_stats_memo *memo, const struct slot_keys *sk, const int *slots, int n_slots,
-                        const double *by_slot, const size_t *start, const size_t *count, double *scratch,
-                        struct pk_baseline_slot *out, int source)
+ * that order, gathered into c->scratch; their number. */
+static size_t gather(const struct learn_ctx *c, const int *slots, int n_slots)
+{
+    size_t k = 0;
+    for (int i = 0; i < n_slots; i++) {
+        memcpy(c->scratch + k, c->by_slot + c->start[slots[i]], c->count[slots[i]] * sizeof *c->scratch);
+        k += c->count[slots[i]];
+    }
+    return k;
+}
+
+/* The values of slots[0..n_slots): their number, median and (want_mad; else
+ * NAN) MAD into out, through the memo (keys: c->sk). */
+static void group_stats(const struct learn_ctx *c, const int *slots, int n_slots, struct pk_baseline_slot *out,
+                        int source, int want_mad)
 {
     size_t n = 0;
     for (int i = 0; i < n_slots; i++)
-        n += count[slots[i]];
+        n += c->count[slots[i]];
     out->n = (uint32_t)n;
     out->source = source;
+    out->mad = NAN;
     struct memo_entry *e = NULL;
     uint64_t h1 = 0, h2 = 0;
-    if (memo && n > 0) {
+    if (c->memo && n > 0) {
+        const struct slot_keys *sk = c->sk;
         if (n_slots == 1) {
             h1 = sk->h1[slots[0]];
             h2 = sk->h2[slots[0]];
@@ -125,51 +198,67 @@ static void group_stats(struct pk_stats_memo *memo, const struct slot_keys *sk, 
             for (int i = 0; i < n_slots; i++) {
                 a = (a ^ sk->h1[slots[i]]) * UINT64_C(0xff51afd7ed558ccd);
                 a = (a << 29) | (a >> 35);
-                b = (b + sk->h2[slots[i]] + count[slots[i]]) * UINT64_C(0xc4ceb9fe1a85ec53);
+                b = (b + sk->h2[slots[i]] + c->count[slots[i]]) * UINT64_C(0xc4ceb9fe1a85ec53);
                 b = (b << 37) | (b >> 27);
             }
             h1 = mix64(a);
             h2 = mix64(b + h1);
         }
-        e = &memo->e[h1 % MEMO_SLOTS];
+        e = &c->memo->e[h1 % MEMO_SLOTS];
         if (e->n == n && e->h1 == h1 && e->h2 == h2) {
-            memo->hits++;
+            c->memo->hits++;
             out->median = e->median;
-            out->mad = e->mad;
+            if (e->has_mad || !want_mad) {
+                out->mad = e->has_mad ? e->mad : NAN;
+                return;
+            }
+            out->mad = e->mad = pk_an_mad(c->scratch, gather(c, slots, n_slots), e->median);
+            e->has_mad = 1;
             return;
         }
-        memo->misses++;
+        c->memo->misses++;
     }
-    size_t k = 0;
-    for (int i = 0; i < n_slots; i++) {
-        memcpy(scratch + k, by_slot + start[slots[i]], count[slots[i]] * sizeof *scratch);
-        k += count[slots[i]];
-    }
-    out->median = pk_an_median(scratch, n);
-    out->mad = pk_an_mad(scratch, n, out->median);
+    gather(c, slots, n_slots);
+    out->median = pk_an_median(c->scratch, n);
+    if (want_mad)
+        out->mad = pk_an_mad(c->scratch, n, out->median);
     if (e)
-        *e = (struct memo_entry){h1, h2, n, out->median, out->mad};
+        *e = (struct memo_entry){h1, h2, n, out->median, out->mad, want_mad};
 }
 
-/* The fallbacks, computed once a learning: hour of day on the same kind of day
- * (weekdays Monday-Friday, weekend) and hour of day on any day. */
-static void learn_fallbacks(struct pk_stats_memo *memo, const struct slot_keys *sk, const double *by_slot,
-                            const size_t *start, const size_t *count, double *scratch,
-                            struct pk_baseline_slot hodt[2][24], struct pk_baseline_slot hod[24])
+/* The fallbacks of a learning, each worked out when first needed (most
+ * learnings need only the medians of some hours on a kind of day): hour of
+ * day on the same kind of day (weekdays Monday-Friday, weekend) and hour of
+ * day on any day. */
+#define FB_ANY_DAY 2 /* kind: 0 weekdays, 1 weekend, 2 any day */
+#define FB_COUNT 1   /* what is wanted: the count, the median too, the MAD too */
+#define FB_MEDIAN 2
+#define FB_MAD 3
+struct fallbacks {
+    struct pk_baseline_slot g[3][24];
+    unsigned char have[3][24]; /* 0 or the FB_ level computed */
+};
+
+static const struct pk_baseline_slot *fallback(const struct learn_ctx *c, struct fallbacks *f, int kind, int h,
+                                               int level)
 {
-    for (int h = 0; h < 24; h++) {
-        int group[7];
-        for (int weekend = 0; weekend < 2; weekend++) {
-            int k = 0;
-            for (int d = weekend ? 5 : 0; d < (weekend ? 7 : 5); d++)
-                group[k++] = d * 24 + h;
-            group_stats(memo, sk, group, k, by_slot, start, count, scratch, &hodt[weekend][h],
-                        PK_BASE_HOUR_OF_DAY_TYPE);
-        }
-        for (int d = 0; d < 7; d++)
-            group[d] = d * 24 + h;
-        group_stats(memo, sk, group, 7, by_slot, start, count, scratch, &hod[h], PK_BASE_HOUR_OF_DAY);
+    struct pk_baseline_slot *g = &f->g[kind][h];
+    if (f->have[kind][h] >= level)
+        return g;
+    int group[7], k = 0;
+    for (int d = kind == 1 ? 5 : 0; d < (kind == 0 ? 5 : 7); d++)
+        group[k++] = d * 24 + h;
+    int source = kind == FB_ANY_DAY ? PK_BASE_HOUR_OF_DAY : PK_BASE_HOUR_OF_DAY_TYPE;
+    if (level == FB_COUNT) {
+        size_t n = 0;
+        for (int i = 0; i < k; i++)
+            n += c->count[group[i]];
+        *g = (struct pk_baseline_slot){NAN, NAN, (uint32_t)n, source};
+    } else {
+        group_stats(c, group, k, g, source, level == FB_MAD);
     }
+    f->have[kind][h] = (unsigned char)level;
+    return g;
 }
 
 /* pk_baseline_opts.pool_day_type: own's median becomes its kind of day's when
@@ -182,8 +271,11 @@ static void pool_with_day_type(struct pk_baseline_slot *own, const struct pk_bas
         own->median = type->median;
 }
 
-int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
-                      const double *y, size_t n, char *err, size_t errlen)
+/* pk_baseline_learn with each time's slot given (slots_of); without pooled,
+ * b->pooled_rel_mad is left NAN for the caller to work out (pooled_at_least). */
+static int learn_slotted(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
+                         const unsigned char *slots, const double *y, size_t n, int pooled, char *err,
+                         size_t errlen)
 {
     memset(b, 0, sizeof *b);
     b->opts = *o;
@@ -199,7 +291,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     int64_t first = INT64_MAX, last = INT64_MIN;
     for (size_t i = 0; i < n; i++)
         if (!isnan(y[i])) {
-            count[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++;
+            count[slots[i]]++;
             used++;
             first = t_us[i] < first ? t_us[i] : first;
             last = t_us[i] > last ? t_us[i] : last;
@@ -219,7 +311,7 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     memcpy(fill, start, sizeof fill);
     for (size_t i = 0; i < n; i++)
         if (!isnan(y[i]))
-            by_slot[fill[pk_baseline_slot_of(t_us[i], o->tz_offset_s)]++] = y[i];
+            by_slot[fill[slots[i]]++] = y[i];
     b->n = used;
     struct slot_keys *sk = o->memo ? malloc(sizeof *sk) : NULL;
     if (o->memo && !sk) {
@@ -228,9 +320,13 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
     }
     for (int s = 0; sk && s < PK_BASELINE_SLOTS; s++)
         hash_values(by_slot + start[s], count[s], &sk->h1[s], &sk->h2[s]);
-    struct pk_stats_memo *memo = sk ? o->memo : NULL;
-    struct pk_baseline_slot hodt[2][24], hod[24];
-    learn_fallbacks(memo, sk, by_slot, start, count, scratch, hodt, hod);
+    const struct learn_ctx c = {sk ? o->memo : NULL, sk, by_slot, start, count, scratch};
+    struct fallbacks *fb = calloc(1, sizeof *fb);
+    if (!fb) {
+        free(sk);
+        pk_fail(err, errlen, "baseline: out of memory for %zu values", used);
+        goto out;
+    }
     /* The span counts the last window whole (an hour of history from 00:00 spans
      * to 01:00); windows are an hour here. */
     int learning = used == 0 || last - first + INT64_C(3600000000) < o->min_history_us;
@@ -238,12 +334,17 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
         if (learning || count[s] == 0) {
             b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
         } else if (count[s] >= (size_t)o->min_samples) {
-            group_stats(memo, sk, &s, 1, by_slot, start, count, scratch, &b->slot[s], PK_BASE_HOUR_OF_WEEK);
-            pool_with_day_type(&b->slot[s], &hodt[s >= 5 * 24][s % 24], o->pool_day_type);
-        } else if (hodt[s >= 5 * 24][s % 24].n >= (uint32_t)o->min_samples) {
-            b->slot[s] = hodt[s >= 5 * 24][s % 24];
-        } else if (hod[s % 24].n >= (uint32_t)o->min_samples) {
-            b->slot[s] = hod[s % 24];
+            group_stats(&c, &s, 1, &b->slot[s], PK_BASE_HOUR_OF_WEEK, 1);
+            if (o->pool_day_type > 0) { /* the kind of day's median only when it has more values */
+                const struct pk_baseline_slot *t = fallback(&c, fb, s >= 5 * 24, s % 24, FB_COUNT);
+                if (t->n > b->slot[s].n)
+                    t = fallback(&c, fb, s >= 5 * 24, s % 24, FB_MEDIAN);
+                pool_with_day_type(&b->slot[s], t, o->pool_day_type);
+            }
+        } else if (fallback(&c, fb, s >= 5 * 24, s % 24, FB_COUNT)->n >= (uint32_t)o->min_samples) {
+            b->slot[s] = *fallback(&c, fb, s >= 5 * 24, s % 24, FB_MAD);
+        } else if (fallback(&c, fb, FB_ANY_DAY, s % 24, FB_COUNT)->n >= (uint32_t)o->min_samples) {
+            b->slot[s] = *fallback(&c, fb, FB_ANY_DAY, s % 24, FB_MAD);
         } else {
             b->slot[s] = (struct pk_baseline_slot){NAN, NAN, 0, PK_BASE_LEARNING};
         }
@@ -252,19 +353,36 @@ int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, c
      * small); the noise level of the whole history, relative to each slot's
      * median, is a steadier floor. */
     size_t k = 0;
-    for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
+    b->pooled_rel_mad = NAN;
+    for (int s = 0; pooled && s < PK_BASELINE_SLOTS; s++) {
         double m = b->slot[s].median;
         if (m == 0.0 || isnan(m))
             continue;
         for (size_t i = start[s]; i < start[s] + count[s]; i++)
             scratch[k++] = fabs(by_slot[i] - m) / fabs(m);
     }
-    b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
+    if (pooled)
+        b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
     rc = 0;
     free(sk);
+    free(fb);
 out:
     free(by_slot);
     free(scratch);
+    return rc;
+}
+
+int pk_baseline_learn(struct pk_baseline *b, const struct pk_baseline_opts *o, const int64_t *t_us,
+                      const double *y, size_t n, char *err, size_t errlen)
+{
+    unsigned char *slots = malloc(n ? n : 1);
+    if (!slots) {
+        memset(b, 0, sizeof *b);
+        return pk_fail(err, errlen, "baseline: out of memory for %zu values", n);
+    }
+    slots_of(t_us, n, o->tz_offset_s, slots);
+    int rc = learn_slotted(b, o, t_us, slots, y, n, 1, err, errlen);
+    free(slots);
     return rc;
 }
 
@@ -273,9 +391,9 @@ static int has_verdict(const struct pk_baseline_slot *s)
     return s->source != PK_BASE_NONE && s->source != PK_BASE_LEARNING;
 }
 
-double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us)
+/* pk_baseline_expected for a time in the given slot. */
+static double expected_in(const struct pk_baseline *b, int slot, int64_t t_us)
 {
-    int slot = pk_baseline_slot_of(t_us, b->opts.tz_offset_s);
     const struct pk_baseline_slot *s = &b->slot[slot];
     if (!has_verdict(s))
         return NAN;
@@ -296,14 +414,20 @@ double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us)
     return (1.0 - a) * s->median + a * o->median;
 }
 
-double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
+double pk_baseline_expected(const struct pk_baseline *b, int64_t t_us)
+{
+    return expected_in(b, pk_baseline_slot_of(t_us, b->opts.tz_offset_s), t_us);
+}
+
+/* pk_baseline_score for a time in the given slot. */
+static double score_in(const struct pk_baseline *b, int slot, int64_t t_us, double x)
 {
     if (isnan(x))
         return NAN;
-    const struct pk_baseline_slot *s = &b->slot[pk_baseline_slot_of(t_us, b->opts.tz_offset_s)];
+    const struct pk_baseline_slot *s = &b->slot[slot];
     if (!has_verdict(s))
         return NAN;
-    double m = pk_baseline_expected(b, t_us);
+    double m = expected_in(b, slot, t_us);
     double floor_ = b->opts.mad_floor_rel * fabs(s->median);
     if (b->opts.mad_floor_abs > floor_)
         floor_ = b->opts.mad_floor_abs;
@@ -319,6 +443,11 @@ double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
         return (v - m) * (m / v) / scale;
     }
     return (x - m) / scale;
+}
+
+double pk_baseline_score(const struct pk_baseline *b, int64_t t_us, double x)
+{
+    return isnan(x) ? NAN : score_in(b, pk_baseline_slot_of(t_us, b->opts.tz_offset_s), t_us, x);
 }
 
 void pk_detector_opts_default(struct pk_detector_opts *o)
@@ -414,7 +543,7 @@ double pk_detector_push(struct pk_detector *d, double score)
     if (c > 0)
         score = score > c ? c : score < -c ? -c : score;
     d->ring[d->ring_i] = score;
-    d->ring_i = (d->ring_i + 1) % d->opts.window;
+    d->ring_i = d->ring_i + 1 == d->opts.window ? 0 : d->ring_i + 1;
     if (d->ring_n < d->opts.window)
         d->ring_n++;
     double sum = 0;
@@ -520,14 +649,14 @@ int pk_baseline_window_excluded(uint64_t ok, uint64_t degraded, uint64_t failed)
  * the history itself, from the run's first deviant window to its clearing.
  * Returns how many were marked. */
 static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_detector_opts *dopt,
-                               const int64_t *t_us, double *y, size_t n)
+                               const int64_t *t_us, const unsigned char *slots, double *y, size_t n)
 {
     struct pk_detector d;
     pk_detector_init(&d, dopt);
     size_t dropped = 0, run_start = 0;
     int was_deviant = 0;
     for (size_t i = 0; i < n; i++) {
-        double z = pk_baseline_score(b, t_us[i], y[i]);
+        double z = score_in(b, slots[i], t_us[i], y[i]);
         if (isnan(z))
             continue;
         int flags = detector_judge(&d, z);
@@ -552,14 +681,15 @@ static size_t drop_raised_runs(const struct pk_baseline *b, const struct pk_dete
 /* The windowed means of the scores of h[from, to) against b, appended to out
  * (only full windows). */
 static size_t held_out_means(const struct pk_baseline *b, const struct pk_detector_opts *dopt, const int64_t *t_us,
-                             const double *h, size_t from, size_t to, double *out, size_t n_out)
+                             const unsigned char *slots, const double *h, size_t from, size_t to, double *out,
+                             size_t n_out)
 {
     struct pk_detector d;
     struct pk_detector_opts o = *dopt;
     o.window_calibrated = 0;
     pk_detector_init(&d, &o);
     for (size_t i = from; i < to; i++) {
-        double m = pk_detector_push(&d, pk_baseline_score(b, t_us[i], h[i]));
+        double m = pk_detector_push(&d, score_in(b, slots[i], t_us[i], h[i]));
         if (!isnan(m) && d.ring_n == d.opts.window)
             out[n_out++] = m;
     }
@@ -568,19 +698,46 @@ static size_t held_out_means(const struct pk_baseline *b, const struct pk_detect
 
 /* Median |y - m| / |m| of the history values against the median m of their slot
  * in the baseline of the other weeks (wb[w] for week w; ok[w]: learned), or 0. */
-static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_baseline *wb, const unsigned char *ok,
-                                int weeks, const int64_t *t_us, const double *h, size_t n, double *dev)
+static double out_of_sample_dev(const struct pk_baseline *wb, const unsigned char *ok, int weeks,
+                                const size_t *week_at, const int64_t *t_us, const unsigned char *slots,
+                                const double *h, double *dev)
 {
     size_t nd = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t w = (t_us[i] - t_us[0]) / WEEK_US;
-        if (w < 0 || w >= weeks || !ok[w] || isnan(h[i]))
-            continue;
-        double m = pk_baseline_expected(&wb[w], t_us[i]);
-        if (!isnan(m) && m != 0.0)
-            dev[nd++] = fabs(h[i] - m) / fabs(m);
+    for (int w = 0; w < weeks; w++) {
+        for (size_t i = week_at[w]; ok[w] && i < week_at[w + 1]; i++) {
+            if (isnan(h[i]))
+                continue;
+            double m = expected_in(&wb[w], slots[i], t_us[i]);
+            if (!isnan(m) && m != 0.0)
+                dev[nd++] = fabs(h[i] - m) / fabs(m);
+        }
     }
     return nd ? pk_an_median(dev, nd) : 0.0;
+}
+
+/* max(wb's pooled_rel_mad, floor): wb learned (learn_slotted without pooled)
+ * from h[0, n) less h[skip_from, skip_to). Its pooled value is the median of the
+ * same deviations learn_slotted takes; when more than half of them are at most
+ * floor, so is their median, and the median is not needed. scratch: room for n. */
+static double pooled_at_least(const struct pk_baseline *wb, const unsigned char *slots, const double *h, size_t n,
+                              size_t skip_from, size_t skip_to, double floor, double *scratch)
+{
+    size_t k = 0, below = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == skip_from)
+            i = skip_to;
+        if (i >= n)
+            break;
+        double m = wb->slot[slots[i]].median;
+        if (isnan(h[i]) || m == 0.0 || isnan(m))
+            continue;
+        double d = fabs(h[i] - m) / fabs(m);
+        scratch[k++] = d;
+        below += d <= floor;
+    }
+    if (below >= k / 2 + 1)
+        return floor;
+    return fmax(k ? pk_an_median(scratch, k) : 0.0, floor);
 }
 
 /* The spread of the windowed mean out of sample (pk_detector_opts.window_calibrated):
@@ -589,22 +746,20 @@ static double out_of_sample_dev(const struct pk_baseline *b, const struct pk_bas
  * 1.4826 x their median distance from 0, never under 1 / sqrt(window); 0 with
  * too few means. means: room for n. */
 static double window_spread(const struct pk_baseline *b, struct pk_baseline *wb, const unsigned char *ok, int weeks,
-                            const struct pk_detector_opts *dopt, const int64_t *t_us, const double *h, size_t n,
-                            double *means)
+                            const size_t *week_at, const struct pk_detector_opts *dopt, const int64_t *t_us,
+                            const unsigned char *slots, const double *h, size_t n, double *means,
+                            double *scratch)
 {
     int win = dopt->window > PK_DETECTOR_WINDOW_MAX ? PK_DETECTOR_WINDOW_MAX : dopt->window;
     if (win <= 0)
         return 0.0;
-    size_t nm = 0, from = 0;
+    size_t nm = 0;
     for (int w = 0; w < weeks; w++) {
-        size_t to = from;
-        while (to < n && (t_us[to] - t_us[0]) / WEEK_US == w)
-            to++;
+        size_t from = week_at[w], to = week_at[w + 1];
         if (ok[w] && to > from) {
-            wb[w].pooled_rel_mad = fmax(wb[w].pooled_rel_mad, b->pooled_rel_mad);
-            nm = held_out_means(&wb[w], dopt, t_us, h, from, to, means, nm);
+            wb[w].pooled_rel_mad = pooled_at_least(&wb[w], slots, h, n, from, to, b->pooled_rel_mad, scratch);
+            nm = held_out_means(&wb[w], dopt, t_us, slots, h, from, to, means, nm);
         }
-        from = to;
     }
     if (nm < (size_t)win)
         return 0.0;
@@ -620,7 +775,7 @@ static double window_spread(const struct pk_baseline *b, struct pk_baseline *wb,
  * out-of-sample spread (0: none). Nothing with under two weeks. The history's
  * times ascend. -1 when out of memory. */
 static int hold_out_weeks(struct pk_baseline *b, int oos, const struct pk_detector_opts *dopt, const int64_t *t_us,
-                          const double *h, size_t n, double *spread)
+                          const unsigned char *slots, const double *h, size_t n, double *spread)
 {
     if (spread)
         *spread = 0.0;
@@ -630,38 +785,50 @@ static int hold_out_weeks(struct pk_baseline *b, int oos, const struct pk_detect
     double *other = malloc(n * sizeof *other), *scratch = malloc(n * sizeof *scratch);
     struct pk_baseline *wb = malloc((size_t)weeks * sizeof *wb);
     unsigned char *ok = calloc((size_t)weeks, 1);
+    size_t *week_at = malloc(((size_t)weeks + 1) * sizeof *week_at); /* week w: [week_at[w], week_at[w + 1]) */
     int rc = -1;
-    if (!other || !scratch || !wb || !ok)
+    if (!other || !scratch || !wb || !ok || !week_at)
         goto out;
-    for (int w = 0; w < weeks; w++) {
-        for (size_t i = 0; i < n; i++)
-            other[i] = (t_us[i] - t_us[0]) / WEEK_US == w ? NAN : h[i];
-        char err[128];
-        ok[w] = pk_baseline_learn(&wb[w], &b->opts, t_us, other, n, err, sizeof err) == 0; /* else nothing besides it */
+    size_t i = 0;
+    for (int w = 0; w < weeks; w++) { /* the times ascend: each week is one run */
+        while (i < n && t_us[i] - t_us[0] < (int64_t)w * WEEK_US)
+            i++;
+        week_at[w] = i;
     }
-    double pooled = oos ? out_of_sample_dev(b, wb, ok, weeks, t_us, h, n, scratch) : 0.0;
+    week_at[weeks] = n;
+    memcpy(other, h, n * sizeof *other);
+    for (int w = 0; w < weeks; w++) {
+        for (i = week_at[w]; i < week_at[w + 1]; i++)
+            other[i] = NAN;
+        char err[128];
+        /* its pooled_rel_mad only when window_spread needs it */
+        ok[w] = learn_slotted(&wb[w], &b->opts, t_us, slots, other, n, 0, err, sizeof err) == 0;
+        memcpy(other + week_at[w], h + week_at[w], (week_at[w + 1] - week_at[w]) * sizeof *other);
+    }
+    double pooled = oos ? out_of_sample_dev(wb, ok, weeks, week_at, t_us, slots, h, scratch) : 0.0;
     if (pooled > b->pooled_rel_mad)
         b->pooled_rel_mad = pooled;
     if (spread)
-        *spread = window_spread(b, wb, ok, weeks, dopt, t_us, h, n, scratch);
+        *spread = window_spread(b, wb, ok, weeks, week_at, dopt, t_us, slots, h, n, scratch, other);
     rc = 0;
 out:
     free(other);
     free(scratch);
     free(wb);
     free(ok);
+    free(week_at);
     return rc;
 }
 
 /* The model's out-of-sample parts (pool_out_of_sample, window_calibrated) after
  * a learning of m->b; -1 with err when out of memory. */
 static int learn_held_out(const struct pk_regression_opts *o, struct pk_regression_model *m, const int64_t *t_us,
-                          const double *h, size_t n, char *err, size_t errlen)
+                          const unsigned char *slots, const double *h, size_t n, char *err, size_t errlen)
 {
     m->window_scale = 0.0;
     if (!o->base.pool_out_of_sample && !o->det.window_calibrated)
         return 0;
-    if (hold_out_weeks(&m->b, o->base.pool_out_of_sample, &o->det, t_us, h, n,
+    if (hold_out_weeks(&m->b, o->base.pool_out_of_sample, &o->det, t_us, slots, h, n,
                        o->det.window_calibrated ? &m->window_scale : NULL) < 0)
         return pk_fail(err, errlen, "regression: out of memory for %zu windows", n);
     return 0;
@@ -673,8 +840,12 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
 {
     memset(m, 0, sizeof *m);
     double *h = malloc((n_hist ? n_hist : 1) * sizeof *h);
-    if (!h)
+    unsigned char *slots = malloc(n_hist ? n_hist : 1);
+    if (!h || !slots) {
+        free(h);
+        free(slots);
         return pk_fail(err, errlen, "regression: out of memory for %zu windows", n_hist);
+    }
     size_t present = 0;
     for (size_t i = 0; i < n_hist; i++) {
         h[i] = excluded && excluded[i] ? NAN : y[i];
@@ -684,20 +855,21 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
     int rc = 0;
     if (present < (size_t)(o->base.min_samples > 0 ? o->base.min_samples : 1))
         goto out; /* no history: no baseline, no verdict */
-    if (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0) {
+    slots_of(t_us, n_hist, o->base.tz_offset_s, slots);
+    if (learn_slotted(&m->b, &o->base, t_us, slots, h, n_hist, 1, err, errlen) < 0) {
         rc = -1;
         goto out;
     }
-    if (learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0) {
+    if (learn_held_out(o, m, t_us, slots, h, n_hist, err, errlen) < 0) {
         rc = -1;
         goto out;
     }
     struct pk_detector_opts dopt = o->det;
     dopt.window_scale = m->window_scale;
-    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, h, n_hist);
+    size_t dropped = drop_raised_runs(&m->b, &dopt, t_us, slots, h, n_hist);
     m->excluded_points += dropped;
-    if (dropped > 0 && (pk_baseline_learn(&m->b, &o->base, t_us, h, n_hist, err, errlen) < 0 ||
-                        learn_held_out(o, m, t_us, h, n_hist, err, errlen) < 0)) {
+    if (dropped > 0 && (learn_slotted(&m->b, &o->base, t_us, slots, h, n_hist, 1, err, errlen) < 0 ||
+                        learn_held_out(o, m, t_us, slots, h, n_hist, err, errlen) < 0)) {
         rc = -1;
         goto out;
     }
@@ -705,6 +877,7 @@ int pk_regression_learn(const struct pk_regression_opts *o, const int64_t *t_us,
 out:
     m->b.opts.memo = NULL; /* the caller's; the model may outlive it */
     free(h);
+    free(slots);
     return rc;
 }
 
@@ -722,16 +895,19 @@ void pk_regression_judge_model(const struct pk_regression_opts *o, const struct 
     struct pk_detector_opts dopt = o->det;
     dopt.window_scale = m->window_scale;
     pk_detector_init(&d, &dopt);
+    struct slot_cursor c;
+    slot_cursor_init(&c, b->opts.tz_offset_s);
     for (size_t i = 0; i < n; i++) {
         out->windows++;
-        double z = pk_baseline_score(b, t_us[i], y[i]);
+        int slot = slot_at(&c, t_us[i]);
+        double z = score_in(b, slot, t_us[i], y[i]);
         int ev = pk_detector_feed(&d, t_us[i], z);
         if (isnan(z))
             continue;
         out->judged++;
         out->last_score = z;
         out->last_value = y[i];
-        out->expected = pk_baseline_expected(b, t_us[i]);
+        out->expected = expected_in(b, slot, t_us[i]);
         if (ev != PK_DET_NONE && on_event)
             on_event(user, ev, t_us[i], d.raised ? d.since_us : -1, z, y[i], out->expected);
     }

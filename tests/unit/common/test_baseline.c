@@ -570,6 +570,54 @@ static void test_budgets(void **state)
     assert_true(q[0] == -1.0);
 }
 
+
+/* pk_baseline_learn finds each time's slot without a division per time (the
+ * last hour looked up is kept): times out of order, before 1970, on hour
+ * edges, in a time zone behind and one ahead of UTC. Each value is its own
+ * slot's number (pk_baseline_slot_of), so every learned median must be its
+ * slot's number. */
+static void test_slots_of_times_in_any_order(void **state)
+{
+    (void)state;
+    enum { N = 168 * 3 * 4 };
+    int64_t *t = malloc(N * sizeof *t);
+    double *y = malloc(N * sizeof *y);
+    struct pk_baseline *b = malloc(sizeof *b);
+    assert_true(t && y && b);
+    const int64_t tz[] = {0, -5 * 3600, 5 * 3600 + 1800, 3600};
+    for (int z = 0; z < 4; z++) {
+        uint64_t x = 0x9e3779b97f4a7c15ULL + (uint64_t)z;
+        for (int i = 0; i < N; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* four weeks from a week before 1970 (negative times) or from T0 */
+            int64_t base = z % 2 ? -WEEK_US : T0;
+            int64_t off = (int64_t)(x % (uint64_t)(4 * WEEK_US));
+            if (i % 7 == 0)
+                off -= off % HOUR_US; /* exactly on an hour */
+            if (i % 11 == 0)
+                off -= off % HOUR_US + 1; /* a microsecond before one */
+            t[i] = base + (off < 0 ? 0 : off);
+            y[i] = (double)pk_baseline_slot_of(t[i], tz[z]);
+        }
+        struct pk_baseline_opts o;
+        pk_baseline_opts_default(&o);
+        o.tz_offset_s = tz[z];
+        o.min_samples = 1;
+        o.min_history_us = 0;
+        char err[128];
+        assert_int_equal(pk_baseline_learn(b, &o, t, y, N, err, sizeof err), 0);
+        int learned = 0;
+        for (int s = 0; s < PK_BASELINE_SLOTS; s++) {
+            if (b->slot[s].source != PK_BASE_HOUR_OF_WEEK)
+                continue;
+            assert_true(b->slot[s].median == (double)s);
+            learned++;
+        }
+        assert_true(learned > 150);
+    }
+    free(t), free(y), free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -586,6 +634,7 @@ int main(void)
         cmocka_unit_test(test_pool_day_type),
         cmocka_unit_test(test_interpolate),
         cmocka_unit_test(test_whiten),
+        cmocka_unit_test(test_slots_of_times_in_any_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

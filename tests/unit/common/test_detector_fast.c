@@ -202,12 +202,100 @@ static void test_calibrated(void **state)
     free(m);
 }
 
+
+/* The out-of-sample parts of a learning (the pooled spread raised by the
+ * held-out deviations, and the windowed mean's spread) as their definitions
+ * give them, worked out here with the public functions one step at a time:
+ * pk_regression_learn computes them with shortcuts (slots found once, a held-out
+ * baseline's own pooled spread left out when the floor decides the max), which
+ * must not change a bit of the answer. Four weeks of 5-minute windows with a
+ * daily shape, pseudo-random noise (the first week calm, so that the baseline
+ * held out of it has a pooled spread above the floor, the others below), a gap
+ * and a burst. */
+static double held_out_median(double *v, size_t n)
+{
+    return n ? pk_an_median(v, n) : 0.0;
+}
+
+static void test_out_of_sample_definition(void **state)
+{
+    (void)state;
+    enum { N = 4 * 2016 };
+    int64_t *tt = malloc(N * sizeof *tt);
+    double *h = malloc(N * sizeof *h), *other = malloc(N * sizeof *other), *dev = malloc(N * sizeof *dev);
+    struct pk_baseline *wb = malloc(4 * sizeof *wb);
+    struct pk_regression_model *m = malloc(sizeof *m);
+    assert_true(tt && h && other && dev && wb && m);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        if (i % 6 == 0) /* noise that holds half an hour: the windowed mean's spread is above its floor */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        tt[i] = T0 + 3600LL * 1000000 * 5 + (int64_t)i * MIN5_US; /* from Monday 05:00 */
+        double hour = (double)((i / 12 + 5) % 24);
+        /* the first week calm: the baseline held out of it is the noisiest */
+        double noise = i < 2016 ? 10.0 + (double)(x % 2000) / 2000.0 : (double)(x % 2000) / 100.0;
+        h[i] = 100.0 + 30.0 * sin(hour / 24.0 * 6.283) + noise;
+        if (i >= 3000 && i < 3100)
+            h[i] = NAN; /* a gap */
+        if (i >= 5000 && i < 5003)
+            h[i] = 400.0; /* a burst, under the fast rule's k */
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        struct pk_regression_opts o;
+        pk_regression_fast_opts(dir ? PK_DIR_DOWN : 0, &o);
+        char err[256];
+        assert_int_equal(pk_regression_learn(&o, tt, h, NULL, N, m, err, sizeof err), 0);
+        assert_int_equal(m->excluded_points, 0); /* nothing dropped: the definitions below apply as they are */
+        struct pk_baseline b;
+        assert_int_equal(pk_baseline_learn(&b, &o.base, tt, h, N, err, sizeof err), 0);
+        /* each week held out: a baseline of the other three */
+        for (int w = 0; w < 4; w++) {
+            for (int i = 0; i < N; i++)
+                other[i] = (tt[i] - tt[0]) / WEEK_US == w ? NAN : h[i];
+            assert_int_equal(pk_baseline_learn(&wb[w], &o.base, tt, other, N, err, sizeof err), 0);
+        }
+        size_t nd = 0;
+        for (int i = 0; i < N; i++) {
+            double e = pk_baseline_expected(&wb[(tt[i] - tt[0]) / WEEK_US], tt[i]);
+            if (!isnan(h[i]) && !isnan(e) && e != 0.0)
+                dev[nd++] = fabs(h[i] - e) / fabs(e);
+        }
+        double pooled = fmax(b.pooled_rel_mad, held_out_median(dev, nd));
+        assert_true(m->b.pooled_rel_mad == pooled);
+        /* the windowed means of each week against its held-out baseline */
+        size_t nm = 0;
+        int above = 0;
+        for (int w = 0; w < 4; w++) {
+            above += wb[w].pooled_rel_mad > pooled; /* its own spread decides, not the floor */
+            wb[w].pooled_rel_mad = fmax(wb[w].pooled_rel_mad, pooled);
+            struct pk_detector_opts dopt = o.det;
+            dopt.window_calibrated = 0;
+            struct pk_detector d;
+            pk_detector_init(&d, &dopt);
+            for (int i = 0; i < N; i++) {
+                if ((tt[i] - tt[0]) / WEEK_US != w)
+                    continue;
+                double mean = pk_detector_push(&d, pk_baseline_score(&wb[w], tt[i], h[i]));
+                if (!isnan(mean) && d.ring_n == d.opts.window)
+                    dev[nm++] = fabs(mean);
+            }
+        }
+        assert_int_equal(above, 1); /* both ways of the max are taken (the calm week's held-out baseline) */
+        double spread = fmax(1.4826 * held_out_median(dev, nm), 1.0 / sqrt((double)o.det.window));
+        assert_true(nm >= (size_t)o.det.window);
+        assert_true(spread > 1.0 / sqrt((double)o.det.window));
+        assert_true(m->window_scale == spread);
+    }
+    free(tt), free(h), free(other), free(dev), free(wb), free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cusum),
         cmocka_unit_test(test_reject),
         cmocka_unit_test(test_calibrated),
+        cmocka_unit_test(test_out_of_sample_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
