@@ -11,6 +11,7 @@
 #include "rpc_backtest.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct alarm {
     int rule; /* index of the SLO rule; for regressions 1 when the fast half raised it */
     int64_t fired, since, cleared;
     double a, b, c; /* regressions: score, p95, expected; SLO: burn long, burn short */
+    size_t k;       /* regressions: the check's index in the scope (the order of the answer) */
 };
 struct alarms {
     struct alarm *v;
@@ -94,48 +96,80 @@ static int regressions_of(struct store *st, const struct rpc_query_scope *s, con
     return learning;
 }
 
-/* One check judged on a store of its own (the caller's, or its side
- * connection on a thread beside it: read_beside.h), into its own alarms. */
-struct judge_one {
+/* A part's checks, shared by two judges (the second on the store's side
+ * connection, on a thread beside the caller: read_beside.h): each takes the
+ * next check nobody has taken until the part's time has passed, so that
+ * neither waits for the other's slower check (judged two at a time, one pair
+ * after the other, the two cores were busy about half the time). The checks
+ * taken are always a run [first, next) of the sorted list, each judged whole. */
+struct judge_queue {
     const struct rpc_query_scope *s;
-    const struct store_check_meta *m;
     const char *metric;
-    int fast, learning;
-    const struct pk_regression_opts *ro; /* with a memo of this judge's own */
-    struct alarms out;
+    int fast;
+    int64_t t0, part_us;
+    size_t end;
+    atomic_size_t next, taken;
+    atomic_int failed;
 };
 
-static int judge_one_read(struct store *st, void *arg, char *err, size_t errlen)
+/* One judge: its options (with a memo of its own), alarms (the check's index
+ * in k, in the order judged) and counts. */
+struct judge {
+    struct judge_queue *q;
+    const struct pk_regression_opts *ro;
+    struct alarms out;
+    size_t judged;
+    int learning;
+};
+
+static int judge_run(struct store *st, void *arg, char *err, size_t errlen)
 {
-    struct judge_one *j = arg;
-    int got = regressions_of(st, j->s, j->m, j->metric, j->fast, j->ro, &j->out, err, errlen);
-    if (got < 0)
-        return -1;
-    j->learning = got;
+    struct judge *j = arg;
+    struct judge_queue *q = j->q;
+    while (!atomic_load(&q->failed)) {
+        if (q->part_us && atomic_load(&q->taken) > 0 && pk_mono_us() - q->t0 >= q->part_us)
+            break;
+        size_t i = atomic_fetch_add(&q->next, 1);
+        if (i >= q->end)
+            break;
+        atomic_fetch_add(&q->taken, 1);
+        size_t first_alarm = j->out.n;
+        int got = regressions_of(st, q->s, q->s->checks[i], q->metric, q->fast, j->ro, &j->out, err, errlen);
+        if (got < 0) {
+            atomic_store(&q->failed, 1);
+            return -1;
+        }
+        for (size_t k = first_alarm; k < j->out.n; k++)
+            j->out.v[k].k = i;
+        j->learning += got;
+        j->judged++;
+    }
     return 0;
 }
 
-/* Appends src's alarms to dst and frees them. */
-static int alarms_move(struct alarms *dst, struct alarms *src)
+/* The two judges' alarms into dst, in the order of their checks (each judge's
+ * are already in it), as one judge alone would have listed them; frees them. */
+static int alarms_merge(struct alarms *dst, struct alarms src[2])
 {
     int rc = 0;
-    for (size_t i = 0; i < src->n && rc == 0; i++) {
-        struct alarm *a = alarm_add(dst);
-        if (a)
-            *a = src->v[i];
+    for (size_t a = 0, b = 0; rc == 0 && (a < src[0].n || b < src[1].n);) {
+        int first = b == src[1].n || (a < src[0].n && src[0].v[a].k <= src[1].v[b].k);
+        struct alarm *d = alarm_add(dst);
+        if (d)
+            *d = first ? src[0].v[a++] : src[1].v[b++];
         else
             rc = -1;
     }
-    free(src->v);
-    memset(src, 0, sizeof *src);
+    free(src[0].v);
+    free(src[1].v);
     return rc;
 }
 
-/* The part's checks: those after `after` (sorted by name, byte order), two at a
- * time, the second on the store's side connection beside the first (each check's
- * replay is its own reads and learnings: a back-test is CPU-bound, and two
- * cores halve it), until part_us have passed (0: all). ro[0], ro[1]: the two
- * judges' options. *left: the checks not judged; *last: the last judged. */
+/* The part's checks: those after `after` (sorted by name, byte order), by two
+ * judges (struct judge_queue; each check's replay is its own reads and
+ * learnings: a back-test is CPU-bound, and two cores halve it), until part_us
+ * have passed (0: all). ro[0], ro[1]: the two judges' options. *left: the
+ * checks not judged; *last: the last judged. */
 struct part {
     size_t judged, left;
     int learning;
@@ -145,35 +179,30 @@ static int judge_part(const struct rpc_query_scope *s, const char *after, int64_
                       int fast, const struct pk_regression_opts ro[2], struct alarms *l, struct part *p, char *err,
                       size_t errlen)
 {
-    const int64_t t0 = pk_mono_us();
     size_t i = 0;
     while (i < s->n_checks && after && strcmp(s->checks[i]->name, after) <= 0)
         i++;
-    while (i < s->n_checks) {
-        if (part_us && p->judged > 0 && pk_mono_us() - t0 >= part_us) {
-            p->left = s->n_checks - i;
-            break;
-        }
-        struct judge_one j[2] = {{s, s->checks[i], metric, fast, 0, &ro[0], {0}},
-                                 {s, i + 1 < s->n_checks ? s->checks[i + 1] : NULL, metric, fast, 0, &ro[1], {0}}};
-        struct read_beside rb;
-        if (j[1].m)
-            read_beside_start(&rb, s->store, judge_one_read, &j[1]);
-        int rc = judge_one_read(s->store, &j[0], err, errlen);
-        if (j[1].m)
-            rc = read_beside_finish(&rb, s->store, rc, err, errlen);
-        int moved = alarms_move(l, &j[0].out);
-        moved |= alarms_move(l, &j[1].out);
-        if (rc < 0)
-            return -1;
-        if (moved < 0)
-            return pk_fail(err, errlen, "out of memory");
-        size_t n = j[1].m ? 2 : 1;
-        p->learning += j[0].learning + j[1].learning;
-        p->judged += n;
-        p->last = s->checks[i + n - 1]->name;
-        i += n;
-    }
+    struct judge_queue q = {.s = s, .metric = metric, .fast = fast, .t0 = pk_mono_us(), .part_us = part_us,
+                            .end = s->n_checks};
+    atomic_init(&q.next, i);
+    atomic_init(&q.taken, 0);
+    atomic_init(&q.failed, 0);
+    struct judge j[2] = {{&q, &ro[0], {0}, 0, 0}, {&q, &ro[1], {0}, 0, 0}};
+    struct read_beside rb;
+    read_beside_start(&rb, s->store, judge_run, &j[1]);
+    int rc = judge_run(s->store, &j[0], err, errlen);
+    rc = read_beside_finish(&rb, s->store, rc, err, errlen);
+    struct alarms got[2] = {j[0].out, j[1].out};
+    if (alarms_merge(l, got) < 0 && rc == 0)
+        rc = pk_fail(err, errlen, "out of memory");
+    if (rc < 0)
+        return -1;
+    size_t done = j[0].judged + j[1].judged;
+    p->judged += done;
+    p->learning += j[0].learning + j[1].learning;
+    if (done > 0)
+        p->last = s->checks[i + done - 1]->name;
+    p->left = s->n_checks - (i + done);
     return 0;
 }
 
