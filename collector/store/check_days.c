@@ -80,13 +80,14 @@ int store_check_days_p95(struct store *s, const char *const *checks, size_t n, i
         rc = 0;
         goto out;
     }
-    const char *p[] = {names, a, b};
+    char cnt[24];
+    const char *p[] = {names, a, b, st_count(cnt, n)};
     r = PQexecParams(s->conn,
                      "SELECT (w.ord - 1)::bigint, d.day, d.ok, d.degraded, d.failed, d.unknown, d.hist "
-                     "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+                     "FROM " ST_NAMES_ROWS("$1", "$4") " "
                      "JOIN checks c ON c.name = w.name JOIN rollup_check_day d ON d.check_id = c.id "
                      "AND d.day >= $2::timestamptz AND d.day < $3::timestamptz ORDER BY 1, 2",
-                     3, NULL, p, NULL, NULL, 1);
+                     4, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         st_pg_err(s, r, "check days: reading", err, errlen);
         goto out;

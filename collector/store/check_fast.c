@@ -34,7 +34,8 @@ int store_check_fast_read_many(struct store *s, const char *const *checks, size_
         return pk_fail(err, errlen, "fast summaries of %.128s: out of memory", what);
     }
     st_ensure_ready(s);
-    const char *p[] = {names, a, b};
+    char cnt[24];
+    const char *p[] = {names, a, b, st_count(cnt, n_checks)};
     /* the partial hours first: a row compacted after this read is then either
      * seen dirty or read with its new counts */
     PGresult *r = PQexecParams(s->conn,
@@ -50,12 +51,12 @@ int store_check_fast_read_many(struct store *s, const char *const *checks, size_
     }
     PQclear(r);
     r = PQexecParams(s->conn,
-                     "WITH w AS (SELECT (w.ord - 1)::bigint AS k, c.id FROM jsonb_array_elements_text($1::jsonb) "
-                     "WITH ORDINALITY AS w(name, ord) JOIN checks c ON c.name = w.name) "
+                     "WITH w AS (SELECT (w.ord - 1)::bigint AS k, c.id FROM " ST_NAMES_ROWS("$1", "$4") " "
+                     "JOIN checks c ON c.name = w.name) "
                      "SELECT w.k, h.hour, h.ok + h.degraded + h.failed + h.unknown, h.fast FROM w "
                      "JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $2::timestamptz "
                      "AND h.hour < $3::timestamptz",
-                     3, NULL, p, NULL, NULL, 1);
+                     4, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         goto pg_fail;
     for (int i = 0; i < PQntuples(r); i++) {

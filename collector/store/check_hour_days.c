@@ -191,17 +191,18 @@ int st_check_hour_days_read(struct store *s, const char *names_json, size_t n, c
     char ta[64], tb[64];
     if (st_format_timestamp(ta, sizeof ta, a) < 0 || st_format_timestamp(tb, sizeof tb, b) < 0)
         return pk_fail(err, errlen, "hour days: window out of range");
-    const char *p[] = {names_json, ta, tb, region};
+    char cnt[24];
+    const char *p[] = {names_json, ta, tb, st_count(cnt, n), region};
     r = PQexecParams(s->conn,
                      region ? "SELECT (w.ord - 1)::int4, d.day, d.hours "
-                              "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+                              "FROM " ST_NAMES_ROWS("$1", "$4") " "
                               "JOIN checks c ON c.name = w.name JOIN region_hour_days d ON d.check_id = c.id "
-                              "AND d.region = $4 AND d.day >= $2::timestamptz AND d.day < $3::timestamptz"
+                              "AND d.region = $5 AND d.day >= $2::timestamptz AND d.day < $3::timestamptz"
                             : "SELECT (w.ord - 1)::int4, d.day, d.hours "
-                              "FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY AS w(name, ord) "
+                              "FROM " ST_NAMES_ROWS("$1", "$4") " "
                               "JOIN checks c ON c.name = w.name JOIN check_hour_days d ON d.check_id = c.id "
                               "AND d.day >= $2::timestamptz AND d.day < $3::timestamptz",
-                     region ? 4 : 3, NULL, p, NULL, NULL, 1);
+                     region ? 5 : 4, NULL, p, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         st_pg_err(s, r, "hour days: reading", err, errlen);
         PQclear(r);

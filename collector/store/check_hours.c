@@ -335,12 +335,13 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         pk_fail(err, errlen, "check hours: window out of range");
         goto out;
     }
-    const char *p[] = {names, a, b, ta, tb};
+    char cnt[24];
+    const char *p[] = {names, a, b, ta, tb, st_count(cnt, n)};
     const struct store_query q = {
         /* Two ranges around the packed days, each an index range per check
          * (one range with the days filtered out reads every hour of them). */
-        "WITH w AS (SELECT (w.ord - 1)::int AS k, c.id FROM jsonb_array_elements_text($1::jsonb) WITH ORDINALITY "
-        "AS w(name, ord) JOIN checks c ON c.name = w.name) "
+        "WITH w AS (SELECT (w.ord - 1)::int AS k, c.id FROM " ST_NAMES_ROWS("$1", "$6") " "
+        "JOIN checks c ON c.name = w.name) "
         "SELECT w.k AS \"check\", (extract(epoch FROM h.hour) * 1000000)::bigint AS hour_us, h.ok, h.degraded, "
         "h.failed, h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) AS p95_us "
         "FROM w JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $2::timestamptz "
@@ -349,7 +350,7 @@ int store_check_hours_read(struct store *s, const char *const *checks, size_t n,
         "h.unknown, h.hist_count, coalesce(h.p95_us, 'NaN'::float8) "
         "FROM w JOIN rollup_check_hour h ON h.check_id = w.id AND h.hour >= $5::timestamptz "
         "AND h.hour < $3::timestamptz",
-        5,
+        6,
         p,
         "check hours: reading",
         "check hours",

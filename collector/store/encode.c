@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -384,6 +385,12 @@ char *st_bigint_array(const int64_t *values, size_t n)
         pk_buf_addf(&b, i ? ",%" PRId64 : "%" PRId64, values[i]);
     pk_buf_add(&b, "}", 1);
     return pk_buf_take(&b);
+}
+
+const char *st_count(char buf[24], size_t n)
+{
+    snprintf(buf, 24, "%zu", n);
+    return buf;
 }
 
 char *st_strings_json(char *const *values, size_t n)

@@ -191,6 +191,16 @@ char *st_bigint_array(const int64_t *values, size_t n);
 void st_array_add_text(struct pk_buf *b, const char *v, int first);
 /* ["a", "b"] for a text[] parameter (unnested in SQL). */
 char *st_strings_json(char *const *values, size_t n);
+/* SQL: the names of the JSON array parameter json as rows w(name, ord), the
+ * planner told their number (parameter count, the array's length; st_count):
+ * jsonb_array_elements_text alone is guessed at 100 rows, and with one check's
+ * name the planner then read a whole summary table (a hash join over a
+ * sequential scan) instead of the check's index range. */
+#define ST_NAMES_ROWS(json, count)                                                                               \
+    "(SELECT * FROM jsonb_array_elements_text(" json "::jsonb) WITH ORDINALITY AS w0(name, ord) LIMIT " count   \
+    "::bigint) AS w(name, ord)"
+/* n as text into buf (for ST_NAMES_ROWS's count); buf. */
+const char *st_count(char buf[24], size_t n);
 /* "{ts,ts,...}" of timestamptz literals, one int64 every stride bytes. */
 char *st_timestamp_array(const int64_t *values, size_t n, size_t stride);
 
