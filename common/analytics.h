@@ -369,6 +369,7 @@ struct pk_detector_opts {
 struct pk_detector {
     struct pk_detector_opts opts;
     double ring[PK_DETECTOR_WINDOW_MAX]; /* the last scores, clipped (window > 0) */
+    double ring_sum[PK_DETECTOR_WINDOW_MAX + 1]; /* [k]: 0 + ring[0] + ... + ring[k - 1], added in that order */
     int ring_n, ring_i;
     int raised;
     int deviant_run, normal_run;

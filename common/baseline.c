@@ -542,14 +542,16 @@ double pk_detector_push(struct pk_detector *d, double score)
     double c = d->opts.clip;
     if (c > 0)
         score = score > c ? c : score < -c ? -c : score;
-    d->ring[d->ring_i] = score;
-    d->ring_i = d->ring_i + 1 == d->opts.window ? 0 : d->ring_i + 1;
+    int at = d->ring_i;
+    d->ring[at] = score;
+    d->ring_i = at + 1 == d->opts.window ? 0 : at + 1;
     if (d->ring_n < d->opts.window)
         d->ring_n++;
-    double sum = 0;
-    for (int i = 0; i < d->ring_n; i++)
-        sum += d->ring[i];
-    return sum / d->ring_n;
+    /* The sum of the ring in index order, as ever; the sums of its first k
+     * scores before the one replaced are unchanged, so only the rest is added. */
+    for (int k = at; k < d->ring_n; k++)
+        d->ring_sum[k + 1] = d->ring_sum[k] + d->ring[k];
+    return d->ring_sum[d->ring_n] / d->ring_n;
 }
 
 /* Adds score (not NAN) to the CUSUM statistics; returns whether one is beyond
