@@ -107,8 +107,8 @@ struct judge_queue {
     const char *metric;
     int fast;
     int64_t t0, part_us;
-    size_t end;
-    atomic_size_t next, taken;
+    size_t first, end;
+    atomic_size_t next; /* the next check to take; beyond first: the part has begun */
     atomic_int failed;
 };
 
@@ -127,12 +127,11 @@ static int judge_run(struct store *st, void *arg, char *err, size_t errlen)
     struct judge *j = arg;
     struct judge_queue *q = j->q;
     while (!atomic_load(&q->failed)) {
-        if (q->part_us && atomic_load(&q->taken) > 0 && pk_mono_us() - q->t0 >= q->part_us)
+        if (q->part_us && atomic_load(&q->next) > q->first && pk_mono_us() - q->t0 >= q->part_us)
             break;
         size_t i = atomic_fetch_add(&q->next, 1);
         if (i >= q->end)
             break;
-        atomic_fetch_add(&q->taken, 1);
         size_t first_alarm = j->out.n;
         int got = regressions_of(st, q->s, q->s->checks[i], q->metric, q->fast, j->ro, &j->out, err, errlen);
         if (got < 0) {
@@ -183,9 +182,8 @@ static int judge_part(const struct rpc_query_scope *s, const char *after, int64_
     while (i < s->n_checks && after && strcmp(s->checks[i]->name, after) <= 0)
         i++;
     struct judge_queue q = {.s = s, .metric = metric, .fast = fast, .t0 = pk_mono_us(), .part_us = part_us,
-                            .end = s->n_checks};
+                            .first = i, .end = s->n_checks};
     atomic_init(&q.next, i);
-    atomic_init(&q.taken, 0);
     atomic_init(&q.failed, 0);
     struct judge j[2] = {{&q, &ro[0], {0}, 0, 0}, {&q, &ro[1], {0}, 0, 0}};
     struct read_beside rb;

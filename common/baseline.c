@@ -321,12 +321,7 @@ static int learn_slotted(struct pk_baseline *b, const struct pk_baseline_opts *o
     for (int s = 0; sk && s < PK_BASELINE_SLOTS; s++)
         hash_values(by_slot + start[s], count[s], &sk->h1[s], &sk->h2[s]);
     const struct learn_ctx c = {sk ? o->memo : NULL, sk, by_slot, start, count, scratch};
-    struct fallbacks *fb = calloc(1, sizeof *fb);
-    if (!fb) {
-        free(sk);
-        pk_fail(err, errlen, "baseline: out of memory for %zu values", used);
-        goto out;
-    }
+    struct fallbacks fbs = {0}, *fb = &fbs;
     /* The span counts the last window whole (an hour of history from 00:00 spans
      * to 01:00); windows are an hour here. */
     int learning = used == 0 || last - first + INT64_C(3600000000) < o->min_history_us;
@@ -365,7 +360,6 @@ static int learn_slotted(struct pk_baseline *b, const struct pk_baseline_opts *o
         b->pooled_rel_mad = k ? pk_an_median(scratch, k) : 0.0;
     rc = 0;
     free(sk);
-    free(fb);
 out:
     free(by_slot);
     free(scratch);
